@@ -1,0 +1,159 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"strconv"
+	"time"
+)
+
+// Actions written by the services. They are stable strings because auditors filter on them.
+const (
+	ActionCustomerCreate = "customer.create"
+	ActionCustomerRead   = "customer.read"
+	ActionCustomerReveal = "customer.reveal"
+	ActionCustomerUpdate = "customer.update"
+	ActionCustomerList   = "customer.list"
+	ActionCustomerLookup = "customer.lookup"
+	ActionAPIKeyCreate   = "apikey.create"
+	ActionAPIKeyRevoke   = "apikey.revoke"
+	ActionAPIKeyList     = "apikey.list"
+	ActionAuditRead      = "audit.read"
+	ActionKeysRotate     = "keys.rotate"
+	ActionInit           = "steward.init"
+	ActionDemoLoad       = "demo.load"
+)
+
+// Entry is one audit record. Chain, Seq, PrevHash and Hash are filled in by Link when the
+// entry is appended; everything else by the service that acts.
+type Entry struct {
+	ID         int64     `json:"id"` // storage order, for paging only; not covered by the hash
+	Chain      int       `json:"chain"`
+	Seq        int64     `json:"seq"`
+	Time       time.Time `json:"time"`
+	ActorID    string    `json:"actor_id"`
+	ActorRole  string    `json:"actor_role"`
+	Action     string    `json:"action"`
+	CustomerID string    `json:"customer_id,omitempty"`
+	Target     string    `json:"target,omitempty"` // what else was acted on, e.g. "apikey:abcd1234"
+	Fields     []string  `json:"fields,omitempty"`
+	Purpose    string    `json:"purpose,omitempty"`
+	RequestID  string    `json:"request_id,omitempty"`
+	Outcome    string    `json:"outcome"`
+	PrevHash   []byte    `json:"prev_hash"`
+	Hash       []byte    `json:"hash"`
+}
+
+// Outcomes: a denied attempt is audited as well as a successful one.
+const (
+	OutcomeOK     = "ok"
+	OutcomeDenied = "denied"
+)
+
+// New starts an entry for the actor and request in ctx. Times are truncated to microseconds
+// because that is what every engine stores, and the hash must survive a round trip.
+func New(ctx context.Context, action, customerID string, fields []string, purpose string) Entry {
+	a, _ := ActorFrom(ctx)
+	return Entry{
+		Time:       time.Now().UTC().Truncate(time.Microsecond),
+		ActorID:    a.ID,
+		ActorRole:  a.Role,
+		Action:     action,
+		CustomerID: customerID,
+		Fields:     fields,
+		Purpose:    purpose,
+		RequestID:  RequestID(ctx),
+		Outcome:    OutcomeOK,
+	}
+}
+
+// Canonical is the byte string the hash covers: every field except Hash, each length-prefixed
+// so that no two different entries encode alike.
+func (e *Entry) Canonical() []byte {
+	b := make([]byte, 0, 256)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Chain))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixMicro()))
+	for _, s := range []string{e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target, e.Purpose, e.RequestID, e.Outcome} {
+		b = appendString(b, s)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Fields)))
+	for _, f := range e.Fields {
+		b = appendString(b, f)
+	}
+	b = appendString(b, string(e.PrevHash))
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// Genesis is the previous hash of the first entry of every chain.
+var Genesis = make([]byte, sha256.Size)
+
+// Head is the newest position of one chain, kept by the store apart from the entries so that
+// deleting the newest entries leaves a head that no longer matches.
+type Head struct {
+	Chain int
+	Seq   int64
+	Hash  []byte
+}
+
+// Link fills in e's position after head and computes its hash, returning the new head.
+func Link(head Head, e *Entry) Head {
+	prev := head.Hash
+	if len(prev) == 0 {
+		prev = Genesis
+	}
+	e.Chain = head.Chain
+	e.Seq = head.Seq + 1
+	e.PrevHash = prev
+	sum := sha256.Sum256(e.Canonical())
+	e.Hash = sum[:]
+	return Head{Chain: e.Chain, Seq: e.Seq, Hash: e.Hash}
+}
+
+// Checkpoint is a signed statement that a chain had reached Seq with Hash at Time. Signatures
+// use an Ed25519 key held in the keyset, so a checkpoint cannot be forged by someone who can
+// only write to the database.
+type Checkpoint struct {
+	Chain     int       `json:"chain"`
+	Seq       int64     `json:"seq"`
+	Hash      []byte    `json:"hash"`
+	Time      time.Time `json:"time"`
+	Signature []byte    `json:"signature"`
+}
+
+func (c *Checkpoint) message() []byte {
+	return []byte("steward audit checkpoint v1|" + strconv.Itoa(c.Chain) + "|" +
+		strconv.FormatInt(c.Seq, 10) + "|" + hex.EncodeToString(c.Hash) + "|" +
+		strconv.FormatInt(c.Time.UnixMicro(), 10))
+}
+
+// Sealer links entries and signs a checkpoint every Every entries. Engines call it inside the
+// transaction that appends, so entries, head and checkpoint commit together.
+type Sealer struct {
+	Key   ed25519.PrivateKey
+	Every int64
+}
+
+// Append links e after head and returns the new head and, when one is due, a checkpoint.
+func (s *Sealer) Append(head Head, e *Entry) (Head, *Checkpoint) {
+	next := Link(head, e)
+	if s == nil || s.Key == nil || s.Every <= 0 || next.Seq%s.Every != 0 {
+		return next, nil
+	}
+	return next, s.Sign(next, e.Time)
+}
+
+// Sign makes a checkpoint for head.
+func (s *Sealer) Sign(head Head, at time.Time) *Checkpoint {
+	c := &Checkpoint{Chain: head.Chain, Seq: head.Seq, Hash: head.Hash, Time: at.UTC().Truncate(time.Microsecond)}
+	c.Signature = ed25519.Sign(s.Key, c.message())
+	return c
+}

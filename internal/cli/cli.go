@@ -1,0 +1,176 @@
+// Package cli is Steward's command line: one file per subcommand, all wired through the app
+// package so that data commands go through the same services (and the same audit trail) as
+// the API.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+
+	"github.com/stewardhq/steward/internal/app"
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// env is how the command line reads the environment; tests replace it.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return run(ctx, args, env{stdout: stdout, stderr: stderr, getenv: os.Getenv})
+}
+
+func run(ctx context.Context, args []string, e env) int {
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	msg := err.Error()
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		msg = problem.Detail(err)
+	}
+	fmt.Fprintln(e.stderr, "steward:", msg)
+	var exit exitCode
+	if errors.As(err, &exit) {
+		return int(exit)
+	}
+	return 1
+}
+
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit %d", int(c)) }
+
+// settings are the flags every command shares; they bind to a Config.
+type settings struct {
+	configFile string
+	cfg        config.Config
+	db         string
+	vaultToken string
+}
+
+func newRoot(e env) *cobra.Command {
+	s := &settings{cfg: config.Default()}
+	root := &cobra.Command{
+		Use:           "steward",
+		Short:         "Steward: a self-hosted customer data vault and customer data platform",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&s.configFile, "config", "", "YAML config file whose keys are flag names")
+	f.StringVar(&s.cfg.Data, "data", s.cfg.Data, "data directory (SQLite database and root key)")
+	f.StringVar(&s.cfg.Addr, "addr", s.cfg.Addr, "listen address")
+	f.StringVar(&s.db, "db", "", "PostgreSQL URL (postgres://…); empty uses SQLite in the data directory")
+	f.StringVar(&s.cfg.Catalog, "catalog", "", "data catalog file overriding the built-in one")
+	f.StringVar(&s.cfg.DefaultRegion, "default-region", s.cfg.DefaultRegion, "region for phone numbers written without a country code")
+	f.StringVar(&s.cfg.SQLiteSync, "sqlite-sync", s.cfg.SQLiteSync, "SQLite durability: NORMAL (survives crashes of Steward) or FULL (also power loss)")
+	f.StringVar(&s.cfg.Root, "root", s.cfg.Root, "root key: local (key file in the data directory) or vault-transit")
+	f.StringVar(&s.cfg.VaultAddr, "vault-addr", "", "HashiCorp Vault address for the vault-transit root")
+	f.StringVar(&s.vaultToken, "vault-token", "", "HashiCorp Vault token (prefer STEWARD_VAULT_TOKEN_FILE)")
+	f.StringVar(&s.cfg.VaultKey, "vault-key", "", "Vault transit key name")
+	f.StringVar(&s.cfg.VaultMount, "vault-mount", s.cfg.VaultMount, "Vault transit mount path")
+	f.IntVar(&s.cfg.IndexBits, "index-bits", 0, "blind-index width chosen at init (8–32; 0 plans it)")
+	f.Int64Var(&s.cfg.MaxBody, "max-body", s.cfg.MaxBody, "largest accepted request body in bytes")
+	f.StringVar(&s.cfg.TLSCert, "tls-cert", "", "TLS certificate file")
+	f.StringVar(&s.cfg.TLSKey, "tls-key", "", "TLS private key file")
+	f.StringVar(&s.cfg.LogLevel, "log-level", s.cfg.LogLevel, "debug, info, warn or error")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return s.load(cmd, e) }
+
+	root.AddCommand(initCmd(s, e), serveCmd(s, e), demoCmd(s, e), apikeyCmd(s, e), auditCmd(s, e),
+		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e))
+	return root
+}
+
+// load layers the config file and the environment under the flags given on the command line.
+func (s *settings) load(cmd *cobra.Command, e env) error {
+	flags := cmd.Flags()
+	file := s.configFile
+	if file == "" {
+		file = e.getenv("STEWARD_CONFIG")
+	}
+	fromFile := map[string]any{}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &fromFile); err != nil {
+			return fmt.Errorf("config file %s: %w", file, err)
+		}
+		for k := range fromFile {
+			if flags.Lookup(k) == nil {
+				return fmt.Errorf("config file %s: unknown setting %q", file, k)
+			}
+		}
+	}
+	var err error
+	flags.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "config" || f.Name == "help" {
+			return
+		}
+		name := "STEWARD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := e.getenv(name); v != "" {
+			err = setFlag(f, v, name)
+			return
+		}
+		if p := e.getenv(name + "_FILE"); p != "" {
+			b, rerr := os.ReadFile(p)
+			if rerr != nil {
+				err = fmt.Errorf("%s_FILE: %w", name, rerr)
+				return
+			}
+			err = setFlag(f, strings.TrimSpace(string(b)), name+"_FILE")
+			return
+		}
+		if v, ok := fromFile[f.Name]; ok {
+			err = setFlag(f, fmt.Sprint(v), "config file")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.cfg.DB = config.Secret(s.db)
+	s.cfg.VaultToken = config.Secret(s.vaultToken)
+	return nil
+}
+
+func setFlag(f *pflag.Flag, v, from string) error {
+	if err := f.Value.Set(v); err != nil {
+		return fmt.Errorf("%s: invalid value for %s", from, f.Name)
+	}
+	return nil
+}
+
+func (s *settings) logger(e env) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(s.cfg.LogLevel))
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// open wires the installation for a command, acting as the local operator.
+func (s *settings) open(ctx context.Context, e env) (*app.App, context.Context, error) {
+	a, err := app.Open(ctx, s.cfg, s.logger(e))
+	if err != nil {
+		return nil, ctx, err
+	}
+	return a, audit.WithActor(ctx, audit.System), nil
+}

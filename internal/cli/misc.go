@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stewardhq/steward/internal/app"
+	"github.com/stewardhq/steward/internal/job"
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/postgres"
+	"github.com/stewardhq/steward/internal/store/sqlite"
+)
+
+func versionCmd(e env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintln(e.stdout, "steward", app.Version)
+			return nil
+		},
+	}
+}
+
+func configCmd(s *settings, e env) *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "print",
+		Short: "Print the configuration in force, secrets redacted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := s.cfg.Validate(); err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, s.cfg.Dump())
+			return nil
+		},
+	})
+	return cmd
+}
+
+func migrateCmd(s *settings, e env) *cobra.Command {
+	cmd := &cobra.Command{Use: "migrate", Short: "Schema migrations (applied automatically at start)"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "List the migrations and when each was applied",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, _, err := s.open(cmd.Context(), e)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ms, err := sqlite.Migrations()
+			if a.Store.Dialect().Name == "postgres" {
+				ms, err = postgres.Migrations()
+			}
+			if err != nil {
+				return err
+			}
+			st, err := store.MigrationStatus(cmd.Context(), a.Store.Write(), ms)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "ENGINE\t%s\n", a.Store.Dialect().Name)
+			fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")
+			for _, m := range st {
+				applied := "pending"
+				if !m.Applied.IsZero() {
+					applied = m.Applied.Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(tw, "%04d\t%s\t%s\n", m.Version, m.Name, applied)
+			}
+			return tw.Flush()
+		},
+	})
+	return cmd
+}
+
+func keysCmd(s *settings, e env) *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "Key management"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "rotate",
+		Short: "Rotate the master key and rewrap every customer's data key (resumable)",
+		Long: "Adds a new primary master key and runs the rewrap job to completion, printing progress. " +
+			"If interrupted, run it again (or let a server run it): the job resumes from its last checkpoint.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, ctx, err := s.open(cmd.Context(), e)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ctx, stop := signalContext(ctx)
+			defer stop()
+			// An unfinished rewrap from an interrupted run is resumed instead of rotating again.
+			resumed, err := a.Runner.RunOne(ctx)
+			if err != nil {
+				return err
+			}
+			if resumed {
+				fmt.Fprintln(e.stdout, "resumed and finished an interrupted rewrap")
+			}
+			j, err := a.Rotator.Start(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "master key rotated to v%d; rewrapping %d customer keys (job %s)\n", a.Keys.PrimaryVersion(), j.Total, j.ID)
+			if _, err := a.Runner.RunOne(ctx); err != nil {
+				return err
+			}
+			j, err = a.Store.GetJob(ctx, j.ID)
+			if err != nil {
+				return err
+			}
+			if j.State != job.Done {
+				return fmt.Errorf("rewrap job %s is %s", j.ID, j.State)
+			}
+			fmt.Fprintf(e.stdout, "rewrapped: %d customer keys now under master key v%d\n", j.Done, a.Keys.PrimaryVersion())
+			return nil
+		},
+	})
+	return cmd
+}

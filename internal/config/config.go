@@ -1,0 +1,123 @@
+// Package config holds Steward's typed configuration. Values come, lowest priority first, from
+// defaults, a YAML config file, STEWARD_* environment variables (and STEWARD_*_FILE for
+// secrets), then command-line flags; the command line does the layering, this package owns
+// the shape, the validation and the redacted dump. There is no package state: a Config is
+// passed to whoever needs it.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+)
+
+// Secret is a string that never prints: logs, dumps and errors see "[redacted]".
+type Secret string
+
+func (s Secret) String() string { return redact(string(s)) }
+
+// MarshalJSON keeps secrets out of every JSON dump.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(redact(string(s))) }
+
+// Reveal returns the secret for the one place that needs it.
+func (s Secret) Reveal() string { return string(s) }
+
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// Config is every setting.
+type Config struct {
+	Data          string `json:"data"`           // data directory: SQLite database and root key
+	Addr          string `json:"addr"`           // listen address
+	DB            Secret `json:"db"`             // postgres:// URL; empty means SQLite in Data
+	Catalog       string `json:"catalog"`        // override catalog file; empty means built-in
+	DefaultRegion string `json:"default_region"` // phone region for national numbers
+	SQLiteSync    string `json:"sqlite_sync"`    // NORMAL or FULL
+	Root          string `json:"root"`           // "local" or "vault-transit"
+	VaultAddr     string `json:"vault_addr"`
+	VaultToken    Secret `json:"vault_token"`
+	VaultKey      string `json:"vault_key"`
+	VaultMount    string `json:"vault_mount"`
+	IndexBits     int    `json:"index_bits"` // blind-index width at init; 0 plans it
+	MaxBody       int64  `json:"max_body"`   // request body limit in bytes
+	TLSCert       string `json:"tls_cert"`
+	TLSKey        string `json:"tls_key"`
+	LogLevel      string `json:"log_level"`
+}
+
+// Default is the configuration with nothing set.
+func Default() Config {
+	return Config{
+		Data:          "./steward-data",
+		Addr:          "127.0.0.1:8080",
+		DefaultRegion: "GB",
+		SQLiteSync:    "NORMAL",
+		Root:          "local",
+		VaultMount:    "transit",
+		MaxBody:       1 << 20,
+		LogLevel:      "info",
+	}
+}
+
+// RootKeyPath is where the local root key lives.
+func (c Config) RootKeyPath() string { return filepath.Join(c.Data, "root.key") }
+
+// SQLitePath is the embedded database file.
+func (c Config) SQLitePath() string { return filepath.Join(c.Data, "steward.db") }
+
+// Validate names the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.Data == "" {
+		return fmt.Errorf("data: a data directory is required")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("addr: must be host:port")
+	}
+	if c.DB != "" && !strings.HasPrefix(string(c.DB), "postgres://") && !strings.HasPrefix(string(c.DB), "postgresql://") {
+		return fmt.Errorf("db: must be a postgres:// URL (leave empty for the embedded SQLite database)")
+	}
+	switch strings.ToUpper(c.SQLiteSync) {
+	case "NORMAL", "FULL":
+	default:
+		return fmt.Errorf("sqlite-sync: must be NORMAL or FULL")
+	}
+	switch c.Root {
+	case "local":
+	case "vault-transit":
+		if c.VaultAddr == "" || c.VaultToken == "" || c.VaultKey == "" {
+			return fmt.Errorf("root: vault-transit needs vault-addr, vault-token and vault-key")
+		}
+	default:
+		return fmt.Errorf("root: must be local or vault-transit")
+	}
+	if c.IndexBits != 0 && (c.IndexBits < 8 || c.IndexBits > 32) {
+		return fmt.Errorf("index-bits: must be 0 (planned) or 8 to 32")
+	}
+	if c.MaxBody < 1024 {
+		return fmt.Errorf("max-body: must be at least 1024 bytes")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("tls-cert and tls-key: give both or neither")
+	}
+	if len(c.DefaultRegion) != 2 {
+		return fmt.Errorf("default-region: must be a two-letter region code")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level: must be debug, info, warn or error")
+	}
+	return nil
+}
+
+// Dump renders c as indented JSON with secrets redacted.
+func (c Config) Dump() string {
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return string(b)
+}

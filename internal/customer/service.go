@@ -1,0 +1,437 @@
+package customer
+
+import (
+	"context"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/vault"
+)
+
+// Table is the name bound into every field ciphertext's associated data, so a value sealed for
+// a customer profile cannot be replayed into another table.
+const Table = "customers"
+
+// Keys is the part of the key hierarchy the customer service uses. The keys package
+// implements it over a keyset that may rotate underneath.
+type Keys interface {
+	NewDataKey(customerID string) (*vault.DataKey, vault.WrappedKey, error)
+	OpenDataKey(ctx context.Context, customerID string, w vault.WrappedKey) (*vault.DataKey, error)
+	BlindIndex(field string, normalized []byte) int64
+}
+
+// Service is the customer vault.
+type Service struct {
+	Store   Store
+	Audit   audit.Store
+	Keys    Keys
+	Catalog *catalog.Catalog
+	Norm    *Normalizer
+}
+
+// View is a customer as a caller sees it: masked unless revealed for a purpose.
+type View struct {
+	ID        string         `json:"id"`
+	Fields    map[string]any `json:"fields,omitempty"`
+	Revealed  []string       `json:"revealed,omitempty"`
+	Purpose   string         `json:"purpose,omitempty"`
+	Version   int64          `json:"version"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// MaxLookup bounds how many candidates one blind-index look-up may open.
+const MaxLookup = 1000
+
+// Create validates, seals and stores a new customer and returns it masked (or only its id
+// for write-only callers such as ingest keys).
+func (s *Service) Create(ctx context.Context, fields map[string]any) (View, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+		return View{}, err
+	}
+	if len(fields) == 0 {
+		return View{}, problem.InvalidField("fields", "at least one field is required")
+	}
+	values, err := s.normalize(fields, false)
+	if err != nil {
+		return View{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return View{}, problem.Wrap(problem.Internal, err, "id generation failed")
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	r := &Record{ID: id.String(), Version: 1, CreatedAt: now, UpdatedAt: now}
+	dk, wk, err := s.Keys.NewDataKey(r.ID)
+	if err != nil {
+		return View{}, problem.Wrap(problem.Internal, err, "key generation failed")
+	}
+	r.MasterVersion, r.Key = wk.MasterVersion, wk.Blob
+	if err := s.seal(r, dk, values); err != nil {
+		return View{}, err
+	}
+	entry := audit.New(ctx, audit.ActionCustomerCreate, r.ID, sortedKeys(values), "")
+	if err := s.Store.CreateCustomer(ctx, r, []audit.Entry{entry}); err != nil {
+		return View{}, err
+	}
+	return s.render(ctx, r, values, ""), nil
+}
+
+// Get returns one customer, revealing the fields that purpose allows. Returns NotFound if the
+// customer does not exist, Forbidden if the caller's role may not act for purpose.
+func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
+	if err := s.checkRead(ctx, purpose); err != nil {
+		return View{}, err
+	}
+	if !ValidID(id) {
+		return View{}, problem.InvalidField("id", "is not a valid customer id")
+	}
+	r, err := s.Store.GetCustomer(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	values, err := s.open(ctx, r)
+	if err != nil {
+		return View{}, err
+	}
+	v := s.render(ctx, r, values, purpose)
+	if err := s.Audit.AppendAudit(ctx, s.readEntry(ctx, audit.ActionCustomerRead, v, values)); err != nil {
+		return View{}, err
+	}
+	return v, nil
+}
+
+// Patch sets the given fields and removes those given as nil. Concurrent patches of one
+// customer are retried against the newer version, because field-level changes commute.
+func (s *Service) Patch(ctx context.Context, id string, fields map[string]any) (View, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+		return View{}, err
+	}
+	if !ValidID(id) {
+		return View{}, problem.InvalidField("id", "is not a valid customer id")
+	}
+	if len(fields) == 0 {
+		return View{}, problem.InvalidField("fields", "at least one field is required")
+	}
+	changes, err := s.normalize(fields, true)
+	if err != nil {
+		return View{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		v, err := s.patchOnce(ctx, id, changes)
+		if problem.Is(err, problem.Conflict) && attempt < 5 {
+			continue
+		}
+		return v, err
+	}
+}
+
+func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]any) (View, error) {
+	r, err := s.Store.GetCustomer(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	values, err := s.open(ctx, r)
+	if err != nil {
+		return View{}, err
+	}
+	dk, err := s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
+	if err != nil {
+		return View{}, err
+	}
+	for name, v := range changes {
+		if v == nil {
+			delete(values, name)
+		} else {
+			values[name] = v
+		}
+	}
+	prev := r.Version
+	r.Version++
+	r.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+	if err := s.seal(r, dk, values); err != nil {
+		return View{}, err
+	}
+	entry := audit.New(ctx, audit.ActionCustomerUpdate, r.ID, sortedKeys(changes), "")
+	if err := s.Store.UpdateCustomer(ctx, r, prev, []audit.Entry{entry}); err != nil {
+		return View{}, err
+	}
+	return s.render(ctx, r, values, ""), nil
+}
+
+// Find looks customers up by the exact value of an indexed field (email, phone, …). The blind
+// index returns candidates; each is opened and compared, so truncated tokens never return a
+// wrong customer.
+func (s *Service) Find(ctx context.Context, field string, raw any, purpose string) ([]View, error) {
+	if err := s.checkRead(ctx, purpose); err != nil {
+		return nil, err
+	}
+	f, ok := s.Catalog.Field(field)
+	if !ok || !f.Indexed() {
+		return nil, problem.InvalidField(field, "is not a field that can be looked up")
+	}
+	want, _, err := s.Norm.Value(field, raw)
+	if err != nil {
+		return nil, err
+	}
+	wantJSON, _ := json.Marshal(want)
+	token := s.Keys.BlindIndex(field, indexBytes(want))
+	cands, err := s.Store.FindCustomers(ctx, field, token, MaxLookup)
+	if err != nil {
+		return nil, err
+	}
+	var out []View
+	var entries []audit.Entry
+	for _, r := range cands {
+		values, err := s.open(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		got, _ := json.Marshal(values[field])
+		if string(got) != string(wantJSON) {
+			continue
+		}
+		v := s.render(ctx, r, values, purpose)
+		out = append(out, v)
+		entries = append(entries, s.readEntry(ctx, audit.ActionCustomerLookup, v, values))
+	}
+	if len(entries) > 0 {
+		if err := s.Audit.AppendAudit(ctx, entries...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// List returns a page of customers, masked, ordered by id (and so by creation time, as ids
+// are UUIDv7). next is empty on the last page.
+func (s *Service) List(ctx context.Context, after string, limit int) (page []View, next string, err error) {
+	if err := s.checkRead(ctx, ""); err != nil {
+		return nil, "", err
+	}
+	if after != "" && !ValidID(after) {
+		return nil, "", problem.InvalidField("cursor", "is not a valid cursor")
+	}
+	if limit <= 0 {
+		limit = 50
+	}
+	if limit > 500 {
+		return nil, "", problem.InvalidField("limit", "must be at most 500")
+	}
+	recs, err := s.Store.ListCustomers(ctx, after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(recs) > limit {
+		recs = recs[:limit]
+		next = recs[limit-1].ID
+	}
+	page = make([]View, 0, len(recs))
+	entries := make([]audit.Entry, 0, len(recs))
+	for _, r := range recs {
+		values, err := s.open(ctx, r)
+		if err != nil {
+			return nil, "", err
+		}
+		v := s.render(ctx, r, values, "")
+		page = append(page, v)
+		entries = append(entries, s.readEntry(ctx, audit.ActionCustomerList, v, values))
+	}
+	if len(entries) > 0 {
+		if err := s.Audit.AppendAudit(ctx, entries...); err != nil {
+			return nil, "", err
+		}
+	}
+	return page, next, nil
+}
+
+// ValidID reports whether id has the shape of a customer id, so malformed ids are refused
+// before they reach an engine.
+func ValidID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
+}
+
+// checkRead enforces customers.read, and for a purpose also customers.reveal and the role's
+// right to act for it: asking to reveal for a purpose one may not act for is refused outright
+// rather than silently masked, so the caller learns why.
+func (s *Service) checkRead(ctx context.Context, purpose string) error {
+	a, err := audit.Require(ctx, s.Catalog, "customers.read")
+	if err != nil {
+		return err
+	}
+	if purpose == "" {
+		return nil
+	}
+	if _, ok := s.Catalog.Purpose(purpose); !ok {
+		return problem.InvalidField("Steward-Purpose", "unknown purpose %q", purpose)
+	}
+	if !s.Catalog.RoleHas(a.Role, "customers.reveal") {
+		return problem.Forbiddenf("role %q may not reveal personal data", a.Role)
+	}
+	if !s.Catalog.RoleMayActFor(a.Role, purpose) {
+		return problem.Forbiddenf("role %q may not act for purpose %q", a.Role, purpose)
+	}
+	return nil
+}
+
+// normalize validates every input value; with allowNull a nil value means "remove".
+func (s *Service) normalize(fields map[string]any, allowNull bool) (map[string]any, error) {
+	out := make(map[string]any, len(fields))
+	for _, name := range sortedKeys(fields) {
+		raw := fields[name]
+		if raw == nil {
+			if !allowNull {
+				return nil, problem.InvalidField(name, "must not be null")
+			}
+			if _, ok := s.Catalog.Field(name); !ok {
+				return nil, problem.InvalidField(name, "is not declared in the data catalog")
+			}
+			out[name] = nil
+			continue
+		}
+		v, _, err := s.Norm.Value(name, raw)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// seal replaces r's sealed, plain and index contents with values.
+func (s *Service) seal(r *Record, dk *vault.DataKey, values map[string]any) error {
+	r.Sealed = make(map[string][]byte, len(values))
+	r.Plain = map[string]json.RawMessage{}
+	r.Index = r.Index[:0]
+	for name, v := range values {
+		f, _ := s.Catalog.Field(name)
+		b, err := json.Marshal(v)
+		if err != nil {
+			return problem.Wrap(problem.Internal, err, "encoding failed")
+		}
+		if f.Indexed() {
+			r.Index = append(r.Index, IndexEntry{Field: name, Token: s.Keys.BlindIndex(name, indexBytes(v))})
+		}
+		if !f.Encrypted() {
+			r.Plain[name] = b
+			continue
+		}
+		ct, err := dk.Seal(Table, name, r.ID, b)
+		if err != nil {
+			return problem.Wrap(problem.Internal, err, "sealing failed")
+		}
+		r.Sealed[name] = ct
+	}
+	sort.Slice(r.Index, func(i, j int) bool { return r.Index[i].Field < r.Index[j].Field })
+	return nil
+}
+
+// open decrypts every value of r. A value that fails to open means tampering or a lost key,
+// never bad input, so it is Internal.
+func (s *Service) open(ctx context.Context, r *Record) (map[string]any, error) {
+	values := make(map[string]any, len(r.Sealed)+len(r.Plain))
+	for name, b := range r.Plain {
+		v, err := decodeValue(b)
+		if err != nil {
+			return nil, problem.Wrap(problem.Internal, err, "stored value unreadable")
+		}
+		values[name] = v
+	}
+	if len(r.Sealed) == 0 {
+		return values, nil
+	}
+	dk, err := s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
+	if err != nil {
+		return nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
+	}
+	for name, ct := range r.Sealed {
+		b, err := dk.Open(Table, name, r.ID, ct)
+		if err != nil {
+			return nil, problem.Wrap(problem.Internal, err, "stored value does not open")
+		}
+		v, err := decodeValue(b)
+		if err != nil {
+			return nil, problem.Wrap(problem.Internal, err, "stored value unreadable")
+		}
+		values[name] = v
+	}
+	return values, nil
+}
+
+// render masks every value except those purpose may reveal. Callers without customers.read
+// (write-only collection keys) get the id alone.
+func (s *Service) render(ctx context.Context, r *Record, values map[string]any, purpose string) View {
+	v := View{ID: r.ID, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Purpose: purpose}
+	a, _ := audit.ActorFrom(ctx)
+	if !s.Catalog.RoleHas(a.Role, "customers.read") {
+		return v
+	}
+	v.Fields = make(map[string]any, len(values))
+	for name, val := range values {
+		f, _ := s.Catalog.Field(name)
+		if purpose != "" && f.AllowsPurpose(purpose) {
+			v.Fields[name] = val
+			v.Revealed = append(v.Revealed, name)
+			continue
+		}
+		v.Fields[name] = Mask(f.Mask, val)
+	}
+	sort.Strings(v.Revealed)
+	return v
+}
+
+// readEntry records a read: a reveal names the revealed fields and the purpose; a masked read
+// names the fields shown masked.
+func (s *Service) readEntry(ctx context.Context, action string, v View, values map[string]any) audit.Entry {
+	if len(v.Revealed) > 0 {
+		return audit.New(ctx, audit.ActionCustomerReveal, v.ID, v.Revealed, v.Purpose)
+	}
+	return audit.New(ctx, action, v.ID, sortedKeys(values), v.Purpose)
+}
+
+// indexBytes is what the blind index hashes: the canonical stored value.
+func indexBytes(v any) []byte {
+	if s, ok := v.(string); ok {
+		return []byte(s)
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func decodeValue(b []byte) (any, error) {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if n, ok := v.(json.Number); ok {
+		if i, err := n.Int64(); err == nil {
+			return i, nil
+		}
+		f, err := n.Float64()
+		if err != nil {
+			return nil, errors.New("bad number")
+		}
+		return f, nil
+	}
+	return v, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,68 @@
+package customer
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+)
+
+// Record is a customer as engines store it: sealed personal values, plain non-personal
+// values, the customer's wrapped data key and the blind-index tokens for look-ups.
+type Record struct {
+	ID            string
+	Version       int64
+	MasterVersion int    // master key version that wraps Key
+	Key           []byte // the customer's data key, wrapped
+	Sealed        map[string][]byte
+	Plain         map[string]json.RawMessage
+	Index         []IndexEntry
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// IndexEntry is one blind-index token for one field.
+type IndexEntry struct {
+	Field string
+	Token int64
+}
+
+// Store persists customers. Write methods store the audit entries in the same transaction as
+// the change, so a change is never without its record.
+type Store interface {
+	// CreateCustomer inserts r. Returns Conflict if the id exists.
+	CreateCustomer(ctx context.Context, r *Record, entries []audit.Entry) error
+	// UpdateCustomer replaces r's values, index entries and key if the stored version is still
+	// prevVersion. Returns NotFound if the customer does not exist and Conflict if another
+	// writer got there first.
+	UpdateCustomer(ctx context.Context, r *Record, prevVersion int64, entries []audit.Entry) error
+	// GetCustomer returns NotFound if the customer does not exist.
+	GetCustomer(ctx context.Context, id string) (*Record, error)
+	// FindCustomers returns the customers with the token in field's blind index: candidates
+	// that the caller must open and compare, because tokens are deliberately truncated.
+	FindCustomers(ctx context.Context, field string, token int64, limit int) ([]*Record, error)
+	// ListCustomers returns up to limit customers with id greater than after, by id.
+	ListCustomers(ctx context.Context, after string, limit int) ([]*Record, error)
+	// CountCustomers returns how many customers are stored.
+	CountCustomers(ctx context.Context) (int64, error)
+}
+
+// KeyStore lets key rotation walk and rewrap customers' data keys without touching values.
+type KeyStore interface {
+	// CustomerKeys returns up to limit (id, master version, wrapped key) triples with id
+	// greater than after, by id.
+	CustomerKeys(ctx context.Context, after string, limit int) ([]WrappedKey, error)
+	// RewrapCustomerKeys replaces wrapped keys whose master version is still the old one.
+	RewrapCustomerKeys(ctx context.Context, keys []WrappedKey) error
+	// CountCustomers returns how many customers are stored, for progress reporting.
+	CountCustomers(ctx context.Context) (int64, error)
+}
+
+// WrappedKey is one customer's wrapped data key.
+type WrappedKey struct {
+	CustomerID    string
+	MasterVersion int
+	Key           []byte
+	OldVersion    int // set by rotation: the version the key was wrapped under when read
+}

@@ -1,0 +1,220 @@
+package customer
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/quality"
+	"golang.org/x/text/language"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Normalizer turns raw input into the canonical value stored for a field. It needs the default
+// phone region because national phone numbers mean nothing without one.
+type Normalizer struct {
+	Catalog       *catalog.Catalog
+	DefaultRegion string
+}
+
+// Value normalises one input value for field name. Errors are Invalid and name the field
+// but never repeat the value, which is personal data.
+func (n *Normalizer) Value(name string, raw any) (any, catalog.Field, error) {
+	f, ok := n.Catalog.Field(name)
+	if !ok {
+		return nil, f, problem.InvalidField(name, "is not declared in the data catalog")
+	}
+	if s, isString := raw.(string); isString && looksLikeCardNumber(s, f.Type) {
+		return nil, f, problem.InvalidField(name, "looks like a payment card number; store a processor token instead")
+	}
+	v, err := n.value(f, raw)
+	if err != nil {
+		return nil, f, problem.InvalidField(name, "%s", err.Error())
+	}
+	return v, f, nil
+}
+
+func (n *Normalizer) value(f catalog.Field, raw any) (any, error) {
+	switch f.Type {
+	case "integer":
+		num, ok := raw.(json.Number)
+		if !ok {
+			return nil, fmt.Errorf("must be an integer")
+		}
+		i, err := num.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("must be an integer")
+		}
+		return i, nil
+	case "number":
+		num, ok := raw.(json.Number)
+		if !ok {
+			return nil, fmt.Errorf("must be a number")
+		}
+		x, err := num.Float64()
+		if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
+			return nil, fmt.Errorf("must be a finite number")
+		}
+		return x, nil
+	case "boolean":
+		b, ok := raw.(bool)
+		if !ok {
+			return nil, fmt.Errorf("must be true or false")
+		}
+		return b, nil
+	}
+	s, ok := raw.(string)
+	if !ok {
+		return nil, fmt.Errorf("must be a string")
+	}
+	s, err := cleanText(s, f.MaxLength)
+	if err != nil {
+		return nil, err
+	}
+	switch f.Type {
+	case "email":
+		return quality.NormalizeEmail(s)
+	case "phone":
+		return quality.NormalizePhone(s, n.DefaultRegion)
+	case "date":
+		d, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			return nil, fmt.Errorf("must be a date as YYYY-MM-DD")
+		}
+		if d.Year() < 1900 || d.After(time.Now().AddDate(1, 0, 0)) {
+			return nil, fmt.Errorf("date is out of range")
+		}
+		return s, nil
+	case "datetime":
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return nil, fmt.Errorf("must be an RFC 3339 date and time")
+		}
+		return t.UTC().Format(time.RFC3339Nano), nil
+	case "enum":
+		for _, v := range f.Values {
+			if strings.EqualFold(v, s) {
+				return v, nil
+			}
+		}
+		return nil, fmt.Errorf("must be one of %s", strings.Join(f.Values, ", "))
+	case "country":
+		c := strings.ToUpper(s)
+		if !isCountry(c) {
+			return nil, fmt.Errorf("must be an ISO 3166-1 alpha-2 country code")
+		}
+		return c, nil
+	case "language":
+		tag, err := language.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("must be a BCP 47 language tag")
+		}
+		return tag.String(), nil
+	case "ip":
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("must be an IPv4 or IPv6 address")
+		}
+		return a.Unmap().String(), nil
+	}
+	return s, nil
+}
+
+// cleanText applies the normalisation every text value gets: Unicode NFC, surrounding and
+// repeated inner white space folded, no control characters, a length limit.
+func cleanText(s string, max int) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("must be valid UTF-8")
+	}
+	s = norm.NFC.String(s)
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range strings.TrimSpace(s) {
+		switch {
+		case unicode.IsSpace(r):
+			space = true
+			continue
+		case unicode.IsControl(r):
+			return "", fmt.Errorf("must not contain control characters")
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+	}
+	s = b.String()
+	if s == "" {
+		return "", fmt.Errorf("must not be empty (use null to remove a value)")
+	}
+	if max <= 0 {
+		max = 256
+	}
+	if utf8.RuneCountInString(s) > max {
+		return "", fmt.Errorf("is longer than %d characters", max)
+	}
+	return s, nil
+}
+
+// looksLikeCardNumber reports a Luhn-valid run of 13 to 19 digits (spaces and dashes allowed),
+// which is how a PAN arrives when someone puts one where it must not go. An international phone
+// number written with its leading plus is exempt: it is a phone number by construction.
+func looksLikeCardNumber(s, typ string) bool {
+	t := strings.TrimSpace(s)
+	if typ == "phone" && strings.HasPrefix(t, "+") {
+		return false
+	}
+	digits := make([]byte, 0, 19)
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if len(digits) == 19 {
+				return false
+			}
+			digits = append(digits, c-'0')
+		case c == ' ' || c == '-':
+		default:
+			return false
+		}
+	}
+	if len(digits) < 13 {
+		return false
+	}
+	sum := 0
+	for i := len(digits) - 1; i >= 0; i-- {
+		d := int(digits[i])
+		if (len(digits)-1-i)%2 == 1 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
+}
+
+// isCountry reports whether c is an assigned ISO 3166-1 alpha-2 code.
+func isCountry(c string) bool {
+	if len(c) != 2 {
+		return false
+	}
+	return strings.Contains(countryCodes, c+" ")
+}
+
+const countryCodes = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ " +
+	"CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR " +
+	"GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP " +
+	"KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT " +
+	"MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW " +
+	"SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG " +
+	"UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW "

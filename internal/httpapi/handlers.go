@@ -1,0 +1,249 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.Version})
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			return problem.Wrap(problem.Unavailable, err, "not ready: database unavailable")
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	s.metricsHandler().ServeHTTP(w, r)
+	return nil
+}
+
+func (s *Server) getCatalog(w http.ResponseWriter, r *http.Request) error {
+	if _, err := audit.Require(r.Context(), s.Catalog, "catalog.read"); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.Catalog)
+}
+
+func (s *Server) listPurposes(w http.ResponseWriter, r *http.Request) error {
+	if _, err := audit.Require(r.Context(), s.Catalog, "catalog.read"); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"data": s.Catalog.Purposes})
+}
+
+type customerInput struct {
+	Fields map[string]any `json:"fields"`
+}
+
+func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request) error {
+	var in customerInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	v, err := s.Customers.Create(r.Context(), in.Fields)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/customers/"+v.ID)
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.Customers.Get(r.Context(), r.PathValue("id"), r.Header.Get("Steward-Purpose"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) patchCustomer(w http.ResponseWriter, r *http.Request) error {
+	var in customerInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	v, err := s.Customers.Patch(r.Context(), r.PathValue("id"), in.Fields)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// listCustomers serves both the plain listing and exact look-ups: any query parameter that
+// names an indexed catalog field is a look-up.
+func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	purpose := r.Header.Get("Steward-Purpose")
+	for name, vals := range q {
+		switch name {
+		case "limit", "cursor":
+			continue
+		}
+		f, ok := s.Catalog.Field(name)
+		if !ok || !f.Indexed() {
+			return problem.InvalidField(name, "is not a look-up parameter (use an indexed field such as email or phone, or limit and cursor)")
+		}
+		if len(q) > 1 {
+			return problem.InvalidField(name, "look up by one field at a time")
+		}
+		views, err := s.Customers.Find(r.Context(), name, vals[0], purpose)
+		if err != nil {
+			return err
+		}
+		if views == nil {
+			views = []customer.View{}
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{"data": views})
+	}
+	limit, err := intParam(r, "limit", 50)
+	if err != nil {
+		return err
+	}
+	if purpose != "" {
+		return problem.InvalidField("Steward-Purpose", "listings are always masked; reveal one customer at a time")
+	}
+	page, next, err := s.Customers.List(r.Context(), q.Get("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"data": page}
+	if next != "" {
+		out["next_cursor"] = next
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func intParam(r *http.Request, name string, def int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, problem.InvalidField(name, "must be a positive integer")
+	}
+	return n, nil
+}
+
+func timeParam(r *http.Request, name string) (time.Time, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return t, problem.InvalidField(name, "must be an RFC 3339 time")
+	}
+	return t, nil
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := audit.Filter{CustomerID: q.Get("customer_id"), ActorID: q.Get("actor_id"), Action: q.Get("action")}
+	var err error
+	if f.Limit, err = intParam(r, "limit", 100); err != nil {
+		return err
+	}
+	if f.Limit > audit.MaxPage {
+		return problem.InvalidField("limit", "must be at most %d", audit.MaxPage)
+	}
+	if f.Since, err = timeParam(r, "since"); err != nil {
+		return err
+	}
+	if f.Until, err = timeParam(r, "until"); err != nil {
+		return err
+	}
+	if c := q.Get("cursor"); c != "" {
+		if f.BeforeID, err = strconv.ParseInt(c, 10, 64); err != nil || f.BeforeID < 1 {
+			return problem.InvalidField("cursor", "is not a valid cursor")
+		}
+	}
+	entries, err := s.Audit.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"data": entries}
+	if entries == nil {
+		out["data"] = []audit.Entry{}
+	}
+	if len(entries) == f.Limit {
+		out["next_cursor"] = strconv.FormatInt(entries[len(entries)-1].ID, 10)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
+	if _, err := audit.Require(r.Context(), s.Catalog, "audit.read"); err != nil {
+		return err
+	}
+	rep, err := s.Audit.Verify(r.Context())
+	if b, ok := err.(*audit.Break); ok {
+		return writeJSON(w, http.StatusOK, map[string]any{"intact": false, "chain": b.Chain, "seq": b.Seq, "reason": b.Reason})
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"intact": true, "report": rep})
+}
+
+type apiKeyInput struct {
+	Role string `json:"role"`
+	Name string `json:"name"`
+}
+
+func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) error {
+	keys, err := s.APIKeys.List(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"data": keys})
+}
+
+func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
+	var in apiKeyInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	secret, k, err := s.APIKeys.Create(r.Context(), in.Role, in.Name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{"key": secret, "api_key": k})
+}
+
+func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) error {
+	if err := s.APIKeys.Revoke(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) rotateKeys(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.Rotator.Start(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, j)
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
+	if _, err := audit.Require(r.Context(), s.Catalog, "keys.rotate"); err != nil {
+		return err
+	}
+	j, err := s.Jobs.GetJob(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, j)
+}

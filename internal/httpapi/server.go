@@ -1,0 +1,287 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/job"
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// Server holds the services the handlers call.
+type Server struct {
+	Customers *customer.Service
+	Audit     *audit.Service
+	APIKeys   *auth.Service
+	Rotator   *keys.Rotator
+	Jobs      job.Store
+	Catalog   *catalog.Catalog
+	Ready     func(context.Context) error
+	Log       *slog.Logger
+	Version   string
+	// MaxBody bounds request bodies; larger ones get 413 before any work.
+	MaxBody int64
+
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// handlerFunc is the one shape of every handler: errors are returned, never written.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Handler builds the routed, instrumented handler.
+func (s *Server) Handler() http.Handler {
+	if s.MaxBody <= 0 {
+		s.MaxBody = 1 << 20
+	}
+	if s.Log == nil {
+		s.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.registry = prometheus.NewRegistry()
+	s.registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	// Labels are the route pattern and status, never ids or values: metrics carry no personal data.
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_http_requests_total", Help: "HTTP requests by route pattern and status."}, []string{"route", "code"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "steward_http_request_seconds", Help: "HTTP request latency by route pattern.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
+	s.registry.MustRegister(s.requests, s.latency)
+
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	mux.Handle("/", s.wrap(route{Path: "/", Public: true, handle: func(w http.ResponseWriter, r *http.Request) error {
+		return problem.NotFoundf("no such route: %s %s", r.Method, r.URL.Path)
+	}}))
+	return s.secure(mux)
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+}
+
+// secure sets the headers every response carries and bounds every body.
+func (s *Server) secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.MaxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// wrap adds the request id, authentication, panic recovery, metrics and error rendering.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rid := newRequestID()
+		w.Header().Set("Request-Id", rid)
+		ctx := audit.WithRequestID(r.Context(), rid)
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				s.Log.Error("panic", "request_id", rid, "route", rt.Path, "panic", fmt.Sprint(p))
+				s.writeProblem(sw, r, rid, problem.New(problem.Internal, "internal error"))
+			}
+			s.requests.WithLabelValues(rt.Method+" "+rt.Path, fmt.Sprint(sw.status)).Inc()
+			s.latency.WithLabelValues(rt.Method + " " + rt.Path).Observe(time.Since(start).Seconds())
+		}()
+		if !rt.Public {
+			actor, err := s.authenticate(ctx, r)
+			if err != nil {
+				s.writeProblem(sw, r, rid, err)
+				return
+			}
+			ctx = audit.WithActor(ctx, actor)
+		}
+		if err := rt.handle(sw, r.WithContext(ctx)); err != nil {
+			s.writeProblem(sw, r, rid, err)
+		}
+	})
+}
+
+func (s *Server) authenticate(ctx context.Context, r *http.Request) (audit.Actor, error) {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return audit.Actor{}, problem.New(problem.Unauthenticated, "missing bearer API key in the Authorization header")
+	}
+	return s.APIKeys.Authenticate(ctx, strings.TrimSpace(token))
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+var statusOf = map[problem.Kind]int{
+	problem.Internal:        http.StatusInternalServerError,
+	problem.Invalid:         http.StatusUnprocessableEntity,
+	problem.NotFound:        http.StatusNotFound,
+	problem.Conflict:        http.StatusConflict,
+	problem.Forbidden:       http.StatusForbidden,
+	problem.Unauthenticated: http.StatusUnauthorized,
+	problem.Gone:            http.StatusGone,
+	problem.TooLarge:        http.StatusRequestEntityTooLarge,
+	problem.RateLimited:     http.StatusTooManyRequests,
+	problem.Unavailable:     http.StatusServiceUnavailable,
+}
+
+// badRequest marks input that could not even be read (malformed JSON, bad query syntax), as
+// opposed to well-formed input that breaks a rule (422).
+type badRequest struct{ *problem.Error }
+
+// Problem is the RFC 9457 body.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"request_id"`
+	Field     string `json:"field,omitempty"`
+}
+
+func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, rid string, err error) {
+	kind := problem.KindOf(err)
+	status := statusOf[kind]
+	var br badRequest
+	if errors.As(err, &br) {
+		status = http.StatusBadRequest
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		kind, status = problem.TooLarge, http.StatusRequestEntityTooLarge
+		err = problem.New(problem.TooLarge, "request body is larger than %d bytes", s.MaxBody)
+	}
+	if kind == problem.Internal || kind == problem.Unavailable {
+		// The cause goes to the log with the request id; it never holds personal data
+		// because engines and services never put values into errors.
+		s.Log.Error("request failed", "request_id", rid, "method", r.Method, "route", r.Pattern, "kind", kind.String(), "err", err)
+	}
+	if kind == problem.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="steward"`)
+	}
+	p := Problem{
+		Type:      "urn:steward:problem:" + kind.String(),
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    problem.Detail(err),
+		Instance:  r.URL.Path,
+		RequestID: rid,
+		Field:     problem.FieldOf(err),
+	}
+	if kind == problem.TooLarge {
+		p.Detail = fmt.Sprintf("request body is larger than %d bytes", s.MaxBody)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a JSON body strictly: unknown fields, trailing data, wrong types and oversize
+// bodies are all refused with a detail that says where.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return badRequest{problem.InvalidField("Content-Type", "must be application/json")}
+	}
+	d := json.NewDecoder(r.Body)
+	d.DisallowUnknownFields()
+	d.UseNumber()
+	if err := d.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
+			return err
+		case errors.Is(err, io.EOF):
+			return badRequest{problem.InvalidField("body", "is empty; a JSON object is required")}
+		case errors.As(err, &se):
+			return badRequest{problem.InvalidField("body", "malformed JSON at byte %d", se.Offset)}
+		case errors.As(err, &te):
+			return badRequest{problem.InvalidField(te.Field, "must be %s", jsonType(te.Type.Kind().String()))}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return badRequest{problem.InvalidField(name, "is not a known property")}
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return badRequest{problem.InvalidField("body", "malformed JSON: unexpected end")}
+		}
+		return badRequest{problem.InvalidField("body", "malformed JSON")}
+	}
+	if d.More() {
+		return badRequest{problem.InvalidField("body", "must hold a single JSON object")}
+	}
+	if _, err := d.Token(); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest{problem.InvalidField("body", "must hold a single JSON object")}
+	}
+	return nil
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	}
+	return "a " + kind
+}

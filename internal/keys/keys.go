@@ -1,0 +1,197 @@
+package keys
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/vault"
+)
+
+// Store keeps the wrapped keyset. Only one keyset exists per installation.
+type Store interface {
+	// LoadKeyset returns the wrapped keyset and the blind-index width chosen at init.
+	// Returns NotFound before init.
+	LoadKeyset(ctx context.Context) (blob []byte, indexBits int, err error)
+	// SaveKeyset stores the wrapped keyset with its audit entries. prev is the blob being
+	// replaced, nil at init: the save fails with Conflict when the stored keyset is not prev,
+	// so two rotations at once cannot both win and orphan each other's data keys.
+	SaveKeyset(ctx context.Context, blob []byte, indexBits int, prev []byte, entries []audit.Entry) error
+}
+
+// Manager is safe for concurrent use.
+type Manager struct {
+	root  vault.Root
+	store Store
+
+	mu sync.RWMutex
+	ks *vault.Keyset
+	v  *vault.Vault
+}
+
+// Init creates and stores a new keyset. indexBits is the blind-index width; 0 plans it for the
+// default expected size.
+func Init(ctx context.Context, root vault.Root, store Store, indexBits int) (*Manager, error) {
+	ks, err := vault.NewKeyset()
+	if err != nil {
+		return nil, err
+	}
+	if indexBits == 0 {
+		indexBits = vault.PlanIndexBits(vault.DefaultPlannedRows, vault.DefaultTargetCandidates)
+	}
+	blob, err := vault.SealKeyset(ctx, root, ks)
+	if err != nil {
+		return nil, fmt.Errorf("seal keyset: %w", err)
+	}
+	entry := audit.New(ctx, audit.ActionInit, "", nil, "")
+	if err := store.SaveKeyset(ctx, blob, indexBits, nil, []audit.Entry{entry}); err != nil {
+		return nil, err
+	}
+	return Open(ctx, root, store)
+}
+
+// Open loads the stored keyset through root.
+func Open(ctx context.Context, root vault.Root, store Store) (*Manager, error) {
+	m := &Manager{root: root, store: store}
+	if err := m.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Reload reads the keyset again, which is how a node learns of a rotation done by another.
+func (m *Manager) Reload(ctx context.Context) error {
+	blob, bits, err := m.store.LoadKeyset(ctx)
+	if err != nil {
+		return err
+	}
+	ks, err := vault.OpenKeyset(ctx, m.root, blob)
+	if err != nil {
+		return fmt.Errorf("open keyset with the %s root key: %w", m.root.Name(), err)
+	}
+	v, err := vault.New(ks, vault.Options{IndexBits: bits})
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.ks, m.v = ks, v
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *Manager) vault() (*vault.Vault, *vault.Keyset) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.v, m.ks
+}
+
+// NewDataKey makes a data key for a new customer, wrapped by the primary master key.
+func (m *Manager) NewDataKey(customerID string) (*vault.DataKey, vault.WrappedKey, error) {
+	v, _ := m.vault()
+	return v.NewDataKey(customerID)
+}
+
+// OpenDataKey unwraps a customer's data key, reloading the keyset first when the key was
+// wrapped by a master version this node has not seen yet.
+func (m *Manager) OpenDataKey(ctx context.Context, customerID string, w vault.WrappedKey) (*vault.DataKey, error) {
+	v, ks := m.vault()
+	if !slices.Contains(ks.Versions(), w.MasterVersion) {
+		if err := m.Reload(ctx); err != nil {
+			return nil, err
+		}
+		v, _ = m.vault()
+	}
+	return v.OpenDataKey(customerID, w)
+}
+
+// BlindIndex computes the look-up token for a normalised value.
+func (m *Manager) BlindIndex(field string, normalized []byte) int64 {
+	v, _ := m.vault()
+	return v.BlindIndex(field, normalized)
+}
+
+// IndexBits is the blind-index width in force.
+func (m *Manager) IndexBits() int {
+	v, _ := m.vault()
+	return v.IndexBits()
+}
+
+// AuditSigningKey signs audit checkpoints.
+func (m *Manager) AuditSigningKey() ed25519.PrivateKey {
+	v, _ := m.vault()
+	return v.AuditSigningKey()
+}
+
+// AuditPublicKey verifies audit checkpoints; it is safe to publish.
+func (m *Manager) AuditPublicKey() ed25519.PublicKey {
+	v, _ := m.vault()
+	return v.AuditPublicKey()
+}
+
+// PrimaryVersion is the master key version that wraps new data keys.
+func (m *Manager) PrimaryVersion() int {
+	_, ks := m.vault()
+	return ks.Primary()
+}
+
+// Rotate adds a new primary master key and stores the keyset. Data keys keep opening under
+// their old master version until Rewrap moves them.
+func (m *Manager) Rotate(ctx context.Context) (int, error) {
+	prev, bits, err := m.store.LoadKeyset(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ks, err := vault.OpenKeyset(ctx, m.root, prev)
+	if err != nil {
+		return 0, fmt.Errorf("open keyset with the %s root key: %w", m.root.Name(), err)
+	}
+	version := ks.Rotate()
+	blob, err := vault.SealKeyset(ctx, m.root, ks)
+	if err != nil {
+		return 0, fmt.Errorf("seal keyset: %w", err)
+	}
+	entry := audit.New(ctx, audit.ActionKeysRotate, "", nil, "")
+	if err := m.store.SaveKeyset(ctx, blob, bits, prev, []audit.Entry{entry}); err != nil {
+		return 0, err
+	}
+	return version, m.Reload(ctx)
+}
+
+// RewrapBatch rewraps up to limit customers' data keys after cursor to the primary master and
+// returns the next cursor ("" when done) and how many keys it looked at. Running it again
+// from any cursor is safe, which makes the rewrap job resumable.
+func (m *Manager) RewrapBatch(ctx context.Context, ks customer.KeyStore, cursor string, limit int) (string, int, error) {
+	keys, err := ks.CustomerKeys(ctx, cursor, limit)
+	if err != nil {
+		return cursor, 0, err
+	}
+	if len(keys) == 0 {
+		return "", 0, nil
+	}
+	v, _ := m.vault()
+	changed := make([]customer.WrappedKey, 0, len(keys))
+	for _, k := range keys {
+		w, moved, err := v.Rewrap(k.CustomerID, vault.WrappedKey{MasterVersion: k.MasterVersion, Blob: k.Key})
+		if err != nil {
+			return cursor, 0, problem.Wrap(problem.Internal, err, "rewrap failed")
+		}
+		if moved {
+			changed = append(changed, customer.WrappedKey{CustomerID: k.CustomerID, MasterVersion: w.MasterVersion, Key: w.Blob, OldVersion: k.MasterVersion})
+		}
+	}
+	if len(changed) > 0 {
+		if err := ks.RewrapCustomerKeys(ctx, changed); err != nil {
+			return cursor, 0, err
+		}
+	}
+	next := keys[len(keys)-1].CustomerID
+	if len(keys) < limit {
+		next = ""
+	}
+	return next, len(keys), nil
+}

@@ -1,0 +1,53 @@
+package keys
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/job"
+)
+
+// RewrapJob is the job kind that moves every customer's data key to the primary master.
+const RewrapJob = "keys.rewrap"
+
+// RewrapBatchSize bounds one step of the rewrap job: small enough that a step commits quickly
+// and a crash repeats little, large enough to amortise the transaction.
+const RewrapBatchSize = 500
+
+// Rotator rotates the master key and queues the rewrap.
+type Rotator struct {
+	Manager  *Manager
+	Jobs     job.Store
+	KeyStore customer.KeyStore
+	Catalog  *catalog.Catalog
+}
+
+// Start rotates the master key and queues the rewrap job, which the job runner (in the server,
+// or the command line) carries out and resumes after a crash.
+func (r *Rotator) Start(ctx context.Context) (job.Job, error) {
+	if _, err := audit.Require(ctx, r.Catalog, "keys.rotate"); err != nil {
+		return job.Job{}, err
+	}
+	if _, err := r.Manager.Rotate(ctx); err != nil {
+		return job.Job{}, err
+	}
+	total, err := r.KeyStore.CountCustomers(ctx)
+	if err != nil {
+		return job.Job{}, err
+	}
+	j := job.Job{ID: uuid.NewString(), Kind: RewrapJob, Total: total}
+	if err := r.Jobs.CreateJob(ctx, j); err != nil {
+		return job.Job{}, err
+	}
+	return r.Jobs.GetJob(ctx, j.ID)
+}
+
+// Step is the rewrap job's step for the job runner.
+func (r *Rotator) Step(ctx context.Context, j job.Job) (string, int64, error) {
+	next, n, err := r.Manager.RewrapBatch(ctx, r.KeyStore, j.Cursor, RewrapBatchSize)
+	return next, int64(n), err
+}

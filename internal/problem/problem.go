@@ -1,0 +1,115 @@
+package problem
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error by what the caller should do about it, not by where it came from.
+type Kind int
+
+// The kinds map one to one onto HTTP statuses in the HTTP adapter and onto exit codes in the CLI.
+const (
+	Internal Kind = iota
+	Invalid
+	NotFound
+	Conflict
+	Forbidden
+	Unauthenticated
+	Gone
+	TooLarge
+	RateLimited
+	Unavailable
+)
+
+var kindNames = [...]string{
+	Internal:        "internal",
+	Invalid:         "invalid",
+	NotFound:        "not_found",
+	Conflict:        "conflict",
+	Forbidden:       "forbidden",
+	Unauthenticated: "unauthenticated",
+	Gone:            "gone",
+	TooLarge:        "too_large",
+	RateLimited:     "rate_limited",
+	Unavailable:     "unavailable",
+}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Error is an error with a kind and a detail that is safe to show to the caller. Field, when
+// set, names the input field at fault so clients can attach the message to a form control.
+type Error struct {
+	Kind   Kind
+	Detail string
+	Field  string
+	Cause  error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return e.Kind.String() + ": " + e.Detail + ": " + e.Cause.Error()
+	}
+	return e.Kind.String() + ": " + e.Detail
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// New makes an error of kind k whose public detail is the formatted text. Callers must not
+// format personal data into it.
+func New(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Wrap keeps cause for the logs while showing only detail to the caller.
+func Wrap(k Kind, cause error, format string, args ...any) *Error {
+	return &Error{Kind: k, Detail: fmt.Sprintf(format, args...), Cause: cause}
+}
+
+// InvalidField reports bad input in one named field; the field name is public, its value is not.
+func InvalidField(field, format string, args ...any) *Error {
+	return &Error{Kind: Invalid, Field: field, Detail: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// Convenience constructors for the common kinds.
+func Invalidf(format string, args ...any) *Error   { return New(Invalid, format, args...) }
+func NotFoundf(format string, args ...any) *Error  { return New(NotFound, format, args...) }
+func Conflictf(format string, args ...any) *Error  { return New(Conflict, format, args...) }
+func Forbiddenf(format string, args ...any) *Error { return New(Forbidden, format, args...) }
+func Gonef(format string, args ...any) *Error      { return New(Gone, format, args...) }
+
+// KindOf returns the kind of the first *Error in err's chain, or Internal when there is none:
+// an error nobody classified is a bug, and bugs are never explained to the caller.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// Detail returns the public detail of err, or "internal error" for anything unclassified.
+func Detail(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Kind != Internal {
+		return e.Detail
+	}
+	return "internal error"
+}
+
+// FieldOf returns the input field named by err, if any.
+func FieldOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
+
+// Is reports whether err carries kind k.
+func Is(err error, k Kind) bool { return err != nil && KindOf(err) == k }

@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+const customerColumns = `id, version, master_version, dkey, sealed, plain, created_at, updated_at`
+
+// CreateCustomer implements customer.Store.
+func (db *DB) CreateCustomer(ctx context.Context, r *customer.Record, entries []audit.Entry) error {
+	return db.update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt)); err != nil {
+			return err
+		}
+		if err := insertIndex(ctx, tx, r); err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, entries)
+	})
+}
+
+// UpdateCustomer implements customer.Store.
+func (db *DB) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersion int64, entries []audit.Entry) error {
+	return db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE customers SET version = $1, master_version = $2, dkey = $3, sealed = $4, plain = $5, updated_at = $6
+			WHERE id = $7 AND version = $8`,
+			r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prevVersion)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`, r.ID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return problem.NotFoundf("customer not found")
+			}
+			if err != nil {
+				return err
+			}
+			return problem.Conflictf("customer was changed concurrently; retry")
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM blind_index WHERE customer_id = $1`, r.ID); err != nil {
+			return err
+		}
+		if err := insertIndex(ctx, tx, r); err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, entries)
+	})
+}
+
+func insertIndex(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
+	for _, ix := range r.Index {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO blind_index (field, token, customer_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			ix.Field, ix.Token, r.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetCustomer implements customer.Store.
+func (db *DB) GetCustomer(ctx context.Context, id string) (*customer.Record, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`, id)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	recs, err := db.scanCustomers(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, problem.NotFoundf("customer not found")
+	}
+	return recs[0], nil
+}
+
+// FindCustomers implements customer.Store.
+func (db *DB) FindCustomers(ctx context.Context, field string, token int64, limit int) ([]*customer.Record, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT c.id, c.version, c.master_version, c.dkey, c.sealed, c.plain, c.created_at, c.updated_at
+		FROM blind_index b JOIN customers c ON c.id = b.customer_id
+		WHERE b.field = $1 AND b.token = $2 ORDER BY c.id LIMIT $3`, field, token, limit)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	return db.scanCustomers(rows)
+}
+
+// ListCustomers implements customer.Store.
+func (db *DB) ListCustomers(ctx context.Context, after string, limit int) ([]*customer.Record, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	return db.scanCustomers(rows)
+}
+
+// CountCustomers implements customer.Store.
+func (db *DB) CountCustomers(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM customers`).Scan(&n)
+	return n, db.translate(err)
+}
+
+func (db *DB) scanCustomers(rows *sql.Rows) ([]*customer.Record, error) {
+	defer rows.Close()
+	var out []*customer.Record
+	for rows.Next() {
+		r := &customer.Record{}
+		var sealed []byte
+		var plain string
+		var created, updated int64
+		if err := rows.Scan(&r.ID, &r.Version, &r.MasterVersion, &r.Key, &sealed, &plain, &created, &updated); err != nil {
+			return nil, db.translate(err)
+		}
+		var err error
+		if r.Sealed, err = decodeSealed(sealed); err != nil {
+			return nil, problem.Wrap(problem.Internal, err, "stored customer unreadable")
+		}
+		if r.Plain, err = decodePlain(plain); err != nil {
+			return nil, problem.Wrap(problem.Internal, err, "stored customer unreadable")
+		}
+		r.CreatedAt, r.UpdatedAt = fromMicros(created), fromMicros(updated)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.translate(err)
+	}
+	return out, nil
+}
+
+// CustomerKeys implements customer.KeyStore.
+func (db *DB) CustomerKeys(ctx context.Context, after string, limit int) ([]customer.WrappedKey, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, master_version, dkey FROM customers WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	var out []customer.WrappedKey
+	for rows.Next() {
+		var k customer.WrappedKey
+		if err := rows.Scan(&k.CustomerID, &k.MasterVersion, &k.Key); err != nil {
+			return nil, db.translate(err)
+		}
+		out = append(out, k)
+	}
+	return out, db.translate(rows.Err())
+}
+
+// RewrapCustomerKeys implements customer.KeyStore. A key changed by a concurrent write since
+// it was read is left alone: that write already used the primary master.
+func (db *DB) RewrapCustomerKeys(ctx context.Context, keys []customer.WrappedKey) error {
+	return db.update(ctx, func(tx *sql.Tx) error {
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `UPDATE customers SET master_version = $1, dkey = $2 WHERE id = $3 AND master_version = $4`,
+				k.MasterVersion, k.Key, k.CustomerID, k.OldVersion); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

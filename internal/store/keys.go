@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// LoadKeyset implements keys.Store.
+func (db *DB) LoadKeyset(ctx context.Context) ([]byte, int, error) {
+	var blob []byte
+	var bits int
+	err := db.read.QueryRowContext(ctx, `SELECT blob, index_bits FROM keyset WHERE id = 1`).Scan(&blob, &bits)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, problem.NotFoundf("no keyset: run steward init first")
+	}
+	return blob, bits, db.translate(err)
+}
+
+// SaveKeyset implements keys.Store.
+func (db *DB) SaveKeyset(ctx context.Context, blob []byte, indexBits int, prev []byte, entries []audit.Entry) error {
+	return db.update(ctx, func(tx *sql.Tx) error {
+		now := micros(time.Now())
+		if prev == nil {
+			_, err := tx.ExecContext(ctx, `INSERT INTO keyset (id, blob, index_bits, updated_at) VALUES (1, $1, $2, $3)`, blob, indexBits, now)
+			if err != nil && db.d.IsUnique(err) {
+				return problem.Conflictf("already initialised")
+			}
+			if err != nil {
+				return err
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, `UPDATE keyset SET blob = $1, index_bits = $2, updated_at = $3 WHERE id = 1 AND blob = $4`, blob, indexBits, now, prev)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return problem.Conflictf("the keyset was changed concurrently; retry")
+			}
+		}
+		return db.appendAudit(ctx, tx, entries)
+	})
+}
+
+// CreateAPIKey implements auth.Store.
+func (db *DB) CreateAPIKey(ctx context.Context, k auth.Key, hash []byte, entries []audit.Entry) error {
+	return db.update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, role, hint, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			k.ID, k.Name, k.Role, k.Hint, hash, micros(k.CreatedAt)); err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, entries)
+	})
+}
+
+const keyColumns = `id, name, role, hint, created_at, revoked_at`
+
+func scanKey(row interface{ Scan(...any) error }) (auth.Key, error) {
+	var k auth.Key
+	var created int64
+	var revoked sql.NullInt64
+	err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Hint, &created, &revoked)
+	k.CreatedAt = fromMicros(created)
+	if revoked.Valid {
+		t := fromMicros(revoked.Int64)
+		k.RevokedAt = &t
+	}
+	return k, err
+}
+
+// APIKeyByHash implements auth.Store.
+func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (auth.Key, error) {
+	k, err := scanKey(db.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = $1`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, problem.NotFoundf("no such key")
+	}
+	return k, db.translate(err)
+}
+
+// ListAPIKeys implements auth.Store.
+func (db *DB) ListAPIKeys(ctx context.Context) ([]auth.Key, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	var out []auth.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, db.translate(err)
+		}
+		out = append(out, k)
+	}
+	return out, db.translate(rows.Err())
+}
+
+// RevokeAPIKey implements auth.Store.
+func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time, entries []audit.Entry) error {
+	return db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, micros(at), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return problem.NotFoundf("no active key with that id")
+		}
+		return db.appendAudit(ctx, tx, entries)
+	})
+}

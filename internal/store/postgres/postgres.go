@@ -1,0 +1,65 @@
+// Package postgres opens Steward on PostgreSQL, where several Steward nodes may share one
+// database: all state lives there, jobs are claimed with SKIP LOCKED, and serialization
+// failures are retried, so a PostgreSQL-compatible distributed engine can follow.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"github.com/stewardhq/steward/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Open connects to url and migrates the schema.
+func Open(ctx context.Context, url string) (*store.DB, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	ms, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	// The exclusive table lock makes nodes that start together apply each migration once; it
+	// is taken only at start, never on a hot path.
+	if err := store.Migrate(ctx, db, ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return store.New(db, db, Dialect), nil
+}
+
+// Migrations returns the embedded migrations.
+func Migrations() ([]store.Migration, error) { return store.Migrations(migrations, "migrations") }
+
+func code(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// Dialect is PostgreSQL's.
+var Dialect = store.Dialect{
+	Name:        "postgres",
+	ForUpdate:   " FOR UPDATE",
+	SkipLocked:  " FOR UPDATE SKIP LOCKED",
+	AuditChains: 8,
+	IsUnique:    func(err error) bool { return code(err) == "23505" },
+	IsRetryable: func(err error) bool { c := code(err); return c == "40001" || c == "40P01" },
+}

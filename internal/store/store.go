@@ -1,0 +1,164 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// Dialect is what differs between engines.
+type Dialect struct {
+	Name string
+	// ForUpdate locks the rows a SELECT reads until the transaction ends (PostgreSQL); SQLite
+	// has one writer, so it needs nothing.
+	ForUpdate string
+	// SkipLocked lets several nodes claim jobs without waiting on each other.
+	SkipLocked string
+	// AuditChains is how many audit chains writers spread over. Each append locks one chain's
+	// head, so several chains let several nodes append at once.
+	AuditChains int
+	// IsUnique reports a unique-constraint violation.
+	IsUnique func(error) bool
+	// IsRetryable reports a serialization failure or deadlock that is safe to retry.
+	IsRetryable func(error) bool
+}
+
+// DB implements the domain stores over one engine.
+type DB struct {
+	write   *sql.DB // SQLite: a single connection, so writers queue in Go instead of on locks
+	read    *sql.DB
+	d       Dialect
+	sealer  atomic.Pointer[audit.Sealer]
+	closers []func() error
+}
+
+// New wraps already-migrated connections. write and read may be the same pool.
+func New(write, read *sql.DB, d Dialect) *DB {
+	db := &DB{write: write, read: read, d: d}
+	db.closers = append(db.closers, write.Close)
+	if read != write {
+		db.closers = append(db.closers, read.Close)
+	}
+	return db
+}
+
+// SetAuditSealer installs the checkpoint signer once the keyset is open; before that (at
+// init) entries are linked but not checkpointed.
+func (db *DB) SetAuditSealer(s *audit.Sealer) { db.sealer.Store(s) }
+
+// Dialect names the engine.
+func (db *DB) Dialect() Dialect { return db.d }
+
+// Write exposes the write pool for engine-specific maintenance (checkpoints, backups).
+func (db *DB) Write() *sql.DB { return db.write }
+
+// Close closes the pools.
+func (db *DB) Close() error {
+	var errs []error
+	for _, c := range db.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks that the engine answers, for readiness probes.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.read.PingContext(ctx); err != nil {
+		return problem.Wrap(problem.Unavailable, err, "database unavailable")
+	}
+	return nil
+}
+
+// update runs fn in a write transaction, retrying serialization failures a few times.
+func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := db.tryUpdate(ctx, fn)
+		if err != nil && db.d.IsRetryable(err) && attempt < 8 {
+			time.Sleep(time.Duration(1+rand.IntN(5<<attempt)) * time.Millisecond)
+			continue
+		}
+		return db.translate(err)
+	}
+}
+
+func (db *DB) tryUpdate(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// translate turns driver errors into problem kinds; errors that already have a kind pass.
+func (db *DB) translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return problem.Wrap(problem.Unavailable, err, "request cancelled or timed out")
+	case db.d.IsUnique(err):
+		return problem.Wrap(problem.Conflict, err, "already exists")
+	case db.d.IsRetryable(err):
+		return problem.Wrap(problem.Unavailable, err, "database busy, retry")
+	}
+	return problem.Wrap(problem.Internal, err, "database error")
+}
+
+// appendAudit links entries onto one chain inside tx. The chain head row is read with a lock
+// (on PostgreSQL), so concurrent appenders to one chain queue and never fork it.
+func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	chain := 0
+	if db.d.AuditChains > 1 {
+		chain = rand.IntN(db.d.AuditChains)
+	}
+	head := audit.Head{Chain: chain}
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_heads WHERE chain = $1`+db.d.ForUpdate, chain).Scan(&head.Seq, &head.Hash)
+	if err != nil {
+		return fmt.Errorf("read audit head: %w", err)
+	}
+	sealer := db.sealer.Load()
+	for i := range entries {
+		e := &entries[i]
+		var cp *audit.Checkpoint
+		head, cp = sealer.Append(head, e)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
+			encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash); err != nil {
+			return fmt.Errorf("insert audit entry: %w", err)
+		}
+		if cp != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (chain, seq, hash, at, signature) VALUES ($1, $2, $3, $4, $5)`,
+				cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature); err != nil {
+				return fmt.Errorf("insert audit checkpoint: %w", err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_heads SET seq = $1, hash = $2 WHERE chain = $3`, head.Seq, head.Hash, chain); err != nil {
+		return fmt.Errorf("update audit head: %w", err)
+	}
+	return nil
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
