@@ -68,3 +68,13 @@ func (s *Server) routes() []route {
 
 // commonErrors are documented on every authenticated route.
 var commonErrors = []int{http.StatusUnauthorized, http.StatusInternalServerError}
+
+// Routes lists every served method and pattern, for tests that hold the API map to its
+// documentation.
+func (s *Server) Routes() [][2]string {
+	var out [][2]string
+	for _, rt := range s.routes() {
+		out = append(out, [2]string{rt.Method, rt.Path})
+	}
+	return out
+}

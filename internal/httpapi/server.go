@@ -173,7 +173,10 @@ var statusOf = map[problem.Kind]int{
 
 // badRequest marks input that could not even be read (malformed JSON, bad query syntax), as
 // opposed to well-formed input that breaks a rule (422).
-type badRequest struct{ *problem.Error }
+type badRequest struct{ err *problem.Error }
+
+func (b badRequest) Error() string { return b.err.Error() }
+func (b badRequest) Unwrap() error { return b.err }
 
 // Problem is the RFC 9457 body.
 type Problem struct {

@@ -1,0 +1,427 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/store/pgtest"
+	"github.com/stewardhq/steward/internal/store/sqlite"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
+// env is a running Steward with keys for several roles.
+type env struct {
+	t    *testing.T
+	app  *App
+	srv  *httptest.Server
+	keys map[string]string
+	dir  string
+}
+
+func newEnv(t *testing.T, db string) *env {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Data = filepath.Join(t.TempDir(), "data")
+	cfg.DB = config.Secret(db)
+	ctx := context.Background()
+	owner, err := Init(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	e := &env{t: t, app: a, keys: map[string]string{"owner": owner}, dir: cfg.Data}
+	e.srv = httptest.NewServer(a.HTTP().Handler())
+	t.Cleanup(e.srv.Close)
+	sys := audit.WithActor(ctx, audit.System)
+	for _, role := range []string{"support", "marketer", "analyst", "dpo", "auditor", "ingest"} {
+		k, _, err := a.APIKeys.Create(sys, role, role+" key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.keys[role] = k
+	}
+	return e
+}
+
+type call struct {
+	method, path, role, purpose, body string
+	header                            map[string]string
+}
+
+func (e *env) do(c call) (int, string) {
+	e.t.Helper()
+	var body io.Reader
+	if c.body != "" {
+		body = strings.NewReader(c.body)
+	}
+	req, _ := http.NewRequest(c.method, e.srv.URL+c.path, body)
+	if c.body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.role != "" {
+		key := e.keys[c.role]
+		if key == "" {
+			key = c.role // a literal key
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if c.purpose != "" {
+		req.Header.Set("Steward-Purpose", c.purpose)
+	}
+	for k, v := range c.header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (e *env) create(fields string) string {
+	e.t.Helper()
+	code, body := e.do(call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":` + fields + `}`})
+	if code != 201 {
+		e.t.Fatalf("create: got %d %s", code, body)
+	}
+	var v struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &v)
+	return v.ID
+}
+
+func (e *env) auditActions(customerID string) []string {
+	e.t.Helper()
+	entries, err := e.app.Store.ListAudit(context.Background(), audit.Filter{CustomerID: customerID, Limit: 1000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, en := range entries {
+		out = append(out, en.Action+":"+en.ActorRole+":"+en.Purpose)
+	}
+	return out
+}
+
+const ada = `{"email":"Ada.Lovelace@Example.com","first_name":"Ada","last_name":"Lovelace","phone":"+44 20 7946 0958","birth_date":"1985-12-10","national_id":"QQ123456C"}`
+
+// TestScenarios is the API's table: who asks what, what they get, what they must not get,
+// and which audit entries the request must leave.
+func TestScenarios(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.create(ada)
+	plain := []string{"Ada.Lovelace", "ada.lovelace", "Lovelace", "7946 0958", "2079460958", "1985-12-10", "QQ123456C"}
+	tests := []struct {
+		name      string
+		call      call
+		status    int
+		want      []string
+		notWant   []string
+		wantAudit string // action:role:purpose newly written for the customer
+	}{
+		{"masked read", call{method: "GET", path: "/v1/customers/" + id, role: "support"}, 200,
+			[]string{`"a***@example.com"`, `"+44 **** ***958"`, `"1985-**-**"`}, plain, "customer.read:support:"},
+		{"support reveals for support", call{method: "GET", path: "/v1/customers/" + id, role: "support", purpose: "support"}, 200,
+			[]string{`"ada.lovelace@example.com"`, `"+442079460958"`, `"revealed"`}, []string{"QQ123456C"}, "customer.reveal:support:support"},
+		{"national id only for legal obligation", call{method: "GET", path: "/v1/customers/" + id, role: "dpo", purpose: "legal_obligation"}, 200,
+			[]string{`"QQ123456C"`}, nil, "customer.reveal:dpo:legal_obligation"},
+		{"support may not act for marketing", call{method: "GET", path: "/v1/customers/" + id, role: "support", purpose: "marketing_email"}, 403,
+			[]string{"may not act for purpose"}, plain, ""},
+		{"analyst may not reveal", call{method: "GET", path: "/v1/customers/" + id, role: "analyst", purpose: "analytics"}, 403,
+			nil, plain, ""},
+		{"unknown purpose", call{method: "GET", path: "/v1/customers/" + id, role: "support", purpose: "curiosity"}, 422,
+			[]string{`unknown purpose`}, plain, ""},
+		{"ingest cannot read", call{method: "GET", path: "/v1/customers/" + id, role: "ingest"}, 403, nil, plain, ""},
+		{"look-up by email, any case", call{method: "GET", path: "/v1/customers?email=ADA.LOVELACE@example.COM", role: "support"}, 200,
+			[]string{id, `"a***@example.com"`}, plain, "customer.lookup:support:"},
+		{"look-up by national phone", call{method: "GET", path: "/v1/customers?phone=020%207946%200958", role: "support"}, 200,
+			[]string{id}, plain, "customer.lookup:support:"},
+		{"look-up miss", call{method: "GET", path: "/v1/customers?email=nobody@example.com", role: "support"}, 200,
+			[]string{`{"data":[]}`}, nil, ""},
+		{"look-up by unindexed field", call{method: "GET", path: "/v1/customers?first_name=Ada", role: "support"}, 422,
+			[]string{"first_name"}, nil, ""},
+		{"audit for auditor", call{method: "GET", path: "/v1/audit?customer_id=" + id, role: "auditor"}, 200,
+			[]string{"customer.create", "customer.reveal"}, plain, ""},
+		{"audit not for support", call{method: "GET", path: "/v1/audit", role: "support"}, 403, nil, nil, ""},
+		{"no key", call{method: "GET", path: "/v1/customers/" + id}, 401, []string{"bearer"}, plain, ""},
+		{"bad key", call{method: "GET", path: "/v1/customers/" + id, role: "stw_nope_nope"}, 401, []string{"invalid API key"}, plain, ""},
+		{"malformed id", call{method: "GET", path: "/v1/customers/not-an-id", role: "support"}, 422, []string{"id"}, nil, ""},
+		{"unknown id", call{method: "GET", path: "/v1/customers/0190a000-0000-7000-8000-000000000000", role: "support"}, 404, nil, nil, ""},
+		{"catalog", call{method: "GET", path: "/v1/catalog", role: "analyst"}, 200, []string{`"national_id"`, `"legal_obligation"`}, nil, ""},
+		{"unknown route", call{method: "GET", path: "/v1/nothing", role: "owner"}, 404, []string{"no such route"}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(e.auditActions(id))
+			code, body := e.do(tt.call)
+			if code != tt.status {
+				t.Fatalf("got %d %s, want %d", code, body, tt.status)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("body lacks %q: %s", w, body)
+				}
+			}
+			for _, nw := range tt.notWant {
+				if strings.Contains(body, nw) {
+					t.Errorf("body leaks %q: %s", nw, body)
+				}
+			}
+			if code >= 400 && !strings.Contains(body, `"request_id"`) {
+				t.Errorf("problem without request id: %s", body)
+			}
+			after := e.auditActions(id)
+			if tt.wantAudit == "" {
+				if len(after) != before && !strings.HasPrefix(tt.call.path, "/v1/audit") {
+					t.Errorf("got new audit entries %v, want none", after[:len(after)-before])
+				}
+				return
+			}
+			if len(after) != before+1 || after[0] != tt.wantAudit {
+				t.Errorf("got audit %v, want one new %q", after, tt.wantAudit)
+			}
+		})
+	}
+}
+
+// TestBadInput proves every kind of bad input gets the right 4xx naming the problem, and
+// writes nothing.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.create(`{"email":"grace@example.com"}`)
+	long := strings.Repeat("x", 2<<20)
+	tests := []struct {
+		name   string
+		call   call
+		status int
+		detail string
+	}{
+		{"malformed JSON", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":`}, 400, "body"},
+		{"not an object", call{method: "POST", path: "/v1/customers", role: "owner", body: `[1,2]`}, 400, "must be an object"},
+		{"unknown property", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"email":"a@example.com"},"extra":1}`}, 400, "extra"},
+		{"trailing data", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"email":"a@example.com"}} {}`}, 400, "single JSON object"},
+		{"empty body", call{method: "POST", path: "/v1/customers", role: "owner", body: ` `}, 400, "empty"},
+		{"undeclared field", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"email":"a@example.com","shoe_size":44}}`}, 422, "shoe_size: is not declared"},
+		{"wrong type", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"loyalty_points":"many"}}`}, 422, "loyalty_points"},
+		{"bad email", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"email":"not-an-email"}}`}, 422, "email"},
+		{"bad phone", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"phone":"12"}}`}, 422, "phone"},
+		{"bad date", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"birth_date":"1990-02-30"}}`}, 422, "birth_date"},
+		{"card number in a field", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"first_name":"4111 1111 1111 1111"}}`}, 422, "payment card"},
+		{"card number in card_last4", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"card_last4":"5500-0000-0000-0004"}}`}, 422, "payment card"},
+		{"no fields", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{}}`}, 422, "fields"},
+		{"null on create", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"email":null}}`}, 422, "email"},
+		{"oversized body", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"first_name":"` + long + `"}}`}, 413, "larger than"},
+		{"too long value", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"first_name":"` + strings.Repeat("y", 300) + `"}}`}, 422, "longer than"},
+		{"patch undeclared", call{method: "PATCH", path: "/v1/customers/" + id, role: "owner", body: `{"fields":{"email":"new@example.com","shoe_size":1}}`}, 422, "shoe_size"},
+		{"wrong content type", call{method: "POST", path: "/v1/customers", role: "owner", body: `{}`, header: map[string]string{"Content-Type": "text/plain"}}, 400, "Content-Type"},
+		{"bad limit", call{method: "GET", path: "/v1/customers?limit=0", role: "owner"}, 422, "limit"},
+		{"bad cursor", call{method: "GET", path: "/v1/customers?cursor=zzz", role: "owner"}, 422, "cursor"},
+		{"bad audit time", call{method: "GET", path: "/v1/audit?since=yesterday", role: "auditor"}, 422, "since"},
+		{"unknown role for key", call{method: "POST", path: "/v1/apikeys", role: "owner", body: `{"role":"god","name":"x"}`}, 422, "role"},
+		{"ingest may not create keys", call{method: "POST", path: "/v1/apikeys", role: "ingest", body: `{"role":"owner","name":"x"}`}, 403, "apikeys.manage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			countBefore, _ := e.app.Store.CountCustomers(context.Background())
+			auditBefore, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+			code, body := e.do(tt.call)
+			if code != tt.status {
+				t.Fatalf("got %d %s, want %d", code, body, tt.status)
+			}
+			var p struct{ Detail, Type string }
+			if err := json.Unmarshal([]byte(body), &p); err != nil {
+				t.Fatalf("not problem+json: %s", body)
+			}
+			if !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("got detail %q, want it to name %q", p.Detail, tt.detail)
+			}
+			if strings.Contains(body, "4111") || strings.Contains(body, "not-an-email") {
+				t.Errorf("problem repeats the input: %s", body)
+			}
+			countAfter, _ := e.app.Store.CountCustomers(context.Background())
+			auditAfter, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+			if countAfter != countBefore {
+				t.Errorf("customers went from %d to %d", countBefore, countAfter)
+			}
+			if len(auditAfter) > 0 && len(auditBefore) > 0 && auditAfter[0].ID != auditBefore[0].ID {
+				t.Errorf("a refused request wrote audit entry %s", auditAfter[0].Action)
+			}
+		})
+	}
+	// The customer is untouched by the refused patch.
+	code, body := e.do(call{method: "GET", path: "/v1/customers/" + id, role: "owner", purpose: "support"})
+	if code != 200 || !strings.Contains(body, "grace@example.com") {
+		t.Fatalf("got %d %s, want the unchanged email", code, body)
+	}
+}
+
+func TestPatchAndRevokedKey(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.create(`{"email":"linus@example.com","first_name":"Linus","phone":"+44 7911 123456"}`)
+	code, body := e.do(call{method: "PATCH", path: "/v1/customers/" + id, role: "support", body: `{"fields":{"phone":null,"email":"Linus.T@Example.org","last_name":"Torvalds"}}`})
+	if code != 200 || strings.Contains(body, `"phone"`) || !strings.Contains(body, `"version":2`) {
+		t.Fatalf("patch: got %d %s", code, body)
+	}
+	if _, body := e.do(call{method: "GET", path: "/v1/customers?email=linus@example.com", role: "support"}); !strings.Contains(body, `"data":[]`) {
+		t.Errorf("old email still finds the customer: %s", body)
+	}
+	if _, body := e.do(call{method: "GET", path: "/v1/customers?phone=%2B447911123456", role: "support"}); !strings.Contains(body, `"data":[]`) {
+		t.Errorf("removed phone still finds the customer: %s", body)
+	}
+	if _, body := e.do(call{method: "GET", path: "/v1/customers?email=linus.t@example.org", role: "support", purpose: "service"}); !strings.Contains(body, "Torvalds") {
+		t.Errorf("new email does not find the customer: %s", body)
+	}
+	// Revoke the support key: it stops working at once.
+	code, body = e.do(call{method: "GET", path: "/v1/apikeys", role: "owner"})
+	var list struct{ Data []struct{ ID, Role string } }
+	_ = json.Unmarshal([]byte(body), &list)
+	var supportID string
+	for _, k := range list.Data {
+		if k.Role == "support" {
+			supportID = k.ID
+		}
+	}
+	if code != 200 || supportID == "" || strings.Contains(body, e.keys["support"]) {
+		t.Fatalf("list keys: got %d %s", code, body)
+	}
+	if code, body := e.do(call{method: "DELETE", path: "/v1/apikeys/" + supportID, role: "owner"}); code != 204 {
+		t.Fatalf("revoke: got %d %s", code, body)
+	}
+	if code, _ := e.do(call{method: "GET", path: "/v1/customers/" + id, role: "support"}); code != 401 {
+		t.Fatalf("revoked key: got %d, want 401", code)
+	}
+}
+
+func TestListPagination(t *testing.T) {
+	e := newEnv(t, "")
+	for i := 0; i < 7; i++ {
+		e.create(`{"email":"p` + string(rune('a'+i)) + `@example.com"}`)
+	}
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; pages < 10; pages++ {
+		_, body := e.do(call{method: "GET", path: "/v1/customers?limit=3&cursor=" + cursor, role: "support"})
+		var page struct {
+			Data       []struct{ ID string }
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := json.Unmarshal([]byte(body), &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page.Data {
+			seen[c.ID] = true
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if len(seen) != 7 {
+		t.Fatalf("got %d customers over the pages, want 7", len(seen))
+	}
+}
+
+// TestOpenAPICoversEveryRoute fails when a route is served but undocumented.
+func TestOpenAPICoversEveryRoute(t *testing.T) {
+	e := newEnv(t, "")
+	_, body := e.do(call{method: "GET", path: "/openapi.json"})
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" {
+		t.Fatalf("got openapi %q, want 3.1.0", doc.OpenAPI)
+	}
+	for _, rt := range e.app.HTTP().Routes() {
+		op, ok := doc.Paths[rt[1]][strings.ToLower(rt[0])]
+		if !ok || op == nil {
+			t.Errorf("%s %s is served but not in /openapi.json", rt[0], rt[1])
+		}
+		// And it is really served: anything but the catch-all 404.
+		code, body := e.do(call{method: rt[0], path: strings.ReplaceAll(rt[1], "{id}", "x"), role: "owner"})
+		if code == 404 && strings.Contains(body, "no such route") {
+			t.Errorf("%s %s documented but not routed", rt[0], rt[1])
+		}
+	}
+}
+
+func TestCanaryNeverAtRestSQLite(t *testing.T) {
+	e := newEnv(t, "")
+	canaries := seedCanaries(t, e)
+	if err := sqlite.Checkpoint(context.Background(), e.app.Store); err != nil {
+		t.Fatal(err)
+	}
+	e.app.Close()
+	assertNoCanary(t, e.dir, canaries)
+}
+
+func TestCanaryNeverAtRestPostgres(t *testing.T) {
+	e := newEnv(t, pgtest.URL(t))
+	canaries := seedCanaries(t, e)
+	if _, err := e.app.Store.Write().Exec(`CHECKPOINT`); err != nil {
+		t.Fatal(err)
+	}
+	if pgtest.DataDir() == "" {
+		t.Skip("external PostgreSQL: its files are not here to inspect")
+	}
+	assertNoCanary(t, pgtest.DataDir(), canaries)
+}
+
+// seedCanaries writes distinctive values through the API (and reads them back so they pass
+// through every path) and returns the strings that must never be found at rest.
+func seedCanaries(t *testing.T, e *env) []string {
+	id := e.create(`{"email":"canary.zq7x@example.com","first_name":"Zqxwvcanary","last_name":"Quokkacanary","phone":"+44 7911 123777","national_id":"ZQ998877X","address_line1":"17 Canarywharfish Lane"}`)
+	if code, body := e.do(call{method: "GET", path: "/v1/customers/" + id, role: "dpo", purpose: "legal_obligation"}); code != 200 || !strings.Contains(body, "ZQ998877X") {
+		t.Fatalf("got %d %s", code, body)
+	}
+	e.do(call{method: "PATCH", path: "/v1/customers/" + id, role: "owner", body: `{"fields":{"first_name":"Zqxwvcanaryb"}}`})
+	e.do(call{method: "GET", path: "/v1/customers?email=canary.zq7x@example.com", role: "support", purpose: "support"})
+	return []string{"canary.zq7x", "Zqxwvcanary", "Quokkacanary", "447911123777", "7911 123777", "ZQ998877X", "Canarywharfish"}
+}
+
+func assertNoCanary(t *testing.T, dir string, canaries []string) {
+	t.Helper()
+	files := 0
+	err := filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		files++
+		for _, c := range canaries {
+			if bytes.Contains(bytes.ToLower(b), bytes.ToLower([]byte(c))) {
+				t.Errorf("plaintext %q found in %s", c, path)
+			}
+		}
+		return nil
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("inspected %d files (%v)", files, err)
+	}
+}

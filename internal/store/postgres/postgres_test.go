@@ -1,0 +1,27 @@
+package postgres
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/store"
+	"github.com/stewardhq/steward/internal/store/pgtest"
+	"github.com/stewardhq/steward/internal/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) *store.DB {
+		db, err := Open(context.Background(), pgtest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	})
+}

@@ -1,0 +1,363 @@
+// Package storetest is the contract every storage engine must pass: the same behaviour, the
+// same errors, the same audit chain, on SQLite and on PostgreSQL.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/job"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// Run runs the contract against databases made by open, a fresh empty one per call.
+func Run(t *testing.T, open func(t *testing.T) *store.DB) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, db *store.DB)
+	}{
+		{"customers", testCustomers},
+		{"update conflicts", testUpdateConflicts},
+		{"blind index", testBlindIndex},
+		{"list pages", testListPages},
+		{"rewrap keys", testRewrap},
+		{"audit chain", testAuditChain},
+		{"audit tampering", testAuditTampering},
+		{"api keys", testAPIKeys},
+		{"keyset", testKeyset},
+		{"jobs", testJobs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := open(t)
+			t.Cleanup(func() { db.Close() })
+			tt.fn(t, db)
+		})
+	}
+}
+
+var ctx = audit.WithActor(context.Background(), audit.Actor{ID: "key:test", Role: "owner"})
+
+func record(id string, token int64) *customer.Record {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return &customer.Record{
+		ID: id, Version: 1, MasterVersion: 1, Key: []byte("wrapped-" + id),
+		Sealed:    map[string][]byte{"email": []byte("ct-email-" + id), "first_name": {0, 1, 2, 255}},
+		Plain:     map[string]json.RawMessage{"loyalty_tier": json.RawMessage(`"gold"`)},
+		Index:     []customer.IndexEntry{{Field: "email", Token: token}},
+		CreatedAt: now, UpdatedAt: now,
+	}
+}
+
+func id(n int) string { return fmt.Sprintf("0190a000-0000-7000-8000-%012d", n) }
+
+func entry(action, customerID string) audit.Entry {
+	return audit.New(ctx, action, customerID, []string{"email"}, "")
+}
+
+func wantKind(t *testing.T, err error, k problem.Kind) {
+	t.Helper()
+	if got := problem.KindOf(err); err == nil || got != k {
+		t.Fatalf("got %v (%v), want kind %v", err, got, k)
+	}
+}
+
+func testCustomers(t *testing.T, db *store.DB) {
+	r := record(id(1), 42)
+	if err := db.CreateCustomer(ctx, r, []audit.Entry{entry(audit.ActionCustomerCreate, r.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetCustomer(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Sealed["first_name"], r.Sealed["first_name"]) || !bytes.Equal(got.Key, r.Key) ||
+		string(got.Plain["loyalty_tier"]) != `"gold"` || !got.CreatedAt.Equal(r.CreatedAt) || got.Version != 1 {
+		t.Fatalf("got %+v, want %+v", got, r)
+	}
+	wantKind(t, db.CreateCustomer(ctx, record(r.ID, 1), nil), problem.Conflict)
+	_, err = db.GetCustomer(ctx, id(999))
+	wantKind(t, err, problem.NotFound)
+	n, err := db.CountCustomers(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("got %d, %v; want 1", n, err)
+	}
+}
+
+func testUpdateConflicts(t *testing.T, db *store.DB) {
+	r := record(id(1), 42)
+	if err := db.CreateCustomer(ctx, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.Version = 2
+	r.Sealed["phone"] = []byte("ct-phone")
+	r.Index = []customer.IndexEntry{{Field: "email", Token: 43}, {Field: "phone", Token: 7}}
+	if err := db.UpdateCustomer(ctx, r, 1, []audit.Entry{entry(audit.ActionCustomerUpdate, r.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, db.UpdateCustomer(ctx, r, 1, nil), problem.Conflict)
+	missing := record(id(2), 1)
+	wantKind(t, db.UpdateCustomer(ctx, missing, 1, nil), problem.NotFound)
+	old, _ := db.FindCustomers(ctx, "email", 42, 10)
+	if len(old) != 0 {
+		t.Fatalf("old index entry survived the update: %d candidates", len(old))
+	}
+	cur, _ := db.FindCustomers(ctx, "phone", 7, 10)
+	if len(cur) != 1 || string(cur[0].Sealed["phone"]) != "ct-phone" {
+		t.Fatalf("got %d candidates, want the updated customer", len(cur))
+	}
+}
+
+func testBlindIndex(t *testing.T, db *store.DB) {
+	for i := 1; i <= 5; i++ {
+		if err := db.CreateCustomer(ctx, record(id(i), int64(100+i%2)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.FindCustomers(ctx, "email", 101, 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("got %d candidates (%v), want 3 sharing the token", len(got), err)
+	}
+	got, _ = db.FindCustomers(ctx, "phone", 101, 10)
+	if len(got) != 0 {
+		t.Fatalf("token matched across fields: %d", len(got))
+	}
+}
+
+func testListPages(t *testing.T, db *store.DB) {
+	for i := 1; i <= 7; i++ {
+		if err := db.CreateCustomer(ctx, record(id(i), int64(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	after := ""
+	for {
+		page, err := db.ListCustomers(ctx, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, r := range page {
+			seen = append(seen, r.ID)
+		}
+		after = page[len(page)-1].ID
+	}
+	if len(seen) != 7 || seen[0] != id(1) || seen[6] != id(7) {
+		t.Fatalf("got %v, want the 7 ids in order", seen)
+	}
+}
+
+func testRewrap(t *testing.T, db *store.DB) {
+	for i := 1; i <= 3; i++ {
+		if err := db.CreateCustomer(ctx, record(id(i), int64(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := db.CustomerKeys(ctx, "", 2)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("got %d keys (%v), want 2", len(keys), err)
+	}
+	keys[0].OldVersion, keys[0].MasterVersion, keys[0].Key = 1, 2, []byte("rewrapped")
+	stale := keys[1]
+	stale.OldVersion, stale.MasterVersion, stale.Key = 5, 2, []byte("stale")
+	if err := db.RewrapCustomerKeys(ctx, []customer.WrappedKey{keys[0], stale}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := db.GetCustomer(ctx, keys[0].CustomerID)
+	if r.MasterVersion != 2 || string(r.Key) != "rewrapped" {
+		t.Fatalf("got v%d %q, want v2 rewrapped", r.MasterVersion, r.Key)
+	}
+	r, _ = db.GetCustomer(ctx, stale.CustomerID)
+	if r.MasterVersion != 1 {
+		t.Fatal("a rewrap based on a stale read overwrote a newer key")
+	}
+}
+
+func signer(t *testing.T) (*audit.Sealer, ed25519.PublicKey) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &audit.Sealer{Key: priv, Every: 5}, pub
+}
+
+func auditService(db *store.DB, pub ed25519.PublicKey) *audit.Service {
+	return &audit.Service{Store: db, Catalog: catalog.Default(), PublicKey: pub}
+}
+
+func fillAudit(t *testing.T, db *store.DB, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if err := db.AppendAudit(ctx, entry(audit.ActionCustomerRead, id(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testAuditChain(t *testing.T, db *store.DB) {
+	s, pub := signer(t)
+	db.SetAuditSealer(s)
+	fillAudit(t, db, 23)
+	if err := db.CreateCustomer(ctx, record(id(1), 1), []audit.Entry{entry(audit.ActionCustomerCreate, id(1))}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := auditService(db, pub).Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Entries != 24 || rep.Checkpoints == 0 {
+		t.Fatalf("got %+v, want 24 entries and some checkpoints", rep)
+	}
+	list, err := db.ListAudit(ctx, audit.Filter{CustomerID: id(1), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Action != audit.ActionCustomerCreate {
+		t.Fatalf("got %d entries (first %q), want create then read, newest first", len(list), list[0].Action)
+	}
+	page, _ := db.ListAudit(ctx, audit.Filter{Limit: 5, BeforeID: list[0].ID})
+	if len(page) != 5 || page[0].ID >= list[0].ID {
+		t.Fatalf("paging by id went wrong: %d entries", len(page))
+	}
+	// A failed change must not leave its audit entry behind.
+	if err := db.CreateCustomer(ctx, record(id(1), 1), []audit.Entry{entry(audit.ActionCustomerCreate, id(1))}); err == nil {
+		t.Fatal("duplicate create succeeded")
+	}
+	list, _ = db.ListAudit(ctx, audit.Filter{CustomerID: id(1), Limit: 10})
+	if len(list) != 2 {
+		t.Fatalf("got %d entries after a failed change, want 2", len(list))
+	}
+}
+
+func testAuditTampering(t *testing.T, db *store.DB) {
+	tampers := []struct {
+		name string
+		sql  string
+	}{
+		{"edit", `UPDATE audit_log SET purpose = 'marketing_email' WHERE id = (SELECT MIN(id) + 3 FROM audit_log)`},
+		{"delete", `DELETE FROM audit_log WHERE id = (SELECT MIN(id) + 4 FROM audit_log)`},
+		{"delete newest", `DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)`},
+		{"insert", `INSERT INTO audit_log (chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash)
+			SELECT chain, seq + 1000, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash FROM audit_log WHERE id = (SELECT MIN(id) FROM audit_log)`},
+		{"reorder", `UPDATE audit_log SET seq = -1 WHERE id = (SELECT MIN(id) FROM audit_log WHERE seq = 2);
+			UPDATE audit_log SET seq = 2 WHERE chain = (SELECT chain FROM audit_log WHERE seq = -1) AND seq = 3;
+			UPDATE audit_log SET seq = 3 WHERE seq = -1`},
+	}
+	for _, tt := range tampers {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := db.Write().ExecContext(ctx, `DELETE FROM audit_log`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Write().ExecContext(ctx, `DELETE FROM audit_checkpoints`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Write().ExecContext(ctx, `UPDATE audit_heads SET seq = 0, hash = $1`, audit.Genesis); err != nil {
+				t.Fatal(err)
+			}
+			s, pub := signer(t)
+			db.SetAuditSealer(s)
+			// Use a single chain's worth of entries per append so every chain is long enough.
+			fillAudit(t, db, 60)
+			if _, err := auditService(db, pub).Verify(ctx); err != nil {
+				t.Fatalf("intact trail failed: %v", err)
+			}
+			for _, stmt := range strings.Split(tt.sql, ";") {
+				if _, err := db.Write().ExecContext(ctx, stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := auditService(db, pub).Verify(ctx)
+			var b *audit.Break
+			if !errors.As(err, &b) {
+				t.Fatalf("got %v, want the %s detected", err, tt.name)
+			}
+		})
+	}
+}
+
+func testAPIKeys(t *testing.T, db *store.DB) {
+	k := auth.Key{ID: "abcd2345", Name: "till", Role: "ingest", Hint: "stw_abcd2345", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	h := []byte("0123456789abcdef0123456789abcdef")
+	if err := db.CreateAPIKey(ctx, k, h, []audit.Entry{entry(audit.ActionAPIKeyCreate, "")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.APIKeyByHash(ctx, h)
+	if err != nil || got.Role != "ingest" || got.RevokedAt != nil {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	_, err = db.APIKeyByHash(ctx, []byte("nope"))
+	wantKind(t, err, problem.NotFound)
+	if err := db.RevokeAPIKey(ctx, k.ID, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, db.RevokeAPIKey(ctx, k.ID, time.Now(), nil), problem.NotFound)
+	got, _ = db.APIKeyByHash(ctx, h)
+	if got.RevokedAt == nil {
+		t.Fatal("revoked key reads as active")
+	}
+	list, err := db.ListAPIKeys(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("got %d keys (%v), want 1", len(list), err)
+	}
+}
+
+func testKeyset(t *testing.T, db *store.DB) {
+	_, _, err := db.LoadKeyset(ctx)
+	wantKind(t, err, problem.NotFound)
+	if err := db.SaveKeyset(ctx, []byte("v1"), 20, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, db.SaveKeyset(ctx, []byte("again"), 20, nil, nil), problem.Conflict)
+	if err := db.SaveKeyset(ctx, []byte("v2"), 20, []byte("v1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, db.SaveKeyset(ctx, []byte("v3"), 20, []byte("v1"), nil), problem.Conflict)
+	blob, bits, err := db.LoadKeyset(ctx)
+	if err != nil || string(blob) != "v2" || bits != 20 {
+		t.Fatalf("got %q %d %v, want v2 20", blob, bits, err)
+	}
+}
+
+func testJobs(t *testing.T, db *store.DB) {
+	if err := db.CreateJob(ctx, job.Job{ID: "j1", Kind: "k", Total: 10}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := db.ClaimJob(ctx, []string{"k"}, "node-a", time.Now().Add(time.Minute))
+	if err != nil || j.ID != "j1" || j.State != job.Running {
+		t.Fatalf("got %+v, %v", j, err)
+	}
+	_, err = db.ClaimJob(ctx, []string{"k"}, "node-b", time.Now().Add(time.Minute))
+	wantKind(t, err, problem.NotFound)
+	if err := db.CheckpointJob(ctx, "j1", "node-a", "c5", 5, time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// node-a's lease ran out: node-b resumes from the checkpoint and node-a can no longer write.
+	j, err = db.ClaimJob(ctx, []string{"k"}, "node-b", time.Now().Add(time.Minute))
+	if err != nil || j.Cursor != "c5" || j.Done != 5 {
+		t.Fatalf("got %+v, %v; want resumed at c5", j, err)
+	}
+	wantKind(t, db.CheckpointJob(ctx, "j1", "node-a", "c6", 6, time.Now().Add(time.Minute)), problem.Conflict)
+	if err := db.FinishJob(ctx, "j1", "node-b", job.Done, ""); err != nil {
+		t.Fatal(err)
+	}
+	j, _ = db.GetJob(ctx, "j1")
+	if j.State != job.Done {
+		t.Fatalf("got %s, want done", j.State)
+	}
+}
