@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/config"
@@ -425,3 +426,5 @@ func assertNoCanary(t *testing.T, dir string, canaries []string) {
 		t.Fatalf("inspected %d files (%v)", files, err)
 	}
 }
+
+func timeNowPlus(seconds int) time.Time { return time.Now().Add(time.Duration(seconds) * time.Second) }

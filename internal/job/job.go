@@ -38,8 +38,8 @@ type Store interface {
 	// CheckpointJob records progress and extends the lease; it fails with Conflict when the
 	// lease was lost to another owner.
 	CheckpointJob(ctx context.Context, id, owner, cursor string, done int64, leaseUntil time.Time) error
-	// FinishJob ends a job as done or failed.
-	FinishJob(ctx context.Context, id, owner, state, errText string) error
+	// FinishJob ends a job as done or failed, recording how many items it handled.
+	FinishJob(ctx context.Context, id, owner, state, errText string, done int64) error
 	GetJob(ctx context.Context, id string) (Job, error)
 	ListJobs(ctx context.Context, limit int) ([]Job, error)
 }
@@ -97,14 +97,14 @@ func (r *Runner) Run(ctx context.Context, j Job) error {
 			if ctx.Err() != nil {
 				return ctx.Err() // stopped: leave it running; the lease runs out and it resumes
 			}
-			if ferr := r.Store.FinishJob(ctx, j.ID, r.Owner, Failed, err.Error()); ferr != nil {
+			if ferr := r.Store.FinishJob(ctx, j.ID, r.Owner, Failed, err.Error(), j.Done); ferr != nil {
 				return ferr
 			}
 			return err
 		}
 		j.Done += n
 		if next == "" {
-			return r.Store.FinishJob(ctx, j.ID, r.Owner, Done, "")
+			return r.Store.FinishJob(ctx, j.ID, r.Owner, Done, "", j.Done)
 		}
 		j.Cursor = next
 		if err := r.Store.CheckpointJob(ctx, j.ID, r.Owner, j.Cursor, j.Done, time.Now().Add(lease)); err != nil {

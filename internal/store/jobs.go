@@ -76,10 +76,10 @@ func (db *DB) CheckpointJob(ctx context.Context, id, owner, cursor string, done 
 }
 
 // FinishJob implements job.Store.
-func (db *DB) FinishJob(ctx context.Context, id, owner, state, errText string) error {
+func (db *DB) FinishJob(ctx context.Context, id, owner, state, errText string, done int64) error {
 	return db.update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $1, error = $2, updated_at = $3 WHERE id = $4 AND owner = $5`,
-			state, errText, micros(time.Now()), id, owner)
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $1, error = $2, done = $3, updated_at = $4 WHERE id = $5 AND owner = $6`,
+			state, errText, done, micros(time.Now()), id, owner)
 		return err
 	})
 }

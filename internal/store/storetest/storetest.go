@@ -353,11 +353,11 @@ func testJobs(t *testing.T, db *store.DB) {
 		t.Fatalf("got %+v, %v; want resumed at c5", j, err)
 	}
 	wantKind(t, db.CheckpointJob(ctx, "j1", "node-a", "c6", 6, time.Now().Add(time.Minute)), problem.Conflict)
-	if err := db.FinishJob(ctx, "j1", "node-b", job.Done, ""); err != nil {
+	if err := db.FinishJob(ctx, "j1", "node-b", job.Done, "", 10); err != nil {
 		t.Fatal(err)
 	}
 	j, _ = db.GetJob(ctx, "j1")
-	if j.State != job.Done {
-		t.Fatalf("got %s, want done", j.State)
+	if j.State != job.Done || j.Done != 10 {
+		t.Fatalf("got %s with %d, want done with 10", j.State, j.Done)
 	}
 }

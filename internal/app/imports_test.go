@@ -1,0 +1,69 @@
+package app
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestImportRules enforces the architecture: domains never import storage or adapters,
+// engines never import the vault, and problem imports only the standard library.
+func TestImportRules(t *testing.T) {
+	const mod = "github.com/stewardhq/steward/internal/"
+	adapters := []string{"store", "httpapi", "adminui", "cli", "app"}
+	root := ".."
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		pkg := e.Name()
+		err := filepath.Walk(filepath.Join(root, pkg), func(path string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+			if err != nil {
+				return err
+			}
+			checked++
+			rel, _ := filepath.Rel(root, path)
+			for _, imp := range f.Imports {
+				p := strings.Trim(imp.Path.Value, `"`)
+				inner, internal := strings.CutPrefix(p, mod)
+				top := strings.Split(inner, "/")[0]
+				switch {
+				case pkg == "problem" && (strings.Contains(strings.Split(p, "/")[0], ".")):
+					t.Errorf("%s imports %s: problem may import only the standard library", rel, p)
+				case strings.HasPrefix(rel, "store") && internal && top == "vault":
+					t.Errorf("%s imports the vault: engines only ever see ciphertext", rel)
+				case !isAdapter(pkg, adapters) && internal && isAdapter(top, adapters):
+					t.Errorf("%s imports %s: domain packages never import storage or adapters", rel, p)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("checked only %d files", checked)
+	}
+}
+
+func isAdapter(name string, adapters []string) bool {
+	for _, a := range adapters {
+		if name == a {
+			return true
+		}
+	}
+	return false
+}
