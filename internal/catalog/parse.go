@@ -20,8 +20,13 @@ import (
 // stopping at the first.
 
 // maxCollected bounds how many problems a parse gathers before they are sorted and cut to
-// MaxProblems, so a hostile file cannot make the parser allocate without limit.
-const maxCollected = 1000
+// MaxProblems, so a hostile file cannot make the parser allocate (or compute typo hints)
+// without limit.
+const maxCollected = 200
+
+// maxHintCandidates bounds the names a typo hint compares against; past it a hint costs more
+// than it helps.
+const maxHintCandidates = 100
 
 // CurrentVersion is the catalog file format version this package reads.
 const CurrentVersion = 1
@@ -86,10 +91,15 @@ type parser struct {
 }
 
 func (p *parser) addf(line int, format string, args ...any) {
-	if len(p.problems) >= maxCollected {
+	if p.full() {
 		return
 	}
 	p.problems = append(p.problems, Problem{Source: p.source, Line: line, Message: fmt.Sprintf(format, args...)})
+}
+
+// full reports whether no more problems will be kept, so callers can skip building messages.
+func (p *parser) full() bool {
+	return len(p.problems) >= maxCollected
 }
 
 // err returns the collected problems in line order, cut to MaxProblems, or nil.
@@ -100,9 +110,11 @@ func (p *parser) err() error {
 	probs := slices.Clone(p.problems)
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
 	if len(probs) > MaxProblems {
-		more := len(probs) - MaxProblems
-		probs = append(probs[:MaxProblems:MaxProblems], Problem{Source: p.source,
-			Message: fmt.Sprintf("and %d more problems not shown", more)})
+		msg := fmt.Sprintf("and %d more problems not shown", len(probs)-MaxProblems)
+		if p.full() {
+			msg = fmt.Sprintf("and at least %d more problems not shown", len(probs)-MaxProblems)
+		}
+		probs = append(probs[:MaxProblems:MaxProblems], Problem{Source: p.source, Message: msg})
 	}
 	return &ValidationError{Problems: probs}
 }
@@ -132,7 +144,7 @@ func (p *parser) decode(data []byte) (root *yaml.Node) {
 		if err != nil {
 			p.yamlError(err)
 		} else {
-			p.addf(extra.Line, "more than one YAML document; a catalog is a single document")
+			p.addf(extra.Line, "more than one YAML document (a catalog is a single document)")
 		}
 		return nil
 	}
@@ -282,6 +294,9 @@ func (p *parser) keys(n *yaml.Node, label string, known, required []string) map[
 			continue
 		}
 		if !slices.Contains(known, k.Value) {
+			if p.full() {
+				continue
+			}
 			p.addf(k.Line, "%s: unknown key %q%s", label, k.Value, hint(k.Value, known, true))
 			continue
 		}
@@ -383,6 +398,9 @@ func (p *parser) oneOf(n *yaml.Node, label, key, value string, allowed []string)
 	if slices.Contains(allowed, value) {
 		return true
 	}
+	if p.full() {
+		return false
+	}
 	p.addf(n.Line, "%s: unknown %s %q%s", label, key, value, hint(value, allowed, true))
 	return false
 }
@@ -458,7 +476,7 @@ func (p *parser) role(n *yaml.Node, i int) (Role, bool) {
 	for _, r := range perms {
 		if slices.Contains(permissions, r.name) {
 			v.Permissions = append(v.Permissions, r.name)
-		} else {
+		} else if !p.full() {
 			p.addf(r.line, "%s: unknown permission %q%s", label, r.name, hint(r.name, permissions, true))
 		}
 	}
@@ -469,6 +487,13 @@ func (p *parser) role(n *yaml.Node, i int) (Role, bool) {
 func (p *parser) known(names map[string]int, label, kind string, r ref) bool {
 	if _, ok := names[r.name]; ok {
 		return true
+	}
+	if p.full() {
+		return false
+	}
+	if len(names) > maxHintCandidates {
+		p.addf(r.line, "%s: unknown %s %q", label, kind, r.name)
+		return false
 	}
 	p.addf(r.line, "%s: unknown %s %q%s", label, kind, r.name, hint(r.name, mapKeys(names), false))
 	return false

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -60,29 +61,74 @@ func (s *Service) Create(ctx context.Context, fields map[string]any) (View, erro
 	if len(fields) == 0 {
 		return View{}, problem.InvalidField("fields", "at least one field is required")
 	}
-	values, err := s.normalize(fields, false)
+	r, values, entry, err := s.prepare(ctx, fields)
 	if err != nil {
 		return View{}, err
 	}
+	if err := s.Store.CreateCustomer(ctx, r, []audit.Entry{entry}); err != nil {
+		return View{}, err
+	}
+	return s.render(ctx, r, values, ""), nil
+}
+
+// MaxBatch bounds one CreateBatch so a transaction stays short.
+const MaxBatch = 5000
+
+// CreateBatch creates many customers in one transaction: all or none. The error for a bad
+// input names its position ("customers[3].email: …"). Imports and bulk loads use it to avoid
+// paying a commit per customer.
+func (s *Service) CreateBatch(ctx context.Context, batch []map[string]any) ([]string, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+		return nil, err
+	}
+	if len(batch) == 0 || len(batch) > MaxBatch {
+		return nil, problem.InvalidField("customers", "must hold 1 to %d customers", MaxBatch)
+	}
+	recs := make([]*Record, len(batch))
+	entries := make([]audit.Entry, len(batch))
+	ids := make([]string, len(batch))
+	for i, fields := range batch {
+		if len(fields) == 0 {
+			return nil, problem.InvalidField(fmt.Sprintf("customers[%d].fields", i), "at least one field is required")
+		}
+		r, _, entry, err := s.prepare(ctx, fields)
+		if err != nil {
+			var pe *problem.Error
+			if errors.As(err, &pe) && pe.Kind == problem.Invalid {
+				pe.Field = fmt.Sprintf("customers[%d].%s", i, pe.Field)
+				pe.Detail = fmt.Sprintf("customers[%d].%s", i, pe.Detail)
+			}
+			return nil, err
+		}
+		recs[i], entries[i], ids[i] = r, entry, r.ID
+	}
+	if err := s.Store.CreateCustomers(ctx, recs, entries); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// prepare validates and seals a new customer without storing it.
+func (s *Service) prepare(ctx context.Context, fields map[string]any) (*Record, map[string]any, audit.Entry, error) {
+	values, err := s.normalize(fields, false)
+	if err != nil {
+		return nil, nil, audit.Entry{}, err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return View{}, problem.Wrap(problem.Internal, err, "id generation failed")
+		return nil, nil, audit.Entry{}, problem.Wrap(problem.Internal, err, "id generation failed")
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	r := &Record{ID: id.String(), Version: 1, CreatedAt: now, UpdatedAt: now}
 	dk, wk, err := s.Keys.NewDataKey(r.ID)
 	if err != nil {
-		return View{}, problem.Wrap(problem.Internal, err, "key generation failed")
+		return nil, nil, audit.Entry{}, problem.Wrap(problem.Internal, err, "key generation failed")
 	}
 	r.MasterVersion, r.Key = wk.MasterVersion, wk.Blob
 	if err := s.seal(r, dk, values); err != nil {
-		return View{}, err
+		return nil, nil, audit.Entry{}, err
 	}
-	entry := audit.New(ctx, audit.ActionCustomerCreate, r.ID, sortedKeys(values), "")
-	if err := s.Store.CreateCustomer(ctx, r, []audit.Entry{entry}); err != nil {
-		return View{}, err
-	}
-	return s.render(ctx, r, values, ""), nil
+	return r, values, audit.New(ctx, audit.ActionCustomerCreate, r.ID, sortedKeys(values), ""), nil
 }
 
 // Get returns one customer, revealing the fields that purpose allows. Returns NotFound if the

@@ -33,6 +33,8 @@ type IndexEntry struct {
 type Store interface {
 	// CreateCustomer inserts r. Returns Conflict if the id exists.
 	CreateCustomer(ctx context.Context, r *Record, entries []audit.Entry) error
+	// CreateCustomers inserts every record or none (Conflict if any id exists).
+	CreateCustomers(ctx context.Context, recs []*Record, entries []audit.Entry) error
 	// UpdateCustomer replaces r's values, index entries and key if the stored version is still
 	// prevVersion. Returns NotFound if the customer does not exist and Conflict if another
 	// writer got there first.

@@ -39,7 +39,8 @@ type EmailResult struct {
 	// On top of the grade it requires an internationalised domain to pass IDNA and the
 	// local part to be free of invisible or spacing characters.
 	Acceptable bool
-	// Category is the strict RFC grade of the input exactly as given.
+	// Category is the strict RFC grade of the input exactly as given, so a pasted
+	// " user@example.com" grades cfws (it has white space) yet is Acceptable.
 	Category EmailCategory
 	// Diagnosis names the worst finding of the strict grade, in is_email's vocabulary
 	// without its ISEMAIL_ prefix, e.g. "VALID", "ERR_NODOMAIN", "RFC5321_TLDNUMERIC".
@@ -104,16 +105,16 @@ func ValidateEmail(raw string) EmailResult {
 	domain := g.domain
 	switch {
 	case !cleanLocal(local):
-		res.Reason = "local part contains invisible or spacing characters"
+		res.Reason = reasonInvisible
 		return res
 	case len(local) > maxLocalOctets || len(local)+1+len(domain) > maxAddrOctets:
 		// Lower-casing can change the length of some non-ASCII letters.
-		res.Reason = "address is too long once case-folded"
+		res.Reason = reasonFoldedTooLong
 		return res
 	case !isHostname(domain):
 		// Reachable only through IDNA mappings that change the label structure, such
 		// as an ideographic full stop acting as a dot.
-		res.Reason = "domain is not a valid host name once converted to ASCII"
+		res.Reason = reasonNotHostname
 		return res
 	}
 
@@ -207,17 +208,29 @@ func isHostname(d string) bool {
 func reasonFor(d diag, s string) string {
 	switch {
 	case s == "":
-		return "address is empty"
+		return reasonEmpty
 	case d == diagErrNoDomain && !strings.Contains(s, "@"):
-		return "address has no @ sign"
+		return reasonNoAt
 	case d == diagRFC5322Domain && isIDNDomain(s):
-		return "domain is not a valid internationalised domain name"
+		return reasonBadIDN
 	}
 	if r, ok := diagReasons[d]; ok {
 		return r
 	}
-	return "address is not valid"
+	return reasonInvalid
 }
+
+// Reasons that are not tied to one diagnosis. Every Reason is a constant so that no code
+// path can ever splice the address into it.
+const (
+	reasonEmpty         = "address is empty"
+	reasonNoAt          = "address has no @ sign"
+	reasonBadIDN        = "domain is not a valid internationalised domain name"
+	reasonInvalid       = "address is not valid"
+	reasonInvisible     = "local part contains invisible or spacing characters"
+	reasonFoldedTooLong = "address is too long once case-folded"
+	reasonNotHostname   = "domain is not a valid host name once converted to ASCII"
+)
 
 var diagReasons = map[diag]string{
 	diagTLD:              "domain has no dot",

@@ -225,11 +225,12 @@ type emailGrade struct {
 // (which error wins when two apply, where FWS is "near the @"); the RFC 6531/6532
 // extensions for UTF-8 are ours.
 type parser struct {
-	s        string
-	max      diag
-	ctx      pctx
-	prior    pctx
-	stack    []pctx
+	s     string
+	max   diag
+	ctx   pctx
+	prior pctx
+	stack []pctx
+	// Small inline buffers: most addresses need no other memory while parsing.
 	stackBuf [8]pctx
 
 	elementCount int
@@ -322,11 +323,11 @@ func (p *parser) step(c byte, r rune, size, i int) bool {
 	case ctxDomain:
 		p.stepDomain(c, r, size)
 	case ctxLiteral:
-		p.stepLiteral(c, r, size)
+		p.stepLiteral(c, r)
 	case ctxQuoted:
 		p.stepQuoted(c, r, size)
 	case ctxQuotedPair:
-		p.stepQuotedPair(c, r, size)
+		p.stepQuotedPair(c, r)
 	case ctxComment:
 		p.stepComment(c, r)
 	case ctxFWS:
@@ -552,7 +553,7 @@ func isLetDig(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
-func (p *parser) stepLiteral(c byte, r rune, size int) {
+func (p *parser) stepLiteral(c byte, r rune) {
 	switch c {
 	case ']':
 		// Only a literal with nothing worse than CFWS so far can be an RFC 5321
@@ -592,7 +593,6 @@ func (p *parser) stepLiteral(c byte, r rune, size int) {
 		p.dom = append(p.dom, c)
 		p.elementLen++
 	}
-	_ = size
 }
 
 func (p *parser) stepQuoted(c byte, r rune, size int) {
@@ -633,7 +633,7 @@ func (p *parser) stepQuoted(c byte, r rune, size int) {
 	}
 }
 
-func (p *parser) stepQuotedPair(c byte, r rune, size int) {
+func (p *parser) stepQuotedPair(c byte, r rune) {
 	switch {
 	case c >= utf8.RuneSelf:
 		// RFC 6531 widens qtext but not quoted-pair: only ASCII may be escaped.
@@ -657,7 +657,6 @@ func (p *parser) stepQuotedPair(c byte, r rune, size int) {
 		p.dom = append(p.dom, '\\', c)
 		p.elementLen += 2
 	}
-	_ = size
 }
 
 func (p *parser) stepComment(c byte, r rune) {
@@ -740,6 +739,11 @@ func (p *parser) finish() {
 	if p.max >= thresholdRFC5322 {
 		return
 	}
+	if p.ctx == ctxFWS && p.lastCR {
+		// Input that stops right after a fold: the fold is the first thing wrong.
+		p.add(diagErrCRLFEnd)
+		return
+	}
 	switch p.enclosing() {
 	case ctxQuoted:
 		p.add(diagErrUnclosedQS)
@@ -755,9 +759,6 @@ func (p *parser) finish() {
 		return
 	}
 	switch {
-	case p.lastCR:
-		p.add(diagErrCRLFEnd)
-		return
 	case len(p.dom) == 0:
 		p.add(diagErrNoDomain)
 		return

@@ -96,7 +96,7 @@ func (db *DB) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error 
 
 // AuditHeads implements audit.Store.
 func (db *DB) AuditHeads(ctx context.Context) ([]audit.Head, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT chain, seq, hash FROM audit_heads ORDER BY chain`)
+	rows, err := db.query(ctx, `SELECT chain, seq, hash FROM audit_heads ORDER BY chain`)
 	if err != nil {
 		return nil, db.translate(err)
 	}

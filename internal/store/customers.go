@@ -10,17 +10,29 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
-const customerColumns = `id, version, master_version, dkey, sealed, plain, created_at, updated_at`
+const (
+	customerColumns = `id, version, master_version, dkey, sealed, plain, created_at, updated_at`
+	customerInsert  = `INSERT INTO customers (` + customerColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	customerUpdate  = `UPDATE customers SET version = $1, master_version = $2, dkey = $3, sealed = $4, plain = $5, updated_at = $6 WHERE id = $7 AND version = $8`
+	indexInsert     = `INSERT INTO blind_index (field, token, customer_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	indexDelete     = `DELETE FROM blind_index WHERE customer_id = $1`
+)
 
 // CreateCustomer implements customer.Store.
 func (db *DB) CreateCustomer(ctx context.Context, r *customer.Record, entries []audit.Entry) error {
+	return db.CreateCustomers(ctx, []*customer.Record{r}, entries)
+}
+
+// CreateCustomers implements customer.Store: all records or none.
+func (db *DB) CreateCustomers(ctx context.Context, recs []*customer.Record, entries []audit.Entry) error {
 	return db.update(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt)); err != nil {
-			return err
-		}
-		if err := insertIndex(ctx, tx, r); err != nil {
-			return err
+		for _, r := range recs {
+			if _, err := db.txExec(ctx, tx, customerInsert, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt)); err != nil {
+				return err
+			}
+			if err := db.insertIndex(ctx, tx, r); err != nil {
+				return err
+			}
 		}
 		return db.appendAudit(ctx, tx, entries)
 	})
@@ -29,8 +41,7 @@ func (db *DB) CreateCustomer(ctx context.Context, r *customer.Record, entries []
 // UpdateCustomer implements customer.Store.
 func (db *DB) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersion int64, entries []audit.Entry) error {
 	return db.update(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE customers SET version = $1, master_version = $2, dkey = $3, sealed = $4, plain = $5, updated_at = $6
-			WHERE id = $7 AND version = $8`,
+		res, err := db.txExec(ctx, tx, customerUpdate,
 			r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prevVersion)
 		if err != nil {
 			return err
@@ -46,19 +57,19 @@ func (db *DB) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersio
 			}
 			return problem.Conflictf("customer was changed concurrently; retry")
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM blind_index WHERE customer_id = $1`, r.ID); err != nil {
+		if _, err := db.txExec(ctx, tx, indexDelete, r.ID); err != nil {
 			return err
 		}
-		if err := insertIndex(ctx, tx, r); err != nil {
+		if err := db.insertIndex(ctx, tx, r); err != nil {
 			return err
 		}
 		return db.appendAudit(ctx, tx, entries)
 	})
 }
 
-func insertIndex(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
+func (db *DB) insertIndex(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
 	for _, ix := range r.Index {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO blind_index (field, token, customer_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		if _, err := db.txExec(ctx, tx, indexInsert,
 			ix.Field, ix.Token, r.ID); err != nil {
 			return err
 		}
@@ -68,7 +79,7 @@ func insertIndex(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
 
 // GetCustomer implements customer.Store.
 func (db *DB) GetCustomer(ctx context.Context, id string) (*customer.Record, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`, id)
+	rows, err := db.query(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`, id)
 	if err != nil {
 		return nil, db.translate(err)
 	}
@@ -84,7 +95,7 @@ func (db *DB) GetCustomer(ctx context.Context, id string) (*customer.Record, err
 
 // FindCustomers implements customer.Store.
 func (db *DB) FindCustomers(ctx context.Context, field string, token int64, limit int) ([]*customer.Record, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT c.id, c.version, c.master_version, c.dkey, c.sealed, c.plain, c.created_at, c.updated_at
+	rows, err := db.query(ctx, `SELECT c.id, c.version, c.master_version, c.dkey, c.sealed, c.plain, c.created_at, c.updated_at
 		FROM blind_index b JOIN customers c ON c.id = b.customer_id
 		WHERE b.field = $1 AND b.token = $2 ORDER BY c.id LIMIT $3`, field, token, limit)
 	if err != nil {
@@ -95,7 +106,7 @@ func (db *DB) FindCustomers(ctx context.Context, field string, token int64, limi
 
 // ListCustomers implements customer.Store.
 func (db *DB) ListCustomers(ctx context.Context, after string, limit int) ([]*customer.Record, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	rows, err := db.query(ctx, `SELECT `+customerColumns+` FROM customers WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, db.translate(err)
 	}
@@ -105,7 +116,7 @@ func (db *DB) ListCustomers(ctx context.Context, after string, limit int) ([]*cu
 // CountCustomers implements customer.Store.
 func (db *DB) CountCustomers(ctx context.Context) (int64, error) {
 	var n int64
-	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM customers`).Scan(&n)
+	err := db.queryRow(ctx, `SELECT COUNT(*) FROM customers`).Scan(&n)
 	return n, db.translate(err)
 }
 
@@ -138,7 +149,7 @@ func (db *DB) scanCustomers(rows *sql.Rows) ([]*customer.Record, error) {
 
 // CustomerKeys implements customer.KeyStore.
 func (db *DB) CustomerKeys(ctx context.Context, after string, limit int) ([]customer.WrappedKey, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, master_version, dkey FROM customers WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	rows, err := db.query(ctx, `SELECT id, master_version, dkey FROM customers WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, db.translate(err)
 	}
@@ -159,7 +170,7 @@ func (db *DB) CustomerKeys(ctx context.Context, after string, limit int) ([]cust
 func (db *DB) RewrapCustomerKeys(ctx context.Context, keys []customer.WrappedKey) error {
 	return db.update(ctx, func(tx *sql.Tx) error {
 		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, `UPDATE customers SET master_version = $1, dkey = $2 WHERE id = $3 AND master_version = $4`,
+			if _, err := db.txExec(ctx, tx, `UPDATE customers SET master_version = $1, dkey = $2 WHERE id = $3 AND master_version = $4`,
 				k.MasterVersion, k.Key, k.CustomerID, k.OldVersion); err != nil {
 				return err
 			}

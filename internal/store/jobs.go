@@ -86,7 +86,7 @@ func (db *DB) FinishJob(ctx context.Context, id, owner, state, errText string, d
 
 // GetJob implements job.Store.
 func (db *DB) GetJob(ctx context.Context, id string) (job.Job, error) {
-	j, err := scanJob(db.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
+	j, err := scanJob(db.queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, problem.NotFoundf("job not found")
 	}
@@ -95,7 +95,7 @@ func (db *DB) GetJob(ctx context.Context, id string) (job.Job, error) {
 
 // ListJobs implements job.Store.
 func (db *DB) ListJobs(ctx context.Context, limit int) ([]job.Job, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs ORDER BY created_at DESC LIMIT $1`, limit)
+	rows, err := db.query(ctx, `SELECT `+jobColumns+` FROM jobs ORDER BY created_at DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, db.translate(err)
 	}

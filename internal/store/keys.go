@@ -15,7 +15,7 @@ import (
 func (db *DB) LoadKeyset(ctx context.Context) ([]byte, int, error) {
 	var blob []byte
 	var bits int
-	err := db.read.QueryRowContext(ctx, `SELECT blob, index_bits FROM keyset WHERE id = 1`).Scan(&blob, &bits)
+	err := db.queryRow(ctx, `SELECT blob, index_bits FROM keyset WHERE id = 1`).Scan(&blob, &bits)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, problem.NotFoundf("no keyset: run steward init first")
 	}
@@ -75,7 +75,7 @@ func scanKey(row interface{ Scan(...any) error }) (auth.Key, error) {
 
 // APIKeyByHash implements auth.Store.
 func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (auth.Key, error) {
-	k, err := scanKey(db.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = $1`, hash))
+	k, err := scanKey(db.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = $1`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, problem.NotFoundf("no such key")
 	}
@@ -84,7 +84,7 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (auth.Key, error) {
 
 // ListAPIKeys implements auth.Store.
 func (db *DB) ListAPIKeys(ctx context.Context) ([]auth.Key, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at, id`)
+	rows, err := db.query(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, db.translate(err)
 	}

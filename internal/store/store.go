@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,16 +38,104 @@ type DB struct {
 	d       Dialect
 	sealer  atomic.Pointer[audit.Sealer]
 	closers []func() error
+	stmts   sync.Map // query text → *sql.Stmt, per pool
 }
 
+type stmtKey struct {
+	pool *sql.DB
+	q    string
+}
+
+// prepared returns a cached prepared statement: parsing SQL costs more than running the
+// small queries on the hot paths, so every statement is prepared once per pool.
+func (db *DB) prepared(ctx context.Context, pool *sql.DB, q string) (*sql.Stmt, error) {
+	k := stmtKey{pool, q}
+	if st, ok := db.stmts.Load(k); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := pool.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(k, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// query runs a read on the read pool through a cached statement.
+func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := db.prepared(ctx, db.read, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow is query for one row.
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := db.prepared(ctx, db.read, q)
+	if err != nil {
+		return db.read.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// prepareWrites prepares the hot write statements while no transaction holds the writer: on
+// SQLite the write pool has one connection, so preparing from inside a transaction would wait
+// for itself.
+func (db *DB) prepareWrites(ctx context.Context) error {
+	for _, q := range []string{auditHeadQuery + db.d.ForUpdate, auditInsert, auditHeadUpdate, customerInsert, indexInsert, customerUpdate, indexDelete} {
+		if _, err := db.prepared(ctx, db.write, q); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
+	return nil
+}
+
+// txStmt returns the prepared form of q bound to tx, or nil when q was not prepared up front.
+func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	if st, ok := db.stmts.Load(stmtKey{db.write, q}); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt))
+	}
+	return nil
+}
+
+// txExec runs a statement in tx, prepared when it is one of the hot writes.
+func (db *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st := db.txStmt(ctx, tx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q, args...)
+}
+
+// txQueryRow is txExec for a query returning one row.
+func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if st := db.txStmt(ctx, tx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
+}
+
+const (
+	auditHeadQuery  = `SELECT seq, hash FROM audit_heads WHERE chain = $1`
+	auditInsert     = `INSERT INTO audit_log (chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	auditHeadUpdate = `UPDATE audit_heads SET seq = $1, hash = $2 WHERE chain = $3`
+)
+
 // New wraps already-migrated connections. write and read may be the same pool.
-func New(write, read *sql.DB, d Dialect) *DB {
+func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
 	db := &DB{write: write, read: read, d: d}
 	db.closers = append(db.closers, write.Close)
 	if read != write {
 		db.closers = append(db.closers, read.Close)
 	}
-	return db
+	if err := db.prepareWrites(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // SetAuditSealer installs the checkpoint signer once the keyset is open; before that (at
@@ -62,6 +151,10 @@ func (db *DB) Write() *sql.DB { return db.write }
 // Close closes the pools.
 func (db *DB) Close() error {
 	var errs []error
+	db.stmts.Range(func(_, v any) bool {
+		errs = append(errs, v.(*sql.Stmt).Close())
+		return true
+	})
 	for _, c := range db.closers {
 		errs = append(errs, c())
 	}
@@ -131,7 +224,7 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry
 		chain = rand.IntN(db.d.AuditChains)
 	}
 	head := audit.Head{Chain: chain}
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_heads WHERE chain = $1`+db.d.ForUpdate, chain).Scan(&head.Seq, &head.Hash)
+	err := db.txQueryRow(ctx, tx, auditHeadQuery+db.d.ForUpdate, chain).Scan(&head.Seq, &head.Hash)
 	if err != nil {
 		return fmt.Errorf("read audit head: %w", err)
 	}
@@ -140,8 +233,7 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry
 		e := &entries[i]
 		var cp *audit.Checkpoint
 		head, cp = sealer.Append(head, e)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		if _, err := db.txExec(ctx, tx, auditInsert,
 			e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
 			encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash); err != nil {
 			return fmt.Errorf("insert audit entry: %w", err)
@@ -153,7 +245,7 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_heads SET seq = $1, hash = $2 WHERE chain = $3`, head.Seq, head.Hash, chain); err != nil {
+	if _, err := db.txExec(ctx, tx, auditHeadUpdate, head.Seq, head.Hash, chain); err != nil {
 		return fmt.Errorf("update audit head: %w", err)
 	}
 	return nil

@@ -40,7 +40,7 @@ func Open(ctx context.Context, url string) (*store.DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return store.New(db, db, Dialect), nil
+	return store.New(ctx, db, db, Dialect)
 }
 
 // Migrations returns the embedded migrations.

@@ -66,7 +66,7 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 		read.Close()
 		return nil, err
 	}
-	return store.New(write, read, Dialect), nil
+	return store.New(ctx, write, read, Dialect)
 }
 
 // Migrations returns the embedded migrations.
