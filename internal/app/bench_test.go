@@ -39,7 +39,7 @@ func benchApp(b *testing.B, dir string) *App {
 func benchPerson(i int) map[string]any {
 	return map[string]any{
 		"email": fmt.Sprintf("person%d@example.com", i), "first_name": "Benedict", "last_name": "Marchbanks",
-		"phone": fmt.Sprintf("+44 7911 1%05d", i%100000), "birth_date": "1984-03-17", "city": "Leeds", "country": "GB",
+		"phone": fmt.Sprintf("+44 7911 1%05d", (i+100000)%100000), "birth_date": "1984-03-17", "city": "Leeds", "country": "GB",
 	}
 }
 

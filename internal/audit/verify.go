@@ -100,4 +100,3 @@ func (v *Verifier) Finish(heads []Head) error {
 	}
 	return nil
 }
-

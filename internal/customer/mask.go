@@ -67,4 +67,3 @@ func maskPhone(e164 string) string {
 	}
 	return cc + strings.Repeat("*", 4) + " " + strings.Repeat("*", hidden-4) + tail
 }
-

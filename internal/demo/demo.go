@@ -83,9 +83,13 @@ var countries = []struct {
 	phone        func(r *rand.Rand) string
 }{
 	{"GB", "GB", func(r *rand.Rand) string { return fmt.Sprintf("+44 7911 1%05d", r.IntN(100000)) }},
-	{"US", "US", func(r *rand.Rand) string { return fmt.Sprintf("+1 %d 555 01%02d", []int{202, 212, 312, 415, 617}[r.IntN(5)], r.IntN(100)) }},
+	{"US", "US", func(r *rand.Rand) string {
+		return fmt.Sprintf("+1 %d 555 01%02d", []int{202, 212, 312, 415, 617}[r.IntN(5)], r.IntN(100))
+	}},
 	{"DE", "DE", func(r *rand.Rand) string { return fmt.Sprintf("+49 151 %08d", r.IntN(100000000)) }},
-	{"FR", "FR", func(r *rand.Rand) string { return fmt.Sprintf("+33 6 %02d %02d %02d %02d", r.IntN(100), r.IntN(100), r.IntN(100), r.IntN(100)) }},
+	{"FR", "FR", func(r *rand.Rand) string {
+		return fmt.Sprintf("+33 6 %02d %02d %02d %02d", r.IntN(100), r.IntN(100), r.IntN(100), r.IntN(100))
+	}},
 	{"AU", "AU", func(r *rand.Rand) string { return fmt.Sprintf("+61 4 %04d %04d", r.IntN(10000), r.IntN(10000)) }},
 }
 

@@ -39,11 +39,13 @@ var schemas = map[string]any{
 		"instance": str(), "request_id": str(), "field": str()}),
 }
 
-func obj(props map[string]any) map[string]any { return map[string]any{"type": "object", "properties": props} }
-func str() map[string]any                     { return map[string]any{"type": "string"} }
-func dateTime() map[string]any                { return map[string]any{"type": "string", "format": "date-time"} }
-func arr(items any) map[string]any            { return map[string]any{"type": "array", "items": items} }
-func ref(name string) map[string]any          { return map[string]any{"$ref": "#/components/schemas/" + name} }
+func obj(props map[string]any) map[string]any {
+	return map[string]any{"type": "object", "properties": props}
+}
+func str() map[string]any            { return map[string]any{"type": "string"} }
+func dateTime() map[string]any       { return map[string]any{"type": "string", "format": "date-time"} }
+func arr(items any) map[string]any   { return map[string]any{"type": "array", "items": items} }
+func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
 

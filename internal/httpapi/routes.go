@@ -8,13 +8,13 @@ type route struct {
 	Method  string
 	Path    string
 	Summary string
-	Public  bool     // no API key needed
-	Query   []param  // documented query parameters
-	Headers []param  // documented request headers
-	Body    string   // request schema name, if any
-	Returns string   // success schema name
-	Status  int      // success status
-	Errors  []int    // documented error statuses
+	Public  bool    // no API key needed
+	Query   []param // documented query parameters
+	Headers []param // documented request headers
+	Body    string  // request schema name, if any
+	Returns string  // success schema name
+	Status  int     // success status
+	Errors  []int   // documented error statuses
 	handle  handlerFunc
 }
 

@@ -11,7 +11,7 @@ import (
 
 // AppendAudit implements audit.Store.
 func (db *DB) AppendAudit(ctx context.Context, entries ...audit.Entry) error {
-	return db.update(ctx, func(tx *sql.Tx) error { return db.appendAudit(ctx, tx, entries) })
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.appendAudit(ctx, tx, entries) })
 }
 
 const auditColumns = `id, chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash`

@@ -25,7 +25,7 @@ func (db *DB) CreateCustomer(ctx context.Context, r *customer.Record, entries []
 
 // CreateCustomers implements customer.Store: all records or none.
 func (db *DB) CreateCustomers(ctx context.Context, recs []*customer.Record, entries []audit.Entry) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, r := range recs {
 			if _, err := db.txExec(ctx, tx, customerInsert, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt)); err != nil {
 				return err
@@ -40,7 +40,7 @@ func (db *DB) CreateCustomers(ctx context.Context, recs []*customer.Record, entr
 
 // UpdateCustomer implements customer.Store.
 func (db *DB) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersion int64, entries []audit.Entry) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, customerUpdate,
 			r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prevVersion)
 		if err != nil {
@@ -168,7 +168,7 @@ func (db *DB) CustomerKeys(ctx context.Context, after string, limit int) ([]cust
 // RewrapCustomerKeys implements customer.KeyStore. A key changed by a concurrent write since
 // it was read is left alone: that write already used the primary master.
 func (db *DB) RewrapCustomerKeys(ctx context.Context, keys []customer.WrappedKey) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, k := range keys {
 			if _, err := db.txExec(ctx, tx, `UPDATE customers SET master_version = $1, dkey = $2 WHERE id = $3 AND master_version = $4`,
 				k.MasterVersion, k.Key, k.CustomerID, k.OldVersion); err != nil {

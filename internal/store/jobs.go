@@ -24,7 +24,7 @@ func scanJob(row interface{ Scan(...any) error }) (job.Job, error) {
 
 // CreateJob implements job.Store.
 func (db *DB) CreateJob(ctx context.Context, j job.Job) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, kind, state, cursor, done, total, error, owner, lease_until, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, '', '', 0, $7, $7)`, j.ID, j.Kind, job.Queued, j.Cursor, j.Done, j.Total, micros(time.Now()))
 		return err
@@ -49,7 +49,7 @@ func (db *DB) ClaimJob(ctx context.Context, kinds []string, owner string, leaseU
 			AND (state = 'queued' OR (state = 'running' AND lease_until < $3))
 			ORDER BY created_at LIMIT 1` + db.d.SkipLocked + `)
 		RETURNING ` + jobColumns
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		j, err = scanJob(tx.QueryRowContext(ctx, q, args...))
 		return err
@@ -62,7 +62,7 @@ func (db *DB) ClaimJob(ctx context.Context, kinds []string, owner string, leaseU
 
 // CheckpointJob implements job.Store.
 func (db *DB) CheckpointJob(ctx context.Context, id, owner, cursor string, done int64, leaseUntil time.Time) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET cursor = $1, done = $2, lease_until = $3, updated_at = $4 WHERE id = $5 AND owner = $6 AND state = 'running'`,
 			cursor, done, micros(leaseUntil), micros(time.Now()), id, owner)
 		if err != nil {
@@ -77,7 +77,7 @@ func (db *DB) CheckpointJob(ctx context.Context, id, owner, cursor string, done 
 
 // FinishJob implements job.Store.
 func (db *DB) FinishJob(ctx context.Context, id, owner, state, errText string, done int64) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $1, error = $2, done = $3, updated_at = $4 WHERE id = $5 AND owner = $6`,
 			state, errText, done, micros(time.Now()), id, owner)
 		return err

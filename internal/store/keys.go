@@ -24,7 +24,7 @@ func (db *DB) LoadKeyset(ctx context.Context) ([]byte, int, error) {
 
 // SaveKeyset implements keys.Store.
 func (db *DB) SaveKeyset(ctx context.Context, blob []byte, indexBits int, prev []byte, entries []audit.Entry) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := micros(time.Now())
 		if prev == nil {
 			_, err := tx.ExecContext(ctx, `INSERT INTO keyset (id, blob, index_bits, updated_at) VALUES (1, $1, $2, $3)`, blob, indexBits, now)
@@ -49,7 +49,7 @@ func (db *DB) SaveKeyset(ctx context.Context, blob []byte, indexBits int, prev [
 
 // CreateAPIKey implements auth.Store.
 func (db *DB) CreateAPIKey(ctx context.Context, k auth.Key, hash []byte, entries []audit.Entry) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, role, hint, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			k.ID, k.Name, k.Role, k.Hint, hash, micros(k.CreatedAt)); err != nil {
 			return err
@@ -102,7 +102,7 @@ func (db *DB) ListAPIKeys(ctx context.Context) ([]auth.Key, error) {
 
 // RevokeAPIKey implements auth.Store.
 func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time, entries []audit.Entry) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, micros(at), id)
 		if err != nil {
 			return err

@@ -27,6 +27,9 @@ type Dialect struct {
 	AuditChains int
 	// IsUnique reports a unique-constraint violation.
 	IsUnique func(error) bool
+	// GroupCommit merges concurrent writers' transactions into one commit. It pays off where
+	// one connection writes (SQLite): the commit, not the statements, is the cost.
+	GroupCommit bool
 	// IsRetryable reports a serialization failure or deadlock that is safe to retry.
 	IsRetryable func(error) bool
 }
@@ -39,6 +42,8 @@ type DB struct {
 	sealer  atomic.Pointer[audit.Sealer]
 	closers []func() error
 	stmts   sync.Map // query text → *sql.Stmt, per pool
+	group   *groupCommit
+	closed  atomic.Bool
 }
 
 type stmtKey struct {
@@ -135,6 +140,10 @@ func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if d.GroupCommit {
+		db.group = startGroupCommit(write)
+		db.closers = append([]func() error{db.group.stop}, db.closers...)
+	}
 	return db, nil
 }
 
@@ -148,8 +157,11 @@ func (db *DB) Dialect() Dialect { return db.d }
 // Write exposes the write pool for engine-specific maintenance (checkpoints, backups).
 func (db *DB) Write() *sql.DB { return db.write }
 
-// Close closes the pools.
+// Close closes the pools; closing twice is harmless.
 func (db *DB) Close() error {
+	if !db.closed.CompareAndSwap(false, true) {
+		return nil
+	}
 	var errs []error
 	db.stmts.Range(func(_, v any) bool {
 		errs = append(errs, v.(*sql.Stmt).Close())
@@ -169,8 +181,14 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// update runs fn in a write transaction, retrying serialization failures a few times.
-func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// update runs fn in a write transaction, retrying serialization failures a few times. With
+// group commit (SQLite) fn may share its transaction with other writers' functions, each in
+// its own savepoint, so fn must use the ctx it is given: that one is never cancelled halfway
+// through somebody else's commit.
+func (db *DB) update(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if db.group != nil {
+		return db.translate(db.group.do(ctx, fn))
+	}
 	for attempt := 0; ; attempt++ {
 		err := db.tryUpdate(ctx, fn)
 		if err != nil && db.d.IsRetryable(err) && attempt < 8 {
@@ -181,12 +199,12 @@ func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (db *DB) tryUpdate(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) tryUpdate(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -76,6 +76,7 @@ func Migrations() ([]store.Migration, error) { return store.Migrations(migration
 var Dialect = store.Dialect{
 	Name:        "sqlite",
 	AuditChains: 1,
+	GroupCommit: true,
 	IsUnique: func(err error) bool {
 		var e *sqlite.Error
 		if errors.As(err, &e) {

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"api keys", testAPIKeys},
 		{"keyset", testKeyset},
 		{"jobs", testJobs},
+		{"concurrent writers", testConcurrentWriters},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,5 +361,44 @@ func testJobs(t *testing.T, db *store.DB) {
 	j, _ = db.GetJob(ctx, "j1")
 	if j.State != job.Done || j.Done != 10 {
 		t.Fatalf("got %s with %d, want done with 10", j.State, j.Done)
+	}
+}
+
+// testConcurrentWriters runs many writers at once, a third of them bound to fail: the failures
+// change nothing (not even the audit chain) and every other write lands with its entry.
+func testConcurrentWriters(t *testing.T, db *store.DB) {
+	s, pub := signer(t)
+	db.SetAuditSealer(s)
+	if err := db.CreateCustomer(ctx, record(id(0), 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 60
+	errs := make(chan error, n)
+	for i := 1; i <= n; i++ {
+		go func() {
+			rid := id(i)
+			if i%3 == 0 {
+				rid = id(0) // already exists: Conflict
+			}
+			errs <- db.CreateCustomer(ctx, record(rid, int64(i)), []audit.Entry{entry(audit.ActionCustomerCreate, rid)})
+		}()
+	}
+	failed := 0
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			wantKind(t, err, problem.Conflict)
+			failed++
+		}
+	}
+	if failed != n/3 {
+		t.Fatalf("got %d failures, want %d", failed, n/3)
+	}
+	count, _ := db.CountCustomers(ctx)
+	if count != 1+n-n/3 {
+		t.Fatalf("got %d customers, want %d", count, 1+n-n/3)
+	}
+	rep, err := auditService(db, pub).Verify(ctx)
+	if err != nil || rep.Entries != int64(n-n/3) {
+		t.Fatalf("got %+v %v, want %d intact entries", rep, err, n-n/3)
 	}
 }
