@@ -53,7 +53,7 @@ func newEnv(t *testing.T, db string) *env {
 	e.srv = httptest.NewServer(a.HTTP().Handler())
 	t.Cleanup(e.srv.Close)
 	sys := audit.WithActor(ctx, audit.System)
-	for _, role := range []string{"support", "marketer", "analyst", "dpo", "auditor", "ingest"} {
+	for _, role := range []string{"admin", "support", "marketer", "analyst", "dpo", "auditor", "ingest"} {
 		k, _, err := a.APIKeys.Create(sys, role, role+" key")
 		if err != nil {
 			t.Fatal(err)
@@ -240,6 +240,7 @@ func TestBadInput(t *testing.T) {
 		{"bad audit time", call{method: "GET", path: "/v1/audit?since=yesterday", role: "auditor"}, 422, "since"},
 		{"unknown role for key", call{method: "POST", path: "/v1/apikeys", role: "owner", body: `{"role":"god","name":"x"}`}, 422, "role"},
 		{"ingest may not create keys", call{method: "POST", path: "/v1/apikeys", role: "ingest", body: `{"role":"owner","name":"x"}`}, 403, "apikeys.manage"},
+		{"admin may not mint an owner key", call{method: "POST", path: "/v1/apikeys", role: "admin", body: `{"role":"owner","name":"x"}`}, 403, "may not issue"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,11 +49,24 @@ var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPaddin
 
 // Create makes a key for role and returns its secret, which is never retrievable again.
 func (s *Service) Create(ctx context.Context, role, name string) (string, Key, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "apikeys.manage"); err != nil {
+	issuer, err := audit.Require(ctx, s.Catalog, "apikeys.manage")
+	if err != nil {
 		return "", Key{}, err
 	}
-	if _, ok := s.Catalog.Role(role); !ok {
+	target, ok := s.Catalog.Role(role)
+	if !ok {
 		return "", Key{}, problem.InvalidField("role", "unknown role %q", role)
+	}
+	// A key may not carry more than its issuer holds, or an admin could mint an owner key.
+	for _, p := range target.Permissions {
+		if !s.Catalog.RoleHas(issuer.Role, p) {
+			return "", Key{}, problem.Forbiddenf("role %q may not issue a key with permission %q", issuer.Role, p)
+		}
+	}
+	for _, p := range target.Purposes {
+		if !s.Catalog.RoleMayActFor(issuer.Role, p) {
+			return "", Key{}, problem.Forbiddenf("role %q may not issue a key for purpose %q", issuer.Role, p)
+		}
 	}
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -56,7 +57,7 @@ func (s *Server) Handler() http.Handler {
 		s.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s.registry = prometheus.NewRegistry()
-	s.registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Labels are the route pattern and status, never ids or values: metrics carry no personal data.
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_http_requests_total", Help: "HTTP requests by route pattern and status."}, []string{"route", "code"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "steward_http_request_seconds", Help: "HTTP request latency by route pattern.",

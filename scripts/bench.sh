@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs Steward's benchmarks and prints one summary line per benchmark:
+#   BENCH <name> <value> <unit> ratio=<r>
+# where the ratio compares against a plain baseline measured in the same run on the same engine.
+# STEWARD_BENCH_CUSTOMERS sets the look-up population (default 1,000,000; populated once
+# through the customer service and kept in $TMPDIR/steward-bench-N between runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=local PATH="/usr/local/go/bin:$PATH"
+export STEWARD_BENCH_CUSTOMERS="${STEWARD_BENCH_CUSTOMERS:-1000000}"
+out=$(mktemp)
+go test -run '^$' -bench 'CreateCustomer|LookupEmail' -benchtime 20000x -timeout 60m ./internal/app/ | tee "$out"
+go test -run '^$' -bench 'Seal64|Open64|BlindIndex' -benchtime 1s ./internal/vault/ | tee -a "$out"
+go test -run '^$' -bench 'ValidateEmail|ValidatePhone' -benchtime 1s ./internal/quality/ | tee -a "$out"
+echo
+awk '
+function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return $i; return "" }
+/^BenchmarkCreateCustomer/ { printf "BENCH create_customer_sqlite %s creates/s ratio=%s (plain inserts/s %s, %d concurrent callers)\n", metric("creates/s"), metric("ratio"), metric("plain_inserts/s"), 16 }
+/^BenchmarkLookupEmail/    { printf "BENCH lookup_email_sqlite %s us/lookup ratio=%s (plain select %s us, %s customers)\n", metric("us/lookup"), metric("ratio"), metric("us/plain_select"), metric("customers") }
+' "$out"
+rm -f "$out"
