@@ -373,6 +373,8 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 func TestCanaryNeverAtRestSQLite(t *testing.T) {
 	e := newEnv(t, "")
 	canaries := seedCanaries(t, e)
+	// First with the writes still in the WAL file, then after they moved into the database.
+	assertNoCanary(t, e.dir, canaries)
 	if err := sqlite.Checkpoint(context.Background(), e.app.Store); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,106 @@
+package customer
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+func TestMask(t *testing.T) {
+	tests := []struct {
+		kind string
+		in   any
+		want any
+	}{
+		{"email", "jane.doe@example.com", "j***@example.com"},
+		{"email", "ünïcode@example.com", "ü***@example.com"},
+		{"phone", "+447911123456", "+44 **** ***456"},
+		{"phone", "+12025550143", "+1 **** ***143"},
+		{"phone", "garbage", "********"},
+		{"date", "1990-12-10", "1990-**-**"},
+		{"last4", "1234567890", "**** 7890"},
+		{"partial", "Ada", "A***"},
+		{"full", "QQ123456C", "********"},
+		{"none", "gold", "gold"},
+		{"none", int64(42), int64(42)},
+		{"email", int64(7), "********"},
+	}
+	for _, tt := range tests {
+		if got := Mask(tt.kind, tt.in); got != tt.want {
+			t.Errorf("Mask(%s, %v) = %v, want %v", tt.kind, tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestLooksLikeCardNumber(t *testing.T) {
+	tests := []struct {
+		in, typ string
+		want    bool
+	}{
+		{"4111111111111111", "string", true},
+		{"4111 1111 1111 1111", "string", true},
+		{"5500-0000-0000-0004", "string", true},
+		{"4111111111111112", "string", false}, // fails Luhn
+		{"411111111111", "string", false},     // 12 digits
+		{"41111111111111111111", "string", false},
+		{"+4111111111111111", "phone", false}, // an international phone number by construction
+		{"4111111111111111", "phone", true},
+		{"Flat 4111111111111111", "string", false},
+	}
+	for _, tt := range tests {
+		if got := looksLikeCardNumber(tt.in, tt.typ); got != tt.want {
+			t.Errorf("looksLikeCardNumber(%q, %s) = %v, want %v", tt.in, tt.typ, got, tt.want)
+		}
+	}
+}
+
+func TestNormalizerValue(t *testing.T) {
+	n := &Normalizer{Catalog: catalog.Default(), DefaultRegion: "GB"}
+	tests := []struct {
+		field string
+		in    any
+		want  any
+		err   string
+	}{
+		{"email", "  Jane.Doe@EXAMPLE.com ", "jane.doe@example.com", ""},
+		{"email", "user@bücher.example", "user@xn--bcher-kva.example", ""},
+		{"email", "not an email", nil, "email:"},
+		{"phone", "020 7946 0958", "+442079460958", ""},
+		{"phone", "+1 (202) 555-0143", "+12025550143", ""},
+		{"phone", "12", nil, "phone:"},
+		{"first_name", "  Ada   Augusta ", "Ada Augusta", ""},
+		{"first_name", "Ada\x00", nil, "control characters"},
+		{"first_name", "", nil, "must not be empty"},
+		{"first_name", json.Number("3"), nil, "must be a string"},
+		{"birth_date", "1990-02-30", nil, "YYYY-MM-DD"},
+		{"birth_date", "1850-01-01", nil, "out of range"},
+		{"country", "gb", "GB", ""},
+		{"country", "XX", nil, "ISO 3166"},
+		{"language", "en-gb", "en-GB", ""},
+		{"ip_address", "::ffff:192.0.2.1", "192.0.2.1", ""},
+		{"loyalty_points", json.Number("120"), int64(120), ""},
+		{"loyalty_points", json.Number("1.5"), nil, "integer"},
+		{"loyalty_tier", "GOLD", "gold", ""},
+		{"loyalty_tier", "diamond", nil, "must be one of"},
+		{"shoe_size", "44", nil, "not declared"},
+		{"first_name", strings.Repeat("a", 257), nil, "longer than"},
+	}
+	for _, tt := range tests {
+		got, _, err := n.Value(tt.field, tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(problem.Detail(err), tt.err) {
+				t.Errorf("%s %q: got %v, %v; want error with %q", tt.field, tt.in, got, err, tt.err)
+			}
+			if err != nil && problem.FieldOf(err) != tt.field {
+				t.Errorf("%s: error names field %q", tt.field, problem.FieldOf(err))
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s %q: got %v (%v), want %v", tt.field, tt.in, got, err, tt.want)
+		}
+	}
+}
