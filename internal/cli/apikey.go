@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stewardhq/steward/internal/app"
 )
 
 func apikeyCmd(s *settings, e env) *cobra.Command {
@@ -14,19 +17,14 @@ func apikeyCmd(s *settings, e env) *cobra.Command {
 		Use:   "create",
 		Short: "Create an API key for a role; prints only the key",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, ctx, err := s.open(cmd.Context(), e)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
 			key, _, err := a.APIKeys.Create(ctx, role, name)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(e.stdout, key)
 			return nil
-		},
+		}),
 	}
 	create.Flags().StringVar(&role, "role", "", "catalog role the key acts as (owner, admin, support, marketer, analyst, dpo, auditor, ingest)")
 	create.Flags().StringVar(&name, "name", "", "what the key is for")
@@ -36,12 +34,7 @@ func apikeyCmd(s *settings, e env) *cobra.Command {
 		Use:   "list",
 		Short: "List API keys (never their secrets)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, ctx, err := s.open(cmd.Context(), e)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
 			keys, err := a.APIKeys.List(ctx)
 			if err != nil {
 				return err
@@ -56,24 +49,19 @@ func apikeyCmd(s *settings, e env) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Hint, k.Role, k.Name, k.CreatedAt.Format("2006-01-02 15:04"), status)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke an API key, at once and for good",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, ctx, err := s.open(cmd.Context(), e)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
 			if err := a.APIKeys.Revoke(ctx, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "revoked %s\n", args[0])
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(create, list, revoke)
 	return cmd

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stewardhq/steward/internal/app"
 
 	"github.com/stewardhq/steward/internal/audit"
 )
@@ -15,12 +18,7 @@ func auditCmd(s *settings, e env) *cobra.Command {
 		Use:   "verify",
 		Short: "Verify the hash chain and signed checkpoints; exit 0 if intact, 2 naming the first bad entry",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, ctx, err := s.open(cmd.Context(), e)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
 			rep, err := a.Audit.Verify(ctx)
 			var b *audit.Break
 			if errors.As(err, &b) {
@@ -32,7 +30,7 @@ func auditCmd(s *settings, e env) *cobra.Command {
 			}
 			fmt.Fprintf(e.stdout, "audit trail intact: %d entries in %d chains, %d signed checkpoints\n", rep.Entries, rep.Chains, rep.Checkpoints)
 			return nil
-		},
+		}),
 	})
 	return cmd
 }

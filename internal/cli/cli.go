@@ -166,6 +166,19 @@ func (s *settings) logger(e env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
+// withApp makes a command body that runs against the opened installation as the local
+// operator, and closes it afterwards.
+func (s *settings) withApp(e env, fn func(ctx context.Context, a *app.App, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		a, ctx, err := s.open(cmd.Context(), e)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		return fn(ctx, a, args)
+	}
+}
+
 // open wires the installation for a command, acting as the local operator.
 func (s *settings) open(ctx context.Context, e env) (*app.App, context.Context, error) {
 	a, err := app.Open(ctx, s.cfg, s.logger(e))

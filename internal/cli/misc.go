@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 
@@ -48,12 +49,7 @@ func migrateCmd(s *settings, e env) *cobra.Command {
 		Use:   "status",
 		Short: "List the migrations and when each was applied",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, _, err := s.open(cmd.Context(), e)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
 			ms, err := sqlite.Migrations()
 			if a.Store.Dialect().Name == "postgres" {
 				ms, err = postgres.Migrations()
@@ -61,7 +57,7 @@ func migrateCmd(s *settings, e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := store.MigrationStatus(cmd.Context(), a.Store.Write(), ms)
+			st, err := store.MigrationStatus(ctx, a.Store.Write(), ms)
 			if err != nil {
 				return err
 			}
@@ -76,7 +72,7 @@ func migrateCmd(s *settings, e env) *cobra.Command {
 				fmt.Fprintf(tw, "%04d\t%s\t%s\n", m.Version, m.Name, applied)
 			}
 			return tw.Flush()
-		},
+		}),
 	})
 	return cmd
 }
@@ -89,12 +85,7 @@ func keysCmd(s *settings, e env) *cobra.Command {
 		Long: "Adds a new primary master key and runs the rewrap job to completion, printing progress. " +
 			"If interrupted, run it again (or let a server run it): the job resumes from its last checkpoint.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, ctx, err := s.open(cmd.Context(), e)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
 			ctx, stop := signalContext(ctx)
 			defer stop()
 			// An unfinished rewrap from an interrupted run is resumed instead of rotating again.
@@ -122,7 +113,7 @@ func keysCmd(s *settings, e env) *cobra.Command {
 			}
 			fmt.Fprintf(e.stdout, "rewrapped: %d customer keys now under master key v%d\n", j.Done, a.Keys.PrimaryVersion())
 			return nil
-		},
+		}),
 	})
 	return cmd
 }

@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stewardhq/steward/internal/app"
 )
 
 func serveCmd(s *settings, e env) *cobra.Command {
@@ -13,16 +15,11 @@ func serveCmd(s *settings, e env) *cobra.Command {
 		Use:   "serve",
 		Short: "Run the API server (SQLite in the data directory, or PostgreSQL with --db)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			a, _, err := s.open(cmd.Context(), e)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			ctx, stop := signalContext(cmd.Context())
+		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
+			ctx, stop := signalContext(ctx)
 			defer stop()
 			return a.Serve(ctx, nil)
-		},
+		}),
 	}
 }
 
