@@ -229,6 +229,7 @@ func TestBadInput(t *testing.T) {
 		{"bad date", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"birth_date":"1990-02-30"}}`}, 422, "birth_date"},
 		{"card number in a field", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"first_name":"4111 1111 1111 1111"}}`}, 422, "payment card"},
 		{"card number in card_last4", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"card_last4":"5500-0000-0000-0004"}}`}, 422, "payment card"},
+		{"card number as a JSON number", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"order_count":4111111111111111}}`}, 422, "payment card"},
 		{"no fields", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{}}`}, 422, "fields"},
 		{"null on create", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"email":null}}`}, 422, "email"},
 		{"oversized body", call{method: "POST", path: "/v1/customers", role: "owner", body: `{"fields":{"first_name":"` + long + `"}}`}, 413, "larger than"},

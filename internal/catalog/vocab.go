@@ -96,7 +96,7 @@ var indexableTypes = []string{TypeEmail, TypePhone, TypeString, TypeToken}
 // implements them.
 const (
 	MaskEmail   = "email"   // first character of the local part and the whole domain: j***@example.com
-	MaskPhone   = "phone"   // the country code and the last two digits: +44 ******** 23
+	MaskPhone   = "phone"   // the country code and the last three digits: +44 **** ***958
 	MaskDate    = "date"    // the year only
 	MaskPartial = "partial" // the first character only
 	MaskLast4   = "last4"   // the last four characters only

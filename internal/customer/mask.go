@@ -13,7 +13,7 @@ import (
 func Mask(kind string, v any) any {
 	s, ok := v.(string)
 	switch kind {
-	case "none", "":
+	case "none":
 		return v
 	case "full":
 		return "********"

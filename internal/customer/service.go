@@ -40,13 +40,16 @@ type Service struct {
 
 // View is a customer as a caller sees it: masked unless revealed for a purpose.
 type View struct {
-	ID        string         `json:"id"`
-	Fields    map[string]any `json:"fields,omitempty"`
-	Revealed  []string       `json:"revealed,omitempty"`
-	Purpose   string         `json:"purpose,omitempty"`
-	Version   int64          `json:"version"`
-	CreatedAt time.Time      `json:"created_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	ID       string         `json:"id"`
+	Fields   map[string]any `json:"fields,omitempty"`
+	Revealed []string       `json:"revealed,omitempty"`
+	// Generalized lists the revealed fields shown only in generalised form (age band, network
+	// prefix, keyed token), as purposes such as analytics require.
+	Generalized []string  `json:"generalized,omitempty"`
+	Purpose     string    `json:"purpose,omitempty"`
+	Version     int64     `json:"version"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // MaxLookup bounds how many candidates one blind-index look-up may open.
@@ -421,17 +424,33 @@ func (s *Service) render(ctx context.Context, r *Record, values map[string]any, 
 	if !s.Catalog.RoleHas(a.Role, "customers.read") {
 		return v
 	}
+	p, _ := s.Catalog.Purpose(purpose)
+	now := time.Now()
 	v.Fields = make(map[string]any, len(values))
 	for name, val := range values {
-		f, _ := s.Catalog.Field(name)
-		if purpose != "" && f.AllowsPurpose(purpose) {
-			v.Fields[name] = val
-			v.Revealed = append(v.Revealed, name)
+		f, known := s.Catalog.Field(name)
+		if !known {
+			// A value stored under a field the catalog no longer declares: nobody may see it.
+			v.Fields[name] = Mask("full", val)
 			continue
+		}
+		if purpose != "" && f.AllowsPurpose(purpose) {
+			if !p.GeneralizedOnly {
+				v.Fields[name] = val
+				v.Revealed = append(v.Revealed, name)
+				continue
+			}
+			if g, ok := s.generalize(f, val, now); ok {
+				v.Fields[name] = g
+				v.Revealed = append(v.Revealed, name)
+				v.Generalized = append(v.Generalized, name)
+				continue
+			}
 		}
 		v.Fields[name] = Mask(f.Mask, val)
 	}
 	sort.Strings(v.Revealed)
+	sort.Strings(v.Generalized)
 	return v
 }
 

@@ -31,7 +31,7 @@ func (n *Normalizer) Value(name string, raw any) (any, catalog.Field, error) {
 	if !ok {
 		return nil, f, problem.InvalidField(name, "is not declared in the data catalog")
 	}
-	if s, isString := raw.(string); isString && looksLikeCardNumber(s, f.Type) {
+	if s, isString := raw.(string); isString && looksLikeCardNumber(s, f.Type) || isCardNumber(raw) {
 		return nil, f, problem.InvalidField(name, "looks like a payment card number; store a processor token instead")
 	}
 	v, err := n.value(f, raw)
@@ -201,6 +201,12 @@ func looksLikeCardNumber(s, typ string) bool {
 		sum += d
 	}
 	return sum%10 == 0
+}
+
+// isCardNumber catches a card number sent as a JSON number.
+func isCardNumber(raw any) bool {
+	n, ok := raw.(json.Number)
+	return ok && looksLikeCardNumber(n.String(), "number")
 }
 
 // isCountry reports whether c is an assigned ISO 3166-1 alpha-2 code.

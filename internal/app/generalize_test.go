@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
+)
+
+// TestAnalyticsSeesGeneralisedDataOnly: a purpose marked generalized_only gets age bands,
+// network prefixes and keyed tokens, never the values; street-level address parts stay masked.
+func TestAnalyticsSeesGeneralisedDataOnly(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.create(`{"birth_date":"1980-06-15","ip_address":"192.0.2.77","postal_code":"LS1 4AP","city":"Leeds","device_id":"dev-123456","email":"gen@example.com"}`)
+	code, body := e.do(call{method: "GET", path: "/v1/customers/" + id, role: "marketer", purpose: "analytics"})
+	if code != 200 {
+		t.Fatalf("got %d %s", code, body)
+	}
+	for _, want := range []string{`"birth_date":"45_54"`, `"ip_address":"192.0.2.0/24"`, `"city":"Leeds"`, `"generalized":[`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %s: %s", want, body)
+		}
+	}
+	for _, leak := range []string{"1980-06-15", "192.0.2.77", "LS1 4AP", "dev-123456", "gen@example.com"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("analytics sees %q: %s", leak, body)
+		}
+	}
+}
+
+// TestUndeclaredStoredFieldIsMasked: a value stored under a field that a later catalog no
+// longer declares is never shown, whatever the purpose.
+func TestUndeclaredStoredFieldIsMasked(t *testing.T) {
+	e := newEnv(t, "")
+	sys := audit.WithActor(context.Background(), audit.System)
+	v, err := e.app.Customers.Create(sys, map[string]any{"email": "old@example.com", "national_id": "QQ123456C"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(catalog.DefaultYAML())
+	start := strings.Index(y, "  - name: national_id")
+	end := start + 1 + strings.Index(y[start+1:], "  - name: ")
+	cat, err := catalog.Parse("smaller.yaml", []byte(y[:start]+y[end:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cat.Field("national_id"); ok {
+		t.Fatal("national_id still declared")
+	}
+	svc := *e.app.Customers
+	svc.Catalog = cat
+	got, err := svc.Get(audit.WithActor(context.Background(), audit.Actor{ID: "k", Role: "owner"}), v.ID, "legal_obligation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Fields["national_id"] != "********" {
+		t.Fatalf("got %v, want the undeclared value masked", got.Fields["national_id"])
+	}
+}
