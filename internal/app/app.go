@@ -163,7 +163,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a := &App{Config: cfg, Log: log, Store: db, Keys: km, Catalog: cat}
 	a.Customers = &customer.Service{Store: db, Audit: db, Keys: km, Catalog: cat,
 		Norm: &customer.Normalizer{Catalog: cat, DefaultRegion: cfg.DefaultRegion}}
-	a.Audit = &audit.Service{Store: db, Catalog: cat, PublicKey: km.AuditPublicKey()}
+	a.Audit = &audit.Service{Store: db, Catalog: cat, PublicKey: km.AuditPublicKey(), CheckpointEvery: CheckpointEvery}
 	a.APIKeys = &auth.Service{Store: db, Audit: db, Catalog: cat}
 	a.Rotator = &keys.Rotator{Manager: km, Jobs: db, KeyStore: db, Catalog: cat}
 	host, _ := os.Hostname()

@@ -119,7 +119,11 @@ func (e *env) auditActions(customerID string) []string {
 	}
 	var out []string
 	for _, en := range entries {
-		out = append(out, en.Action+":"+en.ActorRole+":"+en.Purpose)
+		a := en.Action + ":" + en.ActorRole + ":" + en.Purpose
+		if en.Outcome != audit.OutcomeOK {
+			a += ":" + en.Outcome
+		}
+		out = append(out, a)
 	}
 	return out
 }
@@ -147,9 +151,9 @@ func TestScenarios(t *testing.T) {
 		{"national id only for legal obligation", call{method: "GET", path: "/v1/customers/" + id, role: "dpo", purpose: "legal_obligation"}, 200,
 			[]string{`"QQ123456C"`}, nil, "customer.reveal:dpo:legal_obligation"},
 		{"support may not act for marketing", call{method: "GET", path: "/v1/customers/" + id, role: "support", purpose: "marketing_email"}, 403,
-			[]string{"may not act for purpose"}, plain, ""},
+			[]string{"may not act for purpose"}, plain, "customer.reveal:support:marketing_email:denied"},
 		{"analyst may not reveal", call{method: "GET", path: "/v1/customers/" + id, role: "analyst", purpose: "analytics"}, 403,
-			nil, plain, ""},
+			nil, plain, "customer.reveal:analyst:analytics:denied"},
 		{"unknown purpose", call{method: "GET", path: "/v1/customers/" + id, role: "support", purpose: "curiosity"}, 422,
 			[]string{`unknown purpose`}, plain, ""},
 		{"ingest cannot read", call{method: "GET", path: "/v1/customers/" + id, role: "ingest"}, 403, nil, plain, ""},

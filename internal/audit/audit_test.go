@@ -35,6 +35,7 @@ func trail(t *testing.T, n int) ([]Entry, Head, []Checkpoint, ed25519.PublicKey)
 
 func verify(entries []Entry, heads []Head, cps []Checkpoint, pub ed25519.PublicKey) error {
 	v := NewVerifier(cps, pub)
+	v.Every = 4
 	for i := range entries {
 		if err := v.Add(&entries[i]); err != nil {
 			return err
@@ -81,6 +82,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			*h = head
 			return es
 		}, 4},
+		{"checkpoint removed", func(es []Entry, h *Head, cps []Checkpoint) []Entry { cps[1] = cps[0]; return es }, 8},
 		{"forged checkpoint", func(es []Entry, h *Head, cps []Checkpoint) []Entry { cps[0].Signature[0] ^= 1; return es }, 4},
 	}
 	for _, tt := range tests {

@@ -53,6 +53,9 @@ type Service struct {
 	Store     Store
 	Catalog   *catalog.Catalog
 	PublicKey ed25519.PublicKey
+	// CheckpointEvery is the interval the trail is checkpointed at; Verify requires every
+	// checkpoint. Zero skips that check.
+	CheckpointEvery int64
 }
 
 // MaxPage bounds one listing so an auditor's query cannot exhaust the server.
@@ -99,6 +102,7 @@ func (s *Service) Verify(ctx context.Context) (Report, error) {
 		return Report{}, err
 	}
 	v := NewVerifier(cps, s.PublicKey)
+	v.Every = s.CheckpointEvery
 	if err := s.Store.ScanAudit(ctx, v.Add); err != nil {
 		return Report{}, err
 	}

@@ -21,6 +21,9 @@ func (b *Break) Error() string {
 // Verifier checks entries fed to it in (chain, seq) order, as engines return them, without
 // holding the trail in memory.
 type Verifier struct {
+	// Every, when set, is the checkpoint interval the trail was written with: a checkpoint
+	// must exist at every multiple of it, so deleting checkpoints is detected too.
+	Every       int64
 	heads       map[int]Head
 	checkpoints map[[2]int64]*Checkpoint
 	pub         ed25519.PublicKey
@@ -87,6 +90,15 @@ func (v *Verifier) Finish(heads []Head) error {
 		}
 		if !bytes.Equal(got.Hash, sh.Hash) {
 			return &Break{sh.Chain, sh.Seq, "does not match the recorded chain head"}
+		}
+	}
+	if v.Every > 0 {
+		for _, sh := range heads {
+			for k := v.Every; k <= sh.Seq; k += v.Every {
+				if _, ok := v.checkpoints[[2]int64{int64(sh.Chain), k}]; !ok {
+					return &Break{sh.Chain, k, "signed checkpoint missing (removed, or the chain was rewritten)"}
+				}
+			}
 		}
 	}
 	for _, c := range v.checkpoints {

@@ -138,7 +138,7 @@ func (s *Service) prepare(ctx context.Context, fields map[string]any) (*Record, 
 // customer does not exist, Forbidden if the caller's role may not act for purpose.
 func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 	if err := s.checkRead(ctx, purpose); err != nil {
-		return View{}, err
+		return View{}, s.denied(ctx, err, id, purpose)
 	}
 	if !ValidID(id) {
 		return View{}, problem.InvalidField("id", "is not a valid customer id")
@@ -221,7 +221,7 @@ func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]a
 // wrong customer.
 func (s *Service) Find(ctx context.Context, field string, raw any, purpose string) ([]View, error) {
 	if err := s.checkRead(ctx, purpose); err != nil {
-		return nil, err
+		return nil, s.denied(ctx, err, "", purpose)
 	}
 	f, ok := s.Catalog.Field(field)
 	if !ok || !f.Indexed() {
@@ -330,6 +330,20 @@ func (s *Service) checkRead(ctx context.Context, purpose string) error {
 		return problem.Forbiddenf("role %q may not act for purpose %q", a.Role, purpose)
 	}
 	return nil
+}
+
+// denied records a refused attempt to reveal, so the trail shows who tried to see what for
+// which purpose, and returns err. Requests that are merely malformed are not recorded.
+func (s *Service) denied(ctx context.Context, err error, id, purpose string) error {
+	if !problem.Is(err, problem.Forbidden) || purpose == "" || (id != "" && !ValidID(id)) {
+		return err
+	}
+	e := audit.New(ctx, audit.ActionCustomerReveal, id, nil, purpose)
+	e.Outcome = audit.OutcomeDenied
+	if aerr := s.Audit.AppendAudit(ctx, e); aerr != nil {
+		return aerr
+	}
+	return err
 }
 
 // normalize validates every input value; with allowNull a nil value means "remove".
