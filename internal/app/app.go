@@ -51,9 +51,18 @@ type App struct {
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
-func Initialized(cfg config.Config) bool {
-	_, err := os.Stat(cfg.RootKeyPath())
-	return err == nil || cfg.Root != "local"
+func Initialized(ctx context.Context, cfg config.Config) bool {
+	if cfg.Root == "local" {
+		_, err := os.Stat(cfg.RootKeyPath())
+		return err == nil
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	_, _, err = db.LoadKeyset(ctx)
+	return err == nil
 }
 
 // Init creates the data directory, root key, database and keyset, and returns the first

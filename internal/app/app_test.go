@@ -174,6 +174,9 @@ func TestScenarios(t *testing.T) {
 		{"unknown id", call{method: "GET", path: "/v1/customers/0190a000-0000-7000-8000-000000000000", role: "support"}, 404, nil, nil, ""},
 		{"catalog", call{method: "GET", path: "/v1/catalog", role: "analyst"}, 200, []string{`"national_id"`, `"legal_obligation"`}, nil, ""},
 		{"unknown route", call{method: "GET", path: "/v1/nothing", role: "owner"}, 404, []string{"no such route"}, nil, ""},
+		{"wrong method", call{method: "DELETE", path: "/v1/customers/" + id, role: "owner"}, 405, []string{"GET, PATCH"}, nil, ""},
+		{"look-up with a limit", call{method: "GET", path: "/v1/customers?email=ada.lovelace@example.com&limit=5", role: "support"}, 200,
+			[]string{id}, plain, "customer.lookup:support:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

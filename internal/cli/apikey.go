@@ -28,8 +28,6 @@ func apikeyCmd(s *settings, e env) *cobra.Command {
 	}
 	create.Flags().StringVar(&role, "role", "", "catalog role the key acts as (owner, admin, support, marketer, analyst, dpo, auditor, ingest)")
 	create.Flags().StringVar(&name, "name", "", "what the key is for")
-	_ = create.MarkFlagRequired("role")
-	_ = create.MarkFlagRequired("name")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List API keys (never their secrets)",

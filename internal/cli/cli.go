@@ -47,11 +47,11 @@ func run(ctx context.Context, args []string, e env) int {
 	if errors.As(err, &pe) {
 		msg = problem.Detail(err)
 	}
-	fmt.Fprintln(e.stderr, "steward:", msg)
 	var exit exitCode
 	if errors.As(err, &exit) {
-		return int(exit)
+		return int(exit) // the command has said why
 	}
+	fmt.Fprintln(e.stderr, "steward:", msg)
 	return 1
 }
 

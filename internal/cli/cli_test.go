@@ -90,7 +90,7 @@ func TestConfigLayers(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{`"addr": "127.0.0.1:7000"`, `"default_region": "DE"`, `"db": "[redacted]"`, `"vault_token": "[redacted]"`} {
+	for _, want := range []string{`"addr": "127.0.0.1:7000"`, `"default-region": "DE"`, `"db": "[redacted]"`, `"vault-token": "[redacted]"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config print lacks %s:\n%s", want, out)
 		}

@@ -18,7 +18,7 @@ func demoCmd(s *settings, e env) *cobra.Command {
 		Short: "Initialise (if needed), load realistic synthetic customers, and serve; prints the URL, a key and curl commands",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !app.Initialized(s.cfg) {
+			if !app.Initialized(cmd.Context(), s.cfg) {
 				if _, err := app.Init(cmd.Context(), s.cfg, s.logger(e)); err != nil {
 					return err
 				}

@@ -37,18 +37,18 @@ type Config struct {
 	Addr          string `json:"addr"`           // listen address
 	DB            Secret `json:"db"`             // postgres:// URL; empty means SQLite in Data
 	Catalog       string `json:"catalog"`        // override catalog file; empty means built-in
-	DefaultRegion string `json:"default_region"` // phone region for national numbers
-	SQLiteSync    string `json:"sqlite_sync"`    // NORMAL or FULL
+	DefaultRegion string `json:"default-region"` // phone region for national numbers
+	SQLiteSync    string `json:"sqlite-sync"`    // NORMAL or FULL
 	Root          string `json:"root"`           // "local" or "vault-transit"
-	VaultAddr     string `json:"vault_addr"`
-	VaultToken    Secret `json:"vault_token"`
-	VaultKey      string `json:"vault_key"`
-	VaultMount    string `json:"vault_mount"`
-	IndexBits     int    `json:"index_bits"` // blind-index width at init; 0 plans it
-	MaxBody       int64  `json:"max_body"`   // request body limit in bytes
-	TLSCert       string `json:"tls_cert"`
-	TLSKey        string `json:"tls_key"`
-	LogLevel      string `json:"log_level"`
+	VaultAddr     string `json:"vault-addr"`
+	VaultToken    Secret `json:"vault-token"`
+	VaultKey      string `json:"vault-key"`
+	VaultMount    string `json:"vault-mount"`
+	IndexBits     int    `json:"index-bits"` // blind-index width at init; 0 plans it
+	MaxBody       int64  `json:"max-body"`   // request body limit in bytes
+	TLSCert       string `json:"tls-cert"`
+	TLSKey        string `json:"tls-key"`
+	LogLevel      string `json:"log-level"`
 }
 
 // Default is the configuration with nothing set.
@@ -116,7 +116,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Dump renders c as indented JSON with secrets redacted.
+// Dump renders c as indented JSON with secrets redacted. Keys are the flag names, so the
+// output (JSON is YAML) can serve as a config file once the secrets are filled in.
 func (c Config) Dump() string {
 	b, _ := json.MarshalIndent(c, "", "  ")
 	return string(b)

@@ -93,8 +93,10 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) error {
 		if !ok || !f.Indexed() {
 			return problem.InvalidField(name, "is not a look-up parameter (use an indexed field such as email or phone, or limit and cursor)")
 		}
-		if len(q) > 1 {
-			return problem.InvalidField(name, "look up by one field at a time")
+		for other := range q {
+			if other != name && other != "limit" && other != "cursor" {
+				return problem.InvalidField(name, "look up by one field at a time")
+			}
 		}
 		views, err := s.Customers.Find(r.Context(), name, vals[0], purpose)
 		if err != nil {

@@ -33,8 +33,8 @@ func (s *Server) routes() []route {
 		{Method: "GET", Path: "/readyz", Summary: "Readiness: the database answers.", Public: true, Returns: "Health", Status: 200, Errors: []int{503}, handle: s.ready},
 		{Method: "GET", Path: "/metrics", Summary: "Prometheus metrics (no personal data, no customer ids).", Public: true, Returns: "text", Status: 200, handle: s.metrics},
 		{Method: "GET", Path: "/openapi.json", Summary: "This document.", Public: true, Returns: "object", Status: 200, handle: s.openAPI},
-		{Method: "GET", Path: "/v1/catalog", Summary: "The data catalog in force.", Returns: "Catalog", Status: 200, handle: s.getCatalog},
-		{Method: "GET", Path: "/v1/purposes", Summary: "The purposes declared in the catalog.", Returns: "PurposeList", Status: 200, handle: s.listPurposes},
+		{Method: "GET", Path: "/v1/catalog", Summary: "The data catalog in force.", Returns: "Catalog", Status: 200, Errors: []int{403}, handle: s.getCatalog},
+		{Method: "GET", Path: "/v1/purposes", Summary: "The purposes declared in the catalog.", Returns: "PurposeList", Status: 200, Errors: []int{403}, handle: s.listPurposes},
 		{Method: "POST", Path: "/v1/customers", Summary: "Create a customer; returns it masked.", Body: "CustomerInput", Returns: "Customer", Status: 201, Errors: []int{400, 413, 422}, handle: s.createCustomer},
 		{Method: "GET", Path: "/v1/customers", Summary: "List customers (masked), or look one up by an indexed field such as email or phone.",
 			Query: []param{
@@ -42,12 +42,12 @@ func (s *Server) routes() []route {
 				{Name: "phone", Type: "string", Description: "Exact look-up by phone (normalised to E.164)."},
 				{Name: "limit", Type: "integer", Description: "Page size, 1 to 500 (default 50)."},
 				{Name: "cursor", Type: "string", Description: "The next_cursor of the previous page."},
-			}, Headers: []param{purposeHeader}, Returns: "CustomerList", Status: 200, Errors: []int{400, 403, 422}, handle: s.listCustomers},
+			}, Headers: []param{purposeHeader}, Returns: "CustomerList", Status: 200, Errors: []int{403, 422}, handle: s.listCustomers},
 		{Method: "GET", Path: "/v1/customers/{id}", Summary: "One customer, masked unless revealed for a purpose.", Headers: []param{purposeHeader},
 			Returns: "Customer", Status: 200, Errors: []int{403, 404, 422}, handle: s.getCustomer},
 		{Method: "PATCH", Path: "/v1/customers/{id}", Summary: "Change fields; null removes a field.", Body: "CustomerInput", Returns: "Customer", Status: 200,
 			Errors: []int{400, 404, 409, 413, 422}, handle: s.patchCustomer},
-		{Method: "GET", Path: "/v1/audit", Summary: "Audit entries, newest first (owner, dpo, auditor).",
+		{Method: "GET", Path: "/v1/audit", Summary: "Audit entries, newest first (roles with audit.read: owner, admin, dpo, auditor by default).",
 			Query: []param{
 				{Name: "customer_id", Type: "string", Description: "Only entries about this customer."},
 				{Name: "actor_id", Type: "string", Description: "Only entries by this actor (e.g. key:abcd1234)."},
@@ -61,8 +61,8 @@ func (s *Server) routes() []route {
 		{Method: "GET", Path: "/v1/apikeys", Summary: "List API keys (never their secrets).", Returns: "APIKeyList", Status: 200, Errors: []int{403}, handle: s.listAPIKeys},
 		{Method: "POST", Path: "/v1/apikeys", Summary: "Create an API key; the secret is in this response only.", Body: "APIKeyInput", Returns: "NewAPIKey", Status: 201, Errors: []int{400, 403, 422}, handle: s.createAPIKey},
 		{Method: "DELETE", Path: "/v1/apikeys/{id}", Summary: "Revoke an API key, at once and for good.", Status: 204, Errors: []int{403, 404, 422}, handle: s.revokeAPIKey},
-		{Method: "POST", Path: "/v1/keys/rotate", Summary: "Rotate the master key and queue the rewrap of every customer's data key.", Returns: "Job", Status: 202, Errors: []int{403}, handle: s.rotateKeys},
-		{Method: "GET", Path: "/v1/jobs/{id}", Summary: "A background job's state and progress.", Returns: "Job", Status: 200, Errors: []int{404}, handle: s.getJob},
+		{Method: "POST", Path: "/v1/keys/rotate", Summary: "Rotate the master key and queue the rewrap of every customer's data key.", Returns: "Job", Status: 202, Errors: []int{403, 409}, handle: s.rotateKeys},
+		{Method: "GET", Path: "/v1/jobs/{id}", Summary: "A background job's state and progress.", Returns: "Job", Status: 200, Errors: []int{403, 404}, handle: s.getJob},
 	}
 }
 

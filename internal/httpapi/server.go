@@ -69,9 +69,26 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
 	}
 	mux.Handle("/", s.wrap(route{Path: "/", Public: true, handle: func(w http.ResponseWriter, r *http.Request) error {
+		if allow := allowed(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return problem.New(problem.MethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, strings.Join(allow, ", "))
+		}
 		return problem.NotFoundf("no such route: %s %s", r.Method, r.URL.Path)
 	}}))
 	return s.secure(mux)
+}
+
+// allowed lists the methods the path is served with, for 405 answers.
+func allowed(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{"GET", "POST", "PATCH", "PUT", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *Server) metricsHandler() http.Handler {
@@ -160,16 +177,17 @@ func newRequestID() string {
 }
 
 var statusOf = map[problem.Kind]int{
-	problem.Internal:        http.StatusInternalServerError,
-	problem.Invalid:         http.StatusUnprocessableEntity,
-	problem.NotFound:        http.StatusNotFound,
-	problem.Conflict:        http.StatusConflict,
-	problem.Forbidden:       http.StatusForbidden,
-	problem.Unauthenticated: http.StatusUnauthorized,
-	problem.Gone:            http.StatusGone,
-	problem.TooLarge:        http.StatusRequestEntityTooLarge,
-	problem.RateLimited:     http.StatusTooManyRequests,
-	problem.Unavailable:     http.StatusServiceUnavailable,
+	problem.Internal:         http.StatusInternalServerError,
+	problem.Invalid:          http.StatusUnprocessableEntity,
+	problem.NotFound:         http.StatusNotFound,
+	problem.Conflict:         http.StatusConflict,
+	problem.Forbidden:        http.StatusForbidden,
+	problem.Unauthenticated:  http.StatusUnauthorized,
+	problem.Gone:             http.StatusGone,
+	problem.TooLarge:         http.StatusRequestEntityTooLarge,
+	problem.RateLimited:      http.StatusTooManyRequests,
+	problem.Unavailable:      http.StatusServiceUnavailable,
+	problem.MethodNotAllowed: http.StatusMethodNotAllowed,
 }
 
 // badRequest marks input that could not even be read (malformed JSON, bad query syntax), as

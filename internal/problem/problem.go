@@ -20,19 +20,21 @@ const (
 	TooLarge
 	RateLimited
 	Unavailable
+	MethodNotAllowed
 )
 
 var kindNames = [...]string{
-	Internal:        "internal",
-	Invalid:         "invalid",
-	NotFound:        "not_found",
-	Conflict:        "conflict",
-	Forbidden:       "forbidden",
-	Unauthenticated: "unauthenticated",
-	Gone:            "gone",
-	TooLarge:        "too_large",
-	RateLimited:     "rate_limited",
-	Unavailable:     "unavailable",
+	Internal:         "internal",
+	Invalid:          "invalid",
+	NotFound:         "not_found",
+	Conflict:         "conflict",
+	Forbidden:        "forbidden",
+	Unauthenticated:  "unauthenticated",
+	Gone:             "gone",
+	TooLarge:         "too_large",
+	RateLimited:      "rate_limited",
+	Unavailable:      "unavailable",
+	MethodNotAllowed: "method_not_allowed",
 }
 
 func (k Kind) String() string {
