@@ -1,11 +1,13 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/customer"
@@ -29,10 +31,17 @@ type Manager struct {
 	root  vault.Root
 	store Store
 
-	mu sync.RWMutex
-	ks *vault.Keyset
-	v  *vault.Vault
+	mu       sync.RWMutex
+	ks       *vault.Keyset
+	v        *vault.Vault
+	loadedAt time.Time
+	blob     []byte // the wrapped keyset last loaded, to notice a rotation cheaply
 }
+
+// RefreshEvery is how stale a node's keyset may get before it re-reads it when making a new
+// data key, so that after a rotation on another node new customers are wrapped by the new
+// master within this long, without a restart.
+const RefreshEvery = 10 * time.Second
 
 // Init creates and stores a new keyset. indexBits is the blind-index width; 0 plans it for the
 // default expected size.
@@ -79,7 +88,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 		return err
 	}
 	m.mu.Lock()
-	m.ks, m.v = ks, v
+	m.ks, m.v, m.blob, m.loadedAt = ks, v, blob, time.Now()
 	m.mu.Unlock()
 	return nil
 }
@@ -92,8 +101,36 @@ func (m *Manager) vault() (*vault.Vault, *vault.Keyset) {
 
 // NewDataKey makes a data key for a new customer, wrapped by the primary master key.
 func (m *Manager) NewDataKey(customerID string) (*vault.DataKey, vault.WrappedKey, error) {
+	m.mu.RLock()
+	stale := time.Since(m.loadedAt) > RefreshEvery
+	m.mu.RUnlock()
+	if stale {
+		// A failed refresh keeps the keyset this node has: its master still opens and wraps.
+		_ = m.refresh()
+	}
 	v, _ := m.vault()
 	return v.NewDataKey(customerID)
+}
+
+// refresh re-reads the keyset only when the stored one differs from what this node holds, so
+// the root key (and a KMS behind it) is asked only after a rotation.
+func (m *Manager) refresh() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	blob, _, err := m.store.LoadKeyset(ctx)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	same := bytes.Equal(blob, m.blob)
+	if same {
+		m.loadedAt = time.Now()
+	}
+	m.mu.Unlock()
+	if same {
+		return nil
+	}
+	return m.Reload(ctx)
 }
 
 // OpenDataKey unwraps a customer's data key, reloading the keyset first when the key was
