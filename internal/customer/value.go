@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -42,6 +43,9 @@ func (n *Normalizer) Value(name string, raw any) (any, catalog.Field, error) {
 }
 
 func (n *Normalizer) value(f catalog.Field, raw any) (any, error) {
+	if num, ok := goNumber(raw); ok {
+		raw = num
+	}
 	switch f.Type {
 	case "integer":
 		num, ok := raw.(json.Number)
@@ -203,9 +207,26 @@ func looksLikeCardNumber(s, typ string) bool {
 	return sum%10 == 0
 }
 
+// goNumber lets callers inside the process (demo data, imports) pass Go numbers where the
+// API passes JSON numbers.
+func goNumber(raw any) (json.Number, bool) {
+	switch n := raw.(type) {
+	case int:
+		return json.Number(strconv.Itoa(n)), true
+	case int64:
+		return json.Number(strconv.FormatInt(n, 10)), true
+	case float64:
+		return json.Number(strconv.FormatFloat(n, 'f', -1, 64)), true
+	}
+	return "", false
+}
+
 // isCardNumber catches a card number sent as a JSON number.
 func isCardNumber(raw any) bool {
 	n, ok := raw.(json.Number)
+	if !ok {
+		n, ok = goNumber(raw)
+	}
 	return ok && looksLikeCardNumber(n.String(), "number")
 }
 

@@ -88,9 +88,9 @@ var countries = []struct {
 	}},
 	{"DE", "DE", func(r *rand.Rand) string { return fmt.Sprintf("+49 151 %08d", r.IntN(100000000)) }},
 	{"FR", "FR", func(r *rand.Rand) string {
-		return fmt.Sprintf("+33 6 %02d %02d %02d %02d", r.IntN(100), r.IntN(100), r.IntN(100), r.IntN(100))
+		return fmt.Sprintf("+33 6 1%d %02d %02d %02d", r.IntN(10), r.IntN(100), r.IntN(100), r.IntN(100))
 	}},
-	{"AU", "AU", func(r *rand.Rand) string { return fmt.Sprintf("+61 4 %04d %04d", r.IntN(10000), r.IntN(10000)) }},
+	{"AU", "AU", func(r *rand.Rand) string { return fmt.Sprintf("+61 4 1%03d %04d", r.IntN(1000), r.IntN(10000)) }},
 }
 
 // Person is one synthetic customer's fields; i makes the email unique.
