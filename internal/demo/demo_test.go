@@ -10,8 +10,8 @@ import (
 	"github.com/stewardhq/steward/internal/customer"
 )
 
-// TestPeopleAreValidAndSeeded: demo people pass the catalog's validation (apart from the rare
-// value Load drops and retries) and the same seed gives the same people.
+// TestPeopleAreValidAndSeeded: every demo value passes the catalog's validation,
+// and the same seed gives the same people.
 func TestPeopleAreValidAndSeeded(t *testing.T) {
 	n := &customer.Normalizer{Catalog: catalog.Default(), DefaultRegion: "GB"}
 	f := gofakeit.New(7)
