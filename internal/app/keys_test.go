@@ -8,9 +8,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/job"
+	"github.com/stewardhq/steward/internal/keys"
 )
 
 // TestRotationKeepsEverythingReadable rotates the master key with customers in place,
@@ -158,5 +160,36 @@ func TestRevealMatrix(t *testing.T) {
 				t.Errorf("national_id revealed for %s", p.Name)
 			}
 		}
+	}
+}
+
+// TestOtherNodeSeesRotation: a second key manager over the same database, as a second node;
+// after the first rotates, the second wraps new data keys with the new master once its
+// keyset is stale, and opens keys the first wrapped.
+func TestOtherNodeSeesRotation(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := audit.WithActor(context.Background(), audit.System)
+	root, err := openRoot(e.app.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := keys.Open(ctx, root, e.app.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Refresh = time.Millisecond
+	if _, err := e.app.Keys.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, w, err := e.app.Keys.NewDataKey("c1")
+	if err != nil || w.MasterVersion != 2 {
+		t.Fatalf("rotating node wraps with v%d (%v), want v2", w.MasterVersion, err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	if _, w2, err := other.NewDataKey("c2"); err != nil || w2.MasterVersion != 2 {
+		t.Fatalf("other node wraps with v%d (%v) after refreshing, want v2", w2.MasterVersion, err)
+	}
+	if _, err := other.OpenDataKey(ctx, "c1", w); err != nil {
+		t.Fatalf("other node cannot open a key wrapped by the new master: %v", err)
 	}
 }

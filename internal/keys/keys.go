@@ -30,6 +30,8 @@ type Store interface {
 type Manager struct {
 	root  vault.Root
 	store Store
+	// Refresh overrides RefreshEvery; set it before use.
+	Refresh time.Duration
 
 	mu       sync.RWMutex
 	ks       *vault.Keyset
@@ -38,9 +40,9 @@ type Manager struct {
 	blob     []byte // the wrapped keyset last loaded, to notice a rotation cheaply
 }
 
-// RefreshEvery is how stale a node's keyset may get before it re-reads it when making a new
-// data key, so that after a rotation on another node new customers are wrapped by the new
-// master within this long, without a restart.
+// RefreshEvery is how stale a node's keyset may get, by default, before it re-reads it when
+// making a new data key, so that after a rotation on another node new customers are wrapped
+// by the new master within this long, without a restart.
 const RefreshEvery = 10 * time.Second
 
 // Init creates and stores a new keyset. indexBits is the blind-index width; 0 plans it for the
@@ -102,7 +104,11 @@ func (m *Manager) vault() (*vault.Vault, *vault.Keyset) {
 // NewDataKey makes a data key for a new customer, wrapped by the primary master key.
 func (m *Manager) NewDataKey(customerID string) (*vault.DataKey, vault.WrappedKey, error) {
 	m.mu.RLock()
-	stale := time.Since(m.loadedAt) > RefreshEvery
+	every := m.Refresh
+	if every <= 0 {
+		every = RefreshEvery
+	}
+	stale := time.Since(m.loadedAt) > every
 	m.mu.RUnlock()
 	if stale {
 		// A failed refresh keeps the keyset this node has: its master still opens and wraps.
