@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/stewardhq/steward/internal/problem"
 )
 
 // States a job moves through.
@@ -134,3 +136,5 @@ func (r *Runner) Loop(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+func isNotFound(err error) bool { return problem.Is(err, problem.NotFound) }
