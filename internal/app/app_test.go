@@ -244,6 +244,7 @@ func TestBadInput(t *testing.T) {
 		{"patch undeclared", call{method: "PATCH", path: "/v1/customers/" + id, role: "owner", body: `{"fields":{"email":"new@example.com","shoe_size":1}}`}, 422, "shoe_size"},
 		{"wrong content type", call{method: "POST", path: "/v1/customers", role: "owner", body: `{}`, header: map[string]string{"Content-Type": "text/plain"}}, 400, "Content-Type"},
 		{"bad limit", call{method: "GET", path: "/v1/customers?limit=0", role: "owner"}, 422, "limit"},
+		{"bad limit on a look-up", call{method: "GET", path: "/v1/customers?email=grace@example.com&limit=abc", role: "owner"}, 422, "limit"},
 		{"bad cursor", call{method: "GET", path: "/v1/customers?cursor=zzz", role: "owner"}, 422, "cursor"},
 		{"bad audit time", call{method: "GET", path: "/v1/audit?since=yesterday", role: "auditor"}, 422, "since"},
 		{"unknown role for key", call{method: "POST", path: "/v1/apikeys", role: "owner", body: `{"role":"god","name":"x"}`}, 422, "role"},

@@ -177,7 +177,7 @@ func TestOtherNodeSeesRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other.Refresh = time.Millisecond
+	other.RefreshInterval = time.Millisecond
 	if _, err := e.app.Keys.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -191,5 +191,39 @@ func TestOtherNodeSeesRotation(t *testing.T) {
 	}
 	if _, err := other.OpenDataKey(ctx, "c1", w); err != nil {
 		t.Fatalf("other node cannot open a key wrapped by the new master: %v", err)
+	}
+}
+
+// TestRewrapOnNodeThatDidNotRotate: the node that claims the rewrap job may not be the one that
+// rotated; it still moves every key to the new master.
+func TestRewrapOnNodeThatDidNotRotate(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := audit.WithActor(context.Background(), audit.System)
+	for i := 0; i < 3; i++ {
+		if _, err := e.app.Customers.Create(ctx, map[string]any{"email": fmt.Sprintf("n%d@example.com", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := openRoot(e.app.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := keys.Open(ctx, root, e.app.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := e.app.Rotator.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRotator := &keys.Rotator{Manager: other, Jobs: e.app.Store, KeyStore: e.app.Store, Catalog: e.app.Catalog}
+	if next, n, err := otherRotator.Step(ctx, j); err != nil || next != "" || n != 3 {
+		t.Fatalf("step: next %q n %d err %v", next, n, err)
+	}
+	ks, _ := e.app.Store.CustomerKeys(ctx, "", 10)
+	for _, k := range ks {
+		if k.MasterVersion != 2 {
+			t.Fatalf("customer %s left under v%d", k.CustomerID, k.MasterVersion)
+		}
 	}
 }

@@ -335,7 +335,7 @@ func (s *Service) checkRead(ctx context.Context, purpose string) error {
 // denied records a refused attempt to reveal, so the trail shows who tried to see what for
 // which purpose, and returns err. Requests that are merely malformed are not recorded.
 func (s *Service) denied(ctx context.Context, err error, id, purpose string) error {
-	if !problem.Is(err, problem.Forbidden) || purpose == "" || (id != "" && !ValidID(id)) {
+	if _, known := s.Catalog.Purpose(purpose); !known || !problem.Is(err, problem.Forbidden) || (id != "" && !ValidID(id)) {
 		return err
 	}
 	e := audit.New(ctx, audit.ActionCustomerReveal, id, nil, purpose)

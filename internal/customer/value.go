@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -227,7 +228,16 @@ func isCardNumber(raw any) bool {
 	if !ok {
 		n, ok = goNumber(raw)
 	}
-	return ok && looksLikeCardNumber(n.String(), "number")
+	if !ok {
+		return false
+	}
+	// 4111111111111111.0 and 4.111111111111111e15 are the same number: check its integer
+	// digits, exactly (big.Float, not float64, which would round them).
+	f, _, err := big.ParseFloat(n.String(), 10, 128, big.ToNearestEven)
+	if err != nil || !f.IsInt() {
+		return false
+	}
+	return looksLikeCardNumber(f.Text('f', 0), "number")
 }
 
 // isCountry reports whether c is an assigned ISO 3166-1 alpha-2 code.

@@ -86,6 +86,9 @@ func TestNormalizerValue(t *testing.T) {
 		{"loyalty_tier", "GOLD", "gold", ""},
 		{"loyalty_tier", "diamond", nil, "must be one of"},
 		{"shoe_size", "44", nil, "not declared"},
+		{"lifetime_value", json.Number("4111111111111111.0"), nil, "payment card"},
+		{"lifetime_value", json.Number("4.111111111111111e15"), nil, "payment card"},
+		{"lifetime_value", json.Number("1234.5"), 1234.5, ""},
 		{"first_name", strings.Repeat("a", 257), nil, "longer than"},
 	}
 	for _, tt := range tests {

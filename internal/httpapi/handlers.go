@@ -98,9 +98,16 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) error {
 				return problem.InvalidField(name, "look up by one field at a time")
 			}
 		}
+		limit, err := intParam(r, "limit", customer.MaxLookup)
+		if err != nil {
+			return err
+		}
 		views, err := s.Customers.Find(r.Context(), name, vals[0], purpose)
 		if err != nil {
 			return err
+		}
+		if len(views) > limit {
+			views = views[:limit]
 		}
 		if views == nil {
 			views = []customer.View{}

@@ -30,8 +30,8 @@ type Store interface {
 type Manager struct {
 	root  vault.Root
 	store Store
-	// Refresh overrides RefreshEvery; set it before use.
-	Refresh time.Duration
+	// RefreshInterval overrides RefreshEvery; set it before use.
+	RefreshInterval time.Duration
 
 	mu       sync.RWMutex
 	ks       *vault.Keyset
@@ -104,7 +104,7 @@ func (m *Manager) vault() (*vault.Vault, *vault.Keyset) {
 // NewDataKey makes a data key for a new customer, wrapped by the primary master key.
 func (m *Manager) NewDataKey(customerID string) (*vault.DataKey, vault.WrappedKey, error) {
 	m.mu.RLock()
-	every := m.Refresh
+	every := m.RefreshInterval
 	if every <= 0 {
 		every = RefreshEvery
 	}
@@ -118,11 +118,18 @@ func (m *Manager) NewDataKey(customerID string) (*vault.DataKey, vault.WrappedKe
 	return v.NewDataKey(customerID)
 }
 
+// Refresh re-reads the keyset if another node changed it since this node loaded it.
+func (m *Manager) Refresh(ctx context.Context) error { return m.refreshCtx(ctx) }
+
 // refresh re-reads the keyset only when the stored one differs from what this node holds, so
 // the root key (and a KMS behind it) is asked only after a rotation.
 func (m *Manager) refresh() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	return m.refreshCtx(ctx)
+}
+
+func (m *Manager) refreshCtx(ctx context.Context) error {
 	blob, _, err := m.store.LoadKeyset(ctx)
 	if err != nil {
 		return err

@@ -48,6 +48,11 @@ func (r *Rotator) Start(ctx context.Context) (job.Job, error) {
 
 // Step is the rewrap job's step for the job runner.
 func (r *Rotator) Step(ctx context.Context, j job.Job) (string, int64, error) {
+	// The node running the job may not have made the rotation: make sure it wraps with the
+	// newest master, or the job would "rewrap" keys to the version they already have.
+	if err := r.Manager.Refresh(ctx); err != nil {
+		return j.Cursor, 0, err
+	}
 	next, n, err := r.Manager.RewrapBatch(ctx, r.KeyStore, j.Cursor, RewrapBatchSize)
 	return next, int64(n), err
 }
