@@ -13,6 +13,9 @@ import (
 // commit, so nothing is acknowledged before it is durable.
 type groupCommit struct {
 	db   *sql.DB
+	// stmt returns the prepared form of a savepoint statement bound to tx: parsing them anew
+	// for every writer showed in profiles.
+	stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt
 	reqs chan *writeReq
 	quit chan struct{}
 	done chan struct{}
@@ -32,8 +35,8 @@ const maxGroup = 64
 
 var errClosed = errors.New("store closed")
 
-func startGroupCommit(db *sql.DB) *groupCommit {
-	g := &groupCommit{db: db, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
+func startGroupCommit(db *sql.DB, stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt) *groupCommit {
+	g := &groupCommit{db: db, stmt: stmt, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
 	go g.loop()
 	return g
 }
@@ -80,6 +83,19 @@ func (g *groupCommit) loop() {
 	}
 }
 
+const (
+	savepoint  = "SAVEPOINT w"
+	rollbackTo = "ROLLBACK TO w"
+	release    = "RELEASE w"
+)
+
+func (g *groupCommit) exec(ctx context.Context, tx *sql.Tx, q string) (sql.Result, error) {
+	if st := g.stmt(ctx, tx, q); st != nil {
+		return st.ExecContext(ctx)
+	}
+	return tx.ExecContext(ctx, q)
+}
+
 func (g *groupCommit) run(batch []*writeReq) {
 	finish := func(err error) {
 		for _, r := range batch {
@@ -103,13 +119,13 @@ func (g *groupCommit) run(batch []*writeReq) {
 			r.err = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+		if _, err := g.exec(ctx, tx, savepoint); err != nil {
 			r.err = err
 			continue
 		}
 		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
 			r.err = err
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO w"); rerr != nil {
+			if _, rerr := g.exec(ctx, tx, rollbackTo); rerr != nil {
 				_ = tx.Rollback()
 				finish(fmt.Errorf("rollback to savepoint: %w", rerr))
 				return
@@ -117,7 +133,7 @@ func (g *groupCommit) run(batch []*writeReq) {
 		} else {
 			ok++
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+		if _, err := g.exec(ctx, tx, release); err != nil {
 			_ = tx.Rollback()
 			finish(fmt.Errorf("release savepoint: %w", err))
 			return

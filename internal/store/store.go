@@ -141,7 +141,13 @@ func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
 		return nil, err
 	}
 	if d.GroupCommit {
-		db.group = startGroupCommit(write)
+		for _, q := range []string{savepoint, rollbackTo, release} {
+			if _, err := db.prepared(ctx, write, q); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("prepare: %w", err)
+			}
+		}
+		db.group = startGroupCommit(write, db.txStmt)
 		db.closers = append([]func() error{db.group.stop}, db.closers...)
 	}
 	return db, nil
