@@ -93,11 +93,13 @@ func (db *DB) GetCustomer(ctx context.Context, id string) (*customer.Record, err
 	return recs[0], nil
 }
 
-// FindCustomers implements customer.Store.
+// FindCustomers implements customer.Store. Candidates come in customer id order because the
+// index's key ends with the id; an ORDER BY would make SQLite build a temporary B-tree per
+// look-up, which measured five times slower.
 func (db *DB) FindCustomers(ctx context.Context, field string, token int64, limit int) ([]*customer.Record, error) {
 	rows, err := db.query(ctx, `SELECT c.id, c.version, c.master_version, c.dkey, c.sealed, c.plain, c.created_at, c.updated_at
 		FROM blind_index b JOIN customers c ON c.id = b.customer_id
-		WHERE b.field = $1 AND b.token = $2 ORDER BY c.id LIMIT $3`, field, token, limit)
+		WHERE b.field = $1 AND b.token = $2 LIMIT $3`, field, token, limit)
 	if err != nil {
 		return nil, db.translate(err)
 	}
