@@ -237,9 +237,6 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, rid string
 		RequestID: rid,
 		Field:     problem.FieldOf(err),
 	}
-	if kind == problem.TooLarge {
-		p.Detail = fmt.Sprintf("request body is larger than %d bytes", s.MaxBody)
-	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(p)

@@ -112,24 +112,17 @@ func (m *Manager) NewDataKey(customerID string) (*vault.DataKey, vault.WrappedKe
 	m.mu.RUnlock()
 	if stale {
 		// A failed refresh keeps the keyset this node has: its master still opens and wraps.
-		_ = m.refresh()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = m.Refresh(ctx)
+		cancel()
 	}
 	v, _ := m.vault()
 	return v.NewDataKey(customerID)
 }
 
-// Refresh re-reads the keyset if another node changed it since this node loaded it.
-func (m *Manager) Refresh(ctx context.Context) error { return m.refreshCtx(ctx) }
-
-// refresh re-reads the keyset only when the stored one differs from what this node holds, so
-// the root key (and a KMS behind it) is asked only after a rotation.
-func (m *Manager) refresh() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return m.refreshCtx(ctx)
-}
-
-func (m *Manager) refreshCtx(ctx context.Context) error {
+// Refresh re-reads the keyset if another node changed it since this node loaded it. It opens
+// the keyset through the root key (and a KMS behind it) only when the stored one differs.
+func (m *Manager) Refresh(ctx context.Context) error {
 	blob, _, err := m.store.LoadKeyset(ctx)
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 // savepoint, so one writer's failure rolls back only its own work; every caller waits for the
 // commit, so nothing is acknowledged before it is durable.
 type groupCommit struct {
-	db   *sql.DB
+	db *sql.DB
 	// stmt returns the prepared form of a savepoint statement bound to tx: parsing them anew
 	// for every writer showed in profiles.
 	stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt
