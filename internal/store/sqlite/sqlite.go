@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -44,7 +45,9 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 	// fetched with a system call each time.
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(" + sync + ")&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"
-	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	// The writer never checkpoints: a checkpoint inside a commit stalls every writer queued
+	// behind it, so a separate connection does it in the background (see checkpointer).
+	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +71,49 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 		read.Close()
 		return nil, err
 	}
-	return store.New(ctx, write, read, Dialect)
+	db, err := store.New(ctx, write, read, Dialect)
+	if err != nil {
+		return nil, err
+	}
+	ckpt, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	ckpt.SetMaxOpenConns(1)
+	db.BeforeClose(startCheckpointer(ckpt))
+	return db, nil
+}
+
+// checkpointEvery is how often the background checkpointer copies committed WAL frames into
+// the database file. A passive checkpoint that finds nothing new costs a few microseconds.
+const checkpointEvery = 100 * time.Millisecond
+
+// startCheckpointer runs passive checkpoints on their own connection until the returned
+// function stops it. Passive checkpoints never block the writer or readers; they copy what no
+// reader still needs, and SQLite restarts the WAL from its beginning once all of it has been
+// copied, so the WAL stays as small as with automatic checkpoints without the writer paying.
+func startCheckpointer(ckpt *sql.DB) func() error {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(checkpointEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				// An error (busy, closed) only means this round copies nothing; the next retries.
+				_, _ = ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			}
+		}
+	}()
+	return func() error {
+		close(quit)
+		<-done
+		return ckpt.Close()
+	}
 }
 
 // Migrations returns the embedded migrations.
