@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -10,8 +11,15 @@ import (
 )
 
 // AppendAudit implements audit.Store.
+// Entries appended on their own record access (reads, look-ups, listings, refusals), not a
+// change; where the engine keeps an access chain apart (see Dialect.AccessSchema) they go there.
 func (db *DB) AppendAudit(ctx context.Context, entries ...audit.Entry) error {
-	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.appendAudit(ctx, tx, entries) })
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if db.d.AccessSchema != "" {
+			return db.appendChain(ctx, tx, db.d.AuditChains, entries)
+		}
+		return db.appendAudit(ctx, tx, entries)
+	})
 }
 
 const auditColumns = `id, chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash`
@@ -42,12 +50,12 @@ func (db *DB) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, err
 	if f.BeforeID > 0 {
 		add("id < ?", f.BeforeID)
 	}
-	q := `SELECT ` + auditColumns + ` FROM audit_log`
+	cond := ""
 	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+		cond = ` WHERE ` + strings.Join(where, " AND ")
 	}
 	args = append(args, f.Limit)
-	q += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	q := db.auditUnion(`SELECT `+auditColumns+` FROM %saudit_log`+cond) + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, db.translate(err)
@@ -77,7 +85,7 @@ func scanEntry(rows *sql.Rows) (audit.Entry, error) {
 
 // ScanAudit implements audit.Store.
 func (db *DB) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_log ORDER BY chain, seq`)
+	rows, err := db.read.QueryContext(ctx, db.auditUnion(`SELECT `+auditColumns+` FROM %saudit_log`)+` ORDER BY chain, seq`)
 	if err != nil {
 		return db.translate(err)
 	}
@@ -96,7 +104,7 @@ func (db *DB) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error 
 
 // AuditHeads implements audit.Store.
 func (db *DB) AuditHeads(ctx context.Context) ([]audit.Head, error) {
-	rows, err := db.query(ctx, `SELECT chain, seq, hash FROM audit_heads ORDER BY chain`)
+	rows, err := db.query(ctx, db.auditUnion(`SELECT chain, seq, hash FROM %saudit_heads`)+` ORDER BY chain`)
 	if err != nil {
 		return nil, db.translate(err)
 	}
@@ -114,7 +122,7 @@ func (db *DB) AuditHeads(ctx context.Context) ([]audit.Head, error) {
 
 // AuditCheckpoints implements audit.Store.
 func (db *DB) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT chain, seq, hash, at, signature FROM audit_checkpoints ORDER BY chain, seq`)
+	rows, err := db.read.QueryContext(ctx, db.auditUnion(`SELECT chain, seq, hash, at, signature FROM %saudit_checkpoints`)+` ORDER BY chain, seq`)
 	if err != nil {
 		return nil, db.translate(err)
 	}
@@ -130,4 +138,15 @@ func (db *DB) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) 
 		out = append(out, c)
 	}
 	return out, db.translate(rows.Err())
+}
+
+// auditUnion expands a select over one audit table (its schema prefix written %s) into a
+// compound select over every database holding audit tables. Numbered parameters may repeat,
+// so each part takes the same arguments; the caller adds one ORDER BY for the whole.
+func (db *DB) auditUnion(sel string) string {
+	parts := make([]string, 0, 2)
+	for _, src := range db.auditSources() {
+		parts = append(parts, fmt.Sprintf(sel, src))
+	}
+	return strings.Join(parts, " UNION ALL ")
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -22,6 +23,7 @@ type groupCommit struct {
 	quit chan struct{}
 	done chan struct{}
 	once sync.Once
+	last int // writers in the last commit; read and written by loop only
 }
 
 type writeReq struct {
@@ -72,17 +74,34 @@ func (g *groupCommit) loop() {
 		case <-g.quit:
 			return
 		}
-	fill:
-		for len(batch) < maxGroup {
-			select {
-			case r := <-g.reqs:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
+		batch = g.drain(batch)
+		// When the last commit was shared, other writers are active and more are likely on
+		// their way: yielding the processor a few times lets them queue up for this commit
+		// rather than each paying for one of its own. A writer alone never waits, because
+		// nothing else is runnable and Gosched returns at once.
+		for i := 0; i < lingerRounds && g.last > 1 && len(batch) < min(g.last, maxGroup); i++ {
+			runtime.Gosched()
+			batch = g.drain(batch)
 		}
+		g.last = len(batch)
 		g.run(batch)
 	}
+}
+
+// lingerRounds bounds how many times the writer yields for stragglers before committing.
+const lingerRounds = 4
+
+// drain adds what is already queued to batch, up to maxGroup.
+func (g *groupCommit) drain(batch []*writeReq) []*writeReq {
+	for len(batch) < maxGroup {
+		select {
+		case r := <-g.reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 const (
@@ -98,12 +117,43 @@ func (g *groupCommit) exec(ctx context.Context, tx *sql.Tx, q string, args ...an
 	return tx.ExecContext(ctx, q, args...)
 }
 
-// sharedTx is what the writers of one group transaction share: the audit chain head, read
-// once and written once per transaction rather than once per writer.
+// sharedTx is what the writers of one group transaction share: the audit chain heads, each
+// read once and written once per transaction rather than once per writer, and the next audit
+// entry id.
 type sharedTx struct {
+	heads  map[int]sharedHead
+	nextID int64 // 0 until read in this transaction
+}
+
+type sharedHead struct {
 	head   audit.Head
-	loaded bool // head holds the chain head as of this transaction
-	dirty  bool // head moved and must be written before commit
+	update string // the statement that writes it back
+}
+
+// head returns chain's head as of this point in the transaction, if it has been read.
+func (s *sharedTx) head(chain int) (audit.Head, bool) {
+	if s == nil {
+		return audit.Head{}, false
+	}
+	h, ok := s.heads[chain]
+	return h.head, ok
+}
+
+// setHead records a chain's new head, to be written before commit.
+func (s *sharedTx) setHead(h audit.Head, update string) {
+	if s.heads == nil {
+		s.heads = map[int]sharedHead{}
+	}
+	s.heads[h.Chain] = sharedHead{h, update}
+}
+
+// snapshot copies the state so that a writer rolled back to its savepoint can be undone.
+func (s *sharedTx) snapshot() sharedTx {
+	c := sharedTx{nextID: s.nextID, heads: make(map[int]sharedHead, len(s.heads))}
+	for k, v := range s.heads {
+		c.heads[k] = v
+	}
+	return c
 }
 
 type sharedTxKey struct{}
@@ -170,7 +220,10 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 	shared := &sharedTx{}
 	ok, failed := 0, false
 	for _, r := range writers {
-		before := *shared
+		var before sharedTx
+		if savepoints {
+			before = shared.snapshot()
+		}
 		if savepoints {
 			if _, err := g.exec(ctx, tx, savepoint); err != nil {
 				r.err = err
@@ -205,8 +258,8 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 		_ = tx.Rollback()
 		return errWriterFailed
 	}
-	if shared.dirty {
-		if _, err := g.exec(ctx, tx, auditHeadUpdate, shared.head.Seq, shared.head.Hash, shared.head.Chain); err != nil {
+	for _, h := range shared.heads {
+		if _, err := g.exec(ctx, tx, h.update, h.head.Seq, h.head.Hash, h.head.Chain); err != nil {
 			_ = tx.Rollback()
 			return fmt.Errorf("update audit head: %w", err)
 		}

@@ -32,6 +32,13 @@ type Dialect struct {
 	GroupCommit bool
 	// IsRetryable reports a serialization failure or deadlock that is safe to retry.
 	IsRetryable func(error) bool
+	// AccessSchema, when set, names an attached database holding one more chain, numbered
+	// AuditChains, for the entries appended on their own: reads, look-ups, listings and
+	// refusals. Entries that go with a change stay with the change. On SQLite every commit to
+	// a file throws away every other connection's page cache for that file, so audited reads
+	// written to the main file would make every read start cold. Entry ids are then given by
+	// Steward, one sequence over both databases, so the trail still reads in one order.
+	AccessSchema string
 }
 
 // DB implements the domain stores over one engine.
@@ -44,6 +51,8 @@ type DB struct {
 	stmts   sync.Map // query text → *sql.Stmt, per pool
 	group   *groupCommit
 	closed  atomic.Bool
+	// mainSQL and accessSQL are the audit statements for the main chains and the access chain.
+	mainSQL, accessSQL chainSQL
 }
 
 type stmtKey struct {
@@ -91,7 +100,18 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // SQLite the write pool has one connection, so preparing from inside a transaction would wait
 // for itself.
 func (db *DB) prepareWrites(ctx context.Context) error {
-	for _, q := range []string{auditHeadQuery + db.d.ForUpdate, auditInsert, auditHeadUpdate, customerInsert, indexInsert, customerUpdate, indexDelete} {
+	qs := []string{customerInsert, indexInsert, customerUpdate, indexDelete}
+	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
+		if c.insert != "" {
+			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate)
+		}
+	}
+	if db.d.AccessSchema != "" {
+		for _, src := range db.auditSources() {
+			qs = append(qs, maxAuditID(src))
+		}
+	}
+	for _, q := range qs {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -123,15 +143,54 @@ func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any)
 	return tx.QueryRowContext(ctx, q, args...)
 }
 
-const (
-	auditHeadQuery  = `SELECT seq, hash FROM audit_heads WHERE chain = $1`
-	auditInsert     = `INSERT INTO audit_log (chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
-	auditHeadUpdate = `UPDATE audit_heads SET seq = $1, hash = $2 WHERE chain = $3`
-)
+// chainSQL is the SQL for one chain's tables, which live in the main database or in the
+// access database.
+type chainSQL struct {
+	head, insert, headUpdate, checkpoint string
+}
+
+func newChainSQL(schema string, explicitID bool) chainSQL {
+	if schema != "" {
+		schema += "."
+	}
+	cols, vals := `chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash`,
+		`$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14`
+	if explicitID {
+		cols, vals = cols+`, id`, vals+`, $15`
+	}
+	return chainSQL{
+		head:       `SELECT seq, hash FROM ` + schema + `audit_heads WHERE chain = $1`,
+		insert:     `INSERT INTO ` + schema + `audit_log (` + cols + `) VALUES (` + vals + `)`,
+		headUpdate: `UPDATE ` + schema + `audit_heads SET seq = $1, hash = $2 WHERE chain = $3`,
+		checkpoint: `INSERT INTO ` + schema + `audit_checkpoints (chain, seq, hash, at, signature) VALUES ($1, $2, $3, $4, $5)`,
+	}
+}
+
+// chainSQL returns the statements for chain.
+func (db *DB) chainSQL(chain int) chainSQL {
+	if db.d.AccessSchema != "" && chain == db.d.AuditChains {
+		return db.accessSQL
+	}
+	return db.mainSQL
+}
+
+// AuditSources are the audit tables' schema prefixes ("" for main), in chain order; the last
+// holds the entries appended on their own. Tests that tamper with the trail use them.
+func (db *DB) AuditSources() []string { return db.auditSources() }
+
+func (db *DB) auditSources() []string {
+	if db.d.AccessSchema == "" {
+		return []string{""}
+	}
+	return []string{"", db.d.AccessSchema + "."}
+}
 
 // New wraps already-migrated connections. write and read may be the same pool.
 func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
-	db := &DB{write: write, read: read, d: d}
+	db := &DB{write: write, read: read, d: d, mainSQL: newChainSQL("", d.AccessSchema != "")}
+	if d.AccessSchema != "" {
+		db.accessSQL = newChainSQL(d.AccessSchema, true)
+	}
 	db.closers = append(db.closers, write.Close)
 	if read != write {
 		db.closers = append(db.closers, read.Close)
@@ -241,26 +300,37 @@ func (db *DB) translate(err error) error {
 	return problem.Wrap(problem.Internal, err, "database error")
 }
 
-// appendAudit links entries onto one chain inside tx. The chain head row is read with a lock
-// (on PostgreSQL), so concurrent appenders to one chain queue and never fork it.
+// appendAudit links entries that go with a change onto one of the main chains inside tx.
 func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry) error {
-	if len(entries) == 0 {
-		return nil
-	}
 	chain := 0
 	if db.d.AuditChains > 1 {
 		chain = rand.IntN(db.d.AuditChains)
 	}
+	return db.appendChain(ctx, tx, chain, entries)
+}
+
+// appendChain links entries onto chain inside tx. The chain head row is read with a lock (on
+// PostgreSQL), so concurrent appenders to one chain queue and never fork it. Under group
+// commit the head is read once and written once per transaction (see sharedTx).
+func (db *DB) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []audit.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	q := db.chainSQL(chain)
 	shared := sharedFrom(ctx)
-	var head audit.Head
-	switch {
-	case shared != nil && shared.loaded && shared.head.Chain == chain:
-		head = shared.head
-	default:
+	head, ok := shared.head(chain)
+	if !ok {
 		head = audit.Head{Chain: chain}
-		err := db.txQueryRow(ctx, tx, auditHeadQuery+db.d.ForUpdate, chain).Scan(&head.Seq, &head.Hash)
-		if err != nil {
+		if err := db.txQueryRow(ctx, tx, q.head+db.d.ForUpdate, chain).Scan(&head.Seq, &head.Hash); err != nil {
 			return fmt.Errorf("read audit head: %w", err)
+		}
+	}
+	explicitID := db.d.AccessSchema != ""
+	var nextID int64
+	if explicitID {
+		var err error
+		if nextID, err = db.nextAuditID(ctx, tx, shared); err != nil {
+			return err
 		}
 	}
 	sealer := db.sealer.Load()
@@ -268,27 +338,56 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry
 		e := &entries[i]
 		var cp *audit.Checkpoint
 		head, cp = sealer.Append(head, e)
-		if _, err := db.txExec(ctx, tx, auditInsert,
-			e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
-			encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash); err != nil {
+		args := []any{e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
+			encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash}
+		if explicitID {
+			e.ID = nextID
+			nextID++
+			args = append(args, e.ID)
+		}
+		if _, err := db.txExec(ctx, tx, q.insert, args...); err != nil {
 			return fmt.Errorf("insert audit entry: %w", err)
 		}
 		if cp != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (chain, seq, hash, at, signature) VALUES ($1, $2, $3, $4, $5)`,
-				cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature); err != nil {
+			if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature); err != nil {
 				return fmt.Errorf("insert audit checkpoint: %w", err)
 			}
 		}
 	}
-	if shared != nil && (!shared.loaded || shared.head.Chain == chain) {
+	if explicitID {
+		if shared != nil {
+			shared.nextID = nextID
+		}
+	}
+	if shared != nil {
 		// Group commit writes the head once, just before the transaction commits.
-		shared.head, shared.loaded, shared.dirty = head, true, true
+		shared.setHead(head, q.headUpdate)
 		return nil
 	}
-	if _, err := db.txExec(ctx, tx, auditHeadUpdate, head.Seq, head.Hash, chain); err != nil {
+	if _, err := db.txExec(ctx, tx, q.headUpdate, head.Seq, head.Hash, chain); err != nil {
 		return fmt.Errorf("update audit head: %w", err)
 	}
 	return nil
+}
+
+func maxAuditID(src string) string { return `SELECT MAX(id) FROM ` + src + `audit_log` }
+
+// nextAuditID returns the next entry id of the one sequence over all audit tables. It is read
+// inside the write transaction, which holds every database's write lock, so no other writer
+// (another process included) can take the same id.
+func (db *DB) nextAuditID(ctx context.Context, tx *sql.Tx, shared *sharedTx) (int64, error) {
+	if shared != nil && shared.nextID > 0 {
+		return shared.nextID, nil
+	}
+	var next int64 = 1
+	for _, src := range db.auditSources() {
+		var maxID sql.NullInt64
+		if err := db.txQueryRow(ctx, tx, maxAuditID(src)).Scan(&maxID); err != nil {
+			return 0, fmt.Errorf("read audit ids: %w", err)
+		}
+		next = max(next, maxID.Int64+1)
+	}
+	return next, nil
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }

@@ -252,25 +252,29 @@ func testAuditTampering(t *testing.T, db *store.DB) {
 		name string
 		sql  string
 	}{
-		{"edit", `UPDATE audit_log SET purpose = 'marketing_email' WHERE id = (SELECT MIN(id) + 3 FROM audit_log)`},
-		{"delete", `DELETE FROM audit_log WHERE id = (SELECT MIN(id) + 4 FROM audit_log)`},
-		{"delete newest", `DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)`},
-		{"insert", `INSERT INTO audit_log (chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash)
-			SELECT chain, seq + 1000, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash FROM audit_log WHERE id = (SELECT MIN(id) FROM audit_log)`},
-		{"reorder", `UPDATE audit_log SET seq = -1 WHERE id = (SELECT MIN(id) FROM audit_log WHERE seq = 2);
-			UPDATE audit_log SET seq = 2 WHERE chain = (SELECT chain FROM audit_log WHERE seq = -1) AND seq = 3;
-			UPDATE audit_log SET seq = 3 WHERE seq = -1`},
+		{"edit", `UPDATE %[1]saudit_log SET purpose = 'marketing_email' WHERE id = (SELECT MIN(id) + 3 FROM %[1]saudit_log)`},
+		{"delete", `DELETE FROM %[1]saudit_log WHERE id = (SELECT MIN(id) + 4 FROM %[1]saudit_log)`},
+		{"delete newest", `DELETE FROM %[1]saudit_log WHERE id = (SELECT MAX(id) FROM %[1]saudit_log)`},
+		{"insert", `INSERT INTO %[1]saudit_log (chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash, id)
+			SELECT chain, seq + 1000, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash, (SELECT MAX(id) + 1 FROM %[1]saudit_log) FROM %[1]saudit_log WHERE id = (SELECT MIN(id) FROM %[1]saudit_log)`},
+		{"reorder", `UPDATE %[1]saudit_log SET seq = -1 WHERE id = (SELECT MIN(id) FROM %[1]saudit_log WHERE seq = 2);
+			UPDATE %[1]saudit_log SET seq = 2 WHERE chain = (SELECT chain FROM %[1]saudit_log WHERE seq = -1) AND seq = 3;
+			UPDATE %[1]saudit_log SET seq = 3 WHERE seq = -1`},
 	}
+	// Entries appended on their own land in the last audit source.
+	srcs := db.AuditSources()
+	last := srcs[len(srcs)-1]
 	for _, tt := range tampers {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := db.Write().ExecContext(ctx, `DELETE FROM audit_log`); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.Write().ExecContext(ctx, `DELETE FROM audit_checkpoints`); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.Write().ExecContext(ctx, `UPDATE audit_heads SET seq = 0, hash = $1`, audit.Genesis); err != nil {
-				t.Fatal(err)
+			for _, src := range srcs {
+				for _, q := range []string{`DELETE FROM %saudit_log`, `DELETE FROM %saudit_checkpoints`} {
+					if _, err := db.Write().ExecContext(ctx, fmt.Sprintf(q, src)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if _, err := db.Write().ExecContext(ctx, fmt.Sprintf(`UPDATE %saudit_heads SET seq = 0, hash = $1`, src), audit.Genesis); err != nil {
+					t.Fatal(err)
+				}
 			}
 			s, pub := signer(t)
 			db.SetAuditSealer(s)
@@ -279,7 +283,7 @@ func testAuditTampering(t *testing.T, db *store.DB) {
 			if _, err := auditService(db, pub).Verify(ctx); err != nil {
 				t.Fatalf("intact trail failed: %v", err)
 			}
-			for _, stmt := range strings.Split(tt.sql, ";") {
+			for _, stmt := range strings.Split(fmt.Sprintf(tt.sql, last), ";") {
 				if _, err := db.Write().ExecContext(ctx, stmt); err != nil {
 					t.Fatal(err)
 				}
