@@ -31,3 +31,6 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/catalog/
 	$(GO) test -run '^$$' -fuzz FuzzValidateEmail -fuzztime 30s ./internal/quality/
 	$(GO) test -run '^$$' -fuzz FuzzValidatePhone -fuzztime 30s ./internal/quality/
+	$(GO) test -run '^$$' -fuzz FuzzNormalizeName -fuzztime 30s ./internal/quality/
+	$(GO) test -run '^$$' -fuzz FuzzLookupCountry -fuzztime 30s ./internal/quality/
+	$(GO) test -run '^$$' -fuzz FuzzNormalizePostalCode -fuzztime 30s ./internal/quality/

@@ -24,6 +24,7 @@ import (
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/postgres"
 	"github.com/stewardhq/steward/internal/store/sqlite"
@@ -44,6 +45,7 @@ type App struct {
 	Keys      *keys.Manager
 	Catalog   *catalog.Catalog
 	Customers *customer.Service
+	Quality   *quality.Validator
 	Audit     *audit.Service
 	APIKeys   *auth.Service
 	Rotator   *keys.Rotator
@@ -172,6 +174,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a := &App{Config: cfg, Log: log, Store: db, Keys: km, Catalog: cat}
 	a.Customers = &customer.Service{Store: db, Audit: db, Keys: km, Catalog: cat,
 		Norm: &customer.Normalizer{Catalog: cat, DefaultRegion: cfg.DefaultRegion}}
+	a.Quality = &quality.Validator{DefaultRegion: cfg.DefaultRegion}
+	if cfg.EmailMXCheck {
+		// The system resolver, behind the checker's cache and timeout; off unless asked for,
+		// because a form check must not depend on DNS the operator did not opt in to.
+		a.Quality.MX = quality.NewMXChecker(net.DefaultResolver, 0, 0)
+	}
 	a.Audit = &audit.Service{Store: db, Catalog: cat, PublicKey: km.AuditPublicKey(), CheckpointEvery: CheckpointEvery}
 	a.APIKeys = &auth.Service{Store: db, Audit: db, Catalog: cat}
 	a.Rotator = &keys.Rotator{Manager: km, Jobs: db, KeyStore: db, Catalog: cat}
@@ -189,6 +197,7 @@ func (a *App) Close() error { return a.Store.Close() }
 // HTTP builds the API handler.
 func (a *App) HTTP() *httpapi.Server {
 	return &httpapi.Server{Customers: a.Customers, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store,
+		Quality: a.Quality,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody}
 }
 

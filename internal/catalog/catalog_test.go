@@ -141,6 +141,10 @@ func TestDefaultFields(t *testing.T) {
 	if country.Type != TypeCountry || country.Sensitivity != QuasiIdentifier {
 		t.Errorf("country = %+v", country)
 	}
+	postal, _ := c.Field("postal_code")
+	if postal.Type != TypePostalCode || postal.Generalize != GeneralizeCityRegionCountry {
+		t.Errorf("postal_code = %+v", postal)
+	}
 	for _, f := range c.Fields {
 		if f.Retention.IsZero() || len(f.Purposes) == 0 || f.Description == "" {
 			t.Errorf("field %q lacks retention, purposes or description", f.Name)

@@ -62,14 +62,17 @@ const (
 	TypeLanguage = "language" // BCP 47 tag
 	TypeIP       = "ip"       // IPv4 or IPv6 address
 	TypeToken    = "token"    // an opaque reference issued by another system, e.g. a payment token
+	// TypePostalCode is a postal code, checked against the format of the country given in
+	// the same write and spelt the way that country's post office writes it.
+	TypePostalCode = "postal_code"
 )
 
 var types = []string{TypeString, TypeEmail, TypePhone, TypeDate, TypeDatetime, TypeInteger, TypeNumber,
-	TypeBoolean, TypeEnum, TypeCountry, TypeLanguage, TypeIP, TypeToken}
+	TypeBoolean, TypeEnum, TypeCountry, TypeLanguage, TypeIP, TypeToken, TypePostalCode}
 
 // textTypes are the types whose values are free-length text, so the only ones that take a
 // max_length.
-var textTypes = []string{TypeString, TypeEmail, TypePhone, TypeToken}
+var textTypes = []string{TypeString, TypeEmail, TypePhone, TypeToken, TypePostalCode}
 
 // DefaultMaxLength bounds text fields that do not declare max_length, so that no field can be
 // used to store unbounded blobs.
@@ -89,7 +92,7 @@ var indexes = []string{IndexExact, IndexNone}
 
 // indexableTypes are the types whose normalised value is stable enough for an exact blind
 // index to be useful.
-var indexableTypes = []string{TypeEmail, TypePhone, TypeString, TypeToken}
+var indexableTypes = []string{TypeEmail, TypePhone, TypeString, TypeToken, TypePostalCode}
 
 // Masks say how a value is shown to a caller who may use the field for a purpose but has not
 // been granted (or has not asked for) the cleartext. They are a contract with the vault, which
@@ -111,7 +114,7 @@ var maskTypes = map[string][]string{
 	MaskEmail:   {TypeEmail},
 	MaskPhone:   {TypePhone},
 	MaskDate:    {TypeDate, TypeDatetime},
-	MaskPartial: {TypeString, TypeEmail, TypePhone, TypeToken, TypeIP},
+	MaskPartial: {TypeString, TypeEmail, TypePhone, TypeToken, TypeIP, TypePostalCode},
 	MaskLast4:   {TypeString, TypePhone, TypeToken},
 }
 
@@ -141,9 +144,9 @@ var generalizers = []string{GeneralizeNone, GeneralizeAgeBand, GeneralizeCityReg
 // applies to every type.
 var generalizerTypes = map[string][]string{
 	GeneralizeAgeBand:           {TypeDate},
-	GeneralizeCityRegionCountry: {TypeString},
+	GeneralizeCityRegionCountry: {TypeString, TypePostalCode},
 	GeneralizeIPPrefix:          {TypeIP},
-	GeneralizeHash:              {TypeString, TypeEmail, TypePhone, TypeToken, TypeIP},
+	GeneralizeHash:              {TypeString, TypeEmail, TypePhone, TypeToken, TypeIP, TypePostalCode},
 }
 
 // Permissions are the capabilities a role may hold. They are separate from purposes: a

@@ -82,6 +82,7 @@ func newRoot(e env) *cobra.Command {
 	f.StringVar(&s.db, "db", "", "PostgreSQL URL (postgres://…); empty uses SQLite in the data directory")
 	f.StringVar(&s.cfg.Catalog, "catalog", "", "data catalog file overriding the built-in one")
 	f.StringVar(&s.cfg.DefaultRegion, "default-region", s.cfg.DefaultRegion, "region for phone numbers written without a country code")
+	f.BoolVar(&s.cfg.EmailMXCheck, "email-mx-check", false, "let POST /v1/validate look up each e-mail domain's mail servers in DNS (cached, 3 s timeout)")
 	f.StringVar(&s.cfg.SQLiteSync, "sqlite-sync", s.cfg.SQLiteSync, "SQLite durability: NORMAL (survives crashes of Steward) or FULL (also power loss)")
 	f.StringVar(&s.cfg.Root, "root", s.cfg.Root, "root key: local (key file in the data directory) or vault-transit")
 	f.StringVar(&s.cfg.VaultAddr, "vault-addr", "", "HashiCorp Vault address for the vault-transit root")

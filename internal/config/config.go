@@ -38,6 +38,7 @@ type Config struct {
 	DB            Secret `json:"db"`             // postgres:// URL; empty means SQLite in Data
 	Catalog       string `json:"catalog"`        // override catalog file; empty means built-in
 	DefaultRegion string `json:"default-region"` // phone region for national numbers
+	EmailMXCheck  bool   `json:"email-mx-check"` // POST /v1/validate looks up mail servers (DNS)
 	SQLiteSync    string `json:"sqlite-sync"`    // NORMAL or FULL
 	Root          string `json:"root"`           // "local" or "vault-transit"
 	VaultAddr     string `json:"vault-addr"`

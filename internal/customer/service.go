@@ -367,6 +367,9 @@ func (s *Service) normalize(fields map[string]any, allowNull bool) (map[string]a
 		}
 		out[name] = v
 	}
+	if err := s.Norm.Address(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

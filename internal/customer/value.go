@@ -9,14 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"golang.org/x/text/language"
-	"golang.org/x/text/unicode/norm"
 )
 
 // Normalizer turns raw input into the canonical value stored for a field. It needs the default
@@ -111,11 +109,15 @@ func (n *Normalizer) value(f catalog.Field, raw any) (any, error) {
 		}
 		return nil, fmt.Errorf("must be one of %s", strings.Join(f.Values, ", "))
 	case "country":
-		c := strings.ToUpper(s)
-		if !isCountry(c) {
-			return nil, fmt.Errorf("must be an ISO 3166-1 alpha-2 country code")
+		c, ok := quality.LookupCountry(s)
+		if !ok {
+			return nil, fmt.Errorf("must be an ISO 3166-1 country code or an English country name")
 		}
-		return c, nil
+		return c.Alpha2, nil
+	case "postal_code":
+		// The country is another field: here the code is only folded and checked for the
+		// shape of any postal code; Address checks it against the country of the same write.
+		return postalCode("", s)
 	case "language":
 		tag, err := language.Parse(s)
 		if err != nil {
@@ -132,31 +134,14 @@ func (n *Normalizer) value(f catalog.Field, raw any) (any, error) {
 	return s, nil
 }
 
-// cleanText applies the normalisation every text value gets: Unicode NFC, surrounding and
-// repeated inner white space folded, no control characters, a length limit.
+// cleanText applies the normalisation every text value gets (quality.CleanText: Unicode NFC,
+// surrounding and repeated inner white space folded, no control characters) and a length
+// limit.
 func cleanText(s string, max int) (string, error) {
-	if !utf8.ValidString(s) {
-		return "", fmt.Errorf("must be valid UTF-8")
+	s, err := quality.CleanText(s)
+	if err != nil {
+		return "", err
 	}
-	s = norm.NFC.String(s)
-	var b strings.Builder
-	b.Grow(len(s))
-	space := false
-	for _, r := range strings.TrimSpace(s) {
-		switch {
-		case unicode.IsSpace(r):
-			space = true
-			continue
-		case unicode.IsControl(r):
-			return "", fmt.Errorf("must not contain control characters")
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-		}
-		b.WriteRune(r)
-	}
-	s = b.String()
 	if s == "" {
 		return "", fmt.Errorf("must not be empty (use null to remove a value)")
 	}
@@ -239,19 +224,3 @@ func isCardNumber(raw any) bool {
 	}
 	return looksLikeCardNumber(f.Text('f', 0), "number")
 }
-
-// isCountry reports whether c is an assigned ISO 3166-1 alpha-2 code.
-func isCountry(c string) bool {
-	if len(c) != 2 {
-		return false
-	}
-	return strings.Contains(countryCodes, c+" ")
-}
-
-const countryCodes = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ " +
-	"CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR " +
-	"GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP " +
-	"KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT " +
-	"MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW " +
-	"SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG " +
-	"UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW "

@@ -2,6 +2,7 @@ package customer
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -104,6 +105,54 @@ func TestNormalizerValue(t *testing.T) {
 		}
 		if err != nil || got != tt.want {
 			t.Errorf("%s %q: got %v (%v), want %v", tt.field, tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestNormalizerCountryAndPostalCode(t *testing.T) {
+	n := &Normalizer{Catalog: catalog.Default(), DefaultRegion: "GB"}
+	for in, want := range map[string]string{"gb": "GB", "GBR": "GB", "United Kingdom": "GB", "the Netherlands": "NL", "Deutschland": "DE"} {
+		if got, _, err := n.Value("country", in); err != nil || got != want {
+			t.Errorf("country %q: got %v, %v; want %s", in, got, err, want)
+		}
+	}
+	// On its own a postal code is folded and checked for the shape of any postal code.
+	if got, _, err := n.Value("postal_code", " sw1a  1aa "); err != nil || got != "SW1A 1AA" {
+		t.Errorf("postal_code alone: got %v, %v", got, err)
+	}
+	if _, _, err := n.Value("postal_code", "SW1A_1AA"); err == nil || problem.FieldOf(err) != "postal_code" {
+		t.Errorf("postal_code with a stray character: got %v", err)
+	}
+
+	tests := []struct {
+		in     map[string]any
+		want   any
+		detail string
+	}{
+		{map[string]any{"postal_code": "sw1a1aa", "country": "GB"}, "SW1A 1AA", ""},
+		{map[string]any{"postal_code": "1012ab", "country": "NL"}, "1012 AB", ""},
+		{map[string]any{"postal_code": "205000003", "country": "US"}, "20500-0003", ""},
+		{map[string]any{"postal_code": "D-10115", "country": "DE"}, "10115", ""},
+		{map[string]any{"postal_code": "SW1A1AA"}, "SW1A1AA", ""},                    // no country in this write
+		{map[string]any{"postal_code": "SW1A1AA", "country": "ZW"}, "SW1A1AA", ""},   // format not known
+		{map[string]any{"postal_code": "2134", "country": "US"}, nil, "US ZIP code"}, // 02134 after a spreadsheet dropped the zero
+		{map[string]any{"postal_code": "SW1A 1AA", "country": "NL"}, nil, "Dutch postcode"},
+		{map[string]any{"postal_code": nil, "country": "GB"}, nil, ""}, // a removal in a patch
+	}
+	for _, tt := range tests {
+		values := maps.Clone(tt.in)
+		err := n.Address(values)
+		if tt.detail != "" {
+			if err == nil || problem.FieldOf(err) != "postal_code" || !strings.Contains(problem.Detail(err), tt.detail) {
+				t.Errorf("%v: got %v, want an error naming postal_code and %q", tt.in, err, tt.detail)
+			}
+			if err != nil && strings.Contains(problem.Detail(err), tt.in["postal_code"].(string)) {
+				t.Errorf("%v: error %q repeats the value", tt.in, problem.Detail(err))
+			}
+			continue
+		}
+		if err != nil || values["postal_code"] != tt.want {
+			t.Errorf("%v: got %v, %v; want %v", tt.in, values["postal_code"], err, tt.want)
 		}
 	}
 }

@@ -81,16 +81,24 @@ func Load(ctx context.Context, svc *customer.Service, n int, seed uint64, progre
 var countries = []struct {
 	code, region string
 	phone        func(r *rand.Rand) string
+	// postal makes a postal code of the country's format; nil uses the faker's ZIP code.
+	postal func(r *rand.Rand) string
 }{
-	{"GB", "GB", func(r *rand.Rand) string { return fmt.Sprintf("+44 7911 1%05d", r.IntN(100000)) }},
+	{"GB", "GB", func(r *rand.Rand) string { return fmt.Sprintf("+44 7911 1%05d", r.IntN(100000)) }, func(r *rand.Rand) string {
+		const units = "ABDEFGHJLNPQRSTUWXYZ" // the letters UK inward codes use
+		area := []string{"SW", "EC", "N", "LS", "M", "B", "G", "EH", "CF", "BS"}[r.IntN(10)]
+		return fmt.Sprintf("%s%d %d%c%c", area, 1+r.IntN(20), r.IntN(10), units[r.IntN(len(units))], units[r.IntN(len(units))])
+	}},
 	{"US", "US", func(r *rand.Rand) string {
 		return fmt.Sprintf("+1 %d 555 01%02d", []int{202, 212, 312, 415, 617}[r.IntN(5)], r.IntN(100))
-	}},
-	{"DE", "DE", func(r *rand.Rand) string { return fmt.Sprintf("+49 151 %08d", r.IntN(100000000)) }},
+	}, nil},
+	{"DE", "DE", func(r *rand.Rand) string { return fmt.Sprintf("+49 151 %08d", r.IntN(100000000)) },
+		func(r *rand.Rand) string { return fmt.Sprintf("%05d", 1000+r.IntN(98000)) }},
 	{"FR", "FR", func(r *rand.Rand) string {
 		return fmt.Sprintf("+33 6 1%d %02d %02d %02d", r.IntN(10), r.IntN(100), r.IntN(100), r.IntN(100))
-	}},
-	{"AU", "AU", func(r *rand.Rand) string { return fmt.Sprintf("+61 4 1%03d %04d", r.IntN(1000), r.IntN(10000)) }},
+	}, func(r *rand.Rand) string { return fmt.Sprintf("%02d%03d", 1+r.IntN(95), r.IntN(1000)) }},
+	{"AU", "AU", func(r *rand.Rand) string { return fmt.Sprintf("+61 4 1%03d %04d", r.IntN(1000), r.IntN(10000)) },
+		func(r *rand.Rand) string { return fmt.Sprintf("%04d", 1000+r.IntN(9000)) }},
 }
 
 // Person is one synthetic customer's fields; i makes the email unique.
@@ -99,6 +107,10 @@ func Person(f *gofakeit.Faker, r *rand.Rand, i int) map[string]any {
 	c := countries[r.IntN(len(countries))]
 	addr := f.Address()
 	birth := f.DateRange(time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2006, 12, 31, 0, 0, 0, 0, time.UTC))
+	postal := addr.Zip
+	if c.postal != nil {
+		postal = c.postal(r)
+	}
 	fields := map[string]any{
 		"first_name":      first,
 		"last_name":       last,
@@ -106,7 +118,7 @@ func Person(f *gofakeit.Faker, r *rand.Rand, i int) map[string]any {
 		"phone":           c.phone(r),
 		"address_line1":   addr.Street,
 		"city":            addr.City,
-		"postal_code":     addr.Zip,
+		"postal_code":     postal,
 		"country":         c.code,
 		"birth_date":      birth.Format("2006-01-02"),
 		"customer_number": fmt.Sprintf("C%07d", 1000000+i),

@@ -18,11 +18,19 @@ func TestPeopleAreValidAndSeeded(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	bad := 0
 	for i := 0; i < 500; i++ {
+		values := map[string]any{}
 		for name, v := range Person(f, r, i) {
-			if _, _, err := n.Value(name, v); err != nil {
+			nv, _, err := n.Value(name, v)
+			if err != nil {
 				bad++
 				t.Logf("person %d: %v", i, err)
 			}
+			values[name] = nv
+		}
+		// Postal codes must also fit their country's format.
+		if err := n.Address(values); err != nil {
+			bad++
+			t.Logf("person %d: %v", i, err)
 		}
 	}
 	if bad > 0 {

@@ -33,6 +33,8 @@ func (s *Server) routes() []route {
 		{Method: "GET", Path: "/readyz", Summary: "Readiness: the database answers.", Public: true, Returns: "Health", Status: 200, Errors: []int{503}, handle: s.ready},
 		{Method: "GET", Path: "/metrics", Summary: "Prometheus metrics (no personal data, no customer ids).", Public: true, Returns: "text", Status: 200, handle: s.metrics},
 		{Method: "GET", Path: "/openapi.json", Summary: "This document.", Public: true, Returns: "object", Status: 200, handle: s.openAPI},
+		{Method: "POST", Path: "/v1/validate", Summary: "Check a form's e-mail, phone, names and address before it is submitted: validity, the normalised value, flags (disposable, role, typo, risky …), suggestions and reasons per field. Stores nothing; needs customers.write.",
+			Body: "ValidateInput", Returns: "ValidationReport", Status: 200, Errors: []int{400, 403, 413, 422}, handle: s.validate},
 		{Method: "GET", Path: "/v1/catalog", Summary: "The data catalog in force.", Returns: "Catalog", Status: 200, Errors: []int{403}, handle: s.getCatalog},
 		{Method: "GET", Path: "/v1/purposes", Summary: "The purposes declared in the catalog.", Returns: "PurposeList", Status: 200, Errors: []int{403}, handle: s.listPurposes},
 		{Method: "POST", Path: "/v1/customers", Summary: "Create a customer; returns it masked.", Body: "CustomerInput", Returns: "Customer", Status: 201, Errors: []int{400, 413, 422}, handle: s.createCustomer},

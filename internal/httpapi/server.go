@@ -24,11 +24,13 @@ import (
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/quality"
 )
 
 // Server holds the services the handlers call.
 type Server struct {
 	Customers *customer.Service
+	Quality   *quality.Validator
 	Audit     *audit.Service
 	APIKeys   *auth.Service
 	Rotator   *keys.Rotator

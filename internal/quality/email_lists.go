@@ -7,32 +7,15 @@ import "strings"
 // "noreply". The list is deliberately short: a false "role" flag would wrongly demote a
 // real person's address.
 var roleLocals = setOf(
-	"abuse", "accounting", "accounts", "admin", "administrator", "billing", "careers",
-	"contact", "contactus", "customerservice", "donotreply", "enquiries", "enquiry",
-	"feedback", "finance", "hello", "help", "helpdesk", "hostmaster", "hr", "info",
-	"inquiries", "inquiry", "jobs", "legal", "mail", "marketing", "media", "news",
-	"newsletter", "noreply", "office", "orders", "postmaster", "press", "privacy",
-	"reception", "recruitment", "root", "sales", "security", "service", "support",
-	"sysadmin", "team", "webmaster",
-)
-
-// disposableDomains are throw-away mailbox services. It is a small built-in list of the
-// best known ones, enough to catch the common case without shipping and updating a
-// third-party list of hundreds of thousands of names.
-var disposableDomains = setOf(
-	"10minutemail.com", "10minutemail.net", "20minutemail.com", "33mailbox.com",
-	"anonbox.net", "burnermail.io", "discard.email", "dispostable.com", "emailfake.com",
-	"emailondeck.com", "fakeinbox.com", "fakemail.net", "getairmail.com", "getnada.com",
-	"grr.la", "guerrillamail.biz", "guerrillamail.com", "guerrillamail.de",
-	"guerrillamail.info", "guerrillamail.net", "guerrillamail.org", "guerrillamailblock.com",
-	"harakirimail.com", "inboxkitten.com", "jetable.org", "mailcatch.com", "maildrop.cc",
-	"mailinator.com", "mailinator.net", "mailnesia.com", "mailpoof.com", "mailsac.com",
-	"mintemail.com", "mohmal.com", "moakt.com", "mytemp.email", "nada.email",
-	"pokemail.net", "sharklasers.com", "spam4.me", "spambox.us", "spamgourmet.com",
-	"temp-mail.io", "temp-mail.org", "tempmail.com", "tempmail.net", "tempmailo.com",
-	"tempr.email", "throwawaymail.com", "tmpmail.net", "tmpmail.org", "trashmail.com",
-	"trashmail.de", "trashmail.me", "trashmail.net", "yopmail.com", "yopmail.fr",
-	"yopmail.net",
+	"abuse", "accounting", "accounts", "admin", "administrator", "alerts", "billing",
+	"bounce", "bounces", "careers", "compliance", "contact", "contactus", "customercare",
+	"customerservice", "customersupport", "donotreply", "dpo", "enquiries", "enquiry",
+	"feedback", "finance", "gdpr", "hello", "help", "helpdesk", "hostmaster", "hr", "info",
+	"inquiries", "inquiry", "invoices", "jobs", "legal", "listserv", "mail", "mailerdaemon",
+	"majordomo", "marketing", "media", "news", "newsletter", "noreply", "notifications",
+	"office", "orders", "payments", "postmaster", "press", "privacy", "reception",
+	"recruitment", "returns", "root", "sales", "security", "service", "support", "sysadmin",
+	"team", "techsupport", "unsubscribe", "webmaster",
 )
 
 // providers are the big consumer mail domains. A domain on this list is never
@@ -75,6 +58,19 @@ var regionalBrands = setOf("yahoo", "hotmail", "outlook", "live", "aol", "gmx", 
 // name, are nearly always a mistyped ".com".
 var typoEndings = setOf("co", "cm", "om", "cn")
 
+// tldFixes maps top-level labels that are not delegated in the DNS root, but are one slip
+// of the finger from a common one, to the label meant. They are corrected on any domain,
+// not only on big providers, because a domain ending in one of them cannot receive mail.
+// Real country codes near ".com" (.co, .cm, .om) are deliberately absent: they are only
+// corrected after a big provider's name (typoEndings).
+var tldFixes = map[string]string{
+	"con": "com", "cmo": "com", "ocm": "com", "vom": "com", "xom": "com", "comm": "com",
+	"coom": "com", "cpm": "com", "cim": "com", "ckm": "com", "cmm": "com", "comn": "com",
+	"ccom": "com", "c0m": "com", "copm": "com", "colm": "com",
+	"nte": "net", "nett": "net", "nrt": "net",
+	"ogr": "org", "orgg": "org", "prg": "org", "oeg": "org",
+}
+
 func setOf(items ...string) map[string]bool {
 	m := make(map[string]bool, len(items))
 	for _, s := range items {
@@ -114,10 +110,27 @@ func isDisposableDomain(domain string) bool {
 	}
 }
 
-// suggestDomain proposes the big provider a domain is most likely a typo of, or "".
+// suggestDomain proposes the domain the user most likely meant, or "": the big provider
+// it is a typo of, or else the same domain with a mistyped top-level label fixed
+// (example.con → example.com).
+func suggestDomain(domain string) string {
+	if fix := suggestProvider(domain); fix != "" {
+		return fix
+	}
+	dot := strings.LastIndexByte(domain, '.')
+	if dot <= 0 {
+		return ""
+	}
+	if tld, ok := tldFixes[domain[dot+1:]]; ok {
+		return domain[:dot+1] + tld
+	}
+	return ""
+}
+
+// suggestProvider proposes the big provider a domain is most likely a typo of, or "".
 // The limit is two edits (a swap of neighbours counts as one) for names of nine or more
 // characters and one edit for shorter ones, where two edits reach too many real domains.
-func suggestDomain(domain string) string {
+func suggestProvider(domain string) string {
 	if providerSet[domain] || len(domain) < 5 {
 		return ""
 	}

@@ -147,6 +147,8 @@ func TestRoleAccounts(t *testing.T) {
 		"abuse@acme.com":         true,
 		"enquiries@acme.co.uk":   true,
 		"hello@acme.com":         true,
+		"mailer-daemon@acme.com": true,
+		"Bounces@acme.com":       true,
 		"jane.doe@acme.com":      false,
 		"information@acme.com":   false,
 		"salesforce.bot@x.com":   false,
@@ -170,6 +172,13 @@ func TestDisposableDomains(t *testing.T) {
 		"x@tempmail.com":        true,
 		"x@temp-mail.org":       true,
 		"x@eu.mailinator.com":   true,
+		"x@sharklasers.com":     true,
+		"x@getnada.com":         true,
+		"x@armyspy.com":         true,
+		"x@spam4.me":            true,
+		"x@icloud.com":          false,
+		"x@duck.com":            false, // a privacy relay to a real mailbox
+		"x@example.com":         false,
 		"x@gmail.com":           false,
 		"x@notmailinator.com":   false,
 		"x@mailinator.com.evil": false,
@@ -191,7 +200,6 @@ func TestSuggestions(t *testing.T) {
 		"a@gmai.com":         "a@gmail.com",
 		"a@gamil.com":        "a@gmail.com",
 		"a@gmail.co":         "a@gmail.com",
-		"a@gmail.con":        "a@gmail.com",
 		"a@gmial.co":         "a@gmail.com", // two edits
 		"a@hotmial.com":      "a@hotmail.com",
 		"a@hotmail.co":       "a@hotmail.com",
@@ -204,6 +212,14 @@ func TestSuggestions(t *testing.T) {
 		"a@icloud.co":        "a@icloud.com",
 		"a@aol.co":           "a@aol.com",
 		"a@comcats.net":      "a@comcast.net",
+		"a@gmail.con":        "a@gmail.com",
+		"a@shop.example.con": "a@shop.example.com", // top-level label fixed on any domain
+		"a@example.cmo":      "a@example.com",
+		"a@example.nett":     "a@example.net",
+		"a@example.ogr":      "a@example.org",
+		"a@example.co":       "", // .co is a real country code
+		"a@example.cm":       "",
+		"a@example.bet":      "", // a real top-level domain
 		"a@gmail.com":        "", // on the list
 		"a@mail.com":         "", // a real provider one edit from gmail.com
 		"a@ymail.com":        "",
@@ -284,6 +300,30 @@ func TestLargeInputsStayCheap(t *testing.T) {
 	} {
 		if r := ValidateEmail(in); r.Acceptable {
 			t.Errorf("input of %d bytes accepted", len(in))
+		}
+	}
+}
+
+// The disposable list must hold host names only, each once, in lower case, and none of the
+// big providers: flagging gmail.com would mark most customers as risky.
+func TestDisposableListIsWellFormed(t *testing.T) {
+	if n := len(disposableDomains); n < 250 {
+		t.Errorf("disposable list holds %d domains, want a few hundred", n)
+	}
+	for d := range disposableDomains {
+		if !isHostname(d) {
+			t.Errorf("disposable entry %q is not a lower-case host name", d)
+		}
+		if providerSet[d] {
+			t.Errorf("disposable entry %q is a big provider", d)
+		}
+	}
+	for tld, fix := range tldFixes {
+		if tld == fix || len(tld) < 2 {
+			t.Errorf("tld fix %q → %q is meaningless", tld, fix)
+		}
+		if typoEndings[tld] {
+			t.Errorf("tld fix %q would correct a real country code everywhere", tld)
 		}
 	}
 }

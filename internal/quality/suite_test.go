@@ -49,12 +49,14 @@ type suiteCase struct {
 	diagnosis string
 }
 
-func loadPHPSuite(t *testing.T) []suiteCase {
+// loadXMLSuite reads one of the PHP suite's XML files: tests.xml (is_email 3.0.7) or
+// tests-original.xml (the earlier collection of other authors' examples, version 3.04).
+func loadXMLSuite(t *testing.T, file string) []suiteCase {
 	t.Helper()
-	path := filepath.Join(sharedData(t), "email", "isemail-php", "tests.xml")
+	path := filepath.Join(sharedData(t), "email", "isemail-php", file)
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		t.Skipf("is_email PHP suite not present: %v", err)
+		t.Skipf("is_email PHP suite %s not present: %v", file, err)
 	}
 	var doc struct {
 		Tests []struct {
@@ -65,7 +67,7 @@ func loadPHPSuite(t *testing.T) []suiteCase {
 		} `xml:"test"`
 	}
 	if err := xml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("parse tests.xml: %v", err)
+		t.Fatalf("parse %s: %v", file, err)
 	}
 	cats := map[string]EmailCategory{
 		"ISEMAIL_VALID_CATEGORY": CategoryValid,
@@ -190,19 +192,42 @@ func practicalExemption(c suiteCase, r EmailResult) string {
 	return ""
 }
 
-// The category agreement we achieve, per suite, rounded down a few points: the test
-// fails if a change to the grammar costs more than that margin.
-const (
-	phpAgreementFloor = 0.96
-	jsAgreementFloor  = 0.95
-)
+// suiteFloors is the strict-grade agreement each suite must keep, per category: the share
+// of the suite's cases of that category that we grade into the same category. They sit at
+// or just under what the grammar achieves, so a change that costs a category even one case
+// fails the test; the misses they allow are the documented ones:
+//   - valid: dotless domains (test@io, test@org), which the suites graded with live DNS and
+//     we grade rfc5321/RFC5321_TLD offline, and one IDN domain IDNA refuses;
+//   - cfws (JS): a comment holding a lone UTF-16 surrogate, which JSON decoding turns into
+//     U+FFFD and we grade as malformed Unicode;
+//   - rfc5321 (original): six elided-group IPv6 literals that suite (version 3.04) grades
+//     rfc5321, while is_email 3.05 moved that diagnosis to deprecated, as we grade it;
+//   - dns_warning (original): test@xn--example.com, an A-label that is not valid Punycode.
+var suiteFloors = map[string]map[EmailCategory]float64{
+	"isemail-php": {
+		CategoryValid: 0.92, CategoryDNSWarning: 1, CategoryRFC5321: 1, CategoryCFWS: 1,
+		CategoryDeprecated: 1, CategoryRFC5322: 1, CategoryError: 1,
+	},
+	"isemail-js": {
+		CategoryValid: 0.84, CategoryRFC5321: 1, CategoryCFWS: 0.92, CategoryDeprecated: 1,
+		CategoryRFC5322: 1, CategoryError: 1,
+	},
+	"isemail-original": {
+		CategoryValid: 1, CategoryDNSWarning: 0.92, CategoryRFC5321: 0.9, CategoryCFWS: 1,
+		CategoryDeprecated: 1, CategoryRFC5322: 1, CategoryError: 1,
+	},
+}
 
 func TestIsEmailPHPSuite(t *testing.T) {
-	runSuite(t, "isemail-php", loadPHPSuite(t), phpAgreementFloor)
+	runSuite(t, "isemail-php", loadXMLSuite(t, "tests.xml"))
+}
+
+func TestIsEmailOriginalSuite(t *testing.T) {
+	runSuite(t, "isemail-original", loadXMLSuite(t, "tests-original.xml"))
 }
 
 func TestIsEmailJSSuite(t *testing.T) {
-	runSuite(t, "isemail-js", loadJSSuite(t), jsAgreementFloor)
+	runSuite(t, "isemail-js", loadJSSuite(t))
 }
 
 var categoryOrder = []EmailCategory{
@@ -210,30 +235,39 @@ var categoryOrder = []EmailCategory{
 	CategoryDeprecated, CategoryRFC5322, CategoryError,
 }
 
-func runSuite(t *testing.T, name string, cases []suiteCase, floor float64) {
+// categoryTally counts, for the suite cases of one category, how many we grade into the
+// same category, how many get the same diagnosis, and how many the practical rule accepts.
+type categoryTally struct {
+	total, category, diagnosis, accepted int
+}
+
+func runSuite(t *testing.T, name string, cases []suiteCase) {
+	floors := suiteFloors[name]
 	if len(cases) == 0 {
 		t.Fatalf("%s: no cases loaded", name)
 	}
-	total, agree, diagAgree := 0, 0, 0
-	perTotal := map[EmailCategory]int{}
-	perAgree := map[EmailCategory]int{}
+	tally := map[EmailCategory]*categoryTally{}
+	for _, cat := range categoryOrder {
+		tally[cat] = &categoryTally{}
+	}
 	for _, c := range cases {
 		r := ValidateEmail(c.address)
-		total++
-		perTotal[c.category]++
+		n := tally[c.category]
+		n.total++
 		// The DNS-warning cases depended on live DNS in 2010-2013; offline they are
 		// syntactically valid, so a "valid" grade agrees with them.
-		ok := r.Category == c.category ||
-			(c.category == CategoryDNSWarning && r.Category == CategoryValid)
-		if ok {
-			agree++
-			perAgree[c.category]++
+		dnsOK := c.category == CategoryDNSWarning && r.Category == CategoryValid
+		if r.Category == c.category || dnsOK {
+			n.category++
 		} else {
 			t.Logf("%s #%s: %q suite %s/%s, got %s/%s", name, c.id, c.address,
 				c.category, c.diagnosis, r.Category, r.Diagnosis)
 		}
-		if r.Diagnosis == c.diagnosis || (c.category == CategoryDNSWarning && r.Diagnosis == "VALID") {
-			diagAgree++
+		if r.Diagnosis == c.diagnosis || dnsOK {
+			n.diagnosis++
+		}
+		if r.Acceptable {
+			n.accepted++
 		}
 
 		switch c.category {
@@ -260,18 +294,33 @@ func runSuite(t *testing.T, name string, cases []suiteCase, floor float64) {
 		}
 	}
 
+	var all categoryTally
 	var parts []string
 	for _, cat := range categoryOrder {
-		if n := perTotal[cat]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d/%d", cat, perAgree[cat], n))
+		n := tally[cat]
+		if n.total == 0 {
+			continue
+		}
+		all.total += n.total
+		all.category += n.category
+		all.diagnosis += n.diagnosis
+		all.accepted += n.accepted
+		rate := float64(n.category) / float64(n.total)
+		parts = append(parts, fmt.Sprintf("%s %d/%d", cat, n.category, n.total))
+		t.Logf("%s %-11s strict category %3d/%-3d (%5.1f%%)  diagnosis %3d/%-3d  practical verdict: %d accepted, %d refused",
+			name, cat, n.category, n.total, 100*rate, n.diagnosis, n.total, n.accepted, n.total-n.accepted)
+		floor, ok := floors[cat]
+		if !ok {
+			t.Errorf("%s: no agreement floor for category %s", name, cat)
+			continue
+		}
+		if rate < floor {
+			t.Errorf("%s %s: category agreement %.1f%% fell below the floor of %.1f%%", name, cat, 100*rate, 100*floor)
 		}
 	}
-	rate := float64(agree) / float64(total)
-	summary := fmt.Sprintf("%s: category agreement %d/%d (%.1f%%); diagnosis agreement %d/%d (%.1f%%); per category: %s",
-		name, agree, total, 100*rate, diagAgree, total, 100*float64(diagAgree)/float64(total), strings.Join(parts, ", "))
-	t.Log(summary)
-	fmt.Println(summary)
-	if rate < floor {
-		t.Errorf("%s: category agreement %.1f%% fell below the floor of %.1f%%", name, 100*rate, 100*floor)
-	}
+	t.Logf("%s all         strict category %3d/%-3d (%5.1f%%)  diagnosis %3d/%-3d (%5.1f%%)",
+		name, all.category, all.total, 100*float64(all.category)/float64(all.total),
+		all.diagnosis, all.total, 100*float64(all.diagnosis)/float64(all.total))
+	// One line on standard output as well, so the figures show in a plain `go test` run.
+	fmt.Printf("%s: category agreement %d/%d; per category: %s\n", name, all.category, all.total, strings.Join(parts, ", "))
 }
