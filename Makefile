@@ -34,3 +34,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormalizeName -fuzztime 30s ./internal/quality/
 	$(GO) test -run '^$$' -fuzz FuzzLookupCountry -fuzztime 30s ./internal/quality/
 	$(GO) test -run '^$$' -fuzz FuzzNormalizePostalCode -fuzztime 30s ./internal/quality/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeValue -fuzztime 30s ./internal/customer/

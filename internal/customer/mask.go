@@ -50,12 +50,11 @@ func Mask(kind string, v any) any {
 
 // maskPhone keeps the country code and the last three digits: "+44 **** ***958".
 func maskPhone(e164 string) string {
-	num, err := phonenumbers.Parse(e164, "")
-	if err != nil {
+	code, national, ok := splitE164(e164)
+	if !ok {
 		return "********"
 	}
-	national := phonenumbers.GetNationalSignificantNumber(num)
-	cc := "+" + strconv.Itoa(int(num.GetCountryCode())) + " "
+	cc := "+" + code + " "
 	n := len(national)
 	if n <= 3 {
 		return cc + strings.Repeat("*", n)
@@ -66,4 +65,29 @@ func maskPhone(e164 string) string {
 		return cc + strings.Repeat("*", hidden) + tail
 	}
 	return cc + strings.Repeat("*", 4) + " " + strings.Repeat("*", hidden-4) + tail
+}
+
+// callingCodes are the country calling codes, which form a prefix code: no code begins
+// another, so the first one to match a number's leading digits is its code.
+var callingCodes = phonenumbers.GetSupportedCallingCodes()
+
+// splitE164 splits a stored E.164 number into its calling code and national significant
+// number without parsing it again: masking runs on every read, and a full parse costs more
+// than the rest of the read's decoding.
+func splitE164(e164 string) (code, national string, ok bool) {
+	if len(e164) < 3 || e164[0] != '+' {
+		return "", "", false
+	}
+	digits := e164[1:]
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return "", "", false
+		}
+	}
+	for n := 1; n <= 3 && n < len(digits); n++ {
+		if v, err := strconv.Atoi(digits[:n]); err == nil && callingCodes[v] {
+			return digits[:n], digits[n:], true
+		}
+	}
+	return "", "", false
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -490,6 +492,22 @@ func indexBytes(v any) []byte {
 }
 
 func decodeValue(b []byte) (any, error) {
+	// Most stored values are plain strings or integers; decoding them without a JSON decoder
+	// saves allocations on every read. Anything else takes the general path.
+	if n := len(b); n >= 2 && b[0] == '"' && b[n-1] == '"' && bytes.IndexByte(b[1:n-1], '\\') < 0 &&
+		bytes.IndexByte(b[1:n-1], '"') < 0 && utf8.Valid(b[1:n-1]) && !hasControl(b[1:n-1]) {
+		return string(b[1 : n-1]), nil
+	}
+	if isJSONInt(b) {
+		if i, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+			return i, nil
+		}
+	}
+	return decodeJSONValue(b)
+}
+
+// decodeJSONValue is decodeValue's general path.
+func decodeJSONValue(b []byte) (any, error) {
 	var v any
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
@@ -516,4 +534,32 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// hasControl reports bytes JSON requires escaped inside strings, which a fast path must not
+// accept.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+// isJSONInt reports an integer as JSON writes it: an optional minus, then digits with no
+// leading zero.
+func isJSONInt(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || (b[0] == '0' && len(b) > 1) {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

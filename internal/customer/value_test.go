@@ -3,8 +3,12 @@ package customer
 import (
 	"encoding/json"
 	"maps"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
@@ -155,4 +159,45 @@ func TestNormalizerCountryAndPostalCode(t *testing.T) {
 			t.Errorf("%v: got %v, %v; want %v", tt.in, values["postal_code"], err, tt.want)
 		}
 	}
+}
+
+// TestSplitE164MatchesLibphonenumber: masking splits stored numbers by the calling-code prefix
+// table instead of parsing them; the split must agree with a full parse.
+func TestSplitE164MatchesLibphonenumber(t *testing.T) {
+	for _, n := range []string{"+447911123456", "+12025550143", "+16845551234", "+79161234567", "+353861234567",
+		"+390612345678", "+8613812345678", "+4915112345678", "+61412345678", "+27821234567", "+2348031234567",
+		"+380501234567", "+97150123456", "+5511912345678", "+881612345678", "+35318012345"} {
+		num, err := phonenumbers.Parse(n, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, national, ok := splitE164(n)
+		wantCode := strconv.Itoa(int(num.GetCountryCode()))
+		if !ok || code != wantCode || national != phonenumbers.GetNationalSignificantNumber(num) {
+			t.Errorf("%s: got %q %q %v, want %q %q", n, code, national, ok, wantCode, phonenumbers.GetNationalSignificantNumber(num))
+		}
+	}
+	for _, bad := range []string{"", "+", "447911123456", "+44a7911", "+999"} {
+		if _, _, ok := splitE164(bad); ok {
+			t.Errorf("%q: split, want refused", bad)
+		}
+	}
+}
+
+// FuzzDecodeValue: the fast paths for plain strings and integers decode exactly as the
+// general JSON path does, and accept nothing it refuses.
+func FuzzDecodeValue(f *testing.F) {
+	for _, s := range []string{`"ann"`, `"a\"b"`, `"é"`, `"\u00e9"`, `12`, `-7`, `007`, `1.5`, `true`, `null`, `"x`, `"` + "\x01" + `"`, `"\xff"`, `99999999999999999999`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, gerr := decodeValue(b)
+		want, werr := decodeJSONValue(b)
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("%q: error %v, general path %v", b, gerr, werr)
+		}
+		if gerr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: got %#v, general path %#v", b, got, want)
+		}
+	})
 }
