@@ -16,6 +16,7 @@ echo
 awk '
 function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return $i; return "" }
 /^BenchmarkCreateCustomer/ { printf "BENCH create_customer_sqlite %s creates/s ratio=%s (plain inserts/s %s, %d concurrent callers)\n", metric("creates/s"), metric("ratio"), metric("plain_inserts/s"), 16 }
-/^BenchmarkLookupEmail/    { printf "BENCH lookup_email_sqlite %s us/lookup ratio=%s (plain select %s us, %s customers)\n", metric("us/lookup"), metric("ratio"), metric("us/plain_select"), metric("customers") }
+/^BenchmarkLookupEmail/    { printf "BENCH lookup_email_sqlite %s us/lookup ratio=%s (plain select %s us; %s customers, %d concurrent callers)\n", metric("us/lookup"), metric("ratio"), metric("us/plain_select"), metric("customers"), 16
+                             printf "BENCH lookup_email_sqlite_single %s us/lookup-p50 ratio=%.3f (p99 %s us; plain select p50 %s us; one caller)\n", metric("us_p50_single"), metric("us_p50_single_plain")/metric("us_p50_single"), metric("us_p99_single"), metric("us_p50_single_plain") }
 ' "$out"
 rm -f "$out"

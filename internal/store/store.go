@@ -226,6 +226,9 @@ func (db *DB) Dialect() Dialect { return db.d }
 // Write exposes the write pool for engine-specific maintenance (checkpoints, backups).
 func (db *DB) Write() *sql.DB { return db.write }
 
+// Read exposes the read pool, for benchmarks that compare against plain queries.
+func (db *DB) Read() *sql.DB { return db.read }
+
 // Close closes the pools; closing twice is harmless.
 func (db *DB) Close() error {
 	if !db.closed.CompareAndSwap(false, true) {
