@@ -145,8 +145,8 @@ const checkpointEvery = 100 * time.Millisecond
 
 // startCheckpointer runs passive checkpoints on their own connection until the returned
 // function stops it. Passive checkpoints never block the writer or readers; they copy what no
-// reader still needs, and SQLite restarts the WAL from its beginning once all of it has been
-// copied, so the WAL stays as small as with automatic checkpoints without the writer paying.
+// reader still needs, so the writer's own periodic checkpoint (Dialect.Checkpoint) only has
+// its newest frames left to copy before the WAL can restart from its beginning.
 func startCheckpointer(ckpt *sql.DB) func() error {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -176,9 +176,11 @@ func Migrations() ([]store.Migration, error) { return store.Migrations(migration
 // Dialect is SQLite's.
 var Dialect = store.Dialect{
 	Name:         "sqlite",
-	AuditChains:  1,
-	AccessSchema: accessSchema,
-	GroupCommit:  true,
+	AuditChains:     1,
+	AccessSchema:    accessSchema,
+	GroupCommit:     true,
+	Checkpoint:      `PRAGMA wal_checkpoint(PASSIVE)`,
+	CheckpointEvery: 128,
 	IsUnique: func(err error) bool {
 		var e *sqlite.Error
 		if errors.As(err, &e) {

@@ -128,3 +128,28 @@ func TestAccessTrailKeepsMainFileUnchanged(t *testing.T) {
 		t.Fatalf("got %d entries (%v), want 21, the create newest", len(list), err)
 	}
 }
+
+// TestWALStaysBounded: under a steady stream of commits the WAL must keep restarting from its
+// beginning, so its file stops growing however long the stream runs.
+func TestWALStaysBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "steward.db")
+	db, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := audit.WithActor(context.Background(), audit.System)
+	write := func(n int) {
+		for i := 0; i < n; i++ {
+			if err := db.AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, fmt.Sprintf("c%d", i), []string{"email"}, "")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(3000)
+	first := fileSize(t, AccessPath(path)+"-wal")
+	write(12000)
+	if got := fileSize(t, AccessPath(path)+"-wal"); got > first*2 {
+		t.Fatalf("WAL grew from %d to %d bytes over four times as many commits: it never restarts", first, got)
+	}
+}
