@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/customer"
@@ -14,7 +16,6 @@ const (
 	customerColumns = `id, version, master_version, dkey, sealed, plain, created_at, updated_at`
 	customerInsert  = `INSERT INTO customers (` + customerColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 	customerUpdate  = `UPDATE customers SET version = $1, master_version = $2, dkey = $3, sealed = $4, plain = $5, updated_at = $6 WHERE id = $7 AND version = $8`
-	indexInsert     = `INSERT INTO blind_index (field, token, customer_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
 	indexDelete     = `DELETE FROM blind_index WHERE customer_id = $1`
 )
 
@@ -67,15 +68,43 @@ func (db *DB) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersio
 	})
 }
 
+// insertIndex writes a record's blind-index entries with as few statements as possible: one
+// statement per entry was a fifth of a create's time in the single SQLite writer.
 func (db *DB) insertIndex(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
-	for _, ix := range r.Index {
-		if _, err := db.txExec(ctx, tx, indexInsert,
-			ix.Field, ix.Token, r.ID); err != nil {
+	for rest := r.Index; len(rest) > 0; {
+		n := min(len(rest), maxIndexRows)
+		args := make([]any, 0, 3*n)
+		for _, ix := range rest[:n] {
+			args = append(args, ix.Field, ix.Token, r.ID)
+		}
+		if _, err := db.txExec(ctx, tx, indexInserts[n], args...); err != nil {
 			return err
 		}
+		rest = rest[n:]
 	}
 	return nil
 }
+
+// maxIndexRows is the most blind-index entries one statement inserts.
+const maxIndexRows = 4
+
+// indexInserts[n] inserts n blind-index entries.
+var indexInserts = func() []string {
+	qs := make([]string, maxIndexRows+1)
+	for n := 1; n <= maxIndexRows; n++ {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO blind_index (field, token, customer_id) VALUES `)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
+		}
+		b.WriteString(` ON CONFLICT DO NOTHING`)
+		qs[n] = b.String()
+	}
+	return qs
+}()
 
 // GetCustomer implements customer.Store.
 func (db *DB) GetCustomer(ctx context.Context, id string) (*customer.Record, error) {

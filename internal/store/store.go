@@ -107,7 +107,7 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // SQLite the write pool has one connection, so preparing from inside a transaction would wait
 // for itself.
 func (db *DB) prepareWrites(ctx context.Context) error {
-	qs := []string{customerInsert, indexInsert, customerUpdate, indexDelete}
+	qs := append([]string{customerInsert, customerUpdate, indexDelete}, indexInserts[1:]...)
 	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
 		if c.insert != "" {
 			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate)

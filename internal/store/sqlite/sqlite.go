@@ -175,7 +175,7 @@ func Migrations() ([]store.Migration, error) { return store.Migrations(migration
 
 // Dialect is SQLite's.
 var Dialect = store.Dialect{
-	Name:         "sqlite",
+	Name:            "sqlite",
 	AuditChains:     1,
 	AccessSchema:    accessSchema,
 	GroupCommit:     true,
