@@ -10,12 +10,14 @@ export GOTOOLCHAIN=local PATH="/usr/local/go/bin:$PATH"
 export STEWARD_BENCH_CUSTOMERS="${STEWARD_BENCH_CUSTOMERS:-1000000}"
 out=$(mktemp)
 go test -run '^$' -bench 'CreateCustomer|LookupEmail' -benchtime 20000x -timeout 60m ./internal/app/ | tee "$out"
+go test -run '^$' -bench 'LookupHTTP' -benchtime 1x -timeout 60m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'Seal64|Open64|BlindIndex' -benchtime 1s ./internal/vault/ | tee -a "$out"
 go test -run '^$' -bench 'ValidateEmail|ValidatePhone' -benchtime 1s ./internal/quality/ | tee -a "$out"
 echo
 awk '
 function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return $i; return "" }
 /^BenchmarkCreateCustomer/ { printf "BENCH create_customer_sqlite %s creates/s ratio=%s (plain inserts/s %s, %d concurrent callers)\n", metric("creates/s"), metric("ratio"), metric("plain_inserts/s"), 16 }
+/^BenchmarkLookupHTTP/     { printf "BENCH lookup_email_http_p99 %s us ratio=%s (p50 %s us; GET /healthz p99 %s us; open loop at %s requests/s over loopback)\n", metric("us_p99"), metric("ratio"), metric("us_p50"), metric("us_p99_healthz"), ENVIRON["STEWARD_BENCH_RATE"] ? ENVIRON["STEWARD_BENCH_RATE"] : 1000 }
 /^BenchmarkLookupEmail/    { printf "BENCH lookup_email_sqlite %s us/lookup ratio=%s (plain select %s us; %s customers, %d concurrent callers)\n", metric("us/lookup"), metric("ratio"), metric("us/plain_select"), metric("customers"), 16
                              printf "BENCH lookup_email_sqlite_single %s us/lookup-p50 ratio=%.3f (p99 %s us; plain select p50 %s us; one caller)\n", metric("us_p50_single"), metric("us_p50_single_plain")/metric("us_p50_single"), metric("us_p99_single"), metric("us_p50_single_plain") }
 ' "$out"

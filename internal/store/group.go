@@ -24,9 +24,6 @@ type groupCommit struct {
 	done chan struct{}
 	once sync.Once
 	last int // writers in the last commit; read and written by loop only
-	// checkpoint runs every so many commits, between transactions (see Dialect.Checkpoint).
-	checkpoint     string
-	every, commits int
 }
 
 type writeReq struct {
@@ -42,9 +39,8 @@ const maxGroup = 64
 
 var errClosed = errors.New("store closed")
 
-func startGroupCommit(db *sql.DB, stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt, checkpoint string, every int) *groupCommit {
-	g := &groupCommit{db: db, stmt: stmt, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{}),
-		checkpoint: checkpoint, every: every}
+func startGroupCommit(db *sql.DB, stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt) *groupCommit {
+	g := &groupCommit{db: db, stmt: stmt, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
 	go g.loop()
 	return g
 }
@@ -89,10 +85,6 @@ func (g *groupCommit) loop() {
 		}
 		g.last = len(batch)
 		g.run(batch)
-		if g.commits++; g.checkpoint != "" && g.commits%g.every == 0 {
-			// Best effort: a busy or failed checkpoint only means the next one copies more.
-			_, _ = g.db.Exec(g.checkpoint)
-		}
 	}
 }
 

@@ -32,13 +32,6 @@ type Dialect struct {
 	GroupCommit bool
 	// IsRetryable reports a serialization failure or deadlock that is safe to retry.
 	IsRetryable func(error) bool
-	// Checkpoint, when set, is run by the group-commit writer between transactions every
-	// CheckpointEvery commits. On SQLite a background connection copies the WAL into the
-	// database, but only the writer can catch up with its own newest frames, and the WAL
-	// restarts from its beginning only once all of it has been copied: without this, a steady
-	// stream of writes grows the WAL without bound.
-	Checkpoint      string
-	CheckpointEvery int
 	// AccessSchema, when set, names an attached database holding one more chain, numbered
 	// AuditChains, for the entries appended on their own: reads, look-ups, listings and
 	// refusals. Entries that go with a change stay with the change. On SQLite every commit to
@@ -213,15 +206,11 @@ func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
 				return nil, fmt.Errorf("prepare: %w", err)
 			}
 		}
-		db.group = startGroupCommit(write, db.txStmt, d.Checkpoint, d.CheckpointEvery)
+		db.group = startGroupCommit(write, db.txStmt)
 		db.closers = append([]func() error{db.group.stop}, db.closers...)
 	}
 	return db, nil
 }
-
-// BeforeClose registers fn to run when the store closes, before its pools close: engine
-// housekeeping that uses the database.
-func (db *DB) BeforeClose(fn func() error) { db.closers = append([]func() error{fn}, db.closers...) }
 
 // SetAuditSealer installs the checkpoint signer once the keyset is open; before that (at
 // init) entries are linked but not checkpointed.
