@@ -169,6 +169,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	db.SetAuditSealer(&audit.Sealer{Key: km.AuditSigningKey(), Every: CheckpointEvery})
+	if err := km.EnsureReceiptKey(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a := &App{Config: cfg, Log: log, Store: db, Keys: km, Catalog: cat}
 	a.Customers = &customer.Service{Store: db, Audit: db, Keys: km, Catalog: cat,
 		Norm: &customer.Normalizer{Catalog: cat, DefaultRegion: cfg.DefaultRegion}}
