@@ -76,7 +76,7 @@ func consentRecord(customerID, kind, purpose string, granted bool, at time.Time)
 	return consent.Record{ID: fmt.Sprintf("%s-%s-%s-%d", customerID[len(customerID)-4:], kind, purpose, at.UnixNano()), CustomerID: customerID, Kind: kind,
 		Purpose: purpose, Granted: granted, PolicyVersion: "2026-01", Source: consent.SourceSignupForm, Channel: "web", At: at,
 		Evidence: consent.Evidence{FormID: "footer", UserAgent: "Mozilla/5.0", IPHash: "ab12", TCF: "CPXx", GPP: "DBAB"},
-		ActorID: "key:test", RequestID: "req1", Receipt: "a.b.c"}
+		ActorID:  "key:test", RequestID: "req1", Receipt: "a.b.c"}
 }
 
 func testConsentLedger(t *testing.T, db *store.DB) {
