@@ -222,7 +222,9 @@ func TestReceiptsVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, jwks := e.do(call{method: "GET", path: "/.well-known/jwks.json"})
-	var ks struct{ Keys []struct{ Kty, Crv, X, Kid, Alg string } }
+	var ks struct {
+		Keys []struct{ Kty, Crv, X, Kid, Alg string }
+	}
 	if err := json.Unmarshal([]byte(jwks), &ks); err != nil || len(ks.Keys) != 1 {
 		t.Fatalf("key set: %s", jwks)
 	}
