@@ -18,10 +18,9 @@ type Decision struct {
 	// PolicyVersion is the version the deciding consent was given under, or for
 	// needs_reconsent the version that changed the purpose materially.
 	PolicyVersion string `json:"policy_version,omitempty"`
-	// Since is when the deciding record was made (or the suppression entry added).
+	// Since is when the deciding record was made (or the suppression entry added); the
+	// customer's history shows the record itself, with its receipt.
 	Since *time.Time `json:"since,omitempty"`
-	// RecordID is the deciding ledger record.
-	RecordID string `json:"record_id,omitempty"`
 }
 
 // Reasons. Allowed decisions name the legal basis that carries them; denied ones name what
@@ -56,16 +55,23 @@ type facts struct {
 	gpc bool
 }
 
-// fold keeps, from records in ledger order, the newest of each kind that bears on purpose.
+// fold keeps the newest record (by ledger order, whatever order they come in) of each kind
+// that bears on purpose.
 func (f *facts) fold(r *Record, purpose string) {
+	newer := func(cur *Record) *Record {
+		if cur == nil || r.Seq >= cur.Seq {
+			return r
+		}
+		return cur
+	}
 	switch {
 	case r.Kind == KindRestriction:
-		f.restriction = r
+		f.restriction = newer(f.restriction)
 	case r.Purpose != purpose:
 	case r.Kind == KindConsent:
-		f.consent = r
+		f.consent = newer(f.consent)
 	case r.Kind == KindObjection:
-		f.objection = r
+		f.objection = newer(f.objection)
 	}
 }
 
@@ -77,7 +83,7 @@ func decide(p catalog.Purpose, ps Policies, f facts, customerID string, now time
 		d.Reason = reason
 		if r != nil {
 			at := r.At
-			d.Since, d.RecordID = &at, r.ID
+			d.Since = &at
 		}
 		return d
 	}
@@ -141,12 +147,11 @@ func decide(p catalog.Purpose, ps Policies, f facts, customerID string, now time
 		return suppressed(d, f.suppressedAt)
 	}
 	at := c.At
-	d.Since, d.RecordID = &at, c.ID
+	d.Since = &at
 	return allow(ReasonConsent)
 }
 
 func suppressed(d Decision, at time.Time) Decision {
-	d.Allowed, d.Reason, d.RecordID = false, ReasonSuppressed, ""
-	d.Since = &at
+	d.Allowed, d.Reason, d.Since = false, ReasonSuppressed, &at
 	return d
 }

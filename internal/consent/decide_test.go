@@ -138,8 +138,8 @@ func TestDecide(t *testing.T) {
 			if d.CustomerID != "c1" || d.Purpose != tt.purpose {
 				t.Errorf("decision names %s/%s", d.CustomerID, d.Purpose)
 			}
-			if d.Allowed && d.Reason == ReasonConsent && (d.Since == nil || d.RecordID == "") {
-				t.Errorf("an allowed consent decision must name its record: %+v", d)
+			if d.Allowed && d.Reason == ReasonConsent && (d.Since == nil || !d.Since.Equal(f.consent.At)) {
+				t.Errorf("an allowed consent decision must say since when: %+v", d)
 			}
 		})
 	}

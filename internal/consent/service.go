@@ -31,6 +31,8 @@ const MaxCheck = 100_000
 type Keys interface {
 	// KeyedHash hashes evidence and suppressed addresses (see vault.KeyedHash).
 	KeyedHash(label string, data []byte) []byte
+	// BlindIndex is the customer vault's look-up token for a normalised value.
+	BlindIndex(field string, normalized []byte) int64
 	// ReceiptSigningKey signs receipts.
 	ReceiptSigningKey() ed25519.PrivateKey
 	// ReceiptPublicKey verifies them.
@@ -416,7 +418,8 @@ func (s *Service) Check(ctx context.Context, purpose string, ids []string) (Bulk
 // decisions decides every purpose for every id: out[i][j] is purposes[i] for ids[j]. Its
 // queries do not grow with the number of ids beyond batching: the policies, which ids exist,
 // the records bearing on the purposes, and — only for marketing purposes that would otherwise
-// be allowed while the suppression list is not empty — the contacts to match against it.
+// be allowed while the suppression list is not empty — which customers share a blind-index
+// token with an entry, whose contacts are then matched in full.
 func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalog.Purpose, gpc bool) ([][]Decision, error) {
 	now := s.now()
 	stored, err := s.Store.Policies(ctx)
@@ -424,22 +427,23 @@ func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalo
 		return nil, err
 	}
 	ps := Policies(stored)
-	exist, err := s.Store.ExistingCustomers(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
 	filter := ""
 	if len(purposes) == 1 {
 		filter = purposes[0].Name
 	}
-	recs, err := s.Store.DecisionRecords(ctx, ids, filter)
+	exist, recs, err := s.Store.DecisionRecords(ctx, ids, filter)
 	if err != nil {
 		return nil, err
 	}
-	byCustomer := make(map[string][]*Record, len(ids))
+	pos := make(map[string]int, len(ids))
+	for j, id := range ids {
+		pos[id] = j
+	}
+	byCustomer := make([][]*Record, len(ids))
 	for i := range recs {
-		r := &recs[i]
-		byCustomer[r.CustomerID] = append(byCustomer[r.CustomerID], r)
+		if j, ok := pos[recs[i].CustomerID]; ok {
+			byCustomer[j] = append(byCustomer[j], &recs[i])
+		}
 	}
 	out := make([][]Decision, len(purposes))
 	for pi, p := range purposes {
@@ -447,7 +451,7 @@ func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalo
 		var suspects []int
 		for j, id := range ids {
 			f := facts{exists: exist[id], gpc: gpc}
-			for _, r := range byCustomer[id] {
+			for _, r := range byCustomer[j] {
 				f.fold(r, p.Name)
 			}
 			d := decide(p, ps, f, id, now)
@@ -469,7 +473,7 @@ func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalo
 // applySuppressions re-decides the suspects (positions in ids allowed so far for a marketing
 // purpose) with what the suppression list says about their current email and phone.
 func (s *Service) applySuppressions(ctx context.Context, p catalog.Purpose, ps Policies, ids []string, suspects []int,
-	byCustomer map[string][]*Record, ds []Decision, gpc bool, now time.Time) error {
+	byCustomer [][]*Record, ds []Decision, gpc bool, now time.Time) error {
 	listed, err := s.Store.HasSuppressions(ctx, p.Name)
 	if err != nil || !listed {
 		return err
@@ -477,6 +481,16 @@ func (s *Service) applySuppressions(ctx context.Context, p catalog.Purpose, ps P
 	want := make([]string, len(suspects))
 	for k, j := range suspects {
 		want[k] = ids[j]
+	}
+	// Only customers whose email or phone shares a blind-index token with an entry can
+	// match it; they are few, and only they are opened and hashed in full.
+	near, err := s.Store.SuppressionSuspects(ctx, p.Name, want)
+	if err != nil || len(near) == 0 {
+		return err
+	}
+	want = want[:0]
+	for id := range near {
+		want = append(want, id)
 	}
 	vals, err := s.Contacts.ContactValues(ctx, want, contactFields...)
 	if err != nil {
@@ -512,7 +526,7 @@ func (s *Service) applySuppressions(ctx context.Context, p catalog.Purpose, ps P
 			continue
 		}
 		f := facts{exists: true, gpc: gpc, suppressedAt: latest}
-		for _, r := range byCustomer[id] {
+		for _, r := range byCustomer[j] {
 			f.fold(r, p.Name)
 		}
 		ds[j] = decide(p, ps, f, id, now)
@@ -540,12 +554,8 @@ func (s *Service) ApplyGPC(ctx context.Context, customerID string, ev EvidenceIn
 		evi = Evidence{} // evidence of a signal is a courtesy; the opt-out is what counts
 	}
 	for attempt := 0; ; attempt++ {
-		exist, err := s.Store.ExistingCustomers(ctx, []string{customerID})
+		exist, recs, err := s.Store.DecisionRecords(ctx, []string{customerID}, "")
 		if err != nil || !exist[customerID] {
-			return 0, err
-		}
-		recs, err := s.Store.DecisionRecords(ctx, []string{customerID}, "")
-		if err != nil {
 			return 0, err
 		}
 		ps, err := s.Store.Policies(ctx)
@@ -554,7 +564,7 @@ func (s *Service) ApplyGPC(ctx context.Context, customerID string, ev EvidenceIn
 		}
 		latest := map[string]*Record{}
 		for i := range recs {
-			if r := &recs[i]; r.Kind == KindConsent {
+			if r := &recs[i]; r.Kind == KindConsent && (latest[r.Purpose] == nil || r.Seq > latest[r.Purpose].Seq) {
 				latest[r.Purpose] = r
 			}
 		}

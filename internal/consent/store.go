@@ -26,16 +26,19 @@ type Store interface {
 	// CustomerRecords returns every record of one customer, oldest first, with evidence and
 	// receipts.
 	CustomerRecords(ctx context.Context, customerID string) ([]Record, error)
-	// DecisionRecords returns, oldest first, the records of the given customers that bear on
-	// purpose: its consent and objection records and every restriction. Evidence and receipts
-	// are left out. An empty purpose returns the records of every purpose.
-	DecisionRecords(ctx context.Context, customerIDs []string, purpose string) ([]Record, error)
-	// ExistingCustomers returns which of ids are stored customers.
-	ExistingCustomers(ctx context.Context, ids []string) (map[string]bool, error)
+	// DecisionRecords returns which of ids are stored customers, and the records of those ids
+	// that bear on purpose: its consent and objection records and every restriction, in no
+	// particular order, without evidence or receipts. An empty purpose returns the records of
+	// every purpose.
+	DecisionRecords(ctx context.Context, ids []string, purpose string) (map[string]bool, []Record, error)
 	// AddSuppressions stores entries and their audit entries in one transaction.
 	AddSuppressions(ctx context.Context, entries []Suppression, audit []audit.Entry) error
 	// HasSuppressions reports whether any suppression entry names purpose.
 	HasSuppressions(ctx context.Context, purpose string) (bool, error)
+	// SuppressionSuspects returns which of ids hold an email or phone whose blind-index token
+	// is that of an entry for purpose: a superset of the customers on the list, since tokens
+	// are truncated.
+	SuppressionSuspects(ctx context.Context, purpose string, ids []string) (map[string]bool, error)
 	// SuppressedAt returns, for each of hashes on the list for purpose, when it was last added
 	// (keyed by string(hash)).
 	SuppressedAt(ctx context.Context, purpose string, hashes [][]byte) (map[string]time.Time, error)

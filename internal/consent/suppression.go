@@ -14,7 +14,10 @@ import (
 // or phone number that blocks a marketing purpose for whoever holds it. It names no customer,
 // so it survives the customer's erasure and catches the same address on re-import.
 type Suppression struct {
-	Hash    []byte
+	Hash []byte
+	// Token is the value's blind-index token, the one the customer vault keeps for the same
+	// field: it narrows a check down to the few customers worth opening.
+	Token   int64
 	Field   string // ContactEmail or ContactPhone
 	Purpose string
 	Source  string // SuppressWithdrawal, SuppressObjection or SuppressAPI
@@ -41,6 +44,12 @@ const (
 // different keys, so equal strings in the two never match.
 func (s *Service) suppressionHash(field, normalized string) []byte {
 	return s.Keys.KeyedHash("suppression."+field, []byte(normalized))
+}
+
+// suppression builds the entry for a normalised contact value.
+func (s *Service) suppression(field, normalized, purpose, source, actorID string, at time.Time) Suppression {
+	return Suppression{Hash: s.suppressionHash(field, normalized), Token: s.Keys.BlindIndex(field, []byte(normalized)),
+		Field: field, Purpose: purpose, Source: source, At: at, ActorID: actorID}
 }
 
 // SuppressionInput is a request to add addresses to the suppression list, for example from a
@@ -106,7 +115,7 @@ func (s *Service) Suppress(ctx context.Context, in SuppressionInput) (Suppressio
 		}
 		res.Fields = append(res.Fields, field)
 		for _, p := range purposes {
-			entries = append(entries, Suppression{Hash: s.suppressionHash(field, str), Field: field, Purpose: p, Source: SuppressAPI, At: now, ActorID: a.ID})
+			entries = append(entries, s.suppression(field, str, p, SuppressAPI, a.ID, now))
 		}
 	}
 	if len(res.Fields) == 0 {
@@ -131,7 +140,7 @@ func (s *Service) withdrawalSuppressions(ctx context.Context, customerID, purpos
 	var out []Suppression
 	for _, field := range contactFields {
 		if v := vals[customerID][field]; v != "" {
-			out = append(out, Suppression{Hash: s.suppressionHash(field, v), Field: field, Purpose: purpose, Source: source, At: at, ActorID: actorID})
+			out = append(out, s.suppression(field, v, purpose, source, actorID, at))
 		}
 	}
 	return out, nil

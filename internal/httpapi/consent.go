@@ -202,7 +202,7 @@ func init() {
 			"evidence": obj(map[string]any{"form_id": str(), "user_agent": str(), "ip_hash": str(), "tcf": str(), "gpp": str()}),
 			"receipt":  map[string]any{"type": "string", "description": "The consent receipt, a JWS (EdDSA) verifiable with /.well-known/jwks.json."}}),
 		"Decision": obj(map[string]any{"customer_id": str(), "purpose": str(), "legal_basis": str(), "allowed": boolean, "reason": str(),
-			"policy_version": str(), "since": dateTime(), "record_id": str()}),
+			"policy_version": str(), "since": dateTime()}),
 		"ConsentHistory": obj(map[string]any{"customer_id": str(), "state": arr(ref("Decision")), "history": arr(ref("ConsentRecord"))}),
 		"CheckInput": map[string]any{"type": "object", "required": []string{"purpose", "customer_ids"}, "additionalProperties": false,
 			"properties": map[string]any{"purpose": str(), "customer_ids": map[string]any{"type": "array", "items": str(), "maxItems": consent.MaxCheck}}},

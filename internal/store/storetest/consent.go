@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -123,14 +125,19 @@ func testConsentLedger(t *testing.T, db *store.DB) {
 		}
 	}
 	// For one purpose: its records and the restriction, not the other purposes'.
-	slim, err := db.DecisionRecords(ctx, []string{c1, c2, missing}, "marketing_email")
+	exist, slim, err := db.DecisionRecords(ctx, []string{c1, c2, missing}, "marketing_email")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(slim) != 3 || slim[0].Purpose != "marketing_email" || slim[1].Kind != consent.KindRestriction || slim[2].Granted || slim[2].Receipt != "" {
+	slices.SortFunc(slim, func(a, b consent.Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	if len(slim) != 3 || slim[0].Purpose != "marketing_email" || slim[1].Kind != consent.KindRestriction || slim[2].Granted ||
+		slim[2].Receipt != "" || slim[2].CustomerID != c1 || !slim[2].At.Equal(appends[3].At) || slim[2].Source != consent.SourceSignupForm {
 		t.Fatalf("got %+v", slim)
 	}
-	every, err := db.DecisionRecords(ctx, []string{c2}, "")
+	if !exist[c1] || !exist[c2] || exist[missing] {
+		t.Fatalf("got existence %v", exist)
+	}
+	_, every, err := db.DecisionRecords(ctx, []string{c2}, "")
 	if err != nil || len(every) != 1 || every[0].Kind != consent.KindObjection {
 		t.Fatalf("got %+v %v", every, err)
 	}
@@ -186,12 +193,11 @@ func testConsentBatches(t *testing.T, db *store.DB) {
 	for i := 0; i < 10; i++ {
 		ids = append(ids, id(90000+i)) // unknown
 	}
-	exist, err := db.ExistingCustomers(ctx, ids)
+	exist, slim, err := db.DecisionRecords(ctx, ids, "marketing_email")
 	if err != nil || len(exist) != n || exist[id(90000)] {
 		t.Fatalf("got %d existing (%v), want %d", len(exist), err, n)
 	}
-	slim, err := db.DecisionRecords(ctx, ids, "marketing_email")
-	if err != nil || len(slim) != (n+6)/7 {
+	if len(slim) != (n+6)/7 {
 		t.Fatalf("got %d records (%v), want %d", len(slim), err, (n+6)/7)
 	}
 	got, err := db.CustomersByID(ctx, ids)
@@ -247,6 +253,32 @@ func testSuppressions(t *testing.T, db *store.DB) {
 	other, _ := db.SuppressedAt(ctx, "marketing_sms", [][]byte{hash(6), hash(4)})
 	if len(other) != 1 || !bytes.Equal([]byte(firstKey(other)), hash(6)) {
 		t.Fatalf("got %v for marketing_sms, want only hash 6", other)
+	}
+	// Suspects: customers whose email or phone token is an entry's token for the purpose.
+	for i, tok := range []int64{77, 78, 79} {
+		if err := db.CreateCustomer(ctx, record(id(500+i), tok), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.AddSuppressions(ctx, []consent.Suppression{
+		{Hash: hash(9001), Token: 77, Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressAPI, At: t0},
+		{Hash: hash(9002), Token: 79, Field: consent.ContactPhone, Purpose: "marketing_email", Source: consent.SuppressAPI, At: t0},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sus, err := db.SuppressionSuspects(ctx, "marketing_email", []string{id(500), id(501), id(502), id(999)})
+	if err != nil || len(sus) != 1 || !sus[id(500)] {
+		t.Fatalf("got suspects %v (%v), want only the customer whose email token is listed", sus, err)
+	}
+	// Asked for fewer customers than there are entries, it goes from the customers instead.
+	if sus, err := db.SuppressionSuspects(ctx, "marketing_email", []string{id(500)}); err != nil || !sus[id(500)] {
+		t.Fatalf("got suspects %v (%v), want the one customer", sus, err)
+	}
+	if sus, _ := db.SuppressionSuspects(ctx, "marketing_email", []string{id(501)}); len(sus) != 0 {
+		t.Fatalf("got suspects %v, want none", sus)
+	}
+	if sus, _ := db.SuppressionSuspects(ctx, "marketing_sms", []string{id(500)}); len(sus) != 0 {
+		t.Fatalf("got suspects %v for another purpose", sus)
 	}
 	for _, stmt := range []string{`DELETE FROM suppressions`, `UPDATE suppressions SET at = 0`} {
 		if _, err := db.Write().ExecContext(ctx, stmt); err == nil {

@@ -40,13 +40,17 @@ CREATE TABLE consent_records (
     request_id TEXT NOT NULL,
     receipt TEXT NOT NULL
 );
-CREATE INDEX consent_records_customer ON consent_records (customer_id, purpose, seq);
+-- Decisions read only these columns, so the index holds them all: a bulk check never touches
+-- the rows, whose receipts make them wide.
+CREATE INDEX consent_records_customer ON consent_records (customer_id, purpose, kind, seq) INCLUDE (granted, policy_version, source, at);
 
--- The suppression list: keyed hashes of normalised email addresses and phone numbers, never
--- the values and never a customer id, so it survives erasure.
+-- The suppression list: keyed hashes (hex) of normalised email addresses and phone numbers,
+-- never the values and never a customer id, so it survives erasure. token is the value's
+-- blind-index token, which finds the few customers worth checking without opening everyone.
 CREATE TABLE suppressions (
     seq BIGSERIAL PRIMARY KEY,
-    hash BYTEA NOT NULL,
+    hash TEXT NOT NULL,
+    token BIGINT NOT NULL,
     field TEXT NOT NULL,
     purpose TEXT NOT NULL,
     source TEXT NOT NULL,
@@ -54,6 +58,7 @@ CREATE TABLE suppressions (
     actor_id TEXT NOT NULL
 );
 CREATE INDEX suppressions_hash ON suppressions (purpose, hash, at);
+CREATE INDEX suppressions_token ON suppressions (purpose, field, token);
 
 -- The three tables are append-only: the engine itself refuses to change or remove a row.
 CREATE FUNCTION steward_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

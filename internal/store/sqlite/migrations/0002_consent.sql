@@ -39,13 +39,21 @@ CREATE TABLE consent_records (
     request_id TEXT NOT NULL,
     receipt TEXT NOT NULL
 );
-CREATE INDEX consent_records_customer ON consent_records (customer_id, purpose, seq);
+-- Decisions read only these columns, so the index holds them all: a bulk check never touches
+-- the rows, whose receipts make them wide.
+CREATE INDEX consent_records_customer ON consent_records (customer_id, purpose, kind, seq, granted, policy_version, source, at);
 
--- The suppression list: keyed hashes of normalised email addresses and phone numbers, never
--- the values and never a customer id, so it survives erasure.
+-- A narrow index of customer ids: checking that many ids exist then reads a few pages instead
+-- of every customer's sealed row. UNIQUE, or the planner prefers the (wide) primary key.
+CREATE UNIQUE INDEX customers_ids ON customers (id);
+
+-- The suppression list: keyed hashes (hex) of normalised email addresses and phone numbers,
+-- never the values and never a customer id, so it survives erasure. token is the value's
+-- blind-index token, which finds the few customers worth checking without opening everyone.
 CREATE TABLE suppressions (
     seq INTEGER PRIMARY KEY,
-    hash BLOB NOT NULL,
+    hash TEXT NOT NULL,
+    token INTEGER NOT NULL,
     field TEXT NOT NULL,
     purpose TEXT NOT NULL,
     source TEXT NOT NULL,
@@ -53,6 +61,7 @@ CREATE TABLE suppressions (
     actor_id TEXT NOT NULL
 );
 CREATE INDEX suppressions_hash ON suppressions (purpose, hash, at);
+CREATE INDEX suppressions_token ON suppressions (purpose, field, token);
 
 -- The three tables are append-only: the engine itself refuses to change or remove a row.
 CREATE TRIGGER policies_no_update BEFORE UPDATE ON policies BEGIN SELECT RAISE(ABORT, 'policies is append-only'); END;

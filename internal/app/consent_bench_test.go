@@ -1,0 +1,148 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
+)
+
+var (
+	consentOnce sync.Once
+	consentApp  *App
+	consentIDs  []string
+)
+
+// consentCustomers is the bulk-check population: the largest check the API accepts.
+func consentCustomers() int {
+	if n, err := strconv.Atoi(os.Getenv("STEWARD_BENCH_CONSENT_CUSTOMERS")); err == nil && n > 0 {
+		return n
+	}
+	return consent.MaxCheck
+}
+
+// populateConsent makes, once per run and kept in $TMPDIR between runs, a SQLite installation
+// whose customers mostly consented to marketing email (through the service, receipts and all),
+// some withdrew and the rest were never asked.
+func populateConsent(b *testing.B) {
+	consentOnce.Do(func() {
+		n := consentCustomers()
+		consentApp = benchApp(b, filepath.Join(os.TempDir(), fmt.Sprintf("steward-consent-bench-%d", n)))
+		a := consentApp
+		ctx := audit.WithActor(context.Background(), audit.System)
+		start := time.Now()
+		have, err := a.Store.CountCustomers(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := int(have); i < n; i += 1000 {
+			batch := make([]map[string]any, 0, 1000)
+			for j := i; j < min(i+1000, n); j++ {
+				batch = append(batch, benchPerson(j))
+			}
+			if _, err := a.Customers.CreateBatch(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for after := ""; ; {
+			page, err := a.Store.CustomerKeys(ctx, after, 5000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, k := range page {
+				consentIDs = append(consentIDs, k.CustomerID)
+			}
+			after = page[len(page)-1].CustomerID
+		}
+		if list, _ := a.Consents.Policies(ctx); list.InForce != "" {
+			return
+		}
+		if _, err := a.Consents.PublishPolicy(ctx, consent.PolicyInput{Version: "bench", Text: "Benchmark policy.",
+			Purposes: []string{"marketing_email", "marketing_sms"}}); err != nil {
+			b.Fatal(err)
+		}
+		yes, no := true, false
+		parallel(len(consentIDs), func(i int) {
+			in := consent.Input{Purpose: "marketing_email", Granted: &yes, PolicyVersion: "bench", Source: consent.SourceSignupForm}
+			switch {
+			case i%10 == 9:
+				return // never asked
+			case i%10 == 8:
+				in.Granted, in.PolicyVersion = &no, ""
+			}
+			if _, err := a.Consents.Record(ctx, consentIDs[i], in); err != nil {
+				b.Error(err)
+			}
+		})
+		fmt.Fprintf(os.Stderr, "populated %d customers with consents in %s\n", n-int(have), time.Since(start).Round(time.Second))
+	})
+}
+
+// BenchmarkBulkCheck: "may I email these customers?" for the largest list the API accepts, on
+// SQLite, with the suppression list empty and with addresses on it (then every customer who
+// would be allowed is opened and matched against it).
+func BenchmarkBulkCheck(b *testing.B) {
+	populateConsent(b)
+	a := consentApp
+	ctx := audit.WithActor(context.Background(), audit.Actor{ID: "bench", Role: "marketer"})
+	run := func(b *testing.B) {
+		// One check first: the population step leaves the readers' page caches full of
+		// customer rows, which the first read after a write must free.
+		if _, err := a.Consents.Check(ctx, "marketing_email", consentIDs); err != nil {
+			b.Fatal(err)
+		}
+		var allowed int
+		for b.Loop() {
+			res, err := a.Consents.Check(ctx, "marketing_email", consentIDs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			allowed = len(res.Allowed)
+		}
+		b.ReportMetric(float64(len(consentIDs)), "customers")
+		b.ReportMetric(float64(allowed), "allowed")
+	}
+	b.Run("suppression=empty", func(b *testing.B) {
+		if listed, _ := a.Store.HasSuppressions(ctx, "marketing_email"); listed {
+			b.Skip("this population already has a suppression list")
+		}
+		run(b)
+	})
+	b.Run("suppression=1000", func(b *testing.B) {
+		sys := audit.WithActor(context.Background(), audit.System)
+		if listed, _ := a.Store.HasSuppressions(ctx, "marketing_email"); !listed {
+			for i := 0; i < 1000; i++ {
+				if _, err := a.Consents.Suppress(sys, consent.SuppressionInput{Email: fmt.Sprintf("person%d@example.com", i*97)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		run(b)
+	})
+}
+
+// BenchmarkPermission: one decision through the service on SQLite, as GET
+// /v1/customers/{id}/permissions/{purpose} makes it: policies, the customer, their records.
+func BenchmarkPermission(b *testing.B) {
+	populateConsent(b)
+	a := consentApp
+	ctx := audit.WithActor(context.Background(), audit.Actor{ID: "bench", Role: "marketer"})
+	b.ResetTimer()
+	start := time.Now()
+	parallel(b.N, func(i int) {
+		if _, err := a.Consents.May(ctx, consentIDs[(i*7919)%len(consentIDs)], "marketing_sms"); err != nil {
+			b.Error(err)
+		}
+	})
+	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "us/check")
+}
