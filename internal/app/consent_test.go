@@ -13,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/consent"
+	"github.com/stewardhq/steward/internal/demo"
 )
 
 // publish publishes a policy version through the API as the owner.
@@ -274,5 +275,31 @@ func TestReceiptsVerify(t *testing.T) {
 	_, body = e.do(call{method: "POST", path: "/v1/consent-receipts/verify", body: `{"receipt":"` + changed + `"}`})
 	if !strings.Contains(body, `"valid":false`) || !strings.Contains(body, "signature") {
 		t.Fatalf("got %s, want the changed receipt refused", body)
+	}
+}
+
+// TestDemoConsents: the demo publishes its policy and records seeded, valid consent histories
+// once, through the ledger.
+func TestDemoConsents(t *testing.T) {
+	e := newEnv(t, "")
+	var ids []string
+	for i := 0; i < 40; i++ {
+		ids = append(ids, e.create(fmt.Sprintf(`{"email":"demo%d@example.com"}`, i)))
+	}
+	sys := audit.WithActor(context.Background(), audit.System)
+	n, err := demo.Consents(sys, e.app.Consents, ids, 42)
+	if err != nil || n == 0 {
+		t.Fatalf("got %d records, %v", n, err)
+	}
+	list, _ := e.app.Consents.Policies(sys)
+	if list.InForce != demo.DemoPolicy {
+		t.Fatalf("got policy in force %q", list.InForce)
+	}
+	res, err := e.app.Consents.Check(sys, "marketing_email", ids)
+	if err != nil || len(res.Allowed) == 0 || len(res.Denied) == 0 {
+		t.Fatalf("got %d allowed, %d denied (%v), want some of each", len(res.Allowed), len(res.Denied), err)
+	}
+	if again, err := demo.Consents(sys, e.app.Consents, ids, 42); err != nil || again != 0 {
+		t.Fatalf("a second run wrote %d records (%v), want none", again, err)
 	}
 }
