@@ -31,3 +31,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/catalog/
 	$(GO) test -run '^$$' -fuzz FuzzValidateEmail -fuzztime 30s ./internal/quality/
 	$(GO) test -run '^$$' -fuzz FuzzValidatePhone -fuzztime 30s ./internal/quality/
+	$(GO) test -run '^$$' -fuzz FuzzEvidence -fuzztime 30s ./internal/consent/

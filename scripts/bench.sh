@@ -12,10 +12,16 @@ out=$(mktemp)
 go test -run '^$' -bench 'CreateCustomer|LookupEmail' -benchtime 20000x -timeout 60m ./internal/app/ | tee "$out"
 go test -run '^$' -bench 'Seal64|Open64|BlindIndex' -benchtime 1s ./internal/vault/ | tee -a "$out"
 go test -run '^$' -bench 'ValidateEmail|ValidatePhone' -benchtime 1s ./internal/quality/ | tee -a "$out"
+go test -run '^$' -bench 'BulkCheck' -benchtime 5x -timeout 30m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'Permission' -benchtime 2000x -timeout 30m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'Decide' -benchtime 1s ./internal/consent/ | tee -a "$out"
 echo
 awk '
 function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return $i; return "" }
 /^BenchmarkCreateCustomer/ { printf "BENCH create_customer_sqlite %s creates/s ratio=%s (plain inserts/s %s, %d concurrent callers)\n", metric("creates/s"), metric("ratio"), metric("plain_inserts/s"), 16 }
+/^BenchmarkBulkCheck/      { printf "BENCH bulk_permission_check_sqlite %s ms/check ratio=%s (plain select of the ids %s ms, %s customers, %s allowed)\n", metric("ms/check"), metric("ratio"), metric("ms/plain_select"), metric("customers"), metric("allowed") }
+/^BenchmarkPermission/     { printf "BENCH permission_check_sqlite %s us/check (%d concurrent callers)\n", metric("us/check"), 16 }
+/^BenchmarkDecide/         { printf "BENCH permission_decision %s ns/op (facts in memory)\n", metric("ns/op") }
 /^BenchmarkLookupEmail/    { printf "BENCH lookup_email_sqlite %s us/lookup ratio=%s (plain select %s us, %s customers)\n", metric("us/lookup"), metric("ratio"), metric("us/plain_select"), metric("customers") }
 ' "$out"
 rm -f "$out"

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,51 +85,66 @@ func populateConsent(b *testing.B) {
 				b.Error(err)
 			}
 		})
+		for i := 0; i < 1000; i++ {
+			if _, err := a.Consents.Suppress(ctx, consent.SuppressionInput{Email: fmt.Sprintf("person%d@example.com", i*97)}); err != nil {
+				b.Fatal(err)
+			}
+		}
 		fmt.Fprintf(os.Stderr, "populated %d customers with consents in %s\n", n-int(have), time.Since(start).Round(time.Second))
 	})
 }
 
 // BenchmarkBulkCheck: "may I email these customers?" for the largest list the API accepts, on
-// SQLite, with the suppression list empty and with addresses on it (then every customer who
-// would be allowed is opened and matched against it).
+// SQLite. The suppression list is not empty (every withdrawal put an address on it, and a
+// thousand more came through the API), so customers who would be allowed are also matched
+// against it.
 func BenchmarkBulkCheck(b *testing.B) {
 	populateConsent(b)
 	a := consentApp
 	ctx := audit.WithActor(context.Background(), audit.Actor{ID: "bench", Role: "marketer"})
-	run := func(b *testing.B) {
-		// One check first: the population step leaves the readers' page caches full of
-		// customer rows, which the first read after a write must free.
-		if _, err := a.Consents.Check(ctx, "marketing_email", consentIDs); err != nil {
+	// One check first: the population step leaves the readers' page caches full of customer
+	// rows, which the first read after a write must free.
+	if _, err := a.Consents.Check(ctx, "marketing_email", consentIDs); err != nil {
+		b.Fatal(err)
+	}
+	var allowed int
+	start := time.Now()
+	for b.Loop() {
+		res, err := a.Consents.Check(ctx, "marketing_email", consentIDs)
+		if err != nil {
 			b.Fatal(err)
 		}
-		var allowed int
-		for b.Loop() {
-			res, err := a.Consents.Check(ctx, "marketing_email", consentIDs)
-			if err != nil {
+		allowed = len(res.Allowed)
+	}
+	took := time.Since(start) / time.Duration(b.N)
+	base := plainExistence(b, a)
+	b.ReportMetric(float64(len(consentIDs)), "customers")
+	b.ReportMetric(float64(allowed), "allowed")
+	b.ReportMetric(float64(took.Milliseconds()), "ms/check")
+	b.ReportMetric(float64(base.Milliseconds()), "ms/plain_select")
+	b.ReportMetric(base.Seconds()/took.Seconds(), "ratio")
+}
+
+// plainExistence is the bulk check's baseline: selecting the same ids from the customers table
+// in batches of 5,000, on the same engine, with nothing decided.
+func plainExistence(b *testing.B, a *App) time.Duration {
+	b.Helper()
+	start := time.Now()
+	for i := 0; i < len(consentIDs); i += 5000 {
+		batch, _ := json.Marshal(consentIDs[i:min(i+5000, len(consentIDs))])
+		rows, err := a.Store.Write().Query(`SELECT id FROM customers WHERE id IN (SELECT value FROM json_each($1))`, string(batch))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
 				b.Fatal(err)
 			}
-			allowed = len(res.Allowed)
 		}
-		b.ReportMetric(float64(len(consentIDs)), "customers")
-		b.ReportMetric(float64(allowed), "allowed")
+		rows.Close()
 	}
-	b.Run("suppression=empty", func(b *testing.B) {
-		if listed, _ := a.Store.HasSuppressions(ctx, "marketing_email"); listed {
-			b.Skip("this population already has a suppression list")
-		}
-		run(b)
-	})
-	b.Run("suppression=1000", func(b *testing.B) {
-		sys := audit.WithActor(context.Background(), audit.System)
-		if listed, _ := a.Store.HasSuppressions(ctx, "marketing_email"); !listed {
-			for i := 0; i < 1000; i++ {
-				if _, err := a.Consents.Suppress(sys, consent.SuppressionInput{Email: fmt.Sprintf("person%d@example.com", i*97)}); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		run(b)
-	})
+	return time.Since(start)
 }
 
 // BenchmarkPermission: one decision through the service on SQLite, as GET

@@ -53,7 +53,9 @@ func TestGPC(t *testing.T) {
 	if got := e.gpcRecords(id); got["personalization"] != 1 || got["ads_sharing"] != 1 || len(got) != 2 {
 		t.Fatalf("got GPC records %v, want one each for personalization and ads_sharing", got)
 	}
-	if acts := e.auditActions(id); !strings.HasPrefix(acts[0], "customer.read") || acts[1] != "consent.record:support:personalization" && acts[1] != "consent.record:support:ads_sharing" {
+	// The read is audited, then the two opt-outs, recorded once the read had succeeded.
+	if acts := e.auditActions(id); !strings.HasPrefix(acts[2], "customer.read:support") ||
+		!strings.HasPrefix(acts[0], "consent.record:support:") || !strings.HasPrefix(acts[1], "consent.record:support:") {
 		t.Fatalf("got audit %v", acts[:4])
 	}
 	for i := 0; i < 3; i++ {
@@ -108,6 +110,20 @@ func TestGPC(t *testing.T) {
 	e.do(call{method: "GET", path: "/v1/customers?email=lookup.gpc@example.com", role: "support", header: gpc})
 	if got := e.gpcRecords(looked); len(got) != 2 {
 		t.Fatalf("look-up with GPC: records %v", got)
+	}
+	// A refused request carrying the signal writes nothing, the opt-out included.
+	refused := e.create(`{"email":"refused.gpc@example.com"}`)
+	for _, c := range []call{
+		{method: "PATCH", path: "/v1/customers/" + refused, role: "owner", body: `{"fields":{"shoe_size":44}}`, header: gpc},
+		{method: "GET", path: "/v1/customers/" + refused + "/permissions/mind_reading", role: "owner", header: gpc},
+		{method: "GET", path: "/v1/customers/" + refused, role: "ingest", header: gpc},
+	} {
+		if code, body := e.do(c); code < 400 {
+			t.Fatalf("%s %s: got %d %s, want a refusal", c.method, c.path, code, body)
+		}
+	}
+	if n := len(e.ledger(refused)); n != 0 {
+		t.Fatalf("refused requests recorded %d opt-outs", n)
 	}
 	// Without the signal, or with another value, nothing is recorded.
 	plain := e.create(`{"email":"nogpc@example.com"}`)

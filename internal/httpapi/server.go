@@ -157,12 +157,9 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 			ctx = audit.WithActor(ctx, actor)
-			if ctx, err = s.honourGPC(ctx, r, rt); err != nil {
-				s.writeProblem(sw, r, rid, err)
-				return
-			}
+			ctx = s.gpcContext(ctx, r)
 		}
-		if err := rt.handle(sw, r.WithContext(ctx)); err != nil {
+		if err := s.gpcRecorder(rt)(sw, r.WithContext(ctx)); err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				err = problem.New(problem.TooLarge, "request body is larger than %d bytes", limit)
