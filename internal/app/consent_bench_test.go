@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,9 +17,10 @@ import (
 )
 
 var (
-	consentOnce sync.Once
-	consentApp  *App
-	consentIDs  []string
+	consentOnce   sync.Once
+	consentReopen sync.Once
+	consentApp    *App
+	consentIDs    []string
 )
 
 // consentCustomers is the bulk-check population: the largest check the API accepts.
@@ -92,6 +94,15 @@ func populateConsent(b *testing.B) {
 		}
 		fmt.Fprintf(os.Stderr, "populated %d customers with consents in %s\n", n-int(have), time.Since(start).Round(time.Second))
 	})
+	// Benchmark on a freshly opened installation: populating fills the readers' page caches
+	// with customer rows that the first reads after a write would have to free.
+	consentReopen.Do(func() {
+		dir := consentApp.Config.Data
+		if err := consentApp.Close(); err != nil {
+			b.Fatal(err)
+		}
+		consentApp = benchApp(b, dir)
+	})
 }
 
 // BenchmarkBulkCheck: "may I email these customers?" for the largest list the API accepts, on
@@ -102,13 +113,8 @@ func BenchmarkBulkCheck(b *testing.B) {
 	populateConsent(b)
 	a := consentApp
 	ctx := audit.WithActor(context.Background(), audit.Actor{ID: "bench", Role: "marketer"})
-	// One check first: the population step leaves the readers' page caches full of customer
-	// rows, which the first read after a write must free.
-	if _, err := a.Consents.Check(ctx, "marketing_email", consentIDs); err != nil {
-		b.Fatal(err)
-	}
 	var allowed int
-	start := time.Now()
+	start, cpuStart := time.Now(), cpuTime()
 	for b.Loop() {
 		res, err := a.Consents.Check(ctx, "marketing_email", consentIDs)
 		if err != nil {
@@ -117,12 +123,25 @@ func BenchmarkBulkCheck(b *testing.B) {
 		allowed = len(res.Allowed)
 	}
 	took := time.Since(start) / time.Duration(b.N)
+	cpu := (cpuTime() - cpuStart) / time.Duration(b.N)
 	base := plainExistence(b, a)
+	// The check runs its queries one after another, so its processor time is what it would
+	// take on an idle machine; on a shared one the wall time is longer.
+	b.ReportMetric(float64(cpu.Milliseconds()), "cpu_ms/check")
 	b.ReportMetric(float64(len(consentIDs)), "customers")
 	b.ReportMetric(float64(allowed), "allowed")
 	b.ReportMetric(float64(took.Milliseconds()), "ms/check")
 	b.ReportMetric(float64(base.Milliseconds()), "ms/plain_select")
 	b.ReportMetric(base.Seconds()/took.Seconds(), "ratio")
+}
+
+// cpuTime is the processor time this process has used so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // plainExistence is the bulk check's baseline: selecting the same ids from the customers table
@@ -154,11 +173,12 @@ func BenchmarkPermission(b *testing.B) {
 	a := consentApp
 	ctx := audit.WithActor(context.Background(), audit.Actor{ID: "bench", Role: "marketer"})
 	b.ResetTimer()
-	start := time.Now()
+	start, cpuStart := time.Now(), cpuTime()
 	parallel(b.N, func(i int) {
 		if _, err := a.Consents.May(ctx, consentIDs[(i*7919)%len(consentIDs)], "marketing_sms"); err != nil {
 			b.Error(err)
 		}
 	})
 	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "us/check")
+	b.ReportMetric(float64((cpuTime()-cpuStart).Microseconds())/float64(b.N), "cpu_us/check")
 }

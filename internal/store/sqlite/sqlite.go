@@ -80,8 +80,8 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 		db.Close()
 		return nil, err
 	}
-	bulk.SetMaxOpenConns(2)
-	bulk.SetMaxIdleConns(2)
+	bulk.SetMaxOpenConns(1)
+	bulk.SetMaxIdleConns(1)
 	db.SetBulkReader(bulk)
 	return db, nil
 }
