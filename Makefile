@@ -35,3 +35,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLookupCountry -fuzztime 30s ./internal/quality/
 	$(GO) test -run '^$$' -fuzz FuzzNormalizePostalCode -fuzztime 30s ./internal/quality/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeValue -fuzztime 30s ./internal/customer/
+	$(GO) test -run '^$$' -fuzz FuzzEvidence -fuzztime 30s ./internal/consent/

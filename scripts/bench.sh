@@ -13,6 +13,9 @@ go test -run '^$' -bench 'CreateCustomer|LookupEmail' -benchtime 20000x -timeout
 go test -run '^$' -bench 'LookupHTTP' -benchtime 1x -timeout 60m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'Seal64|Open64|BlindIndex' -benchtime 1s ./internal/vault/ | tee -a "$out"
 go test -run '^$' -bench 'ValidateEmail|ValidatePhone' -benchtime 1s ./internal/quality/ | tee -a "$out"
+go test -run '^$' -bench 'BulkCheck' -benchtime 5x -timeout 30m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'Permission' -benchtime 2000x -timeout 30m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'Decide' -benchtime 1s ./internal/consent/ | tee -a "$out"
 echo
 awk '
 function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return $i; return "" }
@@ -20,5 +23,8 @@ function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return
 /^BenchmarkLookupHTTP/     { printf "BENCH lookup_email_http_p99 %s us ratio=%s (p50 %s us; GET /healthz p99 %s us; open loop at %s requests/s over loopback)\n", metric("us_p99"), metric("ratio"), metric("us_p50"), metric("us_p99_healthz"), ENVIRON["STEWARD_BENCH_RATE"] ? ENVIRON["STEWARD_BENCH_RATE"] : 1000 }
 /^BenchmarkLookupEmail/    { printf "BENCH lookup_email_sqlite %s us/lookup ratio=%s (plain select %s us; %s customers, %d concurrent callers)\n", metric("us/lookup"), metric("ratio"), metric("us/plain_select"), metric("customers"), 16
                              printf "BENCH lookup_email_sqlite_single %s us/lookup-p50 ratio=%.3f (p99 %s us; plain select p50 %s us; one caller)\n", metric("us_p50_single"), metric("us_p50_single_plain")/metric("us_p50_single"), metric("us_p99_single"), metric("us_p50_single_plain") }
+/^BenchmarkBulkCheck/      { printf "BENCH bulk_permission_check_sqlite %s ms/check ratio=%s (%s ms of processor time; plain select of the ids %s ms; %s customers, %s allowed)\n", metric("ms/check"), metric("ratio"), metric("cpu_ms/check"), metric("ms/plain_select"), metric("customers"), metric("allowed") }
+/^BenchmarkPermission/     { printf "BENCH permission_check_sqlite %s us/check (%s us of processor time each, %d concurrent callers)\n", metric("us/check"), metric("cpu_us/check"), 16 }
+/^BenchmarkDecide/         { printf "BENCH permission_decision %s ns/op (facts in memory)\n", metric("ns/op") }
 ' "$out"
 rm -f "$out"

@@ -19,6 +19,7 @@ import (
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/httpapi"
 	"github.com/stewardhq/steward/internal/job"
@@ -46,6 +47,7 @@ type App struct {
 	Catalog   *catalog.Catalog
 	Customers *customer.Service
 	Quality   *quality.Validator
+	Consents  *consent.Service
 	Audit     *audit.Service
 	APIKeys   *auth.Service
 	Rotator   *keys.Rotator
@@ -171,6 +173,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	db.SetAuditSealer(&audit.Sealer{Key: km.AuditSigningKey(), Every: CheckpointEvery})
+	if err := km.EnsureReceiptKey(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a := &App{Config: cfg, Log: log, Store: db, Keys: km, Catalog: cat}
 	a.Customers = &customer.Service{Store: db, Audit: db, Keys: km, Catalog: cat,
 		Norm: &customer.Normalizer{Catalog: cat, DefaultRegion: cfg.DefaultRegion}}
@@ -180,6 +186,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		// because a form check must not depend on DNS the operator did not opt in to.
 		a.Quality.MX = quality.NewMXChecker(net.DefaultResolver, 0, 0)
 	}
+	a.Consents = &consent.Service{Store: db, Audit: db, Catalog: cat, Keys: km, Contacts: a.Customers, Norm: a.Customers.Norm}
+	a.Customers.Permissions = a.Consents
 	a.Audit = &audit.Service{Store: db, Catalog: cat, PublicKey: km.AuditPublicKey(), CheckpointEvery: CheckpointEvery}
 	a.APIKeys = &auth.Service{Store: db, Audit: db, Catalog: cat}
 	a.Rotator = &keys.Rotator{Manager: km, Jobs: db, KeyStore: db, Catalog: cat}
@@ -196,7 +204,7 @@ func (a *App) Close() error { return a.Store.Close() }
 
 // HTTP builds the API handler.
 func (a *App) HTTP() *httpapi.Server {
-	return &httpapi.Server{Customers: a.Customers, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store,
+	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store,
 		Quality: a.Quality,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody}
 }

@@ -49,6 +49,10 @@ type Purpose struct {
 	// GeneralizedOnly is true when the purpose may see fields only in their generalised
 	// form (see Field.Generalize), as analytics under legitimate interest should.
 	GeneralizedOnly bool `json:"generalized_only"`
+	// Marketing is true for direct marketing. The suppression list blocks it for anyone whose
+	// email or phone is on the list, even after erasure and re-import, and an objection to it
+	// is absolute (GDPR Article 21(3)). Only consent and legitimate-interest purposes may set it.
+	Marketing bool `json:"marketing"`
 }
 
 // Category groups fields by the kind of data they hold, as privacy notices and records of
@@ -209,6 +213,18 @@ func (c *Catalog) GPCPurposes() []string {
 	var out []string
 	for _, p := range c.Purposes {
 		if p.GPCOptOut {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// MarketingPurposes returns the names of the direct-marketing purposes, in catalog order:
+// the ones a suppression list entry blocks by default.
+func (c *Catalog) MarketingPurposes() []string {
+	var out []string
+	for _, p := range c.Purposes {
+		if p.Marketing {
 			out = append(out, p.Name)
 		}
 	}

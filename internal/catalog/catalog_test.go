@@ -72,6 +72,9 @@ func TestDefaultPurposes(t *testing.T) {
 	if len(c.Purposes) != len(tests) {
 		t.Errorf("got %d purposes, want %d", len(c.Purposes), len(tests))
 	}
+	if got, want := c.MarketingPurposes(), []string{"marketing_email", "marketing_sms"}; !slices.Equal(got, want) {
+		t.Errorf("MarketingPurposes() = %v, want %v", got, want)
+	}
 	if got, want := c.GPCPurposes(), []string{"personalization", "ads_sharing"}; !slices.Equal(got, want) {
 		t.Errorf("GPCPurposes() = %v, want %v", got, want)
 	}

@@ -41,7 +41,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 var (
 	topKeys      = []string{"version", "purposes", "categories", "fields", "roles"}
 	topRequired  = []string{"purposes", "categories", "fields", "roles"}
-	purposeKeys  = []string{"name", "description", "legal_basis", "gpc_opt_out", "generalized_only"}
+	purposeKeys  = []string{"name", "description", "legal_basis", "gpc_opt_out", "generalized_only", "marketing"}
 	purposeReq   = []string{"name", "description", "legal_basis"}
 	categoryKeys = []string{"name", "description"}
 	categoryReq  = []string{"name", "description"}
@@ -436,6 +436,12 @@ func (p *parser) purpose(n *yaml.Node, i int) (Purpose, bool) {
 	}
 	if g := kv["generalized_only"]; g != nil {
 		v.GeneralizedOnly, _ = p.boolean(g, label, "generalized_only")
+	}
+	if m := kv["marketing"]; m != nil {
+		v.Marketing, _ = p.boolean(m, label, "marketing")
+		if v.Marketing && v.LegalBasis != "" && v.LegalBasis != Consent && v.LegalBasis != LegitimateInterest {
+			p.addf(m.Line, "%s: marketing is only allowed on consent and legitimate_interest purposes (this one is %s)", label, v.LegalBasis)
+		}
 	}
 	if ok {
 		p.generalizedOnly[name] = v.GeneralizedOnly

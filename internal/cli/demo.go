@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -41,6 +42,9 @@ func demoCmd(s *settings, e env) *cobra.Command {
 				}
 				fmt.Fprintf(e.stdout, "Loaded %d customers (every value validated, encrypted and audited).\n", loaded)
 			}
+			if err := demoConsents(ctx, a, seed, e); err != nil {
+				return err
+			}
 			key, _, err := a.APIKeys.Create(ctx, "owner", "demo owner")
 			if err != nil {
 				return err
@@ -62,11 +66,39 @@ func demoCmd(s *settings, e env) *cobra.Command {
 	return cmd
 }
 
+// demoConsents gives a demo installation without a privacy policy a policy and its
+// customers consent histories.
+func demoConsents(ctx context.Context, a *app.App, seed uint64, e env) error {
+	var ids []string
+	for after := ""; ; {
+		page, err := a.Store.CustomerKeys(ctx, after, 1000)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, k := range page {
+			ids = append(ids, k.CustomerID)
+		}
+		after = page[len(page)-1].CustomerID
+	}
+	n, err := demo.Consents(ctx, a.Consents, ids, seed)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(e.stdout, "Published privacy policy %q and recorded %d consent choices (with signed receipts).\n", demo.DemoPolicy, n)
+	}
+	return nil
+}
+
 func demoCurls(url, key string) []string {
 	auth := `-H "Authorization: Bearer ` + key + `"`
 	return []string{
 		strings.Join([]string{"curl -s", auth, url + "/v1/customers?limit=3"}, " "),
 		strings.Join([]string{"curl -s", auth, `-H "Content-Type: application/json"`, `-d '{"fields":{"email":"Ada.Lovelace@Example.com","first_name":"Ada","phone":"+44 20 7946 0958"}}'`, url + "/v1/customers"}, " "),
 		strings.Join([]string{"curl -s", auth, `-H "Steward-Purpose: support"`, `"` + url + `/v1/customers?email=ada.lovelace@example.com"`}, " "),
+		strings.Join([]string{"curl -s", auth, url + "/v1/policies"}, " "),
 	}
 }

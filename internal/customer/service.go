@@ -38,6 +38,8 @@ type Service struct {
 	Keys    Keys
 	Catalog *catalog.Catalog
 	Norm    *Normalizer
+	// Permissions is asked before every reveal for a purpose (see permit.go).
+	Permissions Permissions
 }
 
 // View is a customer as a caller sees it: masked unless revealed for a purpose.
@@ -52,6 +54,10 @@ type View struct {
 	Version     int64     `json:"version"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+
+	// Denied says why nothing was revealed for Purpose to this customer in a look-up, when
+	// the permission decision refused it (a withdrawn consent, say).
+	Denied string `json:"denied,omitempty"`
 }
 
 // MaxLookup bounds how many candidates one blind-index look-up may open.
@@ -148,6 +154,9 @@ func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 	r, err := s.Store.GetCustomer(ctx, id)
 	if err != nil {
 		return View{}, err
+	}
+	if err := s.permit(ctx, id, purpose); err != nil {
+		return View{}, s.denied(ctx, err, id, purpose)
 	}
 	values, err := s.open(ctx, r)
 	if err != nil {
@@ -250,9 +259,15 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 		if string(got) != string(wantJSON) {
 			continue
 		}
-		v := s.render(ctx, r, values, purpose)
+		v, denial, err := s.renderPermitted(ctx, r, values, purpose)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, v)
 		entries = append(entries, s.readEntry(ctx, audit.ActionCustomerLookup, v, values))
+		if denial != nil {
+			entries = append(entries, *denial)
+		}
 	}
 	if len(entries) > 0 {
 		if err := s.Audit.AppendAudit(ctx, entries...); err != nil {

@@ -44,6 +44,9 @@ type Store interface {
 	// FindCustomers returns the customers with the token in field's blind index: candidates
 	// that the caller must open and compare, because tokens are deliberately truncated.
 	FindCustomers(ctx context.Context, field string, token int64, limit int) ([]*Record, error)
+	// CustomersByID returns the stored customers among ids, in no particular order, in a few
+	// batched queries however many ids there are.
+	CustomersByID(ctx context.Context, ids []string) ([]*Record, error)
 	// ListCustomers returns up to limit customers with id greater than after, by id.
 	ListCustomers(ctx context.Context, after string, limit int) ([]*Record, error)
 	// CountCustomers returns how many customers are stored.

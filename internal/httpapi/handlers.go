@@ -55,6 +55,9 @@ func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.gpcFor(r.Context(), r, v.ID); err != nil {
+		return err
+	}
 	w.Header().Set("Location", "/v1/customers/"+v.ID)
 	return writeJSON(w, http.StatusCreated, v)
 }
@@ -111,6 +114,11 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) error {
 		}
 		if views == nil {
 			views = []customer.View{}
+		}
+		for _, v := range views {
+			if err := s.gpcFor(r.Context(), r, v.ID); err != nil {
+				return err
+			}
 		}
 		return writeJSON(w, http.StatusOK, map[string]any{"data": views})
 	}

@@ -15,6 +15,7 @@ type route struct {
 	Returns string  // success schema name
 	Status  int     // success status
 	Errors  []int   // documented error statuses
+	MaxBody int64   // body limit when it must exceed the server's (--max-body)
 	handle  handlerFunc
 }
 
@@ -65,8 +66,29 @@ func (s *Server) routes() []route {
 		{Method: "DELETE", Path: "/v1/apikeys/{id}", Summary: "Revoke an API key, at once and for good.", Status: 204, Errors: []int{403, 404, 422}, handle: s.revokeAPIKey},
 		{Method: "POST", Path: "/v1/keys/rotate", Summary: "Rotate the master key and queue the rewrap of every customer's data key.", Returns: "Job", Status: 202, Errors: []int{403, 409}, handle: s.rotateKeys},
 		{Method: "GET", Path: "/v1/jobs/{id}", Summary: "A background job's state and progress.", Returns: "Job", Status: 200, Errors: []int{403, 404}, handle: s.getJob},
+		{Method: "GET", Path: "/v1/policies", Summary: "Published privacy-policy versions, oldest first, and the one in force.", Returns: "PolicyList", Status: 200, Errors: []int{403}, handle: s.listPolicies},
+		{Method: "POST", Path: "/v1/policies", Summary: "Publish a privacy-policy version; versions never change once published.", Body: "PolicyInput", Returns: "Policy", Status: 201,
+			Errors: []int{400, 403, 409, 413, 422}, handle: s.publishPolicy},
+		{Method: "GET", Path: "/v1/policies/{version}", Summary: "One privacy-policy version, with its text.", Returns: "Policy", Status: 200, Errors: []int{403, 404}, handle: s.getPolicy},
+		{Method: "POST", Path: "/v1/customers/{id}/consents", Summary: "Append a consent, withdrawal, objection or restriction to the customer's ledger; returns it with its signed receipt.",
+			Headers: []param{gpcHeader}, Body: "ConsentInput", Returns: "ConsentRecord", Status: 201, Errors: []int{400, 403, 404, 413, 422}, handle: s.recordConsent},
+		{Method: "GET", Path: "/v1/customers/{id}/consents", Summary: "The customer's current decision for every purpose and the full ledger behind it.",
+			Headers: []param{gpcHeader}, Returns: "ConsentHistory", Status: 200, Errors: []int{403, 404, 422}, handle: s.consentHistory},
+		{Method: "GET", Path: "/v1/customers/{id}/permissions/{purpose}", Summary: "May this customer's data be used for this purpose? With the reason.",
+			Headers: []param{gpcHeader}, Returns: "Decision", Status: 200, Errors: []int{403, 422}, handle: s.permission},
+		{Method: "POST", Path: "/v1/permissions/check", Summary: "Decide one purpose for up to 100,000 customers at once (audited).", Body: "CheckInput", Returns: "CheckResult", Status: 200,
+			Errors: []int{400, 403, 413, 422}, MaxBody: checkMaxBody, handle: s.checkPermissions},
+		{Method: "POST", Path: "/v1/suppressions", Summary: "Add an email address or phone number to the suppression list, which blocks marketing for whoever holds it.",
+			Body: "SuppressionInput", Returns: "SuppressionResult", Status: 201, Errors: []int{400, 403, 413, 422}, handle: s.suppress},
+		{Method: "POST", Path: "/v1/consent-receipts/verify", Summary: "Check a consent receipt's signature against this installation's receipt key.", Public: true,
+			Body: "ReceiptInput", Returns: "ReceiptVerification", Status: 200, Errors: []int{400, 413}, handle: s.verifyReceipt},
+		{Method: "GET", Path: "/.well-known/jwks.json", Summary: "The public key that consent receipts are signed with (JSON Web Key Set).", Public: true, Returns: "JWKS", Status: 200, handle: s.jwks},
+		{Method: "GET", Path: "/.well-known/gpc.json", Summary: "Global Privacy Control support resource.", Public: true, Returns: "GPCSupport", Status: 200, handle: s.gpcSupport},
 	}
 }
+
+var gpcHeader = param{Name: "Sec-GPC", Type: "string",
+	Description: "\"1\" relays the customer's Global Privacy Control signal: Steward records an opt-out of the GPC-sensitive purposes for the customer the request identifies, once."}
 
 // commonErrors are documented on every authenticated route.
 var commonErrors = []int{http.StatusUnauthorized, http.StatusInternalServerError}

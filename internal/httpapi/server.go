@@ -20,6 +20,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
@@ -31,6 +32,7 @@ import (
 type Server struct {
 	Customers *customer.Service
 	Quality   *quality.Validator
+	Consents  *consent.Service
 	Audit     *audit.Service
 	APIKeys   *auth.Service
 	Rotator   *keys.Rotator
@@ -97,7 +99,7 @@ func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 }
 
-// secure sets the headers every response carries and bounds every body.
+// secure sets the headers every response carries.
 func (s *Server) secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -109,7 +111,6 @@ func (s *Server) secure(next http.Handler) http.Handler {
 		if r.TLS != nil {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.MaxBody)
 		next.ServeHTTP(w, r)
 	})
 }
@@ -141,6 +142,8 @@ func (s *Server) wrap(rt route) http.Handler {
 		w.Header().Set("Request-Id", rid)
 		ctx := audit.WithRequestID(r.Context(), rid)
 		sw := &statusWriter{ResponseWriter: w}
+		limit := max(s.MaxBody, rt.MaxBody)
+		r.Body = http.MaxBytesReader(sw, r.Body, limit)
 		defer func() {
 			if p := recover(); p != nil {
 				s.Log.Error("panic", "request_id", rid, "route", rt.Path, "panic", fmt.Sprint(p))
@@ -156,8 +159,13 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 			ctx = audit.WithActor(ctx, actor)
+			ctx = s.gpcContext(ctx, r)
 		}
-		if err := rt.handle(sw, r.WithContext(ctx)); err != nil {
+		if err := s.gpcRecorder(rt)(sw, r.WithContext(ctx)); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				err = problem.New(problem.TooLarge, "request body is larger than %d bytes", limit)
+			}
 			s.writeProblem(sw, r, rid, err)
 		}
 	})

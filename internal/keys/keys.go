@@ -40,6 +40,10 @@ type Manager struct {
 	blob     []byte // the wrapped keyset last loaded, to notice a rotation cheaply
 }
 
+// ActionReceiptKeyCreate is the audit action written when an installation made before consent
+// receipts existed gets its receipt signing key.
+const ActionReceiptKeyCreate = "keys.receipt_key_create"
+
 // RefreshEvery is how stale a node's keyset may get, by default, before it re-reads it when
 // making a new data key, so that after a rotation on another node new customers are wrapped
 // by the new master within this long, without a restart.
@@ -168,6 +172,64 @@ func (m *Manager) IndexBits() int {
 func (m *Manager) AuditSigningKey() ed25519.PrivateKey {
 	v, _ := m.vault()
 	return v.AuditSigningKey()
+}
+
+// EnsureReceiptKey gives a keyset made before consent receipts existed its receipt signing
+// key: it adds the key to a fresh copy of the stored keyset, stores it (only if nobody changed
+// the keyset meanwhile, so two nodes starting at once agree on one key) and reloads. It does
+// nothing when the key exists. Call it once the audit sealer is installed, since the change is
+// audited.
+func (m *Manager) EnsureReceiptKey(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		_, ks := m.vault()
+		if ks.HasReceiptKey() {
+			return nil
+		}
+		prev, bits, err := m.store.LoadKeyset(ctx)
+		if err != nil {
+			return err
+		}
+		fresh, err := vault.OpenKeyset(ctx, m.root, prev)
+		if err != nil {
+			return fmt.Errorf("open keyset with the %s root key: %w", m.root.Name(), err)
+		}
+		if fresh.AddReceiptKey() {
+			blob, err := vault.SealKeyset(ctx, m.root, fresh)
+			if err != nil {
+				return fmt.Errorf("seal keyset: %w", err)
+			}
+			entry := audit.New(audit.WithActor(ctx, audit.System), ActionReceiptKeyCreate, "", nil, "")
+			err = m.store.SaveKeyset(ctx, blob, bits, prev, []audit.Entry{entry})
+			if problem.Is(err, problem.Conflict) && attempt < 3 {
+				continue // another node changed the keyset first: start again from its version
+			}
+			if err != nil {
+				return fmt.Errorf("store keyset with a receipt key: %w", err)
+			}
+		}
+		if err := m.Reload(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// ReceiptSigningKey signs consent receipts; nil until EnsureReceiptKey has run on a keyset
+// made before receipts existed.
+func (m *Manager) ReceiptSigningKey() ed25519.PrivateKey {
+	v, _ := m.vault()
+	return v.ReceiptSigningKey()
+}
+
+// ReceiptPublicKey verifies consent receipts; it is published for anyone to check them.
+func (m *Manager) ReceiptPublicKey() ed25519.PublicKey {
+	v, _ := m.vault()
+	return v.ReceiptPublicKey()
+}
+
+// KeyedHash is the full-width keyed hash of data under label's key (see vault.KeyedHash).
+func (m *Manager) KeyedHash(label string, data []byte) []byte {
+	v, _ := m.vault()
+	return v.KeyedHash(label, data)
 }
 
 // AuditPublicKey verifies audit checkpoints; it is safe to publish.

@@ -39,12 +39,17 @@ type Dialect struct {
 	// written to the main file would make every read start cold. Entry ids are then given by
 	// Steward, one sequence over both databases, so the trail still reads in one order.
 	AccessSchema string
+	// JSONTable is a table expression "j" whose column "value" yields the strings of the JSON
+	// array bound as parameter %d, so that thousands of ids travel as one parameter: binding
+	// them one by one costs more than the look-ups themselves.
+	JSONTable string
 }
 
 // DB implements the domain stores over one engine.
 type DB struct {
 	write   *sql.DB // SQLite: a single connection, so writers queue in Go instead of on locks
 	read    *sql.DB
+	bulk    *sql.DB // reads that sweep many rows once; see SetBulkReader
 	d       Dialect
 	sealer  atomic.Pointer[audit.Sealer]
 	closers []func() error

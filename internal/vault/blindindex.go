@@ -26,6 +26,8 @@ const (
 
 	// blindIndexInfo prefixes the field name in the HKDF info, versioning the derivation.
 	blindIndexInfo = "steward blind index v1 "
+	// keyedHashInfo prefixes the label in the HKDF info of KeyedHash keys.
+	keyedHashInfo = "steward keyed hash v1 "
 )
 
 // PlanIndexBits returns the blind-index width that leaves about targetCandidates false-positive
@@ -108,4 +110,29 @@ func (v *Vault) fieldIndex(field string) *fieldIndex {
 	}
 	actual, _ := v.fields.LoadOrStore(field, fi)
 	return actual.(*fieldIndex)
+}
+
+// KeyedHash returns the full HMAC-SHA256 of data under a key of its own for label, derived with
+// HKDF-SHA256 from the index key and the info "steward keyed hash v1 "+label. Unlike BlindIndex
+// it is not truncated: it serves where a value must be recognised exactly but never stored,
+// such as the address consent evidence came from or a suppressed email address. Like the
+// index key it never rotates, so hashes stored years ago still match. Labels come from code,
+// never from input; every distinct label is cached for the Vault's lifetime.
+func (v *Vault) KeyedHash(label string, data []byte) []byte {
+	pool, ok := v.hashes.Load(label)
+	if !ok {
+		key, err := hkdf.Key(sha256.New, v.indexKey[:], nil, keyedHashInfo+label, keySize)
+		if err != nil {
+			panic("vault: derive keyed hash key: " + err.Error())
+		}
+		p := &sync.Pool{New: func() any { return &indexHasher{mac: hmac.New(sha256.New, key)} }}
+		pool, _ = v.hashes.LoadOrStore(label, p)
+	}
+	p := pool.(*sync.Pool)
+	ih := p.Get().(*indexHasher)
+	ih.mac.Reset()
+	ih.mac.Write(data)
+	out := ih.mac.Sum(nil)
+	p.Put(ih)
+	return out
 }

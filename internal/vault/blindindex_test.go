@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"testing"
@@ -107,5 +108,30 @@ func TestPlanIndexBits(t *testing.T) {
 		if got := PlanIndexBits(c.rows, c.target); got != c.want {
 			t.Errorf("PlanIndexBits(%d, %v) = %d, want %d", c.rows, c.target, got, c.want)
 		}
+	}
+}
+
+func TestKeyedHash(t *testing.T) {
+	_, v := newTestVault(t)
+	a := v.KeyedHash("consent.ip", []byte("203.0.113.7"))
+	if len(a) != 32 {
+		t.Fatalf("got %d bytes, want 32", len(a))
+	}
+	if !bytes.Equal(a, v.KeyedHash("consent.ip", []byte("203.0.113.7"))) {
+		t.Fatal("not deterministic")
+	}
+	if bytes.Equal(a, v.KeyedHash("consent.ip", []byte("203.0.113.8"))) {
+		t.Fatal("different values hash alike")
+	}
+	if bytes.Equal(a, v.KeyedHash("suppression.email", []byte("203.0.113.7"))) {
+		t.Fatal("labels share a key")
+	}
+	_, other := newTestVault(t)
+	if bytes.Equal(a, other.KeyedHash("consent.ip", []byte("203.0.113.7"))) {
+		t.Fatal("two keysets hash alike")
+	}
+	a[0] ^= 1
+	if bytes.Equal(a, v.KeyedHash("consent.ip", []byte("203.0.113.7"))) {
+		t.Fatal("the caller can change a later result by writing to an earlier one")
 	}
 }

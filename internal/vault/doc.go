@@ -6,9 +6,10 @@
 //
 //   - A Root (a local 32-byte key file, or HashiCorp Vault Transit) wraps the Keyset. Only the
 //     sealed keyset blob is ever stored; rotating or moving the root means re-sealing one blob.
-//   - The Keyset holds versioned AES-256 master keys, the blind-index key and the Ed25519 audit
-//     signing seed. Master keys wrap one random 256-bit data key (DEK) per customer, so rotating
-//     a master key means rewrapping small DEKs, never re-encrypting customer data.
+//   - The Keyset holds versioned AES-256 master keys, the blind-index key, the Ed25519 audit
+//     signing seed and the Ed25519 consent-receipt signing seed. Master keys wrap one random
+//     256-bit data key (DEK) per customer, so rotating a master key means rewrapping small
+//     DEKs, never re-encrypting customer data.
 //   - A DataKey seals field values with AES-256-GCM. Deleting a customer's wrapped DEK makes all
 //     of that customer's ciphertexts unreadable (crypto-shredding), including in backups.
 //
@@ -24,6 +25,9 @@
 //   - The blind-index key is separate from every encryption key, and each field gets its own
 //     HKDF-derived HMAC key, so index values of one field say nothing about another field and an
 //     index key compromise does not expose ciphertexts.
+//   - Keyed hashes (KeyedHash) use keys derived from the index key, one per label, and are
+//     never truncated: they let Steward recognise an IP address or a suppressed email address
+//     exactly without storing it.
 //   - Older master versions stay in the keyset, and keep opening the DEKs they wrapped, until
 //     the caller has rewrapped every DEK and explicitly retires them.
 //

@@ -21,7 +21,8 @@ const keysetAD = "steward keyset v1"
 const keysetFormat = 1
 
 // Keyset is the secret material below the root: versioned AES-256 master keys that wrap data
-// keys, the blind-index key, and the Ed25519 audit signing seed. It is only ever stored sealed
+// keys, the blind-index key, the Ed25519 audit signing seed and the Ed25519 consent-receipt
+// signing seed. It is only ever stored sealed
 // by a Root. Its methods are safe for concurrent use, but a Vault does not observe later changes
 // (see New), so rotation is: Rotate, SealKeyset, store the blob durably, then build a new Vault.
 type Keyset struct {
@@ -31,6 +32,12 @@ type Keyset struct {
 	masters   map[int]masterKey
 	indexKey  [keySize]byte
 	auditSeed [ed25519.SeedSize]byte
+	// receiptSeed signs consent receipts. It is a key of its own, not the audit key, so that
+	// receipts handed to customers can be verified with a published key without that key also
+	// vouching for the audit trail. Keysets made before receipts existed lack it until
+	// AddReceiptKey.
+	receiptSeed [ed25519.SeedSize]byte
+	hasReceipt  bool
 }
 
 type masterKey struct {
@@ -46,8 +53,32 @@ func NewKeyset() (*Keyset, error) {
 	ks := &Keyset{created: now, masters: make(map[int]masterKey)}
 	_, _ = rand.Read(ks.indexKey[:])
 	_, _ = rand.Read(ks.auditSeed[:])
+	_, _ = rand.Read(ks.receiptSeed[:])
+	ks.hasReceipt = true
 	ks.addMasterLocked(1, now)
 	return ks, nil
+}
+
+// HasReceiptKey reports whether the keyset holds a consent-receipt signing key; keysets
+// sealed before receipts existed do not.
+func (ks *Keyset) HasReceiptKey() bool {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return ks.hasReceipt
+}
+
+// AddReceiptKey generates the consent-receipt signing key if the keyset lacks one and reports
+// whether it did. The caller must seal and store the keyset before signing anything with it,
+// or receipts would be signed by a key that a crash could lose.
+func (ks *Keyset) AddReceiptKey() bool {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if ks.hasReceipt {
+		return false
+	}
+	_, _ = rand.Read(ks.receiptSeed[:])
+	ks.hasReceipt = true
+	return true
 }
 
 func (ks *Keyset) addMasterLocked(version int, created time.Time) {
@@ -134,6 +165,8 @@ type keysetJSON struct {
 	Masters   []masterJSON `json:"masters"`
 	IndexKey  []byte       `json:"index_key"`
 	AuditSeed []byte       `json:"audit_seed"`
+	// ReceiptSeed is absent in keysets sealed before consent receipts existed.
+	ReceiptSeed []byte `json:"receipt_seed,omitempty"`
 }
 
 type masterJSON struct {
@@ -157,6 +190,9 @@ func SealKeyset(ctx context.Context, root Root, ks *Keyset) ([]byte, error) {
 		IndexKey:  slices.Clone(ks.indexKey[:]),
 		AuditSeed: slices.Clone(ks.auditSeed[:]),
 	}
+	if ks.hasReceipt {
+		kj.ReceiptSeed = slices.Clone(ks.receiptSeed[:])
+	}
 	for v, mk := range ks.masters {
 		kj.Masters = append(kj.Masters, masterJSON{Version: v, Key: slices.Clone(mk.key[:]), Created: mk.created})
 	}
@@ -164,6 +200,7 @@ func SealKeyset(ctx context.Context, root Root, ks *Keyset) ([]byte, error) {
 	defer func() {
 		clear(kj.IndexKey)
 		clear(kj.AuditSeed)
+		clear(kj.ReceiptSeed)
 		for _, m := range kj.Masters {
 			clear(m.Key)
 		}
@@ -201,6 +238,7 @@ func OpenKeyset(ctx context.Context, root Root, blob []byte) (*Keyset, error) {
 	defer func() {
 		clear(kj.IndexKey)
 		clear(kj.AuditSeed)
+		clear(kj.ReceiptSeed)
 		for _, m := range kj.Masters {
 			clear(m.Key)
 		}
@@ -214,9 +252,16 @@ func OpenKeyset(ctx context.Context, root Root, blob []byte) (*Keyset, error) {
 	if len(kj.AuditSeed) != ed25519.SeedSize {
 		return nil, errors.New("vault: keyset audit seed has the wrong length")
 	}
+	if len(kj.ReceiptSeed) != 0 && len(kj.ReceiptSeed) != ed25519.SeedSize {
+		return nil, errors.New("vault: keyset receipt seed has the wrong length")
+	}
 	ks := &Keyset{created: kj.Created, primary: kj.Primary, masters: make(map[int]masterKey, len(kj.Masters))}
 	copy(ks.indexKey[:], kj.IndexKey)
 	copy(ks.auditSeed[:], kj.AuditSeed)
+	if len(kj.ReceiptSeed) == ed25519.SeedSize {
+		copy(ks.receiptSeed[:], kj.ReceiptSeed)
+		ks.hasReceipt = true
+	}
 	for _, m := range kj.Masters {
 		if m.Version < 1 || uint64(m.Version) > math.MaxUint32 {
 			return nil, fmt.Errorf("vault: keyset has invalid master version %d", m.Version)

@@ -280,3 +280,64 @@ func TestNewValidatesIndexBits(t *testing.T) {
 		t.Fatal("nil keyset accepted")
 	}
 }
+
+func TestReceiptKey(t *testing.T) {
+	root, _ := newLocalRoot(t)
+	ctx := context.Background()
+	ks, v := newTestVault(t)
+	if !ks.HasReceiptKey() || v.ReceiptSigningKey() == nil {
+		t.Fatal("a new keyset has no receipt key")
+	}
+	if bytes.Equal(v.ReceiptPublicKey(), v.AuditPublicKey()) {
+		t.Fatal("receipts are signed with the audit key")
+	}
+	msg := []byte("receipt")
+	if !ed25519.Verify(v.ReceiptPublicKey(), msg, ed25519.Sign(v.ReceiptSigningKey(), msg)) {
+		t.Fatal("receipt signature does not verify")
+	}
+	blob, err := SealKeyset(ctx, root, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := OpenKeyset(ctx, root, blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, _ := New(back, Options{})
+	if !bytes.Equal(v2.ReceiptPublicKey(), v.ReceiptPublicKey()) {
+		t.Fatal("the receipt key changed across seal and open")
+	}
+
+	// A keyset sealed before receipts existed opens without one, and gains one once.
+	old, _ := NewKeyset()
+	old.hasReceipt = false
+	clear(old.receiptSeed[:])
+	blob, err = SealKeyset(ctx, root, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(blob), "receipt") {
+		t.Fatal("sealed keyset is not opaque")
+	}
+	legacy, err := OpenKeyset(ctx, root, blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv, _ := New(legacy, Options{})
+	if legacy.HasReceiptKey() || lv.ReceiptSigningKey() != nil || lv.ReceiptPublicKey() != nil {
+		t.Fatal("a legacy keyset claims a receipt key")
+	}
+	if !legacy.AddReceiptKey() || legacy.AddReceiptKey() {
+		t.Fatal("AddReceiptKey must add exactly once")
+	}
+	blob, _ = SealKeyset(ctx, root, legacy)
+	again, err := OpenKeyset(ctx, root, blob)
+	if err != nil || !again.HasReceiptKey() {
+		t.Fatalf("receipt key lost after sealing: %v", err)
+	}
+	av, _ := New(again, Options{})
+	nv, _ := New(legacy, Options{})
+	if !bytes.Equal(av.ReceiptPublicKey(), nv.ReceiptPublicKey()) {
+		t.Fatal("the added receipt key did not survive sealing")
+	}
+}

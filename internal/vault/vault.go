@@ -28,7 +28,10 @@ type Vault struct {
 	indexKey  [keySize]byte
 	indexBits int
 	auditKey  ed25519.PrivateKey
-	fields    sync.Map // field name -> *fieldIndex; see blindindex.go
+	// receiptKey is nil for a keyset that has no receipt key yet.
+	receiptKey ed25519.PrivateKey
+	fields     sync.Map // field name -> *fieldIndex; see blindindex.go
+	hashes     sync.Map // label -> *sync.Pool of *indexHasher; see KeyedHash
 }
 
 // New builds a Vault from a snapshot of ks. Taking a snapshot rather than following ks means a
@@ -55,6 +58,9 @@ func New(ks *Keyset, opts Options) (*Vault, error) {
 		indexKey:  ks.indexKey,
 		indexBits: bits,
 		auditKey:  ed25519.NewKeyFromSeed(ks.auditSeed[:]),
+	}
+	if ks.hasReceipt {
+		v.receiptKey = ed25519.NewKeyFromSeed(ks.receiptSeed[:])
 	}
 	for ver, mk := range ks.masters {
 		aead, err := newAEAD(mk.key[:])
@@ -95,6 +101,24 @@ func (v *Vault) AuditSigningKey() ed25519.PrivateKey {
 // AuditPublicKey returns the key that verifies the audit chain; it is safe to publish.
 func (v *Vault) AuditPublicKey() ed25519.PublicKey {
 	return slices.Clone(v.auditKey.Public().(ed25519.PublicKey))
+}
+
+// ReceiptSigningKey returns a copy of the Ed25519 key that signs consent receipts, or nil when
+// the keyset has none yet (see Keyset.AddReceiptKey).
+func (v *Vault) ReceiptSigningKey() ed25519.PrivateKey {
+	if v.receiptKey == nil {
+		return nil
+	}
+	return slices.Clone(v.receiptKey)
+}
+
+// ReceiptPublicKey returns the key that verifies consent receipts, or nil when there is none;
+// it is meant to be published.
+func (v *Vault) ReceiptPublicKey() ed25519.PublicKey {
+	if v.receiptKey == nil {
+		return nil
+	}
+	return slices.Clone(v.receiptKey.Public().(ed25519.PublicKey))
 }
 
 // WrappedKey is a customer's DEK encrypted under one master version. Store both fields: the

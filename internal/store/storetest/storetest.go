@@ -40,6 +40,10 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"keyset", testKeyset},
 		{"jobs", testJobs},
 		{"concurrent writers", testConcurrentWriters},
+		{"policies", testPolicies},
+		{"consent ledger", testConsentLedger},
+		{"consent batches", testConsentBatches},
+		{"suppressions", testSuppressions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

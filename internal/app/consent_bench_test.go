@@ -1,0 +1,184 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
+)
+
+var (
+	consentOnce   sync.Once
+	consentReopen sync.Once
+	consentApp    *App
+	consentIDs    []string
+)
+
+// consentCustomers is the bulk-check population: the largest check the API accepts.
+func consentCustomers() int {
+	if n, err := strconv.Atoi(os.Getenv("STEWARD_BENCH_CONSENT_CUSTOMERS")); err == nil && n > 0 {
+		return n
+	}
+	return consent.MaxCheck
+}
+
+// populateConsent makes, once per run and kept in $TMPDIR between runs, a SQLite installation
+// whose customers mostly consented to marketing email (through the service, receipts and all),
+// some withdrew and the rest were never asked.
+func populateConsent(b *testing.B) {
+	consentOnce.Do(func() {
+		n := consentCustomers()
+		consentApp = benchApp(b, filepath.Join(os.TempDir(), fmt.Sprintf("steward-consent-bench-%d", n)))
+		a := consentApp
+		ctx := audit.WithActor(context.Background(), audit.System)
+		start := time.Now()
+		have, err := a.Store.CountCustomers(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := int(have); i < n; i += 1000 {
+			batch := make([]map[string]any, 0, 1000)
+			for j := i; j < min(i+1000, n); j++ {
+				batch = append(batch, benchPerson(j))
+			}
+			if _, err := a.Customers.CreateBatch(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for after := ""; ; {
+			page, err := a.Store.CustomerKeys(ctx, after, 5000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, k := range page {
+				consentIDs = append(consentIDs, k.CustomerID)
+			}
+			after = page[len(page)-1].CustomerID
+		}
+		if list, _ := a.Consents.Policies(ctx); list.InForce != "" {
+			return
+		}
+		if _, err := a.Consents.PublishPolicy(ctx, consent.PolicyInput{Version: "bench", Text: "Benchmark policy.",
+			Purposes: []string{"marketing_email", "marketing_sms"}}); err != nil {
+			b.Fatal(err)
+		}
+		yes, no := true, false
+		parallel(len(consentIDs), func(i int) {
+			in := consent.Input{Purpose: "marketing_email", Granted: &yes, PolicyVersion: "bench", Source: consent.SourceSignupForm}
+			switch {
+			case i%10 == 9:
+				return // never asked
+			case i%10 == 8:
+				in.Granted, in.PolicyVersion = &no, ""
+			}
+			if _, err := a.Consents.Record(ctx, consentIDs[i], in); err != nil {
+				b.Error(err)
+			}
+		})
+		for i := 0; i < 1000; i++ {
+			if _, err := a.Consents.Suppress(ctx, consent.SuppressionInput{Email: fmt.Sprintf("person%d@example.com", i*97)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "populated %d customers with consents in %s\n", n-int(have), time.Since(start).Round(time.Second))
+	})
+	// Benchmark on a freshly opened installation: populating fills the readers' page caches
+	// with customer rows that the first reads after a write would have to free.
+	consentReopen.Do(func() {
+		dir := consentApp.Config.Data
+		if err := consentApp.Close(); err != nil {
+			b.Fatal(err)
+		}
+		consentApp = benchApp(b, dir)
+	})
+}
+
+// BenchmarkBulkCheck: "may I email these customers?" for the largest list the API accepts, on
+// SQLite. The suppression list is not empty (every withdrawal put an address on it, and a
+// thousand more came through the API), so customers who would be allowed are also matched
+// against it.
+func BenchmarkBulkCheck(b *testing.B) {
+	populateConsent(b)
+	a := consentApp
+	ctx := audit.WithActor(context.Background(), audit.Actor{ID: "bench", Role: "marketer"})
+	var allowed int
+	start, cpuStart := time.Now(), cpuTime()
+	for b.Loop() {
+		res, err := a.Consents.Check(ctx, "marketing_email", consentIDs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		allowed = len(res.Allowed)
+	}
+	took := time.Since(start) / time.Duration(b.N)
+	cpu := (cpuTime() - cpuStart) / time.Duration(b.N)
+	base := plainExistence(b, a)
+	// The check runs its queries one after another, so its processor time is what it would
+	// take on an idle machine; on a shared one the wall time is longer.
+	b.ReportMetric(float64(cpu.Milliseconds()), "cpu_ms/check")
+	b.ReportMetric(float64(len(consentIDs)), "customers")
+	b.ReportMetric(float64(allowed), "allowed")
+	b.ReportMetric(float64(took.Milliseconds()), "ms/check")
+	b.ReportMetric(float64(base.Milliseconds()), "ms/plain_select")
+	b.ReportMetric(base.Seconds()/took.Seconds(), "ratio")
+}
+
+// cpuTime is the processor time this process has used so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// plainExistence is the bulk check's baseline: selecting the same ids from the customers table
+// in batches of 5,000, on the same engine, with nothing decided.
+func plainExistence(b *testing.B, a *App) time.Duration {
+	b.Helper()
+	start := time.Now()
+	for i := 0; i < len(consentIDs); i += 5000 {
+		batch, _ := json.Marshal(consentIDs[i:min(i+5000, len(consentIDs))])
+		rows, err := a.Store.Write().Query(`SELECT id FROM customers WHERE id IN (SELECT value FROM json_each($1))`, string(batch))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rows.Close()
+	}
+	return time.Since(start)
+}
+
+// BenchmarkPermission: one decision through the service on SQLite, as GET
+// /v1/customers/{id}/permissions/{purpose} makes it: policies, the customer, their records.
+func BenchmarkPermission(b *testing.B) {
+	populateConsent(b)
+	a := consentApp
+	ctx := audit.WithActor(context.Background(), audit.Actor{ID: "bench", Role: "marketer"})
+	b.ResetTimer()
+	start, cpuStart := time.Now(), cpuTime()
+	parallel(b.N, func(i int) {
+		if _, err := a.Consents.May(ctx, consentIDs[(i*7919)%len(consentIDs)], "marketing_sms"); err != nil {
+			b.Error(err)
+		}
+	})
+	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "us/check")
+	b.ReportMetric(float64((cpuTime()-cpuStart).Microseconds())/float64(b.N), "cpu_us/check")
+}

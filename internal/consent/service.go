@@ -1,0 +1,645 @@
+package consent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// Audit actions written by the ledger. They are stable strings because auditors filter on them.
+const (
+	ActionRecord        = "consent.record"
+	ActionRead          = "consent.read"
+	ActionPolicyPublish = "policy.publish"
+	ActionCheck         = "permission.check"
+	ActionSuppress      = "suppression.add"
+)
+
+// MaxCheck bounds one bulk permission check: large enough for a campaign audience, small
+// enough that the answer stays a few megabytes.
+const MaxCheck = 100_000
+
+// Keys is the part of the key hierarchy the ledger uses.
+type Keys interface {
+	// KeyedHash hashes evidence and suppressed addresses (see vault.KeyedHash).
+	KeyedHash(label string, data []byte) []byte
+	// BlindIndex is the customer vault's look-up token for a normalised value.
+	BlindIndex(field string, normalized []byte) int64
+	// ReceiptSigningKey signs receipts.
+	ReceiptSigningKey() ed25519.PrivateKey
+	// ReceiptPublicKey verifies them.
+	ReceiptPublicKey() ed25519.PublicKey
+}
+
+// Contacts reads customers' contact values so they can be matched against the suppression
+// list. The values are only hashed, never returned or stored.
+type Contacts interface {
+	// ContactValues returns, for each of ids that exists, the normalised values of the named
+	// fields it holds; unknown ids and absent fields are left out.
+	ContactValues(ctx context.Context, ids []string, fields ...string) (map[string]map[string]string, error)
+}
+
+// Normalizer normalises an input value exactly as the customer service stores it, so that an
+// address added to the suppression list matches the stored one.
+type Normalizer interface {
+	Value(name string, raw any) (any, catalog.Field, error)
+}
+
+// Service is the consent ledger and the permission decision.
+type Service struct {
+	Store    Store
+	Audit    audit.Store
+	Catalog  *catalog.Catalog
+	Keys     Keys
+	Contacts Contacts
+	Norm     Normalizer
+	// Now is the clock; nil means time.Now. Tests set it to cross policy effective dates.
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Microsecond)
+	}
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// validID reports whether id has the shape of a customer id.
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
+}
+
+type gpcKey struct{}
+
+// WithGPC marks ctx as serving a request that carries a Global Privacy Control signal, so that
+// every decision made for it treats the GPC-sensitive purposes as opted out, whatever the
+// ledger says.
+func WithGPC(ctx context.Context) context.Context { return context.WithValue(ctx, gpcKey{}, true) }
+
+func gpcFrom(ctx context.Context) bool { v, _ := ctx.Value(gpcKey{}).(bool); return v }
+
+// PublishPolicy publishes a privacy-policy version. Needs policies.write. Returns Conflict if
+// the version exists.
+func (s *Service) PublishPolicy(ctx context.Context, in PolicyInput) (Policy, error) {
+	a, err := audit.Require(ctx, s.Catalog, "policies.write")
+	if err != nil {
+		return Policy{}, err
+	}
+	published, err := s.Store.Policies(ctx)
+	if err != nil {
+		return Policy{}, err
+	}
+	p, err := newPolicy(s.Catalog, in, published, s.now())
+	if err != nil {
+		return Policy{}, err
+	}
+	p.PublishedBy = a.ID
+	e := audit.New(ctx, ActionPolicyPublish, "", nil, "")
+	e.Target = "policy:" + p.Version
+	if err := s.Store.PublishPolicy(ctx, p, []audit.Entry{e}); err != nil {
+		if problem.Is(err, problem.Conflict) {
+			return Policy{}, problem.Conflictf("version %q, or another version at the same time, was published first; list the policies and try again", p.Version)
+		}
+		return Policy{}, err
+	}
+	return p, nil
+}
+
+// PolicyList is the published versions and the one in force now.
+type PolicyList struct {
+	Data    []Policy `json:"data"`
+	InForce string   `json:"in_force,omitempty"`
+}
+
+// Policies lists the published versions, oldest first, without texts. Needs catalog.read.
+func (s *Service) Policies(ctx context.Context) (PolicyList, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "catalog.read"); err != nil {
+		return PolicyList{}, err
+	}
+	ps, err := s.Store.Policies(ctx)
+	if err != nil {
+		return PolicyList{}, err
+	}
+	out := PolicyList{Data: ps}
+	if out.Data == nil {
+		out.Data = []Policy{}
+	}
+	if p, ok := Policies(ps).InForce(s.now()); ok {
+		out.InForce = p.Version
+	}
+	return out, nil
+}
+
+// Policy returns one version with its text. Needs catalog.read; NotFound for an unknown version.
+func (s *Service) Policy(ctx context.Context, version string) (Policy, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "catalog.read"); err != nil {
+		return Policy{}, err
+	}
+	if !versionPattern.MatchString(version) {
+		return Policy{}, problem.NotFoundf("no policy version %q", version)
+	}
+	return s.Store.Policy(ctx, version)
+}
+
+// Record appends a choice to a customer's ledger and returns it with its signed receipt. Needs
+// consents.write. Bad input is Invalid and writes nothing; an unknown customer is NotFound.
+func (s *Service) Record(ctx context.Context, customerID string, in Input) (Record, error) {
+	a, err := audit.Require(ctx, s.Catalog, "consents.write")
+	if err != nil {
+		return Record{}, err
+	}
+	if !validID(customerID) {
+		return Record{}, problem.InvalidField("id", "is not a valid customer id")
+	}
+	p, err := in.check(s.Catalog)
+	if err != nil {
+		return Record{}, err
+	}
+	ev, err := evidence(in.Evidence, s.Keys.KeyedHash)
+	if err != nil {
+		return Record{}, err
+	}
+	ps, err := s.Store.Policies(ctx)
+	if err != nil {
+		return Record{}, err
+	}
+	now := s.now()
+	version, err := policyFor(Policies(ps), in, p, now)
+	if err != nil {
+		return Record{}, err
+	}
+	r := Record{CustomerID: customerID, Kind: in.Kind, Purpose: in.Purpose, Granted: *in.Granted, PolicyVersion: version,
+		Source: in.Source, Channel: in.Channel, At: now, Evidence: ev, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
+	var sup []Suppression
+	if !r.Granted && p.Marketing && (r.Kind == KindConsent || r.Kind == KindObjection) {
+		why := SuppressWithdrawal
+		if r.Kind == KindObjection {
+			why = SuppressObjection
+		}
+		if sup, err = s.withdrawalSuppressions(ctx, customerID, p.Name, why, a.ID, now); err != nil {
+			return Record{}, err
+		}
+	}
+	if err := s.seal(&r, ps); err != nil {
+		return Record{}, err
+	}
+	err = s.Store.AppendConsent(ctx, Append{CustomerID: customerID, Records: []Record{r}, Suppressions: sup, Entries: []audit.Entry{s.recordEntry(ctx, &r)}})
+	if err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+// policyFor checks the policy version a choice names and returns the one to record. A grant
+// must name a version that is published, in force, covers the purpose and has not been
+// superseded by a material change to it; anything else may name none, and then records the
+// version in force.
+func policyFor(ps Policies, in Input, p catalog.Purpose, now time.Time) (string, error) {
+	inForce, anyInForce := ps.InForce(now)
+	if in.PolicyVersion == "" {
+		if in.Kind == KindConsent && *in.Granted {
+			return "", problem.InvalidField("policy_version", "is required to give consent: name the version the customer was shown")
+		}
+		return inForce.Version, nil
+	}
+	pol, i, ok := ps.Find(in.PolicyVersion)
+	if !ok {
+		return "", problem.InvalidField("policy_version", "unknown policy version %q", in.PolicyVersion)
+	}
+	if pol.EffectiveAt.After(now) {
+		return "", problem.InvalidField("policy_version", "version %q takes effect at %s; choices cannot be made under it before then",
+			pol.Version, pol.EffectiveAt.Format(time.RFC3339))
+	}
+	if in.Kind != KindConsent || !*in.Granted {
+		return pol.Version, nil
+	}
+	if !slices.Contains(pol.Purposes, p.Name) {
+		return "", problem.InvalidField("policy_version", "version %q does not cover purpose %q", pol.Version, p.Name)
+	}
+	if w, changed := ps.Supersedes(i, p.Name, now); changed {
+		return "", problem.InvalidField("policy_version", "version %q is superseded by %q, which changed purpose %q materially; ask for consent under %q",
+			pol.Version, w.Version, p.Name, w.Version)
+	}
+	if anyInForce && !slices.Contains(inForce.Purposes, p.Name) {
+		return "", problem.InvalidField("policy_version", "the version in force, %q, does not cover purpose %q", inForce.Version, p.Name)
+	}
+	return pol.Version, nil
+}
+
+// seal assigns r its id and signs its receipt.
+func (s *Service) seal(r *Record, ps []Policy) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return problem.Wrap(problem.Internal, err, "id generation failed")
+	}
+	r.ID = id.String()
+	rc := Receipt{Version: ReceiptVersion, ReceiptID: r.ID, IssuedAt: r.At.Unix(), ConsentTimestamp: r.At, PIIPrincipalID: r.CustomerID,
+		Event: event(r), CollectionMethod: r.Source, Channel: r.Channel,
+		Evidence: ReceiptEvidence{FormID: r.Evidence.FormID, IPHash: r.Evidence.IPHash, HasTCF: r.Evidence.TCF != "", HasGPP: r.Evidence.GPP != ""}}
+	if pol, _, ok := Policies(ps).Find(r.PolicyVersion); ok {
+		rc.Controller = pol.Controller
+		rc.Notice = &Notice{Version: pol.Version, URL: pol.URL, ContentHash: pol.ContentHash, EffectiveAt: pol.EffectiveAt, Language: pol.Language}
+	}
+	kind := "explicit"
+	switch r.Source {
+	case SourceGPC:
+		kind = "signal"
+	case SourceImport:
+		kind = "imported"
+	}
+	for _, p := range s.Catalog.Purposes {
+		if p.Name == r.Purpose || r.Kind == KindRestriction && p.LegalBasis != catalog.LegalObligation {
+			rc.Purposes = append(rc.Purposes, ReceiptPurpose{Purpose: p.Name, Description: p.Description, LegalBasis: string(p.LegalBasis), ConsentType: kind})
+		}
+	}
+	tok, err := Sign(rc, s.Keys.ReceiptSigningKey())
+	if err != nil {
+		return problem.Wrap(problem.Internal, err, "receipt signing failed")
+	}
+	r.Receipt = tok
+	return nil
+}
+
+func (s *Service) recordEntry(ctx context.Context, r *Record) audit.Entry {
+	e := audit.New(ctx, ActionRecord, r.CustomerID, nil, r.Purpose)
+	e.Target = "consent:" + r.ID + " " + event(r) + " via " + r.Source
+	return e
+}
+
+// History is a customer's current state for every purpose and the full ledger behind it.
+type History struct {
+	CustomerID string     `json:"customer_id"`
+	State      []Decision `json:"state"`
+	History    []Record   `json:"history"`
+}
+
+// History returns the decision for every purpose in the catalog and every record, oldest
+// first, with receipts. Needs customers.read; the read is audited. NotFound for an unknown
+// customer.
+func (s *Service) History(ctx context.Context, customerID string) (History, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+		return History{}, err
+	}
+	if !validID(customerID) {
+		return History{}, problem.InvalidField("id", "is not a valid customer id")
+	}
+	ds, err := s.decisions(ctx, []string{customerID}, s.Catalog.Purposes, gpcFrom(ctx))
+	if err != nil {
+		return History{}, err
+	}
+	if ds[0][0].Reason == ReasonUnknownCustomer {
+		return History{}, problem.NotFoundf("customer not found")
+	}
+	h := History{CustomerID: customerID, State: make([]Decision, len(ds))}
+	for i := range ds {
+		h.State[i] = ds[i][0]
+	}
+	if h.History, err = s.Store.CustomerRecords(ctx, customerID); err != nil {
+		return History{}, err
+	}
+	if h.History == nil {
+		h.History = []Record{}
+	}
+	if err := s.Audit.AppendAudit(ctx, audit.New(ctx, ActionRead, customerID, nil, "")); err != nil {
+		return History{}, err
+	}
+	return h, nil
+}
+
+// May decides whether the customer's data may be used for purpose. Needs customers.read.
+// Unknown purposes and malformed ids are Invalid; an unknown customer is a denial, not an
+// error, so a caller checking a list learns the same thing either way.
+func (s *Service) May(ctx context.Context, customerID, purpose string) (Decision, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+		return Decision{}, err
+	}
+	return s.may(ctx, customerID, purpose)
+}
+
+func (s *Service) may(ctx context.Context, customerID, purpose string) (Decision, error) {
+	p, ok := s.Catalog.Purpose(purpose)
+	if !ok {
+		return Decision{}, problem.InvalidField("purpose", "unknown purpose %q", purpose)
+	}
+	if !validID(customerID) {
+		return Decision{}, problem.InvalidField("id", "is not a valid customer id")
+	}
+	ds, err := s.decisions(ctx, []string{customerID}, []catalog.Purpose{p}, gpcFrom(ctx))
+	if err != nil {
+		return Decision{}, err
+	}
+	return ds[0][0], nil
+}
+
+// Permit is May for services that have already checked the caller's permissions, such as the
+// customer service before it reveals a field: nil when the purpose may go ahead, Forbidden
+// naming the reason otherwise.
+func (s *Service) Permit(ctx context.Context, customerID, purpose string) error {
+	d, err := s.may(ctx, customerID, purpose)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return problem.Forbiddenf("this customer's data may not be used for purpose %q: %s", purpose, d.Reason)
+	}
+	return nil
+}
+
+// Bulk is the answer to a bulk check.
+type Bulk struct {
+	Purpose string   `json:"purpose"`
+	Allowed []string `json:"allowed"`
+	Denied  []Denial `json:"denied"`
+}
+
+// Denial is one customer a bulk check refused, and why.
+type Denial struct {
+	CustomerID string `json:"customer_id"`
+	Reason     string `json:"reason"`
+}
+
+// Check decides purpose for up to MaxCheck customers at once ("may I email these
+// customers?"), in a few batched queries, and audits the check. Needs customers.read.
+// Repeated ids are answered once.
+func (s *Service) Check(ctx context.Context, purpose string, ids []string) (Bulk, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+		return Bulk{}, err
+	}
+	p, ok := s.Catalog.Purpose(purpose)
+	if !ok {
+		return Bulk{}, problem.InvalidField("purpose", "unknown purpose %q", purpose)
+	}
+	if len(ids) == 0 {
+		return Bulk{}, problem.InvalidField("customer_ids", "must name at least one customer")
+	}
+	if len(ids) > MaxCheck {
+		return Bulk{}, problem.New(problem.TooLarge, "customer_ids: at most %d customers per check, got %d; split the list", MaxCheck, len(ids))
+	}
+	seen := make(map[string]struct{}, len(ids))
+	uniq := make([]string, 0, len(ids))
+	for i, id := range ids {
+		if !validID(id) {
+			return Bulk{}, problem.InvalidField("customer_ids", "customer_ids[%d]: is not a valid customer id", i)
+		}
+		if _, dup := seen[id]; !dup {
+			seen[id] = struct{}{}
+			uniq = append(uniq, id)
+		}
+	}
+	ds, err := s.decisions(ctx, uniq, []catalog.Purpose{p}, false)
+	if err != nil {
+		return Bulk{}, err
+	}
+	out := Bulk{Purpose: purpose, Allowed: []string{}, Denied: []Denial{}}
+	for _, d := range ds[0] {
+		if d.Allowed {
+			out.Allowed = append(out.Allowed, d.CustomerID)
+		} else {
+			out.Denied = append(out.Denied, Denial{CustomerID: d.CustomerID, Reason: d.Reason})
+		}
+	}
+	e := audit.New(ctx, ActionCheck, "", nil, purpose)
+	e.Target = fmt.Sprintf("customers:%d allowed:%d", len(uniq), len(out.Allowed))
+	if err := s.Audit.AppendAudit(ctx, e); err != nil {
+		return Bulk{}, err
+	}
+	return out, nil
+}
+
+// decisions decides every purpose for every id: out[i][j] is purposes[i] for ids[j]. Its
+// queries do not grow with the number of ids beyond batching: the policies, which ids exist,
+// the records bearing on the purposes, and — only for marketing purposes that would otherwise
+// be allowed while the suppression list is not empty — which customers share a blind-index
+// token with an entry, whose contacts are then matched in full.
+func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalog.Purpose, gpc bool) ([][]Decision, error) {
+	now := s.now()
+	stored, err := s.Store.Policies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps := Policies(stored)
+	filter := ""
+	if len(purposes) == 1 {
+		filter = purposes[0].Name
+	}
+	exist, recs, err := s.Store.DecisionRecords(ctx, ids, filter)
+	if err != nil {
+		return nil, err
+	}
+	pos := make(map[string]int, len(ids))
+	for j, id := range ids {
+		pos[id] = j
+	}
+	byCustomer := make([][]*Record, len(ids))
+	for i := range recs {
+		if j, ok := pos[recs[i].CustomerID]; ok {
+			byCustomer[j] = append(byCustomer[j], &recs[i])
+		}
+	}
+	out := make([][]Decision, len(purposes))
+	for pi, p := range purposes {
+		out[pi] = make([]Decision, len(ids))
+		var suspects []int
+		for j, id := range ids {
+			f := facts{exists: exist[id], gpc: gpc}
+			for _, r := range byCustomer[j] {
+				f.fold(r, p.Name)
+			}
+			d := decide(p, ps, f, id, now)
+			out[pi][j] = d
+			if d.Allowed && p.Marketing {
+				suspects = append(suspects, j)
+			}
+		}
+		if len(suspects) == 0 {
+			continue
+		}
+		if err := s.applySuppressions(ctx, p, ps, ids, suspects, byCustomer, out[pi], gpc, now); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// applySuppressions re-decides the suspects (positions in ids allowed so far for a marketing
+// purpose) with what the suppression list says about their current email and phone.
+func (s *Service) applySuppressions(ctx context.Context, p catalog.Purpose, ps Policies, ids []string, suspects []int,
+	byCustomer [][]*Record, ds []Decision, gpc bool, now time.Time) error {
+	listed, err := s.Store.HasSuppressions(ctx, p.Name)
+	if err != nil || !listed {
+		return err
+	}
+	want := make([]string, len(suspects))
+	for k, j := range suspects {
+		want[k] = ids[j]
+	}
+	// Only customers whose email or phone shares a blind-index token with an entry can
+	// match it; they are few, and only they are opened and hashed in full.
+	near, err := s.Store.SuppressionSuspects(ctx, p.Name, want)
+	if err != nil || len(near) == 0 {
+		return err
+	}
+	want = want[:0]
+	for id := range near {
+		want = append(want, id)
+	}
+	vals, err := s.Contacts.ContactValues(ctx, want, contactFields...)
+	if err != nil {
+		return err
+	}
+	hashes := make(map[string][][]byte, len(vals))
+	var all [][]byte
+	for id, fields := range vals {
+		for _, field := range contactFields {
+			if v := fields[field]; v != "" {
+				h := s.suppressionHash(field, v)
+				hashes[id] = append(hashes[id], h)
+				all = append(all, h)
+			}
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	at, err := s.Store.SuppressedAt(ctx, p.Name, all)
+	if err != nil {
+		return err
+	}
+	for _, j := range suspects {
+		id := ids[j]
+		var latest time.Time
+		for _, h := range hashes[id] {
+			if t := at[string(h)]; t.After(latest) {
+				latest = t
+			}
+		}
+		if latest.IsZero() {
+			continue
+		}
+		f := facts{exists: true, gpc: gpc, suppressedAt: latest}
+		for _, r := range byCustomer[j] {
+			f.fold(r, p.Name)
+		}
+		ds[j] = decide(p, ps, f, id, now)
+	}
+	return nil
+}
+
+// ApplyGPC records a Global Privacy Control opt-out of every GPC-sensitive purpose for the
+// customer a request identifies. It is idempotent: it appends only for purposes whose newest
+// record is not already an opt-out, so a browser that sends the signal with every request
+// does not grow the ledger. It needs no permission beyond being authenticated: the signal is
+// the customer's, whoever relays it. Unknown customers are ignored. It returns how many
+// records it appended.
+func (s *Service) ApplyGPC(ctx context.Context, customerID string, ev EvidenceInput) (int, error) {
+	a, ok := audit.ActorFrom(ctx)
+	if !ok {
+		return 0, problem.New(problem.Unauthenticated, "authentication required")
+	}
+	gpcPurposes := s.Catalog.GPCPurposes()
+	if len(gpcPurposes) == 0 || !validID(customerID) {
+		return 0, nil
+	}
+	evi, err := evidence(ev, s.Keys.KeyedHash)
+	if err != nil {
+		evi = Evidence{} // evidence of a signal is a courtesy; the opt-out is what counts
+	}
+	for attempt := 0; ; attempt++ {
+		exist, recs, err := s.Store.DecisionRecords(ctx, []string{customerID}, "")
+		if err != nil || !exist[customerID] {
+			return 0, err
+		}
+		ps, err := s.Store.Policies(ctx)
+		if err != nil {
+			return 0, err
+		}
+		latest := map[string]*Record{}
+		for i := range recs {
+			if r := &recs[i]; r.Kind == KindConsent && (latest[r.Purpose] == nil || r.Seq > latest[r.Purpose].Seq) {
+				latest[r.Purpose] = r
+			}
+		}
+		now := s.now()
+		inForce, _ := Policies(ps).InForce(now)
+		ap := Append{CustomerID: customerID, Expect: map[string]int64{}}
+		for _, name := range gpcPurposes {
+			prev := latest[name]
+			if prev != nil && !prev.Granted {
+				continue
+			}
+			if prev != nil {
+				ap.Expect[name] = prev.Seq
+			} else {
+				ap.Expect[name] = 0
+			}
+			r := Record{CustomerID: customerID, Kind: KindConsent, Purpose: name, Granted: false, PolicyVersion: inForce.Version,
+				Source: SourceGPC, At: now, Evidence: evi, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
+			if p, _ := s.Catalog.Purpose(name); p.Marketing {
+				sup, err := s.withdrawalSuppressions(ctx, customerID, name, SuppressWithdrawal, a.ID, now)
+				if err != nil {
+					return 0, err
+				}
+				ap.Suppressions = append(ap.Suppressions, sup...)
+			}
+			if err := s.seal(&r, ps); err != nil {
+				return 0, err
+			}
+			ap.Records = append(ap.Records, r)
+			ap.Entries = append(ap.Entries, s.recordEntry(ctx, &r))
+		}
+		if len(ap.Records) == 0 {
+			return 0, nil
+		}
+		err = s.Store.AppendConsent(ctx, ap)
+		if problem.Is(err, problem.Conflict) && attempt < 3 {
+			continue // another request changed the ledger first: decide again on the new state
+		}
+		if problem.Is(err, problem.NotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		return len(ap.Records), nil
+	}
+}
+
+// GPCSupport is the content of /.well-known/gpc.json: whether this installation honours the
+// signal (it does when the catalog marks any purpose as GPC-sensitive), and the date of the
+// policy in force, which says how.
+func (s *Service) GPCSupport(ctx context.Context) (bool, string, error) {
+	honours := len(s.Catalog.GPCPurposes()) > 0
+	ps, err := s.Store.Policies(ctx)
+	if err != nil {
+		return honours, "", err
+	}
+	if p, ok := Policies(ps).InForce(s.now()); ok {
+		return honours, p.EffectiveAt.Format(time.DateOnly), nil
+	}
+	return honours, "", nil
+}
+
+// KeySet is the published key set receipts verify against.
+func (s *Service) KeySet() KeySet { return PublicKeySet(s.Keys.ReceiptPublicKey()) }
+
+// VerifyReceipt checks a receipt against this installation's receipt key. A receipt that does
+// not verify is Invalid, with the reason.
+func (s *Service) VerifyReceipt(token string) (Receipt, error) {
+	if len(token) > 64<<10 {
+		return Receipt{}, problem.InvalidField("receipt", "is too long to be a receipt")
+	}
+	rc, err := Verify(token, s.Keys.ReceiptPublicKey())
+	if err != nil {
+		return Receipt{}, problem.InvalidField("receipt", "%s", err.Error())
+	}
+	return rc, nil
+}

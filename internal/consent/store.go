@@ -1,0 +1,57 @@
+package consent
+
+import (
+	"context"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+)
+
+// Store is what the ledger needs from an engine. Write methods store their audit entries in the
+// same transaction, so a change is never without its record. Methods taking many customer ids
+// answer in a few batched queries, never one query per id.
+type Store interface {
+	// PublishPolicy stores p, whose Seq must be one more than the newest stored policy's, with
+	// its audit entries. Returns Conflict if the version exists or another policy took Seq.
+	PublishPolicy(ctx context.Context, p Policy, entries []audit.Entry) error
+	// Policies returns every policy in publication order, without texts.
+	Policies(ctx context.Context) ([]Policy, error)
+	// Policy returns one policy with its text; NotFound if the version does not exist.
+	Policy(ctx context.Context, version string) (Policy, error)
+	// AppendConsent stores a's records (all for one customer), suppression entries and audit
+	// entries in one transaction. It returns NotFound if the customer does not exist, and
+	// Conflict, writing nothing, if a.Expect is set and the newest consent record of one of its
+	// purposes is no longer the one expected.
+	AppendConsent(ctx context.Context, a Append) error
+	// CustomerRecords returns every record of one customer, oldest first, with evidence and
+	// receipts.
+	CustomerRecords(ctx context.Context, customerID string) ([]Record, error)
+	// DecisionRecords returns which of ids are stored customers, and the records of those ids
+	// that bear on purpose: its consent and objection records and every restriction, in no
+	// particular order, without evidence or receipts. An empty purpose returns the records of
+	// every purpose.
+	DecisionRecords(ctx context.Context, ids []string, purpose string) (map[string]bool, []Record, error)
+	// AddSuppressions stores entries and their audit entries in one transaction.
+	AddSuppressions(ctx context.Context, entries []Suppression, audit []audit.Entry) error
+	// HasSuppressions reports whether any suppression entry names purpose.
+	HasSuppressions(ctx context.Context, purpose string) (bool, error)
+	// SuppressionSuspects returns which of ids hold an email or phone whose blind-index token
+	// is that of an entry for purpose: a superset of the customers on the list, since tokens
+	// are truncated.
+	SuppressionSuspects(ctx context.Context, purpose string, ids []string) (map[string]bool, error)
+	// SuppressedAt returns, for each of hashes on the list for purpose, when it was last added
+	// (keyed by string(hash)).
+	SuppressedAt(ctx context.Context, purpose string, hashes [][]byte) (map[string]time.Time, error)
+}
+
+// Append is one atomic addition to the ledger.
+type Append struct {
+	CustomerID   string
+	Records      []Record
+	Suppressions []Suppression
+	Entries      []audit.Entry
+	// Expect, when not nil, maps purposes to the Seq of their newest consent record (0 for
+	// none) that the append was decided on; idempotent writers such as GPC use it so that two
+	// requests at once cannot both append.
+	Expect map[string]int64
+}

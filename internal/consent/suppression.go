@@ -1,0 +1,147 @@
+package consent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// Suppression is one entry of the suppression list: a keyed hash of a normalised email address
+// or phone number that blocks a marketing purpose for whoever holds it. It names no customer,
+// so it survives the customer's erasure and catches the same address on re-import.
+type Suppression struct {
+	Hash []byte
+	// Token is the value's blind-index token, the one the customer vault keeps for the same
+	// field: it narrows a check down to the few customers worth opening.
+	Token   int64
+	Field   string // ContactEmail or ContactPhone
+	Purpose string
+	Source  string // SuppressWithdrawal, SuppressObjection or SuppressAPI
+	At      time.Time
+	ActorID string
+}
+
+// The customer fields whose values the suppression list holds.
+const (
+	ContactEmail = "email"
+	ContactPhone = "phone"
+)
+
+var contactFields = []string{ContactEmail, ContactPhone}
+
+// Why an entry was added.
+const (
+	SuppressWithdrawal = "withdrawal"
+	SuppressObjection  = "objection"
+	SuppressAPI        = "api"
+)
+
+// suppressionHash is the keyed hash stored for a normalised contact value. Email and phone use
+// different keys, so equal strings in the two never match.
+func (s *Service) suppressionHash(field, normalized string) []byte {
+	return s.Keys.KeyedHash("suppression."+field, []byte(normalized))
+}
+
+// suppression builds the entry for a normalised contact value.
+func (s *Service) suppression(field, normalized, purpose, source, actorID string, at time.Time) Suppression {
+	return Suppression{Hash: s.suppressionHash(field, normalized), Token: s.Keys.BlindIndex(field, []byte(normalized)),
+		Field: field, Purpose: purpose, Source: source, At: at, ActorID: actorID}
+}
+
+// SuppressionInput is a request to add addresses to the suppression list, for example from a
+// bounce or complaint feed or a list kept before Steward.
+type SuppressionInput struct {
+	Email any `json:"email"`
+	Phone any `json:"phone"`
+	// Purposes are the marketing purposes to block; every marketing purpose when empty.
+	Purposes []string `json:"purposes"`
+}
+
+// SuppressionResult says what was added, without repeating the values.
+type SuppressionResult struct {
+	Fields   []string `json:"fields"`
+	Purposes []string `json:"purposes"`
+	Added    int      `json:"added"`
+}
+
+// Suppress adds the given email address and phone number (either or both), normalised exactly
+// as customer values are, to the suppression list for purposes. Needs consents.write.
+func (s *Service) Suppress(ctx context.Context, in SuppressionInput) (SuppressionResult, error) {
+	a, err := audit.Require(ctx, s.Catalog, "consents.write")
+	if err != nil {
+		return SuppressionResult{}, err
+	}
+	purposes := in.Purposes
+	if len(purposes) == 0 {
+		purposes = s.Catalog.MarketingPurposes()
+		if len(purposes) == 0 {
+			return SuppressionResult{}, problem.InvalidField("purposes", "the catalog marks no purpose as marketing, so there is nothing to suppress")
+		}
+	}
+	for i, name := range purposes {
+		p, ok := s.Catalog.Purpose(name)
+		switch {
+		case !ok:
+			return SuppressionResult{}, problem.InvalidField("purposes", "purposes[%d]: unknown purpose %q", i, name)
+		case !p.Marketing:
+			return SuppressionResult{}, problem.InvalidField("purposes", "purpose %q is not a marketing purpose; the suppression list blocks marketing only", name)
+		case slices.Index(purposes, name) != i:
+			return SuppressionResult{}, problem.InvalidField("purposes", "purpose %q is listed twice", name)
+		}
+	}
+	values := map[string]any{ContactEmail: in.Email, ContactPhone: in.Phone}
+	now := s.now()
+	res := SuppressionResult{Purposes: purposes}
+	var entries []Suppression
+	for _, field := range contactFields {
+		raw := values[field]
+		if raw == nil {
+			continue
+		}
+		if _, ok := s.Catalog.Field(field); !ok {
+			return SuppressionResult{}, problem.InvalidField(field, "the catalog declares no %s field", field)
+		}
+		v, _, err := s.Norm.Value(field, raw)
+		if err != nil {
+			return SuppressionResult{}, err
+		}
+		str, ok := v.(string)
+		if !ok {
+			return SuppressionResult{}, problem.InvalidField(field, "must be a string")
+		}
+		res.Fields = append(res.Fields, field)
+		for _, p := range purposes {
+			entries = append(entries, s.suppression(field, str, p, SuppressAPI, a.ID, now))
+		}
+	}
+	if len(res.Fields) == 0 {
+		return SuppressionResult{}, problem.InvalidField("email", "give an email address, a phone number or both")
+	}
+	e := audit.New(ctx, ActionSuppress, "", nil, "")
+	e.Target = fmt.Sprintf("suppression:%v for %v", res.Fields, purposes)
+	if err := s.Store.AddSuppressions(ctx, entries, []audit.Entry{e}); err != nil {
+		return SuppressionResult{}, err
+	}
+	res.Added = len(entries)
+	return res, nil
+}
+
+// withdrawalSuppressions returns the entries that carry a customer's opt-out of a marketing
+// purpose beyond their erasure: their current email and phone, hashed.
+func (s *Service) withdrawalSuppressions(ctx context.Context, customerID, purpose, source, actorID string, at time.Time) ([]Suppression, error) {
+	vals, err := s.Contacts.ContactValues(ctx, []string{customerID}, contactFields...)
+	if err != nil {
+		return nil, err
+	}
+	var out []Suppression
+	for _, field := range contactFields {
+		if v := vals[customerID][field]; v != "" {
+			out = append(out, s.suppression(field, v, purpose, source, actorID, at))
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,54 @@
+package customer
+
+import (
+	"context"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// Permissions is the one permission decision: whether a customer's data may be used for a
+// purpose at all, given the purpose's legal basis and what the customer has said — consents and
+// their withdrawal, objections, restrictions, Global Privacy Control, the suppression list.
+// The consent ledger implements it. The role checks stay here; this decision is about the
+// customer, not the caller.
+type Permissions interface {
+	// Permit returns nil when the customer's data may be used for purpose, Forbidden naming
+	// the reason when it may not, and another kind when no decision could be made.
+	Permit(ctx context.Context, customerID, purpose string) error
+}
+
+// permit asks the permission decision before anything is revealed for purpose, so a withdrawn
+// consent stops reveals on the very next read. Without a decision wired in, purposes that rest
+// on consent are refused: there is nothing to show the consent exists.
+func (s *Service) permit(ctx context.Context, id, purpose string) error {
+	if purpose == "" {
+		return nil
+	}
+	if s.Permissions == nil {
+		if p, _ := s.Catalog.Purpose(purpose); p.LegalBasis == catalog.Consent {
+			return problem.Forbiddenf("purpose %q rests on consent and no consent ledger is available", purpose)
+		}
+		return nil
+	}
+	return s.Permissions.Permit(ctx, id, purpose)
+}
+
+// renderPermitted renders one look-up match. When the permission decision refuses purpose for
+// this customer the match is shown masked, says why, and the refusal is returned as an audit
+// entry, as a refused reveal of a single customer is.
+func (s *Service) renderPermitted(ctx context.Context, r *Record, values map[string]any, purpose string) (View, *audit.Entry, error) {
+	err := s.permit(ctx, r.ID, purpose)
+	if err == nil {
+		return s.render(ctx, r, values, purpose), nil, nil
+	}
+	if !problem.Is(err, problem.Forbidden) {
+		return View{}, nil, err
+	}
+	v := s.render(ctx, r, values, "")
+	v.Purpose, v.Denied = purpose, problem.Detail(err)
+	e := audit.New(ctx, audit.ActionCustomerReveal, r.ID, nil, purpose)
+	e.Outcome = audit.OutcomeDenied
+	return v, &e, nil
+}

@@ -1,0 +1,272 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/stewardhq/steward/internal/consent"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// checkMaxBody bounds a bulk permission check: 100,000 ids of 36 characters, quoted and
+// separated, with room for white space.
+const checkMaxBody = 8 << 20
+
+func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request) error {
+	list, err := s.Consents.Policies(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) publishPolicy(w http.ResponseWriter, r *http.Request) error {
+	var in consent.PolicyInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	p, err := s.Consents.PublishPolicy(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/policies/"+p.Version)
+	return writeJSON(w, http.StatusCreated, p)
+}
+
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.Consents.Policy(r.Context(), r.PathValue("version"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) recordConsent(w http.ResponseWriter, r *http.Request) error {
+	var in consent.Input
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	rec, err := s.Consents.Record(r.Context(), r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, rec)
+}
+
+func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request) error {
+	h, err := s.Consents.History(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, h)
+}
+
+func (s *Server) permission(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.Consents.May(r.Context(), r.PathValue("id"), r.PathValue("purpose"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, d)
+}
+
+type checkInput struct {
+	Purpose     string   `json:"purpose"`
+	CustomerIDs []string `json:"customer_ids"`
+}
+
+func (s *Server) checkPermissions(w http.ResponseWriter, r *http.Request) error {
+	var in checkInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	out, err := s.Consents.Check(r.Context(), in.Purpose, in.CustomerIDs)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) suppress(w http.ResponseWriter, r *http.Request) error {
+	var in consent.SuppressionInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	out, err := s.Consents.Suppress(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, out)
+}
+
+type receiptInput struct {
+	Receipt string `json:"receipt"`
+}
+
+// verifyReceipt answers 200 either way, as audit verification does: a receipt that does not
+// verify is a finding, not a malformed request.
+func (s *Server) verifyReceipt(w http.ResponseWriter, r *http.Request) error {
+	var in receiptInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	rc, err := s.Consents.VerifyReceipt(in.Receipt)
+	if err != nil {
+		if problem.Is(err, problem.Invalid) {
+			return writeJSON(w, http.StatusOK, map[string]any{"valid": false, "reason": strings.TrimPrefix(problem.Detail(err), "receipt: ")})
+		}
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"valid": true, "receipt": rc})
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	return writeJSON(w, http.StatusOK, s.Consents.KeySet())
+}
+
+// gpcSupport serves the well-known resource of the Global Privacy Control specification.
+func (s *Server) gpcSupport(w http.ResponseWriter, r *http.Request) error {
+	honours, updated, err := s.Consents.GPCSupport(r.Context())
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"gpc": honours}
+	if updated != "" {
+		out["lastUpdate"] = updated
+	}
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// sendsGPC reports whether a request relays a Global Privacy Control signal.
+func (s *Server) sendsGPC(r *http.Request) bool {
+	return s.Consents != nil && strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1"
+}
+
+// gpcContext marks an authenticated request that carries Sec-GPC: 1, so that every decision made
+// while serving it treats the GPC-sensitive purposes as opted out.
+func (s *Server) gpcContext(ctx context.Context, r *http.Request) context.Context {
+	if !s.sendsGPC(r) {
+		return ctx
+	}
+	return consent.WithGPC(ctx)
+}
+
+// gpcRecorder returns the route's handler, wrapped, for a route that names a customer in its
+// path, so that a request carrying the signal records the opt-out for that customer once the
+// handler has succeeded: a refused request writes nothing, and no success is sent unless the
+// opt-out is stored too. The response is held back until then. Routes that create or look up
+// customers record it in their handlers (gpcFor).
+func (s *Server) gpcRecorder(rt route) handlerFunc {
+	if !strings.HasPrefix(rt.Path, "/v1/customers/{id}") {
+		return rt.handle
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !s.sendsGPC(r) {
+			return rt.handle(w, r)
+		}
+		held := &heldResponse{header: http.Header{}}
+		if err := rt.handle(held, r); err != nil {
+			return err
+		}
+		if held.status < 400 {
+			if err := s.gpcFor(r.Context(), r, r.PathValue("id")); err != nil {
+				return err
+			}
+		}
+		for k, v := range held.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(held.status)
+		_, err := w.Write(held.body.Bytes())
+		return err
+	}
+}
+
+// heldResponse keeps a response until the handler's work is known to be complete.
+type heldResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+func (h *heldResponse) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+
+func (h *heldResponse) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return h.body.Write(b)
+}
+
+// gpcFor records the GPC opt-out for customers a request identified, if it carried the signal.
+// The evidence is the request's own user agent and address.
+func (s *Server) gpcFor(ctx context.Context, r *http.Request, ids ...string) error {
+	if !s.sendsGPC(r) {
+		return nil
+	}
+	ev := consent.EvidenceInput{UserAgent: r.UserAgent()}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		ev.IP = host
+	}
+	if len(ev.UserAgent) > 512 {
+		ev.UserAgent = ev.UserAgent[:512]
+	}
+	for _, id := range ids {
+		if _, err := s.Consents.ApplyGPC(ctx, id, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The schemas of the consent routes' bodies, added to the document's schemas.
+func init() {
+	boolean := map[string]any{"type": "boolean"}
+	integer := map[string]any{"type": "integer"}
+	strs := arr(str())
+	for name, schema := range map[string]any{
+		"Controller": obj(map[string]any{"name": str(), "contact": str()}),
+		"PolicyInput": map[string]any{"type": "object", "required": []string{"version", "purposes"}, "additionalProperties": false,
+			"properties": map[string]any{"version": str(), "effective_at": dateTime(), "text": str(), "url": str(),
+				"content_hash": map[string]any{"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}, "language": str(), "controller": ref("Controller"),
+				"purposes": strs, "material_change": strs}},
+		"Policy": obj(map[string]any{"version": str(), "seq": integer, "effective_at": dateTime(), "text": str(), "url": str(), "content_hash": str(),
+			"language": str(), "controller": ref("Controller"), "purposes": strs, "material_change": strs, "published_at": dateTime(), "published_by": str()}),
+		"PolicyList": obj(map[string]any{"data": arr(ref("Policy")), "in_force": str()}),
+		"EvidenceInput": map[string]any{"type": "object", "additionalProperties": false,
+			"properties": map[string]any{"form_id": str(), "user_agent": str(), "ip": str(), "tcf": str(), "gpp": str()}},
+		"ConsentInput": map[string]any{"type": "object", "required": []string{"granted", "source"}, "additionalProperties": false,
+			"properties": map[string]any{"kind": map[string]any{"enum": []string{"consent", "objection", "restriction"}}, "purpose": str(), "granted": boolean,
+				"policy_version": str(), "source": map[string]any{"enum": consent.Sources()}, "channel": str(), "evidence": ref("EvidenceInput")}},
+		"ConsentRecord": obj(map[string]any{"id": str(), "customer_id": str(), "kind": str(), "purpose": str(), "granted": boolean, "policy_version": str(),
+			"source": str(), "channel": str(), "at": dateTime(), "actor_id": str(), "request_id": str(),
+			"evidence": obj(map[string]any{"form_id": str(), "user_agent": str(), "ip_hash": str(), "tcf": str(), "gpp": str()}),
+			"receipt":  map[string]any{"type": "string", "description": "The consent receipt, a JWS (EdDSA) verifiable with /.well-known/jwks.json."}}),
+		"Decision": obj(map[string]any{"customer_id": str(), "purpose": str(), "legal_basis": str(), "allowed": boolean, "reason": str(),
+			"policy_version": str(), "since": dateTime()}),
+		"ConsentHistory": obj(map[string]any{"customer_id": str(), "state": arr(ref("Decision")), "history": arr(ref("ConsentRecord"))}),
+		"CheckInput": map[string]any{"type": "object", "required": []string{"purpose", "customer_ids"}, "additionalProperties": false,
+			"properties": map[string]any{"purpose": str(), "customer_ids": map[string]any{"type": "array", "items": str(), "maxItems": consent.MaxCheck}}},
+		"CheckResult": obj(map[string]any{"purpose": str(), "allowed": strs,
+			"denied": arr(obj(map[string]any{"customer_id": str(), "reason": str()}))}),
+		"SuppressionInput": map[string]any{"type": "object", "additionalProperties": false,
+			"properties": map[string]any{"email": str(), "phone": str(), "purposes": strs}},
+		"SuppressionResult":   obj(map[string]any{"fields": strs, "purposes": strs, "added": integer}),
+		"ReceiptInput":        map[string]any{"type": "object", "required": []string{"receipt"}, "additionalProperties": false, "properties": map[string]any{"receipt": str()}},
+		"ReceiptVerification": obj(map[string]any{"valid": boolean, "reason": str(), "receipt": map[string]any{"type": "object"}}),
+		"JWKS":                obj(map[string]any{"keys": arr(obj(map[string]any{"kty": str(), "crv": str(), "x": str(), "kid": str(), "use": str(), "alg": str()}))}),
+		"GPCSupport":          obj(map[string]any{"gpc": boolean, "lastUpdate": map[string]any{"type": "string", "format": "date"}}),
+	} {
+		schemas[name] = schema
+	}
+}
