@@ -1,0 +1,223 @@
+package match
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// Key is one blocking key of a record: two records become a candidate pair when they
+// share a key. Keys are pure functions of normalised values, made of a rule name and a
+// value, so that a server can store them as keyed hashes (HMAC of Rule and Value) and
+// find candidates without decrypting anyone.
+type Key struct {
+	Rule  string
+	Value string
+}
+
+// The blocking rules. Each covers a different way the same person ends up typed twice,
+// so that an error in any one field (or two, in different rules) still leaves a shared
+// key: a pair is lost only when every rule is broken at once.
+const (
+	RuleNationalID    = "national_id"     // the identifier itself
+	RuleEmail         = "email"           // the normalised address
+	RulePhone         = "phone"           // the normalised number
+	RuleBirthDate     = "birth_date"      // the full date (or its digits when corrupted)
+	RuleNames         = "names"           // Soundex of both names, in either order
+	RuleLastNameYear  = "last_name_year"  // Soundex of the family name and birth year
+	RuleFirstNameYear = "first_name_year" // Soundex of the given name and birth year
+	RulePostalLast    = "postal_last"     // postal code and the family name's first letter
+	RulePostalFirst   = "postal_first"    // postal code and the given name's first letter
+	RuleStreet        = "street"          // first address line and the city's first letter
+)
+
+// BlockingKeys returns the blocking keys of a normalised record. Rules whose fields are
+// missing, or too short to discriminate, give no key.
+func BlockingKeys(n *Normalized) []Key {
+	return appendKeys(nil, n)
+}
+
+func appendKeys(keys []Key, n *Normalized) []Key {
+	f := &n.Fields
+	add := func(rule, value string) {
+		keys = append(keys, Key{Rule: rule, Value: value})
+	}
+	if v := f[NationalID]; len(v) >= 4 {
+		add(RuleNationalID, v)
+	}
+	if v := f[Email]; strings.Contains(v, "@") {
+		add(RuleEmail, v)
+	}
+	if v := digits(f[Phone]); len(v) >= 6 {
+		add(RulePhone, v)
+	}
+	date := strings.ReplaceAll(f[BirthDate], "-", "")
+	if len(date) >= 6 {
+		add(RuleBirthDate, date)
+	}
+	year := ""
+	if len(date) >= 4 {
+		year = date[:4]
+	}
+	first, last := Soundex(f[FirstName]), Soundex(f[LastName])
+	if first != "" && last != "" {
+		if last < first {
+			first, last = last, first
+		}
+		add(RuleNames, first+" "+last)
+		first, last = Soundex(f[FirstName]), Soundex(f[LastName])
+	}
+	if last != "" && year != "" {
+		add(RuleLastNameYear, last+" "+year)
+	}
+	if first != "" && year != "" {
+		add(RuleFirstNameYear, first+" "+year)
+	}
+	if pc := f[PostalCode]; pc != "" {
+		if last != "" {
+			add(RulePostalLast, pc+" "+last[:1])
+		}
+		if first != "" {
+			add(RulePostalFirst, pc+" "+first[:1])
+		}
+	}
+	if street := f[AddressLine1]; len(street) >= 4 && f[City] != "" {
+		add(RuleStreet, street+" "+f[City][:1])
+	}
+	return keys
+}
+
+// keyHash folds a key into 64 bits (FNV-1a) for the in-memory index. A collision only
+// merges two blocks, which costs a few extra comparisons and never a wrong answer.
+func keyHash(k Key) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(k.Rule); i++ {
+		h = (h ^ uint64(k.Rule[i])) * prime
+	}
+	h = (h ^ 0xff) * prime // separator: no rule name contains 0xff
+	for i := 0; i < len(k.Value); i++ {
+		h = (h ^ uint64(k.Value[i])) * prime
+	}
+	return h
+}
+
+// entry places one record in one block.
+type entry struct {
+	hash uint64
+	rank uint32 // the record's position in sort-key order, for windows in large blocks
+	rec  uint32
+}
+
+// blockIndex holds every record's place in every block, sorted so that a block is a run
+// of entries. It answers "which records share a block with record i" without building the
+// list of all pairs, which at a million records would not fit the memory budget.
+type blockIndex struct {
+	entries []entry
+	blockOf []uint32 // entry position → block number
+	starts  []uint32 // block number → first entry position; one extra at the end
+	recOff  []uint32 // record → first position in recPos; one extra at the end
+	recPos  []uint32 // entry positions grouped by record
+	maxSize int      // blocks larger than this are windowed
+	window  int
+}
+
+// sortKey orders records inside an oversized block so that the window pairs records that
+// are alike: family name, given name, birth date.
+func sortKey(p *prepared) string {
+	return p.Fields[LastName] + "\x00" + p.Fields[FirstName] + "\x00" + p.date
+}
+
+func buildIndex(recs []prepared, maxSize, window int) *blockIndex {
+	n := len(recs)
+	// Rank records by sort key.
+	order := make([]uint32, n)
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	slices.SortFunc(order, func(a, b uint32) int {
+		return cmp.Or(strings.Compare(sortKey(&recs[a]), sortKey(&recs[b])), cmp.Compare(a, b))
+	})
+	rank := make([]uint32, n)
+	for r, i := range order {
+		rank[i] = uint32(r)
+	}
+	order = nil
+
+	var entries []entry
+	var keys []Key
+	for i := range recs {
+		keys = appendKeys(keys[:0], &recs[i].Normalized)
+		for _, k := range keys {
+			entries = append(entries, entry{hash: keyHash(k), rank: rank[i], rec: uint32(i)})
+		}
+	}
+	slices.SortFunc(entries, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.hash, b.hash), cmp.Compare(a.rank, b.rank))
+	})
+	// Records that share a key twice (the same value under one rule) would appear twice
+	// in a block; entries are unique per record and rule, so only a hash collision could
+	// repeat a record, and the pair deduplication absorbs it.
+
+	idx := &blockIndex{entries: entries, maxSize: maxSize, window: window}
+	idx.blockOf = make([]uint32, len(entries))
+	for p := range entries {
+		if p == 0 || entries[p].hash != entries[p-1].hash {
+			idx.starts = append(idx.starts, uint32(p))
+		}
+		idx.blockOf[p] = uint32(len(idx.starts) - 1)
+	}
+	idx.starts = append(idx.starts, uint32(len(entries)))
+
+	idx.recOff = make([]uint32, n+1)
+	for _, e := range entries {
+		idx.recOff[e.rec+1]++
+	}
+	for i := 1; i <= n; i++ {
+		idx.recOff[i] += idx.recOff[i-1]
+	}
+	idx.recPos = make([]uint32, len(entries))
+	fill := slices.Clone(idx.recOff[:n])
+	for p, e := range entries {
+		idx.recPos[fill[e.rec]] = uint32(p)
+		fill[e.rec]++
+	}
+	return idx
+}
+
+// candidates appends to js the records that form a candidate pair with record i and come
+// after it (j > i), each once, in increasing order. In a block of up to maxSize records
+// every pair is a candidate; in a larger one only records within window places in
+// sort-key order are, so a huge block (a common name in a big city) costs n·window pairs
+// instead of n².
+func (x *blockIndex) candidates(i uint32, js []uint32) []uint32 {
+	js = js[:0]
+	for _, p := range x.recPos[x.recOff[i]:x.recOff[i+1]] {
+		b := x.blockOf[p]
+		s, e := x.starts[b], x.starts[b+1]
+		if int(e-s) > x.maxSize {
+			s = max(s, p-min(p, uint32(x.window)))
+			e = min(e, p+uint32(x.window)+1)
+		}
+		for q := s; q < e; q++ {
+			if j := x.entries[q].rec; j > i {
+				js = append(js, j)
+			}
+		}
+	}
+	slices.Sort(js)
+	return slices.Compact(js)
+}
+
+// blockStats describes the blocks for the run statistics.
+func (x *blockIndex) blockStats() (blocks, oversized, largest int) {
+	blocks = len(x.starts) - 1
+	for b := 0; b < blocks; b++ {
+		size := int(x.starts[b+1] - x.starts[b])
+		largest = max(largest, size)
+		if size > x.maxSize {
+			oversized++
+		}
+	}
+	return blocks, oversized, largest
+}

@@ -1,0 +1,368 @@
+package match
+
+import (
+	"strings"
+)
+
+// Level is how well two records agree on one comparison. Missing (0) means one side has
+// no value: it is evidence neither for nor against a match. Levels 1… are named by the
+// comparison; the last one is always outright disagreement.
+type Level uint8
+
+// Missing is the level of a comparison when either record lacks the value.
+const Missing Level = 0
+
+// levelSpec describes one agreement level. prior is the share of true matches expected
+// at that level before the data has been seen: it starts the EM iterations and, as a
+// handful of pseudo-observations, keeps a level that the data barely visits from taking
+// an absurd weight.
+type levelSpec struct {
+	name  string
+	prior float64
+}
+
+// comparison grades the agreement of two prepared records on one aspect of a person.
+type comparison struct {
+	name    string
+	levels  []levelSpec // levels[k-1] describes Level k
+	compare func(a, b *prepared) Level
+}
+
+func (c *comparison) levelName(l Level) string {
+	if l == Missing {
+		return "missing"
+	}
+	return c.levels[l-1].name
+}
+
+// Thresholds of the graded levels. They are properties of the similarity measures, not of
+// any data set: Jaro-Winkler 0.92 keeps one or two typos in a name of ordinary length,
+// 0.80 admits a mangled name that still shares most letters in order.
+const (
+	jwClose   = 0.92
+	jwSimilar = 0.80
+	// tokenClose is the Jaro-Winkler score at which two address words count as the same
+	// word misspelled; words are short, so it is stricter than for whole names.
+	tokenClose = 0.90
+)
+
+// prepared is a normalised record plus what comparisons need over and over, worked out
+// once per record rather than once per pair.
+type prepared struct {
+	Normalized
+	date  string   // birth date as digits (YYYYMMDD for valid dates)
+	addr  []string // words of both address lines, in order
+	phone string   // digits of the phone number, for edit distance
+}
+
+func prepare(n Normalized) prepared {
+	p := prepared{Normalized: n}
+	p.date = strings.ReplaceAll(n.Fields[BirthDate], "-", "")
+	if a := joinNonEmpty(n.Fields[AddressLine1], n.Fields[AddressLine2]); a != "" {
+		p.addr = strings.Fields(a)
+	}
+	p.phone = digits(n.Fields[Phone])
+	return p
+}
+
+func joinNonEmpty(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + " " + b
+}
+
+// comparisons is the fixed list the matcher scores, in pattern order. A comparison over a
+// field that no record carries is always Missing and so weighs nothing.
+var comparisons = []*comparison{
+	{
+		name:    "first_name",
+		levels:  nameLevels,
+		compare: func(a, b *prepared) Level { return compareName(a, b, FirstName, LastName) },
+	},
+	{
+		name:    "last_name",
+		levels:  nameLevels,
+		compare: func(a, b *prepared) Level { return compareName(a, b, LastName, FirstName) },
+	},
+	{
+		name: "birth_date",
+		levels: []levelSpec{
+			{"exact", 0.85}, {"one_edit", 0.07}, {"day_month_swapped", 0.01},
+			{"two_edits", 0.03}, {"different", 0.04},
+		},
+		compare: compareDate,
+	},
+	{
+		name: "address",
+		levels: []levelSpec{
+			{"exact", 0.75}, {"same_words", 0.05}, {"similar", 0.10},
+			{"partial", 0.05}, {"different", 0.05},
+		},
+		compare: compareAddress,
+	},
+	{
+		name:    "city",
+		levels:  placeLevels,
+		compare: func(a, b *prepared) Level { return compareText(a.Fields[City], b.Fields[City]) },
+	},
+	{
+		name:    "postal_code",
+		levels:  codeLevels,
+		compare: func(a, b *prepared) Level { return compareCode(a.Fields[PostalCode], b.Fields[PostalCode]) },
+	},
+	{
+		name:    "region",
+		levels:  codeLevels,
+		compare: func(a, b *prepared) Level { return compareCode(a.Fields[Region], b.Fields[Region]) },
+	},
+	{
+		name:   "country",
+		levels: []levelSpec{{"exact", 0.95}, {"different", 0.05}},
+		compare: func(a, b *prepared) Level {
+			x, y := a.Fields[Country], b.Fields[Country]
+			switch {
+			case x == "" || y == "":
+				return Missing
+			case x == y:
+				return 1
+			}
+			return 2
+		},
+	},
+	{
+		name: "national_id",
+		levels: []levelSpec{
+			{"exact", 0.85}, {"one_edit", 0.05}, {"two_edits", 0.02}, {"different", 0.08},
+		},
+		compare: compareIdentifier,
+	},
+	{
+		name: "email",
+		levels: []levelSpec{
+			{"exact", 0.70}, {"same_local_part", 0.10}, {"similar", 0.05}, {"different", 0.15},
+		},
+		compare: compareEmail,
+	},
+	{
+		name: "phone",
+		levels: []levelSpec{
+			{"exact", 0.75}, {"one_edit", 0.05}, {"different", 0.20},
+		},
+		compare: comparePhone,
+	},
+}
+
+var nameLevels = []levelSpec{
+	{"exact", 0.80}, {"close", 0.08}, {"transposed", 0.02}, {"similar", 0.04},
+	{"initial", 0.01}, {"different", 0.05},
+}
+
+var placeLevels = []levelSpec{
+	{"exact", 0.85}, {"close", 0.06}, {"similar", 0.03}, {"different", 0.06},
+}
+
+var codeLevels = []levelSpec{
+	{"exact", 0.88}, {"one_edit", 0.06}, {"different", 0.06},
+}
+
+// compareName grades one name (f) and recognises a pair whose given and family names
+// have been swapped, a common data-entry error: both name comparisons then report
+// "transposed" rather than two disagreements.
+func compareName(a, b *prepared, f, other Field) Level {
+	x, y := a.Fields[f], b.Fields[f]
+	if x == "" || y == "" {
+		return Missing
+	}
+	if x == y {
+		return 1
+	}
+	jw := JaroWinkler(x, y)
+	if jw >= jwClose {
+		return 2
+	}
+	if xo, yo := a.Fields[other], b.Fields[other]; xo != "" && yo != "" &&
+		JaroWinkler(x, yo) >= jwClose && JaroWinkler(xo, y) >= jwClose {
+		return 3
+	}
+	if jw >= jwSimilar {
+		return 4
+	}
+	if (len(x) == 1 || len(y) == 1) && x[0] == y[0] {
+		return 5
+	}
+	return 6
+}
+
+// compareDate grades birth dates on their digits, so that corrupted dates are compared
+// like any other string of digits.
+func compareDate(a, b *prepared) Level {
+	x, y := a.date, b.date
+	if x == "" || y == "" {
+		return Missing
+	}
+	if x == y {
+		return 1
+	}
+	d := EditDistance(x, y, 2)
+	if d == 1 {
+		return 2
+	}
+	if a.DateValid && b.DateValid && x[:4] == y[:4] && x[4:6] == y[6:8] && x[6:8] == y[4:6] {
+		return 3
+	}
+	if d == 2 {
+		return 4
+	}
+	return 5
+}
+
+// compareAddress grades both address lines together, word by word in any order, because
+// the same address is split across the two lines in different ways by different forms,
+// and lines get swapped.
+func compareAddress(a, b *prepared) Level {
+	if len(a.addr) == 0 || len(b.addr) == 0 {
+		return Missing
+	}
+	if a.Fields[AddressLine1] == b.Fields[AddressLine1] && a.Fields[AddressLine2] == b.Fields[AddressLine2] {
+		return 1
+	}
+	sim := wordSimilarity(a.addr, b.addr)
+	switch {
+	case sim == 1 && len(a.addr) == len(b.addr):
+		return 2
+	case sim >= 0.8:
+		return 3
+	case sim >= 0.5:
+		return 4
+	}
+	return 5
+}
+
+// wordSimilarity is the Dice coefficient of two word lists where words match when they
+// are equal or, for words of four letters or more, close by Jaro-Winkler. Numbers must
+// be equal: house number 12 is not house number 21.
+func wordSimilarity(a, b []string) float64 {
+	if len(a) > maxCompareRunes || len(b) > maxCompareRunes {
+		a, b = a[:min(len(a), maxCompareRunes)], b[:min(len(b), maxCompareRunes)]
+	}
+	var used uint64
+	matched := 0
+	for _, w := range a {
+		best := -1
+		for j, v := range b {
+			if used&(1<<j) != 0 {
+				continue
+			}
+			if w == v {
+				best = j
+				break
+			}
+			if best < 0 && len(w) >= 4 && len(v) >= 4 && !isNumber(w) && !isNumber(v) && JaroWinkler(w, v) >= tokenClose {
+				best = j
+			}
+		}
+		if best >= 0 {
+			used |= 1 << best
+			matched++
+		}
+	}
+	return 2 * float64(matched) / float64(len(a)+len(b))
+}
+
+func isNumber(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// compareText grades place names.
+func compareText(x, y string) Level {
+	if x == "" || y == "" {
+		return Missing
+	}
+	if x == y {
+		return 1
+	}
+	jw := JaroWinkler(x, y)
+	switch {
+	case jw >= jwClose:
+		return 2
+	case jw >= jwSimilar:
+		return 3
+	}
+	return 4
+}
+
+// compareCode grades short codes (postal codes, regions), where a single slip of the
+// finger is common and a neighbouring code is a different place.
+func compareCode(x, y string) Level {
+	if x == "" || y == "" {
+		return Missing
+	}
+	if x == y {
+		return 1
+	}
+	if EditDistance(x, y, 1) == 1 {
+		return 2
+	}
+	return 3
+}
+
+func compareIdentifier(a, b *prepared) Level {
+	x, y := a.Fields[NationalID], b.Fields[NationalID]
+	if x == "" || y == "" {
+		return Missing
+	}
+	if x == y {
+		return 1
+	}
+	switch EditDistance(x, y, 2) {
+	case 1:
+		return 2
+	case 2:
+		return 3
+	}
+	return 4
+}
+
+// compareEmail treats the same local part at another domain as strong evidence (people
+// keep their handle across providers) and a close address as a likely typo.
+func compareEmail(a, b *prepared) Level {
+	x, y := a.Fields[Email], b.Fields[Email]
+	if x == "" || y == "" {
+		return Missing
+	}
+	if x == y {
+		return 1
+	}
+	lx, _, okx := strings.Cut(x, "@")
+	ly, _, oky := strings.Cut(y, "@")
+	if okx && oky && lx == ly && len(lx) >= 3 {
+		return 2
+	}
+	if JaroWinkler(x, y) >= jwClose {
+		return 3
+	}
+	return 4
+}
+
+func comparePhone(a, b *prepared) Level {
+	x, y := a.phone, b.phone
+	if x == "" || y == "" {
+		return Missing
+	}
+	if x == y {
+		return 1
+	}
+	if EditDistance(x, y, 1) == 1 {
+		return 2
+	}
+	return 3
+}

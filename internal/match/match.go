@@ -1,0 +1,407 @@
+package match
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Config holds the matcher's settings. The defaults are meant to be used as they are on
+// any input: the model learns its weights from the data, so nothing here is tuned to a
+// particular data set.
+type Config struct {
+	// ReviewThreshold is the match probability from which a pair is reported at all: from
+	// here to MergeThreshold a person should look at it. 0.5 is where "same person"
+	// becomes more likely than not.
+	ReviewThreshold float64
+	// MergeThreshold is the match probability from which a pair is safe to merge without
+	// review.
+	MergeThreshold float64
+	// MaxBlockSize is the largest block whose records are all paired with each other.
+	// Larger blocks pair each record only with its Window neighbours in name order.
+	MaxBlockSize int
+	Window       int
+	// RandomPairs is how many random pairs are compared to learn how often unrelated
+	// people agree by chance (the u probabilities). Inputs with fewer pairs in all are
+	// compared exhaustively.
+	RandomPairs int
+	// MaxIterations and Tolerance bound the EM fit.
+	MaxIterations int
+	Tolerance     float64
+	// DefaultRegion reads phone numbers written without a country code (ISO 3166 code).
+	DefaultRegion string
+	// Workers is the number of goroutines comparing pairs; 0 means one per CPU.
+	Workers int
+	// Seed makes the random pair sample, and so the whole run, reproducible.
+	Seed uint64
+	// LinkClusters adds the pairs implied by transitive closure: when a–b and b–c are
+	// both at or above MergeThreshold, a–c is reported too, unless a and c compared
+	// directly disagree strongly (see clusters).
+	LinkClusters bool
+}
+
+// DefaultConfig returns the settings Steward uses unless told otherwise.
+func DefaultConfig() Config {
+	return Config{
+		ReviewThreshold: 0.5,
+		MergeThreshold:  0.99,
+		MaxBlockSize:    100,
+		Window:          20,
+		RandomPairs:     1_000_000,
+		MaxIterations:   200,
+		Tolerance:       1e-6,
+		Seed:            1,
+		LinkClusters:    true,
+	}
+}
+
+// Validate reports the first setting that makes no sense.
+func (c Config) Validate() error {
+	switch {
+	case !(c.ReviewThreshold > 0 && c.ReviewThreshold < 1):
+		return fmt.Errorf("review threshold must be between 0 and 1 (exclusive)")
+	case !(c.MergeThreshold > 0 && c.MergeThreshold < 1):
+		return fmt.Errorf("merge threshold must be between 0 and 1 (exclusive)")
+	case c.MaxBlockSize < 2:
+		return fmt.Errorf("max block size must be at least 2")
+	case c.Window < 1:
+		return fmt.Errorf("window must be at least 1")
+	case c.RandomPairs < 1000:
+		return fmt.Errorf("random pairs must be at least 1000")
+	case c.MaxIterations < 1:
+		return fmt.Errorf("max iterations must be at least 1")
+	case c.Workers < 0:
+		return fmt.Errorf("workers must not be negative")
+	}
+	return nil
+}
+
+// Decision is what the matcher advises for a pair.
+type Decision string
+
+// The two decisions a reported pair can carry.
+const (
+	Merge  Decision = "merge"
+	Review Decision = "review"
+)
+
+// Pair is two records judged likely to be the same person, A before B in input order.
+type Pair struct {
+	A, B int // positions in the input
+	// Weight is the posterior log2 odds of a match; Probability the same as a probability.
+	Weight      float64
+	Probability float64
+	Decision    Decision
+	// Implied marks a pair reported because of transitive closure rather than its own
+	// score (which is still given).
+	Implied  bool
+	Evidence []Evidence
+}
+
+// Stats describes a run, for progress reports and capacity planning.
+type Stats struct {
+	Records        int
+	Blocks         int
+	OversizedBlock int // blocks windowed because they exceeded MaxBlockSize
+	LargestBlock   int
+	CandidatePairs int64
+	Patterns       int // distinct agreement patterns among candidates
+	RandomPairs    int
+}
+
+// Result is the outcome of a run: the pairs at or above the review threshold, sorted by
+// A then B, and the model that scored them.
+type Result struct {
+	Pairs []Pair
+	Model *Model
+	Stats Stats
+}
+
+// ErrTooFewRecords is returned when there is nothing to match.
+var ErrTooFewRecords = errors.New("at least two records are needed to match")
+
+// Run finds the duplicates among records: normalise, block, compare every candidate pair,
+// fit the model to the candidates, score them and keep those at or above the review
+// threshold. It is deterministic for a given input and Config.
+func Run(ctx context.Context, records []Record, cfg Config) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(records) < 2 {
+		return nil, ErrTooFewRecords
+	}
+	if uint64(len(records)) >= math.MaxUint32 {
+		return nil, fmt.Errorf("too many records: at most %d", math.MaxUint32-1)
+	}
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	recs := make([]prepared, len(records))
+	parallel(workers, len(records), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			recs[i] = prepare(Normalize(records[i], cfg.DefaultRegion))
+		}
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return runPrepared(ctx, recs, cfg, workers)
+}
+
+func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) (*Result, error) {
+	res := &Result{Stats: Stats{Records: len(recs)}}
+	idx := buildIndex(recs, cfg.MaxBlockSize, cfg.Window)
+	res.Stats.Blocks, res.Stats.OversizedBlock, res.Stats.LargestBlock = idx.blockStats()
+
+	counts, candidates, err := countPatterns(ctx, recs, idx, workers)
+	if err != nil {
+		return nil, err
+	}
+	res.Stats.CandidatePairs = candidates
+	res.Stats.Patterns = len(counts)
+
+	randomU, sampled := sampleU(recs, cfg.RandomPairs, cfg.Seed, workers)
+	res.Stats.RandomPairs = sampled
+	n := float64(len(recs))
+	model, err := estimate(counts, randomU, n*(n-1)/2, cfg.MaxIterations, cfg.Tolerance)
+	if err != nil {
+		return nil, err
+	}
+	res.Model = model
+
+	pairs, err := scorePairs(ctx, recs, idx, model, cfg, workers)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.LinkClusters {
+		pairs = linkClusters(recs, model, pairs, cfg)
+	}
+	res.Pairs = pairs
+	return res, nil
+}
+
+// parallel splits [0, n) into chunks handed to workers goroutines, and waits for them.
+func parallel(workers, n int, fn func(lo, hi int)) {
+	const chunk = 1024
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= n {
+					return
+				}
+				fn(lo, min(lo+chunk, n))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// countPatterns compares every candidate pair once and counts the distinct patterns.
+func countPatterns(ctx context.Context, recs []prepared, idx *blockIndex, workers int) ([]patternCount, int64, error) {
+	var mu sync.Mutex
+	total := map[pattern]float64{}
+	var candidates atomic.Int64
+	parallelWorkers(workers, len(recs), func(next func() (int, int, bool)) {
+		local := map[pattern]float64{}
+		var js []uint32
+		var n int64
+		for lo, hi, ok := next(); ok && ctx.Err() == nil; lo, hi, ok = next() {
+			for i := lo; i < hi; i++ {
+				js = idx.candidates(uint32(i), js)
+				for _, j := range js {
+					local[comparePair(&recs[i], &recs[j])]++
+				}
+				n += int64(len(js))
+			}
+		}
+		candidates.Add(n)
+		mu.Lock()
+		for p, c := range local {
+			total[p] += c
+		}
+		mu.Unlock()
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	counts := make([]patternCount, 0, len(total))
+	for p, c := range total {
+		counts = append(counts, patternCount{p, c})
+	}
+	return counts, candidates.Load(), nil
+}
+
+// parallelWorkers runs workers goroutines that each pull chunks of [0, n) through next
+// until none are left, so each worker can keep its own state across chunks.
+func parallelWorkers(workers, n int, work func(next func() (lo, hi int, ok bool))) {
+	const chunk = 256
+	var cursor atomic.Int64
+	next := func() (int, int, bool) {
+		lo := int(cursor.Add(chunk)) - chunk
+		if lo >= n {
+			return 0, 0, false
+		}
+		return lo, min(lo+chunk, n), true
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() { work(next) })
+	}
+	wg.Wait()
+}
+
+// sampleU estimates, for every comparison, how often two unrelated records land on each
+// level: the u probabilities. Random pairs of a real customer base are almost never the
+// same person, so their level frequencies are the chance agreement the model must
+// discount. Counts are smoothed by half a pair per level so that a level never seen by
+// chance (two different people with the same national identifier) gets a large but
+// finite weight.
+func sampleU(recs []prepared, samples int, seed uint64, workers int) ([][]float64, int) {
+	n := len(recs)
+	allPairs := n * (n - 1) / 2
+	exhaustive := n < 1<<20 && allPairs <= samples
+	if exhaustive {
+		samples = allPairs
+	}
+	nc := len(comparisons)
+	var mu sync.Mutex
+	counts := make([][]float64, nc)
+	for c := range comparisons {
+		counts[c] = make([]float64, len(comparisons[c].levels)+1)
+	}
+	const chunk = 4096
+	chunks := (samples + chunk - 1) / chunk
+	parallelWorkers(workers, chunks, func(next func() (int, int, bool)) {
+		local := make([][]float64, nc)
+		for c := range comparisons {
+			local[c] = make([]float64, len(comparisons[c].levels)+1)
+		}
+		for lo, hi, ok := next(); ok; lo, hi, ok = next() {
+			for ch := lo; ch < hi; ch++ {
+				// Each chunk has its own stream, so the sample does not depend on how
+				// chunks are shared among workers.
+				rng := rand.New(rand.NewPCG(seed, uint64(ch)))
+				start, end := ch*chunk, min((ch+1)*chunk, samples)
+				for k := start; k < end; k++ {
+					var i, j int
+					if exhaustive {
+						i, j = unrank(k, n)
+					} else {
+						i = rng.IntN(n)
+						j = rng.IntN(n - 1)
+						if j >= i {
+							j++
+						}
+					}
+					p := comparePair(&recs[i], &recs[j])
+					for c := range comparisons {
+						if l := p.level(c); l != Missing {
+							local[c][l]++
+						}
+					}
+				}
+			}
+		}
+		mu.Lock()
+		for c := range local {
+			for l := range local[c] {
+				counts[c][l] += local[c][l]
+			}
+		}
+		mu.Unlock()
+	})
+	u := make([][]float64, nc)
+	for c := range comparisons {
+		u[c] = make([]float64, len(counts[c]))
+		var sum float64
+		for l := 1; l < len(counts[c]); l++ {
+			sum += counts[c][l] + 0.5
+		}
+		for l := 1; l < len(counts[c]); l++ {
+			u[c][l] = (counts[c][l] + 0.5) / sum
+		}
+	}
+	return u, samples
+}
+
+// unrank maps k in [0, n(n-1)/2) to the k-th pair (i < j) in row order.
+func unrank(k, n int) (int, int) {
+	i := 0
+	for row := n - 1; k >= row; row-- {
+		k -= row
+		i++
+	}
+	return i, i + 1 + k
+}
+
+// scorePairs compares the candidates again and keeps those at or above the review
+// threshold. Comparing twice costs less memory than keeping every candidate's pattern,
+// and comparisons are cheap next to the budget.
+func scorePairs(ctx context.Context, recs []prepared, idx *blockIndex, model *Model, cfg Config, workers int) ([]Pair, error) {
+	minWeight := math.Log2(cfg.ReviewThreshold / (1 - cfg.ReviewThreshold))
+	if cfg.LinkClusters {
+		// Closure needs the merge-grade links even when reporting starts higher.
+		minWeight = min(minWeight, math.Log2(cfg.MergeThreshold/(1-cfg.MergeThreshold)))
+	}
+	var mu sync.Mutex
+	var pairs []Pair
+	parallelWorkers(workers, len(recs), func(next func() (int, int, bool)) {
+		var local []Pair
+		var js []uint32
+		weights := map[pattern]float64{}
+		for lo, hi, ok := next(); ok && ctx.Err() == nil; lo, hi, ok = next() {
+			for i := lo; i < hi; i++ {
+				js = idx.candidates(uint32(i), js)
+				for _, j := range js {
+					p := comparePair(&recs[i], &recs[j])
+					w, seen := weights[p]
+					if !seen {
+						w = model.weight(p)
+						weights[p] = w
+					}
+					if w >= minWeight {
+						local = append(local, newPair(i, int(j), p, model, cfg))
+					}
+				}
+			}
+		}
+		mu.Lock()
+		pairs = append(pairs, local...)
+		mu.Unlock()
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sortPairs(pairs)
+	return pairs, nil
+}
+
+func newPair(i, j int, p pattern, model *Model, cfg Config) Pair {
+	w := model.weight(p)
+	pr := Pair{A: i, B: j, Weight: w, Probability: Probability(w), Evidence: model.evidence(p)}
+	pr.Decision = Review
+	if pr.Probability >= cfg.MergeThreshold {
+		pr.Decision = Merge
+	}
+	return pr
+}
+
+func sortPairs(pairs []Pair) {
+	slices.SortFunc(pairs, func(a, b Pair) int { return cmp.Or(cmp.Compare(a.A, b.A), cmp.Compare(a.B, b.B)) })
+}
+
+// linkClusters is a placeholder until closure is measured.
+func linkClusters(recs []prepared, model *Model, pairs []Pair, cfg Config) []Pair {
+	return pairs
+}
