@@ -16,31 +16,36 @@ type Key struct {
 }
 
 // The blocking rules. Each covers a different way the same person ends up typed twice,
-// so that an error in any one field (or two, in different rules) still leaves a shared
-// key: a pair is lost only when every rule is broken at once.
+// so that errors in one or two fields still leave a shared key: a pair is lost only when
+// every rule is broken at once. Rules over names use both names alike, so that swapped
+// given and family names still meet.
 const (
-	RuleNationalID    = "national_id"     // the identifier itself
-	RuleEmail         = "email"           // the normalised address
-	RulePhone         = "phone"           // the normalised number
-	RuleBirthDate     = "birth_date"      // the full date (or its digits when corrupted)
-	RuleNames         = "names"           // Soundex of both names, in either order
-	RuleLastNameYear  = "last_name_year"  // Soundex of the family name and birth year
-	RuleFirstNameYear = "first_name_year" // Soundex of the given name and birth year
-	RulePostalLast    = "postal_last"     // postal code and the family name's first letter
-	RulePostalFirst   = "postal_first"    // postal code and the given name's first letter
-	RuleStreet        = "street"          // first address line and the city's first letter
+	RuleNationalID = "national_id" // the identifier itself
+	RuleEmail      = "email"       // the normalised address
+	RulePhone      = "phone"       // the normalised number
+	RuleBirthDate  = "birth_date"  // the full date (or its digits when corrupted)
+	RuleNames      = "names"       // Soundex of both names, in either order
+	RuleNameYear   = "name_year"   // Soundex of either name and the birth year
+	RulePostalName = "postal_name" // postal code and the initial of either name
+	RuleCityName   = "city_name"   // city and the Soundex of either name
+	RuleStreet     = "street"      // the first address line
+	RuleHouse      = "house"       // the house number and the postal code
 )
 
-// BlockingKeys returns the blocking keys of a normalised record. Rules whose fields are
-// missing, or too short to discriminate, give no key.
+// BlockingKeys returns the blocking keys of a normalised record, each once. Rules whose
+// fields are missing, or too short to discriminate, give no key.
 func BlockingKeys(n *Normalized) []Key {
 	return appendKeys(nil, n)
 }
 
 func appendKeys(keys []Key, n *Normalized) []Key {
+	start := len(keys)
 	f := &n.Fields
 	add := func(rule, value string) {
-		keys = append(keys, Key{Rule: rule, Value: value})
+		k := Key{Rule: rule, Value: value}
+		if !slices.Contains(keys[start:], k) {
+			keys = append(keys, k)
+		}
 	}
 	if v := f[NationalID]; len(v) >= 4 {
 		add(RuleNationalID, v)
@@ -55,36 +60,45 @@ func appendKeys(keys []Key, n *Normalized) []Key {
 	if len(date) >= 6 {
 		add(RuleBirthDate, date)
 	}
-	year := ""
-	if len(date) >= 4 {
-		year = date[:4]
+	names := [2]string{Soundex(f[FirstName]), Soundex(f[LastName])}
+	if names[0] != "" && names[1] != "" {
+		add(RuleNames, min(names[0], names[1])+" "+max(names[0], names[1]))
 	}
-	first, last := Soundex(f[FirstName]), Soundex(f[LastName])
-	if first != "" && last != "" {
-		if last < first {
-			first, last = last, first
+	pc, city := f[PostalCode], f[City]
+	for _, name := range names {
+		if name == "" {
+			continue
 		}
-		add(RuleNames, first+" "+last)
-		first, last = Soundex(f[FirstName]), Soundex(f[LastName])
-	}
-	if last != "" && year != "" {
-		add(RuleLastNameYear, last+" "+year)
-	}
-	if first != "" && year != "" {
-		add(RuleFirstNameYear, first+" "+year)
-	}
-	if pc := f[PostalCode]; pc != "" {
-		if last != "" {
-			add(RulePostalLast, pc+" "+last[:1])
+		if len(date) >= 4 {
+			add(RuleNameYear, name+" "+date[:4])
 		}
-		if first != "" {
-			add(RulePostalFirst, pc+" "+first[:1])
+		if pc != "" {
+			add(RulePostalName, pc+" "+name[:1])
+		}
+		if city != "" {
+			add(RuleCityName, city+" "+name)
 		}
 	}
-	if street := f[AddressLine1]; len(street) >= 4 && f[City] != "" {
-		add(RuleStreet, street+" "+f[City][:1])
+	if street := f[AddressLine1]; len(street) >= 6 {
+		add(RuleStreet, street)
+	}
+	if house := houseNumber(f[AddressLine1], f[AddressLine2]); house != "" && pc != "" {
+		add(RuleHouse, house+" "+pc)
 	}
 	return keys
+}
+
+// houseNumber is the first word of the address lines that is a number, which with the
+// postal code nearly always pins down one building.
+func houseNumber(lines ...string) string {
+	for _, l := range lines {
+		for _, w := range strings.Fields(l) {
+			if isNumber(w) {
+				return w
+			}
+		}
+	}
+	return ""
 }
 
 // keyHash folds a key into 64 bits (FNV-1a) for the in-memory index. A collision only

@@ -19,6 +19,9 @@ const Missing Level = 0
 type levelSpec struct {
 	name  string
 	prior float64
+	// neutral levels weigh nothing, like Missing: the evidence they stand for is
+	// counted by another comparison.
+	neutral bool
 }
 
 // comparison grades the agreement of two prepared records on one aspect of a person.
@@ -26,6 +29,10 @@ type comparison struct {
 	name    string
 	levels  []levelSpec // levels[k-1] describes Level k
 	compare func(a, b *prepared) Level
+	// value is what level 1 (exact) compares: compare returns Missing exactly when
+	// either value is empty and 1 exactly when they are equal. It lets the chance of
+	// exact agreement be counted from value frequencies instead of sampled.
+	value func(p *prepared) string
 }
 
 func (c *comparison) levelName(l Level) string {
@@ -80,48 +87,60 @@ func joinNonEmpty(a, b string) string {
 var comparisons = []*comparison{
 	{
 		name:    "first_name",
-		levels:  nameLevels,
+		levels:  firstNameLevels,
 		compare: func(a, b *prepared) Level { return compareName(a, b, FirstName, LastName) },
+		value:   func(p *prepared) string { return p.Fields[FirstName] },
 	},
 	{
 		name:    "last_name",
-		levels:  nameLevels,
+		levels:  lastNameLevels,
 		compare: func(a, b *prepared) Level { return compareName(a, b, LastName, FirstName) },
+		value:   func(p *prepared) string { return p.Fields[LastName] },
 	},
 	{
 		name: "birth_date",
 		levels: []levelSpec{
-			{"exact", 0.85}, {"one_edit", 0.07}, {"day_month_swapped", 0.01},
-			{"two_edits", 0.03}, {"different", 0.04},
+			{name: "exact", prior: 0.85}, {name: "one_edit", prior: 0.07}, {name: "day_month_swapped", prior: 0.01},
+			{name: "two_edits", prior: 0.03}, {name: "different", prior: 0.04},
 		},
 		compare: compareDate,
+		value:   func(p *prepared) string { return p.date },
 	},
 	{
 		name: "address",
 		levels: []levelSpec{
-			{"exact", 0.75}, {"same_words", 0.05}, {"similar", 0.10},
-			{"partial", 0.05}, {"different", 0.05},
+			{name: "exact", prior: 0.75}, {name: "same_words", prior: 0.05}, {name: "similar", prior: 0.10},
+			{name: "partial", prior: 0.05}, {name: "different", prior: 0.05},
 		},
 		compare: compareAddress,
+		value: func(p *prepared) string {
+			if len(p.addr) == 0 {
+				return ""
+			}
+			return p.Fields[AddressLine1] + "\x00" + p.Fields[AddressLine2]
+		},
 	},
 	{
 		name:    "city",
 		levels:  placeLevels,
 		compare: func(a, b *prepared) Level { return compareText(a.Fields[City], b.Fields[City]) },
+		value:   func(p *prepared) string { return p.Fields[City] },
 	},
 	{
 		name:    "postal_code",
 		levels:  codeLevels,
 		compare: func(a, b *prepared) Level { return compareCode(a.Fields[PostalCode], b.Fields[PostalCode]) },
+		value:   func(p *prepared) string { return p.Fields[PostalCode] },
 	},
 	{
 		name:    "region",
 		levels:  codeLevels,
 		compare: func(a, b *prepared) Level { return compareCode(a.Fields[Region], b.Fields[Region]) },
+		value:   func(p *prepared) string { return p.Fields[Region] },
 	},
 	{
 		name:   "country",
-		levels: []levelSpec{{"exact", 0.95}, {"different", 0.05}},
+		levels: []levelSpec{{name: "exact", prior: 0.95}, {name: "different", prior: 0.05}},
 		compare: func(a, b *prepared) Level {
 			x, y := a.Fields[Country], b.Fields[Country]
 			switch {
@@ -132,46 +151,58 @@ var comparisons = []*comparison{
 			}
 			return 2
 		},
+		value: func(p *prepared) string { return p.Fields[Country] },
 	},
 	{
 		name: "national_id",
 		levels: []levelSpec{
-			{"exact", 0.85}, {"one_edit", 0.05}, {"two_edits", 0.02}, {"different", 0.08},
+			{name: "exact", prior: 0.85}, {name: "one_edit", prior: 0.05}, {name: "two_edits", prior: 0.02}, {name: "different", prior: 0.08},
 		},
 		compare: compareIdentifier,
+		value:   func(p *prepared) string { return p.Fields[NationalID] },
 	},
 	{
 		name: "email",
 		levels: []levelSpec{
-			{"exact", 0.70}, {"same_local_part", 0.10}, {"similar", 0.05}, {"different", 0.15},
+			{name: "exact", prior: 0.70}, {name: "same_local_part", prior: 0.10}, {name: "similar", prior: 0.05}, {name: "different", prior: 0.15},
 		},
 		compare: compareEmail,
+		value:   func(p *prepared) string { return p.Fields[Email] },
 	},
 	{
 		name: "phone",
 		levels: []levelSpec{
-			{"exact", 0.75}, {"one_edit", 0.05}, {"different", 0.20},
+			{name: "exact", prior: 0.75}, {name: "one_edit", prior: 0.05}, {name: "different", prior: 0.20},
 		},
 		compare: comparePhone,
+		value:   func(p *prepared) string { return p.phone },
 	},
 }
 
-var nameLevels = []levelSpec{
-	{"exact", 0.80}, {"close", 0.08}, {"transposed", 0.02}, {"similar", 0.04},
-	{"initial", 0.01}, {"different", 0.05},
+var firstNameLevels = []levelSpec{
+	{name: "exact", prior: 0.80}, {name: "close", prior: 0.08}, {name: "transposed", prior: 0.02}, {name: "similar", prior: 0.04},
+	{name: "initial", prior: 0.01}, {name: "different", prior: 0.05},
+}
+
+// lastNameLevels are those of the given name, except that a transposition is counted
+// once, under first_name: its u (both names cross-matching by chance) already covers
+// the agreement of both names, so counting it twice would double the evidence.
+var lastNameLevels = []levelSpec{
+	{name: "exact", prior: 0.80}, {name: "close", prior: 0.08}, {name: "transposed", prior: 0.02, neutral: true}, {name: "similar", prior: 0.04},
+	{name: "initial", prior: 0.01}, {name: "different", prior: 0.05},
 }
 
 var placeLevels = []levelSpec{
-	{"exact", 0.85}, {"close", 0.06}, {"similar", 0.03}, {"different", 0.06},
+	{name: "exact", prior: 0.85}, {name: "close", prior: 0.06}, {name: "similar", prior: 0.03}, {name: "different", prior: 0.06},
 }
 
 var codeLevels = []levelSpec{
-	{"exact", 0.88}, {"one_edit", 0.06}, {"different", 0.06},
+	{name: "exact", prior: 0.88}, {name: "one_edit", prior: 0.06}, {name: "different", prior: 0.06},
 }
 
 // compareName grades one name (f) and recognises a pair whose given and family names
 // have been swapped, a common data-entry error: both name comparisons then report
-// "transposed" rather than two disagreements.
+// "transposed" rather than two disagreements (and only first_name weighs it).
 func compareName(a, b *prepared, f, other Field) Level {
 	x, y := a.Fields[f], b.Fields[f]
 	if x == "" || y == "" {

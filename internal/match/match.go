@@ -43,8 +43,9 @@ type Config struct {
 	Seed uint64
 	// LinkClusters adds the pairs implied by transitive closure: when a–b and b–c are
 	// both at or above MergeThreshold, a–c is reported too, unless a and c compared
-	// directly disagree strongly (see clusters).
-	LinkClusters bool
+	// directly argue against it or the cluster exceeds MaxClusterSize (see linkClusters).
+	LinkClusters   bool
+	MaxClusterSize int
 }
 
 // DefaultConfig returns the settings Steward uses unless told otherwise.
@@ -54,11 +55,12 @@ func DefaultConfig() Config {
 		MergeThreshold:  0.99,
 		MaxBlockSize:    100,
 		Window:          20,
-		RandomPairs:     1_000_000,
+		RandomPairs:     200_000,
 		MaxIterations:   200,
 		Tolerance:       1e-6,
 		Seed:            1,
 		LinkClusters:    true,
+		MaxClusterSize:  20,
 	}
 }
 
@@ -77,6 +79,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("random pairs must be at least 1000")
 	case c.MaxIterations < 1:
 		return fmt.Errorf("max iterations must be at least 1")
+	case c.LinkClusters && c.MaxClusterSize < 3:
+		return fmt.Errorf("max cluster size must be at least 3")
 	case c.Workers < 0:
 		return fmt.Errorf("workers must not be negative")
 	}
@@ -99,8 +103,11 @@ type Pair struct {
 	Weight      float64
 	Probability float64
 	Decision    Decision
+	// Score is the probability the pair is reported with: its own Probability, or for an
+	// implied pair the weakest merge-grade link of its cluster if that is higher.
+	Score float64
 	// Implied marks a pair reported because of transitive closure rather than its own
-	// score (which is still given).
+	// score.
 	Implied  bool
 	Evidence []Evidence
 }
@@ -145,9 +152,11 @@ func Run(ctx context.Context, records []Record, cfg Config) (*Result, error) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	recs := make([]prepared, len(records))
-	parallel(workers, len(records), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			recs[i] = prepare(Normalize(records[i], cfg.DefaultRegion))
+	parallelWorkers(workers, len(records), recordChunk, func(next func() (int, int, bool)) {
+		for lo, hi, ok := next(); ok; lo, hi, ok = next() {
+			for i := lo; i < hi; i++ {
+				recs[i] = prepare(Normalize(records[i], cfg.DefaultRegion))
+			}
 		}
 	})
 	if err := ctx.Err(); err != nil {
@@ -168,10 +177,9 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 	res.Stats.CandidatePairs = candidates
 	res.Stats.Patterns = len(counts)
 
-	randomU, sampled := sampleU(recs, cfg.RandomPairs, cfg.Seed, workers)
-	res.Stats.RandomPairs = sampled
-	n := float64(len(recs))
-	model, err := estimate(counts, randomU, n*(n-1)/2, cfg.MaxIterations, cfg.Tolerance)
+	ch := measureChance(recs, cfg.RandomPairs, cfg.Seed, workers)
+	res.Stats.RandomPairs = ch.sampled
+	model, err := estimate(counts, ch, cfg.MaxIterations, cfg.Tolerance)
 	if err != nil {
 		return nil, err
 	}
@@ -183,36 +191,23 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 	}
 	if cfg.LinkClusters {
 		pairs = linkClusters(recs, model, pairs, cfg)
+	} else {
+		pairs = slices.DeleteFunc(pairs, func(p Pair) bool { return p.Score < cfg.ReviewThreshold })
 	}
 	res.Pairs = pairs
 	return res, nil
 }
 
-// parallel splits [0, n) into chunks handed to workers goroutines, and waits for them.
-func parallel(workers, n int, fn func(lo, hi int)) {
-	const chunk = 1024
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				lo := int(next.Add(chunk)) - chunk
-				if lo >= n {
-					return
-				}
-				fn(lo, min(lo+chunk, n))
-			}
-		})
-	}
-	wg.Wait()
-}
+// recordChunk is how many records a worker takes at a time: enough to make the hand-off
+// negligible, few enough to keep both cores busy to the end.
+const recordChunk = 256
 
 // countPatterns compares every candidate pair once and counts the distinct patterns.
 func countPatterns(ctx context.Context, recs []prepared, idx *blockIndex, workers int) ([]patternCount, int64, error) {
 	var mu sync.Mutex
 	total := map[pattern]float64{}
 	var candidates atomic.Int64
-	parallelWorkers(workers, len(recs), func(next func() (int, int, bool)) {
+	parallelWorkers(workers, len(recs), recordChunk, func(next func() (int, int, bool)) {
 		local := map[pattern]float64{}
 		var js []uint32
 		var n int64
@@ -244,11 +239,10 @@ func countPatterns(ctx context.Context, recs []prepared, idx *blockIndex, worker
 
 // parallelWorkers runs workers goroutines that each pull chunks of [0, n) through next
 // until none are left, so each worker can keep its own state across chunks.
-func parallelWorkers(workers, n int, work func(next func() (lo, hi int, ok bool))) {
-	const chunk = 256
+func parallelWorkers(workers, n, chunk int, work func(next func() (lo, hi int, ok bool))) {
 	var cursor atomic.Int64
 	next := func() (int, int, bool) {
-		lo := int(cursor.Add(chunk)) - chunk
+		lo := int(cursor.Add(int64(chunk))) - chunk
 		if lo >= n {
 			return 0, 0, false
 		}
@@ -261,42 +255,85 @@ func parallelWorkers(workers, n int, work func(next func() (lo, hi int, ok bool)
 	wg.Wait()
 }
 
-// sampleU estimates, for every comparison, how often two unrelated records land on each
-// level: the u probabilities. Random pairs of a real customer base are almost never the
-// same person, so their level frequencies are the chance agreement the model must
-// discount. Counts are smoothed by half a pair per level so that a level never seen by
-// chance (two different people with the same national identifier) gets a large but
-// finite weight.
-func sampleU(recs []prepared, samples int, seed uint64, workers int) ([][]float64, int) {
+// chance measures how often unrelated records agree by chance, the raw material of the u
+// probabilities. Random pairs of a real customer base are almost never the same person, so
+// their level frequencies are the chance agreement the model must discount.
+//
+// Exact agreement is counted, not sampled: from the frequency of every value, the number
+// of pairs that share one is exact, and it is the level whose weight matters most (a
+// shared birth date among thousands of records is rare, and a sample would see it a
+// handful of times). The other levels are measured on a sample of pairs that do not agree
+// exactly.
+type chance struct {
+	allPairs float64
+	present  []float64   // per comparison: pairs where both records have a value
+	agree    []float64   // per comparison: pairs whose values are equal
+	levels   [][]float64 // per comparison and level: sampled pairs, exact level excluded
+	sampled  int
+}
+
+func measureChance(recs []prepared, samples int, seed uint64, workers int) *chance {
 	n := len(recs)
+	nc := len(comparisons)
+	ch := &chance{
+		allPairs: float64(n) * float64(n-1) / 2,
+		present:  make([]float64, nc),
+		agree:    make([]float64, nc),
+		levels:   make([][]float64, nc),
+	}
+	parallelWorkers(workers, nc, 1, func(next func() (int, int, bool)) {
+		var hashes []uint64
+		for lo, hi, ok := next(); ok; lo, hi, ok = next() {
+			for c := lo; c < hi; c++ {
+				hashes = hashes[:0]
+				for i := range recs {
+					if v := comparisons[c].value(&recs[i]); v != "" {
+						hashes = append(hashes, keyHash(Key{Value: v}))
+					}
+				}
+				slices.Sort(hashes)
+				var agree float64
+				for i := 0; i < len(hashes); {
+					j := i + 1
+					for j < len(hashes) && hashes[j] == hashes[i] {
+						j++
+					}
+					run := float64(j - i)
+					agree += run * (run - 1) / 2
+					i = j
+				}
+				k := float64(len(hashes))
+				ch.present[c], ch.agree[c] = k*(k-1)/2, agree
+			}
+		}
+	})
+
 	allPairs := n * (n - 1) / 2
 	exhaustive := n < 1<<20 && allPairs <= samples
 	if exhaustive {
 		samples = allPairs
 	}
-	nc := len(comparisons)
-	var mu sync.Mutex
-	counts := make([][]float64, nc)
+	ch.sampled = samples
 	for c := range comparisons {
-		counts[c] = make([]float64, len(comparisons[c].levels)+1)
+		ch.levels[c] = make([]float64, len(comparisons[c].levels)+1)
 	}
+	var mu sync.Mutex
 	const chunk = 4096
 	chunks := (samples + chunk - 1) / chunk
-	parallelWorkers(workers, chunks, func(next func() (int, int, bool)) {
+	parallelWorkers(workers, chunks, 1, func(next func() (int, int, bool)) {
 		local := make([][]float64, nc)
 		for c := range comparisons {
 			local[c] = make([]float64, len(comparisons[c].levels)+1)
 		}
 		for lo, hi, ok := next(); ok; lo, hi, ok = next() {
-			for ch := lo; ch < hi; ch++ {
+			for k := lo; k < hi; k++ {
 				// Each chunk has its own stream, so the sample does not depend on how
 				// chunks are shared among workers.
-				rng := rand.New(rand.NewPCG(seed, uint64(ch)))
-				start, end := ch*chunk, min((ch+1)*chunk, samples)
-				for k := start; k < end; k++ {
+				rng := rand.New(rand.NewPCG(seed, uint64(k)))
+				for s := k * chunk; s < min((k+1)*chunk, samples); s++ {
 					var i, j int
 					if exhaustive {
-						i, j = unrank(k, n)
+						i, j = unrank(s, n)
 					} else {
 						i = rng.IntN(n)
 						j = rng.IntN(n - 1)
@@ -306,9 +343,7 @@ func sampleU(recs []prepared, samples int, seed uint64, workers int) ([][]float6
 					}
 					p := comparePair(&recs[i], &recs[j])
 					for c := range comparisons {
-						if l := p.level(c); l != Missing {
-							local[c][l]++
-						}
+						local[c][p.level(c)]++
 					}
 				}
 			}
@@ -316,23 +351,45 @@ func sampleU(recs []prepared, samples int, seed uint64, workers int) ([][]float6
 		mu.Lock()
 		for c := range local {
 			for l := range local[c] {
-				counts[c][l] += local[c][l]
+				ch.levels[c][l] += local[c][l]
 			}
 		}
 		mu.Unlock()
 	})
-	u := make([][]float64, nc)
+	return ch
+}
+
+// u turns the measurements into u probabilities. matches is the estimated number of true
+// matching pairs in the input and m their level probabilities: true duplicates agree far
+// more often than chance, and left in they would make agreement look common (in a
+// customer base with many duplicates, most pairs sharing a birth date are duplicates).
+// Counts are smoothed by half a pair per level, so a level never seen by chance (two
+// people with the same national identifier) gets a large but finite weight.
+func (ch *chance) u(matches float64, m [][]float64) [][]float64 {
+	u := make([][]float64, len(comparisons))
 	for c := range comparisons {
-		u[c] = make([]float64, len(counts[c]))
-		var sum float64
-		for l := 1; l < len(counts[c]); l++ {
-			sum += counts[c][l] + 0.5
+		u[c] = make([]float64, len(comparisons[c].levels)+1)
+		present := ch.present[c]
+		matchesPresent := matches * present / ch.allPairs
+		agree := ch.agree[c]
+		if m != nil {
+			agree = max(agree-matchesPresent*m[c][1], 0)
 		}
-		for l := 1; l < len(counts[c]); l++ {
-			u[c][l] = (counts[c][l] + 0.5) / sum
+		exact := (agree + 0.5) / (max(present-matchesPresent, 0) + 1)
+		var rest float64
+		for l := 2; l < len(u[c]); l++ {
+			if evidential(c, Level(l)) {
+				rest += ch.levels[c][l] + 0.5
+			}
+		}
+		u[c][1] = exact
+		for l := 2; l < len(u[c]); l++ {
+			if evidential(c, Level(l)) {
+				u[c][l] = (1 - exact) * (ch.levels[c][l] + 0.5) / rest
+			}
 		}
 	}
-	return u, samples
+	return u
 }
 
 // unrank maps k in [0, n(n-1)/2) to the k-th pair (i < j) in row order.
@@ -356,7 +413,7 @@ func scorePairs(ctx context.Context, recs []prepared, idx *blockIndex, model *Mo
 	}
 	var mu sync.Mutex
 	var pairs []Pair
-	parallelWorkers(workers, len(recs), func(next func() (int, int, bool)) {
+	parallelWorkers(workers, len(recs), recordChunk, func(next func() (int, int, bool)) {
 		var local []Pair
 		var js []uint32
 		weights := map[pattern]float64{}
@@ -390,6 +447,7 @@ func scorePairs(ctx context.Context, recs []prepared, idx *blockIndex, model *Mo
 func newPair(i, j int, p pattern, model *Model, cfg Config) Pair {
 	w := model.weight(p)
 	pr := Pair{A: i, B: j, Weight: w, Probability: Probability(w), Evidence: model.evidence(p)}
+	pr.Score = pr.Probability
 	pr.Decision = Review
 	if pr.Probability >= cfg.MergeThreshold {
 		pr.Decision = Merge
@@ -401,7 +459,80 @@ func sortPairs(pairs []Pair) {
 	slices.SortFunc(pairs, func(a, b Pair) int { return cmp.Or(cmp.Compare(a.A, b.A), cmp.Compare(a.B, b.B)) })
 }
 
-// linkClusters is a placeholder until closure is measured.
+// linkClusters completes merge-grade clusters. Records joined by links at or above the
+// MergeThreshold form a cluster; every pair inside a cluster that blocking missed or
+// scored lower is added as implied, because merging the cluster merges them anyway and a
+// reviewer should see it. Two safeguards keep one bad link from snowballing: a cluster
+// larger than MaxClusterSize is left as its direct pairs (real people have a handful of
+// duplicates, not dozens), and a pair whose own fields argue against a match (a negative
+// Bayes factor before the prior) is not implied.
 func linkClusters(recs []prepared, model *Model, pairs []Pair, cfg Config) []Pair {
-	return pairs
+	parent := map[int]int{}
+	var find func(int) int
+	find = func(x int) int {
+		p, ok := parent[x]
+		if !ok || p == x {
+			return x
+		}
+		r := find(p)
+		parent[x] = r
+		return r
+	}
+	for _, p := range pairs {
+		if p.Decision != Merge {
+			continue
+		}
+		a, b := find(p.A), find(p.B)
+		if a != b {
+			parent[max(a, b)] = min(a, b)
+		}
+		parent[p.A], parent[p.B] = find(p.A), find(p.B)
+	}
+	members := map[int][]int{}
+	for x := range parent {
+		r := find(x)
+		members[r] = append(members[r], x)
+	}
+	weakest := map[int]float64{}
+	have := map[[2]int]bool{}
+	for _, p := range pairs {
+		have[[2]int{p.A, p.B}] = true
+		if p.Decision == Merge {
+			r := find(p.A)
+			if w, ok := weakest[r]; !ok || p.Probability < w {
+				weakest[r] = p.Probability
+			}
+		}
+	}
+	for r, ms := range members {
+		if len(ms) < 3 || len(ms) > cfg.MaxClusterSize {
+			continue
+		}
+		slices.Sort(ms)
+		for x := range ms {
+			for y := x + 1; y < len(ms); y++ {
+				a, b := ms[x], ms[y]
+				if have[[2]int{a, b}] {
+					continue
+				}
+				p := comparePair(&recs[a], &recs[b])
+				if model.weight(p)-model.PriorLog2Odds < 0 {
+					continue
+				}
+				pr := newPair(a, b, p, model, cfg)
+				pr.Implied = true
+				pr.Score = max(pr.Probability, weakest[r])
+				pr.Decision = Merge
+				pairs = append(pairs, pr)
+			}
+		}
+	}
+	kept := pairs[:0]
+	for _, p := range pairs {
+		if p.Score >= cfg.ReviewThreshold {
+			kept = append(kept, p)
+		}
+	}
+	sortPairs(kept)
+	return kept
 }

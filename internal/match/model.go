@@ -29,6 +29,12 @@ func (p pattern) level(c int) Level {
 	return Level(p >> (c * levelBits) & (1<<levelBits - 1))
 }
 
+// evidential reports whether level l of comparison c carries evidence: it is neither
+// missing nor neutral.
+func evidential(c int, l Level) bool {
+	return l != Missing && !comparisons[c].levels[l-1].neutral
+}
+
 func comparePair(a, b *prepared) pattern {
 	var p pattern
 	for c, cmp := range comparisons {
@@ -69,7 +75,9 @@ func (m *Model) finish() {
 	for c := range comparisons {
 		m.weights[c] = make([]float64, len(m.M[c]))
 		for l := 1; l < len(m.M[c]); l++ {
-			m.weights[c][l] = math.Log2(m.M[c][l] / m.U[c][l])
+			if evidential(c, Level(l)) {
+				m.weights[c][l] = math.Log2(m.M[c][l] / m.U[c][l])
+			}
 		}
 	}
 }
@@ -78,9 +86,7 @@ func (m *Model) finish() {
 func (m *Model) weight(p pattern) float64 {
 	w := m.PriorLog2Odds
 	for c := range comparisons {
-		if l := p.level(c); l != Missing {
-			w += m.weights[c][l]
-		}
+		w += m.weights[c][p.level(c)]
 	}
 	return w
 }
@@ -89,11 +95,7 @@ func (m *Model) evidence(p pattern) []Evidence {
 	ev := make([]Evidence, 0, len(comparisons))
 	for c, cmp := range comparisons {
 		l := p.level(c)
-		e := Evidence{Comparison: cmp.name, Level: cmp.levelName(l)}
-		if l != Missing {
-			e.Weight = m.weights[c][l]
-		}
-		ev = append(ev, e)
+		ev = append(ev, Evidence{Comparison: cmp.name, Level: cmp.levelName(l), Weight: m.weights[c][l]})
 	}
 	return ev
 }
@@ -129,7 +131,7 @@ type patternCount struct {
 // EM updates. It is small next to any real input (thousands of candidate pairs), so the
 // data decide; it only keeps a level that almost no pair visits from taking an extreme
 // probability.
-const emPrior = 2.0
+const emPrior = 10.0
 
 // estimate fits the model by expectation–maximisation over the candidate pairs' patterns.
 //
@@ -140,9 +142,11 @@ const emPrior = 2.0
 //
 // Only m and λ are kept from EM. The non-matches among candidates agree far more than
 // random pairs do, because blocking picked them for sharing a key, so their u describes
-// the blocking and not the population. Final weights use randomU instead, with the prior
-// odds of a random pair, so that a pair's score does not depend on which block found it.
-func estimate(counts []patternCount, randomU [][]float64, pairsTotal float64, maxIter int, tol float64) (*Model, error) {
+// the blocking and not the population. Final weights use the chance agreement of random
+// pairs instead (corrected for the matches EM found), with the prior odds of a random
+// pair, so that a pair's score does not depend on which block found it.
+func estimate(counts []patternCount, ch *chance, maxIter int, tol float64) (*Model, error) {
+	randomU := ch.u(0, nil)
 	slices.SortFunc(counts, func(a, b patternCount) int { return cmp.Compare(a.p, b.p) })
 	nc := len(comparisons)
 	mod := &Model{M: make([][]float64, nc), U: make([][]float64, nc)}
@@ -150,8 +154,16 @@ func estimate(counts []patternCount, randomU [][]float64, pairsTotal float64, ma
 	for c, cmp := range comparisons {
 		mod.M[c] = make([]float64, len(cmp.levels)+1)
 		uc[c] = slices.Clone(randomU[c])
+		var sum float64
+		for _, spec := range cmp.levels {
+			if !spec.neutral {
+				sum += spec.prior
+			}
+		}
 		for l, spec := range cmp.levels {
-			mod.M[c][l+1] = spec.prior
+			if !spec.neutral {
+				mod.M[c][l+1] = spec.prior / sum
+			}
 		}
 	}
 	var total float64
@@ -187,7 +199,7 @@ func estimate(counts []patternCount, randomU [][]float64, pairsTotal float64, ma
 		for _, pc := range counts {
 			a, b := math.Log(lambda), math.Log(1-lambda)
 			for c := range comparisons {
-				if l := pc.p.level(c); l != Missing {
+				if l := pc.p.level(c); evidential(c, l) {
 					a += lm[c][l]
 					b += lu[c][l]
 				}
@@ -195,7 +207,7 @@ func estimate(counts []patternCount, randomU [][]float64, pairsTotal float64, ma
 			g := 1 / (1 + math.Exp(b-a))
 			sumG += pc.n * g
 			for c := range comparisons {
-				if l := pc.p.level(c); l != Missing {
+				if l := pc.p.level(c); evidential(c, l) {
 					mNum[c][l] += pc.n * g
 					uNum[c][l] += pc.n * (1 - g)
 				}
@@ -206,12 +218,18 @@ func estimate(counts []patternCount, randomU [][]float64, pairsTotal float64, ma
 		for c, cmp := range comparisons {
 			var sm, su float64
 			for l := 1; l < len(mNum[c]); l++ {
+				if !evidential(c, Level(l)) {
+					continue
+				}
 				mNum[c][l] += emPrior * cmp.levels[l-1].prior
 				uNum[c][l] += emPrior * randomU[c][l]
 				sm += mNum[c][l]
 				su += uNum[c][l]
 			}
 			for l := 1; l < len(mNum[c]); l++ {
+				if !evidential(c, Level(l)) {
+					continue
+				}
 				nm, nu := mNum[c][l]/sm, uNum[c][l]/su
 				change = max(change, math.Abs(nm-mod.M[c][l]), math.Abs(nu-uc[c][l]))
 				mod.M[c][l], uc[c][l] = nm, nu
@@ -224,11 +242,9 @@ func estimate(counts []patternCount, randomU [][]float64, pairsTotal float64, ma
 		}
 	}
 	mod.Lambda = lambda
-	for c := range comparisons {
-		mod.U[c] = slices.Clone(randomU[c])
-	}
 	matches := lambda * total
-	mod.PriorLog2Odds = math.Log2(max(matches, 1) / max(pairsTotal-matches, 1))
+	mod.U = ch.u(matches, mod.M)
+	mod.PriorLog2Odds = math.Log2(max(matches, 1) / max(ch.allPairs-matches, 1))
 	mod.finish()
 	return mod, nil
 }
