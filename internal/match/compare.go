@@ -22,6 +22,10 @@ type levelSpec struct {
 	// neutral levels weigh nothing, like Missing: the evidence they stand for is
 	// counted by another comparison.
 	neutral bool
+	// identifies marks agreement on something personal to the individual (given name,
+	// birth date, identifier, own email address) rather than something a household
+	// shares (family name, address, phone). See pattern.identifies.
+	identifies bool
 }
 
 // comparison grades the agreement of two prepared records on one aspect of a person.
@@ -100,8 +104,9 @@ var comparisons = []*comparison{
 	{
 		name: "birth_date",
 		levels: []levelSpec{
-			{name: "exact", prior: 0.85}, {name: "one_edit", prior: 0.07}, {name: "day_month_swapped", prior: 0.01},
-			{name: "two_edits", prior: 0.03}, {name: "different", prior: 0.04},
+			{name: "exact", prior: 0.85, identifies: true}, {name: "one_edit", prior: 0.07, identifies: true},
+			{name: "day_month_swapped", prior: 0.01, identifies: true}, {name: "two_edits", prior: 0.03},
+			{name: "different", prior: 0.04},
 		},
 		compare: compareDate,
 		value:   func(p *prepared) string { return p.date },
@@ -156,7 +161,8 @@ var comparisons = []*comparison{
 	{
 		name: "national_id",
 		levels: []levelSpec{
-			{name: "exact", prior: 0.85}, {name: "one_edit", prior: 0.05}, {name: "two_edits", prior: 0.02}, {name: "different", prior: 0.08},
+			{name: "exact", prior: 0.85, identifies: true}, {name: "one_edit", prior: 0.05, identifies: true},
+			{name: "two_edits", prior: 0.02}, {name: "different", prior: 0.08},
 		},
 		compare: compareIdentifier,
 		value:   func(p *prepared) string { return p.Fields[NationalID] },
@@ -164,7 +170,8 @@ var comparisons = []*comparison{
 	{
 		name: "email",
 		levels: []levelSpec{
-			{name: "exact", prior: 0.70}, {name: "same_local_part", prior: 0.10}, {name: "similar", prior: 0.05}, {name: "different", prior: 0.15},
+			{name: "exact", prior: 0.70, identifies: true}, {name: "same_local_part", prior: 0.10, identifies: true},
+			{name: "similar", prior: 0.05}, {name: "different", prior: 0.15},
 		},
 		compare: compareEmail,
 		value:   func(p *prepared) string { return p.Fields[Email] },
@@ -180,8 +187,9 @@ var comparisons = []*comparison{
 }
 
 var firstNameLevels = []levelSpec{
-	{name: "exact", prior: 0.80}, {name: "close", prior: 0.08}, {name: "transposed", prior: 0.02}, {name: "similar", prior: 0.04},
-	{name: "initial", prior: 0.01}, {name: "different", prior: 0.05},
+	{name: "exact", prior: 0.80, identifies: true}, {name: "close", prior: 0.08, identifies: true},
+	{name: "transposed", prior: 0.02, identifies: true}, {name: "similar", prior: 0.04},
+	{name: "initial", prior: 0.01, identifies: true}, {name: "different", prior: 0.05},
 }
 
 // lastNameLevels are those of the given name, except that a transposition is counted
@@ -192,13 +200,25 @@ var lastNameLevels = []levelSpec{
 	{name: "initial", prior: 0.01}, {name: "different", prior: 0.05},
 }
 
+// placeLevels and codeLevels end with a level that compare never returns: comparePair
+// puts a city, postal code or region that agrees there when the street address agrees
+// too (see impliedByAddress).
 var placeLevels = []levelSpec{
 	{name: "exact", prior: 0.85}, {name: "close", prior: 0.06}, {name: "similar", prior: 0.03}, {name: "different", prior: 0.06},
+	{name: impliedByAddress, neutral: true},
 }
 
 var codeLevels = []levelSpec{
 	{name: "exact", prior: 0.88}, {name: "one_edit", prior: 0.06}, {name: "different", prior: 0.06},
+	{name: impliedByAddress, neutral: true},
 }
+
+// impliedByAddress is the level of a city, postal code or region that agrees when the
+// street address agrees too. The address already says where the person lives; counting
+// the town and postal code again as if they were independent evidence would triple the
+// weight of one fact, and one fact that every member of a household shares. A place that
+// disagrees still counts against: 12 Main Street is another house in another town.
+const impliedByAddress = "implied_by_address"
 
 // compareName grades one name (f) and recognises a pair whose given and family names
 // have been swapped, a common data-entry error: both name comparisons then report

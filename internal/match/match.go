@@ -41,6 +41,10 @@ type Config struct {
 	Workers int
 	// Seed makes the random pair sample, and so the whole run, reproducible.
 	Seed uint64
+	// RequireIdentity reports a pair only if it agrees on something personal to the
+	// individual (given name, birth date, identifier or email address), not merely on
+	// what a household shares (family name, address, phone). See pattern.identifies.
+	RequireIdentity bool
 	// LinkClusters adds the pairs implied by transitive closure: when a–b and b–c are
 	// both at or above MergeThreshold, a–c is reported too, unless a and c compared
 	// directly argue against it or the cluster exceeds MaxClusterSize (see linkClusters).
@@ -59,6 +63,7 @@ func DefaultConfig() Config {
 		MaxIterations:   200,
 		Tolerance:       1e-6,
 		Seed:            1,
+		RequireIdentity: true,
 		LinkClusters:    true,
 		MaxClusterSize:  20,
 	}
@@ -179,7 +184,7 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 
 	ch := measureChance(recs, cfg.RandomPairs, cfg.Seed, workers)
 	res.Stats.RandomPairs = ch.sampled
-	model, err := estimate(counts, ch, cfg.MaxIterations, cfg.Tolerance)
+	model, err := estimate(counts, ch, cfg.MaxIterations, cfg.Tolerance, cfg.RequireIdentity)
 	if err != nil {
 		return nil, err
 	}
@@ -427,7 +432,7 @@ func scorePairs(ctx context.Context, recs []prepared, idx *blockIndex, model *Mo
 						w = model.weight(p)
 						weights[p] = w
 					}
-					if w >= minWeight {
+					if w >= minWeight && (p.identifies() || !cfg.RequireIdentity) {
 						local = append(local, newPair(i, int(j), p, model, cfg))
 					}
 				}
@@ -516,7 +521,7 @@ func linkClusters(recs []prepared, model *Model, pairs []Pair, cfg Config) []Pai
 					continue
 				}
 				p := comparePair(&recs[a], &recs[b])
-				if model.weight(p)-model.PriorLog2Odds < 0 {
+				if model.weight(p)-model.PriorLog2Odds < 0 || (cfg.RequireIdentity && !p.identifies()) {
 					continue
 				}
 				pr := newPair(a, b, p, model, cfg)

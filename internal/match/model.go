@@ -25,8 +25,32 @@ func init() {
 	}
 }
 
+const levelMask = 1<<levelBits - 1
+
 func (p pattern) level(c int) Level {
-	return Level(p >> (c * levelBits) & (1<<levelBits - 1))
+	return Level(p >> (c * levelBits) & levelMask)
+}
+
+func (p pattern) with(c int, l Level) pattern {
+	return p&^(levelMask<<(c*levelBits)) | pattern(l)<<(c*levelBits)
+}
+
+// identifies reports whether a pattern agrees on anything personal to the individual:
+// given name, birth date, identifier or email address. Relatives living together share
+// family name, address, phone and often a landline; a pair that agrees on those alone
+// describes a household, not one person, however strongly it agrees. Unless
+// Config.RequireIdentity is off, such pairs are never matches: EM treats them as
+// non-matches (otherwise, in a customer base with many households, the "match" class it
+// learns is the household) and they are never reported. Merging two members of a family
+// would show one person's data to the other, a worse error for a data vault than a
+// missed duplicate.
+func (p pattern) identifies() bool {
+	for c, cmp := range comparisons {
+		if l := p.level(c); l != Missing && cmp.levels[l-1].identifies {
+			return true
+		}
+	}
+	return false
 }
 
 // evidential reports whether level l of comparison c carries evidence: it is neither
@@ -40,7 +64,29 @@ func comparePair(a, b *prepared) pattern {
 	for c, cmp := range comparisons {
 		p |= pattern(cmp.compare(a, b)) << (c * levelBits)
 	}
+	if l := p.level(addressComparison); l >= 1 && l <= 3 { // exact, same words or similar
+		for _, c := range placeComparisons {
+			if l := p.level(c); l == 1 || l == 2 { // exact, or one slip away
+				p = p.with(c, Level(len(comparisons[c].levels)))
+			}
+		}
+	}
 	return p
+}
+
+// Positions in comparisons of the address and of the places it implies.
+var (
+	addressComparison = comparisonIndex("address")
+	placeComparisons  = []int{comparisonIndex("city"), comparisonIndex("postal_code"), comparisonIndex("region")}
+)
+
+func comparisonIndex(name string) int {
+	for c, cmp := range comparisons {
+		if cmp.name == name {
+			return c
+		}
+	}
+	panic("match: no comparison " + name)
 }
 
 // Model holds the Fellegi–Sunter parameters: for every comparison and level, m (the
@@ -145,7 +191,7 @@ const emPrior = 10.0
 // the blocking and not the population. Final weights use the chance agreement of random
 // pairs instead (corrected for the matches EM found), with the prior odds of a random
 // pair, so that a pair's score does not depend on which block found it.
-func estimate(counts []patternCount, ch *chance, maxIter int, tol float64) (*Model, error) {
+func estimate(counts []patternCount, ch *chance, maxIter int, tol float64, requireIdentity bool) (*Model, error) {
 	randomU := ch.u(0, nil)
 	slices.SortFunc(counts, func(a, b patternCount) int { return cmp.Compare(a.p, b.p) })
 	nc := len(comparisons)
@@ -205,6 +251,9 @@ func estimate(counts []patternCount, ch *chance, maxIter int, tol float64) (*Mod
 				}
 			}
 			g := 1 / (1 + math.Exp(b-a))
+			if requireIdentity && !pc.p.identifies() {
+				g = 0
+			}
 			sumG += pc.n * g
 			for c := range comparisons {
 				if l := pc.p.level(c); evidential(c, l) {
