@@ -315,7 +315,7 @@ func writePairs(out string, stdout io.Writer, recs []match.Record, pairs []match
 		return fmt.Errorf("out: %w", err)
 	}
 	for _, r := range rows {
-		line := []string{r.a, r.b, strconv.FormatFloat(r.p.Score, 'f', 6, 64)}
+		line := []string{r.a, r.b, strconv.FormatFloat(r.p.Probability, 'f', 6, 64)}
 		if explain {
 			line = append(line, string(r.p.Decision), evidenceText(r.p))
 		}
@@ -343,8 +343,8 @@ func writePairs(out string, stdout io.Writer, recs []match.Record, pairs []match
 // bits, so a reviewer sees at a glance why a pair was reported.
 func evidenceText(p *match.Pair) string {
 	var b strings.Builder
-	if p.Implied {
-		b.WriteString("implied by cluster; ")
+	if p.FromCluster {
+		b.WriteString("found through its cluster; ")
 	}
 	for _, ev := range p.Evidence {
 		if ev.Level == "missing" {

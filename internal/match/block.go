@@ -18,16 +18,19 @@ type Key struct {
 // The blocking rules. Each covers a different way the same person ends up typed twice,
 // so that errors in one or two fields still leave a shared key: a pair is lost only when
 // every rule is broken at once. Rules over names use both names alike, so that swapped
-// given and family names still meet.
+// given and family names still meet. Every rule pairs a broad value with a narrower one
+// (a birth date with an initial, a town with two names) because a rule on one common
+// value alone (a birth year, a town) makes blocks that grow with the customer base: at a
+// million customers a shop's home town would be one block of a hundred thousand.
 const (
 	RuleNationalID = "national_id" // the identifier itself
 	RuleEmail      = "email"       // the normalised address
 	RulePhone      = "phone"       // the normalised number
-	RuleBirthDate  = "birth_date"  // the full date (or its digits when corrupted)
+	RuleBirthDate  = "birth_date"  // the birth date (its digits when corrupted) and either initial
 	RuleNames      = "names"       // Soundex of both names, in either order
-	RuleNameYear   = "name_year"   // Soundex of either name and the birth year
-	RulePostalName = "postal_name" // postal code and the initial of either name
-	RuleCityName   = "city_name"   // city and the Soundex of either name
+	RuleNameYear   = "name_year"   // Soundex of either name, birth year and the other initial
+	RulePostalName = "postal_name" // postal code and either initial
+	RuleCityName   = "city_name"   // city, Soundex of either name and the other initial
 	RuleStreet     = "street"      // the first address line
 	RuleHouse      = "house"       // the house number and the postal code
 )
@@ -57,26 +60,31 @@ func appendKeys(keys []Key, n *Normalized) []Key {
 		add(RulePhone, v)
 	}
 	date := strings.ReplaceAll(f[BirthDate], "-", "")
-	if len(date) >= 6 {
-		add(RuleBirthDate, date)
-	}
 	names := [2]string{Soundex(f[FirstName]), Soundex(f[LastName])}
+	if len(date) >= 6 {
+		for _, name := range names {
+			if name != "" {
+				add(RuleBirthDate, date+" "+name[:1])
+			}
+		}
+	}
 	if names[0] != "" && names[1] != "" {
 		add(RuleNames, min(names[0], names[1])+" "+max(names[0], names[1]))
 	}
 	pc, city := f[PostalCode], f[City]
-	for _, name := range names {
+	for k, name := range names {
 		if name == "" {
 			continue
 		}
-		if len(date) >= 4 {
-			add(RuleNameYear, name+" "+date[:4])
+		other := names[1-k]
+		if len(date) >= 4 && other != "" {
+			add(RuleNameYear, name+" "+date[:4]+" "+other[:1])
 		}
 		if pc != "" {
 			add(RulePostalName, pc+" "+name[:1])
 		}
-		if city != "" {
-			add(RuleCityName, city+" "+name)
+		if city != "" && other != "" {
+			add(RuleCityName, city+" "+name+" "+other[:1])
 		}
 	}
 	if street := f[AddressLine1]; len(street) >= 6 {
@@ -116,7 +124,7 @@ func keyHash(k Key) uint64 {
 	return h
 }
 
-// entry places one record in one block.
+// entry places one record in one block while the index is built.
 type entry struct {
 	hash uint64
 	rank uint32 // the record's position in sort-key order, for windows in large blocks
@@ -127,7 +135,7 @@ type entry struct {
 // of entries. It answers "which records share a block with record i" without building the
 // list of all pairs, which at a million records would not fit the memory budget.
 type blockIndex struct {
-	entries []entry
+	members []uint32 // record at each entry position: blocks are runs
 	blockOf []uint32 // entry position → block number
 	starts  []uint32 // block number → first entry position; one extra at the end
 	recOff  []uint32 // record → first position in recPos; one extra at the end
@@ -145,20 +153,24 @@ func sortKey(p *prepared) string {
 func buildIndex(recs []prepared, maxSize, window int) *blockIndex {
 	n := len(recs)
 	// Rank records by sort key.
-	order := make([]uint32, n)
-	for i := range order {
-		order[i] = uint32(i)
+	type keyed struct {
+		key string
+		rec uint32
 	}
-	slices.SortFunc(order, func(a, b uint32) int {
-		return cmp.Or(strings.Compare(sortKey(&recs[a]), sortKey(&recs[b])), cmp.Compare(a, b))
+	order := make([]keyed, n)
+	for i := range order {
+		order[i] = keyed{sortKey(&recs[i]), uint32(i)}
+	}
+	slices.SortFunc(order, func(a, b keyed) int {
+		return cmp.Or(strings.Compare(a.key, b.key), cmp.Compare(a.rec, b.rec))
 	})
 	rank := make([]uint32, n)
-	for r, i := range order {
-		rank[i] = uint32(r)
+	for r, k := range order {
+		rank[k.rec] = uint32(r)
 	}
 	order = nil
 
-	var entries []entry
+	entries := make([]entry, 0, n*8)
 	var keys []Key
 	for i := range recs {
 		keys = appendKeys(keys[:0], &recs[i].Normalized)
@@ -173,7 +185,7 @@ func buildIndex(recs []prepared, maxSize, window int) *blockIndex {
 	// in a block; entries are unique per record and rule, so only a hash collision could
 	// repeat a record, and the pair deduplication absorbs it.
 
-	idx := &blockIndex{entries: entries, maxSize: maxSize, window: window}
+	idx := &blockIndex{maxSize: maxSize, window: window}
 	idx.blockOf = make([]uint32, len(entries))
 	for p := range entries {
 		if p == 0 || entries[p].hash != entries[p-1].hash {
@@ -191,12 +203,14 @@ func buildIndex(recs []prepared, maxSize, window int) *blockIndex {
 		idx.recOff[i] += idx.recOff[i-1]
 	}
 	idx.recPos = make([]uint32, len(entries))
+	idx.members = make([]uint32, len(entries))
 	fill := slices.Clone(idx.recOff[:n])
 	for p, e := range entries {
 		idx.recPos[fill[e.rec]] = uint32(p)
 		fill[e.rec]++
+		idx.members[p] = e.rec
 	}
-	return idx
+	return idx // the hashes and ranks are no longer needed: a third of the memory
 }
 
 // candidates appends to js the records that form a candidate pair with record i and come
@@ -214,7 +228,7 @@ func (x *blockIndex) candidates(i uint32, js []uint32) []uint32 {
 			e = min(e, p+uint32(x.window)+1)
 		}
 		for q := s; q < e; q++ {
-			if j := x.entries[q].rec; j > i {
+			if j := x.members[q]; j > i {
 				js = append(js, j)
 			}
 		}

@@ -27,11 +27,11 @@ func TestBlockingKeys(t *testing.T) {
 		RuleNationalID: "9004242",
 		RuleEmail:      "kayla@example.com",
 		RulePhone:      "442079460958",
-		RuleBirthDate:  "19150612",
+		RuleBirthDate:  "19150612 k | 19150612 h",
 		RuleNames:      "h652 k400",
-		RuleNameYear:   "k400 1915 | h652 1915",
+		RuleNameYear:   "k400 1915 h | h652 1915 k",
 		RulePostalName: "3465 k | 3465 h",
-		RuleCityName:   "coolaroo k400 | coolaroo h652",
+		RuleCityName:   "coolaroo k400 h | coolaroo h652 k",
 		RuleStreet:     "38 maltby circuit",
 		RuleHouse:      "38 3465",
 	}
@@ -54,7 +54,7 @@ func TestBlockingKeys(t *testing.T) {
 
 	// Swapped names still share the name rules.
 	r := person("first_name", "Harrington", "last_name", "Kayla", "birth_date", "1915-06-12")
-	if k := keysOf(r); k[RuleNames] != want[RuleNames] || k[RuleNameYear] != "h652 1915 | k400 1915" {
+	if k := keysOf(r); k[RuleNames] != want[RuleNames] || k[RuleNameYear] != "h652 1915 k | k400 1915 h" {
 		t.Errorf("swapped names: got %v", k)
 	}
 
@@ -90,7 +90,7 @@ func candidatePairs(idx *blockIndex, n int) int {
 }
 
 func TestBlockCaps(t *testing.T) {
-	// Below the cap a block pairs everyone: 30 records share "smith 1980", 435 pairs.
+	// Below the cap a block pairs everyone: 30 records share their name keys, 435 pairs.
 	small := crowd(30)
 	if got := candidatePairs(buildIndex(small, 100, 5), len(small)); got != 30*29/2 {
 		t.Errorf("small block: got %d pairs, want %d", got, 30*29/2)

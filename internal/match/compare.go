@@ -384,7 +384,10 @@ func compareIdentifier(a, b *prepared) Level {
 }
 
 // compareEmail treats the same local part at another domain as strong evidence (people
-// keep their handle across providers) and a close address as a likely typo.
+// keep their handle across providers) and a local part one slip away at the same domain
+// as a likely typo. Only one slip, and never in the digits: addresses are commonly built
+// from names, so ann.lee12@ and anne.lee7@ are two people with similar names, and
+// counting their likeness again would count the names twice.
 func compareEmail(a, b *prepared) Level {
 	x, y := a.Fields[Email], b.Fields[Email]
 	if x == "" || y == "" {
@@ -393,12 +396,12 @@ func compareEmail(a, b *prepared) Level {
 	if x == y {
 		return 1
 	}
-	lx, _, okx := strings.Cut(x, "@")
-	ly, _, oky := strings.Cut(y, "@")
-	if okx && oky && lx == ly && len(lx) >= 3 {
+	lx, dx, _ := strings.Cut(x, "@")
+	ly, dy, _ := strings.Cut(y, "@")
+	switch {
+	case lx == ly && len(lx) >= 3:
 		return 2
-	}
-	if JaroWinkler(x, y) >= jwClose {
+	case dx == dy && digits(lx) == digits(ly) && EditDistance(lx, ly, 1) == 1:
 		return 3
 	}
 	return 4

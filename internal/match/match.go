@@ -45,9 +45,9 @@ type Config struct {
 	// individual (given name, birth date, identifier or email address), not merely on
 	// what a household shares (family name, address, phone). See pattern.identifies.
 	RequireIdentity bool
-	// LinkClusters adds the pairs implied by transitive closure: when a–b and b–c are
-	// both at or above MergeThreshold, a–c is reported too, unless a and c compared
-	// directly argue against it or the cluster exceeds MaxClusterSize (see linkClusters).
+	// LinkClusters compares the pairs inside merge-grade clusters that blocking missed:
+	// when a–b and b–c are both at or above MergeThreshold, a–c is compared directly and
+	// reported if it scores at or above ReviewThreshold (see linkClusters).
 	LinkClusters   bool
 	MaxClusterSize int
 }
@@ -108,12 +108,9 @@ type Pair struct {
 	Weight      float64
 	Probability float64
 	Decision    Decision
-	// Score is the probability the pair is reported with: its own Probability, or for an
-	// implied pair the weakest merge-grade link of its cluster if that is higher.
-	Score float64
-	// Implied marks a pair reported because of transitive closure rather than its own
-	// score.
-	Implied  bool
+	// FromCluster marks a pair that blocking did not propose but that was compared
+	// because both records belong to one merge-grade cluster (see linkClusters).
+	FromCluster bool
 	Evidence []Evidence
 }
 
@@ -175,7 +172,7 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 	idx := buildIndex(recs, cfg.MaxBlockSize, cfg.Window)
 	res.Stats.Blocks, res.Stats.OversizedBlock, res.Stats.LargestBlock = idx.blockStats()
 
-	counts, candidates, err := countPatterns(ctx, recs, idx, workers)
+	counts, stored, candidates, err := countPatterns(ctx, recs, idx, workers)
 	if err != nil {
 		return nil, err
 	}
@@ -190,14 +187,15 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 	}
 	res.Model = model
 
-	pairs, err := scorePairs(ctx, recs, idx, model, cfg, workers)
+	pairs, err := scorePairs(ctx, idx, stored, model, cfg, workers)
+	stored = nil
 	if err != nil {
 		return nil, err
 	}
 	if cfg.LinkClusters {
 		pairs = linkClusters(recs, model, pairs, cfg)
 	} else {
-		pairs = slices.DeleteFunc(pairs, func(p Pair) bool { return p.Score < cfg.ReviewThreshold })
+		pairs = slices.DeleteFunc(pairs, func(p Pair) bool { return p.Probability < cfg.ReviewThreshold })
 	}
 	res.Pairs = pairs
 	return res, nil
@@ -207,23 +205,31 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 // negligible, few enough to keep both cores busy to the end.
 const recordChunk = 256
 
-// countPatterns compares every candidate pair once and counts the distinct patterns.
-func countPatterns(ctx context.Context, recs []prepared, idx *blockIndex, workers int) ([]patternCount, int64, error) {
+// countPatterns compares every candidate pair once and counts the distinct patterns. It
+// also keeps each pair's pattern, chunk by chunk in candidate order, so that scoring can
+// walk the candidates again without comparing anything: 8 bytes a pair is cheaper than
+// comparing twice, and at a million records fits the memory budget with room to spare.
+func countPatterns(ctx context.Context, recs []prepared, idx *blockIndex, workers int) ([]patternCount, [][]pattern, int64, error) {
 	var mu sync.Mutex
 	total := map[pattern]float64{}
+	stored := make([][]pattern, (len(recs)+recordChunk-1)/recordChunk)
 	var candidates atomic.Int64
 	parallelWorkers(workers, len(recs), recordChunk, func(next func() (int, int, bool)) {
 		local := map[pattern]float64{}
 		var js []uint32
 		var n int64
 		for lo, hi, ok := next(); ok && ctx.Err() == nil; lo, hi, ok = next() {
+			var ps []pattern
 			for i := lo; i < hi; i++ {
 				js = idx.candidates(uint32(i), js)
 				for _, j := range js {
-					local[comparePair(&recs[i], &recs[j])]++
+					p := comparePair(&recs[i], &recs[j])
+					local[p]++
+					ps = append(ps, p)
 				}
 				n += int64(len(js))
 			}
+			stored[lo/recordChunk] = slices.Clip(ps)
 		}
 		candidates.Add(n)
 		mu.Lock()
@@ -233,13 +239,13 @@ func countPatterns(ctx context.Context, recs []prepared, idx *blockIndex, worker
 		mu.Unlock()
 	})
 	if err := ctx.Err(); err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	counts := make([]patternCount, 0, len(total))
 	for p, c := range total {
 		counts = append(counts, patternCount{p, c})
 	}
-	return counts, candidates.Load(), nil
+	return counts, stored, candidates.Load(), nil
 }
 
 // parallelWorkers runs workers goroutines that each pull chunks of [0, n) through next
@@ -407,26 +413,28 @@ func unrank(k, n int) (int, int) {
 	return i, i + 1 + k
 }
 
-// scorePairs compares the candidates again and keeps those at or above the review
-// threshold. Comparing twice costs less memory than keeping every candidate's pattern,
-// and comparisons are cheap next to the budget.
-func scorePairs(ctx context.Context, recs []prepared, idx *blockIndex, model *Model, cfg Config, workers int) ([]Pair, error) {
+// scorePairs walks the candidates again with the patterns countPatterns kept, and keeps
+// the pairs at or above the review threshold (or the merge threshold, which clustering
+// needs, if that is lower).
+func scorePairs(ctx context.Context, idx *blockIndex, stored [][]pattern, model *Model, cfg Config, workers int) ([]Pair, error) {
 	minWeight := math.Log2(cfg.ReviewThreshold / (1 - cfg.ReviewThreshold))
 	if cfg.LinkClusters {
-		// Closure needs the merge-grade links even when reporting starts higher.
 		minWeight = min(minWeight, math.Log2(cfg.MergeThreshold/(1-cfg.MergeThreshold)))
 	}
 	var mu sync.Mutex
 	var pairs []Pair
-	parallelWorkers(workers, len(recs), recordChunk, func(next func() (int, int, bool)) {
+	n := len(idx.recOff) - 1
+	parallelWorkers(workers, n, recordChunk, func(next func() (int, int, bool)) {
 		var local []Pair
 		var js []uint32
 		weights := map[pattern]float64{}
 		for lo, hi, ok := next(); ok && ctx.Err() == nil; lo, hi, ok = next() {
+			ps := stored[lo/recordChunk]
 			for i := lo; i < hi; i++ {
 				js = idx.candidates(uint32(i), js)
 				for _, j := range js {
-					p := comparePair(&recs[i], &recs[j])
+					p := ps[0]
+					ps = ps[1:]
 					w, seen := weights[p]
 					if !seen {
 						w = model.weight(p)
@@ -452,7 +460,6 @@ func scorePairs(ctx context.Context, recs []prepared, idx *blockIndex, model *Mo
 func newPair(i, j int, p pattern, model *Model, cfg Config) Pair {
 	w := model.weight(p)
 	pr := Pair{A: i, B: j, Weight: w, Probability: Probability(w), Evidence: model.evidence(p)}
-	pr.Score = pr.Probability
 	pr.Decision = Review
 	if pr.Probability >= cfg.MergeThreshold {
 		pr.Decision = Merge
@@ -465,12 +472,14 @@ func sortPairs(pairs []Pair) {
 }
 
 // linkClusters completes merge-grade clusters. Records joined by links at or above the
-// MergeThreshold form a cluster; every pair inside a cluster that blocking missed or
-// scored lower is added as implied, because merging the cluster merges them anyway and a
-// reviewer should see it. Two safeguards keep one bad link from snowballing: a cluster
-// larger than MaxClusterSize is left as its direct pairs (real people have a handful of
-// duplicates, not dozens), and a pair whose own fields argue against a match (a negative
-// Bayes factor before the prior) is not implied.
+// MergeThreshold form a cluster (transitive closure), and merging the cluster would merge
+// every pair in it; so every pair inside that blocking did not propose is compared
+// directly and reported if it scores at or above the review threshold on its own. That
+// recovers duplicates that share no blocking key with each other but each share one with
+// a third record (two copies of one person, each mistyped differently). Closure never
+// reports a pair on the strength of the chain alone: one wrong link would otherwise drag
+// two strangers together. A cluster larger than MaxClusterSize is left as it is; real
+// people have a handful of duplicates, not dozens, and such a cluster needs a person.
 func linkClusters(recs []prepared, model *Model, pairs []Pair, cfg Config) []Pair {
 	parent := map[int]int{}
 	var find func(int) int
@@ -483,33 +492,24 @@ func linkClusters(recs []prepared, model *Model, pairs []Pair, cfg Config) []Pai
 		parent[x] = r
 		return r
 	}
+	have := make(map[[2]int]bool, len(pairs))
 	for _, p := range pairs {
+		have[[2]int{p.A, p.B}] = true
 		if p.Decision != Merge {
 			continue
 		}
 		a, b := find(p.A), find(p.B)
+		parent[p.A], parent[p.B] = a, b
 		if a != b {
 			parent[max(a, b)] = min(a, b)
 		}
-		parent[p.A], parent[p.B] = find(p.A), find(p.B)
 	}
 	members := map[int][]int{}
 	for x := range parent {
 		r := find(x)
 		members[r] = append(members[r], x)
 	}
-	weakest := map[int]float64{}
-	have := map[[2]int]bool{}
-	for _, p := range pairs {
-		have[[2]int{p.A, p.B}] = true
-		if p.Decision == Merge {
-			r := find(p.A)
-			if w, ok := weakest[r]; !ok || p.Probability < w {
-				weakest[r] = p.Probability
-			}
-		}
-	}
-	for r, ms := range members {
+	for _, ms := range members {
 		if len(ms) < 3 || len(ms) > cfg.MaxClusterSize {
 			continue
 		}
@@ -521,23 +521,16 @@ func linkClusters(recs []prepared, model *Model, pairs []Pair, cfg Config) []Pai
 					continue
 				}
 				p := comparePair(&recs[a], &recs[b])
-				if model.weight(p)-model.PriorLog2Odds < 0 || (cfg.RequireIdentity && !p.identifies()) {
+				if cfg.RequireIdentity && !p.identifies() {
 					continue
 				}
 				pr := newPair(a, b, p, model, cfg)
-				pr.Implied = true
-				pr.Score = max(pr.Probability, weakest[r])
-				pr.Decision = Merge
+				pr.FromCluster = true
 				pairs = append(pairs, pr)
 			}
 		}
 	}
-	kept := pairs[:0]
-	for _, p := range pairs {
-		if p.Score >= cfg.ReviewThreshold {
-			kept = append(kept, p)
-		}
-	}
-	sortPairs(kept)
-	return kept
+	pairs = slices.DeleteFunc(pairs, func(p Pair) bool { return p.Probability < cfg.ReviewThreshold })
+	sortPairs(pairs)
+	return pairs
 }
