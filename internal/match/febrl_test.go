@@ -91,3 +91,47 @@ func TestFebrlScratch(t *testing.T) {
 		}
 	}
 }
+
+func TestFebrlMisses(t *testing.T) {
+	recs, groups := loadFebrl(t, "dataset1.csv", false)
+	cfg := DefaultConfig()
+	cfg.ReviewThreshold = 0.0001
+	res, err := Run(context.Background(), recs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[[2]int]float64{}
+	for _, p := range res.Pairs {
+		found[[2]int{p.A, p.B}] = p.Probability
+		if groups[p.A] != groups[p.B] && p.Probability > 0.01 {
+			t.Logf("FP %.4f %v | %v", p.Probability, recs[p.A], recs[p.B])
+		}
+	}
+	byG := map[string][]int{}
+	for i, g := range groups {
+		byG[g] = append(byG[g], i)
+	}
+	recsP := make([]prepared, len(recs))
+	for i := range recs {
+		recsP[i] = prepare(Normalize(recs[i], ""))
+	}
+	idx := buildIndex(recsP, 100, 20)
+	for _, m := range byG {
+		for x := range m {
+			for y := x + 1; y < len(m); y++ {
+				a, b := m[x], m[y]
+				if pr, ok := found[[2]int{a, b}]; !ok || pr < 0.5 {
+					cand := false
+					for _, j := range idx.candidates(uint32(a), nil) {
+						if int(j) == b {
+							cand = true
+						}
+					}
+					p := comparePair(&recsP[a], &recsP[b])
+					w := res.Model.weight(p)
+					t.Logf("MISS cand=%v w=%.1f\n  %v\n  %v\n  %v", cand, w, recs[a], recs[b], res.Model.evidence(p))
+				}
+			}
+		}
+	}
+}

@@ -111,7 +111,7 @@ type Pair struct {
 	// FromCluster marks a pair that blocking did not propose but that was compared
 	// because both records belong to one merge-grade cluster (see linkClusters).
 	FromCluster bool
-	Evidence []Evidence
+	Evidence    []Evidence
 }
 
 // Stats describes a run, for progress reports and capacity planning.
