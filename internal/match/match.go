@@ -181,10 +181,7 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 
 	ch := measureChance(recs, cfg.RandomPairs, cfg.Seed, workers)
 	res.Stats.RandomPairs = ch.sampled
-	model, err := estimate(counts, ch, cfg.MaxIterations, cfg.Tolerance, cfg.RequireIdentity)
-	if err != nil {
-		return nil, err
-	}
+	model := estimate(counts, ch, cfg.MaxIterations, cfg.Tolerance, cfg.RequireIdentity)
 	res.Model = model
 
 	pairs, err := scorePairs(ctx, idx, stored, model, cfg, workers)

@@ -2,7 +2,6 @@ package match
 
 import (
 	"cmp"
-	"fmt"
 	"math"
 	"slices"
 )
@@ -191,7 +190,7 @@ const emPrior = 10.0
 // the blocking and not the population. Final weights use the chance agreement of random
 // pairs instead (corrected for the matches EM found), with the prior odds of a random
 // pair, so that a pair's score does not depend on which block found it.
-func estimate(counts []patternCount, ch *chance, maxIter int, tol float64, requireIdentity bool) (*Model, error) {
+func estimate(counts []patternCount, ch *chance, maxIter int, tol float64, requireIdentity bool) *Model {
 	randomU := ch.u(0, nil)
 	slices.SortFunc(counts, func(a, b patternCount) int { return cmp.Compare(a.p, b.p) })
 	nc := len(comparisons)
@@ -216,10 +215,13 @@ func estimate(counts []patternCount, ch *chance, maxIter int, tol float64, requi
 	for _, pc := range counts {
 		total += pc.n
 	}
-	if total == 0 {
-		return nil, fmt.Errorf("no candidate pairs to learn from")
-	}
 	lambda := 0.1
+	if total == 0 {
+		// Nothing shares a blocking key, so nothing can be reported: the priors stand,
+		// which still lets a pair be scored and explained.
+		maxIter, lambda = 0, 0
+		mod.Converged = true
+	}
 	mNum := make([][]float64, nc)
 	uNum := make([][]float64, nc)
 	for c := range comparisons {
@@ -295,5 +297,5 @@ func estimate(counts []patternCount, ch *chance, maxIter int, tol float64, requi
 	mod.U = ch.u(matches, mod.M)
 	mod.PriorLog2Odds = math.Log2(max(matches, 1) / max(ch.allPairs-matches, 1))
 	mod.finish()
-	return mod, nil
+	return mod
 }

@@ -81,10 +81,7 @@ func TestEMRecoversParameters(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const lambda, pairs = 0.2, 50_000
 	counts := simulate(rng, pairs, lambda, m, uCand)
-	mod, err := estimate(counts, chanceFrom(uChance, 1e8), 500, 1e-8, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mod := estimate(counts, chanceFrom(uChance, 1e8), 500, 1e-8, false)
 	if !mod.Converged || mod.Iterations >= 500 {
 		t.Fatalf("EM did not converge: %d iterations", mod.Iterations)
 	}
@@ -113,8 +110,12 @@ func TestEMRecoversParameters(t *testing.T) {
 }
 
 func TestEMWithoutCandidates(t *testing.T) {
-	if _, err := estimate(nil, chanceFrom(nil, 10), 10, 1e-6, true); err == nil {
-		t.Fatal("got a model from no candidate pairs")
+	mod := estimate(nil, chanceFrom(nil, 10), 10, 1e-6, true)
+	if mod.Lambda != 0 || mod.Iterations != 0 {
+		t.Fatalf("got %+v, want the priors and no matches", mod)
+	}
+	if w, ok := mod.LevelWeight("first_name", "exact"); !ok || w <= 0 {
+		t.Errorf("first_name exact weighs %v (%v), want the prior's positive weight", w, ok)
 	}
 }
 
