@@ -105,7 +105,7 @@ func runMatch(cmd *cobra.Command, o *matchOptions, s *settings, e env) error {
 	if err := writePairs(o.out, e.stdout, recs, res.Pairs, o.explain); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "%d records, %d candidate pairs compared, %d pairs written (%d to merge, %d to review)\n",
+	fmt.Fprintf(e.stderr, "records %d, candidate pairs %d, pairs written %d (merge %d, review %d)\n",
 		len(recs), res.Stats.CandidatePairs, len(res.Pairs), merge, len(res.Pairs)-merge)
 	return nil
 }
@@ -175,6 +175,7 @@ func readMatchCSV(r io.Reader, idColumn string, mapping []columnMap) ([]match.Re
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.LazyQuotes = true
+	cr.TrimLeadingSpace = true // so that `, "a, b"` is one quoted field
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
@@ -183,12 +184,14 @@ func readMatchCSV(r io.Reader, idColumn string, mapping []columnMap) ([]match.Re
 	if err != nil {
 		return nil, nil, fmt.Errorf("header: %w", err)
 	}
+	header = slices.Clone(header) // the reader reuses its slice
 	cols := map[string]int{}
 	for i, h := range header {
 		h = strings.TrimSpace(h)
 		if i == 0 {
 			h = strings.TrimPrefix(h, "\ufeff")
 		}
+		header[i] = h
 		if _, dup := cols[h]; dup && h != "" {
 			cols[h] = -1 // ambiguous: an error only if a flag names it
 			continue
@@ -249,7 +252,7 @@ func readMatchCSV(r io.Reader, idColumn string, mapping []columnMap) ([]match.Re
 			rep.reject(row, "empty "+header[idCol])
 			continue
 		case seen[id]:
-			rep.reject(row, "repeats an earlier "+strings.TrimSpace(header[idCol]))
+			rep.reject(row, "repeats an earlier "+header[idCol])
 			continue
 		}
 		seen[id] = true
