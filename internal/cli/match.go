@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,6 +94,12 @@ func runMatch(cmd *cobra.Command, o *matchOptions, s *settings, e env) error {
 		return fmt.Errorf("input %s: fewer than two usable records", filepath.Base(o.input))
 	}
 
+	// Without a limit the Go runtime lets the heap grow to twice what is live before it
+	// collects, which at a million records is past the 2 GiB a run may take. A soft
+	// limit makes it collect sooner instead; GOMEMLIMIT, when set, wins.
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		debug.SetMemoryLimit(matchMemoryLimit)
+	}
 	res, err := match.Run(cmd.Context(), recs, cfg)
 	if err != nil {
 		return err
@@ -109,6 +117,9 @@ func runMatch(cmd *cobra.Command, o *matchOptions, s *settings, e env) error {
 		len(recs), res.Stats.CandidatePairs, len(res.Pairs), merge, len(res.Pairs)-merge)
 	return nil
 }
+
+// matchMemoryLimit is the soft memory limit of a match run unless GOMEMLIMIT sets one.
+const matchMemoryLimit = 1536 << 20
 
 // columnMap is one --map flag: a column and the field it feeds.
 type columnMap struct {

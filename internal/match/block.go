@@ -38,18 +38,48 @@ const (
 // BlockingKeys returns the blocking keys of a normalised record, each once. Rules whose
 // fields are missing, or too short to discriminate, give no key.
 func BlockingKeys(n *Normalized) []Key {
-	return appendKeys(nil, n)
+	var keys []Key
+	eachKey(n, func(k *keyParts) {
+		if key := k.key(); !slices.Contains(keys, key) {
+			keys = append(keys, key)
+		}
+	})
+	return keys
 }
 
-func appendKeys(keys []Key, n *Normalized) []Key {
-	start := len(keys)
-	f := &n.Fields
-	add := func(rule, value string) {
-		k := Key{Rule: rule, Value: value}
-		if !slices.Contains(keys[start:], k) {
-			keys = append(keys, k)
+// keyParts is a blocking key before its parts are joined with spaces into Key.Value. The
+// index hashes the parts as they are, so that a million records make no key strings.
+type keyParts struct {
+	rule string
+	part [3]string
+	n    int
+}
+
+func (k *keyParts) key() Key {
+	return Key{Rule: k.rule, Value: strings.Join(k.part[:k.n], " ")}
+}
+
+// hash is keyHash(k.key()) without building the key.
+func (k *keyParts) hash() uint64 {
+	h := fnvAdd(fnvOffset, k.rule)
+	h = (h ^ 0xff) * fnvPrime // separator: no rule name contains 0xff
+	for i, p := range k.part[:k.n] {
+		if i > 0 {
+			h = (h ^ ' ') * fnvPrime
 		}
+		h = fnvAdd(h, p)
 	}
+	return h
+}
+
+// eachKey calls emit with every blocking key of a record, possibly more than once.
+func eachKey(n *Normalized, emit func(*keyParts)) {
+	var k keyParts
+	add := func(rule string, parts ...string) {
+		k.rule, k.n = rule, copy(k.part[:], parts)
+		emit(&k)
+	}
+	f := &n.Fields
 	if v := f[NationalID]; len(v) >= 4 {
 		add(RuleNationalID, v)
 	}
@@ -64,36 +94,35 @@ func appendKeys(keys []Key, n *Normalized) []Key {
 	if len(date) >= 6 {
 		for _, name := range names {
 			if name != "" {
-				add(RuleBirthDate, date+" "+name[:1])
+				add(RuleBirthDate, date, name[:1])
 			}
 		}
 	}
 	if names[0] != "" && names[1] != "" {
-		add(RuleNames, min(names[0], names[1])+" "+max(names[0], names[1]))
+		add(RuleNames, min(names[0], names[1]), max(names[0], names[1]))
 	}
 	pc, city := f[PostalCode], f[City]
-	for k, name := range names {
+	for i, name := range names {
 		if name == "" {
 			continue
 		}
-		other := names[1-k]
+		other := names[1-i]
 		if len(date) >= 4 && other != "" {
-			add(RuleNameYear, name+" "+date[:4]+" "+other[:1])
+			add(RuleNameYear, name, date[:4], other[:1])
 		}
 		if pc != "" {
-			add(RulePostalName, pc+" "+name[:1])
+			add(RulePostalName, pc, name[:1])
 		}
 		if city != "" && other != "" {
-			add(RuleCityName, city+" "+name+" "+other[:1])
+			add(RuleCityName, city, name, other[:1])
 		}
 	}
 	if street := f[AddressLine1]; len(street) >= 6 {
 		add(RuleStreet, street)
 	}
 	if house := houseNumber(f[AddressLine1], f[AddressLine2]); house != "" && pc != "" {
-		add(RuleHouse, house+" "+pc)
+		add(RuleHouse, house, pc)
 	}
-	return keys
 }
 
 // houseNumber is the first word of the address lines that is a number, which with the
@@ -112,14 +141,16 @@ func houseNumber(lines ...string) string {
 // keyHash folds a key into 64 bits (FNV-1a) for the in-memory index. A collision only
 // merges two blocks, which costs a few extra comparisons and never a wrong answer.
 func keyHash(k Key) uint64 {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	for i := 0; i < len(k.Rule); i++ {
-		h = (h ^ uint64(k.Rule[i])) * prime
-	}
-	h = (h ^ 0xff) * prime // separator: no rule name contains 0xff
-	for i := 0; i < len(k.Value); i++ {
-		h = (h ^ uint64(k.Value[i])) * prime
+	h := fnvAdd(fnvOffset, k.Rule)
+	h = (h ^ 0xff) * fnvPrime
+	return fnvAdd(h, k.Value)
+}
+
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+func fnvAdd(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
 	}
 	return h
 }
@@ -150,7 +181,7 @@ func sortKey(p *prepared) string {
 	return p.Fields[LastName] + "\x00" + p.Fields[FirstName] + "\x00" + p.date
 }
 
-func buildIndex(recs []prepared, maxSize, window int) *blockIndex {
+func buildIndex(recs []prepared, maxSize, window, workers int) *blockIndex {
 	n := len(recs)
 	// Rank records by sort key.
 	type keyed struct {
@@ -170,20 +201,37 @@ func buildIndex(recs []prepared, maxSize, window int) *blockIndex {
 	}
 	order = nil
 
-	entries := make([]entry, 0, n*8)
-	var keys []Key
-	for i := range recs {
-		keys = appendKeys(keys[:0], &recs[i].Normalized)
-		for _, k := range keys {
-			entries = append(entries, entry{hash: keyHash(k), rank: rank[i], rec: uint32(i)})
+	// Hash every record's keys, in parallel chunks, then gather them into one slice of
+	// exactly the right size.
+	chunks := make([][]entry, (n+recordChunk-1)/recordChunk)
+	parallelWorkers(workers, n, recordChunk, func(next func() (int, int, bool)) {
+		var hashes []uint64
+		for lo, hi, ok := next(); ok; lo, hi, ok = next() {
+			var es []entry
+			for i := lo; i < hi; i++ {
+				hashes = hashes[:0]
+				eachKey(&recs[i].Normalized, func(k *keyParts) {
+					if h := k.hash(); !slices.Contains(hashes, h) {
+						hashes = append(hashes, h)
+						es = append(es, entry{hash: h, rank: rank[i], rec: uint32(i)})
+					}
+				})
+			}
+			chunks[lo/recordChunk] = es
 		}
+	})
+	total := 0
+	for _, c := range chunks {
+		total += len(c)
+	}
+	entries := make([]entry, 0, total)
+	for i, c := range chunks {
+		entries = append(entries, c...)
+		chunks[i] = nil
 	}
 	slices.SortFunc(entries, func(a, b entry) int {
 		return cmp.Or(cmp.Compare(a.hash, b.hash), cmp.Compare(a.rank, b.rank))
 	})
-	// Records that share a key twice (the same value under one rule) would appear twice
-	// in a block; entries are unique per record and rule, so only a hash collision could
-	// repeat a record, and the pair deduplication absorbs it.
 
 	idx := &blockIndex{maxSize: maxSize, window: window}
 	idx.blockOf = make([]uint32, len(entries))

@@ -92,13 +92,13 @@ func candidatePairs(idx *blockIndex, n int) int {
 func TestBlockCaps(t *testing.T) {
 	// Below the cap a block pairs everyone: 30 records share their name keys, 435 pairs.
 	small := crowd(30)
-	if got := candidatePairs(buildIndex(small, 100, 5), len(small)); got != 30*29/2 {
+	if got := candidatePairs(buildIndex(small, 100, 5, 2), len(small)); got != 30*29/2 {
 		t.Errorf("small block: got %d pairs, want %d", got, 30*29/2)
 	}
 	// Above it, each record is paired with its window neighbours only.
 	const n, window = 5000, 5
 	big := crowd(n)
-	idx := buildIndex(big, 100, window)
+	idx := buildIndex(big, 100, window, 2)
 	got := candidatePairs(idx, n)
 	if got > n*window || got < (n-window)*window {
 		t.Errorf("oversized block: got %d pairs, want about %d (n·window), not %d", got, n*window, n*(n-1)/2)
@@ -112,11 +112,29 @@ func TestBlockCaps(t *testing.T) {
 func TestCandidatesDeduplicated(t *testing.T) {
 	a := person("first_name", "kayla", "last_name", "harrington", "birth_date", "19150612", "postal_code", "3465", "national_id", "9004242")
 	recs := []prepared{a, a, person("first_name", "bob", "last_name", "jones")}
-	idx := buildIndex(recs, 100, 5)
+	idx := buildIndex(recs, 100, 5, 2)
 	if got := idx.candidates(0, nil); !slices.Equal(got, []uint32{1}) {
 		t.Errorf("got candidates %v, want record 1 once although it shares every key", got)
 	}
 	if got := idx.candidates(2, nil); len(got) != 0 {
 		t.Errorf("got candidates %v for a record sharing no key", got)
+	}
+}
+
+// TestKeyHashMatchesKey checks that the index hashes exactly the keys BlockingKeys shows,
+// so that what the server stores and what the offline matcher blocks on cannot drift.
+func TestKeyHashMatchesKey(t *testing.T) {
+	p := person("first_name", "Kayla", "last_name", "Harrington", "birth_date", "1915-06-12",
+		"address_line1", "38 Maltby Circuit", "city", "Coolaroo", "postal_code", "3465", "email", "k@example.com")
+	var hashes []uint64
+	eachKey(&p.Normalized, func(k *keyParts) { hashes = append(hashes, k.hash()) })
+	keys := BlockingKeys(&p.Normalized)
+	if len(keys) != len(hashes) {
+		t.Fatalf("%d keys, %d hashes", len(keys), len(hashes))
+	}
+	for i, k := range keys {
+		if keyHash(k) != hashes[i] {
+			t.Errorf("key %v: hash %x, parts hash %x", k, keyHash(k), hashes[i])
+		}
 	}
 }

@@ -171,7 +171,7 @@ func blockingRecall(recs []Record, person []string) float64 {
 		ps[i] = prepare(Normalize(recs[i], ""))
 	}
 	cfg := DefaultConfig()
-	idx := buildIndex(ps, cfg.MaxBlockSize, cfg.Window)
+	idx := buildIndex(ps, cfg.MaxBlockSize, cfg.Window, 2)
 	found := 0
 	var js []uint32
 	for i := range ps {

@@ -118,7 +118,7 @@ type Pair struct {
 type Stats struct {
 	Records        int
 	Blocks         int
-	OversizedBlock int // blocks windowed because they exceeded MaxBlockSize
+	OversizedBlocks int // blocks windowed because they exceeded MaxBlockSize
 	LargestBlock   int
 	CandidatePairs int64
 	Patterns       int // distinct agreement patterns among candidates
@@ -169,8 +169,8 @@ func Run(ctx context.Context, records []Record, cfg Config) (*Result, error) {
 
 func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) (*Result, error) {
 	res := &Result{Stats: Stats{Records: len(recs)}}
-	idx := buildIndex(recs, cfg.MaxBlockSize, cfg.Window)
-	res.Stats.Blocks, res.Stats.OversizedBlock, res.Stats.LargestBlock = idx.blockStats()
+	idx := buildIndex(recs, cfg.MaxBlockSize, cfg.Window, workers)
+	res.Stats.Blocks, res.Stats.OversizedBlocks, res.Stats.LargestBlock = idx.blockStats()
 
 	counts, stored, candidates, err := countPatterns(ctx, recs, idx, workers)
 	if err != nil {
