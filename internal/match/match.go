@@ -116,13 +116,13 @@ type Pair struct {
 
 // Stats describes a run, for progress reports and capacity planning.
 type Stats struct {
-	Records        int
-	Blocks         int
+	Records         int
+	Blocks          int
 	OversizedBlocks int // blocks windowed because they exceeded MaxBlockSize
-	LargestBlock   int
-	CandidatePairs int64
-	Patterns       int // distinct agreement patterns among candidates
-	RandomPairs    int
+	LargestBlock    int
+	CandidatePairs  int64
+	Patterns        int // distinct agreement patterns among candidates
+	RandomPairs     int
 }
 
 // Result is the outcome of a run: the pairs at or above the review threshold, sorted by
