@@ -12,10 +12,13 @@ out=$(mktemp)
 go test -run '^$' -bench 'CreateCustomer|LookupEmail' -benchtime 20000x -timeout 60m ./internal/app/ | tee "$out"
 go test -run '^$' -bench 'Seal64|Open64|BlindIndex' -benchtime 1s ./internal/vault/ | tee -a "$out"
 go test -run '^$' -bench 'ValidateEmail|ValidatePhone' -benchtime 1s ./internal/quality/ | tee -a "$out"
+go test -run '^$' -bench 'ComparePair' -benchtime 1s ./internal/match/ | tee -a "$out"
+STEWARD_BENCH_MATCH_RECORDS="${STEWARD_BENCH_MATCH_RECORDS:-1000000}" go test -run '^$' -bench 'Match$' -benchtime 1x -timeout 30m ./internal/match/ | tee -a "$out"
 echo
 awk '
 function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return $i; return "" }
 /^BenchmarkCreateCustomer/ { printf "BENCH create_customer_sqlite %s creates/s ratio=%s (plain inserts/s %s, %d concurrent callers)\n", metric("creates/s"), metric("ratio"), metric("plain_inserts/s"), 16 }
 /^BenchmarkLookupEmail/    { printf "BENCH lookup_email_sqlite %s us/lookup ratio=%s (plain select %s us, %s customers)\n", metric("us/lookup"), metric("ratio"), metric("us/plain_select"), metric("customers") }
+/^BenchmarkMatch/           { printf "BENCH match_duplicates %s min/1M_records ratio=%.2f (of the 5 min target; %s records, precision %s, recall %s, peak RSS %s MiB)\n", metric("min/1M_records"), metric("min/1M_records")/5, metric("records"), metric("precision"), metric("recall"), metric("MiB_peak_rss") }
 ' "$out"
 rm -f "$out"
