@@ -231,3 +231,29 @@ func TestMatchErrors(t *testing.T) {
 		t.Errorf("a failed run left %s behind", out)
 	}
 }
+
+// FuzzReadMatchCSV feeds arbitrary bytes to the CSV reader of steward match: it must never
+// panic, and every record it returns has an id of its own and only values from the file.
+func FuzzReadMatchCSV(f *testing.F) {
+	f.Add([]byte("id, first, last\n1, Ann, Lee\n2, \"Ann, B\", Lee\n"))
+	f.Add([]byte("\ufeffid,first,last\n1,a\"b,c\n,x,y\n1,x,y\n3,x\n"))
+	f.Add([]byte("id,first,last\n1,\"unterminated\n2,x,y\n"))
+	f.Add([]byte("id,first,last\r\n1,J\xf6rg,M\xfcller\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		maps := []columnMap{{"first", 0}, {"last", 1}}
+		recs, rep, err := readMatchCSV(strings.NewReader(string(data)), "id", maps)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, r := range recs {
+			if r.ID == "" || seen[r.ID] {
+				t.Fatalf("record id %q empty or repeated", r.ID)
+			}
+			seen[r.ID] = true
+		}
+		if rep.rows != len(recs)+rep.rejected {
+			t.Fatalf("%d rows, %d records, %d rejected", rep.rows, len(recs), rep.rejected)
+		}
+	})
+}

@@ -47,7 +47,8 @@ type Config struct {
 	RequireIdentity bool
 	// LinkClusters compares the pairs inside merge-grade clusters that blocking missed:
 	// when a–b and b–c are both at or above MergeThreshold, a–c is compared directly and
-	// reported if it scores at or above ReviewThreshold (see linkClusters).
+	// reported if it scores at or above ReviewThreshold (see linkClusters). Clusters
+	// larger than MaxClusterSize are left as they are, for a person to look at.
 	LinkClusters   bool
 	MaxClusterSize int
 }
@@ -185,7 +186,6 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 	res.Model = model
 
 	pairs, err := scorePairs(ctx, idx, stored, model, cfg, workers)
-	stored = nil
 	if err != nil {
 		return nil, err
 	}

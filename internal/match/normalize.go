@@ -58,22 +58,46 @@ func Normalize(r Record, defaultRegion string) Normalized {
 		case BirthDate:
 			n.Fields[f], n.DateValid = normalizeDate(raw)
 		case Email:
-			if e, err := quality.NormalizeEmail(raw); err == nil {
-				n.Fields[f] = e
-			} else {
-				n.Fields[f] = strings.ToLower(strings.Join(strings.Fields(raw), ""))
-			}
+			n.Fields[f] = normalizeEmail(raw)
 		case Phone:
-			if p, err := quality.NormalizePhone(raw, defaultRegion); err == nil {
-				n.Fields[f] = p
-			} else {
-				n.Fields[f] = digits(raw)
-			}
+			n.Fields[f] = normalizePhone(raw, defaultRegion)
 		default:
 			n.Fields[f] = foldText(raw)
 		}
 	}
 	return n
+}
+
+// normalizeEmail returns the look-up form of an acceptable address, or else the value
+// lower-cased without blanks, tried as an address once more so that normalising twice
+// gives what normalising once did (see normalizePhone).
+func normalizeEmail(raw string) string {
+	if e, err := quality.NormalizeEmail(raw); err == nil {
+		return e
+	}
+	folded := strings.ToLower(strings.Join(strings.Fields(raw), ""))
+	if e, err := quality.NormalizeEmail(folded); err == nil {
+		return e
+	}
+	return folded
+}
+
+// normalizePhone returns the E.164 form of a valid number, or else its digits (after a
+// "+" if it had one). Those digits are tried as a number once more, so that normalising
+// twice gives what normalising once did: the server keeps normalised values and must
+// derive the same blocking keys from them as from the raw input.
+func normalizePhone(raw, region string) string {
+	if p, err := quality.NormalizePhone(raw, region); err == nil {
+		return p
+	}
+	d := digits(raw)
+	if strings.HasPrefix(strings.TrimSpace(raw), "+") && d != "" {
+		d = "+" + d
+	}
+	if p, err := quality.NormalizePhone(d, region); err == nil {
+		return p
+	}
+	return d
 }
 
 // clean makes a raw value valid UTF-8 of bounded length with no surrounding blanks.
@@ -212,13 +236,19 @@ func normalizeDate(s string) (string, bool) {
 			m, d = parts[0], parts[1]
 		}
 	}
-	if y != "" && validDate(y, m, d) {
-		yi, _ := strconv.Atoi(y)
-		mi, _ := strconv.Atoi(m)
-		di, _ := strconv.Atoi(d)
-		return time.Date(yi, time.Month(mi), di, 0, 0, 0, 0, time.UTC).Format(time.DateOnly), true
+	if y == "" || !validDate(y, m, d) {
+		// What is kept is the digits, so they must read the same way when normalised
+		// again: digits that spell a valid YYYYMMDD are that date.
+		all := digits(s)
+		if len(all) != 8 || !validDate(all[:4], all[4:6], all[6:]) {
+			return all, false
+		}
+		y, m, d = all[:4], all[4:6], all[6:]
 	}
-	return digits(s), false
+	yi, _ := strconv.Atoi(y)
+	mi, _ := strconv.Atoi(m)
+	di, _ := strconv.Atoi(d)
+	return time.Date(yi, time.Month(mi), di, 0, 0, 0, 0, time.UTC).Format(time.DateOnly), true
 }
 
 func validDate(y, m, d string) bool {

@@ -37,6 +37,7 @@ func TestNormalize(t *testing.T) {
 		{"bad email still folded", Email, "Ada Lovelace@", "adalovelace@"},
 		{"phone", Phone, "+44 20 7946 0958", "+442079460958"},
 		{"national phone without region", Phone, "020 7946 0958", "02079460958"},
+		{"bad phone keeps its plus", Phone, "+44 12 !!", "+4412"},
 		{"latin-1 bytes", LastName, "M\xfcller", "muller"},
 		{"empty", FirstName, "   ", ""},
 	}
