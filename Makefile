@@ -31,3 +31,5 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/catalog/
 	$(GO) test -run '^$$' -fuzz FuzzValidateEmail -fuzztime 30s ./internal/quality/
 	$(GO) test -run '^$$' -fuzz FuzzValidatePhone -fuzztime 30s ./internal/quality/
+	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 30s ./internal/match/
+	$(GO) test -run '^$$' -fuzz FuzzReadMatchCSV -fuzztime 30s ./internal/cli/
