@@ -36,3 +36,5 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormalizePostalCode -fuzztime 30s ./internal/quality/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeValue -fuzztime 30s ./internal/customer/
 	$(GO) test -run '^$$' -fuzz FuzzEvidence -fuzztime 30s ./internal/consent/
+	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 30s ./internal/match/
+	$(GO) test -run '^$$' -fuzz FuzzReadMatchCSV -fuzztime 30s ./internal/cli/

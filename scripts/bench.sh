@@ -16,6 +16,8 @@ go test -run '^$' -bench 'ValidateEmail|ValidatePhone' -benchtime 1s ./internal/
 go test -run '^$' -bench 'BulkCheck' -benchtime 5x -timeout 30m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'Permission' -benchtime 2000x -timeout 30m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'Decide' -benchtime 1s ./internal/consent/ | tee -a "$out"
+go test -run '^$' -bench 'ComparePair' -benchtime 1s ./internal/match/ | tee -a "$out"
+STEWARD_BENCH_MATCH_RECORDS="${STEWARD_BENCH_MATCH_RECORDS:-1000000}" go test -run '^$' -bench 'Match$' -benchtime 1x -timeout 30m ./internal/match/ | tee -a "$out"
 echo
 awk '
 function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return $i; return "" }
@@ -26,5 +28,6 @@ function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return
 /^BenchmarkBulkCheck/      { printf "BENCH bulk_permission_check_sqlite %s ms/check ratio=%s (%s ms of processor time; plain select of the ids %s ms; %s customers, %s allowed)\n", metric("ms/check"), metric("ratio"), metric("cpu_ms/check"), metric("ms/plain_select"), metric("customers"), metric("allowed") }
 /^BenchmarkPermission/     { printf "BENCH permission_check_sqlite %s us/check (%s us of processor time each, %d concurrent callers)\n", metric("us/check"), metric("cpu_us/check"), 16 }
 /^BenchmarkDecide/         { printf "BENCH permission_decision %s ns/op (facts in memory)\n", metric("ns/op") }
+/^BenchmarkMatch/           { printf "BENCH match_duplicates %s min/1M_records ratio=%.2f (of the 5 min target; %s records, precision %s, recall %s, peak RSS %s MiB)\n", metric("min/1M_records"), metric("min/1M_records")/5, metric("records"), metric("precision"), metric("recall"), metric("MiB_peak_rss") }
 ' "$out"
 rm -f "$out"

@@ -98,6 +98,7 @@ func newRoot(e env) *cobra.Command {
 
 	root.AddCommand(initCmd(s, e), serveCmd(s, e), demoCmd(s, e), apikeyCmd(s, e), auditCmd(s, e),
 		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e))
+	root.AddCommand(matchCmd(s, e))
 	return root
 }
 

@@ -1,0 +1,173 @@
+package match
+
+import (
+	"context"
+	"errors"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestRunIsDeterministic(t *testing.T) {
+	s := synthPeople(3000, 0.15, 0.05, 11)
+	one := DefaultConfig()
+	one.Workers = 1
+	two := DefaultConfig()
+	two.Workers = 2
+	a, err := Run(context.Background(), s.recs, one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(context.Background(), s.recs, two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Pairs) == 0 {
+		t.Fatal("no pairs found in a population with duplicates")
+	}
+	if !reflect.DeepEqual(a.Pairs, b.Pairs) || a.Stats != b.Stats {
+		t.Fatalf("one worker and two disagree: %d vs %d pairs, stats %+v vs %+v", len(a.Pairs), len(b.Pairs), a.Stats, b.Stats)
+	}
+}
+
+func TestPairsCarryTheirEvidence(t *testing.T) {
+	s := synthPeople(3000, 0.15, 0.05, 12)
+	cfg := DefaultConfig()
+	res, err := Run(context.Background(), s.recs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range res.Pairs {
+		if p.A >= p.B || (i > 0 && (res.Pairs[i-1].A > p.A || res.Pairs[i-1].A == p.A && res.Pairs[i-1].B >= p.B)) {
+			t.Fatalf("pair %d (%d, %d) out of order", i, p.A, p.B)
+		}
+		sum := res.Model.PriorLog2Odds
+		for _, ev := range p.Evidence {
+			sum += ev.Weight
+		}
+		if math.Abs(sum-p.Weight) > 1e-9 || math.Abs(Probability(p.Weight)-p.Probability) > 1e-12 {
+			t.Fatalf("pair %d: prior plus evidence %.6f, weight %.6f, probability %.6f", i, sum, p.Weight, p.Probability)
+		}
+		if p.Probability < cfg.ReviewThreshold {
+			t.Fatalf("pair %d reported below the review threshold: %.4f", i, p.Probability)
+		}
+		if want := map[bool]Decision{true: Merge, false: Review}[p.Probability >= cfg.MergeThreshold]; p.Decision != want {
+			t.Fatalf("pair %d: probability %.4f decided %s, want %s", i, p.Probability, p.Decision, want)
+		}
+	}
+	// A stricter review threshold reports a subset.
+	strict := cfg
+	strict.ReviewThreshold = 0.999
+	res2, err := Run(context.Background(), s.recs, strict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res2.Pairs) >= len(res.Pairs) {
+		t.Errorf("review threshold 0.999 reported %d pairs, 0.5 reported %d", len(res2.Pairs), len(res.Pairs))
+	}
+}
+
+// TestHouseholds checks the matcher on a population where relatives share family name,
+// address and phone: they must not be taken for duplicates.
+func TestHouseholds(t *testing.T) {
+	s := synthPeople(5000, 0.10, 0.15, 13)
+	res, err := Run(context.Background(), s.recs, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := 0
+	for _, p := range res.Pairs {
+		if s.group[p.A] == s.group[p.B] {
+			tp++
+		}
+	}
+	precision, recall := float64(tp)/float64(len(res.Pairs)), float64(tp)/float64(s.truePairs())
+	t.Logf("households: precision %.4f recall %.4f (%d pairs)", precision, recall, len(res.Pairs))
+	if precision < 0.98 || recall < 0.95 {
+		t.Errorf("precision %.4f recall %.4f, want at least 0.98 and 0.95", precision, recall)
+	}
+}
+
+func TestLinkClusters(t *testing.T) {
+	s := synthPeople(2000, 0.1, 0.05, 14)
+	res, err := Run(context.Background(), s.recs, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	// Three records of one person, the middle one linked to both others, the outer two
+	// never proposed by blocking; and a stranger linked by mistake to the last one.
+	recs := []prepared{
+		person("first_name", "Annabel", "last_name", "Whitcombe", "birth_date", "1971-04-02", "postal_code", "2600", "email", "annabel.w@example.org"),
+		person("first_name", "Annabel", "last_name", "Whitcombe", "birth_date", "1971-04-02", "postal_code", "2600"),
+		person("first_name", "Anabel", "last_name", "Whitcomb", "birth_date", "1971-04-02", "postal_code", "2611"),
+		person("first_name", "Bruno", "last_name", "Oyelaran", "birth_date", "1990-09-30", "postal_code", "3000"),
+	}
+	link := func(a, b int) Pair {
+		p := newPair(a, b, comparePair(&recs[a], &recs[b]), res.Model, cfg)
+		p.Decision, p.Probability = Merge, 0.999 // as a merge-grade link would be
+		return p
+	}
+	got := linkClusters(recs, res.Model, []Pair{link(0, 1), link(1, 2), link(2, 3)}, cfg)
+	found := map[[2]int]bool{}
+	for _, p := range got {
+		found[[2]int{p.A, p.B}] = p.FromCluster
+	}
+	if fromCluster, ok := found[[2]int{0, 2}]; !ok || !fromCluster {
+		t.Errorf("0–2 not reported from the cluster: got %v", found)
+	}
+	for _, stranger := range [][2]int{{0, 3}, {1, 3}} {
+		if _, ok := found[stranger]; ok {
+			t.Errorf("pair %v reported through a chain although it does not match on its own", stranger)
+		}
+	}
+	// Past MaxClusterSize, the cluster is left alone.
+	small := cfg
+	small.MaxClusterSize = 3
+	got = linkClusters(recs, res.Model, []Pair{link(0, 1), link(1, 2), link(2, 3)}, small)
+	for _, p := range got {
+		if p.FromCluster {
+			t.Errorf("pair %d–%d reported from a cluster of 4 with MaxClusterSize 3", p.A, p.B)
+		}
+	}
+}
+
+func TestRunRefusesBadInput(t *testing.T) {
+	ctx := context.Background()
+	if _, err := Run(ctx, []Record{{ID: "a"}}, DefaultConfig()); !errors.Is(err, ErrTooFewRecords) {
+		t.Errorf("one record: got %v, want ErrTooFewRecords", err)
+	}
+	recs := synthPeople(100, 0.1, 0, 15).recs
+	for name, mutate := range map[string]func(*Config){
+		"review threshold": func(c *Config) { c.ReviewThreshold = 1 },
+		"merge threshold":  func(c *Config) { c.MergeThreshold = 0 },
+		"max block size":   func(c *Config) { c.MaxBlockSize = 1 },
+		"window":           func(c *Config) { c.Window = 0 },
+		"random pairs":     func(c *Config) { c.RandomPairs = 10 },
+		"max iterations":   func(c *Config) { c.MaxIterations = 0 },
+		"max cluster size": func(c *Config) { c.MaxClusterSize = 2 },
+		"workers":          func(c *Config) { c.Workers = -1 },
+	} {
+		cfg := DefaultConfig()
+		mutate(&cfg)
+		if _, err := Run(ctx, recs, cfg); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: got error %v, want one naming it", name, err)
+		}
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := Run(cancelled, recs, DefaultConfig()); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: got %v", err)
+	}
+}
+
+// TestRunWithoutCandidates runs on records that share nothing: no pairs, no error.
+func TestRunWithoutCandidates(t *testing.T) {
+	recs := []Record{{ID: "a"}, {ID: "b"}, {ID: "c"}}
+	recs[0].Set(FirstName, "ann")
+	res, err := Run(context.Background(), recs, DefaultConfig())
+	if err != nil || len(res.Pairs) != 0 {
+		t.Fatalf("got %v pairs, error %v; want none and no error", res, err)
+	}
+}
