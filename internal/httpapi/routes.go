@@ -28,7 +28,7 @@ var purposeHeader = param{Name: "Steward-Purpose", Type: "string",
 
 // routes is the API map.
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{Method: "GET", Path: "/healthz", Summary: "Liveness: the process is serving.", Public: true, Returns: "Health", Status: 200, handle: s.health},
 		{Method: "GET", Path: "/readyz", Summary: "Readiness: the database answers.", Public: true, Returns: "Health", Status: 200, Errors: []int{503}, handle: s.ready},
 		{Method: "GET", Path: "/metrics", Summary: "Prometheus metrics (no personal data, no customer ids).", Public: true, Returns: "text", Status: 200, handle: s.metrics},
@@ -65,7 +65,7 @@ func (s *Server) routes() []route {
 		{Method: "DELETE", Path: "/v1/apikeys/{id}", Summary: "Revoke an API key, at once and for good.", Status: 204, Errors: []int{403, 404, 422}, handle: s.revokeAPIKey},
 		{Method: "POST", Path: "/v1/keys/rotate", Summary: "Rotate the master key and queue the rewrap of every customer's data key.", Returns: "Job", Status: 202, Errors: []int{403, 409}, handle: s.rotateKeys},
 		{Method: "GET", Path: "/v1/jobs/{id}", Summary: "A background job's state and progress.", Returns: "Job", Status: 200, Errors: []int{403, 404}, handle: s.getJob},
-	}
+	}, s.ingestRoutes()...)
 }
 
 // commonErrors are documented on every authenticated route.

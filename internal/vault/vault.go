@@ -29,6 +29,8 @@ type Vault struct {
 	indexBits int
 	auditKey  ed25519.PrivateKey
 	fields    sync.Map // field name -> *fieldIndex; see blindindex.go
+	// identities maps identifier kind -> *fieldIndex; see identity.go
+	identities sync.Map
 }
 
 // New builds a Vault from a snapshot of ks. Taking a snapshot rather than following ks means a

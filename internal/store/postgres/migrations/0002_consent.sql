@@ -1,0 +1,2 @@
+-- Placeholder for the consent migration, which lands separately; ingest's 0003 needs the
+-- numbering to run without a gap until then.
