@@ -390,6 +390,9 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, []C
 	if err != nil {
 		return res, nil, err
 	}
+	if err := st.prefetch(ctx, ps, fresh); err != nil {
+		return res, nil, err
+	}
 	events := make([]EventRow, 0, len(ps))
 	var orders []OrderChange
 	var signals []ConsentSignal
@@ -553,7 +556,50 @@ func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, ro
 	return root, root, nil
 }
 
-// lookup finds an identifier's holder, first among this transaction's links.
+// prefetch looks up every identifier of the batch's new messages in a few queries rather
+// than one per identifier.
+func (st *txState) prefetch(ctx context.Context, ps []prepared, fresh []bool) error {
+	byKind := map[string][][]byte{}
+	seen := map[string]bool{}
+	for i := range ps {
+		if !fresh[i] {
+			continue
+		}
+		for _, id := range ps[i].ids {
+			kinds := []string{id.Kind}
+			if id.Either {
+				kinds = append(kinds, KindAnonymousID)
+			}
+			for _, k := range kinds {
+				tok := id.Token
+				if k != id.Kind {
+					tok = st.s.Keys.IdentityToken(k, []byte(id.Value))
+				}
+				key := tokenKey(k, tok)
+				if !seen[key] {
+					seen[key] = true
+					byKind[k] = append(byKind[k], tok)
+				}
+			}
+		}
+	}
+	for kind, toks := range byKind {
+		found, err := st.tx.Identities(ctx, kind, toks)
+		if err != nil {
+			return err
+		}
+		for _, t := range toks {
+			if h, ok := found[string(t)]; ok {
+				st.holders[tokenKey(kind, t)] = &h
+			} else {
+				st.holders[tokenKey(kind, t)] = nil
+			}
+		}
+	}
+	return nil
+}
+
+// lookup finds an identifier's holder, first among this transaction's links and look-ups.
 func (st *txState) lookup(ctx context.Context, id Identifier) (*Holder, error) {
 	k := tokenKey(id.Kind, id.Token)
 	if h, ok := st.holders[k]; ok {
@@ -689,7 +735,7 @@ func (st *txState) key(ctx context.Context, id string) (*vault.DataKey, error) {
 	var w vault.WrappedKey
 	found := false
 	for _, h := range st.holders {
-		if h.CustomerID == id && h.Key != nil {
+		if h != nil && h.CustomerID == id && h.Key != nil {
 			w, found = vault.WrappedKey{MasterVersion: h.MasterVersion, Blob: h.Key}, true
 			break
 		}

@@ -75,6 +75,9 @@ type Tx interface {
 	ClaimMessages(ctx context.Context, keyID string, hashes [][]byte, at, cutoff time.Time) ([]bool, error)
 	// Identity returns the holder of an identifier token.
 	Identity(ctx context.Context, kind string, token []byte) (Holder, bool, error)
+	// Identities returns the holders of many tokens of one kind at once, by token; tokens
+	// nobody holds are absent.
+	Identities(ctx context.Context, kind string, tokens [][]byte) (map[string]Holder, error)
 	// Root returns the customer id has been merged into, or id itself. Returns NotFound if
 	// the customer does not exist.
 	Root(ctx context.Context, id string) (string, error)

@@ -17,22 +17,18 @@ import (
 )
 
 const (
-	claimMessage = `INSERT INTO ingest_messages (key_id, message_hash, received_at) VALUES ($1, $2, $3)
-		ON CONFLICT (key_id, message_hash) DO UPDATE SET received_at = excluded.received_at WHERE ingest_messages.received_at < $4`
 	identityHolder = `SELECT i.customer_id, c.master_version, c.dkey, COALESCE(l.merged_into, '')
 		FROM identities i JOIN customers c ON c.id = i.customer_id LEFT JOIN customer_links l ON l.customer_id = i.customer_id
 		WHERE i.kind = $1 AND i.token = $2`
 	linkOf         = `SELECT merged_into FROM customer_links WHERE customer_id = $1`
 	identityInsert = `INSERT INTO identities (kind, token, customer_id, sealed, created_at) VALUES ($1, $2, $3, $4, $5)`
-	eventInsert    = `INSERT INTO events (customer_id, key_id, type, name, category, at, received_at, expires_at, plain, sealed)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	dropAdd = `INSERT INTO ingest_drops (key_id, name, count) VALUES ($1, $2, $3)
+	dropAdd        = `INSERT INTO ingest_drops (key_id, name, count) VALUES ($1, $2, $3)
 		ON CONFLICT (key_id, name) DO UPDATE SET count = ingest_drops.count + excluded.count`
 )
 
 // prepareIngest prepares the hot ingest statements up front, like prepareWrites.
 func (db *DB) prepareIngest(ctx context.Context) error {
-	for _, q := range []string{claimMessage, identityHolder, linkOf, identityInsert, eventInsert, dropAdd} {
+	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd} {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -67,18 +63,129 @@ func (t *ingestTx) exec(ctx context.Context, q string, args ...any) (sql.Result,
 	return t.db.txExec(ctx, t.tx, q, args...)
 }
 
+// rowsPerStatement is how many rows one multi-row statement carries: one statement per rowsPerStatement instead
+// of per row is most of the ingest's statement cost.
+const rowsPerStatement = 100
+
+// claimSQL claims n message ids in one statement and returns those that are new: inserted,
+// or seen before the cutoff (a row whose update is skipped by its WHERE is not returned).
+func claimSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO ingest_messages (key_id, message_hash, received_at) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($1, $%d, $2)", i+4)
+	}
+	b.WriteString(` ON CONFLICT (key_id, message_hash) DO UPDATE SET received_at = excluded.received_at WHERE ingest_messages.received_at < $3 RETURNING message_hash`)
+	return b.String()
+}
+
+func eventSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (customer_id, key_id, type, name, category, at, received_at, expires_at, plain, sealed) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + placeholders(i*10+1, 10) + ")")
+	}
+	return b.String()
+}
+
+func identitiesSQL(n int) string {
+	return identityHolderMany + placeholders(2, n) + `)`
+}
+
+const identityHolderMany = `SELECT i.token, i.customer_id, c.master_version, c.dkey, COALESCE(l.merged_into, '')
+		FROM identities i JOIN customers c ON c.id = i.customer_id LEFT JOIN customer_links l ON l.customer_id = i.customer_id
+		WHERE i.kind = $1 AND i.token IN (`
+
+func (t *ingestTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := t.db.txStmt(ctx, t.tx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, q, args...)
+}
+
 func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]byte, at, cutoff time.Time) ([]bool, error) {
+	fresh := make(map[string]bool, len(hashes))
+	for from := 0; from < len(hashes); from += rowsPerStatement {
+		part := hashes[from:min(from+rowsPerStatement, len(hashes))]
+		args := make([]any, 0, len(part)+3)
+		args = append(args, keyID, micros(at), micros(cutoff))
+		for _, h := range part {
+			args = append(args, h)
+		}
+		rows, err := t.query(ctx, claimSQL(len(part)), args...)
+		if err != nil {
+			return nil, fmt.Errorf("claim messages: %w", err)
+		}
+		for rows.Next() {
+			var h []byte
+			if err := rows.Scan(&h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			fresh[string(h)] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("claim messages: %w", err)
+		}
+	}
+	// A message id repeated within one request is stored once: its first occurrence wins.
 	out := make([]bool, len(hashes))
 	for i, h := range hashes {
-		res, err := t.exec(ctx, claimMessage, keyID, h, micros(at), micros(cutoff))
-		if err != nil {
-			return nil, fmt.Errorf("claim message: %w", err)
+		if fresh[string(h)] {
+			out[i] = true
+			delete(fresh, string(h))
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return nil, err
+	}
+	return out, nil
+}
+
+func (t *ingestTx) Identities(ctx context.Context, kind string, tokens [][]byte) (map[string]ingest.Holder, error) {
+	out := map[string]ingest.Holder{}
+	for from := 0; from < len(tokens); from += rowsPerStatement {
+		part := tokens[from:min(from+rowsPerStatement, len(tokens))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, kind)
+		for _, tok := range part {
+			args = append(args, tok)
 		}
-		out[i] = n > 0
+		rows, err := t.query(ctx, identitiesSQL(len(part)), args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up identities: %w", err)
+		}
+		type found struct {
+			tok  []byte
+			h    ingest.Holder
+			link string
+		}
+		var fs []found
+		for rows.Next() {
+			var f found
+			if err := rows.Scan(&f.tok, &f.h.CustomerID, &f.h.MasterVersion, &f.h.Key, &f.link); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			fs = append(fs, f)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("look up identities: %w", err)
+		}
+		for _, f := range fs {
+			f.h.Root = f.h.CustomerID
+			if f.link != "" {
+				if f.h.Root, err = t.root(ctx, f.link); err != nil {
+					return nil, err
+				}
+			}
+			out[string(f.tok)] = f.h
+		}
 	}
 	return out, nil
 }
@@ -259,13 +366,18 @@ func (t *ingestTx) AddMerges(ctx context.Context, ms []ingest.Merge) error {
 }
 
 func (t *ingestTx) InsertEvents(ctx context.Context, evs []ingest.EventRow) error {
-	for _, e := range evs {
-		var exp int64
-		if !e.ExpiresAt.IsZero() {
-			exp = micros(e.ExpiresAt)
+	for from := 0; from < len(evs); from += rowsPerStatement {
+		part := evs[from:min(from+rowsPerStatement, len(evs))]
+		args := make([]any, 0, len(part)*10)
+		for _, e := range part {
+			var exp int64
+			if !e.ExpiresAt.IsZero() {
+				exp = micros(e.ExpiresAt)
+			}
+			args = append(args, e.CustomerID, e.KeyID, e.Type, e.Name, e.Category, micros(e.At), micros(e.ReceivedAt), exp, string(e.Plain), e.Sealed)
 		}
-		if _, err := t.exec(ctx, eventInsert, e.CustomerID, e.KeyID, e.Type, e.Name, e.Category, micros(e.At), micros(e.ReceivedAt), exp, string(e.Plain), e.Sealed); err != nil {
-			return fmt.Errorf("insert event: %w", err)
+		if _, err := t.exec(ctx, eventSQL(len(part)), args...); err != nil {
+			return fmt.Errorf("insert events: %w", err)
 		}
 	}
 	return nil
