@@ -103,7 +103,7 @@ func newRoot(e env) *cobra.Command {
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return s.load(cmd, e) }
 
 	root.AddCommand(initCmd(s, e), serveCmd(s, e), demoCmd(s, e), apikeyCmd(s, e), auditCmd(s, e),
-		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e))
+		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e))
 	return root
 }
 

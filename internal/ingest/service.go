@@ -366,6 +366,8 @@ type txState struct {
 	idRows   []IdentityRow
 	merges   []Merge
 	entries  []audit.Entry
+	// importing marks an import: no messages, no events, an import audit entry.
+	importing bool
 }
 
 type profile struct {
@@ -407,7 +409,7 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, []C
 			return res, nil, err
 		}
 		if len(p.traits) > 0 {
-			if err := st.applyTraits(ctx, root, p.traits); err != nil {
+			if _, err := st.applyTraits(ctx, root, p.traits); err != nil {
 				return res, nil, err
 			}
 		}
@@ -774,12 +776,14 @@ func (st *txState) profile(ctx context.Context, id string) (*profile, error) {
 	return pr, nil
 }
 
-// applyTraits sets profile values from identify traits; only changed values count.
-func (st *txState) applyTraits(ctx context.Context, root string, traits map[string]any) error {
+// applyTraits sets profile values from identify traits; only changed values count. It
+// reports whether anything changed.
+func (st *txState) applyTraits(ctx context.Context, root string, traits map[string]any) (bool, error) {
 	pr, err := st.profile(ctx, root)
 	if err != nil {
-		return err
+		return false, err
 	}
+	changed := false
 	for f, v := range traits {
 		old, had := pr.values[f]
 		if had {
@@ -790,12 +794,15 @@ func (st *txState) applyTraits(ctx context.Context, root string, traits map[stri
 			}
 		}
 		pr.values[f] = v
+		changed = true
 		if !contains(pr.dirty, f) {
 			pr.dirty = append(pr.dirty, f)
 		}
 	}
-	return nil
+	return changed, nil
 }
+
+func nowMicros() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // flush writes everything the batch produced, in foreign-key order.
 func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
@@ -866,6 +873,10 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 	}
 	batch := audit.New(ctx, ActionIngestBatch, "", nil, "")
 	batch.Target = fmt.Sprintf("events:%d customers_created:%d", len(events), len(st.created))
+	if st.importing {
+		batch.Action = ActionImport
+		batch.Target = fmt.Sprintf("customers_created:%d customers_updated:%d", len(st.created), len(updates))
+	}
 	entries := append(append(st.entries, updates...), batch)
 	return st.tx.AppendAudit(ctx, entries)
 }
