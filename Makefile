@@ -34,3 +34,5 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormalizeName -fuzztime 30s ./internal/quality/
 	$(GO) test -run '^$$' -fuzz FuzzLookupCountry -fuzztime 30s ./internal/quality/
 	$(GO) test -run '^$$' -fuzz FuzzNormalizePostalCode -fuzztime 30s ./internal/quality/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/ingest/
+	$(GO) test -run '^$$' -fuzz FuzzCSVRow -fuzztime 30s ./internal/importer/
