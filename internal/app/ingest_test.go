@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/store/pgtest"
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
@@ -67,8 +68,12 @@ func (e *env) events(id, query, purpose string) eventList {
 	return v
 }
 
-func TestTrackingBatchIdentifyTrackAndDedup(t *testing.T) {
-	e := newEnv(t, "")
+func TestTrackingBatchIdentifyTrackAndDedup(t *testing.T) { trackingBatch(t, "") }
+
+func TestTrackingBatchPostgres(t *testing.T) { trackingBatch(t, pgtest.URL(t)) }
+
+func trackingBatch(t *testing.T, db string) {
+	e := newEnv(t, db)
 	batch := `{"batch":[
 	  {"type":"identify","messageId":"m1","anonymousId":"anon-1","userId":"u-100","traits":{"email":"Grace.Hopper@Example.com","firstName":"Grace","address":{"city":"Arlington","country":"US"},"favouriteColour":"blue"},"timestamp":"2024-05-01T10:00:00Z"},
 	  {"type":"track","messageId":"m2","userId":"u-100","event":"Order Completed","properties":{"order_id":"o-1","total":42.5,"currency":"usd","products":[{"product_id":"p1","price":42.5,"quantity":1,"colour":"red"}],"shoe_size":9},"context":{"ip":"203.0.113.7"}},
@@ -198,8 +203,12 @@ func TestTrackingBadInput(t *testing.T) {
 	}
 }
 
-func TestStitchingMergeAndUnmerge(t *testing.T) {
-	e := newEnv(t, "")
+func TestStitchingMergeAndUnmerge(t *testing.T) { stitching(t, "") }
+
+func TestStitchingPostgres(t *testing.T) { stitching(t, pgtest.URL(t)) }
+
+func stitching(t *testing.T, db string) {
+	e := newEnv(t, db)
 	// A browser visits anonymously, then signs in: the same customer.
 	e.mustTrack("/v1/track", `{"event":"Product Viewed","anonymousId":"anon-A","properties":{"product_id":"p1"}}`)
 	e.mustTrack("/v1/identify", `{"userId":"user-7","anonymousId":"anon-A","traits":{"email":"ada@example.com"}}`)
