@@ -38,3 +38,5 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzEvidence -fuzztime 30s ./internal/consent/
 	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 30s ./internal/match/
 	$(GO) test -run '^$$' -fuzz FuzzReadMatchCSV -fuzztime 30s ./internal/cli/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/ingest/
+	$(GO) test -run '^$$' -fuzz FuzzCSVRow -fuzztime 30s ./internal/importer/

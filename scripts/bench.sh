@@ -11,6 +11,9 @@ export STEWARD_BENCH_CUSTOMERS="${STEWARD_BENCH_CUSTOMERS:-1000000}"
 out=$(mktemp)
 go test -run '^$' -bench 'CreateCustomer|LookupEmail' -benchtime 20000x -timeout 60m ./internal/app/ | tee "$out"
 go test -run '^$' -bench 'LookupHTTP' -benchtime 1x -timeout 60m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'IngestBatchHTTP' -benchtime 100000x -timeout 10m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'IngestOverload' -benchtime 100000x -timeout 10m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'ImportCSV' -benchtime 100000x -timeout 10m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'Seal64|Open64|BlindIndex' -benchtime 1s ./internal/vault/ | tee -a "$out"
 go test -run '^$' -bench 'ValidateEmail|ValidatePhone' -benchtime 1s ./internal/quality/ | tee -a "$out"
 go test -run '^$' -bench 'BulkCheck' -benchtime 5x -timeout 30m ./internal/app/ | tee -a "$out"
@@ -29,5 +32,8 @@ function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return
 /^BenchmarkPermission/     { printf "BENCH permission_check_sqlite %s us/check (%s us of processor time each, %d concurrent callers)\n", metric("us/check"), metric("cpu_us/check"), 16 }
 /^BenchmarkDecide/         { printf "BENCH permission_decision %s ns/op (facts in memory)\n", metric("ns/op") }
 /^BenchmarkMatch/           { printf "BENCH match_duplicates %s min/1M_records ratio=%.2f (of the 5 min target; %s records, precision %s, recall %s, peak RSS %s MiB)\n", metric("min/1M_records"), metric("min/1M_records")/5, metric("records"), metric("precision"), metric("recall"), metric("MiB_peak_rss") }
+/^BenchmarkIngestBatchHTTP/ { printf "BENCH ingest_batch_http_sqlite %s events/s ratio=%s (plain event inserts/s %s, p99 batch %s ms, 500 events per batch, 8 clients)\n", metric("events/s"), metric("ratio"), metric("plain_events/s"), metric("p99_ms") }
+/^BenchmarkIngestOverload/ { printf "BENCH ingest_overload_2x %s MiB ratio=%s (peak heap; ratio is the share of requests answered 429)\n", metric("peak_heap_MiB"), metric("share_429") }
+/^BenchmarkImportCSV/      { printf "BENCH import_csv_sqlite %s rows/s ratio=%s (plain customer inserts/s %s)\n", metric("rows/s"), metric("ratio"), metric("plain_rows/s") }
 ' "$out"
 rm -f "$out"

@@ -22,6 +22,7 @@ import (
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/httpapi"
+	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/problem"
@@ -52,6 +53,7 @@ type App struct {
 	APIKeys   *auth.Service
 	Rotator   *keys.Rotator
 	Runner    *job.Runner
+	Ingest    *ingest.Service
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -191,6 +193,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Audit = &audit.Service{Store: db, Catalog: cat, PublicKey: km.AuditPublicKey(), CheckpointEvery: CheckpointEvery}
 	a.APIKeys = &auth.Service{Store: db, Audit: db, Catalog: cat}
 	a.Rotator = &keys.Rotator{Manager: km, Jobs: db, KeyStore: db, Catalog: cat}
+	if a.Ingest, err = openIngest(cfg, a); err != nil {
+		db.Close()
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	var nonce [4]byte
 	_, _ = rand.Read(nonce[:])
@@ -206,7 +212,8 @@ func (a *App) Close() error { return a.Store.Close() }
 func (a *App) HTTP() *httpapi.Server {
 	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store,
 		Quality: a.Quality,
-		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody}
+		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
+		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots}
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to
@@ -230,6 +237,12 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		defer close(jobsDone)
 		a.Runner.Loop(jobsCtx, 2*time.Second)
 	}()
+	purgeDone := make(chan struct{})
+	go func() {
+		defer close(purgeDone)
+		a.purgeLoop(jobsCtx, time.Minute)
+	}()
+	defer func() { <-purgeDone }()
 	errc := make(chan error, 1)
 	go func() {
 		if a.Config.TLSCert != "" {

@@ -94,10 +94,16 @@ func newRoot(e env) *cobra.Command {
 	f.StringVar(&s.cfg.TLSCert, "tls-cert", "", "TLS certificate file")
 	f.StringVar(&s.cfg.TLSKey, "tls-key", "", "TLS private key file")
 	f.StringVar(&s.cfg.LogLevel, "log-level", s.cfg.LogLevel, "debug, info, warn or error")
+	f.DurationVar(&s.cfg.DedupWindow, "dedup-window", s.cfg.DedupWindow, "how long a tracking messageId is remembered per write key")
+	f.StringVar(&s.cfg.PIIMode, "pii-in-properties", s.cfg.PIIMode, "e-mail, phone or card numbers found in event properties: drop or encrypt")
+	f.StringVar(&s.cfg.IPMode, "ip-mode", s.cfg.IPMode, "context.ip of events: sealed, prefix (/24, /48 in clear) or drop")
+	f.StringVar(&s.cfg.EventSchema, "event-schema", "", "event schema file overriding the built-in one")
+	f.IntVar(&s.cfg.TrackingSlots, "tracking-slots", s.cfg.TrackingSlots, "tracking requests processed at once; more wait, then get 429")
+	f.DurationVar(&s.cfg.CartAbandonAfter, "cart-abandon-after", s.cfg.CartAbandonAfter, "a checkout with no order after this long is an abandoned cart")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return s.load(cmd, e) }
 
 	root.AddCommand(initCmd(s, e), serveCmd(s, e), demoCmd(s, e), apikeyCmd(s, e), auditCmd(s, e),
-		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e))
+		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e))
 	root.AddCommand(matchCmd(s, e))
 	return root
 }

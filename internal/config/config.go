@@ -11,6 +11,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Secret is a string that never prints: logs, dumps and errors see "[redacted]".
@@ -50,19 +51,31 @@ type Config struct {
 	TLSCert       string `json:"tls-cert"`
 	TLSKey        string `json:"tls-key"`
 	LogLevel      string `json:"log-level"`
+	// Collection (tracking API, imports).
+	DedupWindow      time.Duration `json:"dedup-window"`       // messageId memory per write key
+	PIIMode          string        `json:"pii-in-properties"`  // drop or encrypt
+	IPMode           string        `json:"ip-mode"`            // sealed, prefix or drop
+	EventSchema      string        `json:"event-schema"`       // override event schema file
+	TrackingSlots    int           `json:"tracking-slots"`     // concurrent tracking requests
+	CartAbandonAfter time.Duration `json:"cart-abandon-after"` // checkout without order → abandoned
 }
 
 // Default is the configuration with nothing set.
 func Default() Config {
 	return Config{
-		Data:          "./steward-data",
-		Addr:          "127.0.0.1:8080",
-		DefaultRegion: "GB",
-		SQLiteSync:    "NORMAL",
-		Root:          "local",
-		VaultMount:    "transit",
-		MaxBody:       1 << 20,
-		LogLevel:      "info",
+		Data:             "./steward-data",
+		Addr:             "127.0.0.1:8080",
+		DefaultRegion:    "GB",
+		SQLiteSync:       "NORMAL",
+		Root:             "local",
+		VaultMount:       "transit",
+		MaxBody:          1 << 20,
+		LogLevel:         "info",
+		DedupWindow:      24 * time.Hour,
+		PIIMode:          "drop",
+		IPMode:           "sealed",
+		TrackingSlots:    16,
+		CartAbandonAfter: time.Hour,
 	}
 }
 
@@ -108,6 +121,25 @@ func (c Config) Validate() error {
 	}
 	if len(c.DefaultRegion) != 2 {
 		return fmt.Errorf("default-region: must be a two-letter region code")
+	}
+	if c.DedupWindow < time.Minute || c.DedupWindow > 30*24*time.Hour {
+		return fmt.Errorf("dedup-window: must be between 1m and 720h")
+	}
+	switch c.PIIMode {
+	case "drop", "encrypt":
+	default:
+		return fmt.Errorf("pii-in-properties: must be drop or encrypt")
+	}
+	switch c.IPMode {
+	case "sealed", "prefix", "drop":
+	default:
+		return fmt.Errorf("ip-mode: must be sealed, prefix or drop")
+	}
+	if c.TrackingSlots < 1 || c.TrackingSlots > 1024 {
+		return fmt.Errorf("tracking-slots: must be 1 to 1024")
+	}
+	if c.CartAbandonAfter < time.Minute {
+		return fmt.Errorf("cart-abandon-after: must be at least 1m")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -29,7 +29,7 @@ var purposeHeader = param{Name: "Steward-Purpose", Type: "string",
 
 // routes is the API map.
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{Method: "GET", Path: "/healthz", Summary: "Liveness: the process is serving.", Public: true, Returns: "Health", Status: 200, handle: s.health},
 		{Method: "GET", Path: "/readyz", Summary: "Readiness: the database answers.", Public: true, Returns: "Health", Status: 200, Errors: []int{503}, handle: s.ready},
 		{Method: "GET", Path: "/metrics", Summary: "Prometheus metrics (no personal data, no customer ids).", Public: true, Returns: "text", Status: 200, handle: s.metrics},
@@ -84,7 +84,7 @@ func (s *Server) routes() []route {
 			Body: "ReceiptInput", Returns: "ReceiptVerification", Status: 200, Errors: []int{400, 413}, handle: s.verifyReceipt},
 		{Method: "GET", Path: "/.well-known/jwks.json", Summary: "The public key that consent receipts are signed with (JSON Web Key Set).", Public: true, Returns: "JWKS", Status: 200, handle: s.jwks},
 		{Method: "GET", Path: "/.well-known/gpc.json", Summary: "Global Privacy Control support resource.", Public: true, Returns: "GPCSupport", Status: 200, handle: s.gpcSupport},
-	}
+	}, s.ingestRoutes()...)
 }
 
 var gpcHeader = param{Name: "Sec-GPC", Type: "string",

@@ -22,6 +22,7 @@ import (
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/problem"
@@ -43,6 +44,11 @@ type Server struct {
 	Version   string
 	// MaxBody bounds request bodies; larger ones get 413 before any work.
 	MaxBody int64
+	// Ingest serves the tracking API; TrackingSlots bounds its concurrent requests.
+	Ingest        *ingest.Service
+	TrackingSlots int
+	ingestMetrics *ingestMetrics
+	trackSlots    chan struct{}
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -67,6 +73,7 @@ func (s *Server) Handler() http.Handler {
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "steward_http_request_seconds", Help: "HTTP request latency by route pattern.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
 	s.registry.MustRegister(s.requests, s.latency)
+	s.registerIngestMetrics()
 
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {

@@ -162,6 +162,13 @@ func (m *Manager) BlindIndex(field string, normalized []byte) int64 {
 	return v.BlindIndex(field, normalized)
 }
 
+// IdentityToken computes the full-width token of a normalised identifier (see
+// vault.IdentityToken).
+func (m *Manager) IdentityToken(kind string, normalized []byte) []byte {
+	v, _ := m.vault()
+	return v.IdentityToken(kind, normalized)
+}
+
 // IndexBits is the blind-index width in force.
 func (m *Manager) IndexBits() int {
 	v, _ := m.vault()

@@ -58,6 +58,9 @@ type DB struct {
 	closed  atomic.Bool
 	// mainSQL and accessSQL are the audit statements for the main chains and the access chain.
 	mainSQL, accessSQL chainSQL
+	// ingestOnce prepares the ingest statements on first use (see IngestTx).
+	ingestOnce sync.Once
+	ingestErr  error
 }
 
 type stmtKey struct {

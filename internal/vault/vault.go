@@ -32,6 +32,8 @@ type Vault struct {
 	receiptKey ed25519.PrivateKey
 	fields     sync.Map // field name -> *fieldIndex; see blindindex.go
 	hashes     sync.Map // label -> *sync.Pool of *indexHasher; see KeyedHash
+	// identities maps identifier kind -> *fieldIndex; see identity.go
+	identities sync.Map
 }
 
 // New builds a Vault from a snapshot of ks. Taking a snapshot rather than following ks means a

@@ -1,0 +1,51 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/ingest"
+)
+
+// openIngest wires collection: the event schema checked against the catalog, and the
+// settings that tune minimisation and deduplication.
+func openIngest(cfg config.Config, a *App) (*ingest.Service, error) {
+	schema, err := ingest.DefaultSchema(a.Catalog)
+	if cfg.EventSchema != "" {
+		schema, err = ingest.LoadSchema(cfg.EventSchema, a.Catalog)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ingest.Service{Store: a.Store, Customers: a.Customers, Keys: a.Keys, Catalog: a.Catalog, Schema: schema,
+		Config: ingest.Config{DedupWindow: cfg.DedupWindow, PIIMode: cfg.PIIMode, IPMode: cfg.IPMode, CartAbandonAfter: cfg.CartAbandonAfter}}, nil
+}
+
+// purgeLoop forgets message ids older than the deduplication window and deletes events past
+// their retention, every interval until ctx ends.
+func (a *App) purgeLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	ctx = audit.WithActor(ctx, audit.System)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for ctx.Err() == nil {
+			n, err := a.Ingest.Purge(ctx, time.Now())
+			if err != nil {
+				if ctx.Err() == nil {
+					a.Log.Error("ingest purge failed", "err", err)
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package importer
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/customer"
+)
+
+func TestDelimiterAndBOM(t *testing.T) {
+	for _, tt := range []struct {
+		in    string
+		delim rune
+		cols  int
+	}{
+		{"a,b,c\n1,2,3\n", ',', 3},
+		{"\xef\xbb\xbfa;b\n1;2\n", ';', 2},
+		{"a\tb\tc\td\n1\t2\t3\t4\n", '\t', 4},
+		{"\"x,y\";b\n1;2\n", ';', 2},
+		{"single\nv\n", ',', 1},
+	} {
+		r, err := NewReader(strings.NewReader(tt.in))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.in, err)
+		}
+		if r.Delimiter != tt.delim || len(r.Header) != tt.cols || strings.HasPrefix(r.Header[0], "\ufeff") {
+			t.Errorf("%q: got delimiter %q, header %q; want %q and %d columns", tt.in, r.Delimiter, r.Header, tt.delim, tt.cols)
+		}
+	}
+	if _, err := NewReader(strings.NewReader("")); err == nil {
+		t.Error("empty file accepted")
+	}
+	if _, err := NewReader(strings.NewReader("\xff\xfea\x00")); err == nil || !strings.Contains(err.Error(), "UTF-16") {
+		t.Errorf("UTF-16: got %v", err)
+	}
+}
+
+func TestBadEncodingRowIsRejected(t *testing.T) {
+	r, err := NewReader(strings.NewReader("email,name\na@example.com,\xe9t\xe9\nb@example.com,ok\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, _, err := r.Next()
+	var re *RowError
+	if !errors.As(err, &re) || row != 2 || !strings.Contains(re.Reason, "UTF-8") {
+		t.Fatalf("got row %d %v, want a UTF-8 row error", row, err)
+	}
+	if _, rec, err := r.Next(); err != nil || rec[1] != "ok" {
+		t.Fatalf("reading went on badly: %v %v", rec, err)
+	}
+	if _, _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("got %v, want EOF", err)
+	}
+}
+
+func FuzzCSVRow(f *testing.F) {
+	cat := catalog.Default()
+	norm := &customer.Normalizer{Catalog: cat, DefaultRegion: "GB"}
+	for _, s := range []string{"email;name\na@example.com;Ann\n", "\xef\xbb\xbfa,b\n\"x\"\"y\",2\n", "email\n\"unterminated\n", "a\tb\n1\t\xff\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		r, err := NewReader(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		ms, err := ParseMappings([]string{r.Header[0] + "=email"}, r.Header, cat)
+		if err != nil {
+			return
+		}
+		for i := 0; i < 100; i++ {
+			_, rec, err := r.Next()
+			if err != nil {
+				var re *RowError
+				if errors.As(err, &re) {
+					continue
+				}
+				return
+			}
+			fields, err := Row(rec, ms, norm)
+			if err == nil && fields["email"] == nil {
+				t.Fatalf("accepted row without its field: %q", rec)
+			}
+		}
+	})
+}

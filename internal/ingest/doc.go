@@ -1,0 +1,12 @@
+// Package ingest owns collection: the Segment-compatible tracking messages (identify, track,
+// page, screen, group, alias and batches of them), minimisation at the door, identity
+// stitching, the events store and commerce records derived from events.
+//
+// Invariants: a message is acknowledged only after it, its identities, the profile changes it
+// causes and their audit entries are committed in one transaction; a messageId is stored at
+// most once per write key within the deduplication window; identifiers reach the store only as
+// keyed tokens and sealed values, event payloads only sealed under the owning customer's data
+// key; a property or trait the catalog or the event schema does not declare is dropped and
+// counted, never stored; blocked identifier values never link customers, and a merge is
+// recorded with its reason and can be undone without losing either side's events.
+package ingest

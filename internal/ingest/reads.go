@@ -1,0 +1,276 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/vault"
+)
+
+// EventView is an event as a caller sees it. Sealed parts are shown only when revealed for a
+// purpose the event's kind allows; otherwise only which properties exist.
+type EventView struct {
+	ID         string         `json:"id"`
+	CustomerID string         `json:"customer_id"`
+	Type       string         `json:"type"`
+	Name       string         `json:"name,omitempty"`
+	Category   string         `json:"category"`
+	Timestamp  time.Time      `json:"timestamp"`
+	ReceivedAt time.Time      `json:"received_at"`
+	ExpiresAt  *time.Time     `json:"expires_at,omitempty"`
+	Properties map[string]any `json:"properties,omitempty"`
+	Context    map[string]any `json:"context,omitempty"`
+	Revealed   bool           `json:"revealed"`
+}
+
+// MaxEventPage bounds one page of events.
+const MaxEventPage = 500
+
+// Events returns a page of the events of a customer and of every customer merged into it,
+// newest first. Personal parts are revealed only for a purpose the caller's role may act for
+// and the event's kind allows. Returns NotFound for an unknown customer.
+func (s *Service) Events(ctx context.Context, customerID, purpose string, f EventFilter) ([]EventView, string, error) {
+	a, err := audit.Require(ctx, s.Catalog, "customers.read")
+	if err != nil {
+		return nil, "", err
+	}
+	if !customer.ValidID(customerID) {
+		return nil, "", problem.InvalidField("id", "is not a valid customer id")
+	}
+	reveal := false
+	if purpose != "" {
+		if _, ok := s.Catalog.Purpose(purpose); !ok {
+			return nil, "", problem.InvalidField("Steward-Purpose", "unknown purpose %q", purpose)
+		}
+		if !s.Catalog.RoleHas(a.Role, "customers.reveal") || !s.Catalog.RoleMayActFor(a.Role, purpose) {
+			return nil, "", problem.Forbiddenf("role %q may not reveal events for purpose %q", a.Role, purpose)
+		}
+		reveal = true
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	if f.Limit > MaxEventPage {
+		return nil, "", problem.InvalidField("limit", "must be at most %d", MaxEventPage)
+	}
+	_, tree, err := s.Store.CustomerTree(ctx, customerID)
+	if err != nil {
+		return nil, "", err
+	}
+	want := f.Limit
+	f.Limit++
+	rows, err := s.Store.ListEvents(ctx, tree, f)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(rows) > want {
+		rows = rows[:want]
+		next = strconv.FormatInt(rows[want-1].ID, 10)
+	}
+	keys := map[string]*vault.DataKey{}
+	out := make([]EventView, 0, len(rows))
+	revealedAny := false
+	for _, r := range rows {
+		v := EventView{ID: strconv.FormatInt(r.ID, 10), CustomerID: r.CustomerID, Type: r.Type, Name: r.Name, Category: r.Category,
+			Timestamp: r.At, ReceivedAt: r.ReceivedAt}
+		if !r.ExpiresAt.IsZero() {
+			t := r.ExpiresAt
+			v.ExpiresAt = &t
+		}
+		var plain map[string]any
+		if len(r.Plain) > 0 {
+			if err := json.Unmarshal(r.Plain, &plain); err != nil {
+				return nil, "", problem.Wrap(problem.Internal, err, "stored event unreadable")
+			}
+		}
+		v.Properties, _ = plain["properties"].(map[string]any)
+		delete(plain, "properties")
+		if len(plain) > 0 {
+			v.Context = plain
+		}
+		if len(r.Sealed) > 0 {
+			kind := s.Schema.Kind(r.Type, r.Name)
+			if reveal && kind.AllowsPurpose(purpose) {
+				dk, ok := keys[r.CustomerID]
+				if !ok {
+					dk, err = s.Keys.OpenDataKey(ctx, r.CustomerID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
+					if err != nil {
+						return nil, "", problem.Wrap(problem.Internal, err, "customer key unavailable")
+					}
+					keys[r.CustomerID] = dk
+				}
+				b, err := dk.Open(EventsTable, payloadField, r.CustomerID, r.Sealed)
+				if err != nil {
+					return nil, "", problem.Wrap(problem.Internal, err, "stored event does not open")
+				}
+				var sealed map[string]any
+				if err := json.Unmarshal(b, &sealed); err != nil {
+					return nil, "", problem.Wrap(problem.Internal, err, "stored event unreadable")
+				}
+				if props, ok := sealed["properties"].(map[string]any); ok {
+					if v.Properties == nil {
+						v.Properties = map[string]any{}
+					}
+					for k, x := range props {
+						v.Properties[k] = x
+					}
+				}
+				delete(sealed, "properties")
+				if len(sealed) > 0 {
+					if v.Context == nil {
+						v.Context = map[string]any{}
+					}
+					for k, x := range sealed {
+						v.Context[k] = x
+					}
+				}
+				v.Revealed = true
+				revealedAny = true
+			} else {
+				if v.Context == nil {
+					v.Context = map[string]any{}
+				}
+				v.Context["sealed"] = "***"
+			}
+		}
+		out = append(out, v)
+	}
+	p := ""
+	if revealedAny {
+		p = purpose
+	}
+	e := audit.New(ctx, ActionEventsRead, customerID, nil, p)
+	e.Target = "events:" + strconv.Itoa(len(out))
+	if err := s.Customers.Audit.AppendAudit(ctx, e); err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+// IdentityView is one identifier of a customer, masked unless revealed.
+type IdentityView struct {
+	Kind       string    `json:"kind"`
+	CustomerID string    `json:"customer_id"`
+	Value      string    `json:"value"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Identities lists the identifiers of a customer and of everyone merged into it, masked
+// unless revealed for a purpose the caller may act for. Returns NotFound for an unknown
+// customer.
+func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([]IdentityView, string, error) {
+	a, err := audit.Require(ctx, s.Catalog, "customers.read")
+	if err != nil {
+		return nil, "", err
+	}
+	if !customer.ValidID(customerID) {
+		return nil, "", problem.InvalidField("id", "is not a valid customer id")
+	}
+	reveal := purpose != "" && s.Catalog.RoleHas(a.Role, "customers.reveal") && s.Catalog.RoleMayActFor(a.Role, purpose)
+	if purpose != "" && !reveal {
+		return nil, "", problem.Forbiddenf("role %q may not reveal identifiers for purpose %q", a.Role, purpose)
+	}
+	root, tree, err := s.Store.CustomerTree(ctx, customerID)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := s.Store.ListIdentities(ctx, tree)
+	if err != nil {
+		return nil, "", err
+	}
+	recs := map[string]*vault.DataKey{}
+	out := make([]IdentityView, 0, len(rows))
+	for _, r := range rows {
+		v := IdentityView{Kind: r.Kind, CustomerID: r.CustomerID, Value: "***", CreatedAt: r.CreatedAt}
+		if reveal {
+			dk, ok := recs[r.CustomerID]
+			if !ok {
+				c, err := s.Customers.Store.GetCustomer(ctx, r.CustomerID)
+				if err != nil {
+					return nil, "", err
+				}
+				if _, dk, err = s.Customers.OpenProfile(ctx, c); err != nil {
+					return nil, "", err
+				}
+				recs[r.CustomerID] = dk
+			}
+			b, err := dk.Open(IdentitiesTable, r.Kind, r.CustomerID, r.Sealed)
+			if err != nil {
+				return nil, "", problem.Wrap(problem.Internal, err, "stored identifier does not open")
+			}
+			v.Value = string(b)
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	p := ""
+	if reveal {
+		p = purpose
+	}
+	e := audit.New(ctx, "identities.read", customerID, nil, p)
+	if reveal {
+		e.Action = audit.ActionCustomerReveal
+		e.Fields = []string{"identities"}
+	}
+	if err := s.Customers.Audit.AppendAudit(ctx, e); err != nil {
+		return nil, "", err
+	}
+	return out, root, nil
+}
+
+// Merges lists the merges that involve a customer's tree.
+func (s *Service) Merges(ctx context.Context, customerID string) ([]Merge, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+		return nil, err
+	}
+	if !customer.ValidID(customerID) {
+		return nil, problem.InvalidField("id", "is not a valid customer id")
+	}
+	_, tree, err := s.Store.CustomerTree(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.ListMerges(ctx, tree)
+}
+
+// Unmerge undoes a merge: the loser becomes a customer of its own again, with its
+// identifiers and events, which never moved. Returns NotFound for an unknown merge and
+// Conflict for one already undone.
+func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+		return Merge{}, err
+	}
+	if !customer.ValidID(mergeID) {
+		return Merge{}, problem.InvalidField("id", "is not a valid merge id")
+	}
+	return s.Store.UndoMerge(ctx, mergeID, time.Now().UTC().Truncate(time.Microsecond), func(m Merge) []audit.Entry {
+		e := audit.New(ctx, ActionUnmerge, m.Winner, nil, "")
+		e.Target = "customer:" + m.Loser + " merge:" + m.ID
+		return []audit.Entry{e}
+	})
+}
+
+// Drops returns what minimisation dropped from a write key's messages, by "reason:name".
+func (s *Service) Drops(ctx context.Context, keyID string) (map[string]int64, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "catalog.read"); err != nil {
+		return nil, err
+	}
+	if keyID == "" || len(keyID) > 64 {
+		return nil, problem.InvalidField("key_id", "is required")
+	}
+	return s.Store.Drops(ctx, keyID)
+}
+
+// Purge deletes expired message ids and events past their retention, a bounded number per
+// call; it returns how many rows went so a caller can loop until none are left.
+func (s *Service) Purge(ctx context.Context, now time.Time) (int64, error) {
+	s.init()
+	return s.Store.PurgeIngest(ctx, now.Add(-s.Config.DedupWindow), now, 10000)
+}

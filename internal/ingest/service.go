@@ -1,0 +1,882 @@
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/vault"
+)
+
+// Audit actions written by ingest.
+const (
+	ActionIngestBatch = "events.ingest"
+	ActionMerge       = "customer.merge"
+	ActionUnmerge     = "customer.unmerge"
+	ActionEventsRead  = "events.read"
+)
+
+// EventsTable and IdentitiesTable are bound into the associated data of what ingest seals,
+// so a sealed payload or identifier cannot be replayed into a profile field or elsewhere.
+const (
+	EventsTable     = "events"
+	IdentitiesTable = "identities"
+	payloadField    = "payload"
+)
+
+// Keys is the part of the key hierarchy ingest uses.
+type Keys interface {
+	OpenDataKey(ctx context.Context, customerID string, w vault.WrappedKey) (*vault.DataKey, error)
+	IdentityToken(kind string, normalized []byte) []byte
+}
+
+// ConsentSignal is what a tracking request says about consent: the banner's category
+// preferences and the browser's Global Privacy Control header.
+type ConsentSignal struct {
+	CustomerID          string
+	CategoryPreferences map[string]bool
+	GPC                 bool
+	// Source is "banner" for category preferences from a consent banner, "gpc" for the
+	// header alone.
+	Source string
+	At     time.Time
+}
+
+// ConsentRecorder is where consent signals from the wire go once the events that carried
+// them are committed: the consent ledger, when one is wired. Signals are also kept, sealed, on
+// the events themselves as evidence. RecordWireConsent must be idempotent: a client retry of
+// a failed request sends the same signal again.
+type ConsentRecorder interface {
+	RecordWireConsent(ctx context.Context, signals []ConsentSignal) error
+}
+
+// Config tunes collection.
+type Config struct {
+	// DedupWindow is how long a messageId is remembered per write key (default 24 h).
+	DedupWindow time.Duration
+	// PIIMode is PIIDrop or PIIEncrypt.
+	PIIMode string
+	// IPMode says how context.ip is kept: "sealed" (encrypted with the event, the default,
+	// if the catalog declares ip_address), "prefix" (only its /24 or /48 network, in clear)
+	// or "drop".
+	IPMode string
+	// Limits bound identifiers per customer by kind; nil means DefaultLimits.
+	Limits map[string]int
+	// Blocked are extra identifier values that never link customers.
+	Blocked []string
+	// TraitMap maps extra trait names to catalog fields.
+	TraitMap map[string]string
+	// CartAbandonAfter is how long after a checkout starts without an order it counts as
+	// abandoned (default one hour).
+	CartAbandonAfter time.Duration
+}
+
+// Service collects tracking messages.
+type Service struct {
+	Store     Store
+	Customers *customer.Service
+	Keys      Keys
+	Catalog   *catalog.Catalog
+	Schema    *Schema
+	Config    Config
+	Consent   ConsentRecorder // nil: signals are kept as evidence on events only
+	// Observe, if set, is told the outcome of every batch (for metrics): per write key, how
+	// many messages were stored, how many were duplicates, and what was dropped by reason.
+	Observe func(keyID string, stored, duplicates int, dropped map[string]int64)
+
+	once       sync.Once
+	blockedSet map[string]struct{}
+}
+
+func (s *Service) init() {
+	s.once.Do(func() {
+		s.blockedSet = map[string]struct{}{}
+		for _, b := range append(append([]string{}, DefaultBlocked...), s.Config.Blocked...) {
+			s.blockedSet[strings.ToLower(strings.TrimSpace(b))] = struct{}{}
+		}
+		if s.Config.DedupWindow <= 0 {
+			s.Config.DedupWindow = 24 * time.Hour
+		}
+		if s.Config.PIIMode == "" {
+			s.Config.PIIMode = PIIDrop
+		}
+		if s.Config.IPMode == "" {
+			s.Config.IPMode = "sealed"
+		}
+		if s.Config.Limits == nil {
+			s.Config.Limits = DefaultLimits
+		}
+	})
+}
+
+// Batch is one tracking request's messages, as received.
+type Batch struct {
+	KeyID      string // the write key's id
+	Messages   []Message
+	ReceivedAt time.Time
+	// GPC is true when the request carried Sec-GPC: 1.
+	GPC bool
+}
+
+// Result says what happened to a batch.
+type Result struct {
+	Stored     int `json:"stored"`
+	Duplicates int `json:"duplicates"`
+}
+
+// prepared is a message made ready outside the transaction: everything that does not depend
+// on which customer it belongs to.
+type prepared struct {
+	msg     *Message
+	hash    []byte
+	ids     []Identifier
+	traits  map[string]any // normalised profile values from identify traits
+	kind    EventKind
+	name    string
+	plain   []byte
+	payload []byte // the JSON to seal under the owner's key
+	orders  []OrderChange
+	consent bool
+}
+
+// Ingest stores a batch: every new message, its identities, the profile changes it causes and
+// its audit entries, in one transaction. It returns only once that is committed, so an
+// acknowledged message is never lost. Messages already seen from the same write key within the
+// deduplication window are skipped, so a client that retries stores each message once.
+func (s *Service) Ingest(ctx context.Context, b Batch) (Result, error) {
+	s.init()
+	if _, err := audit.Require(ctx, s.Catalog, "events.write"); err != nil {
+		return Result{}, err
+	}
+	if len(b.Messages) == 0 {
+		return Result{}, problem.InvalidField("batch", "is empty")
+	}
+	d := drops{}
+	ps := make([]prepared, len(b.Messages))
+	for i := range b.Messages {
+		if err := s.prepare(&ps[i], &b.Messages[i], b, d); err != nil {
+			return Result{}, err
+		}
+	}
+	var res Result
+	var signals []ConsentSignal
+	err := s.Store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
+		st := &txState{s: s, tx: tx, b: &b, holders: map[string]*Holder{}, counts: map[string]map[string]int{},
+			keys: map[string]*vault.DataKey{}, profiles: map[string]*profile{}, roots: map[string]string{}}
+		var err error
+		res, signals, err = st.run(ctx, ps, d)
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if s.Consent != nil && len(signals) > 0 {
+		if err := s.Consent.RecordWireConsent(ctx, signals); err != nil {
+			return Result{}, err
+		}
+	}
+	if s.Observe != nil {
+		s.Observe(b.KeyID, res.Stored, res.Duplicates, d)
+	}
+	return res, nil
+}
+
+// prepare minimises a message and computes its identifiers and payload.
+func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
+	p.msg = m
+	id := m.MessageID
+	if id == "" {
+		// No messageId, no deduplication: a random one keeps the message.
+		var r [16]byte
+		_, _ = rand.Read(r[:])
+		id = "steward-" + hex.EncodeToString(r[:])
+	}
+	h := sha256.Sum256([]byte(id))
+	p.hash = h[:16]
+	if m.Type == TypeIdentify {
+		p.traits = s.traitFields(m.Traits, d)
+	}
+	idTraits := p.traits
+	if idTraits == nil && len(m.Context.Traits) > 0 {
+		// context.traits identify the sender on any message; they are not stored from here.
+		idTraits = map[string]any{}
+		for _, f := range []string{"email", "phone"} {
+			if v, ok := m.Context.Traits[f]; ok {
+				if n, _, err := s.Customers.Norm.Value(f, v); err == nil {
+					idTraits[f] = n
+				}
+			}
+		}
+	}
+	p.ids = s.identifiers(m, idTraits)
+	if len(p.ids) == 0 && m.CustomerID == "" {
+		return problem.InvalidField("userId", "userId or anonymousId is required and must not be a placeholder such as %q", "null")
+	}
+	p.kind = s.Schema.Kind(m.Type, m.Name)
+	p.name = m.Name
+	if p.name != "" && findPII(p.name) != "" {
+		d.add(DropPII, "event_name")
+		p.name = "[redacted]"
+	}
+	props := m.Properties
+	if m.Type == TypePage || m.Type == TypeScreen {
+		props = pageProperties(m)
+	}
+	plain, sealed := s.properties(props, d)
+	plainDoc := map[string]any{}
+	if len(plain) > 0 {
+		plainDoc["properties"] = plain
+	}
+	if m.Category != "" && findPII(m.Category) == "" {
+		plainDoc["category"] = m.Category
+	}
+	if m.Context.Library != "" {
+		plainDoc["library"] = clip(m.Context.Library) + " " + clip(m.Context.LibraryVer)
+	}
+	if m.Type == TypeIdentify && len(p.traits) > 0 {
+		plainDoc["traits"] = sortedNames(p.traits) // names only: values live in the profile
+	}
+	if m.Type == TypeGroup {
+		plainDoc["group"] = true
+	}
+	sealedDoc := map[string]any{}
+	if len(sealed) > 0 {
+		sealedDoc["properties"] = sealed
+	}
+	if m.Context.IP != "" {
+		switch ip := s.ipValue(m.Context.IP); {
+		case ip == "":
+		case s.Config.IPMode == "prefix":
+			plainDoc["ip_prefix"] = ip
+		default:
+			sealedDoc["ip"] = ip
+		}
+	}
+	if m.Context.UserAgent != "" {
+		if _, ok := s.Catalog.Field("user_agent"); ok {
+			sealedDoc["user_agent"] = m.Context.UserAgent
+		}
+	}
+	if m.Context.Locale != "" {
+		plainDoc["locale"] = clip(m.Context.Locale)
+	}
+	if len(m.Context.Campaign) > 0 {
+		camp := map[string]any{}
+		for _, k := range []string{"name", "source", "medium", "term", "content"} {
+			if v, ok := m.Context.Campaign[k].(string); ok && findPII(v) == "" {
+				camp[k] = v
+			}
+		}
+		if len(camp) > 0 {
+			sealedDoc["campaign"] = camp
+		}
+	}
+	if m.GroupID != "" {
+		sealedDoc["group_id"] = m.GroupID
+	}
+	if len(m.Context.Consent) > 0 || b.GPC {
+		// Evidence of what the visitor chose, kept with the event that carried it.
+		ev := map[string]any{}
+		if len(m.Context.Consent) > 0 {
+			ev["category_preferences"] = m.Context.Consent
+		}
+		if b.GPC {
+			ev["gpc"] = true
+		}
+		sealedDoc["consent"] = ev
+		p.consent = true
+	}
+	var err error
+	if p.plain, err = json.Marshal(plainDoc); err != nil {
+		return problem.Wrap(problem.Internal, err, "encoding failed")
+	}
+	if len(sealedDoc) > 0 {
+		if p.payload, err = json.Marshal(sealedDoc); err != nil {
+			return problem.Wrap(problem.Internal, err, "encoding failed")
+		}
+	}
+	p.orders = commerceChanges(m)
+	return nil
+}
+
+// pageProperties gathers a page or screen view's properties, filling them from context.page
+// as analytics.js sends them.
+func pageProperties(m *Message) map[string]any {
+	props := map[string]any{}
+	for k, v := range m.Context.Page {
+		props[k] = v
+	}
+	for k, v := range m.Properties {
+		props[k] = v
+	}
+	if m.Name != "" {
+		delete(props, "name")
+	}
+	return props
+}
+
+// ipValue applies the catalog and IP mode to context.ip: "" when it is not kept.
+func (s *Service) ipValue(raw string) string {
+	if s.Config.IPMode == "drop" {
+		return ""
+	}
+	f, ok := s.Catalog.Field("ip_address")
+	if !ok {
+		return ""
+	}
+	v, _, err := s.Customers.Norm.Value(f.Name, raw)
+	if err != nil {
+		return ""
+	}
+	ip := v.(string)
+	if s.Config.IPMode == "prefix" {
+		return ipPrefix(ip)
+	}
+	return ip
+}
+
+// txState is the state of one run of the ingest transaction function.
+type txState struct {
+	s   *Service
+	tx  Tx
+	b   *Batch
+	now time.Time
+	// holders caches identifier token → holder for this transaction, including identifiers
+	// linked by earlier messages of the batch.
+	holders map[string]*Holder
+	// roots maps a customer to the customer it is merged into, for merges of this batch.
+	roots    map[string]string
+	counts   map[string]map[string]int // root → identifier class → count
+	keys     map[string]*vault.DataKey
+	profiles map[string]*profile
+	created  []*customer.Record
+	idRows   []IdentityRow
+	merges   []Merge
+	entries  []audit.Entry
+	// importing marks an import: no messages, no events, an import audit entry.
+	importing bool
+}
+
+type profile struct {
+	rec    *customer.Record
+	prev   int64
+	values map[string]any
+	dk     *vault.DataKey
+	dirty  []string
+	isNew  bool
+}
+
+func tokenKey(kind string, token []byte) string { return kind + "\x00" + string(token) }
+
+func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, []ConsentSignal, error) {
+	var res Result
+	st.now = time.Now().UTC().Truncate(time.Microsecond)
+	hashes := make([][]byte, len(ps))
+	for i := range ps {
+		hashes[i] = ps[i].hash
+	}
+	fresh, err := st.tx.ClaimMessages(ctx, st.b.KeyID, hashes, st.b.ReceivedAt, st.b.ReceivedAt.Add(-st.s.Config.DedupWindow))
+	if err != nil {
+		return res, nil, err
+	}
+	if err := st.prefetch(ctx, ps, fresh); err != nil {
+		return res, nil, err
+	}
+	events := make([]EventRow, 0, len(ps))
+	var orders []OrderChange
+	var signals []ConsentSignal
+	for i := range ps {
+		p := &ps[i]
+		if !fresh[i] {
+			res.Duplicates++
+			continue
+		}
+		owner, root, err := st.resolve(ctx, p, d)
+		if err != nil {
+			return res, nil, err
+		}
+		if len(p.traits) > 0 {
+			if _, err := st.applyTraits(ctx, root, p.traits); err != nil {
+				return res, nil, err
+			}
+		}
+		ev := EventRow{CustomerID: owner, KeyID: st.b.KeyID, Type: p.msg.Type, Name: p.name, Category: p.kind.Category,
+			At: p.msg.Timestamp, ReceivedAt: st.b.ReceivedAt, ExpiresAt: p.kind.Expires(p.msg.Timestamp), Plain: p.plain}
+		if p.payload != nil {
+			dk, err := st.key(ctx, owner)
+			if err != nil {
+				return res, nil, err
+			}
+			if ev.Sealed, err = dk.Seal(EventsTable, payloadField, owner, p.payload); err != nil {
+				return res, nil, problem.Wrap(problem.Internal, err, "sealing failed")
+			}
+		}
+		events = append(events, ev)
+		for _, o := range p.orders {
+			o.CustomerID = root
+			orders = append(orders, o)
+		}
+		if p.consent {
+			signals = append(signals, ConsentSignal{CustomerID: root, CategoryPreferences: p.msg.Context.Consent, GPC: st.b.GPC,
+				Source: consentSource(p.msg), At: p.msg.Timestamp})
+		}
+		res.Stored++
+	}
+	if err := st.flush(ctx, events, orders, d); err != nil {
+		return res, nil, err
+	}
+	return res, signals, nil
+}
+
+func consentSource(m *Message) string {
+	if len(m.Context.Consent) > 0 {
+		return "banner"
+	}
+	return "gpc"
+}
+
+// resolve finds or creates the customer a message belongs to, linking its new identifiers
+// and merging customers its identifiers show to be one, within the limits. It returns the
+// owner (the customer whose identifier the event arrived under, whose key seals it) and the
+// root (the customer the owner has been merged into).
+func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, root string, err error) {
+	type hit struct {
+		id Identifier
+		h  *Holder
+	}
+	hits := make([]hit, 0, len(p.ids))
+	for _, id := range p.ids {
+		h, err := st.lookup(ctx, id)
+		if err != nil {
+			return "", "", err
+		}
+		if h == nil && id.Either {
+			alt := id
+			alt.Kind = KindAnonymousID
+			alt.Token = st.s.Keys.IdentityToken(alt.Kind, []byte(alt.Value))
+			if h, err = st.lookup(ctx, alt); err != nil {
+				return "", "", err
+			}
+			id = alt
+		}
+		hits = append(hits, hit{id, h})
+	}
+	sort.SliceStable(hits, func(i, j int) bool { return kindRank[hits[i].id.Class()] < kindRank[hits[j].id.Class()] })
+	if p.msg.CustomerID != "" {
+		// Recorded for a known customer (a till naming the customer): they are the root.
+		if root, err = st.tx.Root(ctx, p.msg.CustomerID); err != nil {
+			return "", "", err
+		}
+		root = st.rootOf(root)
+		if _, err := st.countsOf(ctx, root); err != nil {
+			return "", "", err
+		}
+	}
+	for _, h := range hits {
+		if root != "" {
+			break
+		}
+		if h.h != nil {
+			root = st.rootOf(h.h.Root)
+			break
+		}
+	}
+	if root != "" && len(hits) > 0 && hits[0].h == nil {
+		// The strongest identifier is new. If the customer the weaker ones found may not take
+		// it (a second user id on a shared device), it starts a customer of its own rather
+		// than being folded into someone else.
+		ok, err := st.mayLink(ctx, root, hits[0].id.Class())
+		if err != nil {
+			return "", "", err
+		}
+		if !ok {
+			root = ""
+		}
+	}
+	if root == "" {
+		pr, err := st.newCustomer(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		root = pr.rec.ID
+	}
+	for i, h := range hits {
+		if h.h != nil {
+			continue
+		}
+		ok, err := st.mayLink(ctx, root, h.id.Class())
+		if err != nil {
+			return "", "", err
+		}
+		if !ok {
+			d.add(DropLimit, h.id.Class())
+			continue
+		}
+		if err := st.link(ctx, root, h.id); err != nil {
+			return "", "", err
+		}
+		hits[i].h = st.holders[tokenKey(h.id.Kind, h.id.Token)]
+	}
+	alias := p.msg.Type == TypeAlias
+	for _, h := range hits {
+		if h.h == nil {
+			continue
+		}
+		other := st.rootOf(h.h.Root)
+		if other == root {
+			continue
+		}
+		ok, err := st.mayMerge(ctx, root, other, alias)
+		if err != nil {
+			return "", "", err
+		}
+		if !ok {
+			d.add(DropLimit, "merge")
+			continue
+		}
+		reason := fmt.Sprintf("%s message carried identifiers of both customers (%s)", p.msg.Type, h.id.Class())
+		st.merge(ctx, root, other, reason)
+	}
+	for _, h := range hits {
+		if h.h != nil && st.rootOf(h.h.Root) == root {
+			return h.h.CustomerID, root, nil
+		}
+	}
+	return root, root, nil
+}
+
+// prefetch looks up every identifier of the batch's new messages in a few queries rather
+// than one per identifier.
+func (st *txState) prefetch(ctx context.Context, ps []prepared, fresh []bool) error {
+	byKind := map[string][][]byte{}
+	seen := map[string]bool{}
+	for i := range ps {
+		if !fresh[i] {
+			continue
+		}
+		for _, id := range ps[i].ids {
+			kinds := []string{id.Kind}
+			if id.Either {
+				kinds = append(kinds, KindAnonymousID)
+			}
+			for _, k := range kinds {
+				tok := id.Token
+				if k != id.Kind {
+					tok = st.s.Keys.IdentityToken(k, []byte(id.Value))
+				}
+				key := tokenKey(k, tok)
+				if !seen[key] {
+					seen[key] = true
+					byKind[k] = append(byKind[k], tok)
+				}
+			}
+		}
+	}
+	for kind, toks := range byKind {
+		found, err := st.tx.Identities(ctx, kind, toks)
+		if err != nil {
+			return err
+		}
+		for _, t := range toks {
+			if h, ok := found[string(t)]; ok {
+				st.holders[tokenKey(kind, t)] = &h
+			} else {
+				st.holders[tokenKey(kind, t)] = nil
+			}
+		}
+	}
+	return nil
+}
+
+// lookup finds an identifier's holder, first among this transaction's links and look-ups.
+func (st *txState) lookup(ctx context.Context, id Identifier) (*Holder, error) {
+	k := tokenKey(id.Kind, id.Token)
+	if h, ok := st.holders[k]; ok {
+		return h, nil
+	}
+	h, found, err := st.tx.Identity(ctx, id.Kind, id.Token)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, nil
+	}
+	st.holders[k] = &h
+	return &h, nil
+}
+
+// rootOf follows this transaction's merges.
+func (st *txState) rootOf(id string) string {
+	for i := 0; i < 64; i++ {
+		next, ok := st.roots[id]
+		if !ok {
+			return id
+		}
+		id = next
+	}
+	return id
+}
+
+func (st *txState) newCustomer(ctx context.Context) (*profile, error) {
+	r, dk, entry, err := st.s.Customers.NewProfile(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	pr := &profile{rec: r, values: map[string]any{}, dk: dk, isNew: true}
+	st.profiles[r.ID] = pr
+	st.keys[r.ID] = dk
+	st.counts[r.ID] = map[string]int{}
+	st.created = append(st.created, r)
+	st.entries = append(st.entries, entry)
+	return pr, nil
+}
+
+// countsOf loads how many identifiers of each class a root's tree holds.
+func (st *txState) countsOf(ctx context.Context, root string) (map[string]int, error) {
+	if c, ok := st.counts[root]; ok {
+		return c, nil
+	}
+	tree, err := st.tx.Tree(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	kinds, err := st.tx.IdentityKinds(ctx, tree)
+	if err != nil {
+		return nil, err
+	}
+	c := map[string]int{}
+	for _, k := range kinds {
+		c[Identifier{Kind: k}.Class()]++
+	}
+	st.counts[root] = c
+	return c, nil
+}
+
+func (st *txState) mayLink(ctx context.Context, root, class string) (bool, error) {
+	c, err := st.countsOf(ctx, root)
+	if err != nil {
+		return false, err
+	}
+	return c[class]+1 <= st.s.Config.Limits[class], nil
+}
+
+// mayMerge checks the limits on the merged customer. An alias is the client saying outright
+// that two ids are one person, so it may join two user ids.
+func (st *txState) mayMerge(ctx context.Context, winner, loser string, alias bool) (bool, error) {
+	a, err := st.countsOf(ctx, winner)
+	if err != nil {
+		return false, err
+	}
+	b, err := st.countsOf(ctx, loser)
+	if err != nil {
+		return false, err
+	}
+	for class, n := range b {
+		if alias && class == KindUserID {
+			continue
+		}
+		if a[class]+n > st.s.Config.Limits[class] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (st *txState) merge(ctx context.Context, winner, loser, reason string) {
+	id, _ := uuid.NewV7()
+	st.merges = append(st.merges, Merge{ID: id.String(), Winner: winner, Loser: loser, Reason: reason, CreatedAt: st.now})
+	st.roots[loser] = winner
+	a, b := st.counts[winner], st.counts[loser]
+	for k, n := range b {
+		a[k] += n
+	}
+	delete(st.counts, loser)
+	e := audit.New(ctx, ActionMerge, winner, nil, "")
+	e.Target = "customer:" + loser + " merge:" + id.String()
+	st.entries = append(st.entries, e)
+}
+
+// link gives root a new identifier, sealed under root's key.
+func (st *txState) link(ctx context.Context, root string, id Identifier) error {
+	dk, err := st.key(ctx, root)
+	if err != nil {
+		return err
+	}
+	ct, err := dk.Seal(IdentitiesTable, id.Kind, root, []byte(id.Value))
+	if err != nil {
+		return problem.Wrap(problem.Internal, err, "sealing failed")
+	}
+	st.idRows = append(st.idRows, IdentityRow{Kind: id.Kind, Token: id.Token, CustomerID: root, Sealed: ct, CreatedAt: st.now})
+	h := &Holder{CustomerID: root, Root: root}
+	if pr, ok := st.profiles[root]; ok {
+		h.MasterVersion, h.Key = pr.rec.MasterVersion, pr.rec.Key
+	}
+	st.holders[tokenKey(id.Kind, id.Token)] = h
+	st.counts[root][id.Class()]++
+	return nil
+}
+
+// key opens a customer's data key once per transaction.
+func (st *txState) key(ctx context.Context, id string) (*vault.DataKey, error) {
+	if dk, ok := st.keys[id]; ok {
+		return dk, nil
+	}
+	var w vault.WrappedKey
+	found := false
+	for _, h := range st.holders {
+		if h != nil && h.CustomerID == id && h.Key != nil {
+			w, found = vault.WrappedKey{MasterVersion: h.MasterVersion, Blob: h.Key}, true
+			break
+		}
+	}
+	if !found {
+		pr, err := st.profile(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return pr.dk, nil
+	}
+	dk, err := st.s.Keys.OpenDataKey(ctx, id, w)
+	if err != nil {
+		return nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
+	}
+	st.keys[id] = dk
+	return dk, nil
+}
+
+// profile loads a customer's profile for change.
+func (st *txState) profile(ctx context.Context, id string) (*profile, error) {
+	if pr, ok := st.profiles[id]; ok {
+		return pr, nil
+	}
+	r, err := st.tx.Customer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	values, dk, err := st.s.Customers.OpenProfile(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	pr := &profile{rec: r, prev: r.Version, values: values, dk: dk}
+	st.profiles[id] = pr
+	st.keys[id] = dk
+	return pr, nil
+}
+
+// applyTraits sets profile values from identify traits; only changed values count. It
+// reports whether anything changed.
+func (st *txState) applyTraits(ctx context.Context, root string, traits map[string]any) (bool, error) {
+	pr, err := st.profile(ctx, root)
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	for f, v := range traits {
+		old, had := pr.values[f]
+		if had {
+			a, _ := json.Marshal(old)
+			b, _ := json.Marshal(v)
+			if string(a) == string(b) {
+				continue
+			}
+		}
+		pr.values[f] = v
+		changed = true
+		if !contains(pr.dirty, f) {
+			pr.dirty = append(pr.dirty, f)
+		}
+	}
+	return changed, nil
+}
+
+func nowMicros() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// flush writes everything the batch produced, in foreign-key order.
+func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
+	var updates []audit.Entry
+	for _, r := range st.created {
+		pr := st.profiles[r.ID]
+		if len(pr.dirty) > 0 {
+			if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
+				return err
+			}
+			pr.rec.Version = 1
+			sort.Strings(pr.dirty)
+			for i := range st.entries {
+				if st.entries[i].CustomerID == r.ID && st.entries[i].Action == audit.ActionCustomerCreate {
+					st.entries[i].Fields = pr.dirty
+				}
+			}
+		}
+	}
+	if len(st.created) > 0 {
+		if err := st.tx.CreateCustomers(ctx, st.created); err != nil {
+			return err
+		}
+	}
+	ids := make([]string, 0, len(st.profiles))
+	for id := range st.profiles {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		pr := st.profiles[id]
+		if pr.isNew || len(pr.dirty) == 0 {
+			continue
+		}
+		if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
+			return err
+		}
+		if err := st.tx.UpdateCustomer(ctx, pr.rec, pr.prev); err != nil {
+			return err
+		}
+		sort.Strings(pr.dirty)
+		updates = append(updates, audit.New(ctx, audit.ActionCustomerUpdate, id, pr.dirty, ""))
+	}
+	if len(st.idRows) > 0 {
+		if err := st.tx.AddIdentities(ctx, st.idRows); err != nil {
+			return err
+		}
+	}
+	if len(st.merges) > 0 {
+		if err := st.tx.AddMerges(ctx, st.merges); err != nil {
+			return err
+		}
+	}
+	if len(events) > 0 {
+		if err := st.tx.InsertEvents(ctx, events); err != nil {
+			return err
+		}
+	}
+	if len(orders) > 0 {
+		if err := st.tx.AddOrders(ctx, orders); err != nil {
+			return err
+		}
+	}
+	if len(d) > 0 {
+		if err := st.tx.AddDrops(ctx, st.b.KeyID, d); err != nil {
+			return err
+		}
+	}
+	batch := audit.New(ctx, ActionIngestBatch, "", nil, "")
+	batch.Target = fmt.Sprintf("events:%d customers_created:%d", len(events), len(st.created))
+	if st.importing {
+		batch.Action = ActionImport
+		batch.Target = fmt.Sprintf("customers_created:%d customers_updated:%d", len(st.created), len(updates))
+	}
+	entries := append(append(st.entries, updates...), batch)
+	return st.tx.AppendAudit(ctx, entries)
+}

@@ -1,0 +1,133 @@
+package ingest
+
+import (
+	"context"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/customer"
+)
+
+// Holder is the customer that holds an identifier, with what is needed to seal for them.
+type Holder struct {
+	CustomerID    string
+	Root          string // the customer it has been merged into, directly or not; itself if none
+	MasterVersion int
+	Key           []byte
+}
+
+// IdentityRow is one stored identifier: its token, its value sealed under the holder's key.
+type IdentityRow struct {
+	Kind       string
+	Token      []byte
+	CustomerID string
+	Sealed     []byte
+	CreatedAt  time.Time
+}
+
+// Merge records that Loser was folded into Winner, and why. Nothing of Loser moves: its
+// identities and events stay its own, and reads follow the link, so undoing a merge restores
+// both customers exactly.
+type Merge struct {
+	ID        string     `json:"id"`
+	Winner    string     `json:"winner_id"`
+	Loser     string     `json:"loser_id"`
+	Reason    string     `json:"reason"`
+	CreatedAt time.Time  `json:"created_at"`
+	UndoneAt  *time.Time `json:"undone_at,omitempty"`
+}
+
+// EventRow is one event as stored.
+type EventRow struct {
+	ID         int64
+	CustomerID string // the customer whose identifier the event arrived under; its key seals it
+	KeyID      string
+	Type       string
+	Name       string
+	Category   string
+	At         time.Time
+	ReceivedAt time.Time
+	ExpiresAt  time.Time // zero: kept until the customer is erased
+	Plain      []byte    // JSON of the non-personal parts
+	Sealed     []byte    // the personal parts, sealed under the customer's data key
+	// MasterVersion and Key are the customer's wrapped data key, filled in on reads.
+	MasterVersion int
+	Key           []byte
+}
+
+// EventFilter narrows an event listing. Zero values mean any.
+type EventFilter struct {
+	Type     string
+	Name     string
+	Category string
+	Since    time.Time
+	Until    time.Time
+	BeforeID int64 // paging: only events with a smaller id
+	Limit    int
+}
+
+// Tx is one ingest transaction. Everything written through it commits together or not at
+// all. On SQLite the function given to Store.IngestTx may run twice (group commit retries a
+// batch after another writer's failure), so it must keep no state outside it.
+type Tx interface {
+	// ClaimMessages records message ids (hashed) for a write key and reports for each whether
+	// it is new: not seen since cutoff. Seen ones are duplicates to skip.
+	ClaimMessages(ctx context.Context, keyID string, hashes [][]byte, at, cutoff time.Time) ([]bool, error)
+	// Identity returns the holder of an identifier token.
+	Identity(ctx context.Context, kind string, token []byte) (Holder, bool, error)
+	// Identities returns the holders of many tokens of one kind at once, by token; tokens
+	// nobody holds are absent.
+	Identities(ctx context.Context, kind string, tokens [][]byte) (map[string]Holder, error)
+	// Root returns the customer id has been merged into, or id itself. Returns NotFound if
+	// the customer does not exist.
+	Root(ctx context.Context, id string) (string, error)
+	// Customer returns a customer for update (locked until the end of the transaction where
+	// the engine locks rows). Returns NotFound if it does not exist.
+	Customer(ctx context.Context, id string) (*customer.Record, error)
+	// Tree returns root and every customer merged into it, directly or not.
+	Tree(ctx context.Context, root string) ([]string, error)
+	// IdentityKinds returns the kinds of the identifiers held by customers, one per identifier.
+	IdentityKinds(ctx context.Context, customerIDs []string) ([]string, error)
+	CreateCustomers(ctx context.Context, recs []*customer.Record) error
+	// UpdateCustomer stores r if its stored version is still prev (Conflict otherwise).
+	UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error
+	AddIdentities(ctx context.Context, rows []IdentityRow) error
+	AddMerges(ctx context.Context, ms []Merge) error
+	InsertEvents(ctx context.Context, evs []EventRow) error
+	AddOrders(ctx context.Context, changes []OrderChange) error
+	// AddDrops adds to the write key's counters of what minimisation dropped.
+	AddDrops(ctx context.Context, keyID string, counts map[string]int64) error
+	AppendAudit(ctx context.Context, entries []audit.Entry) error
+}
+
+// Store is what ingest needs from an engine.
+type Store interface {
+	// IngestTx runs fn in one write transaction, retrying it when the engine reports a
+	// conflict with a concurrent writer.
+	IngestTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// CustomerTree returns the root a customer has been merged into and every customer in
+	// that root's tree. Returns NotFound if the customer does not exist.
+	CustomerTree(ctx context.Context, id string) (root string, tree []string, err error)
+	// ListEvents returns the events of the given customers, newest first, with their keys.
+	ListEvents(ctx context.Context, customerIDs []string, f EventFilter) ([]EventRow, error)
+	// ListIdentities returns the identifiers held by the given customers.
+	ListIdentities(ctx context.Context, customerIDs []string) ([]IdentityRow, error)
+	// ListMerges returns the merges involving any of the given customers, newest first.
+	ListMerges(ctx context.Context, customerIDs []string) ([]Merge, error)
+	// UndoMerge marks a merge undone and removes its link, with the audit entries. Returns
+	// NotFound for an unknown merge and Conflict for one already undone.
+	UndoMerge(ctx context.Context, id string, at time.Time, entries func(Merge) []audit.Entry) (Merge, error)
+	// Drops returns the write key's counters of dropped input.
+	Drops(ctx context.Context, keyID string) (map[string]int64, error)
+	// ListOrders returns the orders of the given customers with their refunds, newest first.
+	ListOrders(ctx context.Context, customerIDs []string, limit int) ([]Order, error)
+	// OrderCustomer returns the customer an order belongs to. Returns NotFound for an
+	// unknown order.
+	OrderCustomer(ctx context.Context, orderID string) (string, error)
+	// AbandonedCarts returns checkouts started before the time given with no order placed by
+	// their customer since, oldest first.
+	AbandonedCarts(ctx context.Context, startedBefore time.Time, limit int) ([]AbandonedCart, error)
+	// PurgeIngest deletes message ids received before dedupBefore and events whose retention
+	// ended before now, a bounded number at a time, and reports how many rows went.
+	PurgeIngest(ctx context.Context, dedupBefore, now time.Time, limit int) (int64, error)
+}

@@ -1,0 +1,185 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// Tills and back offices record commerce directly rather than through a tracking library.
+// Each call becomes the Segment e-commerce event it stands for, with a messageId made from the
+// order, so posting the same order or refund twice stores it once.
+
+// TillOrder is an order recorded at a till.
+type TillOrder struct {
+	CustomerID string      `json:"customer_id,omitempty"`
+	UserID     string      `json:"user_id,omitempty"`
+	Email      string      `json:"email,omitempty"`
+	OrderID    string      `json:"order_id"`
+	Currency   string      `json:"currency"`
+	Total      float64     `json:"total"`
+	Tax        float64     `json:"tax,omitempty"`
+	Shipping   float64     `json:"shipping,omitempty"`
+	Discount   float64     `json:"discount,omitempty"`
+	Items      []OrderItem `json:"items,omitempty"`
+	PlacedAt   *time.Time  `json:"placed_at,omitempty"`
+}
+
+// TillRefund is a refund or return of a recorded order.
+type TillRefund struct {
+	RefundID string      `json:"refund_id"`
+	Kind     string      `json:"kind"` // refund (default) or return
+	Amount   float64     `json:"amount"`
+	Items    []OrderItem `json:"items,omitempty"`
+}
+
+// RecordOrder stores an order placed at a till for a customer given by id, user id or e-mail.
+func (s *Service) RecordOrder(ctx context.Context, keyID string, o TillOrder) (Result, error) {
+	if strings.TrimSpace(o.OrderID) == "" || len(o.OrderID) > 128 {
+		return Result{}, problem.InvalidField("order_id", "is required (at most 128 characters)")
+	}
+	if len(strings.TrimSpace(o.Currency)) != 3 {
+		return Result{}, problem.InvalidField("currency", "must be a three-letter ISO 4217 code")
+	}
+	if o.Total < 0 {
+		return Result{}, problem.InvalidField("total", "must not be negative")
+	}
+	for i, it := range o.Items {
+		if it.Quantity <= 0 || it.Price < 0 || (it.ProductID == "" && it.SKU == "") {
+			return Result{}, problem.InvalidField("items["+strconv.Itoa(i)+"]", "needs product_id or sku, a price of at least 0 and a positive quantity")
+		}
+	}
+	m := Message{Type: TypeTrack, Name: "Order Completed", MessageID: "till:" + o.OrderID + ":completed", CustomerID: o.CustomerID, UserID: o.UserID}
+	if o.CustomerID != "" && !customer.ValidID(o.CustomerID) {
+		return Result{}, problem.InvalidField("customer_id", "is not a valid customer id")
+	}
+	if o.Email != "" {
+		if _, _, err := s.Customers.Norm.Value("email", o.Email); err != nil {
+			return Result{}, err
+		}
+		m.Context.Traits = map[string]any{"email": o.Email}
+	}
+	if o.CustomerID == "" && o.UserID == "" && o.Email == "" {
+		return Result{}, problem.InvalidField("customer_id", "customer_id, user_id or email is required")
+	}
+	m.Timestamp = time.Now().UTC().Truncate(time.Microsecond)
+	if o.PlacedAt != nil {
+		m.Timestamp = o.PlacedAt.UTC().Truncate(time.Microsecond)
+	}
+	m.Properties = map[string]any{"order_id": o.OrderID, "currency": strings.ToUpper(o.Currency), "total": num(o.Total),
+		"tax": num(o.Tax), "shipping": num(o.Shipping), "discount": num(o.Discount), "products": itemList(o.Items)}
+	return s.Ingest(ctx, Batch{KeyID: keyID, Messages: []Message{m}, ReceivedAt: time.Now().UTC()})
+}
+
+// RecordRefund stores a refund or return of an order recorded earlier. Returns NotFound for
+// an unknown order.
+func (s *Service) RecordRefund(ctx context.Context, keyID, orderID string, r TillRefund) (Result, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "events.write"); err != nil {
+		return Result{}, err
+	}
+	if strings.TrimSpace(r.RefundID) == "" || len(r.RefundID) > 128 {
+		return Result{}, problem.InvalidField("refund_id", "is required (at most 128 characters), so a repeated call is recognised")
+	}
+	if r.Kind == "" {
+		r.Kind = "refund"
+	}
+	if r.Kind != "refund" && r.Kind != "return" {
+		return Result{}, problem.InvalidField("kind", "must be refund or return")
+	}
+	if r.Amount < 0 {
+		return Result{}, problem.InvalidField("amount", "must not be negative")
+	}
+	cust, err := s.Store.OrderCustomer(ctx, orderID)
+	if err != nil {
+		return Result{}, err
+	}
+	m := Message{Type: TypeTrack, Name: "Order Refunded", MessageID: "till:" + orderID + ":refund:" + r.RefundID, CustomerID: cust,
+		Timestamp:  time.Now().UTC().Truncate(time.Microsecond),
+		Properties: map[string]any{"order_id": orderID, "total": num(r.Amount), "reason": r.Kind, "products": itemList(r.Items)}}
+	return s.Ingest(ctx, Batch{KeyID: keyID, Messages: []Message{m}, ReceivedAt: time.Now().UTC()})
+}
+
+// CancelOrder records that an order was cancelled. Returns NotFound for an unknown order.
+func (s *Service) CancelOrder(ctx context.Context, keyID, orderID string) (Result, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "events.write"); err != nil {
+		return Result{}, err
+	}
+	cust, err := s.Store.OrderCustomer(ctx, orderID)
+	if err != nil {
+		return Result{}, err
+	}
+	m := Message{Type: TypeTrack, Name: "Order Cancelled", MessageID: "till:" + orderID + ":cancelled", CustomerID: cust,
+		Timestamp: time.Now().UTC().Truncate(time.Microsecond), Properties: map[string]any{"order_id": orderID}}
+	return s.Ingest(ctx, Batch{KeyID: keyID, Messages: []Message{m}, ReceivedAt: time.Now().UTC()})
+}
+
+// Orders lists a customer's orders, including those of customers merged into it.
+func (s *Service) Orders(ctx context.Context, customerID string, limit int) ([]Order, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+		return nil, err
+	}
+	if !customer.ValidID(customerID) {
+		return nil, problem.InvalidField("id", "is not a valid customer id")
+	}
+	if limit <= 0 {
+		limit = 50
+	}
+	if limit > 500 {
+		return nil, problem.InvalidField("limit", "must be at most 500")
+	}
+	_, tree, err := s.Store.CustomerTree(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	orders, err := s.Store.ListOrders(ctx, tree, limit)
+	if err != nil {
+		return nil, err
+	}
+	e := audit.New(ctx, "orders.read", customerID, nil, "")
+	return orders, s.Customers.Audit.AppendAudit(ctx, e)
+}
+
+// AbandonedCarts lists checkouts started more than after ago with no order since.
+func (s *Service) AbandonedCarts(ctx context.Context, after time.Duration, limit int) ([]AbandonedCart, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+		return nil, err
+	}
+	if after <= 0 {
+		after = s.Config.CartAbandonAfter
+	}
+	if after <= 0 {
+		after = time.Hour
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	carts, err := s.Store.AbandonedCarts(ctx, time.Now().Add(-after), limit)
+	if err != nil {
+		return nil, err
+	}
+	e := audit.New(ctx, "carts.read", "", nil, "")
+	e.Target = "abandoned_carts:" + strconv.Itoa(len(carts))
+	return carts, s.Customers.Audit.AppendAudit(ctx, e)
+}
+
+func num(f float64) json.Number { return json.Number(strconv.FormatFloat(f, 'f', -1, 64)) }
+
+func itemList(items []OrderItem) []any {
+	out := make([]any, 0, len(items))
+	for _, it := range items {
+		o := map[string]any{"price": num(it.Price), "quantity": json.Number(strconv.FormatInt(it.Quantity, 10))}
+		for k, v := range map[string]string{"product_id": it.ProductID, "sku": it.SKU, "name": it.Name, "category": it.Category} {
+			if v != "" {
+				o[k] = v
+			}
+		}
+		out = append(out, o)
+	}
+	return out
+}

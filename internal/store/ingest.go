@@ -1,0 +1,777 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ingest"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+const (
+	identityHolder = `SELECT i.customer_id, c.master_version, c.dkey, COALESCE(l.merged_into, '')
+		FROM identities i JOIN customers c ON c.id = i.customer_id LEFT JOIN customer_links l ON l.customer_id = i.customer_id
+		WHERE i.kind = $1 AND i.token = $2`
+	linkOf         = `SELECT merged_into FROM customer_links WHERE customer_id = $1`
+	identityInsert = `INSERT INTO identities (kind, token, customer_id, sealed, created_at) VALUES ($1, $2, $3, $4, $5)`
+	dropAdd        = `INSERT INTO ingest_drops (key_id, name, count) VALUES ($1, $2, $3)
+		ON CONFLICT (key_id, name) DO UPDATE SET count = ingest_drops.count + excluded.count`
+)
+
+// prepareIngest prepares the hot ingest statements up front, like prepareWrites.
+func (db *DB) prepareIngest(ctx context.Context) error {
+	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd} {
+		if _, err := db.prepared(ctx, db.write, q); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
+	return nil
+}
+
+// IngestTx implements ingest.Store. On PostgreSQL two nodes may link the same new identifier
+// at once; the loser's unique violation reruns its whole batch, which then finds the link.
+func (db *DB) IngestTx(ctx context.Context, fn func(ctx context.Context, tx ingest.Tx) error) error {
+	db.ingestOnce.Do(func() { db.ingestErr = db.prepareIngest(ctx) })
+	if db.ingestErr != nil {
+		return db.translate(db.ingestErr)
+	}
+	for attempt := 0; ; attempt++ {
+		err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return fn(ctx, &ingestTx{db: db, tx: tx})
+		})
+		if problem.Is(err, problem.Conflict) && db.group == nil && attempt < 5 {
+			continue
+		}
+		return err
+	}
+}
+
+type ingestTx struct {
+	db *DB
+	tx *sql.Tx
+}
+
+func (t *ingestTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.db.txExec(ctx, t.tx, q, args...)
+}
+
+// rowsPerStatement is how many rows one multi-row statement carries: one statement per rowsPerStatement instead
+// of per row is most of the ingest's statement cost.
+const rowsPerStatement = 100
+
+// claimSQL claims n message ids in one statement and returns those that are new: inserted,
+// or seen before the cutoff (a row whose update is skipped by its WHERE is not returned).
+func claimSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO ingest_messages (key_id, message_hash, received_at) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($1, $%d, $2)", i+4)
+	}
+	b.WriteString(` ON CONFLICT (key_id, message_hash) DO UPDATE SET received_at = excluded.received_at WHERE ingest_messages.received_at < $3 RETURNING message_hash`)
+	return b.String()
+}
+
+func eventSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (customer_id, key_id, type, name, category, at, received_at, expires_at, plain, sealed) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + placeholders(i*10+1, 10) + ")")
+	}
+	return b.String()
+}
+
+func identitiesSQL(n int) string {
+	return identityHolderMany + placeholders(2, n) + `)`
+}
+
+const identityHolderMany = `SELECT i.token, i.customer_id, c.master_version, c.dkey, COALESCE(l.merged_into, '')
+		FROM identities i JOIN customers c ON c.id = i.customer_id LEFT JOIN customer_links l ON l.customer_id = i.customer_id
+		WHERE i.kind = $1 AND i.token IN (`
+
+func (t *ingestTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := t.db.txStmt(ctx, t.tx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, q, args...)
+}
+
+func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]byte, at, cutoff time.Time) ([]bool, error) {
+	fresh := make(map[string]bool, len(hashes))
+	for from := 0; from < len(hashes); from += rowsPerStatement {
+		part := hashes[from:min(from+rowsPerStatement, len(hashes))]
+		args := make([]any, 0, len(part)+3)
+		args = append(args, keyID, micros(at), micros(cutoff))
+		for _, h := range part {
+			args = append(args, h)
+		}
+		rows, err := t.query(ctx, claimSQL(len(part)), args...)
+		if err != nil {
+			return nil, fmt.Errorf("claim messages: %w", err)
+		}
+		for rows.Next() {
+			var h []byte
+			if err := rows.Scan(&h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			fresh[string(h)] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("claim messages: %w", err)
+		}
+	}
+	// A message id repeated within one request is stored once: its first occurrence wins.
+	out := make([]bool, len(hashes))
+	for i, h := range hashes {
+		if fresh[string(h)] {
+			out[i] = true
+			delete(fresh, string(h))
+		}
+	}
+	return out, nil
+}
+
+func (t *ingestTx) Identities(ctx context.Context, kind string, tokens [][]byte) (map[string]ingest.Holder, error) {
+	out := map[string]ingest.Holder{}
+	for from := 0; from < len(tokens); from += rowsPerStatement {
+		part := tokens[from:min(from+rowsPerStatement, len(tokens))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, kind)
+		for _, tok := range part {
+			args = append(args, tok)
+		}
+		rows, err := t.query(ctx, identitiesSQL(len(part)), args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up identities: %w", err)
+		}
+		type found struct {
+			tok  []byte
+			h    ingest.Holder
+			link string
+		}
+		var fs []found
+		for rows.Next() {
+			var f found
+			if err := rows.Scan(&f.tok, &f.h.CustomerID, &f.h.MasterVersion, &f.h.Key, &f.link); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			fs = append(fs, f)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("look up identities: %w", err)
+		}
+		for _, f := range fs {
+			f.h.Root = f.h.CustomerID
+			if f.link != "" {
+				if f.h.Root, err = t.root(ctx, f.link); err != nil {
+					return nil, err
+				}
+			}
+			out[string(f.tok)] = f.h
+		}
+	}
+	return out, nil
+}
+
+func (t *ingestTx) Identity(ctx context.Context, kind string, token []byte) (ingest.Holder, bool, error) {
+	var h ingest.Holder
+	var link string
+	err := t.db.txQueryRow(ctx, t.tx, identityHolder, kind, token).Scan(&h.CustomerID, &h.MasterVersion, &h.Key, &link)
+	if errors.Is(err, sql.ErrNoRows) {
+		return h, false, nil
+	}
+	if err != nil {
+		return h, false, fmt.Errorf("look up identity: %w", err)
+	}
+	h.Root = h.CustomerID
+	if link != "" {
+		if h.Root, err = t.root(ctx, link); err != nil {
+			return h, false, err
+		}
+	}
+	return h, true, nil
+}
+
+// root follows merge links from id to the customer at the top.
+func (t *ingestTx) root(ctx context.Context, id string) (string, error) {
+	return followLinks(id, func(c string) (string, error) {
+		var next string
+		err := t.db.txQueryRow(ctx, t.tx, linkOf, c).Scan(&next)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil
+		}
+		return next, err
+	})
+}
+
+// followLinks walks merge links; merges only ever link a root to another root, so the chain
+// has no cycles, and the bound only guards against a damaged table.
+func followLinks(id string, next func(string) (string, error)) (string, error) {
+	for i := 0; i < 1000; i++ {
+		n, err := next(id)
+		if err != nil {
+			return "", fmt.Errorf("follow merge link: %w", err)
+		}
+		if n == "" {
+			return id, nil
+		}
+		id = n
+	}
+	return "", errors.New("merge links form a cycle")
+}
+
+func (t *ingestTx) Root(ctx context.Context, id string) (string, error) {
+	var one int
+	err := t.tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", problem.NotFoundf("customer not found")
+	}
+	if err != nil {
+		return "", err
+	}
+	return t.root(ctx, id)
+}
+
+func (t *ingestTx) Customer(ctx context.Context, id string) (*customer.Record, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`+t.db.d.ForUpdate, id)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := t.db.scanCustomers(rows)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, problem.NotFoundf("customer not found")
+	}
+	return recs[0], nil
+}
+
+func (t *ingestTx) Tree(ctx context.Context, root string) ([]string, error) {
+	return tree(root, func(id string) (*sql.Rows, error) {
+		return t.tx.QueryContext(ctx, `SELECT customer_id FROM customer_links WHERE merged_into = $1`, id)
+	})
+}
+
+// tree lists root and every customer linked below it, breadth first.
+func tree(root string, children func(string) (*sql.Rows, error)) ([]string, error) {
+	out := []string{root}
+	for i := 0; i < len(out) && len(out) < 10000; i++ {
+		rows, err := children(out[i])
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (t *ingestTx) IdentityKinds(ctx context.Context, ids []string) ([]string, error) {
+	var out []string
+	for _, id := range ids {
+		rows, err := t.tx.QueryContext(ctx, `SELECT kind FROM identities WHERE customer_id = $1`, id)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record) error {
+	for _, r := range recs {
+		if _, err := t.exec(ctx, customerInsert, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt)); err != nil {
+			return err
+		}
+		if err := t.db.insertIndex(ctx, t.tx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error {
+	res, err := t.exec(ctx, customerUpdate, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prev)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return problem.Conflictf("customer was changed concurrently; retry")
+	}
+	if _, err := t.exec(ctx, indexDelete, r.ID); err != nil {
+		return err
+	}
+	return t.db.insertIndex(ctx, t.tx, r)
+}
+
+func (t *ingestTx) AddIdentities(ctx context.Context, rows []ingest.IdentityRow) error {
+	for _, r := range rows {
+		if _, err := t.exec(ctx, identityInsert, r.Kind, r.Token, r.CustomerID, r.Sealed, micros(r.CreatedAt)); err != nil {
+			return fmt.Errorf("insert identity: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *ingestTx) AddMerges(ctx context.Context, ms []ingest.Merge) error {
+	for _, m := range ms {
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO customer_merges (id, winner_id, loser_id, reason, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			m.ID, m.Winner, m.Loser, m.Reason, micros(m.CreatedAt)); err != nil {
+			return fmt.Errorf("insert merge: %w", err)
+		}
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO customer_links (customer_id, merged_into, merge_id) VALUES ($1, $2, $3)`, m.Loser, m.Winner, m.ID); err != nil {
+			return fmt.Errorf("insert merge link: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *ingestTx) InsertEvents(ctx context.Context, evs []ingest.EventRow) error {
+	for from := 0; from < len(evs); from += rowsPerStatement {
+		part := evs[from:min(from+rowsPerStatement, len(evs))]
+		args := make([]any, 0, len(part)*10)
+		for _, e := range part {
+			var exp int64
+			if !e.ExpiresAt.IsZero() {
+				exp = micros(e.ExpiresAt)
+			}
+			args = append(args, e.CustomerID, e.KeyID, e.Type, e.Name, e.Category, micros(e.At), micros(e.ReceivedAt), exp, string(e.Plain), e.Sealed)
+		}
+		if _, err := t.exec(ctx, eventSQL(len(part)), args...); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *ingestTx) AddDrops(ctx context.Context, keyID string, counts map[string]int64) error {
+	for name, n := range counts {
+		if _, err := t.exec(ctx, dropAdd, keyID, name, n); err != nil {
+			return fmt.Errorf("count drops: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *ingestTx) AppendAudit(ctx context.Context, entries []audit.Entry) error {
+	return t.db.appendAudit(ctx, t.tx, entries)
+}
+
+func (t *ingestTx) AddOrders(ctx context.Context, changes []ingest.OrderChange) error {
+	for _, c := range changes {
+		if err := t.addOrder(ctx, c); err != nil {
+			return fmt.Errorf("record %s: %w", c.Kind, err)
+		}
+	}
+	return nil
+}
+
+func (t *ingestTx) addOrder(ctx context.Context, c ingest.OrderChange) error {
+	at := micros(c.At)
+	items := encodeItems(c.Items)
+	switch c.Kind {
+	case ingest.OrderCompleted, ingest.OrderUpdated:
+		status := "completed"
+		if c.Kind == ingest.OrderUpdated {
+			status = "updated"
+		}
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10)
+			ON CONFLICT (order_id) DO UPDATE SET status = CASE WHEN orders.status IN ('cancelled', 'refunded') THEN orders.status ELSE excluded.status END,
+				currency = excluded.currency, total = excluded.total, tax = excluded.tax, shipping = excluded.shipping,
+				discount = excluded.discount, items = excluded.items, updated_at = excluded.updated_at`,
+			c.OrderID, c.CustomerID, status, c.Currency, c.Total, c.Tax, c.Shipping, c.Discount, items, at); err != nil {
+			return err
+		}
+		if c.Kind == ingest.OrderCompleted {
+			_, err := t.tx.ExecContext(ctx, `UPDATE checkouts SET ordered_at = $1 WHERE customer_id = $2 AND ordered_at = 0 AND started_at <= $1`, at, c.CustomerID)
+			return err
+		}
+		return nil
+	case ingest.OrderRefunded:
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
+			VALUES ($1, $2, 'refunded', $3, 0, 0, 0, 0, 0, '[]', $4, $4) ON CONFLICT (order_id) DO NOTHING`, c.OrderID, c.CustomerID, c.Currency, at); err != nil {
+			return err
+		}
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO order_refunds (order_id, kind, amount, items, at) VALUES ($1, $2, $3, $4, $5)`,
+			c.OrderID, c.Reason, c.Total, items, at); err != nil {
+			return err
+		}
+		_, err := t.tx.ExecContext(ctx, `UPDATE orders SET refunded = refunded + $1, updated_at = $2,
+			status = CASE WHEN refunded + $1 >= total THEN 'refunded' ELSE 'partially_refunded' END WHERE order_id = $3`, c.Total, at, c.OrderID)
+		return err
+	case ingest.OrderCancelled:
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
+			VALUES ($1, $2, 'cancelled', $3, $4, 0, 0, 0, 0, $5, $6, $6) ON CONFLICT (order_id) DO UPDATE SET status = 'cancelled', updated_at = excluded.updated_at`,
+			c.OrderID, c.CustomerID, c.Currency, c.Total, items, at); err != nil {
+			return err
+		}
+		return nil
+	case ingest.ProductReviewed:
+		_, err := t.tx.ExecContext(ctx, `INSERT INTO reviews (customer_id, review_id, product_id, rating, at) VALUES ($1, $2, $3, $4, $5)`,
+			c.CustomerID, c.Review.ReviewID, c.Review.ProductID, c.Review.Rating, at)
+		return err
+	case ingest.CheckoutStarted, ingest.CartAdded:
+		value := c.Total
+		if value == 0 {
+			for _, it := range c.Items {
+				value += it.Price * float64(it.Quantity)
+			}
+		}
+		_, err := t.tx.ExecContext(ctx, `INSERT INTO checkouts (customer_id, checkout_id, started_at, value, currency, ordered_at) VALUES ($1, $2, $3, $4, $5, 0)
+			ON CONFLICT (customer_id, checkout_id) DO UPDATE SET value = CASE WHEN checkouts.ordered_at = 0 THEN excluded.value ELSE checkouts.value END`,
+			c.CustomerID, c.CheckoutID, at, value, c.Currency)
+		return err
+	}
+	return fmt.Errorf("unknown order change %q", c.Kind)
+}
+
+func encodeItems(items []ingest.OrderItem) string {
+	if len(items) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(items)
+	return string(b)
+}
+
+// placeholders returns "$from, $from+1, …" for n arguments.
+func placeholders(from, n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(from+i))
+	}
+	return b.String()
+}
+
+func anyArgs(ids []string) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+// CustomerTree implements ingest.Store.
+func (db *DB) CustomerTree(ctx context.Context, id string) (string, []string, error) {
+	var one int
+	err := db.queryRow(ctx, `SELECT 1 FROM customers WHERE id = $1`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, problem.NotFoundf("customer not found")
+	}
+	if err != nil {
+		return "", nil, db.translate(err)
+	}
+	root, err := followLinks(id, func(c string) (string, error) {
+		var next string
+		err := db.queryRow(ctx, linkOf, c).Scan(&next)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil
+		}
+		return next, err
+	})
+	if err != nil {
+		return "", nil, db.translate(err)
+	}
+	ids, err := tree(root, func(c string) (*sql.Rows, error) {
+		return db.query(ctx, `SELECT customer_id FROM customer_links WHERE merged_into = $1`, c)
+	})
+	return root, ids, db.translate(err)
+}
+
+// ListEvents implements ingest.Store.
+func (db *DB) ListEvents(ctx context.Context, ids []string, f ingest.EventFilter) ([]ingest.EventRow, error) {
+	args := anyArgs(ids)
+	q := `SELECT e.id, e.customer_id, e.key_id, e.type, e.name, e.category, e.at, e.received_at, e.expires_at, e.plain, e.sealed, c.master_version, c.dkey
+		FROM events e JOIN customers c ON c.id = e.customer_id WHERE e.customer_id IN (` + placeholders(1, len(ids)) + `)`
+	add := func(cond string, v any) {
+		args = append(args, v)
+		q += " AND " + strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args)))
+	}
+	if f.Type != "" {
+		add("e.type = ?", f.Type)
+	}
+	if f.Name != "" {
+		add("e.name = ?", f.Name)
+	}
+	if f.Category != "" {
+		add("e.category = ?", f.Category)
+	}
+	if !f.Since.IsZero() {
+		add("e.at >= ?", micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("e.at < ?", micros(f.Until))
+	}
+	if f.BeforeID > 0 {
+		add("e.id < ?", f.BeforeID)
+	}
+	args = append(args, f.Limit)
+	q += ` ORDER BY e.id DESC LIMIT $` + strconv.Itoa(len(args))
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	var out []ingest.EventRow
+	for rows.Next() {
+		var e ingest.EventRow
+		var at, recv, exp int64
+		var plain string
+		if err := rows.Scan(&e.ID, &e.CustomerID, &e.KeyID, &e.Type, &e.Name, &e.Category, &at, &recv, &exp, &plain, &e.Sealed, &e.MasterVersion, &e.Key); err != nil {
+			return nil, db.translate(err)
+		}
+		e.At, e.ReceivedAt, e.Plain = fromMicros(at), fromMicros(recv), []byte(plain)
+		if exp > 0 {
+			e.ExpiresAt = fromMicros(exp)
+		}
+		out = append(out, e)
+	}
+	return out, db.translate(rows.Err())
+}
+
+// ListIdentities implements ingest.Store.
+func (db *DB) ListIdentities(ctx context.Context, ids []string) ([]ingest.IdentityRow, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT kind, token, customer_id, sealed, created_at FROM identities WHERE customer_id IN (`+placeholders(1, len(ids))+`)`, anyArgs(ids)...)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	var out []ingest.IdentityRow
+	for rows.Next() {
+		var r ingest.IdentityRow
+		var at int64
+		if err := rows.Scan(&r.Kind, &r.Token, &r.CustomerID, &r.Sealed, &at); err != nil {
+			return nil, db.translate(err)
+		}
+		r.CreatedAt = fromMicros(at)
+		out = append(out, r)
+	}
+	return out, db.translate(rows.Err())
+}
+
+const mergeColumns = `id, winner_id, loser_id, reason, created_at, undone_at`
+
+func scanMerge(row interface{ Scan(...any) error }) (ingest.Merge, error) {
+	var m ingest.Merge
+	var at int64
+	var undone sql.NullInt64
+	if err := row.Scan(&m.ID, &m.Winner, &m.Loser, &m.Reason, &at, &undone); err != nil {
+		return m, err
+	}
+	m.CreatedAt = fromMicros(at)
+	if undone.Valid {
+		t := fromMicros(undone.Int64)
+		m.UndoneAt = &t
+	}
+	return m, nil
+}
+
+// ListMerges implements ingest.Store.
+func (db *DB) ListMerges(ctx context.Context, ids []string) ([]ingest.Merge, error) {
+	ph := placeholders(1, len(ids))
+	rows, err := db.read.QueryContext(ctx, `SELECT `+mergeColumns+` FROM customer_merges WHERE winner_id IN (`+ph+`) OR loser_id IN (`+ph+`) ORDER BY created_at DESC, id DESC`, anyArgs(ids)...)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	out := []ingest.Merge{}
+	for rows.Next() {
+		m, err := scanMerge(rows)
+		if err != nil {
+			return nil, db.translate(err)
+		}
+		out = append(out, m)
+	}
+	return out, db.translate(rows.Err())
+}
+
+// UndoMerge implements ingest.Store.
+func (db *DB) UndoMerge(ctx context.Context, id string, at time.Time, entries func(ingest.Merge) []audit.Entry) (ingest.Merge, error) {
+	var m ingest.Merge
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		m, err = scanMerge(tx.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM customer_merges WHERE id = $1`+db.d.ForUpdate, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return problem.NotFoundf("merge not found")
+		}
+		if err != nil {
+			return err
+		}
+		if m.UndoneAt != nil {
+			return problem.Conflictf("merge was already undone")
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE customer_merges SET undone_at = $1 WHERE id = $2`, micros(at), id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_links WHERE customer_id = $1 AND merge_id = $2`, m.Loser, id); err != nil {
+			return err
+		}
+		t := at
+		m.UndoneAt = &t
+		return db.appendAudit(ctx, tx, entries(m))
+	})
+	return m, err
+}
+
+// Drops implements ingest.Store.
+func (db *DB) Drops(ctx context.Context, keyID string) (map[string]int64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT name, count FROM ingest_drops WHERE key_id = $1`, keyID)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var n string
+		var c int64
+		if err := rows.Scan(&n, &c); err != nil {
+			return nil, db.translate(err)
+		}
+		out[n] = c
+	}
+	return out, db.translate(rows.Err())
+}
+
+// ListOrders implements ingest.Store.
+func (db *DB) ListOrders(ctx context.Context, ids []string, limit int) ([]ingest.Order, error) {
+	args := append(anyArgs(ids), limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at
+		FROM orders WHERE customer_id IN (`+placeholders(1, len(ids))+`) ORDER BY placed_at DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	out := []ingest.Order{}
+	for rows.Next() {
+		var o ingest.Order
+		var items string
+		var placed, updated int64
+		if err := rows.Scan(&o.OrderID, &o.CustomerID, &o.Status, &o.Currency, &o.Total, &o.Tax, &o.Shipping, &o.Discount, &o.Refunded, &items, &placed, &updated); err != nil {
+			rows.Close()
+			return nil, db.translate(err)
+		}
+		_ = json.Unmarshal([]byte(items), &o.Items)
+		o.PlacedAt, o.UpdatedAt = fromMicros(placed), fromMicros(updated)
+		out = append(out, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, db.translate(err)
+	}
+	for i := range out {
+		rr, err := db.read.QueryContext(ctx, `SELECT kind, amount, items, at FROM order_refunds WHERE order_id = $1 ORDER BY id`, out[i].OrderID)
+		if err != nil {
+			return nil, db.translate(err)
+		}
+		for rr.Next() {
+			var r ingest.Refund
+			var items string
+			var at int64
+			if err := rr.Scan(&r.Kind, &r.Amount, &items, &at); err != nil {
+				rr.Close()
+				return nil, db.translate(err)
+			}
+			_ = json.Unmarshal([]byte(items), &r.Items)
+			r.At = fromMicros(at)
+			out[i].Refunds = append(out[i].Refunds, r)
+		}
+		rr.Close()
+	}
+	return out, nil
+}
+
+// OrderCustomer implements ingest.Store.
+func (db *DB) OrderCustomer(ctx context.Context, orderID string) (string, error) {
+	var id string
+	err := db.queryRow(ctx, `SELECT customer_id FROM orders WHERE order_id = $1`, orderID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", problem.NotFoundf("order not found")
+	}
+	return id, db.translate(err)
+}
+
+// AbandonedCarts implements ingest.Store.
+func (db *DB) AbandonedCarts(ctx context.Context, before time.Time, limit int) ([]ingest.AbandonedCart, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT customer_id, checkout_id, started_at, value, currency FROM checkouts
+		WHERE ordered_at = 0 AND started_at < $1 ORDER BY started_at LIMIT $2`, micros(before), limit)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	out := []ingest.AbandonedCart{}
+	for rows.Next() {
+		var c ingest.AbandonedCart
+		var at int64
+		if err := rows.Scan(&c.CustomerID, &c.CheckoutID, &at, &c.Value, &c.Currency); err != nil {
+			return nil, db.translate(err)
+		}
+		c.StartedAt = fromMicros(at)
+		out = append(out, c)
+	}
+	return out, db.translate(rows.Err())
+}
+
+// PurgeIngest implements ingest.Store.
+func (db *DB) PurgeIngest(ctx context.Context, dedupBefore, now time.Time, limit int) (int64, error) {
+	var n int64
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		n = 0
+		for _, q := range []struct {
+			sql string
+			arg int64
+		}{
+			{`DELETE FROM ingest_messages WHERE (key_id, message_hash) IN (SELECT key_id, message_hash FROM ingest_messages WHERE received_at < $1 LIMIT $2)`, micros(dedupBefore)},
+			{`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE expires_at > 0 AND expires_at < $1 LIMIT $2)`, micros(now)},
+		} {
+			res, err := tx.ExecContext(ctx, q.sql, q.arg, limit)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += k
+		}
+		return nil
+	})
+	return n, err
+}
