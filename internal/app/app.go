@@ -25,6 +25,7 @@ import (
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
+	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/postgres"
 	"github.com/stewardhq/steward/internal/store/sqlite"
@@ -50,6 +51,7 @@ type App struct {
 	APIKeys   *auth.Service
 	Rotator   *keys.Rotator
 	Runner    *job.Runner
+	Rights    *rights.Service
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -183,6 +185,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Audit = &audit.Service{Store: db, Catalog: cat, PublicKey: km.AuditPublicKey(), CheckpointEvery: CheckpointEvery}
 	a.APIKeys = &auth.Service{Store: db, Audit: db, Catalog: cat}
 	a.Rotator = &keys.Rotator{Manager: km, Jobs: db, KeyStore: db, Catalog: cat}
+	if err := a.wireRights(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	var nonce [4]byte
 	_, _ = rand.Read(nonce[:])
@@ -197,7 +203,7 @@ func (a *App) Close() error { return a.Store.Close() }
 // HTTP builds the API handler.
 func (a *App) HTTP() *httpapi.Server {
 	return &httpapi.Server{Customers: a.Customers, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store,
-		Quality: a.Quality,
+		Quality: a.Quality, Rights: a.Rights,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody}
 }
 

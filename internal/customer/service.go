@@ -36,6 +36,10 @@ type Service struct {
 	Keys    Keys
 	Catalog *catalog.Catalog
 	Norm    *Normalizer
+	// Ledger, when set, turns NotFound for erased ids into Gone.
+	Ledger ErasureLedger
+	// Restrictions, when set, refuses reveals of restricted customers except for legal purposes.
+	Restrictions Restrictions
 }
 
 // View is a customer as a caller sees it: masked unless revealed for a purpose.
@@ -145,7 +149,10 @@ func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 	}
 	r, err := s.Store.GetCustomer(ctx, id)
 	if err != nil {
-		return View{}, err
+		return View{}, s.missing(ctx, id, err)
+	}
+	if err := s.restricted(ctx, id, purpose); err != nil {
+		return View{}, s.denied(ctx, err, id, purpose)
 	}
 	values, err := s.open(ctx, r)
 	if err != nil {
@@ -186,7 +193,7 @@ func (s *Service) Patch(ctx context.Context, id string, fields map[string]any) (
 func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]any) (View, error) {
 	r, err := s.Store.GetCustomer(ctx, id)
 	if err != nil {
-		return View{}, err
+		return View{}, s.missing(ctx, id, err)
 	}
 	values, err := s.open(ctx, r)
 	if err != nil {
@@ -248,7 +255,11 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 		if string(got) != string(wantJSON) {
 			continue
 		}
-		v := s.render(ctx, r, values, purpose)
+		shown := purpose
+		if s.restricted(ctx, r.ID, purpose) != nil {
+			shown = "" // a restricted customer is found, but shown masked
+		}
+		v := s.render(ctx, r, values, shown)
 		out = append(out, v)
 		entries = append(entries, s.readEntry(ctx, audit.ActionCustomerLookup, v, values))
 	}

@@ -25,12 +25,14 @@ import (
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
+	"github.com/stewardhq/steward/internal/rights"
 )
 
 // Server holds the services the handlers call.
 type Server struct {
 	Customers *customer.Service
 	Quality   *quality.Validator
+	Rights    *rights.Service
 	Audit     *audit.Service
 	APIKeys   *auth.Service
 	Rotator   *keys.Rotator
@@ -65,6 +67,7 @@ func (s *Server) Handler() http.Handler {
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "steward_http_request_seconds", Help: "HTTP request latency by route pattern.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
 	s.registry.MustRegister(s.requests, s.latency)
+	s.registerRightsMetrics()
 
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {

@@ -1,0 +1,1 @@
+-- Placeholder keeping migration versions contiguous; replaced at merge by the migration of this number.
