@@ -226,7 +226,9 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	jobsDone := make(chan struct{})
 	go func() {
 		defer close(jobsDone)
+		wait := a.startMaintenance(jobsCtx)
 		a.Runner.Loop(jobsCtx, 2*time.Second)
+		wait()
 	}()
 	errc := make(chan error, 1)
 	go func() {

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/retention"
 	"github.com/stewardhq/steward/internal/rights"
 )
 
@@ -22,6 +24,11 @@ func (a *App) wireRights(cfg config.Config) error {
 	}
 	if _, ok := deadlines[strings.ToLower(cfg.Jurisdiction)]; !ok {
 		return fmt.Errorf("jurisdiction: %q has no deadline in request-deadlines", cfg.Jurisdiction)
+	}
+	if cfg.InactiveAfter != "" {
+		if _, err := catalog.ParseRetention(cfg.InactiveAfter); err != nil {
+			return fmt.Errorf("inactive-after: %w", err)
+		}
 	}
 	mailer, err := newMailer(cfg)
 	if err != nil {
@@ -58,4 +65,10 @@ func newMailer(cfg config.Config) (rights.Mailer, error) {
 	}
 	pw, _ := u.User.Password()
 	return &rights.SMTPMailer{Addr: u.Host, User: u.User.Username(), Password: pw, From: cfg.MailFrom}, nil
+}
+
+// Retention builds the retention service from the configuration.
+func (a *App) Retention() *retention.Service {
+	inactive, _ := catalog.ParseRetention(a.Config.InactiveAfter) // validated in wireRights
+	return &retention.Service{Customers: a.Customers, Rights: a.Rights, Catalog: a.Catalog, Audit: a.Store, InactiveAfter: inactive}
 }

@@ -65,6 +65,7 @@ type settings struct {
 	cfg        config.Config
 	db         string
 	vaultToken string
+	mail       string
 }
 
 func newRoot(e env) *cobra.Command {
@@ -94,10 +95,12 @@ func newRoot(e env) *cobra.Command {
 	f.StringVar(&s.cfg.TLSCert, "tls-cert", "", "TLS certificate file")
 	f.StringVar(&s.cfg.TLSKey, "tls-key", "", "TLS private key file")
 	f.StringVar(&s.cfg.LogLevel, "log-level", s.cfg.LogLevel, "debug, info, warn or error")
+	rightsFlags(f, s)
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return s.load(cmd, e) }
 
 	root.AddCommand(initCmd(s, e), serveCmd(s, e), demoCmd(s, e), apikeyCmd(s, e), auditCmd(s, e),
-		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e))
+		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e),
+		backupCmd(s, e), restoreCmd(s, e), retentionCmd(s, e))
 	return root
 }
 
@@ -151,6 +154,7 @@ func (s *settings) load(cmd *cobra.Command, e env) error {
 	}
 	s.cfg.DB = config.Secret(s.db)
 	s.cfg.VaultToken = config.Secret(s.vaultToken)
+	s.cfg.Mail = config.Secret(s.mail)
 	return nil
 }
 

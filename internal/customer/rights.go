@@ -215,3 +215,39 @@ func (s *Service) dataKey(ctx context.Context, customerID string) (*vault.DataKe
 	}
 	return dk, nil
 }
+
+// ActionCustomerPurge is the audit action of a retention purge.
+const ActionCustomerPurge = "customer.purge"
+
+// Purge removes fields whose retention has run out. Unlike Patch it leaves the customer's
+// last-activity time alone: a purge is not activity, and counting it as such would restart
+// every other field's retention clock. Audited as customer.purge naming the fields.
+func (s *Service) Purge(ctx context.Context, id string, fields []string, version int64) error {
+	r, err := s.Store.GetCustomer(ctx, id)
+	if err != nil {
+		return s.missing(ctx, id, err)
+	}
+	if r.Version != version {
+		return problem.Conflictf("customer changed since the purge was planned")
+	}
+	values, err := s.open(ctx, r)
+	if err != nil {
+		return err
+	}
+	dk, err := s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
+	if err != nil {
+		return problem.Wrap(problem.Internal, err, "customer key unavailable")
+	}
+	for _, f := range fields {
+		delete(values, f)
+	}
+	prev := r.Version
+	r.Version++
+	if err := s.seal(r, dk, values); err != nil {
+		return err
+	}
+	sorted := append([]string(nil), fields...)
+	sort.Strings(sorted)
+	e := audit.New(ctx, ActionCustomerPurge, r.ID, sorted, "legal_obligation")
+	return s.Store.UpdateCustomer(ctx, r, prev, []audit.Entry{e})
+}

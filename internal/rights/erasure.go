@@ -244,21 +244,29 @@ func (s *Service) Replay(ctx context.Context) (int, error) {
 		}
 		n++
 	}
-	// Entries only the database knows (made on another node, or before the file existed)
-	// go into the file, so the next restore replays them too.
+	return n, s.SyncLedger(ctx)
+}
+
+// SyncLedger appends to the ledger file the entries only the database knows (made on another
+// node, or before the file existed), so the next restore replays them too. Backups call it
+// first.
+func (s *Service) SyncLedger(ctx context.Context) error {
+	if s.Ledger == nil {
+		return nil
+	}
 	after := ""
 	for {
 		page, err := s.Store.LedgerEntries(ctx, after, 500)
 		if err != nil {
-			return n, err
+			return err
 		}
 		for _, e := range page {
 			if err := s.Ledger.Append(ctx, e); err != nil {
-				return n, err
+				return err
 			}
 		}
 		if len(page) < 500 {
-			return n, nil
+			return nil
 		}
 		after = page[len(page)-1].CustomerID
 	}
