@@ -58,6 +58,11 @@ type LedgerFile struct {
 	MAC func(data []byte) []byte
 
 	mu sync.Mutex
+	// What the last read or append saw, reused while the file keeps the size it left: an
+	// erasure then costs one append, not a read of every earlier line.
+	size int64
+	prev string
+	ids  map[string]bool
 }
 
 type ledgerLine struct {
@@ -80,40 +85,66 @@ func (l ledgerLine) content() []byte {
 func (f *LedgerFile) Append(ctx context.Context, e LedgerEntry) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	lines, err := f.read()
-	if err != nil {
-		return err
-	}
-	prev := ""
-	for _, l := range lines {
-		if l.CustomerID == e.CustomerID {
-			return nil
-		}
-		prev = l.MAC
-	}
-	l := ledgerLine{CustomerID: e.CustomerID, ErasedAt: e.ErasedAt.UTC(), RequestID: e.RequestID, Reason: e.Reason, Hashes: e.Hashes, Prev: prev}
-	l.MAC = hex.EncodeToString(f.MAC(l.content()))
-	b, _ := json.Marshal(l)
-	fh, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	fh, err := os.OpenFile(f.Path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open erasure ledger: %w", err)
 	}
-	if _, err := fh.Write(append(b, '\n')); err != nil {
-		fh.Close()
+	defer fh.Close()
+	// Another process (the command line next to a server) may append too: an exclusive
+	// lock orders the appends so the MAC chain never forks.
+	if err := lockFile(fh); err != nil {
+		return fmt.Errorf("lock erasure ledger: %w", err)
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		return err
+	}
+	if f.ids == nil || st.Size() != f.size {
+		lines, valid, err := f.read()
+		if err != nil {
+			return err
+		}
+		if valid < st.Size() {
+			// A torn final line: a crash cut its write before the fsync returned, so it was
+			// never acknowledged. Cut it off so the next line starts clean.
+			if err := fh.Truncate(valid); err != nil {
+				return fmt.Errorf("repair erasure ledger: %w", err)
+			}
+			st, err = fh.Stat()
+			if err != nil {
+				return err
+			}
+		}
+		f.ids, f.prev = map[string]bool{}, ""
+		for _, l := range lines {
+			f.ids[l.CustomerID], f.prev = true, l.MAC
+		}
+		f.size = st.Size()
+	}
+	if f.ids[e.CustomerID] {
+		return nil
+	}
+	l := ledgerLine{CustomerID: e.CustomerID, ErasedAt: e.ErasedAt.UTC(), RequestID: e.RequestID, Reason: e.Reason, Hashes: e.Hashes, Prev: f.prev}
+	l.MAC = hex.EncodeToString(f.MAC(l.content()))
+	b, _ := json.Marshal(l)
+	b = append(b, '\n')
+	if _, err := fh.Write(b); err != nil {
+		f.ids = nil
 		return fmt.Errorf("write erasure ledger: %w", err)
 	}
 	if err := fh.Sync(); err != nil {
-		fh.Close()
+		f.ids = nil
 		return fmt.Errorf("sync erasure ledger: %w", err)
 	}
-	return fh.Close()
+	f.ids[e.CustomerID], f.prev, f.size = true, l.MAC, st.Size()+int64(len(b))
+	return nil
 }
 
 // Entries implements Ledger.
 func (f *LedgerFile) Entries(ctx context.Context) ([]LedgerEntry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	lines, err := f.read()
+	lines, _, err := f.read()
 	if err != nil {
 		return nil, err
 	}
@@ -129,17 +160,15 @@ var ErrLedgerBroken = errors.New("erasure ledger file is damaged or was edited")
 
 // read parses and verifies every line. A final line without its newline is a write torn by a
 // crash before its fsync returned, so it was never acknowledged: it is ignored.
-func (f *LedgerFile) read() ([]ledgerLine, error) {
+func (f *LedgerFile) read() ([]ledgerLine, int64, error) {
 	b, err := os.ReadFile(f.Path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read erasure ledger: %w", err)
+		return nil, 0, fmt.Errorf("read erasure ledger: %w", err)
 	}
-	if i := bytes.LastIndexByte(b, '\n'); i+1 != len(b) {
-		b = b[:i+1]
-	}
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
 	var out []ledgerLine
 	prev := ""
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -147,14 +176,14 @@ func (f *LedgerFile) read() ([]ledgerLine, error) {
 	for n := 1; sc.Scan(); n++ {
 		var l ledgerLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return nil, fmt.Errorf("%w: line %d is not a ledger entry", ErrLedgerBroken, n)
+			return nil, 0, fmt.Errorf("%w: line %d is not a ledger entry", ErrLedgerBroken, n)
 		}
 		want := hex.EncodeToString(f.MAC(l.content()))
 		if l.Prev != prev || !hmac.Equal([]byte(want), []byte(l.MAC)) {
-			return nil, fmt.Errorf("%w: line %d does not verify", ErrLedgerBroken, n)
+			return nil, 0, fmt.Errorf("%w: line %d does not verify", ErrLedgerBroken, n)
 		}
 		prev = l.MAC
 		out = append(out, l)
 	}
-	return out, sc.Err()
+	return out, int64(len(b)), sc.Err()
 }
