@@ -41,7 +41,7 @@ func (a *App) Backup(ctx context.Context, out string) (backup.Header, error) {
 		main := a.Config.SQLitePath()
 		for _, f := range []backup.File{{Name: "steward.db", Path: main}, {Name: "steward-access.db", Path: sqlite.AccessPath(main)}} {
 			dst := filepath.Join(tmp, f.Name)
-			if err := sqlite.Snapshot(ctx, f.Path, dst); err != nil {
+			if err := sqlite.Snapshot(ctx, f.Path, dst, true); err != nil {
 				return backup.Header{}, err
 			}
 			files = append(files, backup.File{Name: f.Name, Path: dst})
