@@ -19,6 +19,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/store/pgtest"
+	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
 // request opens a staff request and returns its id.
@@ -486,4 +487,31 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestErasureLeavesNoKeyBytes: after an erasure the live SQLite files no longer hold the
+// customer's wrapped data key or ciphertexts, not even in the freed space of a page, so a
+// copy of the files taken later cannot bring the key back.
+func TestErasureLeavesNoKeyBytes(t *testing.T) {
+	e := newEnv(t, "")
+	for i := 0; i < 20; i++ {
+		e.create(`{"email":"n` + string(rune('a'+i)) + `@example.com","first_name":"Neighbour"}`)
+	}
+	id := e.create(ada)
+	rec, err := e.app.Store.GetCustomer(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.app.Rights.Erase(audit.WithActor(context.Background(), audit.System), id, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.Checkpoint(context.Background(), e.app.Store); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"steward.db", "steward.db-wal"} {
+		b, _ := os.ReadFile(filepath.Join(e.dir, name))
+		if bytes.Contains(b, rec.Key) || bytes.Contains(b, rec.Sealed["national_id"]) {
+			t.Errorf("%s still holds the erased customer's wrapped key or a ciphertext", name)
+		}
+	}
 }

@@ -70,7 +70,11 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 
 	// The writer never checkpoints: a checkpoint inside a commit stalls every writer queued
 	// behind it, so a separate connection does it in the background (see checkpointer).
-	write := open(dsn + "&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
+	//
+	// The writer also overwrites deleted content (secure_delete): erasing a customer deletes
+	// their wrapped data key, and crypto-shredding only holds if those bytes do not linger in
+	// a page's free space for a later copy of the file to recover.
+	write := open(dsn + "&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=secure_delete(ON)")
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
