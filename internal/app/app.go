@@ -27,6 +27,7 @@ import (
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
+	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/postgres"
 	"github.com/stewardhq/steward/internal/store/sqlite"
@@ -54,6 +55,7 @@ type App struct {
 	Rotator   *keys.Rotator
 	Runner    *job.Runner
 	Ingest    *ingest.Service
+	Rights    *rights.Service
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -197,6 +199,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		db.Close()
 		return nil, err
 	}
+	if err := a.wireRights(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	var nonce [4]byte
 	_, _ = rand.Read(nonce[:])
@@ -211,7 +217,7 @@ func (a *App) Close() error { return a.Store.Close() }
 // HTTP builds the API handler.
 func (a *App) HTTP() *httpapi.Server {
 	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store,
-		Quality: a.Quality,
+		Quality: a.Quality, Rights: a.Rights,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots}
 }
@@ -235,7 +241,9 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	jobsDone := make(chan struct{})
 	go func() {
 		defer close(jobsDone)
+		wait := a.startMaintenance(jobsCtx)
 		a.Runner.Loop(jobsCtx, 2*time.Second)
+		wait()
 	}()
 	purgeDone := make(chan struct{})
 	go func() {

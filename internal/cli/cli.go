@@ -65,6 +65,7 @@ type settings struct {
 	cfg        config.Config
 	db         string
 	vaultToken string
+	mail       string
 }
 
 func newRoot(e env) *cobra.Command {
@@ -100,10 +101,12 @@ func newRoot(e env) *cobra.Command {
 	f.StringVar(&s.cfg.EventSchema, "event-schema", "", "event schema file overriding the built-in one")
 	f.IntVar(&s.cfg.TrackingSlots, "tracking-slots", s.cfg.TrackingSlots, "tracking requests processed at once; more wait, then get 429")
 	f.DurationVar(&s.cfg.CartAbandonAfter, "cart-abandon-after", s.cfg.CartAbandonAfter, "a checkout with no order after this long is an abandoned cart")
+	rightsFlags(f, s)
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return s.load(cmd, e) }
 
 	root.AddCommand(initCmd(s, e), serveCmd(s, e), demoCmd(s, e), apikeyCmd(s, e), auditCmd(s, e),
-		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e))
+		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e),
+		backupCmd(s, e), restoreCmd(s, e), retentionCmd(s, e))
 	root.AddCommand(matchCmd(s, e))
 	return root
 }
@@ -158,6 +161,7 @@ func (s *settings) load(cmd *cobra.Command, e env) error {
 	}
 	s.cfg.DB = config.Secret(s.db)
 	s.cfg.VaultToken = config.Secret(s.vaultToken)
+	s.cfg.Mail = config.Secret(s.mail)
 	return nil
 }
 

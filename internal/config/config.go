@@ -58,6 +58,20 @@ type Config struct {
 	EventSchema      string        `json:"event-schema"`       // override event schema file
 	TrackingSlots    int           `json:"tracking-slots"`     // concurrent tracking requests
 	CartAbandonAfter time.Duration `json:"cart-abandon-after"` // checkout without order → abandoned
+
+	// Data-subject requests, retention and backups.
+	RequestDeadlines string        `json:"request-deadlines"` // e.g. gdpr=1m,ccpa=45d
+	Jurisdiction     string        `json:"jurisdiction"`      // default jurisdiction of new requests
+	Mail             Secret        `json:"mail"`              // "", file:DIR or smtp://user:pass@host:port
+	MailFrom         string        `json:"mail-from"`         // sender of verification links
+	PublicURL        string        `json:"public-url"`        // base URL of links sent to customers
+	ExportTTL        time.Duration `json:"export-ttl"`        // how long an export can be downloaded
+	InactiveAfter    string        `json:"inactive-after"`    // retention word; inactive customers are erased ("" never)
+	RetentionEvery   time.Duration `json:"retention-every"`   // purge job interval while serving; 0 off
+	BackupDir        string        `json:"backup-dir"`        // scheduled backups go here; "" off
+	BackupEvery      time.Duration `json:"backup-every"`      // scheduled backup interval
+	BackupKeep       int           `json:"backup-keep"`       // scheduled backups kept (older ones deleted)
+	PGBin            string        `json:"pg-bin"`            // directory of pg_dump and pg_restore
 }
 
 // Default is the configuration with nothing set.
@@ -76,6 +90,14 @@ func Default() Config {
 		IPMode:           "sealed",
 		TrackingSlots:    16,
 		CartAbandonAfter: time.Hour,
+
+		RequestDeadlines: "gdpr=1m,uk_gdpr=1m,ccpa=45d",
+		Jurisdiction:     "gdpr",
+		MailFrom:         "privacy@localhost",
+		PublicURL:        "http://127.0.0.1:8080",
+		ExportTTL:        7 * 24 * time.Hour,
+		BackupEvery:      24 * time.Hour,
+		BackupKeep:       7,
 	}
 }
 
@@ -84,6 +106,9 @@ func (c Config) RootKeyPath() string { return filepath.Join(c.Data, "root.key") 
 
 // SQLitePath is the embedded database file.
 func (c Config) SQLitePath() string { return filepath.Join(c.Data, "steward.db") }
+
+// LedgerPath is the erasure ledger file: outside the database, so restores replay it.
+func (c Config) LedgerPath() string { return filepath.Join(c.Data, "erasure-ledger.jsonl") }
 
 // Validate names the first setting that cannot work.
 func (c Config) Validate() error {
@@ -140,6 +165,15 @@ func (c Config) Validate() error {
 	}
 	if c.CartAbandonAfter < time.Minute {
 		return fmt.Errorf("cart-abandon-after: must be at least 1m")
+	}
+	if c.BackupKeep < 1 {
+		return fmt.Errorf("backup-keep: must be at least 1")
+	}
+	if c.ExportTTL < time.Minute {
+		return fmt.Errorf("export-ttl: must be at least 1m")
+	}
+	if m := string(c.Mail); m != "" && !strings.HasPrefix(m, "file:") && !strings.HasPrefix(m, "smtp://") {
+		return fmt.Errorf("mail: must be file:DIR or smtp://user:password@host:port")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

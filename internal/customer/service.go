@@ -40,6 +40,10 @@ type Service struct {
 	Norm    *Normalizer
 	// Permissions is asked before every reveal for a purpose (see permit.go).
 	Permissions Permissions
+	// Ledger, when set, turns NotFound for erased ids into Gone.
+	Ledger ErasureLedger
+	// Restrictions, when set, refuses reveals of restricted customers except for legal purposes.
+	Restrictions Restrictions
 }
 
 // View is a customer as a caller sees it: masked unless revealed for a purpose.
@@ -153,7 +157,10 @@ func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 	}
 	r, err := s.Store.GetCustomer(ctx, id)
 	if err != nil {
-		return View{}, err
+		return View{}, s.missing(ctx, id, err)
+	}
+	if err := s.restricted(ctx, id, purpose); err != nil {
+		return View{}, s.denied(ctx, err, id, purpose)
 	}
 	if err := s.permit(ctx, id, purpose); err != nil {
 		return View{}, s.denied(ctx, err, id, purpose)
@@ -197,7 +204,7 @@ func (s *Service) Patch(ctx context.Context, id string, fields map[string]any) (
 func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]any) (View, error) {
 	r, err := s.Store.GetCustomer(ctx, id)
 	if err != nil {
-		return View{}, err
+		return View{}, s.missing(ctx, id, err)
 	}
 	values, err := s.open(ctx, r)
 	if err != nil {
@@ -259,7 +266,11 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 		if string(got) != string(wantJSON) {
 			continue
 		}
-		v, denial, err := s.renderPermitted(ctx, r, values, purpose)
+		shown := purpose
+		if s.restricted(ctx, r.ID, purpose) != nil {
+			shown = "" // a restricted customer is found, but shown masked
+		}
+		v, denial, err := s.renderPermitted(ctx, r, values, shown)
 		if err != nil {
 			return nil, err
 		}

@@ -76,6 +76,10 @@ func (s *Server) OpenAPI() map[string]any {
 		case "":
 		case "text":
 			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": str()}}
+		case "zip":
+			ok["content"] = map[string]any{"application/zip": map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": "application/zip"}}}
+		case "html":
+			ok["content"] = map[string]any{"text/html": map[string]any{"schema": str()}}
 		case "object":
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
 		default:

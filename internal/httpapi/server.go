@@ -27,6 +27,7 @@ import (
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
+	"github.com/stewardhq/steward/internal/rights"
 )
 
 // Server holds the services the handlers call.
@@ -34,6 +35,7 @@ type Server struct {
 	Customers *customer.Service
 	Quality   *quality.Validator
 	Consents  *consent.Service
+	Rights    *rights.Service
 	Audit     *audit.Service
 	APIKeys   *auth.Service
 	Rotator   *keys.Rotator
@@ -74,6 +76,7 @@ func (s *Server) Handler() http.Handler {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
 	s.registry.MustRegister(s.requests, s.latency)
 	s.registerIngestMetrics()
+	s.registerRightsMetrics()
 
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {

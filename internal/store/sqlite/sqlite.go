@@ -71,7 +71,11 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 	// background checkpointer was measured: it saved the writer a little copying, but it could
 	// never catch up with a steady stream of writes (so the WAL grew without bound), and its
 	// extra file syncs stalled the writer's own writes.
-	write := open(dsn + "&_txlock=immediate")
+	//
+	// The writer also overwrites deleted content (secure_delete): erasing a customer deletes
+	// their wrapped data key, and crypto-shredding only holds if those bytes do not linger in
+	// a page's free space for a later copy of the file to recover.
+	write := open(dsn + "&_txlock=immediate&_pragma=secure_delete(ON)")
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)

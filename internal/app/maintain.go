@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+)
+
+// maintainEvery is how often the serve loop finishes interrupted erasures and deletes expired
+// export packages.
+const maintainEvery = time.Minute
+
+// startMaintenance runs the periodic work of a serving node until ctx ends: resuming erasures
+// a crash interrupted, deleting expired exports, the retention purge and scheduled backups
+// when configured. The returned function waits for it to stop.
+func (a *App) startMaintenance(ctx context.Context) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sys := audit.WithActor(ctx, audit.System)
+		tick := time.NewTicker(maintainEvery)
+		defer tick.Stop()
+		lastBackup, lastRetention := time.Now(), time.Now()
+		a.maintainOnce(sys) // erasures interrupted by the crash that preceded this start
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			a.maintainOnce(sys)
+			if a.Config.RetentionEvery > 0 && time.Since(lastRetention) >= a.Config.RetentionEvery {
+				lastRetention = time.Now()
+				if _, err := a.Retention().Run(sys); err != nil && ctx.Err() == nil {
+					a.Log.Error("retention run failed", "err", err)
+				}
+			}
+			if a.Config.BackupDir != "" && time.Since(lastBackup) >= a.Config.BackupEvery {
+				lastBackup = time.Now()
+				if name, err := a.ScheduledBackup(ctx, a.Config.BackupDir, a.Config.BackupKeep); err != nil {
+					if ctx.Err() == nil {
+						a.Log.Error("scheduled backup failed", "err", err)
+					}
+				} else {
+					a.Log.Info("backup written", "file", name)
+				}
+			}
+		}
+	}()
+	return func() { <-done }
+}
+
+func (a *App) maintainOnce(ctx context.Context) {
+	if n, err := a.Rights.Resume(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Error("resuming erasures failed", "err", err)
+	} else if n > 0 {
+		a.Log.Info("resumed interrupted erasures", "count", n)
+	}
+	if _, err := a.Rights.PurgeExports(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Error("deleting expired exports failed", "err", err)
+	}
+}

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stewardhq/steward/internal/app"
+	"github.com/stewardhq/steward/internal/backup"
+)
+
+// rightsFlags binds the settings of requests, retention and backups.
+func rightsFlags(f *pflag.FlagSet, s *settings) {
+	c := &s.cfg
+	f.StringVar(&c.RequestDeadlines, "request-deadlines", c.RequestDeadlines, "answer deadlines by jurisdiction: name=Nm (calendar months) or name=Nd (days)")
+	f.StringVar(&c.Jurisdiction, "jurisdiction", c.Jurisdiction, "jurisdiction of requests that name none")
+	f.StringVar(&s.mail, "mail", "", "how verification links are sent: file:DIR (development) or smtp://user:password@host:port; empty turns self-service requests off")
+	f.StringVar(&c.MailFrom, "mail-from", c.MailFrom, "sender address of verification e-mails")
+	f.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of links sent to customers")
+	f.DurationVar(&c.ExportTTL, "export-ttl", c.ExportTTL, "how long an access export can be downloaded before it is deleted")
+	f.StringVar(&c.InactiveAfter, "inactive-after", "", "erase customers inactive for this long (e.g. 3y); empty never does")
+	f.DurationVar(&c.RetentionEvery, "retention-every", 0, "run the retention purge this often while serving (e.g. 24h); 0 off")
+	f.StringVar(&c.BackupDir, "backup-dir", "", "write scheduled backups here while serving; empty off")
+	f.DurationVar(&c.BackupEvery, "backup-every", c.BackupEvery, "interval of scheduled backups")
+	f.IntVar(&c.BackupKeep, "backup-keep", c.BackupKeep, "scheduled backups kept; older ones are deleted")
+	f.StringVar(&c.PGBin, "pg-bin", "", "directory of pg_dump and pg_restore (default: PATH, then /usr/lib/postgresql/*/bin)")
+}
+
+func backupCmd(s *settings, e env) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Write an encrypted, authenticated backup (online: Steward may keep serving)",
+		Args:  cobra.NoArgs,
+		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
+			if out == "" {
+				return fmt.Errorf("--out: the backup file to write is required")
+			}
+			start := time.Now()
+			h, err := a.Backup(ctx, out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "backup written to %s (%s, %d files, key wrapped by the %s root, %s)\n", out, h.Engine, len(h.Files), h.Root, time.Since(start).Round(time.Millisecond))
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&out, "out", "", "backup file to write")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "verify FILE",
+		Short: "Check every byte of a backup with the root key; exit 0 if intact, 2 if not",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := app.VerifyBackup(cmd.Context(), s.cfg, args[0])
+			if errors.Is(err, backup.ErrCorrupt) {
+				fmt.Fprintln(e.stderr, "steward: "+err.Error())
+				return exitCode(2)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "backup intact: %s, taken %s, files %v\n", h.Engine, h.CreatedAt.Format(time.RFC3339), h.Files)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func restoreCmd(s *settings, e env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Restore a backup into the data directory (stop serving first) and replay the erasure ledger",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := app.Restore(cmd.Context(), s.cfg, args[0], s.logger(e))
+			if errors.Is(err, backup.ErrCorrupt) {
+				fmt.Fprintln(e.stderr, "steward: "+err.Error()+"; nothing was changed")
+				return exitCode(2)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "restored backup taken %s; %d erasures replayed from the ledger; audit trail intact (%d entries)\n",
+				rep.Header.CreatedAt.Format(time.RFC3339), rep.Replayed, rep.Entries)
+			if rep.Kept != "" {
+				fmt.Fprintf(e.stdout, "the replaced database files are in %s: delete them once satisfied\n", rep.Kept)
+			}
+			return nil
+		},
+	}
+}
+
+func retentionCmd(s *settings, e env) *cobra.Command {
+	cmd := &cobra.Command{Use: "retention", Short: "Enforce the catalog's retention periods"}
+	show := func(run bool) func(*cobra.Command, []string) error {
+		return s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
+			r := a.Retention()
+			p, err := r.Plan(ctx)
+			if run {
+				p, err = r.Run(ctx)
+			}
+			if err != nil {
+				return err
+			}
+			verb := "would"
+			if run {
+				verb = "did"
+			}
+			fmt.Fprintf(e.stdout, "retention %s at %s: %d customers scanned, %d erased as inactive, %d skipped under legal hold\n",
+				map[bool]string{false: "plan", true: "run"}[run], p.At.Format(time.RFC3339), p.Scanned, p.Erase, p.Held)
+			for _, f := range sortedFieldCounts(p.Fields) {
+				fmt.Fprintf(e.stdout, "  %s purge %s from %d customers\n", verb, f, p.Fields[f])
+			}
+			return nil
+		})
+	}
+	cmd.AddCommand(&cobra.Command{Use: "plan", Short: "Show what the next purge would do, changing nothing", Args: cobra.NoArgs, RunE: show(false)},
+		&cobra.Command{Use: "run", Short: "Purge expired fields and erase inactive customers now (audited with counts)", Args: cobra.NoArgs, RunE: show(true)})
+	return cmd
+}
+
+func sortedFieldCounts(m map[string]int64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBackupVerifyRestore runs the commands as an operator would: backup, verify (0 intact, 2
+// tampered), restore (2 and nothing changed for a tampered file), retention plan.
+func TestBackupVerifyRestore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if code, _, errs := runCLI(t, nil, "init", "--data", dir); code != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	out := filepath.Join(t.TempDir(), "b.stwbak")
+	if code, _, errs := runCLI(t, nil, "backup", "--data", dir); code == 0 || !strings.Contains(errs, "--out") {
+		t.Fatalf("backup without --out: exit %d %q", code, errs)
+	}
+	code, stdout, errs := runCLI(t, nil, "backup", "--data", dir, "--out", out)
+	if code != 0 || !strings.Contains(stdout, "backup written") {
+		t.Fatalf("backup: exit %d %s %s", code, stdout, errs)
+	}
+	if code, stdout, errs := runCLI(t, nil, "backup", "verify", "--data", dir, out); code != 0 || !strings.Contains(stdout, "intact") {
+		t.Fatalf("verify: exit %d %s %s", code, stdout, errs)
+	}
+	b, _ := os.ReadFile(out)
+	b[len(b)/2] ^= 1
+	bad := out + ".bad"
+	_ = os.WriteFile(bad, b, 0o600)
+	if code, _, errs := runCLI(t, nil, "backup", "verify", "--data", dir, bad); code != 2 || !strings.Contains(errs, "corrupt") {
+		t.Fatalf("verify tampered: exit %d %q", code, errs)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "steward.db"))
+	if code, _, errs := runCLI(t, nil, "restore", "--data", dir, bad); code != 2 || !strings.Contains(errs, "nothing was changed") {
+		t.Fatalf("restore tampered: exit %d %q", code, errs)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "steward.db"))
+	if len(before) != len(after) {
+		t.Fatal("a refused restore changed the database")
+	}
+	code, stdout, errs = runCLI(t, nil, "restore", "--data", dir, out)
+	if code != 0 || !strings.Contains(stdout, "audit trail intact") {
+		t.Fatalf("restore: exit %d %s %s", code, stdout, errs)
+	}
+	if code, stdout, errs := runCLI(t, nil, "retention", "plan", "--data", dir); code != 0 || !strings.Contains(stdout, "retention plan") {
+		t.Fatalf("retention plan: exit %d %s %s", code, stdout, errs)
+	}
+	if code, _, errs := runCLI(t, nil, "audit", "verify", "--data", dir); code != 0 {
+		t.Fatalf("audit verify after restore: %s", errs)
+	}
+}

@@ -1,0 +1,281 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/rights"
+)
+
+func init() {
+	request := obj(map[string]any{"id": str(), "type": str(), "state": map[string]any{"enum": []string{"received", "verified", "in_progress", "completed", "rejected"}},
+		"customer_id": str(), "jurisdiction": str(), "source": str(), "reason": str(), "result": map[string]any{"type": "object"},
+		"version": map[string]any{"type": "integer"}, "due_at": dateTime(), "created_at": dateTime(), "updated_at": dateTime(),
+		"verified_at": dateTime(), "closed_at": dateTime(), "overdue": map[string]any{"type": "boolean"}, "due_soon": map[string]any{"type": "boolean"}})
+	closed := func(props map[string]any, required ...string) map[string]any {
+		m := map[string]any{"type": "object", "additionalProperties": false, "properties": props}
+		if required != nil {
+			m["required"] = required
+		}
+		return m
+	}
+	types := map[string]any{"enum": rights.Types}
+	schemas["Request"] = request
+	schemas["RequestList"] = obj(map[string]any{"data": arr(ref("Request"))})
+	schemas["RequestInput"] = closed(map[string]any{"type": types, "customer_id": str(), "email": str(), "phone": str(), "jurisdiction": str()}, "type")
+	schemas["SelfRequestInput"] = closed(map[string]any{"type": types, "email": str(), "jurisdiction": str()}, "type", "email")
+	schemas["Completion"] = closed(map[string]any{"fields": map[string]any{"type": "object"}, "lift": map[string]any{"type": "boolean"}, "purposes": arr(str())})
+	schemas["Rejection"] = closed(map[string]any{"reason": str()}, "reason")
+	schemas["Confirmation"] = closed(map[string]any{"token": str()}, "token")
+	schemas["Accepted"] = obj(map[string]any{"status": str(), "detail": str()})
+	schemas["ErasureReport"] = obj(map[string]any{"customer_id": str(), "erased_at": dateTime(), "completed_at": dateTime(), "state": str(), "reason": str(),
+		"report": obj(map[string]any{"tables": arr(obj(map[string]any{"table": str(), "deleted": map[string]any{"type": "integer"},
+			"anonymised": map[string]any{"type": "integer"}, "kept": map[string]any{"type": "integer"}, "why": str()})),
+			"key_shredded": map[string]any{"type": "boolean"}, "complete": map[string]any{"type": "boolean"}})})
+	schemas["Suppression"] = obj(map[string]any{"suppressed": map[string]any{"type": "boolean"}})
+	schemas["HoldInput"] = closed(map[string]any{"reason": str()}, "reason")
+	schemas["Hold"] = obj(map[string]any{"customer_id": str(), "reason": str(), "actor_id": str(), "created_at": dateTime()})
+}
+
+// registerRightsMetrics exposes open, overdue and due-soon request counts: numbers only, no
+// ids, so dashboards can alert on deadlines without learning who asked.
+func (s *Server) registerRightsMetrics() {
+	if s.Rights == nil {
+		return
+	}
+	stats := func() rights.RequestStats {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		st, _ := s.Rights.Stats(ctx)
+		return st
+	}
+	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "steward_requests_overdue", Help: "Open data-subject requests past their due date."},
+		func() float64 { return float64(stats().Overdue) }))
+	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "steward_requests_due_soon", Help: "Open data-subject requests due within the due-soon window."},
+		func() float64 { return float64(stats().DueSoon) }))
+	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "steward_requests_open", Help: "Open data-subject requests."},
+		func() float64 {
+			var n int64
+			for _, v := range stats().Open {
+				n += v
+			}
+			return float64(n)
+		}))
+}
+
+func (s *Server) createRequest(w http.ResponseWriter, r *http.Request) error {
+	var in rights.NewRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	req, err := s.Rights.Create(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/requests/"+req.ID)
+	return writeJSON(w, http.StatusCreated, req)
+}
+
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	limit, err := intParam(r, "limit", 100)
+	if err != nil {
+		return err
+	}
+	list, err := s.Rights.List(r.Context(), rights.RequestFilter{State: q.Get("state"), Type: q.Get("type"), CustomerID: q.Get("customer_id"), Limit: limit}, q.Get("due"))
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*rights.Request{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"data": list})
+}
+
+func (s *Server) getRequest(w http.ResponseWriter, r *http.Request) error {
+	req, err := s.Rights.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, req)
+}
+
+func (s *Server) verifyRequest(w http.ResponseWriter, r *http.Request) error {
+	req, err := s.Rights.Verify(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, req)
+}
+
+func (s *Server) completeRequest(w http.ResponseWriter, r *http.Request) error {
+	var c rights.Completion
+	if r.ContentLength != 0 {
+		if err := decode(r, &c); err != nil {
+			return err
+		}
+	}
+	req, err := s.Rights.Complete(r.Context(), r.PathValue("id"), c)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, req)
+}
+
+func (s *Server) rejectRequest(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	req, err := s.Rights.Reject(r.Context(), r.PathValue("id"), in.Reason)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, req)
+}
+
+// downloadExport accepts either a staff key (Authorization) or the download token.
+func (s *Server) downloadExport(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	staff := r.Header.Get("Authorization") != ""
+	if staff {
+		actor, err := s.authenticate(ctx, r)
+		if err != nil {
+			return err
+		}
+		ctx = audit.WithActor(ctx, actor)
+	}
+	b, err := s.Rights.Download(ctx, r.PathValue("id"), r.URL.Query().Get("token"), staff)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", `attachment; filename="steward-export.zip"`)
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(b)
+	return err
+}
+
+func (s *Server) selfRequest(w http.ResponseWriter, r *http.Request) error {
+	var in rights.SelfRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if _, err := s.Rights.CreateSelf(r.Context(), in); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusAccepted, map[string]string{"status": "received",
+		"detail": "If this address belongs to a customer, a confirmation link is on its way to it."})
+}
+
+var confirmPage = template.Must(template.New("confirm").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Confirm your privacy request</title></head>
+<body><h1>Confirm your privacy request</h1>
+<p>Press the button to confirm that you made this request.</p>
+<form method="post" action="/v1/privacy/confirm"><input type="hidden" name="token" value="{{.}}"><button type="submit">Confirm</button></form>
+</body></html>
+`))
+
+func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request) error {
+	token := r.URL.Query().Get("token")
+	if token == "" || len(token) > 100 {
+		return problem.InvalidField("token", "is required")
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	w.WriteHeader(http.StatusOK)
+	return confirmPage.Execute(w, token)
+}
+
+func (s *Server) confirmRequest(w http.ResponseWriter, r *http.Request) error {
+	var token string
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if err := r.ParseForm(); err != nil {
+			return badRequest{problem.InvalidField("body", "malformed form")}
+		}
+		token = r.PostForm.Get("token")
+	} else {
+		var in struct {
+			Token string `json:"token"`
+		}
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		token = in.Token
+	}
+	req, err := s.Rights.Confirm(r.Context(), token)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"id": req.ID, "type": req.Type, "state": req.State, "due_at": req.DueAt})
+}
+
+func (s *Server) getErasure(w http.ResponseWriter, r *http.Request) error {
+	if _, err := audit.Require(r.Context(), s.Catalog, "requests.manage"); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if len(id) != 36 {
+		return problem.InvalidField("id", "is not a valid customer id")
+	}
+	e, err := s.Rights.Store.LedgerEntry(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(e)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	delete(out, "hashes") // keyed hashes are for matching, not for reading
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) checkSuppression(w http.ResponseWriter, r *http.Request) error {
+	if _, err := audit.Require(r.Context(), s.Catalog, "customers.read"); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	field, val := "email", q.Get("email")
+	if val == "" {
+		field, val = "phone", q.Get("phone")
+	}
+	if val == "" {
+		return problem.InvalidField("email", "give email or phone")
+	}
+	sup, err := s.Rights.IsSuppressed(r.Context(), field, val)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]bool{"suppressed": sup})
+}
+
+func (s *Server) setHold(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	h, err := s.Rights.SetHold(r.Context(), r.PathValue("id"), in.Reason)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, h)
+}
+
+func (s *Server) releaseHold(w http.ResponseWriter, r *http.Request) error {
+	if err := s.Rights.ReleaseHold(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,508 @@
+package rights
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// Request types.
+const (
+	TypeAccess        = "access"
+	TypePortability   = "portability"
+	TypeErasure       = "erasure"
+	TypeRectification = "rectification"
+	TypeRestriction   = "restriction"
+	TypeObjection     = "objection"
+	TypeOptOut        = "opt_out"
+)
+
+// Types lists the request types in the order the documentation presents them.
+var Types = []string{TypeAccess, TypePortability, TypeErasure, TypeRectification, TypeRestriction, TypeObjection, TypeOptOut}
+
+// Request states: received → verified → in_progress → completed, or rejected from any open
+// state with a reason.
+const (
+	StateReceived   = "received"
+	StateVerified   = "verified"
+	StateInProgress = "in_progress"
+	StateCompleted  = "completed"
+	StateRejected   = "rejected"
+)
+
+// Sources of a request.
+const (
+	SourceStaff    = "staff"
+	SourceCustomer = "customer"
+)
+
+// Request is one data-subject request. It never holds the requester's contact details in
+// clear: a self-service request keeps only a keyed hash of the address it was sent from.
+type Request struct {
+	ID           string          `json:"id"`
+	Type         string          `json:"type"`
+	State        string          `json:"state"`
+	CustomerID   string          `json:"customer_id,omitempty"`
+	Jurisdiction string          `json:"jurisdiction"`
+	Source       string          `json:"source"`
+	Reason       string          `json:"reason,omitempty"`
+	Result       json.RawMessage `json:"result,omitempty"`
+	Version      int64           `json:"version"`
+	DueAt        time.Time       `json:"due_at"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+	VerifiedAt   time.Time       `json:"verified_at,omitzero"`
+	ClosedAt     time.Time       `json:"closed_at,omitzero"`
+	// Overdue and DueSoon are computed when the request is read.
+	Overdue bool `json:"overdue"`
+	DueSoon bool `json:"due_soon"`
+
+	ContactHash  []byte    `json:"-"`
+	TokenHash    []byte    `json:"-"`
+	TokenExpires time.Time `json:"-"`
+}
+
+// Open reports whether the request still awaits an answer.
+func (r *Request) Open() bool { return r.State != StateCompleted && r.State != StateRejected }
+
+// RequestFilter narrows a listing. Zero values mean any.
+type RequestFilter struct {
+	State      string
+	Type       string
+	CustomerID string
+	// DueBefore keeps open requests due before it (overdue: now; due soon: now + window).
+	DueBefore time.Time
+	Limit     int
+}
+
+// RequestStats are counts for dashboards and metrics; no ids.
+type RequestStats struct {
+	Open    map[string]int64 `json:"open"`
+	Overdue int64            `json:"overdue"`
+	DueSoon int64            `json:"due_soon"`
+}
+
+// Deadline is how long a jurisdiction gives to answer: months are calendar months (GDPR
+// Article 12(3) says "one month"), days are days (CCPA: 45 days).
+type Deadline struct {
+	Months, Days int
+}
+
+// After returns the due date for a request received at t.
+func (d Deadline) After(t time.Time) time.Time { return t.AddDate(0, d.Months, d.Days) }
+
+func (d Deadline) String() string {
+	if d.Months > 0 {
+		return strconv.Itoa(d.Months) + "m"
+	}
+	return strconv.Itoa(d.Days) + "d"
+}
+
+// ParseDeadlines parses "gdpr=1m,ccpa=45d" into deadlines by jurisdiction.
+func ParseDeadlines(s string) (map[string]Deadline, error) {
+	out := map[string]Deadline{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, val, ok := strings.Cut(part, "=")
+		name = strings.ToLower(strings.TrimSpace(name))
+		val = strings.TrimSpace(val)
+		if !ok || name == "" || len(val) < 2 {
+			return nil, fmt.Errorf("request deadline %q: want name=1m or name=45d", part)
+		}
+		n, err := strconv.Atoi(val[:len(val)-1])
+		if err != nil || n < 1 || n > 365 {
+			return nil, fmt.Errorf("request deadline %q: want a whole number from 1 to 365 before m or d", part)
+		}
+		switch val[len(val)-1] {
+		case 'm':
+			out[name] = Deadline{Months: n}
+		case 'd':
+			out[name] = Deadline{Days: n}
+		default:
+			return nil, fmt.Errorf("request deadline %q: unit must be m (months) or d (days)", part)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("request deadlines: at least one jurisdiction is required")
+	}
+	return out, nil
+}
+
+// DefaultDeadlines are GDPR's one month, the UK's one month, and CCPA's 45 days.
+const DefaultDeadlines = "gdpr=1m,uk_gdpr=1m,ccpa=45d"
+
+// Settings tune the request workflow.
+type Settings struct {
+	Deadlines           map[string]Deadline
+	DefaultJurisdiction string
+	// DueSoon is how close to its due date an open request counts as due soon.
+	DueSoon time.Duration
+	// LinkTTL is how long a verification link works.
+	LinkTTL time.Duration
+	// ExportTTL is how long an export package can be downloaded before it is deleted.
+	ExportTTL time.Duration
+	// PublicURL is the base of links sent to customers, e.g. https://privacy.example.com.
+	PublicURL string
+}
+
+func (s *Service) settings() Settings {
+	st := s.Settings
+	if st.Deadlines == nil {
+		st.Deadlines, _ = ParseDeadlines(DefaultDeadlines)
+	}
+	if st.DefaultJurisdiction == "" {
+		st.DefaultJurisdiction = "gdpr"
+	}
+	if st.DueSoon <= 0 {
+		st.DueSoon = 7 * 24 * time.Hour
+	}
+	if st.LinkTTL <= 0 {
+		st.LinkTTL = 24 * time.Hour
+	}
+	if st.ExportTTL <= 0 {
+		st.ExportTTL = 7 * 24 * time.Hour
+	}
+	if st.PublicURL == "" {
+		st.PublicURL = "http://127.0.0.1:8080"
+	}
+	return st
+}
+
+// NewRequest is what staff give to open a request: a customer id, or an email or phone to
+// find the customer by.
+type NewRequest struct {
+	Type         string `json:"type"`
+	CustomerID   string `json:"customer_id,omitempty"`
+	Email        string `json:"email,omitempty"`
+	Phone        string `json:"phone,omitempty"`
+	Jurisdiction string `json:"jurisdiction,omitempty"`
+}
+
+// Create opens a request on behalf of a customer (staff intake: phone call, letter, e-mail to
+// the DPO). It needs requests.manage. The customer must exist: NotFound names the look-up that
+// found nobody; Gone for an erased id.
+func (s *Service) Create(ctx context.Context, in NewRequest) (*Request, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+		return nil, err
+	}
+	if err := checkType(in.Type); err != nil {
+		return nil, err
+	}
+	jur, dl, err := s.jurisdiction(in.Jurisdiction)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.resolve(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, CustomerID: id, Jurisdiction: jur, Source: SourceStaff,
+		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now}
+	e := audit.New(ctx, ActionRequestCreate, id, nil, "privacy_requests")
+	e.Target = requestTarget(r.ID)
+	if err := s.Store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
+		return nil, err
+	}
+	return s.decorate(r), nil
+}
+
+// resolve finds the customer a staff request is about.
+func (s *Service) resolve(ctx context.Context, in NewRequest) (string, error) {
+	given := 0
+	for _, v := range []string{in.CustomerID, in.Email, in.Phone} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return "", problem.InvalidField("customer_id", "give exactly one of customer_id, email or phone")
+	}
+	if in.CustomerID != "" {
+		if _, err := s.Customers.IndexedValues(ctx, in.CustomerID); err != nil {
+			return "", err
+		}
+		return in.CustomerID, nil
+	}
+	field, raw := "email", in.Email
+	if in.Phone != "" {
+		field, raw = "phone", in.Phone
+	}
+	views, err := s.Customers.Find(ctx, field, raw, "")
+	if err != nil {
+		return "", err
+	}
+	switch len(views) {
+	case 0:
+		return "", problem.NotFoundf("no customer has this %s", field)
+	case 1:
+		return views[0].ID, nil
+	}
+	return "", problem.Conflictf("several customers have this %s: open the request by customer_id", field)
+}
+
+// SelfRequest is what a customer gives on the privacy portal.
+type SelfRequest struct {
+	Type         string `json:"type"`
+	Email        string `json:"email"`
+	Jurisdiction string `json:"jurisdiction,omitempty"`
+}
+
+// CreateSelf opens a request made by the customer and e-mails a one-time verification link to
+// the address given. It answers the same whether or not the address belongs to a customer, so
+// the portal cannot be used to learn who is a customer; a request from an unknown address
+// stays unverifiable and is rejected by the DPO ("no data held").
+func (s *Service) CreateSelf(ctx context.Context, in SelfRequest) (*Request, error) {
+	if err := checkType(in.Type); err != nil {
+		return nil, err
+	}
+	jur, dl, err := s.jurisdiction(in.Jurisdiction)
+	if err != nil {
+		return nil, err
+	}
+	norm, err := s.Customers.Normalize("email", in.Email)
+	if err != nil {
+		return nil, err
+	}
+	if s.Mailer == nil {
+		return nil, problem.New(problem.Unavailable, "no mailer is configured: self-service requests are off")
+	}
+	// The look-up runs as the privacy portal, which may read customers for privacy_requests.
+	sys := audit.WithActor(ctx, audit.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"})
+	views, err := s.Customers.Find(sys, "email", string(norm), "")
+	if err != nil {
+		return nil, err
+	}
+	token, tokenHash := newToken()
+	now := s.now()
+	st := s.settings()
+	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, Jurisdiction: jur, Source: SourceCustomer,
+		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now,
+		ContactHash: s.Hasher.KeyedHash("request contact", norm), TokenHash: tokenHash, TokenExpires: now.Add(st.LinkTTL)}
+	if len(views) == 1 {
+		r.CustomerID = views[0].ID
+	}
+	e := audit.New(sys, ActionRequestCreate, r.CustomerID, nil, "privacy_requests")
+	e.Target = requestTarget(r.ID)
+	if err := s.Store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
+		return nil, err
+	}
+	link := strings.TrimRight(st.PublicURL, "/") + "/v1/requests/confirm?token=" + token
+	body := "We received a " + strings.ReplaceAll(r.Type, "_", " ") + " request for the data we hold about you.\n\n" +
+		"To confirm that you made it, open this link within " + st.LinkTTL.String() + ":\n\n" + link +
+		"\n\nIf you did not make this request, ignore this message.\n"
+	if err := s.Mailer.Send(ctx, string(norm), "Confirm your privacy request", body); err != nil {
+		return nil, problem.Wrap(problem.Unavailable, err, "the verification e-mail could not be sent; try again later")
+	}
+	return s.decorate(r), nil
+}
+
+// Confirm verifies a self-service request through its one-time link. An unknown, used or
+// expired token is Gone, and changes nothing.
+func (s *Service) Confirm(ctx context.Context, token string) (*Request, error) {
+	if token == "" || len(token) > 100 {
+		return nil, problem.InvalidField("token", "is required")
+	}
+	sum := sha256.Sum256([]byte(token))
+	r, err := s.Store.RequestByToken(ctx, sum[:])
+	if problem.Is(err, problem.NotFound) {
+		return nil, problem.Gonef("this link is not valid: it was used already or never issued")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !s.now().Before(r.TokenExpires) {
+		return nil, problem.Gonef("this link has expired: make the request again")
+	}
+	if r.State != StateReceived {
+		return nil, problem.Gonef("this link was used already")
+	}
+	prev := r.Version
+	r.State, r.VerifiedAt, r.TokenHash, r.TokenExpires = StateVerified, s.now(), nil, time.Time{}
+	r.Version++
+	r.UpdatedAt = r.VerifiedAt
+	ctx = audit.WithActor(ctx, audit.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"})
+	e := audit.New(ctx, ActionRequestVerify, r.CustomerID, nil, "privacy_requests")
+	e.Target = requestTarget(r.ID)
+	if err := s.Store.UpdateRequest(ctx, r, prev, []audit.Entry{e}); err != nil {
+		return nil, err
+	}
+	return s.decorate(r), nil
+}
+
+// Get returns one request; NotFound for an unknown id.
+func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+		return nil, err
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, problem.InvalidField("id", "is not a valid request id")
+	}
+	r, err := s.Store.GetRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.decorate(r), nil
+}
+
+// List returns requests; due "overdue" or "soon" narrows to open requests past or near their
+// due date.
+func (s *Service) List(ctx context.Context, f RequestFilter, due string) ([]*Request, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+		return nil, err
+	}
+	if f.State != "" && !slices.Contains([]string{StateReceived, StateVerified, StateInProgress, StateCompleted, StateRejected}, f.State) {
+		return nil, problem.InvalidField("state", "must be received, verified, in_progress, completed or rejected")
+	}
+	if f.Type != "" {
+		if err := checkType(f.Type); err != nil {
+			return nil, err
+		}
+	}
+	switch due {
+	case "":
+	case "overdue":
+		f.DueBefore = s.now()
+	case "soon":
+		f.DueBefore = s.now().Add(s.settings().DueSoon)
+	default:
+		return nil, problem.InvalidField("due", "must be overdue or soon")
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	if f.Limit > 1000 {
+		return nil, problem.InvalidField("limit", "must be at most 1000")
+	}
+	rs, err := s.Store.ListRequests(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		s.decorate(r)
+	}
+	return rs, nil
+}
+
+// Stats counts open, overdue and due-soon requests for metrics.
+func (s *Service) Stats(ctx context.Context) (RequestStats, error) {
+	now := s.now()
+	return s.Store.RequestCounts(ctx, now, now.Add(s.settings().DueSoon))
+}
+
+// Verify records that staff verified the requester's identity.
+func (s *Service) Verify(ctx context.Context, id string) (*Request, error) {
+	return s.transition(ctx, id, func(r *Request) (string, error) {
+		if r.State != StateReceived {
+			return "", problem.Conflictf("request is %s; only a received request can be verified", r.State)
+		}
+		if r.CustomerID == "" {
+			return "", problem.Conflictf("request names no customer: reject it with a reason")
+		}
+		r.State, r.VerifiedAt = StateVerified, s.now()
+		return ActionRequestVerify, nil
+	})
+}
+
+// Reject closes a request with a reason (identity not verified, manifestly unfounded, no data
+// held…). A closed request cannot be rejected.
+func (s *Service) Reject(ctx context.Context, id, reason string) (*Request, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > 1000 {
+		return nil, problem.InvalidField("reason", "is required (at most 1000 characters)")
+	}
+	return s.transition(ctx, id, func(r *Request) (string, error) {
+		if !r.Open() {
+			return "", problem.Conflictf("request is already %s", r.State)
+		}
+		r.State, r.Reason, r.ClosedAt = StateRejected, reason, s.now()
+		return ActionRequestReject, nil
+	})
+}
+
+// transition loads, checks, changes and stores a request with its audit entry.
+func (s *Service) transition(ctx context.Context, id string, fn func(r *Request) (string, error)) (*Request, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	prev := r.Version
+	action, err := fn(r)
+	if err != nil {
+		return nil, err
+	}
+	r.Version++
+	r.UpdatedAt = s.now()
+	e := audit.New(ctx, action, r.CustomerID, nil, "privacy_requests")
+	e.Target = requestTarget(r.ID)
+	if err := s.Store.UpdateRequest(ctx, r, prev, []audit.Entry{e}); err != nil {
+		return nil, err
+	}
+	return s.decorate(r), nil
+}
+
+func (s *Service) decorate(r *Request) *Request {
+	if r.Open() {
+		now := s.now()
+		r.Overdue = !now.Before(r.DueAt)
+		r.DueSoon = !r.Overdue && r.DueAt.Before(now.Add(s.settings().DueSoon))
+	}
+	return r
+}
+
+func (s *Service) jurisdiction(j string) (string, Deadline, error) {
+	st := s.settings()
+	if j == "" {
+		j = st.DefaultJurisdiction
+	}
+	j = strings.ToLower(j)
+	dl, ok := st.Deadlines[j]
+	if !ok {
+		names := sortedNames(st.Deadlines)
+		return "", Deadline{}, problem.InvalidField("jurisdiction", "must be one of %s", strings.Join(names, ", "))
+	}
+	return j, dl, nil
+}
+
+func checkType(t string) error {
+	if !slices.Contains(Types, t) {
+		return problem.InvalidField("type", "must be one of %s", strings.Join(Types, ", "))
+	}
+	return nil
+}
+
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// newToken returns a random link token and the hash stored in its place, so a database reader
+// cannot use a pending link.
+func newToken() (string, []byte) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	t := base64.RawURLEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(t))
+	return t, sum[:]
+}
+
+var _ customer.ErasureLedger = Store(nil)
