@@ -399,7 +399,7 @@ func (db *DB) SuppressedAt(ctx context.Context, purpose string, hashes [][]byte)
 func (db *DB) CustomersByID(ctx context.Context, ids []string) ([]*customer.Record, error) {
 	var out []*customer.Record
 	err := batches(ids, nil, func(args []any) error {
-		rows, err := db.queryMany(ctx, len(ids), `SELECT `+customerColumns+` FROM customers WHERE id IN (`+db.idList(1)+`)`, args...)
+		rows, err := db.queryMany(ctx, len(ids), `SELECT `+customerColumns+` FROM `+db.customersByID()+` WHERE id IN (`+db.idList(1)+`)`, args...)
 		if err != nil {
 			return err
 		}

@@ -250,7 +250,7 @@ func (t *ingestTx) Root(ctx context.Context, id string) (string, error) {
 }
 
 func (t *ingestTx) Customer(ctx context.Context, id string) (*customer.Record, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`+t.db.d.ForUpdate, id)
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+customerColumns+` FROM `+t.db.customersByID()+` WHERE id = $1`+t.db.d.ForUpdate, id)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +330,7 @@ func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record)
 }
 
 func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error {
-	res, err := t.exec(ctx, customerUpdate, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prev)
+	res, err := t.exec(ctx, t.db.customerUpdate(), r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prev)
 	if err != nil {
 		return err
 	}

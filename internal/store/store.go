@@ -39,6 +39,9 @@ type Dialect struct {
 	// written to the main file would make every read start cold. Entry ids are then given by
 	// Steward, one sequence over both databases, so the trail still reads in one order.
 	AccessSchema string
+	// CustomerPK follows the customers table's name where whole rows are read or written by
+	// id, to make the engine use the primary key (see DB.customersByID).
+	CustomerPK string
 	// JSONTable is a table expression "j" whose column "value" yields the strings of the JSON
 	// array bound as parameter %d, so that thousands of ids travel as one parameter: binding
 	// them one by one costs more than the look-ups themselves.
@@ -108,7 +111,7 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // SQLite the write pool has one connection, so preparing from inside a transaction would wait
 // for itself.
 func (db *DB) prepareWrites(ctx context.Context) error {
-	qs := append([]string{customerInsert, customerUpdate, indexDelete}, indexInserts[1:]...)
+	qs := append([]string{customerInsert, db.customerUpdate(), indexDelete}, indexInserts[1:]...)
 	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
 		if c.insert != "" {
 			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate)

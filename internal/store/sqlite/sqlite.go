@@ -162,6 +162,7 @@ var Dialect = store.Dialect{
 	AccessSchema: accessSchema,
 	GroupCommit:  true,
 	JSONTable:    "json_each($%d) AS j",
+	CustomerPK:   " INDEXED BY sqlite_autoindex_customers_1",
 	IsUnique: func(err error) bool {
 		var e *sqlite.Error
 		if errors.As(err, &e) {
