@@ -129,21 +129,11 @@ func (s *Service) prepare(ctx context.Context, fields map[string]any) (*Record, 
 	if err != nil {
 		return nil, nil, audit.Entry{}, err
 	}
-	id, err := uuid.NewV7()
+	r, _, entry, err := s.NewProfile(ctx, values)
 	if err != nil {
-		return nil, nil, audit.Entry{}, problem.Wrap(problem.Internal, err, "id generation failed")
-	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	r := &Record{ID: id.String(), Version: 1, CreatedAt: now, UpdatedAt: now}
-	dk, wk, err := s.Keys.NewDataKey(r.ID)
-	if err != nil {
-		return nil, nil, audit.Entry{}, problem.Wrap(problem.Internal, err, "key generation failed")
-	}
-	r.MasterVersion, r.Key = wk.MasterVersion, wk.Blob
-	if err := s.seal(r, dk, values); err != nil {
 		return nil, nil, audit.Entry{}, err
 	}
-	return r, values, audit.New(ctx, audit.ActionCustomerCreate, r.ID, sortedKeys(values), ""), nil
+	return r, values, entry, nil
 }
 
 // Get returns one customer, revealing the fields that purpose allows. Returns NotFound if the
