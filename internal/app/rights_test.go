@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 	"github.com/stewardhq/steward/internal/store/sqlite"
@@ -551,5 +552,26 @@ func TestErasureCoversCollectedData(t *testing.T) {
 		if n := count(table); n != 0 {
 			t.Errorf("%d %s rows left after erasure", n, table)
 		}
+	}
+}
+
+// TestErasureSuppressesMarketing: once a customer is erased, a new customer with the same e-mail
+// address (a re-import, a fresh sign-up) may not be sent marketing on the strength of an old list.
+func TestErasureSuppressesMarketing(t *testing.T) {
+	e := newEnv(t, "")
+	e.publish(policyV1)
+	id := e.create(`{"email":"gone.for.good@example.com","first_name":"Gwen"}`)
+	rid := e.request(`{"type":"erasure","customer_id":"` + id + `"}`)
+	if code, body := e.verifyAndComplete(rid, ""); code != 200 {
+		t.Fatalf("complete: got %d %s", code, body)
+	}
+	// Re-imported from an old list that still carries a consent.
+	again := e.create(`{"email":"Gone.For.Good@example.com","first_name":"Gwen"}`)
+	if code, body := e.do(call{method: "POST", path: "/v1/customers/" + again + "/consents", role: "owner",
+		body: `{"purpose":"marketing_email","granted":true,"policy_version":"2026-01","source":"import"}`}); code != 201 {
+		t.Fatalf("grant: %d %s", code, body)
+	}
+	if r := e.reason(again, "marketing_email", nil); r != consent.ReasonSuppressed {
+		t.Fatalf("re-imported after erasure: got %s, want suppressed", r)
 	}
 }

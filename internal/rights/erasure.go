@@ -57,6 +57,10 @@ type Service struct {
 	Settings Settings
 	// Now is the clock; tests set a fake one.
 	Now func() time.Time
+	// Suppress, when set, puts the customer's normalised contact values (email, phone) on the
+	// marketing suppression list that permission decisions consult, before anything is erased:
+	// an opt-out must survive the erasure and any later re-import.
+	Suppress func(ctx context.Context, values map[string][]byte) error
 }
 
 func (s *Service) now() time.Time {
@@ -98,6 +102,11 @@ func (s *Service) erase(ctx context.Context, customerID, requestID, reason strin
 	values, err := s.Customers.IndexedValues(ctx, customerID)
 	if err != nil {
 		return Report{}, err
+	}
+	if s.Suppress != nil && len(values) > 0 {
+		if err := s.Suppress(ctx, values); err != nil {
+			return Report{}, err
+		}
 	}
 	e := LedgerEntry{CustomerID: customerID, ErasedAt: s.now(), RequestID: requestID, Reason: reason, State: LedgerErasing,
 		Report: Report{CustomerID: customerID}}
