@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stewardhq/steward/internal/audit"
 )
@@ -24,6 +25,20 @@ type groupCommit struct {
 	done chan struct{}
 	once sync.Once
 	last int // writers in the last commit; read and written by loop only
+	// hooks, when set, is engine housekeeping paced by the writer (see DB.SetWriterHooks).
+	hooks   atomic.Pointer[WriterHooks]
+	commits int
+}
+
+// WriterHooks let an engine do housekeeping paced by the group-commit writer.
+type WriterHooks struct {
+	// Every so many commits the writer calls OnCommits, which must not block.
+	Every     int
+	OnCommits func()
+	// When Between is set, the writer clears it and runs BetweenSQL before its next
+	// transaction, while no write is in flight. Errors are ignored: it is best effort.
+	Between    *atomic.Bool
+	BetweenSQL string
 }
 
 type writeReq struct {
@@ -85,6 +100,14 @@ func (g *groupCommit) loop() {
 		}
 		g.last = len(batch)
 		g.run(batch)
+		if h := g.hooks.Load(); h != nil {
+			if g.commits++; h.Every > 0 && g.commits%h.Every == 0 {
+				h.OnCommits()
+			}
+			if h.Between != nil && h.Between.CompareAndSwap(true, false) {
+				_, _ = g.db.Exec(h.BetweenSQL)
+			}
+		}
 	}
 }
 

@@ -223,6 +223,17 @@ func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
 	return db, nil
 }
 
+// SetWriterHooks installs engine housekeeping paced by the group-commit writer; without
+// group commit it does nothing.
+func (db *DB) SetWriterHooks(h *WriterHooks) {
+	if db.group != nil {
+		db.group.hooks.Store(h)
+	}
+}
+
+// BeforeClose registers fn to run when the store closes, before its pools close.
+func (db *DB) BeforeClose(fn func() error) { db.closers = append([]func() error{fn}, db.closers...) }
+
 // SetAuditSealer installs the checkpoint signer once the keyset is open; before that (at
 // init) entries are linked but not checkpointed.
 func (db *DB) SetAuditSealer(s *audit.Sealer) { db.sealer.Store(s) }

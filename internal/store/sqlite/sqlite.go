@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -67,15 +68,13 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 	})
 	open := func(dsn string) *sql.DB { return sql.OpenDB(connector{drv, dsn}) }
 
-	// The writer checkpoints as SQLite does by default, once the WAL holds 1,000 pages. A
-	// background checkpointer was measured: it saved the writer a little copying, but it could
-	// never catch up with a steady stream of writes (so the WAL grew without bound), and its
-	// extra file syncs stalled the writer's own writes.
+	// The writer does not checkpoint by itself: a checkpoint copies the WAL's pages into the
+	// database and syncs both files, and every writer queued behind it waits (up to a second
+	// on slow disks). A background connection does the copying and syncing; the writer then
+	// only catches up on its newest frames, so that the WAL can restart from its beginning
+	// (see startCheckpointer).
 	//
-	// The writer also overwrites deleted content (secure_delete): erasing a customer deletes
-	// their wrapped data key, and crypto-shredding only holds if those bytes do not linger in
-	// a page's free space for a later copy of the file to recover.
-	write := open(dsn + "&_txlock=immediate&_pragma=secure_delete(ON)")
+	write := open(dsn + "&_txlock=immediate&_pragma=secure_delete(ON)&_pragma=wal_autocheckpoint(0)")
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
@@ -107,7 +106,55 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 	bulk.SetMaxOpenConns(1)
 	bulk.SetMaxIdleConns(1)
 	db.SetBulkReader(bulk)
+	ckpt := open(dsn)
+	ckpt.SetMaxOpenConns(1)
+	db.BeforeClose(startCheckpointer(db, ckpt))
 	return db, nil
+}
+
+// checkpointCommits is how many commits pass between background checkpoints: at a few pages
+// per commit, about as often as SQLite's own automatic checkpoint (1,000 pages).
+const checkpointCommits = 256
+
+// startCheckpointer copies the WAL into the database files on its own connection whenever the
+// writer has committed checkpointCommits times, then asks the writer to catch up on the few
+// frames committed meanwhile. A passive checkpoint never blocks the writer or readers, but it
+// cannot copy frames written while it runs; only the writer, between its transactions, can
+// finish the job so that the WAL restarts instead of growing. Its catch-up is short because
+// the bulk is already copied.
+func startCheckpointer(db *store.DB, ckpt *sql.DB) func() error {
+	quit, done := make(chan struct{}), make(chan struct{})
+	due := make(chan struct{}, 1)
+	catchUp := new(atomic.Bool)
+	db.SetWriterHooks(&store.WriterHooks{
+		Every: checkpointCommits,
+		OnCommits: func() {
+			select {
+			case due <- struct{}{}:
+			default: // one is already due
+			}
+		},
+		Between:    catchUp,
+		BetweenSQL: `PRAGMA wal_checkpoint(PASSIVE)`,
+	})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			case <-due:
+				// A busy or failed round only leaves more for the next one.
+				_, _ = ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+				catchUp.Store(true)
+			}
+		}
+	}()
+	return func() error {
+		close(quit)
+		<-done
+		return ckpt.Close()
+	}
 }
 
 // accessSchema is the name the access trail file is attached under.
