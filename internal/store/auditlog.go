@@ -57,22 +57,10 @@ func (db *DB) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, err
 	args = append(args, f.Limit)
 	q := db.auditUnion(`SELECT `+auditColumns+` FROM %saudit_log`+cond) + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
 	rows, err := db.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, db.translate(err)
-	}
-	defer rows.Close()
-	var out []audit.Entry
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, db.translate(err)
-		}
-		out = append(out, e)
-	}
-	return out, db.translate(rows.Err())
+	return collect(db, rows, err, scanEntry)
 }
 
-func scanEntry(rows *sql.Rows) (audit.Entry, error) {
+func scanEntry(rows rowScanner) (audit.Entry, error) {
 	var e audit.Entry
 	var at int64
 	var fields string

@@ -67,7 +67,7 @@ func batches(ids []string, lead []any, fn func(args []any) error) error {
 
 const policyColumns = `version, seq, effective_at, url, content_hash, language, controller_name, controller_contact, purposes, material_change, published_at, published_by`
 
-func scanPolicy(row interface{ Scan(...any) error }, text *string) (consent.Policy, error) {
+func scanPolicy(row rowScanner, text *string) (consent.Policy, error) {
 	var p consent.Policy
 	var eff, pub int64
 	var purposes, material string
@@ -101,19 +101,7 @@ func (db *DB) PublishPolicy(ctx context.Context, p consent.Policy, entries []aud
 // Policies implements consent.Store.
 func (db *DB) Policies(ctx context.Context) ([]consent.Policy, error) {
 	rows, err := db.query(ctx, `SELECT `+policyColumns+` FROM policies ORDER BY seq`)
-	if err != nil {
-		return nil, db.translate(err)
-	}
-	defer rows.Close()
-	var out []consent.Policy
-	for rows.Next() {
-		p, err := scanPolicy(rows, nil)
-		if err != nil {
-			return nil, db.translate(err)
-		}
-		out = append(out, p)
-	}
-	return out, db.translate(rows.Err())
+	return collect(db, rows, err, func(r rowScanner) (consent.Policy, error) { return scanPolicy(r, nil) })
 }
 
 // Policy implements consent.Store.
@@ -183,7 +171,7 @@ func (db *DB) insertSuppressions(ctx context.Context, tx *sql.Tx, entries []cons
 	return nil
 }
 
-func scanRecord(rows *sql.Rows, full bool) (consent.Record, error) {
+func scanRecord(rows rowScanner, full bool) (consent.Record, error) {
 	var r consent.Record
 	var at int64
 	dest := []any{&r.Seq, &r.ID, &r.CustomerID, &r.Kind, &r.Purpose, &r.Granted, &r.PolicyVersion, &r.Source, &at}

@@ -593,7 +593,7 @@ func (db *DB) ListIdentities(ctx context.Context, ids []string) ([]ingest.Identi
 
 const mergeColumns = `id, winner_id, loser_id, reason, created_at, undone_at`
 
-func scanMerge(row interface{ Scan(...any) error }) (ingest.Merge, error) {
+func scanMerge(row rowScanner) (ingest.Merge, error) {
 	var m ingest.Merge
 	var at int64
 	var undone sql.NullInt64
@@ -612,19 +612,11 @@ func scanMerge(row interface{ Scan(...any) error }) (ingest.Merge, error) {
 func (db *DB) ListMerges(ctx context.Context, ids []string) ([]ingest.Merge, error) {
 	ph := placeholders(1, len(ids))
 	rows, err := db.read.QueryContext(ctx, `SELECT `+mergeColumns+` FROM customer_merges WHERE winner_id IN (`+ph+`) OR loser_id IN (`+ph+`) ORDER BY created_at DESC, id DESC`, anyArgs(ids)...)
-	if err != nil {
-		return nil, db.translate(err)
+	out, err := collect(db, rows, err, scanMerge)
+	if out == nil {
+		out = []ingest.Merge{}
 	}
-	defer rows.Close()
-	out := []ingest.Merge{}
-	for rows.Next() {
-		m, err := scanMerge(rows)
-		if err != nil {
-			return nil, db.translate(err)
-		}
-		out = append(out, m)
-	}
-	return out, db.translate(rows.Err())
+	return out, err
 }
 
 // UndoMerge implements ingest.Store.

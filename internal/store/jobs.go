@@ -14,7 +14,7 @@ import (
 
 const jobColumns = `id, kind, state, cursor, done, total, error, created_at, updated_at`
 
-func scanJob(row interface{ Scan(...any) error }) (job.Job, error) {
+func scanJob(row rowScanner) (job.Job, error) {
 	var j job.Job
 	var created, updated int64
 	err := row.Scan(&j.ID, &j.Kind, &j.State, &j.Cursor, &j.Done, &j.Total, &j.Error, &created, &updated)

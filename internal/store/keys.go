@@ -60,7 +60,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k auth.Key, hash []byte, entries
 
 const keyColumns = `id, name, role, hint, created_at, revoked_at`
 
-func scanKey(row interface{ Scan(...any) error }) (auth.Key, error) {
+func scanKey(row rowScanner) (auth.Key, error) {
 	var k auth.Key
 	var created int64
 	var revoked sql.NullInt64
@@ -85,19 +85,7 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (auth.Key, error) {
 // ListAPIKeys implements auth.Store.
 func (db *DB) ListAPIKeys(ctx context.Context) ([]auth.Key, error) {
 	rows, err := db.query(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at, id`)
-	if err != nil {
-		return nil, db.translate(err)
-	}
-	defer rows.Close()
-	var out []auth.Key
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, db.translate(err)
-		}
-		out = append(out, k)
-	}
-	return out, db.translate(rows.Err())
+	return collect(db, rows, err, scanKey)
 }
 
 // RevokeAPIKey implements auth.Store.

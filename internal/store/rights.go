@@ -83,7 +83,7 @@ func (db *DB) FinishErasure(ctx context.Context, customerID string, r rights.Rep
 
 const ledgerColumns = `customer_id, erased_at, request_id, reason, hashes, state, report, completed_at`
 
-func scanLedger(row interface{ Scan(...any) error }) (rights.LedgerEntry, error) {
+func scanLedger(row rowScanner) (rights.LedgerEntry, error) {
 	var e rights.LedgerEntry
 	var erased, completed int64
 	var hashes, report string
@@ -112,19 +112,7 @@ func (db *DB) LedgerEntry(ctx context.Context, customerID string) (rights.Ledger
 // LedgerEntries implements rights.Store.
 func (db *DB) LedgerEntries(ctx context.Context, after string, limit int) ([]rights.LedgerEntry, error) {
 	rows, err := db.query(ctx, `SELECT `+ledgerColumns+` FROM erasure_ledger WHERE customer_id > $1 ORDER BY customer_id LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, db.translate(err)
-	}
-	defer rows.Close()
-	var out []rights.LedgerEntry
-	for rows.Next() {
-		e, err := scanLedger(rows)
-		if err != nil {
-			return nil, db.translate(err)
-		}
-		out = append(out, e)
-	}
-	return out, db.translate(rows.Err())
+	return collect(db, rows, err, scanLedger)
 }
 
 // Erased implements customer.ErasureLedger.
@@ -228,7 +216,7 @@ func (db *DB) Restricted(ctx context.Context, customerID string) (bool, error) {
 
 const requestColumns = `id, type, state, customer_id, jurisdiction, source, contact_hash, token_hash, token_expires, reason, result, version, due_at, created_at, updated_at, verified_at, closed_at`
 
-func scanRequest(row interface{ Scan(...any) error }) (*rights.Request, error) {
+func scanRequest(row rowScanner) (*rights.Request, error) {
 	r := &rights.Request{}
 	var tokenExp, due, created, updated, verified, closed int64
 	var result string
@@ -338,19 +326,7 @@ func (db *DB) ListRequests(ctx context.Context, f rights.RequestFilter) ([]*righ
 	args = append(args, f.Limit)
 	q += ` ORDER BY due_at, id LIMIT $` + strconv.Itoa(len(args))
 	rows, err := db.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, db.translate(err)
-	}
-	defer rows.Close()
-	var out []*rights.Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, db.translate(err)
-		}
-		out = append(out, r)
-	}
-	return out, db.translate(rows.Err())
+	return collect(db, rows, err, scanRequest)
 }
 
 // RequestCounts implements rights.Store.

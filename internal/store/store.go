@@ -414,3 +414,24 @@ func (db *DB) nextAuditID(ctx context.Context, tx *sql.Tx, shared *sharedTx) (in
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// collect reads every row of a list query with scan, closes rows and translates errors: the
+// loop every list query needs. err is the query's own error, so callers hand over both.
+func collect[T any](db *DB, rows *sql.Rows, err error, scan func(row rowScanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, db.translate(err)
+		}
+		out = append(out, v)
+	}
+	return out, db.translate(rows.Err())
+}
+
+// rowScanner is a row of a query: *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
