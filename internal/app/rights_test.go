@@ -115,8 +115,16 @@ func TestErasureRequest(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), id) {
 		t.Fatalf("ledger file: %v %s", err, b)
 	}
-	for _, p := range []string{"ada", "lovelace", "7946"} {
-		if strings.Contains(strings.ToLower(string(b)), p) {
+	// Hashes, MACs, ids and times are runs of hexadecimal digits and separators, in which a
+	// short probe such as "ada" turns up by chance: it is looked for outside them. Longer
+	// probes cannot turn up by chance and are looked for everywhere.
+	raw := strings.ToLower(string(b))
+	text := regexp.MustCompile(`[0-9a-f:.-]{6,}`).ReplaceAllString(raw, "")
+	if strings.Contains(text, "ada") {
+		t.Errorf("ledger file holds %q", "ada")
+	}
+	for _, p := range []string{"lovelace", "2079460958"} {
+		if strings.Contains(raw, p) {
 			t.Errorf("ledger file holds %q", p)
 		}
 	}
