@@ -1,7 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"github.com/stewardhq/steward/internal/ingest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -153,4 +156,152 @@ func BenchmarkBackup(b *testing.B) {
 	b.ReportMetric(float64(ours)/float64(plain), "ratio")
 	b.ReportMetric(float64(n), "customers")
 	b.ReportMetric(float64(st.Size())/1e6, "MB")
+}
+
+// seedEventfulCustomers makes n customers with events events each, sent as tracking batches of
+// identify, page and track calls from one known user, as a shop's site would.
+func seedEventfulCustomers(b *testing.B, a *App, n, events int) []string {
+	b.Helper()
+	ctx := audit.WithActor(context.Background(), audit.System)
+	ids := make([]string, n)
+	for c := range n {
+		for start := 0; start < events; start += ingest.MaxBatchEvents / 5 {
+			var body bytes.Buffer
+			body.WriteString(`{"batch":[`)
+			for k := start; k < min(events, start+ingest.MaxBatchEvents/5); k++ {
+				if k > start {
+					body.WriteByte(',')
+				}
+				switch {
+				case k == 0:
+					fmt.Fprintf(&body, `{"type":"identify","messageId":"m-%d-%d","userId":"member-%d","traits":{"email":"member%d@example.com","firstName":"Ada","lastName":"Byron"}}`, c, k, c, c)
+				case k%3 == 0:
+					fmt.Fprintf(&body, `{"type":"page","messageId":"m-%d-%d","userId":"member-%d","name":"Product","properties":{"path":"/p/%d","title":"Boots"},"context":{"ip":"203.0.113.%d"}}`, c, k, c, k%500, k%250)
+				default:
+					fmt.Fprintf(&body, `{"type":"track","messageId":"m-%d-%d","userId":"member-%d","event":"Product Viewed","properties":{"product_id":"p-%d","price":19.99,"currency":"EUR"}}`, c, k, c, k%500)
+				}
+			}
+			body.WriteString(`]}`)
+			req, err := ingest.Parse(ingest.KindBatch, body.Bytes(), time.Now())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := a.Ingest.Ingest(ctx, ingest.Batch{KeyID: "bench", Messages: req.Messages, ReceivedAt: time.Now()}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := a.Store.Read().QueryRowContext(ctx, `SELECT customer_id FROM events GROUP BY customer_id ORDER BY max(id) DESC LIMIT 1`).Scan(&ids[c]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// eventfulCount is how many events each customer of the 10k-event benchmarks has
+// (STEWARD_BENCH_EVENTS, default 10,000).
+func eventfulCount() int {
+	if v, err := strconv.Atoi(os.Getenv("STEWARD_BENCH_EVENTS")); err == nil && v > 0 {
+		return v
+	}
+	return 10000
+}
+
+// BenchmarkErasureEventful erases customers who each have 10k events, against a plain delete of
+// another such customer's event and profile rows in one transaction.
+func BenchmarkErasureEventful(b *testing.B) {
+	a := benchApp(b, b.TempDir())
+	defer a.Close()
+	ctx := audit.WithActor(context.Background(), audit.System)
+	events := eventfulCount()
+	ids := seedEventfulCustomers(b, a, 2*b.N, events)
+	b.ResetTimer()
+	start := time.Now()
+	for _, id := range ids[:b.N] {
+		if _, err := a.Rights.Erase(ctx, id, "", "benchmark"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := time.Since(start) / time.Duration(b.N)
+	b.StopTimer()
+	db := a.Store.Write()
+	start = time.Now()
+	for _, id := range ids[b.N:] {
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, q := range []string{`DELETE FROM events WHERE customer_id = $1`, `DELETE FROM identities WHERE customer_id = $1`,
+			`DELETE FROM blind_index WHERE customer_id = $1`, `DELETE FROM customers WHERE id = $1`} {
+			if _, err := tx.Exec(q, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	base := time.Since(start) / time.Duration(b.N)
+	b.ReportMetric(float64(per.Microseconds())/1000, "ms/erasure")
+	b.ReportMetric(float64(base.Microseconds())/1000, "ms/plain_delete")
+	b.ReportMetric(float64(base)/float64(per), "ratio")
+	b.ReportMetric(float64(events), "events")
+}
+
+// BenchmarkAccessExportEventful completes access requests of customers who each have 10k
+// events (every event opened and written out as JSON, CSV-free access export with the HTML
+// report), against a plain read of the same event rows.
+func BenchmarkAccessExportEventful(b *testing.B) {
+	a := benchApp(b, b.TempDir())
+	defer a.Close()
+	ctx := audit.WithActor(context.Background(), audit.System)
+	events := eventfulCount()
+	ids := seedEventfulCustomers(b, a, b.N, events)
+	reqs := make([]string, b.N)
+	for i, id := range ids {
+		r, err := a.Rights.Create(ctx, rights.NewRequest{Type: rights.TypeAccess, CustomerID: id})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := a.Rights.Verify(ctx, r.ID); err != nil {
+			b.Fatal(err)
+		}
+		reqs[i] = r.ID
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for _, id := range reqs {
+		if _, err := a.Rights.Complete(ctx, id, rights.Completion{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := time.Since(start) / time.Duration(b.N)
+	b.StopTimer()
+	start = time.Now()
+	for _, id := range ids {
+		rows, err := a.Store.Read().QueryContext(ctx, `SELECT id, type, name, at, plain, sealed FROM events WHERE customer_id = $1`, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			var (
+				eid, at          int64
+				typ, name, plain string
+				sealed           []byte
+			)
+			if err := rows.Scan(&eid, &typ, &name, &at, &plain, &sealed); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		rows.Close()
+		if n != events {
+			b.Fatalf("customer has %d events, want %d", n, events)
+		}
+	}
+	base := time.Since(start) / time.Duration(b.N)
+	b.ReportMetric(float64(per.Microseconds())/1000, "ms/export")
+	b.ReportMetric(float64(base.Microseconds())/1000, "ms/plain_read")
+	b.ReportMetric(float64(base)/float64(per), "ratio")
+	b.ReportMetric(float64(events), "events")
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"html/template"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -90,15 +92,19 @@ func Build(p Package, withCSV bool) ([]byte, error) {
 		_, err = w.Write(b)
 		return err
 	}
+	// The JSON and the report each walk every item; for a customer with many events they
+	// are most of an export's time, so they are made side by side.
+	var html bytes.Buffer
+	htmlDone := make(chan error, 1)
+	go func() { htmlDone <- reportHTML.Execute(&html, p) }()
 	js, err := json.MarshalIndent(p, "", "  ")
+	if herr := <-htmlDone; err == nil {
+		err = herr
+	}
 	if err != nil {
 		return nil, err
 	}
 	if err := add("export.json", js); err != nil {
-		return nil, err
-	}
-	var html bytes.Buffer
-	if err := reportHTML.Execute(&html, p); err != nil {
 		return nil, err
 	}
 	if err := add("report.html", html.Bytes()); err != nil {
@@ -164,6 +170,12 @@ func text(v any) string {
 		return t
 	case time.Time:
 		return t.Format(time.RFC3339Nano)
+	case int64:
+		return strconv.FormatInt(t, 10)
+	case int:
+		return strconv.Itoa(t)
+	case bool:
+		return strconv.FormatBool(t)
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -180,7 +192,7 @@ func join(ss []string) string {
 	return out
 }
 
-var reportHTML = template.Must(template.New("report").Funcs(template.FuncMap{"text": text}).Parse(`<!doctype html>
+var reportHTML = template.Must(template.New("report").Funcs(template.FuncMap{"text": text, "itemsTable": itemsTable}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Your data</title>
 <style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse;width:100%;margin-bottom:2rem}th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f4f4f4}</style>
 </head><body>
@@ -191,12 +203,39 @@ var reportHTML = template.Must(template.New("report").Funcs(template.FuncMap{"te
 {{range .Customer.Fields}}<tr><td>{{.Field}}</td><td>{{text .Value}}</td><td>{{.Category}}</td><td>{{range $i, $p := .Purposes}}{{if $i}}, {{end}}{{$p.Purpose}} ({{$p.LegalBasis}}){{end}}</td><td>{{if eq .Retention "until_erasure"}}until you ask us to erase it{{else}}{{.Retention}} after your last activity{{end}}</td><td>{{.Source}}</td></tr>
 {{end}}</table>
 {{range .Sections}}<h2>{{.Title}}</h2>{{if .Note}}<p>{{.Note}}</p>{{end}}
-{{if .Items}}<table>{{range .Items}}<tr>{{range $k, $v := .}}<td><b>{{$k}}</b>: {{text $v}}</td>{{end}}</tr>
-{{end}}</table>{{else}}<p>Nothing held.</p>{{end}}
+{{if .Items}}{{itemsTable .Items}}{{else}}<p>Nothing held.</p>{{end}}
 {{end}}
 <h2>Your rights</h2><ul>{{range $k, $v := .Rights}}<li><b>{{$k}}</b>: {{$v}}</li>{{end}}</ul>
 </body></html>
 `))
+
+// itemsTable renders a section's items as an HTML table, one row per item and one cell per
+// member in name order. It writes the escaped markup itself rather than through a nested
+// template range: a customer with ten thousand events has a hundred thousand cells, and the
+// template's reflection made the report most of an export's time.
+func itemsTable(items []map[string]any) template.HTML {
+	var b strings.Builder
+	b.WriteString("<table>")
+	var names []string
+	for _, it := range items {
+		names = names[:0]
+		for k := range it {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		b.WriteString("<tr>")
+		for _, k := range names {
+			b.WriteString("<td><b>")
+			template.HTMLEscape(&b, []byte(k))
+			b.WriteString("</b>: ")
+			template.HTMLEscape(&b, []byte(text(it[k])))
+			b.WriteString("</td>")
+		}
+		b.WriteString("</tr>\n")
+	}
+	b.WriteString("</table>")
+	return template.HTML(b.String())
+}
 
 // makeExport collects, builds and stores an export for a request and returns the stored
 // export with the download token, which is shown once.
