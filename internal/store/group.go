@@ -20,11 +20,13 @@ type groupCommit struct {
 	// stmt returns the prepared form of a savepoint statement bound to tx: parsing them anew
 	// for every writer showed in profiles.
 	stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt
-	reqs chan *writeReq
-	quit chan struct{}
-	done chan struct{}
-	once sync.Once
-	last int // writers in the last commit; read and written by loop only
+	// flush inserts the audit rows the writers of a transaction deferred.
+	flush func(ctx context.Context, tx *sql.Tx, rows []auditRow) error
+	reqs  chan *writeReq
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+	last  int // writers in the last commit; read and written by loop only
 	// hooks, when set, is engine housekeeping paced by the writer (see DB.SetWriterHooks).
 	hooks   atomic.Pointer[WriterHooks]
 	commits int
@@ -54,8 +56,9 @@ const maxGroup = 64
 
 var errClosed = errors.New("store closed")
 
-func startGroupCommit(db *sql.DB, stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt) *groupCommit {
-	g := &groupCommit{db: db, stmt: stmt, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
+func startGroupCommit(db *sql.DB, stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt,
+	flush func(ctx context.Context, tx *sql.Tx, rows []auditRow) error) *groupCommit {
+	g := &groupCommit{db: db, stmt: stmt, flush: flush, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
 	go g.loop()
 	return g
 }
@@ -146,6 +149,15 @@ func (g *groupCommit) exec(ctx context.Context, tx *sql.Tx, q string, args ...an
 type sharedTx struct {
 	heads  map[int]sharedHead
 	nextID int64 // 0 until read in this transaction
+	// rows are audit entries linked in this transaction but not yet inserted: the writer
+	// inserts them all just before commit, many to a statement (see DB.flushAudit).
+	rows []auditRow
+}
+
+// auditRow is one audit entry's insert arguments, for the chain statements c.
+type auditRow struct {
+	c    *chainSQL
+	args []any
 }
 
 type sharedHead struct {
@@ -172,7 +184,7 @@ func (s *sharedTx) setHead(h audit.Head, update string) {
 
 // snapshot copies the state so that a writer rolled back to its savepoint can be undone.
 func (s *sharedTx) snapshot() sharedTx {
-	c := sharedTx{nextID: s.nextID, heads: make(map[int]sharedHead, len(s.heads))}
+	c := sharedTx{nextID: s.nextID, heads: make(map[int]sharedHead, len(s.heads)), rows: s.rows[:len(s.rows):len(s.rows)]}
 	for k, v := range s.heads {
 		c.heads[k] = v
 	}
@@ -280,6 +292,10 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 	if ok == 0 {
 		_ = tx.Rollback()
 		return errWriterFailed
+	}
+	if err := g.flush(ctx, tx, shared.rows); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("insert audit entries: %w", err)
 	}
 	for _, h := range shared.heads {
 		if _, err := g.exec(ctx, tx, h.update, h.head.Seq, h.head.Hash, h.head.Chain); err != nil {
