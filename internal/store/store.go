@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,7 +116,7 @@ func (db *DB) prepareWrites(ctx context.Context) error {
 	qs := append([]string{customerInsert, db.customerUpdate(), indexDelete}, indexInserts[1:]...)
 	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
 		if c.insert != "" {
-			qs = append(qs, c.head+db.d.ForUpdate, c.headUpdate)
+			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate)
 			qs = append(qs, c.inserts...)
 		}
 	}
@@ -160,10 +161,14 @@ func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any)
 // access database.
 type chainSQL struct {
 	head, insert, headUpdate, checkpoint string
-	inserts                              []string // inserts[i] inserts auditBatches[i] entries
+	inserts                              []string // inserts[i] inserts auditBatches[i] entries (group commit only)
 }
 
-func newChainSQL(schema string, explicitID bool) chainSQL {
+// With batched (group commit, which only SQLite uses), it also makes the statements that
+// insert several entries at once. Their parameters are bare "?": SQLite's driver looks each
+// numbered parameter's name up in a list as long as the statement's, which made binding a
+// 32-row insert quadratic.
+func newChainSQL(schema string, explicitID, batched bool) chainSQL {
 	if schema != "" {
 		schema += "."
 	}
@@ -176,8 +181,7 @@ func newChainSQL(schema string, explicitID bool) chainSQL {
 		headUpdate: `UPDATE ` + schema + `audit_heads SET seq = $1, hash = $2 WHERE chain = $3`,
 		checkpoint: `INSERT INTO ` + schema + `audit_checkpoints (chain, seq, hash, at, signature) VALUES ($1, $2, $3, $4, $5)`,
 	}
-	c.inserts = make([]string, len(auditBatches))
-	for i, n := range auditBatches {
+	insert := func(n int, param func(k int) string) string {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO ` + schema + `audit_log (` + cols + `) VALUES `)
 		for r := range n {
@@ -189,13 +193,19 @@ func newChainSQL(schema string, explicitID bool) chainSQL {
 				if k > 0 {
 					b.WriteString(", ")
 				}
-				fmt.Fprintf(&b, "$%d", r*width+k+1)
+				b.WriteString(param(r*width + k + 1))
 			}
 			b.WriteByte(')')
 		}
-		c.inserts[i] = b.String()
+		return b.String()
 	}
-	c.insert = c.inserts[0]
+	c.insert = insert(1, func(k int) string { return "$" + strconv.Itoa(k) })
+	if batched {
+		c.inserts = make([]string, len(auditBatches))
+		for i, n := range auditBatches {
+			c.inserts[i] = insert(n, func(int) string { return "?" })
+		}
+	}
 	return c
 }
 
@@ -250,9 +260,9 @@ func (db *DB) auditSources() []string {
 
 // New wraps already-migrated connections. write and read may be the same pool.
 func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
-	db := &DB{write: write, read: read, d: d, mainSQL: newChainSQL("", d.AccessSchema != "")}
+	db := &DB{write: write, read: read, d: d, mainSQL: newChainSQL("", d.AccessSchema != "", d.GroupCommit)}
 	if d.AccessSchema != "" {
-		db.accessSQL = newChainSQL(d.AccessSchema, true)
+		db.accessSQL = newChainSQL(d.AccessSchema, true, d.GroupCommit)
 	}
 	db.closers = append(db.closers, write.Close)
 	if read != write {
