@@ -106,7 +106,7 @@ func (t *ingestTx) query(ctx context.Context, q string, args ...any) (*sql.Rows,
 	if st := t.db.txStmt(ctx, t.tx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return t.tx.QueryContext(ctx, q, args...)
+	return t.tx.QueryContext(ctx, t.db.native(q), args...)
 }
 
 func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]byte, at, cutoff time.Time) ([]bool, error) {

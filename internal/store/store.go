@@ -48,6 +48,9 @@ type Dialect struct {
 	// array bound as parameter %d, so that thousands of ids travel as one parameter: binding
 	// them one by one costs more than the look-ups themselves.
 	JSONTable string
+	// BareParams makes statements whose numbered parameters appear exactly once each, in
+	// order ($1, $2, … $n), run with bare "?" parameters instead (see DB.native).
+	BareParams bool
 }
 
 // DB implements the domain stores over one engine.
@@ -63,6 +66,7 @@ type DB struct {
 	closed  atomic.Bool
 	// mainSQL and accessSQL are the audit statements for the main chains and the access chain.
 	mainSQL, accessSQL chainSQL
+	bare               sync.Map // statement text -> its native form (see native)
 	// ingestOnce prepares the ingest statements on first use (see IngestTx).
 	ingestOnce sync.Once
 	ingestErr  error
@@ -80,7 +84,7 @@ func (db *DB) prepared(ctx context.Context, pool *sql.DB, q string) (*sql.Stmt, 
 	if st, ok := db.stmts.Load(k); ok {
 		return st.(*sql.Stmt), nil
 	}
-	st, err := pool.PrepareContext(ctx, q)
+	st, err := pool.PrepareContext(ctx, db.native(q))
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +150,7 @@ func (db *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sq
 	if st := db.txStmt(ctx, tx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return tx.ExecContext(ctx, q, args...)
+	return tx.ExecContext(ctx, db.native(q), args...)
 }
 
 // txQueryRow is txExec for a query returning one row.
@@ -154,7 +158,59 @@ func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any)
 	if st := db.txStmt(ctx, tx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return tx.QueryRowContext(ctx, q, args...)
+	return tx.QueryRowContext(ctx, db.native(q), args...)
+}
+
+// native returns q as the engine runs it best. With Dialect.BareParams, a statement whose
+// numbered parameters appear once each and in order is rewritten with bare "?" parameters:
+// SQLite's driver looks a numbered parameter's name up in a list as long as the statement's
+// parameters for every value it binds, so binding a 100-row insert of 1,000 values was
+// quadratic and a seventh of the ingest's time. Statements that reuse a parameter are left as
+// they are. Rewrites are remembered per statement text.
+func (db *DB) native(q string) string {
+	if !db.d.BareParams || !strings.Contains(q, "$") {
+		return q
+	}
+	if v, ok := db.bare.Load(q); ok {
+		return v.(string)
+	}
+	out := bareParams(q)
+	db.bare.Store(q, out)
+	return out
+}
+
+// bareParams rewrites $1 … $n, appearing once each in that order outside quoted text, as "?";
+// any other use of numbered parameters returns q unchanged.
+func bareParams(q string) string {
+	var b strings.Builder
+	b.Grow(len(q))
+	next := 1
+	quote := byte(0)
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '$' && i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9':
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			if n, err := strconv.Atoi(q[i+1 : j]); err != nil || n != next {
+				return q
+			}
+			next++
+			b.WriteByte('?')
+			i = j - 1
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // chainSQL is the SQL for one chain's tables, which live in the main database or in the

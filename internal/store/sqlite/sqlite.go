@@ -208,6 +208,7 @@ var Dialect = store.Dialect{
 	AuditChains:  1,
 	AccessSchema: accessSchema,
 	GroupCommit:  true,
+	BareParams:   true,
 	JSONTable:    "json_each($%d) AS j",
 	CustomerPK:   " INDEXED BY sqlite_autoindex_customers_1",
 	IsUnique: func(err error) bool {
