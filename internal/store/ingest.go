@@ -76,9 +76,10 @@ func claimSQL(n int) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "($1, $%d, $2)", i+4)
+		fmt.Fprintf(&b, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
 	}
-	b.WriteString(` ON CONFLICT (key_id, message_hash) DO UPDATE SET received_at = excluded.received_at WHERE ingest_messages.received_at < $3 RETURNING message_hash`)
+	// Parameters run in order, so SQLite binds them without name look-ups (see DB.native).
+	fmt.Fprintf(&b, ` ON CONFLICT (key_id, message_hash) DO UPDATE SET received_at = excluded.received_at WHERE ingest_messages.received_at < $%d RETURNING message_hash`, 3*n+1)
 	return b.String()
 }
 
@@ -113,11 +114,11 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]b
 	fresh := make(map[string]bool, len(hashes))
 	for from := 0; from < len(hashes); from += rowsPerStatement {
 		part := hashes[from:min(from+rowsPerStatement, len(hashes))]
-		args := make([]any, 0, len(part)+3)
-		args = append(args, keyID, micros(at), micros(cutoff))
+		args := make([]any, 0, 3*len(part)+1)
 		for _, h := range part {
-			args = append(args, h)
+			args = append(args, keyID, h, micros(at))
 		}
+		args = append(args, micros(cutoff))
 		rows, err := t.query(ctx, claimSQL(len(part)), args...)
 		if err != nil {
 			return nil, fmt.Errorf("claim messages: %w", err)
