@@ -112,7 +112,7 @@ func TestMigrateStatusAndKeysRotate(t *testing.T) {
 		t.Fatal(errs)
 	}
 	code, out, errs := runCLI(t, nil, "migrate", "status", "--data", dir)
-	if code != 0 || !strings.Contains(out, "0001") || strings.Contains(out, "pending") {
+	if code != 0 || !strings.Contains(out, "access_trail") || !strings.Contains(out, "steward-access.db") || !strings.Contains(out, "initial") || strings.Contains(out, "pending") {
 		t.Fatalf("migrate status: exit %d %s %s", code, out, errs)
 	}
 	code, out, errs = runCLI(t, nil, "keys", "rotate", "--data", dir)

@@ -50,26 +50,35 @@ func migrateCmd(s *settings, e env) *cobra.Command {
 		Short: "List the migrations and when each was applied",
 		Args:  cobra.NoArgs,
 		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
-			ms, err := sqlite.Migrations()
+			// Each database file has its own migrations: on SQLite the main file and the access
+			// trail file next to it.
+			type source struct {
+				file, schema string
+				list         func() ([]store.Migration, error)
+			}
+			sources := []source{{"steward.db", "", sqlite.Migrations}, {"steward-access.db", sqlite.AccessSchema, sqlite.AccessMigrations}}
 			if a.Store.Dialect().Name == "postgres" {
-				ms, err = postgres.Migrations()
-			}
-			if err != nil {
-				return err
-			}
-			st, err := store.MigrationStatus(ctx, a.Store.Write(), ms)
-			if err != nil {
-				return err
+				sources = []source{{"database", "", postgres.Migrations}}
 			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "ENGINE\t%s\n", a.Store.Dialect().Name)
-			fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")
-			for _, m := range st {
-				applied := "pending"
-				if !m.Applied.IsZero() {
-					applied = m.Applied.Format("2006-01-02 15:04:05")
+			fmt.Fprintln(tw, "FILE\tVERSION\tNAME\tAPPLIED")
+			for _, src := range sources {
+				ms, err := src.list()
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%04d\t%s\t%s\n", m.Version, m.Name, applied)
+				st, err := store.MigrationStatus(ctx, a.Store.Write(), ms, src.schema)
+				if err != nil {
+					return err
+				}
+				for _, m := range st {
+					applied := "pending"
+					if !m.Applied.IsZero() {
+						applied = m.Applied.Format("2006-01-02 15:04:05")
+					}
+					fmt.Fprintf(tw, "%s\t%04d\t%s\t%s\n", src.file, m.Version, m.Name, applied)
+				}
 			}
 			return tw.Flush()
 		}),

@@ -91,9 +91,13 @@ func applyOne(ctx context.Context, db *sql.DB, m Migration, lock string) error {
 	return tx.Commit()
 }
 
-// MigrationStatus returns every known migration with its applied time, if applied.
-func MigrationStatus(ctx context.Context, db *sql.DB, ms []Migration) ([]Migration, error) {
-	rows, err := db.QueryContext(ctx, `SELECT version, applied_at FROM schema_migrations`)
+// MigrationStatus returns every known migration with its applied time, if applied. schema
+// names an attached database ("" for the main one) whose migrations to read.
+func MigrationStatus(ctx context.Context, db *sql.DB, ms []Migration, schema string) ([]Migration, error) {
+	if schema != "" {
+		schema += "."
+	}
+	rows, err := db.QueryContext(ctx, `SELECT version, applied_at FROM `+schema+`schema_migrations`)
 	if err != nil {
 		return nil, err
 	}

@@ -182,12 +182,19 @@ func migrateAccess(ctx context.Context, dsn string) error {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	ms, err := store.Migrations(access, "access")
+	ms, err := AccessMigrations()
 	if err != nil {
 		return err
 	}
 	return store.Migrate(ctx, db, ms, "")
 }
+
+// AccessMigrations returns the embedded migrations of the access trail file, which every
+// connection attaches as schema AccessSchema.
+func AccessMigrations() ([]store.Migration, error) { return store.Migrations(access, "access") }
+
+// AccessSchema is the schema name the access trail file is attached under.
+const AccessSchema = accessSchema
 
 // connector opens connections through a driver of Steward's own, so the connection hook that
 // attaches the access trail applies to these pools only.
