@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -43,6 +44,26 @@ type Service struct {
 	Store   Store
 	Audit   audit.Store
 	Catalog *catalog.Catalog
+	// CacheFor is how long an authenticated key is remembered, so that busy clients do not
+	// cost a database read per request. Revoking through this service forgets every key at
+	// once; another Steward process sharing the database (PostgreSQL) stops accepting a revoked
+	// key within CacheFor. Zero means DefaultKeyCache; negative turns the cache off.
+	CacheFor time.Duration
+
+	mu    sync.Mutex
+	known map[string]cachedKey // hash of the presented key -> its actor
+	gen   uint64               // bumped by every revocation
+}
+
+// DefaultKeyCache is how long an authenticated key is remembered unless configured.
+const DefaultKeyCache = time.Second
+
+// maxCachedKeys bounds the cache; when it is full it starts again empty.
+const maxCachedKeys = 4096
+
+type cachedKey struct {
+	actor audit.Actor
+	until time.Time
 }
 
 var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -97,14 +118,69 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (audit.Act
 	if !strings.HasPrefix(presented, Prefix) || len(presented) > 100 {
 		return audit.Actor{}, problem.New(problem.Unauthenticated, "invalid API key")
 	}
-	k, err := s.Store.APIKeyByHash(ctx, hash(presented))
+	h := hash(presented)
+	now := time.Now()
+	a, gen, ok := s.cached(h, now)
+	if ok {
+		return a, nil
+	}
+	k, err := s.Store.APIKeyByHash(ctx, h)
 	if problem.Is(err, problem.NotFound) || (err == nil && k.RevokedAt != nil) {
 		return audit.Actor{}, problem.New(problem.Unauthenticated, "invalid API key")
 	}
 	if err != nil {
 		return audit.Actor{}, err
 	}
-	return audit.Actor{ID: "key:" + k.ID, Name: k.Name, Role: k.Role}, nil
+	a = audit.Actor{ID: "key:" + k.ID, Name: k.Name, Role: k.Role}
+	s.remember(h, a, now, gen)
+	return a, nil
+}
+
+func (s *Service) ttl() time.Duration {
+	if s.CacheFor == 0 {
+		return DefaultKeyCache
+	}
+	return s.CacheFor
+}
+
+// cached returns the actor of a key authenticated less than ttl ago, or else the revocation
+// generation to hand to remember. Only keys that authenticated are remembered: unknown and
+// revoked ones are looked up every time.
+func (s *Service) cached(h []byte, now time.Time) (audit.Actor, uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.known[string(h)]
+	if !ok || !now.Before(c.until) {
+		return audit.Actor{}, s.gen, false
+	}
+	return c.actor, s.gen, true
+}
+
+// remember keeps an actor read from the store while no revocation happened since gen was
+// read: a look-up that raced a revocation may have read the key before it was revoked.
+func (s *Service) remember(h []byte, a audit.Actor, now time.Time, gen uint64) {
+	ttl := s.ttl()
+	if ttl < 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen {
+		return
+	}
+	if s.known == nil || len(s.known) >= maxCachedKeys {
+		s.known = make(map[string]cachedKey)
+	}
+	s.known[string(h)] = cachedKey{a, now.Add(ttl)}
+}
+
+// forget drops every remembered key, so a revocation takes effect on the next request, and
+// stops look-ups already under way from remembering what they read.
+func (s *Service) forget() {
+	s.mu.Lock()
+	s.known = nil
+	s.gen++
+	s.mu.Unlock()
 }
 
 // List returns every key, without secrets.
@@ -129,7 +205,9 @@ func (s *Service) Revoke(ctx context.Context, id string) error {
 	}
 	entry := audit.New(ctx, audit.ActionAPIKeyRevoke, "", nil, "")
 	entry.Target = "apikey:" + id
-	return s.Store.RevokeAPIKey(ctx, id, time.Now().UTC().Truncate(time.Microsecond), []audit.Entry{entry})
+	err := s.Store.RevokeAPIKey(ctx, id, time.Now().UTC().Truncate(time.Microsecond), []audit.Entry{entry})
+	s.forget()
+	return err
 }
 
 func hash(plain string) []byte {
