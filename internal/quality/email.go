@@ -79,7 +79,7 @@ func (e *EmailError) Is(target error) bool { return target == ErrEmailNotAccepta
 // NormalizeEmail returns the look-up form of an acceptable address, or an *EmailError
 // saying why the address is not acceptable.
 func NormalizeEmail(raw string) (string, error) {
-	r := ValidateEmail(raw)
+	r := gradeAndNormalize(raw, false)
 	if !r.Acceptable {
 		return "", &EmailError{Diagnosis: r.Diagnosis, Reason: r.Reason}
 	}
@@ -88,7 +88,12 @@ func NormalizeEmail(raw string) (string, error) {
 
 // ValidateEmail grades an address and, when it is acceptable, normalises and flags it.
 // It never fails: everything it has to say is in the result.
-func ValidateEmail(raw string) EmailResult {
+func ValidateEmail(raw string) EmailResult { return gradeAndNormalize(raw, true) }
+
+// gradeAndNormalize is ValidateEmail; without flags it leaves out the role, disposable and
+// typo checks, which normalising for a look-up or a blind index does not need (the typo
+// suggestion alone was a tenth of an HTTP look-up's time).
+func gradeAndNormalize(raw string, flags bool) EmailResult {
 	g := gradeEmail(raw)
 	res := EmailResult{Category: g.max.category(), Diagnosis: g.max.String()}
 
@@ -124,6 +129,9 @@ func ValidateEmail(raw string) EmailResult {
 		res.Normalized = local + "@" + domain
 	}
 	res.Acceptable = true
+	if !flags {
+		return res
+	}
 	res.Role = isRoleLocal(local)
 	res.Disposable = isDisposableDomain(domain)
 	if fix := suggestDomain(domain); fix != "" {
