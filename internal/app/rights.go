@@ -19,7 +19,8 @@ import (
 const ledgerLabel = "erasure ledger v1"
 
 // wireRights builds the rights service and connects the customer service to the erasure
-// ledger (Gone for erased ids) and to restrictions (no reveal outside legal purposes).
+// ledger (Gone for erased ids), and the rights service to the consent ledger, where completed
+// restriction, objection and opt-out requests are recorded for the permission decision.
 func (a *App) wireRights(cfg config.Config) error {
 	deadlines, err := rights.ParseDeadlines(cfg.RequestDeadlines)
 	if err != nil {
@@ -58,8 +59,8 @@ func (a *App) wireRights(cfg config.Config) error {
 		_, err := a.Consents.Suppress(audit.WithActor(ctx, audit.System), in)
 		return err
 	}
+	a.Rights.Choices = a.Consents
 	a.Customers.Ledger = a.Store
-	a.Customers.Restrictions = a.Store
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -23,6 +24,8 @@ const (
 	ActionHoldRelease   = "legal_hold.release"
 	ActionRestrict      = "customer.restrict"
 	ActionUnrestrict    = "customer.unrestrict"
+	ActionObject        = "customer.object"
+	ActionOptOut        = "customer.opt_out"
 	ActionRequestCreate = "request.create"
 	ActionRequestVerify = "request.verify"
 	ActionRequestStart  = "request.start"
@@ -61,6 +64,17 @@ type Service struct {
 	// marketing suppression list that permission decisions consult, before anything is erased:
 	// an opt-out must survive the erasure and any later re-import.
 	Suppress func(ctx context.Context, values map[string][]byte) error
+	// Choices records completed restriction, objection and opt-out requests in the consent
+	// ledger, where the one permission decision enforces them.
+	Choices Choices
+}
+
+// Choices is the consent ledger's side of restriction, objection and opt-out requests.
+type Choices interface {
+	// CheckFulfilment refuses, writing nothing, what the ledger could not record.
+	CheckFulfilment(f consent.Fulfilment) error
+	// Fulfil appends the records and f.Entries in one transaction.
+	Fulfil(ctx context.Context, customerID string, f consent.Fulfilment) (consent.Fulfilled, error)
 }
 
 func (s *Service) now() time.Time {

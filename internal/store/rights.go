@@ -17,6 +17,7 @@ import (
 // BeginErasure implements rights.Store.
 func (db *DB) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppress []rights.Suppression, entries []audit.Entry) ([]rights.Outcome, error) {
 	var out []rights.Outcome
+	defer db.decisionsChanged(e.CustomerID)
 	hashes, _ := json.Marshal(e.Hashes)
 	report, _ := json.Marshal(e.Report)
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -192,27 +193,6 @@ func (db *DB) LegalHolds(ctx context.Context) ([]rights.Hold, error) {
 	return out, db.translate(rows.Err())
 }
 
-// SetRestriction implements rights.Store.
-func (db *DB) SetRestriction(ctx context.Context, customerID, requestID string, on bool, entries []audit.Entry) error {
-	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		if on {
-			_, err = tx.ExecContext(ctx, `INSERT INTO restrictions (customer_id, request_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (customer_id) DO NOTHING`,
-				customerID, requestID, micros(time.Now()))
-		} else {
-			_, err = tx.ExecContext(ctx, `DELETE FROM restrictions WHERE customer_id = $1`, customerID)
-		}
-		if err != nil {
-			return err
-		}
-		return db.appendAudit(ctx, tx, entries)
-	})
-}
-
-// Restricted implements customer.Restrictions.
-func (db *DB) Restricted(ctx context.Context, customerID string) (bool, error) {
-	return db.exists(ctx, `SELECT 1 FROM restrictions WHERE customer_id = $1`, customerID)
-}
 
 const requestColumns = `id, type, state, customer_id, jurisdiction, source, contact_hash, token_hash, token_expires, reason, result, version, due_at, created_at, updated_at, verified_at, closed_at`
 

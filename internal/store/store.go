@@ -61,6 +61,8 @@ type DB struct {
 	closed  atomic.Bool
 	// mainSQL and accessSQL are the audit statements for the main chains and the access chain.
 	mainSQL, accessSQL chainSQL
+	// watcher hears of committed changes to decision inputs (see SetDecisionWatcher).
+	watcher atomic.Pointer[DecisionWatcher]
 	// ingestOnce prepares the ingest statements on first use (see IngestTx).
 	ingestOnce sync.Once
 	ingestErr  error
