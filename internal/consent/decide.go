@@ -38,10 +38,10 @@ const (
 	ReasonWithdrawn       = "withdrawn"
 	ReasonGPCOptOut       = "gpc_opt_out"
 	// ReasonOptedOut is an opt-out of sale or sharing made by a data-subject request.
-	ReasonOptedOut = "opted_out"
-	ReasonNeedsReconsent  = "needs_reconsent"
-	ReasonNotInPolicy     = "not_in_policy"
-	ReasonSuppressed      = "suppressed"
+	ReasonOptedOut       = "opted_out"
+	ReasonNeedsReconsent = "needs_reconsent"
+	ReasonNotInPolicy    = "not_in_policy"
+	ReasonSuppressed     = "suppressed"
 )
 
 // facts are what the ledger and the suppression list say about one customer, for one purpose.

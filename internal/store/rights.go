@@ -193,7 +193,6 @@ func (db *DB) LegalHolds(ctx context.Context) ([]rights.Hold, error) {
 	return out, db.translate(rows.Err())
 }
 
-
 const requestColumns = `id, type, state, customer_id, jurisdiction, source, contact_hash, token_hash, token_expires, reason, result, version, due_at, created_at, updated_at, verified_at, closed_at`
 
 func scanRequest(row rowScanner) (*rights.Request, error) {
