@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"testing"
 
@@ -24,4 +25,17 @@ func TestContract(t *testing.T) {
 		}
 		return db
 	})
+}
+
+func TestRestrictionsMigrate(t *testing.T) {
+	db, err := sql.Open("pgx", pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RestrictionsMigrate(t, db, ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`)
 }

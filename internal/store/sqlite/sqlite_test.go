@@ -123,3 +123,16 @@ func TestWALStaysBounded(t *testing.T) {
 		t.Fatalf("WAL grew from %d to %d bytes over four times as many commits: it never restarts", first, got)
 	}
 }
+
+func TestRestrictionsMigrate(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "old.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RestrictionsMigrate(t, db, ms, "")
+}
