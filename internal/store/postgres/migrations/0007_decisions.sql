@@ -32,3 +32,7 @@ SELECT 'restriction-' || customer_id, customer_id, 'restriction', '', false, '',
     'request:' || request_id, '', '', '', '', 'system', '', ''
 FROM restrictions ORDER BY created_at;
 DROP TABLE restrictions;
+
+-- An erasure's marketing suppression entries (keyed hashes and blind-index tokens) go into the
+-- erasure ledger too, so that a restore replays them with the erasure.
+ALTER TABLE erasure_ledger ADD COLUMN marketing TEXT NOT NULL DEFAULT '[]';
