@@ -19,11 +19,11 @@ func TestRestrictionObjectionOptOut(t *testing.T) {
 				name string
 				// then, when set, completes a second request of the same kind after the first.
 				typ, body, then string
-				status           int
-				result           []string          // in the completion's answer
-				want             map[string]string // purpose → reason of the next decision
-				audit            []string          // audit entries the completion must write
-				reveal           string            // a purpose whose reveal must now be refused
+				status          int
+				result          []string          // in the completion's answer
+				want            map[string]string // purpose → reason of the next decision
+				audit           []string          // audit entries the completion must write
+				reveal          string            // a purpose whose reveal must now be refused
 			}{
 				{name: "objection to every legitimate interest", typ: "objection", status: 200,
 					result: []string{`"objected":["analytics","fraud_prevention"]`, `"withdrawn":[]`},
