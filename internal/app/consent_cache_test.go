@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
 
@@ -154,5 +156,50 @@ func TestDecisionCacheIsBounded(t *testing.T) {
 	// The decisions stay right for customers that were dropped.
 	if got := e.may(ids[0], "marketing_email"); !strings.Contains(got, "no_consent") {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestDecisionCacheUnderConcurrentChecks: while other callers keep checking (and reloading) the
+// same customer, every withdrawal and grant is seen by the check that follows it: a load that
+// raced with the change is never kept in place of it.
+func TestDecisionCacheUnderConcurrentChecks(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.create(`{"email":"busy@example.com"}`)
+	e.consentToAll(id)
+	sys := audit.WithActor(context.Background(), audit.System)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := e.app.Consents.May(sys, id, "marketing_sms"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	list, _ := e.app.Consents.Policies(sys)
+	for i := 0; i < 40; i++ {
+		granted := i%2 == 1
+		in := consent.Input{Purpose: "marketing_sms", Granted: &granted, Source: consent.SourcePortal}
+		want := "withdrawn"
+		if granted {
+			in.PolicyVersion, want = list.InForce, "consent"
+		}
+		if _, err := e.app.Consents.Record(sys, id, in); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.may(id, "marketing_sms"); got != want {
+			t.Fatalf("change %d: got %q, want %q", i, got, want)
+		}
 	}
 }
