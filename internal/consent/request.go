@@ -131,17 +131,12 @@ func (s *Service) Fulfil(ctx context.Context, customerID string, f Fulfilment) (
 	add := func(kind, purpose string, granted bool) error {
 		r := Record{CustomerID: customerID, Kind: kind, Purpose: purpose, Granted: granted, PolicyVersion: inForce.Version,
 			Source: SourceRequest, At: now, Evidence: Evidence{FormID: "request:" + f.RequestID}, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
-		if p, ok := s.Catalog.Purpose(purpose); ok && p.Marketing && !granted {
-			why := SuppressWithdrawal
-			if kind == KindObjection {
-				why = SuppressObjection
-			}
-			sup, err := s.withdrawalSuppressions(ctx, customerID, purpose, why, a.ID, now)
-			if err != nil {
-				return err
-			}
-			ap.Suppressions = append(ap.Suppressions, sup...)
+		p, _ := s.Catalog.Purpose(purpose)
+		sup, err := s.choiceSuppressions(ctx, &r, p)
+		if err != nil {
+			return err
 		}
+		ap.Suppressions = append(ap.Suppressions, sup...)
 		if err := s.seal(&r, ps); err != nil {
 			return err
 		}

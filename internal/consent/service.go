@@ -182,15 +182,9 @@ func (s *Service) Record(ctx context.Context, customerID string, in Input) (Reco
 	}
 	r := Record{CustomerID: customerID, Kind: in.Kind, Purpose: in.Purpose, Granted: *in.Granted, PolicyVersion: version,
 		Source: in.Source, Channel: in.Channel, At: now, Evidence: ev, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
-	var sup []Suppression
-	if !r.Granted && p.Marketing && (r.Kind == KindConsent || r.Kind == KindObjection) {
-		why := SuppressWithdrawal
-		if r.Kind == KindObjection {
-			why = SuppressObjection
-		}
-		if sup, err = s.withdrawalSuppressions(ctx, customerID, p.Name, why, a.ID, now); err != nil {
-			return Record{}, err
-		}
+	sup, err := s.choiceSuppressions(ctx, &r, p)
+	if err != nil {
+		return Record{}, err
 	}
 	if err := s.seal(&r, ps); err != nil {
 		return Record{}, err

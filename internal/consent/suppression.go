@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -131,6 +132,20 @@ func (s *Service) Suppress(ctx context.Context, in SuppressionInput) (Suppressio
 	}
 	res.Added = len(entries)
 	return res, nil
+}
+
+// choiceSuppressions returns the entries a choice puts on the suppression list: the
+// customer's current email and phone when r withdraws consent to, or objects to, a marketing
+// purpose p; nothing otherwise.
+func (s *Service) choiceSuppressions(ctx context.Context, r *Record, p catalog.Purpose) ([]Suppression, error) {
+	if r.Granted || !p.Marketing || r.Kind != KindConsent && r.Kind != KindObjection {
+		return nil, nil
+	}
+	why := SuppressWithdrawal
+	if r.Kind == KindObjection {
+		why = SuppressObjection
+	}
+	return s.withdrawalSuppressions(ctx, r.CustomerID, p.Name, why, r.ActorID, r.At)
 }
 
 // withdrawalSuppressions returns the entries that carry a customer's opt-out of a marketing

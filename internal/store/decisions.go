@@ -61,21 +61,11 @@ func (db *DB) suppressionHolders(ctx context.Context, tx *sql.Tx, entries []cons
 	var out []string
 	for _, s := range entries {
 		rows, err := tx.QueryContext(ctx, `SELECT customer_id FROM blind_index WHERE field = $1 AND token = $2`, s.Field, s.Token)
+		ids, err := collect(db, rows, err, func(r rowScanner) (id string, err error) { return id, r.Scan(&id) })
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out = append(out, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+		out = append(out, ids...)
 	}
 	return out, nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"testing"
 
@@ -28,14 +27,9 @@ func TestContract(t *testing.T) {
 }
 
 func TestRestrictionsMigrate(t *testing.T) {
-	db, err := sql.Open("pgx", pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ms, err := Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.RestrictionsMigrate(t, db, ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`)
+	storetest.RestrictionsMigrate(t, "pgx", pgtest.URL(t), ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`)
 }

@@ -125,14 +125,9 @@ func TestWALStaysBounded(t *testing.T) {
 }
 
 func TestRestrictionsMigrate(t *testing.T) {
-	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "old.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ms, err := Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.RestrictionsMigrate(t, db, ms, "")
+	storetest.RestrictionsMigrate(t, "sqlite", filepath.Join(t.TempDir(), "old.db"), ms, "")
 }

@@ -9,9 +9,14 @@ import (
 
 // RestrictionsMigrate: an installation that restricted a customer through a request before
 // restrictions moved into the consent ledger keeps them restricted: migration 7 turns each
-// row of the old restrictions table into a restriction record naming the request. db is an
-// empty database of the engine and ms its migrations.
-func RestrictionsMigrate(t *testing.T, db *sql.DB, ms []store.Migration, lock string) {
+// row of the old restrictions table into a restriction record naming the request. driver and
+// dsn open an empty database of the engine; ms are its migrations and lock its migration lock.
+func RestrictionsMigrate(t *testing.T, driver, dsn string, ms []store.Migration, lock string) {
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	var before []store.Migration
 	for _, m := range ms {
 		if m.Version < 7 {
