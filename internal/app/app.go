@@ -190,9 +190,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		// because a form check must not depend on DNS the operator did not opt in to.
 		a.Quality.MX = quality.NewMXChecker(net.DefaultResolver, 0, 0)
 	}
-	a.Consents = &consent.Service{Store: db, Audit: db, Catalog: cat, Keys: km, Contacts: a.Customers, Norm: a.Customers.Norm,
-		Cache: decisionCache(db)}
-	db.SetDecisionWatcher(a.Consents.Cache)
+	a.Consents = &consent.Service{Store: db, Audit: db, Catalog: cat, Keys: km, Contacts: a.Customers, Norm: a.Customers.Norm}
+	if cfg.DecisionCache > 0 {
+		a.Consents.Cache = decisionCache(db, cfg.DecisionCache)
+		db.SetDecisionWatcher(a.Consents.Cache)
+	}
 	a.Customers.Permissions = a.Consents
 	a.Audit = &audit.Service{Store: db, Catalog: cat, PublicKey: km.AuditPublicKey(), CheckpointEvery: CheckpointEvery}
 	a.APIKeys = &auth.Service{Store: db, Audit: db, Catalog: cat}
@@ -224,8 +226,8 @@ const sqliteTrust = time.Second
 // nodes may have changed it a moment ago; that keeps "withdrawal takes effect on the very next
 // check" true across nodes, and needs no notification channel, which distributed
 // PostgreSQL-compatible engines lack.
-func decisionCache(db *store.DB) *consent.Cache {
-	c := &consent.Cache{Size: consent.DefaultCacheSize}
+func decisionCache(db *store.DB, size int) *consent.Cache {
+	c := &consent.Cache{Size: size}
 	if db.Dialect().Name == "sqlite" {
 		c.Trust = sqliteTrust
 	}
