@@ -131,6 +131,14 @@ func TestDecisionCacheFollowsEveryChange(t *testing.T) {
 				if got := c.may(who, st.purpose); got != st.want {
 					t.Fatalf("%s: %s for %s: got %q, want %q", st.name, engine, st.purpose, got, st.want)
 				}
+				// The bulk check reads the database, not the cache: the two must agree.
+				bulk, err := c.app.Consents.Check(audit.WithActor(context.Background(), audit.System), st.purpose, []string{who})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := bulkReason(bulk); got != st.want && (got != "allowed" || !allowedReasons[st.want]) {
+					t.Fatalf("%s: bulk check for %s: got %q, want %q", st.name, st.purpose, got, st.want)
+				}
 			}
 		})
 	}
@@ -201,5 +209,38 @@ func TestDecisionCacheUnderConcurrentChecks(t *testing.T) {
 		if got := e.may(id, "marketing_sms"); got != want {
 			t.Fatalf("change %d: got %q, want %q", i, got, want)
 		}
+	}
+}
+
+var allowedReasons = map[string]bool{consent.ReasonConsent: true, consent.ReasonContract: true,
+	consent.ReasonLegitimateInterest: true, consent.ReasonLegalObligation: true}
+
+func bulkReason(b consent.Bulk) string {
+	if len(b.Denied) > 0 {
+		return b.Denied[0].Reason
+	}
+	return "allowed"
+}
+
+// TestDecisionCacheSQLiteOtherProcess: on SQLite a second process writing the same file (a
+// command run against a serving data directory) cannot tell the first process's cache; its
+// change is seen once the entry's trust runs out and its change counter is compared.
+func TestDecisionCacheSQLiteOtherProcess(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.create(`{"email":"cli@example.com"}`)
+	e.publish(policyV1)
+	e.app.Consents.Cache.Trust = 100 * time.Millisecond
+	other := e.node()
+	if got := e.may(id, "marketing_email"); got != "no_consent" {
+		t.Fatalf("got %q", got)
+	}
+	yes := true
+	if _, err := other.app.Consents.Record(audit.WithActor(context.Background(), audit.System), id,
+		consent.Input{Purpose: "marketing_email", Granted: &yes, PolicyVersion: "2026-01", Source: consent.SourceImport}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if got := e.may(id, "marketing_email"); got != "consent" {
+		t.Fatalf("after the other process's write and the trust period: got %q, want consent", got)
 	}
 }
