@@ -35,7 +35,8 @@ func TestDecidingKeepsTheDecision(t *testing.T) {
 				all.fold(&recs[i], p.Name)
 			}
 			for i := range kept {
-				few.fold(&kept[i], p.Name)
+				r := kept[i].record()
+				few.fold(&r, p.Name)
 			}
 			for _, now := range []time.Time{t0, t2, t2.Add(1000 * time.Hour)} {
 				if a, b := decide(p, testPolicies, all, "c", now), decide(p, testPolicies, few, "c", now); a.Reason != b.Reason || a.Allowed != b.Allowed {

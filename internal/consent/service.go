@@ -350,8 +350,18 @@ func (s *Service) cachedDecision(ctx context.Context, customerID string, p catal
 	}
 	now := s.now()
 	f := facts{exists: in.exists, gpc: gpcFrom(ctx)}
+	// Only the purpose's records and the restriction bear on it: at most three, as the
+	// cache keeps the newest of each kind and purpose. They are unpacked into a pooled
+	// buffer: decide's escape analysis would otherwise move a local one to the heap.
+	buf := recordBufs.Get().(*[3]Record)
+	defer recordBufs.Put(buf)
+	n := 0
 	for i := range in.recs {
-		f.fold(&in.recs[i], p.Name)
+		if r := &in.recs[i]; (r.purpose == p.Name || r.kind == KindRestriction) && n < len(buf) {
+			buf[n] = r.record()
+			f.fold(&buf[n], p.Name)
+			n++
+		}
 	}
 	d := decide(p, ps, f, customerID, now)
 	if !d.Allowed || !p.Marketing {
