@@ -9,8 +9,8 @@ import (
 
 // TestRestrictionObjectionOptOut: completing a restriction, objection or opt-out request
 // records it in the consent ledger, and the one permission decision enforces it from the very
-// next check: the permission route, reveals (refused, audited as denied) and look-ups (masked,
-// saying why). Each scenario starts from a customer who consented to every consent purpose.
+// next check: the permission route, reveals of the profile and of events (refused, audited as
+// denied) and look-ups (masked, saying why). Each scenario starts from a customer who consented to every consent purpose.
 func TestRestrictionObjectionOptOut(t *testing.T) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
@@ -118,6 +118,9 @@ func TestRestrictionObjectionOptOut(t *testing.T) {
 					if code, body := e.do(call{method: "GET", path: "/v1/customers?email=" + email, role: role, purpose: sc.reveal}); code != 200 ||
 						!strings.Contains(body, id) || strings.Contains(body, email) || !strings.Contains(body, `"denied":`) || !strings.Contains(body, reason) {
 						t.Errorf("look-up for %s: got %d %s, want the match masked, saying why", sc.reveal, code, body)
+					}
+					if code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/events", role: role, purpose: sc.reveal}); code != 403 || !strings.Contains(body, reason) {
+						t.Errorf("events for %s: got %d %s, want 403 naming %s", sc.reveal, code, body, reason)
 					}
 					if code, _ := e.do(call{method: "GET", path: "/v1/customers/" + id, role: role}); code != 200 {
 						t.Errorf("masked read (storage): got %d", code)
