@@ -9,7 +9,7 @@ import (
 
 // TestRestrictionObjectionOptOut: completing a restriction, objection or opt-out request
 // records it in the consent ledger, and the one permission decision enforces it from the very
-// next check: the permission route, reveals of the profile and of events (refused, audited as
+// next check: the permission route, reveals of the profile, its events and identifiers (refused, audited as
 // denied) and look-ups (masked, saying why). Each scenario starts from a customer who consented to every consent purpose.
 func TestRestrictionObjectionOptOut(t *testing.T) {
 	for _, engine := range []string{"sqlite", "postgres"} {
@@ -119,8 +119,10 @@ func TestRestrictionObjectionOptOut(t *testing.T) {
 						!strings.Contains(body, id) || strings.Contains(body, email) || !strings.Contains(body, `"denied":`) || !strings.Contains(body, reason) {
 						t.Errorf("look-up for %s: got %d %s, want the match masked, saying why", sc.reveal, code, body)
 					}
-					if code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/events", role: role, purpose: sc.reveal}); code != 403 || !strings.Contains(body, reason) {
-						t.Errorf("events for %s: got %d %s, want 403 naming %s", sc.reveal, code, body, reason)
+					for _, part := range []string{"/events", "/identities"} {
+						if code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + part, role: role, purpose: sc.reveal}); code != 403 || !strings.Contains(body, reason) {
+							t.Errorf("%s for %s: got %d %s, want 403 naming %s", part, sc.reveal, code, body, reason)
+						}
 					}
 					if code, _ := e.do(call{method: "GET", path: "/v1/customers/" + id, role: role}); code != 200 {
 						t.Errorf("masked read (storage): got %d", code)

@@ -187,6 +187,11 @@ func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([
 	if err != nil {
 		return nil, "", err
 	}
+	if reveal {
+		if err := s.Customers.PermitReveal(ctx, customerID, purpose); err != nil {
+			return nil, "", err
+		}
+	}
 	rows, err := s.Store.ListIdentities(ctx, tree)
 	if err != nil {
 		return nil, "", err
