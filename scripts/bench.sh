@@ -20,7 +20,9 @@ go test -run '^$' -bench 'Backup' -benchtime 3x -timeout 20m ./internal/app/ | t
 go test -run '^$' -bench 'Seal64|Open64|BlindIndex' -benchtime 1s ./internal/vault/ | tee -a "$out"
 go test -run '^$' -bench 'ValidateEmail|ValidatePhone' -benchtime 1s ./internal/quality/ | tee -a "$out"
 go test -run '^$' -bench 'BulkCheck' -benchtime 5x -timeout 30m ./internal/app/ | tee -a "$out"
-go test -run '^$' -bench 'Permission' -benchtime 2000x -timeout 30m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'Permission$' -benchtime 2000x -timeout 30m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'PermissionWarm$' -benchtime 200000x -timeout 30m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'PermissionWarmPostgres' -benchtime 20000x -timeout 30m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'Decide' -benchtime 1s ./internal/consent/ | tee -a "$out"
 go test -run '^$' -bench 'ComparePair' -benchtime 1s ./internal/match/ | tee -a "$out"
 STEWARD_BENCH_MATCH_RECORDS="${STEWARD_BENCH_MATCH_RECORDS:-1000000}" go test -run '^$' -bench 'Match$' -benchtime 1x -timeout 30m ./internal/match/ | tee -a "$out"
@@ -32,7 +34,9 @@ function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return
 /^BenchmarkLookupEmail/    { printf "BENCH lookup_email_sqlite %s us/lookup ratio=%s (plain select %s us; %s customers, %d concurrent callers)\n", metric("us/lookup"), metric("ratio"), metric("us/plain_select"), metric("customers"), 16
                              printf "BENCH lookup_email_sqlite_single %s us/lookup-p50 ratio=%.3f (p99 %s us; plain select p50 %s us; one caller)\n", metric("us_p50_single"), metric("us_p50_single_plain")/metric("us_p50_single"), metric("us_p99_single"), metric("us_p50_single_plain") }
 /^BenchmarkBulkCheck/      { printf "BENCH bulk_permission_check_sqlite %s ms/check ratio=%s (%s ms of processor time; plain select of the ids %s ms; %s customers, %s allowed)\n", metric("ms/check"), metric("ratio"), metric("cpu_ms/check"), metric("ms/plain_select"), metric("customers"), metric("allowed") }
-/^BenchmarkPermission/     { printf "BENCH permission_check_sqlite %s us/check (%s us of processor time each, %d concurrent callers)\n", metric("us/check"), metric("cpu_us/check"), 16 }
+/^BenchmarkPermissionWarm-/ { printf "BENCH permission_check_warm_sqlite %s us/check ratio=%s (%s us of processor time; the same check uncached %s us; %s customers cached; one caller; target < 5 us)\n", metric("us/check"), metric("ratio"), metric("cpu_us/check"), metric("us/uncached_check"), metric("cached") }
+/^BenchmarkPermissionWarmPostgres/ { printf "BENCH permission_check_warm_postgres %s us/check ratio=%s (the same check uncached %s us; a primary-key select %s us; one caller)\n", metric("us/check"), metric("ratio"), metric("us/uncached_check"), metric("us/plain_select") }
+/^BenchmarkPermission-/    { printf "BENCH permission_check_sqlite %s us/check (%s us of processor time each, %d concurrent callers)\n", metric("us/check"), metric("cpu_us/check"), 16 }
 /^BenchmarkDecide/         { printf "BENCH permission_decision %s ns/op (facts in memory)\n", metric("ns/op") }
 /^BenchmarkMatch/           { printf "BENCH match_duplicates %s min/1M_records ratio=%.2f (of the 5 min target; %s records, precision %s, recall %s, peak RSS %s MiB)\n", metric("min/1M_records"), metric("min/1M_records")/5, metric("records"), metric("precision"), metric("recall"), metric("MiB_peak_rss") }
 /^BenchmarkIngestBatchHTTP/ { printf "BENCH ingest_batch_http_sqlite %s events/s ratio=%s (plain event inserts/s %s, p99 batch %s ms, 500 events per batch, 8 clients)\n", metric("events/s"), metric("ratio"), metric("plain_events/s"), metric("p99_ms") }

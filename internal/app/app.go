@@ -191,6 +191,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		a.Quality.MX = quality.NewMXChecker(net.DefaultResolver, 0, 0)
 	}
 	a.Consents = &consent.Service{Store: db, Audit: db, Catalog: cat, Keys: km, Contacts: a.Customers, Norm: a.Customers.Norm}
+	if cfg.DecisionCache > 0 {
+		a.Consents.Cache = decisionCache(db, cfg.DecisionCache)
+		db.SetDecisionWatcher(a.Consents.Cache)
+	}
 	a.Customers.Permissions = a.Consents
 	a.Audit = &audit.Service{Store: db, Catalog: cat, PublicKey: km.AuditPublicKey(), CheckpointEvery: CheckpointEvery}
 	a.APIKeys = &auth.Service{Store: db, Audit: db, Catalog: cat}
@@ -209,6 +213,25 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Runner = &job.Runner{Store: db, Owner: host + "-" + hex.EncodeToString(nonce[:]), Lease: time.Minute, Log: log,
 		Steps: map[string]job.Step{keys.RewrapJob: a.Rotator.Step}}
 	return a, nil
+}
+
+// sqliteTrust is how long the decision cache uses an entry on SQLite without comparing it with
+// the database. Writes made through this process drop entries at once; the comparison only
+// catches another process writing the same file (a command run against a serving data
+// directory), which is seen within this time.
+const sqliteTrust = time.Second
+
+// decisionCache sizes the single-check cache for the engine. On PostgreSQL every check
+// compares its entry's change counter with the database's, one indexed read, because other
+// nodes may have changed it a moment ago; that keeps "withdrawal takes effect on the very next
+// check" true across nodes, and needs no notification channel, which distributed
+// PostgreSQL-compatible engines lack.
+func decisionCache(db *store.DB, size int) *consent.Cache {
+	c := &consent.Cache{Size: size}
+	if db.Dialect().Name == "sqlite" {
+		c.Trust = sqliteTrust
+	}
+	return c
 }
 
 // Close releases the database.

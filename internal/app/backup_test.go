@@ -12,6 +12,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/backup"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
@@ -25,6 +26,7 @@ func TestBackupEraseRestorePostgres(t *testing.T) { testBackupEraseRestore(t, pg
 func testBackupEraseRestore(t *testing.T, db string) {
 	e := newEnv(t, db)
 	ctx := context.Background()
+	e.publish(policyV1)
 	id := e.create(ada)
 	other := e.create(`{"email":"grace@example.com","first_name":"Grace"}`)
 	rec, err := e.app.Store.GetCustomer(ctx, id)
@@ -86,6 +88,19 @@ func testBackupEraseRestore(t *testing.T, db string) {
 	}
 	if ok, _ := a.Rights.IsSuppressed(sys, "email", "ada.lovelace@example.com"); !ok {
 		t.Error("erased address not suppressed after restore")
+	}
+	// The marketing suppression the erasure made came back with the replay: a re-import of
+	// the address with an old consent does not bring marketing back.
+	again, err := a.Customers.Create(sys, map[string]any{"email": "Ada.Lovelace@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	if _, err := a.Consents.Record(sys, again.ID, consent.Input{Purpose: "marketing_email", Granted: &yes, PolicyVersion: "2026-01", Source: consent.SourceImport}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := a.Consents.May(sys, again.ID, "marketing_email"); err != nil || d.Reason != consent.ReasonSuppressed {
+		t.Errorf("re-imported after restore: got %+v %v, want suppressed", d, err)
 	}
 	if _, err := a.Store.GetCustomer(ctx, id); !problem.Is(err, problem.NotFound) {
 		t.Fatalf("restored database still holds the profile: %v", err)

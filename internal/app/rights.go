@@ -7,10 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/config"
-	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/retention"
 	"github.com/stewardhq/steward/internal/rights"
 )
@@ -19,7 +17,8 @@ import (
 const ledgerLabel = "erasure ledger v1"
 
 // wireRights builds the rights service and connects the customer service to the erasure
-// ledger (Gone for erased ids) and to restrictions (no reveal outside legal purposes).
+// ledger (Gone for erased ids), and the rights service to the consent ledger, where completed
+// restriction, objection and opt-out requests are recorded for the permission decision.
 func (a *App) wireRights(cfg config.Config) error {
 	deadlines, err := rights.ParseDeadlines(cfg.RequestDeadlines)
 	if err != nil {
@@ -43,23 +42,16 @@ func (a *App) wireRights(cfg config.Config) error {
 		Parts:  a.Store.RightsParts(), Mailer: mailer,
 		Settings: rights.Settings{Deadlines: deadlines, DefaultJurisdiction: strings.ToLower(cfg.Jurisdiction),
 			ExportTTL: cfg.ExportTTL, PublicURL: cfg.PublicURL}}
-	a.Rights.Suppress = func(ctx context.Context, values map[string][]byte) error {
-		var in consent.SuppressionInput
-		if v, ok := values["email"]; ok {
-			in.Email = string(v)
+	a.Rights.Suppress = func(ctx context.Context, values map[string][]byte) ([]string, error) {
+		contacts := map[string]string{}
+		for field, v := range values {
+			contacts[field] = string(v)
 		}
-		if v, ok := values["phone"]; ok {
-			in.Phone = string(v)
-		}
-		if in.Email == nil && in.Phone == nil {
-			return nil
-		}
-		// Recorded as Steward's own act: it follows from the erasure, whoever asked for it.
-		_, err := a.Consents.Suppress(audit.WithActor(ctx, audit.System), in)
-		return err
+		return a.Consents.SuppressErased(ctx, contacts)
 	}
+	a.Rights.Resuppress = a.Consents.Resuppress
+	a.Rights.Choices = a.Consents
 	a.Customers.Ledger = a.Store
-	a.Customers.Restrictions = a.Store
 	return nil
 }
 

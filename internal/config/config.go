@@ -58,6 +58,7 @@ type Config struct {
 	EventSchema      string        `json:"event-schema"`       // override event schema file
 	TrackingSlots    int           `json:"tracking-slots"`     // concurrent tracking requests
 	CartAbandonAfter time.Duration `json:"cart-abandon-after"` // checkout without order → abandoned
+	DecisionCache    int           `json:"decision-cache"`     // customers whose decision inputs are cached; 0 off
 
 	// Data-subject requests, retention and backups.
 	RequestDeadlines string        `json:"request-deadlines"` // e.g. gdpr=1m,ccpa=45d
@@ -90,6 +91,7 @@ func Default() Config {
 		IPMode:           "sealed",
 		TrackingSlots:    16,
 		CartAbandonAfter: time.Hour,
+		DecisionCache:    100_000,
 
 		RequestDeadlines: "gdpr=1m,uk_gdpr=1m,ccpa=45d",
 		Jurisdiction:     "gdpr",
@@ -162,6 +164,9 @@ func (c Config) Validate() error {
 	}
 	if c.TrackingSlots < 1 || c.TrackingSlots > 1024 {
 		return fmt.Errorf("tracking-slots: must be 1 to 1024")
+	}
+	if c.DecisionCache < 0 || c.DecisionCache > 10_000_000 {
+		return fmt.Errorf("decision-cache: must be 0 to 10000000")
 	}
 	if c.CartAbandonAfter < time.Minute {
 		return fmt.Errorf("cart-abandon-after: must be at least 1m")

@@ -37,9 +37,11 @@ const (
 	ReasonNoConsent       = "no_consent"
 	ReasonWithdrawn       = "withdrawn"
 	ReasonGPCOptOut       = "gpc_opt_out"
-	ReasonNeedsReconsent  = "needs_reconsent"
-	ReasonNotInPolicy     = "not_in_policy"
-	ReasonSuppressed      = "suppressed"
+	// ReasonOptedOut is an opt-out of sale or sharing made by a data-subject request.
+	ReasonOptedOut       = "opted_out"
+	ReasonNeedsReconsent = "needs_reconsent"
+	ReasonNotInPolicy    = "not_in_policy"
+	ReasonSuppressed     = "suppressed"
 )
 
 // facts are what the ledger and the suppression list say about one customer, for one purpose.
@@ -124,6 +126,8 @@ func decide(p catalog.Purpose, ps Policies, f facts, customerID string, now time
 		return deny(ReasonNoConsent, nil)
 	case !c.Granted && c.Source == SourceGPC:
 		return deny(ReasonGPCOptOut, c)
+	case !c.Granted && c.Source == SourceRequest && p.GPCOptOut:
+		return deny(ReasonOptedOut, c)
 	case !c.Granted:
 		return deny(ReasonWithdrawn, c)
 	}

@@ -19,6 +19,11 @@
 //     verifiable with the published public key.
 //   - Every change (record, policy, suppression) and every bulk check is audited in the same
 //     transaction as the change; entries name purposes, never values.
+//   - A single check may be answered from Cache, which holds the decision's inputs, never its
+//     outcome, and never an input older than the store's: the engine drops entries when a
+//     change commits in this process and keeps a change counter per customer that other
+//     processes compare against. Restrictions, objections and opt-outs made by completing
+//     data-subject requests are ledger records like any other (source "request").
 //
 // The package imports no storage or HTTP code: engines implement Store, and the customer
 // service supplies contact values through Contacts.

@@ -57,9 +57,12 @@ const (
 	SourcePortal     = "portal"
 	// SourceGPC is a Global Privacy Control signal; it only ever opts out.
 	SourceGPC = "gpc"
+	// SourceRequest is a data-subject request (restriction, objection, opt-out) that Steward
+	// carried out; only completing the request records it (see Fulfil).
+	SourceRequest = "request"
 )
 
-var sources = []string{SourceSignupForm, SourceBanner, SourceAPI, SourceImport, SourcePOS, SourcePortal, SourceGPC}
+var sources = []string{SourceSignupForm, SourceBanner, SourceAPI, SourceImport, SourcePOS, SourcePortal, SourceGPC, SourceRequest}
 
 // Sources returns the sources a record may name.
 func Sources() []string { return slices.Clone(sources) }
@@ -92,6 +95,9 @@ func (in *Input) check(cat *catalog.Catalog) (catalog.Purpose, error) {
 	}
 	if !slices.Contains(sources, in.Source) {
 		return catalog.Purpose{}, problem.InvalidField("source", "unknown source %q (want one of signup_form, banner, api, import, pos, portal, gpc)", in.Source)
+	}
+	if in.Source == SourceRequest {
+		return catalog.Purpose{}, problem.InvalidField("source", "request is recorded only by completing a data-subject request (POST /v1/requests/{id}/complete)")
 	}
 	if in.Source == SourceGPC && *in.Granted {
 		return catalog.Purpose{}, problem.InvalidField("source", "a Global Privacy Control signal only ever opts out; granted must be false")

@@ -63,6 +63,9 @@ type Service struct {
 	Norm     Normalizer
 	// Now is the clock; nil means time.Now. Tests set it to cross policy effective dates.
 	Now func() time.Time
+	// Cache, when set, keeps single checks (May, Permit) from reading the store each time;
+	// bulk checks and histories always read it.
+	Cache *Cache
 }
 
 func (s *Service) now() time.Time {
@@ -179,15 +182,9 @@ func (s *Service) Record(ctx context.Context, customerID string, in Input) (Reco
 	}
 	r := Record{CustomerID: customerID, Kind: in.Kind, Purpose: in.Purpose, Granted: *in.Granted, PolicyVersion: version,
 		Source: in.Source, Channel: in.Channel, At: now, Evidence: ev, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
-	var sup []Suppression
-	if !r.Granted && p.Marketing && (r.Kind == KindConsent || r.Kind == KindObjection) {
-		why := SuppressWithdrawal
-		if r.Kind == KindObjection {
-			why = SuppressObjection
-		}
-		if sup, err = s.withdrawalSuppressions(ctx, customerID, p.Name, why, a.ID, now); err != nil {
-			return Record{}, err
-		}
+	sup, err := s.choiceSuppressions(ctx, &r, p)
+	if err != nil {
+		return Record{}, err
 	}
 	if err := s.seal(&r, ps); err != nil {
 		return Record{}, err
@@ -333,11 +330,47 @@ func (s *Service) may(ctx context.Context, customerID, purpose string) (Decision
 	if !validID(customerID) {
 		return Decision{}, problem.InvalidField("id", "is not a valid customer id")
 	}
+	if s.Cache != nil {
+		return s.cachedDecision(ctx, customerID, p)
+	}
 	ds, err := s.decisions(ctx, []string{customerID}, []catalog.Purpose{p}, gpcFrom(ctx))
 	if err != nil {
 		return Decision{}, err
 	}
 	return ds[0][0], nil
+}
+
+// cachedDecision is the single decision made from cached inputs: the same rule, the same
+// facts, and the suppression list consulted only when a marketing purpose would otherwise be
+// allowed, as in decisions.
+func (s *Service) cachedDecision(ctx context.Context, customerID string, p catalog.Purpose) (Decision, error) {
+	in, ps, err := s.cachedInputs(ctx, customerID)
+	if err != nil {
+		return Decision{}, err
+	}
+	now := s.now()
+	f := facts{exists: in.exists, gpc: gpcFrom(ctx)}
+	// Only the purpose's records and the restriction bear on it: at most three, as the
+	// cache keeps the newest of each kind and purpose. They are unpacked into a pooled
+	// buffer: decide's escape analysis would otherwise move a local one to the heap.
+	buf := recordBufs.Get().(*[3]Record)
+	defer recordBufs.Put(buf)
+	n := 0
+	for i := range in.recs {
+		if r := &in.recs[i]; (r.purpose == p.Name || r.kind == KindRestriction) && n < len(buf) {
+			buf[n] = r.record()
+			f.fold(&buf[n], p.Name)
+			n++
+		}
+	}
+	d := decide(p, ps, f, customerID, now)
+	if !d.Allowed || !p.Marketing {
+		return d, nil
+	}
+	if f.suppressedAt, err = s.cachedSuppressedAt(ctx, in, p.Name); err != nil || f.suppressedAt.IsZero() {
+		return d, err
+	}
+	return decide(p, ps, f, customerID, now), nil
 }
 
 // Permit is May for services that have already checked the caller's permissions, such as the
@@ -474,27 +507,48 @@ func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalo
 // purpose) with what the suppression list says about their current email and phone.
 func (s *Service) applySuppressions(ctx context.Context, p catalog.Purpose, ps Policies, ids []string, suspects []int,
 	byCustomer [][]*Record, ds []Decision, gpc bool, now time.Time) error {
-	listed, err := s.Store.HasSuppressions(ctx, p.Name)
-	if err != nil || !listed {
-		return err
-	}
 	want := make([]string, len(suspects))
 	for k, j := range suspects {
 		want[k] = ids[j]
 	}
-	// Only customers whose email or phone shares a blind-index token with an entry can
-	// match it; they are few, and only they are opened and hashed in full.
-	near, err := s.Store.SuppressionSuspects(ctx, p.Name, want)
-	if err != nil || len(near) == 0 {
+	at, err := s.suppressedAt(ctx, p.Name, want)
+	if err != nil {
 		return err
 	}
-	want = want[:0]
+	for _, j := range suspects {
+		latest := at[ids[j]]
+		if latest.IsZero() {
+			continue
+		}
+		f := facts{exists: true, gpc: gpc, suppressedAt: latest}
+		for _, r := range byCustomer[j] {
+			f.fold(r, p.Name)
+		}
+		ds[j] = decide(p, ps, f, ids[j], now)
+	}
+	return nil
+}
+
+// suppressedAt returns, for those of ids whose current email or phone is on the suppression
+// list for purpose, when it was last put there. Only customers whose email or phone shares a
+// blind-index token with an entry can match; they are few, and only they are opened and
+// hashed in full.
+func (s *Service) suppressedAt(ctx context.Context, purpose string, ids []string) (map[string]time.Time, error) {
+	listed, err := s.Store.HasSuppressions(ctx, purpose)
+	if err != nil || !listed {
+		return nil, err
+	}
+	near, err := s.Store.SuppressionSuspects(ctx, purpose, ids)
+	if err != nil || len(near) == 0 {
+		return nil, err
+	}
+	want := make([]string, 0, len(near))
 	for id := range near {
 		want = append(want, id)
 	}
 	vals, err := s.Contacts.ContactValues(ctx, want, contactFields...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hashes := make(map[string][][]byte, len(vals))
 	var all [][]byte
@@ -508,30 +562,21 @@ func (s *Service) applySuppressions(ctx context.Context, p catalog.Purpose, ps P
 		}
 	}
 	if len(all) == 0 {
-		return nil
+		return nil, nil
 	}
-	at, err := s.Store.SuppressedAt(ctx, p.Name, all)
+	listedAt, err := s.Store.SuppressedAt(ctx, purpose, all)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, j := range suspects {
-		id := ids[j]
-		var latest time.Time
-		for _, h := range hashes[id] {
-			if t := at[string(h)]; t.After(latest) {
-				latest = t
+	out := map[string]time.Time{}
+	for id, hs := range hashes {
+		for _, h := range hs {
+			if t := listedAt[string(h)]; t.After(out[id]) {
+				out[id] = t
 			}
 		}
-		if latest.IsZero() {
-			continue
-		}
-		f := facts{exists: true, gpc: gpc, suppressedAt: latest}
-		for _, r := range byCustomer[j] {
-			f.fold(r, p.Name)
-		}
-		ds[j] = decide(p, ps, f, id, now)
 	}
-	return nil
+	return out, nil
 }
 
 // ApplyGPC records a Global Privacy Control opt-out of every GPC-sensitive purpose for the

@@ -31,6 +31,9 @@ type Store interface {
 	// particular order, without evidence or receipts. An empty purpose returns the records of
 	// every purpose.
 	DecisionRecords(ctx context.Context, ids []string, purpose string) (map[string]bool, []Record, error)
+	// DecisionVersion returns the customer's change counter and the newest policy's Seq, in
+	// one round trip: what tells a cached decision input whether it is still current.
+	DecisionVersion(ctx context.Context, customerID string) (Version, error)
 	// AddSuppressions stores entries and their audit entries in one transaction.
 	AddSuppressions(ctx context.Context, entries []Suppression, audit []audit.Entry) error
 	// HasSuppressions reports whether any suppression entry names purpose.

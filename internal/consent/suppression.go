@@ -2,11 +2,15 @@ package consent
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -20,7 +24,7 @@ type Suppression struct {
 	Token   int64
 	Field   string // ContactEmail or ContactPhone
 	Purpose string
-	Source  string // SuppressWithdrawal, SuppressObjection or SuppressAPI
+	Source  string // SuppressWithdrawal, SuppressObjection, SuppressAPI or SuppressErasure
 	At      time.Time
 	ActorID string
 }
@@ -130,6 +134,20 @@ func (s *Service) Suppress(ctx context.Context, in SuppressionInput) (Suppressio
 	return res, nil
 }
 
+// choiceSuppressions returns the entries a choice puts on the suppression list: the
+// customer's current email and phone when r withdraws consent to, or objects to, a marketing
+// purpose p; nothing otherwise.
+func (s *Service) choiceSuppressions(ctx context.Context, r *Record, p catalog.Purpose) ([]Suppression, error) {
+	if r.Granted || !p.Marketing || r.Kind != KindConsent && r.Kind != KindObjection {
+		return nil, nil
+	}
+	why := SuppressWithdrawal
+	if r.Kind == KindObjection {
+		why = SuppressObjection
+	}
+	return s.withdrawalSuppressions(ctx, r.CustomerID, p.Name, why, r.ActorID, r.At)
+}
+
 // withdrawalSuppressions returns the entries that carry a customer's opt-out of a marketing
 // purpose beyond their erasure: their current email and phone, hashed.
 func (s *Service) withdrawalSuppressions(ctx context.Context, customerID, purpose, source, actorID string, at time.Time) ([]Suppression, error) {
@@ -144,4 +162,59 @@ func (s *Service) withdrawalSuppressions(ctx context.Context, customerID, purpos
 		}
 	}
 	return out, nil
+}
+
+// SuppressErasure is why an entry was added: the customer who held the address was erased.
+const SuppressErasure = "erasure"
+
+// SuppressErased puts an erased customer's normalised contact values (by field name; only
+// email and phone count) on the suppression list for every marketing purpose, as Steward's
+// own act, and returns the entries encoded for the erasure ledger ("field:hash:token", keyed
+// hash and blind-index token, never the value), which Resuppress turns back into entries when
+// a restore replays the erasure.
+func (s *Service) SuppressErased(ctx context.Context, values map[string]string) ([]string, error) {
+	var marks []string
+	for _, field := range contactFields {
+		if v := values[field]; v != "" {
+			marks = append(marks, fmt.Sprintf("%s:%x:%d", field, s.suppressionHash(field, v), s.Keys.BlindIndex(field, []byte(v))))
+		}
+	}
+	if len(marks) == 0 {
+		return nil, nil
+	}
+	return marks, s.Resuppress(ctx, marks, s.now())
+}
+
+// Resuppress adds the entries SuppressErased encoded, for every marketing purpose, dated at
+// (the erasure's time, so a fresh opt-in made after the erasure still counts).
+func (s *Service) Resuppress(ctx context.Context, marks []string, at time.Time) error {
+	purposes := s.Catalog.MarketingPurposes()
+	if len(purposes) == 0 || len(marks) == 0 {
+		return nil
+	}
+	var entries []Suppression
+	var fields []string
+	for _, m := range marks {
+		parts := strings.Split(m, ":")
+		if len(parts) != 3 || !slices.Contains(contactFields, parts[0]) {
+			return problem.New(problem.Internal, "erasure ledger holds a malformed suppression entry")
+		}
+		hash, err := hex.DecodeString(parts[1])
+		if err != nil {
+			return problem.Wrap(problem.Internal, err, "erasure ledger holds a malformed suppression entry")
+		}
+		token, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil {
+			return problem.Wrap(problem.Internal, err, "erasure ledger holds a malformed suppression entry")
+		}
+		fields = append(fields, parts[0])
+		for _, p := range purposes {
+			entries = append(entries, Suppression{Hash: hash, Token: token, Field: parts[0], Purpose: p, Source: SuppressErasure,
+				At: at.UTC().Truncate(time.Microsecond), ActorID: audit.System.ID})
+		}
+	}
+	ctx = audit.WithActor(ctx, audit.System)
+	e := audit.New(ctx, ActionSuppress, "", nil, "")
+	e.Target = fmt.Sprintf("suppression:%v for %v after an erasure", fields, purposes)
+	return s.Store.AddSuppressions(ctx, entries, []audit.Entry{e})
 }

@@ -35,6 +35,17 @@ func (s *Service) permit(ctx context.Context, id, purpose string) error {
 	return s.Permissions.Permit(ctx, id, purpose)
 }
 
+// PermitReveal is the permission decision for data of the customer kept outside the profile
+// (events, orders) that is about to be revealed for purpose: nil to go ahead, Forbidden
+// naming the reason otherwise, and then the refusal is audited as a denied reveal, as a
+// refused reveal of the profile is. An empty purpose (a masked read) needs no decision.
+func (s *Service) PermitReveal(ctx context.Context, id, purpose string) error {
+	if err := s.permit(ctx, id, purpose); err != nil {
+		return s.denied(ctx, err, id, purpose)
+	}
+	return nil
+}
+
 // renderPermitted renders one look-up match. When the permission decision refuses purpose for
 // this customer the match is shown masked, says why, and the refusal is returned as an audit
 // entry, as a refused reveal of a single customer is.

@@ -24,17 +24,6 @@ type ErasureLedger interface {
 	Erased(ctx context.Context, customerID string) (bool, error)
 }
 
-// Restrictions tells the customer service which customers restricted processing. Their data
-// is kept (storage) and may still be revealed for the purposes in LegalPurposes, never for
-// anything else.
-type Restrictions interface {
-	Restricted(ctx context.Context, customerID string) (bool, error)
-}
-
-// LegalPurposes are the purposes a restricted customer's data may still be used for: meeting
-// a legal obligation and answering the customer's own requests.
-var LegalPurposes = []string{"legal_obligation", "privacy_requests"}
-
 // missing turns a NotFound for an erased id into Gone; other errors pass unchanged.
 func (s *Service) missing(ctx context.Context, id string, err error) error {
 	if !problem.Is(err, problem.NotFound) || s.Ledger == nil {
@@ -48,27 +37,6 @@ func (s *Service) missing(ctx context.Context, id string, err error) error {
 		return problem.Gonef("customer was erased")
 	}
 	return err
-}
-
-// restricted returns Forbidden when purpose is not a legal purpose and the customer restricted
-// processing. An empty purpose (masked read) is storage, which restriction allows.
-func (s *Service) restricted(ctx context.Context, id, purpose string) error {
-	if purpose == "" || s.Restrictions == nil {
-		return nil
-	}
-	for _, p := range LegalPurposes {
-		if p == purpose {
-			return nil
-		}
-	}
-	r, err := s.Restrictions.Restricted(ctx, id)
-	if err != nil {
-		return err
-	}
-	if r {
-		return problem.Forbiddenf("processing of this customer is restricted: only %s may reveal it", "legal_obligation and privacy_requests")
-	}
-	return nil
 }
 
 // IndexedValues returns the canonical look-up values (email, phone, …) of a customer, as the

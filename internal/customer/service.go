@@ -42,8 +42,6 @@ type Service struct {
 	Permissions Permissions
 	// Ledger, when set, turns NotFound for erased ids into Gone.
 	Ledger ErasureLedger
-	// Restrictions, when set, refuses reveals of restricted customers except for legal purposes.
-	Restrictions Restrictions
 }
 
 // View is a customer as a caller sees it: masked unless revealed for a purpose.
@@ -149,9 +147,7 @@ func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 	if err != nil {
 		return View{}, s.missing(ctx, id, err)
 	}
-	if err := s.restricted(ctx, id, purpose); err != nil {
-		return View{}, s.denied(ctx, err, id, purpose)
-	}
+	// The permission decision also covers restriction, objection and opt-out.
 	if err := s.permit(ctx, id, purpose); err != nil {
 		return View{}, s.denied(ctx, err, id, purpose)
 	}
@@ -256,11 +252,7 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 		if string(got) != string(wantJSON) {
 			continue
 		}
-		shown := purpose
-		if s.restricted(ctx, r.ID, purpose) != nil {
-			shown = "" // a restricted customer is found, but shown masked
-		}
-		v, denial, err := s.renderPermitted(ctx, r, values, shown)
+		v, denial, err := s.renderPermitted(ctx, r, values, purpose)
 		if err != nil {
 			return nil, err
 		}

@@ -63,6 +63,12 @@ func (s *Service) Events(ctx context.Context, customerID, purpose string, f Even
 	if err != nil {
 		return nil, "", err
 	}
+	if reveal {
+		// The customer's consents, objections, opt-outs and restriction decide too.
+		if err := s.Customers.PermitReveal(ctx, customerID, purpose); err != nil {
+			return nil, "", err
+		}
+	}
 	want := f.Limit
 	f.Limit++
 	rows, err := s.Store.ListEvents(ctx, tree, f)
@@ -180,6 +186,11 @@ func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([
 	root, tree, err := s.Store.CustomerTree(ctx, customerID)
 	if err != nil {
 		return nil, "", err
+	}
+	if reveal {
+		if err := s.Customers.PermitReveal(ctx, customerID, purpose); err != nil {
+			return nil, "", err
+		}
 	}
 	rows, err := s.Store.ListIdentities(ctx, tree)
 	if err != nil {

@@ -3,11 +3,12 @@ package rights
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"sort"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -17,7 +18,8 @@ type Completion struct {
 	Fields map[string]any `json:"fields,omitempty"`
 	// Lift ends a restriction instead of placing one.
 	Lift bool `json:"lift,omitempty"`
-	// Purposes name what an objection or opt-out is about.
+	// Purposes name what an objection or opt-out is about: every legitimate-interest purpose
+	// (objection) or every sale/share purpose (opt-out) when empty.
 	Purposes []string `json:"purposes,omitempty"`
 }
 
@@ -26,7 +28,11 @@ type Completion struct {
 //   - erasure: the erasure report;
 //   - rectification: the corrected field names (never old or new values);
 //   - restriction: processing restricted (or, with Lift, restored);
-//   - objection, opt_out: the purposes recorded.
+//   - objection: processing for the purposes stopped;
+//   - opt_out: sale and sharing stopped.
+//
+// Restriction, objection and opt-out are recorded in the consent ledger (see
+// consent.Service.Fulfil), so the one permission decision enforces them from the next check.
 //
 // An unverified request is Conflict; a closed one is Conflict. The request moves to
 // in_progress before the work, so a failure leaves it there, and completing it again resumes
@@ -87,15 +93,16 @@ func (s *Service) checkCompletion(r *Request, c Completion) error {
 		if len(c.Fields) == 0 {
 			return problem.InvalidField("fields", "a rectification needs the corrected fields")
 		}
-	case TypeObjection, TypeOptOut:
-		if r.Type == TypeObjection && len(c.Purposes) == 0 {
-			return problem.InvalidField("purposes", "an objection names the purposes objected to")
+	case TypeRestriction, TypeObjection, TypeOptOut:
+		if s.Choices == nil {
+			return problem.New(problem.Internal, "no consent ledger to record the request in")
 		}
-		for _, p := range c.Purposes {
-			if _, ok := s.Catalog.Purpose(p); !ok {
-				return problem.InvalidField("purposes", "unknown purpose %q", p)
-			}
+		if err := s.Choices.CheckFulfilment(fulfilment(r, c, nil)); err != nil {
+			return err
 		}
+	}
+	if c.Purposes != nil && r.Type != TypeObjection && r.Type != TypeOptOut {
+		return problem.InvalidField("purposes", "only an objection or an opt-out names purposes")
 	}
 	if c.Fields != nil && r.Type != TypeRectification {
 		return problem.InvalidField("fields", "only a rectification takes fields")
@@ -139,25 +146,28 @@ func (s *Service) carryOut(ctx context.Context, r *Request, c Completion) (store
 		}
 		sort.Strings(names)
 		return map[string]any{"fields_corrected": names, "version": v.Version}, nil, nil
-	case TypeRestriction:
-		action := ActionRestrict
+	case TypeRestriction, TypeObjection, TypeOptOut:
+		action := map[string]string{TypeRestriction: ActionRestrict, TypeObjection: ActionObject, TypeOptOut: ActionOptOut}[r.Type]
 		if c.Lift {
 			action = ActionUnrestrict
 		}
 		e := audit.New(ctx, action, r.CustomerID, nil, "privacy_requests")
 		e.Target = requestTarget(r.ID)
-		if err := s.Store.SetRestriction(ctx, r.CustomerID, r.ID, !c.Lift, []audit.Entry{e}); err != nil {
+		done, err := s.Choices.Fulfil(ctx, r.CustomerID, fulfilment(r, c, []audit.Entry{e}))
+		if err != nil {
 			return nil, nil, err
 		}
-		return map[string]any{"restricted": !c.Lift, "allowed_purposes": []string{"legal_obligation", "privacy_requests"}}, nil, nil
-	case TypeObjection, TypeOptOut:
-		purposes := c.Purposes
-		if len(purposes) == 0 {
-			purposes = s.Catalog.GPCPurposes() // sale and sharing
+		res := map[string]any{"records": done.Records, "recorded_at": s.now().Format(time.RFC3339)}
+		switch {
+		case done.Restricted != nil:
+			res["restricted"] = *done.Restricted
+			res["allowed_purposes"] = s.legalPurposes()
+		case r.Type == TypeObjection:
+			res["objected"], res["withdrawn"] = nonNil(done.Objected), nonNil(done.Withdrawn)
+		default:
+			res["opted_out"] = nonNil(done.OptedOut)
 		}
-		purposes = slices.Clone(purposes)
-		sort.Strings(purposes)
-		return map[string]any{"purposes": purposes, "recorded_at": s.now().Format(time.RFC3339)}, nil, nil
+		return res, nil, nil
 	}
 	return nil, nil, problem.InvalidField("type", "unknown request type")
 }
@@ -167,4 +177,28 @@ func exportFormats(t string) []string {
 		return []string{"json", "csv", "html"}
 	}
 	return []string{"json", "html"}
+}
+
+// fulfilment is what completing r records in the consent ledger.
+func fulfilment(r *Request, c Completion, entries []audit.Entry) consent.Fulfilment {
+	return consent.Fulfilment{RequestID: r.ID, Type: r.Type, Lift: c.Lift, Purposes: c.Purposes, Entries: entries}
+}
+
+// legalPurposes are the purposes a restricted customer's data may still be used for: those
+// resting on a legal obligation (by default legal_obligation and privacy_requests).
+func (s *Service) legalPurposes() []string {
+	var out []string
+	for _, p := range s.Catalog.Purposes {
+		if p.LegalBasis == catalog.LegalObligation {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -11,4 +11,10 @@
 // covered by exactly one Part (a test compares the registry with the schema). The ledger and
 // the suppression list hold customer ids and keyed hashes only, never personal values. Every
 // step of a request is audited, and audit entries never hold values.
+//
+// Restriction, objection and opt-out change what may be done with the data, not the data: this
+// package keeps no state of its own for them but records them in the consent ledger (Choices),
+// so the one permission decision enforces them wherever data is used. The marketing
+// suppression entries an erasure makes travel in its ledger entry, so a restore replays them
+// with it.
 package rights

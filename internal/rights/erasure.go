@@ -10,6 +10,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -23,6 +24,8 @@ const (
 	ActionHoldRelease   = "legal_hold.release"
 	ActionRestrict      = "customer.restrict"
 	ActionUnrestrict    = "customer.unrestrict"
+	ActionObject        = "customer.object"
+	ActionOptOut        = "customer.opt_out"
 	ActionRequestCreate = "request.create"
 	ActionRequestVerify = "request.verify"
 	ActionRequestStart  = "request.start"
@@ -59,8 +62,22 @@ type Service struct {
 	Now func() time.Time
 	// Suppress, when set, puts the customer's normalised contact values (email, phone) on the
 	// marketing suppression list that permission decisions consult, before anything is erased:
-	// an opt-out must survive the erasure and any later re-import.
-	Suppress func(ctx context.Context, values map[string][]byte) error
+	// an opt-out must survive the erasure and any later re-import. It returns the entries it
+	// added, encoded for the erasure ledger, which Resuppress adds again when a restore
+	// replays the erasure.
+	Suppress   func(ctx context.Context, values map[string][]byte) ([]string, error)
+	Resuppress func(ctx context.Context, marketing []string, at time.Time) error
+	// Choices records completed restriction, objection and opt-out requests in the consent
+	// ledger, where the one permission decision enforces them.
+	Choices Choices
+}
+
+// Choices is the consent ledger's side of restriction, objection and opt-out requests.
+type Choices interface {
+	// CheckFulfilment refuses, writing nothing, what the ledger could not record.
+	CheckFulfilment(f consent.Fulfilment) error
+	// Fulfil appends the records and f.Entries in one transaction.
+	Fulfil(ctx context.Context, customerID string, f consent.Fulfilment) (consent.Fulfilled, error)
 }
 
 func (s *Service) now() time.Time {
@@ -103,13 +120,14 @@ func (s *Service) erase(ctx context.Context, customerID, requestID, reason strin
 	if err != nil {
 		return Report{}, err
 	}
+	var marketing []string
 	if s.Suppress != nil && len(values) > 0 {
-		if err := s.Suppress(ctx, values); err != nil {
+		if marketing, err = s.Suppress(ctx, values); err != nil {
 			return Report{}, err
 		}
 	}
 	e := LedgerEntry{CustomerID: customerID, ErasedAt: s.now(), RequestID: requestID, Reason: reason, State: LedgerErasing,
-		Report: Report{CustomerID: customerID}}
+		Report: Report{CustomerID: customerID}, Marketing: marketing}
 	var supp []Suppression
 	for _, field := range sortedNames(values) {
 		h := s.Hasher.KeyedHash(suppressionLabel(field), values[field])
@@ -244,6 +262,13 @@ func (s *Service) Replay(ctx context.Context) (int, error) {
 					return n, fmt.Errorf("%w: bad hash for one entry", ErrLedgerBroken)
 				}
 				supp = append(supp, Suppression{Kind: kind, Hash: b})
+			}
+			// The marketing suppression goes first, as at the erasure itself: were the
+			// replay interrupted between the two, the next one would redo both.
+			if s.Resuppress != nil && len(fe.Marketing) > 0 {
+				if err := s.Resuppress(ctx, fe.Marketing, fe.ErasedAt); err != nil {
+					return n, err
+				}
 			}
 			if _, err := s.begin(ctx, fe, supp, ActionEraseReplay); err != nil {
 				return n, err

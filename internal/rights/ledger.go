@@ -24,6 +24,11 @@ type LedgerEntry struct {
 	// Hashes are "kind:hex" keyed hashes (kind is the field, e.g. email) that go on the
 	// suppression list.
 	Hashes []string `json:"hashes,omitempty"`
+	// Marketing are the marketing suppression entries the erasure made, as the consent ledger
+	// encodes them (keyed hashes and blind-index tokens, never values), so that a restore
+	// replays them too: without them a re-import after the restore could bring back marketing
+	// consent the erasure had stopped.
+	Marketing []string `json:"marketing,omitempty"`
 	// State is "erasing" until every Part has run, then "erased".
 	State       string    `json:"state,omitempty"`
 	Report      Report    `json:"report"`
@@ -71,6 +76,7 @@ type ledgerLine struct {
 	RequestID  string    `json:"request_id,omitempty"`
 	Reason     string    `json:"reason"`
 	Hashes     []string  `json:"hashes,omitempty"`
+	Marketing  []string  `json:"marketing,omitempty"`
 	Prev       string    `json:"prev"`
 	MAC        string    `json:"mac"`
 }
@@ -124,7 +130,7 @@ func (f *LedgerFile) Append(ctx context.Context, e LedgerEntry) error {
 	if f.ids[e.CustomerID] {
 		return nil
 	}
-	l := ledgerLine{CustomerID: e.CustomerID, ErasedAt: e.ErasedAt.UTC(), RequestID: e.RequestID, Reason: e.Reason, Hashes: e.Hashes, Prev: f.prev}
+	l := ledgerLine{CustomerID: e.CustomerID, ErasedAt: e.ErasedAt.UTC(), RequestID: e.RequestID, Reason: e.Reason, Hashes: e.Hashes, Marketing: e.Marketing, Prev: f.prev}
 	l.MAC = hex.EncodeToString(f.MAC(l.content()))
 	b, _ := json.Marshal(l)
 	b = append(b, '\n')
@@ -150,7 +156,7 @@ func (f *LedgerFile) Entries(ctx context.Context) ([]LedgerEntry, error) {
 	}
 	out := make([]LedgerEntry, len(lines))
 	for i, l := range lines {
-		out[i] = LedgerEntry{CustomerID: l.CustomerID, ErasedAt: l.ErasedAt, RequestID: l.RequestID, Reason: l.Reason, Hashes: l.Hashes}
+		out[i] = LedgerEntry{CustomerID: l.CustomerID, ErasedAt: l.ErasedAt, RequestID: l.RequestID, Reason: l.Reason, Hashes: l.Hashes, Marketing: l.Marketing}
 	}
 	return out, nil
 }

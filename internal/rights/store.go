@@ -53,11 +53,6 @@ type Store interface {
 	// LegalHolds lists every hold.
 	LegalHolds(ctx context.Context) ([]Hold, error)
 
-	// SetRestriction restricts (on) or lifts the restriction of processing of a customer.
-	SetRestriction(ctx context.Context, customerID, requestID string, on bool, entries []audit.Entry) error
-	// Restricted implements customer.Restrictions.
-	Restricted(ctx context.Context, customerID string) (bool, error)
-
 	// CreateRequest inserts r.
 	CreateRequest(ctx context.Context, r *Request, entries []audit.Entry) error
 	// UpdateRequest stores r if the stored version is still prev: NotFound or Conflict

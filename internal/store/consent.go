@@ -88,6 +88,7 @@ func scanPolicy(row rowScanner, text *string) (consent.Policy, error) {
 
 // PublishPolicy implements consent.Store.
 func (db *DB) PublishPolicy(ctx context.Context, p consent.Policy, entries []audit.Entry) error {
+	defer db.policiesChanged()
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO policies (`+policyColumns+`, text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			p.Version, p.Seq, micros(p.EffectiveAt), p.URL, p.ContentHash, p.Language, p.Controller.Name, p.Controller.Contact,
@@ -126,6 +127,8 @@ const (
 // PostgreSQL), which both proves the customer exists and serialises appends for one customer,
 // so an expectation checked here still holds at commit.
 func (db *DB) AppendConsent(ctx context.Context, a consent.Append) error {
+	changed := []string{a.CustomerID}
+	defer func() { db.decisionsChanged(changed...) }()
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`+db.d.ForUpdate, a.CustomerID).Scan(&one)
@@ -158,6 +161,11 @@ func (db *DB) AppendConsent(ctx context.Context, a consent.Append) error {
 		if err := db.insertSuppressions(ctx, tx, a.Suppressions); err != nil {
 			return err
 		}
+		holders, err := db.suppressionHolders(ctx, tx, a.Suppressions)
+		if err != nil {
+			return err
+		}
+		changed = append(changed, holders...)
 		return db.appendAudit(ctx, tx, a.Entries)
 	})
 }
@@ -263,10 +271,17 @@ func (db *DB) DecisionRecords(ctx context.Context, ids []string, purpose string)
 
 // AddSuppressions implements consent.Store.
 func (db *DB) AddSuppressions(ctx context.Context, entries []consent.Suppression, audit []audit.Entry) error {
+	var changed []string
+	defer func() { db.decisionsChanged(changed...) }()
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.insertSuppressions(ctx, tx, entries); err != nil {
 			return err
 		}
+		holders, err := db.suppressionHolders(ctx, tx, entries)
+		if err != nil {
+			return err
+		}
+		changed = append(changed, holders...)
 		return db.appendAudit(ctx, tx, audit)
 	})
 }

@@ -25,6 +25,11 @@ func (db *DB) CreateCustomer(ctx context.Context, r *customer.Record, entries []
 
 // CreateCustomers implements customer.Store: all records or none.
 func (db *DB) CreateCustomers(ctx context.Context, recs []*customer.Record, entries []audit.Entry) error {
+	defer func() {
+		for _, r := range recs {
+			db.decisionsChanged(r.ID) // a decision cached while the id was unknown
+		}
+	}()
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, r := range recs {
 			if _, err := db.txExec(ctx, tx, customerInsert, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt)); err != nil {
@@ -40,6 +45,7 @@ func (db *DB) CreateCustomers(ctx context.Context, recs []*customer.Record, entr
 
 // UpdateCustomer implements customer.Store.
 func (db *DB) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersion int64, entries []audit.Entry) error {
+	defer db.decisionsChanged(r.ID) // the email or phone the suppression list matches may have changed
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.txExec(ctx, tx, db.customerUpdate(),
 			r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prevVersion)
@@ -214,6 +220,9 @@ func (db *DB) RewrapCustomerKeys(ctx context.Context, keys []customer.WrappedKey
 // chosen, and every row would then cost a second B-tree descent into the table.
 func (db *DB) customersByID() string { return "customers" + db.d.CustomerPK }
 
+// customerUpdate also bumps the customer's decision counter: the store cannot see whether the
+// email or phone changed, and the suppression list matches them.
 func (db *DB) customerUpdate() string {
-	return `UPDATE ` + db.customersByID() + ` SET version = $1, master_version = $2, dkey = $3, sealed = $4, plain = $5, updated_at = $6 WHERE id = $7 AND version = $8`
+	return `UPDATE ` + db.customersByID() + ` SET version = $1, master_version = $2, dkey = $3, sealed = $4, plain = $5, updated_at = $6,
+		decision_seq = decision_seq + 1 WHERE id = $7 AND version = $8`
 }

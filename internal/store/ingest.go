@@ -43,9 +43,11 @@ func (db *DB) IngestTx(ctx context.Context, fn func(ctx context.Context, tx inge
 	if db.ingestErr != nil {
 		return db.translate(db.ingestErr)
 	}
+	var changed []string
+	defer func() { db.decisionsChanged(changed...) }()
 	for attempt := 0; ; attempt++ {
 		err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return fn(ctx, &ingestTx{db: db, tx: tx})
+			return fn(ctx, &ingestTx{db: db, tx: tx, changed: &changed})
 		})
 		if problem.Is(err, problem.Conflict) && db.group == nil && attempt < 5 {
 			continue
@@ -57,6 +59,9 @@ func (db *DB) IngestTx(ctx context.Context, fn func(ctx context.Context, tx inge
 type ingestTx struct {
 	db *DB
 	tx *sql.Tx
+	// changed collects the customers whose decision inputs the transaction changed, for the
+	// watcher once it commits.
+	changed *[]string
 }
 
 func (t *ingestTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -320,6 +325,7 @@ func (t *ingestTx) IdentityKinds(ctx context.Context, ids []string) ([]string, e
 
 func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record) error {
 	for _, r := range recs {
+		*t.changed = append(*t.changed, r.ID)
 		if _, err := t.exec(ctx, customerInsert, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt)); err != nil {
 			return err
 		}
@@ -331,6 +337,7 @@ func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record)
 }
 
 func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error {
+	*t.changed = append(*t.changed, r.ID)
 	res, err := t.exec(ctx, t.db.customerUpdate(), r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prev)
 	if err != nil {
 		return err
@@ -362,8 +369,19 @@ func (t *ingestTx) AddMerges(ctx context.Context, ms []ingest.Merge) error {
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO customer_links (customer_id, merged_into, merge_id) VALUES ($1, $2, $3)`, m.Loser, m.Winner, m.ID); err != nil {
 			return fmt.Errorf("insert merge link: %w", err)
 		}
+		if err := bumpDecisions(ctx, t.tx, m.Winner, m.Loser); err != nil {
+			return err
+		}
+		*t.changed = append(*t.changed, m.Winner, m.Loser)
 	}
 	return nil
+}
+
+// bumpDecisions marks the decision inputs of the two customers of a merge as changed: whoever
+// reads one customer's ledger through the other must not keep what was cached before.
+func bumpDecisions(ctx context.Context, tx *sql.Tx, a, b string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE customers SET decision_seq = decision_seq + 1 WHERE id IN ($1, $2)`, a, b)
+	return err
 }
 
 func (t *ingestTx) InsertEvents(ctx context.Context, evs []ingest.EventRow) error {
@@ -623,6 +641,7 @@ func (db *DB) ListMerges(ctx context.Context, ids []string) ([]ingest.Merge, err
 // UndoMerge implements ingest.Store.
 func (db *DB) UndoMerge(ctx context.Context, id string, at time.Time, entries func(ingest.Merge) []audit.Entry) (ingest.Merge, error) {
 	var m ingest.Merge
+	defer func() { db.decisionsChanged(m.Winner, m.Loser) }()
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		m, err = scanMerge(tx.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM customer_merges WHERE id = $1`+db.d.ForUpdate, id))
@@ -639,6 +658,9 @@ func (db *DB) UndoMerge(ctx context.Context, id string, at time.Time, entries fu
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_links WHERE customer_id = $1 AND merge_id = $2`, m.Loser, id); err != nil {
+			return err
+		}
+		if err := bumpDecisions(ctx, tx, m.Winner, m.Loser); err != nil {
 			return err
 		}
 		t := at

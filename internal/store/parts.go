@@ -42,15 +42,6 @@ func (db *DB) RightsParts() rights.Registry {
 		part{table: "requests", erase: db.anonymiseRequests, export: db.exportRequests},
 		part{table: "exports", erase: db.deleteWhere("exports", "customer_id", ""), export: none},
 		part{table: "legal_holds", erase: db.deleteWhere("legal_holds", "customer_id", ""), export: db.exportHolds},
-		part{table: "restrictions", erase: db.deleteWhere("restrictions", "customer_id", ""),
-			export: func(ctx context.Context, id string) (rights.Section, error) {
-				r, err := db.Restricted(ctx, id)
-				sec := rights.Section{Title: "Restriction of processing"}
-				if r {
-					sec.Items = []map[string]any{{"restricted": true, "allowed_purposes": "legal_obligation, privacy_requests"}}
-				}
-				return sec, err
-			}},
 	}, db.collectionParts()...)
 }
 

@@ -17,7 +17,9 @@ import (
 // BeginErasure implements rights.Store.
 func (db *DB) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppress []rights.Suppression, entries []audit.Entry) ([]rights.Outcome, error) {
 	var out []rights.Outcome
+	defer db.decisionsChanged(e.CustomerID)
 	hashes, _ := json.Marshal(e.Hashes)
+	marketing, _ := json.Marshal(e.Marketing)
 	report, _ := json.Marshal(e.Report)
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		out = nil // with group commit this may run twice
@@ -29,8 +31,8 @@ func (db *DB) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppress [
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO erasure_ledger (customer_id, erased_at, request_id, reason, hashes, state, report, completed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 0)`, e.CustomerID, micros(e.ErasedAt), e.RequestID, e.Reason, string(hashes), rights.LedgerErasing, string(report)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO erasure_ledger (customer_id, erased_at, request_id, reason, hashes, marketing, state, report, completed_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`, e.CustomerID, micros(e.ErasedAt), e.RequestID, e.Reason, string(hashes), string(marketing), rights.LedgerErasing, string(report)); err != nil {
 			return err
 		}
 		for _, s := range suppress {
@@ -81,13 +83,13 @@ func (db *DB) FinishErasure(ctx context.Context, customerID string, r rights.Rep
 	})
 }
 
-const ledgerColumns = `customer_id, erased_at, request_id, reason, hashes, state, report, completed_at`
+const ledgerColumns = `customer_id, erased_at, request_id, reason, hashes, marketing, state, report, completed_at`
 
 func scanLedger(row rowScanner) (rights.LedgerEntry, error) {
 	var e rights.LedgerEntry
 	var erased, completed int64
-	var hashes, report string
-	if err := row.Scan(&e.CustomerID, &erased, &e.RequestID, &e.Reason, &hashes, &e.State, &report, &completed); err != nil {
+	var hashes, marketing, report string
+	if err := row.Scan(&e.CustomerID, &erased, &e.RequestID, &e.Reason, &hashes, &marketing, &e.State, &report, &completed); err != nil {
 		return e, err
 	}
 	e.ErasedAt = fromMicros(erased)
@@ -95,6 +97,9 @@ func scanLedger(row rowScanner) (rights.LedgerEntry, error) {
 		e.CompletedAt = fromMicros(completed)
 	}
 	if err := json.Unmarshal([]byte(hashes), &e.Hashes); err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal([]byte(marketing), &e.Marketing); err != nil {
 		return e, err
 	}
 	return e, json.Unmarshal([]byte(report), &e.Report)
@@ -190,28 +195,6 @@ func (db *DB) LegalHolds(ctx context.Context) ([]rights.Hold, error) {
 		out = append(out, h)
 	}
 	return out, db.translate(rows.Err())
-}
-
-// SetRestriction implements rights.Store.
-func (db *DB) SetRestriction(ctx context.Context, customerID, requestID string, on bool, entries []audit.Entry) error {
-	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		if on {
-			_, err = tx.ExecContext(ctx, `INSERT INTO restrictions (customer_id, request_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (customer_id) DO NOTHING`,
-				customerID, requestID, micros(time.Now()))
-		} else {
-			_, err = tx.ExecContext(ctx, `DELETE FROM restrictions WHERE customer_id = $1`, customerID)
-		}
-		if err != nil {
-			return err
-		}
-		return db.appendAudit(ctx, tx, entries)
-	})
-}
-
-// Restricted implements customer.Restrictions.
-func (db *DB) Restricted(ctx context.Context, customerID string) (bool, error) {
-	return db.exists(ctx, `SELECT 1 FROM restrictions WHERE customer_id = $1`, customerID)
 }
 
 const requestColumns = `id, type, state, customer_id, jurisdiction, source, contact_hash, token_hash, token_expires, reason, result, version, due_at, created_at, updated_at, verified_at, closed_at`

@@ -67,6 +67,8 @@ type DB struct {
 	// mainSQL and accessSQL are the audit statements for the main chains and the access chain.
 	mainSQL, accessSQL chainSQL
 	bare               sync.Map // statement text -> its native form (see native)
+	// watcher hears of committed changes to decision inputs (see SetDecisionWatcher).
+	watcher atomic.Pointer[DecisionWatcher]
 	// ingestOnce prepares the ingest statements on first use (see IngestTx).
 	ingestOnce sync.Once
 	ingestErr  error

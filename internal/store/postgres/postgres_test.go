@@ -25,3 +25,11 @@ func TestContract(t *testing.T) {
 		return db
 	})
 }
+
+func TestRestrictionsMigrate(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RestrictionsMigrate(t, "pgx", pgtest.URL(t), ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`)
+}

@@ -123,3 +123,11 @@ func TestWALStaysBounded(t *testing.T) {
 		t.Fatalf("WAL grew from %d to %d bytes over four times as many commits: it never restarts", first, got)
 	}
 }
+
+func TestRestrictionsMigrate(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RestrictionsMigrate(t, "sqlite", filepath.Join(t.TempDir(), "old.db"), ms, "")
+}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -292,4 +293,103 @@ func firstKey[V any](m map[string]V) string {
 		return k
 	}
 	return ""
+}
+
+// watcher records what the engine reports as changed.
+type watcher struct {
+	mu       sync.Mutex
+	ids      []string
+	policies int
+}
+
+func (w *watcher) Forget(ids ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ids = append(w.ids, ids...)
+}
+
+func (w *watcher) ForgetPolicies() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.policies++
+}
+
+func (w *watcher) take() ([]string, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids, n := w.ids, w.policies
+	w.ids, w.policies = nil, 0
+	return ids, n
+}
+
+// testDecisionVersions: every write that changes what a permission decision reads bumps the
+// change counter of exactly the customers it concerns (for other processes) and tells the
+// watcher about them (for this one); writes about others leave a customer's counter alone.
+func testDecisionVersions(t *testing.T, db *store.DB) {
+	w := &watcher{}
+	db.SetDecisionWatcher(w)
+	a, b := record(id(1), 11), record(id(2), 22)
+	if err := db.CreateCustomers(ctx, []*customer.Record{a, b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	version := func(customerID string) consent.Version {
+		t.Helper()
+		v, err := db.DecisionVersion(ctx, customerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := version(id(3)); v.Customer != -1 || v.Policies != 0 {
+		t.Fatalf("unknown customer, no policy: got %+v", v)
+	}
+	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	steps := []struct {
+		name    string
+		write   func() error
+		changed []string // customers whose counter moves and whom the watcher hears of
+		policy  bool
+	}{
+		{"customers created", func() error { return nil }, nil, false},
+		{"policy published", func() error { return db.PublishPolicy(ctx, policy("v1", 1, t0), nil) }, nil, true},
+		{"record appended", func() error {
+			return db.AppendConsent(ctx, consent.Append{CustomerID: a.ID, Records: []consent.Record{consentRecord(a.ID, consent.KindConsent, "marketing_email", true, t0)}})
+		}, []string{a.ID}, false},
+		{"suppression matching the other's email token", func() error {
+			return db.AddSuppressions(ctx, []consent.Suppression{{Hash: []byte("h22"), Token: 22, Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressAPI, At: t0}}, nil)
+		}, []string{b.ID}, false},
+		{"suppression with a withdrawal matches the other", func() error {
+			return db.AppendConsent(ctx, consent.Append{CustomerID: a.ID, Records: []consent.Record{consentRecord(a.ID, consent.KindConsent, "marketing_email", false, t0.Add(time.Second))},
+				Suppressions: []consent.Suppression{{Hash: []byte("h22b"), Token: 22, Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressWithdrawal, At: t0}}})
+		}, []string{a.ID, b.ID}, false},
+		{"suppression matching nobody", func() error {
+			return db.AddSuppressions(ctx, []consent.Suppression{{Hash: []byte("h99"), Token: 99, Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressAPI, At: t0}}, nil)
+		}, nil, false},
+		{"profile updated", func() error {
+			a.Version++
+			return db.UpdateCustomer(ctx, a, a.Version-1, nil)
+		}, []string{a.ID}, false},
+	}
+	prev := map[string]consent.Version{a.ID: version(a.ID), b.ID: version(b.ID)}
+	w.take()
+	for _, st := range steps {
+		if err := st.write(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		heard, policies := w.take()
+		for _, c := range []string{a.ID, b.ID} {
+			v := version(c)
+			moved := v.Customer != prev[c].Customer
+			if moved != slices.Contains(st.changed, c) {
+				t.Errorf("%s: counter of %s moved %v, want %v", st.name, c, moved, !moved)
+			}
+			if slices.Contains(st.changed, c) && !slices.Contains(heard, c) {
+				t.Errorf("%s: watcher not told of %s (heard %v)", st.name, c, heard)
+			}
+			if (v.Policies != prev[c].Policies) != st.policy || st.policy && policies == 0 {
+				t.Errorf("%s: policies %d → %d, watcher told %d times", st.name, prev[c].Policies, v.Policies, policies)
+			}
+			prev[c] = v
+		}
+	}
 }

@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/stewardhq/steward/internal/consent"
+)
+
+// DecisionWatcher is told, after a write commits, which customers' decision inputs it
+// changed, so a cache of them in this process drops them before the writer's caller hears
+// back. The engine keeps a change counter per customer as well (customers.decision_seq,
+// bumped by triggers and by profile updates), which is what other processes compare against.
+type DecisionWatcher interface {
+	Forget(ids ...string)
+	ForgetPolicies()
+}
+
+// SetDecisionWatcher installs the watcher; nil removes it.
+func (db *DB) SetDecisionWatcher(w DecisionWatcher) {
+	if w == nil {
+		db.watcher.Store(nil)
+		return
+	}
+	db.watcher.Store(&w)
+}
+
+// decisionsChanged tells the watcher that ids' inputs changed. It is called after the write
+// returns, whether it committed or not: forgetting too much only costs a reload.
+func (db *DB) decisionsChanged(ids ...string) {
+	if w := db.watcher.Load(); w != nil && len(ids) > 0 {
+		(*w).Forget(ids...)
+	}
+}
+
+func (db *DB) policiesChanged() {
+	if w := db.watcher.Load(); w != nil {
+		(*w).ForgetPolicies()
+	}
+}
+
+// DecisionVersion implements consent.Store with one query answered from two unique indexes.
+func (db *DB) DecisionVersion(ctx context.Context, customerID string) (consent.Version, error) {
+	var cust sql.NullInt64
+	var pol int64
+	err := db.queryRow(ctx, `SELECT (SELECT decision_seq FROM `+db.customersByID()+` WHERE id = $1), (SELECT COALESCE(MAX(seq), 0) FROM policies)`,
+		customerID).Scan(&cust, &pol)
+	if err != nil {
+		return consent.Version{}, db.translate(err)
+	}
+	v := consent.Version{Customer: -1, Policies: pol}
+	if cust.Valid {
+		v.Customer = cust.Int64
+	}
+	return v, nil
+}
+
+// suppressionHolders returns the customers whose email or phone has the blind-index token of
+// one of entries: those whose decisions the entries may change.
+func (db *DB) suppressionHolders(ctx context.Context, tx *sql.Tx, entries []consent.Suppression) ([]string, error) {
+	var out []string
+	for _, s := range entries {
+		rows, err := tx.QueryContext(ctx, `SELECT customer_id FROM blind_index WHERE field = $1 AND token = $2`, s.Field, s.Token)
+		ids, err := collect(db, rows, err, func(r rowScanner) (id string, err error) { return id, r.Scan(&id) })
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ids...)
+	}
+	return out, nil
+}
