@@ -14,6 +14,9 @@ type ImportResult struct {
 	Created   int `json:"created"`
 	Updated   int `json:"updated"`
 	Unchanged int `json:"unchanged"`
+	// IDs are the customers the rows were stored as, in row order, for what is recorded
+	// about them next (the consent columns of an import).
+	IDs []string `json:"-"`
 }
 
 // MaxImportBatch bounds the rows of one import transaction.
@@ -73,6 +76,7 @@ func (st *txState) importRows(ctx context.Context, ps []prepared) (ImportResult,
 		if err != nil {
 			return res, err
 		}
+		res.IDs = append(res.IDs, root)
 		changed, err := st.applyTraits(ctx, root, ps[i].traits)
 		if err != nil {
 			return res, err
@@ -85,6 +89,9 @@ func (st *txState) importRows(ctx context.Context, ps []prepared) (ImportResult,
 		default:
 			res.Unchanged++
 		}
+	}
+	for i, id := range res.IDs {
+		res.IDs[i] = st.rootOf(id) // a later row may have merged it
 	}
 	return res, st.flush(ctx, nil, nil, d)
 }

@@ -93,6 +93,8 @@ type Service struct {
 	Schema    *Schema
 	Config    Config
 	Consent   ConsentRecorder // nil: signals are kept as evidence on events only
+	// Now is the clock of derived facts (cart abandonment); nil means time.Now. Tests set it.
+	Now func() time.Time
 	// Observe, if set, is told the outcome of every batch (for metrics): per write key, how
 	// many messages were stored, how many were duplicates, and what was dropped by reason.
 	Observe func(keyID string, stored, duplicates int, dropped map[string]int64)
@@ -368,6 +370,8 @@ type txState struct {
 	entries  []audit.Entry
 	// importing marks an import: no messages, no events, an import audit entry.
 	importing bool
+	// abandoned counts the carts a MarkAbandonedCarts transaction marked.
+	abandoned int
 }
 
 type profile struct {
@@ -876,6 +880,10 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 	if st.importing {
 		batch.Action = ActionImport
 		batch.Target = fmt.Sprintf("customers_created:%d customers_updated:%d", len(st.created), len(updates))
+	}
+	if st.abandoned > 0 {
+		batch.Action = ActionCartsAbandoned
+		batch.Target = fmt.Sprintf("carts:%d customers_updated:%d", st.abandoned, len(updates))
 	}
 	entries := append(append(st.entries, updates...), batch)
 	return st.tx.AppendAudit(ctx, entries)

@@ -1,0 +1,151 @@
+package consent
+
+import (
+	"context"
+	"sort"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// ImportChoice is one consent column's value for one imported customer.
+type ImportChoice struct {
+	CustomerID string
+	Purpose    string
+	Granted    bool
+}
+
+// CheckImport validates the consent columns of an import before anything is read: every
+// purpose must be a known consent purpose, and the policy version the list was collected under
+// must be published, in force (not a future one), cover every purpose and not be superseded
+// by a material change to one of them — the rules a single grant must meet. Needs
+// consents.write. Returns Invalid naming the problem.
+func (s *Service) CheckImport(ctx context.Context, purposes []string, policyVersion string) error {
+	if _, err := audit.Require(ctx, s.Catalog, "consents.write"); err != nil {
+		return err
+	}
+	if len(purposes) == 0 {
+		return nil
+	}
+	if policyVersion == "" {
+		return problem.InvalidField("policy_version", "is required with consent columns: name the privacy-policy version the list was collected under")
+	}
+	ps, err := s.Store.Policies(ctx)
+	if err != nil {
+		return err
+	}
+	granted := true
+	for _, purpose := range purposes {
+		in := Input{Purpose: purpose, Granted: &granted, PolicyVersion: policyVersion, Source: SourceImport}
+		p, err := in.check(s.Catalog)
+		if err != nil {
+			return problem.InvalidField("consent", "%s", problem.Detail(err))
+		}
+		if _, err := policyFor(Policies(ps), in, p, s.now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecordImported appends imported consent choices to the ledger with source import, under
+// policyVersion (checked with CheckImport first). It is idempotent: a choice already recorded
+// from an import (same customer, purpose, answer and version) is not appended again, so
+// running the same list twice — or resuming it — leaves one record per choice, and a choice
+// the customer made since is not overridden by re-running an old list. A "no" is recorded as
+// a refusal; it puts the customer's contacts on the suppression list only when it withdraws a
+// consent they had given, as any withdrawal does. Needs consents.write. Returns how many
+// records it appended; customers that do not exist are skipped.
+func (s *Service) RecordImported(ctx context.Context, policyVersion string, choices []ImportChoice) (int, error) {
+	a, err := audit.Require(ctx, s.Catalog, "consents.write")
+	if err != nil {
+		return 0, err
+	}
+	if len(choices) == 0 {
+		return 0, nil
+	}
+	ids := make([]string, 0, len(choices))
+	seen := map[string]bool{}
+	for _, c := range choices {
+		if !seen[c.CustomerID] {
+			seen[c.CustomerID] = true
+			ids = append(ids, c.CustomerID)
+		}
+	}
+	exist, recs, err := s.Store.DecisionRecords(ctx, ids, "")
+	if err != nil {
+		return 0, err
+	}
+	ps, err := s.Store.Policies(ctx)
+	if err != nil {
+		return 0, err
+	}
+	type key struct {
+		customer, purpose string
+		granted           bool
+	}
+	done := map[key]bool{}
+	latest := map[[2]string]*Record{}
+	for i := range recs {
+		r := &recs[i]
+		if r.Kind != KindConsent {
+			continue
+		}
+		if r.Source == SourceImport && r.PolicyVersion == policyVersion {
+			done[key{r.CustomerID, r.Purpose, r.Granted}] = true
+		}
+		k := [2]string{r.CustomerID, r.Purpose}
+		if latest[k] == nil || r.Seq > latest[k].Seq {
+			latest[k] = r
+		}
+	}
+	byCustomer := map[string]*Append{}
+	now := s.now()
+	for _, c := range choices {
+		k := key{c.CustomerID, c.Purpose, c.Granted}
+		if done[k] || !exist[c.CustomerID] {
+			continue
+		}
+		done[k] = true
+		p, ok := s.Catalog.Purpose(c.Purpose)
+		if !ok {
+			return 0, problem.InvalidField("consent", "unknown purpose %q", c.Purpose)
+		}
+		r := Record{CustomerID: c.CustomerID, Kind: KindConsent, Purpose: c.Purpose, Granted: c.Granted, PolicyVersion: policyVersion,
+			Source: SourceImport, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
+		ap := byCustomer[c.CustomerID]
+		if ap == nil {
+			ap = &Append{CustomerID: c.CustomerID}
+			byCustomer[c.CustomerID] = ap
+		}
+		if prev := latest[[2]string{c.CustomerID, c.Purpose}]; !c.Granted && p.Marketing && prev != nil && prev.Granted {
+			sup, err := s.withdrawalSuppressions(ctx, c.CustomerID, p.Name, SuppressWithdrawal, a.ID, now)
+			if err != nil {
+				return 0, err
+			}
+			ap.Suppressions = append(ap.Suppressions, sup...)
+		}
+		if err := s.seal(&r, ps); err != nil {
+			return 0, err
+		}
+		ap.Records = append(ap.Records, r)
+		ap.Entries = append(ap.Entries, s.recordEntry(ctx, &r))
+	}
+	order := make([]string, 0, len(byCustomer))
+	for id := range byCustomer {
+		order = append(order, id)
+	}
+	sort.Strings(order)
+	n := 0
+	for _, id := range order {
+		err := s.Store.AppendConsent(ctx, *byCustomer[id])
+		if problem.Is(err, problem.NotFound) {
+			continue // erased while the import ran
+		}
+		if err != nil {
+			return n, err
+		}
+		n += len(byCustomer[id].Records)
+	}
+	return n, nil
+}
