@@ -29,7 +29,7 @@ func (s *Server) importRoutes() []route {
 		{Method: "GET", Path: "/v1/imports/{id}", Summary: "An import's state and progress: rows read, imported, rejected, consents recorded and the resume point.",
 			Returns: "ImportStatus", Status: 200, Errors: []int{403, 404}, handle: s.getImport},
 		{Method: "GET", Path: "/v1/imports/{id}/rejects", Summary: "An import's rejected rows: row number (the header is row 1) and reason, which names the column and rule, never the value.",
-			Query: []param{{Name: "limit", Type: "integer", Description: "1 to 10000 (default 1000)."}, {Name: "cursor", Type: "string", Description: "The next_cursor of the previous page."}},
+			Query:   []param{{Name: "limit", Type: "integer", Description: "1 to 10000 (default 1000)."}, {Name: "cursor", Type: "string", Description: "The next_cursor of the previous page."}},
 			Returns: "RejectList", Status: 200, Errors: []int{403, 404, 422}, handle: s.importRejects},
 	}
 }

@@ -50,8 +50,10 @@ func CSVRejects(w io.Writer) Rejects {
 
 type csvRejects struct{ w *csv.Writer }
 
-func (c csvRejects) Reject(row int, reason string) { _ = c.w.Write([]string{strconv.Itoa(row), reason}) }
-func (c csvRejects) Flush() error                  { c.w.Flush(); return c.w.Error() }
+func (c csvRejects) Reject(row int, reason string) {
+	_ = c.w.Write([]string{strconv.Itoa(row), reason})
+}
+func (c csvRejects) Flush() error { c.w.Flush(); return c.w.Error() }
 
 // Options tune a run.
 type Options struct {
