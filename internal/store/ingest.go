@@ -111,8 +111,18 @@ func (t *ingestTx) query(ctx context.Context, q string, args ...any) (*sql.Rows,
 
 func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]byte, at, cutoff time.Time) ([]bool, error) {
 	fresh := make(map[string]bool, len(hashes))
-	for from := 0; from < len(hashes); from += rowsPerStatement {
-		part := hashes[from:min(from+rowsPerStatement, len(hashes))]
+	// Each id is claimed once: PostgreSQL refuses a statement whose ON CONFLICT would update
+	// one row twice, which a client repeating a messageId within a batch would cause.
+	unique := make([][]byte, 0, len(hashes))
+	seen := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		if !seen[string(h)] {
+			seen[string(h)] = true
+			unique = append(unique, h)
+		}
+	}
+	for from := 0; from < len(unique); from += rowsPerStatement {
+		part := unique[from:min(from+rowsPerStatement, len(unique))]
 		args := make([]any, 0, len(part)+3)
 		args = append(args, keyID, micros(at), micros(cutoff))
 		for _, h := range part {
@@ -416,7 +426,7 @@ func (t *ingestTx) addOrder(ctx context.Context, c ingest.OrderChange) error {
 		}
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10)
-			ON CONFLICT (order_id) DO UPDATE SET status = CASE WHEN orders.status IN ('cancelled', 'refunded') THEN orders.status ELSE excluded.status END,
+			ON CONFLICT (order_id) DO UPDATE SET status = CASE WHEN orders.status IN ('cancelled', 'refunded', 'partially_refunded') THEN orders.status ELSE excluded.status END,
 				currency = excluded.currency, total = excluded.total, tax = excluded.tax, shipping = excluded.shipping,
 				discount = excluded.discount, items = excluded.items, updated_at = excluded.updated_at`,
 			c.OrderID, c.CustomerID, status, c.Currency, c.Total, c.Tax, c.Shipping, c.Discount, items, at); err != nil {
