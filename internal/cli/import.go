@@ -119,7 +119,7 @@ func importCmd(s *settings, e env) *cobra.Command {
 	f.StringArrayVar(&consents, "consent", nil, "COLUMN=PURPOSE (repeatable): the column holds each customer's yes/no for a consent purpose; empty cells record nothing")
 	f.StringVar(&policyVersion, "policy-version", "", "the privacy-policy version the list's consents were collected under (required with --consent)")
 	f.BoolVar(&resume, "resume", false, "continue after the last row a previous run committed")
-	f.IntVar(&batch, "batch", 1000, "rows per transaction")
+	f.IntVar(&batch, "batch", 5000, "rows per transaction (at most 5000)")
 	return cmd
 }
 

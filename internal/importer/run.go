@@ -119,7 +119,7 @@ type chunk struct {
 // committed in order, so the resume point means what it says.
 func Run(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer, st Store, rejects Rejects, o Options) (Stats, error) {
 	if o.BatchSize <= 0 {
-		o.BatchSize = 1000
+		o.BatchSize = 5000
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)

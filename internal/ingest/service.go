@@ -811,6 +811,14 @@ func nowMicros() time.Time { return time.Now().UTC().Truncate(time.Microsecond) 
 // flush writes everything the batch produced, in foreign-key order.
 func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
 	var updates []audit.Entry
+	// The create entry of each new customer, found by id: a scan of the entries per customer
+	// made a batch of thousands quadratic.
+	createEntry := make(map[string]int, len(st.created))
+	for i := range st.entries {
+		if st.entries[i].Action == audit.ActionCustomerCreate {
+			createEntry[st.entries[i].CustomerID] = i
+		}
+	}
 	for _, r := range st.created {
 		pr := st.profiles[r.ID]
 		if len(pr.dirty) > 0 {
@@ -819,10 +827,8 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 			}
 			pr.rec.Version = 1
 			sort.Strings(pr.dirty)
-			for i := range st.entries {
-				if st.entries[i].CustomerID == r.ID && st.entries[i].Action == audit.ActionCustomerCreate {
-					st.entries[i].Fields = pr.dirty
-				}
+			if i, ok := createEntry[r.ID]; ok {
+				st.entries[i].Fields = pr.dirty
 			}
 		}
 	}
