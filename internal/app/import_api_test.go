@@ -3,14 +3,17 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/importer"
+	"github.com/stewardhq/steward/internal/job"
 )
 
 // upload posts a CSV file to /v1/imports with the query given.
@@ -266,5 +269,63 @@ func TestImportUploadRefusals(t *testing.T) {
 	}
 	if code, body := e.do(call{method: "GET", path: "/v1/imports/0190a000-0000-7000-8000-000000000001", role: "admin"}); code != 404 {
 		t.Fatalf("unknown import: got %d %s", code, body)
+	}
+}
+
+// stopAfterCheckpoint stops the job it serves after its first checkpoint, as a server killed
+// mid-file would.
+type stopAfterCheckpoint struct {
+	job.Store
+	stop context.CancelFunc
+}
+
+func (s *stopAfterCheckpoint) CheckpointJob(ctx context.Context, id, owner, cursor string, done int64, leaseUntil time.Time) error {
+	err := s.Store.CheckpointJob(ctx, id, owner, cursor, done, leaseUntil)
+	s.stop()
+	return err
+}
+
+// TestImportUploadResumes: an import stopped after its first batch is picked up again once
+// its lease runs out and continues after the resume point, storing every row once.
+func TestImportUploadResumes(t *testing.T) {
+	e := newEnv(t, "")
+	var b strings.Builder
+	b.WriteString("email,points\n")
+	const rows = 11000
+	for i := 0; i < rows; i++ {
+		fmt.Fprintf(&b, "p%d@example.com,%d\n", i, i%50)
+	}
+	b.WriteString("broken@example.com,many\n")
+	code, body := e.upload("owner", url.Values{"map": {"email=email", "points=loyalty_points"}}, b.String())
+	if code != 202 {
+		t.Fatalf("upload: got %d %s", code, body)
+	}
+	var st importer.Status
+	_ = json.Unmarshal([]byte(body), &st)
+
+	e.app.Runner.Lease, e.app.Imports.Lease = time.Millisecond, time.Millisecond // a dead node's lease ends at once
+	ctx, stop := context.WithCancel(context.Background())
+	store := e.app.Imports.Jobs
+	e.app.Imports.Jobs = &stopAfterCheckpoint{Store: store, stop: stop}
+	if _, err := e.app.Runner.RunOne(ctx); err == nil {
+		t.Fatal("the stopped run reported success")
+	}
+	e.app.Imports.Jobs = store
+	mid := e.importStatus(st.ID)
+	if mid.State != "running" || mid.ResumeAfter != 5001 || mid.Created != 5000 {
+		t.Fatalf("after the stop: %+v", mid)
+	}
+	time.Sleep(5 * time.Millisecond)
+	e.runJobs()
+	end := e.importStatus(st.ID)
+	if end.State != "done" || end.Created != rows || end.Unchanged != 0 || end.Rejected != 1 || end.RowsRead != rows+1 || end.ResumeAfter != rows+2 {
+		t.Fatalf("after the resume: %+v", end)
+	}
+	n, err := e.app.Store.CountCustomers(context.Background())
+	if err != nil || n != rows {
+		t.Fatalf("got %d customers (%v), want %d", n, err, rows)
+	}
+	if files := spoolFiles(t, e); len(files) != 0 {
+		t.Fatalf("the upload outlived its job: %v", files)
 	}
 }
