@@ -42,7 +42,9 @@ func (s *Server) startImport(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	// The body may take long to arrive; nothing else on this connection waits for it.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(importUploadTime))
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(importUploadTime))
+	_ = rc.SetWriteDeadline(time.Now().Add(importUploadTime + time.Minute))
 	q := r.URL.Query()
 	spec := importer.Spec{Map: q["map"], Consent: q["consent"], PolicyVersion: q.Get("policy_version")}
 	st, err := s.Imports.Start(r.Context(), spec, r.Body)

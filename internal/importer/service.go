@@ -248,10 +248,10 @@ func (s *Service) check(path string, dk *vault.DataKey, id string, spec Spec) (i
 		return 0, fileError("%s", err.Error())
 	}
 	if _, err := ParseMappings(spec.Map, r.Header, s.Catalog); err != nil {
-		return 0, problem.InvalidField("map", "%s", err.Error())
+		return 0, problem.InvalidField("map", "%s", strings.TrimPrefix(err.Error(), "--map "))
 	}
 	if _, err := ParseConsents(spec.Consent, r.Header); err != nil {
-		return 0, problem.InvalidField("consent", "%s", err.Error())
+		return 0, problem.InvalidField("consent", "%s", strings.TrimPrefix(err.Error(), "--consent "))
 	}
 	rows := 0
 	for {
