@@ -118,18 +118,10 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 			ap = &Append{CustomerID: c.CustomerID}
 			byCustomer[c.CustomerID] = ap
 		}
-		if prev := latest[[2]string{c.CustomerID, c.Purpose}]; !c.Granted && p.Marketing && prev != nil && prev.Granted {
-			sup, err := s.withdrawalSuppressions(ctx, c.CustomerID, p.Name, SuppressWithdrawal, a.ID, now)
-			if err != nil {
-				return 0, err
-			}
-			ap.Suppressions = append(ap.Suppressions, sup...)
-		}
-		if err := s.seal(&r, ps); err != nil {
+		prev := latest[[2]string{c.CustomerID, c.Purpose}]
+		if err := s.appendRecord(ctx, ap, r, ps, p.Marketing && prev != nil && prev.Granted); err != nil {
 			return 0, err
 		}
-		ap.Records = append(ap.Records, r)
-		ap.Entries = append(ap.Entries, s.recordEntry(ctx, &r))
 	}
 	order := make([]string, 0, len(byCustomer))
 	for id := range byCustomer {
@@ -148,4 +140,23 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 		n += len(byCustomer[id].Records)
 	}
 	return n, nil
+}
+
+// appendRecord seals r (a new consent record) and adds it to ap with its audit entry. When
+// suppress is set and r withdraws consent, the customer's contacts go on the suppression list
+// with it, as every withdrawal of a marketing purpose does.
+func (s *Service) appendRecord(ctx context.Context, ap *Append, r Record, ps []Policy, suppress bool) error {
+	if suppress && !r.Granted {
+		sup, err := s.withdrawalSuppressions(ctx, r.CustomerID, r.Purpose, SuppressWithdrawal, r.ActorID, r.At)
+		if err != nil {
+			return err
+		}
+		ap.Suppressions = append(ap.Suppressions, sup...)
+	}
+	if err := s.seal(&r, ps); err != nil {
+		return err
+	}
+	ap.Records = append(ap.Records, r)
+	ap.Entries = append(ap.Entries, s.recordEntry(ctx, &r))
+	return nil
 }

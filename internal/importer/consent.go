@@ -17,23 +17,13 @@ type ConsentColumn struct {
 // ParseConsents reads COLUMN=PURPOSE pairs against a header. The purposes are checked by the
 // consent ledger (see Ledger.CheckImport), which knows which purposes rest on consent.
 func ParseConsents(pairs []string, header []string) ([]ConsentColumn, error) {
-	col := map[string]int{}
-	for i, h := range header {
-		if _, dup := col[h]; !dup {
-			col[h] = i
-		}
-	}
+	col := columns(header)
 	var out []ConsentColumn
 	seen := map[string]bool{}
 	for _, p := range pairs {
-		c, purpose, ok := strings.Cut(p, "=")
-		c, purpose = strings.TrimSpace(c), strings.TrimSpace(purpose)
-		if !ok || c == "" || purpose == "" {
-			return nil, fmt.Errorf("--consent %q: want COLUMN=PURPOSE", p)
-		}
-		i, ok := col[c]
-		if !ok {
-			return nil, fmt.Errorf("--consent %s=%s: the file has no column %q (columns: %s)", c, purpose, c, strings.Join(header, ", "))
+		c, purpose, i, err := columnPair("--consent", p, "PURPOSE", col, header)
+		if err != nil {
+			return nil, err
 		}
 		if seen[purpose] {
 			return nil, fmt.Errorf("--consent %s=%s: purpose %q is given twice", c, purpose, purpose)
