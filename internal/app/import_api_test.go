@@ -329,3 +329,25 @@ func TestImportUploadResumes(t *testing.T) {
 		t.Fatalf("the upload outlived its job: %v", files)
 	}
 }
+
+// TestImportSameCustomerTwiceInOneFile: two rows of one new customer in one batch make one
+// customer holding the later row's values, stored sealed and readable.
+func TestImportSameCustomerTwiceInOneFile(t *testing.T) {
+	e := newEnv(t, "")
+	code, body := e.upload("owner", url.Values{"map": {"email=email", "name=full_name", "city=city"}},
+		"email,name,city\nada@example.com,Ada,London\nADA@example.com ,Ada Lovelace,\n")
+	if code != 202 {
+		t.Fatalf("upload: got %d %s", code, body)
+	}
+	var st importer.Status
+	_ = json.Unmarshal([]byte(body), &st)
+	e.runJobs()
+	if got := e.importStatus(st.ID); got.Created != 1 || got.Updated != 1 || got.Rejected != 0 {
+		t.Fatalf("status: %+v", got)
+	}
+	id := e.customerOf("ada@example.com")
+	code, body = e.do(call{method: "GET", path: "/v1/customers/" + id, role: "owner", purpose: "support"})
+	if code != 200 || !strings.Contains(body, `"full_name":"Ada Lovelace"`) || !strings.Contains(body, `"city":"London"`) {
+		t.Fatalf("customer: got %d %s", code, body)
+	}
+}

@@ -14,13 +14,16 @@ import (
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/ingest"
+	"github.com/stewardhq/steward/internal/problem"
 )
 
 func jsonNumber(s string) json.Number { return json.Number(s) }
 
-// Store is what an import writes through: ingest.Service.Import.
+// Store is what an import writes through: ingest.Service. PrepareImport runs in the workers,
+// ahead of the writer; ImportRows is the writer's transaction.
 type Store interface {
-	Import(ctx context.Context, keyID string, rows []map[string]any) (ingest.ImportResult, error)
+	PrepareImport(ctx context.Context, fields map[string]any) (*ingest.ImportRow, error)
+	ImportRows(ctx context.Context, keyID string, rows []*ingest.ImportRow) (ingest.ImportResult, error)
 }
 
 // Ledger records the consent columns of imported rows: consent.Service.
@@ -89,7 +92,7 @@ type Stats struct {
 // item is one row read and normalised, in file order.
 type item struct {
 	row     int
-	fields  map[string]any
+	prep    *ingest.ImportRow
 	choices []choice
 	reject  string
 	err     error // fatal: the file cannot be read past this row
@@ -127,15 +130,15 @@ func Run(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer
 	var s Stats
 	s.Committed = o.StartAfter
 	ctx, cancel := context.WithCancel(ctx)
-	chunks, wait := read(ctx, r, ms, norm, o)
+	chunks, wait := read(ctx, r, ms, norm, st, o)
 	defer func() { cancel(); wait() }()
 
-	batch := make([]map[string]any, 0, o.BatchSize)
+	batch := make([]*ingest.ImportRow, 0, o.BatchSize)
 	var batchChoices [][]choice
 	last := o.StartAfter
 	flush := func() error {
 		if len(batch) > 0 {
-			res, err := st.Import(ctx, o.KeyID, batch)
+			res, err := st.ImportRows(ctx, o.KeyID, batch)
 			if err != nil {
 				return err
 			}
@@ -180,7 +183,7 @@ func Run(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer
 				rejects.Reject(it.row, it.reject)
 				continue
 			}
-			batch = append(batch, it.fields)
+			batch = append(batch, it.prep)
 			batchChoices = append(batchChoices, it.choices)
 			if len(batch) >= o.BatchSize {
 				if err := flush(); err != nil {
@@ -198,7 +201,7 @@ func Run(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer
 // read starts the reader and the workers and returns the chunks in file order; each chunk's
 // done channel closes when its rows are normalised. wait returns once the reader and the
 // workers have stopped, which they do at the end of the file or when ctx ends.
-func read(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer, o Options) (chunks <-chan *chunk, wait func()) {
+func read(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer, st Store, o Options) (chunks <-chan *chunk, wait func()) {
 	ordered := make(chan *chunk, 2*o.Workers)
 	stopped := make(chan struct{})
 	work := make(chan *chunk, 2*o.Workers)
@@ -210,7 +213,7 @@ func read(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalize
 			for c := range work {
 				for i := range c.items {
 					if c.recs[i] != nil {
-						normalise(&c.items[i], c.recs[i], ms, o.Consents, norm)
+						normalise(ctx, &c.items[i], c.recs[i], ms, o.Consents, norm, st)
 					}
 				}
 				c.recs = nil
@@ -274,8 +277,8 @@ func read(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalize
 	return ordered, func() { <-stopped }
 }
 
-// normalise turns one record into catalog values and consent choices, or a reject reason.
-func normalise(it *item, rec []string, ms []Mapping, cs []ConsentColumn, norm *customer.Normalizer) {
+// normalise turns one record into a prepared row and consent choices, or a reject reason.
+func normalise(ctx context.Context, it *item, rec []string, ms []Mapping, cs []ConsentColumn, norm *customer.Normalizer, st Store) {
 	for _, c := range cs {
 		granted, present, err := consentValue(rec[c.Column])
 		if err != nil {
@@ -299,7 +302,16 @@ func normalise(it *item, rec []string, ms []Mapping, cs []ConsentColumn, norm *c
 			}
 		}
 	}
-	it.fields = fields
+	prep, err := st.PrepareImport(ctx, fields)
+	if err != nil {
+		if problem.KindOf(err) == problem.Invalid {
+			it.reject = problem.Detail(err)
+			return
+		}
+		it.err = err
+		return
+	}
+	it.prep = prep
 }
 
 // recordConsents hands a committed batch's consent choices to the ledger, with the customer

@@ -152,6 +152,8 @@ type prepared struct {
 	payload []byte // the JSON to seal under the owner's key
 	orders  []OrderChange
 	consent bool
+	// pre is an imported row's profile sealed ahead, used if the row makes a new customer.
+	pre *preProfile
 }
 
 // Ingest stores a batch: every new message, its identities, the profile changes it causes and
@@ -381,6 +383,8 @@ type profile struct {
 	dk     *vault.DataKey
 	dirty  []string
 	isNew  bool
+	// sealed says rec already holds values sealed (a new customer prepared ahead).
+	sealed bool
 }
 
 func tokenKey(kind string, token []byte) string { return kind + "\x00" + string(token) }
@@ -511,7 +515,7 @@ func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, ro
 		}
 	}
 	if root == "" {
-		pr, err := st.newCustomer(ctx)
+		pr, err := st.newCustomer(ctx, p.pre)
 		if err != nil {
 			return "", "", err
 		}
@@ -634,12 +638,33 @@ func (st *txState) rootOf(id string) string {
 	return id
 }
 
-func (st *txState) newCustomer(ctx context.Context) (*profile, error) {
-	r, dk, entry, err := st.s.Customers.NewProfile(ctx, nil)
-	if err != nil {
-		return nil, err
+// newCustomer starts a customer, from pre when the row was sealed ahead (a copy of it: on
+// SQLite the transaction may run twice, and the first run must not change what the second
+// starts from).
+func (st *txState) newCustomer(ctx context.Context, pre *preProfile) (*profile, error) {
+	var pr *profile
+	var entry audit.Entry
+	if pre != nil {
+		rec := *pre.rec
+		rec.Index = append([]customer.IndexEntry(nil), pre.rec.Index...)
+		values := make(map[string]any, len(pre.values))
+		dirty := make([]string, 0, len(pre.values))
+		for k, v := range pre.values {
+			values[k] = v
+			dirty = append(dirty, k)
+		}
+		pr = &profile{rec: &rec, values: values, dk: pre.dk, isNew: true, dirty: dirty, sealed: true}
+		entry = pre.entry
+	} else {
+		r, dk, e, err := st.s.Customers.NewProfile(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		pr = &profile{rec: r, values: map[string]any{}, dk: dk, isNew: true}
+		entry = e
 	}
-	pr := &profile{rec: r, values: map[string]any{}, dk: dk, isNew: true}
+	r := pr.rec
+	dk := pr.dk
 	st.profiles[r.ID] = pr
 	st.keys[r.ID] = dk
 	st.counts[r.ID] = map[string]int{}
@@ -798,6 +823,7 @@ func (st *txState) applyTraits(ctx context.Context, root string, traits map[stri
 			}
 		}
 		pr.values[f] = v
+		pr.sealed = false
 		changed = true
 		if !contains(pr.dirty, f) {
 			pr.dirty = append(pr.dirty, f)
@@ -822,8 +848,10 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 	for _, r := range st.created {
 		pr := st.profiles[r.ID]
 		if len(pr.dirty) > 0 {
-			if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
-				return err
+			if !pr.sealed {
+				if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
+					return err
+				}
 			}
 			pr.rec.Version = 1
 			sort.Strings(pr.dirty)
