@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,7 +115,7 @@ func (db *DB) prepareWrites(ctx context.Context) error {
 	qs := append([]string{customerInsert, db.customerUpdate(), indexDelete}, indexInserts[1:]...)
 	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
 		if c.insert != "" {
-			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate)
+			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate, db.valuesSQL(c.insertInto, c.columns, auditRows, ""))
 		}
 	}
 	if db.d.AccessSchema != "" {
@@ -158,6 +159,9 @@ func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any)
 // access database.
 type chainSQL struct {
 	head, insert, headUpdate, checkpoint string
+	// insertInto and columns make multi-row inserts of entries (see appendChain).
+	insertInto string
+	columns    int
 }
 
 func newChainSQL(schema string, explicitID bool) chainSQL {
@@ -172,6 +176,8 @@ func newChainSQL(schema string, explicitID bool) chainSQL {
 	return chainSQL{
 		head:       `SELECT seq, hash FROM ` + schema + `audit_heads WHERE chain = $1`,
 		insert:     `INSERT INTO ` + schema + `audit_log (` + cols + `) VALUES (` + vals + `)`,
+		insertInto: `INSERT INTO ` + schema + `audit_log (` + cols + `)`,
+		columns:    strings.Count(cols, ",") + 1,
 		headUpdate: `UPDATE ` + schema + `audit_heads SET seq = $1, hash = $2 WHERE chain = $3`,
 		checkpoint: `INSERT INTO ` + schema + `audit_checkpoints (chain, seq, hash, at, signature) VALUES ($1, $2, $3, $4, $5)`,
 	}
@@ -355,24 +361,50 @@ func (db *DB) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []
 		}
 	}
 	sealer := db.sealer.Load()
+	// Entries are chained one by one, then inserted auditRows to a statement: an import
+	// appends thousands at once, and one statement per entry was most of their cost.
+	args := make([]any, 0, q.columns*min(len(entries), auditRows))
+	var cps []*audit.Checkpoint
+	insert := func() error {
+		n := len(args) / q.columns
+		stmt := q.insert
+		if n > 1 {
+			stmt = db.valuesSQL(q.insertInto, q.columns, n, "")
+		}
+		if _, err := db.txExec(ctx, tx, stmt, args...); err != nil {
+			return fmt.Errorf("insert audit entry: %w", err)
+		}
+		args = args[:0]
+		return nil
+	}
 	for i := range entries {
 		e := &entries[i]
 		var cp *audit.Checkpoint
 		head, cp = sealer.Append(head, e)
-		args := []any{e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
-			encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash}
+		args = append(args, e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
+			encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash)
 		if explicitID {
 			e.ID = nextID
 			nextID++
 			args = append(args, e.ID)
 		}
-		if _, err := db.txExec(ctx, tx, q.insert, args...); err != nil {
-			return fmt.Errorf("insert audit entry: %w", err)
-		}
 		if cp != nil {
-			if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature); err != nil {
-				return fmt.Errorf("insert audit checkpoint: %w", err)
+			cps = append(cps, cp)
+		}
+		if len(args) == q.columns*auditRows {
+			if err := insert(); err != nil {
+				return err
 			}
+		}
+	}
+	if len(args) > 0 {
+		if err := insert(); err != nil {
+			return err
+		}
+	}
+	for _, cp := range cps {
+		if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature); err != nil {
+			return fmt.Errorf("insert audit checkpoint: %w", err)
 		}
 	}
 	if explicitID {
@@ -390,6 +422,9 @@ func (db *DB) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []
 	}
 	return nil
 }
+
+// auditRows is how many audit entries one statement inserts.
+const auditRows = 50
 
 func maxAuditID(src string) string { return `SELECT MAX(id) FROM ` + src + `audit_log` }
 
