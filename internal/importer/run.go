@@ -116,10 +116,11 @@ type chunk struct {
 // Run imports every row of r. Rejected rows go to rejects. A failure stops the run with
 // Stats.Committed as the resume point; rows up to it are stored.
 //
-// Reading, validation and normalisation run ahead of the writer: one goroutine reads the
-// file, workers normalise chunks of rows in parallel, and the writer takes the chunks in file
-// order, so a batch's transaction overlaps the preparation of the next ones. Rows are still
-// committed in order, so the resume point means what it says.
+// Reading, validation and preparation run ahead of the writer: one goroutine reads the file,
+// workers normalise chunks of rows in parallel and prepare them (Store.PrepareImport: hashed
+// identifiers, a sealed profile in case the row is a new customer), and the writer takes the
+// chunks in file order, so a batch's transaction overlaps the preparation of the next ones.
+// Rows are still committed in order, so the resume point means what it says.
 func Run(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer, st Store, rejects Rejects, o Options) (Stats, error) {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 5000
