@@ -128,16 +128,30 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 		order = append(order, id)
 	}
 	sort.Strings(order)
+	all := make([]Append, 0, len(order))
 	n := 0
 	for _, id := range order {
-		err := s.Store.AppendConsent(ctx, *byCustomer[id])
+		all = append(all, *byCustomer[id])
+		n += len(byCustomer[id].Records)
+	}
+	err = s.Store.AppendConsents(ctx, all)
+	if !problem.Is(err, problem.NotFound) {
+		if err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	// A customer was erased while the import ran: append the others one by one.
+	n = 0
+	for _, ap := range all {
+		err := s.Store.AppendConsent(ctx, ap)
 		if problem.Is(err, problem.NotFound) {
-			continue // erased while the import ran
+			continue
 		}
 		if err != nil {
 			return n, err
 		}
-		n += len(byCustomer[id].Records)
+		n += len(ap.Records)
 	}
 	return n, nil
 }

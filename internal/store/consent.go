@@ -145,21 +145,50 @@ func (db *DB) AppendConsent(ctx context.Context, a consent.Append) error {
 				return problem.Conflictf("the ledger changed concurrently; retry")
 			}
 		}
-		for _, r := range a.Records {
-			if r.CustomerID != a.CustomerID {
-				return errors.New("append holds records of another customer")
+		return db.insertConsent(ctx, tx, a)
+	})
+}
+
+// AppendConsents implements consent.Store: the appends of an import batch in one transaction
+// rather than one each.
+func (db *DB) AppendConsents(ctx context.Context, as []consent.Append) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, a := range as {
+			if a.Expect != nil {
+				return errors.New("AppendConsents does not check expectations")
 			}
-			ev := r.Evidence
-			if _, err := tx.ExecContext(ctx, recordInsert, r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
-				micros(r.At), ev.FormID, ev.UserAgent, ev.IPHash, ev.TCF, ev.GPP, r.ActorID, r.RequestID, r.Receipt); err != nil {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`+db.d.ForUpdate, a.CustomerID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return problem.NotFoundf("customer not found")
+			}
+			if err != nil {
+				return err
+			}
+			if err := db.insertConsent(ctx, tx, a); err != nil {
 				return err
 			}
 		}
-		if err := db.insertSuppressions(ctx, tx, a.Suppressions); err != nil {
+		return nil
+	})
+}
+
+// insertConsent inserts one append's records, suppressions and audit entries.
+func (db *DB) insertConsent(ctx context.Context, tx *sql.Tx, a consent.Append) error {
+	for _, r := range a.Records {
+		if r.CustomerID != a.CustomerID {
+			return errors.New("append holds records of another customer")
+		}
+		ev := r.Evidence
+		if _, err := tx.ExecContext(ctx, recordInsert, r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
+			micros(r.At), ev.FormID, ev.UserAgent, ev.IPHash, ev.TCF, ev.GPP, r.ActorID, r.RequestID, r.Receipt); err != nil {
 			return err
 		}
-		return db.appendAudit(ctx, tx, a.Entries)
-	})
+	}
+	if err := db.insertSuppressions(ctx, tx, a.Suppressions); err != nil {
+		return err
+	}
+	return db.appendAudit(ctx, tx, a.Entries)
 }
 
 func (db *DB) insertSuppressions(ctx context.Context, tx *sql.Tx, entries []consent.Suppression) error {

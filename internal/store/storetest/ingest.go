@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
@@ -363,5 +364,34 @@ func testImports(t *testing.T, db *store.DB) {
 	page, _ = db.ListRejects(ctx, imp.ID, 200, 100)
 	if len(page) != 29 || page[0].Row != 202 {
 		t.Fatalf("second page: got %d starting %+v", len(page), page)
+	}
+
+	// The consent columns of an import batch go in one transaction: all of them, or none when
+	// one customer is gone.
+	c1, c2, gone := id(31), id(32), id(33)
+	if err := db.CreateCustomers(ctx, []*customer.Record{record(c1, 1), record(c2, 2)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	app := func(c string) consent.Append {
+		r := consentRecord(c, consent.KindConsent, "marketing_email", true, at)
+		r.Source = consent.SourceImport
+		return consent.Append{CustomerID: c, Records: []consent.Record{r}, Entries: []audit.Entry{entry(consent.ActionRecord, c)}}
+	}
+	before = auditCount(t, db)
+	wantKind(t, db.AppendConsents(ctx, []consent.Append{app(c1), app(gone)}), problem.NotFound)
+	if recs, _ := db.CustomerRecords(ctx, c1); len(recs) != 0 || auditCount(t, db) != before {
+		t.Fatalf("a refused batch stored %d records", len(recs))
+	}
+	if err := db.AppendConsents(ctx, []consent.Append{app(c1), app(c2)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{c1, c2} {
+		if recs, err := db.CustomerRecords(ctx, c); err != nil || len(recs) != 1 || recs[0].Source != consent.SourceImport {
+			t.Fatalf("%s: got %+v %v", c, recs, err)
+		}
+	}
+	if auditCount(t, db) != before+2 {
+		t.Fatal("the batch's audit entries are missing")
 	}
 }
