@@ -203,7 +203,10 @@ func Run(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer
 // done channel closes when its rows are normalised. wait returns once the reader and the
 // workers have stopped, which they do at the end of the file or when ctx ends.
 func read(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer, st Store, o Options) (chunks <-chan *chunk, wait func()) {
-	ordered := make(chan *chunk, 2*o.Workers)
+	// The workers run up to a batch ahead of the writer, so that when a batch commits the
+	// next one is (nearly) ready rather than starting from a few chunks; memory stays bounded
+	// by a batch of prepared rows.
+	ordered := make(chan *chunk, o.BatchSize/chunkRows+2*o.Workers)
 	stopped := make(chan struct{})
 	work := make(chan *chunk, 2*o.Workers)
 	var wg sync.WaitGroup
