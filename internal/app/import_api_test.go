@@ -351,3 +351,27 @@ func TestImportSameCustomerTwiceInOneFile(t *testing.T) {
 		t.Fatalf("customer: got %d %s", code, body)
 	}
 }
+
+// TestImportUploadFailsWithReason: an import that cannot finish ends failed, saying why and
+// where it stopped, in words that hold no value of the file.
+func TestImportUploadFailsWithReason(t *testing.T) {
+	e := newEnv(t, "")
+	code, body := e.upload("owner", url.Values{"map": {"email=email"}}, "email\nada@example.com\n")
+	if code != 202 {
+		t.Fatalf("upload: got %d %s", code, body)
+	}
+	var st importer.Status
+	_ = json.Unmarshal([]byte(body), &st)
+	// Another node received it: the file is not here.
+	if err := os.Remove(e.app.Config.ImportSpoolDir() + "/" + st.ID + ".csv.sealed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.app.Runner.RunOne(context.Background()); err == nil {
+		t.Fatal("the job reported success without its file")
+	}
+	got := e.importStatus(st.ID)
+	if got.State != "failed" || !strings.Contains(got.Error, "no longer on the node") || !strings.Contains(got.Error, "rows up to 0 are stored") ||
+		strings.Contains(got.Error, "ada@") {
+		t.Fatalf("status: %+v", got)
+	}
+}
