@@ -93,8 +93,10 @@ func (s *Service) ImportRows(ctx context.Context, keyID string, rows []*ImportRo
 	}
 	var res ImportResult
 	err := s.Store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
-		st := &txState{s: s, tx: tx, b: &Batch{KeyID: keyID}, holders: map[string]*Holder{}, counts: map[string]map[string]int{},
-			keys: map[string]*vault.DataKey{}, profiles: map[string]*profile{}, roots: map[string]string{}, importing: true}
+		n := len(rows)
+		st := &txState{s: s, tx: tx, b: &Batch{KeyID: keyID}, holders: make(map[string]*Holder, 2*n), counts: make(map[string]map[string]int, n),
+			keys: make(map[string]*vault.DataKey, n), profiles: make(map[string]*profile, n), roots: map[string]string{}, importing: true,
+			idRows: make([]IdentityRow, 0, 2*n), entries: make([]audit.Entry, 0, n+1)}
 		ps := make([]prepared, len(rows))
 		for i, r := range rows {
 			ps[i] = r.p

@@ -385,6 +385,8 @@ type profile struct {
 	isNew  bool
 	// sealed says rec already holds values sealed (a new customer prepared ahead).
 	sealed bool
+	// shared says values belong to a prepared row and must be copied before a change.
+	shared bool
 }
 
 func tokenKey(kind string, token []byte) string { return kind + "\x00" + string(token) }
@@ -647,13 +649,12 @@ func (st *txState) newCustomer(ctx context.Context, pre *preProfile) (*profile, 
 	if pre != nil {
 		rec := *pre.rec
 		rec.Index = append([]customer.IndexEntry(nil), pre.rec.Index...)
-		values := make(map[string]any, len(pre.values))
 		dirty := make([]string, 0, len(pre.values))
-		for k, v := range pre.values {
-			values[k] = v
+		for k := range pre.values {
 			dirty = append(dirty, k)
 		}
-		pr = &profile{rec: &rec, values: values, dk: pre.dk, isNew: true, dirty: dirty, sealed: true}
+		// The values are shared with pre until a change copies them (see applyTraits).
+		pr = &profile{rec: &rec, values: pre.values, shared: true, dk: pre.dk, isNew: true, dirty: dirty, sealed: true}
 		entry = pre.entry
 	} else {
 		r, dk, e, err := st.s.Customers.NewProfile(ctx, nil)
@@ -821,6 +822,13 @@ func (st *txState) applyTraits(ctx context.Context, root string, traits map[stri
 			if string(a) == string(b) {
 				continue
 			}
+		}
+		if pr.shared {
+			values := make(map[string]any, len(pr.values)+1)
+			for k, v := range pr.values {
+				values[k] = v
+			}
+			pr.values, pr.shared = values, false
 		}
 		pr.values[f] = v
 		pr.sealed = false
