@@ -127,12 +127,7 @@ const (
 // so an expectation checked here still holds at commit.
 func (db *DB) AppendConsent(ctx context.Context, a consent.Append) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`+db.d.ForUpdate, a.CustomerID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return problem.NotFoundf("customer not found")
-		}
-		if err != nil {
+		if err := db.lockCustomer(ctx, tx, a.CustomerID); err != nil {
 			return err
 		}
 		for purpose, want := range a.Expect {
@@ -157,12 +152,7 @@ func (db *DB) AppendConsents(ctx context.Context, as []consent.Append) error {
 			if a.Expect != nil {
 				return errors.New("AppendConsents does not check expectations")
 			}
-			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`+db.d.ForUpdate, a.CustomerID).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return problem.NotFoundf("customer not found")
-			}
-			if err != nil {
+			if err := db.lockCustomer(ctx, tx, a.CustomerID); err != nil {
 				return err
 			}
 			if err := db.insertConsent(ctx, tx, a); err != nil {
@@ -171,6 +161,17 @@ func (db *DB) AppendConsents(ctx context.Context, as []consent.Append) error {
 		}
 		return nil
 	})
+}
+
+// lockCustomer reads the customer's row with a lock (on PostgreSQL): it proves the customer
+// exists (NotFound otherwise) and serialises appends for one customer.
+func (db *DB) lockCustomer(ctx context.Context, tx *sql.Tx, id string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`+db.d.ForUpdate, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return problem.NotFoundf("customer not found")
+	}
+	return err
 }
 
 // insertConsent inserts one append's records, suppressions and audit entries.
