@@ -117,6 +117,11 @@ func TestImportUpload(t *testing.T) {
 			t.Errorf("rejects repeat the value %q: %s", leak, body)
 		}
 	}
+	// The same as the command line's rejects file.
+	code, body = e.do(call{method: "GET", path: "/v1/imports/" + started.ID + "/rejects?format=csv", role: "admin"})
+	if code != 200 || !strings.HasPrefix(body, "row,reason\n4,column E-mail: email:") || !strings.Contains(body, "\n6,\"column Newsletter:") {
+		t.Fatalf("rejects as CSV: got %d %q", code, body)
+	}
 	// Paging.
 	code, body = e.do(call{method: "GET", path: "/v1/imports/" + started.ID + "/rejects?limit=2", role: "admin"})
 	if code != 200 || !strings.Contains(body, `"next_cursor":"5"`) || strings.Contains(body, `"row":6`) {

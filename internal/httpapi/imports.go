@@ -29,7 +29,8 @@ func (s *Server) importRoutes() []route {
 		{Method: "GET", Path: "/v1/imports/{id}", Summary: "An import's state and progress: rows read, imported, rejected, consents recorded and the resume point.",
 			Returns: "ImportStatus", Status: 200, Errors: []int{403, 404}, handle: s.getImport},
 		{Method: "GET", Path: "/v1/imports/{id}/rejects", Summary: "An import's rejected rows: row number (the header is row 1) and reason, which names the column and rule, never the value.",
-			Query:   []param{{Name: "limit", Type: "integer", Description: "1 to 10000 (default 1000)."}, {Name: "cursor", Type: "string", Description: "The next_cursor of the previous page."}},
+			Query: []param{{Name: "limit", Type: "integer", Description: "1 to 10000 (default 1000)."}, {Name: "cursor", Type: "string", Description: "The next_cursor of the previous page."},
+				{Name: "format", Type: "string", Description: "csv for a row,reason file to open next to the spreadsheet (the same rows; the next page's cursor in the Steward-Next-Cursor header)."}},
 			Returns: "RejectList", Status: 200, Errors: []int{403, 404, 422}, handle: s.importRejects},
 	}
 }
@@ -82,9 +83,30 @@ func (s *Server) importRejects(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"data": rs}
+	next := ""
 	if len(rs) == limit {
-		out["next_cursor"] = strconv.Itoa(rs[len(rs)-1].Row)
+		next = strconv.Itoa(rs[len(rs)-1].Row)
+	}
+	switch r.URL.Query().Get("format") {
+	case "", "json":
+	case "csv":
+		// The command line's rejects file, for those who fix the spreadsheet row by row.
+		if next != "" {
+			w.Header().Set("Steward-Next-Cursor", next)
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="rejects.csv"`)
+		rej := importer.CSVRejects(w)
+		for _, x := range rs {
+			rej.Reject(x.Row, x.Reason)
+		}
+		return rej.Flush()
+	default:
+		return problem.InvalidField("format", "must be json or csv")
+	}
+	out := map[string]any{"data": rs}
+	if next != "" {
+		out["next_cursor"] = next
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
