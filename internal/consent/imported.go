@@ -2,7 +2,9 @@ package consent
 
 import (
 	"context"
+	"runtime"
 	"sort"
+	"sync"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/problem"
@@ -99,7 +101,11 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 			latest[k] = r
 		}
 	}
-	byCustomer := map[string]*Append{}
+	type pending struct {
+		r        Record
+		withdraw bool
+	}
+	var todo []pending
 	now := s.now()
 	for _, c := range choices {
 		k := key{c.CustomerID, c.Purpose, c.Granted}
@@ -111,15 +117,37 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 		if !ok {
 			return 0, problem.InvalidField("consent", "unknown purpose %q", c.Purpose)
 		}
-		r := Record{CustomerID: c.CustomerID, Kind: KindConsent, Purpose: c.Purpose, Granted: c.Granted, PolicyVersion: policyVersion,
-			Source: SourceImport, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
-		ap := byCustomer[c.CustomerID]
-		if ap == nil {
-			ap = &Append{CustomerID: c.CustomerID}
-			byCustomer[c.CustomerID] = ap
-		}
 		prev := latest[[2]string{c.CustomerID, c.Purpose}]
-		if err := s.appendRecord(ctx, ap, r, ps, p.Marketing && prev != nil && prev.Granted); err != nil {
+		todo = append(todo, pending{r: Record{CustomerID: c.CustomerID, Kind: KindConsent, Purpose: c.Purpose, Granted: c.Granted,
+			PolicyVersion: policyVersion, Source: SourceImport, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)},
+			withdraw: p.Marketing && prev != nil && prev.Granted})
+	}
+	// Signing receipts is most of the work before the write: it runs on every processor.
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(todo))
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(todo); i += workers {
+				errs[i] = s.seal(&todo[i].r, ps)
+			}
+		}(w)
+	}
+	wg.Wait()
+	byCustomer := map[string]*Append{}
+	for i := range todo {
+		if errs[i] != nil {
+			return 0, errs[i]
+		}
+		r := todo[i].r
+		ap := byCustomer[r.CustomerID]
+		if ap == nil {
+			ap = &Append{CustomerID: r.CustomerID}
+			byCustomer[r.CustomerID] = ap
+		}
+		if err := s.appendRecord(ctx, ap, r, todo[i].withdraw); err != nil {
 			return 0, err
 		}
 	}
@@ -156,19 +184,16 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 	return n, nil
 }
 
-// appendRecord seals r (a new consent record) and adds it to ap with its audit entry. When
+// appendRecord adds r (a new consent record, sealed) to ap with its audit entry. When
 // suppress is set and r withdraws consent, the customer's contacts go on the suppression list
 // with it, as every withdrawal of a marketing purpose does.
-func (s *Service) appendRecord(ctx context.Context, ap *Append, r Record, ps []Policy, suppress bool) error {
+func (s *Service) appendRecord(ctx context.Context, ap *Append, r Record, suppress bool) error {
 	if suppress && !r.Granted {
 		sup, err := s.withdrawalSuppressions(ctx, r.CustomerID, r.Purpose, SuppressWithdrawal, r.ActorID, r.At)
 		if err != nil {
 			return err
 		}
 		ap.Suppressions = append(ap.Suppressions, sup...)
-	}
-	if err := s.seal(&r, ps); err != nil {
-		return err
 	}
 	ap.Records = append(ap.Records, r)
 	ap.Entries = append(ap.Entries, s.recordEntry(ctx, &r))

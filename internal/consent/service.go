@@ -584,7 +584,10 @@ func (s *Service) ApplyGPC(ctx context.Context, customerID string, ev EvidenceIn
 			r := Record{CustomerID: customerID, Kind: KindConsent, Purpose: name, Granted: false, PolicyVersion: inForce.Version,
 				Source: SourceGPC, At: now, Evidence: evi, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
 			p, _ := s.Catalog.Purpose(name)
-			if err := s.appendRecord(ctx, &ap, r, ps, p.Marketing); err != nil {
+			if err := s.seal(&r, ps); err != nil {
+				return 0, err
+			}
+			if err := s.appendRecord(ctx, &ap, r, p.Marketing); err != nil {
 				return 0, err
 			}
 		}
