@@ -22,6 +22,7 @@ import (
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/httpapi"
+	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
@@ -55,6 +56,7 @@ type App struct {
 	Rotator   *keys.Rotator
 	Runner    *job.Runner
 	Ingest    *ingest.Service
+	Imports   *importer.Service
 	Rights    *rights.Service
 }
 
@@ -212,6 +214,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	_, _ = rand.Read(nonce[:])
 	a.Runner = &job.Runner{Store: db, Owner: host + "-" + hex.EncodeToString(nonce[:]), Lease: time.Minute, Log: log,
 		Steps: map[string]job.Step{keys.RewrapJob: a.Rotator.Step}}
+	a.Imports = &importer.Service{Uploads: db, Jobs: db, Writer: a.Ingest, Ledger: a.Consents, Norm: a.Customers.Norm, Catalog: cat, Keys: km,
+		Dir: cfg.ImportSpoolDir(), MaxBytes: cfg.ImportMaxBytes, Owner: a.Runner.Owner, Lease: a.Runner.Lease, Log: log}
+	a.Runner.Steps[importer.JobKind] = a.Imports.Step
 	return a, nil
 }
 
@@ -242,7 +247,7 @@ func (a *App) HTTP() *httpapi.Server {
 	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store,
 		Quality: a.Quality, Rights: a.Rights,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
-		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots}
+		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, Imports: a.Imports}
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to

@@ -273,7 +273,7 @@ func BenchmarkImportCSV(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := importer.Run(ctx, r, ms, a.Customers.Norm, a.Ingest, io.Discard, importer.Options{KeyID: "bench"})
+	st, err := importer.Run(ctx, r, ms, a.Customers.Norm, a.Ingest, importer.CSVRejects(io.Discard), importer.Options{KeyID: "bench"})
 	if err != nil || st.Created != b.N {
 		b.Fatalf("imported %+v: %v", st, err)
 	}

@@ -7,8 +7,8 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 )
 
-// maintainEvery is how often the serve loop finishes interrupted erasures and deletes expired
-// export packages.
+// maintainEvery is how often the serve loop finishes interrupted erasures, deletes expired
+// export packages and finished import uploads, and derives abandoned carts.
 const maintainEvery = time.Minute
 
 // startMaintenance runs the periodic work of a serving node until ctx ends: resuming erasures
@@ -59,5 +59,13 @@ func (a *App) maintainOnce(ctx context.Context) {
 	}
 	if _, err := a.Rights.PurgeExports(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Error("deleting expired exports failed", "err", err)
+	}
+	if n, err := a.Ingest.MarkAbandonedCarts(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Error("deriving abandoned carts failed", "err", err)
+	} else if n > 0 {
+		a.Log.Info("abandoned carts derived", "count", n)
+	}
+	if _, err := a.Imports.Sweep(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Error("deleting finished import uploads failed", "err", err)
 	}
 }

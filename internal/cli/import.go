@@ -24,7 +24,8 @@ type importState struct {
 }
 
 func importCmd(s *settings, e env) *cobra.Command {
-	var maps []string
+	var maps, consents []string
+	var policyVersion string
 	var rejectsPath string
 	var resume bool
 	var batch int
@@ -51,6 +52,22 @@ func importCmd(s *settings, e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cs, err := importer.ParseConsents(consents, r.Header)
+			if err != nil {
+				return err
+			}
+			if len(cs) > 0 || policyVersion != "" {
+				purposes := make([]string, len(cs))
+				for i, c := range cs {
+					purposes[i] = c.Purpose
+				}
+				if len(cs) == 0 {
+					return fmt.Errorf("--policy-version is only meaningful with --consent COLUMN=PURPOSE")
+				}
+				if err := a.Consents.CheckImport(ctx, purposes, policyVersion); err != nil {
+					return err
+				}
+			}
 			if rejectsPath == "" {
 				rejectsPath = path + ".rejects.csv"
 			}
@@ -72,20 +89,22 @@ func importCmd(s *settings, e env) *cobra.Command {
 			}
 			tty := isTerminal(e.stderr)
 			began := time.Now()
-			stats, runErr := importer.Run(ctx, r, ms, a.Customers.Norm, a.Ingest, rej, importer.Options{KeyID: "cli", BatchSize: batch, StartAfter: start,
-				Progress: func(row int, st importer.Stats) {
+			stats, runErr := importer.Run(ctx, r, ms, a.Customers.Norm, a.Ingest, importer.CSVRejects(rej), importer.Options{KeyID: "cli", BatchSize: batch, StartAfter: start,
+				Consents: cs, PolicyVersion: policyVersion, Ledger: a.Consents,
+				Progress: func(row int, st importer.Stats) error {
 					_ = writeImportState(statePath, importState{File: path, Committed: row})
 					if tty && info.Size() > 0 {
 						pct := float64(r.Offset()) / float64(info.Size()) * 100
 						fmt.Fprintf(e.stderr, "\r[%-40s] %5.1f%% %d rows", bar(pct), pct, row)
 					}
+					return nil
 				}})
 			if tty {
 				fmt.Fprintln(e.stderr)
 			}
 			took := time.Since(began)
-			fmt.Fprintf(e.stdout, "rows %d, created %d, updated %d, unchanged %d, rejected %d (%s) in %s\n",
-				stats.Rows, stats.Created, stats.Updated, stats.Unchanged, stats.Rejected, rejectsPath, took.Round(time.Millisecond))
+			fmt.Fprintf(e.stdout, "rows %d, created %d, updated %d, unchanged %d, rejected %d (%s), consents recorded %d in %s\n",
+				stats.Rows, stats.Created, stats.Updated, stats.Unchanged, stats.Rejected, rejectsPath, stats.Consents, took.Round(time.Millisecond))
 			if runErr != nil {
 				fmt.Fprintf(e.stderr, "steward: import stopped: %v\nrows up to %d are stored; run again with --resume to continue after row %d\n", runErr, stats.Committed, stats.Committed)
 				return exitCode(1)
@@ -97,8 +116,10 @@ func importCmd(s *settings, e env) *cobra.Command {
 	f := cmd.Flags()
 	f.StringArrayVar(&maps, "map", nil, "COLUMN=FIELD (repeatable; several columns for one field are joined with a space, in order)")
 	f.StringVar(&rejectsPath, "rejects", "", "rejects file (default FILE.csv.rejects.csv): row number and reason per rejected row")
+	f.StringArrayVar(&consents, "consent", nil, "COLUMN=PURPOSE (repeatable): the column holds each customer's yes/no for a consent purpose; empty cells record nothing")
+	f.StringVar(&policyVersion, "policy-version", "", "the privacy-policy version the list's consents were collected under (required with --consent)")
 	f.BoolVar(&resume, "resume", false, "continue after the last row a previous run committed")
-	f.IntVar(&batch, "batch", 1000, "rows per transaction")
+	f.IntVar(&batch, "batch", 5000, "rows per transaction (at most 5000)")
 	return cmd
 }
 

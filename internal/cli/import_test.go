@@ -58,6 +58,12 @@ func TestImportCSV(t *testing.T) {
 		{[]string{"import", file, "--data", dir, "--map", "Email=shoe_size"}, "not a field of the data catalog"},
 		{[]string{"import", file, "--data", dir}, "--map"},
 		{[]string{"import", filepath.Join(t.TempDir(), "missing.csv"), "--data", dir, "--map", "Email=email"}, "open"},
+		{[]string{"import", file, "--data", dir, "--map", "Email=email", "--consent", "Points=newsletter", "--policy-version", "v1"}, `unknown purpose "newsletter"`},
+		{[]string{"import", file, "--data", dir, "--map", "Email=email", "--consent", "Points=service", "--policy-version", "v1"}, "not consent"},
+		{[]string{"import", file, "--data", dir, "--map", "Email=email", "--consent", "Points=marketing_email"}, "policy_version: is required"},
+		{[]string{"import", file, "--data", dir, "--map", "Email=email", "--consent", "Points=marketing_email", "--policy-version", "v1"}, `unknown policy version "v1"`},
+		{[]string{"import", file, "--data", dir, "--map", "Email=email", "--consent", "Nope=marketing_email", "--policy-version", "v1"}, `no column "Nope"`},
+		{[]string{"import", file, "--data", dir, "--map", "Email=email", "--policy-version", "v1"}, "only meaningful with --consent"},
 	} {
 		if code, _, errs := runCLI(t, nil, tt.args...); code == 0 || !strings.Contains(errs, tt.want) {
 			t.Errorf("%v: exit %d %q, want %q", tt.args, code, errs, tt.want)

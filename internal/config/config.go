@@ -59,6 +59,7 @@ type Config struct {
 	TrackingSlots    int           `json:"tracking-slots"`     // concurrent tracking requests
 	CartAbandonAfter time.Duration `json:"cart-abandon-after"` // checkout without order → abandoned
 	DecisionCache    int           `json:"decision-cache"`     // customers whose decision inputs are cached; 0 off
+	ImportMaxBytes   int64         `json:"import-max-bytes"`   // largest CSV accepted by POST /v1/imports
 
 	// Data-subject requests, retention and backups.
 	RequestDeadlines string        `json:"request-deadlines"` // e.g. gdpr=1m,ccpa=45d
@@ -92,6 +93,7 @@ func Default() Config {
 		TrackingSlots:    16,
 		CartAbandonAfter: time.Hour,
 		DecisionCache:    100_000,
+		ImportMaxBytes:   1 << 30,
 
 		RequestDeadlines: "gdpr=1m,uk_gdpr=1m,ccpa=45d",
 		Jurisdiction:     "gdpr",
@@ -105,6 +107,9 @@ func Default() Config {
 
 // RootKeyPath is where the local root key lives.
 func (c Config) RootKeyPath() string { return filepath.Join(c.Data, "root.key") }
+
+// ImportSpoolDir is where uploaded imports wait, sealed, for their job.
+func (c Config) ImportSpoolDir() string { return filepath.Join(c.Data, "imports", "uploads") }
 
 // SQLitePath is the embedded database file.
 func (c Config) SQLitePath() string { return filepath.Join(c.Data, "steward.db") }
@@ -139,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.IndexBits != 0 && (c.IndexBits < 8 || c.IndexBits > 32) {
 		return fmt.Errorf("index-bits: must be 0 (planned) or 8 to 32")
+	}
+	if c.ImportMaxBytes < 1024 {
+		return fmt.Errorf("import-max-bytes: must be at least 1024 bytes")
 	}
 	if c.MaxBody < 1024 {
 		return fmt.Errorf("max-body: must be at least 1024 bytes")

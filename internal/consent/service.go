@@ -628,18 +628,13 @@ func (s *Service) ApplyGPC(ctx context.Context, customerID string, ev EvidenceIn
 			}
 			r := Record{CustomerID: customerID, Kind: KindConsent, Purpose: name, Granted: false, PolicyVersion: inForce.Version,
 				Source: SourceGPC, At: now, Evidence: evi, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
-			if p, _ := s.Catalog.Purpose(name); p.Marketing {
-				sup, err := s.withdrawalSuppressions(ctx, customerID, name, SuppressWithdrawal, a.ID, now)
-				if err != nil {
-					return 0, err
-				}
-				ap.Suppressions = append(ap.Suppressions, sup...)
-			}
+			p, _ := s.Catalog.Purpose(name)
 			if err := s.seal(&r, ps); err != nil {
 				return 0, err
 			}
-			ap.Records = append(ap.Records, r)
-			ap.Entries = append(ap.Entries, s.recordEntry(ctx, &r))
+			if err := s.appendRecord(ctx, &ap, r, p.Marketing); err != nil {
+				return 0, err
+			}
 		}
 		if len(ap.Records) == 0 {
 			return 0, nil

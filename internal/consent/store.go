@@ -23,6 +23,10 @@ type Store interface {
 	// Conflict, writing nothing, if a.Expect is set and the newest consent record of one of its
 	// purposes is no longer the one expected.
 	AppendConsent(ctx context.Context, a Append) error
+	// AppendConsents stores several appends, each for its own customer, in one transaction:
+	// all or none. Expect is not supported here. It returns NotFound, writing nothing, if one
+	// of the customers does not exist.
+	AppendConsents(ctx context.Context, as []Append) error
 	// CustomerRecords returns every record of one customer, oldest first, with evidence and
 	// receipts.
 	CustomerRecords(ctx context.Context, customerID string) ([]Record, error)

@@ -67,7 +67,11 @@ func (s *Server) OpenAPI() map[string]any {
 		if params != nil {
 			op["parameters"] = params
 		}
-		if rt.Body != "" {
+		switch rt.Body {
+		case "":
+		case "csv":
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"text/csv": map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": "text/csv"}}}}
+		default:
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(rt.Body)}}}
 		}
 		responses := map[string]any{}

@@ -22,6 +22,7 @@ import (
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
@@ -46,6 +47,8 @@ type Server struct {
 	Version   string
 	// MaxBody bounds request bodies; larger ones get 413 before any work.
 	MaxBody int64
+	// Imports runs CSV files uploaded to /v1/imports.
+	Imports *importer.Service
 	// Ingest serves the tracking API; TrackingSlots bounds its concurrent requests.
 	Ingest        *ingest.Service
 	TrackingSlots int

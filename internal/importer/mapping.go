@@ -23,23 +23,13 @@ func ParseMappings(pairs []string, header []string, cat *catalog.Catalog) ([]Map
 	if len(pairs) == 0 {
 		return nil, fmt.Errorf("no --map COLUMN=FIELD given")
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		if _, dup := col[h]; !dup {
-			col[h] = i
-		}
-	}
+	col := columns(header)
 	var out []Mapping
 	at := map[string]int{}
 	for _, p := range pairs {
-		c, f, ok := strings.Cut(p, "=")
-		c, f = strings.TrimSpace(c), strings.TrimSpace(f)
-		if !ok || c == "" || f == "" {
-			return nil, fmt.Errorf("--map %q: want COLUMN=FIELD", p)
-		}
-		i, ok := col[c]
-		if !ok {
-			return nil, fmt.Errorf("--map %s=%s: the file has no column %q (columns: %s)", c, f, c, strings.Join(header, ", "))
+		c, f, i, err := columnPair("--map", p, "FIELD", col, header)
+		if err != nil {
+			return nil, err
 		}
 		if _, ok := cat.Field(f); !ok {
 			return nil, fmt.Errorf("--map %s=%s: %q is not a field of the data catalog", c, f, f)
@@ -53,6 +43,31 @@ func ParseMappings(pairs []string, header []string, cat *catalog.Catalog) ([]Map
 		out = append(out, Mapping{Field: f, Columns: []int{i}, names: []string{c}})
 	}
 	return out, nil
+}
+
+// columns maps header names to their column; a repeated name means its first column.
+func columns(header []string) map[string]int {
+	col := map[string]int{}
+	for i, h := range header {
+		if _, dup := col[h]; !dup {
+			col[h] = i
+		}
+	}
+	return col
+}
+
+// columnPair reads one COLUMN=TARGET pair of flag and finds the column; a column the file
+// lacks is named with the columns it has, so the fix is in sight.
+func columnPair(flag, pair, target string, col map[string]int, header []string) (column, value string, i int, err error) {
+	column, value, ok := strings.Cut(pair, "=")
+	column, value = strings.TrimSpace(column), strings.TrimSpace(value)
+	if !ok || column == "" || value == "" {
+		return "", "", 0, fmt.Errorf("%s %q: want COLUMN=%s", flag, pair, target)
+	}
+	if i, ok = col[column]; !ok {
+		return "", "", 0, fmt.Errorf("%s %s=%s: the file has no column %q (columns: %s)", flag, column, value, column, strings.Join(header, ", "))
+	}
+	return column, value, i, nil
 }
 
 // Row turns a record into normalised catalog values. Empty cells are skipped; a field whose

@@ -93,6 +93,8 @@ type Service struct {
 	Schema    *Schema
 	Config    Config
 	Consent   ConsentRecorder // nil: signals are kept as evidence on events only
+	// Now is the clock of derived facts (cart abandonment); nil means time.Now. Tests set it.
+	Now func() time.Time
 	// Observe, if set, is told the outcome of every batch (for metrics): per write key, how
 	// many messages were stored, how many were duplicates, and what was dropped by reason.
 	Observe func(keyID string, stored, duplicates int, dropped map[string]int64)
@@ -150,6 +152,8 @@ type prepared struct {
 	payload []byte // the JSON to seal under the owner's key
 	orders  []OrderChange
 	consent bool
+	// pre is an imported row's profile sealed ahead, used if the row makes a new customer.
+	pre *preProfile
 }
 
 // Ingest stores a batch: every new message, its identities, the profile changes it causes and
@@ -368,6 +372,8 @@ type txState struct {
 	entries  []audit.Entry
 	// importing marks an import: no messages, no events, an import audit entry.
 	importing bool
+	// abandoned counts the carts a MarkAbandonedCarts transaction marked.
+	abandoned int
 }
 
 type profile struct {
@@ -377,6 +383,10 @@ type profile struct {
 	dk     *vault.DataKey
 	dirty  []string
 	isNew  bool
+	// sealed says rec already holds values sealed (a new customer prepared ahead).
+	sealed bool
+	// shared says values belong to a prepared row and must be copied before a change.
+	shared bool
 }
 
 func tokenKey(kind string, token []byte) string { return kind + "\x00" + string(token) }
@@ -507,7 +517,7 @@ func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, ro
 		}
 	}
 	if root == "" {
-		pr, err := st.newCustomer(ctx)
+		pr, err := st.newCustomer(ctx, p.pre)
 		if err != nil {
 			return "", "", err
 		}
@@ -630,12 +640,32 @@ func (st *txState) rootOf(id string) string {
 	return id
 }
 
-func (st *txState) newCustomer(ctx context.Context) (*profile, error) {
-	r, dk, entry, err := st.s.Customers.NewProfile(ctx, nil)
-	if err != nil {
-		return nil, err
+// newCustomer starts a customer, from pre when the row was sealed ahead (a copy of it: on
+// SQLite the transaction may run twice, and the first run must not change what the second
+// starts from).
+func (st *txState) newCustomer(ctx context.Context, pre *preProfile) (*profile, error) {
+	var pr *profile
+	var entry audit.Entry
+	if pre != nil {
+		rec := *pre.rec
+		rec.Index = append([]customer.IndexEntry(nil), pre.rec.Index...)
+		dirty := make([]string, 0, len(pre.values))
+		for k := range pre.values {
+			dirty = append(dirty, k)
+		}
+		// The values are shared with pre until a change copies them (see applyTraits).
+		pr = &profile{rec: &rec, values: pre.values, shared: true, dk: pre.dk, isNew: true, dirty: dirty, sealed: true}
+		entry = pre.entry
+	} else {
+		r, dk, e, err := st.s.Customers.NewProfile(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		pr = &profile{rec: r, values: map[string]any{}, dk: dk, isNew: true}
+		entry = e
 	}
-	pr := &profile{rec: r, values: map[string]any{}, dk: dk, isNew: true}
+	r := pr.rec
+	dk := pr.dk
 	st.profiles[r.ID] = pr
 	st.keys[r.ID] = dk
 	st.counts[r.ID] = map[string]int{}
@@ -793,7 +823,15 @@ func (st *txState) applyTraits(ctx context.Context, root string, traits map[stri
 				continue
 			}
 		}
+		if pr.shared {
+			values := make(map[string]any, len(pr.values)+1)
+			for k, v := range pr.values {
+				values[k] = v
+			}
+			pr.values, pr.shared = values, false
+		}
 		pr.values[f] = v
+		pr.sealed = false
 		changed = true
 		if !contains(pr.dirty, f) {
 			pr.dirty = append(pr.dirty, f)
@@ -807,18 +845,26 @@ func nowMicros() time.Time { return time.Now().UTC().Truncate(time.Microsecond) 
 // flush writes everything the batch produced, in foreign-key order.
 func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
 	var updates []audit.Entry
+	// The create entry of each new customer, found by id: a scan of the entries per customer
+	// made a batch of thousands quadratic.
+	createEntry := make(map[string]int, len(st.created))
+	for i := range st.entries {
+		if st.entries[i].Action == audit.ActionCustomerCreate {
+			createEntry[st.entries[i].CustomerID] = i
+		}
+	}
 	for _, r := range st.created {
 		pr := st.profiles[r.ID]
 		if len(pr.dirty) > 0 {
-			if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
-				return err
+			if !pr.sealed {
+				if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
+					return err
+				}
 			}
 			pr.rec.Version = 1
 			sort.Strings(pr.dirty)
-			for i := range st.entries {
-				if st.entries[i].CustomerID == r.ID && st.entries[i].Action == audit.ActionCustomerCreate {
-					st.entries[i].Fields = pr.dirty
-				}
+			if i, ok := createEntry[r.ID]; ok {
+				st.entries[i].Fields = pr.dirty
 			}
 		}
 	}
@@ -876,6 +922,10 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 	if st.importing {
 		batch.Action = ActionImport
 		batch.Target = fmt.Sprintf("customers_created:%d customers_updated:%d", len(st.created), len(updates))
+	}
+	if st.abandoned > 0 {
+		batch.Action = ActionCartsAbandoned
+		batch.Target = fmt.Sprintf("carts:%d customers_updated:%d", st.abandoned, len(updates))
 	}
 	entries := append(append(st.entries, updates...), batch)
 	return st.tx.AppendAudit(ctx, entries)

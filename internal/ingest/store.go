@@ -95,6 +95,9 @@ type Tx interface {
 	AddMerges(ctx context.Context, ms []Merge) error
 	InsertEvents(ctx context.Context, evs []EventRow) error
 	AddOrders(ctx context.Context, changes []OrderChange) error
+	// AbandonCarts marks up to limit checkouts started before startedBefore with no order
+	// since and not marked before as abandoned at at, and returns them.
+	AbandonCarts(ctx context.Context, startedBefore, at time.Time, limit int) ([]AbandonedCart, error)
 	// AddDrops adds to the write key's counters of what minimisation dropped.
 	AddDrops(ctx context.Context, keyID string, counts map[string]int64) error
 	AppendAudit(ctx context.Context, entries []audit.Entry) error

@@ -159,7 +159,7 @@ func (s *Service) AbandonedCarts(ctx context.Context, after time.Duration, limit
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	carts, err := s.Store.AbandonedCarts(ctx, time.Now().Add(-after), limit)
+	carts, err := s.Store.AbandonedCarts(ctx, s.now().Add(-after), limit)
 	if err != nil {
 		return nil, err
 	}

@@ -117,8 +117,9 @@ func (db *DB) Policy(ctx context.Context, version string) (consent.Policy, error
 }
 
 const (
-	recordColumns = `seq, id, customer_id, kind, purpose, granted, policy_version, source, channel, at, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt`
-	recordInsert  = `INSERT INTO consent_records (id, customer_id, kind, purpose, granted, policy_version, source, channel, at, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt)
+	recordColumns    = `seq, id, customer_id, kind, purpose, granted, policy_version, source, channel, at, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt`
+	recordInsertInto = `INSERT INTO consent_records (id, customer_id, kind, purpose, granted, policy_version, source, channel, at, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt)`
+	recordInsert     = recordInsertInto + `
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 	suppressionInsert = `INSERT INTO suppressions (hash, token, field, purpose, source, at, actor_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 )
@@ -130,12 +131,7 @@ func (db *DB) AppendConsent(ctx context.Context, a consent.Append) error {
 	changed := []string{a.CustomerID}
 	defer func() { db.decisionsChanged(changed...) }()
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`+db.d.ForUpdate, a.CustomerID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return problem.NotFoundf("customer not found")
-		}
-		if err != nil {
+		if err := db.lockCustomer(ctx, tx, a.CustomerID); err != nil {
 			return err
 		}
 		for purpose, want := range a.Expect {
@@ -148,26 +144,113 @@ func (db *DB) AppendConsent(ctx context.Context, a consent.Append) error {
 				return problem.Conflictf("the ledger changed concurrently; retry")
 			}
 		}
+		holders, err := db.insertConsent(ctx, tx, a)
+		changed = append(changed, holders...)
+		return err
+	})
+}
+
+// AppendConsents implements consent.Store: the appends of an import batch in one transaction,
+// their customers checked (and locked, on PostgreSQL) a few hundred per query, their records
+// inserted fifty per statement and their audit entries appended together.
+func (db *DB) AppendConsents(ctx context.Context, as []consent.Append) error {
+	var ids []string
+	var records []any
+	var sups []consent.Suppression
+	var audits []audit.Entry
+	seen := map[string]bool{}
+	for _, a := range as {
+		if a.Expect != nil {
+			return errors.New("AppendConsents does not check expectations")
+		}
+		if !seen[a.CustomerID] {
+			seen[a.CustomerID] = true
+			ids = append(ids, a.CustomerID)
+		}
 		for _, r := range a.Records {
 			if r.CustomerID != a.CustomerID {
 				return errors.New("append holds records of another customer")
 			}
 			ev := r.Evidence
-			if _, err := tx.ExecContext(ctx, recordInsert, r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
-				micros(r.At), ev.FormID, ev.UserAgent, ev.IPHash, ev.TCF, ev.GPP, r.ActorID, r.RequestID, r.Receipt); err != nil {
+			records = append(records, r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
+				micros(r.At), ev.FormID, ev.UserAgent, ev.IPHash, ev.TCF, ev.GPP, r.ActorID, r.RequestID, r.Receipt)
+		}
+		sups = append(sups, a.Suppressions...)
+		audits = append(audits, a.Entries...)
+	}
+	const recordCols, idsPerQuery, recordsPerStatement = 17, 500, 50
+	changed := append([]string(nil), ids...)
+	defer func() { db.decisionsChanged(changed...) }()
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for from := 0; from < len(ids); from += idsPerQuery {
+			part := ids[from:min(from+idsPerQuery, len(ids))]
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM customers WHERE id IN (`+placeholders(1, len(part))+`)`+db.d.ForUpdate, anyArgs(part)...)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if n != len(part) {
+				return problem.NotFoundf("customer not found")
+			}
+		}
+		for from := 0; from < len(records); from += recordCols * recordsPerStatement {
+			part := records[from:min(from+recordCols*recordsPerStatement, len(records))]
+			if _, err := tx.ExecContext(ctx, db.valuesSQL(recordInsertInto, recordCols, len(part)/recordCols, ""), part...); err != nil {
 				return err
 			}
 		}
-		if err := db.insertSuppressions(ctx, tx, a.Suppressions); err != nil {
+		if err := db.insertSuppressions(ctx, tx, sups); err != nil {
 			return err
 		}
-		holders, err := db.suppressionHolders(ctx, tx, a.Suppressions)
+		holders, err := db.suppressionHolders(ctx, tx, sups)
 		if err != nil {
 			return err
 		}
 		changed = append(changed, holders...)
-		return db.appendAudit(ctx, tx, a.Entries)
+		return db.appendAudit(ctx, tx, audits)
 	})
+}
+
+// lockCustomer reads the customer's row with a lock (on PostgreSQL): it proves the customer
+// exists (NotFound otherwise) and serialises appends for one customer.
+func (db *DB) lockCustomer(ctx context.Context, tx *sql.Tx, id string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`+db.d.ForUpdate, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return problem.NotFoundf("customer not found")
+	}
+	return err
+}
+
+// insertConsent inserts one append's records, suppressions and audit entries.
+// insertConsent writes one append's records, suppressions and audit entries, and returns the
+// customers whose contacts match the new suppressions (their decisions changed too).
+func (db *DB) insertConsent(ctx context.Context, tx *sql.Tx, a consent.Append) ([]string, error) {
+	for _, r := range a.Records {
+		if r.CustomerID != a.CustomerID {
+			return nil, errors.New("append holds records of another customer")
+		}
+		ev := r.Evidence
+		if _, err := tx.ExecContext(ctx, recordInsert, r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
+			micros(r.At), ev.FormID, ev.UserAgent, ev.IPHash, ev.TCF, ev.GPP, r.ActorID, r.RequestID, r.Receipt); err != nil {
+			return nil, err
+		}
+	}
+	if err := db.insertSuppressions(ctx, tx, a.Suppressions); err != nil {
+		return nil, err
+	}
+	holders, err := db.suppressionHolders(ctx, tx, a.Suppressions)
+	if err != nil {
+		return nil, err
+	}
+	return holders, db.appendAudit(ctx, tx, a.Entries)
 }
 
 func (db *DB) insertSuppressions(ctx context.Context, tx *sql.Tx, entries []consent.Suppression) error {

@@ -28,7 +28,8 @@ const (
 
 // prepareIngest prepares the hot ingest statements up front, like prepareWrites.
 func (db *DB) prepareIngest(ctx context.Context) error {
-	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd} {
+	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), db.eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd,
+		db.customersSQL(rowsPerStatement), db.indexSQL(rowsPerStatement), db.identityRowsSQL(rowsPerStatement)} {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -88,16 +89,56 @@ func claimSQL(n int) string {
 	return b.String()
 }
 
-func eventSQL(n int) string {
+// valuesSQL is an INSERT of n rows of cols values each: head, the value lists, tail. On
+// SQLite the parameters are anonymous ("?"): it binds a "$N" parameter by looking its name up
+// in a list, a scan per parameter, so a statement of a thousand numbered parameters spent most
+// of its time binding them. PostgreSQL needs the numbers.
+func (db *DB) valuesSQL(head string, cols, n int, tail string) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO events (customer_id, key_id, type, name, category, at, received_at, expires_at, plain, sealed) VALUES `)
+	b.WriteString(head)
+	b.WriteString(" VALUES ")
+	anon := db.d.Name == "sqlite"
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(" + placeholders(i*10+1, 10) + ")")
+		if anon {
+			b.WriteString("(?" + strings.Repeat(", ?", cols-1) + ")")
+		} else {
+			b.WriteString("(" + placeholders(i*cols+1, cols) + ")")
+		}
 	}
+	b.WriteString(tail)
 	return b.String()
+}
+
+func (db *DB) customersSQL(n int) string {
+	return db.valuesSQL(`INSERT INTO customers (`+customerColumns+`)`, 8, n, "")
+}
+
+func (db *DB) indexSQL(n int) string {
+	return db.valuesSQL(`INSERT INTO blind_index (field, token, customer_id)`, 3, n, ` ON CONFLICT DO NOTHING`)
+}
+
+func (db *DB) identityRowsSQL(n int) string {
+	return db.valuesSQL(`INSERT INTO identities (kind, token, customer_id, sealed, created_at)`, 5, n, "")
+}
+
+func (db *DB) eventSQL(n int) string {
+	return db.valuesSQL(`INSERT INTO events (customer_id, key_id, type, name, category, at, received_at, expires_at, plain, sealed)`, 10, n, "")
+}
+
+// execRows runs a multi-row insert over args, cols values per row, rowsPerStatement rows per
+// statement: one statement per hundred rows instead of one per row is most of a bulk write's
+// statement cost (imports write a customer, its index entries and identities per row).
+func (t *ingestTx) execRows(ctx context.Context, sqlFor func(n int) string, cols int, args []any) error {
+	for from := 0; from < len(args); from += cols * rowsPerStatement {
+		part := args[from:min(from+cols*rowsPerStatement, len(args))]
+		if _, err := t.exec(ctx, sqlFor(len(part)/cols), part...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func identitiesSQL(n int) string {
@@ -117,8 +158,18 @@ func (t *ingestTx) query(ctx context.Context, q string, args ...any) (*sql.Rows,
 
 func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]byte, at, cutoff time.Time) ([]bool, error) {
 	fresh := make(map[string]bool, len(hashes))
-	for from := 0; from < len(hashes); from += rowsPerStatement {
-		part := hashes[from:min(from+rowsPerStatement, len(hashes))]
+	// Each id is claimed once: PostgreSQL refuses a statement whose ON CONFLICT would update
+	// one row twice, which a client repeating a messageId within a batch would cause.
+	unique := make([][]byte, 0, len(hashes))
+	seen := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		if !seen[string(h)] {
+			seen[string(h)] = true
+			unique = append(unique, h)
+		}
+	}
+	for from := 0; from < len(unique); from += rowsPerStatement {
+		part := unique[from:min(from+rowsPerStatement, len(unique))]
 		args := make([]any, 0, 3*len(part)+1)
 		for _, h := range part {
 			args = append(args, keyID, h, micros(at))
@@ -324,16 +375,19 @@ func (t *ingestTx) IdentityKinds(ctx context.Context, ids []string) ([]string, e
 }
 
 func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record) error {
+	args := make([]any, 0, 8*len(recs))
+	var index []any
 	for _, r := range recs {
 		*t.changed = append(*t.changed, r.ID)
-		if _, err := t.exec(ctx, customerInsert, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt)); err != nil {
-			return err
-		}
-		if err := t.db.insertIndex(ctx, t.tx, r); err != nil {
-			return err
+		args = append(args, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt))
+		for _, ix := range r.Index {
+			index = append(index, ix.Field, ix.Token, r.ID)
 		}
 	}
-	return nil
+	if err := t.execRows(ctx, t.db.customersSQL, 8, args); err != nil {
+		return err
+	}
+	return t.execRows(ctx, t.db.indexSQL, 3, index)
 }
 
 func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error {
@@ -352,10 +406,12 @@ func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev 
 }
 
 func (t *ingestTx) AddIdentities(ctx context.Context, rows []ingest.IdentityRow) error {
+	args := make([]any, 0, 5*len(rows))
 	for _, r := range rows {
-		if _, err := t.exec(ctx, identityInsert, r.Kind, r.Token, r.CustomerID, r.Sealed, micros(r.CreatedAt)); err != nil {
-			return fmt.Errorf("insert identity: %w", err)
-		}
+		args = append(args, r.Kind, r.Token, r.CustomerID, r.Sealed, micros(r.CreatedAt))
+	}
+	if err := t.execRows(ctx, t.db.identityRowsSQL, 5, args); err != nil {
+		return fmt.Errorf("insert identities: %w", err)
 	}
 	return nil
 }
@@ -395,7 +451,7 @@ func (t *ingestTx) InsertEvents(ctx context.Context, evs []ingest.EventRow) erro
 			}
 			args = append(args, e.CustomerID, e.KeyID, e.Type, e.Name, e.Category, micros(e.At), micros(e.ReceivedAt), exp, string(e.Plain), e.Sealed)
 		}
-		if _, err := t.exec(ctx, eventSQL(len(part)), args...); err != nil {
+		if _, err := t.exec(ctx, t.db.eventSQL(len(part)), args...); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
 	}
@@ -435,7 +491,7 @@ func (t *ingestTx) addOrder(ctx context.Context, c ingest.OrderChange) error {
 		}
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10)
-			ON CONFLICT (order_id) DO UPDATE SET status = CASE WHEN orders.status IN ('cancelled', 'refunded') THEN orders.status ELSE excluded.status END,
+			ON CONFLICT (order_id) DO UPDATE SET status = CASE WHEN orders.status IN ('cancelled', 'refunded', 'partially_refunded') THEN orders.status ELSE excluded.status END,
 				currency = excluded.currency, total = excluded.total, tax = excluded.tax, shipping = excluded.shipping,
 				discount = excluded.discount, items = excluded.items, updated_at = excluded.updated_at`,
 			c.OrderID, c.CustomerID, status, c.Currency, c.Total, c.Tax, c.Shipping, c.Discount, items, at); err != nil {

@@ -122,7 +122,7 @@ func (db *DB) prepareWrites(ctx context.Context) error {
 	qs := append([]string{customerInsert, db.customerUpdate(), indexDelete}, indexInserts[1:]...)
 	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
 		if c.insert != "" {
-			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate)
+			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate, db.valuesSQL(c.insertInto, c.columns, auditRows, ""))
 			qs = append(qs, c.inserts...)
 		}
 	}
@@ -219,52 +219,38 @@ func bareParams(q string) string {
 // access database.
 type chainSQL struct {
 	head, insert, headUpdate, checkpoint string
-	inserts                              []string // inserts[i] inserts auditBatches[i] entries (group commit only)
+	// insertInto and columns make multi-row inserts of entries (see appendChain).
+	insertInto string
+	columns    int
+	// inserts[i] inserts auditBatches[i] entries (group commit only; see flushAudit).
+	inserts []string
 }
 
-// With batched (group commit, which only SQLite uses), it also makes the statements that
-// insert several entries at once. Their parameters are bare "?": SQLite's driver looks each
-// numbered parameter's name up in a list as long as the statement's, which made binding a
-// 32-row insert quadratic.
-func newChainSQL(schema string, explicitID, batched bool) chainSQL {
+func newChainSQL(schema string, explicitID bool) chainSQL {
 	if schema != "" {
 		schema += "."
 	}
-	cols, width := `chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash`, 14
+	cols, vals := `chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash`,
+		`$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14`
 	if explicitID {
-		cols, width = cols+`, id`, 15
+		cols, vals = cols+`, id`, vals+`, $15`
 	}
-	c := chainSQL{
+	return chainSQL{
 		head:       `SELECT seq, hash FROM ` + schema + `audit_heads WHERE chain = $1`,
+		insert:     `INSERT INTO ` + schema + `audit_log (` + cols + `) VALUES (` + vals + `)`,
+		insertInto: `INSERT INTO ` + schema + `audit_log (` + cols + `)`,
+		columns:    strings.Count(cols, ",") + 1,
 		headUpdate: `UPDATE ` + schema + `audit_heads SET seq = $1, hash = $2 WHERE chain = $3`,
 		checkpoint: `INSERT INTO ` + schema + `audit_checkpoints (chain, seq, hash, at, signature) VALUES ($1, $2, $3, $4, $5)`,
 	}
-	insert := func(n int, param func(k int) string) string {
-		var b strings.Builder
-		b.WriteString(`INSERT INTO ` + schema + `audit_log (` + cols + `) VALUES `)
-		for r := range n {
-			if r > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('(')
-			for k := range width {
-				if k > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString(param(r*width + k + 1))
-			}
-			b.WriteByte(')')
-		}
-		return b.String()
+}
+
+// batchInserts makes c's statements that insert several entries at once, for group commit.
+func (db *DB) batchInserts(c *chainSQL) {
+	c.inserts = make([]string, len(auditBatches))
+	for i, n := range auditBatches {
+		c.inserts[i] = db.valuesSQL(c.insertInto, c.columns, n, "")
 	}
-	c.insert = insert(1, func(k int) string { return "$" + strconv.Itoa(k) })
-	if batched {
-		c.inserts = make([]string, len(auditBatches))
-		for i, n := range auditBatches {
-			c.inserts[i] = insert(n, func(int) string { return "?" })
-		}
-	}
-	return c
 }
 
 // auditBatches are the numbers of audit entries one prepared statement inserts, largest
@@ -318,9 +304,15 @@ func (db *DB) auditSources() []string {
 
 // New wraps already-migrated connections. write and read may be the same pool.
 func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
-	db := &DB{write: write, read: read, d: d, mainSQL: newChainSQL("", d.AccessSchema != "", d.GroupCommit)}
+	db := &DB{write: write, read: read, d: d, mainSQL: newChainSQL("", d.AccessSchema != "")}
 	if d.AccessSchema != "" {
-		db.accessSQL = newChainSQL(d.AccessSchema, true, d.GroupCommit)
+		db.accessSQL = newChainSQL(d.AccessSchema, true)
+	}
+	if d.GroupCommit {
+		db.batchInserts(&db.mainSQL)
+		if d.AccessSchema != "" {
+			db.batchInserts(&db.accessSQL)
+		}
 	}
 	db.closers = append(db.closers, write.Close)
 	if read != write {
@@ -475,26 +467,55 @@ func (db *DB) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []
 		}
 	}
 	sealer := db.sealer.Load()
+	// Entries are chained one by one, then inserted auditRows to a statement: an import
+	// appends thousands at once, and one statement per entry was most of their cost.
+	args := make([]any, 0, q.columns*min(len(entries), auditRows))
+	var cps []*audit.Checkpoint
+	insert := func() error {
+		n := len(args) / q.columns
+		stmt := q.insert
+		if n > 1 {
+			stmt = db.valuesSQL(q.insertInto, q.columns, n, "")
+		}
+		if _, err := db.txExec(ctx, tx, stmt, args...); err != nil {
+			return fmt.Errorf("insert audit entry: %w", err)
+		}
+		args = args[:0]
+		return nil
+	}
 	for i := range entries {
 		e := &entries[i]
 		var cp *audit.Checkpoint
 		head, cp = sealer.Append(head, e)
-		args := []any{e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
+		row := []any{e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
 			encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash}
 		if explicitID {
 			e.ID = nextID
 			nextID++
-			args = append(args, e.ID)
-		}
-		if shared != nil {
-			shared.rows = append(shared.rows, auditRow{q, args})
-		} else if _, err := db.txExec(ctx, tx, q.insert, args...); err != nil {
-			return fmt.Errorf("insert audit entry: %w", err)
+			row = append(row, e.ID)
 		}
 		if cp != nil {
-			if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature); err != nil {
-				return fmt.Errorf("insert audit checkpoint: %w", err)
+			cps = append(cps, cp)
+		}
+		if shared != nil {
+			// Group commit inserts every writer's entries together before it commits.
+			shared.rows = append(shared.rows, auditRow{q, row})
+			continue
+		}
+		if args = append(args, row...); len(args) == q.columns*auditRows {
+			if err := insert(); err != nil {
+				return err
 			}
+		}
+	}
+	if len(args) > 0 {
+		if err := insert(); err != nil {
+			return err
+		}
+	}
+	for _, cp := range cps {
+		if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature); err != nil {
+			return fmt.Errorf("insert audit checkpoint: %w", err)
 		}
 	}
 	if explicitID {
@@ -512,6 +533,9 @@ func (db *DB) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []
 	}
 	return nil
 }
+
+// auditRows is how many audit entries one statement inserts.
+const auditRows = 50
 
 func maxAuditID(src string) string { return `SELECT MAX(id) FROM ` + src + `audit_log` }
 

@@ -45,6 +45,11 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"consent batches", testConsentBatches},
 		{"suppressions", testSuppressions},
 		{"decision versions", testDecisionVersions},
+		{"ingest message ids", testIngestMessages},
+		{"ingest identities and merges", testIngestIdentities},
+		{"ingest events", testIngestEvents},
+		{"ingest orders and carts", testIngestOrders},
+		{"imports", testImports},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

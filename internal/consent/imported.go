@@ -1,0 +1,201 @@
+package consent
+
+import (
+	"context"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// ImportChoice is one consent column's value for one imported customer.
+type ImportChoice struct {
+	CustomerID string
+	Purpose    string
+	Granted    bool
+}
+
+// CheckImport validates the consent columns of an import before anything is read: every
+// purpose must be a known consent purpose, and the policy version the list was collected under
+// must be published, in force (not a future one), cover every purpose and not be superseded
+// by a material change to one of them — the rules a single grant must meet. Needs
+// consents.write. Returns Invalid naming the problem.
+func (s *Service) CheckImport(ctx context.Context, purposes []string, policyVersion string) error {
+	if _, err := audit.Require(ctx, s.Catalog, "consents.write"); err != nil {
+		return err
+	}
+	if len(purposes) == 0 {
+		return nil
+	}
+	if policyVersion == "" {
+		return problem.InvalidField("policy_version", "is required with consent columns: name the privacy-policy version the list was collected under")
+	}
+	ps, err := s.Store.Policies(ctx)
+	if err != nil {
+		return err
+	}
+	granted := true
+	for _, purpose := range purposes {
+		in := Input{Purpose: purpose, Granted: &granted, PolicyVersion: policyVersion, Source: SourceImport}
+		p, err := in.check(s.Catalog)
+		if err != nil {
+			return problem.InvalidField("consent", "%s", problem.Detail(err))
+		}
+		if _, err := policyFor(Policies(ps), in, p, s.now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecordImported appends imported consent choices to the ledger with source import, under
+// policyVersion (checked with CheckImport first). It is idempotent: a choice already recorded
+// from an import (same customer, purpose, answer and version) is not appended again, so
+// running the same list twice — or resuming it — leaves one record per choice, and a choice
+// the customer made since is not overridden by re-running an old list. A "no" is recorded as
+// a refusal; it puts the customer's contacts on the suppression list only when it withdraws a
+// consent they had given, as any withdrawal does. Needs consents.write. Returns how many
+// records it appended; customers that do not exist are skipped.
+func (s *Service) RecordImported(ctx context.Context, policyVersion string, choices []ImportChoice) (int, error) {
+	a, err := audit.Require(ctx, s.Catalog, "consents.write")
+	if err != nil {
+		return 0, err
+	}
+	if len(choices) == 0 {
+		return 0, nil
+	}
+	ids := make([]string, 0, len(choices))
+	seen := map[string]bool{}
+	for _, c := range choices {
+		if !seen[c.CustomerID] {
+			seen[c.CustomerID] = true
+			ids = append(ids, c.CustomerID)
+		}
+	}
+	exist, recs, err := s.Store.DecisionRecords(ctx, ids, "")
+	if err != nil {
+		return 0, err
+	}
+	ps, err := s.Store.Policies(ctx)
+	if err != nil {
+		return 0, err
+	}
+	type key struct {
+		customer, purpose string
+		granted           bool
+	}
+	done := map[key]bool{}
+	latest := map[[2]string]*Record{}
+	for i := range recs {
+		r := &recs[i]
+		if r.Kind != KindConsent {
+			continue
+		}
+		if r.Source == SourceImport && r.PolicyVersion == policyVersion {
+			done[key{r.CustomerID, r.Purpose, r.Granted}] = true
+		}
+		k := [2]string{r.CustomerID, r.Purpose}
+		if latest[k] == nil || r.Seq > latest[k].Seq {
+			latest[k] = r
+		}
+	}
+	type pending struct {
+		r        Record
+		withdraw bool
+	}
+	var todo []pending
+	now := s.now()
+	for _, c := range choices {
+		k := key{c.CustomerID, c.Purpose, c.Granted}
+		if done[k] || !exist[c.CustomerID] {
+			continue
+		}
+		done[k] = true
+		p, ok := s.Catalog.Purpose(c.Purpose)
+		if !ok {
+			return 0, problem.InvalidField("consent", "unknown purpose %q", c.Purpose)
+		}
+		prev := latest[[2]string{c.CustomerID, c.Purpose}]
+		todo = append(todo, pending{r: Record{CustomerID: c.CustomerID, Kind: KindConsent, Purpose: c.Purpose, Granted: c.Granted,
+			PolicyVersion: policyVersion, Source: SourceImport, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)},
+			withdraw: p.Marketing && prev != nil && prev.Granted})
+	}
+	// Signing receipts is most of the work before the write: it runs on every processor.
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(todo))
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(todo); i += workers {
+				errs[i] = s.seal(&todo[i].r, ps)
+			}
+		}(w)
+	}
+	wg.Wait()
+	byCustomer := map[string]*Append{}
+	for i := range todo {
+		if errs[i] != nil {
+			return 0, errs[i]
+		}
+		r := todo[i].r
+		ap := byCustomer[r.CustomerID]
+		if ap == nil {
+			ap = &Append{CustomerID: r.CustomerID}
+			byCustomer[r.CustomerID] = ap
+		}
+		if err := s.appendRecord(ctx, ap, r, todo[i].withdraw); err != nil {
+			return 0, err
+		}
+	}
+	order := make([]string, 0, len(byCustomer))
+	for id := range byCustomer {
+		order = append(order, id)
+	}
+	sort.Strings(order)
+	all := make([]Append, 0, len(order))
+	n := 0
+	for _, id := range order {
+		all = append(all, *byCustomer[id])
+		n += len(byCustomer[id].Records)
+	}
+	err = s.Store.AppendConsents(ctx, all)
+	if !problem.Is(err, problem.NotFound) {
+		if err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	// A customer was erased while the import ran: append the others one by one.
+	n = 0
+	for _, ap := range all {
+		err := s.Store.AppendConsent(ctx, ap)
+		if problem.Is(err, problem.NotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += len(ap.Records)
+	}
+	return n, nil
+}
+
+// appendRecord adds r (a new consent record, sealed) to ap with its audit entry. When
+// suppress is set and r withdraws consent, the customer's contacts go on the suppression list
+// with it, as every withdrawal of a marketing purpose does.
+func (s *Service) appendRecord(ctx context.Context, ap *Append, r Record, suppress bool) error {
+	if suppress && !r.Granted {
+		sup, err := s.withdrawalSuppressions(ctx, r.CustomerID, r.Purpose, SuppressWithdrawal, r.ActorID, r.At)
+		if err != nil {
+			return err
+		}
+		ap.Suppressions = append(ap.Suppressions, sup...)
+	}
+	ap.Records = append(ap.Records, r)
+	ap.Entries = append(ap.Entries, s.recordEntry(ctx, &r))
+	return nil
+}

@@ -1,0 +1,397 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/importer"
+	"github.com/stewardhq/steward/internal/ingest"
+	"github.com/stewardhq/steward/internal/job"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// ingestTx runs fn in one ingest transaction and fails the test on error.
+func ingestTx(t *testing.T, db *store.DB, fn func(ctx context.Context, tx ingest.Tx) error) {
+	t.Helper()
+	if err := db.IngestTx(ctx, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testIngestMessages(t *testing.T, db *store.DB) {
+	h1, h2, h3 := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 16), bytes.Repeat([]byte{3}, 16)
+	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	window := 24 * time.Hour
+	claim := func(key string, at time.Time, hs ...[]byte) []bool {
+		t.Helper()
+		var got []bool
+		ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+			var err error
+			got, err = tx.ClaimMessages(ctx, key, hs, at, at.Add(-window))
+			return err
+		})
+		return got
+	}
+	if got := claim("k1", t0, h1, h2, h1); !slices.Equal(got, []bool{true, true, false}) {
+		t.Fatalf("first claim: got %v, want a repeat within the request to be a duplicate", got)
+	}
+	if got := claim("k1", t0.Add(time.Hour), h1, h3); !slices.Equal(got, []bool{false, true}) {
+		t.Fatalf("retry: got %v, want [false true]", got)
+	}
+	if got := claim("k2", t0.Add(time.Hour), h1); !slices.Equal(got, []bool{true}) {
+		t.Fatalf("another write key: got %v, want its own window", got)
+	}
+	if got := claim("k1", t0.Add(window+2*time.Hour), h1); !slices.Equal(got, []bool{true}) {
+		t.Fatalf("after the window: got %v, want the id fresh again", got)
+	}
+	// A rolled-back transaction claims nothing.
+	boom := problem.Invalidf("boom")
+	err := db.IngestTx(ctx, func(ctx context.Context, tx ingest.Tx) error {
+		if _, err := tx.ClaimMessages(ctx, "k3", [][]byte{h1}, t0, t0.Add(-window)); err != nil {
+			return err
+		}
+		return boom
+	})
+	wantKind(t, err, problem.Invalid)
+	if got := claim("k3", t0, h1); !slices.Equal(got, []bool{true}) {
+		t.Fatalf("after a rollback: got %v, want the id unclaimed", got)
+	}
+	n, err := db.PurgeIngest(ctx, t0.Add(100*window), t0, 1000)
+	if err != nil || n < 4 {
+		t.Fatalf("purge: deleted %d (%v), want every message id", n, err)
+	}
+	if got := claim("k1", t0, h2); !slices.Equal(got, []bool{true}) {
+		t.Fatalf("after the purge: got %v", got)
+	}
+}
+
+func testIngestIdentities(t *testing.T, db *store.DB) {
+	c1, c2, c3, missing := id(1), id(2), id(3), id(99)
+	tok := func(b byte) []byte { return bytes.Repeat([]byte{b}, 16) }
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		if err := tx.CreateCustomers(ctx, []*customer.Record{record(c1, 1), record(c2, 2), record(c3, 3)}); err != nil {
+			return err
+		}
+		return tx.AddIdentities(ctx, []ingest.IdentityRow{
+			{Kind: ingest.KindEmail, Token: tok(1), CustomerID: c1, Sealed: []byte("ct-1"), CreatedAt: now},
+			{Kind: ingest.KindAnonymousID, Token: tok(2), CustomerID: c2, Sealed: []byte("ct-2"), CreatedAt: now},
+			{Kind: ingest.KindAnonymousID, Token: tok(3), CustomerID: c2, Sealed: []byte("ct-3"), CreatedAt: now},
+		})
+	})
+	// The same identifier twice is refused, and the whole transaction with it.
+	err := db.IngestTx(ctx, func(ctx context.Context, tx ingest.Tx) error {
+		return tx.AddIdentities(ctx, []ingest.IdentityRow{{Kind: ingest.KindEmail, Token: tok(1), CustomerID: c3, Sealed: []byte("x"), CreatedAt: now}})
+	})
+	if err == nil {
+		t.Fatal("a second holder of one identifier was accepted")
+	}
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		h, ok, err := tx.Identity(ctx, ingest.KindEmail, tok(1))
+		if err != nil || !ok || h.CustomerID != c1 || h.Root != c1 || !bytes.Equal(h.Key, []byte("wrapped-"+c1)) || h.MasterVersion != 1 {
+			t.Fatalf("identity: got %+v %v %v", h, ok, err)
+		}
+		if _, ok, err := tx.Identity(ctx, ingest.KindPhone, tok(1)); ok || err != nil {
+			t.Fatalf("an identifier of another kind matched (%v)", err)
+		}
+		many, err := tx.Identities(ctx, ingest.KindAnonymousID, [][]byte{tok(2), tok(3), tok(9)})
+		if err != nil || len(many) != 2 || many[string(tok(2))].CustomerID != c2 {
+			t.Fatalf("identities: got %+v %v", many, err)
+		}
+		kinds, err := tx.IdentityKinds(ctx, []string{c1, c2})
+		slices.Sort(kinds)
+		if err != nil || !slices.Equal(kinds, []string{ingest.KindAnonymousID, ingest.KindAnonymousID, ingest.KindEmail}) {
+			t.Fatalf("kinds: got %v %v", kinds, err)
+		}
+		if _, err := tx.Root(ctx, missing); !problem.Is(err, problem.NotFound) {
+			t.Fatalf("root of an unknown customer: got %v", err)
+		}
+		return nil
+	})
+	rows, err := db.ListIdentities(ctx, []string{c2})
+	var sealed []string
+	for _, r := range rows {
+		sealed = append(sealed, string(r.Sealed))
+	}
+	slices.Sort(sealed)
+	if err != nil || !slices.Equal(sealed, []string{"ct-2", "ct-3"}) {
+		t.Fatalf("list identities: got %+v %v", rows, err)
+	}
+
+	// Merge c2 into c1, then c3 into c1: reads follow the links, nothing moves.
+	m1 := ingest.Merge{ID: id(501), Winner: c1, Loser: c2, Reason: "identify message carried identifiers of both customers (email)", CreatedAt: now}
+	m2 := ingest.Merge{ID: id(502), Winner: c1, Loser: c3, Reason: "alias", CreatedAt: now.Add(time.Second)}
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error { return tx.AddMerges(ctx, []ingest.Merge{m1, m2}) })
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		if root, err := tx.Root(ctx, c2); err != nil || root != c1 {
+			t.Fatalf("root after merge: got %s %v", root, err)
+		}
+		tree, err := tx.Tree(ctx, c1)
+		slices.Sort(tree)
+		if err != nil || !slices.Equal(tree, []string{c1, c2, c3}) {
+			t.Fatalf("tree: got %v %v", tree, err)
+		}
+		h, ok, err := tx.Identity(ctx, ingest.KindAnonymousID, tok(2))
+		if err != nil || !ok || h.CustomerID != c2 || h.Root != c1 {
+			t.Fatalf("holder after merge: got %+v %v", h, err)
+		}
+		return nil
+	})
+	root, tree, err := db.CustomerTree(ctx, c3)
+	if err != nil || root != c1 || len(tree) != 3 {
+		t.Fatalf("customer tree: got %s %v %v", root, tree, err)
+	}
+	_, _, err = db.CustomerTree(ctx, missing)
+	wantKind(t, err, problem.NotFound)
+	ms, err := db.ListMerges(ctx, []string{c2})
+	if err != nil || len(ms) != 1 || ms[0].ID != m1.ID || ms[0].Reason != m1.Reason || ms[0].UndoneAt != nil || !ms[0].CreatedAt.Equal(now) {
+		t.Fatalf("merges: got %+v %v", ms, err)
+	}
+	before := auditCount(t, db)
+	undoAt := now.Add(time.Minute)
+	undone, err := db.UndoMerge(ctx, m1.ID, undoAt, func(m ingest.Merge) []audit.Entry { return []audit.Entry{entry(ingest.ActionUnmerge, m.Winner)} })
+	if err != nil || undone.UndoneAt == nil || !undone.UndoneAt.Equal(undoAt) {
+		t.Fatalf("undo: got %+v %v", undone, err)
+	}
+	if auditCount(t, db) != before+1 {
+		t.Fatal("the undo wrote no audit entry")
+	}
+	_, err = db.UndoMerge(ctx, m1.ID, undoAt, func(ingest.Merge) []audit.Entry { return nil })
+	wantKind(t, err, problem.Conflict)
+	_, err = db.UndoMerge(ctx, id(999), undoAt, func(ingest.Merge) []audit.Entry { return nil })
+	wantKind(t, err, problem.NotFound)
+	if root, tree, err := db.CustomerTree(ctx, c2); err != nil || root != c2 || len(tree) != 1 {
+		t.Fatalf("after undo: got %s %v %v, want c2 on its own", root, tree, err)
+	}
+	if root, tree, _ := db.CustomerTree(ctx, c1); root != c1 || len(tree) != 2 {
+		t.Fatalf("after undo: c1's tree is %v, want c1 and c3", tree)
+	}
+}
+
+func testIngestEvents(t *testing.T, db *store.DB) {
+	c1, c2 := id(1), id(2)
+	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	ev := func(c, typ, name string, at time.Time, exp time.Time) ingest.EventRow {
+		return ingest.EventRow{CustomerID: c, KeyID: "k1", Type: typ, Name: name, Category: "engagement", At: at, ReceivedAt: t0, ExpiresAt: exp,
+			Plain: []byte(`{"properties":{"plan":"pro"}}`), Sealed: []byte{0, 1, 2, 255}}
+	}
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		if err := tx.CreateCustomers(ctx, []*customer.Record{record(c1, 1), record(c2, 2)}); err != nil {
+			return err
+		}
+		evs := []ingest.EventRow{ev(c1, "track", "Signed Up", t0, time.Time{}), ev(c1, "page", "", t0.Add(time.Second), t0.Add(time.Hour)), ev(c2, "track", "Signed Up", t0, time.Time{})}
+		for i := 0; i < 250; i++ { // more than one multi-row statement
+			evs = append(evs, ev(c2, "page", "", t0.Add(time.Duration(i)*time.Millisecond), t0.Add(time.Minute)))
+		}
+		return tx.InsertEvents(ctx, evs)
+	})
+	all, err := db.ListEvents(ctx, []string{c1}, ingest.EventFilter{Limit: 10})
+	if err != nil || len(all) != 2 || all[0].Type != "page" || all[0].ID <= all[1].ID {
+		t.Fatalf("events: got %d (%v), want 2 newest first", len(all), err)
+	}
+	got := all[1]
+	if got.Name != "Signed Up" || !got.At.Equal(t0) || !got.ExpiresAt.IsZero() || string(got.Plain) != `{"properties":{"plan":"pro"}}` ||
+		!bytes.Equal(got.Sealed, []byte{0, 1, 2, 255}) || !bytes.Equal(got.Key, []byte("wrapped-"+c1)) || got.KeyID != "k1" || got.Category != "engagement" {
+		t.Fatalf("event read back as %+v", got)
+	}
+	if !all[0].ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("expiry read back as %v", all[0].ExpiresAt)
+	}
+	for _, tt := range []struct {
+		f    ingest.EventFilter
+		want int
+	}{
+		{ingest.EventFilter{Type: "track"}, 2},
+		{ingest.EventFilter{Name: "Signed Up"}, 2},
+		{ingest.EventFilter{Category: "nope"}, 0},
+		{ingest.EventFilter{Since: t0.Add(time.Second)}, 1},
+		{ingest.EventFilter{Until: t0.Add(time.Millisecond)}, 3},
+		{ingest.EventFilter{BeforeID: all[0].ID}, 0},
+	} {
+		tt.f.Limit = 1000
+		evs, err := db.ListEvents(ctx, []string{c1, c2}, tt.f)
+		if tt.f.BeforeID > 0 {
+			// Paging returns only older events.
+			for _, e := range evs {
+				if e.ID >= tt.f.BeforeID {
+					t.Fatalf("page holds event %d, not before %d", e.ID, tt.f.BeforeID)
+				}
+			}
+			continue
+		}
+		if err != nil || len(evs) != tt.want {
+			t.Errorf("filter %+v: got %d (%v), want %d", tt.f, len(evs), err, tt.want)
+		}
+	}
+	// Retention: the purge deletes expired events only, a bounded number at a time.
+	n, err := db.PurgeIngest(ctx, t0.Add(-time.Hour), t0.Add(2*time.Minute), 100)
+	if err != nil || n != 100 {
+		t.Fatalf("purge: deleted %d (%v), want the bound of 100", n, err)
+	}
+	for {
+		n, err := db.PurgeIngest(ctx, t0.Add(-time.Hour), t0.Add(2*time.Minute), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	left, _ := db.ListEvents(ctx, []string{c1, c2}, ingest.EventFilter{Limit: 1000})
+	if len(left) != 3 {
+		t.Fatalf("after the purge: %d events, want the 3 not yet expired", len(left))
+	}
+	// Drops count up by name.
+	for i := 0; i < 2; i++ {
+		ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+			return tx.AddDrops(ctx, "k1", map[string]int64{"undeclared:trait.colour": 2, "pii:title": 1})
+		})
+	}
+	d, err := db.Drops(ctx, "k1")
+	if err != nil || d["undeclared:trait.colour"] != 4 || d["pii:title"] != 2 || len(d) != 2 {
+		t.Fatalf("drops: got %v %v", d, err)
+	}
+}
+
+func testIngestOrders(t *testing.T, db *store.DB) {
+	c1, c2 := id(1), id(2)
+	t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-3 * time.Hour)
+	items := []ingest.OrderItem{{SKU: "MUG", Price: 10, Quantity: 3}}
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		if err := tx.CreateCustomers(ctx, []*customer.Record{record(c1, 1), record(c2, 2)}); err != nil {
+			return err
+		}
+		return tx.AddOrders(ctx, []ingest.OrderChange{
+			{Kind: ingest.CheckoutStarted, CustomerID: c1, CheckoutID: "co-1", At: t0, Currency: "EUR", Items: items},
+			{Kind: ingest.CheckoutStarted, CustomerID: c2, CheckoutID: "co-2", At: t0, Total: 7, Currency: "GBP"},
+			{Kind: ingest.OrderCompleted, CustomerID: c1, OrderID: "o-1", At: t0.Add(time.Minute), Currency: "EUR", Total: 30, Tax: 5, Items: items},
+			{Kind: ingest.OrderCompleted, CustomerID: c2, OrderID: "o-2", At: t0.Add(-time.Hour), Currency: "GBP", Total: 8},
+			{Kind: ingest.OrderRefunded, CustomerID: c1, OrderID: "o-1", At: t0.Add(2 * time.Minute), Total: 10, Reason: "return", Items: items[:1]},
+			{Kind: ingest.OrderCancelled, CustomerID: c2, OrderID: "o-2", At: t0.Add(3 * time.Minute)},
+			{Kind: ingest.ProductReviewed, CustomerID: c1, At: t0, Review: &ingest.Review{ProductID: "MUG", Rating: 5}},
+		})
+	})
+	// Re-sending an order updates it rather than adding one.
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		return tx.AddOrders(ctx, []ingest.OrderChange{{Kind: ingest.OrderUpdated, CustomerID: c1, OrderID: "o-1", At: t0.Add(4 * time.Minute), Currency: "EUR", Total: 30, Items: items}})
+	})
+	os, err := db.ListOrders(ctx, []string{c1}, 10)
+	if err != nil || len(os) != 1 {
+		t.Fatalf("orders: got %d (%v), want 1", len(os), err)
+	}
+	o := os[0]
+	if o.OrderID != "o-1" || o.Status != "partially_refunded" || o.Total != 30 || o.Refunded != 10 || len(o.Items) != 1 || o.Items[0].Quantity != 3 ||
+		len(o.Refunds) != 1 || o.Refunds[0].Kind != "return" || o.Refunds[0].Amount != 10 {
+		t.Fatalf("order read back as %+v", o)
+	}
+	os, _ = db.ListOrders(ctx, []string{c2}, 10)
+	if len(os) != 1 || os[0].Status != "cancelled" {
+		t.Fatalf("cancelled order read back as %+v", os)
+	}
+	if c, err := db.OrderCustomer(ctx, "o-2"); err != nil || c != c2 {
+		t.Fatalf("order customer: got %s %v", c, err)
+	}
+	_, err = db.OrderCustomer(ctx, "nope")
+	wantKind(t, err, problem.NotFound)
+
+	// c1's checkout was followed by an order; c2's order came before its checkout.
+	carts, err := db.AbandonedCarts(ctx, t0.Add(time.Hour), 10)
+	if err != nil || len(carts) != 1 || carts[0].CustomerID != c2 || carts[0].CheckoutID != "co-2" || carts[0].Value != 7 || carts[0].Currency != "GBP" {
+		t.Fatalf("abandoned carts: got %+v %v", carts, err)
+	}
+	if carts, _ := db.AbandonedCarts(ctx, t0, 10); len(carts) != 0 {
+		t.Fatalf("a checkout not yet old enough is listed: %+v", carts)
+	}
+	mark := func() []ingest.AbandonedCart {
+		var got []ingest.AbandonedCart
+		ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+			var err error
+			got, err = tx.AbandonCarts(ctx, t0.Add(time.Hour), t0.Add(2*time.Hour), 10)
+			return err
+		})
+		return got
+	}
+	if got := mark(); len(got) != 1 || got[0].CheckoutID != "co-2" || !got[0].StartedAt.Equal(t0) {
+		t.Fatalf("marking: got %+v", got)
+	}
+	if got := mark(); len(got) != 0 {
+		t.Fatalf("a cart was marked twice: %+v", got)
+	}
+}
+
+func testImports(t *testing.T, db *store.DB) {
+	imp := importer.Import{ID: id(7), ActorID: "key:abc", ActorRole: "admin", Spec: importer.Spec{Map: []string{"E-mail=email"}, Consent: []string{"News=marketing_email"}, PolicyVersion: "v1"},
+		MasterVersion: 1, SpoolKey: []byte{9, 8, 7}, Size: 1234, RowsTotal: 10, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	before := auditCount(t, db)
+	if err := db.CreateImport(ctx, imp, job.Job{ID: imp.ID, Kind: importer.JobKind, Total: 10}, []audit.Entry{entry(importer.ActionImportStart, "")}); err != nil {
+		t.Fatal(err)
+	}
+	if auditCount(t, db) != before+1 {
+		t.Fatal("creating an import wrote no audit entry")
+	}
+	got, err := db.GetImport(ctx, imp.ID)
+	if err != nil || got.ActorRole != "admin" || !slices.Equal(got.Spec.Consent, imp.Spec.Consent) || !bytes.Equal(got.SpoolKey, imp.SpoolKey) ||
+		got.RowsTotal != 10 || !got.CreatedAt.Equal(imp.CreatedAt) {
+		t.Fatalf("import read back as %+v (%v)", got, err)
+	}
+	j, err := db.GetJob(ctx, imp.ID)
+	if err != nil || j.State != job.Queued || j.Kind != importer.JobKind || j.Total != 10 {
+		t.Fatalf("its job: %+v %v", j, err)
+	}
+	wantKind(t, db.CreateImport(ctx, imp, job.Job{ID: imp.ID, Kind: importer.JobKind}, nil), problem.Conflict)
+	_, err = db.GetImport(ctx, id(8))
+	wantKind(t, err, problem.NotFound)
+	var rs []importer.Reject
+	for i := 2; i < 260; i += 2 {
+		rs = append(rs, importer.Reject{Row: i, Reason: "column E-mail: email: is not an e-mail address"})
+	}
+	for i := 0; i < 2; i++ { // a resumed run stores its rejects again
+		if err := db.AddRejects(ctx, imp.ID, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := db.ListRejects(ctx, imp.ID, 0, 100)
+	if err != nil || len(page) != 100 || page[0].Row != 2 || page[99].Row != 200 || page[0].Reason != rs[0].Reason {
+		t.Fatalf("rejects: got %d (%v)", len(page), err)
+	}
+	page, _ = db.ListRejects(ctx, imp.ID, 200, 100)
+	if len(page) != 29 || page[0].Row != 202 {
+		t.Fatalf("second page: got %d starting %+v", len(page), page)
+	}
+
+	// The consent columns of an import batch go in one transaction: all of them, or none when
+	// one customer is gone.
+	c1, c2, gone := id(31), id(32), id(33)
+	if err := db.CreateCustomers(ctx, []*customer.Record{record(c1, 1), record(c2, 2)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	app := func(c string) consent.Append {
+		r := consentRecord(c, consent.KindConsent, "marketing_email", true, at)
+		r.Source = consent.SourceImport
+		return consent.Append{CustomerID: c, Records: []consent.Record{r}, Entries: []audit.Entry{entry(consent.ActionRecord, c)}}
+	}
+	before = auditCount(t, db)
+	wantKind(t, db.AppendConsents(ctx, []consent.Append{app(c1), app(gone)}), problem.NotFound)
+	if recs, _ := db.CustomerRecords(ctx, c1); len(recs) != 0 || auditCount(t, db) != before {
+		t.Fatalf("a refused batch stored %d records", len(recs))
+	}
+	if err := db.AppendConsents(ctx, []consent.Append{app(c1), app(c2)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{c1, c2} {
+		if recs, err := db.CustomerRecords(ctx, c); err != nil || len(recs) != 1 || recs[0].Source != consent.SourceImport {
+			t.Fatalf("%s: got %+v %v", c, recs, err)
+		}
+	}
+	if auditCount(t, db) != before+2 {
+		t.Fatal("the batch's audit entries are missing")
+	}
+}
