@@ -14,7 +14,6 @@ import (
 
 const (
 	customerColumns = `id, version, master_version, dkey, sealed, plain, created_at, updated_at`
-	customerInsert  = `INSERT INTO customers (` + customerColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 	indexDelete     = `DELETE FROM blind_index WHERE customer_id = $1`
 )
 
@@ -23,24 +22,63 @@ func (db *DB) CreateCustomer(ctx context.Context, r *customer.Record, entries []
 	return db.CreateCustomers(ctx, []*customer.Record{r}, entries)
 }
 
-// CreateCustomers implements customer.Store: all records or none.
+// CreateCustomers implements customer.Store: all records or none. Under group commit, the
+// creates of concurrent callers that share a transaction are inserted together (see
+// groupCommit.combine): a statement per customer, per table, was most of a create's time in
+// the single writer.
 func (db *DB) CreateCustomers(ctx context.Context, recs []*customer.Record, entries []audit.Entry) error {
 	defer func() {
 		for _, r := range recs {
 			db.decisionsChanged(r.ID) // a decision cached while the id was unknown
 		}
 	}()
-	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		for _, r := range recs {
-			if _, err := db.txExec(ctx, tx, customerInsert, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt)); err != nil {
-				return err
-			}
-			if err := db.insertIndex(ctx, tx, r); err != nil {
-				return err
+	// fn inserts alone, with its own context (and so its own transaction's audit state),
+	// when the creation is not combined with others.
+	fn := func(ctx context.Context, tx *sql.Tx) error {
+		return db.insertCreations(ctx, tx, []*creation{{recs: recs, entries: entries}})
+	}
+	c := &creation{recs: recs, entries: entries}
+	if db.group != nil {
+		return db.translate(db.group.doCreate(ctx, c, fn))
+	}
+	return db.update(ctx, fn)
+}
+
+// creation is one caller's new customers and the audit entries that go with them.
+type creation struct {
+	recs    []*customer.Record
+	entries []audit.Entry
+	ctx     context.Context // the writer's context inside a group transaction
+}
+
+// insertCreations inserts the customers of cs, and their blind-index entries, a few
+// multi-row statements for all of them, then links each creation's audit entries.
+func (db *DB) insertCreations(ctx context.Context, tx *sql.Tx, cs []*creation) error {
+	var rows, index []any
+	for _, c := range cs {
+		for _, r := range c.recs {
+			rows = append(rows, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt))
+			for _, ix := range r.Index {
+				index = append(index, ix.Field, ix.Token, r.ID)
 			}
 		}
-		return db.appendAudit(ctx, tx, entries)
-	})
+	}
+	if err := db.insertRows(ctx, tx, db.customerRows, rows); err != nil {
+		return err
+	}
+	if err := db.insertRows(ctx, tx, db.indexRows, index); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		actx := ctx
+		if c.ctx != nil {
+			actx = c.ctx
+		}
+		if err := db.appendAudit(actx, tx, c.entries); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // UpdateCustomer implements customer.Store.

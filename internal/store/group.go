@@ -22,11 +22,13 @@ type groupCommit struct {
 	stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt
 	// flush inserts the audit rows the writers of a transaction deferred.
 	flush func(ctx context.Context, tx *sql.Tx, rows []auditRow) error
-	reqs  chan *writeReq
-	quit  chan struct{}
-	done  chan struct{}
-	once  sync.Once
-	last  int // writers in the last commit; read and written by loop only
+	// combine inserts the creations of several writers at once.
+	combine func(ctx context.Context, tx *sql.Tx, cs []*creation) error
+	reqs    chan *writeReq
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	last    int // writers in the last commit; read and written by loop only
 	// hooks, when set, is engine housekeeping paced by the writer (see DB.SetWriterHooks).
 	hooks   atomic.Pointer[WriterHooks]
 	commits int
@@ -48,6 +50,9 @@ type writeReq struct {
 	fn   func(ctx context.Context, tx *sql.Tx) error
 	err  error
 	done chan struct{}
+	// create, when set, is what fn inserts; the creates of one transaction are inserted
+	// together by combine, and fn runs alone only on the retry with savepoints.
+	create *creation
 }
 
 // maxGroup bounds how many writers share one commit, which bounds the latency one writer can
@@ -57,14 +62,20 @@ const maxGroup = 64
 var errClosed = errors.New("store closed")
 
 func startGroupCommit(db *sql.DB, stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt,
-	flush func(ctx context.Context, tx *sql.Tx, rows []auditRow) error) *groupCommit {
-	g := &groupCommit{db: db, stmt: stmt, flush: flush, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
+	flush func(ctx context.Context, tx *sql.Tx, rows []auditRow) error,
+	combine func(ctx context.Context, tx *sql.Tx, cs []*creation) error) *groupCommit {
+	g := &groupCommit{db: db, stmt: stmt, flush: flush, combine: combine, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
 	go g.loop()
 	return g
 }
 
 func (g *groupCommit) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	return g.doCreate(ctx, nil, fn)
+}
+
+// doCreate is do for a writer that only creates customers (c); see writeReq.create.
+func (g *groupCommit) doCreate(ctx context.Context, c *creation, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{}), create: c}
 	select {
 	case g.reqs <- r:
 	case <-g.quit:
@@ -254,7 +265,28 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 	}
 	shared := &sharedTx{}
 	ok, failed := 0, false
+	// Without savepoints, the creates go in first and together. Should they fail, nobody
+	// can tell whose row it was: the batch is retried with savepoints, where each runs alone.
+	var creates []*creation
+	if !savepoints {
+		for _, r := range writers {
+			if r.create != nil {
+				r.create.ctx = context.WithValue(context.WithoutCancel(r.ctx), sharedTxKey{}, shared)
+				creates = append(creates, r.create)
+			}
+		}
+		if len(creates) > 0 {
+			if err := g.combine(ctx, tx, creates); err != nil {
+				_ = tx.Rollback()
+				return errWriterFailed
+			}
+			ok += len(creates)
+		}
+	}
 	for _, r := range writers {
+		if len(creates) > 0 && r.create != nil {
+			continue // inserted above
+		}
 		var before sharedTx
 		if savepoints {
 			before = shared.snapshot()
