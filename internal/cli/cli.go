@@ -102,12 +102,13 @@ func newRoot(e env) *cobra.Command {
 	f.IntVar(&s.cfg.TrackingSlots, "tracking-slots", s.cfg.TrackingSlots, "tracking requests processed at once; more wait, then get 429")
 	f.DurationVar(&s.cfg.CartAbandonAfter, "cart-abandon-after", s.cfg.CartAbandonAfter, "a checkout with no order after this long is an abandoned cart")
 	rightsFlags(f, s)
+	qualityFlags(f, s)
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return s.load(cmd, e) }
 
 	root.AddCommand(initCmd(s, e), serveCmd(s, e), demoCmd(s, e), apikeyCmd(s, e), auditCmd(s, e),
 		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e),
 		backupCmd(s, e), restoreCmd(s, e), retentionCmd(s, e))
-	root.AddCommand(matchCmd(s, e))
+	root.AddCommand(matchCmd(s, e), qualityCmd(s, e), duplicatesCmd(s, e))
 	return root
 }
 

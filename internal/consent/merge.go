@@ -119,4 +119,6 @@ func (s *Service) UnmergeRecords(ctx context.Context, winner string, carried []C
 }
 
 // RecordEntry is the audit entry of a record the caller stores itself.
-func (s *Service) RecordEntry(ctx context.Context, r *Record) audit.Entry { return s.recordEntry(ctx, r) }
+func (s *Service) RecordEntry(ctx context.Context, r *Record) audit.Entry {
+	return s.recordEntry(ctx, r)
+}

@@ -154,6 +154,7 @@ type Store interface {
 // Keys is the part of the key hierarchy a scan uses.
 type Keys interface {
 	IdentityToken(kind string, normalized []byte) []byte
+	BlindIndex(field string, normalized []byte) int64
 }
 
 // Config tunes detection and merging.

@@ -116,7 +116,7 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 		entries = append(entries, s.Consents.RecordEntry(ctx, &recsC[i]))
 	}
 	err = s.Store.MergePair(ctx, MergeWrite{PairID: p.ID, Merge: m, Winner: winner, WinnerPrev: prev,
-		Undo: UndoState{Sealed: sealed, MergedVersion: w.Version, Changed: changed, Carried: carried},
+		Undo:     UndoState{Sealed: sealed, MergedVersion: w.Version, Changed: changed, Carried: carried},
 		Consents: recsC, Auto: auto, By: a.ID, Entries: entries})
 	if err != nil {
 		return p, ingest.Merge{}, err

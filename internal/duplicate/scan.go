@@ -102,13 +102,16 @@ func (s *Service) refresh(ctx context.Context, after string, limit int) (int, st
 		if err != nil {
 			return 0, after, err
 		}
-		row := KeyRow{CustomerID: r.ID, Version: r.Version, At: now, EmailToken: emailToken(r)}
+		row := KeyRow{CustomerID: r.ID, Version: r.Version, At: now}
 		n := match.Normalize(toMatch(r.ID, values), s.Config.DefaultRegion)
 		for _, k := range match.BlockingKeys(&n) {
 			row.Tokens = append(row.Tokens, s.token(k))
 		}
 		email, _ := values["email"].(string)
 		phone, _ := values["phone"].(string)
+		if email != "" {
+			row.EmailToken = s.Keys.BlindIndex("email", []byte(email))
+		}
 		row.Validation, row.Reasons = quality.AssessContact(email, phone)
 		rows = append(rows, row)
 	}
@@ -123,16 +126,6 @@ func (s *Service) refresh(ctx context.Context, after string, limit int) (int, st
 func (s *Service) token(k match.Key) int64 {
 	t := s.Keys.IdentityToken("match:"+k.Rule, []byte(k.Value))
 	return int64(binary.BigEndian.Uint64(t[:8]))
-}
-
-// emailToken is the customer's e-mail blind-index token, 0 without an address.
-func emailToken(r *customer.Record) int64 {
-	for _, ix := range r.Index {
-		if ix.Field == "email" {
-			return ix.Token
-		}
-	}
-	return 0
 }
 
 func (s *Service) open(ctx context.Context, r *customer.Record) (map[string]any, error) {

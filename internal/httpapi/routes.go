@@ -116,7 +116,7 @@ func (s *Server) routes() []route {
 			Body: "ReceiptInput", Returns: "ReceiptVerification", Status: 200, Errors: []int{400, 413}, handle: s.verifyReceipt},
 		{Method: "GET", Path: "/.well-known/jwks.json", Summary: "The public key that consent receipts are signed with (JSON Web Key Set).", Public: true, Returns: "JWKS", Status: 200, handle: s.jwks},
 		{Method: "GET", Path: "/.well-known/gpc.json", Summary: "Global Privacy Control support resource.", Public: true, Returns: "GPCSupport", Status: 200, handle: s.gpcSupport},
-	}, s.ingestRoutes()...)
+	}, append(s.ingestRoutes(), s.duplicateRoutes()...)...)
 }
 
 var gpcHeader = param{Name: "Sec-GPC", Type: "string",

@@ -46,11 +46,11 @@ type Engagement struct {
 
 // Engagement event names, as the Segment e-mail specification sends them.
 const (
-	EventEmailBounced    = "Email Bounced"
-	EventEmailSpam       = "Email Marked as Spam"
-	EventUnsubscribed    = "Unsubscribed"
-	EventEmailDelivered  = "Email Delivered"
-	EventEmailOpened     = "Email Opened"
+	EventEmailBounced     = "Email Bounced"
+	EventEmailSpam        = "Email Marked as Spam"
+	EventUnsubscribed     = "Unsubscribed"
+	EventEmailDelivered   = "Email Delivered"
+	EventEmailOpened      = "Email Opened"
 	EventEmailLinkClicked = "Email Link Clicked"
 )
 

@@ -149,11 +149,9 @@ func (db *DB) AppendConsent(ctx context.Context, a consent.Append) error {
 			if r.CustomerID != a.CustomerID {
 				return errors.New("append holds records of another customer")
 			}
-			ev := r.Evidence
-			if _, err := tx.ExecContext(ctx, recordInsert, r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
-				micros(r.At), ev.FormID, ev.UserAgent, ev.IPHash, ev.TCF, ev.GPP, r.ActorID, r.RequestID, r.Receipt); err != nil {
-				return err
-			}
+		}
+		if err := insertRecords(ctx, tx, a.Records); err != nil {
+			return err
 		}
 		if err := db.insertSuppressions(ctx, tx, a.Suppressions); err != nil {
 			return err
