@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"consent ledger", testConsentLedger},
 		{"consent batches", testConsentBatches},
 		{"suppressions", testSuppressions},
+		{"duplicates", testDuplicates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

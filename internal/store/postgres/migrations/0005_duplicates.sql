@@ -20,7 +20,7 @@ CREATE TABLE customer_quality (
     reasons TEXT NOT NULL,
     email_token BIGINT NOT NULL,
     email_since BIGINT NOT NULL,
-    checked_at INTEGER NOT NULL
+    checked_at BIGINT NOT NULL
 );
 
 -- Pairs the matcher judged likely to be one person: customer_id sorts before other_id.
