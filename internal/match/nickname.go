@@ -58,6 +58,7 @@ var nicknameGroups = [][]string{
 	{"dorothy", "dot", "dottie", "dolly"},
 	{"barbara", "barb", "babs"},
 	{"abigail", "abby", "gail"},
+	{"harriet", "hattie", "hatty", "harry"},
 	{"judith", "judy"},
 	{"mary", "molly", "polly", "mae"},
 	{"sarah", "sally", "sadie"},

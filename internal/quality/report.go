@@ -28,8 +28,8 @@ func (m *Monitor) now() time.Time {
 type Contact struct {
 	CustomerID string
 	Created    time.Time
-	// Updated is when the profile last changed: the earliest the current e-mail address can
-	// have been set when no scan has seen it yet.
+	// Updated is when the profile last changed: when the e-mail address was set, as far as
+	// is known, if it changed after the last scan.
 	Updated    time.Time
 	Email      string
 	Phone      string
@@ -46,16 +46,15 @@ func (m *Monitor) ContactStatus(ctx context.Context, c Contact) (Status, error) 
 	f := StatusFacts{Engagement: eng, Created: c.Created}
 	f.Validation, f.ValidationReasons = AssessContact(c.Email, c.Phone)
 	if c.Email != "" {
-		since, seen, err := m.Store.EmailSince(ctx, c.CustomerID, c.EmailToken)
+		since, changed, err := m.Store.EmailSince(ctx, c.CustomerID, c.EmailToken)
 		if err != nil {
 			return Status{}, err
 		}
-		f.EmailSince = c.Updated
-		if seen {
-			f.EmailSince = since
-		}
-		if f.EmailSince.Equal(c.Created) || f.EmailSince.Before(c.Created) {
-			f.EmailSince = time.Time{} // the address the customer came with: every signal counts
+		f.EmailSince = since
+		if changed {
+			// Changed after the last scan: at the latest change of the profile, as far as
+			// is known; bounces before it were about the old address.
+			f.EmailSince = c.Updated
 		}
 	}
 	return DeriveStatus(f, m.now(), m.InactiveAfter), nil

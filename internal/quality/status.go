@@ -42,6 +42,9 @@ type Engagement struct {
 	// clicked, a page viewed, an order placed — anything but a delivery report or one of
 	// the three signals above.
 	Engaged time.Time
+	// Opened is the newest e-mail opened or link clicked: the proof that the address
+	// receives mail again after a (soft) bounce.
+	Opened time.Time
 }
 
 // Engagement event names, as the Segment e-mail specification sends them.
@@ -113,7 +116,7 @@ func DeriveStatus(f StatusFacts, now time.Time, inactiveAfter time.Duration) Sta
 	switch {
 	case current(f.Complained):
 		return set(StatusComplained, "complained", f.Complained)
-	case current(f.Bounced) && !f.Engaged.After(f.Bounced):
+	case current(f.Bounced) && !f.Opened.After(f.Bounced):
 		// A soft bounce followed by an open means the address works again.
 		return set(StatusBounced, "bounced", f.Bounced)
 	case !f.Unsubscribed.IsZero():
@@ -205,9 +208,11 @@ type MonitorStore interface {
 	// Engagement returns the newest engagement signals of a customer and of every customer
 	// merged into it.
 	Engagement(ctx context.Context, customerID string) (Engagement, error)
-	// EmailSince returns when the scan first saw the e-mail address whose blind-index token
-	// is emailToken on the customer, and false when it has not seen that address yet.
-	EmailSince(ctx context.Context, customerID string, emailToken int64) (time.Time, bool, error)
+	// EmailSince returns since when the customer has held the e-mail address whose
+	// blind-index token is emailToken, as the duplicate scan saw it: zero when it is the
+	// first address the scan saw (every signal counts), and changed true when the scan saw
+	// another address last (the address changed since).
+	EmailSince(ctx context.Context, customerID string, emailToken int64) (since time.Time, changed bool, err error)
 	// ContactRows calls fn with the stored facts of every customer that has not been merged
 	// into another, in no particular order.
 	ContactRows(ctx context.Context, fn func(ContactRow) error) error

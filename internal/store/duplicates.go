@@ -31,7 +31,7 @@ func (db *DB) StaleCustomers(ctx context.Context, after string, limit int) ([]*c
 }
 
 // SaveKeys implements duplicate.Store. A customer's e-mail keeps its first-seen time while
-// its token stays the same; a new address starts from now.
+// its token stays the same; a changed address starts from the scan that saw it.
 func (db *DB) SaveKeys(ctx context.Context, rows []duplicate.KeyRow) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, r := range rows {
@@ -51,14 +51,16 @@ func (db *DB) SaveKeys(ctx context.Context, rows []duplicate.KeyRow) error {
 					return err
 				}
 			}
-			since := micros(r.At)
-			var oldToken, oldSince int64
+			// The first address seen has held since always (0): every signal counts. A
+			// different address from then on holds since this scan.
+			var since, oldToken, oldSince int64
 			err = tx.QueryRowContext(ctx, `SELECT email_token, email_since FROM customer_quality WHERE customer_id = $1`, r.CustomerID).Scan(&oldToken, &oldSince)
 			switch {
 			case err == nil && oldToken == r.EmailToken:
 				since = oldSince
-			case err == nil, errors.Is(err, sql.ErrNoRows):
-			default:
+			case err == nil:
+				since = micros(r.At)
+			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO customer_quality (customer_id, version, validation, reasons, email_token, email_since, checked_at)

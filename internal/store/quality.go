@@ -17,16 +17,17 @@ const engagementCase = `MAX(CASE WHEN e.name = '` + quality.EventEmailBounced + 
 	MAX(CASE WHEN e.name = '` + quality.EventEmailSpam + `' THEN e.at END) AS c,
 	MAX(CASE WHEN e.name = '` + quality.EventUnsubscribed + `' THEN e.at END) AS u,
 	MAX(CASE WHEN e.name NOT IN ('` + quality.EventEmailBounced + `', '` + quality.EventEmailSpam + `', '` + quality.EventUnsubscribed + `', '` +
-	quality.EventEmailDelivered + `') THEN e.at END) AS e`
+	quality.EventEmailDelivered + `') THEN e.at END) AS e,
+	MAX(CASE WHEN e.name IN ('` + quality.EventEmailOpened + `', '` + quality.EventEmailLinkClicked + `') THEN e.at END) AS o`
 
-func engagementOf(b, c, u, e sql.NullInt64) quality.Engagement {
+func engagementOf(b, c, u, e, o sql.NullInt64) quality.Engagement {
 	t := func(v sql.NullInt64) time.Time {
 		if !v.Valid {
 			return time.Time{}
 		}
 		return fromMicros(v.Int64)
 	}
-	return quality.Engagement{Bounced: t(b), Complained: t(c), Unsubscribed: t(u), Engaged: t(e)}
+	return quality.Engagement{Bounced: t(b), Complained: t(c), Unsubscribed: t(u), Engaged: t(e), Opened: t(o)}
 }
 
 // Engagement implements quality.MonitorStore over the customer's merge tree.
@@ -35,32 +36,36 @@ func (db *DB) Engagement(ctx context.Context, customerID string) (quality.Engage
 	if err != nil {
 		return quality.Engagement{}, err
 	}
-	var b, c, u, e sql.NullInt64
+	var b, c, u, e, o sql.NullInt64
 	err = db.read.QueryRowContext(ctx, `SELECT `+engagementCase+` FROM events e WHERE e.customer_id IN (`+placeholders(1, len(tree))+`)`,
-		anyArgs(tree)...).Scan(&b, &c, &u, &e)
+		anyArgs(tree)...).Scan(&b, &c, &u, &e, &o)
 	if err != nil {
 		return quality.Engagement{}, db.translate(err)
 	}
-	return engagementOf(b, c, u, e), nil
+	return engagementOf(b, c, u, e, o), nil
 }
 
 // EmailSince implements quality.MonitorStore.
 func (db *DB) EmailSince(ctx context.Context, customerID string, emailToken int64) (time.Time, bool, error) {
 	var token, since int64
 	err := db.read.QueryRowContext(ctx, `SELECT email_token, email_since FROM customer_quality WHERE customer_id = $1`, customerID).Scan(&token, &since)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && token != emailToken) {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, false, nil
+	case err != nil:
+		return time.Time{}, false, db.translate(err)
+	case token != emailToken:
+		return time.Time{}, true, nil
+	case since == 0:
 		return time.Time{}, false, nil
 	}
-	if err != nil {
-		return time.Time{}, false, db.translate(err)
-	}
-	return fromMicros(since), true, nil
+	return fromMicros(since), false, nil
 }
 
 // ContactRows implements quality.MonitorStore in one pass over customers, their stored
 // verdicts and an aggregate of their events.
 func (db *DB) ContactRows(ctx context.Context, fn func(quality.ContactRow) error) error {
-	rows, err := db.read.QueryContext(ctx, `SELECT c.created_at, c.version, q.version, q.validation, q.reasons, q.email_since, g.b, g.c, g.u, g.e
+	rows, err := db.read.QueryContext(ctx, `SELECT c.created_at, c.version, q.version, q.validation, q.reasons, q.email_since, g.b, g.c, g.u, g.e, g.o
 		FROM customers c
 		LEFT JOIN customer_quality q ON q.customer_id = c.id
 		LEFT JOIN (SELECT e.customer_id AS id, `+engagementCase+` FROM events e GROUP BY e.customer_id) g ON g.id = c.id
@@ -71,14 +76,14 @@ func (db *DB) ContactRows(ctx context.Context, fn func(quality.ContactRow) error
 	defer rows.Close()
 	for rows.Next() {
 		var created, version int64
-		var qversion, since, b, c, u, e sql.NullInt64
+		var qversion, since, b, c, u, e, o sql.NullInt64
 		var validation, reasons sql.NullString
-		if err := rows.Scan(&created, &version, &qversion, &validation, &reasons, &since, &b, &c, &u, &e); err != nil {
+		if err := rows.Scan(&created, &version, &qversion, &validation, &reasons, &since, &b, &c, &u, &e, &o); err != nil {
 			return db.translate(err)
 		}
 		r := quality.ContactRow{Checked: qversion.Valid && qversion.Int64 == version, Validation: validation.String,
-			Reasons: decodeList(reasons.String), Created: fromMicros(created), Engagement: engagementOf(b, c, u, e)}
-		if since.Valid {
+			Reasons: decodeList(reasons.String), Created: fromMicros(created), Engagement: engagementOf(b, c, u, e, o)}
+		if since.Valid && since.Int64 != 0 {
 			r.EmailSince = fromMicros(since.Int64)
 		}
 		if err := fn(r); err != nil {

@@ -52,16 +52,18 @@ func testDuplicates(t *testing.T, db *store.DB) {
 		{CustomerID: id(2), Version: 1, Tokens: []int64{-7}, Validation: "risky", EmailToken: 99, At: later}}); err != nil {
 		t.Fatal(err)
 	}
-	if since, ok, err := db.EmailSince(ctx, id(1), 11); err != nil || !ok || !since.Equal(now) {
-		t.Fatalf("email since: got %v %v %v, want %v", since, ok, err, now)
+	if since, changed, err := db.EmailSince(ctx, id(1), 11); err != nil || changed || !since.IsZero() {
+		t.Fatalf("first address: got %v %v %v, want since always", since, changed, err)
 	}
-	if since, ok, _ := db.EmailSince(ctx, id(2), 99); !ok || !since.Equal(later) {
-		t.Fatalf("changed email since: got %v %v, want %v", since, ok, later)
+	if since, changed, _ := db.EmailSince(ctx, id(2), 99); changed || !since.Equal(later) {
+		t.Fatalf("changed address: got %v %v, want since %v", since, changed, later)
 	}
-	if _, ok, _ := db.EmailSince(ctx, id(2), 12); ok {
+	if _, changed, _ := db.EmailSince(ctx, id(2), 12); !changed {
 		t.Fatal("an old address counts as the current one")
 	}
-
+	if since, changed, _ := db.EmailSince(ctx, id(4), 1); changed || !since.IsZero() {
+		t.Fatal("a customer never scanned has a time for its address")
+	}
 	pair := func(a, b string, score float64) duplicate.Pair {
 		return duplicate.Pair{ID: newID(), CustomerA: a, CustomerB: b, Score: score, Weight: 9.5, Decision: "review",
 			Evidence: []duplicate.Evidence{{Comparison: "birth_date", Level: "exact", Weight: 9.02}}, State: duplicate.Pending, CreatedAt: now, UpdatedAt: now}
