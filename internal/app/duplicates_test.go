@@ -273,3 +273,47 @@ func TestDuplicatesAutoMergeAboveThreshold(t *testing.T) {
 		t.Fatalf("undo twice: got %d, want 409", code)
 	}
 }
+
+func TestDuplicatesScanJobAndBadInput(t *testing.T) {
+	e := newEnv(t, "")
+	e.population(30)
+	code, body := e.do(call{method: "POST", path: "/v1/duplicates/scan", role: "admin"})
+	if code != 202 || !strings.Contains(body, `"kind":"duplicates.scan"`) {
+		t.Fatalf("queue scan: got %d %s", code, body)
+	}
+	var j struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &j)
+	ctx := context.Background()
+	if ran, err := e.app.Runner.RunOne(ctx); !ran || err != nil {
+		t.Fatalf("run job: %v %v", ran, err)
+	}
+	code, body = e.do(call{method: "GET", path: "/v1/jobs/" + j.ID, role: "owner"})
+	if code != 200 || !strings.Contains(body, `"state":"done"`) || !strings.Contains(body, `"done":30`) {
+		t.Fatalf("job: got %d %s", code, body)
+	}
+	if !slices.Contains(e.auditActions(""), "duplicates.scan:owner:") {
+		t.Fatal("scan not audited")
+	}
+	for _, c := range []struct {
+		call   call
+		status int
+		detail string
+	}{
+		{call{method: "GET", path: "/v1/duplicates?state=open", role: "admin"}, 422, "state"},
+		{call{method: "GET", path: "/v1/duplicates?limit=0", role: "admin"}, 422, "limit"},
+		{call{method: "GET", path: "/v1/duplicates?limit=501", role: "admin"}, 422, "limit"},
+		{call{method: "GET", path: "/v1/duplicates?cursor=xyz", role: "admin"}, 422, "cursor"},
+		{call{method: "GET", path: "/v1/duplicates/01a20837-fa49-7619-b679-21c6af7f3ad7", role: "admin"}, 404, "not found"},
+		{call{method: "POST", path: "/v1/duplicates/01a20837-fa49-7619-b679-21c6af7f3ad7/dismiss", role: "admin"}, 404, "not found"},
+		{call{method: "POST", path: "/v1/duplicates/scan?wait=maybe", role: "admin"}, 422, "wait"},
+		{call{method: "POST", path: "/v1/duplicates/scan", role: "marketer"}, 403, "customers.write"},
+		{call{method: "POST", path: "/v1/duplicates/scan", role: "ingest"}, 403, "customers.read"},
+		{call{method: "GET", path: "/v1/duplicates", role: "auditor"}, 403, "customers.read"},
+		{call{method: "POST", path: "/v1/merges/01a20837-fa49-7619-b679-21c6af7f3ad7/undo", role: "admin"}, 404, "not found"},
+	} {
+		code, body := e.do(c.call)
+		if code != c.status || !strings.Contains(body, c.detail) {
+			t.Errorf("%s %s: got %d %s, want %d naming %s", c.call.method, c.call.path, code, body, c.status, c.detail)
+		}
+	}
+}

@@ -110,7 +110,8 @@ func (c Config) ruleFor(group string) Rule {
 }
 
 // survive merges the values of winner and loser field by field (address groups whole) and
-// returns the merged values and the fields whose value differs from the winner's.
+// returns the merged values and the fields whose value differs from the winner's (or that
+// the winner held and the merged customer does not).
 func (c Config) survive(winner, loser side) (map[string]any, []string) {
 	groups := map[string][]string{}
 	for _, vs := range []map[string]any{winner.values, loser.values} {
@@ -144,6 +145,11 @@ func (c Config) survive(winner, loser side) (map[string]any, []string) {
 	for f, v := range out {
 		if old, ok := winner.values[f]; !ok || !sameValue(old, v) {
 			changed = append(changed, f)
+		}
+	}
+	for f := range winner.values {
+		if _, ok := out[f]; !ok {
+			changed = append(changed, f) // a part of the winner's address the loser's replaced
 		}
 	}
 	sort.Strings(changed)
