@@ -19,7 +19,7 @@ func TestSurvivorship(t *testing.T) {
 	want := map[string]any{
 		"first_name": "Elizabeth", "last_name": "Okafor-Ray", // most complete
 		"email": "liz@new.example", "phone": "+447400123456", // most recent; held by one side only
-		"birth_date":    "1980-01-02",                       // source priority: support over ingest
+		"birth_date":    "1980-01-02",                   // source priority: support over ingest
 		"address_line1": "9 New Street", "city": "York", // the newer address whole: no Flat 3 or old postcode mixed in
 		"shipping_city": "Bath", "loyalty_tier": "gold",
 	}
