@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/store/pgtest"
 )
 
 // population seeds n distinct people through the customer service: varied names, birth
@@ -98,8 +99,12 @@ func (e *env) fields(id string) map[string]any {
 	return v.Fields
 }
 
-func TestDuplicatesReviewMergeUndoDismiss(t *testing.T) {
-	e := newEnv(t, "")
+func TestDuplicatesReviewMergeUndoDismiss(t *testing.T) { duplicatesReview(t, "") }
+
+func TestDuplicatesReviewPostgres(t *testing.T) { duplicatesReview(t, pgtest.URL(t)) }
+
+func duplicatesReview(t *testing.T, db string) {
+	e := newEnv(t, db)
 	// Automatic merges off: every pair waits for a person.
 	e.app.Duplicates.Config.MergeThreshold = 1
 	e.population(120)

@@ -129,9 +129,10 @@ type Store interface {
 	CandidateIDs(ctx context.Context) ([]string, error)
 	// PairStates returns the state of every stored pair, keyed by CustomerA+" "+CustomerB.
 	PairStates(ctx context.Context) (map[string]string, error)
-	// SavePending inserts new pairs and updates the score and evidence of pending ones (by
-	// customer pair), with the audit entries, and returns them as stored (an existing pair
-	// keeps its id); pairs in any other state are left alone and not returned.
+	// SavePending makes the pending pairs those of pairs: it inserts new ones, updates the
+	// score and evidence of pending ones (by customer pair) and deletes pending pairs not in
+	// pairs, with the audit entries, and returns them as stored (an existing pair keeps its
+	// id); pairs in any other state are left alone and not returned.
 	SavePending(ctx context.Context, pairs []Pair, entries []audit.Entry) ([]Pair, error)
 	// ListPairs returns pairs in state by score, highest first, after the cursor pair.
 	ListPairs(ctx context.Context, state string, after *Pair, limit int) ([]Pair, error)
@@ -141,8 +142,9 @@ type Store interface {
 	PairByMerge(ctx context.Context, mergeID string) (Pair, error)
 	// DismissPair marks a pending pair dismissed; Conflict if it is not pending.
 	DismissPair(ctx context.Context, id string, at time.Time, by string, entries []audit.Entry) (Pair, error)
-	// MergePair stores a merge: Conflict if the pair is no longer pending, either customer has
-	// been merged into another meanwhile, or the winner changed since it was read.
+	// MergePair stores a merge and deletes the other pending pairs of the loser: Conflict if
+	// the pair is no longer pending, either customer has been merged into another meanwhile,
+	// or the winner changed since it was read.
 	MergePair(ctx context.Context, w MergeWrite) error
 	// UnmergePair undoes a pair's merge: NotFound for an unknown merge, Conflict if it was
 	// undone already or the winner changed since it was read.

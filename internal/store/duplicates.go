@@ -144,6 +144,9 @@ func (db *DB) SavePending(ctx context.Context, pairs []duplicate.Pair, entries [
 	var out []duplicate.Pair
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		out = out[:0]
+		if err := db.dropUnproposed(ctx, tx, pairs); err != nil {
+			return err
+		}
 		for _, p := range pairs {
 			ev, _ := json.Marshal(p.Evidence)
 			stored, err := scanPair(tx.QueryRowContext(ctx, `SELECT `+pairColumns+` FROM duplicates WHERE customer_id = $1 AND other_id = $2`+db.d.ForUpdate,
@@ -170,6 +173,40 @@ func (db *DB) SavePending(ctx context.Context, pairs []duplicate.Pair, entries [
 		return db.appendAudit(ctx, tx, entries)
 	})
 	return out, err
+}
+
+// dropUnproposed deletes pending pairs the scan no longer proposes (their data changed, or one
+// of them was merged away): the queue holds what the latest scan found. Decided pairs stay.
+func (db *DB) dropUnproposed(ctx context.Context, tx *sql.Tx, pairs []duplicate.Pair) error {
+	keep := make(map[string]bool, len(pairs))
+	for _, p := range pairs {
+		keep[p.CustomerA+" "+p.CustomerB] = true
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, customer_id, other_id FROM duplicates WHERE state = $1`, duplicate.Pending)
+	if err != nil {
+		return err
+	}
+	var drop []string
+	for rows.Next() {
+		var id, a, b string
+		if err := rows.Scan(&id, &a, &b); err != nil {
+			rows.Close()
+			return err
+		}
+		if !keep[a+" "+b] {
+			drop = append(drop, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range drop {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM duplicates WHERE id = $1`, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ListPairs implements duplicate.Store.
@@ -280,6 +317,12 @@ func (db *DB) MergePair(ctx context.Context, w duplicate.MergeWrite) error {
 			return err
 		}
 		if err := insertRecords(ctx, tx, w.Consents); err != nil {
+			return err
+		}
+		// Other pairs waiting with the loser are moot: it is part of the winner now, and the
+		// next scan compares the winner, merged values and all, instead.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM duplicates WHERE state = $1 AND id <> $2 AND (customer_id = $3 OR other_id = $3)`,
+			duplicate.Pending, w.PairID, w.Merge.Loser); err != nil {
 			return err
 		}
 		carried, _ := json.Marshal(w.Undo.Carried)

@@ -74,7 +74,7 @@ func testDuplicates(t *testing.T, db *store.DB) {
 		t.Fatalf("save: got %d, %v", len(saved), err)
 	}
 	again := pair(id(1), id(2), 0.98)
-	if saved, err = db.SavePending(ctx, []duplicate.Pair{again}, nil); err != nil || len(saved) != 1 || saved[0].ID != p12.ID {
+	if saved, err = db.SavePending(ctx, []duplicate.Pair{again, p13, p34}, nil); err != nil || len(saved) != 3 || saved[0].ID != p12.ID {
 		t.Fatalf("a pending pair did not keep its id: got %+v, %v", saved, err)
 	}
 	got, err := db.GetPair(ctx, p12.ID)
@@ -101,7 +101,7 @@ func testDuplicates(t *testing.T, db *store.DB) {
 	wantKind(t, err, problem.Conflict)
 	_, err = db.DismissPair(ctx, newID(), now, "key:test", nil)
 	wantKind(t, err, problem.NotFound)
-	if saved, _ := db.SavePending(ctx, []duplicate.Pair{pair(id(1), id(3), 0.9)}, nil); len(saved) != 0 {
+	if saved, _ := db.SavePending(ctx, []duplicate.Pair{pair(id(1), id(3), 0.9), again, p34}, nil); len(saved) != 2 {
 		t.Fatal("a dismissed pair came back as pending")
 	}
 	states, err := db.PairStates(ctx)
@@ -109,6 +109,10 @@ func testDuplicates(t *testing.T, db *store.DB) {
 		t.Fatalf("states: got %v, %v", states, err)
 	}
 
+	p24 := pair(id(2), id(4), 0.7)
+	if saved, _ := db.SavePending(ctx, []duplicate.Pair{again, p34, p24}, nil); len(saved) != 3 {
+		t.Fatalf("save with the loser's other pair: got %d", len(saved))
+	}
 	// Merge 2 into 1 with a new profile, a carried withdrawal and the undo state.
 	w, err := db.GetCustomer(ctx, id(1))
 	if err != nil {
@@ -128,6 +132,12 @@ func testDuplicates(t *testing.T, db *store.DB) {
 		t.Fatal(err)
 	}
 	wantKind(t, db.MergePair(ctx, mw), problem.Conflict)
+	if _, err := db.GetPair(ctx, p24.ID); !problem.Is(err, problem.NotFound) {
+		t.Fatalf("the loser's other pending pair survived the merge: %v", err)
+	}
+	if _, err := db.GetPair(ctx, p34.ID); err != nil {
+		t.Fatalf("a pair without the loser went with the merge: %v", err)
+	}
 	got, err = db.PairByMerge(ctx, m.ID)
 	if err != nil || got.State != duplicate.Merged || !got.Auto || got.WinnerID != id(1) || got.Undo == nil ||
 		string(got.Undo.Sealed) != "sealed-state" || got.Undo.MergedVersion != 2 || len(got.Undo.Carried) != 1 || got.Undo.Changed[0] != "last_name" {
