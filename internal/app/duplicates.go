@@ -42,6 +42,7 @@ func (a *App) wireQuality(cfg config.Config) error {
 		Keys: a.Keys, Catalog: a.Catalog, Config: dc}
 	a.Monitor = &quality.Monitor{Store: a.Store, InactiveAfter: cfg.ContactInactiveAfter}
 	a.Customers.Statuses = a.Monitor
+	a.Ingest.Merger = a.Consents
 	return nil
 }
 

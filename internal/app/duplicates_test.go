@@ -322,3 +322,44 @@ func TestDuplicatesScanJobAndBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestStitchingKeepsOptOuts merges an anonymous visitor who opted out into the signed-in
+// customer who had opted in: the opt-out holds for the person; a consent the visitor merely
+// never gave takes nothing away.
+func TestStitchingKeepsOptOuts(t *testing.T) {
+	e := newEnv(t, "")
+	e.publish(`{"version":"2026-01","text":"We email and text offers.","purposes":["marketing_email","marketing_sms"]}`)
+	e.mustTrack("/v1/identify", `{"userId":"u-st-1","traits":{"email":"st.one@example.com"}}`)
+	e.mustTrack("/v1/identify", `{"anonymousId":"anon-st-1","traits":{"phone":"+44 7400 123777"}}`)
+	w := e.customerOf("st.one@example.com")
+	code, body := e.do(call{method: "GET", path: "/v1/customers?phone=%2B447400123777", role: "owner"})
+	var found struct{ Data []struct{ ID string } }
+	_ = json.Unmarshal([]byte(body), &found)
+	if code != 200 || len(found.Data) != 1 {
+		t.Fatalf("look-up: got %d %s", code, body)
+	}
+	l := found.Data[0].ID
+	for _, c := range []struct {
+		id, purpose string
+		granted     bool
+	}{{w, "marketing_email", true}, {w, "marketing_sms", true}, {l, "marketing_email", false}} {
+		body := fmt.Sprintf(`{"purpose":%q,"granted":%v,"policy_version":"2026-01","source":"banner"}`, c.purpose, c.granted)
+		if code, resp := e.do(call{method: "POST", path: "/v1/customers/" + c.id + "/consents", role: "owner", body: body}); code != 201 {
+			t.Fatalf("consent: got %d %s", code, resp)
+		}
+	}
+	e.mustTrack("/v1/identify", `{"userId":"u-st-1","anonymousId":"anon-st-1"}`)
+	if root, _, err := e.app.Store.CustomerTree(context.Background(), l); err != nil || root != w {
+		t.Fatalf("not stitched: root %s, %v", root, err)
+	}
+	if allowed(e, w, "marketing_email") {
+		t.Fatal("the visitor's opt-out did not survive stitching")
+	}
+	if !allowed(e, w, "marketing_sms") {
+		t.Fatal("stitching took away a consent the visitor never refused")
+	}
+	_, body = e.do(call{method: "GET", path: "/v1/customers/" + w + "/consents", role: "owner"})
+	if !strings.Contains(body, `"source":"merge"`) {
+		t.Fatalf("carried refusal not in the ledger: %s", body)
+	}
+}

@@ -30,7 +30,12 @@ type Carried struct {
 // does not stretch to the other's data. Later choices the customer makes on the merged
 // profile count as usual. The records are ready to store (ids and signed receipts), but not
 // stored: the merge stores them in its own transaction.
-func (s *Service) MergeRecords(ctx context.Context, winner, loser string) ([]Record, []Carried, error) {
+//
+// With onlyRefusals, only choices the loser made count (a withdrawal, objection,
+// restriction, GPC opt-out or suppressed address), not the absence of a consent: identity
+// stitching uses it, because an anonymous visitor who signs in has chosen nothing, and
+// taking that as a refusal would withdraw every consent of everyone who logs in.
+func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) ([]Record, []Carried, error) {
 	ds, err := s.decisions(ctx, []string{winner, loser}, s.Catalog.Purposes, false)
 	if err != nil {
 		return nil, nil, err
@@ -57,7 +62,10 @@ func (s *Service) MergeRecords(ctx context.Context, winner, loser string) ([]Rec
 	restricted := false
 	for i, p := range s.Catalog.Purposes {
 		w, l := ds[i][0], ds[i][1]
-		if !w.Allowed || l.Allowed {
+		if !w.Allowed || l.Allowed || l.Reason == ReasonUnknownCustomer {
+			continue
+		}
+		if onlyRefusals && !refusal(l.Reason) {
 			continue
 		}
 		switch {
@@ -121,4 +129,14 @@ func (s *Service) UnmergeRecords(ctx context.Context, winner string, carried []C
 // RecordEntry is the audit entry of a record the caller stores itself.
 func (s *Service) RecordEntry(ctx context.Context, r *Record) audit.Entry {
 	return s.recordEntry(ctx, r)
+}
+
+// refusal reports whether a denial reason is a choice the customer made (or a list their
+// address is on), as opposed to a consent not given or given under an old policy.
+func refusal(reason string) bool {
+	switch reason {
+	case ReasonWithdrawn, ReasonObjected, ReasonRestricted, ReasonGPCOptOut, ReasonSuppressed:
+		return true
+	}
+	return false
 }

@@ -101,7 +101,7 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 		}
 		winner = w
 	}
-	recsC, carried, err := s.Consents.MergeRecords(ctx, w.ID, l.ID)
+	recsC, carried, err := s.Consents.MergeRecords(ctx, w.ID, l.ID, false)
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 )
 
@@ -93,6 +94,8 @@ type Tx interface {
 	UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error
 	AddIdentities(ctx context.Context, rows []IdentityRow) error
 	AddMerges(ctx context.Context, ms []Merge) error
+	// AddConsentRecords appends ledger records of customers the transaction has checked.
+	AddConsentRecords(ctx context.Context, recs []consent.Record) error
 	InsertEvents(ctx context.Context, evs []EventRow) error
 	AddOrders(ctx context.Context, changes []OrderChange) error
 	// AddDrops adds to the write key's counters of what minimisation dropped.

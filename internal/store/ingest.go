@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
@@ -350,6 +351,11 @@ func (t *ingestTx) AddIdentities(ctx context.Context, rows []ingest.IdentityRow)
 		}
 	}
 	return nil
+}
+
+// AddConsentRecords implements ingest.Tx.
+func (t *ingestTx) AddConsentRecords(ctx context.Context, recs []consent.Record) error {
+	return insertRecords(ctx, t.tx, recs)
 }
 
 func (t *ingestTx) AddMerges(ctx context.Context, ms []ingest.Merge) error {
