@@ -46,8 +46,21 @@ func (db *DB) SaveKeys(ctx context.Context, rows []duplicate.KeyRow) error {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM match_keys WHERE customer_id = $1`, r.CustomerID); err != nil {
 				return err
 			}
-			for _, t := range r.Tokens {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO match_keys (token, customer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, t, r.CustomerID); err != nil {
+			if len(r.Tokens) > 0 {
+				// One statement per customer: a dozen keys each, a million customers.
+				var b strings.Builder
+				args := make([]any, 0, len(r.Tokens)+1)
+				args = append(args, r.CustomerID)
+				b.WriteString(`INSERT INTO match_keys (token, customer_id) VALUES `)
+				for i, t := range r.Tokens {
+					if i > 0 {
+						b.WriteString(", ")
+					}
+					args = append(args, t)
+					b.WriteString("($" + strconv.Itoa(i+2) + ", $1)")
+				}
+				b.WriteString(` ON CONFLICT DO NOTHING`)
+				if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 					return err
 				}
 			}
