@@ -112,6 +112,7 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // for itself.
 func (db *DB) prepareWrites(ctx context.Context) error {
 	qs := append([]string{customerInsert, db.customerUpdate(), indexDelete}, indexInserts[1:]...)
+	qs = append(qs, keyStatements()...)
 	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
 		if c.insert != "" {
 			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate)
