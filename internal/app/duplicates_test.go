@@ -326,8 +326,12 @@ func TestDuplicatesScanJobAndBadInput(t *testing.T) {
 // TestStitchingKeepsOptOuts merges an anonymous visitor who opted out into the signed-in
 // customer who had opted in: the opt-out holds for the person; a consent the visitor merely
 // never gave takes nothing away.
-func TestStitchingKeepsOptOuts(t *testing.T) {
-	e := newEnv(t, "")
+func TestStitchingKeepsOptOuts(t *testing.T) { stitchingOptOuts(t, "") }
+
+func TestStitchingKeepsOptOutsPostgres(t *testing.T) { stitchingOptOuts(t, pgtest.URL(t)) }
+
+func stitchingOptOuts(t *testing.T, db string) {
+	e := newEnv(t, db)
 	e.publish(`{"version":"2026-01","text":"We email and text offers.","purposes":["marketing_email","marketing_sms"]}`)
 	e.mustTrack("/v1/identify", `{"userId":"u-st-1","traits":{"email":"st.one@example.com"}}`)
 	e.mustTrack("/v1/identify", `{"anonymousId":"anon-st-1","traits":{"phone":"+44 7400 123777"}}`)
