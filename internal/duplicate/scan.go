@@ -61,7 +61,7 @@ func (s *Service) Step(ctx context.Context, j job.Job) (string, int64, error) {
 		}
 		return "refresh:" + last, int64(n), nil
 	}
-	_, err := s.score(ctx, 0)
+	_, err := s.score(ctx, j.Done) // the refresh steps' count: the audit entry reports it
 	return "", 0, err
 }
 
