@@ -292,9 +292,12 @@ func TestDuplicatesScanJobAndBadInput(t *testing.T) {
 	if ran, err := e.app.Runner.RunOne(ctx); !ran || err != nil {
 		t.Fatalf("run job: %v %v", ran, err)
 	}
-	code, body = e.do(call{method: "GET", path: "/v1/jobs/" + j.ID, role: "owner"})
+	code, body = e.do(call{method: "GET", path: "/v1/jobs/" + j.ID, role: "admin"})
 	if code != 200 || !strings.Contains(body, `"state":"done"`) || !strings.Contains(body, `"done":30`) {
 		t.Fatalf("job: got %d %s", code, body)
+	}
+	if code, _ := e.do(call{method: "GET", path: "/v1/jobs/" + j.ID, role: "marketer"}); code != 403 {
+		t.Fatalf("marketer reads a scan job: got %d, want 403", code)
 	}
 	if !slices.Contains(e.auditActions(""), "duplicates.scan:owner:") {
 		t.Fatal("scan not audited")
