@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
-	"github.com/stewardhq/steward/internal/vault"
 )
 
 // undoTable and undoField are bound into the sealed undo state, so it opens only as what it
@@ -139,20 +137,20 @@ func (s *Service) Undo(ctx context.Context, mergeID string) (ingest.Merge, error
 	if !customer.ValidID(mergeID) {
 		return ingest.Merge{}, problem.InvalidField("id", "is not a valid merge id")
 	}
-	p, err := s.Store.PairByMerge(ctx, mergeID)
-	if problem.Is(err, problem.NotFound) {
-		return s.Ingest.Unmerge(ctx, mergeID)
-	}
-	if err != nil {
-		return ingest.Merge{}, err
-	}
-	if p.State != Merged {
-		return ingest.Merge{}, problem.Conflictf("merge was already undone")
-	}
 	for attempt := 0; ; attempt++ {
+		p, err := s.Store.PairByMerge(ctx, mergeID)
+		if problem.Is(err, problem.NotFound) {
+			return s.Ingest.Unmerge(ctx, mergeID)
+		}
+		if err != nil {
+			return ingest.Merge{}, err
+		}
+		if p.State != Merged {
+			return ingest.Merge{}, problem.Conflictf("merge was already undone")
+		}
 		m, err := s.undo(ctx, p, mergeID, a.ID)
-		if problem.Is(err, problem.Conflict) && attempt < 3 && !strings.Contains(err.Error(), "already") {
-			continue
+		if problem.Is(err, problem.Conflict) && attempt < 3 {
+			continue // the winner changed between read and write, or another undo won: look again
 		}
 		return m, err
 	}
@@ -195,7 +193,7 @@ func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.
 		values := restore(current, st, u.Changed, w.Version == u.MergedVersion)
 		fields = diff(current, values)
 		if len(fields) > 0 {
-			if err := s.reseal(w, dk, values); err != nil {
+			if err := s.Customers.Reseal(w, dk, values); err != nil {
 				return ingest.Merge{}, err
 			}
 			restored = w
@@ -215,10 +213,6 @@ func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.
 			}
 			return entries
 		}})
-}
-
-func (s *Service) reseal(r *customer.Record, dk *vault.DataKey, values map[string]any) error {
-	return s.Customers.Reseal(r, dk, values)
 }
 
 func carriedOf(u *UndoState) []consent.Carried {
