@@ -202,13 +202,18 @@ func duplicatesReview(t *testing.T, db string) {
 		t.Fatalf("merge not audited: %v", e.auditActions(peggy))
 	}
 
+	// Support corrects the merged phone number before the merge is undone: the correction is
+	// kept, everything else the merge changed goes back.
+	if code, body := e.do(call{method: "PATCH", path: "/v1/customers/" + peggy, role: "support", body: `{"fields":{"phone":"+44 7400 123124"}}`}); code != 200 {
+		t.Fatalf("patch: got %d %s", code, body)
+	}
 	// Undo: both customers, the winner's values and its consent come back.
 	code, body = e.do(call{method: "POST", path: "/v1/merges/" + merged.Duplicate.MergeID + "/undo", role: "admin"})
 	if code != 200 {
 		t.Fatalf("undo: got %d %s", code, body)
 	}
 	f = e.fields(peggy)
-	if f["email"] != "m.thornbury@example.net" || f["address_line2"] != nil || f["phone"] != nil {
+	if f["email"] != "m.thornbury@example.net" || f["address_line2"] != nil || f["phone"] != "+447400123124" || f["first_name"] != "Margaret" {
 		t.Fatalf("undo did not restore the winner: got %v", f)
 	}
 	if f2 := e.fields(peggy2); f2["first_name"] != "Peggy" || f2["address_line2"] != "Flat 2" {
