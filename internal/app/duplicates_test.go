@@ -286,7 +286,7 @@ func TestDuplicatesAutoMergeAboveThreshold(t *testing.T) {
 
 func TestDuplicatesScanJobAndBadInput(t *testing.T) {
 	e := newEnv(t, "")
-	e.population(30)
+	e.population(1030) // more than one refresh step
 	code, body := e.do(call{method: "POST", path: "/v1/duplicates/scan", role: "admin"})
 	if code != 202 || !strings.Contains(body, `"kind":"duplicates.scan"`) {
 		t.Fatalf("queue scan: got %d %s", code, body)
@@ -298,7 +298,7 @@ func TestDuplicatesScanJobAndBadInput(t *testing.T) {
 		t.Fatalf("run job: %v %v", ran, err)
 	}
 	code, body = e.do(call{method: "GET", path: "/v1/jobs/" + j.ID, role: "admin"})
-	if code != 200 || !strings.Contains(body, `"state":"done"`) || !strings.Contains(body, `"done":30`) {
+	if code != 200 || !strings.Contains(body, `"state":"done"`) || !strings.Contains(body, `"done":1030`) {
 		t.Fatalf("job: got %d %s", code, body)
 	}
 	if code, _ := e.do(call{method: "GET", path: "/v1/jobs/" + j.ID, role: "marketer"}); code != 403 {

@@ -50,8 +50,8 @@ func (s *Service) StartScan(ctx context.Context, jobs job.Store) (job.Job, error
 // batch at a time (the cursor is "refresh:" and the last id), the last step scores.
 func (s *Service) Step(ctx context.Context, j job.Job) (string, int64, error) {
 	ctx = audit.WithActor(ctx, audit.System)
-	after, scoring := strings.CutPrefix(j.Cursor, "refresh:")
-	if j.Cursor != "score" && (scoring || j.Cursor == "") {
+	after, resumed := strings.CutPrefix(j.Cursor, "refresh:")
+	if j.Cursor == "" || resumed {
 		n, last, err := s.refresh(ctx, after, refreshBatch)
 		if err != nil {
 			return j.Cursor, 0, err
@@ -222,8 +222,12 @@ func (s *Service) score(ctx context.Context, refreshed int64) (Result, error) {
 			continue
 		}
 		if _, _, err := s.merge(ctx, p.ID, true); err != nil {
-			// Another merge in this run may have folded one of them already: the pair
-			// stays queued for a person, which is the safe outcome.
+			// Another merge in this run may have folded one of them already (the pair is
+			// then gone, or no longer mergeable and left for a person): the safe outcome.
+			if problem.Is(err, problem.NotFound) {
+				res.Pending-- // went with the merge of its loser
+				continue
+			}
 			if problem.Is(err, problem.Conflict) {
 				continue
 			}
