@@ -275,6 +275,21 @@ func TestDuplicatesAutoMergeAboveThreshold(t *testing.T) {
 	if code, body := e.do(call{method: "GET", path: "/v1/customers/" + b + "/merges", role: "owner"}); code != 200 || !strings.Contains(body, "automatic") {
 		t.Fatalf("merge not recorded with its reason: %d %s", code, body)
 	}
+	// A restricted customer is never merged, by a scan or by a person, until the
+	// restriction is lifted.
+	c := e.create(`{"first_name":"Casimir","last_name":"Wendover","birth_date":"1954-11-02","email":"c.wendover@example.com","phone":"+44 7400 123654","address_line1":"2 Lock Street","city":"Derby","postal_code":"DE1 1AA"}`)
+	d := e.create(`{"first_name":"Casimir","last_name":"Wendover","birth_date":"1954-11-02","email":"c.wendover@example.com","phone":"+44 7400 123654","address_line1":"2 Lock Street","city":"Derby","postal_code":"DE1 1AA"}`)
+	if err := e.app.Store.SetRestriction(context.Background(), d, "", true, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.scan()
+	r := pairOf(e.duplicates("pending"), c, d)
+	if r == nil {
+		t.Fatal("a pair with a restricted customer was merged or lost")
+	}
+	if code, body := e.do(call{method: "POST", path: "/v1/duplicates/" + r.ID + "/merge", role: "owner"}); code != 409 || !strings.Contains(body, "restricted") {
+		t.Fatalf("merge of a restricted customer: got %d %s", code, body)
+	}
 	// Undo through the pair restores both.
 	if code, body := e.do(call{method: "POST", path: "/v1/duplicates/" + p.ID + "/undo", role: "owner"}); code != 200 {
 		t.Fatalf("undo: got %d %s", code, body)
