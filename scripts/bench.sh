@@ -19,6 +19,8 @@ go test -run '^$' -bench 'Eventful' -benchtime 3x -timeout 20m ./internal/app/ |
 go test -run '^$' -bench 'Backup' -benchtime 3x -timeout 20m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'Seal64|Open64|BlindIndex' -benchtime 1s ./internal/vault/ | tee -a "$out"
 go test -run '^$' -bench 'ValidateEmail|ValidatePhone' -benchtime 1s ./internal/quality/ | tee -a "$out"
+go test -run '^$' -bench 'ValidationThroughput' -benchtime 5x ./internal/quality/ | tee -a "$out"
+go test -run '^$' -bench 'DuplicateScan' -benchtime 1x -timeout 30m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'BulkCheck' -benchtime 5x -timeout 30m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'Permission$' -benchtime 2000x -timeout 30m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'PermissionWarm$' -benchtime 200000x -timeout 30m ./internal/app/ | tee -a "$out"
@@ -38,6 +40,8 @@ function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return
 /^BenchmarkPermissionWarmPostgres/ { printf "BENCH permission_check_warm_postgres %s us/check ratio=%s (the same check uncached %s us; a primary-key select %s us; one caller)\n", metric("us/check"), metric("ratio"), metric("us/uncached_check"), metric("us/plain_select") }
 /^BenchmarkPermission-/    { printf "BENCH permission_check_sqlite %s us/check (%s us of processor time each, %d concurrent callers)\n", metric("us/check"), metric("cpu_us/check"), 16 }
 /^BenchmarkDecide/         { printf "BENCH permission_decision %s ns/op (facts in memory)\n", metric("ns/op") }
+/^BenchmarkValidationThroughput/ { printf "BENCH validation_email_phone %s validations/s ratio=%s (plain syntax parses/s %s; one e-mail and one phone per op on every core; target >= 200k/s)\n", metric("validations/s"), metric("ratio"), metric("plain_parses/s") }
+/^BenchmarkDuplicateScan/  { printf "BENCH duplicate_scan_sqlite %s s/scan ratio=%s (%s customers with %s seeded duplicates: refresh keys, score candidates, queue; precision %s at the merge threshold, %s of the review queue, recall %s; the offline matcher on the same records %s s; a second scan with nothing changed %s s)\n", metric("s/scan"), metric("ratio"), metric("customers"), metric("seeded"), metric("precision"), metric("review_precision"), metric("recall"), metric("s/offline"), metric("s/rescan") }
 /^BenchmarkMatch/           { printf "BENCH match_duplicates %s min/1M_records ratio=%.2f (of the 5 min target; %s records, precision %s, recall %s, peak RSS %s MiB)\n", metric("min/1M_records"), metric("min/1M_records")/5, metric("records"), metric("precision"), metric("recall"), metric("MiB_peak_rss") }
 /^BenchmarkIngestBatchHTTP/ { printf "BENCH ingest_batch_http_sqlite %s events/s ratio=%s (plain event inserts/s %s, p99 batch %s ms, 500 events per batch, 8 clients)\n", metric("events/s"), metric("ratio"), metric("plain_events/s"), metric("p99_ms") }
 /^BenchmarkIngestOverload/ { printf "BENCH ingest_overload_2x %s MiB ratio=%s (peak heap; ratio is the share of requests answered 429)\n", metric("peak_heap_MiB"), metric("share_429") }

@@ -21,6 +21,7 @@ import (
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/httpapi"
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
@@ -58,6 +59,10 @@ type App struct {
 	Ingest    *ingest.Service
 	Imports   *importer.Service
 	Rights    *rights.Service
+	// Duplicates finds and merges duplicate customers; Monitor derives contact status and
+	// the quality report.
+	Duplicates *duplicate.Service
+	Monitor    *quality.Monitor
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -209,11 +214,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		db.Close()
 		return nil, err
 	}
+	if err := a.wireQuality(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	var nonce [4]byte
 	_, _ = rand.Read(nonce[:])
 	a.Runner = &job.Runner{Store: db, Owner: host + "-" + hex.EncodeToString(nonce[:]), Lease: time.Minute, Log: log,
-		Steps: map[string]job.Step{keys.RewrapJob: a.Rotator.Step}}
+		Steps: map[string]job.Step{keys.RewrapJob: a.Rotator.Step, duplicate.ScanJob: a.Duplicates.Step}}
 	a.Imports = &importer.Service{Uploads: db, Jobs: db, Writer: a.Ingest, Ledger: a.Consents, Norm: a.Customers.Norm, Catalog: cat, Keys: km,
 		Dir: cfg.ImportSpoolDir(), MaxBytes: cfg.ImportMaxBytes, Owner: a.Runner.Owner, Lease: a.Runner.Lease, Log: log}
 	a.Runner.Steps[importer.JobKind] = a.Imports.Step
@@ -245,7 +254,7 @@ func (a *App) Close() error { return a.Store.Close() }
 // HTTP builds the API handler.
 func (a *App) HTTP() *httpapi.Server {
 	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store,
-		Quality: a.Quality, Rights: a.Rights,
+		Quality: a.Quality, Rights: a.Rights, Duplicates: a.Duplicates, QualityReport: a.QualityReport,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, Imports: a.Imports}
 }

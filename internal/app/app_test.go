@@ -412,7 +412,23 @@ func seedCanaries(t *testing.T, e *env) []string {
 	}
 	e.do(call{method: "PATCH", path: "/v1/customers/" + id, role: "owner", body: `{"fields":{"first_name":"Zqxwvcanaryb"}}`})
 	e.do(call{method: "GET", path: "/v1/customers?email=canary.zq7x@example.com", role: "support", purpose: "support"})
-	return []string{"canary.zq7x", "Zqxwvcanary", "Quokkacanary", "447911123777", "7911 123777", "ZQ998877X", "Canarywharfish"}
+	// The same person again, found by a duplicate scan and merged: keys, evidence, the merge
+	// and its sealed undo state must hold no value either.
+	e.population(120)
+	twin := e.create(`{"email":"canary.zq7y@example.com","first_name":"Zqxwvcanaryb","last_name":"Quokkacanary","phone":"+44 7911 123777","address_line1":"17 Canarywharfish Lane","birth_date":"1966-06-16"}`)
+	e.scan()
+	if p := pairOf(e.duplicates("pending"), id, twin); p != nil {
+		if code, body := e.do(call{method: "POST", path: "/v1/duplicates/" + p.ID + "/merge", role: "owner"}); code != 200 {
+			t.Fatalf("merge: got %d %s", code, body)
+		}
+	}
+	if pairOf(e.duplicates("merged"), id, twin) == nil {
+		t.Fatal("the canary's twin was not merged")
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/quality", role: "owner"}); code != 200 {
+		t.Fatalf("quality: got %d %s", code, body)
+	}
+	return []string{"canary.zq7x", "canary.zq7y", "Zqxwvcanary", "Quokkacanary", "447911123777", "7911 123777", "ZQ998877X", "Canarywharfish", "1966-06-16"}
 }
 
 func assertNoCanary(t *testing.T, dir string, canaries []string) {

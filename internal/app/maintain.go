@@ -21,7 +21,7 @@ func (a *App) startMaintenance(ctx context.Context) (wait func()) {
 		sys := audit.WithActor(ctx, audit.System)
 		tick := time.NewTicker(maintainEvery)
 		defer tick.Stop()
-		lastBackup, lastRetention := time.Now(), time.Now()
+		lastBackup, lastRetention, lastScan := time.Now(), time.Now(), time.Now()
 		a.maintainOnce(sys) // erasures interrupted by the crash that preceded this start
 		for {
 			select {
@@ -30,6 +30,7 @@ func (a *App) startMaintenance(ctx context.Context) (wait func()) {
 			case <-tick.C:
 			}
 			a.maintainOnce(sys)
+			a.scanDue(sys, &lastScan)
 			if a.Config.RetentionEvery > 0 && time.Since(lastRetention) >= a.Config.RetentionEvery {
 				lastRetention = time.Now()
 				if _, err := a.Retention().Run(sys); err != nil && ctx.Err() == nil {

@@ -104,12 +104,13 @@ func newRoot(e env) *cobra.Command {
 	f.IntVar(&s.cfg.DecisionCache, "decision-cache", s.cfg.DecisionCache, "customers whose permission-decision inputs are kept in memory (about 600 bytes each); 0 turns the cache off")
 	f.Int64Var(&s.cfg.ImportMaxBytes, "import-max-bytes", s.cfg.ImportMaxBytes, "largest CSV file POST /v1/imports accepts, in bytes")
 	rightsFlags(f, s)
+	qualityFlags(f, s)
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return s.load(cmd, e) }
 
 	root.AddCommand(initCmd(s, e), serveCmd(s, e), demoCmd(s, e), apikeyCmd(s, e), auditCmd(s, e),
 		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e),
 		backupCmd(s, e), restoreCmd(s, e), retentionCmd(s, e))
-	root.AddCommand(matchCmd(s, e))
+	root.AddCommand(matchCmd(s, e), qualityCmd(s, e), duplicatesCmd(s, e))
 	return root
 }
 

@@ -41,6 +41,16 @@ func demoCmd(s *settings, e env) *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(e.stdout, "Loaded %d customers (every value validated, encrypted and audited).\n", loaded)
+				twins, err := demo.Twins(ctx, a.Customers, n, seed, 300)
+				if err != nil {
+					return err
+				}
+				res, err := a.Duplicates.Scan(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "Typed %d of them twice; a duplicate scan found %d pairs (%d merged automatically, %d waiting for review).\n",
+					twins, res.Pairs, res.AutoMerged, res.Pending)
 			}
 			if err := demoConsents(ctx, a, seed, e); err != nil {
 				return err
@@ -100,5 +110,7 @@ func demoCurls(url, key string) []string {
 		strings.Join([]string{"curl -s", auth, `-H "Content-Type: application/json"`, `-d '{"fields":{"email":"Ada.Lovelace@Example.com","first_name":"Ada","phone":"+44 20 7946 0958"}}'`, url + "/v1/customers"}, " "),
 		strings.Join([]string{"curl -s", auth, `-H "Steward-Purpose: support"`, `"` + url + `/v1/customers?email=ada.lovelace@example.com"`}, " "),
 		strings.Join([]string{"curl -s", auth, url + "/v1/policies"}, " "),
+		strings.Join([]string{"curl -s", auth, url + "/v1/duplicates"}, " "),
+		strings.Join([]string{"curl -s", auth, url + "/v1/quality"}, " "),
 	}
 }

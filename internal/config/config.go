@@ -74,6 +74,14 @@ type Config struct {
 	BackupEvery      time.Duration `json:"backup-every"`      // scheduled backup interval
 	BackupKeep       int           `json:"backup-keep"`       // scheduled backups kept (older ones deleted)
 	PGBin            string        `json:"pg-bin"`            // directory of pg_dump and pg_restore
+
+	// Data quality: duplicate detection and contact status.
+	DuplicateReviewThreshold float64       `json:"duplicate-review-threshold"` // match probability from which a pair is queued
+	DuplicateMergeThreshold  float64       `json:"duplicate-merge-threshold"`  // from which a scan merges it (1: never)
+	DuplicateScanEvery       time.Duration `json:"duplicate-scan-every"`       // scheduled scans while serving; 0 off
+	Survivorship             string        `json:"survivorship"`               // field=rule,… over the defaults
+	SourcePriority           string        `json:"source-priority"`            // roles that create customers, best first
+	ContactInactiveAfter     time.Duration `json:"contact-inactive-after"`     // no engagement this long → inactive
 }
 
 // Default is the configuration with nothing set.
@@ -102,6 +110,12 @@ func Default() Config {
 		ExportTTL:        7 * 24 * time.Hour,
 		BackupEvery:      24 * time.Hour,
 		BackupKeep:       7,
+
+		DuplicateReviewThreshold: 0.5,
+		DuplicateMergeThreshold:  0.99,
+		DuplicateScanEvery:       24 * time.Hour,
+		SourcePriority:           "support,dpo,owner,admin,marketer,ingest",
+		ContactInactiveAfter:     180 * 24 * time.Hour,
 	}
 }
 
@@ -187,6 +201,18 @@ func (c Config) Validate() error {
 	}
 	if m := string(c.Mail); m != "" && !strings.HasPrefix(m, "file:") && !strings.HasPrefix(m, "smtp://") {
 		return fmt.Errorf("mail: must be file:DIR or smtp://user:password@host:port")
+	}
+	if !(c.DuplicateReviewThreshold > 0 && c.DuplicateReviewThreshold < 1) {
+		return fmt.Errorf("duplicate-review-threshold: must be between 0 and 1 (exclusive)")
+	}
+	if !(c.DuplicateMergeThreshold > c.DuplicateReviewThreshold && c.DuplicateMergeThreshold <= 1) {
+		return fmt.Errorf("duplicate-merge-threshold: must be above the review threshold and at most 1 (1 turns automatic merges off)")
+	}
+	if c.DuplicateScanEvery < 0 {
+		return fmt.Errorf("duplicate-scan-every: must not be negative")
+	}
+	if c.ContactInactiveAfter < 24*time.Hour {
+		return fmt.Errorf("contact-inactive-after: must be at least 24h")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

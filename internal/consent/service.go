@@ -683,3 +683,18 @@ func (s *Service) VerifyReceipt(token string) (Receipt, error) {
 	}
 	return rc, nil
 }
+
+// Restricted reports whether processing of the customer's data is restricted (GDPR Article 18):
+// their newest restriction record in the ledger is in force. Work that rewrites a profile from
+// another's data, such as merging duplicates, waits until the restriction is lifted.
+func (s *Service) Restricted(ctx context.Context, customerID string) (bool, error) {
+	recs, err := s.Store.CustomerRecords(ctx, customerID)
+	if err != nil {
+		return false, err
+	}
+	var f facts
+	for i := range recs {
+		f.fold(&recs[i], "")
+	}
+	return f.restriction != nil && !f.restriction.Granted, nil
+}

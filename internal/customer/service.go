@@ -16,6 +16,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/vault"
 )
 
@@ -42,6 +43,14 @@ type Service struct {
 	Permissions Permissions
 	// Ledger, when set, turns NotFound for erased ids into Gone.
 	Ledger ErasureLedger
+	// Statuses, when set, derives the contact status shown with a customer read by id.
+	Statuses ContactStatuses
+}
+
+// ContactStatuses derives a customer's contact status (valid, bounced, inactive …) from the
+// values a read has opened anyway and the signals stored about the customer.
+type ContactStatuses interface {
+	ContactStatus(ctx context.Context, c quality.Contact) (quality.Status, error)
 }
 
 // View is a customer as a caller sees it: masked unless revealed for a purpose.
@@ -60,6 +69,10 @@ type View struct {
 	// Denied says why nothing was revealed for Purpose to this customer in a look-up, when
 	// the permission decision refused it (a withdrawn consent, say).
 	Denied string `json:"denied,omitempty"`
+
+	// ContactStatus is derived data shown with a customer read by id: codes and times, never
+	// values, so it is shown whether or not the values are revealed.
+	ContactStatus *quality.Status `json:"contact_status,omitempty"`
 }
 
 // MaxLookup bounds how many candidates one blind-index look-up may open.
@@ -156,10 +169,28 @@ func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 		return View{}, err
 	}
 	v := s.render(ctx, r, values, purpose)
+	if s.Statuses != nil && v.Fields != nil {
+		st, err := s.contactStatus(ctx, r, values)
+		if err != nil {
+			return View{}, err
+		}
+		v.ContactStatus = &st
+	}
 	if err := s.Audit.AppendAudit(ctx, s.readEntry(ctx, audit.ActionCustomerRead, v, values)); err != nil {
 		return View{}, err
 	}
 	return v, nil
+}
+
+// contactStatus asks Statuses about r, passing only the contact values it judges.
+func (s *Service) contactStatus(ctx context.Context, r *Record, values map[string]any) (quality.Status, error) {
+	c := quality.Contact{CustomerID: r.ID, Created: r.CreatedAt, Updated: r.UpdatedAt}
+	c.Email, _ = values["email"].(string)
+	c.Phone, _ = values["phone"].(string)
+	if c.Email != "" {
+		c.EmailToken = s.Keys.BlindIndex("email", []byte(c.Email))
+	}
+	return s.Statuses.ContactStatus(ctx, c)
 }
 
 // Patch sets the given fields and removes those given as nil. Concurrent patches of one

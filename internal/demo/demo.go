@@ -142,3 +142,44 @@ func Person(f *gofakeit.Faker, r *rand.Rand, i int) map[string]any {
 	}
 	return fields
 }
+
+// Twins creates a second, slightly different record for every every-th of the first n
+// demo customers (as Load made them with seed): the given name with two letters swapped,
+// another e-mail address, no phone or customer number; every other one married and moved
+// (another family name and address). They give a demo's duplicate scan something to merge and something to review. It returns how many it created.
+func Twins(ctx context.Context, svc *customer.Service, n int, seed uint64, every int) (int, error) {
+	faker := gofakeit.New(seed)
+	rng := rand.New(rand.NewPCG(seed, seed^0x5deece66d))
+	made := 0
+	for i := 0; i < n; i++ {
+		p := Person(faker, rng, i)
+		if every <= 0 || i%every != 3 {
+			continue
+		}
+		name := []rune(p["first_name"].(string))
+		if len(name) > 3 {
+			name[1], name[2] = name[2], name[1]
+		}
+		twin := map[string]any{"first_name": string(name), "email": fmt.Sprintf("twin.%d@example.org", i)}
+		keep := []string{"last_name", "birth_date", "address_line1", "city", "postal_code", "country"}
+		if (i/every)%2 == 1 {
+			// Married and moved: another family name and address, the same given name and
+			// birth date. A case for a person to review.
+			twin["first_name"], twin["last_name"] = p["first_name"], "Ellison"
+			keep = []string{"birth_date", "country"}
+		}
+		for _, f := range keep {
+			twin[f] = p[f]
+		}
+		_, err := svc.Create(ctx, twin)
+		for tries := 0; problem.Is(err, problem.Invalid) && problem.FieldOf(err) != "" && tries < 3; tries++ {
+			delete(twin, problem.FieldOf(err))
+			_, err = svc.Create(ctx, twin)
+		}
+		if err != nil {
+			return made, fmt.Errorf("demo twin %d: %w", i, err)
+		}
+		made++
+	}
+	return made, nil
+}

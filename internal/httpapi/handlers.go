@@ -7,6 +7,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -254,13 +255,23 @@ func (s *Server) rotateKeys(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusAccepted, j)
 }
 
+// getJob shows a job to whoever may start jobs of its kind: key rotation to keys.rotate,
+// duplicate scans to customers.write.
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
-	if _, err := audit.Require(r.Context(), s.Catalog, "keys.rotate"); err != nil {
-		return err
+	a, ok := audit.ActorFrom(r.Context())
+	if !ok {
+		return problem.New(problem.Unauthenticated, "authentication required")
+	}
+	rotates, scans := s.Catalog.RoleHas(a.Role, "keys.rotate"), s.Catalog.RoleHas(a.Role, "customers.write") && s.Catalog.RoleHas(a.Role, "customers.read")
+	if !rotates && !scans {
+		return problem.Forbiddenf("role %q lacks permission %q", a.Role, "keys.rotate")
 	}
 	j, err := s.Jobs.GetJob(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if j.Kind == duplicate.ScanJob && !scans || j.Kind != duplicate.ScanJob && !rotates {
+		return problem.NotFoundf("job not found")
 	}
 	return writeJSON(w, http.StatusOK, j)
 }

@@ -20,7 +20,7 @@ var schemas = map[string]any{
 			"additionalProperties": map[string]any{"type": []string{"string", "number", "integer", "boolean", "null"}}}}},
 	"Customer": obj(map[string]any{"id": str(), "fields": map[string]any{"type": "object", "description": "Masked unless listed in revealed."},
 		"revealed": arr(str()), "purpose": str(), "version": map[string]any{"type": "integer"},
-		"created_at": dateTime(), "updated_at": dateTime()}),
+		"created_at": dateTime(), "updated_at": dateTime(), "contact_status": ref("ContactStatus")}),
 	"CustomerList": obj(map[string]any{"data": arr(ref("Customer")), "next_cursor": str()}),
 	"AuditEntry": obj(map[string]any{"id": map[string]any{"type": "integer"}, "chain": map[string]any{"type": "integer"}, "seq": map[string]any{"type": "integer"},
 		"time": dateTime(), "actor_id": str(), "actor_role": str(), "action": str(), "customer_id": str(), "target": str(),

@@ -97,7 +97,7 @@ func (s *Server) routes() []route {
 		{Method: "PUT", Path: "/v1/customers/{id}/legal-hold", Summary: "Place a legal hold with a reason: retention purges and erasure leave the customer alone until it is released.",
 			Body: "HoldInput", Returns: "Hold", Status: 200, Errors: []int{400, 403, 404, 410, 422}, handle: s.setHold},
 		{Method: "DELETE", Path: "/v1/customers/{id}/legal-hold", Summary: "Release a legal hold.", Status: 204, Errors: []int{403, 404, 422}, handle: s.releaseHold},
-		{Method: "GET", Path: "/v1/jobs/{id}", Summary: "A background job's state and progress.", Returns: "Job", Status: 200, Errors: []int{403, 404}, handle: s.getJob},
+		{Method: "GET", Path: "/v1/jobs/{id}", Summary: "A background job's state and progress (key rotation: keys.rotate; duplicate scans: customers.read and customers.write).", Returns: "Job", Status: 200, Errors: []int{403, 404}, handle: s.getJob},
 		{Method: "GET", Path: "/v1/policies", Summary: "Published privacy-policy versions, oldest first, and the one in force.", Returns: "PolicyList", Status: 200, Errors: []int{403}, handle: s.listPolicies},
 		{Method: "POST", Path: "/v1/policies", Summary: "Publish a privacy-policy version; versions never change once published.", Body: "PolicyInput", Returns: "Policy", Status: 201,
 			Errors: []int{400, 403, 409, 413, 422}, handle: s.publishPolicy},
@@ -116,7 +116,7 @@ func (s *Server) routes() []route {
 			Body: "ReceiptInput", Returns: "ReceiptVerification", Status: 200, Errors: []int{400, 413}, handle: s.verifyReceipt},
 		{Method: "GET", Path: "/.well-known/jwks.json", Summary: "The public key that consent receipts are signed with (JSON Web Key Set).", Public: true, Returns: "JWKS", Status: 200, handle: s.jwks},
 		{Method: "GET", Path: "/.well-known/gpc.json", Summary: "Global Privacy Control support resource.", Public: true, Returns: "GPCSupport", Status: 200, handle: s.gpcSupport},
-	}, append(s.ingestRoutes(), s.importRoutes()...)...)
+	}, append(append(s.ingestRoutes(), s.importRoutes()...), s.duplicateRoutes()...)...)
 }
 
 var gpcHeader = param{Name: "Sec-GPC", Type: "string",

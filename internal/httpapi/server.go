@@ -22,6 +22,7 @@ import (
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
@@ -52,6 +53,9 @@ type Server struct {
 	// Ingest serves the tracking API; TrackingSlots bounds its concurrent requests.
 	Ingest        *ingest.Service
 	TrackingSlots int
+	// Duplicates serves the duplicate review queue; QualityReport the quality report.
+	Duplicates    *duplicate.Service
+	QualityReport func(context.Context) (quality.BaseReport, error)
 	ingestMetrics *ingestMetrics
 	trackSlots    chan struct{}
 

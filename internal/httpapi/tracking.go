@@ -303,7 +303,7 @@ func (s *Server) listMerges(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) undoMerge(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.Ingest.Unmerge(r.Context(), r.PathValue("id"))
+	m, err := s.unmerge(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/vault"
@@ -63,6 +64,12 @@ type ConsentRecorder interface {
 	RecordWireConsent(ctx context.Context, signals []ConsentSignal) error
 }
 
+// ConsentMerger computes the ledger records a merge adds to the winner.
+type ConsentMerger interface {
+	MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) ([]consent.Record, []consent.Carried, error)
+	RecordEntry(ctx context.Context, r *consent.Record) audit.Entry
+}
+
 // Config tunes collection.
 type Config struct {
 	// DedupWindow is how long a messageId is remembered per write key (default 24 h).
@@ -95,6 +102,10 @@ type Service struct {
 	Consent   ConsentRecorder // nil: signals are kept as evidence on events only
 	// Now is the clock of derived facts (cart abandonment); nil means time.Now. Tests set it.
 	Now func() time.Time
+	// Merger, when set, carries the refusals of a customer merged by stitching to the
+	// customer it is merged into, in the same transaction, so that an opt-out made under one
+	// identity holds for the person (see consent.Service.MergeRecords).
+	Merger ConsentMerger
 	// Observe, if set, is told the outcome of every batch (for metrics): per write key, how
 	// many messages were stored, how many were duplicates, and what was dropped by reason.
 	Observe func(keyID string, stored, duplicates int, dropped map[string]int64)
@@ -842,6 +853,31 @@ func (st *txState) applyTraits(ctx context.Context, root string, traits map[stri
 
 func nowMicros() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
+// carryRefusals gives the winner of each merge of the batch the loser's opt-outs. Decisions
+// are read as committed before this batch, so a customer created in it has none to carry
+// and none to lose.
+func (st *txState) carryRefusals(ctx context.Context) error {
+	if st.s.Merger == nil {
+		return nil
+	}
+	for _, m := range st.merges {
+		recs, _, err := st.s.Merger.MergeRecords(ctx, m.Winner, m.Loser, true)
+		if err != nil || len(recs) == 0 {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := st.tx.AddConsentRecords(ctx, recs); err != nil {
+			return err
+		}
+		for i := range recs {
+			st.entries = append(st.entries, st.s.Merger.RecordEntry(ctx, &recs[i]))
+		}
+	}
+	return nil
+}
+
 // flush writes everything the batch produced, in foreign-key order.
 func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
 	var updates []audit.Entry
@@ -899,6 +935,9 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 	}
 	if len(st.merges) > 0 {
 		if err := st.tx.AddMerges(ctx, st.merges); err != nil {
+			return err
+		}
+		if err := st.carryRefusals(ctx); err != nil {
 			return err
 		}
 	}

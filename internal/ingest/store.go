@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 )
 
@@ -93,6 +94,8 @@ type Tx interface {
 	UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error
 	AddIdentities(ctx context.Context, rows []IdentityRow) error
 	AddMerges(ctx context.Context, ms []Merge) error
+	// AddConsentRecords appends ledger records of customers the transaction has checked.
+	AddConsentRecords(ctx context.Context, recs []consent.Record) error
 	InsertEvents(ctx context.Context, evs []EventRow) error
 	AddOrders(ctx context.Context, changes []OrderChange) error
 	// AbandonCarts marks up to limit checkouts started before startedBefore with no order

@@ -100,6 +100,11 @@ func eachKey(n *Normalized, emit func(*keyParts)) {
 	}
 	if names[0] != "" && names[1] != "" {
 		add(RuleNames, min(names[0], names[1]), max(names[0], names[1]))
+		// A nickname (Bill for William) blocks with the formal name too, so the pair
+		// still meets on names when nothing else is shared.
+		if c := Soundex(canonicalName(f[FirstName])); c != "" && c != names[0] {
+			add(RuleNames, min(c, names[1]), max(c, names[1]))
+		}
 	}
 	pc, city := f[PostalCode], f[City]
 	for i, name := range names {

@@ -138,3 +138,30 @@ func TestKeyHashMatchesKey(t *testing.T) {
 		}
 	}
 }
+
+func TestNicknameBlocksWithFormalName(t *testing.T) {
+	a := Normalize(Record{Fields: fieldsOf(FirstName, "Bill", LastName, "Hartley")}, "")
+	b := Normalize(Record{Fields: fieldsOf(FirstName, "William", LastName, "Hartley")}, "")
+	shared := false
+	for _, k := range BlockingKeys(&a) {
+		for _, l := range BlockingKeys(&b) {
+			if k == l {
+				shared = true
+			}
+		}
+	}
+	if !shared {
+		t.Fatalf("Bill Hartley and William Hartley share no blocking key: got %v and %v", BlockingKeys(&a), BlockingKeys(&b))
+	}
+	if !Nicknames("bob", "robert") || Nicknames("bob", "bob") || Nicknames("bob", "william") {
+		t.Fatal("nickname table answers wrongly")
+	}
+}
+
+func fieldsOf(kv ...any) [numFields]string {
+	var f [numFields]string
+	for i := 0; i+1 < len(kv); i += 2 {
+		f[kv[i].(Field)] = kv[i+1].(string)
+	}
+	return f
+}

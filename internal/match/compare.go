@@ -235,6 +235,11 @@ func compareName(a, b *prepared, f, other Field) Level {
 	if jw >= jwClose {
 		return 2
 	}
+	if f == FirstName && Nicknames(x, y) {
+		// A known nickname (Bill, William) is as good as a close spelling: the same name
+		// as the person gives it on another day.
+		return 2
+	}
 	if xo, yo := a.Fields[other], b.Fields[other]; xo != "" && yo != "" &&
 		JaroWinkler(x, yo) >= jwClose && JaroWinkler(xo, y) >= jwClose {
 		return 3

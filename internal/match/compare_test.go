@@ -41,6 +41,11 @@ func TestComparisonLevels(t *testing.T) {
 		{"first_name", person("first_name", "jonathan"), person("first_name", "johnny"), "similar"},
 		{"first_name", person("first_name", "j"), person("first_name", "james"), "initial"},
 		{"first_name", person("first_name", "matthew"), person("first_name", "samuel"), "different"},
+		{"first_name", person("first_name", "Bill"), person("first_name", "William"), "close"},      // nickname
+		{"first_name", person("first_name", "peggy"), person("first_name", "Margaret"), "close"},    // nickname
+		{"first_name", person("first_name", "Liz"), person("first_name", "elizabeth"), "close"},     // nickname
+		{"last_name", person("last_name", "bill"), person("last_name", "william"), "different"},     // only given names have nicknames
+		{"first_name", person("first_name", "bob"), person("first_name", "elizabeth"), "different"}, // nicknames of other names
 		{"first_name", person("first_name", "kayla"), person("last_name", "kayla"), "missing"},
 		{"first_name", person("first_name", "william", "last_name", "fornarino"), person("first_name", "fornarino", "last_name", "william"), "transposed"},
 		{"last_name", person("first_name", "william", "last_name", "fornarino"), person("first_name", "fornarino", "last_name", "william"), "transposed"},

@@ -229,7 +229,6 @@ func (db *DB) lockCustomer(ctx context.Context, tx *sql.Tx, id string) error {
 	return err
 }
 
-// insertConsent inserts one append's records, suppressions and audit entries.
 // insertConsent writes one append's records, suppressions and audit entries, and returns the
 // customers whose contacts match the new suppressions (their decisions changed too).
 func (db *DB) insertConsent(ctx context.Context, tx *sql.Tx, a consent.Append) ([]string, error) {

@@ -85,30 +85,36 @@ func (db *DB) insertCreations(ctx context.Context, tx *sql.Tx, cs []*creation) e
 func (db *DB) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersion int64, entries []audit.Entry) error {
 	defer db.decisionsChanged(r.ID) // the email or phone the suppression list matches may have changed
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := db.txExec(ctx, tx, db.customerUpdate(),
-			r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prevVersion)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`, r.ID).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return problem.NotFoundf("customer not found")
-			}
-			if err != nil {
-				return err
-			}
-			return problem.Conflictf("customer was changed concurrently; retry")
-		}
-		if _, err := db.txExec(ctx, tx, indexDelete, r.ID); err != nil {
-			return err
-		}
-		if err := db.insertIndex(ctx, tx, r); err != nil {
+		if err := db.updateCustomerTx(ctx, tx, r, prevVersion); err != nil {
 			return err
 		}
 		return db.appendAudit(ctx, tx, entries)
 	})
+}
+
+// updateCustomerTx replaces a customer's row and index entries inside tx if its stored
+// version is still prevVersion: NotFound if it does not exist, Conflict if it changed.
+func (db *DB) updateCustomerTx(ctx context.Context, tx *sql.Tx, r *customer.Record, prevVersion int64) error {
+	res, err := db.txExec(ctx, tx, db.customerUpdate(),
+		r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prevVersion)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`, r.ID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return problem.NotFoundf("customer not found")
+		}
+		if err != nil {
+			return err
+		}
+		return problem.Conflictf("customer was changed concurrently; retry")
+	}
+	if _, err := db.txExec(ctx, tx, indexDelete, r.ID); err != nil {
+		return err
+	}
+	return db.insertIndex(ctx, tx, r)
 }
 
 // insertIndex writes a record's blind-index entries with as few statements as possible: one

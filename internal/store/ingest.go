@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
@@ -416,6 +417,11 @@ func (t *ingestTx) AddIdentities(ctx context.Context, rows []ingest.IdentityRow)
 	return nil
 }
 
+// AddConsentRecords implements ingest.Tx.
+func (t *ingestTx) AddConsentRecords(ctx context.Context, recs []consent.Record) error {
+	return insertRecords(ctx, t.tx, recs)
+}
+
 func (t *ingestTx) AddMerges(ctx context.Context, ms []ingest.Merge) error {
 	for _, m := range ms {
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO customer_merges (id, winner_id, loser_id, reason, created_at) VALUES ($1, $2, $3, $4, $5)`,
@@ -700,30 +706,39 @@ func (db *DB) UndoMerge(ctx context.Context, id string, at time.Time, entries fu
 	defer func() { db.decisionsChanged(m.Winner, m.Loser) }()
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		m, err = scanMerge(tx.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM customer_merges WHERE id = $1`+db.d.ForUpdate, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return problem.NotFoundf("merge not found")
-		}
-		if err != nil {
+		if m, err = db.undoMergeTx(ctx, tx, id, at); err != nil {
 			return err
 		}
-		if m.UndoneAt != nil {
-			return problem.Conflictf("merge was already undone")
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE customer_merges SET undone_at = $1 WHERE id = $2`, micros(at), id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_links WHERE customer_id = $1 AND merge_id = $2`, m.Loser, id); err != nil {
-			return err
-		}
-		if err := bumpDecisions(ctx, tx, m.Winner, m.Loser); err != nil {
-			return err
-		}
-		t := at
-		m.UndoneAt = &t
 		return db.appendAudit(ctx, tx, entries(m))
 	})
 	return m, err
+}
+
+// undoMergeTx marks a merge undone and removes its link inside tx: NotFound for an unknown
+// merge, Conflict for one already undone.
+func (db *DB) undoMergeTx(ctx context.Context, tx *sql.Tx, id string, at time.Time) (ingest.Merge, error) {
+	m, err := scanMerge(tx.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM customer_merges WHERE id = $1`+db.d.ForUpdate, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, problem.NotFoundf("merge not found")
+	}
+	if err != nil {
+		return m, err
+	}
+	if m.UndoneAt != nil {
+		return m, problem.Conflictf("merge was already undone")
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE customer_merges SET undone_at = $1 WHERE id = $2`, micros(at), id); err != nil {
+		return m, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM customer_links WHERE customer_id = $1 AND merge_id = $2`, m.Loser, id); err != nil {
+		return m, err
+	}
+	if err := bumpDecisions(ctx, tx, m.Winner, m.Loser); err != nil {
+		return m, err
+	}
+	t := at
+	m.UndoneAt = &t
+	return m, nil
 }
 
 // Drops implements ingest.Store.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strings"
 
@@ -29,6 +30,16 @@ func (db *DB) collectionParts() []rights.Part {
 			export: db.exportRows("reviews", "Reviews", "", `review_id, product_id, rating, at`, `ORDER BY at`)},
 		part{table: "checkouts", erase: db.deleteWhere("checkouts", "customer_id", cascade),
 			export: db.exportRows("checkouts", "Checkouts started", "", `checkout_id, started_at, value, currency, ordered_at`, `ORDER BY started_at`)},
+		part{table: "match_keys", erase: db.deleteWhere("match_keys", "customer_id", cascade),
+			export: func(context.Context, string) (rights.Section, error) {
+				return rights.Section{Title: "Duplicate-detection keys", Note: "Keyed hashes of parts of your name, birth date and address let us notice when you are registered twice; they cannot be turned back into the values, so they are not listed."}, nil
+			}},
+		part{table: "customer_quality", erase: db.deleteWhere("customer_quality", "customer_id", cascade),
+			export: db.exportRows("customer_quality", "Contact checks", "Whether your contact details looked deliverable when we last checked them.",
+				`validation, reasons, checked_at`, ``)},
+		part{table: "duplicates", erase: db.eraseDuplicates,
+			export: db.exportRows("duplicates", "Duplicate checks", "Times another record was found to be possibly you, how sure the check was, and what was decided.",
+				`state, score, created_at, decided_at`, `ORDER BY created_at`)},
 		part{table: "consent_records", erase: db.keep("consent_records", "Kept as the proof of what you agreed to and withdrew, which the law requires us to be able to show; it holds a random id, purposes, policy versions and keyed hashes, and no contact details."),
 			export: db.exportRows("consent_records", "Consents", "Every consent, withdrawal, objection and restriction you gave, with the privacy-policy version and how it reached us.",
 				`kind, purpose, granted, policy_version, source, channel, at`, `ORDER BY seq`)},
@@ -86,4 +97,18 @@ func exportValue(name string, v any) any {
 		}
 	}
 	return v
+}
+
+// eraseDuplicates deletes the pairs the customer stands in on either side.
+func (db *DB) eraseDuplicates(ctx context.Context, id string) (rights.Outcome, error) {
+	var n int64
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM duplicates WHERE customer_id = $1 OR other_id = $1`, id)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return rights.Outcome{Table: "duplicates", Deleted: n, Why: "Removed with the profile."}, err
 }

@@ -124,6 +124,7 @@ func (db *DB) prepareWrites(ctx context.Context) error {
 	qs := append([]string{db.customerUpdate(), indexDelete}, indexInserts[1:]...)
 	qs = append(qs, db.customerRows.stmts...)
 	qs = append(qs, db.indexRows.stmts...)
+	qs = append(qs, keyStatements()...)
 	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
 		if c.insert != "" {
 			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate, db.valuesSQL(c.insertInto, c.columns, auditRows, ""))

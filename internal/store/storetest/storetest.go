@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"ingest events", testIngestEvents},
 		{"ingest orders and carts", testIngestOrders},
 		{"imports", testImports},
+		{"duplicates", testDuplicates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,74 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/duplicate"
+	"github.com/stewardhq/steward/internal/quality"
+)
+
+// wireQuality wires duplicate detection, contact status and the quality report.
+func (a *App) wireQuality(cfg config.Config) error {
+	rules, err := duplicate.ParseRules(cfg.Survivorship)
+	if err != nil {
+		return err
+	}
+	for f := range rules {
+		if _, ok := a.Catalog.Field(f); !ok && f != "address" && !strings.HasSuffix(f, "_address") {
+			return fmt.Errorf("survivorship: %s is not a field of the data catalog", f)
+		}
+	}
+	var priority []string
+	for _, r := range strings.Split(cfg.SourcePriority, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if _, ok := a.Catalog.Role(r); !ok && r != "system" {
+			return fmt.Errorf("source-priority: %s is not a role of the data catalog", r)
+		}
+		priority = append(priority, r)
+	}
+	dc := duplicate.Config{ReviewThreshold: cfg.DuplicateReviewThreshold, MergeThreshold: cfg.DuplicateMergeThreshold,
+		Rules: rules, SourcePriority: priority, DefaultRegion: cfg.DefaultRegion}
+	if err := dc.Validate(); err != nil {
+		return err
+	}
+	a.Duplicates = &duplicate.Service{Store: a.Store, Customers: a.Customers, Consents: a.Consents, Ingest: a.Ingest,
+		Keys: a.Keys, Catalog: a.Catalog, Config: dc}
+	a.Monitor = &quality.Monitor{Store: a.Store, InactiveAfter: cfg.ContactInactiveAfter}
+	a.Customers.Statuses = a.Monitor
+	a.Ingest.Merger = a.Consents
+	return nil
+}
+
+// QualityReport is the quality report over the catalog's fields, in catalog order.
+func (a *App) QualityReport(ctx context.Context) (quality.BaseReport, error) {
+	fields := make([]string, 0, len(a.Catalog.Fields))
+	for _, f := range a.Catalog.Fields {
+		fields = append(fields, f.Name)
+	}
+	return a.Monitor.Report(ctx, fields)
+}
+
+// scanDue runs a duplicate scan when the scan interval has passed since the last (ctx
+// carries the system actor). Scans on several nodes at once are harmless: pairs are stored
+// once per customer pair and a merge checks its pair is still pending.
+func (a *App) scanDue(ctx context.Context, last *time.Time) {
+	if a.Config.DuplicateScanEvery <= 0 || time.Since(*last) < a.Config.DuplicateScanEvery {
+		return
+	}
+	*last = time.Now()
+	res, err := a.Duplicates.Scan(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.Log.Error("duplicate scan failed", "err", err)
+		}
+		return
+	}
+	a.Log.Info("duplicate scan", "refreshed", res.Refreshed, "candidates", res.Candidates, "pairs", res.Pairs, "auto_merged", res.AutoMerged)
+}

@@ -1,0 +1,142 @@
+package consent
+
+import (
+	"context"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
+)
+
+// SourceMerge marks records the ledger writes itself when two customers are merged as one
+// person, or when such a merge is undone. Callers cannot send it: Input refuses it.
+const SourceMerge = "merge"
+
+// Carried is one record a merge appended to the winner's ledger, with what undoing the merge
+// restores: the grant (and its policy version) the winner held before.
+type Carried struct {
+	RecordID string `json:"record_id"`
+	Kind     string `json:"kind"`
+	Purpose  string `json:"purpose,omitempty"`
+	// PolicyVersion is the version of the winner's own consent before the merge, restored on
+	// undo; empty for objections and restrictions.
+	PolicyVersion string `json:"policy_version,omitempty"`
+}
+
+// MergeRecords returns the records that make winner, about to absorb loser, no more
+// permitted than loser for any purpose: wherever the winner may go ahead and the loser may
+// not (a withdrawal, an objection, a restriction, a GPC opt-out, a suppressed address, or a
+// consent never given), the winner's ledger gets the loser's refusal, marked with source
+// merge. An opt-out therefore always survives a merge, and a consent only one of the two gave
+// does not stretch to the other's data. Later choices the customer makes on the merged
+// profile count as usual. The records are ready to store (ids and signed receipts), but not
+// stored: the merge stores them in its own transaction.
+//
+// With onlyRefusals, only choices the loser made count (a withdrawal, objection,
+// restriction, GPC opt-out or suppressed address), not the absence of a consent: identity
+// stitching uses it, because an anonymous visitor who signs in has chosen nothing, and
+// taking that as a refusal would withdraw every consent of everyone who logs in.
+func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) ([]Record, []Carried, error) {
+	ds, err := s.decisions(ctx, []string{winner, loser}, s.Catalog.Purposes, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	ps, err := s.Store.Policies(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	inForce, _ := Policies(ps).InForce(now)
+	a, _ := audit.ActorFrom(ctx)
+	var recs []Record
+	var carried []Carried
+	add := func(kind, purpose, restore string) error {
+		r := Record{CustomerID: winner, Kind: kind, Purpose: purpose, Granted: false, PolicyVersion: inForce.Version,
+			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
+		if err := s.seal(&r, ps); err != nil {
+			return err
+		}
+		recs = append(recs, r)
+		carried = append(carried, Carried{RecordID: r.ID, Kind: kind, Purpose: purpose, PolicyVersion: restore})
+		return nil
+	}
+	restricted := false
+	for i, p := range s.Catalog.Purposes {
+		w, l := ds[i][0], ds[i][1]
+		if !w.Allowed || l.Allowed || l.Reason == ReasonUnknownCustomer {
+			continue
+		}
+		if onlyRefusals && !refusal(l.Reason) {
+			continue
+		}
+		switch {
+		case l.Reason == ReasonRestricted:
+			if !restricted {
+				restricted = true
+				if err := add(KindRestriction, "", ""); err != nil {
+					return nil, nil, err
+				}
+			}
+		case p.LegalBasis == catalog.Consent:
+			if err := add(KindConsent, p.Name, w.PolicyVersion); err != nil {
+				return nil, nil, err
+			}
+		case p.LegalBasis == catalog.LegitimateInterest:
+			if err := add(KindObjection, p.Name, ""); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return recs, carried, nil
+}
+
+// UnmergeRecords returns the records that give the winner of an undone merge back what the
+// merge took: each carried refusal that is still the winner's newest record of its kind and
+// purpose is lifted (a consent restored under the policy version it was given under). A
+// refusal the customer has since repeated or overridden is left as the customer left it.
+func (s *Service) UnmergeRecords(ctx context.Context, winner string, carried []Carried) ([]Record, error) {
+	if len(carried) == 0 {
+		return nil, nil
+	}
+	hist, err := s.Store.CustomerRecords(ctx, winner)
+	if err != nil {
+		return nil, err
+	}
+	newest := map[string]string{}
+	for _, r := range hist {
+		newest[r.Kind+"\x00"+r.Purpose] = r.ID
+	}
+	ps, err := s.Store.Policies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	a, _ := audit.ActorFrom(ctx)
+	var out []Record
+	for _, c := range carried {
+		if newest[c.Kind+"\x00"+c.Purpose] != c.RecordID {
+			continue
+		}
+		r := Record{CustomerID: winner, Kind: c.Kind, Purpose: c.Purpose, Granted: true, PolicyVersion: c.PolicyVersion,
+			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
+		if err := s.seal(&r, ps); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// RecordEntry is the audit entry of a record the caller stores itself.
+func (s *Service) RecordEntry(ctx context.Context, r *Record) audit.Entry {
+	return s.recordEntry(ctx, r)
+}
+
+// refusal reports whether a denial reason is a choice the customer made (or a list their
+// address is on), as opposed to a consent not given or given under an old policy.
+func refusal(reason string) bool {
+	switch reason {
+	case ReasonWithdrawn, ReasonObjected, ReasonRestricted, ReasonGPCOptOut, ReasonSuppressed:
+		return true
+	}
+	return false
+}
