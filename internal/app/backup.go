@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -38,13 +39,20 @@ func (a *App) Backup(ctx context.Context, out string) (backup.Header, error) {
 	var files []backup.File
 	engine := a.Store.Dialect().Name
 	if engine == "sqlite" {
+		// Each file is read page by page inside a read transaction of its own and streamed
+		// into the encrypted file; each holds its own audit chains, so each image is
+		// consistent on its own.
 		main := a.Config.SQLitePath()
 		for _, f := range []backup.File{{Name: "steward.db", Path: main}, {Name: "steward-access.db", Path: sqlite.AccessPath(main)}} {
-			dst := filepath.Join(tmp, f.Name)
-			if err := sqlite.Snapshot(ctx, f.Path, dst, true); err != nil {
+			snap, err := sqlite.OpenPageSnapshot(ctx, f.Path)
+			if err != nil {
 				return backup.Header{}, err
 			}
-			files = append(files, backup.File{Name: f.Name, Path: dst})
+			defer snap.Close()
+			files = append(files, backup.File{Name: f.Name, Size: snap.Size, Stream: func(w io.Writer) error {
+				_, err := snap.WriteTo(ctx, w)
+				return err
+			}})
 		}
 	} else {
 		dst := filepath.Join(tmp, "steward.pgdump")

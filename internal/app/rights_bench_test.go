@@ -118,7 +118,7 @@ func BenchmarkBackup(b *testing.B) {
 		for j, p := range []string{main, sqlite.AccessPath(main)} {
 			dst := filepath.Join(out, "plain"+strconv.Itoa(j)+".db")
 			_ = os.Remove(dst)
-			if err := sqlite.Snapshot(ctx, p, dst, false); err != nil {
+			if err := sqlite.Snapshot(ctx, p, dst); err != nil {
 				b.Fatal(err)
 			}
 		}

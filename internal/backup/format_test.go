@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,7 +44,10 @@ func TestRoundTripAndTampering(t *testing.T) {
 	_ = os.WriteFile(b, []byte("second file"), 0o600)
 	root := newTestRoot()
 	var buf bytes.Buffer
-	if _, err := Write(context.Background(), &buf, root, "sqlite", []File{{"steward.db", a}, {"steward-access.db", b}}); err != nil {
+	if _, err := Write(context.Background(), &buf, root, "sqlite", []File{{Name: "steward.db", Path: a}, {Name: "steward-access.db", Size: int64(len("second file")), Stream: func(w io.Writer) error {
+		_, err := io.WriteString(w, "second file")
+		return err
+	}}}); err != nil {
 		t.Fatal(err)
 	}
 	good := buf.Bytes()
@@ -91,4 +95,17 @@ func flip(b []byte, i int) []byte {
 	c := append([]byte{}, b...)
 	c[i] ^= 0x40
 	return c
+}
+
+// A streamed file that writes fewer or more bytes than it declared fails the backup.
+func TestStreamSizeMustMatch(t *testing.T) {
+	for _, body := range []string{"short", "much too long"} {
+		f := File{Name: "steward.db", Size: 8, Stream: func(w io.Writer) error {
+			_, err := io.WriteString(w, body)
+			return err
+		}}
+		if _, err := Write(context.Background(), io.Discard, newTestRoot(), "sqlite", []File{f}); err == nil {
+			t.Errorf("a stream of %d bytes declared as 8 was accepted", len(body))
+		}
+	}
 }
