@@ -105,7 +105,7 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 		r        Record
 		withdraw bool
 	}
-	var todo []pending
+	var work []pending
 	now := s.now()
 	for _, c := range choices {
 		k := key{c.CustomerID, c.Purpose, c.Granted}
@@ -118,36 +118,36 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 			return 0, problem.InvalidField("consent", "unknown purpose %q", c.Purpose)
 		}
 		prev := latest[[2]string{c.CustomerID, c.Purpose}]
-		todo = append(todo, pending{r: Record{CustomerID: c.CustomerID, Kind: KindConsent, Purpose: c.Purpose, Granted: c.Granted,
+		work = append(work, pending{r: Record{CustomerID: c.CustomerID, Kind: KindConsent, Purpose: c.Purpose, Granted: c.Granted,
 			PolicyVersion: policyVersion, Source: SourceImport, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)},
 			withdraw: p.Marketing && prev != nil && prev.Granted})
 	}
 	// Signing receipts is most of the work before the write: it runs on every processor.
-	errs := make([]error, len(todo))
+	errs := make([]error, len(work))
 	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), len(todo))
+	workers := min(runtime.GOMAXPROCS(0), len(work))
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for i := w; i < len(todo); i += workers {
-				errs[i] = s.seal(&todo[i].r, ps)
+			for i := w; i < len(work); i += workers {
+				errs[i] = s.seal(&work[i].r, ps)
 			}
 		}(w)
 	}
 	wg.Wait()
 	byCustomer := map[string]*Append{}
-	for i := range todo {
+	for i := range work {
 		if errs[i] != nil {
 			return 0, errs[i]
 		}
-		r := todo[i].r
+		r := work[i].r
 		ap := byCustomer[r.CustomerID]
 		if ap == nil {
 			ap = &Append{CustomerID: r.CustomerID}
 			byCustomer[r.CustomerID] = ap
 		}
-		if err := s.appendRecord(ctx, ap, r, todo[i].withdraw); err != nil {
+		if err := s.appendRecord(ctx, ap, r, work[i].withdraw); err != nil {
 			return 0, err
 		}
 	}

@@ -312,14 +312,7 @@ func (db *DB) DecisionRecords(ctx context.Context, ids []string, purpose string)
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			absent[id] = true
-		}
-		if err := rows.Err(); err != nil {
+		if err := addIDs(rows, absent); err != nil {
 			return err
 		}
 		rows.Close()
@@ -410,14 +403,7 @@ func (db *DB) SuppressionSuspects(ctx context.Context, purpose string, ids []str
 				return err
 			}
 			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				out[id] = true
-			}
-			return rows.Err()
+			return addIDs(rows, out)
 		})
 	}
 	if listed > len(ids) {

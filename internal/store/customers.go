@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/customer"
@@ -117,43 +115,15 @@ func (db *DB) updateCustomerTx(ctx context.Context, tx *sql.Tx, r *customer.Reco
 	return db.insertIndex(ctx, tx, r)
 }
 
-// insertIndex writes a record's blind-index entries with as few statements as possible: one
-// statement per entry was a fifth of a create's time in the single SQLite writer.
+// insertIndex writes a record's blind-index entries in one statement: one statement per
+// entry was a fifth of a create's time in the single SQLite writer.
 func (db *DB) insertIndex(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
-	for rest := r.Index; len(rest) > 0; {
-		n := min(len(rest), maxIndexRows)
-		args := make([]any, 0, 3*n)
-		for _, ix := range rest[:n] {
-			args = append(args, ix.Field, ix.Token, r.ID)
-		}
-		if _, err := db.txExec(ctx, tx, indexInserts[n], args...); err != nil {
-			return err
-		}
-		rest = rest[n:]
+	args := make([]any, 0, 3*len(r.Index))
+	for _, ix := range r.Index {
+		args = append(args, ix.Field, ix.Token, r.ID)
 	}
-	return nil
+	return db.insertRows(ctx, tx, db.indexRows, args)
 }
-
-// maxIndexRows is the most blind-index entries one statement inserts.
-const maxIndexRows = 4
-
-// indexInserts[n] inserts n blind-index entries.
-var indexInserts = func() []string {
-	qs := make([]string, maxIndexRows+1)
-	for n := 1; n <= maxIndexRows; n++ {
-		var b strings.Builder
-		b.WriteString(`INSERT INTO blind_index (field, token, customer_id) VALUES `)
-		for i := 0; i < n; i++ {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
-		}
-		b.WriteString(` ON CONFLICT DO NOTHING`)
-		qs[n] = b.String()
-	}
-	return qs
-}()
 
 // GetCustomer implements customer.Store.
 func (db *DB) GetCustomer(ctx context.Context, id string) (*customer.Record, error) {

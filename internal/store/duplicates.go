@@ -39,30 +39,11 @@ const (
 	qualityUpsert = `INSERT INTO customer_quality (customer_id, version, validation, reasons, email_token, email_since, checked_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_id) DO UPDATE SET version = excluded.version, validation = excluded.validation,
 		reasons = excluded.reasons, email_token = excluded.email_token, email_since = excluded.email_since, checked_at = excluded.checked_at`
-	maxKeyRows = 8
 )
-
-// keyInserts[n] inserts n match keys of one customer ($1).
-var keyInserts = func() []string {
-	qs := make([]string, maxKeyRows+1)
-	for n := 1; n <= maxKeyRows; n++ {
-		var b strings.Builder
-		b.WriteString(`INSERT INTO match_keys (token, customer_id) VALUES `)
-		for i := 0; i < n; i++ {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("($" + strconv.Itoa(i+2) + ", $1)")
-		}
-		b.WriteString(` ON CONFLICT DO NOTHING`)
-		qs[n] = b.String()
-	}
-	return qs
-}()
 
 // keyStatements are the refresh statements prepareWrites prepares.
 func keyStatements() []string {
-	return append([]string{keysExists, keysDelete, qualitySelect, qualityUpsert}, keyInserts[1:]...)
+	return []string{keysExists, keysDelete, qualitySelect, qualityUpsert}
 }
 
 // SaveKeys implements duplicate.Store. A customer's e-mail keeps its first-seen time while
@@ -81,17 +62,12 @@ func (db *DB) SaveKeys(ctx context.Context, rows []duplicate.KeyRow) error {
 			if _, err := db.txExec(ctx, tx, keysDelete, r.CustomerID); err != nil {
 				return err
 			}
-			for rest := r.Tokens; len(rest) > 0; {
-				n := min(len(rest), maxKeyRows)
-				args := make([]any, 0, n+1)
-				args = append(args, r.CustomerID)
-				for _, t := range rest[:n] {
-					args = append(args, t)
-				}
-				if _, err := db.txExec(ctx, tx, keyInserts[n], args...); err != nil {
-					return err
-				}
-				rest = rest[n:]
+			args := make([]any, 0, 2*len(r.Tokens))
+			for _, t := range r.Tokens {
+				args = append(args, t, r.CustomerID)
+			}
+			if err := db.insertRows(ctx, tx, db.keyRows, args); err != nil {
+				return err
 			}
 			// The first address seen has held since always (0): every signal counts. A
 			// different address from then on holds since this scan.

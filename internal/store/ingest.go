@@ -90,27 +90,20 @@ func claimSQL(n int) string {
 	return b.String()
 }
 
-// valuesSQL is an INSERT of n rows of cols values each: head, the value lists, tail. On
-// SQLite the parameters are anonymous ("?"): it binds a "$N" parameter by looking its name up
-// in a list, a scan per parameter, so a statement of a thousand numbered parameters spent most
-// of its time binding them. PostgreSQL needs the numbers.
+// valuesSQL is an INSERT of n rows of cols values each: head, the value lists, tail, in the
+// engine's native form (see DB.native: on SQLite its numbered parameters become bare ones).
 func (db *DB) valuesSQL(head string, cols, n int, tail string) string {
 	var b strings.Builder
 	b.WriteString(head)
 	b.WriteString(" VALUES ")
-	anon := db.d.Name == "sqlite"
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		if anon {
-			b.WriteString("(?" + strings.Repeat(", ?", cols-1) + ")")
-		} else {
-			b.WriteString("(" + placeholders(i*cols+1, cols) + ")")
-		}
+		b.WriteString("(" + placeholders(i*cols+1, cols) + ")")
 	}
 	b.WriteString(tail)
-	return b.String()
+	return db.native(b.String())
 }
 
 func (db *DB) customersSQL(n int) string {

@@ -67,8 +67,9 @@ type DB struct {
 	// mainSQL and accessSQL are the audit statements for the main chains and the access chain.
 	mainSQL, accessSQL chainSQL
 	bare               sync.Map // statement text -> its native form (see native)
-	// customerRows and indexRows insert new customers and their blind-index entries.
-	customerRows, indexRows rowStatements
+	// customerRows, indexRows and keyRows insert new customers, their blind-index entries and
+	// their duplicate-matching keys.
+	customerRows, indexRows, keyRows rowStatements
 	// watcher hears of committed changes to decision inputs (see SetDecisionWatcher).
 	watcher atomic.Pointer[DecisionWatcher]
 	// ingestOnce prepares the ingest statements on first use (see IngestTx).
@@ -121,14 +122,15 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // SQLite the write pool has one connection, so preparing from inside a transaction would wait
 // for itself.
 func (db *DB) prepareWrites(ctx context.Context) error {
-	qs := append([]string{db.customerUpdate(), indexDelete}, indexInserts[1:]...)
-	qs = append(qs, db.customerRows.stmts...)
-	qs = append(qs, db.indexRows.stmts...)
+	qs := []string{db.customerUpdate(), indexDelete}
+	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows} {
+		qs = append(qs, rs.stmts...)
+	}
 	qs = append(qs, keyStatements()...)
 	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
-		if c.insert != "" {
-			qs = append(qs, c.head+db.d.ForUpdate, c.insert, c.headUpdate, db.valuesSQL(c.insertInto, c.columns, auditRows, ""))
-			qs = append(qs, c.rows.stmts...)
+		if c.head != "" {
+			qs = append(qs, c.head+db.d.ForUpdate, c.headUpdate)
+			qs = append(qs, c.inserts.stmts...)
 		}
 	}
 	if db.d.AccessSchema != "" {
@@ -223,28 +225,22 @@ func bareParams(q string) string {
 // chainSQL is the SQL for one chain's tables, which live in the main database or in the
 // access database.
 type chainSQL struct {
-	head, insert, headUpdate, checkpoint string
-	// insertInto and columns make multi-row inserts of entries (see appendChain).
-	insertInto string
-	columns    int
-	// rows insert several entries at once (group commit only; see flushAudit).
-	rows rowStatements
+	head, headUpdate, checkpoint string
+	// inserts adds entries, many to a statement (see appendChain and flushAudit).
+	inserts rowStatements
 }
 
-func newChainSQL(schema string, explicitID bool) chainSQL {
+func (db *DB) newChainSQL(schema string, explicitID bool) chainSQL {
 	if schema != "" {
 		schema += "."
 	}
-	cols, vals := `chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash`,
-		`$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14`
+	cols := `chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash`
 	if explicitID {
-		cols, vals = cols+`, id`, vals+`, $15`
+		cols += `, id`
 	}
 	return chainSQL{
 		head:       `SELECT seq, hash FROM ` + schema + `audit_heads WHERE chain = $1`,
-		insert:     `INSERT INTO ` + schema + `audit_log (` + cols + `) VALUES (` + vals + `)`,
-		insertInto: `INSERT INTO ` + schema + `audit_log (` + cols + `)`,
-		columns:    strings.Count(cols, ",") + 1,
+		inserts:    db.rowStatements(`INSERT INTO `+schema+`audit_log (`+cols+`)`, strings.Count(cols, ",")+1, ""),
 		headUpdate: `UPDATE ` + schema + `audit_heads SET seq = $1, hash = $2 WHERE chain = $3`,
 		checkpoint: `INSERT INTO ` + schema + `audit_checkpoints (chain, seq, hash, at, signature) VALUES ($1, $2, $3, $4, $5)`,
 	}
@@ -295,11 +291,11 @@ func (db *DB) flushAudit(ctx context.Context, tx *sql.Tx, rows []auditRow) error
 		for run < len(rows) && rows[run].c == rows[0].c {
 			run++
 		}
-		args := make([]any, 0, run*rows[0].c.columns)
+		args := make([]any, 0, run*rows[0].c.inserts.cols)
 		for _, r := range rows[:run] {
 			args = append(args, r.args...)
 		}
-		if err := db.insertRows(ctx, tx, rows[0].c.rows, args); err != nil {
+		if err := db.insertRows(ctx, tx, rows[0].c.inserts, args); err != nil {
 			return err
 		}
 		rows = rows[run:]
@@ -328,19 +324,14 @@ func (db *DB) auditSources() []string {
 
 // New wraps already-migrated connections. write and read may be the same pool.
 func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
-	db := &DB{write: write, read: read, d: d, mainSQL: newChainSQL("", d.AccessSchema != "")}
+	db := &DB{write: write, read: read, d: d}
+	db.mainSQL = db.newChainSQL("", d.AccessSchema != "")
 	if d.AccessSchema != "" {
-		db.accessSQL = newChainSQL(d.AccessSchema, true)
+		db.accessSQL = db.newChainSQL(d.AccessSchema, true)
 	}
 	db.customerRows = db.rowStatements(`INSERT INTO customers (`+customerColumns+`)`, 8, "")
 	db.indexRows = db.rowStatements(`INSERT INTO blind_index (field, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
-	if d.GroupCommit {
-		for _, c := range []*chainSQL{&db.mainSQL, &db.accessSQL} {
-			if c.insert != "" {
-				c.rows = db.rowStatements(c.insertInto, c.columns, "")
-			}
-		}
-	}
+	db.keyRows = db.rowStatements(`INSERT INTO match_keys (token, customer_id)`, 2, ` ON CONFLICT DO NOTHING`)
 	db.closers = append(db.closers, write.Close)
 	if read != write {
 		db.closers = append(db.closers, read.Close)
@@ -494,22 +485,11 @@ func (db *DB) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []
 		}
 	}
 	sealer := db.sealer.Load()
-	// Entries are chained one by one, then inserted auditRows to a statement: an import
-	// appends thousands at once, and one statement per entry was most of their cost.
-	args := make([]any, 0, q.columns*min(len(entries), auditRows))
+	// Entries are chained one by one, then inserted many to a statement (under group commit,
+	// with every other writer's, just before the commit): an import appends thousands at once,
+	// and one statement per entry was most of their cost.
+	var args []any
 	var cps []*audit.Checkpoint
-	insert := func() error {
-		n := len(args) / q.columns
-		stmt := q.insert
-		if n > 1 {
-			stmt = db.valuesSQL(q.insertInto, q.columns, n, "")
-		}
-		if _, err := db.txExec(ctx, tx, stmt, args...); err != nil {
-			return fmt.Errorf("insert audit entry: %w", err)
-		}
-		args = args[:0]
-		return nil
-	}
 	for i := range entries {
 		e := &entries[i]
 		var cp *audit.Checkpoint
@@ -525,20 +505,13 @@ func (db *DB) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []
 			cps = append(cps, cp)
 		}
 		if shared != nil {
-			// Group commit inserts every writer's entries together before it commits.
 			shared.rows = append(shared.rows, auditRow{q, row})
 			continue
 		}
-		if args = append(args, row...); len(args) == q.columns*auditRows {
-			if err := insert(); err != nil {
-				return err
-			}
-		}
+		args = append(args, row...)
 	}
-	if len(args) > 0 {
-		if err := insert(); err != nil {
-			return err
-		}
+	if err := db.insertRows(ctx, tx, q.inserts, args); err != nil {
+		return fmt.Errorf("insert audit entry: %w", err)
 	}
 	for _, cp := range cps {
 		if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature); err != nil {
@@ -560,9 +533,6 @@ func (db *DB) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []
 	}
 	return nil
 }
-
-// auditRows is how many audit entries one statement inserts.
-const auditRows = 50
 
 func maxAuditID(src string) string { return `SELECT MAX(id) FROM ` + src + `audit_log` }
 
@@ -587,6 +557,18 @@ func (db *DB) nextAuditID(ctx context.Context, tx *sql.Tx, shared *sharedTx) (in
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// addIDs adds the single string column of every row to set.
+func addIDs(rows *sql.Rows, set map[string]bool) error {
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		set[id] = true
+	}
+	return rows.Err()
+}
 
 // collect reads every row of a list query with scan, closes rows and translates errors: the
 // loop every list query needs. err is the query's own error, so callers hand over both.
