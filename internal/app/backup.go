@@ -39,6 +39,11 @@ func (a *App) Backup(ctx context.Context, out string) (backup.Header, error) {
 	var files []backup.File
 	engine := a.Store.Dialect().Name
 	if engine == "sqlite" {
+		// Reads audited in the access journal go into the trail first, so the backup holds
+		// every entry appended before it started.
+		if err := a.Store.FlushAccessJournal(ctx); err != nil {
+			return backup.Header{}, err
+		}
 		// Each file is read page by page inside a read transaction of its own and streamed
 		// into the encrypted file; each holds its own audit chains, so each image is
 		// consistent on its own.

@@ -14,6 +14,9 @@ import (
 // Entries appended on their own record access (reads, look-ups, listings, refusals), not a
 // change; where the engine keeps an access chain apart (see Dialect.AccessSchema) they go there.
 func (db *DB) AppendAudit(ctx context.Context, entries ...audit.Entry) error {
+	if db.journal != nil && len(entries) > 0 {
+		return db.journal.append(ctx, entries)
+	}
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if db.d.AccessSchema != "" {
 			return db.appendChain(ctx, tx, db.d.AuditChains, entries)
@@ -26,6 +29,9 @@ const auditColumns = `id, chain, seq, at, actor_id, actor_role, action, customer
 
 // ListAudit implements audit.Store.
 func (db *DB) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, error) {
+	if err := db.syncAccess(ctx); err != nil {
+		return nil, err
+	}
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -73,6 +79,9 @@ func scanEntry(rows rowScanner) (audit.Entry, error) {
 
 // ScanAudit implements audit.Store.
 func (db *DB) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error {
+	if err := db.syncAccess(ctx); err != nil {
+		return err
+	}
 	rows, err := db.read.QueryContext(ctx, db.auditUnion(`SELECT `+auditColumns+` FROM %saudit_log`)+` ORDER BY chain, seq`)
 	if err != nil {
 		return db.translate(err)
@@ -92,6 +101,9 @@ func (db *DB) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error 
 
 // AuditHeads implements audit.Store.
 func (db *DB) AuditHeads(ctx context.Context) ([]audit.Head, error) {
+	if err := db.syncAccess(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := db.query(ctx, db.auditUnion(`SELECT chain, seq, hash FROM %saudit_heads`)+` ORDER BY chain`)
 	if err != nil {
 		return nil, db.translate(err)
@@ -110,6 +122,9 @@ func (db *DB) AuditHeads(ctx context.Context) ([]audit.Head, error) {
 
 // AuditCheckpoints implements audit.Store.
 func (db *DB) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) {
+	if err := db.syncAccess(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := db.read.QueryContext(ctx, db.auditUnion(`SELECT chain, seq, hash, at, signature FROM %saudit_checkpoints`)+` ORDER BY chain, seq`)
 	if err != nil {
 		return nil, db.translate(err)

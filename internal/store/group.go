@@ -32,6 +32,9 @@ type groupCommit struct {
 	// hooks, when set, is engine housekeeping paced by the writer (see DB.SetWriterHooks).
 	hooks   atomic.Pointer[WriterHooks]
 	commits int
+	// link, when set, runs first in every transaction and hears whether it committed (see
+	// accessJournal.link).
+	link atomic.Pointer[func(ctx context.Context, tx *sql.Tx) (func(committed bool), error)]
 }
 
 // WriterHooks let an engine do housekeeping paced by the group-commit writer.
@@ -264,6 +267,17 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 		return err
 	}
 	shared := &sharedTx{}
+	committed := false
+	if link := g.link.Load(); link != nil {
+		done, err := (*link)(context.WithValue(ctx, sharedTxKey{}, shared), tx)
+		if done != nil {
+			defer func() { done(committed) }()
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
 	ok, failed := 0, false
 	// Without savepoints, the creates go in first and together. Should they fail, nobody
 	// can tell whose row it was: the batch is retried with savepoints, where each runs alone.
@@ -340,6 +354,7 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	committed = true
 	if failed {
 		return errWriterFailed
 	}

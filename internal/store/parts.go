@@ -68,6 +68,9 @@ func (db *DB) keep(table, why string) func(ctx context.Context, id string) (righ
 		srcs := []string{""}
 		if table == "audit_log" {
 			srcs = db.auditSources()
+			if err := db.syncAccess(ctx); err != nil {
+				return rights.Outcome{}, err
+			}
 		}
 		for _, src := range srcs {
 			var n int64

@@ -75,6 +75,8 @@ type DB struct {
 	// ingestOnce prepares the ingest statements on first use (see IngestTx).
 	ingestOnce sync.Once
 	ingestErr  error
+	// journal, when set, takes the entries appended on their own (see OpenAccessJournal).
+	journal *accessJournal
 }
 
 type stmtKey struct {

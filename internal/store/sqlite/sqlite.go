@@ -109,6 +109,11 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 	ckpt := open(dsn)
 	ckpt.SetMaxOpenConns(1)
 	db.BeforeClose(startCheckpointer(db, ckpt))
+	// Registered last so that it closes first, while the writer still runs.
+	if err := db.OpenAccessJournal(strings.TrimSuffix(accessPath, filepath.Ext(accessPath)), sync == "FULL"); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
