@@ -76,7 +76,7 @@ const (
 	journalSuffix = ".journal"
 	// journalEvery is how often the flusher commits journaled entries that no other write
 	// has taken along; at a few thousand look-ups a second that is a few hundred a commit.
-	journalEvery = 25 * time.Millisecond
+	journalEvery = 250 * time.Millisecond
 	// journalRotate is the size at which appends move on to a new file, so that a file whose
 	// entries are all linked can be deleted.
 	journalRotate = 8 << 20

@@ -63,8 +63,8 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 		return nil, fmt.Errorf("access trail: %w", err)
 	}
 	drv := &sqlite.Driver{}
-	drv.RegisterConnectionHook(func(conn sqlite.ExecQuerierContext, _ string) error {
-		return attachAccess(ctx, conn, accessPath, sync)
+	drv.RegisterConnectionHook(func(conn sqlite.ExecQuerierContext, dsn string) error {
+		return attachAccess(ctx, conn, accessPath, sync, strings.Contains(dsn, writerMark))
 	})
 	open := func(dsn string) *sql.DB { return sql.OpenDB(connector{drv, dsn}) }
 
@@ -74,7 +74,7 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 	// only catches up on its newest frames, so that the WAL can restart from its beginning
 	// (see startCheckpointer).
 	//
-	write := open(dsn + "&_txlock=immediate&_pragma=secure_delete(ON)&_pragma=wal_autocheckpoint(0)")
+	write := open(dsn + writerMark + "&_pragma=secure_delete(ON)&_pragma=wal_autocheckpoint(0)")
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
@@ -171,12 +171,22 @@ func startCheckpointer(db *store.DB, ckpt *sql.DB) func() error {
 // accessSchema is the name the access trail file is attached under.
 const accessSchema = "access"
 
+// writerMark is in the writer's connection string only.
+const writerMark = "&_txlock=immediate"
+
 // attachAccess attaches the access trail to a new connection, with the main file's settings.
-func attachAccess(ctx context.Context, conn sqlite.ExecQuerierContext, path, sync string) error {
+// Readers seldom read the trail and get a small cache for it. The writer inserts every
+// entry, each into a random leaf of the trail's customer index: its cache is as large as
+// the main file's, or most inserts would first read their leaf back from the file.
+func attachAccess(ctx context.Context, conn sqlite.ExecQuerierContext, path, sync string, writer bool) error {
 	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE $1 AS `+accessSchema, []driver.NamedValue{{Ordinal: 1, Value: path}}); err != nil {
 		return fmt.Errorf("attach access trail: %w", err)
 	}
-	for _, p := range []string{"synchronous = " + sync, "cache_size = -16384"} {
+	cache := "cache_size = -16384"
+	if writer {
+		cache = "cache_size = -65536"
+	}
+	for _, p := range []string{"synchronous = " + sync, cache} {
 		if _, err := conn.ExecContext(ctx, `PRAGMA `+accessSchema+`.`+p, nil); err != nil {
 			return fmt.Errorf("access trail: %w", err)
 		}
