@@ -1,16 +1,20 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -266,6 +270,9 @@ func latencies(n int, fn func(i int)) []time.Duration {
 // second for five seconds (open loop: requests go out on schedule whether or not earlier ones
 // have answered, so a slow server cannot hide its queueing), at the look-up population. It
 // reports the 50th and 99th percentile latency against a plain GET /healthz at the same rate.
+// The load comes from another process, as it would from clients: a generator inside the
+// server's process shares its scheduler and garbage collector and adds its own pauses to
+// every figure, healthz included.
 func BenchmarkLookupHTTP(b *testing.B) {
 	populate(b)
 	a := lookupApp
@@ -283,9 +290,68 @@ func BenchmarkLookupHTTP(b *testing.B) {
 			b.Error(err)
 		}
 	})
+	rate := 1000
+	if r, err := strconv.Atoi(os.Getenv("STEWARD_BENCH_RATE")); err == nil && r > 0 {
+		rate = r
+	}
+	for i := 0; i < b.N; i++ {
+		look := loadFrom(b, srv.URL, key, rate, 5, fmt.Sprintf("/v1/customers?email=person%%d@example.com&n=%d", lookupN))
+		base := loadFrom(b, srv.URL, key, rate, 5, "/healthz")
+		b.ReportMetric(look.P50, "us_p50")
+		b.ReportMetric(look.P99, "us_p99")
+		b.ReportMetric(base.P99, "us_p99_healthz")
+		b.ReportMetric(base.P99/look.P99, "ratio")
+	}
+}
+
+// loadResult is what the load generator reports, in microseconds.
+type loadResult struct {
+	P50, P99 float64
+	Errors   int
+}
+
+// loadFrom runs the load generator in a child process (this test binary, see init) against
+// url for seconds at rate requests a second. path may hold one %d, filled with a spread of
+// customer numbers below the n= its query ends with.
+func loadFrom(b *testing.B, url, key string, rate, seconds int, path string) loadResult {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), "STEWARD_LOADGEN="+strings.Join([]string{url, key, strconv.Itoa(rate), strconv.Itoa(seconds), path}, " "))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("load generator: %v", err)
+	}
+	var r loadResult
+	if err := json.Unmarshal(out[bytes.LastIndexByte(out[:len(out)-1], '\n')+1:], &r); err != nil {
+		b.Fatalf("load generator said %q: %v", out, err)
+	}
+	if r.Errors > 0 {
+		b.Errorf("%d requests to %s failed", r.Errors, path)
+	}
+	return r
+}
+
+func init() {
+	if spec := os.Getenv("STEWARD_LOADGEN"); spec != "" {
+		os.Exit(generateLoad(strings.Fields(spec)))
+	}
+}
+
+// generateLoad sends requests on a fixed schedule and prints their latency percentiles,
+// each measured from when the request was due, so that late sends count.
+func generateLoad(args []string) int {
+	url, key, path := args[0], args[1], args[4]
+	rate, _ := strconv.Atoi(args[2])
+	seconds, _ := strconv.Atoi(args[3])
+	n := 1
+	if i := strings.Index(path, "&n="); i >= 0 {
+		n, _ = strconv.Atoi(path[i+3:])
+		path = path[:i]
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	get := func(path string) error {
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req, _ := http.NewRequest("GET", url+path, nil)
 		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := client.Do(req)
 		if err != nil {
@@ -300,40 +366,31 @@ func BenchmarkLookupHTTP(b *testing.B) {
 		}
 		return nil
 	}
-	rate, seconds := 1000, 5
-	if r, err := strconv.Atoi(os.Getenv("STEWARD_BENCH_RATE")); err == nil && r > 0 {
-		rate = r
+	total := rate * seconds
+	lat := make([]time.Duration, total)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < total; i++ {
+		due := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
+		time.Sleep(time.Until(due))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := path
+			if strings.Contains(p, "%d") {
+				p = fmt.Sprintf(p, (i*7919+17)%n)
+			}
+			if err := get(p); err != nil {
+				failed.Add(1)
+			}
+			lat[i] = time.Since(due)
+		}()
 	}
-	run := func(path func(i int) string) []time.Duration {
-		n := rate * seconds
-		lat := make([]time.Duration, n)
-		var wg sync.WaitGroup
-		start := time.Now()
-		for i := 0; i < n; i++ {
-			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				due := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
-				if err := get(path(i)); err != nil {
-					b.Error(err)
-				}
-				lat[i] = time.Since(due) // from when it was due, so late sends count
-			}()
-		}
-		wg.Wait()
-		slices.Sort(lat)
-		return lat
-	}
-	pct := func(lat []time.Duration, p int) float64 { return float64(lat[(len(lat)-1)*p/100].Microseconds()) }
-	for i := 0; i < b.N; i++ {
-		look := run(func(i int) string {
-			return fmt.Sprintf("/v1/customers?email=person%d@example.com", (i*7919+17)%lookupN)
-		})
-		base := run(func(int) string { return "/healthz" })
-		b.ReportMetric(pct(look, 50), "us_p50")
-		b.ReportMetric(pct(look, 99), "us_p99")
-		b.ReportMetric(pct(base, 99), "us_p99_healthz")
-		b.ReportMetric(pct(base, 99)/pct(look, 99), "ratio")
-	}
+	wg.Wait()
+	slices.Sort(lat)
+	pct := func(p int) float64 { return float64(lat[(len(lat)-1)*p/100].Microseconds()) }
+	out, _ := json.Marshal(loadResult{P50: pct(50), P99: pct(99), Errors: int(failed.Load())})
+	fmt.Printf("\n%s\n", out)
+	return 0
 }

@@ -94,6 +94,9 @@ func claimSQL(n int) string {
 // engine's native form (see DB.native: on SQLite its numbered parameters become bare ones).
 func (db *DB) valuesSQL(head string, cols, n int, tail string) string {
 	var b strings.Builder
+	if db.d.FailInserts {
+		head = strings.Replace(head, "INSERT INTO ", "INSERT OR FAIL INTO ", 1)
+	}
 	b.WriteString(head)
 	b.WriteString(" VALUES ")
 	for i := 0; i < n; i++ {

@@ -51,6 +51,12 @@ type Dialect struct {
 	// BareParams makes statements whose numbered parameters appear exactly once each, in
 	// order ($1, $2, … $n), run with bare "?" parameters instead (see DB.native).
 	BareParams bool
+	// FailInserts makes multi-row inserts keep the rows before a failing one instead of
+	// undoing the statement (SQLite's INSERT OR FAIL). Undoing needs a statement journal: a
+	// copy of every page the statement touches, a sixth of the single writer's time on
+	// creates. Steward never carries on after a failed statement (its transaction, or the
+	// writer's savepoint, is rolled back), so the rows kept never commit.
+	FailInserts bool
 }
 
 // DB implements the domain stores over one engine.

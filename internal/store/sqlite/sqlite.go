@@ -237,6 +237,7 @@ var Dialect = store.Dialect{
 	AccessSchema: accessSchema,
 	GroupCommit:  true,
 	BareParams:   true,
+	FailInserts:  true,
 	JSONTable:    "json_each($%d) AS j",
 	CustomerPK:   " INDEXED BY sqlite_autoindex_customers_1",
 	IsUnique: func(err error) bool {
