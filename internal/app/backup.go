@@ -39,8 +39,9 @@ func (a *App) Backup(ctx context.Context, out string) (backup.Header, error) {
 	var files []backup.File
 	engine := a.Store.Dialect().Name
 	if engine == "sqlite" {
-		// Reads audited in the access journal go into the trail first, so the backup holds
-		// every entry appended before it started.
+		// Reads this process journaled go into the trail first, so the backup holds every
+		// entry it appended before the backup started. (Another process serving meanwhile
+		// links its own within journalEvery; its files are locked to it.)
 		if err := a.Store.FlushAccessJournal(ctx); err != nil {
 			return backup.Header{}, err
 		}
