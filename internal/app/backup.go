@@ -39,9 +39,8 @@ func (a *App) Backup(ctx context.Context, out string) (backup.Header, error) {
 	var files []backup.File
 	engine := a.Store.Dialect().Name
 	if engine == "sqlite" {
-		// Reads this process journaled go into the trail first, so the backup holds every
-		// entry it appended before the backup started. (Another process serving meanwhile
-		// links its own within journalEvery; its files are locked to it.)
+		// Reads this process journaled go into the trail first; those of other processes
+		// serving meanwhile follow the images as journal files (below).
 		if err := a.Store.FlushAccessJournal(ctx); err != nil {
 			return backup.Header{}, err
 		}
@@ -57,6 +56,26 @@ func (a *App) Backup(ctx context.Context, out string) (backup.Header, error) {
 			defer snap.Close()
 			files = append(files, backup.File{Name: f.Name, Size: snap.Size, Stream: func(w io.Writer) error {
 				_, err := snap.WriteTo(ctx, w)
+				return err
+			}})
+		}
+		// Then the journals of every process serving meanwhile, whose latest reads are not
+		// linked yet: a restore replays each from the point the restored trail records it
+		// linked to, so every entry lands there once.
+		journals, err := sqlite.JournalFiles(main)
+		if err != nil {
+			return backup.Header{}, fmt.Errorf("backup: %w", err)
+		}
+		for _, p := range journals {
+			b, err := os.ReadFile(p)
+			if errors.Is(err, os.ErrNotExist) {
+				continue // wholly linked and deleted meanwhile: its entries are in the images
+			}
+			if err != nil {
+				return backup.Header{}, fmt.Errorf("backup: %w", err)
+			}
+			files = append(files, backup.File{Name: filepath.Base(p), Size: int64(len(b)), Stream: func(w io.Writer) error {
+				_, err := w.Write(b)
 				return err
 			}})
 		}
@@ -207,10 +226,21 @@ func swapSQLite(cfg config.Config, staging string) (string, func() error, error)
 	if err := os.Mkdir(kept, 0o700); err != nil {
 		return "", nil, fmt.Errorf("restore: %w", err)
 	}
+	// The replaced installation's journals go aside with its files; the backup's come in.
+	names := append([]string(nil), sqliteFiles...)
+	for _, dir := range []string{cfg.Data, staging} {
+		js, err := sqlite.JournalFiles(filepath.Join(dir, "steward.db"))
+		if err != nil {
+			return "", nil, fmt.Errorf("restore: %w", err)
+		}
+		for _, j := range js {
+			names = append(names, filepath.Base(j))
+		}
+	}
 	var moved []string
 	undo := func() error {
 		var errs []error
-		for _, n := range sqliteFiles {
+		for _, n := range names {
 			_ = os.Remove(filepath.Join(cfg.Data, n))
 		}
 		for _, n := range moved {
@@ -221,7 +251,7 @@ func swapSQLite(cfg config.Config, staging string) (string, func() error, error)
 		}
 		return os.Remove(kept)
 	}
-	for _, n := range sqliteFiles {
+	for _, n := range names {
 		err := os.Rename(filepath.Join(cfg.Data, n), filepath.Join(kept, n))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -232,7 +262,16 @@ func swapSQLite(cfg config.Config, staging string) (string, func() error, error)
 		}
 		moved = append(moved, n)
 	}
-	for _, n := range []string{"steward.db", "steward-access.db"} {
+	restored := []string{"steward.db", "steward-access.db"}
+	js, err := sqlite.JournalFiles(filepath.Join(staging, "steward.db"))
+	if err != nil {
+		_ = undo()
+		return "", nil, fmt.Errorf("restore: %w", err)
+	}
+	for _, j := range js {
+		restored = append(restored, filepath.Base(j))
+	}
+	for _, n := range restored {
 		if err := os.Rename(filepath.Join(staging, n), filepath.Join(cfg.Data, n)); err != nil {
 			_ = undo()
 			return "", nil, fmt.Errorf("restore: %w", err)

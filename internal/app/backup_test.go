@@ -15,6 +15,7 @@ import (
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/store/pgtest"
+	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
 func TestBackupEraseRestoreSQLite(t *testing.T)   { testBackupEraseRestore(t, "") }
@@ -161,5 +162,59 @@ func TestScheduledBackupRotation(t *testing.T) {
 	}
 	if _, err := VerifyBackup(context.Background(), config.Config{Data: e.dir, Root: "local"}, name); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBackupHoldsJournaledReads: a backup taken by another process (`steward backup` next to
+// a running server) holds the server's latest reads, which are still in its journal rather
+// than the trail, and the restore links each of them exactly once.
+func TestBackupHoldsJournaledReads(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	id := e.create(ada)
+	cfg := config.Default()
+	cfg.Data = e.dir
+	// The backup process opens first: opening replays nothing of the server's (its journal is
+	// locked to it).
+	b, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := audit.WithActor(ctx, audit.Actor{ID: "reader", Role: "support"})
+	const reads = 200
+	for i := 0; i < reads; i++ {
+		if _, err := e.app.Customers.Get(sys, id, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	journals, err := sqlite.JournalFiles(cfg.SQLitePath())
+	if err != nil || len(journals) < 2 {
+		t.Fatalf("journal files %v %v, want the server's and the backup's", journals, err)
+	}
+	out := filepath.Join(t.TempDir(), "live.stwbak")
+	if _, err := b.Backup(ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	e.srv.Close()
+	e.app.Close()
+
+	if _, err := Restore(ctx, cfg, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	entries, err := a.Store.ListAudit(ctx, audit.Filter{CustomerID: id, ActorID: "reader", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != reads {
+		t.Fatalf("restored trail holds %d of the %d reads made before the backup", len(entries), reads)
+	}
+	if _, err := a.Audit.Verify(ctx); err != nil {
+		t.Fatalf("audit after restore: %v", err)
 	}
 }

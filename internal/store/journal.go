@@ -157,6 +157,12 @@ func (j *accessJournal) create() (*journalFile, error) {
 	return &journalFile{name: name, f: f}, nil
 }
 
+// JournalFiles lists the journal files of the access trail whose files start with prefix,
+// whoever holds them: a backup copies them.
+func JournalFiles(prefix string) ([]string, error) {
+	return filepath.Glob(prefix + ".*" + journalSuffix)
+}
+
 // recover takes every journal file no live process holds and queues what its last flush
 // row does not cover (up to a torn tail, which no append ever acknowledged) for the first
 // transaction.

@@ -174,6 +174,13 @@ const accessSchema = "access"
 // writerMark is in the writer's connection string only.
 const writerMark = "&_txlock=immediate"
 
+// JournalFiles lists the access journal files next to the database at path (see
+// store.OpenAccessJournal), of every process.
+func JournalFiles(path string) ([]string, error) {
+	acc := AccessPath(path)
+	return store.JournalFiles(strings.TrimSuffix(acc, filepath.Ext(acc)))
+}
+
 // attachAccess attaches the access trail to a new connection, with the main file's settings.
 // Readers seldom read the trail and get a small cache for it. The writer inserts every
 // entry, each into a random leaf of the trail's customer index: its cache is as large as
