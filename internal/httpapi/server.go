@@ -296,7 +296,7 @@ func decode(r *http.Request, v any) error {
 		case errors.As(err, &se):
 			return badRequest{problem.InvalidField("body", "malformed JSON at byte %d", se.Offset)}
 		case errors.As(err, &te):
-			return badRequest{problem.InvalidField(te.Field, "must be %s", jsonType(te.Type.Kind().String()))}
+			return badRequest{problem.WrongJSONType(te.Field, te)}
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return badRequest{problem.InvalidField(name, "is not a known property")}
@@ -316,18 +316,4 @@ func decode(r *http.Request, v any) error {
 		return badRequest{problem.InvalidField("body", "must hold a single JSON object")}
 	}
 	return nil
-}
-
-func jsonType(kind string) string {
-	switch kind {
-	case "map", "struct":
-		return "an object"
-	case "slice", "array":
-		return "an array"
-	case "string":
-		return "a string"
-	case "bool":
-		return "true or false"
-	}
-	return "a " + kind
 }

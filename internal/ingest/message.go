@@ -258,7 +258,7 @@ func wireError(prefix string, err error) error {
 		if field == "" {
 			return problem.InvalidField(strings.TrimSuffix(prefix, ".")+orBody(prefix), "must be a JSON object")
 		}
-		return problem.InvalidField(prefix+field, "must be %s", jsonKind(te.Type.Kind().String()))
+		return problem.WrongJSONType(prefix+field, te)
 	case errors.Is(err, errNotString):
 		return problem.InvalidField(strings.TrimSuffix(prefix, ".")+orBody(prefix), "ids (messageId, userId, anonymousId, previousId, groupId) must be strings or numbers")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
@@ -274,20 +274,6 @@ func orBody(prefix string) string {
 		return "body"
 	}
 	return ""
-}
-
-func jsonKind(kind string) string {
-	switch kind {
-	case "map", "struct":
-		return "an object"
-	case "slice", "array":
-		return "an array"
-	case "string":
-		return "a string"
-	case "bool":
-		return "true or false"
-	}
-	return "a " + kind
 }
 
 // message checks a wire message and turns it into a Message, merging the batch context under

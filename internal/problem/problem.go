@@ -1,8 +1,10 @@
 package problem
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 )
 
 // Kind classifies an error by what the caller should do about it, not by where it came from.
@@ -76,6 +78,23 @@ func Wrap(k Kind, cause error, format string, args ...any) *Error {
 // InvalidField reports bad input in one named field; the field name is public, its value is not.
 func InvalidField(field, format string, args ...any) *Error {
 	return &Error{Kind: Invalid, Field: field, Detail: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// WrongJSONType reports a JSON value of the wrong type at field, naming the type wanted the
+// way a JSON author would (an object, an array, a string…) rather than Go's name for it.
+func WrongJSONType(field string, te *json.UnmarshalTypeError) *Error {
+	want := "a " + te.Type.Kind().String()
+	switch te.Type.Kind() {
+	case reflect.Map, reflect.Struct:
+		want = "an object"
+	case reflect.Slice, reflect.Array:
+		want = "an array"
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "true or false"
+	}
+	return InvalidField(field, "must be %s", want)
 }
 
 // Convenience constructors for the common kinds.
