@@ -30,12 +30,13 @@ import (
 // one write call, to a journal file in the data directory: once that returns they survive a
 // crash of the process exactly as a committed SQLite transaction does under
 // synchronous=NORMAL (in the operating system's cache; under FULL the journal is synced as
-// the database would be). A background flusher then links them onto the access chain and
-// inserts them many to a transaction, recording the journal file's name in the same
-// transaction, and only then deletes the file. A process that opens the database replays any
-// journal file whose owner is gone (each owner holds an exclusive lock on its files), and a
-// file whose name is recorded as flushed is deleted without replaying it, so every entry is
-// linked exactly once.
+// the database would be). The writer links them onto the access chain at the start of its
+// next transaction, ahead of that transaction's own entries (or a flush every journalEvery
+// does, when nothing writes), and records in the same transaction how far each journal file
+// is linked (journal_flushed). A file that appends have moved on from is deleted once wholly
+// linked. A process that opens the database replays every journal file whose owner is gone
+// (each owner holds an exclusive lock on its files) from the point its row records, so every
+// entry is linked exactly once.
 //
 // Anything that reads the audit trail first flushes the journal (see syncAccess), so a read
 // is in the trail by the time anyone can ask for it.
@@ -51,6 +52,8 @@ type accessJournal struct {
 	waiting int            // entries appended and not yet linked
 	seq     int
 	closed  bool
+	// mark records how far a file is linked; forget drops the row of a deleted file.
+	mark, forget string
 
 	quit chan struct{}
 	done chan struct{}
@@ -98,9 +101,12 @@ func (db *DB) OpenAccessJournal(prefix string, full bool) error {
 	if db.d.AccessSchema == "" || db.group == nil {
 		return errors.New("access journal: the engine keeps no access chain under one writer")
 	}
-	j := &accessJournal{db: db, prefix: prefix, full: full, quit: make(chan struct{}), done: make(chan struct{})}
+	acc := db.d.AccessSchema
+	j := &accessJournal{db: db, prefix: prefix, full: full, quit: make(chan struct{}), done: make(chan struct{}),
+		mark:   `INSERT INTO ` + acc + `.journal_flushed (name, upto, at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET upto = excluded.upto, at = excluded.at`,
+		forget: `DELETE FROM ` + acc + `.journal_flushed WHERE name = $1`}
 	// Prepared outside any transaction: the writer has one connection, busy inside one.
-	for _, q := range []string{j.markSQL(), j.forgetSQL()} {
+	for _, q := range []string{j.mark, j.forget} {
 		if _, err := db.prepared(context.Background(), db.write, q); err != nil {
 			return fmt.Errorf("access journal: %w", err)
 		}
@@ -124,13 +130,8 @@ func (db *DB) OpenAccessJournal(prefix string, full bool) error {
 	return nil
 }
 
-func (j *accessJournal) markSQL() string {
-	return `INSERT INTO ` + j.db.d.AccessSchema + `.journal_flushed (name, upto, at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET upto = excluded.upto, at = excluded.at`
-}
-
-func (j *accessJournal) forgetSQL() string {
-	return `DELETE FROM ` + j.db.d.AccessSchema + `.journal_flushed WHERE name = $1`
-}
+// path is where the journal file called name lives.
+func (j *accessJournal) path(name string) string { return filepath.Join(filepath.Dir(j.prefix), name) }
 
 // create makes a new journal file, locked before it is visible under its final name so that
 // no other process can mistake it for an orphan.
@@ -138,7 +139,7 @@ func (j *accessJournal) create() (*journalFile, error) {
 	j.seq++
 	name := filepath.Base(j.prefix) + "." + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" +
 		strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(j.seq) + journalSuffix
-	final := filepath.Join(filepath.Dir(j.prefix), name)
+	final := j.path(name)
 	tmp := final + ".new"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -159,16 +160,16 @@ func (j *accessJournal) create() (*journalFile, error) {
 
 // JournalFiles lists the journal files of the access trail whose files start with prefix,
 // whoever holds them: a backup copies them.
-func JournalFiles(prefix string) ([]string, error) {
-	return filepath.Glob(prefix + ".*" + journalSuffix)
-}
+func JournalFiles(prefix string) ([]string, error) { return filepath.Glob(journalPattern(prefix)) }
+
+func journalPattern(prefix string) string { return prefix + ".*" + journalSuffix }
 
 // recover takes every journal file no live process holds and queues what its last flush
 // row does not cover (up to a torn tail, which no append ever acknowledged) for the first
 // transaction.
 func (j *accessJournal) recover() error {
-	dir := filepath.Dir(j.prefix)
-	names, err := filepath.Glob(filepath.Join(dir, filepath.Base(j.prefix)+".*"+journalSuffix+"*"))
+	// With the files created but not yet named (".new"), which a crash may leave behind.
+	names, err := filepath.Glob(journalPattern(j.prefix) + "*")
 	if err != nil {
 		return err
 	}
@@ -226,7 +227,7 @@ func (j *accessJournal) recover() error {
 		if err := rows.Scan(&name); err != nil {
 			return fmt.Errorf("access journal: %w", err)
 		}
-		if _, err := os.Stat(filepath.Join(dir, name)); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(j.path(name)); errors.Is(err, os.ErrNotExist) {
 			j.removed = append(j.removed, name)
 		}
 	}
@@ -411,7 +412,7 @@ func (j *accessJournal) link(ctx context.Context, tx *sql.Tx) (done func(committ
 		kept := j.files[:0]
 		for _, jf := range j.files {
 			if jf != j.cur && jf.linked == jf.size && len(jf.pending) == 0 {
-				os.Remove(filepath.Join(filepath.Dir(j.prefix), jf.name))
+				os.Remove(j.path(jf.name))
 				jf.syncMu.Lock()
 				jf.f.Close()
 				jf.syncMu.Unlock()
@@ -427,12 +428,12 @@ func (j *accessJournal) link(ctx context.Context, tx *sql.Tx) (done func(committ
 	}
 	now := time.Now().UnixMicro()
 	for _, t := range takes {
-		if _, err := j.db.txExec(ctx, tx, j.markSQL(), t.jf.name, t.upto, now); err != nil {
+		if _, err := j.db.txExec(ctx, tx, j.mark, t.jf.name, t.upto, now); err != nil {
 			return done, fmt.Errorf("access journal: %w", err)
 		}
 	}
 	for _, name := range forget {
-		if _, err := j.db.txExec(ctx, tx, j.forgetSQL(), name); err != nil {
+		if _, err := j.db.txExec(ctx, tx, j.forget, name); err != nil {
 			return done, fmt.Errorf("access journal: %w", err)
 		}
 	}
@@ -450,7 +451,7 @@ func (j *accessJournal) close() error {
 	j.mu.Unlock()
 	// Appends that raced the flush above are left in their file for the next process.
 	if err == nil && len(j.cur.pending) == 0 && j.cur.linked == j.cur.size {
-		os.Remove(filepath.Join(filepath.Dir(j.prefix), j.cur.name))
+		os.Remove(j.path(j.cur.name))
 	}
 	j.release()
 	return err

@@ -110,7 +110,7 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 	ckpt.SetMaxOpenConns(1)
 	db.BeforeClose(startCheckpointer(db, ckpt))
 	// Registered last so that it closes first, while the writer still runs.
-	if err := db.OpenAccessJournal(strings.TrimSuffix(accessPath, filepath.Ext(accessPath)), sync == "FULL"); err != nil {
+	if err := db.OpenAccessJournal(journalPrefix(path), sync == "FULL"); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -176,9 +176,13 @@ const writerMark = "&_txlock=immediate"
 
 // JournalFiles lists the access journal files next to the database at path (see
 // store.OpenAccessJournal), of every process.
-func JournalFiles(path string) ([]string, error) {
+func JournalFiles(path string) ([]string, error) { return store.JournalFiles(journalPrefix(path)) }
+
+// journalPrefix is where the access journal files of the database at path start: the access
+// trail's path without its extension.
+func journalPrefix(path string) string {
 	acc := AccessPath(path)
-	return store.JournalFiles(strings.TrimSuffix(acc, filepath.Ext(acc)))
+	return strings.TrimSuffix(acc, filepath.Ext(acc))
 }
 
 // attachAccess attaches the access trail to a new connection, with the main file's settings.
