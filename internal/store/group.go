@@ -24,11 +24,14 @@ type groupCommit struct {
 	flush func(ctx context.Context, tx *sql.Tx, rows []auditRow) error
 	// combine inserts the creations of several writers at once.
 	combine func(ctx context.Context, tx *sql.Tx, cs []*creation) error
-	reqs    chan *writeReq
-	quit    chan struct{}
-	done    chan struct{}
-	once    sync.Once
-	last    int // writers in the last commit; read and written by loop only
+	// constraint reports a violated constraint (Dialect.IsConstraint); nil if the engine
+	// checks nothing at commit.
+	constraint func(error) bool
+	reqs       chan *writeReq
+	quit       chan struct{}
+	done       chan struct{}
+	once       sync.Once
+	last       int // writers in the last commit; read and written by loop only
 	// hooks, when set, is engine housekeeping paced by the writer (see DB.SetWriterHooks).
 	hooks   atomic.Pointer[WriterHooks]
 	commits int
@@ -246,6 +249,17 @@ func (g *groupCommit) run(batch []*writeReq) {
 		}
 		err = g.attempt(live, true)
 	}
+	if errors.Is(err, errCommitConstraint) {
+		// A reference checked at commit does not say whose write broke it: each writer
+		// commits on its own, so that only that writer fails.
+		for _, r := range live {
+			r.err = nil
+			if err := g.attempt([]*writeReq{r}, false); err != nil && !errors.Is(err, errWriterFailed) {
+				r.err = err
+			}
+		}
+		err = nil
+	}
 	if errors.Is(err, errWriterFailed) {
 		err = nil // each writer's own error is set
 	}
@@ -254,6 +268,10 @@ func (g *groupCommit) run(batch []*writeReq) {
 
 // errWriterFailed reports that at least one writer's function failed (its own error is set).
 var errWriterFailed = errors.New("a writer failed")
+
+// errCommitConstraint reports that a transaction of several writers failed to commit on a
+// constraint checked at commit (a deferred reference), which none of them can be told apart by.
+var errCommitConstraint = errors.New("a constraint failed at commit")
 
 // attempt runs writers in one transaction and commits what succeeded. Without savepoints the
 // first failure abandons the transaction and reports errWriterFailed; with them, failures roll
@@ -350,8 +368,12 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 		}
 	}
 	// A failed commit fails every writer in the batch, including those whose own work was
-	// fine: none of it is durable.
+	// fine: none of it is durable. Only a constraint checked at commit is worth running the
+	// writers again for, one by one (see run).
 	if err := tx.Commit(); err != nil {
+		if len(writers) > 1 && g.constraint != nil && g.constraint(err) {
+			return errCommitConstraint
+		}
 		return err
 	}
 	committed = true

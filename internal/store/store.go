@@ -34,6 +34,10 @@ type Dialect struct {
 	GroupCommit bool
 	// IsRetryable reports a serialization failure or deadlock that is safe to retry.
 	IsRetryable func(error) bool
+	// IsConstraint reports a violated constraint of any kind. Under group commit a reference
+	// checked at commit fails the whole transaction, and the writer then runs its writers
+	// one by one to find whose it was (see groupCommit.run).
+	IsConstraint func(error) bool
 	// AccessSchema, when set, names an attached database holding one more chain, numbered
 	// AuditChains, for the entries appended on their own: reads, look-ups, listings and
 	// refusals. Entries that go with a change stay with the change. On SQLite every commit to
@@ -356,6 +360,7 @@ func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
 			}
 		}
 		db.group = startGroupCommit(write, db.txStmt, db.flushAudit, db.insertCreations)
+		db.group.constraint = d.IsConstraint
 		db.closers = append([]func() error{db.group.stop}, db.closers...)
 	}
 	return db, nil

@@ -259,6 +259,10 @@ var Dialect = store.Dialect{
 		}
 		return false
 	},
+	IsConstraint: func(err error) bool {
+		var e *sqlite.Error
+		return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+	},
 	IsRetryable: func(err error) bool {
 		var e *sqlite.Error
 		if errors.As(err, &e) {

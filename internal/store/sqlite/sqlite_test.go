@@ -136,3 +136,79 @@ func TestRestrictionsMigrate(t *testing.T) {
 	}
 	storetest.RestrictionsMigrate(t, "sqlite", filepath.Join(t.TempDir(), "old.db"), ms, "")
 }
+
+// TestDeferredReferencesMigrate: migration 0009 rebuilds the blind index and the identities
+// with references checked at commit; what they held stays, the trigger that reads the blind
+// index still fires, erasing a customer still takes its rows with it, and a dangling reference
+// still cannot commit.
+func TestDeferredReferencesMigrate(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "old.db")+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	if err := store.Migrate(ctx, db, ms[:8], ""); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, id := range []string{"c1", "c2"} {
+		exec(`INSERT INTO customers (id, version, master_version, dkey, sealed, plain, created_at, updated_at) VALUES ($1, 1, 1, x'00', x'00', '{}', 1, 1)`, id)
+		exec(`INSERT INTO blind_index (field, token, customer_id) VALUES ('email', $1, $2)`, len(id)*7+int(id[1]), id)
+		exec(`INSERT INTO identities (kind, token, customer_id, sealed, created_at) VALUES ('email', $1, $2, x'01', 5)`, []byte("tok-"+id), id)
+	}
+	if err := store.Migrate(ctx, db, ms, ""); err != nil {
+		t.Fatal(err)
+	}
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(q, args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	if b, i := count(`SELECT count(*) FROM blind_index`), count(`SELECT count(*) FROM identities WHERE sealed = x'01' AND created_at = 5`); b != 2 || i != 2 {
+		t.Fatalf("after the migration: %d blind-index rows and %d identities, want 2 and 2", b, i)
+	}
+	for _, table := range []string{"blind_index", "identities"} {
+		if n := count(`SELECT count(*) FROM sqlite_schema WHERE name = $1 AND sql LIKE '%DEFERRABLE INITIALLY DEFERRED%'`, table); n != 1 {
+			t.Fatalf("%s's reference is not deferred", table)
+		}
+		if n := count(`SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = $1`, table+"_customer"); n != 1 {
+			t.Fatalf("%s lost its customer index", table)
+		}
+	}
+	// The suppression trigger reaches the customer through the rebuilt blind index.
+	exec(`INSERT INTO suppressions (hash, token, field, purpose, source, at, actor_id) VALUES ('h', $1, 'email', 'marketing', 'api', 1, 'a')`, 2*7+int('1'))
+	if n := count(`SELECT decision_seq FROM customers WHERE id = 'c1'`); n != 1 {
+		t.Fatalf("decision_seq after a matching suppression: %d, want 1", n)
+	}
+	exec(`DELETE FROM customers WHERE id = 'c2'`)
+	if b, i := count(`SELECT count(*) FROM blind_index WHERE customer_id = 'c2'`), count(`SELECT count(*) FROM identities WHERE customer_id = 'c2'`); b+i != 0 {
+		t.Fatalf("deleting a customer left %d blind-index rows and %d identities", b, i)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO blind_index (field, token, customer_id) VALUES ('email', 1, 'nobody'), ('phone', 2, 'nobody')`); err != nil {
+		t.Fatalf("the dangling insert failed at once, not at commit: %v", err)
+	}
+	if err := tx.Commit(); err == nil || !Dialect.IsConstraint(err) {
+		t.Fatalf("a dangling reference committed or failed otherwise: %v", err)
+	}
+	if n := count(`SELECT count(*) FROM blind_index WHERE customer_id = 'nobody'`); n != 0 {
+		t.Fatalf("%d dangling rows stored", n)
+	}
+}

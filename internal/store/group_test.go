@@ -1,0 +1,92 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	_ "modernc.org/sqlite"
+)
+
+// A reference checked at commit fails a shared transaction without saying whose write broke
+// it: the writer that wrote the dangling reference must fail alone, and every other writer of
+// the same transaction must commit.
+func TestGroupCommitDeferredReference(t *testing.T) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "g.db")+"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{
+		`CREATE TABLE parent (id TEXT PRIMARY KEY)`,
+		`CREATE TABLE child (parent_id TEXT NOT NULL REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED, n INTEGER)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := startGroupCommit(db, func(context.Context, *sql.Tx, string) *sql.Stmt { return nil },
+		func(context.Context, *sql.Tx, []auditRow) error { return nil }, nil)
+	g.constraint = func(err error) bool { return strings.Contains(err.Error(), "FOREIGN KEY") }
+	defer g.stop()
+
+	// Many rounds, so that the dangling writer shares its transaction with others in most.
+	const writers = 24
+	var dangling, failed int
+	for round := 0; round < 20; round++ {
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		start := make(chan struct{})
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				id := fmt.Sprintf("p%d-%d", round, i)
+				errs[i] = g.do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+					if i == 7 {
+						id = "missing" // a child whose parent no writer creates
+					} else if _, err := tx.ExecContext(ctx, `INSERT INTO parent (id) VALUES ($1)`, id); err != nil {
+						return err
+					}
+					_, err := tx.ExecContext(ctx, `INSERT INTO child (parent_id, n) VALUES ($1, $2), ($1, $2)`, id, i)
+					return err
+				})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			switch {
+			case i == 7 && err == nil:
+				t.Fatalf("round %d: the dangling reference committed", round)
+			case i == 7:
+				dangling++
+			case err != nil:
+				t.Fatalf("round %d: writer %d failed with the dangling one: %v", round, i, err)
+			}
+		}
+		if errs[7] != nil && !strings.Contains(errs[7].Error(), "FOREIGN KEY") {
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d dangling writers failed for another reason than the reference", failed)
+	}
+	var parents, children, orphans int
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM parent), (SELECT count(*) FROM child),
+		(SELECT count(*) FROM child WHERE parent_id NOT IN (SELECT id FROM parent))`).Scan(&parents, &children, &orphans); err != nil {
+		t.Fatal(err)
+	}
+	if want := 20 * (writers - 1); parents != want || children != 2*want || orphans != 0 {
+		t.Fatalf("got %d parents, %d children (%d orphans), want %d and %d and none", parents, children, orphans, want, 2*want)
+	}
+	if dangling != 20 {
+		t.Fatalf("dangling writer failed %d times, want 20", dangling)
+	}
+}
