@@ -31,7 +31,7 @@ STEWARD_BENCH_MATCH_RECORDS="${STEWARD_BENCH_MATCH_RECORDS:-1000000}" go test -r
 echo
 awk '
 function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return $i; return "" }
-/^BenchmarkCreateCustomer/ { printf "BENCH create_customer_sqlite %s creates/s ratio=%s (plain inserts/s %s, %d concurrent callers)\n", metric("creates/s"), metric("ratio"), metric("plain_inserts/s"), 16 }
+/^BenchmarkCreateCustomer/ { printf "BENCH create_customer_sqlite %s creates/s ratio=%s (plain inserts/s %s; %d creates in flight, each p50 %s us, p99 %s us; a closed loop of 16 callers: %s creates/s)\n", metric("creates/s"), metric("ratio"), metric("plain_inserts/s"), 64, metric("us_p50"), metric("us_p99"), metric("creates/s_16_callers") }
 /^BenchmarkLookupHTTP/     { printf "BENCH lookup_email_http_p99 %s us ratio=%s (p50 %s us; GET /healthz p99 %s us; open loop at %s requests/s over loopback)\n", metric("us_p99"), metric("ratio"), metric("us_p50"), metric("us_p99_healthz"), ENVIRON["STEWARD_BENCH_RATE"] ? ENVIRON["STEWARD_BENCH_RATE"] : 1000 }
 /^BenchmarkLookupEmail/    { printf "BENCH lookup_email_sqlite %s us/lookup ratio=%s (plain select %s us; %s customers, %d concurrent callers)\n", metric("us/lookup"), metric("ratio"), metric("us/plain_select"), metric("customers"), 16
                              printf "BENCH lookup_email_sqlite_single %s us/lookup-p50 ratio=%.3f (p99 %s us; plain select p50 %s us; one caller)\n", metric("us_p50_single"), metric("us_p50_single_plain")/metric("us_p50_single"), metric("us_p99_single"), metric("us_p50_single_plain") }
