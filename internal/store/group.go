@@ -69,8 +69,8 @@ var errClosed = errors.New("store closed")
 
 func startGroupCommit(db *sql.DB, stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt,
 	flush func(ctx context.Context, tx *sql.Tx, rows []auditRow) error,
-	combine func(ctx context.Context, tx *sql.Tx, cs []*creation) error) *groupCommit {
-	g := &groupCommit{db: db, stmt: stmt, flush: flush, combine: combine, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
+	combine func(ctx context.Context, tx *sql.Tx, cs []*creation) error, constraint func(error) bool) *groupCommit {
+	g := &groupCommit{db: db, stmt: stmt, flush: flush, combine: combine, constraint: constraint, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
 	go g.loop()
 	return g
 }

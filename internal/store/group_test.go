@@ -31,8 +31,8 @@ func TestGroupCommitDeferredReference(t *testing.T) {
 		}
 	}
 	g := startGroupCommit(db, func(context.Context, *sql.Tx, string) *sql.Stmt { return nil },
-		func(context.Context, *sql.Tx, []auditRow) error { return nil }, nil)
-	g.constraint = func(err error) bool { return strings.Contains(err.Error(), "FOREIGN KEY") }
+		func(context.Context, *sql.Tx, []auditRow) error { return nil }, nil,
+		func(err error) bool { return strings.Contains(err.Error(), "FOREIGN KEY") })
 	defer g.stop()
 
 	// Many rounds, so that the dangling writer shares its transaction with others in most.

@@ -36,7 +36,7 @@ type Dialect struct {
 	IsRetryable func(error) bool
 	// IsConstraint reports a violated constraint of any kind. Under group commit a reference
 	// checked at commit fails the whole transaction, and the writer then runs its writers
-	// one by one to find whose it was (see groupCommit.run).
+	// one by one to find whose it was (see groupCommit.run). Only GroupCommit engines use it.
 	IsConstraint func(error) bool
 	// AccessSchema, when set, names an attached database holding one more chain, numbered
 	// AuditChains, for the entries appended on their own: reads, look-ups, listings and
@@ -359,8 +359,7 @@ func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
 				return nil, fmt.Errorf("prepare: %w", err)
 			}
 		}
-		db.group = startGroupCommit(write, db.txStmt, db.flushAudit, db.insertCreations)
-		db.group.constraint = d.IsConstraint
+		db.group = startGroupCommit(write, db.txStmt, db.flushAudit, db.insertCreations, d.IsConstraint)
 		db.closers = append([]func() error{db.group.stop}, db.closers...)
 	}
 	return db, nil

@@ -63,6 +63,4 @@ var Dialect = store.Dialect{
 	JSONTable:   "jsonb_array_elements_text($%d::jsonb) AS j(value)",
 	IsUnique:    func(err error) bool { return code(err) == "23505" },
 	IsRetryable: func(err error) bool { c := code(err); return c == "40001" || c == "40P01" },
-	// Class 23: integrity constraint violations.
-	IsConstraint: func(err error) bool { c := code(err); return len(c) == 5 && c[:2] == "23" },
 }

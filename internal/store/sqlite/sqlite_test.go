@@ -162,9 +162,10 @@ func TestDeferredReferencesMigrate(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	for _, id := range []string{"c1", "c2"} {
+	tokens := map[string]int{"c1": 101, "c2": 102}
+	for id, token := range tokens {
 		exec(`INSERT INTO customers (id, version, master_version, dkey, sealed, plain, created_at, updated_at) VALUES ($1, 1, 1, x'00', x'00', '{}', 1, 1)`, id)
-		exec(`INSERT INTO blind_index (field, token, customer_id) VALUES ('email', $1, $2)`, len(id)*7+int(id[1]), id)
+		exec(`INSERT INTO blind_index (field, token, customer_id) VALUES ('email', $1, $2)`, token, id)
 		exec(`INSERT INTO identities (kind, token, customer_id, sealed, created_at) VALUES ('email', $1, $2, x'01', 5)`, []byte("tok-"+id), id)
 	}
 	if err := store.Migrate(ctx, db, ms, ""); err != nil {
@@ -190,7 +191,7 @@ func TestDeferredReferencesMigrate(t *testing.T) {
 		}
 	}
 	// The suppression trigger reaches the customer through the rebuilt blind index.
-	exec(`INSERT INTO suppressions (hash, token, field, purpose, source, at, actor_id) VALUES ('h', $1, 'email', 'marketing', 'api', 1, 'a')`, 2*7+int('1'))
+	exec(`INSERT INTO suppressions (hash, token, field, purpose, source, at, actor_id) VALUES ('h', $1, 'email', 'marketing', 'api', 1, 'a')`, tokens["c1"])
 	if n := count(`SELECT decision_seq FROM customers WHERE id = 'c1'`); n != 1 {
 		t.Fatalf("decision_seq after a matching suppression: %d, want 1", n)
 	}
