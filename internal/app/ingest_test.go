@@ -356,3 +356,67 @@ func TestCommerceFromTill(t *testing.T) {
 		t.Fatalf("abandoned carts: got %d %s", code, body)
 	}
 }
+
+func TestStitchingByContactDetails(t *testing.T) { stitchingByContact(t, "") }
+
+func TestStitchingByContactDetailsPostgres(t *testing.T) { stitchingByContact(t, pgtest.URL(t)) }
+
+// stitchingByContact: a customer's current e-mail and phone link tracking traffic to them
+// through the profile's blind index, whichever way the customer arrived (the REST API, an
+// import, a till); an address they replace keeps linking to them; and the identity rows hold
+// only what the profiles do not.
+func stitchingByContact(t *testing.T, db string) {
+	e := newEnv(t, db)
+	rows := func(kind string) int {
+		t.Helper()
+		var n int
+		if err := e.app.Store.Read().QueryRow(`SELECT COUNT(*) FROM identities WHERE kind = $1`, kind).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Created at the counter, then signing in on the web shop with the same address written
+	// differently: one customer.
+	id := e.create(`{"email":"lin@example.com","phone":"+44 7911 123456","first_name":"Lin"}`)
+	e.mustTrack("/v1/identify", `{"userId":"u-lin","anonymousId":"web-1","traits":{"email":" Lin@Example.com"}}`)
+	if got := e.customerOf("lin@example.com"); got != id {
+		t.Fatalf("identify by e-mail: stored on %s, want the existing customer %s", got, id)
+	}
+	// A till sending only the phone number finds them too.
+	e.mustTrack("/v1/track", `{"event":"Receipt Printed","anonymousId":"till-7","context":{"traits":{"phone":"+447911 123 456"}}}`)
+	if n := len(e.events(id, "", "").Data); n != 2 {
+		t.Fatalf("got %d events, want the identify and the till's event on one customer", n)
+	}
+	if n := rows("email") + rows("phone"); n != 0 {
+		t.Fatalf("%d contact identity rows stored for values the profile holds, want 0", n)
+	}
+	// A new address replaces the old one in the profile; the old one still links to them.
+	e.mustTrack("/v1/identify", `{"userId":"u-lin","traits":{"email":"lin.new@example.com"}}`)
+	if got := e.customerOf("lin.new@example.com"); got != id {
+		t.Fatalf("new address on %s, want %s", got, id)
+	}
+	if n := rows("email"); n != 1 {
+		t.Fatalf("%d e-mail identity rows after the change, want 1 for the replaced address", n)
+	}
+	e.mustTrack("/v1/track", `{"event":"Newsletter Opened","anonymousId":"old-laptop","context":{"traits":{"email":"lin@example.com"}}}`)
+	if n := len(e.events(id, "", "").Data); n != 4 {
+		t.Fatalf("got %d events, want the old address's event on the same customer", n)
+	}
+	code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/identities", role: "owner", purpose: "support"})
+	for _, want := range []string{"u-lin", "web-1", "till-7", "old-laptop", `"value":"lin@example.com"`, `"value":"lin.new@example.com"`, `"value":"+447911123456"`} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Fatalf("identities: want %s in %d %s", want, code, body)
+		}
+	}
+	if _, body = e.do(call{method: "GET", path: "/v1/customers/" + id + "/identities", role: "owner"}); strings.Contains(body, "example.com") || !strings.Contains(body, `"kind":"phone"`) {
+		t.Fatalf("identities without a purpose: %s", body)
+	}
+	// Two customers holding one address (recorded before stitching could join them): the
+	// oldest takes the traffic, and neither is merged into the other by it.
+	first := e.create(`{"email":"shared@example.com","first_name":"One"}`)
+	second := e.create(`{"email":"shared@example.com","first_name":"Two"}`)
+	e.mustTrack("/v1/track", `{"event":"Page Liked","anonymousId":"web-9","context":{"traits":{"email":"shared@example.com"}}}`)
+	if a, b := len(e.events(first, "", "").Data), len(e.events(second, "", "").Data); a != 1 || b != 0 {
+		t.Fatalf("shared address: %d and %d events, want the oldest customer to hold it", a, b)
+	}
+}

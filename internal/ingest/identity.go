@@ -34,6 +34,9 @@ type Identifier struct {
 	Kind  string // user_id, anonymous_id, email, phone, device_id or external:<type>
 	Value string // normalised; sealed before it reaches the store
 	Token []byte // keyed hash, what the store matches on
+	// Blind is the value's blind-index token, for the contact kinds a profile's index
+	// answers for (see Service.indexed).
+	Blind int64
 	// Either marks alias's previousId, which may be a user id or an anonymous id: it is
 	// looked up under both and linked as an anonymous id when neither is known.
 	Either bool
@@ -65,7 +68,11 @@ func (s *Service) identifiers(m *Message, traits map[string]any) []Identifier {
 				return
 			}
 		}
-		out = append(out, Identifier{Kind: kind, Value: v, Token: s.Keys.IdentityToken(kind, []byte(v)), Either: either})
+		id := Identifier{Kind: kind, Value: v, Token: s.Keys.IdentityToken(kind, []byte(v)), Either: either}
+		if s.isIndexed(kind) {
+			id.Blind = s.Keys.BlindIndex(kind, []byte(v))
+		}
+		out = append(out, id)
 	}
 	add(KindUserID, m.UserID, false)
 	for _, e := range m.Context.ExternalIDs {

@@ -172,6 +172,7 @@ type IdentityView struct {
 // unless revealed for a purpose the caller may act for. Returns NotFound for an unknown
 // customer.
 func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([]IdentityView, string, error) {
+	s.init()
 	a, err := audit.Require(ctx, s.Catalog, "customers.read")
 	if err != nil {
 		return nil, "", err
@@ -192,31 +193,40 @@ func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([
 			return nil, "", err
 		}
 	}
-	rows, err := s.Store.ListIdentities(ctx, tree)
+	rows, err := s.Store.ListIdentities(ctx, tree, s.indexed)
 	if err != nil {
 		return nil, "", err
 	}
-	recs := map[string]*vault.DataKey{}
+	type opened struct {
+		values map[string]any
+		dk     *vault.DataKey
+	}
+	recs := map[string]opened{}
 	out := make([]IdentityView, 0, len(rows))
 	for _, r := range rows {
 		v := IdentityView{Kind: r.Kind, CustomerID: r.CustomerID, Value: "***", CreatedAt: r.CreatedAt}
 		if reveal {
-			dk, ok := recs[r.CustomerID]
+			o, ok := recs[r.CustomerID]
 			if !ok {
 				c, err := s.Customers.Store.GetCustomer(ctx, r.CustomerID)
 				if err != nil {
 					return nil, "", err
 				}
-				if _, dk, err = s.Customers.OpenProfile(ctx, c); err != nil {
+				if o.values, o.dk, err = s.Customers.OpenProfile(ctx, c); err != nil {
 					return nil, "", err
 				}
-				recs[r.CustomerID] = dk
+				recs[r.CustomerID] = o
 			}
-			b, err := dk.Open(IdentitiesTable, r.Kind, r.CustomerID, r.Sealed)
-			if err != nil {
-				return nil, "", problem.Wrap(problem.Internal, err, "stored identifier does not open")
+			if r.Sealed == nil {
+				// The profile's current value, which its blind-index entry stands for.
+				v.Value, _ = o.values[r.Kind].(string)
+			} else {
+				b, err := o.dk.Open(IdentitiesTable, r.Kind, r.CustomerID, r.Sealed)
+				if err != nil {
+					return nil, "", problem.Wrap(problem.Internal, err, "stored identifier does not open")
+				}
+				v.Value = string(b)
 			}
-			v.Value = string(b)
 		}
 		out = append(out, v)
 	}

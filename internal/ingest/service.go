@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ const (
 type Keys interface {
 	OpenDataKey(ctx context.Context, customerID string, w vault.WrappedKey) (*vault.DataKey, error)
 	IdentityToken(kind string, normalized []byte) []byte
+	BlindIndex(field string, normalized []byte) int64
 }
 
 // ConsentSignal is what a tracking request says about consent: the banner's category
@@ -112,6 +114,10 @@ type Service struct {
 
 	once       sync.Once
 	blockedSet map[string]struct{}
+	// indexed are the contact kinds (e-mail, phone) whose catalog field is blind-indexed:
+	// a customer's current value of one is found through the profile's index entry, so it
+	// needs no identity row of its own (see txState.flush).
+	indexed []string
 }
 
 func (s *Service) init() {
@@ -132,8 +138,16 @@ func (s *Service) init() {
 		if s.Config.Limits == nil {
 			s.Config.Limits = DefaultLimits
 		}
+		for _, k := range []string{KindEmail, KindPhone} {
+			if f, ok := s.Catalog.Field(k); ok && f.Indexed() {
+				s.indexed = append(s.indexed, k)
+			}
+		}
 	})
 }
+
+// isIndexed says whether kind is one of the contact kinds the blind index answers for.
+func (s *Service) isIndexed(kind string) bool { return slices.Contains(s.indexed, kind) }
 
 // Batch is one tracking request's messages, as received.
 type Batch struct {
@@ -383,6 +397,8 @@ type txState struct {
 	entries  []audit.Entry
 	// importing marks an import: no messages, no events, an import audit entry.
 	importing bool
+	// heldKinds caches HoldsKind for the transaction.
+	heldKinds map[string]bool
 	// abandoned counts the carts a MarkAbandonedCarts transaction marked.
 	abandoned int
 }
@@ -398,6 +414,9 @@ type profile struct {
 	sealed bool
 	// shared says values belong to a prepared row and must be copied before a change.
 	shared bool
+	// was holds a stored customer's indexed contact values as loaded, so that a value the
+	// transaction replaces keeps linking to them (see txState.keepReplaced).
+	was map[string]any
 }
 
 func tokenKey(kind string, token []byte) string { return kind + "\x00" + string(token) }
@@ -583,6 +602,7 @@ func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, ro
 // than one per identifier.
 func (st *txState) prefetch(ctx context.Context, ps []prepared, fresh []bool) error {
 	byKind := map[string][][]byte{}
+	contacts := map[string][]Identifier{}
 	seen := map[string]bool{}
 	for i := range ps {
 		if !fresh[i] {
@@ -602,20 +622,95 @@ func (st *txState) prefetch(ctx context.Context, ps []prepared, fresh []bool) er
 				if !seen[key] {
 					seen[key] = true
 					byKind[k] = append(byKind[k], tok)
+					if k == id.Kind && st.s.isIndexed(k) {
+						contacts[k] = append(contacts[k], id)
+					}
 				}
 			}
 		}
 	}
 	for kind, toks := range byKind {
-		found, err := st.tx.Identities(ctx, kind, toks)
+		found := map[string]Holder{}
+		held, err := st.holdsKind(ctx, kind)
 		if err != nil {
 			return err
+		}
+		if held {
+			if found, err = st.tx.Identities(ctx, kind, toks); err != nil {
+				return err
+			}
 		}
 		for _, t := range toks {
 			if h, ok := found[string(t)]; ok {
 				st.holders[tokenKey(kind, t)] = &h
 			} else {
 				st.holders[tokenKey(kind, t)] = nil
+			}
+		}
+	}
+	for kind, ids := range contacts {
+		var missing []Identifier
+		for _, id := range ids {
+			if st.holders[tokenKey(kind, id.Token)] == nil {
+				missing = append(missing, id)
+			}
+		}
+		if err := st.findIndexed(ctx, kind, missing); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// holdsKind says, once per transaction, whether any identity row of kind exists: a kind
+// nobody holds a row of (e-mail and phone, where profiles answer for current values) needs
+// no look-up per identifier.
+func (st *txState) holdsKind(ctx context.Context, kind string) (bool, error) {
+	if held, ok := st.heldKinds[kind]; ok {
+		return held, nil
+	}
+	if st.heldKinds == nil {
+		st.heldKinds = map[string]bool{}
+	}
+	held, err := st.tx.HoldsKind(ctx, kind)
+	if err != nil {
+		return false, err
+	}
+	st.heldKinds[kind] = held
+	return held, nil
+}
+
+// findIndexed finds the customers whose profiles currently hold contact identifiers (one
+// kind) that no identity row holds, through the blind index. Index tokens are truncated, so
+// each candidate's value is opened and compared; when several customers hold the value (two
+// records of one person, created before stitching could join them), the oldest holds it.
+func (st *txState) findIndexed(ctx context.Context, kind string, ids []Identifier) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	toks := make([]int64, 0, len(ids))
+	byBlind := make(map[int64][]Identifier, len(ids))
+	for _, id := range ids {
+		if _, ok := byBlind[id.Blind]; !ok {
+			toks = append(toks, id.Blind)
+		}
+		byBlind[id.Blind] = append(byBlind[id.Blind], id)
+	}
+	cands, err := st.tx.IndexCandidates(ctx, kind, toks)
+	if err != nil {
+		return err
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].Holder.CustomerID < cands[j].Holder.CustomerID })
+	for _, c := range cands {
+		v, err := st.s.Customers.OpenValue(ctx, c.Record, kind)
+		if err != nil {
+			return err
+		}
+		for _, id := range byBlind[c.Token] {
+			k := tokenKey(kind, id.Token)
+			if st.holders[k] == nil && v == id.Value {
+				h := c.Holder
+				st.holders[k] = &h
 			}
 		}
 	}
@@ -632,11 +727,17 @@ func (st *txState) lookup(ctx context.Context, id Identifier) (*Holder, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !found {
-		return nil, nil
+	if found {
+		st.holders[k] = &h
+		return &h, nil
 	}
-	st.holders[k] = &h
-	return &h, nil
+	st.holders[k] = nil
+	if st.s.isIndexed(id.Kind) {
+		if err := st.findIndexed(ctx, id.Kind, []Identifier{id}); err != nil {
+			return nil, err
+		}
+	}
+	return st.holders[k], nil
 }
 
 // rootOf follows this transaction's merges.
@@ -694,7 +795,7 @@ func (st *txState) countsOf(ctx context.Context, root string) (map[string]int, e
 	if err != nil {
 		return nil, err
 	}
-	kinds, err := st.tx.IdentityKinds(ctx, tree)
+	kinds, err := st.tx.IdentityKinds(ctx, tree, st.s.indexed)
 	if err != nil {
 		return nil, err
 	}
@@ -760,7 +861,7 @@ func (st *txState) link(ctx context.Context, root string, id Identifier) error {
 	if err != nil {
 		return problem.Wrap(problem.Internal, err, "sealing failed")
 	}
-	st.idRows = append(st.idRows, IdentityRow{Kind: id.Kind, Token: id.Token, CustomerID: root, Sealed: ct, CreatedAt: st.now})
+	st.idRows = append(st.idRows, IdentityRow{Kind: id.Kind, Token: id.Token, CustomerID: root, Sealed: ct, CreatedAt: st.now, value: id.Value})
 	h := &Holder{CustomerID: root, Root: root}
 	if pr, ok := st.profiles[root]; ok {
 		h.MasterVersion, h.Key = pr.rec.MasterVersion, pr.rec.Key
@@ -811,7 +912,10 @@ func (st *txState) profile(ctx context.Context, id string) (*profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr := &profile{rec: r, prev: r.Version, values: values, dk: dk}
+	pr := &profile{rec: r, prev: r.Version, values: values, dk: dk, was: map[string]any{}}
+	for _, k := range st.s.indexed {
+		pr.was[k] = values[k]
+	}
 	st.profiles[id] = pr
 	st.keys[id] = dk
 	return pr, nil
@@ -878,6 +982,64 @@ func (st *txState) carryRefusals(ctx context.Context) error {
 	return nil
 }
 
+// identityRows are the identity rows the transaction stores. A contact identifier that is
+// its customer's current profile value is left out: the profile's blind-index entry finds
+// it (see findIndexed), and a second random insert per identifier was a third of an
+// import's writing. A contact value the transaction replaces in a stored profile gets a row
+// instead, so an address a customer used before keeps linking to them.
+func (st *txState) identityRows(ctx context.Context) ([]IdentityRow, error) {
+	rows := make([]IdentityRow, 0, len(st.idRows))
+	linked := map[string]bool{}
+	for _, r := range st.idRows {
+		if pr, ok := st.profiles[r.CustomerID]; ok && st.s.isIndexed(r.Kind) && pr.values[r.Kind] == any(r.value) {
+			continue
+		}
+		rows = append(rows, r)
+		linked[tokenKey(r.Kind, r.Token)] = true
+	}
+	ids := make([]string, 0, len(st.profiles))
+	for id, pr := range st.profiles {
+		if !pr.isNew && len(pr.dirty) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		pr := st.profiles[id]
+		for _, kind := range st.s.indexed {
+			old, _ := pr.was[kind].(string)
+			if old == "" || pr.values[kind] == any(old) {
+				continue
+			}
+			row, err := st.keepReplaced(ctx, id, pr, kind, old)
+			if err != nil {
+				return nil, err
+			}
+			if row != nil && !linked[tokenKey(kind, row.Token)] {
+				rows = append(rows, *row)
+			}
+		}
+	}
+	return rows, nil
+}
+
+// keepReplaced returns the identity row that keeps a replaced contact value linked to the
+// customer, or nil when a row (theirs or someone else's) already holds it.
+func (st *txState) keepReplaced(ctx context.Context, id string, pr *profile, kind, old string) (*IdentityRow, error) {
+	tok := st.s.Keys.IdentityToken(kind, []byte(old))
+	if h := st.holders[tokenKey(kind, tok)]; h != nil && h.CustomerID != id {
+		return nil, nil
+	}
+	if _, found, err := st.tx.Identity(ctx, kind, tok); err != nil || found {
+		return nil, err
+	}
+	ct, err := pr.dk.Seal(IdentitiesTable, kind, id, []byte(old))
+	if err != nil {
+		return nil, problem.Wrap(problem.Internal, err, "sealing failed")
+	}
+	return &IdentityRow{Kind: kind, Token: tok, CustomerID: id, Sealed: ct, CreatedAt: st.now}, nil
+}
+
 // flush writes everything the batch produced, in foreign-key order.
 func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
 	var updates []audit.Entry
@@ -928,8 +1090,12 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 		sort.Strings(pr.dirty)
 		updates = append(updates, audit.New(ctx, audit.ActionCustomerUpdate, id, pr.dirty, ""))
 	}
-	if len(st.idRows) > 0 {
-		if err := st.tx.AddIdentities(ctx, st.idRows); err != nil {
+	rows, err := st.identityRows(ctx)
+	if err != nil {
+		return err
+	}
+	if len(rows) > 0 {
+		if err := st.tx.AddIdentities(ctx, rows); err != nil {
 			return err
 		}
 	}

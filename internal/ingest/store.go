@@ -18,12 +18,25 @@ type Holder struct {
 }
 
 // IdentityRow is one stored identifier: its token, its value sealed under the holder's key.
+// A row read back with no token and no seal is a profile's current e-mail or phone, which
+// the blind index holds (see ListIdentities).
 type IdentityRow struct {
 	Kind       string
 	Token      []byte
 	CustomerID string
 	Sealed     []byte
 	CreatedAt  time.Time
+	// value is the identifier in the clear while the transaction that links it runs, so
+	// that flush can leave out a row the customer's profile already answers for.
+	value string
+}
+
+// IndexCandidate is a customer whose blind-index entry for a field carries a token looked
+// for. Tokens are truncated, so it is a candidate only: the caller opens the value to be sure.
+type IndexCandidate struct {
+	Token  int64
+	Holder Holder
+	Record *customer.Record
 }
 
 // Merge records that Loser was folded into Winner, and why. Nothing of Loser moves: its
@@ -87,8 +100,14 @@ type Tx interface {
 	Customer(ctx context.Context, id string) (*customer.Record, error)
 	// Tree returns root and every customer merged into it, directly or not.
 	Tree(ctx context.Context, root string) ([]string, error)
-	// IdentityKinds returns the kinds of the identifiers held by customers, one per identifier.
-	IdentityKinds(ctx context.Context, customerIDs []string) ([]string, error)
+	// IndexCandidates returns the customers whose current value of field (a blind-indexed
+	// profile field) has one of tokens, with their holders.
+	IndexCandidates(ctx context.Context, field string, tokens []int64) ([]IndexCandidate, error)
+	// HoldsKind reports whether any identity row of kind is stored at all.
+	HoldsKind(ctx context.Context, kind string) (bool, error)
+	// IdentityKinds returns the kinds of the identifiers held by customers, one per
+	// identifier: their identity rows, and each of the indexed fields their profiles hold.
+	IdentityKinds(ctx context.Context, customerIDs []string, indexed []string) ([]string, error)
 	CreateCustomers(ctx context.Context, recs []*customer.Record) error
 	// UpdateCustomer stores r if its stored version is still prev (Conflict otherwise).
 	UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error
@@ -116,8 +135,10 @@ type Store interface {
 	CustomerTree(ctx context.Context, id string) (root string, tree []string, err error)
 	// ListEvents returns the events of the given customers, newest first, with their keys.
 	ListEvents(ctx context.Context, customerIDs []string, f EventFilter) ([]EventRow, error)
-	// ListIdentities returns the identifiers held by the given customers.
-	ListIdentities(ctx context.Context, customerIDs []string) ([]IdentityRow, error)
+	// ListIdentities returns the identifiers held by the given customers: their identity
+	// rows, and a row with neither token nor seal for each of the indexed fields their
+	// profiles hold.
+	ListIdentities(ctx context.Context, customerIDs []string, indexed []string) ([]IdentityRow, error)
 	// ListMerges returns the merges involving any of the given customers, newest first.
 	ListMerges(ctx context.Context, customerIDs []string) ([]Merge, error)
 	// UndoMerge marks a merge undone and removes its link, with the audit entries. Returns

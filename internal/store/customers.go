@@ -171,6 +171,12 @@ func (db *DB) CountCustomers(ctx context.Context) (int64, error) {
 }
 
 func (db *DB) scanCustomers(rows *sql.Rows) ([]*customer.Record, error) {
+	return db.scanLedCustomers(rows, nil)
+}
+
+// scanLedCustomers is scanCustomers for rows with more columns before the customer's: lead,
+// called before each row is read, returns where that row's go.
+func (db *DB) scanLedCustomers(rows *sql.Rows, lead func() []any) ([]*customer.Record, error) {
 	defer rows.Close()
 	var out []*customer.Record
 	for rows.Next() {
@@ -178,7 +184,11 @@ func (db *DB) scanCustomers(rows *sql.Rows) ([]*customer.Record, error) {
 		var sealed []byte
 		var plain string
 		var created, updated int64
-		if err := rows.Scan(&r.ID, &r.Version, &r.MasterVersion, &r.Key, &sealed, &plain, &created, &updated); err != nil {
+		var dest []any
+		if lead != nil {
+			dest = lead()
+		}
+		if err := rows.Scan(append(dest, &r.ID, &r.Version, &r.MasterVersion, &r.Key, &sealed, &plain, &created, &updated)...); err != nil {
 			return nil, db.translate(err)
 		}
 		var err error

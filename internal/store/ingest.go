@@ -22,6 +22,7 @@ const (
 		FROM identities i JOIN customers c ON c.id = i.customer_id LEFT JOIN customer_links l ON l.customer_id = i.customer_id
 		WHERE i.kind = $1 AND i.token = $2`
 	linkOf         = `SELECT merged_into FROM customer_links WHERE customer_id = $1`
+	holdsKind      = `SELECT 1 FROM identities WHERE kind = $1 LIMIT 1`
 	identityInsert = `INSERT INTO identities (kind, token, customer_id, sealed, created_at) VALUES ($1, $2, $3, $4, $5)`
 	dropAdd        = `INSERT INTO ingest_drops (key_id, name, count) VALUES ($1, $2, $3)
 		ON CONFLICT (key_id, name) DO UPDATE SET count = ingest_drops.count + excluded.count`
@@ -29,7 +30,7 @@ const (
 
 // prepareIngest prepares the hot ingest statements up front, like prepareWrites.
 func (db *DB) prepareIngest(ctx context.Context) error {
-	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), db.eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd,
+	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), indexCandidatesSQL(rowsPerStatement), holdsKind, db.eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd,
 		db.customersSQL(rowsPerStatement), db.indexSQL(rowsPerStatement), db.identityRowsSQL(rowsPerStatement)} {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
@@ -348,10 +349,14 @@ func tree(root string, children func(string) (*sql.Rows, error)) ([]string, erro
 	return out, nil
 }
 
-func (t *ingestTx) IdentityKinds(ctx context.Context, ids []string) ([]string, error) {
+func (t *ingestTx) IdentityKinds(ctx context.Context, ids []string, indexed []string) ([]string, error) {
+	q := `SELECT kind FROM identities WHERE customer_id = $1`
+	if len(indexed) > 0 {
+		q += ` UNION ALL SELECT field FROM blind_index WHERE customer_id = $1 AND field IN (` + placeholders(2, len(indexed)) + `)`
+	}
 	var out []string
 	for _, id := range ids {
-		rows, err := t.tx.QueryContext(ctx, `SELECT kind FROM identities WHERE customer_id = $1`, id)
+		rows, err := t.tx.QueryContext(ctx, q, append([]any{id}, anyArgs(indexed)...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -369,6 +374,63 @@ func (t *ingestTx) IdentityKinds(ctx context.Context, ids []string) ([]string, e
 		}
 	}
 	return out, nil
+}
+
+// HoldsKind implements ingest.Tx.
+func (t *ingestTx) HoldsKind(ctx context.Context, kind string) (bool, error) {
+	var one int
+	err := t.db.txQueryRow(ctx, t.tx, holdsKind, kind).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up identities: %w", err)
+	}
+	return true, nil
+}
+
+// IndexCandidates implements ingest.Tx.
+func (t *ingestTx) IndexCandidates(ctx context.Context, field string, tokens []int64) ([]ingest.IndexCandidate, error) {
+	var out []ingest.IndexCandidate
+	for from := 0; from < len(tokens); from += rowsPerStatement {
+		part := tokens[from:min(from+rowsPerStatement, len(tokens))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, field)
+		for _, tok := range part {
+			args = append(args, tok)
+		}
+		rows, err := t.query(ctx, indexCandidatesSQL(len(part)), args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up index: %w", err)
+		}
+		var toks []int64
+		var links []string
+		recs, err := t.db.scanLedCustomers(rows, func() []any {
+			toks, links = append(toks, 0), append(links, "")
+			return []any{&toks[len(toks)-1], &links[len(links)-1]}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look up index: %w", err)
+		}
+		for i, r := range recs {
+			h := ingest.Holder{CustomerID: r.ID, Root: r.ID, MasterVersion: r.MasterVersion, Key: r.Key}
+			if links[i] != "" {
+				if h.Root, err = t.root(ctx, links[i]); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, ingest.IndexCandidate{Token: toks[i], Holder: h, Record: r})
+		}
+	}
+	return out, nil
+}
+
+// indexCandidatesSQL finds the customers whose blind-index entry for a field carries one of
+// n tokens, with the customer each has been merged into.
+func indexCandidatesSQL(n int) string {
+	return `SELECT b.token, COALESCE(l.merged_into, ''), c.id, c.version, c.master_version, c.dkey, c.sealed, c.plain, c.created_at, c.updated_at
+		FROM blind_index b JOIN customers c ON c.id = b.customer_id LEFT JOIN customer_links l ON l.customer_id = b.customer_id
+		WHERE b.field = $1 AND b.token IN (` + placeholders(2, n) + `)`
 }
 
 func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record) error {
@@ -648,9 +710,17 @@ func (db *DB) ListEvents(ctx context.Context, ids []string, f ingest.EventFilter
 	return out, db.translate(rows.Err())
 }
 
-// ListIdentities implements ingest.Store.
-func (db *DB) ListIdentities(ctx context.Context, ids []string) ([]ingest.IdentityRow, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT kind, token, customer_id, sealed, created_at FROM identities WHERE customer_id IN (`+placeholders(1, len(ids))+`)`, anyArgs(ids)...)
+// ListIdentities implements ingest.Store. A profile's current indexed contact values are
+// listed from its blind-index entries, dated by the profile's last change.
+func (db *DB) ListIdentities(ctx context.Context, ids []string, indexed []string) ([]ingest.IdentityRow, error) {
+	q := `SELECT kind, token, customer_id, sealed, created_at FROM identities WHERE customer_id IN (` + placeholders(1, len(ids)) + `)`
+	args := anyArgs(ids)
+	if len(indexed) > 0 {
+		q += ` UNION ALL SELECT b.field, NULL, b.customer_id, NULL, c.updated_at FROM blind_index b JOIN customers c ON c.id = b.customer_id
+			WHERE b.customer_id IN (` + placeholders(len(ids)+1, len(ids)) + `) AND b.field IN (` + placeholders(2*len(ids)+1, len(indexed)) + `)`
+		args = append(append(args, anyArgs(ids)...), anyArgs(indexed)...)
+	}
+	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, db.translate(err)
 	}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"slices"
 	"testing"
@@ -105,17 +106,38 @@ func testIngestIdentities(t *testing.T, db *store.DB) {
 		if err != nil || len(many) != 2 || many[string(tok(2))].CustomerID != c2 {
 			t.Fatalf("identities: got %+v %v", many, err)
 		}
-		kinds, err := tx.IdentityKinds(ctx, []string{c1, c2})
+		kinds, err := tx.IdentityKinds(ctx, []string{c1, c2}, nil)
 		slices.Sort(kinds)
 		if err != nil || !slices.Equal(kinds, []string{ingest.KindAnonymousID, ingest.KindAnonymousID, ingest.KindEmail}) {
 			t.Fatalf("kinds: got %v %v", kinds, err)
+		}
+		// Each profile's indexed e-mail counts as one more identifier.
+		kinds, err = tx.IdentityKinds(ctx, []string{c1, c2}, []string{ingest.KindEmail, ingest.KindPhone})
+		slices.Sort(kinds)
+		if err != nil || !slices.Equal(kinds, []string{ingest.KindAnonymousID, ingest.KindAnonymousID, ingest.KindEmail, ingest.KindEmail, ingest.KindEmail}) {
+			t.Fatalf("kinds with the profiles' contacts: got %v %v", kinds, err)
+		}
+		for kind, want := range map[string]bool{ingest.KindEmail: true, ingest.KindAnonymousID: true, ingest.KindPhone: false} {
+			if held, err := tx.HoldsKind(ctx, kind); err != nil || held != want {
+				t.Fatalf("holds %s: got %v %v, want %v", kind, held, err, want)
+			}
+		}
+		cands, err := tx.IndexCandidates(ctx, ingest.KindEmail, []int64{1, 3, 77})
+		slices.SortFunc(cands, func(a, b ingest.IndexCandidate) int { return cmp.Compare(a.Token, b.Token) })
+		if err != nil || len(cands) != 2 || cands[0].Token != 1 || cands[0].Holder.CustomerID != c1 || cands[0].Holder.Root != c1 ||
+			!bytes.Equal(cands[0].Holder.Key, []byte("wrapped-"+c1)) || string(cands[0].Record.Sealed["email"]) != "ct-email-"+c1 ||
+			cands[1].Token != 3 || cands[1].Record.ID != c3 {
+			t.Fatalf("index candidates: got %+v %v", cands, err)
+		}
+		if cands, err := tx.IndexCandidates(ctx, ingest.KindPhone, []int64{1}); err != nil || len(cands) != 0 {
+			t.Fatalf("index candidates of another field: got %+v %v", cands, err)
 		}
 		if _, err := tx.Root(ctx, missing); !problem.Is(err, problem.NotFound) {
 			t.Fatalf("root of an unknown customer: got %v", err)
 		}
 		return nil
 	})
-	rows, err := db.ListIdentities(ctx, []string{c2})
+	rows, err := db.ListIdentities(ctx, []string{c2}, nil)
 	var sealed []string
 	for _, r := range rows {
 		sealed = append(sealed, string(r.Sealed))
@@ -123,6 +145,17 @@ func testIngestIdentities(t *testing.T, db *store.DB) {
 	slices.Sort(sealed)
 	if err != nil || !slices.Equal(sealed, []string{"ct-2", "ct-3"}) {
 		t.Fatalf("list identities: got %+v %v", rows, err)
+	}
+	// The profile's indexed e-mail is listed too, with neither token nor seal.
+	rows, err = db.ListIdentities(ctx, []string{c2}, []string{ingest.KindEmail})
+	var profile []ingest.IdentityRow
+	for _, r := range rows {
+		if r.Sealed == nil {
+			profile = append(profile, r)
+		}
+	}
+	if err != nil || len(rows) != 3 || len(profile) != 1 || profile[0].Kind != ingest.KindEmail || profile[0].CustomerID != c2 || profile[0].Token != nil || profile[0].CreatedAt.IsZero() {
+		t.Fatalf("list identities with the profile's contacts: got %+v %v", rows, err)
 	}
 
 	// Merge c2 into c1, then c3 into c1: reads follow the links, nothing moves.
@@ -141,6 +174,10 @@ func testIngestIdentities(t *testing.T, db *store.DB) {
 		h, ok, err := tx.Identity(ctx, ingest.KindAnonymousID, tok(2))
 		if err != nil || !ok || h.CustomerID != c2 || h.Root != c1 {
 			t.Fatalf("holder after merge: got %+v %v", h, err)
+		}
+		cands, err := tx.IndexCandidates(ctx, ingest.KindEmail, []int64{3})
+		if err != nil || len(cands) != 1 || cands[0].Holder.CustomerID != c3 || cands[0].Holder.Root != c1 {
+			t.Fatalf("index candidate after merge: got %+v %v", cands, err)
 		}
 		return nil
 	})
