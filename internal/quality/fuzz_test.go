@@ -11,24 +11,34 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// suiteSeeds returns the suites' addresses as fuzz seeds when the external data is
-// present; fuzzing still works from the built-in seeds without it.
-func suiteSeeds() []string {
+// sharedDataRoot finds the external test data (shared/data beside the repository, or
+// $STEWARD_SHARED_DATA); "" when it is not there.
+func sharedDataRoot() string {
+	if root := os.Getenv("STEWARD_SHARED_DATA"); root != "" {
+		return root
+	}
 	dir, err := os.Getwd()
 	if err != nil {
-		return nil
+		return ""
 	}
-	root := os.Getenv("STEWARD_SHARED_DATA")
-	for root == "" {
+	for {
 		if fi, err := os.Stat(filepath.Join(dir, "shared", "data")); err == nil && fi.IsDir() {
-			root = filepath.Join(dir, "shared", "data")
-			break
+			return filepath.Join(dir, "shared", "data")
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return nil
+			return ""
 		}
 		dir = parent
+	}
+}
+
+// suiteSeeds returns the suites' addresses as fuzz seeds when the external data is
+// present; fuzzing still works from the built-in seeds without it.
+func suiteSeeds() []string {
+	root := sharedDataRoot()
+	if root == "" {
+		return nil
 	}
 	raw, err := os.ReadFile(filepath.Join(root, "email", "isemail-js", "tests.json"))
 	if err != nil {
@@ -92,6 +102,9 @@ func FuzzValidatePhone(f *testing.F) {
 		{"030 123456", "DE"}, {"06 12 34 56 78", "FR"}, {"0412 345 678", "AU"},
 		{"+800 1234 5678", ""}, {"tel:+1-650-253-0000;ext=12", "US"}, {"hello", "US"},
 		{"0044 7400 123456", "gb"}, {"+1 800 FLOWERS", "US"}, {"", ""},
+		{"+447911100000", ""}, {"(415) 555-2671", "US"}, {"1 415 555 2671", "CA"},
+		{"+44 (0)20 7946 0958", "GG"}, {"030/1234567", "DE"}, {"+39 06 1234 5678", "IT"},
+		{"0 11 15 2345-6789", "AR"}, {"4621234", "AG"}, {"44 01481 512345", "GG"},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -99,6 +112,10 @@ func FuzzValidatePhone(f *testing.F) {
 		r := ValidatePhone(raw, region)
 		if r.Type == "" {
 			t.Fatalf("no type: %+v", r)
+		}
+		// The fast path must read every input exactly as the library's parser does.
+		if _, problem := comparePhonePaths(raw, region); problem != "" {
+			t.Fatal(problem)
 		}
 		// Our classifier must agree with the library it stands in for.
 		if num, err := phonenumbers.Parse(strings.TrimSpace(raw), strings.ToUpper(strings.TrimSpace(region))); err == nil &&

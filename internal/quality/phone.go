@@ -59,8 +59,8 @@ var phoneTypeNames = map[phonenumbers.PhoneNumberType]string{
 }
 
 // phoneNumberPool recycles parse targets: a bulk import validates millions of numbers
-// and the parser fills a fresh protobuf message for each.
-var phoneNumberPool = sync.Pool{New: func() any { return new(phonenumbers.PhoneNumber) }}
+// and each needs a protobuf message to fill.
+var phoneNumberPool = sync.Pool{New: func() any { return new(phoneScratch) }}
 
 // ErrPhoneNotValid is matched by every error NormalizePhone returns.
 var ErrPhoneNotValid = errors.New("phone number not valid")
@@ -92,7 +92,19 @@ func NormalizePhone(raw, defaultRegion string) (string, error) {
 // international prefix is read as a national number of defaultRegion (an ISO 3166-1
 // alpha-2 code, any case), because that is how people write their own numbers on forms.
 // It never fails and never panics: everything it has to say is in the result.
-func ValidatePhone(raw, defaultRegion string) (res PhoneResult) {
+func ValidatePhone(raw, defaultRegion string) PhoneResult {
+	return validatePhone(raw, defaultRegion, true)
+}
+
+// validatePhoneSlow is ValidatePhone with every number parsed by libphonenumber's own
+// parser, the reference the fast path is tested against.
+func validatePhoneSlow(raw, defaultRegion string) PhoneResult {
+	return validatePhone(raw, defaultRegion, false)
+}
+
+// validatePhone reads plain notations with parsePhoneFast when fast is set, and
+// everything else with the library's parser.
+func validatePhone(raw, defaultRegion string, fast bool) (res PhoneResult) {
 	res.Type = PhoneUnknown
 	defer func() {
 		// The parser is third-party code fed with untrusted input; a bug in it must
@@ -116,12 +128,15 @@ func ValidatePhone(raw, defaultRegion string) (res PhoneResult) {
 		region = "ZZ" // libphonenumber's "unknown region": only +-prefixed numbers parse
 	}
 
-	num := phoneNumberPool.Get().(*phonenumbers.PhoneNumber)
-	defer phoneNumberPool.Put(num)
-	num.Reset() // the parser only sets the fields it finds, so clear the last number's
-	if err := phonenumbers.ParseToNumber(s, region, num); err != nil {
-		res.Reason = phoneParseReason(err, region, strings.HasPrefix(s, "+") || strings.HasPrefix(s, "\uff0b"))
-		return res
+	scratch := phoneNumberPool.Get().(*phoneScratch)
+	defer phoneNumberPool.Put(scratch)
+	num := &scratch.num
+	num.Reset() // the parsers only set the fields they find, so clear the last number's
+	if !fast || !parsePhoneFast(s, region, scratch) {
+		if err := phonenumbers.ParseToNumber(s, region, num); err != nil {
+			res.Reason = phoneParseReason(err, region, strings.HasPrefix(s, "+") || strings.HasPrefix(s, "\uff0b"))
+			return res
+		}
 	}
 	// The type is UNKNOWN exactly when IsValidNumber is false (both match the number
 	// against the metadata of the region its calling code and digits select), so one

@@ -2,6 +2,7 @@ package quality
 
 import (
 	"regexp"
+	"strconv"
 	"sync"
 
 	"github.com/nyaruka/phonenumbers"
@@ -51,6 +52,17 @@ type phoneMeta struct {
 	general, premium, tollFree, sharedCost, voip, personal phoneDesc
 	pager, uan, voicemail, fixed, mobile                   phoneDesc
 	sameMobileAndFixed                                     bool
+
+	// What parsePhoneFast needs to read a number the way the library's parser does: the
+	// international prefix and the national prefix for parsing, both anchored at the
+	// start as the parser anchors them, the national prefix transform rule, and the
+	// calling code as written. parsable is false when a pattern does not compile or the
+	// possible lengths are missing (the parser would panic on both): the fast path then
+	// leaves the region to the library instead of guessing.
+	idd, nationalPrefix *regexp.Regexp
+	prefixTransform     string
+	callingCode         string
+	parsable            bool
 }
 
 func (m *phoneMeta) compile() {
@@ -79,6 +91,15 @@ func (m *phoneMeta) compile() {
 	m.fixed = desc(s.GetFixedLine())
 	m.mobile = desc(s.GetMobile())
 	m.sameMobileAndFixed = s.GetSameMobileAndFixedLinePattern()
+
+	var iddErr, npErr error
+	m.idd, iddErr = regexp.Compile("^(?:" + s.GetInternationalPrefix() + ")")
+	if p := s.GetNationalPrefixForParsing(); p != "" {
+		m.nationalPrefix, npErr = regexp.Compile("^(?:" + p + ")")
+	}
+	m.prefixTransform = s.GetNationalPrefixTransformRule()
+	m.callingCode = strconv.Itoa(int(s.GetCountryCode()))
+	m.parsable = iddErr == nil && npErr == nil && len(s.GetGeneralDesc().GetPossibleLength()) > 0
 }
 
 func (m *phoneMeta) ready() *phoneMeta {
