@@ -565,9 +565,7 @@ func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, ro
 			d.add(DropLimit, h.id.Class())
 			continue
 		}
-		if err := st.link(ctx, root, h.id); err != nil {
-			return "", "", err
-		}
+		st.link(root, h.id)
 		hits[i].h = st.holders[tokenKey(h.id.Kind, h.id.Token)]
 	}
 	alias := p.msg.Type == TypeAlias
@@ -851,24 +849,16 @@ func (st *txState) merge(ctx context.Context, winner, loser, reason string) {
 	st.entries = append(st.entries, e)
 }
 
-// link gives root a new identifier, sealed under root's key.
-func (st *txState) link(ctx context.Context, root string, id Identifier) error {
-	dk, err := st.key(ctx, root)
-	if err != nil {
-		return err
-	}
-	ct, err := dk.Seal(IdentitiesTable, id.Kind, root, []byte(id.Value))
-	if err != nil {
-		return problem.Wrap(problem.Internal, err, "sealing failed")
-	}
-	st.idRows = append(st.idRows, IdentityRow{Kind: id.Kind, Token: id.Token, CustomerID: root, Sealed: ct, CreatedAt: st.now, value: id.Value})
+// link gives root a new identifier. Its row is sealed under root's key only when the
+// transaction writes it (see identityRows).
+func (st *txState) link(root string, id Identifier) {
+	st.idRows = append(st.idRows, IdentityRow{Kind: id.Kind, Token: id.Token, CustomerID: root, CreatedAt: st.now, value: id.Value})
 	h := &Holder{CustomerID: root, Root: root}
 	if pr, ok := st.profiles[root]; ok {
 		h.MasterVersion, h.Key = pr.rec.MasterVersion, pr.rec.Key
 	}
 	st.holders[tokenKey(id.Kind, id.Token)] = h
 	st.counts[root][id.Class()]++
-	return nil
 }
 
 // key opens a customer's data key once per transaction.
@@ -932,6 +922,12 @@ func (st *txState) applyTraits(ctx context.Context, root string, traits map[stri
 	for f, v := range traits {
 		old, had := pr.values[f]
 		if had {
+			// Most values are strings: compared as such, without encoding both.
+			if a, ok := old.(string); ok {
+				if b, ok := v.(string); ok && a == b {
+					continue
+				}
+			}
 			a, _ := json.Marshal(old)
 			b, _ := json.Marshal(v)
 			if string(a) == string(b) {
@@ -993,6 +989,13 @@ func (st *txState) identityRows(ctx context.Context) ([]IdentityRow, error) {
 	for _, r := range st.idRows {
 		if pr, ok := st.profiles[r.CustomerID]; ok && st.s.isIndexed(r.Kind) && pr.values[r.Kind] == any(r.value) {
 			continue
+		}
+		dk, err := st.key(ctx, r.CustomerID)
+		if err != nil {
+			return nil, err
+		}
+		if r.Sealed, err = dk.Seal(IdentitiesTable, r.Kind, r.CustomerID, []byte(r.value)); err != nil {
+			return nil, problem.Wrap(problem.Internal, err, "sealing failed")
 		}
 		rows = append(rows, r)
 		linked[tokenKey(r.Kind, r.Token)] = true

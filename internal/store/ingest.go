@@ -30,8 +30,7 @@ const (
 
 // prepareIngest prepares the hot ingest statements up front, like prepareWrites.
 func (db *DB) prepareIngest(ctx context.Context) error {
-	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), indexCandidatesSQL(rowsPerStatement), holdsKind, db.eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd,
-		db.customersSQL(rowsPerStatement), db.indexSQL(rowsPerStatement), db.identityRowsSQL(rowsPerStatement)} {
+	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), indexCandidatesSQL(rowsPerStatement), holdsKind, db.eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd} {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -110,33 +109,8 @@ func (db *DB) valuesSQL(head string, cols, n int, tail string) string {
 	return db.native(b.String())
 }
 
-func (db *DB) customersSQL(n int) string {
-	return db.valuesSQL(`INSERT INTO customers (`+customerColumns+`)`, 8, n, "")
-}
-
-func (db *DB) indexSQL(n int) string {
-	return db.valuesSQL(`INSERT INTO blind_index (field, token, customer_id)`, 3, n, ` ON CONFLICT DO NOTHING`)
-}
-
-func (db *DB) identityRowsSQL(n int) string {
-	return db.valuesSQL(`INSERT INTO identities (kind, token, customer_id, sealed, created_at)`, 5, n, "")
-}
-
 func (db *DB) eventSQL(n int) string {
 	return db.valuesSQL(`INSERT INTO events (customer_id, key_id, type, name, category, at, received_at, expires_at, plain, sealed)`, 10, n, "")
-}
-
-// execRows runs a multi-row insert over args, cols values per row, rowsPerStatement rows per
-// statement: one statement per hundred rows instead of one per row is most of a bulk write's
-// statement cost (imports write a customer, its index entries and identities per row).
-func (t *ingestTx) execRows(ctx context.Context, sqlFor func(n int) string, cols int, args []any) error {
-	for from := 0; from < len(args); from += cols * rowsPerStatement {
-		part := args[from:min(from+cols*rowsPerStatement, len(args))]
-		if _, err := t.exec(ctx, sqlFor(len(part)/cols), part...); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func identitiesSQL(n int) string {
@@ -443,10 +417,10 @@ func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record)
 			index = append(index, ix.Field, ix.Token, r.ID)
 		}
 	}
-	if err := t.execRows(ctx, t.db.customersSQL, 8, args); err != nil {
+	if err := t.db.insertRows(ctx, t.tx, t.db.customerRows, args); err != nil {
 		return err
 	}
-	return t.execRows(ctx, t.db.indexSQL, 3, index)
+	return t.db.insertRows(ctx, t.tx, t.db.indexRows, index)
 }
 
 func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error {
@@ -469,7 +443,7 @@ func (t *ingestTx) AddIdentities(ctx context.Context, rows []ingest.IdentityRow)
 	for _, r := range rows {
 		args = append(args, r.Kind, r.Token, r.CustomerID, r.Sealed, micros(r.CreatedAt))
 	}
-	if err := t.execRows(ctx, t.db.identityRowsSQL, 5, args); err != nil {
+	if err := t.db.insertRows(ctx, t.tx, t.db.identityRows, args); err != nil {
 		return fmt.Errorf("insert identities: %w", err)
 	}
 	return nil

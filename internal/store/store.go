@@ -77,9 +77,9 @@ type DB struct {
 	// mainSQL and accessSQL are the audit statements for the main chains and the access chain.
 	mainSQL, accessSQL chainSQL
 	bare               sync.Map // statement text -> its native form (see native)
-	// customerRows, indexRows and keyRows insert new customers, their blind-index entries and
-	// their duplicate-matching keys.
-	customerRows, indexRows, keyRows rowStatements
+	// customerRows, indexRows, keyRows and identityRows insert new customers, their
+	// blind-index entries, their duplicate-matching keys and stitched identifiers.
+	customerRows, indexRows, keyRows, identityRows rowStatements
 	// watcher hears of committed changes to decision inputs (see SetDecisionWatcher).
 	watcher atomic.Pointer[DecisionWatcher]
 	// ingestOnce prepares the ingest statements on first use (see IngestTx).
@@ -135,7 +135,7 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // for itself.
 func (db *DB) prepareWrites(ctx context.Context) error {
 	qs := []string{db.customerUpdate(), indexDelete}
-	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows} {
+	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.identityRows} {
 		qs = append(qs, rs.stmts...)
 	}
 	qs = append(qs, keyStatements()...)
@@ -344,6 +344,7 @@ func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
 	db.customerRows = db.rowStatements(`INSERT INTO customers (`+customerColumns+`)`, 8, "")
 	db.indexRows = db.rowStatements(`INSERT INTO blind_index (field, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
 	db.keyRows = db.rowStatements(`INSERT INTO match_keys (token, customer_id)`, 2, ` ON CONFLICT DO NOTHING`)
+	db.identityRows = db.rowStatements(`INSERT INTO identities (kind, token, customer_id, sealed, created_at)`, 5, "")
 	db.closers = append(db.closers, write.Close)
 	if read != write {
 		db.closers = append(db.closers, read.Close)
