@@ -72,7 +72,9 @@ type Options struct {
 	Consents      []ConsentColumn
 	PolicyVersion string
 	Ledger        Ledger
-	// Workers normalise rows ahead of the writer (default: one per processor).
+	// Workers normalise rows ahead of the writer (default: one per processor but one, which
+	// is left to the writer: it is what bounds an import, and workers preparing on every core
+	// took turns with it).
 	Workers int
 }
 
@@ -126,7 +128,7 @@ func Run(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer
 		o.BatchSize = 5000
 	}
 	if o.Workers <= 0 {
-		o.Workers = runtime.GOMAXPROCS(0)
+		o.Workers = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	var s Stats
 	s.Committed = o.StartAfter

@@ -601,29 +601,24 @@ func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, ro
 func (st *txState) prefetch(ctx context.Context, ps []prepared, fresh []bool) error {
 	byKind := map[string][][]byte{}
 	contacts := map[string][]Identifier{}
-	seen := map[string]bool{}
+	want := func(kind string, tok []byte) {
+		key := tokenKey(kind, tok)
+		if _, seen := st.holders[key]; !seen {
+			st.holders[key] = nil // until found below
+			byKind[kind] = append(byKind[kind], tok)
+		}
+	}
 	for i := range ps {
 		if !fresh[i] {
 			continue
 		}
 		for _, id := range ps[i].ids {
-			kinds := []string{id.Kind}
-			if id.Either {
-				kinds = append(kinds, KindAnonymousID)
+			if _, seen := st.holders[tokenKey(id.Kind, id.Token)]; !seen && st.s.isIndexed(id.Kind) {
+				contacts[id.Kind] = append(contacts[id.Kind], id)
 			}
-			for _, k := range kinds {
-				tok := id.Token
-				if k != id.Kind {
-					tok = st.s.Keys.IdentityToken(k, []byte(id.Value))
-				}
-				key := tokenKey(k, tok)
-				if !seen[key] {
-					seen[key] = true
-					byKind[k] = append(byKind[k], tok)
-					if k == id.Kind && st.s.isIndexed(k) {
-						contacts[k] = append(contacts[k], id)
-					}
-				}
+			want(id.Kind, id.Token)
+			if id.Either {
+				want(KindAnonymousID, st.s.Keys.IdentityToken(KindAnonymousID, []byte(id.Value)))
 			}
 		}
 	}
@@ -641,8 +636,6 @@ func (st *txState) prefetch(ctx context.Context, ps []prepared, fresh []bool) er
 		for _, t := range toks {
 			if h, ok := found[string(t)]; ok {
 				st.holders[tokenKey(kind, t)] = &h
-			} else {
-				st.holders[tokenKey(kind, t)] = nil
 			}
 		}
 	}
