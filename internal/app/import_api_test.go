@@ -317,7 +317,9 @@ func TestImportUploadResumes(t *testing.T) {
 	}
 	e.app.Imports.Jobs = store
 	mid := e.importStatus(st.ID)
-	if mid.State != "running" || mid.ResumeAfter != 5001 || mid.Created != 5000 {
+	// The first batch may be written before it is full (the writer does not wait for rows
+	// still being prepared): the resume point is wherever it ended.
+	if mid.State != "running" || mid.Created == 0 || mid.Created >= rows || mid.ResumeAfter != mid.Created+1 {
 		t.Fatalf("after the stop: %+v", mid)
 	}
 	time.Sleep(5 * time.Millisecond)

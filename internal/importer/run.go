@@ -109,6 +109,9 @@ type choice struct {
 // few enough that the writer never waits long for the first chunk.
 const chunkRows = 256
 
+// minBatch is the fewest rows written early, when the next rows are not ready yet.
+const minBatch = 2 * chunkRows
+
 type chunk struct {
 	items []item
 	recs  [][]string
@@ -168,8 +171,21 @@ func Run(ctx context.Context, r *Reader, ms []Mapping, norm *customer.Normalizer
 	for c := range chunks {
 		select {
 		case <-c.done:
-		case <-ctx.Done():
-			return s, ctx.Err()
+		default:
+			// The next rows are still being prepared: rather than wait with a batch in hand,
+			// the writer writes it. At the start of a file this keeps the writer from idling
+			// through the preparation of a whole first batch; when the writer is what bounds
+			// the import, the next rows are always ready and batches fill up.
+			if len(batch) >= minBatch {
+				if err := flush(); err != nil {
+					return s, err
+				}
+			}
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+				return s, ctx.Err()
+			}
 		}
 		for _, it := range c.items {
 			if it.err != nil {
