@@ -177,16 +177,10 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]b
 
 func (t *ingestTx) Identities(ctx context.Context, kind string, tokens [][]byte) (map[string]ingest.Holder, error) {
 	out := map[string]ingest.Holder{}
-	for from := 0; from < len(tokens); from += rowsPerStatement {
-		part := tokens[from:min(from+rowsPerStatement, len(tokens))]
-		args := make([]any, 0, len(part)+1)
-		args = append(args, kind)
-		for _, tok := range part {
-			args = append(args, tok)
-		}
-		rows, err := t.query(ctx, identitiesSQL(len(part)), args...)
+	err := inChunks(kind, tokens, func(args []any, n int) error {
+		rows, err := t.query(ctx, identitiesSQL(n), args...)
 		if err != nil {
-			return nil, fmt.Errorf("look up identities: %w", err)
+			return fmt.Errorf("look up identities: %w", err)
 		}
 		type found struct {
 			tok  []byte
@@ -198,25 +192,43 @@ func (t *ingestTx) Identities(ctx context.Context, kind string, tokens [][]byte)
 			var f found
 			if err := rows.Scan(&f.tok, &f.h.CustomerID, &f.h.MasterVersion, &f.h.Key, &f.link); err != nil {
 				rows.Close()
-				return nil, err
+				return err
 			}
 			fs = append(fs, f)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("look up identities: %w", err)
+			return fmt.Errorf("look up identities: %w", err)
 		}
 		for _, f := range fs {
 			f.h.Root = f.h.CustomerID
 			if f.link != "" {
 				if f.h.Root, err = t.root(ctx, f.link); err != nil {
-					return nil, err
+					return err
 				}
 			}
 			out[string(f.tok)] = f.h
 		}
+		return nil
+	})
+	return out, err
+}
+
+// inChunks calls fn with the arguments of each IN (...) look-up of vals, rowsPerStatement at
+// a time: head, then the values, and how many values there are.
+func inChunks[T any](head any, vals []T, fn func(args []any, n int) error) error {
+	for from := 0; from < len(vals); from += rowsPerStatement {
+		part := vals[from:min(from+rowsPerStatement, len(vals))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, head)
+		for _, v := range part {
+			args = append(args, v)
+		}
+		if err := fn(args, len(part)); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 func (t *ingestTx) Identity(ctx context.Context, kind string, token []byte) (ingest.Holder, bool, error) {
@@ -366,16 +378,10 @@ func (t *ingestTx) HoldsKind(ctx context.Context, kind string) (bool, error) {
 // IndexCandidates implements ingest.Tx.
 func (t *ingestTx) IndexCandidates(ctx context.Context, field string, tokens []int64) ([]ingest.IndexCandidate, error) {
 	var out []ingest.IndexCandidate
-	for from := 0; from < len(tokens); from += rowsPerStatement {
-		part := tokens[from:min(from+rowsPerStatement, len(tokens))]
-		args := make([]any, 0, len(part)+1)
-		args = append(args, field)
-		for _, tok := range part {
-			args = append(args, tok)
-		}
-		rows, err := t.query(ctx, indexCandidatesSQL(len(part)), args...)
+	err := inChunks(field, tokens, func(args []any, n int) error {
+		rows, err := t.query(ctx, indexCandidatesSQL(n), args...)
 		if err != nil {
-			return nil, fmt.Errorf("look up index: %w", err)
+			return fmt.Errorf("look up index: %w", err)
 		}
 		var toks []int64
 		var links []string
@@ -384,19 +390,20 @@ func (t *ingestTx) IndexCandidates(ctx context.Context, field string, tokens []i
 			return []any{&toks[len(toks)-1], &links[len(links)-1]}
 		})
 		if err != nil {
-			return nil, fmt.Errorf("look up index: %w", err)
+			return fmt.Errorf("look up index: %w", err)
 		}
 		for i, r := range recs {
 			h := ingest.Holder{CustomerID: r.ID, Root: r.ID, MasterVersion: r.MasterVersion, Key: r.Key}
 			if links[i] != "" {
 				if h.Root, err = t.root(ctx, links[i]); err != nil {
-					return nil, err
+					return err
 				}
 			}
 			out = append(out, ingest.IndexCandidate{Token: toks[i], Holder: h, Record: r})
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // indexCandidatesSQL finds the customers whose blind-index entry for a field carries one of
