@@ -24,7 +24,7 @@ func (s *Service) ContactValues(ctx context.Context, ids []string, fields ...str
 			return nil, err
 		}
 		for _, r := range recs {
-			vals, err := s.openFields(ctx, r, fields)
+			vals, err := s.OpenFields(ctx, r, fields)
 			if err != nil {
 				return nil, err
 			}
@@ -34,9 +34,9 @@ func (s *Service) ContactValues(ctx context.Context, ids []string, fields ...str
 	return out, nil
 }
 
-// openFields decrypts just the named string fields of r, unwrapping its data key only when
-// one of them is sealed.
-func (s *Service) openFields(ctx context.Context, r *Record, fields []string) (map[string]string, error) {
+// OpenFields decrypts just the named string fields of r, unwrapping its data key only when
+// one of them is sealed. Stitching compares a blind-index candidate's address with it.
+func (s *Service) OpenFields(ctx context.Context, r *Record, fields []string) (map[string]string, error) {
 	vals := make(map[string]string, len(fields))
 	var dk *vault.DataKey
 	for _, name := range fields {

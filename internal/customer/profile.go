@@ -36,15 +36,15 @@ func (s *Service) NewProfile(ctx context.Context, values map[string]any) (*Recor
 	return r, dk, audit.New(ctx, audit.ActionCustomerCreate, r.ID, sortedKeys(values), ""), nil
 }
 
-// OpenProfile decrypts r's values and opens its data key.
+// OpenProfile decrypts r's values and opens its data key, once for both.
 func (s *Service) OpenProfile(ctx context.Context, r *Record) (map[string]any, *vault.DataKey, error) {
-	values, err := s.open(ctx, r)
-	if err != nil {
-		return nil, nil, err
-	}
 	dk, err := s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
 	if err != nil {
 		return nil, nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
+	}
+	values, err := openValues(r, dk)
+	if err != nil {
+		return nil, nil, err
 	}
 	return values, dk, nil
 }
@@ -55,34 +55,4 @@ func (s *Service) Reseal(r *Record, dk *vault.DataKey, values map[string]any) er
 	r.Version++
 	r.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	return s.seal(r, dk, values)
-}
-
-// OpenValue decrypts one field of r, nil when r does not hold it. Stitching compares a
-// blind-index candidate's value with the identifier it looked for this way, without
-// opening the rest of the profile.
-func (s *Service) OpenValue(ctx context.Context, r *Record, field string) (any, error) {
-	if b, ok := r.Plain[field]; ok {
-		v, err := decodeValue(b)
-		if err != nil {
-			return nil, problem.Wrap(problem.Internal, err, "stored value unreadable")
-		}
-		return v, nil
-	}
-	ct, ok := r.Sealed[field]
-	if !ok {
-		return nil, nil
-	}
-	dk, err := s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
-	if err != nil {
-		return nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
-	}
-	b, err := dk.Open(Table, field, r.ID, ct)
-	if err != nil {
-		return nil, problem.Wrap(problem.Internal, err, "stored value does not open")
-	}
-	v, err := decodeValue(b)
-	if err != nil {
-		return nil, problem.Wrap(problem.Internal, err, "stored value unreadable")
-	}
-	return v, nil
 }

@@ -198,13 +198,9 @@ func (s *Service) Purge(ctx context.Context, id string, fields []string, version
 	if r.Version != version {
 		return problem.Conflictf("customer changed since the purge was planned")
 	}
-	values, err := s.open(ctx, r)
+	values, dk, err := s.OpenProfile(ctx, r)
 	if err != nil {
 		return err
-	}
-	dk, err := s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
-	if err != nil {
-		return problem.Wrap(problem.Internal, err, "customer key unavailable")
 	}
 	for _, f := range fields {
 		delete(values, f)

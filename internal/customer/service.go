@@ -223,11 +223,7 @@ func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]a
 	if err != nil {
 		return View{}, s.missing(ctx, id, err)
 	}
-	values, err := s.open(ctx, r)
-	if err != nil {
-		return View{}, err
-	}
-	dk, err := s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
+	values, dk, err := s.OpenProfile(ctx, r)
 	if err != nil {
 		return View{}, err
 	}
@@ -442,9 +438,18 @@ func (s *Service) seal(r *Record, dk *vault.DataKey, values map[string]any) erro
 	return nil
 }
 
-// open decrypts every value of r. A value that fails to open means tampering or a lost key,
-// never bad input, so it is Internal.
+// open decrypts every value of r, unwrapping its data key only when one is sealed. A value
+// that fails to open means tampering or a lost key, never bad input, so it is Internal.
 func (s *Service) open(ctx context.Context, r *Record) (map[string]any, error) {
+	if len(r.Sealed) == 0 {
+		return openValues(r, nil)
+	}
+	values, _, err := s.OpenProfile(ctx, r)
+	return values, err
+}
+
+// openValues decrypts every value of r with its data key dk (nil when r seals nothing).
+func openValues(r *Record, dk *vault.DataKey) (map[string]any, error) {
 	values := make(map[string]any, len(r.Sealed)+len(r.Plain))
 	for name, b := range r.Plain {
 		v, err := decodeValue(b)
@@ -452,13 +457,6 @@ func (s *Service) open(ctx context.Context, r *Record) (map[string]any, error) {
 			return nil, problem.Wrap(problem.Internal, err, "stored value unreadable")
 		}
 		values[name] = v
-	}
-	if len(r.Sealed) == 0 {
-		return values, nil
-	}
-	dk, err := s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
-	if err != nil {
-		return nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
 	}
 	for name, ct := range r.Sealed {
 		b, err := dk.Open(Table, name, r.ID, ct)

@@ -601,22 +601,24 @@ func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, ro
 func (st *txState) prefetch(ctx context.Context, ps []prepared, fresh []bool) error {
 	byKind := map[string][][]byte{}
 	contacts := map[string][]Identifier{}
-	want := func(kind string, tok []byte) {
+	// want marks a token to look up, reporting whether it is new to the transaction.
+	want := func(kind string, tok []byte) bool {
 		key := tokenKey(kind, tok)
-		if _, seen := st.holders[key]; !seen {
-			st.holders[key] = nil // until found below
-			byKind[kind] = append(byKind[kind], tok)
+		if _, seen := st.holders[key]; seen {
+			return false
 		}
+		st.holders[key] = nil // until found below
+		byKind[kind] = append(byKind[kind], tok)
+		return true
 	}
 	for i := range ps {
 		if !fresh[i] {
 			continue
 		}
 		for _, id := range ps[i].ids {
-			if _, seen := st.holders[tokenKey(id.Kind, id.Token)]; !seen && st.s.isIndexed(id.Kind) {
+			if want(id.Kind, id.Token) && st.s.isIndexed(id.Kind) {
 				contacts[id.Kind] = append(contacts[id.Kind], id)
 			}
-			want(id.Kind, id.Token)
 			if id.Either {
 				want(KindAnonymousID, st.s.Keys.IdentityToken(KindAnonymousID, []byte(id.Value)))
 			}
@@ -693,13 +695,13 @@ func (st *txState) findIndexed(ctx context.Context, kind string, ids []Identifie
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].Holder.CustomerID < cands[j].Holder.CustomerID })
 	for _, c := range cands {
-		v, err := st.s.Customers.OpenValue(ctx, c.Record, kind)
+		vals, err := st.s.Customers.OpenFields(ctx, c.Record, []string{kind})
 		if err != nil {
 			return err
 		}
 		for _, id := range byBlind[c.Token] {
 			k := tokenKey(kind, id.Token)
-			if st.holders[k] == nil && v == id.Value {
+			if st.holders[k] == nil && vals[kind] == id.Value {
 				h := c.Holder
 				st.holders[k] = &h
 			}

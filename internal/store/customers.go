@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/customer"
@@ -14,6 +15,9 @@ const (
 	customerColumns = `id, version, master_version, dkey, sealed, plain, created_at, updated_at`
 	indexDelete     = `DELETE FROM blind_index WHERE customer_id = $1`
 )
+
+// customerColumnsOfC is customerColumns of a customers table aliased c, for joins.
+var customerColumnsOfC = "c." + strings.ReplaceAll(customerColumns, ", ", ", c.")
 
 // CreateCustomer implements customer.Store.
 func (db *DB) CreateCustomer(ctx context.Context, r *customer.Record, entries []audit.Entry) error {
@@ -145,7 +149,7 @@ func (db *DB) GetCustomer(ctx context.Context, id string) (*customer.Record, err
 // index's key ends with the id; an ORDER BY would make SQLite build a temporary B-tree per
 // look-up, which measured five times slower.
 func (db *DB) FindCustomers(ctx context.Context, field string, token int64, limit int) ([]*customer.Record, error) {
-	rows, err := db.query(ctx, `SELECT c.id, c.version, c.master_version, c.dkey, c.sealed, c.plain, c.created_at, c.updated_at
+	rows, err := db.query(ctx, `SELECT `+customerColumnsOfC+`
 		FROM blind_index b JOIN customers c`+db.d.CustomerPK+` ON c.id = b.customer_id
 		WHERE b.field = $1 AND b.token = $2 LIMIT $3`, field, token, limit)
 	if err != nil {

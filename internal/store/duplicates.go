@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -21,8 +20,7 @@ var _ duplicate.Store = (*DB)(nil)
 
 // StaleCustomers implements duplicate.Store.
 func (db *DB) StaleCustomers(ctx context.Context, after string, limit int) ([]*customer.Record, error) {
-	cols := "c." + strings.ReplaceAll(customerColumns, ", ", ", c.")
-	rows, err := db.read.QueryContext(ctx, `SELECT `+cols+` FROM customers c LEFT JOIN customer_quality q ON q.customer_id = c.id
+	rows, err := db.read.QueryContext(ctx, `SELECT `+customerColumnsOfC+` FROM customers c LEFT JOIN customer_quality q ON q.customer_id = c.id
 		WHERE c.id > $1 AND (q.version IS NULL OR q.version <> c.version) ORDER BY c.id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, db.translate(err)

@@ -409,7 +409,7 @@ func (t *ingestTx) IndexCandidates(ctx context.Context, field string, tokens []i
 // indexCandidatesSQL finds the customers whose blind-index entry for a field carries one of
 // n tokens, with the customer each has been merged into.
 func indexCandidatesSQL(n int) string {
-	return `SELECT b.token, COALESCE(l.merged_into, ''), c.id, c.version, c.master_version, c.dkey, c.sealed, c.plain, c.created_at, c.updated_at
+	return `SELECT b.token, COALESCE(l.merged_into, ''), ` + customerColumnsOfC + `
 		FROM blind_index b JOIN customers c ON c.id = b.customer_id LEFT JOIN customer_links l ON l.customer_id = b.customer_id
 		WHERE b.field = $1 AND b.token IN (` + placeholders(2, n) + `)`
 }
