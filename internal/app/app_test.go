@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/httpapi/apitest"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
@@ -68,36 +67,34 @@ type call struct {
 	header                            map[string]string
 }
 
+// request is c as the shared scenario runner sends it.
+func (c call) request() apitest.Request {
+	return apitest.Request{Method: c.method, Path: c.path, Role: c.role, Purpose: c.purpose, Body: c.body, Header: c.header}
+}
+
+// client sends requests to e's server and holds every answer to its OpenAPI document.
+func (e *env) client() *apitest.Client {
+	return &apitest.Client{URL: e.srv.URL, Keys: e.keys}
+}
+
 func (e *env) do(c call) (int, string) {
 	e.t.Helper()
-	var body io.Reader
-	if c.body != "" {
-		body = strings.NewReader(c.body)
+	r := e.client().Do(e.t, c.request())
+	return r.Status, r.Body
+}
+
+// runner runs scenario tables against e, holding them to the audit entries about customerID.
+func (e *env) runner(customerID string) apitest.Runner {
+	return apitest.Runner{Client: e.client(), Audit: func(testing.TB) []string { return e.auditActions(customerID) }}
+}
+
+// entries is the expected audit column of a table row: the entries newly written, newest
+// first and separated by commas, or none.
+func entries(actions string) []string {
+	if actions == "" {
+		return nil
 	}
-	req, _ := http.NewRequest(c.method, e.srv.URL+c.path, body)
-	if c.body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.role != "" {
-		key := e.keys[c.role]
-		if key == "" {
-			key = c.role // a literal key
-		}
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	if c.purpose != "" {
-		req.Header.Set("Steward-Purpose", c.purpose)
-	}
-	for k, v := range c.header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return strings.Split(actions, ",")
 }
 
 func (e *env) create(fields string) string {
@@ -178,38 +175,12 @@ func TestScenarios(t *testing.T) {
 		{"look-up with a limit", call{method: "GET", path: "/v1/customers?email=ada.lovelace@example.com&limit=5", role: "support"}, 200,
 			[]string{id}, plain, "customer.lookup:support:"},
 	}
+	var scenarios []apitest.Scenario
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := len(e.auditActions(id))
-			code, body := e.do(tt.call)
-			if code != tt.status {
-				t.Fatalf("got %d %s, want %d", code, body, tt.status)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(body, w) {
-					t.Errorf("body lacks %q: %s", w, body)
-				}
-			}
-			for _, nw := range tt.notWant {
-				if strings.Contains(body, nw) {
-					t.Errorf("body leaks %q: %s", nw, body)
-				}
-			}
-			if code >= 400 && !strings.Contains(body, `"request_id"`) {
-				t.Errorf("problem without request id: %s", body)
-			}
-			after := e.auditActions(id)
-			if tt.wantAudit == "" {
-				if len(after) != before && !strings.HasPrefix(tt.call.path, "/v1/audit") {
-					t.Errorf("got new audit entries %v, want none", after[:len(after)-before])
-				}
-				return
-			}
-			if len(after) != before+1 || after[0] != tt.wantAudit {
-				t.Errorf("got audit %v, want one new %q", after, tt.wantAudit)
-			}
-		})
+		scenarios = append(scenarios, apitest.Scenario{Name: tt.name, Request: tt.call.request(), Status: tt.status,
+			Want: tt.want, NotWant: tt.notWant, Audit: entries(tt.wantAudit), AnyAudit: strings.HasPrefix(tt.call.path, "/v1/audit")})
 	}
+	e.runner(id).Run(t, scenarios)
 }
 
 // TestBadInput proves every kind of bad input gets the right 4xx naming the problem, and
@@ -251,27 +222,31 @@ func TestBadInput(t *testing.T) {
 		{"ingest may not create keys", call{method: "POST", path: "/v1/apikeys", role: "ingest", body: `{"role":"owner","name":"x"}`}, 403, "apikeys.manage"},
 		{"admin may not mint an owner key", call{method: "POST", path: "/v1/apikeys", role: "admin", body: `{"role":"owner","name":"x"}`}, 403, "may not issue"},
 	}
+	var scenarios []apitest.Scenario
+	details := map[string]string{}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			countBefore, _ := e.app.Store.CountCustomers(context.Background())
-			auditBefore, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
-			code, body := e.do(tt.call)
-			if code != tt.status {
-				t.Fatalf("got %d %s, want %d", code, body, tt.status)
-			}
+		scenarios = append(scenarios, apitest.Scenario{Name: tt.name, Request: tt.call.request(), Status: tt.status})
+		details[tt.name] = tt.detail
+	}
+	run := e.runner(id)
+	run.Audit = nil // nothing at all may be audited, checked below for every customer
+	run.Watch = func(t *testing.T, sc apitest.Scenario) func(apitest.Response) {
+		countBefore, _ := e.app.Store.CountCustomers(context.Background())
+		auditBefore, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+		return func(r apitest.Response) {
 			var p struct {
 				Detail, Type string
 				RequestID    string `json:"request_id"`
 			}
-			if err := json.Unmarshal([]byte(body), &p); err != nil {
-				t.Fatalf("not problem+json: %s", body)
+			if err := json.Unmarshal([]byte(r.Body), &p); err != nil {
+				t.Fatalf("not problem+json: %s", r.Body)
 			}
-			if !strings.Contains(p.Detail, tt.detail) {
-				t.Errorf("got detail %q, want it to name %q", p.Detail, tt.detail)
+			if !strings.Contains(p.Detail, details[sc.Name]) {
+				t.Errorf("got detail %q, want it to name %q", p.Detail, details[sc.Name])
 			}
 			// The random request id may hold any digits; the rest must not echo the input.
-			if rest := strings.Replace(body, p.RequestID, "", 1); strings.Contains(rest, "4111") || strings.Contains(rest, "not-an-email") {
-				t.Errorf("problem repeats the input: %s", body)
+			if rest := strings.Replace(r.Body, p.RequestID, "", 1); strings.Contains(rest, "4111") || strings.Contains(rest, "not-an-email") {
+				t.Errorf("problem repeats the input: %s", r.Body)
 			}
 			countAfter, _ := e.app.Store.CountCustomers(context.Background())
 			auditAfter, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
@@ -281,8 +256,9 @@ func TestBadInput(t *testing.T) {
 			if len(auditAfter) > 0 && len(auditBefore) > 0 && auditAfter[0].ID != auditBefore[0].ID {
 				t.Errorf("a refused request wrote audit entry %s", auditAfter[0].Action)
 			}
-		})
+		}
 	}
+	run.Run(t, scenarios)
 	// The customer is untouched by the refused patch.
 	code, body := e.do(call{method: "GET", path: "/v1/customers/" + id, role: "owner", purpose: "support"})
 	if code != 200 || !strings.Contains(body, "grace@example.com") {

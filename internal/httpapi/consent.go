@@ -72,13 +72,8 @@ func (s *Server) permission(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, d)
 }
 
-type checkInput struct {
-	Purpose     string   `json:"purpose"`
-	CustomerIDs []string `json:"customer_ids"`
-}
-
 func (s *Server) checkPermissions(w http.ResponseWriter, r *http.Request) error {
-	var in checkInput
+	var in CheckInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
@@ -101,25 +96,22 @@ func (s *Server) suppress(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, out)
 }
 
-type receiptInput struct {
-	Receipt string `json:"receipt"`
-}
-
 // verifyReceipt answers 200 either way, as audit verification does: a receipt that does not
 // verify is a finding, not a malformed request.
 func (s *Server) verifyReceipt(w http.ResponseWriter, r *http.Request) error {
-	var in receiptInput
+	var in ReceiptInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
 	rc, err := s.Consents.VerifyReceipt(in.Receipt)
 	if err != nil {
 		if problem.Is(err, problem.Invalid) {
-			return writeJSON(w, http.StatusOK, map[string]any{"valid": false, "reason": strings.TrimPrefix(problem.Detail(err), "receipt: ")})
+			reason := strings.TrimPrefix(problem.Detail(err), "receipt: ")
+			return writeJSON(w, http.StatusOK, ReceiptVerification{Valid: false, Reason: &reason})
 		}
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"valid": true, "receipt": rc})
+	return writeJSON(w, http.StatusOK, ReceiptVerification{Valid: true, Receipt: &rc})
 }
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) error {
@@ -133,12 +125,8 @@ func (s *Server) gpcSupport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"gpc": honours}
-	if updated != "" {
-		out["lastUpdate"] = updated
-	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, GPCSupport{GPC: honours, LastUpdate: updated})
 }
 
 // sendsGPC reports whether a request relays a Global Privacy Control signal.
@@ -227,46 +215,4 @@ func (s *Server) gpcFor(ctx context.Context, r *http.Request, ids ...string) err
 		}
 	}
 	return nil
-}
-
-// The schemas of the consent routes' bodies, added to the document's schemas.
-func init() {
-	boolean := map[string]any{"type": "boolean"}
-	integer := map[string]any{"type": "integer"}
-	strs := arr(str())
-	for name, schema := range map[string]any{
-		"Controller": obj(map[string]any{"name": str(), "contact": str()}),
-		"PolicyInput": map[string]any{"type": "object", "required": []string{"version", "purposes"}, "additionalProperties": false,
-			"properties": map[string]any{"version": str(), "effective_at": dateTime(), "text": str(), "url": str(),
-				"content_hash": map[string]any{"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}, "language": str(), "controller": ref("Controller"),
-				"purposes": strs, "material_change": strs}},
-		"Policy": obj(map[string]any{"version": str(), "seq": integer, "effective_at": dateTime(), "text": str(), "url": str(), "content_hash": str(),
-			"language": str(), "controller": ref("Controller"), "purposes": strs, "material_change": strs, "published_at": dateTime(), "published_by": str()}),
-		"PolicyList": obj(map[string]any{"data": arr(ref("Policy")), "in_force": str()}),
-		"EvidenceInput": map[string]any{"type": "object", "additionalProperties": false,
-			"properties": map[string]any{"form_id": str(), "user_agent": str(), "ip": str(), "tcf": str(), "gpp": str()}},
-		"ConsentInput": map[string]any{"type": "object", "required": []string{"granted", "source"}, "additionalProperties": false,
-			"properties": map[string]any{"kind": map[string]any{"enum": []string{"consent", "objection", "restriction"}}, "purpose": str(), "granted": boolean,
-				"policy_version": str(), "source": map[string]any{"enum": consent.Sources()}, "channel": str(), "evidence": ref("EvidenceInput")}},
-		"ConsentRecord": obj(map[string]any{"id": str(), "customer_id": str(), "kind": str(), "purpose": str(), "granted": boolean, "policy_version": str(),
-			"source": str(), "channel": str(), "at": dateTime(), "actor_id": str(), "request_id": str(),
-			"evidence": obj(map[string]any{"form_id": str(), "user_agent": str(), "ip_hash": str(), "tcf": str(), "gpp": str()}),
-			"receipt":  map[string]any{"type": "string", "description": "The consent receipt, a JWS (EdDSA) verifiable with /.well-known/jwks.json."}}),
-		"Decision": obj(map[string]any{"customer_id": str(), "purpose": str(), "legal_basis": str(), "allowed": boolean, "reason": str(),
-			"policy_version": str(), "since": dateTime()}),
-		"ConsentHistory": obj(map[string]any{"customer_id": str(), "state": arr(ref("Decision")), "history": arr(ref("ConsentRecord"))}),
-		"CheckInput": map[string]any{"type": "object", "required": []string{"purpose", "customer_ids"}, "additionalProperties": false,
-			"properties": map[string]any{"purpose": str(), "customer_ids": map[string]any{"type": "array", "items": str(), "maxItems": consent.MaxCheck}}},
-		"CheckResult": obj(map[string]any{"purpose": str(), "allowed": strs,
-			"denied": arr(obj(map[string]any{"customer_id": str(), "reason": str()}))}),
-		"SuppressionInput": map[string]any{"type": "object", "additionalProperties": false,
-			"properties": map[string]any{"email": str(), "phone": str(), "purposes": strs}},
-		"SuppressionResult":   obj(map[string]any{"fields": strs, "purposes": strs, "added": integer}),
-		"ReceiptInput":        map[string]any{"type": "object", "required": []string{"receipt"}, "additionalProperties": false, "properties": map[string]any{"receipt": str()}},
-		"ReceiptVerification": obj(map[string]any{"valid": boolean, "reason": str(), "receipt": map[string]any{"type": "object"}}),
-		"JWKS":                obj(map[string]any{"keys": arr(obj(map[string]any{"kty": str(), "crv": str(), "x": str(), "kid": str(), "use": str(), "alg": str()}))}),
-		"GPCSupport":          obj(map[string]any{"gpc": boolean, "lastUpdate": map[string]any{"type": "string", "format": "date"}}),
-	} {
-		schemas[name] = schema
-	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.Version})
+	return writeJSON(w, http.StatusOK, Health{Status: "ok", Version: s.Version})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
@@ -21,7 +21,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 			return problem.Wrap(problem.Unavailable, err, "not ready: database unavailable")
 		}
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return writeJSON(w, http.StatusOK, Readiness{Status: "ready"})
 }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
@@ -40,15 +40,11 @@ func (s *Server) listPurposes(w http.ResponseWriter, r *http.Request) error {
 	if _, err := audit.Require(r.Context(), s.Catalog, "catalog.read"); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": s.Catalog.Purposes})
-}
-
-type customerInput struct {
-	Fields map[string]any `json:"fields"`
+	return writeJSON(w, http.StatusOK, PurposeList{Data: s.Catalog.Purposes})
 }
 
 func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request) error {
-	var in customerInput
+	var in CustomerInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
@@ -72,7 +68,7 @@ func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) patchCustomer(w http.ResponseWriter, r *http.Request) error {
-	var in customerInput
+	var in CustomerInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
@@ -121,7 +117,7 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		}
-		return writeJSON(w, http.StatusOK, map[string]any{"data": views})
+		return writeJSON(w, http.StatusOK, CustomerList{Data: views})
 	}
 	limit, err := intParam(r, "limit", 50)
 	if err != nil {
@@ -134,11 +130,7 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"data": page}
-	if next != "" {
-		out["next_cursor"] = next
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, CustomerList{Data: page, NextCursor: next})
 }
 
 func intParam(r *http.Request, name string, def int) (int, error) {
@@ -190,12 +182,12 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"data": entries}
+	out := AuditList{Data: entries}
 	if entries == nil {
-		out["data"] = []audit.Entry{}
+		out.Data = []audit.Entry{}
 	}
 	if len(entries) == f.Limit {
-		out["next_cursor"] = strconv.FormatInt(entries[len(entries)-1].ID, 10)
+		out.NextCursor = strconv.FormatInt(entries[len(entries)-1].ID, 10)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -206,17 +198,12 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	rep, err := s.Audit.Verify(r.Context())
 	if b, ok := err.(*audit.Break); ok {
-		return writeJSON(w, http.StatusOK, map[string]any{"intact": false, "chain": b.Chain, "seq": b.Seq, "reason": b.Reason})
+		return writeJSON(w, http.StatusOK, AuditVerification{Intact: false, Chain: &b.Chain, Seq: &b.Seq, Reason: &b.Reason})
 	}
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"intact": true, "report": rep})
-}
-
-type apiKeyInput struct {
-	Role string `json:"role"`
-	Name string `json:"name"`
+	return writeJSON(w, http.StatusOK, AuditVerification{Intact: true, Report: &rep})
 }
 
 func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) error {
@@ -224,11 +211,11 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": keys})
+	return writeJSON(w, http.StatusOK, APIKeyList{Data: keys})
 }
 
 func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
-	var in apiKeyInput
+	var in APIKeyInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
@@ -236,7 +223,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, map[string]any{"key": secret, "api_key": k})
+	return writeJSON(w, http.StatusCreated, NewAPIKey{Key: secret, APIKey: k})
 }
 
 func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) error {

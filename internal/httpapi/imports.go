@@ -20,18 +20,11 @@ func (s *Server) importRoutes() []route {
 		return nil
 	}
 	return []route{
-		{Method: "POST", Path: "/v1/imports", Summary: "Upload a CSV file (the raw body, streamed; text/csv) to import customers as a background job, with the mapping of the command line's steward import. The file is checked through to its last row first: an empty, UTF-16 or badly quoted file, an unknown column, field or purpose, or a policy version that does not fit are refused with nothing stored. Answers 202 with the job's status and a Location. Needs customers.write (and consents.write with consent columns).",
-			Query: []param{
-				{Name: "map", Type: "string", Required: true, Description: "COLUMN=FIELD, repeatable: the column fills the catalog field; several columns for one field are joined with a space, in order."},
-				{Name: "consent", Type: "string", Description: "COLUMN=PURPOSE, repeatable: the column holds yes/no (y/n, true/false, 1/0) for a consent purpose; empty cells record nothing."},
-				{Name: "policy_version", Type: "string", Description: "The privacy-policy version the list's consents were collected under; required with consent."},
-			}, Body: "csv", Returns: "ImportStatus", Status: 202, Errors: []int{400, 403, 413, 422}, MaxBody: s.Imports.MaxBytes, handle: s.startImport},
-		{Method: "GET", Path: "/v1/imports/{id}", Summary: "An import's state and progress: rows read, imported, rejected, consents recorded and the resume point.",
-			Returns: "ImportStatus", Status: 200, Errors: []int{403, 404}, handle: s.getImport},
-		{Method: "GET", Path: "/v1/imports/{id}/rejects", Summary: "An import's rejected rows: row number (the header is row 1) and reason, which names the column and rule, never the value.",
-			Query: []param{{Name: "limit", Type: "integer", Description: "1 to 10000 (default 1000)."}, {Name: "cursor", Type: "string", Description: "The next_cursor of the previous page."},
-				{Name: "format", Type: "string", Description: "csv for a row,reason file to open next to the spreadsheet (the same rows; the next page's cursor in the Steward-Next-Cursor header)."}},
-			Returns: "RejectList", Status: 200, Errors: []int{403, 404, 422}, handle: s.importRejects},
+		post("/v1/imports", s.startImport, query(importQuery...), inMedia("text/csv"), out[importer.Status](202),
+			errs(400, 403, 413, 422), maxBody(s.Imports.MaxBytes)),
+		get("/v1/imports/{id}", s.getImport, out[importer.Status](200), errs(403, 404)),
+		get("/v1/imports/{id}/rejects", s.importRejects, query(rejectQuery...), out[RejectList](200),
+			outMedia("text/csv", 200), errs(403, 404, 422)),
 	}
 }
 
@@ -104,19 +97,5 @@ func (s *Server) importRejects(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return problem.InvalidField("format", "must be json or csv")
 	}
-	out := map[string]any{"data": rs}
-	if next != "" {
-		out["next_cursor"] = next
-	}
-	return writeJSON(w, http.StatusOK, out)
-}
-
-func init() {
-	integer := map[string]any{"type": "integer"}
-	strs := arr(str())
-	schemas["ImportStatus"] = obj(map[string]any{"id": str(), "state": map[string]any{"enum": []string{"queued", "running", "done", "failed"}}, "error": str(),
-		"bytes": integer, "rows_total": integer, "rows_read": integer, "imported": integer, "created": integer, "updated": integer, "unchanged": integer,
-		"rejected": integer, "consents_recorded": integer, "resume_after_row": integer, "map": strs, "consent": strs, "policy_version": str(),
-		"created_at": dateTime(), "updated_at": dateTime()})
-	schemas["RejectList"] = obj(map[string]any{"data": arr(obj(map[string]any{"row": integer, "reason": str()})), "next_cursor": str()})
+	return writeJSON(w, http.StatusOK, RejectList{Data: rs, NextCursor: next})
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"html/template"
 	"net/http"
 	"strings"
@@ -14,36 +13,6 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
 )
-
-func init() {
-	request := obj(map[string]any{"id": str(), "type": str(), "state": map[string]any{"enum": []string{"received", "verified", "in_progress", "completed", "rejected"}},
-		"customer_id": str(), "jurisdiction": str(), "source": str(), "reason": str(), "result": map[string]any{"type": "object"},
-		"version": map[string]any{"type": "integer"}, "due_at": dateTime(), "created_at": dateTime(), "updated_at": dateTime(),
-		"verified_at": dateTime(), "closed_at": dateTime(), "overdue": map[string]any{"type": "boolean"}, "due_soon": map[string]any{"type": "boolean"}})
-	closed := func(props map[string]any, required ...string) map[string]any {
-		m := map[string]any{"type": "object", "additionalProperties": false, "properties": props}
-		if required != nil {
-			m["required"] = required
-		}
-		return m
-	}
-	types := map[string]any{"enum": rights.Types}
-	schemas["Request"] = request
-	schemas["RequestList"] = obj(map[string]any{"data": arr(ref("Request"))})
-	schemas["RequestInput"] = closed(map[string]any{"type": types, "customer_id": str(), "email": str(), "phone": str(), "jurisdiction": str()}, "type")
-	schemas["SelfRequestInput"] = closed(map[string]any{"type": types, "email": str(), "jurisdiction": str()}, "type", "email")
-	schemas["Completion"] = closed(map[string]any{"fields": map[string]any{"type": "object"}, "lift": map[string]any{"type": "boolean"}, "purposes": arr(str())})
-	schemas["Rejection"] = closed(map[string]any{"reason": str()}, "reason")
-	schemas["Confirmation"] = closed(map[string]any{"token": str()}, "token")
-	schemas["Accepted"] = obj(map[string]any{"status": str(), "detail": str()})
-	schemas["ErasureReport"] = obj(map[string]any{"customer_id": str(), "erased_at": dateTime(), "completed_at": dateTime(), "state": str(), "reason": str(),
-		"report": obj(map[string]any{"tables": arr(obj(map[string]any{"table": str(), "deleted": map[string]any{"type": "integer"},
-			"anonymised": map[string]any{"type": "integer"}, "kept": map[string]any{"type": "integer"}, "why": str()})),
-			"key_shredded": map[string]any{"type": "boolean"}, "complete": map[string]any{"type": "boolean"}})})
-	schemas["Suppression"] = obj(map[string]any{"suppressed": map[string]any{"type": "boolean"}})
-	schemas["HoldInput"] = closed(map[string]any{"reason": str()}, "reason")
-	schemas["Hold"] = obj(map[string]any{"customer_id": str(), "reason": str(), "actor_id": str(), "created_at": dateTime()})
-}
 
 // registerRightsMetrics exposes open, overdue and due-soon request counts: numbers only, no
 // ids, so dashboards can alert on deadlines without learning who asked.
@@ -97,7 +66,7 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) error {
 	if list == nil {
 		list = []*rights.Request{}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": list})
+	return writeJSON(w, http.StatusOK, RequestList{Data: list})
 }
 
 func (s *Server) getRequest(w http.ResponseWriter, r *http.Request) error {
@@ -131,9 +100,7 @@ func (s *Server) completeRequest(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) rejectRequest(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Reason string `json:"reason"`
-	}
+	var in Rejection
 	if err := decode(r, &in); err != nil {
 		return err
 	}
@@ -174,8 +141,8 @@ func (s *Server) selfRequest(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.Rights.CreateSelf(r.Context(), in); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusAccepted, map[string]string{"status": "received",
-		"detail": "If this address belongs to a customer, a confirmation link is on its way to it."})
+	return writeJSON(w, http.StatusAccepted, Accepted{Status: "received",
+		Detail: "If this address belongs to a customer, a confirmation link is on its way to it."})
 }
 
 var confirmPage = template.Must(template.New("confirm").Parse(`<!doctype html>
@@ -205,9 +172,7 @@ func (s *Server) confirmRequest(w http.ResponseWriter, r *http.Request) error {
 		}
 		token = r.PostForm.Get("token")
 	} else {
-		var in struct {
-			Token string `json:"token"`
-		}
+		var in Confirmation
 		if err := decode(r, &in); err != nil {
 			return err
 		}
@@ -217,7 +182,7 @@ func (s *Server) confirmRequest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"id": req.ID, "type": req.Type, "state": req.State, "due_at": req.DueAt})
+	return writeJSON(w, http.StatusOK, ConfirmedRequest{ID: req.ID, Type: req.Type, State: req.State, DueAt: req.DueAt})
 }
 
 func (s *Server) getErasure(w http.ResponseWriter, r *http.Request) error {
@@ -232,11 +197,7 @@ func (s *Server) getErasure(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(e)
-	var out map[string]any
-	_ = json.Unmarshal(b, &out)
-	delete(out, "hashes") // keyed hashes are for matching, not for reading
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, erasureReport(e))
 }
 
 func (s *Server) checkSuppression(w http.ResponseWriter, r *http.Request) error {
@@ -255,13 +216,11 @@ func (s *Server) checkSuppression(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]bool{"suppressed": sup})
+	return writeJSON(w, http.StatusOK, Suppression{Suppressed: sup})
 }
 
 func (s *Server) setHold(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Reason string `json:"reason"`
-	}
+	var in HoldInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}

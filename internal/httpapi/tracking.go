@@ -51,31 +51,25 @@ func (s *Server) ingestRoutes() []route {
 	}
 	for _, kind := range ingest.Kinds {
 		h := s.track(kind)
-		sum := "Segment-compatible " + kind + " (write key as Basic user name or writeKey in the body). 200 once durably stored."
+		sum := summary("Segment-compatible " + kind + " (write key as Basic user name or writeKey in the body). 200 once durably stored.")
 		for _, p := range []string{"/v1/" + kind, "/v1/" + short[kind]} {
 			rs = append(rs,
-				route{Method: "POST", Path: p, Summary: sum, Public: true, Body: "TrackingMessage", Returns: "TrackingResult", Status: 200, Errors: []int{400, 401, 403, 429}, handle: h},
-				route{Method: "OPTIONS", Path: p, Summary: "CORS preflight for browser libraries.", Public: true, Status: 204, handle: s.preflight})
+				post(p, h, sum, public, in[trackingMessage](), out[TrackingResult](200), errorsAs[trackingError](400, 401, 403, 404, 429, 500, 503)),
+				options(p, s.preflight, summary("CORS preflight for browser libraries."), public, noBody(204)))
 		}
 	}
-	purpose := []param{purposeHeader}
 	return append(rs,
-		route{Method: "GET", Path: "/v1/projects/{writeKey}/settings", Summary: "Settings analytics.js loads for a write key; points it at this server.", Public: true, Returns: "object", Status: 200, Errors: []int{404}, handle: s.projectSettings},
-		route{Method: "GET", Path: "/v1/customers/{id}/events", Summary: "The customer's events (and those of customers merged into it), newest first; personal parts revealed for a purpose.",
-			Query: []param{{Name: "type", Type: "string", Description: "Only this message type (track, page …)."}, {Name: "name", Type: "string", Description: "Only events with this name."},
-				{Name: "category", Type: "string", Description: "Only this catalog category."}, {Name: "since", Type: "string", Description: "RFC 3339 time, inclusive."},
-				{Name: "until", Type: "string", Description: "RFC 3339 time, exclusive."}, {Name: "limit", Type: "integer", Description: "Page size, 1 to 500 (default 50)."},
-				{Name: "cursor", Type: "string", Description: "The next_cursor of the previous page."}},
-			Headers: purpose, Returns: "EventList", Status: 200, Errors: []int{403, 404, 422}, handle: s.listEvents},
-		route{Method: "GET", Path: "/v1/customers/{id}/identities", Summary: "The identifiers stitched to the customer (masked unless revealed for a purpose).", Headers: purpose, Returns: "IdentityList", Status: 200, Errors: []int{403, 404, 422}, handle: s.listIdentities},
-		route{Method: "GET", Path: "/v1/customers/{id}/merges", Summary: "Merges involving the customer, with their reasons.", Returns: "MergeList", Status: 200, Errors: []int{403, 404, 422}, handle: s.listMerges},
-		route{Method: "POST", Path: "/v1/merges/{id}/undo", Summary: "Undo a merge: both customers and their events are restored.", Returns: "Merge", Status: 200, Errors: []int{403, 404, 409, 422}, handle: s.undoMerge},
-		route{Method: "GET", Path: "/v1/customers/{id}/orders", Summary: "The customer's orders with line items and refunds.", Query: []param{{Name: "limit", Type: "integer", Description: "1 to 500 (default 50)."}}, Returns: "OrderList", Status: 200, Errors: []int{403, 404, 422}, handle: s.listOrders},
-		route{Method: "POST", Path: "/v1/orders", Summary: "Record an order from a till (idempotent by order_id).", Body: "TillOrder", Returns: "TrackingResult", Status: 200, Errors: []int{400, 403, 404, 422}, handle: s.recordOrder},
-		route{Method: "POST", Path: "/v1/orders/{order_id}/refunds", Summary: "Record a refund or return of an order (idempotent by refund_id).", Body: "TillRefund", Returns: "TrackingResult", Status: 200, Errors: []int{400, 403, 404, 422}, handle: s.recordRefund},
-		route{Method: "POST", Path: "/v1/orders/{order_id}/cancel", Summary: "Record that an order was cancelled.", Returns: "TrackingResult", Status: 200, Errors: []int{403, 404}, handle: s.cancelOrder},
-		route{Method: "GET", Path: "/v1/carts/abandoned", Summary: "Checkouts started with no order since (default older than the configured time).", Query: []param{{Name: "older_than", Type: "string", Description: "A Go duration such as 1h or 30m."}, {Name: "limit", Type: "integer", Description: "1 to 1000 (default 100)."}}, Returns: "CartList", Status: 200, Errors: []int{403, 422}, handle: s.abandonedCarts},
-		route{Method: "GET", Path: "/v1/ingest/drops", Summary: "What minimisation dropped from a write key's messages (undeclared, invalid, PII, limits), by name; never values.", Query: []param{{Name: "key_id", Type: "string", Description: "The write key's id.", Required: true}}, Returns: "DropCounts", Status: 200, Errors: []int{403, 422}, handle: s.ingestDrops},
+		get("/v1/projects/{writeKey}/settings", s.projectSettings, public, out[projectSettings](200), errs(404)),
+		get("/v1/customers/{id}/events", s.listEvents, query(eventQuery...), header(purposeHeader), out[EventList](200), errs(403, 404, 422)),
+		get("/v1/customers/{id}/identities", s.listIdentities, header(purposeHeader), out[IdentityList](200), errs(403, 404, 422)),
+		get("/v1/customers/{id}/merges", s.listMerges, out[MergeList](200), errs(403, 404, 422)),
+		post("/v1/merges/{id}/undo", s.undoMerge, out[ingest.Merge](200), errs(403, 404, 409, 422)),
+		get("/v1/customers/{id}/orders", s.listOrders, query(orderQuery...), out[OrderList](200), errs(403, 404, 422)),
+		post("/v1/orders", s.recordOrder, in[ingest.TillOrder](), out[TrackingResult](200), errs(400, 403, 404, 413, 422)),
+		post("/v1/orders/{order_id}/refunds", s.recordRefund, in[ingest.TillRefund](), out[TrackingResult](200), errs(400, 403, 404, 413, 422)),
+		post("/v1/orders/{order_id}/cancel", s.cancelOrder, out[TrackingResult](200), errs(403, 404)),
+		get("/v1/carts/abandoned", s.abandonedCarts, query(cartQuery...), out[CartList](200), errs(403, 422)),
+		get("/v1/ingest/drops", s.ingestDrops, query(dropQuery...), out[DropCounts](200), errs(403, 422)),
 	)
 }
 
@@ -230,7 +224,7 @@ func (s *Server) track(kind string) handlerFunc {
 			return s.trackFail(w, r, err)
 		}
 		s.ingestMetrics.batches.Observe(time.Since(start).Seconds())
-		return writeJSON(w, http.StatusOK, map[string]any{"success": true, "stored": res.Stored, "duplicates": res.Duplicates})
+		return writeJSON(w, http.StatusOK, trackingResult(res))
 	}
 }
 
@@ -248,13 +242,7 @@ func (s *Server) projectSettings(w http.ResponseWriter, r *http.Request) error {
 		proto = "https"
 	}
 	w.Header().Set("Cache-Control", "private, max-age=300")
-	return writeJSON(w, http.StatusOK, map[string]any{
-		"integrations": map[string]any{"Segment.io": map[string]any{"apiKey": key, "apiHost": r.Host + "/v1", "protocol": proto, "unbundledIntegrations": []string{}, "addBundledMetadata": false}},
-		"plan": map[string]any{"track": map[string]any{"__default": map[string]any{"enabled": true, "integrations": map[string]any{}}},
-			"identify": map[string]any{"__default": map[string]any{"enabled": true}}, "group": map[string]any{"__default": map[string]any{"enabled": true}}},
-		"edgeFunction": map[string]any{}, "analyticsNextEnabled": true, "middlewareSettings": map[string]any{}, "enabledMiddleware": map[string]any{},
-		"metrics": map[string]any{"sampleRate": 0}, "legacyVideoPluginsEnabled": false, "remotePlugins": []any{},
-	})
+	return writeJSON(w, http.StatusOK, settingsFor(key, r.Host+"/v1", proto))
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
@@ -279,11 +267,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"data": evs}
-	if next != "" {
-		out["next_cursor"] = next
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, EventList{Data: evs, NextCursor: next})
 }
 
 func (s *Server) listIdentities(w http.ResponseWriter, r *http.Request) error {
@@ -291,7 +275,7 @@ func (s *Server) listIdentities(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": ids, "root_id": root})
+	return writeJSON(w, http.StatusOK, IdentityList{Data: ids, RootID: root})
 }
 
 func (s *Server) listMerges(w http.ResponseWriter, r *http.Request) error {
@@ -299,7 +283,7 @@ func (s *Server) listMerges(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": ms})
+	return writeJSON(w, http.StatusOK, MergeList{Data: ms})
 }
 
 func (s *Server) undoMerge(w http.ResponseWriter, r *http.Request) error {
@@ -319,7 +303,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": os})
+	return writeJSON(w, http.StatusOK, OrderList{Data: os})
 }
 
 func actorKeyID(ctx context.Context) string {
@@ -336,7 +320,7 @@ func (s *Server) recordOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"success": true, "stored": res.Stored, "duplicates": res.Duplicates})
+	return writeJSON(w, http.StatusOK, trackingResult(res))
 }
 
 func (s *Server) recordRefund(w http.ResponseWriter, r *http.Request) error {
@@ -348,7 +332,7 @@ func (s *Server) recordRefund(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"success": true, "stored": res.Stored, "duplicates": res.Duplicates})
+	return writeJSON(w, http.StatusOK, trackingResult(res))
 }
 
 func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
@@ -356,7 +340,7 @@ func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"success": true, "stored": res.Stored, "duplicates": res.Duplicates})
+	return writeJSON(w, http.StatusOK, trackingResult(res))
 }
 
 func (s *Server) abandonedCarts(w http.ResponseWriter, r *http.Request) error {
@@ -376,7 +360,7 @@ func (s *Server) abandonedCarts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"data": carts})
+	return writeJSON(w, http.StatusOK, CartList{Data: carts})
 }
 
 func (s *Server) ingestDrops(w http.ResponseWriter, r *http.Request) error {
@@ -384,35 +368,5 @@ func (s *Server) ingestDrops(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"key_id": r.URL.Query().Get("key_id"), "dropped": d})
-}
-
-func init() {
-	integer := map[string]any{"type": "integer"}
-	number := map[string]any{"type": "number"}
-	item := obj(map[string]any{"product_id": str(), "sku": str(), "name": str(), "category": str(), "price": number, "quantity": integer})
-	for name, s := range map[string]any{
-		"TrackingMessage": map[string]any{"type": "object", "description": "A Segment message (identify, track, page, screen, group, alias) or, on /v1/batch, {\"batch\": [messages], \"context\": {…}, \"sentAt\": …}. userId or anonymousId is required; at most 32 KB per message, 500 KB and 2,500 messages per batch.",
-			"properties": map[string]any{"type": str(), "messageId": str(), "userId": str(), "anonymousId": str(), "previousId": str(), "groupId": str(), "event": str(), "name": str(),
-				"properties": map[string]any{"type": "object"}, "traits": map[string]any{"type": "object"}, "context": map[string]any{"type": "object"},
-				"timestamp": dateTime(), "originalTimestamp": dateTime(), "sentAt": dateTime(), "writeKey": str(), "batch": arr(map[string]any{"type": "object"})}},
-		"TrackingResult": obj(map[string]any{"success": map[string]any{"type": "boolean"}, "stored": integer, "duplicates": integer}),
-		"Event": obj(map[string]any{"id": str(), "customer_id": str(), "type": str(), "name": str(), "category": str(), "timestamp": dateTime(), "received_at": dateTime(),
-			"expires_at": dateTime(), "properties": map[string]any{"type": "object"}, "context": map[string]any{"type": "object"}, "revealed": map[string]any{"type": "boolean"}}),
-		"EventList":    obj(map[string]any{"data": arr(ref("Event")), "next_cursor": str()}),
-		"IdentityList": obj(map[string]any{"root_id": str(), "data": arr(obj(map[string]any{"kind": str(), "customer_id": str(), "value": str(), "created_at": dateTime()}))}),
-		"Merge":        obj(map[string]any{"id": str(), "winner_id": str(), "loser_id": str(), "reason": str(), "created_at": dateTime(), "undone_at": dateTime()}),
-		"MergeList":    obj(map[string]any{"data": arr(ref("Merge"))}),
-		"OrderList": obj(map[string]any{"data": arr(obj(map[string]any{"order_id": str(), "customer_id": str(), "status": str(), "currency": str(), "total": number, "tax": number,
-			"shipping": number, "discount": number, "refunded": number, "placed_at": dateTime(), "updated_at": dateTime(), "items": arr(item),
-			"refunds": arr(obj(map[string]any{"kind": str(), "amount": number, "items": arr(item), "at": dateTime()}))}))}),
-		"TillOrder": map[string]any{"type": "object", "required": []string{"order_id", "currency"}, "properties": map[string]any{"customer_id": str(), "user_id": str(), "email": str(),
-			"order_id": str(), "currency": str(), "total": number, "tax": number, "shipping": number, "discount": number, "items": arr(item), "placed_at": dateTime()}},
-		"TillRefund": map[string]any{"type": "object", "required": []string{"refund_id"}, "properties": map[string]any{"refund_id": str(), "kind": map[string]any{"enum": []string{"refund", "return"}},
-			"amount": number, "items": arr(item)}},
-		"CartList":   obj(map[string]any{"data": arr(obj(map[string]any{"customer_id": str(), "checkout_id": str(), "started_at": dateTime(), "value": number, "currency": str()}))}),
-		"DropCounts": obj(map[string]any{"key_id": str(), "dropped": map[string]any{"type": "object", "additionalProperties": integer}}),
-	} {
-		schemas[name] = s
-	}
+	return writeJSON(w, http.StatusOK, DropCounts{KeyID: r.URL.Query().Get("key_id"), Dropped: d})
 }

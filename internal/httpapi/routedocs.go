@@ -1,0 +1,173 @@
+package httpapi
+
+// summaries describe each route in /openapi.json, keyed "METHOD /path" as in the route table.
+// A route without one fails the route table's test.
+var summaries = map[string]string{
+	"GET /healthz":      "Liveness: the process is serving.",
+	"GET /readyz":       "Readiness: the database answers.",
+	"GET /metrics":      "Prometheus metrics (no personal data, no customer ids).",
+	"GET /openapi.json": "This document.",
+	"POST /v1/validate": "Check a form's e-mail, phone, names and address before it is submitted: validity, the normalised " +
+		"value, flags (disposable, role, typo, risky …), suggestions and reasons per field. Stores nothing; needs customers.write.",
+	"GET /v1/catalog":          "The data catalog in force.",
+	"GET /v1/purposes":         "The purposes declared in the catalog.",
+	"POST /v1/customers":       "Create a customer; returns it masked.",
+	"GET /v1/customers":        "List customers (masked), or look one up by an indexed field such as email or phone.",
+	"GET /v1/customers/{id}":   "One customer, masked unless revealed for a purpose.",
+	"PATCH /v1/customers/{id}": "Change fields; null removes a field.",
+	"GET /v1/audit":            "Audit entries, newest first (roles with audit.read: owner, admin, dpo, auditor by default).",
+	"GET /v1/audit/verify":     "Verify the hash chain and signed checkpoints of the whole trail.",
+	"GET /v1/apikeys":          "List API keys (never their secrets).",
+	"POST /v1/apikeys":         "Create an API key; the secret is in this response only.",
+	"DELETE /v1/apikeys/{id}":  "Revoke an API key, at once and for good.",
+	"POST /v1/keys/rotate":     "Rotate the master key and queue the rewrap of every customer's data key.",
+	"POST /v1/requests": "Open a data-subject request for a customer, found by customer_id, email or phone (requests.manage). " +
+		"The due date follows the jurisdiction.",
+	"GET /v1/requests":                     "Data-subject requests by due date, with overdue and due_soon flags.",
+	"GET /v1/requests/{id}":                "One request with its state, due date and result.",
+	"POST /v1/requests/{id}/verify":        "Record that the requester's identity was verified.",
+	"POST /v1/requests/{id}/reject":        "Close a request with a reason.",
+	"GET /v1/erasures/{id}":                "The erasure report of an erased customer: what was deleted, what was kept and why.",
+	"DELETE /v1/customers/{id}/legal-hold": "Release a legal hold.",
+	"POST /v1/requests/{id}/complete": "Carry out a verified request: export, erasure (returns the erasure report), rectification " +
+		"(body fields), restriction (lift to end it), objection or opt-out (purposes).",
+	"GET /v1/requests/{id}/export": "Download the access or portability package (zip: export.json, report.html, CSV for " +
+		"portability) with the download token, or with a requests.manage key. Expired packages are deleted and answer 410.",
+	"POST /v1/privacy/requests": "Privacy portal: a customer makes a request; a one-time verification link is e-mailed to " +
+		"the address given. The answer is the same whether or not the address is known.",
+	"GET /v1/privacy/confirm": "Privacy portal: the page the verification link opens; it asks the customer to confirm " +
+		"(a GET never changes anything, so link scanners cannot confirm).",
+	"POST /v1/privacy/confirm": "Privacy portal: confirm a request with its one-time token (JSON {\"token\"} or a form field). " +
+		"Used or expired tokens answer 410.",
+	"GET /v1/suppression": "Whether an e-mail address or phone number belongs to an erased customer (keyed-hash suppression list).",
+	"PUT /v1/customers/{id}/legal-hold": "Place a legal hold with a reason: retention purges and erasure leave the customer " +
+		"alone until it is released.",
+	"GET /v1/jobs/{id}": "A background job's state and progress (key rotation: keys.rotate; duplicate scans: customers.read " +
+		"and customers.write).",
+	"GET /v1/policies":           "Published privacy-policy versions, oldest first, and the one in force.",
+	"POST /v1/policies":          "Publish a privacy-policy version; versions never change once published.",
+	"GET /v1/policies/{version}": "One privacy-policy version, with its text.",
+	"POST /v1/customers/{id}/consents": "Append a consent, withdrawal, objection or restriction to the customer's ledger; " +
+		"returns it with its signed receipt.",
+	"GET /v1/customers/{id}/consents":              "The customer's current decision for every purpose and the full ledger behind it.",
+	"GET /v1/customers/{id}/permissions/{purpose}": "May this customer's data be used for this purpose? With the reason.",
+	"POST /v1/permissions/check":                   "Decide one purpose for up to 100,000 customers at once (audited).",
+	"POST /v1/suppressions": "Add an email address or phone number to the suppression list, which blocks marketing for " +
+		"whoever holds it.",
+	"POST /v1/consent-receipts/verify": "Check a consent receipt's signature against this installation's receipt key.",
+	"GET /.well-known/jwks.json":       "The public key that consent receipts are signed with (JSON Web Key Set).",
+	"GET /.well-known/gpc.json":        "Global Privacy Control support resource.",
+
+	// Tracking and commerce (tracking.go); the tracking routes themselves are summarised per kind.
+	"GET /v1/projects/{writeKey}/settings": "Settings analytics.js loads for a write key; points it at this server.",
+	"GET /v1/customers/{id}/events": "The customer's events (and those of customers merged into it), newest first; personal " +
+		"parts revealed for a purpose.",
+	"GET /v1/customers/{id}/identities":  "The identifiers stitched to the customer (masked unless revealed for a purpose).",
+	"GET /v1/customers/{id}/merges":      "Merges involving the customer, with their reasons.",
+	"POST /v1/merges/{id}/undo":          "Undo a merge: both customers and their events are restored.",
+	"GET /v1/customers/{id}/orders":      "The customer's orders with line items and refunds.",
+	"POST /v1/orders":                    "Record an order from a till (idempotent by order_id).",
+	"POST /v1/orders/{order_id}/refunds": "Record a refund or return of an order (idempotent by refund_id).",
+	"POST /v1/orders/{order_id}/cancel":  "Record that an order was cancelled.",
+	"GET /v1/carts/abandoned":            "Checkouts started with no order since (default older than the configured time).",
+	"GET /v1/ingest/drops": "What minimisation dropped from a write key's messages (undeclared, invalid, PII, limits), by " +
+		"name; never values.",
+
+	// Imports (imports.go).
+	"POST /v1/imports": "Upload a CSV file (the raw body, streamed; text/csv) to import customers as a background job, with " +
+		"the mapping of the command line's steward import. The file is checked through to its last row first: an empty, " +
+		"UTF-16 or badly quoted file, an unknown column, field or purpose, or a policy version that does not fit are refused " +
+		"with nothing stored. Answers 202 with the job's status and a Location. Needs customers.write (and consents.write " +
+		"with consent columns).",
+	"GET /v1/imports/{id}": "An import's state and progress: rows read, imported, rejected, consents recorded and the resume point.",
+	"GET /v1/imports/{id}/rejects": "An import's rejected rows: row number (the header is row 1) and reason, which names " +
+		"the column and rule, never the value.",
+
+	// Duplicates and quality (duplicates.go).
+	"POST /v1/duplicates/scan": "Scan for duplicate customers: queues a scan job (202, follow it at /v1/jobs/{id}), or with " +
+		"wait=true runs it now and returns its counts (200). Pairs from the review threshold up are queued; from the merge " +
+		"threshold up they are merged.",
+	"GET /v1/duplicates": "Pairs of customers that are likely one person, highest match probability first, with " +
+		"per-comparison evidence (agreement levels and weights, never values).",
+	"GET /v1/duplicates/{id}": "One duplicate pair with its evidence and state.",
+	"POST /v1/duplicates/{id}/merge": "Merge a pending pair: the older customer absorbs the other, fields survive by the " +
+		"survivorship rules, every opt-out survives; recorded with the evidence and reversible.",
+	"POST /v1/duplicates/{id}/dismiss": "Record that a pending pair are different people; the pair is never proposed again.",
+	"POST /v1/duplicates/{id}/undo": "Undo the merge of a merged pair (the same as POST /v1/merges/{merge_id}/undo): both " +
+		"customers, the winner's values and the consents the merge withdrew come back; the pair is not proposed again.",
+	"GET /v1/quality": "The quality report: completeness per catalog field, customers by contact status, duplicates pending, " +
+		"stale contacts. Counts only.",
+}
+
+// The documented request headers and query parameters.
+var (
+	purposeHeader = param{Name: "Steward-Purpose", Type: "string",
+		Description: "Purpose of this read. Fields the catalog declares for it, and that the caller's role may act for, " +
+			"are revealed; everything else stays masked."}
+	gpcHeader = param{Name: "Sec-GPC", Type: "string",
+		Description: "\"1\" relays the customer's Global Privacy Control signal: Steward records an opt-out of the " +
+			"GPC-sensitive purposes for the customer the request identifies, once."}
+
+	cursorParam = param{Name: "cursor", Type: "string", Description: "The next_cursor of the previous page."}
+	sinceParam  = param{Name: "since", Type: "string", Description: "RFC 3339 time, inclusive."}
+	untilParam  = param{Name: "until", Type: "string", Description: "RFC 3339 time, exclusive."}
+	limit500    = param{Name: "limit", Type: "integer", Description: "Page size, 1 to 500 (default 50)."}
+	limit1000   = param{Name: "limit", Type: "integer", Description: "Page size, 1 to 1000 (default 100)."}
+
+	customerQuery = []param{
+		{Name: "email", Type: "string", Description: "Exact look-up by email (normalised)."},
+		{Name: "phone", Type: "string", Description: "Exact look-up by phone (normalised to E.164)."},
+		limit500, cursorParam,
+	}
+	auditQuery = []param{
+		{Name: "customer_id", Type: "string", Description: "Only entries about this customer."},
+		{Name: "actor_id", Type: "string", Description: "Only entries by this actor (e.g. key:abcd1234)."},
+		{Name: "action", Type: "string", Description: "Only this action (e.g. customer.reveal)."},
+		sinceParam, untilParam, limit1000, cursorParam,
+	}
+	requestQuery = []param{
+		{Name: "state", Type: "string", Description: "received, verified, in_progress, completed or rejected."},
+		{Name: "type", Type: "string", Description: "access, portability, erasure, rectification, restriction, objection or opt_out."},
+		{Name: "customer_id", Type: "string", Description: "Only this customer's requests."},
+		{Name: "due", Type: "string", Description: "overdue, or soon (open and due within the due-soon window)."},
+		limit1000,
+	}
+	tokenParam       = param{Name: "token", Type: "string", Description: "The download token from the completed request."}
+	emailTokenParam  = param{Name: "token", Type: "string", Description: "The one-time token from the e-mail.", Required: true}
+	suppressionQuery = []param{
+		{Name: "email", Type: "string", Description: "Address to check."},
+		{Name: "phone", Type: "string", Description: "Number to check."},
+	}
+	eventQuery = []param{
+		{Name: "type", Type: "string", Description: "Only this message type (track, page …)."},
+		{Name: "name", Type: "string", Description: "Only events with this name."},
+		{Name: "category", Type: "string", Description: "Only this catalog category."},
+		sinceParam, untilParam, limit500, cursorParam,
+	}
+	orderQuery = []param{{Name: "limit", Type: "integer", Description: "1 to 500 (default 50)."}}
+	cartQuery  = []param{
+		{Name: "older_than", Type: "string", Description: "A Go duration such as 1h or 30m."},
+		{Name: "limit", Type: "integer", Description: "1 to 1000 (default 100)."},
+	}
+	dropQuery   = []param{{Name: "key_id", Type: "string", Description: "The write key's id.", Required: true}}
+	importQuery = []param{
+		{Name: "map", Type: "string", Required: true, Description: "COLUMN=FIELD, repeatable: the column fills the catalog " +
+			"field; several columns for one field are joined with a space, in order."},
+		{Name: "consent", Type: "string", Description: "COLUMN=PURPOSE, repeatable: the column holds yes/no (y/n, true/false, " +
+			"1/0) for a consent purpose; empty cells record nothing."},
+		{Name: "policy_version", Type: "string", Description: "The privacy-policy version the list's consents were collected " +
+			"under; required with consent."},
+	}
+	rejectQuery = []param{
+		{Name: "limit", Type: "integer", Description: "1 to 10000 (default 1000)."},
+		cursorParam,
+		{Name: "format", Type: "string", Description: "csv for a row,reason file to open next to the spreadsheet (the same " +
+			"rows; the next page's cursor in the Steward-Next-Cursor header)."},
+	}
+	scanQuery = []param{{Name: "wait", Type: "boolean", Description: "true runs the scan within the request and returns its " +
+		"result (small bases; a large one may outlast the request timeout)."}}
+	duplicateQuery = []param{
+		{Name: "state", Type: "string", Description: "pending (default), merged, dismissed or undone."},
+		limit500, cursorParam,
+	}
+)
