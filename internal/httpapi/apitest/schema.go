@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,8 +17,6 @@ type Document struct {
 	paths   map[string]any
 	mux     *http.ServeMux // routes a request to its documented path, as the server does
 }
-
-var pathParam = regexp.MustCompile(`\{[^}]+\}`)
 
 // Parse reads an OpenAPI document.
 func Parse(b []byte) (*Document, error) {
