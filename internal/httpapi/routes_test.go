@@ -4,17 +4,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/rights"
 )
 
 // fullServer has every optional service, so its route table is the whole API. The services
@@ -227,4 +231,21 @@ func ExampleServer_OpenAPI() {
 	op := doc["paths"].(map[string]any)["/v1/customers"].(map[string]any)["post"].(map[string]any)
 	fmt.Println(op["operationId"])
 	// Output: post_v1_customers
+}
+
+// TestErasureReportKeepsTheLedgerEntry: the erasure report is the ledger entry without its
+// keyed hashes; a field the ledger gains must be added to the report or hidden on purpose.
+func TestErasureReportKeepsTheLedgerEntry(t *testing.T) {
+	var e rights.LedgerEntry
+	e.Hashes, e.Marketing, e.RequestID, e.State, e.CompletedAt = []string{"email:ab"}, []string{"m"}, "r", "erased", time.Now()
+	keys := func(v any) []string {
+		b, _ := json.Marshal(v)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		delete(m, "hashes")
+		return slices.Sorted(maps.Keys(m))
+	}
+	if got, want := keys(erasureReport(e)), keys(e); !slices.Equal(got, want) {
+		t.Errorf("got keys %v, want %v", got, want)
+	}
 }
