@@ -113,7 +113,7 @@ func (e *env) create(fields string) string {
 
 func (e *env) auditActions(customerID string) []string {
 	e.t.Helper()
-	entries, err := e.app.Store.ListAudit(context.Background(), audit.Filter{CustomerID: customerID, Limit: 1000})
+	entries, err := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{CustomerID: customerID, Limit: 1000})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -253,8 +253,8 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			countBefore, _ := e.app.Store.CountCustomers(context.Background())
-			auditBefore, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+			countBefore, _ := e.app.Store.Customers().CountCustomers(context.Background())
+			auditBefore, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 			code, body := e.do(tt.call)
 			if code != tt.status {
 				t.Fatalf("got %d %s, want %d", code, body, tt.status)
@@ -273,8 +273,8 @@ func TestBadInput(t *testing.T) {
 			if rest := strings.Replace(body, p.RequestID, "", 1); strings.Contains(rest, "4111") || strings.Contains(rest, "not-an-email") {
 				t.Errorf("problem repeats the input: %s", body)
 			}
-			countAfter, _ := e.app.Store.CountCustomers(context.Background())
-			auditAfter, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+			countAfter, _ := e.app.Store.Customers().CountCustomers(context.Background())
+			auditAfter, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 			if countAfter != countBefore {
 				t.Errorf("customers went from %d to %d", countBefore, countAfter)
 			}

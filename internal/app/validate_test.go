@@ -90,8 +90,8 @@ func TestValidateScenarios(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			countBefore, _ := a.Store.CountCustomers(context.Background())
-			auditBefore, _ := a.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+			countBefore, _ := a.Store.Customers().CountCustomers(context.Background())
+			auditBefore, _ := a.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 			code, body := e.do(tt.call)
 			if code != tt.status {
 				t.Fatalf("got %d %s, want %d", code, body, tt.status)
@@ -134,8 +134,8 @@ func TestValidateScenarios(t *testing.T) {
 			} else if !strings.Contains(body, `"request_id"`) {
 				t.Errorf("problem without request id: %s", body)
 			}
-			countAfter, _ := a.Store.CountCustomers(context.Background())
-			auditAfter, _ := a.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+			countAfter, _ := a.Store.Customers().CountCustomers(context.Background())
+			auditAfter, _ := a.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 			if countAfter != countBefore {
 				t.Errorf("customers went from %d to %d", countBefore, countAfter)
 			}

@@ -28,7 +28,8 @@ func (p part) Export(ctx context.Context, id string) (rights.Section, error) {
 // RightsParts returns the Parts for every table of this store that holds customer data: the
 // registry that erasure and access exports walk. A table added with a customer_id column must
 // add its Part here (or in its own domain's store); TestRegistryCoversSchema fails until it does.
-func (db *DB) RightsParts() rights.Registry {
+func (e *Engine) RightsParts() rights.Registry {
+	db := e.db
 	none := func(context.Context, string) (rights.Section, error) { return rights.Section{}, nil }
 	return append(rights.Registry{
 		part{table: "customers", erase: db.deleteWhere("customers", "id", ""), export: none},
@@ -46,7 +47,7 @@ func (db *DB) RightsParts() rights.Registry {
 }
 
 // deleteWhere erases by deleting every row whose column names the customer.
-func (db *DB) deleteWhere(table, column, why string) func(ctx context.Context, id string) (rights.Outcome, error) {
+func (db *core) deleteWhere(table, column, why string) func(ctx context.Context, id string) (rights.Outcome, error) {
 	return func(ctx context.Context, id string) (rights.Outcome, error) {
 		var n int64
 		err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -62,7 +63,7 @@ func (db *DB) deleteWhere(table, column, why string) func(ctx context.Context, i
 }
 
 // keep erases nothing and reports how many rows stay and why.
-func (db *DB) keep(table, why string) func(ctx context.Context, id string) (rights.Outcome, error) {
+func (db *core) keep(table, why string) func(ctx context.Context, id string) (rights.Outcome, error) {
 	return func(ctx context.Context, id string) (rights.Outcome, error) {
 		var total int64
 		srcs := []string{""}
@@ -85,7 +86,7 @@ func (db *DB) keep(table, why string) func(ctx context.Context, id string) (righ
 
 // anonymiseRequests keeps the record that each request was answered, which accountability
 // requires, but drops the keyed hash of the requester's contact and any pending link.
-func (db *DB) anonymiseRequests(ctx context.Context, id string) (rights.Outcome, error) {
+func (db *core) anonymiseRequests(ctx context.Context, id string) (rights.Outcome, error) {
 	var n int64
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE requests SET contact_hash = $1, token_hash = $1, token_expires = 0 WHERE customer_id = $2`, []byte{}, id)
@@ -99,8 +100,8 @@ func (db *DB) anonymiseRequests(ctx context.Context, id string) (rights.Outcome,
 		Why: "Kept as the record that each request was answered (accountability); contact hashes removed, no personal values held."}, err
 }
 
-func (db *DB) exportAudit(ctx context.Context, id string) (rights.Section, error) {
-	entries, err := db.ListAudit(ctx, audit.Filter{CustomerID: id, Limit: 10000})
+func (db *core) exportAudit(ctx context.Context, id string) (rights.Section, error) {
+	entries, err := (&Audit{db}).ListAudit(ctx, audit.Filter{CustomerID: id, Limit: 10000})
 	sec := rights.Section{Title: "Who processed your data", Note: "Every read and change of your record, with who did it, for which purpose and when (newest first, up to 10,000)."}
 	for _, e := range entries {
 		sec.Items = append(sec.Items, map[string]any{"time": e.Time, "action": e.Action, "by": e.ActorRole, "purpose": e.Purpose,
@@ -109,8 +110,8 @@ func (db *DB) exportAudit(ctx context.Context, id string) (rights.Section, error
 	return sec, err
 }
 
-func (db *DB) exportRequests(ctx context.Context, id string) (rights.Section, error) {
-	rs, err := db.ListRequests(ctx, rights.RequestFilter{CustomerID: id, Limit: 1000})
+func (db *core) exportRequests(ctx context.Context, id string) (rights.Section, error) {
+	rs, err := (&Rights{db}).ListRequests(ctx, rights.RequestFilter{CustomerID: id, Limit: 1000})
 	sec := rights.Section{Title: "Your requests"}
 	for _, r := range rs {
 		it := map[string]any{"type": r.Type, "state": r.State, "received": r.CreatedAt, "due": r.DueAt, "jurisdiction": r.Jurisdiction}
@@ -122,8 +123,8 @@ func (db *DB) exportRequests(ctx context.Context, id string) (rights.Section, er
 	return sec, err
 }
 
-func (db *DB) exportHolds(ctx context.Context, id string) (rights.Section, error) {
-	h, err := db.LegalHold(ctx, id)
+func (db *core) exportHolds(ctx context.Context, id string) (rights.Section, error) {
+	h, err := (&Rights{db}).LegalHold(ctx, id)
 	sec := rights.Section{Title: "Legal hold"}
 	if err == nil {
 		sec.Items = []map[string]any{{"since": h.CreatedAt, "reason": h.Reason}}
@@ -133,16 +134,7 @@ func (db *DB) exportHolds(ctx context.Context, id string) (rights.Section, error
 
 // CustomerTables lists every table, in every schema Steward uses, that has a customer_id
 // column, plus customers itself: what the rights registry must cover.
-func (db *DB) CustomerTables(ctx context.Context) ([]string, error) {
-	var q string
-	if db.d.Name == "sqlite" {
-		q = `SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) c WHERE m.type = 'table' AND c.name = 'customer_id'`
-		if db.d.AccessSchema != "" {
-			q += ` UNION SELECT m.name FROM ` + db.d.AccessSchema + `.sqlite_master m JOIN pragma_table_info(m.name, '` + db.d.AccessSchema + `') c WHERE m.type = 'table' AND c.name = 'customer_id'`
-		}
-	} else {
-		q = `SELECT DISTINCT table_name FROM information_schema.columns WHERE column_name = 'customer_id' AND table_schema = current_schema()`
-	}
+func (db *core) customerTables(ctx context.Context, q string) ([]string, error) {
 	rows, err := db.read.QueryContext(ctx, q)
 	if err != nil {
 		return nil, db.translate(err)

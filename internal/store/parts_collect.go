@@ -12,7 +12,7 @@ import (
 // collectionParts are the Parts of the tables that collection (tracking, orders, stitching)
 // and consent fill. Their rows reference the customer row and go with it when erasure deletes
 // the profile; each Part still deletes explicitly, so a resumed erasure finishes the job.
-func (db *DB) collectionParts() []rights.Part {
+func (db *core) collectionParts() []rights.Part {
 	cascade := "Removed with the profile."
 	return []rights.Part{
 		part{table: "events", erase: db.deleteWhere("events", "customer_id", cascade),
@@ -48,7 +48,7 @@ func (db *DB) collectionParts() []rights.Part {
 
 // exportRows reads the customer's rows of table, the named columns only, as export items.
 // Columns ending in _at hold microseconds and are shown as times; "plain" and "items" hold JSON.
-func (db *DB) exportRows(table, title, note, cols, order string) func(ctx context.Context, id string) (rights.Section, error) {
+func (db *core) exportRows(table, title, note, cols, order string) func(ctx context.Context, id string) (rights.Section, error) {
 	names := strings.Split(cols, ", ")
 	return func(ctx context.Context, id string) (rights.Section, error) {
 		sec := rights.Section{Title: title, Note: note}
@@ -100,7 +100,7 @@ func exportValue(name string, v any) any {
 }
 
 // eraseDuplicates deletes the pairs the customer stands in on either side.
-func (db *DB) eraseDuplicates(ctx context.Context, id string) (rights.Outcome, error) {
+func (db *core) eraseDuplicates(ctx context.Context, id string) (rights.Outcome, error) {
 	var n int64
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM duplicates WHERE customer_id = $1 OR other_id = $1`, id)
