@@ -39,7 +39,7 @@ func (a *App) wireRights(cfg config.Config) error {
 	km := a.Keys
 	a.Rights = &rights.Service{Store: a.Store.Rights(), Customers: a.Customers, Catalog: a.Catalog, Hasher: km,
 		Ledger: &rights.LedgerFile{Path: cfg.LedgerPath(), MAC: func(b []byte) []byte { return km.KeyedHash(ledgerLabel, b) }},
-		Parts:  a.Store.RightsParts(), Mailer: mailer,
+		Parts:  rights.NewRegistry(a.Store.Rights(), a.Store.Audit(), a.Store.Rights()), Mailer: mailer,
 		Settings: rights.Settings{Deadlines: deadlines, DefaultJurisdiction: strings.ToLower(cfg.Jurisdiction),
 			ExportTTL: cfg.ExportTTL, PublicURL: cfg.PublicURL}}
 	a.Rights.Suppress = func(ctx context.Context, values map[string][]byte) ([]string, error) {

@@ -21,6 +21,7 @@ type Rights struct{ *core }
 
 var _ rights.Store = (*Rights)(nil)
 var _ customer.ErasureLedger = (*Rights)(nil)
+var _ rights.Rows = (*Rights)(nil)
 
 // BeginErasure implements rights.Store.
 func (db *Rights) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppress []rights.Suppression, entries []audit.Entry) ([]rights.Outcome, error) {
