@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"ingest orders and carts", testIngestOrders},
 		{"imports", testImports},
 		{"duplicates", testDuplicates},
+		{"rights requests", testRightsRequests},
+		{"erasure ledger", testErasureLedger},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
