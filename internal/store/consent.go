@@ -40,7 +40,7 @@ func (db *core) queryMany(ctx context.Context, n int, q string, args ...any) (*s
 }
 
 // batchSize is how many ids one query carries. They travel as one JSON array parameter
-// (Dialect.JSONList): binding thousands of parameters one by one cost more than the look-ups.
+// (Dialect.JSONTable): binding thousands of parameters one by one cost more than the look-ups.
 const batchSize = 5000
 
 // idList returns a subquery yielding the ids bound as parameter n.

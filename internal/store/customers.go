@@ -33,7 +33,7 @@ func (db *Customers) CreateCustomer(ctx context.Context, r *customer.Record, ent
 
 // CreateCustomers implements customer.Store: all records or none. Under group commit, the
 // creates of concurrent callers that share a transaction are inserted together (see
-// groupCommit.combine): a statement per customer, per table, was most of a create's time in
+// Writer): a statement per customer, per table, was most of a create's time in
 // the single writer.
 func (db *Customers) CreateCustomers(ctx context.Context, recs []*customer.Record, entries []audit.Entry) error {
 	// A decision cached while an id was unknown is stale now.

@@ -98,13 +98,13 @@ func claimSQL(n int) string {
 		}
 		fmt.Fprintf(&b, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
 	}
-	// Parameters run in order, so SQLite binds them without name look-ups (see DB.native).
+	// Parameters run in order, so SQLite binds them without name look-ups (see core.native).
 	fmt.Fprintf(&b, ` ON CONFLICT (key_id, message_hash) DO UPDATE SET received_at = excluded.received_at WHERE ingest_messages.received_at < $%d RETURNING message_hash`, 3*n+1)
 	return b.String()
 }
 
 // valuesSQL is an INSERT of n rows of cols values each: head, the value lists, tail, in the
-// engine's native form (see DB.native: on SQLite its numbered parameters become bare ones).
+// engine's native form (see core.native: on SQLite its numbered parameters become bare ones).
 func (db *core) valuesSQL(head string, cols, n int, tail string) string {
 	var b strings.Builder
 	if db.rw != nil {

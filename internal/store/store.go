@@ -47,7 +47,7 @@ type Dialect struct {
 type core struct {
 	write  *sql.DB // SQLite: a single connection, so writers queue in Go instead of on locks
 	read   *sql.DB
-	bulk   *sql.DB // reads that sweep many rows once; see SetBulkReader
+	bulk   *sql.DB // reads that sweep many rows once; see Options.Bulk
 	d      Dialect
 	sealer atomic.Pointer[audit.Sealer]
 	// before runs when the core closes, ahead of closing statements and pools (see
@@ -71,11 +71,8 @@ type core struct {
 	// customerRows, indexRows, keyRows and identityRows insert new customers, their
 	// blind-index entries, their duplicate-matching keys and stitched identifiers.
 	customerRows, indexRows, keyRows, identityRows rowStatements
-	// watcher hears of committed changes to decision inputs (see SetDecisionWatcher).
+	// watcher hears of committed changes to decision inputs (see core.transact).
 	watcher atomic.Pointer[DecisionWatcher]
-	// ingestOnce prepares the ingest statements on first use (see IngestTx).
-	ingestOnce sync.Once
-	ingestErr  error
 }
 
 type stmtKey struct {

@@ -1,6 +1,3 @@
-// Package postgres opens Steward on PostgreSQL, where several Steward nodes may share one
-// database: all state lives there, jobs are claimed with SKIP LOCKED, and serialization
-// failures are retried, so a PostgreSQL-compatible distributed engine can follow.
 package postgres
 
 import (

@@ -1,5 +1,3 @@
-// Package sqlite opens Steward's embedded database: a SQLite file in the data directory, in
-// WAL mode, with one writer connection and a pool of readers.
 package sqlite
 
 import (
