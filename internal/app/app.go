@@ -46,7 +46,7 @@ const CheckpointEvery = 256
 type App struct {
 	Config    config.Config
 	Log       *slog.Logger
-	Store     *store.DB
+	Store     *store.Engine
 	Keys      *keys.Manager
 	Catalog   *catalog.Catalog
 	Customers *customer.Service
@@ -76,7 +76,7 @@ func Initialized(ctx context.Context, cfg config.Config) bool {
 		return false
 	}
 	defer db.Close()
-	_, _, err = db.LoadKeyset(ctx)
+	_, _, err = db.Keysets().LoadKeyset(ctx)
 	return err == nil
 }
 
@@ -107,7 +107,7 @@ func Init(ctx context.Context, cfg config.Config, log *slog.Logger) (string, err
 		return "", err
 	}
 	ctx = audit.WithActor(ctx, audit.System)
-	if _, err := keys.Init(ctx, root, db, cfg.IndexBits); err != nil {
+	if _, err := keys.Init(ctx, root, db.Keysets(), cfg.IndexBits); err != nil {
 		if problem.Is(err, problem.Conflict) {
 			return "", fmt.Errorf("this database is already initialised")
 		}
@@ -129,9 +129,9 @@ func loadCatalog(cfg config.Config) (*catalog.Catalog, error) {
 	return catalog.Load(cfg.Catalog)
 }
 
-func openStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
+func openStore(ctx context.Context, cfg config.Config) (*store.Engine, error) {
 	if cfg.DB != "" {
-		db, err := postgres.Open(ctx, cfg.DB.Reveal())
+		db, err := postgres.Open(ctx, cfg.DB.Reveal(), postgres.Options{Bin: cfg.PGBin})
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
 		}
@@ -175,7 +175,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	km, err := keys.Open(ctx, root, db)
+	km, err := keys.Open(ctx, root, db.Keysets())
 	if err != nil {
 		db.Close()
 		if problem.Is(err, problem.NotFound) {
@@ -189,7 +189,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	a := &App{Config: cfg, Log: log, Store: db, Keys: km, Catalog: cat}
-	a.Customers = &customer.Service{Store: db, Audit: db, Keys: km, Catalog: cat,
+	a.Customers = &customer.Service{Store: db.Customers(), Audit: db.Audit(), Keys: km, Catalog: cat,
 		Norm: &customer.Normalizer{Catalog: cat, DefaultRegion: cfg.DefaultRegion}}
 	a.Quality = &quality.Validator{DefaultRegion: cfg.DefaultRegion}
 	if cfg.EmailMXCheck {
@@ -197,15 +197,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		// because a form check must not depend on DNS the operator did not opt in to.
 		a.Quality.MX = quality.NewMXChecker(net.DefaultResolver, 0, 0)
 	}
-	a.Consents = &consent.Service{Store: db, Audit: db, Catalog: cat, Keys: km, Contacts: a.Customers, Norm: a.Customers.Norm}
+	a.Consents = &consent.Service{Store: db.Consents(), Audit: db.Audit(), Catalog: cat, Keys: km, Contacts: a.Customers, Norm: a.Customers.Norm}
 	if cfg.DecisionCache > 0 {
 		a.Consents.Cache = decisionCache(db, cfg.DecisionCache)
 		db.SetDecisionWatcher(a.Consents.Cache)
 	}
 	a.Customers.Permissions = a.Consents
-	a.Audit = &audit.Service{Store: db, Catalog: cat, PublicKey: km.AuditPublicKey(), CheckpointEvery: CheckpointEvery}
-	a.APIKeys = &auth.Service{Store: db, Audit: db, Catalog: cat}
-	a.Rotator = &keys.Rotator{Manager: km, Jobs: db, KeyStore: db, Catalog: cat}
+	a.Audit = &audit.Service{Store: db.Audit(), Catalog: cat, PublicKey: km.AuditPublicKey(), CheckpointEvery: CheckpointEvery}
+	a.APIKeys = &auth.Service{Store: db.APIKeys(), Audit: db.Audit(), Catalog: cat}
+	a.Rotator = &keys.Rotator{Manager: km, Jobs: db.Jobs(), KeyStore: db.Customers(), Catalog: cat}
 	if a.Ingest, err = openIngest(cfg, a); err != nil {
 		db.Close()
 		return nil, err
@@ -221,31 +221,18 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	host, _ := os.Hostname()
 	var nonce [4]byte
 	_, _ = rand.Read(nonce[:])
-	a.Runner = &job.Runner{Store: db, Owner: host + "-" + hex.EncodeToString(nonce[:]), Lease: time.Minute, Log: log,
+	a.Runner = &job.Runner{Store: db.Jobs(), Owner: host + "-" + hex.EncodeToString(nonce[:]), Lease: time.Minute, Log: log,
 		Steps: map[string]job.Step{keys.RewrapJob: a.Rotator.Step, duplicate.ScanJob: a.Duplicates.Step}}
-	a.Imports = &importer.Service{Uploads: db, Jobs: db, Writer: a.Ingest, Ledger: a.Consents, Norm: a.Customers.Norm, Catalog: cat, Keys: km,
+	a.Imports = &importer.Service{Uploads: db.Imports(), Jobs: db.Jobs(), Writer: a.Ingest, Ledger: a.Consents, Norm: a.Customers.Norm, Catalog: cat, Keys: km,
 		Dir: cfg.ImportSpoolDir(), MaxBytes: cfg.ImportMaxBytes, Owner: a.Runner.Owner, Lease: a.Runner.Lease, Log: log}
 	a.Runner.Steps[importer.JobKind] = a.Imports.Step
 	return a, nil
 }
 
-// sqliteTrust is how long the decision cache uses an entry on SQLite without comparing it with
-// the database. Writes made through this process drop entries at once; the comparison only
-// catches another process writing the same file (a command run against a serving data
-// directory), which is seen within this time.
-const sqliteTrust = time.Second
-
-// decisionCache sizes the single-check cache for the engine. On PostgreSQL every check
-// compares its entry's change counter with the database's, one indexed read, because other
-// nodes may have changed it a moment ago; that keeps "withdrawal takes effect on the very next
-// check" true across nodes, and needs no notification channel, which distributed
-// PostgreSQL-compatible engines lack.
-func decisionCache(db *store.DB, size int) *consent.Cache {
-	c := &consent.Cache{Size: size}
-	if db.Dialect().Name == "sqlite" {
-		c.Trust = sqliteTrust
-	}
-	return c
+// decisionCache sizes the single-check cache for the engine, which says how long an entry may
+// be used without comparing it with the database (see store.Backend.DecisionTrust).
+func decisionCache(db *store.Engine, size int) *consent.Cache {
+	return &consent.Cache{Size: size, Trust: db.DecisionTrust()}
 }
 
 // Close releases the database.
@@ -253,7 +240,7 @@ func (a *App) Close() error { return a.Store.Close() }
 
 // HTTP builds the API handler.
 func (a *App) HTTP() *httpapi.Server {
-	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store,
+	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store.Jobs(),
 		Quality: a.Quality, Rights: a.Rights, Duplicates: a.Duplicates, QualityReport: a.QualityReport,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, Imports: a.Imports}
@@ -299,7 +286,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-	a.Log.Info("serving", "addr", ln.Addr().String(), "tls", a.Config.TLSCert != "", "engine", a.Store.Dialect().Name)
+	a.Log.Info("serving", "addr", ln.Addr().String(), "tls", a.Config.TLSCert != "", "engine", a.Store.Name())
 	select {
 	case err := <-errc:
 		stopJobs()

@@ -110,7 +110,7 @@ func (e *env) create(fields string) string {
 
 func (e *env) auditActions(customerID string) []string {
 	e.t.Helper()
-	entries, err := e.app.Store.ListAudit(context.Background(), audit.Filter{CustomerID: customerID, Limit: 1000})
+	entries, err := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{CustomerID: customerID, Limit: 1000})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -231,8 +231,8 @@ func TestBadInput(t *testing.T) {
 	run := e.runner(id)
 	run.Audit = nil // nothing at all may be audited, checked below for every customer
 	run.Watch = func(t *testing.T, sc apitest.Scenario) func(apitest.Response) {
-		countBefore, _ := e.app.Store.CountCustomers(context.Background())
-		auditBefore, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+		countBefore, _ := e.app.Store.Customers().CountCustomers(context.Background())
+		auditBefore, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 		return func(r apitest.Response) {
 			var p struct {
 				Detail, Type string
@@ -248,8 +248,8 @@ func TestBadInput(t *testing.T) {
 			if rest := strings.Replace(r.Body, p.RequestID, "", 1); strings.Contains(rest, "4111") || strings.Contains(rest, "not-an-email") {
 				t.Errorf("problem repeats the input: %s", r.Body)
 			}
-			countAfter, _ := e.app.Store.CountCustomers(context.Background())
-			auditAfter, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+			countAfter, _ := e.app.Store.Customers().CountCustomers(context.Background())
+			auditAfter, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 			if countAfter != countBefore {
 				t.Errorf("customers went from %d to %d", countBefore, countAfter)
 			}

@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -36,62 +34,19 @@ func (a *App) Backup(ctx context.Context, out string) (backup.Header, error) {
 		return backup.Header{}, fmt.Errorf("backup: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	var files []backup.File
-	engine := a.Store.Dialect().Name
-	if engine == "sqlite" {
-		// Reads this process journaled go into the trail first; those of other processes
-		// serving meanwhile follow the images as journal files (below).
-		if err := a.Store.FlushAccessJournal(ctx); err != nil {
-			return backup.Header{}, err
-		}
-		// Each file is read page by page inside a read transaction of its own and streamed
-		// into the encrypted file; each holds its own audit chains, so each image is
-		// consistent on its own.
-		main := a.Config.SQLitePath()
-		for _, f := range []backup.File{{Name: "steward.db", Path: main}, {Name: "steward-access.db", Path: sqlite.AccessPath(main)}} {
-			snap, err := sqlite.OpenPageSnapshot(ctx, f.Path)
-			if err != nil {
-				return backup.Header{}, err
-			}
-			defer snap.Close()
-			files = append(files, backup.File{Name: f.Name, Size: snap.Size, Stream: func(w io.Writer) error {
-				_, err := snap.WriteTo(ctx, w)
-				return err
-			}})
-		}
-		// Then the journals of every process serving meanwhile, whose latest reads are not
-		// linked yet: a restore replays each from the point the restored trail records it
-		// linked to, so every entry lands there once.
-		journals, err := sqlite.JournalFiles(main)
-		if err != nil {
-			return backup.Header{}, fmt.Errorf("backup: %w", err)
-		}
-		for _, p := range journals {
-			b, err := os.ReadFile(p)
-			if errors.Is(err, os.ErrNotExist) {
-				continue // wholly linked and deleted meanwhile: its entries are in the images
-			}
-			if err != nil {
-				return backup.Header{}, fmt.Errorf("backup: %w", err)
-			}
-			files = append(files, backup.File{Name: filepath.Base(p), Size: int64(len(b)), Stream: func(w io.Writer) error {
-				_, err := w.Write(b)
-				return err
-			}})
-		}
-	} else {
-		dst := filepath.Join(tmp, "steward.pgdump")
-		if err := postgres.Dump(ctx, a.Config.PGBin, a.Config.DB.Reveal(), dst); err != nil {
-			return backup.Header{}, err
-		}
-		files = append(files, backup.File{Name: "steward.pgdump", Path: dst})
+	// The engine says what a consistent copy is made of: on SQLite an online image of both
+	// files and the journals of every process serving meanwhile, on PostgreSQL a pg_dump.
+	files, release, err := a.Store.Backup(ctx, tmp)
+	if err != nil {
+		return backup.Header{}, err
 	}
+	defer release()
 	partial := out + ".partial"
 	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return backup.Header{}, fmt.Errorf("backup: %w", err)
 	}
-	h, err := backup.Write(ctx, f, a.Keys.Root(), engine, files)
+	h, err := backup.Write(ctx, f, a.Keys.Root(), a.Store.Name(), files)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -108,7 +63,7 @@ func (a *App) Backup(ctx context.Context, out string) (backup.Header, error) {
 	sys := audit.WithActor(ctx, audit.System)
 	e := audit.New(sys, "backup.create", "", nil, "")
 	e.Target = "backup:" + h.CreatedAt.Format(time.RFC3339)
-	return h, a.Store.AppendAudit(sys, e)
+	return h, a.Store.Audit().AppendAudit(sys, e)
 }
 
 // VerifyBackup checks every byte of a backup file with the installation's root key.
@@ -160,19 +115,19 @@ func Restore(ctx context.Context, cfg config.Config, file string, log *slog.Logg
 	if rep.Header, err = backup.Read(ctx, f, root, staging); err != nil {
 		return rep, err
 	}
-	wantEngine := "sqlite"
+	wantEngine := sqlite.Name
 	if cfg.DB != "" {
-		wantEngine = "postgres"
+		wantEngine = postgres.Name
 	}
 	if rep.Header.Engine != wantEngine {
 		return rep, fmt.Errorf("restore: the backup is of a %s installation, this one uses %s", rep.Header.Engine, wantEngine)
 	}
 	var undo func() error
-	if wantEngine == "sqlite" {
-		if rep.Kept, undo, err = swapSQLite(cfg, staging); err != nil {
+	if cfg.DB == "" {
+		if rep.Kept, undo, err = sqlite.Restore(cfg.SQLitePath(), staging); err != nil {
 			return rep, err
 		}
-	} else if err := postgres.Restore(ctx, cfg.PGBin, cfg.DB.Reveal(), filepath.Join(staging, "steward.pgdump")); err != nil {
+	} else if err := postgres.RestoreBackup(ctx, cfg.PGBin, cfg.DB.Reveal(), staging); err != nil {
 		return rep, err
 	}
 	err = replay(ctx, cfg, log, &rep)
@@ -196,15 +151,10 @@ func replay(ctx context.Context, cfg config.Config, log *slog.Logger, rep *Resto
 	if rep.Replayed, err = a.Rights.Replay(sys); err != nil {
 		return fmt.Errorf("replay erasure ledger: %w", err)
 	}
-	if a.Store.Dialect().Name == "sqlite" {
-		// Rebuild the file so the pages that held erased customers' rows are gone, not just
-		// marked free, then fold the WAL in.
-		if _, err := a.Store.Write().ExecContext(ctx, `VACUUM`); err != nil {
-			return fmt.Errorf("vacuum: %w", err)
-		}
-		if err := sqlite.Checkpoint(ctx, a.Store); err != nil {
-			return err
-		}
+	// Pages that held erased customers' rows must be gone from the files, not just marked
+	// free.
+	if err := a.Store.Compact(ctx); err != nil {
+		return err
 	}
 	vr, err := a.Audit.Verify(ctx)
 	if err != nil {
@@ -213,71 +163,7 @@ func replay(ctx context.Context, cfg config.Config, log *slog.Logger, rep *Resto
 	rep.Entries = int64(vr.Entries)
 	e := audit.New(sys, "backup.restore", "", nil, "")
 	e.Target = fmt.Sprintf("backup:%s replayed:%d", rep.Header.CreatedAt.Format(time.RFC3339), rep.Replayed)
-	return a.Store.AppendAudit(sys, e)
-}
-
-// sqliteFiles are the files of an SQLite installation a restore replaces.
-var sqliteFiles = []string{"steward.db", "steward.db-wal", "steward.db-shm", "steward-access.db", "steward-access.db-wal", "steward-access.db-shm"}
-
-// swapSQLite moves the current database files aside and the restored ones in, and returns a
-// function that puts the old ones back.
-func swapSQLite(cfg config.Config, staging string) (string, func() error, error) {
-	kept := filepath.Join(cfg.Data, "pre-restore-"+time.Now().UTC().Format("20060102T150405"))
-	if err := os.Mkdir(kept, 0o700); err != nil {
-		return "", nil, fmt.Errorf("restore: %w", err)
-	}
-	// The replaced installation's journals go aside with its files; the backup's come in.
-	names := append([]string(nil), sqliteFiles...)
-	for _, dir := range []string{cfg.Data, staging} {
-		js, err := sqlite.JournalFiles(filepath.Join(dir, "steward.db"))
-		if err != nil {
-			return "", nil, fmt.Errorf("restore: %w", err)
-		}
-		for _, j := range js {
-			names = append(names, filepath.Base(j))
-		}
-	}
-	var moved []string
-	undo := func() error {
-		var errs []error
-		for _, n := range names {
-			_ = os.Remove(filepath.Join(cfg.Data, n))
-		}
-		for _, n := range moved {
-			errs = append(errs, os.Rename(filepath.Join(kept, n), filepath.Join(cfg.Data, n)))
-		}
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
-		return os.Remove(kept)
-	}
-	for _, n := range names {
-		err := os.Rename(filepath.Join(cfg.Data, n), filepath.Join(kept, n))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			_ = undo()
-			return "", nil, fmt.Errorf("restore: %w", err)
-		}
-		moved = append(moved, n)
-	}
-	restored := []string{"steward.db", "steward-access.db"}
-	js, err := sqlite.JournalFiles(filepath.Join(staging, "steward.db"))
-	if err != nil {
-		_ = undo()
-		return "", nil, fmt.Errorf("restore: %w", err)
-	}
-	for _, j := range js {
-		restored = append(restored, filepath.Base(j))
-	}
-	for _, n := range restored {
-		if err := os.Rename(filepath.Join(staging, n), filepath.Join(cfg.Data, n)); err != nil {
-			_ = undo()
-			return "", nil, fmt.Errorf("restore: %w", err)
-		}
-	}
-	return kept, undo, nil
+	return a.Store.Audit().AppendAudit(sys, e)
 }
 
 // ScheduledBackup writes a timestamped backup into dir and deletes the oldest beyond keep.

@@ -30,7 +30,7 @@ func testBackupEraseRestore(t *testing.T, db string) {
 	e.publish(policyV1)
 	id := e.create(ada)
 	other := e.create(`{"email":"grace@example.com","first_name":"Grace"}`)
-	rec, err := e.app.Store.GetCustomer(ctx, id)
+	rec, err := e.app.Store.Customers().GetCustomer(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func testBackupEraseRestore(t *testing.T, db string) {
 	if d, err := a.Consents.May(sys, again.ID, "marketing_email"); err != nil || d.Reason != consent.ReasonSuppressed {
 		t.Errorf("re-imported after restore: got %+v %v, want suppressed", d, err)
 	}
-	if _, err := a.Store.GetCustomer(ctx, id); !problem.Is(err, problem.NotFound) {
+	if _, err := a.Store.Customers().GetCustomer(ctx, id); !problem.Is(err, problem.NotFound) {
 		t.Fatalf("restored database still holds the profile: %v", err)
 	}
 	if _, err := a.Customers.OpenFor(sys, id, "customers", "email", rec.Sealed["email"]); !problem.Is(err, problem.Gone) {
@@ -127,7 +127,7 @@ func testBackupEraseRestore(t *testing.T, db string) {
 		}
 	}
 	acts := strings.Join(func() []string {
-		es, _ := a.Store.ListAudit(ctx, audit.Filter{CustomerID: id, Limit: 100})
+		es, _ := a.Store.Audit().ListAudit(ctx, audit.Filter{CustomerID: id, Limit: 100})
 		var out []string
 		for _, x := range es {
 			out = append(out, x.Action)
@@ -207,7 +207,7 @@ func TestBackupHoldsJournaledReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	entries, err := a.Store.ListAudit(ctx, audit.Filter{CustomerID: id, ActorID: "reader", Limit: 1000})
+	entries, err := a.Store.Audit().ListAudit(ctx, audit.Filter{CustomerID: id, ActorID: "reader", Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -183,7 +183,7 @@ func populate(b *testing.B) {
 		dir := filepath.Join(os.TempDir(), fmt.Sprintf("steward-bench-%d", lookupN))
 		lookupApp = benchApp(b, dir)
 		ctx := audit.WithActor(context.Background(), audit.System)
-		have, err := lookupApp.Store.CountCustomers(ctx)
+		have, err := lookupApp.Store.Customers().CountCustomers(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -43,7 +43,7 @@ func populateConsent(b *testing.B) {
 		a := consentApp
 		ctx := audit.WithActor(context.Background(), audit.System)
 		start := time.Now()
-		have, err := a.Store.CountCustomers(ctx)
+		have, err := a.Store.Customers().CountCustomers(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func populateConsent(b *testing.B) {
 			}
 		}
 		for after := ""; ; {
-			page, err := a.Store.CustomerKeys(ctx, after, 5000)
+			page, err := a.Store.Customers().CustomerKeys(ctx, after, 5000)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -275,7 +275,7 @@ func TestBulkCheck(t *testing.T) {
 	if reasons[ids[2]] != consent.ReasonWithdrawn || reasons[ids[3]] != consent.ReasonNoConsent || reasons[unknown] != consent.ReasonUnknownCustomer {
 		t.Fatalf("got %v", reasons)
 	}
-	entries, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Action: consent.ActionCheck, Limit: 10})
+	entries, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Action: consent.ActionCheck, Limit: 10})
 	if len(entries) != 1 || entries[0].Purpose != "marketing_email" || entries[0].Target != "customers:7 allowed:2" || entries[0].ActorRole != "marketer" {
 		t.Fatalf("got %+v, want one permission.check entry", entries)
 	}
@@ -294,7 +294,7 @@ func TestReceiptKeyAddedToOldInstallation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blob, bits, err := e.app.Store.LoadKeyset(ctx)
+	blob, bits, err := e.app.Store.Keysets().LoadKeyset(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestReceiptKeyAddedToOldInstallation(t *testing.T) {
 	if len(pub) == 0 {
 		t.Fatal("no receipt key after opening an old installation")
 	}
-	entries, _ := a.Store.ListAudit(ctx, audit.Filter{Action: "keys.receipt_key_create", Limit: 5})
+	entries, _ := a.Store.Audit().ListAudit(ctx, audit.Filter{Action: "keys.receipt_key_create", Limit: 5})
 	if len(entries) != 1 || entries[0].ActorID != audit.System.ID {
 		t.Fatalf("got %+v, want one audited key creation", entries)
 	}
@@ -341,7 +341,7 @@ func TestReceiptKeyAddedToOldInstallation(t *testing.T) {
 	if string(b.Keys.ReceiptPublicKey()) != string(pub) {
 		t.Fatal("the receipt key changed on the next open")
 	}
-	if entries, _ := b.Store.ListAudit(ctx, audit.Filter{Action: "keys.receipt_key_create", Limit: 5}); len(entries) != 1 {
+	if entries, _ := b.Store.Audit().ListAudit(ctx, audit.Filter{Action: "keys.receipt_key_create", Limit: 5}); len(entries) != 1 {
 		t.Fatalf("got %d key creations, want 1", len(entries))
 	}
 	if _, err := b.Audit.Verify(ctx); err != nil {

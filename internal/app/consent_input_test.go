@@ -27,7 +27,7 @@ func (e *env) counts(customerID string) counts {
 	if err := db.QueryRow(`SELECT COUNT(*) FROM suppressions`).Scan(&c.suppressions); err != nil {
 		e.t.Fatal(err)
 	}
-	last, err := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+	last, err := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 	if err != nil {
 		e.t.Fatal(err)
 	}

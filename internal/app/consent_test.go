@@ -57,7 +57,7 @@ func (e *env) consentToAll(id string) {
 // ledger returns the customer's records, oldest first.
 func (e *env) ledger(id string) []consent.Record {
 	e.t.Helper()
-	recs, err := e.app.Store.CustomerRecords(context.Background(), id)
+	recs, err := e.app.Store.Consents().CustomerRecords(context.Background(), id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -128,11 +128,11 @@ func TestConsentScenarios(t *testing.T) {
 	}
 	e.runner(id).Run(t, scenarios)
 	// The policy publication is audited too, and no entry anywhere holds a value.
-	entries, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Action: consent.ActionPolicyPublish, Limit: 10})
+	entries, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Action: consent.ActionPolicyPublish, Limit: 10})
 	if len(entries) != 1 || entries[0].Target != "policy:2026-01" || entries[0].ActorRole != "owner" {
 		t.Fatalf("got %+v, want one policy.publish entry", entries)
 	}
-	all, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1000})
+	all, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1000})
 	for _, en := range all {
 		b, _ := json.Marshal(en)
 		if strings.Contains(string(b), "ada@example.com") || strings.Contains(string(b), "203.0.113.7") || strings.Contains(string(b), "Mozilla") {

@@ -38,9 +38,9 @@ func (a *App) wireQuality(cfg config.Config) error {
 	if err := dc.Validate(); err != nil {
 		return err
 	}
-	a.Duplicates = &duplicate.Service{Store: a.Store, Customers: a.Customers, Consents: a.Consents, Ingest: a.Ingest,
+	a.Duplicates = &duplicate.Service{Store: a.Store.Duplicates(), Customers: a.Customers, Consents: a.Consents, Ingest: a.Ingest,
 		Keys: a.Keys, Catalog: a.Catalog, Config: dc}
-	a.Monitor = &quality.Monitor{Store: a.Store, InactiveAfter: cfg.ContactInactiveAfter}
+	a.Monitor = &quality.Monitor{Store: a.Store.Quality(), InactiveAfter: cfg.ContactInactiveAfter}
 	a.Customers.Statuses = a.Monitor
 	a.Ingest.Merger = a.Consents
 	return nil

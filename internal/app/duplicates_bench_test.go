@@ -157,7 +157,7 @@ func scanQuality(b *testing.B, a *App, truth map[string]string) (float64, float6
 	emailOf := map[string]string{}
 	after := ""
 	for {
-		recs, err := a.Store.ListCustomers(ctx, after, 5000)
+		recs, err := a.Store.Customers().ListCustomers(ctx, after, 5000)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -376,7 +376,7 @@ func stitchingOptOuts(t *testing.T, db string) {
 		}
 	}
 	e.mustTrack("/v1/identify", `{"userId":"u-st-1","anonymousId":"anon-st-1"}`)
-	if root, _, err := e.app.Store.CustomerTree(context.Background(), l); err != nil || root != w {
+	if root, _, err := e.app.Store.Ingest().CustomerTree(context.Background(), l); err != nil || root != w {
 		t.Fatalf("not stitched: root %s, %v", root, err)
 	}
 	if allowed(e, w, "marketing_email") {

@@ -176,7 +176,7 @@ func TestImportUpload(t *testing.T) {
 	check(grace, map[string]bool{"marketing_email": false, "marketing_sms": true})
 
 	// Audited: the upload by the admin key, and each batch.
-	entries, err := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1000})
+	entries, err := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,11 +261,11 @@ func TestImportUploadRefusals(t *testing.T) {
 	if code != 413 || !strings.Contains(body, "2048") {
 		t.Fatalf("oversized: got %d %s", code, body)
 	}
-	n, err := e.app.Store.CountCustomers(context.Background())
+	n, err := e.app.Store.Customers().CountCustomers(context.Background())
 	if err != nil || n != 0 {
 		t.Fatalf("refused uploads stored %d customers (%v)", n, err)
 	}
-	jobs, err := e.app.Store.ListJobs(context.Background(), 10)
+	jobs, err := e.app.Store.Jobs().ListJobs(context.Background(), 10)
 	if err != nil || len(jobs) != 0 {
 		t.Fatalf("refused uploads queued %d jobs (%v)", len(jobs), err)
 	}
@@ -328,7 +328,7 @@ func TestImportUploadResumes(t *testing.T) {
 	if end.State != "done" || end.Created != rows || end.Unchanged != 0 || end.Rejected != 1 || end.RowsRead != rows+1 || end.ResumeAfter != rows+2 {
 		t.Fatalf("after the resume: %+v", end)
 	}
-	n, err := e.app.Store.CountCustomers(context.Background())
+	n, err := e.app.Store.Customers().CountCustomers(context.Background())
 	if err != nil || n != rows {
 		t.Fatalf("got %d customers (%v), want %d", n, err, rows)
 	}

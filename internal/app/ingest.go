@@ -19,7 +19,7 @@ func openIngest(cfg config.Config, a *App) (*ingest.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ingest.Service{Store: a.Store, Customers: a.Customers, Keys: a.Keys, Catalog: a.Catalog, Schema: schema,
+	return &ingest.Service{Store: a.Store.Ingest(), Customers: a.Customers, Keys: a.Keys, Catalog: a.Catalog, Schema: schema,
 		Config: ingest.Config{DedupWindow: cfg.DedupWindow, PIIMode: cfg.PIIMode, IPMode: cfg.IPMode, CartAbandonAfter: cfg.CartAbandonAfter}}, nil
 }
 

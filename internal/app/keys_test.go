@@ -37,7 +37,7 @@ func TestRotationKeepsEverythingReadable(t *testing.T) {
 		t.Fatalf("got primary v%d total %d, want v2 and %d", e.app.Keys.PrimaryVersion(), j.Total, n)
 	}
 	// Run one step by hand, as a node that then dies would.
-	claimed, err := e.app.Store.ClaimJob(ctx, []string{j.Kind}, "dying-node", timeNowPlus(-1))
+	claimed, err := e.app.Store.Jobs().ClaimJob(ctx, []string{j.Kind}, "dying-node", timeNowPlus(-1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestRotationKeepsEverythingReadable(t *testing.T) {
 	if err != nil || next == "" || done != 500 {
 		t.Fatalf("first step: next %q done %d err %v", next, done, err)
 	}
-	if err := e.app.Store.CheckpointJob(ctx, j.ID, "dying-node", next, done, timeNowPlus(-1)); err != nil {
+	if err := e.app.Store.Jobs().CheckpointJob(ctx, j.ID, "dying-node", next, done, timeNowPlus(-1)); err != nil {
 		t.Fatal(err)
 	}
 	// Mid-rotation: old and new wrapping coexist; every read and look-up still works, and a
@@ -59,11 +59,11 @@ func TestRotationKeepsEverythingReadable(t *testing.T) {
 	if err != nil || !ran {
 		t.Fatalf("resume: ran %v err %v", ran, err)
 	}
-	got, _ := e.app.Store.GetJob(ctx, j.ID)
+	got, _ := e.app.Store.Jobs().GetJob(ctx, j.ID)
 	if got.State != job.Done || got.Done < n {
 		t.Fatalf("got job %+v, want done with %d", got, n)
 	}
-	keys, _ := e.app.Store.CustomerKeys(ctx, "", n+10)
+	keys, _ := e.app.Store.Customers().CustomerKeys(ctx, "", n+10)
 	for _, k := range keys {
 		if k.MasterVersion != 2 {
 			t.Fatalf("customer %s still under master v%d", k.CustomerID, k.MasterVersion)
@@ -176,7 +176,7 @@ func TestOtherNodeSeesRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := keys.Open(ctx, root, e.app.Store)
+	other, err := keys.Open(ctx, root, e.app.Store.Keysets())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestRewrapOnNodeThatDidNotRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := keys.Open(ctx, root, e.app.Store)
+	other, err := keys.Open(ctx, root, e.app.Store.Keysets())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,11 +219,11 @@ func TestRewrapOnNodeThatDidNotRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherRotator := &keys.Rotator{Manager: other, Jobs: e.app.Store, KeyStore: e.app.Store, Catalog: e.app.Catalog}
+	otherRotator := &keys.Rotator{Manager: other, Jobs: e.app.Store.Jobs(), KeyStore: e.app.Store.Customers(), Catalog: e.app.Catalog}
 	if next, n, err := otherRotator.Step(ctx, j); err != nil || next != "" || n != 3 {
 		t.Fatalf("step: next %q n %d err %v", next, n, err)
 	}
-	ks, _ := e.app.Store.CustomerKeys(ctx, "", 10)
+	ks, _ := e.app.Store.Customers().CustomerKeys(ctx, "", 10)
 	for _, k := range ks {
 		if k.MasterVersion != 2 {
 			t.Fatalf("customer %s left under v%d", k.CustomerID, k.MasterVersion)

@@ -66,7 +66,7 @@ func TestRetentionWithFakeClock(t *testing.T) {
 	if _, err := e.app.Customers.Get(ctx, held, ""); err != nil {
 		t.Errorf("held customer erased: %v", err)
 	}
-	entries, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Action: "retention.run", Limit: 10})
+	entries, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Action: "retention.run", Limit: 10})
 	if len(entries) != 2 || !strings.Contains(strings.Join(entries[1].Fields, " "), "purged:ip_address=1") ||
 		!strings.Contains(strings.Join(entries[0].Fields, " "), "erased=2") {
 		t.Fatalf("retention audit: %+v", entries)

@@ -37,9 +37,9 @@ func (a *App) wireRights(cfg config.Config) error {
 		return err
 	}
 	km := a.Keys
-	a.Rights = &rights.Service{Store: a.Store, Customers: a.Customers, Catalog: a.Catalog, Hasher: km,
+	a.Rights = &rights.Service{Store: a.Store.Rights(), Customers: a.Customers, Catalog: a.Catalog, Hasher: km,
 		Ledger: &rights.LedgerFile{Path: cfg.LedgerPath(), MAC: func(b []byte) []byte { return km.KeyedHash(ledgerLabel, b) }},
-		Parts:  a.Store.RightsParts(), Mailer: mailer,
+		Parts:  rights.NewRegistry(a.Store.Rights(), a.Store.Audit(), a.Store.Rights()), Mailer: mailer,
 		Settings: rights.Settings{Deadlines: deadlines, DefaultJurisdiction: strings.ToLower(cfg.Jurisdiction),
 			ExportTTL: cfg.ExportTTL, PublicURL: cfg.PublicURL}}
 	a.Rights.Suppress = func(ctx context.Context, values map[string][]byte) ([]string, error) {
@@ -51,7 +51,7 @@ func (a *App) wireRights(cfg config.Config) error {
 	}
 	a.Rights.Resuppress = a.Consents.Resuppress
 	a.Rights.Choices = a.Consents
-	a.Customers.Ledger = a.Store
+	a.Customers.Ledger = a.Store.Rights()
 	return nil
 }
 
@@ -80,5 +80,5 @@ func newMailer(cfg config.Config) (rights.Mailer, error) {
 // Retention builds the retention service from the configuration.
 func (a *App) Retention() *retention.Service {
 	inactive, _ := catalog.ParseRetention(a.Config.InactiveAfter) // validated in wireRights
-	return &retention.Service{Customers: a.Customers, Rights: a.Rights, Catalog: a.Catalog, Audit: a.Store, InactiveAfter: inactive}
+	return &retention.Service{Customers: a.Customers, Rights: a.Rights, Catalog: a.Catalog, Audit: a.Store.Audit(), InactiveAfter: inactive}
 }

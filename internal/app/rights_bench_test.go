@@ -87,7 +87,7 @@ func BenchmarkAccessExport(b *testing.B) {
 	per := timeExports(b, a, ids)
 	start := time.Now()
 	for _, id := range ids {
-		if _, err := a.Store.GetCustomer(ctx, id); err != nil {
+		if _, err := a.Store.Customers().GetCustomer(ctx, id); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -158,12 +158,12 @@ func TestRequestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+			before, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 			code, body := e.do(tt.call)
 			if code != tt.status || !strings.Contains(body, tt.detail) {
 				t.Fatalf("got %d %s, want %d naming %q", code, body, tt.status, tt.detail)
 			}
-			after, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+			after, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 			if after[0].ID != before[0].ID {
 				t.Errorf("a refused request wrote audit entry %s", after[0].Action)
 			}
@@ -232,7 +232,7 @@ func TestErasureResumesAfterCrash(t *testing.T) {
 	if code, _ := e.do(call{method: "GET", path: "/v1/customers/" + id, role: "support"}); code != 410 {
 		t.Fatalf("half-erased customer: got %d, want 410", code)
 	}
-	entry, err := e.app.Store.LedgerEntry(ctx, id)
+	entry, err := e.app.Store.Rights().LedgerEntry(ctx, id)
 	if err != nil || entry.State != rights.LedgerErasing {
 		t.Fatalf("ledger: %v %+v", err, entry)
 	}
@@ -240,7 +240,7 @@ func TestErasureResumesAfterCrash(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("resume: %d %v", n, err)
 	}
-	entry, _ = e.app.Store.LedgerEntry(ctx, id)
+	entry, _ = e.app.Store.Rights().LedgerEntry(ctx, id)
 	if entry.State != rights.LedgerErased || !entry.Report.Complete || len(entry.Report.Tables) != len(parts) {
 		t.Fatalf("after resume: %+v", entry)
 	}
@@ -389,7 +389,7 @@ func TestRectificationAndRestriction(t *testing.T) {
 	if _, body := e.do(call{method: "GET", path: "/v1/customers/" + id, role: "dpo", purpose: "privacy_requests"}); !strings.Contains(body, `"King"`) || strings.Contains(body, "7946") {
 		t.Errorf("rectified customer: %s", body)
 	}
-	entries, _ := e.app.Store.ListAudit(context.Background(), audit.Filter{CustomerID: id, Limit: 100})
+	entries, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{CustomerID: id, Limit: 100})
 	raw, _ := json.Marshal(entries)
 	if bytes.Contains(raw, []byte("Lovelace")) || bytes.Contains(raw, []byte("King")) {
 		t.Errorf("audit holds values: %s", raw)
@@ -507,7 +507,7 @@ func TestErasureLeavesNoKeyBytes(t *testing.T) {
 		e.create(`{"email":"n` + string(rune('a'+i)) + `@example.com","first_name":"Neighbour"}`)
 	}
 	id := e.create(ada)
-	rec, err := e.app.Store.GetCustomer(context.Background(), id)
+	rec, err := e.app.Store.Customers().GetCustomer(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,8 +97,8 @@ func TestValidateScenarios(t *testing.T) {
 	run := e.runner("")
 	run.Audit = nil // nothing at all may be audited, checked below for every customer
 	run.Watch = func(t *testing.T, sc apitest.Scenario) func(apitest.Response) {
-		countBefore, _ := a.Store.CountCustomers(context.Background())
-		auditBefore, _ := a.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+		countBefore, _ := a.Store.Customers().CountCustomers(context.Background())
+		auditBefore, _ := a.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 		return func(r apitest.Response) {
 			code, body := r.Status, r.Body
 			if code == 200 {
@@ -127,8 +127,8 @@ func TestValidateScenarios(t *testing.T) {
 					t.Errorf("report valid=%v but fields say %v", rep.Valid, all)
 				}
 			}
-			countAfter, _ := a.Store.CountCustomers(context.Background())
-			auditAfter, _ := a.Store.ListAudit(context.Background(), audit.Filter{Limit: 1})
+			countAfter, _ := a.Store.Customers().CountCustomers(context.Background())
+			auditAfter, _ := a.Store.Audit().ListAudit(context.Background(), audit.Filter{Limit: 1})
 			if countAfter != countBefore {
 				t.Errorf("customers went from %d to %d", countBefore, countAfter)
 			}

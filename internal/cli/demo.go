@@ -30,7 +30,7 @@ func demoCmd(s *settings, e env) *cobra.Command {
 				return err
 			}
 			defer a.Close()
-			count, err := a.Store.CountCustomers(ctx)
+			count, err := a.Store.Customers().CountCustomers(ctx)
 			if err != nil {
 				return err
 			}
@@ -81,7 +81,7 @@ func demoCmd(s *settings, e env) *cobra.Command {
 func demoConsents(ctx context.Context, a *app.App, seed uint64, e env) error {
 	var ids []string
 	for after := ""; ; {
-		page, err := a.Store.CustomerKeys(ctx, after, 1000)
+		page, err := a.Store.Customers().CustomerKeys(ctx, after, 1000)
 		if err != nil {
 			return err
 		}

@@ -9,9 +9,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/app"
 	"github.com/stewardhq/steward/internal/job"
-	"github.com/stewardhq/steward/internal/store"
-	"github.com/stewardhq/steward/internal/store/postgres"
-	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
 func versionCmd(e env) *cobra.Command {
@@ -52,32 +49,20 @@ func migrateCmd(s *settings, e env) *cobra.Command {
 		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
 			// Each database file has its own migrations: on SQLite the main file and the access
 			// trail file next to it.
-			type source struct {
-				file, schema string
-				list         func() ([]store.Migration, error)
-			}
-			sources := []source{{"steward.db", "", sqlite.Migrations}, {"steward-access.db", sqlite.AccessSchema, sqlite.AccessMigrations}}
-			if a.Store.Dialect().Name == "postgres" {
-				sources = []source{{"database", "", postgres.Migrations}}
+			files, err := a.Store.MigrationStatus(ctx)
+			if err != nil {
+				return err
 			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "ENGINE\t%s\n", a.Store.Dialect().Name)
+			fmt.Fprintf(tw, "ENGINE\t%s\n", a.Store.Name())
 			fmt.Fprintln(tw, "FILE\tVERSION\tNAME\tAPPLIED")
-			for _, src := range sources {
-				ms, err := src.list()
-				if err != nil {
-					return err
-				}
-				st, err := store.MigrationStatus(ctx, a.Store.Write(), ms, src.schema)
-				if err != nil {
-					return err
-				}
-				for _, m := range st {
+			for _, f := range files {
+				for _, m := range f.Status {
 					applied := "pending"
 					if !m.Applied.IsZero() {
 						applied = m.Applied.Format("2006-01-02 15:04:05")
 					}
-					fmt.Fprintf(tw, "%s\t%04d\t%s\t%s\n", src.file, m.Version, m.Name, applied)
+					fmt.Fprintf(tw, "%s\t%04d\t%s\t%s\n", f.File, m.Version, m.Name, applied)
 				}
 			}
 			return tw.Flush()
@@ -113,7 +98,7 @@ func keysCmd(s *settings, e env) *cobra.Command {
 			if _, err := a.Runner.RunOne(ctx); err != nil {
 				return err
 			}
-			j, err = a.Store.GetJob(ctx, j.ID)
+			j, err = a.Store.Jobs().GetJob(ctx, j.ID)
 			if err != nil {
 				return err
 			}

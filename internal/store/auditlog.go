@@ -10,15 +10,22 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 )
 
+// Audit is the audit trail's repository: appends that record access, listings, and the scans
+// that verification reads. Appends that go with a change happen inside that change's own
+// repository, in the same transaction.
+type Audit struct{ *core }
+
+var _ audit.Store = (*Audit)(nil)
+
 // AppendAudit implements audit.Store.
 // Entries appended on their own record access (reads, look-ups, listings, refusals), not a
-// change; where the engine keeps an access chain apart (see Dialect.AccessSchema) they go there.
-func (db *DB) AppendAudit(ctx context.Context, entries ...audit.Entry) error {
-	if db.journal != nil && len(entries) > 0 {
-		return db.journal.append(ctx, entries)
+// change; where the engine keeps an access chain apart (see Options.AccessSchema) they go there.
+func (db *Audit) AppendAudit(ctx context.Context, entries ...audit.Entry) error {
+	if db.access != nil && len(entries) > 0 {
+		return db.access.Append(ctx, entries)
 	}
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if db.d.AccessSchema != "" {
+		if db.accessSchema != "" {
 			return db.appendChain(ctx, tx, db.d.AuditChains, entries)
 		}
 		return db.appendAudit(ctx, tx, entries)
@@ -28,7 +35,7 @@ func (db *DB) AppendAudit(ctx context.Context, entries ...audit.Entry) error {
 const auditColumns = `id, chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash`
 
 // ListAudit implements audit.Store.
-func (db *DB) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, error) {
+func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, error) {
 	if err := db.syncAccess(ctx); err != nil {
 		return nil, err
 	}
@@ -78,7 +85,7 @@ func scanEntry(rows rowScanner) (audit.Entry, error) {
 }
 
 // ScanAudit implements audit.Store.
-func (db *DB) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error {
+func (db *Audit) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error {
 	if err := db.syncAccess(ctx); err != nil {
 		return err
 	}
@@ -100,7 +107,7 @@ func (db *DB) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error 
 }
 
 // AuditHeads implements audit.Store.
-func (db *DB) AuditHeads(ctx context.Context) ([]audit.Head, error) {
+func (db *Audit) AuditHeads(ctx context.Context) ([]audit.Head, error) {
 	if err := db.syncAccess(ctx); err != nil {
 		return nil, err
 	}
@@ -121,7 +128,7 @@ func (db *DB) AuditHeads(ctx context.Context) ([]audit.Head, error) {
 }
 
 // AuditCheckpoints implements audit.Store.
-func (db *DB) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) {
+func (db *Audit) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) {
 	if err := db.syncAccess(ctx); err != nil {
 		return nil, err
 	}
@@ -146,10 +153,19 @@ func (db *DB) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) 
 // auditUnion expands a select over one audit table (its schema prefix written %s) into a
 // compound select over every database holding audit tables. Numbered parameters may repeat,
 // so each part takes the same arguments; the caller adds one ORDER BY for the whole.
-func (db *DB) auditUnion(sel string) string {
+func (db *Audit) auditUnion(sel string) string {
 	parts := make([]string, 0, 2)
 	for _, src := range db.auditSources() {
 		parts = append(parts, fmt.Sprintf(sel, src))
 	}
 	return strings.Join(parts, " UNION ALL ")
+}
+
+// syncAccess links the entries the access log holds into the trail, so that what follows
+// reads every entry appended so far. Everything that reads the trail calls it.
+func (db *core) syncAccess(ctx context.Context) error {
+	if db.access == nil {
+		return nil
+	}
+	return db.access.Sync(ctx)
 }

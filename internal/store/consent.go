@@ -16,21 +16,18 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
-// SetBulkReader gives reads of many rows at once (bulk permission checks) a pool of their
-// own. On SQLite it is opened with a small page cache: such a read touches each page once, so a
-// large cache only costs allocating every page and, after the next write anywhere, freeing them
-// all, which measured slower than the reads themselves.
-func (db *DB) SetBulkReader(pool *sql.DB) {
-	db.bulk = pool
-	db.closers = append(db.closers, pool.Close)
-}
+// Consents is the consent ledger's repository: policies, consent records, suppressions and the
+// inputs of permission decisions.
+type Consents struct{ *core }
+
+var _ consent.Store = (*Consents)(nil)
 
 // bulkMin is the number of ids from which a read goes to the bulk pool; below it the hot
 // pages of the ordinary readers serve better.
 const bulkMin = 1000
 
 // queryMany runs a read over n ids on the pool that suits n.
-func (db *DB) queryMany(ctx context.Context, n int, q string, args ...any) (*sql.Rows, error) {
+func (db *core) queryMany(ctx context.Context, n int, q string, args ...any) (*sql.Rows, error) {
 	pool := db.read
 	if db.bulk != nil && n >= bulkMin {
 		pool = db.bulk
@@ -43,11 +40,11 @@ func (db *DB) queryMany(ctx context.Context, n int, q string, args ...any) (*sql
 }
 
 // batchSize is how many ids one query carries. They travel as one JSON array parameter
-// (Dialect.JSONList): binding thousands of parameters one by one cost more than the look-ups.
+// (Dialect.JSONTable): binding thousands of parameters one by one cost more than the look-ups.
 const batchSize = 5000
 
 // idList returns a subquery yielding the ids bound as parameter n.
-func (db *DB) idList(n int) string { return "SELECT j.value FROM " + fmt.Sprintf(db.d.JSONTable, n) }
+func (db *core) idList(n int) string { return "SELECT j.value FROM " + fmt.Sprintf(db.d.JSONTable, n) }
 
 // batches calls fn with successive chunks of ids, each encoded as a JSON array, as the query
 // argument after the leading ones.
@@ -87,9 +84,8 @@ func scanPolicy(row rowScanner, text *string) (consent.Policy, error) {
 }
 
 // PublishPolicy implements consent.Store.
-func (db *DB) PublishPolicy(ctx context.Context, p consent.Policy, entries []audit.Entry) error {
-	defer db.policiesChanged()
-	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+func (db *Consents) PublishPolicy(ctx context.Context, p consent.Policy, entries []audit.Entry) error {
+	return db.transact(ctx, nil, &changes{policies: true}, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO policies (`+policyColumns+`, text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			p.Version, p.Seq, micros(p.EffectiveAt), p.URL, p.ContentHash, p.Language, p.Controller.Name, p.Controller.Contact,
 			encodeList(p.Purposes), encodeList(p.MaterialChange), micros(p.PublishedAt), p.PublishedBy, p.Text); err != nil {
@@ -100,13 +96,13 @@ func (db *DB) PublishPolicy(ctx context.Context, p consent.Policy, entries []aud
 }
 
 // Policies implements consent.Store.
-func (db *DB) Policies(ctx context.Context) ([]consent.Policy, error) {
+func (db *Consents) Policies(ctx context.Context) ([]consent.Policy, error) {
 	rows, err := db.query(ctx, `SELECT `+policyColumns+` FROM policies ORDER BY seq`)
 	return collect(db, rows, err, func(r rowScanner) (consent.Policy, error) { return scanPolicy(r, nil) })
 }
 
 // Policy implements consent.Store.
-func (db *DB) Policy(ctx context.Context, version string) (consent.Policy, error) {
+func (db *Consents) Policy(ctx context.Context, version string) (consent.Policy, error) {
 	var text string
 	p, err := scanPolicy(db.queryRow(ctx, `SELECT `+policyColumns+`, text FROM policies WHERE version = $1`, version), &text)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -127,10 +123,9 @@ const (
 // AppendConsent implements consent.Store. The customer's row is read with a lock (on
 // PostgreSQL), which both proves the customer exists and serialises appends for one customer,
 // so an expectation checked here still holds at commit.
-func (db *DB) AppendConsent(ctx context.Context, a consent.Append) error {
-	changed := []string{a.CustomerID}
-	defer func() { db.decisionsChanged(changed...) }()
-	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+func (db *Consents) AppendConsent(ctx context.Context, a consent.Append) error {
+	ch := changes{ids: []string{a.CustomerID}}
+	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.lockCustomer(ctx, tx, a.CustomerID); err != nil {
 			return err
 		}
@@ -145,7 +140,7 @@ func (db *DB) AppendConsent(ctx context.Context, a consent.Append) error {
 			}
 		}
 		holders, err := db.insertConsent(ctx, tx, a)
-		changed = append(changed, holders...)
+		ch.add(holders...)
 		return err
 	})
 }
@@ -153,7 +148,7 @@ func (db *DB) AppendConsent(ctx context.Context, a consent.Append) error {
 // AppendConsents implements consent.Store: the appends of an import batch in one transaction,
 // their customers checked (and locked, on PostgreSQL) a few hundred per query, their records
 // inserted fifty per statement and their audit entries appended together.
-func (db *DB) AppendConsents(ctx context.Context, as []consent.Append) error {
+func (db *Consents) AppendConsents(ctx context.Context, as []consent.Append) error {
 	var ids []string
 	var records []any
 	var sups []consent.Suppression
@@ -179,9 +174,8 @@ func (db *DB) AppendConsents(ctx context.Context, as []consent.Append) error {
 		audits = append(audits, a.Entries...)
 	}
 	const recordCols, idsPerQuery, recordsPerStatement = 17, 500, 50
-	changed := append([]string(nil), ids...)
-	defer func() { db.decisionsChanged(changed...) }()
-	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	ch := changes{ids: append([]string(nil), ids...)}
+	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		for from := 0; from < len(ids); from += idsPerQuery {
 			part := ids[from:min(from+idsPerQuery, len(ids))]
 			rows, err := tx.QueryContext(ctx, `SELECT id FROM customers WHERE id IN (`+placeholders(1, len(part))+`)`+db.d.ForUpdate, anyArgs(part)...)
@@ -213,14 +207,14 @@ func (db *DB) AppendConsents(ctx context.Context, as []consent.Append) error {
 		if err != nil {
 			return err
 		}
-		changed = append(changed, holders...)
+		ch.add(holders...)
 		return db.appendAudit(ctx, tx, audits)
 	})
 }
 
 // lockCustomer reads the customer's row with a lock (on PostgreSQL): it proves the customer
 // exists (NotFound otherwise) and serialises appends for one customer.
-func (db *DB) lockCustomer(ctx context.Context, tx *sql.Tx, id string) error {
+func (db *Consents) lockCustomer(ctx context.Context, tx *sql.Tx, id string) error {
 	var one int
 	err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`+db.d.ForUpdate, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -231,7 +225,7 @@ func (db *DB) lockCustomer(ctx context.Context, tx *sql.Tx, id string) error {
 
 // insertConsent writes one append's records, suppressions and audit entries, and returns the
 // customers whose contacts match the new suppressions (their decisions changed too).
-func (db *DB) insertConsent(ctx context.Context, tx *sql.Tx, a consent.Append) ([]string, error) {
+func (db *Consents) insertConsent(ctx context.Context, tx *sql.Tx, a consent.Append) ([]string, error) {
 	for _, r := range a.Records {
 		if r.CustomerID != a.CustomerID {
 			return nil, errors.New("append holds records of another customer")
@@ -252,7 +246,7 @@ func (db *DB) insertConsent(ctx context.Context, tx *sql.Tx, a consent.Append) (
 	return holders, db.appendAudit(ctx, tx, a.Entries)
 }
 
-func (db *DB) insertSuppressions(ctx context.Context, tx *sql.Tx, entries []consent.Suppression) error {
+func (db *Consents) insertSuppressions(ctx context.Context, tx *sql.Tx, entries []consent.Suppression) error {
 	for _, s := range entries {
 		if _, err := tx.ExecContext(ctx, suppressionInsert, hex.EncodeToString(s.Hash), s.Token, s.Field, s.Purpose, s.Source, micros(s.At), s.ActorID); err != nil {
 			return err
@@ -275,7 +269,7 @@ func scanRecord(rows rowScanner, full bool) (consent.Record, error) {
 }
 
 // CustomerRecords implements consent.Store.
-func (db *DB) CustomerRecords(ctx context.Context, customerID string) ([]consent.Record, error) {
+func (db *Consents) CustomerRecords(ctx context.Context, customerID string) ([]consent.Record, error) {
 	rows, err := db.query(ctx, `SELECT seq, id, customer_id, kind, purpose, granted, policy_version, source, at,
 		channel, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt FROM consent_records WHERE customer_id = $1 ORDER BY seq`, customerID)
 	if err != nil {
@@ -296,7 +290,7 @@ func (db *DB) CustomerRecords(ctx context.Context, customerID string) ([]consent
 // DecisionRecords implements consent.Store with two queries per batch of ids, each answered
 // from a covering index: the ids that are not customers (from a narrow index of ids on SQLite),
 // and the records. Only rows that say something come back, which matters at 100,000 ids.
-func (db *DB) DecisionRecords(ctx context.Context, ids []string, purpose string) (map[string]bool, []consent.Record, error) {
+func (db *Consents) DecisionRecords(ctx context.Context, ids []string, purpose string) (map[string]bool, []consent.Record, error) {
 	missing := `SELECT j.value FROM ` + fmt.Sprintf(db.d.JSONTable, 1) + ` WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = j.value)`
 	cond, lead, n := "", []any(nil), 1
 	if purpose != "" {
@@ -345,10 +339,9 @@ func (db *DB) DecisionRecords(ctx context.Context, ids []string, purpose string)
 }
 
 // AddSuppressions implements consent.Store.
-func (db *DB) AddSuppressions(ctx context.Context, entries []consent.Suppression, audit []audit.Entry) error {
-	var changed []string
-	defer func() { db.decisionsChanged(changed...) }()
-	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+func (db *Consents) AddSuppressions(ctx context.Context, entries []consent.Suppression, audit []audit.Entry) error {
+	var ch changes
+	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.insertSuppressions(ctx, tx, entries); err != nil {
 			return err
 		}
@@ -356,13 +349,13 @@ func (db *DB) AddSuppressions(ctx context.Context, entries []consent.Suppression
 		if err != nil {
 			return err
 		}
-		changed = append(changed, holders...)
+		ch.add(holders...)
 		return db.appendAudit(ctx, tx, audit)
 	})
 }
 
 // HasSuppressions implements consent.Store.
-func (db *DB) HasSuppressions(ctx context.Context, purpose string) (bool, error) {
+func (db *Consents) HasSuppressions(ctx context.Context, purpose string) (bool, error) {
 	var one int
 	err := db.queryRow(ctx, `SELECT 1 FROM suppressions WHERE purpose = $1 LIMIT 1`, purpose).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -374,7 +367,7 @@ func (db *DB) HasSuppressions(ctx context.Context, purpose string) (bool, error)
 // SuppressionSuspects implements consent.Store. It goes from whichever side is smaller: from
 // the listed tokens to the customers holding them, or from each customer's blind-index
 // entries to the list.
-func (db *DB) SuppressionSuspects(ctx context.Context, purpose string, ids []string) (map[string]bool, error) {
+func (db *Consents) SuppressionSuspects(ctx context.Context, purpose string, ids []string) (map[string]bool, error) {
 	tokens := map[string][]int64{}
 	listed := 0
 	rows, err := db.queryMany(ctx, len(ids), `SELECT DISTINCT field, token FROM suppressions WHERE purpose = $1 LIMIT $2`, purpose, len(ids)+1)
@@ -435,7 +428,7 @@ func (db *DB) SuppressionSuspects(ctx context.Context, purpose string, ids []str
 }
 
 // SuppressedAt implements consent.Store.
-func (db *DB) SuppressedAt(ctx context.Context, purpose string, hashes [][]byte) (map[string]time.Time, error) {
+func (db *Consents) SuppressedAt(ctx context.Context, purpose string, hashes [][]byte) (map[string]time.Time, error) {
 	keys := make([]string, len(hashes))
 	for i, h := range hashes {
 		keys[i] = hex.EncodeToString(h)
@@ -467,7 +460,7 @@ func (db *DB) SuppressedAt(ctx context.Context, purpose string, hashes [][]byte)
 
 // CustomersByID implements customer.Store: the stored customers among ids, in no particular
 // order, in one query per batch.
-func (db *DB) CustomersByID(ctx context.Context, ids []string) ([]*customer.Record, error) {
+func (db *Customers) CustomersByID(ctx context.Context, ids []string) ([]*customer.Record, error) {
 	var out []*customer.Record
 	err := batches(ids, nil, func(args []any) error {
 		rows, err := db.queryMany(ctx, len(ids), `SELECT `+customerColumns+` FROM `+db.customersByID()+` WHERE id IN (`+db.idList(1)+`)`, args...)
@@ -480,5 +473,3 @@ func (db *DB) CustomersByID(ctx context.Context, ids []string) ([]*customer.Reco
 	})
 	return out, db.translate(err)
 }
-
-var _ consent.Store = (*DB)(nil)

@@ -11,6 +11,13 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
+// Customers is the customer profiles' repository: sealed values, blind-index entries and
+// wrapped data keys.
+type Customers struct{ *core }
+
+var _ customer.Store = (*Customers)(nil)
+var _ customer.KeyStore = (*Customers)(nil)
+
 const (
 	customerColumns = `id, version, master_version, dkey, sealed, plain, created_at, updated_at`
 	indexDelete     = `DELETE FROM blind_index WHERE customer_id = $1`
@@ -20,42 +27,39 @@ const (
 var customerColumnsOfC = "c." + strings.ReplaceAll(customerColumns, ", ", ", c.")
 
 // CreateCustomer implements customer.Store.
-func (db *DB) CreateCustomer(ctx context.Context, r *customer.Record, entries []audit.Entry) error {
+func (db *Customers) CreateCustomer(ctx context.Context, r *customer.Record, entries []audit.Entry) error {
 	return db.CreateCustomers(ctx, []*customer.Record{r}, entries)
 }
 
 // CreateCustomers implements customer.Store: all records or none. Under group commit, the
 // creates of concurrent callers that share a transaction are inserted together (see
-// groupCommit.combine): a statement per customer, per table, was most of a create's time in
+// Writer): a statement per customer, per table, was most of a create's time in
 // the single writer.
-func (db *DB) CreateCustomers(ctx context.Context, recs []*customer.Record, entries []audit.Entry) error {
-	defer func() {
-		for _, r := range recs {
-			db.decisionsChanged(r.ID) // a decision cached while the id was unknown
-		}
-	}()
+func (db *Customers) CreateCustomers(ctx context.Context, recs []*customer.Record, entries []audit.Entry) error {
+	// A decision cached while an id was unknown is stale now.
+	ch := changes{ids: make([]string, len(recs))}
+	for i, r := range recs {
+		ch.ids[i] = r.ID
+	}
+	c := &Creation{recs: recs, entries: entries}
 	// fn inserts alone, with its own context (and so its own transaction's audit state),
 	// when the creation is not combined with others.
 	fn := func(ctx context.Context, tx *sql.Tx) error {
-		return db.insertCreations(ctx, tx, []*creation{{recs: recs, entries: entries}})
+		return db.InsertCreations(ctx, tx, []*Creation{c})
 	}
-	c := &creation{recs: recs, entries: entries}
-	if db.group != nil {
-		return db.translate(db.group.doCreate(ctx, c, fn))
-	}
-	return db.update(ctx, fn)
+	return db.transact(ctx, c, &ch, fn)
 }
 
-// creation is one caller's new customers and the audit entries that go with them.
-type creation struct {
+// Creation is one caller's new customers and the audit entries that go with them, which an
+// engine's Writer may insert together with other callers' (see Writer).
+type Creation struct {
 	recs    []*customer.Record
 	entries []audit.Entry
-	ctx     context.Context // the writer's context inside a group transaction
 }
 
-// insertCreations inserts the customers of cs, and their blind-index entries, a few
+// InsertCreations inserts the customers of cs, and their blind-index entries, a few
 // multi-row statements for all of them, then links each creation's audit entries.
-func (db *DB) insertCreations(ctx context.Context, tx *sql.Tx, cs []*creation) error {
+func (db *core) InsertCreations(ctx context.Context, tx *sql.Tx, cs []*Creation) error {
 	var rows, index []any
 	for _, c := range cs {
 		for _, r := range c.recs {
@@ -72,11 +76,7 @@ func (db *DB) insertCreations(ctx context.Context, tx *sql.Tx, cs []*creation) e
 		return err
 	}
 	for _, c := range cs {
-		actx := ctx
-		if c.ctx != nil {
-			actx = c.ctx
-		}
-		if err := db.appendAudit(actx, tx, c.entries); err != nil {
+		if err := db.appendAudit(ctx, tx, c.entries); err != nil {
 			return err
 		}
 	}
@@ -84,9 +84,10 @@ func (db *DB) insertCreations(ctx context.Context, tx *sql.Tx, cs []*creation) e
 }
 
 // UpdateCustomer implements customer.Store.
-func (db *DB) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersion int64, entries []audit.Entry) error {
-	defer db.decisionsChanged(r.ID) // the email or phone the suppression list matches may have changed
-	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+func (db *Customers) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersion int64, entries []audit.Entry) error {
+	// The email or phone the suppression list matches may have changed.
+	ch := changes{ids: []string{r.ID}}
+	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.updateCustomerTx(ctx, tx, r, prevVersion); err != nil {
 			return err
 		}
@@ -96,7 +97,7 @@ func (db *DB) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersio
 
 // updateCustomerTx replaces a customer's row and index entries inside tx if its stored
 // version is still prevVersion: NotFound if it does not exist, Conflict if it changed.
-func (db *DB) updateCustomerTx(ctx context.Context, tx *sql.Tx, r *customer.Record, prevVersion int64) error {
+func (db *core) updateCustomerTx(ctx context.Context, tx *sql.Tx, r *customer.Record, prevVersion int64) error {
 	res, err := db.txExec(ctx, tx, db.customerUpdate(),
 		r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prevVersion)
 	if err != nil {
@@ -121,7 +122,7 @@ func (db *DB) updateCustomerTx(ctx context.Context, tx *sql.Tx, r *customer.Reco
 
 // insertIndex writes a record's blind-index entries in one statement: one statement per
 // entry was a fifth of a create's time in the single SQLite writer.
-func (db *DB) insertIndex(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
+func (db *core) insertIndex(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
 	args := make([]any, 0, 3*len(r.Index))
 	for _, ix := range r.Index {
 		args = append(args, ix.Field, ix.Token, r.ID)
@@ -130,7 +131,7 @@ func (db *DB) insertIndex(ctx context.Context, tx *sql.Tx, r *customer.Record) e
 }
 
 // GetCustomer implements customer.Store.
-func (db *DB) GetCustomer(ctx context.Context, id string) (*customer.Record, error) {
+func (db *Customers) GetCustomer(ctx context.Context, id string) (*customer.Record, error) {
 	rows, err := db.query(ctx, `SELECT `+customerColumns+` FROM `+db.customersByID()+` WHERE id = $1`, id)
 	if err != nil {
 		return nil, db.translate(err)
@@ -148,9 +149,9 @@ func (db *DB) GetCustomer(ctx context.Context, id string) (*customer.Record, err
 // FindCustomers implements customer.Store. Candidates come in customer id order because the
 // index's key ends with the id; an ORDER BY would make SQLite build a temporary B-tree per
 // look-up, which measured five times slower.
-func (db *DB) FindCustomers(ctx context.Context, field string, token int64, limit int) ([]*customer.Record, error) {
+func (db *Customers) FindCustomers(ctx context.Context, field string, token int64, limit int) ([]*customer.Record, error) {
 	rows, err := db.query(ctx, `SELECT `+customerColumnsOfC+`
-		FROM blind_index b JOIN customers c`+db.d.CustomerPK+` ON c.id = b.customer_id
+		FROM blind_index b JOIN customers c`+db.customerPK+` ON c.id = b.customer_id
 		WHERE b.field = $1 AND b.token = $2 LIMIT $3`, field, token, limit)
 	if err != nil {
 		return nil, db.translate(err)
@@ -159,7 +160,7 @@ func (db *DB) FindCustomers(ctx context.Context, field string, token int64, limi
 }
 
 // ListCustomers implements customer.Store.
-func (db *DB) ListCustomers(ctx context.Context, after string, limit int) ([]*customer.Record, error) {
+func (db *Customers) ListCustomers(ctx context.Context, after string, limit int) ([]*customer.Record, error) {
 	rows, err := db.query(ctx, `SELECT `+customerColumns+` FROM `+db.customersByID()+` WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, db.translate(err)
@@ -168,19 +169,19 @@ func (db *DB) ListCustomers(ctx context.Context, after string, limit int) ([]*cu
 }
 
 // CountCustomers implements customer.Store.
-func (db *DB) CountCustomers(ctx context.Context) (int64, error) {
+func (db *Customers) CountCustomers(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.queryRow(ctx, `SELECT COUNT(*) FROM customers`).Scan(&n)
 	return n, db.translate(err)
 }
 
-func (db *DB) scanCustomers(rows *sql.Rows) ([]*customer.Record, error) {
+func (db *core) scanCustomers(rows *sql.Rows) ([]*customer.Record, error) {
 	return db.scanLedCustomers(rows, nil)
 }
 
 // scanLedCustomers is scanCustomers for rows with more columns before the customer's: lead,
 // called before each row is read, returns where that row's go.
-func (db *DB) scanLedCustomers(rows *sql.Rows, lead func() []any) ([]*customer.Record, error) {
+func (db *core) scanLedCustomers(rows *sql.Rows, lead func() []any) ([]*customer.Record, error) {
 	defer rows.Close()
 	var out []*customer.Record
 	for rows.Next() {
@@ -212,7 +213,7 @@ func (db *DB) scanLedCustomers(rows *sql.Rows, lead func() []any) ([]*customer.R
 }
 
 // CustomerKeys implements customer.KeyStore.
-func (db *DB) CustomerKeys(ctx context.Context, after string, limit int) ([]customer.WrappedKey, error) {
+func (db *Customers) CustomerKeys(ctx context.Context, after string, limit int) ([]customer.WrappedKey, error) {
 	rows, err := db.query(ctx, `SELECT id, master_version, dkey FROM `+db.customersByID()+` WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, db.translate(err)
@@ -231,7 +232,7 @@ func (db *DB) CustomerKeys(ctx context.Context, after string, limit int) ([]cust
 
 // RewrapCustomerKeys implements customer.KeyStore. A key changed by a concurrent write since
 // it was read is left alone: that write already used the primary master.
-func (db *DB) RewrapCustomerKeys(ctx context.Context, keys []customer.WrappedKey) error {
+func (db *Customers) RewrapCustomerKeys(ctx context.Context, keys []customer.WrappedKey) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, k := range keys {
 			if _, err := db.txExec(ctx, tx, `UPDATE `+db.customersByID()+` SET master_version = $1, dkey = $2 WHERE id = $3 AND master_version = $4`,
@@ -246,11 +247,11 @@ func (db *DB) RewrapCustomerKeys(ctx context.Context, keys []customer.WrappedKey
 // customersByID names the customers table for reads and writes of whole rows by id. On SQLite
 // it pins the primary key: the narrow id index that existence checks use would otherwise be
 // chosen, and every row would then cost a second B-tree descent into the table.
-func (db *DB) customersByID() string { return "customers" + db.d.CustomerPK }
+func (db *core) customersByID() string { return "customers" + db.customerPK }
 
 // customerUpdate also bumps the customer's decision counter: the store cannot see whether the
 // email or phone changed, and the suppression list matches them.
-func (db *DB) customerUpdate() string {
+func (db *core) customerUpdate() string {
 	return `UPDATE ` + db.customersByID() + ` SET version = $1, master_version = $2, dkey = $3, sealed = $4, plain = $5, updated_at = $6,
 		decision_seq = decision_seq + 1 WHERE id = $7 AND version = $8`
 }

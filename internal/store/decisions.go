@@ -16,8 +16,8 @@ type DecisionWatcher interface {
 	ForgetPolicies()
 }
 
-// SetDecisionWatcher installs the watcher; nil removes it.
-func (db *DB) SetDecisionWatcher(w DecisionWatcher) {
+// setDecisionWatcher installs the watcher; nil removes it.
+func (db *core) setDecisionWatcher(w DecisionWatcher) {
 	if w == nil {
 		db.watcher.Store(nil)
 		return
@@ -25,22 +25,22 @@ func (db *DB) SetDecisionWatcher(w DecisionWatcher) {
 	db.watcher.Store(&w)
 }
 
-// decisionsChanged tells the watcher that ids' inputs changed. It is called after the write
-// returns, whether it committed or not: forgetting too much only costs a reload.
-func (db *DB) decisionsChanged(ids ...string) {
-	if w := db.watcher.Load(); w != nil && len(ids) > 0 {
-		(*w).Forget(ids...)
+// notify tells the watcher what a write changed; only transact calls it.
+func (db *core) notify(ch *changes) {
+	w := db.watcher.Load()
+	if w == nil {
+		return
 	}
-}
-
-func (db *DB) policiesChanged() {
-	if w := db.watcher.Load(); w != nil {
+	if len(ch.ids) > 0 {
+		(*w).Forget(ch.ids...)
+	}
+	if ch.policies {
 		(*w).ForgetPolicies()
 	}
 }
 
 // DecisionVersion implements consent.Store with one query answered from two unique indexes.
-func (db *DB) DecisionVersion(ctx context.Context, customerID string) (consent.Version, error) {
+func (db *Consents) DecisionVersion(ctx context.Context, customerID string) (consent.Version, error) {
 	var cust sql.NullInt64
 	var pol int64
 	err := db.queryRow(ctx, `SELECT (SELECT decision_seq FROM `+db.customersByID()+` WHERE id = $1), (SELECT COALESCE(MAX(seq), 0) FROM policies)`,
@@ -57,7 +57,7 @@ func (db *DB) DecisionVersion(ctx context.Context, customerID string) (consent.V
 
 // suppressionHolders returns the customers whose email or phone has the blind-index token of
 // one of entries: those whose decisions the entries may change.
-func (db *DB) suppressionHolders(ctx context.Context, tx *sql.Tx, entries []consent.Suppression) ([]string, error) {
+func (db *core) suppressionHolders(ctx context.Context, tx *sql.Tx, entries []consent.Suppression) ([]string, error) {
 	var out []string
 	for _, s := range entries {
 		rows, err := tx.QueryContext(ctx, `SELECT customer_id FROM blind_index WHERE field = $1 AND token = $2`, s.Field, s.Token)

@@ -16,10 +16,14 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
-var _ duplicate.Store = (*DB)(nil)
+// Duplicates is duplicate detection's repository: matching keys, scored pairs and merges
+// made from them.
+type Duplicates struct{ *core }
+
+var _ duplicate.Store = (*Duplicates)(nil)
 
 // StaleCustomers implements duplicate.Store.
-func (db *DB) StaleCustomers(ctx context.Context, after string, limit int) ([]*customer.Record, error) {
+func (db *Duplicates) StaleCustomers(ctx context.Context, after string, limit int) ([]*customer.Record, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+customerColumnsOfC+` FROM customers c LEFT JOIN customer_quality q ON q.customer_id = c.id
 		WHERE c.id > $1 AND (q.version IS NULL OR q.version <> c.version) ORDER BY c.id LIMIT $2`, after, limit)
 	if err != nil {
@@ -46,7 +50,7 @@ func keyStatements() []string {
 
 // SaveKeys implements duplicate.Store. A customer's e-mail keeps its first-seen time while
 // its token stays the same; a changed address starts from the scan that saw it.
-func (db *DB) SaveKeys(ctx context.Context, rows []duplicate.KeyRow) error {
+func (db *Duplicates) SaveKeys(ctx context.Context, rows []duplicate.KeyRow) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, r := range rows {
 			var exists int
@@ -89,7 +93,7 @@ func (db *DB) SaveKeys(ctx context.Context, rows []duplicate.KeyRow) error {
 }
 
 // CandidateIDs implements duplicate.Store from the keys alone: no value is read.
-func (db *DB) CandidateIDs(ctx context.Context) ([]string, error) {
+func (db *Duplicates) CandidateIDs(ctx context.Context) ([]string, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT k.customer_id FROM match_keys k
 		WHERE k.token IN (SELECT token FROM match_keys m WHERE NOT EXISTS (SELECT 1 FROM customer_links l WHERE l.customer_id = m.customer_id)
 			GROUP BY token HAVING COUNT(*) > 1)
@@ -101,7 +105,7 @@ func (db *DB) CandidateIDs(ctx context.Context) ([]string, error) {
 }
 
 // PairStates implements duplicate.Store.
-func (db *DB) PairStates(ctx context.Context) (map[string]string, error) {
+func (db *Duplicates) PairStates(ctx context.Context) (map[string]string, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT customer_id, other_id, state FROM duplicates`)
 	if err != nil {
 		return nil, db.translate(err)
@@ -154,7 +158,7 @@ func scanPair(row rowScanner) (duplicate.Pair, error) {
 }
 
 // SavePending implements duplicate.Store.
-func (db *DB) SavePending(ctx context.Context, pairs []duplicate.Pair, entries []audit.Entry) ([]duplicate.Pair, error) {
+func (db *Duplicates) SavePending(ctx context.Context, pairs []duplicate.Pair, entries []audit.Entry) ([]duplicate.Pair, error) {
 	var out []duplicate.Pair
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		out = out[:0]
@@ -191,7 +195,7 @@ func (db *DB) SavePending(ctx context.Context, pairs []duplicate.Pair, entries [
 
 // dropUnproposed deletes pending pairs the scan no longer proposes (their data changed, or one
 // of them was merged away): the queue holds what the latest scan found. Decided pairs stay.
-func (db *DB) dropUnproposed(ctx context.Context, tx *sql.Tx, pairs []duplicate.Pair) error {
+func (db *Duplicates) dropUnproposed(ctx context.Context, tx *sql.Tx, pairs []duplicate.Pair) error {
 	keep := make(map[string]bool, len(pairs))
 	for _, p := range pairs {
 		keep[p.CustomerA+" "+p.CustomerB] = true
@@ -224,7 +228,7 @@ func (db *DB) dropUnproposed(ctx context.Context, tx *sql.Tx, pairs []duplicate.
 }
 
 // ListPairs implements duplicate.Store.
-func (db *DB) ListPairs(ctx context.Context, state string, after *duplicate.Pair, limit int) ([]duplicate.Pair, error) {
+func (db *Duplicates) ListPairs(ctx context.Context, state string, after *duplicate.Pair, limit int) ([]duplicate.Pair, error) {
 	q := `SELECT ` + pairColumns + ` FROM duplicates WHERE state = $1`
 	args := []any{state}
 	if after != nil {
@@ -238,7 +242,7 @@ func (db *DB) ListPairs(ctx context.Context, state string, after *duplicate.Pair
 }
 
 // GetPair implements duplicate.Store.
-func (db *DB) GetPair(ctx context.Context, id string) (duplicate.Pair, error) {
+func (db *Duplicates) GetPair(ctx context.Context, id string) (duplicate.Pair, error) {
 	p, err := scanPair(db.read.QueryRowContext(ctx, `SELECT `+pairColumns+` FROM duplicates WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, problem.NotFoundf("duplicate not found")
@@ -247,7 +251,7 @@ func (db *DB) GetPair(ctx context.Context, id string) (duplicate.Pair, error) {
 }
 
 // PairByMerge implements duplicate.Store.
-func (db *DB) PairByMerge(ctx context.Context, mergeID string) (duplicate.Pair, error) {
+func (db *Duplicates) PairByMerge(ctx context.Context, mergeID string) (duplicate.Pair, error) {
 	p, err := scanPair(db.read.QueryRowContext(ctx, `SELECT `+pairColumns+` FROM duplicates WHERE merge_id = $1`, mergeID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, problem.NotFoundf("no duplicate was merged by this merge")
@@ -256,7 +260,7 @@ func (db *DB) PairByMerge(ctx context.Context, mergeID string) (duplicate.Pair, 
 }
 
 // DismissPair implements duplicate.Store.
-func (db *DB) DismissPair(ctx context.Context, id string, at time.Time, by string, entries []audit.Entry) (duplicate.Pair, error) {
+func (db *Duplicates) DismissPair(ctx context.Context, id string, at time.Time, by string, entries []audit.Entry) (duplicate.Pair, error) {
 	var p duplicate.Pair
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE duplicates SET state = $1, decided_at = $2, decided_by = $3, updated_at = $2 WHERE id = $4 AND state = $5`,
@@ -286,7 +290,7 @@ func (db *DB) DismissPair(ctx context.Context, id string, at time.Time, by strin
 
 // MergePair implements duplicate.Store: the profile, the merge and its link, the consent
 // records, the pair's state and the audit entries, in one transaction.
-func (db *DB) MergePair(ctx context.Context, w duplicate.MergeWrite) error {
+func (db *Duplicates) MergePair(ctx context.Context, w duplicate.MergeWrite) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var state string
 		err := tx.QueryRowContext(ctx, `SELECT state FROM duplicates WHERE id = $1`+db.d.ForUpdate, w.PairID).Scan(&state)
@@ -351,7 +355,7 @@ func (db *DB) MergePair(ctx context.Context, w duplicate.MergeWrite) error {
 }
 
 // UnmergePair implements duplicate.Store.
-func (db *DB) UnmergePair(ctx context.Context, w duplicate.UnmergeWrite) (ingest.Merge, error) {
+func (db *Duplicates) UnmergePair(ctx context.Context, w duplicate.UnmergeWrite) (ingest.Merge, error) {
 	var m ingest.Merge
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
@@ -376,7 +380,7 @@ func (db *DB) UnmergePair(ctx context.Context, w duplicate.UnmergeWrite) (ingest
 }
 
 // Origins implements duplicate.Store from the creation entries of the audit trail.
-func (db *DB) Origins(ctx context.Context, ids []string) (map[string]string, error) {
+func (db *Duplicates) Origins(ctx context.Context, ids []string) (map[string]string, error) {
 	out := map[string]string{}
 	if len(ids) == 0 {
 		return out, nil

@@ -14,8 +14,13 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
+// Imports is the repository of uploaded imports and their rejected rows.
+type Imports struct{ *core }
+
+var _ importer.Uploads = (*Imports)(nil)
+
 // CreateImport implements importer.Uploads.
-func (db *DB) CreateImport(ctx context.Context, imp importer.Import, j job.Job, entries []audit.Entry) error {
+func (db *Imports) CreateImport(ctx context.Context, imp importer.Import, j job.Job, entries []audit.Entry) error {
 	spec, err := json.Marshal(imp.Spec)
 	if err != nil {
 		return err
@@ -35,7 +40,7 @@ func (db *DB) CreateImport(ctx context.Context, imp importer.Import, j job.Job, 
 }
 
 // GetImport implements importer.Uploads.
-func (db *DB) GetImport(ctx context.Context, id string) (importer.Import, error) {
+func (db *Imports) GetImport(ctx context.Context, id string) (importer.Import, error) {
 	var imp importer.Import
 	var spec string
 	var at int64
@@ -55,7 +60,7 @@ func (db *DB) GetImport(ctx context.Context, id string) (importer.Import, error)
 }
 
 // AddRejects implements importer.Uploads.
-func (db *DB) AddRejects(ctx context.Context, importID string, rs []importer.Reject) error {
+func (db *Imports) AddRejects(ctx context.Context, importID string, rs []importer.Reject) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for from := 0; from < len(rs); from += rowsPerStatement {
 			part := rs[from:min(from+rowsPerStatement, len(rs))]
@@ -78,7 +83,7 @@ func (db *DB) AddRejects(ctx context.Context, importID string, rs []importer.Rej
 }
 
 // ListRejects implements importer.Uploads.
-func (db *DB) ListRejects(ctx context.Context, importID string, afterRow, limit int) ([]importer.Reject, error) {
+func (db *Imports) ListRejects(ctx context.Context, importID string, afterRow, limit int) ([]importer.Reject, error) {
 	rows, err := db.query(ctx, `SELECT row, reason FROM import_rejects WHERE import_id = $1 AND row > $2 ORDER BY row LIMIT $3`, importID, afterRow, limit)
 	return collect(db, rows, err, func(row rowScanner) (importer.Reject, error) {
 		var r importer.Reject

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -16,6 +17,17 @@ import (
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
 )
+
+// Ingest is collection's repository: message ids, identities, stitching, merges, events and
+// orders. Its hot statements are prepared on first use, so an installation that never
+// collects never prepares them.
+type Ingest struct {
+	*core
+	prepareOnce sync.Once
+	prepareErr  error
+}
+
+var _ ingest.Store = (*Ingest)(nil)
 
 const (
 	identityHolder = `SELECT i.customer_id, c.master_version, c.dkey, COALESCE(l.merged_into, '')
@@ -29,7 +41,7 @@ const (
 )
 
 // prepareIngest prepares the hot ingest statements up front, like prepareWrites.
-func (db *DB) prepareIngest(ctx context.Context) error {
+func (db *Ingest) prepareIngest(ctx context.Context) error {
 	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), indexCandidatesSQL(rowsPerStatement), holdsKind, db.eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd} {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
@@ -40,18 +52,19 @@ func (db *DB) prepareIngest(ctx context.Context) error {
 
 // IngestTx implements ingest.Store. On PostgreSQL two nodes may link the same new identifier
 // at once; the loser's unique violation reruns its whole batch, which then finds the link.
-func (db *DB) IngestTx(ctx context.Context, fn func(ctx context.Context, tx ingest.Tx) error) error {
-	db.ingestOnce.Do(func() { db.ingestErr = db.prepareIngest(ctx) })
-	if db.ingestErr != nil {
-		return db.translate(db.ingestErr)
+func (db *Ingest) IngestTx(ctx context.Context, fn func(ctx context.Context, tx ingest.Tx) error) error {
+	db.prepareOnce.Do(func() { db.prepareErr = db.prepareIngest(ctx) })
+	if db.prepareErr != nil {
+		return db.translate(db.prepareErr)
 	}
-	var changed []string
-	defer func() { db.decisionsChanged(changed...) }()
+	var ch changes
 	for attempt := 0; ; attempt++ {
-		err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return fn(ctx, &ingestTx{db: db, tx: tx, changed: &changed})
+		err := db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
+			return fn(ctx, &ingestTx{db: db, tx: tx, changed: &ch})
 		})
-		if problem.Is(err, problem.Conflict) && db.group == nil && attempt < 5 {
+		// Only transactions of their own race other nodes; an engine's single Writer has none
+		// to race.
+		if problem.Is(err, problem.Conflict) && db.writer == nil && attempt < 5 {
 			continue
 		}
 		return err
@@ -59,11 +72,11 @@ func (db *DB) IngestTx(ctx context.Context, fn func(ctx context.Context, tx inge
 }
 
 type ingestTx struct {
-	db *DB
+	db *Ingest
 	tx *sql.Tx
 	// changed collects the customers whose decision inputs the transaction changed, for the
-	// watcher once it commits.
-	changed *[]string
+	// watcher once it commits (see core.transact).
+	changed *changes
 }
 
 func (t *ingestTx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -85,17 +98,17 @@ func claimSQL(n int) string {
 		}
 		fmt.Fprintf(&b, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
 	}
-	// Parameters run in order, so SQLite binds them without name look-ups (see DB.native).
+	// Parameters run in order, so SQLite binds them without name look-ups (see core.native).
 	fmt.Fprintf(&b, ` ON CONFLICT (key_id, message_hash) DO UPDATE SET received_at = excluded.received_at WHERE ingest_messages.received_at < $%d RETURNING message_hash`, 3*n+1)
 	return b.String()
 }
 
 // valuesSQL is an INSERT of n rows of cols values each: head, the value lists, tail, in the
-// engine's native form (see DB.native: on SQLite its numbered parameters become bare ones).
-func (db *DB) valuesSQL(head string, cols, n int, tail string) string {
+// engine's native form (see core.native: on SQLite its numbered parameters become bare ones).
+func (db *core) valuesSQL(head string, cols, n int, tail string) string {
 	var b strings.Builder
-	if db.d.FailInserts {
-		head = strings.Replace(head, "INSERT INTO ", "INSERT OR FAIL INTO ", 1)
+	if db.rw != nil {
+		head = db.rw.MultiRowInsert(head)
 	}
 	b.WriteString(head)
 	b.WriteString(" VALUES ")
@@ -109,7 +122,7 @@ func (db *DB) valuesSQL(head string, cols, n int, tail string) string {
 	return db.native(b.String())
 }
 
-func (db *DB) eventSQL(n int) string {
+func (db *core) eventSQL(n int) string {
 	return db.valuesSQL(`INSERT INTO events (customer_id, key_id, type, name, category, at, received_at, expires_at, plain, sealed)`, 10, n, "")
 }
 
@@ -418,7 +431,7 @@ func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record)
 	args := make([]any, 0, 8*len(recs))
 	var index []any
 	for _, r := range recs {
-		*t.changed = append(*t.changed, r.ID)
+		t.changed.add(r.ID)
 		args = append(args, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt))
 		for _, ix := range r.Index {
 			index = append(index, ix.Field, ix.Token, r.ID)
@@ -431,7 +444,7 @@ func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record)
 }
 
 func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error {
-	*t.changed = append(*t.changed, r.ID)
+	t.changed.add(r.ID)
 	res, err := t.exec(ctx, t.db.customerUpdate(), r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.UpdatedAt), r.ID, prev)
 	if err != nil {
 		return err
@@ -473,7 +486,7 @@ func (t *ingestTx) AddMerges(ctx context.Context, ms []ingest.Merge) error {
 		if err := bumpDecisions(ctx, t.tx, m.Winner, m.Loser); err != nil {
 			return err
 		}
-		*t.changed = append(*t.changed, m.Winner, m.Loser)
+		t.changed.add(m.Winner, m.Loser)
 	}
 	return nil
 }
@@ -614,7 +627,12 @@ func anyArgs(ids []string) []any {
 }
 
 // CustomerTree implements ingest.Store.
-func (db *DB) CustomerTree(ctx context.Context, id string) (string, []string, error) {
+func (db *Ingest) CustomerTree(ctx context.Context, id string) (string, []string, error) {
+	return db.customerTree(ctx, id)
+}
+
+// customerTree is CustomerTree for every repository that reads across a merge tree.
+func (db *core) customerTree(ctx context.Context, id string) (string, []string, error) {
 	var one int
 	err := db.queryRow(ctx, `SELECT 1 FROM customers WHERE id = $1`, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -641,7 +659,7 @@ func (db *DB) CustomerTree(ctx context.Context, id string) (string, []string, er
 }
 
 // ListEvents implements ingest.Store.
-func (db *DB) ListEvents(ctx context.Context, ids []string, f ingest.EventFilter) ([]ingest.EventRow, error) {
+func (db *Ingest) ListEvents(ctx context.Context, ids []string, f ingest.EventFilter) ([]ingest.EventRow, error) {
 	args := anyArgs(ids)
 	q := `SELECT e.id, e.customer_id, e.key_id, e.type, e.name, e.category, e.at, e.received_at, e.expires_at, e.plain, e.sealed, c.master_version, c.dkey
 		FROM events e JOIN customers c ON c.id = e.customer_id WHERE e.customer_id IN (` + placeholders(1, len(ids)) + `)`
@@ -693,7 +711,7 @@ func (db *DB) ListEvents(ctx context.Context, ids []string, f ingest.EventFilter
 
 // ListIdentities implements ingest.Store. A profile's current indexed contact values are
 // listed from its blind-index entries, dated by the profile's last change.
-func (db *DB) ListIdentities(ctx context.Context, ids []string, indexed []string) ([]ingest.IdentityRow, error) {
+func (db *Ingest) ListIdentities(ctx context.Context, ids []string, indexed []string) ([]ingest.IdentityRow, error) {
 	q := `SELECT kind, token, customer_id, sealed, created_at FROM identities WHERE customer_id IN (` + placeholders(1, len(ids)) + `)`
 	args := anyArgs(ids)
 	if len(indexed) > 0 {
@@ -737,7 +755,7 @@ func scanMerge(row rowScanner) (ingest.Merge, error) {
 }
 
 // ListMerges implements ingest.Store.
-func (db *DB) ListMerges(ctx context.Context, ids []string) ([]ingest.Merge, error) {
+func (db *Ingest) ListMerges(ctx context.Context, ids []string) ([]ingest.Merge, error) {
 	ph := placeholders(1, len(ids))
 	rows, err := db.read.QueryContext(ctx, `SELECT `+mergeColumns+` FROM customer_merges WHERE winner_id IN (`+ph+`) OR loser_id IN (`+ph+`) ORDER BY created_at DESC, id DESC`, anyArgs(ids)...)
 	out, err := collect(db, rows, err, scanMerge)
@@ -748,14 +766,15 @@ func (db *DB) ListMerges(ctx context.Context, ids []string) ([]ingest.Merge, err
 }
 
 // UndoMerge implements ingest.Store.
-func (db *DB) UndoMerge(ctx context.Context, id string, at time.Time, entries func(ingest.Merge) []audit.Entry) (ingest.Merge, error) {
+func (db *Ingest) UndoMerge(ctx context.Context, id string, at time.Time, entries func(ingest.Merge) []audit.Entry) (ingest.Merge, error) {
 	var m ingest.Merge
-	defer func() { db.decisionsChanged(m.Winner, m.Loser) }()
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	var ch changes
+	err := db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		if m, err = db.undoMergeTx(ctx, tx, id, at); err != nil {
 			return err
 		}
+		ch.add(m.Winner, m.Loser)
 		return db.appendAudit(ctx, tx, entries(m))
 	})
 	return m, err
@@ -763,7 +782,7 @@ func (db *DB) UndoMerge(ctx context.Context, id string, at time.Time, entries fu
 
 // undoMergeTx marks a merge undone and removes its link inside tx: NotFound for an unknown
 // merge, Conflict for one already undone.
-func (db *DB) undoMergeTx(ctx context.Context, tx *sql.Tx, id string, at time.Time) (ingest.Merge, error) {
+func (db *core) undoMergeTx(ctx context.Context, tx *sql.Tx, id string, at time.Time) (ingest.Merge, error) {
 	m, err := scanMerge(tx.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM customer_merges WHERE id = $1`+db.d.ForUpdate, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, problem.NotFoundf("merge not found")
@@ -789,7 +808,7 @@ func (db *DB) undoMergeTx(ctx context.Context, tx *sql.Tx, id string, at time.Ti
 }
 
 // Drops implements ingest.Store.
-func (db *DB) Drops(ctx context.Context, keyID string) (map[string]int64, error) {
+func (db *Ingest) Drops(ctx context.Context, keyID string) (map[string]int64, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT name, count FROM ingest_drops WHERE key_id = $1`, keyID)
 	if err != nil {
 		return nil, db.translate(err)
@@ -808,7 +827,7 @@ func (db *DB) Drops(ctx context.Context, keyID string) (map[string]int64, error)
 }
 
 // ListOrders implements ingest.Store.
-func (db *DB) ListOrders(ctx context.Context, ids []string, limit int) ([]ingest.Order, error) {
+func (db *Ingest) ListOrders(ctx context.Context, ids []string, limit int) ([]ingest.Order, error) {
 	args := append(anyArgs(ids), limit)
 	rows, err := db.read.QueryContext(ctx, `SELECT order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at
 		FROM orders WHERE customer_id IN (`+placeholders(1, len(ids))+`) ORDER BY placed_at DESC LIMIT $`+strconv.Itoa(len(args)), args...)
@@ -855,7 +874,7 @@ func (db *DB) ListOrders(ctx context.Context, ids []string, limit int) ([]ingest
 }
 
 // OrderCustomer implements ingest.Store.
-func (db *DB) OrderCustomer(ctx context.Context, orderID string) (string, error) {
+func (db *Ingest) OrderCustomer(ctx context.Context, orderID string) (string, error) {
 	var id string
 	err := db.queryRow(ctx, `SELECT customer_id FROM orders WHERE order_id = $1`, orderID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -865,7 +884,7 @@ func (db *DB) OrderCustomer(ctx context.Context, orderID string) (string, error)
 }
 
 // AbandonedCarts implements ingest.Store.
-func (db *DB) AbandonedCarts(ctx context.Context, before time.Time, limit int) ([]ingest.AbandonedCart, error) {
+func (db *Ingest) AbandonedCarts(ctx context.Context, before time.Time, limit int) ([]ingest.AbandonedCart, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT customer_id, checkout_id, started_at, value, currency FROM checkouts
 		WHERE ordered_at = 0 AND started_at < $1 ORDER BY started_at LIMIT $2`, micros(before), limit)
 	if err != nil {
@@ -886,7 +905,7 @@ func (db *DB) AbandonedCarts(ctx context.Context, before time.Time, limit int) (
 }
 
 // PurgeIngest implements ingest.Store.
-func (db *DB) PurgeIngest(ctx context.Context, dedupBefore, now time.Time, limit int) (int64, error) {
+func (db *Ingest) PurgeIngest(ctx context.Context, dedupBefore, now time.Time, limit int) (int64, error) {
 	var n int64
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		n = 0

@@ -12,6 +12,11 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
+// Jobs is the job queue's repository.
+type Jobs struct{ *core }
+
+var _ job.Store = (*Jobs)(nil)
+
 const jobColumns = `id, kind, state, cursor, done, total, error, created_at, updated_at`
 
 func scanJob(row rowScanner) (job.Job, error) {
@@ -23,7 +28,7 @@ func scanJob(row rowScanner) (job.Job, error) {
 }
 
 // CreateJob implements job.Store.
-func (db *DB) CreateJob(ctx context.Context, j job.Job) error {
+func (db *Jobs) CreateJob(ctx context.Context, j job.Job) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, kind, state, cursor, done, total, error, owner, lease_until, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, '', '', 0, $7, $7)`, j.ID, j.Kind, job.Queued, j.Cursor, j.Done, j.Total, micros(time.Now()))
@@ -32,7 +37,7 @@ func (db *DB) CreateJob(ctx context.Context, j job.Job) error {
 }
 
 // ClaimJob implements job.Store.
-func (db *DB) ClaimJob(ctx context.Context, kinds []string, owner string, leaseUntil time.Time) (job.Job, error) {
+func (db *Jobs) ClaimJob(ctx context.Context, kinds []string, owner string, leaseUntil time.Time) (job.Job, error) {
 	var j job.Job
 	if len(kinds) == 0 {
 		return j, problem.NotFoundf("no job")
@@ -61,7 +66,7 @@ func (db *DB) ClaimJob(ctx context.Context, kinds []string, owner string, leaseU
 }
 
 // CheckpointJob implements job.Store.
-func (db *DB) CheckpointJob(ctx context.Context, id, owner, cursor string, done int64, leaseUntil time.Time) error {
+func (db *Jobs) CheckpointJob(ctx context.Context, id, owner, cursor string, done int64, leaseUntil time.Time) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET cursor = $1, done = $2, lease_until = $3, updated_at = $4 WHERE id = $5 AND owner = $6 AND state = 'running'`,
 			cursor, done, micros(leaseUntil), micros(time.Now()), id, owner)
@@ -76,7 +81,7 @@ func (db *DB) CheckpointJob(ctx context.Context, id, owner, cursor string, done 
 }
 
 // FinishJob implements job.Store.
-func (db *DB) FinishJob(ctx context.Context, id, owner, state, errText string, done int64) error {
+func (db *Jobs) FinishJob(ctx context.Context, id, owner, state, errText string, done int64) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $1, error = $2, done = $3, updated_at = $4 WHERE id = $5 AND owner = $6`,
 			state, errText, done, micros(time.Now()), id, owner)
@@ -85,7 +90,7 @@ func (db *DB) FinishJob(ctx context.Context, id, owner, state, errText string, d
 }
 
 // GetJob implements job.Store.
-func (db *DB) GetJob(ctx context.Context, id string) (job.Job, error) {
+func (db *Jobs) GetJob(ctx context.Context, id string) (job.Job, error) {
 	j, err := scanJob(db.queryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, problem.NotFoundf("job not found")
@@ -94,7 +99,7 @@ func (db *DB) GetJob(ctx context.Context, id string) (job.Job, error) {
 }
 
 // ListJobs implements job.Store.
-func (db *DB) ListJobs(ctx context.Context, limit int) ([]job.Job, error) {
+func (db *Jobs) ListJobs(ctx context.Context, limit int) ([]job.Job, error) {
 	rows, err := db.query(ctx, `SELECT `+jobColumns+` FROM jobs ORDER BY created_at DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, db.translate(err)

@@ -11,8 +11,17 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
+// APIKeys is the repository of staff API keys.
+type APIKeys struct{ *core }
+
+// Keysets keeps the wrapped keyset (keys.Store; asserted in a test, because importing the keys
+// package here would bring the vault into the engines).
+type Keysets struct{ *core }
+
+var _ auth.Store = (*APIKeys)(nil)
+
 // LoadKeyset implements keys.Store.
-func (db *DB) LoadKeyset(ctx context.Context) ([]byte, int, error) {
+func (db *Keysets) LoadKeyset(ctx context.Context) ([]byte, int, error) {
 	var blob []byte
 	var bits int
 	err := db.queryRow(ctx, `SELECT blob, index_bits FROM keyset WHERE id = 1`).Scan(&blob, &bits)
@@ -23,7 +32,7 @@ func (db *DB) LoadKeyset(ctx context.Context) ([]byte, int, error) {
 }
 
 // SaveKeyset implements keys.Store.
-func (db *DB) SaveKeyset(ctx context.Context, blob []byte, indexBits int, prev []byte, entries []audit.Entry) error {
+func (db *Keysets) SaveKeyset(ctx context.Context, blob []byte, indexBits int, prev []byte, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := micros(time.Now())
 		if prev == nil {
@@ -48,7 +57,7 @@ func (db *DB) SaveKeyset(ctx context.Context, blob []byte, indexBits int, prev [
 }
 
 // CreateAPIKey implements auth.Store.
-func (db *DB) CreateAPIKey(ctx context.Context, k auth.Key, hash []byte, entries []audit.Entry) error {
+func (db *APIKeys) CreateAPIKey(ctx context.Context, k auth.Key, hash []byte, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, role, hint, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			k.ID, k.Name, k.Role, k.Hint, hash, micros(k.CreatedAt)); err != nil {
@@ -74,7 +83,7 @@ func scanKey(row rowScanner) (auth.Key, error) {
 }
 
 // APIKeyByHash implements auth.Store.
-func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (auth.Key, error) {
+func (db *APIKeys) APIKeyByHash(ctx context.Context, hash []byte) (auth.Key, error) {
 	k, err := scanKey(db.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE hash = $1`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, problem.NotFoundf("no such key")
@@ -83,13 +92,13 @@ func (db *DB) APIKeyByHash(ctx context.Context, hash []byte) (auth.Key, error) {
 }
 
 // ListAPIKeys implements auth.Store.
-func (db *DB) ListAPIKeys(ctx context.Context) ([]auth.Key, error) {
+func (db *APIKeys) ListAPIKeys(ctx context.Context) ([]auth.Key, error) {
 	rows, err := db.query(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY created_at, id`)
 	return collect(db, rows, err, scanKey)
 }
 
 // RevokeAPIKey implements auth.Store.
-func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time, entries []audit.Entry) error {
+func (db *APIKeys) RevokeAPIKey(ctx context.Context, id string, at time.Time, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, micros(at), id)
 		if err != nil {

@@ -9,7 +9,10 @@ import (
 	"github.com/stewardhq/steward/internal/quality"
 )
 
-var _ quality.MonitorStore = (*DB)(nil)
+// Quality is the repository contact status and the quality report read from.
+type Quality struct{ *core }
+
+var _ quality.MonitorStore = (*Quality)(nil)
 
 // engagementCase folds events by name into the four engagement times, in one row per
 // customer: what contact status needs, from plain columns only.
@@ -31,8 +34,8 @@ func engagementOf(b, c, u, e, o sql.NullInt64) quality.Engagement {
 }
 
 // Engagement implements quality.MonitorStore over the customer's merge tree.
-func (db *DB) Engagement(ctx context.Context, customerID string) (quality.Engagement, error) {
-	_, tree, err := db.CustomerTree(ctx, customerID)
+func (db *Quality) Engagement(ctx context.Context, customerID string) (quality.Engagement, error) {
+	_, tree, err := db.customerTree(ctx, customerID)
 	if err != nil {
 		return quality.Engagement{}, err
 	}
@@ -46,7 +49,7 @@ func (db *DB) Engagement(ctx context.Context, customerID string) (quality.Engage
 }
 
 // EmailSince implements quality.MonitorStore.
-func (db *DB) EmailSince(ctx context.Context, customerID string, emailToken int64) (time.Time, bool, error) {
+func (db *Quality) EmailSince(ctx context.Context, customerID string, emailToken int64) (time.Time, bool, error) {
 	var token, since int64
 	err := db.read.QueryRowContext(ctx, `SELECT email_token, email_since FROM customer_quality WHERE customer_id = $1`, customerID).Scan(&token, &since)
 	switch {
@@ -64,7 +67,7 @@ func (db *DB) EmailSince(ctx context.Context, customerID string, emailToken int6
 
 // ContactRows implements quality.MonitorStore in one pass over customers, their stored
 // verdicts and an aggregate of their events.
-func (db *DB) ContactRows(ctx context.Context, fn func(quality.ContactRow) error) error {
+func (db *Quality) ContactRows(ctx context.Context, fn func(quality.ContactRow) error) error {
 	rows, err := db.read.QueryContext(ctx, `SELECT c.created_at, c.version, q.version, q.validation, q.reasons, q.email_since, g.b, g.c, g.u, g.e, g.o
 		FROM customers c
 		LEFT JOIN customer_quality q ON q.customer_id = c.id
@@ -95,7 +98,7 @@ func (db *DB) ContactRows(ctx context.Context, fn func(quality.ContactRow) error
 
 // FieldCounts implements quality.MonitorStore from the field names of stored rows; values
 // stay sealed.
-func (db *DB) FieldCounts(ctx context.Context) (int64, map[string]int64, error) {
+func (db *Quality) FieldCounts(ctx context.Context) (int64, map[string]int64, error) {
 	counts := map[string]int64{}
 	var total int64
 	after := ""
@@ -143,7 +146,7 @@ func (db *DB) FieldCounts(ctx context.Context) (int64, map[string]int64, error) 
 }
 
 // PendingDuplicates implements quality.MonitorStore.
-func (db *DB) PendingDuplicates(ctx context.Context) (int64, error) {
+func (db *Quality) PendingDuplicates(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM duplicates WHERE state = 'pending'`).Scan(&n)
 	return n, db.translate(err)

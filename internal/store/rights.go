@@ -10,18 +10,27 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
 )
 
+// Rights is the data-subject rights' repository: requests, exports, legal holds and the
+// erasure ledger.
+type Rights struct{ *core }
+
+var _ rights.Store = (*Rights)(nil)
+var _ customer.ErasureLedger = (*Rights)(nil)
+var _ rights.Rows = (*Rights)(nil)
+
 // BeginErasure implements rights.Store.
-func (db *DB) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppress []rights.Suppression, entries []audit.Entry) ([]rights.Outcome, error) {
+func (db *Rights) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppress []rights.Suppression, entries []audit.Entry) ([]rights.Outcome, error) {
 	var out []rights.Outcome
-	defer db.decisionsChanged(e.CustomerID)
+	ch := changes{ids: []string{e.CustomerID}}
 	hashes, _ := json.Marshal(e.Hashes)
 	marketing, _ := json.Marshal(e.Marketing)
 	report, _ := json.Marshal(e.Report)
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		out = nil // with group commit this may run twice
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM erasure_ledger WHERE customer_id = $1`, e.CustomerID).Scan(&one)
@@ -59,7 +68,7 @@ func (db *DB) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppress [
 }
 
 // SaveErasureReport implements rights.Store.
-func (db *DB) SaveErasureReport(ctx context.Context, customerID string, r rights.Report) error {
+func (db *Rights) SaveErasureReport(ctx context.Context, customerID string, r rights.Report) error {
 	b, _ := json.Marshal(r)
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE erasure_ledger SET report = $1 WHERE customer_id = $2`, string(b), customerID)
@@ -68,7 +77,7 @@ func (db *DB) SaveErasureReport(ctx context.Context, customerID string, r rights
 }
 
 // FinishErasure implements rights.Store.
-func (db *DB) FinishErasure(ctx context.Context, customerID string, r rights.Report, at time.Time, entries []audit.Entry) error {
+func (db *Rights) FinishErasure(ctx context.Context, customerID string, r rights.Report, at time.Time, entries []audit.Entry) error {
 	b, _ := json.Marshal(r)
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE erasure_ledger SET report = $1, state = $2, completed_at = $3 WHERE customer_id = $4 AND state = $5`,
@@ -106,7 +115,7 @@ func scanLedger(row rowScanner) (rights.LedgerEntry, error) {
 }
 
 // LedgerEntry implements rights.Store.
-func (db *DB) LedgerEntry(ctx context.Context, customerID string) (rights.LedgerEntry, error) {
+func (db *Rights) LedgerEntry(ctx context.Context, customerID string) (rights.LedgerEntry, error) {
 	e, err := scanLedger(db.queryRow(ctx, `SELECT `+ledgerColumns+` FROM erasure_ledger WHERE customer_id = $1`, customerID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, problem.NotFoundf("customer is not in the erasure ledger")
@@ -115,22 +124,22 @@ func (db *DB) LedgerEntry(ctx context.Context, customerID string) (rights.Ledger
 }
 
 // LedgerEntries implements rights.Store.
-func (db *DB) LedgerEntries(ctx context.Context, after string, limit int) ([]rights.LedgerEntry, error) {
+func (db *Rights) LedgerEntries(ctx context.Context, after string, limit int) ([]rights.LedgerEntry, error) {
 	rows, err := db.query(ctx, `SELECT `+ledgerColumns+` FROM erasure_ledger WHERE customer_id > $1 ORDER BY customer_id LIMIT $2`, after, limit)
 	return collect(db, rows, err, scanLedger)
 }
 
 // Erased implements customer.ErasureLedger.
-func (db *DB) Erased(ctx context.Context, customerID string) (bool, error) {
+func (db *Rights) Erased(ctx context.Context, customerID string) (bool, error) {
 	return db.exists(ctx, `SELECT 1 FROM erasure_ledger WHERE customer_id = $1`, customerID)
 }
 
 // Suppressed implements rights.Store.
-func (db *DB) Suppressed(ctx context.Context, kind string, hash []byte) (bool, error) {
+func (db *Rights) Suppressed(ctx context.Context, kind string, hash []byte) (bool, error) {
 	return db.exists(ctx, `SELECT 1 FROM erasure_suppression WHERE kind = $1 AND hash = $2`, kind, hash)
 }
 
-func (db *DB) exists(ctx context.Context, q string, args ...any) (bool, error) {
+func (db *Rights) exists(ctx context.Context, q string, args ...any) (bool, error) {
 	var one int
 	err := db.queryRow(ctx, q, args...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -140,7 +149,7 @@ func (db *DB) exists(ctx context.Context, q string, args ...any) (bool, error) {
 }
 
 // LegalHold implements rights.Store.
-func (db *DB) LegalHold(ctx context.Context, customerID string) (rights.Hold, error) {
+func (db *Rights) LegalHold(ctx context.Context, customerID string) (rights.Hold, error) {
 	h := rights.Hold{CustomerID: customerID}
 	var at int64
 	err := db.queryRow(ctx, `SELECT reason, actor_id, created_at FROM legal_holds WHERE customer_id = $1`, customerID).Scan(&h.Reason, &h.ActorID, &at)
@@ -152,7 +161,7 @@ func (db *DB) LegalHold(ctx context.Context, customerID string) (rights.Hold, er
 }
 
 // SetLegalHold implements rights.Store.
-func (db *DB) SetLegalHold(ctx context.Context, h rights.Hold, entries []audit.Entry) error {
+func (db *Rights) SetLegalHold(ctx context.Context, h rights.Hold, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO legal_holds (customer_id, reason, actor_id, created_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (customer_id) DO UPDATE SET reason = excluded.reason, actor_id = excluded.actor_id, created_at = excluded.created_at`,
@@ -164,7 +173,7 @@ func (db *DB) SetLegalHold(ctx context.Context, h rights.Hold, entries []audit.E
 }
 
 // ReleaseLegalHold implements rights.Store.
-func (db *DB) ReleaseLegalHold(ctx context.Context, customerID string, entries []audit.Entry) error {
+func (db *Rights) ReleaseLegalHold(ctx context.Context, customerID string, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM legal_holds WHERE customer_id = $1`, customerID)
 		if err != nil {
@@ -178,7 +187,7 @@ func (db *DB) ReleaseLegalHold(ctx context.Context, customerID string, entries [
 }
 
 // LegalHolds implements rights.Store.
-func (db *DB) LegalHolds(ctx context.Context) ([]rights.Hold, error) {
+func (db *Rights) LegalHolds(ctx context.Context) ([]rights.Hold, error) {
 	rows, err := db.query(ctx, `SELECT customer_id, reason, actor_id, created_at FROM legal_holds ORDER BY customer_id`)
 	if err != nil {
 		return nil, db.translate(err)
@@ -235,7 +244,7 @@ func nonNil(b []byte) []byte {
 }
 
 // CreateRequest implements rights.Store.
-func (db *DB) CreateRequest(ctx context.Context, r *rights.Request, entries []audit.Entry) error {
+func (db *Rights) CreateRequest(ctx context.Context, r *rights.Request, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			r.ID, r.Type, r.State, r.CustomerID, r.Jurisdiction, r.Source, nonNil(r.ContactHash), nonNil(r.TokenHash), optMicros(r.TokenExpires),
@@ -247,7 +256,7 @@ func (db *DB) CreateRequest(ctx context.Context, r *rights.Request, entries []au
 }
 
 // UpdateRequest implements rights.Store.
-func (db *DB) UpdateRequest(ctx context.Context, r *rights.Request, prev int64, entries []audit.Entry) error {
+func (db *Rights) UpdateRequest(ctx context.Context, r *rights.Request, prev int64, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE requests SET state = $1, token_hash = $2, token_expires = $3, reason = $4, result = $5, version = $6,
 			updated_at = $7, verified_at = $8, closed_at = $9 WHERE id = $10 AND version = $11`,
@@ -264,7 +273,7 @@ func (db *DB) UpdateRequest(ctx context.Context, r *rights.Request, prev int64, 
 }
 
 // GetRequest implements rights.Store.
-func (db *DB) GetRequest(ctx context.Context, id string) (*rights.Request, error) {
+func (db *Rights) GetRequest(ctx context.Context, id string) (*rights.Request, error) {
 	r, err := scanRequest(db.queryRow(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, problem.NotFoundf("request not found")
@@ -273,7 +282,7 @@ func (db *DB) GetRequest(ctx context.Context, id string) (*rights.Request, error
 }
 
 // RequestByToken implements rights.Store.
-func (db *DB) RequestByToken(ctx context.Context, tokenHash []byte) (*rights.Request, error) {
+func (db *Rights) RequestByToken(ctx context.Context, tokenHash []byte) (*rights.Request, error) {
 	r, err := scanRequest(db.queryRow(ctx, `SELECT `+requestColumns+` FROM requests WHERE token_hash = $1`, tokenHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, problem.NotFoundf("request not found")
@@ -282,7 +291,7 @@ func (db *DB) RequestByToken(ctx context.Context, tokenHash []byte) (*rights.Req
 }
 
 // ListRequests implements rights.Store.
-func (db *DB) ListRequests(ctx context.Context, f rights.RequestFilter) ([]*rights.Request, error) {
+func (db *Rights) ListRequests(ctx context.Context, f rights.RequestFilter) ([]*rights.Request, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -313,7 +322,7 @@ func (db *DB) ListRequests(ctx context.Context, f rights.RequestFilter) ([]*righ
 }
 
 // RequestCounts implements rights.Store.
-func (db *DB) RequestCounts(ctx context.Context, now, soon time.Time) (rights.RequestStats, error) {
+func (db *Rights) RequestCounts(ctx context.Context, now, soon time.Time) (rights.RequestStats, error) {
 	st := rights.RequestStats{Open: map[string]int64{}}
 	rows, err := db.query(ctx, `SELECT state, COUNT(*), SUM(CASE WHEN due_at <= $1 THEN 1 ELSE 0 END), SUM(CASE WHEN due_at > $1 AND due_at < $2 THEN 1 ELSE 0 END)
 		FROM requests WHERE state NOT IN ('completed', 'rejected') GROUP BY state`, micros(now), micros(soon))
@@ -333,7 +342,7 @@ func (db *DB) RequestCounts(ctx context.Context, now, soon time.Time) (rights.Re
 }
 
 // SaveExport implements rights.Store.
-func (db *DB) SaveExport(ctx context.Context, x rights.Export, entries []audit.Entry) error {
+func (db *Rights) SaveExport(ctx context.Context, x rights.Export, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO exports (id, request_id, customer_id, token_hash, blob, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			x.ID, x.RequestID, x.CustomerID, x.TokenHash, x.Blob, micros(x.CreatedAt), micros(x.ExpiresAt)); err != nil {
@@ -344,7 +353,7 @@ func (db *DB) SaveExport(ctx context.Context, x rights.Export, entries []audit.E
 }
 
 // GetExport implements rights.Store.
-func (db *DB) GetExport(ctx context.Context, id string) (rights.Export, error) {
+func (db *Rights) GetExport(ctx context.Context, id string) (rights.Export, error) {
 	x := rights.Export{ID: id}
 	var created, expires int64
 	err := db.queryRow(ctx, `SELECT request_id, customer_id, token_hash, blob, created_at, expires_at FROM exports WHERE id = $1`, id).
@@ -357,7 +366,7 @@ func (db *DB) GetExport(ctx context.Context, id string) (rights.Export, error) {
 }
 
 // DeleteExpiredExports implements rights.Store.
-func (db *DB) DeleteExpiredExports(ctx context.Context, now time.Time) (int64, error) {
+func (db *Rights) DeleteExpiredExports(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM exports WHERE expires_at <= $1`, micros(now))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,8 +15,12 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
-// Dialect is what differs between engines.
+// Dialect is what both engines express differently in the SQL they share. What only one engine
+// needs (SQLite's group commit, access journal and statement rewriting) is not here but in
+// Options, supplied by that engine alone.
 type Dialect struct {
+	// Name names the engine for operators (logs, backups, migrate status); no code decides
+	// anything by it.
 	Name string
 	// ForUpdate locks the rows a SELECT reads until the transaction ends (PostgreSQL); SQLite
 	// has one writer, so it needs nothing.
@@ -29,64 +32,47 @@ type Dialect struct {
 	AuditChains int
 	// IsUnique reports a unique-constraint violation.
 	IsUnique func(error) bool
-	// GroupCommit merges concurrent writers' transactions into one commit. It pays off where
-	// one connection writes (SQLite): the commit, not the statements, is the cost.
-	GroupCommit bool
 	// IsRetryable reports a serialization failure or deadlock that is safe to retry.
 	IsRetryable func(error) bool
-	// IsConstraint reports a violated constraint of any kind. Under group commit a reference
-	// checked at commit fails the whole transaction, and the writer then runs its writers
-	// one by one to find whose it was (see groupCommit.run). Only GroupCommit engines use it.
-	IsConstraint func(error) bool
-	// AccessSchema, when set, names an attached database holding one more chain, numbered
-	// AuditChains, for the entries appended on their own: reads, look-ups, listings and
-	// refusals. Entries that go with a change stay with the change. On SQLite every commit to
-	// a file throws away every other connection's page cache for that file, so audited reads
-	// written to the main file would make every read start cold. Entry ids are then given by
-	// Steward, one sequence over both databases, so the trail still reads in one order.
-	AccessSchema string
-	// CustomerPK follows the customers table's name where whole rows are read or written by
-	// id, to make the engine use the primary key (see DB.customersByID).
-	CustomerPK string
 	// JSONTable is a table expression "j" whose column "value" yields the strings of the JSON
 	// array bound as parameter %d, so that thousands of ids travel as one parameter: binding
 	// them one by one costs more than the look-ups themselves.
 	JSONTable string
-	// BareParams makes statements whose numbered parameters appear exactly once each, in
-	// order ($1, $2, … $n), run with bare "?" parameters instead (see DB.native).
-	BareParams bool
-	// FailInserts makes multi-row inserts keep the rows before a failing one instead of
-	// undoing the statement (SQLite's INSERT OR FAIL). Undoing needs a statement journal: a
-	// copy of every page the statement touches, a sixth of the single writer's time on
-	// creates. Steward never carries on after a failed statement (its transaction, or the
-	// writer's savepoint, is rolled back), so the rows kept never commit.
-	FailInserts bool
 }
 
-// DB implements the domain stores over one engine.
-type DB struct {
-	write   *sql.DB // SQLite: a single connection, so writers queue in Go instead of on locks
-	read    *sql.DB
-	bulk    *sql.DB // reads that sweep many rows once; see SetBulkReader
-	d       Dialect
-	sealer  atomic.Pointer[audit.Sealer]
-	closers []func() error
-	stmts   sync.Map // query text → *sql.Stmt, per pool
-	group   *groupCommit
-	closed  atomic.Bool
+// core is what every repository shares: the pools, the prepared statements, the write
+// transaction wrapper and the audit append that runs inside it. Repositories embed it, so a
+// domain's SQL reads db.query, db.update and db.appendAudit as it always did, while each
+// repository's exported methods are exactly its domain's store interface.
+type core struct {
+	write  *sql.DB // SQLite: a single connection, so writers queue in Go instead of on locks
+	read   *sql.DB
+	bulk   *sql.DB // reads that sweep many rows once; see Options.Bulk
+	d      Dialect
+	sealer atomic.Pointer[audit.Sealer]
+	// before runs when the core closes, ahead of closing statements and pools (see
+	// Extension.Close); closers close the pools.
+	before, closers []func() error
+	stmts           sync.Map // query text → *sql.Stmt, per pool
+	closed          atomic.Bool
+	// writer, when set, runs write transactions instead of begin/commit/retry (see Writer).
+	writer Writer
+	// access, when set, takes the entries appended on their own (see AccessLog).
+	access AccessLog
+	// rw, when set, adapts statement text to the engine (see Rewriter); customerPK is its
+	// CustomerPK.
+	rw         Rewriter
+	customerPK string
+	// accessSchema names the attached database holding the access chain (see
+	// Options.AccessSchema); empty when every chain lives in the main database.
+	accessSchema string
 	// mainSQL and accessSQL are the audit statements for the main chains and the access chain.
 	mainSQL, accessSQL chainSQL
-	bare               sync.Map // statement text -> its native form (see native)
 	// customerRows, indexRows, keyRows and identityRows insert new customers, their
 	// blind-index entries, their duplicate-matching keys and stitched identifiers.
 	customerRows, indexRows, keyRows, identityRows rowStatements
-	// watcher hears of committed changes to decision inputs (see SetDecisionWatcher).
+	// watcher hears of committed changes to decision inputs (see core.transact).
 	watcher atomic.Pointer[DecisionWatcher]
-	// ingestOnce prepares the ingest statements on first use (see IngestTx).
-	ingestOnce sync.Once
-	ingestErr  error
-	// journal, when set, takes the entries appended on their own (see OpenAccessJournal).
-	journal *accessJournal
 }
 
 type stmtKey struct {
@@ -96,7 +82,7 @@ type stmtKey struct {
 
 // prepared returns a cached prepared statement: parsing SQL costs more than running the
 // small queries on the hot paths, so every statement is prepared once per pool.
-func (db *DB) prepared(ctx context.Context, pool *sql.DB, q string) (*sql.Stmt, error) {
+func (db *core) prepared(ctx context.Context, pool *sql.DB, q string) (*sql.Stmt, error) {
 	k := stmtKey{pool, q}
 	if st, ok := db.stmts.Load(k); ok {
 		return st.(*sql.Stmt), nil
@@ -113,7 +99,7 @@ func (db *DB) prepared(ctx context.Context, pool *sql.DB, q string) (*sql.Stmt, 
 }
 
 // query runs a read on the read pool through a cached statement.
-func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (db *core) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := db.prepared(ctx, db.read, q)
 	if err != nil {
 		return nil, err
@@ -122,7 +108,7 @@ func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 }
 
 // queryRow is query for one row.
-func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	st, err := db.prepared(ctx, db.read, q)
 	if err != nil {
 		return db.read.QueryRowContext(ctx, q, args...)
@@ -133,7 +119,7 @@ func (db *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // prepareWrites prepares the hot write statements while no transaction holds the writer: on
 // SQLite the write pool has one connection, so preparing from inside a transaction would wait
 // for itself.
-func (db *DB) prepareWrites(ctx context.Context) error {
+func (db *core) prepareWrites(ctx context.Context) error {
 	qs := []string{db.customerUpdate(), indexDelete}
 	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.identityRows} {
 		qs = append(qs, rs.stmts...)
@@ -145,7 +131,7 @@ func (db *DB) prepareWrites(ctx context.Context) error {
 			qs = append(qs, c.inserts.stmts...)
 		}
 	}
-	if db.d.AccessSchema != "" {
+	if db.accessSchema != "" {
 		for _, src := range db.auditSources() {
 			qs = append(qs, maxAuditID(src))
 		}
@@ -159,7 +145,7 @@ func (db *DB) prepareWrites(ctx context.Context) error {
 }
 
 // txStmt returns the prepared form of q bound to tx, or nil when q was not prepared up front.
-func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+func (db *core) txStmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
 	if st, ok := db.stmts.Load(stmtKey{db.write, q}); ok {
 		return tx.StmtContext(ctx, st.(*sql.Stmt))
 	}
@@ -167,7 +153,7 @@ func (db *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
 }
 
 // txExec runs a statement in tx, prepared when it is one of the hot writes.
-func (db *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+func (db *core) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
 	if st := db.txStmt(ctx, tx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -175,63 +161,19 @@ func (db *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sq
 }
 
 // txQueryRow is txExec for a query returning one row.
-func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+func (db *core) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
 	if st := db.txStmt(ctx, tx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return tx.QueryRowContext(ctx, db.native(q), args...)
 }
 
-// native returns q as the engine runs it best. With Dialect.BareParams, a statement whose
-// numbered parameters appear once each and in order is rewritten with bare "?" parameters:
-// SQLite's driver looks a numbered parameter's name up in a list as long as the statement's
-// parameters for every value it binds, so binding a 100-row insert of 1,000 values was
-// quadratic and a seventh of the ingest's time. Statements that reuse a parameter are left as
-// they are. Rewrites are remembered per statement text.
-func (db *DB) native(q string) string {
-	if !db.d.BareParams || !strings.Contains(q, "$") {
+// native returns q as the engine runs it best (see Rewriter.Native).
+func (db *core) native(q string) string {
+	if db.rw == nil {
 		return q
 	}
-	if v, ok := db.bare.Load(q); ok {
-		return v.(string)
-	}
-	out := bareParams(q)
-	db.bare.Store(q, out)
-	return out
-}
-
-// bareParams rewrites $1 … $n, appearing once each in that order outside quoted text, as "?";
-// any other use of numbered parameters returns q unchanged.
-func bareParams(q string) string {
-	var b strings.Builder
-	b.Grow(len(q))
-	next := 1
-	quote := byte(0)
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '$' && i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9':
-			j := i + 1
-			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-				j++
-			}
-			if n, err := strconv.Atoi(q[i+1 : j]); err != nil || n != next {
-				return q
-			}
-			next++
-			b.WriteByte('?')
-			i = j - 1
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
+	return db.rw.Native(q)
 }
 
 // chainSQL is the SQL for one chain's tables, which live in the main database or in the
@@ -242,7 +184,7 @@ type chainSQL struct {
 	inserts rowStatements
 }
 
-func (db *DB) newChainSQL(schema string, explicitID bool) chainSQL {
+func (db *core) newChainSQL(schema string, explicitID bool) chainSQL {
 	if schema != "" {
 		schema += "."
 	}
@@ -269,7 +211,7 @@ type rowStatements struct {
 // as few of them as add up to it.
 var rowBatches = []int{1, 2, 4, 8, 16, 32, 64}
 
-func (db *DB) rowStatements(head string, cols int, tail string) rowStatements {
+func (db *core) rowStatements(head string, cols int, tail string) rowStatements {
 	rs := rowStatements{cols: cols, stmts: make([]string, len(rowBatches))}
 	for i, n := range rowBatches {
 		rs.stmts[i] = db.valuesSQL(head, cols, n, tail)
@@ -278,7 +220,7 @@ func (db *DB) rowStatements(head string, cols int, tail string) rowStatements {
 }
 
 // insertRows inserts the rows whose values are args, in statements of rs.
-func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, rs rowStatements, args []any) error {
+func (db *core) insertRows(ctx context.Context, tx *sql.Tx, rs rowStatements, args []any) error {
 	for len(args) > 0 {
 		rows := len(args) / rs.cols
 		i := len(rowBatches) - 1
@@ -297,7 +239,7 @@ func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, rs rowStatements, args
 // flushAudit inserts the audit entries a group transaction's writers linked: consecutive
 // entries of one chain share statements of up to 64 rows. One insert per entry was a third of
 // the single writer's time when many callers each appended one access entry.
-func (db *DB) flushAudit(ctx context.Context, tx *sql.Tx, rows []auditRow) error {
+func (db *core) flushAudit(ctx context.Context, tx *sql.Tx, rows []auditRow) error {
 	for len(rows) > 0 {
 		run := 1
 		for run < len(rows) && rows[run].c == rows[0].c {
@@ -316,86 +258,59 @@ func (db *DB) flushAudit(ctx context.Context, tx *sql.Tx, rows []auditRow) error
 }
 
 // chainSQL returns the statements for chain.
-func (db *DB) chainSQL(chain int) *chainSQL {
-	if db.d.AccessSchema != "" && chain == db.d.AuditChains {
+func (db *core) chainSQL(chain int) *chainSQL {
+	if db.accessSchema != "" && chain == db.d.AuditChains {
 		return &db.accessSQL
 	}
 	return &db.mainSQL
 }
 
-// AuditSources are the audit tables' schema prefixes ("" for main), in chain order; the last
-// holds the entries appended on their own. Tests that tamper with the trail use them.
-func (db *DB) AuditSources() []string { return db.auditSources() }
-
-func (db *DB) auditSources() []string {
-	if db.d.AccessSchema == "" {
+func (db *core) auditSources() []string {
+	if db.accessSchema == "" {
 		return []string{""}
 	}
-	return []string{"", db.d.AccessSchema + "."}
+	return []string{"", db.accessSchema + "."}
 }
 
-// New wraps already-migrated connections. write and read may be the same pool.
-func New(ctx context.Context, write, read *sql.DB, d Dialect) (*DB, error) {
-	db := &DB{write: write, read: read, d: d}
-	db.mainSQL = db.newChainSQL("", d.AccessSchema != "")
-	if d.AccessSchema != "" {
-		db.accessSQL = db.newChainSQL(d.AccessSchema, true)
+// newCore wraps already-migrated connections and prepares the hot write statements.
+func newCore(ctx context.Context, o Options) (*core, error) {
+	db := &core{write: o.Write, read: o.Read, bulk: o.Bulk, d: o.Dialect, rw: o.SQL, accessSchema: o.AccessSchema}
+	if o.SQL != nil {
+		db.customerPK = o.SQL.CustomerPK()
+	}
+	db.mainSQL = db.newChainSQL("", o.AccessSchema != "")
+	if o.AccessSchema != "" {
+		db.accessSQL = db.newChainSQL(o.AccessSchema, true)
 	}
 	db.customerRows = db.rowStatements(`INSERT INTO customers (`+customerColumns+`)`, 8, "")
 	db.indexRows = db.rowStatements(`INSERT INTO blind_index (field, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
 	db.keyRows = db.rowStatements(`INSERT INTO match_keys (token, customer_id)`, 2, ` ON CONFLICT DO NOTHING`)
 	db.identityRows = db.rowStatements(`INSERT INTO identities (kind, token, customer_id, sealed, created_at)`, 5, "")
-	db.closers = append(db.closers, write.Close)
-	if read != write {
-		db.closers = append(db.closers, read.Close)
+	db.closers = append(db.closers, o.Write.Close)
+	if o.Read != o.Write {
+		db.closers = append(db.closers, o.Read.Close)
+	}
+	if o.Bulk != nil {
+		db.closers = append(db.closers, o.Bulk.Close)
 	}
 	if err := db.prepareWrites(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
-	if d.GroupCommit {
-		for _, q := range []string{savepoint, rollbackTo, release} {
-			if _, err := db.prepared(ctx, write, q); err != nil {
-				db.Close()
-				return nil, fmt.Errorf("prepare: %w", err)
-			}
-		}
-		db.group = startGroupCommit(write, db.txStmt, db.flushAudit, db.insertCreations, d.IsConstraint)
-		db.closers = append([]func() error{db.group.stop}, db.closers...)
-	}
 	return db, nil
 }
 
-// SetWriterHooks installs engine housekeeping paced by the group-commit writer; without
-// group commit it does nothing.
-func (db *DB) SetWriterHooks(h *WriterHooks) {
-	if db.group != nil {
-		db.group.hooks.Store(h)
-	}
-}
-
-// BeforeClose registers fn to run when the store closes, before its pools close.
-func (db *DB) BeforeClose(fn func() error) { db.closers = append([]func() error{fn}, db.closers...) }
-
-// SetAuditSealer installs the checkpoint signer once the keyset is open; before that (at
-// init) entries are linked but not checkpointed.
-func (db *DB) SetAuditSealer(s *audit.Sealer) { db.sealer.Store(s) }
-
-// Dialect names the engine.
-func (db *DB) Dialect() Dialect { return db.d }
-
-// Write exposes the write pool for engine-specific maintenance (checkpoints, backups).
-func (db *DB) Write() *sql.DB { return db.write }
-
-// Read exposes the read pool, for benchmarks that compare against plain queries.
-func (db *DB) Read() *sql.DB { return db.read }
-
 // Close closes the pools; closing twice is harmless.
-func (db *DB) Close() error {
+func (db *core) Close() error {
 	if !db.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	var errs []error
+	// The engine's own parts go first: the access journal still writes its last entries
+	// through the writer and the prepared statements.
+	for _, c := range db.before {
+		errs = append(errs, c())
+	}
 	db.stmts.Range(func(_, v any) bool {
 		errs = append(errs, v.(*sql.Stmt).Close())
 		return true
@@ -406,22 +321,45 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// Ping checks that the engine answers, for readiness probes.
-func (db *DB) Ping(ctx context.Context) error {
-	if err := db.read.PingContext(ctx); err != nil {
-		return problem.Wrap(problem.Unavailable, err, "database unavailable")
-	}
-	return nil
+// TxFunc is one writer's work inside a write transaction. With an engine's Writer it may
+// share its transaction with other writers' functions and run twice (see Writer), so it must
+// use the ctx it is given and touch nothing but the transaction.
+type TxFunc = func(ctx context.Context, tx *sql.Tx) error
+
+// update runs fn in a write transaction (see transact) for writes that change no
+// permission-decision input.
+func (db *core) update(ctx context.Context, fn TxFunc) error { return db.transact(ctx, nil, nil, fn) }
+
+// changes are the permission-decision inputs a write changes: customers whose consent,
+// suppression matches or existence changed, and whether a policy was published. A write
+// collects them, inside its function where they are only known there.
+type changes struct {
+	ids      []string
+	policies bool
 }
 
-// update runs fn in a write transaction, retrying serialization failures a few times. With
-// group commit (SQLite) fn may share its transaction with other writers' functions, each in
-// its own savepoint, so fn must use the ctx it is given: that one is never cancelled halfway
-// through somebody else's commit.
-func (db *DB) update(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	if db.group != nil {
-		return db.translate(db.group.do(ctx, fn))
+func (c *changes) add(ids ...string) { c.ids = append(c.ids, ids...) }
+
+// transact is the one write path. It runs fn in a write transaction, through the engine's
+// Writer when it has one and otherwise in a transaction of its own, retrying serialization
+// failures a few times; create, when set, is what fn inserts (see Writer). Once the write
+// returns, the decision watcher hears of ch, so a cache in this process drops what the write
+// changed before the writer's caller hears back. It hears whether the write committed or
+// not: forgetting too much only costs a reload, and no write method has to remember to tell.
+func (db *core) transact(ctx context.Context, create *Creation, ch *changes, fn TxFunc) error {
+	var err error
+	if db.writer != nil {
+		err = db.translate(db.writer.Update(ctx, create, fn))
+	} else {
+		err = db.retry(ctx, fn)
 	}
+	if ch != nil {
+		db.notify(ch)
+	}
+	return err
+}
+
+func (db *core) retry(ctx context.Context, fn TxFunc) error {
 	for attempt := 0; ; attempt++ {
 		err := db.tryUpdate(ctx, fn)
 		if err != nil && db.d.IsRetryable(err) && attempt < 8 {
@@ -432,7 +370,7 @@ func (db *DB) update(ctx context.Context, fn func(ctx context.Context, tx *sql.T
 	}
 }
 
-func (db *DB) tryUpdate(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (db *core) tryUpdate(ctx context.Context, fn TxFunc) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -445,7 +383,7 @@ func (db *DB) tryUpdate(ctx context.Context, fn func(ctx context.Context, tx *sq
 }
 
 // translate turns driver errors into problem kinds; errors that already have a kind pass.
-func (db *DB) translate(err error) error {
+func (db *core) translate(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -465,7 +403,7 @@ func (db *DB) translate(err error) error {
 }
 
 // appendAudit links entries that go with a change onto one of the main chains inside tx.
-func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry) error {
+func (db *core) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry) error {
 	chain := 0
 	if db.d.AuditChains > 1 {
 		chain = rand.IntN(db.d.AuditChains)
@@ -476,7 +414,7 @@ func (db *DB) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry
 // appendChain links entries onto chain inside tx. The chain head row is read with a lock (on
 // PostgreSQL), so concurrent appenders to one chain queue and never fork it. Under group
 // commit the head is read once and written once per transaction (see sharedTx).
-func (db *DB) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []audit.Entry) error {
+func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []audit.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -489,7 +427,7 @@ func (db *DB) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []
 			return fmt.Errorf("read audit head: %w", err)
 		}
 	}
-	explicitID := db.d.AccessSchema != ""
+	explicitID := db.accessSchema != ""
 	var nextID int64
 	if explicitID {
 		var err error
@@ -552,7 +490,7 @@ func maxAuditID(src string) string { return `SELECT MAX(id) FROM ` + src + `audi
 // nextAuditID returns the next entry id of the one sequence over all audit tables. It is read
 // inside the write transaction, which holds every database's write lock, so no other writer
 // (another process included) can take the same id.
-func (db *DB) nextAuditID(ctx context.Context, tx *sql.Tx, shared *sharedTx) (int64, error) {
+func (db *core) nextAuditID(ctx context.Context, tx *sql.Tx, shared *Batch) (int64, error) {
 	if shared != nil && shared.nextID > 0 {
 		return shared.nextID, nil
 	}
@@ -585,7 +523,7 @@ func addIDs(rows *sql.Rows, set map[string]bool) error {
 
 // collect reads every row of a list query with scan, closes rows and translates errors: the
 // loop every list query needs. err is the query's own error, so callers hand over both.
-func collect[T any](db *DB, rows *sql.Rows, err error, scan func(row rowScanner) (T, error)) ([]T, error) {
+func collect[T any, D interface{ translate(error) error }](db D, rows *sql.Rows, err error, scan func(row rowScanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, db.translate(err)
 	}

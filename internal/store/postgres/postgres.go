@@ -1,6 +1,3 @@
-// Package postgres opens Steward on PostgreSQL, where several Steward nodes may share one
-// database: all state lives there, jobs are claimed with SKIP LOCKED, and serialization
-// failures are retried, so a PostgreSQL-compatible distributed engine can follow.
 package postgres
 
 import (
@@ -18,8 +15,14 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// Options locate what backups need besides the database.
+type Options struct {
+	// Bin is the directory of pg_dump and pg_restore; empty looks them up (see Tool).
+	Bin string
+}
+
 // Open connects to url and migrates the schema.
-func Open(ctx context.Context, url string) (*store.DB, error) {
+func Open(ctx context.Context, url string, opts Options) (*store.Engine, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, err
@@ -40,7 +43,7 @@ func Open(ctx context.Context, url string) (*store.DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return store.New(ctx, db, db, Dialect)
+	return store.New(ctx, store.Options{Dialect: Dialect, Write: db, Read: db, Backend: &backend{url: url, bin: opts.Bin}})
 }
 
 // Migrations returns the embedded migrations.
@@ -54,9 +57,12 @@ func code(err error) string {
 	return ""
 }
 
+// Name is the engine's name in logs and backup headers.
+const Name = "postgres"
+
 // Dialect is PostgreSQL's.
 var Dialect = store.Dialect{
-	Name:        "postgres",
+	Name:        Name,
 	ForUpdate:   " FOR UPDATE",
 	SkipLocked:  " FOR UPDATE SKIP LOCKED",
 	AuditChains: 8,

@@ -17,8 +17,8 @@ func TestMain(m *testing.M) {
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) *store.DB {
-		db, err := Open(context.Background(), pgtest.URL(t))
+	storetest.Run(t, func(t *testing.T) *store.Engine {
+		db, err := Open(context.Background(), pgtest.URL(t), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,7 @@ func init() {
 	}
 	db.SetAuditSealer(journalSealer(dir))
 	for i := 0; ; i++ {
-		if err := db.AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, fmt.Sprintf("c%d", i), []string{"email"}, "")); err != nil {
+		if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, fmt.Sprintf("c%d", i), []string{"email"}, "")); err != nil {
 			fmt.Println("append:", err)
 			os.Exit(2)
 		}
@@ -56,7 +56,7 @@ func journalSealer(dir string) *audit.Sealer {
 	return &audit.Sealer{Key: ed25519.NewKeyFromSeed(seed), Every: 64}
 }
 
-func journalFiles(t *testing.T, dir string) []string {
+func journalFilesIn(t *testing.T, dir string) []string {
 	t.Helper()
 	names, err := filepath.Glob(filepath.Join(dir, "*.journal*"))
 	if err != nil {
@@ -101,7 +101,7 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	files := journalFiles(t, dir)
+	files := journalFilesIn(t, dir)
 	if len(files) == 0 {
 		t.Fatal("no journal file left by the killed process")
 	}
@@ -124,7 +124,7 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 	db.SetAuditSealer(journalSealer(dir))
 	seen := map[string]bool{}
 	var n int
-	if err := db.ScanAudit(ctx, func(e *audit.Entry) error {
+	if err := db.Audit().ScanAudit(ctx, func(e *audit.Entry) error {
 		if seen[e.CustomerID] {
 			return fmt.Errorf("%s linked twice", e.CustomerID)
 		}
@@ -143,14 +143,14 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 		}
 	}
 	pub := journalSealer(dir).Key.Public().(ed25519.PublicKey)
-	svc := &audit.Service{Store: db, Catalog: catalog.Default(), PublicKey: pub, CheckpointEvery: 64}
+	svc := &audit.Service{Store: db.Audit(), Catalog: catalog.Default(), PublicKey: pub, CheckpointEvery: 64}
 	if _, err := svc.Verify(ctx); err != nil {
 		t.Fatalf("trail after replay: %v", err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if left := journalFiles(t, dir); len(left) != 0 {
+	if left := journalFilesIn(t, dir); len(left) != 0 {
 		t.Fatalf("journal files left after a clean close: %v", left)
 	}
 }
@@ -161,16 +161,16 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 func TestAccessJournalLeavesLiveFilesAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "steward.db")
 	ctx := audit.WithActor(context.Background(), audit.System)
-	open := func() *store.DB {
+	open := func() *store.Engine {
 		db, err := Open(ctx, path, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return db
 	}
-	appendN := func(db *store.DB, prefix string, n int) {
+	appendN := func(db *store.Engine, prefix string, n int) {
 		for i := 0; i < n; i++ {
-			if err := db.AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, prefix+strconv.Itoa(i), nil, "")); err != nil {
+			if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, prefix+strconv.Itoa(i), nil, "")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -184,7 +184,7 @@ func TestAccessJournalLeavesLiveFilesAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendN(first, "a", 0)
-	list, err := first.ListAudit(ctx, audit.Filter{Limit: 1000})
+	list, err := first.Audit().ListAudit(ctx, audit.Filter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,19 +212,19 @@ func TestAccessJournalKeepsOrder(t *testing.T) {
 	}
 	defer db.Close()
 	for i := 0; i < 50; i++ {
-		if err := db.AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, "r"+strconv.Itoa(i), nil, "")); err != nil {
+		if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, "r"+strconv.Itoa(i), nil, "")); err != nil {
 			t.Fatal(err)
 		}
 		if i%10 == 9 {
 			now := time.Now()
 			r := &customer.Record{ID: fmt.Sprintf("0190a000-0000-7000-8000-0000000000%02d", i), Version: 1, MasterVersion: 1, Key: []byte{1},
 				Sealed: map[string][]byte{}, CreatedAt: now, UpdatedAt: now}
-			if err := db.CreateCustomer(ctx, r, []audit.Entry{audit.New(ctx, audit.ActionCustomerCreate, r.ID, nil, "")}); err != nil {
+			if err := db.Customers().CreateCustomer(ctx, r, []audit.Entry{audit.New(ctx, audit.ActionCustomerCreate, r.ID, nil, "")}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	list, err := db.ListAudit(ctx, audit.Filter{Limit: 100})
+	list, err := db.Audit().ListAudit(ctx, audit.Filter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

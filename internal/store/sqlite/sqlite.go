@@ -1,5 +1,3 @@
-// Package sqlite opens Steward's embedded database: a SQLite file in the data directory, in
-// WAL mode, with one writer connection and a pool of readers.
 package sqlite
 
 import (
@@ -40,8 +38,8 @@ func AccessPath(path string) string {
 }
 
 // Open opens (creating if needed) and migrates the database at path, and the access trail
-// file next to it (see store.Dialect.AccessSchema), which every connection attaches.
-func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
+// file next to it (see store.Options.AccessSchema), which every connection attaches.
+func Open(ctx context.Context, path string, opts Options) (*store.Engine, error) {
 	sync := strings.ToUpper(opts.Synchronous)
 	if sync == "" {
 		sync = "NORMAL"
@@ -91,30 +89,45 @@ func Open(ctx context.Context, path string, opts Options) (*store.DB, error) {
 		read.Close()
 		return nil, err
 	}
-	db, err := store.New(ctx, write, read, Dialect)
-	if err != nil {
-		return nil, err
-	}
-	// Bulk reads (a permission check of 100,000 customers) get two connections with a 2 MiB
-	// page cache: they read each page once, and a large cache only adds the cost of filling
-	// it and of emptying it after the next write.
+	// Bulk reads (a permission check of 100,000 customers) get a connection with a 2 MiB page
+	// cache: they read each page once, and a large cache only adds the cost of filling it and
+	// of emptying it after the next write.
 	bulk, err := sql.Open("sqlite", strings.Replace(dsn, "cache_size(-65536)", "cache_size(-2048)", 1)+"&_pragma=query_only(1)")
 	if err != nil {
-		db.Close()
+		write.Close()
+		read.Close()
 		return nil, err
 	}
 	bulk.SetMaxOpenConns(1)
 	bulk.SetMaxIdleConns(1)
-	db.SetBulkReader(bulk)
-	ckpt := open(dsn)
-	ckpt.SetMaxOpenConns(1)
-	db.BeforeClose(startCheckpointer(db, ckpt))
-	// Registered last so that it closes first, while the writer still runs.
-	if err := db.OpenAccessJournal(journalPrefix(path), sync == "FULL"); err != nil {
-		db.Close()
-		return nil, err
+	b := &backend{path: path, write: write}
+	return store.New(ctx, store.Options{
+		Dialect: Dialect, Write: write, Read: read, Bulk: bulk, Backend: b,
+		SQL: &statements{}, AccessSchema: accessSchema,
+		Extend: func(ctx context.Context, core store.Core) (store.Extension, error) {
+			return extend(ctx, core, write, read, open(dsn), path, sync == "FULL")
+		},
+	})
+}
+
+// extend starts what SQLite adds to the core: the group-commit writer, the background
+// checkpointer it paces and the access journal. They close in the reverse order: the journal
+// first, while the writer still runs to link its last entries.
+func extend(ctx context.Context, core store.Core, write, read, ckpt *sql.DB, path string, full bool) (store.Extension, error) {
+	g, err := startGroupCommit(ctx, write, core, isConstraint)
+	if err != nil {
+		ckpt.Close()
+		return store.Extension{}, err
 	}
-	return db, nil
+	ckpt.SetMaxOpenConns(1)
+	stopCkpt := startCheckpointer(g, ckpt)
+	j, err := openAccessJournal(ctx, core, g, write, read, journalPrefix(path), full)
+	if err != nil {
+		_ = stopCkpt()
+		_ = g.stop()
+		return store.Extension{}, err
+	}
+	return store.Extension{Writer: g, Access: j, Close: []func() error{j.close, stopCkpt, g.stop}}, nil
 }
 
 // checkpointCommits is how many commits pass between background checkpoints: at a few pages
@@ -127,11 +140,11 @@ const checkpointCommits = 256
 // cannot copy frames written while it runs; only the writer, between its transactions, can
 // finish the job so that the WAL restarts instead of growing. Its catch-up is short because
 // the bulk is already copied.
-func startCheckpointer(db *store.DB, ckpt *sql.DB) func() error {
+func startCheckpointer(g *groupCommit, ckpt *sql.DB) func() error {
 	quit, done := make(chan struct{}), make(chan struct{})
 	due := make(chan struct{}, 1)
 	catchUp := new(atomic.Bool)
-	db.SetWriterHooks(&store.WriterHooks{
+	g.hooks.Store(&writerHooks{
 		Every: checkpointCommits,
 		OnCommits: func() {
 			select {
@@ -175,8 +188,8 @@ const accessSchema = "access"
 const writerMark = "&_txlock=immediate"
 
 // JournalFiles lists the access journal files next to the database at path (see
-// store.OpenAccessJournal), of every process.
-func JournalFiles(path string) ([]string, error) { return store.JournalFiles(journalPrefix(path)) }
+// accessJournal), of every process.
+func JournalFiles(path string) ([]string, error) { return journalFiles(journalPrefix(path)) }
 
 // journalPrefix is where the access journal files of the database at path start: the access
 // trail's path without its extension.
@@ -243,14 +256,9 @@ func Migrations() ([]store.Migration, error) { return store.Migrations(migration
 
 // Dialect is SQLite's.
 var Dialect = store.Dialect{
-	Name:         "sqlite",
-	AuditChains:  1,
-	AccessSchema: accessSchema,
-	GroupCommit:  true,
-	BareParams:   true,
-	FailInserts:  true,
-	JSONTable:    "json_each($%d) AS j",
-	CustomerPK:   " INDEXED BY sqlite_autoindex_customers_1",
+	Name:        Name,
+	AuditChains: 1,
+	JSONTable:   "json_each($%d) AS j",
 	IsUnique: func(err error) bool {
 		var e *sqlite.Error
 		if errors.As(err, &e) {
@@ -258,10 +266,6 @@ var Dialect = store.Dialect{
 			return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 		}
 		return false
-	},
-	IsConstraint: func(err error) bool {
-		var e *sqlite.Error
-		return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
 	},
 	IsRetryable: func(err error) bool {
 		var e *sqlite.Error
@@ -273,12 +277,27 @@ var Dialect = store.Dialect{
 	},
 }
 
-// Checkpoint moves the WAL into the main file and truncates it, for backups and tests that
+// Name is the engine's name in logs and backup headers.
+const Name = "sqlite"
+
+// isConstraint reports a violated constraint of any kind. Under group commit a reference
+// checked at commit fails the whole transaction, and the writer then runs its writers one by
+// one to find whose it was (see groupCommit.run).
+func isConstraint(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+}
+
+// checkpoint moves the WAL into the main file and truncates it, for backups and tests that
 // inspect the files.
-func Checkpoint(ctx context.Context, db *store.DB) error {
-	if _, err := db.Write().ExecContext(ctx, `PRAGMA main.wal_checkpoint(TRUNCATE)`); err != nil {
+func checkpoint(ctx context.Context, write *sql.DB) error {
+	if _, err := write.ExecContext(ctx, `PRAGMA main.wal_checkpoint(TRUNCATE)`); err != nil {
 		return err
 	}
-	_, err := db.Write().ExecContext(ctx, `PRAGMA `+accessSchema+`.wal_checkpoint(TRUNCATE)`)
+	_, err := write.ExecContext(ctx, `PRAGMA `+accessSchema+`.wal_checkpoint(TRUNCATE)`)
 	return err
 }
+
+// Checkpoint moves the WAL of e, an SQLite engine, into the main files and truncates it, for
+// tests that inspect the files.
+func Checkpoint(ctx context.Context, e *store.Engine) error { return checkpoint(ctx, e.Write()) }

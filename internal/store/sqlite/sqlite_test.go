@@ -16,7 +16,7 @@ import (
 )
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) *store.DB {
+	storetest.Run(t, func(t *testing.T) *store.Engine {
 		db, err := Open(context.Background(), filepath.Join(t.TempDir(), "steward.db"), Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +63,7 @@ func TestAccessTrailKeepsMainFileUnchanged(t *testing.T) {
 	}
 	before := version()
 	for i := 0; i < 20; i++ {
-		if err := db.AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, "c", []string{"email"}, "")); err != nil {
+		if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, "c", []string{"email"}, "")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,7 +73,7 @@ func TestAccessTrailKeepsMainFileUnchanged(t *testing.T) {
 	now := time.Now()
 	r := &customer.Record{ID: "0190a000-0000-7000-8000-000000000001", Version: 1, MasterVersion: 1, Key: []byte{1},
 		Sealed: map[string][]byte{}, CreatedAt: now, UpdatedAt: now}
-	if err := db.CreateCustomer(ctx, r, []audit.Entry{audit.New(ctx, audit.ActionCustomerCreate, r.ID, nil, "")}); err != nil {
+	if err := db.Customers().CreateCustomer(ctx, r, []audit.Entry{audit.New(ctx, audit.ActionCustomerCreate, r.ID, nil, "")}); err != nil {
 		t.Fatal(err)
 	}
 	if got := version(); got == before {
@@ -94,7 +94,7 @@ func TestAccessTrailKeepsMainFileUnchanged(t *testing.T) {
 	if inMain != 1 || inAccess != 20 {
 		t.Fatalf("got %d entries in the main file and %d in the access trail, want 1 and 20", inMain, inAccess)
 	}
-	list, err := db.ListAudit(ctx, audit.Filter{Limit: 100})
+	list, err := db.Audit().ListAudit(ctx, audit.Filter{Limit: 100})
 	if err != nil || len(list) != 21 || list[0].Action != audit.ActionCustomerCreate {
 		t.Fatalf("got %d entries (%v), want 21, the create newest", len(list), err)
 	}
@@ -112,11 +112,11 @@ func TestWALStaysBounded(t *testing.T) {
 	ctx := audit.WithActor(context.Background(), audit.System)
 	write := func(n int) {
 		for i := 0; i < n; i++ {
-			if err := db.AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, fmt.Sprintf("c%d", i), []string{"email"}, "")); err != nil {
+			if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, fmt.Sprintf("c%d", i), []string{"email"}, "")); err != nil {
 				t.Fatal(err)
 			}
 			// Reads are journaled; linking them into the trail is the commit.
-			if err := db.FlushAccessJournal(ctx); err != nil {
+			if err := db.SyncAccess(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -206,7 +206,7 @@ func TestDeferredReferencesMigrate(t *testing.T) {
 	if _, err := tx.Exec(`INSERT INTO blind_index (field, token, customer_id) VALUES ('email', 1, 'nobody'), ('phone', 2, 'nobody')`); err != nil {
 		t.Fatalf("the dangling insert failed at once, not at commit: %v", err)
 	}
-	if err := tx.Commit(); err == nil || !Dialect.IsConstraint(err) {
+	if err := tx.Commit(); err == nil || !isConstraint(err) {
 		t.Fatalf("a dangling reference committed or failed otherwise: %v", err)
 	}
 	if n := count(`SELECT count(*) FROM blind_index WHERE customer_id = 'nobody'`); n != 0 {

@@ -16,9 +16,9 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 )
 
-func auditCount(t *testing.T, db *store.DB) int {
+func auditCount(t *testing.T, db *store.Engine) int {
 	t.Helper()
-	list, err := db.ListAudit(ctx, audit.Filter{Limit: 1000})
+	list, err := db.Audit().ListAudit(ctx, audit.Filter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,26 +31,26 @@ func policy(version string, seq int64, eff time.Time) consent.Policy {
 		MaterialChange: []string{}, PublishedAt: eff, PublishedBy: "key:test"}
 }
 
-func testPolicies(t *testing.T, db *store.DB) {
+func testPolicies(t *testing.T, db *store.Engine) {
 	t0 := time.Now().UTC().Truncate(time.Microsecond)
 	p1 := policy("2026-01", 1, t0)
 	p2 := policy("2026-06", 2, t0.Add(time.Hour))
 	p2.MaterialChange = []string{"marketing_sms"}
 	p2.URL = "https://shop.example/privacy"
 	for _, p := range []consent.Policy{p1, p2} {
-		if err := db.PublishPolicy(ctx, p, []audit.Entry{entry(consent.ActionPolicyPublish, "")}); err != nil {
+		if err := db.Consents().PublishPolicy(ctx, p, []audit.Entry{entry(consent.ActionPolicyPublish, "")}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	before := auditCount(t, db)
 	dup := policy("2026-01", 3, t0.Add(2*time.Hour))
-	wantKind(t, db.PublishPolicy(ctx, dup, []audit.Entry{entry(consent.ActionPolicyPublish, "")}), problem.Conflict)
+	wantKind(t, db.Consents().PublishPolicy(ctx, dup, []audit.Entry{entry(consent.ActionPolicyPublish, "")}), problem.Conflict)
 	sameSeq := policy("2026-07", 2, t0.Add(2*time.Hour))
-	wantKind(t, db.PublishPolicy(ctx, sameSeq, []audit.Entry{entry(consent.ActionPolicyPublish, "")}), problem.Conflict)
+	wantKind(t, db.Consents().PublishPolicy(ctx, sameSeq, []audit.Entry{entry(consent.ActionPolicyPublish, "")}), problem.Conflict)
 	if after := auditCount(t, db); after != before {
 		t.Fatalf("refused publications wrote %d audit entries", after-before)
 	}
-	list, err := db.Policies(ctx)
+	list, err := db.Consents().Policies(ctx)
 	if err != nil || len(list) != 2 {
 		t.Fatalf("got %d policies (%v), want 2", len(list), err)
 	}
@@ -62,11 +62,11 @@ func testPolicies(t *testing.T, db *store.DB) {
 	if len(list[0].MaterialChange) != 0 || list[0].MaterialChange == nil {
 		t.Fatalf("an empty material change reads back as %#v", list[0].MaterialChange)
 	}
-	one, err := db.Policy(ctx, "2026-01")
+	one, err := db.Consents().Policy(ctx, "2026-01")
 	if err != nil || one.Text != "text of 2026-01" || one.ContentHash != p1.ContentHash {
 		t.Fatalf("got %+v %v", one, err)
 	}
-	_, err = db.Policy(ctx, "nope")
+	_, err = db.Consents().Policy(ctx, "nope")
 	wantKind(t, err, problem.NotFound)
 	for _, stmt := range []string{`UPDATE policies SET text = 'changed'`, `DELETE FROM policies`} {
 		if _, err := db.Write().ExecContext(ctx, stmt); err == nil {
@@ -82,16 +82,16 @@ func consentRecord(customerID, kind, purpose string, granted bool, at time.Time)
 		ActorID:  "key:test", RequestID: "req1", Receipt: "a.b.c"}
 }
 
-func testConsentLedger(t *testing.T, db *store.DB) {
+func testConsentLedger(t *testing.T, db *store.Engine) {
 	c1, c2, missing := id(1), id(2), id(99)
 	for _, c := range []string{c1, c2} {
-		if err := db.CreateCustomer(ctx, record(c, 1), nil); err != nil {
+		if err := db.Customers().CreateCustomer(ctx, record(c, 1), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	before := auditCount(t, db)
-	err := db.AppendConsent(ctx, consent.Append{CustomerID: missing, Records: []consent.Record{consentRecord(missing, consent.KindConsent, "marketing_email", true, at)},
+	err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: missing, Records: []consent.Record{consentRecord(missing, consent.KindConsent, "marketing_email", true, at)},
 		Entries: []audit.Entry{entry(consent.ActionRecord, missing)}})
 	wantKind(t, err, problem.NotFound)
 	if auditCount(t, db) != before {
@@ -105,12 +105,12 @@ func testConsentLedger(t *testing.T, db *store.DB) {
 		consentRecord(c2, consent.KindObjection, "analytics", false, at.Add(4*time.Second)),
 	}
 	for _, r := range appends {
-		if err := db.AppendConsent(ctx, consent.Append{CustomerID: r.CustomerID, Records: []consent.Record{r},
+		if err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: r.CustomerID, Records: []consent.Record{r},
 			Entries: []audit.Entry{entry(consent.ActionRecord, r.CustomerID)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	full, err := db.CustomerRecords(ctx, c1)
+	full, err := db.Consents().CustomerRecords(ctx, c1)
 	if err != nil || len(full) != 4 {
 		t.Fatalf("got %d records (%v), want 4", len(full), err)
 	}
@@ -126,7 +126,7 @@ func testConsentLedger(t *testing.T, db *store.DB) {
 		}
 	}
 	// For one purpose: its records and the restriction, not the other purposes'.
-	exist, slim, err := db.DecisionRecords(ctx, []string{c1, c2, missing}, "marketing_email")
+	exist, slim, err := db.Consents().DecisionRecords(ctx, []string{c1, c2, missing}, "marketing_email")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func testConsentLedger(t *testing.T, db *store.DB) {
 	if !exist[c1] || !exist[c2] || exist[missing] {
 		t.Fatalf("got existence %v", exist)
 	}
-	_, every, err := db.DecisionRecords(ctx, []string{c2}, "")
+	_, every, err := db.Consents().DecisionRecords(ctx, []string{c2}, "")
 	if err != nil || len(every) != 1 || every[0].Kind != consent.KindObjection {
 		t.Fatalf("got %+v %v", every, err)
 	}
@@ -146,14 +146,14 @@ func testConsentLedger(t *testing.T, db *store.DB) {
 	// An expectation that no longer holds writes nothing.
 	latest := full[3].Seq
 	before = auditCount(t, db)
-	err = db.AppendConsent(ctx, consent.Append{CustomerID: c1, Expect: map[string]int64{"marketing_email": latest - 1},
+	err = db.Consents().AppendConsent(ctx, consent.Append{CustomerID: c1, Expect: map[string]int64{"marketing_email": latest - 1},
 		Records: []consent.Record{consentRecord(c1, consent.KindConsent, "marketing_email", false, at.Add(5*time.Second))},
 		Entries: []audit.Entry{entry(consent.ActionRecord, c1)}})
 	wantKind(t, err, problem.Conflict)
-	if n, _ := db.CustomerRecords(ctx, c1); len(n) != 4 || auditCount(t, db) != before {
+	if n, _ := db.Consents().CustomerRecords(ctx, c1); len(n) != 4 || auditCount(t, db) != before {
 		t.Fatalf("a conflicting append wrote %d records", len(n)-4)
 	}
-	err = db.AppendConsent(ctx, consent.Append{CustomerID: c1, Expect: map[string]int64{"marketing_email": latest, "ads_sharing": 0},
+	err = db.Consents().AppendConsent(ctx, consent.Append{CustomerID: c1, Expect: map[string]int64{"marketing_email": latest, "ads_sharing": 0},
 		Records: []consent.Record{consentRecord(c1, consent.KindConsent, "ads_sharing", false, at.Add(5*time.Second))}})
 	if err != nil {
 		t.Fatal(err)
@@ -165,15 +165,11 @@ func testConsentLedger(t *testing.T, db *store.DB) {
 	}
 }
 
-func trueLiteral(db *store.DB) string {
-	if db.Dialect().Name == "postgres" {
-		return "true"
-	}
-	return "1"
-}
+// trueLiteral is true in both engines' SQL (SQLite reads TRUE as 1).
+func trueLiteral(*store.Engine) string { return "TRUE" }
 
 // testConsentBatches checks the batched look-ups across more ids than one batch holds.
-func testConsentBatches(t *testing.T, db *store.DB) {
+func testConsentBatches(t *testing.T, db *store.Engine) {
 	const n = 1234
 	recs := make([]*customer.Record, n)
 	ids := make([]string, 0, n+10)
@@ -181,27 +177,27 @@ func testConsentBatches(t *testing.T, db *store.DB) {
 		recs[i] = record(id(1000+i), int64(i))
 		ids = append(ids, recs[i].ID)
 	}
-	if err := db.CreateCustomers(ctx, recs, nil); err != nil {
+	if err := db.Customers().CreateCustomers(ctx, recs, nil); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	for i := 0; i < n; i += 7 {
 		r := consentRecord(ids[i], consent.KindConsent, "marketing_email", true, at)
-		if err := db.AppendConsent(ctx, consent.Append{CustomerID: ids[i], Records: []consent.Record{r}}); err != nil {
+		if err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: ids[i], Records: []consent.Record{r}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := 0; i < 10; i++ {
 		ids = append(ids, id(90000+i)) // unknown
 	}
-	exist, slim, err := db.DecisionRecords(ctx, ids, "marketing_email")
+	exist, slim, err := db.Consents().DecisionRecords(ctx, ids, "marketing_email")
 	if err != nil || len(exist) != n || exist[id(90000)] {
 		t.Fatalf("got %d existing (%v), want %d", len(exist), err, n)
 	}
 	if len(slim) != (n+6)/7 {
 		t.Fatalf("got %d records (%v), want %d", len(slim), err, (n+6)/7)
 	}
-	got, err := db.CustomersByID(ctx, ids)
+	got, err := db.Customers().CustomersByID(ctx, ids)
 	if err != nil || len(got) != n {
 		t.Fatalf("got %d customers (%v), want %d", len(got), err, n)
 	}
@@ -212,8 +208,8 @@ func testConsentBatches(t *testing.T, db *store.DB) {
 	}
 }
 
-func testSuppressions(t *testing.T, db *store.DB) {
-	listed, err := db.HasSuppressions(ctx, "marketing_email")
+func testSuppressions(t *testing.T, db *store.Engine) {
+	listed, err := db.Consents().HasSuppressions(ctx, "marketing_email")
 	if err != nil || listed {
 		t.Fatalf("got %v %v on an empty list", listed, err)
 	}
@@ -227,16 +223,16 @@ func testSuppressions(t *testing.T, db *store.DB) {
 		consent.Suppression{Hash: hash(5), Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressWithdrawal, At: t0.Add(time.Hour)},
 		consent.Suppression{Hash: hash(6), Field: consent.ContactPhone, Purpose: "marketing_sms", Source: consent.SuppressWithdrawal, At: t0})
 	before := auditCount(t, db)
-	if err := db.AddSuppressions(ctx, entries, []audit.Entry{entry(consent.ActionSuppress, "")}); err != nil {
+	if err := db.Consents().AddSuppressions(ctx, entries, []audit.Entry{entry(consent.ActionSuppress, "")}); err != nil {
 		t.Fatal(err)
 	}
 	if auditCount(t, db) != before+1 {
 		t.Fatal("the addition was not audited")
 	}
-	if listed, _ := db.HasSuppressions(ctx, "marketing_sms"); !listed {
+	if listed, _ := db.Consents().HasSuppressions(ctx, "marketing_sms"); !listed {
 		t.Fatal("marketing_sms has an entry")
 	}
-	if listed, _ := db.HasSuppressions(ctx, "ads_sharing"); listed {
+	if listed, _ := db.Consents().HasSuppressions(ctx, "ads_sharing"); listed {
 		t.Fatal("ads_sharing has no entry")
 	}
 	var ask [][]byte
@@ -244,41 +240,41 @@ func testSuppressions(t *testing.T, db *store.DB) {
 		ask = append(ask, hash(i))
 	}
 	ask = append(ask, hash(5))
-	at, err := db.SuppressedAt(ctx, "marketing_email", ask)
+	at, err := db.Consents().SuppressedAt(ctx, "marketing_email", ask)
 	if err != nil || len(at) != 351 {
 		t.Fatalf("got %d matches (%v), want 351", len(at), err)
 	}
 	if !at[string(hash(5))].Equal(t0.Add(time.Hour)) || !at[string(hash(4))].Equal(t0) {
 		t.Fatalf("got %v and %v, want the newest time per hash", at[string(hash(5))], at[string(hash(4))])
 	}
-	other, _ := db.SuppressedAt(ctx, "marketing_sms", [][]byte{hash(6), hash(4)})
+	other, _ := db.Consents().SuppressedAt(ctx, "marketing_sms", [][]byte{hash(6), hash(4)})
 	if len(other) != 1 || !bytes.Equal([]byte(firstKey(other)), hash(6)) {
 		t.Fatalf("got %v for marketing_sms, want only hash 6", other)
 	}
 	// Suspects: customers whose email or phone token is an entry's token for the purpose.
 	for i, tok := range []int64{77, 78, 79} {
-		if err := db.CreateCustomer(ctx, record(id(500+i), tok), nil); err != nil {
+		if err := db.Customers().CreateCustomer(ctx, record(id(500+i), tok), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.AddSuppressions(ctx, []consent.Suppression{
+	if err := db.Consents().AddSuppressions(ctx, []consent.Suppression{
 		{Hash: hash(9001), Token: 77, Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressAPI, At: t0},
 		{Hash: hash(9002), Token: 79, Field: consent.ContactPhone, Purpose: "marketing_email", Source: consent.SuppressAPI, At: t0},
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
-	sus, err := db.SuppressionSuspects(ctx, "marketing_email", []string{id(500), id(501), id(502), id(999)})
+	sus, err := db.Consents().SuppressionSuspects(ctx, "marketing_email", []string{id(500), id(501), id(502), id(999)})
 	if err != nil || len(sus) != 1 || !sus[id(500)] {
 		t.Fatalf("got suspects %v (%v), want only the customer whose email token is listed", sus, err)
 	}
 	// Asked for fewer customers than there are entries, it goes from the customers instead.
-	if sus, err := db.SuppressionSuspects(ctx, "marketing_email", []string{id(500)}); err != nil || !sus[id(500)] {
+	if sus, err := db.Consents().SuppressionSuspects(ctx, "marketing_email", []string{id(500)}); err != nil || !sus[id(500)] {
 		t.Fatalf("got suspects %v (%v), want the one customer", sus, err)
 	}
-	if sus, _ := db.SuppressionSuspects(ctx, "marketing_email", []string{id(501)}); len(sus) != 0 {
+	if sus, _ := db.Consents().SuppressionSuspects(ctx, "marketing_email", []string{id(501)}); len(sus) != 0 {
 		t.Fatalf("got suspects %v, want none", sus)
 	}
-	if sus, _ := db.SuppressionSuspects(ctx, "marketing_sms", []string{id(500)}); len(sus) != 0 {
+	if sus, _ := db.Consents().SuppressionSuspects(ctx, "marketing_sms", []string{id(500)}); len(sus) != 0 {
 		t.Fatalf("got suspects %v for another purpose", sus)
 	}
 	for _, stmt := range []string{`DELETE FROM suppressions`, `UPDATE suppressions SET at = 0`} {
@@ -325,16 +321,16 @@ func (w *watcher) take() ([]string, int) {
 // testDecisionVersions: every write that changes what a permission decision reads bumps the
 // change counter of exactly the customers it concerns (for other processes) and tells the
 // watcher about them (for this one); writes about others leave a customer's counter alone.
-func testDecisionVersions(t *testing.T, db *store.DB) {
+func testDecisionVersions(t *testing.T, db *store.Engine) {
 	w := &watcher{}
 	db.SetDecisionWatcher(w)
 	a, b := record(id(1), 11), record(id(2), 22)
-	if err := db.CreateCustomers(ctx, []*customer.Record{a, b}, nil); err != nil {
+	if err := db.Customers().CreateCustomers(ctx, []*customer.Record{a, b}, nil); err != nil {
 		t.Fatal(err)
 	}
 	version := func(customerID string) consent.Version {
 		t.Helper()
-		v, err := db.DecisionVersion(ctx, customerID)
+		v, err := db.Consents().DecisionVersion(ctx, customerID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -351,23 +347,23 @@ func testDecisionVersions(t *testing.T, db *store.DB) {
 		policy  bool
 	}{
 		{"customers created", func() error { return nil }, nil, false},
-		{"policy published", func() error { return db.PublishPolicy(ctx, policy("v1", 1, t0), nil) }, nil, true},
+		{"policy published", func() error { return db.Consents().PublishPolicy(ctx, policy("v1", 1, t0), nil) }, nil, true},
 		{"record appended", func() error {
-			return db.AppendConsent(ctx, consent.Append{CustomerID: a.ID, Records: []consent.Record{consentRecord(a.ID, consent.KindConsent, "marketing_email", true, t0)}})
+			return db.Consents().AppendConsent(ctx, consent.Append{CustomerID: a.ID, Records: []consent.Record{consentRecord(a.ID, consent.KindConsent, "marketing_email", true, t0)}})
 		}, []string{a.ID}, false},
 		{"suppression matching the other's email token", func() error {
-			return db.AddSuppressions(ctx, []consent.Suppression{{Hash: []byte("h22"), Token: 22, Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressAPI, At: t0}}, nil)
+			return db.Consents().AddSuppressions(ctx, []consent.Suppression{{Hash: []byte("h22"), Token: 22, Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressAPI, At: t0}}, nil)
 		}, []string{b.ID}, false},
 		{"suppression with a withdrawal matches the other", func() error {
-			return db.AppendConsent(ctx, consent.Append{CustomerID: a.ID, Records: []consent.Record{consentRecord(a.ID, consent.KindConsent, "marketing_email", false, t0.Add(time.Second))},
+			return db.Consents().AppendConsent(ctx, consent.Append{CustomerID: a.ID, Records: []consent.Record{consentRecord(a.ID, consent.KindConsent, "marketing_email", false, t0.Add(time.Second))},
 				Suppressions: []consent.Suppression{{Hash: []byte("h22b"), Token: 22, Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressWithdrawal, At: t0}}})
 		}, []string{a.ID, b.ID}, false},
 		{"suppression matching nobody", func() error {
-			return db.AddSuppressions(ctx, []consent.Suppression{{Hash: []byte("h99"), Token: 99, Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressAPI, At: t0}}, nil)
+			return db.Consents().AddSuppressions(ctx, []consent.Suppression{{Hash: []byte("h99"), Token: 99, Field: consent.ContactEmail, Purpose: "marketing_email", Source: consent.SuppressAPI, At: t0}}, nil)
 		}, nil, false},
 		{"profile updated", func() error {
 			a.Version++
-			return db.UpdateCustomer(ctx, a, a.Version-1, nil)
+			return db.Customers().UpdateCustomer(ctx, a, a.Version-1, nil)
 		}, []string{a.ID}, false},
 	}
 	prev := map[string]consent.Version{a.ID: version(a.ID), b.ID: version(b.ID)}

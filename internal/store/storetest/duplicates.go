@@ -19,14 +19,14 @@ import (
 // testDuplicates holds both engines to the duplicate store: stale customers and their keys,
 // candidates found from tokens alone, pending pairs that keep their id, decided pairs left
 // alone, merges and undos in one transaction each, and the quality report's counts.
-func testDuplicates(t *testing.T, db *store.DB) {
+func testDuplicates(t *testing.T, db *store.Engine) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for i := 1; i <= 4; i++ {
-		if err := db.CreateCustomer(ctx, record(id(i), int64(i)), []audit.Entry{entry(audit.ActionCustomerCreate, id(i))}); err != nil {
+		if err := db.Customers().CreateCustomer(ctx, record(id(i), int64(i)), []audit.Entry{entry(audit.ActionCustomerCreate, id(i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stale, err := db.StaleCustomers(ctx, "", 10)
+	stale, err := db.Duplicates().StaleCustomers(ctx, "", 10)
 	if err != nil || len(stale) != 4 {
 		t.Fatalf("stale: got %d, %v; want 4", len(stale), err)
 	}
@@ -36,32 +36,32 @@ func testDuplicates(t *testing.T, db *store.DB) {
 		{CustomerID: id(3), Version: 1, Tokens: []int64{300}, Validation: "none", At: now},
 		{CustomerID: id(999), Version: 1, Tokens: []int64{300}, At: now}, // not a customer: skipped
 	}
-	if err := db.SaveKeys(ctx, rows); err != nil {
+	if err := db.Duplicates().SaveKeys(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
-	if stale, _ = db.StaleCustomers(ctx, "", 10); len(stale) != 1 || stale[0].ID != id(4) {
+	if stale, _ = db.Duplicates().StaleCustomers(ctx, "", 10); len(stale) != 1 || stale[0].ID != id(4) {
 		t.Fatalf("stale after keys: got %d", len(stale))
 	}
-	cands, err := db.CandidateIDs(ctx)
+	cands, err := db.Duplicates().CandidateIDs(ctx)
 	if err != nil || !slices.Equal(cands, []string{id(1), id(2)}) {
 		t.Fatalf("candidates: got %v, %v", cands, err)
 	}
 	// The e-mail keeps its first-seen time while its token stays, and restarts when it changes.
 	later := now.Add(time.Hour)
-	if err := db.SaveKeys(ctx, []duplicate.KeyRow{{CustomerID: id(1), Version: 1, Tokens: []int64{-7}, Validation: "valid", EmailToken: 11, At: later},
+	if err := db.Duplicates().SaveKeys(ctx, []duplicate.KeyRow{{CustomerID: id(1), Version: 1, Tokens: []int64{-7}, Validation: "valid", EmailToken: 11, At: later},
 		{CustomerID: id(2), Version: 1, Tokens: []int64{-7}, Validation: "risky", EmailToken: 99, At: later}}); err != nil {
 		t.Fatal(err)
 	}
-	if since, changed, err := db.EmailSince(ctx, id(1), 11); err != nil || changed || !since.IsZero() {
+	if since, changed, err := db.Quality().EmailSince(ctx, id(1), 11); err != nil || changed || !since.IsZero() {
 		t.Fatalf("first address: got %v %v %v, want since always", since, changed, err)
 	}
-	if since, changed, _ := db.EmailSince(ctx, id(2), 99); changed || !since.Equal(later) {
+	if since, changed, _ := db.Quality().EmailSince(ctx, id(2), 99); changed || !since.Equal(later) {
 		t.Fatalf("changed address: got %v %v, want since %v", since, changed, later)
 	}
-	if _, changed, _ := db.EmailSince(ctx, id(2), 12); !changed {
+	if _, changed, _ := db.Quality().EmailSince(ctx, id(2), 12); !changed {
 		t.Fatal("an old address counts as the current one")
 	}
-	if since, changed, _ := db.EmailSince(ctx, id(4), 1); changed || !since.IsZero() {
+	if since, changed, _ := db.Quality().EmailSince(ctx, id(4), 1); changed || !since.IsZero() {
 		t.Fatal("a customer never scanned has a time for its address")
 	}
 	pair := func(a, b string, score float64) duplicate.Pair {
@@ -69,52 +69,52 @@ func testDuplicates(t *testing.T, db *store.DB) {
 			Evidence: []duplicate.Evidence{{Comparison: "birth_date", Level: "exact", Weight: 9.02}}, State: duplicate.Pending, CreatedAt: now, UpdatedAt: now}
 	}
 	p12, p13, p34 := pair(id(1), id(2), 0.97), pair(id(1), id(3), 0.6), pair(id(3), id(4), 0.8)
-	saved, err := db.SavePending(ctx, []duplicate.Pair{p12, p13, p34}, []audit.Entry{entry(duplicate.ActionScan, "")})
+	saved, err := db.Duplicates().SavePending(ctx, []duplicate.Pair{p12, p13, p34}, []audit.Entry{entry(duplicate.ActionScan, "")})
 	if err != nil || len(saved) != 3 {
 		t.Fatalf("save: got %d, %v", len(saved), err)
 	}
 	again := pair(id(1), id(2), 0.98)
-	if saved, err = db.SavePending(ctx, []duplicate.Pair{again, p13, p34}, nil); err != nil || len(saved) != 3 || saved[0].ID != p12.ID {
+	if saved, err = db.Duplicates().SavePending(ctx, []duplicate.Pair{again, p13, p34}, nil); err != nil || len(saved) != 3 || saved[0].ID != p12.ID {
 		t.Fatalf("a pending pair did not keep its id: got %+v, %v", saved, err)
 	}
-	got, err := db.GetPair(ctx, p12.ID)
+	got, err := db.Duplicates().GetPair(ctx, p12.ID)
 	if err != nil || got.Score != 0.98 || len(got.Evidence) != 1 || got.Evidence[0].Level != "exact" {
 		t.Fatalf("get: got %+v, %v", got, err)
 	}
-	_, err = db.GetPair(ctx, newID())
+	_, err = db.Duplicates().GetPair(ctx, newID())
 	wantKind(t, err, problem.NotFound)
-	page, err := db.ListPairs(ctx, duplicate.Pending, nil, 2)
+	page, err := db.Duplicates().ListPairs(ctx, duplicate.Pending, nil, 2)
 	if err != nil || len(page) != 2 || page[0].ID != p12.ID || page[1].ID != p34.ID {
 		t.Fatalf("first page: got %+v, %v", page, err)
 	}
-	if page, _ = db.ListPairs(ctx, duplicate.Pending, &page[1], 2); len(page) != 1 || page[0].ID != p13.ID {
+	if page, _ = db.Duplicates().ListPairs(ctx, duplicate.Pending, &page[1], 2); len(page) != 1 || page[0].ID != p13.ID {
 		t.Fatalf("second page: got %+v", page)
 	}
-	if n, err := db.PendingDuplicates(ctx); err != nil || n != 3 {
+	if n, err := db.Quality().PendingDuplicates(ctx); err != nil || n != 3 {
 		t.Fatalf("pending: got %d, %v", n, err)
 	}
 
-	if _, err := db.DismissPair(ctx, p13.ID, now, "key:test", []audit.Entry{entry(duplicate.ActionDismiss, id(1))}); err != nil {
+	if _, err := db.Duplicates().DismissPair(ctx, p13.ID, now, "key:test", []audit.Entry{entry(duplicate.ActionDismiss, id(1))}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.DismissPair(ctx, p13.ID, now, "key:test", nil)
+	_, err = db.Duplicates().DismissPair(ctx, p13.ID, now, "key:test", nil)
 	wantKind(t, err, problem.Conflict)
-	_, err = db.DismissPair(ctx, newID(), now, "key:test", nil)
+	_, err = db.Duplicates().DismissPair(ctx, newID(), now, "key:test", nil)
 	wantKind(t, err, problem.NotFound)
-	if saved, _ := db.SavePending(ctx, []duplicate.Pair{pair(id(1), id(3), 0.9), again, p34}, nil); len(saved) != 2 {
+	if saved, _ := db.Duplicates().SavePending(ctx, []duplicate.Pair{pair(id(1), id(3), 0.9), again, p34}, nil); len(saved) != 2 {
 		t.Fatal("a dismissed pair came back as pending")
 	}
-	states, err := db.PairStates(ctx)
+	states, err := db.Duplicates().PairStates(ctx)
 	if err != nil || states[id(1)+" "+id(3)] != duplicate.Dismissed || states[id(1)+" "+id(2)] != duplicate.Pending {
 		t.Fatalf("states: got %v, %v", states, err)
 	}
 
 	p24 := pair(id(2), id(4), 0.7)
-	if saved, _ := db.SavePending(ctx, []duplicate.Pair{again, p34, p24}, nil); len(saved) != 3 {
+	if saved, _ := db.Duplicates().SavePending(ctx, []duplicate.Pair{again, p34, p24}, nil); len(saved) != 3 {
 		t.Fatalf("save with the loser's other pair: got %d", len(saved))
 	}
 	// Merge 2 into 1 with a new profile, a carried withdrawal and the undo state.
-	w, err := db.GetCustomer(ctx, id(1))
+	w, err := db.Customers().GetCustomer(ctx, id(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,67 +127,67 @@ func testDuplicates(t *testing.T, db *store.DB) {
 		Consents: []consent.Record{withdrawal}, Auto: true, By: "system", Entries: []audit.Entry{entry(ingest.ActionMerge, id(1))}}
 	stale2 := mw
 	stale2.WinnerPrev = 7
-	wantKind(t, db.MergePair(ctx, stale2), problem.Conflict)
-	if err := db.MergePair(ctx, mw); err != nil {
+	wantKind(t, db.Duplicates().MergePair(ctx, stale2), problem.Conflict)
+	if err := db.Duplicates().MergePair(ctx, mw); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, db.MergePair(ctx, mw), problem.Conflict)
-	if _, err := db.GetPair(ctx, p24.ID); !problem.Is(err, problem.NotFound) {
+	wantKind(t, db.Duplicates().MergePair(ctx, mw), problem.Conflict)
+	if _, err := db.Duplicates().GetPair(ctx, p24.ID); !problem.Is(err, problem.NotFound) {
 		t.Fatalf("the loser's other pending pair survived the merge: %v", err)
 	}
-	if _, err := db.GetPair(ctx, p34.ID); err != nil {
+	if _, err := db.Duplicates().GetPair(ctx, p34.ID); err != nil {
 		t.Fatalf("a pair without the loser went with the merge: %v", err)
 	}
-	got, err = db.PairByMerge(ctx, m.ID)
+	got, err = db.Duplicates().PairByMerge(ctx, m.ID)
 	if err != nil || got.State != duplicate.Merged || !got.Auto || got.WinnerID != id(1) || got.Undo == nil ||
 		string(got.Undo.Sealed) != "sealed-state" || got.Undo.MergedVersion != 2 || len(got.Undo.Carried) != 1 || got.Undo.Changed[0] != "last_name" {
 		t.Fatalf("merged pair: got %+v, %v", got, err)
 	}
-	if root, _, err := db.CustomerTree(ctx, id(2)); err != nil || root != id(1) {
+	if root, _, err := db.Ingest().CustomerTree(ctx, id(2)); err != nil || root != id(1) {
 		t.Fatalf("loser's root: got %s, %v", root, err)
 	}
-	if recs, _ := db.CustomerRecords(ctx, id(1)); len(recs) != 1 || recs[0].Source != consent.SourceMerge {
+	if recs, _ := db.Consents().CustomerRecords(ctx, id(1)); len(recs) != 1 || recs[0].Source != consent.SourceMerge {
 		t.Fatalf("carried records: got %+v", recs)
 	}
-	if cands, _ = db.CandidateIDs(ctx); slices.Contains(cands, id(2)) {
+	if cands, _ = db.Duplicates().CandidateIDs(ctx); slices.Contains(cands, id(2)) {
 		t.Fatalf("a merged-away customer is still a candidate: %v", cands)
 	}
 	// Another merge involving the loser is refused while the first holds.
-	wantKind(t, db.MergePair(ctx, duplicate.MergeWrite{PairID: p34.ID, Merge: ingest.Merge{ID: newID(), Winner: id(3), Loser: id(2), Reason: "x", CreatedAt: now},
+	wantKind(t, db.Duplicates().MergePair(ctx, duplicate.MergeWrite{PairID: p34.ID, Merge: ingest.Merge{ID: newID(), Winner: id(3), Loser: id(2), Reason: "x", CreatedAt: now},
 		WinnerPrev: 1, By: "x"}), problem.Conflict)
 
-	restored, _ := db.GetCustomer(ctx, id(1))
+	restored, _ := db.Customers().GetCustomer(ctx, id(1))
 	delete(restored.Sealed, "last_name")
 	restored.Version = 3
-	um, err := db.UnmergePair(ctx, duplicate.UnmergeWrite{PairID: p12.ID, MergeID: m.ID, Winner: restored, WinnerPrev: 2, At: now, By: "key:test",
+	um, err := db.Duplicates().UnmergePair(ctx, duplicate.UnmergeWrite{PairID: p12.ID, MergeID: m.ID, Winner: restored, WinnerPrev: 2, At: now, By: "key:test",
 		Entries: func(m ingest.Merge) []audit.Entry { return []audit.Entry{entry(ingest.ActionUnmerge, m.Winner)} }})
 	if err != nil || um.UndoneAt == nil {
 		t.Fatalf("unmerge: got %+v, %v", um, err)
 	}
-	if root, _, _ := db.CustomerTree(ctx, id(2)); root != id(2) {
+	if root, _, _ := db.Ingest().CustomerTree(ctx, id(2)); root != id(2) {
 		t.Fatal("the loser is still merged after the undo")
 	}
-	if c, _ := db.GetCustomer(ctx, id(1)); c.Version != 3 || c.Sealed["last_name"] != nil {
+	if c, _ := db.Customers().GetCustomer(ctx, id(1)); c.Version != 3 || c.Sealed["last_name"] != nil {
 		t.Fatalf("winner not restored: %+v", c)
 	}
-	if got, _ = db.GetPair(ctx, p12.ID); got.State != duplicate.Undone || got.Undo == nil || got.Undo.Sealed != nil {
+	if got, _ = db.Duplicates().GetPair(ctx, p12.ID); got.State != duplicate.Undone || got.Undo == nil || got.Undo.Sealed != nil {
 		t.Fatalf("undone pair: got %+v", got)
 	}
-	_, err = db.UnmergePair(ctx, duplicate.UnmergeWrite{PairID: p12.ID, MergeID: m.ID, At: now, Entries: func(ingest.Merge) []audit.Entry { return nil }})
+	_, err = db.Duplicates().UnmergePair(ctx, duplicate.UnmergeWrite{PairID: p12.ID, MergeID: m.ID, At: now, Entries: func(ingest.Merge) []audit.Entry { return nil }})
 	wantKind(t, err, problem.Conflict)
 
-	origins, err := db.Origins(ctx, []string{id(1), id(2), id(999)})
+	origins, err := db.Duplicates().Origins(ctx, []string{id(1), id(2), id(999)})
 	if err != nil || origins[id(1)] != "owner" || len(origins) != 2 {
 		t.Fatalf("origins: got %v, %v", origins, err)
 	}
 
 	// The report's counts: field names from stored rows, verdicts from the scan.
-	total, counts, err := db.FieldCounts(ctx)
+	total, counts, err := db.Quality().FieldCounts(ctx)
 	if err != nil || total != 4 || counts["email"] != 4 || counts["loyalty_tier"] != 4 || counts["first_name"] != 4 {
 		t.Fatalf("field counts: got %d %v, %v", total, counts, err)
 	}
 	var checked, risky int
-	if err := db.ContactRows(ctx, func(r quality.ContactRow) error {
+	if err := db.Quality().ContactRows(ctx, func(r quality.ContactRow) error {
 		if r.Checked {
 			checked++
 		}
@@ -201,7 +201,7 @@ func testDuplicates(t *testing.T, db *store.DB) {
 	if checked != 2 || risky != 1 { // customer 1 changed version since its keys; 4 was never scanned
 		t.Fatalf("contact rows: got %d checked, %d risky", checked, risky)
 	}
-	if eng, err := db.Engagement(ctx, id(1)); err != nil || !eng.Engaged.IsZero() {
+	if eng, err := db.Quality().Engagement(ctx, id(1)); err != nil || !eng.Engaged.IsZero() {
 		t.Fatalf("engagement without events: got %+v, %v", eng, err)
 	}
 }

@@ -19,14 +19,14 @@ import (
 )
 
 // ingestTx runs fn in one ingest transaction and fails the test on error.
-func ingestTx(t *testing.T, db *store.DB, fn func(ctx context.Context, tx ingest.Tx) error) {
+func ingestTx(t *testing.T, db *store.Engine, fn func(ctx context.Context, tx ingest.Tx) error) {
 	t.Helper()
-	if err := db.IngestTx(ctx, fn); err != nil {
+	if err := db.Ingest().IngestTx(ctx, fn); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func testIngestMessages(t *testing.T, db *store.DB) {
+func testIngestMessages(t *testing.T, db *store.Engine) {
 	h1, h2, h3 := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 16), bytes.Repeat([]byte{3}, 16)
 	t0 := time.Now().UTC().Truncate(time.Microsecond)
 	window := 24 * time.Hour
@@ -54,7 +54,7 @@ func testIngestMessages(t *testing.T, db *store.DB) {
 	}
 	// A rolled-back transaction claims nothing.
 	boom := problem.Invalidf("boom")
-	err := db.IngestTx(ctx, func(ctx context.Context, tx ingest.Tx) error {
+	err := db.Ingest().IngestTx(ctx, func(ctx context.Context, tx ingest.Tx) error {
 		if _, err := tx.ClaimMessages(ctx, "k3", [][]byte{h1}, t0, t0.Add(-window)); err != nil {
 			return err
 		}
@@ -64,7 +64,7 @@ func testIngestMessages(t *testing.T, db *store.DB) {
 	if got := claim("k3", t0, h1); !slices.Equal(got, []bool{true}) {
 		t.Fatalf("after a rollback: got %v, want the id unclaimed", got)
 	}
-	n, err := db.PurgeIngest(ctx, t0.Add(100*window), t0, 1000)
+	n, err := db.Ingest().PurgeIngest(ctx, t0.Add(100*window), t0, 1000)
 	if err != nil || n < 4 {
 		t.Fatalf("purge: deleted %d (%v), want every message id", n, err)
 	}
@@ -73,7 +73,7 @@ func testIngestMessages(t *testing.T, db *store.DB) {
 	}
 }
 
-func testIngestIdentities(t *testing.T, db *store.DB) {
+func testIngestIdentities(t *testing.T, db *store.Engine) {
 	c1, c2, c3, missing := id(1), id(2), id(3), id(99)
 	tok := func(b byte) []byte { return bytes.Repeat([]byte{b}, 16) }
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -88,7 +88,7 @@ func testIngestIdentities(t *testing.T, db *store.DB) {
 		})
 	})
 	// The same identifier twice is refused, and the whole transaction with it.
-	err := db.IngestTx(ctx, func(ctx context.Context, tx ingest.Tx) error {
+	err := db.Ingest().IngestTx(ctx, func(ctx context.Context, tx ingest.Tx) error {
 		return tx.AddIdentities(ctx, []ingest.IdentityRow{{Kind: ingest.KindEmail, Token: tok(1), CustomerID: c3, Sealed: []byte("x"), CreatedAt: now}})
 	})
 	if err == nil {
@@ -137,7 +137,7 @@ func testIngestIdentities(t *testing.T, db *store.DB) {
 		}
 		return nil
 	})
-	rows, err := db.ListIdentities(ctx, []string{c2}, nil)
+	rows, err := db.Ingest().ListIdentities(ctx, []string{c2}, nil)
 	var sealed []string
 	for _, r := range rows {
 		sealed = append(sealed, string(r.Sealed))
@@ -147,7 +147,7 @@ func testIngestIdentities(t *testing.T, db *store.DB) {
 		t.Fatalf("list identities: got %+v %v", rows, err)
 	}
 	// The profile's indexed e-mail is listed too, with neither token nor seal.
-	rows, err = db.ListIdentities(ctx, []string{c2}, []string{ingest.KindEmail})
+	rows, err = db.Ingest().ListIdentities(ctx, []string{c2}, []string{ingest.KindEmail})
 	var profile []ingest.IdentityRow
 	for _, r := range rows {
 		if r.Sealed == nil {
@@ -181,38 +181,38 @@ func testIngestIdentities(t *testing.T, db *store.DB) {
 		}
 		return nil
 	})
-	root, tree, err := db.CustomerTree(ctx, c3)
+	root, tree, err := db.Ingest().CustomerTree(ctx, c3)
 	if err != nil || root != c1 || len(tree) != 3 {
 		t.Fatalf("customer tree: got %s %v %v", root, tree, err)
 	}
-	_, _, err = db.CustomerTree(ctx, missing)
+	_, _, err = db.Ingest().CustomerTree(ctx, missing)
 	wantKind(t, err, problem.NotFound)
-	ms, err := db.ListMerges(ctx, []string{c2})
+	ms, err := db.Ingest().ListMerges(ctx, []string{c2})
 	if err != nil || len(ms) != 1 || ms[0].ID != m1.ID || ms[0].Reason != m1.Reason || ms[0].UndoneAt != nil || !ms[0].CreatedAt.Equal(now) {
 		t.Fatalf("merges: got %+v %v", ms, err)
 	}
 	before := auditCount(t, db)
 	undoAt := now.Add(time.Minute)
-	undone, err := db.UndoMerge(ctx, m1.ID, undoAt, func(m ingest.Merge) []audit.Entry { return []audit.Entry{entry(ingest.ActionUnmerge, m.Winner)} })
+	undone, err := db.Ingest().UndoMerge(ctx, m1.ID, undoAt, func(m ingest.Merge) []audit.Entry { return []audit.Entry{entry(ingest.ActionUnmerge, m.Winner)} })
 	if err != nil || undone.UndoneAt == nil || !undone.UndoneAt.Equal(undoAt) {
 		t.Fatalf("undo: got %+v %v", undone, err)
 	}
 	if auditCount(t, db) != before+1 {
 		t.Fatal("the undo wrote no audit entry")
 	}
-	_, err = db.UndoMerge(ctx, m1.ID, undoAt, func(ingest.Merge) []audit.Entry { return nil })
+	_, err = db.Ingest().UndoMerge(ctx, m1.ID, undoAt, func(ingest.Merge) []audit.Entry { return nil })
 	wantKind(t, err, problem.Conflict)
-	_, err = db.UndoMerge(ctx, id(999), undoAt, func(ingest.Merge) []audit.Entry { return nil })
+	_, err = db.Ingest().UndoMerge(ctx, id(999), undoAt, func(ingest.Merge) []audit.Entry { return nil })
 	wantKind(t, err, problem.NotFound)
-	if root, tree, err := db.CustomerTree(ctx, c2); err != nil || root != c2 || len(tree) != 1 {
+	if root, tree, err := db.Ingest().CustomerTree(ctx, c2); err != nil || root != c2 || len(tree) != 1 {
 		t.Fatalf("after undo: got %s %v %v, want c2 on its own", root, tree, err)
 	}
-	if root, tree, _ := db.CustomerTree(ctx, c1); root != c1 || len(tree) != 2 {
+	if root, tree, _ := db.Ingest().CustomerTree(ctx, c1); root != c1 || len(tree) != 2 {
 		t.Fatalf("after undo: c1's tree is %v, want c1 and c3", tree)
 	}
 }
 
-func testIngestEvents(t *testing.T, db *store.DB) {
+func testIngestEvents(t *testing.T, db *store.Engine) {
 	c1, c2 := id(1), id(2)
 	t0 := time.Now().UTC().Truncate(time.Microsecond)
 	ev := func(c, typ, name string, at time.Time, exp time.Time) ingest.EventRow {
@@ -229,7 +229,7 @@ func testIngestEvents(t *testing.T, db *store.DB) {
 		}
 		return tx.InsertEvents(ctx, evs)
 	})
-	all, err := db.ListEvents(ctx, []string{c1}, ingest.EventFilter{Limit: 10})
+	all, err := db.Ingest().ListEvents(ctx, []string{c1}, ingest.EventFilter{Limit: 10})
 	if err != nil || len(all) != 2 || all[0].Type != "page" || all[0].ID <= all[1].ID {
 		t.Fatalf("events: got %d (%v), want 2 newest first", len(all), err)
 	}
@@ -253,7 +253,7 @@ func testIngestEvents(t *testing.T, db *store.DB) {
 		{ingest.EventFilter{BeforeID: all[0].ID}, 0},
 	} {
 		tt.f.Limit = 1000
-		evs, err := db.ListEvents(ctx, []string{c1, c2}, tt.f)
+		evs, err := db.Ingest().ListEvents(ctx, []string{c1, c2}, tt.f)
 		if tt.f.BeforeID > 0 {
 			// Paging returns only older events.
 			for _, e := range evs {
@@ -268,12 +268,12 @@ func testIngestEvents(t *testing.T, db *store.DB) {
 		}
 	}
 	// Retention: the purge deletes expired events only, a bounded number at a time.
-	n, err := db.PurgeIngest(ctx, t0.Add(-time.Hour), t0.Add(2*time.Minute), 100)
+	n, err := db.Ingest().PurgeIngest(ctx, t0.Add(-time.Hour), t0.Add(2*time.Minute), 100)
 	if err != nil || n != 100 {
 		t.Fatalf("purge: deleted %d (%v), want the bound of 100", n, err)
 	}
 	for {
-		n, err := db.PurgeIngest(ctx, t0.Add(-time.Hour), t0.Add(2*time.Minute), 100)
+		n, err := db.Ingest().PurgeIngest(ctx, t0.Add(-time.Hour), t0.Add(2*time.Minute), 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +281,7 @@ func testIngestEvents(t *testing.T, db *store.DB) {
 			break
 		}
 	}
-	left, _ := db.ListEvents(ctx, []string{c1, c2}, ingest.EventFilter{Limit: 1000})
+	left, _ := db.Ingest().ListEvents(ctx, []string{c1, c2}, ingest.EventFilter{Limit: 1000})
 	if len(left) != 3 {
 		t.Fatalf("after the purge: %d events, want the 3 not yet expired", len(left))
 	}
@@ -291,13 +291,13 @@ func testIngestEvents(t *testing.T, db *store.DB) {
 			return tx.AddDrops(ctx, "k1", map[string]int64{"undeclared:trait.colour": 2, "pii:title": 1})
 		})
 	}
-	d, err := db.Drops(ctx, "k1")
+	d, err := db.Ingest().Drops(ctx, "k1")
 	if err != nil || d["undeclared:trait.colour"] != 4 || d["pii:title"] != 2 || len(d) != 2 {
 		t.Fatalf("drops: got %v %v", d, err)
 	}
 }
 
-func testIngestOrders(t *testing.T, db *store.DB) {
+func testIngestOrders(t *testing.T, db *store.Engine) {
 	c1, c2 := id(1), id(2)
 	t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-3 * time.Hour)
 	items := []ingest.OrderItem{{SKU: "MUG", Price: 10, Quantity: 3}}
@@ -319,7 +319,7 @@ func testIngestOrders(t *testing.T, db *store.DB) {
 	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
 		return tx.AddOrders(ctx, []ingest.OrderChange{{Kind: ingest.OrderUpdated, CustomerID: c1, OrderID: "o-1", At: t0.Add(4 * time.Minute), Currency: "EUR", Total: 30, Items: items}})
 	})
-	os, err := db.ListOrders(ctx, []string{c1}, 10)
+	os, err := db.Ingest().ListOrders(ctx, []string{c1}, 10)
 	if err != nil || len(os) != 1 {
 		t.Fatalf("orders: got %d (%v), want 1", len(os), err)
 	}
@@ -328,22 +328,22 @@ func testIngestOrders(t *testing.T, db *store.DB) {
 		len(o.Refunds) != 1 || o.Refunds[0].Kind != "return" || o.Refunds[0].Amount != 10 {
 		t.Fatalf("order read back as %+v", o)
 	}
-	os, _ = db.ListOrders(ctx, []string{c2}, 10)
+	os, _ = db.Ingest().ListOrders(ctx, []string{c2}, 10)
 	if len(os) != 1 || os[0].Status != "cancelled" {
 		t.Fatalf("cancelled order read back as %+v", os)
 	}
-	if c, err := db.OrderCustomer(ctx, "o-2"); err != nil || c != c2 {
+	if c, err := db.Ingest().OrderCustomer(ctx, "o-2"); err != nil || c != c2 {
 		t.Fatalf("order customer: got %s %v", c, err)
 	}
-	_, err = db.OrderCustomer(ctx, "nope")
+	_, err = db.Ingest().OrderCustomer(ctx, "nope")
 	wantKind(t, err, problem.NotFound)
 
 	// c1's checkout was followed by an order; c2's order came before its checkout.
-	carts, err := db.AbandonedCarts(ctx, t0.Add(time.Hour), 10)
+	carts, err := db.Ingest().AbandonedCarts(ctx, t0.Add(time.Hour), 10)
 	if err != nil || len(carts) != 1 || carts[0].CustomerID != c2 || carts[0].CheckoutID != "co-2" || carts[0].Value != 7 || carts[0].Currency != "GBP" {
 		t.Fatalf("abandoned carts: got %+v %v", carts, err)
 	}
-	if carts, _ := db.AbandonedCarts(ctx, t0, 10); len(carts) != 0 {
+	if carts, _ := db.Ingest().AbandonedCarts(ctx, t0, 10); len(carts) != 0 {
 		t.Fatalf("a checkout not yet old enough is listed: %+v", carts)
 	}
 	mark := func() []ingest.AbandonedCart {
@@ -363,42 +363,42 @@ func testIngestOrders(t *testing.T, db *store.DB) {
 	}
 }
 
-func testImports(t *testing.T, db *store.DB) {
+func testImports(t *testing.T, db *store.Engine) {
 	imp := importer.Import{ID: id(7), ActorID: "key:abc", ActorRole: "admin", Spec: importer.Spec{Map: []string{"E-mail=email"}, Consent: []string{"News=marketing_email"}, PolicyVersion: "v1"},
 		MasterVersion: 1, SpoolKey: []byte{9, 8, 7}, Size: 1234, RowsTotal: 10, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	before := auditCount(t, db)
-	if err := db.CreateImport(ctx, imp, job.Job{ID: imp.ID, Kind: importer.JobKind, Total: 10}, []audit.Entry{entry(importer.ActionImportStart, "")}); err != nil {
+	if err := db.Imports().CreateImport(ctx, imp, job.Job{ID: imp.ID, Kind: importer.JobKind, Total: 10}, []audit.Entry{entry(importer.ActionImportStart, "")}); err != nil {
 		t.Fatal(err)
 	}
 	if auditCount(t, db) != before+1 {
 		t.Fatal("creating an import wrote no audit entry")
 	}
-	got, err := db.GetImport(ctx, imp.ID)
+	got, err := db.Imports().GetImport(ctx, imp.ID)
 	if err != nil || got.ActorRole != "admin" || !slices.Equal(got.Spec.Consent, imp.Spec.Consent) || !bytes.Equal(got.SpoolKey, imp.SpoolKey) ||
 		got.RowsTotal != 10 || !got.CreatedAt.Equal(imp.CreatedAt) {
 		t.Fatalf("import read back as %+v (%v)", got, err)
 	}
-	j, err := db.GetJob(ctx, imp.ID)
+	j, err := db.Jobs().GetJob(ctx, imp.ID)
 	if err != nil || j.State != job.Queued || j.Kind != importer.JobKind || j.Total != 10 {
 		t.Fatalf("its job: %+v %v", j, err)
 	}
-	wantKind(t, db.CreateImport(ctx, imp, job.Job{ID: imp.ID, Kind: importer.JobKind}, nil), problem.Conflict)
-	_, err = db.GetImport(ctx, id(8))
+	wantKind(t, db.Imports().CreateImport(ctx, imp, job.Job{ID: imp.ID, Kind: importer.JobKind}, nil), problem.Conflict)
+	_, err = db.Imports().GetImport(ctx, id(8))
 	wantKind(t, err, problem.NotFound)
 	var rs []importer.Reject
 	for i := 2; i < 260; i += 2 {
 		rs = append(rs, importer.Reject{Row: i, Reason: "column E-mail: email: is not an e-mail address"})
 	}
 	for i := 0; i < 2; i++ { // a resumed run stores its rejects again
-		if err := db.AddRejects(ctx, imp.ID, rs); err != nil {
+		if err := db.Imports().AddRejects(ctx, imp.ID, rs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	page, err := db.ListRejects(ctx, imp.ID, 0, 100)
+	page, err := db.Imports().ListRejects(ctx, imp.ID, 0, 100)
 	if err != nil || len(page) != 100 || page[0].Row != 2 || page[99].Row != 200 || page[0].Reason != rs[0].Reason {
 		t.Fatalf("rejects: got %d (%v)", len(page), err)
 	}
-	page, _ = db.ListRejects(ctx, imp.ID, 200, 100)
+	page, _ = db.Imports().ListRejects(ctx, imp.ID, 200, 100)
 	if len(page) != 29 || page[0].Row != 202 {
 		t.Fatalf("second page: got %d starting %+v", len(page), page)
 	}
@@ -406,7 +406,7 @@ func testImports(t *testing.T, db *store.DB) {
 	// The consent columns of an import batch go in one transaction: all of them, or none when
 	// one customer is gone.
 	c1, c2, gone := id(31), id(32), id(33)
-	if err := db.CreateCustomers(ctx, []*customer.Record{record(c1, 1), record(c2, 2)}, nil); err != nil {
+	if err := db.Customers().CreateCustomers(ctx, []*customer.Record{record(c1, 1), record(c2, 2)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Now().UTC().Truncate(time.Microsecond)
@@ -416,15 +416,15 @@ func testImports(t *testing.T, db *store.DB) {
 		return consent.Append{CustomerID: c, Records: []consent.Record{r}, Entries: []audit.Entry{entry(consent.ActionRecord, c)}}
 	}
 	before = auditCount(t, db)
-	wantKind(t, db.AppendConsents(ctx, []consent.Append{app(c1), app(gone)}), problem.NotFound)
-	if recs, _ := db.CustomerRecords(ctx, c1); len(recs) != 0 || auditCount(t, db) != before {
+	wantKind(t, db.Consents().AppendConsents(ctx, []consent.Append{app(c1), app(gone)}), problem.NotFound)
+	if recs, _ := db.Consents().CustomerRecords(ctx, c1); len(recs) != 0 || auditCount(t, db) != before {
 		t.Fatalf("a refused batch stored %d records", len(recs))
 	}
-	if err := db.AppendConsents(ctx, []consent.Append{app(c1), app(c2)}); err != nil {
+	if err := db.Consents().AppendConsents(ctx, []consent.Append{app(c1), app(c2)}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []string{c1, c2} {
-		if recs, err := db.CustomerRecords(ctx, c); err != nil || len(recs) != 1 || recs[0].Source != consent.SourceImport {
+		if recs, err := db.Consents().CustomerRecords(ctx, c); err != nil || len(recs) != 1 || recs[0].Source != consent.SourceImport {
 			t.Fatalf("%s: got %+v %v", c, recs, err)
 		}
 	}

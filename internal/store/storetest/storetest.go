@@ -24,10 +24,10 @@ import (
 )
 
 // Run runs the contract against databases made by open, a fresh empty one per call.
-func Run(t *testing.T, open func(t *testing.T) *store.DB) {
+func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, db *store.DB)
+		fn   func(t *testing.T, db *store.Engine)
 	}{
 		{"customers", testCustomers},
 		{"update conflicts", testUpdateConflicts},
@@ -51,6 +51,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"ingest orders and carts", testIngestOrders},
 		{"imports", testImports},
 		{"duplicates", testDuplicates},
+		{"rights requests", testRightsRequests},
+		{"erasure ledger", testErasureLedger},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,12 +89,12 @@ func wantKind(t *testing.T, err error, k problem.Kind) {
 	}
 }
 
-func testCustomers(t *testing.T, db *store.DB) {
+func testCustomers(t *testing.T, db *store.Engine) {
 	r := record(id(1), 42)
-	if err := db.CreateCustomer(ctx, r, []audit.Entry{entry(audit.ActionCustomerCreate, r.ID)}); err != nil {
+	if err := db.Customers().CreateCustomer(ctx, r, []audit.Entry{entry(audit.ActionCustomerCreate, r.ID)}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.GetCustomer(ctx, r.ID)
+	got, err := db.Customers().GetCustomer(ctx, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,65 +102,65 @@ func testCustomers(t *testing.T, db *store.DB) {
 		string(got.Plain["loyalty_tier"]) != `"gold"` || !got.CreatedAt.Equal(r.CreatedAt) || got.Version != 1 {
 		t.Fatalf("got %+v, want %+v", got, r)
 	}
-	wantKind(t, db.CreateCustomer(ctx, record(r.ID, 1), nil), problem.Conflict)
-	_, err = db.GetCustomer(ctx, id(999))
+	wantKind(t, db.Customers().CreateCustomer(ctx, record(r.ID, 1), nil), problem.Conflict)
+	_, err = db.Customers().GetCustomer(ctx, id(999))
 	wantKind(t, err, problem.NotFound)
-	n, err := db.CountCustomers(ctx)
+	n, err := db.Customers().CountCustomers(ctx)
 	if err != nil || n != 1 {
 		t.Fatalf("got %d, %v; want 1", n, err)
 	}
 }
 
-func testUpdateConflicts(t *testing.T, db *store.DB) {
+func testUpdateConflicts(t *testing.T, db *store.Engine) {
 	r := record(id(1), 42)
-	if err := db.CreateCustomer(ctx, r, nil); err != nil {
+	if err := db.Customers().CreateCustomer(ctx, r, nil); err != nil {
 		t.Fatal(err)
 	}
 	r.Version = 2
 	r.Sealed["phone"] = []byte("ct-phone")
 	r.Index = []customer.IndexEntry{{Field: "email", Token: 43}, {Field: "phone", Token: 7}}
-	if err := db.UpdateCustomer(ctx, r, 1, []audit.Entry{entry(audit.ActionCustomerUpdate, r.ID)}); err != nil {
+	if err := db.Customers().UpdateCustomer(ctx, r, 1, []audit.Entry{entry(audit.ActionCustomerUpdate, r.ID)}); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, db.UpdateCustomer(ctx, r, 1, nil), problem.Conflict)
+	wantKind(t, db.Customers().UpdateCustomer(ctx, r, 1, nil), problem.Conflict)
 	missing := record(id(2), 1)
-	wantKind(t, db.UpdateCustomer(ctx, missing, 1, nil), problem.NotFound)
-	old, _ := db.FindCustomers(ctx, "email", 42, 10)
+	wantKind(t, db.Customers().UpdateCustomer(ctx, missing, 1, nil), problem.NotFound)
+	old, _ := db.Customers().FindCustomers(ctx, "email", 42, 10)
 	if len(old) != 0 {
 		t.Fatalf("old index entry survived the update: %d candidates", len(old))
 	}
-	cur, _ := db.FindCustomers(ctx, "phone", 7, 10)
+	cur, _ := db.Customers().FindCustomers(ctx, "phone", 7, 10)
 	if len(cur) != 1 || string(cur[0].Sealed["phone"]) != "ct-phone" {
 		t.Fatalf("got %d candidates, want the updated customer", len(cur))
 	}
 }
 
-func testBlindIndex(t *testing.T, db *store.DB) {
+func testBlindIndex(t *testing.T, db *store.Engine) {
 	for i := 1; i <= 5; i++ {
-		if err := db.CreateCustomer(ctx, record(id(i), int64(100+i%2)), nil); err != nil {
+		if err := db.Customers().CreateCustomer(ctx, record(id(i), int64(100+i%2)), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := db.FindCustomers(ctx, "email", 101, 10)
+	got, err := db.Customers().FindCustomers(ctx, "email", 101, 10)
 	if err != nil || len(got) != 3 {
 		t.Fatalf("got %d candidates (%v), want 3 sharing the token", len(got), err)
 	}
-	got, _ = db.FindCustomers(ctx, "phone", 101, 10)
+	got, _ = db.Customers().FindCustomers(ctx, "phone", 101, 10)
 	if len(got) != 0 {
 		t.Fatalf("token matched across fields: %d", len(got))
 	}
 }
 
-func testListPages(t *testing.T, db *store.DB) {
+func testListPages(t *testing.T, db *store.Engine) {
 	for i := 1; i <= 7; i++ {
-		if err := db.CreateCustomer(ctx, record(id(i), int64(i)), nil); err != nil {
+		if err := db.Customers().CreateCustomer(ctx, record(id(i), int64(i)), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var seen []string
 	after := ""
 	for {
-		page, err := db.ListCustomers(ctx, after, 3)
+		page, err := db.Customers().ListCustomers(ctx, after, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,27 +177,27 @@ func testListPages(t *testing.T, db *store.DB) {
 	}
 }
 
-func testRewrap(t *testing.T, db *store.DB) {
+func testRewrap(t *testing.T, db *store.Engine) {
 	for i := 1; i <= 3; i++ {
-		if err := db.CreateCustomer(ctx, record(id(i), int64(i)), nil); err != nil {
+		if err := db.Customers().CreateCustomer(ctx, record(id(i), int64(i)), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	keys, err := db.CustomerKeys(ctx, "", 2)
+	keys, err := db.Customers().CustomerKeys(ctx, "", 2)
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("got %d keys (%v), want 2", len(keys), err)
 	}
 	keys[0].OldVersion, keys[0].MasterVersion, keys[0].Key = 1, 2, []byte("rewrapped")
 	stale := keys[1]
 	stale.OldVersion, stale.MasterVersion, stale.Key = 5, 2, []byte("stale")
-	if err := db.RewrapCustomerKeys(ctx, []customer.WrappedKey{keys[0], stale}); err != nil {
+	if err := db.Customers().RewrapCustomerKeys(ctx, []customer.WrappedKey{keys[0], stale}); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := db.GetCustomer(ctx, keys[0].CustomerID)
+	r, _ := db.Customers().GetCustomer(ctx, keys[0].CustomerID)
 	if r.MasterVersion != 2 || string(r.Key) != "rewrapped" {
 		t.Fatalf("got v%d %q, want v2 rewrapped", r.MasterVersion, r.Key)
 	}
-	r, _ = db.GetCustomer(ctx, stale.CustomerID)
+	r, _ = db.Customers().GetCustomer(ctx, stale.CustomerID)
 	if r.MasterVersion != 1 {
 		t.Fatal("a rewrap based on a stale read overwrote a newer key")
 	}
@@ -209,25 +211,25 @@ func signer(t *testing.T) (*audit.Sealer, ed25519.PublicKey) {
 	return &audit.Sealer{Key: priv, Every: 5}, pub
 }
 
-func auditService(db *store.DB, pub ed25519.PublicKey) *audit.Service {
-	return &audit.Service{Store: db, Catalog: catalog.Default(), PublicKey: pub}
+func auditService(db *store.Engine, pub ed25519.PublicKey) *audit.Service {
+	return &audit.Service{Store: db.Audit(), Catalog: catalog.Default(), PublicKey: pub}
 }
 
-func fillAudit(t *testing.T, db *store.DB, n int) {
+func fillAudit(t *testing.T, db *store.Engine, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		if err := db.AppendAudit(ctx, entry(audit.ActionCustomerRead, id(i))); err != nil {
+		if err := db.Audit().AppendAudit(ctx, entry(audit.ActionCustomerRead, id(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func testAuditChain(t *testing.T, db *store.DB) {
+func testAuditChain(t *testing.T, db *store.Engine) {
 	s, pub := signer(t)
 	db.SetAuditSealer(s)
 	// 99 entries over at most 8 chains: some chain passes 5 entries, so a checkpoint exists.
 	fillAudit(t, db, 99)
-	if err := db.CreateCustomer(ctx, record(id(1), 1), []audit.Entry{entry(audit.ActionCustomerCreate, id(1))}); err != nil {
+	if err := db.Customers().CreateCustomer(ctx, record(id(1), 1), []audit.Entry{entry(audit.ActionCustomerCreate, id(1))}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := auditService(db, pub).Verify(ctx)
@@ -237,28 +239,28 @@ func testAuditChain(t *testing.T, db *store.DB) {
 	if rep.Entries != 100 || rep.Checkpoints == 0 {
 		t.Fatalf("got %+v, want 100 entries and some checkpoints", rep)
 	}
-	list, err := db.ListAudit(ctx, audit.Filter{CustomerID: id(1), Limit: 10})
+	list, err := db.Audit().ListAudit(ctx, audit.Filter{CustomerID: id(1), Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(list) != 2 || list[0].Action != audit.ActionCustomerCreate {
 		t.Fatalf("got %d entries (first %q), want create then read, newest first", len(list), list[0].Action)
 	}
-	page, _ := db.ListAudit(ctx, audit.Filter{Limit: 5, BeforeID: list[0].ID})
+	page, _ := db.Audit().ListAudit(ctx, audit.Filter{Limit: 5, BeforeID: list[0].ID})
 	if len(page) != 5 || page[0].ID >= list[0].ID {
 		t.Fatalf("paging by id went wrong: %d entries", len(page))
 	}
 	// A failed change must not leave its audit entry behind.
-	if err := db.CreateCustomer(ctx, record(id(1), 1), []audit.Entry{entry(audit.ActionCustomerCreate, id(1))}); err == nil {
+	if err := db.Customers().CreateCustomer(ctx, record(id(1), 1), []audit.Entry{entry(audit.ActionCustomerCreate, id(1))}); err == nil {
 		t.Fatal("duplicate create succeeded")
 	}
-	list, _ = db.ListAudit(ctx, audit.Filter{CustomerID: id(1), Limit: 10})
+	list, _ = db.Audit().ListAudit(ctx, audit.Filter{CustomerID: id(1), Limit: 10})
 	if len(list) != 2 {
 		t.Fatalf("got %d entries after a failed change, want 2", len(list))
 	}
 }
 
-func testAuditTampering(t *testing.T, db *store.DB) {
+func testAuditTampering(t *testing.T, db *store.Engine) {
 	tampers := []struct {
 		name string
 		sql  string
@@ -308,72 +310,72 @@ func testAuditTampering(t *testing.T, db *store.DB) {
 	}
 }
 
-func testAPIKeys(t *testing.T, db *store.DB) {
+func testAPIKeys(t *testing.T, db *store.Engine) {
 	k := auth.Key{ID: "abcd2345", Name: "till", Role: "ingest", Hint: "stw_abcd2345", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	h := []byte("0123456789abcdef0123456789abcdef")
-	if err := db.CreateAPIKey(ctx, k, h, []audit.Entry{entry(audit.ActionAPIKeyCreate, "")}); err != nil {
+	if err := db.APIKeys().CreateAPIKey(ctx, k, h, []audit.Entry{entry(audit.ActionAPIKeyCreate, "")}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := db.APIKeyByHash(ctx, h)
+	got, err := db.APIKeys().APIKeyByHash(ctx, h)
 	if err != nil || got.Role != "ingest" || got.RevokedAt != nil {
 		t.Fatalf("got %+v, %v", got, err)
 	}
-	_, err = db.APIKeyByHash(ctx, []byte("nope"))
+	_, err = db.APIKeys().APIKeyByHash(ctx, []byte("nope"))
 	wantKind(t, err, problem.NotFound)
-	if err := db.RevokeAPIKey(ctx, k.ID, time.Now(), nil); err != nil {
+	if err := db.APIKeys().RevokeAPIKey(ctx, k.ID, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, db.RevokeAPIKey(ctx, k.ID, time.Now(), nil), problem.NotFound)
-	got, _ = db.APIKeyByHash(ctx, h)
+	wantKind(t, db.APIKeys().RevokeAPIKey(ctx, k.ID, time.Now(), nil), problem.NotFound)
+	got, _ = db.APIKeys().APIKeyByHash(ctx, h)
 	if got.RevokedAt == nil {
 		t.Fatal("revoked key reads as active")
 	}
-	list, err := db.ListAPIKeys(ctx)
+	list, err := db.APIKeys().ListAPIKeys(ctx)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("got %d keys (%v), want 1", len(list), err)
 	}
 }
 
-func testKeyset(t *testing.T, db *store.DB) {
-	_, _, err := db.LoadKeyset(ctx)
+func testKeyset(t *testing.T, db *store.Engine) {
+	_, _, err := db.Keysets().LoadKeyset(ctx)
 	wantKind(t, err, problem.NotFound)
-	if err := db.SaveKeyset(ctx, []byte("v1"), 20, nil, nil); err != nil {
+	if err := db.Keysets().SaveKeyset(ctx, []byte("v1"), 20, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, db.SaveKeyset(ctx, []byte("again"), 20, nil, nil), problem.Conflict)
-	if err := db.SaveKeyset(ctx, []byte("v2"), 20, []byte("v1"), nil); err != nil {
+	wantKind(t, db.Keysets().SaveKeyset(ctx, []byte("again"), 20, nil, nil), problem.Conflict)
+	if err := db.Keysets().SaveKeyset(ctx, []byte("v2"), 20, []byte("v1"), nil); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, db.SaveKeyset(ctx, []byte("v3"), 20, []byte("v1"), nil), problem.Conflict)
-	blob, bits, err := db.LoadKeyset(ctx)
+	wantKind(t, db.Keysets().SaveKeyset(ctx, []byte("v3"), 20, []byte("v1"), nil), problem.Conflict)
+	blob, bits, err := db.Keysets().LoadKeyset(ctx)
 	if err != nil || string(blob) != "v2" || bits != 20 {
 		t.Fatalf("got %q %d %v, want v2 20", blob, bits, err)
 	}
 }
 
-func testJobs(t *testing.T, db *store.DB) {
-	if err := db.CreateJob(ctx, job.Job{ID: "j1", Kind: "k", Total: 10}); err != nil {
+func testJobs(t *testing.T, db *store.Engine) {
+	if err := db.Jobs().CreateJob(ctx, job.Job{ID: "j1", Kind: "k", Total: 10}); err != nil {
 		t.Fatal(err)
 	}
-	j, err := db.ClaimJob(ctx, []string{"k"}, "node-a", time.Now().Add(time.Minute))
+	j, err := db.Jobs().ClaimJob(ctx, []string{"k"}, "node-a", time.Now().Add(time.Minute))
 	if err != nil || j.ID != "j1" || j.State != job.Running {
 		t.Fatalf("got %+v, %v", j, err)
 	}
-	_, err = db.ClaimJob(ctx, []string{"k"}, "node-b", time.Now().Add(time.Minute))
+	_, err = db.Jobs().ClaimJob(ctx, []string{"k"}, "node-b", time.Now().Add(time.Minute))
 	wantKind(t, err, problem.NotFound)
-	if err := db.CheckpointJob(ctx, "j1", "node-a", "c5", 5, time.Now().Add(-time.Second)); err != nil {
+	if err := db.Jobs().CheckpointJob(ctx, "j1", "node-a", "c5", 5, time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	// node-a's lease ran out: node-b resumes from the checkpoint and node-a can no longer write.
-	j, err = db.ClaimJob(ctx, []string{"k"}, "node-b", time.Now().Add(time.Minute))
+	j, err = db.Jobs().ClaimJob(ctx, []string{"k"}, "node-b", time.Now().Add(time.Minute))
 	if err != nil || j.Cursor != "c5" || j.Done != 5 {
 		t.Fatalf("got %+v, %v; want resumed at c5", j, err)
 	}
-	wantKind(t, db.CheckpointJob(ctx, "j1", "node-a", "c6", 6, time.Now().Add(time.Minute)), problem.Conflict)
-	if err := db.FinishJob(ctx, "j1", "node-b", job.Done, "", 10); err != nil {
+	wantKind(t, db.Jobs().CheckpointJob(ctx, "j1", "node-a", "c6", 6, time.Now().Add(time.Minute)), problem.Conflict)
+	if err := db.Jobs().FinishJob(ctx, "j1", "node-b", job.Done, "", 10); err != nil {
 		t.Fatal(err)
 	}
-	j, _ = db.GetJob(ctx, "j1")
+	j, _ = db.Jobs().GetJob(ctx, "j1")
 	if j.State != job.Done || j.Done != 10 {
 		t.Fatalf("got %s with %d, want done with 10", j.State, j.Done)
 	}
@@ -381,10 +383,10 @@ func testJobs(t *testing.T, db *store.DB) {
 
 // testConcurrentWriters runs many writers at once, a third of them bound to fail: the failures
 // change nothing (not even the audit chain) and every other write lands with its entry.
-func testConcurrentWriters(t *testing.T, db *store.DB) {
+func testConcurrentWriters(t *testing.T, db *store.Engine) {
 	s, pub := signer(t)
 	db.SetAuditSealer(s)
-	if err := db.CreateCustomer(ctx, record(id(0), 1), nil); err != nil {
+	if err := db.Customers().CreateCustomer(ctx, record(id(0), 1), nil); err != nil {
 		t.Fatal(err)
 	}
 	const n = 60
@@ -395,7 +397,7 @@ func testConcurrentWriters(t *testing.T, db *store.DB) {
 			if i%3 == 0 {
 				rid = id(0) // already exists: Conflict
 			}
-			errs <- db.CreateCustomer(ctx, record(rid, int64(i)), []audit.Entry{entry(audit.ActionCustomerCreate, rid)})
+			errs <- db.Customers().CreateCustomer(ctx, record(rid, int64(i)), []audit.Entry{entry(audit.ActionCustomerCreate, rid)})
 		}()
 		// Entries appended on their own, a few at a time, share transactions with the
 		// creates: batched inserts must keep every chain whole and in order.
@@ -404,7 +406,7 @@ func testConcurrentWriters(t *testing.T, db *store.DB) {
 			for k := range es {
 				es[k] = entry(audit.ActionCustomerRead, id(i))
 			}
-			errs <- db.AppendAudit(ctx, es...)
+			errs <- db.Audit().AppendAudit(ctx, es...)
 		}()
 	}
 	failed := 0
@@ -417,7 +419,7 @@ func testConcurrentWriters(t *testing.T, db *store.DB) {
 	if failed != n/3 {
 		t.Fatalf("got %d failures, want %d", failed, n/3)
 	}
-	count, _ := db.CountCustomers(ctx)
+	count, _ := db.Customers().CountCustomers(ctx)
 	if count != 1+n-n/3 {
 		t.Fatalf("got %d customers, want %d", count, 1+n-n/3)
 	}

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -9,39 +9,37 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/store"
 )
 
-// groupCommit runs writers' functions in shared transactions. Each function gets its own
-// savepoint, so one writer's failure rolls back only its own work; every caller waits for the
-// commit, so nothing is acknowledged before it is durable.
+// groupCommit is SQLite's store.Writer: it runs writers' functions in shared transactions.
+// Each function gets its own savepoint, so one writer's failure rolls back only its own work;
+// every caller waits for the commit, so nothing is acknowledged before it is durable. It pays
+// off because one connection writes: the commit, not the statements, is the cost.
 type groupCommit struct {
 	db *sql.DB
-	// stmt returns the prepared form of a savepoint statement bound to tx: parsing them anew
-	// for every writer showed in profiles.
-	stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt
-	// flush inserts the audit rows the writers of a transaction deferred.
-	flush func(ctx context.Context, tx *sql.Tx, rows []auditRow) error
-	// combine inserts the creations of several writers at once.
-	combine func(ctx context.Context, tx *sql.Tx, cs []*creation) error
-	// constraint reports a violated constraint (Dialect.IsConstraint); nil if the engine
-	// checks nothing at commit.
+	// core inserts combined creations and writes what a transaction's writers deferred.
+	core store.Core
+	// stmts are the prepared savepoint statements: parsing them anew for every writer showed
+	// in profiles.
+	stmts map[string]*sql.Stmt
+	// constraint reports a violated constraint; nil if the engine checks nothing at commit.
 	constraint func(error) bool
 	reqs       chan *writeReq
 	quit       chan struct{}
 	done       chan struct{}
 	once       sync.Once
 	last       int // writers in the last commit; read and written by loop only
-	// hooks, when set, is engine housekeeping paced by the writer (see DB.SetWriterHooks).
-	hooks   atomic.Pointer[WriterHooks]
+	// hooks, when set, is housekeeping paced by the writer (see startCheckpointer).
+	hooks   atomic.Pointer[writerHooks]
 	commits int
 	// link, when set, runs first in every transaction and hears whether it committed (see
 	// accessJournal.link).
 	link atomic.Pointer[func(ctx context.Context, tx *sql.Tx) (func(committed bool), error)]
 }
 
-// WriterHooks let an engine do housekeeping paced by the group-commit writer.
-type WriterHooks struct {
+// writerHooks let the engine do housekeeping paced by the group-commit writer.
+type writerHooks struct {
 	// Every so many commits the writer calls OnCommits, which must not block.
 	Every     int
 	OnCommits func()
@@ -57,8 +55,9 @@ type writeReq struct {
 	err  error
 	done chan struct{}
 	// create, when set, is what fn inserts; the creates of one transaction are inserted
-	// together by combine, and fn runs alone only on the retry with savepoints.
-	create *creation
+	// together (store.Core.InsertCreations), and fn runs alone only on the retry with
+	// savepoints.
+	create *store.Creation
 }
 
 // maxGroup bounds how many writers share one commit, which bounds the latency one writer can
@@ -67,21 +66,26 @@ const maxGroup = 64
 
 var errClosed = errors.New("store closed")
 
-func startGroupCommit(db *sql.DB, stmt func(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt,
-	flush func(ctx context.Context, tx *sql.Tx, rows []auditRow) error,
-	combine func(ctx context.Context, tx *sql.Tx, cs []*creation) error, constraint func(error) bool) *groupCommit {
-	g := &groupCommit{db: db, stmt: stmt, flush: flush, combine: combine, constraint: constraint, reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
+// startGroupCommit prepares the savepoint statements on db, the single writer connection,
+// while no transaction holds it, and starts the writer.
+func startGroupCommit(ctx context.Context, db *sql.DB, core store.Core, constraint func(error) bool) (*groupCommit, error) {
+	g := &groupCommit{db: db, core: core, constraint: constraint, stmts: map[string]*sql.Stmt{},
+		reqs: make(chan *writeReq, maxGroup*4), quit: make(chan struct{}), done: make(chan struct{})}
+	for _, q := range []string{savepoint, rollbackTo, release} {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			g.closeStmts()
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		g.stmts[q] = st
+	}
 	go g.loop()
-	return g
+	return g, nil
 }
 
-func (g *groupCommit) do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	return g.doCreate(ctx, nil, fn)
-}
-
-// doCreate is do for a writer that only creates customers (c); see writeReq.create.
-func (g *groupCommit) doCreate(ctx context.Context, c *creation, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{}), create: c}
+// Update implements store.Writer.
+func (g *groupCommit) Update(ctx context.Context, create *store.Creation, fn store.TxFunc) error {
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{}), create: create}
 	select {
 	case g.reqs <- r:
 	case <-g.quit:
@@ -93,9 +97,16 @@ func (g *groupCommit) doCreate(ctx context.Context, c *creation, fn func(ctx con
 	return r.err
 }
 
+func (g *groupCommit) closeStmts() {
+	for _, st := range g.stmts {
+		st.Close()
+	}
+}
+
 func (g *groupCommit) stop() error {
 	g.once.Do(func() { close(g.quit) })
 	<-g.done
+	g.closeStmts()
 	return nil
 }
 
@@ -153,67 +164,8 @@ const (
 	release    = "RELEASE w"
 )
 
-func (g *groupCommit) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
-	if st := g.stmt(ctx, tx, q); st != nil {
-		return st.ExecContext(ctx, args...)
-	}
-	return tx.ExecContext(ctx, q, args...)
-}
-
-// sharedTx is what the writers of one group transaction share: the audit chain heads, each
-// read once and written once per transaction rather than once per writer, and the next audit
-// entry id.
-type sharedTx struct {
-	heads  map[int]sharedHead
-	nextID int64 // 0 until read in this transaction
-	// rows are audit entries linked in this transaction but not yet inserted: the writer
-	// inserts them all just before commit, many to a statement (see DB.flushAudit).
-	rows []auditRow
-}
-
-// auditRow is one audit entry's insert arguments, for the chain statements c.
-type auditRow struct {
-	c    *chainSQL
-	args []any
-}
-
-type sharedHead struct {
-	head   audit.Head
-	update string // the statement that writes it back
-}
-
-// head returns chain's head as of this point in the transaction, if it has been read.
-func (s *sharedTx) head(chain int) (audit.Head, bool) {
-	if s == nil {
-		return audit.Head{}, false
-	}
-	h, ok := s.heads[chain]
-	return h.head, ok
-}
-
-// setHead records a chain's new head, to be written before commit.
-func (s *sharedTx) setHead(h audit.Head, update string) {
-	if s.heads == nil {
-		s.heads = map[int]sharedHead{}
-	}
-	s.heads[h.Chain] = sharedHead{h, update}
-}
-
-// snapshot copies the state so that a writer rolled back to its savepoint can be undone.
-func (s *sharedTx) snapshot() sharedTx {
-	c := sharedTx{nextID: s.nextID, heads: make(map[int]sharedHead, len(s.heads)), rows: s.rows[:len(s.rows):len(s.rows)]}
-	for k, v := range s.heads {
-		c.heads[k] = v
-	}
-	return c
-}
-
-type sharedTxKey struct{}
-
-// sharedFrom returns the transaction's shared state, or nil outside group commit.
-func sharedFrom(ctx context.Context) *sharedTx {
-	st, _ := ctx.Value(sharedTxKey{}).(*sharedTx)
-	return st
+func (g *groupCommit) exec(ctx context.Context, tx *sql.Tx, q string) (sql.Result, error) {
+	return tx.StmtContext(ctx, g.stmts[q]).ExecContext(ctx)
 }
 
 // run commits a batch. It first runs every writer's function straight into one transaction;
@@ -284,10 +236,10 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 	if err != nil {
 		return err
 	}
-	shared := &sharedTx{}
+	shared := &store.Batch{}
 	committed := false
 	if link := g.link.Load(); link != nil {
-		done, err := (*link)(context.WithValue(ctx, sharedTxKey{}, shared), tx)
+		done, err := (*link)(shared.Context(ctx), tx)
 		if done != nil {
 			defer func() { done(committed) }()
 		}
@@ -299,16 +251,15 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 	ok, failed := 0, false
 	// Without savepoints, the creates go in first and together. Should they fail, nobody
 	// can tell whose row it was: the batch is retried with savepoints, where each runs alone.
-	var creates []*creation
+	var creates []*store.Creation
 	if !savepoints {
 		for _, r := range writers {
 			if r.create != nil {
-				r.create.ctx = context.WithValue(context.WithoutCancel(r.ctx), sharedTxKey{}, shared)
 				creates = append(creates, r.create)
 			}
 		}
 		if len(creates) > 0 {
-			if err := g.combine(ctx, tx, creates); err != nil {
+			if err := g.core.InsertCreations(shared.Context(ctx), tx, creates); err != nil {
 				_ = tx.Rollback()
 				return errWriterFailed
 			}
@@ -319,9 +270,9 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 		if len(creates) > 0 && r.create != nil {
 			continue // inserted above
 		}
-		var before sharedTx
+		var before store.Batch
 		if savepoints {
-			before = shared.snapshot()
+			before = shared.Snapshot()
 		}
 		if savepoints {
 			if _, err := g.exec(ctx, tx, savepoint); err != nil {
@@ -330,7 +281,7 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 				continue
 			}
 		}
-		wctx := context.WithValue(context.WithoutCancel(r.ctx), sharedTxKey{}, shared)
+		wctx := shared.Context(context.WithoutCancel(r.ctx))
 		if err := r.fn(wctx, tx); err != nil {
 			r.err = err
 			failed = true
@@ -357,15 +308,9 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 		_ = tx.Rollback()
 		return errWriterFailed
 	}
-	if err := g.flush(ctx, tx, shared.rows); err != nil {
+	if err := g.core.FinishBatch(ctx, tx, shared); err != nil {
 		_ = tx.Rollback()
-		return fmt.Errorf("insert audit entries: %w", err)
-	}
-	for _, h := range shared.heads {
-		if _, err := g.exec(ctx, tx, h.update, h.head.Seq, h.head.Hash, h.head.Chain); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("update audit head: %w", err)
-		}
+		return err
 	}
 	// A failed commit fails every writer in the batch, including those whose own work was
 	// fine: none of it is durable. Only a constraint checked at commit is worth running the

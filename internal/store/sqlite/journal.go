@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/store"
 )
 
 // The access journal takes the audit entries of reads off the single writer's commit path.
@@ -41,9 +42,10 @@ import (
 // Anything that reads the audit trail first flushes the journal (see syncAccess), so a read
 // is in the trail by the time anyone can ask for it.
 type accessJournal struct {
-	db     *DB
-	prefix string // path prefix of journal files; see journalSuffix
-	full   bool   // sync every append, as synchronous=FULL syncs every commit
+	core   store.Core
+	read   *sql.DB // to find, at start, how far each file was linked
+	prefix string  // path prefix of journal files; see journalSuffix
+	full   bool    // sync every append, as synchronous=FULL syncs every commit
 
 	mu      sync.Mutex
 	cur     *journalFile   // the file appends go to
@@ -52,8 +54,10 @@ type accessJournal struct {
 	waiting int            // entries appended and not yet linked
 	seq     int
 	closed  bool
-	// mark records how far a file is linked; forget drops the row of a deleted file.
+	// mark records how far a file is linked; forget drops the row of a deleted file. stmts
+	// are the two prepared, in that order.
 	mark, forget string
+	stmts        []*sql.Stmt
 
 	quit chan struct{}
 	done chan struct{}
@@ -68,7 +72,8 @@ type journalFile struct {
 	linked  int64         // bytes whose entries are in the trail (its journal_flushed row)
 	pending []audit.Entry // the entries after linked
 	// recovered files came from a process that is gone. Their entries wait for the audit
-	// signing key (DB.SetAuditSealer), so that the checkpoints due among them are signed.
+	// signing key (store.Engine.SetAuditSealer), so that the checkpoints due among them are
+	// signed.
 	recovered bool
 
 	syncMu sync.Mutex
@@ -93,41 +98,44 @@ const (
 
 var journalTable = crc32.MakeTable(crc32.Castagnoli)
 
-// OpenAccessJournal starts journaling the entries appended on their own (see AppendAudit)
-// into files whose paths start with prefix, and takes over the journal files of processes
-// that are gone; they go into the trail with the first flush. full syncs every append.
-// Only engines with an access chain (Dialect.AccessSchema) journal.
-func (db *DB) OpenAccessJournal(prefix string, full bool) error {
-	if db.d.AccessSchema == "" || db.group == nil {
-		return errors.New("access journal: the engine keeps no access chain under one writer")
-	}
-	acc := db.d.AccessSchema
-	j := &accessJournal{db: db, prefix: prefix, full: full, quit: make(chan struct{}), done: make(chan struct{}),
-		mark:   `INSERT INTO ` + acc + `.journal_flushed (name, upto, at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET upto = excluded.upto, at = excluded.at`,
-		forget: `DELETE FROM ` + acc + `.journal_flushed WHERE name = $1`}
-	// Prepared outside any transaction: the writer has one connection, busy inside one.
+// openAccessJournal starts journaling the entries appended on their own (the store's
+// AccessLog) into files whose paths start with prefix, and takes over the journal files of
+// processes that are gone; they go into the trail with the first flush. full syncs every
+// append. It links entries at the start of every transaction of g, and prepares its
+// statements on write, the single writer connection, before any transaction holds it.
+func openAccessJournal(ctx context.Context, core store.Core, g *groupCommit, write, read *sql.DB, prefix string, full bool) (*accessJournal, error) {
+	j := &accessJournal{core: core, read: read, prefix: prefix, full: full, quit: make(chan struct{}), done: make(chan struct{}),
+		mark:   `INSERT INTO ` + accessSchema + `.journal_flushed (name, upto, at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET upto = excluded.upto, at = excluded.at`,
+		forget: `DELETE FROM ` + accessSchema + `.journal_flushed WHERE name = $1`}
 	for _, q := range []string{j.mark, j.forget} {
-		if _, err := db.prepared(context.Background(), db.write, q); err != nil {
-			return fmt.Errorf("access journal: %w", err)
+		st, err := write.PrepareContext(ctx, q)
+		if err != nil {
+			j.closeStmts()
+			return nil, fmt.Errorf("access journal: %w", err)
 		}
+		j.stmts = append(j.stmts, st)
 	}
 	if err := j.recover(); err != nil {
 		j.release()
-		return err
+		return nil, err
 	}
 	cur, err := j.create()
 	if err != nil {
 		j.release()
-		return err
+		return nil, err
 	}
 	j.cur = cur
 	j.files = append(j.files, cur)
-	db.journal = j
 	link := j.link
-	db.group.link.Store(&link)
+	g.link.Store(&link)
 	go j.loop()
-	db.BeforeClose(j.close)
-	return nil
+	return j, nil
+}
+
+func (j *accessJournal) closeStmts() {
+	for _, st := range j.stmts {
+		st.Close()
+	}
 }
 
 // path is where the journal file called name lives.
@@ -158,9 +166,9 @@ func (j *accessJournal) create() (*journalFile, error) {
 	return &journalFile{name: name, f: f}, nil
 }
 
-// JournalFiles lists the journal files of the access trail whose files start with prefix,
+// journalFiles lists the journal files of the access trail whose files start with prefix,
 // whoever holds them: a backup copies them.
-func JournalFiles(prefix string) ([]string, error) { return filepath.Glob(journalPattern(prefix)) }
+func journalFiles(prefix string) ([]string, error) { return filepath.Glob(journalPattern(prefix)) }
 
 func journalPattern(prefix string) string { return prefix + ".*" + journalSuffix }
 
@@ -197,7 +205,7 @@ func (j *accessJournal) recover() error {
 			continue
 		}
 		var linked int64
-		err = j.db.read.QueryRow(`SELECT upto FROM `+j.db.d.AccessSchema+`.journal_flushed WHERE name = $1`, name).Scan(&linked)
+		err = j.read.QueryRow(`SELECT upto FROM `+accessSchema+`.journal_flushed WHERE name = $1`, name).Scan(&linked)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			f.Close()
 			return fmt.Errorf("access journal: %w", err)
@@ -217,7 +225,7 @@ func (j *accessJournal) recover() error {
 	}
 	// Rows of files that are gone (wholly linked, then deleted) are forgotten by the first
 	// transaction.
-	rows, err := j.db.read.Query(`SELECT name FROM ` + j.db.d.AccessSchema + `.journal_flushed`)
+	rows, err := j.read.Query(`SELECT name FROM ` + accessSchema + `.journal_flushed`)
 	if err != nil {
 		return fmt.Errorf("access journal: %w", err)
 	}
@@ -280,8 +288,8 @@ func encodeRecord(entries []audit.Entry) ([]byte, error) {
 	return append(rec, body...), nil
 }
 
-// append journals entries; when it returns nil they will reach the trail.
-func (j *accessJournal) append(ctx context.Context, entries []audit.Entry) error {
+// Append implements store.AccessLog: when it returns nil the entries will reach the trail.
+func (j *accessJournal) Append(ctx context.Context, entries []audit.Entry) error {
 	rec, err := encodeRecord(entries)
 	if err != nil {
 		return err
@@ -320,7 +328,7 @@ func (j *accessJournal) append(ctx context.Context, entries []audit.Entry) error
 		}
 	}
 	if backlog {
-		return j.db.syncAccess(ctx)
+		return j.Sync(ctx)
 	}
 	return nil
 }
@@ -361,7 +369,7 @@ func (j *accessJournal) loop() {
 		j.mu.Unlock()
 		if waiting > 0 {
 			// A failed commit keeps the entries pending; the next round tries again.
-			_ = j.db.syncAccess(context.Background())
+			_ = j.Sync(context.Background())
 		}
 	}
 }
@@ -376,7 +384,7 @@ func (j *accessJournal) link(ctx context.Context, tx *sql.Tx) (done func(committ
 		entries []audit.Entry
 		upto    int64
 	}
-	signed := j.db.sealer.Load() != nil
+	signed := j.core.Sealed()
 	j.mu.Lock()
 	var takes []take
 	var entries []audit.Entry
@@ -423,17 +431,17 @@ func (j *accessJournal) link(ctx context.Context, tx *sql.Tx) (done func(committ
 		}
 		j.files = kept
 	}
-	if err := j.db.appendChain(ctx, tx, j.db.d.AuditChains, entries); err != nil {
+	if err := j.core.AppendAccess(ctx, tx, entries); err != nil {
 		return done, err
 	}
 	now := time.Now().UnixMicro()
 	for _, t := range takes {
-		if _, err := j.db.txExec(ctx, tx, j.mark, t.jf.name, t.upto, now); err != nil {
+		if _, err := tx.StmtContext(ctx, j.stmts[0]).ExecContext(ctx, t.jf.name, t.upto, now); err != nil {
 			return done, fmt.Errorf("access journal: %w", err)
 		}
 	}
 	for _, name := range forget {
-		if _, err := j.db.txExec(ctx, tx, j.forget, name); err != nil {
+		if _, err := tx.StmtContext(ctx, j.stmts[1]).ExecContext(ctx, name); err != nil {
 			return done, fmt.Errorf("access journal: %w", err)
 		}
 	}
@@ -445,7 +453,7 @@ func (j *accessJournal) link(ctx context.Context, tx *sql.Tx) (done func(committ
 func (j *accessJournal) close() error {
 	close(j.quit)
 	<-j.done
-	err := j.db.syncAccess(context.Background())
+	err := j.Sync(context.Background())
 	j.mu.Lock()
 	j.closed = true
 	j.mu.Unlock()
@@ -454,6 +462,7 @@ func (j *accessJournal) close() error {
 		os.Remove(j.path(j.cur.name))
 	}
 	j.release()
+	j.closeStmts()
 	return err
 }
 
@@ -466,16 +475,8 @@ func (j *accessJournal) release() {
 	}
 }
 
-// syncAccess flushes the access journal, so that what follows reads every entry appended so
-// far. Everything that reads the trail calls it.
-func (db *DB) syncAccess(ctx context.Context) error {
-	if db.journal == nil {
-		return nil
-	}
-	// Every write transaction links what is pending first; this one has nothing else to do.
-	return db.update(ctx, func(context.Context, *sql.Tx) error { return nil })
+// Sync implements store.AccessLog: every write transaction links what is pending first, and
+// this one has nothing else to do.
+func (j *accessJournal) Sync(ctx context.Context) error {
+	return j.core.Update(ctx, func(context.Context, *sql.Tx) error { return nil })
 }
-
-// FlushAccessJournal moves every journaled access entry into the trail now: for backups,
-// which copy the database files as they are.
-func (db *DB) FlushAccessJournal(ctx context.Context) error { return db.syncAccess(ctx) }

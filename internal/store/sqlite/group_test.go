@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/store"
 )
 
 // A reference checked at commit fails a shared transaction without saying whose write broke
@@ -30,9 +33,11 @@ func TestGroupCommitDeferredReference(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g := startGroupCommit(db, func(context.Context, *sql.Tx, string) *sql.Stmt { return nil },
-		func(context.Context, *sql.Tx, []auditRow) error { return nil }, nil,
+	g, err := startGroupCommit(context.Background(), db, noCore{},
 		func(err error) bool { return strings.Contains(err.Error(), "FOREIGN KEY") })
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer g.stop()
 
 	// Many rounds, so that the dangling writer shares its transaction with others in most.
@@ -48,7 +53,7 @@ func TestGroupCommitDeferredReference(t *testing.T) {
 				defer wg.Done()
 				<-start
 				id := fmt.Sprintf("p%d-%d", round, i)
-				errs[i] = g.do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+				errs[i] = g.Update(context.Background(), nil, func(ctx context.Context, tx *sql.Tx) error {
 					if i == 7 {
 						id = "missing" // a child whose parent no writer creates
 					} else if _, err := tx.ExecContext(ctx, `INSERT INTO parent (id) VALUES ($1)`, id); err != nil {
@@ -90,3 +95,12 @@ func TestGroupCommitDeferredReference(t *testing.T) {
 		t.Fatalf("dangling writer failed %d times, want 20", dangling)
 	}
 }
+
+// noCore is a core with no audit trail and no customers, for testing the writer alone.
+type noCore struct{}
+
+func (noCore) InsertCreations(context.Context, *sql.Tx, []*store.Creation) error { return nil }
+func (noCore) FinishBatch(context.Context, *sql.Tx, *store.Batch) error          { return nil }
+func (noCore) AppendAccess(context.Context, *sql.Tx, []audit.Entry) error        { return nil }
+func (noCore) Sealed() bool                                                      { return false }
+func (noCore) Update(context.Context, store.TxFunc) error                        { return nil }
