@@ -46,24 +46,13 @@ type Keys interface {
 	BlindIndex(field string, normalized []byte) int64
 }
 
-// ConsentSignal is what a tracking request says about consent: the banner's category
-// preferences and the browser's Global Privacy Control header.
-type ConsentSignal struct {
-	CustomerID          string
-	CategoryPreferences map[string]bool
-	GPC                 bool
-	// Source is "banner" for category preferences from a consent banner, "gpc" for the
-	// header alone.
-	Source string
-	At     time.Time
-}
-
-// ConsentRecorder is where consent signals from the wire go once the events that carried
-// them are committed: the consent ledger, when one is wired. Signals are also kept, sealed, on
-// the events themselves as evidence. RecordWireConsent must be idempotent: a client retry of
-// a failed request sends the same signal again.
+// ConsentRecorder builds the consent-ledger records that the consent signals of tracking
+// messages call for (see consent.Service.SignalRecords). Ingest stores them in the
+// transaction that stores the messages, so a signal is recorded exactly once: a retried
+// message is a duplicate and carries no signal, and a failure stores neither. The signals are
+// also kept, sealed, on the events themselves as evidence.
 type ConsentRecorder interface {
-	RecordWireConsent(ctx context.Context, signals []ConsentSignal) error
+	SignalRecords(ctx context.Context, signals []consent.Signal) ([]consent.Append, error)
 }
 
 // ConsentMerger computes the ledger records a merge adds to the winner.
@@ -101,7 +90,9 @@ type Service struct {
 	Catalog   *catalog.Catalog
 	Schema    *Schema
 	Config    Config
-	Consent   ConsentRecorder // nil: signals are kept as evidence on events only
+	// Consent records GPC and consent-manager choices in the ledger; nil keeps them as
+	// evidence on the events only.
+	Consent ConsentRecorder
 	// Now is the clock of derived facts (cart abandonment); nil means time.Now. Tests set it.
 	Now func() time.Time
 	// Merger, when set, carries the refusals of a customer merged by stitching to the
@@ -201,21 +192,15 @@ func (s *Service) Ingest(ctx context.Context, b Batch) (Result, error) {
 		}
 	}
 	var res Result
-	var signals []ConsentSignal
 	err := s.Store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
 		st := &txState{s: s, tx: tx, b: &b, holders: map[string]*Holder{}, counts: map[string]map[string]int{},
 			keys: map[string]*vault.DataKey{}, profiles: map[string]*profile{}, roots: map[string]string{}}
 		var err error
-		res, signals, err = st.run(ctx, ps, d)
+		res, err = st.run(ctx, ps, d)
 		return err
 	})
 	if err != nil {
 		return Result{}, err
-	}
-	if s.Consent != nil && len(signals) > 0 {
-		if err := s.Consent.RecordWireConsent(ctx, signals); err != nil {
-			return Result{}, err
-		}
 	}
 	if s.Observe != nil {
 		s.Observe(b.KeyID, res.Stored, res.Duplicates, d)
@@ -401,6 +386,8 @@ type txState struct {
 	heldKinds map[string]bool
 	// abandoned counts the carts a MarkAbandonedCarts transaction marked.
 	abandoned int
+	// signals are the consent signals of the batch's new messages, recorded by flush.
+	signals []consent.Signal
 }
 
 type profile struct {
@@ -421,7 +408,7 @@ type profile struct {
 
 func tokenKey(kind string, token []byte) string { return kind + "\x00" + string(token) }
 
-func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, []ConsentSignal, error) {
+func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, error) {
 	var res Result
 	st.now = time.Now().UTC().Truncate(time.Microsecond)
 	hashes := make([][]byte, len(ps))
@@ -430,14 +417,13 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, []C
 	}
 	fresh, err := st.tx.ClaimMessages(ctx, st.b.KeyID, hashes, st.b.ReceivedAt, st.b.ReceivedAt.Add(-st.s.Config.DedupWindow))
 	if err != nil {
-		return res, nil, err
+		return res, err
 	}
 	if err := st.prefetch(ctx, ps, fresh); err != nil {
-		return res, nil, err
+		return res, err
 	}
 	events := make([]EventRow, 0, len(ps))
 	var orders []OrderChange
-	var signals []ConsentSignal
 	for i := range ps {
 		p := &ps[i]
 		if !fresh[i] {
@@ -446,11 +432,11 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, []C
 		}
 		owner, root, err := st.resolve(ctx, p, d)
 		if err != nil {
-			return res, nil, err
+			return res, err
 		}
 		if len(p.traits) > 0 {
 			if _, err := st.applyTraits(ctx, root, p.traits); err != nil {
-				return res, nil, err
+				return res, err
 			}
 		}
 		ev := EventRow{CustomerID: owner, KeyID: st.b.KeyID, Type: p.msg.Type, Name: p.name, Category: p.kind.Category,
@@ -458,10 +444,10 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, []C
 		if p.payload != nil {
 			dk, err := st.key(ctx, owner)
 			if err != nil {
-				return res, nil, err
+				return res, err
 			}
 			if ev.Sealed, err = dk.Seal(EventsTable, payloadField, owner, p.payload); err != nil {
-				return res, nil, problem.Wrap(problem.Internal, err, "sealing failed")
+				return res, problem.Wrap(problem.Internal, err, "sealing failed")
 			}
 		}
 		events = append(events, ev)
@@ -469,23 +455,16 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, []C
 			o.CustomerID = root
 			orders = append(orders, o)
 		}
-		if p.consent {
-			signals = append(signals, ConsentSignal{CustomerID: root, CategoryPreferences: p.msg.Context.Consent, GPC: st.b.GPC,
-				Source: consentSource(p.msg), At: p.msg.Timestamp})
+		if p.consent && st.s.Consent != nil {
+			st.signals = append(st.signals, consent.Signal{CustomerID: root, Categories: p.msg.Context.Consent, GPC: st.b.GPC,
+				Evidence: consent.EvidenceInput{UserAgent: p.msg.Context.UserAgent, IP: p.msg.Context.IP}})
 		}
 		res.Stored++
 	}
 	if err := st.flush(ctx, events, orders, d); err != nil {
-		return res, nil, err
+		return res, err
 	}
-	return res, signals, nil
-}
-
-func consentSource(m *Message) string {
-	if len(m.Context.Consent) > 0 {
-		return "banner"
-	}
-	return "gpc"
+	return res, nil
 }
 
 // resolve finds or creates the customer a message belongs to, linking its new identifiers
@@ -973,6 +952,24 @@ func (st *txState) carryRefusals(ctx context.Context) error {
 	return nil
 }
 
+// recordSignals appends to the consent ledger what the batch's consent signals call for, in
+// the batch's transaction: a message and the choice it carried are stored together or not at
+// all. A signal is attributed to the customer its message's customer was merged into by the
+// end of the batch, whose ledger decides.
+func (st *txState) recordSignals(ctx context.Context) error {
+	if len(st.signals) == 0 {
+		return nil
+	}
+	for i := range st.signals {
+		st.signals[i].CustomerID = st.rootOf(st.signals[i].CustomerID)
+	}
+	as, err := st.s.Consent.SignalRecords(ctx, st.signals)
+	if err != nil || len(as) == 0 {
+		return err
+	}
+	return st.tx.AppendConsents(ctx, as)
+}
+
 // identityRows are the identity rows the transaction stores. A contact identifier that is
 // its customer's current profile value is left out: the profile's blind-index entry finds
 // it (see findIndexed), and a second random insert per identifier was a third of an
@@ -1104,6 +1101,9 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 		if err := st.carryRefusals(ctx); err != nil {
 			return err
 		}
+	}
+	if err := st.recordSignals(ctx); err != nil {
+		return err
 	}
 	if len(events) > 0 {
 		if err := st.tx.InsertEvents(ctx, events); err != nil {

@@ -908,3 +908,25 @@ func (db *DB) PurgeIngest(ctx context.Context, dedupBefore, now time.Time, limit
 	})
 	return n, err
 }
+
+// AppendConsents implements ingest.Tx: the ledger appends of consent signals, stored with the
+// batch that carried them. The customers are the transaction's own, so they are not looked up
+// again; the decision watcher hears of them once the batch commits.
+func (t *ingestTx) AppendConsents(ctx context.Context, as []consent.Append) error {
+	var entries []audit.Entry
+	for _, a := range as {
+		if err := insertRecords(ctx, t.tx, a.Records); err != nil {
+			return fmt.Errorf("insert consent records: %w", err)
+		}
+		if err := t.db.insertSuppressions(ctx, t.tx, a.Suppressions); err != nil {
+			return fmt.Errorf("insert suppressions: %w", err)
+		}
+		holders, err := t.db.suppressionHolders(ctx, t.tx, a.Suppressions)
+		if err != nil {
+			return err
+		}
+		*t.changed = append(append(*t.changed, a.CustomerID), holders...)
+		entries = append(entries, a.Entries...)
+	}
+	return t.db.appendAudit(ctx, t.tx, entries)
+}
