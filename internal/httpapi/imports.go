@@ -26,6 +26,9 @@ func (s *Server) importRoutes() []route {
 				{Name: "consent", Type: "string", Description: "COLUMN=PURPOSE, repeatable: the column holds yes/no (y/n, true/false, 1/0) for a consent purpose; empty cells record nothing."},
 				{Name: "policy_version", Type: "string", Description: "The privacy-policy version the list's consents were collected under; required with consent."},
 			}, Body: "csv", Returns: "ImportStatus", Status: 202, Errors: []int{400, 403, 413, 422}, MaxBody: s.Imports.MaxBytes, handle: s.startImport},
+		{Method: "GET", Path: "/v1/imports", Summary: "Import jobs, newest first: uploads and steward import runs alike, each with its state and counts as GET /v1/imports/{id} shows them. Needs customers.write.",
+			Query: []param{{Name: "limit", Type: "integer", Description: "1 to 100 (default 20)."}},
+			Returns: "ImportList", Status: 200, Errors: []int{403, 422}, handle: s.listImports},
 		{Method: "GET", Path: "/v1/imports/{id}", Summary: "An import's state and progress: rows read, imported, rejected, consents recorded and the resume point.",
 			Returns: "ImportStatus", Status: 200, Errors: []int{403, 404}, handle: s.getImport},
 		{Method: "GET", Path: "/v1/imports/{id}/rejects", Summary: "An import's rejected rows: row number (the header is row 1) and reason, which names the column and rule, never the value.",
@@ -66,6 +69,18 @@ func (s *Server) getImport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) listImports(w http.ResponseWriter, r *http.Request) error {
+	limit, err := intParam(r, "limit", 20)
+	if err != nil {
+		return err
+	}
+	sts, err := s.Imports.List(r.Context(), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"data": sts})
 }
 
 func (s *Server) importRejects(w http.ResponseWriter, r *http.Request) error {
@@ -118,5 +133,6 @@ func init() {
 		"bytes": integer, "rows_total": integer, "rows_read": integer, "imported": integer, "created": integer, "updated": integer, "unchanged": integer,
 		"rejected": integer, "consents_recorded": integer, "resume_after_row": integer, "map": strs, "consent": strs, "policy_version": str(),
 		"created_at": dateTime(), "updated_at": dateTime()})
+	schemas["ImportList"] = obj(map[string]any{"data": arr(ref("ImportStatus"))})
 	schemas["RejectList"] = obj(map[string]any{"data": arr(obj(map[string]any{"row": integer, "reason": str()})), "next_cursor": str()})
 }
