@@ -27,7 +27,7 @@ func (s *Server) importRoutes() []route {
 				{Name: "policy_version", Type: "string", Description: "The privacy-policy version the list's consents were collected under; required with consent."},
 			}, Body: "csv", Returns: "ImportStatus", Status: 202, Errors: []int{400, 403, 413, 422}, MaxBody: s.Imports.MaxBytes, handle: s.startImport},
 		{Method: "GET", Path: "/v1/imports", Summary: "Import jobs, newest first: uploads and steward import runs alike, each with its state and counts as GET /v1/imports/{id} shows them. Needs customers.write.",
-			Query: []param{{Name: "limit", Type: "integer", Description: "1 to 100 (default 20)."}},
+			Query:   []param{{Name: "limit", Type: "integer", Description: "1 to 100 (default 20)."}},
 			Returns: "ImportList", Status: 200, Errors: []int{403, 422}, handle: s.listImports},
 		{Method: "GET", Path: "/v1/imports/{id}", Summary: "An import's state and progress: rows read, imported, rejected, consents recorded and the resume point.",
 			Returns: "ImportStatus", Status: 200, Errors: []int{403, 404}, handle: s.getImport},
