@@ -9,9 +9,37 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
-// flush writes everything the batch produced, in foreign-key order.
+// flush writes everything the batch produced, in foreign-key order: customers first, then
+// what refers to them (identities, merges, consent records, events, orders), and the audit
+// entries last, so that they describe exactly what was written in the same transaction.
 func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
-	var updates []audit.Entry
+	if err := st.createCustomers(ctx); err != nil {
+		return err
+	}
+	updates, err := st.updateCustomers(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.writeLinks(ctx); err != nil {
+		return err
+	}
+	if err := st.recordSignals(ctx); err != nil {
+		return err
+	}
+	if err := st.writeActivity(ctx, events, orders, d); err != nil {
+		return err
+	}
+	entries := append(append(st.entries, updates...), st.batchEntry(ctx, len(events), len(updates)))
+	return st.tx.AppendAudit(ctx, entries)
+}
+
+// createCustomers seals the batch's new customers with their final values and inserts them
+// in one statement. Their create entries name the fields they were created with, which are
+// only known once every message of the batch has been applied.
+func (st *txState) createCustomers(ctx context.Context) error {
+	if len(st.created) == 0 {
+		return nil
+	}
 	// The create entry of each new customer, found by id: a scan of the entries per customer
 	// made a batch of thousands quadratic.
 	createEntry := make(map[string]int, len(st.created))
@@ -22,43 +50,53 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 	}
 	for _, r := range st.created {
 		pr := st.profiles[r.ID]
-		if len(pr.dirty) > 0 {
-			if !pr.sealed {
-				if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
-					return err
-				}
-			}
-			pr.rec.Version = 1
-			sort.Strings(pr.dirty)
-			if i, ok := createEntry[r.ID]; ok {
-				st.entries[i].Fields = pr.dirty
+		if len(pr.dirty) == 0 {
+			continue
+		}
+		if !pr.sealed {
+			if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
+				return err
 			}
 		}
-	}
-	if len(st.created) > 0 {
-		if err := st.tx.CreateCustomers(ctx, st.created); err != nil {
-			return err
+		pr.rec.Version = 1
+		sort.Strings(pr.dirty)
+		if i, ok := createEntry[r.ID]; ok {
+			st.entries[i].Fields = pr.dirty
 		}
 	}
+	return st.tx.CreateCustomers(ctx, st.created)
+}
+
+// updateCustomers reseals and stores each stored customer the batch changed, once however
+// many messages changed it, in id order (so that a batch writes, and audits, in the same
+// order every time), and returns their update entries.
+func (st *txState) updateCustomers(ctx context.Context) ([]audit.Entry, error) {
 	ids := make([]string, 0, len(st.profiles))
 	for id := range st.profiles {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	var updates []audit.Entry
 	for _, id := range ids {
 		pr := st.profiles[id]
 		if pr.isNew || len(pr.dirty) == 0 {
 			continue
 		}
 		if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
-			return err
+			return nil, err
 		}
 		if err := st.tx.UpdateCustomer(ctx, pr.rec, pr.prev); err != nil {
-			return err
+			return nil, err
 		}
 		sort.Strings(pr.dirty)
 		updates = append(updates, audit.New(ctx, audit.ActionCustomerUpdate, id, pr.dirty, ""))
 	}
+	return updates, nil
+}
+
+// writeLinks stores the identities the batch linked and the merges it made; a merge's winner
+// takes over the loser's opt-outs in the same transaction, so no merge ever loses one.
+func (st *txState) writeLinks(ctx context.Context) error {
 	rows, err := st.identityRows(ctx)
 	if err != nil {
 		return err
@@ -68,17 +106,19 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 			return err
 		}
 	}
-	if len(st.merges) > 0 {
-		if err := st.tx.AddMerges(ctx, st.merges); err != nil {
-			return err
-		}
-		if err := st.carryRefusals(ctx); err != nil {
-			return err
-		}
+	if len(st.merges) == 0 {
+		return nil
 	}
-	if err := st.recordSignals(ctx); err != nil {
+	if err := st.tx.AddMerges(ctx, st.merges); err != nil {
 		return err
 	}
+	return st.carryRefusals(ctx)
+}
+
+// writeActivity stores the batch's events, order changes and the counts of what
+// minimisation dropped (kept per write key, so a developer can see what their SDK sends that
+// Steward refuses).
+func (st *txState) writeActivity(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
 	if len(events) > 0 {
 		if err := st.tx.InsertEvents(ctx, events); err != nil {
 			return err
@@ -90,22 +130,25 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 		}
 	}
 	if len(d) > 0 {
-		if err := st.tx.AddDrops(ctx, st.b.KeyID, d); err != nil {
-			return err
-		}
+		return st.tx.AddDrops(ctx, st.b.KeyID, d)
 	}
+	return nil
+}
+
+// batchEntry is the one audit entry that sums up the transaction: a tracking batch, an
+// import batch or an abandoned-cart sweep, with its counts (never a value).
+func (st *txState) batchEntry(ctx context.Context, events, updated int) audit.Entry {
 	batch := audit.New(ctx, ActionIngestBatch, "", nil, "")
-	batch.Target = fmt.Sprintf("events:%d customers_created:%d", len(events), len(st.created))
+	batch.Target = fmt.Sprintf("events:%d customers_created:%d", events, len(st.created))
 	if st.importing {
 		batch.Action = ActionImport
-		batch.Target = fmt.Sprintf("customers_created:%d customers_updated:%d", len(st.created), len(updates))
+		batch.Target = fmt.Sprintf("customers_created:%d customers_updated:%d", len(st.created), updated)
 	}
 	if st.abandoned > 0 {
 		batch.Action = ActionCartsAbandoned
-		batch.Target = fmt.Sprintf("carts:%d customers_updated:%d", st.abandoned, len(updates))
+		batch.Target = fmt.Sprintf("carts:%d customers_updated:%d", st.abandoned, updated)
 	}
-	entries := append(append(st.entries, updates...), batch)
-	return st.tx.AppendAudit(ctx, entries)
+	return batch
 }
 
 // recordSignals appends to the consent ledger what the batch's consent signals call for, in

@@ -204,68 +204,116 @@ func (s *Service) Ingest(ctx context.Context, b Batch) (Result, error) {
 	return res, nil
 }
 
-// prepare minimises a message and computes its identifiers and payload.
+// prepare minimises a message and computes its identifiers and payload: everything about it
+// that does not depend on which customer it belongs to, done before the transaction so that
+// the transaction holds the writer only for what must be serialised.
 func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
 	p.msg = m
-	id := m.MessageID
-	if id == "" {
-		// No messageId, no deduplication: a random one keeps the message.
-		var r [16]byte
-		_, _ = rand.Read(r[:])
-		id = "steward-" + hex.EncodeToString(r[:])
-	}
-	h := sha256.Sum256([]byte(id))
-	p.hash = h[:16]
+	p.hash = dedupHash(m)
 	if m.Type == TypeIdentify {
 		p.traits = s.traitFields(m.Traits, d)
 	}
-	idTraits := p.traits
-	if idTraits == nil && len(m.Context.Traits) > 0 {
-		// context.traits identify the sender on any message; they are not stored from here.
-		idTraits = map[string]any{}
-		for _, f := range []string{"email", "phone"} {
-			if v, ok := m.Context.Traits[f]; ok {
-				if n, _, err := s.Customers.Norm.Value(f, v); err == nil {
-					idTraits[f] = n
-				}
-			}
-		}
-	}
-	p.ids = s.identifiers(m, idTraits)
+	p.ids = s.identifiers(m, s.identifyingTraits(m, p.traits))
 	if len(p.ids) == 0 && m.CustomerID == "" {
 		return problem.InvalidField("userId", "userId or anonymousId is required and must not be a placeholder such as %q", "null")
 	}
 	p.kind = s.Schema.Kind(m.Type, m.Name)
-	p.name = m.Name
-	if p.name != "" && findPII(p.name) != "" {
-		d.add(DropPII, "event_name")
-		p.name = "[redacted]"
-	}
+	p.name = eventName(m.Name, d)
 	props := m.Properties
 	if m.Type == TypePage || m.Type == TypeScreen {
 		props = pageProperties(m)
 	}
 	plain, sealed := s.properties(props, d)
-	plainDoc := map[string]any{}
-	if len(plain) > 0 {
-		plainDoc["properties"] = plain
-	}
-	if m.Category != "" && findPII(m.Category) == "" {
-		plainDoc["category"] = m.Category
-	}
-	if m.Context.Library != "" {
-		plainDoc["library"] = clip(m.Context.Library) + " " + clip(m.Context.LibraryVer)
-	}
-	if m.Type == TypeIdentify && len(p.traits) > 0 {
-		plainDoc["traits"] = sortedNames(p.traits) // names only: values live in the profile
-	}
-	if m.Type == TypeGroup {
-		plainDoc["group"] = true
-	}
+	plainDoc := plainDocument(m, p.traits, plain)
 	sealedDoc := map[string]any{}
 	if len(sealed) > 0 {
 		sealedDoc["properties"] = sealed
 	}
+	if m.GroupID != "" {
+		sealedDoc["group_id"] = m.GroupID
+	}
+	s.placeContext(m, plainDoc, sealedDoc)
+	if ev := consentEvidence(m, b.GPC); ev != nil {
+		sealedDoc["consent"] = ev
+		p.consent = true
+	}
+	if err := p.encode(plainDoc, sealedDoc); err != nil {
+		return err
+	}
+	p.orders = commerceChanges(m)
+	return nil
+}
+
+// dedupHash is the key a retried message is recognised by: its messageId, hashed so that
+// the id a client chose is not stored. A message without one gets a random id, which keeps
+// it (it cannot be deduplicated) rather than colliding with every other such message.
+func dedupHash(m *Message) []byte {
+	id := m.MessageID
+	if id == "" {
+		var r [16]byte
+		_, _ = rand.Read(r[:])
+		id = "steward-" + hex.EncodeToString(r[:])
+	}
+	h := sha256.Sum256([]byte(id))
+	return h[:16]
+}
+
+// identifyingTraits are the traits a message's identifiers come from: an identify call's
+// own normalised traits, or else the e-mail and phone in context.traits, which identify the
+// sender on any message but are not stored from there.
+func (s *Service) identifyingTraits(m *Message, traits map[string]any) map[string]any {
+	if traits != nil || len(m.Context.Traits) == 0 {
+		return traits
+	}
+	idTraits := map[string]any{}
+	for _, f := range []string{"email", "phone"} {
+		if v, ok := m.Context.Traits[f]; ok {
+			if n, _, err := s.Customers.Norm.Value(f, v); err == nil {
+				idTraits[f] = n
+			}
+		}
+	}
+	return idTraits
+}
+
+// eventName is the name stored in clear with the event; one that holds personal data (an
+// e-mail address sent as the event name, say) is redacted and counted as a drop.
+func eventName(name string, d drops) string {
+	if name != "" && findPII(name) != "" {
+		d.add(DropPII, "event_name")
+		return "[redacted]"
+	}
+	return name
+}
+
+// plainDocument is what an event keeps in clear: properties the catalog declares
+// non-personal, category, library, the names (never the values) of identify traits and
+// whether it was a group call. Everything else is sealed.
+func plainDocument(m *Message, traits, plain map[string]any) map[string]any {
+	doc := map[string]any{}
+	if len(plain) > 0 {
+		doc["properties"] = plain
+	}
+	if m.Category != "" && findPII(m.Category) == "" {
+		doc["category"] = m.Category
+	}
+	if m.Context.Library != "" {
+		doc["library"] = clip(m.Context.Library) + " " + clip(m.Context.LibraryVer)
+	}
+	if m.Type == TypeIdentify && len(traits) > 0 {
+		doc["traits"] = sortedNames(traits) // names only: values live in the profile
+	}
+	if m.Type == TypeGroup {
+		doc["group"] = true
+	}
+	return doc
+}
+
+// placeContext puts the message's context in the document the catalog and configuration
+// allow: the IP address sealed, or as a prefix in clear (--ip-mode), the user agent sealed
+// if the catalog declares it, the locale in clear, and the campaign sealed without values
+// that hold personal data.
+func (s *Service) placeContext(m *Message, plainDoc, sealedDoc map[string]any) {
 	if m.Context.IP != "" {
 		switch ip := s.ipValue(m.Context.IP); {
 		case ip == "":
@@ -283,32 +331,46 @@ func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
 	if m.Context.Locale != "" {
 		plainDoc["locale"] = clip(m.Context.Locale)
 	}
-	if len(m.Context.Campaign) > 0 {
-		camp := map[string]any{}
-		for _, k := range []string{"name", "source", "medium", "term", "content"} {
-			if v, ok := m.Context.Campaign[k].(string); ok && findPII(v) == "" {
-				camp[k] = v
-			}
-		}
-		if len(camp) > 0 {
-			sealedDoc["campaign"] = camp
+	if camp := campaign(m); len(camp) > 0 {
+		sealedDoc["campaign"] = camp
+	}
+}
+
+// campaign keeps the UTM fields of context.campaign whose values hold no personal data
+// (nil when there are none).
+func campaign(m *Message) map[string]any {
+	if len(m.Context.Campaign) == 0 {
+		return nil
+	}
+	camp := map[string]any{}
+	for _, k := range []string{"name", "source", "medium", "term", "content"} {
+		if v, ok := m.Context.Campaign[k].(string); ok && findPII(v) == "" {
+			camp[k] = v
 		}
 	}
-	if m.GroupID != "" {
-		sealedDoc["group_id"] = m.GroupID
+	return camp
+}
+
+// consentEvidence is what the visitor chose — consent-manager categories, a GPC signal — kept
+// sealed with the event that carried it, as the evidence behind the consent records the
+// transaction derives from it; nil when the message carried no choice.
+func consentEvidence(m *Message, gpc bool) map[string]any {
+	if len(m.Context.Consent) == 0 && !gpc {
+		return nil
 	}
-	if len(m.Context.Consent) > 0 || b.GPC {
-		// Evidence of what the visitor chose, kept with the event that carried it.
-		ev := map[string]any{}
-		if len(m.Context.Consent) > 0 {
-			ev["category_preferences"] = m.Context.Consent
-		}
-		if b.GPC {
-			ev["gpc"] = true
-		}
-		sealedDoc["consent"] = ev
-		p.consent = true
+	ev := map[string]any{}
+	if len(m.Context.Consent) > 0 {
+		ev["category_preferences"] = m.Context.Consent
 	}
+	if gpc {
+		ev["gpc"] = true
+	}
+	return ev
+}
+
+// encode serialises the event's clear and sealed documents; the sealed one is sealed under
+// its owner's key in the transaction, once the owner is known.
+func (p *prepared) encode(plainDoc, sealedDoc map[string]any) error {
 	var err error
 	if p.plain, err = json.Marshal(plainDoc); err != nil {
 		return problem.Wrap(problem.Internal, err, "encoding failed")
@@ -318,7 +380,6 @@ func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
 			return problem.Wrap(problem.Internal, err, "encoding failed")
 		}
 	}
-	p.orders = commerceChanges(m)
 	return nil
 }
 

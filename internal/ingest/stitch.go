@@ -15,59 +15,16 @@ import (
 // and merging customers its identifiers show to be one, within the limits. It returns the
 // owner (the customer whose identifier the event arrived under, whose key seals it) and the
 // root (the customer the owner has been merged into).
+//
+// The steps follow docs/ingest.md's rules in order: look every identifier up, choose the
+// customer (or make one), link what is new, merge what the message joins, name the owner.
 func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, root string, err error) {
-	type hit struct {
-		id Identifier
-		h  *Holder
+	hits, err := st.lookupAll(ctx, p.ids)
+	if err != nil {
+		return "", "", err
 	}
-	hits := make([]hit, 0, len(p.ids))
-	for _, id := range p.ids {
-		h, err := st.lookup(ctx, id)
-		if err != nil {
-			return "", "", err
-		}
-		if h == nil && id.Either {
-			alt := id
-			alt.Kind = KindAnonymousID
-			alt.Token = st.s.Keys.IdentityToken(alt.Kind, []byte(alt.Value))
-			if h, err = st.lookup(ctx, alt); err != nil {
-				return "", "", err
-			}
-			id = alt
-		}
-		hits = append(hits, hit{id, h})
-	}
-	sort.SliceStable(hits, func(i, j int) bool { return kindRank[hits[i].id.Class()] < kindRank[hits[j].id.Class()] })
-	if p.msg.CustomerID != "" {
-		// Recorded for a known customer (a till naming the customer): they are the root.
-		if root, err = st.tx.Root(ctx, p.msg.CustomerID); err != nil {
-			return "", "", err
-		}
-		root = st.rootOf(root)
-		if _, err := st.countsOf(ctx, root); err != nil {
-			return "", "", err
-		}
-	}
-	for _, h := range hits {
-		if root != "" {
-			break
-		}
-		if h.h != nil {
-			root = st.rootOf(h.h.Root)
-			break
-		}
-	}
-	if root != "" && len(hits) > 0 && hits[0].h == nil {
-		// The strongest identifier is new. If the customer the weaker ones found may not take
-		// it (a second user id on a shared device), it starts a customer of its own rather
-		// than being folded into someone else.
-		ok, err := st.mayLink(ctx, root, hits[0].id.Class())
-		if err != nil {
-			return "", "", err
-		}
-		if !ok {
-			root = ""
-		}
+	if root, err = st.chooseRoot(ctx, p.msg, hits); err != nil {
+		return "", "", err
 	}
 	if root == "" {
 		pr, err := st.newCustomer(ctx, p.pre)
@@ -76,13 +33,95 @@ func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, ro
 		}
 		root = pr.rec.ID
 	}
+	if err := st.linkNew(ctx, root, hits, d); err != nil {
+		return "", "", err
+	}
+	if err := st.mergeJoined(ctx, root, hits, p.msg.Type, d); err != nil {
+		return "", "", err
+	}
+	return st.ownerOf(hits, root), root, nil
+}
+
+// hit is one identifier of a message and the holder it already has (nil when it is new).
+type hit struct {
+	id Identifier
+	h  *Holder
+}
+
+// lookupAll finds each identifier's holder, strongest identifier first, so that the later
+// steps prefer a user id's customer to an e-mail's, and an e-mail's to a cookie's. A userId
+// that may equally be an anonymous id (Identifier.Either) is looked up as the anonymous id
+// when no customer holds it as a user id, so a web SDK that reuses one value for both is
+// stitched to the visitor it already is.
+func (st *txState) lookupAll(ctx context.Context, ids []Identifier) ([]hit, error) {
+	hits := make([]hit, 0, len(ids))
+	for _, id := range ids {
+		h, err := st.lookup(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if h == nil && id.Either {
+			alt := id
+			alt.Kind = KindAnonymousID
+			alt.Token = st.s.Keys.IdentityToken(alt.Kind, []byte(alt.Value))
+			if h, err = st.lookup(ctx, alt); err != nil {
+				return nil, err
+			}
+			id = alt
+		}
+		hits = append(hits, hit{id, h})
+	}
+	sort.SliceStable(hits, func(i, j int) bool { return kindRank[hits[i].id.Class()] < kindRank[hits[j].id.Class()] })
+	return hits, nil
+}
+
+// chooseRoot picks the customer the message belongs to: the customer it names, else the
+// customer of its strongest known identifier; "" when a new customer must be made. The
+// strongest identifier being new and one the found customer may not take (a second user
+// id on a shared device) also gives "", so that it starts a customer of its own rather than
+// being folded into someone else.
+func (st *txState) chooseRoot(ctx context.Context, m *Message, hits []hit) (string, error) {
+	root := ""
+	if m.CustomerID != "" {
+		// Recorded for a known customer (a till naming the customer): they are the root.
+		r, err := st.tx.Root(ctx, m.CustomerID)
+		if err != nil {
+			return "", err
+		}
+		root = st.rootOf(r)
+		if _, err := st.countsOf(ctx, root); err != nil {
+			return "", err
+		}
+	}
+	for _, h := range hits {
+		if root != "" {
+			break
+		}
+		if h.h != nil {
+			root = st.rootOf(h.h.Root)
+		}
+	}
+	if root == "" || len(hits) == 0 || hits[0].h != nil {
+		return root, nil
+	}
+	ok, err := st.mayLink(ctx, root, hits[0].id.Class())
+	if err != nil || !ok {
+		return "", err
+	}
+	return root, nil
+}
+
+// linkNew links the message's new identifiers to root, each within its class's limit; one
+// over the limit is dropped (and counted) rather than refusing the message, whose event is
+// still worth keeping.
+func (st *txState) linkNew(ctx context.Context, root string, hits []hit, d drops) error {
 	for i, h := range hits {
 		if h.h != nil {
 			continue
 		}
 		ok, err := st.mayLink(ctx, root, h.id.Class())
 		if err != nil {
-			return "", "", err
+			return err
 		}
 		if !ok {
 			d.add(DropLimit, h.id.Class())
@@ -91,7 +130,15 @@ func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, ro
 		st.link(root, h.id)
 		hits[i].h = st.holders[tokenKey(h.id.Kind, h.id.Token)]
 	}
-	alias := p.msg.Type == TypeAlias
+	return nil
+}
+
+// mergeJoined merges into root every other customer whose identifier the message carried:
+// one message naming both is the evidence that they are one person (two anonymous trees
+// joined by a userId, an alias). Merges that the rules refuse (two known user ids, a merge
+// limit) are dropped and counted, and the customers stay apart.
+func (st *txState) mergeJoined(ctx context.Context, root string, hits []hit, typ string, d drops) error {
+	alias := typ == TypeAlias
 	for _, h := range hits {
 		if h.h == nil {
 			continue
@@ -102,21 +149,28 @@ func (st *txState) resolve(ctx context.Context, p *prepared, d drops) (owner, ro
 		}
 		ok, err := st.mayMerge(ctx, root, other, alias)
 		if err != nil {
-			return "", "", err
+			return err
 		}
 		if !ok {
 			d.add(DropLimit, "merge")
 			continue
 		}
-		reason := fmt.Sprintf("%s message carried identifiers of both customers (%s)", p.msg.Type, h.id.Class())
+		reason := fmt.Sprintf("%s message carried identifiers of both customers (%s)", typ, h.id.Class())
 		st.merge(ctx, root, other, reason)
 	}
+	return nil
+}
+
+// ownerOf is the customer whose identifier the event arrived under — the strongest one that
+// ended up with root — since that customer's key seals the event and an unmerge must give
+// the event back to them; root itself when no identifier did.
+func (st *txState) ownerOf(hits []hit, root string) string {
 	for _, h := range hits {
 		if h.h != nil && st.rootOf(h.h.Root) == root {
-			return h.h.CustomerID, root, nil
+			return h.h.CustomerID
 		}
 	}
-	return root, root, nil
+	return root
 }
 
 // prefetch looks up every identifier of the batch's new messages in a few queries rather
