@@ -20,7 +20,8 @@ func openIngest(cfg config.Config, a *App) (*ingest.Service, error) {
 		return nil, err
 	}
 	return &ingest.Service{Store: a.Store.Ingest(), Customers: a.Customers, Keys: a.Keys, Catalog: a.Catalog, Schema: schema,
-		Config: ingest.Config{DedupWindow: cfg.DedupWindow, PIIMode: cfg.PIIMode, IPMode: cfg.IPMode, CartAbandonAfter: cfg.CartAbandonAfter}}, nil
+		Consent: a.Consents,
+		Config:  ingest.Config{DedupWindow: cfg.DedupWindow, PIIMode: cfg.PIIMode, IPMode: cfg.IPMode, CartAbandonAfter: cfg.CartAbandonAfter}}, nil
 }
 
 // purgeLoop forgets message ids older than the deduplication window and deletes events past

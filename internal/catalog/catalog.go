@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 )
 
 //go:embed default.yaml
@@ -53,6 +54,13 @@ type Purpose struct {
 	// email or phone is on the list, even after erasure and re-import, and an objection to it
 	// is absolute (GDPR Article 21(3)). Only consent and legitimate-interest purposes may set it.
 	Marketing bool `json:"marketing"`
+	// ConsentCategories are the consent-manager categories (Segment's
+	// context.consent.categoryPreferences keys, such as "Advertising") whose choice a
+	// tracking call carries for this purpose: false withdraws consent (objects, for a
+	// legitimate-interest purpose), true gives it. Matched without regard to case. Only
+	// consent and legitimate-interest purposes may declare them, because only their
+	// processing is the customer's to refuse.
+	ConsentCategories []string `json:"consent_categories,omitempty"`
 }
 
 // Category groups fields by the kind of data they hold, as privacy notices and records of
@@ -214,6 +222,22 @@ func (c *Catalog) GPCPurposes() []string {
 	for _, p := range c.Purposes {
 		if p.GPCOptOut {
 			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// CategoryPurposes returns the purposes that answer to a consent-manager category, in
+// catalog order; none for a category no purpose declares, whose choice is then only kept as
+// evidence on the event that carried it.
+func (c *Catalog) CategoryPurposes(category string) []Purpose {
+	var out []Purpose
+	for _, p := range c.Purposes {
+		for _, cc := range p.ConsentCategories {
+			if strings.EqualFold(cc, category) {
+				out = append(out, p)
+				break
+			}
 		}
 	}
 	return out

@@ -78,6 +78,15 @@ func TestDefaultPurposes(t *testing.T) {
 	if got, want := c.GPCPurposes(), []string{"personalization", "ads_sharing"}; !slices.Equal(got, want) {
 		t.Errorf("GPCPurposes() = %v, want %v", got, want)
 	}
+	for category, want := range map[string]string{"Advertising": "ads_sharing", "personalization": "personalization",
+		"Analytics": "analytics", "MARKETING": "marketing_email"} {
+		if ps := c.CategoryPurposes(category); len(ps) != 1 || ps[0].Name != want {
+			t.Errorf("CategoryPurposes(%q) = %v, want %s", category, ps, want)
+		}
+	}
+	if ps := c.CategoryPurposes("Functional"); len(ps) != 0 {
+		t.Errorf("CategoryPurposes(Functional) = %v, want none", ps)
+	}
 	if p, _ := c.Purpose("analytics"); !p.GeneralizedOnly {
 		t.Error("analytics must see generalised data only")
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -41,7 +42,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 var (
 	topKeys      = []string{"version", "purposes", "categories", "fields", "roles"}
 	topRequired  = []string{"purposes", "categories", "fields", "roles"}
-	purposeKeys  = []string{"name", "description", "legal_basis", "gpc_opt_out", "generalized_only", "marketing"}
+	purposeKeys  = []string{"name", "description", "legal_basis", "gpc_opt_out", "generalized_only", "marketing", "consent_categories"}
 	purposeReq   = []string{"name", "description", "legal_basis"}
 	categoryKeys = []string{"name", "description"}
 	categoryReq  = []string{"name", "description"}
@@ -443,10 +444,45 @@ func (p *parser) purpose(n *yaml.Node, i int) (Purpose, bool) {
 			p.addf(m.Line, "%s: marketing is only allowed on consent and legitimate_interest purposes (this one is %s)", label, v.LegalBasis)
 		}
 	}
+	if cc := kv["consent_categories"]; cc != nil {
+		v.ConsentCategories = p.consentCategories(cc, label, v.LegalBasis)
+	}
 	if ok {
 		p.generalizedOnly[name] = v.GeneralizedOnly
 	}
 	return v, ok
+}
+
+// maxConsentCategory bounds a consent-manager category name: the names consent tools send
+// are short words or codes ("Advertising", "C0004").
+const maxConsentCategory = 64
+
+// consentCategories reads a purpose's consent_categories. A choice in a consent manager is
+// the customer's refusal or grant, so only purposes the customer may refuse (consent and
+// legitimate interest) may answer to one; names differing only in case are the same
+// category, because they are matched without regard to case.
+func (p *parser) consentCategories(n *yaml.Node, label string, basis LegalBasis) []string {
+	refs, _ := p.strList(n, label, "consent_categories", "consent category")
+	if basis != "" && basis != Consent && basis != LegitimateInterest {
+		p.addf(n.Line, "%s: consent_categories are only allowed on consent and legitimate_interest purposes (this one is %s)", label, basis)
+		return nil
+	}
+	var out []string
+	seen := map[string]int{}
+	for _, r := range refs {
+		low := strings.ToLower(r.name)
+		if first, dup := seen[low]; dup {
+			p.addf(r.line, "%s: consent category %q listed twice (first at line %d; categories match without regard to case)", label, r.name, first)
+			continue
+		}
+		if len(r.name) > maxConsentCategory || strings.ContainsFunc(r.name, unicode.IsControl) {
+			p.addf(r.line, "%s: consent category %q must be at most %d characters without control characters", label, r.name, maxConsentCategory)
+			continue
+		}
+		seen[low] = r.line
+		out = append(out, r.name)
+	}
+	return out
 }
 
 func (p *parser) category(n *yaml.Node, i int) (Category, bool) {

@@ -26,6 +26,8 @@ import (
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// isTerminal, if set, replaces the check for a terminal (where progress bars are drawn).
+	isTerminal func(io.Writer) bool
 }
 
 // Main runs the command line and returns the process exit code.

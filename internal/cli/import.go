@@ -2,26 +2,21 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stewardhq/steward/internal/app"
 	"github.com/stewardhq/steward/internal/importer"
+	"github.com/stewardhq/steward/internal/job"
+	"github.com/stewardhq/steward/internal/problem"
 )
-
-// importState is the resume point of an import, kept in the data directory per file so
-// that --resume continues after the last committed row.
-type importState struct {
-	File      string `json:"file"`
-	Committed int    `json:"committed"`
-}
 
 func importCmd(s *settings, e env) *cobra.Command {
 	var maps, consents []string
@@ -31,86 +26,27 @@ func importCmd(s *settings, e env) *cobra.Command {
 	var batch int
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv --map COLUMN=FIELD …",
-		Short: "Import customers from a CSV file (rejected rows go to a rejects file with row number and reason)",
+		Short: "Import customers from a CSV file as an import job (rejected rows go to a rejects file with row number and reason)",
 		Args:  cobra.ExactArgs(1),
 		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
+			if len(maps) == 0 {
+				return fmt.Errorf("--map COLUMN=FIELD is required, once per mapped column")
+			}
+			if policyVersion != "" && len(consents) == 0 {
+				return fmt.Errorf("--policy-version is only meaningful with --consent COLUMN=PURPOSE")
+			}
 			path := args[0]
-			f, err := os.Open(path)
-			if err != nil {
-				return fmt.Errorf("open %s: %w", path, err)
-			}
-			defer f.Close()
-			info, err := f.Stat()
-			if err != nil {
-				return err
-			}
-			r, err := importer.NewReader(f)
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			ms, err := importer.ParseMappings(maps, r.Header, a.Catalog)
-			if err != nil {
-				return err
-			}
-			cs, err := importer.ParseConsents(consents, r.Header)
-			if err != nil {
-				return err
-			}
-			if len(cs) > 0 || policyVersion != "" {
-				purposes := make([]string, len(cs))
-				for i, c := range cs {
-					purposes[i] = c.Purpose
-				}
-				if len(cs) == 0 {
-					return fmt.Errorf("--policy-version is only meaningful with --consent COLUMN=PURPOSE")
-				}
-				if err := a.Consents.CheckImport(ctx, purposes, policyVersion); err != nil {
-					return err
-				}
-			}
+			spec := importer.Spec{Map: maps, Consent: consents, PolicyVersion: policyVersion, Batch: batch}
 			if rejectsPath == "" {
 				rejectsPath = path + ".rejects.csv"
 			}
-			rej, err := os.OpenFile(rejectsPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+			ctx, stop := signalContext(ctx)
+			defer stop()
+			st, err := startImport(ctx, a, e, path, spec, resume)
 			if err != nil {
-				return fmt.Errorf("rejects file: %w", err)
+				return err
 			}
-			defer rej.Close()
-			statePath := importStatePath(s.cfg.Data, path)
-			start := 0
-			if resume {
-				if b, err := os.ReadFile(statePath); err == nil {
-					var st importState
-					if json.Unmarshal(b, &st) == nil {
-						start = st.Committed
-						fmt.Fprintf(e.stderr, "resuming after row %d\n", start)
-					}
-				}
-			}
-			tty := isTerminal(e.stderr)
-			began := time.Now()
-			stats, runErr := importer.Run(ctx, r, ms, a.Customers.Norm, a.Ingest, importer.CSVRejects(rej), importer.Options{KeyID: "cli", BatchSize: batch, StartAfter: start,
-				Consents: cs, PolicyVersion: policyVersion, Ledger: a.Consents,
-				Progress: func(row int, st importer.Stats) error {
-					_ = writeImportState(statePath, importState{File: path, Committed: row})
-					if tty && info.Size() > 0 {
-						pct := float64(r.Offset()) / float64(info.Size()) * 100
-						fmt.Fprintf(e.stderr, "\r[%-40s] %5.1f%% %d rows", bar(pct), pct, row)
-					}
-					return nil
-				}})
-			if tty {
-				fmt.Fprintln(e.stderr)
-			}
-			took := time.Since(began)
-			fmt.Fprintf(e.stdout, "rows %d, created %d, updated %d, unchanged %d, rejected %d (%s), consents recorded %d in %s\n",
-				stats.Rows, stats.Created, stats.Updated, stats.Unchanged, stats.Rejected, rejectsPath, stats.Consents, took.Round(time.Millisecond))
-			if runErr != nil {
-				fmt.Fprintf(e.stderr, "steward: import stopped: %v\nrows up to %d are stored; run again with --resume to continue after row %d\n", runErr, stats.Committed, stats.Committed)
-				return exitCode(1)
-			}
-			_ = os.Remove(statePath)
-			return nil
+			return runImport(ctx, a, e, st, rejectsPath)
 		}),
 	}
 	f := cmd.Flags()
@@ -118,27 +54,136 @@ func importCmd(s *settings, e env) *cobra.Command {
 	f.StringVar(&rejectsPath, "rejects", "", "rejects file (default FILE.csv.rejects.csv): row number and reason per rejected row")
 	f.StringArrayVar(&consents, "consent", nil, "COLUMN=PURPOSE (repeatable): the column holds each customer's yes/no for a consent purpose; empty cells record nothing")
 	f.StringVar(&policyVersion, "policy-version", "", "the privacy-policy version the list's consents were collected under (required with --consent)")
-	f.BoolVar(&resume, "resume", false, "continue after the last row a previous run committed")
-	f.IntVar(&batch, "batch", 5000, "rows per transaction (at most 5000)")
+	f.BoolVar(&resume, "resume", false, "continue the interrupted import of this file (same size and choices) after its last committed row")
+	f.IntVar(&batch, "batch", importer.MaxBatch, "rows per transaction (at most 5000)")
 	return cmd
 }
 
-func importStatePath(data, file string) string {
-	abs, _ := filepath.Abs(file)
-	h := sha256.Sum256([]byte(abs))
-	return filepath.Join(data, "imports", hex.EncodeToString(h[:8])+".json")
+// startImport creates the file's import job as an upload to POST /v1/imports does — spooled,
+// checked through to its last row, audited — or, with --resume, finds the interrupted job
+// this file started, whose spooled copy and cursor say where to continue.
+func startImport(ctx context.Context, a *app.App, e env, path string, spec importer.Spec, resume bool) (importer.Status, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return importer.Status{}, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return importer.Status{}, err
+	}
+	if resume {
+		st, ok, err := interruptedImport(ctx, a, spec, info.Size())
+		if err != nil {
+			return importer.Status{}, err
+		}
+		if ok {
+			fmt.Fprintf(e.stderr, "resuming import %s after row %d\n", st.ID, st.ResumeAfter)
+			return st, nil
+		}
+		fmt.Fprintf(e.stderr, "no interrupted import of %s with these choices; starting a new one\n", path)
+	}
+	st, err := a.Imports.Start(ctx, spec, f)
+	if err != nil {
+		var fe *importer.FileError
+		if errors.As(err, &fe) {
+			return st, fmt.Errorf("%s: %s", path, strings.TrimPrefix(problem.Detail(err), "body: "))
+		}
+		return st, err
+	}
+	fmt.Fprintf(e.stderr, "import %s: %d rows\n", st.ID, st.RowsTotal)
+	return st, nil
 }
 
-func writeImportState(path string, st importState) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+// interruptedImport finds the newest import job left running (its process stopped) whose
+// file had this size and whose choices were these: the one --resume continues.
+func interruptedImport(ctx context.Context, a *app.App, spec importer.Spec, size int64) (importer.Status, bool, error) {
+	sts, err := a.Imports.List(ctx, importer.MaxList)
+	if err != nil {
+		return importer.Status{}, false, err
+	}
+	for _, st := range sts {
+		if st.State == job.Running && st.Bytes == size && slices.Equal(st.Map, spec.Map) && slices.Equal(st.Consent, spec.Consent) &&
+			st.PolicyVersion == spec.PolicyVersion {
+			return st, true, nil
+		}
+	}
+	return importer.Status{}, false, nil
+}
+
+// runImport runs the import job here, to its end, drawing a progress bar on a terminal, then
+// writes the rejects file and the summary from the job's own record, so that what the command
+// line reports is what GET /v1/imports/{id} shows.
+func runImport(ctx context.Context, a *app.App, e env, st importer.Status, rejectsPath string) error {
+	tty := e.terminal(e.stderr)
+	began := time.Now()
+	runCtx := importer.WithProgress(ctx, func(p importer.Status) {
+		if tty && p.RowsTotal > 0 {
+			pct := min(100, float64(p.RowsRead)/float64(p.RowsTotal)*100)
+			fmt.Fprintf(e.stderr, "\r[%-40s] %5.1f%% %d rows", bar(pct), pct, p.RowsRead)
+		}
+	})
+	runErr := a.Runner.RunJob(runCtx, st.ID)
+	if tty {
+		fmt.Fprintln(e.stderr)
+	}
+	took := time.Since(began)
+	interrupted := ctx.Err() != nil
+	// Interrupted or not, the report is written: what is committed is stored.
+	ctx = context.WithoutCancel(ctx)
+	end, err := a.Imports.Status(ctx, st.ID)
+	if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(st)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := writeRejects(ctx, a, st.ID, rejectsPath); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	fmt.Fprintf(e.stdout, "rows %d, created %d, updated %d, unchanged %d, rejected %d (%s), consents recorded %d in %s\n",
+		end.RowsRead, end.Created, end.Updated, end.Unchanged, end.Rejected, rejectsPath, end.Consents, took.Round(time.Millisecond))
+	switch {
+	case runErr == nil:
+		return nil
+	case interrupted:
+		fmt.Fprintf(e.stderr, "steward: import %s interrupted: rows up to %d are stored; run the same command with --resume to continue after row %d\n",
+			st.ID, end.ResumeAfter, end.ResumeAfter)
+	default:
+		// The job's own failure reasons are public (rows and rules, never values).
+		msg := runErr.Error()
+		if _, ok := errors.AsType[*problem.Error](runErr); ok {
+			msg = problem.Detail(runErr)
+		}
+		fmt.Fprintf(e.stderr, "steward: import %s stopped: %s\n", st.ID, msg)
+	}
+	return exitCode(1)
+}
+
+// writeRejects writes the import's rejected rows, all of them (a resumed import's earlier
+// runs too), as the rejects file: row number and reason, never a value.
+func writeRejects(ctx context.Context, a *app.App, id, path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("rejects file: %w", err)
+	}
+	defer f.Close()
+	w := importer.CSVRejects(f)
+	after := 0
+	for {
+		rs, err := a.Imports.Rejects(ctx, id, after, 10000)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			w.Reject(r.Row, r.Reason)
+		}
+		if len(rs) < 10000 {
+			break
+		}
+		after = rs[len(rs)-1].Row
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("rejects file: %w", err)
+	}
+	return f.Close()
 }
 
 func bar(pct float64) string {
@@ -153,7 +198,15 @@ func bar(pct float64) string {
 	return string(out)
 }
 
-// isTerminal reports whether w is a character device, where a progress bar makes sense.
+// terminal reports whether w is a terminal, where a progress bar makes sense.
+func (e env) terminal(w io.Writer) bool {
+	if e.isTerminal != nil {
+		return e.isTerminal(w)
+	}
+	return isTerminal(w)
+}
+
+// isTerminal reports whether w is a character device.
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	if !ok {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/match"
 )
 
@@ -183,26 +184,13 @@ func (r *readReport) print(w io.Writer) {
 // skipped and reported; only a file that cannot be read as CSV at all, or lacks a named
 // column, is an error.
 func readMatchCSV(r io.Reader, idColumn string, mapping []columnMap) ([]match.Record, *readReport, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.LazyQuotes = true
-	cr.TrimLeadingSpace = true // so that `, "a, b"` is one quoted field
-	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, nil, fmt.Errorf("the file is empty: a header row is needed")
-	}
+	cr, err := importer.NewLenientReader(r)
 	if err != nil {
-		return nil, nil, fmt.Errorf("header: %w", err)
+		return nil, nil, err
 	}
-	header = slices.Clone(header) // the reader reuses its slice
+	header := cr.Header
 	cols := map[string]int{}
 	for i, h := range header {
-		h = strings.TrimSpace(h)
-		if i == 0 {
-			h = strings.TrimPrefix(h, "\ufeff")
-		}
-		header[i] = h
 		if _, dup := cols[h]; dup && h != "" {
 			cols[h] = -1 // ambiguous: an error only if a flag names it
 			continue
@@ -239,23 +227,19 @@ func readMatchCSV(r io.Reader, idColumn string, mapping []columnMap) ([]match.Re
 	rep := &readReport{}
 	seen := map[string]bool{}
 	var recs []match.Record
-	for row := 2; ; row++ {
-		fields, err := cr.Read()
+	for {
+		row, fields, err := cr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		rep.rows++
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				rep.reject(row, "not valid CSV: "+pe.Err.Error())
-				continue
-			}
-			return nil, nil, fmt.Errorf("row %d: %w", row, err)
-		}
-		if len(fields) != len(header) {
-			rep.reject(row, fmt.Sprintf("%d fields where the header has %d", len(fields), len(header)))
+		var re *importer.RowError
+		if errors.As(err, &re) {
+			rep.reject(row, re.Reason)
 			continue
+		}
+		if err != nil {
+			return nil, nil, err
 		}
 		id := strings.TrimSpace(fields[idCol])
 		switch {

@@ -151,7 +151,7 @@ func TestMatchCSV(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"skipped 3 of 7 rows", "row 5: 7 fields where the header has 6", "row 6: empty id", "row 7: repeats an earlier id"} {
+	for _, want := range []string{"skipped 3 of 7 rows", "row 5: has 7 columns, the header has 6", "row 6: empty id", "row 7: repeats an earlier id"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}

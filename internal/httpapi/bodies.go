@@ -175,6 +175,11 @@ type DuplicateMerge struct {
 	Merge     ingest.Merge   `json:"merge"`
 }
 
+// ImportList is the import jobs, newest first.
+type ImportList struct {
+	Data []importer.Status `json:"data"`
+}
+
 // RejectList is a page of an import's rejected rows.
 type RejectList struct {
 	Data       []importer.Reject `json:"data"`

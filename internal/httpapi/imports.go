@@ -22,6 +22,7 @@ func (s *Server) importRoutes() []route {
 	return []route{
 		post("/v1/imports", s.startImport, query(importQuery...), inMedia("text/csv"), out[importer.Status](202),
 			errs(400, 403, 413, 422), maxBody(s.Imports.MaxBytes)),
+		get("/v1/imports", s.listImports, query(importListQuery...), out[ImportList](200), errs(403, 422)),
 		get("/v1/imports/{id}", s.getImport, out[importer.Status](200), errs(403, 404)),
 		get("/v1/imports/{id}/rejects", s.importRejects, query(rejectQuery...), out[RejectList](200),
 			outMedia("text/csv", 200), errs(403, 404, 422)),
@@ -59,6 +60,18 @@ func (s *Server) getImport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) listImports(w http.ResponseWriter, r *http.Request) error {
+	limit, err := intParam(r, "limit", 20)
+	if err != nil {
+		return err
+	}
+	sts, err := s.Imports.List(r.Context(), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, ImportList{Data: sts})
 }
 
 func (s *Server) importRejects(w http.ResponseWriter, r *http.Request) error {

@@ -79,6 +79,8 @@ var summaries = map[string]string{
 		"UTF-16 or badly quoted file, an unknown column, field or purpose, or a policy version that does not fit are refused " +
 		"with nothing stored. Answers 202 with the job's status and a Location. Needs customers.write (and consents.write " +
 		"with consent columns).",
+	"GET /v1/imports": "Import jobs, newest first: uploads and steward import runs alike, each with its state and counts as " +
+		"GET /v1/imports/{id} shows them. Needs customers.write.",
 	"GET /v1/imports/{id}": "An import's state and progress: rows read, imported, rejected, consents recorded and the resume point.",
 	"GET /v1/imports/{id}/rejects": "An import's rejected rows: row number (the header is row 1) and reason, which names " +
 		"the column and rule, never the value.",
@@ -158,7 +160,8 @@ var (
 		{Name: "policy_version", Type: "string", Description: "The privacy-policy version the list's consents were collected " +
 			"under; required with consent."},
 	}
-	rejectQuery = []param{
+	importListQuery = []param{{Name: "limit", Type: "integer", Description: "1 to 100 (default 20)."}}
+	rejectQuery     = []param{
 		{Name: "limit", Type: "integer", Description: "1 to 10000 (default 1000)."},
 		cursorParam,
 		{Name: "format", Type: "string", Description: "csv for a row,reason file to open next to the spreadsheet (the same " +

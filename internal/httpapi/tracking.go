@@ -219,7 +219,7 @@ func (s *Server) track(kind string) handlerFunc {
 		}
 		ctx := audit.WithActor(r.Context(), actor)
 		keyID := strings.TrimPrefix(actor.ID, "key:")
-		res, err := s.Ingest.Ingest(ctx, ingest.Batch{KeyID: keyID, Messages: req.Messages, ReceivedAt: received, GPC: r.Header.Get("Sec-GPC") == "1"})
+		res, err := s.Ingest.Ingest(ctx, ingest.Batch{KeyID: keyID, Messages: req.Messages, ReceivedAt: received, GPC: strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1"})
 		if err != nil {
 			return s.trackFail(w, r, err)
 		}

@@ -12,7 +12,9 @@ import (
 	"unicode/utf8"
 )
 
-// Reader reads the rows of one CSV file.
+// Reader reads the rows of one CSV file. It is the one CSV reader of the command line and
+// the API: imports use it, and so does steward match, so a file that one accepts the other
+// reads the same way (byte-order mark, delimiter, header, row numbers, reasons).
 type Reader struct {
 	Header    []string
 	Delimiter rune
@@ -20,13 +22,25 @@ type Reader struct {
 	// row is the number of the last row read as a spreadsheet shows it: the header is row 1,
 	// so people find a rejected row where the rejects file says it is.
 	row int
+	// lenient passes fields that are not valid UTF-8 through as they are (see
+	// NewLenientReader).
+	lenient bool
 }
 
 // sniffBytes is how much of the file delimiter detection looks at.
 const sniffBytes = 64 << 10
 
 // NewReader detects the byte-order mark and the delimiter and reads the header row.
-func NewReader(in io.Reader) (*Reader, error) {
+func NewReader(in io.Reader) (*Reader, error) { return newReader(in, false) }
+
+// NewLenientReader is NewReader for the looser files research and legacy exports are (Febrl's
+// among them): a quote inside an unquoted field is kept as text, and blanks after a
+// delimiter are dropped, so that `, "a, b"` is one quoted field, and a value in a legacy
+// 8-bit encoding is passed through rather than rejecting its row. Imports stay strict,
+// because a stray quote there usually means rows have run together.
+func NewLenientReader(in io.Reader) (*Reader, error) { return newReader(in, true) }
+
+func newReader(in io.Reader, lenient bool) (*Reader, error) {
 	br := bufio.NewReaderSize(in, sniffBytes)
 	head, err := br.Peek(sniffBytes)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
@@ -44,6 +58,7 @@ func NewReader(in io.Reader) (*Reader, error) {
 	r.Comma = delim
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = false
+	r.LazyQuotes, r.TrimLeadingSpace = lenient, lenient
 	hdr, err := r.Read()
 	if errors.Is(err, io.EOF) {
 		return nil, errors.New("file is empty: a header row is required")
@@ -57,7 +72,7 @@ func NewReader(in io.Reader) (*Reader, error) {
 		}
 		hdr[i] = strings.TrimSpace(h)
 	}
-	return &Reader{Header: hdr, Delimiter: delim, r: r, row: 1}, nil
+	return &Reader{Header: hdr, Delimiter: delim, r: r, row: 1, lenient: lenient}, nil
 }
 
 // detectDelimiter picks the most frequent of comma, semicolon and tab in the first line,
@@ -116,7 +131,7 @@ func (r *Reader) Next() (int, []string, error) {
 	}
 	r.row++
 	for i, f := range rec {
-		if !utf8.ValidString(f) {
+		if !r.lenient && !utf8.ValidString(f) {
 			return r.row, nil, &RowError{Row: r.row, Reason: fmt.Sprintf("column %q is not valid UTF-8", r.column(i))}
 		}
 	}

@@ -87,3 +87,44 @@ func FuzzCSVRow(f *testing.F) {
 		}
 	})
 }
+
+// TestLenientReader: the reader steward match uses takes ", " separators, stray quotes and
+// 8-bit values that an import refuses, with the same row numbers and reasons otherwise.
+func TestLenientReader(t *testing.T) {
+	in := "id, name, street\n" +
+		"c1, Kayla, \"Maltby Circuit, Coolaroo\"\n" +
+		"c2, Jos\xe9, 7 \"Giblin\" St\n" +
+		"c3, Too, many, fields\n"
+	r, err := NewLenientReader(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		row    int
+		fields string
+		reason string
+	}{
+		{2, "c1|Kayla|Maltby Circuit, Coolaroo", ""},
+		{3, "c2|Jos\xe9|7 \"Giblin\" St", ""},
+		{4, "", "has 4 columns, the header has 3"},
+	}
+	for _, w := range want {
+		row, rec, err := r.Next()
+		var re *RowError
+		switch {
+		case w.reason != "" && (!errors.As(err, &re) || re.Reason != w.reason || row != w.row):
+			t.Errorf("row %d: got %d %v, want %q", w.row, row, err, w.reason)
+		case w.reason == "" && (err != nil || row != w.row || strings.Join(rec, "|") != w.fields):
+			t.Errorf("row %d: got %d %q %v, want %q", w.row, row, rec, err, w.fields)
+		}
+	}
+	if _, _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Errorf("got %v, want EOF", err)
+	}
+	// An import refuses the same file's stray quote.
+	strict, _ := NewReader(strings.NewReader(in))
+	_, _, _ = strict.Next()
+	if _, _, err := strict.Next(); err == nil {
+		t.Error("strict reader accepted a stray quote and an 8-bit value")
+	}
+}

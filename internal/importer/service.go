@@ -33,7 +33,12 @@ type Spec struct {
 	Map           []string `json:"map"`               // COLUMN=FIELD, as --map
 	Consent       []string `json:"consent,omitempty"` // COLUMN=PURPOSE, as --consent
 	PolicyVersion string   `json:"policy_version,omitempty"`
+	// Batch is how many rows go in one transaction, as --batch (0: the default, 5,000).
+	Batch int `json:"batch,omitempty"`
 }
+
+// MaxBatch bounds Spec.Batch: larger transactions hold the writer too long.
+const MaxBatch = 5000
 
 // Import is an uploaded import as stored: who started it, what it asked for, and the wrapped
 // key of its spooled file. It holds no personal data.
@@ -63,6 +68,8 @@ type Uploads interface {
 	GetImport(ctx context.Context, id string) (Import, error)
 	// AddRejects stores rejected rows; a row stored before (a resumed run) is kept as it is.
 	AddRejects(ctx context.Context, importID string, rs []Reject) error
+	// ListImports returns the newest imports first, at most limit.
+	ListImports(ctx context.Context, limit int) ([]Import, error)
 	// ListRejects returns rejected rows after row afterRow, in row order.
 	ListRejects(ctx context.Context, importID string, afterRow, limit int) ([]Reject, error)
 }
@@ -139,20 +146,15 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 	if len(spec.Map) == 0 {
 		return Status{}, problem.InvalidField("map", "is required: give COLUMN=FIELD once per mapped column")
 	}
+	if spec.Batch < 0 || spec.Batch > MaxBatch {
+		return Status{}, problem.InvalidField("batch", "must be 1 to %d", MaxBatch)
+	}
 	if len(spec.Consent) > 0 || spec.PolicyVersion != "" {
 		if s.Ledger == nil {
 			return Status{}, problem.InvalidField("consent", "consent columns are not supported here")
 		}
-		purposes := make([]string, 0, len(spec.Consent))
-		for _, c := range spec.Consent {
-			_, p, _ := strings.Cut(c, "=")
-			purposes = append(purposes, strings.TrimSpace(p))
-		}
-		if len(purposes) == 0 {
+		if len(spec.Consent) == 0 {
 			return Status{}, problem.InvalidField("policy_version", "is only meaningful with consent columns")
-		}
-		if err := s.Ledger.CheckImport(ctx, purposes, spec.PolicyVersion); err != nil {
-			return Status{}, err
 		}
 	}
 	uid, err := uuid.NewV7()
@@ -200,7 +202,7 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 	if n == 0 {
 		return Status{}, fileError("the file is empty: a header row is required")
 	}
-	rows, err := s.check(path, dk, id, spec)
+	rows, err := s.check(ctx, path, dk, id, spec)
 	if err != nil {
 		return Status{}, err
 	}
@@ -231,10 +233,11 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// check reads a spooled upload through once: the header, the mapping and every row's
-// boundaries, so a file that would stop half-way is refused before anything is stored. It
-// returns the number of data rows.
-func (s *Service) check(path string, dk *vault.DataKey, id string, spec Spec) (int, error) {
+// check reads a spooled upload through once: the header, the mapping, the consent columns'
+// purposes and policy version, and every row's boundaries, so a file that would stop half-way
+// is refused before anything is stored. The columns are checked before the policy version, so
+// a list whose columns do not fit is told that first. It returns the number of data rows.
+func (s *Service) check(ctx context.Context, path string, dk *vault.DataKey, id string, spec Spec) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, problem.Wrap(problem.Internal, err, "spool file unavailable")
@@ -250,8 +253,18 @@ func (s *Service) check(path string, dk *vault.DataKey, id string, spec Spec) (i
 	if _, err := ParseMappings(spec.Map, r.Header, s.Catalog); err != nil {
 		return 0, problem.InvalidField("map", "%s", strings.TrimPrefix(err.Error(), "--map "))
 	}
-	if _, err := ParseConsents(spec.Consent, r.Header); err != nil {
+	cs, err := ParseConsents(spec.Consent, r.Header)
+	if err != nil {
 		return 0, problem.InvalidField("consent", "%s", strings.TrimPrefix(err.Error(), "--consent "))
+	}
+	if len(cs) > 0 {
+		purposes := make([]string, len(cs))
+		for i, c := range cs {
+			purposes[i] = c.Purpose
+		}
+		if err := s.Ledger.CheckImport(ctx, purposes, spec.PolicyVersion); err != nil {
+			return 0, err
+		}
 	}
 	rows := 0
 	for {
@@ -288,6 +301,33 @@ func (s *Service) Status(ctx context.Context, id string) (Status, error) {
 		return Status{}, err
 	}
 	return s.status(imp, j), nil
+}
+
+// MaxList bounds one listing of imports.
+const MaxList = 100
+
+// List returns the newest imports first, at most limit (1 to MaxList): uploads and command-line
+// imports alike, since both run as import jobs. Needs customers.write, as reading one does.
+func (s *Service) List(ctx context.Context, limit int) ([]Status, error) {
+	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > MaxList {
+		return nil, problem.InvalidField("limit", "must be 1 to %d", MaxList)
+	}
+	imps, err := s.Uploads.ListImports(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Status, 0, len(imps))
+	for _, imp := range imps {
+		j, err := s.Jobs.GetJob(ctx, imp.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s.status(imp, j))
+	}
+	return out, nil
 }
 
 func (s *Service) status(imp Import, j job.Job) Status {
@@ -407,12 +447,20 @@ func (s *Service) run(ctx context.Context, imp Import, j job.Job, prev Stats, pa
 		lease = time.Minute
 	}
 	rej := &dbRejects{ctx: ctx, uploads: s.Uploads, id: imp.ID}
-	st, err := Run(ctx, r, ms, s.Norm, s.Writer, rej, Options{KeyID: imp.ActorID, StartAfter: prev.Committed,
+	watch, _ := ctx.Value(progressKey{}).(func(Status))
+	st, err := Run(ctx, r, ms, s.Norm, s.Writer, rej, Options{KeyID: imp.ActorID, StartAfter: prev.Committed, BatchSize: imp.Spec.Batch,
 		Consents: cs, PolicyVersion: imp.Spec.PolicyVersion, Ledger: s.Ledger,
 		Progress: func(row int, st Stats) error {
 			total := add(prev, st)
 			b, _ := json.Marshal(total)
-			return s.Jobs.CheckpointJob(ctx, imp.ID, s.Owner, string(b), int64(total.Rows), time.Now().Add(lease))
+			if err := s.Jobs.CheckpointJob(ctx, imp.ID, s.Owner, string(b), int64(total.Rows), time.Now().Add(lease)); err != nil {
+				return err
+			}
+			if watch != nil {
+				watch(s.status(imp, job.Job{ID: imp.ID, Kind: JobKind, State: job.Running, Cursor: string(b), Done: int64(total.Rows),
+					Total: imp.RowsTotal, CreatedAt: imp.CreatedAt, UpdatedAt: time.Now()}))
+			}
+			return nil
 		}})
 	return st, err
 }
@@ -439,7 +487,17 @@ func (s *Service) publicError(id string, err error, committed int) error {
 			s.Log.Error("import failed", "import_id", id, "err", err)
 		}
 	}
-	return fmt.Errorf("%s; rows up to %d are stored; upload the file again to finish (re-running changes nothing already imported)", msg, committed)
+	return fmt.Errorf("%s; rows up to %d are stored; import the file again to finish (re-running changes nothing already imported)", msg, committed)
+}
+
+type progressKey struct{}
+
+// WithProgress returns a context under which an import job run in this process reports its
+// progress to fn after every committed batch, as the job's checkpoint records it. The command
+// line draws its progress bar from it while it runs its own import job; like
+// net/http/httptrace's hooks, it observes a run without changing it.
+func WithProgress(ctx context.Context, fn func(Status)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
 }
 
 // Sweep deletes spooled uploads whose job has ended or is unknown (a crash between spooling and

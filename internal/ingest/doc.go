@@ -7,6 +7,8 @@
 // most once per write key within the deduplication window; identifiers reach the store only as
 // keyed tokens and sealed values, event payloads only sealed under the owning customer's data
 // key; a property or trait the catalog or the event schema does not declare is dropped and
-// counted, never stored; blocked identifier values never link customers, and a merge is
+// counted, never stored; the consent choices a message carries (GPC, a consent manager's
+// categories) reach the consent ledger in the transaction that stores the message, built by
+// the consent domain; blocked identifier values never link customers, and a merge is
 // recorded with its reason and can be undone without losing either side's events.
 package ingest

@@ -115,6 +115,9 @@ type Tx interface {
 	AddMerges(ctx context.Context, ms []Merge) error
 	// AddConsentRecords appends ledger records of customers the transaction has checked.
 	AddConsentRecords(ctx context.Context, recs []consent.Record) error
+	// AppendConsents stores ledger appends of customers the transaction holds (created in it
+	// or checked by it): their records, suppression entries and audit entries.
+	AppendConsents(ctx context.Context, as []consent.Append) error
 	InsertEvents(ctx context.Context, evs []EventRow) error
 	AddOrders(ctx context.Context, changes []OrderChange) error
 	// AbandonCarts marks up to limit checkouts started before startedBefore with no order

@@ -37,6 +37,10 @@ type Store interface {
 	// expired, marks it running with a lease until leaseUntil and returns it; NotFound when
 	// there is none.
 	ClaimJob(ctx context.Context, kinds []string, owner string, leaseUntil time.Time) (Job, error)
+	// ClaimJobByID takes the job id as ClaimJob would, if it is queued or running under an
+	// expired lease; NotFound for an unknown id, Conflict when it is held under a live lease
+	// or has ended.
+	ClaimJobByID(ctx context.Context, id, owner string, leaseUntil time.Time) (Job, error)
 	// CheckpointJob records progress and extends the lease; it fails with Conflict when the
 	// lease was lost to another owner.
 	CheckpointJob(ctx context.Context, id, owner, cursor string, done int64, leaseUntil time.Time) error
@@ -81,6 +85,37 @@ func (r *Runner) RunOne(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	return true, r.Run(ctx, j)
+}
+
+// RunJob claims the job id and runs it here, to its end: a command that queued a job runs it
+// in-process instead of waiting for a server's runner to take the oldest job of its kind. It
+// returns ClaimJobByID's errors, or the step's. Stopped through ctx, it hands its lease back,
+// so that the job can be resumed at once (by the same command run again, or by any runner)
+// rather than after the lease runs out.
+func (r *Runner) RunJob(ctx context.Context, id string) error {
+	lease := r.Lease
+	if lease <= 0 {
+		lease = time.Minute
+	}
+	j, err := r.Store.ClaimJobByID(ctx, id, r.Owner, time.Now().Add(lease))
+	if err != nil {
+		return err
+	}
+	err = r.Run(ctx, j)
+	if err != nil && ctx.Err() != nil {
+		r.release(context.WithoutCancel(ctx), id)
+	}
+	return err
+}
+
+// release ends this runner's lease on a running job, keeping the cursor its step last
+// checkpointed (steps may checkpoint on their own, so the runner's copy can be older).
+func (r *Runner) release(ctx context.Context, id string) {
+	j, err := r.Store.GetJob(ctx, id)
+	if err != nil || j.State != Running {
+		return
+	}
+	_ = r.Store.CheckpointJob(ctx, id, r.Owner, j.Cursor, j.Done, time.Now())
 }
 
 // Run drives a claimed job step by step, checkpointing after each.

@@ -59,6 +59,22 @@ func (db *Imports) GetImport(ctx context.Context, id string) (importer.Import, e
 	return imp, nil
 }
 
+// ListImports implements importer.Uploads.
+func (db *Imports) ListImports(ctx context.Context, limit int) ([]importer.Import, error) {
+	rows, err := db.query(ctx, `SELECT id, actor_id, actor_role, spec, master_version, spool_key, size, rows_total, created_at FROM imports
+		ORDER BY created_at DESC, id DESC LIMIT $1`, limit)
+	return collect(db, rows, err, func(row rowScanner) (importer.Import, error) {
+		var imp importer.Import
+		var spec string
+		var at int64
+		if err := row.Scan(&imp.ID, &imp.ActorID, &imp.ActorRole, &spec, &imp.MasterVersion, &imp.SpoolKey, &imp.Size, &imp.RowsTotal, &at); err != nil {
+			return imp, err
+		}
+		imp.CreatedAt = fromMicros(at)
+		return imp, json.Unmarshal([]byte(spec), &imp.Spec)
+	})
+}
+
 // AddRejects implements importer.Uploads.
 func (db *Imports) AddRejects(ctx context.Context, importID string, rs []importer.Reject) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {

@@ -927,3 +927,27 @@ func (db *Ingest) PurgeIngest(ctx context.Context, dedupBefore, now time.Time, l
 	})
 	return n, err
 }
+
+// AppendConsents implements ingest.Tx: the ledger appends of consent signals, stored with the
+// batch that carried them. The customers are the transaction's own, so they are not looked up
+// again; the decision watcher hears of them once the batch commits.
+func (t *ingestTx) AppendConsents(ctx context.Context, as []consent.Append) error {
+	var entries []audit.Entry
+	for _, a := range as {
+		if err := insertRecords(ctx, t.tx, a.Records); err != nil {
+			return fmt.Errorf("insert consent records: %w", err)
+		}
+		consents := &Consents{t.db.core}
+		if err := consents.insertSuppressions(ctx, t.tx, a.Suppressions); err != nil {
+			return fmt.Errorf("insert suppressions: %w", err)
+		}
+		holders, err := consents.suppressionHolders(ctx, t.tx, a.Suppressions)
+		if err != nil {
+			return err
+		}
+		t.changed.add(a.CustomerID)
+		t.changed.add(holders...)
+		entries = append(entries, a.Entries...)
+	}
+	return t.db.appendAudit(ctx, t.tx, entries)
+}

@@ -65,6 +65,31 @@ func (db *Jobs) ClaimJob(ctx context.Context, kinds []string, owner string, leas
 	return j, err
 }
 
+// ClaimJobByID implements job.Store.
+func (db *Jobs) ClaimJobByID(ctx context.Context, id, owner string, leaseUntil time.Time) (job.Job, error) {
+	var j job.Job
+	now := micros(time.Now())
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', owner = $1, lease_until = $2, updated_at = $3
+			WHERE id = $4 AND (state = 'queued' OR (state = 'running' AND lease_until < $3))
+			RETURNING `+jobColumns, owner, micros(leaseUntil), now, id))
+		return err
+	})
+	if !errors.Is(err, sql.ErrNoRows) {
+		return j, err
+	}
+	// Nothing claimed: say whether the job is unknown, ended or held by a live lease.
+	j, err = db.GetJob(ctx, id)
+	if err != nil {
+		return j, err
+	}
+	if j.State == job.Running {
+		return j, problem.Conflictf("job %s is being run elsewhere", id)
+	}
+	return j, problem.Conflictf("job %s has ended (%s)", id, j.State)
+}
+
 // CheckpointJob implements job.Store.
 func (db *Jobs) CheckpointJob(ctx context.Context, id, owner, cursor string, done int64, leaseUntil time.Time) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {

@@ -402,6 +402,19 @@ func testImports(t *testing.T, db *store.Engine) {
 	if len(page) != 29 || page[0].Row != 202 {
 		t.Fatalf("second page: got %d starting %+v", len(page), page)
 	}
+	// Listed newest first, with a limit.
+	later := imp
+	later.ID, later.CreatedAt = id(9), imp.CreatedAt.Add(time.Second)
+	if err := db.Imports().CreateImport(ctx, later, job.Job{ID: later.ID, Kind: importer.JobKind, Total: 10}, nil); err != nil {
+		t.Fatal(err)
+	}
+	list, err := db.Imports().ListImports(ctx, 10)
+	if err != nil || len(list) != 2 || list[0].ID != later.ID || list[1].ID != imp.ID || !slices.Equal(list[1].Spec.Map, imp.Spec.Map) || list[1].Size != 1234 {
+		t.Fatalf("import list: got %+v (%v)", list, err)
+	}
+	if list, _ := db.Imports().ListImports(ctx, 1); len(list) != 1 || list[0].ID != later.ID {
+		t.Fatalf("import list with limit 1: got %+v", list)
+	}
 
 	// The consent columns of an import batch go in one transaction: all of them, or none when
 	// one customer is gone.

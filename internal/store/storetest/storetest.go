@@ -379,6 +379,28 @@ func testJobs(t *testing.T, db *store.Engine) {
 	if j.State != job.Done || j.Done != 10 {
 		t.Fatalf("got %s with %d, want done with 10", j.State, j.Done)
 	}
+
+	// One job claimed by its id: not while another owner's lease lives, never once ended.
+	if err := db.Jobs().CreateJob(ctx, job.Job{ID: "j2", Kind: "k", Total: 3}); err != nil {
+		t.Fatal(err)
+	}
+	j, err = db.Jobs().ClaimJobByID(ctx, "j2", "node-a", time.Now().Add(time.Minute))
+	if err != nil || j.ID != "j2" || j.State != job.Running {
+		t.Fatalf("claim by id: got %+v, %v", j, err)
+	}
+	_, err = db.Jobs().ClaimJobByID(ctx, "j2", "node-b", time.Now().Add(time.Minute))
+	wantKind(t, err, problem.Conflict)
+	_, err = db.Jobs().ClaimJobByID(ctx, "nope", "node-b", time.Now().Add(time.Minute))
+	wantKind(t, err, problem.NotFound)
+	_, err = db.Jobs().ClaimJobByID(ctx, "j1", "node-b", time.Now().Add(time.Minute))
+	wantKind(t, err, problem.Conflict)
+	if err := db.Jobs().CheckpointJob(ctx, "j2", "node-a", "c2", 2, time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	j, err = db.Jobs().ClaimJobByID(ctx, "j2", "node-b", time.Now().Add(time.Minute))
+	if err != nil || j.Cursor != "c2" || j.Done != 2 {
+		t.Fatalf("claim by id after the lease ran out: got %+v, %v; want resumed at c2", j, err)
+	}
 }
 
 // testConcurrentWriters runs many writers at once, a third of them bound to fail: the failures

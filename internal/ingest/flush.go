@@ -1,0 +1,260 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// flush writes everything the batch produced, in foreign-key order: customers first, then
+// what refers to them (identities, merges, consent records, events, orders), and the audit
+// entries last, so that they describe exactly what was written in the same transaction.
+func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
+	if err := st.createCustomers(ctx); err != nil {
+		return err
+	}
+	updates, err := st.updateCustomers(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.writeLinks(ctx); err != nil {
+		return err
+	}
+	if err := st.recordSignals(ctx); err != nil {
+		return err
+	}
+	if err := st.writeActivity(ctx, events, orders, d); err != nil {
+		return err
+	}
+	entries := append(append(st.entries, updates...), st.batchEntry(ctx, len(events), len(updates)))
+	return st.tx.AppendAudit(ctx, entries)
+}
+
+// createCustomers seals the batch's new customers with their final values and inserts them
+// in one statement. Their create entries name the fields they were created with, which are
+// only known once every message of the batch has been applied.
+func (st *txState) createCustomers(ctx context.Context) error {
+	if len(st.created) == 0 {
+		return nil
+	}
+	// The create entry of each new customer, found by id: a scan of the entries per customer
+	// made a batch of thousands quadratic.
+	createEntry := make(map[string]int, len(st.created))
+	for i := range st.entries {
+		if st.entries[i].Action == audit.ActionCustomerCreate {
+			createEntry[st.entries[i].CustomerID] = i
+		}
+	}
+	for _, r := range st.created {
+		pr := st.profiles[r.ID]
+		if len(pr.dirty) == 0 {
+			continue
+		}
+		if !pr.sealed {
+			if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
+				return err
+			}
+		}
+		pr.rec.Version = 1
+		sort.Strings(pr.dirty)
+		if i, ok := createEntry[r.ID]; ok {
+			st.entries[i].Fields = pr.dirty
+		}
+	}
+	return st.tx.CreateCustomers(ctx, st.created)
+}
+
+// updateCustomers reseals and stores each stored customer the batch changed, once however
+// many messages changed it, in id order (so that a batch writes, and audits, in the same
+// order every time), and returns their update entries.
+func (st *txState) updateCustomers(ctx context.Context) ([]audit.Entry, error) {
+	ids := make([]string, 0, len(st.profiles))
+	for id := range st.profiles {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var updates []audit.Entry
+	for _, id := range ids {
+		pr := st.profiles[id]
+		if pr.isNew || len(pr.dirty) == 0 {
+			continue
+		}
+		if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
+			return nil, err
+		}
+		if err := st.tx.UpdateCustomer(ctx, pr.rec, pr.prev); err != nil {
+			return nil, err
+		}
+		sort.Strings(pr.dirty)
+		updates = append(updates, audit.New(ctx, audit.ActionCustomerUpdate, id, pr.dirty, ""))
+	}
+	return updates, nil
+}
+
+// writeLinks stores the identities the batch linked and the merges it made; a merge's winner
+// takes over the loser's opt-outs in the same transaction, so no merge ever loses one.
+func (st *txState) writeLinks(ctx context.Context) error {
+	rows, err := st.identityRows(ctx)
+	if err != nil {
+		return err
+	}
+	if len(rows) > 0 {
+		if err := st.tx.AddIdentities(ctx, rows); err != nil {
+			return err
+		}
+	}
+	if len(st.merges) == 0 {
+		return nil
+	}
+	if err := st.tx.AddMerges(ctx, st.merges); err != nil {
+		return err
+	}
+	return st.carryRefusals(ctx)
+}
+
+// writeActivity stores the batch's events, order changes and the counts of what
+// minimisation dropped (kept per write key, so a developer can see what their SDK sends that
+// Steward refuses).
+func (st *txState) writeActivity(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
+	if len(events) > 0 {
+		if err := st.tx.InsertEvents(ctx, events); err != nil {
+			return err
+		}
+	}
+	if len(orders) > 0 {
+		if err := st.tx.AddOrders(ctx, orders); err != nil {
+			return err
+		}
+	}
+	if len(d) > 0 {
+		return st.tx.AddDrops(ctx, st.b.KeyID, d)
+	}
+	return nil
+}
+
+// batchEntry is the one audit entry that sums up the transaction: a tracking batch, an
+// import batch or an abandoned-cart sweep, with its counts (never a value).
+func (st *txState) batchEntry(ctx context.Context, events, updated int) audit.Entry {
+	batch := audit.New(ctx, ActionIngestBatch, "", nil, "")
+	batch.Target = fmt.Sprintf("events:%d customers_created:%d", events, len(st.created))
+	if st.importing {
+		batch.Action = ActionImport
+		batch.Target = fmt.Sprintf("customers_created:%d customers_updated:%d", len(st.created), updated)
+	}
+	if st.abandoned > 0 {
+		batch.Action = ActionCartsAbandoned
+		batch.Target = fmt.Sprintf("carts:%d customers_updated:%d", st.abandoned, updated)
+	}
+	return batch
+}
+
+// recordSignals appends to the consent ledger what the batch's consent signals call for, in
+// the batch's transaction: a message and the choice it carried are stored together or not at
+// all. A signal is attributed to the customer its message's customer was merged into by the
+// end of the batch, whose ledger decides.
+func (st *txState) recordSignals(ctx context.Context) error {
+	if len(st.signals) == 0 {
+		return nil
+	}
+	for i := range st.signals {
+		st.signals[i].CustomerID = st.rootOf(st.signals[i].CustomerID)
+	}
+	as, err := st.s.Consent.SignalRecords(ctx, st.signals)
+	if err != nil || len(as) == 0 {
+		return err
+	}
+	return st.tx.AppendConsents(ctx, as)
+}
+
+// carryRefusals gives the winner of each merge of the batch the loser's opt-outs. Decisions
+// are read as committed before this batch, so a customer created in it has none to carry
+// and none to lose.
+func (st *txState) carryRefusals(ctx context.Context) error {
+	if st.s.Merger == nil {
+		return nil
+	}
+	for _, m := range st.merges {
+		recs, _, err := st.s.Merger.MergeRecords(ctx, m.Winner, m.Loser, true)
+		if err != nil || len(recs) == 0 {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := st.tx.AddConsentRecords(ctx, recs); err != nil {
+			return err
+		}
+		for i := range recs {
+			st.entries = append(st.entries, st.s.Merger.RecordEntry(ctx, &recs[i]))
+		}
+	}
+	return nil
+}
+
+// identityRows are the identity rows the transaction stores. A contact identifier that is
+// its customer's current profile value is left out: the profile's blind-index entry finds
+// it (see findIndexed), and a second random insert per identifier was a third of an
+// import's writing. A contact value the transaction replaces in a stored profile gets a row
+// instead, so an address a customer used before keeps linking to them.
+func (st *txState) identityRows(ctx context.Context) ([]IdentityRow, error) {
+	rows := make([]IdentityRow, 0, len(st.idRows))
+	linked := map[string]bool{}
+	for _, r := range st.idRows {
+		if pr, ok := st.profiles[r.CustomerID]; ok && st.s.isIndexed(r.Kind) && pr.values[r.Kind] == any(r.value) {
+			continue
+		}
+		dk, err := st.key(ctx, r.CustomerID)
+		if err != nil {
+			return nil, err
+		}
+		if r.Sealed, err = dk.Seal(IdentitiesTable, r.Kind, r.CustomerID, []byte(r.value)); err != nil {
+			return nil, problem.Wrap(problem.Internal, err, "sealing failed")
+		}
+		rows = append(rows, r)
+		linked[tokenKey(r.Kind, r.Token)] = true
+	}
+	ids := make([]string, 0, len(st.profiles))
+	for id, pr := range st.profiles {
+		if !pr.isNew && len(pr.dirty) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		pr := st.profiles[id]
+		for _, kind := range st.s.indexed {
+			old, _ := pr.was[kind].(string)
+			if old == "" || pr.values[kind] == any(old) {
+				continue
+			}
+			row, err := st.keepReplaced(ctx, id, pr, kind, old)
+			if err != nil {
+				return nil, err
+			}
+			if row != nil && !linked[tokenKey(kind, row.Token)] {
+				rows = append(rows, *row)
+			}
+		}
+	}
+	return rows, nil
+}
+
+// keepReplaced returns the identity row that keeps a replaced contact value linked to the
+// customer, or nil when a row (theirs or someone else's) already holds it.
+func (st *txState) keepReplaced(ctx context.Context, id string, pr *profile, kind, old string) (*IdentityRow, error) {
+	tok := st.s.Keys.IdentityToken(kind, []byte(old))
+	if h := st.holders[tokenKey(kind, tok)]; h != nil && h.CustomerID != id {
+		return nil, nil
+	}
+	if _, found, err := st.tx.Identity(ctx, kind, tok); err != nil || found {
+		return nil, err
+	}
+	ct, err := pr.dk.Seal(IdentitiesTable, kind, id, []byte(old))
+	if err != nil {
+		return nil, problem.Wrap(problem.Internal, err, "sealing failed")
+	}
+	return &IdentityRow{Kind: kind, Token: tok, CustomerID: id, Sealed: ct, CreatedAt: st.now}, nil
+}
