@@ -1,0 +1,58 @@
+package auth_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/store/pgtest"
+	"github.com/stewardhq/steward/internal/store/postgres"
+	"github.com/stewardhq/steward/internal/store/sqlite"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
+// engines are the database engines every test runs against.
+var engines = []string{"sqlite", "postgres"}
+
+// stores is what the tests need of a database.
+type stores struct {
+	Keys  auth.Store
+	Audit audit.Store
+	// Files is the directory that holds every file of the database, for tests that look at
+	// what is at rest; "" when the engine's files are shared with other tests.
+	Files string
+}
+
+// openStore opens an empty, migrated database of engine that lives as long as the test. It
+// is the only place that knows how stores are constructed.
+func openStore(t *testing.T, engine string) stores {
+	t.Helper()
+	ctx := context.Background()
+	switch engine {
+	case "sqlite":
+		dir := t.TempDir()
+		db, err := sqlite.Open(ctx, filepath.Join(dir, "steward.db"), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return stores{Keys: db, Audit: db, Files: dir}
+	case "postgres":
+		db, err := postgres.Open(ctx, pgtest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return stores{Keys: db, Audit: db}
+	}
+	t.Fatalf("unknown engine %q", engine)
+	return stores{}
+}

@@ -1,0 +1,59 @@
+package keys_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/job"
+	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/store/pgtest"
+	"github.com/stewardhq/steward/internal/store/postgres"
+	"github.com/stewardhq/steward/internal/store/sqlite"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
+// engines are the database engines the tests that touch stored keys run against.
+var engines = []string{"sqlite", "postgres"}
+
+// stores is what the tests need of a database.
+type stores struct {
+	Keyset    keys.Store
+	Customers customer.Store
+	DataKeys  customer.KeyStore
+	Jobs      job.Store
+	Audit     audit.Store
+}
+
+// openStore opens an empty, migrated database of engine that lives as long as the test. It
+// is the only place that knows how stores are constructed.
+func openStore(t *testing.T, engine string) stores {
+	t.Helper()
+	ctx := context.Background()
+	switch engine {
+	case "sqlite":
+		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "steward.db"), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return stores{Keyset: db, Customers: db, DataKeys: db, Jobs: db, Audit: db}
+	case "postgres":
+		db, err := postgres.Open(ctx, pgtest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return stores{Keyset: db, Customers: db, DataKeys: db, Jobs: db, Audit: db}
+	}
+	t.Fatalf("unknown engine %q", engine)
+	return stores{}
+}
