@@ -44,14 +44,14 @@ func openStore(t *testing.T, engine string) stores {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return stores{Keys: db, Audit: db, Files: dir}
+		return stores{Keys: db.APIKeys(), Audit: db.Audit(), Files: dir}
 	case "postgres":
-		db, err := postgres.Open(ctx, pgtest.URL(t))
+		db, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return stores{Keys: db, Audit: db}
+		return stores{Keys: db.APIKeys(), Audit: db.Audit()}
 	}
 	t.Fatalf("unknown engine %q", engine)
 	return stores{}

@@ -78,7 +78,7 @@ func (w *world) customers() (map[string]string, int64) {
 		sort.Strings(s)
 		out[root] = strings.Join(s, " ")
 	}
-	n, err := w.a.Store.CountCustomers(w.ctx)
+	n, err := w.a.Store.Customers().CountCustomers(w.ctx)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -34,10 +34,16 @@ func openStore(t *testing.T, engine string) job.Store {
 	switch engine {
 	case "sqlite":
 		d, e := sqlite.Open(ctx, filepath.Join(t.TempDir(), "steward.db"), sqlite.Options{})
-		db, st, err = d, d, e
+		if e == nil {
+			db, st = d, d.Jobs()
+		}
+		err = e
 	case "postgres":
-		d, e := postgres.Open(ctx, pgtest.URL(t))
-		db, st, err = d, d, e
+		d, e := postgres.Open(ctx, pgtest.URL(t), postgres.Options{})
+		if e == nil {
+			db, st = d, d.Jobs()
+		}
+		err = e
 	default:
 		t.Fatalf("unknown engine %q", engine)
 	}

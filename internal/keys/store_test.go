@@ -45,14 +45,14 @@ func openStore(t *testing.T, engine string) stores {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return stores{Keyset: db, Customers: db, DataKeys: db, Jobs: db, Audit: db}
+		return stores{Keyset: db.Keysets(), Customers: db.Customers(), DataKeys: db.Customers(), Jobs: db.Jobs(), Audit: db.Audit()}
 	case "postgres":
-		db, err := postgres.Open(ctx, pgtest.URL(t))
+		db, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return stores{Keyset: db, Customers: db, DataKeys: db, Jobs: db, Audit: db}
+		return stores{Keyset: db.Keysets(), Customers: db.Customers(), DataKeys: db.Customers(), Jobs: db.Jobs(), Audit: db.Audit()}
 	}
 	t.Fatalf("unknown engine %q", engine)
 	return stores{}

@@ -51,5 +51,5 @@ func openEnv(t *testing.T, engine string) env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	return env{Customers: a.Customers, Rights: a.Rights, Catalog: a.Catalog, Audit: a.Store}
+	return env{Customers: a.Customers, Rights: a.Rights, Catalog: a.Catalog, Audit: a.Store.Audit()}
 }
