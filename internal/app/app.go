@@ -17,7 +17,9 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
@@ -29,6 +31,7 @@ import (
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
+	"github.com/stewardhq/steward/internal/retention"
 	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/postgres"
@@ -44,12 +47,16 @@ const CheckpointEvery = 256
 
 // App is a wired Steward.
 type App struct {
-	Config    config.Config
-	Log       *slog.Logger
-	Store     *store.Engine
-	Keys      *keys.Manager
-	Catalog   *catalog.Catalog
+	Config  config.Config
+	Log     *slog.Logger
+	Clock   clock.Clock
+	Store   *store.Engine
+	Keys    *keys.Manager
+	Catalog *catalog.Catalog
+	// Customers is the audited customer service, all an adapter may hold; Vault the
+	// privileged side, for the services that write their own audit entries.
 	Customers *customer.Service
+	Vault     *customer.Vault
 	Quality   *quality.Validator
 	Consents  *consent.Service
 	Audit     *audit.Service
@@ -63,6 +70,9 @@ type App struct {
 	// the quality report.
 	Duplicates *duplicate.Service
 	Monitor    *quality.Monitor
+	Retention  *retention.Service
+	// Jobs shows background jobs to the roles whose work they are.
+	Jobs *job.Viewer
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -106,7 +116,7 @@ func Init(ctx context.Context, cfg config.Config, log *slog.Logger) (string, err
 	if err != nil {
 		return "", err
 	}
-	ctx = audit.WithActor(ctx, audit.System)
+	ctx = authz.WithActor(ctx, authz.System)
 	if _, err := keys.Init(ctx, root, db.Keysets(), cfg.IndexBits); err != nil {
 		if problem.Is(err, problem.Conflict) {
 			return "", fmt.Errorf("this database is already initialised")
@@ -155,13 +165,27 @@ func openRoot(cfg config.Config) (vault.Root, error) {
 	return root, err
 }
 
+// Options are what an embedder or a test may set beyond the configuration.
+type Options struct {
+	// Log receives operational messages (never personal data); nil logs to stderr.
+	Log *slog.Logger
+	// Clock is the one time source every service reads; nil is the system clock. Tests move
+	// it to cross deadlines and retention periods instead of sleeping.
+	Clock clock.Clock
+}
+
 // Open wires an initialised installation.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	return OpenWith(ctx, cfg, Options{Log: log})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	cat, err := loadCatalog(cfg)
 	if err != nil {
@@ -188,44 +212,94 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		db.Close()
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, Store: db, Keys: km, Catalog: cat}
-	a.Customers = &customer.Service{Store: db.Customers(), Audit: db.Audit(), Keys: km, Catalog: cat,
-		Norm: &customer.Normalizer{Catalog: cat, DefaultRegion: cfg.DefaultRegion}}
+	a, err := wire(ctx, cfg, opts, db, km, cat)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// wire builds every service from its dependencies, in the order they depend on each other: the
+// vault and the quality monitor first, then the consent ledger (which opens contacts through
+// the vault), the audited customer service (which asks the ledger), and the services that
+// use both. Nothing is assigned after construction; a constructor refuses what is missing.
+func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine, km *keys.Manager, cat *catalog.Catalog) (*App, error) {
+	now := clock.Or(opts.Clock)
+	a := &App{Config: cfg, Log: opts.Log, Store: db, Keys: km, Catalog: cat, Clock: now}
+	var err error
+	norm := &customer.Normalizer{Catalog: cat, DefaultRegion: cfg.DefaultRegion}
+	if a.Vault, err = customer.NewVault(customer.VaultDeps{Store: db.Customers(), Keys: km, Catalog: cat, Norm: norm,
+		Ledger: db.Rights(), Clock: now}); err != nil {
+		return nil, err
+	}
 	a.Quality = &quality.Validator{DefaultRegion: cfg.DefaultRegion}
 	if cfg.EmailMXCheck {
 		// The system resolver, behind the checker's cache and timeout; off unless asked for,
 		// because a form check must not depend on DNS the operator did not opt in to.
 		a.Quality.MX = quality.NewMXChecker(net.DefaultResolver, 0, 0)
 	}
-	a.Consents = &consent.Service{Store: db.Consents(), Audit: db.Audit(), Catalog: cat, Keys: km, Contacts: a.Customers, Norm: a.Customers.Norm}
+	if a.Monitor, err = quality.NewMonitor(db.Quality(), cfg.ContactInactiveAfter, now); err != nil {
+		return nil, err
+	}
+	var cache *consent.Cache
 	if cfg.DecisionCache > 0 {
-		a.Consents.Cache = decisionCache(db, cfg.DecisionCache)
-		db.SetDecisionWatcher(a.Consents.Cache)
+		cache = decisionCache(db, cfg.DecisionCache)
+		db.SetDecisionWatcher(cache)
 	}
-	a.Customers.Permissions = a.Consents
-	a.Audit = &audit.Service{Store: db.Audit(), Catalog: cat, PublicKey: km.AuditPublicKey(), CheckpointEvery: CheckpointEvery}
-	a.APIKeys = &auth.Service{Store: db.APIKeys(), Audit: db.Audit(), Catalog: cat}
-	a.Rotator = &keys.Rotator{Manager: km, Jobs: db.Jobs(), KeyStore: db.Customers(), Catalog: cat}
-	if a.Ingest, err = openIngest(cfg, a); err != nil {
-		db.Close()
+	if a.Consents, err = consent.New(consent.Deps{Store: db.Consents(), Audit: db.Audit(), Catalog: cat, Keys: km,
+		Contacts: a.Vault, Norm: norm, Clock: now, Cache: cache}); err != nil {
 		return nil, err
 	}
-	if err := a.wireRights(cfg); err != nil {
-		db.Close()
+	if a.Customers, err = customer.New(customer.Deps{Vault: a.Vault, Audit: db.Audit(), Permissions: a.Consents,
+		OptOuts: a.Consents, Statuses: a.Monitor}); err != nil {
 		return nil, err
 	}
-	if err := a.wireQuality(cfg); err != nil {
-		db.Close()
+	if a.Audit, err = audit.NewService(db.Audit(), cat, km.AuditPublicKey(), CheckpointEvery); err != nil {
+		return nil, err
+	}
+	if a.APIKeys, err = auth.New(db.APIKeys(), db.Audit(), cat, 0); err != nil {
+		return nil, err
+	}
+	if a.Rotator, err = keys.NewRotator(km, db.Jobs(), db.Customers(), cat); err != nil {
+		return nil, err
+	}
+	if a.Ingest, err = a.openIngest(cfg); err != nil {
+		return nil, err
+	}
+	if a.Rights, err = a.openRights(cfg); err != nil {
+		return nil, err
+	}
+	if a.Duplicates, err = a.openDuplicates(cfg); err != nil {
+		return nil, err
+	}
+	inactive, err := catalog.ParseRetention(cfg.InactiveAfter)
+	if err != nil && cfg.InactiveAfter != "" {
+		return nil, fmt.Errorf("inactive-after: %w", err)
+	}
+	if a.Retention, err = retention.New(retention.Deps{Vault: a.Vault, Rights: a.Rights, Catalog: cat, Audit: db.Audit(), Clock: now},
+		inactive); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
 	var nonce [4]byte
 	_, _ = rand.Read(nonce[:])
-	a.Runner = &job.Runner{Store: db.Jobs(), Owner: host + "-" + hex.EncodeToString(nonce[:]), Lease: time.Minute, Log: log,
-		Steps: map[string]job.Step{keys.RewrapJob: a.Rotator.Step, duplicate.ScanJob: a.Duplicates.Step}}
-	a.Imports = &importer.Service{Uploads: db.Imports(), Jobs: db.Jobs(), Writer: a.Ingest, Ledger: a.Consents, Norm: a.Customers.Norm, Catalog: cat, Keys: km,
-		Dir: cfg.ImportSpoolDir(), MaxBytes: cfg.ImportMaxBytes, Owner: a.Runner.Owner, Lease: a.Runner.Lease, Log: log}
-	a.Runner.Steps[importer.JobKind] = a.Imports.Step
+	owner, lease := host+"-"+hex.EncodeToString(nonce[:]), time.Minute
+	if a.Imports, err = importer.New(importer.Deps{Uploads: db.Imports(), Jobs: db.Jobs(), Writer: a.Ingest, Ledger: a.Consents,
+		Norm: norm, Catalog: cat, Keys: km, Dir: cfg.ImportSpoolDir(), MaxBytes: cfg.ImportMaxBytes, Owner: owner, Lease: lease,
+		Log: opts.Log}); err != nil {
+		return nil, err
+	}
+	if a.Runner, err = job.NewRunner(job.RunnerDeps{Store: db.Jobs(), Owner: owner, Lease: lease, Log: opts.Log,
+		Steps: map[string]job.Step{keys.RewrapJob: a.Rotator.Step, duplicate.ScanJob: a.Duplicates.Step, importer.JobKind: a.Imports.Step}}); err != nil {
+		return nil, err
+	}
+	// A scan is seen by whoever may start one; rotations and imports by the key rotators,
+	// as before the job viewer existed (imports have their own routes).
+	if a.Jobs, err = job.NewViewer(db.Jobs(), cat, map[string][]string{duplicate.ScanJob: {catalog.PermCustomersWrite, catalog.PermCustomersRead}},
+		"keys.rotate"); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -240,7 +314,7 @@ func (a *App) Close() error { return a.Store.Close() }
 
 // HTTP builds the API handler.
 func (a *App) HTTP() *httpapi.Server {
-	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Store.Jobs(),
+	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Jobs,
 		Quality: a.Quality, Rights: a.Rights, Duplicates: a.Duplicates, QualityReport: a.QualityReport,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, Imports: a.Imports}

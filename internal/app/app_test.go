@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/httpapi/apitest"
 	"github.com/stewardhq/steward/internal/store/pgtest"
@@ -31,27 +33,35 @@ type env struct {
 	srv  *httptest.Server
 	keys map[string]string
 	dir  string
+	// clock is the app's one clock, which tests move to cross deadlines and periods.
+	clock *clock.Offset
 }
 
-func newEnv(t *testing.T, db string) *env {
+// newEnv initialises and serves a Steward on db (SQLite in a temp dir when empty), its
+// configuration changed by configure before it opens.
+func newEnv(t *testing.T, db string, configure ...func(*config.Config)) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = filepath.Join(t.TempDir(), "data")
 	cfg.DB = config.Secret(db)
+	for _, c := range configure {
+		c(&cfg)
+	}
 	ctx := context.Background()
 	owner, err := Init(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := Open(ctx, cfg, nil)
+	clk := &clock.Offset{}
+	a, err := OpenWith(ctx, cfg, Options{Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	e := &env{t: t, app: a, keys: map[string]string{"owner": owner}, dir: cfg.Data}
+	e := &env{t: t, app: a, keys: map[string]string{"owner": owner}, dir: cfg.Data, clock: clk}
 	e.srv = httptest.NewServer(a.HTTP().Handler())
 	t.Cleanup(e.srv.Close)
-	sys := audit.WithActor(ctx, audit.System)
+	sys := authz.WithActor(ctx, authz.System)
 	for _, role := range []string{"admin", "support", "marketer", "analyst", "dpo", "auditor", "ingest"} {
 		k, _, err := a.APIKeys.Create(sys, role, role+" key")
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/backup"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/store/postgres"
@@ -60,7 +61,7 @@ func (a *App) Backup(ctx context.Context, out string) (backup.Header, error) {
 		_ = os.Remove(partial)
 		return h, fmt.Errorf("backup: %w", err)
 	}
-	sys := audit.WithActor(ctx, audit.System)
+	sys := authz.WithActor(ctx, authz.System)
 	e := audit.New(sys, "backup.create", "", nil, "")
 	e.Target = "backup:" + h.CreatedAt.Format(time.RFC3339)
 	return h, a.Store.Audit().AppendAudit(sys, e)
@@ -147,7 +148,7 @@ func replay(ctx context.Context, cfg config.Config, log *slog.Logger, rep *Resto
 		return err
 	}
 	defer a.Close()
-	sys := audit.WithActor(ctx, audit.System)
+	sys := authz.WithActor(ctx, authz.System)
 	if rep.Replayed, err = a.Rights.Replay(sys); err != nil {
 		return fmt.Errorf("replay erasure ledger: %w", err)
 	}

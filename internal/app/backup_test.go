@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/backup"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/consent"
@@ -77,11 +78,11 @@ func testBackupEraseRestore(t *testing.T, db string) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	sys := audit.WithActor(ctx, audit.System)
+	sys := authz.WithActor(ctx, authz.System)
 	if _, err := a.Customers.Get(sys, id, ""); !problem.Is(err, problem.Gone) {
 		t.Fatalf("erased customer after restore: got %v, want Gone", err)
 	}
-	if views, err := a.Customers.Find(sys, "email", "ada.lovelace@example.com", ""); err != nil || len(views) != 0 {
+	if views, err := a.Customers.Find(sys, "email", "ada.lovelace@example.com", "", 0); err != nil || len(views) != 0 {
 		t.Fatalf("look-up after restore: %v %v", views, err)
 	}
 	if _, err := a.Customers.Get(sys, other, ""); err != nil {
@@ -106,7 +107,7 @@ func testBackupEraseRestore(t *testing.T, db string) {
 	if _, err := a.Store.Customers().GetCustomer(ctx, id); !problem.Is(err, problem.NotFound) {
 		t.Fatalf("restored database still holds the profile: %v", err)
 	}
-	if _, err := a.Customers.OpenFor(sys, id, "customers", "email", rec.Sealed["email"]); !problem.Is(err, problem.Gone) {
+	if _, err := a.Vault.OpenFor(sys, id, "customers", "email", rec.Sealed["email"]); !problem.Is(err, problem.Gone) {
 		t.Fatalf("old ciphertext: got %v, want Gone (no key left to open it)", err)
 	}
 	if _, err := a.Audit.Verify(ctx); err != nil {
@@ -180,7 +181,7 @@ func TestBackupHoldsJournaledReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys := audit.WithActor(ctx, audit.Actor{ID: "reader", Role: "support"})
+	sys := authz.WithActor(ctx, authz.Actor{ID: "reader", Role: "support"})
 	const reads = 200
 	for i := 0; i < reads; i++ {
 		if _, err := e.app.Customers.Get(sys, id, ""); err != nil {

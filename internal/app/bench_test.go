@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
@@ -29,10 +29,13 @@ import (
 // engine, so the numbers mean the same on a faster or slower machine. `make bench` turns the
 // reported metrics into BENCH summary lines.
 
-func benchApp(b *testing.B, dir string) *App {
+func benchApp(b *testing.B, dir string, configure ...func(*config.Config)) *App {
 	b.Helper()
 	cfg := config.Default()
 	cfg.Data = dir
+	for _, c := range configure {
+		c(&cfg)
+	}
 	ctx := context.Background()
 	if _, err := os.Stat(cfg.RootKeyPath()); err != nil {
 		if _, err := Init(ctx, cfg, nil); err != nil {
@@ -124,7 +127,7 @@ func plainInsertN(b *testing.B, a *App, n, workers int) time.Duration {
 func BenchmarkCreateCustomer(b *testing.B) {
 	a := benchApp(b, b.TempDir())
 	defer a.Close()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	if _, err := a.Customers.Create(ctx, benchPerson(-1)); err != nil {
 		b.Fatal(err)
 	}
@@ -182,7 +185,7 @@ func populate(b *testing.B) {
 		lookupN = lookupCustomers()
 		dir := filepath.Join(os.TempDir(), fmt.Sprintf("steward-bench-%d", lookupN))
 		lookupApp = benchApp(b, dir)
-		ctx := audit.WithActor(context.Background(), audit.System)
+		ctx := authz.WithActor(context.Background(), authz.System)
 		have, err := lookupApp.Store.Customers().CountCustomers(ctx)
 		if err != nil {
 			b.Fatal(err)
@@ -221,10 +224,10 @@ const lookupWarmup = 30_000
 func BenchmarkLookupEmail(b *testing.B) {
 	populate(b)
 	a := lookupApp
-	ctx := audit.WithActor(context.Background(), audit.Actor{ID: "bench", Role: "support"})
+	ctx := authz.WithActor(context.Background(), authz.Actor{ID: "bench", Role: "support"})
 	find := func(i int) {
 		email := fmt.Sprintf("person%d@example.com", (i*7919)%lookupN)
-		found, err := a.Customers.Find(ctx, "email", email, "")
+		found, err := a.Customers.Find(ctx, "email", email, "", 0)
 		if err != nil || len(found) != 1 {
 			b.Errorf("look-up: %d found, %v", len(found), err)
 		}
@@ -309,15 +312,15 @@ func BenchmarkLookupHTTP(b *testing.B) {
 	a := lookupApp
 	srv := httptest.NewServer(a.HTTP().Handler())
 	defer srv.Close()
-	key, _, err := a.APIKeys.Create(audit.WithActor(context.Background(), audit.System), "support", "bench")
+	key, _, err := a.APIKeys.Create(authz.WithActor(context.Background(), authz.System), "support", "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
 	// Warm the readers first, as the in-process benchmark does: a server that has just started
 	// reads every page from disk and fills its caches, which is not the steady state measured.
-	sys := audit.WithActor(context.Background(), audit.Actor{ID: "bench", Role: "support"})
+	sys := authz.WithActor(context.Background(), authz.Actor{ID: "bench", Role: "support"})
 	parallel(lookupWarmup, func(i int) {
-		if _, err := a.Customers.Find(sys, "email", fmt.Sprintf("person%d@example.com", (i*7907+3)%lookupN), ""); err != nil {
+		if _, err := a.Customers.Find(sys, "email", fmt.Sprintf("person%d@example.com", (i*7907+3)%lookupN), "", 0); err != nil {
 			b.Error(err)
 		}
 	})

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/ingest"
 )
 
@@ -17,9 +17,7 @@ import (
 func TestCartAbandonmentDerived(t *testing.T) {
 	e := newEnv(t, "")
 	started := time.Now().UTC().Truncate(time.Second)
-	clock := started
-	e.app.Ingest.Now = func() time.Time { return clock }
-	sys := audit.WithActor(context.Background(), audit.System)
+	sys := authz.WithActor(context.Background(), authz.System)
 	ts := started.Format(time.RFC3339)
 	e.mustTrack("/v1/identify", `{"userId":"u-ada","traits":{"email":"ada@example.com"}}`)
 	e.mustTrack("/v1/track", `{"event":"Checkout Started","userId":"u-ada","properties":{"checkout_id":"c1","value":99,"currency":"EUR"},"timestamp":"`+ts+`"}`)
@@ -38,14 +36,14 @@ func TestCartAbandonmentDerived(t *testing.T) {
 		return s
 	}
 
-	clock = started.Add(30 * time.Minute) // within the hour: not abandoned yet
+	e.clock.Set(30 * time.Minute) // within the hour: not abandoned yet
 	if n, err := e.app.Ingest.MarkAbandonedCarts(sys); err != nil || n != 0 {
 		t.Fatalf("after 30 minutes: marked %d (%v), want 0", n, err)
 	}
 	if got := field(ada); got != "" {
 		t.Fatalf("abandoned too early: %q", got)
 	}
-	clock = started.Add(61 * time.Minute)
+	e.clock.Set(61 * time.Minute)
 	if n, err := e.app.Ingest.MarkAbandonedCarts(sys); err != nil || n != 1 {
 		t.Fatalf("after an hour: marked %d (%v), want 1", n, err)
 	}
@@ -76,7 +74,7 @@ func TestCartAbandonmentDerived(t *testing.T) {
 	// A newer abandoned checkout moves the field forward.
 	later := started.Add(2 * time.Hour)
 	e.mustTrack("/v1/track", `{"event":"Checkout Started","userId":"u-ada","properties":{"checkout_id":"c3","value":1},"timestamp":"`+later.Format(time.RFC3339)+`"}`)
-	clock = later.Add(2 * time.Hour)
+	e.clock.Set(4 * time.Hour)
 	if n, err := e.app.Ingest.MarkAbandonedCarts(sys); err != nil || n != 1 {
 		t.Fatalf("third run: marked %d (%v), want 1", n, err)
 	}

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
@@ -18,12 +19,13 @@ import (
 // connections and its own decision cache, and a server of its own.
 func (e *env) node() *env {
 	e.t.Helper()
-	a, err := Open(context.Background(), e.app.Config, nil)
+	clk := &clock.Offset{}
+	a, err := OpenWith(context.Background(), e.app.Config, Options{Clock: clk.Now})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { a.Close() })
-	n := &env{t: e.t, app: a, keys: e.keys, dir: e.dir}
+	n := &env{t: e.t, app: a, keys: e.keys, dir: e.dir, clock: clk}
 	n.srv = httptest.NewServer(a.HTTP().Handler())
 	e.t.Cleanup(n.srv.Close)
 	return n
@@ -32,7 +34,7 @@ func (e *env) node() *env {
 // may is the single check through the service, as reveals and the permission route make it.
 func (e *env) may(id, purpose string) string {
 	e.t.Helper()
-	d, err := e.app.Consents.May(audit.WithActor(context.Background(), audit.Actor{ID: "test", Role: "owner"}), id, purpose)
+	d, err := e.app.Consents.May(authz.WithActor(context.Background(), authz.Actor{ID: "test", Role: "owner"}), id, purpose)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -79,8 +81,6 @@ func TestDecisionCacheFollowsEveryChange(t *testing.T) {
 				}
 			}
 			// Policies take effect by the checker's clock, which the last steps move on.
-			var skew time.Duration
-			c.app.Consents.Now = func() time.Time { return time.Now().Add(skew) }
 			steps := []struct {
 				name    string
 				change  func()
@@ -118,7 +118,7 @@ func TestDecisionCacheFollowsEveryChange(t *testing.T) {
 					via(call{method: "POST", path: "/v1/policies", role: "owner",
 						body: `{"version":"v2","effective_at":"` + effective + `","text":"SMS changed.","purposes":["marketing_email","marketing_sms","personalization","ads_sharing"],"material_change":["marketing_sms"]}`}, 201)()
 				}, purpose: "marketing_sms", want: "consent"},
-				{name: "the hour passes", change: func() { skew = time.Hour + time.Minute }, purpose: "marketing_sms", want: "needs_reconsent"},
+				{name: "the hour passes", change: func() { c.clock.Set(time.Hour + time.Minute) }, purpose: "marketing_sms", want: "needs_reconsent"},
 				{name: "erased", change: request("erasure", ""), purpose: "service", want: "unknown_customer"},
 			}
 			for _, st := range steps {
@@ -132,7 +132,7 @@ func TestDecisionCacheFollowsEveryChange(t *testing.T) {
 					t.Fatalf("%s: %s for %s: got %q, want %q", st.name, engine, st.purpose, got, st.want)
 				}
 				// The bulk check reads the database, not the cache: the two must agree.
-				bulk, err := c.app.Consents.Check(audit.WithActor(context.Background(), audit.System), st.purpose, []string{who})
+				bulk, err := c.app.Consents.Check(authz.WithActor(context.Background(), authz.System), st.purpose, []string{who})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -148,7 +148,7 @@ func TestDecisionCacheFollowsEveryChange(t *testing.T) {
 // the least recently checked.
 func TestDecisionCacheIsBounded(t *testing.T) {
 	e := newEnv(t, "")
-	e.app.Consents.Cache.Size = 64 // one per shard; set before the cache's first use
+	e.app.Consents.Cache().Size = 64 // one per shard; set before the cache's first use
 	var ids []string
 	for i := 0; i < 300; i++ {
 		ids = append(ids, e.create(fmt.Sprintf(`{"email":"c%d@example.com"}`, i)))
@@ -158,7 +158,7 @@ func TestDecisionCacheIsBounded(t *testing.T) {
 			t.Fatalf("got %q", got)
 		}
 	}
-	if n := e.app.Consents.Cache.Len(); n > 64 || n == 0 {
+	if n := e.app.Consents.Cache().Len(); n > 64 || n == 0 {
 		t.Fatalf("got %d cached customers, want 1 to 64", n)
 	}
 	// The decisions stay right for customers that were dropped.
@@ -174,7 +174,7 @@ func TestDecisionCacheUnderConcurrentChecks(t *testing.T) {
 	e := newEnv(t, "")
 	id := e.create(`{"email":"busy@example.com"}`)
 	e.consentToAll(id)
-	sys := audit.WithActor(context.Background(), audit.System)
+	sys := authz.WithActor(context.Background(), authz.System)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
@@ -229,13 +229,13 @@ func TestDecisionCacheSQLiteOtherProcess(t *testing.T) {
 	e := newEnv(t, "")
 	id := e.create(`{"email":"cli@example.com"}`)
 	e.publish(policyV1)
-	e.app.Consents.Cache.Trust = 100 * time.Millisecond
+	e.app.Consents.Cache().Trust = 100 * time.Millisecond
 	other := e.node()
 	if got := e.may(id, "marketing_email"); got != "no_consent" {
 		t.Fatalf("got %q", got)
 	}
 	yes := true
-	if _, err := other.app.Consents.Record(audit.WithActor(context.Background(), audit.System), id,
+	if _, err := other.app.Consents.Record(authz.WithActor(context.Background(), authz.System), id,
 		consent.Input{Purpose: "marketing_email", Granted: &yes, PolicyVersion: "2026-01", Source: consent.SourceImport}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 	"github.com/stewardhq/steward/internal/store/sqlite"
@@ -53,9 +54,10 @@ func TestGPC(t *testing.T) {
 	if got := e.gpcRecords(id); got["personalization"] != 1 || got["ads_sharing"] != 1 || len(got) != 2 {
 		t.Fatalf("got GPC records %v, want one each for personalization and ads_sharing", got)
 	}
-	// The read is audited, then the two opt-outs, recorded once the read had succeeded.
-	if acts := e.auditActions(id); !strings.HasPrefix(acts[2], "customer.read:support") ||
-		!strings.HasPrefix(acts[0], "consent.record:support:") || !strings.HasPrefix(acts[1], "consent.record:support:") {
+	// The two opt-outs are recorded once the read is known to be allowed, then the read is
+	// audited (newest first).
+	if acts := e.auditActions(id); !strings.HasPrefix(acts[0], "customer.read:support") ||
+		!strings.HasPrefix(acts[1], "consent.record:support:") || !strings.HasPrefix(acts[2], "consent.record:support:") {
 		t.Fatalf("got audit %v", acts[:4])
 	}
 	for i := 0; i < 3; i++ {
@@ -138,7 +140,7 @@ func TestGPC(t *testing.T) {
 // opt-out per purpose lands, because appends re-check the ledger under the customer's lock.
 func testGPCConcurrent(t *testing.T, e *env) {
 	id := e.create(`{"email":"race@example.com"}`)
-	ctx := audit.WithActor(context.Background(), audit.Actor{ID: "key:race", Role: "ingest"})
+	ctx := authz.WithActor(context.Background(), authz.Actor{ID: "key:race", Role: "ingest"})
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 40)
@@ -329,7 +331,7 @@ func TestReceiptKeyAddedToOldInstallation(t *testing.T) {
 		t.Fatal("no receipt key after opening an old installation")
 	}
 	entries, _ := a.Store.Audit().ListAudit(ctx, audit.Filter{Action: "keys.receipt_key_create", Limit: 5})
-	if len(entries) != 1 || entries[0].ActorID != audit.System.ID {
+	if len(entries) != 1 || entries[0].ActorID != authz.System.ID {
 		t.Fatalf("got %+v, want one audited key creation", entries)
 	}
 	a.Close()
@@ -366,4 +368,97 @@ func TestConsentCanaries(t *testing.T) {
 	}
 	e.app.Close()
 	assertNoCanary(t, e.dir, []string{"198.51.100.177", "canary.suppressed.zq", "447911123888"})
+}
+
+// TestGPCCreateIsAtomic: the opt-out a create carries (Sec-GPC: 1) is stored in the create's
+// own transaction. When the database refuses the consent write, the create fails and leaves no
+// customer behind, so the client's retry makes exactly one customer, with the opt-out; a patch
+// carrying the signal is the same: refused together, or stored together.
+func TestGPCCreateIsAtomicSQLite(t *testing.T) {
+	gpcCreateAtomic(t, "", `CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_records BEGIN SELECT RAISE(ABORT, 'consent write refused'); END`,
+		`DROP TRIGGER refuse_consent`)
+}
+
+func TestGPCCreateIsAtomicPostgres(t *testing.T) {
+	gpcCreateAtomic(t, pgtest.URL(t), `CREATE FUNCTION refuse_consent() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'consent write refused'; END $$;
+		CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_records FOR EACH ROW EXECUTE FUNCTION refuse_consent()`,
+		`DROP TRIGGER refuse_consent ON consent_records; DROP FUNCTION refuse_consent()`)
+}
+
+func gpcCreateAtomic(t *testing.T, db, refuse, allow string) {
+	e := newEnv(t, db)
+	count := func() int64 {
+		t.Helper()
+		n, err := e.app.Store.Customers().CountCustomers(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := e.app.Store.Write().Exec(refuse); err != nil {
+		t.Fatal(err)
+	}
+	create := call{method: "POST", path: "/v1/customers", role: "ingest", body: `{"fields":{"email":"atomic.gpc@example.com"}}`, header: gpc}
+	if code, body := e.do(create); code < 500 {
+		t.Fatalf("create with a refused opt-out: got %d %s, want a server error", code, body)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("the failed create left %d customers behind", n)
+	}
+	// Without the signal the create needs no consent write and succeeds.
+	plain := e.create(`{"email":"plain.gpc@example.com"}`)
+	patch := call{method: "PATCH", path: "/v1/customers/" + plain, role: "owner", body: `{"fields":{"first_name":"Ada"}}`, header: gpc}
+	if code, body := e.do(patch); code < 500 {
+		t.Fatalf("patch with a refused opt-out: got %d %s, want a server error", code, body)
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/customers/" + plain, role: "owner"}); code != 200 || strings.Contains(body, `"first_name"`) {
+		t.Fatalf("the failed patch changed the customer: %d %s", code, body)
+	}
+	if _, err := e.app.Store.Write().Exec(allow); err != nil {
+		t.Fatal(err)
+	}
+	code, body := e.do(create)
+	if code != 201 || count() != 2 {
+		t.Fatalf("retry: got %d %s and %d customers, want 201 and 2", code, body, count())
+	}
+	var v struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &v)
+	if got := e.bySource(v.ID); got["gpc:ads_sharing"] != 1 {
+		t.Fatalf("retry: ledger %v, want one GPC opt-out of ads_sharing", got)
+	}
+	if code, body := e.do(patch); code != 200 || e.bySource(plain)["gpc:ads_sharing"] != 1 {
+		t.Fatalf("patch retry: got %d %s, ledger %v", code, body, e.bySource(plain))
+	}
+}
+
+// TestLookupAuditsOnlyWhatItReturns: a look-up with a limit reads, and audits, only the
+// matches it returns.
+func TestLookupAuditsOnlyWhatItReturns(t *testing.T) {
+	e := newEnv(t, "")
+	sys := authz.WithActor(context.Background(), authz.System)
+	var ids []string
+	for range 3 {
+		// Several customers may hold one address (duplicates waiting for review).
+		v, err := e.app.Customers.Create(sys, map[string]any{"email": "shared@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, v.ID)
+	}
+	code, body := e.do(call{method: "GET", path: "/v1/customers?email=shared@example.com&limit=1", role: "support"})
+	var page struct{ Data []struct{ ID string } }
+	if err := json.Unmarshal([]byte(body), &page); code != 200 || err != nil || len(page.Data) != 1 {
+		t.Fatalf("got %d %s, want one match", code, body)
+	}
+	read := 0
+	for _, id := range ids {
+		for _, a := range e.auditActions(id) {
+			if strings.HasPrefix(a, "customer.lookup") {
+				read++
+			}
+		}
+	}
+	if read != 1 {
+		t.Fatalf("got %d look-up entries for a look-up that returned one customer, want 1", read)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/demo"
@@ -29,7 +30,7 @@ func (e *env) publish(body string) {
 // and records the customer's consent to each.
 func (e *env) consentToAll(id string) {
 	e.t.Helper()
-	sys := audit.WithActor(context.Background(), audit.System)
+	sys := authz.WithActor(context.Background(), authz.System)
 	var purposes []string
 	for _, p := range e.app.Catalog.Purposes {
 		if p.LegalBasis == catalog.Consent {
@@ -148,8 +149,6 @@ func TestMaterialChangeNeedsReconsent(t *testing.T) {
 	e := newEnv(t, "")
 	id := e.create(`{"email":"mat@example.com"}`)
 	now := time.Now()
-	clock := now
-	e.app.Consents.Now = func() time.Time { return clock }
 	e.publish(policyV1)
 	e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
 		body: `{"purpose":"marketing_sms","granted":true,"policy_version":"2026-01","source":"banner"}`})
@@ -169,7 +168,7 @@ func TestMaterialChangeNeedsReconsent(t *testing.T) {
 	if code != 422 || !strings.Contains(body, "takes effect") {
 		t.Fatalf("got %d %s, want a refusal of the future version", code, body)
 	}
-	clock = now.Add(49 * time.Hour)
+	e.clock.Set(49 * time.Hour)
 	check("needs_reconsent")
 	code, body = e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
 		body: `{"purpose":"marketing_sms","granted":true,"policy_version":"2026-01","source":"banner"}`})
@@ -265,7 +264,7 @@ func TestDemoConsents(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		ids = append(ids, e.create(fmt.Sprintf(`{"email":"demo%d@example.com"}`, i)))
 	}
-	sys := audit.WithActor(context.Background(), audit.System)
+	sys := authz.WithActor(context.Background(), authz.System)
 	n, err := demo.Consents(sys, e.app.Consents, ids, 42)
 	if err != nil || n == 0 {
 		t.Fatalf("got %d records, %v", n, err)

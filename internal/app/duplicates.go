@@ -11,15 +11,16 @@ import (
 	"github.com/stewardhq/steward/internal/quality"
 )
 
-// wireQuality wires duplicate detection, contact status and the quality report.
-func (a *App) wireQuality(cfg config.Config) error {
+// openDuplicates builds duplicate detection with its survivorship rules and source priority,
+// checked against the catalog.
+func (a *App) openDuplicates(cfg config.Config) (*duplicate.Service, error) {
 	rules, err := duplicate.ParseRules(cfg.Survivorship)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for f := range rules {
 		if _, ok := a.Catalog.Field(f); !ok && f != "address" && !strings.HasSuffix(f, "_address") {
-			return fmt.Errorf("survivorship: %s is not a field of the data catalog", f)
+			return nil, fmt.Errorf("survivorship: %s is not a field of the data catalog", f)
 		}
 	}
 	var priority []string
@@ -29,21 +30,14 @@ func (a *App) wireQuality(cfg config.Config) error {
 			continue
 		}
 		if _, ok := a.Catalog.Role(r); !ok && r != "system" {
-			return fmt.Errorf("source-priority: %s is not a role of the data catalog", r)
+			return nil, fmt.Errorf("source-priority: %s is not a role of the data catalog", r)
 		}
 		priority = append(priority, r)
 	}
 	dc := duplicate.Config{ReviewThreshold: cfg.DuplicateReviewThreshold, MergeThreshold: cfg.DuplicateMergeThreshold,
 		Rules: rules, SourcePriority: priority, DefaultRegion: cfg.DefaultRegion}
-	if err := dc.Validate(); err != nil {
-		return err
-	}
-	a.Duplicates = &duplicate.Service{Store: a.Store.Duplicates(), Customers: a.Customers, Consents: a.Consents, Ingest: a.Ingest,
-		Keys: a.Keys, Catalog: a.Catalog, Config: dc}
-	a.Monitor = &quality.Monitor{Store: a.Store.Quality(), InactiveAfter: cfg.ContactInactiveAfter}
-	a.Customers.Statuses = a.Monitor
-	a.Ingest.Merger = a.Consents
-	return nil
+	return duplicate.New(duplicate.Deps{Store: a.Store.Duplicates(), Vault: a.Vault, Consents: a.Consents, Ingest: a.Ingest,
+		Jobs: a.Store.Jobs(), Keys: a.Keys, Catalog: a.Catalog, Clock: a.Clock}, dc)
 }
 
 // QualityReport is the quality report over the catalog's fields, in catalog order.

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/match"
 )
 
@@ -28,10 +29,9 @@ func BenchmarkDuplicateScan(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("STEWARD_BENCH_SCAN_CUSTOMERS")); err == nil && v > 0 {
 		n = v
 	}
-	a := benchApp(b, b.TempDir())
+	a := benchApp(b, b.TempDir(), func(c *config.Config) { c.DuplicateMergeThreshold = 1 })
 	defer a.Close()
-	a.Duplicates.Config.MergeThreshold = 1
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	rng := rand.New(rand.NewPCG(7, 7))
 	syllables := []string{"ka", "lo", "mi", "ren", "ta", "vo", "sel", "dan", "bri", "cor", "el", "fin", "gar", "hal", "is", "jo", "mar", "nor", "pel", "quin"}
 	name := func(k int) string {
@@ -153,7 +153,7 @@ func BenchmarkDuplicateScan(b *testing.B) {
 // scanQuality compares the queued pairs with the seeded ones, by e-mail: precision of the
 // pairs from the default merge threshold up, precision of all, recall.
 func scanQuality(b *testing.B, a *App, truth map[string]string) (float64, float64, float64) {
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	emailOf := map[string]string{}
 	after := ""
 	for {
@@ -162,7 +162,7 @@ func scanQuality(b *testing.B, a *App, truth map[string]string) (float64, float6
 			b.Fatal(err)
 		}
 		for _, r := range recs {
-			v, _, err := a.Customers.OpenProfile(ctx, r)
+			v, _, err := a.Vault.OpenProfile(ctx, r)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
 
@@ -34,7 +35,7 @@ func (e *env) population(n int) {
 			"postal_code":   fmt.Sprintf("SW%d %dAB", 1+i%9, i%10),
 		})
 	}
-	sys := audit.WithActor(context.Background(), audit.System)
+	sys := authz.WithActor(context.Background(), authz.System)
 	if _, err := e.app.Customers.CreateBatch(sys, batch); err != nil {
 		e.t.Fatal(err)
 	}
@@ -104,9 +105,8 @@ func TestDuplicatesReviewMergeUndoDismiss(t *testing.T) { duplicatesReview(t, ""
 func TestDuplicatesReviewPostgres(t *testing.T) { duplicatesReview(t, pgtest.URL(t)) }
 
 func duplicatesReview(t *testing.T, db string) {
-	e := newEnv(t, db)
 	// Automatic merges off: every pair waits for a person.
-	e.app.Duplicates.Config.MergeThreshold = 1
+	e := newEnv(t, db, reviewOnly)
 	e.population(120)
 	peggy := e.create(`{"first_name":"Margaret","last_name":"Thornbury","birth_date":"1971-05-14","email":"m.thornbury@example.net","address_line1":"14 Orchard Close","city":"Ipswich","postal_code":"IP1 3QT"}`)
 	time.Sleep(2 * time.Millisecond)
@@ -390,3 +390,6 @@ func stitchingOptOuts(t *testing.T, db string) {
 		t.Fatalf("carried refusal not in the ledger: %s", body)
 	}
 }
+
+// reviewOnly turns automatic merges off: every pair waits for a person.
+func reviewOnly(c *config.Config) { c.DuplicateMergeThreshold = 1 }

@@ -2,10 +2,12 @@ package app
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 )
 
@@ -34,7 +36,7 @@ func TestAnalyticsSeesGeneralisedDataOnly(t *testing.T) {
 // longer declares is never shown, whatever the purpose.
 func TestUndeclaredStoredFieldIsMasked(t *testing.T) {
 	e := newEnv(t, "")
-	sys := audit.WithActor(context.Background(), audit.System)
+	sys := authz.WithActor(context.Background(), authz.System)
 	v, err := e.app.Customers.Create(sys, map[string]any{"email": "old@example.com", "national_id": "QQ123456C"})
 	if err != nil {
 		t.Fatal(err)
@@ -49,9 +51,18 @@ func TestUndeclaredStoredFieldIsMasked(t *testing.T) {
 	if _, ok := cat.Field("national_id"); ok {
 		t.Fatal("national_id still declared")
 	}
-	svc := *e.app.Customers
-	svc.Catalog = cat
-	got, err := svc.Get(audit.WithActor(context.Background(), audit.Actor{ID: "k", Role: "owner"}), v.ID, "legal_obligation")
+	// The same data, served under the smaller catalog.
+	cfg := e.app.Config
+	cfg.Catalog = filepath.Join(t.TempDir(), "smaller.yaml")
+	if err := os.WriteFile(cfg.Catalog, []byte(y[:start]+y[end:]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	smaller, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smaller.Close()
+	got, err := smaller.Customers.Get(authz.WithActor(context.Background(), authz.Actor{ID: "k", Role: "owner"}), v.ID, "legal_obligation")
 	if err != nil {
 		t.Fatal(err)
 	}

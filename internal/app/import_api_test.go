@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/job"
@@ -256,21 +257,23 @@ func TestImportUploadRefusals(t *testing.T) {
 		})
 	}
 	// Larger than --import-max-bytes.
-	e.app.Imports.MaxBytes = 2048
-	code, body := e.upload("admin", q("map", "email=email"), "email\n"+strings.Repeat("someone@example.com\n", 200))
+	small := newEnv(t, "", func(c *config.Config) { c.ImportMaxBytes = 2048 })
+	code, body := small.upload("admin", q("map", "email=email"), "email\n"+strings.Repeat("someone@example.com\n", 200))
 	if code != 413 || !strings.Contains(body, "2048") {
 		t.Fatalf("oversized: got %d %s", code, body)
 	}
-	n, err := e.app.Store.Customers().CountCustomers(context.Background())
-	if err != nil || n != 0 {
-		t.Fatalf("refused uploads stored %d customers (%v)", n, err)
-	}
-	jobs, err := e.app.Store.Jobs().ListJobs(context.Background(), 10)
-	if err != nil || len(jobs) != 0 {
-		t.Fatalf("refused uploads queued %d jobs (%v)", len(jobs), err)
-	}
-	if files := spoolFiles(t, e); len(files) != 0 {
-		t.Fatalf("refused uploads left %d spooled files", len(files))
+	for _, e := range []*env{e, small} {
+		n, err := e.app.Store.Customers().CountCustomers(context.Background())
+		if err != nil || n != 0 {
+			t.Fatalf("refused uploads stored %d customers (%v)", n, err)
+		}
+		jobs, err := e.app.Store.Jobs().ListJobs(context.Background(), 10)
+		if err != nil || len(jobs) != 0 {
+			t.Fatalf("refused uploads queued %d jobs (%v)", len(jobs), err)
+		}
+		if files := spoolFiles(t, e); len(files) != 0 {
+			t.Fatalf("refused uploads left %d spooled files", len(files))
+		}
 	}
 	if code, body := e.do(call{method: "GET", path: "/v1/imports/0190a000-0000-7000-8000-000000000001", role: "admin"}); code != 404 {
 		t.Fatalf("unknown import: got %d %s", code, body)
@@ -308,14 +311,24 @@ func TestImportUploadResumes(t *testing.T) {
 	var st importer.Status
 	_ = json.Unmarshal([]byte(body), &st)
 
-	e.app.Runner.Lease, e.app.Imports.Lease = time.Millisecond, time.Millisecond // a dead node's lease ends at once
+	// A node whose leases end at once dies after its first checkpoint.
 	ctx, stop := context.WithCancel(context.Background())
-	store := e.app.Imports.Jobs
-	e.app.Imports.Jobs = &stopAfterCheckpoint{Store: store, stop: stop}
-	if _, err := e.app.Runner.RunOne(ctx); err == nil {
+	dying := &stopAfterCheckpoint{Store: e.app.Store.Jobs(), stop: stop}
+	a := e.app
+	imports, err := importer.New(importer.Deps{Uploads: a.Store.Imports(), Jobs: dying, Writer: a.Ingest, Ledger: a.Consents,
+		Norm: a.Vault.Normalizer(), Catalog: a.Catalog, Keys: a.Keys, Dir: a.Config.ImportSpoolDir(), MaxBytes: a.Config.ImportMaxBytes,
+		Owner: "dying", Lease: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner, err := job.NewRunner(job.RunnerDeps{Store: dying, Owner: "dying", Lease: time.Millisecond,
+		Steps: map[string]job.Step{importer.JobKind: imports.Step}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runner.RunOne(ctx); err == nil {
 		t.Fatal("the stopped run reported success")
 	}
-	e.app.Imports.Jobs = store
 	mid := e.importStatus(st.ID)
 	// The first batch may be written before it is full (the writer does not wait for rows
 	// still being prepared): the resume point is wherever it ended.

@@ -4,14 +4,14 @@ import (
 	"context"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/ingest"
 )
 
 // openIngest wires collection: the event schema checked against the catalog, and the
 // settings that tune minimisation and deduplication.
-func openIngest(cfg config.Config, a *App) (*ingest.Service, error) {
+func (a *App) openIngest(cfg config.Config) (*ingest.Service, error) {
 	schema, err := ingest.DefaultSchema(a.Catalog)
 	if cfg.EventSchema != "" {
 		schema, err = ingest.LoadSchema(cfg.EventSchema, a.Catalog)
@@ -19,9 +19,9 @@ func openIngest(cfg config.Config, a *App) (*ingest.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ingest.Service{Store: a.Store.Ingest(), Customers: a.Customers, Keys: a.Keys, Catalog: a.Catalog, Schema: schema,
-		Consent: a.Consents,
-		Config:  ingest.Config{DedupWindow: cfg.DedupWindow, PIIMode: cfg.PIIMode, IPMode: cfg.IPMode, CartAbandonAfter: cfg.CartAbandonAfter}}, nil
+	return ingest.New(ingest.Deps{Store: a.Store.Ingest(), Vault: a.Vault, Customers: a.Customers, Audit: a.Store.Audit(), Keys: a.Keys,
+		Catalog: a.Catalog, Schema: schema, Ledger: a.Consents, Merger: a.Consents, Clock: a.Clock},
+		ingest.Config{DedupWindow: cfg.DedupWindow, PIIMode: cfg.PIIMode, IPMode: cfg.IPMode, CartAbandonAfter: cfg.CartAbandonAfter})
 }
 
 // purgeLoop forgets message ids older than the deduplication window and deletes events past
@@ -29,7 +29,7 @@ func openIngest(cfg config.Config, a *App) (*ingest.Service, error) {
 func (a *App) purgeLoop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	ctx = audit.WithActor(ctx, audit.System)
+	ctx = authz.WithActor(ctx, authz.System)
 	for {
 		select {
 		case <-ctx.Done():

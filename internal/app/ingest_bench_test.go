@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/importer"
 )
 
@@ -52,7 +52,7 @@ func BenchmarkIngestBatchHTTP(b *testing.B) {
 	defer a.Close()
 	srv := httptest.NewServer(a.HTTP().Handler())
 	defer srv.Close()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	key, _, err := a.APIKeys.Create(ctx, "ingest", "bench")
 	if err != nil {
 		b.Fatal(err)
@@ -184,7 +184,7 @@ func BenchmarkIngestOverload(b *testing.B) {
 	a.Config.TrackingSlots = 4
 	srv := httptest.NewServer(a.HTTP().Handler())
 	defer srv.Close()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	key, _, err := a.APIKeys.Create(ctx, "ingest", "bench")
 	if err != nil {
 		b.Fatal(err)
@@ -262,7 +262,7 @@ func BenchmarkImportCSV(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		fmt.Fprintf(&csvBuf, "person%d@example.com;Benedict;\"Marchbanks\";+44 7911 1%05d;Leeds;GB\n", i, i%100000)
 	}
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	b.ResetTimer()
 	start := time.Now()
 	r, err := importer.NewReader(bytes.NewReader(csvBuf.Bytes()))
@@ -273,7 +273,7 @@ func BenchmarkImportCSV(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := importer.Run(ctx, r, ms, a.Customers.Norm, a.Ingest, importer.CSVRejects(io.Discard), importer.Options{KeyID: "bench"})
+	st, err := importer.Run(ctx, r, ms, a.Vault.Normalizer(), a.Ingest, importer.CSVRejects(io.Discard), importer.Options{KeyID: "bench"})
 	if err != nil || st.Created != b.N {
 		b.Fatalf("imported %+v: %v", st, err)
 	}

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
 )
@@ -19,7 +21,7 @@ import (
 // interrupts the rewrap half-way, reads and looks up during it, and resumes it.
 func TestRotationKeepsEverythingReadable(t *testing.T) {
 	e := newEnv(t, "")
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	const n = 1200
 	ids := make([]string, n)
 	for i := range ids {
@@ -77,7 +79,7 @@ func TestRotationKeepsEverythingReadable(t *testing.T) {
 
 func checkAll(t *testing.T, e *env, ids []string) {
 	t.Helper()
-	ctx := audit.WithActor(context.Background(), audit.Actor{ID: "t", Role: "support"})
+	ctx := authz.WithActor(context.Background(), authz.Actor{ID: "t", Role: "support"})
 	for i, id := range ids {
 		if i%97 != 0 {
 			continue
@@ -86,7 +88,7 @@ func checkAll(t *testing.T, e *env, ids []string) {
 		if err != nil || v.Fields["first_name"] != fmt.Sprintf("Name%d", i) {
 			t.Fatalf("customer %d: %v %v", i, v.Fields, err)
 		}
-		found, err := e.app.Customers.Find(ctx, "email", fmt.Sprintf("r%d@example.com", i), "")
+		found, err := e.app.Customers.Find(ctx, "email", fmt.Sprintf("r%d@example.com", i), "", 0)
 		if err != nil || len(found) != 1 || found[0].ID != id {
 			t.Fatalf("look-up %d: %d found, %v", i, len(found), err)
 		}
@@ -114,7 +116,7 @@ func TestMovedCiphertextFailsToOpen(t *testing.T) {
 // for the purpose come back in clear.
 func TestRevealMatrix(t *testing.T) {
 	e := newEnv(t, "")
-	sys := audit.WithActor(context.Background(), audit.System)
+	sys := authz.WithActor(context.Background(), authz.System)
 	all := map[string]any{"email": "m@example.com", "first_name": "Mia", "phone": "+44 20 7946 0000", "birth_date": "1990-01-02",
 		"national_id": "AB123456C", "ip_address": "192.0.2.10", "loyalty_tier": "gold"}
 	v, err := e.app.Customers.Create(sys, all)
@@ -171,7 +173,7 @@ func TestRevealMatrix(t *testing.T) {
 // keyset is stale, and opens keys the first wrapped.
 func TestOtherNodeSeesRotation(t *testing.T) {
 	e := newEnv(t, "")
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	root, err := openRoot(e.app.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +203,7 @@ func TestOtherNodeSeesRotation(t *testing.T) {
 // rotated; it still moves every key to the new master.
 func TestRewrapOnNodeThatDidNotRotate(t *testing.T) {
 	e := newEnv(t, "")
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	for i := 0; i < 3; i++ {
 		if _, err := e.app.Customers.Create(ctx, map[string]any{"email": fmt.Sprintf("n%d@example.com", i)}); err != nil {
 			t.Fatal(err)
@@ -219,7 +221,7 @@ func TestRewrapOnNodeThatDidNotRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherRotator := &keys.Rotator{Manager: other, Jobs: e.app.Store.Jobs(), KeyStore: e.app.Store.Customers(), Catalog: e.app.Catalog}
+	otherRotator := mustRotator(t, other, e.app.Store.Jobs(), e.app.Store.Customers(), e.app.Catalog)
 	if next, n, err := otherRotator.Step(ctx, j); err != nil || next != "" || n != 3 {
 		t.Fatalf("step: next %q n %d err %v", next, n, err)
 	}
@@ -229,4 +231,14 @@ func TestRewrapOnNodeThatDidNotRotate(t *testing.T) {
 			t.Fatalf("customer %s left under v%d", k.CustomerID, k.MasterVersion)
 		}
 	}
+}
+
+// mustRotator builds a rotator, failing the test if it is refused.
+func mustRotator(t testing.TB, m *keys.Manager, jobs job.Store, ks customer.KeyStore, cat *catalog.Catalog) *keys.Rotator {
+	t.Helper()
+	r, err := keys.NewRotator(m, jobs, ks, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 )
 
 // maintainEvery is how often the serve loop finishes interrupted erasures, deletes expired
@@ -18,7 +18,7 @@ func (a *App) startMaintenance(ctx context.Context) (wait func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		sys := audit.WithActor(ctx, audit.System)
+		sys := authz.WithActor(ctx, authz.System)
 		tick := time.NewTicker(maintainEvery)
 		defer tick.Stop()
 		lastBackup, lastRetention, lastScan := time.Now(), time.Now(), time.Now()
@@ -33,7 +33,7 @@ func (a *App) startMaintenance(ctx context.Context) (wait func()) {
 			a.scanDue(sys, &lastScan)
 			if a.Config.RetentionEvery > 0 && time.Since(lastRetention) >= a.Config.RetentionEvery {
 				lastRetention = time.Now()
-				if _, err := a.Retention().Run(sys); err != nil && ctx.Err() == nil {
+				if _, err := a.Retention.Run(sys); err != nil && ctx.Err() == nil {
 					a.Log.Error("retention run failed", "err", err)
 				}
 			}

@@ -66,12 +66,12 @@ func TestContactStatusFromEvents(t *testing.T) {
 		t.Fatalf("unsubscribed: got %+v", st)
 	}
 	// A year on without engagement, a contact is inactive.
-	e.app.Monitor.Now = func() time.Time { return time.Now().Add(365 * 24 * time.Hour) }
+	e.clock.Set(365 * 24 * time.Hour)
 	three := e.create(`{"email":"cs.three@example.com"}`)
 	if st := e.contactStatus(three); st.Status != "inactive" {
 		t.Fatalf("a year later: got %+v", st)
 	}
-	e.app.Monitor.Now = nil
+	e.clock.Set(0)
 	// A risky address: disposable domain.
 	four := e.create(`{"email":"someone@mailinator.com"}`)
 	if st := e.contactStatus(four); st.Status != "risky" || !strings.Contains(strings.Join(st.Reasons, ","), "disposable") {
@@ -80,14 +80,13 @@ func TestContactStatusFromEvents(t *testing.T) {
 }
 
 func TestQualityReport(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t, "", reviewOnly)
 	e.mustTrack("/v1/identify", `{"userId":"u-q-1","traits":{"email":"bounce@example.com"}}`)
 	e.population(120)
 	e.create(`{"email":"dup.one@example.com","first_name":"Harriet","last_name":"Quayle","birth_date":"1977-03-04","phone":"+44 7400 123999","address_line1":"1 Fen Road","city":"Ely","postal_code":"CB7 4AA"}`)
 	e.create(`{"email":"dup.two@example.com","first_name":"Hattie","last_name":"Quayle","birth_date":"1977-03-04","phone":"+44 7400 123999","address_line1":"1 Fen Road","city":"Ely","postal_code":"CB7 4AA"}`)
 	e.create(`{"email":"temp@mailinator.com"}`)
 	e.create(`{"city":"Cambridge"}`)
-	e.app.Duplicates.Config.MergeThreshold = 1
 	before := e.report()
 	if before.Customers != 125 || before.Unchecked != 125 {
 		t.Fatalf("before a scan: got %+v", before)
@@ -122,7 +121,7 @@ func TestQualityReport(t *testing.T) {
 		t.Fatalf("auditor: got %d, want 403", code)
 	}
 	// A year on, every contact without engagement is stale.
-	e.app.Monitor.Now = func() time.Time { return time.Now().Add(365 * 24 * time.Hour) }
+	e.clock.Set(365 * 24 * time.Hour)
 	if rep := e.report(); rep.StaleContacts != 124 || rep.ContactStatus["inactive"] < 120 {
 		t.Fatalf("a year later: got %+v", rep)
 	}

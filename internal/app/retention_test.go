@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/retention"
 )
 
 // TestRetentionWithFakeClock: fields past their retention are purged without resetting the
@@ -16,16 +18,16 @@ import (
 // both, the plan matches the run, and the run is audited with counts.
 func TestRetentionWithFakeClock(t *testing.T) {
 	e := newEnv(t, "")
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	fresh := e.create(`{"email":"fresh@example.com","ip_address":"203.0.113.9"}`)
 	held := e.create(`{"email":"held@example.com","ip_address":"203.0.113.10"}`)
 	idle := e.create(`{"email":"idle@example.com","device_id":"dev-1"}`)
 	if _, err := e.app.Rights.SetHold(ctx, held, "tax inspection"); err != nil {
 		t.Fatal(err)
 	}
-	r := e.app.Retention()
+	r := e.app.Retention
 	now := time.Now()
-	r.Now = func() time.Time { return now.Add(100 * 24 * time.Hour) } // past 90d, within 13m
+	e.clock.Set(100 * 24 * time.Hour) // past 90d, within 13m
 	plan, err := r.Plan(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +54,13 @@ func TestRetentionWithFakeClock(t *testing.T) {
 		t.Errorf("second plan: %+v", again)
 	}
 	// Inactive for longer than the configured period: erased like an erasure request.
-	r.InactiveAfter, _ = catalog.ParseRetention("1y")
-	r.Now = func() time.Time { return now.Add(400 * 24 * time.Hour) }
+	inactive, _ := catalog.ParseRetention("1y")
+	r, err = retention.New(retention.Deps{Vault: e.app.Vault, Rights: e.app.Rights, Catalog: e.app.Catalog, Audit: e.app.Store.Audit(),
+		Clock: e.clock.Now}, inactive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(400 * 24 * time.Hour)
 	run, err = r.Run(ctx)
 	if err != nil || run.Erase != 2 || run.Held != 1 {
 		t.Fatalf("inactive run: %+v %v", run, err)

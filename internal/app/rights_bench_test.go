@@ -4,14 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/stewardhq/steward/internal/ingest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/ingest"
+
 	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
@@ -19,7 +20,7 @@ import (
 // seedCustomers creates n customers through the service, a thousand per transaction.
 func seedCustomers(b *testing.B, a *App, n int) []string {
 	b.Helper()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	var ids []string
 	for start := 0; start < n; start += 1000 {
 		batch := make([]map[string]any, 0, 1000)
@@ -41,7 +42,7 @@ func seedCustomers(b *testing.B, a *App, n int) []string {
 func BenchmarkErasure(b *testing.B) {
 	a := benchApp(b, b.TempDir())
 	defer a.Close()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	ids := seedCustomers(b, a, 2*b.N)
 	plain := ids[b.N:]
 	b.ResetTimer()
@@ -82,7 +83,7 @@ func BenchmarkErasure(b *testing.B) {
 func BenchmarkAccessExport(b *testing.B) {
 	a := benchApp(b, b.TempDir())
 	defer a.Close()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	ids := seedCustomers(b, a, b.N)
 	per := timeExports(b, a, ids)
 	start := time.Now()
@@ -136,7 +137,7 @@ func BenchmarkBackup(b *testing.B) {
 // identify, page and track calls from one known user, as a shop's site would.
 func seedEventfulCustomers(b *testing.B, a *App, n, events int) []string {
 	b.Helper()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	ids := make([]string, n)
 	for c := range n {
 		for start := 0; start < events; start += ingest.MaxBatchEvents / 5 {
@@ -185,7 +186,7 @@ func eventfulCount() int {
 func BenchmarkErasureEventful(b *testing.B) {
 	a := benchApp(b, b.TempDir())
 	defer a.Close()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	events := eventfulCount()
 	ids := seedEventfulCustomers(b, a, 2*b.N, events)
 	b.ResetTimer()
@@ -227,7 +228,7 @@ func BenchmarkErasureEventful(b *testing.B) {
 func BenchmarkAccessExportEventful(b *testing.B) {
 	a := benchApp(b, b.TempDir())
 	defer a.Close()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	events := eventfulCount()
 	ids := seedEventfulCustomers(b, a, b.N, events)
 	per := timeExports(b, a, ids)
@@ -265,7 +266,7 @@ func BenchmarkAccessExportEventful(b *testing.B) {
 // them (the export itself) and returns the time per export; the timer is stopped on return.
 func timeExports(b *testing.B, a *App, ids []string) time.Duration {
 	b.Helper()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	reqs := make([]string, len(ids))
 	for i, id := range ids {
 		r, err := a.Rights.Create(ctx, rights.NewRequest{Type: rights.TypeAccess, CustomerID: id})

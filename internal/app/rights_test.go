@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/store/pgtest"
@@ -93,7 +95,7 @@ func TestErasureRequest(t *testing.T) {
 	if code, body := e.do(call{method: "POST", path: "/v1/requests/" + rid + "/complete", role: "dpo"}); code != 409 || !strings.Contains(body, "already completed") {
 		t.Errorf("double completion: got %d %s", code, body)
 	}
-	rep, err := e.app.Rights.Erase(audit.WithActor(context.Background(), audit.System), id, "", "again")
+	rep, err := e.app.Rights.Erase(authz.WithActor(context.Background(), authz.System), id, "", "again")
 	if err != nil || !rep.Complete {
 		t.Fatalf("second erasure: %v %+v", err, rep)
 	}
@@ -217,7 +219,7 @@ func TestErasureResumesAfterCrash(t *testing.T) {
 	e := newEnv(t, "")
 	id := e.create(ada)
 	rid := e.request(`{"type":"access","customer_id":"` + id + `"}`)
-	parts := e.app.Rights.Parts
+	parts := e.app.Rights.Parts()
 	var fp *failingPart
 	for i, p := range parts {
 		if p.Table() == "requests" {
@@ -225,7 +227,7 @@ func TestErasureResumesAfterCrash(t *testing.T) {
 			parts[i] = fp
 		}
 	}
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	if _, err := e.app.Rights.Erase(ctx, id, "", "test"); err == nil || !strings.Contains(err.Error(), "simulated crash") {
 		t.Fatalf("got %v, want the simulated crash", err)
 	}
@@ -269,7 +271,7 @@ func TestRegistryCoversSchema(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			covered := e.app.Rights.Parts.Tables()
+			covered := e.app.Rights.Parts().Tables()
 			for _, tb := range tables {
 				if !slices.Contains(covered, tb) {
 					t.Errorf("table %s holds customer_id but no rights.Part covers it: erasure and export would miss it", tb)
@@ -340,7 +342,7 @@ func TestAccessAndPortabilityExport(t *testing.T) {
 		t.Errorf("export at rest: %v, %d bytes", err, len(blob))
 	}
 	// After expiry the package answers Gone and is deleted.
-	e.app.Rights.Now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+	e.clock.Set(8 * 24 * time.Hour)
 	if code, body := e.do(call{method: "GET", path: done.Result.DownloadURL}); code != 410 || !strings.Contains(body, "expired") {
 		t.Errorf("expired: got %d %s", code, body)
 	}
@@ -424,9 +426,8 @@ func TestRectificationAndRestriction(t *testing.T) {
 }
 
 func TestSelfServiceRequest(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t, "", func(c *config.Config) { c.Mail, c.MailFrom = "file:", "privacy@shop.example" })
 	mailDir := filepath.Join(e.dir, "mail")
-	e.app.Rights.Mailer = &rights.FileMailer{Dir: mailDir, From: "privacy@shop.example"}
 	id := e.create(ada)
 	code, body := e.do(call{method: "POST", path: "/v1/privacy/requests", body: `{"type":"access","email":"ada.lovelace@example.com"}`})
 	if code != 202 || strings.Contains(body, id) {
@@ -473,12 +474,12 @@ func TestSelfServiceRequest(t *testing.T) {
 	slices.Sort(mails)
 	b, _ := os.ReadFile(mails[len(mails)-1])
 	token = regexp.MustCompile(`token=([A-Za-z0-9_-]+)`).FindStringSubmatch(string(b))[1]
-	e.app.Rights.Now = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	e.clock.Set(25 * time.Hour)
 	if code, body := e.do(call{method: "POST", path: "/v1/privacy/confirm", body: `{"token":"` + token + `"}`}); code != 410 || !strings.Contains(body, "expired") {
 		t.Fatalf("expired link: got %d %s", code, body)
 	}
 	// Overdue and due soon, in the API and in metrics.
-	e.app.Rights.Now = func() time.Time { return time.Now().Add(40 * 24 * time.Hour) }
+	e.clock.Set(40 * 24 * time.Hour)
 	if _, list := e.do(call{method: "GET", path: "/v1/requests?due=overdue", role: "dpo"}); strings.Count(list, `"overdue":true`) != 3 {
 		t.Errorf("overdue: %s", list)
 	}
@@ -511,7 +512,7 @@ func TestErasureLeavesNoKeyBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.app.Rights.Erase(audit.WithActor(context.Background(), audit.System), id, "", "test"); err != nil {
+	if _, err := e.app.Rights.Erase(authz.WithActor(context.Background(), authz.System), id, "", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := sqlite.Checkpoint(context.Background(), e.app.Store); err != nil {

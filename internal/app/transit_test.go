@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 )
 
@@ -80,7 +80,7 @@ func TestVaultTransitRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys := audit.WithActor(ctx, audit.System)
+	sys := authz.WithActor(ctx, authz.System)
 	v, err := a.Customers.Create(sys, map[string]any{"email": "transit@example.com"})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/httpapi/apitest"
 )
@@ -33,7 +34,7 @@ func TestValidateScenarios(t *testing.T) {
 	e := &env{t: t, app: a, keys: map[string]string{"owner": owner}, dir: cfg.Data}
 	e.srv = httptest.NewServer(a.HTTP().Handler())
 	t.Cleanup(e.srv.Close)
-	sys := audit.WithActor(context.Background(), audit.System)
+	sys := authz.WithActor(context.Background(), authz.System)
 	for _, role := range []string{"support", "marketer", "auditor", "ingest"} {
 		k, _, err := a.APIKeys.Create(sys, role, role+" key")
 		if err != nil {

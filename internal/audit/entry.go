@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"time"
+
+	"github.com/stewardhq/steward/internal/authz"
 )
 
 // Actions written by the services. They are stable strings because auditors filter on them.
@@ -56,7 +58,7 @@ const (
 // New starts an entry for the actor and request in ctx. Times are truncated to microseconds
 // because that is what every engine stores, and the hash must survive a round trip.
 func New(ctx context.Context, action, customerID string, fields []string, purpose string) Entry {
-	a, _ := ActorFrom(ctx)
+	a, _ := authz.ActorFrom(ctx)
 	return Entry{
 		Time:       time.Now().UTC().Truncate(time.Microsecond),
 		ActorID:    a.ID,

@@ -3,8 +3,10 @@ package audit
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"time"
 
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -35,27 +37,21 @@ type Filter struct {
 	Limit      int
 }
 
-// Require returns Unauthenticated when ctx has no actor and Forbidden when the actor's role
-// lacks permission. It lives beside Actor so every service checks permissions the same way.
-func Require(ctx context.Context, cat *catalog.Catalog, permission string) (Actor, error) {
-	a, ok := ActorFrom(ctx)
-	if !ok {
-		return a, problem.New(problem.Unauthenticated, "authentication required")
-	}
-	if !cat.RoleHas(a.Role, permission) {
-		return a, problem.Forbiddenf("role %q lacks permission %q", a.Role, permission)
-	}
-	return a, nil
-}
-
 // Service reads and verifies the trail.
 type Service struct {
-	Store     Store
-	Catalog   *catalog.Catalog
-	PublicKey ed25519.PublicKey
-	// CheckpointEvery is the interval the trail is checkpointed at; Verify requires every
-	// checkpoint. Zero skips that check.
-	CheckpointEvery int64
+	store           Store
+	catalog         *catalog.Catalog
+	publicKey       ed25519.PublicKey
+	checkpointEvery int64
+}
+
+// NewService builds the trail's reader. checkpointEvery is the interval the trail is
+// checkpointed at; Verify requires every checkpoint, and zero skips that check.
+func NewService(store Store, cat *catalog.Catalog, publicKey ed25519.PublicKey, checkpointEvery int64) (*Service, error) {
+	if store == nil || cat == nil || len(publicKey) != ed25519.PublicKeySize {
+		return nil, errors.New("audit service: a store, the catalog and the checkpoint public key are required")
+	}
+	return &Service{store: store, catalog: cat, publicKey: publicKey, checkpointEvery: checkpointEvery}, nil
 }
 
 // MaxPage bounds one listing so an auditor's query cannot exhaust the server.
@@ -64,7 +60,7 @@ const MaxPage = 1000
 // List returns a page of entries for callers with audit.read, newest first, and records that
 // the trail itself was read.
 func (s *Service) List(ctx context.Context, f Filter) ([]Entry, error) {
-	if _, err := Require(ctx, s.Catalog, "audit.read"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "audit.read"); err != nil {
 		return nil, err
 	}
 	if f.Limit <= 0 || f.Limit > MaxPage {
@@ -73,11 +69,11 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Entry, error) {
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
 		return nil, problem.InvalidField("until", "is before since")
 	}
-	entries, err := s.Store.ListAudit(ctx, f)
+	entries, err := s.store.ListAudit(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.AppendAudit(ctx, New(ctx, ActionAuditRead, f.CustomerID, nil, "")); err != nil {
+	if err := s.store.AppendAudit(ctx, New(ctx, ActionAuditRead, f.CustomerID, nil, "")); err != nil {
 		return nil, err
 	}
 	return entries, nil
@@ -93,17 +89,17 @@ type Report struct {
 // Verify walks the whole trail. It returns a *Break naming the first bad entry, so the
 // operator knows where to start looking.
 func (s *Service) Verify(ctx context.Context) (Report, error) {
-	cps, err := s.Store.AuditCheckpoints(ctx)
+	cps, err := s.store.AuditCheckpoints(ctx)
 	if err != nil {
 		return Report{}, err
 	}
-	heads, err := s.Store.AuditHeads(ctx)
+	heads, err := s.store.AuditHeads(ctx)
 	if err != nil {
 		return Report{}, err
 	}
-	v := NewVerifier(cps, s.PublicKey)
-	v.Every = s.CheckpointEvery
-	if err := s.Store.ScanAudit(ctx, v.Add); err != nil {
+	v := NewVerifier(cps, s.publicKey)
+	v.Every = s.checkpointEvery
+	if err := s.store.ScanAudit(ctx, v.Add); err != nil {
 		return Report{}, err
 	}
 	if err := v.Finish(heads); err != nil {

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
+	"errors"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -41,18 +43,26 @@ type Store interface {
 
 // Service manages API keys.
 type Service struct {
-	Store   Store
-	Audit   audit.Store
-	Catalog *catalog.Catalog
-	// CacheFor is how long an authenticated key is remembered, so that busy clients do not
-	// cost a database read per request. Revoking through this service forgets every key at
-	// once; another Steward process sharing the database (PostgreSQL) stops accepting a revoked
-	// key within CacheFor. Zero means DefaultKeyCache; negative turns the cache off.
-	CacheFor time.Duration
+	store    Store
+	audit    audit.Store
+	catalog  *catalog.Catalog
+	cacheFor time.Duration
 
 	mu    sync.Mutex
 	known map[string]cachedKey // hash of the presented key -> its actor
 	gen   uint64               // bumped by every revocation
+}
+
+// New builds the key service. cacheFor is how long an authenticated key is remembered, so
+// that busy clients do not cost a database read per request. Revoking through this service
+// forgets every key at once; another Steward process sharing the database (PostgreSQL) stops
+// accepting a revoked key within cacheFor. Zero means DefaultKeyCache; negative turns the
+// cache off.
+func New(store Store, auditStore audit.Store, cat *catalog.Catalog, cacheFor time.Duration) (*Service, error) {
+	if store == nil || auditStore == nil || cat == nil {
+		return nil, errors.New("api key service: a store, an audit store and the catalog are required")
+	}
+	return &Service{store: store, audit: auditStore, catalog: cat, cacheFor: cacheFor}, nil
 }
 
 // DefaultKeyCache is how long an authenticated key is remembered unless configured.
@@ -62,7 +72,7 @@ const DefaultKeyCache = time.Second
 const maxCachedKeys = 4096
 
 type cachedKey struct {
-	actor audit.Actor
+	actor authz.Actor
 	until time.Time
 }
 
@@ -70,22 +80,22 @@ var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPaddin
 
 // Create makes a key for role and returns its secret, which is never retrievable again.
 func (s *Service) Create(ctx context.Context, role, name string) (string, Key, error) {
-	issuer, err := audit.Require(ctx, s.Catalog, "apikeys.manage")
+	issuer, err := authz.Require(ctx, s.catalog, "apikeys.manage")
 	if err != nil {
 		return "", Key{}, err
 	}
-	target, ok := s.Catalog.Role(role)
+	target, ok := s.catalog.Role(role)
 	if !ok {
 		return "", Key{}, problem.InvalidField("role", "unknown role %q", role)
 	}
 	// A key may not carry more than its issuer holds, or an admin could mint an owner key.
 	for _, p := range target.Permissions {
-		if !s.Catalog.RoleHas(issuer.Role, p) {
+		if !s.catalog.RoleHas(issuer.Role, p) {
 			return "", Key{}, problem.Forbiddenf("role %q may not issue a key with permission %q", issuer.Role, p)
 		}
 	}
 	for _, p := range target.Purposes {
-		if !s.Catalog.RoleMayActFor(issuer.Role, p) {
+		if !s.catalog.RoleMayActFor(issuer.Role, p) {
 			return "", Key{}, problem.Forbiddenf("role %q may not issue a key for purpose %q", issuer.Role, p)
 		}
 	}
@@ -106,7 +116,7 @@ func (s *Service) Create(ctx context.Context, role, name string) (string, Key, e
 	k := Key{ID: id, Name: name, Role: role, Hint: plain[:len(Prefix)+len(id)], CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	entry := audit.New(ctx, audit.ActionAPIKeyCreate, "", nil, "")
 	entry.Target = "apikey:" + id + " role:" + role
-	if err := s.Store.CreateAPIKey(ctx, k, hash(plain), []audit.Entry{entry}); err != nil {
+	if err := s.store.CreateAPIKey(ctx, k, hash(plain), []audit.Entry{entry}); err != nil {
 		return "", Key{}, err
 	}
 	return plain, k, nil
@@ -114,9 +124,9 @@ func (s *Service) Create(ctx context.Context, role, name string) (string, Key, e
 
 // Authenticate returns the actor for a presented key. Every failure is the same
 // Unauthenticated error so a caller cannot tell an unknown key from a revoked one.
-func (s *Service) Authenticate(ctx context.Context, presented string) (audit.Actor, error) {
+func (s *Service) Authenticate(ctx context.Context, presented string) (authz.Actor, error) {
 	if !strings.HasPrefix(presented, Prefix) || len(presented) > 100 {
-		return audit.Actor{}, problem.New(problem.Unauthenticated, "invalid API key")
+		return authz.Actor{}, problem.New(problem.Unauthenticated, "invalid API key")
 	}
 	h := hash(presented)
 	now := time.Now()
@@ -124,41 +134,41 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (audit.Act
 	if ok {
 		return a, nil
 	}
-	k, err := s.Store.APIKeyByHash(ctx, h)
+	k, err := s.store.APIKeyByHash(ctx, h)
 	if problem.Is(err, problem.NotFound) || (err == nil && k.RevokedAt != nil) {
-		return audit.Actor{}, problem.New(problem.Unauthenticated, "invalid API key")
+		return authz.Actor{}, problem.New(problem.Unauthenticated, "invalid API key")
 	}
 	if err != nil {
-		return audit.Actor{}, err
+		return authz.Actor{}, err
 	}
-	a = audit.Actor{ID: "key:" + k.ID, Name: k.Name, Role: k.Role}
+	a = authz.Actor{ID: "key:" + k.ID, Name: k.Name, Role: k.Role}
 	s.remember(h, a, now, gen)
 	return a, nil
 }
 
 func (s *Service) ttl() time.Duration {
-	if s.CacheFor == 0 {
+	if s.cacheFor == 0 {
 		return DefaultKeyCache
 	}
-	return s.CacheFor
+	return s.cacheFor
 }
 
 // cached returns the actor of a key authenticated less than ttl ago, or else the revocation
 // generation to hand to remember. Only keys that authenticated are remembered: unknown and
 // revoked ones are looked up every time.
-func (s *Service) cached(h []byte, now time.Time) (audit.Actor, uint64, bool) {
+func (s *Service) cached(h []byte, now time.Time) (authz.Actor, uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.known[string(h)]
 	if !ok || !now.Before(c.until) {
-		return audit.Actor{}, s.gen, false
+		return authz.Actor{}, s.gen, false
 	}
 	return c.actor, s.gen, true
 }
 
 // remember keeps an actor read from the store while no revocation happened since gen was
 // read: a look-up that raced a revocation may have read the key before it was revoked.
-func (s *Service) remember(h []byte, a audit.Actor, now time.Time, gen uint64) {
+func (s *Service) remember(h []byte, a authz.Actor, now time.Time, gen uint64) {
 	ttl := s.ttl()
 	if ttl < 0 {
 		return
@@ -185,19 +195,19 @@ func (s *Service) forget() {
 
 // List returns every key, without secrets.
 func (s *Service) List(ctx context.Context) ([]Key, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "apikeys.manage"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "apikeys.manage"); err != nil {
 		return nil, err
 	}
-	keys, err := s.Store.ListAPIKeys(ctx)
+	keys, err := s.store.ListAPIKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return keys, s.Audit.AppendAudit(ctx, audit.New(ctx, audit.ActionAPIKeyList, "", nil, ""))
+	return keys, s.audit.AppendAudit(ctx, audit.New(ctx, audit.ActionAPIKeyList, "", nil, ""))
 }
 
 // Revoke stops a key from authenticating, at once and for good.
 func (s *Service) Revoke(ctx context.Context, id string) error {
-	if _, err := audit.Require(ctx, s.Catalog, "apikeys.manage"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "apikeys.manage"); err != nil {
 		return err
 	}
 	if len(id) != 8 {
@@ -205,7 +215,7 @@ func (s *Service) Revoke(ctx context.Context, id string) error {
 	}
 	entry := audit.New(ctx, audit.ActionAPIKeyRevoke, "", nil, "")
 	entry.Target = "apikey:" + id
-	err := s.Store.RevokeAPIKey(ctx, id, time.Now().UTC().Truncate(time.Microsecond), []audit.Entry{entry})
+	err := s.store.RevokeAPIKey(ctx, id, time.Now().UTC().Truncate(time.Microsecond), []audit.Entry{entry})
 	s.forget()
 	return err
 }

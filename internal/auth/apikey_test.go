@@ -14,6 +14,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -21,7 +22,7 @@ import (
 var cat = catalog.Default()
 
 func as(role string) context.Context {
-	return audit.WithActor(context.Background(), audit.Actor{ID: "staff:" + role, Name: role, Role: role})
+	return authz.WithActor(context.Background(), authz.Actor{ID: "staff:" + role, Name: role, Role: role})
 }
 
 func forEngines(t *testing.T, fn func(t *testing.T, st stores)) {
@@ -31,7 +32,11 @@ func forEngines(t *testing.T, fn func(t *testing.T, st stores)) {
 }
 
 func newService(st stores, cacheFor time.Duration) *auth.Service {
-	return &auth.Service{Store: st.Keys, Audit: st.Audit, Catalog: cat, CacheFor: cacheFor}
+	s, err := auth.New(st.Keys, st.Audit, cat, cacheFor)
+	if err != nil {
+		panic(err) // the test's stores and catalog are always accepted
+	}
+	return s
 }
 
 func mustCreate(t *testing.T, s *auth.Service, role string) (string, auth.Key) {
@@ -300,7 +305,7 @@ func TestRevocationRacingALookUp(t *testing.T) {
 	st := openStore(t, "sqlite")
 	plain, k := mustCreate(t, newService(st, 0), "support")
 	race := &racingStore{Store: st.Keys}
-	s := &auth.Service{Store: race, Audit: st.Audit, Catalog: cat, CacheFor: time.Hour}
+	s := mustService(t, race, st.Audit, cat, time.Hour)
 	race.revoke = func() {
 		if err := s.Revoke(as("owner"), k.ID); err != nil {
 			t.Error(err)

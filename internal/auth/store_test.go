@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 	"github.com/stewardhq/steward/internal/store/postgres"
 	"github.com/stewardhq/steward/internal/store/sqlite"
@@ -55,4 +57,14 @@ func openStore(t *testing.T, engine string) stores {
 	}
 	t.Fatalf("unknown engine %q", engine)
 	return stores{}
+}
+
+// mustService builds the key service, failing the test if it is refused.
+func mustService(t testing.TB, st auth.Store, as audit.Store, cat *catalog.Catalog, cacheFor time.Duration) *auth.Service {
+	t.Helper()
+	s, err := auth.New(st, as, cat, cacheFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -99,7 +99,7 @@ func retentionCmd(s *settings, e env) *cobra.Command {
 	cmd := &cobra.Command{Use: "retention", Short: "Enforce the catalog's retention periods"}
 	show := func(run bool) func(*cobra.Command, []string) error {
 		return s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
-			r := a.Retention()
+			r := a.Retention
 			p, err := r.Plan(ctx)
 			if run {
 				p, err = r.Run(ctx)

@@ -17,7 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/stewardhq/steward/internal/app"
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -202,5 +202,5 @@ func (s *settings) open(ctx context.Context, e env) (*app.App, context.Context, 
 	if err != nil {
 		return nil, ctx, err
 	}
-	return a, audit.WithActor(ctx, audit.System), nil
+	return a, authz.WithActor(ctx, authz.System), nil
 }

@@ -236,7 +236,7 @@ func deciding(recs []Record) []cachedRecord {
 // cachedInputs returns the decision inputs of one customer and the policies, from the cache
 // when they are current, from the store otherwise.
 func (s *Service) cachedInputs(ctx context.Context, id string) (*inputs, Policies, error) {
-	c := s.Cache
+	c := s.cache
 	now := monoNow()
 	in, gen := c.lookup(id)
 	polGen := c.policyGen.Load()
@@ -245,12 +245,12 @@ func (s *Service) cachedInputs(ctx context.Context, id string) (*inputs, Policie
 	if in != nil && pol != nil && fresh(&in.checked) && fresh(&pol.checked) {
 		return in, pol.ps, nil
 	}
-	v, err := s.Store.DecisionVersion(ctx, id)
+	v, err := s.store.DecisionVersion(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	if pol == nil || pol.seq != v.Policies {
-		stored, err := s.Store.Policies(ctx)
+		stored, err := s.store.Policies(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -275,7 +275,7 @@ func (s *Service) cachedInputs(ctx context.Context, id string) (*inputs, Policie
 	loaded := &inputs{id: id, version: v, exists: v.Customer >= 0}
 	loaded.checked.Store(now)
 	if loaded.exists {
-		_, recs, err := s.Store.DecisionRecords(ctx, []string{id}, "")
+		_, recs, err := s.store.DecisionRecords(ctx, []string{id}, "")
 		if err != nil {
 			return nil, nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -23,7 +24,7 @@ type ImportChoice struct {
 // by a material change to one of them — the rules a single grant must meet. Needs
 // consents.write. Returns Invalid naming the problem.
 func (s *Service) CheckImport(ctx context.Context, purposes []string, policyVersion string) error {
-	if _, err := audit.Require(ctx, s.Catalog, "consents.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "consents.write"); err != nil {
 		return err
 	}
 	if len(purposes) == 0 {
@@ -32,14 +33,14 @@ func (s *Service) CheckImport(ctx context.Context, purposes []string, policyVers
 	if policyVersion == "" {
 		return problem.InvalidField("policy_version", "is required with consent columns: name the privacy-policy version the list was collected under")
 	}
-	ps, err := s.Store.Policies(ctx)
+	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return err
 	}
 	granted := true
 	for _, purpose := range purposes {
 		in := Input{Purpose: purpose, Granted: &granted, PolicyVersion: policyVersion, Source: SourceImport}
-		p, err := in.check(s.Catalog)
+		p, err := in.check(s.catalog)
 		if err != nil {
 			return problem.InvalidField("consent", "%s", problem.Detail(err))
 		}
@@ -59,7 +60,7 @@ func (s *Service) CheckImport(ctx context.Context, purposes []string, policyVers
 // consent they had given, as any withdrawal does. Needs consents.write. Returns how many
 // records it appended; customers that do not exist are skipped.
 func (s *Service) RecordImported(ctx context.Context, policyVersion string, choices []ImportChoice) (int, error) {
-	a, err := audit.Require(ctx, s.Catalog, "consents.write")
+	a, err := authz.Require(ctx, s.catalog, "consents.write")
 	if err != nil {
 		return 0, err
 	}
@@ -74,11 +75,11 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 			ids = append(ids, c.CustomerID)
 		}
 	}
-	exist, recs, err := s.Store.DecisionRecords(ctx, ids, "")
+	exist, recs, err := s.store.DecisionRecords(ctx, ids, "")
 	if err != nil {
 		return 0, err
 	}
-	ps, err := s.Store.Policies(ctx)
+	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -113,7 +114,7 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 			continue
 		}
 		done[k] = true
-		p, ok := s.Catalog.Purpose(c.Purpose)
+		p, ok := s.catalog.Purpose(c.Purpose)
 		if !ok {
 			return 0, problem.InvalidField("consent", "unknown purpose %q", c.Purpose)
 		}
@@ -162,7 +163,7 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 		all = append(all, *byCustomer[id])
 		n += len(byCustomer[id].Records)
 	}
-	err = s.Store.AppendConsents(ctx, all)
+	err = s.store.AppendConsents(ctx, all)
 	if !problem.Is(err, problem.NotFound) {
 		if err != nil {
 			return 0, err
@@ -172,7 +173,7 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 	// A customer was erased while the import ran: append the others one by one.
 	n = 0
 	for _, ap := range all {
-		err := s.Store.AppendConsent(ctx, ap)
+		err := s.store.AppendConsent(ctx, ap)
 		if problem.Is(err, problem.NotFound) {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 )
 
@@ -36,17 +37,17 @@ type Carried struct {
 // stitching uses it, because an anonymous visitor who signs in has chosen nothing, and
 // taking that as a refusal would withdraw every consent of everyone who logs in.
 func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) ([]Record, []Carried, error) {
-	ds, err := s.decisions(ctx, []string{winner, loser}, s.Catalog.Purposes, false)
+	ds, err := s.decisions(ctx, []string{winner, loser}, s.catalog.Purposes, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	ps, err := s.Store.Policies(ctx)
+	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	now := s.now()
 	inForce, _ := Policies(ps).InForce(now)
-	a, _ := audit.ActorFrom(ctx)
+	a, _ := authz.ActorFrom(ctx)
 	var recs []Record
 	var carried []Carried
 	add := func(kind, purpose, restore string) error {
@@ -60,7 +61,7 @@ func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRe
 		return nil
 	}
 	restricted := false
-	for i, p := range s.Catalog.Purposes {
+	for i, p := range s.catalog.Purposes {
 		w, l := ds[i][0], ds[i][1]
 		if !w.Allowed || l.Allowed || l.Reason == ReasonUnknownCustomer {
 			continue
@@ -97,7 +98,7 @@ func (s *Service) UnmergeRecords(ctx context.Context, winner string, carried []C
 	if len(carried) == 0 {
 		return nil, nil
 	}
-	hist, err := s.Store.CustomerRecords(ctx, winner)
+	hist, err := s.store.CustomerRecords(ctx, winner)
 	if err != nil {
 		return nil, err
 	}
@@ -105,12 +106,12 @@ func (s *Service) UnmergeRecords(ctx context.Context, winner string, carried []C
 	for _, r := range hist {
 		newest[r.Kind+"\x00"+r.Purpose] = r.ID
 	}
-	ps, err := s.Store.Policies(ctx)
+	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	a, _ := audit.ActorFrom(ctx)
+	a, _ := authz.ActorFrom(ctx)
 	var out []Record
 	for _, c := range carried {
 		if newest[c.Kind+"\x00"+c.Purpose] != c.RecordID {

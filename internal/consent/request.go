@@ -5,7 +5,9 @@ import (
 	"slices"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -66,18 +68,18 @@ func (s *Service) fulfilmentPurposes(f Fulfilment) ([]catalog.Purpose, error) {
 	if len(names) == 0 {
 		switch f.Type {
 		case RequestObjection:
-			for _, p := range s.Catalog.Purposes {
+			for _, p := range s.catalog.Purposes {
 				if p.LegalBasis == catalog.LegitimateInterest {
 					names = append(names, p.Name)
 				}
 			}
 		case RequestOptOut:
-			names = s.Catalog.GPCPurposes()
+			names = s.catalog.GPCPurposes()
 		}
 	}
 	var out []catalog.Purpose
 	for i, name := range names {
-		p, ok := s.Catalog.Purpose(name)
+		p, ok := s.catalog.Purpose(name)
 		switch {
 		case !ok:
 			return nil, problem.InvalidField("purposes", "unknown purpose %q", name)
@@ -109,18 +111,18 @@ func (s *Service) fulfilmentPurposes(f Fulfilment) ([]catalog.Purpose, error) {
 // Records name the request as their form (request:ID) and have source "request". Needs
 // requests.manage. NotFound for an unknown customer.
 func (s *Service) Fulfil(ctx context.Context, customerID string, f Fulfilment) (Fulfilled, error) {
-	a, err := audit.Require(ctx, s.Catalog, "requests.manage")
+	a, err := authz.Require(ctx, s.catalog, "requests.manage")
 	if err != nil {
 		return Fulfilled{}, err
 	}
-	if !validID(customerID) {
+	if !ident.Valid(customerID) {
 		return Fulfilled{}, problem.InvalidField("customer_id", "is not a valid customer id")
 	}
 	purposes, err := s.fulfilmentPurposes(f)
 	if err != nil {
 		return Fulfilled{}, err
 	}
-	ps, err := s.Store.Policies(ctx)
+	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return Fulfilled{}, err
 	}
@@ -131,7 +133,7 @@ func (s *Service) Fulfil(ctx context.Context, customerID string, f Fulfilment) (
 	add := func(kind, purpose string, granted bool) error {
 		r := Record{CustomerID: customerID, Kind: kind, Purpose: purpose, Granted: granted, PolicyVersion: inForce.Version,
 			Source: SourceRequest, At: now, Evidence: Evidence{FormID: "request:" + f.RequestID}, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
-		p, _ := s.Catalog.Purpose(purpose)
+		p, _ := s.catalog.Purpose(purpose)
 		sup, err := s.choiceSuppressions(ctx, &r, p)
 		if err != nil {
 			return err
@@ -176,7 +178,7 @@ func (s *Service) Fulfil(ctx context.Context, customerID string, f Fulfilment) (
 		return Fulfilled{}, problem.InvalidField("type", "a %q request records nothing in the consent ledger", f.Type)
 	}
 	ap.Entries = append(ap.Entries, f.Entries...)
-	if err := s.Store.AppendConsent(ctx, ap); err != nil {
+	if err := s.store.AppendConsent(ctx, ap); err != nil {
 		return Fulfilled{}, err
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -10,7 +11,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/clock"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -55,60 +59,102 @@ type Normalizer interface {
 
 // Service is the consent ledger and the permission decision.
 type Service struct {
-	Store    Store
-	Audit    audit.Store
-	Catalog  *catalog.Catalog
-	Keys     Keys
+	store    Store
+	audit    audit.Store
+	catalog  *catalog.Catalog
+	keys     Keys
+	contacts Contacts
+	norm     Normalizer
+	clock    clock.Clock
+	cache    *Cache
+}
+
+// Deps is what the consent service is built from.
+type Deps struct {
+	Store   Store
+	Audit   audit.Store
+	Catalog *catalog.Catalog
+	Keys    Keys
+	// Contacts opens customers' contact values to match them against the suppression list;
+	// the customer vault implements it.
 	Contacts Contacts
 	Norm     Normalizer
-	// Now is the clock; nil means time.Now. Tests set it to cross policy effective dates.
-	Now func() time.Time
+	// Clock is the time source; nil is the system clock. Tests set one to cross policy
+	// effective dates.
+	Clock clock.Clock
 	// Cache, when set, keeps single checks (May, Permit) from reading the store each time;
 	// bulk checks and histories always read it.
 	Cache *Cache
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC().Truncate(time.Microsecond)
+// New builds the consent service; every dependency but Clock and Cache is required.
+func New(c Deps) (*Service, error) {
+	switch {
+	case c.Store == nil, c.Audit == nil, c.Catalog == nil:
+		return nil, errors.New("consent service: store, audit store and catalog are required")
+	case c.Keys == nil:
+		return nil, errors.New("consent service: no keys")
+	case c.Contacts == nil:
+		return nil, errors.New("consent service: no contact values (customer vault)")
+	case c.Norm == nil:
+		return nil, errors.New("consent service: no normaliser")
 	}
-	return time.Now().UTC().Truncate(time.Microsecond)
+	return &Service{store: c.Store, audit: c.Audit, catalog: c.Catalog, keys: c.Keys, contacts: c.Contacts, norm: c.Norm,
+		clock: clock.Or(c.Clock), cache: c.Cache}, nil
 }
 
-// validID reports whether id has the shape of a customer id.
-func validID(id string) bool {
-	_, err := uuid.Parse(id)
-	return err == nil && len(id) == 36
+func (s *Service) now() time.Time { return s.clock() }
+
+// Cache is the single-check cache, nil when there is none.
+func (s *Service) Cache() *Cache { return s.cache }
+
+// Uncached returns the service without its cache: every decision reads the store, as the
+// baseline the cache is measured against.
+func (s *Service) Uncached() *Service {
+	u := *s
+	u.cache = nil
+	return &u
 }
 
 type gpcKey struct{}
 
-// WithGPC marks ctx as serving a request that carries a Global Privacy Control signal, so that
-// every decision made for it treats the GPC-sensitive purposes as opted out, whatever the
-// ledger says.
-func WithGPC(ctx context.Context) context.Context { return context.WithValue(ctx, gpcKey{}, true) }
+// WithGPC marks ctx as serving a request that relays the customer's Global Privacy Control
+// signal, with the evidence of the request that carried it (its user agent and address). Every
+// decision made for it treats the GPC-sensitive purposes as opted out, whatever the ledger
+// says, and the services that create, change or read a customer for it record the opt-out in
+// the ledger (see OptOut and RecordOptOut).
+func WithGPC(ctx context.Context, ev EvidenceInput) context.Context {
+	return context.WithValue(ctx, gpcKey{}, ev)
+}
 
-func gpcFrom(ctx context.Context) bool { v, _ := ctx.Value(gpcKey{}).(bool); return v }
+// GPCFrom returns the evidence of the Global Privacy Control signal ctx relays; ok is false
+// when it relays none.
+func GPCFrom(ctx context.Context) (ev EvidenceInput, ok bool) {
+	ev, ok = ctx.Value(gpcKey{}).(EvidenceInput)
+	return ev, ok
+}
+
+func gpcFrom(ctx context.Context) bool { _, ok := GPCFrom(ctx); return ok }
 
 // PublishPolicy publishes a privacy-policy version. Needs policies.write. Returns Conflict if
 // the version exists.
 func (s *Service) PublishPolicy(ctx context.Context, in PolicyInput) (Policy, error) {
-	a, err := audit.Require(ctx, s.Catalog, "policies.write")
+	a, err := authz.Require(ctx, s.catalog, "policies.write")
 	if err != nil {
 		return Policy{}, err
 	}
-	published, err := s.Store.Policies(ctx)
+	published, err := s.store.Policies(ctx)
 	if err != nil {
 		return Policy{}, err
 	}
-	p, err := newPolicy(s.Catalog, in, published, s.now())
+	p, err := newPolicy(s.catalog, in, published, s.now())
 	if err != nil {
 		return Policy{}, err
 	}
 	p.PublishedBy = a.ID
 	e := audit.New(ctx, ActionPolicyPublish, "", nil, "")
 	e.Target = "policy:" + p.Version
-	if err := s.Store.PublishPolicy(ctx, p, []audit.Entry{e}); err != nil {
+	if err := s.store.PublishPolicy(ctx, p, []audit.Entry{e}); err != nil {
 		if problem.Is(err, problem.Conflict) {
 			return Policy{}, problem.Conflictf("version %q, or another version at the same time, was published first; list the policies and try again", p.Version)
 		}
@@ -125,10 +171,10 @@ type PolicyList struct {
 
 // Policies lists the published versions, oldest first, without texts. Needs catalog.read.
 func (s *Service) Policies(ctx context.Context) (PolicyList, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "catalog.read"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "catalog.read"); err != nil {
 		return PolicyList{}, err
 	}
-	ps, err := s.Store.Policies(ctx)
+	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return PolicyList{}, err
 	}
@@ -144,34 +190,34 @@ func (s *Service) Policies(ctx context.Context) (PolicyList, error) {
 
 // Policy returns one version with its text. Needs catalog.read; NotFound for an unknown version.
 func (s *Service) Policy(ctx context.Context, version string) (Policy, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "catalog.read"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "catalog.read"); err != nil {
 		return Policy{}, err
 	}
 	if !versionPattern.MatchString(version) {
 		return Policy{}, problem.NotFoundf("no policy version %q", version)
 	}
-	return s.Store.Policy(ctx, version)
+	return s.store.Policy(ctx, version)
 }
 
 // Record appends a choice to a customer's ledger and returns it with its signed receipt. Needs
 // consents.write. Bad input is Invalid and writes nothing; an unknown customer is NotFound.
 func (s *Service) Record(ctx context.Context, customerID string, in Input) (Record, error) {
-	a, err := audit.Require(ctx, s.Catalog, "consents.write")
+	a, err := authz.Require(ctx, s.catalog, "consents.write")
 	if err != nil {
 		return Record{}, err
 	}
-	if !validID(customerID) {
+	if !ident.Valid(customerID) {
 		return Record{}, problem.InvalidField("id", "is not a valid customer id")
 	}
-	p, err := in.check(s.Catalog)
+	p, err := in.check(s.catalog)
 	if err != nil {
 		return Record{}, err
 	}
-	ev, err := evidence(in.Evidence, s.Keys.KeyedHash)
+	ev, err := evidence(in.Evidence, s.keys.KeyedHash)
 	if err != nil {
 		return Record{}, err
 	}
-	ps, err := s.Store.Policies(ctx)
+	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return Record{}, err
 	}
@@ -189,11 +235,31 @@ func (s *Service) Record(ctx context.Context, customerID string, in Input) (Reco
 	if err := s.seal(&r, ps); err != nil {
 		return Record{}, err
 	}
-	err = s.Store.AppendConsent(ctx, Append{CustomerID: customerID, Records: []Record{r}, Suppressions: sup, Entries: []audit.Entry{s.recordEntry(ctx, &r)}})
-	if err != nil {
-		return Record{}, err
+	for attempt := 0; ; attempt++ {
+		ap := Append{CustomerID: customerID, Records: []Record{r}, Suppressions: sup, Entries: []audit.Entry{s.recordEntry(ctx, &r)}}
+		// A relayed GPC signal is recorded after the choice, in the same transaction, so that
+		// it stays the customer's last word on the purposes it covers.
+		if ev, ok := GPCFrom(ctx); ok {
+			gpc, err := s.gpcAppend(ctx, customerID, false, ev, r)
+			if err != nil {
+				return Record{}, err
+			}
+			if gpc != nil {
+				ap.Records = append(ap.Records, gpc.Records...)
+				ap.Suppressions = append(ap.Suppressions, gpc.Suppressions...)
+				ap.Entries = append(ap.Entries, gpc.Entries...)
+				ap.Expect = gpc.Expect
+			}
+		}
+		err = s.store.AppendConsent(ctx, ap)
+		if problem.Is(err, problem.Conflict) && ap.Expect != nil && attempt < 3 {
+			continue // the ledger changed while the opt-out was decided: decide again
+		}
+		if err != nil {
+			return Record{}, err
+		}
+		return r, nil
 	}
-	return r, nil
 }
 
 // policyFor checks the policy version a choice names and returns the one to record. A grant
@@ -253,12 +319,12 @@ func (s *Service) seal(r *Record, ps []Policy) error {
 	case SourceImport:
 		kind = "imported"
 	}
-	for _, p := range s.Catalog.Purposes {
+	for _, p := range s.catalog.Purposes {
 		if p.Name == r.Purpose || r.Kind == KindRestriction && p.LegalBasis != catalog.LegalObligation {
 			rc.Purposes = append(rc.Purposes, ReceiptPurpose{Purpose: p.Name, Description: p.Description, LegalBasis: string(p.LegalBasis), ConsentType: kind})
 		}
 	}
-	tok, err := Sign(rc, s.Keys.ReceiptSigningKey())
+	tok, err := Sign(rc, s.keys.ReceiptSigningKey())
 	if err != nil {
 		return problem.Wrap(problem.Internal, err, "receipt signing failed")
 	}
@@ -283,13 +349,13 @@ type History struct {
 // first, with receipts. Needs customers.read; the read is audited. NotFound for an unknown
 // customer.
 func (s *Service) History(ctx context.Context, customerID string) (History, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
 		return History{}, err
 	}
-	if !validID(customerID) {
+	if !ident.Valid(customerID) {
 		return History{}, problem.InvalidField("id", "is not a valid customer id")
 	}
-	ds, err := s.decisions(ctx, []string{customerID}, s.Catalog.Purposes, gpcFrom(ctx))
+	ds, err := s.decisions(ctx, []string{customerID}, s.catalog.Purposes, gpcFrom(ctx))
 	if err != nil {
 		return History{}, err
 	}
@@ -300,13 +366,16 @@ func (s *Service) History(ctx context.Context, customerID string) (History, erro
 	for i := range ds {
 		h.State[i] = ds[i][0]
 	}
-	if h.History, err = s.Store.CustomerRecords(ctx, customerID); err != nil {
+	if err := s.RecordOptOut(ctx, customerID); err != nil {
+		return History{}, err
+	}
+	if h.History, err = s.store.CustomerRecords(ctx, customerID); err != nil {
 		return History{}, err
 	}
 	if h.History == nil {
 		h.History = []Record{}
 	}
-	if err := s.Audit.AppendAudit(ctx, audit.New(ctx, ActionRead, customerID, nil, "")); err != nil {
+	if err := s.audit.AppendAudit(ctx, audit.New(ctx, ActionRead, customerID, nil, "")); err != nil {
 		return History{}, err
 	}
 	return h, nil
@@ -316,21 +385,26 @@ func (s *Service) History(ctx context.Context, customerID string) (History, erro
 // Unknown purposes and malformed ids are Invalid; an unknown customer is a denial, not an
 // error, so a caller checking a list learns the same thing either way.
 func (s *Service) May(ctx context.Context, customerID, purpose string) (Decision, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
 		return Decision{}, err
 	}
-	return s.may(ctx, customerID, purpose)
+	d, err := s.may(ctx, customerID, purpose)
+	if err != nil {
+		return Decision{}, err
+	}
+	// The decision already counts a relayed signal; the ledger records it for later ones.
+	return d, s.RecordOptOut(ctx, customerID)
 }
 
 func (s *Service) may(ctx context.Context, customerID, purpose string) (Decision, error) {
-	p, ok := s.Catalog.Purpose(purpose)
+	p, ok := s.catalog.Purpose(purpose)
 	if !ok {
 		return Decision{}, problem.InvalidField("purpose", "unknown purpose %q", purpose)
 	}
-	if !validID(customerID) {
+	if !ident.Valid(customerID) {
 		return Decision{}, problem.InvalidField("id", "is not a valid customer id")
 	}
-	if s.Cache != nil {
+	if s.cache != nil {
 		return s.cachedDecision(ctx, customerID, p)
 	}
 	ds, err := s.decisions(ctx, []string{customerID}, []catalog.Purpose{p}, gpcFrom(ctx))
@@ -404,10 +478,10 @@ type Denial struct {
 // customers?"), in a few batched queries, and audits the check. Needs customers.read.
 // Repeated ids are answered once.
 func (s *Service) Check(ctx context.Context, purpose string, ids []string) (Bulk, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
 		return Bulk{}, err
 	}
-	p, ok := s.Catalog.Purpose(purpose)
+	p, ok := s.catalog.Purpose(purpose)
 	if !ok {
 		return Bulk{}, problem.InvalidField("purpose", "unknown purpose %q", purpose)
 	}
@@ -420,7 +494,7 @@ func (s *Service) Check(ctx context.Context, purpose string, ids []string) (Bulk
 	seen := make(map[string]struct{}, len(ids))
 	uniq := make([]string, 0, len(ids))
 	for i, id := range ids {
-		if !validID(id) {
+		if !ident.Valid(id) {
 			return Bulk{}, problem.InvalidField("customer_ids", "customer_ids[%d]: is not a valid customer id", i)
 		}
 		if _, dup := seen[id]; !dup {
@@ -442,7 +516,7 @@ func (s *Service) Check(ctx context.Context, purpose string, ids []string) (Bulk
 	}
 	e := audit.New(ctx, ActionCheck, "", nil, purpose)
 	e.Target = fmt.Sprintf("customers:%d allowed:%d", len(uniq), len(out.Allowed))
-	if err := s.Audit.AppendAudit(ctx, e); err != nil {
+	if err := s.audit.AppendAudit(ctx, e); err != nil {
 		return Bulk{}, err
 	}
 	return out, nil
@@ -455,7 +529,7 @@ func (s *Service) Check(ctx context.Context, purpose string, ids []string) (Bulk
 // token with an entry, whose contacts are then matched in full.
 func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalog.Purpose, gpc bool) ([][]Decision, error) {
 	now := s.now()
-	stored, err := s.Store.Policies(ctx)
+	stored, err := s.store.Policies(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +538,7 @@ func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalo
 	if len(purposes) == 1 {
 		filter = purposes[0].Name
 	}
-	exist, recs, err := s.Store.DecisionRecords(ctx, ids, filter)
+	exist, recs, err := s.store.DecisionRecords(ctx, ids, filter)
 	if err != nil {
 		return nil, err
 	}
@@ -534,11 +608,11 @@ func (s *Service) applySuppressions(ctx context.Context, p catalog.Purpose, ps P
 // blind-index token with an entry can match; they are few, and only they are opened and
 // hashed in full.
 func (s *Service) suppressedAt(ctx context.Context, purpose string, ids []string) (map[string]time.Time, error) {
-	listed, err := s.Store.HasSuppressions(ctx, purpose)
+	listed, err := s.store.HasSuppressions(ctx, purpose)
 	if err != nil || !listed {
 		return nil, err
 	}
-	near, err := s.Store.SuppressionSuspects(ctx, purpose, ids)
+	near, err := s.store.SuppressionSuspects(ctx, purpose, ids)
 	if err != nil || len(near) == 0 {
 		return nil, err
 	}
@@ -546,7 +620,7 @@ func (s *Service) suppressedAt(ctx context.Context, purpose string, ids []string
 	for id := range near {
 		want = append(want, id)
 	}
-	vals, err := s.Contacts.ContactValues(ctx, want, contactFields...)
+	vals, err := s.contacts.ContactValues(ctx, want, contactFields...)
 	if err != nil {
 		return nil, err
 	}
@@ -564,7 +638,7 @@ func (s *Service) suppressedAt(ctx context.Context, purpose string, ids []string
 	if len(all) == 0 {
 		return nil, nil
 	}
-	listedAt, err := s.Store.SuppressedAt(ctx, purpose, all)
+	listedAt, err := s.store.SuppressedAt(ctx, purpose, all)
 	if err != nil {
 		return nil, err
 	}
@@ -586,60 +660,12 @@ func (s *Service) suppressedAt(ctx context.Context, purpose string, ids []string
 // the customer's, whoever relays it. Unknown customers are ignored. It returns how many
 // records it appended.
 func (s *Service) ApplyGPC(ctx context.Context, customerID string, ev EvidenceInput) (int, error) {
-	a, ok := audit.ActorFrom(ctx)
-	if !ok {
-		return 0, problem.New(problem.Unauthenticated, "authentication required")
-	}
-	gpcPurposes := s.Catalog.GPCPurposes()
-	if len(gpcPurposes) == 0 || !validID(customerID) {
-		return 0, nil
-	}
-	evi, err := evidence(ev, s.Keys.KeyedHash)
-	if err != nil {
-		evi = Evidence{} // evidence of a signal is a courtesy; the opt-out is what counts
-	}
 	for attempt := 0; ; attempt++ {
-		exist, recs, err := s.Store.DecisionRecords(ctx, []string{customerID}, "")
-		if err != nil || !exist[customerID] {
+		ap, err := s.gpcAppend(ctx, customerID, false, ev)
+		if err != nil || ap == nil {
 			return 0, err
 		}
-		ps, err := s.Store.Policies(ctx)
-		if err != nil {
-			return 0, err
-		}
-		latest := map[string]*Record{}
-		for i := range recs {
-			if r := &recs[i]; r.Kind == KindConsent && (latest[r.Purpose] == nil || r.Seq > latest[r.Purpose].Seq) {
-				latest[r.Purpose] = r
-			}
-		}
-		now := s.now()
-		inForce, _ := Policies(ps).InForce(now)
-		ap := Append{CustomerID: customerID, Expect: map[string]int64{}}
-		for _, name := range gpcPurposes {
-			prev := latest[name]
-			if prev != nil && !prev.Granted {
-				continue
-			}
-			if prev != nil {
-				ap.Expect[name] = prev.Seq
-			} else {
-				ap.Expect[name] = 0
-			}
-			r := Record{CustomerID: customerID, Kind: KindConsent, Purpose: name, Granted: false, PolicyVersion: inForce.Version,
-				Source: SourceGPC, At: now, Evidence: evi, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
-			p, _ := s.Catalog.Purpose(name)
-			if err := s.seal(&r, ps); err != nil {
-				return 0, err
-			}
-			if err := s.appendRecord(ctx, &ap, r, p.Marketing); err != nil {
-				return 0, err
-			}
-		}
-		if len(ap.Records) == 0 {
-			return 0, nil
-		}
-		err = s.Store.AppendConsent(ctx, ap)
+		err = s.store.AppendConsent(ctx, *ap)
 		if problem.Is(err, problem.Conflict) && attempt < 3 {
 			continue // another request changed the ledger first: decide again on the new state
 		}
@@ -653,12 +679,105 @@ func (s *Service) ApplyGPC(ctx context.Context, customerID string, ev EvidenceIn
 	}
 }
 
+// OptOut returns the ledger append that records the Global Privacy Control signal ctx relays
+// (see WithGPC) for customerID, for the caller to store in the transaction of the change that
+// carried it; nil when ctx relays none or the ledger already holds the opt-out. isNew says the
+// customer is being created by that change and has no records yet. The append carries Expect,
+// so storing it fails with Conflict, writing nothing, if the ledger changed meanwhile; the
+// caller decides again.
+func (s *Service) OptOut(ctx context.Context, customerID string, isNew bool) (*Append, error) {
+	ev, ok := GPCFrom(ctx)
+	if !ok {
+		return nil, nil
+	}
+	return s.gpcAppend(ctx, customerID, isNew, ev)
+}
+
+// RecordOptOut records the Global Privacy Control signal ctx relays, if any, for an existing
+// customer, in a transaction of its own: for reads, which have no change to join.
+func (s *Service) RecordOptOut(ctx context.Context, customerID string) error {
+	ev, ok := GPCFrom(ctx)
+	if !ok {
+		return nil
+	}
+	_, err := s.ApplyGPC(ctx, customerID, ev)
+	return err
+}
+
+// gpcAppend builds the records of a GPC opt-out for customerID against the ledger as it is now:
+// one withdrawal per GPC-sensitive purpose whose newest record is not already a withdrawal.
+// It returns nil when there is nothing to add, or when an existing customer is unknown. A
+// pending record, when given, is a choice about to be stored before the opt-out and counts as
+// the newest record of its purpose.
+func (s *Service) gpcAppend(ctx context.Context, customerID string, isNew bool, ev EvidenceInput, pending ...Record) (*Append, error) {
+	a, ok := authz.ActorFrom(ctx)
+	if !ok {
+		return nil, problem.New(problem.Unauthenticated, "authentication required")
+	}
+	gpcPurposes := s.catalog.GPCPurposes()
+	if len(gpcPurposes) == 0 || !ident.Valid(customerID) {
+		return nil, nil
+	}
+	evi, err := evidence(ev, s.keys.KeyedHash)
+	if err != nil {
+		evi = Evidence{} // evidence of a signal is a courtesy; the opt-out is what counts
+	}
+	latest := map[string]*Record{}
+	if !isNew {
+		exist, recs, err := s.store.DecisionRecords(ctx, []string{customerID}, "")
+		if err != nil || !exist[customerID] {
+			return nil, err
+		}
+		for i := range recs {
+			if r := &recs[i]; r.Kind == KindConsent && (latest[r.Purpose] == nil || r.Seq > latest[r.Purpose].Seq) {
+				latest[r.Purpose] = r
+			}
+		}
+	}
+	ps, err := s.store.Policies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	inForce, _ := Policies(ps).InForce(now)
+	ap := &Append{CustomerID: customerID, Expect: map[string]int64{}}
+	for _, name := range gpcPurposes {
+		stored, prev := latest[name], latest[name]
+		for i := range pending {
+			if pending[i].Kind == KindConsent && pending[i].Purpose == name {
+				prev = &pending[i]
+			}
+		}
+		if prev != nil && !prev.Granted {
+			continue
+		}
+		if stored != nil {
+			ap.Expect[name] = stored.Seq
+		} else {
+			ap.Expect[name] = 0
+		}
+		r := Record{CustomerID: customerID, Kind: KindConsent, Purpose: name, Granted: false, PolicyVersion: inForce.Version,
+			Source: SourceGPC, At: now, Evidence: evi, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
+		p, _ := s.catalog.Purpose(name)
+		if err := s.seal(&r, ps); err != nil {
+			return nil, err
+		}
+		if err := s.appendRecord(ctx, ap, r, p.Marketing); err != nil {
+			return nil, err
+		}
+	}
+	if len(ap.Records) == 0 {
+		return nil, nil
+	}
+	return ap, nil
+}
+
 // GPCSupport is the content of /.well-known/gpc.json: whether this installation honours the
 // signal (it does when the catalog marks any purpose as GPC-sensitive), and the date of the
 // policy in force, which says how.
 func (s *Service) GPCSupport(ctx context.Context) (bool, string, error) {
-	honours := len(s.Catalog.GPCPurposes()) > 0
-	ps, err := s.Store.Policies(ctx)
+	honours := len(s.catalog.GPCPurposes()) > 0
+	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return honours, "", err
 	}
@@ -669,7 +788,7 @@ func (s *Service) GPCSupport(ctx context.Context) (bool, string, error) {
 }
 
 // KeySet is the published key set receipts verify against.
-func (s *Service) KeySet() KeySet { return PublicKeySet(s.Keys.ReceiptPublicKey()) }
+func (s *Service) KeySet() KeySet { return PublicKeySet(s.keys.ReceiptPublicKey()) }
 
 // VerifyReceipt checks a receipt against this installation's receipt key. A receipt that does
 // not verify is Invalid, with the reason.
@@ -677,7 +796,7 @@ func (s *Service) VerifyReceipt(token string) (Receipt, error) {
 	if len(token) > 64<<10 {
 		return Receipt{}, problem.InvalidField("receipt", "is too long to be a receipt")
 	}
-	rc, err := Verify(token, s.Keys.ReceiptPublicKey())
+	rc, err := Verify(token, s.keys.ReceiptPublicKey())
 	if err != nil {
 		return Receipt{}, problem.InvalidField("receipt", "%s", err.Error())
 	}
@@ -688,7 +807,7 @@ func (s *Service) VerifyReceipt(token string) (Receipt, error) {
 // their newest restriction record in the ledger is in force. Work that rewrites a profile from
 // another's data, such as merging duplicates, waits until the restriction is lifted.
 func (s *Service) Restricted(ctx context.Context, customerID string) (bool, error) {
-	recs, err := s.Store.CustomerRecords(ctx, customerID)
+	recs, err := s.store.CustomerRecords(ctx, customerID)
 	if err != nil {
 		return false, err
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -44,7 +45,7 @@ type Signal struct {
 // message. Decisions are read as committed: a customer the caller creates in its transaction
 // has none yet. Needs an authenticated caller (the write key relays the visitor's choice).
 func (s *Service) SignalRecords(ctx context.Context, signals []Signal) ([]Append, error) {
-	a, ok := audit.ActorFrom(ctx)
+	a, ok := authz.ActorFrom(ctx)
 	if !ok {
 		return nil, problem.New(problem.Unauthenticated, "authentication required")
 	}
@@ -57,11 +58,11 @@ func (s *Service) SignalRecords(ctx context.Context, signals []Signal) ([]Append
 			ids = append(ids, sig.CustomerID)
 		}
 	}
-	_, recs, err := s.Store.DecisionRecords(ctx, ids, "")
+	_, recs, err := s.store.DecisionRecords(ctx, ids, "")
 	if err != nil {
 		return nil, err
 	}
-	ps, err := s.Store.Policies(ctx)
+	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func (s *Service) SignalRecords(ctx context.Context, signals []Signal) ([]Append
 		}
 	}
 	for _, sig := range signals {
-		ev, err := evidence(sig.Evidence, s.Keys.KeyedHash)
+		ev, err := evidence(sig.Evidence, s.keys.KeyedHash)
 		if err != nil {
 			ev = Evidence{} // evidence of a signal is a courtesy; the choice is what counts
 		}
@@ -120,8 +121,8 @@ func latestKey(customer, kind, purpose string) string {
 
 // gpc withdraws every GPC-sensitive purpose not already refused.
 func (b *signalBatch) gpc(base Record) error {
-	for _, name := range b.s.Catalog.GPCPurposes() {
-		p, _ := b.s.Catalog.Purpose(name)
+	for _, name := range b.s.catalog.GPCPurposes() {
+		p, _ := b.s.catalog.Purpose(name)
 		if prev := b.latest[latestKey(base.CustomerID, KindConsent, name)]; prev != nil && !prev.Granted {
 			continue
 		}
@@ -144,7 +145,7 @@ func (b *signalBatch) categories(base Record, sig Signal) error {
 	sort.Strings(names)
 	for _, c := range names {
 		granted := sig.Categories[c]
-		for _, p := range b.s.Catalog.CategoryPurposes(c) {
+		for _, p := range b.s.catalog.CategoryPurposes(c) {
 			r := base
 			r.Purpose, r.Granted, r.Source, r.PolicyVersion = p.Name, granted, SourceBanner, b.inForce.Version
 			switch p.LegalBasis {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -47,12 +48,12 @@ const (
 // suppressionHash is the keyed hash stored for a normalised contact value. Email and phone use
 // different keys, so equal strings in the two never match.
 func (s *Service) suppressionHash(field, normalized string) []byte {
-	return s.Keys.KeyedHash("suppression."+field, []byte(normalized))
+	return s.keys.KeyedHash("suppression."+field, []byte(normalized))
 }
 
 // suppression builds the entry for a normalised contact value.
 func (s *Service) suppression(field, normalized, purpose, source, actorID string, at time.Time) Suppression {
-	return Suppression{Hash: s.suppressionHash(field, normalized), Token: s.Keys.BlindIndex(field, []byte(normalized)),
+	return Suppression{Hash: s.suppressionHash(field, normalized), Token: s.keys.BlindIndex(field, []byte(normalized)),
 		Field: field, Purpose: purpose, Source: source, At: at, ActorID: actorID}
 }
 
@@ -75,19 +76,19 @@ type SuppressionResult struct {
 // Suppress adds the given email address and phone number (either or both), normalised exactly
 // as customer values are, to the suppression list for purposes. Needs consents.write.
 func (s *Service) Suppress(ctx context.Context, in SuppressionInput) (SuppressionResult, error) {
-	a, err := audit.Require(ctx, s.Catalog, "consents.write")
+	a, err := authz.Require(ctx, s.catalog, "consents.write")
 	if err != nil {
 		return SuppressionResult{}, err
 	}
 	purposes := in.Purposes
 	if len(purposes) == 0 {
-		purposes = s.Catalog.MarketingPurposes()
+		purposes = s.catalog.MarketingPurposes()
 		if len(purposes) == 0 {
 			return SuppressionResult{}, problem.InvalidField("purposes", "the catalog marks no purpose as marketing, so there is nothing to suppress")
 		}
 	}
 	for i, name := range purposes {
-		p, ok := s.Catalog.Purpose(name)
+		p, ok := s.catalog.Purpose(name)
 		switch {
 		case !ok:
 			return SuppressionResult{}, problem.InvalidField("purposes", "purposes[%d]: unknown purpose %q", i, name)
@@ -106,10 +107,10 @@ func (s *Service) Suppress(ctx context.Context, in SuppressionInput) (Suppressio
 		if raw == nil {
 			continue
 		}
-		if _, ok := s.Catalog.Field(field); !ok {
+		if _, ok := s.catalog.Field(field); !ok {
 			return SuppressionResult{}, problem.InvalidField(field, "the catalog declares no %s field", field)
 		}
-		v, _, err := s.Norm.Value(field, raw)
+		v, _, err := s.norm.Value(field, raw)
 		if err != nil {
 			return SuppressionResult{}, err
 		}
@@ -127,7 +128,7 @@ func (s *Service) Suppress(ctx context.Context, in SuppressionInput) (Suppressio
 	}
 	e := audit.New(ctx, ActionSuppress, "", nil, "")
 	e.Target = fmt.Sprintf("suppression:%v for %v", res.Fields, purposes)
-	if err := s.Store.AddSuppressions(ctx, entries, []audit.Entry{e}); err != nil {
+	if err := s.store.AddSuppressions(ctx, entries, []audit.Entry{e}); err != nil {
 		return SuppressionResult{}, err
 	}
 	res.Added = len(entries)
@@ -151,7 +152,7 @@ func (s *Service) choiceSuppressions(ctx context.Context, r *Record, p catalog.P
 // withdrawalSuppressions returns the entries that carry a customer's opt-out of a marketing
 // purpose beyond their erasure: their current email and phone, hashed.
 func (s *Service) withdrawalSuppressions(ctx context.Context, customerID, purpose, source, actorID string, at time.Time) ([]Suppression, error) {
-	vals, err := s.Contacts.ContactValues(ctx, []string{customerID}, contactFields...)
+	vals, err := s.contacts.ContactValues(ctx, []string{customerID}, contactFields...)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +177,7 @@ func (s *Service) SuppressErased(ctx context.Context, values map[string]string) 
 	var marks []string
 	for _, field := range contactFields {
 		if v := values[field]; v != "" {
-			marks = append(marks, fmt.Sprintf("%s:%x:%d", field, s.suppressionHash(field, v), s.Keys.BlindIndex(field, []byte(v))))
+			marks = append(marks, fmt.Sprintf("%s:%x:%d", field, s.suppressionHash(field, v), s.keys.BlindIndex(field, []byte(v))))
 		}
 	}
 	if len(marks) == 0 {
@@ -188,7 +189,7 @@ func (s *Service) SuppressErased(ctx context.Context, values map[string]string) 
 // Resuppress adds the entries SuppressErased encoded, for every marketing purpose, dated at
 // (the erasure's time, so a fresh opt-in made after the erasure still counts).
 func (s *Service) Resuppress(ctx context.Context, marks []string, at time.Time) error {
-	purposes := s.Catalog.MarketingPurposes()
+	purposes := s.catalog.MarketingPurposes()
 	if len(purposes) == 0 || len(marks) == 0 {
 		return nil
 	}
@@ -210,11 +211,11 @@ func (s *Service) Resuppress(ctx context.Context, marks []string, at time.Time) 
 		fields = append(fields, parts[0])
 		for _, p := range purposes {
 			entries = append(entries, Suppression{Hash: hash, Token: token, Field: parts[0], Purpose: p, Source: SuppressErasure,
-				At: at.UTC().Truncate(time.Microsecond), ActorID: audit.System.ID})
+				At: at.UTC().Truncate(time.Microsecond), ActorID: authz.System.ID})
 		}
 	}
-	ctx = audit.WithActor(ctx, audit.System)
+	ctx = authz.WithActor(ctx, authz.System)
 	e := audit.New(ctx, ActionSuppress, "", nil, "")
 	e.Target = fmt.Sprintf("suppression:%v for %v after an erasure", fields, purposes)
-	return s.Store.AddSuppressions(ctx, entries, []audit.Entry{e})
+	return s.store.AddSuppressions(ctx, entries, []audit.Entry{e})
 }

@@ -16,15 +16,15 @@ const contactBatch = 1000
 // matching customers against the consent suppression list, whose callers hash the values and
 // never return or store them; it checks no permission and writes no audit entry for that
 // reason, and must never back a response.
-func (s *Service) ContactValues(ctx context.Context, ids []string, fields ...string) (map[string]map[string]string, error) {
+func (vt *Vault) ContactValues(ctx context.Context, ids []string, fields ...string) (map[string]map[string]string, error) {
 	out := make(map[string]map[string]string, len(ids))
 	for start := 0; start < len(ids); start += contactBatch {
-		recs, err := s.Store.CustomersByID(ctx, ids[start:min(start+contactBatch, len(ids))])
+		recs, err := vt.store.CustomersByID(ctx, ids[start:min(start+contactBatch, len(ids))])
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range recs {
-			vals, err := s.OpenFields(ctx, r, fields)
+			vals, err := vt.OpenFields(ctx, r, fields)
 			if err != nil {
 				return nil, err
 			}
@@ -36,7 +36,7 @@ func (s *Service) ContactValues(ctx context.Context, ids []string, fields ...str
 
 // OpenFields decrypts just the named string fields of r, unwrapping its data key only when
 // one of them is sealed. Stitching compares a blind-index candidate's address with it.
-func (s *Service) OpenFields(ctx context.Context, r *Record, fields []string) (map[string]string, error) {
+func (vt *Vault) OpenFields(ctx context.Context, r *Record, fields []string) (map[string]string, error) {
 	vals := make(map[string]string, len(fields))
 	var dk *vault.DataKey
 	for _, name := range fields {
@@ -46,7 +46,7 @@ func (s *Service) OpenFields(ctx context.Context, r *Record, fields []string) (m
 		} else if ct, ok := r.Sealed[name]; ok {
 			if dk == nil {
 				var err error
-				if dk, err = s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key}); err != nil {
+				if dk, err = vt.keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key}); err != nil {
 					return nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
 				}
 			}

@@ -36,7 +36,7 @@ func (s *Service) generalize(f catalog.Field, v any, now time.Time) (any, bool) 
 	case catalog.GeneralizeHash:
 		// A keyed token, not the value: generalised views can count and join on it. It uses
 		// an index key of its own, so it matches no blind-index token.
-		return fmt.Sprintf("h%08x", s.Keys.BlindIndex("generalized:"+f.Name, indexBytes(v))), true
+		return fmt.Sprintf("h%08x", s.keys.BlindIndex("generalized:"+f.Name, indexBytes(v))), true
 	}
 	return nil, false
 }

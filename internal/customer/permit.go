@@ -5,6 +5,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -19,6 +20,20 @@ type Permissions interface {
 	Permit(ctx context.Context, customerID, purpose string) error
 }
 
+// OptOuts records the opt-out signals a request relays for the customer it creates, changes
+// or reads (Global Privacy Control): the consent ledger implements it. A create or change stores
+// the opt-out in its own transaction, so a request never leaves a customer written without the
+// opt-out it carried, nor an error answered for a customer that was written; a read records it
+// before the customer is opened, and only once the caller is known to be allowed the read.
+type OptOuts interface {
+	// OptOut returns the ledger append recording the signal ctx relays for customerID, nil
+	// when it relays none or the ledger holds it already; isNew says the customer is being
+	// created and has no records yet.
+	OptOut(ctx context.Context, customerID string, isNew bool) (*consent.Append, error)
+	// RecordOptOut stores the signal ctx relays, if any, for an existing customer.
+	RecordOptOut(ctx context.Context, customerID string) error
+}
+
 // permit asks the permission decision before anything is revealed for purpose, so a withdrawn
 // consent stops reveals on the very next read. Without a decision wired in, purposes that rest
 // on consent are refused: there is nothing to show the consent exists.
@@ -26,13 +41,13 @@ func (s *Service) permit(ctx context.Context, id, purpose string) error {
 	if purpose == "" {
 		return nil
 	}
-	if s.Permissions == nil {
-		if p, _ := s.Catalog.Purpose(purpose); p.LegalBasis == catalog.Consent {
+	if s.permissions == nil {
+		if p, _ := s.catalog.Purpose(purpose); p.LegalBasis == catalog.Consent {
 			return problem.Forbiddenf("purpose %q rests on consent and no consent ledger is available", purpose)
 		}
 		return nil
 	}
-	return s.Permissions.Permit(ctx, id, purpose)
+	return s.permissions.Permit(ctx, id, purpose)
 }
 
 // PermitReveal is the permission decision for data of the customer kept outside the profile

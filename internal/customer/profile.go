@@ -2,7 +2,6 @@ package customer
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -18,27 +17,27 @@ import (
 
 // NewProfile seals a new customer holding values, which may be empty: a visitor known only by
 // identifiers is still a customer, with a data key of their own for their events.
-func (s *Service) NewProfile(ctx context.Context, values map[string]any) (*Record, *vault.DataKey, audit.Entry, error) {
+func (vt *Vault) NewProfile(ctx context.Context, values map[string]any) (*Record, *vault.DataKey, audit.Entry, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, nil, audit.Entry{}, problem.Wrap(problem.Internal, err, "id generation failed")
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := vt.now()
 	r := &Record{ID: id.String(), Version: 1, CreatedAt: now, UpdatedAt: now}
-	dk, wk, err := s.Keys.NewDataKey(r.ID)
+	dk, wk, err := vt.keys.NewDataKey(r.ID)
 	if err != nil {
 		return nil, nil, audit.Entry{}, problem.Wrap(problem.Internal, err, "key generation failed")
 	}
 	r.MasterVersion, r.Key = wk.MasterVersion, wk.Blob
-	if err := s.seal(r, dk, values); err != nil {
+	if err := vt.seal(r, dk, values); err != nil {
 		return nil, nil, audit.Entry{}, err
 	}
 	return r, dk, audit.New(ctx, audit.ActionCustomerCreate, r.ID, sortedKeys(values), ""), nil
 }
 
 // OpenProfile decrypts r's values and opens its data key, once for both.
-func (s *Service) OpenProfile(ctx context.Context, r *Record) (map[string]any, *vault.DataKey, error) {
-	dk, err := s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
+func (vt *Vault) OpenProfile(ctx context.Context, r *Record) (map[string]any, *vault.DataKey, error) {
+	dk, err := vt.keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
 	if err != nil {
 		return nil, nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
 	}
@@ -51,8 +50,8 @@ func (s *Service) OpenProfile(ctx context.Context, r *Record) (map[string]any, *
 
 // Reseal replaces r's values with values sealed under dk and moves it to the next version;
 // the caller stores it against the previous version.
-func (s *Service) Reseal(r *Record, dk *vault.DataKey, values map[string]any) error {
+func (vt *Vault) Reseal(r *Record, dk *vault.DataKey, values map[string]any) error {
 	r.Version++
-	r.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
-	return s.seal(r, dk, values)
+	r.UpdatedAt = vt.now()
+	return vt.seal(r, dk, values)
 }

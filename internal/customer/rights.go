@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/vault"
 )
@@ -25,11 +27,11 @@ type ErasureLedger interface {
 }
 
 // missing turns a NotFound for an erased id into Gone; other errors pass unchanged.
-func (s *Service) missing(ctx context.Context, id string, err error) error {
-	if !problem.Is(err, problem.NotFound) || s.Ledger == nil {
+func (vt *Vault) missing(ctx context.Context, id string, err error) error {
+	if !problem.Is(err, problem.NotFound) || vt.ledger == nil {
 		return err
 	}
-	erased, lerr := s.Ledger.Erased(ctx, id)
+	erased, lerr := vt.ledger.Erased(ctx, id)
 	if lerr != nil {
 		return lerr
 	}
@@ -43,21 +45,21 @@ func (s *Service) missing(ctx context.Context, id string, err error) error {
 // blind index hashes them, so that erasure can add keyed hashes of them to the suppression
 // list before the values are shredded. It is for the rights service only and is audited by
 // the erasure that uses it.
-func (s *Service) IndexedValues(ctx context.Context, id string) (map[string][]byte, error) {
-	if !ValidID(id) {
+func (vt *Vault) IndexedValues(ctx context.Context, id string) (map[string][]byte, error) {
+	if !ident.Valid(id) {
 		return nil, problem.InvalidField("customer_id", "is not a valid customer id")
 	}
-	r, err := s.Store.GetCustomer(ctx, id)
+	r, err := vt.store.GetCustomer(ctx, id)
 	if err != nil {
-		return nil, s.missing(ctx, id, err)
+		return nil, vt.missing(ctx, id, err)
 	}
-	values, err := s.open(ctx, r)
+	values, err := vt.open(ctx, r)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]byte{}
 	for name, v := range values {
-		if f, ok := s.Catalog.Field(name); ok && f.Indexed() {
+		if f, ok := vt.catalog.Field(name); ok && f.Indexed() {
 			out[name] = indexBytes(v)
 		}
 	}
@@ -66,8 +68,8 @@ func (s *Service) IndexedValues(ctx context.Context, id string) (map[string][]by
 
 // Normalize returns the canonical form of a look-up value as IndexedValues would return it, so
 // a request made by email can be matched against the suppression list and the blind index.
-func (s *Service) Normalize(field string, raw any) ([]byte, error) {
-	v, _, err := s.Norm.Value(field, raw)
+func (vt *Vault) Normalize(field string, raw any) ([]byte, error) {
+	v, _, err := vt.norm.Value(field, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -106,28 +108,28 @@ type Dossier struct {
 // requests.manage and is audited as customer.export for privacy_requests, naming the fields
 // (never the values). Returns Gone for an erased customer, NotFound for an unknown one.
 func (s *Service) Dossier(ctx context.Context, id string) (Dossier, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
 		return Dossier{}, err
 	}
-	if !ValidID(id) {
+	if !ident.Valid(id) {
 		return Dossier{}, problem.InvalidField("customer_id", "is not a valid customer id")
 	}
-	r, err := s.Store.GetCustomer(ctx, id)
+	r, err := s.store.GetCustomer(ctx, id)
 	if err != nil {
-		return Dossier{}, s.missing(ctx, id, err)
+		return Dossier{}, s.vault.missing(ctx, id, err)
 	}
-	values, err := s.open(ctx, r)
+	values, err := s.vault.open(ctx, r)
 	if err != nil {
 		return Dossier{}, err
 	}
 	d := Dossier{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	for _, name := range sortedKeys(values) {
 		fr := FieldRecord{Field: name, Value: values[name], Source: "provided through the Steward API or import"}
-		if f, ok := s.Catalog.Field(name); ok {
+		if f, ok := s.catalog.Field(name); ok {
 			fr.Category, fr.Sensitivity, fr.Retention, fr.Description = f.Category, string(f.Sensitivity), f.Retention.String(), f.Description
 			for _, p := range f.Purposes {
 				pb := PurposeBasis{Purpose: p}
-				if pp, ok := s.Catalog.Purpose(p); ok {
+				if pp, ok := s.catalog.Purpose(p); ok {
 					pb.LegalBasis = pp.LegalBasis
 				}
 				fr.Purposes = append(fr.Purposes, pb)
@@ -137,7 +139,7 @@ func (s *Service) Dossier(ctx context.Context, id string) (Dossier, error) {
 		d.Fields = append(d.Fields, fr)
 	}
 	e := audit.New(ctx, ActionCustomerExport, id, sortedKeys(values), "privacy_requests")
-	if err := s.Audit.AppendAudit(ctx, e); err != nil {
+	if err := s.audit.AppendAudit(ctx, e); err != nil {
 		return Dossier{}, err
 	}
 	return d, nil
@@ -146,8 +148,8 @@ func (s *Service) Dossier(ctx context.Context, id string) (Dossier, error) {
 // SealFor seals data that belongs to a customer but lives outside the profile (an export
 // package), under the customer's own data key, so that erasing the customer shreds it too.
 // table and name are bound into the ciphertext like a field's.
-func (s *Service) SealFor(ctx context.Context, customerID, table, name string, data []byte) ([]byte, error) {
-	dk, err := s.dataKey(ctx, customerID)
+func (vt *Vault) SealFor(ctx context.Context, customerID, table, name string, data []byte) ([]byte, error) {
+	dk, err := vt.dataKey(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
@@ -160,8 +162,8 @@ func (s *Service) SealFor(ctx context.Context, customerID, table, name string, d
 
 // OpenFor opens what SealFor sealed. It returns Gone once the customer is erased: the key is
 // destroyed and nothing sealed under it opens again.
-func (s *Service) OpenFor(ctx context.Context, customerID, table, name string, ct []byte) ([]byte, error) {
-	dk, err := s.dataKey(ctx, customerID)
+func (vt *Vault) OpenFor(ctx context.Context, customerID, table, name string, ct []byte) ([]byte, error) {
+	dk, err := vt.dataKey(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
@@ -172,12 +174,12 @@ func (s *Service) OpenFor(ctx context.Context, customerID, table, name string, c
 	return b, nil
 }
 
-func (s *Service) dataKey(ctx context.Context, customerID string) (*vault.DataKey, error) {
-	r, err := s.Store.GetCustomer(ctx, customerID)
+func (vt *Vault) dataKey(ctx context.Context, customerID string) (*vault.DataKey, error) {
+	r, err := vt.store.GetCustomer(ctx, customerID)
 	if err != nil {
-		return nil, s.missing(ctx, customerID, err)
+		return nil, vt.missing(ctx, customerID, err)
 	}
-	dk, err := s.Keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
+	dk, err := vt.keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
 	if err != nil {
 		return nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
 	}
@@ -190,15 +192,15 @@ const ActionCustomerPurge = "customer.purge"
 // Purge removes fields whose retention has run out. Unlike Patch it leaves the customer's
 // last-activity time alone: a purge is not activity, and counting it as such would restart
 // every other field's retention clock. Audited as customer.purge naming the fields.
-func (s *Service) Purge(ctx context.Context, id string, fields []string, version int64) error {
-	r, err := s.Store.GetCustomer(ctx, id)
+func (vt *Vault) Purge(ctx context.Context, id string, fields []string, version int64) error {
+	r, err := vt.store.GetCustomer(ctx, id)
 	if err != nil {
-		return s.missing(ctx, id, err)
+		return vt.missing(ctx, id, err)
 	}
 	if r.Version != version {
 		return problem.Conflictf("customer changed since the purge was planned")
 	}
-	values, dk, err := s.OpenProfile(ctx, r)
+	values, dk, err := vt.OpenProfile(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -207,11 +209,11 @@ func (s *Service) Purge(ctx context.Context, id string, fields []string, version
 	}
 	prev := r.Version
 	r.Version++
-	if err := s.seal(r, dk, values); err != nil {
+	if err := vt.seal(r, dk, values); err != nil {
 		return err
 	}
 	sorted := append([]string(nil), fields...)
 	sort.Strings(sorted)
 	e := audit.New(ctx, ActionCustomerPurge, r.ID, sorted, "legal_obligation")
-	return s.Store.UpdateCustomer(ctx, r, prev, []audit.Entry{e})
+	return vt.store.UpdateCustomer(ctx, r, prev, []audit.Entry{e})
 }

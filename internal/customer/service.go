@@ -11,10 +11,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/clock"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/vault"
@@ -32,19 +33,52 @@ type Keys interface {
 	BlindIndex(field string, normalized []byte) int64
 }
 
-// Service is the customer vault.
+// Service is the audited customer vault: every method checks the caller's role, and every read
+// or change of personal data it makes is written to the audit trail before its result is
+// returned. It is all an adapter (HTTP, console, command line) may hold; the unaudited
+// operations live on Vault.
 type Service struct {
-	Store   Store
-	Audit   audit.Store
-	Keys    Keys
-	Catalog *catalog.Catalog
-	Norm    *Normalizer
+	vault       *Vault
+	store       Store
+	keys        Keys
+	catalog     *catalog.Catalog
+	norm        *Normalizer
+	audit       audit.Store
+	permissions Permissions
+	optOuts     OptOuts
+	statuses    ContactStatuses
+	now         clock.Clock
+}
+
+// Deps is what the audited service is built from.
+type Deps struct {
+	Vault *Vault
+	// Audit stores the entries of reads, which change nothing else.
+	Audit audit.Store
 	// Permissions is asked before every reveal for a purpose (see permit.go).
 	Permissions Permissions
-	// Ledger, when set, turns NotFound for erased ids into Gone.
-	Ledger ErasureLedger
+	// OptOuts records the opt-out signals requests relay (see permit.go).
+	OptOuts OptOuts
 	// Statuses, when set, derives the contact status shown with a customer read by id.
 	Statuses ContactStatuses
+}
+
+// New builds the audited service. Every dependency but Statuses is required: a service
+// without its permission decision would reveal consent-based data it cannot check.
+func New(c Deps) (*Service, error) {
+	switch {
+	case c.Vault == nil:
+		return nil, errors.New("customer service: no vault")
+	case c.Audit == nil:
+		return nil, errors.New("customer service: no audit store")
+	case c.Permissions == nil:
+		return nil, errors.New("customer service: no permission decision")
+	case c.OptOuts == nil:
+		return nil, errors.New("customer service: no opt-out recorder")
+	}
+	v := c.Vault
+	return &Service{vault: v, store: v.store, keys: v.keys, catalog: v.catalog, norm: v.norm, now: v.now,
+		audit: c.Audit, permissions: c.Permissions, optOuts: c.OptOuts, statuses: c.Statuses}, nil
 }
 
 // ContactStatuses derives a customer's contact status (valid, bounced, inactive …) from the
@@ -81,7 +115,7 @@ const MaxLookup = 1000
 // Create validates, seals and stores a new customer and returns it masked (or only its id
 // for write-only callers such as ingest keys).
 func (s *Service) Create(ctx context.Context, fields map[string]any) (View, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return View{}, err
 	}
 	if len(fields) == 0 {
@@ -91,7 +125,16 @@ func (s *Service) Create(ctx context.Context, fields map[string]any) (View, erro
 	if err != nil {
 		return View{}, err
 	}
-	if err := s.Store.CreateCustomer(ctx, r, []audit.Entry{entry}); err != nil {
+	optOut, err := s.optOuts.OptOut(ctx, r.ID, true)
+	if err != nil {
+		return View{}, err
+	}
+	if optOut != nil {
+		err = s.store.CreateCustomerWith(ctx, r, []audit.Entry{entry}, *optOut)
+	} else {
+		err = s.store.CreateCustomer(ctx, r, []audit.Entry{entry})
+	}
+	if err != nil {
 		return View{}, err
 	}
 	return s.render(ctx, r, values, ""), nil
@@ -104,7 +147,7 @@ const MaxBatch = 5000
 // input names its position ("customers[3].email: …"). Imports and bulk loads use it to avoid
 // paying a commit per customer.
 func (s *Service) CreateBatch(ctx context.Context, batch []map[string]any) ([]string, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return nil, err
 	}
 	if len(batch) == 0 || len(batch) > MaxBatch {
@@ -128,7 +171,7 @@ func (s *Service) CreateBatch(ctx context.Context, batch []map[string]any) ([]st
 		}
 		recs[i], entries[i], ids[i] = r, entry, r.ID
 	}
-	if err := s.Store.CreateCustomers(ctx, recs, entries); err != nil {
+	if err := s.store.CreateCustomers(ctx, recs, entries); err != nil {
 		return nil, err
 	}
 	return ids, nil
@@ -136,11 +179,11 @@ func (s *Service) CreateBatch(ctx context.Context, batch []map[string]any) ([]st
 
 // prepare validates and seals a new customer without storing it.
 func (s *Service) prepare(ctx context.Context, fields map[string]any) (*Record, map[string]any, audit.Entry, error) {
-	values, err := s.normalize(fields, false)
+	values, err := s.vault.normalize(fields, false)
 	if err != nil {
 		return nil, nil, audit.Entry{}, err
 	}
-	r, _, entry, err := s.NewProfile(ctx, values)
+	r, _, entry, err := s.vault.NewProfile(ctx, values)
 	if err != nil {
 		return nil, nil, audit.Entry{}, err
 	}
@@ -153,30 +196,33 @@ func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 	if err := s.checkRead(ctx, purpose); err != nil {
 		return View{}, s.denied(ctx, err, id, purpose)
 	}
-	if !ValidID(id) {
+	if !ident.Valid(id) {
 		return View{}, problem.InvalidField("id", "is not a valid customer id")
 	}
-	r, err := s.Store.GetCustomer(ctx, id)
+	r, err := s.store.GetCustomer(ctx, id)
 	if err != nil {
-		return View{}, s.missing(ctx, id, err)
+		return View{}, s.vault.missing(ctx, id, err)
 	}
 	// The permission decision also covers restriction, objection and opt-out.
 	if err := s.permit(ctx, id, purpose); err != nil {
 		return View{}, s.denied(ctx, err, id, purpose)
 	}
-	values, err := s.open(ctx, r)
+	if err := s.optOuts.RecordOptOut(ctx, id); err != nil {
+		return View{}, err
+	}
+	values, err := s.vault.open(ctx, r)
 	if err != nil {
 		return View{}, err
 	}
 	v := s.render(ctx, r, values, purpose)
-	if s.Statuses != nil && v.Fields != nil {
+	if s.statuses != nil && v.Fields != nil {
 		st, err := s.contactStatus(ctx, r, values)
 		if err != nil {
 			return View{}, err
 		}
 		v.ContactStatus = &st
 	}
-	if err := s.Audit.AppendAudit(ctx, s.readEntry(ctx, audit.ActionCustomerRead, v, values)); err != nil {
+	if err := s.audit.AppendAudit(ctx, s.readEntry(ctx, audit.ActionCustomerRead, v, values)); err != nil {
 		return View{}, err
 	}
 	return v, nil
@@ -188,24 +234,24 @@ func (s *Service) contactStatus(ctx context.Context, r *Record, values map[strin
 	c.Email, _ = values["email"].(string)
 	c.Phone, _ = values["phone"].(string)
 	if c.Email != "" {
-		c.EmailToken = s.Keys.BlindIndex("email", []byte(c.Email))
+		c.EmailToken = s.keys.BlindIndex("email", []byte(c.Email))
 	}
-	return s.Statuses.ContactStatus(ctx, c)
+	return s.statuses.ContactStatus(ctx, c)
 }
 
 // Patch sets the given fields and removes those given as nil. Concurrent patches of one
 // customer are retried against the newer version, because field-level changes commute.
 func (s *Service) Patch(ctx context.Context, id string, fields map[string]any) (View, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return View{}, err
 	}
-	if !ValidID(id) {
+	if !ident.Valid(id) {
 		return View{}, problem.InvalidField("id", "is not a valid customer id")
 	}
 	if len(fields) == 0 {
 		return View{}, problem.InvalidField("fields", "at least one field is required")
 	}
-	changes, err := s.normalize(fields, true)
+	changes, err := s.vault.normalize(fields, true)
 	if err != nil {
 		return View{}, err
 	}
@@ -219,11 +265,11 @@ func (s *Service) Patch(ctx context.Context, id string, fields map[string]any) (
 }
 
 func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]any) (View, error) {
-	r, err := s.Store.GetCustomer(ctx, id)
+	r, err := s.store.GetCustomer(ctx, id)
 	if err != nil {
-		return View{}, s.missing(ctx, id, err)
+		return View{}, s.vault.missing(ctx, id, err)
 	}
-	values, dk, err := s.OpenProfile(ctx, r)
+	values, dk, err := s.vault.OpenProfile(ctx, r)
 	if err != nil {
 		return View{}, err
 	}
@@ -236,12 +282,21 @@ func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]a
 	}
 	prev := r.Version
 	r.Version++
-	r.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
-	if err := s.seal(r, dk, values); err != nil {
+	r.UpdatedAt = s.now()
+	if err := s.vault.seal(r, dk, values); err != nil {
 		return View{}, err
 	}
 	entry := audit.New(ctx, audit.ActionCustomerUpdate, r.ID, sortedKeys(changes), "")
-	if err := s.Store.UpdateCustomer(ctx, r, prev, []audit.Entry{entry}); err != nil {
+	optOut, err := s.optOuts.OptOut(ctx, r.ID, false)
+	if err != nil {
+		return View{}, err
+	}
+	if optOut != nil {
+		err = s.store.UpdateCustomerWith(ctx, r, prev, []audit.Entry{entry}, *optOut)
+	} else {
+		err = s.store.UpdateCustomer(ctx, r, prev, []audit.Entry{entry})
+	}
+	if err != nil {
 		return View{}, err
 	}
 	return s.render(ctx, r, values, ""), nil
@@ -249,35 +304,46 @@ func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]a
 
 // Find looks customers up by the exact value of an indexed field (email, phone, …). The blind
 // index returns candidates; each is opened and compared, so truncated tokens never return a
-// wrong customer.
-func (s *Service) Find(ctx context.Context, field string, raw any, purpose string) ([]View, error) {
+// wrong customer. At most limit matches are returned (0, or more than MaxLookup, means MaxLookup), and
+// only the matches returned are audited as read: the trail records what the caller saw.
+func (s *Service) Find(ctx context.Context, field string, raw any, purpose string, limit int) ([]View, error) {
 	if err := s.checkRead(ctx, purpose); err != nil {
 		return nil, s.denied(ctx, err, "", purpose)
 	}
-	f, ok := s.Catalog.Field(field)
+	if limit == 0 {
+		limit = MaxLookup
+	}
+	if limit < 1 {
+		return nil, problem.InvalidField("limit", "must be a positive integer")
+	}
+	limit = min(limit, MaxLookup)
+	f, ok := s.catalog.Field(field)
 	if !ok || !f.Indexed() {
 		return nil, problem.InvalidField(field, "is not a field that can be looked up")
 	}
-	want, _, err := s.Norm.Value(field, raw)
+	want, _, err := s.norm.Value(field, raw)
 	if err != nil {
 		return nil, err
 	}
 	wantJSON, _ := json.Marshal(want)
-	token := s.Keys.BlindIndex(field, indexBytes(want))
-	cands, err := s.Store.FindCustomers(ctx, field, token, MaxLookup)
+	token := s.keys.BlindIndex(field, indexBytes(want))
+	cands, err := s.store.FindCustomers(ctx, field, token, MaxLookup)
 	if err != nil {
 		return nil, err
 	}
 	var out []View
 	var entries []audit.Entry
 	for _, r := range cands {
-		values, err := s.open(ctx, r)
+		values, err := s.vault.open(ctx, r)
 		if err != nil {
 			return nil, err
 		}
 		got, _ := json.Marshal(values[field])
 		if string(got) != string(wantJSON) {
 			continue
+		}
+		if len(out) == limit {
+			break
 		}
 		v, denial, err := s.renderPermitted(ctx, r, values, purpose)
 		if err != nil {
@@ -289,8 +355,13 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 			entries = append(entries, *denial)
 		}
 	}
+	for _, v := range out {
+		if err := s.optOuts.RecordOptOut(ctx, v.ID); err != nil {
+			return nil, err
+		}
+	}
 	if len(entries) > 0 {
-		if err := s.Audit.AppendAudit(ctx, entries...); err != nil {
+		if err := s.audit.AppendAudit(ctx, entries...); err != nil {
 			return nil, err
 		}
 	}
@@ -298,12 +369,17 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 }
 
 // List returns a page of customers, masked, ordered by id (and so by creation time, as ids
-// are UUIDv7). next is empty on the last page.
-func (s *Service) List(ctx context.Context, after string, limit int) (page []View, next string, err error) {
+// are UUIDv7). next is empty on the last page. Listings are always masked: a purpose is
+// refused, because a reveal is a decision about one customer at a time (their consent, their
+// restrictions), never about a page of them.
+func (s *Service) List(ctx context.Context, after string, limit int, purpose string) (page []View, next string, err error) {
 	if err := s.checkRead(ctx, ""); err != nil {
 		return nil, "", err
 	}
-	if after != "" && !ValidID(after) {
+	if purpose != "" {
+		return nil, "", problem.InvalidField("Steward-Purpose", "listings are always masked; reveal one customer at a time")
+	}
+	if after != "" && !ident.Valid(after) {
 		return nil, "", problem.InvalidField("cursor", "is not a valid cursor")
 	}
 	if limit <= 0 {
@@ -312,7 +388,7 @@ func (s *Service) List(ctx context.Context, after string, limit int) (page []Vie
 	if limit > 500 {
 		return nil, "", problem.InvalidField("limit", "must be at most 500")
 	}
-	recs, err := s.Store.ListCustomers(ctx, after, limit+1)
+	recs, err := s.store.ListCustomers(ctx, after, limit+1)
 	if err != nil {
 		return nil, "", err
 	}
@@ -323,7 +399,7 @@ func (s *Service) List(ctx context.Context, after string, limit int) (page []Vie
 	page = make([]View, 0, len(recs))
 	entries := make([]audit.Entry, 0, len(recs))
 	for _, r := range recs {
-		values, err := s.open(ctx, r)
+		values, err := s.vault.open(ctx, r)
 		if err != nil {
 			return nil, "", err
 		}
@@ -332,59 +408,43 @@ func (s *Service) List(ctx context.Context, after string, limit int) (page []Vie
 		entries = append(entries, s.readEntry(ctx, audit.ActionCustomerList, v, values))
 	}
 	if len(entries) > 0 {
-		if err := s.Audit.AppendAudit(ctx, entries...); err != nil {
+		if err := s.audit.AppendAudit(ctx, entries...); err != nil {
 			return nil, "", err
 		}
 	}
 	return page, next, nil
 }
 
-// ValidID reports whether id has the shape of a customer id, so malformed ids are refused
-// before they reach an engine.
-func ValidID(id string) bool {
-	_, err := uuid.Parse(id)
-	return err == nil && len(id) == 36
-}
-
-// checkRead enforces customers.read, and for a purpose also customers.reveal and the role's
-// right to act for it: asking to reveal for a purpose one may not act for is refused outright
+// checkRead enforces customers.read, and for a purpose also the role's right to reveal for it
+// (authz.MayReveal): asking to reveal for a purpose one may not act for is refused outright
 // rather than silently masked, so the caller learns why.
 func (s *Service) checkRead(ctx context.Context, purpose string) error {
-	a, err := audit.Require(ctx, s.Catalog, "customers.read")
-	if err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
 		return err
 	}
 	if purpose == "" {
 		return nil
 	}
-	if _, ok := s.Catalog.Purpose(purpose); !ok {
-		return problem.InvalidField("Steward-Purpose", "unknown purpose %q", purpose)
-	}
-	if !s.Catalog.RoleHas(a.Role, "customers.reveal") {
-		return problem.Forbiddenf("role %q may not reveal personal data", a.Role)
-	}
-	if !s.Catalog.RoleMayActFor(a.Role, purpose) {
-		return problem.Forbiddenf("role %q may not act for purpose %q", a.Role, purpose)
-	}
-	return nil
+	_, err := authz.MayReveal(ctx, s.catalog, purpose)
+	return err
 }
 
 // denied records a refused attempt to reveal, so the trail shows who tried to see what for
 // which purpose, and returns err. Requests that are merely malformed are not recorded.
 func (s *Service) denied(ctx context.Context, err error, id, purpose string) error {
-	if _, known := s.Catalog.Purpose(purpose); !known || !problem.Is(err, problem.Forbidden) || (id != "" && !ValidID(id)) {
+	if _, known := s.catalog.Purpose(purpose); !known || !problem.Is(err, problem.Forbidden) || (id != "" && !ident.Valid(id)) {
 		return err
 	}
 	e := audit.New(ctx, audit.ActionCustomerReveal, id, nil, purpose)
 	e.Outcome = audit.OutcomeDenied
-	if aerr := s.Audit.AppendAudit(ctx, e); aerr != nil {
+	if aerr := s.audit.AppendAudit(ctx, e); aerr != nil {
 		return aerr
 	}
 	return err
 }
 
 // normalize validates every input value; with allowNull a nil value means "remove".
-func (s *Service) normalize(fields map[string]any, allowNull bool) (map[string]any, error) {
+func (vt *Vault) normalize(fields map[string]any, allowNull bool) (map[string]any, error) {
 	out := make(map[string]any, len(fields))
 	for _, name := range sortedKeys(fields) {
 		raw := fields[name]
@@ -392,37 +452,37 @@ func (s *Service) normalize(fields map[string]any, allowNull bool) (map[string]a
 			if !allowNull {
 				return nil, problem.InvalidField(name, "must not be null")
 			}
-			if _, ok := s.Catalog.Field(name); !ok {
+			if _, ok := vt.catalog.Field(name); !ok {
 				return nil, problem.InvalidField(name, "is not declared in the data catalog")
 			}
 			out[name] = nil
 			continue
 		}
-		v, _, err := s.Norm.Value(name, raw)
+		v, _, err := vt.norm.Value(name, raw)
 		if err != nil {
 			return nil, err
 		}
 		out[name] = v
 	}
-	if err := s.Norm.Address(out); err != nil {
+	if err := vt.norm.Address(out); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // seal replaces r's sealed, plain and index contents with values.
-func (s *Service) seal(r *Record, dk *vault.DataKey, values map[string]any) error {
+func (vt *Vault) seal(r *Record, dk *vault.DataKey, values map[string]any) error {
 	r.Sealed = make(map[string][]byte, len(values))
 	r.Plain = map[string]json.RawMessage{}
 	r.Index = r.Index[:0]
 	for name, v := range values {
-		f, _ := s.Catalog.Field(name)
+		f, _ := vt.catalog.Field(name)
 		b, err := json.Marshal(v)
 		if err != nil {
 			return problem.Wrap(problem.Internal, err, "encoding failed")
 		}
 		if f.Indexed() {
-			r.Index = append(r.Index, IndexEntry{Field: name, Token: s.Keys.BlindIndex(name, indexBytes(v))})
+			r.Index = append(r.Index, IndexEntry{Field: name, Token: vt.keys.BlindIndex(name, indexBytes(v))})
 		}
 		if !f.Encrypted() {
 			r.Plain[name] = b
@@ -440,11 +500,11 @@ func (s *Service) seal(r *Record, dk *vault.DataKey, values map[string]any) erro
 
 // open decrypts every value of r, unwrapping its data key only when one is sealed. A value
 // that fails to open means tampering or a lost key, never bad input, so it is Internal.
-func (s *Service) open(ctx context.Context, r *Record) (map[string]any, error) {
+func (vt *Vault) open(ctx context.Context, r *Record) (map[string]any, error) {
 	if len(r.Sealed) == 0 {
 		return openValues(r, nil)
 	}
-	values, _, err := s.OpenProfile(ctx, r)
+	values, _, err := vt.OpenProfile(ctx, r)
 	return values, err
 }
 
@@ -476,15 +536,15 @@ func openValues(r *Record, dk *vault.DataKey) (map[string]any, error) {
 // (write-only collection keys) get the id alone.
 func (s *Service) render(ctx context.Context, r *Record, values map[string]any, purpose string) View {
 	v := View{ID: r.ID, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Purpose: purpose}
-	a, _ := audit.ActorFrom(ctx)
-	if !s.Catalog.RoleHas(a.Role, "customers.read") {
+	a, _ := authz.ActorFrom(ctx)
+	if !s.catalog.RoleHas(a.Role, "customers.read") {
 		return v
 	}
-	p, _ := s.Catalog.Purpose(purpose)
-	now := time.Now()
+	p, _ := s.catalog.Purpose(purpose)
+	now := s.now()
 	v.Fields = make(map[string]any, len(values))
 	for name, val := range values {
-		f, known := s.Catalog.Field(name)
+		f, known := s.catalog.Field(name)
 		if !known {
 			// A value stored under a field the catalog no longer declares: nobody may see it.
 			v.Fields[name] = Mask("full", val)

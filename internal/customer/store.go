@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
 )
 
 // Record is a customer as engines store it: sealed personal values, plain non-personal
@@ -39,6 +40,12 @@ type Store interface {
 	// prevVersion. Returns NotFound if the customer does not exist and Conflict if another
 	// writer got there first.
 	UpdateCustomer(ctx context.Context, r *Record, prevVersion int64, entries []audit.Entry) error
+	// CreateCustomerWith is CreateCustomer that also stores the consent ledger append optOut
+	// (the opt-out a request relayed) in the same transaction: both or neither.
+	CreateCustomerWith(ctx context.Context, r *Record, entries []audit.Entry, optOut consent.Append) error
+	// UpdateCustomerWith is UpdateCustomer that also stores optOut in the same transaction;
+	// Conflict, writing nothing, also when optOut's expectations no longer hold.
+	UpdateCustomerWith(ctx context.Context, r *Record, prevVersion int64, entries []audit.Entry, optOut consent.Append) error
 	// GetCustomer returns NotFound if the customer does not exist.
 	GetCustomer(ctx context.Context, id string) (*Record, error)
 	// FindCustomers returns the customers with the token in field's blind index: candidates

@@ -11,10 +11,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/text/language"
+
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
-	"golang.org/x/text/language"
 )
 
 // Normalizer turns raw input into the canonical value stored for a field. It needs the default

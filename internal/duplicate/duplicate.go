@@ -2,15 +2,20 @@ package duplicate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/ingest"
+	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/match"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -191,32 +196,57 @@ func (c Config) Validate() error {
 
 // Service is duplicate detection and merging.
 type Service struct {
-	Store     Store
-	Customers *customer.Service
-	Consents  *consent.Service
-	Ingest    *ingest.Service
-	Keys      Keys
-	Catalog   *catalog.Catalog
-	Config    Config
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	store    Store
+	vault    *customer.Vault
+	consents *consent.Service
+	ingest   *ingest.Service
+	jobs     job.Store
+	keys     Keys
+	catalog  *catalog.Catalog
+	config   Config
+	clock    clock.Clock
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC().Truncate(time.Microsecond)
-	}
-	return time.Now().UTC().Truncate(time.Microsecond)
+// Deps is what the duplicate service is built from; every field but Clock is required.
+type Deps struct {
+	Store Store
+	// Vault opens and reseals the profiles a merge combines; merges write their own audit
+	// entries.
+	Vault *customer.Vault
+	// Consents carries a merged customer's consent records to the winner.
+	Consents *consent.Service
+	// Ingest undoes merges, which it records, with the identities they moved.
+	Ingest *ingest.Service
+	// Jobs queues background scans.
+	Jobs    job.Store
+	Keys    Keys
+	Catalog *catalog.Catalog
+	// Clock stamps pairs and merges; nil is the system clock.
+	Clock clock.Clock
 }
+
+// New builds the duplicate service with its validated settings.
+func New(d Deps, cfg Config) (*Service, error) {
+	if d.Store == nil || d.Vault == nil || d.Consents == nil || d.Ingest == nil || d.Jobs == nil || d.Keys == nil || d.Catalog == nil {
+		return nil, errors.New("duplicate service: store, vault, consents, ingest, jobs, keys and catalog are all required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Service{store: d.Store, vault: d.Vault, consents: d.Consents, ingest: d.Ingest, jobs: d.Jobs, keys: d.Keys,
+		catalog: d.Catalog, config: cfg, clock: clock.Or(d.Clock)}, nil
+}
+
+func (s *Service) now() time.Time { return s.clock() }
 
 // require checks that the caller may see and change customers: reviewing duplicates is
 // deciding about customer records.
-func (s *Service) require(ctx context.Context, write bool) (audit.Actor, error) {
-	a, err := audit.Require(ctx, s.Catalog, catalog.PermCustomersRead)
+func (s *Service) require(ctx context.Context, write bool) (authz.Actor, error) {
+	a, err := authz.Require(ctx, s.catalog, catalog.PermCustomersRead)
 	if err != nil || !write {
 		return a, err
 	}
-	return audit.Require(ctx, s.Catalog, catalog.PermCustomersWrite)
+	return authz.Require(ctx, s.catalog, catalog.PermCustomersWrite)
 }
 
 // List returns pairs in state (default pending), highest score first. cursor is the
@@ -241,10 +271,10 @@ func (s *Service) List(ctx context.Context, state, cursor string, limit int) ([]
 	}
 	var after *Pair
 	if cursor != "" {
-		if !customer.ValidID(cursor) {
+		if !ident.Valid(cursor) {
 			return nil, "", problem.InvalidField("cursor", "is not a valid cursor")
 		}
-		p, err := s.Store.GetPair(ctx, cursor)
+		p, err := s.store.GetPair(ctx, cursor)
 		if err != nil {
 			if problem.Is(err, problem.NotFound) {
 				return nil, "", problem.InvalidField("cursor", "is not a valid cursor")
@@ -253,7 +283,7 @@ func (s *Service) List(ctx context.Context, state, cursor string, limit int) ([]
 		}
 		after = &p
 	}
-	ps, err := s.Store.ListPairs(ctx, state, after, limit+1)
+	ps, err := s.store.ListPairs(ctx, state, after, limit+1)
 	if err != nil {
 		return nil, "", err
 	}
@@ -273,10 +303,10 @@ func (s *Service) Get(ctx context.Context, id string) (Pair, error) {
 	if _, err := s.require(ctx, false); err != nil {
 		return Pair{}, err
 	}
-	if !customer.ValidID(id) {
+	if !ident.Valid(id) {
 		return Pair{}, problem.InvalidField("id", "is not a valid duplicate id")
 	}
-	return s.Store.GetPair(ctx, id)
+	return s.store.GetPair(ctx, id)
 }
 
 // Dismiss records that a pending pair are different people; the pair is never proposed
@@ -286,16 +316,16 @@ func (s *Service) Dismiss(ctx context.Context, id string) (Pair, error) {
 	if err != nil {
 		return Pair{}, err
 	}
-	if !customer.ValidID(id) {
+	if !ident.Valid(id) {
 		return Pair{}, problem.InvalidField("id", "is not a valid duplicate id")
 	}
-	p, err := s.Store.GetPair(ctx, id)
+	p, err := s.store.GetPair(ctx, id)
 	if err != nil {
 		return Pair{}, err
 	}
 	e := audit.New(ctx, ActionDismiss, p.CustomerA, nil, "")
 	e.Target = "duplicate:" + p.ID + " customer:" + p.CustomerB
-	return s.Store.DismissPair(ctx, id, s.now(), a.ID, []audit.Entry{e})
+	return s.store.DismissPair(ctx, id, s.now(), a.ID, []audit.Entry{e})
 }
 
 // pairKey is how PairStates keys a pair.

@@ -8,8 +8,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -30,7 +32,7 @@ func (s *Service) Merge(ctx context.Context, id string) (Pair, ingest.Merge, err
 	if _, err := s.require(ctx, true); err != nil {
 		return Pair{}, ingest.Merge{}, err
 	}
-	if !customer.ValidID(id) {
+	if !ident.Valid(id) {
 		return Pair{}, ingest.Merge{}, problem.InvalidField("id", "is not a valid duplicate id")
 	}
 	for attempt := 0; ; attempt++ {
@@ -43,14 +45,14 @@ func (s *Service) Merge(ctx context.Context, id string) (Pair, ingest.Merge, err
 }
 
 func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest.Merge, error) {
-	p, err := s.Store.GetPair(ctx, id)
+	p, err := s.store.GetPair(ctx, id)
 	if err != nil {
 		return Pair{}, ingest.Merge{}, err
 	}
 	if p.State != Pending {
 		return p, ingest.Merge{}, problem.Conflictf("duplicate %s is %s, not pending", p.ID, p.State)
 	}
-	recs, err := s.Customers.Store.CustomersByID(ctx, []string{p.CustomerA, p.CustomerB})
+	recs, err := s.vault.Records(ctx, []string{p.CustomerA, p.CustomerB})
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}
@@ -61,11 +63,11 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 	if l.CreatedAt.Before(w.CreatedAt) || (l.CreatedAt.Equal(w.CreatedAt) && l.ID < w.ID) {
 		w, l = l, w
 	}
-	if s.Consents != nil {
+	if s.consents != nil {
 		// A merge rewrites a profile from another's data: processing that a restriction
 		// (GDPR Article 18) holds back until it is lifted.
 		for _, c := range []*customer.Record{w, l} {
-			restricted, err := s.Consents.Restricted(ctx, c.ID)
+			restricted, err := s.consents.Restricted(ctx, c.ID)
 			if err != nil {
 				return p, ingest.Merge{}, err
 			}
@@ -74,7 +76,7 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 			}
 		}
 	}
-	wv, dk, err := s.Customers.OpenProfile(ctx, w)
+	wv, dk, err := s.vault.OpenProfile(ctx, w)
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}
@@ -82,11 +84,11 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}
-	origins, err := s.Store.Origins(ctx, []string{w.ID, l.ID})
+	origins, err := s.store.Origins(ctx, []string{w.ID, l.ID})
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}
-	merged, changed := s.Config.survive(side{values: wv, updated: w.UpdatedAt, origin: origins[w.ID]},
+	merged, changed := s.config.survive(side{values: wv, updated: w.UpdatedAt, origin: origins[w.ID]},
 		side{values: lv, updated: l.UpdatedAt, origin: origins[l.ID]})
 	after := make(map[string]any, len(changed))
 	for _, f := range changed {
@@ -107,32 +109,32 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 	prev := w.Version
 	winner := (*customer.Record)(nil)
 	if len(changed) > 0 {
-		if err := s.Customers.Reseal(w, dk, merged); err != nil {
+		if err := s.vault.Reseal(w, dk, merged); err != nil {
 			return p, ingest.Merge{}, err
 		}
 		winner = w
 	}
-	recsC, carried, err := s.Consents.MergeRecords(ctx, w.ID, l.ID, false)
+	recsC, carried, err := s.consents.MergeRecords(ctx, w.ID, l.ID, false)
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}
 	mid, _ := uuid.NewV7()
 	now := s.now()
 	m := ingest.Merge{ID: mid.String(), Winner: w.ID, Loser: l.ID, Reason: reasonOf(p, auto), CreatedAt: now}
-	a, _ := audit.ActorFrom(ctx)
+	a, _ := authz.ActorFrom(ctx)
 	e := audit.New(ctx, ingest.ActionMerge, w.ID, changed, "")
 	e.Target = "customer:" + l.ID + " merge:" + m.ID + " duplicate:" + p.ID + " " + levels(p.Evidence)
 	entries := []audit.Entry{e}
 	for i := range recsC {
-		entries = append(entries, s.Consents.RecordEntry(ctx, &recsC[i]))
+		entries = append(entries, s.consents.RecordEntry(ctx, &recsC[i]))
 	}
-	err = s.Store.MergePair(ctx, MergeWrite{PairID: p.ID, Merge: m, Winner: winner, WinnerPrev: prev,
+	err = s.store.MergePair(ctx, MergeWrite{PairID: p.ID, Merge: m, Winner: winner, WinnerPrev: prev,
 		Undo:     UndoState{Sealed: sealed, MergedVersion: w.Version, Changed: changed, Carried: carried},
 		Consents: recsC, Auto: auto, By: a.ID, Entries: entries})
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}
-	p, err = s.Store.GetPair(ctx, p.ID)
+	p, err = s.store.GetPair(ctx, p.ID)
 	return p, m, err
 }
 
@@ -147,13 +149,13 @@ func (s *Service) Undo(ctx context.Context, mergeID string) (ingest.Merge, error
 	if err != nil {
 		return ingest.Merge{}, err
 	}
-	if !customer.ValidID(mergeID) {
+	if !ident.Valid(mergeID) {
 		return ingest.Merge{}, problem.InvalidField("id", "is not a valid merge id")
 	}
 	for attempt := 0; ; attempt++ {
-		p, err := s.Store.PairByMerge(ctx, mergeID)
+		p, err := s.store.PairByMerge(ctx, mergeID)
 		if problem.Is(err, problem.NotFound) {
-			return s.Ingest.Unmerge(ctx, mergeID)
+			return s.ingest.Unmerge(ctx, mergeID)
 		}
 		if err != nil {
 			return ingest.Merge{}, err
@@ -183,7 +185,7 @@ func (s *Service) UndoPair(ctx context.Context, id string) (ingest.Merge, error)
 
 func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.Merge, error) {
 	winnerID := p.WinnerID
-	w, err := s.Customers.Store.GetCustomer(ctx, winnerID)
+	w, err := s.vault.Record(ctx, winnerID)
 	if err != nil {
 		return ingest.Merge{}, err
 	}
@@ -191,7 +193,7 @@ func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.
 	prev := w.Version
 	var fields []string
 	if u := p.Undo; u != nil && len(u.Sealed) > 0 && len(u.Changed) > 0 {
-		current, dk, err := s.Customers.OpenProfile(ctx, w)
+		current, dk, err := s.vault.OpenProfile(ctx, w)
 		if err != nil {
 			return ingest.Merge{}, err
 		}
@@ -206,23 +208,23 @@ func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.
 		values := restore(current, st, u.Changed, w.Version == u.MergedVersion)
 		fields = diff(current, values)
 		if len(fields) > 0 {
-			if err := s.Customers.Reseal(w, dk, values); err != nil {
+			if err := s.vault.Reseal(w, dk, values); err != nil {
 				return ingest.Merge{}, err
 			}
 			restored = w
 		}
 	}
-	recs, err := s.Consents.UnmergeRecords(ctx, winnerID, carriedOf(p.Undo))
+	recs, err := s.consents.UnmergeRecords(ctx, winnerID, carriedOf(p.Undo))
 	if err != nil {
 		return ingest.Merge{}, err
 	}
-	return s.Store.UnmergePair(ctx, UnmergeWrite{PairID: p.ID, MergeID: mergeID, Winner: restored, WinnerPrev: prev, Consents: recs,
+	return s.store.UnmergePair(ctx, UnmergeWrite{PairID: p.ID, MergeID: mergeID, Winner: restored, WinnerPrev: prev, Consents: recs,
 		At: s.now(), By: by, Entries: func(m ingest.Merge) []audit.Entry {
 			e := audit.New(ctx, ingest.ActionUnmerge, m.Winner, fields, "")
 			e.Target = "customer:" + m.Loser + " merge:" + m.ID + " duplicate:" + p.ID
 			entries := []audit.Entry{e}
 			for i := range recs {
-				entries = append(entries, s.Consents.RecordEntry(ctx, &recs[i]))
+				entries = append(entries, s.consents.RecordEntry(ctx, &recs[i]))
 			}
 			return entries
 		}})

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/match"
@@ -35,21 +36,21 @@ type Result struct {
 }
 
 // StartScan queues a scan for the job runner and returns its job.
-func (s *Service) StartScan(ctx context.Context, jobs job.Store) (job.Job, error) {
+func (s *Service) StartScan(ctx context.Context) (job.Job, error) {
 	if _, err := s.require(ctx, true); err != nil {
 		return job.Job{}, err
 	}
 	j := job.Job{ID: uuid.NewString(), Kind: ScanJob}
-	if err := jobs.CreateJob(ctx, j); err != nil {
+	if err := s.jobs.CreateJob(ctx, j); err != nil {
 		return job.Job{}, err
 	}
-	return jobs.GetJob(ctx, j.ID)
+	return s.jobs.GetJob(ctx, j.ID)
 }
 
 // Step is the scan job's step for the job runner: refresh steps walk the stale customers a
 // batch at a time (the cursor is "refresh:" and the last id), the last step scores.
 func (s *Service) Step(ctx context.Context, j job.Job) (string, int64, error) {
-	ctx = audit.WithActor(ctx, audit.System)
+	ctx = authz.WithActor(ctx, authz.System)
 	after, resumed := strings.CutPrefix(j.Cursor, "refresh:")
 	if j.Cursor == "" || resumed {
 		n, last, err := s.refresh(ctx, after, refreshBatch)
@@ -91,7 +92,7 @@ func (s *Service) Scan(ctx context.Context) (Result, error) {
 // refresh derives blocking keys and the contact verdict of up to limit stale customers after
 // the id given, and stores them. It returns how many it handled and the last id.
 func (s *Service) refresh(ctx context.Context, after string, limit int) (int, string, error) {
-	recs, err := s.Store.StaleCustomers(ctx, after, limit)
+	recs, err := s.store.StaleCustomers(ctx, after, limit)
 	if err != nil || len(recs) == 0 {
 		return 0, after, err
 	}
@@ -103,19 +104,19 @@ func (s *Service) refresh(ctx context.Context, after string, limit int) (int, st
 			return 0, after, err
 		}
 		row := KeyRow{CustomerID: r.ID, Version: r.Version, At: now}
-		n := match.Normalize(toMatch(r.ID, values), s.Config.DefaultRegion)
+		n := match.Normalize(toMatch(r.ID, values), s.config.DefaultRegion)
 		for _, k := range match.BlockingKeys(&n) {
 			row.Tokens = append(row.Tokens, s.token(k))
 		}
 		email, _ := values["email"].(string)
 		phone, _ := values["phone"].(string)
 		if email != "" {
-			row.EmailToken = s.Keys.BlindIndex("email", []byte(email))
+			row.EmailToken = s.keys.BlindIndex("email", []byte(email))
 		}
 		row.Validation, row.Reasons = quality.AssessContact(email, phone)
 		rows = append(rows, row)
 	}
-	if err := s.Store.SaveKeys(ctx, rows); err != nil {
+	if err := s.store.SaveKeys(ctx, rows); err != nil {
 		return 0, after, err
 	}
 	return len(recs), recs[len(recs)-1].ID, nil
@@ -124,12 +125,12 @@ func (s *Service) refresh(ctx context.Context, after string, limit int) (int, st
 // token is a blocking key as stored: the first 64 bits of its keyed hash. Equal tokens are
 // what the store compares; the key itself never leaves memory.
 func (s *Service) token(k match.Key) int64 {
-	t := s.Keys.IdentityToken("match:"+k.Rule, []byte(k.Value))
+	t := s.keys.IdentityToken("match:"+k.Rule, []byte(k.Value))
 	return int64(binary.BigEndian.Uint64(t[:8]))
 }
 
 func (s *Service) open(ctx context.Context, r *customer.Record) (map[string]any, error) {
-	values, _, err := s.Customers.OpenProfile(ctx, r)
+	values, _, err := s.vault.OpenProfile(ctx, r)
 	return values, err
 }
 
@@ -152,14 +153,14 @@ func toMatch(id string, values map[string]any) match.Record {
 // merges those from the merge threshold up.
 func (s *Service) score(ctx context.Context, refreshed int64) (Result, error) {
 	res := Result{Refreshed: refreshed}
-	ids, err := s.Store.CandidateIDs(ctx)
+	ids, err := s.store.CandidateIDs(ctx)
 	if err != nil {
 		return res, err
 	}
 	res.Candidates = len(ids)
 	var records []match.Record
 	for start := 0; start < len(ids); start += loadBatch {
-		recs, err := s.Customers.Store.CustomersByID(ctx, ids[start:min(start+loadBatch, len(ids))])
+		recs, err := s.vault.Records(ctx, ids[start:min(start+loadBatch, len(ids))])
 		if err != nil {
 			return res, err
 		}
@@ -174,7 +175,7 @@ func (s *Service) score(ctx context.Context, refreshed int64) (Result, error) {
 	var pairs []match.Pair
 	if len(records) >= 2 {
 		cfg := match.DefaultConfig()
-		cfg.ReviewThreshold, cfg.MergeThreshold, cfg.DefaultRegion = s.Config.ReviewThreshold, min(s.Config.MergeThreshold, 0.999999), s.Config.DefaultRegion
+		cfg.ReviewThreshold, cfg.MergeThreshold, cfg.DefaultRegion = s.config.ReviewThreshold, min(s.config.MergeThreshold, 0.999999), s.config.DefaultRegion
 		out, err := match.Run(ctx, records, cfg)
 		if err != nil && !errors.Is(err, match.ErrTooFewRecords) {
 			return res, fmt.Errorf("matching: %w", err)
@@ -183,7 +184,7 @@ func (s *Service) score(ctx context.Context, refreshed int64) (Result, error) {
 			pairs = out.Pairs
 		}
 	}
-	known, err := s.Store.PairStates(ctx)
+	known, err := s.store.PairStates(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -209,16 +210,16 @@ func (s *Service) score(ctx context.Context, refreshed int64) (Result, error) {
 	}
 	e := audit.New(ctx, ActionScan, "", nil, "")
 	e.Target = fmt.Sprintf("refreshed:%d candidates:%d pairs:%d new:%d", res.Refreshed, res.Candidates, res.Pairs, res.New)
-	stored, err := s.Store.SavePending(ctx, save, []audit.Entry{e})
+	stored, err := s.store.SavePending(ctx, save, []audit.Entry{e})
 	if err != nil {
 		return res, err
 	}
 	res.Pending = len(stored)
-	if s.Config.MergeThreshold >= 1 {
+	if s.config.MergeThreshold >= 1 {
 		return res, nil
 	}
 	for _, p := range stored {
-		if p.Score < s.Config.MergeThreshold {
+		if p.Score < s.config.MergeThreshold {
 			continue
 		}
 		if _, _, err := s.merge(ctx, p.ID, true); err != nil {

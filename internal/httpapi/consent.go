@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -134,73 +133,13 @@ func (s *Server) sendsGPC(r *http.Request) bool {
 	return s.Consents != nil && strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1"
 }
 
-// gpcContext marks an authenticated request that carries Sec-GPC: 1, so that every decision made
-// while serving it treats the GPC-sensitive purposes as opted out.
+// gpcContext marks an authenticated request that carries Sec-GPC: 1, with the request's user
+// agent and address as evidence: every decision made while serving it treats the GPC-sensitive
+// purposes as opted out, and the services that create, change or read the customer it names
+// record the opt-out in the ledger, in their own transaction (consent.WithGPC).
 func (s *Server) gpcContext(ctx context.Context, r *http.Request) context.Context {
 	if !s.sendsGPC(r) {
 		return ctx
-	}
-	return consent.WithGPC(ctx)
-}
-
-// gpcRecorder returns the route's handler, wrapped, for a route that names a customer in its
-// path, so that a request carrying the signal records the opt-out for that customer once the
-// handler has succeeded: a refused request writes nothing, and no success is sent unless the
-// opt-out is stored too. The response is held back until then. Routes that create or look up
-// customers record it in their handlers (gpcFor).
-func (s *Server) gpcRecorder(rt route) handlerFunc {
-	if !strings.HasPrefix(rt.Path, "/v1/customers/{id}") {
-		return rt.handle
-	}
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if !s.sendsGPC(r) {
-			return rt.handle(w, r)
-		}
-		held := &heldResponse{header: http.Header{}}
-		if err := rt.handle(held, r); err != nil {
-			return err
-		}
-		if held.status < 400 {
-			if err := s.gpcFor(r.Context(), r, r.PathValue("id")); err != nil {
-				return err
-			}
-		}
-		for k, v := range held.header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(held.status)
-		_, err := w.Write(held.body.Bytes())
-		return err
-	}
-}
-
-// heldResponse keeps a response until the handler's work is known to be complete.
-type heldResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (h *heldResponse) Header() http.Header { return h.header }
-
-func (h *heldResponse) WriteHeader(code int) {
-	if h.status == 0 {
-		h.status = code
-	}
-}
-
-func (h *heldResponse) Write(b []byte) (int, error) {
-	if h.status == 0 {
-		h.status = http.StatusOK
-	}
-	return h.body.Write(b)
-}
-
-// gpcFor records the GPC opt-out for customers a request identified, if it carried the signal.
-// The evidence is the request's own user agent and address.
-func (s *Server) gpcFor(ctx context.Context, r *http.Request, ids ...string) error {
-	if !s.sendsGPC(r) {
-		return nil
 	}
 	ev := consent.EvidenceInput{UserAgent: r.UserAgent()}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
@@ -209,10 +148,5 @@ func (s *Server) gpcFor(ctx context.Context, r *http.Request, ids ...string) err
 	if len(ev.UserAgent) > 512 {
 		ev.UserAgent = ev.UserAgent[:512]
 	}
-	for _, id := range ids {
-		if _, err := s.Consents.ApplyGPC(ctx, id, ev); err != nil {
-			return err
-		}
-	}
-	return nil
+	return consent.WithGPC(ctx, ev)
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/ingest"
@@ -32,7 +32,7 @@ func (s *Server) duplicateRoutes() []route {
 func (s *Server) scanDuplicates(w http.ResponseWriter, r *http.Request) error {
 	switch r.URL.Query().Get("wait") {
 	case "", "false":
-		j, err := s.Duplicates.StartScan(r.Context(), s.Jobs)
+		j, err := s.Duplicates.StartScan(r.Context())
 		if err != nil {
 			return err
 		}
@@ -93,7 +93,7 @@ func (s *Server) undoDuplicate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) qualityReport(w http.ResponseWriter, r *http.Request) error {
-	if _, err := audit.Require(r.Context(), s.Catalog, catalog.PermCustomersRead); err != nil {
+	if _, err := authz.Require(r.Context(), s.Catalog, catalog.PermCustomersRead); err != nil {
 		return err
 	}
 	rep, err := s.QualityReport(r.Context())

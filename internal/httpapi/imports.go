@@ -21,7 +21,7 @@ func (s *Server) importRoutes() []route {
 	}
 	return []route{
 		post("/v1/imports", s.startImport, query(importQuery...), inMedia("text/csv"), out[importer.Status](202),
-			errs(400, 403, 413, 422), maxBody(s.Imports.MaxBytes)),
+			errs(400, 403, 413, 422), maxBody(s.Imports.MaxBytes())),
 		get("/v1/imports", s.listImports, query(importListQuery...), out[ImportList](200), errs(403, 422)),
 		get("/v1/imports/{id}", s.getImport, out[importer.Status](200), errs(403, 404)),
 		get("/v1/imports/{id}/rejects", s.importRejects, query(rejectQuery...), out[RejectList](200),

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
 )
@@ -120,7 +120,7 @@ func (s *Server) downloadExport(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		ctx = audit.WithActor(ctx, actor)
+		ctx = authz.WithActor(ctx, actor)
 	}
 	b, err := s.Rights.Download(ctx, r.PathValue("id"), r.URL.Query().Get("token"), staff)
 	if err != nil {
@@ -186,14 +186,7 @@ func (s *Server) confirmRequest(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getErasure(w http.ResponseWriter, r *http.Request) error {
-	if _, err := audit.Require(r.Context(), s.Catalog, "requests.manage"); err != nil {
-		return err
-	}
-	id := r.PathValue("id")
-	if len(id) != 36 {
-		return problem.InvalidField("id", "is not a valid customer id")
-	}
-	e, err := s.Rights.Store.LedgerEntry(r.Context(), id)
+	e, err := s.Rights.ErasureReport(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -201,7 +194,7 @@ func (s *Server) getErasure(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) checkSuppression(w http.ResponseWriter, r *http.Request) error {
-	if _, err := audit.Require(r.Context(), s.Catalog, "customers.read"); err != nil {
+	if _, err := authz.Require(r.Context(), s.Catalog, "customers.read"); err != nil {
 		return err
 	}
 	q := r.URL.Query()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -75,28 +75,21 @@ func (s *Server) ingestRoutes() []route {
 
 // ingestMetrics are registered with the server's registry.
 type ingestMetrics struct {
-	events  *prometheus.CounterVec
-	dropped *prometheus.CounterVec
 	batches prometheus.Histogram
 	waiting prometheus.Gauge
 }
 
+// registerIngestMetrics exports the ingest service's own counts and times tracking requests.
 func (s *Server) registerIngestMetrics() {
 	if s.Ingest == nil {
 		return
 	}
 	m := &ingestMetrics{
-		// Labels are write key ids (which name a key, never a customer) and fixed words.
-		events:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_ingest_messages_total", Help: "Tracking messages by write key id and outcome (stored, duplicate)."}, []string{"key_id", "outcome"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_ingest_dropped_total", Help: "Traits, properties and identifiers dropped at the door, by write key id and reason."}, []string{"key_id", "reason"}),
 		batches: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "steward_ingest_batch_seconds", Help: "Time to store one tracking request.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 		waiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "steward_ingest_inflight", Help: "Tracking requests being processed."}),
 	}
-	s.registry.MustRegister(m.events, m.dropped, m.batches, m.waiting)
+	s.registry.MustRegister(statsCollector{s.Ingest.Stats()}, m.batches, m.waiting)
 	s.ingestMetrics = m
-	s.Ingest.Observe = func(keyID string, stored, duplicates int, dropped map[string]int64) {
-		m.observe(keyID, ingest.Result{Stored: stored, Duplicates: duplicates}, dropped)
-	}
 	slots := s.TrackingSlots
 	if slots <= 0 {
 		slots = DefaultTrackingSlots
@@ -104,13 +97,25 @@ func (s *Server) registerIngestMetrics() {
 	s.trackSlots = make(chan struct{}, slots)
 }
 
-func (m *ingestMetrics) observe(keyID string, res ingest.Result, dropped map[string]int64) {
-	m.events.WithLabelValues(keyID, "stored").Add(float64(res.Stored))
-	m.events.WithLabelValues(keyID, "duplicate").Add(float64(res.Duplicates))
-	for name, n := range dropped {
-		reason, _, _ := strings.Cut(name, ":")
-		m.dropped.WithLabelValues(keyID, reason).Add(float64(n))
-	}
+// Labels are write key ids (which name a key, never a customer) and fixed words.
+var (
+	messagesDesc = prometheus.NewDesc("steward_ingest_messages_total", "Tracking messages by write key id and outcome (stored, duplicate).", []string{"key_id", "outcome"}, nil)
+	droppedDesc  = prometheus.NewDesc("steward_ingest_dropped_total", "Traits, properties and identifiers dropped at the door, by write key id and reason.", []string{"key_id", "reason"}, nil)
+)
+
+// statsCollector reads the ingest service's counts at each scrape.
+type statsCollector struct{ stats *ingest.Stats }
+
+func (c statsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- messagesDesc; ch <- droppedDesc }
+
+func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
+	c.stats.Each(func(k ingest.StatKey, n int64) {
+		desc := messagesDesc
+		if k.Kind == ingest.StatDropped {
+			desc = droppedDesc
+		}
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(n), k.KeyID, k.Label)
+	})
 }
 
 func cors(w http.ResponseWriter, r *http.Request) {
@@ -217,7 +222,7 @@ func (s *Server) track(kind string) handlerFunc {
 		if err != nil {
 			return s.trackFail(w, r, problem.New(problem.Unauthenticated, "invalid write key"))
 		}
-		ctx := audit.WithActor(r.Context(), actor)
+		ctx := authz.WithActor(r.Context(), actor)
 		keyID := strings.TrimPrefix(actor.ID, "key:")
 		res, err := s.Ingest.Ingest(ctx, ingest.Batch{KeyID: keyID, Messages: req.Messages, ReceivedAt: received, GPC: strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1"})
 		if err != nil {
@@ -307,7 +312,7 @@ func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
 }
 
 func actorKeyID(ctx context.Context) string {
-	a, _ := audit.ActorFrom(ctx)
+	a, _ := authz.ActorFrom(ctx)
 	return strings.TrimPrefix(a.ID, "key:")
 }
 

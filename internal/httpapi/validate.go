@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 )
@@ -36,7 +36,7 @@ type addressInput struct {
 // callers are the ones about to write customers: form back ends holding an ingest key,
 // and staff editing a profile.
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) error {
-	if _, err := audit.Require(r.Context(), s.Catalog, "customers.write"); err != nil {
+	if _, err := authz.Require(r.Context(), s.Catalog, "customers.write"); err != nil {
 		return err
 	}
 	var in validateInput

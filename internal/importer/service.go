@@ -15,8 +15,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/vault"
@@ -82,9 +84,27 @@ type Keys interface {
 
 // Service runs imports uploaded through the API as jobs.
 type Service struct {
+	uploads  Uploads
+	jobs     job.Store
+	writer   Store
+	ledger   Ledger
+	norm     *customer.Normalizer
+	catalog  *catalog.Catalog
+	keys     Keys
+	dir      string
+	maxBytes int64
+	owner    string
+	lease    time.Duration
+	log      *slog.Logger
+}
+
+// Deps is what the import service is built from; every field but Log is required.
+type Deps struct {
 	Uploads Uploads
 	Jobs    job.Store
-	Writer  Store // ingest.Service
+	// Writer stores the rows, as tracking's identify would (the ingest service).
+	Writer Store
+	// Ledger records the consent columns.
 	Ledger  Ledger
 	Norm    *customer.Normalizer
 	Catalog *catalog.Catalog
@@ -98,6 +118,24 @@ type Service struct {
 	Lease time.Duration
 	Log   *slog.Logger
 }
+
+// New builds the import service.
+func New(d Deps) (*Service, error) {
+	if d.Uploads == nil || d.Jobs == nil || d.Writer == nil || d.Ledger == nil || d.Norm == nil || d.Catalog == nil || d.Keys == nil {
+		return nil, errors.New("import service: uploads, jobs, writer, consent ledger, normaliser, catalog and keys are required")
+	}
+	if d.Dir == "" || d.MaxBytes <= 0 || d.Owner == "" || d.Lease <= 0 {
+		return nil, errors.New("import service: a spool directory, an upload limit and the runner's owner and lease are required")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{uploads: d.Uploads, jobs: d.Jobs, writer: d.Writer, ledger: d.Ledger, norm: d.Norm, catalog: d.Catalog, keys: d.Keys,
+		dir: d.Dir, maxBytes: d.MaxBytes, owner: d.Owner, lease: d.Lease, log: d.Log}, nil
+}
+
+// MaxBytes is the largest upload accepted, for the HTTP adapter's body limit.
+func (s *Service) MaxBytes() int64 { return s.maxBytes }
 
 // Status is an import as its callers see it: progress and counts, never personal data.
 type Status struct {
@@ -132,14 +170,14 @@ func fileError(format string, args ...any) error {
 	return &FileError{problem.InvalidField("body", format, args...)}
 }
 
-func (s *Service) spoolPath(id string) string { return filepath.Join(s.Dir, id+".csv.sealed") }
+func (s *Service) spoolPath(id string) string { return filepath.Join(s.dir, id+".csv.sealed") }
 
 // Start spools an upload, checks it through to its last row and queues its import job. Bad
 // uploads — empty, not UTF-8, broken quoting, an unknown column, field or purpose, a policy
 // version that does not fit, larger than MaxBytes — are refused here, before anything is
 // stored. Needs customers.write, and consents.write with consent columns.
 func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status, error) {
-	a, err := audit.Require(ctx, s.Catalog, "customers.write")
+	a, err := authz.Require(ctx, s.catalog, "customers.write")
 	if err != nil {
 		return Status{}, err
 	}
@@ -150,7 +188,7 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 		return Status{}, problem.InvalidField("batch", "must be 1 to %d", MaxBatch)
 	}
 	if len(spec.Consent) > 0 || spec.PolicyVersion != "" {
-		if s.Ledger == nil {
+		if s.ledger == nil {
 			return Status{}, problem.InvalidField("consent", "consent columns are not supported here")
 		}
 		if len(spec.Consent) == 0 {
@@ -162,11 +200,11 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 		return Status{}, problem.Wrap(problem.Internal, err, "id generation failed")
 	}
 	id := uid.String()
-	dk, wrapped, err := s.Keys.NewDataKey(spoolSubject(id))
+	dk, wrapped, err := s.keys.NewDataKey(spoolSubject(id))
 	if err != nil {
 		return Status{}, problem.Wrap(problem.Internal, err, "spool key unavailable")
 	}
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return Status{}, problem.Wrap(problem.Internal, err, "spool directory unavailable")
 	}
 	path := s.spoolPath(id)
@@ -181,7 +219,7 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 		}
 	}()
 	sw := newSpoolWriter(f, dk, id)
-	in := &bodyReader{r: io.LimitReader(body, s.MaxBytes+1)}
+	in := &bodyReader{r: io.LimitReader(body, s.maxBytes+1)}
 	n, err := io.Copy(sw, in)
 	if err == nil {
 		err = sw.Close()
@@ -196,8 +234,8 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 	if err != nil {
 		return Status{}, problem.Wrap(problem.Internal, err, "upload failed")
 	}
-	if n > s.MaxBytes {
-		return Status{}, problem.New(problem.TooLarge, "the file is larger than %d bytes (--import-max-bytes)", s.MaxBytes)
+	if n > s.maxBytes {
+		return Status{}, problem.New(problem.TooLarge, "the file is larger than %d bytes (--import-max-bytes)", s.maxBytes)
 	}
 	if n == 0 {
 		return Status{}, fileError("the file is empty: a header row is required")
@@ -210,7 +248,7 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 		Size: n, RowsTotal: int64(rows), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	e := audit.New(ctx, ActionImportStart, "", nil, "")
 	e.Target = fmt.Sprintf("import:%s rows:%d bytes:%d consent_columns:%d", id, rows, n, len(spec.Consent))
-	if err := s.Uploads.CreateImport(ctx, imp, job.Job{ID: id, Kind: JobKind, Total: int64(rows)}, []audit.Entry{e}); err != nil {
+	if err := s.uploads.CreateImport(ctx, imp, job.Job{ID: id, Kind: JobKind, Total: int64(rows)}, []audit.Entry{e}); err != nil {
 		return Status{}, err
 	}
 	keep = true
@@ -250,7 +288,7 @@ func (s *Service) check(ctx context.Context, path string, dk *vault.DataKey, id 
 		}
 		return 0, fileError("%s", err.Error())
 	}
-	if _, err := ParseMappings(spec.Map, r.Header, s.Catalog); err != nil {
+	if _, err := ParseMappings(spec.Map, r.Header, s.catalog); err != nil {
 		return 0, problem.InvalidField("map", "%s", strings.TrimPrefix(err.Error(), "--map "))
 	}
 	cs, err := ParseConsents(spec.Consent, r.Header)
@@ -262,7 +300,7 @@ func (s *Service) check(ctx context.Context, path string, dk *vault.DataKey, id 
 		for i, c := range cs {
 			purposes[i] = c.Purpose
 		}
-		if err := s.Ledger.CheckImport(ctx, purposes, spec.PolicyVersion); err != nil {
+		if err := s.ledger.CheckImport(ctx, purposes, spec.PolicyVersion); err != nil {
 			return 0, err
 		}
 	}
@@ -286,17 +324,17 @@ func (s *Service) check(ctx context.Context, path string, dk *vault.DataKey, id 
 
 // Status returns an import's progress. Needs customers.write; NotFound for an unknown id.
 func (s *Service) Status(ctx context.Context, id string) (Status, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return Status{}, err
 	}
-	if _, err := uuid.Parse(id); err != nil {
+	if !ident.Valid(id) {
 		return Status{}, problem.NotFoundf("import not found")
 	}
-	imp, err := s.Uploads.GetImport(ctx, id)
+	imp, err := s.uploads.GetImport(ctx, id)
 	if err != nil {
 		return Status{}, err
 	}
-	j, err := s.Jobs.GetJob(ctx, id)
+	j, err := s.jobs.GetJob(ctx, id)
 	if err != nil {
 		return Status{}, err
 	}
@@ -309,19 +347,19 @@ const MaxList = 100
 // List returns the newest imports first, at most limit (1 to MaxList): uploads and command-line
 // imports alike, since both run as import jobs. Needs customers.write, as reading one does.
 func (s *Service) List(ctx context.Context, limit int) ([]Status, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return nil, err
 	}
 	if limit < 1 || limit > MaxList {
 		return nil, problem.InvalidField("limit", "must be 1 to %d", MaxList)
 	}
-	imps, err := s.Uploads.ListImports(ctx, limit)
+	imps, err := s.uploads.ListImports(ctx, limit)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Status, 0, len(imps))
 	for _, imp := range imps {
-		j, err := s.Jobs.GetJob(ctx, imp.ID)
+		j, err := s.jobs.GetJob(ctx, imp.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -349,19 +387,19 @@ func (s *Service) status(imp Import, j job.Job) Status {
 // Rejects lists an import's rejected rows after afterRow. Needs customers.write; NotFound for
 // an unknown import.
 func (s *Service) Rejects(ctx context.Context, id string, afterRow, limit int) ([]Reject, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return nil, err
 	}
-	if _, err := uuid.Parse(id); err != nil {
+	if !ident.Valid(id) {
 		return nil, problem.NotFoundf("import not found")
 	}
-	if _, err := s.Uploads.GetImport(ctx, id); err != nil {
+	if _, err := s.uploads.GetImport(ctx, id); err != nil {
 		return nil, err
 	}
 	if limit < 1 || limit > 10000 {
 		return nil, problem.InvalidField("limit", "must be 1 to 10000")
 	}
-	out, err := s.Uploads.ListRejects(ctx, id, afterRow, limit)
+	out, err := s.uploads.ListRejects(ctx, id, afterRow, limit)
 	if out == nil {
 		out = []Reject{}
 	}
@@ -394,7 +432,7 @@ func (d *dbRejects) Flush() error {
 // run continues from; the spooled upload is deleted when the job ends either way. Failure
 // reasons are public: they name rows and rules, never values or internal errors.
 func (s *Service) Step(ctx context.Context, j job.Job) (string, int64, error) {
-	imp, err := s.Uploads.GetImport(ctx, j.ID)
+	imp, err := s.uploads.GetImport(ctx, j.ID)
 	if err != nil {
 		return "", 0, err
 	}
@@ -402,7 +440,7 @@ func (s *Service) Step(ctx context.Context, j job.Job) (string, int64, error) {
 	if j.Cursor != "" {
 		_ = json.Unmarshal([]byte(j.Cursor), &prev)
 	}
-	ctx = audit.WithActor(ctx, audit.Actor{ID: imp.ActorID, Role: imp.ActorRole})
+	ctx = authz.WithActor(ctx, authz.Actor{ID: imp.ActorID, Role: imp.ActorRole})
 	path := s.spoolPath(imp.ID)
 	st, err := s.run(ctx, imp, j, prev, path)
 	if err != nil {
@@ -426,7 +464,7 @@ func (s *Service) run(ctx context.Context, imp Import, j job.Job, prev Stats, pa
 		return Stats{Committed: prev.Committed}, err
 	}
 	defer f.Close()
-	dk, err := s.Keys.OpenDataKey(ctx, spoolSubject(imp.ID), vault.WrappedKey{MasterVersion: imp.MasterVersion, Blob: imp.SpoolKey})
+	dk, err := s.keys.OpenDataKey(ctx, spoolSubject(imp.ID), vault.WrappedKey{MasterVersion: imp.MasterVersion, Blob: imp.SpoolKey})
 	if err != nil {
 		return Stats{Committed: prev.Committed}, err
 	}
@@ -434,7 +472,7 @@ func (s *Service) run(ctx context.Context, imp Import, j job.Job, prev Stats, pa
 	if err != nil {
 		return Stats{Committed: prev.Committed}, err
 	}
-	ms, err := ParseMappings(imp.Spec.Map, r.Header, s.Catalog)
+	ms, err := ParseMappings(imp.Spec.Map, r.Header, s.catalog)
 	if err != nil {
 		return Stats{Committed: prev.Committed}, problem.InvalidField("map", "%s", err.Error())
 	}
@@ -442,18 +480,18 @@ func (s *Service) run(ctx context.Context, imp Import, j job.Job, prev Stats, pa
 	if err != nil {
 		return Stats{Committed: prev.Committed}, problem.InvalidField("consent", "%s", err.Error())
 	}
-	lease := s.Lease
+	lease := s.lease
 	if lease <= 0 {
 		lease = time.Minute
 	}
-	rej := &dbRejects{ctx: ctx, uploads: s.Uploads, id: imp.ID}
+	rej := &dbRejects{ctx: ctx, uploads: s.uploads, id: imp.ID}
 	watch, _ := ctx.Value(progressKey{}).(func(Status))
-	st, err := Run(ctx, r, ms, s.Norm, s.Writer, rej, Options{KeyID: imp.ActorID, StartAfter: prev.Committed, BatchSize: imp.Spec.Batch,
-		Consents: cs, PolicyVersion: imp.Spec.PolicyVersion, Ledger: s.Ledger,
+	st, err := Run(ctx, r, ms, s.norm, s.writer, rej, Options{KeyID: imp.ActorID, StartAfter: prev.Committed, BatchSize: imp.Spec.Batch,
+		Consents: cs, PolicyVersion: imp.Spec.PolicyVersion, Ledger: s.ledger,
 		Progress: func(row int, st Stats) error {
 			total := add(prev, st)
 			b, _ := json.Marshal(total)
-			if err := s.Jobs.CheckpointJob(ctx, imp.ID, s.Owner, string(b), int64(total.Rows), time.Now().Add(lease)); err != nil {
+			if err := s.jobs.CheckpointJob(ctx, imp.ID, s.owner, string(b), int64(total.Rows), time.Now().Add(lease)); err != nil {
 				return err
 			}
 			if watch != nil {
@@ -483,8 +521,8 @@ func (s *Service) publicError(id string, err error, committed int) error {
 		msg = err.Error() // the reader's own errors name the row and the rule
 	default:
 		msg = "internal error"
-		if s.Log != nil {
-			s.Log.Error("import failed", "import_id", id, "err", err)
+		if s.log != nil {
+			s.log.Error("import failed", "import_id", id, "err", err)
 		}
 	}
 	return fmt.Errorf("%s; rows up to %d are stored; import the file again to finish (re-running changes nothing already imported)", msg, committed)
@@ -503,7 +541,7 @@ func WithProgress(ctx context.Context, fn func(Status)) context.Context {
 // Sweep deletes spooled uploads whose job has ended or is unknown (a crash between spooling and
 // queuing, say) and that are older than an hour, so no upload outlives its import.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
-	entries, err := os.ReadDir(s.Dir)
+	entries, err := os.ReadDir(s.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -520,14 +558,14 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		if err != nil || time.Since(info.ModTime()) < time.Hour {
 			continue
 		}
-		j, err := s.Jobs.GetJob(ctx, id)
+		j, err := s.jobs.GetJob(ctx, id)
 		if err == nil && (j.State == job.Queued || j.State == job.Running) {
 			continue
 		}
 		if err != nil && !problem.Is(err, problem.NotFound) {
 			return n, err
 		}
-		if os.Remove(filepath.Join(s.Dir, e.Name())) == nil {
+		if os.Remove(filepath.Join(s.dir, e.Name())) == nil {
 			n++
 		}
 	}

@@ -17,12 +17,7 @@ const CartField = "last_cart_abandoned_at"
 // abandonBatch bounds the checkouts marked in one transaction.
 const abandonBatch = 500
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC().Truncate(time.Microsecond)
-	}
-	return nowMicros()
-}
+func (s *Service) now() time.Time { return s.clock() }
 
 // MarkAbandonedCarts derives cart abandonment: every checkout started more than
 // Config.CartAbandonAfter ago with no order since, not marked before, is marked, and its
@@ -34,16 +29,16 @@ func (s *Service) now() time.Time {
 // It returns how many carts it marked.
 func (s *Service) MarkAbandonedCarts(ctx context.Context) (int, error) {
 	s.init()
-	after := s.Config.CartAbandonAfter
+	after := s.config.CartAbandonAfter
 	if after <= 0 {
 		after = time.Hour
 	}
-	_, declared := s.Catalog.Field(CartField)
+	_, declared := s.catalog.Field(CartField)
 	total := 0
 	for {
 		now := s.now()
 		var n int
-		err := s.Store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
+		err := s.store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
 			st := &txState{s: s, tx: tx, b: &Batch{KeyID: "system"}, holders: map[string]*Holder{}, counts: map[string]map[string]int{},
 				keys: map[string]*vault.DataKey{}, profiles: map[string]*profile{}, roots: map[string]string{}, now: now}
 			carts, err := tx.AbandonCarts(ctx, now.Add(-after), now, abandonBatch)
@@ -99,7 +94,7 @@ func (st *txState) abandonedAt(ctx context.Context, root string, at time.Time) e
 			return nil
 		}
 	}
-	v, _, err := st.s.Customers.Norm.Value(CartField, at.UTC().Format(time.RFC3339))
+	v, _, err := st.s.norm.Value(CartField, at.UTC().Format(time.RFC3339))
 	if err != nil {
 		return fmt.Errorf("derive %s: %w", CartField, err)
 	}

@@ -54,7 +54,7 @@ func (st *txState) createCustomers(ctx context.Context) error {
 			continue
 		}
 		if !pr.sealed {
-			if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
+			if err := st.s.vault.Reseal(pr.rec, pr.dk, pr.values); err != nil {
 				return err
 			}
 		}
@@ -82,7 +82,7 @@ func (st *txState) updateCustomers(ctx context.Context) ([]audit.Entry, error) {
 		if pr.isNew || len(pr.dirty) == 0 {
 			continue
 		}
-		if err := st.s.Customers.Reseal(pr.rec, pr.dk, pr.values); err != nil {
+		if err := st.s.vault.Reseal(pr.rec, pr.dk, pr.values); err != nil {
 			return nil, err
 		}
 		if err := st.tx.UpdateCustomer(ctx, pr.rec, pr.prev); err != nil {
@@ -162,7 +162,7 @@ func (st *txState) recordSignals(ctx context.Context) error {
 	for i := range st.signals {
 		st.signals[i].CustomerID = st.rootOf(st.signals[i].CustomerID)
 	}
-	as, err := st.s.Consent.SignalRecords(ctx, st.signals)
+	as, err := st.s.ledger.SignalRecords(ctx, st.signals)
 	if err != nil || len(as) == 0 {
 		return err
 	}
@@ -173,11 +173,11 @@ func (st *txState) recordSignals(ctx context.Context) error {
 // are read as committed before this batch, so a customer created in it has none to carry
 // and none to lose.
 func (st *txState) carryRefusals(ctx context.Context) error {
-	if st.s.Merger == nil {
+	if st.s.merger == nil {
 		return nil
 	}
 	for _, m := range st.merges {
-		recs, _, err := st.s.Merger.MergeRecords(ctx, m.Winner, m.Loser, true)
+		recs, _, err := st.s.merger.MergeRecords(ctx, m.Winner, m.Loser, true)
 		if err != nil || len(recs) == 0 {
 			if err != nil {
 				return err
@@ -188,7 +188,7 @@ func (st *txState) carryRefusals(ctx context.Context) error {
 			return err
 		}
 		for i := range recs {
-			st.entries = append(st.entries, st.s.Merger.RecordEntry(ctx, &recs[i]))
+			st.entries = append(st.entries, st.s.merger.RecordEntry(ctx, &recs[i]))
 		}
 	}
 	return nil
@@ -245,7 +245,7 @@ func (st *txState) identityRows(ctx context.Context) ([]IdentityRow, error) {
 // keepReplaced returns the identity row that keeps a replaced contact value linked to the
 // customer, or nil when a row (theirs or someone else's) already holds it.
 func (st *txState) keepReplaced(ctx context.Context, id string, pr *profile, kind, old string) (*IdentityRow, error) {
-	tok := st.s.Keys.IdentityToken(kind, []byte(old))
+	tok := st.s.keys.IdentityToken(kind, []byte(old))
 	if h := st.holders[tokenKey(kind, tok)]; h != nil && h.CustomerID != id {
 		return nil, nil
 	}

@@ -68,9 +68,9 @@ func (s *Service) identifiers(m *Message, traits map[string]any) []Identifier {
 				return
 			}
 		}
-		id := Identifier{Kind: kind, Value: v, Token: s.Keys.IdentityToken(kind, []byte(v)), Either: either}
+		id := Identifier{Kind: kind, Value: v, Token: s.keys.IdentityToken(kind, []byte(v)), Either: either}
 		if s.isIndexed(kind) {
-			id.Blind = s.Keys.BlindIndex(kind, []byte(v))
+			id.Blind = s.keys.BlindIndex(kind, []byte(v))
 		}
 		out = append(out, id)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/vault"
@@ -46,7 +47,7 @@ type preProfile struct {
 // identifier.
 func (s *Service) PrepareImport(ctx context.Context, fields map[string]any) (*ImportRow, error) {
 	s.init()
-	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return nil, err
 	}
 	m := &Message{Type: TypeIdentify}
@@ -57,7 +58,7 @@ func (s *Service) PrepareImport(ctx context.Context, fields map[string]any) (*Im
 	if len(row.p.ids) == 0 {
 		return nil, problem.InvalidField("row", "needs an identifier: email, phone or customer_number")
 	}
-	rec, dk, entry, err := s.Customers.NewProfile(ctx, fields)
+	rec, dk, entry, err := s.vault.NewProfile(ctx, fields)
 	if err != nil {
 		return nil, err
 	}
@@ -85,14 +86,14 @@ func (s *Service) Import(ctx context.Context, keyID string, rows []map[string]an
 // are, so running the same file again finds every customer and changes nothing.
 func (s *Service) ImportRows(ctx context.Context, keyID string, rows []*ImportRow) (ImportResult, error) {
 	s.init()
-	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return ImportResult{}, err
 	}
 	if len(rows) == 0 || len(rows) > MaxImportBatch {
 		return ImportResult{}, problem.InvalidField("rows", "must hold 1 to %d rows", MaxImportBatch)
 	}
 	var res ImportResult
-	err := s.Store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
 		n := len(rows)
 		st := &txState{s: s, tx: tx, b: &Batch{KeyID: keyID}, holders: make(map[string]*Holder, 2*n), counts: make(map[string]map[string]int, n),
 			keys: make(map[string]*vault.DataKey, n), profiles: make(map[string]*profile, n), roots: map[string]string{}, importing: true,

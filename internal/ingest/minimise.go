@@ -95,14 +95,14 @@ func (s *Service) traitFields(traits map[string]any, d drops) map[string]any {
 	out := make(map[string]any, len(raw))
 	for _, f := range sortedNames(raw) {
 		v := adaptTrait(f, raw[f])
-		n, _, err := s.Customers.Norm.Value(f, v)
+		n, _, err := s.norm.Value(f, v)
 		if err != nil {
 			d.add(DropInvalid, f)
 			continue
 		}
 		out[f] = n
 	}
-	if err := s.Customers.Norm.Address(out); err != nil {
+	if err := s.norm.Address(out); err != nil {
 		delete(out, "postal_code")
 		d.add(DropInvalid, "postal_code")
 	}
@@ -111,17 +111,17 @@ func (s *Service) traitFields(traits map[string]any, d drops) map[string]any {
 
 // traitField names the catalog field a trait maps to, or "".
 func (s *Service) traitField(trait string) string {
-	if f, ok := s.Config.TraitMap[trait]; ok {
+	if f, ok := s.config.TraitMap[trait]; ok {
 		return f
 	}
 	if f, ok := reservedTraits[trait]; ok {
-		if _, declared := s.Catalog.Field(f); declared {
+		if _, declared := s.catalog.Field(f); declared {
 			return f
 		}
 		return ""
 	}
 	snake := snakeCase(trait)
-	if _, ok := s.Catalog.Field(snake); ok && !identifierField[snake] {
+	if _, ok := s.catalog.Field(snake); ok && !identifierField[snake] {
 		return snake
 	}
 	return ""
@@ -178,7 +178,7 @@ func (s *Service) properties(props map[string]any, d drops) (plain, sealed map[s
 		if v == nil {
 			continue
 		}
-		p, ok := s.Schema.Property(k)
+		p, ok := s.schema.Property(k)
 		if !ok {
 			d.add(DropUndeclared, "property."+k)
 			continue
@@ -214,7 +214,7 @@ func (s *Service) propertyValue(p Property, v any, d drops, depth int) (out any,
 	case string:
 		if kind := findPII(x); kind != "" {
 			d.add(DropPII, p.Name)
-			if s.Config.PIIMode == PIIEncrypt {
+			if s.config.PIIMode == PIIEncrypt {
 				return x, true, true
 			}
 			return nil, false, false
@@ -247,7 +247,7 @@ func (s *Service) propertyValue(p Property, v any, d drops, depth int) (out any,
 					d.add(DropUndeclared, "property."+p.Name+"."+k)
 					continue
 				}
-				ip, _ := s.Schema.Property(k)
+				ip, _ := s.schema.Property(k)
 				iv, ipers, ok := s.propertyValue(ip, o[k], d, depth+1)
 				if !ok {
 					continue

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
-	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/vault"
 )
@@ -36,20 +37,16 @@ const MaxEventPage = 500
 // newest first. Personal parts are revealed only for a purpose the caller's role may act for
 // and the event's kind allows. Returns NotFound for an unknown customer.
 func (s *Service) Events(ctx context.Context, customerID, purpose string, f EventFilter) ([]EventView, string, error) {
-	a, err := audit.Require(ctx, s.Catalog, "customers.read")
-	if err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
 		return nil, "", err
 	}
-	if !customer.ValidID(customerID) {
+	if !ident.Valid(customerID) {
 		return nil, "", problem.InvalidField("id", "is not a valid customer id")
 	}
 	reveal := false
 	if purpose != "" {
-		if _, ok := s.Catalog.Purpose(purpose); !ok {
-			return nil, "", problem.InvalidField("Steward-Purpose", "unknown purpose %q", purpose)
-		}
-		if !s.Catalog.RoleHas(a.Role, "customers.reveal") || !s.Catalog.RoleMayActFor(a.Role, purpose) {
-			return nil, "", problem.Forbiddenf("role %q may not reveal events for purpose %q", a.Role, purpose)
+		if _, err := authz.MayReveal(ctx, s.catalog, purpose); err != nil {
+			return nil, "", err
 		}
 		reveal = true
 	}
@@ -59,19 +56,22 @@ func (s *Service) Events(ctx context.Context, customerID, purpose string, f Even
 	if f.Limit > MaxEventPage {
 		return nil, "", problem.InvalidField("limit", "must be at most %d", MaxEventPage)
 	}
-	_, tree, err := s.Store.CustomerTree(ctx, customerID)
+	_, tree, err := s.store.CustomerTree(ctx, customerID)
 	if err != nil {
 		return nil, "", err
 	}
 	if reveal {
 		// The customer's consents, objections, opt-outs and restriction decide too.
-		if err := s.Customers.PermitReveal(ctx, customerID, purpose); err != nil {
+		if err := s.customers.PermitReveal(ctx, customerID, purpose); err != nil {
 			return nil, "", err
 		}
 	}
+	if err := s.ledger.RecordOptOut(ctx, customerID); err != nil {
+		return nil, "", err
+	}
 	want := f.Limit
 	f.Limit++
-	rows, err := s.Store.ListEvents(ctx, tree, f)
+	rows, err := s.store.ListEvents(ctx, tree, f)
 	if err != nil {
 		return nil, "", err
 	}
@@ -102,11 +102,11 @@ func (s *Service) Events(ctx context.Context, customerID, purpose string, f Even
 			v.Context = plain
 		}
 		if len(r.Sealed) > 0 {
-			kind := s.Schema.Kind(r.Type, r.Name)
+			kind := s.schema.Kind(r.Type, r.Name)
 			if reveal && kind.AllowsPurpose(purpose) {
 				dk, ok := keys[r.CustomerID]
 				if !ok {
-					dk, err = s.Keys.OpenDataKey(ctx, r.CustomerID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
+					dk, err = s.keys.OpenDataKey(ctx, r.CustomerID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
 					if err != nil {
 						return nil, "", problem.Wrap(problem.Internal, err, "customer key unavailable")
 					}
@@ -154,7 +154,7 @@ func (s *Service) Events(ctx context.Context, customerID, purpose string, f Even
 	}
 	e := audit.New(ctx, ActionEventsRead, customerID, nil, p)
 	e.Target = "events:" + strconv.Itoa(len(out))
-	if err := s.Customers.Audit.AppendAudit(ctx, e); err != nil {
+	if err := s.audit.AppendAudit(ctx, e); err != nil {
 		return nil, "", err
 	}
 	return out, next, nil
@@ -173,27 +173,31 @@ type IdentityView struct {
 // customer.
 func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([]IdentityView, string, error) {
 	s.init()
-	a, err := audit.Require(ctx, s.Catalog, "customers.read")
-	if err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
 		return nil, "", err
 	}
-	if !customer.ValidID(customerID) {
+	if !ident.Valid(customerID) {
 		return nil, "", problem.InvalidField("id", "is not a valid customer id")
 	}
-	reveal := purpose != "" && s.Catalog.RoleHas(a.Role, "customers.reveal") && s.Catalog.RoleMayActFor(a.Role, purpose)
-	if purpose != "" && !reveal {
-		return nil, "", problem.Forbiddenf("role %q may not reveal identifiers for purpose %q", a.Role, purpose)
+	reveal := purpose != ""
+	if reveal {
+		if _, err := authz.MayReveal(ctx, s.catalog, purpose); err != nil {
+			return nil, "", err
+		}
 	}
-	root, tree, err := s.Store.CustomerTree(ctx, customerID)
+	root, tree, err := s.store.CustomerTree(ctx, customerID)
 	if err != nil {
 		return nil, "", err
 	}
 	if reveal {
-		if err := s.Customers.PermitReveal(ctx, customerID, purpose); err != nil {
+		if err := s.customers.PermitReveal(ctx, customerID, purpose); err != nil {
 			return nil, "", err
 		}
 	}
-	rows, err := s.Store.ListIdentities(ctx, tree, s.indexed)
+	if err := s.ledger.RecordOptOut(ctx, customerID); err != nil {
+		return nil, "", err
+	}
+	rows, err := s.store.ListIdentities(ctx, tree, s.indexed)
 	if err != nil {
 		return nil, "", err
 	}
@@ -208,11 +212,11 @@ func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([
 		if reveal {
 			o, ok := recs[r.CustomerID]
 			if !ok {
-				c, err := s.Customers.Store.GetCustomer(ctx, r.CustomerID)
+				c, err := s.vault.Record(ctx, r.CustomerID)
 				if err != nil {
 					return nil, "", err
 				}
-				if o.values, o.dk, err = s.Customers.OpenProfile(ctx, c); err != nil {
+				if o.values, o.dk, err = s.vault.OpenProfile(ctx, c); err != nil {
 					return nil, "", err
 				}
 				recs[r.CustomerID] = o
@@ -240,7 +244,7 @@ func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([
 		e.Action = audit.ActionCustomerReveal
 		e.Fields = []string{"identities"}
 	}
-	if err := s.Customers.Audit.AppendAudit(ctx, e); err != nil {
+	if err := s.audit.AppendAudit(ctx, e); err != nil {
 		return nil, "", err
 	}
 	return out, root, nil
@@ -248,30 +252,33 @@ func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([
 
 // Merges lists the merges that involve a customer's tree.
 func (s *Service) Merges(ctx context.Context, customerID string) ([]Merge, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
 		return nil, err
 	}
-	if !customer.ValidID(customerID) {
+	if !ident.Valid(customerID) {
 		return nil, problem.InvalidField("id", "is not a valid customer id")
 	}
-	_, tree, err := s.Store.CustomerTree(ctx, customerID)
+	_, tree, err := s.store.CustomerTree(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
-	return s.Store.ListMerges(ctx, tree)
+	if err := s.ledger.RecordOptOut(ctx, customerID); err != nil {
+		return nil, err
+	}
+	return s.store.ListMerges(ctx, tree)
 }
 
 // Unmerge undoes a merge: the loser becomes a customer of its own again, with its
 // identifiers and events, which never moved. Returns NotFound for an unknown merge and
 // Conflict for one already undone.
 func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return Merge{}, err
 	}
-	if !customer.ValidID(mergeID) {
+	if !ident.Valid(mergeID) {
 		return Merge{}, problem.InvalidField("id", "is not a valid merge id")
 	}
-	return s.Store.UndoMerge(ctx, mergeID, time.Now().UTC().Truncate(time.Microsecond), func(m Merge) []audit.Entry {
+	return s.store.UndoMerge(ctx, mergeID, s.now(), func(m Merge) []audit.Entry {
 		e := audit.New(ctx, ActionUnmerge, m.Winner, nil, "")
 		e.Target = "customer:" + m.Loser + " merge:" + m.ID
 		return []audit.Entry{e}
@@ -280,18 +287,18 @@ func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
 
 // Drops returns what minimisation dropped from a write key's messages, by "reason:name".
 func (s *Service) Drops(ctx context.Context, keyID string) (map[string]int64, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "catalog.read"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "catalog.read"); err != nil {
 		return nil, err
 	}
 	if keyID == "" || len(keyID) > 64 {
 		return nil, problem.InvalidField("key_id", "is required")
 	}
-	return s.Store.Drops(ctx, keyID)
+	return s.store.Drops(ctx, keyID)
 }
 
 // Purge deletes expired message ids and events past their retention, a bounded number per
 // call; it returns how many rows went so a caller can loop until none are left.
 func (s *Service) Purge(ctx context.Context, now time.Time) (int64, error) {
 	s.init()
-	return s.Store.PurgeIngest(ctx, now.Add(-s.Config.DedupWindow), now, 10000)
+	return s.store.PurgeIngest(ctx, now.Add(-s.config.DedupWindow), now, 10000)
 }

@@ -6,13 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
@@ -49,6 +52,9 @@ type Keys interface {
 // also kept, sealed, on the events themselves as evidence.
 type ConsentRecorder interface {
 	SignalRecords(ctx context.Context, signals []consent.Signal) ([]consent.Append, error)
+	// RecordOptOut records the Global Privacy Control signal a read relays (see
+	// consent.WithGPC) for the customer it reads, once the read is allowed.
+	RecordOptOut(ctx context.Context, customerID string) error
 }
 
 // ConsentMerger computes the ledger records a merge adds to the winner.
@@ -80,24 +86,20 @@ type Config struct {
 
 // Service collects tracking messages.
 type Service struct {
-	Store     Store
-	Customers *customer.Service
-	Keys      Keys
-	Catalog   *catalog.Catalog
-	Schema    *Schema
-	Config    Config
-	// Consent records GPC and consent-manager choices in the ledger; nil keeps them as
-	// evidence on the events only.
-	Consent ConsentRecorder
-	// Now is the clock of derived facts (cart abandonment); nil means time.Now. Tests set it.
-	Now func() time.Time
-	// Merger, when set, carries the refusals of a customer merged by stitching to the
-	// customer it is merged into, in the same transaction, so that an opt-out made under one
-	// identity holds for the person (see consent.Service.MergeRecords).
-	Merger ConsentMerger
-	// Observe, if set, is told the outcome of every batch (for metrics): per write key, how
-	// many messages were stored, how many were duplicates, and what was dropped by reason.
-	Observe func(keyID string, stored, duplicates int, dropped map[string]int64)
+	store   Store
+	vault   *customer.Vault
+	norm    *customer.Normalizer
+	keys    Keys
+	catalog *catalog.Catalog
+	schema  *Schema
+	config  Config
+	// customers is the audited customer service, asked before events are revealed.
+	customers *customer.Service
+	audit     audit.Store
+	ledger    ConsentRecorder
+	merger    ConsentMerger
+	clock     clock.Clock
+	stats     Stats
 
 	once       sync.Once
 	blockedSet map[string]struct{}
@@ -107,26 +109,69 @@ type Service struct {
 	indexed []string
 }
 
+// Deps is what the ingest service is built from; every field but Clock is required.
+type Deps struct {
+	Store Store
+	// Vault seals, opens and normalises profiles inside ingest's own transactions, which
+	// write their own audit entries.
+	Vault *customer.Vault
+	// Customers is the audited customer service: the permission decision before events or
+	// identifiers are revealed.
+	Customers *customer.Service
+	Audit     audit.Store
+	Keys      Keys
+	Catalog   *catalog.Catalog
+	Schema    *Schema
+	// Ledger records GPC and consent-manager choices in the consent ledger, in the
+	// transaction that stores the messages carrying them.
+	Ledger ConsentRecorder
+	// Merger carries the refusals of a customer merged by stitching to the customer it is
+	// merged into, in the same transaction, so that an opt-out made under one identity holds
+	// for the person (see consent.Service.MergeRecords).
+	Merger ConsentMerger
+	// Clock is the time of stored events and derived facts; nil is the system clock.
+	Clock clock.Clock
+}
+
+// New builds the ingest service with its settings.
+func New(d Deps, cfg Config) (*Service, error) {
+	switch {
+	case d.Store == nil, d.Vault == nil, d.Customers == nil, d.Audit == nil:
+		return nil, errors.New("ingest service: store, customer vault, customer service and audit store are required")
+	case d.Keys == nil, d.Catalog == nil, d.Schema == nil:
+		return nil, errors.New("ingest service: keys, catalog and event schema are required")
+	case d.Ledger == nil, d.Merger == nil:
+		return nil, errors.New("ingest service: the consent ledger is required")
+	}
+	s := &Service{store: d.Store, vault: d.Vault, norm: d.Vault.Normalizer(), customers: d.Customers, audit: d.Audit,
+		keys: d.Keys, catalog: d.Catalog, schema: d.Schema, config: cfg, ledger: d.Ledger, merger: d.Merger, clock: clock.Or(d.Clock)}
+	s.init()
+	return s, nil
+}
+
+// Stats is what the service has counted since it started, for the metrics endpoint.
+func (s *Service) Stats() *Stats { return &s.stats }
+
 func (s *Service) init() {
 	s.once.Do(func() {
 		s.blockedSet = map[string]struct{}{}
-		for _, b := range append(append([]string{}, DefaultBlocked...), s.Config.Blocked...) {
+		for _, b := range append(append([]string{}, DefaultBlocked...), s.config.Blocked...) {
 			s.blockedSet[strings.ToLower(strings.TrimSpace(b))] = struct{}{}
 		}
-		if s.Config.DedupWindow <= 0 {
-			s.Config.DedupWindow = 24 * time.Hour
+		if s.config.DedupWindow <= 0 {
+			s.config.DedupWindow = 24 * time.Hour
 		}
-		if s.Config.PIIMode == "" {
-			s.Config.PIIMode = PIIDrop
+		if s.config.PIIMode == "" {
+			s.config.PIIMode = PIIDrop
 		}
-		if s.Config.IPMode == "" {
-			s.Config.IPMode = "sealed"
+		if s.config.IPMode == "" {
+			s.config.IPMode = "sealed"
 		}
-		if s.Config.Limits == nil {
-			s.Config.Limits = DefaultLimits
+		if s.config.Limits == nil {
+			s.config.Limits = DefaultLimits
 		}
 		for _, k := range []string{KindEmail, KindPhone} {
-			if f, ok := s.Catalog.Field(k); ok && f.Indexed() {
+			if f, ok := s.catalog.Field(k); ok && f.Indexed() {
 				s.indexed = append(s.indexed, k)
 			}
 		}
@@ -174,7 +219,7 @@ type prepared struct {
 // deduplication window are skipped, so a client that retries stores each message once.
 func (s *Service) Ingest(ctx context.Context, b Batch) (Result, error) {
 	s.init()
-	if _, err := audit.Require(ctx, s.Catalog, "events.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "events.write"); err != nil {
 		return Result{}, err
 	}
 	if len(b.Messages) == 0 {
@@ -188,7 +233,7 @@ func (s *Service) Ingest(ctx context.Context, b Batch) (Result, error) {
 		}
 	}
 	var res Result
-	err := s.Store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
 		st := &txState{s: s, tx: tx, b: &b, holders: map[string]*Holder{}, counts: map[string]map[string]int{},
 			keys: map[string]*vault.DataKey{}, profiles: map[string]*profile{}, roots: map[string]string{}}
 		var err error
@@ -198,9 +243,7 @@ func (s *Service) Ingest(ctx context.Context, b Batch) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if s.Observe != nil {
-		s.Observe(b.KeyID, res.Stored, res.Duplicates, d)
-	}
+	s.stats.batch(b.KeyID, res.Stored, res.Duplicates, d)
 	return res, nil
 }
 
@@ -217,7 +260,7 @@ func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
 	if len(p.ids) == 0 && m.CustomerID == "" {
 		return problem.InvalidField("userId", "userId or anonymousId is required and must not be a placeholder such as %q", "null")
 	}
-	p.kind = s.Schema.Kind(m.Type, m.Name)
+	p.kind = s.schema.Kind(m.Type, m.Name)
 	p.name = eventName(m.Name, d)
 	props := m.Properties
 	if m.Type == TypePage || m.Type == TypeScreen {
@@ -268,7 +311,7 @@ func (s *Service) identifyingTraits(m *Message, traits map[string]any) map[strin
 	idTraits := map[string]any{}
 	for _, f := range []string{"email", "phone"} {
 		if v, ok := m.Context.Traits[f]; ok {
-			if n, _, err := s.Customers.Norm.Value(f, v); err == nil {
+			if n, _, err := s.norm.Value(f, v); err == nil {
 				idTraits[f] = n
 			}
 		}
@@ -317,14 +360,14 @@ func (s *Service) placeContext(m *Message, plainDoc, sealedDoc map[string]any) {
 	if m.Context.IP != "" {
 		switch ip := s.ipValue(m.Context.IP); {
 		case ip == "":
-		case s.Config.IPMode == "prefix":
+		case s.config.IPMode == "prefix":
 			plainDoc["ip_prefix"] = ip
 		default:
 			sealedDoc["ip"] = ip
 		}
 	}
 	if m.Context.UserAgent != "" {
-		if _, ok := s.Catalog.Field("user_agent"); ok {
+		if _, ok := s.catalog.Field("user_agent"); ok {
 			sealedDoc["user_agent"] = m.Context.UserAgent
 		}
 	}
@@ -401,19 +444,19 @@ func pageProperties(m *Message) map[string]any {
 
 // ipValue applies the catalog and IP mode to context.ip: "" when it is not kept.
 func (s *Service) ipValue(raw string) string {
-	if s.Config.IPMode == "drop" {
+	if s.config.IPMode == "drop" {
 		return ""
 	}
-	f, ok := s.Catalog.Field("ip_address")
+	f, ok := s.catalog.Field("ip_address")
 	if !ok {
 		return ""
 	}
-	v, _, err := s.Customers.Norm.Value(f.Name, raw)
+	v, _, err := s.norm.Value(f.Name, raw)
 	if err != nil {
 		return ""
 	}
 	ip := v.(string)
-	if s.Config.IPMode == "prefix" {
+	if s.config.IPMode == "prefix" {
 		return ipPrefix(ip)
 	}
 	return ip
@@ -467,12 +510,12 @@ func tokenKey(kind string, token []byte) string { return kind + "\x00" + string(
 
 func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, error) {
 	var res Result
-	st.now = time.Now().UTC().Truncate(time.Microsecond)
+	st.now = st.s.now()
 	hashes := make([][]byte, len(ps))
 	for i := range ps {
 		hashes[i] = ps[i].hash
 	}
-	fresh, err := st.tx.ClaimMessages(ctx, st.b.KeyID, hashes, st.b.ReceivedAt, st.b.ReceivedAt.Add(-st.s.Config.DedupWindow))
+	fresh, err := st.tx.ClaimMessages(ctx, st.b.KeyID, hashes, st.b.ReceivedAt, st.b.ReceivedAt.Add(-st.s.config.DedupWindow))
 	if err != nil {
 		return res, err
 	}
@@ -512,7 +555,7 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 			o.CustomerID = root
 			orders = append(orders, o)
 		}
-		if p.consent && st.s.Consent != nil {
+		if p.consent && st.s.ledger != nil {
 			st.signals = append(st.signals, consent.Signal{CustomerID: root, Categories: p.msg.Context.Consent, GPC: st.b.GPC,
 				Evidence: consent.EvidenceInput{UserAgent: p.msg.Context.UserAgent, IP: p.msg.Context.IP}})
 		}
@@ -544,7 +587,7 @@ func (st *txState) key(ctx context.Context, id string) (*vault.DataKey, error) {
 		}
 		return pr.dk, nil
 	}
-	dk, err := st.s.Keys.OpenDataKey(ctx, id, w)
+	dk, err := st.s.keys.OpenDataKey(ctx, id, w)
 	if err != nil {
 		return nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
 	}
@@ -561,7 +604,7 @@ func (st *txState) profile(ctx context.Context, id string) (*profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	values, dk, err := st.s.Customers.OpenProfile(ctx, r)
+	values, dk, err := st.s.vault.OpenProfile(ctx, r)
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func (st *txState) lookupAll(ctx context.Context, ids []Identifier) ([]hit, erro
 		if h == nil && id.Either {
 			alt := id
 			alt.Kind = KindAnonymousID
-			alt.Token = st.s.Keys.IdentityToken(alt.Kind, []byte(alt.Value))
+			alt.Token = st.s.keys.IdentityToken(alt.Kind, []byte(alt.Value))
 			if h, err = st.lookup(ctx, alt); err != nil {
 				return nil, err
 			}
@@ -197,7 +197,7 @@ func (st *txState) prefetch(ctx context.Context, ps []prepared, fresh []bool) er
 				contacts[id.Kind] = append(contacts[id.Kind], id)
 			}
 			if id.Either {
-				want(KindAnonymousID, st.s.Keys.IdentityToken(KindAnonymousID, []byte(id.Value)))
+				want(KindAnonymousID, st.s.keys.IdentityToken(KindAnonymousID, []byte(id.Value)))
 			}
 		}
 	}
@@ -272,7 +272,7 @@ func (st *txState) findIndexed(ctx context.Context, kind string, ids []Identifie
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].Holder.CustomerID < cands[j].Holder.CustomerID })
 	for _, c := range cands {
-		vals, err := st.s.Customers.OpenFields(ctx, c.Record, []string{kind})
+		vals, err := st.s.vault.OpenFields(ctx, c.Record, []string{kind})
 		if err != nil {
 			return err
 		}
@@ -339,7 +339,7 @@ func (st *txState) newCustomer(ctx context.Context, pre *preProfile) (*profile, 
 		pr = &profile{rec: &rec, values: pre.values, shared: true, dk: pre.dk, isNew: true, dirty: dirty, sealed: true}
 		entry = pre.entry
 	} else {
-		r, dk, e, err := st.s.Customers.NewProfile(ctx, nil)
+		r, dk, e, err := st.s.vault.NewProfile(ctx, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -384,7 +384,7 @@ func (st *txState) mayLink(ctx context.Context, root, class string) (bool, error
 	if err != nil {
 		return false, err
 	}
-	return c[class]+1 <= st.s.Config.Limits[class], nil
+	return c[class]+1 <= st.s.config.Limits[class], nil
 }
 
 // mayMerge checks the limits on the merged customer. An alias is the client saying outright
@@ -402,7 +402,7 @@ func (st *txState) mayMerge(ctx context.Context, winner, loser string, alias boo
 		if alias && class == KindUserID {
 			continue
 		}
-		if a[class]+n > st.s.Config.Limits[class] {
+		if a[class]+n > st.s.config.Limits[class] {
 			return false, nil
 		}
 	}

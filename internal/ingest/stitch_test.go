@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/app"
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/ingest"
 )
@@ -36,7 +36,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	return &world{t: t, a: a, ctx: audit.WithActor(ctx, audit.System)}
+	return &world{t: t, a: a, ctx: authz.WithActor(ctx, authz.System)}
 }
 
 // create makes a customer as POST /v1/customers does and returns its id.
@@ -54,7 +54,7 @@ func (w *world) create(fields map[string]any) string {
 // "kind:value" sorted and joined by spaces; and how many customer rows exist in all.
 func (w *world) customers() (map[string]string, int64) {
 	w.t.Helper()
-	page, _, err := w.a.Customers.List(w.ctx, "", 500)
+	page, _, err := w.a.Customers.List(w.ctx, "", 500, "")
 	if err != nil {
 		w.t.Fatal(err)
 	}

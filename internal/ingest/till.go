@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
-	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -56,11 +57,11 @@ func (s *Service) RecordOrder(ctx context.Context, keyID string, o TillOrder) (R
 		}
 	}
 	m := Message{Type: TypeTrack, Name: "Order Completed", MessageID: "till:" + o.OrderID + ":completed", CustomerID: o.CustomerID, UserID: o.UserID}
-	if o.CustomerID != "" && !customer.ValidID(o.CustomerID) {
+	if o.CustomerID != "" && !ident.Valid(o.CustomerID) {
 		return Result{}, problem.InvalidField("customer_id", "is not a valid customer id")
 	}
 	if o.Email != "" {
-		if _, _, err := s.Customers.Norm.Value("email", o.Email); err != nil {
+		if _, _, err := s.norm.Value("email", o.Email); err != nil {
 			return Result{}, err
 		}
 		m.Context.Traits = map[string]any{"email": o.Email}
@@ -68,19 +69,19 @@ func (s *Service) RecordOrder(ctx context.Context, keyID string, o TillOrder) (R
 	if o.CustomerID == "" && o.UserID == "" && o.Email == "" {
 		return Result{}, problem.InvalidField("customer_id", "customer_id, user_id or email is required")
 	}
-	m.Timestamp = time.Now().UTC().Truncate(time.Microsecond)
+	m.Timestamp = s.now()
 	if o.PlacedAt != nil {
 		m.Timestamp = o.PlacedAt.UTC().Truncate(time.Microsecond)
 	}
 	m.Properties = map[string]any{"order_id": o.OrderID, "currency": strings.ToUpper(o.Currency), "total": num(o.Total),
 		"tax": num(o.Tax), "shipping": num(o.Shipping), "discount": num(o.Discount), "products": itemList(o.Items)}
-	return s.Ingest(ctx, Batch{KeyID: keyID, Messages: []Message{m}, ReceivedAt: time.Now().UTC()})
+	return s.Ingest(ctx, Batch{KeyID: keyID, Messages: []Message{m}, ReceivedAt: s.now()})
 }
 
 // RecordRefund stores a refund or return of an order recorded earlier. Returns NotFound for
 // an unknown order.
 func (s *Service) RecordRefund(ctx context.Context, keyID, orderID string, r TillRefund) (Result, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "events.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "events.write"); err != nil {
 		return Result{}, err
 	}
 	if strings.TrimSpace(r.RefundID) == "" || len(r.RefundID) > 128 {
@@ -95,36 +96,36 @@ func (s *Service) RecordRefund(ctx context.Context, keyID, orderID string, r Til
 	if r.Amount < 0 {
 		return Result{}, problem.InvalidField("amount", "must not be negative")
 	}
-	cust, err := s.Store.OrderCustomer(ctx, orderID)
+	cust, err := s.store.OrderCustomer(ctx, orderID)
 	if err != nil {
 		return Result{}, err
 	}
 	m := Message{Type: TypeTrack, Name: "Order Refunded", MessageID: "till:" + orderID + ":refund:" + r.RefundID, CustomerID: cust,
-		Timestamp:  time.Now().UTC().Truncate(time.Microsecond),
+		Timestamp:  s.now(),
 		Properties: map[string]any{"order_id": orderID, "total": num(r.Amount), "reason": r.Kind, "products": itemList(r.Items)}}
-	return s.Ingest(ctx, Batch{KeyID: keyID, Messages: []Message{m}, ReceivedAt: time.Now().UTC()})
+	return s.Ingest(ctx, Batch{KeyID: keyID, Messages: []Message{m}, ReceivedAt: s.now()})
 }
 
 // CancelOrder records that an order was cancelled. Returns NotFound for an unknown order.
 func (s *Service) CancelOrder(ctx context.Context, keyID, orderID string) (Result, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "events.write"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "events.write"); err != nil {
 		return Result{}, err
 	}
-	cust, err := s.Store.OrderCustomer(ctx, orderID)
+	cust, err := s.store.OrderCustomer(ctx, orderID)
 	if err != nil {
 		return Result{}, err
 	}
 	m := Message{Type: TypeTrack, Name: "Order Cancelled", MessageID: "till:" + orderID + ":cancelled", CustomerID: cust,
-		Timestamp: time.Now().UTC().Truncate(time.Microsecond), Properties: map[string]any{"order_id": orderID}}
-	return s.Ingest(ctx, Batch{KeyID: keyID, Messages: []Message{m}, ReceivedAt: time.Now().UTC()})
+		Timestamp: s.now(), Properties: map[string]any{"order_id": orderID}}
+	return s.Ingest(ctx, Batch{KeyID: keyID, Messages: []Message{m}, ReceivedAt: s.now()})
 }
 
 // Orders lists a customer's orders, including those of customers merged into it.
 func (s *Service) Orders(ctx context.Context, customerID string, limit int) ([]Order, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
 		return nil, err
 	}
-	if !customer.ValidID(customerID) {
+	if !ident.Valid(customerID) {
 		return nil, problem.InvalidField("id", "is not a valid customer id")
 	}
 	if limit <= 0 {
@@ -133,25 +134,28 @@ func (s *Service) Orders(ctx context.Context, customerID string, limit int) ([]O
 	if limit > 500 {
 		return nil, problem.InvalidField("limit", "must be at most 500")
 	}
-	_, tree, err := s.Store.CustomerTree(ctx, customerID)
+	_, tree, err := s.store.CustomerTree(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
-	orders, err := s.Store.ListOrders(ctx, tree, limit)
+	if err := s.ledger.RecordOptOut(ctx, customerID); err != nil {
+		return nil, err
+	}
+	orders, err := s.store.ListOrders(ctx, tree, limit)
 	if err != nil {
 		return nil, err
 	}
 	e := audit.New(ctx, "orders.read", customerID, nil, "")
-	return orders, s.Customers.Audit.AppendAudit(ctx, e)
+	return orders, s.audit.AppendAudit(ctx, e)
 }
 
 // AbandonedCarts lists checkouts started more than after ago with no order since.
 func (s *Service) AbandonedCarts(ctx context.Context, after time.Duration, limit int) ([]AbandonedCart, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "customers.read"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
 		return nil, err
 	}
 	if after <= 0 {
-		after = s.Config.CartAbandonAfter
+		after = s.config.CartAbandonAfter
 	}
 	if after <= 0 {
 		after = time.Hour
@@ -159,13 +163,13 @@ func (s *Service) AbandonedCarts(ctx context.Context, after time.Duration, limit
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	carts, err := s.Store.AbandonedCarts(ctx, s.now().Add(-after), limit)
+	carts, err := s.store.AbandonedCarts(ctx, s.now().Add(-after), limit)
 	if err != nil {
 		return nil, err
 	}
 	e := audit.New(ctx, "carts.read", "", nil, "")
 	e.Target = "abandoned_carts:" + strconv.Itoa(len(carts))
-	return carts, s.Customers.Audit.AppendAudit(ctx, e)
+	return carts, s.audit.AppendAudit(ctx, e)
 }
 
 func num(f float64) json.Number { return json.Number(strconv.FormatFloat(f, 'f', -1, 64)) }

@@ -2,6 +2,7 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -56,16 +57,50 @@ type Step func(ctx context.Context, j Job) (next string, n int64, err error)
 
 // Runner claims and runs jobs with its registered steps.
 type Runner struct {
-	Store Store
-	Owner string // a node-unique name
-	Lease time.Duration
-	Steps map[string]Step
-	Log   *slog.Logger
+	store Store
+	owner string // a node-unique name
+	lease time.Duration
+	steps map[string]Step
+	log   *slog.Logger
 }
 
+// RunnerDeps is what a runner is built from.
+type RunnerDeps struct {
+	Store Store
+	// Owner names this node in leases; it must be unique among the nodes sharing the store.
+	Owner string
+	// Lease is how long a claim lasts without a checkpoint; zero is a minute.
+	Lease time.Duration
+	// Steps are the kinds this runner carries out, each with its step.
+	Steps map[string]Step
+	// Log, when set, hears of failed jobs.
+	Log *slog.Logger
+}
+
+// NewRunner builds a runner; the store, an owner and at least one step are required.
+func NewRunner(d RunnerDeps) (*Runner, error) {
+	if d.Store == nil || d.Owner == "" {
+		return nil, errors.New("job runner: a store and an owner are required")
+	}
+	if d.Lease <= 0 {
+		d.Lease = time.Minute
+	}
+	steps := make(map[string]Step, len(d.Steps))
+	for k, st := range d.Steps {
+		steps[k] = st
+	}
+	return &Runner{store: d.Store, owner: d.Owner, lease: d.Lease, steps: steps, log: d.Log}, nil
+}
+
+// Owner is the node name the runner claims jobs under.
+func (r *Runner) Owner() string { return r.owner }
+
+// Lease is how long the runner's claims last between checkpoints.
+func (r *Runner) Lease() time.Duration { return r.lease }
+
 func (r *Runner) kinds() []string {
-	ks := make([]string, 0, len(r.Steps))
-	for k := range r.Steps {
+	ks := make([]string, 0, len(r.steps))
+	for k := range r.steps {
 		ks = append(ks, k)
 	}
 	return ks
@@ -73,11 +108,11 @@ func (r *Runner) kinds() []string {
 
 // RunOne claims one job and runs it to the end; it returns false when there was nothing to do.
 func (r *Runner) RunOne(ctx context.Context) (bool, error) {
-	lease := r.Lease
+	lease := r.lease
 	if lease <= 0 {
 		lease = time.Minute
 	}
-	j, err := r.Store.ClaimJob(ctx, r.kinds(), r.Owner, time.Now().Add(lease))
+	j, err := r.store.ClaimJob(ctx, r.kinds(), r.owner, time.Now().Add(lease))
 	if err != nil {
 		if isNotFound(err) {
 			return false, nil
@@ -93,11 +128,11 @@ func (r *Runner) RunOne(ctx context.Context) (bool, error) {
 // so that the job can be resumed at once (by the same command run again, or by any runner)
 // rather than after the lease runs out.
 func (r *Runner) RunJob(ctx context.Context, id string) error {
-	lease := r.Lease
+	lease := r.lease
 	if lease <= 0 {
 		lease = time.Minute
 	}
-	j, err := r.Store.ClaimJobByID(ctx, id, r.Owner, time.Now().Add(lease))
+	j, err := r.store.ClaimJobByID(ctx, id, r.owner, time.Now().Add(lease))
 	if err != nil {
 		return err
 	}
@@ -111,20 +146,20 @@ func (r *Runner) RunJob(ctx context.Context, id string) error {
 // release ends this runner's lease on a running job, keeping the cursor its step last
 // checkpointed (steps may checkpoint on their own, so the runner's copy can be older).
 func (r *Runner) release(ctx context.Context, id string) {
-	j, err := r.Store.GetJob(ctx, id)
+	j, err := r.store.GetJob(ctx, id)
 	if err != nil || j.State != Running {
 		return
 	}
-	_ = r.Store.CheckpointJob(ctx, id, r.Owner, j.Cursor, j.Done, time.Now())
+	_ = r.store.CheckpointJob(ctx, id, r.owner, j.Cursor, j.Done, time.Now())
 }
 
 // Run drives a claimed job step by step, checkpointing after each.
 func (r *Runner) Run(ctx context.Context, j Job) error {
-	step, ok := r.Steps[j.Kind]
+	step, ok := r.steps[j.Kind]
 	if !ok {
 		return fmt.Errorf("no step for job kind %q", j.Kind)
 	}
-	lease := r.Lease
+	lease := r.lease
 	if lease <= 0 {
 		lease = time.Minute
 	}
@@ -134,17 +169,17 @@ func (r *Runner) Run(ctx context.Context, j Job) error {
 			if ctx.Err() != nil {
 				return ctx.Err() // stopped: leave it running; the lease runs out and it resumes
 			}
-			if ferr := r.Store.FinishJob(ctx, j.ID, r.Owner, Failed, err.Error(), j.Done); ferr != nil {
+			if ferr := r.store.FinishJob(ctx, j.ID, r.owner, Failed, err.Error(), j.Done); ferr != nil {
 				return ferr
 			}
 			return err
 		}
 		j.Done += n
 		if next == "" {
-			return r.Store.FinishJob(ctx, j.ID, r.Owner, Done, "", j.Done)
+			return r.store.FinishJob(ctx, j.ID, r.owner, Done, "", j.Done)
 		}
 		j.Cursor = next
-		if err := r.Store.CheckpointJob(ctx, j.ID, r.Owner, j.Cursor, j.Done, time.Now().Add(lease)); err != nil {
+		if err := r.store.CheckpointJob(ctx, j.ID, r.owner, j.Cursor, j.Done, time.Now().Add(lease)); err != nil {
 			return err
 		}
 	}
@@ -157,8 +192,8 @@ func (r *Runner) Loop(ctx context.Context, interval time.Duration) {
 	for {
 		for {
 			ran, err := r.RunOne(ctx)
-			if err != nil && ctx.Err() == nil && r.Log != nil {
-				r.Log.Error("job failed", "err", err)
+			if err != nil && ctx.Err() == nil && r.log != nil {
+				r.log.Error("job failed", "err", err)
 			}
 			if !ran || ctx.Err() != nil {
 				break

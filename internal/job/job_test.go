@@ -65,7 +65,7 @@ func TestRunOneWithNothingToDo(t *testing.T) {
 			"no steps":         nil,
 			"no job of a kind": {"mine": (&counter{last: 1}).step},
 		} {
-			r := &job.Runner{Store: st, Owner: "node-a", Steps: steps}
+			r := newRunner(t, job.RunnerDeps{Store: st, Owner: "node-a", Steps: steps})
 			ran, err := r.RunOne(ctx)
 			if ran || err != nil {
 				t.Errorf("%s: got ran %v err %v, want false and nil", name, ran, err)
@@ -84,7 +84,7 @@ func TestRunCheckpointsEveryStep(t *testing.T) {
 		ctx := context.Background()
 		create(t, st, "j", "count")
 		c := &counter{last: 4}
-		r := &job.Runner{Store: st, Owner: "node-a", Steps: map[string]job.Step{"count": c.step}}
+		r := newRunner(t, job.RunnerDeps{Store: st, Owner: "node-a", Steps: map[string]job.Step{"count": c.step}})
 		ran, err := r.RunOne(ctx)
 		if !ran || err != nil {
 			t.Fatalf("got ran %v err %v, want true and nil", ran, err)
@@ -116,7 +116,7 @@ func TestFailedStepFailsJob(t *testing.T) {
 			}
 			return j.Cursor, 0, boom
 		}
-		r := &job.Runner{Store: st, Owner: "node-a", Steps: map[string]job.Step{"flaky": step}}
+		r := newRunner(t, job.RunnerDeps{Store: st, Owner: "node-a", Steps: map[string]job.Step{"flaky": step}})
 		ran, err := r.RunOne(ctx)
 		if !ran || !errors.Is(err, boom) {
 			t.Fatalf("got ran %v err %v, want true and the step's error", ran, err)
@@ -133,7 +133,7 @@ func TestFailedStepFailsJob(t *testing.T) {
 
 func TestRunRefusesUnknownKind(t *testing.T) {
 	st := openStore(t, "sqlite")
-	r := &job.Runner{Store: st, Owner: "node-a", Steps: map[string]job.Step{}}
+	r := newRunner(t, job.RunnerDeps{Store: st, Owner: "node-a", Steps: map[string]job.Step{}})
 	if err := r.Run(context.Background(), job.Job{ID: "x", Kind: "nobody.runs.this"}); err == nil {
 		t.Fatal("got nil, want an error for a kind without a step")
 	}
@@ -152,7 +152,7 @@ func TestStoppedRunnerLeavesJobToResume(t *testing.T) {
 			stop() // the node is shutting down mid-step
 			return j.Cursor, 0, ctx.Err()
 		}
-		a := &job.Runner{Store: st, Owner: "node-a", Steps: map[string]job.Step{"count": step}}
+		a := newRunner(t, job.RunnerDeps{Store: st, Owner: "node-a", Steps: map[string]job.Step{"count": step}})
 		if ran, err := a.RunOne(ctx); !ran || !errors.Is(err, context.Canceled) {
 			t.Fatalf("got ran %v err %v, want true and context.Canceled", ran, err)
 		}
@@ -162,7 +162,7 @@ func TestStoppedRunnerLeavesJobToResume(t *testing.T) {
 		}
 		bg := context.Background()
 		c := &counter{last: 3}
-		b := &job.Runner{Store: st, Owner: "node-b", Steps: map[string]job.Step{"count": c.step}}
+		b := newRunner(t, job.RunnerDeps{Store: st, Owner: "node-b", Steps: map[string]job.Step{"count": c.step}})
 		// While node-a's lease lasts nobody else takes the job.
 		if ran, err := b.RunOne(bg); ran || err != nil {
 			t.Fatalf("live lease taken over: ran %v err %v", ran, err)
@@ -203,7 +203,6 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 		expireLease(t, st, j, "node-a")
 
 		c := &counter{last: 4}
-		b := &job.Runner{Store: st, Owner: "node-b", Steps: map[string]job.Step{"count": c.step}}
 		// Node B claims and runs its first step; node A wakes up in the middle of it.
 		var lateErr error
 		step := func(ctx context.Context, j job.Job) (string, int64, error) {
@@ -214,7 +213,7 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 			}
 			return c.step(ctx, j)
 		}
-		b.Steps["count"] = step
+		b := newRunner(t, job.RunnerDeps{Store: st, Owner: "node-b", Steps: map[string]job.Step{"count": step}})
 		if ran, err := b.RunOne(ctx); !ran || err != nil {
 			t.Fatalf("takeover: got ran %v err %v", ran, err)
 		}
@@ -246,7 +245,7 @@ func TestLostLeaseStopsRunner(t *testing.T) {
 			}
 			return "next", 1, nil
 		}
-		a := &job.Runner{Store: st, Owner: "node-a", Steps: map[string]job.Step{"count": step}}
+		a := newRunner(t, job.RunnerDeps{Store: st, Owner: "node-a", Steps: map[string]job.Step{"count": step}})
 		ran, err := a.RunOne(ctx)
 		if !ran || !problem.Is(err, problem.Conflict) {
 			t.Fatalf("got ran %v err %v, want true and Conflict", ran, err)
@@ -281,7 +280,7 @@ func TestTwoRunnersNeverShareAJob(t *testing.T) {
 				}
 				return "", 1, nil
 			}
-			return &job.Runner{Store: st, Owner: owner, Lease: time.Minute, Steps: map[string]job.Step{"work": step}}
+			return newRunner(t, job.RunnerDeps{Store: st, Owner: owner, Lease: time.Minute, Steps: map[string]job.Step{"work": step}})
 		}
 		var wg sync.WaitGroup
 		errs := make(chan error, 2)
@@ -339,7 +338,7 @@ func TestLoopRunsQueuedJobsUntilStopped(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	var logMu sync.Mutex
-	r := &job.Runner{Store: st, Owner: "node-a", Steps: steps, Log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))}
+	r := newRunner(t, job.RunnerDeps{Store: st, Owner: "node-a", Steps: steps, Log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

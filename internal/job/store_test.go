@@ -53,3 +53,13 @@ func openStore(t *testing.T, engine string) job.Store {
 	t.Cleanup(func() { db.Close() })
 	return st
 }
+
+// newRunner builds a runner, failing the test if d is refused.
+func newRunner(t testing.TB, d job.RunnerDeps) *job.Runner {
+	t.Helper()
+	r, err := job.NewRunner(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

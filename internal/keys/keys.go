@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/vault"
@@ -205,7 +206,7 @@ func (m *Manager) EnsureReceiptKey(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("seal keyset: %w", err)
 			}
-			entry := audit.New(audit.WithActor(ctx, audit.System), ActionReceiptKeyCreate, "", nil, "")
+			entry := audit.New(authz.WithActor(ctx, authz.System), ActionReceiptKeyCreate, "", nil, "")
 			err = m.store.SaveKeyset(ctx, blob, bits, prev, []audit.Entry{entry})
 			if problem.Is(err, problem.Conflict) && attempt < 3 {
 				continue // another node changed the keyset first: start again from its version

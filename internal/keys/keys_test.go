@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/job"
@@ -23,7 +24,7 @@ import (
 	"github.com/stewardhq/steward/internal/vault"
 )
 
-var sys = audit.WithActor(context.Background(), audit.System)
+var sys = authz.WithActor(context.Background(), authz.System)
 
 func forEngines(t *testing.T, fn func(t *testing.T, st stores)) {
 	for _, engine := range engines {
@@ -472,14 +473,14 @@ func TestRotatorStart(t *testing.T) {
 		ctx := context.Background()
 		m := initManager(t, st, newRoot(t))
 		addCustomers(t, st, m, 4)
-		r := &keys.Rotator{Manager: m, Jobs: st.Jobs, KeyStore: st.DataKeys, Catalog: catalog.Default()}
+		r := mustRotator(t, m, st.Jobs, st.DataKeys, catalog.Default())
 		before, _, _ := st.Keyset.LoadKeyset(ctx)
 		for name, tc := range map[string]struct {
 			ctx  context.Context
 			want problem.Kind
 		}{
 			"no actor": {ctx, problem.Unauthenticated},
-			"admin":    {audit.WithActor(ctx, audit.Actor{ID: "a", Role: "admin"}), problem.Forbidden},
+			"admin":    {authz.WithActor(ctx, authz.Actor{ID: "a", Role: "admin"}), problem.Forbidden},
 		} {
 			if _, err := r.Start(tc.ctx); !problem.Is(err, tc.want) {
 				t.Errorf("%s: got %v, want %v", name, err, tc.want)
@@ -492,7 +493,7 @@ func TestRotatorStart(t *testing.T) {
 		if jobs, _ := st.Jobs.ListJobs(ctx, 10); len(jobs) != 0 {
 			t.Fatalf("a refused rotation queued %d jobs", len(jobs))
 		}
-		j, err := r.Start(audit.WithActor(ctx, audit.Actor{ID: "o", Role: "owner"}))
+		j, err := r.Start(authz.WithActor(ctx, authz.Actor{ID: "o", Role: "owner"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -514,11 +515,11 @@ func TestRewrapJobOnAnotherNode(t *testing.T) {
 		b := openManager(t, st, root) // opened before the rotation
 		b.RefreshInterval = time.Hour
 		cat := catalog.Default()
-		started, err := (&keys.Rotator{Manager: a, Jobs: st.Jobs, KeyStore: st.DataKeys, Catalog: cat}).Start(sys)
+		started, err := mustRotator(t, a, st.Jobs, st.DataKeys, cat).Start(sys)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rb := &keys.Rotator{Manager: b, Jobs: st.Jobs, KeyStore: st.DataKeys, Catalog: cat}
+		rb := mustRotator(t, b, st.Jobs, st.DataKeys, cat)
 		// A step given a checkpoint handles only the customers after it.
 		next, n, err := rb.Step(ctx, job.Job{ID: started.ID, Kind: keys.RewrapJob, Cursor: cs[2].id})
 		if err != nil || next != "" || n != 2 {
@@ -530,7 +531,7 @@ func TestRewrapJobOnAnotherNode(t *testing.T) {
 				t.Errorf("customer %d after the step: got v%d, want v%d", i, vs[c.id], want)
 			}
 		}
-		runner := &job.Runner{Store: st.Jobs, Owner: "node-b", Steps: map[string]job.Step{keys.RewrapJob: rb.Step}}
+		runner := mustRunner(t, job.RunnerDeps{Store: st.Jobs, Owner: "node-b", Steps: map[string]job.Step{keys.RewrapJob: rb.Step}})
 		if ran, err := runner.RunOne(ctx); !ran || err != nil {
 			t.Fatalf("runner: got ran %v err %v", ran, err)
 		}

@@ -2,10 +2,11 @@ package keys
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 
-	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/job"
@@ -20,39 +21,47 @@ const RewrapBatchSize = 500
 
 // Rotator rotates the master key and queues the rewrap.
 type Rotator struct {
-	Manager  *Manager
-	Jobs     job.Store
-	KeyStore customer.KeyStore
-	Catalog  *catalog.Catalog
+	manager  *Manager
+	jobs     job.Store
+	keyStore customer.KeyStore
+	catalog  *catalog.Catalog
+}
+
+// NewRotator builds a rotator; every argument is required.
+func NewRotator(m *Manager, jobs job.Store, ks customer.KeyStore, cat *catalog.Catalog) (*Rotator, error) {
+	if m == nil || jobs == nil || ks == nil || cat == nil {
+		return nil, errors.New("key rotator: manager, job store, key store and catalog are required")
+	}
+	return &Rotator{manager: m, jobs: jobs, keyStore: ks, catalog: cat}, nil
 }
 
 // Start rotates the master key and queues the rewrap job, which the job runner (in the server,
 // or the command line) carries out and resumes after a crash.
 func (r *Rotator) Start(ctx context.Context) (job.Job, error) {
-	if _, err := audit.Require(ctx, r.Catalog, "keys.rotate"); err != nil {
+	if _, err := authz.Require(ctx, r.catalog, "keys.rotate"); err != nil {
 		return job.Job{}, err
 	}
-	if _, err := r.Manager.Rotate(ctx); err != nil {
+	if _, err := r.manager.Rotate(ctx); err != nil {
 		return job.Job{}, err
 	}
-	total, err := r.KeyStore.CountCustomers(ctx)
+	total, err := r.keyStore.CountCustomers(ctx)
 	if err != nil {
 		return job.Job{}, err
 	}
 	j := job.Job{ID: uuid.NewString(), Kind: RewrapJob, Total: total}
-	if err := r.Jobs.CreateJob(ctx, j); err != nil {
+	if err := r.jobs.CreateJob(ctx, j); err != nil {
 		return job.Job{}, err
 	}
-	return r.Jobs.GetJob(ctx, j.ID)
+	return r.jobs.GetJob(ctx, j.ID)
 }
 
 // Step is the rewrap job's step for the job runner.
 func (r *Rotator) Step(ctx context.Context, j job.Job) (string, int64, error) {
 	// The node running the job may not have made the rotation: make sure it wraps with the
 	// newest master, or the job would "rewrap" keys to the version they already have.
-	if err := r.Manager.Refresh(ctx); err != nil {
+	if err := r.manager.Refresh(ctx); err != nil {
 		return j.Cursor, 0, err
 	}
-	next, n, err := r.Manager.RewrapBatch(ctx, r.KeyStore, j.Cursor, RewrapBatchSize)
+	next, n, err := r.manager.RewrapBatch(ctx, r.keyStore, j.Cursor, RewrapBatchSize)
 	return next, int64(n), err
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
@@ -56,4 +57,24 @@ func openStore(t *testing.T, engine string) stores {
 	}
 	t.Fatalf("unknown engine %q", engine)
 	return stores{}
+}
+
+// mustRotator builds a rotator, failing the test if it is refused.
+func mustRotator(t testing.TB, m *keys.Manager, jobs job.Store, ks customer.KeyStore, cat *catalog.Catalog) *keys.Rotator {
+	t.Helper()
+	r, err := keys.NewRotator(m, jobs, ks, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// mustRunner builds a job runner, failing the test if it is refused.
+func mustRunner(t testing.TB, d job.RunnerDeps) *job.Runner {
+	t.Helper()
+	r, err := job.NewRunner(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -2,6 +2,7 @@ package quality
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -9,20 +10,24 @@ import (
 // personal values itself: callers that hold a customer's opened values pass the two it
 // judges (e-mail and phone), and the report works from verdicts the duplicate scan stored.
 type Monitor struct {
-	Store MonitorStore
-	// InactiveAfter is how long without engagement makes a contact inactive; 0 means
-	// DefaultInactiveAfter.
-	InactiveAfter time.Duration
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	store         MonitorStore
+	inactiveAfter time.Duration
+	clock         func() time.Time
 }
 
-func (m *Monitor) now() time.Time {
-	if m.Now != nil {
-		return m.Now().UTC()
+// NewMonitor builds a monitor over store. inactiveAfter is how long without engagement makes
+// a contact inactive (0 means DefaultInactiveAfter); now is the clock (nil is the system's).
+func NewMonitor(store MonitorStore, inactiveAfter time.Duration, now func() time.Time) (*Monitor, error) {
+	if store == nil {
+		return nil, errors.New("quality monitor: a store is required")
 	}
-	return time.Now().UTC()
+	if now == nil {
+		now = time.Now
+	}
+	return &Monitor{store: store, inactiveAfter: inactiveAfter, clock: now}, nil
 }
+
+func (m *Monitor) now() time.Time { return m.clock().UTC() }
 
 // Contact is what ContactStatus needs to know about one customer.
 type Contact struct {
@@ -39,14 +44,14 @@ type Contact struct {
 // ContactStatus derives a customer's status now, from the values given and the signals
 // stored. It reveals nothing the caller does not hold already.
 func (m *Monitor) ContactStatus(ctx context.Context, c Contact) (Status, error) {
-	eng, err := m.Store.Engagement(ctx, c.CustomerID)
+	eng, err := m.store.Engagement(ctx, c.CustomerID)
 	if err != nil {
 		return Status{}, err
 	}
 	f := StatusFacts{Engagement: eng, Created: c.Created}
 	f.Validation, f.ValidationReasons = AssessContact(c.Email, c.Phone)
 	if c.Email != "" {
-		since, changed, err := m.Store.EmailSince(ctx, c.CustomerID, c.EmailToken)
+		since, changed, err := m.store.EmailSince(ctx, c.CustomerID, c.EmailToken)
 		if err != nil {
 			return Status{}, err
 		}
@@ -57,7 +62,7 @@ func (m *Monitor) ContactStatus(ctx context.Context, c Contact) (Status, error) 
 			f.EmailSince = c.Updated
 		}
 	}
-	return DeriveStatus(f, m.now(), m.InactiveAfter), nil
+	return DeriveStatus(f, m.now(), m.inactiveAfter), nil
 }
 
 // BaseReport is the quality report of the whole customer base: counts only, never values or customer ids.
@@ -89,7 +94,7 @@ type FieldCompleteness struct {
 // duplicates and stale contacts.
 func (m *Monitor) Report(ctx context.Context, fields []string) (BaseReport, error) {
 	now := m.now()
-	inactive := m.InactiveAfter
+	inactive := m.inactiveAfter
 	if inactive <= 0 {
 		inactive = DefaultInactiveAfter
 	}
@@ -97,7 +102,7 @@ func (m *Monitor) Report(ctx context.Context, fields []string) (BaseReport, erro
 	for _, s := range Statuses() {
 		rep.ContactStatus[s] = 0
 	}
-	total, counts, err := m.Store.FieldCounts(ctx)
+	total, counts, err := m.store.FieldCounts(ctx)
 	if err != nil {
 		return BaseReport{}, err
 	}
@@ -110,7 +115,7 @@ func (m *Monitor) Report(ctx context.Context, fields []string) (BaseReport, erro
 		}
 		rep.Completeness = append(rep.Completeness, fc)
 	}
-	err = m.Store.ContactRows(ctx, func(r ContactRow) error {
+	err = m.store.ContactRows(ctx, func(r ContactRow) error {
 		if !r.Checked {
 			rep.Unchecked++
 		}
@@ -133,7 +138,7 @@ func (m *Monitor) Report(ctx context.Context, fields []string) (BaseReport, erro
 	if err != nil {
 		return BaseReport{}, err
 	}
-	if rep.DuplicatesPending, err = m.Store.PendingDuplicates(ctx); err != nil {
+	if rep.DuplicatesPending, err = m.store.PendingDuplicates(ctx); err != nil {
 		return BaseReport{}, err
 	}
 	return rep, nil

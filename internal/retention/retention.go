@@ -7,12 +7,15 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
@@ -23,14 +26,34 @@ const ActionRun = "retention.run"
 
 // Service plans and runs purges.
 type Service struct {
-	Customers *customer.Service
-	Rights    *rights.Service
-	Catalog   *catalog.Catalog
-	Audit     audit.Store
-	// InactiveAfter erases customers without activity for this long; zero never does.
-	InactiveAfter catalog.Retention
-	// Now is the clock; tests set a fake one.
-	Now func() time.Time
+	vault         *customer.Vault
+	rights        *rights.Service
+	catalog       *catalog.Catalog
+	audit         audit.Store
+	inactiveAfter catalog.Retention
+	clock         clock.Clock
+}
+
+// Deps is what the retention service is built from; every field but Clock is required.
+type Deps struct {
+	// Vault walks and purges profiles; a purge writes its own audit entry.
+	Vault *customer.Vault
+	// Rights erases inactive customers exactly as an erasure request would.
+	Rights  *rights.Service
+	Catalog *catalog.Catalog
+	Audit   audit.Store
+	// Clock is the time retention counts from; nil is the system clock.
+	Clock clock.Clock
+}
+
+// New builds the retention service. inactiveAfter erases customers without activity for
+// that long; zero never does.
+func New(d Deps, inactiveAfter catalog.Retention) (*Service, error) {
+	if d.Vault == nil || d.Rights == nil || d.Catalog == nil || d.Audit == nil {
+		return nil, errors.New("retention service: vault, rights service, catalog and audit store are required")
+	}
+	return &Service{vault: d.Vault, rights: d.Rights, catalog: d.Catalog, audit: d.Audit, inactiveAfter: inactiveAfter,
+		clock: clock.Or(d.Clock)}, nil
 }
 
 // Plan is what a run does (or did): counts only, never values or ids.
@@ -58,20 +81,17 @@ func (s *Service) Run(ctx context.Context) (Plan, error) {
 	}
 	e := audit.New(ctx, ActionRun, "", fields, "legal_obligation")
 	e.Target = "retention"
-	return p, s.Audit.AppendAudit(ctx, e)
+	return p, s.audit.AppendAudit(ctx, e)
 }
 
 func (s *Service) walk(ctx context.Context, apply bool) (Plan, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
 		return Plan{}, err
 	}
-	now := time.Now().UTC()
-	if s.Now != nil {
-		now = s.Now().UTC()
-	}
+	now := s.clock()
 	p := Plan{At: now, Fields: map[string]int64{}}
 	held := map[string]bool{}
-	holds, err := s.Rights.Store.LegalHolds(ctx)
+	holds, err := s.rights.LegalHolds(ctx)
 	if err != nil {
 		return p, err
 	}
@@ -80,14 +100,14 @@ func (s *Service) walk(ctx context.Context, apply bool) (Plan, error) {
 	}
 	after := ""
 	for {
-		recs, err := s.Customers.Store.ListCustomers(ctx, after, 500)
+		recs, err := s.vault.Page(ctx, after, 500)
 		if err != nil {
 			return p, err
 		}
 		for _, r := range recs {
 			p.Scanned++
 			idle := now.Sub(r.UpdatedAt)
-			inactive := !s.InactiveAfter.IsZero() && !s.InactiveAfter.UntilErasure && idle > s.InactiveAfter.Duration()
+			inactive := !s.inactiveAfter.IsZero() && !s.inactiveAfter.UntilErasure && idle > s.inactiveAfter.Duration()
 			expired := s.expired(r, idle)
 			if !inactive && len(expired) == 0 {
 				continue
@@ -99,14 +119,14 @@ func (s *Service) walk(ctx context.Context, apply bool) (Plan, error) {
 			if inactive {
 				p.Erase++
 				if apply {
-					if _, err := s.Rights.Erase(ctx, r.ID, "", "retention: inactive for longer than "+s.InactiveAfter.String()); err != nil {
+					if _, err := s.rights.Erase(ctx, r.ID, "", "retention: inactive for longer than "+s.inactiveAfter.String()); err != nil {
 						return p, err
 					}
 				}
 				continue
 			}
 			if apply {
-				err := s.Customers.Purge(ctx, r.ID, expired, r.Version)
+				err := s.vault.Purge(ctx, r.ID, expired, r.Version)
 				if problem.Is(err, problem.Conflict) || problem.Is(err, problem.NotFound) || problem.Is(err, problem.Gone) {
 					p.Conflicts++ // changed or erased meanwhile: the next run looks again
 					continue
@@ -130,7 +150,7 @@ func (s *Service) walk(ctx context.Context, apply bool) (Plan, error) {
 func (s *Service) expired(r *customer.Record, idle time.Duration) []string {
 	var out []string
 	check := func(name string) {
-		f, ok := s.Catalog.Field(name)
+		f, ok := s.catalog.Field(name)
 		if !ok || f.Retention.UntilErasure || f.Retention.IsZero() {
 			return
 		}

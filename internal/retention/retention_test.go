@@ -13,27 +13,31 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/retention"
 )
 
-var sys = audit.WithActor(context.Background(), audit.System)
+var sys = authz.WithActor(context.Background(), authz.System)
 
 const day = 24 * time.Hour
 
 // service is a retention service over e whose clock reads start+after.
 func (e env) service(t *testing.T, start time.Time, after time.Duration, inactive string) *retention.Service {
 	t.Helper()
-	s := &retention.Service{Customers: e.Customers, Rights: e.Rights, Catalog: e.Catalog, Audit: e.Audit,
-		Now: func() time.Time { return start.Add(after) }}
+	var r catalog.Retention
 	if inactive != "" {
-		r, err := catalog.ParseRetention(inactive)
-		if err != nil {
+		var err error
+		if r, err = catalog.ParseRetention(inactive); err != nil {
 			t.Fatal(err)
 		}
-		s.InactiveAfter = r
+	}
+	s, err := retention.New(retention.Deps{Vault: e.Vault, Rights: e.Rights, Catalog: e.Catalog, Audit: e.Audit,
+		Clock: func() time.Time { return start.Add(after) }}, r)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
@@ -50,7 +54,7 @@ func (e env) create(t *testing.T, fields map[string]any) string {
 // stored returns the names of the fields stored for id, or "gone" when it is erased.
 func (e env) stored(t *testing.T, id string) string {
 	t.Helper()
-	r, err := e.Customers.Store.GetCustomer(context.Background(), id)
+	r, err := e.Records.GetCustomer(context.Background(), id)
 	if problem.Is(err, problem.NotFound) {
 		return "gone"
 	}
@@ -73,7 +77,7 @@ func (e env) snapshot(t *testing.T, ids []string) string {
 	t.Helper()
 	var b strings.Builder
 	for _, id := range ids {
-		r, err := e.Customers.Store.GetCustomer(context.Background(), id)
+		r, err := e.Records.GetCustomer(context.Background(), id)
 		fmt.Fprintf(&b, "%s %v", id, err)
 		if err == nil {
 			fmt.Fprintf(&b, " v%d %s %s", r.Version, r.UpdatedAt, e.stored(t, id))
@@ -202,11 +206,11 @@ func TestPurgeIsNotActivity(t *testing.T) {
 	e := openEnv(t, "sqlite")
 	start := time.Now()
 	id := e.create(t, map[string]any{"email": "d@example.com", "device_id": "dev-9", "ip_address": "203.0.113.7"})
-	r0, _ := e.Customers.Store.GetCustomer(context.Background(), id)
+	r0, _ := e.Records.GetCustomer(context.Background(), id)
 	if _, err := e.service(t, start, 100*day, "").Run(sys); err != nil {
 		t.Fatal(err)
 	}
-	r1, _ := e.Customers.Store.GetCustomer(context.Background(), id)
+	r1, _ := e.Records.GetCustomer(context.Background(), id)
 	if !r1.UpdatedAt.Equal(r0.UpdatedAt) || e.stored(t, id) != "device_id,email" {
 		t.Fatalf("after the first purge: updated %v (was %v), fields %s", r1.UpdatedAt, r0.UpdatedAt, e.stored(t, id))
 	}
@@ -261,8 +265,8 @@ func TestPermissions(t *testing.T) {
 		want problem.Kind
 	}{
 		"no actor": {context.Background(), problem.Unauthenticated},
-		"support":  {audit.WithActor(context.Background(), audit.Actor{ID: "s", Role: "support"}), problem.Forbidden},
-		"auditor":  {audit.WithActor(context.Background(), audit.Actor{ID: "a", Role: "auditor"}), problem.Forbidden},
+		"support":  {authz.WithActor(context.Background(), authz.Actor{ID: "s", Role: "support"}), problem.Forbidden},
+		"auditor":  {authz.WithActor(context.Background(), authz.Actor{ID: "a", Role: "auditor"}), problem.Forbidden},
 	} {
 		if _, err := s.Plan(tc.ctx); !problem.Is(err, tc.want) {
 			t.Errorf("%s plans: got %v, want %v", name, err, tc.want)
@@ -274,7 +278,7 @@ func TestPermissions(t *testing.T) {
 	if after := e.snapshot(t, ids); after != before || runEntries(t, e) != 0 {
 		t.Fatalf("a refused run changed something:\n%s\nwas\n%s", after, before)
 	}
-	dpo := audit.WithActor(context.Background(), audit.Actor{ID: "d", Role: "dpo"})
+	dpo := authz.WithActor(context.Background(), authz.Actor{ID: "d", Role: "dpo"})
 	if _, err := s.Plan(dpo); err != nil {
 		t.Errorf("dpo plans: %v", err)
 	}
@@ -294,7 +298,7 @@ func TestRunRevealsNoData(t *testing.T) {
 		t.Fatalf("got %d run entries %v, want 1", len(entries), err)
 	}
 	run := entries[0]
-	if run.CustomerID != "" || run.Purpose != "legal_obligation" || run.ActorID != audit.System.ID {
+	if run.CustomerID != "" || run.Purpose != "legal_obligation" || run.ActorID != authz.System.ID {
 		t.Errorf("run entry: got %+v", run)
 	}
 	count := regexp.MustCompile(`^[a-z_:]+=[0-9]+$`)
@@ -333,14 +337,16 @@ func TestChangedMeanwhileIsSkipped(t *testing.T) {
 	e := openEnv(t, "sqlite")
 	id := e.create(t, map[string]any{"email": "busy@example.com", "ip_address": "203.0.113.5"})
 	other := e.create(t, map[string]any{"email": "quiet@example.com", "ip_address": "203.0.113.6"})
-	racing := *e.Customers
-	racing.Store = &patchingStore{Store: e.Customers.Store, patch: func() {
+	racing, err := e.VaultOver(&patchingStore{Store: e.Records, patch: func() {
 		if _, err := e.Customers.Patch(sys, id, map[string]any{"first_name": "Busy"}); err != nil {
 			t.Error(err)
 		}
-	}}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Vault = racing
 	s := e.service(t, time.Now(), 100*day, "")
-	s.Customers = &racing
 	plan, err := s.Run(sys)
 	if err != nil {
 		t.Fatal(err)

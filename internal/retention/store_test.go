@@ -24,9 +24,13 @@ func TestMain(m *testing.M) {
 // env holds the collaborators a retention service needs, wired as the server wires them.
 type env struct {
 	Customers *customer.Service
+	Vault     *customer.Vault
+	Records   customer.Store
 	Rights    *rights.Service
 	Catalog   *catalog.Catalog
 	Audit     audit.Store
+	// VaultOver builds a vault over another customer store, as a racing writer sees it.
+	VaultOver func(customer.Store) (*customer.Vault, error)
 }
 
 // openEnv initialises a Steward on engine ("sqlite" in a temp dir, or "postgres") and wires
@@ -51,5 +55,8 @@ func openEnv(t *testing.T, engine string) env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	return env{Customers: a.Customers, Rights: a.Rights, Catalog: a.Catalog, Audit: a.Store.Audit()}
+	return env{Customers: a.Customers, Vault: a.Vault, Records: a.Store.Customers(), Rights: a.Rights, Catalog: a.Catalog, Audit: a.Store.Audit(),
+		VaultOver: func(st customer.Store) (*customer.Vault, error) {
+			return customer.NewVault(customer.VaultDeps{Store: st, Keys: a.Keys, Catalog: a.Catalog, Norm: a.Vault.Normalizer(), Ledger: a.Store.Rights()})
+		}}
 }

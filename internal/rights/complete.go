@@ -94,10 +94,7 @@ func (s *Service) checkCompletion(r *Request, c Completion) error {
 			return problem.InvalidField("fields", "a rectification needs the corrected fields")
 		}
 	case TypeRestriction, TypeObjection, TypeOptOut:
-		if s.Choices == nil {
-			return problem.New(problem.Internal, "no consent ledger to record the request in")
-		}
-		if err := s.Choices.CheckFulfilment(fulfilment(r, c, nil)); err != nil {
+		if err := s.consents.CheckFulfilment(fulfilment(r, c, nil)); err != nil {
 			return err
 		}
 	}
@@ -136,7 +133,7 @@ func (s *Service) carryOut(ctx context.Context, r *Request, c Completion) (store
 		}
 		return rep, nil, nil
 	case TypeRectification:
-		v, err := s.Customers.Patch(ctx, r.CustomerID, c.Fields)
+		v, err := s.customers.Patch(ctx, r.CustomerID, c.Fields)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -153,7 +150,7 @@ func (s *Service) carryOut(ctx context.Context, r *Request, c Completion) (store
 		}
 		e := audit.New(ctx, action, r.CustomerID, nil, "privacy_requests")
 		e.Target = requestTarget(r.ID)
-		done, err := s.Choices.Fulfil(ctx, r.CustomerID, fulfilment(r, c, []audit.Entry{e}))
+		done, err := s.consents.Fulfil(ctx, r.CustomerID, fulfilment(r, c, []audit.Entry{e}))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -188,7 +185,7 @@ func fulfilment(r *Request, c Completion, entries []audit.Entry) consent.Fulfilm
 // resting on a legal obligation (by default legal_obligation and privacy_requests).
 func (s *Service) legalPurposes() []string {
 	var out []string
-	for _, p := range s.Catalog.Purposes {
+	for _, p := range s.catalog.Purposes {
 		if p.LegalBasis == catalog.LegalObligation {
 			out = append(out, p.Name)
 		}

@@ -3,15 +3,19 @@ package rights
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -45,47 +49,90 @@ func suppressionLabel(field string) string { return "suppression " + field }
 
 // Service carries out data-subject rights.
 type Service struct {
-	Store     Store
+	store     Store
+	customers *customer.Service
+	vault     *customer.Vault
+	audit     audit.Store
+	catalog   *catalog.Catalog
+	hasher    Hasher
+	ledger    Ledger
+	parts     Registry
+	mailer    Mailer
+	settings  Settings
+	consents  ConsentLedger
+	clock     clock.Clock
+}
+
+// Deps is what the rights service is built from; every field but Mailer and Clock is required.
+type Deps struct {
+	Store Store
+	// Customers is the audited customer service (look-ups, rectification, the dossier);
+	// Vault the privileged side that opens and seals for erasure and export.
 	Customers *customer.Service
+	Vault     *customer.Vault
+	Audit     audit.Store
 	Catalog   *catalog.Catalog
 	Hasher    Hasher
-	// Ledger mirrors the erasure ledger outside the database; nil only in tests that do not
-	// restore.
+	// Ledger mirrors the erasure ledger outside the database, for restores to replay.
 	Ledger Ledger
 	// Parts is the registry: one Part per table holding customer data.
 	Parts Registry
-	// Mailer sends verification links to customers who make requests themselves.
+	// Mailer sends verification links to customers who make requests themselves; nil turns
+	// self-service requests off.
 	Mailer Mailer
-	// Deadlines and settings for requests; see Settings.
-	Settings Settings
-	// Now is the clock; tests set a fake one.
-	Now func() time.Time
-	// Suppress, when set, puts the customer's normalised contact values (email, phone) on the
-	// marketing suppression list that permission decisions consult, before anything is erased:
-	// an opt-out must survive the erasure and any later re-import. It returns the entries it
-	// added, encoded for the erasure ledger, which Resuppress adds again when a restore
-	// replays the erasure.
-	Suppress   func(ctx context.Context, values map[string][]byte) ([]string, error)
-	Resuppress func(ctx context.Context, marketing []string, at time.Time) error
-	// Choices records completed restriction, objection and opt-out requests in the consent
-	// ledger, where the one permission decision enforces them.
-	Choices Choices
+	// Consents is the consent ledger: it records completed restriction, objection and opt-out
+	// requests, and keeps an erased customer's contacts on the suppression list.
+	Consents ConsentLedger
+	// Clock is the time of requests, deadlines and erasures; nil is the system clock.
+	Clock clock.Clock
 }
 
-// Choices is the consent ledger's side of restriction, objection and opt-out requests.
-type Choices interface {
+// New builds the rights service with its settings.
+func New(d Deps, settings Settings) (*Service, error) {
+	if d.Store == nil || d.Customers == nil || d.Vault == nil || d.Audit == nil || d.Catalog == nil || d.Hasher == nil {
+		return nil, errors.New("rights service: store, customer service and vault, audit store, catalog and hasher are required")
+	}
+	if d.Ledger == nil || d.Parts == nil || d.Consents == nil {
+		return nil, errors.New("rights service: erasure ledger file, part registry and consent ledger are required")
+	}
+	return &Service{store: d.Store, customers: d.Customers, vault: d.Vault, audit: d.Audit, catalog: d.Catalog, hasher: d.Hasher,
+		ledger: d.Ledger, parts: d.Parts, mailer: d.Mailer, settings: settings.withDefaults(), consents: d.Consents, clock: clock.Or(d.Clock)}, nil
+}
+
+// ConsentLedger is the consent ledger's side of data-subject rights.
+type ConsentLedger interface {
 	// CheckFulfilment refuses, writing nothing, what the ledger could not record.
 	CheckFulfilment(f consent.Fulfilment) error
 	// Fulfil appends the records and f.Entries in one transaction.
 	Fulfil(ctx context.Context, customerID string, f consent.Fulfilment) (consent.Fulfilled, error)
+	// SuppressErased puts an erased customer's normalised contact values (email, phone) on
+	// the marketing suppression list that permission decisions consult, before anything is
+	// erased: an opt-out must survive the erasure and any later re-import. It returns the
+	// entries it added, encoded for the erasure ledger.
+	SuppressErased(ctx context.Context, values map[string]string) ([]string, error)
+	// Resuppress adds those entries again when a restore replays the erasure.
+	Resuppress(ctx context.Context, marks []string, at time.Time) error
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC().Truncate(time.Microsecond)
+// Parts is the registry of tables holding customer data.
+func (s *Service) Parts() Registry { return s.parts }
+
+// LegalHolds lists the customers under legal hold, for retention, which must not purge them.
+func (s *Service) LegalHolds(ctx context.Context) ([]Hold, error) { return s.store.LegalHolds(ctx) }
+
+// ErasureReport returns the report of an erased customer: what was erased, when and why, never
+// what the data was. Needs requests.manage; NotFound for a customer never erased.
+func (s *Service) ErasureReport(ctx context.Context, customerID string) (LedgerEntry, error) {
+	if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
+		return LedgerEntry{}, err
 	}
-	return time.Now().UTC().Truncate(time.Microsecond)
+	if !ident.Valid(customerID) {
+		return LedgerEntry{}, problem.InvalidField("id", "is not a valid customer id")
+	}
+	return s.store.LedgerEntry(ctx, customerID)
 }
+
+func (s *Service) now() time.Time { return s.clock() }
 
 // Erase erases a customer: the erasure ledger and suppression list first, then the profile
 // and its data key in the same transaction, then every other table through the registry.
@@ -93,17 +140,17 @@ func (s *Service) now() time.Time {
 // interrupted). Returns NotFound for an unknown customer and Conflict under a legal hold. It
 // needs requests.manage.
 func (s *Service) Erase(ctx context.Context, customerID, requestID, reason string) (Report, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
 		return Report{}, err
 	}
 	return s.erase(ctx, customerID, requestID, reason)
 }
 
 func (s *Service) erase(ctx context.Context, customerID, requestID, reason string) (Report, error) {
-	if !customer.ValidID(customerID) {
+	if !ident.Valid(customerID) {
 		return Report{}, problem.InvalidField("customer_id", "is not a valid customer id")
 	}
-	if e, err := s.Store.LedgerEntry(ctx, customerID); err == nil {
+	if e, err := s.store.LedgerEntry(ctx, customerID); err == nil {
 		if e.State == LedgerErased {
 			return e.Report, nil
 		}
@@ -111,18 +158,22 @@ func (s *Service) erase(ctx context.Context, customerID, requestID, reason strin
 	} else if !problem.Is(err, problem.NotFound) {
 		return Report{}, err
 	}
-	if h, err := s.Store.LegalHold(ctx, customerID); err == nil {
+	if h, err := s.store.LegalHold(ctx, customerID); err == nil {
 		return Report{}, problem.Conflictf("customer is under legal hold (%s): release the hold first", h.Reason)
 	} else if !problem.Is(err, problem.NotFound) {
 		return Report{}, err
 	}
-	values, err := s.Customers.IndexedValues(ctx, customerID)
+	values, err := s.vault.IndexedValues(ctx, customerID)
 	if err != nil {
 		return Report{}, err
 	}
 	var marketing []string
-	if s.Suppress != nil && len(values) > 0 {
-		if marketing, err = s.Suppress(ctx, values); err != nil {
+	if len(values) > 0 {
+		contacts := make(map[string]string, len(values))
+		for field, v := range values {
+			contacts[field] = string(v)
+		}
+		if marketing, err = s.consents.SuppressErased(ctx, contacts); err != nil {
 			return Report{}, err
 		}
 	}
@@ -130,7 +181,7 @@ func (s *Service) erase(ctx context.Context, customerID, requestID, reason strin
 		Report: Report{CustomerID: customerID}, Marketing: marketing}
 	var supp []Suppression
 	for _, field := range sortedNames(values) {
-		h := s.Hasher.KeyedHash(suppressionLabel(field), values[field])
+		h := s.hasher.KeyedHash(suppressionLabel(field), values[field])
 		supp = append(supp, Suppression{Kind: field, Hash: h})
 		e.Hashes = append(e.Hashes, field+":"+hex.EncodeToString(h))
 	}
@@ -141,17 +192,17 @@ func (s *Service) erase(ctx context.Context, customerID, requestID, reason strin
 // writes, the file holds an erasure the database does not, and the next restore or resume
 // carries it out, which is what was asked. The other order could lose an acknowledged one.
 func (s *Service) begin(ctx context.Context, e LedgerEntry, supp []Suppression, action string) (Report, error) {
-	if s.Ledger != nil {
-		if err := s.Ledger.Append(ctx, e); err != nil {
+	if s.ledger != nil {
+		if err := s.ledger.Append(ctx, e); err != nil {
 			return Report{}, problem.Wrap(problem.Internal, err, "erasure ledger unavailable")
 		}
 	}
 	entry := audit.New(ctx, action, e.CustomerID, nil, "privacy_requests")
 	entry.Target = requestTarget(e.RequestID)
-	core, err := s.Store.BeginErasure(ctx, e, supp, []audit.Entry{entry})
+	core, err := s.store.BeginErasure(ctx, e, supp, []audit.Entry{entry})
 	if problem.Is(err, problem.Conflict) {
 		// Another node began it first: carry on from the stored entry.
-		stored, gerr := s.Store.LedgerEntry(ctx, e.CustomerID)
+		stored, gerr := s.store.LedgerEntry(ctx, e.CustomerID)
 		if gerr != nil {
 			return Report{}, gerr
 		}
@@ -167,7 +218,7 @@ func (s *Service) begin(ctx context.Context, e LedgerEntry, supp []Suppression, 
 		e.Report.add(o)
 	}
 	e.Report.KeyShredded = true
-	if err := s.Store.SaveErasureReport(ctx, e.CustomerID, e.Report); err != nil {
+	if err := s.store.SaveErasureReport(ctx, e.CustomerID, e.Report); err != nil {
 		return Report{}, err
 	}
 	return s.finish(ctx, e)
@@ -178,7 +229,7 @@ func (s *Service) begin(ctx context.Context, e LedgerEntry, supp []Suppression, 
 func (s *Service) finish(ctx context.Context, e LedgerEntry) (Report, error) {
 	r := e.Report
 	r.CustomerID = e.CustomerID
-	for _, p := range s.Parts {
+	for _, p := range s.parts {
 		if r.has(p.Table()) {
 			continue
 		}
@@ -188,14 +239,14 @@ func (s *Service) finish(ctx context.Context, e LedgerEntry) (Report, error) {
 		}
 		o.Table = p.Table()
 		r.add(o)
-		if err := s.Store.SaveErasureReport(ctx, e.CustomerID, r); err != nil {
+		if err := s.store.SaveErasureReport(ctx, e.CustomerID, r); err != nil {
 			return r, err
 		}
 	}
 	r.Complete = true
 	entry := audit.New(ctx, ActionErase, e.CustomerID, r.tablesTouched(), "privacy_requests")
 	entry.Target = requestTarget(e.RequestID)
-	if err := s.Store.FinishErasure(ctx, e.CustomerID, r, s.now(), []audit.Entry{entry}); err != nil {
+	if err := s.store.FinishErasure(ctx, e.CustomerID, r, s.now(), []audit.Entry{entry}); err != nil {
 		return r, err
 	}
 	return r, nil
@@ -208,7 +259,7 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 	n := 0
 	after := ""
 	for {
-		entries, err := s.Store.LedgerEntries(ctx, after, 500)
+		entries, err := s.store.LedgerEntries(ctx, after, 500)
 		if err != nil {
 			return n, err
 		}
@@ -232,16 +283,13 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 // and the file learns of erasures recorded only in the database. It returns how many
 // customers it erased.
 func (s *Service) Replay(ctx context.Context) (int, error) {
-	if s.Ledger == nil {
-		return 0, nil
-	}
-	entries, err := s.Ledger.Entries(ctx)
+	entries, err := s.ledger.Entries(ctx)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, fe := range entries {
-		stored, err := s.Store.LedgerEntry(ctx, fe.CustomerID)
+		stored, err := s.store.LedgerEntry(ctx, fe.CustomerID)
 		switch {
 		case err == nil && stored.State == LedgerErased:
 			continue
@@ -265,8 +313,8 @@ func (s *Service) Replay(ctx context.Context) (int, error) {
 			}
 			// The marketing suppression goes first, as at the erasure itself: were the
 			// replay interrupted between the two, the next one would redo both.
-			if s.Resuppress != nil && len(fe.Marketing) > 0 {
-				if err := s.Resuppress(ctx, fe.Marketing, fe.ErasedAt); err != nil {
+			if len(fe.Marketing) > 0 {
+				if err := s.consents.Resuppress(ctx, fe.Marketing, fe.ErasedAt); err != nil {
 					return n, err
 				}
 			}
@@ -285,17 +333,14 @@ func (s *Service) Replay(ctx context.Context) (int, error) {
 // node, or before the file existed), so the next restore replays them too. Backups call it
 // first.
 func (s *Service) SyncLedger(ctx context.Context) error {
-	if s.Ledger == nil {
-		return nil
-	}
 	after := ""
 	for {
-		page, err := s.Store.LedgerEntries(ctx, after, 500)
+		page, err := s.store.LedgerEntries(ctx, after, 500)
 		if err != nil {
 			return err
 		}
 		for _, e := range page {
-			if err := s.Ledger.Append(ctx, e); err != nil {
+			if err := s.ledger.Append(ctx, e); err != nil {
 				return err
 			}
 		}
@@ -309,48 +354,48 @@ func (s *Service) SyncLedger(ctx context.Context) error {
 // IsSuppressed reports whether a contact value (as given, e.g. an email address) belongs to
 // an erased customer, so marketing tools can refuse it without Steward keeping the value.
 func (s *Service) IsSuppressed(ctx context.Context, field string, raw any) (bool, error) {
-	f, ok := s.Catalog.Field(field)
+	f, ok := s.catalog.Field(field)
 	if !ok || !f.Indexed() {
 		return false, problem.InvalidField(field, "is not a look-up field")
 	}
-	b, err := s.Customers.Normalize(field, raw)
+	b, err := s.vault.Normalize(field, raw)
 	if err != nil {
 		return false, err
 	}
-	return s.Store.Suppressed(ctx, field, s.Hasher.KeyedHash(suppressionLabel(field), b))
+	return s.store.Suppressed(ctx, field, s.hasher.KeyedHash(suppressionLabel(field), b))
 }
 
 // SetHold places a legal hold with a reason; it needs requests.manage.
 func (s *Service) SetHold(ctx context.Context, customerID, reason string) (Hold, error) {
-	a, err := audit.Require(ctx, s.Catalog, "requests.manage")
+	a, err := authz.Require(ctx, s.catalog, "requests.manage")
 	if err != nil {
 		return Hold{}, err
 	}
-	if !customer.ValidID(customerID) {
+	if !ident.Valid(customerID) {
 		return Hold{}, problem.InvalidField("customer_id", "is not a valid customer id")
 	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" || len(reason) > 500 {
 		return Hold{}, problem.InvalidField("reason", "is required (at most 500 characters)")
 	}
-	if _, err := s.Customers.IndexedValues(ctx, customerID); err != nil {
+	if _, err := s.vault.IndexedValues(ctx, customerID); err != nil {
 		return Hold{}, err
 	}
 	h := Hold{CustomerID: customerID, Reason: reason, ActorID: a.ID, CreatedAt: s.now()}
 	e := audit.New(ctx, ActionHoldSet, customerID, nil, "legal_obligation")
-	return h, s.Store.SetLegalHold(ctx, h, []audit.Entry{e})
+	return h, s.store.SetLegalHold(ctx, h, []audit.Entry{e})
 }
 
 // ReleaseHold lifts a legal hold; NotFound when there is none.
 func (s *Service) ReleaseHold(ctx context.Context, customerID string) error {
-	if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
 		return err
 	}
-	if !customer.ValidID(customerID) {
+	if !ident.Valid(customerID) {
 		return problem.InvalidField("customer_id", "is not a valid customer id")
 	}
 	e := audit.New(ctx, ActionHoldRelease, customerID, nil, "legal_obligation")
-	return s.Store.ReleaseLegalHold(ctx, customerID, []audit.Entry{e})
+	return s.store.ReleaseLegalHold(ctx, customerID, []audit.Entry{e})
 }
 
 func (r Report) tablesTouched() []string {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -48,7 +49,7 @@ type Package struct {
 // category, purposes, legal basis, source and retention, and every registered table's
 // section. It is audited as customer.export by the customer service.
 func (s *Service) Collect(ctx context.Context, customerID, requestID string) (Package, error) {
-	d, err := s.Customers.Dossier(ctx, customerID)
+	d, err := s.customers.Dossier(ctx, customerID)
 	if err != nil {
 		return Package{}, err
 	}
@@ -61,7 +62,7 @@ func (s *Service) Collect(ctx context.Context, customerID, requestID string) (Pa
 			"objection":     "You may object to uses based on legitimate interest and to direct marketing.",
 			"portability":   "You may receive your data in a machine-readable form (JSON and CSV).",
 		}}
-	for _, part := range s.Parts {
+	for _, part := range s.parts {
 		sec, err := part.Export(ctx, customerID)
 		if err != nil {
 			return Package{}, fmt.Errorf("export %s: %w", part.Table(), err)
@@ -249,15 +250,15 @@ func (s *Service) makeExport(ctx context.Context, r *Request) (Export, string, e
 		return Export{}, "", problem.Wrap(problem.Internal, err, "export could not be built")
 	}
 	x := Export{ID: newID(), RequestID: r.ID, CustomerID: r.CustomerID, CreatedAt: s.now()}
-	x.ExpiresAt = x.CreatedAt.Add(s.settings().ExportTTL)
-	if x.Blob, err = s.Customers.SealFor(ctx, r.CustomerID, exportTable, x.ID, zipped); err != nil {
+	x.ExpiresAt = x.CreatedAt.Add(s.settings.ExportTTL)
+	if x.Blob, err = s.vault.SealFor(ctx, r.CustomerID, exportTable, x.ID, zipped); err != nil {
 		return Export{}, "", err
 	}
 	token, hash := newToken()
 	x.TokenHash = hash
 	e := audit.New(ctx, ActionExportCreate, r.CustomerID, nil, "privacy_requests")
 	e.Target = "export:" + x.ID
-	if err := s.Store.SaveExport(ctx, x, []audit.Entry{e}); err != nil {
+	if err := s.store.SaveExport(ctx, x, []audit.Entry{e}); err != nil {
 		return Export{}, "", err
 	}
 	return x, token, nil
@@ -268,13 +269,13 @@ func (s *Service) makeExport(ctx context.Context, r *Request) (Export, string, e
 // answers Gone; a wrong token is Forbidden; an erased customer's package answers Gone.
 func (s *Service) Download(ctx context.Context, requestID, token string, staff bool) ([]byte, error) {
 	if staff {
-		if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+		if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
 			return nil, err
 		}
 	} else if token == "" {
 		return nil, problem.New(problem.Unauthenticated, "a download token or a bearer API key is required")
 	}
-	r, err := s.Store.GetRequest(ctx, requestID)
+	r, err := s.store.GetRequest(ctx, requestID)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +286,7 @@ func (s *Service) Download(ctx context.Context, requestID, token string, staff b
 	if res.ExportID == "" {
 		return nil, problem.NotFoundf("this request has no export package")
 	}
-	x, err := s.Store.GetExport(ctx, res.ExportID)
+	x, err := s.store.GetExport(ctx, res.ExportID)
 	if problem.Is(err, problem.NotFound) {
 		return nil, problem.Gonef("the export package has expired and was deleted")
 	}
@@ -297,21 +298,21 @@ func (s *Service) Download(ctx context.Context, requestID, token string, staff b
 		if subtle.ConstantTimeCompare(sum[:], x.TokenHash) != 1 {
 			return nil, problem.Forbiddenf("the download token does not match this export")
 		}
-		ctx = audit.WithActor(ctx, audit.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"})
+		ctx = authz.WithActor(ctx, authz.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"})
 	}
 	if !s.now().Before(x.ExpiresAt) {
-		if _, err := s.Store.DeleteExpiredExports(ctx, s.now()); err != nil {
+		if _, err := s.store.DeleteExpiredExports(ctx, s.now()); err != nil {
 			return nil, err
 		}
 		return nil, problem.Gonef("the export package has expired and was deleted")
 	}
-	b, err := s.Customers.OpenFor(ctx, x.CustomerID, exportTable, x.ID, x.Blob)
+	b, err := s.vault.OpenFor(ctx, x.CustomerID, exportTable, x.ID, x.Blob)
 	if err != nil {
 		return nil, err
 	}
 	e := audit.New(ctx, ActionExportFetch, x.CustomerID, nil, "privacy_requests")
 	e.Target = "export:" + x.ID
-	if err := s.Customers.Audit.AppendAudit(ctx, e); err != nil {
+	if err := s.audit.AppendAudit(ctx, e); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -319,5 +320,5 @@ func (s *Service) Download(ctx context.Context, requestID, token string, staff b
 
 // PurgeExports deletes expired export packages.
 func (s *Service) PurgeExports(ctx context.Context) (int64, error) {
-	return s.Store.DeleteExpiredExports(ctx, s.now())
+	return s.store.DeleteExpiredExports(ctx, s.now())
 }

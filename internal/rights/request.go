@@ -15,7 +15,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -161,8 +163,8 @@ type Settings struct {
 	PublicURL string
 }
 
-func (s *Service) settings() Settings {
-	st := s.Settings
+// withDefaults fills the settings left unset with the defaults a business would expect.
+func (st Settings) withDefaults() Settings {
 	if st.Deadlines == nil {
 		st.Deadlines, _ = ParseDeadlines(DefaultDeadlines)
 	}
@@ -198,7 +200,7 @@ type NewRequest struct {
 // the DPO). It needs requests.manage. The customer must exist: NotFound names the look-up that
 // found nobody; Gone for an erased id.
 func (s *Service) Create(ctx context.Context, in NewRequest) (*Request, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
 		return nil, err
 	}
 	if err := checkType(in.Type); err != nil {
@@ -217,7 +219,7 @@ func (s *Service) Create(ctx context.Context, in NewRequest) (*Request, error) {
 		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now}
 	e := audit.New(ctx, ActionRequestCreate, id, nil, "privacy_requests")
 	e.Target = requestTarget(r.ID)
-	if err := s.Store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
+	if err := s.store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
 		return nil, err
 	}
 	return s.decorate(r), nil
@@ -235,7 +237,7 @@ func (s *Service) resolve(ctx context.Context, in NewRequest) (string, error) {
 		return "", problem.InvalidField("customer_id", "give exactly one of customer_id, email or phone")
 	}
 	if in.CustomerID != "" {
-		if _, err := s.Customers.IndexedValues(ctx, in.CustomerID); err != nil {
+		if _, err := s.vault.IndexedValues(ctx, in.CustomerID); err != nil {
 			return "", err
 		}
 		return in.CustomerID, nil
@@ -244,7 +246,7 @@ func (s *Service) resolve(ctx context.Context, in NewRequest) (string, error) {
 	if in.Phone != "" {
 		field, raw = "phone", in.Phone
 	}
-	views, err := s.Customers.Find(ctx, field, raw, "")
+	views, err := s.customers.Find(ctx, field, raw, "", 0)
 	if err != nil {
 		return "", err
 	}
@@ -276,38 +278,38 @@ func (s *Service) CreateSelf(ctx context.Context, in SelfRequest) (*Request, err
 	if err != nil {
 		return nil, err
 	}
-	norm, err := s.Customers.Normalize("email", in.Email)
+	norm, err := s.vault.Normalize("email", in.Email)
 	if err != nil {
 		return nil, err
 	}
-	if s.Mailer == nil {
+	if s.mailer == nil {
 		return nil, problem.New(problem.Unavailable, "no mailer is configured: self-service requests are off")
 	}
 	// The look-up runs as the privacy portal, which may read customers for privacy_requests.
-	sys := audit.WithActor(ctx, audit.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"})
-	views, err := s.Customers.Find(sys, "email", string(norm), "")
+	sys := authz.WithActor(ctx, authz.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"})
+	views, err := s.customers.Find(sys, "email", string(norm), "", 0)
 	if err != nil {
 		return nil, err
 	}
 	token, tokenHash := newToken()
 	now := s.now()
-	st := s.settings()
+	st := s.settings
 	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, Jurisdiction: jur, Source: SourceCustomer,
 		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now,
-		ContactHash: s.Hasher.KeyedHash("request contact", norm), TokenHash: tokenHash, TokenExpires: now.Add(st.LinkTTL)}
+		ContactHash: s.hasher.KeyedHash("request contact", norm), TokenHash: tokenHash, TokenExpires: now.Add(st.LinkTTL)}
 	if len(views) == 1 {
 		r.CustomerID = views[0].ID
 	}
 	e := audit.New(sys, ActionRequestCreate, r.CustomerID, nil, "privacy_requests")
 	e.Target = requestTarget(r.ID)
-	if err := s.Store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
+	if err := s.store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
 		return nil, err
 	}
 	link := strings.TrimRight(st.PublicURL, "/") + "/v1/requests/confirm?token=" + token
 	body := "We received a " + strings.ReplaceAll(r.Type, "_", " ") + " request for the data we hold about you.\n\n" +
 		"To confirm that you made it, open this link within " + st.LinkTTL.String() + ":\n\n" + link +
 		"\n\nIf you did not make this request, ignore this message.\n"
-	if err := s.Mailer.Send(ctx, string(norm), "Confirm your privacy request", body); err != nil {
+	if err := s.mailer.Send(ctx, string(norm), "Confirm your privacy request", body); err != nil {
 		return nil, problem.Wrap(problem.Unavailable, err, "the verification e-mail could not be sent; try again later")
 	}
 	return s.decorate(r), nil
@@ -320,7 +322,7 @@ func (s *Service) Confirm(ctx context.Context, token string) (*Request, error) {
 		return nil, problem.InvalidField("token", "is required")
 	}
 	sum := sha256.Sum256([]byte(token))
-	r, err := s.Store.RequestByToken(ctx, sum[:])
+	r, err := s.store.RequestByToken(ctx, sum[:])
 	if problem.Is(err, problem.NotFound) {
 		return nil, problem.Gonef("this link is not valid: it was used already or never issued")
 	}
@@ -337,10 +339,10 @@ func (s *Service) Confirm(ctx context.Context, token string) (*Request, error) {
 	r.State, r.VerifiedAt, r.TokenHash, r.TokenExpires = StateVerified, s.now(), nil, time.Time{}
 	r.Version++
 	r.UpdatedAt = r.VerifiedAt
-	ctx = audit.WithActor(ctx, audit.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"})
+	ctx = authz.WithActor(ctx, authz.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"})
 	e := audit.New(ctx, ActionRequestVerify, r.CustomerID, nil, "privacy_requests")
 	e.Target = requestTarget(r.ID)
-	if err := s.Store.UpdateRequest(ctx, r, prev, []audit.Entry{e}); err != nil {
+	if err := s.store.UpdateRequest(ctx, r, prev, []audit.Entry{e}); err != nil {
 		return nil, err
 	}
 	return s.decorate(r), nil
@@ -348,13 +350,13 @@ func (s *Service) Confirm(ctx context.Context, token string) (*Request, error) {
 
 // Get returns one request; NotFound for an unknown id.
 func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
 		return nil, err
 	}
-	if _, err := uuid.Parse(id); err != nil {
+	if !ident.Valid(id) {
 		return nil, problem.InvalidField("id", "is not a valid request id")
 	}
-	r, err := s.Store.GetRequest(ctx, id)
+	r, err := s.store.GetRequest(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +366,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 // List returns requests; due "overdue" or "soon" narrows to open requests past or near their
 // due date.
 func (s *Service) List(ctx context.Context, f RequestFilter, due string) ([]*Request, error) {
-	if _, err := audit.Require(ctx, s.Catalog, "requests.manage"); err != nil {
+	if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
 		return nil, err
 	}
 	if f.State != "" && !slices.Contains([]string{StateReceived, StateVerified, StateInProgress, StateCompleted, StateRejected}, f.State) {
@@ -380,7 +382,7 @@ func (s *Service) List(ctx context.Context, f RequestFilter, due string) ([]*Req
 	case "overdue":
 		f.DueBefore = s.now()
 	case "soon":
-		f.DueBefore = s.now().Add(s.settings().DueSoon)
+		f.DueBefore = s.now().Add(s.settings.DueSoon)
 	default:
 		return nil, problem.InvalidField("due", "must be overdue or soon")
 	}
@@ -390,7 +392,7 @@ func (s *Service) List(ctx context.Context, f RequestFilter, due string) ([]*Req
 	if f.Limit > 1000 {
 		return nil, problem.InvalidField("limit", "must be at most 1000")
 	}
-	rs, err := s.Store.ListRequests(ctx, f)
+	rs, err := s.store.ListRequests(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +405,7 @@ func (s *Service) List(ctx context.Context, f RequestFilter, due string) ([]*Req
 // Stats counts open, overdue and due-soon requests for metrics.
 func (s *Service) Stats(ctx context.Context) (RequestStats, error) {
 	now := s.now()
-	return s.Store.RequestCounts(ctx, now, now.Add(s.settings().DueSoon))
+	return s.store.RequestCounts(ctx, now, now.Add(s.settings.DueSoon))
 }
 
 // Verify records that staff verified the requester's identity.
@@ -451,7 +453,7 @@ func (s *Service) transition(ctx context.Context, id string, fn func(r *Request)
 	r.UpdatedAt = s.now()
 	e := audit.New(ctx, action, r.CustomerID, nil, "privacy_requests")
 	e.Target = requestTarget(r.ID)
-	if err := s.Store.UpdateRequest(ctx, r, prev, []audit.Entry{e}); err != nil {
+	if err := s.store.UpdateRequest(ctx, r, prev, []audit.Entry{e}); err != nil {
 		return nil, err
 	}
 	return s.decorate(r), nil
@@ -461,13 +463,13 @@ func (s *Service) decorate(r *Request) *Request {
 	if r.Open() {
 		now := s.now()
 		r.Overdue = !now.Before(r.DueAt)
-		r.DueSoon = !r.Overdue && r.DueAt.Before(now.Add(s.settings().DueSoon))
+		r.DueSoon = !r.Overdue && r.DueAt.Before(now.Add(s.settings.DueSoon))
 	}
 	return r
 }
 
 func (s *Service) jurisdiction(j string) (string, Deadline, error) {
-	st := s.settings()
+	st := s.settings
 	if j == "" {
 		j = st.DefaultJurisdiction
 	}

@@ -126,23 +126,30 @@ const (
 func (db *Consents) AppendConsent(ctx context.Context, a consent.Append) error {
 	ch := changes{ids: []string{a.CustomerID}}
 	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
-		if err := db.lockCustomer(ctx, tx, a.CustomerID); err != nil {
+		return db.appendTx(ctx, tx, a, &ch)
+	})
+}
+
+// appendTx stores one append inside tx, after checking its expectations: the body of
+// AppendConsent, which a customer write that carries a relayed opt-out also runs in its own
+// transaction (see Customers.CreateCustomerWith).
+func (db *Consents) appendTx(ctx context.Context, tx *sql.Tx, a consent.Append, ch *changes) error {
+	if err := db.lockCustomer(ctx, tx, a.CustomerID); err != nil {
+		return err
+	}
+	for purpose, want := range a.Expect {
+		var got int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM consent_records WHERE customer_id = $1 AND purpose = $2 AND kind = $3`,
+			a.CustomerID, purpose, consent.KindConsent).Scan(&got); err != nil {
 			return err
 		}
-		for purpose, want := range a.Expect {
-			var got int64
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM consent_records WHERE customer_id = $1 AND purpose = $2 AND kind = $3`,
-				a.CustomerID, purpose, consent.KindConsent).Scan(&got); err != nil {
-				return err
-			}
-			if got != want {
-				return problem.Conflictf("the ledger changed concurrently; retry")
-			}
+		if got != want {
+			return problem.Conflictf("the ledger changed concurrently; retry")
 		}
-		holders, err := db.insertConsent(ctx, tx, a)
-		ch.add(holders...)
-		return err
-	})
+	}
+	holders, err := db.insertConsent(ctx, tx, a)
+	ch.add(holders...)
+	return err
 }
 
 // AppendConsents implements consent.Store: the appends of an import batch in one transaction,

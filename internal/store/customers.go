@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -92,6 +93,35 @@ func (db *Customers) UpdateCustomer(ctx context.Context, r *customer.Record, pre
 			return err
 		}
 		return db.appendAudit(ctx, tx, entries)
+	})
+}
+
+// CreateCustomerWith implements customer.Store: the customer, its audit entries and the
+// consent records of optOut in one transaction of its own (never shared under group commit,
+// so a refused append fails this create alone).
+func (db *Customers) CreateCustomerWith(ctx context.Context, r *customer.Record, entries []audit.Entry, optOut consent.Append) error {
+	ch := changes{ids: []string{r.ID}}
+	c := &Creation{recs: []*customer.Record{r}, entries: entries}
+	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.InsertCreations(ctx, tx, []*Creation{c}); err != nil {
+			return err
+		}
+		return (&Consents{db.core}).appendTx(ctx, tx, optOut, &ch)
+	})
+}
+
+// UpdateCustomerWith implements customer.Store: UpdateCustomer and the consent records of
+// optOut in one transaction.
+func (db *Customers) UpdateCustomerWith(ctx context.Context, r *customer.Record, prevVersion int64, entries []audit.Entry, optOut consent.Append) error {
+	ch := changes{ids: []string{r.ID}}
+	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
+		if err := db.updateCustomerTx(ctx, tx, r, prevVersion); err != nil {
+			return err
+		}
+		if err := db.appendAudit(ctx, tx, entries); err != nil {
+			return err
+		}
+		return (&Consents{db.core}).appendTx(ctx, tx, optOut, &ch)
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/store"
@@ -28,7 +29,7 @@ func init() {
 	if dir == "" {
 		return
 	}
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	db, err := Open(ctx, filepath.Join(dir, "steward.db"), Options{})
 	if err != nil {
 		fmt.Println("open:", err)
@@ -113,7 +114,7 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 	f.Write([]byte{200, 0, 0, 0, 1, 2, 3})
 	f.Close()
 
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	db, err := Open(ctx, filepath.Join(dir, "steward.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +144,10 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 		}
 	}
 	pub := journalSealer(dir).Key.Public().(ed25519.PublicKey)
-	svc := &audit.Service{Store: db.Audit(), Catalog: catalog.Default(), PublicKey: pub, CheckpointEvery: 64}
+	svc, err := audit.NewService(db.Audit(), catalog.Default(), pub, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := svc.Verify(ctx); err != nil {
 		t.Fatalf("trail after replay: %v", err)
 	}
@@ -160,7 +164,7 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 // reads end up in the trail once each.
 func TestAccessJournalLeavesLiveFilesAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "steward.db")
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	open := func() *store.Engine {
 		db, err := Open(ctx, path, Options{})
 		if err != nil {
@@ -205,7 +209,7 @@ func TestAccessJournalLeavesLiveFilesAlone(t *testing.T) {
 // change's transaction links the journal first.
 func TestAccessJournalKeepsOrder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "steward.db")
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	db, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/storetest"
@@ -44,7 +45,7 @@ func TestAccessTrailKeepsMainFileUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	watch, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func TestWALStaysBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ctx := audit.WithActor(context.Background(), audit.System)
+	ctx := authz.WithActor(context.Background(), authz.System)
 	write := func(n int) {
 		for i := 0; i < n; i++ {
 			if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, fmt.Sprintf("c%d", i), []string{"email"}, "")); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/job"
@@ -63,7 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 	}
 }
 
-var ctx = audit.WithActor(context.Background(), audit.Actor{ID: "key:test", Role: "owner"})
+var ctx = authz.WithActor(context.Background(), authz.Actor{ID: "key:test", Role: "owner"})
 
 func record(id string, token int64) *customer.Record {
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -212,7 +213,11 @@ func signer(t *testing.T) (*audit.Sealer, ed25519.PublicKey) {
 }
 
 func auditService(db *store.Engine, pub ed25519.PublicKey) *audit.Service {
-	return &audit.Service{Store: db.Audit(), Catalog: catalog.Default(), PublicKey: pub}
+	svc, err := audit.NewService(db.Audit(), catalog.Default(), pub, 0)
+	if err != nil {
+		panic(err) // a fresh key and the default catalog are always accepted
+	}
+	return svc
 }
 
 func fillAudit(t *testing.T, db *store.Engine, n int) {
