@@ -252,7 +252,7 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		return nil, err
 	}
 	if a.Customers, err = customer.New(customer.Deps{Vault: a.Vault, Audit: db.Audit(), Permissions: a.Consents,
-		OptOuts: a.Consents, Statuses: a.Monitor}); err != nil {
+		OptOuts: a.Consents, Statuses: a.Monitor, Forms: a.Quality}); err != nil {
 		return nil, err
 	}
 	if a.Audit, err = audit.NewService(db.Audit(), cat, km.AuditPublicKey(), CheckpointEvery); err != nil {
@@ -315,7 +315,7 @@ func (a *App) Close() error { return a.Store.Close() }
 // HTTP builds the API handler.
 func (a *App) HTTP() *httpapi.Server {
 	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Jobs,
-		Quality: a.Quality, Rights: a.Rights, Duplicates: a.Duplicates, QualityReport: a.QualityReport,
+		Rights: a.Rights, Duplicates: a.Duplicates,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, Imports: a.Imports}
 }

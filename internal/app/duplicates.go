@@ -8,7 +8,6 @@ import (
 
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/duplicate"
-	"github.com/stewardhq/steward/internal/quality"
 )
 
 // openDuplicates builds duplicate detection with its survivorship rules and source priority,
@@ -37,16 +36,7 @@ func (a *App) openDuplicates(cfg config.Config) (*duplicate.Service, error) {
 	dc := duplicate.Config{ReviewThreshold: cfg.DuplicateReviewThreshold, MergeThreshold: cfg.DuplicateMergeThreshold,
 		Rules: rules, SourcePriority: priority, DefaultRegion: cfg.DefaultRegion}
 	return duplicate.New(duplicate.Deps{Store: a.Store.Duplicates(), Vault: a.Vault, Consents: a.Consents, Ingest: a.Ingest,
-		Jobs: a.Store.Jobs(), Keys: a.Keys, Catalog: a.Catalog, Clock: a.Clock}, dc)
-}
-
-// QualityReport is the quality report over the catalog's fields, in catalog order.
-func (a *App) QualityReport(ctx context.Context) (quality.BaseReport, error) {
-	fields := make([]string, 0, len(a.Catalog.Fields))
-	for _, f := range a.Catalog.Fields {
-		fields = append(fields, f.Name)
-	}
-	return a.Monitor.Report(ctx, fields)
+		Jobs: a.Store.Jobs(), Keys: a.Keys, Catalog: a.Catalog, Monitor: a.Monitor, Clock: a.Clock}, dc)
 }
 
 // scanDue runs a duplicate scan when the scan interval has passed since the last (ctx

@@ -66,8 +66,8 @@ func TestContactStatusFromEvents(t *testing.T) {
 		t.Fatalf("unsubscribed: got %+v", st)
 	}
 	// A year on without engagement, a contact is inactive.
-	e.clock.Set(365 * 24 * time.Hour)
 	three := e.create(`{"email":"cs.three@example.com"}`)
+	e.clock.Set(365 * 24 * time.Hour)
 	if st := e.contactStatus(three); st.Status != "inactive" {
 		t.Fatalf("a year later: got %+v", st)
 	}

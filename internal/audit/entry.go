@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/clock"
 )
 
 // Actions written by the services. They are stable strings because auditors filter on them.
@@ -60,7 +61,7 @@ const (
 func New(ctx context.Context, action, customerID string, fields []string, purpose string) Entry {
 	a, _ := authz.ActorFrom(ctx)
 	return Entry{
-		Time:       time.Now().UTC().Truncate(time.Microsecond),
+		Time:       clock.System(),
 		ActorID:    a.ID,
 		ActorRole:  a.Role,
 		Action:     action,

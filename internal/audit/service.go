@@ -54,6 +54,14 @@ func NewService(store Store, cat *catalog.Catalog, publicKey ed25519.PublicKey, 
 	return &Service{store: store, catalog: cat, publicKey: publicKey, checkpointEvery: checkpointEvery}, nil
 }
 
+// Check verifies the trail for a caller with audit.read (see Verify).
+func (s *Service) Check(ctx context.Context) (Report, error) {
+	if _, err := authz.Require(ctx, s.catalog, "audit.read"); err != nil {
+		return Report{}, err
+	}
+	return s.Verify(ctx)
+}
+
 // MaxPage bounds one listing so an auditor's query cannot exhaust the server.
 const MaxPage = 1000
 

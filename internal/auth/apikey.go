@@ -13,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -113,7 +114,7 @@ func (s *Service) Create(ctx context.Context, role, name string) (string, Key, e
 	}
 	id := encoding.EncodeToString(idb[:])
 	plain := Prefix + id + "_" + encoding.EncodeToString(secret[:])
-	k := Key{ID: id, Name: name, Role: role, Hint: plain[:len(Prefix)+len(id)], CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	k := Key{ID: id, Name: name, Role: role, Hint: plain[:len(Prefix)+len(id)], CreatedAt: clock.System()}
 	entry := audit.New(ctx, audit.ActionAPIKeyCreate, "", nil, "")
 	entry.Target = "apikey:" + id + " role:" + role
 	if err := s.store.CreateAPIKey(ctx, k, hash(plain), []audit.Entry{entry}); err != nil {
@@ -193,6 +194,17 @@ func (s *Service) forget() {
 	s.mu.Unlock()
 }
 
+// WriteKey authenticates a write key named in a browser-facing URL (the settings analytics.js
+// asks for): NotFound, the same for every refusal, unless it is a live key whose role may
+// write events, so the route tells an unknown key from a reading key to nobody.
+func (s *Service) WriteKey(ctx context.Context, presented string) (authz.Actor, error) {
+	a, err := s.Authenticate(ctx, presented)
+	if err != nil || !s.catalog.RoleHas(a.Role, "events.write") {
+		return authz.Actor{}, problem.NotFoundf("unknown write key")
+	}
+	return a, nil
+}
+
 // List returns every key, without secrets.
 func (s *Service) List(ctx context.Context) ([]Key, error) {
 	if _, err := authz.Require(ctx, s.catalog, "apikeys.manage"); err != nil {
@@ -215,7 +227,7 @@ func (s *Service) Revoke(ctx context.Context, id string) error {
 	}
 	entry := audit.New(ctx, audit.ActionAPIKeyRevoke, "", nil, "")
 	entry.Target = "apikey:" + id
-	err := s.store.RevokeAPIKey(ctx, id, time.Now().UTC().Truncate(time.Microsecond), []audit.Entry{entry})
+	err := s.store.RevokeAPIKey(ctx, id, clock.System(), []audit.Entry{entry})
 	s.forget()
 	return err
 }

@@ -32,7 +32,7 @@ func qualityCmd(s *settings, e env) *cobra.Command {
 		Short: "Completeness per field, customers by contact status, duplicates pending, stale contacts (counts only)",
 		Args:  cobra.NoArgs,
 		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
-			rep, err := a.QualityReport(ctx)
+			rep, err := a.Duplicates.QualityReport(ctx)
 			if err != nil {
 				return err
 			}

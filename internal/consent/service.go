@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
@@ -163,6 +161,14 @@ func (s *Service) PublishPolicy(ctx context.Context, in PolicyInput) (Policy, er
 	return p, nil
 }
 
+// Catalog returns the data catalog in force, to roles with catalog.read.
+func (s *Service) Catalog(ctx context.Context) (*catalog.Catalog, error) {
+	if _, err := authz.Require(ctx, s.catalog, "catalog.read"); err != nil {
+		return nil, err
+	}
+	return s.catalog, nil
+}
+
 // PolicyList is the published versions and the one in force now.
 type PolicyList struct {
 	Data    []Policy `json:"data"`
@@ -300,11 +306,7 @@ func policyFor(ps Policies, in Input, p catalog.Purpose, now time.Time) (string,
 
 // seal assigns r its id and signs its receipt.
 func (s *Service) seal(r *Record, ps []Policy) error {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return problem.Wrap(problem.Internal, err, "id generation failed")
-	}
-	r.ID = id.String()
+	r.ID = ident.New()
 	rc := Receipt{Version: ReceiptVersion, ReceiptID: r.ID, IssuedAt: r.At.Unix(), ConsentTimestamp: r.At, PIIPrincipalID: r.CustomerID,
 		Event: event(r), CollectionMethod: r.Source, Channel: r.Channel,
 		Evidence: ReceiptEvidence{FormID: r.Evidence.FormID, IPHash: r.Evidence.IPHash, HasTCF: r.Evidence.TCF != "", HasGPP: r.Evidence.GPP != ""}}

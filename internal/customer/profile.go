@@ -3,9 +3,8 @@ package customer
 import (
 	"context"
 
-	"github.com/google/uuid"
-
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/vault"
 )
@@ -18,12 +17,8 @@ import (
 // NewProfile seals a new customer holding values, which may be empty: a visitor known only by
 // identifiers is still a customer, with a data key of their own for their events.
 func (vt *Vault) NewProfile(ctx context.Context, values map[string]any) (*Record, *vault.DataKey, audit.Entry, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, nil, audit.Entry{}, problem.Wrap(problem.Internal, err, "id generation failed")
-	}
 	now := vt.now()
-	r := &Record{ID: id.String(), Version: 1, CreatedAt: now, UpdatedAt: now}
+	r := &Record{ID: ident.New(), Version: 1, CreatedAt: now, UpdatedAt: now}
 	dk, wk, err := vt.keys.NewDataKey(r.ID)
 	if err != nil {
 		return nil, nil, audit.Entry{}, problem.Wrap(problem.Internal, err, "key generation failed")

@@ -47,6 +47,7 @@ type Service struct {
 	permissions Permissions
 	optOuts     OptOuts
 	statuses    ContactStatuses
+	forms       *quality.Validator
 	now         clock.Clock
 }
 
@@ -61,6 +62,9 @@ type Deps struct {
 	OptOuts OptOuts
 	// Statuses, when set, derives the contact status shown with a customer read by id.
 	Statuses ContactStatuses
+	// Forms checks forms before they are submitted (ValidateForm); nil checks without a
+	// default phone region and without MX look-ups.
+	Forms *quality.Validator
 }
 
 // New builds the audited service. Every dependency but Statuses is required: a service
@@ -77,8 +81,12 @@ func New(c Deps) (*Service, error) {
 		return nil, errors.New("customer service: no opt-out recorder")
 	}
 	v := c.Vault
-	return &Service{vault: v, store: v.store, keys: v.keys, catalog: v.catalog, norm: v.norm, now: v.now,
-		audit: c.Audit, permissions: c.Permissions, optOuts: c.OptOuts, statuses: c.Statuses}, nil
+	s := &Service{vault: v, store: v.store, keys: v.keys, catalog: v.catalog, norm: v.norm, now: v.now,
+		audit: c.Audit, permissions: c.Permissions, optOuts: c.OptOuts, statuses: c.Statuses, forms: c.Forms}
+	if s.forms == nil {
+		s.forms = &quality.Validator{}
+	}
+	return s, nil
 }
 
 // ContactStatuses derives a customer's contact status (valid, bounced, inactive …) from the
@@ -107,6 +115,18 @@ type View struct {
 	// ContactStatus is derived data shown with a customer read by id: codes and times, never
 	// values, so it is shown whether or not the values are revealed.
 	ContactStatus *quality.Status `json:"contact_status,omitempty"`
+}
+
+// ValidateForm checks a sign-up, checkout or profile form before it is submitted: validity,
+// normalised values, flags and suggestions per field (see quality.Validator). It stores
+// nothing and writes no audit entry, since no customer is read or changed; it asks for
+// customers.write because its callers are the ones about to write customers (form back ends
+// holding an ingest key, staff editing a profile).
+func (s *Service) ValidateForm(ctx context.Context, f quality.Form) (quality.Report, error) {
+	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
+		return quality.Report{}, err
+	}
+	return s.forms.Validate(ctx, f)
 }
 
 // MaxLookup bounds how many candidates one blind-index look-up may open.

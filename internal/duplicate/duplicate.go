@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/match"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/quality"
 )
 
 // Audit actions written here; merges and undos use ingest's customer.merge and
@@ -204,6 +205,7 @@ type Service struct {
 	keys     Keys
 	catalog  *catalog.Catalog
 	config   Config
+	monitor  *quality.Monitor
 	clock    clock.Clock
 }
 
@@ -218,7 +220,9 @@ type Deps struct {
 	// Ingest undoes merges, which it records, with the identities they moved.
 	Ingest *ingest.Service
 	// Jobs queues background scans.
-	Jobs    job.Store
+	Jobs job.Store
+	// Monitor derives the quality report, which counts the pairs waiting for review.
+	Monitor *quality.Monitor
 	Keys    Keys
 	Catalog *catalog.Catalog
 	// Clock stamps pairs and merges; nil is the system clock.
@@ -227,17 +231,32 @@ type Deps struct {
 
 // New builds the duplicate service with its validated settings.
 func New(d Deps, cfg Config) (*Service, error) {
-	if d.Store == nil || d.Vault == nil || d.Consents == nil || d.Ingest == nil || d.Jobs == nil || d.Keys == nil || d.Catalog == nil {
-		return nil, errors.New("duplicate service: store, vault, consents, ingest, jobs, keys and catalog are all required")
+	if d.Store == nil || d.Vault == nil || d.Consents == nil || d.Ingest == nil || d.Jobs == nil || d.Keys == nil || d.Catalog == nil ||
+		d.Monitor == nil {
+		return nil, errors.New("duplicate service: store, vault, consents, ingest, jobs, keys, catalog and monitor are all required")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &Service{store: d.Store, vault: d.Vault, consents: d.Consents, ingest: d.Ingest, jobs: d.Jobs, keys: d.Keys,
-		catalog: d.Catalog, config: cfg, clock: clock.Or(d.Clock)}, nil
+		catalog: d.Catalog, config: cfg, monitor: d.Monitor, clock: clock.Or(d.Clock)}, nil
 }
 
 func (s *Service) now() time.Time { return s.clock() }
+
+// QualityReport is the quality report over the catalog's fields, in catalog order: how
+// complete, valid and fresh the base is, and how many duplicates wait for review. Counts only,
+// for roles with customers.read.
+func (s *Service) QualityReport(ctx context.Context) (quality.BaseReport, error) {
+	if _, err := authz.Require(ctx, s.catalog, catalog.PermCustomersRead); err != nil {
+		return quality.BaseReport{}, err
+	}
+	fields := make([]string, 0, len(s.catalog.Fields))
+	for _, f := range s.catalog.Fields {
+		fields = append(fields, f.Name)
+	}
+	return s.monitor.Report(ctx, fields)
+}
 
 // require checks that the caller may see and change customers: reviewing duplicates is
 // deciding about customer records.

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"sort"
 
-	"github.com/google/uuid"
-
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/consent"
@@ -118,9 +116,8 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}
-	mid, _ := uuid.NewV7()
 	now := s.now()
-	m := ingest.Merge{ID: mid.String(), Winner: w.ID, Loser: l.ID, Reason: reasonOf(p, auto), CreatedAt: now}
+	m := ingest.Merge{ID: ident.New(), Winner: w.ID, Loser: l.ID, Reason: reasonOf(p, auto), CreatedAt: now}
 	a, _ := authz.ActorFrom(ctx)
 	e := audit.New(ctx, ingest.ActionMerge, w.ID, changed, "")
 	e.Target = "customer:" + l.ID + " merge:" + m.ID + " duplicate:" + p.ID + " " + levels(p.Evidence)

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/match"
 	"github.com/stewardhq/steward/internal/problem"
@@ -40,7 +39,7 @@ func (s *Service) StartScan(ctx context.Context) (job.Job, error) {
 	if _, err := s.require(ctx, true); err != nil {
 		return job.Job{}, err
 	}
-	j := job.Job{ID: uuid.NewString(), Kind: ScanJob}
+	j := job.Job{ID: ident.New(), Kind: ScanJob}
 	if err := s.jobs.CreateJob(ctx, j); err != nil {
 		return job.Job{}, err
 	}
@@ -204,8 +203,7 @@ func (s *Service) score(ctx context.Context, refreshed int64) (Result, error) {
 		if !seen {
 			res.New++
 		}
-		id, _ := uuid.NewV7()
-		save = append(save, Pair{ID: id.String(), CustomerA: a, CustomerB: b, Score: mp.Probability, Weight: round2(mp.Weight),
+		save = append(save, Pair{ID: ident.New(), CustomerA: a, CustomerB: b, Score: mp.Probability, Weight: round2(mp.Weight),
 			Decision: string(mp.Decision), Evidence: evidenceOf(mp.Evidence), State: Pending, CreatedAt: now, UpdatedAt: now})
 	}
 	e := audit.New(ctx, ActionScan, "", nil, "")

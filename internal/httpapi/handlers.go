@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
-	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -30,17 +29,19 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getCatalog(w http.ResponseWriter, r *http.Request) error {
-	if _, err := authz.Require(r.Context(), s.Catalog, "catalog.read"); err != nil {
+	cat, err := s.Consents.Catalog(r.Context())
+	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.Catalog)
+	return writeJSON(w, http.StatusOK, cat)
 }
 
 func (s *Server) listPurposes(w http.ResponseWriter, r *http.Request) error {
-	if _, err := authz.Require(r.Context(), s.Catalog, "catalog.read"); err != nil {
+	cat, err := s.Consents.Catalog(r.Context())
+	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, PurposeList{Data: s.Catalog.Purposes})
+	return writeJSON(w, http.StatusOK, PurposeList{Data: cat.Purposes})
 }
 
 func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request) error {
@@ -179,10 +180,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
-	if _, err := authz.Require(r.Context(), s.Catalog, "audit.read"); err != nil {
-		return err
-	}
-	rep, err := s.Audit.Verify(r.Context())
+	rep, err := s.Audit.Check(r.Context())
 	if b, ok := err.(*audit.Break); ok {
 		return writeJSON(w, http.StatusOK, AuditVerification{Intact: false, Chain: &b.Chain, Seq: &b.Seq, Reason: &b.Reason})
 	}

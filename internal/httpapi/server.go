@@ -42,6 +42,7 @@ type Customers interface {
 	Patch(ctx context.Context, id string, fields map[string]any) (customer.View, error)
 	Find(ctx context.Context, field string, raw any, purpose string, limit int) ([]customer.View, error)
 	List(ctx context.Context, after string, limit int, purpose string) ([]customer.View, string, error)
+	ValidateForm(ctx context.Context, f quality.Form) (quality.Report, error)
 }
 
 // Jobs shows a job to the roles whose work it is (job.Viewer).
@@ -52,7 +53,6 @@ type Jobs interface {
 // Server holds the services the handlers call.
 type Server struct {
 	Customers Customers
-	Quality   *quality.Validator
 	Consents  *consent.Service
 	Rights    *rights.Service
 	Audit     *audit.Service
@@ -70,9 +70,8 @@ type Server struct {
 	// Ingest serves the tracking API; TrackingSlots bounds its concurrent requests.
 	Ingest        *ingest.Service
 	TrackingSlots int
-	// Duplicates serves the duplicate review queue; QualityReport the quality report.
+	// Duplicates serves the duplicate review queue and the quality report.
 	Duplicates    *duplicate.Service
-	QualityReport func(context.Context) (quality.BaseReport, error)
 	ingestMetrics *ingestMetrics
 	trackSlots    chan struct{}
 

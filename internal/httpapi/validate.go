@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 )
@@ -36,9 +35,6 @@ type addressInput struct {
 // callers are the ones about to write customers: form back ends holding an ingest key,
 // and staff editing a profile.
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) error {
-	if _, err := authz.Require(r.Context(), s.Catalog, "customers.write"); err != nil {
-		return err
-	}
 	var in validateInput
 	if err := decode(r, &in); err != nil {
 		return err
@@ -50,11 +46,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) error {
 	if a := in.Address; a != nil {
 		f.Address = &quality.AddressForm{Line1: a.Line1, Line2: a.Line2, City: a.City, Region: a.Region, PostalCode: a.PostalCode, Country: a.Country}
 	}
-	v := s.Quality
-	if v == nil {
-		v = &quality.Validator{} // no default region, no MX look-ups
-	}
-	rep, err := v.Validate(r.Context(), f)
+	rep, err := s.Customers.ValidateForm(r.Context(), f)
 	switch {
 	case errors.Is(err, quality.ErrEmptyForm):
 		return problem.InvalidField("body", "give at least one of email, phone, first_name, last_name, full_name or an address field")

@@ -12,11 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/job"
@@ -195,11 +194,7 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 			return Status{}, problem.InvalidField("policy_version", "is only meaningful with consent columns")
 		}
 	}
-	uid, err := uuid.NewV7()
-	if err != nil {
-		return Status{}, problem.Wrap(problem.Internal, err, "id generation failed")
-	}
-	id := uid.String()
+	id := ident.New()
 	dk, wrapped, err := s.keys.NewDataKey(spoolSubject(id))
 	if err != nil {
 		return Status{}, problem.Wrap(problem.Internal, err, "spool key unavailable")
@@ -245,7 +240,7 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 		return Status{}, err
 	}
 	imp := Import{ID: id, ActorID: a.ID, ActorRole: a.Role, Spec: spec, MasterVersion: wrapped.MasterVersion, SpoolKey: wrapped.Blob,
-		Size: n, RowsTotal: int64(rows), CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		Size: n, RowsTotal: int64(rows), CreatedAt: clock.System()}
 	e := audit.New(ctx, ActionImportStart, "", nil, "")
 	e.Target = fmt.Sprintf("import:%s rows:%d bytes:%d consent_columns:%d", id, rows, n, len(spec.Consent))
 	if err := s.uploads.CreateImport(ctx, imp, job.Job{ID: id, Kind: JobKind, Total: int64(rows)}, []audit.Entry{e}); err != nil {

@@ -115,7 +115,7 @@ const ActionImport = "customers.import"
 
 func (st *txState) importRows(ctx context.Context, ps []prepared) (ImportResult, error) {
 	var res ImportResult
-	st.now = nowMicros()
+	st.now = st.s.now()
 	fresh := make([]bool, len(ps))
 	for i := range fresh {
 		fresh[i] = true

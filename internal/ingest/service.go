@@ -656,5 +656,3 @@ func (st *txState) applyTraits(ctx context.Context, root string, traits map[stri
 	}
 	return changed, nil
 }
-
-func nowMicros() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

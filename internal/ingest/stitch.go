@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/google/uuid"
-
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ident"
 )
 
 // resolve finds or creates the customer a message belongs to, linking its new identifiers
@@ -413,8 +412,8 @@ func (st *txState) mayMerge(ctx context.Context, winner, loser string, alias boo
 // look-ups follow the link) and records the merge with its audit entry; nothing of loser
 // moves, so the merge can be undone.
 func (st *txState) merge(ctx context.Context, winner, loser, reason string) {
-	id, _ := uuid.NewV7()
-	st.merges = append(st.merges, Merge{ID: id.String(), Winner: winner, Loser: loser, Reason: reason, CreatedAt: st.now})
+	id := ident.New()
+	st.merges = append(st.merges, Merge{ID: id, Winner: winner, Loser: loser, Reason: reason, CreatedAt: st.now})
 	st.roots[loser] = winner
 	a, b := st.counts[winner], st.counts[loser]
 	for k, n := range b {
@@ -422,7 +421,7 @@ func (st *txState) merge(ctx context.Context, winner, loser, reason string) {
 	}
 	delete(st.counts, loser)
 	e := audit.New(ctx, ActionMerge, winner, nil, "")
-	e.Target = "customer:" + loser + " merge:" + id.String()
+	e.Target = "customer:" + loser + " merge:" + id
 	st.entries = append(st.entries, e)
 }
 

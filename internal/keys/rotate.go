@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 
-	"github.com/google/uuid"
-
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/job"
 )
 
@@ -48,7 +47,7 @@ func (r *Rotator) Start(ctx context.Context) (job.Job, error) {
 	if err != nil {
 		return job.Job{}, err
 	}
-	j := job.Job{ID: uuid.NewString(), Kind: RewrapJob, Total: total}
+	j := job.Job{ID: ident.New(), Kind: RewrapJob, Total: total}
 	if err := r.jobs.CreateJob(ctx, j); err != nil {
 		return job.Job{}, err
 	}

@@ -354,6 +354,9 @@ func (s *Service) SyncLedger(ctx context.Context) error {
 // IsSuppressed reports whether a contact value (as given, e.g. an email address) belongs to
 // an erased customer, so marketing tools can refuse it without Steward keeping the value.
 func (s *Service) IsSuppressed(ctx context.Context, field string, raw any) (bool, error) {
+	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
+		return false, err
+	}
 	f, ok := s.catalog.Field(field)
 	if !ok || !f.Indexed() {
 		return false, problem.InvalidField(field, "is not a look-up field")

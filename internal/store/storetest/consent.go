@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
@@ -32,7 +33,7 @@ func policy(version string, seq int64, eff time.Time) consent.Policy {
 }
 
 func testPolicies(t *testing.T, db *store.Engine) {
-	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	t0 := clock.System()
 	p1 := policy("2026-01", 1, t0)
 	p2 := policy("2026-06", 2, t0.Add(time.Hour))
 	p2.MaterialChange = []string{"marketing_sms"}
@@ -89,7 +90,7 @@ func testConsentLedger(t *testing.T, db *store.Engine) {
 			t.Fatal(err)
 		}
 	}
-	at := time.Now().UTC().Truncate(time.Microsecond)
+	at := clock.System()
 	before := auditCount(t, db)
 	err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: missing, Records: []consent.Record{consentRecord(missing, consent.KindConsent, "marketing_email", true, at)},
 		Entries: []audit.Entry{entry(consent.ActionRecord, missing)}})
@@ -180,7 +181,7 @@ func testConsentBatches(t *testing.T, db *store.Engine) {
 	if err := db.Customers().CreateCustomers(ctx, recs, nil); err != nil {
 		t.Fatal(err)
 	}
-	at := time.Now().UTC().Truncate(time.Microsecond)
+	at := clock.System()
 	for i := 0; i < n; i += 7 {
 		r := consentRecord(ids[i], consent.KindConsent, "marketing_email", true, at)
 		if err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: ids[i], Records: []consent.Record{r}}); err != nil {
@@ -213,7 +214,7 @@ func testSuppressions(t *testing.T, db *store.Engine) {
 	if err != nil || listed {
 		t.Fatalf("got %v %v on an empty list", listed, err)
 	}
-	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	t0 := clock.System()
 	hash := func(i int) []byte { return []byte(fmt.Sprintf("hash-%032d", i)) }
 	var entries []consent.Suppression
 	for i := 0; i < 700; i++ {
@@ -339,7 +340,7 @@ func testDecisionVersions(t *testing.T, db *store.Engine) {
 	if v := version(id(3)); v.Customer != -1 || v.Policies != 0 {
 		t.Fatalf("unknown customer, no policy: got %+v", v)
 	}
-	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	t0 := clock.System()
 	steps := []struct {
 		name    string
 		write   func() error

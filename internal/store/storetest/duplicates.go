@@ -3,11 +3,13 @@ package storetest
 import (
 	"slices"
 
-	"github.com/google/uuid"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/ingest"
@@ -20,7 +22,7 @@ import (
 // candidates found from tokens alone, pending pairs that keep their id, decided pairs left
 // alone, merges and undos in one transaction each, and the quality report's counts.
 func testDuplicates(t *testing.T, db *store.Engine) {
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := clock.System()
 	for i := 1; i <= 4; i++ {
 		if err := db.Customers().CreateCustomer(ctx, record(id(i), int64(i)), []audit.Entry{entry(audit.ActionCustomerCreate, id(i))}); err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/importer"
@@ -28,7 +29,7 @@ func ingestTx(t *testing.T, db *store.Engine, fn func(ctx context.Context, tx in
 
 func testIngestMessages(t *testing.T, db *store.Engine) {
 	h1, h2, h3 := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 16), bytes.Repeat([]byte{3}, 16)
-	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	t0 := clock.System()
 	window := 24 * time.Hour
 	claim := func(key string, at time.Time, hs ...[]byte) []bool {
 		t.Helper()
@@ -76,7 +77,7 @@ func testIngestMessages(t *testing.T, db *store.Engine) {
 func testIngestIdentities(t *testing.T, db *store.Engine) {
 	c1, c2, c3, missing := id(1), id(2), id(3), id(99)
 	tok := func(b byte) []byte { return bytes.Repeat([]byte{b}, 16) }
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := clock.System()
 	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
 		if err := tx.CreateCustomers(ctx, []*customer.Record{record(c1, 1), record(c2, 2), record(c3, 3)}); err != nil {
 			return err
@@ -214,7 +215,7 @@ func testIngestIdentities(t *testing.T, db *store.Engine) {
 
 func testIngestEvents(t *testing.T, db *store.Engine) {
 	c1, c2 := id(1), id(2)
-	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	t0 := clock.System()
 	ev := func(c, typ, name string, at time.Time, exp time.Time) ingest.EventRow {
 		return ingest.EventRow{CustomerID: c, KeyID: "k1", Type: typ, Name: name, Category: "engagement", At: at, ReceivedAt: t0, ExpiresAt: exp,
 			Plain: []byte(`{"properties":{"plan":"pro"}}`), Sealed: []byte{0, 1, 2, 255}}
@@ -299,7 +300,7 @@ func testIngestEvents(t *testing.T, db *store.Engine) {
 
 func testIngestOrders(t *testing.T, db *store.Engine) {
 	c1, c2 := id(1), id(2)
-	t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-3 * time.Hour)
+	t0 := clock.System().Add(-3 * time.Hour)
 	items := []ingest.OrderItem{{SKU: "MUG", Price: 10, Quantity: 3}}
 	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
 		if err := tx.CreateCustomers(ctx, []*customer.Record{record(c1, 1), record(c2, 2)}); err != nil {
@@ -365,7 +366,7 @@ func testIngestOrders(t *testing.T, db *store.Engine) {
 
 func testImports(t *testing.T, db *store.Engine) {
 	imp := importer.Import{ID: id(7), ActorID: "key:abc", ActorRole: "admin", Spec: importer.Spec{Map: []string{"E-mail=email"}, Consent: []string{"News=marketing_email"}, PolicyVersion: "v1"},
-		MasterVersion: 1, SpoolKey: []byte{9, 8, 7}, Size: 1234, RowsTotal: 10, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		MasterVersion: 1, SpoolKey: []byte{9, 8, 7}, Size: 1234, RowsTotal: 10, CreatedAt: clock.System()}
 	before := auditCount(t, db)
 	if err := db.Imports().CreateImport(ctx, imp, job.Job{ID: imp.ID, Kind: importer.JobKind, Total: 10}, []audit.Entry{entry(importer.ActionImportStart, "")}); err != nil {
 		t.Fatal(err)
@@ -422,7 +423,7 @@ func testImports(t *testing.T, db *store.Engine) {
 	if err := db.Customers().CreateCustomers(ctx, []*customer.Record{record(c1, 1), record(c2, 2)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	at := time.Now().UTC().Truncate(time.Microsecond)
+	at := clock.System()
 	app := func(c string) consent.Append {
 		r := consentRecord(c, consent.KindConsent, "marketing_email", true, at)
 		r.Source = consent.SourceImport

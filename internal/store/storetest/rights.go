@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/store"
@@ -14,7 +15,7 @@ import (
 // move from state to state only from the version last read.
 func testRightsRequests(t *testing.T, db *store.Engine) {
 	rs := db.Rights()
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := clock.System()
 	if err := db.Customers().CreateCustomer(ctx, record(id(1), 1), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func testRightsRequests(t *testing.T, db *store.Engine) {
 // listed and finished; a second erasure of the same customer changes nothing.
 func testErasureLedger(t *testing.T, db *store.Engine) {
 	rs := db.Rights()
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := clock.System()
 	for i := 1; i <= 3; i++ {
 		if err := db.Customers().CreateCustomer(ctx, record(id(i), int64(i)), nil); err != nil {
 			t.Fatal(err)

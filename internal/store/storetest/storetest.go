@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/problem"
@@ -67,7 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 var ctx = authz.WithActor(context.Background(), authz.Actor{ID: "key:test", Role: "owner"})
 
 func record(id string, token int64) *customer.Record {
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := clock.System()
 	return &customer.Record{
 		ID: id, Version: 1, MasterVersion: 1, Key: []byte("wrapped-" + id),
 		Sealed:    map[string][]byte{"email": []byte("ct-email-" + id), "first_name": {0, 1, 2, 255}},
@@ -316,7 +317,7 @@ func testAuditTampering(t *testing.T, db *store.Engine) {
 }
 
 func testAPIKeys(t *testing.T, db *store.Engine) {
-	k := auth.Key{ID: "abcd2345", Name: "till", Role: "ingest", Hint: "stw_abcd2345", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	k := auth.Key{ID: "abcd2345", Name: "till", Role: "ingest", Hint: "stw_abcd2345", CreatedAt: clock.System()}
 	h := []byte("0123456789abcdef0123456789abcdef")
 	if err := db.APIKeys().CreateAPIKey(ctx, k, h, []audit.Entry{entry(audit.ActionAPIKeyCreate, "")}); err != nil {
 		t.Fatal(err)
