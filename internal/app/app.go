@@ -273,12 +273,8 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	if a.Duplicates, err = a.openDuplicates(cfg); err != nil {
 		return nil, err
 	}
-	inactive, err := catalog.ParseRetention(cfg.InactiveAfter)
-	if err != nil && cfg.InactiveAfter != "" {
-		return nil, fmt.Errorf("inactive-after: %w", err)
-	}
 	if a.Retention, err = retention.New(retention.Deps{Vault: a.Vault, Rights: a.Rights, Catalog: cat, Audit: db.Audit(), Clock: now},
-		inactive); err != nil {
+		cfg.Inactivity()); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()

@@ -13,25 +13,17 @@ import (
 // openDuplicates builds duplicate detection with its survivorship rules and source priority,
 // checked against the catalog.
 func (a *App) openDuplicates(cfg config.Config) (*duplicate.Service, error) {
-	rules, err := duplicate.ParseRules(cfg.Survivorship)
-	if err != nil {
-		return nil, err
-	}
+	rules := cfg.SurvivorshipRules()
 	for f := range rules {
 		if _, ok := a.Catalog.Field(f); !ok && f != "address" && !strings.HasSuffix(f, "_address") {
 			return nil, fmt.Errorf("survivorship: %s is not a field of the data catalog", f)
 		}
 	}
-	var priority []string
-	for _, r := range strings.Split(cfg.SourcePriority, ",") {
-		r = strings.TrimSpace(r)
-		if r == "" {
-			continue
-		}
+	priority := cfg.SourceRoles()
+	for _, r := range priority {
 		if _, ok := a.Catalog.Role(r); !ok && r != "system" {
 			return nil, fmt.Errorf("source-priority: %s is not a role of the data catalog", r)
 		}
-		priority = append(priority, r)
 	}
 	dc := duplicate.Config{ReviewThreshold: cfg.DuplicateReviewThreshold, MergeThreshold: cfg.DuplicateMergeThreshold,
 		Rules: rules, SourcePriority: priority, DefaultRegion: cfg.DefaultRegion}

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"fmt"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
@@ -10,7 +12,9 @@ import (
 )
 
 // TestImportRules enforces the architecture: domains never import storage or adapters,
-// engines never import the vault, and problem imports only the standard library.
+// engines never import the vault, problem imports only the standard library, the small
+// shared packages (clock, ident, authz) depend on nothing but the catalog and problem, and
+// adapters never hold the privileged customer vault.
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/stewardhq/steward/internal/"
 	adapters := []string{"store", "httpapi", "adminui", "cli", "app"}
@@ -35,6 +39,11 @@ func TestImportRules(t *testing.T) {
 			}
 			checked++
 			rel, _ := filepath.Rel(root, path)
+			if pkg == "httpapi" || pkg == "cli" {
+				if err := noVault(path); err != nil {
+					t.Errorf("%s: %v", rel, err)
+				}
+			}
 			for _, imp := range f.Imports {
 				p := strings.Trim(imp.Path.Value, `"`)
 				inner, internal := strings.CutPrefix(p, mod)
@@ -46,6 +55,10 @@ func TestImportRules(t *testing.T) {
 					t.Errorf("%s imports the vault: engines only ever see ciphertext", rel)
 				case !isAdapter(pkg, adapters) && internal && isAdapter(top, adapters):
 					t.Errorf("%s imports %s: domain packages never import storage or adapters", rel, p)
+				case (pkg == "clock" || pkg == "ident") && internal:
+					t.Errorf("%s imports %s: %s depends on no other package of Steward", rel, p, pkg)
+				case pkg == "authz" && internal && top != "catalog" && top != "problem":
+					t.Errorf("%s imports %s: authorization depends only on the catalog and problem", rel, p)
 				}
 			}
 			return nil
@@ -57,6 +70,23 @@ func TestImportRules(t *testing.T) {
 	if checked < 20 {
 		t.Fatalf("checked only %d files", checked)
 	}
+}
+
+// noVault reports an error when the file names the customer package's privileged Vault type
+// or an App's Vault field: adapters reach customers through the audited service only.
+func noVault(path string) error {
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	if err != nil {
+		return err
+	}
+	var found error
+	ast.Inspect(f, func(n ast.Node) bool {
+		if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Vault" && found == nil {
+			found = fmt.Errorf("uses the privileged customer vault; adapters use only the audited customer service")
+		}
+		return found == nil
+	})
+	return found
 }
 
 func isAdapter(name string, adapters []string) bool {

@@ -17,13 +17,6 @@ const ledgerLabel = "erasure ledger v1"
 // database, replayed by every restore) and the consent ledger, where completed restriction,
 // objection and opt-out requests are recorded for the permission decision.
 func (a *App) openRights(cfg config.Config) (*rights.Service, error) {
-	deadlines, err := rights.ParseDeadlines(cfg.RequestDeadlines)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := deadlines[strings.ToLower(cfg.Jurisdiction)]; !ok {
-		return nil, fmt.Errorf("jurisdiction: %q has no deadline in request-deadlines", cfg.Jurisdiction)
-	}
 	mailer, err := newMailer(cfg)
 	if err != nil {
 		return nil, err
@@ -33,7 +26,7 @@ func (a *App) openRights(cfg config.Config) (*rights.Service, error) {
 		Catalog: a.Catalog, Hasher: km, Consents: a.Consents, Mailer: mailer, Clock: a.Clock,
 		Ledger: &rights.LedgerFile{Path: cfg.LedgerPath(), MAC: func(b []byte) []byte { return km.KeyedHash(ledgerLabel, b) }},
 		Parts:  rights.NewRegistry(a.Store.Rights(), a.Store.Audit(), a.Store.Rights())},
-		rights.Settings{Deadlines: deadlines, DefaultJurisdiction: strings.ToLower(cfg.Jurisdiction), ExportTTL: cfg.ExportTTL,
+		rights.Settings{Deadlines: cfg.Deadlines(), DefaultJurisdiction: cfg.DefaultJurisdiction(), ExportTTL: cfg.ExportTTL,
 			PublicURL: cfg.PublicURL})
 }
 

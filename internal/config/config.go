@@ -12,6 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/duplicate"
+	"github.com/stewardhq/steward/internal/rights"
 )
 
 // Secret is a string that never prints: logs, dumps and errors see "[redacted]".
@@ -219,7 +223,58 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log-level: must be debug, info, warn or error")
 	}
+	deadlines, err := rights.ParseDeadlines(c.RequestDeadlines)
+	if err != nil {
+		return fmt.Errorf("request-deadlines: %w", err)
+	}
+	if _, ok := deadlines[strings.ToLower(c.Jurisdiction)]; !ok {
+		return fmt.Errorf("jurisdiction: %q has no deadline in request-deadlines", c.Jurisdiction)
+	}
+	if c.InactiveAfter != "" {
+		if _, err := catalog.ParseRetention(c.InactiveAfter); err != nil {
+			return fmt.Errorf("inactive-after: %w", err)
+		}
+	}
+	if _, err := duplicate.ParseRules(c.Survivorship); err != nil {
+		return fmt.Errorf("survivorship: %w", err)
+	}
 	return nil
+}
+
+// The typed forms of the settings written as text. Validate has parsed each of them, so they
+// cannot fail on a validated Config; the catalog-dependent checks (that a survivorship field or
+// a source role exists) are the composition root's, which holds the catalog in force.
+
+// Deadlines is request-deadlines, per jurisdiction.
+func (c Config) Deadlines() map[string]rights.Deadline {
+	d, _ := rights.ParseDeadlines(c.RequestDeadlines)
+	return d
+}
+
+// DefaultJurisdiction is jurisdiction, as request deadlines name it.
+func (c Config) DefaultJurisdiction() string { return strings.ToLower(c.Jurisdiction) }
+
+// Inactivity is inactive-after; its zero value never erases.
+func (c Config) Inactivity() catalog.Retention {
+	r, _ := catalog.ParseRetention(c.InactiveAfter)
+	return r
+}
+
+// SurvivorshipRules is survivorship, over the defaults.
+func (c Config) SurvivorshipRules() map[string]duplicate.Rule {
+	r, _ := duplicate.ParseRules(c.Survivorship)
+	return r
+}
+
+// SourceRoles is source-priority, best first.
+func (c Config) SourceRoles() []string {
+	var out []string
+	for _, r := range strings.Split(c.SourcePriority, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Dump renders c as indented JSON with secrets redacted. Keys are the flag names, so the
