@@ -375,14 +375,11 @@ func TestConsentCanaries(t *testing.T) {
 // customer behind, so the client's retry makes exactly one customer, with the opt-out; a patch
 // carrying the signal is the same: refused together, or stored together.
 func TestGPCCreateIsAtomicSQLite(t *testing.T) {
-	gpcCreateAtomic(t, "", `CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_records BEGIN SELECT RAISE(ABORT, 'consent write refused'); END`,
-		`DROP TRIGGER refuse_consent`)
+	gpcCreateAtomic(t, "", refuseConsent["sqlite"], allowConsent["sqlite"])
 }
 
 func TestGPCCreateIsAtomicPostgres(t *testing.T) {
-	gpcCreateAtomic(t, pgtest.URL(t), `CREATE FUNCTION refuse_consent() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'consent write refused'; END $$;
-		CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_records FOR EACH ROW EXECUTE FUNCTION refuse_consent()`,
-		`DROP TRIGGER refuse_consent ON consent_records; DROP FUNCTION refuse_consent()`)
+	gpcCreateAtomic(t, pgtest.URL(t), refuseConsent["postgres"], allowConsent["postgres"])
 }
 
 func gpcCreateAtomic(t *testing.T, db, refuse, allow string) {

@@ -222,15 +222,26 @@ func trackingConsentManager(t *testing.T, db string) {
 	}
 }
 
+// refuseConsent makes a database refuse every consent record, and allowConsent undoes it:
+// the failure that tests of "in the same transaction" inject, per engine.
+var (
+	refuseConsent = map[string]string{
+		"sqlite": `CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_records BEGIN SELECT RAISE(ABORT, 'consent write refused'); END`,
+		"postgres": `CREATE FUNCTION refuse_consent() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'consent write refused'; END $$;
+		CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_records FOR EACH ROW EXECUTE FUNCTION refuse_consent()`,
+	}
+	allowConsent = map[string]string{
+		"sqlite":   `DROP TRIGGER refuse_consent`,
+		"postgres": `DROP TRIGGER refuse_consent ON consent_records; DROP FUNCTION refuse_consent()`,
+	}
+)
+
 func TestTrackingConsentAtomicSQLite(t *testing.T) {
-	trackingConsentAtomic(t, "", `CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_records BEGIN SELECT RAISE(ABORT, 'consent write refused'); END`,
-		`DROP TRIGGER refuse_consent`)
+	trackingConsentAtomic(t, "", refuseConsent["sqlite"], allowConsent["sqlite"])
 }
 
 func TestTrackingConsentAtomicPostgres(t *testing.T) {
-	trackingConsentAtomic(t, pgtest.URL(t), `CREATE FUNCTION refuse_consent() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'consent write refused'; END $$;
-		CREATE TRIGGER refuse_consent BEFORE INSERT ON consent_records FOR EACH ROW EXECUTE FUNCTION refuse_consent()`,
-		`DROP TRIGGER refuse_consent ON consent_records; DROP FUNCTION refuse_consent()`)
+	trackingConsentAtomic(t, pgtest.URL(t), refuseConsent["postgres"], allowConsent["postgres"])
 }
 
 // trackingConsentAtomic proves the consent records are written in the transaction that

@@ -1,18 +1,15 @@
 package auth_test
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/store/enginetest"
 	"github.com/stewardhq/steward/internal/store/pgtest"
-	"github.com/stewardhq/steward/internal/store/postgres"
-	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
 func TestMain(m *testing.M) {
@@ -22,7 +19,7 @@ func TestMain(m *testing.M) {
 }
 
 // engines are the database engines every test runs against.
-var engines = []string{"sqlite", "postgres"}
+var engines = enginetest.Engines
 
 // stores is what the tests need of a database.
 type stores struct {
@@ -33,30 +30,10 @@ type stores struct {
 	Files string
 }
 
-// openStore opens an empty, migrated database of engine that lives as long as the test. It
-// is the only place that knows how stores are constructed.
+// openStore opens an empty, migrated database of engine that lives as long as the test.
 func openStore(t *testing.T, engine string) stores {
-	t.Helper()
-	ctx := context.Background()
-	switch engine {
-	case "sqlite":
-		dir := t.TempDir()
-		db, err := sqlite.Open(ctx, filepath.Join(dir, "steward.db"), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return stores{Keys: db.APIKeys(), Audit: db.Audit(), Files: dir}
-	case "postgres":
-		db, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return stores{Keys: db.APIKeys(), Audit: db.Audit()}
-	}
-	t.Fatalf("unknown engine %q", engine)
-	return stores{}
+	db, dir := enginetest.Open(t, engine)
+	return stores{Keys: db.APIKeys(), Audit: db.Audit(), Files: dir}
 }
 
 // mustService builds the key service, failing the test if it is refused.

@@ -1,15 +1,12 @@
 package job_test
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/job"
+	"github.com/stewardhq/steward/internal/store/enginetest"
 	"github.com/stewardhq/steward/internal/store/pgtest"
-	"github.com/stewardhq/steward/internal/store/postgres"
-	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
 func TestMain(m *testing.M) {
@@ -19,39 +16,12 @@ func TestMain(m *testing.M) {
 }
 
 // engines are the database engines every test runs against.
-var engines = []string{"sqlite", "postgres"}
+var engines = enginetest.Engines
 
-// openStore opens an empty, migrated database of engine that lives as long as the test. It
-// is the only place that knows how stores are constructed.
+// openStore opens an empty, migrated database of engine that lives as long as the test.
 func openStore(t *testing.T, engine string) job.Store {
-	t.Helper()
-	ctx := context.Background()
-	var (
-		db  interface{ Close() error }
-		st  job.Store
-		err error
-	)
-	switch engine {
-	case "sqlite":
-		d, e := sqlite.Open(ctx, filepath.Join(t.TempDir(), "steward.db"), sqlite.Options{})
-		if e == nil {
-			db, st = d, d.Jobs()
-		}
-		err = e
-	case "postgres":
-		d, e := postgres.Open(ctx, pgtest.URL(t), postgres.Options{})
-		if e == nil {
-			db, st = d, d.Jobs()
-		}
-		err = e
-	default:
-		t.Fatalf("unknown engine %q", engine)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return st
+	db, _ := enginetest.Open(t, engine)
+	return db.Jobs()
 }
 
 // newRunner builds a runner, failing the test if d is refused.

@@ -1,9 +1,7 @@
 package keys_test
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -11,9 +9,8 @@ import (
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/store/enginetest"
 	"github.com/stewardhq/steward/internal/store/pgtest"
-	"github.com/stewardhq/steward/internal/store/postgres"
-	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
 func TestMain(m *testing.M) {
@@ -23,7 +20,7 @@ func TestMain(m *testing.M) {
 }
 
 // engines are the database engines the tests that touch stored keys run against.
-var engines = []string{"sqlite", "postgres"}
+var engines = enginetest.Engines
 
 // stores is what the tests need of a database.
 type stores struct {
@@ -34,29 +31,10 @@ type stores struct {
 	Audit     audit.Store
 }
 
-// openStore opens an empty, migrated database of engine that lives as long as the test. It
-// is the only place that knows how stores are constructed.
+// openStore opens an empty, migrated database of engine that lives as long as the test.
 func openStore(t *testing.T, engine string) stores {
-	t.Helper()
-	ctx := context.Background()
-	switch engine {
-	case "sqlite":
-		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "steward.db"), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return stores{Keyset: db.Keysets(), Customers: db.Customers(), DataKeys: db.Customers(), Jobs: db.Jobs(), Audit: db.Audit()}
-	case "postgres":
-		db, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return stores{Keyset: db.Keysets(), Customers: db.Customers(), DataKeys: db.Customers(), Jobs: db.Jobs(), Audit: db.Audit()}
-	}
-	t.Fatalf("unknown engine %q", engine)
-	return stores{}
+	db, _ := enginetest.Open(t, engine)
+	return stores{Keyset: db.Keysets(), Customers: db.Customers(), DataKeys: db.Customers(), Jobs: db.Jobs(), Audit: db.Audit()}
 }
 
 // mustRotator builds a rotator, failing the test if it is refused.
