@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/stewardhq/steward/internal/audit"
-	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -35,16 +34,9 @@ type OptOuts interface {
 }
 
 // permit asks the permission decision before anything is revealed for purpose, so a withdrawn
-// consent stops reveals on the very next read. Without a decision wired in, purposes that rest
-// on consent are refused: there is nothing to show the consent exists.
+// consent stops reveals on the very next read.
 func (s *Service) permit(ctx context.Context, id, purpose string) error {
 	if purpose == "" {
-		return nil
-	}
-	if s.permissions == nil {
-		if p, _ := s.catalog.Purpose(purpose); p.LegalBasis == catalog.Consent {
-			return problem.Forbiddenf("purpose %q rests on consent and no consent ledger is available", purpose)
-		}
 		return nil
 	}
 	return s.permissions.Permit(ctx, id, purpose)

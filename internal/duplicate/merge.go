@@ -61,17 +61,15 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 	if l.CreatedAt.Before(w.CreatedAt) || (l.CreatedAt.Equal(w.CreatedAt) && l.ID < w.ID) {
 		w, l = l, w
 	}
-	if s.consents != nil {
-		// A merge rewrites a profile from another's data: processing that a restriction
-		// (GDPR Article 18) holds back until it is lifted.
-		for _, c := range []*customer.Record{w, l} {
-			restricted, err := s.consents.Restricted(ctx, c.ID)
-			if err != nil {
-				return p, ingest.Merge{}, err
-			}
-			if restricted {
-				return p, ingest.Merge{}, problem.Conflictf("customer %s is restricted (GDPR Article 18): lift the restriction to merge", c.ID)
-			}
+	// A merge rewrites a profile from another's data: processing that a restriction
+	// (GDPR Article 18) holds back until it is lifted.
+	for _, c := range []*customer.Record{w, l} {
+		restricted, err := s.consents.Restricted(ctx, c.ID)
+		if err != nil {
+			return p, ingest.Merge{}, err
+		}
+		if restricted {
+			return p, ingest.Merge{}, problem.Conflictf("customer %s is restricted (GDPR Article 18): lift the restriction to merge", c.ID)
 		}
 	}
 	wv, dk, err := s.vault.OpenProfile(ctx, w)

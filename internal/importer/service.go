@@ -187,9 +187,6 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 		return Status{}, problem.InvalidField("batch", "must be 1 to %d", MaxBatch)
 	}
 	if len(spec.Consent) > 0 || spec.PolicyVersion != "" {
-		if s.ledger == nil {
-			return Status{}, problem.InvalidField("consent", "consent columns are not supported here")
-		}
 		if len(spec.Consent) == 0 {
 			return Status{}, problem.InvalidField("policy_version", "is only meaningful with consent columns")
 		}
@@ -516,9 +513,7 @@ func (s *Service) publicError(id string, err error, committed int) error {
 		msg = err.Error() // the reader's own errors name the row and the rule
 	default:
 		msg = "internal error"
-		if s.log != nil {
-			s.log.Error("import failed", "import_id", id, "err", err)
-		}
+		s.log.Error("import failed", "import_id", id, "err", err)
 	}
 	return fmt.Errorf("%s; rows up to %d are stored; import the file again to finish (re-running changes nothing already imported)", msg, committed)
 }

@@ -173,9 +173,6 @@ func (st *txState) recordSignals(ctx context.Context) error {
 // are read as committed before this batch, so a customer created in it has none to carry
 // and none to lose.
 func (st *txState) carryRefusals(ctx context.Context) error {
-	if st.s.merger == nil {
-		return nil
-	}
 	for _, m := range st.merges {
 		recs, _, err := st.s.merger.MergeRecords(ctx, m.Winner, m.Loser, true)
 		if err != nil || len(recs) == 0 {

@@ -555,7 +555,7 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 			o.CustomerID = root
 			orders = append(orders, o)
 		}
-		if p.consent && st.s.ledger != nil {
+		if p.consent {
 			st.signals = append(st.signals, consent.Signal{CustomerID: root, Categories: p.msg.Context.Consent, GPC: st.b.GPC,
 				Evidence: consent.EvidenceInput{UserAgent: p.msg.Context.UserAgent, IP: p.msg.Context.IP}})
 		}

@@ -192,10 +192,8 @@ func (s *Service) erase(ctx context.Context, customerID, requestID, reason strin
 // writes, the file holds an erasure the database does not, and the next restore or resume
 // carries it out, which is what was asked. The other order could lose an acknowledged one.
 func (s *Service) begin(ctx context.Context, e LedgerEntry, supp []Suppression, action string) (Report, error) {
-	if s.ledger != nil {
-		if err := s.ledger.Append(ctx, e); err != nil {
-			return Report{}, problem.Wrap(problem.Internal, err, "erasure ledger unavailable")
-		}
+	if err := s.ledger.Append(ctx, e); err != nil {
+		return Report{}, problem.Wrap(problem.Internal, err, "erasure ledger unavailable")
 	}
 	entry := audit.New(ctx, action, e.CustomerID, nil, "privacy_requests")
 	entry.Target = requestTarget(e.RequestID)
