@@ -471,6 +471,9 @@ func (t *ingestTx) AddIdentities(ctx context.Context, rows []ingest.IdentityRow)
 
 // AddConsentRecords implements ingest.Tx.
 func (t *ingestTx) AddConsentRecords(ctx context.Context, recs []consent.Record) error {
+	for _, r := range recs {
+		t.changed.add(r.CustomerID)
+	}
 	return insertRecords(ctx, t.tx, recs)
 }
 
