@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sort"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 
 	"github.com/stewardhq/steward/internal/app"
 	"github.com/stewardhq/steward/internal/backup"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/retention"
 )
 
 // rightsFlags binds the settings of requests, retention and backups.
@@ -31,6 +35,11 @@ func rightsFlags(f *pflag.FlagSet, s *settings) {
 	f.StringVar(&c.PGBin, "pg-bin", "", "directory of pg_dump and pg_restore (default: PATH, then /usr/lib/postgresql/*/bin)")
 }
 
+// backupWriter writes an encrypted, authenticated backup of the installation to a file.
+type backupWriter interface {
+	Backup(ctx context.Context, out string) (backup.Header, error)
+}
+
 func backupCmd(s *settings, e env) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
@@ -38,16 +47,7 @@ func backupCmd(s *settings, e env) *cobra.Command {
 		Short: "Write an encrypted, authenticated backup (online: Steward may keep serving)",
 		Args:  cobra.NoArgs,
 		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
-			if out == "" {
-				return fmt.Errorf("--out: the backup file to write is required")
-			}
-			start := time.Now()
-			h, err := a.Backup(ctx, out)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "backup written to %s (%s, %d files, key wrapped by the %s root, %s)\n", out, h.Engine, len(h.Files), h.Root, time.Since(start).Round(time.Millisecond))
-			return nil
+			return writeBackup(ctx, a, e.stdout, out)
 		}),
 	}
 	cmd.Flags().StringVar(&out, "out", "", "backup file to write")
@@ -56,19 +56,40 @@ func backupCmd(s *settings, e env) *cobra.Command {
 		Short: "Check every byte of a backup with the root key; exit 0 if intact, 2 if not",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := app.VerifyBackup(cmd.Context(), s.cfg, args[0])
-			if errors.Is(err, backup.ErrCorrupt) {
-				fmt.Fprintln(e.stderr, "steward: "+err.Error())
-				return exitCode(2)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "backup intact: %s, taken %s, files %v\n", h.Engine, h.CreatedAt.Format(time.RFC3339), h.Files)
-			return nil
+			return verifyBackup(cmd.Context(), s.cfg, e.stdout, e.stderr, args[0])
 		},
 	})
 	return cmd
+}
+
+// writeBackup refuses to guess a file name: a backup written somewhere unexpected is one
+// nobody finds when it is needed.
+func writeBackup(ctx context.Context, b backupWriter, stdout io.Writer, out string) error {
+	if out == "" {
+		return fmt.Errorf("--out: the backup file to write is required")
+	}
+	start := time.Now()
+	h, err := b.Backup(ctx, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backup written to %s (%s, %d files, key wrapped by the %s root, %s)\n", out, h.Engine, len(h.Files), h.Root, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// verifyBackup needs only the configuration, for the root key: a backup can be checked
+// without opening, or even having, the database it came from. A corrupt file exits 2.
+func verifyBackup(ctx context.Context, cfg config.Config, stdout, stderr io.Writer, file string) error {
+	h, err := app.VerifyBackup(ctx, cfg, file)
+	if errors.Is(err, backup.ErrCorrupt) {
+		fmt.Fprintln(stderr, "steward: "+err.Error())
+		return exitCode(2)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backup intact: %s, taken %s, files %v\n", h.Engine, h.CreatedAt.Format(time.RFC3339), h.Files)
+	return nil
 }
 
 func restoreCmd(s *settings, e env) *cobra.Command {
@@ -77,51 +98,70 @@ func restoreCmd(s *settings, e env) *cobra.Command {
 		Short: "Restore a backup into the data directory (stop serving first) and replay the erasure ledger",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := app.Restore(cmd.Context(), s.cfg, args[0], s.logger(e))
-			if errors.Is(err, backup.ErrCorrupt) {
-				fmt.Fprintln(e.stderr, "steward: "+err.Error()+"; nothing was changed")
-				return exitCode(2)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "restored backup taken %s; %d erasures replayed from the ledger; audit trail intact (%d entries)\n",
-				rep.Header.CreatedAt.Format(time.RFC3339), rep.Replayed, rep.Entries)
-			if rep.Kept != "" {
-				fmt.Fprintf(e.stdout, "the replaced database files are in %s: delete them once satisfied\n", rep.Kept)
-			}
-			return nil
+			return restoreBackup(cmd.Context(), s.cfg, s.logger(e), e.stdout, e.stderr, args[0])
 		},
 	}
+}
+
+// restoreBackup takes the configuration rather than an opened installation, because it
+// replaces the database files an opened one would hold. A corrupt file exits 2 and changes
+// nothing.
+func restoreBackup(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, file string) error {
+	rep, err := app.Restore(ctx, cfg, file, log)
+	if errors.Is(err, backup.ErrCorrupt) {
+		fmt.Fprintln(stderr, "steward: "+err.Error()+"; nothing was changed")
+		return exitCode(2)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restored backup taken %s; %d erasures replayed from the ledger; audit trail intact (%d entries)\n",
+		rep.Header.CreatedAt.Format(time.RFC3339), rep.Replayed, rep.Entries)
+	if rep.Kept != "" {
+		fmt.Fprintf(stdout, "the replaced database files are in %s: delete them once satisfied\n", rep.Kept)
+	}
+	return nil
+}
+
+// retentionPurge is the retention service as the command sees it: a dry run and a real one,
+// both reporting what they found in the same shape.
+type retentionPurge interface {
+	Plan(ctx context.Context) (retention.Plan, error)
+	Run(ctx context.Context) (retention.Plan, error)
 }
 
 func retentionCmd(s *settings, e env) *cobra.Command {
 	cmd := &cobra.Command{Use: "retention", Short: "Enforce the catalog's retention periods"}
 	show := func(run bool) func(*cobra.Command, []string) error {
 		return s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
-			r := a.Retention
-			p, err := r.Plan(ctx)
-			if run {
-				p, err = r.Run(ctx)
-			}
-			if err != nil {
-				return err
-			}
-			verb := "would"
-			if run {
-				verb = "did"
-			}
-			fmt.Fprintf(e.stdout, "retention %s at %s: %d customers scanned, %d erased as inactive, %d skipped under legal hold\n",
-				map[bool]string{false: "plan", true: "run"}[run], p.At.Format(time.RFC3339), p.Scanned, p.Erase, p.Held)
-			for _, f := range sortedFieldCounts(p.Fields) {
-				fmt.Fprintf(e.stdout, "  %s purge %s from %d customers\n", verb, f, p.Fields[f])
-			}
-			return nil
+			return showRetention(ctx, a.Retention, e.stdout, run)
 		})
 	}
 	cmd.AddCommand(&cobra.Command{Use: "plan", Short: "Show what the next purge would do, changing nothing", Args: cobra.NoArgs, RunE: show(false)},
 		&cobra.Command{Use: "run", Short: "Purge expired fields and erase inactive customers now (audited with counts)", Args: cobra.NoArgs, RunE: show(true)})
 	return cmd
+}
+
+// showRetention prints a plan and a run alike, counts only, so that an operator can compare
+// what a plan promised with what the run did.
+func showRetention(ctx context.Context, r retentionPurge, out io.Writer, run bool) error {
+	p, err := r.Plan(ctx)
+	if run {
+		p, err = r.Run(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	verb := "would"
+	if run {
+		verb = "did"
+	}
+	fmt.Fprintf(out, "retention %s at %s: %d customers scanned, %d erased as inactive, %d skipped under legal hold\n",
+		map[bool]string{false: "plan", true: "run"}[run], p.At.Format(time.RFC3339), p.Scanned, p.Erase, p.Held)
+	for _, f := range sortedFieldCounts(p.Fields) {
+		fmt.Fprintf(out, "  %s purge %s from %d customers\n", verb, f, p.Fields[f])
+	}
+	return nil
 }
 
 func sortedFieldCounts(m map[string]int64) []string {

@@ -184,7 +184,9 @@ func (s *settings) logger(e env) *slog.Logger {
 }
 
 // withApp makes a command body that runs against the opened installation as the local
-// operator, and closes it afterwards.
+// operator, and closes it afterwards. fn is glue only: it picks off the App the few services
+// the command's own function takes, so that each command's signature says what it can touch
+// and the command can be tested with just those.
 func (s *settings) withApp(e env, fn func(ctx context.Context, a *app.App, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		a, ctx, err := s.open(cmd.Context(), e)

@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stewardhq/steward/internal/app"
+	"github.com/stewardhq/steward/internal/consent"
+	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/demo"
 )
 
@@ -25,50 +28,16 @@ func demoCmd(s *settings, e env) *cobra.Command {
 				}
 				fmt.Fprintf(e.stdout, "Initialised a new Steward in %s.\n", s.cfg.Data)
 			}
-			a, ctx, err := s.open(cmd.Context(), e)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			count, err := a.Store.Customers().CountCustomers(ctx)
-			if err != nil {
-				return err
-			}
-			if count == 0 {
-				fmt.Fprintf(e.stdout, "Loading %d synthetic customers…\n", n)
-				loaded, err := demo.Load(ctx, a.Customers, n, seed, nil)
+			return s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
+				key, err := loadDemo(ctx, demoServices{Customers: a.Customers, Consents: a.Consents, Records: a.Store.Customers(),
+					Duplicates: a.Duplicates, APIKeys: a.APIKeys}, e.stdout, n, seed)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stdout, "Loaded %d customers (every value validated, encrypted and audited).\n", loaded)
-				twins, err := demo.Twins(ctx, a.Customers, n, seed, 300)
-				if err != nil {
-					return err
-				}
-				res, err := a.Duplicates.Scan(ctx)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stdout, "Typed %d of them twice; a duplicate scan found %d pairs (%d merged automatically, %d waiting for review).\n",
-					twins, res.Pairs, res.AutoMerged, res.Pending)
-			}
-			if err := demoConsents(ctx, a, seed, e); err != nil {
-				return err
-			}
-			key, _, err := a.APIKeys.Create(ctx, "owner", "demo owner")
-			if err != nil {
-				return err
-			}
-			sigctx, stop := signalContext(cmd.Context())
-			defer stop()
-			return a.Serve(sigctx, func(addr string) {
-				url := "http://" + addr
-				fmt.Fprintf(e.stdout, "\nSteward is serving at %s\nAPI key (owner): %s\n\nTry:\n", url, key)
-				for _, c := range demoCurls(url, key) {
-					fmt.Fprintln(e.stdout, "  "+c)
-				}
-				fmt.Fprintln(e.stdout, "\nPress Ctrl-C to stop.")
-			})
+				sigctx, stop := signalContext(cmd.Context())
+				defer stop()
+				return serveDemo(sigctx, a, e.stdout, key)
+			})(cmd, args)
 		},
 	}
 	cmd.Flags().IntVar(&n, "customers", 3000, "how many synthetic customers to load into an empty installation")
@@ -76,12 +45,77 @@ func demoCmd(s *settings, e env) *cobra.Command {
 	return cmd
 }
 
+// demoServices are what filling a demo installation touches: the customer and consent
+// services it writes through (validated, encrypted and audited like any client's writes), the
+// stored customers it counts and lists, the duplicate scan and the key service for the
+// owner key it prints.
+type demoServices struct {
+	Customers  *customer.Service
+	Consents   *consent.Service
+	Records    customerRecords
+	Duplicates duplicateScanner
+	APIKeys    keyCreator
+}
+
+// customerRecords counts the stored customers and pages through their ids without
+// decrypting anything.
+type customerRecords interface {
+	CountCustomers(ctx context.Context) (int64, error)
+	CustomerKeys(ctx context.Context, after string, limit int) ([]customer.WrappedKey, error)
+}
+
+// loadDemo fills an empty installation with n synthetic customers (some typed twice, for the
+// duplicate scan to find), gives it a privacy policy and consent histories if it has none,
+// and returns a new owner key. An installation that already holds customers keeps them.
+func loadDemo(ctx context.Context, d demoServices, out io.Writer, n int, seed uint64) (string, error) {
+	count, err := d.Records.CountCustomers(ctx)
+	if err != nil {
+		return "", err
+	}
+	if count == 0 {
+		fmt.Fprintf(out, "Loading %d synthetic customers…\n", n)
+		loaded, err := demo.Load(ctx, d.Customers, n, seed, nil)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(out, "Loaded %d customers (every value validated, encrypted and audited).\n", loaded)
+		twins, err := demo.Twins(ctx, d.Customers, n, seed, 300)
+		if err != nil {
+			return "", err
+		}
+		res, err := d.Duplicates.Scan(ctx)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(out, "Typed %d of them twice; a duplicate scan found %d pairs (%d merged automatically, %d waiting for review).\n",
+			twins, res.Pairs, res.AutoMerged, res.Pending)
+	}
+	if err := demoConsents(ctx, d, seed, out); err != nil {
+		return "", err
+	}
+	key, _, err := d.APIKeys.Create(ctx, "owner", "demo owner")
+	return key, err
+}
+
+// serveDemo serves until ctx ends and, once listening, prints the address, the key and curl
+// commands to try against it.
+func serveDemo(ctx context.Context, srv server, out io.Writer, key string) error {
+	return srv.Serve(ctx, func(addr string) {
+		url := "http://" + addr
+		fmt.Fprintf(out, "\nSteward is serving at %s\nAPI key (owner): %s\n\nTry:\n", url, key)
+		for _, c := range demoCurls(url, key) {
+			fmt.Fprintln(out, "  "+c)
+		}
+		fmt.Fprintln(out, "\nPress Ctrl-C to stop.")
+	})
+}
+
 // demoConsents gives a demo installation without a privacy policy a policy and its
 // customers consent histories.
-func demoConsents(ctx context.Context, a *app.App, seed uint64, e env) error {
+func demoConsents(ctx context.Context, d demoServices, seed uint64, out io.Writer) error {
 	var ids []string
 	for after := ""; ; {
-		page, err := a.Store.Customers().CustomerKeys(ctx, after, 1000)
+		page, err := d.Records.CustomerKeys(ctx, after, 1000)
 		if err != nil {
 			return err
 		}
@@ -93,12 +127,12 @@ func demoConsents(ctx context.Context, a *app.App, seed uint64, e env) error {
 		}
 		after = page[len(page)-1].CustomerID
 	}
-	n, err := demo.Consents(ctx, a.Consents, ids, seed)
+	n, err := demo.Consents(ctx, d.Consents, ids, seed)
 	if err != nil {
 		return err
 	}
 	if n > 0 {
-		fmt.Fprintf(e.stdout, "Published privacy policy %q and recorded %d consent choices (with signed receipts).\n", demo.DemoPolicy, n)
+		fmt.Fprintf(out, "Published privacy policy %q and recorded %d consent choices (with signed receipts).\n", demo.DemoPolicy, n)
 	}
 	return nil
 }

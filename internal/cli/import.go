@@ -18,51 +18,69 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
+// importOptions are the flags of steward import.
+type importOptions struct {
+	maps, consents []string
+	policyVersion  string
+	rejectsPath    string
+	resume         bool
+	batch          int
+}
+
+// importServices are what an import touches: the import service that spools, checks and
+// records the job, and the runner that runs it here instead of waiting for a server's.
+type importServices struct {
+	Imports *importer.Service
+	Runner  *job.Runner
+}
+
 func importCmd(s *settings, e env) *cobra.Command {
-	var maps, consents []string
-	var policyVersion string
-	var rejectsPath string
-	var resume bool
-	var batch int
+	o := &importOptions{}
 	cmd := &cobra.Command{
 		Use:   "import FILE.csv --map COLUMN=FIELD …",
 		Short: "Import customers from a CSV file as an import job (rejected rows go to a rejects file with row number and reason)",
 		Args:  cobra.ExactArgs(1),
 		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
-			if len(maps) == 0 {
-				return fmt.Errorf("--map COLUMN=FIELD is required, once per mapped column")
-			}
-			if policyVersion != "" && len(consents) == 0 {
-				return fmt.Errorf("--policy-version is only meaningful with --consent COLUMN=PURPOSE")
-			}
-			path := args[0]
-			spec := importer.Spec{Map: maps, Consent: consents, PolicyVersion: policyVersion, Batch: batch}
-			if rejectsPath == "" {
-				rejectsPath = path + ".rejects.csv"
-			}
-			ctx, stop := signalContext(ctx)
-			defer stop()
-			st, err := startImport(ctx, a, e, path, spec, resume)
-			if err != nil {
-				return err
-			}
-			return runImport(ctx, a, e, st, rejectsPath)
+			return importFile(ctx, importServices{Imports: a.Imports, Runner: a.Runner}, e, args[0], *o)
 		}),
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&maps, "map", nil, "COLUMN=FIELD (repeatable; several columns for one field are joined with a space, in order)")
-	f.StringVar(&rejectsPath, "rejects", "", "rejects file (default FILE.csv.rejects.csv): row number and reason per rejected row")
-	f.StringArrayVar(&consents, "consent", nil, "COLUMN=PURPOSE (repeatable): the column holds each customer's yes/no for a consent purpose; empty cells record nothing")
-	f.StringVar(&policyVersion, "policy-version", "", "the privacy-policy version the list's consents were collected under (required with --consent)")
-	f.BoolVar(&resume, "resume", false, "continue the interrupted import of this file (same size and choices) after its last committed row")
-	f.IntVar(&batch, "batch", importer.MaxBatch, "rows per transaction (at most 5000)")
+	f.StringArrayVar(&o.maps, "map", nil, "COLUMN=FIELD (repeatable; several columns for one field are joined with a space, in order)")
+	f.StringVar(&o.rejectsPath, "rejects", "", "rejects file (default FILE.csv.rejects.csv): row number and reason per rejected row")
+	f.StringArrayVar(&o.consents, "consent", nil, "COLUMN=PURPOSE (repeatable): the column holds each customer's yes/no for a consent purpose; empty cells record nothing")
+	f.StringVar(&o.policyVersion, "policy-version", "", "the privacy-policy version the list's consents were collected under (required with --consent)")
+	f.BoolVar(&o.resume, "resume", false, "continue the interrupted import of this file (same size and choices) after its last committed row")
+	f.IntVar(&o.batch, "batch", importer.MaxBatch, "rows per transaction (at most 5000)")
 	return cmd
+}
+
+// importFile imports the CSV file at path as an import job and runs it here until it ends or
+// the command is interrupted; either way it writes the rejects file and the summary.
+func importFile(ctx context.Context, d importServices, e env, path string, o importOptions) error {
+	if len(o.maps) == 0 {
+		return fmt.Errorf("--map COLUMN=FIELD is required, once per mapped column")
+	}
+	if o.policyVersion != "" && len(o.consents) == 0 {
+		return fmt.Errorf("--policy-version is only meaningful with --consent COLUMN=PURPOSE")
+	}
+	spec := importer.Spec{Map: o.maps, Consent: o.consents, PolicyVersion: o.policyVersion, Batch: o.batch}
+	rejectsPath := o.rejectsPath
+	if rejectsPath == "" {
+		rejectsPath = path + ".rejects.csv"
+	}
+	ctx, stop := signalContext(ctx)
+	defer stop()
+	st, err := startImport(ctx, d.Imports, e, path, spec, o.resume)
+	if err != nil {
+		return err
+	}
+	return runImport(ctx, d, e, st, rejectsPath)
 }
 
 // startImport creates the file's import job as an upload to POST /v1/imports does — spooled,
 // checked through to its last row, audited — or, with --resume, finds the interrupted job
 // this file started, whose spooled copy and cursor say where to continue.
-func startImport(ctx context.Context, a *app.App, e env, path string, spec importer.Spec, resume bool) (importer.Status, error) {
+func startImport(ctx context.Context, imports *importer.Service, e env, path string, spec importer.Spec, resume bool) (importer.Status, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return importer.Status{}, fmt.Errorf("open %s: %w", path, err)
@@ -73,7 +91,7 @@ func startImport(ctx context.Context, a *app.App, e env, path string, spec impor
 		return importer.Status{}, err
 	}
 	if resume {
-		st, ok, err := interruptedImport(ctx, a, spec, info.Size())
+		st, ok, err := interruptedImport(ctx, imports, spec, info.Size())
 		if err != nil {
 			return importer.Status{}, err
 		}
@@ -83,7 +101,7 @@ func startImport(ctx context.Context, a *app.App, e env, path string, spec impor
 		}
 		fmt.Fprintf(e.stderr, "no interrupted import of %s with these choices; starting a new one\n", path)
 	}
-	st, err := a.Imports.Start(ctx, spec, f)
+	st, err := imports.Start(ctx, spec, f)
 	if err != nil {
 		var fe *importer.FileError
 		if errors.As(err, &fe) {
@@ -97,8 +115,8 @@ func startImport(ctx context.Context, a *app.App, e env, path string, spec impor
 
 // interruptedImport finds the newest import job left running (its process stopped) whose
 // file had this size and whose choices were these: the one --resume continues.
-func interruptedImport(ctx context.Context, a *app.App, spec importer.Spec, size int64) (importer.Status, bool, error) {
-	sts, err := a.Imports.List(ctx, importer.MaxList)
+func interruptedImport(ctx context.Context, imports *importer.Service, spec importer.Spec, size int64) (importer.Status, bool, error) {
+	sts, err := imports.List(ctx, importer.MaxList)
 	if err != nil {
 		return importer.Status{}, false, err
 	}
@@ -114,7 +132,7 @@ func interruptedImport(ctx context.Context, a *app.App, spec importer.Spec, size
 // runImport runs the import job here, to its end, drawing a progress bar on a terminal, then
 // writes the rejects file and the summary from the job's own record, so that what the command
 // line reports is what GET /v1/imports/{id} shows.
-func runImport(ctx context.Context, a *app.App, e env, st importer.Status, rejectsPath string) error {
+func runImport(ctx context.Context, d importServices, e env, st importer.Status, rejectsPath string) error {
 	tty := e.terminal(e.stderr)
 	began := time.Now()
 	runCtx := importer.WithProgress(ctx, func(p importer.Status) {
@@ -123,7 +141,7 @@ func runImport(ctx context.Context, a *app.App, e env, st importer.Status, rejec
 			fmt.Fprintf(e.stderr, "\r[%-40s] %5.1f%% %d rows", bar(pct), pct, p.RowsRead)
 		}
 	})
-	runErr := a.Runner.RunJob(runCtx, st.ID)
+	runErr := d.Runner.RunJob(runCtx, st.ID)
 	if tty {
 		fmt.Fprintln(e.stderr)
 	}
@@ -131,11 +149,11 @@ func runImport(ctx context.Context, a *app.App, e env, st importer.Status, rejec
 	interrupted := ctx.Err() != nil
 	// Interrupted or not, the report is written: what is committed is stored.
 	ctx = context.WithoutCancel(ctx)
-	end, err := a.Imports.Status(ctx, st.ID)
+	end, err := d.Imports.Status(ctx, st.ID)
 	if err != nil {
 		return err
 	}
-	if err := writeRejects(ctx, a, st.ID, rejectsPath); err != nil {
+	if err := writeRejects(ctx, d.Imports, st.ID, rejectsPath); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "rows %d, created %d, updated %d, unchanged %d, rejected %d (%s), consents recorded %d in %s\n",
@@ -157,9 +175,14 @@ func runImport(ctx context.Context, a *app.App, e env, st importer.Status, rejec
 	return exitCode(1)
 }
 
+// rejectReader pages through an import's rejected rows.
+type rejectReader interface {
+	Rejects(ctx context.Context, id string, afterRow, limit int) ([]importer.Reject, error)
+}
+
 // writeRejects writes the import's rejected rows, all of them (a resumed import's earlier
 // runs too), as the rejects file: row number and reason, never a value.
-func writeRejects(ctx context.Context, a *app.App, id, path string) error {
+func writeRejects(ctx context.Context, imports rejectReader, id, path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("rejects file: %w", err)
@@ -168,7 +191,7 @@ func writeRejects(ctx context.Context, a *app.App, id, path string) error {
 	w := importer.CSVRejects(f)
 	after := 0
 	for {
-		rs, err := a.Imports.Rejects(ctx, id, after, 10000)
+		rs, err := imports.Rejects(ctx, id, after, 10000)
 		if err != nil {
 			return err
 		}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/stewardhq/steward/internal/app"
+	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/quality"
 )
 
@@ -32,16 +34,7 @@ func qualityCmd(s *settings, e env) *cobra.Command {
 		Short: "Completeness per field, customers by contact status, duplicates pending, stale contacts (counts only)",
 		Args:  cobra.NoArgs,
 		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
-			rep, err := a.Duplicates.QualityReport(ctx)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(e.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
-			}
-			return printReport(e, rep)
+			return qualityReport(ctx, a.Duplicates, e.stdout, asJSON)
 		}),
 	}
 	report.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON, as GET /v1/quality returns it")
@@ -49,8 +42,28 @@ func qualityCmd(s *settings, e env) *cobra.Command {
 	return cmd
 }
 
-func printReport(e env, rep quality.BaseReport) error {
-	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+// qualityReporter reports the quality of the customer base in counts, never values.
+type qualityReporter interface {
+	QualityReport(ctx context.Context) (quality.BaseReport, error)
+}
+
+// qualityReport prints a table for a person or, with asJSON, the body GET /v1/quality
+// returns, so that a script can switch between the two without translating.
+func qualityReport(ctx context.Context, r qualityReporter, out io.Writer, asJSON bool) error {
+	rep, err := r.QualityReport(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printReport(out, rep)
+}
+
+func printReport(out io.Writer, rep quality.BaseReport) error {
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "customers\t%d\n", rep.Customers)
 	fmt.Fprintf(tw, "duplicates pending\t%d\n", rep.DuplicatesPending)
 	fmt.Fprintf(tw, "stale contacts (no engagement for %d days)\t%d\n", rep.InactiveDays, rep.StaleContacts)
@@ -73,14 +86,25 @@ func duplicatesCmd(s *settings, e env) *cobra.Command {
 		Short: "Refresh blocking keys, score candidate pairs, queue them for review and merge those above the merge threshold",
 		Args:  cobra.NoArgs,
 		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
-			res, err := a.Duplicates.Scan(ctx)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "refreshed %d, candidates %d, pairs %d (new %d, skipped %d), pending %d, merged automatically %d\n",
-				res.Refreshed, res.Candidates, res.Pairs, res.New, res.Skipped, res.Pending, res.AutoMerged)
-			return nil
+			return scanDuplicates(ctx, a.Duplicates, e.stdout)
 		}),
 	})
 	return cmd
+}
+
+// duplicateScanner finds duplicate customers, queues them for review and merges those
+// above the merge threshold.
+type duplicateScanner interface {
+	Scan(ctx context.Context) (duplicate.Result, error)
+}
+
+// scanDuplicates prints the scan's counts on one line, for a cron job's log.
+func scanDuplicates(ctx context.Context, d duplicateScanner, out io.Writer) error {
+	res, err := d.Scan(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "refreshed %d, candidates %d, pairs %d (new %d, skipped %d), pending %d, merged automatically %d\n",
+		res.Refreshed, res.Candidates, res.Pairs, res.New, res.Skipped, res.Pending, res.AutoMerged)
+	return nil
 }
