@@ -233,12 +233,13 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		Ledger: db.Rights(), Clock: now}); err != nil {
 		return nil, err
 	}
-	a.Quality = &quality.Validator{DefaultRegion: cfg.DefaultRegion}
+	var mx *quality.MXChecker
 	if cfg.EmailMXCheck {
 		// The system resolver, behind the checker's cache and timeout; off unless asked for,
 		// because a form check must not depend on DNS the operator did not opt in to.
-		a.Quality.MX = quality.NewMXChecker(net.DefaultResolver, 0, 0)
+		mx = quality.NewMXChecker(net.DefaultResolver, 0, 0)
 	}
+	a.Quality = &quality.Validator{DefaultRegion: cfg.DefaultRegion, MX: mx}
 	if a.Monitor, err = quality.NewMonitor(db.Quality(), cfg.ContactInactiveAfter, now); err != nil {
 		return nil, err
 	}
