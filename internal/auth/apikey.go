@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,20 +86,11 @@ func (s *Service) Create(ctx context.Context, role, name string) (string, Key, e
 	if err != nil {
 		return "", Key{}, err
 	}
-	target, ok := s.catalog.Role(role)
-	if !ok {
+	if _, ok := s.catalog.Role(role); !ok {
 		return "", Key{}, problem.InvalidField("role", "unknown role %q", role)
 	}
-	// A key may not carry more than its issuer holds, or an admin could mint an owner key.
-	for _, p := range target.Permissions {
-		if !s.catalog.RoleHas(issuer.Role, p) {
-			return "", Key{}, problem.Forbiddenf("role %q may not issue a key with permission %q", issuer.Role, p)
-		}
-	}
-	for _, p := range target.Purposes {
-		if !s.catalog.RoleMayActFor(issuer.Role, p) {
-			return "", Key{}, problem.Forbiddenf("role %q may not issue a key for purpose %q", issuer.Role, p)
-		}
+	if err := s.covers(issuer, role, "issue"); err != nil {
+		return "", Key{}, err
 	}
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
@@ -219,17 +211,47 @@ func (s *Service) List(ctx context.Context) ([]Key, error) {
 
 // Revoke stops a key from authenticating, at once and for good.
 func (s *Service) Revoke(ctx context.Context, id string) error {
-	if _, err := authz.Require(ctx, s.catalog, "apikeys.manage"); err != nil {
+	revoker, err := authz.Require(ctx, s.catalog, "apikeys.manage")
+	if err != nil {
 		return err
 	}
 	if len(id) != 8 {
 		return problem.InvalidField("id", "is not a valid key id")
 	}
+	keys, err := s.store.ListAPIKeys(ctx)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(keys, func(k Key) bool { return k.ID == id && k.RevokedAt == nil })
+	if i < 0 {
+		return problem.NotFoundf("no active key with this id")
+	}
+	if err := s.covers(revoker, keys[i].Role, "revoke"); err != nil {
+		return err
+	}
 	entry := audit.New(ctx, audit.ActionAPIKeyRevoke, "", nil, "")
 	entry.Target = "apikey:" + id
-	err := s.store.RevokeAPIKey(ctx, id, clock.System(), []audit.Entry{entry})
+	err = s.store.RevokeAPIKey(ctx, id, clock.System(), []audit.Entry{entry})
 	s.forget()
 	return err
+}
+
+// covers refuses, naming what is missing, when the actor's role holds less than role: a key
+// may not be issued with, nor revoked from, rights its issuer lacks, or an admin could mint an
+// owner key or cut the owner, the DPO and the auditor off.
+func (s *Service) covers(actor authz.Actor, role, verb string) error {
+	target, _ := s.catalog.Role(role)
+	for _, p := range target.Permissions {
+		if !s.catalog.RoleHas(actor.Role, p) {
+			return problem.Forbiddenf("role %q may not %s a key with permission %q", actor.Role, verb, p)
+		}
+	}
+	for _, p := range target.Purposes {
+		if !s.catalog.RoleMayActFor(actor.Role, p) {
+			return problem.Forbiddenf("role %q may not %s a key for purpose %q", actor.Role, verb, p)
+		}
+	}
+	return nil
 }
 
 func hash(plain string) []byte {

@@ -366,7 +366,7 @@ func TestRevokeRules(t *testing.T) {
 			{"short id", as("owner"), "abc", problem.Invalid, "id"},
 			{"long id", as("owner"), k.ID + "x", problem.Invalid, "id"},
 			{"unknown id", as("owner"), "aaaaaaaa", problem.NotFound, ""},
-			{"revokes", as("admin"), k.ID, 0, ""},
+			{"revokes", as("owner"), k.ID, 0, ""},
 			{"already revoked", as("owner"), k.ID, problem.NotFound, ""},
 		}
 		for _, tc := range tests {
@@ -384,6 +384,36 @@ func TestRevokeRules(t *testing.T) {
 	})
 }
 
+// TestRevokeNeedsTheRevokedRights: revoking follows the rule of issuing. An admin, who may
+// manage keys but holds less than the owner and the DPO, cannot cut them off by revoking their
+// keys; the owner can; a refused revocation leaves the key working; for every role, an admin
+// may revoke its keys exactly when it may issue them.
+func TestRevokeNeedsTheRevokedRights(t *testing.T) {
+	forEngines(t, func(t *testing.T, st stores) {
+		s := newService(st, 0)
+		for _, role := range []string{"owner", "dpo"} {
+			plain, k := mustCreate(t, s, role)
+			if err := s.Revoke(as("admin"), k.ID); !problem.Is(err, problem.Forbidden) {
+				t.Fatalf("admin revokes a %s key: got %v, want Forbidden", role, err)
+			}
+			if _, err := s.Authenticate(context.Background(), plain); err != nil {
+				t.Fatalf("the %s key stopped working after a refused revocation: %v", role, err)
+			}
+			if err := s.Revoke(as("owner"), k.ID); err != nil {
+				t.Fatalf("owner revokes a %s key: %v", role, err)
+			}
+		}
+		for _, role := range []string{"owner", "admin", "support", "marketer", "analyst", "dpo", "auditor", "ingest"} {
+			_, _, issueErr := s.Create(as("admin"), role, "probe")
+			_, k := mustCreate(t, s, role)
+			revokeErr := s.Revoke(as("admin"), k.ID)
+			if (issueErr == nil) != (revokeErr == nil) {
+				t.Errorf("%s: admin may issue: %v, may revoke: %v; want the same answer", role, issueErr, revokeErr)
+			}
+		}
+	})
+}
+
 // TestListAndAudit: the listing shows every key, oldest first, revoked ones marked; creating,
 // listing and revoking are audited with the actor and the key's id.
 func TestListAndAudit(t *testing.T) {
@@ -393,7 +423,7 @@ func TestListAndAudit(t *testing.T) {
 		if _, err := s.List(as("support")); !problem.Is(err, problem.Forbidden) {
 			t.Errorf("support lists keys: got %v, want Forbidden", err)
 		}
-		_, first := mustCreate(t, s, "support")
+		_, first := mustCreate(t, s, "ingest")
 		_, second := mustCreate(t, s, "dpo")
 		if err := s.Revoke(as("admin"), first.ID); err != nil {
 			t.Fatal(err)
@@ -418,7 +448,7 @@ func TestListAndAudit(t *testing.T) {
 			got = append(got, e.Action+" "+e.ActorRole+" "+e.Target)
 		}
 		want := []string{
-			audit.ActionAPIKeyCreate + " owner apikey:" + first.ID + " role:support",
+			audit.ActionAPIKeyCreate + " owner apikey:" + first.ID + " role:ingest",
 			audit.ActionAPIKeyCreate + " owner apikey:" + second.ID + " role:dpo",
 			audit.ActionAPIKeyRevoke + " admin apikey:" + first.ID,
 			audit.ActionAPIKeyList + " admin ",
