@@ -102,6 +102,7 @@ func newRoot(e env) *cobra.Command {
 	f.StringVar(&s.cfg.IPMode, "ip-mode", s.cfg.IPMode, "context.ip of events: sealed, prefix (/24, /48 in clear) or drop")
 	f.StringVar(&s.cfg.EventSchema, "event-schema", "", "event schema file overriding the built-in one")
 	f.IntVar(&s.cfg.TrackingSlots, "tracking-slots", s.cfg.TrackingSlots, "tracking requests processed at once; more wait, then get 429")
+	f.StringVar(&s.cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (per-client limits)")
 	f.DurationVar(&s.cfg.CartAbandonAfter, "cart-abandon-after", s.cfg.CartAbandonAfter, "a checkout with no order after this long is an abandoned cart")
 	f.IntVar(&s.cfg.DecisionCache, "decision-cache", s.cfg.DecisionCache, "customers whose permission-decision inputs are kept in memory (about 600 bytes each); 0 turns the cache off")
 	f.Int64Var(&s.cfg.ImportMaxBytes, "import-max-bytes", s.cfg.ImportMaxBytes, "largest CSV file POST /v1/imports accepts, in bytes")

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -61,6 +62,7 @@ type Config struct {
 	IPMode           string        `json:"ip-mode"`            // sealed, prefix or drop
 	EventSchema      string        `json:"event-schema"`       // override event schema file
 	TrackingSlots    int           `json:"tracking-slots"`     // concurrent tracking requests
+	TrustedProxies   string        `json:"trusted-proxies"`    // CIDRs of proxies whose X-Forwarded-For names the client
 	CartAbandonAfter time.Duration `json:"cart-abandon-after"` // checkout without order → abandoned
 	DecisionCache    int           `json:"decision-cache"`     // customers whose decision inputs are cached; 0 off
 	ImportMaxBytes   int64         `json:"import-max-bytes"`   // largest CSV accepted by POST /v1/imports
@@ -191,6 +193,9 @@ func (c Config) Validate() error {
 	if c.TrackingSlots < 1 || c.TrackingSlots > 1024 {
 		return fmt.Errorf("tracking-slots: must be 1 to 1024")
 	}
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		return fmt.Errorf("trusted-proxies: %w", err)
+	}
 	if c.DecisionCache < 0 || c.DecisionCache > 10_000_000 {
 		return fmt.Errorf("decision-cache: must be 0 to 10000000")
 	}
@@ -264,6 +269,38 @@ func (c Config) Inactivity() catalog.Retention {
 func (c Config) SurvivorshipRules() map[string]duplicate.Rule {
 	r, _ := duplicate.ParseRules(c.Survivorship)
 	return r
+}
+
+// Proxies is trusted-proxies: the networks of the load balancers and proxies in front of
+// Steward, whose X-Forwarded-For header is believed.
+func (c Config) Proxies() []netip.Prefix {
+	p, _ := parsePrefixes(c.TrustedProxies)
+	return p
+}
+
+// parsePrefixes reads a comma-separated list of CIDR prefixes or single addresses.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or a CIDR prefix", part)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a CIDR prefix", part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // SourceRoles is source-priority, best first.

@@ -185,8 +185,9 @@ func header(ps ...param) option { return func(rt *route) { rt.Headers = append(r
 func summary(s string) option   { return func(rt *route) { rt.Summary = s } }
 func maxBody(n int64) option    { return func(rt *route) { rt.MaxBody = n } }
 
-// commonErrors are documented on every authenticated route.
-var commonErrors = []int{http.StatusUnauthorized, http.StatusInternalServerError}
+// commonErrors are documented on every authenticated route: a missing or wrong key, an address
+// refused after too many failed authentications (limits.go), and the internal error.
+var commonErrors = []int{http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusInternalServerError}
 
 // Routes lists every served method and pattern, for tests that hold the API map to its
 // documentation.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -70,10 +71,14 @@ type Server struct {
 	// Ingest serves the tracking API; TrackingSlots bounds its concurrent requests.
 	Ingest        *ingest.Service
 	TrackingSlots int
+	// TrustedProxies are the load balancers and proxies whose X-Forwarded-For names the
+	// client; the per-client limits count by that address (see limits.go).
+	TrustedProxies []netip.Prefix
 	// Duplicates serves the duplicate review queue and the quality report.
 	Duplicates    *duplicate.Service
 	ingestMetrics *ingestMetrics
 	trackSlots    chan struct{}
+	limits        *limits
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -98,6 +103,8 @@ func (s *Server) Handler() http.Handler {
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "steward_http_request_seconds", Help: "HTTP request latency by route pattern.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
 	s.registry.MustRegister(s.requests, s.latency)
+	s.limits = newLimits(s.TrustedProxies)
+	s.registry.MustRegister(s.limits.refused, s.limits.failed)
 	s.registerIngestMetrics()
 	s.registerRightsMetrics()
 
@@ -160,6 +167,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (read deadlines, flushing).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
@@ -186,7 +196,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.latency.WithLabelValues(rt.Method + " " + rt.Path).Observe(time.Since(start).Seconds())
 		}()
 		if !rt.Public {
-			actor, err := s.authenticate(ctx, r)
+			actor, err := s.authenticateLimited(ctx, r)
 			if err != nil {
 				s.writeProblem(sw, r, rid, err)
 				return
@@ -202,6 +212,20 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.writeProblem(sw, r, rid, err)
 		}
 	})
+}
+
+// authenticateLimited authenticates a request unless its client address has failed too often
+// this minute, and counts a failure against the address.
+func (s *Server) authenticateLimited(ctx context.Context, r *http.Request) (authz.Actor, error) {
+	addr := s.limits.clientAddr(r)
+	if err := s.limits.allowAuth(addr); err != nil {
+		return authz.Actor{}, err
+	}
+	a, err := s.authenticate(ctx, r)
+	if problem.Is(err, problem.Unauthenticated) {
+		s.limits.failedAuth(addr)
+	}
+	return a, err
 }
 
 func (s *Server) authenticate(ctx context.Context, r *http.Request) (authz.Actor, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,7 +60,7 @@ func (s *Server) ingestRoutes() []route {
 		}
 	}
 	return append(rs,
-		get("/v1/projects/{writeKey}/settings", s.projectSettings, public, out[projectSettings](200), errs(404)),
+		get("/v1/projects/{writeKey}/settings", s.projectSettings, public, out[projectSettings](200), errs(404, 429)),
 		get("/v1/customers/{id}/events", s.listEvents, query(eventQuery...), header(purposeHeader), out[EventList](200), errs(403, 404, 422)),
 		get("/v1/customers/{id}/identities", s.listIdentities, header(purposeHeader), out[IdentityList](200), errs(403, 404, 422)),
 		get("/v1/customers/{id}/merges", s.listMerges, out[MergeList](200), errs(403, 404, 422)),
@@ -178,10 +179,70 @@ func (s *Server) track(kind string) handlerFunc {
 		cors(w, r)
 		start := time.Now()
 		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "text/plain") {
-			return s.trackFail(w, r, problem.InvalidField("Content-Type", "must be application/json or text/plain"))
+			return s.refuseUnread(w, r, problem.InvalidField("Content-Type", "must be application/json or text/plain"))
 		}
-		// A slot first: waiting requests hold no body in memory, so overload costs sockets,
-		// not heap, and turns into 429 after TrackingWait.
+		addr := s.limits.clientAddr(r)
+		if err := s.limits.allowAuth(addr); err != nil {
+			return s.refuseUnread(w, r, err)
+		}
+		// A key sent as the Basic user name is checked before anything is read, so a request
+		// with a wrong key costs no body and no slot.
+		var actor authz.Actor
+		key, _, _ := r.BasicAuth()
+		if key != "" {
+			a, err := s.writeKey(r, addr, key)
+			if err != nil {
+				return s.refuseUnread(w, r, err)
+			}
+			actor = a
+		}
+		if err := s.limits.enterTracking(addr); err != nil {
+			return s.refuseUnread(w, r, err)
+		}
+		defer s.limits.leaveTracking(addr)
+		s.ingestMetrics.waiting.Inc()
+		defer s.ingestMetrics.waiting.Dec()
+		// The body is read before a slot is taken, under a deadline: a slow sender holds its
+		// own connection and one of its address's few places, never a slot that stores others'
+		// events. Memory stays bounded by addresses × TrackingPerAddress × the body limit.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(TrackingReadTimeout))
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		_ = rc.SetReadDeadline(time.Time{})
+		if err != nil {
+			var mbe *http.MaxBytesError
+			var ne net.Error
+			switch {
+			case errors.As(err, &mbe):
+				return s.refuseUnread(w, r, problem.New(problem.TooLarge, "request body is too large"))
+			case errors.As(err, &ne) && ne.Timeout():
+				return s.refuseUnread(w, r, problem.InvalidField("body", "took longer than %s to arrive", TrackingReadTimeout))
+			}
+			return s.refuseUnread(w, r, problem.InvalidField("body", "could not be read"))
+		}
+		if int64(len(body)) > limit {
+			return s.refuseUnread(w, r, problem.New(problem.TooLarge, "request body must be at most %d bytes", limit))
+		}
+		received := time.Now().UTC()
+		req, err := ingest.Parse(kind, body, received)
+		if err != nil {
+			return s.trackFail(w, r, err)
+		}
+		if key == "" {
+			if key = req.WriteKey; key == "" {
+				return s.trackFail(w, r, problem.New(problem.Unauthenticated, "missing write key: send it as the Basic user name or as writeKey in the body"))
+			}
+			if actor, err = s.writeKey(r, addr, key); err != nil {
+				return s.trackFail(w, r, err)
+			}
+		}
+		keyID := strings.TrimPrefix(actor.ID, "key:")
+		if err := s.limits.enterKey(keyID, s.keySlots()); err != nil {
+			return s.trackFail(w, r, err)
+		}
+		defer s.limits.leaveKey(keyID)
+		// A slot last: only requests ready to be stored wait for one, and overload turns into
+		// 429 after TrackingWait.
 		t := time.NewTimer(TrackingWait)
 		select {
 		case s.trackSlots <- struct{}{}:
@@ -193,37 +254,7 @@ func (s *Server) track(kind string) handlerFunc {
 			return s.trackFail(w, r, problem.New(problem.Unavailable, "request cancelled"))
 		}
 		defer func() { <-s.trackSlots }()
-		s.ingestMetrics.waiting.Inc()
-		defer s.ingestMetrics.waiting.Dec()
-		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return s.trackFail(w, r, problem.New(problem.TooLarge, "request body is too large"))
-			}
-			return s.trackFail(w, r, problem.InvalidField("body", "could not be read"))
-		}
-		if int64(len(body)) > limit {
-			return s.trackFail(w, r, problem.New(problem.TooLarge, "request body must be at most %d bytes", limit))
-		}
-		received := time.Now().UTC()
-		req, err := ingest.Parse(kind, body, received)
-		if err != nil {
-			return s.trackFail(w, r, err)
-		}
-		key, _, _ := r.BasicAuth()
-		if key == "" {
-			key = req.WriteKey
-		}
-		if key == "" {
-			return s.trackFail(w, r, problem.New(problem.Unauthenticated, "missing write key: send it as the Basic user name or as writeKey in the body"))
-		}
-		actor, err := s.APIKeys.Authenticate(r.Context(), key)
-		if err != nil {
-			return s.trackFail(w, r, problem.New(problem.Unauthenticated, "invalid write key"))
-		}
 		ctx := authz.WithActor(r.Context(), actor)
-		keyID := strings.TrimPrefix(actor.ID, "key:")
 		res, err := s.Ingest.Ingest(ctx, ingest.Batch{KeyID: keyID, Messages: req.Messages, ReceivedAt: received, GPC: strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1"})
 		if err != nil {
 			return s.trackFail(w, r, err)
@@ -233,12 +264,42 @@ func (s *Server) track(kind string) handlerFunc {
 	}
 }
 
+// refuseUnread answers a tracking request whose body was not (wholly) read, closing the
+// connection after the answer: otherwise the server would read up to 256 KiB of the unread
+// body before answering, and a client trickling it would hold the answer back.
+func (s *Server) refuseUnread(w http.ResponseWriter, r *http.Request, err error) error {
+	w.Header().Set("Connection", "close")
+	return s.trackFail(w, r, err)
+}
+
+// writeKey authenticates a tracking request's write key, counting a failure against the
+// client's address.
+func (s *Server) writeKey(r *http.Request, addr, key string) (authz.Actor, error) {
+	actor, err := s.APIKeys.Authenticate(r.Context(), key)
+	if err != nil {
+		s.limits.failedAuth(addr)
+		return authz.Actor{}, problem.New(problem.Unauthenticated, "invalid write key")
+	}
+	return actor, nil
+}
+
+// keySlots is how many slots one write key may hold or wait for: all but a reserve, so that
+// the other keys always find one.
+func (s *Server) keySlots() int {
+	return max(cap(s.trackSlots)-cap(s.trackSlots)/4, 1)
+}
+
 // projectSettings answers analytics.js's settings request for a write key, pointing the
 // library at this server so that only the host changes in a site's snippet.
 func (s *Server) projectSettings(w http.ResponseWriter, r *http.Request) error {
 	cors(w, r)
 	key := r.PathValue("writeKey")
+	addr := s.limits.clientAddr(r)
+	if err := s.limits.allowAuth(addr); err != nil {
+		return err
+	}
 	if _, err := s.APIKeys.WriteKey(r.Context(), key); err != nil {
+		s.limits.failedAuth(addr)
 		return err
 	}
 	proto := "http"

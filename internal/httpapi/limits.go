@@ -1,0 +1,184 @@
+package httpapi
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stewardhq/steward/internal/problem"
+)
+
+// Limits on what one client may take of the server. Tracking routes are public to anyone
+// holding a browser write key, and every route accepts guesses at keys, so the limits are per
+// client address (and, for tracking, per write key) rather than global: a client that misbehaves
+// uses up its own share, not everyone's.
+const (
+	// TrackingPerAddress bounds the tracking requests one client address may have in progress
+	// (being read, waiting for a slot, or being stored). A browser sends a few at a time; a
+	// slow-upload attack from one address stops here instead of holding every slot.
+	TrackingPerAddress = 32
+	// AuthFailuresPerMinute is how many failed authentications one client address may make in
+	// a minute (from its first failure); beyond it, every authentication from that address is
+	// refused with 429 until the minute is over, so keys cannot be guessed at speed.
+	AuthFailuresPerMinute = 30
+	// trackedAddresses bounds the addresses remembered for the failure count: the table is
+	// cleared when full, which only forgives some failures early.
+	trackedAddresses = 100_000
+)
+
+// TrackingReadTimeout is how long a tracking request may take to send its body. A batch of
+// 500 KiB arrives in well under a second on any real connection; a trickle is cut off.
+var TrackingReadTimeout = 10 * time.Second
+
+// limits holds the counts behind the limits above.
+type limits struct {
+	trusted []netip.Prefix
+
+	mu       sync.Mutex
+	inflight map[string]int // tracking requests in progress per client address
+	perKey   map[string]int // tracking requests holding or waiting for a slot, per write key
+	failures map[string]failures // failed authentications per client address
+
+	refused *prometheus.CounterVec
+	failed  prometheus.Counter
+}
+
+func newLimits(trusted []netip.Prefix) *limits {
+	return &limits{trusted: trusted, inflight: map[string]int{}, perKey: map[string]int{}, failures: map[string]failures{},
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_http_limited_total",
+			Help: "Requests refused by a per-client limit, by limit (tracking_address, tracking_key, auth_failures) — never the address."},
+			[]string{"limit"}),
+		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_auth_failures_total",
+			Help: "Failed authentications (unknown, revoked or malformed keys), every route."})}
+}
+
+// clientAddr is the address of the client a request comes from: the peer, or, when the peer is
+// a trusted proxy, the nearest address in X-Forwarded-For that is not a trusted proxy itself.
+// Without trusted proxies the header is ignored, since any client can write it.
+func (l *limits) clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if !l.isTrusted(host) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		if !l.isTrusted(hop) {
+			return hop
+		}
+		host = hop
+	}
+	return host
+}
+
+func (l *limits) isTrusted(host string) bool {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	for _, p := range l.trusted {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// enterTracking admits one more tracking request from addr, or refuses it with 429; a
+// successful call must be paired with leave.
+func (l *limits) enterTracking(addr string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inflight[addr] >= TrackingPerAddress {
+		l.refused.WithLabelValues("tracking_address").Inc()
+		return problem.New(problem.RateLimited, "too many tracking requests in progress from this address; retry later")
+	}
+	l.inflight[addr]++
+	return nil
+}
+
+func (l *limits) leaveTracking(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inflight[addr]--; l.inflight[addr] <= 0 {
+		delete(l.inflight, addr)
+	}
+}
+
+// enterKey admits one more tracking request of a write key to the slots, refusing it when the
+// key already holds or waits for max of them: one key, a browser key in a page anyone can
+// copy, cannot take the slots the other keys (the server-side ingest key, the tills) need.
+func (l *limits) enterKey(keyID string, max int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perKey[keyID] >= max {
+		l.refused.WithLabelValues("tracking_key").Inc()
+		return problem.New(problem.RateLimited, "this write key has too many requests in progress; retry later")
+	}
+	l.perKey[keyID]++
+	return nil
+}
+
+func (l *limits) leaveKey(keyID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perKey[keyID]--; l.perKey[keyID] <= 0 {
+		delete(l.perKey, keyID)
+	}
+}
+
+// failures counts one address's failed authentications in the minute since the first of them.
+type failures struct {
+	since time.Time
+	n     int
+}
+
+// authWindow is how long failed authentications count against an address.
+const authWindow = time.Minute
+
+// allowAuth refuses an authentication attempt from addr with 429 once it has failed
+// AuthFailuresPerMinute times within a minute of its first failure.
+func (l *limits) allowAuth(addr string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.failures[addr]
+	if !ok {
+		return nil
+	}
+	if time.Since(f.since) > authWindow {
+		delete(l.failures, addr)
+		return nil
+	}
+	if f.n >= AuthFailuresPerMinute {
+		l.refused.WithLabelValues("auth_failures").Inc()
+		return problem.New(problem.RateLimited, "too many failed authentications from this address; retry in a minute")
+	}
+	return nil
+}
+
+// failedAuth counts a failed authentication from addr.
+func (l *limits) failedAuth(addr string) {
+	l.failed.Inc()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.failures[addr]
+	if !ok || time.Since(f.since) > authWindow {
+		if len(l.failures) >= trackedAddresses {
+			clear(l.failures)
+		}
+		f = failures{since: time.Now()}
+	}
+	f.n++
+	l.failures[addr] = f
+}
