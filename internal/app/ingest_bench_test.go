@@ -177,7 +177,8 @@ func plainEventInsert(b *testing.B, a *App, batches, perBatch, clients int) time
 
 // BenchmarkIngestOverload sends from twice as many clients as the server takes requests at
 // once and reports the peak heap and the share of requests told to retry: memory stays
-// bounded because waiting requests hold no body.
+// bounded because waiting requests hold their body's bytes only (parsed once they have a
+// slot), at most four per slot in all.
 func BenchmarkIngestOverload(b *testing.B) {
 	a := benchApp(b, b.TempDir())
 	defer a.Close()

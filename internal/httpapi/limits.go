@@ -40,8 +40,9 @@ type limits struct {
 	trusted []netip.Prefix
 
 	mu       sync.Mutex
-	inflight map[string]int // tracking requests in progress per client address
-	perKey   map[string]int // tracking requests holding or waiting for a slot, per write key
+	inflight map[string]int           // tracking requests in progress per client address
+	readers  int                      // tracking bodies being read or held, all addresses
+	perKey   map[string]chan struct{} // the slots one write key may hold at once
 	failures map[string]failures // failed authentications per client address
 
 	refused *prometheus.CounterVec
@@ -49,9 +50,9 @@ type limits struct {
 }
 
 func newLimits(trusted []netip.Prefix) *limits {
-	return &limits{trusted: trusted, inflight: map[string]int{}, perKey: map[string]int{}, failures: map[string]failures{},
+	return &limits{trusted: trusted, inflight: map[string]int{}, perKey: map[string]chan struct{}{}, failures: map[string]failures{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_http_limited_total",
-			Help: "Requests refused by a per-client limit, by limit (tracking_address, tracking_key, auth_failures) — never the address."},
+			Help: "Requests refused by a per-client limit, by limit (tracking_address, tracking_bodies, auth_failures) — never the address."},
 			[]string{"limit"}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_auth_failures_total",
 			Help: "Failed authentications (unknown, revoked or malformed keys), every route."})}
@@ -95,47 +96,47 @@ func (l *limits) isTrusted(host string) bool {
 	return false
 }
 
-// enterTracking admits one more tracking request from addr, or refuses it with 429; a
-// successful call must be paired with leave.
-func (l *limits) enterTracking(addr string) error {
+// enterTracking admits one more tracking request from addr, refusing it with 429 when the
+// address already has TrackingPerAddress in progress or maxReaders bodies are held in all; a
+// successful call must be paired with leaveTracking. Together the two bound the memory bodies
+// take: they are read before a slot is taken.
+func (l *limits) enterTracking(addr string, maxReaders int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.inflight[addr] >= TrackingPerAddress {
 		l.refused.WithLabelValues("tracking_address").Inc()
 		return problem.New(problem.RateLimited, "too many tracking requests in progress from this address; retry later")
 	}
+	if l.readers >= maxReaders {
+		l.refused.WithLabelValues("tracking_bodies").Inc()
+		return problem.New(problem.RateLimited, "server is saturated; retry later")
+	}
 	l.inflight[addr]++
+	l.readers++
 	return nil
 }
 
 func (l *limits) leaveTracking(addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.readers--
 	if l.inflight[addr]--; l.inflight[addr] <= 0 {
 		delete(l.inflight, addr)
 	}
 }
 
-// enterKey admits one more tracking request of a write key to the slots, refusing it when the
-// key already holds or waits for max of them: one key, a browser key in a page anyone can
-// copy, cannot take the slots the other keys (the server-side ingest key, the tills) need.
-func (l *limits) enterKey(keyID string, max int) error {
+// keySlots returns the semaphore of a write key's share of the slots: max at once, so that
+// one key, a browser key in a page anyone can copy, cannot take the slots the other keys (the
+// server-side ingest key, the tills) need. Keys are few, so the table stays small.
+func (l *limits) keySlots(keyID string, max int) chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.perKey[keyID] >= max {
-		l.refused.WithLabelValues("tracking_key").Inc()
-		return problem.New(problem.RateLimited, "this write key has too many requests in progress; retry later")
+	c, ok := l.perKey[keyID]
+	if !ok {
+		c = make(chan struct{}, max)
+		l.perKey[keyID] = c
 	}
-	l.perKey[keyID]++
-	return nil
-}
-
-func (l *limits) leaveKey(keyID string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.perKey[keyID]--; l.perKey[keyID] <= 0 {
-		delete(l.perKey, keyID)
-	}
+	return c
 }
 
 // failures counts one address's failed authentications in the minute since the first of them.

@@ -196,7 +196,7 @@ func (s *Server) track(kind string) handlerFunc {
 			}
 			actor = a
 		}
-		if err := s.limits.enterTracking(addr); err != nil {
+		if err := s.limits.enterTracking(addr, s.maxReaders()); err != nil {
 			return s.refuseUnread(w, r, err)
 		}
 		defer s.limits.leaveTracking(addr)
@@ -224,11 +224,13 @@ func (s *Server) track(kind string) handlerFunc {
 			return s.refuseUnread(w, r, problem.New(problem.TooLarge, "request body must be at most %d bytes", limit))
 		}
 		received := time.Now().UTC()
-		req, err := ingest.Parse(kind, body, received)
-		if err != nil {
-			return s.trackFail(w, r, err)
-		}
+		// Parsed messages take several times the body's bytes: a request whose key is known
+		// already waits for its slot as bytes and is parsed once it has one.
+		var req *ingest.Request
 		if key == "" {
+			if req, err = ingest.Parse(kind, body, received); err != nil {
+				return s.trackFail(w, r, err)
+			}
 			if key = req.WriteKey; key == "" {
 				return s.trackFail(w, r, problem.New(problem.Unauthenticated, "missing write key: send it as the Basic user name or as writeKey in the body"))
 			}
@@ -237,23 +239,27 @@ func (s *Server) track(kind string) handlerFunc {
 			}
 		}
 		keyID := strings.TrimPrefix(actor.ID, "key:")
-		if err := s.limits.enterKey(keyID, s.keySlots()); err != nil {
-			return s.trackFail(w, r, err)
-		}
-		defer s.limits.leaveKey(keyID)
-		// A slot last: only requests ready to be stored wait for one, and overload turns into
-		// 429 after TrackingWait.
+		// The key's share of the slots, then a slot: only requests ready to be stored wait,
+		// and overload turns into 429 after TrackingWait.
 		t := time.NewTimer(TrackingWait)
-		select {
-		case s.trackSlots <- struct{}{}:
-			t.Stop()
-		case <-t.C:
-			return s.trackFail(w, r, problem.New(problem.RateLimited, "server is saturated; retry later"))
-		case <-r.Context().Done():
-			t.Stop()
-			return s.trackFail(w, r, problem.New(problem.Unavailable, "request cancelled"))
+		defer t.Stop()
+		share := s.limits.keySlots(keyID, s.keySlots())
+		for _, sem := range []chan struct{}{share, s.trackSlots} {
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-t.C:
+				return s.trackFail(w, r, problem.New(problem.RateLimited, "server is saturated; retry later"))
+			case <-r.Context().Done():
+				return s.trackFail(w, r, problem.New(problem.Unavailable, "request cancelled"))
+			}
 		}
-		defer func() { <-s.trackSlots }()
+		if req == nil {
+			if req, err = ingest.Parse(kind, body, received); err != nil {
+				return s.trackFail(w, r, err)
+			}
+		}
+		body = nil
 		ctx := authz.WithActor(r.Context(), actor)
 		res, err := s.Ingest.Ingest(ctx, ingest.Batch{KeyID: keyID, Messages: req.Messages, ReceivedAt: received, GPC: strings.TrimSpace(r.Header.Get("Sec-GPC")) == "1"})
 		if err != nil {
@@ -283,11 +289,16 @@ func (s *Server) writeKey(r *http.Request, addr, key string) (authz.Actor, error
 	return actor, nil
 }
 
-// keySlots is how many slots one write key may hold or wait for: all but a reserve, so that
-// the other keys always find one.
+// keySlots is how many slots one write key may hold: all but a quarter, so that the other
+// keys always find one.
 func (s *Server) keySlots() int {
 	return max(cap(s.trackSlots)-cap(s.trackSlots)/4, 1)
 }
+
+// maxReaders bounds the tracking bodies read or held at once, all clients together: four per
+// slot, so bursts queue without a client waiting to send, and memory stays bounded by
+// maxReaders × the batch limit.
+func (s *Server) maxReaders() int { return max(4*cap(s.trackSlots), 64) }
 
 // projectSettings answers analytics.js's settings request for a write key, pointing the
 // library at this server so that only the host changes in a site's snippet.
