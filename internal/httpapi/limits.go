@@ -43,7 +43,7 @@ type limits struct {
 	inflight map[string]int           // tracking requests in progress per client address
 	readers  int                      // tracking bodies being read or held, all addresses
 	perKey   map[string]chan struct{} // the slots one write key may hold at once
-	failures map[string]failures // failed authentications per client address
+	failures map[string]failures      // failed authentications per client address
 
 	refused *prometheus.CounterVec
 	failed  prometheus.Counter
