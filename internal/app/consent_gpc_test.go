@@ -127,6 +127,17 @@ func TestGPC(t *testing.T) {
 	if n := len(e.ledger(refused)); n != 0 {
 		t.Fatalf("refused requests recorded %d opt-outs", n)
 	}
+	// A read-only role relays nobody's signal: the header on its reads records nothing in the
+	// customer's name.
+	readOnly := e.create(`{"email":"readonly.gpc@example.com"}`)
+	for _, role := range []string{"analyst", "marketer", "auditor"} {
+		e.do(call{method: "GET", path: "/v1/customers/" + readOnly, role: role, header: gpc})
+		e.do(call{method: "GET", path: "/v1/customers/" + readOnly + "/consents", role: role, header: gpc})
+		e.do(call{method: "GET", path: "/v1/customers?email=readonly.gpc@example.com", role: role, header: gpc})
+	}
+	if n := len(e.ledger(readOnly)); n != 0 {
+		t.Fatalf("read-only roles recorded %d opt-outs in the customer's name", n)
+	}
 	// Without the signal, or with another value, nothing is recorded.
 	plain := e.create(`{"email":"nogpc@example.com"}`)
 	e.do(call{method: "GET", path: "/v1/customers/" + plain, role: "support"})

@@ -125,6 +125,20 @@ func WithGPC(ctx context.Context, ev EvidenceInput) context.Context {
 	return context.WithValue(ctx, gpcKey{}, ev)
 }
 
+// RelayGPC marks ctx as relaying the customer's Global Privacy Control signal (WithGPC) when
+// the actor may relay it: roles that may write consents or customers — the shop's own back
+// end, tills, staff recording a customer's choices. A read-only role (an analyst, an auditor, a
+// marketer) adding the header to its reads would otherwise write opt-outs in customers' names
+// that the customers never sent; for them the header changes nothing. Tracking, which relays the
+// browser itself, records the signal through the ingest transaction instead.
+func (s *Service) RelayGPC(ctx context.Context, ev EvidenceInput) context.Context {
+	a, ok := authz.ActorFrom(ctx)
+	if !ok || !(s.catalog.RoleHas(a.Role, "consents.write") || s.catalog.RoleHas(a.Role, "customers.write")) {
+		return ctx
+	}
+	return WithGPC(ctx, ev)
+}
+
 // GPCFrom returns the evidence of the Global Privacy Control signal ctx relays; ok is false
 // when it relays none.
 func GPCFrom(ctx context.Context) (ev EvidenceInput, ok bool) {

@@ -148,5 +148,5 @@ func (s *Server) gpcContext(ctx context.Context, r *http.Request) context.Contex
 	if len(ev.UserAgent) > 512 {
 		ev.UserAgent = ev.UserAgent[:512]
 	}
-	return consent.WithGPC(ctx, ev)
+	return s.Consents.RelayGPC(ctx, ev)
 }
