@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
@@ -231,7 +232,7 @@ func stitching(t *testing.T, db string) {
 	if code != 200 || len(ms.Data) != 1 || !strings.Contains(ms.Data[0].Reason, "anonymous_id") {
 		t.Fatalf("merges: got %d %s", code, body)
 	}
-	code, body = e.do(call{method: "GET", path: "/v1/customers/" + id + "/identities", role: "owner", purpose: "support"})
+	code, body = e.do(call{method: "GET", path: "/v1/customers/" + id + "/identities", role: "owner", purpose: "service"})
 	if code != 200 || !strings.Contains(body, "anon-B") || !strings.Contains(body, "user-7") {
 		t.Fatalf("identities: got %d %s", code, body)
 	}
@@ -402,7 +403,7 @@ func stitchingByContact(t *testing.T, db string) {
 	if n := len(e.events(id, "", "").Data); n != 4 {
 		t.Fatalf("got %d events, want the old address's event on the same customer", n)
 	}
-	code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/identities", role: "owner", purpose: "support"})
+	code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/identities", role: "owner", purpose: "service"})
 	for _, want := range []string{"u-lin", "web-1", "till-7", "old-laptop", `"value":"lin@example.com"`, `"value":"lin.new@example.com"`, `"value":"+447911123456"`} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Fatalf("identities: want %s in %d %s", want, code, body)
@@ -418,5 +419,79 @@ func stitchingByContact(t *testing.T, db string) {
 	e.mustTrack("/v1/track", `{"event":"Page Liked","anonymousId":"web-9","context":{"traits":{"email":"shared@example.com"}}}`)
 	if a, b := len(e.events(first, "", "").Data), len(e.events(second, "", "").Data); a != 1 || b != 0 {
 		t.Fatalf("shared address: %d and %d events, want the oldest customer to hold it", a, b)
+	}
+}
+
+// TestIdentitiesFollowTheCatalog: identifiers are shown by the rules of a profile read — only
+// those whose catalog field is declared for the purpose, in generalised form where the purpose
+// sees only that — and the reveal names the fields it showed.
+func TestIdentitiesFollowTheCatalog(t *testing.T) {
+	e := newEnv(t, "")
+	e.mustTrack("/v1/identify", `{"userId":"u-idc","anonymousId":"anon-idc","traits":{"email":"idc@example.com","phone":"+44 7911 123457"}}`)
+	id := e.customerOf("idc@example.com")
+	e.publish(policyV1)
+	e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
+		body: `{"purpose":"marketing_email","granted":true,"policy_version":"2026-01","source":"api"}`})
+	get := func(purpose string) string {
+		t.Helper()
+		code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/identities", role: "marketer", purpose: purpose})
+		if code != 200 {
+			t.Fatalf("%s: got %d %s", purpose, code, body)
+		}
+		return body
+	}
+	// analytics sees generalised data only: no e-mail, phone or raw ids in clear.
+	body := get("analytics")
+	for _, secret := range []string{"idc@example.com", "7911123457", "anon-idc", "u-idc"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("analytics shows %s in clear: %s", secret, body)
+		}
+	}
+	// marketing_email may see the e-mail, not the phone.
+	body = get("marketing_email")
+	if !strings.Contains(body, "idc@example.com") || strings.Contains(body, "7911123457") {
+		t.Errorf("marketing_email: want the e-mail only: %s", body)
+	}
+	var reveal string
+	for _, a := range e.auditEntries(id) {
+		if a.Action == "customer.reveal" && a.Purpose == "marketing_email" && a.Target == "identities" {
+			reveal = strings.Join(a.Fields, ",")
+		}
+	}
+	if reveal != "email" {
+		t.Errorf("the reveal names fields %q, want email", reveal)
+	}
+}
+
+// auditEntries lists the audit entries about a customer, newest first.
+func (e *env) auditEntries(customerID string) []audit.Entry {
+	e.t.Helper()
+	entries, err := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{CustomerID: customerID, Limit: 1000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return entries
+}
+
+// TestAnalyticsSeesGeneralisedEvents: a read of events for analytics, which may see only
+// generalised data, never carries the address, user agent, URL query or typed text an event
+// was sent with; the same read for a purpose that may see them in clear still does.
+func TestAnalyticsSeesGeneralisedEvents(t *testing.T) {
+	e := newEnv(t, "")
+	e.mustTrack("/v1/identify", `{"userId":"u-gen","traits":{"email":"gen@example.com"}}`)
+	e.mustTrack("/v1/track", `{"userId":"u-gen","event":"Products Searched","properties":{"query":"gift for my wife Ada"},`+
+		`"context":{"ip":"198.51.100.23","userAgent":"Mozilla/5.0 Firefox/128.0","page":{"url":"https://shop.example/s?q=ada&token=secret42"}}}`)
+	id := e.customerOf("gen@example.com")
+	code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/events", role: "marketer", purpose: "analytics"})
+	if code != 200 {
+		t.Fatalf("analytics read: got %d %s", code, body)
+	}
+	for _, secret := range []string{"198.51.100.23", "Firefox/128.0", "secret42", "wife Ada"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("analytics read shows %q: %s", secret, body)
+		}
+	}
+	if !strings.Contains(body, `"generalized":true`) {
+		t.Errorf("analytics read not marked generalised: %s", body)
 	}
 }

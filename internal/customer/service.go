@@ -590,6 +590,29 @@ func (s *Service) render(ctx context.Context, r *Record, values map[string]any, 
 	return v
 }
 
+// Present is how a value of field appears to a read for purpose, by the rules of a profile
+// read: itself when the catalog declares the field for the purpose, its generalised form when
+// the purpose may see only that, masked otherwise (revealed false). Data kept outside the
+// profile that stands for a profile field (a stitched identifier is an e-mail, a phone, a
+// device id) is shown through it, so it is never shown more freely than the profile would be.
+// The caller has checked the role (authz.MayReveal) and the customer's decision.
+func (s *Service) Present(field string, v any, purpose string) (shown any, revealed bool) {
+	f, known := s.catalog.Field(field)
+	if !known {
+		return Mask("full", v), false
+	}
+	if purpose != "" && f.AllowsPurpose(purpose) {
+		p, _ := s.catalog.Purpose(purpose)
+		if !p.GeneralizedOnly {
+			return v, true
+		}
+		if g, ok := s.generalize(f, v, s.now()); ok {
+			return g, true
+		}
+	}
+	return Mask(f.Mask, v), false
+}
+
 // readEntry records a read: a reveal names the revealed fields and the purpose; a masked read
 // names the fields shown masked.
 func (s *Service) readEntry(ctx context.Context, action string, v View, values map[string]any) audit.Entry {

@@ -3,6 +3,8 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -28,6 +30,9 @@ type EventView struct {
 	Properties map[string]any `json:"properties,omitempty"`
 	Context    map[string]any `json:"context,omitempty"`
 	Revealed   bool           `json:"revealed"`
+	// Generalized says the event is shown as a purpose that may see only generalised data
+	// sees it: network prefixes, browser families, URLs without their query, no free text.
+	Generalized bool `json:"generalized,omitempty"`
 }
 
 // MaxEventPage bounds one page of events.
@@ -80,6 +85,7 @@ func (s *Service) Events(ctx context.Context, customerID, purpose string, f Even
 		rows = rows[:want]
 		next = strconv.FormatInt(rows[want-1].ID, 10)
 	}
+	p, _ := s.catalog.Purpose(purpose)
 	keys := map[string]*vault.DataKey{}
 	out := make([]EventView, 0, len(rows))
 	revealedAny := false
@@ -146,13 +152,17 @@ func (s *Service) Events(ctx context.Context, customerID, purpose string, f Even
 				v.Context["sealed"] = "***"
 			}
 		}
+		if p.GeneralizedOnly {
+			generalizeEvent(&v)
+			v.Generalized = true
+		}
 		out = append(out, v)
 	}
-	p := ""
+	readFor := ""
 	if revealedAny {
-		p = purpose
+		readFor = purpose
 	}
-	e := audit.New(ctx, ActionEventsRead, customerID, nil, p)
+	e := audit.New(ctx, ActionEventsRead, customerID, nil, readFor)
 	e.Target = "events:" + strconv.Itoa(len(out))
 	if err := s.audit.AppendAudit(ctx, e); err != nil {
 		return nil, "", err
@@ -207,9 +217,11 @@ func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([
 	}
 	recs := map[string]opened{}
 	out := make([]IdentityView, 0, len(rows))
+	var fields []string // the catalog fields shown in clear or generalised, for the audit entry
 	for _, r := range rows {
 		v := IdentityView{Kind: r.Kind, CustomerID: r.CustomerID, Value: "***", CreatedAt: r.CreatedAt}
-		if reveal {
+		field := identityField(r.Kind)
+		if reveal && s.allowsField(field, purpose) {
 			o, ok := recs[r.CustomerID]
 			if !ok {
 				c, err := s.vault.Record(ctx, r.CustomerID)
@@ -221,33 +233,55 @@ func (s *Service) Identities(ctx context.Context, customerID, purpose string) ([
 				}
 				recs[r.CustomerID] = o
 			}
+			var value string
 			if r.Sealed == nil {
 				// The profile's current value, which its blind-index entry stands for.
-				v.Value, _ = o.values[r.Kind].(string)
+				value, _ = o.values[r.Kind].(string)
 			} else {
 				b, err := o.dk.Open(IdentitiesTable, r.Kind, r.CustomerID, r.Sealed)
 				if err != nil {
 					return nil, "", problem.Wrap(problem.Internal, err, "stored identifier does not open")
 				}
-				v.Value = string(b)
+				value = string(b)
+			}
+			shown, revealed := s.customers.Present(field, value, purpose)
+			v.Value = fmt.Sprint(shown)
+			if revealed && !slices.Contains(fields, field) {
+				fields = append(fields, field)
 			}
 		}
 		out = append(out, v)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
-	p := ""
-	if reveal {
-		p = purpose
-	}
-	e := audit.New(ctx, "identities.read", customerID, nil, p)
-	if reveal {
-		e.Action = audit.ActionCustomerReveal
-		e.Fields = []string{"identities"}
+	sort.Strings(fields)
+	e := audit.New(ctx, "identities.read", customerID, nil, "")
+	if len(fields) > 0 {
+		// A reveal names the fields it showed, as a profile reveal does.
+		e = audit.New(ctx, audit.ActionCustomerReveal, customerID, fields, purpose)
+		e.Target = "identities"
 	}
 	if err := s.audit.AppendAudit(ctx, e); err != nil {
 		return nil, "", err
 	}
 	return out, root, nil
+}
+
+// identityField is the catalog field an identifier kind stands for, whose purposes,
+// generalisation and masking its values follow: a stitched e-mail is an e-mail. The business's
+// own ids (a userId, external ids) are the user_id field.
+func identityField(kind string) string {
+	switch kind {
+	case KindEmail, KindPhone, KindDeviceID, KindAnonymousID:
+		return kind
+	}
+	return "user_id"
+}
+
+// allowsField reports whether purpose may see field at all, in clear or generalised, so that
+// identifiers a purpose may not see are never even opened.
+func (s *Service) allowsField(field, purpose string) bool {
+	f, ok := s.catalog.Field(field)
+	return ok && f.AllowsPurpose(purpose)
 }
 
 // Merges lists the merges that involve a customer's tree.
