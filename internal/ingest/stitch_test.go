@@ -67,7 +67,7 @@ func (w *world) customers() (map[string]string, int64) {
 		if _, seen := out[root]; seen {
 			continue
 		}
-		ids, _, err := w.a.Ingest.Identities(w.ctx, root, "support")
+		ids, _, err := w.a.Ingest.Identities(w.ctx, root, "service")
 		if err != nil {
 			w.t.Fatal(err)
 		}
