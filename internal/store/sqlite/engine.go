@@ -93,6 +93,25 @@ func (b *backend) Compact(ctx context.Context) error {
 	return checkpoint(ctx, b.write)
 }
 
+// Forget checkpoints both files and truncates their write-ahead logs. The writer deletes with
+// secure_delete, so the pages it writes hold zeros where an erased row was, but the WAL
+// still holds the frames written before the deletion, the row's old page images among them,
+// until it is reset. A TRUNCATE checkpoint copies the zeroed pages into the database files
+// and cuts the WAL to nothing. It waits (up to busy_timeout) for readers still on an older
+// snapshot, and fails when one stays: a backup's long read, say.
+func (b *backend) Forget(ctx context.Context) error {
+	for _, schema := range []string{"main", accessSchema} {
+		var busy, logFrames, done int
+		if err := b.write.QueryRowContext(ctx, `PRAGMA `+schema+`.wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", schema, err)
+		}
+		if busy != 0 {
+			return fmt.Errorf("checkpoint %s: a reader holds the write-ahead log", schema)
+		}
+	}
+	return nil
+}
+
 // decisionTrust is how long the decision cache uses an entry without comparing it with the
 // database. Writes made through this process drop entries at once; the comparison only
 // catches another process writing the same file (a command run against a serving data
