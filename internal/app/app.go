@@ -99,6 +99,10 @@ func Init(ctx context.Context, cfg config.Config, log *slog.Logger) (string, err
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return "", fmt.Errorf("create data directory: %w", err)
 	}
+	// MkdirAll leaves an existing directory as it was; init makes it private.
+	if _, err := privateDataDir(cfg.Data); err != nil {
+		return "", err
+	}
 	if cfg.Root == "local" {
 		if err := vault.CreateLocalRoot(cfg.RootKeyPath()); err != nil {
 			return "", fmt.Errorf("create root key: %w", err)
@@ -190,6 +194,12 @@ func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error
 	cat, err := loadCatalog(cfg)
 	if err != nil {
 		return nil, err
+	}
+	// Every start tightens what an operator's copy or restore loosened since.
+	if n, err := privateDataDir(cfg.Data); err != nil {
+		return nil, err
+	} else if n > 0 {
+		opts.Log.Warn("made data directory entries private (directories 0700, files 0600)", "entries", n)
 	}
 	root, err := openRoot(cfg)
 	if err != nil {
