@@ -227,6 +227,12 @@ func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error
 		db.Close()
 		return nil, err
 	}
+	// An installation that has erased no one gets its (empty) erasure ledger file now, so
+	// that its disappearance is noticed by a later restore.
+	if err := a.Rights.CreateLedger(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("erasure ledger: %w", err)
+	}
 	return a, nil
 }
 

@@ -291,14 +291,24 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 	}
 }
 
-// Replay carries out every erasure in the ledger file that the database does not show as
-// complete: after a restore, everyone erased since the backup was taken is erased again,
-// and the file learns of erasures recorded only in the database. It returns how many
-// customers it erased.
-func (s *Service) Replay(ctx context.Context) (int, error) {
+// Replay carries out every erasure in the ledger file, and in also (the ledger of the
+// database a restore replaced), that the database does not show as complete: after a
+// restore, everyone erased since the backup was taken is erased again, and the file learns
+// of erasures recorded only in a database. It returns how many customers it erased.
+func (s *Service) Replay(ctx context.Context, also []LedgerEntry) (int, error) {
 	entries, err := s.ledger.Entries(ctx)
 	if err != nil {
 		return 0, err
+	}
+	seen := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		seen[e.CustomerID] = true
+	}
+	for _, e := range also {
+		if !seen[e.CustomerID] {
+			seen[e.CustomerID] = true
+			entries = append(entries, e)
+		}
 	}
 	n := 0
 	for _, fe := range entries {

@@ -132,28 +132,31 @@ const (
 )
 
 // Restore puts the database files of a backup unpacked into staging in place of those of the
-// database at path, and returns where the replaced files were moved and a function that puts
-// them back. The replaced installation's journals go aside with its files; the backup's come
-// in. Steward must not be serving the database meanwhile.
-func Restore(path, staging string) (string, func() error, error) {
+// database at path. The replaced files are moved into a hidden directory beside them until
+// the caller knows how the restore went: undo puts them back, discard deletes them. No copy
+// of the replaced database outlives a restore that succeeded: it would hold customers
+// erased after the restore, out of the erasure ledger's reach. The replaced installation's
+// journals go aside with its files; the backup's come in. Steward must not be serving the
+// database meanwhile.
+func Restore(path, staging string) (undo, discard func() error, err error) {
 	dir := filepath.Dir(path)
-	kept := filepath.Join(dir, "pre-restore-"+time.Now().UTC().Format("20060102T150405"))
-	if err := os.Mkdir(kept, 0o700); err != nil {
-		return "", nil, fmt.Errorf("restore: %w", err)
+	kept, err := os.MkdirTemp(dir, ".pre-restore-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
 	main, acc := filepath.Base(path), filepath.Base(AccessPath(path))
 	names := []string{main, main + "-wal", main + "-shm", acc, acc + "-wal", acc + "-shm"}
 	for _, p := range []string{path, filepath.Join(staging, backupMain)} {
 		js, err := JournalFiles(p)
 		if err != nil {
-			return "", nil, fmt.Errorf("restore: %w", err)
+			return nil, nil, fmt.Errorf("restore: %w", err)
 		}
 		for _, j := range js {
 			names = append(names, filepath.Base(j))
 		}
 	}
 	var moved []string
-	undo := func() error {
+	undo = func() error {
 		var errs []error
 		for _, n := range names {
 			_ = os.Remove(filepath.Join(dir, n))
@@ -173,7 +176,7 @@ func Restore(path, staging string) (string, func() error, error) {
 		}
 		if err != nil {
 			_ = undo()
-			return "", nil, fmt.Errorf("restore: %w", err)
+			return nil, nil, fmt.Errorf("restore: %w", err)
 		}
 		moved = append(moved, n)
 	}
@@ -181,7 +184,7 @@ func Restore(path, staging string) (string, func() error, error) {
 	js, err := JournalFiles(filepath.Join(staging, backupMain))
 	if err != nil {
 		_ = undo()
-		return "", nil, fmt.Errorf("restore: %w", err)
+		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
 	for _, j := range js {
 		restored[filepath.Base(j)] = filepath.Base(j)
@@ -189,8 +192,9 @@ func Restore(path, staging string) (string, func() error, error) {
 	for from, to := range restored {
 		if err := os.Rename(filepath.Join(staging, from), filepath.Join(dir, to)); err != nil {
 			_ = undo()
-			return "", nil, fmt.Errorf("restore: %w", err)
+			return nil, nil, fmt.Errorf("restore: %w", err)
 		}
 	}
-	return kept, undo, nil
+	discard = func() error { return os.RemoveAll(kept) }
+	return undo, discard, nil
 }
