@@ -82,4 +82,20 @@ func TestRestoreRefusesMissingLedger(t *testing.T) {
 	if code, _, errs := runCLI(t, nil, "restore", "--data", dir, out); code != 0 {
 		t.Fatalf("restore over the rebuilt ledger: exit %d %s", code, errs)
 	}
+	// ledger check tells beforehand; ledger rebuild repairs a running installation.
+	if err := os.Remove(filepath.Join(dir, "erasure-ledger.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCLI(t, nil, "ledger", "check", "--data", dir); code != 3 || !strings.Contains(errs, "missing") {
+		t.Fatalf("ledger check without the file: exit %d %q, want 3", code, errs)
+	}
+	if code, stdout, errs := runCLI(t, nil, "ledger", "rebuild", "--data", dir); code != 0 || !strings.Contains(stdout, "rebuilt") {
+		t.Fatalf("ledger rebuild: exit %d %s %s", code, stdout, errs)
+	}
+	if code, stdout, errs := runCLI(t, nil, "ledger", "check", "--data", dir); code != 0 || !strings.Contains(stdout, "intact") {
+		t.Fatalf("ledger check after rebuild: exit %d %s %s", code, stdout, errs)
+	}
+	if code, _, errs := runCLI(t, nil, "restore", "--data", dir, out); code != 0 {
+		t.Fatalf("restore after rebuild: exit %d %s", code, errs)
+	}
 }

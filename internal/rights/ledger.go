@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
 )
 
 // LedgerEntry records that a customer was erased. It holds the random customer id and keyed
@@ -454,6 +456,8 @@ func (s *Service) CreateLedger(ctx context.Context) error {
 // RebuildLedger sets the ledger file aside (it is renamed, for inspection) and writes it
 // anew from the database's ledger. A restore does this only when the operator accepts that
 // the file could not be trusted; it returns where the old file went.
+// It is audited (ActionLedgerRebuild): a rebuilt file forgets whatever only the old one
+// held, so who did it and when must be on record.
 func (s *Service) RebuildLedger(ctx context.Context) (string, error) {
 	moved, err := s.ledger.SetAside(ctx)
 	if err != nil {
@@ -462,8 +466,16 @@ func (s *Service) RebuildLedger(ctx context.Context) (string, error) {
 	if err := s.ledger.Create(ctx); err != nil {
 		return moved, err
 	}
-	return moved, s.SyncLedger(ctx)
+	if err := s.SyncLedger(ctx); err != nil {
+		return moved, err
+	}
+	e := audit.New(ctx, ActionLedgerRebuild, "", nil, "")
+	e.Target = "erasure-ledger"
+	return moved, s.audit.AppendAudit(ctx, e)
 }
+
+// ActionLedgerRebuild is the audit action of a ledger file rebuilt from the database.
+const ActionLedgerRebuild = "erasure_ledger.rebuild"
 
 // databaseLedger returns every entry of the database's ledger.
 func (s *Service) databaseLedger(ctx context.Context) ([]LedgerEntry, error) {
