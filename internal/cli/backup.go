@@ -99,6 +99,12 @@ func restoreCmd(s *settings, e env) *cobra.Command {
 		Short: "Restore a backup into the data directory (stop serving first) and replay the erasure ledger",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Accepting an incomplete ledger is a decision about one restore: a standing
+			// setting in the environment or a config file would quietly turn the check off
+			// for every later one.
+			if opts.AcceptIncompleteLedger && !cmd.Flags().Changed("accept-incomplete-ledger") {
+				return fmt.Errorf("--accept-incomplete-ledger is taken from the command line only, not from the environment or a config file")
+			}
 			return restoreBackup(cmd.Context(), s.cfg, s.logger(e), e.stdout, e.stderr, args[0], opts)
 		},
 	}

@@ -71,6 +71,9 @@ func TestRestoreRefusesMissingLedger(t *testing.T) {
 	if code != 3 || !strings.Contains(errs, "erasure ledger file") || !strings.Contains(errs, "missing") || !strings.Contains(errs, "Nothing was changed") {
 		t.Fatalf("restore without the ledger file: exit %d %q, want 3 naming the missing file", code, errs)
 	}
+	if code, _, errs := runCLI(t, map[string]string{"STEWARD_ACCEPT_INCOMPLETE_LEDGER": "true"}, "restore", "--data", dir, out); code == 0 || !strings.Contains(errs, "command line only") {
+		t.Fatalf("accepting from the environment: exit %d %q, want a refusal", code, errs)
+	}
 	kept := filepath.Join(t.TempDir(), "replaced.stwbak")
 	code, stdout, errs := runCLI(t, nil, "restore", "--data", dir, "--accept-incomplete-ledger", "--keep-previous", kept, out)
 	if code != 0 || !strings.Contains(errs, "warning") || !strings.Contains(stdout, kept) {
