@@ -195,15 +195,17 @@ func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error
 	if err != nil {
 		return nil, err
 	}
+	// The root key is opened first: one readable by others is refused, not quietly
+	// tightened, because it may already have been read (see vault.OpenLocalRoot).
+	root, err := openRoot(cfg)
+	if err != nil {
+		return nil, err
+	}
 	// Every start tightens what an operator's copy or restore loosened since.
 	if n, err := privateDataDir(cfg.Data); err != nil {
 		return nil, err
 	} else if n > 0 {
 		opts.Log.Warn("made data directory entries private (directories 0700, files 0600)", "entries", n)
-	}
-	root, err := openRoot(cfg)
-	if err != nil {
-		return nil, err
 	}
 	db, err := openStore(ctx, cfg)
 	if err != nil {

@@ -84,8 +84,16 @@ func TestInitMakesExistingDirectoryPrivate(t *testing.T) {
 	if loose := loosePermissions(t, dir); len(loose) > 0 {
 		t.Fatalf("while serving: %v are readable by other users", loose)
 	}
-	// A file loosened later (an operator's cp) is tightened at the next start.
+	// A file loosened later (an operator's cp) is tightened at the next start; a loosened
+	// root key is refused instead, as before, because it may already have been read.
+	a.Close()
 	_ = os.Chmod(filepath.Join(dir, "root.key"), 0o644)
+	if _, err := Open(ctx, cfg, nil); err == nil {
+		t.Fatal("a root key readable by others was accepted")
+	}
+	_ = os.Chmod(filepath.Join(dir, "root.key"), 0o600)
+	_ = os.Chmod(filepath.Join(dir, "steward.db"), 0o644)
+	_ = os.Chmod(dir, 0o755)
 	b, err := Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
