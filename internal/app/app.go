@@ -176,6 +176,9 @@ type Options struct {
 	// Clock is the one time source every service reads; nil is the system clock. Tests move
 	// it to cross deadlines and retention periods instead of sleeping.
 	Clock clock.Clock
+	// restoring leaves a missing erasure ledger file missing: a restore must see the gap,
+	// not an empty file made by opening the installation it is about to replace.
+	restoring bool
 }
 
 // Open wires an initialised installation.
@@ -231,6 +234,9 @@ func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error
 	}
 	// An installation that has erased no one gets its (empty) erasure ledger file now, so
 	// that its disappearance is noticed by a later restore.
+	if opts.restoring {
+		return a, nil
+	}
 	if err := a.Rights.CreateLedger(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("erasure ledger: %w", err)

@@ -174,7 +174,7 @@ func RestoreWith(ctx context.Context, cfg config.Config, file string, log *slog.
 	} else if err := postgres.RestoreBackup(ctx, cfg.PGBin, cfg.DB.Reveal(), staging); err != nil {
 		return rep, err
 	}
-	err = replay(ctx, cfg, log, &rep, current)
+	err = replay(ctx, cfg, log, &rep, current, opts.AcceptIncompleteLedger)
 	if err != nil && undo != nil {
 		if uerr := undo(); uerr != nil {
 			return rep, fmt.Errorf("%w (and putting the previous files back failed: %v)", err, uerr)
@@ -221,15 +221,15 @@ func checkCurrent(ctx context.Context, cfg config.Config, log *slog.Logger, opts
 		if fileMissing && !accept {
 			return nil, refuse("the erasure ledger file " + cfg.LedgerPath() + " is missing")
 		}
+		if opts.KeepPrevious != "" {
+			return nil, errors.New("restore: --keep-previous: there is no current database to keep")
+		}
 		if fileMissing {
-			warn("the erasure ledger file is missing and there is no database to rebuild it from: no erasure is replayed")
-			if opts.KeepPrevious != "" {
-				return nil, errors.New("restore: --keep-previous: there is no current database to keep")
-			}
+			warn("the erasure ledger file is missing and there is no database to rebuild it from: only the backup's own ledger is replayed")
 		}
 		return nil, nil
 	}
-	a, err := Open(ctx, cfg, log)
+	a, err := OpenWith(ctx, cfg, Options{Log: log, restoring: true})
 	if err != nil {
 		if !accept {
 			return nil, refuse(fmt.Sprintf("the installation being replaced cannot be opened (%v), so its erasure ledger cannot be replayed", err))
@@ -276,14 +276,15 @@ func checkCurrent(ctx context.Context, cfg config.Config, log *slog.Logger, opts
 }
 
 // installed reports whether the data directory already holds an installation a restore
-// would replace: an SQLite file, or a PostgreSQL database holding a keyset.
+// would replace: a database (SQLite file or PostgreSQL) holding a keyset. A database without
+// one (a command run in an empty directory creates the SQLite file) holds no erasures.
 func installed(ctx context.Context, cfg config.Config) (bool, error) {
 	if cfg.DB == "" {
-		_, err := os.Stat(cfg.SQLitePath())
-		if errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(cfg.SQLitePath()); errors.Is(err, os.ErrNotExist) {
 			return false, nil
+		} else if err != nil {
+			return false, err
 		}
-		return err == nil, err
 	}
 	db, err := openStore(ctx, cfg)
 	if err != nil {
@@ -298,15 +299,42 @@ func installed(ctx context.Context, cfg config.Config) (bool, error) {
 }
 
 // replay opens the restored installation and carries out every erasure of the ledger file
-// and of the replaced database's ledger (current).
-func replay(ctx context.Context, cfg config.Config, log *slog.Logger, rep *RestoreReport, current []rights.LedgerEntry) error {
-	a, err := Open(ctx, cfg, log)
+// and of the replaced database's ledger (current). With accept, a ledger file that does not
+// verify with the restored keys (or is missing) is set aside and rebuilt from the restored
+// database's ledger first; without, the restore fails and, with SQLite, is undone.
+func replay(ctx context.Context, cfg config.Config, log *slog.Logger, rep *RestoreReport, current []rights.LedgerEntry, accept bool) error {
+	a, err := OpenWith(ctx, cfg, Options{Log: log, restoring: true})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	sys := authz.WithActor(ctx, authz.System)
+	if accept {
+		c, err := a.Rights.CheckLedger(sys)
+		if err != nil {
+			return err
+		}
+		if c.FileErr != nil {
+			rep.Warnings = append(rep.Warnings, c.FileErr.Error())
+			log.Warn("restore accepted an incomplete erasure ledger", "problem", c.FileErr.Error())
+			moved, err := a.Rights.RebuildLedger(sys)
+			if err != nil {
+				return err
+			}
+			if moved != "" {
+				rep.SetAside = moved
+			}
+		}
+	}
 	if rep.Replayed, err = a.Rights.Replay(sys, current); err != nil {
+		untrusted := errors.Is(err, rights.ErrLedgerBroken) || errors.Is(err, rights.ErrLedgerCut) || errors.Is(err, rights.ErrLedgerMissing)
+		if untrusted && cfg.DB == "" {
+			// The previous files are put back: the refusal changes nothing.
+			return fmt.Errorf("%w: %v (checked with the restored keys)", ErrLedgerUntrusted, err)
+		}
+		if cfg.DB != "" {
+			return fmt.Errorf("replay erasure ledger: %w; the restored database is in place but not every erasure was replayed: fix the ledger (steward ledger check) and run the restore again", err)
+		}
 		return fmt.Errorf("replay erasure ledger: %w", err)
 	}
 	// Pages that held erased customers' rows must be gone from the files, not just marked

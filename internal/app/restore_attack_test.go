@@ -244,3 +244,66 @@ func testRestoreKeepsNoClearCopy(t *testing.T, db string) {
 		}
 	}
 }
+
+// TestRestoreOntoNewMachine: a data directory holding only the root key and a copy of the
+// ledger file and head (the machine was lost) is restored, and the ledger is replayed. A copy
+// cut short is refused with the restored keys and leaves nothing behind; without any copy the
+// restore is refused unless the loss is accepted.
+func TestRestoreOntoNewMachine(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	ada := e.create(ada)
+	keep := e.create(`{"email":"alan@example.com","first_name":"Alan"}`)
+	old := filepath.Join(t.TempDir(), "old.stwbak")
+	if _, err := e.app.Backup(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.app.Rights.Erase(authz.WithActor(ctx, authz.System), ada, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Close()
+	e.app.Close()
+	src := config.Default()
+	src.Data = e.dir
+	saved := saveLedger(t, src)
+
+	cfg := config.Default()
+	cfg.Data = filepath.Join(t.TempDir(), "new")
+	newMachine := func() {
+		_ = os.RemoveAll(cfg.Data)
+		_ = os.MkdirAll(cfg.Data, 0o700)
+		key, _ := os.ReadFile(src.RootKeyPath())
+		_ = os.WriteFile(cfg.RootKeyPath(), key, 0o600)
+	}
+	newMachine()
+	if _, err := Restore(ctx, cfg, old, nil); !errors.Is(err, ErrLedgerUntrusted) || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("no ledger copy: got %v, want a refusal naming the missing file", err)
+	}
+	newMachine()
+	cut := saved
+	cut.file = nil
+	cut.put(t, cfg)
+	if _, err := Restore(ctx, cfg, old, nil); !errors.Is(err, ErrLedgerUntrusted) || !strings.Contains(err.Error(), "cut short") {
+		t.Fatalf("emptied ledger copy: got %v, want a refusal naming the cut", err)
+	}
+	if _, err := os.Stat(cfg.SQLitePath()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused restore left a database behind: %v", err)
+	}
+	newMachine()
+	saved.put(t, cfg)
+	rep, err := Restore(ctx, cfg, old, nil)
+	if err != nil || rep.Replayed != 1 {
+		t.Fatalf("restore with the ledger copy: %d replayed, %v; want 1", rep.Replayed, err)
+	}
+	if got := erasedIn(t, cfg, ada, keep); !got[0] || got[1] {
+		t.Fatalf("erased %v, want [true false]", got)
+	}
+	newMachine()
+	rep, err = RestoreWith(ctx, cfg, old, nil, RestoreOptions{AcceptIncompleteLedger: true})
+	if err != nil || len(rep.Warnings) == 0 {
+		t.Fatalf("accepted restore without a ledger: %v, warnings %v", err, rep.Warnings)
+	}
+	if _, err := Restore(ctx, cfg, old, nil); err != nil {
+		t.Fatalf("restore over the ledger rebuilt from the backup: %v", err)
+	}
+}
