@@ -203,8 +203,9 @@ func checkCurrent(ctx context.Context, cfg config.Config, log *slog.Logger, opts
 		rep.Warnings = append(rep.Warnings, issue)
 		log.Warn("restore accepted an incomplete erasure ledger", "problem", issue)
 	}
-	// Whether the file is there is decided before opening anything: opening an installation
-	// whose database has recorded no erasure creates an empty ledger file.
+	// Whether the file is there is decided before anything is opened, and the installation
+	// is opened for restoring, which (unlike a normal start of an installation that has
+	// erased nobody) does not create an empty ledger file in the gap.
 	_, statErr := os.Stat(cfg.LedgerPath())
 	fileMissing := errors.Is(statErr, os.ErrNotExist)
 	exists, err := installed(ctx, cfg)
