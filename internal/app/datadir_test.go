@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
 // filesHolding lists the files under dir whose bytes contain any of needles, as an attacker
@@ -64,5 +66,37 @@ func TestErasedKeyInNoFileOfTheDataDirectory(t *testing.T) {
 	}
 	if got := filesHolding(t, e.dir, needles...); len(got) > 0 {
 		t.Fatalf("after the erasure returned, %v still hold the erased customer's wrapped key or data", got)
+	}
+}
+
+// TestErasureDuringLongReadAsksAgain: while a long read (a backup's snapshot) holds the WAL,
+// the erasure completes but answers Unavailable, because the wrapped key is still in the
+// WAL; asked again once the read ended, it returns the report and the key is gone.
+func TestErasureDuringLongReadAsksAgain(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	id := e.create(ada)
+	rec, err := e.app.Store.Customers().GetCustomer(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := sqlite.OpenPageSnapshot(ctx, filepath.Join(e.dir, "steward.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := authz.WithActor(ctx, authz.System)
+	if _, err := e.app.Rights.Erase(sys, id, "", "test"); !problem.Is(err, problem.Unavailable) {
+		snap.Close()
+		t.Fatalf("erasure under a long read: got %v, want Unavailable", err)
+	}
+	snap.Close()
+	if _, err := e.app.Customers.Get(sys, id, ""); !problem.Is(err, problem.Gone) {
+		t.Fatalf("after the first answer: got %v, want Gone (the erasure itself is done)", err)
+	}
+	if _, err := e.app.Rights.Erase(sys, id, "", "test"); err != nil {
+		t.Fatalf("asked again: %v", err)
+	}
+	if got := filesHolding(t, e.dir, rec.Key); len(got) > 0 {
+		t.Fatalf("after asking again, %v hold the wrapped key", got)
 	}
 }

@@ -97,12 +97,24 @@ func (b *backend) Compact(ctx context.Context) error {
 // secure_delete, so the pages it writes hold zeros where an erased row was, but the WAL
 // still holds the frames written before the deletion, the row's old page images among them,
 // until it is reset. A TRUNCATE checkpoint copies the zeroed pages into the database files
-// and cuts the WAL to nothing. It waits (up to busy_timeout) for readers still on an older
-// snapshot, and fails when one stays: a backup's long read, say.
+// and cuts the WAL to nothing. It must wait for readers still on an older snapshot, holding
+// the writer meanwhile, so it waits at most forgetWait rather than the usual busy timeout,
+// and fails when a reader stays (a backup's long read, say): asking again later finishes it.
 func (b *backend) Forget(ctx context.Context) error {
+	conn, err := b.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, forgetWait.Milliseconds())); err != nil {
+		return err
+	}
+	defer func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA busy_timeout = %d`, busyTimeoutMS))
+	}()
 	for _, schema := range []string{"main", accessSchema} {
 		var busy, logFrames, done int
-		if err := b.write.QueryRowContext(ctx, `PRAGMA `+schema+`.wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+		if err := conn.QueryRowContext(ctx, `PRAGMA `+schema+`.wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
 			return fmt.Errorf("checkpoint %s: %w", schema, err)
 		}
 		if busy != 0 {
@@ -111,6 +123,10 @@ func (b *backend) Forget(ctx context.Context) error {
 	}
 	return nil
 }
+
+// forgetWait is how long Forget waits for readers on an older snapshot; every write waits
+// as long behind it.
+const forgetWait = time.Second
 
 // decisionTrust is how long the decision cache uses an entry without comparing it with the
 // database. Writes made through this process drop entries at once; the comparison only

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -54,7 +55,7 @@ func Open(ctx context.Context, path string, opts Options) (*store.Engine, error)
 	// Then a 64 MiB page cache per connection, so hot pages are not fetched with a system
 	// call each time. (Memory-mapped reads measured slower here: page faults cost more than
 	// reads.)
-	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+	pragmas := "_pragma=busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(" + sync + ")&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"
 	dsn := "file:" + path + "?" + pragmas
 	accessPath := AccessPath(path)
@@ -186,6 +187,9 @@ func startCheckpointer(g *groupCommit, ckpt *sql.DB) func() error {
 		return ckpt.Close()
 	}
 }
+
+// busyTimeoutMS is how long a statement waits for a lock before it fails.
+const busyTimeoutMS = 10000
 
 // accessSchema is the name the access trail file is attached under.
 const accessSchema = "access"
