@@ -99,6 +99,10 @@ func Init(ctx context.Context, cfg config.Config, log *slog.Logger) (string, err
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return "", fmt.Errorf("create data directory: %w", err)
 	}
+	// MkdirAll leaves an existing directory as it was; init makes it private.
+	if _, err := privateDataDir(cfg.Data); err != nil {
+		return "", err
+	}
 	if cfg.Root == "local" {
 		if err := vault.CreateLocalRoot(cfg.RootKeyPath()); err != nil {
 			return "", fmt.Errorf("create root key: %w", err)
@@ -172,6 +176,9 @@ type Options struct {
 	// Clock is the one time source every service reads; nil is the system clock. Tests move
 	// it to cross deadlines and retention periods instead of sleeping.
 	Clock clock.Clock
+	// restoring leaves a missing erasure ledger file missing: a restore must see the gap,
+	// not an empty file made by opening the installation it is about to replace.
+	restoring bool
 }
 
 // Open wires an initialised installation.
@@ -191,9 +198,17 @@ func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error
 	if err != nil {
 		return nil, err
 	}
+	// The root key is opened first: one readable by others is refused, not quietly
+	// tightened, because it may already have been read (see vault.OpenLocalRoot).
 	root, err := openRoot(cfg)
 	if err != nil {
 		return nil, err
+	}
+	// Every start tightens what an operator's copy or restore loosened since.
+	if n, err := privateDataDir(cfg.Data); err != nil {
+		return nil, err
+	} else if n > 0 {
+		opts.Log.Warn("made data directory entries private (directories 0700, files 0600)", "entries", n)
 	}
 	db, err := openStore(ctx, cfg)
 	if err != nil {
@@ -216,6 +231,15 @@ func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error
 	if err != nil {
 		db.Close()
 		return nil, err
+	}
+	// An installation that has erased no one gets its (empty) erasure ledger file now, so
+	// that its disappearance is noticed by a later restore.
+	if opts.restoring {
+		return a, nil
+	}
+	if err := a.Rights.CreateLedger(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("erasure ledger: %w", err)
 	}
 	return a, nil
 }

@@ -93,33 +93,54 @@ func verifyBackup(ctx context.Context, cfg config.Config, stdout, stderr io.Writ
 }
 
 func restoreCmd(s *settings, e env) *cobra.Command {
-	return &cobra.Command{
+	var opts app.RestoreOptions
+	cmd := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Restore a backup into the data directory (stop serving first) and replay the erasure ledger",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return restoreBackup(cmd.Context(), s.cfg, s.logger(e), e.stdout, e.stderr, args[0])
+			// Accepting an incomplete ledger is a decision about one restore: a standing
+			// setting in the environment or a config file would quietly turn the check off
+			// for every later one.
+			if opts.AcceptIncompleteLedger && !cmd.Flags().Changed("accept-incomplete-ledger") {
+				return fmt.Errorf("--accept-incomplete-ledger is taken from the command line only, not from the environment or a config file")
+			}
+			return restoreBackup(cmd.Context(), s.cfg, s.logger(e), e.stdout, e.stderr, args[0], opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.KeepPrevious, "keep-previous", "", "first write the database being replaced to this file as an encrypted backup (no copy is kept otherwise)")
+	cmd.Flags().BoolVar(&opts.AcceptIncompleteLedger, "accept-incomplete-ledger", false,
+		"restore even though the erasure ledger file is missing, cut short, damaged or behind the database, or the database cannot be read: replays what remains and rebuilds the file (customers erased since the backup may come back)")
+	return cmd
 }
 
 // restoreBackup takes the configuration rather than an opened installation, because it
 // replaces the database files an opened one would hold. A corrupt file exits 2 and changes
-// nothing.
-func restoreBackup(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, file string) error {
-	rep, err := app.Restore(ctx, cfg, file, log)
+// nothing; an erasure ledger that cannot be trusted exits 3 and changes nothing.
+func restoreBackup(ctx context.Context, cfg config.Config, log *slog.Logger, stdout, stderr io.Writer, file string, opts app.RestoreOptions) error {
+	rep, err := app.RestoreWith(ctx, cfg, file, log, opts)
 	if errors.Is(err, backup.ErrCorrupt) {
 		fmt.Fprintln(stderr, "steward: "+err.Error()+"; nothing was changed")
 		return exitCode(2)
 	}
+	if errors.Is(err, app.ErrLedgerUntrusted) {
+		fmt.Fprintln(stderr, "steward: "+err.Error()+". Nothing was changed.")
+		return exitCode(3)
+	}
 	if err != nil {
 		return err
 	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintln(stderr, "steward: warning: accepted an incomplete erasure ledger: "+w)
+	}
+	if rep.SetAside != "" {
+		fmt.Fprintf(stderr, "steward: the untrusted erasure ledger file was moved to %s and rebuilt from the database's ledger\n", rep.SetAside)
+	}
+	if rep.Kept != "" {
+		fmt.Fprintf(stdout, "the replaced database was written to %s as an encrypted backup\n", rep.Kept)
+	}
 	fmt.Fprintf(stdout, "restored backup taken %s; %d erasures replayed from the ledger; audit trail intact (%d entries)\n",
 		rep.Header.CreatedAt.Format(time.RFC3339), rep.Replayed, rep.Entries)
-	if rep.Kept != "" {
-		fmt.Fprintf(stdout, "the replaced database files are in %s: delete them once satisfied\n", rep.Kept)
-	}
 	return nil
 }
 

@@ -112,7 +112,7 @@ func newRoot(e env) *cobra.Command {
 
 	root.AddCommand(initCmd(s, e), serveCmd(s, e), demoCmd(s, e), apikeyCmd(s, e), auditCmd(s, e),
 		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e),
-		backupCmd(s, e), restoreCmd(s, e), retentionCmd(s, e))
+		backupCmd(s, e), restoreCmd(s, e), ledgerCmd(s, e), retentionCmd(s, e))
 	root.AddCommand(matchCmd(s, e), qualityCmd(s, e), duplicatesCmd(s, e))
 	return root
 }

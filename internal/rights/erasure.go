@@ -146,7 +146,22 @@ func (s *Service) Erase(ctx context.Context, customerID, requestID, reason strin
 	return s.erase(ctx, customerID, requestID, reason)
 }
 
+// erase carries out the erasure, then clears the engine's logs of the deleted rows' earlier
+// versions: the erasure is not done while the customer's wrapped data key is still in a file
+// (SQLite's write-ahead log keeps it until a checkpoint truncates the log). Asking again
+// after a failed clearing returns the stored report and clears again.
 func (s *Service) erase(ctx context.Context, customerID, requestID, reason string) (Report, error) {
+	r, err := s.eraseRows(ctx, customerID, requestID, reason)
+	if err != nil {
+		return r, err
+	}
+	if err := s.store.Forget(ctx); err != nil {
+		return r, problem.Wrap(problem.Unavailable, err, "the erasure is complete, but a long read (a backup?) keeps the deleted rows in the database's log: ask again once it ends")
+	}
+	return r, nil
+}
+
+func (s *Service) eraseRows(ctx context.Context, customerID, requestID, reason string) (Report, error) {
 	if !ident.Valid(customerID) {
 		return Report{}, problem.InvalidField("customer_id", "is not a valid customer id")
 	}
@@ -276,14 +291,24 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 	}
 }
 
-// Replay carries out every erasure in the ledger file that the database does not show as
-// complete: after a restore, everyone erased since the backup was taken is erased again,
-// and the file learns of erasures recorded only in the database. It returns how many
-// customers it erased.
-func (s *Service) Replay(ctx context.Context) (int, error) {
+// Replay carries out every erasure in the ledger file, and in also (the ledger of the
+// database a restore replaced), that the database does not show as complete: after a
+// restore, everyone erased since the backup was taken is erased again, and the file learns
+// of erasures recorded only in a database. It returns how many customers it erased.
+func (s *Service) Replay(ctx context.Context, also []LedgerEntry) (int, error) {
 	entries, err := s.ledger.Entries(ctx)
 	if err != nil {
 		return 0, err
+	}
+	seen := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		seen[e.CustomerID] = true
+	}
+	for _, e := range also {
+		if !seen[e.CustomerID] {
+			seen[e.CustomerID] = true
+			entries = append(entries, e)
+		}
 	}
 	n := 0
 	for _, fe := range entries {

@@ -35,6 +35,10 @@ type Store interface {
 	SaveErasureReport(ctx context.Context, customerID string, r Report) error
 	// FinishErasure marks the ledger entry erased with its final report.
 	FinishErasure(ctx context.Context, customerID string, r Report, at time.Time, entries []audit.Entry) error
+	// Forget removes the earlier versions of the rows an erasure deleted from the engine's
+	// logs where it can (SQLite's write-ahead logs), so the wrapped data key is in no file
+	// once the erasure returns. It fails while a long read holds the log back.
+	Forget(ctx context.Context) error
 	// LedgerEntry returns NotFound when the customer was never erased.
 	LedgerEntry(ctx context.Context, customerID string) (LedgerEntry, error)
 	// LedgerEntries returns up to limit entries with id greater than after, by id.

@@ -47,6 +47,12 @@ type Backend interface {
 	// Compact makes deleted rows unrecoverable from the database files, after a restore
 	// replayed erasures (SQLite rebuilds its file; PostgreSQL needs nothing).
 	Compact(ctx context.Context) error
+	// Forget removes the earlier versions of rows just deleted from the engine's own logs
+	// where it can, so that an erased customer's wrapped data key does not outlive the
+	// erasure in a file (SQLite: a checkpoint that truncates both write-ahead logs;
+	// PostgreSQL: nothing, see docs/security.md). It fails when a long read holds the log
+	// back; calling it again later finishes the job.
+	Forget(ctx context.Context) error
 	// DecisionTrust is how long a cached permission decision may be used without comparing it
 	// with the database: zero where other nodes may write at any moment (PostgreSQL).
 	DecisionTrust() time.Duration
@@ -177,6 +183,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		db.writer, db.access = x.Writer, x.Access
 		db.before = x.Close
 	}
+	db.forget = o.Backend.Forget
 	return &Engine{db: db, backend: o.Backend,
 		customers: &Customers{db}, consents: &Consents{db}, ingest: &Ingest{core: db}, rights: &Rights{db},
 		duplicates: &Duplicates{db}, audit: &Audit{db}, jobs: &Jobs{db}, keysets: &Keysets{db},

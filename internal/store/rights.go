@@ -114,6 +114,9 @@ func scanLedger(row rowScanner) (rights.LedgerEntry, error) {
 	return e, json.Unmarshal([]byte(report), &e.Report)
 }
 
+// Forget implements rights.Store.
+func (db *Rights) Forget(ctx context.Context) error { return db.forget(ctx) }
+
 // LedgerEntry implements rights.Store.
 func (db *Rights) LedgerEntry(ctx context.Context, customerID string) (rights.LedgerEntry, error) {
 	e, err := scanLedger(db.queryRow(ctx, `SELECT `+ledgerColumns+` FROM erasure_ledger WHERE customer_id = $1`, customerID))

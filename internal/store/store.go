@@ -55,6 +55,8 @@ type core struct {
 	before, closers []func() error
 	stmts           sync.Map // query text → *sql.Stmt, per pool
 	closed          atomic.Bool
+	// forget is the backend's Forget, for erasures.
+	forget func(ctx context.Context) error
 	// writer, when set, runs write transactions instead of begin/commit/retry (see Writer).
 	writer Writer
 	// access, when set, takes the entries appended on their own (see AccessLog).

@@ -37,6 +37,11 @@ func (b *backend) Backup(ctx context.Context, dir string) ([]backup.File, func()
 // rows erased since.
 func (b *backend) Compact(context.Context) error { return nil }
 
+// Forget does nothing: the deleted row versions stay in the table's pages until VACUUM
+// reuses them and in the server's WAL segments until they are recycled, which Steward does
+// not control (docs/security.md says so).
+func (b *backend) Forget(context.Context) error { return nil }
+
 // DecisionTrust is zero: every check compares its cached entry's change counter with the
 // database's, one indexed read, because other nodes may have changed it a moment ago. That
 // keeps "withdrawal takes effect on the very next check" true across nodes and needs no

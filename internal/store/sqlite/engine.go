@@ -93,6 +93,41 @@ func (b *backend) Compact(ctx context.Context) error {
 	return checkpoint(ctx, b.write)
 }
 
+// Forget checkpoints both files and truncates their write-ahead logs. The writer deletes with
+// secure_delete, so the pages it writes hold zeros where an erased row was, but the WAL
+// still holds the frames written before the deletion, the row's old page images among them,
+// until it is reset. A TRUNCATE checkpoint copies the zeroed pages into the database files
+// and cuts the WAL to nothing. It must wait for readers still on an older snapshot, holding
+// the writer meanwhile, so it waits at most forgetWait rather than the usual busy timeout,
+// and fails when a reader stays (a backup's long read, say): asking again later finishes it.
+func (b *backend) Forget(ctx context.Context) error {
+	conn, err := b.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, forgetWait.Milliseconds())); err != nil {
+		return err
+	}
+	defer func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA busy_timeout = %d`, busyTimeoutMS))
+	}()
+	for _, schema := range []string{"main", accessSchema} {
+		var busy, logFrames, done int
+		if err := conn.QueryRowContext(ctx, `PRAGMA `+schema+`.wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", schema, err)
+		}
+		if busy != 0 {
+			return fmt.Errorf("checkpoint %s: a reader holds the write-ahead log", schema)
+		}
+	}
+	return nil
+}
+
+// forgetWait is how long Forget waits for readers on an older snapshot; every write waits
+// as long behind it.
+const forgetWait = time.Second
+
 // decisionTrust is how long the decision cache uses an entry without comparing it with the
 // database. Writes made through this process drop entries at once; the comparison only
 // catches another process writing the same file (a command run against a serving data
@@ -113,28 +148,31 @@ const (
 )
 
 // Restore puts the database files of a backup unpacked into staging in place of those of the
-// database at path, and returns where the replaced files were moved and a function that puts
-// them back. The replaced installation's journals go aside with its files; the backup's come
-// in. Steward must not be serving the database meanwhile.
-func Restore(path, staging string) (string, func() error, error) {
+// database at path. The replaced files are moved into a hidden directory beside them until
+// the caller knows how the restore went: undo puts them back, discard deletes them. No copy
+// of the replaced database outlives a restore that succeeded: it would hold customers
+// erased after the restore, out of the erasure ledger's reach. The replaced installation's
+// journals go aside with its files; the backup's come in. Steward must not be serving the
+// database meanwhile.
+func Restore(path, staging string) (undo, discard func() error, err error) {
 	dir := filepath.Dir(path)
-	kept := filepath.Join(dir, "pre-restore-"+time.Now().UTC().Format("20060102T150405"))
-	if err := os.Mkdir(kept, 0o700); err != nil {
-		return "", nil, fmt.Errorf("restore: %w", err)
+	kept, err := os.MkdirTemp(dir, ".pre-restore-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
 	main, acc := filepath.Base(path), filepath.Base(AccessPath(path))
 	names := []string{main, main + "-wal", main + "-shm", acc, acc + "-wal", acc + "-shm"}
 	for _, p := range []string{path, filepath.Join(staging, backupMain)} {
 		js, err := JournalFiles(p)
 		if err != nil {
-			return "", nil, fmt.Errorf("restore: %w", err)
+			return nil, nil, fmt.Errorf("restore: %w", err)
 		}
 		for _, j := range js {
 			names = append(names, filepath.Base(j))
 		}
 	}
 	var moved []string
-	undo := func() error {
+	undo = func() error {
 		var errs []error
 		for _, n := range names {
 			_ = os.Remove(filepath.Join(dir, n))
@@ -154,7 +192,7 @@ func Restore(path, staging string) (string, func() error, error) {
 		}
 		if err != nil {
 			_ = undo()
-			return "", nil, fmt.Errorf("restore: %w", err)
+			return nil, nil, fmt.Errorf("restore: %w", err)
 		}
 		moved = append(moved, n)
 	}
@@ -162,7 +200,7 @@ func Restore(path, staging string) (string, func() error, error) {
 	js, err := JournalFiles(filepath.Join(staging, backupMain))
 	if err != nil {
 		_ = undo()
-		return "", nil, fmt.Errorf("restore: %w", err)
+		return nil, nil, fmt.Errorf("restore: %w", err)
 	}
 	for _, j := range js {
 		restored[filepath.Base(j)] = filepath.Base(j)
@@ -170,8 +208,9 @@ func Restore(path, staging string) (string, func() error, error) {
 	for from, to := range restored {
 		if err := os.Rename(filepath.Join(staging, from), filepath.Join(dir, to)); err != nil {
 			_ = undo()
-			return "", nil, fmt.Errorf("restore: %w", err)
+			return nil, nil, fmt.Errorf("restore: %w", err)
 		}
 	}
-	return kept, undo, nil
+	discard = func() error { return os.RemoveAll(kept) }
+	return undo, discard, nil
 }

@@ -7,8 +7,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -53,10 +55,15 @@ func Open(ctx context.Context, path string, opts Options) (*store.Engine, error)
 	// Then a 64 MiB page cache per connection, so hot pages are not fetched with a system
 	// call each time. (Memory-mapped reads measured slower here: page faults cost more than
 	// reads.)
-	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+	pragmas := "_pragma=busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(" + sync + ")&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"
 	dsn := "file:" + path + "?" + pragmas
 	accessPath := AccessPath(path)
+	for _, p := range []string{path, accessPath} {
+		if err := createPrivate(p); err != nil {
+			return nil, err
+		}
+	}
 	if err := migrateAccess(ctx, "file:"+accessPath+"?"+pragmas); err != nil {
 		return nil, fmt.Errorf("access trail: %w", err)
 	}
@@ -181,6 +188,9 @@ func startCheckpointer(g *groupCommit, ckpt *sql.DB) func() error {
 	}
 }
 
+// busyTimeoutMS is how long a statement waits for a lock before it fails.
+const busyTimeoutMS = 10000
+
 // accessSchema is the name the access trail file is attached under.
 const accessSchema = "access"
 
@@ -216,6 +226,22 @@ func attachAccess(ctx context.Context, conn sqlite.ExecQuerierContext, path, syn
 		}
 	}
 	return nil
+}
+
+// createPrivate creates the database file at path empty with mode 0600, or makes an existing
+// one 0600. SQLite would create it 0644 (less the umask), and it creates the WAL and
+// shared-memory files with the database file's mode: a private database file keeps all
+// three private.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Base(path), err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("make %s private: %w", filepath.Base(path), err)
+	}
+	return f.Close()
 }
 
 // migrateAccess creates or migrates the access trail file on a connection of its own, so its
