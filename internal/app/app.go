@@ -338,7 +338,8 @@ func (a *App) HTTP() *httpapi.Server {
 	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Jobs,
 		Rights: a.Rights, Duplicates: a.Duplicates,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
-		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports}
+		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
+		PrivacyOrigins: a.Config.PrivacyOriginList()}
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to

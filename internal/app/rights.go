@@ -21,9 +21,12 @@ func (a *App) openRights(cfg config.Config) (*rights.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The file drop also takes text messages, so requests by phone can be tried in
+	// development; SMTP cannot text, so with it requests by phone are refused.
+	texter, _ := mailer.(rights.Texter)
 	km := a.Keys
 	return rights.New(rights.Deps{Store: a.Store.Rights(), Customers: a.Customers, Vault: a.Vault, Audit: a.Store.Audit(),
-		Catalog: a.Catalog, Hasher: km, Consents: a.Consents, Mailer: mailer, Clock: a.Clock,
+		Catalog: a.Catalog, Hasher: km, Consents: a.Consents, Mailer: mailer, Texter: texter, Clock: a.Clock,
 		Ledger: &rights.LedgerFile{Path: cfg.LedgerPath(), MAC: func(b []byte) []byte { return km.KeyedHash(ledgerLabel, b) }},
 		Parts:  rights.NewRegistry(a.Store.Rights(), a.Store.Audit(), a.Store.Rights())},
 		rights.Settings{Deadlines: cfg.Deadlines(), DefaultJurisdiction: cfg.DefaultJurisdiction(), ExportTTL: cfg.ExportTTL,

@@ -73,6 +73,7 @@ type Config struct {
 	Mail             Secret        `json:"mail"`              // "", file:DIR or smtp://user:pass@host:port
 	MailFrom         string        `json:"mail-from"`         // sender of verification links
 	PublicURL        string        `json:"public-url"`        // base URL of links sent to customers
+	PrivacyOrigins   string        `json:"privacy-origins"`   // origins whose scripts may call the privacy portal (CORS), comma-separated
 	ExportTTL        time.Duration `json:"export-ttl"`        // how long an export can be downloaded
 	InactiveAfter    string        `json:"inactive-after"`    // retention word; inactive customers are erased ("" never)
 	RetentionEvery   time.Duration `json:"retention-every"`   // purge job interval while serving; 0 off
@@ -207,6 +208,9 @@ func (c Config) Validate() error {
 	}
 	if c.ExportTTL < time.Minute {
 		return fmt.Errorf("export-ttl: must be at least 1m")
+	}
+	if _, err := ParseOrigins(c.PrivacyOrigins); err != nil {
+		return fmt.Errorf("privacy-origins: %w", err)
 	}
 	if m := string(c.Mail); m != "" && !strings.HasPrefix(m, "file:") && !strings.HasPrefix(m, "smtp://") {
 		return fmt.Errorf("mail: must be file:DIR or smtp://user:password@host:port")

@@ -262,7 +262,7 @@ func init() {
 	}
 	for t, names := range map[reflect.Type][]string{
 		reflect.TypeFor[rights.NewRequest]():   {"type"},
-		reflect.TypeFor[rights.SelfRequest]():  {"type", "email"},
+		reflect.TypeFor[rights.SelfRequest]():  {"type"},
 		reflect.TypeFor[consent.PolicyInput](): {"version", "purposes"},
 		reflect.TypeFor[consent.Input]():       {"granted", "source"},
 		reflect.TypeFor[ingest.TillOrder]():    {"order_id", "currency"},

@@ -34,8 +34,12 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		switch {
 		case rt.In.typ != nil:
-			op["requestBody"] = map[string]any{"required": !rt.In.optional,
-				"content": map[string]any{"application/json": map[string]any{"schema": g.request(rt.In.typ)}}}
+			schema := g.request(rt.In.typ)
+			content := map[string]any{"application/json": map[string]any{"schema": schema}}
+			if rt.In.form {
+				content["application/x-www-form-urlencoded"] = map[string]any{"schema": schema}
+			}
+			op["requestBody"] = map[string]any{"required": !rt.In.optional, "content": content}
 		case rt.In.media != "":
 			op["requestBody"] = map[string]any{"required": true,
 				"content": map[string]any{rt.In.media: map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": rt.In.media}}}}
@@ -58,6 +62,10 @@ func (s *Server) OpenAPI() map[string]any {
 			}
 			responses[strconv.Itoa(a.status)] = ok
 		}
+		for _, code := range rt.Redirects {
+			responses[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code),
+				"headers": map[string]any{"Location": map[string]any{"description": "Where to go next.", "schema": map[string]any{"type": "string"}}}}
+		}
 		errs := rt.Errors
 		if !rt.Public {
 			errs = append(append([]int{}, errs...), commonErrors...)
@@ -67,8 +75,11 @@ func (s *Server) OpenAPI() map[string]any {
 			errMedia, errSchema = "application/json", g.response(rt.ErrorT)
 		}
 		for _, code := range errs {
-			responses[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code),
-				"content": map[string]any{errMedia: map[string]any{"schema": errSchema}}}
+			content := map[string]any{errMedia: map[string]any{"schema": errSchema}}
+			if rt.Pages {
+				content["text/html"] = map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": "text/html"}}
+			}
+			responses[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code), "content": content}
 		}
 		op["responses"] = responses
 		if rt.Public {

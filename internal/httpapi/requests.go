@@ -4,7 +4,7 @@ import (
 	"context"
 	"html/template"
 	"net/http"
-	"strings"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -133,24 +133,50 @@ func (s *Server) downloadExport(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+// selfRequest takes a customer's own request from the privacy portal: JSON from a script
+// (a shop's page calling from a configured origin, see privacyPreflight) or the fields of a
+// plain HTML form. A browser that asked for HTML is sent on to a page saying what happens
+// next (303, so reloading it does not send the form again); anyone else gets JSON.
 func (s *Server) selfRequest(w http.ResponseWriter, r *http.Request) error {
+	s.allowOrigin(w, r)
 	var in rights.SelfRequest
-	if err := decode(r, &in); err != nil {
+	if isForm(r) {
+		f, err := formFields(r, "type", "email", "phone", "jurisdiction")
+		if err != nil {
+			return err
+		}
+		in = rights.SelfRequest{Type: f["type"], Email: f["email"], Phone: f["phone"], Jurisdiction: f["jurisdiction"]}
+	} else if err := decodeJSONOrForm(r, &in); err != nil {
 		return err
 	}
 	if _, err := s.Rights.CreateSelf(r.Context(), in); err != nil {
 		return err
 	}
+	if wantsPage(r) {
+		return seeOther(w, receivedPath)
+	}
 	return writeJSON(w, http.StatusAccepted, Accepted{Status: "received",
-		Detail: "If this address belongs to a customer, a confirmation link is on its way to it."})
+		Detail: "If this address or number belongs to a customer, a confirmation link is on its way to it."})
+}
+
+// receivedPath is the page a browser lands on after posting a request form.
+const receivedPath = "/v1/privacy/received"
+
+func (s *Server) receivedPage(w http.ResponseWriter, r *http.Request) error {
+	return writePage(w, http.StatusOK, page{Title: "Check your messages", Lines: []string{
+		"If the e-mail address or phone number you gave belongs to a customer of ours, we have sent it a link to confirm your request.",
+		"Open the link to confirm that you made the request: nothing happens until you do. The link works only once and for a limited time.",
+		"If nothing arrives within a few minutes, check your spam folder, or make the request again.",
+	}})
 }
 
 var confirmPage = template.Must(template.New("confirm").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Confirm your privacy request</title></head>
-<body><h1>Confirm your privacy request</h1>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Confirm your privacy request</title></head>
+<body><main><h1>Confirm your privacy request</h1>
 <p>Press the button to confirm that you made this request.</p>
-<form method="post" action="/v1/privacy/confirm"><input type="hidden" name="token" value="{{.}}"><button type="submit">Confirm</button></form>
-</body></html>
+<form method="post" action="` + rights.ConfirmPath + `"><input type="hidden" name="token" value="{{.}}"><button type="submit">Confirm</button></form>
+</main></body></html>
 `))
 
 func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request) error {
@@ -164,16 +190,32 @@ func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request) error {
 	return confirmPage.Execute(w, token)
 }
 
+// oldConfirmLink keeps the confirmation links mailed before they pointed at the portal's
+// page working: it sends the browser on to that page with the same token. It checks the
+// token's shape first, so a bad link is refused here rather than one hop later.
+func (s *Server) oldConfirmLink(w http.ResponseWriter, r *http.Request) error {
+	token := r.URL.Query().Get("token")
+	if token == "" || len(token) > 100 {
+		return problem.InvalidField("token", "is required")
+	}
+	w.Header().Set("Location", rights.ConfirmPath+"?"+url.Values{"token": {token}}.Encode())
+	w.WriteHeader(http.StatusMovedPermanently)
+	return nil
+}
+
+// confirmRequest confirms a request with its one-time token: from the confirmation page's
+// form (answered with a page when the browser asks for HTML) or as JSON.
 func (s *Server) confirmRequest(w http.ResponseWriter, r *http.Request) error {
 	var token string
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		if err := r.ParseForm(); err != nil {
-			return badRequest{problem.InvalidField("body", "malformed form")}
+	if isForm(r) {
+		f, err := formFields(r, "token")
+		if err != nil {
+			return err
 		}
-		token = r.PostForm.Get("token")
+		token = f["token"]
 	} else {
 		var in Confirmation
-		if err := decode(r, &in); err != nil {
+		if err := decodeJSONOrForm(r, &in); err != nil {
 			return err
 		}
 		token = in.Token
@@ -181,6 +223,12 @@ func (s *Server) confirmRequest(w http.ResponseWriter, r *http.Request) error {
 	req, err := s.Rights.Confirm(r.Context(), token)
 	if err != nil {
 		return err
+	}
+	if wantsPage(r) {
+		return writePage(w, http.StatusOK, page{Title: "Your request is confirmed", Lines: []string{
+			"Thank you. We have your " + rights.TypeName(req.Type) + " and will answer it by " + req.DueAt.UTC().Format("2 January 2006") + ".",
+			"You do not need to do anything else. We will contact you if we need more information.",
+		}})
 	}
 	return writeJSON(w, http.StatusOK, ConfirmedRequest{ID: req.ID, Type: req.Type, State: req.State, DueAt: req.DueAt})
 }

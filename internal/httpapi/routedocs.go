@@ -33,12 +33,19 @@ var summaries = map[string]string{
 		"(body fields), restriction (lift to end it), objection or opt-out (purposes).",
 	"GET /v1/requests/{id}/export": "Download the access or portability package (zip: export.json, report.html, CSV for " +
 		"portability) with the download token, or with a requests.manage key. Expired packages are deleted and answer 410.",
-	"POST /v1/privacy/requests": "Privacy portal: a customer makes a request; a one-time verification link is e-mailed to " +
-		"the address given. The answer is the same whether or not the address is known.",
+	"POST /v1/privacy/requests": "Privacy portal: a customer makes a request by email or phone (JSON, or a plain HTML form); " +
+		"a one-time verification link is e-mailed (or texted) to it. The answer is the same whether or not the address is " +
+		"known. A browser asking for HTML is redirected (303) to a page saying what happens next. Requests by phone need a " +
+		"text-message sender (422 without one).",
+	"OPTIONS /v1/privacy/requests": "CORS preflight: origins listed in --privacy-origins may POST from a script; others get " +
+		"no CORS headers.",
+	"GET /v1/privacy/received": "Privacy portal: the page a browser lands on after posting a request form.",
 	"GET /v1/privacy/confirm": "Privacy portal: the page the verification link opens; it asks the customer to confirm " +
 		"(a GET never changes anything, so link scanners cannot confirm).",
-	"POST /v1/privacy/confirm": "Privacy portal: confirm a request with its one-time token (JSON {\"token\"} or a form field). " +
-		"Used or expired tokens answer 410.",
+	"POST /v1/privacy/confirm": "Privacy portal: confirm a request with its one-time token (JSON {\"token\"} or the form " +
+		"of the confirmation page, answered with a page when the browser asks for HTML). Used or expired tokens answer 410.",
+	"GET /v1/requests/confirm": "Confirmation links sent by earlier versions: redirects (301) to GET /v1/privacy/confirm " +
+		"with the same token.",
 	"GET /v1/suppression": "Whether an e-mail address or phone number belongs to an erased customer (keyed-hash suppression list).",
 	"PUT /v1/customers/{id}/legal-hold": "Place a legal hold with a reason: retention purges and erasure leave the customer " +
 		"alone until it is released.",

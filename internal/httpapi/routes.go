@@ -46,9 +46,14 @@ func (s *Server) routes() []route {
 		post("/v1/requests/{id}/reject", s.rejectRequest, in[Rejection](), out[rights.Request](200), errs(400, 403, 404, 409, 422)),
 		get("/v1/requests/{id}/export", s.downloadExport, public, query(tokenParam), outMedia("application/zip", 200),
 			errs(401, 403, 404, 410, 422)),
-		post("/v1/privacy/requests", s.selfRequest, public, in[rights.SelfRequest](), out[Accepted](202), errs(400, 413, 422, 503)),
-		get("/v1/privacy/confirm", s.confirmPage, public, query(emailTokenParam), outMedia("text/html", 200), errs(422)),
-		post("/v1/privacy/confirm", s.confirmRequest, public, in[Confirmation](), out[ConfirmedRequest](200), errs(400, 410, 413, 422)),
+		post("/v1/privacy/requests", s.selfRequest, public, pages, inOrForm[rights.SelfRequest](), out[Accepted](202), redirect(303),
+			errs(400, 413, 422, 503)),
+		options("/v1/privacy/requests", s.privacyPreflight, public, noBody(204)),
+		get("/v1/privacy/received", s.receivedPage, public, outMedia("text/html", 200)),
+		get("/v1/privacy/confirm", s.confirmPage, public, pages, query(emailTokenParam), outMedia("text/html", 200), errs(422)),
+		post("/v1/privacy/confirm", s.confirmRequest, public, pages, inOrForm[Confirmation](), out[ConfirmedRequest](200),
+			outMedia("text/html", 200), errs(400, 410, 413, 422)),
+		get("/v1/requests/confirm", s.oldConfirmLink, public, pages, query(emailTokenParam), redirect(301), errs(422)),
 		get("/v1/erasures/{id}", s.getErasure, out[ErasureReport](200), errs(403, 404, 422)),
 		get("/v1/suppression", s.checkSuppression, query(suppressionQuery...), out[Suppression](200), errs(403, 422)),
 		put("/v1/customers/{id}/legal-hold", s.setHold, in[HoldInput](), out[rights.Hold](200), errs(400, 403, 404, 410, 413, 422)),
@@ -88,6 +93,12 @@ type route struct {
 	Out    []answer
 	Errors []int        // documented error statuses
 	ErrorT reflect.Type // the body of the error statuses (nil: Problem)
+	// Redirects are the documented redirect statuses: a Location header and no body.
+	Redirects []int
+	// Pages marks a route a person's browser calls (a link in a message, a form on a shop's
+	// page): when the request asks for HTML, errors are answered as a page a person can read
+	// instead of a problem document.
+	Pages bool
 	// MaxBody is the body limit when it must exceed the server's (--max-body).
 	MaxBody int64
 	handle  handlerFunc
@@ -98,6 +109,7 @@ type body struct {
 	typ      reflect.Type
 	media    string // when not JSON
 	optional bool   // a request body that may be left out
+	form     bool   // also accepted as application/x-www-form-urlencoded, with the same fields
 }
 
 // answer is one documented success status and its body (none when typ and media are unset).
@@ -145,6 +157,12 @@ func optionalIn[T any]() option {
 	return func(rt *route) { rt.In = body{typ: reflect.TypeFor[T](), optional: true} }
 }
 
+// inOrForm is a request body decoded into T from JSON or, as an HTML form posts it, from
+// application/x-www-form-urlencoded fields of the same names.
+func inOrForm[T any]() option {
+	return func(rt *route) { rt.In = body{typ: reflect.TypeFor[T](), form: true} }
+}
+
 // inMedia is a request body of another media type, read raw.
 func inMedia(media string) option {
 	return func(rt *route) { rt.In = body{media: media} }
@@ -164,6 +182,14 @@ func outMedia(media string, status int) option {
 func outAny(status int) option {
 	return func(rt *route) { rt.Out = append(rt.Out, answer{status, body{media: "application/json"}}) }
 }
+
+// redirect documents redirect statuses (3xx with a Location header, no body).
+func redirect(codes ...int) option {
+	return func(rt *route) { rt.Redirects = append(rt.Redirects, codes...) }
+}
+
+// pages marks a route whose errors a browser gets as HTML pages (route.Pages).
+func pages(rt *route) { rt.Pages = true }
 
 // noBody is a success answer without a body.
 func noBody(status int) option {

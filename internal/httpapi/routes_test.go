@@ -42,8 +42,13 @@ func TestRouteTable(t *testing.T) {
 		if rt.Summary == "" {
 			t.Errorf("%s has no summary (routedocs.go)", key)
 		}
-		if len(rt.Out) == 0 {
+		if len(rt.Out) == 0 && len(rt.Redirects) == 0 {
 			t.Errorf("%s documents no success answer", key)
+		}
+		for _, code := range rt.Redirects {
+			if code < 300 || code > 399 {
+				t.Errorf("%s: redirect status %d", key, code)
+			}
 		}
 		for _, a := range rt.Out {
 			if a.status < 200 || a.status > 299 {

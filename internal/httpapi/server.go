@@ -74,6 +74,9 @@ type Server struct {
 	// TrustedProxies are the load balancers and proxies whose X-Forwarded-For names the
 	// client; the per-client limits count by that address (see limits.go).
 	TrustedProxies []netip.Prefix
+	// PrivacyOrigins are the origins (scheme://host[:port]) whose pages may call the privacy
+	// portal's request route from a script (CORS); empty sends no CORS headers.
+	PrivacyOrigins []string
 	// Duplicates serves the duplicate review queue and the quality report.
 	Duplicates    *duplicate.Service
 	ingestMetrics *ingestMetrics
@@ -209,6 +212,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			if errors.As(err, &mbe) {
 				err = problem.New(problem.TooLarge, "request body is larger than %d bytes", limit)
 			}
+			if rt.Pages && wantsPage(r) {
+				s.writeErrorPage(sw, r, rid, err)
+				return
+			}
 			s.writeProblem(sw, r, rid, err)
 		}
 	})
@@ -276,6 +283,18 @@ type Problem struct {
 }
 
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, rid string, err error) {
+	p := s.problemOf(r, rid, err)
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="steward"`)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// problemOf turns an error into the problem document that answers it, logging the causes of
+// internal and unavailable errors with the request id.
+func (s *Server) problemOf(r *http.Request, rid string, err error) Problem {
 	kind := problem.KindOf(err)
 	status := statusOf[kind]
 	var br badRequest
@@ -292,10 +311,7 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, rid string
 		// because engines and services never put values into errors.
 		s.Log.Error("request failed", "request_id", rid, "method", r.Method, "route", r.Pattern, "kind", kind.String(), "err", err)
 	}
-	if kind == problem.Unauthenticated {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="steward"`)
-	}
-	p := Problem{
+	return Problem{
 		Type:      "urn:steward:problem:" + kind.String(),
 		Title:     http.StatusText(status),
 		Status:    status,
@@ -304,9 +320,6 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, rid string
 		RequestID: rid,
 		Field:     problem.FieldOf(err),
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -2,6 +2,7 @@ package rights
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"sort"
 	"time"
@@ -24,7 +25,8 @@ type Completion struct {
 }
 
 // Complete carries out a verified request and closes it with its result:
-//   - access, portability: an export package behind an expiring download link;
+//   - access, portability: an export package behind an expiring download link, which is sent
+//     to the address the request came with (see sendExportLink);
 //   - erasure: the erasure report;
 //   - rectification: the corrected field names (never old or new values);
 //   - restriction: processing restricted (or, with Lift, restored);
@@ -37,7 +39,7 @@ type Completion struct {
 // An unverified request is Conflict; a closed one is Conflict. The request moves to
 // in_progress before the work, so a failure leaves it there, and completing it again resumes
 // (erasure resumes where it stopped). The download token, if any, is in the returned result
-// only, never stored.
+// and the message to the customer only, never stored.
 func (s *Service) Complete(ctx context.Context, id string, c Completion) (*Request, error) {
 	r, err := s.Get(ctx, id)
 	if err != nil {
@@ -120,11 +122,16 @@ func (s *Service) carryOut(ctx context.Context, r *Request, c Completion) (store
 			return nil, nil, err
 		}
 		res := map[string]any{"export_id": x.ID, "expires_at": x.ExpiresAt, "formats": exportFormats(r.Type)}
+		if sentTo, why := s.sendExportLink(ctx, r, x, token); sentTo != "" {
+			res["link_sent_to"] = sentTo
+		} else {
+			res["link_not_sent"] = why
+		}
 		show := map[string]any{}
 		for k, v := range res {
 			show[k] = v
 		}
-		show["download_url"] = "/v1/requests/" + r.ID + "/export?token=" + token
+		show["download_url"] = exportPath(r.ID, token)
 		return res, show, nil
 	case TypeErasure:
 		rep, err := s.erase(ctx, r.CustomerID, r.ID, "erasure request")
@@ -167,6 +174,57 @@ func (s *Service) carryOut(ctx context.Context, r *Request, c Completion) (store
 		return res, nil, nil
 	}
 	return nil, nil, problem.InvalidField("type", "unknown request type")
+}
+
+// exportPath is the download link of a request's export package, relative to the public URL.
+func exportPath(requestID, token string) string {
+	return "/v1/requests/" + requestID + "/export?token=" + token
+}
+
+// sendExportLink sends the download link of a finished export to the e-mail address or phone
+// number the request came with, and to no other: a link to a person's data goes only where
+// the request was made from (and, for a self-service request, confirmed from). Steward keeps
+// only a keyed hash of that contact, so it sends to whichever of the customer's current e-mail
+// address and phone number matches the hash; if the customer has changed it since, nothing is
+// sent. It returns the field sent to ("email" or "phone"), or why nothing was sent, for the
+// request's result: staff then send the link, which the completion answer shows them once.
+func (s *Service) sendExportLink(ctx context.Context, r *Request, x Export, token string) (sentTo, why string) {
+	const yourself = ": send the download link to the customer yourself"
+	if len(r.ContactHash) == 0 {
+		return "", "the request names no e-mail address or phone number" + yourself
+	}
+	if s.mailer == nil && s.texter == nil {
+		return "", "no mailer is configured" + yourself
+	}
+	values, err := s.vault.IndexedValues(ctx, r.CustomerID)
+	if err != nil {
+		return "", "the customer's contact details could not be read" + yourself
+	}
+	for _, field := range []string{"email", "phone"} {
+		v, ok := values[field]
+		if !ok || !hmac.Equal(s.hasher.KeyedHash(contactLabel, v), r.ContactHash) {
+			continue
+		}
+		if (field == "email" && s.mailer == nil) || (field == "phone" && s.texter == nil) {
+			return "", "no sender is configured for the " + field + " the request came with" + yourself
+		}
+		link, name := s.link(exportPath(r.ID, token)), TypeName(r.Type)
+		left, until := inWords(x.ExpiresAt.Sub(s.now())), dateInWords(x.ExpiresAt)
+		contents := "a readable report (report.html) and the same data in machine-readable form (export.json)"
+		if r.Type == TypePortability {
+			contents = "a readable report (report.html) and the same data in machine-readable form (export.json and CSV files)"
+		}
+		mail := "Your " + name + " is complete. You can download a copy of the data we hold about you here:\n\n" + link +
+			"\n\nThe link works for " + left + ", until " + until + "; after that the copy is deleted, and you would " +
+			"need to make a new request.\n\nThe download is a zip archive with " + contents + ".\n\n" +
+			"If you did not make this request, please tell us.\n"
+		text := "Your " + name + " is complete. Download your data within " + left + " (until " + until + "): " + link
+		if err := s.send(ctx, field, string(v), "Your data is ready to download", mail, text); err != nil {
+			return "", "the message could not be sent" + yourself
+		}
+		return field, ""
+	}
+	return "", "the e-mail address or phone number the request came with is no longer the customer's" + yourself
 }
 
 func exportFormats(t string) []string {

@@ -10,7 +10,9 @@
 // interrupted by a crash resumes to completion. Every table that holds a customer_id is
 // covered by exactly one Part (a test compares the registry with the schema). The ledger and
 // the suppression list hold customer ids and keyed hashes only, never personal values. Every
-// step of a request is audited, and audit entries never hold values.
+// step of a request is audited, and audit entries never hold values. A request keeps only a
+// keyed hash of the e-mail address or phone number it came with, and the links Steward sends
+// (confirmation, download) go to that contact and to no other.
 //
 // Restriction, objection and opt-out change what may be done with the data, not the data: this
 // package keeps no state of its own for them but records them in the consent ledger (Choices),

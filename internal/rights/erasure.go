@@ -58,12 +58,14 @@ type Service struct {
 	ledger    Ledger
 	parts     Registry
 	mailer    Mailer
+	texter    Texter
 	settings  Settings
 	consents  ConsentLedger
 	clock     clock.Clock
 }
 
-// Deps is what the rights service is built from; every field but Mailer and Clock is required.
+// Deps is what the rights service is built from; every field but Mailer, Texter and Clock is
+// required.
 type Deps struct {
 	Store Store
 	// Customers is the audited customer service (look-ups, rectification, the dossier);
@@ -80,6 +82,9 @@ type Deps struct {
 	// Mailer sends verification links to customers who make requests themselves; nil turns
 	// self-service requests off.
 	Mailer Mailer
+	// Texter sends the same links by text message, for requests made by phone number; nil
+	// refuses self-service requests by phone.
+	Texter Texter
 	// Consents is the consent ledger: it records completed restriction, objection and opt-out
 	// requests, and keeps an erased customer's contacts on the suppression list.
 	Consents ConsentLedger
@@ -96,7 +101,7 @@ func New(d Deps, settings Settings) (*Service, error) {
 		return nil, errors.New("rights service: erasure ledger file, part registry and consent ledger are required")
 	}
 	return &Service{store: d.Store, customers: d.Customers, vault: d.Vault, audit: d.Audit, catalog: d.Catalog, hasher: d.Hasher,
-		ledger: d.Ledger, parts: d.Parts, mailer: d.Mailer, settings: settings.withDefaults(), consents: d.Consents, clock: clock.Or(d.Clock)}, nil
+		ledger: d.Ledger, parts: d.Parts, mailer: d.Mailer, texter: d.Texter, settings: settings.withDefaults(), consents: d.Consents, clock: clock.Or(d.Clock)}, nil
 }
 
 // ConsentLedger is the consent ledger's side of data-subject rights.

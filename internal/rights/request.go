@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -214,7 +215,7 @@ func (s *Service) Create(ctx context.Context, in NewRequest) (*Request, error) {
 	}
 	now := s.now()
 	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, CustomerID: id, Jurisdiction: jur, Source: SourceStaff,
-		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now}
+		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now, ContactHash: s.openedWith(in)}
 	e := audit.New(ctx, ActionRequestCreate, id, nil, "privacy_requests")
 	e.Target = requestTarget(r.ID)
 	if err := s.store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
@@ -257,17 +258,43 @@ func (s *Service) resolve(ctx context.Context, in NewRequest) (string, error) {
 	return "", problem.Conflictf("several customers have this %s: open the request by customer_id", field)
 }
 
-// SelfRequest is what a customer gives on the privacy portal.
+// contactLabel keys the hash of the address or number a request came with.
+const contactLabel = "request contact"
+
+// openedWith is the keyed hash of the e-mail address or phone number staff opened a request
+// with (nil when they named the customer by id), so that the export of a completed access
+// request can be sent to that address and no other. The value was normalised once already
+// by the look-up that found the customer.
+func (s *Service) openedWith(in NewRequest) []byte {
+	field, raw := "email", in.Email
+	if in.Phone != "" {
+		field, raw = "phone", in.Phone
+	}
+	if raw == "" {
+		return nil
+	}
+	norm, err := s.vault.Normalize(field, raw)
+	if err != nil {
+		return nil
+	}
+	return s.hasher.KeyedHash(contactLabel, norm)
+}
+
+// SelfRequest is what a customer gives on the privacy portal: the e-mail address or the phone
+// number the confirmation link goes to, one of the two.
 type SelfRequest struct {
 	Type         string `json:"type"`
-	Email        string `json:"email"`
+	Email        string `json:"email,omitempty"`
+	Phone        string `json:"phone,omitempty"`
 	Jurisdiction string `json:"jurisdiction,omitempty"`
 }
 
-// CreateSelf opens a request made by the customer and e-mails a one-time verification link to
-// the address given. It answers the same whether or not the address belongs to a customer, so
-// the portal cannot be used to learn who is a customer; a request from an unknown address
-// stays unverifiable and is rejected by the DPO ("no data held").
+// CreateSelf opens a request made by the customer and sends a one-time verification link to
+// the address given, by e-mail, or to the phone number given, by text message. It answers the
+// same whether or not the address belongs to a customer, so the portal cannot be used to learn
+// who is a customer; a request from an unknown address stays unverifiable and is rejected by
+// the DPO ("no data held"). The customer is found through the blind index of the field given,
+// as staff look-ups are.
 func (s *Service) CreateSelf(ctx context.Context, in SelfRequest) (*Request, error) {
 	if err := checkType(in.Type); err != nil {
 		return nil, err
@@ -276,16 +303,13 @@ func (s *Service) CreateSelf(ctx context.Context, in SelfRequest) (*Request, err
 	if err != nil {
 		return nil, err
 	}
-	norm, err := s.vault.Normalize("email", in.Email)
+	field, norm, err := s.selfContact(in)
 	if err != nil {
 		return nil, err
 	}
-	if s.mailer == nil {
-		return nil, problem.New(problem.Unavailable, "no mailer is configured: self-service requests are off")
-	}
 	// The look-up runs as the privacy portal, which may read customers for privacy_requests.
 	sys := authz.WithActor(ctx, authz.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"})
-	views, err := s.customers.Find(sys, "email", string(norm), "", 0)
+	views, err := s.customers.Find(sys, field, string(norm), "", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +318,7 @@ func (s *Service) CreateSelf(ctx context.Context, in SelfRequest) (*Request, err
 	st := s.settings
 	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, Jurisdiction: jur, Source: SourceCustomer,
 		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now,
-		ContactHash: s.hasher.KeyedHash("request contact", norm), TokenHash: tokenHash, TokenExpires: now.Add(st.LinkTTL)}
+		ContactHash: s.hasher.KeyedHash(contactLabel, norm), TokenHash: tokenHash, TokenExpires: now.Add(st.LinkTTL)}
 	if len(views) == 1 {
 		r.CustomerID = views[0].ID
 	}
@@ -303,14 +327,68 @@ func (s *Service) CreateSelf(ctx context.Context, in SelfRequest) (*Request, err
 	if err := s.store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
 		return nil, err
 	}
-	link := strings.TrimRight(st.PublicURL, "/") + "/v1/requests/confirm?token=" + token
-	body := "We received a " + strings.ReplaceAll(r.Type, "_", " ") + " request for the data we hold about you.\n\n" +
-		"To confirm that you made it, open this link within " + st.LinkTTL.String() + ":\n\n" + link +
-		"\n\nIf you did not make this request, ignore this message.\n"
-	if err := s.mailer.Send(ctx, string(norm), "Confirm your privacy request", body); err != nil {
-		return nil, problem.Wrap(problem.Unavailable, err, "the verification e-mail could not be sent; try again later")
+	link := s.link(ConfirmPath + "?token=" + token)
+	within := inWords(st.LinkTTL)
+	mail := "We received " + withArticle(TypeName(r.Type)) + " for the data we hold about you.\n\n" +
+		"To confirm that you made it, open this link within " + within + ":\n\n" + link +
+		"\n\nIf you did not make this request, ignore this message: nothing will happen without your confirmation.\n"
+	text := "We received " + withArticle(TypeName(r.Type)) + " for your data. Confirm it within " + within + ": " + link +
+		" If it was not you, ignore this message."
+	if err := s.send(ctx, field, string(norm), "Confirm your privacy request", mail, text); err != nil {
+		return nil, problem.Wrap(problem.Unavailable, err, "the confirmation message could not be sent; try again later")
 	}
 	return s.decorate(r), nil
+}
+
+// ConfirmPath is the page a confirmation link opens (see Confirm).
+const ConfirmPath = "/v1/privacy/confirm"
+
+// selfContact checks the contact of a self-service request and says which field it is. A
+// request can only be confirmed through a message to that contact, so a contact Steward
+// cannot send to is refused here: by phone number without a text-message sender it is
+// Invalid (the customer can use their e-mail address instead); without a mailer the whole
+// portal is Unavailable.
+func (s *Service) selfContact(in SelfRequest) (string, []byte, error) {
+	field, raw := "email", in.Email
+	switch {
+	case in.Email != "" && in.Phone != "":
+		return "", nil, problem.InvalidField("phone", "give email or phone, not both")
+	case in.Phone != "":
+		field, raw = "phone", in.Phone
+	case in.Email == "":
+		return "", nil, problem.InvalidField("email", "give the e-mail address (or phone number) the request is about")
+	}
+	norm, err := s.vault.Normalize(field, raw)
+	if err != nil {
+		return "", nil, err
+	}
+	if s.mailer == nil {
+		return "", nil, problem.New(problem.Unavailable, "no mailer is configured: self-service requests are off")
+	}
+	if field == "phone" && s.texter == nil {
+		return "", nil, problem.InvalidField("phone", "requests by phone number cannot be confirmed here, because no "+
+			"text-message sender is configured: make the request with your e-mail address")
+	}
+	return field, norm, nil
+}
+
+// send delivers a message to an e-mail address (mail) or a phone number (text).
+func (s *Service) send(ctx context.Context, field, to, subject, mail, text string) error {
+	if field == "phone" {
+		if s.texter == nil {
+			return errors.New("no text-message sender")
+		}
+		return s.texter.SendText(ctx, to, text)
+	}
+	if s.mailer == nil {
+		return errors.New("no mailer")
+	}
+	return s.mailer.Send(ctx, to, subject, mail)
+}
+
+// link is an absolute link to path on the public URL, for messages to customers.
+func (s *Service) link(path string) string {
+	return strings.TrimRight(s.settings.PublicURL, "/") + path
 }
 
 // Confirm verifies a self-service request through its one-time link. An unknown, used or
