@@ -32,6 +32,45 @@ func TestAnalyticsSeesGeneralisedDataOnly(t *testing.T) {
 	}
 }
 
+// TestAnalystSeesGeneralisedDataOnly: the analyst role acts for analytics only and holds no
+// customers.reveal. Analytics is a legitimate interest that sees generalised values only, so
+// an analyst's read for it answers with those (by id and by look-up), audited as a reveal;
+// reads that would show values in clear (events, identifiers) stay refused, and so does any
+// purpose the role may not act for.
+func TestAnalystSeesGeneralisedDataOnly(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.create(`{"birth_date":"1980-06-15","ip_address":"192.0.2.77","postal_code":"LS1 4AP","city":"Leeds","device_id":"dev-123456","email":"gen@example.com"}`)
+	leaks := []string{"1980-06-15", "192.0.2.77", "LS1 4AP", "dev-123456", "gen@example.com"}
+	for _, path := range []string{"/v1/customers/" + id, "/v1/customers?email=gen@example.com"} {
+		code, body := e.do(call{method: "GET", path: path, role: "analyst", purpose: "analytics"})
+		if code != 200 {
+			t.Fatalf("%s: got %d %s, want the generalised values", path, code, body)
+		}
+		for _, want := range []string{`"birth_date":"45_54"`, `"ip_address":"192.0.2.0/24"`, `"city":"Leeds"`, `"g***@example.com"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: body lacks %s: %s", path, want, body)
+			}
+		}
+		for _, leak := range leaks {
+			if strings.Contains(body, leak) {
+				t.Errorf("%s: the analyst sees %q: %s", path, leak, body)
+			}
+		}
+	}
+	if got := e.auditActions(id); len(got) == 0 || got[0] != "customer.reveal:analyst:analytics" {
+		t.Fatalf("audit: got %v, want the newest entry customer.reveal:analyst:analytics", got)
+	}
+	for _, c := range []call{
+		{method: "GET", path: "/v1/customers/" + id, role: "analyst", purpose: "marketing_email"},
+		{method: "GET", path: "/v1/customers/" + id + "/events", role: "analyst", purpose: "analytics"},
+		{method: "GET", path: "/v1/customers/" + id + "/identities", role: "analyst", purpose: "analytics"},
+	} {
+		if code, body := e.do(c); code != 403 {
+			t.Errorf("%s for %s: got %d %s, want 403", c.path, c.purpose, code, body)
+		}
+	}
+}
+
 // TestUndeclaredStoredFieldIsMasked: a value stored under a field that a later catalog no
 // longer declares is never shown, whatever the purpose.
 func TestUndeclaredStoredFieldIsMasked(t *testing.T) {

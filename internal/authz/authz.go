@@ -1,6 +1,7 @@
 // Package authz is who is acting and what their role lets them do: the actor a request
 // carries in its context, and the two checks every service makes before it acts, Require (a
-// permission of the catalog's roles) and MayReveal (personal data for a purpose). Services call
+// permission of the catalog's roles) and MayReveal (personal data for a purpose; MayRead for
+// customer reads, where a generalised-only purpose needs no reveal permission). Services call
 // it; adapters only put the authenticated actor into the context, so no handler decides about
 // roles, and every service decides the same way.
 package authz
@@ -71,4 +72,25 @@ func MayReveal(ctx context.Context, cat *catalog.Catalog, purpose string) (Actor
 		return a, problem.Forbiddenf("role %q may not act for purpose %q", a.Role, purpose)
 	}
 	return a, nil
+}
+
+// MayRead checks that the actor may read customers for purpose, which may be empty: the
+// role holds customers.read, and a purpose is checked as MayReveal checks it, except that a
+// purpose marked generalized_only (analytics) needs no customers.reveal. Such a purpose is
+// only ever shown generalised values (age bands, network prefixes, keyed tokens) and masked
+// ones, never a value in clear, and seeing those is what a role that acts for it (the
+// analyst) exists to do. Reads that would show values in clear for any purpose (events,
+// identifiers) use MayReveal.
+func MayRead(ctx context.Context, cat *catalog.Catalog, purpose string) (Actor, error) {
+	a, err := Require(ctx, cat, "customers.read")
+	if err != nil || purpose == "" {
+		return a, err
+	}
+	if p, ok := cat.Purpose(purpose); ok && p.GeneralizedOnly {
+		if !cat.RoleMayActFor(a.Role, purpose) {
+			return a, problem.Forbiddenf("role %q may not act for purpose %q", a.Role, purpose)
+		}
+		return a, nil
+	}
+	return MayReveal(ctx, cat, purpose)
 }

@@ -71,6 +71,13 @@ type settings struct {
 }
 
 func newRoot(e env) *cobra.Command {
+	root, _ := newRootSettings(e)
+	return root
+}
+
+// newRootSettings is newRoot that also returns the settings its flags bind to, so that a test
+// can see the configuration a command line loads.
+func newRootSettings(e env) (*cobra.Command, *settings) {
 	s := &settings{cfg: config.Default()}
 	root := &cobra.Command{
 		Use:           "steward",
@@ -114,7 +121,8 @@ func newRoot(e env) *cobra.Command {
 		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e),
 		backupCmd(s, e), restoreCmd(s, e), ledgerCmd(s, e), retentionCmd(s, e))
 	root.AddCommand(matchCmd(s, e), qualityCmd(s, e), duplicatesCmd(s, e))
-	return root
+	root.AddCommand(policyCmd(s, e))
+	return root, s
 }
 
 // load layers the config file and the environment under the flags given on the command line.
@@ -159,6 +167,11 @@ func (s *settings) load(cmd *cobra.Command, e env) error {
 			return
 		}
 		if v, ok := fromFile[f.Name]; ok {
+			if v == config.Redacted {
+				err = fmt.Errorf("config file %s: %s is %q, as config print writes a secret: put the secret there, or remove the line and give it with %s_FILE",
+					file, f.Name, config.Redacted, name)
+				return
+			}
 			err = setFlag(f, fmt.Sprint(v), "config file")
 		}
 	})
@@ -173,6 +186,9 @@ func (s *settings) load(cmd *cobra.Command, e env) error {
 
 func setFlag(f *pflag.Flag, v, from string) error {
 	if err := f.Value.Set(v); err != nil {
+		if f.Value.Type() == "duration" {
+			return fmt.Errorf("%s: invalid value for %s: want a duration with its unit, such as 90s, 15m or 24h", from, f.Name)
+		}
 		return fmt.Errorf("%s: invalid value for %s", from, f.Name)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -30,11 +31,14 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(redact(strin
 // Reveal returns the secret for the one place that needs it.
 func (s Secret) Reveal() string { return string(s) }
 
+// Redacted is what a secret that is set prints as.
+const Redacted = "[redacted]"
+
 func redact(s string) string {
 	if s == "" {
 		return ""
 	}
-	return "[redacted]"
+	return Redacted
 }
 
 // Config is every setting.
@@ -318,9 +322,49 @@ func (c Config) SourceRoles() []string {
 	return out
 }
 
-// Dump renders c as indented JSON with secrets redacted. Keys are the flag names, so the
-// output (JSON is YAML) can serve as a config file once the secrets are filled in.
+// Dump renders c as indented JSON with secrets redacted, one setting per line in the order
+// of Config. Keys are the flag names and durations are written as the flags take them
+// ("24h", "1h30m"), not as JSON's nanoseconds, so the output (JSON is YAML) reads back as a
+// config file once the secrets are filled in.
 func (c Config) Dump() string {
-	b, _ := json.MarshalIndent(c, "", "  ")
-	return string(b)
+	v := reflect.ValueOf(c)
+	t := v.Type()
+	var b strings.Builder
+	b.WriteString("{")
+	n := 0
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if key == "" || key == "-" {
+			continue
+		}
+		val := v.Field(i).Interface()
+		if d, ok := val.(time.Duration); ok {
+			val = formatDuration(d)
+		}
+		k, _ := json.Marshal(key)
+		j, _ := json.Marshal(val) // a Secret marshals redacted
+		if n > 0 {
+			b.WriteString(",")
+		}
+		n++
+		b.WriteString("\n  ")
+		b.Write(k)
+		b.WriteString(": ")
+		b.Write(j)
+	}
+	b.WriteString("\n}")
+	return b.String()
+}
+
+// formatDuration writes d as a duration flag takes it, without the zero minutes and seconds
+// time.Duration.String adds: "24h" rather than "24h0m0s", "1h30m", "90s" as "1m30s".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDumpRedactsSecrets(t *testing.T) {
@@ -49,5 +50,26 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("got %v, want an error about %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDumpWritesDurationsAsFlagsTakeThem: JSON would write a time.Duration as nanoseconds,
+// which no duration flag accepts, so a printed configuration could not be read back.
+func TestDumpWritesDurationsAsFlagsTakeThem(t *testing.T) {
+	c := Default()
+	c.RetentionEvery = 90 * time.Minute
+	c.CartAbandonAfter = 90 * time.Second
+	out := c.Dump()
+	for _, want := range []string{`"dedup-window": "24h"`, `"export-ttl": "168h"`, `"retention-every": "1h30m"`,
+		`"cart-abandon-after": "1m30s"`, `"duplicate-scan-every": "24h"`, `"max-body": 1048576`, `"duplicate-review-threshold": 0.5`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dump lacks %s:\n%s", want, out)
+		}
+	}
+	for _, d := range []time.Duration{0, time.Second, 90 * time.Second, time.Hour, 25*time.Hour + time.Minute, 1500 * time.Millisecond} {
+		got, err := time.ParseDuration(formatDuration(d))
+		if err != nil || got != d {
+			t.Errorf("formatDuration(%v) = %q, which parses as %v (%v)", d, formatDuration(d), got, err)
+		}
 	}
 }

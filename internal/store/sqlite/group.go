@@ -30,7 +30,7 @@ type groupCommit struct {
 	done       chan struct{}
 	once       sync.Once
 	last       int // writers in the last commit; read and written by loop only
-	// hooks, when set, is housekeeping paced by the writer (see startCheckpointer).
+	// hooks, when set, is housekeeping paced by the writer (see checkpointer).
 	hooks   atomic.Pointer[writerHooks]
 	commits int
 	// link, when set, runs first in every transaction and hears whether it committed (see

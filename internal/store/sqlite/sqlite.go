@@ -77,7 +77,7 @@ func Open(ctx context.Context, path string, opts Options) (*store.Engine, error)
 	// database and syncs both files, and every writer queued behind it waits (up to a second
 	// on slow disks). A background connection does the copying and syncing; the writer then
 	// only catches up on its newest frames, so that the WAL can restart from its beginning
-	// (see startCheckpointer).
+	// (see checkpointer).
 	//
 	write := open(dsn + writerMark + "&_pragma=secure_delete(ON)&_pragma=wal_autocheckpoint(0)")
 	write.SetMaxOpenConns(1)
@@ -127,65 +127,91 @@ func extend(ctx context.Context, core store.Core, write, read, ckpt *sql.DB, pat
 		return store.Extension{}, err
 	}
 	ckpt.SetMaxOpenConns(1)
-	stopCkpt := startCheckpointer(g, ckpt)
+	c := newCheckpointer(g, ckpt)
+	c.start()
 	j, err := openAccessJournal(ctx, core, g, write, read, journalPrefix(path), full)
 	if err != nil {
-		_ = stopCkpt()
+		_ = c.stop()
 		_ = g.stop()
 		return store.Extension{}, err
 	}
-	return store.Extension{Writer: g, Access: j, Close: []func() error{j.close, stopCkpt, g.stop}}, nil
+	return store.Extension{Writer: g, Access: j, Close: []func() error{j.close, c.stop, g.stop}}, nil
 }
 
 // checkpointCommits is how many commits pass between background checkpoints: at a few pages
 // per commit, about as often as SQLite's own automatic checkpoint (1,000 pages).
 const checkpointCommits = 256
 
-// startCheckpointer copies the WAL into the database files on its own connection whenever the
+// checkpointer copies the WAL into the database files on its own connection whenever the
 // writer has committed checkpointCommits times, then asks the writer to catch up on the few
 // frames committed meanwhile. A passive checkpoint never blocks the writer or readers, but it
 // cannot copy frames written while it runs; only the writer, between its transactions, can
 // finish the job so that the WAL restarts instead of growing. Its catch-up is short because
 // the bulk is already copied.
-func startCheckpointer(g *groupCommit, ckpt *sql.DB) func() error {
-	quit, done := make(chan struct{}), make(chan struct{})
-	due := make(chan struct{}, 1)
-	catchUp := new(atomic.Bool)
+type checkpointer struct {
+	db      *sql.DB
+	due     chan struct{} // the writer has committed checkpointCommits times since the last round
+	catchUp *atomic.Bool  // set: the writer runs its catch-up before its next transaction
+	// copied, when set, runs between a round's copy and its request for the catch-up: tests
+	// commit there what a busy writer commits while the copy runs.
+	copied     func()
+	quit, done chan struct{}
+}
+
+// newCheckpointer installs the checkpointer's hooks in g's writer; start runs its rounds.
+func newCheckpointer(g *groupCommit, ckpt *sql.DB) *checkpointer {
+	c := &checkpointer{db: ckpt, due: make(chan struct{}, 1), catchUp: new(atomic.Bool),
+		quit: make(chan struct{}), done: make(chan struct{})}
 	g.hooks.Store(&writerHooks{
 		Every: checkpointCommits,
 		OnCommits: func() {
 			select {
-			case due <- struct{}{}:
+			case c.due <- struct{}{}:
 			default: // one is already due
 			}
 		},
-		Between:    catchUp,
+		Between:    c.catchUp,
 		BetweenSQL: `PRAGMA wal_checkpoint(PASSIVE)`,
 	})
+	return c
+}
+
+// round copies what the WAL holds, then asks the writer to finish.
+func (c *checkpointer) round() {
+	// A busy or failed round only leaves more for the next one.
+	_, _ = c.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	if c.copied != nil {
+		c.copied()
+	}
+	// A round that fell due while this one ran would start at once and collide with the
+	// writer's catch-up, leaving the WAL unfinished again: drop it.
+	select {
+	case <-c.due:
+	default:
+	}
+	c.catchUp.Store(true)
+}
+
+// start runs a round whenever one is due, until stop.
+func (c *checkpointer) start() {
 	go func() {
-		defer close(done)
+		defer close(c.done)
 		for {
 			select {
-			case <-quit:
+			case <-c.quit:
 				return
-			case <-due:
-				// A busy or failed round only leaves more for the next one.
-				_, _ = ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
-				// A round that fell due while this one ran would start at once and collide
-				// with the writer's catch-up, leaving the WAL unfinished again: drop it.
-				select {
-				case <-due:
-				default:
-				}
-				catchUp.Store(true)
+			case <-c.due:
+				c.round()
 			}
 		}
 	}()
-	return func() error {
-		close(quit)
-		<-done
-		return ckpt.Close()
-	}
+}
+
+// stop ends the rounds and closes the checkpointer's connection.
+func (c *checkpointer) stop() error {
+	close(c.quit)
+	<-c.done
+	return c.db.Close()
 }
 
 // busyTimeoutMS is how long a statement waits for a lock before it fails.

@@ -3,7 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -102,32 +102,105 @@ func TestAccessTrailKeepsMainFileUnchanged(t *testing.T) {
 }
 
 // TestWALStaysBounded: under a steady stream of commits the WAL must keep restarting from its
-// beginning, so its file stops growing however long the stream runs.
+// beginning instead of growing. The test drives the checkpointer's rounds itself, so nothing
+// depends on how fast the machine is: each round falls due after checkpointCommits commits,
+// its copy cannot take the frames committed after a reader's snapshot (as it cannot take
+// those committed while it runs), and only the writer's catch-up lets the WAL restart. The
+// restarts are counted by the WAL's own checkpoint sequence number, which SQLite raises
+// each time it starts the log afresh.
 func TestWALStaysBounded(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "steward.db")
-	db, err := Open(context.Background(), path, Options{})
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "w.db")
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	open := func(extra string) *sql.DB {
+		db, err := sql.Open("sqlite", dsn+extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	write := open("&_pragma=wal_autocheckpoint(0)" + writerMark)
+	if _, err := write.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	reader := open("&_pragma=query_only(1)")
+	g, err := startGroupCommit(ctx, write, noCore{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	ctx := authz.WithActor(context.Background(), authz.System)
-	write := func(n int) {
-		for i := 0; i < n; i++ {
-			if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, fmt.Sprintf("c%d", i), []string{"email"}, "")); err != nil {
-				t.Fatal(err)
-			}
-			// Reads are journaled; linking them into the trail is the commit.
-			if err := db.SyncAccess(ctx); err != nil {
-				t.Fatal(err)
-			}
+	defer g.stop()
+	c := newCheckpointer(g, open("")) // not started: the test runs the rounds
+	commit := func() {
+		t.Helper()
+		if err := g.Update(ctx, nil, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES (randomblob(1000))`)
+			return err
+		}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	write(3000)
-	first := fileSize(t, AccessPath(path)+"-wal")
-	write(12000)
-	if got := fileSize(t, AccessPath(path)+"-wal"); got > first*2 {
-		t.Fatalf("WAL grew from %d to %d bytes over four times as many commits: it never restarts", first, got)
+	var snapshot *sql.Tx
+	c.copied = func() { snapshot.Rollback() }
+	wal := path + "-wal"
+	start := walCheckpointSeq(t, wal)
+	var first int64
+	const rounds = 6
+	for round := 1; round <= rounds; round++ {
+		// The writer signals a round after checkpointCommits commits (seen by the next commit
+		// at the latest: it signals after answering).
+		for n := 0; ; n++ {
+			select {
+			case <-c.due:
+			default:
+				if n > checkpointCommits+1 {
+					t.Fatalf("round %d: no checkpoint due after %d commits, want one every %d", round, n, checkpointCommits)
+				}
+				commit()
+				continue
+			}
+			break
+		}
+		// A reader holds a snapshot while more commits land, so the copy leaves their frames.
+		snapshot, err = reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := snapshot.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			commit()
+		}
+		c.round()
+		commit() // the writer catches up after this commit…
+		commit() // …so this one starts the WAL afresh
+		if got := walCheckpointSeq(t, wal) - start; got != uint32(round) {
+			t.Fatalf("after %d checkpoint rounds the WAL restarted %d times: it never restarts", round, got)
+		}
+		size := fileSize(t, wal)
+		if round == 1 {
+			first = size
+		} else if size > first+first/2 {
+			t.Fatalf("round %d: WAL grew from %d to %d bytes", round, first, size)
+		}
 	}
+}
+
+// walCheckpointSeq reads the checkpoint sequence number from the header of the WAL file at
+// path: SQLite raises it every time the log restarts from its beginning.
+func walCheckpointSeq(t *testing.T, path string) uint32 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 32 {
+		t.Fatalf("%s holds %d bytes, no WAL header", path, len(b))
+	}
+	return binary.BigEndian.Uint32(b[12:16])
 }
 
 func TestRestrictionsMigrate(t *testing.T) {
