@@ -113,6 +113,7 @@ func newRoot(e env) *cobra.Command {
 		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e),
 		backupCmd(s, e), restoreCmd(s, e), retentionCmd(s, e))
 	root.AddCommand(matchCmd(s, e), qualityCmd(s, e), duplicatesCmd(s, e))
+	root.AddCommand(deriveCmd(s, e))
 	return root
 }
 
