@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/ingest"
 )
 
 // figures reads the customer as the owner, without a purpose (the derived fields are not
@@ -167,5 +169,33 @@ func derivedFiguresDuplicateMerge(t *testing.T, engine string) {
 		if got := e.figures(id); !maps.Equal(got, w) {
 			t.Fatalf("after the undo, %s: got %v, want %v", id, got, w)
 		}
+	}
+}
+
+func TestDerivedFiguresConcurrentSQLite(t *testing.T)   { derivedFiguresConcurrent(t, "sqlite") }
+func TestDerivedFiguresConcurrentPostgres(t *testing.T) { derivedFiguresConcurrent(t, "postgres") }
+
+// derivedFiguresConcurrent: orders for one customer arriving at once each count: a
+// transaction never writes figures computed without an order another one committed.
+func derivedFiguresConcurrent(t *testing.T, engine string) {
+	e := newEnv(t, engineURL(t, engine))
+	id := e.identified("busy")
+	const n = 8
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			_, err := e.app.Ingest.RecordOrder(authz.WithActor(context.Background(), authz.System), "till",
+				ingest.TillOrder{CustomerID: id, OrderID: fmt.Sprintf("busy-%d", i), Currency: "EUR", Total: 1.10})
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := e.figures(id)
+	if got["order_count"] != "8" || got["lifetime_value"] != "8.8" {
+		t.Fatalf("after %d orders at once: got %v", n, got)
 	}
 }

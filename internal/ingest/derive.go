@@ -296,15 +296,17 @@ func (st *txState) deriveFigures(ctx context.Context) error {
 // refigure computes one root's figures over its tree and stores its profile if they changed,
 // reporting whether they did.
 func (st *txState) refigure(ctx context.Context, root string) (bool, error) {
+	// The profile first: loading it locks the customer (where the engine locks rows), so what
+	// a concurrent transaction committed for them is read below, not overwritten.
+	pr, err := st.profile(ctx, root)
+	if err != nil {
+		return false, err
+	}
 	tree, err := st.tx.Tree(ctx, root)
 	if err != nil {
 		return false, err
 	}
 	act, err := st.tx.Activity(ctx, tree, ComplaintEvents, SocialEvents, st.now.Add(-SocialWindow))
-	if err != nil {
-		return false, err
-	}
-	pr, err := st.profile(ctx, root)
 	if err != nil {
 		return false, err
 	}

@@ -571,6 +571,12 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 				Evidence: consent.EvidenceInput{UserAgent: p.msg.Context.UserAgent, IP: p.msg.Context.IP}})
 		}
 		if figureEvent(p.msg) {
+			// Loading the profile now locks the customer (where the engine locks rows)
+			// before the event and its order are written, so that two transactions counting
+			// for one customer run one after the other and the second counts the first's.
+			if _, err := st.profile(ctx, root); err != nil {
+				return res, err
+			}
 			st.figureRoots = append(st.figureRoots, root)
 		}
 		res.Stored++
