@@ -61,6 +61,11 @@ type Purpose struct {
 	// consent and legitimate-interest purposes may declare them, because only their
 	// processing is the customer's to refuse.
 	ConsentCategories []string `json:"consent_categories,omitempty"`
+	// Channel is how the purpose reaches the customer (email, sms, phone, post, push), when
+	// it reaches them at all: an unsubscribe or spam complaint that arrives through a channel
+	// withdraws the purposes of that channel, and a hard bounce makes the e-mail purposes
+	// undeliverable. Only consent and legitimate-interest purposes may declare one.
+	Channel string `json:"channel,omitempty"`
 }
 
 // Category groups fields by the kind of data they hold, as privacy notices and records of
@@ -238,6 +243,19 @@ func (c *Catalog) CategoryPurposes(category string) []Purpose {
 				out = append(out, p)
 				break
 			}
+		}
+	}
+	return out
+}
+
+// ChannelPurposes returns the purposes that reach the customer through channel, in catalog
+// order: the ones an opt-out arriving through that channel (an unsubscribe, a spam
+// complaint) withdraws.
+func (c *Catalog) ChannelPurposes(channel string) []Purpose {
+	var out []Purpose
+	for _, p := range c.Purposes {
+		if p.Channel != "" && p.Channel == channel {
+			out = append(out, p)
 		}
 	}
 	return out

@@ -42,7 +42,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 var (
 	topKeys      = []string{"version", "purposes", "categories", "fields", "roles"}
 	topRequired  = []string{"purposes", "categories", "fields", "roles"}
-	purposeKeys  = []string{"name", "description", "legal_basis", "gpc_opt_out", "generalized_only", "marketing", "consent_categories"}
+	purposeKeys  = []string{"name", "description", "legal_basis", "gpc_opt_out", "generalized_only", "marketing", "consent_categories", "channel"}
 	purposeReq   = []string{"name", "description", "legal_basis"}
 	categoryKeys = []string{"name", "description"}
 	categoryReq  = []string{"name", "description"}
@@ -446,6 +446,14 @@ func (p *parser) purpose(n *yaml.Node, i int) (Purpose, bool) {
 	}
 	if cc := kv["consent_categories"]; cc != nil {
 		v.ConsentCategories = p.consentCategories(cc, label, v.LegalBasis)
+	}
+	if c := kv["channel"]; c != nil {
+		if ch, good := p.str(c, label, "channel"); good && p.oneOf(c, label, "channel", ch, channels) {
+			v.Channel = ch
+		}
+		if v.LegalBasis != "" && v.LegalBasis != Consent && v.LegalBasis != LegitimateInterest {
+			p.addf(c.Line, "%s: channel is only allowed on consent and legitimate_interest purposes (this one is %s)", label, v.LegalBasis)
+		}
 	}
 	if ok {
 		p.generalizedOnly[name] = v.GeneralizedOnly

@@ -21,6 +21,19 @@ const (
 
 var legalBases = []string{string(Consent), string(Contract), string(LegitimateInterest), string(LegalObligation)}
 
+// The channels a purpose may reach the customer by (Purpose.Channel). An opt-out that arrives
+// through a channel — an unsubscribe link in an e-mail, a STOP reply to a text message, a
+// spam complaint, a hard bounce — applies to the purposes of that channel.
+const (
+	ChannelEmail = "email"
+	ChannelSMS   = "sms"
+	ChannelPhone = "phone"
+	ChannelPost  = "post"
+	ChannelPush  = "push"
+)
+
+var channels = []string{ChannelEmail, ChannelSMS, ChannelPhone, ChannelPost, ChannelPush}
+
 // Sensitivity says how much harm a field can do if it leaks, and so how it is protected.
 // Every sensitivity except NonPersonal is personal data and is stored encrypted.
 type Sensitivity string

@@ -95,14 +95,18 @@ type cachedRecord struct {
 	seq                                  int64
 	at                                   time.Time
 	kind, purpose, policyVersion, source string
-	granted                              bool
+	// form is the evidence of a record an event made, which tells an unsubscribe from a
+	// complaint; empty for every other record.
+	form    string
+	granted bool
 }
 
 // recordBufs holds the buffers single checks unpack cached records into.
 var recordBufs = sync.Pool{New: func() any { return new([3]Record) }}
 
 func (c *cachedRecord) record() Record {
-	return Record{Seq: c.seq, At: c.at, Kind: c.kind, Purpose: c.purpose, PolicyVersion: c.policyVersion, Source: c.source, Granted: c.granted}
+	return Record{Seq: c.seq, At: c.at, Kind: c.kind, Purpose: c.purpose, PolicyVersion: c.policyVersion, Source: c.source, Granted: c.granted,
+		Evidence: Evidence{FormID: c.form}}
 }
 
 type policySnap struct {
@@ -228,7 +232,7 @@ func deciding(recs []Record) []cachedRecord {
 	for _, i := range newest {
 		r := &recs[i]
 		out = append(out, cachedRecord{seq: r.Seq, at: r.At, kind: r.Kind, purpose: r.Purpose, policyVersion: r.PolicyVersion,
-			source: r.Source, granted: r.Granted})
+			source: r.Source, form: r.Evidence.FormID, granted: r.Granted})
 	}
 	return out
 }

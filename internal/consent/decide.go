@@ -42,6 +42,13 @@ const (
 	ReasonNeedsReconsent = "needs_reconsent"
 	ReasonNotInPolicy    = "not_in_policy"
 	ReasonSuppressed     = "suppressed"
+	// ReasonUnsubscribed and ReasonComplained are refusals an event recorded: an unsubscribe
+	// (from a message's link, a STOP reply) and a spam complaint.
+	ReasonUnsubscribed = "unsubscribed"
+	ReasonComplained   = "spam_complaint"
+	// ReasonUndeliverable denies an email purpose while the customer's current address is on
+	// the undeliverable list (it hard-bounced).
+	ReasonUndeliverable = "undeliverable"
 )
 
 // facts are what the ledger and the suppression list say about one customer, for one purpose.
@@ -107,6 +114,9 @@ func decide(p catalog.Purpose, ps Policies, f facts, customerID string, now time
 		return allow(ReasonContract)
 	}
 	if r := f.objection; r != nil && !r.Granted {
+		if eventRefusal(r) {
+			return deny(eventReason(r), r)
+		}
 		return deny(ReasonObjected, r)
 	}
 	if p.LegalBasis == catalog.LegitimateInterest {
@@ -128,6 +138,8 @@ func decide(p catalog.Purpose, ps Policies, f facts, customerID string, now time
 		return deny(ReasonGPCOptOut, c)
 	case !c.Granted && c.Source == SourceRequest && p.GPCOptOut:
 		return deny(ReasonOptedOut, c)
+	case eventRefusal(c):
+		return deny(eventReason(c), c)
 	case !c.Granted:
 		return deny(ReasonWithdrawn, c)
 	}
@@ -157,5 +169,11 @@ func decide(p catalog.Purpose, ps Policies, f facts, customerID string, now time
 
 func suppressed(d Decision, at time.Time) Decision {
 	d.Allowed, d.Reason, d.Since = false, ReasonSuppressed, &at
+	return d
+}
+
+// undeliverable denies d, an email purpose, because the customer's address hard-bounced at at.
+func undeliverable(d Decision, at time.Time) Decision {
+	d.Allowed, d.Reason, d.Since = false, ReasonUndeliverable, &at
 	return d
 }

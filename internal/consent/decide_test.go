@@ -35,6 +35,13 @@ func withdraw(purpose, source string, at time.Time) Record {
 	return rec(KindConsent, purpose, false, "v2", source, at)
 }
 
+// eventWithdrawal is a withdrawal recorded by an event (or carried from one), with its evidence.
+func eventWithdrawal(purpose, source, form string, at time.Time) Record {
+	r := withdraw(purpose, source, at)
+	r.Evidence.FormID = form
+	return r
+}
+
 // TestDecide is the permission rule as a table: purposes of every legal basis, against consent
 // histories, policy versions (in force, materially changed, not yet in force), GPC signals,
 // objections, restrictions and the suppression list.
@@ -112,6 +119,17 @@ func TestDecide(t *testing.T) {
 		{name: "grant after suppression (fresh opt-in)", purpose: "marketing_email", history: []Record{grant("marketing_email", "v2", t1.Add(day))}, suppressed: t1, allowed: true, reason: ReasonConsent, version: "v2"},
 		{name: "imported grant after suppression", purpose: "marketing_email", history: []Record{rec(KindConsent, "marketing_email", true, "v2", SourceImport, t1.Add(day))}, suppressed: t1, reason: ReasonSuppressed},
 		{name: "suppression does not block non-marketing consent", purpose: "personalization", history: []Record{grant("personalization", "v1", t0)}, suppressed: t1, allowed: true, reason: ReasonConsent, version: "v1"},
+		// Opt-outs reported by events say what the customer did, also once a merge carried them.
+		{name: "unsubscribed", purpose: "marketing_email", history: []Record{grant("marketing_email", "v1", t0), eventWithdrawal("marketing_email", SourceEvent, "event:Unsubscribed:ab12", t1)}, reason: ReasonUnsubscribed},
+		{name: "spam complaint", purpose: "marketing_email", history: []Record{grant("marketing_email", "v1", t0), eventWithdrawal("marketing_email", SourceEvent, "event:Email Marked as Spam:ab12", t1)}, reason: ReasonComplained},
+		{name: "complaint carried by a merge", purpose: "marketing_email", history: []Record{grant("marketing_email", "v1", t0), eventWithdrawal("marketing_email", SourceMerge, "event:Email Marked as Spam", t1)}, reason: ReasonComplained},
+		{name: "other withdrawal carried by a merge", purpose: "marketing_email", history: []Record{grant("marketing_email", "v1", t0), eventWithdrawal("marketing_email", SourceMerge, "", t1)}, reason: ReasonWithdrawn},
+		{name: "unsubscribe from legitimate-interest marketing", purpose: "newsletter_li", history: []Record{func() Record {
+			r := eventWithdrawal("newsletter_li", SourceEvent, "event:Unsubscribed", t1)
+			r.Kind = KindObjection
+			return r
+		}()}, reason: ReasonUnsubscribed},
+		{name: "consent given again after an unsubscribe", purpose: "marketing_email", history: []Record{eventWithdrawal("marketing_email", SourceEvent, "event:Unsubscribed", t1), grant("marketing_email", "v2", t1.Add(day))}, allowed: true, reason: ReasonConsent, version: "v2"},
 		{name: "withdrawal named before suppression", purpose: "marketing_email", history: []Record{grant("marketing_email", "v1", t0), withdraw("marketing_email", SourcePortal, t1)}, suppressed: t1, reason: ReasonWithdrawn},
 	}
 	for _, tt := range tests {

@@ -23,7 +23,10 @@
 //     outcome, and never an input older than the store's: the engine drops entries when a
 //     change commits in this process and keeps a change counter per customer that other
 //     processes compare against. Restrictions, objections and opt-outs made by completing
-//     data-subject requests are ledger records like any other (source "request").
+//     data-subject requests are ledger records like any other (source "request"), and so are
+//     unsubscribes and spam complaints reported by tracking events (source "event"); a hard
+//     bounce puts the address on the undeliverable list, which denies email purposes for
+//     whoever holds it.
 //
 // The package imports no storage or HTTP code: engines implement Store, and the customer
 // service supplies contact values through Contacts.

@@ -57,8 +57,9 @@ func (s *Service) CheckImport(ctx context.Context, purposes []string, policyVers
 // running the same list twice — or resuming it — leaves one record per choice, and a choice
 // the customer made since is not overridden by re-running an old list. A "no" is recorded as
 // a refusal; it puts the customer's contacts on the suppression list only when it withdraws a
-// consent they had given, as any withdrawal does. Needs consents.write. Returns how many
-// records it appended; customers that do not exist are skipped.
+// consent they had given, as any withdrawal does. A "yes" for a purpose the customer last
+// refused by an unsubscribe or spam complaint is skipped. Needs consents.write. Returns how
+// many records it appended; customers that do not exist are skipped.
 func (s *Service) RecordImported(ctx context.Context, policyVersion string, choices []ImportChoice) (int, error) {
 	a, err := authz.Require(ctx, s.catalog, "consents.write")
 	if err != nil {
@@ -119,6 +120,11 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 			return 0, problem.InvalidField("consent", "unknown purpose %q", c.Purpose)
 		}
 		prev := latest[[2]string{c.CustomerID, c.Purpose}]
+		if c.Granted && prev != nil && !prev.Granted && prev.Source == SourceEvent {
+			// The customer unsubscribed or complained since the list was collected: an old
+			// "yes" never overrides what they did.
+			continue
+		}
 		work = append(work, pending{r: Record{CustomerID: c.CustomerID, Kind: KindConsent, Purpose: c.Purpose, Granted: c.Granted,
 			PolicyVersion: policyVersion, Source: SourceImport, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)},
 			withdraw: p.Marketing && prev != nil && prev.Granted})

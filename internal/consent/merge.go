@@ -50,9 +50,9 @@ func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRe
 	a, _ := authz.ActorFrom(ctx)
 	var recs []Record
 	var carried []Carried
-	add := func(kind, purpose, restore string) error {
+	add := func(kind, purpose, restore, reason string) error {
 		r := Record{CustomerID: winner, Kind: kind, Purpose: purpose, Granted: false, PolicyVersion: inForce.Version,
-			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
+			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx), Evidence: carriedEvidence(reason)}
 		if err := s.seal(&r, ps); err != nil {
 			return err
 		}
@@ -63,7 +63,9 @@ func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRe
 	restricted := false
 	for i, p := range s.catalog.Purposes {
 		w, l := ds[i][0], ds[i][1]
-		if !w.Allowed || l.Allowed || l.Reason == ReasonUnknownCustomer {
+		// An undeliverable address is a fact about the address, not a choice: the winner's
+		// own address decides for the winner.
+		if !w.Allowed || l.Allowed || l.Reason == ReasonUnknownCustomer || l.Reason == ReasonUndeliverable {
 			continue
 		}
 		if onlyRefusals && !refusal(l.Reason) {
@@ -73,16 +75,16 @@ func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRe
 		case l.Reason == ReasonRestricted:
 			if !restricted {
 				restricted = true
-				if err := add(KindRestriction, "", ""); err != nil {
+				if err := add(KindRestriction, "", "", l.Reason); err != nil {
 					return nil, nil, err
 				}
 			}
 		case p.LegalBasis == catalog.Consent:
-			if err := add(KindConsent, p.Name, w.PolicyVersion); err != nil {
+			if err := add(KindConsent, p.Name, w.PolicyVersion, l.Reason); err != nil {
 				return nil, nil, err
 			}
 		case p.LegalBasis == catalog.LegitimateInterest:
-			if err := add(KindObjection, p.Name, ""); err != nil {
+			if err := add(KindObjection, p.Name, "", l.Reason); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -136,8 +138,21 @@ func (s *Service) RecordEntry(ctx context.Context, r *Record) audit.Entry {
 // address is on), as opposed to a consent not given or given under an old policy.
 func refusal(reason string) bool {
 	switch reason {
-	case ReasonWithdrawn, ReasonObjected, ReasonRestricted, ReasonGPCOptOut, ReasonSuppressed:
+	case ReasonWithdrawn, ReasonObjected, ReasonRestricted, ReasonGPCOptOut, ReasonSuppressed, ReasonUnsubscribed, ReasonComplained:
 		return true
 	}
 	return false
+}
+
+// carriedEvidence is the evidence of a refusal a merge carries: for an unsubscribe or a spam
+// complaint, the event it came from, so that the merged customer's decision still says what
+// the person did; nothing for any other.
+func carriedEvidence(reason string) Evidence {
+	switch reason {
+	case ReasonUnsubscribed:
+		return Evidence{FormID: "event:" + eventUnsubscribedName}
+	case ReasonComplained:
+		return Evidence{FormID: "event:" + eventComplaintName}
+	}
+	return Evidence{}
 }

@@ -62,7 +62,7 @@ const (
 	SourceRequest = "request"
 )
 
-var sources = []string{SourceSignupForm, SourceBanner, SourceAPI, SourceImport, SourcePOS, SourcePortal, SourceGPC, SourceRequest}
+var sources = []string{SourceSignupForm, SourceBanner, SourceAPI, SourceImport, SourcePOS, SourcePortal, SourceGPC, SourceRequest, SourceEvent}
 
 // Sources returns the sources a record may name.
 func Sources() []string { return slices.Clone(sources) }
@@ -98,6 +98,9 @@ func (in *Input) check(cat *catalog.Catalog) (catalog.Purpose, error) {
 	}
 	if in.Source == SourceRequest {
 		return catalog.Purpose{}, problem.InvalidField("source", "request is recorded only by completing a data-subject request (POST /v1/requests/{id}/complete)")
+	}
+	if in.Source == SourceEvent {
+		return catalog.Purpose{}, problem.InvalidField("source", "event is recorded only by the tracking events that carry an opt-out (Unsubscribed, Email Marked as Spam)")
 	}
 	if in.Source == SourceGPC && *in.Granted {
 		return catalog.Purpose{}, problem.InvalidField("source", "a Global Privacy Control signal only ever opts out; granted must be false")

@@ -431,8 +431,8 @@ func (s *Service) may(ctx context.Context, customerID, purpose string) (Decision
 }
 
 // cachedDecision is the single decision made from cached inputs: the same rule, the same
-// facts, and the suppression list consulted only when a marketing purpose would otherwise be
-// allowed, as in decisions.
+// facts, and the suppression list (and, for an email purpose, the undeliverable list)
+// consulted only when the purpose would otherwise be allowed, as in decisions.
 func (s *Service) cachedDecision(ctx context.Context, customerID string, p catalog.Purpose) (Decision, error) {
 	in, ps, err := s.cachedInputs(ctx, customerID)
 	if err != nil {
@@ -454,13 +454,22 @@ func (s *Service) cachedDecision(ctx context.Context, customerID string, p catal
 		}
 	}
 	d := decide(p, ps, f, customerID, now)
-	if !d.Allowed || !p.Marketing {
-		return d, nil
+	if d.Allowed && p.Marketing {
+		if f.suppressedAt, err = s.cachedSuppressedAt(ctx, in, p.Name); err != nil {
+			return d, err
+		}
+		if !f.suppressedAt.IsZero() {
+			d = decide(p, ps, f, customerID, now)
+		}
 	}
-	if f.suppressedAt, err = s.cachedSuppressedAt(ctx, in, p.Name); err != nil || f.suppressedAt.IsZero() {
-		return d, err
+	if d.Allowed && emailPurpose(p) {
+		at, err := s.cachedSuppressedAt(ctx, in, UndeliverableList)
+		if err != nil || at.IsZero() {
+			return d, err
+		}
+		return undeliverable(d, at), nil
 	}
-	return decide(p, ps, f, customerID, now), nil
+	return d, nil
 }
 
 // Permit is May for services that have already checked the caller's permissions, such as the
@@ -540,9 +549,9 @@ func (s *Service) Check(ctx context.Context, purpose string, ids []string) (Bulk
 
 // decisions decides every purpose for every id: out[i][j] is purposes[i] for ids[j]. Its
 // queries do not grow with the number of ids beyond batching: the policies, which ids exist,
-// the records bearing on the purposes, and — only for marketing purposes that would otherwise
-// be allowed while the suppression list is not empty — which customers share a blind-index
-// token with an entry, whose contacts are then matched in full.
+// the records bearing on the purposes, and — only for marketing (or email) purposes that would
+// otherwise be allowed while the suppression (or undeliverable) list is not empty — which
+// customers share a blind-index token with an entry, whose contacts are then matched in full.
 func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalog.Purpose, gpc bool) ([][]Decision, error) {
 	now := s.now()
 	stored, err := s.store.Policies(ctx)
@@ -583,14 +592,43 @@ func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalo
 				suspects = append(suspects, j)
 			}
 		}
-		if len(suspects) == 0 {
-			continue
+		if len(suspects) > 0 {
+			if err := s.applySuppressions(ctx, p, ps, ids, suspects, byCustomer, out[pi], gpc, now); err != nil {
+				return nil, err
+			}
 		}
-		if err := s.applySuppressions(ctx, p, ps, ids, suspects, byCustomer, out[pi], gpc, now); err != nil {
-			return nil, err
+		if emailPurpose(p) {
+			if err := s.applyUndeliverable(ctx, ids, out[pi]); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil
+}
+
+// applyUndeliverable denies, with reason undeliverable, the decisions of ds (for an email
+// purpose, one per id) that are allowed so far for customers whose current e-mail address is
+// on the undeliverable list.
+func (s *Service) applyUndeliverable(ctx context.Context, ids []string, ds []Decision) error {
+	var want []string
+	for j := range ds {
+		if ds[j].Allowed {
+			want = append(want, ids[j])
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	at, err := s.suppressedAt(ctx, UndeliverableList, want)
+	if err != nil || len(at) == 0 {
+		return err
+	}
+	for j := range ds {
+		if t := at[ids[j]]; ds[j].Allowed && !t.IsZero() {
+			ds[j] = undeliverable(ds[j], t)
+		}
+	}
+	return nil
 }
 
 // applySuppressions re-decides the suspects (positions in ids allowed so far for a marketing

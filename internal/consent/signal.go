@@ -23,6 +23,13 @@ type Signal struct {
 	// Evidence is the message's context (user agent, IP), kept with the records as evidence
 	// of how the choice arrived; the IP only as a keyed hash.
 	Evidence EvidenceInput
+	// Event is the opt-out the message itself stands for (an unsubscribe, a spam complaint,
+	// a hard bounce), nil for any other message.
+	Event *EventOptOut
+	// Contacts are the customer's normalised email and phone (ContactEmail, ContactPhone) as
+	// the transaction storing the message holds them: what an event opt-out puts on the
+	// suppression or undeliverable list.
+	Contacts map[string]string
 }
 
 // SignalRecords returns the ledger appends that tracking signals call for, one per customer,
@@ -38,7 +45,9 @@ type Signal struct {
 //   - a choice of true gives consent under the policy version in force (or lifts an
 //     objection), unless the purpose is not in that version, no version is in force, or the
 //     same message carries GPC and the purpose is GPC-sensitive: a grant needs a notice the
-//     visitor was shown, and the signal wins.
+//     visitor was shown, and the signal wins;
+//   - an event opt-out (see EventOptOut) withdraws what it concerns with source event, or
+//     lists a hard-bounced address as undeliverable.
 //
 // A choice the ledger already holds (the newest record says the same, under the same version
 // for a grant) records nothing, because consent managers repeat the visitor's choices on every
@@ -92,6 +101,11 @@ func (s *Service) SignalRecords(ctx context.Context, signals []Signal) ([]Append
 		}
 		if err := b.categories(base, sig); err != nil {
 			return nil, err
+		}
+		if sig.Event != nil {
+			if err := b.event(base, sig.Event, sig.Contacts); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out := make([]Append, 0, len(ids))

@@ -32,8 +32,9 @@ type Store interface {
 	CustomerRecords(ctx context.Context, customerID string) ([]Record, error)
 	// DecisionRecords returns which of ids are stored customers, and the records of those ids
 	// that bear on purpose: its consent and objection records and every restriction, in no
-	// particular order, without evidence or receipts. An empty purpose returns the records of
-	// every purpose.
+	// particular order, without evidence or receipts — except the evidence (FormID) of
+	// refusals with source event or merge, which says which event made them (see
+	// eventReason). An empty purpose returns the records of every purpose.
 	DecisionRecords(ctx context.Context, ids []string, purpose string) (map[string]bool, []Record, error)
 	// DecisionVersion returns the customer's change counter and the newest policy's Seq, in
 	// one round trip: what tells a cached decision input whether it is still current.

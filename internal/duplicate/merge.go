@@ -129,6 +129,10 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}
+	// The winner's derived figures now cover both trees.
+	if err := s.ingest.Refigure(ctx, w.ID); err != nil {
+		return p, ingest.Merge{}, err
+	}
 	p, err = s.store.GetPair(ctx, p.ID)
 	return p, m, err
 }
@@ -213,7 +217,7 @@ func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.
 	if err != nil {
 		return ingest.Merge{}, err
 	}
-	return s.store.UnmergePair(ctx, UnmergeWrite{PairID: p.ID, MergeID: mergeID, Winner: restored, WinnerPrev: prev, Consents: recs,
+	m, err := s.store.UnmergePair(ctx, UnmergeWrite{PairID: p.ID, MergeID: mergeID, Winner: restored, WinnerPrev: prev, Consents: recs,
 		At: s.now(), By: by, Entries: func(m ingest.Merge) []audit.Entry {
 			e := audit.New(ctx, ingest.ActionUnmerge, m.Winner, fields, "")
 			e.Target = "customer:" + m.Loser + " merge:" + m.ID + " duplicate:" + p.ID
@@ -223,6 +227,11 @@ func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.
 			}
 			return entries
 		}})
+	if err != nil {
+		return m, err
+	}
+	// Each side's derived figures cover its own tree again.
+	return m, s.ingest.Refigure(ctx, m.Winner, m.Loser)
 }
 
 func carriedOf(u *UndoState) []consent.Carried {

@@ -8,7 +8,10 @@
 // keyed tokens and sealed values, event payloads only sealed under the owning customer's data
 // key; a property or trait the catalog or the event schema does not declare is dropped and
 // counted, never stored; the consent choices a message carries (GPC, a consent manager's
-// categories) reach the consent ledger in the transaction that stores the message, built by
-// the consent domain; blocked identifier values never link customers, and a merge is
-// recorded with its reason and can be undone without losing either side's events.
+// categories) and the opt-out it stands for (an unsubscribe, a spam complaint, a hard bounce)
+// reach the consent ledger in the transaction that stores the message, built by the consent
+// domain; the derived figures on a profile (order count, lifetime value, …) are recomputed
+// from what is stored in the transaction that changes what they count; blocked identifier
+// values never link customers, and a merge is recorded with its reason and can be undone
+// without losing either side's events.
 package ingest

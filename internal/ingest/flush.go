@@ -29,6 +29,9 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 	if err := st.writeActivity(ctx, events, orders, d); err != nil {
 		return err
 	}
+	if err := st.deriveFigures(ctx); err != nil {
+		return err
+	}
 	entries := append(append(st.entries, updates...), st.batchEntry(ctx, len(events), len(updates)))
 	return st.tx.AppendAudit(ctx, entries)
 }
@@ -161,6 +164,9 @@ func (st *txState) recordSignals(ctx context.Context) error {
 	}
 	for i := range st.signals {
 		st.signals[i].CustomerID = st.rootOf(st.signals[i].CustomerID)
+	}
+	if err := st.eventContacts(ctx); err != nil {
+		return err
 	}
 	as, err := st.s.ledger.SignalRecords(ctx, st.signals)
 	if err != nil || len(as) == 0 {

@@ -312,11 +312,16 @@ func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
 	if !ident.Valid(mergeID) {
 		return Merge{}, problem.InvalidField("id", "is not a valid merge id")
 	}
-	return s.store.UndoMerge(ctx, mergeID, s.now(), func(m Merge) []audit.Entry {
+	m, err := s.store.UndoMerge(ctx, mergeID, s.now(), func(m Merge) []audit.Entry {
 		e := audit.New(ctx, ActionUnmerge, m.Winner, nil, "")
 		e.Target = "customer:" + m.Loser + " merge:" + m.ID
 		return []audit.Entry{e}
 	})
+	if err != nil {
+		return m, err
+	}
+	// Each side's derived figures cover its own tree again.
+	return m, s.Refigure(ctx, m.Winner, m.Loser)
 }
 
 // Drops returns what minimisation dropped from a write key's messages, by "reason:name".

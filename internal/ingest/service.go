@@ -209,6 +209,9 @@ type prepared struct {
 	payload []byte // the JSON to seal under the owner's key
 	orders  []OrderChange
 	consent bool
+	// optOut is the opt-out the message stands for (an unsubscribe, a complaint, a hard
+	// bounce), recorded in the ledger with it.
+	optOut *consent.EventOptOut
 	// pre is an imported row's profile sealed ahead, used if the row makes a new customer.
 	pre *preProfile
 }
@@ -284,6 +287,7 @@ func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
 		return err
 	}
 	p.orders = commerceChanges(m)
+	p.optOut = eventOptOut(m, p.hash)
 	return nil
 }
 
@@ -488,6 +492,9 @@ type txState struct {
 	abandoned int
 	// signals are the consent signals of the batch's new messages, recorded by flush.
 	signals []consent.Signal
+	// figureRoots are the customers whose derived figures the batch changes (see
+	// deriveFigures).
+	figureRoots []string
 }
 
 type profile struct {
@@ -558,6 +565,19 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 		if p.consent {
 			st.signals = append(st.signals, consent.Signal{CustomerID: root, Categories: p.msg.Context.Consent, GPC: st.b.GPC,
 				Evidence: consent.EvidenceInput{UserAgent: p.msg.Context.UserAgent, IP: p.msg.Context.IP}})
+		}
+		if p.optOut != nil {
+			st.signals = append(st.signals, consent.Signal{CustomerID: root, Event: p.optOut,
+				Evidence: consent.EvidenceInput{UserAgent: p.msg.Context.UserAgent, IP: p.msg.Context.IP}})
+		}
+		if figureEvent(p.msg) {
+			// Loading the profile now locks the customer (where the engine locks rows)
+			// before the event and its order are written, so that two transactions counting
+			// for one customer run one after the other and the second counts the first's.
+			if _, err := st.profile(ctx, root); err != nil {
+				return res, err
+			}
+			st.figureRoots = append(st.figureRoots, root)
 		}
 		res.Stored++
 	}

@@ -126,6 +126,11 @@ type Tx interface {
 	// AddDrops adds to the write key's counters of what minimisation dropped.
 	AddDrops(ctx context.Context, keyID string, counts map[string]int64) error
 	AppendAudit(ctx context.Context, entries []audit.Entry) error
+	// Activity returns what the derived figures of the customers of tree are computed from
+	// (see Figures), as the transaction sees it: their orders and refunds, their newest
+	// review, how many of their events are named one of complaints, and how many named one
+	// of social at or after socialSince.
+	Activity(ctx context.Context, tree []string, complaints, social []string, socialSince time.Time) (Activity, error)
 }
 
 // Store is what ingest needs from an engine.
@@ -160,4 +165,7 @@ type Store interface {
 	// PurgeIngest deletes message ids received before dedupBefore and events whose retention
 	// ended before now, a bounded number at a time, and reports how many rows went.
 	PurgeIngest(ctx context.Context, dedupBefore, now time.Time, limit int) (int64, error)
+	// RootCustomers returns up to limit ids of customers not merged into another, in id
+	// order, after the id given ("" for the first): the customers Derive walks.
+	RootCustomers(ctx context.Context, after string, limit int) ([]string, error)
 }

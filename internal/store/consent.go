@@ -336,6 +336,9 @@ func (db *Consents) DecisionRecords(ctx context.Context, ids []string, purpose s
 	if err != nil {
 		return nil, nil, db.translate(err)
 	}
+	if err := db.eventEvidence(ctx, out); err != nil {
+		return nil, nil, db.translate(err)
+	}
 	exist := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if !absent[id] {
@@ -343,6 +346,43 @@ func (db *Consents) DecisionRecords(ctx context.Context, ids []string, purpose s
 		}
 	}
 	return exist, out, nil
+}
+
+// eventEvidence fills in the evidence of the refusals among recs that an event made (or a
+// merge carried from one): it says which event it was, an unsubscribe or a spam complaint, and
+// so the reason the decision gives. They are few, and read by their primary key apart from the
+// rest, so that the records query stays answered from its covering index.
+func (db *Consents) eventEvidence(ctx context.Context, recs []consent.Record) error {
+	at := map[int64]int{}
+	var keys []string
+	for i := range recs {
+		if r := &recs[i]; !r.Granted && (r.Source == consent.SourceEvent || r.Source == consent.SourceMerge) {
+			at[r.Seq] = i
+			keys = append(keys, strconv.FormatInt(r.Seq, 10))
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	q := `SELECT seq, form_id FROM consent_records WHERE seq IN (SELECT CAST(j.value AS BIGINT) FROM ` + fmt.Sprintf(db.d.JSONTable, 1) + `)`
+	return batches(keys, nil, func(args []any) error {
+		rows, err := db.queryMany(ctx, len(keys), q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var seq int64
+			var form string
+			if err := rows.Scan(&seq, &form); err != nil {
+				return err
+			}
+			if i, ok := at[seq]; ok {
+				recs[i].Evidence.FormID = form
+			}
+		}
+		return rows.Err()
+	})
 }
 
 // AddSuppressions implements consent.Store.

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"ingest identities and merges", testIngestIdentities},
 		{"ingest events", testIngestEvents},
 		{"ingest orders and carts", testIngestOrders},
+		{"ingest activity", testIngestActivity},
 		{"imports", testImports},
 		{"duplicates", testDuplicates},
 		{"rights requests", testRightsRequests},
