@@ -186,7 +186,7 @@ func duplicatesReview(t *testing.T, db string) {
 		t.Fatalf("merge: got %s", body)
 	}
 	f := e.fields(peggy)
-	if f["first_name"] != "Margaret" || f["email"] != "peggy.thornbury@example.org" || f["phone"] != "+447400123123" || f["address_line2"] != "Flat 2" {
+	if f["first_name"] != "Margaret" || f["email"] != "m.thornbury@example.net" || f["phone"] != "+447400123123" || f["address_line2"] != "Flat 2" {
 		t.Fatalf("survivorship: got %v", f)
 	}
 	if allowed(e, peggy, "marketing_email") {
