@@ -135,9 +135,8 @@ const MaxLookup = 1000
 // Create validates, seals and stores a new customer and returns it masked (or only its id
 // for write-only callers such as ingest keys). A customer who already has the e-mail address
 // or phone number given is one person with the new one: Conflict naming that customer
-// (problem.Error.ExistingID), writing nothing. The look-up is made again inside the
-// transaction that inserts (see Claim), so two concurrent creates of one address never both
-// succeed.
+// (problem.Error.ExistingID), writing nothing. The match is checked inside the transaction
+// that inserts (see Claim), so two concurrent creates of one address never both succeed.
 func (s *Service) Create(ctx context.Context, fields map[string]any) (View, error) {
 	v, _, err := s.create(ctx, fields, false)
 	return v, err

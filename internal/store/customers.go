@@ -91,25 +91,46 @@ func (db *core) InsertCreations(ctx context.Context, tx *sql.Tx, cs []*Creation)
 	return nil
 }
 
-// claimHolders lists the customers whose blind-index entry for a field carries a token.
-const claimHolders = `SELECT customer_id FROM blind_index WHERE field = $1 AND token = $2`
+// claimHolders lists the customers whose blind-index entry for a field carries a token: the
+// check of a creation alone, prepared up front.
+const claimHolders = `SELECT token, customer_id FROM blind_index WHERE field = $1 AND token = $2`
 
 // checkClaims refuses, with Conflict, a creation one of whose records claims an index token
 // (customer.Claim) that a customer its creator did not see holds now: inside the inserting
 // transaction, this is what keeps two concurrent creates of one new e-mail address from
 // both succeeding. Within cs, a claim on a token that an earlier creation's records index
 // fails too; under group commit that runs the creations again one by one (see Writer), so
-// that the first one stands and the later one learns of it.
+// that the first one stands and the later one learns of it. The holders of all of cs's
+// claims are read in a statement per field (and hundred tokens), not one per claim: the
+// single writer's statements are what a create costs.
 func (db *core) checkClaims(ctx context.Context, tx *sql.Tx, cs []*Creation) error {
+	tokens := map[string][]int64{}
+	for _, c := range cs {
+		for _, r := range c.recs {
+			for _, cl := range r.Claims {
+				tokens[cl.Field] = append(tokens[cl.Field], cl.Token)
+			}
+		}
+	}
+	if len(tokens) == 0 {
+		return nil
+	}
+	holders, err := db.claimHolders(ctx, tx, tokens)
+	if err != nil {
+		return err
+	}
 	var earlier map[customer.IndexEntry]bool
 	for _, c := range cs {
 		for _, r := range c.recs {
 			for _, cl := range r.Claims {
-				if earlier[customer.IndexEntry{Field: cl.Field, Token: cl.Token}] {
+				key := customer.IndexEntry{Field: cl.Field, Token: cl.Token}
+				if earlier[key] {
 					return problem.Conflictf("a customer with this %s was created meanwhile; retry", cl.Field)
 				}
-				if err := db.checkClaim(ctx, tx, cl); err != nil {
-					return err
+				for _, id := range holders[key] {
+					if !slices.Contains(cl.Seen, id) {
+						return problem.Conflictf("a customer with this %s was created meanwhile; retry", cl.Field)
+					}
 				}
 			}
 		}
@@ -128,29 +149,39 @@ func (db *core) checkClaims(ctx context.Context, tx *sql.Tx, cs []*Creation) err
 	return nil
 }
 
-// checkClaim is checkClaims for one claim.
-func (db *core) checkClaim(ctx context.Context, tx *sql.Tx, cl customer.Claim) error {
-	var rows *sql.Rows
-	var err error
-	if st := db.txStmt(ctx, tx, claimHolders); st != nil {
-		rows, err = st.QueryContext(ctx, cl.Field, cl.Token)
-	} else {
-		rows, err = tx.QueryContext(ctx, db.native(claimHolders), cl.Field, cl.Token)
-	}
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
+// claimHolders returns who holds each of tokens (by field) in the blind index, inside tx.
+func (db *core) claimHolders(ctx context.Context, tx *sql.Tx, tokens map[string][]int64) (map[customer.IndexEntry][]string, error) {
+	out := map[customer.IndexEntry][]string{}
+	for field, toks := range tokens {
+		err := inChunks(field, toks, func(args []any, n int) error {
+			var rows *sql.Rows
+			var err error
+			if st := db.txStmt(ctx, tx, claimHolders); st != nil && n == 1 {
+				rows, err = st.QueryContext(ctx, args...)
+			} else {
+				q := `SELECT token, customer_id FROM blind_index WHERE field = $1 AND token IN (` + placeholders(2, n) + `)`
+				rows, err = tx.QueryContext(ctx, db.native(q), args...)
+			}
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var tok int64
+				var id string
+				if err := rows.Scan(&tok, &id); err != nil {
+					return err
+				}
+				key := customer.IndexEntry{Field: field, Token: tok}
+				out[key] = append(out[key], id)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, err
 		}
-		if !slices.Contains(cl.Seen, id) {
-			return problem.Conflictf("a customer with this %s was created meanwhile; retry", cl.Field)
-		}
 	}
-	return rows.Err()
+	return out, nil
 }
 
 // claimed reports whether any record of recs claims an index token (see checkClaims).
