@@ -407,7 +407,7 @@ func seedCanaries(t *testing.T, e *env) []string {
 	// The same person again, found by a duplicate scan and merged: keys, evidence, the merge
 	// and its sealed undo state must hold no value either.
 	e.population(120)
-	twin := e.create(`{"email":"canary.zq7y@example.com","first_name":"Zqxwvcanaryb","last_name":"Quokkacanary","phone":"+44 7911 123777","address_line1":"17 Canarywharfish Lane","birth_date":"1966-06-16"}`)
+	twin := e.legacyJSON(`{"email":"canary.zq7y@example.com","first_name":"Zqxwvcanaryb","last_name":"Quokkacanary","phone":"+44 7911 123777","address_line1":"17 Canarywharfish Lane","birth_date":"1966-06-16"}`)
 	e.scan()
 	if p := pairOf(e.duplicates("pending"), id, twin); p != nil {
 		if code, body := e.do(call{method: "POST", path: "/v1/duplicates/" + p.ID + "/merge", role: "owner"}); code != 200 {

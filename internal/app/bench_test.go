@@ -76,10 +76,12 @@ func parallelN(n, workers int, fn func(i int)) {
 	wg.Wait()
 }
 
+// benchPerson is the i-th synthetic customer; e-mail and phone are unique for i from -1 to
+// 999,998, since a create of a number another customer has is refused.
 func benchPerson(i int) map[string]any {
 	return map[string]any{
 		"email": fmt.Sprintf("person%d@example.com", i), "first_name": "Benedict", "last_name": "Marchbanks",
-		"phone": fmt.Sprintf("+44 7911 1%05d", (i+100000)%100000), "birth_date": "1984-03-17", "city": "Leeds", "country": "GB",
+		"phone": fmt.Sprintf("+44 7911 %06d", (i+1)%1000000), "birth_date": "1984-03-17", "city": "Leeds", "country": "GB",
 	}
 }
 

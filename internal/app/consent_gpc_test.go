@@ -446,12 +446,13 @@ func TestLookupAuditsOnlyWhatItReturns(t *testing.T) {
 	sys := authz.WithActor(context.Background(), authz.System)
 	var ids []string
 	for range 3 {
-		// Several customers may hold one address (duplicates waiting for review).
-		v, err := e.app.Customers.Create(sys, map[string]any{"email": "shared@example.com"})
+		// Several customers may hold one address (stored before creates were matched on it,
+		// or loaded in bulk, and waiting for review).
+		got, err := e.app.Customers.CreateBatch(sys, []map[string]any{{"email": "shared@example.com"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, v.ID)
+		ids = append(ids, got[0])
 	}
 	code, body := e.do(call{method: "GET", path: "/v1/customers?email=shared@example.com&limit=1", role: "support"})
 	var page struct{ Data []struct{ ID string } }

@@ -84,7 +84,7 @@ func TestQualityReport(t *testing.T) {
 	e.mustTrack("/v1/identify", `{"userId":"u-q-1","traits":{"email":"bounce@example.com"}}`)
 	e.population(120)
 	e.create(`{"email":"dup.one@example.com","first_name":"Harriet","last_name":"Quayle","birth_date":"1977-03-04","phone":"+44 7400 123999","address_line1":"1 Fen Road","city":"Ely","postal_code":"CB7 4AA"}`)
-	e.create(`{"email":"dup.two@example.com","first_name":"Hattie","last_name":"Quayle","birth_date":"1977-03-04","phone":"+44 7400 123999","address_line1":"1 Fen Road","city":"Ely","postal_code":"CB7 4AA"}`)
+	e.legacyJSON(`{"email":"dup.two@example.com","first_name":"Hattie","last_name":"Quayle","birth_date":"1977-03-04","phone":"+44 7400 123999","address_line1":"1 Fen Road","city":"Ely","postal_code":"CB7 4AA"}`)
 	e.create(`{"email":"temp@mailinator.com"}`)
 	e.create(`{"city":"Cambridge"}`)
 	before := e.report()

@@ -21,7 +21,7 @@ func qualityFlags(f *pflag.FlagSet, s *settings) {
 	f.Float64Var(&c.DuplicateReviewThreshold, "duplicate-review-threshold", c.DuplicateReviewThreshold, "match probability from which a pair of customers is queued for review")
 	f.Float64Var(&c.DuplicateMergeThreshold, "duplicate-merge-threshold", c.DuplicateMergeThreshold, "match probability from which a scan merges a pair without review (1 never does)")
 	f.DurationVar(&c.DuplicateScanEvery, "duplicate-scan-every", c.DuplicateScanEvery, "scan for duplicates this often while serving; 0 off")
-	f.StringVar(&c.Survivorship, "survivorship", "", "survivorship rules over the defaults: field=most_recent|most_complete|source_priority,… (address for address groups)")
+	f.StringVar(&c.Survivorship, "survivorship", "", "survivorship rules over the defaults: field=most_recent|most_complete|source_priority|winner,… (address for address groups)")
 	f.StringVar(&c.SourcePriority, "source-priority", c.SourcePriority, "roles that create customers, best source first, for source_priority")
 	f.DurationVar(&c.ContactInactiveAfter, "contact-inactive-after", c.ContactInactiveAfter, "a contact with no engagement for this long is inactive")
 }

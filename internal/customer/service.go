@@ -133,39 +133,22 @@ func (s *Service) ValidateForm(ctx context.Context, f quality.Form) (quality.Rep
 const MaxLookup = 1000
 
 // Create validates, seals and stores a new customer and returns it masked (or only its id
-// for write-only callers such as ingest keys).
+// for write-only callers such as ingest keys). A customer who already has the e-mail address
+// or phone number given is one person with the new one: Conflict naming that customer
+// (problem.Error.ExistingID), writing nothing. The match is checked inside the transaction
+// that inserts (see Claim), so two concurrent creates of one address never both succeed.
 func (s *Service) Create(ctx context.Context, fields map[string]any) (View, error) {
-	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
-		return View{}, err
-	}
-	if len(fields) == 0 {
-		return View{}, problem.InvalidField("fields", "at least one field is required")
-	}
-	r, values, entry, err := s.prepare(ctx, fields)
-	if err != nil {
-		return View{}, err
-	}
-	optOut, err := s.optOuts.OptOut(ctx, r.ID, true)
-	if err != nil {
-		return View{}, err
-	}
-	if optOut != nil {
-		err = s.store.CreateCustomerWith(ctx, r, []audit.Entry{entry}, *optOut)
-	} else {
-		err = s.store.CreateCustomer(ctx, r, []audit.Entry{entry})
-	}
-	if err != nil {
-		return View{}, err
-	}
-	return s.render(ctx, r, values, ""), nil
+	v, _, err := s.create(ctx, fields, false)
+	return v, err
 }
 
 // MaxBatch bounds one CreateBatch so a transaction stays short.
 const MaxBatch = 5000
 
 // CreateBatch creates many customers in one transaction: all or none. The error for a bad
-// input names its position ("customers[3].email: …"). Imports and bulk loads use it to avoid
-// paying a commit per customer.
+// input names its position ("customers[3].email: …"). Bulk loads of records known to be
+// distinct use it to avoid paying a commit per customer: unlike Create, it does not look for
+// customers who already have the contact values given (imports match through ingest).
 func (s *Service) CreateBatch(ctx context.Context, batch []map[string]any) ([]string, error) {
 	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return nil, err
@@ -211,7 +194,8 @@ func (s *Service) prepare(ctx context.Context, fields map[string]any) (*Record, 
 }
 
 // Get returns one customer, revealing the fields that purpose allows. Returns NotFound if the
-// customer does not exist, Forbidden if the caller's role may not act for purpose.
+// customer does not exist, Forbidden if the caller's role may not act for purpose, and
+// *Merged, reading nothing, for a customer merged into another.
 func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 	if err := s.checkRead(ctx, purpose); err != nil {
 		return View{}, s.denied(ctx, err, id, purpose)
@@ -222,6 +206,9 @@ func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 	r, err := s.store.GetCustomer(ctx, id)
 	if err != nil {
 		return View{}, s.vault.missing(ctx, id, err)
+	}
+	if err := s.vault.merged(ctx, r); err != nil {
+		return View{}, err
 	}
 	// The permission decision also covers restriction, objection and opt-out.
 	if err := s.permit(ctx, id, purpose); err != nil {
@@ -260,7 +247,10 @@ func (s *Service) contactStatus(ctx context.Context, r *Record, values map[strin
 }
 
 // Patch sets the given fields and removes those given as nil. Concurrent patches of one
-// customer are retried against the newer version, because field-level changes commute.
+// customer are retried against the newer version, because field-level changes commute. A
+// customer merged into another is changed through that one: *Merged, changing nothing. An
+// e-mail address or phone number another customer has is refused with Conflict naming them
+// (problem.Error.ExistingID), as on create.
 func (s *Service) Patch(ctx context.Context, id string, fields map[string]any) (View, error) {
 	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return View{}, err
@@ -277,7 +267,10 @@ func (s *Service) Patch(ctx context.Context, id string, fields map[string]any) (
 	}
 	for attempt := 0; ; attempt++ {
 		v, err := s.patchOnce(ctx, id, changes)
-		if problem.Is(err, problem.Conflict) && attempt < 5 {
+		var m *Merged
+		// A concurrent change is retried; a merged customer or a value someone else holds is
+		// the answer.
+		if problem.Is(err, problem.Conflict) && !errors.As(err, &m) && problem.ExistingIDOf(err) == "" && attempt < 5 {
 			continue
 		}
 		return v, err
@@ -288,6 +281,15 @@ func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]a
 	r, err := s.store.GetCustomer(ctx, id)
 	if err != nil {
 		return View{}, s.vault.missing(ctx, id, err)
+	}
+	if err := s.vault.merged(ctx, r); err != nil {
+		return View{}, err
+	}
+	// An e-mail address or phone number another customer has stays theirs, as on create.
+	if h, _, err := s.contactHolder(ctx, changes); err != nil {
+		return View{}, err
+	} else if h != nil && h.id != id {
+		return View{}, problem.Exists(h.id, h.field, "another customer has this %s (existing_id)", h.field)
 	}
 	values, dk, err := s.vault.OpenProfile(ctx, r)
 	if err != nil {
@@ -324,8 +326,11 @@ func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]a
 
 // Find looks customers up by the exact value of an indexed field (email, phone, …). The blind
 // index returns candidates; each is opened and compared, so truncated tokens never return a
-// wrong customer. At most limit matches are returned (0, or more than MaxLookup, means MaxLookup), and
-// only the matches returned are audited as read: the trail records what the caller saw.
+// wrong customer. A match merged into another customer is answered for by that customer, and
+// each customer is returned once: after a merge, a look-up by the address both records had
+// finds the one person. At most limit matches are returned (0, or more than MaxLookup, means
+// MaxLookup), and only the matches returned are audited as read: the trail records what the
+// caller saw.
 func (s *Service) Find(ctx context.Context, field string, raw any, purpose string, limit int) ([]View, error) {
 	if err := s.checkRead(ctx, purpose); err != nil {
 		return nil, s.denied(ctx, err, "", purpose)
@@ -353,6 +358,7 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 	}
 	var out []View
 	var entries []audit.Entry
+	seen := map[string]bool{}
 	for _, r := range cands {
 		values, err := s.vault.open(ctx, r)
 		if err != nil {
@@ -362,6 +368,20 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 		if string(got) != string(wantJSON) {
 			continue
 		}
+		if r.MergedInto != "" {
+			if r, err = s.vault.root(ctx, r); err != nil {
+				return nil, err
+			}
+			if !seen[r.ID] {
+				if values, err = s.vault.open(ctx, r); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if seen[r.ID] {
+			continue
+		}
+		seen[r.ID] = true
 		if len(out) == limit {
 			break
 		}
@@ -389,7 +409,8 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 }
 
 // List returns a page of customers, masked, ordered by id (and so by creation time, as ids
-// are UUIDv7). next is empty on the last page. Listings are always masked: a purpose is
+// are UUIDv7); customers merged into another are not listed, their winner is. next is empty
+// on the last page. Listings are always masked: a purpose is
 // refused, because a reveal is a decision about one customer at a time (their consent, their
 // restrictions), never about a page of them.
 func (s *Service) List(ctx context.Context, after string, limit int, purpose string) (page []View, next string, err error) {
@@ -408,7 +429,7 @@ func (s *Service) List(ctx context.Context, after string, limit int, purpose str
 	if limit > 500 {
 		return nil, "", problem.InvalidField("limit", "must be at most 500")
 	}
-	recs, err := s.store.ListCustomers(ctx, after, limit+1)
+	recs, err := s.store.ListUnmerged(ctx, after, limit+1)
 	if err != nil {
 		return nil, "", err
 	}

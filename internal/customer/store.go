@@ -21,6 +21,26 @@ type Record struct {
 	Index         []IndexEntry
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+
+	// MergedInto, as GetCustomer and FindCustomers return it, is the customer this one was
+	// merged into (by stitching or a duplicate review), empty for a customer standing on its
+	// own. A merged customer keeps its row so that the merge can be undone; it is answered
+	// for by the customer it was merged into.
+	MergedInto string
+	// Claims, on a record being created, are the index tokens the create stands on: engines
+	// check them inside the inserting transaction (see Claim).
+	Claims []Claim
+}
+
+// Claim makes a create stand only if no customer holds Token in Field's blind index other
+// than those the creator already opened and found to hold another value (Seen). Tokens are
+// truncated, so a failed claim proves nothing by itself: the engine answers Conflict and the
+// creator looks again, opening whoever holds the token now. This is what keeps two concurrent
+// creates of one new e-mail address from both succeeding.
+type Claim struct {
+	Field string
+	Token int64
+	Seen  []string
 }
 
 // IndexEntry is one blind-index token for one field.
@@ -32,9 +52,10 @@ type IndexEntry struct {
 // Store persists customers. Write methods store the audit entries in the same transaction as
 // the change, so a change is never without its record.
 type Store interface {
-	// CreateCustomer inserts r. Returns Conflict if the id exists.
+	// CreateCustomer inserts r. Returns Conflict if the id exists or one of r's claims fails.
 	CreateCustomer(ctx context.Context, r *Record, entries []audit.Entry) error
-	// CreateCustomers inserts every record or none (Conflict if any id exists).
+	// CreateCustomers inserts every record or none (Conflict if any id exists or any claim
+	// fails).
 	CreateCustomers(ctx context.Context, recs []*Record, entries []audit.Entry) error
 	// UpdateCustomer replaces r's values, index entries and key if the stored version is still
 	// prevVersion. Returns NotFound if the customer does not exist and Conflict if another
@@ -49,13 +70,18 @@ type Store interface {
 	// GetCustomer returns NotFound if the customer does not exist.
 	GetCustomer(ctx context.Context, id string) (*Record, error)
 	// FindCustomers returns the customers with the token in field's blind index: candidates
-	// that the caller must open and compare, because tokens are deliberately truncated.
+	// that the caller must open and compare, because tokens are deliberately truncated. Merged
+	// customers are among them, with MergedInto set.
 	FindCustomers(ctx context.Context, field string, token int64, limit int) ([]*Record, error)
 	// CustomersByID returns the stored customers among ids, in no particular order, in a few
 	// batched queries however many ids there are.
 	CustomersByID(ctx context.Context, ids []string) ([]*Record, error)
-	// ListCustomers returns up to limit customers with id greater than after, by id.
+	// ListCustomers returns up to limit customers with id greater than after, by id, merged
+	// ones included: the walk of retention, which must reach every stored value.
 	ListCustomers(ctx context.Context, after string, limit int) ([]*Record, error)
+	// ListUnmerged is ListCustomers without the customers merged into another: what a
+	// listing shows, one record per person.
+	ListUnmerged(ctx context.Context, after string, limit int) ([]*Record, error)
 	// CountCustomers returns how many customers are stored.
 	CountCustomers(ctx context.Context) (int64, error)
 }

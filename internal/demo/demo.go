@@ -31,9 +31,10 @@ func Load(ctx context.Context, svc *customer.Service, n int, seed uint64, progre
 		go func() {
 			for fields := range jobs {
 				_, err := svc.Create(ctx, fields)
-				// Synthetic values occasionally fail validation (an unallocated phone range, say):
-				// drop the field the error names and keep the person, as an import would.
-				for tries := 0; problem.Is(err, problem.Invalid) && problem.FieldOf(err) != "" && tries < 3; tries++ {
+				// Synthetic values occasionally fail validation (an unallocated phone range, say)
+				// or repeat another person's (two random phone numbers alike): drop the field the
+				// error names and keep the person, as an import would.
+				for tries := 0; droppable(err) && tries < 3; tries++ {
 					delete(fields, problem.FieldOf(err))
 					_, err = svc.Create(ctx, fields)
 				}
@@ -276,7 +277,7 @@ func Twins(ctx context.Context, svc *customer.Service, n int, seed uint64, every
 			twin[f] = p[f]
 		}
 		_, err := svc.Create(ctx, twin)
-		for tries := 0; problem.Is(err, problem.Invalid) && problem.FieldOf(err) != "" && tries < 3; tries++ {
+		for tries := 0; droppable(err) && tries < 3; tries++ {
 			delete(twin, problem.FieldOf(err))
 			_, err = svc.Create(ctx, twin)
 		}
@@ -286,4 +287,10 @@ func Twins(ctx context.Context, svc *customer.Service, n int, seed uint64, every
 		made++
 	}
 	return made, nil
+}
+
+// droppable reports an error about one field of a synthetic person (a value that fails
+// validation, or one another person already has) that dropping the field cures.
+func droppable(err error) bool {
+	return (problem.Is(err, problem.Invalid) || problem.Is(err, problem.Conflict)) && problem.FieldOf(err) != ""
 }

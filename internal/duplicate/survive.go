@@ -26,6 +26,11 @@ const (
 	// Config.SourcePriority), then the most recent: a birth date staff checked against a
 	// document beats one a web form collected.
 	SourcePriority Rule = "source_priority"
+	// Winner keeps the value of the customer merged into. It is the default for the contact
+	// values look-ups and creates match on (e-mail, phone): the winner stays found by the
+	// value it held, and the merged-away customer's value finds the winner through it, so a
+	// merge never leaves an address of the person finding nobody.
+	Winner Rule = "winner"
 )
 
 // DefaultSourcePriority ranks the roles that create customers: people at the business who
@@ -46,6 +51,8 @@ var DefaultRules = map[string]Rule{
 	"national_id": SourcePriority,
 	"tax_id":      SourcePriority,
 	"address":     MostRecent,
+	"email":       Winner,
+	"phone":       Winner,
 }
 
 // addressParts are the fields that make up an address group, after any prefix.
@@ -65,9 +72,9 @@ func ParseRules(s string) (map[string]Rule, error) {
 			return nil, fmt.Errorf("survivorship: %q is not field=rule", part)
 		}
 		switch Rule(r) {
-		case MostRecent, MostComplete, SourcePriority:
+		case MostRecent, MostComplete, SourcePriority, Winner:
 		default:
-			return nil, fmt.Errorf("survivorship: %s: rule must be most_recent, most_complete or source_priority", f)
+			return nil, fmt.Errorf("survivorship: %s: rule must be most_recent, most_complete, source_priority or winner", f)
 		}
 		out[f] = Rule(r)
 	}
@@ -165,6 +172,8 @@ func (c Config) prefer(r Rule, w, l side, fields []string) int {
 		return 0
 	}
 	switch r {
+	case Winner:
+		return 0
 	case MostComplete:
 		a, b := completeness(w.values, fields), completeness(l.values, fields)
 		if b > a {

@@ -18,7 +18,7 @@ func TestSurvivorship(t *testing.T) {
 	got, changed := DefaultConfig().survive(winner, loser)
 	want := map[string]any{
 		"first_name": "Elizabeth", "last_name": "Okafor-Ray", // most complete
-		"email": "liz@new.example", "phone": "+447400123456", // most recent; held by one side only
+		"email": "liz@old.example", "phone": "+447400123456", // the winner's, which finds her; held by one side only
 		"birth_date":    "1980-01-02",                   // source priority: support over ingest
 		"address_line1": "9 New Street", "city": "York", // the newer address whole: no Flat 3 or old postcode mixed in
 		"shipping_city": "Bath", "loyalty_tier": "gold",
@@ -26,18 +26,18 @@ func TestSurvivorship(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
-	wantChanged := []string{"address_line1", "address_line2", "city", "email", "last_name", "phone", "postal_code"}
+	wantChanged := []string{"address_line1", "address_line2", "city", "last_name", "phone", "postal_code"}
 	if !reflect.DeepEqual(changed, wantChanged) {
 		t.Fatalf("changed: got %v, want %v", changed, wantChanged)
 	}
-	rules, err := ParseRules("birth_date=most_recent, address=most_complete")
+	rules, err := ParseRules("birth_date=most_recent, address=most_complete, email=most_recent")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := DefaultConfig()
 	c.Rules = rules
 	got, _ = c.survive(winner, loser)
-	if got["birth_date"] != "1980-02-01" || got["address_line2"] != "Flat 3" || got["city"] != "Bath" {
+	if got["birth_date"] != "1980-02-01" || got["address_line2"] != "Flat 3" || got["city"] != "Bath" || got["email"] != "liz@new.example" {
 		t.Fatalf("configured rules: got %v", got)
 	}
 	for _, bad := range []string{"email", "email=newest", "=most_recent"} {

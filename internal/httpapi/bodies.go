@@ -234,6 +234,7 @@ type DropCounts struct {
 func init() {
 	for t, name := range map[reflect.Type]string{
 		reflect.TypeFor[customer.View]():             "Customer",
+		reflect.TypeFor[customer.Merged]():           "MergedCustomer",
 		reflect.TypeFor[quality.Status]():            "ContactStatus",
 		reflect.TypeFor[quality.Report]():            "ValidationReport",
 		reflect.TypeFor[quality.Field]():             "FieldReport",
@@ -295,10 +296,12 @@ func init() {
 		"Customer.revealed": "The fields shown in clear for purpose.",
 		"Customer.generalized": "Revealed fields shown only in generalised form (age band, network prefix, keyed token), " +
 			"as purposes such as analytics require.",
-		"Customer.denied":          "Why nothing was revealed for purpose to this customer in a look-up (a withdrawn consent, say).",
-		"ConsentRecord.receipt":    "The consent receipt, a JWS (EdDSA) verifiable with /.well-known/jwks.json.",
-		"PolicyInput.content_hash": "sha256: and 64 hexadecimal digits.",
-		"ValidationReport.valid":   "Every field sent is valid; flags do not make a form invalid.",
+		"Customer.denied":            "Why nothing was revealed for purpose to this customer in a look-up (a withdrawn consent, say).",
+		"MergedCustomer.id":          "The customer asked for, merged into another.",
+		"MergedCustomer.merged_into": "The customer it was merged into, which answers for it (also the Location).",
+		"ConsentRecord.receipt":      "The consent receipt, a JWS (EdDSA) verifiable with /.well-known/jwks.json.",
+		"PolicyInput.content_hash":   "sha256: and 64 hexadecimal digits.",
+		"ValidationReport.valid":     "Every field sent is valid; flags do not make a form invalid.",
 		"ValidationReport.fields": "One entry per field sent, keyed email, phone, first_name, last_name, full_name, address.line1, " +
 			"address.line2, address.city, address.region, address.postal_code, address.country.",
 		"FieldReport.normalized": "The value as Steward would store it (e-mail look-up form, E.164, alpha-2 country, " +

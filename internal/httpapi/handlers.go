@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -44,23 +45,39 @@ func (s *Server) listPurposes(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, PurposeList{Data: cat.Purposes})
 }
 
+// createCustomer answers 409 with existing_id when a customer already has the e-mail address
+// or phone number given; with on_conflict=update it changes that customer instead and answers
+// 200 with it.
 func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request) error {
 	var in CustomerInput
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	v, err := s.Customers.Create(r.Context(), in.Fields)
+	var v customer.View
+	created := true
+	var err error
+	switch r.URL.Query().Get("on_conflict") {
+	case "", "fail":
+		v, err = s.Customers.Create(r.Context(), in.Fields)
+	case "update":
+		v, created, err = s.Customers.CreateOrUpdate(r.Context(), in.Fields)
+	default:
+		return problem.InvalidField("on_conflict", "must be fail or update")
+	}
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/v1/customers/"+v.ID)
+	if !created {
+		return writeJSON(w, http.StatusOK, v)
+	}
 	return writeJSON(w, http.StatusCreated, v)
 }
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.Customers.Get(r.Context(), r.PathValue("id"), r.Header.Get("Steward-Purpose"))
 	if err != nil {
-		return err
+		return mergedRedirect(w, err)
 	}
 	return writeJSON(w, http.StatusOK, v)
 }
@@ -72,9 +89,22 @@ func (s *Server) patchCustomer(w http.ResponseWriter, r *http.Request) error {
 	}
 	v, err := s.Customers.Patch(r.Context(), r.PathValue("id"), in.Fields)
 	if err != nil {
-		return err
+		return mergedRedirect(w, err)
 	}
 	return writeJSON(w, http.StatusOK, v)
+}
+
+// mergedRedirect answers for a customer merged into another with 308 Permanent Redirect to
+// that customer and a body naming it (merged_into): clients that follow redirects read or
+// change the winner, with the same method and body, and those that do not learn where the
+// customer went. Any other error is returned for the usual problem answer.
+func mergedRedirect(w http.ResponseWriter, err error) error {
+	var m *customer.Merged
+	if !errors.As(err, &m) {
+		return err
+	}
+	w.Header().Set("Location", "/v1/customers/"+m.MergedInto)
+	return writeJSON(w, http.StatusPermanentRedirect, m)
 }
 
 // listCustomers serves both the plain listing and exact look-ups: any query parameter that

@@ -47,6 +47,10 @@ func (s *Server) OpenAPI() map[string]any {
 		responses := map[string]any{}
 		for _, a := range rt.Out {
 			ok := map[string]any{"description": http.StatusText(a.status)}
+			if a.status >= 300 && a.status <= 399 {
+				ok["headers"] = map[string]any{"Location": map[string]any{"description": "Where to go instead.",
+					"schema": map[string]any{"type": "string"}}}
+			}
 			switch {
 			case a.typ != nil:
 				ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.response(a.typ)}}

@@ -11,10 +11,10 @@ var summaries = map[string]string{
 		"value, flags (disposable, role, typo, risky …), suggestions and reasons per field. Stores nothing; needs customers.write.",
 	"GET /v1/catalog":          "The data catalog in force.",
 	"GET /v1/purposes":         "The purposes declared in the catalog.",
-	"POST /v1/customers":       "Create a customer; returns it masked.",
-	"GET /v1/customers":        "List customers (masked), or look one up by an indexed field such as email or phone.",
-	"GET /v1/customers/{id}":   "One customer, masked unless revealed for a purpose.",
-	"PATCH /v1/customers/{id}": "Change fields; null removes a field.",
+	"POST /v1/customers":       "Create a customer; returns it masked. A customer who already has the email or phone given answers 409 with existing_id; with on_conflict=update that customer is changed instead (200).",
+	"GET /v1/customers":        "List customers (masked), or look one up by an indexed field such as email or phone. Customers merged into another are never listed or found: their winner is.",
+	"GET /v1/customers/{id}":   "One customer, masked unless revealed for a purpose. A customer merged into another answers 308 with Location and merged_into naming the winner.",
+	"PATCH /v1/customers/{id}": "Change fields; null removes a field. A customer merged into another answers 308 to the winner, which a client following redirects changes instead.",
 	"GET /v1/audit":            "Audit entries, newest first (roles with audit.read: owner, admin, dpo, auditor by default).",
 	"GET /v1/audit/verify":     "Verify the hash chain and signed checkpoints of the whole trail.",
 	"GET /v1/apikeys":          "List API keys (never their secrets).",
@@ -123,6 +123,9 @@ var (
 	limit500    = param{Name: "limit", Type: "integer", Description: "Page size, 1 to 500 (default 50)."}
 	limit1000   = param{Name: "limit", Type: "integer", Description: "Page size, 1 to 1000 (default 100)."}
 
+	createQuery = []param{{Name: "on_conflict", Type: "string", Description: "fail (default): a customer who already has " +
+		"the email or phone given answers 409 with existing_id. update: that customer is changed with the given fields " +
+		"instead, as PATCH would, and answered with 200."}}
 	customerQuery = []param{
 		{Name: "email", Type: "string", Description: "Exact look-up by email (normalised)."},
 		{Name: "phone", Type: "string", Description: "Exact look-up by phone (normalised to E.164)."},

@@ -25,10 +25,13 @@ func (s *Server) routes() []route {
 		post("/v1/validate", s.validate, in[validateInput](), out[quality.Report](200), errs(400, 403, 413, 422)),
 		get("/v1/catalog", s.getCatalog, out[catalog.Catalog](200), errs(403)),
 		get("/v1/purposes", s.listPurposes, out[PurposeList](200), errs(403)),
-		post("/v1/customers", s.createCustomer, in[CustomerInput](), out[customer.View](201), errs(400, 403, 413, 422)),
+		post("/v1/customers", s.createCustomer, query(createQuery...), in[CustomerInput](), out[customer.View](201), out[customer.View](200),
+			errs(400, 403, 409, 413, 422)),
 		get("/v1/customers", s.listCustomers, query(customerQuery...), header(purposeHeader), out[CustomerList](200), errs(403, 422)),
-		get("/v1/customers/{id}", s.getCustomer, header(purposeHeader), out[customer.View](200), errs(403, 404, 410, 422)),
-		patch("/v1/customers/{id}", s.patchCustomer, in[CustomerInput](), out[customer.View](200), errs(400, 403, 404, 409, 410, 413, 422)),
+		get("/v1/customers/{id}", s.getCustomer, header(purposeHeader), out[customer.View](200), redirect[customer.Merged](308),
+			errs(403, 404, 410, 422)),
+		patch("/v1/customers/{id}", s.patchCustomer, in[CustomerInput](), out[customer.View](200), redirect[customer.Merged](308),
+			errs(400, 403, 404, 409, 410, 413, 422)),
 		get("/v1/audit", s.listAudit, query(auditQuery...), out[AuditList](200), errs(403, 422)),
 		get("/v1/audit/verify", s.verifyAudit, out[AuditVerification](200), errs(403)),
 		get("/v1/apikeys", s.listAPIKeys, out[APIKeyList](200), errs(403)),
@@ -112,7 +115,8 @@ type body struct {
 	form     bool   // also accepted as application/x-www-form-urlencoded, with the same fields
 }
 
-// answer is one documented success status and its body (none when typ and media are unset).
+// answer is one documented success status and its body (none when typ and media are unset);
+// a 3xx status is a redirect, which names where to go in its Location header.
 type answer struct {
 	status int
 	body
@@ -171,6 +175,13 @@ func inMedia(media string) option {
 // out is a success answer whose JSON body is a T.
 func out[T any](status int) option {
 	return func(rt *route) { rt.Out = append(rt.Out, answer{status, body{typ: reflect.TypeFor[T]()}}) }
+}
+
+// redirect is a redirect answer (3xx, with a Location header) whose JSON body is a T.
+func redirect[T any](status int) option {
+	return func(rt *route) {
+		rt.Out = append(rt.Out, answer{status, body{typ: reflect.TypeFor[T]()}})
+	}
 }
 
 // outMedia is a success answer of another media type.

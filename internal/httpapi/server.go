@@ -39,6 +39,7 @@ import (
 // reach by type.
 type Customers interface {
 	Create(ctx context.Context, fields map[string]any) (customer.View, error)
+	CreateOrUpdate(ctx context.Context, fields map[string]any) (customer.View, bool, error)
 	Get(ctx context.Context, id, purpose string) (customer.View, error)
 	Patch(ctx context.Context, id string, fields map[string]any) (customer.View, error)
 	Find(ctx context.Context, field string, raw any, purpose string, limit int) ([]customer.View, error)
@@ -280,6 +281,9 @@ type Problem struct {
 	Instance  string `json:"instance,omitempty"`
 	RequestID string `json:"request_id"`
 	Field     string `json:"field,omitempty"`
+	// ExistingID is an extension member of a 409: the id of the customer that already holds
+	// the e-mail address or phone number a create gave, to read or update instead.
+	ExistingID string `json:"existing_id,omitempty" doc:"On a 409 from creating or changing a customer: the id of the customer that already has this e-mail address or phone number."`
 }
 
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, rid string, err error) {
@@ -319,6 +323,8 @@ func (s *Server) problemOf(r *http.Request, rid string, err error) Problem {
 		Instance:  r.URL.Path,
 		RequestID: rid,
 		Field:     problem.FieldOf(err),
+		// Only a conflict names what already exists.
+		ExistingID: problem.ExistingIDOf(err),
 	}
 }
 

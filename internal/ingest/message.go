@@ -66,6 +66,10 @@ type Message struct {
 	// CustomerID, set only inside Steward (never from the wire), names the customer a
 	// message is recorded for when it comes from a till that knows them.
 	CustomerID string
+	// FillContact, set only inside Steward, says that the e-mail address and phone number in
+	// Context.Traits are contact details the customer gave (at a till, say): they fill the
+	// profile where it holds none, so the customer is found by them like any other.
+	FillContact bool
 }
 
 // Context is the part of a message's context Steward reads.

@@ -214,6 +214,9 @@ type prepared struct {
 	optOut *consent.EventOptOut
 	// pre is an imported row's profile sealed ahead, used if the row makes a new customer.
 	pre *preProfile
+	// contact holds the normalised contact details of a message that fills the profile with
+	// them (Message.FillContact).
+	contact map[string]any
 }
 
 // Ingest stores a batch: every new message, its identities, the profile changes it causes and
@@ -259,7 +262,11 @@ func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
 	if m.Type == TypeIdentify {
 		p.traits = s.traitFields(m.Traits, d)
 	}
-	p.ids = s.identifiers(m, s.identifyingTraits(m, p.traits))
+	idTraits := s.identifyingTraits(m, p.traits)
+	p.ids = s.identifiers(m, idTraits)
+	if m.FillContact {
+		p.contact = idTraits
+	}
 	if len(p.ids) == 0 && m.CustomerID == "" {
 		return problem.InvalidField("userId", "userId or anonymousId is required and must not be a placeholder such as %q", "null")
 	}
@@ -543,6 +550,11 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 		}
 		if len(p.traits) > 0 {
 			if _, err := st.applyTraits(ctx, root, p.traits); err != nil {
+				return res, err
+			}
+		}
+		if len(p.contact) > 0 {
+			if err := st.fillContact(ctx, root, p); err != nil {
 				return res, err
 			}
 		}

@@ -22,6 +22,7 @@ type TillOrder struct {
 	CustomerID string      `json:"customer_id,omitempty"`
 	UserID     string      `json:"user_id,omitempty"`
 	Email      string      `json:"email,omitempty"`
+	Phone      string      `json:"phone,omitempty"`
 	OrderID    string      `json:"order_id"`
 	Currency   string      `json:"currency"`
 	Total      float64     `json:"total"`
@@ -40,7 +41,12 @@ type TillRefund struct {
 	Items    []OrderItem `json:"items,omitempty"`
 }
 
-// RecordOrder stores an order placed at a till for a customer given by id, user id or e-mail.
+// RecordOrder stores an order placed at a till for a customer given by id, user id, e-mail
+// address or phone number. The contact details go to the profile like any other source's: the
+// customer who has them is found (through identities and the profile's blind index), or one
+// is created holding them, and a found customer without an e-mail address or phone number
+// gets the one given. A contact value never replaces one the profile holds, and one that
+// another customer holds stays theirs: a till is not where a customer's details are changed.
 func (s *Service) RecordOrder(ctx context.Context, keyID string, o TillOrder) (Result, error) {
 	if strings.TrimSpace(o.OrderID) == "" || len(o.OrderID) > 128 {
 		return Result{}, problem.InvalidField("order_id", "is required (at most 128 characters)")
@@ -60,14 +66,22 @@ func (s *Service) RecordOrder(ctx context.Context, keyID string, o TillOrder) (R
 	if o.CustomerID != "" && !ident.Valid(o.CustomerID) {
 		return Result{}, problem.InvalidField("customer_id", "is not a valid customer id")
 	}
-	if o.Email != "" {
-		if _, _, err := s.norm.Value("email", o.Email); err != nil {
+	for _, c := range [...][2]string{{"email", o.Email}, {"phone", o.Phone}} {
+		field, v := c[0], c[1]
+		if v == "" {
+			continue
+		}
+		if _, _, err := s.norm.Value(field, v); err != nil {
 			return Result{}, err
 		}
-		m.Context.Traits = map[string]any{"email": o.Email}
+		if m.Context.Traits == nil {
+			m.Context.Traits = map[string]any{}
+		}
+		m.Context.Traits[field] = v
+		m.FillContact = true
 	}
-	if o.CustomerID == "" && o.UserID == "" && o.Email == "" {
-		return Result{}, problem.InvalidField("customer_id", "customer_id, user_id or email is required")
+	if o.CustomerID == "" && o.UserID == "" && o.Email == "" && o.Phone == "" {
+		return Result{}, problem.InvalidField("customer_id", "customer_id, user_id, email or phone is required")
 	}
 	m.Timestamp = s.now()
 	if o.PlacedAt != nil {
@@ -170,6 +184,34 @@ func (s *Service) AbandonedCarts(ctx context.Context, after time.Duration, limit
 	e := audit.New(ctx, "carts.read", "", nil, "")
 	e.Target = "abandoned_carts:" + strconv.Itoa(len(carts))
 	return carts, s.audit.AppendAudit(ctx, e)
+}
+
+// fillContact sets the contact details of p (Message.FillContact) on root's profile, each
+// where the profile holds no value for its field and no customer outside root's tree holds it
+// (a merge the limits refused leaves it with its holder), so the customer is found by them.
+func (st *txState) fillContact(ctx context.Context, root string, p *prepared) error {
+	pr, err := st.profile(ctx, root)
+	if err != nil {
+		return err
+	}
+	fill := map[string]any{}
+	for _, id := range p.ids {
+		v, ok := p.contact[id.Kind]
+		if !ok {
+			continue
+		}
+		if h := st.holders[tokenKey(id.Kind, id.Token)]; h != nil && st.rootOf(h.Root) != root {
+			continue
+		}
+		if _, had := pr.values[id.Kind]; !had {
+			fill[id.Kind] = v
+		}
+	}
+	if len(fill) == 0 {
+		return nil
+	}
+	_, err = st.applyTraits(ctx, root, fill)
+	return err
 }
 
 func num(f float64) json.Number { return json.Number(strconv.FormatFloat(f, 'f', -1, 64)) }

@@ -52,7 +52,11 @@ type Error struct {
 	Kind   Kind
 	Detail string
 	Field  string
-	Cause  error
+	// ExistingID, on a Conflict, names the resource that already holds what the request
+	// tried to create (the customer who has this e-mail address), so that the caller can
+	// use or update it instead of guessing. It is an id, never a value.
+	ExistingID string
+	Cause      error
 }
 
 func (e *Error) Error() string {
@@ -95,6 +99,21 @@ func WrongJSONType(field string, te *json.UnmarshalTypeError) *Error {
 		want = "true or false"
 	}
 	return InvalidField(field, "must be %s", want)
+}
+
+// Exists reports a Conflict with the resource existingID, which already holds the value of
+// field that the request tried to give a new one.
+func Exists(existingID, field, format string, args ...any) *Error {
+	return &Error{Kind: Conflict, Field: field, ExistingID: existingID, Detail: fmt.Sprintf(format, args...)}
+}
+
+// ExistingIDOf returns the id of the resource a Conflict names, if any (see Error.ExistingID).
+func ExistingIDOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.ExistingID
+	}
+	return ""
 }
 
 // Convenience constructors for the common kinds.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -48,6 +49,9 @@ func (db *Customers) CreateCustomers(ctx context.Context, recs []*customer.Recor
 	fn := func(ctx context.Context, tx *sql.Tx) error {
 		return db.InsertCreations(ctx, tx, []*Creation{c})
 	}
+	if claimed(recs) && db.writer == nil {
+		return db.transactSerializable(ctx, &ch, fn)
+	}
 	return db.transact(ctx, c, &ch, fn)
 }
 
@@ -61,6 +65,9 @@ type Creation struct {
 // InsertCreations inserts the customers of cs, and their blind-index entries, a few
 // multi-row statements for all of them, then links each creation's audit entries.
 func (db *core) InsertCreations(ctx context.Context, tx *sql.Tx, cs []*Creation) error {
+	if err := db.checkClaims(ctx, tx, cs); err != nil {
+		return err
+	}
 	var rows, index []any
 	for _, c := range cs {
 		for _, r := range c.recs {
@@ -84,6 +91,109 @@ func (db *core) InsertCreations(ctx context.Context, tx *sql.Tx, cs []*Creation)
 	return nil
 }
 
+// claimHolders lists the customers whose blind-index entry for a field carries a token: the
+// check of a creation alone, prepared up front.
+const claimHolders = `SELECT token, customer_id FROM blind_index WHERE field = $1 AND token = $2`
+
+// checkClaims refuses, with Conflict, a creation one of whose records claims an index token
+// (customer.Claim) that a customer its creator did not see holds now: inside the inserting
+// transaction, this is what keeps two concurrent creates of one new e-mail address from
+// both succeeding. Within cs, a claim on a token that an earlier creation's records index
+// fails too; under group commit that runs the creations again one by one (see Writer), so
+// that the first one stands and the later one learns of it. The holders of all of cs's
+// claims are read in a statement per field (and hundred tokens), not one per claim: the
+// single writer's statements are what a create costs.
+func (db *core) checkClaims(ctx context.Context, tx *sql.Tx, cs []*Creation) error {
+	tokens := map[string][]int64{}
+	for _, c := range cs {
+		for _, r := range c.recs {
+			for _, cl := range r.Claims {
+				tokens[cl.Field] = append(tokens[cl.Field], cl.Token)
+			}
+		}
+	}
+	if len(tokens) == 0 {
+		return nil
+	}
+	holders, err := db.claimHolders(ctx, tx, tokens)
+	if err != nil {
+		return err
+	}
+	var earlier map[customer.IndexEntry]bool
+	for _, c := range cs {
+		for _, r := range c.recs {
+			for _, cl := range r.Claims {
+				key := customer.IndexEntry{Field: cl.Field, Token: cl.Token}
+				if earlier[key] {
+					return problem.Conflictf("a customer with this %s was created meanwhile; retry", cl.Field)
+				}
+				for _, id := range holders[key] {
+					if !slices.Contains(cl.Seen, id) {
+						return problem.Conflictf("a customer with this %s was created meanwhile; retry", cl.Field)
+					}
+				}
+			}
+		}
+		if len(cs) == 1 {
+			break
+		}
+		if earlier == nil {
+			earlier = map[customer.IndexEntry]bool{}
+		}
+		for _, r := range c.recs {
+			for _, ix := range r.Index {
+				earlier[ix] = true
+			}
+		}
+	}
+	return nil
+}
+
+// claimHolders returns who holds each of tokens (by field) in the blind index, inside tx.
+func (db *core) claimHolders(ctx context.Context, tx *sql.Tx, tokens map[string][]int64) (map[customer.IndexEntry][]string, error) {
+	out := map[customer.IndexEntry][]string{}
+	for field, toks := range tokens {
+		err := inChunks(field, toks, func(args []any, n int) error {
+			var rows *sql.Rows
+			var err error
+			if st := db.txStmt(ctx, tx, claimHolders); st != nil && n == 1 {
+				rows, err = st.QueryContext(ctx, args...)
+			} else {
+				q := `SELECT token, customer_id FROM blind_index WHERE field = $1 AND token IN (` + placeholders(2, n) + `)`
+				rows, err = tx.QueryContext(ctx, db.native(q), args...)
+			}
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var tok int64
+				var id string
+				if err := rows.Scan(&tok, &id); err != nil {
+					return err
+				}
+				key := customer.IndexEntry{Field: field, Token: tok}
+				out[key] = append(out[key], id)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// claimed reports whether any record of recs claims an index token (see checkClaims).
+func claimed(recs []*customer.Record) bool {
+	for _, r := range recs {
+		if len(r.Claims) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // UpdateCustomer implements customer.Store.
 func (db *Customers) UpdateCustomer(ctx context.Context, r *customer.Record, prevVersion int64, entries []audit.Entry) error {
 	// The email or phone the suppression list matches may have changed.
@@ -102,12 +212,16 @@ func (db *Customers) UpdateCustomer(ctx context.Context, r *customer.Record, pre
 func (db *Customers) CreateCustomerWith(ctx context.Context, r *customer.Record, entries []audit.Entry, optOut consent.Append) error {
 	ch := changes{ids: []string{r.ID}}
 	c := &Creation{recs: []*customer.Record{r}, entries: entries}
-	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
+	fn := func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.InsertCreations(ctx, tx, []*Creation{c}); err != nil {
 			return err
 		}
 		return (&Consents{db.core}).appendTx(ctx, tx, optOut, &ch)
-	})
+	}
+	if len(r.Claims) > 0 && db.writer == nil {
+		return db.transactSerializable(ctx, &ch, fn)
+	}
+	return db.transact(ctx, nil, &ch, fn)
 }
 
 // UpdateCustomerWith implements customer.Store: UpdateCustomer and the consent records of
@@ -162,11 +276,12 @@ func (db *core) insertIndex(ctx context.Context, tx *sql.Tx, r *customer.Record)
 
 // GetCustomer implements customer.Store.
 func (db *Customers) GetCustomer(ctx context.Context, id string) (*customer.Record, error) {
-	rows, err := db.query(ctx, `SELECT `+customerColumns+` FROM `+db.customersByID()+` WHERE id = $1`, id)
+	rows, err := db.query(ctx, `SELECT COALESCE(l.merged_into, ''), `+customerColumnsOfC+` FROM customers c`+db.customerPK+`
+		LEFT JOIN customer_links l ON l.customer_id = c.id WHERE c.id = $1`, id)
 	if err != nil {
 		return nil, db.translate(err)
 	}
-	recs, err := db.scanCustomers(rows)
+	recs, err := db.scanLinkedCustomers(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -176,22 +291,46 @@ func (db *Customers) GetCustomer(ctx context.Context, id string) (*customer.Reco
 	return recs[0], nil
 }
 
+// scanLinkedCustomers is scanCustomers for rows led by the customer each was merged into
+// (empty for none), which it sets as the record's MergedInto.
+func (db *core) scanLinkedCustomers(rows *sql.Rows) ([]*customer.Record, error) {
+	var links []*string
+	recs, err := db.scanLedCustomers(rows, func() []any {
+		links = append(links, new(string))
+		return []any{links[len(links)-1]}
+	})
+	for i, r := range recs {
+		r.MergedInto = *links[i]
+	}
+	return recs, err
+}
+
 // FindCustomers implements customer.Store. Candidates come in customer id order because the
 // index's key ends with the id; an ORDER BY would make SQLite build a temporary B-tree per
 // look-up, which measured five times slower.
 func (db *Customers) FindCustomers(ctx context.Context, field string, token int64, limit int) ([]*customer.Record, error) {
-	rows, err := db.query(ctx, `SELECT `+customerColumnsOfC+`
-		FROM blind_index b JOIN customers c`+db.customerPK+` ON c.id = b.customer_id
+	rows, err := db.query(ctx, `SELECT COALESCE(l.merged_into, ''), `+customerColumnsOfC+`
+		FROM blind_index b JOIN customers c`+db.customerPK+` ON c.id = b.customer_id LEFT JOIN customer_links l ON l.customer_id = c.id
 		WHERE b.field = $1 AND b.token = $2 LIMIT $3`, field, token, limit)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	return db.scanLinkedCustomers(rows)
+}
+
+// ListCustomers implements customer.Store.
+func (db *Customers) ListCustomers(ctx context.Context, after string, limit int) ([]*customer.Record, error) {
+	rows, err := db.query(ctx, `SELECT `+customerColumns+` FROM `+db.customersByID()+` WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, db.translate(err)
 	}
 	return db.scanCustomers(rows)
 }
 
-// ListCustomers implements customer.Store.
-func (db *Customers) ListCustomers(ctx context.Context, after string, limit int) ([]*customer.Record, error) {
-	rows, err := db.query(ctx, `SELECT `+customerColumns+` FROM `+db.customersByID()+` WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+// ListUnmerged implements customer.Store.
+func (db *Customers) ListUnmerged(ctx context.Context, after string, limit int) ([]*customer.Record, error) {
+	rows, err := db.query(ctx, `SELECT `+customerColumnsOfC+` FROM customers c`+db.customerPK+`
+		WHERE c.id > $1 AND NOT EXISTS (SELECT 1 FROM customer_links l WHERE l.customer_id = c.id) ORDER BY c.id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, db.translate(err)
 	}

@@ -122,7 +122,7 @@ func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // SQLite the write pool has one connection, so preparing from inside a transaction would wait
 // for itself.
 func (db *core) prepareWrites(ctx context.Context) error {
-	qs := []string{db.customerUpdate(), indexDelete}
+	qs := []string{db.customerUpdate(), indexDelete, claimHolders}
 	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.identityRows} {
 		qs = append(qs, rs.stmts...)
 	}
@@ -361,9 +361,23 @@ func (db *core) transact(ctx context.Context, create *Creation, ch *changes, fn 
 	return err
 }
 
-func (db *core) retry(ctx context.Context, fn TxFunc) error {
+// transactSerializable is transact for an engine without a single writer (see Writer), in
+// a serializable transaction: what fn reads then cannot change under it before it commits,
+// which checks that read rows to decide what to write need (see checkClaims). A transaction
+// the engine gives up on as not serializable is run again, like any retryable failure.
+func (db *core) transactSerializable(ctx context.Context, ch *changes, fn TxFunc) error {
+	err := db.retryWith(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable}, fn)
+	if ch != nil {
+		db.notify(ch)
+	}
+	return err
+}
+
+func (db *core) retry(ctx context.Context, fn TxFunc) error { return db.retryWith(ctx, nil, fn) }
+
+func (db *core) retryWith(ctx context.Context, opts *sql.TxOptions, fn TxFunc) error {
 	for attempt := 0; ; attempt++ {
-		err := db.tryUpdate(ctx, fn)
+		err := db.tryUpdate(ctx, opts, fn)
 		if err != nil && db.d.IsRetryable(err) && attempt < 8 {
 			time.Sleep(time.Duration(1+rand.IntN(5<<attempt)) * time.Millisecond)
 			continue
@@ -372,8 +386,8 @@ func (db *core) retry(ctx context.Context, fn TxFunc) error {
 	}
 }
 
-func (db *core) tryUpdate(ctx context.Context, fn TxFunc) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+func (db *core) tryUpdate(ctx context.Context, opts *sql.TxOptions, fn TxFunc) error {
+	tx, err := db.write.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"update conflicts", testUpdateConflicts},
 		{"blind index", testBlindIndex},
 		{"list pages", testListPages},
+		{"index claims", testClaims},
+		{"merged reads", testMergedReads},
 		{"rewrap keys", testRewrap},
 		{"audit chain", testAuditChain},
 		{"audit tampering", testAuditTampering},
