@@ -49,14 +49,14 @@ func (s *Server) routes() []route {
 		post("/v1/requests/{id}/reject", s.rejectRequest, in[Rejection](), out[rights.Request](200), errs(400, 403, 404, 409, 422)),
 		get("/v1/requests/{id}/export", s.downloadExport, public, query(tokenParam), outMedia("application/zip", 200),
 			errs(401, 403, 404, 410, 422)),
-		post("/v1/privacy/requests", s.selfRequest, public, pages, inOrForm[rights.SelfRequest](), out[Accepted](202), redirect(303),
+		post("/v1/privacy/requests", s.selfRequest, public, pages, inOrForm[rights.SelfRequest](), out[Accepted](202), redirects(303),
 			errs(400, 413, 422, 503)),
 		options("/v1/privacy/requests", s.privacyPreflight, public, noBody(204)),
 		get("/v1/privacy/received", s.receivedPage, public, outMedia("text/html", 200)),
 		get("/v1/privacy/confirm", s.confirmPage, public, pages, query(emailTokenParam), outMedia("text/html", 200), errs(422)),
 		post("/v1/privacy/confirm", s.confirmRequest, public, pages, inOrForm[Confirmation](), out[ConfirmedRequest](200),
 			outMedia("text/html", 200), errs(400, 410, 413, 422)),
-		get("/v1/requests/confirm", s.oldConfirmLink, public, pages, query(emailTokenParam), redirect(301), errs(422)),
+		get("/v1/requests/confirm", s.oldConfirmLink, public, pages, query(emailTokenParam), redirects(301), errs(422)),
 		get("/v1/erasures/{id}", s.getErasure, out[ErasureReport](200), errs(403, 404, 422)),
 		get("/v1/suppression", s.checkSuppression, query(suppressionQuery...), out[Suppression](200), errs(403, 422)),
 		put("/v1/customers/{id}/legal-hold", s.setHold, in[HoldInput](), out[rights.Hold](200), errs(400, 403, 404, 410, 413, 422)),
@@ -194,8 +194,8 @@ func outAny(status int) option {
 	return func(rt *route) { rt.Out = append(rt.Out, answer{status, body{media: "application/json"}}) }
 }
 
-// redirect documents redirect statuses (3xx with a Location header, no body).
-func redirect(codes ...int) option {
+// redirects documents redirect statuses (3xx with a Location header, no body).
+func redirects(codes ...int) option {
 	return func(rt *route) { rt.Redirects = append(rt.Redirects, codes...) }
 }
 
