@@ -256,7 +256,7 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		OptOuts: a.Consents, Statuses: a.Monitor, Forms: a.Quality}); err != nil {
 		return nil, err
 	}
-	if a.Audit, err = audit.NewService(db.Audit(), cat, km.AuditPublicKey(), CheckpointEvery); err != nil {
+	if a.Audit, err = audit.NewService(db.Audit(), cat, km.AuditPublicKey(), audit.HeadKey(km.AuditSigningKey()), CheckpointEvery); err != nil {
 		return nil, err
 	}
 	if a.APIKeys, err = auth.New(db.APIKeys(), db.Audit(), cat, 0); err != nil {

@@ -139,6 +139,8 @@ type Core interface {
 	InsertCreations(ctx context.Context, tx *sql.Tx, cs []*Creation) error
 	// FinishBatch writes what the batch's writers deferred, just before the commit.
 	FinishBatch(ctx context.Context, tx *sql.Tx, b *Batch) error
+	// Committed hears that the batch's transaction committed.
+	Committed(b *Batch)
 	// AppendAccess links entries onto the access chain inside tx.
 	AppendAccess(ctx context.Context, tx *sql.Tx, entries []audit.Entry) error
 	// Sealed reports whether the audit signing key is installed, so that checkpoints due

@@ -73,6 +73,9 @@ type core struct {
 	customerRows, indexRows, keyRows, identityRows rowStatements
 	// watcher hears of committed changes to decision inputs (see core.transact).
 	watcher atomic.Pointer[DecisionWatcher]
+	// committedAccess is the access chain's head as last committed by this process, which
+	// the main chains anchor (see accessAnchor); nil until known.
+	committedAccess atomic.Pointer[audit.Head]
 }
 
 type stmtKey struct {
@@ -195,8 +198,8 @@ func (db *core) newChainSQL(schema string, explicitID bool) chainSQL {
 	return chainSQL{
 		head:       `SELECT seq, hash FROM ` + schema + `audit_heads WHERE chain = $1`,
 		inserts:    db.rowStatements(`INSERT INTO `+schema+`audit_log (`+cols+`)`, strings.Count(cols, ",")+1, ""),
-		headUpdate: `UPDATE ` + schema + `audit_heads SET seq = $1, hash = $2 WHERE chain = $3`,
-		checkpoint: `INSERT INTO ` + schema + `audit_checkpoints (chain, seq, hash, at, signature) VALUES ($1, $2, $3, $4, $5)`,
+		headUpdate: `UPDATE ` + schema + `audit_heads SET seq = $1, hash = $2, mac = $3, anchor_chain = $4, anchor_seq = $5, anchor_hash = $6 WHERE chain = $7`,
+		checkpoint: `INSERT INTO ` + schema + `audit_checkpoints (chain, seq, hash, at, signature, anchor_chain, anchor_seq, anchor_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 	}
 }
 
@@ -413,7 +416,10 @@ func (db *core) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Ent
 
 // appendChain links entries onto chain inside tx. The chain head row is read with a lock (on
 // PostgreSQL), so concurrent appenders to one chain queue and never fork it. Under group
-// commit the head is read once and written once per transaction (see sharedTx).
+// commit the head is read once and written once per transaction (see sharedTx). The head is
+// written sealed (audit.Sealer.Seal) and, on a main chain of an engine that keeps the access
+// chain in a file of its own, anchoring the access chain's committed head; so do the
+// checkpoints signed here.
 func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []audit.Entry) error {
 	if len(entries) == 0 {
 		return nil
@@ -426,6 +432,7 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 		if err := db.txQueryRow(ctx, tx, q.head+db.d.ForUpdate, chain).Scan(&head.Seq, &head.Hash); err != nil {
 			return fmt.Errorf("read audit head: %w", err)
 		}
+		shared.setBase(head)
 	}
 	explicitID := db.accessSchema != ""
 	var nextID int64
@@ -436,6 +443,17 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 		}
 	}
 	sealer := db.sealer.Load()
+	var anchor audit.Head
+	anchored := false
+	anchorOnce := func() error {
+		if anchored {
+			return nil
+		}
+		anchored = true
+		var err error
+		anchor, err = db.accessAnchor(ctx, tx, chain, shared)
+		return err
+	}
 	// Entries are chained one by one, then inserted many to a statement (under group commit,
 	// with every other writer's, just before the commit): an import appends thousands at once,
 	// and one statement per entry was most of their cost.
@@ -443,8 +461,13 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 	var cps []*audit.Checkpoint
 	for i := range entries {
 		e := &entries[i]
+		if sealer.Due(head.Seq + 1) {
+			if err := anchorOnce(); err != nil {
+				return err
+			}
+		}
 		var cp *audit.Checkpoint
-		head, cp = sealer.Append(head, e)
+		head, cp = sealer.Append(head, e, anchor)
 		row := []any{e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
 			encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash}
 		if explicitID {
@@ -465,7 +488,8 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 		return fmt.Errorf("insert audit entry: %w", err)
 	}
 	for _, cp := range cps {
-		if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature); err != nil {
+		if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature,
+			cp.Anchor.Chain, cp.Anchor.Seq, bytesOrEmpty(cp.Anchor.Hash)); err != nil {
 			return fmt.Errorf("insert audit checkpoint: %w", err)
 		}
 	}
@@ -479,10 +503,66 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 		shared.setHead(head, q.headUpdate)
 		return nil
 	}
-	if _, err := db.txExec(ctx, tx, q.headUpdate, head.Seq, head.Hash, chain); err != nil {
+	if err := anchorOnce(); err != nil {
+		return err
+	}
+	return db.writeHead(ctx, tx, q.headUpdate, audit.SealedHead{Head: head, Anchor: anchor})
+}
+
+// writeHead seals h and writes it with the statement update.
+func (db *core) writeHead(ctx context.Context, tx *sql.Tx, update string, h audit.SealedHead) error {
+	mac := db.sealer.Load().Seal(h)
+	if _, err := db.txExec(ctx, tx, update, h.Seq, h.Hash, bytesOrEmpty(mac), h.Anchor.Chain, h.Anchor.Seq,
+		bytesOrEmpty(h.Anchor.Hash), h.Chain); err != nil {
 		return fmt.Errorf("update audit head: %w", err)
 	}
 	return nil
+}
+
+// bytesOrEmpty keeps NOT NULL blob columns non-null when there is nothing to store.
+func bytesOrEmpty(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// accessAnchor returns what a write to chain anchors: nothing, unless chain is a main chain
+// of an engine keeping the access chain apart (see Options.AccessSchema), which anchors the
+// access chain's head as committed before this transaction. A committed head, not the one
+// this transaction moves it to: the two files commit one after the other, and a crash between
+// them must not leave the main trail vouching for access entries that never reached the disk.
+// A head older than the newest (another process's appends, not yet seen here) only vouches
+// for less.
+func (db *core) accessAnchor(ctx context.Context, tx *sql.Tx, chain int, b *Batch) (audit.Head, error) {
+	access := db.d.AuditChains
+	if db.accessSchema == "" || chain == access {
+		return audit.Head{}, nil
+	}
+	if h, ok := b.base(access); ok {
+		return h, nil
+	}
+	if h := db.committedAccess.Load(); h != nil {
+		return *h, nil
+	}
+	h := audit.Head{Chain: access}
+	if err := db.txQueryRow(ctx, tx, db.accessSQL.head, access).Scan(&h.Seq, &h.Hash); err != nil {
+		return audit.Head{}, fmt.Errorf("read access trail head: %w", err)
+	}
+	db.committedAccess.CompareAndSwap(nil, &h)
+	return h, nil
+}
+
+// Committed implements Core: the access chain head a committed batch wrote is what the next
+// writes to the main chains anchor.
+func (db *core) Committed(b *Batch) {
+	if db.accessSchema == "" || b == nil {
+		return
+	}
+	if h, ok := b.heads[db.d.AuditChains]; ok {
+		head := h.head
+		db.committedAccess.Store(&head)
+	}
 }
 
 func maxAuditID(src string) string { return `SELECT MAX(id) FROM ` + src + `audit_log` }

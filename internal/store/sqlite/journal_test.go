@@ -143,8 +143,8 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 			t.Fatalf("entry c%d missing of %d", i, n)
 		}
 	}
-	pub := journalSealer(dir).Key.Public().(ed25519.PublicKey)
-	svc, err := audit.NewService(db.Audit(), catalog.Default(), pub, 64)
+	key := journalSealer(dir).Key
+	svc, err := audit.NewService(db.Audit(), catalog.Default(), key.Public().(ed25519.PublicKey), audit.HeadKey(key), 64)
 	if err != nil {
 		t.Fatal(err)
 	}
