@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"rewrap keys", testRewrap},
 		{"audit chain", testAuditChain},
 		{"audit tampering", testAuditTampering},
+		{"audit forged into empty chains", testAuditForgedEmpty},
+		{"audit forged after the last checkpoint", testAuditForgedTail},
 		{"api keys", testAPIKeys},
 		{"keyset", testKeyset},
 		{"jobs", testJobs},
