@@ -190,3 +190,70 @@ func accessHead(t *testing.T, cfg config.Config) audit.Head {
 	}
 	return h
 }
+
+// TestAuditUpgradeSealsHeads: a data directory from before sealed heads (no seal, no anchor
+// columns) verifies after the upgrade, its heads sealed by the process that migrated it. A
+// seal removed later is not given back: a restart does not vouch for what it finds unsealed.
+func TestAuditUpgradeSealsHeads(t *testing.T) {
+	e := newEnv(t, "")
+	activity(t, e.app, 2)
+	e.srv.Close()
+	e.app.Close()
+	cfg := config.Default()
+	cfg.Data = e.dir
+	// Back to the schema before sealed heads, in both files.
+	for _, f := range []struct {
+		path    string
+		version int
+	}{{cfg.SQLitePath(), 10}, {sqlite.AccessPath(cfg.SQLitePath()), 3}} {
+		db, err := sql.Open("sqlite", f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs := []string{`DELETE FROM schema_migrations WHERE version = ` + strconv.Itoa(f.version)}
+		for _, table := range []string{"audit_heads", "audit_checkpoints"} {
+			for _, col := range []string{"mac", "anchor_chain", "anchor_seq", "anchor_hash"} {
+				if table == "audit_checkpoints" && col == "mac" {
+					continue
+				}
+				qs = append(qs, `ALTER TABLE `+table+` DROP COLUMN `+col)
+			}
+		}
+		for _, q := range qs {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		db.Close()
+	}
+	a, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Audit.Verify(context.Background()); err != nil {
+		t.Fatalf("upgraded trail: %v", err)
+	}
+	activity(t, a, 1)
+	a.Close()
+
+	// Someone removes the main chain's seal: reopening must not restore it.
+	db, err := sql.Open("sqlite", cfg.SQLitePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE audit_heads SET mac = x''`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	a, err = Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	activity(t, a, 1)
+	_, err = a.Audit.Verify(context.Background())
+	var b *audit.Break
+	if !errors.As(err, &b) || b.Chain != 0 || !strings.Contains(b.Reason, "no sealed chain head") {
+		t.Fatalf("got %v, want the main chain's tail unvouched", err)
+	}
+}

@@ -211,6 +211,16 @@ func (s *Sealer) Seal(h SealedHead) []byte {
 	return headMAC(s.headKey, h)
 }
 
+// Verify reports whether h carries the seal this sealer would give it. An engine checks the
+// head it extends: extending a head it cannot vouch for, and sealing the result, would vouch
+// for whatever someone without the key wrote before it.
+func (s *Sealer) Verify(h SealedHead) bool {
+	if s == nil || s.Key == nil || len(h.MAC) == 0 {
+		return false
+	}
+	return hmac.Equal(h.MAC, s.Seal(h))
+}
+
 // HeadKey derives the key that seals chain heads from the audit signing key, so the keyset
 // holds one secret for both. Verifying a sealed head needs it: unlike checkpoints, heads are
 // not verifiable with the public key alone.

@@ -33,17 +33,19 @@ type auditRow struct {
 }
 
 type batchHead struct {
-	head   audit.Head
-	update string // the statement that writes it back
+	head    audit.Head
+	update  string // the statement that writes it back
+	tainted bool   // read unsealed: written back unsealed (see core.appendChain)
 }
 
-// head returns chain's head as of this point in the transaction, if it has been read.
-func (s *Batch) head(chain int) (audit.Head, bool) {
+// head returns chain's head as of this point in the transaction and whether it is tainted,
+// if it has been read.
+func (s *Batch) head(chain int) (audit.Head, bool, bool) {
 	if s == nil {
-		return audit.Head{}, false
+		return audit.Head{}, false, false
 	}
 	h, ok := s.heads[chain]
-	return h.head, ok
+	return h.head, h.tainted, ok
 }
 
 // setBase records a chain's head as first read in this transaction.
@@ -69,11 +71,11 @@ func (s *Batch) base(chain int) (audit.Head, bool) {
 }
 
 // setHead records a chain's new head, to be written before commit.
-func (s *Batch) setHead(h audit.Head, update string) {
+func (s *Batch) setHead(h audit.Head, update string, tainted bool) {
 	if s.heads == nil {
 		s.heads = map[int]batchHead{}
 	}
-	s.heads[h.Chain] = batchHead{h, update}
+	s.heads[h.Chain] = batchHead{h, update, tainted}
 }
 
 // Snapshot copies the state so that a writer rolled back to its savepoint can be undone by
@@ -112,7 +114,7 @@ func (db *core) FinishBatch(ctx context.Context, tx *sql.Tx, b *Batch) error {
 		if err != nil {
 			return err
 		}
-		if err := db.writeHead(ctx, tx, h.update, audit.SealedHead{Head: h.head, Anchor: anchor}); err != nil {
+		if err := db.writeHead(ctx, tx, h.update, audit.SealedHead{Head: h.head, Anchor: anchor}, h.tainted); err != nil {
 			return err
 		}
 	}

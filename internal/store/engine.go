@@ -81,6 +81,9 @@ type Options struct {
 	// are then given by Steward, one sequence over both databases, so the trail still reads
 	// in one order. It stays a core option because the chain layout is the audit trail's.
 	AccessSchema string
+	// UnsealedHeads says the database predates sealed audit heads and is being upgraded by
+	// this process: its heads carry no seal yet, and SealHeads seals them as they are.
+	UnsealedHeads bool
 	// Extend, when set, runs once the core exists and returns the engine's write path and
 	// access log.
 	Extend func(ctx context.Context, c Core) (Extension, error)
@@ -222,8 +225,15 @@ func (e *Engine) Quality() *Quality { return e.quality }
 func (e *Engine) Name() string { return e.backend.Name() }
 
 // SetAuditSealer installs the checkpoint signer once the keyset is open; before that (at
-// init) entries are linked but not checkpointed.
+// init) entries are linked but not checkpointed and heads are written unsealed. Call
+// SealHeads next.
 func (e *Engine) SetAuditSealer(s *audit.Sealer) { e.db.sealer.Store(s) }
+
+// SealHeads seals the heads this process wrote before the sealer was installed (at init), or
+// found unsealed because it upgraded the database (see Options.UnsealedHeads). Only those:
+// a head found unsealed otherwise was written by someone without the key, and stays unsealed
+// so that verification keeps naming what it cannot vouch for.
+func (e *Engine) SealHeads(ctx context.Context) error { return e.db.sealHeads(ctx) }
 
 // SetDecisionWatcher installs the watcher that hears of changed permission-decision inputs;
 // nil removes it.

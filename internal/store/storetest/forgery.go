@@ -143,3 +143,54 @@ func testAuditForgedTail(t *testing.T, db *store.Engine) {
 		}
 	}
 }
+
+// testAuditForgeryNotLaundered: the next legitimate appends after a forgery extend the forged
+// chains, but must not seal (or checkpoint) what they cannot vouch for, or the forgery would
+// pass from then on.
+func testAuditForgeryNotLaundered(t *testing.T, db *store.Engine) {
+	s, key := signer(t)
+	s.Every = 1000 // no checkpoint due: only the heads' seals could vouch
+	db.SetAuditSealer(s)
+	for _, src := range db.AuditSources() {
+		rows, err := db.Write().QueryContext(ctx, fmt.Sprintf(`SELECT chain FROM %saudit_heads ORDER BY chain`, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chains []int
+		for rows.Next() {
+			var c int
+			if err := rows.Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			chains = append(chains, c)
+		}
+		rows.Close()
+		for _, c := range chains {
+			forge(t, db, src, c)
+		}
+	}
+	// Append until every chain was extended past its forged entry (engines with several
+	// chains pick one at random).
+	for i := 0; ; i++ {
+		var short int
+		for _, src := range db.AuditSources() {
+			var n int
+			if err := db.Write().QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM %saudit_heads WHERE seq < 2`, src)).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			short += n
+		}
+		if short == 0 {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("%d chains never appended to", short)
+		}
+		if err := db.Customers().CreateCustomer(ctx, record(id(i), int64(i)), []audit.Entry{entry(audit.ActionCustomerCreate, id(i))}); err != nil {
+			t.Fatal(err)
+		}
+		fillAudit(t, db, 1)
+	}
+	_, err := auditService(db, key).Verify(ctx)
+	wantBreak(t, err, 0, 1, unvouched)
+}

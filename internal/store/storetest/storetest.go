@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"audit tampering", testAuditTampering},
 		{"audit forged into empty chains", testAuditForgedEmpty},
 		{"audit forged after the last checkpoint", testAuditForgedTail},
+		{"audit forgery not sealed by the next append", testAuditForgeryNotLaundered},
 		{"api keys", testAPIKeys},
 		{"keyset", testKeyset},
 		{"jobs", testJobs},
