@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"hash"
 	"strconv"
 	"sync"
 	"time"
@@ -170,8 +171,8 @@ type Sealer struct {
 	Key   ed25519.PrivateKey
 	Every int64
 
-	once    sync.Once
-	headKey []byte
+	once sync.Once
+	macs sync.Pool // keyed HMAC states, reset and reused: keying one costs as much as the MAC
 }
 
 // Append links e after head and returns the new head and, when one is due, a checkpoint
@@ -207,8 +208,16 @@ func (s *Sealer) Seal(h SealedHead) []byte {
 	if s == nil || s.Key == nil {
 		return nil
 	}
-	s.once.Do(func() { s.headKey = HeadKey(s.Key) })
-	return headMAC(s.headKey, h)
+	s.once.Do(func() {
+		key := HeadKey(s.Key)
+		s.macs.New = func() any { return hmac.New(sha256.New, key) }
+	})
+	m := s.macs.Get().(hash.Hash)
+	m.Reset()
+	m.Write(headMessage(make([]byte, 0, 128), h))
+	sum := m.Sum(nil)
+	s.macs.Put(m)
+	return sum
 }
 
 // Verify reports whether h carries the seal this sealer would give it. An engine checks the
@@ -231,7 +240,13 @@ func HeadKey(signing ed25519.PrivateKey) []byte {
 }
 
 func headMAC(key []byte, h SealedHead) []byte {
-	b := make([]byte, 0, 128)
+	m := hmac.New(sha256.New, key)
+	m.Write(headMessage(make([]byte, 0, 128), h))
+	return m.Sum(nil)
+}
+
+// headMessage appends what a head's MAC covers to b.
+func headMessage(b []byte, h SealedHead) []byte {
 	b = append(b, "steward audit head v1"...)
 	b = binary.BigEndian.AppendUint64(b, uint64(h.Chain))
 	b = binary.BigEndian.AppendUint64(b, uint64(h.Seq))
@@ -241,7 +256,5 @@ func headMAC(key []byte, h SealedHead) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(h.Anchor.Seq))
 		b = appendString(b, string(h.Anchor.Hash))
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write(b)
-	return m.Sum(nil)
+	return b
 }
