@@ -121,10 +121,17 @@ func Init(ctx context.Context, cfg config.Config, log *slog.Logger) (string, err
 		return "", err
 	}
 	ctx = authz.WithActor(ctx, authz.System)
-	if _, err := keys.Init(ctx, root, db.Keysets(), cfg.IndexBits); err != nil {
+	km, err := keys.Init(ctx, root, db.Keysets(), cfg.IndexBits)
+	if err != nil {
 		if problem.Is(err, problem.Conflict) {
 			return "", fmt.Errorf("this database is already initialised")
 		}
+		return "", err
+	}
+	// The keyset's own entry was linked before there was a key to seal its chain's head
+	// with; seal it now, or the next append would find a head it cannot vouch for.
+	db.SetAuditSealer(&audit.Sealer{Key: km.AuditSigningKey(), Every: CheckpointEvery})
+	if err := db.SealHeads(ctx); err != nil {
 		return "", err
 	}
 	a, err := Open(ctx, cfg, log)
@@ -223,6 +230,10 @@ func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error
 		return nil, err
 	}
 	db.SetAuditSealer(&audit.Sealer{Key: km.AuditSigningKey(), Every: CheckpointEvery})
+	if err := db.SealHeads(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := km.EnsureReceiptKey(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -280,7 +291,7 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		OptOuts: a.Consents, Statuses: a.Monitor, Forms: a.Quality}); err != nil {
 		return nil, err
 	}
-	if a.Audit, err = audit.NewService(db.Audit(), cat, km.AuditPublicKey(), CheckpointEvery); err != nil {
+	if a.Audit, err = audit.NewService(db.Audit(), cat, km.AuditPublicKey(), audit.HeadKey(km.AuditSigningKey()), CheckpointEvery); err != nil {
 		return nil, err
 	}
 	if a.APIKeys, err = auth.New(db.APIKeys(), db.Audit(), cat, 0); err != nil {

@@ -20,8 +20,8 @@ type Store interface {
 	ListAudit(ctx context.Context, f Filter) ([]Entry, error)
 	// ScanAudit calls fn for every entry in (chain, seq) order; fn's error stops the scan.
 	ScanAudit(ctx context.Context, fn func(*Entry) error) error
-	// AuditHeads returns the recorded head of every chain.
-	AuditHeads(ctx context.Context) ([]Head, error)
+	// AuditHeads returns the recorded head of every chain, with its anchor and seal.
+	AuditHeads(ctx context.Context) ([]SealedHead, error)
 	// AuditCheckpoints returns every signed checkpoint.
 	AuditCheckpoints(ctx context.Context) ([]Checkpoint, error)
 }
@@ -42,16 +42,19 @@ type Service struct {
 	store           Store
 	catalog         *catalog.Catalog
 	publicKey       ed25519.PublicKey
+	headKey         []byte
 	checkpointEvery int64
 }
 
-// NewService builds the trail's reader. checkpointEvery is the interval the trail is
-// checkpointed at; Verify requires every checkpoint, and zero skips that check.
-func NewService(store Store, cat *catalog.Catalog, publicKey ed25519.PublicKey, checkpointEvery int64) (*Service, error) {
-	if store == nil || cat == nil || len(publicKey) != ed25519.PublicKeySize {
-		return nil, errors.New("audit service: a store, the catalog and the checkpoint public key are required")
+// NewService builds the trail's reader. publicKey verifies checkpoints and headKey (see
+// HeadKey) the sealed chain heads, which vouch for the entries after the last checkpoint.
+// checkpointEvery is the interval the trail is checkpointed at; Verify requires every
+// checkpoint, and zero skips that check.
+func NewService(store Store, cat *catalog.Catalog, publicKey ed25519.PublicKey, headKey []byte, checkpointEvery int64) (*Service, error) {
+	if store == nil || cat == nil || len(publicKey) != ed25519.PublicKeySize || len(headKey) == 0 {
+		return nil, errors.New("audit service: a store, the catalog, the checkpoint public key and the head key are required")
 	}
-	return &Service{store: store, catalog: cat, publicKey: publicKey, checkpointEvery: checkpointEvery}, nil
+	return &Service{store: store, catalog: cat, publicKey: publicKey, headKey: headKey, checkpointEvery: checkpointEvery}, nil
 }
 
 // Check verifies the trail for a caller with audit.read (see Verify).
@@ -105,12 +108,12 @@ func (s *Service) Verify(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	v := NewVerifier(cps, s.publicKey)
+	v := NewVerifier(cps, heads, s.publicKey, s.headKey)
 	v.Every = s.checkpointEvery
 	if err := s.store.ScanAudit(ctx, v.Add); err != nil {
 		return Report{}, err
 	}
-	if err := v.Finish(heads); err != nil {
+	if err := v.Finish(); err != nil {
 		return Report{}, err
 	}
 	return Report{Entries: v.Checked(), Chains: len(heads), Checkpoints: len(cps)}, nil

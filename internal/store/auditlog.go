@@ -107,19 +107,19 @@ func (db *Audit) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) err
 }
 
 // AuditHeads implements audit.Store.
-func (db *Audit) AuditHeads(ctx context.Context) ([]audit.Head, error) {
+func (db *Audit) AuditHeads(ctx context.Context) ([]audit.SealedHead, error) {
 	if err := db.syncAccess(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := db.query(ctx, db.auditUnion(`SELECT chain, seq, hash FROM %saudit_heads`)+` ORDER BY chain`)
+	rows, err := db.query(ctx, db.auditUnion(`SELECT chain, seq, hash, mac, anchor_chain, anchor_seq, anchor_hash FROM %saudit_heads`)+` ORDER BY chain`)
 	if err != nil {
 		return nil, db.translate(err)
 	}
 	defer rows.Close()
-	var out []audit.Head
+	var out []audit.SealedHead
 	for rows.Next() {
-		var h audit.Head
-		if err := rows.Scan(&h.Chain, &h.Seq, &h.Hash); err != nil {
+		var h audit.SealedHead
+		if err := rows.Scan(&h.Chain, &h.Seq, &h.Hash, &h.MAC, &h.Anchor.Chain, &h.Anchor.Seq, &h.Anchor.Hash); err != nil {
 			return nil, db.translate(err)
 		}
 		out = append(out, h)
@@ -132,7 +132,7 @@ func (db *Audit) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, erro
 	if err := db.syncAccess(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := db.read.QueryContext(ctx, db.auditUnion(`SELECT chain, seq, hash, at, signature FROM %saudit_checkpoints`)+` ORDER BY chain, seq`)
+	rows, err := db.read.QueryContext(ctx, db.auditUnion(`SELECT chain, seq, hash, at, signature, anchor_chain, anchor_seq, anchor_hash FROM %saudit_checkpoints`)+` ORDER BY chain, seq`)
 	if err != nil {
 		return nil, db.translate(err)
 	}
@@ -141,7 +141,7 @@ func (db *Audit) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, erro
 	for rows.Next() {
 		var c audit.Checkpoint
 		var at int64
-		if err := rows.Scan(&c.Chain, &c.Seq, &c.Hash, &at, &c.Signature); err != nil {
+		if err := rows.Scan(&c.Chain, &c.Seq, &c.Hash, &at, &c.Signature, &c.Anchor.Chain, &c.Anchor.Seq, &c.Anchor.Hash); err != nil {
 			return nil, db.translate(err)
 		}
 		c.Time = fromMicros(at)

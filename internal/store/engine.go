@@ -87,6 +87,9 @@ type Options struct {
 	// are then given by Steward, one sequence over both databases, so the trail still reads
 	// in one order. It stays a core option because the chain layout is the audit trail's.
 	AccessSchema string
+	// UnsealedHeads says the database predates sealed audit heads and is being upgraded by
+	// this process: its heads carry no seal yet, and SealHeads seals them as they are.
+	UnsealedHeads bool
 	// Extend, when set, runs once the core exists and returns the engine's write path and
 	// access log.
 	Extend func(ctx context.Context, c Core) (Extension, error)
@@ -145,6 +148,8 @@ type Core interface {
 	InsertCreations(ctx context.Context, tx *sql.Tx, cs []*Creation) error
 	// FinishBatch writes what the batch's writers deferred, just before the commit.
 	FinishBatch(ctx context.Context, tx *sql.Tx, b *Batch) error
+	// Committed hears that the batch's transaction committed.
+	Committed(b *Batch)
 	// AppendAccess links entries onto the access chain inside tx.
 	AppendAccess(ctx context.Context, tx *sql.Tx, entries []audit.Entry) error
 	// Sealed reports whether the audit signing key is installed, so that checkpoints due
@@ -227,8 +232,15 @@ func (e *Engine) Quality() *Quality { return e.quality }
 func (e *Engine) Name() string { return e.backend.Name() }
 
 // SetAuditSealer installs the checkpoint signer once the keyset is open; before that (at
-// init) entries are linked but not checkpointed.
+// init) entries are linked but not checkpointed and heads are written unsealed. Call
+// SealHeads next.
 func (e *Engine) SetAuditSealer(s *audit.Sealer) { e.db.sealer.Store(s) }
+
+// SealHeads seals the heads this process wrote before the sealer was installed (at init), or
+// found unsealed because it upgraded the database (see Options.UnsealedHeads). Only those:
+// a head found unsealed otherwise was written by someone without the key, and stays unsealed
+// so that verification keeps naming what it cannot vouch for.
+func (e *Engine) SealHeads(ctx context.Context) error { return e.db.sealHeads(ctx) }
 
 // SetDecisionWatcher installs the watcher that hears of changed permission-decision inputs;
 // nil removes it.

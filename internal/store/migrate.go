@@ -67,6 +67,24 @@ func Migrate(ctx context.Context, db *sql.DB, ms []Migration, lock string) error
 	return nil
 }
 
+// Upgrading reports whether db was migrated before but not yet to version: an existing
+// installation about to take that migration, which some migrations need to know (see
+// Options.UnsealedHeads).
+func Upgrading(ctx context.Context, db *sql.DB, version int) (bool, error) {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+		return false, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var n, has int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(CASE WHEN version = $1 THEN 1 END) FROM schema_migrations`, version).
+		Scan(&n, &has); err != nil {
+		return false, err
+	}
+	return n > 0 && has == 0, nil
+}
+
+// SealedHeadsVersion is the migration that adds sealed audit heads, on both engines.
+const SealedHeadsVersion = 10
+
 func applyOne(ctx context.Context, db *sql.DB, m Migration, lock string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

@@ -75,6 +75,13 @@ type core struct {
 	customerRows, indexRows, keyRows, identityRows rowStatements
 	// watcher hears of committed changes to decision inputs (see core.transact).
 	watcher atomic.Pointer[DecisionWatcher]
+	// committedAccess is the access chain's head as last committed by this process, which
+	// the main chains anchor (see accessAnchor); nil until known.
+	committedAccess atomic.Pointer[audit.Head]
+	// owed are the chains whose unsealed head this process may seal: it wrote them before
+	// the sealer was installed, or upgraded the database from before sealed heads.
+	owedMu sync.Mutex
+	owed   map[int]bool
 }
 
 type stmtKey struct {
@@ -195,10 +202,10 @@ func (db *core) newChainSQL(schema string, explicitID bool) chainSQL {
 		cols += `, id`
 	}
 	return chainSQL{
-		head:       `SELECT seq, hash FROM ` + schema + `audit_heads WHERE chain = $1`,
+		head:       `SELECT seq, hash, mac, anchor_chain, anchor_seq, anchor_hash FROM ` + schema + `audit_heads WHERE chain = $1`,
 		inserts:    db.rowStatements(`INSERT INTO `+schema+`audit_log (`+cols+`)`, strings.Count(cols, ",")+1, ""),
-		headUpdate: `UPDATE ` + schema + `audit_heads SET seq = $1, hash = $2 WHERE chain = $3`,
-		checkpoint: `INSERT INTO ` + schema + `audit_checkpoints (chain, seq, hash, at, signature) VALUES ($1, $2, $3, $4, $5)`,
+		headUpdate: `UPDATE ` + schema + `audit_heads SET seq = $1, hash = $2, mac = $3, anchor_chain = $4, anchor_seq = $5, anchor_hash = $6 WHERE chain = $7`,
+		checkpoint: `INSERT INTO ` + schema + `audit_checkpoints (chain, seq, hash, at, signature, anchor_chain, anchor_seq, anchor_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 	}
 }
 
@@ -279,6 +286,12 @@ func newCore(ctx context.Context, o Options) (*core, error) {
 	db := &core{write: o.Write, read: o.Read, bulk: o.Bulk, d: o.Dialect, rw: o.SQL, accessSchema: o.AccessSchema}
 	if o.SQL != nil {
 		db.customerPK = o.SQL.CustomerPK()
+	}
+	db.owed = map[int]bool{}
+	if o.UnsealedHeads {
+		for _, c := range db.chains() {
+			db.owed[c] = true
+		}
 	}
 	db.mainSQL = db.newChainSQL("", o.AccessSchema != "")
 	if o.AccessSchema != "" {
@@ -429,19 +442,31 @@ func (db *core) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Ent
 
 // appendChain links entries onto chain inside tx. The chain head row is read with a lock (on
 // PostgreSQL), so concurrent appenders to one chain queue and never fork it. Under group
-// commit the head is read once and written once per transaction (see sharedTx).
+// commit the head is read once and written once per transaction (see sharedTx). The head is
+// written sealed (audit.Sealer.Seal) and, on a main chain of an engine that keeps the access
+// chain in a file of its own, anchoring the access chain's committed head; so do the
+// checkpoints signed here.
 func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []audit.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	q := db.chainSQL(chain)
 	shared := sharedFrom(ctx)
-	head, ok := shared.head(chain)
+	sealer := db.sealer.Load()
+	head, tainted, ok := shared.head(chain)
 	if !ok {
-		head = audit.Head{Chain: chain}
-		if err := db.txQueryRow(ctx, tx, q.head+db.d.ForUpdate, chain).Scan(&head.Seq, &head.Hash); err != nil {
-			return fmt.Errorf("read audit head: %w", err)
+		sh, err := db.readHead(ctx, tx, chain)
+		if err != nil {
+			return err
 		}
+		head = sh.Head
+		tainted = sealer != nil && !db.trusted(sealer, sh)
+		shared.setBase(head)
+	}
+	if tainted {
+		// A head this process cannot vouch for: the chain goes on, but no seal and no
+		// checkpoint vouches for what came before, so verification keeps failing there.
+		sealer = nil
 	}
 	explicitID := db.accessSchema != ""
 	var nextID int64
@@ -451,7 +476,17 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 			return err
 		}
 	}
-	sealer := db.sealer.Load()
+	var anchor audit.Head
+	anchored := false
+	anchorOnce := func() error {
+		if anchored {
+			return nil
+		}
+		anchored = true
+		var err error
+		anchor, err = db.accessAnchor(ctx, tx, chain, shared)
+		return err
+	}
 	// Entries are chained one by one, then inserted many to a statement (under group commit,
 	// with every other writer's, just before the commit): an import appends thousands at once,
 	// and one statement per entry was most of their cost.
@@ -459,8 +494,13 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 	var cps []*audit.Checkpoint
 	for i := range entries {
 		e := &entries[i]
+		if sealer.Due(head.Seq + 1) {
+			if err := anchorOnce(); err != nil {
+				return err
+			}
+		}
 		var cp *audit.Checkpoint
-		head, cp = sealer.Append(head, e)
+		head, cp = sealer.Append(head, e, anchor)
 		row := []any{e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
 			encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash}
 		if explicitID {
@@ -481,7 +521,8 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 		return fmt.Errorf("insert audit entry: %w", err)
 	}
 	for _, cp := range cps {
-		if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature); err != nil {
+		if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature,
+			cp.Anchor.Chain, cp.Anchor.Seq, bytesOrEmpty(cp.Anchor.Hash)); err != nil {
 			return fmt.Errorf("insert audit checkpoint: %w", err)
 		}
 	}
@@ -492,13 +533,165 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 	}
 	if shared != nil {
 		// Group commit writes the head once, just before the transaction commits.
-		shared.setHead(head, q.headUpdate)
+		shared.setHead(head, q.headUpdate, tainted)
 		return nil
 	}
-	if _, err := db.txExec(ctx, tx, q.headUpdate, head.Seq, head.Hash, chain); err != nil {
+	if err := anchorOnce(); err != nil {
+		return err
+	}
+	return db.writeHead(ctx, tx, q.headUpdate, audit.SealedHead{Head: head, Anchor: anchor}, tainted)
+}
+
+// readHead reads chain's stored head, locked until the transaction ends where the engine
+// locks rows.
+func (db *core) readHead(ctx context.Context, tx *sql.Tx, chain int) (audit.SealedHead, error) {
+	sh := audit.SealedHead{Head: audit.Head{Chain: chain}}
+	if err := db.txQueryRow(ctx, tx, db.chainSQL(chain).head+db.d.ForUpdate, chain).
+		Scan(&sh.Seq, &sh.Hash, &sh.MAC, &sh.Anchor.Chain, &sh.Anchor.Seq, &sh.Anchor.Hash); err != nil {
+		return sh, fmt.Errorf("read audit head: %w", err)
+	}
+	return sh, nil
+}
+
+// trusted reports whether an append may extend sh and seal the result: an empty chain, a
+// head sealed with the key, or a head this process owes a seal (see SealHeads).
+func (db *core) trusted(sealer *audit.Sealer, sh audit.SealedHead) bool {
+	if sh.Seq == 0 || sealer.Verify(sh) {
+		return true
+	}
+	db.owedMu.Lock()
+	defer db.owedMu.Unlock()
+	return db.owed[sh.Chain]
+}
+
+// chains returns every audit chain's number.
+func (db *core) chains() []int {
+	n := max(db.d.AuditChains, 1)
+	if db.accessSchema != "" {
+		n++
+	}
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// writeHead writes h with the statement update, sealed unless the chain is tainted. Without
+// a sealer (before the keyset is open) the head is written unsealed and this process owes
+// it a seal.
+func (db *core) writeHead(ctx context.Context, tx *sql.Tx, update string, h audit.SealedHead, tainted bool) error {
+	sealer := db.sealer.Load()
+	var mac []byte
+	switch {
+	case sealer == nil:
+		db.owedMu.Lock()
+		db.owed[h.Chain] = true
+		db.owedMu.Unlock()
+	case !tainted:
+		mac = sealer.Seal(h)
+	}
+	if _, err := db.txExec(ctx, tx, update, h.Seq, h.Hash, bytesOrEmpty(mac), h.Anchor.Chain, h.Anchor.Seq,
+		bytesOrEmpty(h.Anchor.Hash), h.Chain); err != nil {
 		return fmt.Errorf("update audit head: %w", err)
 	}
 	return nil
+}
+
+// sealHeads implements Engine.SealHeads.
+func (db *core) sealHeads(ctx context.Context) error {
+	sealer := db.sealer.Load()
+	if sealer == nil {
+		return errors.New("seal audit heads: no sealer installed")
+	}
+	db.owedMu.Lock()
+	var owed []int
+	for c := range db.owed {
+		owed = append(owed, c)
+	}
+	db.owedMu.Unlock()
+	if len(owed) == 0 {
+		return nil
+	}
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		shared := sharedFrom(ctx)
+		for _, chain := range owed {
+			if _, _, ok := shared.head(chain); ok {
+				continue // appended to in this transaction, and sealed with it
+			}
+			sh, err := db.readHead(ctx, tx, chain)
+			if err != nil {
+				return err
+			}
+			if sh.Seq == 0 || sealer.Verify(sh) {
+				continue
+			}
+			anchor, err := db.accessAnchor(ctx, tx, chain, shared)
+			if err != nil {
+				return err
+			}
+			if err := db.writeHead(ctx, tx, db.chainSQL(chain).headUpdate, audit.SealedHead{Head: sh.Head, Anchor: anchor}, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	db.owedMu.Lock()
+	for _, c := range owed {
+		delete(db.owed, c)
+	}
+	db.owedMu.Unlock()
+	return nil
+}
+
+// bytesOrEmpty keeps NOT NULL blob columns non-null when there is nothing to store.
+func bytesOrEmpty(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// accessAnchor returns what a write to chain anchors: nothing, unless chain is a main chain
+// of an engine keeping the access chain apart (see Options.AccessSchema), which anchors the
+// access chain's head as committed before this transaction. A committed head, not the one
+// this transaction moves it to: the two files commit one after the other, and a crash between
+// them must not leave the main trail vouching for access entries that never reached the disk.
+// A head older than the newest (another process's appends, not yet seen here) only vouches
+// for less.
+func (db *core) accessAnchor(ctx context.Context, tx *sql.Tx, chain int, b *Batch) (audit.Head, error) {
+	access := db.d.AuditChains
+	if db.accessSchema == "" || chain == access {
+		return audit.Head{}, nil
+	}
+	if h, ok := b.base(access); ok {
+		return h, nil
+	}
+	if h := db.committedAccess.Load(); h != nil {
+		return *h, nil
+	}
+	sh, err := db.readHead(ctx, tx, access)
+	if err != nil {
+		return audit.Head{}, err
+	}
+	h := sh.Head
+	db.committedAccess.CompareAndSwap(nil, &h)
+	return h, nil
+}
+
+// Committed implements Core: the access chain head a committed batch wrote is what the next
+// writes to the main chains anchor.
+func (db *core) Committed(b *Batch) {
+	if db.accessSchema == "" || b == nil {
+		return
+	}
+	if h, ok := b.heads[db.d.AuditChains]; ok {
+		head := h.head
+		db.committedAccess.Store(&head)
+	}
 }
 
 func maxAuditID(src string) string { return `SELECT MAX(id) FROM ` + src + `audit_log` }

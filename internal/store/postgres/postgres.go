@@ -39,11 +39,18 @@ func Open(ctx context.Context, url string, opts Options) (*store.Engine, error) 
 	}
 	// The exclusive table lock makes nodes that start together apply each migration once; it
 	// is taken only at start, never on a hot path.
-	if err := store.Migrate(ctx, db, ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`); err != nil {
+	// A node that finds the database from before sealed audit heads seals them once it holds
+	// the keyset (Engine.SealHeads); nodes starting with it may do so too, which is harmless.
+	unsealed, err := store.Upgrading(ctx, db, store.SealedHeadsVersion)
+	if err == nil {
+		err = store.Migrate(ctx, db, ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`)
+	}
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return store.New(ctx, store.Options{Dialect: Dialect, Write: db, Read: db, Backend: &backend{url: url, bin: opts.Bin}})
+	return store.New(ctx, store.Options{Dialect: Dialect, Write: db, Read: db, Backend: &backend{url: url, bin: opts.Bin},
+		UnsealedHeads: unsealed})
 }
 
 // Migrations returns the embedded migrations.

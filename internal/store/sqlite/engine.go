@@ -39,7 +39,9 @@ func (b *backend) Migrations() ([]store.MigrationSet, error) {
 
 // Backup images both files, each read page by page inside a read transaction of its own and
 // streamed into the backup; each holds its own audit chains, so each image is consistent on
-// its own. The journals of every process serving meanwhile follow, whose latest reads are not
+// its own. The main file's snapshot is taken first, and the order matters: its heads and
+// checkpoints anchor the access trail as committed before them, which the access image,
+// taken after, therefore holds. The journals of every process serving meanwhile follow, whose latest reads are not
 // linked yet: a restore replays each from the point the restored trail records it linked to,
 // so every entry lands there once. The files are named as Restore expects them.
 func (b *backend) Backup(ctx context.Context, _ string) ([]backup.File, func(), error) {

@@ -322,6 +322,7 @@ func (g *groupCommit) attempt(writers []*writeReq, savepoints bool) error {
 		return err
 	}
 	committed = true
+	g.core.Committed(shared)
 	if failed {
 		return errWriterFailed
 	}

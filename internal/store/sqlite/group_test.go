@@ -103,4 +103,5 @@ func (noCore) InsertCreations(context.Context, *sql.Tx, []*store.Creation) error
 func (noCore) FinishBatch(context.Context, *sql.Tx, *store.Batch) error          { return nil }
 func (noCore) AppendAccess(context.Context, *sql.Tx, []audit.Entry) error        { return nil }
 func (noCore) Sealed() bool                                                      { return false }
+func (noCore) Committed(*store.Batch)                                            {}
 func (noCore) Update(context.Context, store.TxFunc) error                        { return nil }

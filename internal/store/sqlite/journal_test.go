@@ -22,8 +22,9 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 )
 
-// The journal child appends read entries for customers c0, c1, … one at a time, printing
-// how many were acknowledged, until it is killed.
+// The journal child appends read entries for customers c0, c1, … one at a time, with a
+// change on the main trail every 100 (whose heads and checkpoints anchor the access trail),
+// printing how many were acknowledged, until it is killed.
 func init() {
 	dir := os.Getenv("STEWARD_JOURNAL_CHILD")
 	if dir == "" {
@@ -40,6 +41,15 @@ func init() {
 		if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, fmt.Sprintf("c%d", i), []string{"email"}, "")); err != nil {
 			fmt.Println("append:", err)
 			os.Exit(2)
+		}
+		if i%100 == 49 { // not just before a count is printed, so the newest reads stay journaled
+			now := time.Now()
+			r := &customer.Record{ID: fmt.Sprintf("0190a000-0000-7000-8000-%012d", i), Version: 1, MasterVersion: 1, Key: []byte{1},
+				Sealed: map[string][]byte{}, CreatedAt: now, UpdatedAt: now}
+			if err := db.Customers().CreateCustomer(ctx, r, []audit.Entry{audit.New(ctx, audit.ActionCustomerCreate, r.ID, nil, "")}); err != nil {
+				fmt.Println("create:", err)
+				os.Exit(2)
+			}
 		}
 		if (i+1)%500 == 0 {
 			fmt.Println(i + 1)
@@ -69,7 +79,7 @@ func journalFilesIn(t *testing.T, dir string) []string {
 // TestAccessJournalSurvivesKill: a process killed while appending reads loses none it
 // acknowledged. The next process to open the database links the dead one's journal exactly
 // once — whole records only, a torn tail ignored — and the trail verifies, every checkpoint
-// signed.
+// signed, every head sealed, and every access entry the main trail anchors present.
 func TestAccessJournalSurvivesKill(t *testing.T) {
 	dir := t.TempDir()
 	seed := make([]byte, ed25519.SeedSize)
@@ -122,10 +132,18 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 	defer db.Close()
 	var before int
 	db.Read().QueryRow(`SELECT COUNT(*) FROM access.audit_log`).Scan(&before)
+	var anchored int64
+	db.Read().QueryRow(`SELECT MAX(anchor_seq) FROM audit_checkpoints`).Scan(&anchored)
+	if anchored == 0 {
+		t.Fatal("no checkpoint of the main trail anchors the access trail")
+	}
 	db.SetAuditSealer(journalSealer(dir))
 	seen := map[string]bool{}
 	var n int
 	if err := db.Audit().ScanAudit(ctx, func(e *audit.Entry) error {
+		if e.Action != audit.ActionCustomerRead {
+			return nil
+		}
 		if seen[e.CustomerID] {
 			return fmt.Errorf("%s linked twice", e.CustomerID)
 		}
@@ -143,8 +161,8 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 			t.Fatalf("entry c%d missing of %d", i, n)
 		}
 	}
-	pub := journalSealer(dir).Key.Public().(ed25519.PublicKey)
-	svc, err := audit.NewService(db.Audit(), catalog.Default(), pub, 64)
+	key := journalSealer(dir).Key
+	svc, err := audit.NewService(db.Audit(), catalog.Default(), key.Public().(ed25519.PublicKey), audit.HeadKey(key), 64)
 	if err != nil {
 		t.Fatal(err)
 	}

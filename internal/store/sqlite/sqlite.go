@@ -91,7 +91,11 @@ func Open(ctx context.Context, path string, opts Options) (*store.Engine, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := store.Migrate(ctx, write, ms, ""); err != nil {
+	unsealed, err := store.Upgrading(ctx, write, store.SealedHeadsVersion)
+	if err == nil {
+		err = store.Migrate(ctx, write, ms, "")
+	}
+	if err != nil {
 		write.Close()
 		read.Close()
 		return nil, err
@@ -110,7 +114,7 @@ func Open(ctx context.Context, path string, opts Options) (*store.Engine, error)
 	b := &backend{path: path, write: write}
 	return store.New(ctx, store.Options{
 		Dialect: Dialect, Write: write, Read: read, Bulk: bulk, Backend: b,
-		SQL: &statements{}, AccessSchema: accessSchema,
+		SQL: &statements{}, AccessSchema: accessSchema, UnsealedHeads: unsealed,
 		Extend: func(ctx context.Context, core store.Core) (store.Extension, error) {
 			return extend(ctx, core, write, read, open(dsn), path, sync == "FULL")
 		},

@@ -40,6 +40,9 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"rewrap keys", testRewrap},
 		{"audit chain", testAuditChain},
 		{"audit tampering", testAuditTampering},
+		{"audit forged into empty chains", testAuditForgedEmpty},
+		{"audit forged after the last checkpoint", testAuditForgedTail},
+		{"audit forgery not sealed by the next append", testAuditForgeryNotLaundered},
 		{"api keys", testAPIKeys},
 		{"keyset", testKeyset},
 		{"jobs", testJobs},
@@ -208,16 +211,16 @@ func testRewrap(t *testing.T, db *store.Engine) {
 	}
 }
 
-func signer(t *testing.T) (*audit.Sealer, ed25519.PublicKey) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+func signer(t *testing.T) (*audit.Sealer, ed25519.PrivateKey) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &audit.Sealer{Key: priv, Every: 5}, pub
+	return &audit.Sealer{Key: priv, Every: 5}, priv
 }
 
-func auditService(db *store.Engine, pub ed25519.PublicKey) *audit.Service {
-	svc, err := audit.NewService(db.Audit(), catalog.Default(), pub, 0)
+func auditService(db *store.Engine, key ed25519.PrivateKey) *audit.Service {
+	svc, err := audit.NewService(db.Audit(), catalog.Default(), key.Public().(ed25519.PublicKey), audit.HeadKey(key), 0)
 	if err != nil {
 		panic(err) // a fresh key and the default catalog are always accepted
 	}
