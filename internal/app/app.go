@@ -284,7 +284,7 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		db.SetDecisionWatcher(cache)
 	}
 	if a.Consents, err = consent.New(consent.Deps{Store: db.Consents(), Audit: db.Audit(), Catalog: cat, Keys: km,
-		Contacts: a.Vault, Norm: norm, Clock: now, Cache: cache}); err != nil {
+		Contacts: a.Vault, DataKeys: a.Vault, Norm: norm, Clock: now, Cache: cache}); err != nil {
 		return nil, err
 	}
 	if a.Customers, err = customer.New(customer.Deps{Vault: a.Vault, Audit: db.Audit(), Permissions: a.Consents,

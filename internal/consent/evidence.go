@@ -1,11 +1,14 @@
 package consent
 
 import (
+	"context"
+	"encoding/json"
 	"net/netip"
 	"regexp"
 	"strings"
 
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/vault"
 )
 
 // Evidence is what shows how a record came about. It never holds the raw IP address: only a
@@ -40,6 +43,7 @@ const (
 	maxIABString  = 10000
 	minTCFCore    = 36 // the fixed fields of a TCF v2 core segment take 213 bits
 	ipHashLabel   = "consent.ip"
+	formHashLabel = "consent.form"
 	maxChannelLen = 32
 )
 
@@ -159,4 +163,130 @@ func checkChannel(s string) error {
 		return problem.InvalidField("channel", "must be 1 to %d lower-case letters, digits, '_', '.' or '-'", maxChannelLen)
 	}
 	return nil
+}
+
+// EvidenceTable is the table name sealed evidence is bound to (with the field "evidence/" and
+// the record id, and the customer id), so a ciphertext moved to another record, customer or
+// column does not open.
+const EvidenceTable = "consent_records"
+
+// EvidenceMask stands in for each piece of sealed evidence shown to a role that may not reveal
+// it: a fixed placeholder that says evidence exists but nothing of it, not even its length.
+const EvidenceMask = "********"
+
+// DataKeys opens a customer's own data key; the customer vault implements it. Evidence that can
+// identify a person (user agent, form id, TCF and GPP strings) is sealed under it, so erasing
+// the customer, which destroys the key, leaves the evidence unreadable everywhere it was copied.
+type DataKeys interface {
+	CustomerDataKey(ctx context.Context, customerID string) (*vault.DataKey, error)
+}
+
+// sealedEvidence is the plaintext of a record's sealed evidence.
+type sealedEvidence struct {
+	FormID    string `json:"form_id,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	TCF       string `json:"tcf,omitempty"`
+	GPP       string `json:"gpp,omitempty"`
+}
+
+// systemSource reports whether records of source are made by Steward itself, whose form id is
+// a reference it wrote ("event:Unsubscribed:…", "request:…"), not something the customer's
+// browser or a caller sent. Those references stay in clear: a decision reads them to tell an
+// unsubscribe from a complaint.
+func systemSource(source string) bool {
+	return source == SourceEvent || source == SourceMerge || source == SourceRequest
+}
+
+func evidenceField(recordID string) string { return "evidence/" + recordID }
+
+// personal returns the part of r's evidence that must be sealed, and the part that may be
+// stored as it is.
+func personal(r *Record) (sealedEvidence, Evidence) {
+	ev := r.Evidence
+	p := sealedEvidence{UserAgent: ev.UserAgent, TCF: ev.TCF, GPP: ev.GPP}
+	clear := Evidence{IPHash: ev.IPHash}
+	if systemSource(r.Source) {
+		clear.FormID = ev.FormID
+	} else {
+		p.FormID = ev.FormID
+	}
+	return p, clear
+}
+
+// ClearEvidence reports whether r's evidence may be stored as it is: it holds nothing but a
+// system reference and the keyed hash of the IP address. Engines refuse records for which it
+// is false, so evidence that identifies a person never reaches the database unsealed.
+func ClearEvidence(r *Record) bool {
+	p, _ := personal(r)
+	return p == sealedEvidence{}
+}
+
+// SealEvidence moves the evidence of r that can identify a person into r.SealedEvidence, sealed
+// under dk (the data key of r's customer) and bound to the record's id. What stays in
+// r.Evidence is only the IP hash and a system reference. A nil dk drops that evidence
+// instead: it is a courtesy, and never worth storing in clear.
+func SealEvidence(dk *vault.DataKey, r *Record) error {
+	p, clear := personal(r)
+	r.Evidence = clear
+	if p == (sealedEvidence{}) {
+		return nil
+	}
+	if dk == nil {
+		return nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	ct, err := dk.Seal(EvidenceTable, evidenceField(r.ID), r.CustomerID, b)
+	if err != nil {
+		return problem.Wrap(problem.Internal, err, "sealing evidence failed")
+	}
+	r.SealedEvidence = ct
+	return nil
+}
+
+// openEvidence fills r.Evidence from r.SealedEvidence under dk. With mask set, each piece
+// present is replaced by EvidenceMask. It reports false when the evidence does not open (the
+// key is gone: the customer was erased).
+func openEvidence(dk *vault.DataKey, r *Record, mask bool) bool {
+	if len(r.SealedEvidence) == 0 {
+		return true
+	}
+	if dk == nil {
+		return false
+	}
+	b, err := dk.Open(EvidenceTable, evidenceField(r.ID), r.CustomerID, r.SealedEvidence)
+	if err != nil {
+		return false
+	}
+	var p sealedEvidence
+	if json.Unmarshal(b, &p) != nil {
+		return false
+	}
+	if mask {
+		for _, s := range []*string{&p.FormID, &p.UserAgent, &p.TCF, &p.GPP} {
+			if *s != "" {
+				*s = EvidenceMask
+			}
+		}
+	}
+	if p.FormID != "" {
+		r.Evidence.FormID = p.FormID
+	}
+	r.Evidence.UserAgent, r.Evidence.TCF, r.Evidence.GPP = p.UserAgent, p.TCF, p.GPP
+	return true
+}
+
+// maskClear masks the personal evidence of a record stored before evidence was sealed.
+func maskClear(r *Record) {
+	p, _ := personal(r)
+	for _, f := range []struct {
+		had string
+		to  *string
+	}{{p.FormID, &r.Evidence.FormID}, {p.UserAgent, &r.Evidence.UserAgent}, {p.TCF, &r.Evidence.TCF}, {p.GPP, &r.Evidence.GPP}} {
+		if f.had != "" {
+			*f.to = EvidenceMask
+		}
+	}
 }

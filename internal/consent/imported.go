@@ -166,6 +166,12 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 	all := make([]Append, 0, len(order))
 	n := 0
 	for _, id := range order {
+		if err := s.sealAppend(ctx, byCustomer[id]); err != nil {
+			if problem.Is(err, problem.NotFound) {
+				continue // erased while the import ran, as below
+			}
+			return 0, err
+		}
 		all = append(all, *byCustomer[id])
 		n += len(byCustomer[id].Records)
 	}

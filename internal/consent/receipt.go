@@ -57,11 +57,16 @@ type ReceiptPurpose struct {
 	ConsentType string `json:"consent_type"`
 }
 
-// ReceiptEvidence is the part of the evidence a receipt repeats. The user agent stays in the
-// ledger; the IP appears only as its keyed hash.
+// ReceiptEvidence is the part of the evidence a receipt repeats. The user agent, form id and
+// IAB strings stay in the ledger, sealed under the customer's key; the IP and a caller's form id
+// appear only as keyed hashes.
 type ReceiptEvidence struct {
+	// FormID is set only for a reference Steward wrote itself (an event or request).
 	FormID string `json:"form_id,omitempty"`
-	IPHash string `json:"ip_hash,omitempty"`
+	// FormIDHash is the hex HMAC-SHA256 of the caller's form id under the evidence key.
+	FormIDHash   string `json:"form_id_hash,omitempty"`
+	IPHash       string `json:"ip_hash,omitempty"`
+	HasUserAgent bool   `json:"user_agent,omitempty"`
 	HasTCF bool   `json:"tcf,omitempty"`
 	HasGPP bool   `json:"gpp,omitempty"`
 }

@@ -31,6 +31,12 @@ type Record struct {
 	RequestID     string    `json:"request_id,omitempty"`
 	// Receipt is the signed consent receipt (JWS compact serialisation).
 	Receipt string `json:"receipt,omitempty"`
+	// SealedEvidence is the evidence that can identify a person (see SealEvidence), sealed
+	// under the customer's data key. Only it is stored; it is never served as it is.
+	SealedEvidence []byte `json:"-"`
+	// EvidenceUnreadable is set on a record read back whose sealed evidence no longer opens: the
+	// customer was erased and their key destroyed with them.
+	EvidenceUnreadable bool `json:"evidence_unreadable,omitempty"`
 }
 
 // Kinds of record.

@@ -178,6 +178,9 @@ func (s *Service) Fulfil(ctx context.Context, customerID string, f Fulfilment) (
 		return Fulfilled{}, problem.InvalidField("type", "a %q request records nothing in the consent ledger", f.Type)
 	}
 	ap.Entries = append(ap.Entries, f.Entries...)
+	if err := s.sealAppend(ctx, &ap); err != nil {
+		return Fulfilled{}, err
+	}
 	if err := s.store.AppendConsent(ctx, ap); err != nil {
 		return Fulfilled{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/vault"
 )
 
 // Audit actions written by the ledger. They are stable strings because auditors filter on them.
@@ -62,6 +63,7 @@ type Service struct {
 	catalog  *catalog.Catalog
 	keys     Keys
 	contacts Contacts
+	dataKeys DataKeys
 	norm     Normalizer
 	clock    clock.Clock
 	cache    *Cache
@@ -76,6 +78,9 @@ type Deps struct {
 	// Contacts opens customers' contact values to match them against the suppression list;
 	// the customer vault implements it.
 	Contacts Contacts
+	// DataKeys opens customers' data keys, under which evidence is sealed; the customer vault
+	// implements it.
+	DataKeys DataKeys
 	Norm     Normalizer
 	// Clock is the time source; nil is the system clock. Tests set one to cross policy
 	// effective dates.
@@ -94,10 +99,12 @@ func New(c Deps) (*Service, error) {
 		return nil, errors.New("consent service: no keys")
 	case c.Contacts == nil:
 		return nil, errors.New("consent service: no contact values (customer vault)")
+	case c.DataKeys == nil:
+		return nil, errors.New("consent service: no data keys (customer vault)")
 	case c.Norm == nil:
 		return nil, errors.New("consent service: no normaliser")
 	}
-	return &Service{store: c.Store, audit: c.Audit, catalog: c.Catalog, keys: c.Keys, contacts: c.Contacts, norm: c.Norm,
+	return &Service{store: c.Store, audit: c.Audit, catalog: c.Catalog, keys: c.Keys, contacts: c.Contacts, dataKeys: c.DataKeys, norm: c.Norm,
 		clock: clock.Or(c.Clock), cache: c.Cache}, nil
 }
 
@@ -271,6 +278,9 @@ func (s *Service) Record(ctx context.Context, customerID string, in Input) (Reco
 				ap.Expect = gpc.Expect
 			}
 		}
+		if err := s.sealAppend(ctx, &ap); err != nil {
+			return Record{}, err
+		}
 		err = s.store.AppendConsent(ctx, ap)
 		if problem.Is(err, problem.Conflict) && ap.Expect != nil && attempt < 3 {
 			continue // the ledger changed while the opt-out was decided: decide again
@@ -323,7 +333,7 @@ func (s *Service) seal(r *Record, ps []Policy) error {
 	r.ID = ident.New()
 	rc := Receipt{Version: ReceiptVersion, ReceiptID: r.ID, IssuedAt: r.At.Unix(), ConsentTimestamp: r.At, PIIPrincipalID: r.CustomerID,
 		Event: event(r), CollectionMethod: r.Source, Channel: r.Channel,
-		Evidence: ReceiptEvidence{FormID: r.Evidence.FormID, IPHash: r.Evidence.IPHash, HasTCF: r.Evidence.TCF != "", HasGPP: r.Evidence.GPP != ""}}
+		Evidence: s.receiptEvidence(r)}
 	if pol, _, ok := Policies(ps).Find(r.PolicyVersion); ok {
 		rc.Controller = pol.Controller
 		rc.Notice = &Notice{Version: pol.Version, URL: pol.URL, ContentHash: pol.ContentHash, EffectiveAt: pol.EffectiveAt, Language: pol.Language}
@@ -348,6 +358,21 @@ func (s *Service) seal(r *Record, ps []Policy) error {
 	return nil
 }
 
+// receiptEvidence is the evidence a receipt repeats. A receipt travels to the customer and is
+// stored with the record, where nothing sealed can reach it; so it names a caller's form only
+// by a keyed hash (which confirms a claimed form id), and says of the user agent, TCF and GPP
+// strings only whether they were given. A reference Steward wrote itself stays as it is.
+func (s *Service) receiptEvidence(r *Record) ReceiptEvidence {
+	ev := r.Evidence
+	re := ReceiptEvidence{IPHash: ev.IPHash, HasUserAgent: ev.UserAgent != "", HasTCF: ev.TCF != "", HasGPP: ev.GPP != ""}
+	if systemSource(r.Source) {
+		re.FormID = ev.FormID
+	} else if ev.FormID != "" {
+		re.FormIDHash = hexString(s.keys.KeyedHash(formHashLabel, []byte(ev.FormID)))
+	}
+	return re
+}
+
 func (s *Service) recordEntry(ctx context.Context, r *Record) audit.Entry {
 	e := audit.New(ctx, ActionRecord, r.CustomerID, nil, r.Purpose)
 	e.Target = "consent:" + r.ID + " " + event(r) + " via " + r.Source
@@ -363,9 +388,11 @@ type History struct {
 
 // History returns the decision for every purpose in the catalog and every record, oldest
 // first, with receipts. Needs customers.read; the read is audited. NotFound for an unknown
-// customer.
+// customer. Evidence that can identify a person is shown in clear only to a role that may
+// reveal it (see mayRevealEvidence), masked to others.
 func (s *Service) History(ctx context.Context, customerID string) (History, error) {
-	if _, err := authz.Require(ctx, s.catalog, "customers.read"); err != nil {
+	actor, err := authz.Require(ctx, s.catalog, "customers.read")
+	if err != nil {
 		return History{}, err
 	}
 	if !ident.Valid(customerID) {
@@ -386,6 +413,9 @@ func (s *Service) History(ctx context.Context, customerID string) (History, erro
 		return History{}, err
 	}
 	if h.History, err = s.store.CustomerRecords(ctx, customerID); err != nil {
+		return History{}, err
+	}
+	if err := s.openRecords(ctx, customerID, actor.Role, h.History); err != nil {
 		return History{}, err
 	}
 	if h.History == nil {
@@ -823,7 +853,89 @@ func (s *Service) gpcAppend(ctx context.Context, customerID string, isNew bool, 
 	if len(ap.Records) == 0 {
 		return nil, nil
 	}
+	if isNew {
+		// The customer is not stored yet, so neither is their key: the signal's evidence
+		// beyond the IP hash is dropped rather than kept in clear.
+		for i := range ap.Records {
+			if err := SealEvidence(nil, &ap.Records[i]); err != nil {
+				return nil, err
+			}
+		}
+		return ap, nil
+	}
+	if err := s.sealAppend(ctx, ap); err != nil {
+		return nil, err
+	}
 	return ap, nil
+}
+
+// sealAppend seals the evidence of ap's records that can identify a person under the
+// customer's own data key (see SealEvidence), opening the key only when some record has such
+// evidence. Every writer of the ledger calls it before storing; engines refuse records it
+// has not been through.
+func (s *Service) sealAppend(ctx context.Context, ap *Append) error {
+	var dk *vault.DataKey
+	for i := range ap.Records {
+		r := &ap.Records[i]
+		if !ClearEvidence(r) && dk == nil {
+			k, err := s.dataKeys.CustomerDataKey(ctx, ap.CustomerID)
+			if err != nil {
+				return err
+			}
+			dk = k
+		}
+		if err := SealEvidence(dk, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mayRevealEvidence reports whether role may see the sealed evidence of r in clear: it must
+// hold customers.reveal and either act for the record's purpose or for a purpose resting on a
+// legal obligation (proving consent is one: GDPR Article 7(1)), as the DPO does. Others see
+// it masked.
+func (s *Service) mayRevealEvidence(role string, r *Record) bool {
+	if !s.catalog.RoleHas(role, catalog.PermCustomersReveal) {
+		return false
+	}
+	if r.Purpose != "" && s.catalog.RoleMayActFor(role, r.Purpose) {
+		return true
+	}
+	rl, _ := s.catalog.Role(role)
+	for _, name := range rl.Purposes {
+		if p, ok := s.catalog.Purpose(name); ok && p.LegalBasis == catalog.LegalObligation {
+			return true
+		}
+	}
+	return false
+}
+
+// openRecords opens the sealed evidence of recs, the ledger of customerID, for role: in clear
+// where it may reveal it, masked elsewhere, and marked unreadable where the key is gone.
+func (s *Service) openRecords(ctx context.Context, customerID, role string, recs []Record) error {
+	var dk *vault.DataKey
+	opened := false
+	for i := range recs {
+		r := &recs[i]
+		if len(r.SealedEvidence) == 0 {
+			if !ClearEvidence(r) && !s.mayRevealEvidence(role, r) {
+				maskClear(r) // written in clear before evidence was sealed
+			}
+			continue
+		}
+		if !opened {
+			opened = true
+			k, err := s.dataKeys.CustomerDataKey(ctx, customerID)
+			if err != nil && !problem.Is(err, problem.NotFound) && !problem.Is(err, problem.Gone) {
+				return err
+			}
+			dk = k
+		}
+		r.EvidenceUnreadable = !openEvidence(dk, r, !s.mayRevealEvidence(role, r))
+		r.SealedEvidence = nil
+	}
+	return nil
 }
 
 // GPCSupport is the content of /.well-known/gpc.json: whether this installation honours the

@@ -174,6 +174,13 @@ func (vt *Vault) OpenFor(ctx context.Context, customerID, table, name string, ct
 	return b, nil
 }
 
+// CustomerDataKey opens the customer's own data key, for sealing data of theirs kept outside
+// the profile (consent evidence) so that erasing them shreds it too. NotFound (or Gone) once
+// the customer is erased.
+func (vt *Vault) CustomerDataKey(ctx context.Context, customerID string) (*vault.DataKey, error) {
+	return vt.dataKey(ctx, customerID)
+}
+
 func (vt *Vault) dataKey(ctx context.Context, customerID string) (*vault.DataKey, error) {
 	r, err := vt.store.GetCustomer(ctx, customerID)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -171,6 +172,23 @@ func (st *txState) recordSignals(ctx context.Context) error {
 	as, err := st.s.ledger.SignalRecords(ctx, st.signals)
 	if err != nil || len(as) == 0 {
 		return err
+	}
+	// The evidence (user agent) is sealed under each customer's key, which the transaction
+	// holds even for customers it creates.
+	for i := range as {
+		for j := range as[i].Records {
+			r := &as[i].Records[j]
+			if consent.ClearEvidence(r) {
+				continue
+			}
+			dk, err := st.key(ctx, r.CustomerID)
+			if err != nil {
+				return err
+			}
+			if err := consent.SealEvidence(dk, r); err != nil {
+				return err
+			}
+		}
 	}
 	return st.tx.AppendConsents(ctx, as)
 }

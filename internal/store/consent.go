@@ -113,10 +113,10 @@ func (db *Consents) Policy(ctx context.Context, version string) (consent.Policy,
 }
 
 const (
-	recordColumns    = `seq, id, customer_id, kind, purpose, granted, policy_version, source, channel, at, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt`
-	recordInsertInto = `INSERT INTO consent_records (id, customer_id, kind, purpose, granted, policy_version, source, channel, at, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt)`
+	recordInsertInto = `INSERT INTO consent_records (id, customer_id, kind, purpose, granted, policy_version, source, channel, at, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt, evidence)`
 	recordInsert     = recordInsertInto + `
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
+	recordCols = 18
 	suppressionInsert = `INSERT INTO suppressions (hash, token, field, purpose, source, at, actor_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 )
 
@@ -173,14 +173,16 @@ func (db *Consents) AppendConsents(ctx context.Context, as []consent.Append) err
 			if r.CustomerID != a.CustomerID {
 				return errors.New("append holds records of another customer")
 			}
-			ev := r.Evidence
-			records = append(records, r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
-				micros(r.At), ev.FormID, ev.UserAgent, ev.IPHash, ev.TCF, ev.GPP, r.ActorID, r.RequestID, r.Receipt)
+			vals, err := recordValues(&r)
+			if err != nil {
+				return err
+			}
+			records = append(records, vals...)
 		}
 		sups = append(sups, a.Suppressions...)
 		audits = append(audits, a.Entries...)
 	}
-	const recordCols, idsPerQuery, recordsPerStatement = 17, 500, 50
+	const idsPerQuery, recordsPerStatement = 500, 50
 	ch := changes{ids: append([]string(nil), ids...)}
 	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		for from := 0; from < len(ids); from += idsPerQuery {
@@ -237,9 +239,11 @@ func (db *Consents) insertConsent(ctx context.Context, tx *sql.Tx, a consent.App
 		if r.CustomerID != a.CustomerID {
 			return nil, errors.New("append holds records of another customer")
 		}
-		ev := r.Evidence
-		if _, err := tx.ExecContext(ctx, recordInsert, r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
-			micros(r.At), ev.FormID, ev.UserAgent, ev.IPHash, ev.TCF, ev.GPP, r.ActorID, r.RequestID, r.Receipt); err != nil {
+		vals, err := recordValues(&r)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, recordInsert, vals...); err != nil {
 			return nil, err
 		}
 	}
@@ -262,30 +266,49 @@ func (db *Consents) insertSuppressions(ctx context.Context, tx *sql.Tx, entries 
 	return nil
 }
 
-func scanRecord(rows rowScanner, full bool) (consent.Record, error) {
+// errClearEvidence is what a write of a record whose evidence was not sealed fails with.
+var errClearEvidence = errors.New("consent record carries evidence that identifies a person unsealed")
+
+// recordValues returns the insert arguments of r, in recordInsert's order. It refuses a record
+// whose personal evidence was not sealed (consent.SealEvidence): the database only ever sees
+// ciphertext of it, whichever writer forgot. The old clear columns are written empty.
+func recordValues(r *consent.Record) ([]any, error) {
+	if !consent.ClearEvidence(r) {
+		return nil, errClearEvidence
+	}
+	ev := r.Evidence
+	sealed := r.SealedEvidence
+	if sealed == nil {
+		sealed = []byte{}
+	}
+	return []any{r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
+		micros(r.At), ev.FormID, "", ev.IPHash, "", "", r.ActorID, r.RequestID, r.Receipt, sealed}, nil
+}
+
+func scanRecord(rows rowScanner) (consent.Record, error) {
 	var r consent.Record
 	var at int64
-	dest := []any{&r.Seq, &r.ID, &r.CustomerID, &r.Kind, &r.Purpose, &r.Granted, &r.PolicyVersion, &r.Source, &at}
-	if full {
-		ev := &r.Evidence
-		dest = append(dest, &r.Channel, &ev.FormID, &ev.UserAgent, &ev.IPHash, &ev.TCF, &ev.GPP, &r.ActorID, &r.RequestID, &r.Receipt)
-	}
-	err := rows.Scan(dest...)
+	ev := &r.Evidence
+	err := rows.Scan(&r.Seq, &r.ID, &r.CustomerID, &r.Kind, &r.Purpose, &r.Granted, &r.PolicyVersion, &r.Source, &at,
+		&r.Channel, &ev.FormID, &ev.UserAgent, &ev.IPHash, &ev.TCF, &ev.GPP, &r.ActorID, &r.RequestID, &r.Receipt, &r.SealedEvidence)
 	r.At = fromMicros(at)
+	if len(r.SealedEvidence) == 0 {
+		r.SealedEvidence = nil
+	}
 	return r, err
 }
 
 // CustomerRecords implements consent.Store.
 func (db *Consents) CustomerRecords(ctx context.Context, customerID string) ([]consent.Record, error) {
 	rows, err := db.query(ctx, `SELECT seq, id, customer_id, kind, purpose, granted, policy_version, source, at,
-		channel, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt FROM consent_records WHERE customer_id = $1 ORDER BY seq`, customerID)
+		channel, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt, evidence FROM consent_records WHERE customer_id = $1 ORDER BY seq`, customerID)
 	if err != nil {
 		return nil, db.translate(err)
 	}
 	defer rows.Close()
 	var out []consent.Record
 	for rows.Next() {
-		r, err := scanRecord(rows, true)
+		r, err := scanRecord(rows)
 		if err != nil {
 			return nil, db.translate(err)
 		}

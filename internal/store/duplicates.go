@@ -404,9 +404,11 @@ func (db *Duplicates) Origins(ctx context.Context, ids []string) (map[string]str
 // insertRecords stores ledger records inside a transaction that has checked the customer.
 func insertRecords(ctx context.Context, tx *sql.Tx, recs []consent.Record) error {
 	for _, r := range recs {
-		ev := r.Evidence
-		if _, err := tx.ExecContext(ctx, recordInsert, r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
-			micros(r.At), ev.FormID, ev.UserAgent, ev.IPHash, ev.TCF, ev.GPP, r.ActorID, r.RequestID, r.Receipt); err != nil {
+		vals, err := recordValues(&r)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, recordInsert, vals...); err != nil {
 			return err
 		}
 	}

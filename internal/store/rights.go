@@ -56,6 +56,13 @@ func (db *Rights) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppre
 		}
 		n, _ := res.RowsAffected()
 		out = append(out, rights.Outcome{Table: "blind_index", Deleted: n})
+		// Consent records stay as proof, but not their evidence: the sealed part would no
+		// longer open once the key below is gone, and the clear columns of records written
+		// before evidence was sealed are blanked with it.
+		if res, err = tx.ExecContext(ctx, `UPDATE consent_records SET evidence = $2, form_id = '', user_agent = '', tcf = '', gpp = ''
+			WHERE customer_id = $1`, e.CustomerID, []byte{}); err != nil {
+			return err
+		}
 		// The wrapped data key is a column of this row: deleting it is the crypto-shredding.
 		if res, err = tx.ExecContext(ctx, `DELETE FROM customers WHERE id = $1`, e.CustomerID); err != nil {
 			return err
