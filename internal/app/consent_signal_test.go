@@ -122,7 +122,7 @@ func trackingGPC(t *testing.T, db string) {
 	}
 	for _, r := range e.ledger(id) {
 		rc, err := consent.Verify(r.Receipt, e.app.Keys.ReceiptPublicKey())
-		if err != nil || rc.Event != "withdrawn" || rc.Purposes[0].ConsentType != "signal" || r.Evidence.UserAgent != "Mozilla/5.0 (GPC test)" || r.Evidence.IPHash == "" {
+		if err != nil || rc.Event != "withdrawn" || rc.Purposes[0].ConsentType != "signal" || r.Evidence.UserAgent != "" || len(r.SealedEvidence) == 0 || !rc.Evidence.HasUserAgent || r.Evidence.IPHash == "" {
 			t.Fatalf("GPC record %+v, receipt %+v %v", r, rc, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/store/pgtest"
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
@@ -14,8 +15,13 @@ import (
 // checks that they are nowhere in the data directory, that an analyst sees them masked while
 // the DPO sees them, that the receipt does not carry them, and that erasure leaves nothing of
 // them in the ledger.
-func TestConsentEvidenceSealed(t *testing.T) {
-	e := newEnv(t, "")
+func TestConsentEvidenceSealed(t *testing.T) { testConsentEvidenceSealed(t, "") }
+
+// TestConsentEvidenceSealedPostgres is the same on PostgreSQL, whose files are not inspected.
+func TestConsentEvidenceSealedPostgres(t *testing.T) { testConsentEvidenceSealed(t, pgtest.URL(t)) }
+
+func testConsentEvidenceSealed(t *testing.T, db string) {
+	e := newEnv(t, db)
 	const agent, form = "ZqAgentCanary/7.1 (Evidence)", "zq-form-canary-footer"
 	id := e.create(`{"email":"evidence.zq@example.com"}`)
 	code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
@@ -43,12 +49,14 @@ func TestConsentEvidenceSealed(t *testing.T) {
 		t.Fatalf("dpo history: got %d %s", code, body)
 	}
 
-	canaries := []string{agent, form, "ZqAgentCanary"}
-	assertNoCanary(t, e.dir, canaries)
-	if err := sqlite.Checkpoint(context.Background(), e.app.Store); err != nil {
-		t.Fatal(err)
+	if db == "" {
+		canaries := []string{agent, form, "ZqAgentCanary"}
+		assertNoCanary(t, e.dir, canaries)
+		if err := sqlite.Checkpoint(context.Background(), e.app.Store); err != nil {
+			t.Fatal(err)
+		}
+		assertNoCanary(t, e.dir, canaries)
 	}
-	assertNoCanary(t, e.dir, canaries)
 
 	rid := e.request(`{"type":"erasure","customer_id":"` + id + `"}`)
 	if code, body := e.verifyAndComplete(rid, ""); code != 200 {

@@ -67,8 +67,8 @@ type ReceiptEvidence struct {
 	FormIDHash   string `json:"form_id_hash,omitempty"`
 	IPHash       string `json:"ip_hash,omitempty"`
 	HasUserAgent bool   `json:"user_agent,omitempty"`
-	HasTCF bool   `json:"tcf,omitempty"`
-	HasGPP bool   `json:"gpp,omitempty"`
+	HasTCF       bool   `json:"tcf,omitempty"`
+	HasGPP       bool   `json:"gpp,omitempty"`
 }
 
 // ReceiptVersion is the Version of receipts made by this code.

@@ -116,7 +116,7 @@ const (
 	recordInsertInto = `INSERT INTO consent_records (id, customer_id, kind, purpose, granted, policy_version, source, channel, at, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt, evidence)`
 	recordInsert     = recordInsertInto + `
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
-	recordCols = 18
+	recordCols        = 18
 	suppressionInsert = `INSERT INTO suppressions (hash, token, field, purpose, source, at, actor_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 )
 

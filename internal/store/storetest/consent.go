@@ -79,8 +79,8 @@ func testPolicies(t *testing.T, db *store.Engine) {
 func consentRecord(customerID, kind, purpose string, granted bool, at time.Time) consent.Record {
 	return consent.Record{ID: fmt.Sprintf("%s-%s-%s-%d", customerID[len(customerID)-4:], kind, purpose, at.UnixNano()), CustomerID: customerID, Kind: kind,
 		Purpose: purpose, Granted: granted, PolicyVersion: "2026-01", Source: consent.SourceSignupForm, Channel: "web", At: at,
-		Evidence: consent.Evidence{FormID: "footer", UserAgent: "Mozilla/5.0", IPHash: "ab12", TCF: "CPXx", GPP: "DBAB"},
-		ActorID:  "key:test", RequestID: "req1", Receipt: "a.b.c"}
+		Evidence: consent.Evidence{IPHash: "ab12"}, SealedEvidence: []byte("\x01sealed"),
+		ActorID: "key:test", RequestID: "req1", Receipt: "a.b.c"}
 }
 
 func testConsentLedger(t *testing.T, db *store.Engine) {
@@ -88,6 +88,14 @@ func testConsentLedger(t *testing.T, db *store.Engine) {
 	for _, c := range []string{c1, c2} {
 		if err := db.Customers().CreateCustomer(ctx, record(c, 1), nil); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// Evidence that identifies a person is refused unless sealed, whichever writer forgot.
+	for _, ev := range []consent.Evidence{{UserAgent: "Mozilla/5.0"}, {FormID: "footer"}, {TCF: "CPXx"}, {GPP: "DBAB"}} {
+		r := consentRecord(c1, consent.KindConsent, "marketing_email", true, time.Unix(1, 0))
+		r.Evidence = ev
+		if err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: c1, Records: []consent.Record{r}}); err == nil {
+			t.Fatalf("evidence %+v stored unsealed", ev)
 		}
 	}
 	at := clock.System()
@@ -117,7 +125,7 @@ func testConsentLedger(t *testing.T, db *store.Engine) {
 	}
 	want := appends[3]
 	got := full[3]
-	if got.ID != want.ID || got.Granted || got.Evidence != want.Evidence || got.Receipt != "a.b.c" || got.Channel != "web" ||
+	if got.ID != want.ID || got.Granted || got.Evidence != want.Evidence || string(got.SealedEvidence) != string(want.SealedEvidence) || got.Receipt != "a.b.c" || got.Channel != "web" ||
 		got.ActorID != "key:test" || got.RequestID != "req1" || !got.At.Equal(want.At) || got.PolicyVersion != "2026-01" {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
