@@ -287,6 +287,15 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		Contacts: a.Vault, DataKeys: a.Vault, Norm: norm, Clock: now, Cache: cache}); err != nil {
 		return nil, err
 	}
+	// Evidence written in clear before it was sealed is sealed now, once; afterwards the scan
+	// reads an empty partial index.
+	sealed, skipped, err := a.Consents.SealStoredEvidence(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sealing stored consent evidence: %w", err)
+	}
+	if (sealed > 0 || skipped > 0) && opts.Log != nil {
+		opts.Log.Info("sealed consent evidence stored in clear", "records", sealed, "left_unsealed", skipped)
+	}
 	if a.Customers, err = customer.New(customer.Deps{Vault: a.Vault, Audit: db.Audit(), Permissions: a.Consents,
 		OptOuts: a.Consents, Statuses: a.Monitor, Forms: a.Quality}); err != nil {
 		return nil, err

@@ -72,3 +72,82 @@ func testConsentEvidenceSealed(t *testing.T, db string) {
 		}
 	}
 }
+
+// TestStoredEvidenceSealedAtStart writes records the way versions before sealed evidence did,
+// with the user agent and form id in clear, and checks that the start-up pass seals them:
+// gone from the clear columns, still readable by the DPO, masked to an analyst; and that the
+// evidence of a customer already gone is blanked.
+func TestStoredEvidenceSealedAtStart(t *testing.T) { testStoredEvidenceSealedAtStart(t, "") }
+
+// TestStoredEvidenceSealedAtStartPostgres is the same on PostgreSQL.
+func TestStoredEvidenceSealedAtStartPostgres(t *testing.T) {
+	testStoredEvidenceSealedAtStart(t, pgtest.URL(t))
+}
+
+func testStoredEvidenceSealedAtStart(t *testing.T, db string) {
+	e := newEnv(t, db)
+	ctx := context.Background()
+	const agent, form = "ZqLegacyAgent/3.0", "zq-legacy-form"
+	id := e.create(`{"email":"legacy.zq@example.com"}`)
+	insert := func(recID, customerID string) {
+		t.Helper()
+		if _, err := e.app.Store.Write().Exec(`INSERT INTO consent_records (id, customer_id, kind, purpose, granted, policy_version, source, channel, at,
+			form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt) VALUES ($1, $2, 'consent', 'marketing_email', false, '', 'signup_form', '', 1,
+			$3, $4, '', '', '', 'key:old', '', '')`, recID, customerID, form, agent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("legacy-1", id)
+	// A customer that no longer exists (erased by an older version) left its evidence behind.
+	gone := "01a24bd6-0000-7000-8000-00000000dead"
+	if _, err := e.app.Store.Write().Exec(`INSERT INTO erasure_ledger (customer_id, erased_at, request_id, reason, hashes, marketing, state, report, completed_at)
+		VALUES ($1, 1, '', 'test', '[]', '[]', 'erased', '{}', 1)`, gone); err != nil {
+		t.Logf("no erasure ledger row: %v", err)
+	}
+	insertGone := func() error {
+		_, err := e.app.Store.Write().Exec(`INSERT INTO consent_records (id, customer_id, kind, purpose, granted, policy_version, source, channel, at,
+			form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt) VALUES ('legacy-2', $1, 'consent', 'marketing_email', false, '', 'signup_form', '', 1,
+			$2, $3, '', '', '', 'key:old', '', '')`, gone, form, agent)
+		return err
+	}
+	goneInserted := insertGone() == nil // a foreign key may refuse a record without its customer
+
+	sealed, skipped, err := e.app.Consents.SealStoredEvidence(ctx)
+	if err != nil || skipped != 0 || sealed == 0 {
+		t.Fatalf("sealed %d, skipped %d, %v", sealed, skipped, err)
+	}
+	check := func(customerID string, wantSealed bool) {
+		t.Helper()
+		recs, err := e.app.Store.Consents().CustomerRecords(ctx, customerID)
+		if err != nil || len(recs) == 0 {
+			t.Fatalf("records: %v %d", err, len(recs))
+		}
+		for _, r := range recs {
+			if r.Evidence.UserAgent != "" || r.Evidence.FormID != "" || (len(r.SealedEvidence) != 0) != wantSealed {
+				t.Fatalf("after the start-up pass: %+v", r)
+			}
+		}
+	}
+	check(id, true)
+	if goneInserted {
+		check(gone, false)
+	}
+	if n, _, err := e.app.Consents.SealStoredEvidence(ctx); err != nil || n != 0 {
+		t.Fatalf("second pass sealed %d, %v", n, err)
+	}
+	code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/consents", role: "dpo"})
+	if code != 200 || !strings.Contains(body, agent) || !strings.Contains(body, form) {
+		t.Fatalf("dpo history: got %d %s", code, body)
+	}
+	code, body = e.do(call{method: "GET", path: "/v1/customers/" + id + "/consents", role: "analyst"})
+	if code != 200 || strings.Contains(body, agent) || strings.Contains(body, form) {
+		t.Fatalf("analyst history: got %d %s", code, body)
+	}
+	// The trigger lets no other change through.
+	if _, err := e.app.Store.Write().Exec(`UPDATE consent_records SET granted = true WHERE id = 'legacy-1'`); err == nil {
+		t.Fatal("the ledger let a choice be changed")
+	}
+	if _, err := e.app.Store.Write().Exec(`UPDATE consent_records SET user_agent = 'x' WHERE id = 'legacy-1'`); err == nil {
+		t.Fatal("the ledger let evidence be written in clear")
+	}
+}

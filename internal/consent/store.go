@@ -47,6 +47,13 @@ type Store interface {
 	// is that of an entry for purpose: a superset of the customers on the list, since tokens
 	// are truncated.
 	SuppressionSuspects(ctx context.Context, purpose string, ids []string) (map[string]bool, error)
+	// UnsealedEvidence returns, oldest first, up to limit records after seq whose clear
+	// evidence columns still hold evidence that identifies a person: records written before
+	// evidence was sealed (see Service.SealStoredEvidence).
+	UnsealedEvidence(ctx context.Context, after int64, limit int) ([]Record, error)
+	// SealStoredEvidence stores, for each of recs (by Seq), its SealedEvidence and its
+	// Evidence.FormID, blanking the other clear evidence columns, in one transaction.
+	SealStoredEvidence(ctx context.Context, recs []Record) error
 	// SuppressedAt returns, for each of hashes on the list for purpose, when it was last added
 	// (keyed by string(hash)).
 	SuppressedAt(ctx context.Context, purpose string, hashes [][]byte) (map[string]time.Time, error)

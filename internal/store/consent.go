@@ -317,6 +317,43 @@ func (db *Consents) CustomerRecords(ctx context.Context, customerID string) ([]c
 	return out, db.translate(rows.Err())
 }
 
+// unsealedWhere selects records whose clear evidence columns hold evidence that identifies a
+// person; the partial index consent_records_unsealed has the same condition, so the scan at
+// start reads only them.
+const unsealedWhere = `(user_agent <> '' OR tcf <> '' OR gpp <> '' OR (form_id <> '' AND source NOT IN ('event', 'merge', 'request')))`
+
+// UnsealedEvidence implements consent.Store.
+func (db *Consents) UnsealedEvidence(ctx context.Context, after int64, limit int) ([]consent.Record, error) {
+	rows, err := db.query(ctx, `SELECT seq, id, customer_id, kind, purpose, granted, policy_version, source, at,
+		channel, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt, evidence FROM consent_records
+		WHERE `+unsealedWhere+` AND seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	return collect(db, rows, err, scanRecord)
+}
+
+// SealStoredEvidence implements consent.Store. The ledger's update trigger lets through only
+// this change and erasure's blanking.
+func (db *Consents) SealStoredEvidence(ctx context.Context, recs []consent.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, r := range recs {
+			if !consent.ClearEvidence(&r) {
+				return errClearEvidence
+			}
+			sealed := r.SealedEvidence
+			if sealed == nil {
+				sealed = []byte{}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE consent_records SET evidence = $2, form_id = $3, user_agent = '', tcf = '', gpp = ''
+				WHERE seq = $1`, r.Seq, sealed, r.Evidence.FormID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // DecisionRecords implements consent.Store with two queries per batch of ids, each answered
 // from a covering index: the ids that are not customers (from a narrow index of ids on SQLite),
 // and the records. Only rows that say something come back, which matters at 100,000 ids.
