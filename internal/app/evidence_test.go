@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -56,6 +58,22 @@ func testConsentEvidenceSealed(t *testing.T, db string) {
 			t.Fatal(err)
 		}
 		assertNoCanary(t, e.dir, canaries)
+	}
+
+	// The customer's own access export shows the evidence in clear.
+	arid := e.request(`{"type":"access","customer_id":"` + id + `"}`)
+	code, body = e.verifyAndComplete(arid, "")
+	var done struct{ Result struct{ DownloadURL string `json:"download_url"` } }
+	_ = json.Unmarshal([]byte(body), &done)
+	resp, err := http.Get(e.srv.URL + done.Result.DownloadURL)
+	if code != 200 || err != nil {
+		t.Fatalf("access export: %d %s %v", code, body, err)
+	}
+	zipped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	files := unzip(t, zipped)
+	if js := files["export.json"]; !strings.Contains(js, agent) || !strings.Contains(js, form) {
+		t.Fatalf("the access export lacks the evidence: %s", js)
 	}
 
 	rid := e.request(`{"type":"erasure","customer_id":"` + id + `"}`)

@@ -415,7 +415,7 @@ func (s *Service) History(ctx context.Context, customerID string) (History, erro
 	if h.History, err = s.store.CustomerRecords(ctx, customerID); err != nil {
 		return History{}, err
 	}
-	if err := s.openRecords(ctx, customerID, actor.Role, h.History); err != nil {
+	if err := s.openRecords(ctx, customerID, actor.Role, h.History, false); err != nil {
 		return History{}, err
 	}
 	if h.History == nil {
@@ -939,6 +939,33 @@ func (s *Service) SealStoredEvidence(ctx context.Context) (sealed, skipped int, 
 	}
 }
 
+// ExportEvidence returns the evidence of the customer's records, in ledger order, opened in
+// clear for their own access export: one entry per record, nil where a record has none. The
+// rights service calls it after it has authorised the request; it checks no permission.
+func (s *Service) ExportEvidence(ctx context.Context, customerID string) ([]map[string]string, error) {
+	recs, err := s.store.CustomerRecords(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openRecords(ctx, customerID, "", recs, true); err != nil {
+		return nil, err
+	}
+	out := make([]map[string]string, len(recs))
+	for i, r := range recs {
+		ev := map[string]string{}
+		for k, v := range map[string]string{"form_id": r.Evidence.FormID, "user_agent": r.Evidence.UserAgent, "ip_hash": r.Evidence.IPHash,
+			"tcf": r.Evidence.TCF, "gpp": r.Evidence.GPP} {
+			if v != "" {
+				ev[k] = v
+			}
+		}
+		if len(ev) > 0 {
+			out[i] = ev
+		}
+	}
+	return out, nil
+}
+
 // mayRevealEvidence reports whether role may see the sealed evidence of r in clear: it must
 // hold customers.reveal and either act for the record's purpose or for a purpose resting on a
 // legal obligation (proving consent is one: GDPR Article 7(1)), as the DPO does. Others see
@@ -960,14 +987,15 @@ func (s *Service) mayRevealEvidence(role string, r *Record) bool {
 }
 
 // openRecords opens the sealed evidence of recs, the ledger of customerID, for role: in clear
-// where it may reveal it, masked elsewhere, and marked unreadable where the key is gone.
-func (s *Service) openRecords(ctx context.Context, customerID, role string, recs []Record) error {
+// where it may reveal it (or reveal is set), masked elsewhere, and marked unreadable where the
+// key is gone.
+func (s *Service) openRecords(ctx context.Context, customerID, role string, recs []Record, reveal bool) error {
 	var dk *vault.DataKey
 	opened := false
 	for i := range recs {
 		r := &recs[i]
 		if len(r.SealedEvidence) == 0 {
-			if !ClearEvidence(r) && !s.mayRevealEvidence(role, r) {
+			if !ClearEvidence(r) && !reveal && !s.mayRevealEvidence(role, r) {
 				maskClear(r) // written in clear before evidence was sealed
 			}
 			continue
@@ -980,7 +1008,7 @@ func (s *Service) openRecords(ctx context.Context, customerID, role string, recs
 			}
 			dk = k
 		}
-		r.EvidenceUnreadable = !openEvidence(dk, r, !s.mayRevealEvidence(role, r))
+		r.EvidenceUnreadable = !openEvidence(dk, r, !reveal && !s.mayRevealEvidence(role, r))
 		r.SealedEvidence = nil
 	}
 	return nil
