@@ -63,7 +63,11 @@ func testConsentEvidenceSealed(t *testing.T, db string) {
 	// The customer's own access export shows the evidence in clear.
 	arid := e.request(`{"type":"access","customer_id":"` + id + `"}`)
 	code, body = e.verifyAndComplete(arid, "")
-	var done struct{ Result struct{ DownloadURL string `json:"download_url"` } }
+	var done struct {
+		Result struct {
+			DownloadURL string `json:"download_url"`
+		}
+	}
 	_ = json.Unmarshal([]byte(body), &done)
 	resp, err := http.Get(e.srv.URL + done.Result.DownloadURL)
 	if code != 200 || err != nil {
