@@ -51,8 +51,27 @@ func testConsentEvidenceSealed(t *testing.T, db string) {
 		t.Fatalf("dpo history: got %d %s", code, body)
 	}
 
+	// Through tracking: a GPC signal and an unsubscribe, each with the browser's user agent.
+	const gpcAgent, unsubAgent = "ZqGPCAgentCanary/2.0", "ZqUnsubAgentCanary/4.0"
+	tid := e.identified("zq-evidence-user")
+	if code, out := e.trackWith("/v1/track", `{"type":"track","event":"Product Viewed","messageId":"zq-ev-1","userId":"zq-evidence-user",`+
+		`"context":{"userAgent":"`+gpcAgent+`","ip":"203.0.113.10"}}`, map[string]string{"Sec-GPC": "1"}); code != 200 {
+		t.Fatalf("track with GPC: %d %s", code, out)
+	}
+	e.mustTrack("/v1/track", `{"type":"track","event":"Unsubscribed","messageId":"zq-ev-2","userId":"zq-evidence-user","properties":{"campaign_id":"spring"},`+
+		`"context":{"userAgent":"`+unsubAgent+`"}}`)
+	code, body = e.do(call{method: "GET", path: "/v1/customers/" + tid + "/consents", role: "analyst"})
+	if code != 200 || strings.Contains(body, gpcAgent) || strings.Contains(body, unsubAgent) || !strings.Contains(body, `"source":"gpc"`) ||
+		!strings.Contains(body, `"source":"event"`) {
+		t.Fatalf("analyst history of tracked choices: got %d %s", code, body)
+	}
+	code, body = e.do(call{method: "GET", path: "/v1/customers/" + tid + "/consents", role: "dpo"})
+	if code != 200 || !strings.Contains(body, gpcAgent) || !strings.Contains(body, unsubAgent) {
+		t.Fatalf("dpo history of tracked choices: got %d %s", code, body)
+	}
+
 	if db == "" {
-		canaries := []string{agent, form, "ZqAgentCanary"}
+		canaries := []string{agent, form, "ZqAgentCanary", gpcAgent, unsubAgent}
 		assertNoCanary(t, e.dir, canaries)
 		if err := sqlite.Checkpoint(context.Background(), e.app.Store); err != nil {
 			t.Fatal(err)
