@@ -57,9 +57,9 @@ func (db *Rights) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppre
 		n, _ := res.RowsAffected()
 		out = append(out, rights.Outcome{Table: "blind_index", Deleted: n})
 		// Consent records stay as proof, but not their evidence: the sealed part would no
-		// longer open once the key below is gone, and the clear columns of records written
-		// before evidence was sealed are blanked with it.
-		if res, err = tx.ExecContext(ctx, `UPDATE consent_records SET evidence = $2, form_id = '', user_agent = '', tcf = '', gpp = ''
+		// longer open once the key below is gone, and is emptied anyway, with the clear
+		// columns (references Steward wrote, or evidence a start-up has not sealed yet).
+		if _, err := tx.ExecContext(ctx, `UPDATE consent_records SET evidence = $2, form_id = '', user_agent = '', tcf = '', gpp = ''
 			WHERE customer_id = $1`, e.CustomerID, []byte{}); err != nil {
 			return err
 		}
