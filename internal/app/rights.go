@@ -32,7 +32,7 @@ func (a *App) openRights(cfg config.Config) (*rights.Service, error) {
 		Ledger: &rights.LedgerFile{Path: cfg.LedgerPath(), MAC: func(b []byte) []byte { return km.KeyedHash(ledgerLabel, b) }},
 		Parts:  rights.NewRegistry(evidenceRows{Rows: a.Store.Rights(), consents: a.Consents}, a.Store.Audit(), a.Store.Rights())},
 		rights.Settings{Deadlines: cfg.Deadlines(), DefaultJurisdiction: cfg.DefaultJurisdiction(), ExportTTL: cfg.ExportTTL,
-			PublicURL: cfg.PublicURL})
+			PublicURL: cfg.PublicURL, FourEyes: cfg.RequestFourEyes})
 }
 
 // newMailer reads the mail setting: empty turns self-service requests off, file:DIR drops

@@ -25,10 +25,11 @@ import (
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
-// request opens a staff request and returns its id.
+// request opens a staff request as the owner (who took the customer's call or letter) and
+// returns its id; the DPO then verifies and completes it, as the four-eyes rule wants.
 func (e *env) request(body string) string {
 	e.t.Helper()
-	code, resp := e.do(call{method: "POST", path: "/v1/requests", role: "dpo", body: body})
+	code, resp := e.do(call{method: "POST", path: "/v1/requests", role: "owner", body: body})
 	if code != 201 {
 		e.t.Fatalf("create request: got %d %s", code, resp)
 	}
@@ -107,7 +108,7 @@ func TestErasureRequest(t *testing.T) {
 		t.Fatalf("audit: %v", err)
 	}
 	acts := strings.Join(e.auditActions(id), " ")
-	for _, want := range []string{"request.create:dpo", "request.verify:dpo", "request.start:dpo", "customer.erase.begin:dpo", "customer.erase:dpo", "request.complete:dpo"} {
+	for _, want := range []string{"request.create:owner", "request.verify:dpo", "request.start:dpo", "customer.erase.begin:dpo", "customer.erase:dpo", "request.complete:dpo"} {
 		if !strings.Contains(acts, want) {
 			t.Errorf("audit lacks %s: %s", want, acts)
 		}

@@ -28,6 +28,7 @@ func rightsFlags(f *pflag.FlagSet, s *settings) {
 	f.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL of links sent to customers")
 	f.StringVar(&c.PrivacyOrigins, "privacy-origins", c.PrivacyOrigins, "origins whose pages may call POST /v1/privacy/requests from a script (CORS), comma-separated, e.g. https://shop.example")
 	f.DurationVar(&c.ExportTTL, "export-ttl", c.ExportTTL, "how long an access export can be downloaded before it is deleted")
+	f.BoolVar(&c.RequestFourEyes, "request-four-eyes", c.RequestFourEyes, "four-eyes rule: whoever opens a data-subject request for a customer may not also verify the requester's identity")
 	f.StringVar(&c.InactiveAfter, "inactive-after", "", "erase customers inactive for this long (e.g. 3y); empty never does")
 	f.DurationVar(&c.RetentionEvery, "retention-every", 0, "run the retention purge this often while serving (e.g. 24h); 0 off")
 	f.StringVar(&c.BackupDir, "backup-dir", "", "write scheduled backups here while serving; empty off")

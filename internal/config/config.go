@@ -79,6 +79,7 @@ type Config struct {
 	PublicURL        string        `json:"public-url"`        // base URL of links sent to customers
 	PrivacyOrigins   string        `json:"privacy-origins"`   // origins whose scripts may call the privacy portal (CORS), comma-separated
 	ExportTTL        time.Duration `json:"export-ttl"`        // how long an export can be downloaded
+	RequestFourEyes  bool          `json:"request-four-eyes"` // who opens a staff request may not verify it
 	InactiveAfter    string        `json:"inactive-after"`    // retention word; inactive customers are erased ("" never)
 	RetentionEvery   time.Duration `json:"retention-every"`   // purge job interval while serving; 0 off
 	BackupDir        string        `json:"backup-dir"`        // scheduled backups go here; "" off
@@ -119,6 +120,7 @@ func Default() Config {
 		MailFrom:         "privacy@localhost",
 		PublicURL:        "http://127.0.0.1:8080",
 		ExportTTL:        7 * 24 * time.Hour,
+		RequestFourEyes:  true,
 		BackupEvery:      24 * time.Hour,
 		BackupKeep:       7,
 

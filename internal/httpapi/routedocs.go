@@ -25,14 +25,15 @@ var summaries = map[string]string{
 		"The due date follows the jurisdiction.",
 	"GET /v1/requests":                     "Data-subject requests by due date, with overdue and due_soon flags.",
 	"GET /v1/requests/{id}":                "One request with its state, due date and result.",
-	"POST /v1/requests/{id}/verify":        "Record that the requester's identity was verified.",
+	"POST /v1/requests/{id}/verify":        "Record that the requester's identity was verified (four-eyes rule: not by the key that opened the request).",
 	"POST /v1/requests/{id}/reject":        "Close a request with a reason.",
 	"GET /v1/erasures/{id}":                "The erasure report of an erased customer: what was deleted, what was kept and why.",
 	"DELETE /v1/customers/{id}/legal-hold": "Release a legal hold.",
 	"POST /v1/requests/{id}/complete": "Carry out a verified request: export, erasure (returns the erasure report), rectification " +
-		"(body fields), restriction (lift to end it), objection or opt-out (purposes).",
+		"(body fields), restriction (lift to end it), objection or opt-out (purposes). An access or portability export needs " +
+		"reveal rights for privacy_requests.",
 	"GET /v1/requests/{id}/export": "Download the access or portability package (zip: export.json, report.html, CSV for " +
-		"portability) with the download token, or with a requests.manage key. Expired packages are deleted and answer 410.",
+		"portability) with the download token, or with a requests.manage key that may reveal for privacy_requests. Expired packages are deleted and answer 410.",
 	"POST /v1/privacy/requests": "Privacy portal: a customer makes a request by email or phone (JSON, or a plain HTML form); " +
 		"a one-time verification link is e-mailed (or texted) to it. The answer is the same whether or not the address is " +
 		"known. A browser asking for HTML is redirected (303) to a page saying what happens next. Requests by phone need a " +

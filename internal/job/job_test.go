@@ -365,6 +365,14 @@ func TestLoopRunsQueuedJobsUntilStopped(t *testing.T) {
 	waitFor("bad", "good")
 	create(t, st, "later", "work")
 	waitFor("later")
+	// A step's end is not yet its job's: the runner records the outcome after the step
+	// returns, so wait for the record before stopping the loop.
+	for deadline := time.Now().Add(30 * time.Second); get(t, st, "later").State != job.Done; {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop ran the later job but never recorded it done")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	stop()
 	select {
 	case <-done:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/problem"
@@ -44,6 +45,11 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (*Reque
 	r, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if r.Type == TypeAccess || r.Type == TypePortability {
+		if err := s.mayHandOver(ctx); err != nil {
+			return nil, err
+		}
 	}
 	switch r.State {
 	case StateReceived:
@@ -84,6 +90,20 @@ func (s *Service) Complete(ctx context.Context, id string, c Completion) (*Reque
 		done.Result, _ = json.Marshal(shown)
 	}
 	return done, nil
+}
+
+// mayHandOver checks that the actor may see what an export holds: every field of the
+// customer in clear, for privacy_requests. requests.manage alone is not enough, or a role
+// that may reveal nothing (admin) could read any customer in full by opening, verifying and
+// completing an access request and downloading its package. The customer's own download,
+// with the token sent to them, is not staff and is not checked here.
+func (s *Service) mayHandOver(ctx context.Context) error {
+	_, err := authz.MayReveal(ctx, s.catalog, "privacy_requests")
+	if problem.Is(err, problem.Forbidden) {
+		return problem.Forbiddenf("an access or portability export shows the customer's data in clear, so it needs reveal "+
+			"rights for privacy_requests: %s", problem.Detail(err))
+	}
+	return err
 }
 
 func (s *Service) checkCompletion(r *Request, c Completion) error {

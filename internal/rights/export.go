@@ -283,12 +283,16 @@ func (s *Service) makeExport(ctx context.Context, r *Request) (Export, string, e
 	return x, token, nil
 }
 
-// Download returns the export package of a request as a zip. Staff with requests.manage need
-// no token; anyone else must present the download token. An expired package is deleted and
+// Download returns the export package of a request as a zip. Staff with requests.manage who
+// may reveal for privacy_requests (see mayHandOver) need no token; anyone else must present
+// the download token. An expired package is deleted and
 // answers Gone; a wrong token is Forbidden; an erased customer's package answers Gone.
 func (s *Service) Download(ctx context.Context, requestID, token string, staff bool) ([]byte, error) {
 	if staff {
 		if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
+			return nil, err
+		}
+		if err := s.mayHandOver(ctx); err != nil {
 			return nil, err
 		}
 	} else if token == "" {

@@ -67,6 +67,10 @@ type Request struct {
 	UpdatedAt    time.Time       `json:"updated_at"`
 	VerifiedAt   time.Time       `json:"verified_at,omitzero"`
 	ClosedAt     time.Time       `json:"closed_at,omitzero"`
+	// OpenedBy is the id of the staff member (API key) who opened the request, empty for a
+	// request the customer made on the privacy portal. The four-eyes rule (Settings.FourEyes)
+	// keeps that person from also verifying the requester's identity.
+	OpenedBy string `json:"opened_by,omitempty"`
 	// Overdue and DueSoon are computed when the request is read.
 	Overdue bool `json:"overdue"`
 	DueSoon bool `json:"due_soon"`
@@ -160,6 +164,11 @@ type Settings struct {
 	ExportTTL time.Duration
 	// PublicURL is the base of links sent to customers, e.g. https://privacy.example.com.
 	PublicURL string
+	// FourEyes keeps whoever opened a staff request from verifying the requester's identity
+	// too. Without it one key with requests.manage could open a request for any customer,
+	// vouch for the requester itself and have the export made, so the identity check that
+	// stands between a caller and a person's data would be one person's word.
+	FourEyes bool
 }
 
 // withDefaults fills the settings left unset with the defaults a business would expect.
@@ -199,7 +208,8 @@ type NewRequest struct {
 // the DPO). It needs requests.manage. The customer must exist: NotFound names the look-up that
 // found nobody; Gone for an erased id.
 func (s *Service) Create(ctx context.Context, in NewRequest) (*Request, error) {
-	if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
+	actor, err := authz.Require(ctx, s.catalog, "requests.manage")
+	if err != nil {
 		return nil, err
 	}
 	if err := checkType(in.Type); err != nil {
@@ -215,7 +225,7 @@ func (s *Service) Create(ctx context.Context, in NewRequest) (*Request, error) {
 	}
 	now := s.now()
 	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, CustomerID: id, Jurisdiction: jur, Source: SourceStaff,
-		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now, ContactHash: s.openedWith(in)}
+		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now, ContactHash: s.openedWith(in), OpenedBy: actor.ID}
 	e := audit.New(ctx, ActionRequestCreate, id, nil, "privacy_requests")
 	e.Target = requestTarget(r.ID)
 	if err := s.store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
@@ -484,7 +494,10 @@ func (s *Service) Stats(ctx context.Context) (RequestStats, error) {
 	return s.store.RequestCounts(ctx, now, now.Add(s.settings.DueSoon))
 }
 
-// Verify records that staff verified the requester's identity.
+// Verify records that staff verified the requester's identity. With the four-eyes rule on
+// (Settings.FourEyes), whoever opened a staff request may not verify it: Forbidden, naming the
+// rule. A request the customer made on the portal has no staff opener, so any member of staff
+// with requests.manage may verify it.
 func (s *Service) Verify(ctx context.Context, id string) (*Request, error) {
 	return s.transition(ctx, id, func(r *Request) (string, error) {
 		if r.State != StateReceived {
@@ -493,9 +506,28 @@ func (s *Service) Verify(ctx context.Context, id string) (*Request, error) {
 		if r.CustomerID == "" {
 			return "", problem.Conflictf("request names no customer: reject it with a reason")
 		}
+		if err := s.checkFourEyes(ctx, r); err != nil {
+			return "", err
+		}
 		r.State, r.VerifiedAt = StateVerified, s.now()
 		return ActionRequestVerify, nil
 	})
+}
+
+// checkFourEyes refuses the verification of r by the actor who opened it, when the rule is
+// on. Requests opened before openers were recorded carry the opener found in their audit
+// entry (migration 0011); one with none cannot be checked and is let through.
+func (s *Service) checkFourEyes(ctx context.Context, r *Request) error {
+	if !s.settings.FourEyes || r.OpenedBy == "" {
+		return nil
+	}
+	a, _ := authz.ActorFrom(ctx)
+	if a.ID != r.OpenedBy {
+		return nil
+	}
+	return problem.Forbiddenf("four-eyes rule: the requester's identity must be verified by someone other than " +
+		"the person who opened the request; ask another member of staff with requests.manage " +
+		"(the rule is set by --request-four-eyes)")
 }
 
 // Reject closes a request with a reason (identity not verified, manifestly unfounded, no data

@@ -216,14 +216,14 @@ func (db *Rights) LegalHolds(ctx context.Context) ([]rights.Hold, error) {
 	return out, db.translate(rows.Err())
 }
 
-const requestColumns = `id, type, state, customer_id, jurisdiction, source, contact_hash, token_hash, token_expires, reason, result, version, due_at, created_at, updated_at, verified_at, closed_at`
+const requestColumns = `id, type, state, customer_id, jurisdiction, source, contact_hash, token_hash, token_expires, reason, result, version, due_at, created_at, updated_at, verified_at, closed_at, opened_by`
 
 func scanRequest(row rowScanner) (*rights.Request, error) {
 	r := &rights.Request{}
 	var tokenExp, due, created, updated, verified, closed int64
 	var result string
 	if err := row.Scan(&r.ID, &r.Type, &r.State, &r.CustomerID, &r.Jurisdiction, &r.Source, &r.ContactHash, &r.TokenHash, &tokenExp,
-		&r.Reason, &result, &r.Version, &due, &created, &updated, &verified, &closed); err != nil {
+		&r.Reason, &result, &r.Version, &due, &created, &updated, &verified, &closed, &r.OpenedBy); err != nil {
 		return nil, err
 	}
 	r.TokenExpires, r.DueAt, r.CreatedAt, r.UpdatedAt = fromMicros(tokenExp), fromMicros(due), fromMicros(created), fromMicros(updated)
@@ -256,9 +256,9 @@ func nonNil(b []byte) []byte {
 // CreateRequest implements rights.Store.
 func (db *Rights) CreateRequest(ctx context.Context, r *rights.Request, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 			r.ID, r.Type, r.State, r.CustomerID, r.Jurisdiction, r.Source, nonNil(r.ContactHash), nonNil(r.TokenHash), optMicros(r.TokenExpires),
-			r.Reason, string(r.Result), r.Version, micros(r.DueAt), micros(r.CreatedAt), micros(r.UpdatedAt), optMicros(r.VerifiedAt), optMicros(r.ClosedAt)); err != nil {
+			r.Reason, string(r.Result), r.Version, micros(r.DueAt), micros(r.CreatedAt), micros(r.UpdatedAt), optMicros(r.VerifiedAt), optMicros(r.ClosedAt), r.OpenedBy); err != nil {
 			return err
 		}
 		return db.appendAudit(ctx, tx, entries)

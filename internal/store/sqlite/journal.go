@@ -80,11 +80,13 @@ type journalFile struct {
 	synced int64 // bytes known to be on disk (FULL only)
 }
 
+// journalEvery is how often the flusher commits journaled entries that no other write has
+// taken along; at a few thousand look-ups a second that is a few hundred a commit. A variable
+// so that the crash test can keep entries journaled until it kills the process.
+var journalEvery = 250 * time.Millisecond
+
 const (
 	journalSuffix = ".journal"
-	// journalEvery is how often the flusher commits journaled entries that no other write
-	// has taken along; at a few thousand look-ups a second that is a few hundred a commit.
-	journalEvery = 250 * time.Millisecond
 	// journalRotate is the size at which appends move on to a new file, so that a file whose
 	// entries are all linked can be deleted.
 	journalRotate = 8 << 20

@@ -22,7 +22,7 @@ func testRightsRequests(t *testing.T, db *store.Engine) {
 	mk := func(n int, typ string, due time.Time) *rights.Request {
 		return &rights.Request{ID: id(100 + n), Type: typ, State: rights.StateReceived, CustomerID: id(1), Jurisdiction: "gdpr",
 			Source: "staff", Version: 1, DueAt: due, CreatedAt: now, UpdatedAt: now,
-			ContactHash: []byte{byte(n)}, TokenHash: []byte{0xAA, byte(n)}, TokenExpires: now.Add(time.Hour)}
+			ContactHash: []byte{byte(n)}, TokenHash: []byte{0xAA, byte(n)}, TokenExpires: now.Add(time.Hour), OpenedBy: "key:opener"}
 	}
 	a, e := mk(1, rights.TypeAccess, now.Add(24*time.Hour)), mk(2, rights.TypeErasure, now.Add(-time.Hour))
 	for _, r := range []*rights.Request{a, e} {
@@ -34,7 +34,8 @@ func testRightsRequests(t *testing.T, db *store.Engine) {
 		t.Fatalf("got %v for a repeated id, want Conflict", err)
 	}
 	got, err := rs.GetRequest(ctx, a.ID)
-	if err != nil || got.Type != rights.TypeAccess || got.State != rights.StateReceived || !got.DueAt.Equal(a.DueAt) || got.Version != 1 {
+	if err != nil || got.Type != rights.TypeAccess || got.State != rights.StateReceived || !got.DueAt.Equal(a.DueAt) || got.Version != 1 ||
+		got.OpenedBy != "key:opener" {
 		t.Fatalf("got %+v, %v, want the access request as stored", got, err)
 	}
 	if _, err := rs.GetRequest(ctx, id(999)); !problem.Is(err, problem.NotFound) {
@@ -57,8 +58,9 @@ func testRightsRequests(t *testing.T, db *store.Engine) {
 	if err := rs.UpdateRequest(ctx, &ghost, 1, nil); !problem.Is(err, problem.NotFound) && !problem.Is(err, problem.Conflict) {
 		t.Fatalf("got %v for an unknown request, want NotFound or Conflict", err)
 	}
-	if got, err := rs.GetRequest(ctx, a.ID); err != nil || got.State != rights.StateVerified || got.Version != 2 {
-		t.Fatalf("got %+v, %v, want the access request verified at version 2", got, err)
+	// The opener stays as it was: the four-eyes rule reads it at verification.
+	if got, err := rs.GetRequest(ctx, a.ID); err != nil || got.State != rights.StateVerified || got.Version != 2 || got.OpenedBy != "key:opener" {
+		t.Fatalf("got %+v, %v, want the access request verified at version 2, opener kept", got, err)
 	}
 
 	list, err := rs.ListRequests(ctx, rights.RequestFilter{Type: rights.TypeErasure, Limit: 10})
