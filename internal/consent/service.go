@@ -1002,11 +1002,9 @@ func (s *Service) openRecords(ctx context.Context, customerID, role string, recs
 		}
 		if !opened {
 			opened = true
-			k, err := s.dataKeys.CustomerDataKey(ctx, customerID)
-			if err != nil && !problem.Is(err, problem.NotFound) && !problem.Is(err, problem.Gone) {
-				return err
-			}
-			dk = k
+			// A key that does not open (the customer erased meanwhile, or a damaged key)
+			// leaves the evidence marked unreadable; the rest of the ledger is still served.
+			dk, _ = s.dataKeys.CustomerDataKey(ctx, customerID)
 		}
 		r.EvidenceUnreadable = !openEvidence(dk, r, !reveal && !s.mayRevealEvidence(role, r))
 		r.SealedEvidence = nil
