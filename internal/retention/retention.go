@@ -131,6 +131,9 @@ func (s *Service) walk(ctx context.Context, apply bool) (Plan, error) {
 					p.Conflicts++ // changed or erased meanwhile: the next run looks again
 					continue
 				}
+				if s.vault.Skip(ctx, r.ID, err) {
+					continue // does not decrypt: counted and logged, the others are purged
+				}
 				if err != nil {
 					return p, err
 				}

@@ -59,6 +59,10 @@ type Store interface {
 
 	// CreateRequest inserts r.
 	CreateRequest(ctx context.Context, r *Request, entries []audit.Entry) error
+	// CreateSelfRequest inserts r, a request made on the privacy portal, unless limit or more
+	// requests made there with r's contact hash were created since since: then it stores
+	// nothing and returns false. The count and the insert share one transaction.
+	CreateSelfRequest(ctx context.Context, r *Request, entries []audit.Entry, since time.Time, limit int) (bool, error)
 	// UpdateRequest stores r if the stored version is still prev: NotFound or Conflict
 	// otherwise, so two staff completing one request at once cannot both win.
 	UpdateRequest(ctx context.Context, r *Request, prev int64, entries []audit.Entry) error

@@ -258,6 +258,33 @@ func (db *Rights) CreateRequest(ctx context.Context, r *rights.Request, entries 
 	})
 }
 
+// CreateSelfRequest implements rights.Store. On SQLite the count and the insert run on the one
+// writer, so concurrent requests for one contact are counted exactly; on PostgreSQL two
+// transactions that count at the same moment can both insert, so a burst can pass the limit by
+// the number of requests in flight at once (which the portal's per-client limit bounds).
+func (db *Rights) CreateSelfRequest(ctx context.Context, r *rights.Request, entries []audit.Entry, since time.Time, limit int) (bool, error) {
+	created := false
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		created = false
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE contact_hash = $1 AND source = $2 AND created_at >= $3`,
+			nonNil(r.ContactHash), rights.SourceCustomer, micros(since)).Scan(&n); err != nil {
+			return err
+		}
+		if n >= limit {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			r.ID, r.Type, r.State, r.CustomerID, r.Jurisdiction, r.Source, nonNil(r.ContactHash), nonNil(r.TokenHash), optMicros(r.TokenExpires),
+			r.Reason, string(r.Result), r.Version, micros(r.DueAt), micros(r.CreatedAt), micros(r.UpdatedAt), optMicros(r.VerifiedAt), optMicros(r.ClosedAt)); err != nil {
+			return err
+		}
+		created = true
+		return db.appendAudit(ctx, tx, entries)
+	})
+	return created, err
+}
+
 // UpdateRequest implements rights.Store.
 func (db *Rights) UpdateRequest(ctx context.Context, r *rights.Request, prev int64, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
