@@ -119,7 +119,15 @@ func (s *Service) walk(ctx context.Context, apply bool) (Plan, error) {
 			if inactive {
 				p.Erase++
 				if apply {
-					if _, err := s.rights.Erase(ctx, r.ID, "", "retention: inactive for longer than "+s.inactiveAfter.String()); err != nil {
+					_, err := s.rights.Erase(ctx, r.ID, "", "retention: inactive for longer than "+s.inactiveAfter.String())
+					if problem.Is(err, problem.Conflict) {
+						// A customer merged into this one is under legal hold, which holds
+						// the whole person.
+						p.Erase--
+						p.Held++
+						continue
+					}
+					if err != nil {
 						return p, err
 					}
 				}
