@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
@@ -106,17 +108,12 @@ func (e *env) noCanaries(canaries []string) {
 	}
 }
 
-func TestErasureCoversStitchedTree(t *testing.T) { erasureCoversStitchedTree(t, "") }
-
-func TestErasureCoversStitchedTreePostgres(t *testing.T) {
-	erasureCoversStitchedTree(t, pgtest.URL(t))
-}
-
-// erasureCoversStitchedTree: two anonymous visitors, each with events carrying an address,
-// a user agent and a URL, are joined by one userId; erasing the customer that won the merge
-// erases the merged-in visitor too: profile, events, identifiers, blind index, ledger entry.
-func erasureCoversStitchedTree(t *testing.T, db string) {
-	e := newEnv(t, db)
+// stitchedPair has two anonymous visitors, each with events carrying an address, a user agent
+// and a URL, joined by one userId, and returns the customer that won the merge and the one
+// merged into it.
+func (e *env) stitchedPair() (winner, loser string) {
+	t := e.t
+	t.Helper()
 	e.mustTrack("/v1/batch", `{"batch":[
 	  {"type":"page","messageId":"t1","anonymousId":"zqtree-anon-one","name":"Home","context":{"ip":"198.51.100.201","userAgent":"ZqTreeAgentOne/7.1","page":{"url":"https://shop.example/p?q=zqtreeurlone"}}},
 	  {"type":"track","messageId":"t2","anonymousId":"zqtree-anon-one","event":"Product Viewed","properties":{"product_id":"p1"},"context":{"ip":"198.51.100.201","userAgent":"ZqTreeAgentOne/7.1"}},
@@ -125,7 +122,7 @@ func erasureCoversStitchedTree(t *testing.T, db string) {
 	]}`)
 	e.mustTrack("/v1/identify", `{"messageId":"t5","userId":"zqtree-user","anonymousId":"zqtree-anon-one","traits":{"email":"zqtree.person@example.com","firstName":"Zqtreefirst"}}`)
 	e.mustTrack("/v1/track", `{"messageId":"t6","event":"Cart Viewed","userId":"zqtree-user","anonymousId":"zqtree-anon-two"}`)
-	winner := e.customerOf("zqtree.person@example.com")
+	winner = e.customerOf("zqtree.person@example.com")
 	code, body := e.do(call{method: "GET", path: "/v1/customers/" + winner + "/merges", role: "owner"})
 	var ms struct {
 		Data []struct {
@@ -137,13 +134,29 @@ func erasureCoversStitchedTree(t *testing.T, db string) {
 	if code != 200 || len(ms.Data) != 1 || ms.Data[0].WinnerID != winner {
 		t.Fatalf("merges: got %d %s", code, body)
 	}
-	loser := ms.Data[0].LoserID
+	loser = ms.Data[0].LoserID
 	if n := e.treeRows(loser); n["events"] == 0 || n["identities"] == 0 || n["customer_links"] != 1 {
 		t.Fatalf("the merged-in visitor has no rows of its own before the erasure: %v", n)
 	}
 
+	return winner, loser
+}
+
+func TestErasureCoversStitchedTree(t *testing.T) { erasureCoversStitchedTree(t, "") }
+
+func TestErasureCoversStitchedTreePostgres(t *testing.T) {
+	erasureCoversStitchedTree(t, pgtest.URL(t))
+}
+
+// erasureCoversStitchedTree: two anonymous visitors, each with events carrying an address,
+// a user agent and a URL, are joined by one userId; erasing the customer that won the merge
+// erases the merged-in visitor too: profile, events, identifiers, blind index, ledger entry.
+func erasureCoversStitchedTree(t *testing.T, db string) {
+	e := newEnv(t, db)
+	winner, loser := e.stitchedPair()
+
 	rid := e.request(`{"type":"erasure","customer_id":"` + winner + `"}`)
-	code, body = e.verifyAndComplete(rid, "")
+	code, body := e.verifyAndComplete(rid, "")
 	if code != 200 || !strings.Contains(body, `"complete":true`) {
 		t.Fatalf("complete: got %d %s", code, body)
 	}
@@ -211,5 +224,47 @@ func erasureCoversReviewedMerge(t *testing.T, db string) {
 	}
 	if db == "" {
 		e.noCanaries([]string{"zqthornbury", "Orchard Close", "7400123123"})
+	}
+}
+
+func TestRestoreReplaysMergeTree(t *testing.T) { restoreReplaysMergeTree(t, "") }
+
+func TestRestoreReplaysMergeTreePostgres(t *testing.T) { restoreReplaysMergeTree(t, pgtest.URL(t)) }
+
+// restoreReplaysMergeTree: a backup taken after the merge and before the erasure, restored,
+// brings back neither the winner nor the merged-in visitor, nor any row of theirs.
+func restoreReplaysMergeTree(t *testing.T, db string) {
+	e := newEnv(t, db)
+	ctx := context.Background()
+	winner, loser := e.stitchedPair()
+	keep := e.create(`{"email":"alan@example.com","first_name":"Alan"}`)
+	old := filepath.Join(t.TempDir(), "before-erasure.stwbak")
+	if _, err := e.app.Backup(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.app.Rights.Erase(authz.WithActor(ctx, authz.System), winner, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Close()
+	e.app.Close()
+	cfg := config.Default()
+	cfg.Data, cfg.DB = e.dir, config.Secret(db)
+	rep, err := Restore(ctx, cfg, old, nil)
+	if err != nil || rep.Replayed != 2 {
+		t.Fatalf("restore: %d replayed, %v; want 2", rep.Replayed, err)
+	}
+	if got := erasedIn(t, cfg, winner, loser, keep); !got[0] || !got[1] || got[2] {
+		t.Fatalf("erased after the restore %v, want [true true false]", got)
+	}
+	a, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, table := range []string{"events", "identities", "blind_index"} {
+		var n int
+		if err := a.Store.Write().QueryRow(`SELECT COUNT(*) FROM `+table+` WHERE customer_id IN ($1, $2)`, winner, loser).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s rows of the erased tree after the restore: %d %v", table, n, err)
+		}
 	}
 }
