@@ -195,11 +195,6 @@ func (s *Service) eraseRows(ctx context.Context, customerID, requestID, reason s
 		if err != nil {
 			return Report{}, err
 		}
-		if root != customerID {
-			if e, err := s.store.LedgerEntry(ctx, root); err == nil {
-				return s.finish(ctx, e)
-			}
-		}
 		for _, id := range tree {
 			if h, err := s.store.LegalHold(ctx, id); err == nil {
 				what := "customer is"
