@@ -8,9 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/retention"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
@@ -267,4 +271,42 @@ func restoreReplaysMergeTree(t *testing.T, db string) {
 			t.Errorf("%s rows of the erased tree after the restore: %d %v", table, n, err)
 		}
 	}
+}
+
+// TestRetentionHoldsMergedTree: a legal hold on a customer merged into an inactive one holds
+// the whole person: the retention run counts both as held and goes on, erasing nothing of
+// them. Without the hold, the tree is erased once, through its top.
+func TestRetentionHoldsMergedTree(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := authz.WithActor(context.Background(), authz.System)
+	winner, loser := e.stitchedPair()
+	if _, err := e.app.Rights.SetHold(ctx, loser, "litigation"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.app.Rights.Erase(ctx, winner, "", "test"); !problem.Is(err, problem.Conflict) {
+		t.Fatalf("erasing a tree with a held customer: got %v, want Conflict", err)
+	}
+	inactive, _ := catalog.ParseRetention("1y")
+	r, err := retention.New(retention.Deps{Vault: e.app.Vault, Rights: e.app.Rights, Catalog: e.app.Catalog, Audit: e.app.Store.Audit(),
+		Clock: e.clock.Now}, inactive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(400 * 24 * time.Hour)
+	run, err := r.Run(ctx)
+	if err != nil || run.Erase != 0 || run.Held != 2 {
+		t.Fatalf("inactive run: %+v %v", run, err)
+	}
+	for table, n := range e.treeRows(winner, loser) {
+		if n == 0 && (table == "customers" || table == "events" || table == "identities") {
+			t.Errorf("held tree lost its %s rows", table)
+		}
+	}
+	if err := e.app.Rights.ReleaseHold(ctx, loser); err != nil {
+		t.Fatal(err)
+	}
+	if run, err = r.Run(ctx); err != nil || run.Erase != 1 || run.Held != 0 {
+		t.Fatalf("inactive run without the hold: %+v %v", run, err)
+	}
+	e.erasedWhole(winner, loser)
 }

@@ -117,6 +117,16 @@ func (s *Service) walk(ctx context.Context, apply bool) (Plan, error) {
 				continue
 			}
 			if inactive {
+				// A customer merged into another is erased with the top of its tree, when
+				// the top is inactive: erasing it alone would erase a part of an active
+				// person, and erasing it as an erasure does (the whole tree) all of them.
+				top, err := s.rights.Top(ctx, r.ID)
+				if problem.Is(err, problem.NotFound) || (err == nil && top != r.ID) {
+					continue
+				}
+				if err != nil {
+					return p, err
+				}
 				p.Erase++
 				if apply {
 					_, err := s.rights.Erase(ctx, r.ID, "", "retention: inactive for longer than "+s.inactiveAfter.String())

@@ -139,6 +139,15 @@ func (s *Service) ErasureReport(ctx context.Context, customerID string) (LedgerE
 
 func (s *Service) now() time.Time { return s.clock() }
 
+// Top returns the customer at the top of id's merge tree (id itself when nothing merged it
+// into another), which an erasure of id erases with the whole tree. Retention judges a tree
+// by its top: a merged-in record stops changing when merged, so it looks inactive while the
+// person is not. NotFound for a customer without a profile row.
+func (s *Service) Top(ctx context.Context, id string) (string, error) {
+	root, _, err := s.store.MergeTree(ctx, id)
+	return root, err
+}
+
 // Erase erases a customer: the erasure ledger and suppression list first, then the profile
 // and its data key in the same transaction, then every other table through the registry.
 // Erasing someone already erased returns the stored report (and finishes an erasure a crash
