@@ -150,6 +150,7 @@ func (s *Service) Top(ctx context.Context, id string) (string, error) {
 
 // Erase erases a customer: the erasure ledger and suppression list first, then the profile
 // and its data key in the same transaction, then every other table through the registry.
+// The customers of its merge tree go with it (see eraseRows).
 // Erasing someone already erased returns the stored report (and finishes an erasure a crash
 // interrupted). Returns NotFound for an unknown customer and Conflict under a legal hold. It
 // needs requests.manage.
@@ -199,7 +200,7 @@ func (s *Service) eraseRows(ctx context.Context, customerID, requestID, reason s
 		root, tree, err := s.store.MergeTree(ctx, customerID)
 		if problem.Is(err, problem.NotFound) {
 			// No profile row: eraseOne answers Gone or NotFound as the vault does.
-			return s.eraseOne(ctx, customerID, requestID, reason, "", nil)
+			return s.eraseOne(ctx, customerID, requestID, reason, "", nil, ActionEraseBegin)
 		}
 		if err != nil {
 			return Report{}, err
@@ -219,7 +220,7 @@ func (s *Service) eraseRows(ctx context.Context, customerID, requestID, reason s
 		if err != nil {
 			return Report{}, err
 		}
-		r, err := s.eraseOne(ctx, root, requestID, reason, "", merged)
+		r, err := s.eraseOne(ctx, root, requestID, reason, "", merged, ActionEraseBegin)
 		if errors.Is(err, ErrMergedInto) && attempt < 5 {
 			continue // merged into meanwhile: list the tree again
 		}
@@ -228,8 +229,9 @@ func (s *Service) eraseRows(ctx context.Context, customerID, requestID, reason s
 }
 
 // eraseMerged erases the customers merged into root (listed with each before those merged
-// into it, as MergeTree and MergedInto list them), the last first, so that every link names its customer
-// until that customer is erased. It returns what was done to each, in the tree's order.
+// into it, as MergeTree and MergedInto list them), the last first, so that every link names
+// its customer until that customer is erased. It returns what was done to each, in the
+// tree's order.
 func (s *Service) eraseMerged(ctx context.Context, root string, members []string, requestID, reason, action string) ([]MergedReport, error) {
 	out := make([]MergedReport, len(members))
 	for i := len(members) - 1; i >= 0; i-- {
@@ -242,7 +244,7 @@ func (s *Service) eraseMerged(ctx context.Context, root string, members []string
 		case err == nil:
 			r, err = s.finish(ctx, e)
 		case problem.Is(err, problem.NotFound):
-			r, err = s.eraseOneAs(ctx, id, requestID, reason+" (merged into an erased customer)", root, nil, action)
+			r, err = s.eraseOne(ctx, id, requestID, reason+" (merged into an erased customer)", root, nil, action)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("erase merged customer: %w", err)
@@ -254,12 +256,10 @@ func (s *Service) eraseMerged(ctx context.Context, root string, members []string
 
 // eraseOne erases one customer who has no customers merged into it any more: the erasure
 // ledger and suppression list first, then the profile and its data key in one transaction,
-// then every other table through the registry.
-func (s *Service) eraseOne(ctx context.Context, customerID, requestID, reason, with string, merged []MergedReport) (Report, error) {
-	return s.eraseOneAs(ctx, customerID, requestID, reason, with, merged, ActionEraseBegin)
-}
-
-func (s *Service) eraseOneAs(ctx context.Context, customerID, requestID, reason, with string, merged []MergedReport, action string) (Report, error) {
+// then every other table through the registry. with names the customer whose erasure this
+// one is part of; merged is what was done to those merged into it; action is the audit
+// action of the beginning (a replay says so).
+func (s *Service) eraseOne(ctx context.Context, customerID, requestID, reason, with string, merged []MergedReport, action string) (Report, error) {
 	values, err := s.vault.IndexedValues(ctx, customerID)
 	if err != nil {
 		return Report{}, err
