@@ -40,6 +40,15 @@ func (db *Rights) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppre
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		// The links into this customer go with its row (ON DELETE CASCADE), and with them
+		// the only record of whose the merged-in rows are: those customers are erased first.
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM customer_links WHERE merged_into = $1 LIMIT 1`, e.CustomerID).Scan(&one)
+		if err == nil {
+			return rights.ErrMergedInto
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO erasure_ledger (customer_id, erased_at, request_id, reason, hashes, marketing, state, report, completed_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`, e.CustomerID, micros(e.ErasedAt), e.RequestID, e.Reason, string(hashes), string(marketing), rights.LedgerErasing, string(report)); err != nil {
 			return err
@@ -65,6 +74,22 @@ func (db *Rights) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppre
 		return db.appendAudit(ctx, tx, entries)
 	})
 	return out, err
+}
+
+// MergeTree implements rights.Store.
+func (db *Rights) MergeTree(ctx context.Context, id string) (string, []string, error) {
+	return db.customerTree(ctx, id)
+}
+
+// MergedInto implements rights.Store.
+func (db *Rights) MergedInto(ctx context.Context, id string) ([]string, error) {
+	ids, err := tree(id, func(c string) (*sql.Rows, error) {
+		return db.query(ctx, `SELECT customer_id FROM customer_links WHERE merged_into = $1`, c)
+	})
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	return ids[1:], nil
 }
 
 // SaveErasureReport implements rights.Store.
