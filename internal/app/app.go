@@ -265,7 +265,7 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	var err error
 	norm := &customer.Normalizer{Catalog: cat, DefaultRegion: cfg.DefaultRegion}
 	if a.Vault, err = customer.NewVault(customer.VaultDeps{Store: db.Customers(), Keys: km, Catalog: cat, Norm: norm,
-		Ledger: db.Rights(), Clock: now}); err != nil {
+		Ledger: db.Rights(), Clock: now, Log: opts.Log}); err != nil {
 		return nil, err
 	}
 	var mx *quality.MXChecker
@@ -359,7 +359,7 @@ func (a *App) HTTP() *httpapi.Server {
 		Rights: a.Rights, Duplicates: a.Duplicates,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
-		PrivacyOrigins: a.Config.PrivacyOriginList()}
+		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats()}
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to

@@ -708,6 +708,15 @@ func (s *Service) suppressedAt(ctx context.Context, purpose string, ids []string
 	if err != nil {
 		return nil, err
 	}
+	out := map[string]time.Time{}
+	for _, id := range want {
+		// A suspect ContactValues left out has a profile that does not decrypt (or was erased
+		// a moment ago): it cannot be cleared of the entry its token matched, so it counts as
+		// suppressed from now, and a damaged row never becomes a permission to market.
+		if _, ok := vals[id]; !ok {
+			out[id] = s.now()
+		}
+	}
 	hashes := make(map[string][][]byte, len(vals))
 	var all [][]byte
 	for id, fields := range vals {
@@ -720,13 +729,12 @@ func (s *Service) suppressedAt(ctx context.Context, purpose string, ids []string
 		}
 	}
 	if len(all) == 0 {
-		return nil, nil
+		return out, nil
 	}
 	listedAt, err := s.store.SuppressedAt(ctx, purpose, all)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]time.Time{}
 	for id, hs := range hashes {
 		for _, h := range hs {
 			if t := listedAt[string(h)]; t.After(out[id]) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/vault"
 )
 
@@ -15,7 +14,8 @@ const contactBatch = 1000
 // fields it holds, opening only those fields. It serves decisions made inside Steward, such as
 // matching customers against the consent suppression list, whose callers hash the values and
 // never return or store them; it checks no permission and writes no audit entry for that
-// reason, and must never back a response.
+// reason, and must never back a response. A customer whose profile does not decrypt is left
+// out, counted and logged (see Skip), as one holding none of the fields.
 func (vt *Vault) ContactValues(ctx context.Context, ids []string, fields ...string) (map[string]map[string]string, error) {
 	out := make(map[string]map[string]string, len(ids))
 	for start := 0; start < len(ids); start += contactBatch {
@@ -25,6 +25,10 @@ func (vt *Vault) ContactValues(ctx context.Context, ids []string, fields ...stri
 		}
 		for _, r := range recs {
 			vals, err := vt.OpenFields(ctx, r, fields)
+			if vt.Skip(ctx, r.ID, err) {
+				// Left out as if it held none of the fields: see Skip.
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -47,12 +51,12 @@ func (vt *Vault) OpenFields(ctx context.Context, r *Record, fields []string) (ma
 			if dk == nil {
 				var err error
 				if dk, err = vt.keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key}); err != nil {
-					return nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
+					return nil, keyUnavailable(err)
 				}
 			}
 			var err error
 			if b, err = dk.Open(Table, name, r.ID, ct); err != nil {
-				return nil, problem.Wrap(problem.Internal, err, "stored value does not open")
+				return nil, undecryptable(err, "stored value does not open")
 			}
 		} else {
 			continue

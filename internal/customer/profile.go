@@ -34,7 +34,7 @@ func (vt *Vault) NewProfile(ctx context.Context, values map[string]any) (*Record
 func (vt *Vault) OpenProfile(ctx context.Context, r *Record) (map[string]any, *vault.DataKey, error) {
 	dk, err := vt.keys.OpenDataKey(ctx, r.ID, vault.WrappedKey{MasterVersion: r.MasterVersion, Blob: r.Key})
 	if err != nil {
-		return nil, nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
+		return nil, nil, keyUnavailable(err)
 	}
 	values, err := openValues(r, dk)
 	if err != nil {

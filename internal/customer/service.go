@@ -195,7 +195,9 @@ func (s *Service) prepare(ctx context.Context, fields map[string]any) (*Record, 
 
 // Get returns one customer, revealing the fields that purpose allows. Returns NotFound if the
 // customer does not exist, Forbidden if the caller's role may not act for purpose, and
-// *Merged, reading nothing, for a customer merged into another.
+// *Merged, reading nothing, for a customer merged into another. A customer whose stored data
+// does not decrypt is answered with an Internal problem saying so, not skipped: the caller asked
+// for this one person, and an empty or missing answer would read as "no data" or "no customer".
 func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 	if err := s.checkRead(ctx, purpose); err != nil {
 		return View{}, s.denied(ctx, err, id, purpose)
@@ -219,7 +221,7 @@ func (s *Service) Get(ctx context.Context, id, purpose string) (View, error) {
 	}
 	values, err := s.vault.open(ctx, r)
 	if err != nil {
-		return View{}, err
+		return View{}, s.vault.unreadable(ctx, id, err)
 	}
 	v := s.render(ctx, r, values, purpose)
 	if s.statuses != nil && v.Fields != nil {
@@ -328,7 +330,9 @@ func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]a
 // index returns candidates; each is opened and compared, so truncated tokens never return a
 // wrong customer. A match merged into another customer is answered for by that customer, and
 // each customer is returned once: after a merge, a look-up by the address both records had
-// finds the one person. At most limit matches are returned (0, or more than MaxLookup, means
+// finds the one person. A candidate whose profile does not decrypt is skipped, counted and
+// logged (see Vault.Skip): whether it holds the value cannot be told, so a value only it holds
+// is answered as not found, like any other non-match. At most limit matches are returned (0, or more than MaxLookup, means
 // MaxLookup), and only the matches returned are audited as read: the trail records what the
 // caller saw.
 func (s *Service) Find(ctx context.Context, field string, raw any, purpose string, limit int) ([]View, error) {
@@ -361,6 +365,10 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 	seen := map[string]bool{}
 	for _, r := range cands {
 		values, err := s.vault.open(ctx, r)
+		if s.vault.Skip(ctx, r.ID, err) {
+			// Whether it holds the value cannot be told, so it is not a match.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -373,7 +381,11 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 				return nil, err
 			}
 			if !seen[r.ID] {
-				if values, err = s.vault.open(ctx, r); err != nil {
+				values, err = s.vault.open(ctx, r)
+				if s.vault.Skip(ctx, r.ID, err) {
+					continue
+				}
+				if err != nil {
 					return nil, err
 				}
 			}
@@ -412,7 +424,8 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 // are UUIDv7); customers merged into another are not listed, their winner is. next is empty
 // on the last page. Listings are always masked: a purpose is
 // refused, because a reveal is a decision about one customer at a time (their consent, their
-// restrictions), never about a page of them.
+// restrictions), never about a page of them. A customer whose profile does not decrypt is left
+// out of the page, counted and logged (see Vault.Skip); the cursor still moves past them.
 func (s *Service) List(ctx context.Context, after string, limit int, purpose string) (page []View, next string, err error) {
 	if err := s.checkRead(ctx, ""); err != nil {
 		return nil, "", err
@@ -441,6 +454,9 @@ func (s *Service) List(ctx context.Context, after string, limit int, purpose str
 	entries := make([]audit.Entry, 0, len(recs))
 	for _, r := range recs {
 		values, err := s.vault.open(ctx, r)
+		if s.vault.Skip(ctx, r.ID, err) {
+			continue
+		}
 		if err != nil {
 			return nil, "", err
 		}
@@ -557,11 +573,12 @@ func openValues(r *Record, dk *vault.DataKey) (map[string]any, error) {
 	for name, ct := range r.Sealed {
 		b, err := dk.Open(Table, name, r.ID, ct)
 		if err != nil {
-			return nil, problem.Wrap(problem.Internal, err, "stored value does not open")
+			return nil, undecryptable(err, "stored value does not open")
 		}
 		v, err := decodeValue(b)
 		if err != nil {
-			return nil, problem.Wrap(problem.Internal, err, "stored value unreadable")
+			// The decoder's message may quote the decrypted bytes: keep none of it.
+			return nil, undecryptable(errors.New("decrypted value is not a stored value"), "stored value unreadable")
 		}
 		values[name] = v
 	}

@@ -3,6 +3,7 @@ package customer
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/clock"
@@ -22,6 +23,8 @@ type Vault struct {
 	norm    *Normalizer
 	ledger  ErasureLedger
 	now     clock.Clock
+	log     *slog.Logger
+	stats   Stats
 }
 
 // VaultDeps is what a Vault is built from.
@@ -34,6 +37,9 @@ type VaultDeps struct {
 	Ledger ErasureLedger
 	// Clock stamps creation and change times; nil is the system clock.
 	Clock clock.Clock
+	// Log receives the id of each customer whose profile does not decrypt (see Skip); nil
+	// discards.
+	Log *slog.Logger
 }
 
 // NewVault builds the vault; every dependency but the clock is required.
@@ -50,7 +56,11 @@ func NewVault(c VaultDeps) (*Vault, error) {
 	case c.Ledger == nil:
 		return nil, errors.New("customer vault: no erasure ledger")
 	}
-	return &Vault{store: c.Store, keys: c.Keys, catalog: c.Catalog, norm: c.Norm, ledger: c.Ledger, now: clock.Or(c.Clock)}, nil
+	log := c.Log
+	if log == nil {
+		log = discardLog
+	}
+	return &Vault{store: c.Store, keys: c.Keys, catalog: c.Catalog, norm: c.Norm, ledger: c.Ledger, now: clock.Or(c.Clock), log: log}, nil
 }
 
 // Normalizer is the vault's value normaliser, so that callers validate values exactly as the

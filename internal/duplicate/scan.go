@@ -99,6 +99,11 @@ func (s *Service) refresh(ctx context.Context, after string, limit int) (int, st
 	rows := make([]KeyRow, 0, len(recs))
 	for _, r := range recs {
 		values, err := s.open(ctx, r)
+		if s.vault.Skip(ctx, r.ID, err) {
+			// It stays stale, so every scan tries it again (and counts it) until it is
+			// restored or erased; the others get their keys.
+			continue
+		}
 		if err != nil {
 			return 0, after, err
 		}
@@ -165,6 +170,9 @@ func (s *Service) score(ctx context.Context, refreshed int64) (Result, error) {
 		}
 		for _, r := range recs {
 			values, err := s.open(ctx, r)
+			if s.vault.Skip(ctx, r.ID, err) {
+				continue
+			}
 			if err != nil {
 				return res, err
 			}

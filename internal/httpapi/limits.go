@@ -26,10 +26,19 @@ const (
 	// a minute (from its first failure); beyond it, every authentication from that address is
 	// refused with 429 until the minute is over, so keys cannot be guessed at speed.
 	AuthFailuresPerMinute = 30
+	// PortalRequestsPerAddress is how many privacy requests one client address may make on the
+	// portal in PortalWindow; beyond it they are refused with 429 until the window is over. Each
+	// request sends a message to the address it names, so without it one client could make
+	// Steward mail any number of addresses (the limit per target address is in rights.CreateSelf).
+	// A household or office behind one address makes a few; a script making hundreds stops here.
+	PortalRequestsPerAddress = 20
 	// trackedAddresses bounds the addresses remembered for the failure count: the table is
 	// cleared when full, which only forgives some failures early.
 	trackedAddresses = 100_000
 )
+
+// PortalWindow is the period PortalRequestsPerAddress counts over.
+const PortalWindow = time.Hour
 
 // TrackingReadTimeout is how long a tracking request may take to send its body. A batch of
 // 500 KiB arrives in well under a second on any real connection; a trickle is cut off.
@@ -44,6 +53,7 @@ type limits struct {
 	readers  int                      // tracking bodies being read or held, all addresses
 	perKey   map[string]chan struct{} // the slots one write key may hold at once
 	failures map[string]failures      // failed authentications per client address
+	portal   map[string]failures      // privacy portal requests per client address
 
 	refused *prometheus.CounterVec
 	failed  prometheus.Counter
@@ -51,8 +61,9 @@ type limits struct {
 
 func newLimits(trusted []netip.Prefix) *limits {
 	return &limits{trusted: trusted, inflight: map[string]int{}, perKey: map[string]chan struct{}{}, failures: map[string]failures{},
+		portal: map[string]failures{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_http_limited_total",
-			Help: "Requests refused by a per-client limit, by limit (tracking_address, tracking_bodies, auth_failures) — never the address."},
+			Help: "Requests refused by a per-client limit, by limit (tracking_address, tracking_bodies, auth_failures, portal_address) — never the address."},
 			[]string{"limit"}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_auth_failures_total",
 			Help: "Failed authentications (unknown, revoked or malformed keys), every route."})}
@@ -182,4 +193,27 @@ func (l *limits) failedAuth(addr string) {
 	}
 	f.n++
 	l.failures[addr] = f
+}
+
+// allowPortal counts one privacy portal request from addr and refuses it with 429 once the
+// address has made PortalRequestsPerAddress within PortalWindow of its first. The counts are
+// per node and kept in memory: behind a load balancer spreading one client over n nodes, it
+// gets up to n times the share, and a restart forgives everyone.
+func (l *limits) allowPortal(addr string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.portal[addr]
+	if !ok || time.Since(f.since) > PortalWindow {
+		if len(l.portal) >= trackedAddresses {
+			clear(l.portal)
+		}
+		f = failures{since: time.Now()}
+	}
+	if f.n >= PortalRequestsPerAddress {
+		l.refused.WithLabelValues("portal_address").Inc()
+		return problem.New(problem.RateLimited, "too many privacy requests from this address; retry in an hour")
+	}
+	f.n++
+	l.portal[addr] = f
+	return nil
 }

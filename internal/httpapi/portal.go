@@ -147,6 +147,7 @@ var pageTitles = map[int]string{
 	http.StatusGone:                  "This link no longer works",
 	http.StatusRequestEntityTooLarge: "That was too much to send",
 	http.StatusServiceUnavailable:    "Please try again later",
+	http.StatusTooManyRequests:       "Please try again later",
 }
 
 // writeErrorPage answers an error to a browser with the same status and detail as the

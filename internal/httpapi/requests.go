@@ -149,6 +149,11 @@ func (s *Server) selfRequest(w http.ResponseWriter, r *http.Request) error {
 	} else if err := decodeJSONOrForm(r, &in); err != nil {
 		return err
 	}
+	// Counted only for well-formed requests, so a person correcting a typo is not held back.
+	if err := s.limits.allowPortal(s.limits.clientAddr(r)); err != nil {
+		return err
+	}
+	// A request over the limit for its address gets the same answer: see rights.CreateSelf.
 	if _, err := s.Rights.CreateSelf(r.Context(), in); err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func (s *Server) routes() []route {
 		get("/v1/requests/{id}/export", s.downloadExport, public, query(tokenParam), outMedia("application/zip", 200),
 			errs(401, 403, 404, 410, 422)),
 		post("/v1/privacy/requests", s.selfRequest, public, pages, inOrForm[rights.SelfRequest](), out[Accepted](202), redirects(303),
-			errs(400, 413, 422, 503)),
+			errs(400, 413, 422, 429, 503)),
 		options("/v1/privacy/requests", s.privacyPreflight, public, noBody(204)),
 		get("/v1/privacy/received", s.receivedPage, public, outMedia("text/html", 200)),
 		get("/v1/privacy/confirm", s.confirmPage, public, pages, query(emailTokenParam), outMedia("text/html", 200), errs(422)),

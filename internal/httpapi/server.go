@@ -79,7 +79,10 @@ type Server struct {
 	// portal's request route from a script (CORS); empty sends no CORS headers.
 	PrivacyOrigins []string
 	// Duplicates serves the duplicate review queue and the quality report.
-	Duplicates    *duplicate.Service
+	Duplicates *duplicate.Service
+	// CustomerStats, when set, is exported as steward_undecryptable_records_total: how often
+	// a batch read left out a profile that does not decrypt (see customer.Vault.Skip).
+	CustomerStats *customer.Stats
 	ingestMetrics *ingestMetrics
 	trackSlots    chan struct{}
 	limits        *limits
@@ -110,6 +113,9 @@ func (s *Server) Handler() http.Handler {
 	s.limits = newLimits(s.TrustedProxies)
 	s.registry.MustRegister(s.limits.refused, s.limits.failed)
 	s.registerIngestMetrics()
+	if s.CustomerStats != nil {
+		s.registry.MustRegister(customerStatsCollector{s.CustomerStats})
+	}
 	s.registerRightsMetrics()
 
 	mux := http.NewServeMux()

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -117,6 +118,19 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(n), k.KeyID, k.Label)
 	})
+}
+
+// undecryptableDesc has no labels: which customers were left out is in the log, by id.
+var undecryptableDesc = prometheus.NewDesc("steward_undecryptable_records_total",
+	"Times a listing, look-up, duplicate scan, consent match or retention run left out a customer profile that does not decrypt.", nil, nil)
+
+// customerStatsCollector reads the customer vault's counts at each scrape.
+type customerStatsCollector struct{ stats *customer.Stats }
+
+func (c customerStatsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- undecryptableDesc }
+
+func (c customerStatsCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(undecryptableDesc, prometheus.CounterValue, float64(c.stats.Undecryptable()))
 }
 
 func cors(w http.ResponseWriter, r *http.Request) {

@@ -117,9 +117,27 @@ func (s *Service) walk(ctx context.Context, apply bool) (Plan, error) {
 				continue
 			}
 			if inactive {
+				// A customer merged into another is erased with the top of its tree, when
+				// the top is inactive: erasing it alone would erase a part of an active
+				// person, and erasing it as an erasure does (the whole tree) all of them.
+				top, err := s.rights.Top(ctx, r.ID)
+				if problem.Is(err, problem.NotFound) || (err == nil && top != r.ID) {
+					continue
+				}
+				if err != nil {
+					return p, err
+				}
 				p.Erase++
 				if apply {
-					if _, err := s.rights.Erase(ctx, r.ID, "", "retention: inactive for longer than "+s.inactiveAfter.String()); err != nil {
+					_, err := s.rights.Erase(ctx, r.ID, "", "retention: inactive for longer than "+s.inactiveAfter.String())
+					if problem.Is(err, problem.Conflict) {
+						// A customer merged into this one is under legal hold, which holds
+						// the whole person.
+						p.Erase--
+						p.Held++
+						continue
+					}
+					if err != nil {
 						return p, err
 					}
 				}
@@ -130,6 +148,9 @@ func (s *Service) walk(ctx context.Context, apply bool) (Plan, error) {
 				if problem.Is(err, problem.Conflict) || problem.Is(err, problem.NotFound) || problem.Is(err, problem.Gone) {
 					p.Conflicts++ // changed or erased meanwhile: the next run looks again
 					continue
+				}
+				if s.vault.Skip(ctx, r.ID, err) {
+					continue // does not decrypt: counted and logged, the others are purged
 				}
 				if err != nil {
 					return p, err

@@ -139,8 +139,18 @@ func (s *Service) ErasureReport(ctx context.Context, customerID string) (LedgerE
 
 func (s *Service) now() time.Time { return s.clock() }
 
+// Top returns the customer at the top of id's merge tree (id itself when nothing merged it
+// into another), which an erasure of id erases with the whole tree. Retention judges a tree
+// by its top: a merged-in record stops changing when merged, so it looks inactive while the
+// person is not. NotFound for a customer without a profile row.
+func (s *Service) Top(ctx context.Context, id string) (string, error) {
+	root, _, err := s.store.MergeTree(ctx, id)
+	return root, err
+}
+
 // Erase erases a customer: the erasure ledger and suppression list first, then the profile
 // and its data key in the same transaction, then every other table through the registry.
+// The customers of its merge tree go with it (see eraseRows).
 // Erasing someone already erased returns the stored report (and finishes an erasure a crash
 // interrupted). Returns NotFound for an unknown customer and Conflict under a legal hold. It
 // needs requests.manage.
@@ -166,6 +176,14 @@ func (s *Service) erase(ctx context.Context, customerID, requestID, reason strin
 	return r, nil
 }
 
+// eraseRows erases the person: the customer asked for and every customer of its merge tree.
+// A merge (stitching, an identify, a duplicate review) says two records are one person, but
+// the merged-in record keeps its own profile, events and identifiers under its own data key,
+// and only the link names it: erasing the top one alone would leave the rest behind, no
+// longer linked to anyone. So the top of the tree answers for a merged-in id, as it does in
+// reads, and the merged-in customers are erased first, each under its own ledger entry (a
+// restore replays them one by one), every one before the customer it was merged into, whose
+// row's deletion takes the links with it.
 func (s *Service) eraseRows(ctx context.Context, customerID, requestID, reason string) (Report, error) {
 	if !ident.Valid(customerID) {
 		return Report{}, problem.InvalidField("customer_id", "is not a valid customer id")
@@ -178,11 +196,70 @@ func (s *Service) eraseRows(ctx context.Context, customerID, requestID, reason s
 	} else if !problem.Is(err, problem.NotFound) {
 		return Report{}, err
 	}
-	if h, err := s.store.LegalHold(ctx, customerID); err == nil {
-		return Report{}, problem.Conflictf("customer is under legal hold (%s): release the hold first", h.Reason)
-	} else if !problem.Is(err, problem.NotFound) {
-		return Report{}, err
+	for attempt := 0; ; attempt++ {
+		root, tree, err := s.store.MergeTree(ctx, customerID)
+		if problem.Is(err, problem.NotFound) {
+			// No profile row: eraseOne answers Gone or NotFound as the vault does.
+			return s.eraseOne(ctx, customerID, requestID, reason, "", nil, ActionEraseBegin)
+		}
+		if err != nil {
+			return Report{}, err
+		}
+		for _, id := range tree {
+			if h, err := s.store.LegalHold(ctx, id); err == nil {
+				what := "customer is"
+				if id != customerID {
+					what = "a customer merged with this one is"
+				}
+				return Report{}, problem.Conflictf("%s under legal hold (%s): release the hold first", what, h.Reason)
+			} else if !problem.Is(err, problem.NotFound) {
+				return Report{}, err
+			}
+		}
+		merged, err := s.eraseMerged(ctx, root, tree[1:], requestID, reason, ActionEraseBegin)
+		if err != nil {
+			return Report{}, err
+		}
+		r, err := s.eraseOne(ctx, root, requestID, reason, "", merged, ActionEraseBegin)
+		if errors.Is(err, ErrMergedInto) && attempt < 5 {
+			continue // merged into meanwhile: list the tree again
+		}
+		return r, err
 	}
+}
+
+// eraseMerged erases the customers merged into root (listed with each before those merged
+// into it, as MergeTree and MergedInto list them), the last first, so that every link names
+// its customer until that customer is erased. It returns what was done to each, in the
+// tree's order.
+func (s *Service) eraseMerged(ctx context.Context, root string, members []string, requestID, reason, action string) ([]MergedReport, error) {
+	out := make([]MergedReport, len(members))
+	for i := len(members) - 1; i >= 0; i-- {
+		id := members[i]
+		var r Report
+		e, err := s.store.LedgerEntry(ctx, id)
+		switch {
+		case err == nil && e.State == LedgerErased:
+			r = e.Report
+		case err == nil:
+			r, err = s.finish(ctx, e)
+		case problem.Is(err, problem.NotFound):
+			r, err = s.eraseOne(ctx, id, requestID, reason+" (merged into an erased customer)", root, nil, action)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("erase merged customer: %w", err)
+		}
+		out[i] = MergedReport{CustomerID: id, Tables: r.Tables, KeyShredded: r.KeyShredded, Complete: r.Complete}
+	}
+	return out, nil
+}
+
+// eraseOne erases one customer who has no customers merged into it any more: the erasure
+// ledger and suppression list first, then the profile and its data key in one transaction,
+// then every other table through the registry. with names the customer whose erasure this
+// one is part of; merged is what was done to those merged into it; action is the audit
+// action of the beginning (a replay says so).
+func (s *Service) eraseOne(ctx context.Context, customerID, requestID, reason, with string, merged []MergedReport, action string) (Report, error) {
 	values, err := s.vault.IndexedValues(ctx, customerID)
 	if err != nil {
 		return Report{}, err
@@ -198,14 +275,14 @@ func (s *Service) eraseRows(ctx context.Context, customerID, requestID, reason s
 		}
 	}
 	e := LedgerEntry{CustomerID: customerID, ErasedAt: s.now(), RequestID: requestID, Reason: reason, State: LedgerErasing,
-		Report: Report{CustomerID: customerID}, Marketing: marketing}
+		Report: Report{CustomerID: customerID, Merged: merged, ErasedWith: with}, Marketing: marketing}
 	var supp []Suppression
 	for _, field := range sortedNames(values) {
 		h := s.hasher.KeyedHash(suppressionLabel(field), values[field])
 		supp = append(supp, Suppression{Kind: field, Hash: h})
 		e.Hashes = append(e.Hashes, field+":"+hex.EncodeToString(h))
 	}
-	return s.begin(ctx, e, supp, ActionEraseBegin)
+	return s.begin(ctx, e, supp, action)
 }
 
 // begin records the entry outside the database first: if the process dies between the two
@@ -326,7 +403,7 @@ func (s *Service) Replay(ctx context.Context, also []LedgerEntry) (int, error) {
 				return n, err
 			}
 		case problem.Is(err, problem.NotFound):
-			fe.State, fe.Report = LedgerErasing, Report{CustomerID: fe.CustomerID}
+			fe.State, fe.Report = LedgerErasing, Report{CustomerID: fe.CustomerID, ErasedWith: fe.Report.ErasedWith}
 			if fe.Reason == "" {
 				fe.Reason = "erasure"
 			}
@@ -345,6 +422,16 @@ func (s *Service) Replay(ctx context.Context, also []LedgerEntry) (int, error) {
 				if err := s.consents.Resuppress(ctx, fe.Marketing, fe.ErasedAt); err != nil {
 					return n, err
 				}
+			}
+			// The restored database may hold customers merged into this one that the file
+			// does not name (a ledger written before merge trees were erased whole): they go
+			// first, as at the erasure, before the links naming them go with the profile.
+			sub, err := s.store.MergedInto(ctx, fe.CustomerID)
+			if err != nil {
+				return n, err
+			}
+			if fe.Report.Merged, err = s.eraseMerged(ctx, fe.CustomerID, sub, fe.RequestID, fe.Reason, ActionEraseReplay); err != nil {
+				return n, err
 			}
 			if _, err := s.begin(ctx, fe, supp, ActionEraseReplay); err != nil {
 				return n, err

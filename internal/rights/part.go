@@ -42,6 +42,23 @@ type Report struct {
 	Tables      []Outcome `json:"tables"`
 	KeyShredded bool      `json:"key_shredded"`
 	Complete    bool      `json:"complete"`
+	// Merged are the customers merged into this one (by stitching or a duplicate review, at
+	// any depth) that were erased with it, each with what erasure did to it. A merge says
+	// the records are one person, and the merged-in record keeps its own profile, events and
+	// identifiers under its own key: erasing the person erases them all.
+	Merged []MergedReport `json:"merged,omitempty"`
+	// ErasedWith names the customer whose erasure this one was part of, for a customer that
+	// had been merged into it.
+	ErasedWith string `json:"erased_with,omitempty"`
+}
+
+// MergedReport is what erasure did to one customer erased with the one it was merged into.
+// Its own ledger entry holds the same report, so a restore replays it on its own.
+type MergedReport struct {
+	CustomerID  string    `json:"customer_id"`
+	Tables      []Outcome `json:"tables"`
+	KeyShredded bool      `json:"key_shredded"`
+	Complete    bool      `json:"complete"`
 }
 
 // has reports whether the report already holds table's outcome: a resumed erasure skips it.

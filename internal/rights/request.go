@@ -299,12 +299,28 @@ type SelfRequest struct {
 	Jurisdiction string `json:"jurisdiction,omitempty"`
 }
 
+// SelfRequestsPerContact is how many portal requests one e-mail address or phone number may
+// open in SelfRequestWindow. Each sends one message, so this bounds how many a stranger can make
+// Steward send to one inbox or phone: enough for a person who lost the first message and asks
+// again, too few to use the portal to flood someone.
+const SelfRequestsPerContact = 3
+
+// SelfRequestWindow is the period SelfRequestsPerContact counts over.
+const SelfRequestWindow = time.Hour
+
 // CreateSelf opens a request made by the customer and sends a one-time verification link to
 // the address given, by e-mail, or to the phone number given, by text message. It answers the
 // same whether or not the address belongs to a customer, so the portal cannot be used to learn
 // who is a customer; a request from an unknown address stays unverifiable and is rejected by
 // the DPO ("no data held"). The customer is found through the blind index of the field given,
 // as staff look-ups are.
+//
+// Once SelfRequestsPerContact requests for the same contact were opened within
+// SelfRequestWindow, it stores and sends nothing and returns a nil request and no error: the
+// portal answers exactly as it does when a message goes out, so the limit tells a caller
+// nothing about the address. The count is kept in the database, as the keyed hash of the
+// contact every request already carries, so all nodes agree on it; it covers addresses that
+// belong to no customer as well, which is what keeps it from telling the two apart.
 func (s *Service) CreateSelf(ctx context.Context, in SelfRequest) (*Request, error) {
 	if err := checkType(in.Type); err != nil {
 		return nil, err
@@ -334,8 +350,12 @@ func (s *Service) CreateSelf(ctx context.Context, in SelfRequest) (*Request, err
 	}
 	e := audit.New(sys, ActionRequestCreate, r.CustomerID, nil, "privacy_requests")
 	e.Target = requestTarget(r.ID)
-	if err := s.store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
+	created, err := s.store.CreateSelfRequest(ctx, r, []audit.Entry{e}, now.Add(-SelfRequestWindow), SelfRequestsPerContact)
+	if err != nil {
 		return nil, err
+	}
+	if !created {
+		return nil, nil
 	}
 	link := s.link(ConfirmPath + "?token=" + token)
 	within := inWords(st.LinkTTL)

@@ -2,6 +2,7 @@ package rights
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -22,6 +23,10 @@ type Hold struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
+// ErrMergedInto is BeginErasure's answer while customers are still merged into the one being
+// erased: a merge made after the erasure listed the tree. The erasure lists it again.
+var ErrMergedInto = errors.New("customers are merged into the customer being erased")
+
 // Store is what the rights service needs from an engine. Write methods store their audit
 // entries in the same transaction.
 type Store interface {
@@ -29,7 +34,9 @@ type Store interface {
 	// suppression hashes, deletes the customer's profile row together with its wrapped data
 	// key (crypto-shredding) and blind-index entries, and appends entries. It returns the
 	// outcomes for the tables it touched. When the ledger already holds the customer it
-	// changes nothing and returns Conflict.
+	// changes nothing and returns Conflict. While customers are still linked into this one
+	// (merged into it) it changes nothing and returns ErrMergedInto: deleting the row would
+	// drop the links, the only record of whose they are.
 	BeginErasure(ctx context.Context, e LedgerEntry, suppress []Suppression, entries []audit.Entry) ([]Outcome, error)
 	// SaveErasureReport stores the report of an erasure in progress.
 	SaveErasureReport(ctx context.Context, customerID string, r Report) error
@@ -39,6 +46,13 @@ type Store interface {
 	// logs where it can (SQLite's write-ahead logs), so the wrapped data key is in no file
 	// once the erasure returns. It fails while a long read holds the log back.
 	Forget(ctx context.Context) error
+	// MergeTree returns the customer at the top of id's merge links and every customer
+	// merged into that one at any depth (merges in force, not undone ones), the top first
+	// and every customer before those merged into it. NotFound when id has no profile row.
+	MergeTree(ctx context.Context, id string) (root string, tree []string, err error)
+	// MergedInto returns every customer merged into id at any depth, in MergeTree's order;
+	// none for a customer without a profile row.
+	MergedInto(ctx context.Context, id string) ([]string, error)
 	// LedgerEntry returns NotFound when the customer was never erased.
 	LedgerEntry(ctx context.Context, customerID string) (LedgerEntry, error)
 	// LedgerEntries returns up to limit entries with id greater than after, by id.
@@ -59,6 +73,10 @@ type Store interface {
 
 	// CreateRequest inserts r.
 	CreateRequest(ctx context.Context, r *Request, entries []audit.Entry) error
+	// CreateSelfRequest inserts r, a request made on the privacy portal, unless limit or more
+	// requests made there with r's contact hash were created since since: then it stores
+	// nothing and returns false. The count and the insert share one transaction.
+	CreateSelfRequest(ctx context.Context, r *Request, entries []audit.Entry, since time.Time, limit int) (bool, error)
 	// UpdateRequest stores r if the stored version is still prev: NotFound or Conflict
 	// otherwise, so two staff completing one request at once cannot both win.
 	UpdateRequest(ctx context.Context, r *Request, prev int64, entries []audit.Entry) error

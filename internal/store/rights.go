@@ -40,6 +40,15 @@ func (db *Rights) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppre
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		// The links into this customer go with its row (ON DELETE CASCADE), and with them
+		// the only record of whose the merged-in rows are: those customers are erased first.
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM customer_links WHERE merged_into = $1 LIMIT 1`, e.CustomerID).Scan(&one)
+		if err == nil {
+			return rights.ErrMergedInto
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO erasure_ledger (customer_id, erased_at, request_id, reason, hashes, marketing, state, report, completed_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`, e.CustomerID, micros(e.ErasedAt), e.RequestID, e.Reason, string(hashes), string(marketing), rights.LedgerErasing, string(report)); err != nil {
 			return err
@@ -72,6 +81,22 @@ func (db *Rights) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppre
 		return db.appendAudit(ctx, tx, entries)
 	})
 	return out, err
+}
+
+// MergeTree implements rights.Store.
+func (db *Rights) MergeTree(ctx context.Context, id string) (string, []string, error) {
+	return db.customerTree(ctx, id)
+}
+
+// MergedInto implements rights.Store.
+func (db *Rights) MergedInto(ctx context.Context, id string) ([]string, error) {
+	ids, err := tree(id, func(c string) (*sql.Rows, error) {
+		return db.query(ctx, `SELECT customer_id FROM customer_links WHERE merged_into = $1`, c)
+	})
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	return ids[1:], nil
 }
 
 // SaveErasureReport implements rights.Store.
@@ -263,6 +288,33 @@ func (db *Rights) CreateRequest(ctx context.Context, r *rights.Request, entries 
 		}
 		return db.appendAudit(ctx, tx, entries)
 	})
+}
+
+// CreateSelfRequest implements rights.Store. On SQLite the count and the insert run on the one
+// writer, so concurrent requests for one contact are counted exactly; on PostgreSQL two
+// transactions that count at the same moment can both insert, so a burst can pass the limit by
+// the number of requests in flight at once (which the portal's per-client limit bounds).
+func (db *Rights) CreateSelfRequest(ctx context.Context, r *rights.Request, entries []audit.Entry, since time.Time, limit int) (bool, error) {
+	created := false
+	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		created = false
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests WHERE contact_hash = $1 AND source = $2 AND created_at >= $3`,
+			nonNil(r.ContactHash), rights.SourceCustomer, micros(since)).Scan(&n); err != nil {
+			return err
+		}
+		if n >= limit {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+			r.ID, r.Type, r.State, r.CustomerID, r.Jurisdiction, r.Source, nonNil(r.ContactHash), nonNil(r.TokenHash), optMicros(r.TokenExpires),
+			r.Reason, string(r.Result), r.Version, micros(r.DueAt), micros(r.CreatedAt), micros(r.UpdatedAt), optMicros(r.VerifiedAt), optMicros(r.ClosedAt)); err != nil {
+			return err
+		}
+		created = true
+		return db.appendAudit(ctx, tx, entries)
+	})
+	return created, err
 }
 
 // UpdateRequest implements rights.Store.

@@ -1,11 +1,15 @@
 package storetest
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/clock"
+	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/store"
@@ -133,5 +137,59 @@ func testErasureLedger(t *testing.T, db *store.Engine) {
 	page, err := rs.LedgerEntries(ctx, id(1), 10)
 	if err != nil || len(page) != 1 || page[0].CustomerID != id(2) {
 		t.Fatalf("got %v, %v after the first id, want the second entry", page, err)
+	}
+}
+
+// testErasureMergeTree: the tree of a merged-in customer is listed from its top, every customer
+// before those merged into it; a customer others are still merged into is not erased (its row
+// would take the links, the only record of whose their rows are), and nothing changes; once
+// they are erased, it is.
+func testErasureMergeTree(t *testing.T, db *store.Engine) {
+	rs := db.Rights()
+	now := clock.System()
+	for i := 701; i <= 704; i++ {
+		if err := db.Customers().CreateCustomer(ctx, record(id(i), int64(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 702 and 703 merged into 701, 704 into 702; 701 then stands at the top.
+	ms := []ingest.Merge{
+		{ID: id(801), Winner: id(701), Loser: id(702), Reason: "test", CreatedAt: now},
+		{ID: id(802), Winner: id(701), Loser: id(703), Reason: "test", CreatedAt: now},
+		{ID: id(803), Winner: id(702), Loser: id(704), Reason: "test", CreatedAt: now},
+	}
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error { return tx.AddMerges(ctx, ms) })
+	root, tree, err := rs.MergeTree(ctx, id(704))
+	if err != nil || root != id(701) || len(tree) != 4 || tree[0] != id(701) || slices.Index(tree, id(702)) > slices.Index(tree, id(704)) {
+		t.Fatalf("merge tree: got %s %v %v", root, tree, err)
+	}
+	if sub, err := rs.MergedInto(ctx, id(702)); err != nil || !slices.Equal(sub, []string{id(704)}) {
+		t.Fatalf("merged into: got %v %v", sub, err)
+	}
+	if sub, err := rs.MergedInto(ctx, id(799)); err != nil || len(sub) != 0 {
+		t.Fatalf("merged into a customer without a row: got %v %v", sub, err)
+	}
+	begin := func(n int) error {
+		_, err := rs.BeginErasure(ctx, rights.LedgerEntry{CustomerID: id(n), ErasedAt: now, Reason: "request"}, nil, []audit.Entry{entry("rights.erase", id(n))})
+		return err
+	}
+	for _, n := range []int{701, 702} {
+		if err := begin(n); !errors.Is(err, rights.ErrMergedInto) {
+			t.Fatalf("erasing %d with customers merged into it: got %v, want ErrMergedInto", n, err)
+		}
+		if _, err := rs.LedgerEntry(ctx, id(n)); !problem.Is(err, problem.NotFound) {
+			t.Fatalf("a refused erasure left a ledger entry: %v", err)
+		}
+		if _, err := db.Customers().GetCustomer(ctx, id(n)); err != nil {
+			t.Fatalf("a refused erasure changed the customer: %v", err)
+		}
+	}
+	for _, n := range []int{704, 703, 702, 701} {
+		if err := begin(n); err != nil {
+			t.Fatalf("erasing %d: %v", n, err)
+		}
+	}
+	if _, tree, err := rs.MergeTree(ctx, id(701)); !problem.Is(err, problem.NotFound) {
+		t.Fatalf("merge tree after the erasure: got %v %v", tree, err)
 	}
 }

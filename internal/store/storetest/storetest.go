@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"duplicates", testDuplicates},
 		{"rights requests", testRightsRequests},
 		{"erasure ledger", testErasureLedger},
+		{"erasure of a merge tree", testErasureMergeTree},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
