@@ -281,13 +281,20 @@ func nonNil(b []byte) []byte {
 // CreateRequest implements rights.Store.
 func (db *Rights) CreateRequest(ctx context.Context, r *rights.Request, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-			r.ID, r.Type, r.State, r.CustomerID, r.Jurisdiction, r.Source, nonNil(r.ContactHash), nonNil(r.TokenHash), optMicros(r.TokenExpires),
-			r.Reason, string(r.Result), r.Version, micros(r.DueAt), micros(r.CreatedAt), micros(r.UpdatedAt), optMicros(r.VerifiedAt), optMicros(r.ClosedAt), r.OpenedBy); err != nil {
+		if err := insertRequest(ctx, tx, r); err != nil {
 			return err
 		}
 		return db.appendAudit(ctx, tx, entries)
 	})
+}
+
+// insertRequest writes a new request row: the one statement both ways of opening a request
+// use, so a column added to requests is written by both.
+func insertRequest(ctx context.Context, tx *sql.Tx, r *rights.Request) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		r.ID, r.Type, r.State, r.CustomerID, r.Jurisdiction, r.Source, nonNil(r.ContactHash), nonNil(r.TokenHash), optMicros(r.TokenExpires),
+		r.Reason, string(r.Result), r.Version, micros(r.DueAt), micros(r.CreatedAt), micros(r.UpdatedAt), optMicros(r.VerifiedAt), optMicros(r.ClosedAt), r.OpenedBy)
+	return err
 }
 
 // CreateSelfRequest implements rights.Store. On SQLite the count and the insert run on the one
@@ -306,9 +313,7 @@ func (db *Rights) CreateSelfRequest(ctx context.Context, r *rights.Request, entr
 		if n >= limit {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-			r.ID, r.Type, r.State, r.CustomerID, r.Jurisdiction, r.Source, nonNil(r.ContactHash), nonNil(r.TokenHash), optMicros(r.TokenExpires),
-			r.Reason, string(r.Result), r.Version, micros(r.DueAt), micros(r.CreatedAt), micros(r.UpdatedAt), optMicros(r.VerifiedAt), optMicros(r.ClosedAt)); err != nil {
+		if err := insertRequest(ctx, tx, r); err != nil {
 			return err
 		}
 		created = true
