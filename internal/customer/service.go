@@ -597,26 +597,14 @@ func (s *Service) render(ctx context.Context, r *Record, values map[string]any, 
 	now := s.now()
 	v.Fields = make(map[string]any, len(values))
 	for name, val := range values {
-		f, known := s.catalog.Field(name)
-		if !known {
-			// A value stored under a field the catalog no longer declares: nobody may see it.
-			v.Fields[name] = Mask("full", val)
-			continue
+		shown, revealed, generalized := s.present(name, val, p, now)
+		v.Fields[name] = shown
+		if revealed {
+			v.Revealed = append(v.Revealed, name)
 		}
-		if purpose != "" && f.AllowsPurpose(purpose) {
-			if !p.GeneralizedOnly {
-				v.Fields[name] = val
-				v.Revealed = append(v.Revealed, name)
-				continue
-			}
-			if g, ok := s.generalize(f, val, now); ok {
-				v.Fields[name] = g
-				v.Revealed = append(v.Revealed, name)
-				v.Generalized = append(v.Generalized, name)
-				continue
-			}
+		if generalized {
+			v.Generalized = append(v.Generalized, name)
 		}
-		v.Fields[name] = Mask(f.Mask, val)
 	}
 	sort.Strings(v.Revealed)
 	sort.Strings(v.Generalized)
@@ -630,20 +618,28 @@ func (s *Service) render(ctx context.Context, r *Record, values map[string]any, 
 // device id) is shown through it, so it is never shown more freely than the profile would be.
 // The caller has checked the role (authz.MayReveal) and the customer's decision.
 func (s *Service) Present(field string, v any, purpose string) (shown any, revealed bool) {
+	p, _ := s.catalog.Purpose(purpose)
+	shown, revealed, _ = s.present(field, v, p, s.now())
+	return shown, revealed
+}
+
+// present is the one rule of what a read for purpose p sees of a value: the profile read and
+// Present both apply it. A value stored under a field the catalog no longer declares is shown
+// to nobody.
+func (s *Service) present(field string, v any, p catalog.Purpose, now time.Time) (shown any, revealed, generalized bool) {
 	f, known := s.catalog.Field(field)
 	if !known {
-		return Mask("full", v), false
+		return Mask("full", v), false, false
 	}
-	if purpose != "" && f.AllowsPurpose(purpose) {
-		p, _ := s.catalog.Purpose(purpose)
+	if p.Name != "" && f.AllowsPurpose(p.Name) {
 		if !p.GeneralizedOnly {
-			return v, true
+			return v, true, false
 		}
-		if g, ok := s.generalize(f, v, s.now()); ok {
-			return g, true
+		if g, ok := s.generalize(f, v, now); ok {
+			return g, true, true
 		}
 	}
-	return Mask(f.Mask, v), false
+	return Mask(f.Mask, v), false, false
 }
 
 // readEntry records a read: a reveal names the revealed fields and the purpose; a masked read

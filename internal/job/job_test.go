@@ -57,7 +57,7 @@ func (c *counter) step(_ context.Context, j job.Job) (string, int64, error) {
 	return strconv.Itoa(n + 1), 1, nil
 }
 
-func TestRunOneWithNothingToDo(t *testing.T) {
+func TestRunOneFindsNoWork(t *testing.T) {
 	forEngines(t, func(t *testing.T, st job.Store) {
 		ctx := context.Background()
 		create(t, st, "other", "other.kind")
