@@ -62,7 +62,7 @@ func newEnv(t *testing.T, db string, configure ...func(*config.Config)) *env {
 	e.srv = httptest.NewServer(a.HTTP().Handler())
 	t.Cleanup(e.srv.Close)
 	sys := authz.WithActor(ctx, authz.System)
-	for _, role := range []string{"admin", "support", "marketer", "analyst", "dpo", "auditor", "ingest"} {
+	for _, role := range []string{"admin", "support", "marketer", "analyst", "dpo", "auditor", "ingest", "collect"} {
 		k, _, err := a.APIKeys.Create(sys, role, role+" key")
 		if err != nil {
 			t.Fatal(err)

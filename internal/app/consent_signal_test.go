@@ -13,10 +13,15 @@ import (
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
 
-// trackWith sends a tracking call with the write key and extra headers.
+// trackWith sends a tracking call with the write key and extra headers: the server-side key,
+// or on a browser's short path (/v1/t …) the browser-safe one, the only kind it takes.
 func (e *env) trackWith(path, body string, header map[string]string) (int, string) {
 	e.t.Helper()
-	h := basic(e.keys["ingest"])
+	key := e.keys["ingest"]
+	if len(strings.TrimPrefix(path, "/v1/")) == 1 {
+		key = e.keys["collect"]
+	}
+	h := basic(key)
 	for k, v := range header {
 		h[k] = v
 	}

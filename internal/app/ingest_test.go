@@ -142,7 +142,7 @@ func trackingBatch(t *testing.T, db string) {
 
 func TestTrackingShortPathsCORSAndSettings(t *testing.T) {
 	e := newEnv(t, "")
-	body := fmt.Sprintf(`{"type":"track","event":"Product Viewed","anonymousId":"browser-1","properties":{"product_id":"p9"},"writeKey":%q}`, e.keys["ingest"])
+	body := fmt.Sprintf(`{"type":"track","event":"Product Viewed","anonymousId":"browser-1","properties":{"product_id":"p9"},"writeKey":%q}`, e.keys["collect"])
 	code, out := e.do(call{method: "POST", path: "/v1/t", body: body, header: map[string]string{"Content-Type": "text/plain", "Origin": "https://shop.example"}})
 	if code != 200 || !strings.Contains(out, `"success":true`) {
 		t.Fatalf("short path: got %d %s", code, out)
@@ -151,7 +151,7 @@ func TestTrackingShortPathsCORSAndSettings(t *testing.T) {
 	if code != 204 {
 		t.Fatalf("preflight: got %d", code)
 	}
-	code, out = e.do(call{method: "GET", path: "/v1/projects/" + e.keys["ingest"] + "/settings"})
+	code, out = e.do(call{method: "GET", path: "/v1/projects/" + e.keys["collect"] + "/settings"})
 	if code != 200 || !strings.Contains(out, `"Segment.io"`) || !strings.Contains(out, "/v1") {
 		t.Fatalf("settings: got %d %s", code, out)
 	}

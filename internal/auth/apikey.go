@@ -186,15 +186,57 @@ func (s *Service) forget() {
 	s.mu.Unlock()
 }
 
-// WriteKey authenticates a write key named in a browser-facing URL (the settings analytics.js
-// asks for): NotFound, the same for every refusal, unless it is a live key whose role may
-// write events, so the route tells an unknown key from a reading key to nobody.
-func (s *Service) WriteKey(ctx context.Context, presented string) (authz.Actor, error) {
+// Bearer authenticates a key presented to the REST API. A browser-safe (collect) key is
+// refused there whatever the route: it lives in web pages where anyone can copy it, so it
+// must reach nothing but the tracking routes, and refusing it here keeps that true for
+// routes added later.
+func (s *Service) Bearer(ctx context.Context, presented string) (authz.Actor, error) {
 	a, err := s.Authenticate(ctx, presented)
-	if err != nil || !s.catalog.RoleHas(a.Role, "events.write") {
-		return authz.Actor{}, problem.NotFoundf("unknown write key")
+	if err != nil {
+		return a, err
+	}
+	if s.catalog.BrowserSafe(a.Role) {
+		return authz.Actor{}, problem.Forbiddenf("a %s key is browser-safe and only sends tracking messages (/v1/track, /v1/batch and the like); use a server-side key for the REST API", a.Role)
 	}
 	return a, nil
+}
+
+// WriteKey authenticates the write key of a tracking request. browser says the request came
+// the way web pages and apps send (a short path such as /v1/t, writeKey in the body, an
+// Origin header): such a request takes only a browser-safe key, because a key a page carries
+// is readable by everyone who opens the page, and a trusted server-side key there would let
+// anyone overwrite and merge known customers.
+func (s *Service) WriteKey(ctx context.Context, presented string, browser bool) (authz.Actor, error) {
+	a, err := s.Authenticate(ctx, presented)
+	if err != nil {
+		return a, err
+	}
+	if !s.catalog.RoleHas(a.Role, catalog.PermEventsWrite) {
+		return authz.Actor{}, problem.Forbiddenf("role %q lacks permission %q", a.Role, catalog.PermEventsWrite)
+	}
+	if browser && !s.catalog.BrowserSafe(a.Role) {
+		return authz.Actor{}, serverKeyInBrowser(a.Role)
+	}
+	return a, nil
+}
+
+// SettingsKey authenticates a write key named in a browser-facing URL (the settings
+// analytics.js asks for): NotFound, the same for every refusal, unless it is a live key
+// whose role may write events, so the route tells an unknown key from a reading key to
+// nobody; Forbidden, as for any browser-style request, when that key is not browser-safe.
+func (s *Service) SettingsKey(ctx context.Context, presented string) (authz.Actor, error) {
+	a, err := s.Authenticate(ctx, presented)
+	if err != nil || !s.catalog.RoleHas(a.Role, catalog.PermEventsWrite) {
+		return authz.Actor{}, problem.NotFoundf("unknown write key")
+	}
+	if !s.catalog.BrowserSafe(a.Role) {
+		return authz.Actor{}, serverKeyInBrowser(a.Role)
+	}
+	return a, nil
+}
+
+func serverKeyInBrowser(role string) error {
+	return problem.Forbiddenf("this write key's role %q is for servers; requests from web pages and apps (short paths such as /v1/t, writeKey in the body, an Origin header) take a collect key", role)
 }
 
 // List returns every key, without secrets.

@@ -220,6 +220,16 @@ func (c *Catalog) RoleHas(role, permission string) bool {
 	return slices.Contains(r.Permissions, permission)
 }
 
+// BrowserSafe reports whether role is a browser-safe write role (collect): it holds
+// events.write and no other permission. Keys of such a role are the only ones accepted from
+// web pages and apps, where anyone can read them, so what they may do is limited by what the
+// role lacks rather than by a list of exceptions: no customers.write means no overwrite and
+// no merge of known customers, no read permission means no REST route.
+func (c *Catalog) BrowserSafe(role string) bool {
+	r, ok := c.Role(role)
+	return ok && len(r.Permissions) == 1 && r.Permissions[0] == PermEventsWrite
+}
+
 // GPCPurposes returns the names of the purposes a Global Privacy Control signal opts the
 // customer out of, in catalog order.
 func (c *Catalog) GPCPurposes() []string {

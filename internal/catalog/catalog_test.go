@@ -94,7 +94,7 @@ func TestDefaultPurposes(t *testing.T) {
 
 func TestDefaultRoles(t *testing.T) {
 	c := Default()
-	for _, name := range []string{"owner", "admin", "support", "marketer", "analyst", "dpo", "auditor", "ingest"} {
+	for _, name := range []string{"owner", "admin", "support", "marketer", "analyst", "dpo", "auditor", "ingest", "collect"} {
 		if r, ok := c.Role(name); !ok || r.Description == "" {
 			t.Errorf("missing role %q", name)
 		}
@@ -105,7 +105,7 @@ func TestDefaultRoles(t *testing.T) {
 			t.Errorf("owner cannot act for %q", p.Name)
 		}
 	}
-	for _, name := range []string{"auditor", "ingest"} {
+	for _, name := range []string{"auditor", "ingest", "collect"} {
 		if r, _ := c.Role(name); len(r.Purposes) != 0 {
 			t.Errorf("role %q has purposes %v, want none", name, r.Purposes)
 		}
@@ -235,11 +235,22 @@ func TestRoleMayActForAndHas(t *testing.T) {
 	for role, want := range map[string][]string{
 		"auditor": {PermAuditRead, PermCatalogRead},
 		"ingest":  {PermEventsWrite, PermCustomersWrite},
+		"collect": {PermEventsWrite},
 	} {
 		for _, p := range Permissions() {
 			if got := c.RoleHas(role, p); got != slices.Contains(want, p) {
 				t.Errorf("RoleHas(%q, %q) = %v", role, p, got)
 			}
+		}
+	}
+}
+
+// Only a role that can do nothing but add events is safe to hand to a browser.
+func TestBrowserSafe(t *testing.T) {
+	c := Default()
+	for role, want := range map[string]bool{"collect": true, "ingest": false, "owner": false, "auditor": false, "nobody": false} {
+		if got := c.BrowserSafe(role); got != want {
+			t.Errorf("BrowserSafe(%q) = %v, want %v", role, got, want)
 		}
 	}
 }

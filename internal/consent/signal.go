@@ -30,6 +30,11 @@ type Signal struct {
 	// the transaction storing the message holds them: what an event opt-out puts on the
 	// suppression or undeliverable list.
 	Contacts map[string]string
+	// Untrusted marks a signal from a browser-safe key. Its choices are recorded except a
+	// grant for a purpose that reaches the customer by e-mail or text message: anyone can
+	// send a message naming someone's address from a page, so such a grant needs a trusted
+	// channel (a server-side key, staff, a confirmed form).
+	Untrusted bool
 }
 
 // SignalRecords returns the ledger appends that tracking signals call for, one per customer,
@@ -45,7 +50,8 @@ type Signal struct {
 //   - a choice of true gives consent under the policy version in force (or lifts an
 //     objection), unless the purpose is not in that version, no version is in force, or the
 //     same message carries GPC and the purpose is GPC-sensitive: a grant needs a notice the
-//     visitor was shown, and the signal wins;
+//     visitor was shown, and the signal wins; nor, from a browser-safe key (Untrusted), for
+//     a purpose with a channel (marketing by e-mail or text message);
 //   - an event opt-out (see EventOptOut) withdraws what it concerns with source event, or
 //     lists a hard-bounced address as undeliverable.
 //
@@ -165,7 +171,7 @@ func (b *signalBatch) categories(base Record, sig Signal) error {
 			switch p.LegalBasis {
 			case catalog.Consent:
 				r.Kind = KindConsent
-				if granted && (sig.GPC && p.GPCOptOut || !slices.Contains(b.inForce.Purposes, p.Name)) {
+				if granted && (sig.GPC && p.GPCOptOut || !slices.Contains(b.inForce.Purposes, p.Name) || sig.Untrusted && p.Channel != "") {
 					continue
 				}
 			case catalog.LegitimateInterest:

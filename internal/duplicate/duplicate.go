@@ -42,11 +42,13 @@ const (
 // Pair is two customers the matcher judged likely to be one person. CustomerA sorts before
 // CustomerB. Nothing in it is personal data: ids, a score and comparison levels.
 type Pair struct {
-	ID        string     `json:"id"`
-	CustomerA string     `json:"customer_a"`
-	CustomerB string     `json:"customer_b"`
-	Score     float64    `json:"score"`  // match probability
-	Weight    float64    `json:"weight"` // log2 odds, the sum of the evidence and the prior
+	ID        string  `json:"id"`
+	CustomerA string  `json:"customer_a"`
+	CustomerB string  `json:"customer_b"`
+	Score     float64 `json:"score"`  // match probability
+	Weight    float64 `json:"weight"` // log2 odds, the sum of the evidence and the prior
+	// Decision is the matcher's (merge or review), or ingest.PairSharedIdentifier for a
+	// pair a browser message joined without the right to merge it.
 	Decision  string     `json:"decision"`
 	Evidence  []Evidence `json:"evidence"`
 	State     string     `json:"state"`

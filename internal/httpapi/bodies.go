@@ -284,7 +284,7 @@ func init() {
 		"Input.source":         consent.Sources(),
 		"TillRefund.kind":      {"refund", "return"},
 		"Duplicate.state":      {"pending", "merged", "dismissed", "undone"},
-		"Duplicate.decision":   {"merge", "review"},
+		"Duplicate.decision":   {"merge", "review", ingest.PairSharedIdentifier},
 		"ContactStatus.status": {"valid", "invalid", "risky", "bounced", "complained", "unsubscribed", "inactive", "none"},
 		"FieldReport.flags": {quality.FlagRisky, quality.FlagDisposable, quality.FlagRole, quality.FlagTypo, quality.FlagNoMX,
 			quality.FlagMXUnchecked, quality.FlagPlaceholder, quality.FlagDigits, quality.FlagInitials, quality.FlagUnchecked,

@@ -248,7 +248,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (authz.Actor
 	if !ok || token == "" {
 		return authz.Actor{}, problem.New(problem.Unauthenticated, "missing bearer API key in the Authorization header")
 	}
-	return s.APIKeys.Authenticate(ctx, strings.TrimSpace(token))
+	return s.APIKeys.Bearer(ctx, strings.TrimSpace(token))
 }
 
 func newRequestID() string {

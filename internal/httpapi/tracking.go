@@ -52,16 +52,15 @@ func (s *Server) ingestRoutes() []route {
 		short[v] = k
 	}
 	for _, kind := range ingest.Kinds {
-		h := s.track(kind)
-		sum := summary("Segment-compatible " + kind + " (write key as Basic user name or writeKey in the body). 200 once durably stored.")
-		for _, p := range []string{"/v1/" + kind, "/v1/" + short[kind]} {
+		sum := summary("Segment-compatible " + kind + " (write key as Basic user name or writeKey in the body). 200 once durably stored. Browser-style requests (a short path, writeKey in the body, an Origin header) take only collect keys.")
+		for i, p := range []string{"/v1/" + kind, "/v1/" + short[kind]} {
 			rs = append(rs,
-				post(p, h, sum, public, in[trackingMessage](), out[TrackingResult](200), errorsAs[trackingError](400, 401, 403, 404, 429, 500, 503)),
+				post(p, s.track(kind, i == 1), sum, public, in[trackingMessage](), out[TrackingResult](200), errorsAs[trackingError](400, 401, 403, 404, 429, 500, 503)),
 				options(p, s.preflight, summary("CORS preflight for browser libraries."), public, noBody(204)))
 		}
 	}
 	return append(rs,
-		get("/v1/projects/{writeKey}/settings", s.projectSettings, public, out[projectSettings](200), errs(404, 429)),
+		get("/v1/projects/{writeKey}/settings", s.projectSettings, public, out[projectSettings](200), errs(403, 404, 429)),
 		get("/v1/customers/{id}/events", s.listEvents, query(eventQuery...), header(purposeHeader), out[EventList](200), errs(403, 404, 422)),
 		get("/v1/customers/{id}/identities", s.listIdentities, header(purposeHeader), out[IdentityList](200), errs(403, 404, 422)),
 		get("/v1/customers/{id}/merges", s.listMerges, out[MergeList](200), errs(403, 404, 422)),
@@ -183,8 +182,9 @@ func (s *Server) trackFail(w http.ResponseWriter, r *http.Request, err error) er
 	return json.NewEncoder(w).Encode(trackingError{Code: code, Message: problem.Detail(err), Field: problem.FieldOf(err), RequestID: rid})
 }
 
-// track serves one tracking route.
-func (s *Server) track(kind string) handlerFunc {
+// track serves one tracking route; short says it is one of the browser library's short
+// paths (/v1/t …), which only browsers use.
+func (s *Server) track(kind string, short bool) handlerFunc {
 	limit := int64(ingest.MaxEventBytes)
 	if kind == ingest.KindBatch {
 		limit = ingest.MaxBatchBytes
@@ -203,8 +203,9 @@ func (s *Server) track(kind string) handlerFunc {
 		// with a wrong key costs no body and no slot.
 		var actor authz.Actor
 		key, _, _ := r.BasicAuth()
+		browser := short || r.Header.Get("Origin") != ""
 		if key != "" {
-			a, err := s.writeKey(r, addr, key)
+			a, err := s.writeKey(r, addr, key, browser)
 			if err != nil {
 				return s.refuseUnread(w, r, err)
 			}
@@ -248,7 +249,7 @@ func (s *Server) track(kind string) handlerFunc {
 			if key = req.WriteKey; key == "" {
 				return s.trackFail(w, r, problem.New(problem.Unauthenticated, "missing write key: send it as the Basic user name or as writeKey in the body"))
 			}
-			if actor, err = s.writeKey(r, addr, key); err != nil {
+			if actor, err = s.writeKey(r, addr, key, true); err != nil {
 				return s.trackFail(w, r, err)
 			}
 		}
@@ -293,14 +294,14 @@ func (s *Server) refuseUnread(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // writeKey authenticates a tracking request's write key, counting a failure against the
-// client's address.
-func (s *Server) writeKey(r *http.Request, addr, key string) (authz.Actor, error) {
-	actor, err := s.APIKeys.Authenticate(r.Context(), key)
-	if err != nil {
+// client's address; browser says the request came the way pages and apps send.
+func (s *Server) writeKey(r *http.Request, addr, key string, browser bool) (authz.Actor, error) {
+	actor, err := s.APIKeys.WriteKey(r.Context(), key, browser)
+	if problem.Is(err, problem.Unauthenticated) {
 		s.limits.failedAuth(addr)
 		return authz.Actor{}, problem.New(problem.Unauthenticated, "invalid write key")
 	}
-	return actor, nil
+	return actor, err
 }
 
 // keySlots is how many slots one write key may hold: all but a quarter, so that the other
@@ -323,8 +324,10 @@ func (s *Server) projectSettings(w http.ResponseWriter, r *http.Request) error {
 	if err := s.limits.allowAuth(addr); err != nil {
 		return err
 	}
-	if _, err := s.APIKeys.WriteKey(r.Context(), key); err != nil {
-		s.limits.failedAuth(addr)
+	if _, err := s.APIKeys.SettingsKey(r.Context(), key); err != nil {
+		if problem.Is(err, problem.NotFound) {
+			s.limits.failedAuth(addr)
+		}
 		return err
 	}
 	proto := "http"

@@ -110,6 +110,11 @@ func (st *txState) writeLinks(ctx context.Context) error {
 			return err
 		}
 	}
+	if len(st.proposals) > 0 {
+		if err := st.tx.ProposePairs(ctx, st.proposals); err != nil {
+			return err
+		}
+	}
 	if len(st.merges) == 0 {
 		return nil
 	}

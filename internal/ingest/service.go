@@ -188,6 +188,10 @@ type Batch struct {
 	ReceivedAt time.Time
 	// GPC is true when the request carried Sec-GPC: 1.
 	GPC bool
+	// trusted says the batch's key may change what is known about customers (its role holds
+	// customers.write); set by Ingest from the actor, never by the caller. A browser-safe
+	// key's batch is not: see fillOnly, mergeJoined and prepare.
+	trusted bool
 }
 
 // Result says what happened to a batch.
@@ -225,9 +229,11 @@ type prepared struct {
 // deduplication window are skipped, so a client that retries stores each message once.
 func (s *Service) Ingest(ctx context.Context, b Batch) (Result, error) {
 	s.init()
-	if _, err := authz.Require(ctx, s.catalog, "events.write"); err != nil {
+	actor, err := authz.Require(ctx, s.catalog, "events.write")
+	if err != nil {
 		return Result{}, err
 	}
+	b.trusted = s.catalog.RoleHas(actor.Role, "customers.write")
 	if len(b.Messages) == 0 {
 		return Result{}, problem.InvalidField("batch", "is empty")
 	}
@@ -239,7 +245,7 @@ func (s *Service) Ingest(ctx context.Context, b Batch) (Result, error) {
 		}
 	}
 	var res Result
-	err := s.store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
+	err = s.store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
 		st := &txState{s: s, tx: tx, b: &b, holders: map[string]*Holder{}, counts: map[string]map[string]int{},
 			keys: map[string]*vault.DataKey{}, profiles: map[string]*profile{}, roots: map[string]string{}}
 		var err error
@@ -294,6 +300,9 @@ func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
 		return err
 	}
 	p.orders = commerceChanges(m)
+	if !b.trusted {
+		p.orders = untrustedChanges(p.orders, d)
+	}
 	p.optOut = eventOptOut(m, p.hash)
 	return nil
 }
@@ -502,6 +511,8 @@ type txState struct {
 	// figureRoots are the customers whose derived figures the batch changes (see
 	// deriveFigures).
 	figureRoots []string
+	// proposals are the pairs an untrusted batch joined but may not merge (see mayJoin).
+	proposals []Proposal
 }
 
 type profile struct {
@@ -549,7 +560,13 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 			return res, err
 		}
 		if len(p.traits) > 0 {
-			if _, err := st.applyTraits(ctx, root, p.traits); err != nil {
+			traits := p.traits
+			if !st.b.trusted {
+				if traits, err = st.fillOnly(ctx, root, traits, d); err != nil {
+					return res, err
+				}
+			}
+			if _, err := st.applyTraits(ctx, root, traits); err != nil {
 				return res, err
 			}
 		}
@@ -575,7 +592,7 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 			orders = append(orders, o)
 		}
 		if p.consent {
-			st.signals = append(st.signals, consent.Signal{CustomerID: root, Categories: p.msg.Context.Consent, GPC: st.b.GPC,
+			st.signals = append(st.signals, consent.Signal{CustomerID: root, Categories: p.msg.Context.Consent, GPC: st.b.GPC, Untrusted: !st.b.trusted,
 				Evidence: consent.EvidenceInput{UserAgent: p.msg.Context.UserAgent, IP: p.msg.Context.IP}})
 		}
 		if p.optOut != nil {

@@ -146,7 +146,14 @@ func (st *txState) mergeJoined(ctx context.Context, root string, hits []hit, typ
 		if other == root {
 			continue
 		}
-		ok, err := st.mayMerge(ctx, root, other, alias)
+		join, err := st.mayJoin(ctx, root, other, h.id.Class(), d)
+		if err != nil {
+			return err
+		}
+		if !join {
+			continue
+		}
+		ok, err := st.mayMerge(ctx, root, other, alias && st.b.trusted)
 		if err != nil {
 			return err
 		}

@@ -113,6 +113,9 @@ type Tx interface {
 	UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error
 	AddIdentities(ctx context.Context, rows []IdentityRow) error
 	AddMerges(ctx context.Context, ms []Merge) error
+	// ProposePairs adds pending pairs to the duplicate review queue (decision
+	// PairSharedIdentifier); a pair the queue already holds, in any state, is left alone.
+	ProposePairs(ctx context.Context, ps []Proposal) error
 	// AddConsentRecords appends ledger records of customers the transaction has checked.
 	AddConsentRecords(ctx context.Context, recs []consent.Record) error
 	// AppendConsents stores ledger appends of customers the transaction holds (created in it

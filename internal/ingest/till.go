@@ -48,6 +48,9 @@ type TillRefund struct {
 // gets the one given. A contact value never replaces one the profile holds, and one that
 // another customer holds stays theirs: a till is not where a customer's details are changed.
 func (s *Service) RecordOrder(ctx context.Context, keyID string, o TillOrder) (Result, error) {
+	if err := s.requireTrusted(ctx); err != nil {
+		return Result{}, err
+	}
 	if strings.TrimSpace(o.OrderID) == "" || len(o.OrderID) > 128 {
 		return Result{}, problem.InvalidField("order_id", "is required (at most 128 characters)")
 	}
@@ -95,7 +98,7 @@ func (s *Service) RecordOrder(ctx context.Context, keyID string, o TillOrder) (R
 // RecordRefund stores a refund or return of an order recorded earlier. Returns NotFound for
 // an unknown order.
 func (s *Service) RecordRefund(ctx context.Context, keyID, orderID string, r TillRefund) (Result, error) {
-	if _, err := authz.Require(ctx, s.catalog, "events.write"); err != nil {
+	if err := s.requireTrusted(ctx); err != nil {
 		return Result{}, err
 	}
 	if strings.TrimSpace(r.RefundID) == "" || len(r.RefundID) > 128 {
@@ -122,7 +125,7 @@ func (s *Service) RecordRefund(ctx context.Context, keyID, orderID string, r Til
 
 // CancelOrder records that an order was cancelled. Returns NotFound for an unknown order.
 func (s *Service) CancelOrder(ctx context.Context, keyID, orderID string) (Result, error) {
-	if _, err := authz.Require(ctx, s.catalog, "events.write"); err != nil {
+	if err := s.requireTrusted(ctx); err != nil {
 		return Result{}, err
 	}
 	cust, err := s.store.OrderCustomer(ctx, orderID)
@@ -228,4 +231,15 @@ func itemList(items []OrderItem) []any {
 		out = append(out, o)
 	}
 	return out
+}
+
+// requireTrusted checks that the actor may record orders: events.write and customers.write,
+// the trusted server-side writer. Orders carry money and name their customer, so a
+// browser-safe key, which anyone can copy from a page, records none.
+func (s *Service) requireTrusted(ctx context.Context) error {
+	if _, err := authz.Require(ctx, s.catalog, "events.write"); err != nil {
+		return err
+	}
+	_, err := authz.Require(ctx, s.catalog, "customers.write")
+	return err
 }

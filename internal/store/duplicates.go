@@ -194,13 +194,15 @@ func (db *Duplicates) SavePending(ctx context.Context, pairs []duplicate.Pair, e
 }
 
 // dropUnproposed deletes pending pairs the scan no longer proposes (their data changed, or one
-// of them was merged away): the queue holds what the latest scan found. Decided pairs stay.
+// of them was merged away): the queue holds what the latest scan found. Decided pairs stay,
+// and so do pairs a browser message joined (ingest.PairSharedIdentifier): no scan proposed
+// them, so none may withdraw them.
 func (db *Duplicates) dropUnproposed(ctx context.Context, tx *sql.Tx, pairs []duplicate.Pair) error {
 	keep := make(map[string]bool, len(pairs))
 	for _, p := range pairs {
 		keep[p.CustomerA+" "+p.CustomerB] = true
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, customer_id, other_id FROM duplicates WHERE state = $1`, duplicate.Pending)
+	rows, err := tx.QueryContext(ctx, `SELECT id, customer_id, other_id FROM duplicates WHERE state = $1 AND decision <> $2`, duplicate.Pending, ingest.PairSharedIdentifier)
 	if err != nil {
 		return err
 	}

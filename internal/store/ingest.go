@@ -14,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -490,6 +491,20 @@ func (t *ingestTx) AddMerges(ctx context.Context, ms []ingest.Merge) error {
 			return err
 		}
 		t.changed.add(m.Winner, m.Loser)
+	}
+	return nil
+}
+
+// ProposePairs implements ingest.Tx. The evidence names the kind of identifier the message
+// shared, never its value.
+func (t *ingestTx) ProposePairs(ctx context.Context, ps []ingest.Proposal) error {
+	for _, p := range ps {
+		ev, _ := json.Marshal([]map[string]any{{"comparison": "shared_identifier", "level": p.Class, "weight": 0}})
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO duplicates (id, customer_id, other_id, score, weight, decision, evidence, state, created_at, updated_at)
+			VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $7, $7) ON CONFLICT (customer_id, other_id) DO NOTHING`,
+			p.ID, p.A, p.B, ingest.PairSharedIdentifier, string(ev), duplicate.Pending, micros(p.At)); err != nil {
+			return fmt.Errorf("propose pair: %w", err)
+		}
 	}
 	return nil
 }
