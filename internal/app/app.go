@@ -328,7 +328,7 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	owner, lease := host+"-"+hex.EncodeToString(nonce[:]), time.Minute
 	if a.Imports, err = importer.New(importer.Deps{Uploads: db.Imports(), Jobs: db.Jobs(), Writer: a.Ingest, Ledger: a.Consents,
 		Norm: norm, Catalog: cat, Keys: km, Dir: cfg.ImportSpoolDir(), MaxBytes: cfg.ImportMaxBytes, Owner: owner, Lease: lease,
-		Log: opts.Log}); err != nil {
+		Log: opts.Log, Audit: db.Audit()}); err != nil {
 		return nil, err
 	}
 	if a.Runner, err = job.NewRunner(job.RunnerDeps{Store: db.Jobs(), Owner: owner, Lease: lease, Log: opts.Log,

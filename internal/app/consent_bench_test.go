@@ -209,6 +209,34 @@ func BenchmarkPermissionWarm(b *testing.B) {
 	b.ReportMetric(float64(cache.Len()), "cached")
 }
 
+// BenchmarkPermissionAudited: the single check as its route answers it (Service.Permission:
+// the warm decision plus its audit entry, on SQLite appended to the access journal), one
+// caller at a time, against the unaudited warm decision (Service.May) on the same customers
+// in the same run; the ratio is what auditing every single check costs.
+func BenchmarkPermissionAudited(b *testing.B) {
+	populateConsent(b)
+	a := consentApp
+	ids := consentIDs[:min(warmSet, len(consentIDs))]
+	ctx := authz.WithActor(context.Background(), authz.Actor{ID: "bench", Role: "marketer"})
+	run := func(n int, check func(context.Context, string, string) (consent.Decision, error)) time.Duration {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			if _, err := check(ctx, ids[(i*7919)%len(ids)], "marketing_email"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start) / time.Duration(n)
+	}
+	run(len(ids), a.Consents.May)
+	b.ResetTimer()
+	audited := run(b.N, a.Consents.Permission)
+	b.StopTimer()
+	plain := run(b.N, a.Consents.May)
+	b.ReportMetric(float64(audited.Nanoseconds())/1000, "us/check")
+	b.ReportMetric(float64(plain.Nanoseconds())/1000, "us/unaudited_check")
+	b.ReportMetric(float64(audited.Nanoseconds())/float64(plain.Nanoseconds()), "ratio")
+}
+
 // BenchmarkPermissionWarmPostgres is BenchmarkPermissionWarm on PostgreSQL, where several
 // Stewards may share the database: every check compares the cached entry's change counter
 // with the database's (one indexed read), so it costs a round trip. 2,000 customers.

@@ -28,7 +28,7 @@ func (a *App) openDuplicates(cfg config.Config) (*duplicate.Service, error) {
 	dc := duplicate.Config{ReviewThreshold: cfg.DuplicateReviewThreshold, MergeThreshold: cfg.DuplicateMergeThreshold,
 		Rules: rules, SourcePriority: priority, DefaultRegion: cfg.DefaultRegion}
 	return duplicate.New(duplicate.Deps{Store: a.Store.Duplicates(), Vault: a.Vault, Consents: a.Consents, Ingest: a.Ingest,
-		Jobs: a.Store.Jobs(), Keys: a.Keys, Catalog: a.Catalog, Monitor: a.Monitor, Clock: a.Clock}, dc)
+		Jobs: a.Store.Jobs(), Keys: a.Keys, Catalog: a.Catalog, Monitor: a.Monitor, Clock: a.Clock, Audit: a.Store.Audit()}, dc)
 }
 
 // scanDue runs a duplicate scan when the scan interval has passed since the last (ctx

@@ -317,7 +317,7 @@ func TestImportUploadResumes(t *testing.T) {
 	a := e.app
 	imports, err := importer.New(importer.Deps{Uploads: a.Store.Imports(), Jobs: dying, Writer: a.Ingest, Ledger: a.Consents,
 		Norm: a.Vault.Normalizer(), Catalog: a.Catalog, Keys: a.Keys, Dir: a.Config.ImportSpoolDir(), MaxBytes: a.Config.ImportMaxBytes,
-		Owner: "dying", Lease: time.Millisecond})
+		Owner: "dying", Lease: time.Millisecond, Audit: a.Store.Audit()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,8 @@ const (
 	ActionKeysRotate     = "keys.rotate"
 	ActionInit           = "steward.init"
 	ActionDemoLoad       = "demo.load"
+	// ActionReadMissing is a read answered 404 or 410: see Service.Missing.
+	ActionReadMissing = "read.missing"
 )
 
 // Entry is one audit record. Chain, Seq, PrevHash and Hash are filled in by Link when the
@@ -57,6 +59,10 @@ type Entry struct {
 const (
 	OutcomeOK     = "ok"
 	OutcomeDenied = "denied"
+	// OutcomeNotFound and OutcomeGone are reads that found nothing, or found that the
+	// customer was erased: a probe of who is a customer is as much a read as a hit.
+	OutcomeNotFound = "not_found"
+	OutcomeGone     = "gone"
 )
 
 // New starts an entry for the actor and request in ctx. Times are truncated to microseconds

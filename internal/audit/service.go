@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/authz"
@@ -55,6 +57,34 @@ func NewService(store Store, cat *catalog.Catalog, publicKey ed25519.PublicKey, 
 		return nil, errors.New("audit service: a store, the catalog, the checkpoint public key and the head key are required")
 	}
 	return &Service{store: store, catalog: cat, publicKey: publicKey, headKey: headKey, checkpointEvery: checkpointEvery}, nil
+}
+
+// Missing records a read that found nothing to show: the route asked (its pattern, never a
+// value from its path or query), the customer it named when it named one, and whether that
+// customer is unknown or was erased. "Is this person a customer?" asked by id is answered by
+// a 404 or a 410, so the question leaves the same trace as a read that found someone.
+func (s *Service) Missing(ctx context.Context, route, customerID string, gone bool) error {
+	e := New(ctx, ActionReadMissing, customerID, nil, "")
+	e.Target = "route:" + route
+	e.Outcome = OutcomeNotFound
+	if gone {
+		e.Outcome = OutcomeGone
+	}
+	return s.store.AppendAudit(ctx, e)
+}
+
+// Query records a read that is not about one customer — a look-up, a list, a check — by the
+// kind of its query and how many results it had, never the query's values: enough for an
+// auditor to see who asked what kind of question how often.
+func (s *Service) Query(ctx context.Context, action, purpose string, kinds []string, results int) error {
+	return s.store.AppendAudit(ctx, QueryEntry(ctx, action, purpose, kinds, results))
+}
+
+// QueryEntry is the entry Query appends, for services that append it with others.
+func QueryEntry(ctx context.Context, action, purpose string, kinds []string, results int) Entry {
+	e := New(ctx, action, "", nil, purpose)
+	e.Target = "query:" + strings.Join(kinds, ",") + " results:" + strconv.Itoa(results)
+	return e
 }
 
 // Check verifies the trail for a caller with audit.read (see Verify).

@@ -442,6 +442,22 @@ func (s *Service) May(ctx context.Context, customerID, purpose string) (Decision
 	return d, s.RecordOptOut(ctx, customerID)
 }
 
+// Permission is May as the single permission check (GET /v1/customers/{id}/permissions/{p})
+// answers it to a caller, with an audit entry naming the customer and the purpose: a yes or
+// no about one person's choices is a read of them. May itself stays unaudited, because the
+// services that call it (reveals, bulk checks) write their own entries; on SQLite the entry
+// goes to the access journal (one file append), so the check stays in microseconds.
+func (s *Service) Permission(ctx context.Context, customerID, purpose string) (Decision, error) {
+	d, err := s.May(ctx, customerID, purpose)
+	if err != nil {
+		return Decision{}, err
+	}
+	return d, s.audit.AppendAudit(ctx, audit.New(ctx, ActionPermissionRead, customerID, nil, purpose))
+}
+
+// ActionPermissionRead is the audit action of the single permission check.
+const ActionPermissionRead = "permission.read"
+
 func (s *Service) may(ctx context.Context, customerID, purpose string) (Decision, error) {
 	p, ok := s.catalog.Purpose(purpose)
 	if !ok {

@@ -412,10 +412,13 @@ func (s *Service) Find(ctx context.Context, field string, raw any, purpose strin
 			return nil, err
 		}
 	}
-	if len(entries) > 0 {
-		if err := s.audit.AppendAudit(ctx, entries...); err != nil {
-			return nil, err
-		}
+	if len(entries) == 0 {
+		// A look-up that finds nobody still answers "is this a customer?": it leaves a trace
+		// naming the field asked by, never the value.
+		entries = append(entries, audit.QueryEntry(ctx, audit.ActionCustomerLookup, purpose, []string{field}, 0))
+	}
+	if err := s.audit.AppendAudit(ctx, entries...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -464,10 +467,11 @@ func (s *Service) List(ctx context.Context, after string, limit int, purpose str
 		page = append(page, v)
 		entries = append(entries, s.readEntry(ctx, audit.ActionCustomerList, v, values))
 	}
-	if len(entries) > 0 {
-		if err := s.audit.AppendAudit(ctx, entries...); err != nil {
-			return nil, "", err
-		}
+	if len(entries) == 0 {
+		entries = append(entries, audit.QueryEntry(ctx, audit.ActionCustomerList, "", nil, 0))
+	}
+	if err := s.audit.AppendAudit(ctx, entries...); err != nil {
+		return nil, "", err
 	}
 	return page, next, nil
 }

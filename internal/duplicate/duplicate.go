@@ -26,6 +26,8 @@ import (
 const (
 	ActionScan    = "duplicates.scan"
 	ActionDismiss = "duplicate.dismiss"
+	ActionList    = "duplicates.list"
+	ActionRead    = "duplicate.read"
 )
 
 // ScanJob is the job kind of a scan run by the job queue.
@@ -209,6 +211,7 @@ type Service struct {
 	config   Config
 	monitor  *quality.Monitor
 	clock    clock.Clock
+	audit    audit.Store
 }
 
 // Deps is what the duplicate service is built from; every field but Clock is required.
@@ -229,19 +232,21 @@ type Deps struct {
 	Catalog *catalog.Catalog
 	// Clock stamps pairs and merges; nil is the system clock.
 	Clock clock.Clock
+	// Audit records reads of the queue: which customers a reviewer was shown as a pair.
+	Audit audit.Store
 }
 
 // New builds the duplicate service with its validated settings.
 func New(d Deps, cfg Config) (*Service, error) {
 	if d.Store == nil || d.Vault == nil || d.Consents == nil || d.Ingest == nil || d.Jobs == nil || d.Keys == nil || d.Catalog == nil ||
-		d.Monitor == nil {
-		return nil, errors.New("duplicate service: store, vault, consents, ingest, jobs, keys, catalog and monitor are all required")
+		d.Monitor == nil || d.Audit == nil {
+		return nil, errors.New("duplicate service: store, vault, consents, ingest, jobs, keys, catalog, monitor and audit are all required")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &Service{store: d.Store, vault: d.Vault, consents: d.Consents, ingest: d.Ingest, jobs: d.Jobs, keys: d.Keys,
-		catalog: d.Catalog, config: cfg, monitor: d.Monitor, clock: clock.Or(d.Clock)}, nil
+		catalog: d.Catalog, config: cfg, monitor: d.Monitor, clock: clock.Or(d.Clock), audit: d.Audit}, nil
 }
 
 func (s *Service) now() time.Time { return s.clock() }
@@ -316,7 +321,19 @@ func (s *Service) List(ctx context.Context, state, cursor string, limit int) ([]
 	if ps == nil {
 		ps = []Pair{}
 	}
-	return ps, next, nil
+	entries := make([]audit.Entry, 0, len(ps)+1)
+	entries = append(entries, audit.QueryEntry(ctx, ActionList, "", []string{"state"}, len(ps)))
+	for i := range ps {
+		entries = append(entries, pairRead(ctx, &ps[i]))
+	}
+	return ps, next, s.audit.AppendAudit(ctx, entries...)
+}
+
+// pairRead is the entry of a reviewer being shown a pair: the pair's two customers, by id.
+func pairRead(ctx context.Context, p *Pair) audit.Entry {
+	e := audit.New(ctx, ActionRead, p.CustomerA, nil, "")
+	e.Target = "customer:" + p.CustomerB + " pair:" + p.ID
+	return e
 }
 
 // Get returns one pair. Returns NotFound for an unknown id.
@@ -327,7 +344,11 @@ func (s *Service) Get(ctx context.Context, id string) (Pair, error) {
 	if !ident.Valid(id) {
 		return Pair{}, problem.InvalidField("id", "is not a valid duplicate id")
 	}
-	return s.store.GetPair(ctx, id)
+	p, err := s.store.GetPair(ctx, id)
+	if err != nil {
+		return Pair{}, err
+	}
+	return p, s.audit.AppendAudit(ctx, pairRead(ctx, &p))
 }
 
 // Dismiss records that a pending pair are different people; the pair is never proposed

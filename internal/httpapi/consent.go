@@ -64,7 +64,7 @@ func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) permission(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.Consents.May(r.Context(), r.PathValue("id"), r.PathValue("purpose"))
+	d, err := s.Consents.Permission(r.Context(), r.PathValue("id"), r.PathValue("purpose"))
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/duplicate"
+	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
@@ -215,6 +216,9 @@ func (s *Server) wrap(rt route) http.Handler {
 			ctx = s.gpcContext(ctx, r)
 		}
 		if err := rt.handle(sw, r.WithContext(ctx)); err != nil {
+			if !rt.Public && r.Method == http.MethodGet {
+				err = s.auditMissing(ctx, rt, r, err)
+			}
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				err = problem.New(problem.TooLarge, "request body is larger than %d bytes", limit)
@@ -226,6 +230,23 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.writeProblem(sw, r, rid, err)
 		}
 	})
+}
+
+// auditMissing records an authenticated read answered 404 or 410 (see audit.Service.Missing);
+// a failure to record it fails the request, as for any audited read.
+func (s *Server) auditMissing(ctx context.Context, rt route, r *http.Request, err error) error {
+	kind := problem.KindOf(err)
+	if s.Audit == nil || kind != problem.NotFound && kind != problem.Gone {
+		return err
+	}
+	customerID := ""
+	if strings.HasPrefix(rt.Path, "/v1/customers/{id}") && ident.Valid(r.PathValue("id")) {
+		customerID = r.PathValue("id")
+	}
+	if aerr := s.Audit.Missing(ctx, rt.Method+" "+rt.Path, customerID, kind == problem.Gone); aerr != nil {
+		return aerr
+	}
+	return err
 }
 
 // authenticateLimited authenticates a request unless its client address has failed too often

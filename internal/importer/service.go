@@ -29,6 +29,10 @@ const JobKind = "customers.import"
 // Audit actions of uploaded imports (each batch also writes ingest.ActionImport).
 const ActionImportStart = "customers.import.start"
 
+// ActionRejectsRead is the audit action of reading an import's reject list (row numbers and
+// reasons, which say whose rows were refused and why).
+const ActionRejectsRead = "customers.import.rejects"
+
 // Spec is what an upload asks for: the same choices as the command line's flags.
 type Spec struct {
 	Map           []string `json:"map"`               // COLUMN=FIELD, as --map
@@ -95,6 +99,7 @@ type Service struct {
 	owner    string
 	lease    time.Duration
 	log      *slog.Logger
+	audit    audit.Store
 }
 
 // Deps is what the import service is built from; every field but Log is required.
@@ -116,12 +121,14 @@ type Deps struct {
 	Owner string
 	Lease time.Duration
 	Log   *slog.Logger
+	// Audit records reads of an import's reject list.
+	Audit audit.Store
 }
 
 // New builds the import service.
 func New(d Deps) (*Service, error) {
-	if d.Uploads == nil || d.Jobs == nil || d.Writer == nil || d.Ledger == nil || d.Norm == nil || d.Catalog == nil || d.Keys == nil {
-		return nil, errors.New("import service: uploads, jobs, writer, consent ledger, normaliser, catalog and keys are required")
+	if d.Uploads == nil || d.Jobs == nil || d.Writer == nil || d.Ledger == nil || d.Norm == nil || d.Catalog == nil || d.Keys == nil || d.Audit == nil {
+		return nil, errors.New("import service: uploads, jobs, writer, consent ledger, normaliser, catalog, keys and audit are required")
 	}
 	if d.Dir == "" || d.MaxBytes <= 0 || d.Owner == "" || d.Lease <= 0 {
 		return nil, errors.New("import service: a spool directory, an upload limit and the runner's owner and lease are required")
@@ -130,7 +137,7 @@ func New(d Deps) (*Service, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{uploads: d.Uploads, jobs: d.Jobs, writer: d.Writer, ledger: d.Ledger, norm: d.Norm, catalog: d.Catalog, keys: d.Keys,
-		dir: d.Dir, maxBytes: d.MaxBytes, owner: d.Owner, lease: d.Lease, log: d.Log}, nil
+		dir: d.Dir, maxBytes: d.MaxBytes, owner: d.Owner, lease: d.Lease, log: d.Log, audit: d.Audit}, nil
 }
 
 // MaxBytes is the largest upload accepted, for the HTTP adapter's body limit.
@@ -316,13 +323,7 @@ func (s *Service) check(ctx context.Context, path string, dk *vault.DataKey, id 
 
 // Status returns an import's progress. Needs customers.write; NotFound for an unknown id.
 func (s *Service) Status(ctx context.Context, id string) (Status, error) {
-	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
-		return Status{}, err
-	}
-	if !ident.Valid(id) {
-		return Status{}, problem.NotFoundf("import not found")
-	}
-	imp, err := s.uploads.GetImport(ctx, id)
+	imp, err := s.visible(ctx, id)
 	if err != nil {
 		return Status{}, err
 	}
@@ -339,7 +340,8 @@ const MaxList = 100
 // List returns the newest imports first, at most limit (1 to MaxList): uploads and command-line
 // imports alike, since both run as import jobs. Needs customers.write, as reading one does.
 func (s *Service) List(ctx context.Context, limit int) ([]Status, error) {
-	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
+	a, err := authz.Require(ctx, s.catalog, "customers.write")
+	if err != nil {
 		return nil, err
 	}
 	if limit < 1 || limit > MaxList {
@@ -351,6 +353,9 @@ func (s *Service) List(ctx context.Context, limit int) ([]Status, error) {
 	}
 	out := make([]Status, 0, len(imps))
 	for _, imp := range imps {
+		if !s.sees(a, imp) {
+			continue
+		}
 		j, err := s.jobs.GetJob(ctx, imp.ID)
 		if err != nil {
 			return nil, err
@@ -379,23 +384,49 @@ func (s *Service) status(imp Import, j job.Job) Status {
 // Rejects lists an import's rejected rows after afterRow. Needs customers.write; NotFound for
 // an unknown import.
 func (s *Service) Rejects(ctx context.Context, id string, afterRow, limit int) ([]Reject, error) {
-	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
-		return nil, err
-	}
-	if !ident.Valid(id) {
-		return nil, problem.NotFoundf("import not found")
-	}
-	if _, err := s.uploads.GetImport(ctx, id); err != nil {
+	if _, err := s.visible(ctx, id); err != nil {
 		return nil, err
 	}
 	if limit < 1 || limit > 10000 {
 		return nil, problem.InvalidField("limit", "must be 1 to 10000")
 	}
 	out, err := s.uploads.ListRejects(ctx, id, afterRow, limit)
+	if err != nil {
+		return nil, err
+	}
 	if out == nil {
 		out = []Reject{}
 	}
-	return out, err
+	e := audit.QueryEntry(ctx, ActionRejectsRead, "", []string{"import"}, len(out))
+	e.Target = "import:" + id + " " + e.Target
+	return out, s.audit.AppendAudit(ctx, e)
+}
+
+// visible returns the import id names if the caller may see it (see sees); NotFound
+// otherwise, the same as for an unknown id.
+func (s *Service) visible(ctx context.Context, id string) (Import, error) {
+	a, err := authz.Require(ctx, s.catalog, "customers.write")
+	if err != nil {
+		return Import{}, err
+	}
+	if !ident.Valid(id) {
+		return Import{}, problem.NotFoundf("import not found")
+	}
+	imp, err := s.uploads.GetImport(ctx, id)
+	if err != nil {
+		return Import{}, err
+	}
+	if !s.sees(a, imp) {
+		return Import{}, problem.NotFoundf("import not found")
+	}
+	return imp, nil
+}
+
+// sees says whether actor a may see imp: staff who may read customers see every import; a
+// write-only key (ingest) only the ones it started, so one shop system cannot read what
+// another's files got wrong.
+func (s *Service) sees(a authz.Actor, imp Import) bool {
+	return s.catalog.RoleHas(a.Role, "customers.read") || imp.ActorID == a.ID
 }
 
 // dbRejects keeps a batch's rejected rows until the batch is committed.

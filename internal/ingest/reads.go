@@ -299,8 +299,16 @@ func (s *Service) Merges(ctx context.Context, customerID string) ([]Merge, error
 	if err := s.ledger.RecordOptOut(ctx, customerID); err != nil {
 		return nil, err
 	}
-	return s.store.ListMerges(ctx, tree)
+	ms, err := s.store.ListMerges(ctx, tree)
+	if err != nil {
+		return nil, err
+	}
+	return ms, s.audit.AppendAudit(ctx, audit.New(ctx, ActionMergesRead, customerID, nil, ""))
 }
+
+// ActionMergesRead is the audit action of listing a customer's merges, which says whose
+// records were joined to whose.
+const ActionMergesRead = "merges.read"
 
 // Unmerge undoes a merge: the loser becomes a customer of its own again, with its
 // identifiers and events, which never moved. Returns NotFound for an unknown merge and

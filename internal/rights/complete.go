@@ -42,7 +42,7 @@ type Completion struct {
 // (erasure resumes where it stopped). The download token, if any, is in the returned result
 // and the message to the customer only, never stored.
 func (s *Service) Complete(ctx context.Context, id string, c Completion) (*Request, error) {
-	r, err := s.Get(ctx, id)
+	r, err := s.request(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,11 @@ const (
 	ActionRequestReject = "request.reject"
 	ActionExportCreate  = "export.create"
 	ActionExportFetch   = "export.download"
+	// Reads of the privacy desk's own records, audited like customer reads.
+	ActionRequestRead   = "request.read"
+	ActionRequestList   = "request.list"
+	ActionReportRead    = "erasure.report.read"
+	ActionSuppressCheck = "suppression.check"
 )
 
 // Hasher makes the keyed hashes of contact values that go on the suppression list.
@@ -134,7 +139,11 @@ func (s *Service) ErasureReport(ctx context.Context, customerID string) (LedgerE
 	if !ident.Valid(customerID) {
 		return LedgerEntry{}, problem.InvalidField("id", "is not a valid customer id")
 	}
-	return s.store.LedgerEntry(ctx, customerID)
+	le, err := s.store.LedgerEntry(ctx, customerID)
+	if err != nil {
+		return LedgerEntry{}, err
+	}
+	return le, s.audit.AppendAudit(ctx, audit.New(ctx, ActionReportRead, customerID, nil, "privacy_requests"))
 }
 
 func (s *Service) now() time.Time { return s.clock() }
@@ -480,7 +489,15 @@ func (s *Service) IsSuppressed(ctx context.Context, field string, raw any) (bool
 	if err != nil {
 		return false, err
 	}
-	return s.store.Suppressed(ctx, field, s.hasher.KeyedHash(suppressionLabel(field), b))
+	sup, err := s.store.Suppressed(ctx, field, s.hasher.KeyedHash(suppressionLabel(field), b))
+	if err != nil {
+		return false, err
+	}
+	n := 0
+	if sup {
+		n = 1
+	}
+	return sup, s.audit.AppendAudit(ctx, audit.QueryEntry(ctx, ActionSuppressCheck, "", []string{field}, n))
 }
 
 // SetHold places a legal hold with a reason; it needs requests.manage.

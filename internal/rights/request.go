@@ -454,8 +454,20 @@ func (s *Service) Confirm(ctx context.Context, token string) (*Request, error) {
 	return s.decorate(r), nil
 }
 
-// Get returns one request; NotFound for an unknown id.
+// Get returns one request, audited as a read; NotFound for an unknown id.
 func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
+	r, err := s.request(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	e := audit.New(ctx, ActionRequestRead, r.CustomerID, nil, "privacy_requests")
+	e.Target = requestTarget(r.ID)
+	return r, s.audit.AppendAudit(ctx, e)
+}
+
+// request returns a request for a step that changes it (verify, complete, reject), which
+// audits the step itself rather than a read. Needs requests.manage.
+func (s *Service) request(ctx context.Context, id string) (*Request, error) {
 	if _, err := authz.Require(ctx, s.catalog, "requests.manage"); err != nil {
 		return nil, err
 	}
@@ -505,7 +517,15 @@ func (s *Service) List(ctx context.Context, f RequestFilter, due string) ([]*Req
 	for _, r := range rs {
 		s.decorate(r)
 	}
-	return rs, nil
+	kinds := []string{}
+	for _, k := range [...][2]string{{"state", f.State}, {"type", f.Type}, {"due", due}, {"customer_id", f.CustomerID}} {
+		if k[1] != "" {
+			kinds = append(kinds, k[0])
+		}
+	}
+	e := audit.QueryEntry(ctx, ActionRequestList, "privacy_requests", kinds, len(rs))
+	e.CustomerID = f.CustomerID
+	return rs, s.audit.AppendAudit(ctx, e)
 }
 
 // Stats counts open, overdue and due-soon requests for metrics.
@@ -568,7 +588,7 @@ func (s *Service) Reject(ctx context.Context, id, reason string) (*Request, erro
 
 // transition loads, checks, changes and stores a request with its audit entry.
 func (s *Service) transition(ctx context.Context, id string, fn func(r *Request) (string, error)) (*Request, error) {
-	r, err := s.Get(ctx, id)
+	r, err := s.request(ctx, id)
 	if err != nil {
 		return nil, err
 	}
