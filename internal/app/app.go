@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -29,6 +30,7 @@ import (
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/notice"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/retention"
@@ -73,6 +75,8 @@ type App struct {
 	Retention  *retention.Service
 	// Jobs shows background jobs to the roles whose work they are.
 	Jobs *job.Viewer
+	// Notice writes the public privacy notice and the records of processing.
+	Notice *notice.Service
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -341,7 +345,20 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		"keys.rotate"); err != nil {
 		return nil, err
 	}
+	a.Notice = notice.NewService(cat, a.Consents, a.Clock, notice.Input{
+		PortalURL:  strings.TrimSuffix(cfg.PublicURL, "/") + "/portal",
+		RequestURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/v1/privacy/requests",
+		Sources:    CollectionSources})
 	return a, nil
+}
+
+// CollectionSources are the channels every Steward collects through, as the privacy notice and
+// the records of processing name them.
+var CollectionSources = []notice.Source{
+	{Name: "You", Description: "what you give us when you sign up, order, fill in a form or ask us something"},
+	{Name: "Our website and apps", Description: "what you do on them — pages viewed, products looked at, carts and orders — through our own collection service, and the choices you make in our consent banner"},
+	{Name: "Our shop systems", Description: "orders, returns and payments from our online shop, our tills and our payment provider"},
+	{Name: "Lists we import", Description: "customer lists we held before, imported with the consent each person gave"},
 }
 
 // decisionCache sizes the single-check cache for the engine, which says how long an entry may
@@ -359,7 +376,7 @@ func (a *App) HTTP() *httpapi.Server {
 		Rights: a.Rights, Duplicates: a.Duplicates,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
-		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats()}
+		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice}
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to

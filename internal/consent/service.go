@@ -215,6 +215,19 @@ func (s *Service) Policies(ctx context.Context) (PolicyList, error) {
 	return out, nil
 }
 
+// Published returns every published version, oldest first, without texts and without who
+// published them: the public privacy notice lists them, and a policy is a public document.
+func (s *Service) Published(ctx context.Context) ([]Policy, error) {
+	ps, err := s.store.Policies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		ps[i].Text, ps[i].PublishedBy = "", ""
+	}
+	return ps, nil
+}
+
 // Policy returns one version with its text. Needs catalog.read; NotFound for an unknown version.
 func (s *Service) Policy(ctx context.Context, version string) (Policy, error) {
 	if _, err := authz.Require(ctx, s.catalog, "catalog.read"); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
+	"github.com/stewardhq/steward/internal/notice"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/rights"
 )
@@ -240,6 +241,12 @@ func init() {
 		reflect.TypeFor[quality.Field]():             "FieldReport",
 		reflect.TypeFor[quality.BaseReport]():        "QualityReport",
 		reflect.TypeFor[audit.Entry]():               "AuditEntry",
+		reflect.TypeFor[notice.Notice]():             "PrivacyNotice",
+		reflect.TypeFor[notice.Field]():              "NoticeField",
+		reflect.TypeFor[notice.Purpose]():            "NoticePurpose",
+		reflect.TypeFor[notice.Category]():           "NoticeCategory",
+		reflect.TypeFor[notice.Version]():            "PolicyChange",
+		reflect.TypeFor[notice.Record]():             "ProcessingRecord",
 		reflect.TypeFor[audit.Report]():              "AuditReport",
 		reflect.TypeFor[auth.Key]():                  "APIKey",
 		reflect.TypeFor[job.Job]():                   "Job",

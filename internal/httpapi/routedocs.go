@@ -7,6 +7,10 @@ var summaries = map[string]string{
 	"GET /readyz":       "Readiness: the database answers.",
 	"GET /metrics":      "Prometheus metrics (no personal data, no customer ids).",
 	"GET /openapi.json": "This document.",
+	"GET /privacy": "The public privacy notice as a web page, generated from the data catalog and the policy in force: what is " +
+		"collected, why, on which legal basis, for how long, from where, who receives it, your rights and the policy's versions.",
+	"GET /privacy.json":          "The public privacy notice as JSON, for machines.",
+	"GET /v1/processing-records": "Records of processing (GDPR Art. 30), one per purpose, generated from the catalog; ?format=csv for a spreadsheet. Needs catalog.read.",
 	"POST /v1/validate": "Check a form's e-mail, phone, names and address before it is submitted: validity, the normalised " +
 		"value, flags (disposable, role, typo, risky …), suggestions and reasons per field. Stores nothing; needs customers.write.",
 	"GET /v1/catalog":          "The data catalog in force.",

@@ -17,6 +17,7 @@ import (
 	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
+	"github.com/stewardhq/steward/internal/notice"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
 )
@@ -24,7 +25,7 @@ import (
 // fullServer has every optional service, so its route table is the whole API. The services
 // are never called: these tests look at the table and the document only.
 func fullServer() *Server {
-	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}}
+	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}, Notice: &notice.Service{}}
 }
 
 // TestRouteTable holds every line of the API map to its documentation.

@@ -30,6 +30,7 @@ import (
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/notice"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/rights"
@@ -79,6 +80,8 @@ type Server struct {
 	// PrivacyOrigins are the origins (scheme://host[:port]) whose pages may call the privacy
 	// portal's request route from a script (CORS); empty sends no CORS headers.
 	PrivacyOrigins []string
+	// Notice serves the public privacy notice and the records of processing.
+	Notice *notice.Service
 	// Duplicates serves the duplicate review queue and the quality report.
 	Duplicates *duplicate.Service
 	// CustomerStats, when set, is exported as steward_undecryptable_records_total: how often

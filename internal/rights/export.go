@@ -17,6 +17,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/csvcell"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 )
@@ -159,27 +160,13 @@ func addCSV(add func(string, []byte) error, name string, rows [][]string) error 
 	w := csv.NewWriter(&b)
 	for _, row := range rows {
 		for i, cell := range row {
-			row[i] = inertCell(cell)
+			row[i] = csvcell.Inert(cell)
 		}
 	}
 	if err := w.WriteAll(rows); err != nil {
 		return err
 	}
 	return add(name, b.Bytes())
-}
-
-// inertCell keeps a spreadsheet from running a value as a formula (CSV injection): a cell the
-// customer's own data put there, beginning with =, +, -, @, a tab or a carriage return, gets
-// a leading apostrophe, as OWASP recommends. Numbers are left alone (a negative amount is
-// not a formula), so the figures still add up in the spreadsheet.
-func inertCell(s string) string {
-	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return s
-	}
-	if _, err := strconv.ParseFloat(s, 64); err == nil {
-		return s
-	}
-	return "'" + s
 }
 
 func text(v any) string {

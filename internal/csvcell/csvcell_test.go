@@ -1,8 +1,8 @@
-package rights
+package csvcell
 
 import "testing"
 
-func TestInertCell(t *testing.T) {
+func TestInert(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"", ""},
 		{"Ada", "Ada"},
@@ -16,8 +16,8 @@ func TestInertCell(t *testing.T) {
 		{"+3", "+3"},
 		{"a=b", "a=b"},
 	} {
-		if got := inertCell(c.in); got != c.want {
-			t.Errorf("inertCell(%q): got %q, want %q", c.in, got, c.want)
+		if got := Inert(c.in); got != c.want {
+			t.Errorf("Inert(%q): got %q, want %q", c.in, got, c.want)
 		}
 	}
 }
