@@ -25,6 +25,7 @@ import (
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/duplicate"
+	"github.com/stewardhq/steward/internal/forms"
 	"github.com/stewardhq/steward/internal/httpapi"
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
@@ -77,6 +78,8 @@ type App struct {
 	Jobs *job.Viewer
 	// Notice writes the public privacy notice and the records of processing.
 	Notice *notice.Service
+	// Forms serves the hosted forms.
+	Forms *forms.Service
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -345,6 +348,9 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		"keys.rotate"); err != nil {
 		return nil, err
 	}
+	if a.Forms, err = a.openForms(cfg); err != nil {
+		return nil, err
+	}
 	a.Notice = notice.NewService(cat, a.Consents, a.Clock, notice.Input{
 		PortalURL:  strings.TrimSuffix(cfg.PublicURL, "/") + "/portal",
 		RequestURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/v1/privacy/requests",
@@ -376,7 +382,7 @@ func (a *App) HTTP() *httpapi.Server {
 		Rights: a.Rights, Duplicates: a.Duplicates,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
-		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice}
+		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms}
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to

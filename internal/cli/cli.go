@@ -108,6 +108,7 @@ func newRootSettings(e env) (*cobra.Command, *settings) {
 	f.StringVar(&s.cfg.PIIMode, "pii-in-properties", s.cfg.PIIMode, "e-mail, phone or card numbers found in event properties: drop or encrypt")
 	f.StringVar(&s.cfg.IPMode, "ip-mode", s.cfg.IPMode, "context.ip of events: sealed, prefix (/24, /48 in clear) or drop")
 	f.StringVar(&s.cfg.EventSchema, "event-schema", "", "event schema file overriding the built-in one")
+	f.StringVar(&s.cfg.Forms, "forms", "", "hosted forms file (brand and forms served at /forms/{name}) overriding the built-in sign-up, newsletter and preferences forms")
 	f.IntVar(&s.cfg.TrackingSlots, "tracking-slots", s.cfg.TrackingSlots, "tracking requests processed at once; more wait, then get 429")
 	f.StringVar(&s.cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (per-client limits)")
 	f.DurationVar(&s.cfg.CartAbandonAfter, "cart-abandon-after", s.cfg.CartAbandonAfter, "a checkout with no order after this long is an abandoned cart")

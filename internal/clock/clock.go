@@ -33,3 +33,6 @@ func (o *Offset) Now() time.Time { return System().Add(time.Duration(o.d.Load())
 
 // Set moves the clock to d after the system clock (before it when negative).
 func (o *Offset) Set(d time.Duration) { o.d.Store(int64(d)) }
+
+// Advance moves the clock on by d from wherever it is.
+func (o *Offset) Advance(d time.Duration) { o.d.Add(int64(d)) }

@@ -65,6 +65,7 @@ type Config struct {
 	PIIMode          string        `json:"pii-in-properties"`  // drop or encrypt
 	IPMode           string        `json:"ip-mode"`            // sealed, prefix or drop
 	EventSchema      string        `json:"event-schema"`       // override event schema file
+	Forms            string        `json:"forms"`              // hosted forms file; empty means the built-in ones
 	TrackingSlots    int           `json:"tracking-slots"`     // concurrent tracking requests
 	TrustedProxies   string        `json:"trusted-proxies"`    // CIDRs of proxies whose X-Forwarded-For names the client
 	CartAbandonAfter time.Duration `json:"cart-abandon-after"` // checkout without order → abandoned

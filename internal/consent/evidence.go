@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/vault"
@@ -24,10 +25,16 @@ type Evidence struct {
 	// never generates them.
 	TCF string `json:"tcf,omitempty"`
 	GPP string `json:"gpp,omitempty"`
+	// RequestedAt is when the choice was made, where it took effect only later: a double
+	// opt-in records the consent when the confirmation link is followed (the record's At),
+	// and keeps the moment the form was sent here, so the ledger holds both.
+	RequestedAt *time.Time `json:"requested_at,omitempty"`
 }
 
 // EvidenceInput is evidence as a caller sends it: with the raw IP, which is hashed and dropped.
 type EvidenceInput struct {
+	// RequestedAt is set by Steward itself (hosted forms' double opt-in), never from a body.
+	RequestedAt *time.Time `json:"-"`
 	FormID    string `json:"form_id"`
 	UserAgent string `json:"user_agent"`
 	IP        string `json:"ip"`
@@ -59,7 +66,7 @@ func evidence(in EvidenceInput, hash func(label string, data []byte) []byte) (Ev
 	if err := checkText("evidence.user_agent", in.UserAgent, maxUserAgent); err != nil {
 		return ev, err
 	}
-	ev.FormID, ev.UserAgent = in.FormID, in.UserAgent
+	ev.FormID, ev.UserAgent, ev.RequestedAt = in.FormID, in.UserAgent, in.RequestedAt
 	if in.IP != "" {
 		h, err := ipHash(in.IP, hash)
 		if err != nil {
@@ -204,7 +211,7 @@ func evidenceField(recordID string) string { return "evidence/" + recordID }
 func personal(r *Record) (sealedEvidence, Evidence) {
 	ev := r.Evidence
 	p := sealedEvidence{UserAgent: ev.UserAgent, TCF: ev.TCF, GPP: ev.GPP}
-	clear := Evidence{IPHash: ev.IPHash}
+	clear := Evidence{IPHash: ev.IPHash, RequestedAt: ev.RequestedAt}
 	if systemSource(r.Source) {
 		clear.FormID = ev.FormID
 	} else {

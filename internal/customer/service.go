@@ -254,6 +254,18 @@ func (s *Service) contactStatus(ctx context.Context, r *Record, values map[strin
 // e-mail address or phone number another customer has is refused with Conflict naming them
 // (problem.Error.ExistingID), as on create.
 func (s *Service) Patch(ctx context.Context, id string, fields map[string]any) (View, error) {
+	return s.patch(ctx, id, fields, false)
+}
+
+// Fill is Patch for what a customer's profile lacks: a field it already holds keeps its
+// value, whatever fields says. It is for writers that cannot prove who they speak for — a
+// public form naming an existing customer's e-mail address — which may complete a profile
+// but never change what the customer said before.
+func (s *Service) Fill(ctx context.Context, id string, fields map[string]any) (View, error) {
+	return s.patch(ctx, id, fields, true)
+}
+
+func (s *Service) patch(ctx context.Context, id string, fields map[string]any, fill bool) (View, error) {
 	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
 		return View{}, err
 	}
@@ -268,7 +280,7 @@ func (s *Service) Patch(ctx context.Context, id string, fields map[string]any) (
 		return View{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		v, err := s.patchOnce(ctx, id, changes)
+		v, err := s.patchOnce(ctx, id, changes, fill)
 		var m *Merged
 		// A concurrent change is retried; a merged customer or a value someone else holds is
 		// the answer.
@@ -279,13 +291,29 @@ func (s *Service) Patch(ctx context.Context, id string, fields map[string]any) (
 	}
 }
 
-func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]any) (View, error) {
+func (s *Service) patchOnce(ctx context.Context, id string, changes map[string]any, fill bool) (View, error) {
 	r, err := s.store.GetCustomer(ctx, id)
 	if err != nil {
 		return View{}, s.vault.missing(ctx, id, err)
 	}
 	if err := s.vault.merged(ctx, r); err != nil {
 		return View{}, err
+	}
+	if fill {
+		values, err := s.vault.open(ctx, r)
+		if err != nil {
+			return View{}, err
+		}
+		kept := map[string]any{}
+		for name, v := range changes {
+			if _, had := values[name]; !had && v != nil {
+				kept[name] = v
+			}
+		}
+		if len(kept) == 0 {
+			return s.render(ctx, r, values, ""), nil
+		}
+		changes = kept
 	}
 	// An e-mail address or phone number another customer has stays theirs, as on create.
 	if h, _, err := s.contactHolder(ctx, changes); err != nil {

@@ -9,7 +9,14 @@ var summaries = map[string]string{
 	"GET /openapi.json": "This document.",
 	"GET /privacy": "The public privacy notice as a web page, generated from the data catalog and the policy in force: what is " +
 		"collected, why, on which legal basis, for how long, from where, who receives it, your rights and the policy's versions.",
-	"GET /privacy.json":          "The public privacy notice as JSON, for machines.",
+	"GET /privacy.json": "The public privacy notice as JSON, for machines.",
+	"GET /forms/{name}": "A hosted form as a web page (no script needed): its fields, one unticked box per consent purpose the policy " +
+		"in force covers, worded from the catalog.",
+	"POST /forms/{name}": "Submit a hosted form (application/x-www-form-urlencoded). A submission that breaks a rule is shown again " +
+		"(422) and stores nothing; one that succeeds answers 303 to the thank-you page or the form's redirect.",
+	"GET /forms/{name}/thanks":   "The thank-you page of a hosted form.",
+	"GET /forms/confirm":         "The page a confirmation e-mail links to, with the button that confirms (following the link alone changes nothing).",
+	"POST /forms/confirm":        "Confirm the consents a hosted form's e-mail asked to confirm (double opt-in); the link works once and for 7 days.",
 	"GET /v1/processing-records": "Records of processing (GDPR Art. 30), one per purpose, generated from the catalog; ?format=csv for a spreadsheet. Needs catalog.read.",
 	"POST /v1/validate": "Check a form's e-mail, phone, names and address before it is submitted: validity, the normalised " +
 		"value, flags (disposable, role, typo, risky …), suggestions and reasons per field. Stores nothing; needs customers.write.",

@@ -81,6 +81,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.ingestRoutes()...)
 	rs = append(rs, s.importRoutes()...)
 	rs = append(rs, s.noticeRoutes()...)
+	rs = append(rs, s.formRoutes()...)
 	return append(rs, s.duplicateRoutes()...)
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/duplicate"
+	"github.com/stewardhq/steward/internal/forms"
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/notice"
@@ -25,7 +26,7 @@ import (
 // fullServer has every optional service, so its route table is the whole API. The services
 // are never called: these tests look at the table and the document only.
 func fullServer() *Server {
-	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}, Notice: &notice.Service{}}
+	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}, Notice: &notice.Service{}, Forms: &forms.Service{}}
 }
 
 // TestRouteTable holds every line of the API map to its documentation.

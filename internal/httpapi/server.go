@@ -25,6 +25,7 @@ import (
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/duplicate"
+	"github.com/stewardhq/steward/internal/forms"
 	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
@@ -82,6 +83,8 @@ type Server struct {
 	PrivacyOrigins []string
 	// Notice serves the public privacy notice and the records of processing.
 	Notice *notice.Service
+	// Forms serves the hosted forms.
+	Forms *forms.Service
 	// Duplicates serves the duplicate review queue and the quality report.
 	Duplicates *duplicate.Service
 	// CustomerStats, when set, is exported as steward_undecryptable_records_total: how often

@@ -113,10 +113,12 @@ func (db *Consents) Policy(ctx context.Context, version string) (consent.Policy,
 }
 
 const (
-	recordInsertInto = `INSERT INTO consent_records (id, customer_id, kind, purpose, granted, policy_version, source, channel, at, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt, evidence)`
+	recordInsertInto = `INSERT INTO consent_records (id, customer_id, kind, purpose, granted, policy_version, source, channel, at, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt, evidence, requested_at)`
 	recordInsert     = recordInsertInto + `
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
-	recordCols        = 18
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
+	recordCols = 19
+	// recordSelect is what scanRecord reads.
+	recordSelect      = `seq, id, customer_id, kind, purpose, granted, policy_version, source, at, channel, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt, evidence, requested_at`
 	suppressionInsert = `INSERT INTO suppressions (hash, token, field, purpose, source, at, actor_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 )
 
@@ -281,17 +283,26 @@ func recordValues(r *consent.Record) ([]any, error) {
 	if sealed == nil {
 		sealed = []byte{}
 	}
+	var requested sql.NullInt64
+	if ev.RequestedAt != nil {
+		requested = sql.NullInt64{Int64: micros(*ev.RequestedAt), Valid: true}
+	}
 	return []any{r.ID, r.CustomerID, r.Kind, r.Purpose, r.Granted, r.PolicyVersion, r.Source, r.Channel,
-		micros(r.At), ev.FormID, "", ev.IPHash, "", "", r.ActorID, r.RequestID, r.Receipt, sealed}, nil
+		micros(r.At), ev.FormID, "", ev.IPHash, "", "", r.ActorID, r.RequestID, r.Receipt, sealed, requested}, nil
 }
 
 func scanRecord(rows rowScanner) (consent.Record, error) {
 	var r consent.Record
 	var at int64
+	var requested sql.NullInt64
 	ev := &r.Evidence
 	err := rows.Scan(&r.Seq, &r.ID, &r.CustomerID, &r.Kind, &r.Purpose, &r.Granted, &r.PolicyVersion, &r.Source, &at,
-		&r.Channel, &ev.FormID, &ev.UserAgent, &ev.IPHash, &ev.TCF, &ev.GPP, &r.ActorID, &r.RequestID, &r.Receipt, &r.SealedEvidence)
+		&r.Channel, &ev.FormID, &ev.UserAgent, &ev.IPHash, &ev.TCF, &ev.GPP, &r.ActorID, &r.RequestID, &r.Receipt, &r.SealedEvidence, &requested)
 	r.At = fromMicros(at)
+	if requested.Valid {
+		t := fromMicros(requested.Int64)
+		ev.RequestedAt = &t
+	}
 	if len(r.SealedEvidence) == 0 {
 		r.SealedEvidence = nil
 	}
@@ -300,8 +311,7 @@ func scanRecord(rows rowScanner) (consent.Record, error) {
 
 // CustomerRecords implements consent.Store.
 func (db *Consents) CustomerRecords(ctx context.Context, customerID string) ([]consent.Record, error) {
-	rows, err := db.query(ctx, `SELECT seq, id, customer_id, kind, purpose, granted, policy_version, source, at,
-		channel, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt, evidence FROM consent_records WHERE customer_id = $1 ORDER BY seq`, customerID)
+	rows, err := db.query(ctx, `SELECT `+recordSelect+` FROM consent_records WHERE customer_id = $1 ORDER BY seq`, customerID)
 	if err != nil {
 		return nil, db.translate(err)
 	}
@@ -324,8 +334,7 @@ const unsealedWhere = `(user_agent <> '' OR tcf <> '' OR gpp <> '' OR (form_id <
 
 // UnsealedEvidence implements consent.Store.
 func (db *Consents) UnsealedEvidence(ctx context.Context, after int64, limit int) ([]consent.Record, error) {
-	rows, err := db.query(ctx, `SELECT seq, id, customer_id, kind, purpose, granted, policy_version, source, at,
-		channel, form_id, user_agent, ip_hash, tcf, gpp, actor_id, request_id, receipt, evidence FROM consent_records
+	rows, err := db.query(ctx, `SELECT `+recordSelect+` FROM consent_records
 		WHERE `+unsealedWhere+` AND seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	return collect(db, rows, err, scanRecord)
 }

@@ -31,6 +31,7 @@ type Engine struct {
 	apiKeys    *APIKeys
 	imports    *Imports
 	quality    *Quality
+	forms      *Forms
 }
 
 // Backend is what an engine package contributes to its Engine.
@@ -192,7 +193,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	return &Engine{db: db, backend: o.Backend,
 		customers: &Customers{db}, consents: &Consents{db}, ingest: &Ingest{core: db}, rights: &Rights{db},
 		duplicates: &Duplicates{db}, audit: &Audit{db}, jobs: &Jobs{db}, keysets: &Keysets{db},
-		apiKeys: &APIKeys{db}, imports: &Imports{db}, quality: &Quality{db}}, nil
+		apiKeys: &APIKeys{db}, imports: &Imports{db}, quality: &Quality{db}, forms: &Forms{db}}, nil
 }
 
 // Customers implements customer.Store and customer.KeyStore.
@@ -227,6 +228,9 @@ func (e *Engine) Imports() *Imports { return e.imports }
 
 // Quality implements quality.MonitorStore.
 func (e *Engine) Quality() *Quality { return e.quality }
+
+// Forms implements forms.Store.
+func (e *Engine) Forms() *Forms { return e.forms }
 
 // Name names the engine for operators.
 func (e *Engine) Name() string { return e.backend.Name() }
