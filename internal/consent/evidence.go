@@ -35,11 +35,11 @@ type Evidence struct {
 type EvidenceInput struct {
 	// RequestedAt is set by Steward itself (hosted forms' double opt-in), never from a body.
 	RequestedAt *time.Time `json:"-"`
-	FormID    string `json:"form_id"`
-	UserAgent string `json:"user_agent"`
-	IP        string `json:"ip"`
-	TCF       string `json:"tcf"`
-	GPP       string `json:"gpp"`
+	FormID      string     `json:"form_id"`
+	UserAgent   string     `json:"user_agent"`
+	IP          string     `json:"ip"`
+	TCF         string     `json:"tcf"`
+	GPP         string     `json:"gpp"`
 }
 
 // Bounds on evidence. TC and GPP strings grow with the number of vendors a site lists, to a few
