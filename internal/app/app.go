@@ -19,6 +19,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/banner"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/config"
@@ -358,6 +359,15 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	return a, nil
 }
 
+// consentScript makes the consent banner from the catalog and the policies published now.
+func (a *App) consentScript(ctx context.Context) ([]byte, error) {
+	ps, err := a.Consents.Published(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return banner.Script(banner.Build(a.Catalog, ps, a.Clock()))
+}
+
 // CollectionSources are the channels every Steward collects through, as the privacy notice and
 // the records of processing name them.
 var CollectionSources = []notice.Source{
@@ -382,7 +392,8 @@ func (a *App) HTTP() *httpapi.Server {
 		Rights: a.Rights, Duplicates: a.Duplicates,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
-		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms}
+		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms,
+		ConsentScript: a.consentScript}
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to

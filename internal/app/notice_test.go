@@ -47,3 +47,29 @@ func TestPrivacyNoticeAndRecords(t *testing.T) {
 		t.Errorf("bad format: %d %s", code, out)
 	}
 }
+
+// The banner's script is public and offers what the policy in force lets a browser choose;
+// the message it sends with a collect key records those choices in the ledger under that
+// version, as banner choices.
+func TestConsentBanner(t *testing.T) {
+	e := newEnv(t, "")
+	e.publish(policyV1)
+	code, js := e.do(call{method: "GET", path: "/consent.js"})
+	if code != 200 || !strings.Contains(js, `"policy":"2026-01"`) || !strings.Contains(js, `"name":"Advertising"`) || strings.Contains(js, `"name":"Marketing"`) {
+		t.Fatalf("consent.js: %d %.200s", code, js)
+	}
+	id := e.identified("banner-visitor")
+	// What consent.js sends on "Customise" → save, from the visitor's page.
+	msg := `{"type":"track","event":"Consent Updated","userId":"banner-visitor","messageId":"consent-1",` +
+		`"context":{"consent":{"categoryPreferences":{"Personalization":true,"Advertising":false,"Analytics":true}},"page":{"path":"/"}}}`
+	e.mustCollect("/v1/t", msg)
+	got := e.bySource(id)
+	if got["banner:personalization"] != 1 || got["banner:ads_sharing"] != 1 {
+		t.Fatalf("banner choices in the ledger: %v", got)
+	}
+	for _, r := range e.ledger(id) {
+		if r.Source == "banner" && r.Purpose == "personalization" && (r.PolicyVersion != "2026-01" || !r.Granted) {
+			t.Errorf("personalization: %+v", r)
+		}
+	}
+}

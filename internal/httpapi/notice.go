@@ -32,6 +32,28 @@ func (s *Server) noticeRoutes() []route {
 	}
 }
 
+// bannerRoutes serve the consent banner.
+func (s *Server) bannerRoutes() []route {
+	if s.ConsentScript == nil {
+		return nil
+	}
+	return []route{get("/consent.js", s.consentScript, public, outMedia("text/javascript", 200))}
+}
+
+func (s *Server) consentScript(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.ConsentScript(r.Context())
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/javascript; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// Short, so a new policy version reaches every page within minutes.
+	h.Set("Cache-Control", "public, max-age=300")
+	_, err = w.Write(b)
+	return err
+}
+
 func (s *Server) privacyJSON(w http.ResponseWriter, r *http.Request) error {
 	n, err := s.Notice.Notice(r.Context())
 	if err != nil {

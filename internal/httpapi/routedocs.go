@@ -10,6 +10,8 @@ var summaries = map[string]string{
 	"GET /privacy": "The public privacy notice as a web page, generated from the data catalog and the policy in force: what is " +
 		"collected, why, on which legal basis, for how long, from where, who receives it, your rights and the policy's versions.",
 	"GET /privacy.json": "The public privacy notice as JSON, for machines.",
+	"GET /consent.js": "The consent banner: add <script src=\"…/consent.js\" data-key=\"COLLECT_KEY\" defer></script> to a page. " +
+		"Its choices go to the consent ledger through the collect key and out with analytics.js events.",
 	"GET /forms/{name}": "A hosted form as a web page (no script needed): its fields, one unticked box per consent purpose the policy " +
 		"in force covers, worded from the catalog.",
 	"POST /forms/{name}": "Submit a hosted form (application/x-www-form-urlencoded). A submission that breaks a rule is shown again " +

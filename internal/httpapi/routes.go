@@ -82,6 +82,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.importRoutes()...)
 	rs = append(rs, s.noticeRoutes()...)
 	rs = append(rs, s.formRoutes()...)
+	rs = append(rs, s.bannerRoutes()...)
 	return append(rs, s.duplicateRoutes()...)
 }
 

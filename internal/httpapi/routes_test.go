@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +27,8 @@ import (
 // fullServer has every optional service, so its route table is the whole API. The services
 // are never called: these tests look at the table and the document only.
 func fullServer() *Server {
-	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}, Notice: &notice.Service{}, Forms: &forms.Service{}}
+	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}, Notice: &notice.Service{}, Forms: &forms.Service{},
+		ConsentScript: func(context.Context) ([]byte, error) { return nil, nil }}
 }
 
 // TestRouteTable holds every line of the API map to its documentation.

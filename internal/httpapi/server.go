@@ -85,6 +85,8 @@ type Server struct {
 	Notice *notice.Service
 	// Forms serves the hosted forms.
 	Forms *forms.Service
+	// ConsentScript, when set, makes the consent banner's script (/consent.js).
+	ConsentScript func(ctx context.Context) ([]byte, error)
 	// Duplicates serves the duplicate review queue and the quality report.
 	Duplicates *duplicate.Service
 	// CustomerStats, when set, is exported as steward_undecryptable_records_total: how often
