@@ -33,6 +33,7 @@ import (
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/notice"
+	"github.com/stewardhq/steward/internal/portal"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/retention"
@@ -81,6 +82,8 @@ type App struct {
 	Notice *notice.Service
 	// Forms serves the hosted forms.
 	Forms *forms.Service
+	// Portal is the customer's privacy portal.
+	Portal *portal.Service
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -352,6 +355,9 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	if a.Forms, err = a.openForms(cfg); err != nil {
 		return nil, err
 	}
+	if a.Portal, err = a.openPortal(cfg); err != nil {
+		return nil, err
+	}
 	a.Notice = notice.NewService(cat, a.Consents, a.Clock, notice.Input{
 		PortalURL:  strings.TrimSuffix(cfg.PublicURL, "/") + "/portal",
 		RequestURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/v1/privacy/requests",
@@ -392,7 +398,7 @@ func (a *App) HTTP() *httpapi.Server {
 		Rights: a.Rights, Duplicates: a.Duplicates,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
-		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms,
+		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal,
 		ConsentScript: a.consentScript}
 }
 

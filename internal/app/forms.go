@@ -6,6 +6,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/forms"
+	"github.com/stewardhq/steward/internal/portal"
 )
 
 // formsLabel keys the stamps hosted forms sign the time they were shown with.
@@ -34,4 +35,19 @@ func (a *App) openForms(cfg config.Config) (*forms.Service, error) {
 		d.Mailer = mailer
 	}
 	return forms.New(d)
+}
+
+// openPortal builds the customer's privacy portal; it sends its sign-in links like the
+// self-service requests send theirs.
+func (a *App) openPortal(cfg config.Config) (*portal.Service, error) {
+	mailer, err := newMailer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := portal.Deps{Catalog: a.Catalog, Customers: a.Customers, Consents: a.Consents, Rights: a.Rights, Store: a.Store.Portal(),
+		PublicURL: cfg.PublicURL, Clock: a.Clock}
+	if mailer != nil {
+		d.Mailer = mailer
+	}
+	return portal.New(d)
 }

@@ -139,7 +139,8 @@ func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request) error {
 	}
 	t := forms.TextFor(lang)
 	pageHeaders(w)
-	return brandedPage.Execute(w, brandedView{Brand: s.Forms.Config().Brand, Lang: lang, Title: t.ConfirmSubject, Token: token, Button: t.ConfirmSubject})
+	return brandedPage.Execute(w, brandedView{Brand: s.Forms.Config().Brand, Lang: lang, Title: t.ConfirmSubject, Token: token, Button: t.ConfirmSubject,
+		Action: "/forms/confirm"})
 }
 
 func (s *Server) confirmForm(w http.ResponseWriter, r *http.Request) error {
@@ -169,6 +170,8 @@ type brandedView struct {
 	Lang, Title   string
 	Lines         []string
 	Token, Button string
+	// Action is where the button posts the token.
+	Action string
 }
 
 // pageStyle is shared by the form and its other pages: the brand's colours and font, a
@@ -199,7 +202,7 @@ var brandedPage = template.Must(template.New("page").Funcs(formFuncs).Parse(page
 <body><main>{{if .Brand.Logo}}<img class="logo" src="{{safeURL .Brand.Logo}}" alt="{{.Brand.Name}}">{{end}}
 <h1>{{.Title}}</h1>
 {{range .Lines}}<p>{{.}}</p>{{end}}
-{{if .Token}}<form method="post" action="/forms/confirm"><input type="hidden" name="token" value="{{.Token}}"><input type="hidden" name="lang" value="{{.Lang}}"><button type="submit">{{.Button}}</button></form>{{end}}
+{{if .Token}}<form method="post" action="{{.Action}}"><input type="hidden" name="token" value="{{.Token}}"><input type="hidden" name="lang" value="{{.Lang}}"><button type="submit">{{.Button}}</button></form>{{end}}
 </main></body></html>
 `))
 

@@ -83,6 +83,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.noticeRoutes()...)
 	rs = append(rs, s.formRoutes()...)
 	rs = append(rs, s.bannerRoutes()...)
+	rs = append(rs, s.portalRoutes()...)
 	return append(rs, s.duplicateRoutes()...)
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/stewardhq/steward/internal/importer"
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/notice"
+	"github.com/stewardhq/steward/internal/portal"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
 )
@@ -27,7 +28,7 @@ import (
 // fullServer has every optional service, so its route table is the whole API. The services
 // are never called: these tests look at the table and the document only.
 func fullServer() *Server {
-	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}, Notice: &notice.Service{}, Forms: &forms.Service{},
+	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}, Notice: &notice.Service{}, Forms: &forms.Service{}, Portal: &portal.Service{},
 		ConsentScript: func(context.Context) ([]byte, error) { return nil, nil }}
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
 	"github.com/stewardhq/steward/internal/notice"
+	"github.com/stewardhq/steward/internal/portal"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/rights"
@@ -85,6 +86,8 @@ type Server struct {
 	Notice *notice.Service
 	// Forms serves the hosted forms.
 	Forms *forms.Service
+	// Portal serves the customer's privacy portal.
+	Portal *portal.Service
 	// ConsentScript, when set, makes the consent banner's script (/consent.js).
 	ConsentScript func(ctx context.Context) ([]byte, error)
 	// Duplicates serves the duplicate review queue and the quality report.

@@ -32,6 +32,7 @@ type Engine struct {
 	imports    *Imports
 	quality    *Quality
 	forms      *Forms
+	portal     *Portal
 }
 
 // Backend is what an engine package contributes to its Engine.
@@ -193,7 +194,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	return &Engine{db: db, backend: o.Backend,
 		customers: &Customers{db}, consents: &Consents{db}, ingest: &Ingest{core: db}, rights: &Rights{db},
 		duplicates: &Duplicates{db}, audit: &Audit{db}, jobs: &Jobs{db}, keysets: &Keysets{db},
-		apiKeys: &APIKeys{db}, imports: &Imports{db}, quality: &Quality{db}, forms: &Forms{db}}, nil
+		apiKeys: &APIKeys{db}, imports: &Imports{db}, quality: &Quality{db}, forms: &Forms{db}, portal: &Portal{db}}, nil
 }
 
 // Customers implements customer.Store and customer.KeyStore.
@@ -231,6 +232,9 @@ func (e *Engine) Quality() *Quality { return e.quality }
 
 // Forms implements forms.Store.
 func (e *Engine) Forms() *Forms { return e.forms }
+
+// Portal implements portal.Store.
+func (e *Engine) Portal() *Portal { return e.portal }
 
 // Name names the engine for operators.
 func (e *Engine) Name() string { return e.backend.Name() }

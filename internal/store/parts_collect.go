@@ -33,6 +33,7 @@ var customerRows = map[string]rowsOf{
 	"checkouts":          {where: `customer_id = $1`, cols: `checkout_id, started_at, value, currency, ordered_at`, order: `ORDER BY started_at`},
 	"match_keys":         {where: `customer_id = $1`},
 	"customer_quality":   {where: `customer_id = $1`, cols: `validation, reasons, checked_at`},
+	"portal_tokens":      {where: `customer_id = $1`},
 	"form_confirmations": {where: `customer_id = $1`, cols: `form, purposes, policy_version, requested_at, expires_at`, order: `ORDER BY requested_at`},
 	// A pair names the customer on either side.
 	"duplicates":      {where: `customer_id = $1 OR other_id = $1`, cols: `state, score, created_at, decided_at`, order: `ORDER BY created_at`},
