@@ -26,6 +26,13 @@ type levelSpec struct {
 	// birth date, identifier, own email address) rather than something a household
 	// shares (family name, address, phone). See pattern.identifies.
 	identifies bool
+	// maxM caps the share of true matches at this level (0: no cap). It is set on the
+	// levels of outright disagreement over what a person keeps for life or for years: EM
+	// fitted to a population full of same-name strangers would otherwise class many of
+	// them as matches and learn that a different birth date costs nearly nothing. A tenth
+	// is far above what any real duplicate rate shows (Febrl's heavily corrupted sets show
+	// 3–5%), so the cap only binds when the fit has gone wrong.
+	maxM float64
 }
 
 // comparison grades the agreement of two prepared records on one aspect of a person.
@@ -64,6 +71,10 @@ type prepared struct {
 	date  string   // birth date as digits (YYYYMMDD for valid dates)
 	addr  []string // words of both address lines, in order
 	phone string   // digits of the phone number, for edit distance
+	// terms holds, for each comparison in termComparisons, how many records of the input
+	// carry this record's value (0 when it has none): the term frequencies that make
+	// agreement on a rare surname weigh more than agreement on a common one.
+	terms [numTerms]uint32
 }
 
 func prepare(n Normalized) prepared {
@@ -106,7 +117,7 @@ var comparisons = []*comparison{
 		levels: []levelSpec{
 			{name: "exact", prior: 0.85, identifies: true}, {name: "one_edit", prior: 0.07, identifies: true},
 			{name: "day_month_swapped", prior: 0.01, identifies: true}, {name: "two_edits", prior: 0.03},
-			{name: "different", prior: 0.04},
+			{name: "different", prior: 0.04, maxM: 0.10},
 		},
 		compare: compareDate,
 		value:   func(p *prepared) string { return p.date },
@@ -189,7 +200,7 @@ var comparisons = []*comparison{
 var firstNameLevels = []levelSpec{
 	{name: "exact", prior: 0.80, identifies: true}, {name: "close", prior: 0.08, identifies: true},
 	{name: "transposed", prior: 0.02, identifies: true}, {name: "similar", prior: 0.04},
-	{name: "initial", prior: 0.01, identifies: true}, {name: "different", prior: 0.05},
+	{name: "initial", prior: 0.01, identifies: true}, {name: "different", prior: 0.05, maxM: 0.10},
 }
 
 // lastNameLevels are those of the given name, except that a transposition is counted
@@ -197,7 +208,7 @@ var firstNameLevels = []levelSpec{
 // the agreement of both names, so counting it twice would double the evidence.
 var lastNameLevels = []levelSpec{
 	{name: "exact", prior: 0.80}, {name: "close", prior: 0.08}, {name: "transposed", prior: 0.02, neutral: true}, {name: "similar", prior: 0.04},
-	{name: "initial", prior: 0.01}, {name: "different", prior: 0.05},
+	{name: "initial", prior: 0.01}, {name: "different", prior: 0.05, maxM: 0.15},
 }
 
 // placeLevels and codeLevels end with a level that compare never returns: comparePair

@@ -41,9 +41,11 @@ type Config struct {
 	Workers int
 	// Seed makes the random pair sample, and so the whole run, reproducible.
 	Seed uint64
-	// RequireIdentity reports a pair only if it agrees on something personal to the
-	// individual (given name, birth date, identifier or email address), not merely on
-	// what a household shares (family name, address, phone). See pattern.identifies.
+	// RequireIdentity turns on the household rule: a pair that shares nothing personal to
+	// an individual (given name, birth date, identifier or email address all missing or
+	// different) scores at most the household odds learnt from the input when the two
+	// live at one address, and is never reported otherwise; and such pairs do not teach
+	// the model what a match looks like. See householdOdds.
 	RequireIdentity bool
 	// LinkClusters compares the pairs inside merge-grade clusters that blocking missed:
 	// when a–b and b–c are both at or above MergeThreshold, a–c is compared directly and
@@ -185,7 +187,7 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 	model := estimate(counts, ch, cfg.MaxIterations, cfg.Tolerance, cfg.RequireIdentity)
 	res.Model = model
 
-	pairs, err := scorePairs(ctx, idx, stored, model, cfg, workers)
+	pairs, err := scorePairs(ctx, recs, idx, stored, model, cfg, workers)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +279,11 @@ type chance struct {
 	present  []float64   // per comparison: pairs where both records have a value
 	agree    []float64   // per comparison: pairs whose values are equal
 	levels   [][]float64 // per comparison and level: sampled pairs, exact level excluded
-	sampled  int
+	// typical is, per comparison, how many records share the value of a record drawn at
+	// random (Σ count² / Σ count): the frequency at which agreement weighs what the
+	// model's exact level says, below which it weighs more and above which less.
+	typical []float64
+	sampled int
 }
 
 func measureChance(recs []prepared, samples int, seed uint64, workers int) *chance {
@@ -288,30 +294,47 @@ func measureChance(recs []prepared, samples int, seed uint64, workers int) *chan
 		present:  make([]float64, nc),
 		agree:    make([]float64, nc),
 		levels:   make([][]float64, nc),
+		typical:  make([]float64, nc),
 	}
 	parallelWorkers(workers, nc, 1, func(next func() (int, int, bool)) {
-		var hashes []uint64
+		type valueOf struct {
+			hash uint64
+			rec  uint32
+		}
+		var values []valueOf
 		for lo, hi, ok := next(); ok; lo, hi, ok = next() {
 			for c := lo; c < hi; c++ {
-				hashes = hashes[:0]
+				values = values[:0]
 				for i := range recs {
 					if v := comparisons[c].value(&recs[i]); v != "" {
-						hashes = append(hashes, keyHash(Key{Value: v}))
+						values = append(values, valueOf{keyHash(Key{Value: v}), uint32(i)})
 					}
 				}
-				slices.Sort(hashes)
-				var agree float64
-				for i := 0; i < len(hashes); {
+				slices.SortFunc(values, func(a, b valueOf) int { return cmp.Compare(a.hash, b.hash) })
+				term := termIndex[c]
+				var agree, sizeBiased float64
+				for i := 0; i < len(values); {
 					j := i + 1
-					for j < len(hashes) && hashes[j] == hashes[i] {
+					for j < len(values) && values[j].hash == values[i].hash {
 						j++
 					}
 					run := float64(j - i)
 					agree += run * (run - 1) / 2
+					sizeBiased += run * run
+					if term >= 0 {
+						// Each comparison writes its own slot of every record, so
+						// workers never write the same word.
+						for _, v := range values[i:j] {
+							recs[v.rec].terms[term] = uint32(j - i)
+						}
+					}
 					i = j
 				}
-				k := float64(len(hashes))
+				k := float64(len(values))
 				ch.present[c], ch.agree[c] = k*(k-1)/2, agree
+				if k > 0 {
+					ch.typical[c] = sizeBiased / k
+				}
 			}
 		}
 	})
@@ -413,7 +436,7 @@ func unrank(k, n int) (int, int) {
 // scorePairs walks the candidates again with the patterns countPatterns kept, and keeps
 // the pairs at or above the review threshold (or the merge threshold, which clustering
 // needs, if that is lower).
-func scorePairs(ctx context.Context, idx *blockIndex, stored [][]pattern, model *Model, cfg Config, workers int) ([]Pair, error) {
+func scorePairs(ctx context.Context, recs []prepared, idx *blockIndex, stored [][]pattern, model *Model, cfg Config, workers int) ([]Pair, error) {
 	minWeight := math.Log2(cfg.ReviewThreshold / (1 - cfg.ReviewThreshold))
 	if cfg.LinkClusters {
 		minWeight = min(minWeight, math.Log2(cfg.MergeThreshold/(1-cfg.MergeThreshold)))
@@ -424,7 +447,7 @@ func scorePairs(ctx context.Context, idx *blockIndex, stored [][]pattern, model 
 	parallelWorkers(workers, n, recordChunk, func(next func() (int, int, bool)) {
 		var local []Pair
 		var js []uint32
-		weights := map[pattern]float64{}
+		var adj [numTerms]float64
 		for lo, hi, ok := next(); ok && ctx.Err() == nil; lo, hi, ok = next() {
 			ps := stored[lo/recordChunk]
 			for i := lo; i < hi; i++ {
@@ -432,13 +455,9 @@ func scorePairs(ctx context.Context, idx *blockIndex, stored [][]pattern, model 
 				for _, j := range js {
 					p := ps[0]
 					ps = ps[1:]
-					w, seen := weights[p]
-					if !seen {
-						w = model.weight(p)
-						weights[p] = w
-					}
-					if w >= minWeight && (p.identifies() || !cfg.RequireIdentity) {
-						local = append(local, newPair(i, int(j), p, model, cfg))
+					terms := model.termAdjustment(&recs[i], p, &adj)
+					if w, household, ok := model.score(p, terms); ok && w >= minWeight {
+						local = append(local, newPair(i, int(j), p, w, household, &adj, model, cfg))
 					}
 				}
 			}
@@ -454,14 +473,24 @@ func scorePairs(ctx context.Context, idx *blockIndex, stored [][]pattern, model 
 	return pairs, nil
 }
 
-func newPair(i, j int, p pattern, model *Model, cfg Config) Pair {
-	w := model.weight(p)
-	pr := Pair{A: i, B: j, Weight: w, Probability: Probability(w), Evidence: model.evidence(p)}
+func newPair(i, j int, p pattern, w, household float64, adj *[numTerms]float64, model *Model, cfg Config) Pair {
+	pr := Pair{A: i, B: j, Weight: w, Probability: Probability(w), Evidence: model.evidence(p, adj, household)}
 	pr.Decision = Review
 	if pr.Probability >= cfg.MergeThreshold {
 		pr.Decision = Merge
 	}
 	return pr
+}
+
+// scoredPair scores records i and j, whose pattern is p, as scorePairs does; false for a
+// pair the household rule never reports.
+func scoredPair(recs []prepared, i, j int, p pattern, model *Model, cfg Config) (Pair, bool) {
+	var adj [numTerms]float64
+	w, household, ok := model.score(p, model.termAdjustment(&recs[i], p, &adj))
+	if !ok {
+		return Pair{}, false
+	}
+	return newPair(i, j, p, w, household, &adj, model, cfg), true
 }
 
 func sortPairs(pairs []Pair) {
@@ -517,11 +546,10 @@ func linkClusters(recs []prepared, model *Model, pairs []Pair, cfg Config) []Pai
 				if have[[2]int{a, b}] {
 					continue
 				}
-				p := comparePair(&recs[a], &recs[b])
-				if cfg.RequireIdentity && !p.identifies() {
+				pr, ok := scoredPair(recs, a, b, comparePair(&recs[a], &recs[b]), model, cfg)
+				if !ok {
 					continue
 				}
-				pr := newPair(a, b, p, model, cfg)
 				pr.FromCluster = true
 				pairs = append(pairs, pr)
 			}

@@ -105,7 +105,9 @@ func TestLinkClusters(t *testing.T) {
 		person("first_name", "Bruno", "last_name", "Oyelaran", "birth_date", "1990-09-30", "postal_code", "3000"),
 	}
 	link := func(a, b int) Pair {
-		p := newPair(a, b, comparePair(&recs[a], &recs[b]), res.Model, cfg)
+		pt := comparePair(&recs[a], &recs[b])
+		w, _, _ := res.Model.score(pt, 0)
+		p := newPair(a, b, pt, w, 0, nil, res.Model, cfg)
 		p.Decision, p.Probability = Merge, 0.999 // as a merge-grade link would be
 		return p
 	}
