@@ -82,16 +82,16 @@ func BenchmarkMatch(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	tp := 0
-	for _, p := range res.Pairs {
-		if s.group[p.A] == s.group[p.B] {
-			tp++
-		}
-	}
+	bands := measureBands(res.Pairs, func(a, b int) bool { return s.group[a] == s.group[b] }, s.truePairs())
+	b.Logf("%d records: %v", n, bands)
 	b.ReportMetric(float64(n), "records")
 	b.ReportMetric(float64(res.Stats.CandidatePairs), "candidate_pairs")
-	b.ReportMetric(float64(tp)/float64(len(res.Pairs)), "precision")
-	b.ReportMetric(float64(tp)/float64(s.truePairs()), "recall")
+	b.ReportMetric(float64(res.Stats.CandidatePairs)/float64(n), "candidates/record")
+	b.ReportMetric(bands.reviewPrecision, "precision")
+	b.ReportMetric(bands.reviewRecall, "recall")
+	b.ReportMetric(bands.bandPrecision, "band_precision")
+	b.ReportMetric(bands.mergePrecision, "merge_precision")
+	b.ReportMetric(bands.mergeRecall, "merge_recall")
 	if rss := peakRSS(); rss > 0 {
 		b.ReportMetric(rss/(1<<20), "MiB_peak_rss")
 	}

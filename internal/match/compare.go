@@ -191,6 +191,7 @@ var comparisons = []*comparison{
 		name: "phone",
 		levels: []levelSpec{
 			{name: "exact", prior: 0.75}, {name: "one_edit", prior: 0.05}, {name: "different", prior: 0.20},
+			{name: sharedByHousehold, neutral: true},
 		},
 		compare: comparePhone,
 		value:   func(p *prepared) string { return p.phone },
@@ -206,9 +207,14 @@ var firstNameLevels = []levelSpec{
 // lastNameLevels are those of the given name, except that a transposition is counted
 // once, under first_name: its u (both names cross-matching by chance) already covers
 // the agreement of both names, so counting it twice would double the evidence.
+//
+// Their last level, shared_by_household, is one compare never returns: comparePair puts a
+// family name that agrees there when the street address agrees too (see
+// sharedByHousehold).
 var lastNameLevels = []levelSpec{
 	{name: "exact", prior: 0.80}, {name: "close", prior: 0.08}, {name: "transposed", prior: 0.02, neutral: true}, {name: "similar", prior: 0.04},
 	{name: "initial", prior: 0.01}, {name: "different", prior: 0.05, maxM: 0.15},
+	{name: sharedByHousehold, neutral: true},
 }
 
 // placeLevels and codeLevels end with a level that compare never returns: comparePair
@@ -230,6 +236,15 @@ var codeLevels = []levelSpec{
 // weight of one fact, and one fact that every member of a household shares. A place that
 // disagrees still counts against: 12 Main Street is another house in another town.
 const impliedByAddress = "implied_by_address"
+
+// sharedByHousehold is the level of a family name or phone number that agrees when the
+// street address agrees too. Relatives living together share all three; at one address,
+// a shared family name and landline say "one household", which the address has already
+// said, and not "one person". Counted as if strangers had agreed on them by chance, they
+// would add thirty bits to every pair of relatives and merge parents with children who
+// carry their given name. What tells two people at one address apart is what is personal
+// to each: given name, birth date, e-mail. A family name that disagrees still counts.
+const sharedByHousehold = "shared_by_household"
 
 // compareName grades one name (f) and recognises a pair whose given and family names
 // have been swapped, a common data-entry error: both name comparisons then report

@@ -89,6 +89,30 @@ func TestHouseholds(t *testing.T) {
 	}
 }
 
+// TestSyntheticBands runs the matcher over a synthetic population with census-like name
+// frequencies, households and Febrl-like errors (synthPeople), and holds both bands to the
+// targets of issue 23: from the review threshold precision ≥ 0.99 and recall ≥ 0.95, from
+// the merge threshold precision ≥ 0.999. BenchmarkMatch measures the same at a million.
+func TestSyntheticBands(t *testing.T) {
+	n := 50_000
+	if testing.Short() {
+		n = 10_000
+	}
+	s := synthPeople(n, 0.10, 0.05, 21)
+	res, err := Run(context.Background(), s.recs, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := measureBands(res.Pairs, func(x, y int) bool { return s.group[x] == s.group[y] }, s.truePairs())
+	t.Logf("%d records, %.2f candidates a record, household odds %.2f bits: %v", n, float64(res.Stats.CandidatePairs)/float64(n), res.Model.HouseholdLog2Odds, b)
+	if b.reviewPrecision < 0.99 || b.reviewRecall < 0.95 {
+		t.Errorf("review threshold: precision %.4f recall %.4f, want at least 0.99 and 0.95", b.reviewPrecision, b.reviewRecall)
+	}
+	if b.mergePrecision < 0.999 {
+		t.Errorf("merge threshold: precision %.4f, want at least 0.999", b.mergePrecision)
+	}
+}
+
 func TestLinkClusters(t *testing.T) {
 	s := synthPeople(2000, 0.1, 0.05, 14)
 	res, err := Run(context.Background(), s.recs, DefaultConfig())

@@ -64,7 +64,7 @@ func comparePair(a, b *prepared) pattern {
 		p |= pattern(cmp.compare(a, b)) << (c * levelBits)
 	}
 	if l := p.level(addressComparison); l >= 1 && l <= 3 { // exact, same words or similar
-		for _, c := range placeComparisons {
+		for _, c := range householdComparisons {
 			if l := p.level(c); l == 1 || l == 2 { // exact, or one slip away
 				p = p.with(c, Level(len(comparisons[c].levels)))
 			}
@@ -119,10 +119,13 @@ func (p pattern) atOneAddress() bool {
 	return l >= 1 && l <= 4 // exact, same words, similar, partial
 }
 
-// Positions in comparisons of the address and of the places it implies.
+// Positions in comparisons of the address and of what agrees with it in every household:
+// the places it implies, the family name and the phone (see impliedByAddress and
+// sharedByHousehold). Each ends with the neutral level that comparePair moves it to.
 var (
-	addressComparison = comparisonIndex("address")
-	placeComparisons  = []int{comparisonIndex("city"), comparisonIndex("postal_code"), comparisonIndex("region")}
+	addressComparison    = comparisonIndex("address")
+	householdComparisons = []int{comparisonIndex("city"), comparisonIndex("postal_code"), comparisonIndex("region"),
+		comparisonIndex("last_name"), comparisonIndex("phone")}
 )
 
 func comparisonIndex(name string) int {
@@ -463,30 +466,53 @@ func estimate(counts []patternCount, ch *chance, maxIter int, tol float64, requi
 		}
 	}
 	mod.Guard = requireIdentity
-	if requireIdentity {
-		mod.HouseholdLog2Odds = householdOdds(counts, mod.M)
-	}
+	var relatives float64
+	mod.HouseholdLog2Odds, relatives = householdOdds(counts, mod.M)
 	mod.finish()
+	mod.weighShared(relatives)
 	return mod
 }
 
-// householdOdds learns from the candidates how likely two records at one address that
-// share nothing personal (given name and birth date disagree outright or are missing) are
-// to be one person rather than two relatives. It is the household rule's ceiling: such a
-// pair's address, family name and phone all agree whether it is one person or a family,
-// so adding their weights as if strangers had agreed by chance would merge families.
+// weighShared gives the shared_by_household levels of family name and phone their weight:
+// what agreeing on them says about two records at one address. Two strangers agree on a
+// family name by chance with probability u; two relatives almost always do. Among the
+// pairs at one address that are not one person, relatives (estimated by householdOdds)
+// stand beside the rare unrelated co-residents, counted as one pair, so the chance of
+// agreement there is (relatives + u) / (relatives + 1). In a file with no families (Febrl)
+// that is u, and the family name counts in full; in a customer base with families it is
+// nearly one, and the family name counts for nothing beyond the address.
+func (m *Model) weighShared(relatives float64) {
+	for _, c := range householdComparisons {
+		spec := comparisons[c].levels
+		if spec[len(spec)-1].name != sharedByHousehold {
+			continue
+		}
+		// exact and its one-slip neighbour (close, one edit) are what comparePair moves.
+		mAgree, uAgree := m.M[c][1]+m.M[c][2], m.U[c][1]+m.U[c][2]
+		uShared := (relatives + uAgree) / (relatives + 1)
+		m.weights[c][len(spec)] = math.Log2(min(mAgree, 1) / uShared)
+	}
+}
+
+// householdOdds learns from the candidates how many pairs of relatives live at one
+// address, and the household rule's ceiling: how likely two records at one address that
+// share nothing personal (no given name, birth date, identifier or e-mail that
+// identifies) are to be one person rather than two relatives. Such a pair's address,
+// family name and phone agree whether it is one person or a family, so they cannot tell.
 //
 // Among candidate pairs at one address there are duplicates and relatives. Duplicates
-// share nothing personal with probability q, which the fitted m gives (each personal
-// comparison missing, as often as it is missing at these addresses, or at its "different"
-// level); relatives almost always share nothing personal. So from the pairs at one address
-// (total) and those sharing nothing personal (none): duplicates ≈ (total − none) / (1 − q),
-// of which q·duplicates share nothing personal, and relatives ≈ none − q·duplicates. The
-// odds are q·duplicates to relatives. In a file of people with one record per address
-// apart from their duplicates (Febrl), relatives ≈ 0 and the odds are high; in a customer
-// base of families they are low. Half a pair and one pair of smoothing keep an address
-// nobody shares from saying anything: with no pairs the odds are 1 to 2.
-func householdOdds(counts []patternCount, m [][]float64) float64 {
+// share nothing personal with probability q, which the fitted m gives: for each personal
+// comparison, how often it is missing at these addresses or at a level that does not
+// identify; q is the largest of these, because a record typed carelessly is careless in
+// several fields at once, so the errors are far from independent. Relatives almost always
+// share nothing personal. So from the pairs at one address (total) and those sharing
+// nothing personal (none): duplicates ≈ (total − none) / (1 − q), of which q·duplicates
+// share nothing personal, and relatives ≈ none − q·duplicates. The odds are q·duplicates
+// to relatives. In a file with one record per address apart from duplicates (Febrl),
+// relatives ≈ 0 and the odds are high; in a customer base of families they are low. Half
+// a pair and one pair of smoothing keep a file where nobody shares an address from saying
+// anything: with no pairs the odds are 1 to 2.
+func householdOdds(counts []patternCount, m [][]float64) (log2Odds, relatives float64) {
 	var total, none float64
 	missing := make([]float64, len(comparisons))
 	for _, pc := range counts {
@@ -518,6 +544,6 @@ func householdOdds(counts []patternCount, m [][]float64) float64 {
 		q = min(q, miss+(1-miss)*off)
 	}
 	duplicates := (total - none) / max(1-q, 1e-9)
-	relatives := max(none-q*duplicates, 0)
-	return math.Log2((q*duplicates + 0.5) / (relatives + 1))
+	relatives = max(none-q*duplicates, 0)
+	return math.Log2((q*duplicates + 0.5) / (relatives + 1)), relatives
 }
