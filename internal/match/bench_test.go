@@ -58,9 +58,20 @@ func BenchmarkBlocking(b *testing.B) {
 			pairs += len(js)
 		}
 	}
+	b.StopTimer()
+	// What the address key costs: the same index without it, built in the same run.
+	idx := buildIndexOf(recs, DefaultConfig().MaxBlockSize, DefaultConfig().Window, runtime.GOMAXPROCS(0),
+		func(rule string) bool { return rule != RuleStreetName })
+	without := 0
+	var js []uint32
+	for i := range recs {
+		js = idx.candidates(uint32(i), js)
+		without += len(js)
+	}
 	b.ReportMetric(float64(n), "records")
 	b.ReportMetric(float64(pairs), "candidate_pairs")
 	b.ReportMetric(float64(pairs)/float64(n), "pairs/record")
+	b.ReportMetric(float64(without)/float64(n), "pairs/record_without_street_name")
 }
 
 // BenchmarkMatch runs the whole matcher (normalise, block, compare, fit, score, cluster)
