@@ -53,6 +53,21 @@ type Config struct {
 	// larger than MaxClusterSize are left as they are, for a person to look at.
 	LinkClusters   bool
 	MaxClusterSize int
+	// Terms, when set, gives the term frequencies of a population larger than the records
+	// a run is given. The server scores only the customers that share a blocking key with
+	// someone, and how common a surname is must be counted over every customer, not over
+	// those; nil counts them over the records given.
+	Terms TermFrequencies
+}
+
+// TermFrequencies is how common the values of the term-adjusted comparisons (given name,
+// family name, address, town) are in a population. A value is named as TermKeys names it.
+type TermFrequencies interface {
+	// Count returns how many records of the population hold the value; 0 when unknown.
+	Count(k Key) int
+	// Typical returns, for a comparison named as Key.Rule, how many records share the
+	// value of a record drawn at random: Σ count² / Σ count over its values.
+	Typical(comparison string) float64
 }
 
 // DefaultConfig returns the settings Steward uses unless told otherwise.
@@ -183,6 +198,9 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 	res.Stats.Patterns = len(counts)
 
 	ch := measureChance(recs, cfg.RandomPairs, cfg.Seed, workers)
+	if cfg.Terms != nil {
+		useTerms(recs, ch, cfg.Terms, workers)
+	}
 	res.Stats.RandomPairs = ch.sampled
 	model := estimate(counts, ch, cfg.MaxIterations, cfg.Tolerance, cfg.RequireIdentity)
 	res.Model = model
@@ -421,6 +439,40 @@ func (ch *chance) u(matches float64, m [][]float64) [][]float64 {
 		}
 	}
 	return u
+}
+
+// useTerms replaces the term frequencies counted over the records with a population's. A
+// value the population does not know (added since it was counted) counts once, its own.
+func useTerms(recs []prepared, ch *chance, terms TermFrequencies, workers int) {
+	for t, c := range termComparisonIndex {
+		ch.typical[c] = terms.Typical(termComparisons[t])
+	}
+	parallelWorkers(workers, len(recs), recordChunk, func(next func() (int, int, bool)) {
+		for lo, hi, ok := next(); ok; lo, hi, ok = next() {
+			for i := lo; i < hi; i++ {
+				for t, c := range termComparisonIndex {
+					if v := comparisons[c].value(&recs[i]); v != "" {
+						recs[i].terms[t] = uint32(max(terms.Count(Key{Rule: termComparisons[t], Value: v}), 1))
+					}
+				}
+			}
+		}
+	})
+}
+
+// TermKeys returns the values of a normalised record whose frequencies the matcher weighs
+// (see termComparisons), each as a Key whose Rule names the comparison. Like blocking
+// keys they are pure functions of normalised values, so a server can count them as keyed
+// hashes over all its customers without keeping a value in clear.
+func TermKeys(n *Normalized) []Key {
+	p := prepare(*n)
+	var keys []Key
+	for t, c := range termComparisonIndex {
+		if v := comparisons[c].value(&p); v != "" {
+			keys = append(keys, Key{Rule: termComparisons[t], Value: v})
+		}
+	}
+	return keys
 }
 
 // unrank maps k in [0, n(n-1)/2) to the k-th pair (i < j) in row order.

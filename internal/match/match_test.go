@@ -3,6 +3,7 @@ package match
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -195,5 +196,120 @@ func TestRunWithoutCandidates(t *testing.T) {
 	res, err := Run(context.Background(), recs, DefaultConfig())
 	if err != nil || len(res.Pairs) != 0 {
 		t.Fatalf("got %v pairs, error %v; want none and no error", res, err)
+	}
+}
+
+// countedTerms is a TermFrequencies counted over a population, as the server counts its
+// stored tokens.
+type countedTerms struct {
+	counts  map[Key]int
+	typical map[string]float64
+}
+
+func countTerms(recs []Record) *countedTerms {
+	t := &countedTerms{counts: map[Key]int{}, typical: map[string]float64{}}
+	for _, r := range recs {
+		n := Normalize(r, "")
+		for _, k := range TermKeys(&n) {
+			t.counts[k]++
+		}
+	}
+	sum := map[string]float64{}
+	for k, c := range t.counts {
+		t.typical[k.Rule] += float64(c * c)
+		sum[k.Rule] += float64(c)
+	}
+	for rule := range t.typical {
+		t.typical[rule] /= sum[rule]
+	}
+	return t
+}
+
+func (t *countedTerms) Count(k Key) int                   { return t.counts[k] }
+func (t *countedTerms) Typical(comparison string) float64 { return t.typical[comparison] }
+
+// TestTermsFromThePopulation: frequencies handed in from outside are used instead of
+// those of the records given, as the server's scan needs. Counted over the same records
+// they change nothing; counted over a larger population they move the term weights and
+// nothing else.
+func TestTermsFromThePopulation(t *testing.T) {
+	s := synthPeople(2400, 0.1, 0.05, 16)
+	base, err := Run(context.Background(), s.recs, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := DefaultConfig()
+	same.Terms = countTerms(s.recs)
+	got, err := Run(context.Background(), s.recs, same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Pairs, base.Pairs) {
+		t.Fatalf("the same counts from outside changed the result: %d pairs, want %d", len(got.Pairs), len(base.Pairs))
+	}
+	// The first 1,200 records scored with the frequencies of all 2,400.
+	part := s.recs[:1200]
+	wide := DefaultConfig()
+	wide.Terms = countTerms(s.recs)
+	alone, _ := Run(context.Background(), part, DefaultConfig())
+	within, err := Run(context.Background(), part, wide)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := false
+	for _, p := range within.Pairs {
+		for _, ev := range p.Evidence {
+			if ev.TermFrequency != 0 && ev.Level != "exact" {
+				t.Fatalf("term frequency on a %s level of %s", ev.Level, ev.Comparison)
+			}
+		}
+	}
+	for i := range min(len(within.Pairs), len(alone.Pairs)) {
+		if within.Pairs[i].Weight != alone.Pairs[i].Weight {
+			moved = true
+		}
+	}
+	if !moved {
+		t.Error("frequencies of a larger population changed no weight")
+	}
+}
+
+// TestTermFrequencyOrdersNames: with everything else equal, agreeing on a rare family
+// name weighs more than agreeing on a common one.
+func TestTermFrequencyOrdersNames(t *testing.T) {
+	var recs []Record
+	add := func(first, last, dob string) {
+		var r Record
+		r.ID = fmt.Sprint(len(recs))
+		r.Set(FirstName, first)
+		r.Set(LastName, last)
+		r.Set(BirthDate, dob)
+		recs = append(recs, r)
+	}
+	s := synthPeople(3000, 0.05, 0, 17)
+	recs = append(recs, s.recs...)
+	for range 60 {
+		add("Zed", "Common", fmt.Sprintf("19%02d-01-01", 10+len(recs)%80))
+	}
+	add("Ann", "Common", "1970-03-04")
+	add("Ann", "Common", "1970-03-04")
+	add("Ann", "Rarewood", "1970-03-04")
+	add("Ann", "Rarewood", "1970-03-04")
+	res, err := Run(context.Background(), recs, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	weightOf := func(a int) float64 {
+		for _, p := range res.Pairs {
+			if p.A == a && p.B == a+1 {
+				return p.Weight
+			}
+		}
+		t.Fatalf("pair %d–%d not reported", a, a+1)
+		return 0
+	}
+	n := len(recs)
+	if common, rare := weightOf(n-4), weightOf(n-2); !(rare > common) {
+		t.Errorf("rare family name weighs %.2f bits, common one %.2f: want the rare one more", rare, common)
 	}
 }
