@@ -203,6 +203,9 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 	}
 	res.Stats.RandomPairs = ch.sampled
 	model := estimate(counts, ch, cfg.MaxIterations, cfg.Tolerance, cfg.RequireIdentity)
+	// A pair that shares nothing personal is never merged without a person, however
+	// sure the household odds are: its ceiling stays a bit below the merge threshold.
+	model.HouseholdLog2Odds = min(model.HouseholdLog2Odds, math.Log2(cfg.MergeThreshold/(1-cfg.MergeThreshold))-1)
 	res.Model = model
 
 	pairs, err := scorePairs(ctx, recs, idx, stored, model, cfg, workers)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -311,5 +312,66 @@ func TestTermFrequencyOrdersNames(t *testing.T) {
 	n := len(recs)
 	if common, rare := weightOf(n-4), weightOf(n-2); !(rare > common) {
 		t.Errorf("rare family name weighs %.2f bits, common one %.2f: want the rare one more", rare, common)
+	}
+}
+
+// TestHouseholdRule: relatives at one address stay apart because what is personal to each
+// disagrees; a person whose given name and birth date were both mistyped is still found
+// when the rest agrees; a parent and child who share a given name are not merged; and a
+// pair that shares nothing personal is never merge-grade, whatever the odds.
+func TestHouseholdRule(t *testing.T) {
+	s := synthPeople(4000, 0.10, 0.10, 18)
+	recs := s.recs
+	add := func(fields ...string) int {
+		var r Record
+		r.ID = fmt.Sprintf("x%d", len(recs))
+		for i := 0; i < len(fields); i += 2 {
+			f, err := ParseField(fields[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Set(f, fields[i+1])
+		}
+		recs = append(recs, r)
+		return len(recs) - 1
+	}
+	home := []string{"address_line1", "14 Orchard Close", "city", "Ipswich", "postal_code", "IP1 3QT", "phone", "+44 7400 123123"}
+	mother := add(append([]string{"first_name", "Maria", "last_name", "Lindqvist", "birth_date", "1961-02-03", "email", "maria.l@example.org"}, home...)...)
+	son := add(append([]string{"first_name", "Johan", "last_name", "Lindqvist", "birth_date", "1990-07-21", "email", "jl90@example.net"}, home...)...)
+	father := add(append([]string{"first_name", "Paul", "last_name", "Lindqvist", "birth_date", "1958-11-30", "email", "paul.lindqvist@example.com"}, home...)...)
+	junior := add(append([]string{"first_name", "Paul", "last_name", "Lindqvist", "birth_date", "1988-05-09", "email", "paulie88@example.net"}, home...)...)
+	flat := []string{"address_line1", "3 Elm Row", "city", "Bath", "postal_code", "BA1 2CD"}
+	kate := add(append([]string{"first_name", "Katarina", "last_name", "Vollmer", "birth_date", "1975-04-12", "email", "k.vollmer@example.org"}, flat...)...)
+	kate2 := add(append([]string{"first_name", "Katarna", "last_name", "Vollmer", "birth_date", "1975-04-21", "email", "k.vollmer@example.org"}, flat...)...)
+
+	res, err := Run(context.Background(), recs, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[[2]int]Pair{}
+	for _, p := range res.Pairs {
+		found[[2]int{p.A, p.B}] = p
+		if p.Decision == Merge && slices.ContainsFunc(p.Evidence, func(e Evidence) bool { return e.Comparison == HouseholdComparison }) {
+			t.Errorf("pair %d–%d shares nothing personal yet is merge-grade (%.4f)", p.A, p.B, p.Probability)
+		}
+	}
+	for _, relatives := range [][2]int{{mother, son}, {mother, father}, {son, father}, {mother, junior}, {son, junior}} {
+		if p, ok := found[relatives]; ok {
+			t.Errorf("relatives %v reported: %.4f %+v", relatives, p.Probability, p.Evidence)
+		}
+	}
+	if p, ok := found[[2]int{father, junior}]; ok && p.Decision == Merge {
+		t.Errorf("father and son of one given name merge-grade: %.4f %+v", p.Probability, p.Evidence)
+	}
+	if _, ok := found[[2]int{kate, kate2}]; !ok {
+		t.Error("a person with given name and birth date both mistyped was not found")
+	}
+	// What keeps them apart: at one address the family name and phone count only as far
+	// as the data shows families living together, which it does here.
+	shared, _ := res.Model.LevelWeight("last_name", sharedByHousehold)
+	exact, _ := res.Model.LevelWeight("last_name", "exact")
+	t.Logf("household odds %.2f bits; family name %.2f bits at one address, %.2f elsewhere", res.Model.HouseholdLog2Odds, shared, exact)
+	if !(shared < exact-3) {
+		t.Errorf("a family name shared at one address weighs %.2f bits, elsewhere %.2f: want far less in a base with families", shared, exact)
 	}
 }
