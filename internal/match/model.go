@@ -37,12 +37,12 @@ func (p pattern) with(c int, l Level) pattern {
 // identifies reports whether a pattern agrees on anything personal to the individual:
 // given name, birth date, identifier or email address. Relatives living together share
 // family name, address, phone and often a landline; a pair that agrees on those alone
-// describes a household, not one person, however strongly it agrees. Unless
-// Config.RequireIdentity is off, such pairs are never matches: EM treats them as
-// non-matches (otherwise, in a customer base with many households, the "match" class it
-// learns is the household) and they are never reported. Merging two members of a family
-// would show one person's data to the other, a worse error for a data vault than a
-// missed duplicate.
+// may describe a household, not one person, however strongly it agrees. Unless
+// Config.RequireIdentity is off, EM treats such pairs as non-matches (otherwise, in a
+// customer base with many households, the "match" class it learns is the household), and
+// scoring holds them to the household odds learnt from the data (see Model.score and
+// householdOdds), below the merge threshold: merging two members of a family would show
+// one person's data to the other, a worse error for a data vault than a missed duplicate.
 func (p pattern) identifies() bool {
 	for c, cmp := range comparisons {
 		if l := p.level(c); l != Missing && cmp.levels[l-1].identifies {
