@@ -50,10 +50,13 @@ type pairView struct {
 	MergeID   string `json:"merge_id"`
 	WinnerID  string `json:"winner_id"`
 	Auto      bool
-	Evidence  []struct {
-		Comparison, Level string
-		Weight            float64
-	}
+	Evidence  []evidenceView
+}
+
+type evidenceView struct {
+	Comparison, Level string
+	Weight            float64
+	TermFrequency     float64 `json:"term_frequency"`
 }
 
 func (e *env) duplicates(state string) []pairView {
@@ -153,13 +156,17 @@ func duplicatesReview(t *testing.T, db string) {
 			t.Fatalf("duplicate list leaks %q: %s", leak, body)
 		}
 	}
-	if !slices.ContainsFunc(pp.Evidence, func(ev struct {
-		Comparison, Level string
-		Weight            float64
-	}) bool {
+	if !slices.ContainsFunc(pp.Evidence, func(ev evidenceView) bool {
 		return ev.Comparison == "first_name" && ev.Level == "close" // Peggy is Margaret
 	}) {
 		t.Fatalf("evidence: got %+v", pp.Evidence)
+	}
+	// Thornbury is held by these two customers alone, far rarer than the population's
+	// family names: agreeing on it weighs more than agreeing on a typical one, by a term
+	// frequency counted over every customer's stored tokens.
+	if i := slices.IndexFunc(pp.Evidence, func(ev evidenceView) bool { return ev.Comparison == "last_name" }); i < 0 ||
+		pp.Evidence[i].Level != "exact" || !(pp.Evidence[i].TermFrequency > 0) {
+		t.Fatalf("family-name evidence: got %+v", pp.Evidence)
 	}
 
 	// Roles: an analyst may not list, a support agent may not... support has read and write.

@@ -40,6 +40,7 @@ func (e *env) treeRows(ids ...string) map[string]int {
 		"customer_links":  "customer_id = $1 OR merged_into = $1",
 		"customer_merges": "winner_id = $1 OR loser_id = $1",
 		"match_keys":      "customer_id = $1",
+		"match_terms":     "customer_id = $1",
 		"duplicates":      "customer_id = $1 OR other_id = $1",
 	} {
 		for _, id := range ids {

@@ -348,6 +348,11 @@ func evidenceText(p *match.Pair) string {
 		if ev.Level == "missing" {
 			continue
 		}
+		if ev.TermFrequency != 0 {
+			// How much of the weight comes from how common the agreed value is.
+			fmt.Fprintf(&b, "%s=%s(%+.1f, term frequency %+.1f) ", ev.Comparison, ev.Level, ev.Weight, ev.TermFrequency)
+			continue
+		}
 		fmt.Fprintf(&b, "%s=%s(%+.1f) ", ev.Comparison, ev.Level, ev.Weight)
 	}
 	return strings.TrimSpace(b.String())

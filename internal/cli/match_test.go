@@ -82,7 +82,7 @@ func TestMatchFebrl(t *testing.T) {
 		file    string
 		withSSN bool
 		target  float64
-	}{{"dataset1.csv", true, 0.97}, {"dataset2.csv", false, 0.90}} {
+	}{{"dataset1.csv", true, 0.999}, {"dataset2.csv", false, 0.995}} {
 		in := febrlFile(t, c.file)
 		out := filepath.Join(t.TempDir(), "pairs.csv")
 		args := append([]string{"match", "--input", in, "--id-column", "rec_id", "--out", out}, febrlMaps...)

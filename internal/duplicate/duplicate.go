@@ -68,10 +68,15 @@ type Pair struct {
 }
 
 // Evidence is one comparison's part in a score: its agreement level and its weight in bits.
+// TermFrequency is the part of the weight that comes from how common the agreed value is
+// among all customers (negative for a common name, positive for a rare one): it says how
+// rare a value is, never which. The household rule adds a line of its own (comparison
+// "household", level "shares_nothing_personal") when it held the score down.
 type Evidence struct {
-	Comparison string  `json:"comparison"`
-	Level      string  `json:"level"`
-	Weight     float64 `json:"weight"`
+	Comparison    string  `json:"comparison"`
+	Level         string  `json:"level"`
+	Weight        float64 `json:"weight"`
+	TermFrequency float64 `json:"term_frequency,omitempty"`
 }
 
 // UndoState is stored with a merged pair.
@@ -96,10 +101,26 @@ type KeyRow struct {
 	CustomerID string
 	Version    int64 // profile version the row was derived from
 	Tokens     []int64
+	Terms      []TermToken // the values whose frequency the matcher weighs, as tokens
 	Validation string
 	Reasons    []string
 	EmailToken int64 // blind-index token of the e-mail, to notice a changed address
 	At         time.Time
+}
+
+// TermToken is one value of a customer whose frequency the matcher weighs (given name,
+// family name, address, town), as the first 64 bits of its keyed hash; Kind names the
+// comparison, so that frequencies are counted per kind.
+type TermToken struct {
+	Kind  string
+	Token int64
+}
+
+// TermCount is how many customers hold one value.
+type TermCount struct {
+	Kind  string
+	Token int64
+	Count int
 }
 
 // MergeWrite is one merge, stored in one transaction.
@@ -137,6 +158,9 @@ type Store interface {
 	// CandidateIDs returns the customers, not merged into another, that share a key with
 	// another such customer.
 	CandidateIDs(ctx context.Context) ([]string, error)
+	// TermCounts returns, for every term token held by a customer not merged into another,
+	// how many such customers hold it.
+	TermCounts(ctx context.Context) ([]TermCount, error)
 	// PairStates returns the state of every stored pair, keyed by CustomerA+" "+CustomerB.
 	PairStates(ctx context.Context) (map[string]string, error)
 	// SavePending makes the pending pairs those of pairs: it inserts new ones, updates the
@@ -382,7 +406,7 @@ func pairKey(a, b string) string {
 func evidenceOf(ev []match.Evidence) []Evidence {
 	out := make([]Evidence, 0, len(ev))
 	for _, e := range ev {
-		out = append(out, Evidence{Comparison: e.Comparison, Level: e.Level, Weight: round2(e.Weight)})
+		out = append(out, Evidence{Comparison: e.Comparison, Level: e.Level, Weight: round2(e.Weight), TermFrequency: round2(e.TermFrequency)})
 	}
 	return out
 }

@@ -112,6 +112,9 @@ func (s *Service) refresh(ctx context.Context, after string, limit int) (int, st
 		for _, k := range match.BlockingKeys(&n) {
 			row.Tokens = append(row.Tokens, s.token(k))
 		}
+		for _, k := range match.TermKeys(&n) {
+			row.Terms = append(row.Terms, TermToken{Kind: k.Rule, Token: s.termToken(k)})
+		}
 		email, _ := values["email"].(string)
 		phone, _ := values["phone"].(string)
 		if email != "" {
@@ -132,6 +135,53 @@ func (s *Service) token(k match.Key) int64 {
 	t := s.keys.IdentityToken("match:"+k.Rule, []byte(k.Value))
 	return int64(binary.BigEndian.Uint64(t[:8]))
 }
+
+// termToken is a term value as stored, like token but under its own derivation, so that a
+// term token never equals a blocking token.
+func (s *Service) termToken(k match.Key) int64 {
+	t := s.keys.IdentityToken("match-term:"+k.Rule, []byte(k.Value))
+	return int64(binary.BigEndian.Uint64(t[:8]))
+}
+
+// terms is how common values are among all customers, from the stored tokens: the matcher
+// scores only candidates, and a surname's frequency must be counted over everyone.
+type terms struct {
+	s       *Service
+	counts  map[int64]int
+	typical map[string]float64
+}
+
+func (s *Service) loadTerms(ctx context.Context) (*terms, error) {
+	rows, err := s.store.TermCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := &terms{s: s, counts: make(map[int64]int, len(rows)), typical: map[string]float64{}}
+	sum := map[string]float64{}
+	for _, r := range rows {
+		if r.Count > 1 {
+			t.counts[r.Token] = r.Count
+		}
+		c := float64(r.Count)
+		t.typical[r.Kind] += c * c
+		sum[r.Kind] += c
+	}
+	for kind, n := range sum {
+		t.typical[kind] /= n
+	}
+	return t, nil
+}
+
+// Count implements match.TermFrequencies; a value held by one customer is not in the map.
+func (t *terms) Count(k match.Key) int {
+	if n, ok := t.counts[t.s.termToken(k)]; ok {
+		return n
+	}
+	return 1
+}
+
+// Typical implements match.TermFrequencies.
+func (t *terms) Typical(comparison string) float64 { return t.typical[comparison] }
 
 func (s *Service) open(ctx context.Context, r *customer.Record) (map[string]any, error) {
 	values, _, err := s.vault.OpenProfile(ctx, r)
@@ -183,6 +233,9 @@ func (s *Service) score(ctx context.Context, refreshed int64) (Result, error) {
 	if len(records) >= 2 {
 		cfg := match.DefaultConfig()
 		cfg.ReviewThreshold, cfg.MergeThreshold, cfg.DefaultRegion = s.config.ReviewThreshold, min(s.config.MergeThreshold, 0.999999), s.config.DefaultRegion
+		if cfg.Terms, err = s.loadTerms(ctx); err != nil {
+			return res, err
+		}
 		out, err := match.Run(ctx, records, cfg)
 		if err != nil && !errors.Is(err, match.ErrTooFewRecords) {
 			return res, fmt.Errorf("matching: %w", err)

@@ -119,7 +119,8 @@ var summaries = map[string]string{
 		"wait=true runs it now and returns its counts (200). Pairs from the review threshold up are queued; from the merge " +
 		"threshold up they are merged.",
 	"GET /v1/duplicates": "Pairs of customers that are likely one person, highest match probability first, with " +
-		"per-comparison evidence (agreement levels and weights, never values).",
+		"per-comparison evidence (agreement levels and weights, with the part of a weight that comes from how common " +
+		"the agreed value is, and the household rule's line when it held a pair down; never values).",
 	"GET /v1/duplicates/{id}": "One duplicate pair with its evidence and state.",
 	"POST /v1/duplicates/{id}/merge": "Merge a pending pair: the older customer absorbs the other, fields survive by the " +
 		"survivorship rules, every opt-out survives; recorded with the evidence and reversible.",

@@ -31,9 +31,10 @@ func TestBlockingKeys(t *testing.T) {
 		RuleNames:      "h652 k400",
 		RuleNameYear:   "k400 1915 h | h652 1915 k",
 		RulePostalName: "3465 k | 3465 h",
-		RuleCityName:   "coolaroo k400 h | coolaroo h652 k",
+		RuleCityName:   "coolaroo k400 h6 | coolaroo h652 k4",
 		RuleStreet:     "38 maltby circuit",
 		RuleHouse:      "38 3465",
+		RuleStreetName: "maltby c h652",
 	}
 	for rule, v := range want {
 		if got[rule] != v {
@@ -50,6 +51,18 @@ func TestBlockingKeys(t *testing.T) {
 		"national_id", "900-4242", "email", "kayla@example.com", "phone", "+442079460958")
 	if !slices.Equal(BlockingKeys(&p.Normalized), BlockingKeys(&q.Normalized)) {
 		t.Errorf("keys differ for the same person written differently")
+	}
+
+	// A record without a given name, whose house number and birth date were mistyped,
+	// still shares the street-name key with the original.
+	noGiven := person("last_name", "Harrington", "birth_date", "1915-07-21", "address_line1", "83 Maltby Circuit",
+		"city", "Coolaroo", "postal_code", "3456")
+	if k := keysOf(noGiven); k[RuleStreetName] != want[RuleStreetName] {
+		t.Errorf("no given name: street_name key %q, want %q", k[RuleStreetName], want[RuleStreetName])
+	}
+	// Without a family name the given name stands in.
+	if k := keysOf(person("first_name", "Kayla", "address_line1", "38 Maltby Circuit", "city", "Coolaroo")); k[RuleStreetName] != "maltby c k400" {
+		t.Errorf("no family name: street_name key %q, want %q", k[RuleStreetName], "maltby c k400")
 	}
 
 	// Swapped names still share the name rules.

@@ -26,6 +26,13 @@ type levelSpec struct {
 	// birth date, identifier, own email address) rather than something a household
 	// shares (family name, address, phone). See pattern.identifies.
 	identifies bool
+	// maxM caps the share of true matches at this level (0: no cap). It is set on the
+	// levels of outright disagreement over what a person keeps for life or for years: EM
+	// fitted to a population full of same-name strangers would otherwise class many of
+	// them as matches and learn that a different birth date costs nearly nothing. A tenth
+	// is far above what any real duplicate rate shows (Febrl's heavily corrupted sets show
+	// 3–5%), so the cap only binds when the fit has gone wrong.
+	maxM float64
 }
 
 // comparison grades the agreement of two prepared records on one aspect of a person.
@@ -64,6 +71,10 @@ type prepared struct {
 	date  string   // birth date as digits (YYYYMMDD for valid dates)
 	addr  []string // words of both address lines, in order
 	phone string   // digits of the phone number, for edit distance
+	// terms holds, for each comparison in termComparisons, how many records of the input
+	// carry this record's value (0 when it has none): the term frequencies that make
+	// agreement on a rare surname weigh more than agreement on a common one.
+	terms [numTerms]uint32
 }
 
 func prepare(n Normalized) prepared {
@@ -106,7 +117,7 @@ var comparisons = []*comparison{
 		levels: []levelSpec{
 			{name: "exact", prior: 0.85, identifies: true}, {name: "one_edit", prior: 0.07, identifies: true},
 			{name: "day_month_swapped", prior: 0.01, identifies: true}, {name: "two_edits", prior: 0.03},
-			{name: "different", prior: 0.04},
+			{name: "different", prior: 0.04, maxM: 0.10},
 		},
 		compare: compareDate,
 		value:   func(p *prepared) string { return p.date },
@@ -180,6 +191,7 @@ var comparisons = []*comparison{
 		name: "phone",
 		levels: []levelSpec{
 			{name: "exact", prior: 0.75}, {name: "one_edit", prior: 0.05}, {name: "different", prior: 0.20},
+			{name: sharedByHousehold, neutral: true},
 		},
 		compare: comparePhone,
 		value:   func(p *prepared) string { return p.phone },
@@ -189,15 +201,20 @@ var comparisons = []*comparison{
 var firstNameLevels = []levelSpec{
 	{name: "exact", prior: 0.80, identifies: true}, {name: "close", prior: 0.08, identifies: true},
 	{name: "transposed", prior: 0.02, identifies: true}, {name: "similar", prior: 0.04},
-	{name: "initial", prior: 0.01, identifies: true}, {name: "different", prior: 0.05},
+	{name: "initial", prior: 0.01, identifies: true}, {name: "different", prior: 0.05, maxM: 0.10},
 }
 
 // lastNameLevels are those of the given name, except that a transposition is counted
 // once, under first_name: its u (both names cross-matching by chance) already covers
 // the agreement of both names, so counting it twice would double the evidence.
+//
+// Their last level, shared_by_household, is one compare never returns: comparePair puts a
+// family name that agrees there when the street address agrees too (see
+// sharedByHousehold).
 var lastNameLevels = []levelSpec{
 	{name: "exact", prior: 0.80}, {name: "close", prior: 0.08}, {name: "transposed", prior: 0.02, neutral: true}, {name: "similar", prior: 0.04},
-	{name: "initial", prior: 0.01}, {name: "different", prior: 0.05},
+	{name: "initial", prior: 0.01}, {name: "different", prior: 0.05, maxM: 0.15},
+	{name: sharedByHousehold, neutral: true},
 }
 
 // placeLevels and codeLevels end with a level that compare never returns: comparePair
@@ -219,6 +236,15 @@ var codeLevels = []levelSpec{
 // weight of one fact, and one fact that every member of a household shares. A place that
 // disagrees still counts against: 12 Main Street is another house in another town.
 const impliedByAddress = "implied_by_address"
+
+// sharedByHousehold is the level of a family name or phone number that agrees when the
+// street address agrees too. Relatives living together share all three; at one address,
+// a shared family name and landline say "one household", which the address has already
+// said, and not "one person". Counted as if strangers had agreed on them by chance, they
+// would add thirty bits to every pair of relatives and merge parents with children who
+// carry their given name. What tells two people at one address apart is what is personal
+// to each: given name, birth date, e-mail. A family name that disagrees still counts.
+const sharedByHousehold = "shared_by_household"
 
 // compareName grades one name (f) and recognises a pair whose given and family names
 // have been swapped, a common data-entry error: both name comparisons then report

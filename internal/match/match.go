@@ -41,9 +41,11 @@ type Config struct {
 	Workers int
 	// Seed makes the random pair sample, and so the whole run, reproducible.
 	Seed uint64
-	// RequireIdentity reports a pair only if it agrees on something personal to the
-	// individual (given name, birth date, identifier or email address), not merely on
-	// what a household shares (family name, address, phone). See pattern.identifies.
+	// RequireIdentity turns on the household rule: a pair that shares nothing personal to
+	// an individual (given name, birth date, identifier or email address all missing or
+	// different) scores at most the household odds learnt from the input when the two
+	// live at one address, and is never reported otherwise; and such pairs do not teach
+	// the model what a match looks like. See householdOdds.
 	RequireIdentity bool
 	// LinkClusters compares the pairs inside merge-grade clusters that blocking missed:
 	// when a–b and b–c are both at or above MergeThreshold, a–c is compared directly and
@@ -51,6 +53,21 @@ type Config struct {
 	// larger than MaxClusterSize are left as they are, for a person to look at.
 	LinkClusters   bool
 	MaxClusterSize int
+	// Terms, when set, gives the term frequencies of a population larger than the records
+	// a run is given. The server scores only the customers that share a blocking key with
+	// someone, and how common a surname is must be counted over every customer, not over
+	// those; nil counts them over the records given.
+	Terms TermFrequencies
+}
+
+// TermFrequencies is how common the values of the term-adjusted comparisons (given name,
+// family name, address, town) are in a population. A value is named as TermKeys names it.
+type TermFrequencies interface {
+	// Count returns how many records of the population hold the value; 0 when unknown.
+	Count(k Key) int
+	// Typical returns, for a comparison named as Key.Rule, how many records share the
+	// value of a record drawn at random: Σ count² / Σ count over its values.
+	Typical(comparison string) float64
 }
 
 // DefaultConfig returns the settings Steward uses unless told otherwise.
@@ -181,11 +198,17 @@ func runPrepared(ctx context.Context, recs []prepared, cfg Config, workers int) 
 	res.Stats.Patterns = len(counts)
 
 	ch := measureChance(recs, cfg.RandomPairs, cfg.Seed, workers)
+	if cfg.Terms != nil {
+		useTerms(recs, ch, cfg.Terms, workers)
+	}
 	res.Stats.RandomPairs = ch.sampled
 	model := estimate(counts, ch, cfg.MaxIterations, cfg.Tolerance, cfg.RequireIdentity)
+	// A pair that shares nothing personal is never merged without a person, however
+	// sure the household odds are: its ceiling stays a bit below the merge threshold.
+	model.HouseholdLog2Odds = min(model.HouseholdLog2Odds, math.Log2(cfg.MergeThreshold/(1-cfg.MergeThreshold))-1)
 	res.Model = model
 
-	pairs, err := scorePairs(ctx, idx, stored, model, cfg, workers)
+	pairs, err := scorePairs(ctx, recs, idx, stored, model, cfg, workers)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +300,11 @@ type chance struct {
 	present  []float64   // per comparison: pairs where both records have a value
 	agree    []float64   // per comparison: pairs whose values are equal
 	levels   [][]float64 // per comparison and level: sampled pairs, exact level excluded
-	sampled  int
+	// typical is, per comparison, how many records share the value of a record drawn at
+	// random (Σ count² / Σ count): the frequency at which agreement weighs what the
+	// model's exact level says, below which it weighs more and above which less.
+	typical []float64
+	sampled int
 }
 
 func measureChance(recs []prepared, samples int, seed uint64, workers int) *chance {
@@ -288,30 +315,47 @@ func measureChance(recs []prepared, samples int, seed uint64, workers int) *chan
 		present:  make([]float64, nc),
 		agree:    make([]float64, nc),
 		levels:   make([][]float64, nc),
+		typical:  make([]float64, nc),
 	}
 	parallelWorkers(workers, nc, 1, func(next func() (int, int, bool)) {
-		var hashes []uint64
+		type valueOf struct {
+			hash uint64
+			rec  uint32
+		}
+		var values []valueOf
 		for lo, hi, ok := next(); ok; lo, hi, ok = next() {
 			for c := lo; c < hi; c++ {
-				hashes = hashes[:0]
+				values = values[:0]
 				for i := range recs {
 					if v := comparisons[c].value(&recs[i]); v != "" {
-						hashes = append(hashes, keyHash(Key{Value: v}))
+						values = append(values, valueOf{keyHash(Key{Value: v}), uint32(i)})
 					}
 				}
-				slices.Sort(hashes)
-				var agree float64
-				for i := 0; i < len(hashes); {
+				slices.SortFunc(values, func(a, b valueOf) int { return cmp.Compare(a.hash, b.hash) })
+				term := termIndex[c]
+				var agree, sizeBiased float64
+				for i := 0; i < len(values); {
 					j := i + 1
-					for j < len(hashes) && hashes[j] == hashes[i] {
+					for j < len(values) && values[j].hash == values[i].hash {
 						j++
 					}
 					run := float64(j - i)
 					agree += run * (run - 1) / 2
+					sizeBiased += run * run
+					if term >= 0 {
+						// Each comparison writes its own slot of every record, so
+						// workers never write the same word.
+						for _, v := range values[i:j] {
+							recs[v.rec].terms[term] = uint32(j - i)
+						}
+					}
 					i = j
 				}
-				k := float64(len(hashes))
+				k := float64(len(values))
 				ch.present[c], ch.agree[c] = k*(k-1)/2, agree
+				if k > 0 {
+					ch.typical[c] = sizeBiased / k
+				}
 			}
 		}
 	})
@@ -400,6 +444,40 @@ func (ch *chance) u(matches float64, m [][]float64) [][]float64 {
 	return u
 }
 
+// useTerms replaces the term frequencies counted over the records with a population's. A
+// value the population does not know (added since it was counted) counts once, its own.
+func useTerms(recs []prepared, ch *chance, terms TermFrequencies, workers int) {
+	for t, c := range termComparisonIndex {
+		ch.typical[c] = terms.Typical(termComparisons[t])
+	}
+	parallelWorkers(workers, len(recs), recordChunk, func(next func() (int, int, bool)) {
+		for lo, hi, ok := next(); ok; lo, hi, ok = next() {
+			for i := lo; i < hi; i++ {
+				for t, c := range termComparisonIndex {
+					if v := comparisons[c].value(&recs[i]); v != "" {
+						recs[i].terms[t] = uint32(max(terms.Count(Key{Rule: termComparisons[t], Value: v}), 1))
+					}
+				}
+			}
+		}
+	})
+}
+
+// TermKeys returns the values of a normalised record whose frequencies the matcher weighs
+// (see termComparisons), each as a Key whose Rule names the comparison. Like blocking
+// keys they are pure functions of normalised values, so a server can count them as keyed
+// hashes over all its customers without keeping a value in clear.
+func TermKeys(n *Normalized) []Key {
+	p := prepare(*n)
+	var keys []Key
+	for t, c := range termComparisonIndex {
+		if v := comparisons[c].value(&p); v != "" {
+			keys = append(keys, Key{Rule: termComparisons[t], Value: v})
+		}
+	}
+	return keys
+}
+
 // unrank maps k in [0, n(n-1)/2) to the k-th pair (i < j) in row order.
 func unrank(k, n int) (int, int) {
 	i := 0
@@ -413,7 +491,7 @@ func unrank(k, n int) (int, int) {
 // scorePairs walks the candidates again with the patterns countPatterns kept, and keeps
 // the pairs at or above the review threshold (or the merge threshold, which clustering
 // needs, if that is lower).
-func scorePairs(ctx context.Context, idx *blockIndex, stored [][]pattern, model *Model, cfg Config, workers int) ([]Pair, error) {
+func scorePairs(ctx context.Context, recs []prepared, idx *blockIndex, stored [][]pattern, model *Model, cfg Config, workers int) ([]Pair, error) {
 	minWeight := math.Log2(cfg.ReviewThreshold / (1 - cfg.ReviewThreshold))
 	if cfg.LinkClusters {
 		minWeight = min(minWeight, math.Log2(cfg.MergeThreshold/(1-cfg.MergeThreshold)))
@@ -424,7 +502,7 @@ func scorePairs(ctx context.Context, idx *blockIndex, stored [][]pattern, model 
 	parallelWorkers(workers, n, recordChunk, func(next func() (int, int, bool)) {
 		var local []Pair
 		var js []uint32
-		weights := map[pattern]float64{}
+		var adj [numTerms]float64
 		for lo, hi, ok := next(); ok && ctx.Err() == nil; lo, hi, ok = next() {
 			ps := stored[lo/recordChunk]
 			for i := lo; i < hi; i++ {
@@ -432,13 +510,9 @@ func scorePairs(ctx context.Context, idx *blockIndex, stored [][]pattern, model 
 				for _, j := range js {
 					p := ps[0]
 					ps = ps[1:]
-					w, seen := weights[p]
-					if !seen {
-						w = model.weight(p)
-						weights[p] = w
-					}
-					if w >= minWeight && (p.identifies() || !cfg.RequireIdentity) {
-						local = append(local, newPair(i, int(j), p, model, cfg))
+					terms := model.termAdjustment(&recs[i], p, &adj)
+					if w, household, ok := model.score(p, terms); ok && w >= minWeight {
+						local = append(local, newPair(i, int(j), p, w, household, &adj, model, cfg))
 					}
 				}
 			}
@@ -454,14 +528,24 @@ func scorePairs(ctx context.Context, idx *blockIndex, stored [][]pattern, model 
 	return pairs, nil
 }
 
-func newPair(i, j int, p pattern, model *Model, cfg Config) Pair {
-	w := model.weight(p)
-	pr := Pair{A: i, B: j, Weight: w, Probability: Probability(w), Evidence: model.evidence(p)}
+func newPair(i, j int, p pattern, w, household float64, adj *[numTerms]float64, model *Model, cfg Config) Pair {
+	pr := Pair{A: i, B: j, Weight: w, Probability: Probability(w), Evidence: model.evidence(p, adj, household)}
 	pr.Decision = Review
 	if pr.Probability >= cfg.MergeThreshold {
 		pr.Decision = Merge
 	}
 	return pr
+}
+
+// scoredPair scores records i and j, whose pattern is p, as scorePairs does; false for a
+// pair the household rule never reports.
+func scoredPair(recs []prepared, i, j int, p pattern, model *Model, cfg Config) (Pair, bool) {
+	var adj [numTerms]float64
+	w, household, ok := model.score(p, model.termAdjustment(&recs[i], p, &adj))
+	if !ok {
+		return Pair{}, false
+	}
+	return newPair(i, j, p, w, household, &adj, model, cfg), true
 }
 
 func sortPairs(pairs []Pair) {
@@ -517,11 +601,10 @@ func linkClusters(recs []prepared, model *Model, pairs []Pair, cfg Config) []Pai
 				if have[[2]int{a, b}] {
 					continue
 				}
-				p := comparePair(&recs[a], &recs[b])
-				if cfg.RequireIdentity && !p.identifies() {
+				pr, ok := scoredPair(recs, a, b, comparePair(&recs[a], &recs[b]), model, cfg)
+				if !ok {
 					continue
 				}
-				pr := newPair(a, b, p, model, cfg)
 				pr.FromCluster = true
 				pairs = append(pairs, pr)
 			}

@@ -3,6 +3,7 @@ package match
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -132,5 +133,33 @@ func TestChanceDiscountsMatches(t *testing.T) {
 	// 2,000 agreeing pairs, 900 of them expected from 1,000 matches: 1,100 by chance.
 	if math.Abs(raw-2e-4) > 1e-6 || math.Abs(corrected-1.1e-4) > 1e-6 {
 		t.Errorf("u exact: raw %.3g corrected %.3g, want 2e-4 and 1.1e-4", raw, corrected)
+	}
+}
+
+// TestDisagreementIsNeverFree: however the fit goes, a true duplicate is not allowed to
+// disagree outright on a birth date more than one time in ten, so a different birth date
+// always costs at least log2(0.1/u) bits; what the capped level gives up goes to the
+// other levels in proportion.
+func TestDisagreementIsNeverFree(t *testing.T) {
+	c := comparisonIndex("birth_date")
+	different := len(comparisons[c].levels)
+	m := []float64{0, 0.30, 0.10, 0.05, 0.05, 0.50}
+	capM(c, m)
+	if m[different] != 0.10 {
+		t.Errorf("different: got %.3f, want the cap 0.10", m[different])
+	}
+	var sum float64
+	for _, v := range m[1:] {
+		sum += v
+	}
+	if math.Abs(sum-1) > 1e-12 || math.Abs(m[1]/m[2]-3) > 1e-12 {
+		t.Errorf("after the cap: got %v (sum %.6f), want the rest scaled alike to sum to 1", m, sum)
+	}
+	// A level under its cap is left alone.
+	m = []float64{0, 0.80, 0.07, 0.01, 0.08, 0.04}
+	want := slices.Clone(m)
+	capM(c, m)
+	if !slices.Equal(m, want) {
+		t.Errorf("under the cap: got %v, want %v", m, want)
 	}
 }

@@ -49,6 +49,7 @@ func NewRegistry(rows Rows, trail audit.Store, requests Store) Registry {
 		r.part("reviews", r.delete(cascade), r.rowsOf("Reviews", "")),
 		r.part("checkouts", r.delete(cascade), r.rowsOf("Checkouts started", "")),
 		r.part("match_keys", r.delete(cascade), note("Duplicate-detection keys", "Keyed hashes of parts of your name, birth date and address let us notice when you are registered twice; they cannot be turned back into the values, so they are not listed.")),
+		r.part("match_terms", r.delete(cascade), note("Duplicate-detection counts", "Keyed hashes of your name, address and town let us count how common they are among our customers, so that sharing a common name counts for less; they cannot be turned back into the values, so they are not listed.")),
 		r.part("customer_quality", r.delete(cascade), r.rowsOf("Contact checks", "Whether your contact details looked deliverable when we last checked them.")),
 		r.part("portal_tokens", r.delete(cascade), note("Privacy portal sign-ins", "Links and sessions you opened the privacy portal with, kept only as hashes until they end.")),
 		r.part("form_confirmations", r.delete(cascade), r.rowsOf("Choices waiting for your confirmation", "Consents you gave in one of our forms that take effect only when you follow the link we e-mailed you.")),

@@ -37,6 +37,7 @@ func (db *Duplicates) StaleCustomers(ctx context.Context, after string, limit in
 const (
 	keysExists    = `SELECT 1 FROM customers WHERE id = $1`
 	keysDelete    = `DELETE FROM match_keys WHERE customer_id = $1`
+	termsDelete   = `DELETE FROM match_terms WHERE customer_id = $1`
 	qualitySelect = `SELECT email_token, email_since FROM customer_quality WHERE customer_id = $1`
 	qualityUpsert = `INSERT INTO customer_quality (customer_id, version, validation, reasons, email_token, email_since, checked_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_id) DO UPDATE SET version = excluded.version, validation = excluded.validation,
@@ -45,7 +46,7 @@ const (
 
 // keyStatements are the refresh statements prepareWrites prepares.
 func keyStatements() []string {
-	return []string{keysExists, keysDelete, qualitySelect, qualityUpsert}
+	return []string{keysExists, keysDelete, termsDelete, qualitySelect, qualityUpsert}
 }
 
 // SaveKeys implements duplicate.Store. A customer's e-mail keeps its first-seen time while
@@ -69,6 +70,16 @@ func (db *Duplicates) SaveKeys(ctx context.Context, rows []duplicate.KeyRow) err
 				args = append(args, t, r.CustomerID)
 			}
 			if err := db.insertRows(ctx, tx, db.keyRows, args); err != nil {
+				return err
+			}
+			if _, err := db.txExec(ctx, tx, termsDelete, r.CustomerID); err != nil {
+				return err
+			}
+			args = make([]any, 0, 3*len(r.Terms))
+			for _, t := range r.Terms {
+				args = append(args, t.Kind, t.Token, r.CustomerID)
+			}
+			if err := db.insertRows(ctx, tx, db.termRows, args); err != nil {
 				return err
 			}
 			// The first address seen has held since always (0): every signal counts. A
@@ -101,6 +112,16 @@ func (db *Duplicates) CandidateIDs(ctx context.Context) ([]string, error) {
 	return collect(db, rows, err, func(row rowScanner) (string, error) {
 		var id string
 		return id, row.Scan(&id)
+	})
+}
+
+// TermCounts implements duplicate.Store from the tokens alone: no value is read.
+func (db *Duplicates) TermCounts(ctx context.Context) ([]duplicate.TermCount, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT kind, token, COUNT(*) FROM match_terms t
+		WHERE NOT EXISTS (SELECT 1 FROM customer_links l WHERE l.customer_id = t.customer_id) GROUP BY kind, token`)
+	return collect(db, rows, err, func(row rowScanner) (duplicate.TermCount, error) {
+		var c duplicate.TermCount
+		return c, row.Scan(&c.Kind, &c.Token, &c.Count)
 	})
 }
 

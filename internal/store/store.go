@@ -72,7 +72,7 @@ type core struct {
 	mainSQL, accessSQL chainSQL
 	// customerRows, indexRows, keyRows and identityRows insert new customers, their
 	// blind-index entries, their duplicate-matching keys and stitched identifiers.
-	customerRows, indexRows, keyRows, identityRows rowStatements
+	customerRows, indexRows, keyRows, termRows, identityRows rowStatements
 	// watcher hears of committed changes to decision inputs (see core.transact).
 	watcher atomic.Pointer[DecisionWatcher]
 	// committedAccess is the access chain's head as last committed by this process, which
@@ -130,7 +130,7 @@ func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // for itself.
 func (db *core) prepareWrites(ctx context.Context) error {
 	qs := []string{db.customerUpdate(), indexDelete, claimHolders}
-	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.identityRows} {
+	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.termRows, db.identityRows} {
 		qs = append(qs, rs.stmts...)
 	}
 	qs = append(qs, keyStatements()...)
@@ -300,6 +300,7 @@ func newCore(ctx context.Context, o Options) (*core, error) {
 	db.customerRows = db.rowStatements(`INSERT INTO customers (`+customerColumns+`)`, 8, "")
 	db.indexRows = db.rowStatements(`INSERT INTO blind_index (field, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
 	db.keyRows = db.rowStatements(`INSERT INTO match_keys (token, customer_id)`, 2, ` ON CONFLICT DO NOTHING`)
+	db.termRows = db.rowStatements(`INSERT INTO match_terms (kind, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
 	db.identityRows = db.rowStatements(`INSERT INTO identities (kind, token, customer_id, sealed, created_at)`, 5, "")
 	db.closers = append(db.closers, o.Write.Close)
 	if o.Read != o.Write {

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"cmp"
 	"slices"
+	"strings"
 
 	"testing"
 	"time"
@@ -33,10 +35,12 @@ func testDuplicates(t *testing.T, db *store.Engine) {
 		t.Fatalf("stale: got %d, %v; want 4", len(stale), err)
 	}
 	rows := []duplicate.KeyRow{
-		{CustomerID: id(1), Version: 1, Tokens: []int64{-7, 100}, Validation: "valid", EmailToken: 11, At: now},
-		{CustomerID: id(2), Version: 1, Tokens: []int64{-7, 200}, Validation: "risky", Reasons: []string{"disposable"}, EmailToken: 12, At: now},
-		{CustomerID: id(3), Version: 1, Tokens: []int64{300}, Validation: "none", At: now},
-		{CustomerID: id(999), Version: 1, Tokens: []int64{300}, At: now}, // not a customer: skipped
+		{CustomerID: id(1), Version: 1, Tokens: []int64{-7, 100}, Terms: []duplicate.TermToken{{Kind: "last_name", Token: 55}, {Kind: "city", Token: -5}},
+			Validation: "valid", EmailToken: 11, At: now},
+		{CustomerID: id(2), Version: 1, Tokens: []int64{-7, 200}, Terms: []duplicate.TermToken{{Kind: "last_name", Token: 55}},
+			Validation: "risky", Reasons: []string{"disposable"}, EmailToken: 12, At: now},
+		{CustomerID: id(3), Version: 1, Tokens: []int64{300}, Terms: []duplicate.TermToken{{Kind: "last_name", Token: 66}}, Validation: "none", At: now},
+		{CustomerID: id(999), Version: 1, Tokens: []int64{300}, Terms: []duplicate.TermToken{{Kind: "last_name", Token: 66}}, At: now}, // not a customer: skipped
 	}
 	if err := db.Duplicates().SaveKeys(ctx, rows); err != nil {
 		t.Fatal(err)
@@ -47,6 +51,14 @@ func testDuplicates(t *testing.T, db *store.Engine) {
 	cands, err := db.Duplicates().CandidateIDs(ctx)
 	if err != nil || !slices.Equal(cands, []string{id(1), id(2)}) {
 		t.Fatalf("candidates: got %v, %v", cands, err)
+	}
+	// Term counts come from the tokens alone, per kind and token.
+	terms, err := db.Duplicates().TermCounts(ctx)
+	slices.SortFunc(terms, func(a, b duplicate.TermCount) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), cmp.Compare(a.Token, b.Token))
+	})
+	if want := []duplicate.TermCount{{Kind: "city", Token: -5, Count: 1}, {Kind: "last_name", Token: 55, Count: 2}, {Kind: "last_name", Token: 66, Count: 1}}; err != nil || !slices.Equal(terms, want) {
+		t.Fatalf("term counts: got %v, %v; want %v", terms, err, want)
 	}
 	// The e-mail keeps its first-seen time while its token stays, and restarts when it changes.
 	later := now.Add(time.Hour)
