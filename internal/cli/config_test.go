@@ -35,7 +35,8 @@ func TestConfigPrintReadsBack(t *testing.T) {
 		"--dedup-window", "36h", "--export-ttl", "90m", "--retention-every", "6h", "--duplicate-scan-every", "0",
 		"--cart-abandon-after", "45m30s", "--contact-inactive-after", "2160h", "--backup-every", "12h",
 		"--duplicate-review-threshold", "0.6", "--duplicate-merge-threshold", "0.97", "--inactive-after", "3y",
-		"--survivorship", "email=most_recent", "--request-deadlines", "gdpr=1m,ccpa=45d", "--ip-mode", "prefix")
+		"--survivorship", "email=most_recent", "--request-deadlines", "gdpr=1m,ccpa=45d", "--ip-mode", "prefix",
+		"--acme-domain", "crm.example.com,shop.example.com", "--acme-domain", "www.example.com", "--acme-email", "ops@example.com")
 	if strings.Contains(printed, "000000000") {
 		t.Fatalf("config print writes a duration as nanoseconds:\n%s", printed)
 	}
@@ -50,7 +51,7 @@ func TestConfigPrintReadsBack(t *testing.T) {
 	if again != printed {
 		t.Fatalf("printed again:\n%s\nwant\n%s", again, printed)
 	}
-	if want == config.Default() {
+	if reflect.DeepEqual(want, config.Default()) {
 		t.Fatal("the test set nothing")
 	}
 }
