@@ -177,15 +177,18 @@ func (b *Browser) Navigate(url string) int {
 	return int(resp.Status)
 }
 
-// Fill types value into the input or textarea selector names (a CSS selector), replacing what
+// Selectors are CSS selectors (chromedp.CSS: DOM.querySelector), never chromedp's default search, which
+// also matches text: "button" would find the words "the button" in a paragraph first.
+
+// Fill types value into the input or textarea selector names, replacing what
 // it held, as a person typing would (key events, so the page's own handlers run).
 func (b *Browser) Fill(selector, value string) {
 	b.t.Helper()
-	if err := b.do(chromedp.WaitVisible(selector)); err != nil {
+	if err := b.do(chromedp.WaitVisible(chromedp.CSS(selector))); err != nil {
 		b.t.Fatalf("fill %s: %v", selector, err)
 	}
 	b.setValue(selector, "")
-	if err := b.do(chromedp.SendKeys(selector, value)); err != nil {
+	if err := b.do(chromedp.SendKeys(chromedp.CSS(selector), value)); err != nil {
 		b.t.Fatalf("fill %s: %v", selector, err)
 	}
 }
@@ -194,7 +197,7 @@ func (b *Browser) Fill(selector, value string) {
 // change event a person's choice would.
 func (b *Browser) Select(selector, value string) {
 	b.t.Helper()
-	if err := b.do(chromedp.WaitVisible(selector)); err != nil {
+	if err := b.do(chromedp.WaitVisible(chromedp.CSS(selector))); err != nil {
 		b.t.Fatalf("select %q in %s: %v", value, selector, err)
 	}
 	b.setValue(selector, value)
@@ -222,7 +225,7 @@ func (b *Browser) setValue(selector, value string) {
 // click that loads another page.
 func (b *Browser) Click(selector string) {
 	b.t.Helper()
-	if err := b.do(chromedp.WaitVisible(selector), chromedp.Click(selector)); err != nil {
+	if err := b.do(chromedp.WaitVisible(chromedp.CSS(selector)), chromedp.Click(chromedp.CSS(selector))); err != nil {
 		b.t.Fatalf("click %s: %v", selector, err)
 	}
 }
@@ -232,12 +235,12 @@ func (b *Browser) Click(selector string) {
 // 303 See Other returns the status of the page it was sent on to.
 func (b *Browser) Submit(selector string) int {
 	b.t.Helper()
-	if err := b.do(chromedp.WaitVisible(selector)); err != nil {
+	if err := b.do(chromedp.WaitVisible(chromedp.CSS(selector))); err != nil {
 		b.t.Fatalf("submit %s: %v", selector, err)
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, Timeout)
 	defer cancel()
-	resp, err := chromedp.RunResponse(ctx, chromedp.Click(selector))
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(selector)))
 	if err != nil {
 		b.t.Fatalf("submit %s: %v", selector, err)
 	}
