@@ -134,6 +134,9 @@ func (b *Browser) record(ev any) {
 			return
 		}
 		line = string(ev.Entry.Source) + ": " + ev.Entry.Text
+		if ev.Entry.URL != "" {
+			line += " (" + ev.Entry.URL + ")"
+		}
 	default:
 		return
 	}
