@@ -60,7 +60,7 @@ func ExecPath() (string, error) {
 			return p, nil
 		}
 	}
-	return "", errors.New("Chromium not found")
+	return "", errors.New("no chromium, chromium-browser or google-chrome found")
 }
 
 // New starts Chromium for t with the flags DEPENDENCIES.md names (headless, no sandbox, as CI

@@ -34,7 +34,10 @@ func TestValidate(t *testing.T) {
 		{"transit without token", func(c *Config) { c.Root = "vault-transit"; c.VaultAddr = "http://v"; c.VaultKey = "k" }, "root"},
 		{"index bits", func(c *Config) { c.IndexBits = 40 }, "index-bits"},
 		{"tls half", func(c *Config) { c.TLSCert = "a.pem" }, "tls"},
-		{"acme", func(c *Config) { c.ACMEDomains = []string{"crm.example.com", "Bücher.example"}; c.ACMEEmail = "ops@example.com" }, ""},
+		{"acme", func(c *Config) {
+			c.ACMEDomains = []string{"crm.example.com", "Bücher.example"}
+			c.ACMEEmail = "ops@example.com"
+		}, ""},
 		{"acme with cert files", func(c *Config) { c.ACMEDomains = []string{"crm.example.com"}; c.TLSCert, c.TLSKey = "a.pem", "b.pem" }, "acme-domain: cannot be combined"},
 		{"acme single label", func(c *Config) { c.ACMEDomains = []string{"localhost"} }, "acme-domain"},
 		{"acme IP", func(c *Config) { c.ACMEDomains = []string{"192.0.2.1"} }, "acme-domain"},
