@@ -77,3 +77,50 @@ func TestConfigFileRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestACMEDomainSources: acme-domain is a list from every source (repeated flags, a comma
+// list in the environment, a YAML list or a comma string in a file), and its refusals reach
+// the command line naming the setting.
+func TestACMEDomainSources(t *testing.T) {
+	dir := t.TempDir()
+	want := []string{"crm.example.com", "privacy.example.com"}
+	file := func(body string) string {
+		f := filepath.Join(dir, "steward.yaml")
+		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	for name, got := range map[string]func() config.Config{
+		"flags": func() config.Config {
+			c, _ := loadConfig(t, nil, "config", "print", "--acme-domain", want[0], "--acme-domain", want[1])
+			return c
+		},
+		"environment": func() config.Config {
+			c, _ := loadConfig(t, map[string]string{"STEWARD_ACME_DOMAIN": strings.Join(want, ",")}, "config", "print")
+			return c
+		},
+		"file list": func() config.Config {
+			c, _ := loadConfig(t, nil, "config", "print", "--config", file("acme-domain: [crm.example.com, privacy.example.com]\n"))
+			return c
+		},
+		"file string": func() config.Config {
+			c, _ := loadConfig(t, nil, "config", "print", "--config", file("acme-domain: crm.example.com,privacy.example.com\n"))
+			return c
+		},
+	} {
+		if c := got(); !reflect.DeepEqual(c.ACMEDomains, want) {
+			t.Errorf("%s: got %q, want %q", name, c.ACMEDomains, want)
+		}
+	}
+	for args, msg := range map[string]string{
+		"--acme-domain crm.example.com --tls-cert c.pem --tls-key k.pem": "acme-domain: cannot be combined with tls-cert and tls-key",
+		"--acme-domain 203.0.113.7":                                      `acme-domain: "203.0.113.7" is an IP address`,
+		"--acme-email ops@example.com":                                   "acme-email: only used with acme-domain",
+	} {
+		code, _, errs := runCLI(t, nil, append([]string{"config", "print"}, strings.Fields(args)...)...)
+		if code == 0 || !strings.Contains(errs, msg) {
+			t.Errorf("%s: exit %d %q, want a refusal with %q", args, code, errs, msg)
+		}
+	}
+}
