@@ -50,6 +50,9 @@ func missing(t testing.TB, what string) {
 // chromium-browser or google-chrome on the PATH.
 func ExecPath() (string, error) {
 	if p := os.Getenv("STEWARD_CHROMIUM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("STEWARD_CHROMIUM: %w", err)
+		}
 		return p, nil
 	}
 	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
@@ -73,7 +76,7 @@ func New(t testing.TB) *Browser {
 	}
 	path, err := ExecPath()
 	if err != nil {
-		missing(t, "Chromium is not installed: browser tests need it (apt-get install -y chromium)")
+		missing(t, fmt.Sprintf("Chromium is not installed (%v): browser tests need it (apt-get install -y chromium)", err))
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
