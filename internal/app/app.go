@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/acme/autocert"
+
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/authz"
@@ -403,7 +405,9 @@ func (a *App) HTTP() *httpapi.Server {
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to
-// 15 seconds. ready, if not nil, receives the listening address.
+// 15 seconds. ready, if not nil, receives the listening address. With --acme-domain it serves
+// HTTPS with certificates from the ACME CA, and with --acme-http-addr also the plain-HTTP
+// listener that answers HTTP-01 challenges.
 func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	srv := &http.Server{
 		Handler:           a.HTTP().Handler(),
@@ -413,8 +417,21 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	var certs *autocert.Manager
+	if a.Config.ACME() {
+		var err error
+		if certs, err = a.acmeManager(); err != nil {
+			return err
+		}
+		srv.TLSConfig = certs.TLSConfig()
+	}
 	ln, err := net.Listen("tcp", a.Config.Addr)
 	if err != nil {
+		return err
+	}
+	challenges, challengeLn, err := a.listenACMEChallenges(certs)
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	jobsCtx, stopJobs := context.WithCancel(ctx)
@@ -431,20 +448,37 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		a.purgeLoop(jobsCtx, time.Minute)
 	}()
 	defer func() { <-purgeDone }()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() {
-		if a.Config.TLSCert != "" {
+		switch {
+		case certs != nil:
+			errc <- srv.ServeTLS(ln, "", "") // certificates come from srv.TLSConfig
+		case a.Config.TLSCert != "":
 			errc <- srv.ServeTLS(ln, a.Config.TLSCert, a.Config.TLSKey)
-			return
+		default:
+			errc <- srv.Serve(ln)
 		}
-		errc <- srv.Serve(ln)
 	}()
+	if challenges != nil {
+		go func() { errc <- challenges.Serve(challengeLn) }()
+	}
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-	a.Log.Info("serving", "addr", ln.Addr().String(), "tls", a.Config.TLSCert != "", "engine", a.Store.Name())
+	attrs := []any{"addr", ln.Addr().String(), "tls", a.Config.TLSCert != "" || certs != nil, "engine", a.Store.Name()}
+	if certs != nil {
+		attrs = append(attrs, "acme_domains", a.Config.ACMEHosts(), "acme_directory", a.Config.ACMEDirectory)
+	}
+	if challengeLn != nil {
+		attrs = append(attrs, "acme_http_addr", challengeLn.Addr().String())
+	}
+	a.Log.Info("serving", attrs...)
 	select {
 	case err := <-errc:
+		if challenges != nil {
+			challenges.Close()
+		}
+		srv.Close()
 		stopJobs()
 		<-jobsDone
 		return err
@@ -452,6 +486,9 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	if challenges != nil {
+		_ = challenges.Shutdown(shutdownCtx)
+	}
 	err = srv.Shutdown(shutdownCtx)
 	stopJobs()
 	<-jobsDone

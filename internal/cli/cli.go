@@ -103,6 +103,11 @@ func newRootSettings(e env) (*cobra.Command, *settings) {
 	f.Int64Var(&s.cfg.MaxBody, "max-body", s.cfg.MaxBody, "largest accepted request body in bytes")
 	f.StringVar(&s.cfg.TLSCert, "tls-cert", "", "TLS certificate file")
 	f.StringVar(&s.cfg.TLSKey, "tls-key", "", "TLS private key file")
+	f.StringSliceVar(&s.cfg.ACMEDomains, "acme-domain", nil, "obtain and renew certificates for this DNS name from an ACME CA (repeat or comma-separate; replaces tls-cert and tls-key)")
+	f.StringVar(&s.cfg.ACMEDirectory, "acme-directory", s.cfg.ACMEDirectory, "directory URL of the ACME server")
+	f.StringVar(&s.cfg.ACMEEmail, "acme-email", "", "e-mail address the ACME CA writes to about expiring certificates")
+	f.StringVar(&s.cfg.ACMEHTTPAddr, "acme-http-addr", "", "plain-HTTP listener (such as :80) answering HTTP-01 challenges and redirecting the rest to HTTPS; empty uses TLS-ALPN-01 on addr only")
+	f.StringVar(&s.cfg.ACMECARoot, "acme-ca-root", "", "PEM file of the CA a private ACME server's certificate comes from")
 	f.StringVar(&s.cfg.LogLevel, "log-level", s.cfg.LogLevel, "debug, info, warn or error")
 	f.DurationVar(&s.cfg.DedupWindow, "dedup-window", s.cfg.DedupWindow, "how long a tracking messageId is remembered per write key")
 	f.StringVar(&s.cfg.PIIMode, "pii-in-properties", s.cfg.PIIMode, "e-mail, phone or card numbers found in event properties: drop or encrypt")
@@ -167,13 +172,13 @@ func (s *settings) load(cmd *cobra.Command, e env) error {
 			err = setFlag(f, strings.TrimSpace(string(b)), name+"_FILE")
 			return
 		}
-		if v, ok := fromFile[f.Name]; ok {
+		if v, ok := fromFile[f.Name]; ok && !unset(v) {
 			if v == config.Redacted {
 				err = fmt.Errorf("config file %s: %s is %q, as config print writes a secret: put the secret there, or remove the line and give it with %s_FILE",
 					file, f.Name, config.Redacted, name)
 				return
 			}
-			err = setFlag(f, fmt.Sprint(v), "config file")
+			err = setFlag(f, fileValue(v), "config file")
 		}
 	})
 	if err != nil {
@@ -183,6 +188,27 @@ func (s *settings) load(cmd *cobra.Command, e env) error {
 	s.cfg.VaultToken = config.Secret(s.vaultToken)
 	s.cfg.Mail = config.Secret(s.mail)
 	return nil
+}
+
+// unset reports a config file value that sets nothing: an empty value or list, as config
+// print writes a list setting that is not set.
+func unset(v any) bool {
+	list, ok := v.([]any)
+	return v == nil || ok && len(list) == 0
+}
+
+// fileValue is a config file value as the flag takes it: a YAML list, as config print writes
+// acme-domain, becomes the comma-separated form a list flag reads.
+func fileValue(v any) string {
+	list, ok := v.([]any)
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	parts := make([]string, len(list))
+	for i, x := range list {
+		parts[i] = fmt.Sprint(x)
+	}
+	return strings.Join(parts, ",")
 }
 
 func setFlag(f *pflag.Flag, v, from string) error {

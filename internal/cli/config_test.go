@@ -35,7 +35,8 @@ func TestConfigPrintReadsBack(t *testing.T) {
 		"--dedup-window", "36h", "--export-ttl", "90m", "--retention-every", "6h", "--duplicate-scan-every", "0",
 		"--cart-abandon-after", "45m30s", "--contact-inactive-after", "2160h", "--backup-every", "12h",
 		"--duplicate-review-threshold", "0.6", "--duplicate-merge-threshold", "0.97", "--inactive-after", "3y",
-		"--survivorship", "email=most_recent", "--request-deadlines", "gdpr=1m,ccpa=45d", "--ip-mode", "prefix")
+		"--survivorship", "email=most_recent", "--request-deadlines", "gdpr=1m,ccpa=45d", "--ip-mode", "prefix",
+		"--acme-domain", "crm.example.com,shop.example.com", "--acme-domain", "www.example.com", "--acme-email", "ops@example.com")
 	if strings.Contains(printed, "000000000") {
 		t.Fatalf("config print writes a duration as nanoseconds:\n%s", printed)
 	}
@@ -50,7 +51,7 @@ func TestConfigPrintReadsBack(t *testing.T) {
 	if again != printed {
 		t.Fatalf("printed again:\n%s\nwant\n%s", again, printed)
 	}
-	if want == config.Default() {
+	if reflect.DeepEqual(want, config.Default()) {
 		t.Fatal("the test set nothing")
 	}
 }
@@ -74,5 +75,52 @@ func TestConfigFileRefusals(t *testing.T) {
 				t.Fatalf("exit %d %q, want a refusal with %q", code, errs, tt.want)
 			}
 		})
+	}
+}
+
+// TestACMEDomainSources: acme-domain is a list from every source (repeated flags, a comma
+// list in the environment, a YAML list or a comma string in a file), and its refusals reach
+// the command line naming the setting.
+func TestACMEDomainSources(t *testing.T) {
+	dir := t.TempDir()
+	want := []string{"crm.example.com", "privacy.example.com"}
+	file := func(body string) string {
+		f := filepath.Join(dir, "steward.yaml")
+		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	for name, got := range map[string]func() config.Config{
+		"flags": func() config.Config {
+			c, _ := loadConfig(t, nil, "config", "print", "--acme-domain", want[0], "--acme-domain", want[1])
+			return c
+		},
+		"environment": func() config.Config {
+			c, _ := loadConfig(t, map[string]string{"STEWARD_ACME_DOMAIN": strings.Join(want, ",")}, "config", "print")
+			return c
+		},
+		"file list": func() config.Config {
+			c, _ := loadConfig(t, nil, "config", "print", "--config", file("acme-domain: [crm.example.com, privacy.example.com]\n"))
+			return c
+		},
+		"file string": func() config.Config {
+			c, _ := loadConfig(t, nil, "config", "print", "--config", file("acme-domain: crm.example.com,privacy.example.com\n"))
+			return c
+		},
+	} {
+		if c := got(); !reflect.DeepEqual(c.ACMEDomains, want) {
+			t.Errorf("%s: got %q, want %q", name, c.ACMEDomains, want)
+		}
+	}
+	for args, msg := range map[string]string{
+		"--acme-domain crm.example.com --tls-cert c.pem --tls-key k.pem": "acme-domain: cannot be combined with tls-cert and tls-key",
+		"--acme-domain 203.0.113.7":                                      `acme-domain: "203.0.113.7" is an IP address`,
+		"--acme-email ops@example.com":                                   "acme-email: only used with acme-domain",
+	} {
+		code, _, errs := runCLI(t, nil, append([]string{"config", "print"}, strings.Fields(args)...)...)
+		if code == 0 || !strings.Contains(errs, msg) {
+			t.Errorf("%s: exit %d %q, want a refusal with %q", args, code, errs, msg)
+		}
 	}
 }

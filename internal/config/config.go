@@ -59,7 +59,13 @@ type Config struct {
 	MaxBody       int64  `json:"max-body"`   // request body limit in bytes
 	TLSCert       string `json:"tls-cert"`
 	TLSKey        string `json:"tls-key"`
-	LogLevel      string `json:"log-level"`
+	// Automatic TLS: certificates from an ACME CA such as Let's Encrypt (see acme.go).
+	ACMEDomains   []string `json:"acme-domain"`    // names to obtain certificates for; empty turns ACME off
+	ACMEDirectory string   `json:"acme-directory"` // directory URL of the ACME server
+	ACMEEmail     string   `json:"acme-email"`     // contact the CA writes to about expiry and problems
+	ACMEHTTPAddr  string   `json:"acme-http-addr"` // plain-HTTP listener for HTTP-01 challenges and redirects; "" off
+	ACMECARoot    string   `json:"acme-ca-root"`   // PEM file of the CA to trust for a private ACME server
+	LogLevel      string   `json:"log-level"`
 	// Collection (tracking API, imports).
 	DedupWindow      time.Duration `json:"dedup-window"`       // messageId memory per write key
 	PIIMode          string        `json:"pii-in-properties"`  // drop or encrypt
@@ -108,6 +114,7 @@ func Default() Config {
 		VaultMount:       "transit",
 		MaxBody:          1 << 20,
 		LogLevel:         "info",
+		ACMEDirectory:    LetsEncrypt,
 		DedupWindow:      24 * time.Hour,
 		PIIMode:          "drop",
 		IPMode:           "sealed",
@@ -181,6 +188,9 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("tls-cert and tls-key: give both or neither")
+	}
+	if err := c.validateACME(); err != nil {
+		return err
 	}
 	if len(c.DefaultRegion) != 2 {
 		return fmt.Errorf("default-region: must be a two-letter region code")
@@ -343,6 +353,9 @@ func (c Config) Dump() string {
 		val := v.Field(i).Interface()
 		if d, ok := val.(time.Duration); ok {
 			val = formatDuration(d)
+		}
+		if l, ok := val.([]string); ok && l == nil {
+			val = []string{} // a list setting not set reads back as one
 		}
 		k, _ := json.Marshal(key)
 		j, _ := json.Marshal(val) // a Secret marshals redacted

@@ -34,6 +34,23 @@ func TestValidate(t *testing.T) {
 		{"transit without token", func(c *Config) { c.Root = "vault-transit"; c.VaultAddr = "http://v"; c.VaultKey = "k" }, "root"},
 		{"index bits", func(c *Config) { c.IndexBits = 40 }, "index-bits"},
 		{"tls half", func(c *Config) { c.TLSCert = "a.pem" }, "tls"},
+		{"acme", func(c *Config) {
+			c.ACMEDomains = []string{"crm.example.com", "Bücher.example"}
+			c.ACMEEmail = "ops@example.com"
+		}, ""},
+		{"acme with cert files", func(c *Config) { c.ACMEDomains = []string{"crm.example.com"}; c.TLSCert, c.TLSKey = "a.pem", "b.pem" }, "acme-domain: cannot be combined"},
+		{"acme single label", func(c *Config) { c.ACMEDomains = []string{"localhost"} }, "acme-domain"},
+		{"acme IP", func(c *Config) { c.ACMEDomains = []string{"192.0.2.1"} }, "acme-domain"},
+		{"acme URL", func(c *Config) { c.ACMEDomains = []string{"https://crm.example.com"} }, "acme-domain"},
+		{"acme wildcard", func(c *Config) { c.ACMEDomains = []string{"*.example.com"} }, "acme-domain"},
+		{"acme underscore", func(c *Config) { c.ACMEDomains = []string{"my_shop.example.com"} }, "acme-domain"},
+		{"acme dash label", func(c *Config) { c.ACMEDomains = []string{"-shop.example.com"} }, "acme-domain"},
+		{"acme twice", func(c *Config) { c.ACMEDomains = []string{"crm.example.com", "CRM.example.com."} }, "acme-domain"},
+		{"acme http directory", func(c *Config) { c.ACMEDomains = []string{"crm.example.com"}; c.ACMEDirectory = "http://ca/dir" }, "acme-directory"},
+		{"acme email", func(c *Config) { c.ACMEDomains = []string{"crm.example.com"}; c.ACMEEmail = "Ops <ops@example.com>" }, "acme-email"},
+		{"acme email alone", func(c *Config) { c.ACMEEmail = "ops@example.com" }, "acme-email"},
+		{"acme http addr", func(c *Config) { c.ACMEDomains = []string{"crm.example.com"}; c.ACMEHTTPAddr = "80" }, "acme-http-addr"},
+		{"acme missing root", func(c *Config) { c.ACMEDomains = []string{"crm.example.com"}; c.ACMECARoot = "/nonexistent.pem" }, "acme-ca-root"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +72,16 @@ func TestValidate(t *testing.T) {
 
 // TestDumpWritesDurationsAsFlagsTakeThem: JSON would write a time.Duration as nanoseconds,
 // which no duration flag accepts, so a printed configuration could not be read back.
+// TestACMEHosts: names are checked as written and used as TLS clients send them.
+func TestACMEHosts(t *testing.T) {
+	c := Default()
+	c.ACMEDomains = []string{"CRM.Example.com.", "bücher.example"}
+	got := strings.Join(c.ACMEHosts(), " ")
+	if want := "crm.example.com xn--bcher-kva.example"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
 func TestDumpWritesDurationsAsFlagsTakeThem(t *testing.T) {
 	c := Default()
 	c.RetentionEvery = 90 * time.Minute
