@@ -197,7 +197,7 @@ button{font:inherit;font-weight:600;padding:.7rem 1.4rem;border:0;border-radius:
 var formFuncs = template.FuncMap{"safeURL": func(s string) template.URL { return template.URL(s) }}
 
 var brandedPage = template.Must(template.New("page").Funcs(formFuncs).Parse(pageStyle + `<!doctype html>
-<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <title>{{.Title}} — {{.Brand.Name}}</title>{{template "style" .}}</head>
 <body><main>{{if .Brand.Logo}}<img class="logo" src="{{safeURL .Brand.Logo}}" alt="{{.Brand.Name}}">{{end}}
 <h1>{{.Title}}</h1>
@@ -207,7 +207,7 @@ var brandedPage = template.Must(template.New("page").Funcs(formFuncs).Parse(page
 `))
 
 var formTemplate = template.Must(template.New("form").Funcs(formFuncs).Parse(pageStyle + `<!doctype html>
-<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <title>{{.Title}} — {{.Brand.Name}}</title>{{template "style" .}}</head>
 <body><main>{{if .Brand.Logo}}<img class="logo" src="{{safeURL .Brand.Logo}}" alt="{{.Brand.Name}}">{{end}}
 <h1>{{.Title}}</h1>

@@ -72,7 +72,7 @@ func (s *Server) privacyPage(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "public, max-age=300")
 	// The page loads nothing from anywhere: its style is inline and it has no script.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	lang := "en"
 	if n.Policy != nil && n.Policy.Language != "" {
 		lang = n.Policy.Language
@@ -113,7 +113,7 @@ var noticeTemplate = template.Must(template.New("notice").Funcs(template.FuncMap
 	"join":  func(s []string) string { return words(strings.Join(s, ", ")) },
 	"date":  func(t interface{ Format(string) string }) string { return t.Format("2 January 2006") },
 }).Parse(`<!doctype html>
-<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <title>Privacy notice{{with .Controller.Name}} — {{.}}{{end}}</title>
 <style>
 body{font:1rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a1a1a;background:#fff;margin:0}

@@ -1,0 +1,217 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/browsertest"
+)
+
+// mailLink returns the first link to path in the newest of want e-mails.
+func (p *portalEnv) mailLink(path string, want int) string {
+	p.t.Helper()
+	msg := p.lastMessage(".eml", want)
+	m := regexp.MustCompile(regexp.QuoteMeta(p.public+path) + `\?token=[A-Za-z0-9_-]+`).FindString(strings.ReplaceAll(msg, "=\r\n", ""))
+	if m == "" {
+		p.t.Fatalf("no %s link in the mail", path)
+	}
+	return m
+}
+
+// TestSignUpFormInChromium fills the hosted sign-up form in a real browser: a refused
+// submission and its messages, a good one with both boxes ticked, the thank-you page, the
+// confirmation link from the e-mail and its button. Every page passes axe-core.
+func TestSignUpFormInChromium(t *testing.T) {
+	b := browsertest.New(t)
+	p := newPortalEnv(t, "")
+	p.publish(policyV1)
+
+	b.Navigate(p.public + "/forms/signup")
+	b.RequireAccessible("signup")
+	b.Screenshot("signup")
+	p.clock.Advance(5 * time.Second)
+	b.Fill("#f-email", "sam@example.com")
+	if status := b.Submit("button[type=submit]"); status != http.StatusUnprocessableEntity {
+		t.Fatalf("missing names: got %d", status)
+	}
+	if got := b.Text("#errors"); !strings.Contains(got, "First name is required") || !strings.Contains(got, "Last name is required") {
+		t.Fatalf("errors: %q", got)
+	}
+	b.RequireAccessible("signup-errors")
+	b.Screenshot("signup-errors")
+
+	p.clock.Advance(5 * time.Second)
+	b.Fill("#f-first_name", "Sam")
+	b.Fill("#f-last_name", "Lee")
+	b.Click("#c-marketing_email")
+	b.Click("#c-marketing_sms")
+	if status := b.Submit("button[type=submit]"); status != 200 || !strings.Contains(b.URL(), "/forms/signup/thanks") {
+		t.Fatalf("submit: got %d at %s", status, b.URL())
+	}
+	if got := b.Text("main"); !strings.Contains(got, "follow the link") {
+		t.Fatalf("thanks page: %q", got)
+	}
+	b.RequireAccessible("signup-thanks")
+	id := p.customerOf("sam@example.com")
+	if got := p.bySource(id); got["signup_form:marketing_sms"] != 1 || got["signup_form:marketing_email"] != 0 {
+		t.Fatalf("before confirming: %v", got)
+	}
+	b.Navigate(p.mailLink("/forms/confirm", 1))
+	b.RequireAccessible("signup-confirm")
+	if status := b.Submit("button[type=submit]"); status != 200 || !strings.Contains(b.Text("main"), "confirmed") {
+		t.Fatalf("confirm: got %d, %q", status, b.Text("main"))
+	}
+	b.RequireAccessible("signup-confirmed")
+	if got := p.bySource(id); got["signup_form:marketing_email"] != 1 {
+		t.Fatalf("after confirming: %v", got)
+	}
+	for _, e := range b.ConsoleErrors() {
+		if !strings.Contains(e, "status of 422") {
+			t.Errorf("browser reported: %s", e)
+		}
+	}
+}
+
+// bannerPage is a shop's page with the consent banner, as docs/consent.md says to add it; gpc
+// makes the page's browser send a Global Privacy Control signal.
+func bannerPage(steward, key string, gpc bool) string {
+	pre := ""
+	if gpc {
+		pre = `<script>Object.defineProperty(navigator, "globalPrivacyControl", {value: true});</script>`
+	}
+	return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
+<script>localStorage.setItem("ajs_anonymous_id", JSON.stringify("visitor-banner"));</script>` + pre + `
+<script src="` + steward + `/consent.js" data-key="` + key + `" defer></script></head>
+<body><main><h1>Our shop</h1><p>Welcome.</p></main>
+<script type="text/plain" data-steward-category="Advertising">window.adsRan = true;</script></body></html>`
+}
+
+// TestConsentBannerInChromium uses the banner in a real browser: it opens on the shop's page,
+// passes axe, Customise shows one box per category, the choice saved reaches the ledger under
+// the visitor's anonymous id, and a tag waits for its category. With GPC on, the categories
+// it covers are refused and cannot be ticked.
+func TestConsentBannerInChromium(t *testing.T) {
+	b := browsertest.New(t)
+	p := newPortalEnv(t, "")
+	p.publish(policyV1)
+	p.mustTrack("/v1/identify", `{"type":"identify","anonymousId":"visitor-banner","userId":"u-banner","traits":{"email":"banner@example.com"}}`)
+	id := p.customerOf("banner@example.com")
+	gpc := false
+	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, bannerPage(p.public, p.keys["collect"], gpc))
+	}))
+	defer shop.Close()
+
+	b.Navigate(shop.URL)
+	b.WaitFor(`document.querySelector(".stw-banner") !== null`)
+	if got := b.Text("#stw-title"); got != "Your choices" {
+		t.Fatalf("banner heading: %q", got)
+	}
+	b.RequireAccessible("banner")
+	b.Screenshot("banner")
+	b.Click("#stw-customise")
+	b.WaitFor(`document.querySelectorAll("#stw-choices input[type=checkbox]").length === 3`)
+	b.RequireAccessible("banner-customise")
+	b.Screenshot("banner-customise")
+	b.Click("#stw-c-Personalization")
+	b.Click("#stw-save")
+	b.WaitFor(`document.querySelector(".stw-banner") === null`)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.bySource(id)["banner:personalization"] == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := p.bySource(id); got["banner:personalization"] != 1 || got["banner:ads_sharing"] != 1 {
+		t.Fatalf("ledger after saving: %v", got)
+	}
+	var ran bool
+	b.Eval(`window.adsRan === true`, &ran)
+	if ran {
+		t.Error("an advertising tag ran though Advertising was refused")
+	}
+	var choices map[string]bool
+	b.Eval(`window.stewardConsent.get()`, &choices)
+	if !choices["Personalization"] || choices["Advertising"] || choices["Analytics"] {
+		t.Errorf("choices on the page: %v", choices)
+	}
+	// A reload remembers the choice: no banner.
+	b.Navigate(shop.URL)
+	time.Sleep(300 * time.Millisecond)
+	var open bool
+	b.Eval(`document.querySelector(".stw-banner") !== null`, &open)
+	if open {
+		t.Error("the banner asks again after a choice")
+	}
+
+	// A new visitor whose browser sends GPC.
+	gpc = true
+	b2 := browsertest.New(t)
+	b2.Navigate(shop.URL)
+	b2.WaitFor(`document.querySelector(".stw-banner") !== null`)
+	if !strings.Contains(b2.Text(".stw-banner"), "Global Privacy Control") {
+		t.Error("the banner does not say it honours GPC")
+	}
+	b2.Click("#stw-customise")
+	b2.WaitFor(`document.querySelector("#stw-c-Advertising") !== null`)
+	var disabled bool
+	b2.Eval(`document.querySelector("#stw-c-Advertising").disabled && !document.querySelector("#stw-c-Advertising").checked`, &disabled)
+	if !disabled {
+		t.Error("with GPC, Advertising can be ticked")
+	}
+	b2.RequireAccessible("banner-gpc")
+	b2.Screenshot("banner-gpc")
+	for _, br := range []*browsertest.Browser{b, b2} {
+		for _, e := range br.ConsoleErrors() {
+			t.Errorf("browser reported: %s", e)
+		}
+	}
+}
+
+// TestPortalAndNoticeInChromium walks the privacy portal in a real browser — the sign-in
+// page, the link from the e-mail and its button, the customer's page, a consent given — and
+// reads the privacy notice; every page passes axe.
+func TestPortalAndNoticeInChromium(t *testing.T) {
+	b := browsertest.New(t)
+	p := newPortalEnv(t, "")
+	p.publish(policyV1)
+	id := p.create(`{"email":"robin@example.com","first_name":"Robin","city":"Leeds"}`)
+
+	b.Navigate(p.public + "/privacy")
+	if got := b.Text("h1"); got != "Privacy notice" {
+		t.Fatalf("notice heading: %q", got)
+	}
+	b.RequireAccessible("notice")
+	b.Screenshot("notice")
+
+	b.Navigate(p.public + "/portal")
+	b.RequireAccessible("portal-sign-in")
+	b.Fill("#email", "robin@example.com")
+	if status := b.Submit("button[type=submit]"); status != 200 || !strings.Contains(b.Text("main"), "we have e-mailed it a link") {
+		t.Fatalf("ask for a link: %d %q", status, b.Text("main"))
+	}
+	b.Navigate(p.mailLink("/portal/enter", 1))
+	b.RequireAccessible("portal-enter")
+	if status := b.Submit("button[type=submit]"); status != 200 || !strings.HasSuffix(b.URL(), "/portal") {
+		t.Fatalf("sign in: %d at %s", status, b.URL())
+	}
+	if got := b.Text("main"); !strings.Contains(got, "robin@example.com") || !strings.Contains(got, "Leeds") {
+		t.Fatalf("portal page: %q", got)
+	}
+	b.RequireAccessible("portal")
+	b.Screenshot("portal")
+	if status := b.Submit(`form[action="/portal/choices"]:has(input[value="marketing_email"]) button`); status != 200 {
+		t.Fatalf("give consent: %d", status)
+	}
+	if d := p.decision(id, "marketing_email"); !d.Allowed {
+		t.Errorf("marketing e-mail after the portal: %+v", d)
+	}
+	b.RequireAccessible("portal-after-choice")
+	for _, e := range b.ConsoleErrors() {
+		t.Errorf("browser reported: %s", e)
+	}
+}
