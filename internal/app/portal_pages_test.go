@@ -145,12 +145,35 @@ func privacyPortal(t *testing.T, db string) {
 	if !strings.Contains(body, `"type":"erasure"`) || !strings.Contains(body, `"state":"verified"`) {
 		t.Errorf("the request staff see: %s", body)
 	}
+	// A copy: the request opens verified, staff complete it, the customer downloads it here.
+	if code, _, _, _ := b.postWith("/portal/requests", form("type", "access"), session); code != 303 {
+		t.Fatalf("access request: %d", code)
+	}
+	_, body = e.do(call{method: "GET", path: "/v1/requests?type=access&customer_id=" + id, role: "dpo"})
+	rid := regexp.MustCompile(`"id":"([0-9a-f-]+)"`).FindStringSubmatch(body)
+	if rid == nil {
+		t.Fatalf("no access request: %s", body)
+	}
+	if code, out := e.do(call{method: "POST", path: "/v1/requests/" + rid[1] + "/complete", role: "dpo"}); code != 200 {
+		t.Fatalf("complete: %d %s", code, out)
+	}
+	if _, page := b.get("/portal", "Cookie", "steward_portal="+session); !strings.Contains(page, `action="/portal/download"`) {
+		t.Error("no download button for a completed access request")
+	}
+	if code, _, zip, _ := b.postWith("/portal/download", form("request", rid[1]), session); code != 200 || !strings.HasPrefix(zip, "PK") {
+		t.Errorf("download: %d", code)
+	}
+	other := e.create(`{"email":"someone.else@example.com"}`)
+	orid := e.request(`{"type":"access","customer_id":"` + other + `"}`)
+	if code, _, _, _ := b.postWith("/portal/download", form("request", orid), session); code != 404 {
+		t.Errorf("someone else's request: %d", code)
+	}
 	es, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{ActorID: "customer:" + id, Limit: 100})
 	acts := map[string]bool{}
 	for _, en := range es {
 		acts[en.Action] = true
 	}
-	for _, want := range []string{"customer.export", "consent.record", "request.create"} {
+	for _, want := range []string{"customer.export", "consent.record", "request.create", "export.download"} {
 		if !acts[want] {
 			t.Errorf("no %s entry with the customer as actor: %v", want, acts)
 		}

@@ -39,6 +39,7 @@ func (s *Server) portalRoutes() []route {
 		post("/portal/choices", s.portalChoose, public, pages, inMedia(formMedia), redirects(303), errs(400, 401, 403, 422)),
 		post("/portal/do-not-sell", s.portalDoNotSell, public, pages, inMedia(formMedia), redirects(303), errs(400, 401, 403)),
 		post("/portal/requests", s.portalAsk, public, pages, inMedia(formMedia), redirects(303), errs(400, 401, 403, 422)),
+		post("/portal/download", s.portalDownload, public, pages, inMedia(formMedia), outMedia("application/zip", 200), errs(400, 401, 403, 404, 410)),
 		post("/portal/sign-out", s.portalSignOut, public, pages, inMedia(formMedia), redirects(303), errs(400, 401, 403)),
 	}
 }
@@ -182,6 +183,22 @@ func (s *Server) portalAsk(w http.ResponseWriter, r *http.Request) error {
 	return seeOther(w, "/portal?done=request#requests")
 }
 
+func (s *Server) portalDownload(w http.ResponseWriter, r *http.Request) error {
+	sess, vals, err := s.portalForm(w, r)
+	if err != nil {
+		return err
+	}
+	b, err := s.Portal.Download(r.Context(), sess, vals["request"])
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", `attachment; filename="my-data.zip"`)
+	w.Header().Set("Cache-Control", "no-store")
+	_, err = w.Write(b)
+	return err
+}
+
 func (s *Server) portalSignOut(w http.ResponseWriter, r *http.Request) error {
 	sess, _, err := s.portalForm(w, r)
 	if err != nil {
@@ -273,7 +290,8 @@ var portalPage = template.Must(template.New("portal").Funcs(portalFuncs).Parse(p
 <ul>{{range .Records}}<li>{{date .At}}: {{if .Granted}}yes{{else}}no{{end}} to {{words .Purpose}}{{with .PolicyVersion}} under policy {{.}}{{end}} ({{words .Source}}){{if .Receipt}}, with a signed receipt{{end}}</li>{{else}}<li>None yet.</li>{{end}}</ul>
 
 <h2 id="requests">Your requests</h2>
-<ul>{{range .Requests}}<li>{{words .Type}}: {{words .State}}, due by {{date .DueAt}}</li>{{else}}<li>None yet.</li>{{end}}</ul>
+<ul>{{range .Requests}}<li>{{words .Type}}: {{words .State}}, due by {{date .DueAt}}{{if and (eq .State "completed") (or (eq .Type "access") (eq .Type "portability"))}}
+<form method="post" action="/portal/download" class="inline"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="request" value="{{.ID}}"><button type="submit">Download my data<span class="sr"> ({{words .Type}})</span></button></form>{{end}}</li>{{else}}<li>None yet.</li>{{end}}</ul>
 <form method="post" action="/portal/requests"><input type="hidden" name="csrf" value="{{.CSRF}}">
 <label for="type">Ask us for</label><select id="type" name="type">{{range .Types}}<option value="{{.}}">{{words .}}</option>{{end}}</select>
 <button class="primary" type="submit">Send the request</button></form>

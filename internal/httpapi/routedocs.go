@@ -24,6 +24,7 @@ var summaries = map[string]string{
 	"POST /portal/do-not-sell":   "Do not sell or share my personal information: withdraws every purpose a GPC signal covers.",
 	"POST /portal/requests":      "Open a request (access, portability, rectification, erasure, restriction, objection) as the signed-in customer.",
 	"POST /portal/sign-out":      "End the session.",
+	"POST /portal/download":      "Download the export package of one of the signed-in customer's completed access or portability requests.",
 	"GET /forms/{name}/thanks":   "The thank-you page of a hosted form.",
 	"GET /forms/confirm":         "The page a confirmation e-mail links to, with the button that confirms (following the link alone changes nothing).",
 	"POST /forms/confirm":        "Confirm the consents a hosted form's e-mail asked to confirm (double opt-in); the link works once and for 7 days.",

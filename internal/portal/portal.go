@@ -340,3 +340,9 @@ func (s *Service) DoNotSell(ctx context.Context, sess Session, ev consent.Eviden
 func (s *Service) Ask(ctx context.Context, sess Session, typ string) (*rights.Request, error) {
 	return s.d.Rights.CreateVerified(as(ctx, sess.CustomerID), sess.CustomerID, typ)
 }
+
+// Download returns the export package of one of the customer's own completed access or
+// portability requests: the session stands for the download token the e-mail carries.
+func (s *Service) Download(ctx context.Context, sess Session, requestID string) ([]byte, error) {
+	return s.d.Rights.DownloadOwn(as(ctx, sess.CustomerID), sess.CustomerID, requestID)
+}

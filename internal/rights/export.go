@@ -289,6 +289,34 @@ func (s *Service) Download(ctx context.Context, requestID, token string, staff b
 	if err != nil {
 		return nil, err
 	}
+	return s.fetchExport(ctx, r, func(x Export) (context.Context, error) {
+		if staff {
+			return ctx, nil
+		}
+		sum := sha256.Sum256([]byte(token))
+		if subtle.ConstantTimeCompare(sum[:], x.TokenHash) != 1 {
+			return ctx, problem.Forbiddenf("the download token does not match this export")
+		}
+		return authz.WithActor(ctx, authz.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"}), nil
+	})
+}
+
+// DownloadOwn returns the export package of a request of customerID's own, for the customer
+// signed in on the privacy portal (ctx carries them as the actor): the session stands for
+// the download token. NotFound for a request of someone else's.
+func (s *Service) DownloadOwn(ctx context.Context, customerID, requestID string) ([]byte, error) {
+	r, err := s.store.GetRequest(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	if r.CustomerID != customerID {
+		return nil, problem.NotFoundf("request not found")
+	}
+	return s.fetchExport(ctx, r, func(Export) (context.Context, error) { return ctx, nil })
+}
+
+// fetchExport opens the export package of r once allow has agreed, audited as a download.
+func (s *Service) fetchExport(ctx context.Context, r *Request, allow func(Export) (context.Context, error)) ([]byte, error) {
 	var res struct {
 		ExportID string `json:"export_id"`
 	}
@@ -303,12 +331,8 @@ func (s *Service) Download(ctx context.Context, requestID, token string, staff b
 	if err != nil {
 		return nil, err
 	}
-	if !staff {
-		sum := sha256.Sum256([]byte(token))
-		if subtle.ConstantTimeCompare(sum[:], x.TokenHash) != 1 {
-			return nil, problem.Forbiddenf("the download token does not match this export")
-		}
-		ctx = authz.WithActor(ctx, authz.Actor{ID: "portal", Name: "privacy portal", Role: "dpo"})
+	if ctx, err = allow(x); err != nil {
+		return nil, err
 	}
 	if !s.now().Before(x.ExpiresAt) {
 		if _, err := s.store.DeleteExpiredExports(ctx, s.now()); err != nil {
