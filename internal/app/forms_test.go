@@ -117,8 +117,8 @@ func hostedForms(t *testing.T, db string) {
 			t.Errorf("sign-up page lacks %s", want)
 		}
 	}
-	if code != 200 || strings.Contains(page, "<script") || strings.Contains(page, " checked") {
-		t.Errorf("sign-up page: %d, a script or a ticked box", code)
+	if code != 200 || strings.Contains(page, "<script src") || strings.Count(page, "<script") != 1 || strings.Contains(page, " checked") {
+		t.Errorf("sign-up page: %d, a script from elsewhere, or a ticked box", code)
 	}
 	if code, page := b.get("/forms/signup", "Accept-Language", "de-DE,de;q=0.9"); code != 200 || !strings.Contains(page, `lang="de"`) || !strings.Contains(page, "Vorname") {
 		t.Errorf("German page: %d", code)
@@ -128,6 +128,24 @@ func hostedForms(t *testing.T, db string) {
 	}
 	if code, _ := b.get("/forms/nope"); code != 404 {
 		t.Errorf("unknown form: %d", code)
+	}
+
+	// The as-you-type check: the same rules, nothing stored, only the form's own fields.
+	for _, c := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{`{"field":"email","value":"jane@gmial.com"}`, 200, `"suggestion":"jane@gmail.com"`},
+		{`{"field":"email","value":"jane@example.com"}`, 200, `{"valid":true}`},
+		{`{"field":"phone","value":"12"}`, 200, `"valid":false`},
+		{`{"field":"national_id","value":"QQ123456C"}`, 422, "not a field of this form"},
+		{`{"field":"email"`, 400, ""},
+	} {
+		code, out := e.do(call{method: "POST", path: "/forms/signup/check", body: c.body})
+		if code != c.code || !strings.Contains(out, c.want) {
+			t.Errorf("check %s: got %d %s", c.body, code, out)
+		}
 	}
 
 	// Refused submissions store nothing and say why.

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
 	"github.com/stewardhq/steward/internal/browsertest"
 )
 
@@ -34,6 +37,12 @@ func TestSignUpFormInChromium(t *testing.T) {
 	b.Navigate(p.public + "/forms/signup")
 	b.RequireAccessible("signup")
 	b.Screenshot("signup")
+	// With JavaScript, a mistyped address is pointed out as soon as the field is left.
+	b.Fill("#f-email", "sam@gmial.com")
+	b.Click("#f-phone")
+	b.WaitFor(`document.getElementById("m-email").textContent.includes("sam@gmail.com")`)
+	b.RequireAccessible("signup-hint")
+	b.Screenshot("signup-hint")
 	p.clock.Advance(5 * time.Second)
 	b.Fill("#f-email", "sam@example.com")
 	if status := b.Submit("button[type=submit]"); status != http.StatusUnprocessableEntity {
@@ -74,6 +83,22 @@ func TestSignUpFormInChromium(t *testing.T) {
 		if !strings.Contains(e, "status of 422") {
 			t.Errorf("browser reported: %s", e)
 		}
+	}
+
+	// Without JavaScript the newsletter form works the same.
+	nojs := browsertest.New(t)
+	if _, err := chromedp.Call(nojs.Context(), emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	nojs.Navigate(p.public + "/forms/newsletter")
+	p.clock.Advance(5 * time.Second)
+	nojs.Fill("#f-email", "kim@example.com")
+	nojs.Click("#c-marketing_email")
+	if status := nojs.Submit("button[type=submit]"); status != 200 || !strings.Contains(nojs.URL(), "/forms/newsletter/thanks") {
+		t.Fatalf("without JavaScript: %d at %s", status, nojs.URL())
+	}
+	if ids := p.findable("email", "kim@example.com"); len(ids) != 1 {
+		t.Errorf("without JavaScript the customer was not stored: %v", ids)
 	}
 }
 

@@ -429,3 +429,35 @@ func (s *Service) Confirm(ctx context.Context, token string, sub Submission) ([]
 	}
 	return c.Purposes, nil
 }
+
+// FieldCheck is the verdict on one field as the person types it.
+type FieldCheck struct {
+	Valid      bool   `json:"valid"`
+	Message    string `json:"message,omitempty"`
+	Suggestion string `json:"suggestion,omitempty"`
+}
+
+// Check judges one field of a form by the rules a submission is judged by, storing nothing,
+// for the page's as-you-type hints. Only the form's own fields may be checked.
+func (s *Service) Check(ctx context.Context, f *Form, field, value, lang string) (FieldCheck, error) {
+	declared := false
+	for _, ff := range f.Fields {
+		declared = declared || ff.Field == field
+	}
+	if !declared {
+		return FieldCheck{}, problem.InvalidField("field", "is not a field of this form")
+	}
+	if len(value) > 512 {
+		return FieldCheck{}, problem.InvalidField("value", "must be at most 512 characters")
+	}
+	t := TextFor(lang)
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return FieldCheck{Valid: true}, nil
+	}
+	_, msgs, suggest, err := s.check(ctx, map[string]string{field: value}, t, false)
+	if err != nil || len(msgs) == 0 {
+		return FieldCheck{Valid: true}, err
+	}
+	return FieldCheck{Valid: suggest != "", Message: msgs[0], Suggestion: suggest}, nil
+}

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -22,6 +24,7 @@ func (s *Server) formRoutes() []route {
 	return []route{
 		get("/forms/{name}", s.showForm, public, pages, query(langParam), outMedia("text/html", 200), errs(404)),
 		post("/forms/{name}", s.submitForm, public, pages, inMedia(formMedia), outMedia("text/html", 200), redirects(303), errs(400, 404, 422, 429, 503)),
+		post("/forms/{name}/check", s.checkFormField, public, in[formCheck](), out[forms.FieldCheck](200), errs(400, 404, 422, 429)),
 		get("/forms/{name}/thanks", s.formThanks, public, pages, query(langParam), outMedia("text/html", 200), errs(404)),
 		get("/forms/confirm", s.showConfirm, public, pages, query(langParam), outMedia("text/html", 200), errs(422)),
 		post("/forms/confirm", s.confirmForm, public, pages, inMedia(formMedia), outMedia("text/html", 200), errs(400, 410, 422, 429)),
@@ -57,8 +60,25 @@ func (s *Server) showForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.writeForm(w, http.StatusOK, &v)
+}
+
+// writeForm writes a form page. Its one script, allowed by a nonce, only adds the
+// as-you-type checks: without it the form works the same.
+func (s *Server) writeForm(w http.ResponseWriter, status int, v *forms.View) error {
+	var n [16]byte
+	_, _ = rand.Read(n[:])
+	nonce := base64.RawStdEncoding.EncodeToString(n[:])
 	pageHeaders(w)
-	return formTemplate.Execute(w, v)
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; script-src 'nonce-"+nonce+
+		"'; connect-src 'self'; form-action 'self' https:; base-uri 'none'; frame-ancestors 'none'")
+	w.WriteHeader(status)
+	return formTemplate.Execute(w, formPage{View: v, Nonce: nonce})
+}
+
+type formPage struct {
+	*forms.View
+	Nonce string
 }
 
 func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) error {
@@ -66,7 +86,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.limits.allowPortal(s.limits.clientAddr(r)); err != nil {
+	if err := s.limits.allowFormPost(s.limits.clientAddr(r)); err != nil {
 		return err
 	}
 	vals, err := formValues(w, r)
@@ -79,9 +99,7 @@ func (s *Server) submitForm(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if out.View != nil {
-		pageHeaders(w)
-		w.WriteHeader(http.StatusUnprocessableEntity)
-		return formTemplate.Execute(w, out.View)
+		return s.writeForm(w, http.StatusUnprocessableEntity, out.View)
 	}
 	if out.Redirect != "" && !out.Confirm {
 		return seeOther(w, out.Redirect)
@@ -110,6 +128,33 @@ func formValues(w http.ResponseWriter, r *http.Request) (map[string]string, erro
 		out[k] = v[0]
 	}
 	return out, nil
+}
+
+// formCheck is the body of POST /forms/{name}/check.
+type formCheck struct {
+	Field string `json:"field"`
+	Value string `json:"value"`
+	Lang  string `json:"lang"`
+}
+
+// checkFormField answers the page's as-you-type check of one field.
+func (s *Server) checkFormField(w http.ResponseWriter, r *http.Request) error {
+	f, _, err := s.form(r)
+	if err != nil {
+		return err
+	}
+	if err := s.limits.allowFormCheck(s.limits.clientAddr(r)); err != nil {
+		return err
+	}
+	var in formCheck
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	c, err := s.Forms.Check(r.Context(), f, in.Field, in.Value, f.Language(in.Lang, r.Header.Get("Accept-Language")))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
 }
 
 func (s *Server) formThanks(w http.ResponseWriter, r *http.Request) error {
@@ -144,7 +189,7 @@ func (s *Server) showConfirm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) confirmForm(w http.ResponseWriter, r *http.Request) error {
-	if err := s.limits.allowPortal(s.limits.clientAddr(r)); err != nil {
+	if err := s.limits.allowFormPost(s.limits.clientAddr(r)); err != nil {
 		return err
 	}
 	vals, err := formValues(w, r)
@@ -191,7 +236,7 @@ button{font:inherit;font-weight:600;padding:.7rem 1.4rem;border:0;border-radius:
 .errors{border:2px solid #b3261e;border-radius:.3rem;padding:.5rem 1rem;margin:1rem 0}
 .hint{font-weight:400;color:inherit}
 .hp{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}
-.logo{max-height:3rem}
+.logo{max-height:3rem}.msg{margin:.25rem 0 0;color:#b3261e;font-weight:600;min-height:0}
 </style>{{end}}`
 
 var formFuncs = template.FuncMap{"safeURL": func(s string) template.URL { return template.URL(s) }}
@@ -215,7 +260,8 @@ var formTemplate = template.Must(template.New("form").Funcs(formFuncs).Parse(pag
 <form method="post" action="/forms/{{.Form.Name}}" novalidate>
 <input type="hidden" name="stamp" value="{{.Stamp}}"><input type="hidden" name="lang" value="{{.Lang}}"><input type="hidden" name="policy_version" value="{{.PolicyVersion}}">
 {{range .Fields}}<label for="f-{{.Name}}">{{.Label}} <span class="hint">({{if .Required}}{{$.Text.Required}}{{else}}{{$.Text.Optional}}{{end}})</span></label>
-<input id="f-{{.Name}}" name="{{.Name}}" type="{{.Type}}" value="{{.Value}}"{{if .Required}} required aria-required="true"{{end}}{{if eq .Name "email"}} autocomplete="email"{{else if eq .Name "first_name"}} autocomplete="given-name"{{else if eq .Name "last_name"}} autocomplete="family-name"{{else if eq .Name "phone"}} autocomplete="tel"{{else if eq .Name "postal_code"}} autocomplete="postal-code"{{end}}>
+<input id="f-{{.Name}}" name="{{.Name}}" type="{{.Type}}" value="{{.Value}}" aria-describedby="m-{{.Name}}"{{if .Required}} required aria-required="true"{{end}}{{if eq .Name "email"}} autocomplete="email"{{else if eq .Name "first_name"}} autocomplete="given-name"{{else if eq .Name "last_name"}} autocomplete="family-name"{{else if eq .Name "phone"}} autocomplete="tel"{{else if eq .Name "postal_code"}} autocomplete="postal-code"{{end}}>
+<p class="msg" id="m-{{.Name}}" aria-live="polite"></p>
 {{end}}{{if .Suggest}}<div class="box"><input type="checkbox" id="keep-email" name="keep_email" value="yes"><label for="keep-email">{{.Text.KeepAsTyped}}</label></div>{{end}}
 <div class="hp" aria-hidden="true"><label for="f-website">{{.Text.Honeypot}}</label><input id="f-website" name="website" type="text" tabindex="-1" autocomplete="off"></div>
 {{if .Boxes}}<fieldset><legend>{{.Text.ConsentLead}}</legend>
@@ -223,5 +269,23 @@ var formTemplate = template.Must(template.New("form").Funcs(formFuncs).Parse(pag
 {{end}}<p>{{.Text.ConsentNote}}</p></fieldset>{{end}}
 <p>{{if .PolicyVersion}}{{printf .Text.PolicyNote .PolicyVersion}}{{else}}{{.Text.NoPolicy}}{{end}} <a href="/privacy">/privacy</a></p>
 <button type="submit">{{.Text.Submit}}</button>
-</form></main></body></html>
+</form></main>
+<script nonce="{{.Nonce}}">
+(function () {
+  var form = document.querySelector("form[action^='/forms/']");
+  form.querySelectorAll("input[aria-describedby^='m-']").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var msg = document.getElementById("m-" + input.name);
+      fetch(form.getAttribute("action") + "/check", {method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({field: input.name, value: input.value, lang: document.documentElement.lang})})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (c) {
+          if (!c) return;
+          msg.textContent = c.message || "";
+          if (c.message && !c.valid) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+        }).catch(function () {});
+    });
+  });
+})();
+</script></body></html>
 `))

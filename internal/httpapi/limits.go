@@ -32,6 +32,13 @@ const (
 	// Steward mail any number of addresses (the limit per target address is in rights.CreateSelf).
 	// A household or office behind one address makes a few; a script making hundreds stops here.
 	PortalRequestsPerAddress = 20
+	// FormPostsPerAddress is how many hosted-form submissions and confirmations one client
+	// address may make in PortalWindow: sign-ups at a shop's own counter share one address,
+	// a script filling forms by the thousand stops here.
+	FormPostsPerAddress = 60
+	// FormChecksPerAddress bounds the as-you-type checks of hosted forms per address and
+	// PortalWindow: a person types a few dozen fields an hour, not thousands.
+	FormChecksPerAddress = 600
 	// trackedAddresses bounds the addresses remembered for the failure count: the table is
 	// cleared when full, which only forgives some failures early.
 	trackedAddresses = 100_000
@@ -54,6 +61,8 @@ type limits struct {
 	perKey   map[string]chan struct{} // the slots one write key may hold at once
 	failures map[string]failures      // failed authentications per client address
 	portal   map[string]failures      // privacy portal requests per client address
+	forms    map[string]failures      // hosted-form posts per client address
+	checks   map[string]failures      // hosted-form field checks per client address
 
 	refused *prometheus.CounterVec
 	failed  prometheus.Counter
@@ -61,9 +70,9 @@ type limits struct {
 
 func newLimits(trusted []netip.Prefix) *limits {
 	return &limits{trusted: trusted, inflight: map[string]int{}, perKey: map[string]chan struct{}{}, failures: map[string]failures{},
-		portal: map[string]failures{},
+		portal: map[string]failures{}, forms: map[string]failures{}, checks: map[string]failures{},
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_http_limited_total",
-			Help: "Requests refused by a per-client limit, by limit (tracking_address, tracking_bodies, auth_failures, portal_address) — never the address."},
+			Help: "Requests refused by a per-client limit, by limit (tracking_address, tracking_bodies, auth_failures, portal_address, form_posts, form_checks) — never the address."},
 			[]string{"limit"}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "steward_auth_failures_total",
 			Help: "Failed authentications (unknown, revoked or malformed keys), every route."})}
@@ -200,20 +209,38 @@ func (l *limits) failedAuth(addr string) {
 // per node and kept in memory: behind a load balancer spreading one client over n nodes, it
 // gets up to n times the share, and a restart forgives everyone.
 func (l *limits) allowPortal(addr string) error {
+	return l.allowWithin(l.portal, addr, PortalRequestsPerAddress, "portal_address", "too many privacy requests from this address; retry in an hour")
+}
+
+// allowFormPost counts one hosted-form submission or confirmation (see FormPostsPerAddress).
+func (l *limits) allowFormPost(addr string) error {
+	return l.allowWithin(l.forms, addr, FormPostsPerAddress, "form_posts", "too many form submissions from this address; retry in an hour")
+}
+
+// allowFormCheck counts one as-you-type check (see FormChecksPerAddress).
+func (l *limits) allowFormCheck(addr string) error {
+	return l.allowWithin(l.checks, addr, FormChecksPerAddress, "form_checks", "too many checks from this address; retry in an hour")
+}
+
+// allowWithin counts one request from addr in m and refuses it with 429 once the address has
+// made max within PortalWindow of its first. The counts are per node and kept in memory:
+// behind a load balancer spreading one client over n nodes, it gets up to n times the share,
+// and a restart forgives everyone.
+func (l *limits) allowWithin(m map[string]failures, addr string, max int, label, msg string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f, ok := l.portal[addr]
+	f, ok := m[addr]
 	if !ok || time.Since(f.since) > PortalWindow {
-		if len(l.portal) >= trackedAddresses {
-			clear(l.portal)
+		if len(m) >= trackedAddresses {
+			clear(m)
 		}
 		f = failures{since: time.Now()}
 	}
-	if f.n >= PortalRequestsPerAddress {
-		l.refused.WithLabelValues("portal_address").Inc()
-		return problem.New(problem.RateLimited, "too many privacy requests from this address; retry in an hour")
+	if f.n >= max {
+		l.refused.WithLabelValues(label).Inc()
+		return problem.New(problem.RateLimited, "%s", msg)
 	}
 	f.n++
-	l.portal[addr] = f
+	m[addr] = f
 	return nil
 }

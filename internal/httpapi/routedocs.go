@@ -26,6 +26,7 @@ var summaries = map[string]string{
 	"POST /portal/sign-out":      "End the session.",
 	"POST /portal/download":      "Download the export package of one of the signed-in customer's completed access or portability requests.",
 	"GET /forms/{name}/thanks":   "The thank-you page of a hosted form.",
+	"POST /forms/{name}/check":   "Check one field of a hosted form as it is typed (the page's script calls it): the same rules as a submission, storing nothing; at most 600 checks an hour per client address.",
 	"GET /forms/confirm":         "The page a confirmation e-mail links to, with the button that confirms (following the link alone changes nothing).",
 	"POST /forms/confirm":        "Confirm the consents a hosted form's e-mail asked to confirm (double opt-in); the link works once and for 7 days.",
 	"GET /v1/processing-records": "Records of processing (GDPR Art. 30), one per purpose, generated from the catalog; ?format=csv for a spreadsheet. Needs catalog.read.",
