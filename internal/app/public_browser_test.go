@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/stewardhq/steward/internal/browsertest"
+	"github.com/stewardhq/steward/internal/config"
 )
 
 // mailLink returns the first link to path in the newest of want e-mails.
@@ -104,13 +107,13 @@ func TestSignUpFormInChromium(t *testing.T) {
 
 // bannerPage is a shop's page with the consent banner, as docs/consent.md says to add it; gpc
 // makes the page's browser send a Global Privacy Control signal.
-func bannerPage(steward, key string, gpc bool) string {
+func bannerPage(steward, key, visitor string, gpc bool) string {
 	pre := ""
 	if gpc {
 		pre = `<script>Object.defineProperty(navigator, "globalPrivacyControl", {value: true});</script>`
 	}
 	return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>
-<script>localStorage.setItem("ajs_anonymous_id", JSON.stringify("visitor-banner"));</script>` + pre + `
+<script>localStorage.setItem("ajs_anonymous_id", JSON.stringify("` + visitor + `"));</script>` + pre + `
 <script src="` + steward + `/consent.js" data-key="` + key + `" defer></script></head>
 <body><main><h1>Our shop</h1><p>Welcome.</p></main>
 <script type="text/plain" data-steward-category="Advertising">window.adsRan = true;</script></body></html>`
@@ -126,10 +129,10 @@ func TestConsentBannerInChromium(t *testing.T) {
 	p.publish(policyV1)
 	p.mustTrack("/v1/identify", `{"type":"identify","anonymousId":"visitor-banner","userId":"u-banner","traits":{"email":"banner@example.com"}}`)
 	id := p.customerOf("banner@example.com")
-	gpc := false
+	gpc, visitor := false, "visitor-banner"
 	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		io.WriteString(w, bannerPage(p.public, p.keys["collect"], gpc))
+		io.WriteString(w, bannerPage(p.public, p.keys["collect"], visitor, gpc))
 	}))
 	defer shop.Close()
 
@@ -190,6 +193,41 @@ func TestConsentBannerInChromium(t *testing.T) {
 	}
 	b2.RequireAccessible("banner-gpc")
 	b2.Screenshot("banner-gpc")
+
+	// Accept all and Reject all, each one click, each recorded.
+	gpc = false
+	for _, c := range []struct {
+		button string
+		want   map[string]int
+	}{
+		{"#stw-accept", map[string]int{"banner:personalization": 1, "banner:ads_sharing": 1}},
+		{"#stw-reject", map[string]int{"banner:personalization": 1, "banner:ads_sharing": 1, "banner:analytics": 1}},
+	} {
+		visitor = "visitor" + c.button[4:]
+		p.mustTrack("/v1/identify", `{"type":"identify","anonymousId":"`+visitor+`","userId":"u`+c.button[4:]+`","traits":{"email":"`+c.button[5:]+`@example.com"}}`)
+		vid := p.customerOf(c.button[5:] + "@example.com")
+		bc := browsertest.New(t)
+		bc.Navigate(shop.URL)
+		bc.WaitFor(`document.querySelector(".stw-banner") !== null`)
+		bc.Click(c.button)
+		bc.WaitFor(`document.querySelector(".stw-banner") === null`)
+		deadline := time.Now().Add(5 * time.Second)
+		for len(p.bySource(vid)) < len(c.want) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		got := p.bySource(vid)
+		for k, n := range c.want {
+			if got[k] != n {
+				t.Errorf("%s: ledger %v, want %v", c.button, got, c.want)
+				break
+			}
+		}
+		var adsRan bool
+		bc.Eval(`window.adsRan === true`, &adsRan)
+		if adsRan != (c.button == "#stw-accept") {
+			t.Errorf("%s: the advertising tag ran: %v", c.button, adsRan)
+		}
+	}
 	for _, br := range []*browsertest.Browser{b, b2} {
 		for _, e := range br.ConsoleErrors() {
 			t.Errorf("browser reported: %s", e)
@@ -238,5 +276,54 @@ func TestPortalAndNoticeInChromium(t *testing.T) {
 	b.RequireAccessible("portal-after-choice")
 	for _, e := range b.ConsoleErrors() {
 		t.Errorf("browser reported: %s", e)
+	}
+}
+
+// contestForms is a forms file with a proof of work and a shop allowed to frame the forms.
+const contestForms = `
+embed_origins: [https://shop.example]
+forms:
+  - name: contest
+    title: {en: Win a hamper}
+    fields: [{field: email, required: true}]
+    purposes: [{purpose: marketing_sms}]
+    proof_of_work: 12
+`
+
+// TestProofOfWorkFormInChromium: a form asking for a proof of work is sent normally by a
+// browser (the page computes it), refused when posted without one, and may be framed only by
+// the shop's origin.
+func TestProofOfWorkFormInChromium(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "forms.yaml")
+	if err := os.WriteFile(file, []byte(contestForms), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := browsertest.New(t)
+	p := newPortalEnv(t, "", func(c *config.Config) { c.Forms = file })
+	p.publish(policyV1)
+
+	resp, err := http.Get(p.public + "/forms/contest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors https://shop.example") {
+		t.Errorf("CSP: %s", csp)
+	}
+	// Posted by a script that does no work: refused, nothing stored.
+	fc := p.env.browser()
+	v := fc.fill("/forms/contest", map[string]string{"email": "lazy@example.com"})
+	if code, _, page := fc.post("/forms/contest", v); code != 422 || !strings.Contains(page, "quicker than a person") {
+		t.Errorf("without the proof: %d", code)
+	}
+	b.Navigate(p.public + "/forms/contest")
+	p.clock.Advance(5 * time.Second)
+	b.Fill("#f-email", "worker@example.com")
+	b.WaitFor(`document.querySelector("input[name=pow]").value !== ""`)
+	if status := b.Submit("button[type=submit]"); status != 200 || !strings.Contains(b.URL(), "/forms/contest/thanks") {
+		t.Fatalf("with the proof: %d at %s", status, b.URL())
+	}
+	if ids := p.findable("email", "worker@example.com"); len(ids) != 1 {
+		t.Errorf("the customer was not stored: %v", ids)
 	}
 }

@@ -33,6 +33,9 @@ var Languages = []string{"en", "de", "fr", "es"}
 type Config struct {
 	Brand Brand  `yaml:"brand"`
 	Forms []Form `yaml:"forms"`
+	// EmbedOrigins are the shop's origins (scheme://host[:port]) whose pages may show the forms
+	// in an iframe (Content-Security-Policy frame-ancestors); none means no framing at all.
+	EmbedOrigins []string `yaml:"embed_origins"`
 }
 
 // Brand is how the pages look. Nothing in it may load from another host.
@@ -62,6 +65,10 @@ type Form struct {
 	// MinFill is the fewest seconds between showing the form and a submission a person
 	// could take; faster ones are refused as automated.
 	MinFill int `yaml:"min_fill_seconds"`
+	// ProofOfWork, when above 0, asks the page to find a number whose SHA-256 together with
+	// the form's stamp starts with that many zero bits before it is sent: a second or so for
+	// a person's browser, a real cost for a script sending thousands. It needs JavaScript.
+	ProofOfWork int `yaml:"proof_of_work"`
 }
 
 // FormField is one input: a catalog field.
@@ -106,6 +113,12 @@ func Parse(b []byte, cat *catalog.Catalog) (*Config, error) {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	c.Brand.check(bad)
+	for i, o := range c.EmbedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || strings.ContainsAny(o, " ;,'*") {
+			bad("embed_origins[%d]: must be an origin such as https://shop.example", i)
+		}
+	}
 	seen := map[string]bool{}
 	for i := range c.Forms {
 		f := &c.Forms[i]
@@ -163,6 +176,9 @@ func (f *Form) check(at string, cat *catalog.Catalog, bad func(string, ...any)) 
 	}
 	if f.MinFill < 0 || f.MinFill > 600 {
 		bad("%s.min_fill_seconds: must be 0 to 600", at)
+	}
+	if f.ProofOfWork < 0 || f.ProofOfWork > 24 {
+		bad("%s.proof_of_work: must be 0 (off) to 24 bits", at)
 	}
 	hasEmail := false
 	for j, ff := range f.Fields {

@@ -1,6 +1,7 @@
 package forms
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -65,5 +66,26 @@ func TestLanguage(t *testing.T) {
 		if got := f.Language(c.asked, c.accept); got != c.want {
 			t.Errorf("Language(%q, %q) = %q, want %q", c.asked, c.accept, got, c.want)
 		}
+	}
+}
+
+// A proof of work is a nonce whose hash with the stamp starts with the zero bits asked for.
+func TestWorked(t *testing.T) {
+	stamp := "1796573244.abc"
+	nonce := ""
+	for n := 0; n < 1<<20; n++ {
+		if Worked(stamp, strconv.Itoa(n), 12) {
+			nonce = strconv.Itoa(n)
+			break
+		}
+	}
+	if nonce == "" {
+		t.Fatal("no nonce found")
+	}
+	if !Worked(stamp, nonce, 12) || !Worked(stamp, "", 0) {
+		t.Error("a good proof refused")
+	}
+	if Worked(stamp, "", 12) || Worked("other", nonce, 12) && Worked("other", nonce, 24) {
+		t.Error("a missing or wrong proof accepted")
 	}
 }

@@ -230,7 +230,7 @@ func (s *Service) Submit(ctx context.Context, f *Form, sub Submission) (Outcome,
 		v.Errors, v.Suggest = msgs, suggest
 		return Outcome{View: &v}, nil
 	}
-	if !s.filledIn(sub.Values["stamp"], time.Duration(f.MinFill)*time.Second) {
+	if !s.filledIn(sub.Values["stamp"], time.Duration(f.MinFill)*time.Second) || !Worked(sub.Values["stamp"], sub.Values["pow"], f.ProofOfWork) {
 		return again([]string{t.TooFast}, "")
 	}
 	var msgs []string
@@ -460,4 +460,22 @@ func (s *Service) Check(ctx context.Context, f *Form, field, value, lang string)
 		return FieldCheck{Valid: true}, err
 	}
 	return FieldCheck{Valid: suggest != "", Message: msgs[0], Suggestion: suggest}, nil
+}
+
+// Worked reports whether nonce proves bits of work on stamp: SHA-256 of stamp, ":" and nonce
+// starts with bits zero bits. No work is asked for at 0.
+func Worked(stamp, nonce string, bits int) bool {
+	if bits <= 0 {
+		return true
+	}
+	if nonce == "" || len(nonce) > 32 {
+		return false
+	}
+	sum := sha256.Sum256([]byte(stamp + ":" + nonce))
+	for i := 0; i < bits; i++ {
+		if sum[i/8]&(0x80>>(i%8)) != 0 {
+			return false
+		}
+	}
+	return true
 }

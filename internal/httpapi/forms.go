@@ -70,8 +70,12 @@ func (s *Server) writeForm(w http.ResponseWriter, status int, v *forms.View) err
 	_, _ = rand.Read(n[:])
 	nonce := base64.RawStdEncoding.EncodeToString(n[:])
 	pageHeaders(w)
+	ancestors := "'none'"
+	if o := s.Forms.Config().EmbedOrigins; len(o) > 0 {
+		ancestors = strings.Join(o, " ")
+	}
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; script-src 'nonce-"+nonce+
-		"'; connect-src 'self'; form-action 'self' https:; base-uri 'none'; frame-ancestors 'none'")
+		"'; connect-src 'self'; form-action 'self' https:; base-uri 'none'; frame-ancestors "+ancestors)
 	w.WriteHeader(status)
 	return formTemplate.Execute(w, formPage{View: v, Nonce: nonce})
 }
@@ -258,7 +262,7 @@ var formTemplate = template.Must(template.New("form").Funcs(formFuncs).Parse(pag
 <h1>{{.Title}}</h1>
 {{if .Errors}}<div class="errors" role="alert" id="errors"><p>{{.Text.Errors}}</p><ul>{{range .Errors}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
 <form method="post" action="/forms/{{.Form.Name}}" novalidate>
-<input type="hidden" name="stamp" value="{{.Stamp}}"><input type="hidden" name="lang" value="{{.Lang}}"><input type="hidden" name="policy_version" value="{{.PolicyVersion}}">
+<input type="hidden" name="stamp" value="{{.Stamp}}"><input type="hidden" name="lang" value="{{.Lang}}">{{if .Form.ProofOfWork}}<input type="hidden" name="pow" value="">{{end}}<input type="hidden" name="policy_version" value="{{.PolicyVersion}}">
 {{range .Fields}}<label for="f-{{.Name}}">{{.Label}} <span class="hint">({{if .Required}}{{$.Text.Required}}{{else}}{{$.Text.Optional}}{{end}})</span></label>
 <input id="f-{{.Name}}" name="{{.Name}}" type="{{.Type}}" value="{{.Value}}" aria-describedby="m-{{.Name}}"{{if .Required}} required aria-required="true"{{end}}{{if eq .Name "email"}} autocomplete="email"{{else if eq .Name "first_name"}} autocomplete="given-name"{{else if eq .Name "last_name"}} autocomplete="family-name"{{else if eq .Name "phone"}} autocomplete="tel"{{else if eq .Name "postal_code"}} autocomplete="postal-code"{{end}}>
 <p class="msg" id="m-{{.Name}}" aria-live="polite"></p>
@@ -270,9 +274,27 @@ var formTemplate = template.Must(template.New("form").Funcs(formFuncs).Parse(pag
 <p>{{if .PolicyVersion}}{{printf .Text.PolicyNote .PolicyVersion}}{{else}}{{.Text.NoPolicy}}{{end}} <a href="/privacy">/privacy</a></p>
 <button type="submit">{{.Text.Submit}}</button>
 </form></main>
+{{if .Form.ProofOfWork}}<noscript><p>This form needs JavaScript turned on.</p></noscript>{{end}}
 <script nonce="{{.Nonce}}">
 (function () {
   var form = document.querySelector("form[action^='/forms/']");
+  var bits = {{.Form.ProofOfWork}};
+  if (bits > 0) {
+    // The proof of work: a number whose SHA-256 with the stamp starts with bits zero bits.
+    var stamp = form.querySelector("input[name=stamp]").value, pow = form.querySelector("input[name=pow]");
+    var enc = new TextEncoder(), n = 0;
+    var zero = function (b) { for (var i = 0; i < bits; i++) if (b[i >> 3] & (0x80 >> (i & 7))) return false; return true; };
+    var step = function () {
+      var tries = [];
+      for (var k = 0; k < 256; k++) tries.push(crypto.subtle.digest("SHA-256", enc.encode(stamp + ":" + (n + k))));
+      Promise.all(tries).then(function (hs) {
+        for (var k = 0; k < hs.length; k++) if (zero(new Uint8Array(hs[k]))) { pow.value = String(n + k); return; }
+        n += 256; step();
+      });
+    };
+    step();
+    form.addEventListener("submit", function (e) { if (!pow.value) { e.preventDefault(); setTimeout(function () { form.requestSubmit(); }, 200); } });
+  }
   form.querySelectorAll("input[aria-describedby^='m-']").forEach(function (input) {
     input.addEventListener("change", function () {
       var msg = document.getElementById("m-" + input.name);
