@@ -22,6 +22,11 @@ func demoCmd(s *settings, e env) *cobra.Command {
 		Short: "Initialise (if needed), load realistic synthetic customers, and serve; prints the URL, a key and curl commands",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The demo's forms and portal send their links to a mail drop in the data
+			// directory unless a mailer is given, so they can be tried without a mail server.
+			if s.mail == "" {
+				s.mail = "file:"
+			}
 			if !app.Initialized(cmd.Context(), s.cfg) {
 				if _, err := app.Init(cmd.Context(), s.cfg, s.logger(e)); err != nil {
 					return err
@@ -106,6 +111,7 @@ func serveDemo(ctx context.Context, srv server, out io.Writer, key string) error
 		for _, c := range demoCurls(url, key) {
 			fmt.Fprintln(out, "  "+c)
 		}
+		fmt.Fprintf(out, "\nIn a browser: %[1]s/forms/signup (a hosted form), %[1]s/privacy (the privacy notice), %[1]s/portal (the customer's privacy portal; its links land as files in the data directory's mail folder).\n", url)
 		fmt.Fprintln(out, "\nPress Ctrl-C to stop.")
 	})
 }
