@@ -40,6 +40,7 @@ import (
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/retention"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/staff"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/postgres"
 	"github.com/stewardhq/steward/internal/store/sqlite"
@@ -86,6 +87,8 @@ type App struct {
 	Forms *forms.Service
 	// Portal is the customer's privacy portal.
 	Portal *portal.Service
+	// Staff is staff accounts and their sign-in to the console.
+	Staff *staff.Service
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -360,6 +363,9 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	if a.Portal, err = a.openPortal(cfg); err != nil {
 		return nil, err
 	}
+	if a.Staff, err = staff.New(staff.Deps{Store: db.Staff(), Catalog: cat, Secret: km.KeyedHash(staffLabel, nil), Clock: a.Clock}); err != nil {
+		return nil, err
+	}
 	a.Notice = notice.NewService(cat, a.Consents, a.Clock, notice.Input{
 		PortalURL:  strings.TrimSuffix(cfg.PublicURL, "/") + "/portal",
 		RequestURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/v1/privacy/requests",
@@ -375,6 +381,9 @@ func (a *App) consentScript(ctx context.Context) ([]byte, error) {
 	}
 	return banner.Script(banner.Build(a.Catalog, ps, a.Clock()))
 }
+
+// staffLabel keys the sealing of staff members' second-factor secrets.
+const staffLabel = "staff secrets v1"
 
 // CollectionSources are the channels every Steward collects through, as the privacy notice and
 // the records of processing name them.
@@ -400,7 +409,7 @@ func (a *App) HTTP() *httpapi.Server {
 		Rights: a.Rights, Duplicates: a.Duplicates,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
-		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal,
+		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff,
 		ConsentScript: a.consentScript}
 }
 

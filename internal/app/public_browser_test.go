@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/browsertest"
 	"github.com/stewardhq/steward/internal/config"
 )
@@ -325,5 +328,59 @@ func TestProofOfWorkFormInChromium(t *testing.T) {
 	}
 	if ids := p.findable("email", "worker@example.com"); len(ids) != 1 {
 		t.Errorf("the customer was not stored: %v", ids)
+	}
+}
+
+// TestConsoleInChromium signs a person in to the console in a real browser — password, then
+// setting up their authenticator with a code from a real TOTP library — finds a customer,
+// opens them masked, reveals them for a purpose and signs out; every page passes axe.
+func TestConsoleInChromium(t *testing.T) {
+	b := browsertest.New(t)
+	p := newPortalEnv(t, "")
+	if _, err := p.app.Staff.Add(authz.WithActor(context.Background(), authz.System), "dana@shop.example", "support", "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	p.create(`{"email":"quinn@example.com","first_name":"Quinn","city":"York"}`)
+
+	b.Navigate(p.public + "/console/login")
+	b.RequireAccessible("console-login")
+	b.Fill("#email", "dana@shop.example")
+	b.Fill("#password", "a long enough password")
+	if status := b.Submit("button[type=submit]"); status != 200 || !strings.HasSuffix(b.URL(), "/console/mfa") {
+		t.Fatalf("password: %d at %s", status, b.URL())
+	}
+	b.RequireAccessible("console-enrol")
+	b.Screenshot("console-enrol")
+	secret := b.Text("code")
+	code, err := totp.GenerateCode(secret, p.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Fill("#code", code)
+	if status := b.Submit("button[type=submit]"); status != 200 || !strings.HasSuffix(b.URL(), "/console") {
+		t.Fatalf("code: %d at %s", status, b.URL())
+	}
+	b.RequireAccessible("console-home")
+	b.Fill("#q", "quinn@example.com")
+	b.Submit("form[role=search] button")
+	b.Screenshot("console-results")
+	b.Submit("td a")
+	if got := b.Text("main"); strings.Contains(got, "quinn@example.com") || !strings.Contains(got, "masked") {
+		t.Fatalf("customer page: %q", got)
+	}
+	b.RequireAccessible("console-customer")
+	b.Select("#purpose", "support")
+	b.Submit(`form[action$="/reveal"] button`)
+	if got := b.Text("main"); !strings.Contains(got, "quinn@example.com") || !strings.Contains(got, "York") {
+		t.Fatalf("revealed: %q", got)
+	}
+	b.RequireAccessible("console-revealed")
+	b.Screenshot("console-revealed")
+	b.Submit("header button")
+	if !strings.HasSuffix(b.URL(), "/console/login") {
+		t.Errorf("after signing out: %s", b.URL())
+	}
+	for _, e := range b.ConsoleErrors() {
+		t.Errorf("browser reported: %s", e)
 	}
 }

@@ -42,7 +42,7 @@ func apikeyCmd(s *settings, e env) *cobra.Command {
 			return createKey(ctx, a.APIKeys, e.stdout, role, name)
 		}),
 	}
-	create.Flags().StringVar(&role, "role", "", "catalog role the key acts as (owner, admin, support, marketer, analyst, dpo, auditor, ingest)")
+	create.Flags().StringVar(&role, "role", "", "catalog role the key acts as (owner, admin, support, marketer, analyst, dpo, auditor, ingest, collect)")
 	create.Flags().StringVar(&name, "name", "", "what the key is for")
 	list := &cobra.Command{
 		Use:   "list",

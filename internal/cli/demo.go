@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/demo"
+	"github.com/stewardhq/steward/internal/problem"
 )
 
 func demoCmd(s *settings, e env) *cobra.Command {
@@ -39,9 +42,13 @@ func demoCmd(s *settings, e env) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				person, err := demoStaff(ctx, a.Staff)
+				if err != nil {
+					return err
+				}
 				sigctx, stop := signalContext(cmd.Context())
 				defer stop()
-				return serveDemo(sigctx, a, e.stdout, key)
+				return serveDemo(sigctx, a, e.stdout, key, person)
 			})(cmd, args)
 		},
 	}
@@ -104,13 +111,14 @@ func loadDemo(ctx context.Context, d demoServices, out io.Writer, n int, seed ui
 
 // serveDemo serves until ctx ends and, once listening, prints the address, the key and curl
 // commands to try against it.
-func serveDemo(ctx context.Context, srv server, out io.Writer, key string) error {
+func serveDemo(ctx context.Context, srv server, out io.Writer, key, person string) error {
 	return srv.Serve(ctx, func(addr string) {
 		url := "http://" + addr
 		fmt.Fprintf(out, "\nSteward is serving at %s\nAPI key (owner): %s\n\nTry:\n", url, key)
 		for _, c := range demoCurls(url, key) {
 			fmt.Fprintln(out, "  "+c)
 		}
+		fmt.Fprintf(out, "\nThe staff console: %s/console/login — %s\n", url, person)
 		fmt.Fprintf(out, "\nIn a browser: %[1]s/forms/signup (a hosted form), %[1]s/privacy (the privacy notice), %[1]s/portal (the customer's privacy portal; its links land as files in the data directory's mail folder).\n", url)
 		fmt.Fprintln(out, "\nPress Ctrl-C to stop.")
 	})
@@ -153,4 +161,25 @@ func demoCurls(url, key string) []string {
 		strings.Join([]string{"curl -s", auth, url + "/v1/duplicates"}, " "),
 		strings.Join([]string{"curl -s", auth, url + "/v1/quality"}, " "),
 	}
+}
+
+// demoEmail is the demo's staff account.
+const demoEmail = "owner@demo.example"
+
+// demoStaff creates the demo's staff account with a fresh password the first time, and says
+// how to sign in.
+func demoStaff(ctx context.Context, svc staffAdder) (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	pw := base64.RawURLEncoding.EncodeToString(b[:])
+	_, err := svc.Add(ctx, demoEmail, "owner", pw)
+	if problem.Is(err, problem.Conflict) {
+		return "sign in as " + demoEmail + " with the password printed when the demo first ran", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return "sign in as " + demoEmail + " with password " + pw + ", then set up an authenticator app (any TOTP app)", nil
 }

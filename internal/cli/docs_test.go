@@ -149,11 +149,13 @@ var docFixtures = map[string]string{
 		"rec-1-org, sarah, bruhn, 44, forbes street, wintersloe, kellerberrin, 4510, vic, 19300213, 7535316\n" +
 		"rec-1-dup-0, sarah, brunh, 44, forbes street, wintersloe, kellerberrin, 4510, vic, 19300213, 7535316\n" +
 		"rec-2-org, jacob, lanyon, 5, milne cove, wellwod, beaconsfield upper, 2602, vic, 19080712, 9497788\n",
-	"privacy-policy.md": "# Privacy policy\n\nWe keep your orders to serve you and, if you ask us to, email you offers.\n",
+	"privacy-policy.md":  "# Privacy policy\n\nWe keep your orders to serve you and, if you ask us to, email you offers.\n",
+	"pw.txt":             "a first password, long enough\n",
+	"first-password.txt": "a first password, long enough\n",
 }
 
 // fileArg is a relative path to a file a command reads or writes.
-var fileArg = regexp.MustCompile(`^[^-/][^=]*\.(csv|md|yaml|stwbak)$`)
+var fileArg = regexp.MustCompile(`^[^-/][^=]*\.(csv|md|yaml|txt|stwbak)$`)
 
 // run runs c with its paths moved into the document's directories: every --data is the
 // document's data directory (initialised first unless c is the init), /backups is the

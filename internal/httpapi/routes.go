@@ -84,6 +84,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.formRoutes()...)
 	rs = append(rs, s.bannerRoutes()...)
 	rs = append(rs, s.portalRoutes()...)
+	rs = append(rs, s.consoleRoutes()...)
 	return append(rs, s.duplicateRoutes()...)
 }
 

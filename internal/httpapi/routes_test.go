@@ -23,12 +23,13 @@ import (
 	"github.com/stewardhq/steward/internal/portal"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/staff"
 )
 
 // fullServer has every optional service, so its route table is the whole API. The services
 // are never called: these tests look at the table and the document only.
 func fullServer() *Server {
-	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}, Notice: &notice.Service{}, Forms: &forms.Service{}, Portal: &portal.Service{},
+	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}, Notice: &notice.Service{}, Forms: &forms.Service{}, Portal: &portal.Service{}, Staff: &staff.Service{},
 		ConsentScript: func(context.Context) ([]byte, error) { return nil, nil }}
 }
 

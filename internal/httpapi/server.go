@@ -36,6 +36,7 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/staff"
 )
 
 // Customers is what the handlers may do with customer profiles: the audited operations only.
@@ -88,6 +89,8 @@ type Server struct {
 	Forms *forms.Service
 	// Portal serves the customer's privacy portal.
 	Portal *portal.Service
+	// Staff signs people in to the console.
+	Staff *staff.Service
 	// ConsentScript, when set, makes the consent banner's script (/consent.js).
 	ConsentScript func(ctx context.Context) ([]byte, error)
 	// Duplicates serves the duplicate review queue and the quality report.

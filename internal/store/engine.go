@@ -33,6 +33,7 @@ type Engine struct {
 	quality    *Quality
 	forms      *Forms
 	portal     *Portal
+	staff      *Staff
 }
 
 // Backend is what an engine package contributes to its Engine.
@@ -194,7 +195,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	return &Engine{db: db, backend: o.Backend,
 		customers: &Customers{db}, consents: &Consents{db}, ingest: &Ingest{core: db}, rights: &Rights{db},
 		duplicates: &Duplicates{db}, audit: &Audit{db}, jobs: &Jobs{db}, keysets: &Keysets{db},
-		apiKeys: &APIKeys{db}, imports: &Imports{db}, quality: &Quality{db}, forms: &Forms{db}, portal: &Portal{db}}, nil
+		apiKeys: &APIKeys{db}, imports: &Imports{db}, quality: &Quality{db}, forms: &Forms{db}, portal: &Portal{db}, staff: &Staff{db}}, nil
 }
 
 // Customers implements customer.Store and customer.KeyStore.
@@ -235,6 +236,9 @@ func (e *Engine) Forms() *Forms { return e.forms }
 
 // Portal implements portal.Store.
 func (e *Engine) Portal() *Portal { return e.portal }
+
+// Staff implements staff.Store.
+func (e *Engine) Staff() *Staff { return e.staff }
 
 // Name names the engine for operators.
 func (e *Engine) Name() string { return e.backend.Name() }

@@ -1,0 +1,147 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/store/pgtest"
+)
+
+func TestConsoleSignInSQLite(t *testing.T)   { consoleSignIn(t, "") }
+func TestConsoleSignInPostgres(t *testing.T) { consoleSignIn(t, pgtest.URL(t)) }
+
+// consoleSignIn: a person added from the command line signs in with their password, sets up
+// their authenticator with a code from a real TOTP library, finds a customer, reveals them for
+// a purpose their role allows, and signs out; the audit trail names the person. As an
+// attacker: a wrong password (same answer as an unknown address), five wrong ones lock the
+// account, a half-done sign-in opens nothing, a form without its token, a signed-out session.
+func consoleSignIn(t *testing.T, db string) {
+	e := newEnv(t, db)
+	sys := authz.WithActor(context.Background(), authz.System)
+	acc, err := e.app.Staff.Add(sys, "Alex@Shop.example", "support", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.app.Staff.Add(sys, "alex@shop.example", "support", "a long enough password"); err == nil {
+		t.Error("a second account with one address")
+	}
+	if _, err := e.app.Staff.Add(sys, "bot@shop.example", "collect", "a long enough password"); err == nil {
+		t.Error("a person with a write key's role")
+	}
+	id := e.create(`{"email":"cust@example.com","first_name":"Cara","phone":"+44 7911 123456"}`)
+	b := e.browser()
+	cookie := func(cs []*http.Cookie) string {
+		for _, c := range cs {
+			if c.Name == "steward_console" {
+				if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+					t.Errorf("cookie flags: %+v", c)
+				}
+				return c.Value
+			}
+		}
+		return ""
+	}
+	post := func(path string, v url.Values, session string) (int, string, string, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if session != "" {
+			req.Header.Set("Cookie", "steward_console="+session)
+		}
+		resp, err := b.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location"), string(body), cookie(resp.Cookies())
+	}
+	code, _, unknown, _ := post("/console/login", url.Values{"email": {"nobody@shop.example"}, "password": {"whatever it is"}}, "")
+	code2, _, wrong, _ := post("/console/login", url.Values{"email": {"alex@shop.example"}, "password": {"not the password"}}, "")
+	if code != 401 || code2 != 401 || !strings.Contains(unknown, "not right") || !strings.Contains(wrong, "not right") {
+		t.Fatalf("wrong sign-ins: %d %d", code, code2)
+	}
+	code, loc, _, half := post("/console/login", url.Values{"email": {"ALEX@shop.example"}, "password": {"a long enough password"}}, "")
+	if code != 303 || loc != "/console/mfa" || half == "" {
+		t.Fatalf("password: %d %s", code, loc)
+	}
+	if code, page := b.get("/console", "Cookie", "steward_console="+half); code != 303 && !strings.Contains(page, "Sign in") {
+		t.Errorf("a half-done sign-in opened the console: %d", code)
+	}
+	_, page := b.get("/console/mfa", "Cookie", "steward_console="+half)
+	secret := regexp.MustCompile(`Key: <code>([A-Z2-7]+)</code>`).FindStringSubmatch(page)
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if secret == nil || csrf == nil {
+		t.Fatalf("enrol page: %s", page)
+	}
+	if code, _, _, _ := post("/console/mfa", url.Values{"code": {"000000"}}, half); code != 403 {
+		t.Errorf("a code without the form token: %d", code)
+	}
+	if code, _, _, _ := post("/console/mfa", url.Values{"code": {"000000"}, "csrf": {csrf[1]}}, half); code != 422 {
+		t.Errorf("a wrong code: %d", code)
+	}
+	otp, err := totp.GenerateCode(secret[1], e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, loc, _, session := post("/console/mfa", url.Values{"code": {otp}, "csrf": {csrf[1]}}, half)
+	if code != 303 || loc != "/console" || session == "" || session == half {
+		t.Fatalf("code: %d %s (a new session: %v)", code, loc, session != half)
+	}
+	if code, _ := b.get("/console", "Cookie", "steward_console="+half); code != 303 {
+		t.Errorf("the half-done session still works: %d", code)
+	}
+	code, page = b.get("/console?q=cust@example.com", "Cookie", "steward_console="+session)
+	if code != 200 || !strings.Contains(page, "/console/customers/"+id) || strings.Contains(page, "Cara") {
+		t.Fatalf("find: %d", code)
+	}
+	_, page = b.get("/console/customers/"+id, "Cookie", "steward_console="+session)
+	csrf = regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if strings.Contains(page, "cust@example.com") || !strings.Contains(page, `<option value="support">`) {
+		t.Fatalf("customer page not masked or no reveal: %s", page)
+	}
+	if code, _, page, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"support"}, "csrf": {csrf[1]}}, session); code != 200 || !strings.Contains(page, "cust@example.com") {
+		t.Errorf("reveal: %d", code)
+	}
+	if code, _, _, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"marketing_email"}, "csrf": {csrf[1]}}, session); code != 403 {
+		t.Errorf("reveal for a purpose the role may not act for: %d", code)
+	}
+	es, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{ActorID: "staff:" + acc.ID, Limit: 100})
+	acts := map[string]bool{}
+	for _, en := range es {
+		acts[en.Action+":"+en.Outcome] = true
+	}
+	for _, want := range []string{"staff.mfa_enrol:ok", "staff.sign_in:ok", "staff.sign_in:denied", "customer.lookup:ok", "customer.read:ok"} {
+		if !acts[want] {
+			t.Errorf("no %s entry naming the person: %v", want, acts)
+		}
+	}
+	if code, loc, _, _ := post("/console/sign-out", url.Values{"csrf": {csrf[1]}}, session); code != 303 || loc != "/console/login" {
+		t.Fatalf("sign out: %d", code)
+	}
+	if code, _ := b.get("/console", "Cookie", "steward_console="+session); code != 303 {
+		t.Errorf("a signed-out session still opens the console: %d", code)
+	}
+
+	// Five wrong passwords lock the account, right password or not.
+	for i := 0; i < 5; i++ {
+		post("/console/login", url.Values{"email": {"alex@shop.example"}, "password": {"wrong wrong wrong"}}, "")
+	}
+	if code, _, _, _ := post("/console/login", url.Values{"email": {"alex@shop.example"}, "password": {"a long enough password"}}, ""); code != 401 {
+		t.Errorf("a locked account signed in: %d", code)
+	}
+	e.clock.Advance(16 * time.Minute)
+	if code, _, _, _ := post("/console/login", url.Values{"email": {"alex@shop.example"}, "password": {"a long enough password"}}, ""); code != 303 {
+		t.Errorf("after the lock: %d", code)
+	}
+}

@@ -1,0 +1,299 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"crypto/subtle"
+	"html/template"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/staff"
+)
+
+// The staff console: people sign in as themselves (password, then their authenticator's
+// code), and everything they do runs as them through the same services as the API, so the
+// audit trail names the person and their role decides what they see. Server-rendered, no
+// script, nothing from other hosts, never framed; the session lives in an HttpOnly,
+// SameSite=Strict cookie and every form carries its token.
+
+func (s *Server) consoleRoutes() []route {
+	if s.Staff == nil {
+		return nil
+	}
+	page := outMedia("text/html", 200)
+	return []route{
+		get("/console/login", s.consoleLoginPage, public, pages, page),
+		post("/console/login", s.consoleLogin, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 401, 429)),
+		get("/console/mfa", s.consoleMFAPage, public, pages, page, redirects(303)),
+		post("/console/mfa", s.consoleMFA, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403, 422)),
+		get("/console", s.consoleHome, public, pages, query(param{Name: "q", Type: "string", Description: "An e-mail address or phone number to look up."}), page, redirects(303)),
+		get("/console/customers/{id}", s.consoleCustomer, public, pages, page, redirects(303), errs(403, 404, 410, 422)),
+		post("/console/customers/{id}/reveal", s.consoleReveal, public, pages, inMedia(formMedia), page, errs(400, 403, 404, 410, 422)),
+		post("/console/sign-out", s.consoleSignOut, public, pages, inMedia(formMedia), redirects(303), errs(400, 403)),
+	}
+}
+
+// consoleCookie names the session cookie: the __Host- form (Secure, the whole host, no
+// Domain) over HTTPS, where browsers enforce it; a cookie limited to /console otherwise.
+func consoleCookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	c := &http.Cookie{Name: "steward_console", Value: value, Path: "/console", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: maxAge}
+	if r.TLS != nil {
+		c.Name, c.Path, c.Secure = "__Host-steward_console", "/", true
+	}
+	return c
+}
+
+func (s *Server) consoleSession(r *http.Request, half bool) (staff.Session, staff.Account, error) {
+	for _, name := range []string{"__Host-steward_console", "steward_console"} {
+		if c, err := r.Cookie(name); err == nil {
+			return s.Staff.Who(r.Context(), c.Value, half)
+		}
+	}
+	return staff.Session{}, staff.Account{}, problem.New(problem.Unauthenticated, "not signed in")
+}
+
+// signedIn returns the person and a context acting as them, or sends the browser to sign in.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (staff.Session, staff.Account, context.Context, bool) {
+	sess, a, err := s.consoleSession(r, false)
+	if err != nil {
+		_ = seeOther(w, "/console/login")
+		return sess, a, nil, false
+	}
+	return sess, a, authz.WithActor(r.Context(), staff.Actor(a)), true
+}
+
+func (s *Server) consoleForm(w http.ResponseWriter, r *http.Request, sess staff.Session) (map[string]string, error) {
+	vals, err := formValues(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(vals["csrf"]), []byte(sess.CSRF)) != 1 {
+		return nil, problem.Forbiddenf("this form is out of date: reload the page and try again")
+	}
+	return vals, nil
+}
+
+type consoleView struct {
+	Title, CSRF, Email, Role, Error, Q string
+	Enrol                               *staff.Enrolment
+	Results                             []customer.View
+	Customer                            *customer.View
+	Fields                              []fieldRow
+	Purposes                            []string
+	Purpose                             string
+	SignedIn                            bool
+}
+
+type fieldRow struct{ Name, Value string }
+
+func (s *Server) consolePage(w http.ResponseWriter, status int, v consoleView) error {
+	pageHeaders(w)
+	w.WriteHeader(status)
+	return consoleTemplate.Execute(w, v)
+}
+
+func (s *Server) consoleLoginPage(w http.ResponseWriter, r *http.Request) error {
+	if _, _, err := s.consoleSession(r, false); err == nil {
+		return seeOther(w, "/console")
+	}
+	return s.consolePage(w, http.StatusOK, consoleView{Title: "Sign in"})
+}
+
+func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
+	addr := s.limits.clientAddr(r)
+	if err := s.limits.allowAuth(addr); err != nil {
+		return err
+	}
+	vals, err := formValues(w, r)
+	if err != nil {
+		return err
+	}
+	cookie, _, err := s.Staff.SignIn(r.Context(), vals["email"], vals["password"])
+	if problem.Is(err, problem.Unauthenticated) {
+		s.limits.failedAuth(addr)
+		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+	}
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, consoleCookie(r, cookie, int(staff.HalfDoneFor/time.Second)))
+	return seeOther(w, "/console/mfa")
+}
+
+func (s *Server) consoleMFAPage(w http.ResponseWriter, r *http.Request) error {
+	sess, a, err := s.consoleSession(r, true)
+	if err != nil || sess.Stage == staff.StageDone {
+		return seeOther(w, map[bool]string{true: "/console/login", false: "/console"}[err != nil])
+	}
+	v := consoleView{Title: "Your authenticator code", CSRF: sess.CSRF}
+	if len(a.TOTP) == 0 {
+		e, err := s.Staff.StartEnrol(r.Context(), sess, a)
+		if err != nil {
+			return err
+		}
+		v.Title, v.Enrol = "Set up your authenticator", &e
+	}
+	return s.consolePage(w, http.StatusOK, v)
+}
+
+func (s *Server) consoleMFA(w http.ResponseWriter, r *http.Request) error {
+	sess, a, err := s.consoleSession(r, true)
+	if err != nil {
+		return seeOther(w, "/console/login")
+	}
+	vals, err := s.consoleForm(w, r, sess)
+	if err != nil {
+		return err
+	}
+	if err := s.Staff.Verify(r.Context(), sess, a, vals["code"]); err != nil {
+		if problem.Is(err, problem.Invalid) {
+			return s.consolePage(w, http.StatusUnprocessableEntity, consoleView{Title: "Your authenticator code", CSRF: sess.CSRF, Error: problem.Detail(err)})
+		}
+		return err
+	}
+	cookie, _, err := s.Staff.Finish(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, consoleCookie(r, cookie, int(staff.SessionFor/time.Second)))
+	return seeOther(w, "/console")
+}
+
+func (s *Server) consoleHome(w http.ResponseWriter, r *http.Request) error {
+	sess, a, ctx, ok := s.signedIn(w, r)
+	if !ok {
+		return nil
+	}
+	v := consoleView{Title: "Find a customer", CSRF: sess.CSRF, Email: a.Email, Role: a.Role, SignedIn: true, Q: strings.TrimSpace(r.URL.Query().Get("q"))}
+	if v.Q != "" {
+		field := "phone"
+		if strings.Contains(v.Q, "@") {
+			field = "email"
+		}
+		res, err := s.Customers.Find(ctx, field, v.Q, "", 20)
+		switch {
+		case problem.Is(err, problem.Invalid) || problem.Is(err, problem.Forbidden):
+			v.Error = problem.Detail(err)
+		case err != nil:
+			return err
+		}
+		v.Results = res
+		if err == nil && len(res) == 0 {
+			v.Error = "No customer has that " + map[string]string{"email": "e-mail address", "phone": "phone number"}[field] + "."
+		}
+	}
+	return s.consolePage(w, http.StatusOK, v)
+}
+
+func (s *Server) consoleCustomer(w http.ResponseWriter, r *http.Request) error {
+	sess, a, ctx, ok := s.signedIn(w, r)
+	if !ok {
+		return nil
+	}
+	return s.showCustomer(w, ctx, sess, a, r.PathValue("id"), "")
+}
+
+func (s *Server) showCustomer(w http.ResponseWriter, ctx context.Context, sess staff.Session, a staff.Account, id, purpose string) error {
+	c, err := s.Customers.Get(ctx, id, purpose)
+	if err != nil {
+		return mergedRedirect(w, err)
+	}
+	v := consoleView{Title: "Customer", CSRF: sess.CSRF, Email: a.Email, Role: a.Role, SignedIn: true, Customer: &c, Purpose: purpose}
+	for name, val := range c.Fields {
+		v.Fields = append(v.Fields, fieldRow{Name: name, Value: valueText(val)})
+	}
+	sort.Slice(v.Fields, func(i, j int) bool { return v.Fields[i].Name < v.Fields[j].Name })
+	if r, ok := s.Catalog.Role(a.Role); ok && s.Catalog.RoleHas(a.Role, "customers.reveal") {
+		v.Purposes = r.Purposes
+	}
+	return s.consolePage(w, http.StatusOK, v)
+}
+
+func valueText(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	}
+	b, _ := json.Marshal(v)
+	return strings.Trim(string(b), `"`)
+}
+
+func (s *Server) consoleReveal(w http.ResponseWriter, r *http.Request) error {
+	sess, a, ctx, ok := s.signedIn(w, r)
+	if !ok {
+		return nil
+	}
+	vals, err := s.consoleForm(w, r, sess)
+	if err != nil {
+		return err
+	}
+	if vals["purpose"] == "" {
+		return problem.InvalidField("purpose", "choose what you need the data for")
+	}
+	return s.showCustomer(w, ctx, sess, a, r.PathValue("id"), vals["purpose"])
+}
+
+func (s *Server) consoleSignOut(w http.ResponseWriter, r *http.Request) error {
+	sess, a, err := s.consoleSession(r, true)
+	if err != nil {
+		return seeOther(w, "/console/login")
+	}
+	if _, err := s.consoleForm(w, r, sess); err != nil {
+		return err
+	}
+	if err := s.Staff.SignOut(r.Context(), sess, a); err != nil {
+		return err
+	}
+	http.SetCookie(w, consoleCookie(r, "", -1))
+	return seeOther(w, "/console/login")
+}
+
+var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncMap{"words": words}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
+<title>{{.Title}} — Steward</title><style>
+body{margin:0;font:1rem/1.5 system-ui,sans-serif;color:#1a1a1a;background:#fff}
+header{display:flex;gap:1rem;align-items:center;justify-content:space-between;padding:.6rem 1.25rem;background:#1a1a1a;color:#fff}
+header a{color:#fff}main{max-width:52rem;margin:0 auto;padding:1.25rem}
+h1{font-size:1.6rem}label{display:block;font-weight:600;margin:1rem 0 .25rem}
+input[type=email],input[type=password],input[type=text],input[type=search],select{font:inherit;padding:.55rem;border:2px solid #767676;border-radius:.3rem;width:100%;box-sizing:border-box}
+button{font:inherit;font-weight:600;padding:.55rem 1.1rem;border:2px solid #0b57d0;border-radius:.3rem;background:#0b57d0;color:#fff;cursor:pointer;margin-top:.75rem}
+header button{background:transparent;border-color:#fff;margin:0}
+input:focus,button:focus,a:focus,select:focus{outline:3px solid #0b57d0;outline-offset:2px}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #ddd}th{background:#f3f3f3}
+.error{border:2px solid #b3261e;border-radius:.3rem;padding:.5rem 1rem}code{word-break:break-all}
+</style></head><body>
+{{if .SignedIn}}<header><span>Steward console — {{.Email}} ({{.Role}})</span>
+<form method="post" action="/console/sign-out"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit">Sign out</button></form></header>{{end}}
+<main><h1>{{.Title}}</h1>
+{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+{{if eq .Title "Sign in"}}<form method="post" action="/console/login">
+<label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required>
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button></form>
+{{else if or (eq .Title "Your authenticator code") (eq .Title "Set up your authenticator")}}
+{{with .Enrol}}<p>Add this account to your authenticator app (any app for time-based codes), with the key below or the link, then type the code it shows.</p>
+<p>Key: <code>{{.Secret}}</code></p><p><a href="{{.URI}}">Open in an authenticator app</a></p>{{end}}
+<form method="post" action="/console/mfa"><input type="hidden" name="csrf" value="{{.CSRF}}">
+<label for="code">Six-digit code</label><input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required>
+<button type="submit">Continue</button></form>
+{{else if .Customer}}{{with .Customer}}<p>Customer <code>{{.ID}}</code>{{if $.Purpose}}, shown for the purpose <strong>{{words $.Purpose}}</strong>{{else}}, masked{{end}}.</p>{{end}}
+<table><thead><tr><th scope="col">Field</th><th scope="col">Value</th></tr></thead><tbody>
+{{range .Fields}}<tr><td>{{words .Name}}</td><td>{{.Value}}</td></tr>{{end}}</tbody></table>
+{{if .Purposes}}<form method="post" action="/console/customers/{{.Customer.ID}}/reveal"><input type="hidden" name="csrf" value="{{.CSRF}}">
+<label for="purpose">Show in clear, for</label><select id="purpose" name="purpose">{{range .Purposes}}<option value="{{.}}">{{words .}}</option>{{end}}</select>
+<button type="submit">Reveal</button></form>{{end}}
+<p><a href="/console">Find another customer</a></p>
+{{else}}<form method="get" action="/console" role="search"><label for="q">E-mail address or phone number</label>
+<input id="q" name="q" type="search" value="{{.Q}}" autofocus><button type="submit">Find</button></form>
+{{if .Results}}<table><thead><tr><th scope="col">Customer</th><th scope="col">E-mail</th><th scope="col">Name</th></tr></thead><tbody>
+{{range .Results}}<tr><td><a href="/console/customers/{{.ID}}">{{.ID}}</a></td><td>{{index .Fields "email"}}</td><td>{{index .Fields "first_name"}} {{index .Fields "last_name"}}</td></tr>{{end}}</tbody></table>{{end}}
+{{end}}</main></body></html>
+`))
