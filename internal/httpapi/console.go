@@ -2,8 +2,8 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"crypto/subtle"
+	"encoding/json"
 	"html/template"
 	"net/http"
 	"sort"
@@ -81,13 +81,13 @@ func (s *Server) consoleForm(w http.ResponseWriter, r *http.Request, sess staff.
 
 type consoleView struct {
 	Title, CSRF, Email, Role, Error, Q string
-	Enrol                               *staff.Enrolment
-	Results                             []customer.View
-	Customer                            *customer.View
-	Fields                              []fieldRow
-	Purposes                            []string
-	Purpose                             string
-	SignedIn                            bool
+	Enrol                              *staff.Enrolment
+	Results                            []customer.View
+	Customer                           *customer.View
+	Fields                             []fieldRow
+	Purposes                           []string
+	Purpose                            string
+	SignedIn                           bool
 }
 
 type fieldRow struct{ Name, Value string }
