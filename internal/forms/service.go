@@ -3,9 +3,7 @@ package forms
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,6 +19,7 @@ import (
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
+	"github.com/stewardhq/steward/internal/token"
 )
 
 // Confirmation is a consent waiting for the address's holder to follow the e-mailed link.
@@ -377,14 +376,12 @@ func (s *Service) askConfirmation(ctx context.Context, f *Form, id, email string
 	if s.d.Mailer == nil {
 		return problem.New(problem.Unavailable, "this form needs to send a confirmation e-mail and no mailer is configured (--mail)")
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return problem.Wrap(problem.Internal, err, "random source failed")
+	secret, hash, err := token.New()
+	if err != nil {
+		return err
 	}
-	token := base64.RawURLEncoding.EncodeToString(raw[:])
-	sum := sha256.Sum256([]byte(token))
 	now := s.d.Clock()
-	c := Confirmation{TokenHash: sum[:], CustomerID: id, Form: f.Name, Purposes: purposes, PolicyVersion: version, RequestedAt: now, ExpiresAt: now.Add(ConfirmFor)}
+	c := Confirmation{TokenHash: hash, CustomerID: id, Form: f.Name, Purposes: purposes, PolicyVersion: version, RequestedAt: now, ExpiresAt: now.Add(ConfirmFor)}
 	if err := s.d.Store.AddConfirmation(ctx, c); err != nil {
 		return err
 	}
@@ -393,20 +390,19 @@ func (s *Service) askConfirmation(ctx context.Context, f *Form, id, email string
 		cp, _ := s.d.Catalog.Purpose(p)
 		lines = append(lines, "- "+cp.Description)
 	}
-	link := strings.TrimSuffix(s.d.PublicURL, "/") + "/forms/confirm?token=" + token
+	link := strings.TrimSuffix(s.d.PublicURL, "/") + "/forms/confirm?token=" + secret
 	return s.d.Mailer.Send(ctx, email, t.ConfirmSubject, fmt.Sprintf(t.ConfirmBody, strings.Join(lines, "\n"), link))
 }
 
 // Confirm records the consents a confirmation link stands for, under the version the form
 // showed, with both moments: the record's time is now, its evidence keeps when the form was
 // sent. A link works once and for ConfirmFor.
-func (s *Service) Confirm(ctx context.Context, token string, sub Submission) ([]string, error) {
+func (s *Service) Confirm(ctx context.Context, code string, sub Submission) ([]string, error) {
 	t := TextFor(sub.Lang)
-	if token == "" || len(token) > 100 {
+	if code == "" || len(code) > 100 {
 		return nil, problem.InvalidField("token", "is required")
 	}
-	sum := sha256.Sum256([]byte(token))
-	c, err := s.d.Store.TakeConfirmation(ctx, sum[:])
+	c, err := s.d.Store.TakeConfirmation(ctx, token.Hash(code))
 	if problem.Is(err, problem.NotFound) {
 		return nil, problem.Gonef("%s", t.LinkUsed)
 	}

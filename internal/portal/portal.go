@@ -9,9 +9,6 @@ package portal
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"time"
@@ -23,6 +20,7 @@ import (
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/token"
 )
 
 // Token is a sign-in link or a session, stored by the hash of its secret.
@@ -104,21 +102,6 @@ func as(ctx context.Context, customerID string) context.Context {
 	return authz.WithActor(ctx, authz.Actor{ID: "customer:" + customerID, Name: "the customer, on the privacy portal", Role: "dpo"})
 }
 
-func secret() (string, []byte, error) {
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", nil, problem.Wrap(problem.Internal, err, "random source failed")
-	}
-	s := base64.RawURLEncoding.EncodeToString(raw[:])
-	sum := sha256.Sum256([]byte(s))
-	return s, sum[:], nil
-}
-
-func hashOf(s string) []byte {
-	sum := sha256.Sum256([]byte(s))
-	return sum[:]
-}
-
 // SendLink e-mails a sign-in link to the customer holding email. It answers the same whether
 // or not the address belongs to a customer, and sends at most LinksPerHour links an hour to
 // one customer, so the portal tells nobody who is a customer and floods no mailbox.
@@ -137,7 +120,7 @@ func (s *Service) SendLink(ctx context.Context, email string) error {
 	if err != nil || len(views) != 1 {
 		return err
 	}
-	raw, hash, err := secret()
+	raw, hash, err := token.New()
 	if err != nil {
 		return err
 	}
@@ -158,11 +141,11 @@ func (s *Service) SendLink(ctx context.Context, email string) error {
 
 // Enter turns a sign-in link into a session: the session's secret (for the cookie) and its
 // form token. A link works once and for LinkFor.
-func (s *Service) Enter(ctx context.Context, token string) (session, csrf string, err error) {
-	if token == "" || len(token) > 100 {
+func (s *Service) Enter(ctx context.Context, link string) (session, csrf string, err error) {
+	if link == "" || len(link) > 100 {
 		return "", "", problem.InvalidField("token", "is required")
 	}
-	l, err := s.d.Store.Take(ctx, KindLink, hashOf(token))
+	l, err := s.d.Store.Take(ctx, KindLink, token.Hash(link))
 	if problem.Is(err, problem.NotFound) {
 		return "", "", problem.Gonef("this link was used already or never sent: ask for a new one")
 	}
@@ -173,11 +156,11 @@ func (s *Service) Enter(ctx context.Context, token string) (session, csrf string
 	if !now.Before(l.ExpiresAt) {
 		return "", "", problem.Gonef("this link has expired: ask for a new one")
 	}
-	raw, hash, err := secret()
+	raw, hash, err := token.New()
 	if err != nil {
 		return "", "", err
 	}
-	csrf, _, err = secret()
+	csrf, _, err = token.New()
 	if err != nil {
 		return "", "", err
 	}
@@ -202,7 +185,7 @@ func (s *Service) Who(ctx context.Context, cookie string) (Session, error) {
 	if !ok || len(raw) > 100 {
 		return Session{}, problem.New(problem.Unauthenticated, "not signed in")
 	}
-	h := hashOf(raw)
+	h := token.Hash(raw)
 	t, err := s.d.Store.Session(ctx, h)
 	if problem.Is(err, problem.NotFound) {
 		return Session{}, problem.New(problem.Unauthenticated, "not signed in")

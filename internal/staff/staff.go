@@ -11,7 +11,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
@@ -31,6 +30,7 @@ import (
 	"github.com/stewardhq/steward/internal/clock"
 	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/token"
 )
 
 // Account is one person.
@@ -283,26 +283,17 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (cookie st
 }
 
 func (s *Service) newSession(ctx context.Context, accountID, stage string, life time.Duration) (string, Session, error) {
-	raw, err := random(32)
+	raw, hash, err := token.New()
 	if err != nil {
 		return "", Session{}, err
 	}
-	csrf, err := random(24)
+	csrf, _, err := token.New()
 	if err != nil {
 		return "", Session{}, err
 	}
 	now := s.d.Clock()
-	sum := sha256.Sum256([]byte(raw))
-	sess := Session{Hash: sum[:], AccountID: accountID, Stage: stage, CSRF: csrf, CreatedAt: now, SeenAt: now, ExpiresAt: now.Add(life)}
+	sess := Session{Hash: hash, AccountID: accountID, Stage: stage, CSRF: csrf, CreatedAt: now, SeenAt: now, ExpiresAt: now.Add(life)}
 	return sessionPrefix + raw, sess, s.d.Store.AddSession(ctx, sess)
-}
-
-func random(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", problem.Wrap(problem.Internal, err, "random source failed")
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // Who returns the session and account of a cookie: Unauthenticated when there is none, it
@@ -313,8 +304,7 @@ func (s *Service) Who(ctx context.Context, cookie string, half bool) (Session, A
 	if !ok || len(raw) > 100 {
 		return Session{}, Account{}, problem.New(problem.Unauthenticated, "not signed in")
 	}
-	sum := sha256.Sum256([]byte(raw))
-	sess, err := s.d.Store.Session(ctx, sum[:])
+	sess, err := s.d.Store.Session(ctx, token.Hash(raw))
 	if problem.Is(err, problem.NotFound) {
 		return Session{}, Account{}, problem.New(problem.Unauthenticated, "not signed in")
 	}
