@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/browsertest"
 	"github.com/stewardhq/steward/internal/config"
@@ -379,6 +380,78 @@ func TestConsoleInChromium(t *testing.T) {
 	b.Submit("header button")
 	if !strings.HasSuffix(b.URL(), "/console/login") {
 		t.Errorf("after signing out: %s", b.URL())
+	}
+	for _, e := range b.ConsoleErrors() {
+		t.Errorf("browser reported: %s", e)
+	}
+}
+
+// signInConsole signs a new staff member in through the browser (password, authenticator).
+func (p *portalEnv) signInConsole(t *testing.T, b *browsertest.Browser, email, role string) string {
+	t.Helper()
+	acc, err := p.app.Staff.Add(authz.WithActor(context.Background(), authz.System), email, role, "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Navigate(p.public + "/console/login")
+	b.Fill("#email", email)
+	b.Fill("#password", "a long enough password")
+	b.Submit("button[type=submit]")
+	code, err := totp.GenerateCode(b.Text("code"), p.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Fill("#code", code)
+	if status := b.Submit("button[type=submit]"); status != 200 || !strings.HasSuffix(b.URL(), "/console") {
+		t.Fatalf("sign in: %d at %s", status, b.URL())
+	}
+	return acc.ID
+}
+
+// TestConsoleWorkInChromium works the queues in a real browser: a DPO verifies and completes
+// an erasure request, and reviews a duplicate pair, merging it; the audit trail names them.
+func TestConsoleWorkInChromium(t *testing.T) {
+	b := browsertest.New(t)
+	p := newPortalEnv(t, "")
+	gone := p.create(`{"email":"leaving@example.com","first_name":"Lee"}`)
+	rid := p.request(`{"type":"erasure","customer_id":"` + gone + `"}`)
+	a := p.create(`{"email":"one@example.com","first_name":"Sam"}`)
+	p.create(`{"email":"two@example.com","first_name":"Sam"}`)
+	p.mustCollect("/v1/i", `{"type":"identify","userId":"u-pair","traits":{"email":"one@example.com"}}`)
+	p.mustCollect("/v1/i", `{"type":"identify","userId":"u-pair","traits":{"email":"two@example.com"}}`)
+	person := p.signInConsole(t, b, "olive@shop.example", "owner")
+
+	b.Navigate(p.public + "/console/requests")
+	if got := b.Text("main"); !strings.Contains(got, "erasure") || !strings.Contains(got, gone) {
+		t.Fatalf("requests page: %q", got)
+	}
+	b.RequireAccessible("console-requests")
+	b.Screenshot("console-requests")
+	b.Submit(`form[action="/console/requests/` + rid + `/verify"] button`)
+	b.Submit(`form[action="/console/requests/` + rid + `/complete"] button`)
+	if code, _ := p.do(call{method: "GET", path: "/v1/customers/" + gone, role: "owner"}); code != 410 {
+		t.Errorf("after completing the erasure in the console: %d", code)
+	}
+
+	b.Navigate(p.public + "/console/duplicates")
+	if got := b.Text("main"); !strings.Contains(got, "shared identifier") {
+		t.Fatalf("duplicates page: %q", got)
+	}
+	b.RequireAccessible("console-duplicates")
+	b.Screenshot("console-duplicates")
+	b.Submit(`form[action$="/merge"] button`)
+	if code, out := p.do(call{method: "GET", path: "/v1/customers/" + a + "/merges", role: "owner"}); code != 200 || !strings.Contains(out, "winner_id") {
+		t.Errorf("after merging in the console: %d %s", code, out)
+	}
+	es, _ := p.app.Store.Audit().ListAudit(context.Background(), audit.Filter{ActorID: "staff:" + person, Limit: 100})
+	named := map[string]bool{}
+	for _, en := range es {
+		named[en.Action] = true
+	}
+	for _, want := range []string{"request.verify", "customer.erase", "duplicates.list", "customer.merge"} {
+		if !named[want] {
+			t.Errorf("no %s entry naming the person: %v", want, named)
+		}
 	}
 	for _, e := range b.ConsoleErrors() {
 		t.Errorf("browser reported: %s", e)

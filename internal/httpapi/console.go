@@ -256,7 +256,8 @@ func (s *Server) consoleSignOut(w http.ResponseWriter, r *http.Request) error {
 	return seeOther(w, "/console/login")
 }
 
-var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncMap{"words": words}).Parse(`<!doctype html>
+// consoleHead is every console page's head, header and title.
+const consoleHead = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <title>{{.Title}} — Steward</title><style>
 body{margin:0;font:1rem/1.5 system-ui,sans-serif;color:#1a1a1a;background:#fff}
@@ -269,12 +270,16 @@ header button{background:transparent;border-color:#fff;margin:0}
 input:focus,button:focus,a:focus,select:focus{outline:3px solid #0b57d0;outline-offset:2px}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #ddd}th{background:#f3f3f3}
 .error{border:2px solid #b3261e;border-radius:.3rem;padding:.5rem 1rem}code{word-break:break-all}
+form.inline{display:inline}.sr{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}section{border-top:1px solid #ccc;margin-top:1rem}
 </style></head><body>
 {{if .SignedIn}}<header><span>Steward console — {{.Email}} ({{.Role}})</span>
+<nav aria-label="Console"><a href="/console">Find</a> · <a href="/console/requests">Requests</a> · <a href="/console/duplicates">Duplicates</a></nav>
 <form method="post" action="/console/sign-out"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit">Sign out</button></form></header>{{end}}
 <main><h1>{{.Title}}</h1>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-{{if eq .Title "Sign in"}}<form method="post" action="/console/login">
+`
+
+var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncMap{"words": words}).Parse(consoleHead + `{{if eq .Title "Sign in"}}<form method="post" action="/console/login">
 <label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button></form>

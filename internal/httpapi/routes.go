@@ -85,6 +85,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.bannerRoutes()...)
 	rs = append(rs, s.portalRoutes()...)
 	rs = append(rs, s.consoleRoutes()...)
+	rs = append(rs, s.consoleWorkRoutes()...)
 	return append(rs, s.duplicateRoutes()...)
 }
 
