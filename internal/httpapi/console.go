@@ -10,9 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/quality"
+	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/staff"
 )
 
@@ -79,7 +84,19 @@ func (s *Server) consoleForm(w http.ResponseWriter, r *http.Request, sess staff.
 	return vals, nil
 }
 
+// customerExtras are the sections of a customer's page besides the profile; a section the
+// person's role may not read stays empty.
+type customerExtras struct {
+	Consents *consent.History
+	Events   []ingest.EventView
+	Orders   []ingest.Order
+	Requests []*rights.Request
+	Audit    []audit.Entry
+	Status   *quality.Status
+}
+
 type consoleView struct {
+	customerExtras
 	Title, CSRF, Email, Role, Error, Q string
 	Enrol                              *staff.Enrolment
 	Results                            []customer.View
@@ -212,7 +229,46 @@ func (s *Server) showCustomer(w http.ResponseWriter, ctx context.Context, sess s
 	if r, ok := s.Catalog.Role(a.Role); ok && s.Catalog.RoleHas(a.Role, "customers.reveal") {
 		v.Purposes = r.Purposes
 	}
+	v.Status = c.ContactStatus
+	if err := s.customerSections(ctx, c.ID, purpose, &v.customerExtras); err != nil {
+		return err
+	}
 	return s.consolePage(w, http.StatusOK, v)
+}
+
+// customerSections fills the page's other sections, each read through its service as the
+// person (and audited so); one their role may not read is left out rather than failing the
+// page.
+func (s *Server) customerSections(ctx context.Context, id, purpose string, x *customerExtras) error {
+	allowed := func(err error) error {
+		if problem.Is(err, problem.Forbidden) {
+			return nil
+		}
+		return err
+	}
+	if h, err := s.Consents.History(ctx, id); err == nil {
+		x.Consents = &h
+	} else if err = allowed(err); err != nil {
+		return err
+	}
+	var err error
+	if s.Ingest != nil {
+		if purpose != "" {
+			if x.Events, _, err = s.Ingest.Events(ctx, id, purpose, ingest.EventFilter{Limit: 20}); allowed(err) != nil {
+				return err
+			}
+		}
+		if x.Orders, err = s.Ingest.Orders(ctx, id, 20); allowed(err) != nil {
+			return err
+		}
+	}
+	if x.Requests, err = s.Rights.List(ctx, rights.RequestFilter{CustomerID: id, Limit: 20}, ""); allowed(err) != nil {
+		return err
+	}
+	if x.Audit, err = s.Audit.List(ctx, audit.Filter{CustomerID: id, Limit: 20}); allowed(err) != nil {
+		return err
+	}
+	return nil
 }
 
 func valueText(v any) string {
@@ -295,6 +351,16 @@ var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncM
 {{if .Purposes}}<form method="post" action="/console/customers/{{.Customer.ID}}/reveal"><input type="hidden" name="csrf" value="{{.CSRF}}">
 <label for="purpose">Show in clear, for</label><select id="purpose" name="purpose">{{range .Purposes}}<option value="{{.}}">{{words .}}</option>{{end}}</select>
 <button type="submit">Reveal</button></form>{{end}}
+{{with .Status}}<h2>Contact status</h2><p>{{words .Status}}{{range .Reasons}} — {{.}}{{end}}</p>{{end}}
+{{with .Consents}}<h2>Consents</h2><table><thead><tr><th scope="col">Purpose</th><th scope="col">Now</th><th scope="col">Policy</th></tr></thead><tbody>
+{{range .State}}<tr><td>{{words .Purpose}}</td><td>{{if .Allowed}}allowed{{else}}not allowed{{end}} ({{words .Reason}})</td><td>{{.PolicyVersion}}</td></tr>{{end}}</tbody></table>
+<p>{{len .History}} records in the ledger{{if .History}}, each with a signed receipt where one was given{{end}}.</p>{{end}}
+{{if .Orders}}<h2>Orders</h2><table><thead><tr><th scope="col">Order</th><th scope="col">Placed</th><th scope="col">Status</th><th scope="col">Total</th><th scope="col">Refunded</th></tr></thead><tbody>
+{{range .Orders}}<tr><td>{{.OrderID}}</td><td>{{.PlacedAt.Format "2 Jan 2006"}}</td><td>{{words .Status}}</td><td>{{printf "%.2f" .Total}} {{.Currency}}</td><td>{{printf "%.2f" .Refunded}}</td></tr>{{end}}</tbody></table>{{end}}
+{{if .Events}}<h2>Latest events</h2><ul>{{range .Events}}<li>{{.Timestamp.Format "2 Jan 2006 15:04"}} — {{.Type}}{{with .Name}}: {{.}}{{end}}</li>{{end}}</ul>{{end}}
+{{if .Requests}}<h2>Requests</h2><ul>{{range .Requests}}<li>{{words .Type}}: {{words .State}}, due {{.DueAt.Format "2 Jan 2006"}}</li>{{end}}</ul>{{end}}
+{{if .Audit}}<h2>Who processed this customer's data</h2><table><thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Purpose</th></tr></thead><tbody>
+{{range .Audit}}<tr><td>{{.Time.Format "2 Jan 2006 15:04"}}</td><td>{{.ActorID}} ({{.ActorRole}})</td><td>{{.Action}}</td><td>{{.Purpose}}</td></tr>{{end}}</tbody></table>{{end}}
 <p><a href="/console">Find another customer</a></p>
 {{else}}<form method="get" action="/console" role="search"><label for="q">E-mail address or phone number</label>
 <input id="q" name="q" type="search" value="{{.Q}}" autofocus><button type="submit">Find</button></form>
