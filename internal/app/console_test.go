@@ -144,4 +144,23 @@ func consoleSignIn(t *testing.T, db string) {
 	if code, _, _, _ := post("/console/login", url.Values{"email": {"alex@shop.example"}, "password": {"a long enough password"}}, ""); code != 303 {
 		t.Errorf("after the lock: %d", code)
 	}
+
+	// Disabling a person ends the session they have and every later sign-in.
+	_, _, _, half = post("/console/login", url.Values{"email": {"alex@shop.example"}, "password": {"a long enough password"}}, "")
+	_, page = b.get("/console/mfa", "Cookie", "steward_console="+half)
+	csrf = regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	otp, _ = totp.GenerateCode(secret[1], e.clock.Now())
+	_, _, _, session = post("/console/mfa", url.Values{"code": {otp}, "csrf": {csrf[1]}}, half)
+	if code, _ := b.get("/console", "Cookie", "steward_console="+session); code != 200 {
+		t.Fatalf("signed in again: %d", code)
+	}
+	if _, err := e.app.Staff.Disable(sys, "alex@shop.example"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := b.get("/console", "Cookie", "steward_console="+session); code != 303 {
+		t.Errorf("a disabled person's session still works: %d", code)
+	}
+	if code, _, _, _ := post("/console/login", url.Values{"email": {"alex@shop.example"}, "password": {"a long enough password"}}, ""); code != 401 {
+		t.Errorf("a disabled person signed in: %d", code)
+	}
 }

@@ -32,7 +32,22 @@ func staffCmd(s *settings, e env) *cobra.Command {
 	add.Flags().StringVar(&email, "email", "", "the person's e-mail address, which they sign in with")
 	add.Flags().StringVar(&role, "role", "", "catalog role (owner, admin, support, marketer, analyst, dpo, auditor)")
 	add.Flags().StringVar(&passwordFile, "password-file", "", "file holding the first password (- for standard input); at least 12 characters")
-	cmd.AddCommand(add)
+	var who string
+	disable := &cobra.Command{
+		Use:   "disable",
+		Short: "Turn a person's access off at once: no more sign-ins, every session ended",
+		Args:  cobra.NoArgs,
+		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
+			acc, err := a.Staff.Disable(ctx, who)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Disabled %s (%s); their sessions have ended.\n", acc.Email, acc.ID)
+			return nil
+		}),
+	}
+	disable.Flags().StringVar(&who, "email", "", "the person's e-mail address")
+	cmd.AddCommand(add, disable)
 	return cmd
 }
 

@@ -465,3 +465,23 @@ func (s *Service) open(sealed []byte, accountID string) ([]byte, error) {
 	}
 	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte("staff totp "+accountID))
 }
+
+// Disable turns a person's access off at once: the account can no longer sign in and every
+// session it has ends in the same transaction. Needs apikeys.manage.
+func (s *Service) Disable(ctx context.Context, email string) (Account, error) {
+	if _, err := authz.Require(ctx, s.d.Catalog, "apikeys.manage"); err != nil {
+		return Account{}, err
+	}
+	email, err := normEmail(email)
+	if err != nil {
+		return Account{}, err
+	}
+	a, err := s.d.Store.AccountByEmail(ctx, email)
+	if err != nil {
+		return Account{}, err
+	}
+	a.Disabled = true
+	e := audit.New(ctx, ActionDisabled, "", nil, "")
+	e.Target = "staff:" + a.ID
+	return a, s.d.Store.UpdateAccount(ctx, a, []audit.Entry{e})
+}
