@@ -34,13 +34,13 @@ func (s *Server) consoleRoutes() []route {
 	page := outMedia("text/html", 200)
 	return []route{
 		get("/console/login", s.consoleLoginPage, public, pages, page),
-		post("/console/login", s.consoleLogin, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 401, 429)),
+		post("/console/login", s.consoleLogin, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 401, 422, 429)),
 		get("/console/mfa", s.consoleMFAPage, public, pages, page, redirects(303)),
 		post("/console/mfa", s.consoleMFA, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403, 422)),
 		get("/console", s.consoleHome, public, pages, query(param{Name: "q", Type: "string", Description: "An e-mail address or phone number to look up."}), page, redirects(303)),
 		get("/console/customers/{id}", s.consoleCustomer, public, pages, page, redirects(303), errs(403, 404, 410, 422)),
 		post("/console/customers/{id}/reveal", s.consoleReveal, public, pages, inMedia(formMedia), page, errs(400, 403, 404, 410, 422)),
-		post("/console/sign-out", s.consoleSignOut, public, pages, inMedia(formMedia), redirects(303), errs(400, 403)),
+		post("/console/sign-out", s.consoleSignOut, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403)),
 	}
 }
 

@@ -24,10 +24,10 @@ func (s *Server) consoleWorkRoutes() []route {
 	page := outMedia("text/html", 200)
 	return []route{
 		get("/console/requests", s.consoleRequests, public, pages, page, redirects(303), errs(403)),
-		post("/console/requests/{id}/{step}", s.consoleRequestStep, public, pages, inMedia(formMedia), redirects(303), outMedia("application/zip", 200),
+		post("/console/requests/{id}/{step}", s.consoleRequestStep, public, pages, inMedia(formMedia), redirects(303), outMedia("application/zip", 200), page,
 			errs(400, 403, 404, 409, 410, 422)),
 		get("/console/duplicates", s.consoleDuplicates, public, pages, page, redirects(303), errs(403)),
-		post("/console/duplicates/{id}/{step}", s.consoleDuplicateStep, public, pages, inMedia(formMedia), redirects(303), errs(400, 403, 404, 409, 422)),
+		post("/console/duplicates/{id}/{step}", s.consoleDuplicateStep, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403, 404, 409, 422)),
 	}
 }
 
