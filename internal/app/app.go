@@ -322,6 +322,7 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	if a.APIKeys, err = auth.New(db.APIKeys(), db.Audit(), cat, 0); err != nil {
 		return nil, err
 	}
+	a.APIKeys.SetClock(a.Clock)
 	if a.Rotator, err = keys.NewRotator(km, db.Jobs(), db.Customers(), cat); err != nil {
 		return nil, err
 	}

@@ -164,3 +164,49 @@ func consoleSignIn(t *testing.T, db string) {
 		t.Errorf("a disabled person signed in: %d", code)
 	}
 }
+
+// A key may stop working by itself, and the keys a person made go with their access.
+func TestAPIKeyExpiryAndOwner(t *testing.T) {
+	e := newEnv(t, "")
+	expires := e.clock.Now().Add(time.Hour).Format(time.RFC3339)
+	code, body := e.do(call{method: "POST", path: "/v1/apikeys", role: "admin", body: `{"name":"temp","role":"auditor","expires_at":"` + expires + `"}`})
+	key := regexp.MustCompile(`"key":"(stw_[^"]+)"`).FindStringSubmatch(body)
+	if code != 201 || key == nil || !strings.Contains(body, `"owner":"key:`) || !strings.Contains(body, `"expires_at"`) {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if code, _ := e.do(call{method: "GET", path: "/v1/audit?limit=1", role: key[1]}); code != 200 {
+		t.Fatalf("before expiry: %d", code)
+	}
+	e.clock.Advance(time.Hour + 2*time.Second)
+	if code, _ := e.do(call{method: "GET", path: "/v1/audit?limit=1", role: key[1]}); code != 401 {
+		t.Errorf("after expiry: %d", code)
+	}
+	if code, out := e.do(call{method: "POST", path: "/v1/apikeys", role: "admin", body: `{"name":"past","role":"auditor","expires_at":"2020-01-01T00:00:00Z"}`}); code != 422 || !strings.Contains(out, "expires_at") {
+		t.Errorf("an expiry in the past: %d %s", code, out)
+	}
+
+	// A key a person made in the console's name goes when the person is disabled.
+	sys := authz.WithActor(context.Background(), authz.System)
+	acc, err := e.app.Staff.Add(sys, "kim@shop.example", "admin", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, _, err := e.app.APIKeys.Create(authz.WithActor(context.Background(), staffActor(acc.ID, acc.Email, "admin")), "auditor", "kim's script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.do(call{method: "GET", path: "/v1/audit?limit=1", role: theirs}); code != 200 {
+		t.Fatalf("the person's key: %d", code)
+	}
+	if _, err := e.app.Staff.Disable(sys, "kim@shop.example"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Second) // past the one second a key is remembered
+	if code, _ := e.do(call{method: "GET", path: "/v1/audit?limit=1", role: theirs}); code != 401 {
+		t.Errorf("a disabled person's key still works: %d", code)
+	}
+}
+
+func staffActor(id, email, role string) authz.Actor {
+	return authz.Actor{ID: "staff:" + id, Name: email, Role: role}
+}

@@ -29,6 +29,11 @@ type Key struct {
 	Hint      string     `json:"hint"` // the key's first characters, to tell keys apart in a list
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Owner is who made the key (staff:<id>, key:<id> or system): a person's keys go when
+	// their access does.
+	Owner string `json:"owner,omitempty"`
+	// ExpiresAt, when set, is when the key stops working by itself.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // Store persists keys.
@@ -49,6 +54,7 @@ type Service struct {
 	audit    audit.Store
 	catalog  *catalog.Catalog
 	cacheFor time.Duration
+	clock    clock.Clock
 
 	mu    sync.Mutex
 	known map[string]cachedKey // hash of the presented key -> its actor
@@ -64,8 +70,12 @@ func New(store Store, auditStore audit.Store, cat *catalog.Catalog, cacheFor tim
 	if store == nil || auditStore == nil || cat == nil {
 		return nil, errors.New("api key service: a store, an audit store and the catalog are required")
 	}
-	return &Service{store: store, audit: auditStore, catalog: cat, cacheFor: cacheFor}, nil
+	return &Service{store: store, audit: auditStore, catalog: cat, cacheFor: cacheFor, clock: clock.System}, nil
 }
+
+// SetClock sets the clock key expiry and creation times are read from (the system clock by
+// default), so that tests cross an expiry without waiting.
+func (s *Service) SetClock(c clock.Clock) { s.clock = clock.Or(c) }
 
 // DefaultKeyCache is how long an authenticated key is remembered unless configured.
 const DefaultKeyCache = time.Second
@@ -82,6 +92,12 @@ var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPaddin
 
 // Create makes a key for role and returns its secret, which is never retrievable again.
 func (s *Service) Create(ctx context.Context, role, name string) (string, Key, error) {
+	return s.CreateExpiring(ctx, role, name, nil)
+}
+
+// CreateExpiring is Create with an expiry: the key stops authenticating at expires (in the
+// future, at most ten years on).
+func (s *Service) CreateExpiring(ctx context.Context, role, name string, expires *time.Time) (string, Key, error) {
 	issuer, err := authz.Require(ctx, s.catalog, "apikeys.manage")
 	if err != nil {
 		return "", Key{}, err
@@ -96,6 +112,9 @@ func (s *Service) Create(ctx context.Context, role, name string) (string, Key, e
 	if name == "" || len(name) > 100 {
 		return "", Key{}, problem.InvalidField("name", "must be 1 to 100 characters")
 	}
+	if now := s.clock(); expires != nil && (!expires.After(now) || expires.After(now.AddDate(10, 0, 0))) {
+		return "", Key{}, problem.InvalidField("expires_at", "must be in the future, at most ten years on")
+	}
 	var idb [5]byte
 	var secret [20]byte
 	if _, err := rand.Read(idb[:]); err != nil {
@@ -106,7 +125,7 @@ func (s *Service) Create(ctx context.Context, role, name string) (string, Key, e
 	}
 	id := encoding.EncodeToString(idb[:])
 	plain := Prefix + id + "_" + encoding.EncodeToString(secret[:])
-	k := Key{ID: id, Name: name, Role: role, Hint: plain[:len(Prefix)+len(id)], CreatedAt: clock.System()}
+	k := Key{ID: id, Name: name, Role: role, Hint: plain[:len(Prefix)+len(id)], CreatedAt: s.clock(), Owner: issuer.ID, ExpiresAt: expires}
 	entry := audit.New(ctx, audit.ActionAPIKeyCreate, "", nil, "")
 	entry.Target = "apikey:" + id + " role:" + role
 	if err := s.store.CreateAPIKey(ctx, k, hash(plain), []audit.Entry{entry}); err != nil {
@@ -122,13 +141,13 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (authz.Act
 		return authz.Actor{}, problem.New(problem.Unauthenticated, "invalid API key")
 	}
 	h := hash(presented)
-	now := time.Now()
+	now := s.clock()
 	a, gen, ok := s.cached(h, now)
 	if ok {
 		return a, nil
 	}
 	k, err := s.store.APIKeyByHash(ctx, h)
-	if problem.Is(err, problem.NotFound) || (err == nil && k.RevokedAt != nil) {
+	if problem.Is(err, problem.NotFound) || (err == nil && (k.RevokedAt != nil || k.ExpiresAt != nil && !now.Before(*k.ExpiresAt))) {
 		return authz.Actor{}, problem.New(problem.Unauthenticated, "invalid API key")
 	}
 	if err != nil {

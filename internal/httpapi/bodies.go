@@ -69,6 +69,8 @@ type AuditVerification struct {
 type APIKeyInput struct {
 	Name string `json:"name" required:"true"`
 	Role string `json:"role" required:"true"`
+	// ExpiresAt, when given, is when the key stops working by itself.
+	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"When the key stops working by itself (RFC 3339), in the future and at most ten years on; none: until revoked."`
 }
 
 // APIKeyList lists API keys without their secrets.

@@ -233,7 +233,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	secret, k, err := s.APIKeys.Create(r.Context(), in.Role, in.Name)
+	secret, k, err := s.APIKeys.CreateExpiring(r.Context(), in.Role, in.Name, in.ExpiresAt)
 	if err != nil {
 		return err
 	}

@@ -59,22 +59,30 @@ func (db *Keysets) SaveKeyset(ctx context.Context, blob []byte, indexBits int, p
 // CreateAPIKey implements auth.Store.
 func (db *APIKeys) CreateAPIKey(ctx context.Context, k auth.Key, hash []byte, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, role, hint, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			k.ID, k.Name, k.Role, k.Hint, hash, micros(k.CreatedAt)); err != nil {
+		var expires sql.NullInt64
+		if k.ExpiresAt != nil {
+			expires = sql.NullInt64{Int64: micros(*k.ExpiresAt), Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, role, hint, hash, created_at, owner, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			k.ID, k.Name, k.Role, k.Hint, hash, micros(k.CreatedAt), k.Owner, expires); err != nil {
 			return err
 		}
 		return db.appendAudit(ctx, tx, entries)
 	})
 }
 
-const keyColumns = `id, name, role, hint, created_at, revoked_at`
+const keyColumns = `id, name, role, hint, created_at, revoked_at, owner, expires_at`
 
 func scanKey(row rowScanner) (auth.Key, error) {
 	var k auth.Key
 	var created int64
-	var revoked sql.NullInt64
-	err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Hint, &created, &revoked)
+	var revoked, expires sql.NullInt64
+	err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Hint, &created, &revoked, &k.Owner, &expires)
 	k.CreatedAt = fromMicros(created)
+	if expires.Valid {
+		t := fromMicros(expires.Int64)
+		k.ExpiresAt = &t
+	}
 	if revoked.Valid {
 		t := fromMicros(revoked.Int64)
 		k.RevokedAt = &t

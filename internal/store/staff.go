@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/problem"
@@ -76,6 +77,11 @@ func (db *Staff) UpdateAccount(ctx context.Context, a staff.Account, entries []a
 		}
 		if a.Disabled {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE account_id = $1`, a.ID); err != nil {
+				return err
+			}
+			// The keys the person made go with their access.
+			if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE owner = $2 AND revoked_at IS NULL`,
+				micros(time.Now()), "staff:"+a.ID); err != nil {
 				return err
 			}
 		}
