@@ -367,6 +367,12 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	if a.Staff, err = staff.New(staff.Deps{Store: db.Staff(), Catalog: cat, Secret: km.KeyedHash(staffLabel, nil), Clock: a.Clock}); err != nil {
 		return nil, err
 	}
+	roles, _ := cfg.OIDCRoleMap()
+	for _, gr := range roles {
+		if _, ok := cat.Role(gr[1]); !ok || cat.BrowserSafe(gr[1]) || gr[1] == "ingest" {
+			return nil, fmt.Errorf("oidc-roles: %q is not a catalog role for people", gr[1])
+		}
+	}
 	a.Notice = notice.NewService(cat, a.Consents, a.Clock, notice.Input{
 		PortalURL:  strings.TrimSuffix(cfg.PublicURL, "/") + "/portal",
 		RequestURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/v1/privacy/requests",
@@ -410,7 +416,7 @@ func (a *App) HTTP() *httpapi.Server {
 		Rights: a.Rights, Duplicates: a.Duplicates,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
-		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff,
+		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff, OIDC: a.oidc(), OIDCRoles: a.oidcRoles(),
 		ConsentScript: a.consentScript}
 }
 

@@ -68,6 +68,7 @@ type settings struct {
 	db         string
 	vaultToken string
 	mail       string
+	oidcSecret string
 }
 
 func newRoot(e env) *cobra.Command {
@@ -187,6 +188,7 @@ func (s *settings) load(cmd *cobra.Command, e env) error {
 	s.cfg.DB = config.Secret(s.db)
 	s.cfg.VaultToken = config.Secret(s.vaultToken)
 	s.cfg.Mail = config.Secret(s.mail)
+	s.cfg.OIDCClientSecret = config.Secret(s.oidcSecret)
 	return nil
 }
 

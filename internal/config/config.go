@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -85,6 +86,11 @@ type Config struct {
 	MailFrom         string        `json:"mail-from"`         // sender of verification links
 	PublicURL        string        `json:"public-url"`        // base URL of links sent to customers
 	PrivacyOrigins   string        `json:"privacy-origins"`   // origins whose scripts may call the privacy portal (CORS), comma-separated
+	OIDCIssuer       string        `json:"oidc-issuer"`       // staff sign-in through this OpenID Connect provider
+	OIDCClientID     string        `json:"oidc-client-id"`
+	OIDCClientSecret Secret        `json:"oidc-client-secret"`
+	OIDCRoles        string        `json:"oidc-roles"`        // group=role,… in order: the first group a person has decides
+	OIDCClaim        string        `json:"oidc-claim"`        // the ID-token claim listing the person's groups
 	ExportTTL        time.Duration `json:"export-ttl"`        // how long an export can be downloaded
 	RequestFourEyes  bool          `json:"request-four-eyes"` // who opens a staff request may not verify it
 	InactiveAfter    string        `json:"inactive-after"`    // retention word; inactive customers are erased ("" never)
@@ -132,6 +138,7 @@ func Default() Config {
 		BackupEvery:      24 * time.Hour,
 		BackupKeep:       7,
 
+		OIDCClaim:                "groups",
 		DuplicateReviewThreshold: 0.5,
 		DuplicateMergeThreshold:  0.99,
 		DuplicateScanEvery:       24 * time.Hour,
@@ -225,6 +232,9 @@ func (c Config) Validate() error {
 	}
 	if c.ExportTTL < time.Minute {
 		return fmt.Errorf("export-ttl: must be at least 1m")
+	}
+	if err := c.checkOIDC(); err != nil {
+		return err
 	}
 	if _, err := ParseOrigins(c.PrivacyOrigins); err != nil {
 		return fmt.Errorf("privacy-origins: %w", err)
@@ -383,4 +393,58 @@ func formatDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// RoleMap is an ordered group → role list: the first group a person has decides their role.
+type RoleMap [][2]string
+
+// OIDCRoleMap parses --oidc-roles.
+func (c Config) OIDCRoleMap() (RoleMap, error) {
+	var m RoleMap
+	for _, part := range strings.Split(c.OIDCRoles, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		g, r, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(g) == "" || strings.TrimSpace(r) == "" {
+			return nil, fmt.Errorf("oidc-roles: %q is not group=role", part)
+		}
+		m = append(m, [2]string{strings.TrimSpace(g), strings.TrimSpace(r)})
+	}
+	return m, nil
+}
+
+// checkOIDC checks the OpenID Connect settings: an https issuer (plain http only on the
+// loopback interface, for a provider on the same machine), a client id, and a role map.
+func (c Config) checkOIDC() error {
+	if c.OIDCIssuer == "" {
+		if c.OIDCClientID != "" || c.OIDCRoles != "" {
+			return fmt.Errorf("oidc-client-id, oidc-roles: set oidc-issuer too")
+		}
+		return nil
+	}
+	u, err := url.Parse(c.OIDCIssuer)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		return fmt.Errorf("oidc-issuer: must be an https:// URL (http:// only on the loopback interface)")
+	}
+	if c.OIDCClientID == "" {
+		return fmt.Errorf("oidc-client-id: required with oidc-issuer")
+	}
+	m, err := c.OIDCRoleMap()
+	if err != nil {
+		return err
+	}
+	if len(m) == 0 {
+		return fmt.Errorf("oidc-roles: map at least one group to a role (group=role,…); a person whose groups map to no role is refused")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

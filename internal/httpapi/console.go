@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/staff"
 )
 
@@ -40,6 +41,9 @@ func (s *Server) consoleRoutes() []route {
 		get("/console", s.consoleHome, public, pages, query(param{Name: "q", Type: "string", Description: "An e-mail address or phone number to look up."}), page, redirects(303)),
 		get("/console/customers/{id}", s.consoleCustomer, public, pages, page, redirects(303), errs(403, 404, 410, 422)),
 		post("/console/customers/{id}/reveal", s.consoleReveal, public, pages, inMedia(formMedia), page, errs(400, 403, 404, 410, 422)),
+		get("/console/oidc/login", s.oidcLogin, public, pages, redirects(302), errs(404, 503)),
+		get("/console/oidc/callback", s.oidcCallback, public, pages, query(param{Name: "code", Type: "string"}, param{Name: "state", Type: "string"}),
+			redirects(303), page, errs(401, 403, 404, 503)),
 		post("/console/sign-out", s.consoleSignOut, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403)),
 	}
 }
@@ -105,6 +109,7 @@ type consoleView struct {
 	Purposes                           []string
 	Purpose                            string
 	SignedIn                           bool
+	OIDC                               bool
 }
 
 type fieldRow struct{ Name, Value string }
@@ -119,7 +124,7 @@ func (s *Server) consoleLoginPage(w http.ResponseWriter, r *http.Request) error 
 	if _, _, err := s.consoleSession(r, false); err == nil {
 		return seeOther(w, "/console")
 	}
-	return s.consolePage(w, http.StatusOK, consoleView{Title: "Sign in"})
+	return s.consolePage(w, http.StatusOK, consoleView{Title: "Sign in", OIDC: s.OIDC != nil})
 }
 
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
@@ -339,6 +344,7 @@ var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncM
 <label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button></form>
+{{if .OIDC}}<p><a href="/console/oidc/login">Sign in with your company account</a></p>{{end}}
 {{else if or (eq .Title "Your authenticator code") (eq .Title "Set up your authenticator")}}
 {{with .Enrol}}<p>Add this account to your authenticator app (any app for time-based codes), with the key below or the link, then type the code it shows.</p>
 <p>Key: <code>{{.Secret}}</code></p><p><a href="{{.URI}}">Open in an authenticator app</a></p>{{end}}
@@ -368,3 +374,61 @@ var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncM
 {{range .Results}}<tr><td><a href="/console/customers/{{.ID}}">{{.ID}}</a></td><td>{{index .Fields "email"}}</td><td>{{index .Fields "first_name"}} {{index .Fields "last_name"}}</td></tr>{{end}}</tbody></table>{{end}}
 {{end}}</main></body></html>
 `))
+
+// oidcCookie carries a sign-in through the identity provider. Lax, not Strict: the provider
+// sends the browser back with a top-level navigation from its own site, which Strict cookies
+// do not go with.
+func oidcCookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: "steward_oidc", Value: value, Path: "/console/oidc", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: r.TLS != nil, MaxAge: maxAge}
+}
+
+func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
+	if s.OIDC == nil {
+		return problem.NotFoundf("sign-in through an identity provider is not configured")
+	}
+	o, err := s.OIDC(r.Context())
+	if err != nil {
+		return problem.Wrap(problem.Unavailable, err, "the identity provider cannot be reached; try again later")
+	}
+	url, cookie, err := o.Begin()
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, oidcCookie(r, cookie, int(sso.FlightFor/time.Second)))
+	http.Redirect(w, r, url, http.StatusFound)
+	return nil
+}
+
+func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
+	if s.OIDC == nil {
+		return problem.NotFoundf("sign-in through an identity provider is not configured")
+	}
+	o, err := s.OIDC(r.Context())
+	if err != nil {
+		return problem.Wrap(problem.Unavailable, err, "the identity provider cannot be reached; try again later")
+	}
+	c, err := r.Cookie("steward_oidc")
+	if err != nil {
+		return problem.New(problem.Unauthenticated, "sign-in through the identity provider failed: it was not started here; start again")
+	}
+	http.SetCookie(w, oidcCookie(r, "", -1))
+	q := r.URL.Query()
+	p, err := o.Finish(r.Context(), q.Get("code"), q.Get("state"), c.Value)
+	if err != nil {
+		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+	}
+	role, ok := staff.RoleFor(p.Groups, s.OIDCRoles)
+	if !ok {
+		return s.consolePage(w, http.StatusForbidden, consoleView{Title: "Sign in", Error: "Your groups at the identity provider give you no role here; ask an administrator."})
+	}
+	cookie, _, err := s.Staff.SignInExternal(r.Context(), p.Email, role, "oidc")
+	if err != nil {
+		if problem.Is(err, problem.Unauthenticated) || problem.Is(err, problem.Forbidden) {
+			return s.consolePage(w, http.StatusForbidden, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+		}
+		return err
+	}
+	http.SetCookie(w, consoleCookie(r, cookie, int(staff.SessionFor/time.Second)))
+	return seeOther(w, "/console")
+}

@@ -32,6 +32,8 @@ var summaries = map[string]string{
 	"GET /console/customers/{id}":          "A customer, masked, with a reveal for the purposes the person's role acts for.",
 	"POST /console/customers/{id}/reveal":  "The customer shown for a purpose, as the signed-in person (audited as them).",
 	"POST /console/sign-out":               "End the console session.",
+	"GET /console/oidc/login":              "Start signing in through the company's OpenID Connect provider (302 to it, with PKCE).",
+	"GET /console/oidc/callback":           "The provider's answer: the ID token checked, the person's groups mapped to a role, the console session started.",
 	"GET /console/requests":                "The open data-subject requests, overdue and due soon first, with their next steps.",
 	"POST /console/requests/{id}/{step}":   "A step on a request as the signed-in person: verify, complete, reject (form field reason) or export (the package).",
 	"GET /console/duplicates":              "The duplicate review queue with each pair's evidence (levels and weights, never values), and the merges lately made.",

@@ -36,6 +36,7 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/staff"
 )
 
@@ -91,6 +92,10 @@ type Server struct {
 	Portal *portal.Service
 	// Staff signs people in to the console.
 	Staff *staff.Service
+	// OIDC, when set, returns the identity provider staff may sign in through, and
+	// OIDCRoles maps its groups to roles.
+	OIDC      func(ctx context.Context) (*sso.OIDC, error)
+	OIDCRoles [][2]string
 	// ConsentScript, when set, makes the consent banner's script (/consent.js).
 	ConsentScript func(ctx context.Context) ([]byte, error)
 	// Duplicates serves the duplicate review queue and the quality report.

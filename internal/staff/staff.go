@@ -485,3 +485,49 @@ func (s *Service) Disable(ctx context.Context, email string) (Account, error) {
 	e.Target = "staff:" + a.ID
 	return a, s.d.Store.UpdateAccount(ctx, a, []audit.Entry{e})
 }
+
+// RoleFor picks a person's role from their identity provider's groups: the first group of the
+// ordered map that they have decides. ok is false when none does: such a person is refused.
+func RoleFor(groups []string, m [][2]string) (role string, ok bool) {
+	for _, gr := range m {
+		if contains(groups, gr[0]) {
+			return gr[1], true
+		}
+	}
+	return "", false
+}
+
+// SignInExternal signs in a person an identity provider vouched for (via names it, "oidc"):
+// their account is created at the first sign-in, with the role their groups map to, and
+// follows the provider's groups afterwards. A disabled account stays out. The provider
+// answers for the second factor.
+func (s *Service) SignInExternal(ctx context.Context, email, role, via string) (string, Session, error) {
+	email, err := normEmail(email)
+	if err != nil {
+		return "", Session{}, problem.New(problem.Unauthenticated, "the identity provider gave no usable e-mail address")
+	}
+	if _, ok := s.d.Catalog.Role(role); !ok || s.d.Catalog.BrowserSafe(role) || role == "ingest" {
+		return "", Session{}, problem.Forbiddenf("your groups map to role %q, which is not a role for people", role)
+	}
+	a, err := s.d.Store.AccountByEmail(ctx, email)
+	switch {
+	case problem.Is(err, problem.NotFound):
+		a = Account{ID: ident.New(), Email: email, Role: role, CreatedAt: s.d.Clock()}
+		e := audit.New(authz.WithActor(ctx, Actor(a)), ActionAdd, "", nil, "")
+		e.Target = "staff:" + a.ID + " role:" + role + " via:" + via
+		if err := s.d.Store.AddAccount(ctx, a, []audit.Entry{e}); err != nil {
+			return "", Session{}, err
+		}
+	case err != nil:
+		return "", Session{}, err
+	case a.Disabled:
+		return "", Session{}, problem.New(problem.Unauthenticated, "this account is disabled")
+	}
+	a.Role = role
+	e := audit.New(authz.WithActor(ctx, Actor(a)), ActionSignIn, "", nil, "")
+	e.Target = "via:" + via
+	if err := s.d.Store.UpdateAccount(ctx, a, []audit.Entry{e}); err != nil {
+		return "", Session{}, err
+	}
+	return s.newSession(ctx, a.ID, StageDone, SessionFor)
+}
