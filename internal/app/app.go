@@ -368,9 +368,10 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		return nil, err
 	}
 	roles, _ := cfg.OIDCRoleMap()
-	for _, gr := range roles {
+	casRoles, _ := cfg.CASRoleMap()
+	for _, gr := range append(roles, casRoles...) {
 		if _, ok := cat.Role(gr[1]); !ok || cat.BrowserSafe(gr[1]) || gr[1] == "ingest" {
-			return nil, fmt.Errorf("oidc-roles: %q is not a catalog role for people", gr[1])
+			return nil, fmt.Errorf("oidc-roles, cas-roles: %q is not a catalog role for people", gr[1])
 		}
 	}
 	a.Notice = notice.NewService(cat, a.Consents, a.Clock, notice.Input{
@@ -416,7 +417,7 @@ func (a *App) HTTP() *httpapi.Server {
 		Rights: a.Rights, Duplicates: a.Duplicates,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
-		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff, OIDC: a.oidc(), OIDCRoles: a.oidcRoles(),
+		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff, OIDC: a.oidc(), OIDCRoles: a.oidcRoles(), CAS: a.cas(), CASRoles: a.casRoles(),
 		ConsentScript: a.consentScript}
 }
 

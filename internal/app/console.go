@@ -43,3 +43,16 @@ func (a *App) oidcRoles() [][2]string {
 	m, _ := a.Config.OIDCRoleMap()
 	return m
 }
+
+// cas returns the CAS server staff sign in through, or nil.
+func (a *App) cas() *sso.CAS {
+	if a.Config.CASURL == "" {
+		return nil
+	}
+	return sso.NewCAS(a.Config.CASURL, strings.TrimSuffix(a.Config.PublicURL, "/")+"/console/cas/callback", a.Config.CASGroups)
+}
+
+func (a *App) casRoles() [][2]string {
+	m, _ := a.Config.CASRoleMap()
+	return m
+}

@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/oauth2-proxy/mockoidc"
@@ -65,5 +68,91 @@ func TestConsoleOIDC(t *testing.T) {
 	resp2.Body.Close()
 	if resp2.StatusCode != 401 {
 		t.Errorf("a callback without its sign-in: %d", resp2.StatusCode)
+	}
+}
+
+// casServer is a CAS 3.0 server for tests: its login page signs in whoever the test says and
+// redirects to the service with a ticket; /p3/serviceValidate answers for a ticket once, and
+// only for the service it was issued to, as the protocol says.
+type casServer struct {
+	*httptest.Server
+	mu      sync.Mutex
+	next    string // the XML attributes of the next person to sign in
+	tickets map[string][2]string
+}
+
+func newCASServer(t *testing.T) *casServer {
+	c := &casServer{tickets: map[string][2]string{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /cas/login", func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		service := r.URL.Query().Get("service")
+		ticket := fmt.Sprintf("ST-%d-test", len(c.tickets)+1)
+		c.tickets[ticket] = [2]string{service, c.next}
+		sep := "?"
+		if strings.Contains(service, "?") {
+			sep = "&"
+		}
+		http.Redirect(w, r, service+sep+"ticket="+ticket, http.StatusFound)
+	})
+	mux.HandleFunc("GET /cas/p3/serviceValidate", func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		t, ok := c.tickets[r.URL.Query().Get("ticket")]
+		delete(c.tickets, r.URL.Query().Get("ticket"))
+		w.Header().Set("Content-Type", "application/xml")
+		if !ok || t[0] != r.URL.Query().Get("service") {
+			io.WriteString(w, `<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationFailure code="INVALID_TICKET">no</cas:authenticationFailure></cas:serviceResponse>`)
+			return
+		}
+		io.WriteString(w, `<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationSuccess><cas:user>person</cas:user><cas:attributes>`+
+			t[1]+`</cas:attributes></cas:authenticationSuccess></cas:serviceResponse>`)
+	})
+	c.Server = httptest.NewServer(mux)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// TestConsoleCAS signs staff in through a CAS 3.0 server: the ticket validated for the
+// service it was issued to, once; the groups mapped to a role; a ticket replayed or used
+// without the sign-in's cookie refused.
+func TestConsoleCAS(t *testing.T) {
+	cas := newCASServer(t)
+	p := newPortalEnv(t, "", func(c *config.Config) {
+		c.CASURL, c.CASRoles = cas.URL+"/cas", "helpdesk=support"
+	})
+	cas.next = `<cas:mail>Casey@Shop.example</cas:mail><cas:memberOf>staff</cas:memberOf><cas:memberOf>helpdesk</cas:memberOf>`
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	var last string
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if strings.Contains(req.URL.Path, "/console/cas/callback") {
+			last = req.URL.String()
+		}
+		return nil
+	}
+	resp, err := c.Get(p.public + "/console/cas/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "casey@shop.example (support)") {
+		t.Fatalf("sign-in through CAS: %d %.300s", resp.StatusCode, page)
+	}
+	// The same ticket again, in the same browser: the server answers for a ticket once.
+	if resp, err := c.Get(last); err != nil || resp.StatusCode != 401 {
+		t.Errorf("a replayed ticket: %v %v", err, resp.StatusCode)
+	}
+	// A fresh ticket brought by a browser that did not start the sign-in.
+	cas.next = `<cas:mail>mallory@shop.example</cas:mail><cas:memberOf>helpdesk</cas:memberOf>`
+	plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, _ = plain.Get(p.public + "/console/cas/login")
+	loc := resp.Header.Get("Location")
+	resp, _ = plain.Get(loc)
+	resp, err = plain.Get(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != 401 {
+		t.Errorf("a ticket without the sign-in's cookie: %v %d", err, resp.StatusCode)
 	}
 }

@@ -91,6 +91,9 @@ type Config struct {
 	OIDCClientSecret Secret        `json:"oidc-client-secret"`
 	OIDCRoles        string        `json:"oidc-roles"`        // group=role,… in order: the first group a person has decides
 	OIDCClaim        string        `json:"oidc-claim"`        // the ID-token claim listing the person's groups
+	CASURL           string        `json:"cas-url"`           // staff sign-in through this CAS 3.0 server
+	CASRoles         string        `json:"cas-roles"`         // group=role,… as oidc-roles
+	CASGroups        string        `json:"cas-groups"`        // the CAS attribute listing the person's groups
 	ExportTTL        time.Duration `json:"export-ttl"`        // how long an export can be downloaded
 	RequestFourEyes  bool          `json:"request-four-eyes"` // who opens a staff request may not verify it
 	InactiveAfter    string        `json:"inactive-after"`    // retention word; inactive customers are erased ("" never)
@@ -139,6 +142,7 @@ func Default() Config {
 		BackupKeep:       7,
 
 		OIDCClaim:                "groups",
+		CASGroups:                "memberOf",
 		DuplicateReviewThreshold: 0.5,
 		DuplicateMergeThreshold:  0.99,
 		DuplicateScanEvery:       24 * time.Hour,
@@ -234,6 +238,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("export-ttl: must be at least 1m")
 	}
 	if err := c.checkOIDC(); err != nil {
+		return err
+	}
+	if err := c.checkCAS(); err != nil {
 		return err
 	}
 	if _, err := ParseOrigins(c.PrivacyOrigins); err != nil {
@@ -399,16 +406,21 @@ func formatDuration(d time.Duration) string {
 type RoleMap [][2]string
 
 // OIDCRoleMap parses --oidc-roles.
-func (c Config) OIDCRoleMap() (RoleMap, error) {
+func (c Config) OIDCRoleMap() (RoleMap, error) { return parseRoleMap("oidc-roles", c.OIDCRoles) }
+
+// CASRoleMap parses --cas-roles.
+func (c Config) CASRoleMap() (RoleMap, error) { return parseRoleMap("cas-roles", c.CASRoles) }
+
+func parseRoleMap(name, v string) (RoleMap, error) {
 	var m RoleMap
-	for _, part := range strings.Split(c.OIDCRoles, ",") {
+	for _, part := range strings.Split(v, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
 		g, r, ok := strings.Cut(part, "=")
 		if !ok || strings.TrimSpace(g) == "" || strings.TrimSpace(r) == "" {
-			return nil, fmt.Errorf("oidc-roles: %q is not group=role", part)
+			return nil, fmt.Errorf("%s: %q is not group=role", name, part)
 		}
 		m = append(m, [2]string{strings.TrimSpace(g), strings.TrimSpace(r)})
 	}
@@ -447,4 +459,26 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkCAS checks the CAS settings as checkOIDC checks OIDC's.
+func (c Config) checkCAS() error {
+	if c.CASURL == "" {
+		if c.CASRoles != "" {
+			return fmt.Errorf("cas-roles: set cas-url too")
+		}
+		return nil
+	}
+	u, err := url.Parse(c.CASURL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		return fmt.Errorf("cas-url: must be an https:// URL (http:// only on the loopback interface)")
+	}
+	m, err := c.CASRoleMap()
+	if err != nil {
+		return err
+	}
+	if len(m) == 0 {
+		return fmt.Errorf("cas-roles: map at least one group to a role (group=role,…); a person whose groups map to no role is refused")
+	}
+	return nil
 }

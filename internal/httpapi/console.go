@@ -44,6 +44,9 @@ func (s *Server) consoleRoutes() []route {
 		get("/console/oidc/login", s.oidcLogin, public, pages, redirects(302), errs(404, 503)),
 		get("/console/oidc/callback", s.oidcCallback, public, pages, query(param{Name: "code", Type: "string"}, param{Name: "state", Type: "string"}),
 			redirects(303), page, errs(401, 403, 404, 503)),
+		get("/console/cas/login", s.casLogin, public, pages, redirects(302), errs(404)),
+		get("/console/cas/callback", s.casCallback, public, pages, query(param{Name: "ticket", Type: "string"}, param{Name: "s", Type: "string"}),
+			redirects(303), page, errs(401, 403, 404, 503)),
 		post("/console/sign-out", s.consoleSignOut, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403)),
 	}
 }
@@ -110,6 +113,7 @@ type consoleView struct {
 	Purpose                            string
 	SignedIn                           bool
 	OIDC                               bool
+	CAS                                bool
 }
 
 type fieldRow struct{ Name, Value string }
@@ -124,7 +128,7 @@ func (s *Server) consoleLoginPage(w http.ResponseWriter, r *http.Request) error 
 	if _, _, err := s.consoleSession(r, false); err == nil {
 		return seeOther(w, "/console")
 	}
-	return s.consolePage(w, http.StatusOK, consoleView{Title: "Sign in", OIDC: s.OIDC != nil})
+	return s.consolePage(w, http.StatusOK, consoleView{Title: "Sign in", OIDC: s.OIDC != nil, CAS: s.CAS != nil})
 }
 
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
@@ -345,6 +349,7 @@ var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncM
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button></form>
 {{if .OIDC}}<p><a href="/console/oidc/login">Sign in with your company account</a></p>{{end}}
+{{if .CAS}}<p><a href="/console/cas/login">Sign in through CAS</a></p>{{end}}
 {{else if or (eq .Title "Your authenticator code") (eq .Title "Set up your authenticator")}}
 {{with .Enrol}}<p>Add this account to your authenticator app (any app for time-based codes), with the key below or the link, then type the code it shows.</p>
 <p>Key: <code>{{.Secret}}</code></p><p><a href="{{.URI}}">Open in an authenticator app</a></p>{{end}}
@@ -418,11 +423,52 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err)})
 	}
-	role, ok := staff.RoleFor(p.Groups, s.OIDCRoles)
+	return s.externalSignIn(w, r, p, s.OIDCRoles, "oidc")
+}
+
+func casCookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	c := oidcCookie(r, value, maxAge)
+	c.Name, c.Path = "steward_cas", "/console/cas"
+	return c
+}
+
+func (s *Server) casLogin(w http.ResponseWriter, r *http.Request) error {
+	if s.CAS == nil {
+		return problem.NotFoundf("sign-in through CAS is not configured")
+	}
+	url, state := s.CAS.Begin()
+	http.SetCookie(w, casCookie(r, state, int(sso.FlightFor/time.Second)))
+	http.Redirect(w, r, url, http.StatusFound)
+	return nil
+}
+
+func (s *Server) casCallback(w http.ResponseWriter, r *http.Request) error {
+	if s.CAS == nil {
+		return problem.NotFoundf("sign-in through CAS is not configured")
+	}
+	cookie := ""
+	if c, err := r.Cookie("steward_cas"); err == nil {
+		cookie = c.Value
+	}
+	http.SetCookie(w, casCookie(r, "", -1))
+	p, err := s.CAS.Finish(r.Context(), r.URL.Query().Get("ticket"), r.URL.Query().Get("s"), cookie)
+	if problem.Is(err, problem.Unauthenticated) {
+		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+	}
+	if err != nil {
+		return err
+	}
+	return s.externalSignIn(w, r, p, s.CASRoles, "cas")
+}
+
+// externalSignIn starts the console session of a person an identity provider vouched for,
+// with the role their groups map to.
+func (s *Server) externalSignIn(w http.ResponseWriter, r *http.Request, p sso.Person, roles [][2]string, via string) error {
+	role, ok := staff.RoleFor(p.Groups, roles)
 	if !ok {
 		return s.consolePage(w, http.StatusForbidden, consoleView{Title: "Sign in", Error: "Your groups at the identity provider give you no role here; ask an administrator."})
 	}
-	cookie, _, err := s.Staff.SignInExternal(r.Context(), p.Email, role, "oidc")
+	cookie, _, err := s.Staff.SignInExternal(r.Context(), p.Email, role, via)
 	if err != nil {
 		if problem.Is(err, problem.Unauthenticated) || problem.Is(err, problem.Forbidden) {
 			return s.consolePage(w, http.StatusForbidden, consoleView{Title: "Sign in", Error: problem.Detail(err)})

@@ -32,6 +32,8 @@ var summaries = map[string]string{
 	"GET /console/customers/{id}":          "A customer, masked, with a reveal for the purposes the person's role acts for.",
 	"POST /console/customers/{id}/reveal":  "The customer shown for a purpose, as the signed-in person (audited as them).",
 	"POST /console/sign-out":               "End the console session.",
+	"GET /console/cas/login":               "Start signing in through the CAS server (302 to its login, with a state tied to this browser).",
+	"GET /console/cas/callback":            "The CAS server's answer: the service ticket validated (CAS 3.0), the groups mapped to a role, the console session started.",
 	"GET /console/oidc/login":              "Start signing in through the company's OpenID Connect provider (302 to it, with PKCE).",
 	"GET /console/oidc/callback":           "The provider's answer: the ID token checked, the person's groups mapped to a role, the console session started.",
 	"GET /console/requests":                "The open data-subject requests, overdue and due soon first, with their next steps.",

@@ -96,6 +96,9 @@ type Server struct {
 	// OIDCRoles maps its groups to roles.
 	OIDC      func(ctx context.Context) (*sso.OIDC, error)
 	OIDCRoles [][2]string
+	// CAS, when set, is the CAS server staff may sign in through; CASRoles maps its groups.
+	CAS      *sso.CAS
+	CASRoles [][2]string
 	// ConsentScript, when set, makes the consent banner's script (/consent.js).
 	ConsentScript func(ctx context.Context) ([]byte, error)
 	// Duplicates serves the duplicate review queue and the quality report.
