@@ -49,6 +49,7 @@ func NewRegistry(rows Rows, trail audit.Store, requests Store) Registry {
 		r.part("reviews", r.delete(cascade), r.rowsOf("Reviews", "")),
 		r.part("checkouts", r.delete(cascade), r.rowsOf("Checkouts started", "")),
 		r.part("match_keys", r.delete(cascade), note("Duplicate-detection keys", "Keyed hashes of parts of your name, birth date and address let us notice when you are registered twice; they cannot be turned back into the values, so they are not listed.")),
+		r.part("search_tokens", r.delete(cascade), note("Search tokens", "Keyed, shortened hashes of the words of your name, your town, postal code, parts of your e-mail address, the last digits of your phone number and your customer and member numbers let staff find your record; they cannot be turned back into the values, so they are not listed.")),
 		r.part("customer_quality", r.delete(cascade), r.rowsOf("Contact checks", "Whether your contact details looked deliverable when we last checked them.")),
 		r.part("duplicates", r.delete(cascade), r.rowsOf("Duplicate checks", "Times another record was found to be possibly you, how sure the check was, and what was decided.")),
 		r.part("consent_records", r.keep("Kept as the proof of what you agreed to and withdrew, which the law requires us to be able to show; it holds a random id, purposes, policy versions and keyed hashes, and no contact details; the evidence of how each choice reached us (browser, form) is removed."),

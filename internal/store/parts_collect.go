@@ -32,6 +32,7 @@ var customerRows = map[string]rowsOf{
 	"reviews":          {where: `customer_id = $1`, cols: `review_id, product_id, rating, at`, order: `ORDER BY at`},
 	"checkouts":        {where: `customer_id = $1`, cols: `checkout_id, started_at, value, currency, ordered_at`, order: `ORDER BY started_at`},
 	"match_keys":       {where: `customer_id = $1`},
+	"search_tokens":    {where: `customer_id = $1`},
 	"customer_quality": {where: `customer_id = $1`, cols: `validation, reasons, checked_at`},
 	// A pair names the customer on either side.
 	"duplicates":      {where: `customer_id = $1 OR other_id = $1`, cols: `state, score, created_at, decided_at`, order: `ORDER BY created_at`},

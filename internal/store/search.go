@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/search"
+)
+
+var _ customer.SearchStore = (*Customers)(nil)
+
+// appendSearchRows appends the rows of r's search tokens to args.
+func appendSearchRows(args []any, r *customer.Record) []any {
+	for _, t := range r.Search {
+		args = append(args, t, r.ID)
+	}
+	return args
+}
+
+// replaceSearch replaces r's stored search tokens inside tx, when r was sealed in this process
+// (customer.Record.Search is nil otherwise, and the stored tokens still hold).
+func (db *core) replaceSearch(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
+	if r.Search == nil {
+		return nil
+	}
+	if _, err := db.txExec(ctx, tx, searchDelete, r.ID); err != nil {
+		return err
+	}
+	return db.insertRows(ctx, tx, db.searchRows, appendSearchRows(nil, r))
+}
+
+// SearchPostings implements customer.SearchStore: one indexed range read per token, in the
+// primary key's order, so no sort.
+func (db *Customers) SearchPostings(ctx context.Context, tokens []int64, max int) ([]search.Posting, error) {
+	out := make([]search.Posting, 0, len(tokens))
+	for _, tok := range tokens {
+		rows, err := db.query(ctx, `SELECT customer_id FROM search_tokens WHERE token = $1 LIMIT $2`, tok, max)
+		if err != nil {
+			return nil, db.translate(err)
+		}
+		p := search.Posting{Token: tok}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, db.translate(err)
+			}
+			p.IDs = append(p.IDs, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, db.translate(err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// SearchCustomers implements customer.SearchStore.
+func (db *Customers) SearchCustomers(ctx context.Context, ids []string) ([]*customer.Record, error) {
+	var out []*customer.Record
+	err := batches(ids, nil, func(args []any) error {
+		rows, err := db.queryMany(ctx, len(ids), `SELECT COALESCE(l.merged_into, ''), `+customerColumnsOfC+` FROM customers c`+db.customerPK+`
+			LEFT JOIN customer_links l ON l.customer_id = c.id WHERE c.id IN (`+db.idList(1)+`)`, args...)
+		if err != nil {
+			return err
+		}
+		recs, err := db.scanLinkedCustomers(rows)
+		out = append(out, recs...)
+		return err
+	})
+	return out, db.translate(err)
+}
+
+// OrderCustomers implements customer.SearchStore. Order ids are stored as sent, in clear.
+func (db *Customers) OrderCustomers(ctx context.Context, orderIDs []string) ([]string, error) {
+	var out []string
+	for _, id := range orderIDs {
+		var cid string
+		err := db.queryRow(ctx, `SELECT customer_id FROM orders WHERE order_id = $1`, id).Scan(&cid)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, db.translate(err)
+		}
+		out = append(out, cid)
+	}
+	return out, nil
+}
+
+// ReplaceSearchTokens implements customer.SearchStore, in one transaction: the records whose
+// stored version moved on since they were read are left to the change that moved it, which
+// wrote its own tokens.
+func (db *Customers) ReplaceSearchTokens(ctx context.Context, recs []*customer.Record) (int, error) {
+	var n int
+	err := db.transact(ctx, nil, &changes{}, func(ctx context.Context, tx *sql.Tx) error {
+		n = 0
+		for _, r := range recs {
+			var version int64
+			err := tx.QueryRowContext(ctx, `SELECT version FROM customers WHERE id = $1`, r.ID).Scan(&version)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if version != r.Version {
+				continue
+			}
+			if err := db.replaceSearch(ctx, tx, r); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// SearchIndexBuilt implements customer.SearchStore.
+func (db *Customers) SearchIndexBuilt(ctx context.Context) (bool, error) {
+	var built int
+	err := db.queryRow(ctx, `SELECT built FROM search_state WHERE id = 1`).Scan(&built)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	return built == 1, db.translate(err)
+}
+
+// MarkSearchIndexBuilt implements customer.SearchStore.
+func (db *Customers) MarkSearchIndexBuilt(ctx context.Context) error {
+	return db.transact(ctx, nil, &changes{}, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE search_state SET built = 1 WHERE id = 1`)
+		return err
+	})
+}
