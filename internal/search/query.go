@@ -82,10 +82,10 @@ func phoneLike(s string) bool {
 	return true
 }
 
-// Terms are the terms a query looks up: every word as a name (with its Soundex code and
-// formal name) and as a town, words and pairs of words with digits as postal
+// Terms are the terms a query looks up: every word as a name (with its Soundex code, first
+// letters and formal name) and as a town, words and pairs of words with digits as postal
 // codes and numbers (so "LS1 4AB" and "LS14AB" meet), pairs of words as two-word towns, the
-// e-mail parts and the phone endings.
+// e-mail parts (and the pieces of the local part) and the phone endings.
 func (q Query) Terms() []Term {
 	var ts terms
 	for i, w := range q.Words {
@@ -109,6 +109,9 @@ func (q Query) Terms() []Term {
 		}
 	}
 	ts.add(KindEmailLocal, q.EmailLocal)
+	for _, p := range localParts(q.EmailLocal) {
+		ts.add(KindEmailLocal, p)
+	}
 	ts.add(KindEmailDomain, q.EmailDomain)
 	ts.phone(q.Digits)
 	return ts.list

@@ -24,6 +24,7 @@ const (
 	KindPhone4      Kind = 7 // the last four digits of a phone number
 	KindPhone7      Kind = 8 // the last seven digits of a phone number
 	KindNumber      Kind = 9 // a customer or loyalty member number, letters and digits only
+	KindNamePrefix  Kind = 10 // the first four letters of a word of a name
 )
 
 // spec is what defines a kind: its name (the key derivation's label and what audit entries
@@ -49,6 +50,7 @@ var specs = map[Kind]spec{
 	KindPhone4:      {"phone_last4", 10, 0.8},
 	KindPhone7:      {"phone_last7", 20, 1.5},
 	KindNumber:      {"number", 22, 2},
+	KindNamePrefix:  {"name_prefix", 12, 0.3},
 }
 
 // String is the kind's name, as audit entries and the documentation use it.
@@ -132,6 +134,9 @@ func Index(values map[string]any) []Term {
 	}
 	if local, domain, ok := strings.Cut(strings.ToLower(str(values["email"])), "@"); ok {
 		ts.add(KindEmailLocal, local)
+		for _, p := range localParts(local) {
+			ts.add(KindEmailLocal, p)
+		}
 		ts.add(KindEmailDomain, domain)
 	}
 	ts.phone(digits(str(values["phone"])))
@@ -178,14 +183,17 @@ func (ts *terms) add(k Kind, v string) {
 	}
 }
 
-// name adds the terms of one word of a name: the word and its Soundex code, and for a given
-// name the formal name of its nickname group.
+// name adds the terms of one word of a name: the word, its Soundex code and its first
+// letters (so that the beginning of a name finds it), and for a given name the formal name of its nickname group.
 func (ts *terms) name(w string, given bool) {
 	if !hasLetter(w) {
 		return
 	}
 	ts.add(KindName, w)
 	ts.add(KindNameSound, match.Soundex(w))
+	if p := prefix(w); p != "" {
+		ts.add(KindNamePrefix, p)
+	}
 	if given {
 		if c := match.CanonicalName(w); c != w {
 			ts.add(KindName, c)
@@ -201,6 +209,25 @@ func (ts *terms) phone(d string) {
 	if len(d) >= 7 {
 		ts.add(KindPhone7, d[len(d)-7:])
 	}
+}
+
+// prefixLen is how many leading letters the prefix term keeps: enough to narrow a search
+// typed as a name's beginning ("smit" for Smithson) to a few names in a thousand.
+const prefixLen = 4
+
+// prefix is the first prefixLen letters of a word that has at least that many.
+func prefix(w string) string {
+	r := []rune(w)
+	if len(r) < prefixLen {
+		return ""
+	}
+	return string(r[:prefixLen])
+}
+
+// localParts are the pieces of an e-mail local part between dots, dashes, underscores and
+// plus signs ("jane", "smith" of "jane.smith"), so that a local part typed in part finds it.
+func localParts(local string) []string {
+	return strings.FieldsFunc(local, func(r rune) bool { return r == '.' || r == '-' || r == '_' || r == '+' })
 }
 
 // words are the folded words of a name or free text.
