@@ -15,15 +15,15 @@ type Kind uint8
 
 // The token kinds. The numbers are stored inside tokens: never reuse or renumber one.
 const (
-	KindName        Kind = 1 // a word of a name, or the formal name of a nickname
-	KindNameSound   Kind = 2 // the Soundex code of a word of a name
-	KindCity        Kind = 3 // the town, folded
-	KindPostal      Kind = 4 // the postal code, letters and digits only
-	KindEmailLocal  Kind = 5 // the part of an e-mail address before the @
-	KindEmailDomain Kind = 6 // the part of an e-mail address after the @
-	KindPhone4      Kind = 7 // the last four digits of a phone number
-	KindPhone7      Kind = 8 // the last seven digits of a phone number
-	KindNumber      Kind = 9 // a customer or loyalty member number, letters and digits only
+	KindName        Kind = 1  // a word of a name, or the formal name of a nickname
+	KindNameSound   Kind = 2  // the Soundex code of a word of a name
+	KindCity        Kind = 3  // the town, folded
+	KindPostal      Kind = 4  // the postal code, letters and digits only
+	KindEmailLocal  Kind = 5  // the part of an e-mail address before the @
+	KindEmailDomain Kind = 6  // the part of an e-mail address after the @
+	KindPhone4      Kind = 7  // the last four digits of a phone number
+	KindPhone7      Kind = 8  // the last seven digits of a phone number
+	KindNumber      Kind = 9  // a customer or loyalty member number, letters and digits only
 	KindNamePrefix  Kind = 10 // the first four letters of a word of a name
 )
 
