@@ -50,10 +50,13 @@ func Score(q Query, values map[string]any) (float64, []string) {
 	}
 	score := sum / float64(parts)
 	if q.Digits != "" {
-		// Compared by the last ten digits at most: what comes before them (a country code, a
-		// trunk 0, "(0)") is written in too many ways.
-		want := strings.TrimLeft(q.Digits, "0")
-		want = want[max(0, len(want)-10):]
+		// An ending is compared as typed; a whole number by its last ten digits at most, since
+		// what comes before them (a country code, a trunk 0, "(0)") is written in too many ways.
+		want := q.Digits
+		if len(want) > 7 {
+			want = strings.TrimLeft(want, "0")
+			want = want[max(0, len(want)-10):]
+		}
 		if len(want) >= 4 && strings.HasSuffix(p.phone, want) {
 			score = 1
 			matched = map[string]bool{"phone": true}

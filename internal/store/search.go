@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/search"
@@ -91,31 +92,83 @@ func (db *Customers) OrderCustomers(ctx context.Context, orderIDs []string) ([]s
 	return out, nil
 }
 
-// ReplaceSearchTokens implements customer.SearchStore, in one transaction: the records whose
-// stored version moved on since they were read are left to the change that moved it, which
-// wrote its own tokens.
+// ReplaceSearchTokens implements customer.SearchStore, in one transaction and a few
+// statements for the whole batch: the records whose stored version moved on since they were
+// read are left to the change that moved it, which wrote its own tokens.
 func (db *Customers) ReplaceSearchTokens(ctx context.Context, recs []*customer.Record) (int, error) {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
 	var n int
 	err := db.transact(ctx, nil, &changes{}, func(ctx context.Context, tx *sql.Tx) error {
-		n = 0
-		for _, r := range recs {
-			var version int64
-			err := tx.QueryRowContext(ctx, `SELECT version FROM customers WHERE id = $1`, r.ID).Scan(&version)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
+		stored := map[string]int64{}
+		err := batches(ids, nil, func(args []any) error {
+			rows, err := tx.QueryContext(ctx, db.native(`SELECT id, version FROM `+db.customersByID()+` WHERE id IN (`+db.idList(1)+`)`), args...)
 			if err != nil {
 				return err
 			}
-			if version != r.Version {
-				continue
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				var v int64
+				if err := rows.Scan(&id, &v); err != nil {
+					return err
+				}
+				stored[id] = v
 			}
-			if err := db.replaceSearch(ctx, tx, r); err != nil {
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		// Tokens already as derived (a rebuild of a complete index) are left alone, and a
+		// customer without tokens (an index being built) only gets its inserts: deleting is
+		// the dearest statement here.
+		held := map[string][]int64{}
+		err = batches(ids, nil, func(args []any) error {
+			rows, err := tx.QueryContext(ctx, db.native(`SELECT customer_id, token FROM search_tokens WHERE customer_id IN (`+db.idList(1)+`)`), args...)
+			if err != nil {
 				return err
 			}
-			n++
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				var tok int64
+				if err := rows.Scan(&id, &tok); err != nil {
+					return err
+				}
+				held[id] = append(held[id], tok)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		var current, stale []string
+		var args []any
+		for _, r := range recs {
+			if v, ok := stored[r.ID]; !ok || v != r.Version {
+				continue
+			}
+			current = append(current, r.ID)
+			if sameTokens(held[r.ID], r.Search) {
+				continue
+			}
+			if len(held[r.ID]) > 0 {
+				stale = append(stale, r.ID)
+			}
+			args = appendSearchRows(args, r)
+		}
+		err = batches(stale, nil, func(a []any) error {
+			_, err := tx.ExecContext(ctx, db.native(`DELETE FROM search_tokens WHERE customer_id IN (`+db.idList(1)+`)`), a...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		n = len(current)
+		return db.insertRows(ctx, tx, db.searchRows, args)
 	})
 	return n, err
 }
@@ -136,4 +189,15 @@ func (db *Customers) MarkSearchIndexBuilt(ctx context.Context) error {
 		_, err := tx.ExecContext(ctx, `UPDATE search_state SET built = 1 WHERE id = 1`)
 		return err
 	})
+}
+
+// sameTokens reports whether two token lists hold the same tokens, in any order.
+func sameTokens(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
