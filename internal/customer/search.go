@@ -20,8 +20,8 @@ import (
 
 // SearchStore is what search needs from an engine beyond the profiles themselves.
 type SearchStore interface {
-	// SearchPostings returns, for each token, up to max ids of the customers holding it.
-	SearchPostings(ctx context.Context, tokens []int64, max int) ([]search.Posting, error)
+	// Store reads the customers holding tokens.
+	search.Store
 	// SearchCustomers returns the stored customers among ids with MergedInto set, in no
 	// particular order.
 	SearchCustomers(ctx context.Context, ids []string) ([]*Record, error)
@@ -93,13 +93,11 @@ func (s *Service) Search(ctx context.Context, text string, f SearchFilter, limit
 	if !ok {
 		return nil, problem.New(problem.Internal, "this store cannot search")
 	}
-	terms := q.Terms()
-	postings, err := st.SearchPostings(ctx, search.Tokens(s.keys, terms), search.MaxPostings)
+	ids, err := search.Candidates(ctx, st, s.keys, q, search.CandidatesFor(limit))
 	if err != nil {
 		return nil, err
 	}
-	ids := search.Candidates(postings, search.CandidatesFor(limit))
-	kinds := search.KindsOf(terms)
+	kinds := search.KindsOf(q.Terms())
 	var ordered []string
 	if len(q.Orders) > 0 {
 		if ordered, err = st.OrderCustomers(ctx, q.Orders); err != nil {

@@ -1,10 +1,12 @@
 package search
 
 import (
+	"context"
 	"encoding/csv"
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -84,10 +86,38 @@ func febrlSet(t testing.TB, file string) (map[string]map[string]any, []FebrlCase
 	return orgs, cases
 }
 
-// memorySearch is the search pipeline over postings held in memory, as an engine holds them.
+// memoryIndex holds postings in memory, as an engine holds them.
+type memoryIndex map[int64][]string
+
+func (m memoryIndex) SearchPostings(_ context.Context, tokens []int64, max int, partial bool) ([]Posting, error) {
+	out := make([]Posting, len(tokens))
+	for i, tok := range tokens {
+		ids := m[tok]
+		out[i] = Posting{Token: tok, IDs: ids}
+		if len(ids) > max {
+			out[i] = Posting{Token: tok, More: true}
+			if partial {
+				out[i].IDs = ids[:max]
+			}
+		}
+	}
+	return out, nil
+}
+
+func (m memoryIndex) SearchHolders(_ context.Context, token int64, ids []string) ([]string, error) {
+	var out []string
+	for _, id := range ids {
+		if slices.Contains(m[token], id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// memorySearch is the search pipeline over postings held in memory.
 func memorySearch(t testing.TB, orgs map[string]map[string]any) func(q string, n int) []string {
 	h := fnvHasher{}
-	postings := map[int64][]string{}
+	ix := memoryIndex{}
 	ids := make([]string, 0, len(orgs))
 	for id := range orgs {
 		ids = append(ids, id)
@@ -95,7 +125,7 @@ func memorySearch(t testing.TB, orgs map[string]map[string]any) func(q string, n
 	sort.Strings(ids)
 	for _, id := range ids {
 		for _, tok := range Tokens(h, Index(orgs[id])) {
-			postings[tok] = append(postings[tok], id)
+			ix[tok] = append(ix[tok], id)
 		}
 	}
 	return func(text string, n int) []string {
@@ -103,12 +133,10 @@ func memorySearch(t testing.TB, orgs map[string]map[string]any) func(q string, n
 		if err != nil {
 			return nil
 		}
-		var ps []Posting
-		for _, tok := range Tokens(h, q.Terms()) {
-			ids := postings[tok]
-			ps = append(ps, Posting{Token: tok, IDs: ids[:min(len(ids), MaxPostings)]})
+		cands, err := Candidates(context.Background(), ix, h, q, CandidatesFor(n))
+		if err != nil {
+			t.Fatal(err)
 		}
-		cands := Candidates(ps, CandidatesFor(n))
 		scores := map[string]float64{}
 		for _, id := range cands {
 			scores[id], _ = Score(q, orgs[id])

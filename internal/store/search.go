@@ -32,31 +32,57 @@ func (db *core) replaceSearch(ctx context.Context, tx *sql.Tx, r *customer.Recor
 	return db.insertRows(ctx, tx, db.searchRows, appendSearchRows(nil, r))
 }
 
-// SearchPostings implements customer.SearchStore: one indexed range read per token, in the
-// primary key's order, so no sort.
-func (db *Customers) SearchPostings(ctx context.Context, tokens []int64, max int) ([]search.Posting, error) {
+// SearchPostings implements search.Store: per token, a bounded count in the index, then the
+// holders when there are few enough (or the first of them, for a partial read), in the primary
+// key's order, so no sort.
+func (db *Customers) SearchPostings(ctx context.Context, tokens []int64, max int, partial bool) ([]search.Posting, error) {
 	out := make([]search.Posting, 0, len(tokens))
 	for _, tok := range tokens {
-		rows, err := db.query(ctx, `SELECT customer_id FROM search_tokens WHERE token = $1 LIMIT $2`, tok, max)
-		if err != nil {
-			return nil, db.translate(err)
-		}
 		p := search.Posting{Token: tok}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, db.translate(err)
-			}
-			p.IDs = append(p.IDs, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		var n int
+		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM search_tokens WHERE token = $1 LIMIT $2) t`, tok, max+1).Scan(&n); err != nil {
 			return nil, db.translate(err)
+		}
+		p.More = n > max
+		if n > 0 && (!p.More || partial) {
+			ids, err := db.searchIDs(ctx, `SELECT customer_id FROM search_tokens WHERE token = $1 LIMIT $2`, tok, max)
+			if err != nil {
+				return nil, err
+			}
+			p.IDs = ids
 		}
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// SearchHolders implements search.Store.
+func (db *Customers) SearchHolders(ctx context.Context, token int64, ids []string) ([]string, error) {
+	var out []string
+	err := batches(ids, []any{token}, func(args []any) error {
+		held, err := db.searchIDs(ctx, `SELECT customer_id FROM search_tokens WHERE token = $1 AND customer_id IN (`+db.idList(2)+`)`, args...)
+		out = append(out, held...)
+		return err
+	})
+	return out, err
+}
+
+// searchIDs runs a query for customer ids.
+func (db *Customers) searchIDs(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := db.query(ctx, q, args...)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, db.translate(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, db.translate(rows.Err())
 }
 
 // SearchCustomers implements customer.SearchStore.

@@ -17,7 +17,7 @@ import (
 // postings returns the ids holding each token, sorted, as the engine gives them.
 func postings(t *testing.T, db *store.Engine, tokens ...int64) map[int64][]string {
 	t.Helper()
-	ps, err := db.Customers().SearchPostings(ctx, tokens, search.MaxPostings)
+	ps, err := db.Customers().SearchPostings(ctx, tokens, search.Selective, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +48,14 @@ func testSearchTokens(t *testing.T, db *store.Engine) {
 	if !slices.Equal(got[100], []string{id(1), id(2)}) || !slices.Equal(got[101], []string{id(1)}) || len(got[999]) != 0 {
 		t.Fatalf("got postings %v", got)
 	}
-	if ps, _ := cs.SearchPostings(ctx, []int64{100}, 1); len(ps) != 1 || len(ps[0].IDs) != 1 {
-		t.Fatalf("got %v, want one id at most", ps)
+	if ps, _ := cs.SearchPostings(ctx, []int64{100, 101}, 1, false); len(ps) != 2 || !ps[0].More || len(ps[0].IDs) != 0 || ps[1].More || len(ps[1].IDs) != 1 {
+		t.Fatalf("got %+v, want the first token over the bound, the second read", ps)
+	}
+	if ps, _ := cs.SearchPostings(ctx, []int64{100}, 1, true); len(ps) != 1 || !ps[0].More || len(ps[0].IDs) != 1 {
+		t.Fatalf("got %+v, want one holder of a partial read", ps)
+	}
+	if held, err := cs.SearchHolders(ctx, 100, []string{id(2), id(3)}); err != nil || !slices.Equal(held, []string{id(2)}) {
+		t.Fatalf("got %v, %v, want the one holder among those asked", held, err)
 	}
 
 	// An update that was sealed replaces the tokens; one that was not keeps them.
