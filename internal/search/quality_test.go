@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"hash/fnv"
@@ -89,19 +90,33 @@ func febrlSet(t testing.TB, file string) (map[string]map[string]any, []FebrlCase
 // memoryIndex holds postings in memory, as an engine holds them.
 type memoryIndex map[int64][]string
 
-func (m memoryIndex) SearchPostings(_ context.Context, tokens []int64, max int, partial bool) ([]Posting, error) {
-	out := make([]Posting, len(tokens))
+func (m memoryIndex) SearchCounts(_ context.Context, tokens []int64, max int) ([]int, error) {
+	out := make([]int, len(tokens))
 	for i, tok := range tokens {
-		ids := m[tok]
-		out[i] = Posting{Token: tok, IDs: ids}
-		if len(ids) > max {
-			out[i] = Posting{Token: tok, More: true}
-			if partial {
-				out[i].IDs = ids[:max]
-			}
-		}
+		out[i] = min(len(m[tok]), max+1)
 	}
 	return out, nil
+}
+
+func (m memoryIndex) SearchTop(_ context.Context, tokens []int64, weights []float64, perToken, n int) ([]Weighed, error) {
+	sum := map[string]float64{}
+	for i, tok := range tokens {
+		ids := m[tok]
+		for _, id := range ids[:min(len(ids), perToken)] {
+			sum[id] += weights[i]
+		}
+	}
+	out := make([]Weighed, 0, len(sum))
+	for id, w := range sum {
+		out = append(out, Weighed{id, w})
+	}
+	slices.SortFunc(out, func(a, b Weighed) int {
+		if a.Weight != b.Weight {
+			return cmp.Compare(b.Weight, a.Weight)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out[:min(n, len(out))], nil
 }
 
 func (m memoryIndex) SearchHolders(_ context.Context, token int64, ids []string) ([]string, error) {

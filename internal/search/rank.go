@@ -7,25 +7,27 @@ import (
 	"slices"
 )
 
-// Selective is how many customers a token may be held by and still be read whole: tokens held
-// by more (a common first name, a big town, at a million customers) only add weight to the
-// candidates the selective ones found, checked for those candidates alone. This bounds what a
-// search reads however large the customer base grows.
-const Selective = 2000
+// Selective is how many customers a token may be held by and still make candidates: the
+// engine weighs the holders of such tokens itself and hands back only the best. Tokens held by
+// more (a common name or a big town at millions of customers) only add weight to those
+// candidates, checked for them alone. This bounds what a search reads however large the
+// customer base grows.
+const Selective = 10_000
 
-// Posting is the customers an engine holds under one token: all of them, or, when there are
-// more than the reader asked for, More and (for a partial read) the first of them.
-type Posting struct {
-	Token int64
-	IDs   []string
-	More  bool
+// Weighed is a candidate with the evidence its tokens give.
+type Weighed struct {
+	ID     string
+	Weight float64
 }
 
 // Store is what finding candidates needs from an engine.
 type Store interface {
-	// SearchPostings returns a Posting per token: all holders when there are at most max,
-	// otherwise More, with the first max holders if partial and none if not.
-	SearchPostings(ctx context.Context, tokens []int64, max int, partial bool) ([]Posting, error)
+	// SearchCounts returns how many customers hold each token, counting no further than
+	// max+1.
+	SearchCounts(ctx context.Context, tokens []int64, max int) ([]int, error)
+	// SearchTop returns the n customers with the greatest sum of the weights of the tokens
+	// they hold, heaviest first (ties by id), reading at most perToken holders of each token.
+	SearchTop(ctx context.Context, tokens []int64, weights []float64, perToken, n int) ([]Weighed, error)
 	// SearchHolders returns which of ids hold token.
 	SearchHolders(ctx context.Context, token int64, ids []string) ([]string, error)
 }
@@ -33,89 +35,69 @@ type Store interface {
 // Candidates finds the n customers whose tokens give the most evidence for q: each shared token
 // counts by its kind's weight and by how rare it is (a token few customers hold says more than
 // one thousands hold), so a customer sharing a rare surname and the town outranks one sharing
-// only a common first name. Selective tokens are read whole; common ones are checked for the
-// best candidates only. When no token is selective (one very common name alone), the first
-// holders of the common tokens stand in: any of them answers such a query as well.
-func Candidates(ctx context.Context, ix Store, h Hasher, q Query, n int) ([]string, error) {
+// only a common first name. Tokens held by at most Selective customers are weighed by the
+// engine; commoner ones are checked for the best candidates only. When every token is common
+// (one very common name alone), the first Selective holders of each stand in: any of them
+// answers such a query as well.
+func Candidates(ctx context.Context, st Store, h Hasher, q Query, n int) ([]string, error) {
 	tokens := Tokens(h, q.Terms())
-	ps, err := ix.SearchPostings(ctx, tokens, Selective, false)
+	counts, err := st.SearchCounts(ctx, tokens, Selective)
 	if err != nil {
 		return nil, err
 	}
-	weight := map[string]float64{}
-	var common []int64
-	for _, p := range ps {
-		if p.More {
-			common = append(common, p.Token)
-			continue
+	var rare, common []int64
+	var rareW, commonW []float64
+	for i, tok := range tokens {
+		switch c := counts[i]; {
+		case c == 0:
+		case c <= Selective:
+			rare, rareW = append(rare, tok), append(rareW, weigh(tok, c))
+		default:
+			common, commonW = append(common, tok), append(commonW, weigh(tok, c))
 		}
-		add(weight, p.Token, p.IDs, len(p.IDs))
 	}
-	if len(weight) == 0 && len(common) > 0 {
-		if ps, err = ix.SearchPostings(ctx, common, Selective, true); err != nil {
+	if len(rare) == 0 {
+		rare, rareW, common = common, commonW, nil
+	}
+	if len(rare) == 0 {
+		return nil, nil
+	}
+	top, err := st.SearchTop(ctx, rare, rareW, Selective, max(n, 4*n))
+	if err != nil || len(common) == 0 {
+		return ids(top, n), err
+	}
+	weight := make(map[string]float64, len(top))
+	cands := make([]string, len(top))
+	for i, c := range top {
+		weight[c.ID], cands[i] = c.Weight, c.ID
+	}
+	for i, tok := range common {
+		held, err := st.SearchHolders(ctx, tok, cands)
+		if err != nil {
 			return nil, err
 		}
-		for _, p := range ps {
-			add(weight, p.Token, p.IDs, Selective+1)
-		}
-		return best(weight, n), nil
-	}
-	if len(common) > 0 {
-		top := best(weight, 2*n)
-		for _, tok := range common {
-			held, err := ix.SearchHolders(ctx, tok, top)
-			if err != nil {
-				return nil, err
-			}
-			add(weight, tok, held, Selective+1)
+		for _, id := range held {
+			weight[id] += commonW[i]
 		}
 	}
-	return best(weight, n), nil
+	for i := range top {
+		top[i].Weight = weight[top[i].ID]
+	}
+	slices.SortStableFunc(top, func(a, b Weighed) int { return cmp.Compare(b.Weight, a.Weight) })
+	return ids(top, n), nil
 }
 
-// add credits each of ids with token's weight, for a token held by df customers.
-func add(weight map[string]float64, token int64, ids []string, df int) {
-	if df == 0 {
-		return
-	}
-	w := specs[KindOf(token)].weight * math.Log(1+float64(10*Selective)/float64(df))
-	for _, id := range ids {
-		weight[id] += w
-	}
+// weigh is the evidence a token held by df customers gives: its kind's weight, more the
+// rarer it is.
+func weigh(token int64, df int) float64 {
+	return specs[KindOf(token)].weight * math.Log(1+float64(Selective)/float64(df))
 }
 
-type weighed struct {
-	id string
-	w  float64
-}
-
-// best returns the n ids of most weight, heaviest first, ties by id.
-func best(weight map[string]float64, n int) []string {
-	all := make([]weighed, 0, len(weight))
-	for id, w := range weight {
-		all = append(all, weighed{id, w})
-	}
-	order := func(a, b weighed) int {
-		if c := cmp.Compare(b.w, a.w); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	}
-	if len(all) > 4*n {
-		// Keep the candidates above the n-th weight without sorting them all: a common
-		// token can bring thousands.
-		ws := make([]float64, len(all))
-		for i, c := range all {
-			ws[i] = c.w
-		}
-		slices.Sort(ws)
-		cut := ws[len(ws)-n]
-		all = slices.DeleteFunc(all, func(c weighed) bool { return c.w < cut })
-	}
-	slices.SortFunc(all, order)
-	out := make([]string, 0, min(n, len(all)))
-	for _, c := range all[:min(n, len(all))] {
-		out = append(out, c.id)
+// ids are the ids of the first n candidates.
+func ids(cs []Weighed, n int) []string {
+	out := make([]string, 0, min(n, len(cs)))
+	for _, c := range cs[:min(n, len(cs))] {
+		out = append(out, c.ID)
 	}
 	return out
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/search"
@@ -32,28 +34,52 @@ func (db *core) replaceSearch(ctx context.Context, tx *sql.Tx, r *customer.Recor
 	return db.insertRows(ctx, tx, db.searchRows, appendSearchRows(nil, r))
 }
 
-// SearchPostings implements search.Store: per token, a bounded count in the index, then the
-// holders when there are few enough (or the first of them, for a partial read), in the primary
-// key's order, so no sort.
-func (db *Customers) SearchPostings(ctx context.Context, tokens []int64, max int, partial bool) ([]search.Posting, error) {
-	out := make([]search.Posting, 0, len(tokens))
-	for _, tok := range tokens {
-		p := search.Posting{Token: tok}
-		var n int
-		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM search_tokens WHERE token = $1 LIMIT $2) t`, tok, max+1).Scan(&n); err != nil {
+// SearchCounts implements search.Store: a bounded count in the index per token.
+func (db *Customers) SearchCounts(ctx context.Context, tokens []int64, max int) ([]int, error) {
+	out := make([]int, len(tokens))
+	for i, tok := range tokens {
+		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM search_tokens WHERE token = $1 LIMIT $2) t`, tok, max+1).Scan(&out[i]); err != nil {
 			return nil, db.translate(err)
 		}
-		p.More = n > max
-		if n > 0 && (!p.More || partial) {
-			ids, err := db.searchIDs(ctx, `SELECT customer_id FROM search_tokens WHERE token = $1 LIMIT $2`, tok, max)
-			if err != nil {
-				return nil, err
-			}
-			p.IDs = ids
-		}
-		out = append(out, p)
 	}
 	return out, nil
+}
+
+// SearchTop implements search.Store in one statement, so that the holders of every token are
+// weighed inside the engine and only the best n cross to Steward: a statement per token reading
+// its holders cost most of a search at a million customers.
+func (db *Customers) SearchTop(ctx context.Context, tokens []int64, weights []float64, perToken, n int) ([]search.Weighed, error) {
+	if len(tokens) == 0 {
+		return nil, nil
+	}
+	var b strings.Builder
+	args := make([]any, 0, 3*len(tokens)+1)
+	b.WriteString(`SELECT customer_id, SUM(w) FROM (`)
+	for i, tok := range tokens {
+		if i > 0 {
+			b.WriteString(` UNION ALL `)
+		}
+		k := 3 * i
+		fmt.Fprintf(&b, `SELECT customer_id, CAST($%d AS DOUBLE PRECISION) AS w FROM (SELECT customer_id FROM search_tokens WHERE token = $%d LIMIT $%d) t%d`,
+			k+1, k+2, k+3, i)
+		args = append(args, weights[i], tok, perToken)
+	}
+	fmt.Fprintf(&b, `) u GROUP BY customer_id ORDER BY SUM(w) DESC, customer_id LIMIT $%d`, len(args)+1)
+	args = append(args, n)
+	rows, err := db.query(ctx, b.String(), args...)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	var out []search.Weighed
+	for rows.Next() {
+		var c search.Weighed
+		if err := rows.Scan(&c.ID, &c.Weight); err != nil {
+			return nil, db.translate(err)
+		}
+		out = append(out, c)
+	}
+	return out, db.translate(rows.Err())
 }
 
 // SearchHolders implements search.Store.

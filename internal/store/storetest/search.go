@@ -14,18 +14,19 @@ import (
 	"github.com/stewardhq/steward/internal/store"
 )
 
-// postings returns the ids holding each token, sorted, as the engine gives them.
+// postings returns the ids holding each token, sorted, as the engine weighs them.
 func postings(t *testing.T, db *store.Engine, tokens ...int64) map[int64][]string {
 	t.Helper()
-	ps, err := db.Customers().SearchPostings(ctx, tokens, search.Selective, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[int64][]string{}
-	for _, p := range ps {
-		ids := slices.Clone(p.IDs)
-		slices.Sort(ids)
-		out[p.Token] = ids
+	for _, tok := range tokens {
+		top, err := db.Customers().SearchTop(ctx, []int64{tok}, []float64{1}, search.Selective, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range top {
+			out[tok] = append(out[tok], c.ID)
+		}
+		slices.Sort(out[tok])
 	}
 	return out
 }
@@ -48,11 +49,17 @@ func testSearchTokens(t *testing.T, db *store.Engine) {
 	if !slices.Equal(got[100], []string{id(1), id(2)}) || !slices.Equal(got[101], []string{id(1)}) || len(got[999]) != 0 {
 		t.Fatalf("got postings %v", got)
 	}
-	if ps, _ := cs.SearchPostings(ctx, []int64{100, 101}, 1, false); len(ps) != 2 || !ps[0].More || len(ps[0].IDs) != 0 || ps[1].More || len(ps[1].IDs) != 1 {
-		t.Fatalf("got %+v, want the first token over the bound, the second read", ps)
+	if counts, err := cs.SearchCounts(ctx, []int64{100, 101, 999}, 1); err != nil || !slices.Equal(counts, []int{2, 1, 0}) {
+		t.Fatalf("got counts %v, %v, want [2 1 0] (counted to the bound and one more)", counts, err)
 	}
-	if ps, _ := cs.SearchPostings(ctx, []int64{100}, 1, true); len(ps) != 1 || !ps[0].More || len(ps[0].IDs) != 1 {
-		t.Fatalf("got %+v, want one holder of a partial read", ps)
+	// Weighed in the engine: id(1) holds both tokens, id(2) the heavier one; one holder read
+	// per token leaves out the second holder of 100.
+	top, err := cs.SearchTop(ctx, []int64{100, 101}, []float64{1, 0.5}, search.Selective, 10)
+	if err != nil || len(top) != 2 || top[0] != (search.Weighed{ID: id(1), Weight: 1.5}) || top[1] != (search.Weighed{ID: id(2), Weight: 1}) {
+		t.Fatalf("got %+v, %v", top, err)
+	}
+	if top, err := cs.SearchTop(ctx, []int64{100}, []float64{1}, 1, 10); err != nil || len(top) != 1 {
+		t.Fatalf("got %+v, %v, want one holder read", top, err)
 	}
 	if held, err := cs.SearchHolders(ctx, 100, []string{id(2), id(3)}); err != nil || !slices.Equal(held, []string{id(2)}) {
 		t.Fatalf("got %v, %v, want the one holder among those asked", held, err)
