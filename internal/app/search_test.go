@@ -166,10 +166,10 @@ func searchScenarios(t *testing.T, db string) {
 			if en.CustomerID == "" && en.ActorRole == "support" && strings.HasPrefix(en.Target, "results:") && summary == nil {
 				summary = &entries[i]
 			}
-			b, _ := json.Marshal(en)
+			said := strings.ToLower(strings.Join(append(en.Fields, en.Target, en.Purpose), " "))
 			for _, typed := range []string{"jane", "smith", "leeds", "3456", "1042"} {
-				if strings.Contains(strings.ToLower(string(b)), typed) {
-					t.Errorf("an audit entry holds what was typed (%q): %s", typed, b)
+				if strings.Contains(said, typed) {
+					t.Errorf("an audit entry holds what was typed (%q): %+v", typed, en)
 				}
 			}
 		}

@@ -98,12 +98,19 @@ func (m memoryIndex) SearchCounts(_ context.Context, tokens []int64, max int) ([
 	return out, nil
 }
 
-func (m memoryIndex) SearchTop(_ context.Context, tokens []int64, weights []float64, perToken, n int) ([]Weighed, error) {
+func (m memoryIndex) SearchTop(_ context.Context, read, probe []Weight, perToken, n int) ([]Weighed, error) {
 	sum := map[string]float64{}
-	for i, tok := range tokens {
-		ids := m[tok]
+	for _, w := range read {
+		ids := m[w.Token]
 		for _, id := range ids[:min(len(ids), perToken)] {
-			sum[id] += weights[i]
+			sum[id] += w.Weight
+		}
+	}
+	for _, w := range probe {
+		for _, id := range m[w.Token] {
+			if _, ok := sum[id]; ok {
+				sum[id] += w.Weight
+			}
 		}
 	}
 	out := make([]Weighed, 0, len(sum))
@@ -117,16 +124,6 @@ func (m memoryIndex) SearchTop(_ context.Context, tokens []int64, weights []floa
 		return cmp.Compare(a.ID, b.ID)
 	})
 	return out[:min(n, len(out))], nil
-}
-
-func (m memoryIndex) SearchHolders(_ context.Context, token int64, ids []string) ([]string, error) {
-	var out []string
-	for _, id := range ids {
-		if slices.Contains(m[token], id) {
-			out = append(out, id)
-		}
-	}
-	return out, nil
 }
 
 // memorySearch is the search pipeline over postings held in memory.

@@ -5,18 +5,37 @@ import (
 	"context"
 	"math"
 	"slices"
+
+	"github.com/stewardhq/steward/internal/match"
 )
 
-// Selective is how many customers a token may be held by and still make candidates: the
-// engine weighs the holders of such tokens itself and hands back only the best. Tokens held by
-// more (a common name or a big town at millions of customers) only add weight to those
-// candidates, checked for them alone. This bounds what a search reads however large the
-// customer base grows.
+// Selective is how many holders of a token a search reads at most, when nothing rarer is
+// asked for: a very common name alone at millions of customers is answered from its first
+// holders, any of whom answers it as well.
 const Selective = 10_000
+
+// readBudget bounds how many holders the tokens read whole may have together: the rarest
+// tokens are read, rarest first, until the next would pass the budget, and the others (a
+// common first name, a big town, the fuzzy tokens standing for many names) are only probed for
+// the customers read. What a search costs then depends on how selective the query is, not on
+// how many customers there are.
+const readBudget = 1000
+
+// fuzzyRead is how many holders a fuzzy token (a Soundex code or first letters, which stand for
+// many names) may have and still be read: in a small customer base every fuzzy token is, so
+// that a misspelt or half-typed name alone finds its customers; in a large one they only weigh
+// the customers the exact tokens found.
+const fuzzyRead = 500
 
 // Weighed is a candidate with the evidence its tokens give.
 type Weighed struct {
 	ID     string
+	Weight float64
+}
+
+// Weight is a token with the evidence it gives.
+type Weight struct {
+	Token  int64
 	Weight float64
 }
 
@@ -26,80 +45,84 @@ type Store interface {
 	// max+1.
 	SearchCounts(ctx context.Context, tokens []int64, max int) ([]int, error)
 	// SearchTop returns the n customers with the greatest sum of the weights of the tokens
-	// they hold, heaviest first (ties by id), reading at most perToken holders of each token.
-	SearchTop(ctx context.Context, tokens []int64, weights []float64, perToken, n int) ([]Weighed, error)
-	// SearchHolders returns which of ids hold token.
-	SearchHolders(ctx context.Context, token int64, ids []string) ([]string, error)
+	// they hold, heaviest first (ties by id), among the holders of the read tokens (at most
+	// perToken of each): the probed tokens add their weight to those holders only.
+	SearchTop(ctx context.Context, read, probe []Weight, perToken, n int) ([]Weighed, error)
 }
 
 // Candidates finds the n customers whose tokens give the most evidence for q: each shared token
 // counts by its kind's weight and by how rare it is (a token few customers hold says more than
 // one thousands hold), so a customer sharing a rare surname and the town outranks one sharing
-// only a common first name. Tokens held by at most Selective customers are weighed by the
-// engine; commoner ones are checked for the best candidates only. When every token is common
-// (one very common name alone), the first Selective holders of each stand in: any of them
-// answers such a query as well.
+// only a common first name. The candidates are the holders of the rarest tokens (see
+// readBudget); the other tokens add their weight to them.
 func Candidates(ctx context.Context, st Store, h Hasher, q Query, n int) ([]string, error) {
 	tokens := Tokens(h, q.Terms())
 	counts, err := st.SearchCounts(ctx, tokens, Selective)
 	if err != nil {
 		return nil, err
 	}
-	var rare, common []int64
-	var rareW, commonW []float64
+	count := make(map[int64]int, len(tokens))
 	for i, tok := range tokens {
-		switch c := counts[i]; {
-		case c == 0:
-		case c <= Selective:
-			rare, rareW = append(rare, tok), append(rareW, weigh(tok, c))
-		default:
-			common, commonW = append(common, tok), append(commonW, weigh(tok, c))
+		count[tok] = counts[i]
+	}
+	// A word found as a name needs no fuzzy expansion where that would be costly: its exact
+	// token carries it, and broad Soundex and prefix tokens would only add candidates.
+	skip := map[int64]bool{}
+	for _, w := range q.Words {
+		if count[Token(h, Term{KindName, w})] == 0 {
+			continue
+		}
+		for _, t := range []Term{{KindNameSound, match.Soundex(w)}, {KindNamePrefix, prefix(w)}} {
+			if t.Value != "" {
+				if tok := Token(h, t); count[tok] > fuzzyRead {
+					skip[tok] = true
+				}
+			}
 		}
 	}
-	if len(rare) == 0 {
-		rare, rareW, common = common, commonW, nil
+	order := make([]int, 0, len(tokens))
+	for i, tok := range tokens {
+		if counts[i] > 0 && !skip[tok] {
+			order = append(order, i)
+		}
 	}
-	if len(rare) == 0 {
+	if len(order) == 0 {
 		return nil, nil
 	}
-	top, err := st.SearchTop(ctx, rare, rareW, Selective, max(n, 4*n))
-	if err != nil || len(common) == 0 {
-		return ids(top, n), err
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(counts[a], counts[b]) })
+	var read, probe []Weight
+	budget := readBudget
+	for _, i := range order {
+		tok, c := tokens[i], counts[i]
+		w := Weight{tok, weigh(tok, c)}
+		k := KindOf(tok)
+		fuzzy := k == KindNameSound || k == KindNamePrefix
+		if len(read) == 0 && !fuzzy || c <= budget && (!fuzzy || c <= fuzzyRead) {
+			read = append(read, w)
+			budget -= c
+		} else {
+			probe = append(probe, w)
+		}
 	}
-	weight := make(map[string]float64, len(top))
-	cands := make([]string, len(top))
+	if len(read) == 0 {
+		// Only fuzzy tokens, all of them broad: the rarest stands in.
+		read, probe = probe[:1], probe[1:]
+	}
+	top, err := st.SearchTop(ctx, read, probe, Selective, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(top))
 	for i, c := range top {
-		weight[c.ID], cands[i] = c.Weight, c.ID
+		out[i] = c.ID
 	}
-	for i, tok := range common {
-		held, err := st.SearchHolders(ctx, tok, cands)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range held {
-			weight[id] += commonW[i]
-		}
-	}
-	for i := range top {
-		top[i].Weight = weight[top[i].ID]
-	}
-	slices.SortStableFunc(top, func(a, b Weighed) int { return cmp.Compare(b.Weight, a.Weight) })
-	return ids(top, n), nil
+	return out, nil
 }
 
 // weigh is the evidence a token held by df customers gives: its kind's weight, more the
 // rarer it is.
 func weigh(token int64, df int) float64 {
 	return specs[KindOf(token)].weight * math.Log(1+float64(Selective)/float64(df))
-}
-
-// ids are the ids of the first n candidates.
-func ids(cs []Weighed, n int) []string {
-	out := make([]string, 0, min(n, len(cs)))
-	for _, c := range cs[:min(n, len(cs))] {
-		out = append(out, c.ID)
-	}
-	return out
 }
 
 // CandidatesFor is how many candidates a search for n results opens and scores: enough that

@@ -47,25 +47,29 @@ func (db *Customers) SearchCounts(ctx context.Context, tokens []int64, max int) 
 
 // SearchTop implements search.Store in one statement, so that the holders of every token are
 // weighed inside the engine and only the best n cross to Steward: a statement per token reading
-// its holders cost most of a search at a million customers.
-func (db *Customers) SearchTop(ctx context.Context, tokens []int64, weights []float64, perToken, n int) ([]search.Weighed, error) {
-	if len(tokens) == 0 {
+// its holders cost most of a search at a million customers. The holders of the read tokens are
+// gathered once (r); each probed token is looked up for them alone, by the primary key.
+func (db *Customers) SearchTop(ctx context.Context, read, probe []search.Weight, perToken, n int) ([]search.Weighed, error) {
+	if len(read) == 0 {
 		return nil, nil
 	}
 	var b strings.Builder
-	args := make([]any, 0, 3*len(tokens)+1)
-	b.WriteString(`SELECT customer_id, SUM(w) FROM (`)
-	for i, tok := range tokens {
+	args := make([]any, 0, 3*len(read)+2*len(probe)+1)
+	arg := func(v any) int { args = append(args, v); return len(args) }
+	b.WriteString(`WITH r AS MATERIALIZED (`)
+	for i, w := range read {
 		if i > 0 {
 			b.WriteString(` UNION ALL `)
 		}
-		k := 3 * i
 		fmt.Fprintf(&b, `SELECT customer_id, CAST($%d AS DOUBLE PRECISION) AS w FROM (SELECT customer_id FROM search_tokens WHERE token = $%d LIMIT $%d) t%d`,
-			k+1, k+2, k+3, i)
-		args = append(args, weights[i], tok, perToken)
+			arg(w.Weight), arg(w.Token), arg(perToken), i)
 	}
-	fmt.Fprintf(&b, `) u GROUP BY customer_id ORDER BY SUM(w) DESC, customer_id LIMIT $%d`, len(args)+1)
-	args = append(args, n)
+	b.WriteString(`), ids AS MATERIALIZED (SELECT DISTINCT customer_id FROM r) SELECT customer_id, SUM(w) FROM (SELECT customer_id, w FROM r`)
+	for _, w := range probe {
+		fmt.Fprintf(&b, ` UNION ALL SELECT ids.customer_id, CAST($%d AS DOUBLE PRECISION) FROM ids JOIN search_tokens s ON s.token = $%d AND s.customer_id = ids.customer_id`,
+			arg(w.Weight), arg(w.Token))
+	}
+	fmt.Fprintf(&b, `) u GROUP BY customer_id ORDER BY SUM(w) DESC, customer_id LIMIT $%d`, arg(n))
 	rows, err := db.query(ctx, b.String(), args...)
 	if err != nil {
 		return nil, db.translate(err)
@@ -80,17 +84,6 @@ func (db *Customers) SearchTop(ctx context.Context, tokens []int64, weights []fl
 		out = append(out, c)
 	}
 	return out, db.translate(rows.Err())
-}
-
-// SearchHolders implements search.Store.
-func (db *Customers) SearchHolders(ctx context.Context, token int64, ids []string) ([]string, error) {
-	var out []string
-	err := batches(ids, []any{token}, func(args []any) error {
-		held, err := db.searchIDs(ctx, `SELECT customer_id FROM search_tokens WHERE token = $1 AND customer_id IN (`+db.idList(2)+`)`, args...)
-		out = append(out, held...)
-		return err
-	})
-	return out, err
 }
 
 // searchIDs runs a query for customer ids.

@@ -19,7 +19,7 @@ func postings(t *testing.T, db *store.Engine, tokens ...int64) map[int64][]strin
 	t.Helper()
 	out := map[int64][]string{}
 	for _, tok := range tokens {
-		top, err := db.Customers().SearchTop(ctx, []int64{tok}, []float64{1}, search.Selective, 100)
+		top, err := db.Customers().SearchTop(ctx, []search.Weight{{Token: tok, Weight: 1}}, nil, search.Selective, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,17 +52,15 @@ func testSearchTokens(t *testing.T, db *store.Engine) {
 	if counts, err := cs.SearchCounts(ctx, []int64{100, 101, 999}, 1); err != nil || !slices.Equal(counts, []int{2, 1, 0}) {
 		t.Fatalf("got counts %v, %v, want [2 1 0] (counted to the bound and one more)", counts, err)
 	}
-	// Weighed in the engine: id(1) holds both tokens, id(2) the heavier one; one holder read
-	// per token leaves out the second holder of 100.
-	top, err := cs.SearchTop(ctx, []int64{100, 101}, []float64{1, 0.5}, search.Selective, 10)
+	// Weighed in the engine: id(1) holds both tokens, id(2) the heavier one; a probed token
+	// adds to the holders of the read ones only (103 is id(3)'s, who holds no read token).
+	read := []search.Weight{{Token: 100, Weight: 1}}
+	top, err := cs.SearchTop(ctx, read, []search.Weight{{Token: 101, Weight: 0.5}, {Token: 103, Weight: 9}}, search.Selective, 10)
 	if err != nil || len(top) != 2 || top[0] != (search.Weighed{ID: id(1), Weight: 1.5}) || top[1] != (search.Weighed{ID: id(2), Weight: 1}) {
 		t.Fatalf("got %+v, %v", top, err)
 	}
-	if top, err := cs.SearchTop(ctx, []int64{100}, []float64{1}, 1, 10); err != nil || len(top) != 1 {
+	if top, err := cs.SearchTop(ctx, read, nil, 1, 10); err != nil || len(top) != 1 {
 		t.Fatalf("got %+v, %v, want one holder read", top, err)
-	}
-	if held, err := cs.SearchHolders(ctx, 100, []string{id(2), id(3)}); err != nil || !slices.Equal(held, []string{id(2)}) {
-		t.Fatalf("got %v, %v, want the one holder among those asked", held, err)
 	}
 
 	// An update that was sealed replaces the tokens; one that was not keeps them.
