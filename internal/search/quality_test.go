@@ -33,10 +33,10 @@ type FebrlCase struct {
 	Query, Want string
 }
 
-// febrlSet reads a Febrl file from shared/data (STEWARD_SHARED_DATA, or the first ancestor
+// FebrlSet reads a Febrl file from shared/data (STEWARD_SHARED_DATA, or the first ancestor
 // directory holding shared/data) and returns its originals as profile values by record id,
 // and one query per duplicate.
-func febrlSet(t testing.TB, file string) (map[string]map[string]any, []FebrlCase) {
+func FebrlSet(t testing.TB, file string) (map[string]map[string]any, []FebrlCase) {
 	t.Helper()
 	dir := os.Getenv("STEWARD_SHARED_DATA")
 	if dir == "" {
@@ -181,7 +181,7 @@ func MeasureRecall(cases []FebrlCase, search func(q string, n int) []string) Rec
 
 func TestFebrlRecall(t *testing.T) {
 	for _, file := range []string{"dataset1.csv", "dataset2.csv"} {
-		orgs, cases := febrlSet(t, file)
+		orgs, cases := FebrlSet(t, file)
 		r := MeasureRecall(cases, memorySearch(t, orgs))
 		t.Logf("%s: %d customers, %d queries: recall@1 %.3f, recall@10 %.3f, MRR %.3f", file, len(orgs), len(cases), r.At1, r.At10, r.MRR)
 		if r.At1 < 0.85 || r.At10 < 0.95 {
