@@ -19,10 +19,10 @@ import (
 // The people the search scenarios look for: what a support agent types must find them
 // however it is typed, and the answers must never show their values in clear.
 const (
-	janeSmith   = `{"first_name":"Jane","last_name":"Smith","city":"Leeds","postal_code":"LS1 4AB","country":"GB","email":"jane.smith@example.com","phone":"+44 7911 123456","customer_number":"C-1042","loyalty_tier":"gold"}`
-	billTurner  = `{"first_name":"William","last_name":"Turner","city":"Manchester","postal_code":"M1 1AE","country":"GB","email":"w.turner@mail.example","phone":"+44 7911 234567"}`
-	zoeAdams    = `{"first_name":"Zoë","last_name":"Adams","city":"Zürich","country":"CH","email":"zoe@adams.example"}`
-	johnSmithes = `{"first_name":"John","last_name":"Smithes","city":"York","country":"GB","email":"john@smithes.example","loyalty_tier":"silver"}`
+	janeSmith  = `{"first_name":"Jane","last_name":"Smith","city":"Leeds","postal_code":"LS1 4AB","country":"GB","email":"jane.smith@example.com","phone":"+44 7911 123456","customer_number":"C-1042","loyalty_tier":"gold"}`
+	billTurner = `{"first_name":"William","last_name":"Turner","city":"Manchester","postal_code":"M1 1AE","country":"GB","email":"w.turner@mail.example","phone":"+44 7911 234567"}`
+	zoeAdams   = `{"first_name":"Zoë","last_name":"Adams","city":"Zürich","country":"CH","email":"zoe@adams.example"}`
+	johnSmyth  = `{"first_name":"John","last_name":"Smyth","city":"York","country":"GB","email":"john@smyth.example","loyalty_tier":"silver"}`
 )
 
 // searchFor runs a search as support and returns the ids found, best first.
@@ -64,7 +64,7 @@ func TestSearchPostgres(t *testing.T) { searchScenarios(t, pgtest.URL(t)) }
 
 func searchScenarios(t *testing.T, db string) {
 	e := newEnv(t, db)
-	jane, bill, zoe, john := e.create(janeSmith), e.create(billTurner), e.create(zoeAdams), e.create(johnSmithes)
+	jane, bill, zoe, john := e.create(janeSmith), e.create(billTurner), e.create(zoeAdams), e.create(johnSmyth)
 
 	t.Run("finds", func(t *testing.T) {
 		for _, c := range []struct {
@@ -93,7 +93,7 @@ func searchScenarios(t *testing.T, db string) {
 			{"234567", bill},
 			{"C-1042", jane}, // a customer number
 			{"c1042", jane},
-			{"smithes", john},
+			{"smyth", john},
 		} {
 			got := e.searchFor(c.query)
 			if len(got) == 0 || got[0] != c.want {
@@ -101,7 +101,7 @@ func searchScenarios(t *testing.T, db string) {
 			}
 		}
 		if got := e.searchFor("smith"); len(got) < 2 || got[0] != jane || !slices.Contains(got, john) {
-			t.Errorf("smith: got %v, want Smith first and Smithes after", got)
+			t.Errorf("smith: got %v, want Smith first and Smyth after", got)
 		}
 		if got := e.searchFor("qqqzzzx"); len(got) != 0 {
 			t.Errorf("nonsense found %v", got)

@@ -106,9 +106,23 @@ func (s *Service) Search(ctx context.Context, text string, f SearchFilter, limit
 		kinds = append(kinds, "order_number")
 		ids = append(slices.Clip(ordered), ids...)
 	}
-	recs, err := st.SearchCustomers(ctx, ids)
+	// A whole phone number is found exactly, through the phone field's blind index.
+	var phoned []*Record
+	if q.Phone != "" {
+		if phoned, err = s.phoneHolders(ctx, q.Phone); err != nil {
+			return nil, err
+		}
+		kinds = append(kinds, "phone")
+	}
+	recs, err := st.SearchCustomers(ctx, slices.DeleteFunc(ids, func(id string) bool {
+		return slices.ContainsFunc(phoned, func(r *Record) bool { return r.ID == id })
+	}))
 	if err != nil {
 		return nil, err
+	}
+	recs = append(phoned, recs...)
+	for _, r := range phoned {
+		ids = append([]string{r.ID}, ids...)
 	}
 	results, shown, err := s.scoreCandidates(ctx, q, f, recs, ordered)
 	if err != nil {
@@ -141,6 +155,20 @@ func (s *Service) Search(ctx context.Context, text string, f SearchFilter, limit
 		return nil, err
 	}
 	return out, nil
+}
+
+// phoneHolders are the customers the phone field's blind index holds for text read as a
+// phone number (none when it is not one): candidates, scored like any other.
+func (s *Service) phoneHolders(ctx context.Context, text string) ([]*Record, error) {
+	f, ok := s.catalog.Field("phone")
+	if !ok || !f.Indexed() {
+		return nil, nil
+	}
+	v, _, err := s.norm.Value("phone", text)
+	if err != nil {
+		return nil, nil
+	}
+	return s.store.FindCustomers(ctx, "phone", s.keys.BlindIndex("phone", indexBytes(v)), MaxLookup)
 }
 
 // searchEntry is the record of one search: the kinds of token asked for and how many

@@ -29,6 +29,9 @@ type Query struct {
 	// Digits are the digits of a query that looks like a phone number (only digits, spaces
 	// and the signs people write numbers with), at least four of them; empty otherwise.
 	Digits string
+	// Phone is the text of a query that looks like a whole phone number (seven digits or
+	// more), for the caller to normalise and look up exactly.
+	Phone string
 	// Orders are the words typed as they are (case and signs kept) that could be order
 	// numbers: those with a digit. Order numbers are stored as the shop sent them.
 	Orders []string
@@ -59,6 +62,9 @@ func Parse(q string) (Query, error) {
 	joined := strings.Join(text, " ")
 	if d := digits(joined); len(d) >= 4 && phoneLike(joined) {
 		out.Digits = d
+		if len(d) >= 7 {
+			out.Phone = joined
+		}
 	}
 	out.Words = words(joined)
 	if len(out.Words) > maxWords {
@@ -85,7 +91,8 @@ func phoneLike(s string) bool {
 // Terms are the terms a query looks up: every word as a name (with its Soundex code, first
 // letters and formal name) and as a town, words and pairs of words with digits as postal
 // codes and numbers (so "LS1 4AB" and "LS14AB" meet), pairs of words as two-word towns, the
-// e-mail parts (and the pieces of the local part) and the phone endings.
+// e-mail parts (and the pieces of the local part) and the phone ending (a whole number is
+// looked up by the caller in the phone field's blind index: see Query.Phone).
 func (q Query) Terms() []Term {
 	var ts terms
 	for i, w := range q.Words {

@@ -21,8 +21,7 @@ const Selective = 10_000
 // how many customers there are.
 const readBudget = 1000
 
-// fuzzyRead is how many holders a fuzzy token (a Soundex code or first letters, which stand for
-// many names) may have and still be read: in a small customer base every fuzzy token is, so
+// fuzzyRead is how many holders a fuzzy token (a Soundex code, which stands for many names) may have and still be read: in a small customer base every fuzzy token is, so
 // that a misspelt or half-typed name alone finds its customers; in a large one they only weigh
 // the customers the exact tokens found.
 const fuzzyRead = 500
@@ -66,18 +65,14 @@ func Candidates(ctx context.Context, st Store, h Hasher, q Query, n int) ([]stri
 		count[tok] = counts[i]
 	}
 	// A word found as a name needs no fuzzy expansion where that would be costly: its exact
-	// token carries it, and broad Soundex and prefix tokens would only add candidates.
+	// token carries it, and a broad Soundex token would only add candidates.
 	skip := map[int64]bool{}
 	for _, w := range q.Words {
 		if count[Token(h, Term{KindName, w})] == 0 {
 			continue
 		}
-		for _, t := range []Term{{KindNameSound, match.Soundex(w)}, {KindNamePrefix, prefix(w)}} {
-			if t.Value != "" {
-				if tok := Token(h, t); count[tok] > fuzzyRead {
-					skip[tok] = true
-				}
-			}
+		if tok := Token(h, Term{KindNameSound, match.Soundex(w)}); count[tok] > fuzzyRead {
+			skip[tok] = true
 		}
 	}
 	order := make([]int, 0, len(tokens))
@@ -95,8 +90,7 @@ func Candidates(ctx context.Context, st Store, h Hasher, q Query, n int) ([]stri
 	for _, i := range order {
 		tok, c := tokens[i], counts[i]
 		w := Weight{tok, weigh(tok, c)}
-		k := KindOf(tok)
-		fuzzy := k == KindNameSound || k == KindNamePrefix
+		fuzzy := KindOf(tok) == KindNameSound
 		if len(read) == 0 && !fuzzy || c <= budget && (!fuzzy || c <= fuzzyRead) {
 			read = append(read, w)
 			budget -= c

@@ -2,6 +2,7 @@ package search
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,16 +16,18 @@ type Kind uint8
 
 // The token kinds. The numbers are stored inside tokens: never reuse or renumber one.
 const (
-	KindName        Kind = 1  // a word of a name, or the formal name of a nickname
-	KindNameSound   Kind = 2  // the Soundex code of a word of a name
-	KindCity        Kind = 3  // the town, folded
-	KindPostal      Kind = 4  // the postal code, letters and digits only
-	KindEmailLocal  Kind = 5  // the part of an e-mail address before the @
-	KindEmailDomain Kind = 6  // the part of an e-mail address after the @
-	KindPhone4      Kind = 7  // the last four digits of a phone number
-	KindPhone7      Kind = 8  // the last seven digits of a phone number
-	KindNumber      Kind = 9  // a customer or loyalty member number, letters and digits only
-	KindNamePrefix  Kind = 10 // the first four letters of a word of a name
+	KindName        Kind = 1 // a word of a name, or the formal name of a nickname
+	KindNameSound   Kind = 2 // the Soundex code of a word of a name
+	KindCity        Kind = 3 // the town, folded
+	KindPostal      Kind = 4 // the postal code, letters and digits only
+	KindEmailLocal  Kind = 5 // the part of an e-mail address before the @
+	KindEmailDomain Kind = 6 // the part of an e-mail address after the @
+	KindPhone4      Kind = 7 // the last four digits of a phone number
+	// Kind 8 (the last seven digits of a phone number) is retired: a whole number is found
+	// through the phone field's blind index instead, which costs a create no extra row.
+	KindNumber Kind = 9 // a customer or loyalty member number, letters and digits only
+	// Kind 10 (the first four letters of a word of a name) is retired: it found few customers
+	// the Soundex code did not, and every token costs each create a row.
 )
 
 // spec is what defines a kind: its name (the key derivation's label and what audit entries
@@ -48,9 +51,7 @@ var specs = map[Kind]spec{
 	KindEmailLocal:  {"email_local", 20, 1.5},
 	KindEmailDomain: {"email_domain", 12, 0.5},
 	KindPhone4:      {"phone_last4", 10, 0.8},
-	KindPhone7:      {"phone_last7", 20, 1.5},
 	KindNumber:      {"number", 22, 2},
-	KindNamePrefix:  {"name_prefix", 12, 0.3},
 }
 
 // String is the kind's name, as audit entries and the documentation use it.
@@ -64,12 +65,13 @@ func (k Kind) String() string {
 // Bits is how many bits of the keyed hash a token of this kind keeps.
 func (k Kind) Bits() int { return specs[k].bits }
 
-// Kinds lists every kind, in number order.
+// Kinds lists every kind in use, in number order.
 func Kinds() []Kind {
 	out := make([]Kind, 0, len(specs))
-	for k := Kind(1); int(k) <= len(specs); k++ {
+	for k := range specs {
 		out = append(out, k)
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -183,17 +185,14 @@ func (ts *terms) add(k Kind, v string) {
 	}
 }
 
-// name adds the terms of one word of a name: the word, its Soundex code and its first
-// letters (so that the beginning of a name finds it), and for a given name the formal name of its nickname group.
+// name adds the terms of one word of a name: the word and its Soundex code, and for a given
+// name the formal name of its nickname group.
 func (ts *terms) name(w string, given bool) {
 	if !hasLetter(w) {
 		return
 	}
 	ts.add(KindName, w)
 	ts.add(KindNameSound, match.Soundex(w))
-	if p := prefix(w); p != "" {
-		ts.add(KindNamePrefix, p)
-	}
 	if given {
 		if c := match.CanonicalName(w); c != w {
 			ts.add(KindName, c)
@@ -201,27 +200,11 @@ func (ts *terms) name(w string, given bool) {
 	}
 }
 
-// phone adds the endings of a number's digits.
+// phone adds the ending of a number's digits.
 func (ts *terms) phone(d string) {
 	if len(d) >= 4 {
 		ts.add(KindPhone4, d[len(d)-4:])
 	}
-	if len(d) >= 7 {
-		ts.add(KindPhone7, d[len(d)-7:])
-	}
-}
-
-// prefixLen is how many leading letters the prefix term keeps: enough to narrow a search
-// typed as a name's beginning ("smit" for Smithson) to a few names in a thousand.
-const prefixLen = 4
-
-// prefix is the first prefixLen letters of a word that has at least that many.
-func prefix(w string) string {
-	r := []rune(w)
-	if len(r) < prefixLen {
-		return ""
-	}
-	return string(r[:prefixLen])
 }
 
 // localParts are the pieces of an e-mail local part between dots, dashes, underscores and

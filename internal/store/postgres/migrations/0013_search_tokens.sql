@@ -1,10 +1,12 @@
 -- Search tokens (see internal/search and docs/security.md): keyed, truncated hashes of the
 -- words of a customer's names, the town, postal code, e-mail parts, phone endings and numbers,
 -- each kind under its own key, with the kind's number in the bits above 32. Written in the
--- transaction of every profile change that alters them; gone with the customer.
+-- transaction of every profile change that alters them; erasure deletes them before the
+-- customer row. No reference to customers: a create writes a dozen tokens, and checking each
+-- against its customer was a third of what they cost.
 CREATE TABLE search_tokens (
     token BIGINT NOT NULL,
-    customer_id TEXT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    customer_id TEXT NOT NULL,
     PRIMARY KEY (token, customer_id)
 );
 CREATE INDEX search_tokens_customer ON search_tokens (customer_id);
