@@ -86,24 +86,6 @@ func (db *Customers) SearchTop(ctx context.Context, read, probe []search.Weight,
 	return out, db.translate(rows.Err())
 }
 
-// searchIDs runs a query for customer ids.
-func (db *Customers) searchIDs(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := db.query(ctx, q, args...)
-	if err != nil {
-		return nil, db.translate(err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, db.translate(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, db.translate(rows.Err())
-}
-
 // SearchCustomers implements customer.SearchStore.
 func (db *Customers) SearchCustomers(ctx context.Context, ids []string) ([]*customer.Record, error) {
 	var out []*customer.Record
