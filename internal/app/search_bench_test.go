@@ -20,7 +20,6 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/job"
-	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
 // Search benchmarks hold searchN customers (STEWARD_BENCH_CUSTOMERS, as the look-up benchmark)
@@ -52,42 +51,14 @@ var (
 	searchFill time.Duration
 )
 
-// populateSearch fills (or reopens) the search benchmarks' database through CreateBatch, as
-// any create: sealed, blind-indexed, search-tokenised and audited.
+// populateSearch fills (or reopens) the search benchmarks' database through CreateBatch (see
+// fill), as any create: sealed, blind-indexed, search-tokenised and audited.
 func populateSearch(b *testing.B) {
 	searchOnce.Do(func() {
 		searchN = lookupCustomers()
 		dir := filepath.Join(os.TempDir(), fmt.Sprintf("steward-search-bench-%d", searchN))
 		searchApp = benchApp(b, dir)
-		ctx := authz.WithActor(context.Background(), authz.System)
-		have, err := searchApp.Store.Customers().CountCustomers(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		for i := int(have); i < searchN; i += 1000 {
-			batch := make([]map[string]any, 0, 1000)
-			for j := i; j < min(i+1000, searchN); j++ {
-				batch = append(batch, searchPerson(j))
-			}
-			if _, err := searchApp.Customers.CreateBatch(ctx, batch); err != nil {
-				b.Fatal(err)
-			}
-			// A server's checkpointer runs every 256 commits; a thousand customers a commit
-			// would grow the WAL by gigabytes in between.
-			if (i/1000)%50 == 49 {
-				if err := sqlite.Checkpoint(ctx, searchApp.Store); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		if int(have) < searchN {
-			searchFill = time.Since(start)
-			fmt.Fprintf(os.Stderr, "populated %d search customers in %s\n", searchN-int(have), searchFill.Round(time.Second))
-		}
-		if err := sqlite.Checkpoint(ctx, searchApp.Store); err != nil {
-			b.Fatal(err)
-		}
+		searchFill = fill(b, searchApp, searchN, searchPerson)
 	})
 }
 

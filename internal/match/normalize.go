@@ -272,3 +272,6 @@ func FoldText(s string) string { return foldText(clean(s)) }
 
 // Alnum keeps the letters and digits of s, as postal codes and identifiers are compared.
 func Alnum(s string) string { return alnum(s) }
+
+// Digits keeps the ASCII digits of s, as phone numbers are compared.
+func Digits(s string) string { return digits(s) }

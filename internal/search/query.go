@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/stewardhq/steward/internal/match"
 )
 
 // MaxQueryLen bounds a query in characters: nobody types more into a search box, and the
@@ -60,7 +62,7 @@ func Parse(q string) (Query, error) {
 		}
 	}
 	joined := strings.Join(text, " ")
-	if d := digits(joined); len(d) >= 4 && phoneLike(joined) {
+	if d := match.Digits(joined); len(d) >= 4 && phoneLike(joined) {
 		out.Digits = d
 		if len(d) >= 7 {
 			out.Phone = joined

@@ -94,7 +94,7 @@ func newProfile(values map[string]any) *profile {
 	p.city = words(str(values["city"]))
 	p.postal = postal(str(values["postal_code"]))
 	p.local, p.domain, _ = strings.Cut(strings.ToLower(str(values["email"])), "@")
-	p.phone = digits(str(values["phone"]))
+	p.phone = match.Digits(str(values["phone"]))
 	for _, f := range numberFields {
 		if n := postal(str(values[f])); n != "" {
 			p.numbers[n] = f

@@ -141,7 +141,7 @@ func Index(values map[string]any) []Term {
 		}
 		ts.add(KindEmailDomain, domain)
 	}
-	ts.phone(digits(str(values["phone"])))
+	ts.phone(match.Digits(str(values["phone"])))
 	for _, f := range numberFields {
 		if n := postal(str(values[f])); n != "" {
 			ts.add(KindNumber, n)
@@ -220,16 +220,6 @@ func words(s string) []string {
 
 // postal is a postal code or identifier as compared: folded, letters and digits only.
 func postal(s string) string { return match.Alnum(match.FoldText(s)) }
-
-func digits(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] >= '0' && s[i] <= '9' {
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
-}
 
 func hasLetter(s string) bool {
 	for _, r := range s {
