@@ -39,7 +39,7 @@ func searchPerson(i int) map[string]any {
 	return map[string]any{
 		"first_name": first, "last_name": last, "city": city, "country": "GB",
 		"email":       fmt.Sprintf("%s.%s%d@%s", strings.ToLower(first), strings.ToLower(last), i, []string{"example.com", "mail.example", "post.example"}[i%3]),
-		"phone":       fmt.Sprintf("+44 7911 %06d", i%1000000),
+		"phone":       fmt.Sprintf("+44 7400 %06d", i%1000000),
 		"postal_code": fmt.Sprintf("LS%d %d%c%c", 1+r.IntN(28), r.IntN(10), inward[r.IntN(len(inward))], inward[r.IntN(len(inward))]),
 	}
 }
