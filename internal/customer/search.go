@@ -114,14 +114,15 @@ func (s *Service) Search(ctx context.Context, text string, f SearchFilter, limit
 		}
 		kinds = append(kinds, "phone")
 	}
-	recs, err := st.SearchCustomers(ctx, slices.DeleteFunc(ids, func(id string) bool {
+	ids = slices.DeleteFunc(ids, func(id string) bool {
 		return slices.ContainsFunc(phoned, func(r *Record) bool { return r.ID == id })
-	}))
+	})
+	recs, err := st.SearchCustomers(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
 	recs = append(phoned, recs...)
-	for _, r := range phoned {
+	for _, r := range slices.Backward(phoned) {
 		ids = append([]string{r.ID}, ids...)
 	}
 	results, shown, err := s.scoreCandidates(ctx, q, f, recs, ordered)
