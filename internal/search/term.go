@@ -50,7 +50,7 @@ var specs = map[Kind]spec{
 	KindPostal:      {"postal_code", 14, 0.8},
 	KindEmailLocal:  {"email_local", 20, 1.5},
 	KindEmailDomain: {"email_domain", 12, 0.5},
-	KindPhone4:      {"phone_last4", 10, 0.8},
+	KindPhone4:      {"phone_last4", 14, 0.8},
 	KindNumber:      {"number", 22, 2},
 }
 
