@@ -90,6 +90,12 @@ func Candidates(ctx context.Context, st Store, h Hasher, q Query, n int) ([]stri
 	for _, i := range order {
 		tok, c := tokens[i], counts[i]
 		w := Weight{tok, weigh(tok, c)}
+		if KindOf(tok) == KindPhone4 && q.Digits != "" {
+			// Digits typed as a phone number are read as its ending first: the same digits
+			// as a postal code or number share a bucket with unrelated values, whose rarity
+			// would otherwise push the customers with that ending out of the candidates.
+			w.Weight *= 4
+		}
 		fuzzy := KindOf(tok) == KindNameSound
 		if len(read) == 0 && !fuzzy || c <= budget && (!fuzzy || c <= fuzzyRead) {
 			read = append(read, w)
