@@ -14,8 +14,9 @@ import (
 const SearchReindexJob = "search.reindex"
 
 // reindexBatch is how many customers one step of the reindex opens and rewrites, in one
-// transaction: a crash repeats at most that many.
-const reindexBatch = 500
+// transaction: a crash repeats at most that many, and the tokens of that many, written in the
+// index's order, share the index pages they land on.
+const reindexBatch = 2000
 
 // reindexStep is the reindex job's step. The step that finds no customer left records that
 // the index is complete.

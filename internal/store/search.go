@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -172,8 +173,12 @@ func (db *Customers) ReplaceSearchTokens(ctx context.Context, recs []*customer.R
 		if err != nil {
 			return err
 		}
+		type row struct {
+			token int64
+			id    string
+		}
 		var current, stale []string
-		var args []any
+		var rows []row
 		for _, r := range recs {
 			if v, ok := stored[r.ID]; !ok || v != r.Version {
 				continue
@@ -185,7 +190,16 @@ func (db *Customers) ReplaceSearchTokens(ctx context.Context, recs []*customer.R
 			if len(held[r.ID]) > 0 {
 				stale = append(stale, r.ID)
 			}
-			args = appendSearchRows(args, r)
+			for _, t := range r.Search {
+				rows = append(rows, row{t, r.ID})
+			}
+		}
+		// In the index's order, so that the inserts walk the B-tree forward rather than
+		// jumping about it: what a rebuild of a million customers mostly costs.
+		slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.token, b.token), cmp.Compare(a.id, b.id)) })
+		args := make([]any, 0, 2*len(rows))
+		for _, r := range rows {
+			args = append(args, r.token, r.id)
 		}
 		err = batches(stale, nil, func(a []any) error {
 			_, err := tx.ExecContext(ctx, db.native(`DELETE FROM search_tokens WHERE customer_id IN (`+db.idList(1)+`)`), a...)
