@@ -19,7 +19,7 @@ const Selective = 10_000
 // common first name, a big town, the fuzzy tokens standing for many names) are only probed for
 // the customers read. What a search costs then depends on how selective the query is, not on
 // how many customers there are.
-const readBudget = 1000
+const readBudget = 3000
 
 // fuzzyRead is how many holders a fuzzy token (a Soundex code, which stands for many names) may have and still be read: in a small customer base every fuzzy token is, so
 // that a misspelt or half-typed name alone finds its customers; in a large one they only weigh
