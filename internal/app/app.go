@@ -268,6 +268,10 @@ func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error
 		db.Close()
 		return nil, fmt.Errorf("erasure ledger: %w", err)
 	}
+	if err := a.queueReindex(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -349,7 +353,8 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		return nil, err
 	}
 	if a.Runner, err = job.NewRunner(job.RunnerDeps{Store: db.Jobs(), Owner: owner, Lease: lease, Log: opts.Log,
-		Steps: map[string]job.Step{keys.RewrapJob: a.Rotator.Step, duplicate.ScanJob: a.Duplicates.Step, importer.JobKind: a.Imports.Step}}); err != nil {
+		Steps: map[string]job.Step{keys.RewrapJob: a.Rotator.Step, duplicate.ScanJob: a.Duplicates.Step, importer.JobKind: a.Imports.Step,
+			SearchReindexJob: a.reindexStep}}); err != nil {
 		return nil, err
 	}
 	// A scan is seen by whoever may start one; rotations and imports by the key rotators,

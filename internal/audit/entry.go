@@ -24,6 +24,7 @@ const (
 	ActionCustomerUpdate = "customer.update"
 	ActionCustomerList   = "customer.list"
 	ActionCustomerLookup = "customer.lookup"
+	ActionCustomerSearch = "customer.search"
 	ActionAPIKeyCreate   = "apikey.create"
 	ActionAPIKeyRevoke   = "apikey.revoke"
 	ActionAPIKeyList     = "apikey.list"

@@ -18,6 +18,7 @@ import (
 	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
+	"github.com/stewardhq/steward/internal/search"
 	"github.com/stewardhq/steward/internal/vault"
 )
 
@@ -31,6 +32,7 @@ type Keys interface {
 	NewDataKey(customerID string) (*vault.DataKey, vault.WrappedKey, error)
 	OpenDataKey(ctx context.Context, customerID string, w vault.WrappedKey) (*vault.DataKey, error)
 	BlindIndex(field string, normalized []byte) int64
+	SearchHash(kind string, normalized []byte) uint64
 }
 
 // Service is the audited customer vault: every method checks the caller's role, and every read
@@ -579,6 +581,9 @@ func (vt *Vault) seal(r *Record, dk *vault.DataKey, values map[string]any) error
 		r.Sealed[name] = ct
 	}
 	sort.Slice(r.Index, func(i, j int) bool { return r.Index[i].Field < r.Index[j].Field })
+	// A new slice, never the old one's array: a record copied before sealing (ingest's
+	// prepared profiles) must keep its own tokens.
+	r.Search = search.Tokens(vt.keys, search.Index(values))
 	return nil
 }
 

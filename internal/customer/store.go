@@ -19,8 +19,12 @@ type Record struct {
 	Sealed        map[string][]byte
 	Plain         map[string]json.RawMessage
 	Index         []IndexEntry
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Search holds the profile's search tokens (see package search) when it was sealed in
+	// this process: engines replace the stored tokens with them. Nil, on a record read from
+	// the store and written back unsealed, leaves the stored tokens as they are.
+	Search    []int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 
 	// MergedInto, as GetCustomer and FindCustomers return it, is the customer this one was
 	// merged into (by stitching or a duplicate review), empty for a customer standing on its

@@ -48,10 +48,14 @@ var summaries = map[string]string{
 	"GET /v1/processing-records":           "Records of processing (GDPR Art. 30), one per purpose, generated from the catalog; ?format=csv for a spreadsheet. Needs catalog.read.",
 	"POST /v1/validate": "Check a form's e-mail, phone, names and address before it is submitted: validity, the normalised " +
 		"value, flags (disposable, role, typo, risky …), suggestions and reasons per field. Stores nothing; needs customers.write.",
-	"GET /v1/catalog":          "The data catalog in force.",
-	"GET /v1/purposes":         "The purposes declared in the catalog.",
-	"POST /v1/customers":       "Create a customer; returns it masked. A customer who already has the email or phone given answers 409 with existing_id; with on_conflict=update that customer is changed instead (200).",
-	"GET /v1/customers":        "List customers (masked), or look one up by an indexed field such as email or phone. Customers merged into another are never listed or found: their winner is.",
+	"GET /v1/catalog":    "The data catalog in force.",
+	"GET /v1/purposes":   "The purposes declared in the catalog.",
+	"POST /v1/customers": "Create a customer; returns it masked. A customer who already has the email or phone given answers 409 with existing_id; with on_conflict=update that customer is changed instead (200).",
+	"GET /v1/customers":  "List customers (masked), or look one up by an indexed field such as email or phone. Customers merged into another are never listed or found: their winner is.",
+	"GET /v1/customers/search": "Search customers by what a person types into one box: names in any order, with typos and " +
+		"nicknames, a town or postal code, a full or partial e-mail address, a phone number or its last digits, a customer, " +
+		"member or order number. Best matches first with a score (0–1) and the fields that matched; always masked, as " +
+		"listings are. Audited with the kinds of token used and the number of results, never the query.",
 	"GET /v1/customers/{id}":   "One customer, masked unless revealed for a purpose. A customer merged into another answers 308 with Location and merged_into naming the winner.",
 	"PATCH /v1/customers/{id}": "Change fields; null removes a field. A customer merged into another answers 308 to the winner, which a client following redirects changes instead.",
 	"GET /v1/audit":            "Audit entries, newest first (roles with audit.read: owner, admin, dpo, auditor by default).",
@@ -171,6 +175,15 @@ var (
 		{Name: "email", Type: "string", Description: "Exact look-up by email (normalised)."},
 		{Name: "phone", Type: "string", Description: "Exact look-up by phone (normalised to E.164)."},
 		limit500, cursorParam,
+	}
+	searchQuery = []param{
+		{Name: "q", Type: "string", Required: true, Description: "What to look for, 1 to 200 characters."},
+		{Name: "limit", Type: "integer", Description: "Results, 1 to 50 (default 10)."},
+		{Name: "country", Type: "string", Description: "Only customers in this country (ISO 3166 code or name)."},
+		{Name: "contact_status", Type: "string", Description: "Only customers whose contact status is this (valid, risky, invalid, inactive, bounced, complained, unsubscribed, none)."},
+		{Name: "loyalty_tier", Type: "string", Description: "Only customers in this loyalty tier."},
+		{Name: "created_after", Type: "string", Description: "Only customers created at or after this RFC 3339 time."},
+		{Name: "created_before", Type: "string", Description: "Only customers created before this RFC 3339 time."},
 	}
 	auditQuery = []param{
 		{Name: "customer_id", Type: "string", Description: "Only entries about this customer."},

@@ -28,6 +28,7 @@ func (s *Server) routes() []route {
 		post("/v1/customers", s.createCustomer, query(createQuery...), in[CustomerInput](), out[customer.View](201), out[customer.View](200),
 			errs(400, 403, 409, 413, 422)),
 		get("/v1/customers", s.listCustomers, query(customerQuery...), header(purposeHeader), out[CustomerList](200), errs(403, 422)),
+		get("/v1/customers/search", s.searchCustomers, query(searchQuery...), header(purposeHeader), out[SearchList](200), errs(403, 422)),
 		get("/v1/customers/{id}", s.getCustomer, header(purposeHeader), out[customer.View](200), redirect[customer.Merged](308),
 			errs(403, 404, 410, 422)),
 		patch("/v1/customers/{id}", s.patchCustomer, in[CustomerInput](), out[customer.View](200), redirect[customer.Merged](308),

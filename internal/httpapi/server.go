@@ -50,6 +50,7 @@ type Customers interface {
 	Patch(ctx context.Context, id string, fields map[string]any) (customer.View, error)
 	Find(ctx context.Context, field string, raw any, purpose string, limit int) ([]customer.View, error)
 	List(ctx context.Context, after string, limit int, purpose string) ([]customer.View, string, error)
+	Search(ctx context.Context, q string, f customer.SearchFilter, limit int, purpose string) ([]customer.SearchResult, error)
 	ValidateForm(ctx context.Context, f quality.Form) (quality.Report, error)
 }
 

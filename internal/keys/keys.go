@@ -170,6 +170,12 @@ func (m *Manager) IdentityToken(kind string, normalized []byte) []byte {
 	return v.IdentityToken(kind, normalized)
 }
 
+// SearchHash computes the keyed hash a search token is cut from (see vault.SearchHash).
+func (m *Manager) SearchHash(kind string, normalized []byte) uint64 {
+	v, _ := m.vault()
+	return v.SearchHash(kind, normalized)
+}
+
 // IndexBits is the blind-index width in force.
 func (m *Manager) IndexBits() int {
 	v, _ := m.vault()

@@ -144,3 +144,8 @@ func canonicalName(n string) string {
 	}
 	return n
 }
+
+// CanonicalName is the formal name of the first nickname group a normalised given name
+// stands in (William for Bill), or the name itself: search stores and asks for it beside the
+// name, so that Bill finds William and William finds Bill.
+func CanonicalName(n string) string { return canonicalName(n) }

@@ -264,3 +264,14 @@ func validDate(y, m, d string) bool {
 	t := time.Date(yi, time.Month(mi), di, 0, 0, 0, 0, time.UTC)
 	return t.Year() == yi && int(t.Month()) == mi && t.Day() == di
 }
+
+// FoldText is the matcher's normalisation of free text (names, places): diacritics removed,
+// lower case, apostrophes dropped, punctuation turned into single spaces. Search indexes and
+// queries names with it, so that a name is found however the matcher would compare it.
+func FoldText(s string) string { return foldText(clean(s)) }
+
+// Alnum keeps the letters and digits of s, as postal codes and identifiers are compared.
+func Alnum(s string) string { return alnum(s) }
+
+// Digits keeps the ASCII digits of s, as phone numbers are compared.
+func Digits(s string) string { return digits(s) }

@@ -23,6 +23,7 @@ var _ customer.KeyStore = (*Customers)(nil)
 const (
 	customerColumns = `id, version, master_version, dkey, sealed, plain, created_at, updated_at`
 	indexDelete     = `DELETE FROM blind_index WHERE customer_id = $1`
+	searchDelete    = `DELETE FROM search_tokens WHERE customer_id = $1`
 )
 
 // customerColumnsOfC is customerColumns of a customers table aliased c, for joins.
@@ -68,19 +69,23 @@ func (db *core) InsertCreations(ctx context.Context, tx *sql.Tx, cs []*Creation)
 	if err := db.checkClaims(ctx, tx, cs); err != nil {
 		return err
 	}
-	var rows, index []any
+	var rows, index, tokens []any
 	for _, c := range cs {
 		for _, r := range c.recs {
 			rows = append(rows, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt))
 			for _, ix := range r.Index {
 				index = append(index, ix.Field, ix.Token, r.ID)
 			}
+			tokens = appendSearchRows(tokens, r)
 		}
 	}
 	if err := db.insertRows(ctx, tx, db.customerRows, rows); err != nil {
 		return err
 	}
 	if err := db.insertRows(ctx, tx, db.indexRows, index); err != nil {
+		return err
+	}
+	if err := db.insertRows(ctx, tx, db.searchRows, tokens); err != nil {
 		return err
 	}
 	for _, c := range cs {
@@ -261,7 +266,10 @@ func (db *core) updateCustomerTx(ctx context.Context, tx *sql.Tx, r *customer.Re
 	if _, err := db.txExec(ctx, tx, indexDelete, r.ID); err != nil {
 		return err
 	}
-	return db.insertIndex(ctx, tx, r)
+	if err := db.insertIndex(ctx, tx, r); err != nil {
+		return err
+	}
+	return db.replaceSearch(ctx, tx, r)
 }
 
 // insertIndex writes a record's blind-index entries in one statement: one statement per

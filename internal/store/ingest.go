@@ -430,18 +430,22 @@ func indexCandidatesSQL(n int) string {
 
 func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record) error {
 	args := make([]any, 0, 8*len(recs))
-	var index []any
+	var index, tokens []any
 	for _, r := range recs {
 		t.changed.add(r.ID)
 		args = append(args, r.ID, r.Version, r.MasterVersion, r.Key, encodeSealed(r.Sealed), encodePlain(r.Plain), micros(r.CreatedAt), micros(r.UpdatedAt))
 		for _, ix := range r.Index {
 			index = append(index, ix.Field, ix.Token, r.ID)
 		}
+		tokens = appendSearchRows(tokens, r)
 	}
 	if err := t.db.insertRows(ctx, t.tx, t.db.customerRows, args); err != nil {
 		return err
 	}
-	return t.db.insertRows(ctx, t.tx, t.db.indexRows, index)
+	if err := t.db.insertRows(ctx, t.tx, t.db.indexRows, index); err != nil {
+		return err
+	}
+	return t.db.insertRows(ctx, t.tx, t.db.searchRows, tokens)
 }
 
 func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error {
@@ -456,7 +460,10 @@ func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev 
 	if _, err := t.exec(ctx, indexDelete, r.ID); err != nil {
 		return err
 	}
-	return t.db.insertIndex(ctx, t.tx, r)
+	if err := t.db.insertIndex(ctx, t.tx, r); err != nil {
+		return err
+	}
+	return t.db.replaceSearch(ctx, t.tx, r)
 }
 
 func (t *ingestTx) AddIdentities(ctx context.Context, rows []ingest.IdentityRow) error {

@@ -34,6 +34,8 @@ type Vault struct {
 	hashes     sync.Map // label -> *sync.Pool of *indexHasher; see KeyedHash
 	// identities maps identifier kind -> *fieldIndex; see identity.go
 	identities sync.Map
+	// searches maps search token kind -> *fieldIndex; see search.go
+	searches sync.Map
 }
 
 // New builds a Vault from a snapshot of ks. Taking a snapshot rather than following ks means a

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"rights requests", testRightsRequests},
 		{"erasure ledger", testErasureLedger},
 		{"erasure of a merge tree", testErasureMergeTree},
+		{"search tokens", testSearchTokens},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

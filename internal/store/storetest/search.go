@@ -1,0 +1,138 @@
+package storetest
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/clock"
+	"github.com/stewardhq/steward/internal/customer"
+	"github.com/stewardhq/steward/internal/ingest"
+	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/search"
+	"github.com/stewardhq/steward/internal/store"
+)
+
+// postings returns the ids holding each token, sorted, as the engine weighs them.
+func postings(t *testing.T, db *store.Engine, tokens ...int64) map[int64][]string {
+	t.Helper()
+	out := map[int64][]string{}
+	for _, tok := range tokens {
+		top, err := db.Customers().SearchTop(ctx, []search.Weight{{Token: tok, Weight: 1}}, nil, search.Selective, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range top {
+			out[tok] = append(out[tok], c.ID)
+		}
+		slices.Sort(out[tok])
+	}
+	return out
+}
+
+// testSearchTokens: search tokens are stored with creates (alone, in batches and through
+// ingest), replaced by updates that carry them and kept by those that do not, replaced by a
+// reindex only where the version read is still stored, found with merge links, and gone with
+// an erasure.
+func testSearchTokens(t *testing.T, db *store.Engine) {
+	cs := db.Customers()
+	a, b, c := record(id(1), 1), record(id(2), 2), record(id(3), 3)
+	a.Search, b.Search, c.Search = []int64{100, 101}, []int64{100, 102}, []int64{103}
+	if err := cs.CreateCustomer(ctx, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CreateCustomers(ctx, []*customer.Record{b, c}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := postings(t, db, 100, 101, 102, 103, 999)
+	if !slices.Equal(got[100], []string{id(1), id(2)}) || !slices.Equal(got[101], []string{id(1)}) || len(got[999]) != 0 {
+		t.Fatalf("got postings %v", got)
+	}
+	if counts, err := cs.SearchCounts(ctx, []int64{100, 101, 999}, 1); err != nil || !slices.Equal(counts, []int{2, 1, 0}) {
+		t.Fatalf("got counts %v, %v, want [2 1 0] (counted to the bound and one more)", counts, err)
+	}
+	// Weighed in the engine: id(1) holds both tokens, id(2) the heavier one; a probed token
+	// adds to the holders of the read ones only (103 is id(3)'s, who holds no read token).
+	read := []search.Weight{{Token: 100, Weight: 1}}
+	top, err := cs.SearchTop(ctx, read, []search.Weight{{Token: 101, Weight: 0.5}, {Token: 103, Weight: 9}}, search.Selective, 10)
+	if err != nil || len(top) != 2 || top[0] != (search.Weighed{ID: id(1), Weight: 1.5}) || top[1] != (search.Weighed{ID: id(2), Weight: 1}) {
+		t.Fatalf("got %+v, %v", top, err)
+	}
+	if top, err := cs.SearchTop(ctx, read, nil, 1, 10); err != nil || len(top) != 1 {
+		t.Fatalf("got %+v, %v, want one holder read", top, err)
+	}
+
+	// An update that was sealed replaces the tokens; one that was not keeps them.
+	a.Version, a.Search = 2, []int64{104}
+	if err := cs.UpdateCustomer(ctx, a, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.Version, a.Search = 3, nil
+	if err := cs.UpdateCustomer(ctx, a, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := postings(t, db, 100, 101, 104); !slices.Equal(got[100], []string{id(2)}) || len(got[101]) != 0 || !slices.Equal(got[104], []string{id(1)}) {
+		t.Fatalf("after updates: got %v", got)
+	}
+
+	// Ingest writes them in its own transactions.
+	d := record(id(4), 4)
+	d.Search = []int64{105}
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		if err := tx.CreateCustomers(ctx, []*customer.Record{d}); err != nil {
+			return err
+		}
+		b.Version, b.Search = 2, []int64{106}
+		return tx.UpdateCustomer(ctx, b, 1)
+	})
+	if got := postings(t, db, 102, 105, 106); len(got[102]) != 0 || !slices.Equal(got[105], []string{id(4)}) || !slices.Equal(got[106], []string{id(2)}) {
+		t.Fatalf("after ingest: got %v", got)
+	}
+
+	// A reindex replaces the tokens of the versions it read, and leaves a changed one alone.
+	stale, fresh := *c, *d
+	stale.Version, stale.Search = 0, []int64{107}
+	fresh.Search = []int64{108}
+	if n, err := cs.ReplaceSearchTokens(ctx, []*customer.Record{&stale, &fresh, record(id(9), 9)}); err != nil || n != 1 {
+		t.Fatalf("got %d, %v replacing, want 1", n, err)
+	}
+	if got := postings(t, db, 103, 105, 107, 108); !slices.Equal(got[103], []string{id(3)}) || len(got[107]) != 0 || len(got[105]) != 0 || !slices.Equal(got[108], []string{id(4)}) {
+		t.Fatalf("after reindex: got %v", got)
+	}
+
+	// Candidates come with their merge links; order numbers find their customers.
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		return tx.AddMerges(ctx, []ingest.Merge{{ID: id(50), Winner: id(1), Loser: id(4), Reason: "test", CreatedAt: clock.System()}})
+	})
+	recs, err := cs.SearchCustomers(ctx, []string{id(1), id(4), id(9)})
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("got %d records, %v, want 2", len(recs), err)
+	}
+	for _, r := range recs {
+		if want := map[string]string{id(1): "", id(4): id(1)}[r.ID]; r.MergedInto != want {
+			t.Errorf("%s: merged into %q, want %q", r.ID, r.MergedInto, want)
+		}
+	}
+	if ids, err := cs.OrderCustomers(ctx, []string{"no-such-order"}); err != nil || len(ids) != 0 {
+		t.Fatalf("got %v, %v for an unknown order", ids, err)
+	}
+
+	// The index state starts built on an empty database and can be marked.
+	if built, err := cs.SearchIndexBuilt(ctx); err != nil || !built {
+		t.Fatalf("got %v, %v, want a new database's index built", built, err)
+	}
+	if err := cs.MarkSearchIndexBuilt(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Erasure leaves no token.
+	if _, err := db.Rights().BeginErasure(ctx, rights.LedgerEntry{CustomerID: id(2), ErasedAt: clock.System()}, nil,
+		[]audit.Entry{entry("rights.erase", id(2))}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Write().QueryRow(`SELECT COUNT(*) FROM search_tokens WHERE customer_id = $1`, id(2)).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("got %d tokens of an erased customer, %v", n, err)
+	}
+}
