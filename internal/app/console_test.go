@@ -121,7 +121,7 @@ func consoleSignIn(t *testing.T, db string) {
 	for _, en := range es {
 		acts[en.Action+":"+en.Outcome] = true
 	}
-	for _, want := range []string{"staff.mfa_enrol:ok", "staff.sign_in:ok", "staff.sign_in:denied", "customer.lookup:ok", "customer.read:ok"} {
+	for _, want := range []string{"staff.mfa_enrol:ok", "staff.sign_in:ok", "staff.sign_in:denied", "customer.search:ok", "customer.read:ok"} {
 		if !acts[want] {
 			t.Errorf("no %s entry naming the person: %v", want, acts)
 		}

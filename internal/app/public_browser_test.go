@@ -362,7 +362,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("code: %d at %s", status, b.URL())
 	}
 	b.RequireAccessible("console-home")
-	b.Fill("#q", "quinn@example.com")
+	b.Fill("#q", "Quin York")
 	b.Submit("form[role=search] button")
 	b.Screenshot("console-results")
 	b.Submit("td a")

@@ -38,7 +38,7 @@ func (s *Server) consoleRoutes() []route {
 		post("/console/login", s.consoleLogin, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 401, 422, 429)),
 		get("/console/mfa", s.consoleMFAPage, public, pages, page, redirects(303)),
 		post("/console/mfa", s.consoleMFA, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403, 422)),
-		get("/console", s.consoleHome, public, pages, query(param{Name: "q", Type: "string", Description: "An e-mail address or phone number to look up."}), page, redirects(303)),
+		get("/console", s.consoleHome, public, pages, query(param{Name: "q", Type: "string", Description: "What to search for: a name, town, postal code, e-mail, phone or number."}), page, redirects(303)),
 		get("/console/customers/{id}", s.consoleCustomer, public, pages, page, redirects(303), errs(403, 404, 410, 422)),
 		post("/console/customers/{id}/reveal", s.consoleReveal, public, pages, inMedia(formMedia), page, errs(400, 403, 404, 410, 422)),
 		get("/console/oidc/login", s.oidcLogin, public, pages, redirects(302), errs(404, 503)),
@@ -106,7 +106,7 @@ type consoleView struct {
 	customerExtras
 	Title, CSRF, Email, Role, Error, Q string
 	Enrol                              *staff.Enrolment
-	Results                            []customer.View
+	Results                            []customer.SearchResult
 	Customer                           *customer.View
 	Fields                             []fieldRow
 	Purposes                           []string
@@ -198,21 +198,16 @@ func (s *Server) consoleHome(w http.ResponseWriter, r *http.Request) error {
 	}
 	v := consoleView{Title: "Find a customer", CSRF: sess.CSRF, Email: a.Email, Role: a.Role, SignedIn: true, Q: strings.TrimSpace(r.URL.Query().Get("q"))}
 	if v.Q != "" {
-		field := "phone"
-		if strings.Contains(v.Q, "@") {
-			field = "email"
-		}
-		res, err := s.Customers.Find(ctx, field, v.Q, "", 20)
+		res, err := s.Customers.Search(ctx, v.Q, customer.SearchFilter{}, 20, "")
 		switch {
 		case problem.Is(err, problem.Invalid) || problem.Is(err, problem.Forbidden):
 			v.Error = problem.Detail(err)
 		case err != nil:
 			return err
+		case len(res) == 0:
+			v.Error = "No customer matches."
 		}
 		v.Results = res
-		if err == nil && len(res) == 0 {
-			v.Error = "No customer has that " + map[string]string{"email": "e-mail address", "phone": "phone number"}[field] + "."
-		}
 	}
 	return s.consolePage(w, http.StatusOK, v)
 }
@@ -373,10 +368,10 @@ var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncM
 {{if .Audit}}<h2>Who processed this customer's data</h2><table><thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Purpose</th></tr></thead><tbody>
 {{range .Audit}}<tr><td>{{.Time.Format "2 Jan 2006 15:04"}}</td><td>{{.ActorID}} ({{.ActorRole}})</td><td>{{.Action}}</td><td>{{.Purpose}}</td></tr>{{end}}</tbody></table>{{end}}
 <p><a href="/console">Find another customer</a></p>
-{{else}}<form method="get" action="/console" role="search"><label for="q">E-mail address or phone number</label>
+{{else}}<form method="get" action="/console" role="search"><label for="q">Name, town, postal code, e-mail, phone or number</label>
 <input id="q" name="q" type="search" value="{{.Q}}" autofocus><button type="submit">Find</button></form>
-{{if .Results}}<table><thead><tr><th scope="col">Customer</th><th scope="col">E-mail</th><th scope="col">Name</th></tr></thead><tbody>
-{{range .Results}}<tr><td><a href="/console/customers/{{.ID}}">{{.ID}}</a></td><td>{{index .Fields "email"}}</td><td>{{index .Fields "first_name"}} {{index .Fields "last_name"}}</td></tr>{{end}}</tbody></table>{{end}}
+{{if .Results}}<table><thead><tr><th scope="col">Customer</th><th scope="col">Name</th><th scope="col">E-mail</th><th scope="col">Town</th><th scope="col">Matched</th></tr></thead><tbody>
+{{range .Results}}<tr><td><a href="/console/customers/{{.ID}}">{{.ID}}</a></td><td>{{index .Fields "first_name"}} {{index .Fields "last_name"}}</td><td>{{index .Fields "email"}}</td><td>{{index .Fields "city"}}</td><td>{{range $i, $m := .Matched}}{{if $i}}, {{end}}{{words $m}}{{end}}</td></tr>{{end}}</tbody></table>{{end}}
 {{end}}</main></body></html>
 `))
 

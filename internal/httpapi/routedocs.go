@@ -28,7 +28,7 @@ var summaries = map[string]string{
 	"POST /console/login":                  "Sign in with e-mail and password; the second factor follows (303 to /console/mfa).",
 	"GET /console/mfa":                     "The second-factor page: the authenticator's code, or setting it up at a first sign-in.",
 	"POST /console/mfa":                    "Finish signing in with the authenticator's code (a new session; 303 to /console/).",
-	"GET /console":                         "The console's home: find a customer by e-mail address or phone number.",
+	"GET /console":                         "The console's home: search customers by name, town, postal code, e-mail, phone or number.",
 	"GET /console/customers/{id}":          "A customer, masked, with a reveal for the purposes the person's role acts for.",
 	"POST /console/customers/{id}/reveal":  "The customer shown for a purpose, as the signed-in person (audited as them).",
 	"POST /console/sign-out":               "End the console session.",
