@@ -57,13 +57,21 @@ type EventOptOut struct {
 	Purpose string
 	// Channel is the channel an unsubscribe came through; email when empty.
 	Channel string
+	// Platform names the service that reported the opt-out (an e-mail or SMS platform
+	// connected as a source), kept in the evidence so that the ledger shows where the
+	// customer said no; empty for events a client sent itself.
+	Platform string
 }
 
 // evidenceRef is what a record made for the event keeps as evidence (in Evidence.FormID):
-// "event:" and the event's name, then the message reference. A decision tells an unsubscribe
+// "event:" and the event's name, the platform that reported it if any, then the message
+// reference. A decision tells an unsubscribe
 // from a complaint by it.
 func (e *EventOptOut) evidenceRef() string {
 	ref := "event:" + e.Name
+	if e.Platform != "" {
+		ref += ":" + e.Platform
+	}
 	if e.Ref != "" {
 		ref += ":" + e.Ref
 	}

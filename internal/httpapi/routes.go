@@ -80,6 +80,7 @@ func (s *Server) routes() []route {
 	}
 	rs = append(rs, s.ingestRoutes()...)
 	rs = append(rs, s.importRoutes()...)
+	rs = append(rs, s.sourceRoutes()...)
 	return append(rs, s.duplicateRoutes()...)
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/source"
 )
 
 // Customers is what the handlers may do with customer profiles: the audited operations only.
@@ -84,6 +85,10 @@ type Server struct {
 	// CustomerStats, when set, is exported as steward_undecryptable_records_total: how often
 	// a batch read left out a profile that does not decrypt (see customer.Vault.Skip).
 	CustomerStats *customer.Stats
+	// Sources receives the webhooks of connected platforms; PublicURL is the address vendors
+	// call, which Twilio's signature covers.
+	Sources       *source.Service
+	PublicURL     string
 	ingestMetrics *ingestMetrics
 	trackSlots    chan struct{}
 	limits        *limits

@@ -26,7 +26,7 @@ func eventOptOut(m *Message, hash []byte) *consent.EventOptOut {
 	if m.Type != TypeTrack {
 		return nil
 	}
-	e := &consent.EventOptOut{Name: m.Name, Ref: hex.EncodeToString(hash[:min(8, len(hash))])}
+	e := &consent.EventOptOut{Name: m.Name, Ref: hex.EncodeToString(hash[:min(8, len(hash))]), Platform: m.Platform}
 	p := m.Properties
 	switch m.Name {
 	case quality.EventUnsubscribed:

@@ -234,6 +234,53 @@ func (s *Service) Create(ctx context.Context, in NewRequest) (*Request, error) {
 	return s.decorate(r), nil
 }
 
+// SourcePlatform prefixes the source of a request a connected platform relayed: a shop's
+// "redact this customer" notice becomes a request with source "platform:shopify".
+const SourcePlatform = "platform:"
+
+// Relay opens a request a connected platform relayed on its customer's behalf (Shopify's
+// customers/redact, say), with the platform as its source. It needs a trusted write role
+// (events.write and customers.write, which a source acts with): the platform vouched for
+// the customer, so it answers like the platform expects, with nil and no error when nobody
+// here matches the contact it named (there is nothing to erase), and never says who is a
+// customer. The request then follows the workflow like any other: verified and completed by
+// staff, within the jurisdiction's deadline.
+func (s *Service) Relay(ctx context.Context, in NewRequest, platform string) (*Request, error) {
+	actor, err := authz.Require(ctx, s.catalog, "events.write")
+	if err != nil {
+		return nil, err
+	}
+	if !s.catalog.RoleHas(actor.Role, "customers.write") {
+		return nil, problem.Forbiddenf("role %q may not relay requests: a trusted write role is required", actor.Role)
+	}
+	if err := checkType(in.Type); err != nil {
+		return nil, err
+	}
+	jur, dl, err := s.jurisdiction(in.Jurisdiction)
+	if err != nil {
+		return nil, err
+	}
+	// The look-up runs as the privacy function, as the portal's does: the platform may not
+	// read customers, only name the one its notice is about.
+	sys := authz.WithActor(ctx, authz.Actor{ID: actor.ID, Name: actor.Name, Role: "dpo"})
+	id, err := s.resolve(sys, in)
+	if problem.Is(err, problem.NotFound) || problem.Is(err, problem.Gone) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, CustomerID: id, Jurisdiction: jur, Source: SourcePlatform + platform,
+		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now, ContactHash: s.openedWith(in), OpenedBy: actor.ID}
+	e := audit.New(ctx, ActionRequestCreate, id, nil, "privacy_requests")
+	e.Target = requestTarget(r.ID)
+	if err := s.store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
+		return nil, err
+	}
+	return s.decorate(r), nil
+}
+
 // resolve finds the customer a staff request is about.
 func (s *Service) resolve(ctx context.Context, in NewRequest) (string, error) {
 	given := 0
