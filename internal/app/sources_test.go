@@ -399,3 +399,148 @@ func TestSourcesBadDeliveries(t *testing.T) {
 		t.Fatalf("WooCommerce source made no secret: %q", woo.secret)
 	}
 }
+
+func TestSourcesEveryKindSQLite(t *testing.T)   { sourcesEveryKind(t, "sqlite") }
+func TestSourcesEveryKindPostgres(t *testing.T) { sourcesEveryKind(t, "postgres") }
+
+// sourcesEveryKind delivers each remaining vendor's events, signed its way: WooCommerce
+// orders and refunds, Mailgun failures and complaints, Twilio STOP replies and status
+// callbacks, Meta's handshake and a lead, a Trustpilot-style review, a Zendesk ticket,
+// Shopify's customer updates and its redact request.
+func sourcesEveryKind(t *testing.T, engine string) {
+	e := newEnv(t, engineURL(t, engine))
+	lin := e.create(`{"email":"linus@example.com","phone":"+44 7911 123456"}`)
+	e.consentToAll(lin)
+
+	t.Run("woocommerce", func(t *testing.T) {
+		woo := e.connect(source.WooCommerce, "")
+		if code, _ := e.do(call{method: "POST", path: "/v1/sources/" + woo.id + "/webhook", body: "webhook_id=12",
+			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}); code != 200 {
+			t.Fatalf("WooCommerce's test ping: got %d", code)
+		}
+		order := func(status, refunds string) string {
+			return `{"id":727,"parent_id":0,"number":"727","status":"` + status + `","currency":"GBP","date_created_gmt":"2026-11-01T09:00:00",` +
+				`"date_modified_gmt":"2026-11-02T09:00:00","discount_total":"0.00","shipping_total":"4.00","total":"44.00","total_tax":"0.00",` +
+				`"customer_id":25,"billing":{"first_name":"Linus","last_name":"T","email":"linus@example.com","phone":"","city":"London","postcode":"N1 9GU","country":"GB"},` +
+				`"line_items":[{"id":315,"name":"Hoodie","product_id":93,"quantity":2,"price":20,"sku":"HD-1"}],"refunds":[` + refunds + `]}`
+		}
+		hdr := func(topic, delivery string) map[string]string {
+			return map[string]string{"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Delivery-ID": delivery, "X-WC-Webhook-Resource": "order"}
+		}
+		woo.mustDeliver(order("processing", ""), hdr("order.created", "d-1"))
+		woo.mustDeliver(order("completed", `{"id":730,"reason":"","total":"-14.00"}`), hdr("order.updated", "d-2"))
+		woo.mustDeliver(order("completed", `{"id":730,"reason":"","total":"-14.00"}`), hdr("order.updated", "d-3"))
+		if f := e.figures(lin); f["order_count"] != "1" || f["lifetime_value"] != "30" {
+			t.Fatalf("WooCommerce order and refund (reported twice): %v", f)
+		}
+		if code, _ := e.do(call{method: "POST", path: "/v1/sources/" + woo.id + "/webhook", body: order("completed", ""),
+			header: map[string]string{"X-WC-Webhook-Topic": "order.updated", "X-WC-Webhook-Signature": "AAAA"}}); code != 401 {
+			t.Fatalf("wrong signature: got %d", code)
+		}
+	})
+
+	t.Run("twilio", func(t *testing.T) {
+		tw := e.connect(source.Twilio, "twilio_auth_token_1")
+		form := url.Values{"MessageSid": {"SM1"}, "AccountSid": {"AC1"}, "From": {"+447911123456"}, "To": {"+15005550006"}, "Body": {" stop "},
+			"SmsStatus": {"received"}, "NumMedia": {"0"}}
+		tw.mustDeliver(form.Encode(), nil)
+		if d := e.decision(lin, "marketing_sms"); d.Allowed || d.Reason != consent.ReasonUnsubscribed {
+			t.Fatalf("after STOP: %+v", d)
+		}
+		if d := e.decision(lin, "marketing_email"); !d.Allowed {
+			t.Fatalf("an SMS STOP stopped e-mail: %+v", d)
+		}
+		status := url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"delivered"}, "To": {"+447911123456"}, "From": {"+15005550006"}}
+		tw.mustDeliver(status.Encode(), nil)
+		// Signed for another URL: refused.
+		h := tw.sign(form.Encode(), nil)
+		h["X-Twilio-Signature"] = "bm90IGl0"
+		if code, _ := e.do(call{method: "POST", path: "/v1/sources/" + tw.id + "/webhook", body: form.Encode(), header: h}); code != 401 {
+			t.Fatalf("wrong Twilio signature: got %d", code)
+		}
+	})
+
+	t.Run("mailgun", func(t *testing.T) {
+		key := "mailgun-signing-key"
+		mg := e.connect(source.Mailgun, key)
+		body := func(id, ev, extra string) string {
+			ts, token := strconv.FormatInt(time.Now().Unix(), 10), "tok"+id
+			m := hmac.New(sha256.New, []byte(key))
+			m.Write([]byte(ts + token))
+			return `{"signature":{"timestamp":"` + ts + `","token":"` + token + `","signature":"` + hex.EncodeToString(m.Sum(nil)) + `"},` +
+				`"event-data":{"id":"` + id + `","event":"` + ev + `","timestamp":` + ts + `,"recipient":"mona@example.com"` + extra + `}}`
+		}
+		mona := e.create(`{"email":"mona@example.com"}`)
+		e.consentToAll(mona)
+		mg.mustDeliver(body("mg-1", "complained", ""), nil)
+		if d := e.decision(mona, "marketing_email"); d.Allowed || d.Reason != consent.ReasonComplained {
+			t.Fatalf("after the complaint: %+v", d)
+		}
+		mg.mustDeliver(body("mg-2", "failed", `,"severity":"permanent","reason":"bounce"`), nil)
+		tampered := strings.Replace(body("mg-3", "delivered", ""), `"signature":"`, `"signature":"00`, 1)
+		if code, _ := e.do(call{method: "POST", path: "/v1/sources/" + mg.id + "/webhook", body: tampered}); code != 401 {
+			t.Fatalf("tampered Mailgun signature: got %d", code)
+		}
+	})
+
+	t.Run("meta lead ads", func(t *testing.T) {
+		code, out := e.do(call{method: "POST", path: "/v1/sources", role: "owner", body: `{"kind":"meta_leads","name":"lead forms","secret":"meta-app-secret"}`})
+		var c source.Created
+		if code != 201 || json.Unmarshal([]byte(out), &c) != nil || c.VerifyToken == "" {
+			t.Fatalf("create: got %d %s", code, out)
+		}
+		meta := &vendor{e: e, id: c.ID, kind: source.MetaLeads, secret: "meta-app-secret"}
+		hs := "/v1/sources/" + c.ID + "/webhook?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token="
+		if code, out := e.do(call{method: "GET", path: hs + c.VerifyToken}); code != 200 || out != "1158201444" {
+			t.Fatalf("handshake: got %d %q", code, out)
+		}
+		if code, _ := e.do(call{method: "GET", path: hs + "wrong"}); code != 403 {
+			t.Fatalf("handshake with a wrong token: got %d", code)
+		}
+		lead := `{"object":"page","entry":[{"id":"153125381133","time":1764000000,"changes":[{"field":"leadgen","value":{"leadgen_id":"444444444",` +
+			`"page_id":"153125381133","form_id":"777","created_time":1764000000,"field_data":[{"name":"email","values":["nina@example.com"]},` +
+			`{"name":"full_name","values":["Nina Simone"]}]}}]}]}`
+		meta.mustDeliver(lead, nil)
+		nina := e.customerOf("nina@example.com")
+		if evs := e.events(nina, "", "service"); len(evs.Data) == 0 {
+			t.Fatal("no lead event on the new profile")
+		}
+	})
+
+	t.Run("trustpilot and zendesk", func(t *testing.T) {
+		tp := e.connect(source.Trustpilot, "")
+		review := `{"events":[{"eventName":"service-review-created","version":"1.0","eventData":{"id":"r-1","stars":2,"title":"Slow","text":"Took weeks",` +
+			`"language":"en","referenceId":"727","consumer":{"id":"c-9","name":"Linus","email":"linus@example.com"},"createdAt":"2026-11-05T10:00:00Z"}}]}`
+		tp.mustDeliver(review, nil)
+		zd := e.connect(source.Zendesk, "zendesk-signing-secret")
+		ticket := `{"ticket_id":"5150","event":"ticket.created","requester_email":"linus@example.com","status":"new","updated_at":"2026-11-06T10:00:00Z"}`
+		zd.mustDeliver(ticket, nil)
+		zd.mustDeliver(ticket, nil)
+		if f := e.figures(lin); f["last_review_rating"] != "2" || f["complaint_count"] != "1" {
+			t.Fatalf("review and ticket: %v", f)
+		}
+	})
+
+	t.Run("shopify customers", func(t *testing.T) {
+		shop := e.connect(source.Shopify, "shpss_2")
+		cust := `{"id":8001,"email":"olga@example.com","first_name":"Olga","last_name":"K","phone":null,"updated_at":"2026-11-07T10:00:00Z",` +
+			`"email_marketing_consent":{"state":"unsubscribed","opt_in_level":"single_opt_in","consent_updated_at":"2026-11-07T10:00:00Z"}}`
+		shop.mustDeliver(cust, shopifyHeaders("customers/update", "c-1"))
+		olga := e.customerOf("olga@example.com")
+		if d := e.decision(olga, "marketing_email"); d.Allowed {
+			t.Fatalf("a Shopify unsubscribe left marketing e-mail allowed: %+v", d)
+		}
+		redact := `{"shop_id":954889,"shop_domain":"shop.example","customer":{"id":8001,"email":"olga@example.com","phone":"+447911000111"},"orders_to_redact":[1]}`
+		if r := shop.mustDeliver(redact, shopifyHeaders("customers/redact", "c-2")); r.Requests != 1 {
+			t.Fatalf("redact opened no request: %+v", r)
+		}
+		code, out := e.do(call{method: "GET", path: "/v1/requests", role: "dpo"})
+		if code != 200 || !strings.Contains(out, `"source":"platform:shopify"`) || !strings.Contains(out, olga) || !strings.Contains(out, `"type":"erasure"`) {
+			t.Fatalf("requests: got %d %s", code, out)
+		}
+		// Nobody matches: acknowledged, nothing opened.
+		if r := shop.mustDeliver(strings.Replace(redact, "olga@", "nobody@", 1), shopifyHeaders("customers/redact", "c-3")); r.Requests != 0 {
+			t.Fatalf("redact of nobody: %+v", r)
+		}
+	})
+}
