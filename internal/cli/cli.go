@@ -121,7 +121,7 @@ func newRootSettings(e env) (*cobra.Command, *settings) {
 		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e),
 		backupCmd(s, e), restoreCmd(s, e), ledgerCmd(s, e), retentionCmd(s, e))
 	root.AddCommand(matchCmd(s, e), qualityCmd(s, e), duplicatesCmd(s, e))
-	root.AddCommand(policyCmd(s, e), deriveCmd(s, e))
+	root.AddCommand(policyCmd(s, e), deriveCmd(s, e), sourcesCmd(s, e))
 	return root, s
 }
 

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -542,30 +543,56 @@ func (s *Service) store1(ctx context.Context, src *opened, h textproto.MIMEHeade
 	return res, nil
 }
 
-// ReplayLine is one line of a replay file that could not be stored, and why.
-type ReplayLine struct {
-	Line   int
-	Reason string
-}
-
-// Replay re-feeds one event a vendor exported (a JSON object in the form its webhooks
-// deliver, with the topic or event type inside it where the vendor's webhook sends it as a
-// header) through the path deliveries take, without a signature: the caller is the operator
-// on the command line, who holds the installation. Events already stored are duplicates.
-func (s *Service) Replay(ctx context.Context, id string, topic string, body []byte) (Result, error) {
+// Replay re-feeds one line of a vendor's export of past events through the path deliveries
+// take, without a signature: the caller is the operator on the command line, who holds the
+// installation. A line is the body a webhook delivers (a JSON object; for SendGrid one event
+// or an array of them), or an envelope {"topic", "id", "payload"} that also carries what the
+// vendor sends in headers: the topic (Shopify, WooCommerce) and the event id; a payload given
+// as a string is the raw body (Twilio's form). topic is the default for lines without one.
+// Events already stored, by a delivery or an earlier replay, are duplicates.
+func (s *Service) Replay(ctx context.Context, id string, line []byte, topic string) (Result, error) {
+	if _, err := authz.Require(ctx, s.catalog, "apikeys.manage"); err != nil {
+		return Result{}, err
+	}
 	src, err := s.open(ctx, id)
 	if err != nil {
 		return Result{}, err
 	}
 	h := textproto.MIMEHeader{}
-	if topic != "" {
+	body := bytes.TrimSpace(line)
+	var env struct {
+		Topic   string          `json:"topic"`
+		ID      string          `json:"id"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if len(body) > 0 && body[0] == '{' && json.Unmarshal(body, &env) == nil && len(env.Payload) > 0 {
+		body = env.Payload
+		var raw string
+		if json.Unmarshal(env.Payload, &raw) == nil {
+			body = []byte(raw)
+		}
+		if env.Topic != "" {
+			topic = env.Topic
+		}
+		if env.ID != "" && eventIDHeader[src.Kind] != "" {
+			h.Set(eventIDHeader[src.Kind], env.ID)
+		}
+	}
+	if topic != "" && topicHeader[src.Kind] != "" {
 		h.Set(topicHeader[src.Kind], topic)
+	}
+	if src.Kind == SendGrid && len(body) > 0 && body[0] == '{' {
+		body = append(append([]byte{'['}, body...), ']')
 	}
 	now := s.now()
 	res, err := s.store1(ctx, src, h, body, nil, now)
 	s.account(id, res, err, now)
 	return res, err
 }
+
+// eventIDHeader is the header a kind's vendor names the event's id in, where it is not in the
+// body.
+var eventIDHeader = map[string]string{Shopify: "X-Shopify-Event-Id", WooCommerce: "X-Wc-Webhook-Delivery-Id"}
 
 // topicHeader is the header a kind's vendor names the event type in, where it is not in the
 // body.
