@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -22,9 +23,12 @@ import (
 	"github.com/stripe/stripe-go/v82/webhook"
 	twilioclient "github.com/twilio/twilio-go/client"
 
+	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/source"
+	"github.com/stewardhq/steward/internal/store/pgtest"
+	"github.com/stewardhq/steward/internal/store/sqlite"
 )
 
 // A vendor, as the tests play it: it signs deliveries the way its documentation says (with
@@ -543,4 +547,60 @@ func sourcesEveryKind(t *testing.T, engine string) {
 			t.Fatalf("redact of nobody: %+v", r)
 		}
 	})
+}
+
+func TestSourcesCanaryNeverAtRestSQLite(t *testing.T) {
+	e := newEnv(t, "")
+	canaries := seedSourceCanaries(t, e)
+	assertNoCanary(t, e.dir, canaries)
+	if err := sqlite.Checkpoint(context.Background(), e.app.Store); err != nil {
+		t.Fatal(err)
+	}
+	e.app.Close()
+	assertNoCanary(t, e.dir, canaries)
+}
+
+func TestSourcesCanaryNeverAtRestPostgres(t *testing.T) {
+	e := newEnv(t, pgtest.URL(t))
+	canaries := seedSourceCanaries(t, e)
+	e.app.Sources.Flush(authz.WithActor(context.Background(), authz.System))
+	if _, err := e.app.Store.Write().Exec(`CHECKPOINT`); err != nil {
+		t.Fatal(err)
+	}
+	if pgtest.DataDir() == "" {
+		t.Skip("external PostgreSQL: its files are not here to inspect")
+	}
+	assertNoCanary(t, pgtest.DataDir(), canaries)
+}
+
+// seedSourceCanaries delivers distinctive personal values through every kind of source, and
+// some refused deliveries carrying them too, and returns what must never be found at rest:
+// the values, and the sources' secrets.
+func seedSourceCanaries(t *testing.T, e *env) []string {
+	const mail, phone = "canary.src7q@example.com", "+447911123888"
+	shop := e.connect(source.Shopify, "shpss_canarysecretzq1")
+	order := strings.NewReplacer("Ada", "Zqsrccanary", "Lovelace", "Quokkasrccanary").Replace(shopifyOrder("4242", mail, "12.00"))
+	order = strings.Replace(order, `"phone":null`, `"phone":"`+phone+`","default_address":{"city":"Canarytownzq","zip":"ZQ9 9QZ","country_code":"GB"}`, 1)
+	shop.mustDeliver(order, shopifyHeaders("orders/create", "cn-1"))
+	if code, _ := e.do(call{method: "POST", path: "/v1/sources/" + shop.id + "/webhook", body: order, header: shopifyHeaders("orders/create", "cn-2")}); code != 401 {
+		t.Fatalf("unsigned: %d", code)
+	}
+	shop.deliver(`{"email":"`+mail+`",`, shopifyHeaders("orders/create", "cn-3"))
+	cards := e.connect(source.Stripe, "whsec_canarysecretzq2")
+	cards.mustDeliver(stripeEvent("evt_c1", "charge.succeeded", strings.Replace(stripeCharge("ch_c", "pi_c", mail, 1200, 0), "Ada Lovelace", "Zqsrccanary Quokkasrccanary", 1)), nil)
+	mailer := e.connect(source.SendGrid, "")
+	mailer.mustDeliver(sendgridEvents(sendgridEvent("sgc-1", "click", mail, `,"url":"https://shop.example/c?u=canarylinkzq"`),
+		sendgridEvent("sgc-2", "bounce", mail, `,"type":"bounce","reason":"550 no canarymailboxzq"`)), nil)
+	tw := e.connect(source.Twilio, "canarysecretzq3")
+	tw.mustDeliver(url.Values{"MessageSid": {"SMc"}, "From": {phone}, "To": {"+15005550006"}, "Body": {"hello canarysmszq"}}.Encode(), nil)
+	tp := e.connect(source.Trustpilot, "canarysecretzq4")
+	tp.mustDeliver(`{"events":[{"eventName":"service-review-created","eventData":{"id":"rc","stars":5,"title":"Canaryreviewzq","text":"lovely",`+
+		`"consumer":{"id":"cc","name":"Zqsrccanary","email":"`+mail+`"}}}]}`, nil)
+	zd := e.connect(source.Zendesk, "canarysecretzq5")
+	zd.mustDeliver(`{"ticket_id":"77","event":"ticket.created","requester_email":"`+mail+`","requester_name":"Zqsrccanary","subject":"Canaryticketzq"}`, nil)
+	if code, out := e.do(call{method: "GET", path: "/v1/sources", role: "owner"}); code != 200 || strings.Contains(out, "canary") {
+		t.Fatalf("sources list: %d %s", code, out)
+	}
+	return []string{"canary.src7q", "Zqsrccanary", "Quokkasrccanary", "7911123888", "7911 123888", "Canarytownzq", "ZQ9 9QZ", "canarylinkzq",
+		"canarymailboxzq", "canarysmszq", "Canaryreviewzq", "Canaryticketzq", "canarysecretzq"}
 }
