@@ -202,6 +202,9 @@ type Batch struct {
 type Result struct {
 	Stored     int `json:"stored"`
 	Duplicates int `json:"duplicates"`
+	// Fresh says, message by message, which were stored (false: a duplicate), so that a
+	// caller who merged several requests into one batch can answer each of them.
+	Fresh []bool `json:"-"`
 }
 
 // prepared is a message made ready outside the transaction: everything that does not depend
@@ -558,6 +561,7 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 	if err != nil {
 		return res, err
 	}
+	res.Fresh = fresh
 	if err := st.prefetch(ctx, ps, fresh); err != nil {
 		return res, err
 	}

@@ -181,6 +181,8 @@ type Service struct {
 	lastErr map[string]errorAt
 	// cache holds opened sources, so a delivery costs no read and no unwrap.
 	cache map[string]*opened
+	// merger stores concurrent deliveries to one source together (see batch.go).
+	merger merger
 }
 
 type errorAt struct {
@@ -533,7 +535,7 @@ func (s *Service) store1(ctx context.Context, src *opened, h textproto.MIMEHeade
 	}
 	for start := 0; start < len(msgs); start += ingest.MaxBatchEvents {
 		part := msgs[start:min(len(msgs), start+ingest.MaxBatchEvents)]
-		r, err := s.ingest.Ingest(ctx, ingest.Batch{KeyID: subject(src.ID), Messages: part, ReceivedAt: now, Lasting: true})
+		r, err := s.ingestMerged(ctx, subject(src.ID), part, now)
 		if err != nil {
 			return res, err
 		}
