@@ -34,9 +34,9 @@ func (s *Server) sourceRoutes() []route {
 		get("/v1/sources", s.listSources, out[SourceList](200), errs(403)),
 		get("/v1/sources/{id}", s.getSource, out[source.Source](200), errs(403, 404)),
 		post("/v1/sources/{id}/webhook", s.deliver, public, inMedia("application/json"), out[source.Result](200),
-			errs(400, 401, 404, 409, 413, 422, 500)),
+			errs(400, 401, 404, 409, 413, 422, 429, 500)),
 		get("/v1/sources/{id}/webhook", s.deliver, public, query(handshakeQuery...), outMedia("text/plain", 200),
-			errs(401, 403, 404, 422, 500)),
+			errs(401, 403, 404, 422, 429, 500)),
 	}
 }
 
@@ -73,6 +73,12 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
 // cover its exact bytes), the headers, and the URL under the public address, which Twilio
 // signs.
 func (s *Server) deliver(w http.ResponseWriter, r *http.Request) error {
+	// A refused signature counts against the sender's address like a wrong API key, so the
+	// endpoint cannot be used to guess a secret.
+	addr := s.limits.clientAddr(r)
+	if err := s.limits.allowAuth(addr); err != nil {
+		return err
+	}
 	body, err := io.ReadAll(r.Body)
 	var mbe *http.MaxBytesError
 	if err != nil && !errors.As(err, &mbe) {
@@ -81,6 +87,9 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) error {
 	d := source.Delivery{Method: r.Method, URL: strings.TrimRight(s.PublicURL, "/") + r.URL.RequestURI(),
 		Header: textproto.MIMEHeader(r.Header), Query: r.URL.Query(), Body: body, TooLarge: mbe != nil}
 	res, err := s.Sources.Deliver(r.Context(), r.PathValue("id"), d)
+	if problem.Is(err, problem.Unauthenticated) {
+		s.limits.failedAuth(addr)
+	}
 	var pe *problem.Error
 	if errors.As(err, &pe) && pe.Kind == problem.Invalid && pe.Field == "body" {
 		// A body that is not even the vendor's JSON or form could not be read: 400, as for

@@ -100,8 +100,6 @@ func (c *Counts) add(d Counts) {
 	c.Ignored += d.Ignored
 }
 
-func (c Counts) zero() bool { return c == Counts{} }
-
 // Record is a source as stored: the view plus its sealed secret.
 type Record struct {
 	Source

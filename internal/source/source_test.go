@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -218,5 +219,29 @@ func TestMergedDeliveries(t *testing.T) {
 	}
 	if !merged {
 		t.Fatalf("no batch was merged: %v", fi.batches)
+	}
+}
+
+// TestVerifyTwilioPorts: a signature made over the URL with or without its default port
+// verifies either way, as Twilio's own validator allows; another URL does not.
+func TestVerifyTwilioPorts(t *testing.T) {
+	body := []byte("Body=STOP&From=%2B447911123456&MessageSid=SM1")
+	sign := func(u string) string {
+		m := hmac.New(sha1.New, []byte("tok"))
+		m.Write([]byte(u + "BodySTOPFrom+447911123456MessageSidSM1"))
+		return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	for _, tt := range []struct {
+		signed, configured string
+		ok                 bool
+	}{
+		{"https://s.example/v1/sources/x/webhook", "https://s.example/v1/sources/x/webhook", true},
+		{"https://s.example:443/v1/sources/x/webhook", "https://s.example/v1/sources/x/webhook", true},
+		{"https://s.example/v1/sources/x/webhook", "https://s.example:443/v1/sources/x/webhook", true},
+		{"https://other.example/v1/sources/x/webhook", "https://s.example/v1/sources/x/webhook", false},
+	} {
+		if err := verifyTwilio([]byte("tok"), sign(tt.signed), tt.configured, body); (err == nil) != tt.ok {
+			t.Errorf("signed %s, configured %s: got %v, want ok=%v", tt.signed, tt.configured, err, tt.ok)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -234,7 +235,6 @@ func verifyTwilio(key []byte, sig, fullURL string, body []byte) error {
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	b.WriteString(fullURL)
 	for _, k := range names {
 		vs := append([]string{}, form[k]...)
 		sort.Strings(vs)
@@ -243,7 +243,35 @@ func verifyTwilio(key []byte, sig, fullURL string, body []byte) error {
 			b.WriteString(v)
 		}
 	}
-	return base64MAC(sha1.New, key, sig, "X-Twilio-Signature (signed with the URL configured as public-url plus the path)", []byte(b.String()))
+	// Twilio signs the URL as configured in its console, which may or may not name the
+	// default port; both readings are tried, as Twilio's own validator does.
+	for _, u := range urlForms(fullURL) {
+		if err = base64MAC(sha1.New, key, sig, "X-Twilio-Signature (signed with the URL configured as public-url plus the path)", []byte(u), []byte(b.String())); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// urlForms is the URL as given and with its scheme's default port added or removed.
+func urlForms(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return []string{raw}
+	}
+	def := map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	alt := *u
+	switch {
+	case def == "":
+		return []string{raw}
+	case u.Port() == def:
+		alt.Host = u.Hostname()
+	case u.Port() == "":
+		alt.Host = u.Host + ":" + def
+	default:
+		return []string{raw}
+	}
+	return []string{raw, alt.String()}
 }
 
 // handshake answers Meta's subscription check: hub.mode subscribe and the verify token given
