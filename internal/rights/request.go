@@ -223,10 +223,16 @@ func (s *Service) Create(ctx context.Context, in NewRequest) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.open(ctx, in, id, jur, dl, SourceStaff, actor.ID)
+}
+
+// open stores a request opened for a known customer (by staff, or relayed by a platform) with
+// its audit entry.
+func (s *Service) open(ctx context.Context, in NewRequest, customerID, jur string, dl Deadline, source, openedBy string) (*Request, error) {
 	now := s.now()
-	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, CustomerID: id, Jurisdiction: jur, Source: SourceStaff,
-		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now, ContactHash: s.openedWith(in), OpenedBy: actor.ID}
-	e := audit.New(ctx, ActionRequestCreate, id, nil, "privacy_requests")
+	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, CustomerID: customerID, Jurisdiction: jur, Source: source,
+		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now, ContactHash: s.openedWith(in), OpenedBy: openedBy}
+	e := audit.New(ctx, ActionRequestCreate, customerID, nil, "privacy_requests")
 	e.Target = requestTarget(r.ID)
 	if err := s.store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
 		return nil, err
@@ -270,15 +276,7 @@ func (s *Service) Relay(ctx context.Context, in NewRequest, platform string) (*R
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
-	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, CustomerID: id, Jurisdiction: jur, Source: SourcePlatform + platform,
-		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now, ContactHash: s.openedWith(in), OpenedBy: actor.ID}
-	e := audit.New(ctx, ActionRequestCreate, id, nil, "privacy_requests")
-	e.Target = requestTarget(r.ID)
-	if err := s.store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
-		return nil, err
-	}
-	return s.decorate(r), nil
+	return s.open(ctx, in, id, jur, dl, SourcePlatform+platform, actor.ID)
 }
 
 // resolve finds the customer a staff request is about.
