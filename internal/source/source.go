@@ -461,10 +461,11 @@ func (s *Service) account(id string, res Result, err error, now time.Time) {
 	switch {
 	case err != nil && (problem.Is(err, problem.Invalid) || problem.Is(err, problem.TooLarge)):
 		c.Refused = 1
-		msg = err.Error()
+		msg = problem.Detail(err)
 	case err != nil:
-		msg = err.Error()
-		if !problem.Is(err, problem.Conflict) {
+		// Only the public detail: the cause of an internal error is for the logs.
+		msg = problem.Detail(err)
+		if k := problem.KindOf(err); k == problem.Internal || k == problem.Unavailable {
 			msg = "the delivery could not be stored; the vendor will retry it"
 		}
 	case res.Stored > 0 || res.Requests > 0:
