@@ -604,3 +604,30 @@ func seedSourceCanaries(t *testing.T, e *env) []string {
 	return []string{"canary.src7q", "Zqsrccanary", "Quokkasrccanary", "7911123888", "7911 123888", "Canarytownzq", "ZQ9 9QZ", "canarylinkzq",
 		"canarymailboxzq", "canarysmszq", "Canaryreviewzq", "Canaryticketzq", "canarysecretzq"}
 }
+
+func TestSourcesOutOfOrderSQLite(t *testing.T)   { sourcesOutOfOrder(t, "sqlite") }
+func TestSourcesOutOfOrderPostgres(t *testing.T) { sourcesOutOfOrder(t, "postgres") }
+
+// sourcesOutOfOrder: deliveries arriving in another order than they happened end where the
+// vendor's order would have: an update before its creation, a Stripe refund before its charge,
+// and a Shopify refund before its order (409 until the order is there, then stored once).
+func sourcesOutOfOrder(t *testing.T, engine string) {
+	e := newEnv(t, engineURL(t, engine))
+	ada := e.create(`{"email":"ada@example.com"}`)
+	shop := e.connect(source.Shopify, "shpss_ooo")
+	cards := e.connect(source.Stripe, "whsec_ooo")
+	shop.mustDeliver(shopifyOrder("2001", "ada@example.com", "80.00"), shopifyHeaders("orders/updated", "o-2"))
+	if code, _ := shop.deliver(shopifyRefund("601", "2002", "10.00"), shopifyHeaders("refunds/create", "o-4")); code != 409 {
+		t.Fatalf("refund before its order: got %d, want 409", code)
+	}
+	shop.mustDeliver(shopifyOrder("2001", "ada@example.com", "80.00"), shopifyHeaders("orders/create", "o-1"))
+	shop.mustDeliver(shopifyOrder("2002", "ada@example.com", "20.00"), shopifyHeaders("orders/create", "o-3"))
+	shop.mustDeliver(shopifyRefund("601", "2002", "10.00"), shopifyHeaders("refunds/create", "o-4")) // the vendor's retry
+	refund := strings.Replace(stripeCharge("ch_9", "pi_9", "ada@example.com", 3000, 1000), `"payment_method_details"`,
+		`"refunds":{"object":"list","data":[{"id":"re_9","object":"refund","amount":1000,"charge":"ch_9"}]},"payment_method_details"`, 1)
+	cards.mustDeliver(stripeEvent("evt_92", "charge.refunded", refund), nil)
+	cards.mustDeliver(stripeEvent("evt_91", "charge.succeeded", stripeCharge("ch_9", "pi_9", "ada@example.com", 3000, 0)), nil)
+	if f := e.figures(ada); f["order_count"] != "3" || f["lifetime_value"] != "110" {
+		t.Fatalf("after deliveries out of order: %v, want 3 orders worth 80+20-10+30-10", f)
+	}
+}
