@@ -454,6 +454,22 @@ func sourcesEveryKind(t *testing.T, engine string) {
 		if d := e.decision(lin, "marketing_email"); !d.Allowed {
 			t.Fatalf("an SMS STOP stopped e-mail: %+v", d)
 		}
+		// START answers the customer's own STOP: SMS consent is back, under the policy in force.
+		start := url.Values{"MessageSid": {"SM3"}, "From": {"+447911123456"}, "To": {"+15005550006"}, "Body": {"START"}}
+		tw.mustDeliver(start.Encode(), nil)
+		if d := e.decision(lin, "marketing_sms"); !d.Allowed {
+			t.Fatalf("after START: %+v", d)
+		}
+		// START from someone who never consented gives nothing.
+		stranger := e.create(`{"email":"stranger@example.com","phone":"+44 7911 123999"}`)
+		tw.mustDeliver(url.Values{"MessageSid": {"SM4"}, "From": {"+447911123999"}, "Body": {"start"}}.Encode(), nil)
+		if d := e.decision(stranger, "marketing_sms"); d.Allowed {
+			t.Fatalf("START without an earlier STOP granted SMS: %+v", d)
+		}
+		tw.mustDeliver(form.Encode(), nil) // a retried STOP is a duplicate: START still holds
+		if d := e.decision(lin, "marketing_sms"); !d.Allowed {
+			t.Fatalf("a retried STOP undid START: %+v", d)
+		}
 		status := url.Values{"MessageSid": {"SM2"}, "MessageStatus": {"delivered"}, "To": {"+447911123456"}, "From": {"+15005550006"}}
 		tw.mustDeliver(status.Encode(), nil)
 		// Signed for another URL: refused.
@@ -629,5 +645,22 @@ func sourcesOutOfOrder(t *testing.T, engine string) {
 	cards.mustDeliver(stripeEvent("evt_91", "charge.succeeded", stripeCharge("ch_9", "pi_9", "ada@example.com", 3000, 0)), nil)
 	if f := e.figures(ada); f["order_count"] != "3" || f["lifetime_value"] != "110" {
 		t.Fatalf("after deliveries out of order: %v, want 3 orders worth 80+20-10+30-10", f)
+	}
+}
+
+// TestResubscribeNeedsTrustedKey: a Resubscribed event gives SMS consent back after the
+// customer's own STOP only from a trusted write key; a browser-safe key's is ignored.
+func TestResubscribeNeedsTrustedKey(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.identified("resub")
+	e.consentToAll(id)
+	e.trackEvent("resub", "stop-1", "Unsubscribed", `{"channel":"sms"}`)
+	e.mustCollect("/v1/track", `{"type":"track","event":"Resubscribed","userId":"resub","messageId":"start-c","properties":{"channel":"sms"}}`)
+	if d := e.decision(id, "marketing_sms"); d.Allowed {
+		t.Fatalf("a collect key's Resubscribed gave SMS back: %+v", d)
+	}
+	e.trackEvent("resub", "start-1", "Resubscribed", `{"channel":"sms"}`)
+	if d := e.decision(id, "marketing_sms"); !d.Allowed {
+		t.Fatalf("an ingest key's Resubscribed after the STOP: %+v", d)
 	}
 }

@@ -311,6 +311,11 @@ func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
 		p.orders = untrustedChanges(p.orders, d)
 	}
 	p.optOut = eventOptOut(m, p.hash)
+	if p.optOut != nil && p.optOut.Kind == consent.EventResubscribe && !b.trusted {
+		// Taking back an opt-out gives consent: a browser-safe key, which anyone can use in
+		// someone's name, may not.
+		p.optOut = nil
+	}
 	return nil
 }
 

@@ -153,7 +153,7 @@ func twilio(body []byte) ([]event, error) {
 	case ot == "STOP" || ot == "" && stopWords[word]:
 		return []event{{msgs: []ingest.Message{unsubscribed(id, timeZero, w, "sms")}}}, nil
 	case ot == "START" || ot == "" && startWords[word]:
-		return []event{{msgs: []ingest.Message{track(id, "SMS Resubscribed", timeZero, w, map[string]any{"channel": "sms"})}}}, nil
+		return []event{{msgs: []ingest.Message{track(id, ingest.EventResubscribed, timeZero, w, map[string]any{"channel": "sms"})}}}, nil
 	}
 	return []event{{msgs: []ingest.Message{track(id, "SMS Received", timeZero, w, nil)}}}, nil
 }
