@@ -76,19 +76,7 @@ func BenchmarkSourceWebhooksHTTP(b *testing.B) {
 	const vendors = 32
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: vendors}}
 	post := func(path string, body []byte, h map[string]string) (int, time.Duration) {
-		start := time.Now()
-		req, _ := http.NewRequest("POST", srv.URL+path, bytes.NewReader(body))
-		for k, v := range h {
-			req.Header.Set(k, v)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Error(err)
-			return 0, 0
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, time.Since(start)
+		return timedPost(b, client, srv.URL+path, body, h)
 	}
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -243,4 +231,21 @@ func benchECKey(b *testing.B) (*benchSigner, string) {
 	}
 	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	return &benchSigner{k}, base64.StdEncoding.EncodeToString(der)
+}
+
+// timedPost posts body with headers h and returns the status and how long the answer took.
+func timedPost(b *testing.B, client *http.Client, url string, body []byte, h map[string]string) (int, time.Duration) {
+	start := time.Now()
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Error(err)
+		return 0, 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, time.Since(start)
 }

@@ -17,17 +17,7 @@ func TestSourcesReplayPostgres(t *testing.T) { testSourcesReplay(t, pgtest.URL(t
 // deliveries take, a second run storing nothing new, a bad line named by number (never by
 // content) without holding back the others.
 func testSourcesReplay(t *testing.T, db string) {
-	dir := filepath.Join(t.TempDir(), "data")
-	with := func(args ...string) []string {
-		args = append(args, "--data", dir)
-		if db != "" {
-			args = append(args, "--db", db)
-		}
-		return args
-	}
-	if code, _, errs := runCLI(t, nil, with("init")...); code != 0 {
-		t.Fatalf("init: exit %d: %s", code, errs)
-	}
+	with := initialized(t, db)
 	secret := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secret, []byte("shpss_replay\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -66,4 +56,22 @@ func testSourcesReplay(t *testing.T, db string) {
 	if code != 0 || !strings.Contains(out, "Main shop") || strings.Contains(out, "shpss_replay") {
 		t.Fatalf("list: exit %d %q", code, out)
 	}
+}
+
+// initialized initialises a fresh installation (on db, or SQLite when empty) and returns a
+// function that adds its --data (and --db) to a command's arguments.
+func initialized(t *testing.T, db string) func(args ...string) []string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	with := func(args ...string) []string {
+		args = append(args, "--data", dir)
+		if db != "" {
+			args = append(args, "--db", db)
+		}
+		return args
+	}
+	if code, _, errs := runCLI(t, nil, with("init")...); code != 0 {
+		t.Fatalf("init: exit %d: %s", code, errs)
+	}
+	return with
 }
