@@ -50,7 +50,6 @@ var chosenSecret = map[string]bool{WooCommerce: true, Trustpilot: true}
 // Audit actions written by sources.
 const (
 	ActionCreate  = "source.create"
-	ActionList    = "source.list"
 	ActionRefused = "source.refused"
 )
 
