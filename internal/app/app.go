@@ -386,6 +386,9 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
+	if err := a.EnsureSources(ctx); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.Config.Addr)
 	if err != nil {
 		return err

@@ -13,6 +13,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -662,5 +664,43 @@ func TestResubscribeNeedsTrustedKey(t *testing.T) {
 	e.trackEvent("resub", "start-1", "Resubscribed", `{"channel":"sms"}`)
 	if d := e.decision(id, "marketing_sms"); !d.Allowed {
 		t.Fatalf("an ingest key's Resubscribed after the STOP: %+v", d)
+	}
+}
+
+// TestSourcesFromConfigFile: the sources file's platforms are created on the first start and
+// left alone on later ones; their secrets come from files, and deliveries verify with them.
+func TestSourcesFromConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	shopSecret, token := write("shop.secret", "shpss_from_file\n"), write("meta.token", "tok-from-file\n")
+	metaSecret := write("meta.secret", "meta-secret")
+	file := write("sources.yaml", "sources:\n  - kind: shopify\n    name: Main shop\n    secret_file: "+shopSecret+
+		"\n  - kind: meta_leads\n    name: Lead forms\n    secret_file: "+metaSecret+"\n    verify_token_file: "+token+"\n")
+	e := newEnv(t, "", func(c *config.Config) { c.SourcesFile = file })
+	ctx := context.Background()
+	for range 2 {
+		if err := e.app.EnsureSources(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := e.app.Sources.List(authz.WithActor(ctx, authz.System))
+	if err != nil || len(list) != 2 {
+		t.Fatalf("got %d sources (%v), want 2", len(list), err)
+	}
+	shop := &vendor{e: e, id: list[0].ID, kind: source.Shopify, secret: "shpss_from_file"}
+	shop.mustDeliver(shopifyOrder("3001", "cfg@example.com", "9.00"), shopifyHeaders("orders/create", "cfg-1"))
+	hs := "/v1/sources/" + list[1].ID + "/webhook?hub.mode=subscribe&hub.challenge=42&hub.verify_token=tok-from-file"
+	if code, out := e.do(call{method: "GET", path: hs}); code != 200 || out != "42" {
+		t.Fatalf("handshake: got %d %q", code, out)
+	}
+	e.app.Config.SourcesFile = write("bad.yaml", "sources:\n  - kind: stripe\n    name: Cards\n    secret: whsec_inline\n")
+	if err := e.app.EnsureSources(ctx); err == nil || !strings.Contains(err.Error(), "secret") {
+		t.Fatalf("an inline secret: got %v", err)
 	}
 }

@@ -214,6 +214,9 @@ type Input struct {
 	// key); left out for WooCommerce and Trustpilot, Steward makes one to paste there.
 	Secret string `json:"secret,omitempty" doc:"The vendor's signing secret (Shopify: the app's client secret or the notifications signing key; Stripe: whsec_…; SendGrid: the verification public key; Mailgun: the HTTP webhook signing key; Twilio: the auth token; Meta: the app secret; Zendesk: the webhook signing secret). Left out for WooCommerce and Trustpilot, one is made and shown once."`
 	Role   string `json:"role,omitempty" doc:"The write role deliveries act with: ingest (the default, trusted server-side) or collect."`
+	// VerifyToken is Meta's verify token when the business chose one (a source in the
+	// configuration file); left out, Steward makes one.
+	VerifyToken string `json:"verify_token,omitempty" doc:"Meta lead ads: the verify token to answer Meta's handshake with; left out, one is made and shown once."`
 }
 
 // Created is a new source with the secrets to paste into the vendor's console, shown once.
@@ -259,8 +262,11 @@ func (s *Service) Create(ctx context.Context, in Input) (*Created, error) {
 		}
 	}
 	if in.Kind == MetaLeads {
-		sec.VerifyToken = randomToken("")
-		out.VerifyToken = sec.VerifyToken
+		sec.VerifyToken = strings.TrimSpace(in.VerifyToken)
+		if sec.VerifyToken == "" {
+			sec.VerifyToken = randomToken("")
+			out.VerifyToken = sec.VerifyToken
+		}
 	}
 	now := s.now()
 	r := Record{Source: Source{ID: ident.New(), Kind: in.Kind, Name: in.Name, Role: in.Role, CreatedAt: now}}
@@ -284,6 +290,26 @@ func (s *Service) Create(ctx context.Context, in Input) (*Created, error) {
 	}
 	out.Source = r.Source
 	return out, nil
+}
+
+// Ensure creates the source in unless one of the same kind and name exists, which it returns
+// as it is (its secret unchanged): the configuration file's sources are created on the first
+// start and left alone on every later one.
+func (s *Service) Ensure(ctx context.Context, in Input) (Source, bool, error) {
+	list, err := s.List(ctx)
+	if err != nil {
+		return Source{}, false, err
+	}
+	for _, src := range list {
+		if src.Kind == strings.TrimSpace(strings.ToLower(in.Kind)) && src.Name == strings.TrimSpace(in.Name) {
+			return src, false, nil
+		}
+	}
+	c, err := s.Create(ctx, in)
+	if err != nil {
+		return Source{}, false, err
+	}
+	return c.Source, true, nil
 }
 
 // Endpoint is the path a source's vendor delivers to.
