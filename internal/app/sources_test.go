@@ -499,6 +499,17 @@ func sourcesEveryKind(t *testing.T, engine string) {
 			t.Fatalf("after the complaint: %+v", d)
 		}
 		mg.mustDeliver(body("mg-2", "failed", `,"severity":"permanent","reason":"bounce"`), nil)
+		// Mailgun signs a token, not the body: a signature seen once verifies only its own event
+		// again (a retry), never another one carried with it.
+		signed := body("mg-5", "delivered", "")
+		mg.mustDeliver(signed, nil)
+		if r := mg.mustDeliver(signed, nil); r.Duplicates != 1 {
+			t.Fatalf("Mailgun's retry: %+v", r)
+		}
+		replayed := strings.Replace(strings.Replace(signed, `"id":"mg-5"`, `"id":"mg-6"`, 1), `"event":"delivered"`, `"event":"unsubscribed"`, 1)
+		if code, _ := e.do(call{method: "POST", path: "/v1/sources/" + mg.id + "/webhook", body: replayed}); code != 401 {
+			t.Fatalf("a replayed Mailgun signature on another event: got %d, want 401", code)
+		}
 		tampered := strings.Replace(body("mg-3", "delivered", ""), `"signature":"`, `"signature":"00`, 1)
 		if code, _ := e.do(call{method: "POST", path: "/v1/sources/" + mg.id + "/webhook", body: tampered}); code != 401 {
 			t.Fatalf("tampered Mailgun signature: got %d", code)

@@ -180,6 +180,8 @@ type Service struct {
 	cache map[string]*opened
 	// merger stores concurrent deliveries to one source together (see batch.go).
 	merger merger
+	// tokens remembers which event each Mailgun signature token signed (see bindToken).
+	tokens map[string]string
 }
 
 type errorAt struct {
@@ -457,7 +459,11 @@ func (s *Service) Deliver(ctx context.Context, id string, d Delivery) (Result, e
 		s.count(id, Counts{Received: 1, Refused: 1}, err.Error(), now)
 		return Result{}, err
 	}
-	if err := verify(src, d, now, s.Tolerance); err != nil {
+	err = verify(src, d, now, s.Tolerance)
+	if err == nil && src.Kind == Mailgun {
+		err = s.bindToken(src.ID, d.Body)
+	}
+	if err != nil {
 		s.count(id, Counts{Received: 1, Refused: 1}, err.Error(), now)
 		e := audit.New(authz.WithActor(ctx, s.actor(src)), ActionRefused, "", nil, "")
 		e.Target, e.Outcome, e.Time = "source:"+id, audit.OutcomeDenied, now.Truncate(time.Microsecond)
@@ -477,6 +483,39 @@ func (s *Service) Deliver(ctx context.Context, id string, d Delivery) (Result, e
 	res, err := s.store1(ctx, src, d.Header, d.Body, d.Query, now)
 	s.account(id, res, err, now)
 	return res, err
+}
+
+// maxTokens bounds the Mailgun tokens remembered; past it the memory starts afresh.
+const maxTokens = 100_000
+
+// bindToken holds Mailgun's signature to one event. Mailgun signs a timestamp and a random
+// token, not the body, so a signature seen once could carry any other event: a token is
+// accepted again only with the event it first came with (Mailgun's retry of the same event).
+// The memory is this node's: behind several nodes, a replay reaching another node is still
+// only an event signed for a token that node has not seen.
+func (s *Service) bindToken(sourceID string, body []byte) error {
+	var b struct {
+		Signature struct {
+			Token string `json:"token"`
+		} `json:"signature"`
+		Event struct {
+			ID string `json:"id"`
+		} `json:"event-data"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return errf("the body is not Mailgun's JSON")
+	}
+	key := sourceID + "\x00" + b.Signature.Token
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tokens == nil || len(s.tokens) >= maxTokens {
+		s.tokens = map[string]string{}
+	}
+	if prev, ok := s.tokens[key]; ok && prev != b.Event.ID {
+		return errf("the signature's token was already used for another event (a replayed signature)")
+	}
+	s.tokens[key] = b.Event.ID
+	return nil
 }
 
 // account counts what became of a delivery.
