@@ -341,6 +341,10 @@ func sourcesDoneWhen(t *testing.T, engine string) {
 	if s := shop.status(); s.Received != 5 || s.Stored != 2 || s.Duplicates != 2 {
 		t.Fatalf("shopify counters: %+v", s)
 	}
+	if code, out := e.do(call{method: "GET", path: "/metrics"}); code != 200 || !strings.Contains(out, `steward_source_deliveries_total{outcome="refused"} 2`) ||
+		!strings.Contains(out, `steward_source_deliveries_total{outcome="duplicate"} 3`) {
+		t.Fatalf("metrics: %d %s", code, out)
+	}
 	refusals := 0
 	for _, en := range e.auditEntries("") {
 		if en.Action == source.ActionRefused && en.Target == "source:"+cards.id && en.Outcome == "denied" {

@@ -89,6 +89,7 @@ type Server struct {
 	// call, which Twilio's signature covers.
 	Sources       *source.Service
 	PublicURL     string
+	deliveries    *prometheus.CounterVec
 	ingestMetrics *ingestMetrics
 	trackSlots    chan struct{}
 	limits        *limits
@@ -123,6 +124,7 @@ func (s *Server) Handler() http.Handler {
 		s.registry.MustRegister(customerStatsCollector{s.CustomerStats})
 	}
 	s.registerRightsMetrics()
+	s.registerSourceMetrics()
 
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {

@@ -7,6 +7,8 @@ import (
 	"net/textproto"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/source"
 )
@@ -21,6 +23,32 @@ var handshakeQuery = []param{
 	{Name: "hub.mode", Description: "subscribe", Type: "string"},
 	{Name: "hub.verify_token", Description: "The verify token shown when the source was created.", Type: "string"},
 	{Name: "hub.challenge", Description: "Echoed back as text/plain when the token matches.", Type: "string"},
+}
+
+// registerSourceMetrics counts webhook deliveries by outcome. Labels are outcomes only: no
+// source id, kind or anything a delivery carried.
+func (s *Server) registerSourceMetrics() {
+	if s.Sources == nil {
+		return
+	}
+	s.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "steward_source_deliveries_total",
+		Help: "Webhook deliveries of connected platforms by outcome (stored, duplicate, ignored, refused, failed)."}, []string{"outcome"})
+	s.registry.MustRegister(s.deliveries)
+}
+
+// deliveryOutcome names what became of a delivery, for the metrics.
+func deliveryOutcome(res source.Result, err error) string {
+	switch {
+	case problem.Is(err, problem.Unauthenticated), problem.Is(err, problem.Invalid), problem.Is(err, problem.TooLarge), problem.Is(err, problem.Forbidden):
+		return "refused"
+	case err != nil:
+		return "failed"
+	case res.Stored > 0 || res.Requests > 0:
+		return "stored"
+	case res.Duplicates > 0:
+		return "duplicate"
+	}
+	return "ignored"
 }
 
 // sourceRoutes serve connected platforms: staff configure them with an owner or admin key;
@@ -87,6 +115,9 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) error {
 	d := source.Delivery{Method: r.Method, URL: strings.TrimRight(s.PublicURL, "/") + r.URL.RequestURI(),
 		Header: textproto.MIMEHeader(r.Header), Query: r.URL.Query(), Body: body, TooLarge: mbe != nil}
 	res, err := s.Sources.Deliver(r.Context(), r.PathValue("id"), d)
+	if !problem.Is(err, problem.NotFound) {
+		s.deliveries.WithLabelValues(deliveryOutcome(res, err)).Inc()
+	}
 	if problem.Is(err, problem.Unauthenticated) {
 		s.limits.failedAuth(addr)
 	}
