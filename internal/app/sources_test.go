@@ -531,8 +531,12 @@ func sourcesEveryKind(t *testing.T, engine string) {
 		if code, out := e.do(call{method: "GET", path: hs + c.VerifyToken}); code != 200 || out != "1158201444" {
 			t.Fatalf("handshake: got %d %q", code, out)
 		}
+		before := e.lastAuditID()
 		if code, _ := e.do(call{method: "GET", path: hs + "wrong"}); code != 403 {
 			t.Fatalf("handshake with a wrong token: got %d", code)
+		}
+		if got := e.since(before); len(got) != 1 || got[0].Action != source.ActionRefused {
+			t.Fatalf("a refused handshake wrote %+v, want one source.refused entry", got)
 		}
 		lead := `{"object":"page","entry":[{"id":"153125381133","time":1764000000,"changes":[{"field":"leadgen","value":{"leadgen_id":"444444444",` +
 			`"page_id":"153125381133","form_id":"777","created_time":1764000000,"field_data":[{"name":"email","values":["nina@example.com"]},` +

@@ -456,31 +456,34 @@ func (s *Service) Deliver(ctx context.Context, id string, d Delivery) (Result, e
 	now := s.now()
 	if d.TooLarge {
 		err := problem.New(problem.TooLarge, "the body is larger than the server accepts (--max-body)")
-		s.count(id, Counts{Received: 1, Refused: 1}, err.Error(), now)
+		s.count(id, Counts{Received: 1, Refused: 1}, problem.Detail(err), now)
 		return Result{}, err
 	}
 	err = verify(src, d, now, s.Tolerance)
 	if err == nil && src.Kind == Mailgun {
 		err = s.bindToken(src.ID, d.Body)
 	}
+	var challenge string
+	if err == nil && d.Method == "GET" {
+		challenge, err = handshake(src, d)
+	}
 	if err != nil {
-		s.count(id, Counts{Received: 1, Refused: 1}, err.Error(), now)
+		var pe *problem.Error
+		if !errors.As(err, &pe) {
+			pe = problem.New(problem.Unauthenticated, "%s", err.Error())
+		}
+		s.count(id, Counts{Received: 1, Refused: 1}, pe.Detail, now)
 		e := audit.New(authz.WithActor(ctx, s.actor(src)), ActionRefused, "", nil, "")
 		e.Target, e.Outcome, e.Time = "source:"+id, audit.OutcomeDenied, now.Truncate(time.Microsecond)
 		if aerr := s.audit.AppendAudit(ctx, e); aerr != nil {
 			return Result{}, aerr
 		}
-		return Result{}, problem.New(problem.Unauthenticated, "%s", err.Error())
+		return Result{}, pe
 	}
 	if d.Method == "GET" {
-		ch, err := handshake(src, d)
-		if err != nil {
-			s.count(id, Counts{Received: 1, Refused: 1}, err.Error(), now)
-			return Result{}, err
-		}
-		return Result{Challenge: ch}, nil
+		return Result{Challenge: challenge}, nil
 	}
-	res, err := s.store1(ctx, src, d.Header, d.Body, d.Query, now)
+	res, err := s.storeBody(ctx, src, d.Header, d.Body, now)
 	s.account(id, res, err, now)
 	return res, err
 }
@@ -547,8 +550,8 @@ func (s *Service) actor(src *opened) authz.Actor {
 	return authz.Actor{ID: "source:" + src.ID, Name: src.Kind + " source " + src.Name, Role: src.Role}
 }
 
-// store1 translates a verified body and stores what it carries.
-func (s *Service) store1(ctx context.Context, src *opened, h textproto.MIMEHeader, body []byte, q url.Values, now time.Time) (Result, error) {
+// storeBody translates a verified body and stores what it carries.
+func (s *Service) storeBody(ctx context.Context, src *opened, h textproto.MIMEHeader, body []byte, now time.Time) (Result, error) {
 	ctx = authz.WithActor(ctx, s.actor(src))
 	evs, err := translate(src.Kind, h, body)
 	if err != nil {
@@ -650,7 +653,7 @@ func (s *Service) Replay(ctx context.Context, id string, line []byte, topic stri
 		body = append(append([]byte{'['}, body...), ']')
 	}
 	now := s.now()
-	res, err := s.store1(ctx, src, h, body, nil, now)
+	res, err := s.storeBody(ctx, src, h, body, now)
 	s.account(id, res, err, now)
 	return res, err
 }
