@@ -47,7 +47,31 @@ type benchDelivery struct {
 // minimise, stitch, seal, deduplicate by event id, audit — against the same events sent
 // through /v1/batch (500 messages per batch) in the same run. It reports deliveries/s, the
 // ratio of their events/s to /v1/batch's, and p99 delivery latency.
-func BenchmarkSourceWebhooksHTTP(b *testing.B) {
+func BenchmarkSourceWebhooksHTTP(b *testing.B) { benchSourceWebhooks(b, commerceMix) }
+
+// BenchmarkSourceWebhooksEmailHTTP is the same with a shop's everyday mix, where e-mail
+// engagement outnumbers orders: 75% SendGrid events, 10% Twilio messages, 10% Shopify
+// orders, 5% Stripe charges.
+func BenchmarkSourceWebhooksEmailHTTP(b *testing.B) { benchSourceWebhooks(b, everydayMix) }
+
+// Delivery mixes: the kind of delivery i is mix[i % len(mix)].
+var (
+	// commerceMix is 40% Shopify orders, 20% Stripe charges, 30% SendGrid events and 10%
+	// Twilio messages: the costly kinds first.
+	commerceMix = []string{source.Shopify, source.Shopify, source.Shopify, source.Shopify, source.Stripe, source.Stripe,
+		source.SendGrid, source.SendGrid, source.SendGrid, source.Twilio}
+	everydayMix = append([]string{source.Shopify, source.Shopify, source.Stripe, source.Twilio, source.Twilio}, repeat(source.SendGrid, 15)...)
+)
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+func benchSourceWebhooks(b *testing.B, mix []string) {
 	a := benchApp(b, b.TempDir())
 	defer a.Close()
 	srv := httptest.NewServer(a.HTTP().Handler())
@@ -71,7 +95,7 @@ func BenchmarkSourceWebhooksHTTP(b *testing.B) {
 	n := max(b.N, 100)
 	ds := make([]benchDelivery, n)
 	for i := range ds {
-		ds[i] = benchSourceDelivery(b, i, shop, cards, sendgrid, twilio, sgKey)
+		ds[i] = benchSourceDelivery(b, i, mix[i%len(mix)], shop, cards, sendgrid, twilio, sgKey)
 	}
 	const vendors = 32
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: vendors}}
@@ -149,9 +173,9 @@ func BenchmarkSourceWebhooksHTTP(b *testing.B) {
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99_ms")
 }
 
-// benchSourceDelivery builds delivery i: 40% Shopify orders, 20% Stripe charges, 30% SendGrid
-// events, 10% Twilio inbound messages, about 2,000 customers between them.
-func benchSourceDelivery(b *testing.B, i int, shop, cards, sendgrid, twilio string, sgKey *benchSigner) benchDelivery {
+// benchSourceDelivery builds delivery i of kind (a Shopify order, a Stripe charge, a SendGrid
+// event or a Twilio inbound message), about 2,000 customers between them.
+func benchSourceDelivery(b *testing.B, i int, kind, shop, cards, sendgrid, twilio string, sgKey *benchSigner) benchDelivery {
 	who := (i * 7919) % 2000
 	email := fmt.Sprintf("buyer%d@example.com", who)
 	mac := func(key, data string) []byte {
@@ -159,14 +183,14 @@ func benchSourceDelivery(b *testing.B, i int, shop, cards, sendgrid, twilio stri
 		m.Write([]byte(data))
 		return m.Sum(nil)
 	}
-	d := benchDeliveryOf(b, i, who, email, shop, cards, sendgrid, twilio, sgKey, mac)
+	d := benchDeliveryOf(b, i, kind, who, email, shop, cards, sendgrid, twilio, sgKey, mac)
 	d.who = who
 	return d
 }
 
-func benchDeliveryOf(b *testing.B, i, who int, email, shop, cards, sendgrid, twilio string, sgKey *benchSigner, mac func(key, data string) []byte) benchDelivery {
-	switch i % 10 {
-	case 0, 1, 2, 3:
+func benchDeliveryOf(b *testing.B, i int, kind string, who int, email, shop, cards, sendgrid, twilio string, sgKey *benchSigner, mac func(key, data string) []byte) benchDelivery {
+	switch kind {
+	case source.Shopify:
 		body := fmt.Sprintf(`{"id":%d,"email":%q,"currency":"EUR","total_price":"%d.50","total_tax":"3.00","created_at":"2026-11-02T10:00:00Z",`+
 			`"customer":{"id":%d,"email":%q,"first_name":"Bea","last_name":"Buyer"},"line_items":[{"product_id":%d,"sku":"S-%d","title":"Boots","quantity":1,"price":"%d.50"}]}`,
 			100000+i, email, 20+i%50, 5000+who, email, i%300, i%300, 20+i%50)
@@ -176,7 +200,7 @@ func benchDeliveryOf(b *testing.B, i, who int, email, shop, cards, sendgrid, twi
 				fmt.Sprintf(`{"type":"identify","messageId":"s-%d-c","context":{"externalIds":[{"id":"%d","type":"shopify_customer"}]},"traits":{"email":%q,"first_name":"Bea","last_name":"Buyer"}}`, i, 5000+who, email),
 				fmt.Sprintf(`{"type":"track","messageId":"s-%d","event":"Order Completed","context":{"externalIds":[{"id":"%d","type":"shopify_customer"}],"traits":{"email":%q}},"properties":{"order_id":"b:%d","total":%d.5,"currency":"EUR","tax":3,"products":[{"product_id":"%d","sku":"S-%d","name":"Boots","quantity":1,"price":%d.5}]}}`, i, 5000+who, email, 100000+i, 20+i%50, i%300, i%300, 20+i%50),
 			}}
-	case 4, 5:
+	case source.Stripe:
 		body := fmt.Sprintf(`{"id":"evt_b%d","object":"event","type":"charge.succeeded","created":%d,"data":{"object":{"id":"ch_b%d","amount":%d,"currency":"eur",`+
 			`"customer":"cus_b%d","payment_intent":"pi_b%d","payment_method":"pm_b%d","billing_details":{"email":%q},`+
 			`"payment_method_details":{"card":{"brand":"visa","last4":"4242","exp_month":8,"exp_year":2030}}}}}`, i, time.Now().Unix(), i, 1000+i, who, i, who, email)
@@ -186,7 +210,7 @@ func benchDeliveryOf(b *testing.B, i, who int, email, shop, cards, sendgrid, twi
 				fmt.Sprintf(`{"type":"identify","messageId":"c-%d-card","context":{"externalIds":[{"id":"cus_b%d","type":"stripe_customer"}]},"traits":{"email":%q,"payment_token":"pm_b%d","card_brand":"visa","card_last4":"4242","card_expiry":"08/2030"}}`, i, who, email, who),
 				fmt.Sprintf(`{"type":"track","messageId":"c-%d","event":"Order Completed","context":{"externalIds":[{"id":"cus_b%d","type":"stripe_customer"}],"traits":{"email":%q}},"properties":{"order_id":"c:%d","total":%d,"currency":"EUR"}}`, i, who, email, i, 10+i/100),
 			}}
-	case 6, 7, 8:
+	case source.SendGrid:
 		ev := []string{"delivered", "open", "click"}[i%3]
 		body := fmt.Sprintf(`[{"email":%q,"timestamp":%d,"event":%q,"sg_event_id":"sg-b%d","sg_message_id":"m-%d","url":"https://shop.example/x"}]`, email, time.Now().Unix(), ev, i, i)
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
