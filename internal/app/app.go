@@ -40,6 +40,7 @@ import (
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/retention"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/source"
 	"github.com/stewardhq/steward/internal/staff"
 	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/postgres"
@@ -89,6 +90,8 @@ type App struct {
 	Portal *portal.Service
 	// Staff is staff accounts and their sign-in to the console.
 	Staff *staff.Service
+	// Sources receives the webhooks of connected platforms.
+	Sources *source.Service
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -336,6 +339,10 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	if a.Rights, err = a.openRights(cfg); err != nil {
 		return nil, err
 	}
+	if a.Sources, err = source.New(source.Deps{Store: db.Sources(), Ingest: a.Ingest, Requests: a.Rights, Keys: km, Audit: db.Audit(),
+		Catalog: cat, Clock: now}); err != nil {
+		return nil, err
+	}
 	if a.Duplicates, err = a.openDuplicates(cfg); err != nil {
 		return nil, err
 	}
@@ -413,8 +420,14 @@ func decisionCache(db *store.Engine, size int) *consent.Cache {
 	return &consent.Cache{Size: size, Trust: db.DecisionTrust()}
 }
 
-// Close releases the database.
-func (a *App) Close() error { return a.Store.Close() }
+// Close releases the database, once the sources' counters are written.
+func (a *App) Close() error {
+	ctx := authz.WithActor(context.Background(), authz.System)
+	if err := a.Sources.Flush(ctx); err != nil {
+		a.Log.Warn("source counters not written", "err", err)
+	}
+	return a.Store.Close()
+}
 
 // HTTP builds the API handler.
 func (a *App) HTTP() *httpapi.Server {
@@ -423,7 +436,8 @@ func (a *App) HTTP() *httpapi.Server {
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
 		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff, OIDC: a.oidc(), OIDCRoles: a.oidcRoles(), CAS: a.cas(), CASRoles: a.casRoles(),
-		ConsentScript: a.consentScript}
+		ConsentScript: a.consentScript,
+		Sources:       a.Sources, PublicURL: a.Config.PublicURL}
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to
@@ -438,6 +452,9 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+	}
+	if err := a.EnsureSources(ctx); err != nil {
+		return err
 	}
 	var certs *autocert.Manager
 	if a.Config.ACME() {
@@ -470,6 +487,12 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		a.purgeLoop(jobsCtx, time.Minute)
 	}()
 	defer func() { <-purgeDone }()
+	flushDone := make(chan struct{})
+	go func() {
+		defer close(flushDone)
+		a.flushLoop(jobsCtx, 5*time.Second)
+	}()
+	defer func() { <-flushDone }()
 	errc := make(chan error, 2)
 	go func() {
 		switch {

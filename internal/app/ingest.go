@@ -50,3 +50,19 @@ func (a *App) purgeLoop(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// flushLoop writes the sources' delivery counters every interval until ctx ends.
+func (a *App) flushLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := a.Sources.Flush(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Error("writing source counters failed", "err", err)
+		}
+	}
+}

@@ -65,19 +65,9 @@ func BenchmarkIngestBatchHTTP(b *testing.B) {
 		bodies[i] = benchBatch(i, perBatch)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	headers := map[string]string{"Authorization": auth, "Content-Type": "application/json"}
 	post := func(body []byte) (int, time.Duration) {
-		start := time.Now()
-		req, _ := http.NewRequest("POST", srv.URL+"/v1/batch", bytes.NewReader(body))
-		req.Header.Set("Authorization", auth)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Error(err)
-			return 0, 0
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, time.Since(start)
+		return timedPost(b, client, srv.URL+"/v1/batch", body, headers)
 	}
 	var mu sync.Mutex
 	var lat []time.Duration

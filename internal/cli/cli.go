@@ -120,6 +120,7 @@ func newRootSettings(e env) (*cobra.Command, *settings) {
 	f.DurationVar(&s.cfg.CartAbandonAfter, "cart-abandon-after", s.cfg.CartAbandonAfter, "a checkout with no order after this long is an abandoned cart")
 	f.IntVar(&s.cfg.DecisionCache, "decision-cache", s.cfg.DecisionCache, "customers whose permission-decision inputs are kept in memory (about 600 bytes each); 0 turns the cache off")
 	f.Int64Var(&s.cfg.ImportMaxBytes, "import-max-bytes", s.cfg.ImportMaxBytes, "largest CSV file POST /v1/imports accepts, in bytes")
+	f.StringVar(&s.cfg.SourcesFile, "sources-file", "", "YAML file of connected platforms (kind, name, secret_file, role); serve creates those missing (docs/sources.md)")
 	rightsFlags(f, s)
 	qualityFlags(f, s)
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return s.load(cmd, e) }
@@ -128,7 +129,7 @@ func newRootSettings(e env) (*cobra.Command, *settings) {
 		migrateCmd(s, e), keysCmd(s, e), configCmd(s, e), versionCmd(e), importCmd(s, e),
 		backupCmd(s, e), restoreCmd(s, e), ledgerCmd(s, e), retentionCmd(s, e))
 	root.AddCommand(matchCmd(s, e), qualityCmd(s, e), duplicatesCmd(s, e))
-	root.AddCommand(policyCmd(s, e), deriveCmd(s, e), staffCmd(s, e), searchCmd(s, e))
+	root.AddCommand(policyCmd(s, e), deriveCmd(s, e), staffCmd(s, e), searchCmd(s, e), sourcesCmd(s, e))
 	return root, s
 }
 

@@ -23,17 +23,7 @@ func TestPolicyPublishPostgres(t *testing.T) { testPolicyPublish(t, pgtest.URL(t
 // import with consent columns is refused until steward policy publish has published the
 // version it names; bad flags are refused naming the flag, and publish nothing.
 func testPolicyPublish(t *testing.T, db string) {
-	dir := filepath.Join(t.TempDir(), "data")
-	with := func(args ...string) []string {
-		args = append(args, "--data", dir)
-		if db != "" {
-			args = append(args, "--db", db)
-		}
-		return args
-	}
-	if code, _, errs := runCLI(t, nil, with("init")...); code != 0 {
-		t.Fatalf("init: exit %d: %s", code, errs)
-	}
+	with := initialized(t, db)
 	csv := filepath.Join(t.TempDir(), "customers.csv")
 	if err := os.WriteFile(csv, []byte("E-mail,Newsletter\nada@example.com,yes\ngrace@example.com,no\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -32,6 +32,9 @@ const (
 	EventUnsubscribe = "unsubscribe"
 	EventComplaint   = "complaint"
 	EventBounce      = "bounce"
+	// EventResubscribe is the customer taking back their own unsubscribe on the channel it
+	// came by (an SMS START after a STOP): see signalBatch.resubscribe.
+	EventResubscribe = "resubscribe"
 )
 
 // SourceEvent marks records an event recorded: an unsubscribe or a spam complaint reported by
@@ -57,13 +60,21 @@ type EventOptOut struct {
 	Purpose string
 	// Channel is the channel an unsubscribe came through; email when empty.
 	Channel string
+	// Platform names the service that reported the opt-out (an e-mail or SMS platform
+	// connected as a source), kept in the evidence so that the ledger shows where the
+	// customer said no; empty for events a client sent itself.
+	Platform string
 }
 
 // evidenceRef is what a record made for the event keeps as evidence (in Evidence.FormID):
-// "event:" and the event's name, then the message reference. A decision tells an unsubscribe
+// "event:" and the event's name, the platform that reported it if any, then the message
+// reference. A decision tells an unsubscribe
 // from a complaint by it.
 func (e *EventOptOut) evidenceRef() string {
 	ref := "event:" + e.Name
+	if e.Platform != "" {
+		ref += ":" + e.Platform
+	}
 	if e.Ref != "" {
 		ref += ":" + e.Ref
 	}
@@ -123,6 +134,9 @@ func (b *signalBatch) event(base Record, e *EventOptOut, contacts map[string]str
 	}
 	ps, channel := e.purposes(b.s.catalog)
 	base.Evidence.FormID = e.evidenceRef()
+	if e.Kind == EventResubscribe {
+		return b.resubscribe(base, ps, channel)
+	}
 	for _, p := range ps {
 		r := base
 		r.Purpose, r.Granted, r.Source, r.Channel, r.PolicyVersion = p.Name, false, SourceEvent, channel, b.inForce.Version
@@ -152,6 +166,29 @@ func (b *signalBatch) event(base Record, e *EventOptOut, contacts map[string]str
 		ap.Records = append(ap.Records, r)
 		ap.Entries = append(ap.Entries, b.s.recordEntry(b.ctx, &r))
 		b.latest[latestKey(r.CustomerID, r.Kind, r.Purpose)] = &r
+	}
+	return nil
+}
+
+// resubscribe gives back the consent purposes of a channel that the customer's own opt-out on
+// that channel withdrew: a START answering their STOP. It gives nothing else — not a purpose
+// they never consented to, withdrew another way, or that the policy in force does not cover —
+// because the keyword carries no notice of its own; the customer texting it is the fresh,
+// affirmative act, so it lifts the suppression their STOP caused, as any fresh opt-in does.
+func (b *signalBatch) resubscribe(base Record, ps []catalog.Purpose, channel string) error {
+	for _, p := range ps {
+		prev := b.latest[latestKey(base.CustomerID, KindConsent, p.Name)]
+		// ps are the channel's own purposes, so an opt-out by event of one of them came by that
+		// channel (or named the purpose): the one a keyword on the channel may take back.
+		if p.LegalBasis != catalog.Consent || prev == nil || prev.Granted || prev.Source != SourceEvent ||
+			!slices.Contains(b.inForce.Purposes, p.Name) {
+			continue
+		}
+		r := base
+		r.Kind, r.Purpose, r.Granted, r.Source, r.Channel, r.PolicyVersion = KindConsent, p.Name, true, SourceEvent, channel, b.inForce.Version
+		if err := b.add(r, p); err != nil {
+			return err
+		}
 	}
 	return nil
 }

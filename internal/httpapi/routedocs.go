@@ -124,6 +124,16 @@ var summaries = map[string]string{
 	"GET /v1/ingest/drops": "What minimisation dropped from a write key's messages (undeclared, invalid, PII, limits), by " +
 		"name; never values.",
 
+	// Connected platforms (sources.go).
+	"POST /v1/sources": "Connect a platform (shopify, woocommerce, stripe, sendgrid, mailgun, twilio, meta_leads, trustpilot, zendesk): " +
+		"its kind, name, signing secret (stored sealed; one is made and shown once for WooCommerce and Trustpilot) and write role. " +
+		"Returns the endpoint to paste into the vendor's console (see docs/sources.md). Needs apikeys.manage.",
+	"GET /v1/sources":      "Connected platforms with their delivery counters (received, stored, refused, duplicates, ignored) and last error; never their secrets.",
+	"GET /v1/sources/{id}": "One connected platform with its counters and last error.",
+	"POST /v1/sources/{id}/webhook": "A vendor's webhook delivery, verified by the vendor's own signature scheme (no API key). 200 once " +
+		"stored or recognised as a duplicate; 401 for a signature that does not verify (nothing stored, counted and audited); " +
+		"400/422/413 for a body that cannot be read; 409 for a refund of an order not recorded yet (the vendor retries).",
+	"GET /v1/sources/{id}/webhook": "Meta's subscription handshake: answers hub.challenge as text/plain when hub.verify_token matches.",
 	// Imports (imports.go).
 	"POST /v1/imports": "Upload a CSV file (the raw body, streamed; text/csv) to import customers as a background job, with " +
 		"the mapping of the command line's steward import. The file is checked through to its last row first: an empty, " +

@@ -36,6 +36,7 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/source"
 	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/staff"
 )
@@ -107,6 +108,11 @@ type Server struct {
 	// CustomerStats, when set, is exported as steward_undecryptable_records_total: how often
 	// a batch read left out a profile that does not decrypt (see customer.Vault.Skip).
 	CustomerStats *customer.Stats
+	// Sources receives the webhooks of connected platforms; PublicURL is the address vendors
+	// call, which Twilio's signature covers.
+	Sources       *source.Service
+	PublicURL     string
+	deliveries    *prometheus.CounterVec
 	ingestMetrics *ingestMetrics
 	trackSlots    chan struct{}
 	limits        *limits
@@ -141,6 +147,7 @@ func (s *Server) Handler() http.Handler {
 		s.registry.MustRegister(customerStatsCollector{s.CustomerStats})
 	}
 	s.registerRightsMetrics()
+	s.registerSourceMetrics()
 
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {

@@ -70,6 +70,9 @@ type Message struct {
 	// Context.Traits are contact details the customer gave (at a till, say): they fill the
 	// profile where it holds none, so the customer is found by them like any other.
 	FillContact bool
+	// Platform, set only inside Steward, names the connected platform (a source) that
+	// reported the message, so that the consent records it causes name it as their origin.
+	Platform string
 }
 
 // Context is the part of a message's context Steward reads.

@@ -14,6 +14,11 @@ import (
 // specification names them); each one is also the customer's opt-out, recorded in the consent
 // ledger by the transaction that stores the event (see consent.EventOptOut).
 
+// EventResubscribed is the customer taking back their unsubscribe on a channel (an SMS START
+// after a STOP); it gives back only what their own opt-out on that channel withdrew (see
+// consent.EventResubscribe).
+const EventResubscribed = "Resubscribed"
+
 // hardBounceTypes are the values of bounce_type (or type, or severity) that say an address
 // does not exist or refuses mail for good: hard bounces, as the providers name them. Any
 // other bounce is temporary and only shows in the contact status.
@@ -26,13 +31,15 @@ func eventOptOut(m *Message, hash []byte) *consent.EventOptOut {
 	if m.Type != TypeTrack {
 		return nil
 	}
-	e := &consent.EventOptOut{Name: m.Name, Ref: hex.EncodeToString(hash[:min(8, len(hash))])}
+	e := &consent.EventOptOut{Name: m.Name, Ref: hex.EncodeToString(hash[:min(8, len(hash))]), Platform: m.Platform}
 	p := m.Properties
 	switch m.Name {
 	case quality.EventUnsubscribed:
 		e.Kind, e.Purpose, e.Channel = consent.EventUnsubscribe, text(p["purpose"]), text(p["channel"])
 	case quality.EventEmailSpam:
 		e.Kind = consent.EventComplaint
+	case EventResubscribed:
+		e.Kind, e.Channel = consent.EventResubscribe, text(p["channel"])
 	case quality.EventEmailBounced:
 		hard := false
 		for _, k := range []string{"bounce_type", "type", "severity"} {

@@ -188,6 +188,10 @@ type Batch struct {
 	ReceivedAt time.Time
 	// GPC is true when the request carried Sec-GPC: 1.
 	GPC bool
+	// Lasting keeps the batch's message ids for good instead of for the deduplication
+	// window: a connected platform re-delivers an event days later, and a replay of its
+	// export re-feeds months of them, and each must still be stored once.
+	Lasting bool
 	// trusted says the batch's key may change what is known about customers (its role holds
 	// customers.write); set by Ingest from the actor, never by the caller. A browser-safe
 	// key's batch is not: see fillOnly, mergeJoined and prepare.
@@ -198,6 +202,9 @@ type Batch struct {
 type Result struct {
 	Stored     int `json:"stored"`
 	Duplicates int `json:"duplicates"`
+	// Fresh says, message by message, which were stored (false: a duplicate), so that a
+	// caller who merged several requests into one batch can answer each of them.
+	Fresh []bool `json:"-"`
 }
 
 // prepared is a message made ready outside the transaction: everything that does not depend
@@ -304,8 +311,17 @@ func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
 		p.orders = untrustedChanges(p.orders, d)
 	}
 	p.optOut = eventOptOut(m, p.hash)
+	if p.optOut != nil && p.optOut.Kind == consent.EventResubscribe && !b.trusted {
+		// Taking back an opt-out gives consent: a browser-safe key, which anyone can use in
+		// someone's name, may not.
+		p.optOut = nil
+	}
 	return nil
 }
+
+// lastingClaim is the receipt time a lasting message id is claimed with (see Batch.Lasting):
+// the last microsecond-representable day of year 9999, which both engines store as an integer.
+var lastingClaim = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // dedupHash is the key a retried message is recognised by: its messageId, hashed so that
 // the id a client chose is not stored. A message without one gets a random id, which keeps
@@ -540,10 +556,17 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 	for i := range ps {
 		hashes[i] = ps[i].hash
 	}
-	fresh, err := st.tx.ClaimMessages(ctx, st.b.KeyID, hashes, st.b.ReceivedAt, st.b.ReceivedAt.Add(-st.s.config.DedupWindow))
+	at, cutoff := st.b.ReceivedAt, st.b.ReceivedAt.Add(-st.s.config.DedupWindow)
+	if st.b.Lasting {
+		// Claimed as received at the end of time, the id is never older than any cutoff:
+		// neither a later claim nor the purge of old ids ever releases it.
+		at, cutoff = lastingClaim, time.Time{}
+	}
+	fresh, err := st.tx.ClaimMessages(ctx, st.b.KeyID, hashes, at, cutoff)
 	if err != nil {
 		return res, err
 	}
+	res.Fresh = fresh
 	if err := st.prefetch(ctx, ps, fresh); err != nil {
 		return res, err
 	}

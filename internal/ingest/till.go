@@ -123,6 +123,16 @@ func (s *Service) RecordRefund(ctx context.Context, keyID, orderID string, r Til
 	return s.Ingest(ctx, Batch{KeyID: keyID, Messages: []Message{m}, ReceivedAt: s.now()})
 }
 
+// OrderCustomer returns the customer an order was recorded for, so that a platform's refund
+// (which names the order, not the buyer) reaches the right profile. Returns NotFound for an
+// order not recorded yet.
+func (s *Service) OrderCustomer(ctx context.Context, orderID string) (string, error) {
+	if err := s.requireTrusted(ctx); err != nil {
+		return "", err
+	}
+	return s.store.OrderCustomer(ctx, orderID)
+}
+
 // CancelOrder records that an order was cancelled. Returns NotFound for an unknown order.
 func (s *Service) CancelOrder(ctx context.Context, keyID, orderID string) (Result, error) {
 	if err := s.requireTrusted(ctx); err != nil {

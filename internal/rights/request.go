@@ -223,15 +223,60 @@ func (s *Service) Create(ctx context.Context, in NewRequest) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.open(ctx, in, id, jur, dl, SourceStaff, actor.ID)
+}
+
+// open stores a request opened for a known customer (by staff, or relayed by a platform) with
+// its audit entry.
+func (s *Service) open(ctx context.Context, in NewRequest, customerID, jur string, dl Deadline, source, openedBy string) (*Request, error) {
 	now := s.now()
-	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, CustomerID: id, Jurisdiction: jur, Source: SourceStaff,
-		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now, ContactHash: s.openedWith(in), OpenedBy: actor.ID}
-	e := audit.New(ctx, ActionRequestCreate, id, nil, "privacy_requests")
+	r := &Request{ID: newID(), Type: in.Type, State: StateReceived, CustomerID: customerID, Jurisdiction: jur, Source: source,
+		Version: 1, DueAt: dl.After(now), CreatedAt: now, UpdatedAt: now, ContactHash: s.openedWith(in), OpenedBy: openedBy}
+	e := audit.New(ctx, ActionRequestCreate, customerID, nil, "privacy_requests")
 	e.Target = requestTarget(r.ID)
 	if err := s.store.CreateRequest(ctx, r, []audit.Entry{e}); err != nil {
 		return nil, err
 	}
 	return s.decorate(r), nil
+}
+
+// SourcePlatform prefixes the source of a request a connected platform relayed: a shop's
+// "redact this customer" notice becomes a request with source "platform:shopify".
+const SourcePlatform = "platform:"
+
+// Relay opens a request a connected platform relayed on its customer's behalf (Shopify's
+// customers/redact, say), with the platform as its source. It needs a trusted write role
+// (events.write and customers.write, which a source acts with): the platform vouched for
+// the customer, so it answers like the platform expects, with nil and no error when nobody
+// here matches the contact it named (there is nothing to erase), and never says who is a
+// customer. The request then follows the workflow like any other: verified and completed by
+// staff, within the jurisdiction's deadline.
+func (s *Service) Relay(ctx context.Context, in NewRequest, platform string) (*Request, error) {
+	actor, err := authz.Require(ctx, s.catalog, "events.write")
+	if err != nil {
+		return nil, err
+	}
+	if !s.catalog.RoleHas(actor.Role, "customers.write") {
+		return nil, problem.Forbiddenf("role %q may not relay requests: a trusted write role is required", actor.Role)
+	}
+	if err := checkType(in.Type); err != nil {
+		return nil, err
+	}
+	jur, dl, err := s.jurisdiction(in.Jurisdiction)
+	if err != nil {
+		return nil, err
+	}
+	// The look-up runs as the privacy function, as the portal's does: the platform may not
+	// read customers, only name the one its notice is about.
+	sys := authz.WithActor(ctx, authz.Actor{ID: actor.ID, Name: actor.Name, Role: "dpo"})
+	id, err := s.resolve(sys, in)
+	if problem.Is(err, problem.NotFound) || problem.Is(err, problem.Gone) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.open(ctx, in, id, jur, dl, SourcePlatform+platform, actor.ID)
 }
 
 // resolve finds the customer a staff request is about.

@@ -18,9 +18,9 @@ func (t *ingestTx) Activity(ctx context.Context, tree []string, complaints, soci
 	if len(tree) == 0 {
 		return a, nil
 	}
-	in := placeholders(1, len(tree))
+	q := activitySQL(len(tree))
 	args := anyArgs(tree)
-	rows, err := t.tx.QueryContext(ctx, `SELECT order_id, status, currency, total, placed_at FROM orders WHERE customer_id IN (`+in+`)`, args...)
+	rows, err := t.query(ctx, q.orders, args...)
 	if err != nil {
 		return a, err
 	}
@@ -38,8 +38,7 @@ func (t *ingestTx) Activity(ctx context.Context, tree []string, complaints, soci
 	if err := rows.Err(); err != nil {
 		return a, err
 	}
-	rows, err = t.tx.QueryContext(ctx, `SELECT r.order_id, r.kind, r.amount FROM order_refunds r JOIN orders o ON o.order_id = r.order_id
-		WHERE o.customer_id IN (`+in+`) ORDER BY r.id`, args...)
+	rows, err = t.query(ctx, q.refunds, args...)
 	if err != nil {
 		return a, err
 	}
@@ -56,7 +55,7 @@ func (t *ingestTx) Activity(ctx context.Context, tree []string, complaints, soci
 		return a, err
 	}
 	var rating, at int64
-	err = t.tx.QueryRowContext(ctx, `SELECT rating, at FROM reviews WHERE customer_id IN (`+in+`) ORDER BY at DESC, id DESC LIMIT 1`, args...).Scan(&rating, &at)
+	err = t.db.txQueryRow(ctx, t.tx, q.review, args...).Scan(&rating, &at)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -79,11 +78,35 @@ func (t *ingestTx) countEvents(ctx context.Context, tree, names []string, since 
 	}
 	args := append(anyArgs(tree), anyArgs(names)...)
 	args = append(args, since)
-	q := `SELECT COUNT(*) FROM events WHERE customer_id IN (` + placeholders(1, len(tree)) + `) AND type = 'track'
-		AND name IN (` + placeholders(len(tree)+1, len(names)) + `) AND at >= $` + strconv.Itoa(len(tree)+len(names)+1)
 	var n int64
-	err := t.tx.QueryRowContext(ctx, q, args...).Scan(&n)
+	err := t.db.txQueryRow(ctx, t.tx, countEventsSQL(len(tree), len(names)), args...).Scan(&n)
 	return n, err
+}
+
+// activityQueries are the statements Activity runs for a tree of n customers.
+type activityQueries struct{ orders, refunds, review string }
+
+func activitySQL(n int) activityQueries {
+	in := placeholders(1, n)
+	return activityQueries{
+		orders: `SELECT order_id, status, currency, total, placed_at FROM orders WHERE customer_id IN (` + in + `)`,
+		refunds: `SELECT r.order_id, r.kind, r.amount FROM order_refunds r JOIN orders o ON o.order_id = r.order_id
+		WHERE o.customer_id IN (` + in + `) ORDER BY r.id`,
+		review: `SELECT rating, at FROM reviews WHERE customer_id IN (` + in + `) ORDER BY at DESC, id DESC LIMIT 1`,
+	}
+}
+
+func countEventsSQL(tree, names int) string {
+	return `SELECT COUNT(*) FROM events WHERE customer_id IN (` + placeholders(1, tree) + `) AND type = 'track'
+		AND name IN (` + placeholders(tree+1, names) + `) AND at >= $` + strconv.Itoa(tree+names+1)
+}
+
+// activityStatements are Activity's statements for a customer with no one merged into it,
+// almost every customer whose figures a batch recomputes: prepared once up front (see
+// core.prepareWrites) instead of parsed again for every order stored.
+func activityStatements() []string {
+	q := activitySQL(1)
+	return []string{q.orders, q.refunds, q.review, countEventsSQL(1, len(ingest.ComplaintEvents)), countEventsSQL(1, len(ingest.SocialEvents))}
 }
 
 // RootCustomers implements ingest.Store.

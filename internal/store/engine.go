@@ -30,6 +30,7 @@ type Engine struct {
 	keysets    *Keysets
 	apiKeys    *APIKeys
 	imports    *Imports
+	sources    *Sources
 	quality    *Quality
 	forms      *Forms
 	portal     *Portal
@@ -195,7 +196,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	return &Engine{db: db, backend: o.Backend,
 		customers: &Customers{db}, consents: &Consents{db}, ingest: &Ingest{core: db}, rights: &Rights{db},
 		duplicates: &Duplicates{db}, audit: &Audit{db}, jobs: &Jobs{db}, keysets: &Keysets{db},
-		apiKeys: &APIKeys{db}, imports: &Imports{db}, quality: &Quality{db}, forms: &Forms{db}, portal: &Portal{db}, staff: &Staff{db}}, nil
+		apiKeys: &APIKeys{db}, imports: &Imports{db}, quality: &Quality{db}, forms: &Forms{db}, portal: &Portal{db}, staff: &Staff{db}, sources: &Sources{db}}, nil
 }
 
 // Customers implements customer.Store and customer.KeyStore.
@@ -227,6 +228,9 @@ func (e *Engine) APIKeys() *APIKeys { return e.apiKeys }
 
 // Imports implements importer.Uploads.
 func (e *Engine) Imports() *Imports { return e.imports }
+
+// Sources implements source.Store.
+func (e *Engine) Sources() *Sources { return e.sources }
 
 // Quality implements quality.MonitorStore.
 func (e *Engine) Quality() *Quality { return e.quality }

@@ -563,6 +563,32 @@ func (t *ingestTx) AddOrders(ctx context.Context, changes []ingest.OrderChange) 
 	return nil
 }
 
+// The statements that record commerce facts, prepared up front (see core.prepareWrites):
+// an ingest batch of orders runs them once per order.
+const (
+	orderUpsert = `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10)
+			ON CONFLICT (order_id) DO UPDATE SET status = CASE WHEN orders.status IN ('cancelled', 'refunded', 'partially_refunded') THEN orders.status ELSE excluded.status END,
+				currency = excluded.currency, total = excluded.total, tax = excluded.tax, shipping = excluded.shipping,
+				discount = excluded.discount, items = excluded.items, updated_at = excluded.updated_at`
+	orderCheckoutsOrdered = `UPDATE checkouts SET ordered_at = $1 WHERE customer_id = $2 AND ordered_at = 0 AND started_at <= $1`
+	orderRefundRow        = `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
+			VALUES ($1, $2, 'refunded', $3, 0, 0, 0, 0, 0, '[]', $4, $4) ON CONFLICT (order_id) DO NOTHING`
+	orderRefundInsert = `INSERT INTO order_refunds (order_id, kind, amount, items, at) VALUES ($1, $2, $3, $4, $5)`
+	orderRefundUpdate = `UPDATE orders SET refunded = refunded + $1, updated_at = $2,
+			status = CASE WHEN refunded + $1 >= total THEN 'refunded' ELSE 'partially_refunded' END WHERE order_id = $3`
+	orderCancel = `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
+			VALUES ($1, $2, 'cancelled', $3, $4, 0, 0, 0, 0, $5, $6, $6) ON CONFLICT (order_id) DO UPDATE SET status = 'cancelled', updated_at = excluded.updated_at`
+	reviewInsert   = `INSERT INTO reviews (customer_id, review_id, product_id, rating, at) VALUES ($1, $2, $3, $4, $5)`
+	checkoutUpsert = `INSERT INTO checkouts (customer_id, checkout_id, started_at, value, currency, ordered_at) VALUES ($1, $2, $3, $4, $5, 0)
+			ON CONFLICT (customer_id, checkout_id) DO UPDATE SET value = CASE WHEN checkouts.ordered_at = 0 THEN excluded.value ELSE checkouts.value END`
+)
+
+// orderStatements lists them for core.prepareWrites.
+func orderStatements() []string {
+	return []string{orderUpsert, orderCheckoutsOrdered, orderRefundRow, orderRefundInsert, orderRefundUpdate, orderCancel, reviewInsert, checkoutUpsert}
+}
+
 func (t *ingestTx) addOrder(ctx context.Context, c ingest.OrderChange) error {
 	at := micros(c.At)
 	items := encodeItems(c.Items)
@@ -572,40 +598,33 @@ func (t *ingestTx) addOrder(ctx context.Context, c ingest.OrderChange) error {
 		if c.Kind == ingest.OrderUpdated {
 			status = "updated"
 		}
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $10)
-			ON CONFLICT (order_id) DO UPDATE SET status = CASE WHEN orders.status IN ('cancelled', 'refunded', 'partially_refunded') THEN orders.status ELSE excluded.status END,
-				currency = excluded.currency, total = excluded.total, tax = excluded.tax, shipping = excluded.shipping,
-				discount = excluded.discount, items = excluded.items, updated_at = excluded.updated_at`,
+		if _, err := t.exec(ctx, orderUpsert,
 			c.OrderID, c.CustomerID, status, c.Currency, c.Total, c.Tax, c.Shipping, c.Discount, items, at); err != nil {
 			return err
 		}
 		if c.Kind == ingest.OrderCompleted {
-			_, err := t.tx.ExecContext(ctx, `UPDATE checkouts SET ordered_at = $1 WHERE customer_id = $2 AND ordered_at = 0 AND started_at <= $1`, at, c.CustomerID)
+			_, err := t.exec(ctx, orderCheckoutsOrdered, at, c.CustomerID)
 			return err
 		}
 		return nil
 	case ingest.OrderRefunded:
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
-			VALUES ($1, $2, 'refunded', $3, 0, 0, 0, 0, 0, '[]', $4, $4) ON CONFLICT (order_id) DO NOTHING`, c.OrderID, c.CustomerID, c.Currency, at); err != nil {
+		if _, err := t.exec(ctx, orderRefundRow, c.OrderID, c.CustomerID, c.Currency, at); err != nil {
 			return err
 		}
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO order_refunds (order_id, kind, amount, items, at) VALUES ($1, $2, $3, $4, $5)`,
+		if _, err := t.exec(ctx, orderRefundInsert,
 			c.OrderID, c.Reason, c.Total, items, at); err != nil {
 			return err
 		}
-		_, err := t.tx.ExecContext(ctx, `UPDATE orders SET refunded = refunded + $1, updated_at = $2,
-			status = CASE WHEN refunded + $1 >= total THEN 'refunded' ELSE 'partially_refunded' END WHERE order_id = $3`, c.Total, at, c.OrderID)
+		_, err := t.exec(ctx, orderRefundUpdate, c.Total, at, c.OrderID)
 		return err
 	case ingest.OrderCancelled:
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO orders (order_id, customer_id, status, currency, total, tax, shipping, discount, refunded, items, placed_at, updated_at)
-			VALUES ($1, $2, 'cancelled', $3, $4, 0, 0, 0, 0, $5, $6, $6) ON CONFLICT (order_id) DO UPDATE SET status = 'cancelled', updated_at = excluded.updated_at`,
+		if _, err := t.exec(ctx, orderCancel,
 			c.OrderID, c.CustomerID, c.Currency, c.Total, items, at); err != nil {
 			return err
 		}
 		return nil
 	case ingest.ProductReviewed:
-		_, err := t.tx.ExecContext(ctx, `INSERT INTO reviews (customer_id, review_id, product_id, rating, at) VALUES ($1, $2, $3, $4, $5)`,
+		_, err := t.exec(ctx, reviewInsert,
 			c.CustomerID, c.Review.ReviewID, c.Review.ProductID, c.Review.Rating, at)
 		return err
 	case ingest.CheckoutStarted, ingest.CartAdded:
@@ -615,8 +634,7 @@ func (t *ingestTx) addOrder(ctx context.Context, c ingest.OrderChange) error {
 				value += it.Price * float64(it.Quantity)
 			}
 		}
-		_, err := t.tx.ExecContext(ctx, `INSERT INTO checkouts (customer_id, checkout_id, started_at, value, currency, ordered_at) VALUES ($1, $2, $3, $4, $5, 0)
-			ON CONFLICT (customer_id, checkout_id) DO UPDATE SET value = CASE WHEN checkouts.ordered_at = 0 THEN excluded.value ELSE checkouts.value END`,
+		_, err := t.exec(ctx, checkoutUpsert,
 			c.CustomerID, c.CheckoutID, at, value, c.Currency)
 		return err
 	}

@@ -136,6 +136,8 @@ func (db *core) prepareWrites(ctx context.Context) error {
 		qs = append(qs, rs.stmts...)
 	}
 	qs = append(qs, keyStatements()...)
+	qs = append(qs, activityStatements()...)
+	qs = append(qs, orderStatements()...)
 	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
 		if c.head != "" {
 			qs = append(qs, c.head+db.d.ForUpdate, c.headUpdate)
