@@ -390,6 +390,9 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		PortalURL:  strings.TrimSuffix(cfg.PublicURL, "/") + "/portal",
 		RequestURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/v1/privacy/requests",
 		Sources:    CollectionSources})
+	if a.Sources != nil {
+		a.Notice.AddSources(a.platformSources)
+	}
 	return a, nil
 }
 
@@ -404,6 +407,35 @@ func (a *App) consentScript(ctx context.Context) ([]byte, error) {
 
 // staffLabel keys the sealing of staff members' second-factor secrets.
 const staffLabel = "staff secrets v1"
+
+// platformKinds says, for the privacy notice, what each kind of connected platform is and
+// what comes from it.
+var platformKinds = map[string]notice.Source{
+	"shopify":     {Name: "Our online shop (Shopify)", Description: "your orders, refunds and customer account"},
+	"woocommerce": {Name: "Our online shop (WooCommerce)", Description: "your orders, refunds and customer account"},
+	"stripe":      {Name: "Our payment provider (Stripe)", Description: "your payments and refunds, and your card's brand, last four digits and expiry — never its number"},
+	"sendgrid":    {Name: "Our e-mail service (SendGrid)", Description: "whether our e-mails reached you, were opened or clicked, and your unsubscribes"},
+	"mailgun":     {Name: "Our e-mail service (Mailgun)", Description: "whether our e-mails reached you and your complaints"},
+	"twilio":      {Name: "Our text-message service (Twilio)", Description: "whether our messages reached you, and your STOP and START replies"},
+	"meta_leads":  {Name: "Lead forms on Facebook and Instagram (Meta)", Description: "what you filled in on our lead forms there"},
+	"trustpilot":  {Name: "Reviews (Trustpilot)", Description: "the reviews you left about us"},
+	"zendesk":     {Name: "Our help desk (Zendesk)", Description: "the support tickets you opened"},
+}
+
+// platformSources are the connected platforms, for the privacy notice.
+func (a *App) platformSources(ctx context.Context) ([]notice.Source, error) {
+	kinds, err := a.Sources.Kinds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]notice.Source, 0, len(kinds))
+	for _, k := range kinds {
+		if s, ok := platformKinds[k]; ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
 
 // CollectionSources are the channels every Steward collects through, as the privacy notice and
 // the records of processing name them.

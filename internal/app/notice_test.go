@@ -33,6 +33,16 @@ func TestPrivacyNoticeAndRecords(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &n); code != 200 || err != nil || n.Policy == nil || n.Policy.Version != "2026-01" || len(n.Purposes) < 5 {
 		t.Fatalf("privacy.json: %d %v %.300s", code, err, body)
 	}
+	// A connected platform is named as a source, and in the records of processing.
+	if code, out := e.do(call{method: "POST", path: "/v1/sources", role: "owner", body: `{"kind":"shopify","name":"our shop","secret":"a shared secret of the shop"}`}); code != 201 {
+		t.Fatalf("add a source: %d %s", code, out)
+	}
+	if _, body := e.do(call{method: "GET", path: "/privacy.json"}); !strings.Contains(body, "Our online shop (Shopify)") || strings.Contains(body, "our shop") {
+		t.Errorf("the notice's sources: %s", body)
+	}
+	if _, body := e.do(call{method: "GET", path: "/v1/processing-records", role: "dpo"}); !strings.Contains(body, "Our online shop (Shopify)") {
+		t.Errorf("the records' sources: %.300s", body)
+	}
 	for role, want := range map[string]int{"dpo": 200, "auditor": 200, "ingest": 403, "collect": 403, "": 401} {
 		if code, out := e.do(call{method: "GET", path: "/v1/processing-records", role: role}); code != want {
 			t.Errorf("records as %q: got %d %.200s, want %d", role, code, out, want)

@@ -249,6 +249,8 @@ func init() {
 		reflect.TypeFor[notice.Category]():           "NoticeCategory",
 		reflect.TypeFor[notice.Version]():            "PolicyChange",
 		reflect.TypeFor[notice.Record]():             "ProcessingRecord",
+		reflect.TypeFor[notice.Source]():             "NoticeSource",
+		reflect.TypeFor[notice.Recipient]():          "NoticeRecipient",
 		reflect.TypeFor[audit.Report]():              "AuditReport",
 		reflect.TypeFor[auth.Key]():                  "APIKey",
 		reflect.TypeFor[job.Job]():                   "Job",

@@ -274,7 +274,12 @@ type Service struct {
 	policies Policies
 	clock    clock.Clock
 	base     Input
+	// more, when set, adds the sources connected now (the platforms that deliver data).
+	more func(ctx context.Context) ([]Source, error)
 }
+
+// AddSources makes the notice also name what more returns, on every request.
+func (s *Service) AddSources(more func(ctx context.Context) ([]Source, error)) { s.more = more }
 
 // NewService builds the service; base holds the links, sources and recipients the operator
 // configured (its Catalog, Policies and Now are ignored).
@@ -289,6 +294,13 @@ func (s *Service) input(ctx context.Context) (Input, error) {
 	}
 	in := s.base
 	in.Catalog, in.Policies, in.Now = s.catalog, ps, s.clock()
+	if s.more != nil {
+		extra, err := s.more(ctx)
+		if err != nil {
+			return Input{}, err
+		}
+		in.Sources = append(append([]Source{}, in.Sources...), extra...)
+	}
 	return in, nil
 }
 

@@ -339,6 +339,23 @@ func (s *Service) List(ctx context.Context) ([]Source, error) {
 	return out, nil
 }
 
+// Kinds returns the kinds of platform connected, each once, in the order they were added.
+// They are what the public privacy notice must name as where data comes from, so no
+// permission is needed; names, ids and counters stay private.
+func (s *Service) Kinds(ctx context.Context) ([]string, error) {
+	rs, err := s.store.ListSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rs {
+		if !slices.Contains(out, r.Kind) {
+			out = append(out, r.Kind)
+		}
+	}
+	return out, nil
+}
+
 // Get returns one source with its counters. Needs apikeys.manage; NotFound for an unknown id.
 func (s *Service) Get(ctx context.Context, id string) (Source, error) {
 	if _, err := authz.Require(ctx, s.catalog, "apikeys.manage"); err != nil {
