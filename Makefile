@@ -3,7 +3,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: demo build test check bench fuzz
+.PHONY: demo build test check bench fuzz race
 
 demo:
 	$(GO) run ./cmd/steward demo --data ./steward-data
@@ -27,16 +27,15 @@ check:
 bench:
 	bash scripts/bench.sh
 
+# Every fuzz test, 30 s each (scripts/fuzz.sh finds them by name).
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/catalog/
-	$(GO) test -run '^$$' -fuzz FuzzValidateEmail -fuzztime 30s ./internal/quality/
-	$(GO) test -run '^$$' -fuzz FuzzValidatePhone -fuzztime 30s ./internal/quality/
-	$(GO) test -run '^$$' -fuzz FuzzNormalizeName -fuzztime 30s ./internal/quality/
-	$(GO) test -run '^$$' -fuzz FuzzLookupCountry -fuzztime 30s ./internal/quality/
-	$(GO) test -run '^$$' -fuzz FuzzNormalizePostalCode -fuzztime 30s ./internal/quality/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeValue -fuzztime 30s ./internal/customer/
-	$(GO) test -run '^$$' -fuzz FuzzEvidence -fuzztime 30s ./internal/consent/
-	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 30s ./internal/match/
-	$(GO) test -run '^$$' -fuzz FuzzReadMatchCSV -fuzztime 30s ./internal/cli/
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/ingest/
-	$(GO) test -run '^$$' -fuzz FuzzCSVRow -fuzztime 30s ./internal/importer/
+	FUZZTIME=30s bash scripts/fuzz.sh
+
+# The race detector over the packages where goroutines meet (storage, the consent cache,
+# ingest, jobs, keys and sessions) and the application's concurrency tests (the whole
+# application under the detector takes over ten minutes on two cores), then every fuzzer
+# for 10 s: what CI runs after make test.
+race:
+	$(GO) test -race -count=1 -timeout 20m ./internal/store/... ./internal/consent/ ./internal/ingest/ ./internal/job/ ./internal/auth/ ./internal/staff/ ./internal/forms/
+	$(GO) test -race -count=1 -timeout 20m -run 'Concurrent|DecisionCache|AcrossNodes|Kill|Limits|Overload' ./internal/app/
+	FUZZTIME=10s bash scripts/fuzz.sh
