@@ -3,7 +3,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: demo build test check bench fuzz race
+.PHONY: demo build test check bench fuzz fuzz-short race
 
 demo:
 	$(GO) run ./cmd/steward demo --data ./steward-data
@@ -33,9 +33,12 @@ fuzz:
 
 # The race detector over the packages where goroutines meet (storage, the consent cache,
 # ingest, jobs, keys and sessions) and the application's concurrency tests (the whole
-# application under the detector takes over ten minutes on two cores), then every fuzzer
-# for 10 s: what CI runs after make test.
+# application under the detector takes over ten minutes on two cores): what CI runs after
+# make test.
 race:
 	$(GO) test -race -count=1 -timeout 20m ./internal/store/... ./internal/consent/ ./internal/ingest/ ./internal/job/ ./internal/auth/ ./internal/staff/ ./internal/forms/
 	$(GO) test -race -count=1 -timeout 20m -run 'Concurrent|DecisionCache|AcrossNodes|Kill|Limits|Overload' ./internal/app/
+
+# Every fuzzer for 10 s.
+fuzz-short:
 	FUZZTIME=10s bash scripts/fuzz.sh

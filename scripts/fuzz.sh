@@ -9,6 +9,6 @@ grep -rl --include='*_test.go' '^func Fuzz' cmd internal | sort | while read -r 
   dir="./$(dirname "$f")"
   for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
     echo "fuzz $dir $name ($t)"
-    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$t" "$dir" >/dev/null
+    out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$t" "$dir" 2>&1) || { echo "$out"; exit 1; }
   done
 done
