@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,20 +20,6 @@ import (
 func mails(dir string) int {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
 	return len(files)
-}
-
-func portalLink(t *testing.T, dir string) string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
-	if len(files) == 0 {
-		t.Fatal("no mail")
-	}
-	b, _ := os.ReadFile(files[len(files)-1])
-	m := regexp.MustCompile(`/portal/enter\?token=[A-Za-z0-9_-]+`).FindString(strings.ReplaceAll(string(b), "=\r\n", ""))
-	if m == "" {
-		t.Fatalf("no portal link in %s", b)
-	}
-	return m
 }
 
 func (c *formClient) postWith(path string, v url.Values, cookie string) (int, string, string, []*http.Cookie) {
@@ -85,7 +70,7 @@ func privacyPortal(t *testing.T, db string) {
 	if mails(mail) != 3 {
 		t.Errorf("links an hour: %d mails, want 3", mails(mail))
 	}
-	link := portalLink(t, mail)
+	link := mailedLink(t, mail, "/portal/enter")
 	code, page = b.get(link)
 	if code != 200 || !strings.Contains(page, `action="/portal/enter"`) {
 		t.Fatalf("link page: %d", code)
@@ -189,7 +174,7 @@ func privacyPortal(t *testing.T, db string) {
 	b.post("/portal/link", url.Values{"email": {"pat@example.com"}})
 	e.clock.Advance(2 * time.Hour)
 	b.post("/portal/link", url.Values{"email": {"pat@example.com"}})
-	_, _, _, cookies = b.postWith("/portal/enter", url.Values{"token": {strings.TrimPrefix(portalLink(t, mail), "/portal/enter?token=")}}, "")
+	_, _, _, cookies = b.postWith("/portal/enter", url.Values{"token": {strings.TrimPrefix(mailedLink(t, mail, "/portal/enter"), "/portal/enter?token=")}}, "")
 	if len(cookies) != 1 {
 		t.Fatal("no session")
 	}

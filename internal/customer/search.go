@@ -313,7 +313,7 @@ func (vt *Vault) ReindexSearch(ctx context.Context, after string, limit int) (st
 	if err != nil || len(recs) == 0 {
 		return "", 0, err
 	}
-	todo := recs[:0:0]
+	readable := recs[:0:0]
 	for _, r := range recs {
 		values, err := vt.open(ctx, r)
 		if vt.Skip(ctx, r.ID, err) {
@@ -323,9 +323,9 @@ func (vt *Vault) ReindexSearch(ctx context.Context, after string, limit int) (st
 			return after, 0, err
 		}
 		r.Search = search.Tokens(vt.keys, search.Index(values))
-		todo = append(todo, r)
+		readable = append(readable, r)
 	}
-	n, err := st.ReplaceSearchTokens(ctx, todo)
+	n, err := st.ReplaceSearchTokens(ctx, readable)
 	if err != nil {
 		return after, 0, err
 	}

@@ -81,11 +81,17 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (staff.Session
 }
 
 func (s *Server) consoleForm(w http.ResponseWriter, r *http.Request, sess staff.Session) (map[string]string, error) {
+	return tokenForm(w, r, sess.CSRF)
+}
+
+// tokenForm reads the form post of a signed-in page (console or portal) and checks the
+// session's form token in it, so that another site cannot make the browser post it.
+func tokenForm(w http.ResponseWriter, r *http.Request, want string) (map[string]string, error) {
 	vals, err := formValues(w, r)
 	if err != nil {
 		return nil, err
 	}
-	if subtle.ConstantTimeCompare([]byte(vals["csrf"]), []byte(sess.CSRF)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(vals["csrf"]), []byte(want)) != 1 {
 		return nil, problem.Forbiddenf("this form is out of date: reload the page and try again")
 	}
 	return vals, nil

@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"crypto/subtle"
-	"encoding/json"
 	"html/template"
 	"net/http"
 	"strings"
@@ -58,14 +56,8 @@ func (s *Server) portalForm(w http.ResponseWriter, r *http.Request) (portal.Sess
 	if err != nil {
 		return sess, nil, err
 	}
-	vals, err := formValues(w, r)
-	if err != nil {
-		return sess, nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(vals["csrf"]), []byte(sess.CSRF)) != 1 {
-		return sess, nil, problem.Forbiddenf("this form is out of date: reload the page and try again")
-	}
-	return sess, vals, nil
+	vals, err := tokenForm(w, r, sess.CSRF)
+	return sess, vals, err
 }
 
 func (s *Server) portalHome(w http.ResponseWriter, r *http.Request) error {
@@ -233,17 +225,8 @@ var portalFuncs = template.FuncMap{
 		}
 		return strings.Join(out, ", ")
 	},
-	"value": func(v any) string {
-		switch t := v.(type) {
-		case nil:
-			return ""
-		case string:
-			return t
-		}
-		b, _ := json.Marshal(v)
-		return strings.Trim(string(b), "\"")
-	},
-	"date": func(t time.Time) string { return t.Format("2 January 2006") },
+	"value": valueText,
+	"date":  func(t time.Time) string { return t.Format("2 January 2006") },
 }
 
 const portalHead = `<!doctype html>
