@@ -63,3 +63,9 @@ func ageBand(birth, now time.Time) string {
 	}
 	return "65_plus"
 }
+
+// Generalize is the generalised form of a value of f, as a generalized_only purpose sees it;
+// ok is false when that form withholds the value. Segments compare it and trends group by it.
+func (s *Service) Generalize(f catalog.Field, v any, now time.Time) (any, bool) {
+	return s.generalize(f, v, now)
+}

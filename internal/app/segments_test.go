@@ -1,0 +1,271 @@
+package app
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/segment"
+	"github.com/stewardhq/steward/internal/store/pgtest"
+)
+
+func TestSegmentsDoneWhenSQLite(t *testing.T)   { segmentsDoneWhen(t, "") }
+func TestSegmentsDoneWhenPostgres(t *testing.T) { segmentsDoneWhen(t, pgtest.URL(t)) }
+
+// receiver is a local webhook endpoint that keeps every delivery whose signature verifies.
+type receiver struct {
+	mu     sync.Mutex
+	secret string
+	got    []segment.Payload
+	keys   []string
+	bad    int
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if !segment.VerifySignature([]byte(rc.secret), r.Header.Get("Steward-Signature"), body, time.Now(), 24*time.Hour) {
+		rc.bad++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var p segment.Payload
+	_ = json.Unmarshal(body, &p)
+	rc.got = append(rc.got, p)
+	rc.keys = append(rc.keys, r.Header.Get("Idempotency-Key"))
+}
+
+// current replays the deliveries into the audience the destination holds now.
+func (rc *receiver) current() map[string]map[string]any {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	out := map[string]map[string]any{}
+	for _, p := range rc.got {
+		if p.Action == segment.ActionUpsert {
+			out[p.CustomerID] = p.Fields
+		} else {
+			delete(out, p.CustomerID)
+		}
+	}
+	return out
+}
+
+// segmentsDoneWhen is the marketer's scenario end to end over HTTP: "women 25–34 in Scotland
+// who bought twice in 90 days and may be e-mailed", its count and trend, an export, a webhook
+// that receives signed deliveries, and a withdrawal removed within one delivery cycle.
+func segmentsDoneWhen(t *testing.T, db string) {
+	e := newEnv(t, db)
+	sys := authz.WithActor(context.Background(), authz.System)
+	now := time.Now().UTC()
+	type person struct {
+		traits string
+		orders int
+	}
+	var people []person
+	for i := range 12 {
+		people = append(people, person{fmt.Sprintf(`"email":"fiona%d@example.com","first_name":"Fiona","gender":"female","birth_date":"1995-03-0%d","region":"Scotland","country":"GB"`, i, 1+i%9), 2})
+	}
+	people = append(people,
+		person{`"email":"angus@example.com","first_name":"Angus","gender":"male","birth_date":"1995-03-01","region":"Scotland","country":"GB"`, 2},
+		person{`"email":"morag@example.com","first_name":"Morag","gender":"female","birth_date":"1970-03-01","region":"Scotland","country":"GB"`, 2},
+		person{`"email":"cerys@example.com","first_name":"Cerys","gender":"female","birth_date":"1995-03-01","region":"Wales","country":"GB"`, 2},
+		person{`"email":"isla@example.com","first_name":"Isla","gender":"female","birth_date":"1995-03-01","region":"Scotland","country":"GB"`, 1},
+	)
+	ids := make([]string, len(people))
+	for i, p := range people {
+		uid := fmt.Sprintf("u-%d", i)
+		e.mustTrack("/v1/identify", `{"userId":"`+uid+`","traits":{`+p.traits+`}}`)
+		for k := range p.orders {
+			at := now.Add(-time.Duration(10+k*20) * 24 * time.Hour).Format(time.RFC3339)
+			e.mustTrack("/v1/track", fmt.Sprintf(`{"event":"Order Completed","userId":"%s","properties":{"order_id":"o-%d-%d","total":40,"currency":"GBP","products":[{"product_id":"scarf","category":"knitwear","price":40,"quantity":1}]},"timestamp":"%s"}`, uid, i, k, at))
+		}
+		ids[i] = e.customerOf(fmt.Sprint(strings.Split(strings.Split(p.traits, `"email":"`)[1], `"`)[0]))
+		e.consentToAll(ids[i])
+	}
+
+	// A rule the purpose may not use is refused, naming the field and the purpose.
+	code, body := e.do(call{method: "POST", path: "/v1/segments", role: "marketer",
+		body: `{"name":"bad","purpose":"analytics","rule":{"field":"first_name","op":"eq","value":"Fiona"}}`})
+	if code != 422 || !strings.Contains(body, `first_name`) || !strings.Contains(body, `analytics`) {
+		t.Fatalf("forbidden field: got %d %s, want 422 naming first_name and analytics", code, body)
+	}
+	rule := `{"and":[{"field":"gender","op":"eq","value":"female"},{"field":"birth_date","form":"generalized","op":"in","value":["25_34"]},` +
+		`{"field":"region","op":"eq","value":"Scotland"},{"event":{"name":"Order Completed","within_days":90},"op":"gte","value":2},` +
+		`{"consent":"marketing_email"}]}`
+	code, body = e.do(call{method: "POST", path: "/v1/segments", role: "marketer",
+		body: `{"name":"Scottish women 25-34, two orders in 90 days, e-mailable","purpose":"personalization","rule":` + rule + `}`})
+	if code != 201 {
+		t.Fatalf("create: got %d %s", code, body)
+	}
+	var seg segment.Segment
+	_ = json.Unmarshal([]byte(body), &seg)
+	// An analytics segment over the same people: a count under the cohort is withheld.
+	code, body = e.do(call{method: "POST", path: "/v1/segments", role: "analyst",
+		body: `{"name":"Welsh women","purpose":"analytics","rule":{"and":[{"field":"region","op":"eq","value":"Wales"},{"field":"birth_date","op":"eq","value":"25_34"}]}}`})
+	if code != 201 {
+		t.Fatalf("analytics create: got %d %s", code, body)
+	}
+	var narrow segment.Segment
+	_ = json.Unmarshal([]byte(body), &narrow)
+	e.runJobs()
+
+	if code, body = e.do(call{method: "GET", path: "/v1/segments/" + seg.ID + "/count", role: "marketer"}); code != 200 || !strings.Contains(body, `"count":12`) {
+		t.Fatalf("count: got %d %s, want 12", code, body)
+	}
+	if code, body = e.do(call{method: "GET", path: "/v1/segments/" + narrow.ID + "/count", role: "analyst"}); code != 200 || !strings.Contains(body, `"count_below":10`) || strings.Contains(body, `"count":`) {
+		t.Fatalf("narrow count: got %d %s, want count_below 10", code, body)
+	}
+	if code, body = e.do(call{method: "GET", path: "/v1/segments/" + seg.ID + "/preview", role: "marketer"}); code != 200 || strings.Contains(body, "fiona0@example.com") || !strings.Contains(body, `"f***@example.com"`) {
+		t.Fatalf("preview: got %d %s, want masked members", code, body)
+	}
+
+	// The trend of the segment's orders, per month, and by gender for everyone.
+	code, body = e.do(call{method: "GET", path: "/v1/trends?metric=orders&interval=month&segment=" + seg.ID, role: "marketer"})
+	if code != 200 || !strings.Contains(body, `"series"`) {
+		t.Fatalf("trend: got %d %s", code, body)
+	}
+	var tr segment.Trend
+	_ = json.Unmarshal([]byte(body), &tr)
+	total := 0.0
+	for _, s := range tr.Series {
+		for _, p := range s.Points {
+			if p.Value != nil {
+				total += *p.Value
+			}
+		}
+	}
+	if total == 0 {
+		t.Fatalf("trend: no cell shown: %s", body)
+	}
+	code, body = e.do(call{method: "GET", path: "/v1/trends?metric=orders&interval=month&by=gender&format=csv", role: "analyst"})
+	if code != 200 || !strings.HasPrefix(body, "period,group,value,customers,withheld_below") || !strings.Contains(body, ",female,") {
+		t.Fatalf("trend csv: got %d %s", code, body)
+	}
+	if !strings.Contains(body, ",male,,,10") {
+		t.Fatalf("trend csv: the lone man's cell is not withheld: %s", body)
+	}
+
+	// The export: members allowed for personalization now, with its fields only.
+	code, body = e.do(call{method: "POST", path: "/v1/segments/" + seg.ID + "/exports", role: "marketer"})
+	if code != 202 {
+		t.Fatalf("export: got %d %s", code, body)
+	}
+	var ex segment.Export
+	_ = json.Unmarshal([]byte(body), &ex)
+	link := strings.TrimPrefix(ex.DownloadURL, e.app.Config.PublicURL)
+	e.runJobs()
+	if code, body = e.do(call{method: "GET", path: "/v1/segments/" + seg.ID + "/exports/" + ex.ID, role: "marketer"}); code != 200 || !strings.Contains(body, `"state":"done"`) || !strings.Contains(body, `"allowed":12`) {
+		t.Fatalf("export status: got %d %s", code, body)
+	}
+	code, body = e.do(call{method: "GET", path: link})
+	if code != 200 {
+		t.Fatalf("download: got %d %s", code, body)
+	}
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil || len(rows) != 13 || rows[0][0] != "customer_id" {
+		t.Fatalf("download: got %d rows %v %s", len(rows), err, body)
+	}
+	if strings.Contains(body, "fiona0@example.com") {
+		t.Fatalf("the personalization export carries e-mail addresses: %s", rows[0])
+	}
+	if code, _ := e.do(call{method: "GET", path: "/v1/segment-exports/" + ex.ID + "/download?token=wrong"}); code != 404 {
+		t.Fatalf("download with a wrong token: got %d, want 404", code)
+	}
+	if !e.audited(segment.ActionExport, "allowed:12") {
+		t.Fatal("the export is not audited with its counts")
+	}
+
+	// A webhook destination for marketing e-mail, with the address and first name only.
+	rc := &receiver{}
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+	code, body = e.do(call{method: "POST", path: "/v1/destinations", role: "marketer",
+		body: `{"name":"Mailer","kind":"webhook","segment_id":"` + seg.ID + `","purpose":"marketing_email","fields":["email","first_name","gender"],"url":"` + hook.URL + `"}`})
+	if code != 422 || !strings.Contains(body, "gender") || !strings.Contains(body, "marketing_email") {
+		t.Fatalf("destination with a field the purpose may not use: got %d %s", code, body)
+	}
+	code, body = e.do(call{method: "POST", path: "/v1/destinations", role: "marketer",
+		body: `{"name":"Mailer","kind":"webhook","segment_id":"` + seg.ID + `","purpose":"marketing_email","fields":["email","first_name"],"url":"` + hook.URL + `"}`})
+	if code != 201 {
+		t.Fatalf("destination: got %d %s", code, body)
+	}
+	var dest segment.CreatedDestination
+	_ = json.Unmarshal([]byte(body), &dest)
+	rc.secret = dest.SigningSecret
+	if err := e.app.segmentCycle(sys); err != nil {
+		t.Fatal(err)
+	}
+	aud := rc.current()
+	if len(aud) != 12 || rc.bad != 0 {
+		t.Fatalf("destination holds %d customers (%d refused signatures), want 12", len(aud), rc.bad)
+	}
+	if aud[ids[0]]["email"] != "fiona0@example.com" || aud[ids[0]]["gender"] != nil {
+		t.Fatalf("delivery fields: got %v, want the e-mail address and no gender", aud[ids[0]])
+	}
+
+	// A withdrawal: removed from the destination within one cycle.
+	code, body = e.do(call{method: "POST", path: "/v1/customers/" + ids[3] + "/consents", role: "owner",
+		body: `{"purpose":"marketing_email","granted":false,"policy_version":"all","source":"api"}`})
+	if code != 201 {
+		t.Fatalf("withdraw: got %d %s", code, body)
+	}
+	if err := e.app.segmentCycle(sys); err != nil {
+		t.Fatal(err)
+	}
+	aud = rc.current()
+	if _, still := aud[ids[3]]; still || len(aud) != 11 {
+		t.Fatalf("after the withdrawal the destination holds %d customers, the withdrawn one: %v", len(aud), still)
+	}
+	if code, body = e.do(call{method: "GET", path: "/v1/segments/" + seg.ID + "/count", role: "marketer"}); !strings.Contains(body, `"count":11`) {
+		t.Fatalf("count after withdrawal: got %d %s, want 11", code, body)
+	}
+	if code, body = e.do(call{method: "GET", path: "/v1/segments/" + seg.ID + "/history", role: "marketer"}); !strings.Contains(body, `"customer_id":"`+ids[3]+`","entered":false`) {
+		t.Fatalf("history: got %d %s", code, body)
+	}
+
+	// Erasure sends a removal too.
+	rid := e.request(`{"type":"erasure","customer_id":"` + ids[5] + `"}`)
+	if code, body := e.verifyAndComplete(rid, ""); code != 200 || !strings.Contains(body, `"complete":true`) {
+		t.Fatalf("erasure: got %d %s", code, body)
+	}
+	if err := e.app.segmentCycle(sys); err != nil {
+		t.Fatal(err)
+	}
+	if _, still := rc.current()[ids[5]]; still {
+		t.Fatal("an erased customer is still at the destination")
+	}
+
+	// The destination is a recipient in the notice and the records of processing.
+	if code, body = e.do(call{method: "GET", path: "/privacy.json"}); !strings.Contains(body, "Mailer (127.0.0.1") {
+		t.Fatalf("notice: got %d, no recipient Mailer: %s", code, body)
+	}
+	if code, body = e.do(call{method: "GET", path: "/v1/processing-records", role: "owner"}); !strings.Contains(body, "Mailer (127.0.0.1") {
+		t.Fatalf("records: got %d, no recipient Mailer", code)
+	}
+}
+
+// audited reports whether an entry of action whose target contains target was written.
+func (e *env) audited(action, target string) bool {
+	e.t.Helper()
+	entries, err := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Action: action, Limit: 100})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, en := range entries {
+		if strings.Contains(en.Target, target) {
+			return true
+		}
+	}
+	return false
+}
