@@ -269,3 +269,42 @@ func (e *env) audited(action, target string) bool {
 	}
 	return false
 }
+
+// seedSegmentCanaries runs the canary customer through segments: a rule naming their value is
+// refused, a segment they belong to is refreshed, exported and downloaded, and a destination
+// is sent them; memberships, history, export lists and deliveries must hold no value.
+func seedSegmentCanaries(t *testing.T, e *env) {
+	t.Helper()
+	if code, body := e.do(call{method: "POST", path: "/v1/segments", role: "owner",
+		body: `{"name":"x","purpose":"service","rule":{"field":"first_name","op":"eq","value":"Zqxwvcanary"}}`}); code != 422 {
+		t.Fatalf("a rule holding a name: got %d %s, want 422", code, body)
+	}
+	code, body := e.do(call{method: "POST", path: "/v1/segments", role: "owner",
+		body: `{"name":"Everyone with an e-mail address","purpose":"service","rule":{"field":"email","op":"exists","value":true}}`})
+	if code != 201 {
+		t.Fatalf("segment: got %d %s", code, body)
+	}
+	var seg segment.Segment
+	_ = json.Unmarshal([]byte(body), &seg)
+	e.runJobs()
+	code, body = e.do(call{method: "POST", path: "/v1/segments/" + seg.ID + "/exports", role: "owner"})
+	if code != 202 {
+		t.Fatalf("export: got %d %s", code, body)
+	}
+	var ex segment.Export
+	_ = json.Unmarshal([]byte(body), &ex)
+	e.runJobs()
+	if code, body := e.do(call{method: "GET", path: strings.TrimPrefix(ex.DownloadURL, e.app.Config.PublicURL)}); code != 200 || !strings.Contains(body, "canary.zq7") {
+		t.Fatalf("download: got %d, want the canary's row", code)
+	}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer hook.Close()
+	if code, body := e.do(call{method: "POST", path: "/v1/destinations", role: "owner",
+		body: `{"name":"Courier","kind":"webhook","segment_id":"` + seg.ID + `","purpose":"service","fields":["email","first_name"],"url":"` + hook.URL + `"}`}); code != 201 {
+		t.Fatalf("destination: got %d %s", code, body)
+	}
+	sys := authz.WithActor(context.Background(), authz.System)
+	if err := e.app.segmentCycle(sys); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -24,8 +24,8 @@ var summaries = map[string]string{
 	"POST /v1/destinations": "Send a segment's members to a webhook (HMAC-SHA256 signed, retried, at least once with an " +
 		"idempotency key) or to a Segment-compatible API (identify and track), for a purpose and with a field allow-list. " +
 		"Entering sends the customer; leaving, withdrawing or erasure sends a removal. A webhook's signing secret is shown once.",
-	"GET /v1/destinations":      "Every destination (never its secret).",
-	"GET /v1/destinations/{id}": "One destination.",
+	"GET /v1/destinations":                 "Every destination (never its secret).",
+	"GET /v1/destinations/{id}":            "One destination.",
 	"GET /v1/destinations/{id}/deliveries": "A destination's deliveries, newest first; state=dead is the dead-letter list.",
 	"POST /v1/destinations/{id}/deliveries/{delivery}/replay": "Send a delivery again with a fresh count of attempts (the " +
 		"dead-letter list's replay).",

@@ -111,9 +111,9 @@ type Server struct {
 	CustomerStats *customer.Stats
 	// Sources receives the webhooks of connected platforms; PublicURL is the address vendors
 	// call, which Twilio's signature covers.
-	Sources       *source.Service
+	Sources *source.Service
 	// Segments serves segments, trends, audience exports and destinations.
-	Segments *segment.Service
+	Segments      *segment.Service
 	PublicURL     string
 	deliveries    *prometheus.CounterVec
 	ingestMetrics *ingestMetrics

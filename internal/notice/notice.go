@@ -286,7 +286,9 @@ func (s *Service) AddSources(more func(ctx context.Context) ([]Source, error)) {
 
 // AddRecipients makes the notice and the records also name the recipients more returns, on
 // every request: a destination added at run time is named from the moment it exists.
-func (s *Service) AddRecipients(more func(ctx context.Context) ([]Recipient, error)) { s.recipients = more }
+func (s *Service) AddRecipients(more func(ctx context.Context) ([]Recipient, error)) {
+	s.recipients = more
+}
 
 // NewService builds the service; base holds the links, sources and recipients the operator
 // configured (its Catalog, Policies and Now are ignored).

@@ -202,6 +202,11 @@ func (r Rule) validateField(c *catalog.Catalog, p catalog.Purpose, at string) er
 	if !f.AllowsPurpose(p.Name) {
 		return problem.InvalidField(at+".field", "field %q may not be used for purpose %q", r.Field, p.Name)
 	}
+	// A rule is stored as written: a value of an identifying field in it would be personal
+	// data at rest in clear, so such fields can only be tested for presence.
+	if (f.Sensitivity == catalog.Identifier || f.Sensitivity == catalog.Sensitive) && r.Op != OpExists {
+		return problem.InvalidField(at+".op", "field %q identifies a person: a rule may only test whether it exists", r.Field)
+	}
 	if r.Form != "" && r.Form != FormGeneralized {
 		return problem.InvalidField(at+".form", "must be %q or left out", FormGeneralized)
 	}
