@@ -125,8 +125,9 @@ func (db *Segments) ApplyChanges(ctx context.Context, changes []segment.Change) 
 	applied := 0
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		applied = 0
+		dests := map[string][]string{}
 		for _, c := range changes {
-			ok, err := applyChange(ctx, tx, c)
+			ok, err := applyChangeWith(ctx, tx, c, dests)
 			if err != nil {
 				return err
 			}
@@ -142,6 +143,12 @@ func (db *Segments) ApplyChanges(ctx context.Context, changes []segment.Change) 
 // applyChange adds or removes one membership and, when that changed anything, writes the
 // history row and queues a delivery for every destination of the segment.
 func applyChange(ctx context.Context, tx *sql.Tx, c segment.Change) (bool, error) {
+	return applyChangeWith(ctx, tx, c, map[string][]string{})
+}
+
+// applyChangeWith is applyChange with the destinations of segments already looked up in this
+// transaction kept in dests.
+func applyChangeWith(ctx context.Context, tx *sql.Tx, c segment.Change, dests map[string][]string) (bool, error) {
 	var res sql.Result
 	var err error
 	action := segment.ActionRemove
@@ -166,34 +173,38 @@ func applyChange(ctx context.Context, tx *sql.Tx, c segment.Change) (bool, error
 		c.SegmentID, c.CustomerID, entered, c.Reason, micros(c.At)); err != nil {
 		return false, err
 	}
-	return true, queueDeliveries(ctx, tx, c.SegmentID, c.CustomerID, action, c.At)
+	ds, ok := dests[c.SegmentID]
+	if !ok {
+		var err error
+		if ds, err = destinationsOf(ctx, tx, c.SegmentID); err != nil {
+			return false, err
+		}
+		dests[c.SegmentID] = ds
+	}
+	for _, d := range ds {
+		if err := insertDelivery(ctx, tx, d, c.CustomerID, action, c.At); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
-// queueDeliveries queues action for customerID at every destination of segmentID.
-func queueDeliveries(ctx context.Context, tx *sql.Tx, segmentID, customerID, action string, at time.Time) error {
+// destinationsOf lists the destinations of segmentID.
+func destinationsOf(ctx context.Context, tx *sql.Tx, segmentID string) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id FROM destinations WHERE segment_id = $1`, segmentID)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	defer rows.Close()
 	var dests []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
+			return nil, err
 		}
 		dests = append(dests, id)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, d := range dests {
-		if err := insertDelivery(ctx, tx, d, customerID, action, at); err != nil {
-			return err
-		}
-	}
-	return nil
+	return dests, rows.Err()
 }
 
 func insertDelivery(ctx context.Context, tx *sql.Tx, destID, customerID, action string, at time.Time) error {
