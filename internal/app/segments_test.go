@@ -308,3 +308,177 @@ func seedSegmentCanaries(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 }
+
+func TestDestinationRetriesSQLite(t *testing.T)   { destinationRetries(t, "") }
+func TestDestinationRetriesPostgres(t *testing.T) { destinationRetries(t, pgtest.URL(t)) }
+
+// flaky answers 503 while down is set, and counts what it was sent by idempotency key.
+type flaky struct {
+	mu   sync.Mutex
+	down bool
+	seen map[string]int
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seen[r.Header.Get("Idempotency-Key")]++
+	if f.down {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+}
+
+// oneMember creates a consenting customer and a service segment holding them.
+func oneMember(t *testing.T, e *env) (string, segment.Segment) {
+	t.Helper()
+	id := e.create(`{"email":"member@example.com","first_name":"Mhairi"}`)
+	code, body := e.do(call{method: "POST", path: "/v1/segments", role: "owner",
+		body: `{"name":"Everyone","purpose":"service","rule":{"field":"email","op":"exists","value":true}}`})
+	if code != 201 {
+		t.Fatalf("segment: got %d %s", code, body)
+	}
+	var seg segment.Segment
+	_ = json.Unmarshal([]byte(body), &seg)
+	e.runJobs()
+	return id, seg
+}
+
+// destinationRetries: a failing receiver is retried with backoff, the same idempotency key
+// each time; after the last attempt the delivery is on the dead-letter list, and a replay
+// sends it again.
+func destinationRetries(t *testing.T, db string) {
+	e := newEnv(t, db)
+	sys := authz.WithActor(context.Background(), authz.System)
+	_, seg := oneMember(t, e)
+	f := &flaky{down: true, seen: map[string]int{}}
+	hook := httptest.NewServer(f)
+	defer hook.Close()
+	code, body := e.do(call{method: "POST", path: "/v1/destinations", role: "owner",
+		body: `{"name":"Courier","kind":"webhook","segment_id":"` + seg.ID + `","purpose":"service","fields":["email"],"url":"` + hook.URL + `"}`})
+	if code != 201 {
+		t.Fatalf("destination: got %d %s", code, body)
+	}
+	var d segment.CreatedDestination
+	_ = json.Unmarshal([]byte(body), &d)
+	for attempt := 1; attempt <= segment.MaxAttempts; attempt++ {
+		n, err := e.app.Segments.Deliver(sys, 10)
+		if err != nil || n != 1 {
+			t.Fatalf("attempt %d: %d sent, %v", attempt, n, err)
+		}
+		if n, _ := e.app.Segments.Deliver(sys, 10); n != 0 {
+			t.Fatalf("attempt %d: retried before its backoff", attempt)
+		}
+		e.clock.Advance(8 * time.Hour)
+	}
+	if len(f.seen) != 1 {
+		t.Fatalf("idempotency keys: got %v, want one key for every attempt", f.seen)
+	}
+	code, body = e.do(call{method: "GET", path: "/v1/destinations/" + d.ID + "/deliveries?state=dead", role: "owner"})
+	var dead DeliveryListBody
+	_ = json.Unmarshal([]byte(body), &dead)
+	if code != 200 || len(dead.Data) != 1 || dead.Data[0].Attempts != segment.MaxAttempts || dead.Data[0].LastStatus != 503 {
+		t.Fatalf("dead letters: got %d %s", code, body)
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/destinations/" + d.ID + "/deliveries?state=lost", role: "owner"}); code != 422 {
+		t.Fatalf("a bad state: got %d %s, want 422", code, body)
+	}
+	f.mu.Lock()
+	f.down = false
+	f.mu.Unlock()
+	code, body = e.do(call{method: "POST", path: fmt.Sprintf("/v1/destinations/%s/deliveries/%d/replay", d.ID, dead.Data[0].ID), role: "owner"})
+	if code != 200 || !strings.Contains(body, `"state":"pending"`) {
+		t.Fatalf("replay: got %d %s", code, body)
+	}
+	if n, err := e.app.Segments.Deliver(sys, 10); err != nil || n != 1 {
+		t.Fatalf("after the replay: %d sent, %v", n, err)
+	}
+	code, body = e.do(call{method: "GET", path: "/v1/destinations/" + d.ID + "/deliveries?state=delivered", role: "owner"})
+	if code != 200 || !strings.Contains(body, `"state":"delivered"`) {
+		t.Fatalf("delivered: got %d %s", code, body)
+	}
+	for k, n := range f.seen {
+		if n != segment.MaxAttempts+1 {
+			t.Fatalf("key %s sent %d times, want %d", k, n, segment.MaxAttempts+1)
+		}
+	}
+}
+
+// DeliveryListBody is the deliveries listing as a client reads it.
+type DeliveryListBody struct {
+	Data []segment.Delivery `json:"data"`
+}
+
+// TestSegmentCompatibleDestination: a Segment-compatible destination is another Steward's
+// tracking API: the member arrives there as an identify with the allowed traits and an
+// "Audience Entered" track, authenticated with that Steward's write key.
+func TestSegmentCompatibleDestination(t *testing.T) {
+	e := newEnv(t, "")
+	other := newEnv(t, "")
+	sys := authz.WithActor(context.Background(), authz.System)
+	id, seg := oneMember(t, e)
+	code, body := e.do(call{method: "POST", path: "/v1/destinations", role: "owner",
+		body: `{"name":"Partner CDP","kind":"segment","segment_id":"` + seg.ID + `","purpose":"service","fields":["email","first_name"],"url":"` + other.srv.URL + `","secret":"` + other.keys["ingest"] + `"}`})
+	if code != 201 || strings.Contains(body, other.keys["ingest"]) {
+		t.Fatalf("destination: got %d %s", code, body)
+	}
+	if err := e.app.segmentCycle(sys); err != nil {
+		t.Fatal(err)
+	}
+	got := other.customerOf("member@example.com")
+	if got == "" {
+		t.Fatal("the member did not arrive at the other Steward")
+	}
+	code, body = other.do(call{method: "GET", path: "/v1/customers/" + got + "/events", role: "owner", purpose: "service"})
+	if code != 200 || !strings.Contains(body, "Audience Entered") {
+		t.Fatalf("events at the other end: got %d %s", code, body)
+	}
+	code, body = other.do(call{method: "GET", path: "/v1/customers/" + got, role: "owner", purpose: "service"})
+	if !strings.Contains(body, "Mhairi") {
+		t.Fatalf("traits at the other end: got %d %s", code, body)
+	}
+	_ = id
+}
+
+// TestTrendsPrivacyAndInput: noisy answers state the budget and stop when it is spent; bad
+// parameters are refused naming them.
+func TestTrendsPrivacyAndInput(t *testing.T) {
+	e := newEnv(t, "")
+	for _, c := range []struct{ path, want string }{
+		{"/v1/trends?metric=nope", "metric"},
+		{"/v1/trends?metric=orders&interval=year", "interval"},
+		{"/v1/trends?metric=orders&by=street", "by"},
+		{"/v1/trends?metric=orders&from=yesterday", "from"},
+		{"/v1/trends?metric=orders&from=2020-01-01&interval=day", "from"},
+		{"/v1/trends?metric=revenue&epsilon=1", "epsilon"},
+		{"/v1/trends?metric=orders&format=xml", "format"},
+	} {
+		if code, body := e.do(call{method: "GET", path: c.path, role: "analyst"}); code != 422 || !strings.Contains(body, c.want) {
+			t.Errorf("%s: got %d %s, want 422 naming %s", c.path, code, body, c.want)
+		}
+	}
+	if code, _ := e.do(call{method: "GET", path: "/v1/trends?metric=orders", role: "support"}); code != 403 {
+		t.Errorf("support asks for a trend: got %d, want 403", code)
+	}
+	for i := 1; i <= 3; i++ {
+		code, body := e.do(call{method: "GET", path: "/v1/trends?metric=orders&epsilon=1", role: "analyst"})
+		if code != 200 || !strings.Contains(body, fmt.Sprintf(`"spent_today":%d`, i)) || !strings.Contains(body, `"mechanism":"laplace"`) {
+			t.Fatalf("noisy answer %d: got %d %s", i, code, body)
+		}
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/trends?metric=orders&epsilon=1", role: "analyst"}); code != 429 || !strings.Contains(body, "budget") {
+		t.Fatalf("past the budget: got %d %s, want 429", code, body)
+	}
+	for _, c := range []struct{ body, want string }{
+		{`{"name":"x","purpose":"analytics"}`, "rule"},
+		{`{"name":"","purpose":"analytics","rule":{"consent":"analytics"}}`, "name"},
+		{`{"name":"x","purpose":"analytics","rule":{"figure":"shoe_size","op":"gt","value":1}}`, "shoe_size"},
+		{`{"name":"x","purpose":"analytics","rule":{"figure":"order_count","op":"gt","value":"many"}}`, "value"},
+	} {
+		if code, body := e.do(call{method: "POST", path: "/v1/segments", role: "analyst", body: c.body}); code != 422 || !strings.Contains(body, c.want) {
+			t.Errorf("%s: got %d %s, want 422 naming %s", c.body, code, body, c.want)
+		}
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/segments", role: "analyst"}); code != 200 || body != `{"data":[]}`+"\n" && body != `{"data":[]}` {
+		t.Errorf("refused segments were stored: %d %s", code, body)
+	}
+}
