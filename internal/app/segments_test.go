@@ -234,6 +234,17 @@ func segmentsDoneWhen(t *testing.T, db string) {
 		t.Fatalf("history: got %d %s", code, body)
 	}
 
+	// A profile change that breaks the rule: the customer leaves within one cycle.
+	if code, body := e.do(call{method: "PATCH", path: "/v1/customers/" + ids[7], role: "owner", body: `{"fields":{"region":"Wales"}}`}); code != 200 {
+		t.Fatalf("patch: got %d %s", code, body)
+	}
+	if err := e.app.segmentCycle(sys); err != nil {
+		t.Fatal(err)
+	}
+	if _, still := rc.current()[ids[7]]; still {
+		t.Fatal("a customer who moved to Wales is still at the destination")
+	}
+
 	// Erasure sends a removal too.
 	rid := e.request(`{"type":"erasure","customer_id":"` + ids[5] + `"}`)
 	if code, body := e.verifyAndComplete(rid, ""); code != 200 || !strings.Contains(body, `"complete":true`) {

@@ -186,7 +186,6 @@ func New(d Deps) (*Service, error) {
 // Audit actions of segments.
 const (
 	ActionCreate = "segment.create"
-	ActionCount  = "segment.count"
 	ActionView   = "segment.preview"
 )
 
@@ -342,14 +341,20 @@ func (s *Service) History(ctx context.Context, id string, limit int) ([]Change, 
 }
 
 // StartRefresh queues a full refresh of every segment's membership, or returns the one queued
-// already.
+// already. A refresh running now does not stand in for it: its walk may have passed customers a
+// new segment needs.
 func (s *Service) StartRefresh(ctx context.Context) (job.Job, error) {
+	return s.startRefresh(ctx, false)
+}
+
+// startRefresh is StartRefresh; with orRunning a running refresh is enough.
+func (s *Service) startRefresh(ctx context.Context, orRunning bool) (job.Job, error) {
 	jobs, err := s.jobs.ListJobs(ctx, 100)
 	if err != nil {
 		return job.Job{}, err
 	}
 	for _, j := range jobs {
-		if j.Kind == RefreshJob && j.State == job.Queued {
+		if j.Kind == RefreshJob && (j.State == job.Queued || orRunning && j.State == job.Running) {
 			return j, nil
 		}
 	}
@@ -487,6 +492,9 @@ func (s *Service) Sync(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	cursor := s.cursor
 	s.mu.Unlock()
+	if err := s.upkeep(ctx, cursor == ""); err != nil {
+		return 0, err
+	}
 	total := 0
 	for {
 		ids, next, err := s.store.Changed(ctx, cursor, syncBatch)
@@ -507,6 +515,39 @@ func (s *Service) Sync(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// refreshEvery is how old the last full refresh may grow before another is queued: the
+// change feed misses what happened while no node was running, and RFM quintiles drift.
+const refreshEvery = 24 * time.Hour
+
+// upkeep queues a full refresh when this node starts following the change feed (what changed
+// while it was down is found by the refresh) or the last one is a day old, and works out the
+// RFM quintiles when this node has none or they are a day old.
+func (s *Service) upkeep(ctx context.Context, starting bool) error {
+	segs, err := s.store.Segments(ctx)
+	if err != nil || len(segs) == 0 {
+		return err
+	}
+	now := s.now()
+	stale := starting
+	for _, seg := range segs {
+		if seg.RefreshedAt == nil || now.Sub(*seg.RefreshedAt) > refreshEvery {
+			stale = true
+		}
+	}
+	if stale {
+		if _, err := s.startRefresh(ctx, true); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	old := s.breaksAt.IsZero() || now.Sub(s.breaksAt) > refreshEvery
+	s.mu.Unlock()
+	if old {
+		return s.computeBreaks(ctx)
+	}
+	return nil
 }
 
 // Member reports whether a customer is a member of a segment now.
