@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/authz"
@@ -56,20 +58,34 @@ func (f *segmentFacts) open(ctx context.Context, ids []string) (map[string]*cust
 	if err != nil {
 		return nil, nil, err
 	}
+	// Opening is processor work (unwrapping each customer's key, decrypting each field):
+	// spread over the cores for the batches a refresh opens.
+	opened := make([]map[string]any, len(recs))
+	errs := make([]error, len(recs))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(recs)/64))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(recs); i += workers {
+				if !merged[recs[i].ID] {
+					opened[i], _, errs[i] = f.vault.OpenProfile(ctx, recs[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	byID := make(map[string]*customer.Record, len(recs))
 	values := make(map[string]map[string]any, len(recs))
-	for _, r := range recs {
-		if merged[r.ID] {
+	for i, r := range recs {
+		if merged[r.ID] || f.vault.Skip(ctx, r.ID, errs[i]) {
 			continue
 		}
-		v, _, err := f.vault.OpenProfile(ctx, r)
-		if f.vault.Skip(ctx, r.ID, err) {
-			continue
+		if errs[i] != nil {
+			return nil, nil, errs[i]
 		}
-		if err != nil {
-			return nil, nil, err
-		}
-		byID[r.ID], values[r.ID] = r, v
+		byID[r.ID], values[r.ID] = r, opened[i]
 	}
 	return byID, values, nil
 }
