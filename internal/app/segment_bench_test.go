@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/segment"
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
@@ -79,7 +80,8 @@ func populateSegments(b *testing.B) {
 				}
 				for i := start; i < min(start+5000, len(ids)); i++ {
 					p := segmentPerson(i)
-					band := ageBandOf(p["birth_date"].(string), now)
+					birth, _ := time.Parse("2006-01-02", p["birth_date"].(string))
+					band := customer.AgeBand(birth, now)
 					for k := range i % 4 {
 						at := now.Add(-time.Duration(5+k*25) * 24 * time.Hour).UnixMicro()
 						oid := "o-" + ids[i] + "-" + strconv.Itoa(k)
@@ -130,29 +132,6 @@ const benchSegmentName = "Scottish women 25-34, two orders in 90 days"
 
 // plainRule is the benchmark segment's rule as one query over the plain table.
 const plainRule = `SELECT id FROM bench_segment_plain WHERE gender = 'female' AND age_band = '25_34' AND region = 'Scotland' AND orders >= 2`
-
-func ageBandOf(birth string, now time.Time) string {
-	d, _ := time.Parse("2006-01-02", birth)
-	age := now.Year() - d.Year()
-	if now.YearDay() < d.YearDay() {
-		age--
-	}
-	switch {
-	case age < 18:
-		return "under_18"
-	case age < 25:
-		return "18_24"
-	case age < 35:
-		return "25_34"
-	case age < 45:
-		return "35_44"
-	case age < 55:
-		return "45_54"
-	case age < 65:
-		return "55_64"
-	}
-	return "65_plus"
-}
 
 func mustExec(b *testing.B, tx *sql.Tx, q string, args ...any) {
 	if _, err := tx.Exec(q, args...); err != nil {

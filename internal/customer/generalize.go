@@ -21,7 +21,7 @@ func (s *Service) generalize(f catalog.Field, v any, now time.Time) (any, bool) 
 		if !isString || err != nil {
 			return nil, false
 		}
-		return ageBand(d, now), true
+		return AgeBand(d, now), true
 	case catalog.GeneralizeIPPrefix:
 		a, err := netip.ParseAddr(str)
 		if !isString || err != nil {
@@ -41,8 +41,9 @@ func (s *Service) generalize(f catalog.Field, v any, now time.Time) (any, bool) 
 	return nil, false
 }
 
-// ageBand buckets an age the way marketing and analytics reports usually do.
-func ageBand(birth, now time.Time) string {
+// AgeBand buckets an age the way marketing and analytics reports usually do: the generalised
+// form of a birth date (catalog age_band).
+func AgeBand(birth, now time.Time) string {
 	age := now.Year() - birth.Year()
 	if now.YearDay() < birth.YearDay() {
 		age--

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -97,27 +96,32 @@ func scanString(row rowScanner) (string, error) {
 // Memberships implements segment.Store.
 func (db *Segments) Memberships(ctx context.Context, ids []string) (map[string][]string, error) {
 	out := make(map[string][]string, len(ids))
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
-		rows, err := db.query(ctx, `SELECT customer_id, segment_id FROM segment_members WHERE customer_id IN (`+
-			placeholders(1, len(chunk))+`)`, anyArgs(chunk)...)
-		if err != nil {
-			return nil, db.translate(err)
-		}
-		for rows.Next() {
+	err := db.eachOf(ctx, ids, nil, `SELECT customer_id, segment_id FROM segment_members WHERE customer_id IN (`+db.idList(1)+`)`,
+		func(row rowScanner) error {
 			var c, s string
-			if err := rows.Scan(&c, &s); err != nil {
-				rows.Close()
-				return nil, db.translate(err)
-			}
+			err := row.Scan(&c, &s)
 			out[c] = append(out[c], s)
+			return err
+		})
+	return out, err
+}
+
+// eachOf runs q over ids in batches — the ids bound after lead as one JSON array, which q
+// reads through idList — and calls scan for every row.
+func (db *Segments) eachOf(ctx context.Context, ids []string, lead []any, q string, scan func(rowScanner) error) error {
+	return db.translate(batches(ids, lead, func(args []any) error {
+		rows, err := db.queryMany(ctx, len(ids), q, args...)
+		if err != nil {
+			return err
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, db.translate(err)
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
 		}
-	}
-	return out, nil
+		return rows.Err()
+	}))
 }
 
 // ApplyChanges implements segment.Store.
@@ -630,30 +634,17 @@ func (db *Segments) SpendBudget(ctx context.Context, actor, day string, epsilon,
 // category and time only.
 func (db *Segments) EventsSince(ctx context.Context, ids []string, since time.Time) (map[string][]segment.Event, error) {
 	out := make(map[string][]segment.Event, len(ids))
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
-		rows, err := db.query(ctx, `SELECT customer_id, type, name, category, at FROM events WHERE customer_id IN (`+
-			placeholders(1, len(chunk))+`) AND at >= $`+strconv.Itoa(len(chunk)+1), append(anyArgs(chunk), micros(since))...)
-		if err != nil {
-			return nil, db.translate(err)
-		}
-		for rows.Next() {
-			var c string
-			var e segment.Event
-			var at int64
-			if err := rows.Scan(&c, &e.Type, &e.Name, &e.Category, &at); err != nil {
-				rows.Close()
-				return nil, db.translate(err)
-			}
-			e.At = fromMicros(at)
-			out[c] = append(out[c], e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, db.translate(err)
-		}
-	}
-	return out, nil
+	err := db.eachOf(ctx, ids, []any{micros(since)}, `SELECT customer_id, type, name, category, at FROM events
+		WHERE customer_id IN (`+db.idList(2)+`) AND at >= $1`, func(row rowScanner) error {
+		var c string
+		var e segment.Event
+		var at int64
+		err := row.Scan(&c, &e.Type, &e.Name, &e.Category, &at)
+		e.At = fromMicros(at)
+		out[c] = append(out[c], e)
+		return err
+	})
+	return out, err
 }
 
 // Roots pages the ids of customers not merged into another.
@@ -666,16 +657,12 @@ func (db *Segments) Roots(ctx context.Context, after string, limit int) ([]strin
 // Merged returns which of ids were merged into another customer.
 func (db *Segments) Merged(ctx context.Context, ids []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
-		rows, err := db.query(ctx, `SELECT customer_id FROM customer_links WHERE customer_id IN (`+placeholders(1, len(chunk))+`)`, anyArgs(chunk)...)
-		got, err := collect(db, rows, err, scanString)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range got {
+	err := db.eachOf(ctx, ids, nil, `SELECT customer_id FROM customer_links WHERE customer_id IN (`+db.idList(1)+`)`,
+		func(row rowScanner) error {
+			var id string
+			err := row.Scan(&id)
 			out[id] = true
-		}
-	}
-	return out, nil
+			return err
+		})
+	return out, err
 }
