@@ -145,7 +145,7 @@ type Service struct {
 	cursor string
 	// projection holds each customer's generalised attributes for trend breakdowns, in
 	// memory only; built is true once a full walk has filled it.
-	projection map[string]attrs
+	projection *projection
 	built      bool
 	breaksAt   time.Time
 }
@@ -178,7 +178,7 @@ func New(d Deps) (*Service, error) {
 	}
 	s := &Service{store: d.Store, exports: d.Exports, dests: d.Destinations, trends: d.Trends, loader: d.Loader, profiles: d.Profiles,
 		decider: d.Decider, jobs: d.Jobs, audit: d.Audit, catalog: d.Catalog, keys: d.Keys, send: d.Transport, now: clock.Or(d.Clock),
-		publicURL: strings.TrimRight(d.PublicURL, "/"), projection: map[string]attrs{}}
+		publicURL: strings.TrimRight(d.PublicURL, "/"), projection: newProjection()}
 	s.eval = Evaluator{Catalog: d.Catalog, Generalize: d.Generalize}
 	return s, nil
 }

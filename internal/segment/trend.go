@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
@@ -386,8 +388,44 @@ func periods(q TrendQuery) int {
 	return int(days) + 1
 }
 
-// attrs are one customer's generalised attributes, as analytics may see them.
-type attrs struct{ ageBand, gender, region, country string }
+// attrs are one customer's generalised attributes, as analytics may see them: age band,
+// gender, region and country, each an index into the projection's table of values (0 is
+// "unknown"), so that a million customers take tens of megabytes, not hundreds.
+type attrs [4]uint16
+
+// breakdownIndex is the position of each attribute breakdown in attrs.
+var breakdownIndex = map[string]int{"age_band": 0, "gender": 1, "region": 2, "country": 3}
+
+// projection is the in-memory table of every customer's attrs on this node.
+type projection struct {
+	rows   map[[16]byte]attrs
+	values []string
+	index  map[string]uint16
+}
+
+func newProjection() *projection {
+	return &projection{rows: map[[16]byte]attrs{}, values: []string{"unknown"}, index: map[string]uint16{"": 0, "unknown": 0}}
+}
+
+// intern returns v's index, adding it while the table has room (a region field is free text;
+// past 65,535 distinct values the rest count as unknown).
+func (p *projection) intern(v string) uint16 {
+	if i, ok := p.index[v]; ok {
+		return i
+	}
+	if len(p.values) >= 1<<16-1 {
+		return 0
+	}
+	i := uint16(len(p.values))
+	p.values = append(p.values, v)
+	p.index[v] = i
+	return i
+}
+
+func projectionKey(id string) ([16]byte, bool) {
+	u, err := uuid.Parse(id)
+	return u, err == nil
+}
 
 // attributeFields are the catalog fields behind each breakdown.
 var attributeFields = map[string]string{"age_band": "birth_date", "gender": "gender", "region": "region", "country": "country"}
@@ -417,16 +455,25 @@ func (s *Service) observe(f *Facts, now time.Time) {
 		str, _ := v.(string)
 		return str
 	}
-	a.ageBand, a.gender, a.region, a.country = get("birth_date"), get("gender"), get("region"), get("country")
+	vals := [4]string{get("birth_date"), get("gender"), get("region"), get("country")}
+	key, ok := projectionKey(f.CustomerID)
+	if !ok {
+		return
+	}
 	s.mu.Lock()
-	s.projection[f.CustomerID] = a
+	for i, v := range vals {
+		a[i] = s.projection.intern(v)
+	}
+	s.projection.rows[key] = a
 	s.mu.Unlock()
 }
 
 func (s *Service) forget(id string) {
-	s.mu.Lock()
-	delete(s.projection, id)
-	s.mu.Unlock()
+	if key, ok := projectionKey(id); ok {
+		s.mu.Lock()
+		delete(s.projection.rows, key)
+		s.mu.Unlock()
+	}
 }
 
 // ensureProjection fills the projection on this node the first time a breakdown needs it.
@@ -488,24 +535,14 @@ func (s *Service) groupsOf(ctx context.Context, by string, rows []TrendRow, segN
 			}
 		}
 	default:
+		col := breakdownIndex[by]
 		s.mu.Lock()
 		for i, r := range rows {
-			a, ok := s.projection[r.CustomerID]
 			v := "unknown"
-			if ok {
-				switch by {
-				case "age_band":
-					v = a.ageBand
-				case "gender":
-					v = a.gender
-				case "region":
-					v = a.region
-				case "country":
-					v = a.country
+			if key, ok := projectionKey(r.CustomerID); ok {
+				if a, ok := s.projection.rows[key]; ok {
+					v = s.projection.values[a[col]]
 				}
-			}
-			if v == "" {
-				v = "unknown"
 			}
 			out[i] = []string{v}
 		}
