@@ -234,6 +234,17 @@ func segmentsDoneWhen(t *testing.T, db string) {
 		t.Fatalf("history: got %d %s", code, body)
 	}
 
+	// A suppressed address: the customer may no longer be e-mailed, and leaves within one cycle.
+	if code, body := e.do(call{method: "POST", path: "/v1/suppressions", role: "owner", body: `{"email":"fiona9@example.com"}`}); code != 201 {
+		t.Fatalf("suppress: got %d %s", code, body)
+	}
+	if err := e.app.segmentCycle(sys); err != nil {
+		t.Fatal(err)
+	}
+	if _, still := rc.current()[ids[9]]; still {
+		t.Fatal("a suppressed customer is still at the destination")
+	}
+
 	// A profile change that breaks the rule: the customer leaves within one cycle.
 	if code, body := e.do(call{method: "PATCH", path: "/v1/customers/" + ids[7], role: "owner", body: `{"fields":{"region":"Wales"}}`}); code != 200 {
 		t.Fatalf("patch: got %d %s", code, body)
