@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -184,6 +185,9 @@ func segmentsDoneWhen(t *testing.T, db string) {
 	}
 	if !e.audited(segment.ActionExport, "allowed:12") {
 		t.Fatal("the export is not audited with its counts")
+	}
+	if got := e.auditActions(ids[0]); !slices.Contains(got, "segment.export.download:export_link:personalization") {
+		t.Fatalf("the download of a customer's row is not audited: %v", got)
 	}
 
 	// A webhook destination for marketing e-mail, with the address and first name only.

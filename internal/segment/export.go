@@ -227,7 +227,9 @@ func (s *Service) Download(ctx context.Context, id, token string, row func([]str
 			if err := row(line); err != nil {
 				return err
 			}
+			// The link carries no key: the download is the act of whoever made the export.
 			en := audit.New(ctx, ActionExportDownload, ids[i], shown, e.Purpose)
+			en.ActorID, en.ActorRole = e.Actor, "export_link"
 			en.Target = "export:" + e.ID
 			entries = append(entries, en)
 		}
