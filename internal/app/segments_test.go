@@ -157,6 +157,22 @@ func segmentsDoneWhen(t *testing.T, db string) {
 		t.Fatalf("trend csv: the lone man's cell is not withheld: %s", body)
 	}
 
+	// Every metric answers, on every engine, by week and by segment.
+	for _, m := range segment.Metrics {
+		for _, by := range []string{"", "segment", "age_band"} {
+			if code, body := e.do(call{method: "GET", path: "/v1/trends?interval=week&metric=" + m + "&by=" + by, role: "marketer"}); code != 200 {
+				t.Fatalf("trend %s by %q: got %d %s", m, by, code, body)
+			}
+		}
+		if code, body := e.do(call{method: "GET", path: "/v1/trends?metric=" + m + "&segment=" + seg.ID, role: "marketer"}); code != 200 {
+			t.Fatalf("trend %s of the segment: got %d %s", m, code, body)
+		}
+	}
+	code, body = e.do(call{method: "GET", path: "/v1/trends?metric=best_selling_categories&interval=month", role: "analyst"})
+	if code != 200 || !strings.Contains(body, `"group":"knitwear"`) {
+		t.Fatalf("best-selling categories: got %d %s", code, body)
+	}
+
 	// The export: members allowed for personalization now, with its fields only.
 	code, body = e.do(call{method: "POST", path: "/v1/segments/" + seg.ID + "/exports", role: "marketer"})
 	if code != 202 {

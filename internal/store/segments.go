@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -537,28 +536,45 @@ func (db *Segments) ReplayDelivery(ctx context.Context, destinationID string, id
 
 // --- trends
 
-// trendQueries are each metric's rows: customer, time (microseconds), value, label, items.
-// The segment filter, when given, is $3.
-var trendQueries = map[string]string{
-	segment.MetricNewCustomers:    `SELECT c.id, c.created_at, 1, '', '' FROM customers c WHERE c.created_at >= $1 AND c.created_at < $2`,
-	segment.MetricActiveCustomers: `SELECT e.customer_id, e.at, 1, '', '' FROM events e WHERE e.at >= $1 AND e.at < $2`,
-	segment.MetricOrders:          `SELECT o.customer_id, o.placed_at, 1, '', '' FROM orders o WHERE o.placed_at >= $1 AND o.placed_at < $2`,
-	segment.MetricRevenue:         `SELECT o.customer_id, o.placed_at, o.total - o.refunded, '', '' FROM orders o WHERE o.placed_at >= $1 AND o.placed_at < $2`,
-	segment.MetricAverageOrder:    `SELECT o.customer_id, o.placed_at, o.total - o.refunded, '', '' FROM orders o WHERE o.placed_at >= $1 AND o.placed_at < $2`,
-	segment.MetricRepeatRate:      `SELECT o.customer_id, o.placed_at, 1, '', '' FROM orders o WHERE o.placed_at >= $1 AND o.placed_at < $2`,
-	segment.MetricBestProducts:    `SELECT o.customer_id, o.placed_at, 1, '', o.items FROM orders o WHERE o.placed_at >= $1 AND o.placed_at < $2`,
-	segment.MetricBestCategories:  `SELECT o.customer_id, o.placed_at, 1, '', o.items FROM orders o WHERE o.placed_at >= $1 AND o.placed_at < $2`,
-	segment.MetricCartAbandonment: `SELECT k.customer_id, k.started_at, CASE WHEN k.abandoned_at > 0 THEN 1 ELSE 0 END, '', '' FROM checkouts k
-		WHERE k.started_at >= $1 AND k.started_at < $2`,
-	segment.MetricSignupConversion: `SELECT c.id, c.created_at, CASE WHEN EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id) THEN 1 ELSE 0 END, '', ''
-		FROM customers c WHERE c.created_at >= $1 AND c.created_at < $2`,
-	segment.MetricConsentRate: `SELECT r.customer_id, r.at, r.granted, r.purpose, '' FROM consent_records r WHERE r.kind = 'consent'
-		AND r.at >= $1 AND r.at < $2`,
-	segment.MetricOptOuts: `SELECT r.customer_id, r.at, 1, r.purpose, '' FROM consent_records r WHERE r.kind = 'consent' AND r.granted = 0
-		AND r.at >= $1 AND r.at < $2`,
-	segment.MetricRequestsOpened: `SELECT q.customer_id, q.created_at, 1, q.type, '' FROM requests q WHERE q.created_at >= $1 AND q.created_at < $2`,
-	segment.MetricRequestsClosed: `SELECT q.customer_id, q.closed_at, 1, q.type, '' FROM requests q WHERE q.closed_at >= $1 AND q.closed_at < $2`,
+// trendQuery is how a metric's rows are read: the columns (customer, time in microseconds,
+// value, label, items), the table with its alias, the customer column, and the condition on
+// the period ($1, $2).
+type trendQuery struct{ cols, from, customer, where string }
+
+func (q trendQuery) sql(segment bool) string {
+	if !segment {
+		return `SELECT ` + q.cols + ` FROM ` + q.from + ` WHERE ` + q.where
+	}
+	// From the segment's members into the table's customer index, rather than a scan of the
+	// whole table with the members as a filter.
+	return `SELECT ` + q.cols + ` FROM segment_members m JOIN ` + q.from + ` ON ` + q.customer + ` = m.customer_id
+		WHERE m.segment_id = $3 AND ` + q.where
 }
+
+var (
+	ordersIn   = `o.placed_at >= $1 AND o.placed_at < $2`
+	customerIn = `c.created_at >= $1 AND c.created_at < $2`
+	consentIn  = `r.kind = 'consent' AND r.at >= $1 AND r.at < $2`
+	// trendQueries are each metric's rows.
+	trendQueries = map[string]trendQuery{
+		segment.MetricNewCustomers:    {`c.id, c.created_at, 1, '', ''`, `customers c`, `c.id`, customerIn},
+		segment.MetricActiveCustomers: {`e.customer_id, e.at, 1, '', ''`, `events e`, `e.customer_id`, `e.at >= $1 AND e.at < $2`},
+		segment.MetricOrders:          {`o.customer_id, o.placed_at, 1, '', ''`, `orders o`, `o.customer_id`, ordersIn},
+		segment.MetricRevenue:         {`o.customer_id, o.placed_at, o.total - o.refunded, '', ''`, `orders o`, `o.customer_id`, ordersIn},
+		segment.MetricAverageOrder:    {`o.customer_id, o.placed_at, o.total - o.refunded, '', ''`, `orders o`, `o.customer_id`, ordersIn},
+		segment.MetricRepeatRate:      {`o.customer_id, o.placed_at, 1, '', ''`, `orders o`, `o.customer_id`, ordersIn},
+		segment.MetricBestProducts:    {`o.customer_id, o.placed_at, 1, '', o.items`, `orders o`, `o.customer_id`, ordersIn},
+		segment.MetricBestCategories:  {`o.customer_id, o.placed_at, 1, '', o.items`, `orders o`, `o.customer_id`, ordersIn},
+		segment.MetricCartAbandonment: {`k.customer_id, k.started_at, CASE WHEN k.abandoned_at > 0 THEN 1 ELSE 0 END, '', ''`, `checkouts k`,
+			`k.customer_id`, `k.started_at >= $1 AND k.started_at < $2`},
+		segment.MetricSignupConversion: {`c.id, c.created_at, CASE WHEN EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id) THEN 1 ELSE 0 END, '', ''`,
+			`customers c`, `c.id`, customerIn},
+		segment.MetricConsentRate:    {`r.customer_id, r.at, CASE WHEN r.granted THEN 1 ELSE 0 END, r.purpose, ''`, `consent_records r`, `r.customer_id`, consentIn},
+		segment.MetricOptOuts:        {`r.customer_id, r.at, 1, r.purpose, ''`, `consent_records r`, `r.customer_id`, consentIn + ` AND NOT r.granted`},
+		segment.MetricRequestsOpened: {`q.customer_id, q.created_at, 1, q.type, ''`, `requests q`, `q.customer_id`, `q.created_at >= $1 AND q.created_at < $2`},
+		segment.MetricRequestsClosed: {`q.customer_id, q.closed_at, 1, q.type, ''`, `requests q`, `q.customer_id`, `q.closed_at >= $1 AND q.closed_at < $2`},
+	}
+)
 
 // TrendRows implements segment.TrendStore.
 func (db *Segments) TrendRows(ctx context.Context, metric string, from, to time.Time, segmentID string, fn func(segment.TrendRow) error) error {
@@ -568,12 +584,9 @@ func (db *Segments) TrendRows(ctx context.Context, metric string, from, to time.
 	}
 	args := []any{micros(from), micros(to)}
 	if segmentID != "" {
-		// The first column names the customer in every query.
-		col := strings.TrimSpace(strings.Split(strings.TrimPrefix(q, "SELECT "), ",")[0])
-		q += ` AND ` + col + ` IN (SELECT customer_id FROM segment_members WHERE segment_id = $3)`
 		args = append(args, segmentID)
 	}
-	rows, err := db.queryMany(ctx, 1<<20, q, args...)
+	rows, err := db.queryMany(ctx, 1<<20, q.sql(segmentID != ""), args...)
 	if err != nil {
 		return db.translate(err)
 	}
