@@ -550,7 +550,7 @@ func (s *Service) upkeep(ctx context.Context, starting bool) error {
 	return nil
 }
 
-// Member reports whether a customer is a member of a segment now.
+// member reports whether a customer is a member of a segment now.
 func (s *Service) member(ctx context.Context, segmentID, customerID string) (bool, error) {
 	m, err := s.store.Memberships(ctx, []string{customerID})
 	if err != nil {
