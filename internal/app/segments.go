@@ -43,17 +43,17 @@ type segmentFacts struct {
 	now func() time.Time
 }
 
-// Customers implements segment.Loader.
-func (f *segmentFacts) Customers(ctx context.Context, after string, limit int) ([]string, error) {
-	return f.db.Roots(ctx, after, limit)
-}
-
 // open returns the opened values of each of ids that exists and stands on its own, by id.
 func (f *segmentFacts) open(ctx context.Context, ids []string) (map[string]*customer.Record, map[string]map[string]any, error) {
 	recs, err := f.vault.Records(ctx, ids)
 	if err != nil {
 		return nil, nil, err
 	}
+	return f.openRecords(ctx, ids, recs)
+}
+
+// openRecords opens recs, leaving out those merged into another customer.
+func (f *segmentFacts) openRecords(ctx context.Context, ids []string, recs []*customer.Record) (map[string]*customer.Record, map[string]map[string]any, error) {
 	merged, err := f.db.Merged(ctx, ids)
 	if err != nil {
 		return nil, nil, err
@@ -90,12 +90,38 @@ func (f *segmentFacts) open(ctx context.Context, ids []string) (map[string]*cust
 	return byID, values, nil
 }
 
+// Page implements segment.Loader: one range read of the customers table rather than a
+// look-up per id, for the walk of a full refresh.
+func (f *segmentFacts) Page(ctx context.Context, after string, limit int, needs segment.Needs) ([]string, []segment.Facts, error) {
+	recs, err := f.vault.Page(ctx, after, limit)
+	if err != nil || len(recs) == 0 {
+		return nil, nil, err
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	byID, values, err := f.openRecords(ctx, ids, recs)
+	if err != nil {
+		return nil, nil, err
+	}
+	facts, err := f.facts(ctx, ids, byID, values, needs)
+	return ids, facts, err
+}
+
 // Facts implements segment.Loader.
 func (f *segmentFacts) Facts(ctx context.Context, ids []string, needs segment.Needs) ([]segment.Facts, error) {
 	recs, values, err := f.open(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
+	return f.facts(ctx, ids, recs, values, needs)
+}
+
+// facts adds to opened profiles what needs asks for: decisions, events, contact status.
+func (f *segmentFacts) facts(ctx context.Context, ids []string, recs map[string]*customer.Record, values map[string]map[string]any,
+	needs segment.Needs) ([]segment.Facts, error) {
+	var err error
 	live := make([]string, 0, len(recs))
 	for _, id := range ids {
 		if _, ok := recs[id]; ok {

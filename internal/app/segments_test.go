@@ -524,3 +524,26 @@ func TestTrendsPrivacyAndInput(t *testing.T) {
 		t.Errorf("refused segments were stored: %d %s", code, body)
 	}
 }
+
+// TestRefreshSweepsOrphans: a member whose customer no longer exists, whom no change reached,
+// leaves at the end of the next full refresh with the reason "gone".
+func TestRefreshSweepsOrphans(t *testing.T) {
+	e := newEnv(t, "")
+	_, seg := oneMember(t, e)
+	ghost := "01900000-0000-7000-8000-000000000001"
+	if _, err := e.app.Store.Write().Exec(`INSERT INTO segment_members (segment_id, customer_id, entered_at) VALUES ($1, $2, 1)`, seg.ID, ghost); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/segments/" + seg.ID + "/count", role: "owner"}); !strings.Contains(body, `"count":2`) {
+		t.Fatalf("count with the orphan: got %d %s", code, body)
+	}
+	if err := e.app.Segments.Refresh(authz.WithActor(context.Background(), authz.System)); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/segments/" + seg.ID + "/count", role: "owner"}); !strings.Contains(body, `"count":1`) {
+		t.Fatalf("count after the refresh: got %d %s", code, body)
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/segments/" + seg.ID + "/history", role: "owner"}); !strings.Contains(body, `"customer_id":"`+ghost+`","entered":false,"reason":"gone"`) {
+		t.Fatalf("history: got %d %s", code, body)
+	}
+}

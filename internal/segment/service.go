@@ -86,6 +86,9 @@ type Store interface {
 	// delivery (upsert on entering, remove on leaving) for every active destination of its
 	// segment, in the same transaction. It returns how many it applied.
 	ApplyChanges(ctx context.Context, changes []Change) (int, error)
+	// Orphans returns the members, of any segment, whose customer no longer exists or was
+	// merged into another.
+	Orphans(ctx context.Context) ([]string, error)
 	// SetRefreshed records when a full refresh of every segment finished.
 	SetRefreshed(ctx context.Context, at time.Time) error
 	// History lists a segment's changes, newest first.
@@ -98,11 +101,12 @@ type Store interface {
 
 // Loader opens what rules read about customers.
 type Loader interface {
-	// Customers pages the ids of customers not merged into another, by id.
-	Customers(ctx context.Context, after string, limit int) ([]string, error)
 	// Facts loads the facts needs asks for, of each of ids that exists and is not merged
 	// away; the others are left out.
 	Facts(ctx context.Context, ids []string, needs Needs) ([]Facts, error)
+	// Page is Facts for the customers after the id after, by id: ids are every customer
+	// read (merged ones included, whose facts are left out), empty at the end.
+	Page(ctx context.Context, after string, limit int, needs Needs) (ids []string, facts []Facts, err error)
 }
 
 // Jobs queues the long work of refreshes and exports.
@@ -375,22 +379,44 @@ func (s *Service) RefreshStep(ctx context.Context, j job.Job) (string, int64, er
 		}
 	}
 	after := strings.TrimPrefix(j.Cursor, "after:")
-	ids, err := s.loader.Customers(ctx, after, refreshBatch)
+	segs, needs, err := s.segmentsAndNeeds(ctx)
+	if err != nil {
+		return j.Cursor, 0, err
+	}
+	ids, facts, err := s.loader.Page(ctx, after, refreshBatch, needs)
 	if err != nil {
 		return j.Cursor, 0, err
 	}
 	if len(ids) == 0 {
+		// Members whose customer is gone (erased, merged away) and whom no change reached
+		// leave now.
+		gone, err := s.store.Orphans(ctx)
+		if err != nil {
+			return j.Cursor, 0, err
+		}
+		if _, err := s.apply(ctx, segs, gone, nil); err != nil {
+			return j.Cursor, 0, err
+		}
 		s.mu.Lock()
 		s.built = true
 		s.mu.Unlock()
 		return "", 0, s.store.SetRefreshed(ctx, s.now().UTC())
 	}
-	if _, err := s.Evaluate(ctx, ids); err != nil {
+	if _, err := s.apply(ctx, segs, ids, facts); err != nil {
 		return j.Cursor, 0, err
 	}
-	// Members no longer among the customers (erased or merged away) leave in the same walk:
-	// their ids still show up in the memberships of the ids around them.
 	return "after:" + ids[len(ids)-1], int64(len(ids)), nil
+}
+
+// segmentsAndNeeds lists the segments and what evaluating all of them reads.
+func (s *Service) segmentsAndNeeds(ctx context.Context) ([]Segment, Needs, error) {
+	segs, err := s.store.Segments(ctx)
+	var needs Needs
+	for _, seg := range segs {
+		needs.Add(seg.Rule)
+		needs.AddPurpose(seg.Purpose)
+	}
+	return segs, needs, err
 }
 
 // Refresh runs a full refresh in the calling goroutine, for the command line and tests.
@@ -424,18 +450,22 @@ func (s *Service) computeBreaks(ctx context.Context) error {
 // Evaluate re-decides the memberships of ids in every segment and applies what changed. Ids
 // that are no longer customers (erased, merged away) leave every segment.
 func (s *Service) Evaluate(ctx context.Context, ids []string) (int, error) {
-	segs, err := s.store.Segments(ctx)
+	segs, needs, err := s.segmentsAndNeeds(ctx)
 	if err != nil || len(ids) == 0 {
 		return 0, err
-	}
-	var needs Needs
-	for _, seg := range segs {
-		needs.Add(seg.Rule)
-		needs.AddPurpose(seg.Purpose)
 	}
 	facts, err := s.loader.Facts(ctx, ids, needs)
 	if err != nil {
 		return 0, err
+	}
+	return s.apply(ctx, segs, ids, facts)
+}
+
+// apply decides the memberships of ids from their facts (an id without facts is gone) and
+// writes what changed.
+func (s *Service) apply(ctx context.Context, segs []Segment, ids []string, facts []Facts) (int, error) {
+	if len(ids) == 0 || len(segs) == 0 {
+		return 0, nil
 	}
 	current, err := s.store.Memberships(ctx, ids)
 	if err != nil {

@@ -487,16 +487,12 @@ func (s *Service) ensureProjection(ctx context.Context) error {
 	now := s.now()
 	after := ""
 	for {
-		ids, err := s.loader.Customers(ctx, after, 2000)
+		ids, facts, err := s.loader.Page(ctx, after, 2000, Needs{})
 		if err != nil {
 			return err
 		}
 		if len(ids) == 0 {
 			break
-		}
-		facts, err := s.loader.Facts(ctx, ids, Needs{})
-		if err != nil {
-			return err
 		}
 		for i := range facts {
 			s.observe(&facts[i], now)

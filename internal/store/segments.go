@@ -255,6 +255,14 @@ func (db *Rights) leaveSegments(ctx context.Context, customerID string) (int64, 
 	return n, err
 }
 
+// Orphans implements segment.Store.
+func (db *Segments) Orphans(ctx context.Context) ([]string, error) {
+	rows, err := db.queryMany(ctx, 1<<20, `SELECT DISTINCT m.customer_id FROM segment_members m
+		WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = m.customer_id)
+		OR EXISTS (SELECT 1 FROM customer_links l WHERE l.customer_id = m.customer_id)`)
+	return collect(db, rows, err, scanString)
+}
+
 // SetRefreshed implements segment.Store.
 func (db *Segments) SetRefreshed(ctx context.Context, at time.Time) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -662,13 +670,6 @@ func (db *Segments) EventsSince(ctx context.Context, ids []string, since time.Ti
 		return err
 	})
 	return out, err
-}
-
-// Roots pages the ids of customers not merged into another.
-func (db *Segments) Roots(ctx context.Context, after string, limit int) ([]string, error) {
-	rows, err := db.query(ctx, `SELECT c.id FROM customers c WHERE c.id > $1
-		AND NOT EXISTS (SELECT 1 FROM customer_links l WHERE l.customer_id = c.id) ORDER BY c.id LIMIT $2`, after, limit)
-	return collect(db, rows, err, scanString)
 }
 
 // Merged returns which of ids were merged into another customer.
