@@ -65,7 +65,7 @@ func (s *Server) segmentRoutes() []route {
 		get("/v1/segments/{id}", s.getSegment, out[segment.Segment](200), errs(403, 404)),
 		get("/v1/segments/{id}/count", s.countSegment, out[segment.Count](200), errs(403, 404)),
 		get("/v1/segments/{id}/preview", s.previewSegment, query(limitParam), out[MemberPreview](200), errs(403, 404, 422)),
-		get("/v1/segments/{id}/history", s.segmentHistory, query(limitParam), out[SegmentHistory](200), errs(403, 404)),
+		get("/v1/segments/{id}/history", s.segmentHistory, query(limitParam), out[SegmentHistory](200), errs(403, 404, 422)),
 		post("/v1/segments/{id}/exports", s.startSegmentExport, out[segment.Export](202), errs(403, 404)),
 		get("/v1/segments/{id}/exports/{export}", s.getSegmentExport, out[segment.Export](200), errs(403, 404)),
 		get("/v1/segment-exports/{id}/download", s.downloadSegmentExport, public, query(linkTokenParam), outMedia("text/csv", 200),

@@ -126,12 +126,8 @@ func countEvents(evs []Event, m EventMatch, now time.Time) int {
 	return n
 }
 
-// Figure returns the derived figure name of f, and false when the customer has none (no
+// figure returns the derived figure name of f, and false when the customer has none (no
 // orders, no activity).
-func (e *Evaluator) Figure(name string, f *Facts, now time.Time) (any, bool) {
-	return e.figure(name, f, now)
-}
-
 func (e *Evaluator) figure(name string, f *Facts, now time.Time) (any, bool) {
 	val := func(field string) (float64, bool) { return number(f.Values[field]) }
 	at := func(field string) (time.Time, bool) { return timeOf(f.Values[field]) }

@@ -131,6 +131,12 @@ func (s *Service) GetExport(ctx context.Context, segmentID, id string) (Export, 
 	if e.SegmentID != seg.ID {
 		return Export{}, problem.NotFoundf("export not found")
 	}
+	if e.State != ExportDone {
+		// The job's own state tells of a failure the export's row cannot record.
+		if j, err := s.jobs.GetJob(ctx, e.ID); err == nil && j.State == job.Failed {
+			e.State = ExportFailed
+		}
+	}
 	return e, nil
 }
 
