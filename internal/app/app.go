@@ -40,6 +40,7 @@ import (
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/retention"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/segment"
 	"github.com/stewardhq/steward/internal/source"
 	"github.com/stewardhq/steward/internal/staff"
 	"github.com/stewardhq/steward/internal/store"
@@ -92,6 +93,8 @@ type App struct {
 	Staff *staff.Service
 	// Sources receives the webhooks of connected platforms.
 	Sources *source.Service
+	// Segments is segments, trends, audience exports and destinations.
+	Segments *segment.Service
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -359,9 +362,12 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		Log: opts.Log, Audit: db.Audit()}); err != nil {
 		return nil, err
 	}
+	if a.Segments, err = a.openSegments(); err != nil {
+		return nil, err
+	}
 	if a.Runner, err = job.NewRunner(job.RunnerDeps{Store: db.Jobs(), Owner: owner, Lease: lease, Log: opts.Log,
 		Steps: map[string]job.Step{keys.RewrapJob: a.Rotator.Step, duplicate.ScanJob: a.Duplicates.Step, importer.JobKind: a.Imports.Step,
-			SearchReindexJob: a.reindexStep}}); err != nil {
+			SearchReindexJob: a.reindexStep, segment.RefreshJob: a.Segments.RefreshStep, segment.ExportJob: a.Segments.ExportStep}}); err != nil {
 		return nil, err
 	}
 	// A scan is seen by whoever may start one; rotations and imports by the key rotators,
@@ -393,6 +399,7 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	if a.Sources != nil {
 		a.Notice.AddSources(a.platformSources)
 	}
+	a.Notice.AddRecipients(a.destinationRecipients)
 	return a, nil
 }
 
@@ -469,7 +476,7 @@ func (a *App) HTTP() *httpapi.Server {
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
 		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff, OIDC: a.oidc(), OIDCRoles: a.oidcRoles(), CAS: a.cas(), CASRoles: a.casRoles(),
 		ConsentScript: a.consentScript,
-		Sources:       a.Sources, PublicURL: a.Config.PublicURL}
+		Sources:       a.Sources, PublicURL: a.Config.PublicURL, Segments: a.Segments}
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to
@@ -519,6 +526,12 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		a.purgeLoop(jobsCtx, time.Minute)
 	}()
 	defer func() { <-purgeDone }()
+	segmentsDone := make(chan struct{})
+	go func() {
+		defer close(segmentsDone)
+		a.segmentLoop(jobsCtx, segmentEvery)
+	}()
+	defer func() { <-segmentsDone }()
 	flushDone := make(chan struct{})
 	go func() {
 		defer close(flushDone)

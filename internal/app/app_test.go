@@ -420,6 +420,7 @@ func seedCanaries(t *testing.T, e *env) []string {
 	if code, body := e.do(call{method: "GET", path: "/v1/quality", role: "owner"}); code != 200 {
 		t.Fatalf("quality: got %d %s", code, body)
 	}
+	seedSegmentCanaries(t, e)
 	return []string{"canary.zq7x", "canary.zq7y", "Zqxwvcanary", "Quokkacanary", "447911123777", "7911 123777", "ZQ998877X", "Canarywharfish", "1966-06-16"}
 }
 

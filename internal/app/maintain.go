@@ -66,6 +66,9 @@ func (a *App) maintainOnce(ctx context.Context) {
 	} else if n > 0 {
 		a.Log.Info("abandoned carts derived", "count", n)
 	}
+	if _, err := a.Segments.PurgeExports(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Error("deleting expired segment exports failed", "err", err)
+	}
 	if _, err := a.Imports.Sweep(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Error("deleting finished import uploads failed", "err", err)
 	}

@@ -545,6 +545,40 @@ func (s *Service) Permit(ctx context.Context, customerID, purpose string) error 
 	return nil
 }
 
+// Decide is the permission decision for many customers and purposes at once: out[i][j] is
+// purposes[i] for ids[j]. It writes no audit entry and checks no role: it is for services
+// that audit their own use of its answer (segment memberships, exports, deliveries).
+func (s *Service) Decide(ctx context.Context, ids []string, purposes []string) ([][]bool, error) {
+	ps := make([]catalog.Purpose, 0, len(purposes))
+	for _, name := range purposes {
+		p, ok := s.catalog.Purpose(name)
+		if !ok {
+			return nil, problem.InvalidField("purpose", "unknown purpose %q", name)
+		}
+		ps = append(ps, p)
+	}
+	out := make([][]bool, len(ps))
+	for i := range out {
+		out[i] = make([]bool, len(ids))
+	}
+	if len(ids) == 0 || len(ps) == 0 {
+		return out, nil
+	}
+	for start := 0; start < len(ids); start += MaxCheck {
+		chunk := ids[start:min(start+MaxCheck, len(ids))]
+		ds, err := s.decisions(ctx, chunk, ps, false)
+		if err != nil {
+			return nil, err
+		}
+		for i := range ps {
+			for j, d := range ds[i] {
+				out[i][start+j] = d.Allowed
+			}
+		}
+	}
+	return out, nil
+}
+
 // Bulk is the answer to a bulk check.
 type Bulk struct {
 	Purpose string   `json:"purpose"`

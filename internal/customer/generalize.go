@@ -21,7 +21,7 @@ func (s *Service) generalize(f catalog.Field, v any, now time.Time) (any, bool) 
 		if !isString || err != nil {
 			return nil, false
 		}
-		return ageBand(d, now), true
+		return AgeBand(d, now), true
 	case catalog.GeneralizeIPPrefix:
 		a, err := netip.ParseAddr(str)
 		if !isString || err != nil {
@@ -41,8 +41,9 @@ func (s *Service) generalize(f catalog.Field, v any, now time.Time) (any, bool) 
 	return nil, false
 }
 
-// ageBand buckets an age the way marketing and analytics reports usually do.
-func ageBand(birth, now time.Time) string {
+// AgeBand buckets an age the way marketing and analytics reports usually do: the generalised
+// form of a birth date (catalog age_band).
+func AgeBand(birth, now time.Time) string {
 	age := now.Year() - birth.Year()
 	if now.YearDay() < birth.YearDay() {
 		age--
@@ -62,4 +63,10 @@ func ageBand(birth, now time.Time) string {
 		return "55_64"
 	}
 	return "65_plus"
+}
+
+// Generalize is the generalised form of a value of f, as a generalized_only purpose sees it;
+// ok is false when that form withholds the value. Segments compare it and trends group by it.
+func (s *Service) Generalize(f catalog.Field, v any, now time.Time) (any, bool) {
+	return s.generalize(f, v, now)
 }

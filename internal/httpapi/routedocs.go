@@ -3,6 +3,32 @@ package httpapi
 // summaries describe each route in /openapi.json, keyed "METHOD /path" as in the route table.
 // A route without one fails the route table's test.
 var summaries = map[string]string{
+	"POST /v1/segments": "Create a segment: a name, a purpose and a rule (and/or/not over the fields the catalog declares for the " +
+		"purpose, in generalised form for analytics; derived figures; events in a window; consent; contact status). A rule naming " +
+		"something the purpose may not use is refused (422) naming the field and the purpose. Membership is filled in the background.",
+	"GET /v1/segments":      "The segments of the purposes the caller's role acts for.",
+	"GET /v1/segments/{id}": "One segment, with when its membership was last fully refreshed.",
+	"GET /v1/segments/{id}/count": "How many customers are members now. For analytics segments a count under the minimum cohort " +
+		"(10 by default) is withheld: {\"count_below\": 10}.",
+	"GET /v1/segments/{id}/preview": "Up to limit members (20 by default, at most 100), masked as listings are; each one audited. " +
+		"Analytics segments are counted, never listed (403).",
+	"GET /v1/segments/{id}/history": "Who entered and left the segment, when and why (rule, not_allowed, gone), newest first.",
+	"POST /v1/segments/{id}/exports": "Export the members allowed for the segment's purpose now, with the fields the catalog declares " +
+		"for it, as CSV: a background job; the answer holds the download link, shown once, which works for 24 hours once done.",
+	"GET /v1/segments/{id}/exports/{export}": "An export's progress and counts (members, allowed, denied).",
+	"GET /v1/segment-exports/{id}/download": "Download an export's CSV with the link's token; the file is made from the vault now, " +
+		"leaves out anyone erased since, and audits every customer in it. 409 while running, 410 once expired.",
+	"GET /v1/trends": "A time series of a metric per day, week or month, broken down by age band, gender, region, country or " +
+		"segment; cells of fewer than 10 customers are withheld. JSON, or CSV with format=csv; epsilon asks for Laplace noise " +
+		"charged to the caller's daily privacy budget, stated in the answer. Needs a role acting for analytics.",
+	"POST /v1/destinations": "Send a segment's members to a webhook (HMAC-SHA256 signed, retried, at least once with an " +
+		"idempotency key) or to a Segment-compatible API (identify and track), for a purpose and with a field allow-list. " +
+		"Entering sends the customer; leaving, withdrawing or erasure sends a removal. A webhook's signing secret is shown once.",
+	"GET /v1/destinations":                 "Every destination (never its secret).",
+	"GET /v1/destinations/{id}":            "One destination.",
+	"GET /v1/destinations/{id}/deliveries": "A destination's deliveries, newest first; state=dead is the dead-letter list.",
+	"POST /v1/destinations/{id}/deliveries/{delivery}/replay": "Send a delivery again with a fresh count of attempts (the " +
+		"dead-letter list's replay).",
 	"GET /healthz":      "Liveness: the process is serving.",
 	"GET /readyz":       "Readiness: the database answers.",
 	"GET /metrics":      "Prometheus metrics (no personal data, no customer ids).",

@@ -23,6 +23,7 @@ import (
 	"github.com/stewardhq/steward/internal/portal"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/segment"
 	"github.com/stewardhq/steward/internal/source"
 	"github.com/stewardhq/steward/internal/staff"
 )
@@ -31,7 +32,7 @@ import (
 // are never called: these tests look at the table and the document only.
 func fullServer() *Server {
 	return &Server{Version: "test", Ingest: &ingest.Service{}, Imports: &importer.Service{}, Duplicates: &duplicate.Service{}, Notice: &notice.Service{}, Forms: &forms.Service{}, Portal: &portal.Service{}, Staff: &staff.Service{},
-		ConsentScript: func(context.Context) ([]byte, error) { return nil, nil }, Sources: &source.Service{}}
+		ConsentScript: func(context.Context) ([]byte, error) { return nil, nil }, Sources: &source.Service{}, Segments: &segment.Service{}}
 }
 
 // TestRouteTable holds every line of the API map to its documentation.

@@ -36,6 +36,7 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
 	"github.com/stewardhq/steward/internal/rights"
+	"github.com/stewardhq/steward/internal/segment"
 	"github.com/stewardhq/steward/internal/source"
 	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/staff"
@@ -110,7 +111,9 @@ type Server struct {
 	CustomerStats *customer.Stats
 	// Sources receives the webhooks of connected platforms; PublicURL is the address vendors
 	// call, which Twilio's signature covers.
-	Sources       *source.Service
+	Sources *source.Service
+	// Segments serves segments, trends, audience exports and destinations.
+	Segments      *segment.Service
 	PublicURL     string
 	deliveries    *prometheus.CounterVec
 	ingestMetrics *ingestMetrics

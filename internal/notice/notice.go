@@ -276,10 +276,19 @@ type Service struct {
 	base     Input
 	// more, when set, adds the sources connected now (the platforms that deliver data).
 	more func(ctx context.Context) ([]Source, error)
+	// recipients, when set, adds the recipients configured now (the destinations data is
+	// sent to).
+	recipients func(ctx context.Context) ([]Recipient, error)
 }
 
 // AddSources makes the notice also name what more returns, on every request.
 func (s *Service) AddSources(more func(ctx context.Context) ([]Source, error)) { s.more = more }
+
+// AddRecipients makes the notice and the records also name the recipients more returns, on
+// every request: a destination added at run time is named from the moment it exists.
+func (s *Service) AddRecipients(more func(ctx context.Context) ([]Recipient, error)) {
+	s.recipients = more
+}
 
 // NewService builds the service; base holds the links, sources and recipients the operator
 // configured (its Catalog, Policies and Now are ignored).
@@ -300,6 +309,13 @@ func (s *Service) input(ctx context.Context) (Input, error) {
 			return Input{}, err
 		}
 		in.Sources = append(append([]Source{}, in.Sources...), extra...)
+	}
+	if s.recipients != nil {
+		extra, err := s.recipients(ctx)
+		if err != nil {
+			return Input{}, err
+		}
+		in.Recipients = append(append([]Recipient{}, in.Recipients...), extra...)
 	}
 	return in, nil
 }

@@ -57,6 +57,12 @@ func NewRegistry(rows Rows, trail audit.Store, requests Store) Registry {
 		r.part("duplicates", r.delete(cascade), r.rowsOf("Duplicate checks", "Times another record was found to be possibly you, how sure the check was, and what was decided.")),
 		r.part("consent_records", r.keep("Kept as the proof of what you agreed to and withdrew, which the law requires us to be able to show; it holds a random id, purposes, policy versions and keyed hashes, and no contact details; the evidence of how each choice reached us (browser, form) is removed."),
 			r.rowsOf("Consents", "Every consent, withdrawal, objection and restriction you gave, with the privacy-policy version and how it reached us.")),
+		r.part("segment_members", r.delete("You leave every segment; destinations you were sent to are sent your removal."),
+			r.rowsOf("Segments", "The customer groups you belong to, for the purposes you allowed, and since when.")),
+		r.part("segment_history", r.delete(""), r.rowsOf("Segment changes", "When you entered and left customer groups, and why.")),
+		r.part("segment_export_members", r.delete(""), r.rowsOf("Audience exports", "Exports of customer groups you were in; the files are made when downloaded and expire within a day.")),
+		r.part("destination_deliveries", r.delete("Removals not yet sent are kept, with a random id only, until the destination has been told to forget you."),
+			r.rowsOf("Sent to other services", "Each time your data, or its removal, was sent to a service we use, and whether it arrived.")),
 	}
 }
 

@@ -31,6 +31,7 @@ type Engine struct {
 	apiKeys    *APIKeys
 	imports    *Imports
 	sources    *Sources
+	segments   *Segments
 	quality    *Quality
 	forms      *Forms
 	portal     *Portal
@@ -196,7 +197,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	return &Engine{db: db, backend: o.Backend,
 		customers: &Customers{db}, consents: &Consents{db}, ingest: &Ingest{core: db}, rights: &Rights{db},
 		duplicates: &Duplicates{db}, audit: &Audit{db}, jobs: &Jobs{db}, keysets: &Keysets{db},
-		apiKeys: &APIKeys{db}, imports: &Imports{db}, quality: &Quality{db}, forms: &Forms{db}, portal: &Portal{db}, staff: &Staff{db}, sources: &Sources{db}}, nil
+		apiKeys: &APIKeys{db}, imports: &Imports{db}, quality: &Quality{db}, forms: &Forms{db}, portal: &Portal{db}, staff: &Staff{db}, sources: &Sources{db}, segments: &Segments{db}}, nil
 }
 
 // Customers implements customer.Store and customer.KeyStore.
@@ -231,6 +232,9 @@ func (e *Engine) Imports() *Imports { return e.imports }
 
 // Sources implements source.Store.
 func (e *Engine) Sources() *Sources { return e.sources }
+
+// Segments implements the segment stores.
+func (e *Engine) Segments() *Segments { return e.segments }
 
 // Quality implements quality.MonitorStore.
 func (e *Engine) Quality() *Quality { return e.quality }

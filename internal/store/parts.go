@@ -13,6 +13,9 @@ func (db *Rights) DeleteRows(ctx context.Context, table, id string) (int64, erro
 	if !ok {
 		return 0, fmt.Errorf("no customer rows in table %q", table)
 	}
+	if table == "segment_members" {
+		return db.leaveSegments(ctx, id)
+	}
 	var n int64
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+t.where, id)

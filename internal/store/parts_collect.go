@@ -40,6 +40,13 @@ var customerRows = map[string]rowsOf{
 	// A pair names the customer on either side.
 	"duplicates":      {where: `customer_id = $1 OR other_id = $1`, cols: `state, score, created_at, decided_at`, order: `ORDER BY created_at`},
 	"consent_records": {where: `customer_id = $1`, cols: `kind, purpose, granted, policy_version, source, channel, at`, order: `ORDER BY seq`},
+	// Deleting memberships makes each one leave with reason "gone" (see Rights.leaveSegments),
+	// which queues a removal for the destinations; the removals still pending stay until sent.
+	"segment_members":        {where: `customer_id = $1`, cols: `segment_id, entered_at`, order: `ORDER BY entered_at`},
+	"segment_history":        {where: `customer_id = $1`, cols: `segment_id, entered, reason, at`, order: `ORDER BY id`},
+	"segment_export_members": {where: `customer_id = $1`, cols: `export_id`},
+	"destination_deliveries": {where: `customer_id = $1 AND NOT (action = 'remove' AND state = 'pending')`,
+		cols: `destination_id, action, state, created_at, delivered_at`, order: `ORDER BY id`},
 }
 
 // ExportRows implements rights.Rows. Exports read the customer's rows only, never the pair
