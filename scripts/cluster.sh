@@ -20,6 +20,9 @@
 #   STEWARD_BIN           the steward binary (default: go build into the cluster directory)
 #   STEWARD_CLUSTER_DB    host:port list the nodes connect to (default both PostgreSQL servers;
 #                         the fault suite points it at its own TCP proxies)
+#   STEWARD_CLUSTER_NODE_FLAGS  more flags for steward serve (the fault suite: --job-lease 5s)
+#   STEWARD_CLUSTER_FSYNC off   PostgreSQL without fsync (faster; a stopped server still keeps
+#                         what it acknowledged, a machine crash would not)
 #
 # PostgreSQL refuses to run as root: under root its servers run as the postgres user.
 set -euo pipefail
@@ -112,7 +115,7 @@ node_start() {
   alive "$(pidof_file "$dir/node$n.pid")" && return 0
   # A new process group, so that stopping the cluster never reaches the caller's.
   setsid "$bin" serve --data "$dir/node$n" --db "$dburl" --addr "127.0.0.1:$port" \
-    --public-url "http://127.0.0.1:$front" --trusted-proxies 127.0.0.1/32 \
+    --public-url "http://127.0.0.1:$front" --trusted-proxies 127.0.0.1/32 ${STEWARD_CLUSTER_NODE_FLAGS:-} \
     >>"$dir/node$n.log" 2>&1 </dev/null &
   echo $! >"$dir/node$n.pid"
   wait_ready "http://127.0.0.1:$port/readyz" 60
@@ -236,7 +239,7 @@ node-start) node_start "$2" ;;
 pg-stop-primary) pg pg_ctl -D "$dir/pg/primary" -m immediate -w stop >/dev/null ;;
 pg-promote) pg pg_ctl -D "$dir/pg/standby" -w promote >/dev/null ;;
 *)
-  sed -n 2,24p "$0" | sed 's/^# \{0,1\}//'
+  sed -n 2,27p "$0" | sed 's/^# \{0,1\}//'
   exit 2
   ;;
 esac
