@@ -39,6 +39,10 @@ type Dialect struct {
 	// Retry-After rather than 500: the client may try again, on this node or another, and a
 	// write that failed so was never acknowledged.
 	IsUnavailable func(error) bool
+	// PurgeEvents, when set, runs first in every retention purge of events, outside its
+	// transaction: PostgreSQL drops whole months of expired events there (and creates the
+	// coming months' partitions), returning how many events went.
+	PurgeEvents func(ctx context.Context, db *sql.DB, now time.Time) (int64, error)
 	// JSONTable is a table expression "j" whose column "value" yields the strings of the JSON
 	// array bound as parameter %d, so that thousands of ids travel as one parameter: binding
 	// them one by one costs more than the look-ups themselves.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -49,6 +50,9 @@ func Open(ctx context.Context, url string, opts Options) (*store.Engine, error) 
 	if err == nil {
 		err = store.Migrate(ctx, db, ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`)
 	}
+	if err == nil {
+		err = ensurePartitions(ctx, db, time.Now())
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -81,6 +85,7 @@ var Dialect = store.Dialect{
 	IsUnique:    func(err error) bool { return code(err) == "23505" },
 	IsRetryable: func(err error) bool { c := code(err); return c == "40001" || c == "40P01" },
 	IsUnavailable: unavailable,
+	PurgeEvents:   purgeEvents,
 }
 
 // unavailable reports a failure of the connection rather than of the statement: the server
