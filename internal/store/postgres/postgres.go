@@ -77,13 +77,13 @@ const Name = "postgres"
 
 // Dialect is PostgreSQL's.
 var Dialect = store.Dialect{
-	Name:        Name,
-	ForUpdate:   " FOR UPDATE",
-	SkipLocked:  " FOR UPDATE SKIP LOCKED",
-	AuditChains: 8,
-	JSONTable:   "jsonb_array_elements_text($%d::jsonb) AS j(value)",
-	IsUnique:    func(err error) bool { return code(err) == "23505" },
-	IsRetryable: func(err error) bool { c := code(err); return c == "40001" || c == "40P01" },
+	Name:          Name,
+	ForUpdate:     " FOR UPDATE",
+	SkipLocked:    " FOR UPDATE SKIP LOCKED",
+	AuditChains:   8,
+	JSONTable:     "jsonb_array_elements_text($%d::jsonb) AS j(value)",
+	IsUnique:      func(err error) bool { return code(err) == "23505" },
+	IsRetryable:   func(err error) bool { c := code(err); return c == "40001" || c == "40P01" },
 	IsUnavailable: unavailable,
 	PurgeEvents:   purgeEvents,
 }
