@@ -16,8 +16,11 @@ import (
 var ops = []struct {
 	name   string
 	weight int
+	run    func(*worker) string // "" or why the operation failed
 }{
-	{"create", 22}, {"lookup", 22}, {"reveal", 10}, {"batch", 24}, {"consent", 12}, {"import", 3}, {"export", 4}, {"erasure", 3},
+	{"create", 22, (*worker).create}, {"lookup", 22, (*worker).lookup}, {"reveal", 10, (*worker).reveal},
+	{"batch", 24, (*worker).batch}, {"consent", 12, (*worker).consent}, {"import", 3, (*worker).upload},
+	{"export", 4, func(w *worker) string { return w.request("access") }}, {"erasure", 3, func(w *worker) string { return w.request("erasure") }},
 }
 
 // ledger is what the cluster acknowledged: every later check compares the database with it.
@@ -153,43 +156,24 @@ func (ld *load) worker(id int) {
 
 func (w *worker) one() {
 	n := rand.IntN(100)
-	op := ops[len(ops)-1].name
+	op := ops[0]
 	for _, o := range ops {
 		if n < o.weight {
-			op = o.name
+			op = o
 			break
 		}
 		n -= o.weight
 	}
-	if len(w.mine) < 3 && op != "batch" && op != "import" {
-		op = "create"
+	if len(w.mine) < 3 && op.name != "batch" && op.name != "import" {
+		op = ops[0] // create: the other operations act on the worker's own customers
 	}
 	w.seq++
 	start := time.Now()
-	var why string
-	switch op {
-	case "create":
-		why = w.create()
-	case "lookup":
-		why = w.lookup()
-	case "reveal":
-		why = w.reveal()
-	case "batch":
-		why = w.batch()
-	case "consent":
-		why = w.consent()
-	case "import":
-		why = w.upload()
-	case "export":
-		why = w.request("access")
-	case "erasure":
-		why = w.request("erasure")
-	}
-	if why != "" {
-		w.ld.rec.fail(op, why)
+	if why := op.run(w); why != "" {
+		w.ld.rec.fail(op.name, why)
 		return
 	}
-	w.ld.rec.ok(op, time.Since(start))
+	w.ld.rec.ok(op.name, time.Since(start))
 }
 
 // retry sends a request until it is answered with something other than a transport error,
