@@ -336,7 +336,8 @@ func (w *worker) request(kind string) string {
 	if code != 201 || r.ID == "" {
 		return fmt.Sprintf("open: %d %s", code, tail(body, 200))
 	}
-	if code, body := w.retry(kind, "POST", "/v1/requests/"+r.ID+"/verify", w.ld.c.dpo, "", nil); code != 200 && !strings.Contains(body, "already") {
+	// A 409 saying it is verified answers a retry whose first attempt was stored.
+	if code, body := w.retry(kind, "POST", "/v1/requests/"+r.ID+"/verify", w.ld.c.dpo, "", nil); code != 200 && !(code == 409 && strings.Contains(body, "request is verified")) {
 		return fmt.Sprintf("verify: %d %s", code, tail(body, 200))
 	}
 	if kind == "erasure" {
