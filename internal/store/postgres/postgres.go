@@ -58,7 +58,7 @@ func Open(ctx context.Context, url string, opts Options) (*store.Engine, error) 
 		return nil, err
 	}
 	return store.New(ctx, store.Options{Dialect: Dialect, Write: db, Read: db, Backend: &backend{url: url, bin: opts.Bin},
-		UnsealedHeads: unsealed})
+		UnsealedHeads: unsealed, GroupAccess: true})
 }
 
 // Migrations returns the embedded migrations.

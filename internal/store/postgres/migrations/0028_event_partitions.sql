@@ -33,6 +33,7 @@ ALTER INDEX events_pkey RENAME TO events_unpartitioned_pkey;
 ALTER INDEX events_customer RENAME TO events_unpartitioned_customer;
 ALTER INDEX events_expires RENAME TO events_unpartitioned_expires;
 ALTER INDEX events_engagement RENAME TO events_unpartitioned_engagement;
+ALTER TABLE events_unpartitioned RENAME CONSTRAINT events_customer_id_fkey TO events_unpartitioned_customer_id_fkey;
 
 CREATE TABLE events (
     id BIGINT NOT NULL DEFAULT nextval('events_id_seq'),
