@@ -49,7 +49,9 @@ func BenchmarkServerRSS(b *testing.B) {
 	b.ReportMetric(rss[1], "MiB_100k")
 	b.ReportMetric(rss[2], "MiB")
 	b.ReportMetric(float64(sizes[2]), "customers")
-	b.ReportMetric((rss[2]-rss[1])*1024/float64(sizes[2]-sizes[1]), "KiB_per_customer")
+	if sizes[2] > sizes[1] {
+		b.ReportMetric((rss[2]-rss[1])*1024/float64(sizes[2]-sizes[1]), "KiB_per_customer")
+	}
 	b.ReportMetric(rss[2]/500, "ratio")
 }
 
