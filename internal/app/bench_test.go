@@ -81,7 +81,7 @@ func parallelN(n, workers int, fn func(i int)) {
 func benchPerson(i int) map[string]any {
 	return map[string]any{
 		"email": fmt.Sprintf("person%d@example.com", i), "first_name": "Benedict", "last_name": "Marchbanks",
-		"phone": fmt.Sprintf("+44 7911 %06d", (i+1)%1000000), "birth_date": "1984-03-17", "city": "Leeds", "country": "GB",
+		"phone": fmt.Sprintf("+44 7400 %06d", (i+1)%1000000), "birth_date": "1984-03-17", "city": "Leeds", "country": "GB",
 	}
 }
 
