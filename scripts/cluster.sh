@@ -64,6 +64,8 @@ wait_ready() { # url seconds
 start_pg() {
   mkdir -p "$dir"
   chmod 755 "$dir"
+  # stop deletes the directory only where this marker says the script made what is in it.
+  touch "$dir/.steward-cluster"
   mkdir -p "$dir/pg"
   [ "$(id -u)" = 0 ] && chown postgres: "$dir/pg"
   if [ ! -d "$dir/pg/primary" ]; then
@@ -193,7 +195,8 @@ stop_all() {
   for f in standby primary; do
     [ -f "$dir/pg/$f/postmaster.pid" ] && pg pg_ctl -D "$dir/pg/$f" -m fast -w stop >/dev/null 2>&1 || true
   done
-  rm -rf "$dir"
+  [ -f "$dir/.steward-cluster" ] && rm -rf "$dir"
+  return 0
 }
 
 status() {
