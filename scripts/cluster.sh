@@ -62,6 +62,10 @@ wait_ready() { # url seconds
 }
 
 start_pg() {
+  if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ] && [ ! -f "$dir/.steward-cluster" ]; then
+    echo "$dir holds something else: choose an empty STEWARD_CLUSTER_DIR" >&2
+    exit 1
+  fi
   mkdir -p "$dir"
   chmod 755 "$dir"
   # stop deletes the directory only where this marker says the script made what is in it.
