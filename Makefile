@@ -3,7 +3,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: demo build test check bench fuzz fuzz-short race
+.PHONY: demo build test check bench fuzz fuzz-short race cluster cluster-stop
 
 demo:
 	$(GO) run ./cmd/steward demo --data ./steward-data
@@ -42,3 +42,11 @@ race:
 # Every fuzzer for 10 s.
 fuzz-short:
 	FUZZTIME=10s bash scripts/fuzz.sh
+
+# A PostgreSQL primary with a synchronous standby, three Steward nodes and HAProxy on loopback
+# (scripts/cluster.sh; docs/cluster.md). make cluster-stop stops all of it.
+cluster:
+	bash scripts/cluster.sh start
+
+cluster-stop:
+	bash scripts/cluster.sh stop

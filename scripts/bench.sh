@@ -29,6 +29,8 @@ go test -run '^$' -bench 'BulkCheck' -benchtime 5x -timeout 30m ./internal/app/ 
 go test -run '^$' -bench 'Permission$' -benchtime 2000x -timeout 30m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'PermissionWarm$' -benchtime 200000x -timeout 30m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'PermissionWarmPostgres' -benchtime 20000x -timeout 30m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'BenchmarkPostgres$' -benchtime 5000x -timeout 30m ./internal/app/ | tee -a "$out"
+go test -run '^$' -bench 'ServerRSS' -benchtime 1x -timeout 60m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'Decide' -benchtime 1s ./internal/consent/ | tee -a "$out"
 go test -run '^$' -bench 'BenchmarkSearch$|SearchIndex' -benchtime 1x -timeout 90m ./internal/app/ | tee -a "$out"
 go test -run '^$' -bench 'SearchQuality' -benchtime 1x -timeout 10m ./internal/search/ | tee -a "$out"
@@ -44,6 +46,11 @@ function metric(unit,   i) { for (i = 3; i < NF; i++) if ($(i+1) == unit) return
                              printf "BENCH lookup_email_sqlite_single %s us/lookup-p50 ratio=%.3f (p99 %s us; plain select p50 %s us; one caller)\n", metric("us_p50_single"), metric("us_p50_single_plain")/metric("us_p50_single"), metric("us_p99_single"), metric("us_p50_single_plain") }
 /^BenchmarkBulkCheck/      { printf "BENCH bulk_permission_check_sqlite %s ms/check ratio=%s (%s ms of processor time; plain select of the ids %s ms; %s customers, %s allowed)\n", metric("ms/check"), metric("ratio"), metric("cpu_ms/check"), metric("ms/plain_select"), metric("customers"), metric("allowed") }
 /^BenchmarkPermissionWarm-/ { printf "BENCH permission_check_warm_sqlite %s us/check ratio=%s (%s us of processor time; the same check uncached %s us; %s customers cached; one caller; target < 5 us)\n", metric("us/check"), metric("ratio"), metric("cpu_us/check"), metric("us/uncached_check"), metric("cached") }
+/^BenchmarkServerRSS/      { printf "BENCH server_rss_sqlite %s MiB ratio=%s (of the 500 MiB target; steward serve over %s customers after 20,000 look-ups over HTTP; %s MiB at 100k, %s MiB empty; %s KiB more per customer from 100k up)\n", metric("MiB"), metric("ratio"), metric("customers"), metric("MiB_100k"), metric("MiB_empty"), metric("KiB_per_customer") }
+/^BenchmarkPostgres\/nodes=/ { split($1, p, /[=-]/); n = p[2]
+                             printf "BENCH create_customer_postgres_%snode %s creates/s ratio=%s (plain inserts/s %s; 16 callers spread over %s nodes on one database; %s retries a create after a serialization failure)\n", n, metric("creates/s"), metric("create_ratio"), metric("plain_inserts/s"), n, metric("create_retries/create")
+                             printf "BENCH lookup_email_postgres_%snode %s us/lookup ratio=%s (plain primary-key select %s us; 16 callers over %s nodes)\n", n, metric("us/lookup"), metric("lookup_ratio"), metric("us/plain_select"), n
+                             printf "BENCH ingest_batch_http_postgres_%snode %s events/s ratio=%s (plain event inserts/s %s, one transaction per batch; p99 batch %s ms; 500 events per batch, 8 clients over %s nodes)\n", n, metric("events/s"), metric("ingest_ratio"), metric("plain_events/s"), metric("p99_batch_ms"), n }
 /^BenchmarkPermissionWarmPostgres/ { printf "BENCH permission_check_warm_postgres %s us/check ratio=%s (the same check uncached %s us; a primary-key select %s us; one caller)\n", metric("us/check"), metric("ratio"), metric("us/uncached_check"), metric("us/plain_select") }
 /^BenchmarkPermission-/    { printf "BENCH permission_check_sqlite %s us/check (%s us of processor time each, %d concurrent callers)\n", metric("us/check"), metric("cpu_us/check"), 16 }
 /^BenchmarkDecide/         { printf "BENCH permission_decision %s ns/op (facts in memory)\n", metric("ns/op") }

@@ -356,7 +356,7 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	host, _ := os.Hostname()
 	var nonce [4]byte
 	_, _ = rand.Read(nonce[:])
-	owner, lease := host+"-"+hex.EncodeToString(nonce[:]), time.Minute
+	owner, lease := host+"-"+hex.EncodeToString(nonce[:]), cfg.JobLease
 	if a.Imports, err = importer.New(importer.Deps{Uploads: db.Imports(), Jobs: db.Jobs(), Writer: a.Ingest, Ledger: a.Consents,
 		Norm: norm, Catalog: cat, Keys: km, Dir: cfg.ImportSpoolDir(), MaxBytes: cfg.ImportMaxBytes, Owner: owner, Lease: lease,
 		Log: opts.Log, Audit: db.Audit()}); err != nil {
@@ -555,7 +555,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-	attrs := []any{"addr", ln.Addr().String(), "tls", a.Config.TLSCert != "" || certs != nil, "engine", a.Store.Name()}
+	attrs := []any{"addr", ln.Addr().String(), "tls", a.Config.TLSCert != "" || certs != nil, "engine", a.Store.Name(), "job_owner", a.Runner.Owner()}
 	if certs != nil {
 		attrs = append(attrs, "acme_domains", a.Config.ACMEHosts(), "acme_directory", a.Config.ACMEDirectory)
 	}

@@ -115,7 +115,7 @@ func BenchmarkIngestBatchHTTP(b *testing.B) {
 func plainEventInsert(b *testing.B, a *App, batches, perBatch, clients int) time.Duration {
 	b.Helper()
 	db := a.Store.Write()
-	if _, err := db.Exec(`CREATE TABLE bench_events AS SELECT * FROM events WHERE 0`); err != nil {
+	if _, err := db.Exec(`CREATE TABLE bench_events AS SELECT * FROM events WHERE 1 = 0`); err != nil {
 		b.Fatal(err)
 	}
 	type row struct {

@@ -118,6 +118,7 @@ func newRootSettings(e env) (*cobra.Command, *settings) {
 	f.IntVar(&s.cfg.TrackingSlots, "tracking-slots", s.cfg.TrackingSlots, "tracking requests processed at once; more wait, then get 429")
 	f.StringVar(&s.cfg.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For names the client (per-client limits)")
 	f.DurationVar(&s.cfg.CartAbandonAfter, "cart-abandon-after", s.cfg.CartAbandonAfter, "a checkout with no order after this long is an abandoned cart")
+	f.DurationVar(&s.cfg.JobLease, "job-lease", s.cfg.JobLease, "how long a node holds a background job between checkpoints; another node takes over a job whose lease ran out")
 	f.IntVar(&s.cfg.DecisionCache, "decision-cache", s.cfg.DecisionCache, "customers whose permission-decision inputs are kept in memory (about 600 bytes each); 0 turns the cache off")
 	f.Int64Var(&s.cfg.ImportMaxBytes, "import-max-bytes", s.cfg.ImportMaxBytes, "largest CSV file POST /v1/imports accepts, in bytes")
 	f.StringVar(&s.cfg.SourcesFile, "sources-file", "", "YAML file of connected platforms (kind, name, secret_file, role); serve creates those missing (docs/sources.md)")

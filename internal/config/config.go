@@ -76,6 +76,7 @@ type Config struct {
 	TrackingSlots    int           `json:"tracking-slots"`     // concurrent tracking requests
 	TrustedProxies   string        `json:"trusted-proxies"`    // CIDRs of proxies whose X-Forwarded-For names the client
 	CartAbandonAfter time.Duration `json:"cart-abandon-after"` // checkout without order → abandoned
+	JobLease         time.Duration `json:"job-lease"`          // how long a node holds a job without a checkpoint
 	DecisionCache    int           `json:"decision-cache"`     // customers whose decision inputs are cached; 0 off
 	ImportMaxBytes   int64         `json:"import-max-bytes"`   // largest CSV accepted by POST /v1/imports
 	SourcesFile      string        `json:"sources-file"`       // YAML list of connected platforms, created at serve if missing
@@ -130,6 +131,7 @@ func Default() Config {
 		IPMode:           "sealed",
 		TrackingSlots:    16,
 		CartAbandonAfter: time.Hour,
+		JobLease:         time.Minute,
 		DecisionCache:    100_000,
 		ImportMaxBytes:   1 << 30,
 
@@ -231,6 +233,9 @@ func (c Config) Validate() error {
 	}
 	if c.CartAbandonAfter < time.Minute {
 		return fmt.Errorf("cart-abandon-after: must be at least 1m")
+	}
+	if c.JobLease < time.Second {
+		return fmt.Errorf("job-lease: must be at least 1s")
 	}
 	if c.BackupKeep < 1 {
 		return fmt.Errorf("backup-keep: must be at least 1")

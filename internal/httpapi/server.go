@@ -348,8 +348,13 @@ type Problem struct {
 
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, rid string, err error) {
 	p := s.problemOf(r, rid, err)
-	if p.Status == http.StatusUnauthorized {
+	switch p.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="steward"`)
+	case http.StatusServiceUnavailable:
+		// The database is away (a failover, a cut network) or busy: the client may send the
+		// request again in a second, to this node or another.
+		w.Header().Set("Retry-After", "1")
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)

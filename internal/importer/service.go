@@ -247,7 +247,10 @@ func (s *Service) Start(ctx context.Context, spec Spec, body io.Reader) (Status,
 		Size: n, RowsTotal: int64(rows), CreatedAt: clock.System()}
 	e := audit.New(ctx, ActionImportStart, "", nil, "")
 	e.Target = fmt.Sprintf("import:%s rows:%d bytes:%d consent_columns:%d", id, rows, n, len(spec.Consent))
-	if err := s.uploads.CreateImport(ctx, imp, job.Job{ID: id, Kind: JobKind, Total: int64(rows)}, []audit.Entry{e}); err != nil {
+	// The file is spooled on this node only: the job is reserved for this node's runner, for
+	// ten leases, so that another node takes it only once this one is gone.
+	j := job.Job{ID: id, Kind: JobKind, Total: int64(rows), Owner: s.owner, LeaseUntil: time.Now().Add(10 * s.lease)}
+	if err := s.uploads.CreateImport(ctx, imp, j, []audit.Entry{e}); err != nil {
 		return Status{}, err
 	}
 	keep = true

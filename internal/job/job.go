@@ -29,6 +29,11 @@ type Job struct {
 	Error     string    `json:"error,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Owner and LeaseUntil, on a job being created, reserve it for one node until then: a job
+	// whose input only that node holds (an uploaded file) is claimed by no other node while the
+	// reservation lasts, and by any once it ran out (the node died).
+	Owner      string    `json:"-"`
+	LeaseUntil time.Time `json:"-"`
 }
 
 // Store persists jobs. Claim must be safe with several nodes claiming at once.

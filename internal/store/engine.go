@@ -95,6 +95,9 @@ type Options struct {
 	// UnsealedHeads says the database predates sealed audit heads and is being upgraded by
 	// this process: its heads carry no seal yet, and SealHeads seals them as they are.
 	UnsealedHeads bool
+	// GroupAccess appends the audit entries of concurrent reads together, a transaction for
+	// all those waiting (see groupAccess), for an engine without an Extension.Access.
+	GroupAccess bool
 	// Extend, when set, runs once the core exists and returns the engine's write path and
 	// access log.
 	Extend func(ctx context.Context, c Core) (Extension, error)
@@ -192,6 +195,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		}
 		db.writer, db.access = x.Writer, x.Access
 		db.before = x.Close
+	}
+	if o.GroupAccess && db.access == nil {
+		db.access = &groupAccess{db: db}
 	}
 	db.forget = o.Backend.Forget
 	return &Engine{db: db, backend: o.Backend,

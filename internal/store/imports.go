@@ -32,7 +32,8 @@ func (db *Imports) CreateImport(ctx context.Context, imp importer.Import, j job.
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, kind, state, cursor, done, total, error, owner, lease_until, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, '', '', 0, $7, $7)`, j.ID, j.Kind, job.Queued, j.Cursor, j.Done, j.Total, micros(imp.CreatedAt)); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, '', $8, $9, $7, $7)`, j.ID, j.Kind, job.Queued, j.Cursor, j.Done, j.Total, micros(imp.CreatedAt),
+			j.Owner, reservedUntil(j)); err != nil {
 			return err
 		}
 		return db.appendAudit(ctx, tx, entries)

@@ -949,9 +949,16 @@ func (db *Ingest) AbandonedCarts(ctx context.Context, before time.Time, limit in
 
 // PurgeIngest implements ingest.Store.
 func (db *Ingest) PurgeIngest(ctx context.Context, dedupBefore, now time.Time, limit int) (int64, error) {
+	var dropped int64
+	if db.d.PurgeEvents != nil {
+		var err error
+		if dropped, err = db.d.PurgeEvents(ctx, db.write, now); err != nil {
+			return 0, db.translate(err)
+		}
+	}
 	var n int64
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		n = 0
+		n = dropped
 		for _, q := range []struct {
 			sql string
 			arg int64

@@ -36,6 +36,19 @@ func (db *Jobs) CreateJob(ctx context.Context, j job.Job) error {
 	})
 }
 
+// claimable selects the jobs the owner $1 may claim at time $3: queued ones not reserved for
+// another node (see job.Job.Owner) or whose reservation ran out, and running ones whose lease
+// ran out.
+const claimable = `(state = 'queued' AND (owner = '' OR owner = $1 OR lease_until < $3)) OR (state = 'running' AND lease_until < $3)`
+
+// reservedUntil is the lease_until a new job is stored with: its reservation, or none.
+func reservedUntil(j job.Job) int64 {
+	if j.Owner == "" || j.LeaseUntil.IsZero() {
+		return 0
+	}
+	return micros(j.LeaseUntil)
+}
+
 // ClaimJob implements job.Store.
 func (db *Jobs) ClaimJob(ctx context.Context, kinds []string, owner string, leaseUntil time.Time) (job.Job, error) {
 	var j job.Job
@@ -51,7 +64,7 @@ func (db *Jobs) ClaimJob(ctx context.Context, kinds []string, owner string, leas
 	}
 	q := `UPDATE jobs SET state = 'running', owner = $1, lease_until = $2, updated_at = $3
 		WHERE id = (SELECT id FROM jobs WHERE kind IN (` + strings.Join(ph, ", ") + `)
-			AND (state = 'queued' OR (state = 'running' AND lease_until < $3))
+			AND (` + claimable + `)
 			ORDER BY created_at LIMIT 1` + db.d.SkipLocked + `)
 		RETURNING ` + jobColumns
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -72,7 +85,7 @@ func (db *Jobs) ClaimJobByID(ctx context.Context, id, owner string, leaseUntil t
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		j, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', owner = $1, lease_until = $2, updated_at = $3
-			WHERE id = $4 AND (state = 'queued' OR (state = 'running' AND lease_until < $3))
+			WHERE id = $4 AND (`+claimable+`)
 			RETURNING `+jobColumns, owner, micros(leaseUntil), now, id))
 		return err
 	})

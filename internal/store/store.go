@@ -34,6 +34,15 @@ type Dialect struct {
 	IsUnique func(error) bool
 	// IsRetryable reports a serialization failure or deadlock that is safe to retry.
 	IsRetryable func(error) bool
+	// IsUnavailable, when set, reports that the database could not be reached or went away
+	// (a server stopped, a failover, a cut network). Such a failure becomes 503 with
+	// Retry-After rather than 500: the client may try again, on this node or another, and a
+	// write that failed so was never acknowledged.
+	IsUnavailable func(error) bool
+	// PurgeEvents, when set, runs first in every retention purge of events, outside its
+	// transaction: PostgreSQL drops whole months of expired events there (and creates the
+	// coming months' partitions), returning how many events went.
+	PurgeEvents func(ctx context.Context, db *sql.DB, now time.Time) (int64, error)
 	// JSONTable is a table expression "j" whose column "value" yields the strings of the JSON
 	// array bound as parameter %d, so that thousands of ids travel as one parameter: binding
 	// them one by one costs more than the look-ups themselves.
@@ -433,6 +442,8 @@ func (db *core) translate(err error) error {
 		return problem.Wrap(problem.Conflict, err, "already exists")
 	case db.d.IsRetryable(err):
 		return problem.Wrap(problem.Unavailable, err, "database busy, retry")
+	case db.d.IsUnavailable != nil && db.d.IsUnavailable(err):
+		return problem.Wrap(problem.Unavailable, err, "database unavailable, retry")
 	}
 	return problem.Wrap(problem.Internal, err, "database error")
 }

@@ -49,7 +49,9 @@ func (b *backend) Forget(context.Context) error { return nil }
 func (b *backend) DecisionTrust() time.Duration { return 0 }
 
 func (b *backend) CustomerTablesSQL() string {
-	return `SELECT DISTINCT table_name FROM information_schema.columns WHERE column_name = 'customer_id' AND table_schema = current_schema()`
+	// A partition (a month of events) is part of its table, not a table of its own.
+	return `SELECT DISTINCT table_name FROM information_schema.columns WHERE column_name = 'customer_id' AND table_schema = current_schema()
+		AND table_name NOT IN (SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid)`
 }
 
 // backupDump is the dump's name inside a backup.

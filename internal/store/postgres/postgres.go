@@ -3,8 +3,13 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
+	"io"
+	"net"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -45,12 +50,15 @@ func Open(ctx context.Context, url string, opts Options) (*store.Engine, error) 
 	if err == nil {
 		err = store.Migrate(ctx, db, ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`)
 	}
+	if err == nil {
+		err = ensurePartitions(ctx, db, time.Now())
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	return store.New(ctx, store.Options{Dialect: Dialect, Write: db, Read: db, Backend: &backend{url: url, bin: opts.Bin},
-		UnsealedHeads: unsealed})
+		UnsealedHeads: unsealed, GroupAccess: true})
 }
 
 // Migrations returns the embedded migrations.
@@ -69,11 +77,33 @@ const Name = "postgres"
 
 // Dialect is PostgreSQL's.
 var Dialect = store.Dialect{
-	Name:        Name,
-	ForUpdate:   " FOR UPDATE",
-	SkipLocked:  " FOR UPDATE SKIP LOCKED",
-	AuditChains: 8,
-	JSONTable:   "jsonb_array_elements_text($%d::jsonb) AS j(value)",
-	IsUnique:    func(err error) bool { return code(err) == "23505" },
-	IsRetryable: func(err error) bool { c := code(err); return c == "40001" || c == "40P01" },
+	Name:          Name,
+	ForUpdate:     " FOR UPDATE",
+	SkipLocked:    " FOR UPDATE SKIP LOCKED",
+	AuditChains:   8,
+	JSONTable:     "jsonb_array_elements_text($%d::jsonb) AS j(value)",
+	IsUnique:      func(err error) bool { return code(err) == "23505" },
+	IsRetryable:   func(err error) bool { c := code(err); return c == "40001" || c == "40P01" },
+	IsUnavailable: unavailable,
+	PurgeEvents:   purgeEvents,
+}
+
+// unavailable reports a failure of the connection rather than of the statement: the server
+// could not be reached, went away mid-statement, is shutting down or starting up, or is a
+// standby that cannot take writes (the moment of a failover, before the node reconnects to the
+// promoted server).
+func unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, pgconn.ErrConnClosed),
+		errors.Is(err, sql.ErrConnDone), pgconn.SafeToRetry(err), pgconn.Timeout(err):
+		return true
+	}
+	c := code(err)
+	// Class 08 is connection exceptions; 57P01-57P03 an administrator's shutdown, a crash
+	// shutdown and "cannot connect now"; 25006 a write sent to a read-only server; 53300 too
+	// many connections.
+	return strings.HasPrefix(c, "08") || c == "57P01" || c == "57P02" || c == "57P03" || c == "25006" || c == "53300"
 }

@@ -416,6 +416,37 @@ func testImports(t *testing.T, db *store.Engine) {
 	if list, _ := db.Imports().ListImports(ctx, 1); len(list) != 1 || list[0].ID != later.ID {
 		t.Fatalf("import list with limit 1: got %+v", list)
 	}
+	// An import reserved for the node holding its file is claimed by that node only, until
+	// the reservation runs out (the node died).
+	for _, j := range []string{imp.ID, later.ID} {
+		if err := db.Jobs().FinishJob(ctx, j, "", job.Failed, "cleared for the reservation test", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := imp
+	held.ID, held.CreatedAt = id(10), imp.CreatedAt.Add(2*time.Second)
+	reserved := job.Job{ID: held.ID, Kind: importer.JobKind, Total: 10, Owner: "node-a", LeaseUntil: time.Now().Add(time.Hour)}
+	if err := db.Imports().CreateImport(ctx, held, reserved, nil); err != nil {
+		t.Fatal(err)
+	}
+	kinds := []string{importer.JobKind}
+	_, err = db.Jobs().ClaimJob(ctx, kinds, "node-b", time.Now().Add(time.Minute))
+	wantKind(t, err, problem.NotFound)
+	if _, err := db.Jobs().ClaimJobByID(ctx, held.ID, "node-b", time.Now().Add(time.Minute)); err == nil {
+		t.Fatal("another node claimed a reserved import by id")
+	}
+	if j, err := db.Jobs().ClaimJob(ctx, kinds, "node-a", time.Now().Add(time.Minute)); err != nil || j.ID != held.ID {
+		t.Fatalf("the reserving node's claim: got %+v (%v)", j, err)
+	}
+	orphan := held
+	orphan.ID, orphan.CreatedAt = id(11), imp.CreatedAt.Add(3*time.Second)
+	lapsed := job.Job{ID: orphan.ID, Kind: importer.JobKind, Total: 10, Owner: "node-a", LeaseUntil: time.Now().Add(-time.Second)}
+	if err := db.Imports().CreateImport(ctx, orphan, lapsed, nil); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := db.Jobs().ClaimJob(ctx, kinds, "node-b", time.Now().Add(time.Minute)); err != nil || j.ID != orphan.ID {
+		t.Fatalf("a lapsed reservation: got %+v (%v), want node-b to take it", j, err)
+	}
 
 	// The consent columns of an import batch go in one transaction: all of them, or none when
 	// one customer is gone.

@@ -1,0 +1,171 @@
+package app
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/config"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/store/pgtest"
+)
+
+// postgresNodes opens n applications on one new PostgreSQL database, as n Steward nodes would
+// be: the first initialises it, the others get a copy of its root key.
+func postgresNodes(b *testing.B, n int) []*App {
+	b.Helper()
+	url := pgtest.URL(b)
+	apps := make([]*App, n)
+	for i := range apps {
+		dir := b.TempDir()
+		if i > 0 {
+			key, err := os.ReadFile(apps[0].Config.RootKeyPath())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "root.key"), key, 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+		apps[i] = benchApp(b, dir, func(c *config.Config) { c.DB = config.Secret(url) })
+	}
+	return apps
+}
+
+// BenchmarkPostgres measures, on PostgreSQL with one node and with three sharing the database,
+// creates, look-ups by e-mail and /v1/batch ingest over loopback HTTP, each against plain
+// statements on the same rows in the same database in the same run: inserts of the created
+// rows, primary-key selects, and inserts of the stored event rows one transaction per batch.
+func BenchmarkPostgres(b *testing.B) {
+	for _, nodes := range []int{1, 3} {
+		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) { benchPostgres(b, nodes) })
+	}
+}
+
+func benchPostgres(b *testing.B, nodes int) {
+	apps := postgresNodes(b, nodes)
+	defer func() {
+		for _, a := range apps {
+			a.Close()
+		}
+	}()
+	a := apps[0]
+	sys := authz.WithActor(context.Background(), authz.System)
+	if _, err := a.Customers.Create(sys, benchPerson(-1)); err != nil {
+		b.Fatal(err)
+	}
+	// A create the database gives up on as not serialisable (several nodes appending to the
+	// same audit chains) answers 503; it is sent again, as a client would, and counted.
+	var retried atomic.Int64
+	b.ResetTimer()
+	created := timed(func() {
+		parallelN(b.N, callers, func(i int) {
+			for attempt := 0; ; attempt++ {
+				_, err := apps[i%nodes].Customers.Create(sys, benchPerson(i))
+				if err == nil {
+					return
+				}
+				if !problem.Is(err, problem.Unavailable) || attempt == 20 {
+					b.Error(err)
+					return
+				}
+				retried.Add(1)
+			}
+		})
+	})
+	b.StopTimer()
+	plainCreated := plainInsertN(b, a, b.N, callers)
+
+	support := authz.WithActor(context.Background(), authz.Actor{ID: "bench", Role: "support"})
+	ids := lookupSample(b, a)
+	looked := timed(func() {
+		parallel(b.N, func(i int) {
+			found, err := apps[i%nodes].Customers.Find(support, "email", fmt.Sprintf("person%d@example.com", (i*7919)%b.N), "", 0)
+			if err != nil || len(found) != 1 {
+				b.Errorf("look-up: %d found, %v", len(found), err)
+			}
+		})
+	})
+	plainLooked := timed(func() {
+		parallel(b.N, func(i int) {
+			var sealed []byte
+			if err := apps[i%nodes].Store.Read().QueryRow(`SELECT sealed FROM customers WHERE id = $1`, ids[i%len(ids)]).Scan(&sealed); err != nil {
+				b.Error(err)
+			}
+		})
+	})
+
+	events, took, p99 := ingestHTTP(b, apps, b.N)
+	plainIngested := plainEventInsert(b, a, events/500, 500, 8)
+
+	b.ReportMetric(float64(b.N)/created.Seconds(), "creates/s")
+	b.ReportMetric(float64(b.N)/plainCreated.Seconds(), "plain_inserts/s")
+	b.ReportMetric(plainCreated.Seconds()/created.Seconds(), "create_ratio")
+	b.ReportMetric(float64(retried.Load())/float64(b.N), "create_retries/create")
+	b.ReportMetric(float64(looked.Microseconds())/float64(b.N), "us/lookup")
+	b.ReportMetric(float64(plainLooked.Microseconds())/float64(b.N), "us/plain_select")
+	b.ReportMetric(plainLooked.Seconds()/looked.Seconds(), "lookup_ratio")
+	b.ReportMetric(float64(events)/took.Seconds(), "events/s")
+	b.ReportMetric(float64(events)/plainIngested.Seconds(), "plain_events/s")
+	b.ReportMetric(plainIngested.Seconds()/took.Seconds(), "ingest_ratio")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99_batch_ms")
+}
+
+// ingestHTTP posts about n events in batches of 500 from 8 clients, spread over the nodes'
+// HTTP servers, and returns how many were stored, how long it took and the p99 batch latency.
+func ingestHTTP(b *testing.B, apps []*App, n int) (int, time.Duration, time.Duration) {
+	b.Helper()
+	urls := make([]string, len(apps))
+	for i, a := range apps {
+		srv := httptest.NewServer(a.HTTP().Handler())
+		defer srv.Close()
+		urls[i] = srv.URL
+	}
+	key, _, err := apps[0].APIKeys.Create(authz.WithActor(context.Background(), authz.System), "ingest", "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	headers := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":")), "Content-Type": "application/json"}
+	const perBatch, clients = 500, 8
+	batches := max(2, n/perBatch)
+	bodies := make([][]byte, batches)
+	for i := range bodies {
+		bodies[i] = benchBatch(i, perBatch)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var next atomic.Int64
+	took := timed(func() {
+		parallelN(batches, clients, func(i int) {
+			code, d := timedPost(b, client, urls[int(next.Add(1))%len(urls)]+"/v1/batch", bodies[i], headers)
+			if code != 200 {
+				b.Errorf("batch %d: got %d", i, code)
+			}
+			mu.Lock()
+			lat = append(lat, d)
+			mu.Unlock()
+		})
+	})
+	var stored int
+	if err := apps[0].Store.Write().QueryRow(`SELECT COUNT(*) FROM events`).Scan(&stored); err != nil || stored != batches*perBatch {
+		b.Fatalf("stored %d events, want %d (%v)", stored, batches*perBatch, err)
+	}
+	return stored, took, percentile(lat, 0.99)
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}

@@ -1,0 +1,96 @@
+package postgres
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/store/pgtest"
+)
+
+// TestLostDatabaseIsUnavailable: when the connections to PostgreSQL are cut and no new one
+// can be made, reads and writes fail as Unavailable (503 with Retry-After), not as internal
+// errors; once the database is reachable again, the same engine works without a restart.
+func TestLostDatabaseIsUnavailable(t *testing.T) {
+	ctx := authz.WithActor(context.Background(), authz.System)
+	u, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Host
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	var mu sync.Mutex
+	var conns []net.Conn
+	serve := func(ln net.Listener) {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() { _, _ = io.Copy(c, s); c.Close() }()
+		}
+	}
+	go serve(ln)
+	u.Host = addr
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	db, err := Open(ctx, u.String(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Customers().CountCustomers(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	ln.Close()
+	mu.Lock()
+	for _, c := range conns {
+		c.Close()
+	}
+	mu.Unlock()
+	if _, err := db.Customers().CountCustomers(ctx); !problem.Is(err, problem.Unavailable) {
+		t.Errorf("read with the database gone: got %v (kind %v), want unavailable", err, problem.KindOf(err))
+	}
+	if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, "c1", nil, "")); !problem.Is(err, problem.Unavailable) {
+		t.Errorf("write with the database gone: got %v (kind %v), want unavailable", err, problem.KindOf(err))
+	}
+	if err := db.Ping(ctx); !problem.Is(err, problem.Unavailable) {
+		t.Errorf("ping with the database gone: got %v, want unavailable", err)
+	}
+
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal(err)
+		}
+	}
+	defer ln.Close()
+	go serve(ln)
+	if _, err := db.Customers().CountCustomers(ctx); err != nil {
+		t.Errorf("read once the database is back: %v", err)
+	}
+}
