@@ -79,6 +79,16 @@
       close();
     }
   });
+  // Enter on a chosen match opens it even where the browser submits the form on its own.
+  if (box.form) {
+    box.form.addEventListener("submit", (e) => {
+      const opts = options();
+      if (active >= 0 && opts[active]) {
+        e.preventDefault();
+        window.location.assign(opts[active].dataset.href);
+      }
+    });
+  }
   list.addEventListener("click", (e) => {
     const opt = e.target.closest("[data-href]");
     if (opt) window.location.assign(opt.dataset.href);

@@ -61,6 +61,21 @@ func niceMax(v float64) float64 {
 	return 10 * p
 }
 
+// countMax is niceMax for counts: 2, 4 or 10 times a power of ten, at least 2, so the
+// middle grid line is a whole number too.
+func countMax(v float64) float64 {
+	if v <= 2 {
+		return 2
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 4} {
+		if v <= m*p {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
 // number formats an axis or bar value: whole numbers plainly, others with one decimal.
 func number(v float64) string {
 	if v == math.Trunc(v) {
@@ -79,7 +94,7 @@ func valueAxis(b *strings.Builder, top float64, plotH, width int, label func(flo
 	}
 }
 
-// barChart draws one bar per point (a time series: a day each), labelling every few bars
+// barChart draws one bar per point (a time series of counts: a day each), labelling every few bars
 // along the bottom so the labels never overlap.
 func barChart(id, title, desc string, pts []chartPoint) template.HTML {
 	var b strings.Builder
@@ -88,7 +103,7 @@ func barChart(id, title, desc string, pts []chartPoint) template.HTML {
 	for _, p := range pts {
 		top = max(top, p.Value)
 	}
-	top = niceMax(top)
+	top = countMax(top)
 	plotH := chartHeight - chartTop - chartBottom
 	valueAxis(&b, top, plotH, chartWidth, number)
 	if n := len(pts); n > 0 {
@@ -108,7 +123,8 @@ func barChart(id, title, desc string, pts []chartPoint) template.HTML {
 }
 
 // hbarChart draws one horizontal bar per point (categories: fields, statuses), its label on
-// the left and its value at the end of the bar, against top (0: the largest value).
+// the left and its value at the end of the bar, against top (0: counts, scaled to the
+// largest).
 func hbarChart(id, title, desc string, pts []chartPoint, top float64, label func(float64) string) template.HTML {
 	const row, labelW = 20, 170
 	height := len(pts)*row + 8
@@ -118,7 +134,7 @@ func hbarChart(id, title, desc string, pts []chartPoint, top float64, label func
 		for _, p := range pts {
 			top = max(top, p.Value)
 		}
-		top = niceMax(top)
+		top = countMax(top)
 	}
 	plotW := chartWidth - labelW - 60
 	for i, p := range pts {
@@ -133,7 +149,7 @@ func hbarChart(id, title, desc string, pts []chartPoint, top float64, label func
 }
 
 // lineChart draws one line per series over labels (periods), against top (0: the largest
-// value), with a legend under the plot; each series also gets its own marker shape so the
+// value), with a legend under the plot; a NaN value is a period with nothing to show; each series also gets its own marker shape so the
 // lines differ by more than colour.
 func lineChart(id, title, desc string, labels []string, series []chartSeries, top float64, label func(float64) string) template.HTML {
 	legendH := 18 * ((len(series) + 2) / 3)
@@ -143,7 +159,9 @@ func lineChart(id, title, desc string, labels []string, series []chartSeries, to
 	if top <= 0 {
 		for _, s := range series {
 			for _, v := range s.Values {
-				top = max(top, v)
+				if !math.IsNaN(v) {
+					top = max(top, v)
+				}
 			}
 		}
 		top = niceMax(top)
@@ -166,14 +184,24 @@ func lineChart(id, title, desc string, labels []string, series []chartSeries, to
 	}
 	for si, s := range series {
 		colour := chartColours[si%len(chartColours)]
-		pts := make([]string, len(s.Values))
-		for i, v := range s.Values {
-			pts[i] = strconv.Itoa(x(i)) + "," + strconv.Itoa(y(v))
+		// A period without a value (NaN) breaks the line: nothing is drawn where nothing was
+		// measured, rather than a made-up zero.
+		var pts []string
+		line := func() {
+			if len(pts) > 1 {
+				fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, colour, strings.Join(pts, " "))
+			}
+			pts = pts[:0]
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, colour, strings.Join(pts, " "))
 		for i, v := range s.Values {
+			if math.IsNaN(v) {
+				line()
+				continue
+			}
+			pts = append(pts, strconv.Itoa(x(i))+","+strconv.Itoa(y(v)))
 			marker(&b, si, x(i), y(v), colour)
 		}
+		line()
 		lx, ly := chartLeft+(si%3)*190, chartHeight+4+18*(si/3)
 		marker(&b, si, lx+6, ly+6, colour)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" fill="#1a1a1a">%s</text>`, lx+16, ly+10, template.HTMLEscapeString(words(s.Name)))

@@ -113,8 +113,8 @@ func (s *Server) fieldGroups(values map[string]any) []fieldGroup {
 }
 
 // The sections' template, part of the console's own (its customer page calls it).
-var _ = template.Must(consoleTemplate.New("customer-fields").Parse(pagesStyle + `{{range .Groups}}<h2>{{words .Category}}</h2>
-<table><thead><tr><th scope="col">Field</th><th scope="col">Value</th></tr></thead><tbody>
+var _ = template.Must(consoleTemplate.New("customer-fields").Parse(pagesStyle + `{{range .Groups}}<h2>{{heading .Category}}</h2>
+<table class="fields"><thead><tr><th scope="col">Field</th><th scope="col">Value</th></tr></thead><tbody>
 {{range .Fields}}<tr><td>{{words .Name}}</td><td>{{.Value}}</td></tr>{{end}}</tbody></table>{{end}}
 {{if .CanEdit}}<p><a href="/console/customers/{{.Customer.ID}}/edit">Correct this customer's data</a></p>{{end}}`))
 
@@ -247,8 +247,12 @@ func (s *Server) consoleEdit(w http.ResponseWriter, r *http.Request) error {
 			bad = append(bad, err)
 		}
 		for _, e := range bad {
-			f := problem.FieldOf(e)
-			msgs[f] = strings.TrimPrefix(problem.Detail(e), f+": ")
+			// "loyalty_points: must be an integer" reads "loyalty points must be an integer".
+			f, detail := problem.FieldOf(e), problem.Detail(e)
+			if rest, ok := strings.CutPrefix(detail, f+": "); ok {
+				detail = words(f) + " " + rest
+			}
+			msgs[f] = detail
 		}
 		v.Error = "Nothing was changed: correct the fields marked below."
 	}
@@ -262,7 +266,7 @@ var editTemplate = consolePageTemplate("edit", `{{with .Data}}<p>Customer <code>
 <p class="hint" id="h-{{.Name}}">{{if .Now}}Now: {{.Now}}{{else}}Not set.{{end}}</p>
 {{if .Values}}<select id="f-{{.Name}}" name="f.{{.Name}}" aria-describedby="h-{{.Name}}{{if .Message}} m-{{.Name}}{{end}}"><option value="">(unchanged)</option>{{$t := .Typed}}{{range .Values}}<option value="{{.}}"{{if eq . $t}} selected{{end}}>{{words .}}</option>{{end}}</select>
 {{else}}<input id="f-{{.Name}}" name="f.{{.Name}}" type="text" value="{{.Typed}}" aria-describedby="h-{{.Name}}{{if .Message}} m-{{.Name}}{{end}}"{{if .Message}} aria-invalid="true"{{end}}>{{end}}
-{{if .Message}}<p class="message" id="m-{{.Name}}">{{words .Name}} {{.Message}}</p>{{end}}
+{{if .Message}}<p class="message" id="m-{{.Name}}">{{.Message}}</p>{{end}}
 {{if .Now}}<label class="check"><input type="checkbox" name="x.{{.Name}}" value="1"{{if .Remove}} checked{{end}}> Remove {{words .Name}}</label>{{end}}</div>
 {{end}}<button type="submit">Save the corrections</button></form>
 <p><a href="/console/customers/{{.ID}}">Back to the customer</a></p>{{end}}`)

@@ -24,9 +24,16 @@ import (
 // consoleFuncs are the functions every console template may call.
 var consoleFuncs = template.FuncMap{
 	"words": words,
-	"pct":   percent,
-	"date":  func(t time.Time) string { return t.Format("2 Jan 2006") },
-	"when":  func(t time.Time) string { return t.Format("2 Jan 2006 15:04") },
+	"heading": func(s string) string {
+		s = words(s)
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	},
+	"pct":  percent,
+	"date": func(t time.Time) string { return t.Format("2 Jan 2006") },
+	"when": func(t time.Time) string { return t.Format("2 Jan 2006 15:04") },
 }
 
 // navLink is one link of the console's navigation, shown to roles holding Permission.
@@ -110,14 +117,14 @@ textarea{font:inherit;width:100%;box-sizing:border-box;border:2px solid #767676;
 input[type=date]{font:inherit;padding:.45rem;border:2px solid #767676;border-radius:.3rem}
 .find{position:relative}#live{list-style:none;margin:.25rem 0 0;padding:0;border:2px solid #767676;border-radius:.3rem;background:#fff}
 #live li{padding:.45rem .6rem;cursor:pointer}#live li[aria-selected=true]{background:#0b57d0;color:#fff}#live li[aria-disabled=true]{cursor:default}
-svg.chart{max-width:100%;height:auto;display:block;margin:.5rem 0}details{margin:.5rem 0 1rem}
-.diff{max-height:28rem;overflow:auto;border:1px solid #ccc}.diff pre{margin:0;padding:.5rem;white-space:pre-wrap}
+svg.chart{max-width:100%;height:auto;display:block;margin:.5rem 0}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(24rem,1fr));gap:0 2rem}details{margin:.5rem 0 1rem}
+.diff{max-height:28rem;overflow:auto;border:1px solid #ccc}.diff pre{margin:0;padding:.5rem;white-space:pre-wrap}.diff pre>span{display:block}
 ins{background:#d8f5d0;color:#0b3d02;text-decoration:none;display:block}del{background:#fde2e0;color:#6b0f0a;text-decoration:none;display:block}
 .material{border-left:6px solid #b35900;padding:.4rem .8rem;background:#fff4e5}
 .figures{display:flex;flex-wrap:wrap;gap:1rem}.figures div{border:1px solid #ccc;border-radius:.3rem;padding:.5rem 1rem}.figures dd{margin:0;font-size:1.6rem;font-weight:700}
 .filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}.filters div{flex:1 1 10rem}
 .newkey{border:2px solid #007a5a;border-radius:.3rem;padding:.5rem 1rem}.ok{border:2px solid #007a5a;border-radius:.3rem;padding:.5rem 1rem}
-td form{display:inline}td button{margin:0;padding:.3rem .7rem}
+table.fields{table-layout:fixed}table.fields th:first-child{width:40%}td form{display:inline}td button{margin:0;padding:.3rem .7rem}
 </style>`
 
 // consolePageTemplate parses one page: the console's head and navigation, then body.
@@ -221,10 +228,10 @@ const searchBox = `<form method="get" action="/console/search" role="search" cla
 <button type="submit">Find</button></form>`
 
 var dashboardTemplate = consolePageTemplate("dashboard", `{{if .Script}}`+searchBox+`{{end}}
-{{range .Data}}<section aria-labelledby="{{.ID}}-h"><h2 id="{{.ID}}-h">{{.Title}}</h2>{{.SVG}}
+{{if .Data}}<div class="charts">{{end}}{{range .Data}}<section aria-labelledby="{{.ID}}-h"><h2 id="{{.ID}}-h">{{.Title}}</h2>{{.SVG}}
 <details><summary>The numbers<span class="sr"> of {{.Title}}</span></summary><table><caption class="sr">{{.Title}}</caption><thead><tr><th scope="col">Day</th><th scope="col">Count</th></tr></thead><tbody>
 {{range .Rows}}<tr><td>{{date .Day}}</td><td>{{.N}}</td></tr>{{end}}</tbody></table></details></section>
-{{else}}<p>Your role has no figures to show here.</p>{{end}}`)
+{{else}}<p>Your role has no figures to show here.</p>{{end}}{{if .Data}}</div>{{end}}`)
 
 // searchLimit is how many matches the search page and the live list show.
 const searchLimit = 20

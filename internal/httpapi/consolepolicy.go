@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"html/template"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -208,7 +209,11 @@ func (s *Server) policyPage(r *http.Request, role, version string, draft consent
 		for _, pr := range d.Rates {
 			sr := chartSeries{Name: pr.Purpose}
 			for _, rt := range pr.Rates {
-				sr.Values = append(sr.Values, rt.Share())
+				share := math.NaN()
+				if rt.Total > 0 {
+					share = rt.Share()
+				}
+				sr.Values = append(sr.Values, share)
 			}
 			series = append(series, sr)
 		}
@@ -219,7 +224,7 @@ func (s *Server) policyPage(r *http.Request, role, version string, draft consent
 		}
 		d.RatesSVG = lineChart("chart-rates", "Consent rate per purpose, by week",
 			"Lines, one per consent purpose, of the share of consent choices recorded each week that gave consent, over the last "+
-				strconv.Itoa(rateWeeks)+" weeks; a week with no choices shows 0%.", d.WeekStart, series, 1, percent)
+				strconv.Itoa(rateWeeks)+" weeks; a week with no choices has no point.", d.WeekStart, series, 1, percent)
 	}
 	return d, nil
 }
@@ -273,8 +278,7 @@ var policyTemplate = consolePageTemplate("policies", `{{if .Done}}<p role="statu
 {{if .Added}}<p>Purposes added: {{range $i, $p := .Added}}{{if $i}}, {{end}}{{words $p}}{{end}}.</p>{{end}}
 {{if .Dropped}}<p>Purposes dropped: {{range $i, $p := .Dropped}}{{if $i}}, {{end}}{{words $p}}{{end}}.</p>{{end}}
 {{if not .Older}}<p>The first version: nothing to compare it with.</p>{{else if .SameText}}<p>The text is unchanged.</p>{{else if .NoText}}<p>One of the texts is kept elsewhere (by address): the content hash changed from <code>{{.Older.ContentHash}}</code> to <code>{{.Newer.ContentHash}}</code>.</p>
-{{else}}<div class="diff" role="region" aria-label="Changes to the text" tabindex="0"><pre>{{range .Lines}}{{if eq .Op "+"}}<ins><span class="sr">added: </span>+ {{.Text}}</ins>{{else if eq .Op "-"}}<del><span class="sr">removed: </span>- {{.Text}}</del>{{else}}  {{.Text}}{{end}}
-{{end}}</pre></div>{{end}}{{end}}
+{{else}}<div class="diff" role="region" aria-label="Changes to the text" tabindex="0"><pre>{{range .Lines}}{{if eq .Op "+"}}<ins><span class="sr">added: </span>+ {{.Text}}</ins>{{else if eq .Op "-"}}<del><span class="sr">removed: </span>- {{.Text}}</del>{{else}}<span>  {{.Text}}</span>{{end}}{{end}}</pre></div>{{end}}{{end}}
 {{if .RatesSVG}}<h2>Consent rates</h2>{{.RatesSVG}}
 <details><summary>The numbers<span class="sr"> of the consent rates</span></summary><table><caption class="sr">Consent choices per purpose and week</caption><thead><tr><th scope="col">Purpose</th>{{range .WeekStart}}<th scope="col">{{.}}</th>{{end}}</tr></thead><tbody>
 {{range .Rates}}<tr><th scope="row">{{words .Purpose}}</th>{{range .Rates}}<td>{{if .Total}}{{pct .Share}} of {{.Total}}{{else}}none{{end}}</td>{{end}}</tr>{{end}}</tbody></table></details>{{end}}
