@@ -188,6 +188,7 @@ type adminData struct {
 	Providers []identityProvider
 	Roles     []catalog.Role
 	Catalog   *catalog.Catalog
+	Owners    map[string]string // actor id → the person's e-mail address
 	NewKey    string
 	KeyName   string
 	KeyRole   string
@@ -212,6 +213,10 @@ func (s *Server) adminPage(r *http.Request) (adminData, error) {
 	var err error
 	if d.Staff, err = s.Staff.List(r.Context()); err != nil {
 		return d, err
+	}
+	d.Owners = map[string]string{}
+	for _, p := range d.Staff {
+		d.Owners["staff:"+p.ID] = p.Email
 	}
 	if d.Keys, err = s.APIKeys.List(r.Context()); err != nil {
 		return d, err
@@ -301,7 +306,7 @@ var adminTemplate = consolePageTemplate("admin", `{{if .Done}}<p role="status">D
 {{range .Providers}}<tr><td>{{.Name}}</td><td>{{if .On}}configured{{else}}not configured ({{.How}}){{end}}</td><td>{{range .Groups}}{{index . 0}} → {{index . 1}}<br>{{else}}—{{end}}</td></tr>{{end}}</tbody></table>
 <p class="hint">Providers are configured with flags or the configuration file; this page only shows them.</p>
 <h2>API keys</h2><table><caption class="sr">API keys, newest first</caption><thead><tr><th scope="col">Key</th><th scope="col">Name</th><th scope="col">Role</th><th scope="col">Made by</th><th scope="col">Expires</th><th scope="col">State</th></tr></thead><tbody>
-{{range .Keys}}<tr><td><code>{{.Hint}}…</code></td><td>{{.Name}}</td><td>{{.Role}}</td><td>{{.Owner}}</td><td>{{with .ExpiresAt}}{{date .}}{{else}}never{{end}}</td>
+{{range .Keys}}<tr><td><code>{{.Hint}}…</code></td><td>{{.Name}}</td><td>{{.Role}}</td><td>{{or (index $.Data.Owners .Owner) .Owner}}</td><td>{{with .ExpiresAt}}{{date .}}{{else}}never{{end}}</td>
 <td>{{if .RevokedAt}}revoked {{date .RevokedAt}}{{else}}<form method="post" action="/console/admin/keys/{{.ID}}/revoke"><input type="hidden" name="csrf" value="{{$.CSRF}}"><button type="submit">Revoke<span class="sr"> {{.Hint}}</span></button></form>{{end}}</td></tr>
 {{else}}<tr><td colspan="6">No keys.</td></tr>{{end}}</tbody></table>
 <h3>Make a key</h3><form method="post" action="/console/admin/keys"><input type="hidden" name="csrf" value="{{$.CSRF}}">
@@ -314,5 +319,5 @@ var adminTemplate = consolePageTemplate("admin", `{{if .Done}}<p role="status">D
 {{range .Catalog.Purposes}}<tr><td>{{words .Name}}</td><td>{{words (print .LegalBasis)}}</td><td>{{.Description}}</td></tr>{{end}}</tbody></table>
 <h3>Roles</h3><table><caption class="sr">Roles</caption><thead><tr><th scope="col">Role</th><th scope="col">May act for</th><th scope="col">Permissions</th></tr></thead><tbody>
 {{range .Roles}}<tr><td>{{.Name}}</td><td>{{range $i, $p := .Purposes}}{{if $i}}, {{end}}{{words $p}}{{end}}</td><td>{{range $i, $p := .Permissions}}{{if $i}}, {{end}}{{$p}}{{end}}</td></tr>{{end}}</tbody></table>
-<h3>Fields</h3><table><caption class="sr">Fields</caption><thead><tr><th scope="col">Field</th><th scope="col">Category</th><th scope="col">Sensitivity</th><th scope="col">Retention</th></tr></thead><tbody>
-{{range .Catalog.Fields}}<tr><td>{{words .Name}}</td><td>{{words .Category}}</td><td>{{words (print .Sensitivity)}}</td><td>{{words (print .Retention)}}</td></tr>{{end}}</tbody></table>{{end}}`)
+<details><summary>Fields ({{len .Catalog.Fields}})</summary><table><caption class="sr">Fields</caption><thead><tr><th scope="col">Field</th><th scope="col">Category</th><th scope="col">Sensitivity</th><th scope="col">Retention</th></tr></thead><tbody>
+{{range .Catalog.Fields}}<tr><td>{{words .Name}}</td><td>{{words .Category}}</td><td>{{words (print .Sensitivity)}}</td><td>{{words (print .Retention)}}</td></tr>{{end}}</tbody></table></details>{{end}}`)

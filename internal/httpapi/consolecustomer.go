@@ -256,7 +256,14 @@ func (s *Server) consoleEdit(w http.ResponseWriter, r *http.Request) error {
 		}
 		v.Error = "Nothing was changed: correct the fields marked below."
 	}
-	v.Data = editData{ID: c.ID, Rows: s.editRows(c, vals, msgs)}
+	d := editData{ID: c.ID, Rows: s.editRows(c, vals, msgs)}
+	for _, row := range d.Rows {
+		delete(msgs, row.Name)
+	}
+	for _, m := range msgs { // about a field the form does not show (the address as a whole)
+		v.Error += " " + m
+	}
+	v.Data = d
 	return s.renderPage(w, http.StatusUnprocessableEntity, editTemplate, v)
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
@@ -116,6 +117,9 @@ func (s *Server) consoleDuplicates(w http.ResponseWriter, r *http.Request) error
 	sess, a, ctx, ok := s.signedIn(w, r)
 	if !ok {
 		return nil
+	}
+	if !s.Catalog.RoleHas(a.Role, catalog.PermCustomersWrite) {
+		return problem.Forbiddenf("your role (%s) may not review duplicates", a.Role)
 	}
 	pending, _, err := s.Duplicates.List(ctx, duplicate.Pending, "", 50)
 	if err != nil {
