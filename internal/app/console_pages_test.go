@@ -248,6 +248,17 @@ func TestConsolePagesInChromium(t *testing.T) {
 			t.Errorf("no %s entry naming the person", want)
 		}
 	}
+	// A form posted without its token (another site making the browser post it) does nothing.
+	for _, path := range []string{"/console/customers/" + id + "/edit", "/console/policies", "/console/admin/keys", "/console/admin/staff/disable"} {
+		var status int
+		b.Eval(`fetch(`+strconv.Quote(path)+`, {method: "POST", body: new URLSearchParams({"f.first_name": "Eve", version: "evil", name: "evil", role: "owner", email: "olive@shop.example"})}).then(r => r.status)`, &status)
+		if status != http.StatusForbidden {
+			t.Errorf("POST %s without the form token: got %d, want 403", path, status)
+		}
+	}
+	if code, out := p.do(call{method: "GET", path: "/v1/policies/evil", role: "owner"}); code != 404 {
+		t.Errorf("a policy published without the form token: %d %s", code, out)
+	}
 	b.Submit("header button")
 
 	// An auditor: the audit pages only; the rest is out of the navigation and refused.
@@ -265,7 +276,7 @@ func TestConsolePagesInChromium(t *testing.T) {
 		t.Errorf("an auditor sees figures of customers: %q", main)
 	}
 	for _, e := range b.ConsoleErrors() {
-		if !strings.Contains(e, "status of 422") && !strings.Contains(e, "status of 403") {
+		if !strings.Contains(e, "status of 422") && !strings.Contains(e, "status of 403") && !strings.Contains(e, "status of 404") {
 			t.Errorf("browser reported: %s", e)
 		}
 	}
@@ -369,4 +380,3 @@ func consoleFigures(t *testing.T, db string) {
 		t.Error("an auditor listed the staff")
 	}
 }
-

@@ -229,12 +229,8 @@ func (s *Server) adminPage(r *http.Request) (adminData, error) {
 // consoleDisableStaff turns a person's access off: their sessions and the keys they made
 // stop working at once (staff.Service.Disable).
 func (s *Server) consoleDisableStaff(w http.ResponseWriter, r *http.Request) error {
-	v, _, r, ok, err := s.staffPage(w, r, "Administration", catalog.PermAPIKeysManage)
+	_, _, r, vals, ok, err := s.staffForm(w, r, "Administration", catalog.PermAPIKeysManage)
 	if !ok {
-		return err
-	}
-	vals, err := tokenForm(w, r, v.CSRF)
-	if err != nil {
 		return err
 	}
 	if _, err := s.Staff.Disable(r.Context(), vals["email"]); err != nil {
@@ -246,12 +242,8 @@ func (s *Server) consoleDisableStaff(w http.ResponseWriter, r *http.Request) err
 // consoleCreateKey makes an API key and shows it once, on the page the form answers with;
 // it is stored hashed and never shown again.
 func (s *Server) consoleCreateKey(w http.ResponseWriter, r *http.Request) error {
-	v, _, r, ok, err := s.staffPage(w, r, "Administration", catalog.PermAPIKeysManage)
+	v, _, r, vals, ok, err := s.staffForm(w, r, "Administration", catalog.PermAPIKeysManage)
 	if !ok {
-		return err
-	}
-	vals, err := tokenForm(w, r, v.CSRF)
-	if err != nil {
 		return err
 	}
 	var expires *time.Time
@@ -283,11 +275,8 @@ func (s *Server) consoleCreateKey(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) consoleRevokeKey(w http.ResponseWriter, r *http.Request) error {
-	v, _, r, ok, err := s.staffPage(w, r, "Administration", catalog.PermAPIKeysManage)
+	_, _, r, _, ok, err := s.staffForm(w, r, "Administration", catalog.PermAPIKeysManage)
 	if !ok {
-		return err
-	}
-	if _, err := tokenForm(w, r, v.CSRF); err != nil {
 		return err
 	}
 	if err := s.APIKeys.Revoke(r.Context(), r.PathValue("id")); err != nil {

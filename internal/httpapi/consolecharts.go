@@ -33,8 +33,8 @@ var chartColours = []string{"#0b57d0", "#b35900", "#007a5a", "#a3257d", "#5c4a00
 const (
 	chartWidth  = 640
 	chartHeight = 220
-	chartLeft   = 48 // room for the value axis's labels
-	chartBottom = 28 // room for the category labels
+	chartLeft   = 56 // room for the value axis's labels
+	chartBottom = 30 // room for the category labels
 	chartTop    = 10
 )
 
@@ -90,7 +90,7 @@ func valueAxis(b *strings.Builder, top float64, plotH, width int, label func(flo
 		v := top * float64(i) / 2
 		y := chartTop + plotH - int(float64(plotH)*float64(i)/2)
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#d0d0d0"/>`, chartLeft, y, width, y)
-		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end" font-size="11" fill="#1a1a1a">%s</text>`, chartLeft-4, y+4, template.HTMLEscapeString(label(v)))
+		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end" font-size="14" fill="#1a1a1a">%s</text>`, chartLeft-4, y+4, template.HTMLEscapeString(label(v)))
 	}
 }
 
@@ -114,7 +114,7 @@ func barChart(id, title, desc string, pts []chartPoint) template.HTML {
 			x := chartLeft + int(float64(i)*step)
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`, x+1, chartTop+plotH-h, max(1, int(step)-2), h, chartColours[0])
 			if i%every == 0 {
-				fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="#1a1a1a">%s</text>`, x, chartHeight-8, template.HTMLEscapeString(p.Label))
+				fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" fill="#1a1a1a">%s</text>`, x, chartHeight-8, template.HTMLEscapeString(p.Label))
 			}
 		}
 	}
@@ -179,7 +179,7 @@ func lineChart(id, title, desc string, labels []string, series []chartSeries, to
 	every := max(1, n/6)
 	for i, l := range labels {
 		if i%every == 0 {
-			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" fill="#1a1a1a">%s</text>`, x(i)-10, chartTop+plotH+18, template.HTMLEscapeString(l))
+			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" fill="#1a1a1a">%s</text>`, x(i)-10, chartTop+plotH+18, template.HTMLEscapeString(l))
 		}
 	}
 	for si, s := range series {

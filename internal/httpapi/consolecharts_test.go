@@ -48,7 +48,7 @@ func TestCharts(t *testing.T) {
 	}
 	svg := string(barChart("c<1", "Orders & refunds", "Bars <per day>", []chartPoint{{"1 Dec", 2}, {"2 Dec", 0}, {"3 Dec", 4}}))
 	for _, want := range []string{`role="img"`, `aria-labelledby="c&lt;1-t c&lt;1-d"`, `<title id="c&lt;1-t">Orders &amp; refunds</title>`,
-		`<desc id="c&lt;1-d">Bars &lt;per day&gt;</desc>`, `height="182"`, `height="0"`, `height="91"`} {
+		`<desc id="c&lt;1-d">Bars &lt;per day&gt;</desc>`, `height="180"`, `height="0"`, `height="90"`} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("bar chart lacks %s: %s", want, svg)
 		}

@@ -214,12 +214,8 @@ func (s *Server) formChanges(vals map[string]string) map[string]any {
 // every bad value is named next to its field and nothing is written; a good change is
 // written whole, audited as the person, and they are sent back to the customer.
 func (s *Server) consoleEdit(w http.ResponseWriter, r *http.Request) error {
-	v, _, r, ok, err := s.staffPage(w, r, "Correct a customer", catalog.PermCustomersWrite)
+	v, _, r, vals, ok, err := s.staffForm(w, r, "Correct a customer", catalog.PermCustomersWrite)
 	if !ok {
-		return err
-	}
-	vals, err := tokenForm(w, r, v.CSRF)
-	if err != nil {
 		return err
 	}
 	id := r.PathValue("id")

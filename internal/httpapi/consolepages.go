@@ -152,6 +152,16 @@ func (s *Server) staffPage(w http.ResponseWriter, r *http.Request, title, permis
 	return pageView{consoleView: s.chrome(sess, a, title)}, a, r.WithContext(ctx), true, nil
 }
 
+// staffForm is staffPage for a form post: it also reads the form and checks its token.
+func (s *Server) staffForm(w http.ResponseWriter, r *http.Request, title, permission string) (pageView, staff.Account, *http.Request, map[string]string, bool, error) {
+	v, a, r, ok, err := s.staffPage(w, r, title, permission)
+	if !ok {
+		return v, a, r, nil, false, err
+	}
+	vals, err := tokenForm(w, r, v.CSRF)
+	return v, a, r, vals, err == nil, err
+}
+
 //go:embed console.js
 var consoleJS []byte
 

@@ -232,12 +232,8 @@ func (s *Server) policyPage(r *http.Request, role, version string, draft consent
 // consolePublish publishes the next policy version from the form, through the service the
 // API uses; a refused version is shown again with the reason and nothing published.
 func (s *Server) consolePublish(w http.ResponseWriter, r *http.Request) error {
-	v, a, r, ok, err := s.staffPage(w, r, "Consent", catalog.PermPoliciesWrite)
+	v, a, r, vals, ok, err := s.staffForm(w, r, "Consent", catalog.PermPoliciesWrite)
 	if !ok {
-		return err
-	}
-	vals, err := tokenForm(w, r, v.CSRF)
-	if err != nil {
 		return err
 	}
 	in := consent.PolicyInput{Version: strings.TrimSpace(vals["version"]), Text: strings.ReplaceAll(vals["text"], "\r\n", "\n"),
