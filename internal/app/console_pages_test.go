@@ -180,7 +180,7 @@ func TestConsolePagesInChromium(t *testing.T) {
 	}
 
 	// The audit trail: filtered to this person, then verified.
-	main = p.page(t, b, "/console/audit?actor=staff:"+owner, "console-audit")
+	main = p.page(t, b, "/console/audit?actor=olive%40shop.example", "console-audit")
 	for _, want := range []string{"customer.update", "policy.publish", "customer.read"} {
 		if !strings.Contains(main, want) {
 			t.Errorf("the person's audit entries lack %s", want)
@@ -188,6 +188,12 @@ func TestConsolePagesInChromium(t *testing.T) {
 	}
 	if strings.Contains(main, "system") {
 		t.Error("the filter by person let another actor's entries through")
+	}
+	if main := b.Text("main"); !strings.Contains(main, "staff:"+owner) {
+		t.Errorf("filtering by the person's address: %q", main)
+	}
+	if status := b.Navigate(p.public + "/console/audit?actor=nobody%40shop.example"); status != http.StatusUnprocessableEntity {
+		t.Errorf("an unknown person: got %d", status)
 	}
 	if status := b.Navigate(p.public + "/console/audit?since=yesterday"); status != http.StatusUnprocessableEntity || !strings.Contains(b.Text("main"), "since") {
 		t.Errorf("a bad day: got %d", status)

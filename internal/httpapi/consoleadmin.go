@@ -22,7 +22,7 @@ import (
 // providers, API keys, the catalog in force).
 
 var auditPageQuery = []param{
-	{Name: "actor", Type: "string", Description: "Only entries by this actor id (staff:…, key:…, system)."},
+	{Name: "actor", Type: "string", Description: "Only entries by this actor: an id (staff:…, key:…, system) or a member of staff's e-mail address."},
 	{Name: "customer", Type: "string", Description: "Only entries about this customer id."},
 	{Name: "action", Type: "string", Description: "Only entries with this action (customer.read, staff.sign_in, …)."},
 	{Name: "since", Type: "string", Description: "Only entries from this day on (YYYY-MM-DD, UTC)."},
@@ -71,6 +71,12 @@ func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f, d, err := auditFilter(r)
+	if err == nil && strings.Contains(f.ActorID, "@") {
+		f.ActorID, err = s.Staff.ActorID(r.Context(), f.ActorID)
+		if problem.Is(err, problem.NotFound) || problem.Is(err, problem.Invalid) {
+			err = problem.InvalidField("actor", "no member of staff has this e-mail address")
+		}
+	}
 	if err == nil {
 		d.Entries, err = s.Audit.List(r.Context(), f)
 	}
@@ -109,7 +115,7 @@ var auditTemplate = consolePageTemplate("audit", `{{with .Data}}
 {{with .Break}}<p role="alert" class="error"><strong>The trail is broken</strong> at chain {{.Chain}}, entry {{.Seq}}: {{.Reason}}. Restore the database from a backup taken before, and keep this one for investigation.</p>{{end}}
 <form method="get" action="/console/audit/verify"><button type="submit">Verify the whole trail</button></form>
 <h2>Find entries</h2><form method="get" action="/console/audit" class="filters">
-<div><label for="a-actor">Person or key (actor id)</label><input id="a-actor" name="actor" type="text" value="{{.Actor}}" placeholder="staff:…"></div>
+<div><label for="a-actor">Person (e-mail) or key (actor id)</label><input id="a-actor" name="actor" type="text" value="{{.Actor}}" placeholder="alex@shop.example"></div>
 <div><label for="a-customer">Customer id</label><input id="a-customer" name="customer" type="text" value="{{.Customer}}"></div>
 <div><label for="a-action">Action</label><input id="a-action" name="action" type="text" value="{{.Action}}" placeholder="customer.read"></div>
 <div><label for="a-since">From (day)</label><input id="a-since" name="since" type="date" value="{{.Since}}"></div>

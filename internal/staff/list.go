@@ -41,3 +41,21 @@ func (s *Service) List(ctx context.Context) ([]Summary, error) {
 	}
 	return out, nil
 }
+
+// ActorID returns the actor id a person's audit entries carry (staff:<id>), so the audit
+// trail can be searched by the e-mail address people know each other by. Needs audit.read,
+// the permission of those who read the trail; NotFound for an address with no account.
+func (s *Service) ActorID(ctx context.Context, email string) (string, error) {
+	if _, err := authz.Require(ctx, s.d.Catalog, catalog.PermAuditRead); err != nil {
+		return "", err
+	}
+	email, err := normEmail(email)
+	if err != nil {
+		return "", err
+	}
+	a, err := s.d.Store.AccountByEmail(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	return Actor(a).ID, nil
+}
