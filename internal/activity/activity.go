@@ -3,6 +3,7 @@ package activity
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/authz"
@@ -46,6 +47,22 @@ type Service struct {
 	store   Store
 	catalog *catalog.Catalog
 	clock   clock.Clock
+
+	mu    sync.Mutex
+	cache map[string]cached
+}
+
+// FreshFor is how long a count read from the database is served again before it is read
+// anew. Each series sweeps the rows of its window (tables are not indexed by time, which
+// would slow every write), seconds at a million customers created in the window, so a
+// dashboard many people open shows counts up to a minute old instead of sweeping on every
+// view. Counts only, never personal data, are kept; each node keeps its own.
+const FreshFor = time.Minute
+
+type cached struct {
+	at      time.Time
+	counts  []Count
+	choices []Choice
 }
 
 // New builds the service; store and catalog are required.
@@ -53,7 +70,32 @@ func New(store Store, cat *catalog.Catalog, c clock.Clock) (*Service, error) {
 	if store == nil || cat == nil {
 		return nil, errors.New("activity: a store and a catalog are required")
 	}
-	return &Service{store: store, catalog: cat, clock: clock.Or(c)}, nil
+	return &Service{store: store, catalog: cat, clock: clock.Or(c), cache: map[string]cached{}}, nil
+}
+
+// read returns what fetch reads for key, from the cache while it is fresh.
+func (s *Service) read(ctx context.Context, key string, fetch func(context.Context) (cached, error)) (cached, error) {
+	now := s.clock()
+	s.mu.Lock()
+	c, ok := s.cache[key]
+	s.mu.Unlock()
+	if ok && now.Sub(c.at) < FreshFor && !now.Before(c.at) {
+		return c, nil
+	}
+	c, err := fetch(ctx)
+	if err != nil {
+		return c, err
+	}
+	c.at = now
+	s.mu.Lock()
+	for k, old := range s.cache { // yesterday's windows and stale reads go
+		if now.Sub(old.at) >= FreshFor {
+			delete(s.cache, k)
+		}
+	}
+	s.cache[key] = c
+	s.mu.Unlock()
+	return c, nil
 }
 
 // Metric names one series.
@@ -108,23 +150,27 @@ func (s *Service) Series(ctx context.Context, m Metric, days int) ([]Count, erro
 	}
 	var got []Count
 	switch m {
-	case Customers:
-		got, err = s.store.CustomersPerDay(ctx, since)
-	case Events:
-		got, err = s.store.EventsPerDay(ctx, since)
-	case Requests:
-		got, err = s.store.RequestsPerDay(ctx, since)
+	case Customers, Events, Requests:
+		read := map[Metric]func(context.Context, time.Time) ([]Count, error){
+			Customers: s.store.CustomersPerDay, Events: s.store.EventsPerDay, Requests: s.store.RequestsPerDay}[m]
+		c, err := s.read(ctx, string(m)+since.String(), func(ctx context.Context) (cached, error) {
+			counts, err := read(ctx, since)
+			return cached{counts: counts}, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		got = c.counts
 	case Consents:
-		var cs []Choice
-		cs, err = s.store.ConsentsPerDay(ctx, since)
+		cs, err := s.choices(ctx, since)
+		if err != nil {
+			return nil, err
+		}
 		for _, c := range cs {
 			got = append(got, Count{Day: c.Day, N: c.Total})
 		}
 	default:
 		return nil, problem.InvalidField("metric", "unknown metric %q", string(m))
-	}
-	if err != nil {
-		return nil, err
 	}
 	out := make([]Count, days)
 	for i := range out {
@@ -174,7 +220,7 @@ func (s *Service) ConsentRates(ctx context.Context, periods, every int) ([]Purpo
 	if err != nil {
 		return nil, err
 	}
-	cs, err := s.store.ConsentsPerDay(ctx, since)
+	cs, err := s.choices(ctx, since)
 	if err != nil {
 		return nil, err
 	}
@@ -199,4 +245,13 @@ func (s *Service) ConsentRates(ctx context.Context, periods, every int) ([]Purpo
 		}
 	}
 	return out, nil
+}
+
+// choices reads the consent choices per day and purpose from since on, through the cache.
+func (s *Service) choices(ctx context.Context, since time.Time) ([]Choice, error) {
+	c, err := s.read(ctx, string(Consents)+since.String(), func(ctx context.Context) (cached, error) {
+		cs, err := s.store.ConsentsPerDay(ctx, since)
+		return cached{choices: cs}, err
+	})
+	return c.choices, err
 }

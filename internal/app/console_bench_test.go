@@ -129,14 +129,14 @@ func BenchmarkConsolePages(b *testing.B) {
 		{"search_page", true, func(i int) []string { return []string{"/console/search?q=" + query(i)} }},
 		{"search_live", true, func(i int) []string { return []string{"/console/search/live?q=" + query(i)} }},
 		{"search_api", false, func(i int) []string { return []string{"/v1/customers/search?limit=20&q=" + query(i)} }},
-		{"dashboard", true, func(int) []string { return []string{"/console"} }},
+		{"dashboard", true, func(int) []string { return []string{"/console"} }}, // measured after the rest, cold
 	}
 	run := func(k kind, i int) {
 		for _, path := range k.paths(i) {
 			serve(k.name, path, k.console)
 		}
 	}
-	for _, k := range kinds { // warm-up, on customers the measured runs do not ask for
+	for _, k := range kinds[:len(kinds)-1] { // warm-up, on customers the measured runs do not ask for
 		for i := range 10 {
 			run(k, n+i)
 		}
@@ -150,9 +150,17 @@ func BenchmarkConsolePages(b *testing.B) {
 			// fewer runs, as each sweeps the rows of the last 30 days.
 			runs = 20
 		}
-		p95[k.name] = float64(latencies(runs, func(i int) { run(k, i) })[95].Microseconds()) / 1000
+		l := latencies(runs, func(i int) { run(k, i) })
+		p95[k.name] = float64(l[95].Microseconds()) / 1000
+		if k.name == "dashboard" {
+			// The first view reads the counts (the slowest of the runs); the others are
+			// served from the minute's cache, their median is what most views cost.
+			p95["dashboard_cold"], p95["dashboard_warm"] = p95[k.name], float64(l[50].Microseconds())/1000
+		}
 	}
 	b.StopTimer()
+	b.ReportMetric(p95["dashboard_cold"], "ms_dashboard_cold")
+	b.ReportMetric(p95["dashboard_warm"], "ms_p50_dashboard_warm")
 	for _, k := range kinds {
 		b.ReportMetric(p95[k.name], "ms_p95_"+k.name)
 		b.ReportMetric(float64(biggest[k.name])/1024, "KB_max_"+k.name)

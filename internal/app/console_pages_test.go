@@ -349,6 +349,15 @@ func consoleFigures(t *testing.T, db string) {
 	if got := last(daily.Events); got[0] < 1 || got[2] != 0 {
 		t.Errorf("events over the last three days: got %v", got)
 	}
+	// Counts are read again once they are a minute old, not on every view.
+	e.create(`{"email":"d@example.com"}`)
+	if got := last(daily.Customers); got[2] != 1 {
+		t.Errorf("within the minute: today %d, want the count read before, 1", got[2])
+	}
+	e.clock.Advance(daily.FreshFor)
+	if got := last(daily.Customers); got[2] != 2 {
+		t.Errorf("a minute later: today %d, want 2", got[2])
+	}
 	rates, err := e.app.Activity.ConsentRates(owner, 2, 7)
 	if err != nil {
 		t.Fatal(err)

@@ -246,7 +246,10 @@ func (s *Server) consoleEdit(w http.ResponseWriter, r *http.Request) error {
 			// "loyalty_points: must be an integer" reads "loyalty points must be an integer".
 			f, detail := problem.FieldOf(e), problem.Detail(e)
 			if rest, ok := strings.CutPrefix(detail, f+": "); ok {
-				detail = words(f) + " " + rest
+				detail = rest
+				if !strings.HasPrefix(rest, words(f)) {
+					detail = words(f) + " " + rest
+				}
 			}
 			msgs[f] = detail
 		}
@@ -264,12 +267,12 @@ func (s *Server) consoleEdit(w http.ResponseWriter, r *http.Request) error {
 }
 
 var editTemplate = consolePageTemplate("edit", `{{with .Data}}<p>Customer <code>{{.ID}}</code>. Type a new value only where one is wrong; empty boxes stay as they are. Every change is checked as the API checks it, and written to the audit trail in your name.</p>
-<form method="post" action="/console/customers/{{.ID}}/edit" novalidate><input type="hidden" name="csrf" value="{{$.CSRF}}">
+<form method="post" action="/console/customers/{{.ID}}/edit" novalidate><input type="hidden" name="csrf" value="{{$.CSRF}}"><div class="editgrid">
 {{range .Rows}}<div class="field{{if .Message}} bad{{end}}"><label for="f-{{.Name}}">{{words .Name}}</label>
 <p class="hint" id="h-{{.Name}}">{{if .Now}}Now: {{.Now}}{{else}}Not set.{{end}}</p>
 {{if .Values}}<select id="f-{{.Name}}" name="f.{{.Name}}" aria-describedby="h-{{.Name}}{{if .Message}} m-{{.Name}}{{end}}"><option value="">(unchanged)</option>{{$t := .Typed}}{{range .Values}}<option value="{{.}}"{{if eq . $t}} selected{{end}}>{{words .}}</option>{{end}}</select>
 {{else}}<input id="f-{{.Name}}" name="f.{{.Name}}" type="text" value="{{.Typed}}" aria-describedby="h-{{.Name}}{{if .Message}} m-{{.Name}}{{end}}"{{if .Message}} aria-invalid="true"{{end}}>{{end}}
 {{if .Message}}<p class="message" id="m-{{.Name}}">{{.Message}}</p>{{end}}
 {{if .Now}}<label class="check"><input type="checkbox" name="x.{{.Name}}" value="1"{{if .Remove}} checked{{end}}> Remove {{words .Name}}</label>{{end}}</div>
-{{end}}<button type="submit">Save the corrections</button></form>
+{{end}}</div><button type="submit">Save the corrections</button></form>
 <p><a href="/console/customers/{{.ID}}">Back to the customer</a></p>{{end}}`)

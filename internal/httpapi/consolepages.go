@@ -112,7 +112,7 @@ type pageView struct {
 const pagesStyle = `<style>
 main{max-width:60rem}nav a[aria-current]{font-weight:700}
 .hint{color:#4a4a4a;font-size:.9rem;margin:.2rem 0}.message{color:#b3261e;font-weight:600;margin:.2rem 0}
-.field.bad input,.field.bad select{border-color:#b3261e}label.check{font-weight:400;display:inline-flex;gap:.4rem;margin:.3rem 0}
+.field.bad input,.field.bad select{border-color:#b3261e}label.check{font-weight:400;display:inline-flex;gap:.4rem;margin:.3rem 0}.editgrid{display:grid;grid-template-columns:repeat(auto-fill,minmax(20rem,1fr));gap:0 1.5rem}
 textarea{font:inherit;width:100%;box-sizing:border-box;border:2px solid #767676;border-radius:.3rem;padding:.5rem}
 input[type=date]{font:inherit;padding:.45rem;border:2px solid #767676;border-radius:.3rem}
 .find{position:relative}#live{list-style:none;margin:.25rem 0 0;padding:0;border:2px solid #767676;border-radius:.3rem;background:#fff}
