@@ -96,7 +96,6 @@ type consoleView struct {
 	Enrol                              *staff.Enrolment
 	Results                            []customer.SearchResult
 	Customer                           *customer.View
-	Fields                             []fieldRow
 	Purposes                           []string
 	Purpose                            string
 	SignedIn                           bool
