@@ -244,6 +244,14 @@ func TestConsolePagesInChromium(t *testing.T) {
 	if acc, err := p.app.Store.Staff().AccountByEmail(context.Background(), "leaver@shop.example"); err != nil || !acc.Disabled {
 		t.Errorf("the person is not disabled: %v", err)
 	}
+	if got := b.Text("main"); strings.Count(got, "Disable") != 0 || !strings.Contains(got, "you") {
+		t.Errorf("after disabling the only other person, a Disable button is left: %q", got)
+	}
+	var status int
+	b.Eval(`fetch("/console/admin/staff/disable", {method: "POST", body: new URLSearchParams({csrf: document.querySelector("input[name=csrf]").value, email: "Olive@shop.example"})}).then(r => r.status)`, &status)
+	if acc, err := p.app.Store.Staff().AccountByEmail(context.Background(), "olive@shop.example"); status != http.StatusUnprocessableEntity || err != nil || acc.Disabled {
+		t.Errorf("disabling oneself: got %d (disabled: %v)", status, acc.Disabled)
+	}
 	es, _ := p.app.Store.Audit().ListAudit(context.Background(), audit.Filter{ActorID: "staff:" + owner, Limit: 200})
 	done := map[string]bool{}
 	for _, e := range es {

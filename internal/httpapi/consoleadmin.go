@@ -235,9 +235,14 @@ func (s *Server) adminPage(r *http.Request) (adminData, error) {
 // consoleDisableStaff turns a person's access off: their sessions and the keys they made
 // stop working at once (staff.Service.Disable).
 func (s *Server) consoleDisableStaff(w http.ResponseWriter, r *http.Request) error {
-	_, _, r, vals, ok, err := s.staffForm(w, r, "Administration", catalog.PermAPIKeysManage)
+	_, a, r, vals, ok, err := s.staffForm(w, r, "Administration", catalog.PermAPIKeysManage)
 	if !ok {
 		return err
+	}
+	// Turning one's own access off from here would lock the person out mid-task; another
+	// administrator, or steward staff disable on the server, does it.
+	if strings.EqualFold(strings.TrimSpace(vals["email"]), a.Email) {
+		return problem.InvalidField("email", "is your own account: ask another administrator to disable it")
 	}
 	if _, err := s.Staff.Disable(r.Context(), vals["email"]); err != nil {
 		return err
@@ -295,7 +300,7 @@ var adminTemplate = consolePageTemplate("admin", `{{if .Done}}<p role="status">D
 {{with .NewKey}}<div class="newkey" role="region" aria-label="The new key"><p><strong>Copy the new key now:</strong> it is shown this once and stored only as a hash.</p><p><code>{{.}}</code></p></div>{{end}}
 <h2>Staff</h2><table><caption class="sr">Staff accounts</caption><thead><tr><th scope="col">Person</th><th scope="col">Role</th><th scope="col">Second factor</th><th scope="col">Since</th><th scope="col">Access</th></tr></thead><tbody>
 {{range .Staff}}<tr><td>{{.Email}}</td><td>{{.Role}}</td><td>{{if .SecondFactor}}authenticator{{else}}set up at first sign-in, or by the identity provider{{end}}{{if not .LockedUntil.IsZero}}; locked until {{when .LockedUntil}}{{end}}</td><td>{{date .CreatedAt}}</td>
-<td>{{if .Disabled}}disabled{{else}}<form method="post" action="/console/admin/staff/disable"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="email" value="{{.Email}}"><button type="submit">Disable<span class="sr"> {{.Email}}</span></button></form>{{end}}</td></tr>
+<td>{{if .Disabled}}disabled{{else if eq .Email $.Email}}you{{else}}<form method="post" action="/console/admin/staff/disable"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="email" value="{{.Email}}"><button type="submit">Disable<span class="sr"> {{.Email}}</span></button></form>{{end}}</td></tr>
 {{else}}<tr><td colspan="5">No staff accounts yet: add one with steward staff add.</td></tr>{{end}}</tbody></table>
 <h2>Identity providers</h2><table><caption class="sr">Ways to sign in</caption><thead><tr><th scope="col">Provider</th><th scope="col">State</th><th scope="col">Groups and the roles they give</th></tr></thead><tbody>
 {{range .Providers}}<tr><td>{{.Name}}</td><td>{{if .On}}configured{{else}}not configured ({{.How}}){{end}}</td><td>{{range .Groups}}{{index . 0}} → {{index . 1}}<br>{{else}}—{{end}}</td></tr>{{end}}</tbody></table>
