@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
@@ -107,7 +108,11 @@ func (s *Server) fieldGroups(values map[string]any) []fieldGroup {
 			at[f.Category] = i
 			out = append(out, fieldGroup{Category: f.Category})
 		}
-		out[i].Fields = append(out[i].Fields, fieldRow{Name: f.Name, Value: valueText(v)})
+		text := valueText(v)
+		if t, err := time.Parse(time.RFC3339Nano, text); err == nil && f.Type == "datetime" {
+			text = t.UTC().Format("2 Jan 2006 15:04 UTC") // a time, not a raw timestamp
+		}
+		out[i].Fields = append(out[i].Fields, fieldRow{Name: f.Name, Value: text})
 	}
 	return out
 }
