@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/acme/autocert"
 
+	daily "github.com/stewardhq/steward/internal/activity"
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/authz"
@@ -80,7 +81,9 @@ type App struct {
 	// the quality report.
 	Duplicates *duplicate.Service
 	Monitor    *quality.Monitor
-	Retention  *retention.Service
+	// Activity counts customers, events, consents and requests per day for the console.
+	Activity  *daily.Service
+	Retention *retention.Service
 	// Jobs shows background jobs to the roles whose work they are.
 	Jobs *job.Viewer
 	// Notice writes the public privacy notice and the records of processing.
@@ -304,6 +307,9 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	if a.Monitor, err = quality.NewMonitor(db.Quality(), cfg.ContactInactiveAfter, now); err != nil {
 		return nil, err
 	}
+	if a.Activity, err = daily.New(db.Activity(), cat, a.Clock); err != nil {
+		return nil, err
+	}
 	var cache *consent.Cache
 	if cfg.DecisionCache > 0 {
 		cache = decisionCache(db, cfg.DecisionCache)
@@ -471,7 +477,7 @@ func (a *App) Close() error {
 // HTTP builds the API handler.
 func (a *App) HTTP() *httpapi.Server {
 	return &httpapi.Server{Customers: a.Customers, Consents: a.Consents, Audit: a.Audit, APIKeys: a.APIKeys, Rotator: a.Rotator, Jobs: a.Jobs,
-		Rights: a.Rights, Duplicates: a.Duplicates,
+		Rights: a.Rights, Duplicates: a.Duplicates, Activity: a.Activity,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
 		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff, OIDC: a.oidc(), OIDCRoles: a.oidcRoles(), CAS: a.cas(), CASRoles: a.casRoles(),

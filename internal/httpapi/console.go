@@ -6,18 +6,12 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
-	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/customer"
-	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/problem"
-	"github.com/stewardhq/steward/internal/quality"
-	"github.com/stewardhq/steward/internal/rights"
 	"github.com/stewardhq/steward/internal/sso"
 	"github.com/stewardhq/steward/internal/staff"
 )
@@ -38,7 +32,6 @@ func (s *Server) consoleRoutes() []route {
 		post("/console/login", s.consoleLogin, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 401, 422, 429)),
 		get("/console/mfa", s.consoleMFAPage, public, pages, page, redirects(303)),
 		post("/console/mfa", s.consoleMFA, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403, 422)),
-		get("/console", s.consoleHome, public, pages, query(param{Name: "q", Type: "string", Description: "What to search for: a name, town, postal code, e-mail, phone or number."}), page, redirects(303)),
 		get("/console/customers/{id}", s.consoleCustomer, public, pages, page, redirects(303), errs(403, 404, 410, 422)),
 		post("/console/customers/{id}/reveal", s.consoleReveal, public, pages, inMedia(formMedia), page, errs(400, 403, 404, 410, 422)),
 		get("/console/oidc/login", s.oidcLogin, public, pages, redirects(302), errs(404, 503)),
@@ -97,27 +90,16 @@ func tokenForm(w http.ResponseWriter, r *http.Request, want string) (map[string]
 	return vals, nil
 }
 
-// customerExtras are the sections of a customer's page besides the profile; a section the
-// person's role may not read stays empty.
-type customerExtras struct {
-	Consents *consent.History
-	Events   []ingest.EventView
-	Orders   []ingest.Order
-	Requests []*rights.Request
-	Audit    []audit.Entry
-	Status   *quality.Status
-}
-
 type consoleView struct {
 	customerExtras
 	Title, CSRF, Email, Role, Error, Q string
 	Enrol                              *staff.Enrolment
 	Results                            []customer.SearchResult
 	Customer                           *customer.View
-	Fields                             []fieldRow
 	Purposes                           []string
 	Purpose                            string
 	SignedIn                           bool
+	Nav                                []navLink
 	OIDC                               bool
 	CAS                                bool
 }
@@ -197,27 +179,6 @@ func (s *Server) consoleMFA(w http.ResponseWriter, r *http.Request) error {
 	return seeOther(w, "/console")
 }
 
-func (s *Server) consoleHome(w http.ResponseWriter, r *http.Request) error {
-	sess, a, ctx, ok := s.signedIn(w, r)
-	if !ok {
-		return nil
-	}
-	v := consoleView{Title: "Find a customer", CSRF: sess.CSRF, Email: a.Email, Role: a.Role, SignedIn: true, Q: strings.TrimSpace(r.URL.Query().Get("q"))}
-	if v.Q != "" {
-		res, err := s.Customers.Search(ctx, v.Q, customer.SearchFilter{}, 20, "")
-		switch {
-		case problem.Is(err, problem.Invalid) || problem.Is(err, problem.Forbidden):
-			v.Error = problem.Detail(err)
-		case err != nil:
-			return err
-		case len(res) == 0:
-			v.Error = "No customer matches."
-		}
-		v.Results = res
-	}
-	return s.consolePage(w, http.StatusOK, v)
-}
-
 func (s *Server) consoleCustomer(w http.ResponseWriter, r *http.Request) error {
 	sess, a, ctx, ok := s.signedIn(w, r)
 	if !ok {
@@ -231,54 +192,16 @@ func (s *Server) showCustomer(w http.ResponseWriter, ctx context.Context, sess s
 	if err != nil {
 		return mergedRedirect(w, err)
 	}
-	v := consoleView{Title: "Customer", CSRF: sess.CSRF, Email: a.Email, Role: a.Role, SignedIn: true, Customer: &c, Purpose: purpose}
-	for name, val := range c.Fields {
-		v.Fields = append(v.Fields, fieldRow{Name: name, Value: valueText(val)})
-	}
-	sort.Slice(v.Fields, func(i, j int) bool { return v.Fields[i].Name < v.Fields[j].Name })
+	v := s.chrome(sess, a, "Customer")
+	v.Customer, v.Purpose = &c, purpose
 	if r, ok := s.Catalog.Role(a.Role); ok && s.Catalog.RoleHas(a.Role, "customers.reveal") {
 		v.Purposes = r.Purposes
 	}
 	v.Status = c.ContactStatus
-	if err := s.customerSections(ctx, c.ID, purpose, &v.customerExtras); err != nil {
+	if err := s.customerSections(ctx, &c, purpose, &v.customerExtras); err != nil {
 		return err
 	}
 	return s.consolePage(w, http.StatusOK, v)
-}
-
-// customerSections fills the page's other sections, each read through its service as the
-// person (and audited so); one their role may not read is left out rather than failing the
-// page.
-func (s *Server) customerSections(ctx context.Context, id, purpose string, x *customerExtras) error {
-	allowed := func(err error) error {
-		if problem.Is(err, problem.Forbidden) {
-			return nil
-		}
-		return err
-	}
-	if h, err := s.Consents.History(ctx, id); err == nil {
-		x.Consents = &h
-	} else if err = allowed(err); err != nil {
-		return err
-	}
-	var err error
-	if s.Ingest != nil {
-		if purpose != "" {
-			if x.Events, _, err = s.Ingest.Events(ctx, id, purpose, ingest.EventFilter{Limit: 20}); allowed(err) != nil {
-				return err
-			}
-		}
-		if x.Orders, err = s.Ingest.Orders(ctx, id, 20); allowed(err) != nil {
-			return err
-		}
-	}
-	if x.Requests, err = s.Rights.List(ctx, rights.RequestFilter{CustomerID: id, Limit: 20}, ""); allowed(err) != nil {
-		return err
-	}
-	if x.Audit, err = s.Audit.List(ctx, audit.Filter{CustomerID: id, Limit: 20}); allowed(err) != nil {
-		return err
-	}
-	return nil
 }
 
 func valueText(v any) string {
@@ -339,13 +262,13 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .
 form.inline{display:inline}.sr{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}section{border-top:1px solid #ccc;margin-top:1rem}
 </style></head><body>
 {{if .SignedIn}}<header><span>Steward console — {{.Email}} ({{.Role}})</span>
-<nav aria-label="Console"><a href="/console">Find</a> · <a href="/console/requests">Requests</a> · <a href="/console/duplicates">Duplicates</a></nav>
+<nav aria-label="Console">{{range $i, $l := .Nav}}{{if $i}} · {{end}}<a href="{{.Href}}"{{if eq $l.Label $.Title}} aria-current="page"{{end}}>{{.Label}}</a>{{end}}</nav>
 <form method="post" action="/console/sign-out"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit">Sign out</button></form></header>{{end}}
 <main><h1>{{.Title}}</h1>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
 `
 
-var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncMap{"words": words}).Parse(consoleHead + `{{if eq .Title "Sign in"}}<form method="post" action="/console/login">
+var consoleTemplate = template.Must(template.New("console").Funcs(consoleFuncs).Parse(consoleHead + `{{if eq .Title "Sign in"}}<form method="post" action="/console/login">
 <label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button></form>
@@ -358,26 +281,12 @@ var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncM
 <label for="code">Six-digit code</label><input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required>
 <button type="submit">Continue</button></form>
 {{else if .Customer}}{{with .Customer}}<p>Customer <code>{{.ID}}</code>{{if $.Purpose}}, shown for the purpose <strong>{{words $.Purpose}}</strong>{{else}}, masked{{end}}.</p>{{end}}
-<table><thead><tr><th scope="col">Field</th><th scope="col">Value</th></tr></thead><tbody>
-{{range .Fields}}<tr><td>{{words .Name}}</td><td>{{.Value}}</td></tr>{{end}}</tbody></table>
+{{template "customer-fields" .}}
 {{if .Purposes}}<form method="post" action="/console/customers/{{.Customer.ID}}/reveal"><input type="hidden" name="csrf" value="{{.CSRF}}">
 <label for="purpose">Show in clear, for</label><select id="purpose" name="purpose">{{range .Purposes}}<option value="{{.}}">{{words .}}</option>{{end}}</select>
 <button type="submit">Reveal</button></form>{{end}}
-{{with .Status}}<h2>Contact status</h2><p>{{words .Status}}{{range .Reasons}} — {{.}}{{end}}</p>{{end}}
-{{with .Consents}}<h2>Consents</h2><table><thead><tr><th scope="col">Purpose</th><th scope="col">Now</th><th scope="col">Policy</th></tr></thead><tbody>
-{{range .State}}<tr><td>{{words .Purpose}}</td><td>{{if .Allowed}}allowed{{else}}not allowed{{end}} ({{words .Reason}})</td><td>{{.PolicyVersion}}</td></tr>{{end}}</tbody></table>
-<p>{{len .History}} records in the ledger{{if .History}}, each with a signed receipt where one was given{{end}}.</p>{{end}}
-{{if .Orders}}<h2>Orders</h2><table><thead><tr><th scope="col">Order</th><th scope="col">Placed</th><th scope="col">Status</th><th scope="col">Total</th><th scope="col">Refunded</th></tr></thead><tbody>
-{{range .Orders}}<tr><td>{{.OrderID}}</td><td>{{.PlacedAt.Format "2 Jan 2006"}}</td><td>{{words .Status}}</td><td>{{printf "%.2f" .Total}} {{.Currency}}</td><td>{{printf "%.2f" .Refunded}}</td></tr>{{end}}</tbody></table>{{end}}
-{{if .Events}}<h2>Latest events</h2><ul>{{range .Events}}<li>{{.Timestamp.Format "2 Jan 2006 15:04"}} — {{.Type}}{{with .Name}}: {{.}}{{end}}</li>{{end}}</ul>{{end}}
-{{if .Requests}}<h2>Requests</h2><ul>{{range .Requests}}<li>{{words .Type}}: {{words .State}}, due {{.DueAt.Format "2 Jan 2006"}}</li>{{end}}</ul>{{end}}
-{{if .Audit}}<h2>Who processed this customer's data</h2><table><thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Purpose</th></tr></thead><tbody>
-{{range .Audit}}<tr><td>{{.Time.Format "2 Jan 2006 15:04"}}</td><td>{{.ActorID}} ({{.ActorRole}})</td><td>{{.Action}}</td><td>{{.Purpose}}</td></tr>{{end}}</tbody></table>{{end}}
-<p><a href="/console">Find another customer</a></p>
-{{else}}<form method="get" action="/console" role="search"><label for="q">Name, town, postal code, e-mail, phone or number</label>
-<input id="q" name="q" type="search" value="{{.Q}}" autofocus><button type="submit">Find</button></form>
-{{if .Results}}<table><thead><tr><th scope="col">Customer</th><th scope="col">Name</th><th scope="col">E-mail</th><th scope="col">Town</th><th scope="col">Matched</th></tr></thead><tbody>
-{{range .Results}}<tr><td><a href="/console/customers/{{.ID}}">{{.ID}}</a></td><td>{{index .Fields "first_name"}} {{index .Fields "last_name"}}</td><td>{{index .Fields "email"}}</td><td>{{index .Fields "city"}}</td><td>{{range $i, $m := .Matched}}{{if $i}}, {{end}}{{words $m}}{{end}}</td></tr>{{end}}</tbody></table>{{end}}
+{{template "customer-more" .}}
+<p><a href="/console/search">Find another customer</a></p>
 {{end}}</main></body></html>
 `))
 

@@ -4,8 +4,8 @@ import (
 	"html/template"
 	"net/http"
 	"sort"
-	"strconv"
 
+	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/rights"
@@ -69,7 +69,7 @@ func (s *Server) consoleRequests(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) chrome(sess staff.Session, a staff.Account, title string) consoleView {
-	return consoleView{Title: title, CSRF: sess.CSRF, Email: a.Email, Role: a.Role, SignedIn: true}
+	return consoleView{Title: title, CSRF: sess.CSRF, Email: a.Email, Role: a.Role, SignedIn: true, Nav: s.nav(a.Role)}
 }
 
 func (s *Server) workPage(w http.ResponseWriter, v workView) error {
@@ -118,6 +118,9 @@ func (s *Server) consoleDuplicates(w http.ResponseWriter, r *http.Request) error
 	if !ok {
 		return nil
 	}
+	if !s.Catalog.RoleHas(a.Role, catalog.PermCustomersWrite) {
+		return problem.Forbiddenf("your role (%s) may not review duplicates", a.Role)
+	}
 	pending, _, err := s.Duplicates.List(ctx, duplicate.Pending, "", 50)
 	if err != nil {
 		return err
@@ -155,8 +158,7 @@ func (s *Server) consoleDuplicateStep(w http.ResponseWriter, r *http.Request) er
 	return seeOther(w, "/console/duplicates?done="+r.PathValue("step"))
 }
 
-var workTemplate = template.Must(template.New("work").Funcs(template.FuncMap{"words": words,
-	"pct": func(f float64) string { return strconv.FormatFloat(f*100, 'f', 0, 64) + "%" }}).Parse(consoleHead + `
+var workTemplate = template.Must(template.New("work").Funcs(consoleFuncs).Parse(consoleHead + `
 {{if .Done}}<p role="status">Done: {{words .Done}}.</p>{{end}}
 {{if eq .Title "Requests"}}
 <table><thead><tr><th scope="col">Request</th><th scope="col">Customer</th><th scope="col">State</th><th scope="col">Due</th><th scope="col">Work</th></tr></thead><tbody>

@@ -87,6 +87,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.portalRoutes()...)
 	rs = append(rs, s.consoleRoutes()...)
 	rs = append(rs, s.consoleWorkRoutes()...)
+	rs = append(rs, s.consolePageRoutes()...)
 	rs = append(rs, s.sourceRoutes()...)
 	rs = append(rs, s.segmentRoutes()...)
 	return append(rs, s.duplicateRoutes()...)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stewardhq/steward/internal/activity"
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/auth"
 	"github.com/stewardhq/steward/internal/authz"
@@ -54,6 +55,7 @@ type Customers interface {
 	List(ctx context.Context, after string, limit int, purpose string) ([]customer.View, string, error)
 	Search(ctx context.Context, q string, f customer.SearchFilter, limit int, purpose string) ([]customer.SearchResult, error)
 	ValidateForm(ctx context.Context, f quality.Form) (quality.Report, error)
+	CheckFields(ctx context.Context, fields map[string]any) ([]error, error)
 }
 
 // Jobs shows a job to the roles whose work it is (job.Viewer).
@@ -104,6 +106,8 @@ type Server struct {
 	CASRoles [][2]string
 	// ConsentScript, when set, makes the consent banner's script (/consent.js).
 	ConsentScript func(ctx context.Context) ([]byte, error)
+	// Activity counts what happened per day, for the console's charts.
+	Activity *activity.Service
 	// Duplicates serves the duplicate review queue and the quality report.
 	Duplicates *duplicate.Service
 	// CustomerStats, when set, is exported as steward_undecryptable_records_total: how often

@@ -74,6 +74,8 @@ type Store interface {
 	// AccountByEmail and Account return NotFound for no such account.
 	AccountByEmail(ctx context.Context, email string) (Account, error)
 	Account(ctx context.Context, id string) (Account, error)
+	// Accounts returns every account, by e-mail address.
+	Accounts(ctx context.Context) ([]Account, error)
 	// UpdateAccount stores a's failures, lock, second factor and state, with entries.
 	UpdateAccount(ctx context.Context, a Account, entries []audit.Entry) error
 	AddSession(ctx context.Context, s Session) error
