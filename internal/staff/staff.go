@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"golang.org/x/crypto/argon2"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -45,6 +46,9 @@ type Account struct {
 	Failures    int
 	LockedUntil time.Time
 	CreatedAt   time.Time
+	// Via is where the account comes from: "" for a local password, or the identity provider
+	// that vouches for the person ("ldap", "saml", "oidc", "cas").
+	Via string
 }
 
 // Session is a signed-in browser. Stage says how far sign-in got: the password checked but
@@ -59,6 +63,13 @@ type Session struct {
 	CreatedAt time.Time
 	SeenAt    time.Time
 	ExpiresAt time.Time
+	// AuthAt is when the person last proved who they are in this session (sign-in or
+	// re-authentication): a reveal asks again when it is older than ReauthAfter.
+	AuthAt time.Time
+	// Next is the console page a sign-in goes on to (checked by the console).
+	Next string
+	// Ceremony is a WebAuthn ceremony in progress (its challenge), until it finishes.
+	Ceremony []byte
 }
 
 // Sign-in stages.
@@ -81,8 +92,13 @@ type Store interface {
 	Session(ctx context.Context, hash []byte) (Session, error)
 	UpdateSession(ctx context.Context, s Session) error
 	DeleteSession(ctx context.Context, hash []byte) error
-	// DeleteSessions ends every session of an account.
-	DeleteSessions(ctx context.Context, accountID string) error
+	// DeleteSessions ends every session of an account, with entries.
+	DeleteSessions(ctx context.Context, accountID string, entries []audit.Entry) error
+	PasskeyStore
+	InviteStore
+	// ConsumeOnce records id as used until expires; Conflict if it was used before. It keeps
+	// identity-provider assertions single-use across every node.
+	ConsumeOnce(ctx context.Context, id string, expires time.Time) error
 }
 
 // Limits and lifetimes: OWASP's argon2id minimum (19 MiB, two passes, one lane), five
@@ -110,6 +126,8 @@ type Deps struct {
 	// Issuer names the installation in authenticator apps.
 	Issuer string
 	Clock  clock.Clock
+	// WebAuthn verifies passkeys; nil turns them off.
+	WebAuthn *webauthn.WebAuthn
 }
 
 // Service is staff identity.
@@ -151,6 +169,14 @@ const (
 	ActionEnrol    = "staff.mfa_enrol"
 	ActionLocked   = "staff.locked"
 	ActionDisabled = "staff.disable"
+	// ActionSessionEnd is a session ended by its idle or absolute timeout.
+	ActionSessionEnd = "staff.session_end"
+	// ActionSignOutAll is a person ending every session they have.
+	ActionSignOutAll = "staff.sign_out_everywhere"
+	ActionReauth     = "staff.reauthenticate"
+	ActionInvite     = "staff.invite"
+	ActionPasskeyAdd = "staff.passkey_add"
+	ActionPasskeyDel = "staff.passkey_remove"
 )
 
 func normEmail(email string) (string, error) {
@@ -165,26 +191,9 @@ func normEmail(email string) (string, error) {
 // Add creates an account. Needs apikeys.manage (staff are handed access like keys are), and,
 // like a key, never more than the one who adds them holds.
 func (s *Service) Add(ctx context.Context, email, role, password string) (Account, error) {
-	by, err := authz.Require(ctx, s.d.Catalog, "apikeys.manage")
+	_, email, err := s.grant(ctx, email, role)
 	if err != nil {
 		return Account{}, err
-	}
-	email, err = normEmail(email)
-	if err != nil {
-		return Account{}, err
-	}
-	r, ok := s.d.Catalog.Role(role)
-	if !ok {
-		return Account{}, problem.InvalidField("role", "unknown role %q", role)
-	}
-	if s.d.Catalog.BrowserSafe(role) || role == "ingest" {
-		return Account{}, problem.InvalidField("role", "%q is a role for write keys, not people", role)
-	}
-	byRole, _ := s.d.Catalog.Role(by.Role)
-	for _, p := range r.Permissions {
-		if !contains(byRole.Permissions, p) {
-			return Account{}, problem.Forbiddenf("role %q holds %s, which you do not", role, p)
-		}
 	}
 	if len([]rune(password)) < MinPassword || len(password) > 256 {
 		return Account{}, problem.InvalidField("password", "must be %d to 256 characters", MinPassword)
@@ -293,6 +302,9 @@ func (s *Service) newSession(ctx context.Context, accountID, stage string, life 
 	}
 	now := s.d.Clock()
 	sess := Session{Hash: hash, AccountID: accountID, Stage: stage, CSRF: csrf, CreatedAt: now, SeenAt: now, ExpiresAt: now.Add(life)}
+	if stage == StageDone {
+		sess.AuthAt = now
+	}
 	return sessionPrefix + raw, sess, s.d.Store.AddSession(ctx, sess)
 }
 
@@ -313,7 +325,7 @@ func (s *Service) Who(ctx context.Context, cookie string, half bool) (Session, A
 	}
 	now := s.d.Clock()
 	if !now.Before(sess.ExpiresAt) || now.Sub(sess.SeenAt) > IdleFor {
-		_ = s.d.Store.DeleteSession(ctx, sess.Hash)
+		s.endSession(ctx, sess)
 		return Session{}, Account{}, problem.New(problem.Unauthenticated, "your session ended; sign in again")
 	}
 	if sess.Stage != StageDone && !half {
@@ -382,19 +394,7 @@ func (s *Service) Verify(ctx context.Context, sess Session, a Account, code stri
 	}
 	actx := authz.WithActor(ctx, Actor(a))
 	if !ValidCode(plain, code, s.d.Clock()) {
-		a.Failures++
-		e := audit.New(actx, ActionSignIn, "", nil, "")
-		e.Outcome = audit.OutcomeDenied
-		entries := []audit.Entry{e}
-		if a.Failures >= MaxFailures {
-			a.Failures, a.LockedUntil = 0, s.d.Clock().Add(LockFor)
-			entries = append(entries, audit.New(actx, ActionLocked, "", nil, ""))
-			_ = s.d.Store.DeleteSession(ctx, sess.Hash)
-		}
-		if err := s.d.Store.UpdateAccount(ctx, a, entries); err != nil {
-			return err
-		}
-		return problem.InvalidField("code", "that code is not right; use the newest one your app shows")
+		return s.failed(ctx, actx, sess, a, ActionSignIn, problem.InvalidField("code", "that code is not right; use the newest one your app shows"))
 	}
 	var entries []audit.Entry
 	if enrolling {
@@ -506,32 +506,42 @@ func RoleFor(groups []string, m [][2]string) (role string, ok bool) {
 // follows the provider's groups afterwards. A disabled account stays out. The provider
 // answers for the second factor.
 func (s *Service) SignInExternal(ctx context.Context, email, role, via string) (string, Session, error) {
-	email, err := normEmail(email)
+	a, err := s.externalAccount(ctx, email, role, via)
 	if err != nil {
-		return "", Session{}, problem.New(problem.Unauthenticated, "the identity provider gave no usable e-mail address")
-	}
-	if _, ok := s.d.Catalog.Role(role); !ok || s.d.Catalog.BrowserSafe(role) || role == "ingest" {
-		return "", Session{}, problem.Forbiddenf("your groups map to role %q, which is not a role for people", role)
-	}
-	a, err := s.d.Store.AccountByEmail(ctx, email)
-	switch {
-	case problem.Is(err, problem.NotFound):
-		a = Account{ID: ident.New(), Email: email, Role: role, CreatedAt: s.d.Clock()}
-		e := audit.New(authz.WithActor(ctx, Actor(a)), ActionAdd, "", nil, "")
-		e.Target = "staff:" + a.ID + " role:" + role + " via:" + via
-		if err := s.d.Store.AddAccount(ctx, a, []audit.Entry{e}); err != nil {
-			return "", Session{}, err
-		}
-	case err != nil:
 		return "", Session{}, err
-	case a.Disabled:
-		return "", Session{}, problem.New(problem.Unauthenticated, "this account is disabled")
 	}
-	a.Role = role
 	e := audit.New(authz.WithActor(ctx, Actor(a)), ActionSignIn, "", nil, "")
 	e.Target = "via:" + via
 	if err := s.d.Store.UpdateAccount(ctx, a, []audit.Entry{e}); err != nil {
 		return "", Session{}, err
 	}
 	return s.newSession(ctx, a.ID, StageDone, SessionFor)
+}
+
+// externalAccount finds or creates the account of a person an identity provider vouched
+// for, with the role their groups map to now.
+func (s *Service) externalAccount(ctx context.Context, email, role, via string) (Account, error) {
+	email, err := normEmail(email)
+	if err != nil {
+		return Account{}, problem.New(problem.Unauthenticated, "the identity provider gave no usable e-mail address")
+	}
+	if _, ok := s.d.Catalog.Role(role); !ok || s.d.Catalog.BrowserSafe(role) || role == "ingest" {
+		return Account{}, problem.Forbiddenf("your groups map to role %q, which is not a role for people", role)
+	}
+	a, err := s.d.Store.AccountByEmail(ctx, email)
+	switch {
+	case problem.Is(err, problem.NotFound):
+		a = Account{ID: ident.New(), Email: email, Role: role, CreatedAt: s.d.Clock(), Via: via}
+		e := audit.New(authz.WithActor(ctx, Actor(a)), ActionAdd, "", nil, "")
+		e.Target = "staff:" + a.ID + " role:" + role + " via:" + via
+		if err := s.d.Store.AddAccount(ctx, a, []audit.Entry{e}); err != nil {
+			return Account{}, err
+		}
+	case err != nil:
+		return Account{}, err
+	case a.Disabled:
+		return Account{}, problem.New(problem.Unauthenticated, "this account is disabled")
+	}
+	a.Role = role
+	return a, nil
 }
