@@ -95,6 +95,7 @@ type Config struct {
 	CASURL           string        `json:"cas-url"`           // staff sign-in through this CAS 3.0 server
 	CASRoles         string        `json:"cas-roles"`         // group=role,… as oidc-roles
 	CASGroups        string        `json:"cas-groups"`        // the CAS attribute listing the person's groups
+	Identity
 	ExportTTL        time.Duration `json:"export-ttl"`        // how long an export can be downloaded
 	RequestFourEyes  bool          `json:"request-four-eyes"` // who opens a staff request may not verify it
 	InactiveAfter    string        `json:"inactive-after"`    // retention word; inactive customers are erased ("" never)
@@ -144,6 +145,7 @@ func Default() Config {
 
 		OIDCClaim:                "groups",
 		CASGroups:                "memberOf",
+		Identity:                 Identity{SAMLGroups: "groups", SAMLEmail: "mail", LDAPGroupAttribute: "cn"},
 		DuplicateReviewThreshold: 0.5,
 		DuplicateMergeThreshold:  0.99,
 		DuplicateScanEvery:       24 * time.Hour,
@@ -242,6 +244,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.checkCAS(); err != nil {
+		return err
+	}
+	if err := c.checkIdentity(); err != nil {
 		return err
 	}
 	if _, err := ParseOrigins(c.PrivacyOrigins); err != nil {
