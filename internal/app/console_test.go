@@ -110,10 +110,10 @@ func consoleSignIn(t *testing.T, db string) {
 	if strings.Contains(page, "cust@example.com") || !strings.Contains(page, `<option value="support">`) {
 		t.Fatalf("customer page not masked or no reveal: %s", page)
 	}
-	if code, _, page, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"support"}, "csrf": {csrf[1]}}, session); code != 200 || !strings.Contains(page, "cust@example.com") {
+	if code, _, page, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"support"}, "reason": {"ticket 4711"}, "csrf": {csrf[1]}}, session); code != 200 || !strings.Contains(page, "cust@example.com") {
 		t.Errorf("reveal: %d", code)
 	}
-	if code, _, _, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"marketing_email"}, "csrf": {csrf[1]}}, session); code != 403 {
+	if code, _, _, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"marketing_email"}, "reason": {"ticket 4711"}, "csrf": {csrf[1]}}, session); code != 403 {
 		t.Errorf("reveal for a purpose the role may not act for: %d", code)
 	}
 	es, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{ActorID: "staff:" + acc.ID, Limit: 100})

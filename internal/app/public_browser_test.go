@@ -371,6 +371,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	b.RequireAccessible("console-customer")
 	b.Select("#purpose", "support")
+	b.Fill("#reason", "ticket 4711")
 	b.Submit(`form[action$="/reveal"] button`)
 	if got := b.Text("main"); !strings.Contains(got, "quinn@example.com") || !strings.Contains(got, "York") {
 		t.Fatalf("revealed: %q", got)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -34,17 +35,17 @@ func (s *Server) consoleRoutes() []route {
 	}
 	page := outMedia("text/html", 200)
 	return []route{
-		get("/console/login", s.consoleLoginPage, public, pages, page),
-		post("/console/login", s.consoleLogin, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 401, 422, 429)),
+		get("/console/login", s.consoleLoginPage, public, pages, query(nextParam), page),
+		post("/console/login", s.consoleLogin, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 401, 403, 422, 429)),
 		get("/console/mfa", s.consoleMFAPage, public, pages, page, redirects(303)),
 		post("/console/mfa", s.consoleMFA, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403, 422)),
 		get("/console", s.consoleHome, public, pages, query(param{Name: "q", Type: "string", Description: "What to search for: a name, town, postal code, e-mail, phone or number."}), page, redirects(303)),
 		get("/console/customers/{id}", s.consoleCustomer, public, pages, page, redirects(303), errs(403, 404, 410, 422)),
-		post("/console/customers/{id}/reveal", s.consoleReveal, public, pages, inMedia(formMedia), page, errs(400, 403, 404, 410, 422)),
-		get("/console/oidc/login", s.oidcLogin, public, pages, redirects(302), errs(404, 503)),
+		post("/console/customers/{id}/reveal", s.consoleReveal, public, pages, inMedia(formMedia), page, redirects(303), errs(400, 403, 404, 410, 422)),
+		get("/console/oidc/login", s.oidcLogin, public, pages, query(nextParam), redirects(302), errs(404, 503)),
 		get("/console/oidc/callback", s.oidcCallback, public, pages, query(param{Name: "code", Type: "string"}, param{Name: "state", Type: "string"}),
 			redirects(303), page, errs(401, 403, 404, 503)),
-		get("/console/cas/login", s.casLogin, public, pages, redirects(302), errs(404)),
+		get("/console/cas/login", s.casLogin, public, pages, query(nextParam), redirects(302), errs(404)),
 		get("/console/cas/callback", s.casCallback, public, pages, query(param{Name: "ticket", Type: "string"}, param{Name: "s", Type: "string"}),
 			redirects(303), page, errs(401, 403, 404, 503)),
 		post("/console/sign-out", s.consoleSignOut, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403)),
@@ -74,7 +75,7 @@ func (s *Server) consoleSession(r *http.Request, half bool) (staff.Session, staf
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (staff.Session, staff.Account, context.Context, bool) {
 	sess, a, err := s.consoleSession(r, false)
 	if err != nil {
-		_ = seeOther(w, "/console/login")
+		_ = seeOther(w, loginURL(r))
 		return sess, a, nil, false
 	}
 	return sess, a, authz.WithActor(r.Context(), staff.Actor(a)), true
@@ -111,7 +112,6 @@ type customerExtras struct {
 type consoleView struct {
 	customerExtras
 	Title, CSRF, Email, Role, Error, Q string
-	Enrol                              *staff.Enrolment
 	Results                            []customer.SearchResult
 	Customer                           *customer.View
 	Fields                             []fieldRow
@@ -120,6 +120,9 @@ type consoleView struct {
 	SignedIn                           bool
 	OIDC                               bool
 	CAS                                bool
+	SAML, LDAP                         bool
+	// Next is the page a sign-in goes on to.
+	Next string
 }
 
 type fieldRow struct{ Name, Value string }
@@ -134,10 +137,14 @@ func (s *Server) consoleLoginPage(w http.ResponseWriter, r *http.Request) error 
 	if _, _, err := s.consoleSession(r, false); err == nil {
 		return seeOther(w, "/console")
 	}
-	return s.consolePage(w, http.StatusOK, consoleView{Title: "Sign in", OIDC: s.OIDC != nil, CAS: s.CAS != nil})
+	return s.consolePage(w, http.StatusOK, consoleView{Title: "Sign in", OIDC: s.OIDC != nil, CAS: s.CAS != nil, SAML: s.Identity.SAML != nil,
+		LDAP: s.Identity.LDAP != nil, Next: safeNext(r.URL.Query().Get("next"))})
 }
 
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
+	if err := sameOrigin(r); err != nil {
+		return err
+	}
 	addr := s.limits.clientAddr(r)
 	if err := s.limits.allowAuth(addr); err != nil {
 		return err
@@ -146,55 +153,19 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cookie, _, err := s.Staff.SignIn(r.Context(), vals["email"], vals["password"])
+	cookie, sess, err := s.Staff.SignIn(r.Context(), vals["email"], vals["password"])
 	if problem.Is(err, problem.Unauthenticated) {
 		s.limits.failedAuth(addr)
-		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err), Next: safeNext(vals["next"])})
 	}
 	if err != nil {
+		return err
+	}
+	if err := s.Staff.SetNext(r.Context(), sess, safeNext(vals["next"])); err != nil {
 		return err
 	}
 	http.SetCookie(w, consoleCookie(r, cookie, int(staff.HalfDoneFor/time.Second)))
 	return seeOther(w, "/console/mfa")
-}
-
-func (s *Server) consoleMFAPage(w http.ResponseWriter, r *http.Request) error {
-	sess, a, err := s.consoleSession(r, true)
-	if err != nil || sess.Stage == staff.StageDone {
-		return seeOther(w, map[bool]string{true: "/console/login", false: "/console"}[err != nil])
-	}
-	v := consoleView{Title: "Your authenticator code", CSRF: sess.CSRF}
-	if len(a.TOTP) == 0 {
-		e, err := s.Staff.StartEnrol(r.Context(), sess, a)
-		if err != nil {
-			return err
-		}
-		v.Title, v.Enrol = "Set up your authenticator", &e
-	}
-	return s.consolePage(w, http.StatusOK, v)
-}
-
-func (s *Server) consoleMFA(w http.ResponseWriter, r *http.Request) error {
-	sess, a, err := s.consoleSession(r, true)
-	if err != nil {
-		return seeOther(w, "/console/login")
-	}
-	vals, err := s.consoleForm(w, r, sess)
-	if err != nil {
-		return err
-	}
-	if err := s.Staff.Verify(r.Context(), sess, a, vals["code"]); err != nil {
-		if problem.Is(err, problem.Invalid) {
-			return s.consolePage(w, http.StatusUnprocessableEntity, consoleView{Title: "Your authenticator code", CSRF: sess.CSRF, Error: problem.Detail(err)})
-		}
-		return err
-	}
-	cookie, _, err := s.Staff.Finish(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	http.SetCookie(w, consoleCookie(r, cookie, int(staff.SessionFor/time.Second)))
-	return seeOther(w, "/console")
 }
 
 func (s *Server) consoleHome(w http.ResponseWriter, r *http.Request) error {
@@ -304,7 +275,17 @@ func (s *Server) consoleReveal(w http.ResponseWriter, r *http.Request) error {
 	if vals["purpose"] == "" {
 		return problem.InvalidField("purpose", "choose what you need the data for")
 	}
-	return s.showCustomer(w, ctx, sess, a, r.PathValue("id"), vals["purpose"])
+	reason := strings.Join(strings.Fields(vals["reason"]), " ")
+	if reason == "" {
+		return problem.InvalidField("reason", "say why you need to see it (a ticket number or a few words, no customer details)")
+	}
+	if len([]rune(reason)) > 200 {
+		return problem.InvalidField("reason", "must be at most 200 characters")
+	}
+	if !s.Staff.Fresh(sess) {
+		return seeOther(w, "/console/reauth?next="+url.QueryEscape("/console/customers/"+r.PathValue("id")))
+	}
+	return s.showCustomer(w, audit.WithReason(ctx, reason), sess, a, r.PathValue("id"), vals["purpose"])
 }
 
 func (s *Server) consoleSignOut(w http.ResponseWriter, r *http.Request) error {
@@ -340,28 +321,29 @@ form.inline{display:inline}.sr{position:absolute;left:-10000px;width:1px;height:
 </style></head><body>
 {{if .SignedIn}}<header><span>Steward console — {{.Email}} ({{.Role}})</span>
 <nav aria-label="Console"><a href="/console">Find</a> · <a href="/console/requests">Requests</a> · <a href="/console/duplicates">Duplicates</a></nav>
+<a href="/console/account">Your account</a>
 <form method="post" action="/console/sign-out"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit">Sign out</button></form></header>{{end}}
 <main><h1>{{.Title}}</h1>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
 `
 
-var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncMap{"words": words}).Parse(consoleHead + `{{if eq .Title "Sign in"}}<form method="post" action="/console/login">
+var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncMap{"words": words}).Parse(consoleHead + `{{if eq .Title "Sign in"}}<form method="post" action="/console/login"><input type="hidden" name="next" value="{{.Next}}">
 <label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button></form>
-{{if .OIDC}}<p><a href="/console/oidc/login">Sign in with your company account</a></p>{{end}}
-{{if .CAS}}<p><a href="/console/cas/login">Sign in through CAS</a></p>{{end}}
-{{else if or (eq .Title "Your authenticator code") (eq .Title "Set up your authenticator")}}
-{{with .Enrol}}<p>Add this account to your authenticator app (any app for time-based codes), with the key below or the link, then type the code it shows.</p>
-<p>Key: <code>{{.Secret}}</code></p><p><a href="{{.URI}}">Open in an authenticator app</a></p>{{end}}
-<form method="post" action="/console/mfa"><input type="hidden" name="csrf" value="{{.CSRF}}">
-<label for="code">Six-digit code</label><input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required>
-<button type="submit">Continue</button></form>
+{{if .OIDC}}<p><a href="/console/oidc/login?next={{.Next}}">Sign in with your company account</a></p>{{end}}
+{{if .SAML}}<p><a href="/console/saml/login?next={{.Next}}">Sign in with your company account (SAML)</a></p>{{end}}
+{{if .CAS}}<p><a href="/console/cas/login?next={{.Next}}">Sign in through CAS</a></p>{{end}}
+{{if .LDAP}}<h2>Or with your directory account</h2><form method="post" action="/console/ldap/login"><input type="hidden" name="next" value="{{.Next}}">
+<label for="ldap-login">User name or e-mail address</label><input id="ldap-login" name="login" type="text" autocomplete="username" required>
+<label for="ldap-password">Directory password</label><input id="ldap-password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in with the directory</button></form>{{end}}
 {{else if .Customer}}{{with .Customer}}<p>Customer <code>{{.ID}}</code>{{if $.Purpose}}, shown for the purpose <strong>{{words $.Purpose}}</strong>{{else}}, masked{{end}}.</p>{{end}}
 <table><thead><tr><th scope="col">Field</th><th scope="col">Value</th></tr></thead><tbody>
 {{range .Fields}}<tr><td>{{words .Name}}</td><td>{{.Value}}</td></tr>{{end}}</tbody></table>
 {{if .Purposes}}<form method="post" action="/console/customers/{{.Customer.ID}}/reveal"><input type="hidden" name="csrf" value="{{.CSRF}}">
 <label for="purpose">Show in clear, for</label><select id="purpose" name="purpose">{{range .Purposes}}<option value="{{.}}">{{words .}}</option>{{end}}</select>
+<label for="reason">Why (a ticket number or a few words; no customer details — this is kept in the audit trail)</label><input id="reason" name="reason" type="text" maxlength="200" required>
 <button type="submit">Reveal</button></form>{{end}}
 {{with .Status}}<h2>Contact status</h2><p>{{words .Status}}{{range .Reasons}} — {{.}}{{end}}</p>{{end}}
 {{with .Consents}}<h2>Consents</h2><table><thead><tr><th scope="col">Purpose</th><th scope="col">Now</th><th scope="col">Policy</th></tr></thead><tbody>
@@ -401,6 +383,7 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	rememberNext(w, r)
 	http.SetCookie(w, oidcCookie(r, cookie, int(sso.FlightFor/time.Second)))
 	http.Redirect(w, r, url, http.StatusFound)
 	return nil
@@ -438,6 +421,7 @@ func (s *Server) casLogin(w http.ResponseWriter, r *http.Request) error {
 		return problem.NotFoundf("sign-in through CAS is not configured")
 	}
 	url, state := s.CAS.Begin()
+	rememberNext(w, r)
 	http.SetCookie(w, casCookie(r, state, int(sso.FlightFor/time.Second)))
 	http.Redirect(w, r, url, http.StatusFound)
 	return nil
@@ -477,5 +461,5 @@ func (s *Server) externalSignIn(w http.ResponseWriter, r *http.Request, p sso.Pe
 		return err
 	}
 	http.SetCookie(w, consoleCookie(r, cookie, int(staff.SessionFor/time.Second)))
-	return seeOther(w, "/console")
+	return seeOther(w, takeNext(w, r))
 }

@@ -244,3 +244,19 @@ func (s *Service) AcceptInvite(ctx context.Context, secret, password string) (st
 	}
 	return s.newSession(ctx, a.ID, StagePassword, HalfDoneFor)
 }
+
+// RecordFailure audits a sign-in through a provider that was refused: in the name of the
+// account the login names when there is one, otherwise as "anonymous". why is the public
+// reason, never what the person typed.
+func (s *Service) RecordFailure(ctx context.Context, login, via, why string) {
+	actor := authz.Actor{ID: "anonymous"}
+	if email, err := normEmail(login); err == nil {
+		if a, err := s.d.Store.AccountByEmail(ctx, email); err == nil {
+			actor = Actor(a)
+		}
+	}
+	e := audit.New(authz.WithActor(ctx, actor), ActionSignIn, "", nil, "")
+	e.Outcome = audit.OutcomeDenied
+	e.Target = "via:" + via + " " + why
+	_ = s.d.Store.RecordAudit(ctx, []audit.Entry{e})
+}

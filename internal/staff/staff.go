@@ -99,6 +99,8 @@ type Store interface {
 	// ConsumeOnce records id as used until expires; Conflict if it was used before. It keeps
 	// identity-provider assertions single-use across every node.
 	ConsumeOnce(ctx context.Context, id string, expires time.Time) error
+	// RecordAudit appends entries that change nothing else.
+	RecordAudit(ctx context.Context, entries []audit.Entry) error
 }
 
 // Limits and lifetimes: OWASP's argon2id minimum (19 MiB, two passes, one lane), five
@@ -355,13 +357,18 @@ func (s *Service) StartEnrol(ctx context.Context, sess Session, a Account) (Enro
 	if len(a.TOTP) > 0 {
 		return Enrolment{}, problem.Conflictf("a second factor is enrolled already")
 	}
-	secret := make([]byte, 20)
-	if _, err := rand.Read(secret); err != nil {
-		return Enrolment{}, problem.Wrap(problem.Internal, err, "random source failed")
-	}
-	sess.Pending = s.seal(secret, a.ID)
-	if err := s.d.Store.UpdateSession(ctx, sess); err != nil {
-		return Enrolment{}, err
+	// A secret already shown in this session stays, so a mistyped code does not make the
+	// person start again in their app.
+	secret, err := s.open(sess.Pending, a.ID)
+	if err != nil || len(secret) == 0 {
+		secret = make([]byte, 20)
+		if _, err := rand.Read(secret); err != nil {
+			return Enrolment{}, problem.Wrap(problem.Internal, err, "random source failed")
+		}
+		sess.Pending = s.seal(secret, a.ID)
+		if err := s.d.Store.UpdateSession(ctx, sess); err != nil {
+			return Enrolment{}, err
+		}
 	}
 	b32 := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
 	uri := "otpauth://totp/" + urlEscape(s.d.Issuer) + ":" + urlEscape(a.Email) + "?secret=" + b32 + "&issuer=" + urlEscape(s.d.Issuer) + "&algorithm=SHA1&digits=6&period=30"

@@ -146,3 +146,10 @@ func (db *Staff) ConsumeOnce(ctx context.Context, id string, expires time.Time) 
 		return nil
 	})
 }
+
+// RecordAudit implements staff.Store.
+func (db *Staff) RecordAudit(ctx context.Context, entries []audit.Entry) error {
+	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return db.appendAudit(ctx, tx, entries)
+	})
+}
