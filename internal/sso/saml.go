@@ -273,6 +273,10 @@ func samlReason(err error) string {
 			return c.text
 		}
 	}
+	// The library does not classify a missing signature; its message is fixed.
+	if strings.Contains(err.Error(), "signature element not present") {
+		return "the answer is not signed by the identity provider"
+	}
 	var bs saml.ErrBadStatus
 	if errors.As(err, &bs) {
 		return "the identity provider refused the sign-in"
