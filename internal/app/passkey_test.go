@@ -1,0 +1,131 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdpwebauthn "github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/browsertest"
+	"github.com/stewardhq/steward/internal/config"
+)
+
+// virtualAuthenticator gives the browser a platform authenticator (like a laptop's
+// fingerprint reader) through the DevTools protocol, so the page's real
+// navigator.credentials calls run against it.
+func virtualAuthenticator(t *testing.T, b *browsertest.Browser) {
+	t.Helper()
+	err := chromedp.Do(b.Context(), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, cdpwebauthn.AddVirtualAuthenticator, cdpwebauthn.AddVirtualAuthenticatorParams{Options: &cdpwebauthn.VirtualAuthenticatorOptions{
+			Protocol: cdpwebauthn.AuthenticatorProtocolCtap2, Ctap2version: cdpwebauthn.Ctap2versionCtap21, Transport: cdpwebauthn.AuthenticatorTransportInternal,
+			HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("virtual authenticator: %v", err)
+	}
+}
+
+// localhostEnv is Steward whose public address is http://localhost:PORT: browsers allow
+// passkeys only on https or localhost, and a relying party is a host name, never an IP.
+func localhostEnv(t *testing.T) (*portalEnv, string) {
+	p := newPortalEnv(t, "", func(c *config.Config) { c.PublicURL = strings.Replace(c.PublicURL, "127.0.0.1", "localhost", 1) })
+	return p, strings.Replace(p.public, "127.0.0.1", "localhost", 1)
+}
+
+// TestConsolePasskeysInChromium enrols a passkey from the console in a real browser, with
+// Chromium's virtual authenticator answering the WebAuthn API, then signs in with it as the
+// second factor, confirms a reveal with it ten minutes on, and removes it; each step is
+// audited in the person's name.
+func TestConsolePasskeysInChromium(t *testing.T) {
+	b := browsertest.New(t)
+	virtualAuthenticator(t, b)
+	p, site := localhostEnv(t)
+	acc, err := p.app.Staff.Add(authz.WithActor(context.Background(), authz.System), "pat@shop.example", "support", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := p.create(`{"email":"quinn@example.com","first_name":"Quinn","city":"York"}`)
+
+	password := func() {
+		t.Helper()
+		b.Navigate(site + "/console/login")
+		b.Fill("#email", "pat@shop.example")
+		b.Fill("#password", "a long enough password")
+		if status := b.Submit("button[type=submit]"); status != 200 || !strings.HasSuffix(b.URL(), "/console/mfa") {
+			t.Fatalf("password: %d at %s", status, b.URL())
+		}
+	}
+	password()
+	code, _ := totp.GenerateCode(b.Text("code"), p.clock.Now())
+	b.Fill("#code", code)
+	b.Submit(`form[action="/console/mfa"] button`)
+
+	b.Navigate(site + "/console/account")
+	b.RequireAccessible("console-account")
+	b.Fill("#passkey-name", "Laptop")
+	b.Click("#add-passkey")
+	b.WaitFor(`document.querySelector("table td") && document.querySelector("table td").innerText === "Laptop"`)
+	b.Screenshot("console-account-passkey")
+	if got := b.Text("#passkey-status"); got != "" && !strings.Contains(got, "Waiting") {
+		t.Fatalf("enrolment: %q", got)
+	}
+
+	// Sign out, and in again with the password and the passkey.
+	b.Submit("header button")
+	password()
+	b.RequireAccessible("console-mfa-passkey")
+	b.Click("#use-passkey")
+	b.WaitFor(`location.pathname === "/console" && document.querySelector("header") !== null`)
+	if got := b.Text("header"); !strings.Contains(got, "pat@shop.example (support)") {
+		t.Fatalf("after the passkey: %q", got)
+	}
+
+	// A reveal eleven minutes on is confirmed with the passkey.
+	p.clock.Advance(11 * time.Minute)
+	b.Navigate(site + "/console/customers/" + id)
+	b.Select("#purpose", "support")
+	b.Fill("#reason", "ticket 99")
+	b.Submit(`form[action$="/reveal"] button`)
+	if !strings.Contains(b.URL(), "/console/reauth") {
+		t.Fatalf("the reveal did not ask again: %s", b.URL())
+	}
+	b.Click("#use-passkey")
+	b.WaitFor(`location.pathname === "/console/customers/` + id + `" && document.querySelector("#reason") !== null`)
+	b.Select("#purpose", "support")
+	b.Fill("#reason", "ticket 99")
+	b.Submit(`form[action$="/reveal"] button`)
+	if got := b.Text("main"); !strings.Contains(got, "quinn@example.com") {
+		t.Fatalf("revealed: %q", got)
+	}
+
+	// Remove it.
+	b.Navigate(site + "/console/account")
+	b.Submit(`form[action$="/remove"] button`)
+	if got := b.Text("main"); !strings.Contains(got, "You have no passkey") {
+		t.Fatalf("after removing: %q", got)
+	}
+	es, _ := p.app.Store.Audit().ListAudit(context.Background(), audit.Filter{ActorID: "staff:" + acc.ID, Limit: 100})
+	acts := map[string]bool{}
+	for _, e := range es {
+		acts[e.Action+":"+e.Outcome+":"+e.Target] = true
+	}
+	for _, want := range []string{"staff.passkey_add:ok:", "staff.sign_in:ok:passkey", "staff.reauthenticate:ok:", "staff.passkey_remove:ok:", "staff.sign_out:ok:", "customer.reveal:ok:reason:ticket 99"} {
+		if !acts[want] {
+			t.Errorf("no %s entry naming the person: %v", want, acts)
+		}
+	}
+	for _, e := range b.ConsoleErrors() {
+		t.Errorf("browser reported: %s", e)
+	}
+}
