@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -59,7 +60,7 @@ func safeNext(p string) string {
 		return "/console"
 	}
 	u, err := url.Parse(p)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || (u.Path != "/console" && !strings.HasPrefix(u.Path, "/console/")) {
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || path.Clean(u.Path) != u.Path || (u.Path != "/console" && !strings.HasPrefix(u.Path, "/console/")) {
 		return "/console"
 	}
 	if strings.HasPrefix(u.Path, "/console/login") || strings.HasPrefix(u.Path, "/console/mfa") || strings.HasPrefix(u.Path, "/console/reauth") {
