@@ -37,16 +37,16 @@ func (s *Server) identityRoutes() []route {
 		get("/console/reauth", s.reauthPage, public, pages, query(nextParam), page, redirects(303)),
 		post("/console/reauth", s.reauth, public, pages, form, redirects(303), page, errs(400, 403, 422)),
 		get("/console/account", s.accountPage, public, pages, page, redirects(303)),
-		post("/console/sign-out-everywhere", s.signOutEverywhere, public, pages, form, redirects(303), errs(400, 403)),
+		post("/console/sign-out-everywhere", s.signOutEverywhere, public, pages, form, redirects(303), page, errs(400, 403)),
 		post("/console/invites", s.consoleInvite, public, pages, form, page, redirects(303), errs(400, 403, 409, 422)),
 		get("/console/invite/{token}", s.invitePage, public, pages, page, errs(404, 410)),
 		post("/console/invite/{token}", s.acceptInvite, public, pages, form, redirects(303), page, errs(400, 403, 404, 409, 410, 422, 429)),
-		post("/console/passkeys/begin", s.passkeyEnrolBegin, public, pages, outAny(200), errs(403, 404, 409)),
+		post("/console/passkeys/begin", s.passkeyEnrolBegin, public, pages, outAny(200), errs(401, 403, 404, 409)),
 		post("/console/passkeys", s.passkeyEnrolFinish, public, pages, query(param{Name: "name", Type: "string", Description: "What to call the passkey (at most 60 characters)."}),
-			inMedia("application/json"), outAny(200), errs(400, 403, 404, 409, 422)),
-		post("/console/passkeys/{id}/remove", s.passkeyRemove, public, pages, form, redirects(303), errs(400, 403, 404, 409)),
-		post("/console/passkey/begin", s.passkeyCheckBegin, public, pages, outAny(200), errs(403, 404, 422)),
-		post("/console/passkey/finish", s.passkeyCheckFinish, public, pages, query(nextParam), inMedia("application/json"), outAny(200), errs(400, 403, 404, 422)),
+			inMedia("application/json"), outAny(200), errs(400, 401, 403, 404, 409, 422)),
+		post("/console/passkeys/{id}/remove", s.passkeyRemove, public, pages, form, redirects(303), page, errs(400, 403, 404, 409)),
+		post("/console/passkey/begin", s.passkeyCheckBegin, public, pages, outAny(200), errs(401, 403, 404, 422)),
+		post("/console/passkey/finish", s.passkeyCheckFinish, public, pages, query(nextParam), inMedia("application/json"), outAny(200), errs(400, 401, 403, 404, 422)),
 		get("/console/passkey.js", s.passkeyScript, public, outMedia("text/javascript", 200)),
 	}
 }
@@ -114,13 +114,13 @@ func takeNext(w http.ResponseWriter, r *http.Request) string {
 // identityView is what the identity pages show.
 type identityView struct {
 	Page, Title, CSRF, Email, Role, Error, Next, Notice string
-	SignedIn                                           bool
-	Enrol                                              *staff.Enrolment
-	TOTP, Passkeys, PasskeysOn, Password, Provider     bool
-	Keys                                               []passkeyRow
-	MayInvite                                          bool
-	Roles                                              []string
-	InviteLink, InviteEmail                            string
+	SignedIn                                            bool
+	Enrol                                               *staff.Enrolment
+	TOTP, Passkeys, PasskeysOn, Password, Provider      bool
+	Keys                                                []passkeyRow
+	MayInvite                                           bool
+	Roles                                               []string
+	InviteLink, InviteEmail                             string
 }
 
 type passkeyRow struct {
@@ -623,7 +623,6 @@ func (s *Server) passkeyScript(w http.ResponseWriter, r *http.Request) error {
 	_, err := w.Write(passkeyJS)
 	return err
 }
-
 
 var identityTemplate = template.Must(template.New("identity").Funcs(template.FuncMap{"words": words}).Parse(consoleHead + `
 {{if eq .Page "mfa"}}

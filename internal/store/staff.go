@@ -155,4 +155,3 @@ func (db *Staff) DeleteSessions(ctx context.Context, accountID string, entries [
 		return db.appendAudit(ctx, tx, entries)
 	})
 }
-
