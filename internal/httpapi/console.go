@@ -142,14 +142,7 @@ func (s *Server) consoleLoginPage(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
-	if err := sameOrigin(r); err != nil {
-		return err
-	}
-	addr := s.limits.clientAddr(r)
-	if err := s.limits.allowAuth(addr); err != nil {
-		return err
-	}
-	vals, err := formValues(w, r)
+	addr, vals, err := s.signInForm(w, r)
 	if err != nil {
 		return err
 	}

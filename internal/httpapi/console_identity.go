@@ -41,11 +41,11 @@ func (s *Server) identityRoutes() []route {
 		post("/console/invites", s.consoleInvite, public, pages, form, page, redirects(303), errs(400, 403, 409, 422)),
 		get("/console/invite/{token}", s.invitePage, public, pages, page, errs(404, 410)),
 		post("/console/invite/{token}", s.acceptInvite, public, pages, form, redirects(303), page, errs(400, 403, 404, 409, 410, 422, 429)),
-		post("/console/passkeys/begin", s.passkeyEnrolBegin, public, pages, outAny(200), errs(401, 403, 404, 409)),
+		post("/console/passkeys/begin", s.passkeyOptions(s.Staff.BeginPasskeyEnrol), public, pages, outAny(200), errs(401, 403, 404, 409)),
 		post("/console/passkeys", s.passkeyEnrolFinish, public, pages, query(param{Name: "name", Type: "string", Description: "What to call the passkey (at most 60 characters)."}),
 			inMedia("application/json"), outAny(200), errs(400, 401, 403, 404, 409, 422)),
 		post("/console/passkeys/{id}/remove", s.passkeyRemove, public, pages, form, redirects(303), page, errs(400, 403, 404, 409)),
-		post("/console/passkey/begin", s.passkeyCheckBegin, public, pages, outAny(200), errs(401, 403, 404, 422)),
+		post("/console/passkey/begin", s.passkeyOptions(s.Staff.BeginPasskeyCheck), public, pages, outAny(200), errs(401, 403, 404, 422)),
 		post("/console/passkey/finish", s.passkeyCheckFinish, public, pages, query(nextParam), inMedia("application/json"), outAny(200), errs(400, 401, 403, 404, 422)),
 		get("/console/passkey.js", s.passkeyScript, public, outMedia("text/javascript", 200)),
 	}
@@ -86,6 +86,20 @@ func sameOrigin(r *http.Request) error {
 		return problem.Forbiddenf("this form was sent from another site")
 	}
 	return nil
+}
+
+// signInForm reads a form posted without a session (a sign-in, an invitation): refused from
+// another site, or from an address over its limit of failed authentications.
+func (s *Server) signInForm(w http.ResponseWriter, r *http.Request) (string, map[string]string, error) {
+	if err := sameOrigin(r); err != nil {
+		return "", nil, err
+	}
+	addr := s.limits.clientAddr(r)
+	if err := s.limits.allowAuth(addr); err != nil {
+		return "", nil, err
+	}
+	vals, err := formValues(w, r)
+	return addr, vals, err
 }
 
 // nextCookie carries the page to go on to through a sign-in at an identity provider.
@@ -279,14 +293,7 @@ func (s *Server) ldapLogin(w http.ResponseWriter, r *http.Request) error {
 	if s.Identity.LDAP == nil {
 		return problem.NotFoundf("sign-in against a directory is not configured")
 	}
-	if err := sameOrigin(r); err != nil {
-		return err
-	}
-	addr := s.limits.clientAddr(r)
-	if err := s.limits.allowAuth(addr); err != nil {
-		return err
-	}
-	vals, err := formValues(w, r)
+	addr, vals, err := s.signInForm(w, r)
 	if err != nil {
 		return err
 	}
@@ -482,14 +489,7 @@ func (s *Server) invitePage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request) error {
-	if err := sameOrigin(r); err != nil {
-		return err
-	}
-	addr := s.limits.clientAddr(r)
-	if err := s.limits.allowAuth(addr); err != nil {
-		return err
-	}
-	vals, err := formValues(w, r)
+	addr, vals, err := s.signInForm(w, r)
 	if err != nil {
 		return err
 	}
@@ -532,16 +532,20 @@ func writeRawJSON(w http.ResponseWriter, b []byte) error {
 	return err
 }
 
-func (s *Server) passkeyEnrolBegin(w http.ResponseWriter, r *http.Request) error {
-	sess, a, err := s.passkeySession(w, r)
-	if err != nil {
-		return err
+// passkeyOptions answers with the WebAuthn options begin makes for the session (to create a
+// passkey, or to prove who the person is with one).
+func (s *Server) passkeyOptions(begin func(context.Context, staff.Session, staff.Account) ([]byte, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		sess, a, err := s.passkeySession(w, r)
+		if err != nil {
+			return err
+		}
+		b, err := begin(r.Context(), sess, a)
+		if err != nil {
+			return err
+		}
+		return writeRawJSON(w, b)
 	}
-	b, err := s.Staff.BeginPasskeyEnrol(r.Context(), sess, a)
-	if err != nil {
-		return err
-	}
-	return writeRawJSON(w, b)
 }
 
 func (s *Server) passkeyEnrolFinish(w http.ResponseWriter, r *http.Request) error {
@@ -578,18 +582,6 @@ func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return seeOther(w, "/console/account")
-}
-
-func (s *Server) passkeyCheckBegin(w http.ResponseWriter, r *http.Request) error {
-	sess, a, err := s.passkeySession(w, r)
-	if err != nil {
-		return err
-	}
-	b, err := s.Staff.BeginPasskeyCheck(r.Context(), sess, a)
-	if err != nil {
-		return err
-	}
-	return writeRawJSON(w, b)
 }
 
 func (s *Server) passkeyCheckFinish(w http.ResponseWriter, r *http.Request) error {

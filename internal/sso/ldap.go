@@ -157,9 +157,7 @@ func (l *LDAP) Authenticate(ctx context.Context, login, password string) (Person
 		return Person{}, problem.Wrap(problem.Unavailable, err, "the directory's group search failed")
 	}
 	for _, g := range groups.Entries {
-		for _, v := range g.GetAttributeValues(l.s.GroupAttribute) {
-			p.Groups = append(p.Groups, v)
-		}
+		p.Groups = append(p.Groups, g.GetAttributeValues(l.s.GroupAttribute)...)
 	}
 	return p, nil
 }

@@ -7,12 +7,8 @@ package sso
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,7 +25,7 @@ type OIDC struct {
 	config   oauth2.Config
 	verifier *oidc.IDTokenVerifier
 	claim    string
-	aead     cipher.AEAD
+	sealer   sealer
 	now      func() time.Time
 }
 
@@ -47,20 +43,13 @@ type Settings struct {
 
 // NewOIDC reads the provider's discovery document.
 func NewOIDC(ctx context.Context, s Settings) (*OIDC, error) {
-	if len(s.Secret) < 32 {
-		return nil, errors.New("oidc: a 32-byte secret is required")
+	sl, err := newSealer(s.Secret)
+	if err != nil {
+		return nil, err
 	}
 	p, err := oidc.NewProvider(ctx, s.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: the provider's discovery document: %w", err)
-	}
-	block, err := aes.NewCipher(s.Secret[:32])
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -68,7 +57,7 @@ func NewOIDC(ctx context.Context, s Settings) (*OIDC, error) {
 	if s.Claim == "" {
 		s.Claim = "groups"
 	}
-	return &OIDC{provider: p, claim: s.Claim, aead: aead, now: s.Now,
+	return &OIDC{provider: p, claim: s.Claim, sealer: sl, now: s.Now,
 		verifier: p.Verifier(&oidc.Config{ClientID: s.ClientID, Now: s.Now}),
 		config: oauth2.Config{ClientID: s.ClientID, ClientSecret: s.ClientSecret, RedirectURL: s.RedirectURL, Endpoint: p.Endpoint(),
 			Scopes: []string{oidc.ScopeOpenID, "email", "profile", "groups"}}}, nil
@@ -89,12 +78,9 @@ const FlightFor = 10 * time.Minute
 // the cookie that must come back with it.
 func (o *OIDC) Begin() (authURL, cookie string, err error) {
 	f := flight{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(), Expires: o.now().Add(FlightFor)}
-	b, _ := json.Marshal(f)
-	nonce := make([]byte, o.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
+	if cookie, err = o.sealer.seal(f, "oidc flight"); err != nil {
 		return "", "", err
 	}
-	cookie = base64.RawURLEncoding.EncodeToString(o.aead.Seal(nonce, nonce, b, []byte("oidc flight")))
 	return o.config.AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)), cookie, nil
 }
 
@@ -117,17 +103,11 @@ func (o *OIDC) Finish(ctx context.Context, code, state, cookie string) (Person, 
 	bad := func(why string) (Person, error) {
 		return Person{}, problem.New(problem.Unauthenticated, "sign-in through the identity provider failed: %s; start again", why)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(cookie)
-	n := o.aead.NonceSize()
-	if err != nil || len(raw) < n {
-		return bad("the sign-in was not started here")
-	}
-	b, err := o.aead.Open(nil, raw[:n], raw[n:], []byte("oidc flight"))
-	if err != nil {
-		return bad("the sign-in was not started here")
-	}
 	var f flight
-	if json.Unmarshal(b, &f) != nil || f.State != state || state == "" {
+	if !o.sealer.open(cookie, "oidc flight", &f) {
+		return bad("the sign-in was not started here")
+	}
+	if f.State != state || state == "" {
 		return bad("the answer does not belong to this sign-in")
 	}
 	if !o.now().Before(f.Expires) {

@@ -2,11 +2,7 @@ package sso
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -33,7 +29,7 @@ type SAML struct {
 	sp       saml.ServiceProvider
 	email    string
 	groups   string
-	aead     cipher.AEAD
+	sealer   sealer
 	now      func() time.Time
 	consumed func(ctx context.Context, id string, until time.Time) error
 }
@@ -67,8 +63,12 @@ func (c nowClock) Since(t time.Time) time.Duration { return c.now().Sub(t) }
 
 // NewSAML builds the service provider from the identity provider's metadata.
 func NewSAML(s SAMLSettings) (*SAML, error) {
-	if len(s.Secret) < 32 || s.Consumed == nil {
-		return nil, errors.New("saml: a 32-byte secret and a replay record are required")
+	if s.Consumed == nil {
+		return nil, errors.New("saml: a replay record is required")
+	}
+	sl, err := newSealer(s.Secret)
+	if err != nil {
+		return nil, err
 	}
 	idp, err := samlsp.ParseMetadata(s.IdPMetadata)
 	if err != nil {
@@ -84,14 +84,6 @@ func NewSAML(s SAMLSettings) (*SAML, error) {
 	acs, err := url.Parse(s.ACSURL)
 	if err != nil {
 		return nil, fmt.Errorf("saml: ACS URL: %w", err)
-	}
-	block, err := aes.NewCipher(s.Secret[:32])
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -112,7 +104,7 @@ func NewSAML(s SAMLSettings) (*SAML, error) {
 		Clock:                            dsig.NewFakeClock(nowClock{Clock: clockwork.NewRealClock(), now: s.Now}),
 		RejectUnknownConditions:          true,
 	}
-	return &SAML{sp: sp, email: s.EmailAttribute, groups: s.GroupsAttribute, aead: aead, now: s.Now, consumed: s.Consumed}, nil
+	return &SAML{sp: sp, email: s.EmailAttribute, groups: s.GroupsAttribute, sealer: sl, now: s.Now, consumed: s.Consumed}, nil
 }
 
 // Metadata is the service provider's metadata document, for the identity provider.
@@ -149,12 +141,10 @@ func (p *SAML) Begin(force bool) (authURL, cookie string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("saml: authentication request: %w", err)
 	}
-	b, _ := json.Marshal(f)
-	nonce := make([]byte, p.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
+	if cookie, err = p.sealer.seal(f, "saml flight"); err != nil {
 		return "", "", err
 	}
-	return u.String(), base64.RawURLEncoding.EncodeToString(p.aead.Seal(nonce, nonce, b, []byte("saml flight"))), nil
+	return u.String(), cookie, nil
 }
 
 // replayCache adapts the database's single-use record to the library.
@@ -180,17 +170,11 @@ func (p *SAML) Finish(ctx context.Context, samlResponse, relayState, cookie stri
 	bad := func(why string) (Person, error) {
 		return Person{}, problem.New(problem.Unauthenticated, "sign-in through SAML failed: %s; start again", why)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(cookie)
-	n := p.aead.NonceSize()
-	if err != nil || len(raw) < n {
-		return bad("the sign-in was not started here")
-	}
-	b, err := p.aead.Open(nil, raw[:n], raw[n:], []byte("saml flight"))
-	if err != nil {
-		return bad("the sign-in was not started here")
-	}
 	var f samlFlight
-	if json.Unmarshal(b, &f) != nil || relayState == "" || f.RelayState != relayState {
+	if !p.sealer.open(cookie, "saml flight", &f) {
+		return bad("the sign-in was not started here")
+	}
+	if relayState == "" || f.RelayState != relayState {
 		return bad("the answer does not belong to this sign-in")
 	}
 	if !p.now().Before(f.Expires) {
