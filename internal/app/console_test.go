@@ -211,13 +211,16 @@ func staffActor(id, email, role string) authz.Actor {
 	return authz.Actor{ID: "staff:" + id, Name: email, Role: role}
 }
 
-// TestConsoleSignInSecurity: the page asked for before signing in is where the sign-in goes
+// consoleSignInSecurity: the page asked for before signing in is where the sign-in goes
 // on to, but never another site (open redirect); a sign-in form posted from another site is
 // refused (login CSRF); a reveal needs a reason and, ten minutes after the last proof of who
 // the person is, that proof again; a session that runs out is audited in the person's name;
 // signing out everywhere ends every session.
-func TestConsoleSignInSecurity(t *testing.T) {
-	e := newEnv(t, "")
+func TestConsoleSignInSecuritySQLite(t *testing.T)   { consoleSignInSecurity(t, "") }
+func TestConsoleSignInSecurityPostgres(t *testing.T) { consoleSignInSecurity(t, pgtest.URL(t)) }
+
+func consoleSignInSecurity(t *testing.T, db string) {
+	e := newEnv(t, db)
 	sys := authz.WithActor(context.Background(), authz.System)
 	acc, err := e.app.Staff.Add(sys, "rae@shop.example", "support", "a long enough password")
 	if err != nil {
