@@ -60,6 +60,27 @@ func TestConsoleOIDC(t *testing.T) {
 	if resp, page := signIn(&mockoidc.MockUser{Subject: "3", Groups: []string{"helpdesk"}}); resp.StatusCode != 401 || !strings.Contains(page, "no e-mail address") {
 		t.Errorf("a person without an e-mail address: %d", resp.StatusCode)
 	}
+	// A re-authentication asks the provider to authenticate afresh, and refuses an answer that
+	// does not say it did (mockoidc sends no auth_time).
+	m.QueueUser(&mockoidc.MockUser{Subject: "1", Email: "priya@shop.example", EmailVerified: true, Groups: []string{"privacy-team"}})
+	jar, _ := cookiejar.New(nil)
+	var asked string
+	fc := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), m.Issuer()) && asked == "" {
+			asked = req.URL.RawQuery
+		}
+		return nil
+	}}
+	resp3, err := fc.Get(p.public + "/console/oidc/login?force=1&next=/console/account")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body3, _ := io.ReadAll(resp3.Body)
+	resp3.Body.Close()
+	if !strings.Contains(asked, "prompt=login") || !strings.Contains(asked, "max_age=0") || resp3.StatusCode != 401 || !strings.Contains(string(body3), "fresh sign-in") {
+		t.Errorf("a forced sign-in: asked %q, got %d", asked, resp3.StatusCode)
+	}
+
 	// An answer that does not belong to a sign-in started here.
 	resp2, err := http.Get(p.public + "/console/oidc/callback?code=forged&state=forged")
 	if err != nil {

@@ -42,7 +42,7 @@ func (s *Server) consoleRoutes() []route {
 		get("/console", s.consoleHome, public, pages, query(param{Name: "q", Type: "string", Description: "What to search for: a name, town, postal code, e-mail, phone or number."}), page, redirects(303)),
 		get("/console/customers/{id}", s.consoleCustomer, public, pages, page, redirects(303), errs(403, 404, 410, 422)),
 		post("/console/customers/{id}/reveal", s.consoleReveal, public, pages, inMedia(formMedia), page, redirects(303), errs(400, 403, 404, 410, 422)),
-		get("/console/oidc/login", s.oidcLogin, public, pages, query(nextParam), redirects(302), errs(404, 503)),
+		get("/console/oidc/login", s.oidcLogin, public, pages, query(nextParam, forceParam), redirects(302), errs(404, 503)),
 		get("/console/oidc/callback", s.oidcCallback, public, pages, query(param{Name: "code", Type: "string"}, param{Name: "state", Type: "string"}),
 			redirects(303), page, errs(401, 403, 404, 503)),
 		get("/console/cas/login", s.casLogin, public, pages, query(nextParam), redirects(302), errs(404)),
@@ -372,7 +372,7 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return problem.Wrap(problem.Unavailable, err, "the identity provider cannot be reached; try again later")
 	}
-	url, cookie, err := o.Begin()
+	url, cookie, err := o.Begin(r.URL.Query().Get("force") == "1")
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func (s *Server) identityRoutes() []route {
 	form := inMedia(formMedia)
 	return []route{
 		get("/console/saml/metadata", s.samlMetadata, public, outMedia("application/samlmetadata+xml", 200), errs(404, 503)),
-		get("/console/saml/login", s.samlLogin, public, pages, query(nextParam), redirects(302), errs(404, 503)),
+		get("/console/saml/login", s.samlLogin, public, pages, query(nextParam, forceParam), redirects(302), errs(404, 503)),
 		post("/console/saml/acs", s.samlACS, public, pages, form, redirects(303), page, errs(400, 401, 403, 404, 503)),
 		post("/console/ldap/login", s.ldapLogin, public, pages, form, redirects(303), page, errs(400, 401, 403, 404, 422, 429, 503)),
 		get("/console/reauth", s.reauthPage, public, pages, query(nextParam), page, redirects(303)),
@@ -50,6 +50,8 @@ func (s *Server) identityRoutes() []route {
 		get("/console/passkey.js", s.passkeyScript, public, outMedia("text/javascript", 200)),
 	}
 }
+
+var forceParam = param{Name: "force", Type: "string", Description: "1 asks the provider to authenticate the person afresh (a re-authentication before a reveal)."}
 
 var nextParam = param{Name: "next", Type: "string", Description: "The console page to go on to afterwards (a path under /console; anything else is ignored)."}
 
@@ -365,7 +367,7 @@ func (s *Server) showReauth(w http.ResponseWriter, ctx context.Context, status i
 	switch a.Via {
 	case "saml", "oidc", "cas":
 		v.Provider = true
-		v.Notice = map[string]string{"saml": "/console/saml/login?force=1&next=", "oidc": "/console/oidc/login?next=", "cas": "/console/cas/login?next="}[a.Via] + url.QueryEscape(next)
+		v.Notice = map[string]string{"saml": "/console/saml/login?force=1&next=", "oidc": "/console/oidc/login?force=1&next=", "cas": "/console/cas/login?next="}[a.Via] + url.QueryEscape(next)
 	}
 	return s.identityPage(w, status, v)
 }

@@ -69,19 +69,26 @@ type flight struct {
 	Nonce    string    `json:"n"`
 	Verifier string    `json:"v"`
 	Expires  time.Time `json:"e"`
+	Force    bool      `json:"f,omitempty"`
 }
 
 // FlightFor is how long a person has at the provider.
 const FlightFor = 10 * time.Minute
 
 // Begin starts a sign-in: the provider's URL to send the browser to, and the sealed value of
-// the cookie that must come back with it.
-func (o *OIDC) Begin() (authURL, cookie string, err error) {
-	f := flight{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(), Expires: o.now().Add(FlightFor)}
+// the cookie that must come back with it. force asks the provider to authenticate the person
+// afresh (prompt=login, max_age=0), for a re-authentication before a reveal; Finish then
+// requires the ID token's auth_time to show it did.
+func (o *OIDC) Begin(force bool) (authURL, cookie string, err error) {
+	f := flight{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(), Expires: o.now().Add(FlightFor), Force: force}
 	if cookie, err = o.sealer.seal(f, "oidc flight"); err != nil {
 		return "", "", err
 	}
-	return o.config.AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)), cookie, nil
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
+	if force {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0"))
+	}
+	return o.config.AuthCodeURL(f.State, opts...), cookie, nil
 }
 
 func randomString() string {
@@ -127,6 +134,16 @@ func (o *OIDC) Finish(ctx context.Context, code, state, cookie string) (Person, 
 	}
 	if id.Nonce != f.Nonce {
 		return bad("the ID token was not issued for this sign-in")
+	}
+	// The flight started FlightFor before it expires; a forced sign-in must be newer (with a
+	// minute for clocks), and the provider must say when it was (auth_time).
+	if f.Force {
+		var at struct {
+			AuthTime int64 `json:"auth_time"`
+		}
+		if id.Claims(&at) != nil || at.AuthTime == 0 || time.Unix(at.AuthTime, 0).Before(f.Expires.Add(-FlightFor-time.Minute)) {
+			return bad("the identity provider did not confirm a fresh sign-in")
+		}
 	}
 	var claims map[string]any
 	if err := id.Claims(&claims); err != nil {
