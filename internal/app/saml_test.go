@@ -21,6 +21,8 @@ import (
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/crewjam/saml/samlidp"
+	"github.com/jonboulle/clockwork"
+	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/browsertest"
@@ -62,7 +64,17 @@ func selfSigned(t *testing.T, cn string, hosts ...string) (*rsa.PrivateKey, *x50
 	return key, cert, der
 }
 
-func newSAMLIdP(t *testing.T) *samlIdP {
+// testClock is the provider's clock read from a function (Steward's clock in these tests, so
+// that moving Steward's clock moves the provider's too).
+type testClock struct {
+	clockwork.Clock
+	now func() time.Time
+}
+
+func (c testClock) Now() time.Time                  { return c.now() }
+func (c testClock) Since(t time.Time) time.Duration { return c.now().Sub(t) }
+
+func newSAMLIdP(t *testing.T, now func() time.Time) *samlIdP {
 	t.Helper()
 	key, cert, _ := selfSigned(t, "idp.example")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -71,7 +83,8 @@ func newSAMLIdP(t *testing.T) *samlIdP {
 	}
 	base := "http://" + ln.Addr().String()
 	u, _ := url.Parse(base)
-	s, err := samlidp.New(samlidp.Options{URL: *u, Key: key, Signer: key, Certificate: cert, Store: &samlidp.MemoryStore{}})
+	s, err := samlidp.New(samlidp.Options{URL: *u, Key: key, Signer: key, Certificate: cert, Store: &samlidp.MemoryStore{},
+		Clock: dsig.NewFakeClock(testClock{Clock: clockwork.NewRealClock(), now: now})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +117,8 @@ func (p *samlIdP) user(t *testing.T, name, email, password string, groups ...str
 // samlEnv is Steward with SAML sign-in configured against a test provider, which knows
 // Steward from its metadata at /console/saml/metadata.
 func samlEnv(t *testing.T) (*portalEnv, *samlIdP) {
-	idp := newSAMLIdP(t)
+	now := time.Now
+	idp := newSAMLIdP(t, func() time.Time { return now() })
 	p := newPortalEnv(t, "", func(c *config.Config) {
 		c.SAMLIdPMetadata, c.SAMLRoles, c.SAMLGroups = idp.url+"/metadata", "privacy-team=dpo,helpdesk=support", "eduPersonAffiliation"
 	})
@@ -118,6 +132,7 @@ func samlEnv(t *testing.T) (*portalEnv, *samlIdP) {
 		t.Fatalf("SP metadata: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), meta)
 	}
 	idp.put(t, "/services/steward", string(meta))
+	now = p.clock.Now
 	return p, idp
 }
 
@@ -130,6 +145,7 @@ func TestConsoleSAMLInChromium(t *testing.T) {
 	p, idp := samlEnv(t)
 	idp.user(t, "priya", "Priya@Shop.example", "idp password", "staff", "privacy-team")
 	idp.user(t, "guest", "guest@shop.example", "idp password", "staff")
+	id := p.create(`{"email":"quinn@example.com","first_name":"Quinn","city":"York"}`)
 
 	signIn := func(user string) int {
 		t.Helper()
@@ -151,6 +167,30 @@ func TestConsoleSAMLInChromium(t *testing.T) {
 	}
 	b.RequireAccessible("console-saml-home")
 	b.Screenshot("console-saml-home")
+
+	// Eleven minutes on, a reveal sends the person to the provider, which must ask again.
+	p.clock.Advance(11 * time.Minute)
+	b.Navigate(p.public + "/console/customers/" + id)
+	b.Select("#purpose", "privacy_requests")
+	b.Fill("#reason", "request 12")
+	b.Submit(`form[action$="/reveal"] button`)
+	if !strings.Contains(b.URL(), "/console/reauth") {
+		t.Fatalf("the reveal did not ask again: %s", b.URL())
+	}
+	b.Submit(`a[href^="/console/saml/login?force=1"]`)
+	if !strings.HasPrefix(b.URL(), idp.url) {
+		t.Fatalf("the provider did not ask again: %s", b.URL())
+	}
+	b.Fill(`input[name=user]`, "priya")
+	b.Fill(`input[name=password]`, "idp password")
+	b.Submit(`input[type=submit]`)
+	b.WaitFor(`location.pathname === "/console/customers/` + id + `" && document.querySelector("#reason") !== null`)
+	b.Select("#purpose", "privacy_requests")
+	b.Fill("#reason", "request 12")
+	b.Submit(`form[action$="/reveal"] button`)
+	if got := b.Text("main"); !strings.Contains(got, "quinn@example.com") {
+		t.Fatalf("revealed after confirming at the provider: %q", got)
+	}
 	es, _ := p.app.Store.Audit().ListAudit(context.Background(), audit.Filter{Action: "staff.sign_in", Limit: 10})
 	if len(es) == 0 || !strings.HasPrefix(es[0].ActorID, "staff:") || es[0].Target != "via:saml" || es[0].ActorRole != "dpo" || es[0].Outcome != "ok" {
 		t.Errorf("audit of the sign-in: %+v", es)
