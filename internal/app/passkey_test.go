@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -45,8 +46,8 @@ func localhostEnv(t *testing.T) (*portalEnv, string) {
 
 // TestConsolePasskeysInChromium enrols a passkey from the console in a real browser, with
 // Chromium's virtual authenticator answering the WebAuthn API, then signs in with it as the
-// second factor, confirms a reveal with it ten minutes on, and removes it; each step is
-// audited in the person's name.
+// second factor, confirms a reveal with it ten minutes on, signs in with it alone, and
+// removes it; each step is audited in the person's name.
 func TestConsolePasskeysInChromium(t *testing.T) {
 	b := browsertest.New(t)
 	virtualAuthenticator(t, b)
@@ -109,6 +110,16 @@ func TestConsolePasskeysInChromium(t *testing.T) {
 		t.Fatalf("revealed: %q", got)
 	}
 
+	// Sign out, and in with the passkey alone (it needs the device's own verification).
+	b.Submit("header button")
+	b.Navigate(site + "/console/login?next=%2Fconsole%2Faccount")
+	b.RequireAccessible("console-login-passkey")
+	b.Click("#passkey-sign-in")
+	b.WaitFor(`location.pathname === "/console/account" && document.querySelector("header") !== null`)
+	if got := b.Text("header"); !strings.Contains(got, "pat@shop.example (support)") {
+		t.Fatalf("after signing in with the passkey alone: %q", got)
+	}
+
 	// Remove it.
 	b.Navigate(site + "/console/account")
 	b.Submit(`form[action$="/remove"] button`)
@@ -120,12 +131,55 @@ func TestConsolePasskeysInChromium(t *testing.T) {
 	for _, e := range es {
 		acts[e.Action+":"+e.Outcome+":"+e.Target] = true
 	}
-	for _, want := range []string{"staff.passkey_add:ok:", "staff.sign_in:ok:passkey", "staff.reauthenticate:ok:", "staff.passkey_remove:ok:", "staff.sign_out:ok:", "customer.reveal:ok:reason:ticket 99"} {
+	for _, want := range []string{"staff.passkey_add:ok:", "staff.sign_in:ok:passkey", "staff.reauthenticate:ok:", "staff.passkey_remove:ok:", "staff.sign_out:ok:", "staff.sign_in:ok:passkey, passwordless", "customer.reveal:ok:reason:ticket 99"} {
 		if !acts[want] {
 			t.Errorf("no %s entry naming the person: %v", want, acts)
 		}
 	}
 	for _, e := range b.ConsoleErrors() {
 		t.Errorf("browser reported: %s", e)
+	}
+}
+
+// TestPasskeySignInRefusals: a passkey sign-in without its ceremony, with an answer that is
+// not a passkey's, or from another site signs nobody in.
+func TestPasskeySignInRefusals(t *testing.T) {
+	_, site := localhostEnv(t)
+	call := func(path, cookie, body string, header ...string) (int, []*http.Cookie) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", site+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "steward_passkey", Value: cookie})
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Cookies()
+	}
+	if code, _ := call("/console/passkey/sign-in", "", `{}`); code != 401 {
+		t.Errorf("without a ceremony: %d", code)
+	}
+	code, cookies := call("/console/passkey/sign-in/begin", "", "")
+	var ceremony string
+	for _, c := range cookies {
+		if c.Name == "steward_passkey" {
+			ceremony = c.Value
+		}
+	}
+	if code != 200 || ceremony == "" {
+		t.Fatalf("begin: %d", code)
+	}
+	forged := `{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"authenticatorData":"AAAA","clientDataJSON":"e30","signature":"AAAA","userHandle":"AAAA"}}`
+	if code, _ := call("/console/passkey/sign-in", ceremony, forged); code != 401 {
+		t.Errorf("a forged answer: %d", code)
+	}
+	if code, _ := call("/console/passkey/sign-in/begin", "", "", "Sec-Fetch-Site", "cross-site"); code != 403 {
+		t.Errorf("begun from another site: %d", code)
 	}
 }

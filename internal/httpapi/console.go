@@ -120,7 +120,7 @@ type consoleView struct {
 	SignedIn                           bool
 	OIDC                               bool
 	CAS                                bool
-	SAML, LDAP                         bool
+	SAML, LDAP, Passkeys               bool
 	// Next is the page a sign-in goes on to.
 	Next string
 }
@@ -129,6 +129,9 @@ type fieldRow struct{ Name, Value string }
 
 func (s *Server) consolePage(w http.ResponseWriter, status int, v consoleView) error {
 	pageHeaders(w)
+	if v.Passkeys {
+		w.Header().Set("Content-Security-Policy", passkeyCSP)
+	}
 	w.WriteHeader(status)
 	return consoleTemplate.Execute(w, v)
 }
@@ -138,7 +141,7 @@ func (s *Server) consoleLoginPage(w http.ResponseWriter, r *http.Request) error 
 		return seeOther(w, "/console")
 	}
 	return s.consolePage(w, http.StatusOK, consoleView{Title: "Sign in", OIDC: s.OIDC != nil, CAS: s.CAS != nil, SAML: s.Identity.SAML != nil,
-		LDAP: s.Identity.LDAP != nil, Next: safeNext(r.URL.Query().Get("next"))})
+		LDAP: s.Identity.LDAP != nil, Passkeys: s.Staff.PasskeysOn(), Next: safeNext(r.URL.Query().Get("next"))})
 }
 
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
@@ -327,6 +330,8 @@ var consoleTemplate = template.Must(template.New("console").Funcs(template.FuncM
 {{if .OIDC}}<p><a href="/console/oidc/login?next={{.Next}}">Sign in with your company account</a></p>{{end}}
 {{if .SAML}}<p><a href="/console/saml/login?next={{.Next}}">Sign in with your company account (SAML)</a></p>{{end}}
 {{if .CAS}}<p><a href="/console/cas/login?next={{.Next}}">Sign in through CAS</a></p>{{end}}
+{{if .Passkeys}}<p><button type="button" id="passkey-sign-in" data-passkey="sign-in" data-next="{{.Next}}">Sign in with a passkey</button></p>
+<p id="passkey-status" role="status"></p><script src="/console/passkey.js"></script>{{end}}
 {{if .LDAP}}<h2>Or with your directory account</h2><form method="post" action="/console/ldap/login"><input type="hidden" name="next" value="{{.Next}}">
 <label for="ldap-login">User name or e-mail address</label><input id="ldap-login" name="login" type="text" autocomplete="username" required>
 <label for="ldap-password">Directory password</label><input id="ldap-password" name="password" type="password" autocomplete="current-password" required>

@@ -47,6 +47,8 @@ func (s *Server) identityRoutes() []route {
 		post("/console/passkeys/{id}/remove", s.passkeyRemove, public, pages, form, redirects(303), page, errs(400, 403, 404, 409)),
 		post("/console/passkey/begin", s.passkeyOptions(s.Staff.BeginPasskeyCheck), public, pages, outAny(200), errs(401, 403, 404, 422)),
 		post("/console/passkey/finish", s.passkeyCheckFinish, public, pages, query(nextParam), inMedia("application/json"), outAny(200), errs(400, 401, 403, 404, 422)),
+		post("/console/passkey/sign-in/begin", s.passkeySignInBegin, public, pages, outAny(200), errs(403, 404, 429)),
+		post("/console/passkey/sign-in", s.passkeySignIn, public, pages, query(nextParam), inMedia("application/json"), outAny(200), errs(401, 403, 404, 429)),
 		get("/console/passkey.js", s.passkeyScript, public, outMedia("text/javascript", 200)),
 	}
 }
@@ -127,6 +129,10 @@ func takeNext(w http.ResponseWriter, r *http.Request) string {
 	return safeNext(v)
 }
 
+// passkeyCSP is the policy of pages with passkey buttons: they run one script of this
+// server's, which calls this server only.
+const passkeyCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' https:; base-uri 'none'; frame-ancestors 'none'"
+
 // identityView is what the identity pages show.
 type identityView struct {
 	Page, Title, CSRF, Email, Role, Error, Next, Notice string
@@ -146,8 +152,7 @@ type passkeyRow struct {
 func (s *Server) identityPage(w http.ResponseWriter, status int, v identityView) error {
 	pageHeaders(w)
 	if v.PasskeysOn {
-		// The passkey pages run one script of this server's, which calls this server only.
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' https:; base-uri 'none'; frame-ancestors 'none'")
+		w.Header().Set("Content-Security-Policy", passkeyCSP)
 	}
 	w.WriteHeader(status)
 	return identityTemplate.Execute(w, v)
@@ -604,6 +609,57 @@ func (s *Server) passkeyCheckFinish(w http.ResponseWriter, r *http.Request) erro
 		next = safeNext(sess.Next)
 	}
 	b, _ := json.Marshal(map[string]string{"next": next})
+	return writeRawJSON(w, b)
+}
+
+// passkeyCookie carries a sign-in with a passkey alone between its two calls (sealed, two
+// minutes; Strict: both calls come from Steward's own sign-in page).
+func passkeyCookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: "steward_passkey", Value: value, Path: "/console/passkey", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, MaxAge: maxAge}
+}
+
+// passkeyStart refuses a passkey sign-in call from another site or from an address over its
+// limit of failed authentications.
+func (s *Server) passkeyStart(r *http.Request) (string, error) {
+	if err := sameOrigin(r); err != nil {
+		return "", err
+	}
+	addr := s.limits.clientAddr(r)
+	return addr, s.limits.allowAuth(addr)
+}
+
+func (s *Server) passkeySignInBegin(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.passkeyStart(r); err != nil {
+		return err
+	}
+	opts, ceremony, err := s.Staff.BeginPasskeySignIn()
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, passkeyCookie(r, base64.RawURLEncoding.EncodeToString(ceremony), 120))
+	return writeRawJSON(w, opts)
+}
+
+func (s *Server) passkeySignIn(w http.ResponseWriter, r *http.Request) error {
+	addr, err := s.passkeyStart(r)
+	if err != nil {
+		return err
+	}
+	var ceremony []byte
+	if c, err := r.Cookie("steward_passkey"); err == nil {
+		ceremony, _ = base64.RawURLEncoding.DecodeString(c.Value)
+	}
+	http.SetCookie(w, passkeyCookie(r, "", -1))
+	cookie, _, err := s.Staff.FinishPasskeySignIn(r.Context(), ceremony, http.MaxBytesReader(w, r.Body, 64<<10))
+	if problem.Is(err, problem.Unauthenticated) {
+		s.limits.failedAuth(addr)
+	}
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, consoleCookie(r, cookie, int(staff.SessionFor/time.Second)))
+	b, _ := json.Marshal(map[string]string{"next": safeNext(r.URL.Query().Get("next"))})
 	return writeRawJSON(w, b)
 }
 

@@ -1,7 +1,8 @@
 // Passkeys in the Steward console: the browser's WebAuthn API between two calls to this
 // server. Buttons with data-passkey="enrol" add a passkey; data-passkey="check" proves who
 // the person is with one (the second factor of a sign-in, or a re-authentication before a
-// reveal). The session's form token goes in the Steward-CSRF header.
+// reveal); data-passkey="sign-in" signs in with a passkey alone. The session's form token,
+// where there is a session, goes in the Steward-CSRF header.
 (function () {
   "use strict";
   function enc(buf) {
@@ -57,13 +58,13 @@
     });
     location.assign(res.next);
   }
-  async function check(btn) {
-    const opts = await post("/console/passkey/begin");
+  async function check(btn, begin, finish) {
+    const opts = await post(begin);
     const pk = opts.publicKey;
     pk.challenge = dec(pk.challenge);
     (pk.allowCredentials || []).forEach(function (c) { c.id = dec(c.id); });
     const a = await navigator.credentials.get({ publicKey: pk });
-    const res = await post("/console/passkey/finish?next=" + encodeURIComponent(btn.dataset.next || "/console"), {
+    const res = await post(finish + "?next=" + encodeURIComponent(btn.dataset.next || "/console"), {
       id: a.id, rawId: enc(a.rawId), type: a.type,
       response: {
         authenticatorData: enc(a.response.authenticatorData),
@@ -79,7 +80,10 @@
     btn.addEventListener("click", function (ev) {
       ev.preventDefault();
       status("Waiting for your passkey…");
-      (btn.dataset.passkey === "enrol" ? enrol() : check(btn)).catch(function (e) { status(e.message); });
+      const mode = btn.dataset.passkey;
+      (mode === "enrol" ? enrol()
+        : mode === "sign-in" ? check(btn, "/console/passkey/sign-in/begin", "/console/passkey/sign-in")
+        : check(btn, "/console/passkey/begin", "/console/passkey/finish")).catch(function (e) { status(e.message); });
     });
   });
 })();

@@ -49,6 +49,8 @@ var summaries = map[string]string{
 	"POST /console/passkey/begin":          "Start proving who you are with a passkey: the WebAuthn request options.",
 	"POST /console/passkey/finish":         "The passkey's signed answer: the second factor of a sign-in, or a re-authentication before a reveal.",
 	"GET /console/passkey.js":              "The script of the passkey pages, served by Steward itself.",
+	"POST /console/passkey/sign-in/begin":  "Start signing in with a passkey alone: WebAuthn request options for any passkey of this site (the challenge in a sealed two-minute cookie).",
+	"POST /console/passkey/sign-in":        "A passkey's signed answer (user verification required): the person it names signed in, the challenge accepted once.",
 	"GET /console/cas/login":               "Start signing in through the CAS server (302 to its login, with a state tied to this browser).",
 	"GET /console/cas/callback":            "The CAS server's answer: the service ticket validated (CAS 3.0), the groups mapped to a role, the console session started.",
 	"GET /console/oidc/login":              "Start signing in through the company's OpenID Connect provider (302 to it, with PKCE).",

@@ -283,3 +283,90 @@ func (s *Service) RemovePasskey(ctx context.Context, a Account, id []byte) error
 	}
 	return s.d.Store.DeletePasskey(ctx, a.ID, id, []audit.Entry{audit.New(authz.WithActor(ctx, Actor(a)), ActionPasskeyDel, "", nil, "")})
 }
+
+// passkeySignIn labels the sealed ceremony of a sign-in with a passkey alone.
+const passkeySignIn = "staff passkey sign-in"
+
+// BeginPasskeySignIn starts a sign-in with a passkey alone (a discoverable credential, with
+// user verification required: the device's screen lock, fingerprint or PIN is the second
+// factor, so the passkey is both). It returns the options for navigator.credentials.get and
+// the ceremony, sealed, for a short-lived cookie: no session exists yet.
+func (s *Service) BeginPasskeySignIn() (options, ceremony []byte, err error) {
+	if s.d.WebAuthn == nil {
+		return nil, nil, s.passkeysOff()
+	}
+	opts, data, err := s.d.WebAuthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return nil, nil, problem.Wrap(problem.Internal, err, "a passkey sign-in cannot be started")
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if options, err = json.Marshal(opts); err != nil {
+		return nil, nil, err
+	}
+	return options, s.sealAs(b, passkeySignIn), nil
+}
+
+// FinishPasskeySignIn checks the browser's answer to BeginPasskeySignIn: the passkey names
+// its account (the user handle), whose public key must verify the signature over the
+// ceremony's challenge, which is accepted once. The account must be enabled and not locked;
+// a failed check counts towards its lock. The same answer for every failure, as for
+// passwords.
+func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremony []byte, body io.Reader) (string, Session, error) {
+	if s.d.WebAuthn == nil {
+		return "", Session{}, s.passkeysOff()
+	}
+	plain, err := s.openAs(ceremony, passkeySignIn)
+	var data webauthn.SessionData
+	if err != nil || json.Unmarshal(plain, &data) != nil {
+		return "", Session{}, errPasskey
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBody(io.LimitReader(body, 64<<10))
+	if err != nil {
+		return "", Session{}, errPasskey
+	}
+	var a Account
+	var keys []Passkey
+	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+		acc, err := s.d.Store.Account(ctx, string(userHandle))
+		if err != nil {
+			return nil, err
+		}
+		u, k, err := s.user(ctx, acc)
+		a, keys = acc, k
+		return u, err
+	}
+	cred, err := s.d.WebAuthn.ValidateDiscoverableLogin(handler, data, parsed)
+	if err != nil {
+		if a.ID != "" {
+			_ = s.failed(ctx, authz.WithActor(ctx, Actor(a)), Session{}, a, ActionSignIn, errPasskey)
+		}
+		return "", Session{}, errPasskey
+	}
+	if a.Disabled || s.d.Clock().Before(a.LockedUntil) {
+		return "", Session{}, errPasskey
+	}
+	if err := s.d.Store.ConsumeOnce(ctx, "webauthn:"+data.Challenge, data.Expires.Add(time.Minute)); err != nil {
+		return "", Session{}, errPasskey
+	}
+	for _, k := range keys {
+		if string(k.ID) == string(cred.ID) {
+			k.Credential, _ = json.Marshal(cred)
+			k.UsedAt = s.d.Clock()
+			if err := s.d.Store.UpdatePasskey(ctx, k); err != nil {
+				return "", Session{}, err
+			}
+		}
+	}
+	a.Failures = 0
+	e := audit.New(authz.WithActor(ctx, Actor(a)), ActionSignIn, "", nil, "")
+	e.Target = "passkey, passwordless"
+	if err := s.d.Store.UpdateAccount(ctx, a, []audit.Entry{e}); err != nil {
+		return "", Session{}, err
+	}
+	return s.newSession(ctx, a.ID, StageDone, SessionFor)
+}
+
+var errPasskey = problem.New(problem.Unauthenticated, "that passkey cannot sign you in here")

@@ -464,17 +464,27 @@ func Code(secret []byte, step int64) string {
 }
 
 func (s *Service) seal(secret []byte, accountID string) []byte {
-	nonce := make([]byte, s.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return s.aead.Seal(nonce, nonce, secret, []byte("staff totp "+accountID))
+	return s.sealAs(secret, "staff totp "+accountID)
 }
 
 func (s *Service) open(sealed []byte, accountID string) ([]byte, error) {
+	return s.openAs(sealed, "staff totp "+accountID)
+}
+
+// sealAs seals b with label as associated data, so that nothing sealed for one use opens
+// for another.
+func (s *Service) sealAs(b []byte, label string) []byte {
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return s.aead.Seal(nonce, nonce, b, []byte(label))
+}
+
+func (s *Service) openAs(sealed []byte, label string) ([]byte, error) {
 	n := s.aead.NonceSize()
 	if len(sealed) < n {
 		return nil, errors.New("sealed secret too short")
 	}
-	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte("staff totp "+accountID))
+	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(label))
 }
 
 // Disable turns a person's access off at once: the account can no longer sign in and every
