@@ -218,9 +218,7 @@ func TestConsoleLDAPInChromium(t *testing.T) {
 	// Eleven minutes later the reveal asks again.
 	p.clock.Advance(11 * time.Minute)
 	b.Navigate(p.public + "/console/customers/" + id)
-	b.Select("#purpose", "support")
-	b.Fill("#reason", "ticket 4711")
-	b.Submit(`form[action$="/reveal"] button`)
+	reveal(b, "support", "ticket 4711")
 	if !strings.Contains(b.URL(), "/console/reauth") {
 		t.Fatalf("a reveal after eleven minutes did not ask again: %s", b.URL())
 	}
@@ -233,9 +231,7 @@ func TestConsoleLDAPInChromium(t *testing.T) {
 	if !strings.HasSuffix(b.URL(), "/console/customers/"+id) {
 		t.Fatalf("after re-authenticating: %s", b.URL())
 	}
-	b.Select("#purpose", "support")
-	b.Fill("#reason", "ticket 4711")
-	b.Submit(`form[action$="/reveal"] button`)
+	reveal(b, "support", "ticket 4711")
 	if got := b.Text("main"); !strings.Contains(got, "quinn@example.com") {
 		t.Fatalf("revealed: %q", got)
 	}

@@ -95,17 +95,13 @@ func TestConsolePasskeysInChromium(t *testing.T) {
 	// A reveal eleven minutes on is confirmed with the passkey.
 	p.clock.Advance(11 * time.Minute)
 	b.Navigate(site + "/console/customers/" + id)
-	b.Select("#purpose", "support")
-	b.Fill("#reason", "ticket 99")
-	b.Submit(`form[action$="/reveal"] button`)
+	reveal(b, "support", "ticket 99")
 	if !strings.Contains(b.URL(), "/console/reauth") {
 		t.Fatalf("the reveal did not ask again: %s", b.URL())
 	}
 	b.Click("#use-passkey")
 	b.WaitFor(`location.pathname === "/console/customers/` + id + `" && document.querySelector("#reason") !== null`)
-	b.Select("#purpose", "support")
-	b.Fill("#reason", "ticket 99")
-	b.Submit(`form[action$="/reveal"] button`)
+	reveal(b, "support", "ticket 99")
 	if got := b.Text("main"); !strings.Contains(got, "quinn@example.com") {
 		t.Fatalf("revealed: %q", got)
 	}
@@ -182,4 +178,12 @@ func TestPasskeySignInRefusals(t *testing.T) {
 	if code, _ := call("/console/passkey/sign-in/begin", "", "", "Sec-Fetch-Site", "cross-site"); code != 403 {
 		t.Errorf("begun from another site: %d", code)
 	}
+}
+
+// reveal asks, on the customer page the browser shows, to see the customer in clear for a
+// purpose and a reason.
+func reveal(b *browsertest.Browser, purpose, reason string) {
+	b.Select("#purpose", purpose)
+	b.Fill("#reason", reason)
+	b.Submit(`form[action$="/reveal"] button`)
 }

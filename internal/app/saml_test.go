@@ -171,9 +171,7 @@ func TestConsoleSAMLInChromium(t *testing.T) {
 	// Eleven minutes on, a reveal sends the person to the provider, which must ask again.
 	p.clock.Advance(11 * time.Minute)
 	b.Navigate(p.public + "/console/customers/" + id)
-	b.Select("#purpose", "privacy_requests")
-	b.Fill("#reason", "request 12")
-	b.Submit(`form[action$="/reveal"] button`)
+	reveal(b, "privacy_requests", "request 12")
 	if !strings.Contains(b.URL(), "/console/reauth") {
 		t.Fatalf("the reveal did not ask again: %s", b.URL())
 	}
@@ -185,9 +183,7 @@ func TestConsoleSAMLInChromium(t *testing.T) {
 	b.Fill(`input[name=password]`, "idp password")
 	b.Submit(`input[type=submit]`)
 	b.WaitFor(`location.pathname === "/console/customers/` + id + `" && document.querySelector("#reason") !== null`)
-	b.Select("#purpose", "privacy_requests")
-	b.Fill("#reason", "request 12")
-	b.Submit(`form[action$="/reveal"] button`)
+	reveal(b, "privacy_requests", "request 12")
 	if got := b.Text("main"); !strings.Contains(got, "quinn@example.com") {
 		t.Fatalf("revealed after confirming at the provider: %q", got)
 	}
