@@ -1,8 +1,12 @@
-// Package sso signs staff in through the company's identity provider. OIDC: the
-// authorisation-code flow with PKCE, the provider found through its discovery document, the ID
-// token's signature, issuer, audience, expiry and nonce checked, and the state, nonce and
-// code verifier of a sign-in carried in a sealed, short-lived cookie so that no server state is
-// needed between the redirect and the way back.
+// Package sso signs staff in through the company's identity provider and checks what the
+// provider says before Steward believes it. OIDC: the authorisation-code flow with PKCE, the
+// provider found through its discovery document, the ID token's signature, issuer, audience,
+// expiry and nonce checked. SAML 2.0 (saml.go): signed assertions for this service provider,
+// in time, answering this browser's request, used once. LDAP (ldap.go): a bind as the person
+// over LDAPS or StartTLS, and their groups. CAS 3.0 (cas.go): the service ticket validated
+// with the server. What a sign-in carries through the provider travels in a sealed,
+// short-lived cookie (seal.go), so that no server state is needed between the redirect and
+// the way back.
 package sso
 
 import (

@@ -1,7 +1,10 @@
 // Package staff is the people who work with Steward: accounts with a catalog role, local
-// sign-in with an argon2id password and a TOTP second factor, and sessions. Every action a
-// person takes in the console runs as them (actor "staff:<id>" with their role), so the audit
-// trail names the person, not a shared key, and disabling them ends their sessions at once.
+// sign-in with an argon2id password and a second factor (a TOTP authenticator or a WebAuthn
+// passkey, which may also sign in alone), accounts vouched for by an identity provider or a
+// directory, invitations, and sessions with a fresh proof of identity before a reveal. Every
+// action a person takes in the console runs as them (actor "staff:<id>" with their role), so
+// the audit trail names the person, not a shared key, and disabling them ends their sessions
+// at once.
 package staff
 
 import (
