@@ -348,6 +348,12 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremony []byte, body
 	if a.Disabled || s.d.Clock().Before(a.LockedUntil) {
 		return "", Session{}, errPasskey
 	}
+	// An account from a directory or an identity provider follows it: its people sign in
+	// there, so that leaving a group or the company ends their access; their passkeys serve
+	// as a second factor and for re-authentication only.
+	if a.Via != "" {
+		return "", Session{}, problem.New(problem.Unauthenticated, "your account comes from your company's sign-in: sign in there, then use your passkey")
+	}
 	if err := s.d.Store.ConsumeOnce(ctx, "webauthn:"+data.Challenge, data.Expires.Add(time.Minute)); err != nil {
 		return "", Session{}, errPasskey
 	}
