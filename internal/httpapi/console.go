@@ -140,8 +140,7 @@ func (s *Server) consoleLoginPage(w http.ResponseWriter, r *http.Request) error 
 	if _, _, err := s.consoleSession(r, false); err == nil {
 		return seeOther(w, "/console")
 	}
-	return s.consolePage(w, http.StatusOK, consoleView{Title: "Sign in", OIDC: s.OIDC != nil, CAS: s.CAS != nil, SAML: s.Identity.SAML != nil,
-		LDAP: s.Identity.LDAP != nil, Passkeys: s.Staff.PasskeysOn(), Next: safeNext(r.URL.Query().Get("next"))})
+	return s.consolePage(w, http.StatusOK, s.loginView(safeNext(r.URL.Query().Get("next")), ""))
 }
 
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
@@ -152,7 +151,7 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 	cookie, sess, err := s.Staff.SignIn(r.Context(), vals["email"], vals["password"])
 	if problem.Is(err, problem.Unauthenticated) {
 		s.limits.failedAuth(addr)
-		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err), Next: safeNext(vals["next"])})
+		return s.consolePage(w, http.StatusUnauthorized, s.loginView(safeNext(vals["next"]), problem.Detail(err)))
 	}
 	if err != nil {
 		return err
@@ -403,7 +402,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	p, err := o.Finish(r.Context(), q.Get("code"), q.Get("state"), c.Value)
 	if err != nil {
-		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+		return s.signInRefused(w, http.StatusUnauthorized, err)
 	}
 	return s.externalSignIn(w, r, p, s.OIDCRoles, "oidc")
 }
@@ -436,7 +435,7 @@ func (s *Server) casCallback(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, casCookie(r, "", -1))
 	p, err := s.CAS.Finish(r.Context(), r.URL.Query().Get("ticket"), r.URL.Query().Get("s"), cookie)
 	if problem.Is(err, problem.Unauthenticated) {
-		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+		return s.signInRefused(w, http.StatusUnauthorized, err)
 	}
 	if err != nil {
 		return err
@@ -449,12 +448,12 @@ func (s *Server) casCallback(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) externalSignIn(w http.ResponseWriter, r *http.Request, p sso.Person, roles [][2]string, via string) error {
 	role, ok := staff.RoleFor(p.Groups, roles)
 	if !ok {
-		return s.consolePage(w, http.StatusForbidden, consoleView{Title: "Sign in", Error: "Your groups at the identity provider give you no role here; ask an administrator."})
+		return s.signInRefused(w, http.StatusForbidden, problem.Forbiddenf("Your groups at the identity provider give you no role here; ask an administrator."))
 	}
 	cookie, _, err := s.Staff.SignInExternal(r.Context(), p.Email, role, via)
 	if err != nil {
 		if problem.Is(err, problem.Unauthenticated) || problem.Is(err, problem.Forbidden) {
-			return s.consolePage(w, http.StatusForbidden, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+			return s.signInRefused(w, http.StatusForbidden, err)
 		}
 		return err
 	}

@@ -291,7 +291,13 @@ func (s *Server) samlACS(w http.ResponseWriter, r *http.Request) error {
 
 // signInRefused shows the sign-in page again with why it failed.
 func (s *Server) signInRefused(w http.ResponseWriter, status int, err error) error {
-	return s.consolePage(w, status, consoleView{Title: "Sign in", Error: problem.Detail(err), OIDC: s.OIDC != nil, CAS: s.CAS != nil})
+	return s.consolePage(w, status, s.loginView("/console", problem.Detail(err)))
+}
+
+// loginView is the sign-in page with every way of signing in that is configured.
+func (s *Server) loginView(next, msg string) consoleView {
+	return consoleView{Title: "Sign in", Error: msg, Next: next, OIDC: s.OIDC != nil, CAS: s.CAS != nil, SAML: s.Identity.SAML != nil,
+		LDAP: s.Identity.LDAP != nil, Passkeys: s.Staff.PasskeysOn()}
 }
 
 // LDAP.
