@@ -135,14 +135,14 @@ const passkeyCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; s
 
 // identityView is what the identity pages show.
 type identityView struct {
-	Page, Title, CSRF, Email, Role, Error, Next, Notice string
-	SignedIn                                            bool
-	Enrol                                               *staff.Enrolment
-	TOTP, Passkeys, PasskeysOn, Password, Provider      bool
-	Keys                                                []passkeyRow
-	MayInvite                                           bool
-	Roles                                               []string
-	InviteLink, InviteEmail                             string
+	Page, Title, CSRF, Email, Role, Error, Next, ProviderURL string
+	SignedIn                                                 bool
+	Enrol                                                    *staff.Enrolment
+	TOTP, Passkeys, PasskeysOn, Password, Provider           bool
+	Keys                                                     []passkeyRow
+	MayInvite                                                bool
+	Roles                                                    []string
+	InviteLink, InviteEmail                                  string
 }
 
 type passkeyRow struct {
@@ -378,7 +378,7 @@ func (s *Server) showReauth(w http.ResponseWriter, ctx context.Context, status i
 	switch a.Via {
 	case "saml", "oidc", "cas":
 		v.Provider = true
-		v.Notice = map[string]string{"saml": "/console/saml/login?force=1&next=", "oidc": "/console/oidc/login?force=1&next=", "cas": "/console/cas/login?next="}[a.Via] + url.QueryEscape(next)
+		v.ProviderURL = map[string]string{"saml": "/console/saml/login?force=1&next=", "oidc": "/console/oidc/login?force=1&next=", "cas": "/console/cas/login?next="}[a.Via] + url.QueryEscape(next)
 	}
 	return s.identityPage(w, status, v)
 }
@@ -698,7 +698,7 @@ var identityTemplate = template.Must(template.New("identity").Funcs(template.Fun
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 {{if .TOTP}}<label for="code">Six-digit code from your authenticator</label><input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required>{{end}}
 <button type="submit">Confirm</button></form>{{end}}
-{{if .Provider}}<p><a href="{{.Notice}}">Confirm at your company's sign-in page</a></p>{{end}}
+{{if .Provider}}<p><a href="{{.ProviderURL}}">Confirm at your company's sign-in page</a></p>{{end}}
 {{if .PasskeysOn}}<p><button type="button" id="use-passkey" data-passkey="check" data-next="{{.Next}}">Confirm with your passkey</button></p>
 <p id="passkey-status" role="status"></p><script src="/console/passkey.js"></script>{{end}}
 <p><a href="{{.Next}}">Back</a></p>
