@@ -100,6 +100,8 @@ type casServer struct {
 	mu      sync.Mutex
 	next    string // the XML attributes of the next person to sign in
 	tickets map[string][2]string
+	// validations are the queries of the validation requests, in order.
+	validations []string
 }
 
 func newCASServer(t *testing.T) *casServer {
@@ -120,6 +122,7 @@ func newCASServer(t *testing.T) *casServer {
 	mux.HandleFunc("GET /cas/p3/serviceValidate", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		c.validations = append(c.validations, r.URL.RawQuery)
 		t, ok := c.tickets[r.URL.Query().Get("ticket")]
 		delete(c.tickets, r.URL.Query().Get("ticket"))
 		w.Header().Set("Content-Type", "application/xml")
@@ -166,6 +169,21 @@ func TestConsoleCAS(t *testing.T) {
 	if resp, err := c.Get(last); err != nil || resp.StatusCode != 401 {
 		t.Errorf("a replayed ticket: %v %v", err, resp.StatusCode)
 	}
+	// A re-authentication asks the server for fresh credentials, at login and validation.
+	var loginQuery string
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Path == "/cas/login" {
+			loginQuery = req.URL.RawQuery
+		}
+		return nil
+	}
+	if resp, err := c.Get(p.public + "/console/cas/login?force=1"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a renewed CAS sign-in: %v %v", err, resp)
+	}
+	if !strings.HasSuffix(loginQuery, "&renew=true") || !strings.HasSuffix(cas.validations[len(cas.validations)-1], "&renew=true") {
+		t.Errorf("renew not asked for: login %q, validation %q", loginQuery, cas.validations[len(cas.validations)-1])
+	}
+
 	// A fresh ticket brought by a browser that did not start the sign-in.
 	cas.next = `<cas:mail>mallory@shop.example</cas:mail><cas:memberOf>helpdesk</cas:memberOf>`
 	plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

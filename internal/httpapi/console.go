@@ -45,7 +45,7 @@ func (s *Server) consoleRoutes() []route {
 		get("/console/oidc/login", s.oidcLogin, public, pages, query(nextParam, forceParam), redirects(302), errs(404, 503)),
 		get("/console/oidc/callback", s.oidcCallback, public, pages, query(param{Name: "code", Type: "string"}, param{Name: "state", Type: "string"}),
 			redirects(303), page, errs(401, 403, 404, 503)),
-		get("/console/cas/login", s.casLogin, public, pages, query(nextParam), redirects(302), errs(404)),
+		get("/console/cas/login", s.casLogin, public, pages, query(nextParam, forceParam), redirects(302), errs(404)),
 		get("/console/cas/callback", s.casCallback, public, pages, query(param{Name: "ticket", Type: "string"}, param{Name: "s", Type: "string"}),
 			redirects(303), page, errs(401, 403, 404, 503)),
 		post("/console/sign-out", s.consoleSignOut, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403)),
@@ -417,7 +417,7 @@ func (s *Server) casLogin(w http.ResponseWriter, r *http.Request) error {
 	if s.CAS == nil {
 		return problem.NotFoundf("sign-in through CAS is not configured")
 	}
-	url, state := s.CAS.Begin()
+	url, state := s.CAS.Begin(r.URL.Query().Get("force") == "1")
 	rememberNext(w, r)
 	http.SetCookie(w, casCookie(r, state, int(sso.FlightFor/time.Second)))
 	http.Redirect(w, r, url, http.StatusFound)

@@ -378,7 +378,7 @@ func (s *Server) showReauth(w http.ResponseWriter, ctx context.Context, status i
 	switch a.Via {
 	case "saml", "oidc", "cas":
 		v.Provider = true
-		v.ProviderURL = map[string]string{"saml": "/console/saml/login?force=1&next=", "oidc": "/console/oidc/login?force=1&next=", "cas": "/console/cas/login?next="}[a.Via] + url.QueryEscape(next)
+		v.ProviderURL = map[string]string{"saml": "/console/saml/login?force=1&next=", "oidc": "/console/oidc/login?force=1&next=", "cas": "/console/cas/login?force=1&next="}[a.Via] + url.QueryEscape(next)
 	}
 	return s.identityPage(w, status, v)
 }
