@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -60,7 +61,11 @@ func (a *App) openIdentity(cfg config.Config, cat *catalog.Catalog) (httpapi.Ide
 	}
 	id.SAMLRoles, id.LDAPRoles = samlRoles, ldapRoles
 	if cfg.SAMLIdPMetadata != "" {
-		id.SAML = a.saml(cfg)
+		key, cert, err := samlKeyPair(cfg)
+		if err != nil {
+			return id, err
+		}
+		id.SAML = a.saml(cfg, key, cert)
 	}
 	if cfg.LDAPURL != "" {
 		t := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -89,7 +94,7 @@ func (a *App) openIdentity(cfg config.Config, cat *catalog.Catalog) (httpapi.Ide
 // saml returns the SAML service provider, reading the identity provider's metadata at the
 // first sign-in (and again after a failure), so that Steward starts while the provider is
 // down.
-func (a *App) saml(cfg config.Config) func(ctx context.Context) (*sso.SAML, error) {
+func (a *App) saml(cfg config.Config, key *rsa.PrivateKey, cert *x509.Certificate) func(ctx context.Context) (*sso.SAML, error) {
 	var mu sync.Mutex
 	var p *sso.SAML
 	base := strings.TrimSuffix(cfg.PublicURL, "/") + "/console/saml"
@@ -104,7 +109,7 @@ func (a *App) saml(cfg config.Config) func(ctx context.Context) (*sso.SAML, erro
 			return nil, err
 		}
 		sp, err := sso.NewSAML(sso.SAMLSettings{IdPMetadata: meta, EntityID: cfg.SAMLEntityID, MetadataURL: base + "/metadata", ACSURL: base + "/acs",
-			EmailAttribute: cfg.SAMLEmail, GroupsAttribute: cfg.SAMLGroups, Secret: a.Keys.KeyedHash(samlLabel, nil),
+			EmailAttribute: cfg.SAMLEmail, GroupsAttribute: cfg.SAMLGroups, Key: key, Cert: cert, Secret: a.Keys.KeyedHash(samlLabel, nil),
 			Consumed: a.Store.Staff().ConsumeOnce, Now: a.Clock})
 		if err != nil {
 			return nil, err
@@ -136,4 +141,24 @@ func readMetadata(ctx context.Context, where string) ([]byte, error) {
 		return nil, fmt.Errorf("saml-idp-metadata: %s answered %d", where, resp.StatusCode)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+}
+
+// samlKeyPair reads Steward's SAML key and certificate, when configured.
+func samlKeyPair(cfg config.Config) (*rsa.PrivateKey, *x509.Certificate, error) {
+	if cfg.SAMLKeyFile == "" {
+		return nil, nil, nil
+	}
+	pair, err := tls.LoadX509KeyPair(cfg.SAMLCertFile, cfg.SAMLKeyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("saml-key-file, saml-cert-file: %w", err)
+	}
+	key, ok := pair.PrivateKey.(*rsa.PrivateKey)
+	if !ok {
+		return nil, nil, fmt.Errorf("saml-key-file: must be an RSA key (SAML encryption needs one)")
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("saml-cert-file: %w", err)
+	}
+	return key, cert, nil
 }

@@ -8,12 +8,15 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -116,11 +119,24 @@ func (p *samlIdP) user(t *testing.T, name, email, password string, groups ...str
 
 // samlEnv is Steward with SAML sign-in configured against a test provider, which knows
 // Steward from its metadata at /console/saml/metadata.
-func samlEnv(t *testing.T) (*portalEnv, *samlIdP) {
+func samlEnv(t *testing.T, withKey bool) (*portalEnv, *samlIdP) {
 	now := time.Now
 	idp := newSAMLIdP(t, func() time.Time { return now() })
+	var keyFile, certFile string
+	if withKey {
+		key, _, der := selfSigned(t, "steward.example")
+		dir := t.TempDir()
+		keyFile, certFile = filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
+		if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p := newPortalEnv(t, "", func(c *config.Config) {
 		c.SAMLIdPMetadata, c.SAMLRoles, c.SAMLGroups = idp.url+"/metadata", "privacy-team=dpo,helpdesk=support", "eduPersonAffiliation"
+		c.SAMLKeyFile, c.SAMLCertFile = keyFile, certFile
 	})
 	resp, err := http.Get(p.public + "/console/saml/metadata")
 	if err != nil {
@@ -128,7 +144,8 @@ func samlEnv(t *testing.T) (*portalEnv, *samlIdP) {
 	}
 	meta, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/samlmetadata+xml" || !strings.Contains(string(meta), p.public+"/console/saml/acs") {
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/samlmetadata+xml" || !strings.Contains(string(meta), p.public+"/console/saml/acs") ||
+		strings.Contains(string(meta), "KeyDescriptor") != withKey {
 		t.Fatalf("SP metadata: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), meta)
 	}
 	idp.put(t, "/services/steward", string(meta))
@@ -138,11 +155,11 @@ func samlEnv(t *testing.T) (*portalEnv, *samlIdP) {
 
 // TestConsoleSAMLInChromium signs a person in through a SAML identity provider in a real
 // browser: the console's link, the provider's own sign-in page, the signed assertion posted
-// back, the account made with the role the person's groups map to, and the audit trail naming
+// back (encrypted to Steward's own key), the account made with the role the person's groups map to, and the audit trail naming
 // them; a person whose groups map to no role is refused.
 func TestConsoleSAMLInChromium(t *testing.T) {
 	b := browsertest.New(t)
-	p, idp := samlEnv(t)
+	p, idp := samlEnv(t, true)
 	idp.user(t, "priya", "Priya@Shop.example", "idp password", "staff", "privacy-team")
 	idp.user(t, "guest", "guest@shop.example", "idp password", "staff")
 	id := p.create(`{"email":"quinn@example.com","first_name":"Quinn","city":"York"}`)
@@ -285,7 +302,7 @@ func postACS(t *testing.T, p *portalEnv, cookie, response, relay string) (int, s
 // an assertion for another audience, an expired one, one for another request and one
 // without the sign-in's cookie are each refused, naming the check that failed.
 func TestConsoleSAMLRefusals(t *testing.T) {
-	p, idp := samlEnv(t)
+	p, idp := samlEnv(t, false)
 	groups := []string{"helpdesk"}
 
 	cookie, req := samlFlight(t, p, idp)
@@ -359,5 +376,20 @@ func TestConsoleSAMLRefusals(t *testing.T) {
 	}
 	if denied != len(refused)+1 {
 		t.Errorf("got %d denied SAML sign-ins in the audit trail, want %d", denied, len(refused)+1)
+	}
+}
+
+// TestConsoleSAMLEncrypted: with Steward's own key configured, the provider encrypts the
+// assertion to it — the browser carries nothing readable back — and Steward decrypts it.
+func TestConsoleSAMLEncrypted(t *testing.T) {
+	p, idp := samlEnv(t, true)
+	cookie, req := samlFlight(t, p, idp)
+	resp := answer(t, req, "enc@shop.example", []string{"helpdesk"}, nil)
+	raw, _ := base64.StdEncoding.DecodeString(resp)
+	if !strings.Contains(string(raw), "EncryptedAssertion") || strings.Contains(string(raw), "enc@shop.example") {
+		t.Fatalf("the answer is not encrypted:\n%.600s", raw)
+	}
+	if code, page := postACS(t, p, cookie, resp, req.RelayState); code != 303 {
+		t.Fatalf("an encrypted answer: %d %.300s", code, page)
 	}
 }

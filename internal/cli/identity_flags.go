@@ -10,6 +10,8 @@ func identityFlags(f *pflag.FlagSet, s *settings) {
 	f.StringVar(&c.SAMLRoles, "saml-roles", "", "group=role,… in order, as --oidc-roles")
 	f.StringVar(&c.SAMLGroups, "saml-groups", c.SAMLGroups, "the SAML attribute (Name or FriendlyName) listing the person's groups")
 	f.StringVar(&c.SAMLEmail, "saml-email", c.SAMLEmail, "the SAML attribute holding the person's e-mail address")
+	f.StringVar(&c.SAMLKeyFile, "saml-key-file", "", "Steward's SAML private key (RSA, PEM): the provider may then encrypt assertions to it")
+	f.StringVar(&c.SAMLCertFile, "saml-cert-file", "", "the certificate of --saml-key-file (PEM), published in Steward's SAML metadata")
 	f.StringVar(&c.LDAPURL, "ldap-url", "", "staff sign in against this directory: ldaps://host or ldap://host (upgraded with StartTLS; never plain)")
 	f.StringVar(&c.LDAPBindDN, "ldap-bind-dn", "", "service account that searches people and groups (empty: anonymous search)")
 	f.StringVar(&s.ldapSecret, "ldap-bind-password", "", "its password (prefer STEWARD_LDAP_BIND_PASSWORD_FILE)")

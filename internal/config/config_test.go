@@ -56,6 +56,7 @@ func TestValidate(t *testing.T) {
 		{"saml metadata over http", func(c *Config) { withSAML(c); c.SAMLIdPMetadata = "http://idp.example.com/metadata" }, "saml-idp-metadata"},
 		{"saml without public url", func(c *Config) { withSAML(c); c.PublicURL = "" }, "saml-idp-metadata"},
 		{"saml without roles", func(c *Config) { withSAML(c); c.SAMLRoles = "" }, "saml-roles"},
+		{"saml key without certificate", func(c *Config) { withSAML(c); c.SAMLKeyFile = "key.pem" }, "saml-key-file"},
 		{"saml roles alone", func(c *Config) { c.SAMLRoles = "staff=support" }, "saml-roles"},
 		{"ldaps", withLDAP, ""},
 		{"ldap with starttls", func(c *Config) { withLDAP(c); c.LDAPURL = "ldap://ldap.example.com" }, ""},

@@ -13,6 +13,8 @@ type Identity struct {
 	SAMLRoles       string `json:"saml-roles"`        // group=role,… as oidc-roles
 	SAMLGroups      string `json:"saml-groups"`       // the assertion attribute listing the person's groups
 	SAMLEmail       string `json:"saml-email"`        // the assertion attribute holding the e-mail address
+	SAMLKeyFile     string `json:"saml-key-file"`     // Steward's SAML key (RSA, PEM): decrypts assertions encrypted to it
+	SAMLCertFile    string `json:"saml-cert-file"`    // its certificate (PEM), published in the metadata
 
 	LDAPURL            string `json:"ldap-url"`             // ldaps://host or ldap://host (StartTLS)
 	LDAPBindDN         string `json:"ldap-bind-dn"`         // service account that searches people and groups
@@ -48,6 +50,9 @@ func (c Config) checkIdentity() error {
 		}
 		if c.PublicURL == "" {
 			return fmt.Errorf("saml-idp-metadata: set public-url too (the provider sends people back there)")
+		}
+		if (c.SAMLKeyFile == "") != (c.SAMLCertFile == "") {
+			return fmt.Errorf("saml-key-file, saml-cert-file: give both or neither")
 		}
 		if err := needRoles(c.SAMLRoleMap()); err != nil {
 			return fmt.Errorf("saml-roles: %w", err)

@@ -2,6 +2,8 @@ package sso
 
 import (
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
@@ -45,6 +47,13 @@ type SAMLSettings struct {
 	// EmailAttribute and GroupsAttribute name the assertion's attributes (by Name or
 	// FriendlyName) holding the person's e-mail address and groups.
 	EmailAttribute, GroupsAttribute string
+	// Key and Cert, when set, are Steward's own: the certificate is published in the
+	// metadata, and assertions the provider encrypts to it are decrypted, so what the
+	// browser carries back cannot be read on the way. Requests stay unsigned (the metadata
+	// says so): a signature on an HTTP-Redirect request lives in its query, which providers
+	// that show a sign-in page first often do not carry through it.
+	Key  *rsa.PrivateKey
+	Cert *x509.Certificate
 	// Secret seals the sign-in cookie (32 bytes or more).
 	Secret []byte
 	// Consumed records an assertion id as used until its expiry, failing for one used before.
@@ -103,6 +112,9 @@ func NewSAML(s SAMLSettings) (*SAML, error) {
 		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
 		Clock:                            dsig.NewFakeClock(nowClock{Clock: clockwork.NewRealClock(), now: s.Now}),
 		RejectUnknownConditions:          true,
+	}
+	if s.Key != nil && s.Cert != nil {
+		sp.Key, sp.Certificate = s.Key, s.Cert
 	}
 	return &SAML{sp: sp, email: s.EmailAttribute, groups: s.GroupsAttribute, sealer: sl, now: s.Now, consumed: s.Consumed}, nil
 }
