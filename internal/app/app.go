@@ -98,6 +98,8 @@ type App struct {
 	Sources *source.Service
 	// Segments is segments, trends, audience exports and destinations.
 	Segments *segment.Service
+	// identity is the SAML and LDAP sign-ins of staff (identity.go).
+	identity httpapi.Identity
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -388,7 +390,14 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	if a.Portal, err = a.openPortal(cfg); err != nil {
 		return nil, err
 	}
-	if a.Staff, err = staff.New(staff.Deps{Store: db.Staff(), Catalog: cat, Secret: km.KeyedHash(staffLabel, nil), Clock: a.Clock}); err != nil {
+	wa, err := newWebAuthn(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.Staff, err = staff.New(staff.Deps{Store: db.Staff(), Catalog: cat, Secret: km.KeyedHash(staffLabel, nil), Clock: a.Clock, WebAuthn: wa}); err != nil {
+		return nil, err
+	}
+	if a.identity, err = a.openIdentity(cfg, cat); err != nil {
 		return nil, err
 	}
 	roles, _ := cfg.OIDCRoleMap()
@@ -480,7 +489,7 @@ func (a *App) HTTP() *httpapi.Server {
 		Rights: a.Rights, Duplicates: a.Duplicates, Activity: a.Activity,
 		Catalog: a.Catalog, Ready: a.Store.Ping, Log: a.Log, Version: Version, MaxBody: a.Config.MaxBody,
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
-		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff, OIDC: a.oidc(), OIDCRoles: a.oidcRoles(), CAS: a.cas(), CASRoles: a.casRoles(),
+		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff, OIDC: a.oidc(), OIDCRoles: a.oidcRoles(), CAS: a.cas(), CASRoles: a.casRoles(), Identity: a.identity,
 		ConsentScript: a.consentScript,
 		Sources:       a.Sources, PublicURL: a.Config.PublicURL, Segments: a.Segments}
 }

@@ -110,10 +110,10 @@ func consoleSignIn(t *testing.T, db string) {
 	if strings.Contains(page, "cust@example.com") || !strings.Contains(page, `<option value="support">`) {
 		t.Fatalf("customer page not masked or no reveal: %s", page)
 	}
-	if code, _, page, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"support"}, "csrf": {csrf[1]}}, session); code != 200 || !strings.Contains(page, "cust@example.com") {
+	if code, _, page, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"support"}, "reason": {"ticket 4711"}, "csrf": {csrf[1]}}, session); code != 200 || !strings.Contains(page, "cust@example.com") {
 		t.Errorf("reveal: %d", code)
 	}
-	if code, _, _, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"marketing_email"}, "csrf": {csrf[1]}}, session); code != 403 {
+	if code, _, _, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"marketing_email"}, "reason": {"ticket 4711"}, "csrf": {csrf[1]}}, session); code != 403 {
 		t.Errorf("reveal for a purpose the role may not act for: %d", code)
 	}
 	es, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{ActorID: "staff:" + acc.ID, Limit: 100})
@@ -209,4 +209,135 @@ func TestAPIKeyExpiryAndOwner(t *testing.T) {
 
 func staffActor(id, email, role string) authz.Actor {
 	return authz.Actor{ID: "staff:" + id, Name: email, Role: role}
+}
+
+// consoleSignInSecurity: the page asked for before signing in is where the sign-in goes
+// on to, but never another site (open redirect); a sign-in form posted from another site is
+// refused (login CSRF); a reveal needs a reason and, ten minutes after the last proof of who
+// the person is, that proof again; a session that runs out is audited in the person's name;
+// signing out everywhere ends every session.
+func TestConsoleSignInSecuritySQLite(t *testing.T)   { consoleSignInSecurity(t, "") }
+func TestConsoleSignInSecurityPostgres(t *testing.T) { consoleSignInSecurity(t, pgtest.URL(t)) }
+
+func consoleSignInSecurity(t *testing.T, db string) {
+	e := newEnv(t, db)
+	sys := authz.WithActor(context.Background(), authz.System)
+	acc, err := e.app.Staff.Add(sys, "rae@shop.example", "support", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.create(`{"email":"cust@example.com","first_name":"Cara"}`)
+	b := e.browser()
+	var secret string
+	post := func(path string, v url.Values, session string, header ...string) (int, string, string, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if session != "" {
+			req.Header.Set("Cookie", "steward_console="+session)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := b.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		var c string
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "steward_console" {
+				c = ck.Value
+			}
+		}
+		return resp.StatusCode, resp.Header.Get("Location"), string(body), c
+	}
+	signIn := func(next string) (string, string) {
+		t.Helper()
+		_, _, _, half := post("/console/login", url.Values{"email": {"rae@shop.example"}, "password": {"a long enough password"}, "next": {next}}, "")
+		_, page := b.get("/console/mfa", "Cookie", "steward_console="+half)
+		if m := regexp.MustCompile(`Key: <code>([A-Z2-7]+)</code>`).FindStringSubmatch(page); m != nil {
+			secret = m[1]
+		}
+		csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+		code, _ := totp.GenerateCode(secret, e.clock.Now())
+		status, loc, _, session := post("/console/mfa", url.Values{"code": {code}, "csrf": {csrf[1]}}, half)
+		if status != 303 || session == "" {
+			t.Fatalf("sign in: %d", status)
+		}
+		return loc, session
+	}
+
+	// Where a signed-out visit to a page goes, and where the sign-in goes on to.
+	if resp, err := b.http.Get(e.srv.URL + "/console/customers/" + id); err != nil || resp.StatusCode != 303 || resp.Header.Get("Location") != "/console/login?next=%2Fconsole%2Fcustomers%2F"+id {
+		t.Errorf("a signed-out page: %v %v", err, resp)
+	}
+	if loc, _ := signIn("/console/customers/" + id); loc != "/console/customers/"+id {
+		t.Errorf("after signing in: %s", loc)
+	}
+	for _, evil := range []string{"https://evil.example/", "//evil.example/console", "/\\evil.example", "/console/../../evil", "javascript:alert(1)", "/consolex"} {
+		if loc, _ := signIn(evil); loc != "/console" {
+			t.Errorf("next=%q sent the browser to %q", evil, loc)
+		}
+	}
+	if _, page := b.get("/console/login?next=https://evil.example/"); strings.Contains(page, "evil.example") {
+		t.Error("the sign-in page carries another site's address")
+	}
+	if code, _, _, _ := post("/console/login", url.Values{"email": {"rae@shop.example"}, "password": {"a long enough password"}}, "", "Sec-Fetch-Site", "cross-site"); code != 403 {
+		t.Errorf("a sign-in posted from another site: %d", code)
+	}
+	if code, _, _, _ := post("/console/login", url.Values{"email": {"rae@shop.example"}, "password": {"a long enough password"}}, "", "Origin", "https://evil.example"); code != 403 {
+		t.Errorf("a sign-in posted with another origin: %d", code)
+	}
+
+	// A reveal needs a reason, and a fresh proof after ten minutes.
+	_, session := signIn("")
+	_, page := b.get("/console/customers/"+id, "Cookie", "steward_console="+session)
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)[1]
+	if code, _, page, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"support"}, "csrf": {csrf}}, session); code != 422 || !strings.Contains(page, "reason") {
+		t.Errorf("a reveal without a reason: %d", code)
+	}
+	e.clock.Advance(11 * time.Minute)
+	code, loc, _, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"support"}, "reason": {"T-1"}, "csrf": {csrf}}, session)
+	if code != 303 || loc != "/console/reauth?next=%2Fconsole%2Fcustomers%2F"+id {
+		t.Fatalf("a reveal eleven minutes on: %d %s", code, loc)
+	}
+	if code, _, _, _ := post("/console/reauth", url.Values{"password": {"a long enough password"}, "code": {"000000"}, "csrf": {csrf}, "next": {"/console/customers/" + id}}, session); code != 422 {
+		t.Errorf("a re-authentication with a wrong code: %d", code)
+	}
+	otp, _ := totp.GenerateCode(secret, e.clock.Now().Add(30*time.Second))
+	if code, loc, _, _ := post("/console/reauth", url.Values{"password": {"a long enough password"}, "code": {otp}, "csrf": {csrf}, "next": {"https://evil.example/"}}, session); code != 303 || loc != "/console" {
+		t.Errorf("re-authentication: %d %s", code, loc)
+	}
+	if code, _, page, _ := post("/console/customers/"+id+"/reveal", url.Values{"purpose": {"support"}, "reason": {"T-1"}, "csrf": {csrf}}, session); code != 200 || !strings.Contains(page, "cust@example.com") {
+		t.Errorf("the reveal after re-authenticating: %d", code)
+	}
+
+	// A session left idle ends, and the end is audited in the person's name.
+	e.clock.Advance(31 * time.Minute)
+	if code, _ := b.get("/console", "Cookie", "steward_console="+session); code != 303 {
+		t.Errorf("an idle session: %d", code)
+	}
+	// Signing out everywhere ends every session.
+	_, one := signIn("")
+	_, two := signIn("")
+	_, page = b.get("/console/account", "Cookie", "steward_console="+one)
+	csrf = regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)[1]
+	if code, loc, _, _ := post("/console/sign-out-everywhere", url.Values{"csrf": {csrf}}, one); code != 303 || loc != "/console/login" {
+		t.Errorf("sign out everywhere: %d %s", code, loc)
+	}
+	if code, _ := b.get("/console", "Cookie", "steward_console="+two); code != 303 {
+		t.Errorf("another session survived signing out everywhere: %d", code)
+	}
+	es, _ := e.app.Store.Audit().ListAudit(context.Background(), audit.Filter{ActorID: "staff:" + acc.ID, Limit: 200})
+	acts := map[string]bool{}
+	for _, en := range es {
+		acts[en.Action+":"+en.Outcome] = true
+	}
+	for _, want := range []string{"staff.session_end:ok", "staff.sign_out_everywhere:ok", "staff.reauthenticate:ok", "staff.reauthenticate:denied"} {
+		if !acts[want] {
+			t.Errorf("no %s entry naming the person: %v", want, acts)
+		}
+	}
 }

@@ -60,6 +60,27 @@ func TestConsoleOIDC(t *testing.T) {
 	if resp, page := signIn(&mockoidc.MockUser{Subject: "3", Groups: []string{"helpdesk"}}); resp.StatusCode != 401 || !strings.Contains(page, "no e-mail address") {
 		t.Errorf("a person without an e-mail address: %d", resp.StatusCode)
 	}
+	// A re-authentication asks the provider to authenticate afresh, and refuses an answer that
+	// does not say it did (mockoidc sends no auth_time).
+	m.QueueUser(&mockoidc.MockUser{Subject: "1", Email: "priya@shop.example", EmailVerified: true, Groups: []string{"privacy-team"}})
+	jar, _ := cookiejar.New(nil)
+	var asked string
+	fc := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), m.Issuer()) && asked == "" {
+			asked = req.URL.RawQuery
+		}
+		return nil
+	}}
+	resp3, err := fc.Get(p.public + "/console/oidc/login?force=1&next=/console/account")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body3, _ := io.ReadAll(resp3.Body)
+	resp3.Body.Close()
+	if !strings.Contains(asked, "prompt=login") || !strings.Contains(asked, "max_age=0") || resp3.StatusCode != 401 || !strings.Contains(string(body3), "fresh sign-in") {
+		t.Errorf("a forced sign-in: asked %q, got %d", asked, resp3.StatusCode)
+	}
+
 	// An answer that does not belong to a sign-in started here.
 	resp2, err := http.Get(p.public + "/console/oidc/callback?code=forged&state=forged")
 	if err != nil {
@@ -79,6 +100,8 @@ type casServer struct {
 	mu      sync.Mutex
 	next    string // the XML attributes of the next person to sign in
 	tickets map[string][2]string
+	// validations are the queries of the validation requests, in order.
+	validations []string
 }
 
 func newCASServer(t *testing.T) *casServer {
@@ -99,6 +122,7 @@ func newCASServer(t *testing.T) *casServer {
 	mux.HandleFunc("GET /cas/p3/serviceValidate", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		c.validations = append(c.validations, r.URL.RawQuery)
 		t, ok := c.tickets[r.URL.Query().Get("ticket")]
 		delete(c.tickets, r.URL.Query().Get("ticket"))
 		w.Header().Set("Content-Type", "application/xml")
@@ -145,6 +169,21 @@ func TestConsoleCAS(t *testing.T) {
 	if resp, err := c.Get(last); err != nil || resp.StatusCode != 401 {
 		t.Errorf("a replayed ticket: %v %v", err, resp.StatusCode)
 	}
+	// A re-authentication asks the server for fresh credentials, at login and validation.
+	var loginQuery string
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Path == "/cas/login" {
+			loginQuery = req.URL.RawQuery
+		}
+		return nil
+	}
+	if resp, err := c.Get(p.public + "/console/cas/login?force=1"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a renewed CAS sign-in: %v %v", err, resp)
+	}
+	if !strings.HasSuffix(loginQuery, "&renew=true") || !strings.HasSuffix(cas.validations[len(cas.validations)-1], "&renew=true") {
+		t.Errorf("renew not asked for: login %q, validation %q", loginQuery, cas.validations[len(cas.validations)-1])
+	}
+
 	// A fresh ticket brought by a browser that did not start the sign-in.
 	cas.next = `<cas:mail>mallory@shop.example</cas:mail><cas:memberOf>helpdesk</cas:memberOf>`
 	plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

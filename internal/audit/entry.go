@@ -70,7 +70,12 @@ const (
 // because that is what every engine stores, and the hash must survive a round trip.
 func New(ctx context.Context, action, customerID string, fields []string, purpose string) Entry {
 	a, _ := authz.ActorFrom(ctx)
+	var target string
+	if r := Reason(ctx); r != "" {
+		target = "reason:" + r
+	}
 	return Entry{
+		Target:     target,
 		Time:       clock.System(),
 		ActorID:    a.ID,
 		ActorRole:  a.Role,

@@ -69,6 +69,7 @@ type settings struct {
 	vaultToken string
 	mail       string
 	oidcSecret string
+	ldapSecret string
 }
 
 func newRoot(e env) *cobra.Command {
@@ -123,6 +124,7 @@ func newRootSettings(e env) (*cobra.Command, *settings) {
 	f.Int64Var(&s.cfg.ImportMaxBytes, "import-max-bytes", s.cfg.ImportMaxBytes, "largest CSV file POST /v1/imports accepts, in bytes")
 	f.StringVar(&s.cfg.SourcesFile, "sources-file", "", "YAML file of connected platforms (kind, name, secret_file, role); serve creates those missing (docs/sources.md)")
 	rightsFlags(f, s)
+	identityFlags(f, s)
 	qualityFlags(f, s)
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return s.load(cmd, e) }
 
@@ -191,6 +193,7 @@ func (s *settings) load(cmd *cobra.Command, e env) error {
 	s.cfg.VaultToken = config.Secret(s.vaultToken)
 	s.cfg.Mail = config.Secret(s.mail)
 	s.cfg.OIDCClientSecret = config.Secret(s.oidcSecret)
+	s.cfg.LDAPBindPassword = config.Secret(s.ldapSecret)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stewardhq/steward/internal/app"
+	"github.com/stewardhq/steward/internal/httpapi"
 	"github.com/stewardhq/steward/internal/staff"
 )
 
@@ -47,7 +48,27 @@ func staffCmd(s *settings, e env) *cobra.Command {
 		}),
 	}
 	disable.Flags().StringVar(&who, "email", "", "the person's e-mail address")
-	cmd.AddCommand(add, disable)
+	var invEmail, invRole string
+	invite := &cobra.Command{
+		Use:   "invite",
+		Short: "Print a one-time link (72 hours) with which a person joins: they choose a password and set up a second factor",
+		Args:  cobra.NoArgs,
+		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
+			if a.Config.PublicURL == "" {
+				return fmt.Errorf("--public-url is required: the link must name the console's address")
+			}
+			secret, inv, err := a.Staff.Invite(ctx, invEmail, invRole)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "Invited %s as %s until %s. Send them this link, which works once:\n%s\n",
+				inv.Email, inv.Role, inv.ExpiresAt.UTC().Format("2 Jan 2006 15:04 MST"), httpapi.InviteLink(a.Config.PublicURL, secret))
+			return nil
+		}),
+	}
+	invite.Flags().StringVar(&invEmail, "email", "", "the person's e-mail address, which they will sign in with")
+	invite.Flags().StringVar(&invRole, "role", "", "catalog role (owner, admin, support, marketer, analyst, dpo, auditor)")
+	cmd.AddCommand(add, disable, invite)
 	return cmd
 }
 

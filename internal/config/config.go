@@ -82,28 +82,29 @@ type Config struct {
 	SourcesFile      string        `json:"sources-file"`       // YAML list of connected platforms, created at serve if missing
 
 	// Data-subject requests, retention and backups.
-	RequestDeadlines string        `json:"request-deadlines"` // e.g. gdpr=1m,ccpa=45d
-	Jurisdiction     string        `json:"jurisdiction"`      // default jurisdiction of new requests
-	Mail             Secret        `json:"mail"`              // "", file:DIR or smtp://user:pass@host:port
-	MailFrom         string        `json:"mail-from"`         // sender of verification links
-	PublicURL        string        `json:"public-url"`        // base URL of links sent to customers
-	PrivacyOrigins   string        `json:"privacy-origins"`   // origins whose scripts may call the privacy portal (CORS), comma-separated
-	OIDCIssuer       string        `json:"oidc-issuer"`       // staff sign-in through this OpenID Connect provider
-	OIDCClientID     string        `json:"oidc-client-id"`
-	OIDCClientSecret Secret        `json:"oidc-client-secret"`
-	OIDCRoles        string        `json:"oidc-roles"`        // group=role,… in order: the first group a person has decides
-	OIDCClaim        string        `json:"oidc-claim"`        // the ID-token claim listing the person's groups
-	CASURL           string        `json:"cas-url"`           // staff sign-in through this CAS 3.0 server
-	CASRoles         string        `json:"cas-roles"`         // group=role,… as oidc-roles
-	CASGroups        string        `json:"cas-groups"`        // the CAS attribute listing the person's groups
-	ExportTTL        time.Duration `json:"export-ttl"`        // how long an export can be downloaded
-	RequestFourEyes  bool          `json:"request-four-eyes"` // who opens a staff request may not verify it
-	InactiveAfter    string        `json:"inactive-after"`    // retention word; inactive customers are erased ("" never)
-	RetentionEvery   time.Duration `json:"retention-every"`   // purge job interval while serving; 0 off
-	BackupDir        string        `json:"backup-dir"`        // scheduled backups go here; "" off
-	BackupEvery      time.Duration `json:"backup-every"`      // scheduled backup interval
-	BackupKeep       int           `json:"backup-keep"`       // scheduled backups kept (older ones deleted)
-	PGBin            string        `json:"pg-bin"`            // directory of pg_dump and pg_restore
+	RequestDeadlines string `json:"request-deadlines"` // e.g. gdpr=1m,ccpa=45d
+	Jurisdiction     string `json:"jurisdiction"`      // default jurisdiction of new requests
+	Mail             Secret `json:"mail"`              // "", file:DIR or smtp://user:pass@host:port
+	MailFrom         string `json:"mail-from"`         // sender of verification links
+	PublicURL        string `json:"public-url"`        // base URL of links sent to customers
+	PrivacyOrigins   string `json:"privacy-origins"`   // origins whose scripts may call the privacy portal (CORS), comma-separated
+	OIDCIssuer       string `json:"oidc-issuer"`       // staff sign-in through this OpenID Connect provider
+	OIDCClientID     string `json:"oidc-client-id"`
+	OIDCClientSecret Secret `json:"oidc-client-secret"`
+	OIDCRoles        string `json:"oidc-roles"` // group=role,… in order: the first group a person has decides
+	OIDCClaim        string `json:"oidc-claim"` // the ID-token claim listing the person's groups
+	CASURL           string `json:"cas-url"`    // staff sign-in through this CAS 3.0 server
+	CASRoles         string `json:"cas-roles"`  // group=role,… as oidc-roles
+	CASGroups        string `json:"cas-groups"` // the CAS attribute listing the person's groups
+	Identity
+	ExportTTL       time.Duration `json:"export-ttl"`        // how long an export can be downloaded
+	RequestFourEyes bool          `json:"request-four-eyes"` // who opens a staff request may not verify it
+	InactiveAfter   string        `json:"inactive-after"`    // retention word; inactive customers are erased ("" never)
+	RetentionEvery  time.Duration `json:"retention-every"`   // purge job interval while serving; 0 off
+	BackupDir       string        `json:"backup-dir"`        // scheduled backups go here; "" off
+	BackupEvery     time.Duration `json:"backup-every"`      // scheduled backup interval
+	BackupKeep      int           `json:"backup-keep"`       // scheduled backups kept (older ones deleted)
+	PGBin           string        `json:"pg-bin"`            // directory of pg_dump and pg_restore
 
 	// Data quality: duplicate detection and contact status.
 	DuplicateReviewThreshold float64       `json:"duplicate-review-threshold"` // match probability from which a pair is queued
@@ -146,6 +147,7 @@ func Default() Config {
 
 		OIDCClaim:                "groups",
 		CASGroups:                "memberOf",
+		Identity:                 Identity{SAMLGroups: "groups", SAMLEmail: "mail", LDAPGroupAttribute: "cn"},
 		DuplicateReviewThreshold: 0.5,
 		DuplicateMergeThreshold:  0.99,
 		DuplicateScanEvery:       24 * time.Hour,
@@ -247,6 +249,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.checkCAS(); err != nil {
+		return err
+	}
+	if err := c.checkIdentity(); err != nil {
 		return err
 	}
 	if _, err := ParseOrigins(c.PrivacyOrigins); err != nil {

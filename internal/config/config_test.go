@@ -51,6 +51,20 @@ func TestValidate(t *testing.T) {
 		{"acme email alone", func(c *Config) { c.ACMEEmail = "ops@example.com" }, "acme-email"},
 		{"acme http addr", func(c *Config) { c.ACMEDomains = []string{"crm.example.com"}; c.ACMEHTTPAddr = "80" }, "acme-http-addr"},
 		{"acme missing root", func(c *Config) { c.ACMEDomains = []string{"crm.example.com"}; c.ACMECARoot = "/nonexistent.pem" }, "acme-ca-root"},
+		{"saml", withSAML, ""},
+		{"saml metadata file", func(c *Config) { withSAML(c); c.SAMLIdPMetadata = "/etc/steward/idp.xml" }, ""},
+		{"saml metadata over http", func(c *Config) { withSAML(c); c.SAMLIdPMetadata = "http://idp.example.com/metadata" }, "saml-idp-metadata"},
+		{"saml without public url", func(c *Config) { withSAML(c); c.PublicURL = "" }, "saml-idp-metadata"},
+		{"saml without roles", func(c *Config) { withSAML(c); c.SAMLRoles = "" }, "saml-roles"},
+		{"saml key without certificate", func(c *Config) { withSAML(c); c.SAMLKeyFile = "key.pem" }, "saml-key-file"},
+		{"saml roles alone", func(c *Config) { c.SAMLRoles = "staff=support" }, "saml-roles"},
+		{"ldaps", withLDAP, ""},
+		{"ldap with starttls", func(c *Config) { withLDAP(c); c.LDAPURL = "ldap://ldap.example.com" }, ""},
+		{"ldap over http", func(c *Config) { withLDAP(c); c.LDAPURL = "http://ldap.example.com" }, "ldap-url"},
+		{"ldap without user base", func(c *Config) { withLDAP(c); c.LDAPUserBase = "" }, "ldap-user-base"},
+		{"ldap without roles", func(c *Config) { withLDAP(c); c.LDAPRoles = "" }, "ldap-roles"},
+		{"ldap roles not group=role", func(c *Config) { withLDAP(c); c.LDAPRoles = "helpdesk" }, "ldap-roles"},
+		{"ldap roles alone", func(c *Config) { c.LDAPRoles = "helpdesk=support" }, "ldap-roles"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,4 +113,13 @@ func TestDumpWritesDurationsAsFlagsTakeThem(t *testing.T) {
 			t.Errorf("formatDuration(%v) = %q, which parses as %v (%v)", d, formatDuration(d), got, err)
 		}
 	}
+}
+
+// withSAML and withLDAP configure the SAML and LDAP sign-ins of staff as docs/console.md shows.
+func withSAML(c *Config) {
+	c.SAMLIdPMetadata, c.PublicURL, c.SAMLRoles = "https://idp.example.com/metadata", "https://steward.example.com", "staff=support"
+}
+
+func withLDAP(c *Config) {
+	c.LDAPURL, c.LDAPUserBase, c.LDAPRoles = "ldaps://ldap.example.com", "ou=people,dc=example,dc=com", "helpdesk=support"
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/problem"
@@ -28,16 +30,16 @@ func (s *Server) consoleRoutes() []route {
 	}
 	page := outMedia("text/html", 200)
 	return []route{
-		get("/console/login", s.consoleLoginPage, public, pages, page),
-		post("/console/login", s.consoleLogin, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 401, 422, 429)),
+		get("/console/login", s.consoleLoginPage, public, pages, query(nextParam), page),
+		post("/console/login", s.consoleLogin, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 401, 403, 422, 429)),
 		get("/console/mfa", s.consoleMFAPage, public, pages, page, redirects(303)),
 		post("/console/mfa", s.consoleMFA, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403, 422)),
 		get("/console/customers/{id}", s.consoleCustomer, public, pages, page, redirects(303), errs(403, 404, 410, 422)),
-		post("/console/customers/{id}/reveal", s.consoleReveal, public, pages, inMedia(formMedia), page, errs(400, 403, 404, 410, 422)),
-		get("/console/oidc/login", s.oidcLogin, public, pages, redirects(302), errs(404, 503)),
+		post("/console/customers/{id}/reveal", s.consoleReveal, public, pages, inMedia(formMedia), page, redirects(303), errs(400, 403, 404, 410, 422)),
+		get("/console/oidc/login", s.oidcLogin, public, pages, query(nextParam, forceParam), redirects(302), errs(404, 503)),
 		get("/console/oidc/callback", s.oidcCallback, public, pages, query(param{Name: "code", Type: "string"}, param{Name: "state", Type: "string"}),
 			redirects(303), page, errs(401, 403, 404, 503)),
-		get("/console/cas/login", s.casLogin, public, pages, redirects(302), errs(404)),
+		get("/console/cas/login", s.casLogin, public, pages, query(nextParam, forceParam), redirects(302), errs(404)),
 		get("/console/cas/callback", s.casCallback, public, pages, query(param{Name: "ticket", Type: "string"}, param{Name: "s", Type: "string"}),
 			redirects(303), page, errs(401, 403, 404, 503)),
 		post("/console/sign-out", s.consoleSignOut, public, pages, inMedia(formMedia), redirects(303), page, errs(400, 403)),
@@ -67,7 +69,7 @@ func (s *Server) consoleSession(r *http.Request, half bool) (staff.Session, staf
 func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (staff.Session, staff.Account, context.Context, bool) {
 	sess, a, err := s.consoleSession(r, false)
 	if err != nil {
-		_ = seeOther(w, "/console/login")
+		_ = seeOther(w, loginURL(r))
 		return sess, a, nil, false
 	}
 	return sess, a, authz.WithActor(r.Context(), staff.Actor(a)), true
@@ -93,7 +95,6 @@ func tokenForm(w http.ResponseWriter, r *http.Request, want string) (map[string]
 type consoleView struct {
 	customerExtras
 	Title, CSRF, Email, Role, Error, Q string
-	Enrol                              *staff.Enrolment
 	Results                            []customer.SearchResult
 	Customer                           *customer.View
 	Purposes                           []string
@@ -102,12 +103,18 @@ type consoleView struct {
 	Nav                                []navLink
 	OIDC                               bool
 	CAS                                bool
+	SAML, LDAP, Passkeys               bool
+	// Next is the page a sign-in goes on to.
+	Next string
 }
 
 type fieldRow struct{ Name, Value string }
 
 func (s *Server) consolePage(w http.ResponseWriter, status int, v consoleView) error {
 	pageHeaders(w)
+	if v.Passkeys {
+		w.Header().Set("Content-Security-Policy", passkeyCSP)
+	}
 	w.WriteHeader(status)
 	return consoleTemplate.Execute(w, v)
 }
@@ -116,67 +123,27 @@ func (s *Server) consoleLoginPage(w http.ResponseWriter, r *http.Request) error 
 	if _, _, err := s.consoleSession(r, false); err == nil {
 		return seeOther(w, "/console")
 	}
-	return s.consolePage(w, http.StatusOK, consoleView{Title: "Sign in", OIDC: s.OIDC != nil, CAS: s.CAS != nil})
+	return s.consolePage(w, http.StatusOK, s.loginView(safeNext(r.URL.Query().Get("next")), ""))
 }
 
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) error {
-	addr := s.limits.clientAddr(r)
-	if err := s.limits.allowAuth(addr); err != nil {
-		return err
-	}
-	vals, err := formValues(w, r)
+	addr, vals, err := s.signInForm(w, r)
 	if err != nil {
 		return err
 	}
-	cookie, _, err := s.Staff.SignIn(r.Context(), vals["email"], vals["password"])
+	cookie, sess, err := s.Staff.SignIn(r.Context(), vals["email"], vals["password"])
 	if problem.Is(err, problem.Unauthenticated) {
 		s.limits.failedAuth(addr)
-		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+		return s.consolePage(w, http.StatusUnauthorized, s.loginView(safeNext(vals["next"]), problem.Detail(err)))
 	}
 	if err != nil {
+		return err
+	}
+	if err := s.Staff.SetNext(r.Context(), sess, safeNext(vals["next"])); err != nil {
 		return err
 	}
 	http.SetCookie(w, consoleCookie(r, cookie, int(staff.HalfDoneFor/time.Second)))
 	return seeOther(w, "/console/mfa")
-}
-
-func (s *Server) consoleMFAPage(w http.ResponseWriter, r *http.Request) error {
-	sess, a, err := s.consoleSession(r, true)
-	if err != nil || sess.Stage == staff.StageDone {
-		return seeOther(w, map[bool]string{true: "/console/login", false: "/console"}[err != nil])
-	}
-	v := consoleView{Title: "Your authenticator code", CSRF: sess.CSRF}
-	if len(a.TOTP) == 0 {
-		e, err := s.Staff.StartEnrol(r.Context(), sess, a)
-		if err != nil {
-			return err
-		}
-		v.Title, v.Enrol = "Set up your authenticator", &e
-	}
-	return s.consolePage(w, http.StatusOK, v)
-}
-
-func (s *Server) consoleMFA(w http.ResponseWriter, r *http.Request) error {
-	sess, a, err := s.consoleSession(r, true)
-	if err != nil {
-		return seeOther(w, "/console/login")
-	}
-	vals, err := s.consoleForm(w, r, sess)
-	if err != nil {
-		return err
-	}
-	if err := s.Staff.Verify(r.Context(), sess, a, vals["code"]); err != nil {
-		if problem.Is(err, problem.Invalid) {
-			return s.consolePage(w, http.StatusUnprocessableEntity, consoleView{Title: "Your authenticator code", CSRF: sess.CSRF, Error: problem.Detail(err)})
-		}
-		return err
-	}
-	cookie, _, err := s.Staff.Finish(r.Context(), a)
-	if err != nil {
-		return err
-	}
-	http.SetCookie(w, consoleCookie(r, cookie, int(staff.SessionFor/time.Second)))
-	return seeOther(w, "/console")
 }
 
 func (s *Server) consoleCustomer(w http.ResponseWriter, r *http.Request) error {
@@ -227,7 +194,17 @@ func (s *Server) consoleReveal(w http.ResponseWriter, r *http.Request) error {
 	if vals["purpose"] == "" {
 		return problem.InvalidField("purpose", "choose what you need the data for")
 	}
-	return s.showCustomer(w, ctx, sess, a, r.PathValue("id"), vals["purpose"])
+	reason := strings.Join(strings.Fields(vals["reason"]), " ")
+	if reason == "" {
+		return problem.InvalidField("reason", "say why you need to see it (a ticket number or a few words, no customer details)")
+	}
+	if len([]rune(reason)) > 200 {
+		return problem.InvalidField("reason", "must be at most 200 characters")
+	}
+	if !s.Staff.Fresh(sess) {
+		return seeOther(w, "/console/reauth?next="+url.QueryEscape("/console/customers/"+r.PathValue("id")))
+	}
+	return s.showCustomer(w, audit.WithReason(ctx, reason), sess, a, r.PathValue("id"), vals["purpose"])
 }
 
 func (s *Server) consoleSignOut(w http.ResponseWriter, r *http.Request) error {
@@ -263,27 +240,30 @@ form.inline{display:inline}.sr{position:absolute;left:-10000px;width:1px;height:
 </style></head><body>
 {{if .SignedIn}}<header><span>Steward console — {{.Email}} ({{.Role}})</span>
 <nav aria-label="Console">{{range $i, $l := .Nav}}{{if $i}} · {{end}}<a href="{{.Href}}"{{if eq $l.Label $.Title}} aria-current="page"{{end}}>{{.Label}}</a>{{end}}</nav>
+<a href="/console/account">Your account</a>
 <form method="post" action="/console/sign-out"><input type="hidden" name="csrf" value="{{.CSRF}}"><button type="submit">Sign out</button></form></header>{{end}}
 <main><h1>{{.Title}}</h1>
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
 `
 
-var consoleTemplate = template.Must(template.New("console").Funcs(consoleFuncs).Parse(consoleHead + `{{if eq .Title "Sign in"}}<form method="post" action="/console/login">
+var consoleTemplate = template.Must(template.New("console").Funcs(consoleFuncs).Parse(consoleHead + `{{if eq .Title "Sign in"}}<form method="post" action="/console/login"><input type="hidden" name="next" value="{{.Next}}">
 <label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button></form>
-{{if .OIDC}}<p><a href="/console/oidc/login">Sign in with your company account</a></p>{{end}}
-{{if .CAS}}<p><a href="/console/cas/login">Sign in through CAS</a></p>{{end}}
-{{else if or (eq .Title "Your authenticator code") (eq .Title "Set up your authenticator")}}
-{{with .Enrol}}<p>Add this account to your authenticator app (any app for time-based codes), with the key below or the link, then type the code it shows.</p>
-<p>Key: <code>{{.Secret}}</code></p><p><a href="{{.URI}}">Open in an authenticator app</a></p>{{end}}
-<form method="post" action="/console/mfa"><input type="hidden" name="csrf" value="{{.CSRF}}">
-<label for="code">Six-digit code</label><input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required>
-<button type="submit">Continue</button></form>
+{{if .OIDC}}<p><a href="/console/oidc/login?next={{.Next}}">Sign in with your company account</a></p>{{end}}
+{{if .SAML}}<p><a href="/console/saml/login?next={{.Next}}">Sign in with your company account (SAML)</a></p>{{end}}
+{{if .CAS}}<p><a href="/console/cas/login?next={{.Next}}">Sign in through CAS</a></p>{{end}}
+{{if .Passkeys}}<p><button type="button" id="passkey-sign-in" data-passkey="sign-in" data-next="{{.Next}}">Sign in with a passkey</button></p>
+<p id="passkey-status" role="status"></p><script src="/console/passkey.js"></script>{{end}}
+{{if .LDAP}}<h2>Or with your directory account</h2><form method="post" action="/console/ldap/login"><input type="hidden" name="next" value="{{.Next}}">
+<label for="ldap-login">User name or e-mail address</label><input id="ldap-login" name="login" type="text" autocomplete="username" required>
+<label for="ldap-password">Directory password</label><input id="ldap-password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in with the directory</button></form>{{end}}
 {{else if .Customer}}{{with .Customer}}<p>Customer <code>{{.ID}}</code>{{if $.Purpose}}, shown for the purpose <strong>{{words $.Purpose}}</strong>{{else}}, masked{{end}}.</p>{{end}}
 {{template "customer-fields" .}}
 {{if .Purposes}}<form method="post" action="/console/customers/{{.Customer.ID}}/reveal"><input type="hidden" name="csrf" value="{{.CSRF}}">
 <label for="purpose">Show in clear, for</label><select id="purpose" name="purpose">{{range .Purposes}}<option value="{{.}}">{{words .}}</option>{{end}}</select>
+<label for="reason">Why (a ticket number or a few words; no customer details — this is kept in the audit trail)</label><input id="reason" name="reason" type="text" maxlength="200" required>
 <button type="submit">Reveal</button></form>{{end}}
 {{template "customer-more" .}}
 <p><a href="/console/search">Find another customer</a></p>
@@ -306,10 +286,11 @@ func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return problem.Wrap(problem.Unavailable, err, "the identity provider cannot be reached; try again later")
 	}
-	url, cookie, err := o.Begin()
+	url, cookie, err := o.Begin(r.URL.Query().Get("force") == "1")
 	if err != nil {
 		return err
 	}
+	rememberNext(w, r)
 	http.SetCookie(w, oidcCookie(r, cookie, int(sso.FlightFor/time.Second)))
 	http.Redirect(w, r, url, http.StatusFound)
 	return nil
@@ -331,7 +312,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	p, err := o.Finish(r.Context(), q.Get("code"), q.Get("state"), c.Value)
 	if err != nil {
-		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+		return s.signInRefused(w, http.StatusUnauthorized, err)
 	}
 	return s.externalSignIn(w, r, p, s.OIDCRoles, "oidc")
 }
@@ -346,7 +327,8 @@ func (s *Server) casLogin(w http.ResponseWriter, r *http.Request) error {
 	if s.CAS == nil {
 		return problem.NotFoundf("sign-in through CAS is not configured")
 	}
-	url, state := s.CAS.Begin()
+	url, state := s.CAS.Begin(r.URL.Query().Get("force") == "1")
+	rememberNext(w, r)
 	http.SetCookie(w, casCookie(r, state, int(sso.FlightFor/time.Second)))
 	http.Redirect(w, r, url, http.StatusFound)
 	return nil
@@ -363,7 +345,7 @@ func (s *Server) casCallback(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, casCookie(r, "", -1))
 	p, err := s.CAS.Finish(r.Context(), r.URL.Query().Get("ticket"), r.URL.Query().Get("s"), cookie)
 	if problem.Is(err, problem.Unauthenticated) {
-		return s.consolePage(w, http.StatusUnauthorized, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+		return s.signInRefused(w, http.StatusUnauthorized, err)
 	}
 	if err != nil {
 		return err
@@ -376,15 +358,15 @@ func (s *Server) casCallback(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) externalSignIn(w http.ResponseWriter, r *http.Request, p sso.Person, roles [][2]string, via string) error {
 	role, ok := staff.RoleFor(p.Groups, roles)
 	if !ok {
-		return s.consolePage(w, http.StatusForbidden, consoleView{Title: "Sign in", Error: "Your groups at the identity provider give you no role here; ask an administrator."})
+		return s.signInRefused(w, http.StatusForbidden, problem.Forbiddenf("Your groups at the identity provider give you no role here; ask an administrator."))
 	}
 	cookie, _, err := s.Staff.SignInExternal(r.Context(), p.Email, role, via)
 	if err != nil {
 		if problem.Is(err, problem.Unauthenticated) || problem.Is(err, problem.Forbidden) {
-			return s.consolePage(w, http.StatusForbidden, consoleView{Title: "Sign in", Error: problem.Detail(err)})
+			return s.signInRefused(w, http.StatusForbidden, err)
 		}
 		return err
 	}
 	http.SetCookie(w, consoleCookie(r, cookie, int(staff.SessionFor/time.Second)))
-	return seeOther(w, "/console")
+	return seeOther(w, takeNext(w, r))
 }

@@ -182,8 +182,10 @@ type identityProvider struct {
 // configuration itself (flags, files, secrets) stays where it is.
 func (s *Server) identityProviders() []identityProvider {
 	return []identityProvider{
-		{Name: "Password and authenticator code", How: "local accounts (steward staff add)", On: true},
+		{Name: "Password and a second factor (authenticator code or passkey)", How: "local accounts (steward staff add or invite)", On: true},
 		{Name: "OpenID Connect", How: "--oidc-issuer and --oidc-client-id", On: s.OIDC != nil, Groups: s.OIDCRoles},
+		{Name: "SAML 2.0", How: "--saml-idp-metadata", On: s.Identity.SAML != nil, Groups: s.Identity.SAMLRoles},
+		{Name: "LDAP", How: "--ldap-url", On: s.Identity.LDAP != nil, Groups: s.Identity.LDAPRoles},
 		{Name: "CAS 3.0", How: "--cas-url", On: s.CAS != nil, Groups: s.CASRoles},
 	}
 }
@@ -299,7 +301,7 @@ func (s *Server) consoleRevokeKey(w http.ResponseWriter, r *http.Request) error 
 var adminTemplate = consolePageTemplate("admin", `{{if .Done}}<p role="status">Done: {{words .Done}}.</p>{{end}}{{with .Data}}
 {{with .NewKey}}<div class="newkey" role="region" aria-label="The new key"><p><strong>Copy the new key now:</strong> it is shown this once and stored only as a hash.</p><p><code>{{.}}</code></p></div>{{end}}
 <h2>Staff</h2><table><caption class="sr">Staff accounts</caption><thead><tr><th scope="col">Person</th><th scope="col">Role</th><th scope="col">Second factor</th><th scope="col">Since</th><th scope="col">Access</th></tr></thead><tbody>
-{{range .Staff}}<tr><td>{{.Email}}</td><td>{{.Role}}</td><td>{{if .SecondFactor}}authenticator{{else}}set up at first sign-in, or by the identity provider{{end}}{{if not .LockedUntil.IsZero}}; locked until {{when .LockedUntil}}{{end}}</td><td>{{date .CreatedAt}}</td>
+{{range .Staff}}<tr><td>{{.Email}}</td><td>{{.Role}}</td><td>{{if .SecondFactor}}set up{{else}}set up at first sign-in, or by the identity provider{{end}}{{if not .LockedUntil.IsZero}}; locked until {{when .LockedUntil}}{{end}}</td><td>{{date .CreatedAt}}</td>
 <td>{{if .Disabled}}disabled{{else if eq .Email $.Email}}you{{else}}<form method="post" action="/console/admin/staff/disable"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="email" value="{{.Email}}"><button type="submit">Disable<span class="sr"> {{.Email}}</span></button></form>{{end}}</td></tr>
 {{else}}<tr><td colspan="5">No staff accounts yet: add one with steward staff add.</td></tr>{{end}}</tbody></table>
 <h2>Identity providers</h2><table><caption class="sr">Ways to sign in</caption><thead><tr><th scope="col">Provider</th><th scope="col">State</th><th scope="col">Groups and the roles they give</th></tr></thead><tbody>

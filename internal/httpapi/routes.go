@@ -86,6 +86,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.bannerRoutes()...)
 	rs = append(rs, s.portalRoutes()...)
 	rs = append(rs, s.consoleRoutes()...)
+	rs = append(rs, s.identityRoutes()...)
 	rs = append(rs, s.consoleWorkRoutes()...)
 	rs = append(rs, s.consolePageRoutes()...)
 	rs = append(rs, s.sourceRoutes()...)

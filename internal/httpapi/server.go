@@ -104,6 +104,8 @@ type Server struct {
 	// CAS, when set, is the CAS server staff may sign in through; CASRoles maps its groups.
 	CAS      *sso.CAS
 	CASRoles [][2]string
+	// Identity holds the SAML and LDAP sign-ins (identity.go).
+	Identity Identity
 	// ConsentScript, when set, makes the consent banner's script (/consent.js).
 	ConsentScript func(ctx context.Context) ([]byte, error)
 	// Activity counts what happened per day, for the console's charts.

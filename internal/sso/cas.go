@@ -37,10 +37,21 @@ func (c *CAS) service(state string) string {
 	return c.callback + "?s=" + url.QueryEscape(state)
 }
 
-// Begin returns the CAS login URL to send the browser to and the state for its cookie.
-func (c *CAS) Begin() (loginURL, state string) {
+// renewState marks the state of a sign-in that must be made with fresh credentials ('.' is
+// not in the alphabet of randomString, so no plain state starts with it).
+const renewState = "renew."
+
+// Begin returns the CAS login URL to send the browser to and the state for its cookie. renew
+// asks the server to authenticate the person afresh rather than from its single sign-on
+// session (renew=true, also required when the ticket is validated), for a re-authentication
+// before a reveal.
+func (c *CAS) Begin(renew bool) (loginURL, state string) {
 	state = randomString()
-	return c.base + "/login?service=" + url.QueryEscape(c.service(state)), state
+	extra := ""
+	if renew {
+		state, extra = renewState+state, "&renew=true"
+	}
+	return c.base + "/login?service=" + url.QueryEscape(c.service(state)) + extra, state
 }
 
 // casResponse is the part of a CAS 3.0 validation answer Steward reads.
@@ -71,6 +82,9 @@ func (c *CAS) Finish(ctx context.Context, ticket, state, cookie string) (Person,
 		return bad("no service ticket")
 	}
 	u := c.base + "/p3/serviceValidate?service=" + url.QueryEscape(c.service(state)) + "&ticket=" + url.QueryEscape(ticket)
+	if strings.HasPrefix(state, renewState) {
+		u += "&renew=true"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return bad("a bad server address")

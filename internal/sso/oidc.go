@@ -1,18 +1,18 @@
-// Package sso signs staff in through the company's identity provider. OIDC: the
-// authorisation-code flow with PKCE, the provider found through its discovery document, the ID
-// token's signature, issuer, audience, expiry and nonce checked, and the state, nonce and
-// code verifier of a sign-in carried in a sealed, short-lived cookie so that no server state is
-// needed between the redirect and the way back.
+// Package sso signs staff in through the company's identity provider and checks what the
+// provider says before Steward believes it. OIDC: the authorisation-code flow with PKCE, the
+// provider found through its discovery document, the ID token's signature, issuer, audience,
+// expiry and nonce checked. SAML 2.0 (saml.go): signed assertions for this service provider,
+// in time, answering this browser's request, used once. LDAP (ldap.go): a bind as the person
+// over LDAPS or StartTLS, and their groups. CAS 3.0 (cas.go): the service ticket validated
+// with the server. What a sign-in carries through the provider travels in a sealed,
+// short-lived cookie (seal.go), so that no server state is needed between the redirect and
+// the way back.
 package sso
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -29,7 +29,7 @@ type OIDC struct {
 	config   oauth2.Config
 	verifier *oidc.IDTokenVerifier
 	claim    string
-	aead     cipher.AEAD
+	sealer   sealer
 	now      func() time.Time
 }
 
@@ -47,20 +47,13 @@ type Settings struct {
 
 // NewOIDC reads the provider's discovery document.
 func NewOIDC(ctx context.Context, s Settings) (*OIDC, error) {
-	if len(s.Secret) < 32 {
-		return nil, errors.New("oidc: a 32-byte secret is required")
+	sl, err := newSealer(s.Secret)
+	if err != nil {
+		return nil, err
 	}
 	p, err := oidc.NewProvider(ctx, s.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: the provider's discovery document: %w", err)
-	}
-	block, err := aes.NewCipher(s.Secret[:32])
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -68,7 +61,7 @@ func NewOIDC(ctx context.Context, s Settings) (*OIDC, error) {
 	if s.Claim == "" {
 		s.Claim = "groups"
 	}
-	return &OIDC{provider: p, claim: s.Claim, aead: aead, now: s.Now,
+	return &OIDC{provider: p, claim: s.Claim, sealer: sl, now: s.Now,
 		verifier: p.Verifier(&oidc.Config{ClientID: s.ClientID, Now: s.Now}),
 		config: oauth2.Config{ClientID: s.ClientID, ClientSecret: s.ClientSecret, RedirectURL: s.RedirectURL, Endpoint: p.Endpoint(),
 			Scopes: []string{oidc.ScopeOpenID, "email", "profile", "groups"}}}, nil
@@ -80,22 +73,26 @@ type flight struct {
 	Nonce    string    `json:"n"`
 	Verifier string    `json:"v"`
 	Expires  time.Time `json:"e"`
+	Force    bool      `json:"f,omitempty"`
 }
 
 // FlightFor is how long a person has at the provider.
 const FlightFor = 10 * time.Minute
 
 // Begin starts a sign-in: the provider's URL to send the browser to, and the sealed value of
-// the cookie that must come back with it.
-func (o *OIDC) Begin() (authURL, cookie string, err error) {
-	f := flight{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(), Expires: o.now().Add(FlightFor)}
-	b, _ := json.Marshal(f)
-	nonce := make([]byte, o.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
+// the cookie that must come back with it. force asks the provider to authenticate the person
+// afresh (prompt=login, max_age=0), for a re-authentication before a reveal; Finish then
+// requires the ID token's auth_time to show it did.
+func (o *OIDC) Begin(force bool) (authURL, cookie string, err error) {
+	f := flight{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(), Expires: o.now().Add(FlightFor), Force: force}
+	if cookie, err = o.sealer.seal(f, "oidc flight"); err != nil {
 		return "", "", err
 	}
-	cookie = base64.RawURLEncoding.EncodeToString(o.aead.Seal(nonce, nonce, b, []byte("oidc flight")))
-	return o.config.AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)), cookie, nil
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
+	if force {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0"))
+	}
+	return o.config.AuthCodeURL(f.State, opts...), cookie, nil
 }
 
 func randomString() string {
@@ -117,17 +114,11 @@ func (o *OIDC) Finish(ctx context.Context, code, state, cookie string) (Person, 
 	bad := func(why string) (Person, error) {
 		return Person{}, problem.New(problem.Unauthenticated, "sign-in through the identity provider failed: %s; start again", why)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(cookie)
-	n := o.aead.NonceSize()
-	if err != nil || len(raw) < n {
-		return bad("the sign-in was not started here")
-	}
-	b, err := o.aead.Open(nil, raw[:n], raw[n:], []byte("oidc flight"))
-	if err != nil {
-		return bad("the sign-in was not started here")
-	}
 	var f flight
-	if json.Unmarshal(b, &f) != nil || f.State != state || state == "" {
+	if !o.sealer.open(cookie, "oidc flight", &f) {
+		return bad("the sign-in was not started here")
+	}
+	if f.State != state || state == "" {
 		return bad("the answer does not belong to this sign-in")
 	}
 	if !o.now().Before(f.Expires) {
@@ -147,6 +138,16 @@ func (o *OIDC) Finish(ctx context.Context, code, state, cookie string) (Person, 
 	}
 	if id.Nonce != f.Nonce {
 		return bad("the ID token was not issued for this sign-in")
+	}
+	// The flight started FlightFor before it expires; a forced sign-in must be newer (with a
+	// minute for clocks), and the provider must say when it was (auth_time).
+	if f.Force {
+		var at struct {
+			AuthTime int64 `json:"auth_time"`
+		}
+		if id.Claims(&at) != nil || at.AuthTime == 0 || time.Unix(at.AuthTime, 0).Before(f.Expires.Add(-FlightFor-time.Minute)) {
+			return bad("the identity provider did not confirm a fresh sign-in")
+		}
 	}
 	var claims map[string]any
 	if err := id.Claims(&claims); err != nil {

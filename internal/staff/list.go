@@ -34,7 +34,11 @@ func (s *Service) List(ctx context.Context) ([]Summary, error) {
 	out := make([]Summary, len(as))
 	now := s.d.Clock()
 	for i, a := range as {
-		out[i] = Summary{ID: a.ID, Email: a.Email, Role: a.Role, SecondFactor: len(a.TOTP) > 0, Disabled: a.Disabled, CreatedAt: a.CreatedAt}
+		has, err := s.HasSecondFactor(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Summary{ID: a.ID, Email: a.Email, Role: a.Role, SecondFactor: has, Disabled: a.Disabled, CreatedAt: a.CreatedAt}
 		if a.LockedUntil.After(now) {
 			out[i].LockedUntil = a.LockedUntil
 		}

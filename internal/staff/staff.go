@@ -1,7 +1,10 @@
 // Package staff is the people who work with Steward: accounts with a catalog role, local
-// sign-in with an argon2id password and a TOTP second factor, and sessions. Every action a
-// person takes in the console runs as them (actor "staff:<id>" with their role), so the audit
-// trail names the person, not a shared key, and disabling them ends their sessions at once.
+// sign-in with an argon2id password and a second factor (a TOTP authenticator or a WebAuthn
+// passkey, which may also sign in alone), accounts vouched for by an identity provider or a
+// directory, invitations, and sessions with a fresh proof of identity before a reveal. Every
+// action a person takes in the console runs as them (actor "staff:<id>" with their role), so
+// the audit trail names the person, not a shared key, and disabling them ends their sessions
+// at once.
 package staff
 
 import (
@@ -22,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"golang.org/x/crypto/argon2"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -45,6 +49,9 @@ type Account struct {
 	Failures    int
 	LockedUntil time.Time
 	CreatedAt   time.Time
+	// Via is where the account comes from: "" for a local password, or the identity provider
+	// that vouches for the person ("ldap", "saml", "oidc", "cas").
+	Via string
 }
 
 // Session is a signed-in browser. Stage says how far sign-in got: the password checked but
@@ -59,6 +66,13 @@ type Session struct {
 	CreatedAt time.Time
 	SeenAt    time.Time
 	ExpiresAt time.Time
+	// AuthAt is when the person last proved who they are in this session (sign-in or
+	// re-authentication): a reveal asks again when it is older than ReauthAfter.
+	AuthAt time.Time
+	// Next is the console page a sign-in goes on to (checked by the console).
+	Next string
+	// Ceremony is a WebAuthn ceremony in progress (its challenge), until it finishes.
+	Ceremony []byte
 }
 
 // Sign-in stages.
@@ -83,8 +97,15 @@ type Store interface {
 	Session(ctx context.Context, hash []byte) (Session, error)
 	UpdateSession(ctx context.Context, s Session) error
 	DeleteSession(ctx context.Context, hash []byte) error
-	// DeleteSessions ends every session of an account.
-	DeleteSessions(ctx context.Context, accountID string) error
+	// DeleteSessions ends every session of an account, with entries.
+	DeleteSessions(ctx context.Context, accountID string, entries []audit.Entry) error
+	PasskeyStore
+	InviteStore
+	// ConsumeOnce records id as used until expires; Conflict if it was used before. It keeps
+	// identity-provider assertions single-use across every node.
+	ConsumeOnce(ctx context.Context, id string, expires time.Time) error
+	// RecordAudit appends entries that change nothing else.
+	RecordAudit(ctx context.Context, entries []audit.Entry) error
 }
 
 // Limits and lifetimes: OWASP's argon2id minimum (19 MiB, two passes, one lane), five
@@ -112,6 +133,8 @@ type Deps struct {
 	// Issuer names the installation in authenticator apps.
 	Issuer string
 	Clock  clock.Clock
+	// WebAuthn verifies passkeys; nil turns them off.
+	WebAuthn *webauthn.WebAuthn
 }
 
 // Service is staff identity.
@@ -153,6 +176,14 @@ const (
 	ActionEnrol    = "staff.mfa_enrol"
 	ActionLocked   = "staff.locked"
 	ActionDisabled = "staff.disable"
+	// ActionSessionEnd is a session ended by its idle or absolute timeout.
+	ActionSessionEnd = "staff.session_end"
+	// ActionSignOutAll is a person ending every session they have.
+	ActionSignOutAll = "staff.sign_out_everywhere"
+	ActionReauth     = "staff.reauthenticate"
+	ActionInvite     = "staff.invite"
+	ActionPasskeyAdd = "staff.passkey_add"
+	ActionPasskeyDel = "staff.passkey_remove"
 )
 
 func normEmail(email string) (string, error) {
@@ -167,26 +198,9 @@ func normEmail(email string) (string, error) {
 // Add creates an account. Needs apikeys.manage (staff are handed access like keys are), and,
 // like a key, never more than the one who adds them holds.
 func (s *Service) Add(ctx context.Context, email, role, password string) (Account, error) {
-	by, err := authz.Require(ctx, s.d.Catalog, "apikeys.manage")
+	_, email, err := s.grant(ctx, email, role)
 	if err != nil {
 		return Account{}, err
-	}
-	email, err = normEmail(email)
-	if err != nil {
-		return Account{}, err
-	}
-	r, ok := s.d.Catalog.Role(role)
-	if !ok {
-		return Account{}, problem.InvalidField("role", "unknown role %q", role)
-	}
-	if s.d.Catalog.BrowserSafe(role) || role == "ingest" {
-		return Account{}, problem.InvalidField("role", "%q is a role for write keys, not people", role)
-	}
-	byRole, _ := s.d.Catalog.Role(by.Role)
-	for _, p := range r.Permissions {
-		if !contains(byRole.Permissions, p) {
-			return Account{}, problem.Forbiddenf("role %q holds %s, which you do not", role, p)
-		}
 	}
 	if len([]rune(password)) < MinPassword || len(password) > 256 {
 		return Account{}, problem.InvalidField("password", "must be %d to 256 characters", MinPassword)
@@ -295,6 +309,9 @@ func (s *Service) newSession(ctx context.Context, accountID, stage string, life 
 	}
 	now := s.d.Clock()
 	sess := Session{Hash: hash, AccountID: accountID, Stage: stage, CSRF: csrf, CreatedAt: now, SeenAt: now, ExpiresAt: now.Add(life)}
+	if stage == StageDone {
+		sess.AuthAt = now
+	}
 	return sessionPrefix + raw, sess, s.d.Store.AddSession(ctx, sess)
 }
 
@@ -315,7 +332,7 @@ func (s *Service) Who(ctx context.Context, cookie string, half bool) (Session, A
 	}
 	now := s.d.Clock()
 	if !now.Before(sess.ExpiresAt) || now.Sub(sess.SeenAt) > IdleFor {
-		_ = s.d.Store.DeleteSession(ctx, sess.Hash)
+		s.endSession(ctx, sess)
 		return Session{}, Account{}, problem.New(problem.Unauthenticated, "your session ended; sign in again")
 	}
 	if sess.Stage != StageDone && !half {
@@ -345,13 +362,18 @@ func (s *Service) StartEnrol(ctx context.Context, sess Session, a Account) (Enro
 	if len(a.TOTP) > 0 {
 		return Enrolment{}, problem.Conflictf("a second factor is enrolled already")
 	}
-	secret := make([]byte, 20)
-	if _, err := rand.Read(secret); err != nil {
-		return Enrolment{}, problem.Wrap(problem.Internal, err, "random source failed")
-	}
-	sess.Pending = s.seal(secret, a.ID)
-	if err := s.d.Store.UpdateSession(ctx, sess); err != nil {
-		return Enrolment{}, err
+	// A secret already shown in this session stays, so a mistyped code does not make the
+	// person start again in their app.
+	secret, err := s.open(sess.Pending, a.ID)
+	if err != nil || len(secret) == 0 {
+		secret = make([]byte, 20)
+		if _, err := rand.Read(secret); err != nil {
+			return Enrolment{}, problem.Wrap(problem.Internal, err, "random source failed")
+		}
+		sess.Pending = s.seal(secret, a.ID)
+		if err := s.d.Store.UpdateSession(ctx, sess); err != nil {
+			return Enrolment{}, err
+		}
 	}
 	b32 := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
 	uri := "otpauth://totp/" + urlEscape(s.d.Issuer) + ":" + urlEscape(a.Email) + "?secret=" + b32 + "&issuer=" + urlEscape(s.d.Issuer) + "&algorithm=SHA1&digits=6&period=30"
@@ -384,19 +406,7 @@ func (s *Service) Verify(ctx context.Context, sess Session, a Account, code stri
 	}
 	actx := authz.WithActor(ctx, Actor(a))
 	if !ValidCode(plain, code, s.d.Clock()) {
-		a.Failures++
-		e := audit.New(actx, ActionSignIn, "", nil, "")
-		e.Outcome = audit.OutcomeDenied
-		entries := []audit.Entry{e}
-		if a.Failures >= MaxFailures {
-			a.Failures, a.LockedUntil = 0, s.d.Clock().Add(LockFor)
-			entries = append(entries, audit.New(actx, ActionLocked, "", nil, ""))
-			_ = s.d.Store.DeleteSession(ctx, sess.Hash)
-		}
-		if err := s.d.Store.UpdateAccount(ctx, a, entries); err != nil {
-			return err
-		}
-		return problem.InvalidField("code", "that code is not right; use the newest one your app shows")
+		return s.failed(ctx, actx, sess, a, ActionSignIn, problem.InvalidField("code", "that code is not right; use the newest one your app shows"))
 	}
 	var entries []audit.Entry
 	if enrolling {
@@ -459,17 +469,27 @@ func Code(secret []byte, step int64) string {
 }
 
 func (s *Service) seal(secret []byte, accountID string) []byte {
-	nonce := make([]byte, s.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return s.aead.Seal(nonce, nonce, secret, []byte("staff totp "+accountID))
+	return s.sealAs(secret, "staff totp "+accountID)
 }
 
 func (s *Service) open(sealed []byte, accountID string) ([]byte, error) {
+	return s.openAs(sealed, "staff totp "+accountID)
+}
+
+// sealAs seals b with label as associated data, so that nothing sealed for one use opens
+// for another.
+func (s *Service) sealAs(b []byte, label string) []byte {
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return s.aead.Seal(nonce, nonce, b, []byte(label))
+}
+
+func (s *Service) openAs(sealed []byte, label string) ([]byte, error) {
 	n := s.aead.NonceSize()
 	if len(sealed) < n {
 		return nil, errors.New("sealed secret too short")
 	}
-	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte("staff totp "+accountID))
+	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(label))
 }
 
 // Disable turns a person's access off at once: the account can no longer sign in and every
@@ -508,32 +528,42 @@ func RoleFor(groups []string, m [][2]string) (role string, ok bool) {
 // follows the provider's groups afterwards. A disabled account stays out. The provider
 // answers for the second factor.
 func (s *Service) SignInExternal(ctx context.Context, email, role, via string) (string, Session, error) {
-	email, err := normEmail(email)
+	a, err := s.externalAccount(ctx, email, role, via)
 	if err != nil {
-		return "", Session{}, problem.New(problem.Unauthenticated, "the identity provider gave no usable e-mail address")
-	}
-	if _, ok := s.d.Catalog.Role(role); !ok || s.d.Catalog.BrowserSafe(role) || role == "ingest" {
-		return "", Session{}, problem.Forbiddenf("your groups map to role %q, which is not a role for people", role)
-	}
-	a, err := s.d.Store.AccountByEmail(ctx, email)
-	switch {
-	case problem.Is(err, problem.NotFound):
-		a = Account{ID: ident.New(), Email: email, Role: role, CreatedAt: s.d.Clock()}
-		e := audit.New(authz.WithActor(ctx, Actor(a)), ActionAdd, "", nil, "")
-		e.Target = "staff:" + a.ID + " role:" + role + " via:" + via
-		if err := s.d.Store.AddAccount(ctx, a, []audit.Entry{e}); err != nil {
-			return "", Session{}, err
-		}
-	case err != nil:
 		return "", Session{}, err
-	case a.Disabled:
-		return "", Session{}, problem.New(problem.Unauthenticated, "this account is disabled")
 	}
-	a.Role = role
 	e := audit.New(authz.WithActor(ctx, Actor(a)), ActionSignIn, "", nil, "")
 	e.Target = "via:" + via
 	if err := s.d.Store.UpdateAccount(ctx, a, []audit.Entry{e}); err != nil {
 		return "", Session{}, err
 	}
 	return s.newSession(ctx, a.ID, StageDone, SessionFor)
+}
+
+// externalAccount finds or creates the account of a person an identity provider vouched
+// for, with the role their groups map to now.
+func (s *Service) externalAccount(ctx context.Context, email, role, via string) (Account, error) {
+	email, err := normEmail(email)
+	if err != nil {
+		return Account{}, problem.New(problem.Unauthenticated, "the identity provider gave no usable e-mail address")
+	}
+	if _, ok := s.d.Catalog.Role(role); !ok || s.d.Catalog.BrowserSafe(role) || role == "ingest" {
+		return Account{}, problem.Forbiddenf("your groups map to role %q, which is not a role for people", role)
+	}
+	a, err := s.d.Store.AccountByEmail(ctx, email)
+	switch {
+	case problem.Is(err, problem.NotFound):
+		a = Account{ID: ident.New(), Email: email, Role: role, CreatedAt: s.d.Clock(), Via: via}
+		e := audit.New(authz.WithActor(ctx, Actor(a)), ActionAdd, "", nil, "")
+		e.Target = "staff:" + a.ID + " role:" + role + " via:" + via
+		if err := s.d.Store.AddAccount(ctx, a, []audit.Entry{e}); err != nil {
+			return Account{}, err
+		}
+	case err != nil:
+		return Account{}, err
+	case a.Disabled:
+		return Account{}, problem.New(problem.Unauthenticated, "this account is disabled")
+	}
+	a.Role = role
+	return a, nil
 }

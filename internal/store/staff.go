@@ -16,12 +16,12 @@ type Staff struct{ *core }
 
 var _ staff.Store = (*Staff)(nil)
 
-const accountColumns = `id, email, role, password_hash, totp, disabled, failures, locked_until, created_at`
+const accountColumns = `id, email, role, password_hash, totp, disabled, failures, locked_until, created_at, via`
 
 func scanAccount(row rowScanner) (staff.Account, error) {
 	var a staff.Account
 	var locked, created int64
-	err := row.Scan(&a.ID, &a.Email, &a.Role, &a.PasswordHash, &a.TOTP, &a.Disabled, &a.Failures, &locked, &created)
+	err := row.Scan(&a.ID, &a.Email, &a.Role, &a.PasswordHash, &a.TOTP, &a.Disabled, &a.Failures, &locked, &created, &a.Via)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, problem.NotFoundf("no such staff account")
 	}
@@ -49,13 +49,17 @@ func (db *Staff) AddAccount(ctx context.Context, a staff.Account, entries []audi
 		if n > 0 {
 			return problem.Conflictf("a staff account with this e-mail address exists already")
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO staff_accounts (`+accountColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			a.ID, a.Email, a.Role, a.PasswordHash, a.TOTP, a.Disabled, a.Failures, lockedMicros(a), micros(a.CreatedAt)); err != nil {
-			return err
-		}
-		return db.appendAudit(ctx, tx, entries)
+		return db.insertAccount(ctx, tx, a, entries)
 	})
 	return err
+}
+
+func (db *Staff) insertAccount(ctx context.Context, tx *sql.Tx, a staff.Account, entries []audit.Entry) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO staff_accounts (`+accountColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		a.ID, a.Email, a.Role, a.PasswordHash, a.TOTP, a.Disabled, a.Failures, lockedMicros(a), micros(a.CreatedAt), a.Via); err != nil {
+		return err
+	}
+	return db.appendAudit(ctx, tx, entries)
 }
 
 // AccountByEmail implements staff.Store.
@@ -92,7 +96,7 @@ func (db *Staff) UpdateAccount(ctx context.Context, a staff.Account, entries []a
 	})
 }
 
-const sessionColumns = `hash, account_id, stage, csrf, pending, created_at, seen_at, expires_at`
+const sessionColumns = `hash, account_id, stage, csrf, pending, created_at, seen_at, expires_at, auth_at, next_path, ceremony`
 
 // AddSession implements staff.Store.
 func (db *Staff) AddSession(ctx context.Context, s staff.Session) error {
@@ -100,8 +104,8 @@ func (db *Staff) AddSession(ctx context.Context, s staff.Session) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE expires_at <= $1`, micros(s.CreatedAt)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO staff_sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			s.Hash, s.AccountID, s.Stage, s.CSRF, s.Pending, micros(s.CreatedAt), micros(s.SeenAt), micros(s.ExpiresAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO staff_sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			s.Hash, s.AccountID, s.Stage, s.CSRF, s.Pending, micros(s.CreatedAt), micros(s.SeenAt), micros(s.ExpiresAt), optMicros(s.AuthAt), s.Next, s.Ceremony)
 		return err
 	})
 }
@@ -109,9 +113,9 @@ func (db *Staff) AddSession(ctx context.Context, s staff.Session) error {
 // Session implements staff.Store.
 func (db *Staff) Session(ctx context.Context, hash []byte) (staff.Session, error) {
 	var s staff.Session
-	var c, seen, exp int64
+	var c, seen, exp, auth int64
 	err := db.queryRow(ctx, `SELECT `+sessionColumns+` FROM staff_sessions WHERE hash = $1`, hash).
-		Scan(&s.Hash, &s.AccountID, &s.Stage, &s.CSRF, &s.Pending, &c, &seen, &exp)
+		Scan(&s.Hash, &s.AccountID, &s.Stage, &s.CSRF, &s.Pending, &c, &seen, &exp, &auth, &s.Next, &s.Ceremony)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, problem.NotFoundf("no such session")
 	}
@@ -119,13 +123,17 @@ func (db *Staff) Session(ctx context.Context, hash []byte) (staff.Session, error
 		return s, db.translate(err)
 	}
 	s.CreatedAt, s.SeenAt, s.ExpiresAt = fromMicros(c), fromMicros(seen), fromMicros(exp)
+	if auth != 0 {
+		s.AuthAt = fromMicros(auth)
+	}
 	return s, nil
 }
 
 // UpdateSession implements staff.Store.
 func (db *Staff) UpdateSession(ctx context.Context, s staff.Session) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE staff_sessions SET stage = $1, pending = $2, seen_at = $3 WHERE hash = $4`, s.Stage, s.Pending, micros(s.SeenAt), s.Hash)
+		_, err := tx.ExecContext(ctx, `UPDATE staff_sessions SET stage = $1, pending = $2, seen_at = $3, auth_at = $4, next_path = $5, ceremony = $6 WHERE hash = $7`,
+			s.Stage, s.Pending, micros(s.SeenAt), optMicros(s.AuthAt), s.Next, s.Ceremony, s.Hash)
 		return err
 	})
 }
@@ -139,9 +147,11 @@ func (db *Staff) DeleteSession(ctx context.Context, hash []byte) error {
 }
 
 // DeleteSessions implements staff.Store.
-func (db *Staff) DeleteSessions(ctx context.Context, accountID string) error {
+func (db *Staff) DeleteSessions(ctx context.Context, accountID string, entries []audit.Entry) error {
 	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE account_id = $1`, accountID)
-		return err
+		if _, err := tx.ExecContext(ctx, `DELETE FROM staff_sessions WHERE account_id = $1`, accountID); err != nil {
+			return err
+		}
+		return db.appendAudit(ctx, tx, entries)
 	})
 }
