@@ -196,6 +196,19 @@ func segmentsDoneWhen(t *testing.T, db string) {
 	if strings.Contains(body, "fiona0@example.com") {
 		t.Fatalf("the personalization export carries e-mail addresses: %s", rows[0])
 	}
+	// A customer who withdraws after the export ran is left out of the next download.
+	if code, body := e.do(call{method: "POST", path: "/v1/customers/" + ids[11] + "/consents", role: "owner",
+		body: `{"purpose":"personalization","granted":false,"policy_version":"all","source":"api"}`}); code != 201 {
+		t.Fatalf("withdraw: got %d %s", code, body)
+	}
+	code, body = e.do(call{method: "GET", path: link})
+	if rows, err := csv.NewReader(strings.NewReader(body)).ReadAll(); code != 200 || err != nil || len(rows) != 12 || strings.Contains(body, ids[11]) {
+		t.Fatalf("download after a withdrawal: got %d, %d rows, want 11 customers without the one who withdrew", code, len(rows))
+	}
+	if code, body := e.do(call{method: "POST", path: "/v1/customers/" + ids[11] + "/consents", role: "owner",
+		body: `{"purpose":"personalization","granted":true,"policy_version":"all","source":"api"}`}); code != 201 {
+		t.Fatalf("consent again: got %d %s", code, body)
+	}
 	if code, _ := e.do(call{method: "GET", path: "/v1/segment-exports/" + ex.ID + "/download?token=wrong"}); code != 404 {
 		t.Fatalf("download with a wrong token: got %d, want 404", code)
 	}

@@ -184,7 +184,8 @@ func (s *Service) ExportStep(ctx context.Context, j job.Job) (string, int64, err
 // Download writes an export's file through row, one CSV row at a time (the header first):
 // the customer id and the fields the catalog declares for the purpose, in the form it sees
 // them. The token proves the link; an expired export is Gone. Every customer written is
-// audited as a reveal for the purpose. Customers erased since the export ran are left out.
+// audited as a reveal for the purpose. Customers erased since the export ran, or no longer
+// allowed for the purpose, are left out.
 func (s *Service) Download(ctx context.Context, id, token string, row func([]string) error) error {
 	if !ident.Valid(id) {
 		return problem.NotFoundf("export not found")
@@ -212,13 +213,19 @@ func (s *Service) Download(ctx context.Context, id, token string, row func([]str
 		if err != nil || len(ids) == 0 {
 			return err
 		}
+		// The download is when the data leaves: the decision is asked again, and a customer
+		// who withdrew since the export ran is left out.
+		ds, err := s.decider.Decide(ctx, ids, []string{e.Purpose})
+		if err != nil {
+			return err
+		}
 		views, err := s.profiles.Present(ctx, ids, e.Purpose, fields)
 		if err != nil {
 			return err
 		}
 		entries := make([]audit.Entry, 0, len(ids))
 		for i, v := range views {
-			if v == nil {
+			if v == nil || !ds[0][i] {
 				continue
 			}
 			line := []string{ids[i]}
