@@ -143,6 +143,8 @@ type identityView struct {
 	MayInvite                                                bool
 	Roles                                                    []string
 	InviteLink, InviteEmail                                  string
+	// Nav is the signed-in person's navigation (the shared page head draws it).
+	Nav []navLink
 }
 
 type passkeyRow struct {
@@ -372,7 +374,7 @@ func (s *Server) showReauth(w http.ResponseWriter, ctx context.Context, status i
 	if err != nil {
 		return err
 	}
-	v := identityView{Page: "reauth", Title: "Confirm it is you", CSRF: sess.CSRF, Email: a.Email, Role: a.Role, SignedIn: true, Error: msg, Next: next,
+	v := identityView{Page: "reauth", Title: "Confirm it is you", CSRF: sess.CSRF, Email: a.Email, Role: a.Role, SignedIn: true, Nav: s.nav(a.Role), Error: msg, Next: next,
 		TOTP: len(a.TOTP) > 0, Passkeys: len(keys) > 0, PasskeysOn: s.Staff.PasskeysOn() && len(keys) > 0,
 		Password: a.Via == "" || (a.Via == "ldap" && s.Identity.LDAP != nil)}
 	switch a.Via {
@@ -419,6 +421,7 @@ func (s *Server) showAccount(w http.ResponseWriter, ctx context.Context, status 
 		return err
 	}
 	v.Page, v.Title, v.CSRF, v.Email, v.Role, v.SignedIn, v.PasskeysOn, v.TOTP = "account", "Your account", sess.CSRF, a.Email, a.Role, true, s.Staff.PasskeysOn(), len(a.TOTP) > 0
+	v.Nav = s.nav(a.Role)
 	for _, k := range keys {
 		row := passkeyRow{ID: base64.RawURLEncoding.EncodeToString(k.ID), Name: k.Name, Added: k.CreatedAt.Format("2 Jan 2006"), Used: "never"}
 		if !k.UsedAt.IsZero() {
