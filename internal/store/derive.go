@@ -13,61 +13,75 @@ import (
 // Activity implements ingest.Tx: the few aggregates derived figures need, read inside the
 // transaction so that the orders and events it has just written count. Amounts come back one
 // by one, never summed here: the engine would add them as floats.
-func (t *ingestTx) Activity(ctx context.Context, tree []string, complaints, social []string, socialSince time.Time) (ingest.Activity, error) {
+func (t *ingestTx) Activity(ctx context.Context, tree []string, parts ingest.ActivityParts, complaints, social []string, socialSince time.Time) (ingest.Activity, error) {
 	var a ingest.Activity
 	if len(tree) == 0 {
 		return a, nil
 	}
 	q := activitySQL(len(tree))
 	args := anyArgs(tree)
+	if parts&ingest.PartOrders != 0 {
+		if err := t.activityOrders(ctx, q, args, &a); err != nil {
+			return a, err
+		}
+	}
+	if parts&ingest.PartReview != 0 {
+		var rating, at int64
+		err := t.db.txQueryRow(ctx, t.tx, q.review, args...).Scan(&rating, &at)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return a, err
+		default:
+			a.LastReview = &ingest.ActivityReview{Rating: rating, At: fromMicros(at)}
+		}
+	}
+	var err error
+	if parts&ingest.PartComplaints != 0 {
+		if a.Complaints, err = t.countEvents(ctx, tree, complaints, 0); err != nil {
+			return a, err
+		}
+	}
+	if parts&ingest.PartSocial != 0 {
+		a.Social, err = t.countEvents(ctx, tree, social, micros(socialSince))
+	}
+	return a, err
+}
+
+// activityOrders reads the orders and refunds of Activity.
+func (t *ingestTx) activityOrders(ctx context.Context, q activityQueries, args []any, a *ingest.Activity) error {
 	rows, err := t.query(ctx, q.orders, args...)
 	if err != nil {
-		return a, err
+		return err
 	}
 	for rows.Next() {
 		var o ingest.ActivityOrder
 		var at int64
 		if err := rows.Scan(&o.OrderID, &o.Status, &o.Currency, &o.Total, &at); err != nil {
 			rows.Close()
-			return a, err
+			return err
 		}
 		o.PlacedAt = fromMicros(at)
 		a.Orders = append(a.Orders, o)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return a, err
+		return err
 	}
 	rows, err = t.query(ctx, q.refunds, args...)
 	if err != nil {
-		return a, err
+		return err
 	}
 	for rows.Next() {
 		var r ingest.ActivityRefund
 		if err := rows.Scan(&r.OrderID, &r.Kind, &r.Amount); err != nil {
 			rows.Close()
-			return a, err
+			return err
 		}
 		a.Refunds = append(a.Refunds, r)
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return a, err
-	}
-	var rating, at int64
-	err = t.db.txQueryRow(ctx, t.tx, q.review, args...).Scan(&rating, &at)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return a, err
-	default:
-		a.LastReview = &ingest.ActivityReview{Rating: rating, At: fromMicros(at)}
-	}
-	if a.Complaints, err = t.countEvents(ctx, tree, complaints, 0); err != nil {
-		return a, err
-	}
-	a.Social, err = t.countEvents(ctx, tree, social, micros(socialSince))
-	return a, err
+	return rows.Err()
 }
 
 // countEvents counts the track events of tree named one of names, at or after since (in

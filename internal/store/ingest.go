@@ -39,11 +39,23 @@ const (
 	identityInsert = `INSERT INTO identities (kind, token, customer_id, sealed, created_at) VALUES ($1, $2, $3, $4, $5)`
 	dropAdd        = `INSERT INTO ingest_drops (key_id, name, count) VALUES ($1, $2, $3)
 		ON CONFLICT (key_id, name) DO UPDATE SET count = ingest_drops.count + excluded.count`
+	customerExists = `SELECT 1 FROM customers WHERE id = $1`
+	linkedInto     = `SELECT customer_id FROM customer_links WHERE merged_into = $1`
 )
+
+// customerForUpdate reads one customer in an ingest transaction, locking it where the engine
+// locks rows.
+func (db *Ingest) customerForUpdate() string {
+	return `SELECT ` + customerColumns + ` FROM ` + db.customersByID() + ` WHERE id = $1` + db.d.ForUpdate
+}
 
 // prepareIngest prepares the hot ingest statements up front, like prepareWrites.
 func (db *Ingest) prepareIngest(ctx context.Context) error {
-	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), indexCandidatesSQL(rowsPerStatement), holdsKind, db.eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd} {
+	qs := []string{holdsKind, identityHolder, linkOf, identityInsert, dropAdd, customerExists, linkedInto, db.customerForUpdate()}
+	for _, n := range rowBatches {
+		qs = append(qs, claimSQL(n), identitiesSQL(n), indexCandidatesSQL(n), db.eventSQL(n))
+	}
+	for _, q := range qs {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -84,9 +96,20 @@ func (t *ingestTx) exec(ctx context.Context, q string, args ...any) (sql.Result,
 	return t.db.txExec(ctx, t.tx, q, args...)
 }
 
-// rowsPerStatement is how many rows one multi-row statement carries: one statement per rowsPerStatement instead
-// of per row is most of the ingest's statement cost.
+// rowsPerStatement is how many rows one unprepared multi-row statement carries.
 const rowsPerStatement = 100
+
+// batchRows is how many of rows the next multi-row statement of ingest carries: the most of
+// rowBatches that fits, so that every statement is one prepared up front. A statement per
+// row was most of the ingest's statement cost; a statement of any other length was parsed
+// anew each time, which cost a delivery of one event more than the rest of its writing.
+func batchRows(rows int) int {
+	i := len(rowBatches) - 1
+	for i > 0 && rowBatches[i] > rows {
+		i--
+	}
+	return rowBatches[i]
+}
 
 // claimSQL claims n message ids in one statement and returns those that are new: inserted,
 // or seen before the cutoff (a row whose update is skipped by its WHERE is not returned).
@@ -154,8 +177,9 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]b
 			unique = append(unique, h)
 		}
 	}
-	for from := 0; from < len(unique); from += rowsPerStatement {
-		part := unique[from:min(from+rowsPerStatement, len(unique))]
+	for from, n := 0, 0; from < len(unique); from += n {
+		n = batchRows(len(unique) - from)
+		part := unique[from : from+n]
 		args := make([]any, 0, 3*len(part)+1)
 		for _, h := range part {
 			args = append(args, keyID, h, micros(at))
@@ -228,11 +252,12 @@ func (t *ingestTx) Identities(ctx context.Context, kind string, tokens [][]byte)
 	return out, err
 }
 
-// inChunks calls fn with the arguments of each IN (...) look-up of vals, rowsPerStatement at
-// a time: head, then the values, and how many values there are.
+// inChunks calls fn with the arguments of each IN (...) look-up of vals, batchRows at a
+// time: head, then the values, and how many values there are.
 func inChunks[T any](head any, vals []T, fn func(args []any, n int) error) error {
-	for from := 0; from < len(vals); from += rowsPerStatement {
-		part := vals[from:min(from+rowsPerStatement, len(vals))]
+	for from, n := 0, 0; from < len(vals); from += n {
+		n = batchRows(len(vals) - from)
+		part := vals[from : from+n]
 		args := make([]any, 0, len(part)+1)
 		args = append(args, head)
 		for _, v := range part {
@@ -294,7 +319,7 @@ func followLinks(id string, next func(string) (string, error)) (string, error) {
 
 func (t *ingestTx) Root(ctx context.Context, id string) (string, error) {
 	var one int
-	err := t.tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`, id).Scan(&one)
+	err := t.db.txQueryRow(ctx, t.tx, customerExists, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", problem.NotFoundf("customer not found")
 	}
@@ -305,7 +330,7 @@ func (t *ingestTx) Root(ctx context.Context, id string) (string, error) {
 }
 
 func (t *ingestTx) Customer(ctx context.Context, id string) (*customer.Record, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+customerColumns+` FROM `+t.db.customersByID()+` WHERE id = $1`+t.db.d.ForUpdate, id)
+	rows, err := t.query(ctx, t.db.customerForUpdate(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +346,7 @@ func (t *ingestTx) Customer(ctx context.Context, id string) (*customer.Record, e
 
 func (t *ingestTx) Tree(ctx context.Context, root string) ([]string, error) {
 	return tree(root, func(id string) (*sql.Rows, error) {
-		return t.tx.QueryContext(ctx, `SELECT customer_id FROM customer_links WHERE merged_into = $1`, id)
+		return t.query(ctx, linkedInto, id)
 	})
 }
 
@@ -524,8 +549,9 @@ func bumpDecisions(ctx context.Context, tx *sql.Tx, a, b string) error {
 }
 
 func (t *ingestTx) InsertEvents(ctx context.Context, evs []ingest.EventRow) error {
-	for from := 0; from < len(evs); from += rowsPerStatement {
-		part := evs[from:min(from+rowsPerStatement, len(evs))]
+	for from, n := 0, 0; from < len(evs); from += n {
+		n = batchRows(len(evs) - from)
+		part := evs[from : from+n]
 		args := make([]any, 0, len(part)*10)
 		for _, e := range part {
 			var exp int64
