@@ -26,7 +26,13 @@ type Ingest struct {
 	*core
 	prepareOnce sync.Once
 	prepareErr  error
+	// sized holds the multi-row statements by rows carried (see batchRows), built once: building
+	// them for every statement cost as much as some of the statements.
+	sized map[int]sizedSQL
 }
+
+// sizedSQL are ingest's multi-row statements for one number of rows.
+type sizedSQL struct{ claim, identities, candidates, events string }
 
 var _ ingest.Store = (*Ingest)(nil)
 
@@ -52,8 +58,11 @@ func (db *Ingest) customerForUpdate() string {
 // prepareIngest prepares the hot ingest statements up front, like prepareWrites.
 func (db *Ingest) prepareIngest(ctx context.Context) error {
 	qs := []string{holdsKind, identityHolder, linkOf, identityInsert, dropAdd, customerExists, linkedInto, db.customerForUpdate()}
+	db.sized = map[int]sizedSQL{}
 	for _, n := range rowBatches {
-		qs = append(qs, claimSQL(n), identitiesSQL(n), indexCandidatesSQL(n), db.eventSQL(n))
+		q := sizedSQL{claim: claimSQL(n), identities: identitiesSQL(n), candidates: indexCandidatesSQL(n), events: db.eventSQL(n)}
+		db.sized[n] = q
+		qs = append(qs, q.claim, q.identities, q.candidates, q.events)
 	}
 	for _, q := range qs {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
@@ -185,7 +194,7 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]b
 			args = append(args, keyID, h, micros(at))
 		}
 		args = append(args, micros(cutoff))
-		rows, err := t.query(ctx, claimSQL(len(part)), args...)
+		rows, err := t.query(ctx, t.db.sized[len(part)].claim, args...)
 		if err != nil {
 			return nil, fmt.Errorf("claim messages: %w", err)
 		}
@@ -216,7 +225,7 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]b
 func (t *ingestTx) Identities(ctx context.Context, kind string, tokens [][]byte) (map[string]ingest.Holder, error) {
 	out := map[string]ingest.Holder{}
 	err := inChunks(kind, tokens, func(args []any, n int) error {
-		rows, err := t.query(ctx, identitiesSQL(n), args...)
+		rows, err := t.query(ctx, t.db.sized[n].identities, args...)
 		if err != nil {
 			return fmt.Errorf("look up identities: %w", err)
 		}
@@ -418,7 +427,7 @@ func (t *ingestTx) HoldsKind(ctx context.Context, kind string) (bool, error) {
 func (t *ingestTx) IndexCandidates(ctx context.Context, field string, tokens []int64) ([]ingest.IndexCandidate, error) {
 	var out []ingest.IndexCandidate
 	err := inChunks(field, tokens, func(args []any, n int) error {
-		rows, err := t.query(ctx, indexCandidatesSQL(n), args...)
+		rows, err := t.query(ctx, t.db.sized[n].candidates, args...)
 		if err != nil {
 			return fmt.Errorf("look up index: %w", err)
 		}
@@ -560,7 +569,7 @@ func (t *ingestTx) InsertEvents(ctx context.Context, evs []ingest.EventRow) erro
 			}
 			args = append(args, e.CustomerID, e.KeyID, e.Type, e.Name, e.Category, micros(e.At), micros(e.ReceivedAt), exp, string(e.Plain), e.Sealed)
 		}
-		if _, err := t.exec(ctx, t.db.eventSQL(len(part)), args...); err != nil {
+		if _, err := t.exec(ctx, t.db.sized[len(part)].events, args...); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
 	}
