@@ -645,6 +645,14 @@ func seedSourceCanaries(t *testing.T, e *env) []string {
 		"canarymailboxzq", "canarysmszq", "Canaryreviewzq", "Canaryticketzq", "canarysecretzq"}
 }
 
+// shopWithCards is a server on engine with one customer (ada@example.com), a Shopify source and
+// a Stripe source.
+func shopWithCards(t *testing.T, engine string) (e *env, ada string, shop, cards *vendor) {
+	e = newEnv(t, engineURL(t, engine))
+	ada = e.create(`{"email":"ada@example.com"}`)
+	return e, ada, e.connect(source.Shopify, "shpss_test"), e.connect(source.Stripe, "whsec_test")
+}
+
 func TestSourcesOutOfOrderSQLite(t *testing.T)   { sourcesOutOfOrder(t, "sqlite") }
 func TestSourcesOutOfOrderPostgres(t *testing.T) { sourcesOutOfOrder(t, "postgres") }
 
@@ -652,10 +660,7 @@ func TestSourcesOutOfOrderPostgres(t *testing.T) { sourcesOutOfOrder(t, "postgre
 // vendor's order would have: an update before its creation, a Stripe refund before its charge,
 // and a Shopify refund before its order (409 until the order is there, then stored once).
 func sourcesOutOfOrder(t *testing.T, engine string) {
-	e := newEnv(t, engineURL(t, engine))
-	ada := e.create(`{"email":"ada@example.com"}`)
-	shop := e.connect(source.Shopify, "shpss_ooo")
-	cards := e.connect(source.Stripe, "whsec_ooo")
+	e, ada, shop, cards := shopWithCards(t, engine)
 	shop.mustDeliver(shopifyOrder("2001", "ada@example.com", "80.00"), shopifyHeaders("orders/updated", "o-2"))
 	if code, _ := shop.deliver(shopifyRefund("601", "2002", "10.00"), shopifyHeaders("refunds/create", "o-4")); code != 409 {
 		t.Fatalf("refund before its order: got %d, want 409", code)
@@ -682,10 +687,7 @@ func TestSourcesConcurrentOneCustomerPostgres(t *testing.T) {
 // never stores figures computed without what another one committed, and concurrent deliveries
 // merged into one batch or committed together keep every order.
 func sourcesConcurrentOneCustomer(t *testing.T, engine string) {
-	e := newEnv(t, engineURL(t, engine))
-	ada := e.create(`{"email":"ada@example.com"}`)
-	shop := e.connect(source.Shopify, "shpss_busy")
-	cards := e.connect(source.Stripe, "whsec_busy")
+	e, ada, shop, cards := shopWithCards(t, engine)
 	shop.mustDeliver(shopifyOrder("3000", "ada@example.com", "10.00"), shopifyHeaders("orders/create", "b-0"))
 	type delivery struct {
 		v      *vendor
