@@ -351,7 +351,7 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 		return nil, err
 	}
 	if a.Sources, err = source.New(source.Deps{Store: db.Sources(), Ingest: a.Ingest, Requests: a.Rights, Keys: km, Audit: db.Audit(),
-		Catalog: cat, Clock: now}); err != nil {
+		Catalog: cat, Clock: now, GraphURL: a.Config.MetaGraphURL}); err != nil {
 		return nil, err
 	}
 	if a.Duplicates, err = a.openDuplicates(cfg); err != nil {

@@ -23,6 +23,7 @@ type sourcesFile struct {
 		Role            string `yaml:"role"`
 		SecretFile      string `yaml:"secret_file"`
 		VerifyTokenFile string `yaml:"verify_token_file"`
+		PageTokenFile   string `yaml:"page_token_file"`
 	} `yaml:"sources"`
 }
 
@@ -59,6 +60,11 @@ func (a *App) EnsureSources(ctx context.Context) error {
 			}
 		} else if strings.EqualFold(e.Kind, source.MetaLeads) {
 			return fmt.Errorf("%s: verify_token_file is required for meta_leads", at)
+		}
+		if e.PageTokenFile != "" {
+			if in.PageToken, err = readSecret(e.PageTokenFile); err != nil {
+				return fmt.Errorf("%s: %w", at, err)
+			}
 		}
 		src, created, err := a.Sources.Ensure(ctx, in)
 		if err != nil {

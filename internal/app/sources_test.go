@@ -12,6 +12,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -642,6 +645,14 @@ func seedSourceCanaries(t *testing.T, e *env) []string {
 		"canarymailboxzq", "canarysmszq", "Canaryreviewzq", "Canaryticketzq", "canarysecretzq"}
 }
 
+// shopWithCards is a server on engine with one customer (ada@example.com), a Shopify source and
+// a Stripe source.
+func shopWithCards(t *testing.T, engine string) (e *env, ada string, shop, cards *vendor) {
+	e = newEnv(t, engineURL(t, engine))
+	ada = e.create(`{"email":"ada@example.com"}`)
+	return e, ada, e.connect(source.Shopify, "shpss_test"), e.connect(source.Stripe, "whsec_test")
+}
+
 func TestSourcesOutOfOrderSQLite(t *testing.T)   { sourcesOutOfOrder(t, "sqlite") }
 func TestSourcesOutOfOrderPostgres(t *testing.T) { sourcesOutOfOrder(t, "postgres") }
 
@@ -649,10 +660,7 @@ func TestSourcesOutOfOrderPostgres(t *testing.T) { sourcesOutOfOrder(t, "postgre
 // vendor's order would have: an update before its creation, a Stripe refund before its charge,
 // and a Shopify refund before its order (409 until the order is there, then stored once).
 func sourcesOutOfOrder(t *testing.T, engine string) {
-	e := newEnv(t, engineURL(t, engine))
-	ada := e.create(`{"email":"ada@example.com"}`)
-	shop := e.connect(source.Shopify, "shpss_ooo")
-	cards := e.connect(source.Stripe, "whsec_ooo")
+	e, ada, shop, cards := shopWithCards(t, engine)
 	shop.mustDeliver(shopifyOrder("2001", "ada@example.com", "80.00"), shopifyHeaders("orders/updated", "o-2"))
 	if code, _ := shop.deliver(shopifyRefund("601", "2002", "10.00"), shopifyHeaders("refunds/create", "o-4")); code != 409 {
 		t.Fatalf("refund before its order: got %d, want 409", code)
@@ -666,6 +674,80 @@ func sourcesOutOfOrder(t *testing.T, engine string) {
 	cards.mustDeliver(stripeEvent("evt_91", "charge.succeeded", stripeCharge("ch_9", "pi_9", "ada@example.com", 3000, 0)), nil)
 	if f := e.figures(ada); f["order_count"] != "3" || f["lifetime_value"] != "110" {
 		t.Fatalf("after deliveries out of order: %v, want 3 orders worth 80+20-10+30-10", f)
+	}
+}
+
+func TestSourcesConcurrentOneCustomerSQLite(t *testing.T) { sourcesConcurrentOneCustomer(t, "sqlite") }
+func TestSourcesConcurrentOneCustomerPostgres(t *testing.T) {
+	sourcesConcurrentOneCustomer(t, "postgres")
+}
+
+// sourcesConcurrentOneCustomer: orders, charges and a refund for one customer delivered at
+// once, each twice (the vendor's retry racing the original), count once each: a transaction
+// never stores figures computed without what another one committed, and concurrent deliveries
+// merged into one batch or committed together keep every order.
+func sourcesConcurrentOneCustomer(t *testing.T, engine string) {
+	e, ada, shop, cards := shopWithCards(t, engine)
+	shop.mustDeliver(shopifyOrder("3000", "ada@example.com", "10.00"), shopifyHeaders("orders/create", "b-0"))
+	type delivery struct {
+		v      *vendor
+		body   string
+		header map[string]string
+	}
+	var ds []delivery
+	const orders, charges = 12, 6
+	for i := 1; i <= orders; i++ {
+		ds = append(ds, delivery{v: shop, body: shopifyOrder(strconv.Itoa(3000+i), "ada@example.com", strconv.Itoa(i)+".10"),
+			header: shopifyHeaders("orders/create", "b-"+strconv.Itoa(i))})
+	}
+	for i := 1; i <= charges; i++ {
+		ch := "ch_b" + strconv.Itoa(i)
+		ds = append(ds, delivery{v: cards, body: stripeEvent("evt_b"+strconv.Itoa(i), "charge.succeeded", stripeCharge(ch, "pi_b"+strconv.Itoa(i), "ada@example.com", 1000*i, 0))})
+	}
+	ds = append(ds, delivery{v: shop, body: shopifyRefund("701", "3000", "4.00"), header: shopifyHeaders("refunds/create", "b-r")})
+	// Signed before they race: signing uses the test's helpers, which may stop the test.
+	signed := make([]map[string]string, 0, 2*len(ds))
+	for _, d := range append(ds, ds...) {
+		signed = append(signed, d.v.sign(d.body, d.header))
+	}
+	errs := make(chan string, len(signed))
+	for i, h := range signed {
+		d := ds[i%len(ds)]
+		go func() {
+			req, _ := http.NewRequest("POST", e.srv.URL+"/v1/sources/"+d.v.id+"/webhook", strings.NewReader(d.body))
+			for k, v := range h {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				errs <- fmt.Sprintf("delivery %d: got %d %s", i, resp.StatusCode, out)
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for range signed {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+	// 10 + (1.10 + … + 12.10) + (10 + … + 60) - 4: the first order, twelve and six more, one refund.
+	want := map[string]string{"order_count": strconv.Itoa(1 + orders + charges), "lifetime_value": "295.2"}
+	if f := e.figures(ada); f["order_count"] != want["order_count"] || f["lifetime_value"] != want["lifetime_value"] {
+		t.Fatalf("after concurrent deliveries: got %v, want %v", f, want)
+	}
+	var stored int
+	if err := e.app.Store.Write().QueryRow(`SELECT COUNT(*) FROM orders`).Scan(&stored); err != nil || stored != 1+orders+charges {
+		t.Fatalf("orders stored: got %d (%v), want %d", stored, err, 1+orders+charges)
+	}
+	if err := e.app.Store.Write().QueryRow(`SELECT COUNT(*) FROM order_refunds`).Scan(&stored); err != nil || stored != 1 {
+		t.Fatalf("refunds stored: got %d (%v), want 1", stored, err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/source"
 )
 
 // env is how the command line reads the environment; tests replace it.
@@ -123,6 +124,7 @@ func newRootSettings(e env) (*cobra.Command, *settings) {
 	f.IntVar(&s.cfg.DecisionCache, "decision-cache", s.cfg.DecisionCache, "customers whose permission-decision inputs are kept in memory (about 600 bytes each); 0 turns the cache off")
 	f.Int64Var(&s.cfg.ImportMaxBytes, "import-max-bytes", s.cfg.ImportMaxBytes, "largest CSV file POST /v1/imports accepts, in bytes")
 	f.StringVar(&s.cfg.SourcesFile, "sources-file", "", "YAML file of connected platforms (kind, name, secret_file, role); serve creates those missing (docs/sources.md)")
+	f.StringVar(&s.cfg.MetaGraphURL, "meta-graph-url", source.DefaultGraphURL, "Meta's Graph API (with its version), where Meta lead ads sources with a page token read each lead's answers")
 	rightsFlags(f, s)
 	identityFlags(f, s)
 	qualityFlags(f, s)

@@ -58,19 +58,25 @@ func sourcesCmd(s *settings, e env) *cobra.Command {
 			return listSources(ctx, a.Sources, e.stdout)
 		}),
 	}
-	var kind, name, secretFile, role string
+	var kind, name, secretFile, pageTokenFile, role string
 	add := &cobra.Command{
 		Use:   "add",
 		Short: "Connect a platform; prints its id, the endpoint to paste into the vendor's console and any secret made for it",
 		Args:  cobra.NoArgs,
 		RunE: s.withApp(e, func(ctx context.Context, a *app.App, args []string) error {
 			in := source.Input{Kind: kind, Name: name, Role: role}
-			if secretFile != "" {
-				b, err := os.ReadFile(secretFile)
+			for _, f := range []struct {
+				path string
+				to   *string
+			}{{secretFile, &in.Secret}, {pageTokenFile, &in.PageToken}} {
+				if f.path == "" {
+					continue
+				}
+				b, err := os.ReadFile(f.path)
 				if err != nil {
 					return err
 				}
-				in.Secret = strings.TrimSpace(string(b))
+				*f.to = strings.TrimSpace(string(b))
 			}
 			c, err := a.Sources.Create(ctx, in)
 			if err != nil {
@@ -89,6 +95,7 @@ func sourcesCmd(s *settings, e env) *cobra.Command {
 	add.Flags().StringVar(&kind, "kind", "", strings.Join(source.Kinds, ", "))
 	add.Flags().StringVar(&name, "name", "", "what the source is, for people")
 	add.Flags().StringVar(&secretFile, "secret-file", "", "file holding the vendor's signing secret (not a flag, so it stays out of shell history)")
+	add.Flags().StringVar(&pageTokenFile, "page-token-file", "", "meta_leads: file holding the Page's access token, which reads each lead's answers from the Graph API")
 	add.Flags().StringVar(&role, "role", "", "write role deliveries act with (default ingest)")
 	_ = add.MarkFlagRequired("kind")
 	_ = add.MarkFlagRequired("name")

@@ -191,7 +191,8 @@ var summaries = map[string]string{
 	"GET /v1/sources/{id}": "One connected platform with its counters and last error.",
 	"POST /v1/sources/{id}/webhook": "A vendor's webhook delivery, verified by the vendor's own signature scheme (no API key). 200 once " +
 		"stored or recognised as a duplicate; 401 for a signature that does not verify (nothing stored, counted and audited); " +
-		"400/422/413 for a body that cannot be read; 409 for a refund of an order not recorded yet (the vendor retries).",
+		"400/422/413 for a body that cannot be read; 409 for a refund of an order not recorded yet (the vendor retries); " +
+		"503 when a Meta lead's answers cannot be read from the Graph API (nothing stored; Meta retries).",
 	"GET /v1/sources/{id}/webhook": "Meta's subscription handshake: answers hub.challenge as text/plain when hub.verify_token matches.",
 	// Imports (imports.go).
 	"POST /v1/imports": "Upload a CSV file (the raw body, streamed; text/csv) to import customers as a background job, with " +

@@ -62,7 +62,7 @@ func (s *Server) sourceRoutes() []route {
 		get("/v1/sources", s.listSources, out[SourceList](200), errs(403)),
 		get("/v1/sources/{id}", s.getSource, out[source.Source](200), errs(403, 404)),
 		post("/v1/sources/{id}/webhook", s.deliver, public, inMedia("application/json"), out[source.Result](200),
-			errs(400, 401, 404, 409, 413, 422, 429, 500)),
+			errs(400, 401, 404, 409, 413, 422, 429, 500, 503)),
 		get("/v1/sources/{id}/webhook", s.deliver, public, query(handshakeQuery...), outMedia("text/plain", 200),
 			errs(401, 403, 404, 422, 429, 500)),
 	}

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/big"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -94,16 +94,51 @@ type ActivityReview struct {
 	At     time.Time
 }
 
-// figureEvent reports whether storing m can change the derived figures of its customer.
-func figureEvent(m *Message) bool {
+// ActivityParts names the groups of derived figures, each computed from its own part of a
+// customer's activity. A transaction recomputes only the groups its events bear on: an order
+// needs the orders and refunds read, not a count over every event the customer ever had.
+type ActivityParts uint8
+
+// The groups of figures.
+const (
+	// PartOrders: order_count, lifetime_value, first_order_at, last_order_at and
+	// return_count, from the orders and their refunds.
+	PartOrders ActivityParts = 1 << iota
+	// PartReview: last_review_rating, from the newest review.
+	PartReview
+	// PartComplaints: complaint_count, from the complaint events.
+	PartComplaints
+	// PartSocial: social_interaction_count, from the social events of the last year.
+	PartSocial
+	// AllParts is every group: merges, their undoing and Derive recompute them all.
+	AllParts = PartOrders | PartReview | PartComplaints | PartSocial
+)
+
+// fieldPart is the group each derived field belongs to.
+var fieldPart = map[string]ActivityParts{
+	FieldOrderCount: PartOrders, FieldLifetimeValue: PartOrders, FieldFirstOrderAt: PartOrders, FieldLastOrderAt: PartOrders,
+	FieldReturnCount: PartOrders, FieldLastReviewRating: PartReview, FieldComplaintCount: PartComplaints, FieldSocialCount: PartSocial,
+}
+
+// figureParts is the groups of figures storing m can change for its customer; zero for none.
+func figureParts(m *Message) ActivityParts {
 	if m.Type != TypeTrack {
-		return false
+		return 0
 	}
 	switch m.Name {
-	case "Order Completed", "Order Updated", "Order Refunded", "Order Cancelled", "Product Reviewed":
-		return true
+	case "Order Completed", "Order Updated", "Order Refunded", "Order Cancelled":
+		return PartOrders
+	case "Product Reviewed":
+		return PartReview
 	}
-	return slices.Contains(ComplaintEvents, m.Name) || slices.Contains(SocialEvents, m.Name)
+	var p ActivityParts
+	if slices.Contains(ComplaintEvents, m.Name) {
+		p |= PartComplaints
+	}
+	if slices.Contains(SocialEvents, m.Name) {
+		p |= PartSocial
+	}
+	return p
 }
 
 // counted reports whether an order counts as placed: not cancelled, and not a row that only
@@ -219,28 +254,37 @@ func minorExponent(currency string) int {
 }
 
 // minorUnits converts an amount as stored to whole minor units, rounding half away from zero
-// through its shortest decimal form (so 0.1 is exactly 10 cents, not 9.999…).
+// through its shortest decimal form (so 0.1 is exactly 10 cents, not 9.999…). The decimal
+// digits are shifted as text: the exact rational arithmetic this replaces cost more than the
+// rest of a figure's computation.
 func minorUnits(amount float64, exp int) int64 {
 	if math.IsNaN(amount) || math.IsInf(amount, 0) {
 		return 0
 	}
-	r, ok := new(big.Rat).SetString(strconv.FormatFloat(amount, 'f', -1, 64))
-	if !ok {
+	text := strconv.FormatFloat(amount, 'f', -1, 64)
+	neg := strings.HasPrefix(text, "-")
+	text = strings.TrimPrefix(text, "-")
+	whole, frac, _ := strings.Cut(text, ".")
+	for len(frac) <= exp {
+		frac += "0"
+	}
+	// The digits kept, and the first one dropped, which decides the rounding: the shortest
+	// form has no trailing zeros, so a 5 there is exactly a half or more.
+	digits, next := strings.TrimLeft(whole+frac[:exp], "0"), frac[exp]
+	if len(digits) > 18 {
 		return 0
 	}
-	r.Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(exp)), nil)))
-	// Round half away from zero: add or subtract one half, then truncate.
-	half := big.NewRat(1, 2)
-	if r.Sign() < 0 {
-		r.Sub(r, half)
-	} else {
-		r.Add(r, half)
+	var v int64
+	for _, c := range digits {
+		v = v*10 + int64(c-'0')
 	}
-	q := new(big.Int).Quo(r.Num(), r.Denom())
-	if !q.IsInt64() {
-		return 0
+	if next >= '5' {
+		v++
 	}
-	return q.Int64()
+	if neg {
+		v = -v
+	}
+	return v
 }
 
 // formatMinor writes minor units as a decimal amount: 6025 with two decimals is "60.25".
@@ -260,42 +304,59 @@ func formatMinor(v int64, exp int) string {
 }
 
 // deriveFigures recomputes the figures of the customers whose events the transaction stored
-// (or merged), once each, against the root they have by its end, and stores the profiles that
-// changed with their audit entries. It runs after the transaction's events and orders are
-// written, so the computation sees them.
+// (or merged), once each, against the root they have by its end: only the groups of figures
+// the transaction's events bear on (a merge, all of them). It runs after the transaction's
+// events and orders are written, so the computation sees them, and before updateCustomers,
+// which stores a stored customer's new figures with the rest of what the transaction changed
+// on the profile: one seal and one write per customer, however many reasons it has to change.
 func (st *txState) deriveFigures(ctx context.Context) error {
-	roots := st.figureRoots
-	for _, m := range st.merges {
-		roots = append(roots, m.Winner)
-	}
-	if len(roots) == 0 || !st.s.declaresFigures() {
-		return nil
-	}
-	seen := map[string]bool{}
+	want := map[string]ActivityParts{}
 	var order []string
-	for _, id := range roots {
+	add := func(id string, parts ActivityParts) error {
 		// The links the transaction wrote are stored by now: the engine follows them.
 		root, err := st.tx.Root(ctx, st.rootOf(id))
 		if err != nil {
 			return err
 		}
-		if !seen[root] {
-			seen[root] = true
+		if _, seen := want[root]; !seen {
 			order = append(order, root)
+		}
+		want[root] |= parts
+		return nil
+	}
+	if (len(st.figureRoots) == 0 && len(st.merges) == 0) || !st.s.declaresFigures() {
+		return nil
+	}
+	for _, f := range st.figureRoots {
+		if err := add(f.id, f.parts); err != nil {
+			return err
+		}
+	}
+	for _, m := range st.merges {
+		if err := add(m.Winner, AllParts); err != nil {
+			return err
 		}
 	}
 	sort.Strings(order)
 	for _, root := range order {
-		if _, err := st.refigure(ctx, root); err != nil {
+		if _, err := st.refigure(ctx, root, want[root], false); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// refigure computes one root's figures over its tree and stores its profile if they changed,
-// reporting whether they did.
-func (st *txState) refigure(ctx context.Context, root string) (bool, error) {
+// figureRoot is a customer whose figures the transaction's events change, and which groups.
+type figureRoot struct {
+	id    string
+	parts ActivityParts
+}
+
+// refigure computes one root's figures of the groups in parts over its tree and reports
+// whether they changed. A customer the transaction created, or any customer when storeNow is set
+// (Derive, Refigure: no other change follows), is stored at once with its audit entry; any
+// other's new figures join the profile's other changes, stored by updateCustomers.
+func (st *txState) refigure(ctx context.Context, root string, parts ActivityParts, storeNow bool) (bool, error) {
 	// The profile first: loading it locks the customer (where the engine locks rows), so what
 	// a concurrent transaction committed for them is read below, not overwritten.
 	pr, err := st.profile(ctx, root)
@@ -306,13 +367,16 @@ func (st *txState) refigure(ctx context.Context, root string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	act, err := st.tx.Activity(ctx, tree, ComplaintEvents, SocialEvents, st.now.Add(-SocialWindow))
+	act, err := st.tx.Activity(ctx, tree, parts, ComplaintEvents, SocialEvents, st.now.Add(-SocialWindow))
 	if err != nil {
 		return false, err
 	}
 	var changed []string
 	next := pr.values
 	for field, raw := range Figures(act) {
+		if fieldPart[field]&parts == 0 {
+			continue
+		}
 		if _, declared := st.s.catalog.Field(field); !declared {
 			continue
 		}
@@ -343,6 +407,15 @@ func (st *txState) refigure(ctx context.Context, root string) (bool, error) {
 		return false, nil
 	}
 	sort.Strings(changed)
+	if !storeNow && !pr.isNew {
+		pr.values, pr.shared, pr.sealed = next, false, false
+		for _, f := range changed {
+			if !contains(pr.dirty, f) {
+				pr.dirty = append(pr.dirty, f)
+			}
+		}
+		return true, nil
+	}
 	prev := pr.rec.Version
 	if err := st.s.vault.Reseal(pr.rec, pr.dk, next); err != nil {
 		return false, err
@@ -448,7 +521,7 @@ func (s *Service) deriveTx(ctx context.Context, ids []string, summary bool) (int
 				continue
 			}
 			seen[root] = true
-			did, err := st.refigure(ctx, root)
+			did, err := st.refigure(ctx, root, AllParts, true)
 			if err != nil {
 				return err
 			}

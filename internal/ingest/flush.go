@@ -10,15 +10,12 @@ import (
 	"github.com/stewardhq/steward/internal/problem"
 )
 
-// flush writes everything the batch produced, in foreign-key order: customers first, then
-// what refers to them (identities, merges, consent records, events, orders), and the audit
-// entries last, so that they describe exactly what was written in the same transaction.
+// flush writes everything the batch produced, in foreign-key order: new customers first, then
+// what refers to them (identities, merges, consent records, events, orders), then the stored
+// customers the batch changed (their figures computed from what was just written), and the
+// audit entries last, so that they describe exactly what was written in the same transaction.
 func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderChange, d drops) error {
 	if err := st.createCustomers(ctx); err != nil {
-		return err
-	}
-	updates, err := st.updateCustomers(ctx)
-	if err != nil {
 		return err
 	}
 	if err := st.writeLinks(ctx); err != nil {
@@ -30,7 +27,13 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 	if err := st.writeActivity(ctx, events, orders, d); err != nil {
 		return err
 	}
+	// Figures before the stored customers' updates, which then carry them: a profile the
+	// batch changes and whose figures change is sealed and written once.
 	if err := st.deriveFigures(ctx); err != nil {
+		return err
+	}
+	updates, err := st.updateCustomers(ctx)
+	if err != nil {
 		return err
 	}
 	entries := append(append(st.entries, updates...), st.batchEntry(ctx, len(events), len(updates)))

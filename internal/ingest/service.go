@@ -507,6 +507,8 @@ type txState struct {
 	// holders caches identifier token → holder for this transaction, including identifiers
 	// linked by earlier messages of the batch.
 	holders map[string]*Holder
+	// wrapped holds, by customer, the first holder seen with that customer's wrapped key.
+	wrapped map[string]*Holder
 	// roots maps a customer to the customer it is merged into, for merges of this batch.
 	roots    map[string]string
 	counts   map[string]map[string]int // root → identifier class → count
@@ -526,7 +528,7 @@ type txState struct {
 	signals []consent.Signal
 	// figureRoots are the customers whose derived figures the batch changes (see
 	// deriveFigures).
-	figureRoots []string
+	figureRoots []figureRoot
 	// proposals are the pairs an untrusted batch joined but may not merge (see mayJoin).
 	proposals []Proposal
 }
@@ -622,14 +624,14 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 			st.signals = append(st.signals, consent.Signal{CustomerID: root, Event: p.optOut,
 				Evidence: consent.EvidenceInput{UserAgent: p.msg.Context.UserAgent, IP: p.msg.Context.IP}})
 		}
-		if figureEvent(p.msg) {
+		if parts := figureParts(p.msg); parts != 0 {
 			// Loading the profile now locks the customer (where the engine locks rows)
 			// before the event and its order are written, so that two transactions counting
 			// for one customer run one after the other and the second counts the first's.
 			if _, err := st.profile(ctx, root); err != nil {
 				return res, err
 			}
-			st.figureRoots = append(st.figureRoots, root)
+			st.figureRoots = append(st.figureRoots, figureRoot{root, parts})
 		}
 		res.Stored++
 	}
@@ -644,27 +646,34 @@ func (st *txState) key(ctx context.Context, id string) (*vault.DataKey, error) {
 	if dk, ok := st.keys[id]; ok {
 		return dk, nil
 	}
-	var w vault.WrappedKey
-	found := false
-	for _, h := range st.holders {
-		if h != nil && h.CustomerID == id && h.Key != nil {
-			w, found = vault.WrappedKey{MasterVersion: h.MasterVersion, Blob: h.Key}, true
-			break
-		}
-	}
-	if !found {
+	h := st.wrapped[id]
+	if h == nil {
 		pr, err := st.profile(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		return pr.dk, nil
 	}
-	dk, err := st.s.keys.OpenDataKey(ctx, id, w)
+	dk, err := st.s.keys.OpenDataKey(ctx, id, vault.WrappedKey{MasterVersion: h.MasterVersion, Blob: h.Key})
 	if err != nil {
 		return nil, problem.Wrap(problem.Internal, err, "customer key unavailable")
 	}
 	st.keys[id] = dk
 	return dk, nil
+}
+
+// hold records an identifier's holder, and the holder's wrapped key for key: looking it up by
+// customer rather than walking every holder made a batch of many customers quadratic.
+func (st *txState) hold(token string, h *Holder) {
+	st.holders[token] = h
+	if h != nil && h.Key != nil {
+		if st.wrapped == nil {
+			st.wrapped = map[string]*Holder{}
+		}
+		if _, ok := st.wrapped[h.CustomerID]; !ok {
+			st.wrapped[h.CustomerID] = h
+		}
+	}
 }
 
 // profile loads a customer's profile for change.

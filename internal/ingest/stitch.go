@@ -220,7 +220,7 @@ func (st *txState) prefetch(ctx context.Context, ps []prepared, fresh []bool) er
 		}
 		for _, t := range toks {
 			if h, ok := found[string(t)]; ok {
-				st.holders[tokenKey(kind, t)] = &h
+				st.hold(tokenKey(kind, t), &h)
 			}
 		}
 	}
@@ -286,7 +286,7 @@ func (st *txState) findIndexed(ctx context.Context, kind string, ids []Identifie
 			k := tokenKey(kind, id.Token)
 			if st.holders[k] == nil && vals[kind] == id.Value {
 				h := c.Holder
-				st.holders[k] = &h
+				st.hold(k, &h)
 			}
 		}
 	}
@@ -304,7 +304,7 @@ func (st *txState) lookup(ctx context.Context, id Identifier) (*Holder, error) {
 		return nil, err
 	}
 	if found {
-		st.holders[k] = &h
+		st.hold(k, &h)
 		return &h, nil
 	}
 	st.holders[k] = nil
@@ -440,6 +440,6 @@ func (st *txState) link(root string, id Identifier) {
 	if pr, ok := st.profiles[root]; ok {
 		h.MasterVersion, h.Key = pr.rec.MasterVersion, pr.rec.Key
 	}
-	st.holders[tokenKey(id.Kind, id.Token)] = h
+	st.hold(tokenKey(id.Kind, id.Token), h)
 	st.counts[root][id.Class()]++
 }

@@ -130,10 +130,11 @@ type Tx interface {
 	AddDrops(ctx context.Context, keyID string, counts map[string]int64) error
 	AppendAudit(ctx context.Context, entries []audit.Entry) error
 	// Activity returns what the derived figures of the customers of tree are computed from
-	// (see Figures), as the transaction sees it: their orders and refunds, their newest
-	// review, how many of their events are named one of complaints, and how many named one
-	// of social at or after socialSince.
-	Activity(ctx context.Context, tree []string, complaints, social []string, socialSince time.Time) (Activity, error)
+	// (see Figures), as the transaction sees it, reading only the parts asked for: their
+	// orders and refunds (PartOrders), their newest review (PartReview), how many of their
+	// events are named one of complaints (PartComplaints), and how many named one of social
+	// at or after socialSince (PartSocial).
+	Activity(ctx context.Context, tree []string, parts ActivityParts, complaints, social []string, socialSince time.Time) (Activity, error)
 }
 
 // Store is what ingest needs from an engine.

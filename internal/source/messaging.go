@@ -159,9 +159,9 @@ func twilio(body []byte) ([]event, error) {
 }
 
 // metaLeads maps a Meta lead ads webhook: page entries whose leadgen changes each name a
-// lead. The lead's answers are not in the webhook (Meta serves them to a page token); an
-// export of leads replayed through the source carries them as field_data, which fill the
-// profile.
+// lead. The lead's answers are not in the webhook: Meta serves them to a page access token
+// (see Service.fetchLeads), and an export of leads replayed through the source carries them
+// as field_data too; either way they fill the profile.
 func metaLeads(body []byte) ([]event, error) {
 	o, err := decodeObject(body)
 	if err != nil {
@@ -182,7 +182,11 @@ func metaLeads(body []byte) ([]event, error) {
 				continue
 			}
 			v := c.obj("value")
-			out = append(out, metaLead(v.str("leadgen_id"), v))
+			ev := metaLead(v.str("leadgen_id"), v)
+			if v["field_data"] == nil {
+				ev.lead = v.str("leadgen_id")
+			}
+			out = append(out, ev)
 		}
 	}
 	return out, nil
@@ -221,9 +225,14 @@ func metaLead(leadID string, v obj) event {
 	return event{msgs: msgs}
 }
 
-// trustpilot maps Trustpilot-style review webhooks: events, each with eventName and
-// eventData (the review's id, stars, text and its consumer). A service review is recorded as
-// a review of the product "service"; its title and text are sealed with the event.
+// trustpilot maps Trustpilot's service-review webhooks (and relays of them): events, each
+// with eventName and eventData (the review's id, stars, title, text, referenceId and its
+// consumer). Trustpilot leaves the reviewer's e-mail out of its payloads and suggests the
+// referenceId — the reference the business gave the review invitation, an order number — to
+// find them: the review goes to that order's customer, else to the customer its consumer id
+// (or the e-mail a relay adds: consumer.email, referenceEmail) names. A service review is
+// recorded as a review of the product "service"; its title and text are sealed with the
+// event.
 func trustpilot(body []byte) ([]event, error) {
 	o, err := decodeObject(body)
 	if err != nil {
@@ -244,13 +253,15 @@ func trustpilot(body []byte) ([]event, error) {
 		if w.email == "" {
 			w.email = d.str("referenceEmail")
 		}
+		ev := event{orderOf: d.str("referenceId"), orderOptional: true, named: !w.empty()}
 		product := "service"
 		if p := d.obj("product"); p.str("sku") != "" {
 			product = p.str("sku")
 		}
 		text := strings.TrimSpace(d.str("title") + "\n" + d.str("text"))
 		props := map[string]any{"review_id": "trustpilot:" + d.str("id"), "product_id": product, "rating": number(d.num("stars")), "review_body": text}
-		out = append(out, event{msgs: []ingest.Message{track("trustpilot:"+d.str("id"), "Product Reviewed", d.time("createdAt"), w, props)}})
+		ev.msgs = []ingest.Message{track("trustpilot:"+d.str("id"), "Product Reviewed", d.time("createdAt"), w, props)}
+		out = append(out, ev)
 	}
 	return out, nil
 }

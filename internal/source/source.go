@@ -114,6 +114,8 @@ type secrets struct {
 	Secret string `json:"secret"`
 	// VerifyToken answers Meta's subscription handshake.
 	VerifyToken string `json:"verify_token,omitempty"`
+	// PageToken is Meta's page access token, which reads a lead's answers from the Graph API.
+	PageToken string `json:"page_token,omitempty"`
 }
 
 // Store keeps sources and their counters.
@@ -155,6 +157,9 @@ type Deps struct {
 	Audit    audit.Store
 	Catalog  *catalog.Catalog
 	Clock    clock.Clock
+	// GraphURL is where Meta's Graph API is reached, version included (DefaultGraphURL when
+	// empty); tests point it at a server of their own.
+	GraphURL string
 }
 
 // Service configures sources and receives their deliveries.
@@ -182,6 +187,8 @@ type Service struct {
 	merger merger
 	// tokens remembers which event each Mailgun signature token signed (see bindToken).
 	tokens map[string]string
+	// graph reads Meta leads' answers (see lead.go).
+	graph graphClient
 }
 
 type errorAt struct {
@@ -205,7 +212,7 @@ func New(d Deps) (*Service, error) {
 	}
 	return &Service{store: d.Store, ingest: d.Ingest, requests: d.Requests, keys: d.Keys, audit: d.Audit, catalog: d.Catalog,
 		clock: clock.Or(d.Clock), Tolerance: DefaultTolerance, pending: map[string]*Counts{}, lastErr: map[string]errorAt{},
-		cache: map[string]*opened{}}, nil
+		cache: map[string]*opened{}, graph: newGraphClient(d.GraphURL)}, nil
 }
 
 // Input configures a new source.
@@ -219,6 +226,9 @@ type Input struct {
 	// VerifyToken is Meta's verify token when the business chose one (a source in the
 	// configuration file); left out, Steward makes one.
 	VerifyToken string `json:"verify_token,omitempty" doc:"Meta lead ads: the verify token to answer Meta's handshake with; left out, one is made and shown once."`
+	// PageToken is Meta's page access token (leads_retrieval): with it, each lead's answers
+	// are read from the Graph API when its webhook arrives.
+	PageToken string `json:"page_token,omitempty" doc:"Meta lead ads: a page access token with leads_retrieval, which reads each lead's answers from the Graph API; stored sealed, never shown. Left out, a lead is stored with its id only."`
 }
 
 // Created is a new source with the secrets to paste into the vendor's console, shown once.
@@ -263,7 +273,13 @@ func (s *Service) Create(ctx context.Context, in Input) (*Created, error) {
 			return nil, problem.InvalidField("secret", "must be SendGrid's verification key (base64 of the public key): %v", err)
 		}
 	}
+	if in.PageToken = strings.TrimSpace(in.PageToken); in.PageToken != "" && in.Kind != MetaLeads {
+		return nil, problem.InvalidField("page_token", "is only for meta_leads sources")
+	} else if len(in.PageToken) > 4096 {
+		return nil, problem.InvalidField("page_token", "is too long")
+	}
 	if in.Kind == MetaLeads {
+		sec.PageToken = in.PageToken
 		sec.VerifyToken = strings.TrimSpace(in.VerifyToken)
 		if sec.VerifyToken == "" {
 			sec.VerifyToken = randomToken("")
@@ -549,7 +565,7 @@ func (s *Service) account(id string, res Result, err error, now time.Time) {
 	case err != nil:
 		// Only the public detail: the cause of an internal error is for the logs.
 		msg = problem.Detail(err)
-		if k := problem.KindOf(err); k == problem.Internal || k == problem.Unavailable {
+		if problem.KindOf(err) == problem.Internal {
 			msg = "the delivery could not be stored; the vendor will retry it"
 		}
 	case res.Stored > 0 || res.Requests > 0:
@@ -574,6 +590,9 @@ func (s *Service) storeBody(ctx context.Context, src *opened, h textproto.MIMEHe
 	if err != nil {
 		return Result{}, err
 	}
+	if err := s.fetchLeads(ctx, src, evs); err != nil {
+		return Result{}, err
+	}
 	res := Result{Events: len(evs)}
 	var msgs []ingest.Message
 	for i := range evs {
@@ -590,6 +609,21 @@ func (s *Service) storeBody(ctx context.Context, src *opened, h textproto.MIMEHe
 		}
 		if ev.orderOf != "" {
 			cust, err := s.ingest.OrderCustomer(ctx, ev.orderOf)
+			for _, kind := range []string{Shopify, WooCommerce} {
+				if ev.orderOptional && problem.Is(err, problem.NotFound) && !strings.Contains(ev.orderOf, ":") {
+					// A reference as the shop shows it: the order id without its platform.
+					cust, err = s.ingest.OrderCustomer(ctx, orderID(kind, ev.orderOf))
+				}
+			}
+			if problem.Is(err, problem.NotFound) && ev.orderOptional {
+				// A reference the business gave the platform that names no order: the
+				// event is kept only if it names its customer otherwise.
+				if !ev.named {
+					res.Ignored++
+					continue
+				}
+				err, cust = nil, ""
+			}
 			if problem.Is(err, problem.NotFound) {
 				return res, problem.Conflictf("the order %s this event names is not recorded yet; the vendor's retry will store it", clip(ev.orderOf))
 			}
@@ -597,7 +631,9 @@ func (s *Service) storeBody(ctx context.Context, src *opened, h textproto.MIMEHe
 				return res, err
 			}
 			for j := range ev.msgs {
-				ev.msgs[j].CustomerID = cust
+				if cust != "" {
+					ev.msgs[j].CustomerID = cust
+				}
 			}
 		}
 		if len(ev.msgs) == 0 {

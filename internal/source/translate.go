@@ -30,6 +30,13 @@ type event struct {
 	// orderOf names an order whose customer the messages belong to, for events that name an
 	// order and not its buyer (a Shopify refund, a Stripe dispute).
 	orderOf string
+	// orderOptional says an unknown orderOf is no reason to refuse the event (a review's
+	// reference, which may name no order); named says the messages name their customer
+	// otherwise.
+	orderOptional, named bool
+	// lead is the id of a Meta lead whose answers the webhook does not carry (see
+	// Service.fetchLeads).
+	lead string
 }
 
 // translate reads a verified body of a kind's vendor. A body that is not what the vendor
@@ -141,7 +148,7 @@ func (o obj) num(k string) float64 {
 func (o obj) time(k string) time.Time {
 	switch v := o[k].(type) {
 	case string:
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05-0700", "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
 			if t, err := time.Parse(layout, strings.TrimSpace(v)); err == nil {
 				return t.UTC()
 			}

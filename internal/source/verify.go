@@ -66,7 +66,7 @@ func verify(src *opened, d Delivery, now time.Time, tolerance time.Duration) err
 		}
 		return hexMAC(key, sig, "X-Hub-Signature-256", d.Body)
 	case Trustpilot:
-		return base64MAC(sha256.New, key, h.Get("X-Trustpilot-Signature"), "X-Trustpilot-Signature", d.Body)
+		return verifyTrustpilot(key, h.Get("X-Trustpilot-Signature"), d.Query.Get("token"), d.Body)
 	case Zendesk:
 		ts := h.Get("X-Zendesk-Webhook-Signature-Timestamp")
 		if ts == "" {
@@ -75,6 +75,23 @@ func verify(src *opened, d Delivery, now time.Time, tolerance time.Duration) err
 		return base64MAC(sha256.New, key, h.Get("X-Zendesk-Webhook-Signature"), "X-Zendesk-Webhook-Signature", []byte(ts), d.Body)
 	}
 	return errf("unknown source kind")
+}
+
+// verifyTrustpilot accepts a Trustpilot delivery one of two ways. Trustpilot documents no
+// signature for its webhooks: a subscription is only a URL the business enters, so the
+// source's secret rides in that URL as the token query parameter and is compared in constant
+// time — over HTTPS it proves the sender was given the URL, not what it sent. A relay that
+// can sign (Zapier, Make, a small function) sends X-Trustpilot-Signature instead, the base64
+// HMAC-SHA256 of the body with the secret, which also proves the body; when that header is
+// present it must verify, whatever the URL holds.
+func verifyTrustpilot(key []byte, sig, token string, body []byte) error {
+	if sig != "" || token == "" {
+		return base64MAC(sha256.New, key, sig, "X-Trustpilot-Signature (or the token query parameter of the subscription URL)", body)
+	}
+	if !hmac.Equal([]byte(token), key) {
+		return errf("the token query parameter does not match the source's secret")
+	}
+	return nil
 }
 
 // wooPing is the body of WooCommerce's unsigned test delivery.

@@ -13,61 +13,66 @@ import (
 // Activity implements ingest.Tx: the few aggregates derived figures need, read inside the
 // transaction so that the orders and events it has just written count. Amounts come back one
 // by one, never summed here: the engine would add them as floats.
-func (t *ingestTx) Activity(ctx context.Context, tree []string, complaints, social []string, socialSince time.Time) (ingest.Activity, error) {
+func (t *ingestTx) Activity(ctx context.Context, tree []string, parts ingest.ActivityParts, complaints, social []string, socialSince time.Time) (ingest.Activity, error) {
 	var a ingest.Activity
 	if len(tree) == 0 {
 		return a, nil
 	}
 	q := activitySQL(len(tree))
 	args := anyArgs(tree)
+	if parts&ingest.PartOrders != 0 {
+		if err := t.activityOrders(ctx, q, args, &a); err != nil {
+			return a, err
+		}
+	}
+	if parts&ingest.PartReview != 0 {
+		var rating, at int64
+		err := t.db.txQueryRow(ctx, t.tx, q.review, args...).Scan(&rating, &at)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return a, err
+		default:
+			a.LastReview = &ingest.ActivityReview{Rating: rating, At: fromMicros(at)}
+		}
+	}
+	var err error
+	if parts&ingest.PartComplaints != 0 {
+		if a.Complaints, err = t.countEvents(ctx, tree, complaints, 0); err != nil {
+			return a, err
+		}
+	}
+	if parts&ingest.PartSocial != 0 {
+		a.Social, err = t.countEvents(ctx, tree, social, micros(socialSince))
+	}
+	return a, err
+}
+
+// activityOrders reads the orders and refunds of Activity in one statement: each order once
+// with its refunds after it, a refund's row carrying the order it refunds.
+func (t *ingestTx) activityOrders(ctx context.Context, q activityQueries, args []any, a *ingest.Activity) error {
 	rows, err := t.query(ctx, q.orders, args...)
 	if err != nil {
-		return a, err
+		return err
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var o ingest.ActivityOrder
 		var at int64
-		if err := rows.Scan(&o.OrderID, &o.Status, &o.Currency, &o.Total, &at); err != nil {
-			rows.Close()
-			return a, err
+		var kind sql.NullString
+		var amount sql.NullFloat64
+		if err := rows.Scan(&o.OrderID, &o.Status, &o.Currency, &o.Total, &at, &kind, &amount); err != nil {
+			return err
 		}
 		o.PlacedAt = fromMicros(at)
-		a.Orders = append(a.Orders, o)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return a, err
-	}
-	rows, err = t.query(ctx, q.refunds, args...)
-	if err != nil {
-		return a, err
-	}
-	for rows.Next() {
-		var r ingest.ActivityRefund
-		if err := rows.Scan(&r.OrderID, &r.Kind, &r.Amount); err != nil {
-			rows.Close()
-			return a, err
+		if n := len(a.Orders); n == 0 || a.Orders[n-1].OrderID != o.OrderID {
+			a.Orders = append(a.Orders, o)
 		}
-		a.Refunds = append(a.Refunds, r)
+		if kind.Valid {
+			a.Refunds = append(a.Refunds, ingest.ActivityRefund{OrderID: o.OrderID, Kind: kind.String, Amount: amount.Float64})
+		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return a, err
-	}
-	var rating, at int64
-	err = t.db.txQueryRow(ctx, t.tx, q.review, args...).Scan(&rating, &at)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return a, err
-	default:
-		a.LastReview = &ingest.ActivityReview{Rating: rating, At: fromMicros(at)}
-	}
-	if a.Complaints, err = t.countEvents(ctx, tree, complaints, 0); err != nil {
-		return a, err
-	}
-	a.Social, err = t.countEvents(ctx, tree, social, micros(socialSince))
-	return a, err
+	return rows.Err()
 }
 
 // countEvents counts the track events of tree named one of names, at or after since (in
@@ -84,14 +89,14 @@ func (t *ingestTx) countEvents(ctx context.Context, tree, names []string, since 
 }
 
 // activityQueries are the statements Activity runs for a tree of n customers.
-type activityQueries struct{ orders, refunds, review string }
+type activityQueries struct{ orders, review string }
 
 func activitySQL(n int) activityQueries {
 	in := placeholders(1, n)
 	return activityQueries{
-		orders: `SELECT order_id, status, currency, total, placed_at FROM orders WHERE customer_id IN (` + in + `)`,
-		refunds: `SELECT r.order_id, r.kind, r.amount FROM order_refunds r JOIN orders o ON o.order_id = r.order_id
-		WHERE o.customer_id IN (` + in + `) ORDER BY r.id`,
+		orders: `SELECT o.order_id, o.status, o.currency, o.total, o.placed_at, r.kind, r.amount
+		FROM orders o LEFT JOIN order_refunds r ON r.order_id = o.order_id
+		WHERE o.customer_id IN (` + in + `) ORDER BY o.order_id, r.id`,
 		review: `SELECT rating, at FROM reviews WHERE customer_id IN (` + in + `) ORDER BY at DESC, id DESC LIMIT 1`,
 	}
 }
@@ -106,7 +111,7 @@ func countEventsSQL(tree, names int) string {
 // core.prepareWrites) instead of parsed again for every order stored.
 func activityStatements() []string {
 	q := activitySQL(1)
-	return []string{q.orders, q.refunds, q.review, countEventsSQL(1, len(ingest.ComplaintEvents)), countEventsSQL(1, len(ingest.SocialEvents))}
+	return []string{q.orders, q.review, countEventsSQL(1, len(ingest.ComplaintEvents)), countEventsSQL(1, len(ingest.SocialEvents))}
 }
 
 // RootCustomers implements ingest.Store.

@@ -26,7 +26,13 @@ type Ingest struct {
 	*core
 	prepareOnce sync.Once
 	prepareErr  error
+	// sized holds the multi-row statements by rows carried (see batchRows), built once: building
+	// them for every statement cost as much as some of the statements.
+	sized map[int]sizedSQL
 }
+
+// sizedSQL are ingest's multi-row statements for one number of rows.
+type sizedSQL struct{ claim, identities, candidates, events string }
 
 var _ ingest.Store = (*Ingest)(nil)
 
@@ -39,11 +45,26 @@ const (
 	identityInsert = `INSERT INTO identities (kind, token, customer_id, sealed, created_at) VALUES ($1, $2, $3, $4, $5)`
 	dropAdd        = `INSERT INTO ingest_drops (key_id, name, count) VALUES ($1, $2, $3)
 		ON CONFLICT (key_id, name) DO UPDATE SET count = ingest_drops.count + excluded.count`
+	customerExists = `SELECT 1 FROM customers WHERE id = $1`
+	linkedInto     = `SELECT customer_id FROM customer_links WHERE merged_into = $1`
 )
+
+// customerForUpdate reads one customer in an ingest transaction, locking it where the engine
+// locks rows.
+func (db *Ingest) customerForUpdate() string {
+	return `SELECT ` + customerColumns + ` FROM ` + db.customersByID() + ` WHERE id = $1` + db.d.ForUpdate
+}
 
 // prepareIngest prepares the hot ingest statements up front, like prepareWrites.
 func (db *Ingest) prepareIngest(ctx context.Context) error {
-	for _, q := range []string{claimSQL(rowsPerStatement), identitiesSQL(rowsPerStatement), indexCandidatesSQL(rowsPerStatement), holdsKind, db.eventSQL(rowsPerStatement), identityHolder, linkOf, identityInsert, dropAdd} {
+	qs := []string{holdsKind, identityHolder, linkOf, identityInsert, dropAdd, customerExists, linkedInto, db.customerForUpdate()}
+	db.sized = map[int]sizedSQL{}
+	for _, n := range rowBatches {
+		q := sizedSQL{claim: claimSQL(n), identities: identitiesSQL(n), candidates: indexCandidatesSQL(n), events: db.eventSQL(n)}
+		db.sized[n] = q
+		qs = append(qs, q.claim, q.identities, q.candidates, q.events)
+	}
+	for _, q := range qs {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -84,9 +105,20 @@ func (t *ingestTx) exec(ctx context.Context, q string, args ...any) (sql.Result,
 	return t.db.txExec(ctx, t.tx, q, args...)
 }
 
-// rowsPerStatement is how many rows one multi-row statement carries: one statement per rowsPerStatement instead
-// of per row is most of the ingest's statement cost.
+// rowsPerStatement is how many rows one unprepared multi-row statement carries.
 const rowsPerStatement = 100
+
+// batchRows is how many of rows the next multi-row statement of ingest carries: the most of
+// rowBatches that fits, so that every statement is one prepared up front. A statement per
+// row was most of the ingest's statement cost; a statement of any other length was parsed
+// anew each time, which cost a delivery of one event more than the rest of its writing.
+func batchRows(rows int) int {
+	i := len(rowBatches) - 1
+	for i > 0 && rowBatches[i] > rows {
+		i--
+	}
+	return rowBatches[i]
+}
 
 // claimSQL claims n message ids in one statement and returns those that are new: inserted,
 // or seen before the cutoff (a row whose update is skipped by its WHERE is not returned).
@@ -154,14 +186,15 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]b
 			unique = append(unique, h)
 		}
 	}
-	for from := 0; from < len(unique); from += rowsPerStatement {
-		part := unique[from:min(from+rowsPerStatement, len(unique))]
+	for from, n := 0, 0; from < len(unique); from += n {
+		n = batchRows(len(unique) - from)
+		part := unique[from : from+n]
 		args := make([]any, 0, 3*len(part)+1)
 		for _, h := range part {
 			args = append(args, keyID, h, micros(at))
 		}
 		args = append(args, micros(cutoff))
-		rows, err := t.query(ctx, claimSQL(len(part)), args...)
+		rows, err := t.query(ctx, t.db.sized[len(part)].claim, args...)
 		if err != nil {
 			return nil, fmt.Errorf("claim messages: %w", err)
 		}
@@ -192,7 +225,7 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]b
 func (t *ingestTx) Identities(ctx context.Context, kind string, tokens [][]byte) (map[string]ingest.Holder, error) {
 	out := map[string]ingest.Holder{}
 	err := inChunks(kind, tokens, func(args []any, n int) error {
-		rows, err := t.query(ctx, identitiesSQL(n), args...)
+		rows, err := t.query(ctx, t.db.sized[n].identities, args...)
 		if err != nil {
 			return fmt.Errorf("look up identities: %w", err)
 		}
@@ -228,11 +261,12 @@ func (t *ingestTx) Identities(ctx context.Context, kind string, tokens [][]byte)
 	return out, err
 }
 
-// inChunks calls fn with the arguments of each IN (...) look-up of vals, rowsPerStatement at
-// a time: head, then the values, and how many values there are.
+// inChunks calls fn with the arguments of each IN (...) look-up of vals, batchRows at a
+// time: head, then the values, and how many values there are.
 func inChunks[T any](head any, vals []T, fn func(args []any, n int) error) error {
-	for from := 0; from < len(vals); from += rowsPerStatement {
-		part := vals[from:min(from+rowsPerStatement, len(vals))]
+	for from, n := 0, 0; from < len(vals); from += n {
+		n = batchRows(len(vals) - from)
+		part := vals[from : from+n]
 		args := make([]any, 0, len(part)+1)
 		args = append(args, head)
 		for _, v := range part {
@@ -294,7 +328,7 @@ func followLinks(id string, next func(string) (string, error)) (string, error) {
 
 func (t *ingestTx) Root(ctx context.Context, id string) (string, error) {
 	var one int
-	err := t.tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`, id).Scan(&one)
+	err := t.db.txQueryRow(ctx, t.tx, customerExists, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", problem.NotFoundf("customer not found")
 	}
@@ -305,7 +339,7 @@ func (t *ingestTx) Root(ctx context.Context, id string) (string, error) {
 }
 
 func (t *ingestTx) Customer(ctx context.Context, id string) (*customer.Record, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+customerColumns+` FROM `+t.db.customersByID()+` WHERE id = $1`+t.db.d.ForUpdate, id)
+	rows, err := t.query(ctx, t.db.customerForUpdate(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +355,7 @@ func (t *ingestTx) Customer(ctx context.Context, id string) (*customer.Record, e
 
 func (t *ingestTx) Tree(ctx context.Context, root string) ([]string, error) {
 	return tree(root, func(id string) (*sql.Rows, error) {
-		return t.tx.QueryContext(ctx, `SELECT customer_id FROM customer_links WHERE merged_into = $1`, id)
+		return t.query(ctx, linkedInto, id)
 	})
 }
 
@@ -393,7 +427,7 @@ func (t *ingestTx) HoldsKind(ctx context.Context, kind string) (bool, error) {
 func (t *ingestTx) IndexCandidates(ctx context.Context, field string, tokens []int64) ([]ingest.IndexCandidate, error) {
 	var out []ingest.IndexCandidate
 	err := inChunks(field, tokens, func(args []any, n int) error {
-		rows, err := t.query(ctx, indexCandidatesSQL(n), args...)
+		rows, err := t.query(ctx, t.db.sized[n].candidates, args...)
 		if err != nil {
 			return fmt.Errorf("look up index: %w", err)
 		}
@@ -524,8 +558,9 @@ func bumpDecisions(ctx context.Context, tx *sql.Tx, a, b string) error {
 }
 
 func (t *ingestTx) InsertEvents(ctx context.Context, evs []ingest.EventRow) error {
-	for from := 0; from < len(evs); from += rowsPerStatement {
-		part := evs[from:min(from+rowsPerStatement, len(evs))]
+	for from, n := 0, 0; from < len(evs); from += n {
+		n = batchRows(len(evs) - from)
+		part := evs[from : from+n]
 		args := make([]any, 0, len(part)*10)
 		for _, e := range part {
 			var exp int64
@@ -534,7 +569,7 @@ func (t *ingestTx) InsertEvents(ctx context.Context, evs []ingest.EventRow) erro
 			}
 			args = append(args, e.CustomerID, e.KeyID, e.Type, e.Name, e.Category, micros(e.At), micros(e.ReceivedAt), exp, string(e.Plain), e.Sealed)
 		}
-		if _, err := t.exec(ctx, t.db.eventSQL(len(part)), args...); err != nil {
+		if _, err := t.exec(ctx, t.db.sized[len(part)].events, args...); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
 	}

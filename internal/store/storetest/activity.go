@@ -44,7 +44,7 @@ func testIngestActivity(t *testing.T, db *store.Engine) {
 			return err
 		}
 		// Inside the same transaction, what it wrote counts.
-		a, err := tx.Activity(ctx, []string{c1, c2}, []string{"Complaint Filed"}, []string{"Social Interaction"}, now.Add(-365*24*time.Hour))
+		a, err := tx.Activity(ctx, []string{c1, c2}, ingest.AllParts, []string{"Complaint Filed"}, []string{"Social Interaction"}, now.Add(-365*24*time.Hour))
 		if err != nil {
 			return err
 		}
