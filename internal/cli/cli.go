@@ -121,6 +121,7 @@ func newRootSettings(e env) (*cobra.Command, *settings) {
 	f.IntVar(&s.cfg.DecisionCache, "decision-cache", s.cfg.DecisionCache, "customers whose permission-decision inputs are kept in memory (about 600 bytes each); 0 turns the cache off")
 	f.Int64Var(&s.cfg.ImportMaxBytes, "import-max-bytes", s.cfg.ImportMaxBytes, "largest CSV file POST /v1/imports accepts, in bytes")
 	f.StringVar(&s.cfg.SourcesFile, "sources-file", "", "YAML file of connected platforms (kind, name, secret_file, role); serve creates those missing (docs/sources.md)")
+	f.StringVar(&s.cfg.Loyalty, "loyalty", "", "loyalty programme file (earning rules, tiers, expiry, redemption; docs/loyalty.md) overriding the built-in programme")
 	rightsFlags(f, s)
 	qualityFlags(f, s)
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return s.load(cmd, e) }

@@ -79,6 +79,7 @@ type Config struct {
 	DecisionCache    int           `json:"decision-cache"`     // customers whose decision inputs are cached; 0 off
 	ImportMaxBytes   int64         `json:"import-max-bytes"`   // largest CSV accepted by POST /v1/imports
 	SourcesFile      string        `json:"sources-file"`       // YAML list of connected platforms, created at serve if missing
+	Loyalty          string        `json:"loyalty"`            // loyalty programme file; empty means the built-in one
 
 	// Data-subject requests, retention and backups.
 	RequestDeadlines string        `json:"request-deadlines"` // e.g. gdpr=1m,ccpa=45d

@@ -88,6 +88,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.consoleRoutes()...)
 	rs = append(rs, s.consoleWorkRoutes()...)
 	rs = append(rs, s.sourceRoutes()...)
+	rs = append(rs, s.loyaltyRoutes()...)
 	return append(rs, s.duplicateRoutes()...)
 }
 

@@ -31,7 +31,9 @@ import (
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/loyalty"
 	"github.com/stewardhq/steward/internal/notice"
+	"github.com/stewardhq/steward/internal/offer"
 	"github.com/stewardhq/steward/internal/portal"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
@@ -110,8 +112,11 @@ type Server struct {
 	CustomerStats *customer.Stats
 	// Sources receives the webhooks of connected platforms; PublicURL is the address vendors
 	// call, which Twilio's signature covers.
-	Sources       *source.Service
-	PublicURL     string
+	Sources   *source.Service
+	PublicURL string
+	// Loyalty runs the loyalty programme; Offers the offer catalogue.
+	Loyalty       *loyalty.Service
+	Offers        *offer.Service
 	deliveries    *prometheus.CounterVec
 	ingestMetrics *ingestMetrics
 	trackSlots    chan struct{}

@@ -38,8 +38,14 @@ var customerRows = map[string]rowsOf{
 	"match_terms":        {where: `customer_id = $1`},
 	"search_tokens":      {where: `customer_id = $1`},
 	// A pair names the customer on either side.
-	"duplicates":      {where: `customer_id = $1 OR other_id = $1`, cols: `state, score, created_at, decided_at`, order: `ORDER BY created_at`},
-	"consent_records": {where: `customer_id = $1`, cols: `kind, purpose, granted, policy_version, source, channel, at`, order: `ORDER BY seq`},
+	"duplicates":           {where: `customer_id = $1 OR other_id = $1`, cols: `state, score, created_at, decided_at`, order: `ORDER BY created_at`},
+	"consent_records":      {where: `customer_id = $1`, cols: `kind, purpose, granted, policy_version, source, channel, at`, order: `ORDER BY seq`},
+	"loyalty_accounts":     {where: `customer_id = $1`, cols: `balance, tier, tier_since, joined_at`},
+	"loyalty_entries":      {where: `customer_id = $1`, cols: `kind, points, balance, cause, ref, order_id, reason, expires_at, at`, order: `ORDER BY id`},
+	"loyalty_tier_changes": {where: `customer_id = $1`, cols: `from_tier, to_tier, qualifying, at`, order: `ORDER BY id`},
+	"loyalty_pending":      {where: `customer_id = $1`},
+	"offer_exposures":      {where: `customer_id = $1`, cols: `offer_id, holdout, at`, order: `ORDER BY at`},
+	"offer_redemptions":    {where: `customer_id = $1`, cols: `offer_id, order_id, at`, order: `ORDER BY at`},
 }
 
 // ExportRows implements rights.Rows. Exports read the customer's rows only, never the pair
