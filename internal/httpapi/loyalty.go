@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"reflect"
 	"strconv"
 
 	"github.com/stewardhq/steward/internal/loyalty"
@@ -194,4 +195,19 @@ func (s *Server) redeemOffer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, red)
+}
+
+func init() {
+	for t, name := range map[reflect.Type]string{
+		reflect.TypeFor[loyalty.Summary]():    "Loyalty",
+		reflect.TypeFor[loyalty.Account]():    "LoyaltyAccount",
+		reflect.TypeFor[loyalty.Entry]():      "LedgerEntry",
+		reflect.TypeFor[loyalty.Redemption](): "PointsRedemption",
+		reflect.TypeFor[loyalty.Member]():     "Member",
+		reflect.TypeFor[offer.Decision]():     "OfferDecision",
+		reflect.TypeFor[offer.Redemption]():   "OfferRedemption",
+		reflect.TypeFor[offer.Uplift]():       "OfferUplift",
+	} {
+		schemaNames[t] = name
+	}
 }

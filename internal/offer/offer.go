@@ -381,10 +381,18 @@ func (s *Service) InHoldout(o Offer, customerID string) bool {
 // and a role that may act for the purposes shown. Every customer evaluated as eligible is
 // recorded in the shown or the hold-out group, for Uplift.
 func (s *Service) Offers(ctx context.Context, id string) (Decision, error) {
-	a, err := authz.Require(ctx, s.d.Catalog, catalog.PermCustomersRead)
-	if err != nil {
+	if _, err := authz.Require(ctx, s.d.Catalog, catalog.PermCustomersRead); err != nil {
 		return Decision{}, err
 	}
+	return s.decide(ctx, id, true)
+}
+
+// decide is Offers; byRole also withholds offers whose purpose the caller's role may not act
+// for. A redemption does not ask it: the till recording an offer the customer brings acts
+// for the service, and the customer's own decision is still checked.
+func (s *Service) decide(ctx context.Context, id string, byRole bool) (Decision, error) {
+	a, _ := authz.ActorFrom(ctx)
+	var err error
 	if !ident.Valid(id) {
 		return Decision{}, problem.InvalidField("id", "is not a valid customer id")
 	}
@@ -408,7 +416,7 @@ func (s *Service) Offers(ctx context.Context, id string) (Decision, error) {
 		if now.Before(o.ValidFrom) || !now.Before(o.ValidUntil) {
 			continue // not running: neither shown nor worth a reason
 		}
-		if !s.d.Catalog.RoleMayActFor(a.Role, o.Purpose) {
+		if byRole && !s.d.Catalog.RoleMayActFor(a.Role, o.Purpose) {
 			withhold("the caller's role may not act for purpose " + o.Purpose)
 			continue
 		}
@@ -518,7 +526,7 @@ func (s *Service) Redeem(ctx context.Context, id, code string, in RedemptionInpu
 	if err != nil {
 		return Redemption{}, err
 	}
-	d, err := s.Offers(ctx, id)
+	d, err := s.decide(ctx, id, false)
 	if err != nil {
 		return Redemption{}, err
 	}

@@ -262,7 +262,7 @@ func (db *Loyalty) PendingWork(ctx context.Context, ids []string, limit int) ([]
 
 // Qualifying implements loyalty.Store.
 func (db *Loyalty) Qualifying(ctx context.Context, since time.Time, after string, limit int) ([]loyalty.Standing, error) {
-	rows, err := db.bulk.QueryContext(ctx, `SELECT a.customer_id, a.tier,
+	rows, err := db.sweep().QueryContext(ctx, `SELECT a.customer_id, a.tier,
 		COALESCE((SELECT SUM(e.points) FROM loyalty_entries e WHERE e.customer_id = a.customer_id AND e.qualifying = 1 AND e.at > $1), 0)
 		FROM loyalty_accounts a WHERE a.customer_id > $2 ORDER BY a.customer_id LIMIT $3`, micros(since), after, limit)
 	return collect(db, rows, err, func(row rowScanner) (loyalty.Standing, error) {
@@ -317,4 +317,13 @@ func (db *Loyalty) BirthdayCandidates(ctx context.Context, year int, after strin
 // Tree implements loyalty.Store.
 func (db *Loyalty) Tree(ctx context.Context, id string) (string, []string, error) {
 	return db.customerTree(ctx, id)
+}
+
+// sweep is the pool for reads that sweep many rows once: the bulk pool where the engine
+// has one, the read pool otherwise.
+func (db *core) sweep() *sql.DB {
+	if db.bulk != nil {
+		return db.bulk
+	}
+	return db.read
 }

@@ -142,7 +142,7 @@ func (db *Offers) Redemptions(ctx context.Context, offerID, customerID string, s
 // order (not cancelled) at or after their evaluation.
 func (db *Offers) Uplift(ctx context.Context, offerID string) (offer.Uplift, error) {
 	var u offer.Uplift
-	rows, err := db.bulk.QueryContext(ctx, `SELECT x.holdout, COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM orders o
+	rows, err := db.sweep().QueryContext(ctx, `SELECT x.holdout, COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM orders o
 		WHERE o.customer_id = x.customer_id AND o.placed_at >= x.at AND o.status <> 'cancelled') THEN 1 ELSE 0 END), 0)
 		FROM offer_exposures x WHERE x.offer_id = $1 GROUP BY x.holdout`, offerID)
 	if err != nil {
@@ -193,7 +193,7 @@ func (db *Offers) Baskets(ctx context.Context, ids []string, limit int, fn func(
 		return nil
 	}
 	args := append(anyArgs(ids), limit)
-	rows, err := db.bulk.QueryContext(ctx, `SELECT items FROM orders WHERE customer_id IN (`+placeholders(1, len(ids))+`)
+	rows, err := db.sweep().QueryContext(ctx, `SELECT items FROM orders WHERE customer_id IN (`+placeholders(1, len(ids))+`)
 		AND status <> 'cancelled' ORDER BY placed_at DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return db.translate(err)
@@ -226,7 +226,7 @@ func (db *Offers) Baskets(ctx context.Context, ids []string, limit int, fn func(
 
 // Buyers implements offer.OrderFacts.
 func (db *Offers) Buyers(ctx context.Context, after string, limit int) ([]string, error) {
-	rows, err := db.bulk.QueryContext(ctx, `SELECT DISTINCT customer_id FROM orders WHERE customer_id > $1 ORDER BY customer_id LIMIT $2`, after, limit)
+	rows, err := db.sweep().QueryContext(ctx, `SELECT DISTINCT customer_id FROM orders WHERE customer_id > $1 ORDER BY customer_id LIMIT $2`, after, limit)
 	return collect(db, rows, err, func(row rowScanner) (string, error) {
 		var s string
 		return s, row.Scan(&s)
