@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
 
@@ -236,5 +238,57 @@ func (e *env) ledgerInvariants() {
 	if err := e.app.Store.Read().QueryRow(`SELECT COUNT(*) FROM (SELECT order_id FROM loyalty_entries WHERE order_id <> ''
 		GROUP BY order_id HAVING SUM(CASE WHEN kind = 'reverse' THEN -points ELSE 0 END) > SUM(CASE WHEN kind = 'earn' THEN points ELSE 0 END)) x`).Scan(&over); err != nil || over != 0 {
 		e.t.Errorf("orders with more reversed than earned: %d (%v)", over, err)
+	}
+}
+
+// TestMemberCardInPortal: a member signed in to the privacy portal sees their member card,
+// with the member number Steward assigned as a QR code, their tier and balance; a customer who
+// is not a member sees no card.
+func TestMemberCardInPortal(t *testing.T) {
+	mail := t.TempDir()
+	e := newEnv(t, "", func(c *config.Config) { c.Mail = config.Secret("file:" + mail) })
+	id := e.create(`{"email":"card.member@example.com"}`)
+	e.create(`{"email":"not.member@example.com"}`)
+	if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/loyalty", role: "support"}); code != 200 || !strings.Contains(body, `"tier":"bronze"`) {
+		t.Fatalf("enrol: got %d %s", code, body)
+	}
+	if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/loyalty/adjustments", role: "support",
+		body: `{"points":150,"reason":"goodwill","idempotency_key":"welcome-1"}`}); code != 201 {
+		t.Fatalf("adjust: got %d %s", code, body)
+	}
+	number := e.fields(id)["loyalty_member_number"].(string)
+	if !e.app.Loyalty.Programme().ValidMemberNumber(number) {
+		t.Fatalf("assigned member number %q does not check", number)
+	}
+	// The till finds the member by it.
+	if code, body := e.do(call{method: "GET", path: "/v1/loyalty/members?member_number=" + number, role: "support"}); code != 200 || !strings.Contains(body, id) {
+		t.Fatalf("by member number: got %d %s", code, body)
+	}
+	wrong := number[:len(number)-1] + string(rune('0'+(int(number[len(number)-1]-'0')+1)%10))
+	if code, body := e.do(call{method: "GET", path: "/v1/loyalty/members?member_number=" + wrong, role: "support"}); code != 422 || !strings.Contains(body, "check digit") {
+		t.Fatalf("mistyped member number: got %d %s", code, body)
+	}
+	page := func(email string) string {
+		b := e.browser()
+		b.post("/portal/link", url.Values{"email": {email}})
+		link := mailedLink(t, mail, "/portal/enter")
+		_, _, _, cookies := b.postWith("/portal/enter", url.Values{"token": {strings.TrimPrefix(link, "/portal/enter?token=")}}, "")
+		if len(cookies) != 1 {
+			t.Fatalf("no portal session for %s", email)
+		}
+		code, p := b.get("/portal", "Cookie", "steward_portal="+cookies[0].Value)
+		if code != 200 {
+			t.Fatalf("portal: got %d", code)
+		}
+		return p
+	}
+	p := page("card.member@example.com")
+	for _, want := range []string{"Your member card", "<svg", `aria-label="QR code of member number ` + number + `"`, "150 points", "bronze", "1.50 GBP"} {
+		if !strings.Contains(p, want) {
+			t.Errorf("member card lacks %q", want)
+		}
+	}
+	if p = page("not.member@example.com"); strings.Contains(p, "Your member card") {
+		t.Errorf("a customer who is not a member sees a card")
 	}
 }

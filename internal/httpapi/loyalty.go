@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"html/template"
 	"net/http"
 	"reflect"
 	"strconv"
 
 	"github.com/stewardhq/steward/internal/loyalty"
 	"github.com/stewardhq/steward/internal/offer"
+	"github.com/stewardhq/steward/internal/portal"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -210,4 +212,41 @@ func init() {
 	} {
 		schemaNames[t] = name
 	}
+}
+
+// memberCard is the member card section of the privacy portal.
+type memberCard struct {
+	loyalty.Card
+	Number string
+	QR     template.HTML
+}
+
+// memberCard returns the signed-in customer's member card, or nil when they hold no member
+// number or are not a member. The number comes from the data the page already opened for
+// them; the card is theirs alone.
+func (s *Server) memberCard(r *http.Request, sess portal.Session, o portal.Overview) (*memberCard, error) {
+	if s.Loyalty == nil {
+		return nil, nil
+	}
+	var number string
+	for _, f := range o.Fields {
+		if f.Field == loyalty.MemberNumberField {
+			number, _ = f.Value.(string)
+		}
+	}
+	if number == "" {
+		return nil, nil
+	}
+	card, err := s.Loyalty.CardFor(portal.As(r.Context(), sess.CustomerID), sess.CustomerID)
+	if problem.Is(err, problem.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	qr, err := qrSVG(number, "QR code of member number "+number)
+	if err != nil {
+		return nil, err
+	}
+	return &memberCard{Card: card, Number: number, QR: qr}, nil
 }

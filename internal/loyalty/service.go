@@ -608,3 +608,26 @@ func (s *Service) Bonus(ctx context.Context, id, orderID, code string, multiplie
 		}, Audit: s.postAudit(ctx)})
 	return e.Points, err
 }
+
+// Card is what the member card in the privacy portal shows besides the member number.
+type Card struct {
+	Balance  int64   `json:"balance"`
+	Value    float64 `json:"value"`
+	Currency string  `json:"currency"`
+	Tier     string  `json:"tier"`
+}
+
+// CardFor is the member's own card, for the privacy portal, where the customer signed in
+// is the only one the caller can name: it reads nothing but their account, and is audited as
+// a read of it. NotFound when the customer is not a member.
+func (s *Service) CardFor(ctx context.Context, id string) (Card, error) {
+	if err := s.settle(ctx, []string{id}); err != nil {
+		return Card{}, err
+	}
+	acc, err := s.store.Account(ctx, id)
+	if err != nil {
+		return Card{}, err
+	}
+	return Card{Balance: acc.Balance, Value: s.p.Value(acc.Balance), Currency: s.p.Currency, Tier: acc.Tier},
+		s.audit.AppendAudit(ctx, audit.New(ctx, ActionRead, id, nil, s.p.Purpose))
+}
