@@ -202,7 +202,7 @@ type loyaltySummary struct {
 
 func (e *env) loyalty(id string) loyaltySummary {
 	e.t.Helper()
-	code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/loyalty", role: "till"})
+	code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/loyalty", role: "support"})
 	if code != 200 {
 		e.t.Fatalf("loyalty: got %d %s", code, body)
 	}
