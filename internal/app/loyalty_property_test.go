@@ -19,7 +19,9 @@ import (
 func TestLedgerPropertiesSQLite(t *testing.T) {
 	ledgerProperties(t, func(*testing.T) string { return "" }, 6, 120)
 }
-func TestLedgerPropertiesPostgres(t *testing.T) { ledgerProperties(t, func(t *testing.T) string { return pgtest.URL(t) }, 2, 80) }
+func TestLedgerPropertiesPostgres(t *testing.T) {
+	ledgerProperties(t, func(t *testing.T) string { return pgtest.URL(t) }, 2, 80)
+}
 
 // ledgerProperties drives the programme with random sequences of what happens to members —
 // orders from the till, partial and repeated refunds, cancellations, redemptions (some by

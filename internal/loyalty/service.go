@@ -105,7 +105,9 @@ type Store interface {
 	// Account returns the member's account; NotFound when the customer is not a member.
 	Account(ctx context.Context, customerID string) (Account, error)
 	// Entries returns up to limit entries with ids below before (0: the newest), newest
-	// first; Ledger returns them all, oldest first.
+	// first. Ledger returns every entry, oldest first, with only what balances, lots and
+	// tiers are computed from (points, qualifying, expiry, time), so that a member with
+	// thousands of entries is read quickly.
 	Entries(ctx context.Context, customerID string, before int64, limit int) ([]Entry, error)
 	Ledger(ctx context.Context, customerID string) ([]Entry, error)
 	TierChanges(ctx context.Context, customerID string) ([]TierChange, error)
@@ -378,11 +380,16 @@ func (s *Service) Redeem(ctx context.Context, id string, in RedeemInput) (Redemp
 	if replay && (e.Points != -in.Points || e.Kind != KindRedeem) {
 		return Redemption{}, problem.Conflictf("idempotency_key: already used for a different redemption")
 	}
-	acc, err := s.store.Account(ctx, root)
-	if err != nil {
-		return Redemption{}, err
+	balance := e.Balance
+	if replay {
+		// The first redemption's entry holds the balance after it, not the balance now.
+		acc, err := s.store.Account(ctx, root)
+		if err != nil {
+			return Redemption{}, err
+		}
+		balance = acc.Balance
 	}
-	return Redemption{Entry: e, Value: s.p.Value(in.Points), Currency: s.p.Currency, Balance: acc.Balance, Replayed: replay}, nil
+	return Redemption{Entry: e, Value: s.p.Value(in.Points), Currency: s.p.Currency, Balance: balance, Replayed: replay}, nil
 }
 
 // AdjustInput is a staff member's manual change of a balance.

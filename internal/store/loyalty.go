@@ -205,8 +205,27 @@ func (db *Loyalty) Entries(ctx context.Context, id string, before int64, limit i
 
 // Ledger implements loyalty.Store.
 func (db *Loyalty) Ledger(ctx context.Context, id string) ([]loyalty.Entry, error) {
-	rows, err := db.query(ctx, `SELECT `+entryColumns+` FROM loyalty_entries WHERE customer_id = $1 ORDER BY id`, id)
-	return collect(db, rows, err, scanPoints)
+	rows, err := db.query(ctx, `SELECT id, points, qualifying, expires_at, at FROM loyalty_entries WHERE customer_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	out := make([]loyalty.Entry, 0, 64)
+	for rows.Next() {
+		e := loyalty.Entry{CustomerID: id}
+		var q int
+		var exp, at int64
+		if err := rows.Scan(&e.ID, &e.Points, &q, &exp, &at); err != nil {
+			return nil, db.translate(err)
+		}
+		e.Qualifying = q == 1
+		if exp > 0 {
+			e.ExpiresAt = fromMicros(exp)
+		}
+		e.At = fromMicros(at)
+		out = append(out, e)
+	}
+	return out, db.translate(rows.Err())
 }
 
 // TierChanges implements loyalty.Store.
