@@ -50,9 +50,8 @@ func ledgerProperties(t *testing.T, db func(*testing.T) string, seeds, steps int
 				members = append(members, e.create(fmt.Sprintf(`{"email":"prop%d.%d@example.com"}`, seed, i)))
 			}
 			type order struct {
-				id       string
-				total    float64
-				refunded float64
+				id    string
+				total float64
 			}
 			var orders []*order
 			for step := 0; step < steps; step++ {

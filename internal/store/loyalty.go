@@ -308,10 +308,7 @@ func (db *Loyalty) ExpiryDue(ctx context.Context, now time.Time, limit int) ([]s
 	rows, err := db.query(ctx, `SELECT a.customer_id FROM loyalty_accounts a WHERE a.balance > 0 AND a.expired_through < $1
 		AND EXISTS (SELECT 1 FROM loyalty_entries e WHERE e.customer_id = a.customer_id AND e.expires_at > a.expired_through AND e.expires_at <= $1)
 		ORDER BY a.customer_id LIMIT $2`, micros(now), limit)
-	return collect(db, rows, err, func(row rowScanner) (string, error) {
-		var s string
-		return s, row.Scan(&s)
-	})
+	return collect(db, rows, err, scanText)
 }
 
 // MarkExpired implements loyalty.Store.
@@ -327,10 +324,7 @@ func (db *Loyalty) BirthdayCandidates(ctx context.Context, year int, after strin
 	rows, err := db.query(ctx, `SELECT a.customer_id FROM loyalty_accounts a WHERE a.customer_id > $1
 		AND NOT EXISTS (SELECT 1 FROM loyalty_entries e WHERE e.dedup = 'birthday:' || a.customer_id || ':' || $2)
 		ORDER BY a.customer_id LIMIT $3`, after, strconv.Itoa(year), limit)
-	return collect(db, rows, err, func(row rowScanner) (string, error) {
-		var s string
-		return s, row.Scan(&s)
-	})
+	return collect(db, rows, err, scanText)
 }
 
 // Tree implements loyalty.Store.
@@ -345,4 +339,10 @@ func (db *core) sweep() *sql.DB {
 		return db.bulk
 	}
 	return db.read
+}
+
+// scanText scans a row of one text column, for listings of ids.
+func scanText(row rowScanner) (string, error) {
+	var s string
+	return s, row.Scan(&s)
 }

@@ -227,8 +227,5 @@ func (db *Offers) Baskets(ctx context.Context, ids []string, limit int, fn func(
 // Buyers implements offer.OrderFacts.
 func (db *Offers) Buyers(ctx context.Context, after string, limit int) ([]string, error) {
 	rows, err := db.sweep().QueryContext(ctx, `SELECT DISTINCT customer_id FROM orders WHERE customer_id > $1 ORDER BY customer_id LIMIT $2`, after, limit)
-	return collect(db, rows, err, func(row rowScanner) (string, error) {
-		var s string
-		return s, row.Scan(&s)
-	})
+	return collect(db, rows, err, scanText)
 }
