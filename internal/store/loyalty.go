@@ -20,6 +20,26 @@ var _ loyalty.Store = (*Loyalty)(nil)
 
 const entryColumns = `id, customer_id, kind, points, balance, cause, ref, order_id, reason, actor, qualifying, expires_at, at`
 
+// The statements of a posting, prepared up front (see core.prepareWrites): a till's
+// redemption runs each once.
+const (
+	ledgerAccount   = `SELECT balance, tier FROM loyalty_accounts WHERE customer_id = $1`
+	ledgerByDedup   = `SELECT ` + entryColumns + ` FROM loyalty_entries WHERE dedup = $1`
+	ledgerOrderSums = `SELECT COALESCE(SUM(CASE WHEN kind = 'earn' THEN points ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN kind = 'reverse' THEN -points ELSE 0 END), 0)
+		FROM loyalty_entries WHERE order_id = $1 AND customer_id = $2`
+	ledgerBalance = `UPDATE loyalty_accounts SET balance = $1 WHERE customer_id = $2`
+	ledgerInsert  = `INSERT INTO loyalty_entries (customer_id, kind, points, balance, cause, ref, order_id, reason, actor,
+		qualifying, expires_at, at, dedup) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`
+	ledgerQualifying = `SELECT COALESCE(SUM(points), 0) FROM loyalty_entries WHERE customer_id = $1 AND qualifying = 1 AND at > $2`
+	ledgerSettle     = `DELETE FROM loyalty_pending WHERE id = $1`
+)
+
+// ledgerStatements lists them for core.prepareWrites.
+func (db *core) ledgerStatements() []string {
+	return []string{ledgerAccount + db.d.ForUpdate, ledgerByDedup, ledgerOrderSums, ledgerBalance, ledgerInsert, ledgerQualifying, ledgerSettle}
+}
+
 func scanPoints(row rowScanner) (loyalty.Entry, error) {
 	var e loyalty.Entry
 	var q int
@@ -46,7 +66,7 @@ func (db *Loyalty) Post(ctx context.Context, w loyalty.Write) (loyalty.Entry, bo
 			return err
 		}
 		if w.Dedup != "" {
-			e, err := scanPoints(tx.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM loyalty_entries WHERE dedup = $1`, w.Dedup))
+			e, err := scanPoints(db.txQueryRow(ctx, tx, ledgerByDedup, w.Dedup))
 			if err == nil {
 				out, replay = e, true
 				return db.settlePending(ctx, tx, w.PendingID)
@@ -56,9 +76,7 @@ func (db *Loyalty) Post(ctx context.Context, w loyalty.Write) (loyalty.Entry, bo
 			}
 		}
 		if w.OrderID != "" {
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN kind = 'earn' THEN points ELSE 0 END), 0),
-				COALESCE(SUM(CASE WHEN kind = 'reverse' THEN -points ELSE 0 END), 0)
-				FROM loyalty_entries WHERE order_id = $1 AND customer_id = $2`, w.OrderID, w.CustomerID).Scan(&st.OrderEarned, &st.OrderReversed); err != nil {
+			if err := db.txQueryRow(ctx, tx, ledgerOrderSums, w.OrderID, w.CustomerID).Scan(&st.OrderEarned, &st.OrderReversed); err != nil {
 				return err
 			}
 		}
@@ -73,7 +91,7 @@ func (db *Loyalty) Post(ctx context.Context, w loyalty.Write) (loyalty.Entry, bo
 		if !st.Exists || bal < 0 {
 			return problem.Conflictf("points: the balance cannot go below zero")
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE loyalty_accounts SET balance = $1 WHERE customer_id = $2`, bal, w.CustomerID); err != nil {
+		if _, err := db.txExec(ctx, tx, ledgerBalance, bal, w.CustomerID); err != nil {
 			return err
 		}
 		var exp int64
@@ -90,8 +108,7 @@ func (db *Loyalty) Post(ctx context.Context, w loyalty.Write) (loyalty.Entry, bo
 		}
 		out = loyalty.Entry{CustomerID: w.CustomerID, Kind: p.Kind, Points: p.Points, Balance: bal, Cause: p.Cause, Ref: p.Ref, OrderID: p.OrderID,
 			Reason: p.Reason, Actor: p.Actor, Qualifying: p.Qualifying, ExpiresAt: p.ExpiresAt, At: p.At.UTC().Truncate(time.Microsecond)}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO loyalty_entries (customer_id, kind, points, balance, cause, ref, order_id, reason, actor,
-			qualifying, expires_at, at, dedup) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+		if err := db.txQueryRow(ctx, tx, ledgerInsert,
 			w.CustomerID, p.Kind, p.Points, bal, p.Cause, p.Ref, p.OrderID, p.Reason, p.Actor, q, exp, micros(p.At), dedup).Scan(&out.ID); err != nil {
 			return err
 		}
@@ -119,7 +136,7 @@ func (db *Loyalty) Post(ctx context.Context, w loyalty.Write) (loyalty.Entry, bo
 
 func (db *Loyalty) lockAccount(ctx context.Context, tx *sql.Tx, id string) (loyalty.State, error) {
 	var st loyalty.State
-	err := tx.QueryRowContext(ctx, `SELECT balance, tier FROM loyalty_accounts WHERE customer_id = $1`+db.d.ForUpdate, id).Scan(&st.Balance, &st.Tier)
+	err := db.txQueryRow(ctx, tx, ledgerAccount+db.d.ForUpdate, id).Scan(&st.Balance, &st.Tier)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
 	}
@@ -130,8 +147,7 @@ func (db *Loyalty) lockAccount(ctx context.Context, tx *sql.Tx, id string) (loya
 // retier moves the member to the tier their qualifying points within the window reach.
 func (db *Loyalty) retier(ctx context.Context, tx *sql.Tx, id, tier string, r loyalty.TierRule) error {
 	var q int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(points), 0) FROM loyalty_entries WHERE customer_id = $1 AND qualifying = 1 AND at > $2`,
-		id, micros(r.Since)).Scan(&q); err != nil {
+	if err := db.txQueryRow(ctx, tx, ledgerQualifying, id, micros(r.Since)).Scan(&q); err != nil {
 		return err
 	}
 	to := r.Of(q)
@@ -154,7 +170,7 @@ func (db *Loyalty) settlePending(ctx context.Context, tx *sql.Tx, id int64) erro
 	if id == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM loyalty_pending WHERE id = $1`, id)
+	_, err := db.txExec(ctx, tx, ledgerSettle, id)
 	return err
 }
 
@@ -256,7 +272,8 @@ func (db *Loyalty) PendingWork(ctx context.Context, ids []string, limit int) ([]
 	}
 	args = append(args, limit)
 	q += ` ORDER BY p.id LIMIT $` + strconv.Itoa(len(args))
-	rows, err := db.read.QueryContext(ctx, q, args...)
+	// Prepared once per shape: a till's redemption asks for one member's work every time.
+	rows, err := db.query(ctx, q, args...)
 	return collect(db, rows, err, func(row rowScanner) (loyalty.Pending, error) {
 		var p loyalty.Pending
 		var ref, placed int64
