@@ -3,7 +3,10 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,6 +109,25 @@ func loyaltyAtTheTill(t *testing.T, db string) {
 		t.Fatalf("replay: %s", body)
 	}
 	mustDo(call{method: "POST", path: "/v1/customers/" + ada + "/loyalty/redemptions", role: "till", body: `{"points":400}`}, 422)
+	// Four tills retrying the same redemption at once: one redemption, three replays of it.
+	same := make([]int, 4)
+	for i := range same {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			same[i], _ = e.do(call{method: "POST", path: "/v1/customers/" + ada + "/loyalty/redemptions", role: "till",
+				body: `{"points":100,"idempotency_key":"till-3-retry-0001"}`})
+		}()
+	}
+	wg.Wait()
+	slices.Sort(same)
+	if fmt.Sprint(same) != "[200 200 200 201]" {
+		t.Fatalf("the same redemption four times at once: %v", same)
+	}
+	if s := e.loyalty(ada); s.Balance != 100 {
+		t.Fatalf("balance after one redemption of 100 sent four times: %d", s.Balance)
+	}
+	mustDo(call{method: "POST", path: "/v1/customers/" + ada + "/loyalty/adjustments", role: "owner", body: `{"points":100,"reason":"correction","idempotency_key":"adj-back-0001"}`}, 201)
 	// Half of order T-2 is refunded: half its points go back, and the tier falls to bronze.
 	mustDo(call{method: "POST", path: "/v1/orders/T-2/refunds", role: "till", body: `{"refund_id":"r1","amount":150}`}, 200)
 	sum = e.loyalty(ada)
@@ -116,7 +138,7 @@ func loyaltyAtTheTill(t *testing.T, db string) {
 	for _, en := range sum.Statement {
 		kinds = append(kinds, en.Kind+":"+en.Cause+":"+strconv.FormatInt(en.Points, 10))
 	}
-	if strings.Join(kinds, ",") != "reverse:refund:-150,redeem:redemption:-400,earn:order:300,earn:order:300" {
+	if strings.Join(kinds, ",") != "reverse:refund:-150,adjust:person:100,redeem:redemption:-100,redeem:redemption:-400,earn:order:300,earn:order:300" {
 		t.Fatalf("statement: %v", kinds)
 	}
 	// Staff adjust with a reason; the balance never goes below zero.
@@ -292,3 +314,87 @@ func TestMemberCardInPortal(t *testing.T) {
 		t.Errorf("a customer who is not a member sees a card")
 	}
 }
+
+// TestOfferHoldoutAndUplift: an offer with a hold-out share keeps a stable, random part of the
+// eligible customers from seeing it; the report counts both groups and who of each ordered
+// afterwards; a points multiplier credits the bonus once.
+func TestOfferHoldoutAndUplift(t *testing.T) {
+	e := newEnv(t, "")
+	e.publish(policyV1)
+	if code, body := e.do(call{method: "POST", path: "/v1/offers", role: "owner", body: `{"code":"DOUBLE","description":"Double points","reward":{"kind":"points_multiplier","value":2},"valid_from":"2020-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z","holdout":0.5}`}); code != 201 {
+		t.Fatalf("offer: got %d %s", code, body)
+	}
+	shown, held := map[string]bool{}, map[string]bool{}
+	var ids []string
+	for i := 0; i < 40; i++ {
+		id := e.create(fmt.Sprintf(`{"email":"uplift%d@example.com"}`, i))
+		e.consentToAll(id)
+		ids = append(ids, id)
+		for round := 0; round < 2; round++ { // the group is the same every time
+			_, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/offers", role: "owner"})
+			in := strings.Contains(body, `"code":"DOUBLE","description"`)
+			out := strings.Contains(body, "hold-out group")
+			if in == out || (round == 1 && (shown[id] != in || held[id] != out)) {
+				t.Fatalf("customer %d round %d: %s", i, round, body)
+			}
+			shown[id], held[id] = in, out
+		}
+	}
+	nShown, nHeld, shownOrdered, heldOrdered := 0, 0, 0, 0
+	var one string
+	for i, id := range ids {
+		if shown[id] {
+			nShown++
+			one = id
+		} else {
+			nHeld++
+		}
+		if i%2 == 0 { // every other customer orders afterwards
+			if code, body := e.do(call{method: "POST", path: "/v1/orders", role: "ingest", body: fmt.Sprintf(`{"customer_id":"%s","order_id":"U-%d","currency":"GBP","total":40}`, id, i)}); code != 200 {
+				t.Fatalf("order: %d %s", code, body)
+			}
+			if shown[id] {
+				shownOrdered++
+			} else {
+				heldOrdered++
+			}
+		}
+	}
+	if nShown < 8 || nHeld < 8 {
+		t.Fatalf("a 50%% hold-out of 40 customers split %d shown, %d held out", nShown, nHeld)
+	}
+	_, body := e.do(call{method: "GET", path: "/v1/offers/report", role: "owner"})
+	for _, want := range []string{fmt.Sprintf(`"shown":%d,"shown_ordered":%d,"holdout":%d,"holdout_ordered":%d`, nShown, shownOrdered, nHeld, heldOrdered),
+		fmt.Sprintf(`"uplift":%v`, roundTo4(float64(shownOrdered)/float64(nShown)-float64(heldOrdered)/float64(nHeld)))} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("report lacks %s: %s", want, body)
+		}
+	}
+	if code, _ := e.do(call{method: "GET", path: "/v1/offers/report", role: "support"}); code != 403 {
+		t.Errorf("support reads the report: %d", code)
+	}
+	// A shown customer who ordered uses the multiplier against their order: the bonus is what
+	// the order earned again, once.
+	var order string
+	for i, id := range ids {
+		if id == one && i%2 == 0 {
+			order = fmt.Sprintf("U-%d", i)
+		}
+	}
+	if order == "" {
+		e.do(call{method: "POST", path: "/v1/orders", role: "ingest", body: `{"customer_id":"` + one + `","order_id":"U-X","currency":"GBP","total":40}`})
+		order = "U-X"
+	}
+	if code, body := e.do(call{method: "POST", path: "/v1/customers/" + one + "/offers/DOUBLE/redemptions", role: "owner", body: `{"order_id":"` + order + `"}`}); code != 201 || !strings.Contains(body, `"bonus_points":40`) {
+		t.Fatalf("multiplier: got %d %s", code, body)
+	}
+	if s := e.loyalty(one); s.Balance != 80 || s.Statement[0].Cause != "offer" {
+		t.Fatalf("after the multiplier: %+v", s)
+	}
+	if code, _ := e.do(call{method: "POST", path: "/v1/customers/" + one + "/offers/DOUBLE/redemptions", role: "owner", body: `{"order_id":"` + order + `"}`}); code != 409 {
+		t.Errorf("the same offer on the same order twice: %d", code)
+	}
+	e.ledgerInvariants()
+}
+
+func roundTo4(f float64) float64 { return math.Round(f*1e4) / 1e4 }
