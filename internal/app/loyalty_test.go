@@ -157,6 +157,7 @@ func loyaltyAtTheTill(t *testing.T, db string) {
 		t.Fatalf("segment offer: %s", body)
 	}
 	mustDo(call{method: "POST", path: "/v1/offers", role: "owner", body: `{"code":"MUG10","description":"10% off mugs","reward":{"kind":"percentage","value":10},"valid_from":"2020-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z","eligibility":[{"kind":"min_spend","amount":100}],"products":["MUG"],"frequency_cap":{"count":1,"days":30}}`}, 201)
+	mustDo(call{method: "POST", path: "/v1/offers", role: "owner", body: `{"code":"GOLDEN","description":"For silver and gold","reward":{"kind":"amount","value":5},"valid_from":"2020-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z","eligibility":[{"kind":"tier","tiers":["silver","gold"]}]}`}, 201)
 	mustDo(call{method: "POST", path: "/v1/offers", role: "marketer", body: `{"code":"NOPE","description":"x","reward":{"kind":"amount","value":5},"valid_from":"2020-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z"}`}, 403)
 
 	offers := func(id string, header map[string]string) (shown []string, reasons string, recs []string) {
@@ -188,7 +189,8 @@ func loyaltyAtTheTill(t *testing.T, db string) {
 		return shown, reasons, recs
 	}
 	shown, reasons, recs := offers(ada, nil)
-	if strings.Join(shown, ",") != "MUG10" || !strings.Contains(reasons, "spent at least 100") || strings.Join(recs, ",") != "TEA" {
+	if strings.Join(shown, ",") != "MUG10" || !strings.Contains(reasons, "spent at least 100") || strings.Join(recs, ",") != "TEA" ||
+		!strings.Contains(reasons, "withheld GOLDEN: tier bronze is not one of silver, gold") {
 		t.Fatalf("ada's offers: %v %q recommendations %v", shown, reasons, recs)
 	}
 	if shown, reasons, _ = offers(bob, nil); len(shown) != 0 || !strings.Contains(reasons, "not allowed for purpose personalization") {
@@ -281,6 +283,12 @@ func TestMemberCardInPortal(t *testing.T) {
 	number := e.fields(id)["loyalty_member_number"].(string)
 	if !e.app.Loyalty.Programme().ValidMemberNumber(number) {
 		t.Fatalf("assigned member number %q does not check", number)
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/loyalty/members?email=Card.Member@Example.com", role: "support"}); code != 200 || !strings.Contains(body, id) {
+		t.Fatalf("by e-mail: got %d %s", code, body)
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/loyalty/members?email=not.member@example.com", role: "support"}); code != 200 || body != `{"data":[]}`+"\n" && body != `{"data":[]}` {
+		t.Fatalf("a customer who is not a member: got %d %q", code, body)
 	}
 	// The till finds the member by it.
 	if code, body := e.do(call{method: "GET", path: "/v1/loyalty/members?member_number=" + number, role: "support"}); code != 200 || !strings.Contains(body, id) {
