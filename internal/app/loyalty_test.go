@@ -144,7 +144,11 @@ func loyaltyAtTheTill(t *testing.T, db string) {
 	// Staff adjust with a reason; the balance never goes below zero.
 	mustDo(call{method: "POST", path: "/v1/customers/" + ada + "/loyalty/adjustments", role: "owner", body: `{"points":-51,"reason":"correction","idempotency_key":"adj-00001"}`}, 409)
 	mustDo(call{method: "POST", path: "/v1/customers/" + ada + "/loyalty/adjustments", role: "owner", body: `{"points":25,"reason":"because","idempotency_key":"adj-00002"}`}, 422)
-	mustDo(call{method: "POST", path: "/v1/customers/" + ada + "/loyalty/adjustments", role: "till", body: `{"points":25,"reason":"goodwill","idempotency_key":"adj-00003"}`}, 201)
+	mustDo(call{method: "POST", path: "/v1/customers/" + ada + "/loyalty/adjustments", role: "till", body: `{"points":25,"reason":"goodwill","idempotency_key":"adj-00003"}`}, 403)
+	body = mustDo(call{method: "POST", path: "/v1/customers/" + ada + "/loyalty/adjustments", role: "support", body: `{"points":25,"reason":"goodwill","idempotency_key":"adj-00003"}`}, 201)
+	if !strings.Contains(body, `"reason":"goodwill"`) || !strings.Contains(body, `"actor":"key:`) {
+		t.Fatalf("adjustment: %s", body)
+	}
 
 	// Other customers' orders feed the recommendations: Dee consents, Bob does not.
 	mustDo(call{method: "POST", path: "/v1/orders", role: "till", body: `{"customer_id":"` + dee + `","order_id":"D-1","currency":"GBP","total":20,"items":[{"sku":"MUG","price":10,"quantity":1},{"sku":"TEA","price":10,"quantity":1}]}`}, 200)

@@ -400,15 +400,18 @@ type AdjustInput struct {
 }
 
 // Adjust adds (or, negative, removes) points by hand, naming the staff member and one of the
-// programme's reasons. A removal larger than the balance is a Conflict: the balance never
+// programme's reasons; Forbidden for the keys of machines. A removal larger than the balance is a Conflict: the balance never
 // goes below zero.
 func (s *Service) Adjust(ctx context.Context, id string, in AdjustInput) (Entry, error) {
 	a, err := s.allowed(ctx, catalog.PermCustomersWrite)
 	if err != nil {
 		return Entry{}, err
 	}
-	if s.cat.BrowserSafe(a.Role) || !s.cat.RoleHas(a.Role, catalog.PermCustomersRead) {
-		return Entry{}, problem.Forbiddenf("role %q may not adjust balances: adjustments are for staff who can see the account", a.Role)
+	// An adjustment is a person's decision about a customer: staff roles that handle customers
+	// (support, admin, dpo, owner) hold customers.reveal or requests.manage; the keys of
+	// machines (tills, back ends) hold neither.
+	if !s.cat.RoleHas(a.Role, catalog.PermCustomersRead) || !(s.cat.RoleHas(a.Role, catalog.PermCustomersReveal) || s.cat.RoleHas(a.Role, catalog.PermRequestsManage)) {
+		return Entry{}, problem.Forbiddenf("role %q may not adjust balances: adjustments are for staff who handle customers", a.Role)
 	}
 	if !keyPattern.MatchString(in.IdempotencyKey) {
 		return Entry{}, problem.InvalidField("idempotency_key", "is required: 8 to 128 letters, digits, dots, colons, dashes or underscores")
