@@ -35,7 +35,9 @@ import (
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/loyalty"
 	"github.com/stewardhq/steward/internal/notice"
+	"github.com/stewardhq/steward/internal/offer"
 	"github.com/stewardhq/steward/internal/portal"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
@@ -100,6 +102,9 @@ type App struct {
 	Segments *segment.Service
 	// identity is the SAML and LDAP sign-ins of staff (identity.go).
 	identity httpapi.Identity
+	// Loyalty is the loyalty programme; Offers the offer catalogue and its decisions.
+	Loyalty *loyalty.Service
+	Offers  *offer.Service
 }
 
 // Initialized reports whether cfg's data directory (or database) already holds a Steward.
@@ -390,6 +395,9 @@ func wire(ctx context.Context, cfg config.Config, opts Options, db *store.Engine
 	if a.Portal, err = a.openPortal(cfg); err != nil {
 		return nil, err
 	}
+	if err := a.openLoyalty(cfg); err != nil {
+		return nil, err
+	}
 	wa, err := newWebAuthn(cfg)
 	if err != nil {
 		return nil, err
@@ -491,7 +499,7 @@ func (a *App) HTTP() *httpapi.Server {
 		Ingest: a.Ingest, TrackingSlots: a.Config.TrackingSlots, TrustedProxies: a.Config.Proxies(), Imports: a.Imports,
 		PrivacyOrigins: a.Config.PrivacyOriginList(), CustomerStats: a.Vault.Stats(), Notice: a.Notice, Forms: a.Forms, Portal: a.Portal, Staff: a.Staff, OIDC: a.oidc(), OIDCRoles: a.oidcRoles(), CAS: a.cas(), CASRoles: a.casRoles(), Identity: a.identity,
 		ConsentScript: a.consentScript,
-		Sources:       a.Sources, PublicURL: a.Config.PublicURL, Segments: a.Segments}
+		Sources:       a.Sources, PublicURL: a.Config.PublicURL, Segments: a.Segments, Loyalty: a.Loyalty, Offers: a.Offers}
 }
 
 // Serve runs the API and the job runner until ctx ends, then drains requests for up to
@@ -553,6 +561,12 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		a.flushLoop(jobsCtx, 5*time.Second)
 	}()
 	defer func() { <-flushDone }()
+	loyaltyDone := make(chan struct{})
+	go func() {
+		defer close(loyaltyDone)
+		a.loyaltyLoop(jobsCtx, authz.WithActor(jobsCtx, authz.System))
+	}()
+	defer func() { <-loyaltyDone }()
 	errc := make(chan error, 2)
 	go func() {
 		switch {

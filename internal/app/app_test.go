@@ -421,7 +421,32 @@ func seedCanaries(t *testing.T, e *env) []string {
 		t.Fatalf("quality: got %d %s", code, body)
 	}
 	seedSegmentCanaries(t, e)
-	return []string{"canary.zq7x", "canary.zq7y", "Zqxwvcanary", "Quokkacanary", "447911123777", "7911 123777", "ZQ998877X", "Canarywharfish", "1966-06-16"}
+	// The loyalty programme: an order at the till found by the canary's phone, a member number
+	// assigned, looked up and redeemed against, an offer evaluated. The member number is as
+	// personal as the phone: it must be found only encrypted and as a blind index.
+	if code, body := e.do(call{method: "POST", path: "/v1/orders", role: "ingest", body: `{"phone":"+44 7911 123777","order_id":"ZQ-ORDER-1","currency":"GBP","total":250}`}); code != 200 {
+		t.Fatalf("till order: got %d %s", code, body)
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/loyalty", role: "support"}); code != 200 || !strings.Contains(body, `"balance":250`) {
+		t.Fatalf("loyalty: got %d %s", code, body)
+	}
+	member, _ := e.fields(id)["loyalty_member_number"].(string)
+	if member == "" {
+		t.Fatal("the canary was given no member number")
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/loyalty/members?member_number=" + member, role: "support"}); code != 200 || !strings.Contains(body, id) {
+		t.Fatalf("member look-up: got %d %s", code, body)
+	}
+	if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/loyalty/redemptions", role: "support", body: `{"points":100,"idempotency_key":"zq-redeem-0001"}`}); code != 201 {
+		t.Fatalf("redemption: got %d %s", code, body)
+	}
+	if code, body := e.do(call{method: "POST", path: "/v1/offers", role: "owner", body: `{"code":"ZQ5","description":"5 off","reward":{"kind":"amount","value":5},"valid_from":"2020-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z","purpose":"service"}`}); code != 201 {
+		t.Fatalf("offer: got %d %s", code, body)
+	}
+	if code, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/offers", role: "owner"}); code != 200 || !strings.Contains(body, "ZQ5") {
+		t.Fatalf("offers: got %d %s", code, body)
+	}
+	return []string{"canary.zq7x", "canary.zq7y", "Zqxwvcanary", "Quokkacanary", "447911123777", "7911 123777", "ZQ998877X", "Canarywharfish", "1966-06-16", member}
 }
 
 func assertNoCanary(t *testing.T, dir string, canaries []string) {

@@ -247,6 +247,10 @@ func TestPortalAndNoticeInChromium(t *testing.T) {
 	p := newPortalEnv(t, "")
 	p.publish(policyV1)
 	id := p.create(`{"email":"robin@example.com","first_name":"Robin","city":"Leeds"}`)
+	// Robin is a loyalty member, so the page carries the member card and its QR code too.
+	if code, body := p.do(call{method: "POST", path: "/v1/customers/" + id + "/loyalty", role: "support"}); code != 200 {
+		t.Fatalf("enrol: %d %s", code, body)
+	}
 
 	b.Navigate(p.public + "/privacy")
 	if got := b.Text("h1"); got != "Privacy notice" {
@@ -266,7 +270,7 @@ func TestPortalAndNoticeInChromium(t *testing.T) {
 	if status := b.Submit("button[type=submit]"); status != 200 || !strings.HasSuffix(b.URL(), "/portal") {
 		t.Fatalf("sign in: %d at %s", status, b.URL())
 	}
-	if got := b.Text("main"); !strings.Contains(got, "robin@example.com") || !strings.Contains(got, "Leeds") {
+	if got := b.Text("main"); !strings.Contains(got, "robin@example.com") || !strings.Contains(got, "Leeds") || !strings.Contains(got, "Your member card") {
 		t.Fatalf("portal page: %q", got)
 	}
 	b.RequireAccessible("portal")

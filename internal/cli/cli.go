@@ -125,6 +125,7 @@ func newRootSettings(e env) (*cobra.Command, *settings) {
 	f.Int64Var(&s.cfg.ImportMaxBytes, "import-max-bytes", s.cfg.ImportMaxBytes, "largest CSV file POST /v1/imports accepts, in bytes")
 	f.StringVar(&s.cfg.SourcesFile, "sources-file", "", "YAML file of connected platforms (kind, name, secret_file, role); serve creates those missing (docs/sources.md)")
 	f.StringVar(&s.cfg.MetaGraphURL, "meta-graph-url", source.DefaultGraphURL, "Meta's Graph API (with its version), where Meta lead ads sources with a page token read each lead's answers")
+	f.StringVar(&s.cfg.Loyalty, "loyalty", "", "loyalty programme file (earning rules, tiers, expiry, redemption; docs/loyalty.md) overriding the built-in programme")
 	rightsFlags(f, s)
 	identityFlags(f, s)
 	qualityFlags(f, s)

@@ -81,6 +81,7 @@ type Config struct {
 	ImportMaxBytes   int64         `json:"import-max-bytes"`   // largest CSV accepted by POST /v1/imports
 	SourcesFile      string        `json:"sources-file"`       // YAML list of connected platforms, created at serve if missing
 	MetaGraphURL     string        `json:"meta-graph-url"`     // Meta's Graph API, where lead answers are read
+	Loyalty          string        `json:"loyalty"`            // loyalty programme file; empty means the built-in one
 
 	// Data-subject requests, retention and backups.
 	RequestDeadlines string `json:"request-deadlines"` // e.g. gdpr=1m,ccpa=45d

@@ -73,8 +73,12 @@ func (s *Server) portalHome(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	v := portalView{Overview: o, CSRF: sess.CSRF, Done: r.URL.Query().Get("done"), Types: rights.Types}
+	if v.Card, err = s.memberCard(r, sess, o); err != nil {
+		return err
+	}
 	pageHeaders(w)
-	return portalPage.Execute(w, portalView{Overview: o, CSRF: sess.CSRF, Done: r.URL.Query().Get("done"), Types: rights.Types})
+	return portalPage.Execute(w, v)
 }
 
 type portalText struct{ Note, Sent string }
@@ -207,6 +211,8 @@ type portalView struct {
 	portal.Overview
 	CSRF, Done string
 	Types      []string
+	// Card is the loyalty member card, for a customer who is a member.
+	Card *memberCard
 }
 
 var portalFuncs = template.FuncMap{
@@ -259,6 +265,11 @@ var portalPage = template.Must(template.New("portal").Funcs(portalFuncs).Parse(p
 <table><thead><tr><th scope="col">Data</th><th scope="col">What we hold</th><th scope="col">Why, and on what basis</th><th scope="col">Kept</th><th scope="col">From</th></tr></thead><tbody>
 {{range .Fields}}<tr><td>{{words .Field}}</td><td>{{value .Value}}</td><td>{{basis .Purposes}}</td><td>{{kept .Retention}}</td><td>{{words .Source}}</td></tr>
 {{end}}</tbody></table>
+
+{{with .Card}}<h2 id="card">Your member card</h2>
+<p>Show this code at the till, or give your member number.</p>
+{{.QR}}
+<p>Member number <strong>{{.Number}}</strong> &middot; {{words .Tier}} &middot; {{.Balance}} points (worth {{printf "%.2f" .Value}} {{.Currency}})</p>{{end}}
 
 <h2 id="choices">Your choices</h2>
 {{if .DoNotSell}}<p>You asked us not to sell or share your personal information.</p>{{else}}

@@ -180,6 +180,23 @@ var summaries = map[string]string{
 	"POST /v1/orders/{order_id}/refunds": "Record a refund or return of an order (idempotent by refund_id).",
 	"POST /v1/orders/{order_id}/cancel":  "Record that an order was cancelled.",
 	"GET /v1/carts/abandoned":            "Checkouts started with no order since (default older than the configured time).",
+	"GET /v1/customers/{id}/loyalty": "A member's balance (the sum of their ledger), its value, tier and benefits, points expiring soon, " +
+		"tier history and a page of the statement, newest first. Settles the member's pending orders first.",
+	"POST /v1/customers/{id}/loyalty": "Enrol the customer in the loyalty programme; assigns a member number unless the profile holds one.",
+	"POST /v1/customers/{id}/loyalty/redemptions": "Redeem points with an idempotency key: 201 for a new redemption, 200 with the " +
+		"first one for the same key again, 409 when the balance does not cover it (also when another till spent it a moment before).",
+	"POST /v1/customers/{id}/loyalty/adjustments": "A staff member adds or removes points by hand, with one of the programme's reasons; " +
+		"the balance never goes below zero.",
+	"POST /v1/customers/{id}/loyalty/events": "Credit the points of an event the programme rewards (a referral), once per ref.",
+	"GET /v1/loyalty/members":                "Find members at the till by member number, phone or e-mail (exact look-ups, audited): balance, value and tier.",
+	"POST /v1/offers": "Add an offer: code, description, reward, validity, eligibility (tier, min_spend), frequency cap, purpose, " +
+		"products and hold-out share.",
+	"GET /v1/offers":        "The offer catalogue.",
+	"GET /v1/offers/report": "Each offer's uplift: customers shown it against its hold-out group, and who of each ordered afterwards.",
+	"GET /v1/customers/{id}/offers": "The offers this customer may be shown now, after the permission decision, with the reasons " +
+		"and recommendations; the offers withheld and why.",
+	"POST /v1/customers/{id}/offers/{code}/redemptions": "Record an offer used against one of the customer's orders: the discount, or " +
+		"the bonus points of a points multiplier.",
 	"GET /v1/ingest/drops": "What minimisation dropped from a write key's messages (undeclared, invalid, PII, limits), by " +
 		"name; never values.",
 

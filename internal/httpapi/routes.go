@@ -91,6 +91,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.consolePageRoutes()...)
 	rs = append(rs, s.sourceRoutes()...)
 	rs = append(rs, s.segmentRoutes()...)
+	rs = append(rs, s.loyaltyRoutes()...)
 	return append(rs, s.duplicateRoutes()...)
 }
 

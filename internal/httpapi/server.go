@@ -32,7 +32,9 @@ import (
 	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/keys"
+	"github.com/stewardhq/steward/internal/loyalty"
 	"github.com/stewardhq/steward/internal/notice"
+	"github.com/stewardhq/steward/internal/offer"
 	"github.com/stewardhq/steward/internal/portal"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/quality"
@@ -119,8 +121,11 @@ type Server struct {
 	// call, which Twilio's signature covers.
 	Sources *source.Service
 	// Segments serves segments, trends, audience exports and destinations.
-	Segments      *segment.Service
-	PublicURL     string
+	Segments  *segment.Service
+	PublicURL string
+	// Loyalty runs the loyalty programme; Offers the offer catalogue.
+	Loyalty       *loyalty.Service
+	Offers        *offer.Service
 	deliveries    *prometheus.CounterVec
 	ingestMetrics *ingestMetrics
 	trackSlots    chan struct{}

@@ -334,3 +334,7 @@ func (s *Service) Ask(ctx context.Context, sess Session, typ string) (*rights.Re
 func (s *Service) Download(ctx context.Context, sess Session, requestID string) ([]byte, error) {
 	return s.d.Rights.DownloadOwn(as(ctx, sess.CustomerID), sess.CustomerID, requestID)
 }
+
+// As is the context of the signed-in customer acting on a page the portal shows, for the
+// services the page reads besides the portal's own (the loyalty member card).
+func As(ctx context.Context, customerID string) context.Context { return as(ctx, customerID) }

@@ -55,6 +55,14 @@ func NewRegistry(rows Rows, trail audit.Store, requests Store) Registry {
 		r.part("portal_tokens", r.delete(cascade), note("Privacy portal sign-ins", "Links and sessions you opened the privacy portal with, kept only as hashes until they end.")),
 		r.part("form_confirmations", r.delete(cascade), r.rowsOf("Choices waiting for your confirmation", "Consents you gave in one of our forms that take effect only when you follow the link we e-mailed you.")),
 		r.part("duplicates", r.delete(cascade), r.rowsOf("Duplicate checks", "Times another record was found to be possibly you, how sure the check was, and what was decided.")),
+		// The loyalty programme and offers name the customer without a foreign key: erasure
+		// deletes their rows here.
+		r.part("loyalty_accounts", r.delete(""), r.rowsOf("Loyalty membership", "Your points balance and tier.")),
+		r.part("loyalty_entries", r.delete(""), r.rowsOf("Loyalty points statement", "Every point you earned, redeemed, lost to expiry or had adjusted, and why.")),
+		r.part("loyalty_tier_changes", r.delete(""), r.rowsOf("Loyalty tier changes", "When your tier changed and the qualifying points at the time.")),
+		r.part("loyalty_pending", r.delete(""), none),
+		r.part("offer_exposures", r.delete(""), r.rowsOf("Offers considered for you", "Offers you were eligible for, and whether you were shown them or were in the group that measures an offer's effect.")),
+		r.part("offer_redemptions", r.delete(""), r.rowsOf("Offers you used", "The offers you redeemed and the orders you used them on.")),
 		r.part("consent_records", r.keep("Kept as the proof of what you agreed to and withdrew, which the law requires us to be able to show; it holds a random id, purposes, policy versions and keyed hashes, and no contact details; the evidence of how each choice reached us (browser, form) is removed."),
 			r.rowsOf("Consents", "Every consent, withdrawal, objection and restriction you gave, with the privacy-policy version and how it reached us.")),
 		r.part("segment_members", r.delete("You leave every segment; destinations you were sent to are sent your removal."),

@@ -341,3 +341,6 @@ func (e *Engine) AuditSources() []string { return e.db.auditSources() }
 func (e *Engine) CustomerTables(ctx context.Context) ([]string, error) {
 	return e.db.customerTables(ctx, e.backend.CustomerTablesSQL())
 }
+
+// Loyalty is the loyalty programme's repository.
+func (e *Engine) Loyalty() *Loyalty { return &Loyalty{e.db} }

@@ -47,6 +47,12 @@ var customerRows = map[string]rowsOf{
 	"segment_export_members": {where: `customer_id = $1`, cols: `export_id`},
 	"destination_deliveries": {where: `customer_id = $1 AND NOT (action = 'remove' AND state = 'pending')`,
 		cols: `destination_id, action, state, created_at, delivered_at`, order: `ORDER BY id`},
+	"loyalty_accounts":     {where: `customer_id = $1`, cols: `balance, tier, tier_since, joined_at`},
+	"loyalty_entries":      {where: `customer_id = $1`, cols: `kind, points, balance, cause, ref, order_id, reason, expires_at, at`, order: `ORDER BY id`},
+	"loyalty_tier_changes": {where: `customer_id = $1`, cols: `from_tier, to_tier, qualifying, at`, order: `ORDER BY id`},
+	"loyalty_pending":      {where: `customer_id = $1`},
+	"offer_exposures":      {where: `customer_id = $1`, cols: `offer_id, holdout, at`, order: `ORDER BY at`},
+	"offer_redemptions":    {where: `customer_id = $1`, cols: `offer_id, order_id, at`, order: `ORDER BY at`},
 }
 
 // ExportRows implements rights.Rows. Exports read the customer's rows only, never the pair

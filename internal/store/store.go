@@ -147,6 +147,7 @@ func (db *core) prepareWrites(ctx context.Context) error {
 	qs = append(qs, keyStatements()...)
 	qs = append(qs, activityStatements()...)
 	qs = append(qs, orderStatements()...)
+	qs = append(qs, db.ledgerStatements()...)
 	for _, c := range []chainSQL{db.mainSQL, db.accessSQL} {
 		if c.head != "" {
 			qs = append(qs, c.head+db.d.ForUpdate, c.headUpdate)

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"erasure ledger", testErasureLedger},
 		{"erasure of a merge tree", testErasureMergeTree},
 		{"search tokens", testSearchTokens},
+		{"loyalty ledger", testLoyaltyLedger},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
