@@ -311,17 +311,19 @@ func TestImportUploadResumes(t *testing.T) {
 	var st importer.Status
 	_ = json.Unmarshal([]byte(body), &st)
 
-	// A node whose leases end at once dies after its first checkpoint.
+	// The node that received the upload (its job is reserved for it), with leases that end at
+	// once, dies after its first checkpoint.
 	ctx, stop := context.WithCancel(context.Background())
+	owner := e.app.Runner.Owner()
 	dying := &stopAfterCheckpoint{Store: e.app.Store.Jobs(), stop: stop}
 	a := e.app
 	imports, err := importer.New(importer.Deps{Uploads: a.Store.Imports(), Jobs: dying, Writer: a.Ingest, Ledger: a.Consents,
 		Norm: a.Vault.Normalizer(), Catalog: a.Catalog, Keys: a.Keys, Dir: a.Config.ImportSpoolDir(), MaxBytes: a.Config.ImportMaxBytes,
-		Owner: "dying", Lease: time.Millisecond, Audit: a.Store.Audit()})
+		Owner: owner, Lease: time.Millisecond, Audit: a.Store.Audit()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner, err := job.NewRunner(job.RunnerDeps{Store: dying, Owner: "dying", Lease: time.Millisecond,
+	runner, err := job.NewRunner(job.RunnerDeps{Store: dying, Owner: owner, Lease: time.Millisecond,
 		Steps: map[string]job.Step{importer.JobKind: imports.Step}})
 	if err != nil {
 		t.Fatal(err)

@@ -3,11 +3,13 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/ingest"
+	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
 
@@ -77,5 +79,62 @@ func TestEventPartitionsDroppedWhole(t *testing.T) {
 		if err := raw.QueryRow(`SELECT to_regclass($1)::text`, partition(m)).Scan(&gone); err != nil || !gone.Valid {
 			t.Fatalf("partition %s missing (%v)", partition(m), err)
 		}
+	}
+}
+
+// TestEventPartitionsMigrateStoredEvents: an installation with events, from before the
+// partitioning, keeps every event with its id through the migration, each in the month it was
+// received in (the oldest two years back), and new events take ids after the old ones.
+func TestEventPartitionsMigrateStoredEvents(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	raw, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []store.Migration
+	for _, m := range ms {
+		if m.Version < 28 {
+			before = append(before, m)
+		}
+	}
+	if err := store.Migrate(ctx, raw, before, ""); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	old := now.AddDate(-2, 0, 0)
+	if _, err := raw.Exec(`INSERT INTO customers (id, version, master_version, dkey, sealed, plain, created_at, updated_at) VALUES ('c1', 1, 1, '\x00', '\x00', '{}', 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{old, old, now} {
+		if _, err := raw.Exec(`INSERT INTO events (customer_id, key_id, type, name, category, at, received_at, expires_at, plain) VALUES ('c1', 'k', 'track', 'Order Completed', 'behavioural', $1, $1, 0, '{}')`, at.UnixMicro()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var maxID int64
+	if err := raw.QueryRow(`SELECT MAX(id) FROM events`).Scan(&maxID); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(ctx, url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := raw.QueryRow(`SELECT COUNT(*) FROM events_` + old.Format("y2006m01")).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("the oldest month holds %d events (%v), want 2", n, err)
+	}
+	var ids string
+	if err := raw.QueryRow(`SELECT string_agg(id::text, ',' ORDER BY id) FROM events`).Scan(&ids); err != nil || ids != fmt.Sprintf("%d,%d,%d", maxID-2, maxID-1, maxID) {
+		t.Fatalf("ids after the migration: %s (%v)", ids, err)
+	}
+	var next int64
+	if err := raw.QueryRow(`INSERT INTO events (customer_id, key_id, type, name, category, at, received_at, expires_at, plain) VALUES ('c1', 'k', 'track', 'x', 'behavioural', $1, $1, 0, '{}') RETURNING id`, now.UnixMicro()).Scan(&next); err != nil || next <= maxID {
+		t.Fatalf("a new event's id %d (%v), want after %d", next, err, maxID)
 	}
 }
