@@ -558,6 +558,15 @@ func bumpDecisions(ctx context.Context, tx *sql.Tx, a, b string) error {
 }
 
 func (t *ingestTx) InsertEvents(ctx context.Context, evs []ingest.EventRow) error {
+	if f := t.db.d.EventMonths; f != nil {
+		received := make([]time.Time, len(evs))
+		for i, e := range evs {
+			received[i] = e.ReceivedAt
+		}
+		if err := f(ctx, t.db.write, received); err != nil {
+			return err
+		}
+	}
 	for from, n := 0, 0; from < len(evs); from += n {
 		n = batchRows(len(evs) - from)
 		part := evs[from : from+n]

@@ -43,6 +43,11 @@ type Dialect struct {
 	// transaction: PostgreSQL drops whole months of expired events there (and creates the
 	// coming months' partitions), returning how many events went.
 	PurgeEvents func(ctx context.Context, db *sql.DB, now time.Time) (int64, error)
+	// EventMonths, when set, runs before events are inserted, outside their transaction, with
+	// the times they were received: PostgreSQL makes sure each one's month has its partition,
+	// so an event received beyond the months made ahead (a node whose clock or purge job ran
+	// late) is stored rather than refused.
+	EventMonths func(ctx context.Context, db *sql.DB, received []time.Time) error
 	// JSONTable is a table expression "j" whose column "value" yields the strings of the JSON
 	// array bound as parameter %d, so that thousands of ids travel as one parameter: binding
 	// them one by one costs more than the look-ups themselves.

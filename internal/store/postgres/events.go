@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +22,34 @@ func ensurePartitions(ctx context.Context, db *sql.DB, now time.Time) error {
 	_, err := db.ExecContext(ctx, `SELECT steward_event_partitions($1, $2)`, from.UnixMicro(), to.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("events partitions: %w", err)
+	}
+	return nil
+}
+
+// madeMonths remembers, per database, the months whose partition this process has seen made,
+// so that only the first event of a month asks the database.
+var madeMonths sync.Map // monthKey → struct{}
+
+type monthKey struct {
+	db    *sql.DB
+	month int64
+}
+
+// eventMonths makes sure the month of every received time has its events partition before
+// the events are inserted. It runs on its own connection, outside the inserting transaction,
+// so a partition made for it commits at once and never holds the parent table locked for
+// the length of an ingest transaction.
+func eventMonths(ctx context.Context, db *sql.DB, received []time.Time) error {
+	for _, t := range received {
+		m := monthStart(t)
+		k := monthKey{db, m.UnixMicro()}
+		if _, ok := madeMonths.Load(k); ok {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, `SELECT steward_event_partitions($1, $2)`, m.UnixMicro(), m.AddDate(0, 1, 0).UnixMicro()); err != nil {
+			return fmt.Errorf("events partition: %w", err)
+		}
+		madeMonths.Store(k, struct{}{})
 	}
 	return nil
 }
@@ -63,6 +92,9 @@ func purgeEvents(ctx context.Context, db *sql.DB, now time.Time) (int64, error) 
 			continue // events may still arrive in it
 		}
 		n, err := dropIfExpired(ctx, db, name, now)
+		// A month dropped must be asked for again should an event of it arrive (only a clock
+		// set back could send one).
+		madeMonths.Delete(monthKey{db, time.Date(y, time.Month(mo), 1, 0, 0, 0, 0, time.UTC).UnixMicro()})
 		if err != nil {
 			return dropped, err
 		}
