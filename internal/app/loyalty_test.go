@@ -42,14 +42,7 @@ func loyaltyAtTheTill(t *testing.T, db string) {
 	for _, id := range []string{ada, cy, dee} {
 		e.consentToAll(id)
 	}
-	mustDo := func(c call, want int) string {
-		t.Helper()
-		code, body := e.do(c)
-		if code != want {
-			t.Fatalf("%s %s: got %d %s, want %d", c.method, c.path, code, body, want)
-		}
-		return body
-	}
+	mustDo := e.mustDo
 	// The till records an order by phone number: the customer is found, enrolled and earns.
 	mustDo(call{method: "POST", path: "/v1/orders", role: "till", body: `{"phone":"07911 123456","order_id":"T-1","currency":"GBP","total":300,"items":[{"sku":"MUG","price":100,"quantity":3}]}`}, 200)
 	var found struct {

@@ -21,14 +21,7 @@ func TestOfferSegmentsPostgres(t *testing.T) { offerSegments(t, pgtest.URL(t)) }
 func offerSegments(t *testing.T, db string) {
 	e := newEnv(t, db)
 	sys := authz.WithActor(context.Background(), authz.System)
-	mustDo := func(c call, want int) string {
-		t.Helper()
-		code, body := e.do(c)
-		if code != want {
-			t.Fatalf("%s %s: got %d %s, want %d", c.method, c.path, code, body, want)
-		}
-		return body
-	}
+	mustDo := e.mustDo
 	// Scotland buys mugs with tea, Wales mugs with coffee, Cornwall (two people) mugs with
 	// scones. The first of each region has not ordered, so nothing is left out of their
 	// recommendations as already bought.
@@ -155,4 +148,14 @@ func offerSegments(t *testing.T, db string) {
 func has(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
+}
+
+// mustDo sends c and fails the test unless it answers want; it returns the body.
+func (e *env) mustDo(c call, want int) string {
+	e.t.Helper()
+	code, body := e.do(c)
+	if code != want {
+		e.t.Fatalf("%s %s: got %d %s, want %d", c.method, c.path, code, body, want)
+	}
+	return body
 }
