@@ -33,7 +33,7 @@ func (a *App) openLoyalty(cfg config.Config) error {
 		return err
 	}
 	a.Offers, err = offer.New(offer.Deps{Store: a.Store.Offers(), Orders: a.Store.Offers(), Permissions: a.Consents, Loyalty: a.Loyalty,
-		Trees: a.Store.Loyalty(), Catalog: a.Catalog, Audit: a.Store.Audit(), Secret: a.Keys.KeyedHash(holdoutLabel, nil), Clock: a.Clock})
+		Trees: a.Store.Loyalty(), Segments: a.Store.Segments(), Catalog: a.Catalog, Audit: a.Store.Audit(), Secret: a.Keys.KeyedHash(holdoutLabel, nil), Clock: a.Clock})
 	return err
 }
 

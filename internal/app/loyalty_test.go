@@ -42,14 +42,7 @@ func loyaltyAtTheTill(t *testing.T, db string) {
 	for _, id := range []string{ada, cy, dee} {
 		e.consentToAll(id)
 	}
-	mustDo := func(c call, want int) string {
-		t.Helper()
-		code, body := e.do(c)
-		if code != want {
-			t.Fatalf("%s %s: got %d %s, want %d", c.method, c.path, code, body, want)
-		}
-		return body
-	}
+	mustDo := e.mustDo
 	// The till records an order by phone number: the customer is found, enrolled and earns.
 	mustDo(call{method: "POST", path: "/v1/orders", role: "till", body: `{"phone":"07911 123456","order_id":"T-1","currency":"GBP","total":300,"items":[{"sku":"MUG","price":100,"quantity":3}]}`}, 200)
 	var found struct {
@@ -155,9 +148,9 @@ func loyaltyAtTheTill(t *testing.T, db string) {
 	mustDo(call{method: "POST", path: "/v1/orders", role: "till", body: `{"customer_id":"` + bob + `","order_id":"B-1","currency":"GBP","total":20,"items":[{"sku":"MUG","price":10,"quantity":1},{"sku":"SPOON","price":10,"quantity":1}]}`}, 200)
 	mustDo(call{method: "POST", path: "/v1/customers/" + bob + "/consents", role: "owner", body: `{"purpose":"personalization","granted":false,"policy_version":"2026-01","source":"api"}`}, 201)
 
-	// Offers: a segment condition is refused until segments exist.
+	// Offers: a segment condition names a segment that exists.
 	body = mustDo(call{method: "POST", path: "/v1/offers", role: "owner", body: `{"code":"VIP","description":"For a segment","reward":{"kind":"percentage","value":5},"valid_from":"2020-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z","eligibility":[{"kind":"segment","segment":"vip"}]}`}, 422)
-	if !strings.Contains(body, "segment eligibility is not available yet") {
+	if !strings.Contains(body, `segment \"vip\" does not exist`) {
 		t.Fatalf("segment offer: %s", body)
 	}
 	mustDo(call{method: "POST", path: "/v1/offers", role: "owner", body: `{"code":"MUG10","description":"10% off mugs","reward":{"kind":"percentage","value":10},"valid_from":"2020-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z","eligibility":[{"kind":"min_spend","amount":100}],"products":["MUG"],"frequency_cap":{"count":1,"days":30}}`}, 201)

@@ -1,9 +1,9 @@
 // Package offer is the offer catalogue and the decision which offers a customer may be shown
-// now: eligibility (tier, minimum spend), validity, a frequency cap, the permission decision
-// for the purpose an offer serves (personalised offers need consent, and a Global Privacy
-// Control signal opts out), a random hold-out group per offer to measure its uplift, and
+// now: eligibility (tier, minimum spend, membership of a segment of the offer's own
+// purpose), validity, a frequency cap, the permission decision for the purpose an offer
+// serves (personalised offers need consent, and a Global Privacy Control signal opts out), a random hold-out group per offer to measure its uplift, and
 // item-to-item recommendations from what customers who allow personalisation bought
-// together.
+// together — the members of the offer's segment, when enough of them have ordered.
 //
 // Invariants: an offer is shown only after the permission decision allowed its purpose for
 // the customer at that moment; a customer in an offer's hold-out group is never shown it and

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -20,6 +21,7 @@ import (
 	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/loyalty"
 	"github.com/stewardhq/steward/internal/problem"
+	"github.com/stewardhq/steward/internal/segment"
 )
 
 // Reward kinds.
@@ -30,8 +32,6 @@ const (
 )
 
 // Eligibility kinds. Each condition of an offer is one of them; a customer must meet all.
-// A segment condition is named so that offers can be written for it, and is refused until
-// segments exist on this server.
 const (
 	EligibleTier     = "tier"
 	EligibleMinSpend = "min_spend"
@@ -68,7 +68,8 @@ type Reward struct {
 }
 
 // Condition is one eligibility condition: a tier (Tiers lists the tiers that qualify), a
-// minimum spend over the last Days days, or a segment.
+// minimum spend over the last Days days, or a segment (Segment is its id) the customer is a
+// member of now.
 type Condition struct {
 	Kind    string   `json:"kind"`
 	Tiers   []string `json:"tiers,omitempty"`
@@ -153,7 +154,9 @@ func (o *Offer) check(cat *catalog.Catalog, p *loyalty.Programme) error {
 				return problem.InvalidField("eligibility", "eligibility[%d]: days must be between 1 and 3660", i)
 			}
 		case EligibleSegment:
-			return problem.New(problem.Invalid, "eligibility[%d]: segment eligibility is not available yet; use a tier or a minimum spend", i)
+			if strings.TrimSpace(c.Segment) == "" {
+				return problem.InvalidField("eligibility", "eligibility[%d]: a segment condition names the segment's id", i)
+			}
 		default:
 			return problem.InvalidField("eligibility", "eligibility[%d]: kind must be tier, min_spend or segment", i)
 		}
@@ -234,9 +237,9 @@ type OrderFacts interface {
 	Spend(ctx context.Context, ids []string, since time.Time) (float64, error)
 	// Order returns the customer an order belongs to and its total; NotFound if unknown.
 	Order(ctx context.Context, orderID string) (customerID string, total float64, err error)
-	// Baskets calls fn with the products of each order of the customers given, at most
-	// limit orders, newest first.
-	Baskets(ctx context.Context, customerIDs []string, limit int, fn func(products []string)) error
+	// Baskets calls fn with the customer and the products of each order of the customers
+	// given, at most limit orders, newest first.
+	Baskets(ctx context.Context, customerIDs []string, limit int, fn func(customerID string, products []string)) error
 	// Customers lists customers that placed orders, after after by id, up to limit.
 	Buyers(ctx context.Context, after string, limit int) ([]string, error)
 }
@@ -278,6 +281,17 @@ type Trees interface {
 	Tree(ctx context.Context, id string) (root string, tree []string, err error)
 }
 
+// Segments is what offers read of segments: whether a segment exists and for which purpose,
+// who its members are now, and which segments a customer belongs to.
+type Segments interface {
+	// Segment returns NotFound for an unknown id.
+	Segment(ctx context.Context, id string) (segment.Segment, error)
+	// Memberships says which segments each of ids belongs to now.
+	Memberships(ctx context.Context, ids []string) (map[string][]string, error)
+	// Members pages a segment's member ids, by id.
+	Members(ctx context.Context, segmentID, after string, limit int) ([]string, error)
+}
+
 // Deps builds the service; Clock may be nil. Secret keys the hold-out draw.
 type Deps struct {
 	Store       Store
@@ -285,6 +299,7 @@ type Deps struct {
 	Permissions Permissions
 	Loyalty     Loyalty
 	Trees       Trees
+	Segments    Segments
 	Catalog     *catalog.Catalog
 	Audit       Auditor
 	Secret      []byte
@@ -298,17 +313,20 @@ type Auditor interface {
 
 // Service runs the offers.
 type Service struct {
-	d    Deps
-	recs *coPurchase
+	d Deps
+	// mu guards recs: the co-purchase counts over everyone ("") and over each segment an
+	// offer is bound to, by segment id.
+	mu   sync.Mutex
+	recs map[string]*coPurchase
 }
 
 // New builds the service.
 func New(d Deps) (*Service, error) {
-	if d.Store == nil || d.Orders == nil || d.Permissions == nil || d.Loyalty == nil || d.Trees == nil || d.Catalog == nil || d.Audit == nil || len(d.Secret) == 0 {
-		return nil, errors.New("offer: store, orders, permissions, loyalty, trees, catalog, audit and secret are required")
+	if d.Store == nil || d.Orders == nil || d.Permissions == nil || d.Loyalty == nil || d.Trees == nil || d.Segments == nil || d.Catalog == nil || d.Audit == nil || len(d.Secret) == 0 {
+		return nil, errors.New("offer: store, orders, permissions, loyalty, trees, segments, catalog, audit and secret are required")
 	}
 	d.Clock = clock.Or(d.Clock)
-	return &Service{d: d, recs: &coPurchase{}}, nil
+	return &Service{d: d, recs: map[string]*coPurchase{}}, nil
 }
 
 // Audit actions.
@@ -327,6 +345,9 @@ func (s *Service) Create(ctx context.Context, o Offer) (Offer, error) {
 	if err := o.check(s.d.Catalog, s.d.Loyalty.Programme()); err != nil {
 		return Offer{}, err
 	}
+	if err := s.checkSegments(ctx, o); err != nil {
+		return Offer{}, err
+	}
 	o.ID, o.CreatedAt = ident.New(), s.d.Clock().UTC().Truncate(time.Microsecond)
 	if o.Products == nil {
 		o.Products = []string{}
@@ -337,6 +358,31 @@ func (s *Service) Create(ctx context.Context, o Offer) (Offer, error) {
 		return Offer{}, err
 	}
 	return o, nil
+}
+
+// checkSegments refuses a segment condition naming a segment that does not exist, or one
+// built for another purpose than the offer's: membership is decided under the permission
+// decision for the segment's purpose, so only a segment of the offer's own purpose says that
+// its members may be chosen for what the offer does. A segment of analytics, say, counts
+// people who never agreed to be picked out for a personalised offer.
+func (s *Service) checkSegments(ctx context.Context, o Offer) error {
+	for i, c := range o.Eligibility {
+		if c.Kind != EligibleSegment {
+			continue
+		}
+		seg, err := s.d.Segments.Segment(ctx, c.Segment)
+		if problem.Is(err, problem.NotFound) {
+			return problem.InvalidField("eligibility", "eligibility[%d]: segment %q does not exist", i, c.Segment)
+		}
+		if err != nil {
+			return err
+		}
+		if seg.Purpose != o.Purpose {
+			return problem.InvalidField("eligibility", "eligibility[%d]: segment %q was built for purpose %s, and the offer serves %s; an offer may only use a segment of its own purpose",
+				i, c.Segment, seg.Purpose, o.Purpose)
+		}
+	}
+	return nil
 }
 
 // List is the catalogue. Needs catalog.read.
@@ -397,6 +443,8 @@ func (s *Service) decide(ctx context.Context, id string, byRole bool) (Decision,
 	decisions := map[string]consent.Decision{}
 	var tier string
 	tierRead := false
+	var segments []string // the segments the customer belongs to now
+	segmentsRead := false
 	var exposures []Exposure
 	var shownPurposes []string
 	for _, o := range offers {
@@ -447,6 +495,20 @@ func (s *Service) decide(ctx context.Context, id string, byRole bool) (Decision,
 				} else {
 					reasons = append(reasons, "spent at least "+ftoa(c.Amount)+" over the last "+itoa(c.Days)+" days")
 				}
+			case EligibleSegment:
+				if !segmentsRead {
+					m, err := s.d.Segments.Memberships(ctx, []string{root})
+					if err != nil {
+						return Decision{}, err
+					}
+					segments, segmentsRead = m[root], true
+				}
+				if !slices.Contains(segments, c.Segment) {
+					withhold("not a member of segment " + c.Segment)
+					eligible = false
+				} else {
+					reasons = append(reasons, "member of segment "+c.Segment)
+				}
 			default:
 				withhold("eligibility " + c.Kind + " is not available")
 				eligible = false
@@ -476,7 +538,7 @@ func (s *Service) decide(ctx context.Context, id string, byRole bool) (Decision,
 		}
 		sh := Shown{Offer: o, Reasons: reasons, Recommendations: []Recommendation{}}
 		if d, ok := decisions["personalization"]; o.Purpose == "personalization" && ok && d.Allowed {
-			if sh.Recommendations, err = s.recommend(ctx, o.Products, tree); err != nil {
+			if sh.Recommendations, err = s.recommend(ctx, o.Products, segmentOf(o), tree); err != nil {
 				return Decision{}, err
 			}
 		}
@@ -490,6 +552,17 @@ func (s *Service) decide(ctx context.Context, id string, byRole bool) (Decision,
 	e := audit.New(ctx, ActionShow, root, nil, strings.Join(slices.Compact(shownPurposes), ","))
 	e.Target = "offers:" + itoa(len(out.Offers))
 	return out, s.d.Audit.AppendAudit(ctx, e)
+}
+
+// segmentOf is the segment whose members' baskets recommend for the offer: its first segment
+// condition, or "" (everyone) when it has none.
+func segmentOf(o Offer) string {
+	for _, c := range o.Eligibility {
+		if c.Kind == EligibleSegment {
+			return c.Segment
+		}
+	}
+	return ""
 }
 
 func capSince(o Offer, now time.Time) time.Time {

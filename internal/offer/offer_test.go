@@ -20,8 +20,8 @@ func programme(t *testing.T) *loyalty.Programme {
 	return p
 }
 
-// TestOfferChecks: every malformed offer is refused naming its field, a segment condition is
-// refused as not available yet, and a good one is normalised (code in capitals, the purpose
+// TestOfferChecks: every malformed offer is refused naming its field, a segment condition
+// must name its segment (whether it exists is the service's check), and a good one is normalised (code in capitals, the purpose
 // personalization, a minimum spend over a year).
 func TestOfferChecks(t *testing.T) {
 	cat, p := catalog.Default(), programme(t)
@@ -55,8 +55,12 @@ func TestOfferChecks(t *testing.T) {
 		}
 	}
 	o = good()
+	o.Eligibility = []Condition{{Kind: EligibleSegment, Segment: " "}}
+	if err := o.check(cat, p); !problem.Is(err, problem.Invalid) || !strings.Contains(problem.Detail(err), "names the segment's id") {
+		t.Errorf("segment without an id: %v", err)
+	}
 	o.Eligibility = []Condition{{Kind: EligibleSegment, Segment: "vip"}}
-	if err := o.check(cat, p); !problem.Is(err, problem.Invalid) || !strings.Contains(problem.Detail(err), "segment eligibility is not available yet") {
+	if err := o.check(cat, p); err != nil {
 		t.Errorf("segment: %v", err)
 	}
 }

@@ -188,20 +188,20 @@ func (db *Offers) Order(ctx context.Context, orderID string) (string, float64, e
 }
 
 // Baskets implements offer.OrderFacts.
-func (db *Offers) Baskets(ctx context.Context, ids []string, limit int, fn func([]string)) error {
+func (db *Offers) Baskets(ctx context.Context, ids []string, limit int, fn func(customerID string, products []string)) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	args := append(anyArgs(ids), limit)
-	rows, err := db.sweep().QueryContext(ctx, `SELECT items FROM orders WHERE customer_id IN (`+placeholders(1, len(ids))+`)
+	rows, err := db.sweep().QueryContext(ctx, `SELECT customer_id, items FROM orders WHERE customer_id IN (`+placeholders(1, len(ids))+`)
 		AND status <> 'cancelled' ORDER BY placed_at DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return db.translate(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var items string
-		if err := rows.Scan(&items); err != nil {
+		var customerID, items string
+		if err := rows.Scan(&customerID, &items); err != nil {
 			return db.translate(err)
 		}
 		var lines []struct {
@@ -219,7 +219,7 @@ func (db *Offers) Baskets(ctx context.Context, ids []string, limit int, fn func(
 				ps = append(ps, l.SKU)
 			}
 		}
-		fn(ps)
+		fn(customerID, ps)
 	}
 	return db.translate(rows.Err())
 }
