@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -48,11 +47,22 @@ func encodeTokens(tokens []int64) string {
 	return string(append(b, ']'))
 }
 
-// decodeTokens reads a list encodeTokens wrote.
+// decodeTokens reads a list encodeTokens wrote (by hand: encoding/json took a tenth of a
+// move's time).
 func decodeTokens(s string) ([]int64, error) {
-	var out []int64
-	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		return nil, fmt.Errorf("search list: %w", err)
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, fmt.Errorf("search list: not a JSON array")
+	}
+	out := make([]int64, 0, strings.Count(s, ",")+1)
+	for f := range strings.SplitSeq(s[1:len(s)-1], ",") {
+		if f == "" {
+			continue
+		}
+		t, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("search list: %w", err)
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }
@@ -119,8 +129,10 @@ func (db *core) deleteTokens(ctx context.Context, tx *sql.Tx, id string, tokens 
 }
 
 // mergeSearch moves up to mergeMost pending lists into search_tokens inside tx, oldest first,
-// and says how many it moved. On PostgreSQL the lists another transaction holds (a change to
-// the customer, another node's move) are left to the next move.
+// and says how many it moved. The tokens are sorted here and inserted in the index's order: the
+// same move done by the engine (its JSON table, its sorter) cost a quarter more. On PostgreSQL
+// the lists another transaction holds (a change to the customer, another node's move) are left
+// to the next move.
 func (db *core) mergeSearch(ctx context.Context, tx *sql.Tx) (int, error) {
 	lock := ""
 	if db.d.ForUpdate != "" {
@@ -267,8 +279,11 @@ const searchTokensOf = `customer_id = $1 AND token IN (SELECT CAST(j.value AS BI
 
 // rowsWhere is t's condition as this engine runs it.
 func (db *core) rowsWhere(t rowsOf) string {
-	return strings.Replace(t.where, "{list}", strings.Replace(db.d.JSONTable, "$%d", "l.tokens", 1), 1)
+	return strings.Replace(t.where, "{list}", db.listTable(), 1)
 }
+
+// listTable is the engine's table "j" of the tokens of the search list l.
+func (db *core) listTable() string { return strings.Replace(db.d.JSONTable, "$%d", "l.tokens", 1) }
 
 // pendingList is a customer's list that is not in search_tokens yet.
 type pendingList struct {
