@@ -5,7 +5,7 @@
 -- merged = 0: the tokens are in this row alone, pending. A create writes one such row, next to
 -- the customer rows it appends anyway, instead of a dozen rows at scattered places of
 -- search_tokens; the writer moves the pending rows into search_tokens in sorted batches of
--- thousands of customers (see internal/store/search.go), and searches read the few pending
+-- hundreds of customers (see internal/store/search.go), and searches read the few pending
 -- rows besides search_tokens. merged = 1: the tokens are in search_tokens too.
 CREATE TABLE search_lists (
     customer_id TEXT PRIMARY KEY,
