@@ -72,4 +72,8 @@ func (a *App) maintainOnce(ctx context.Context) {
 	if _, err := a.Imports.Sweep(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Error("deleting finished import uploads failed", "err", err)
 	}
+	// Creates leave their search tokens pending until enough wait; a quiet spell's few go now.
+	if _, err := a.Store.Customers().MergeSearch(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Error("moving pending search tokens failed", "err", err)
+	}
 }

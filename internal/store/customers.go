@@ -23,7 +23,6 @@ var _ customer.KeyStore = (*Customers)(nil)
 const (
 	customerColumns = `id, version, master_version, dkey, sealed, plain, created_at, updated_at`
 	indexDelete     = `DELETE FROM blind_index WHERE customer_id = $1`
-	searchDelete    = `DELETE FROM search_tokens WHERE customer_id = $1`
 )
 
 // customerColumnsOfC is customerColumns of a customers table aliased c, for joins.
@@ -76,7 +75,7 @@ func (db *core) InsertCreations(ctx context.Context, tx *sql.Tx, cs []*Creation)
 			for _, ix := range r.Index {
 				index = append(index, ix.Field, ix.Token, r.ID)
 			}
-			tokens = appendSearchRows(tokens, r)
+			tokens = appendSearchLists(tokens, r)
 		}
 	}
 	if err := db.insertRows(ctx, tx, db.customerRows, rows); err != nil {
@@ -85,7 +84,7 @@ func (db *core) InsertCreations(ctx context.Context, tx *sql.Tx, cs []*Creation)
 	if err := db.insertRows(ctx, tx, db.indexRows, index); err != nil {
 		return err
 	}
-	if err := db.insertRows(ctx, tx, db.searchRows, tokens); err != nil {
+	if err := db.insertSearchLists(ctx, tx, tokens); err != nil {
 		return err
 	}
 	for _, c := range cs {

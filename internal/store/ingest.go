@@ -471,7 +471,7 @@ func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record)
 		for _, ix := range r.Index {
 			index = append(index, ix.Field, ix.Token, r.ID)
 		}
-		tokens = appendSearchRows(tokens, r)
+		tokens = appendSearchLists(tokens, r)
 	}
 	if err := t.db.insertRows(ctx, t.tx, t.db.customerRows, args); err != nil {
 		return err
@@ -479,7 +479,7 @@ func (t *ingestTx) CreateCustomers(ctx context.Context, recs []*customer.Record)
 	if err := t.db.insertRows(ctx, t.tx, t.db.indexRows, index); err != nil {
 		return err
 	}
-	return t.db.insertRows(ctx, t.tx, t.db.searchRows, tokens)
+	return t.db.insertSearchLists(ctx, t.tx, tokens)
 }
 
 func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev int64) error {

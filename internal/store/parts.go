@@ -18,7 +18,7 @@ func (db *Rights) DeleteRows(ctx context.Context, table, id string) (int64, erro
 	}
 	var n int64
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+t.where, id)
+		res, err := tx.ExecContext(ctx, db.native(`DELETE FROM `+table+` WHERE `+db.rowsWhere(t)), id)
 		if err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ func (db *Rights) CountRows(ctx context.Context, table, id string) (int64, error
 	}
 	for _, src := range srcs {
 		var n int64
-		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM `+src+table+` WHERE `+t.where, id).Scan(&n); err != nil {
+		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM `+src+table+` WHERE `+db.rowsWhere(t), id).Scan(&n); err != nil {
 			return 0, db.translate(err)
 		}
 		total += n

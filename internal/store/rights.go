@@ -65,10 +65,9 @@ func (db *Rights) BeginErasure(ctx context.Context, e rights.LedgerEntry, suppre
 		}
 		n, _ := res.RowsAffected()
 		out = append(out, rights.Outcome{Table: "blind_index", Deleted: n})
-		if res, err = tx.ExecContext(ctx, `DELETE FROM search_tokens WHERE customer_id = $1`, e.CustomerID); err != nil {
+		if n, err = db.eraseSearch(ctx, tx, e.CustomerID); err != nil {
 			return err
 		}
-		n, _ = res.RowsAffected()
 		out = append(out, rights.Outcome{Table: "search_tokens", Deleted: n})
 		// Consent records stay as proof, but not their evidence: the sealed part would no
 		// longer open once the key below is gone, and is emptied anyway, with the clear

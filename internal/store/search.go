@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/stewardhq/steward/internal/customer"
@@ -15,44 +16,363 @@ import (
 
 var _ customer.SearchStore = (*Customers)(nil)
 
-// appendSearchRows appends the rows of r's search tokens to args.
-func appendSearchRows(args []any, r *customer.Record) []any {
-	for _, t := range r.Search {
-		args = append(args, t, r.ID)
+// Search tokens live in two tables (see the migration creating search_lists): search_tokens,
+// one row per token and customer, which searches read by token; and search_lists, one row per
+// customer holding its tokens as a JSON array, through which a change or an erasure finds what
+// to delete by search_tokens' primary key. A create writes its list alone, pending (merged =
+// 0): a dozen rows at scattered places of search_tokens was what a create's search tokens
+// cost, in B-tree work and in the pages each commit rewrites. The write transaction that
+// brings this process's pending lists to mergeAt moves them into search_tokens, sorted, in
+// one pass (mergeSearch), and searches read the pending lists besides search_tokens.
+const (
+	// mergeAt is how many customers' lists this process lets wait before a write moves them;
+	// a search reads at most about this many pending lists besides the index. A move's gain
+	// is mostly the tokens many customers share (a town, a mail domain, a common name), whose
+	// pages it writes once instead of once a commit, and a few hundred customers already
+	// take most of it: moving every 2,048 cost creates no less, and made each search read
+	// eight times as many pending lists (a partial e-mail search took three to ten times as
+	// long).
+	mergeAt = 256
+	// mergeMost bounds one move, so that lists left by an earlier process do not make one
+	// transaction long.
+	mergeMost = 8192
+)
+
+// encodeTokens is a token list as search_lists stores it: a JSON array of integers, which
+// both engines' JSON table functions read in SQL.
+func encodeTokens(tokens []int64) string {
+	b := make([]byte, 0, 2+12*len(tokens))
+	b = append(b, '[')
+	for i, t := range tokens {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, t, 10)
 	}
-	return args
+	return string(append(b, ']'))
+}
+
+// decodeTokens reads a list encodeTokens wrote (by hand: encoding/json took a tenth of a
+// move's time).
+func decodeTokens(s string) ([]int64, error) {
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, fmt.Errorf("search list: not a JSON array")
+	}
+	out := make([]int64, 0, strings.Count(s, ",")+1)
+	for f := range strings.SplitSeq(s[1:len(s)-1], ",") {
+		if f == "" {
+			continue
+		}
+		t, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("search list: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// appendSearchLists appends the row of r's pending search list to args, when r was sealed in
+// this process (customer.Record.Search is nil otherwise).
+func appendSearchLists(args []any, r *customer.Record) []any {
+	if r.Search == nil {
+		return args
+	}
+	return append(args, r.ID, encodeTokens(r.Search), 0)
+}
+
+// insertSearchLists inserts the pending lists in args (appendSearchLists) inside tx, and moves
+// the pending lists into search_tokens when this process has let mergeAt of them wait.
+func (db *core) insertSearchLists(ctx context.Context, tx *sql.Tx, args []any) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if err := db.insertRows(ctx, tx, db.listRows, args); err != nil {
+		return err
+	}
+	if !db.searchCounted.Load() {
+		// What earlier processes left (a command-line import, a stop) counts too, once.
+		var waiting int64
+		if err := db.txQueryRow(ctx, tx, `SELECT COUNT(*) FROM search_lists WHERE merged = 0`).Scan(&waiting); err != nil {
+			return err
+		}
+		db.searchPending.Add(waiting - int64(len(args)/3))
+		db.searchCounted.Store(true)
+	}
+	if db.searchPending.Add(int64(len(args)/3)) < mergeAt {
+		return nil
+	}
+	_, err := db.mergeSearch(ctx, tx)
+	return err
+}
+
+// tokenRow is one row of search_tokens.
+type tokenRow struct {
+	token int64
+	id    string
+}
+
+// insertTokens inserts rows into search_tokens in the index's order, so that the inserts walk
+// the B-tree forward and a page that takes many rows is written once.
+func (db *core) insertTokens(ctx context.Context, tx *sql.Tx, rows []tokenRow) error {
+	slices.SortFunc(rows, func(a, b tokenRow) int { return cmp.Or(cmp.Compare(a.token, b.token), cmp.Compare(a.id, b.id)) })
+	args := make([]any, 0, 2*len(rows))
+	for _, r := range rows {
+		args = append(args, r.token, r.id)
+	}
+	return db.insertRows(ctx, tx, db.searchRows, args)
+}
+
+// deleteTokens deletes id's rows of search_tokens for tokens, by the primary key.
+func (db *core) deleteTokens(ctx context.Context, tx *sql.Tx, id string, tokens []int64) error {
+	if len(tokens) == 0 {
+		return nil
+	}
+	_, err := db.txExec(ctx, tx, `DELETE FROM search_tokens WHERE customer_id = $1 AND token IN (SELECT CAST(j.value AS BIGINT) FROM `+fmt.Sprintf(db.d.JSONTable, 2)+`)`,
+		id, encodeTokens(tokens))
+	return err
+}
+
+// mergeSearch moves up to mergeMost pending lists into search_tokens inside tx, oldest first,
+// and says how many it moved. The tokens are sorted here and inserted in the index's order: the
+// same move done by the engine (its JSON table, its sorter) cost a quarter more. On PostgreSQL
+// the lists another transaction holds (a change to the customer, another node's move) are left
+// to the next move.
+func (db *core) mergeSearch(ctx context.Context, tx *sql.Tx) (int, error) {
+	lock := ""
+	if db.d.ForUpdate != "" {
+		lock = db.d.ForUpdate + " SKIP LOCKED"
+	}
+	rows, err := tx.QueryContext(ctx, db.native(`SELECT customer_id, tokens FROM search_lists WHERE merged = 0 ORDER BY customer_id LIMIT $1`+lock), mergeMost)
+	if err != nil {
+		return 0, err
+	}
+	var ids []string
+	var toks []tokenRow
+	for rows.Next() {
+		var id, list string
+		if err := rows.Scan(&id, &list); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		tokens, err := decodeTokens(list)
+		if err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+		for _, t := range tokens {
+			toks = append(toks, tokenRow{t, id})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if err := db.insertTokens(ctx, tx, toks); err != nil {
+		return 0, err
+	}
+	err = batches(ids, nil, func(args []any) error {
+		_, err := tx.ExecContext(ctx, db.native(`UPDATE search_lists SET merged = 1 WHERE customer_id IN (`+db.idList(1)+`)`), args...)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	// A full move may have left more behind: the next write moves on.
+	if len(ids) < mergeMost {
+		db.searchPending.Store(0)
+	} else {
+		db.searchPending.Store(mergeAt)
+	}
+	return len(ids), nil
+}
+
+// MergeSearch moves every pending search list into search_tokens, in transactions of up to
+// mergeMost customers, and says how many it moved: what a server's maintenance does with the
+// few lists a quiet spell leaves waiting, and a reindex does before it ends.
+func (db *Customers) MergeSearch(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		var n int
+		err := db.transact(ctx, nil, &changes{}, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			n, err = db.mergeSearch(ctx, tx)
+			return err
+		})
+		total += n
+		if err != nil || n < mergeMost {
+			return total, err
+		}
+	}
+}
+
+// listHeld is a customer's stored search list.
+type listHeld struct {
+	tokens []int64
+	merged bool
 }
 
 // replaceSearch replaces r's stored search tokens inside tx, when r was sealed in this process
-// (customer.Record.Search is nil otherwise, and the stored tokens still hold).
+// (customer.Record.Search is nil otherwise, and the stored tokens still hold): only the tokens
+// that changed are deleted and inserted, and none when none did.
 func (db *core) replaceSearch(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
 	if r.Search == nil {
 		return nil
 	}
-	if _, err := db.txExec(ctx, tx, searchDelete, r.ID); err != nil {
+	var list string
+	var merged int
+	err := db.txQueryRow(ctx, tx, `SELECT tokens, merged FROM search_lists WHERE customer_id = $1`+db.d.ForUpdate, r.ID).Scan(&list, &merged)
+	if errors.Is(err, sql.ErrNoRows) {
+		return db.insertSearchLists(ctx, tx, appendSearchLists(nil, r))
+	}
+	if err != nil {
 		return err
 	}
-	return db.insertRows(ctx, tx, db.searchRows, appendSearchRows(nil, r))
+	old, err := decodeTokens(list)
+	if err != nil {
+		return err
+	}
+	if sameTokens(old, r.Search) {
+		return nil
+	}
+	if merged == 1 {
+		if err := db.updateTokens(ctx, tx, r.ID, old, r.Search); err != nil {
+			return err
+		}
+	}
+	_, err = db.txExec(ctx, tx, `UPDATE search_lists SET tokens = $2 WHERE customer_id = $1`, r.ID, encodeTokens(r.Search))
+	return err
 }
 
-// SearchCounts implements search.Store: a bounded count in the index per token.
+// updateTokens turns id's rows of search_tokens from old into new, writing only the difference.
+func (db *core) updateTokens(ctx context.Context, tx *sql.Tx, id string, old, new []int64) error {
+	var gone []int64
+	for _, t := range old {
+		if !slices.Contains(new, t) {
+			gone = append(gone, t)
+		}
+	}
+	var added []tokenRow
+	for _, t := range new {
+		if !slices.Contains(old, t) {
+			added = append(added, tokenRow{t, id})
+		}
+	}
+	if err := db.deleteTokens(ctx, tx, id, gone); err != nil {
+		return err
+	}
+	return db.insertTokens(ctx, tx, added)
+}
+
+// eraseSearch deletes a customer's search tokens and list inside tx, and says how many tokens
+// went from search_tokens.
+func (db *core) eraseSearch(ctx context.Context, tx *sql.Tx, id string) (int64, error) {
+	res, err := tx.ExecContext(ctx, db.native(`DELETE FROM search_tokens WHERE `+db.rowsWhere(rowsOf{where: searchTokensOf})), id)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	_, err = tx.ExecContext(ctx, db.native(`DELETE FROM search_lists WHERE customer_id = $1`), id)
+	return n, err
+}
+
+// searchTokensOf is the condition selecting the rows of search_tokens of the customer bound
+// as $1, through the customer's list (by search_tokens' primary key, which has no index by
+// customer); {list} stands for the engine's table of the list's tokens (see rowsWhere).
+const searchTokensOf = `customer_id = $1 AND token IN (SELECT CAST(j.value AS BIGINT) FROM search_lists l, {list} WHERE l.customer_id = $1)`
+
+// rowsWhere is t's condition as this engine runs it.
+func (db *core) rowsWhere(t rowsOf) string {
+	return strings.Replace(t.where, "{list}", db.listTable(), 1)
+}
+
+// listTable is the engine's table "j" of the tokens of the search list l.
+func (db *core) listTable() string { return strings.Replace(db.d.JSONTable, "$%d", "l.tokens", 1) }
+
+// pendingList is a customer's list that is not in search_tokens yet.
+type pendingList struct {
+	id     string
+	tokens []int64
+}
+
+// pendingLists reads the lists waiting to be moved into search_tokens.
+func (db *Customers) pendingLists(ctx context.Context) ([]pendingList, error) {
+	rows, err := db.query(ctx, `SELECT customer_id, tokens FROM search_lists WHERE merged = 0`)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	var out []pendingList
+	for rows.Next() {
+		var p pendingList
+		var list string
+		if err := rows.Scan(&p.id, &list); err != nil {
+			return nil, db.translate(err)
+		}
+		if p.tokens, err = decodeTokens(list); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, db.translate(rows.Err())
+}
+
+// SearchCounts implements search.Store: a bounded count in the index per token, and the
+// pending lists holding it.
 func (db *Customers) SearchCounts(ctx context.Context, tokens []int64, max int) ([]int, error) {
+	pending, err := db.pendingLists(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]int, len(tokens))
 	for i, tok := range tokens {
 		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM search_tokens WHERE token = $1 LIMIT $2) t`, tok, max+1).Scan(&out[i]); err != nil {
 			return nil, db.translate(err)
 		}
+		for _, p := range pending {
+			if out[i] <= max && slices.Contains(p.tokens, tok) {
+				out[i]++
+			}
+		}
 	}
 	return out, nil
 }
 
-// SearchTop implements search.Store in one statement, so that the holders of every token are
-// weighed inside the engine and only the best n cross to Steward: a statement per token reading
-// its holders cost most of a search at a million customers. The holders of the read tokens are
-// gathered once (r); each probed token is looked up for them alone, by the primary key.
+// SearchTop implements search.Store in one statement over the index, so that the holders of
+// every token are weighed inside the engine and only the best n cross to Steward: a statement
+// per token reading its holders cost most of a search at a million customers. The holders of
+// the read tokens are gathered once (r); each probed token is looked up for them alone, by the
+// primary key. The pending lists, read first, are weighed the same way here, and take their
+// share of each read token's perToken.
 func (db *Customers) SearchTop(ctx context.Context, read, probe []search.Weight, perToken, n int) ([]search.Weighed, error) {
 	if len(read) == 0 {
 		return nil, nil
+	}
+	pending, err := db.pendingLists(ctx)
+	if err != nil {
+		return nil, err
+	}
+	weights := map[string]float64{}
+	limits := make([]int, len(read))
+	for i, w := range read {
+		limits[i] = perToken
+		for _, p := range pending {
+			if limits[i] > 0 && slices.Contains(p.tokens, w.Token) {
+				limits[i]--
+				weights[p.id] += w.Weight
+			}
+		}
+	}
+	for _, p := range pending {
+		if _, ok := weights[p.id]; !ok {
+			continue
+		}
+		for _, w := range probe {
+			if slices.Contains(p.tokens, w.Token) {
+				weights[p.id] += w.Weight
+			}
+		}
 	}
 	var b strings.Builder
 	args := make([]any, 0, 3*len(read)+2*len(probe)+1)
@@ -63,7 +383,7 @@ func (db *Customers) SearchTop(ctx context.Context, read, probe []search.Weight,
 			b.WriteString(` UNION ALL `)
 		}
 		fmt.Fprintf(&b, `SELECT customer_id, CAST($%d AS DOUBLE PRECISION) AS w FROM (SELECT customer_id FROM search_tokens WHERE token = $%d LIMIT $%d) t%d`,
-			arg(w.Weight), arg(w.Token), arg(perToken), i)
+			arg(w.Weight), arg(w.Token), arg(limits[i]), i)
 	}
 	b.WriteString(`), ids AS MATERIALIZED (SELECT DISTINCT customer_id FROM r) SELECT customer_id, SUM(w) FROM (SELECT customer_id, w FROM r`)
 	for _, w := range probe {
@@ -76,15 +396,23 @@ func (db *Customers) SearchTop(ctx context.Context, read, probe []search.Weight,
 		return nil, db.translate(err)
 	}
 	defer rows.Close()
-	var out []search.Weighed
+	// A list moved between the two reads is weighed on both sides, alike.
 	for rows.Next() {
 		var c search.Weighed
 		if err := rows.Scan(&c.ID, &c.Weight); err != nil {
 			return nil, db.translate(err)
 		}
-		out = append(out, c)
+		weights[c.ID] = c.Weight
 	}
-	return out, db.translate(rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, db.translate(err)
+	}
+	out := make([]search.Weighed, 0, len(weights))
+	for id, w := range weights {
+		out = append(out, search.Weighed{ID: id, Weight: w})
+	}
+	slices.SortFunc(out, func(a, b search.Weighed) int { return cmp.Or(cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.ID, b.ID)) })
+	return out[:min(n, len(out))], nil
 }
 
 // SearchCustomers implements customer.SearchStore.
@@ -121,7 +449,7 @@ func (db *Customers) OrderCustomers(ctx context.Context, orderIDs []string) ([]s
 }
 
 // ReplaceSearchTokens implements customer.SearchStore, in one transaction and a few
-// statements for the whole batch: the records whose stored version moved on since they were
+// statements for the whole batch, moving the records' lists into search_tokens: the records whose stored version moved on since they were
 // read are left to the change that moved it, which wrote its own tokens.
 func (db *Customers) ReplaceSearchTokens(ctx context.Context, recs []*customer.Record) (int, error) {
 	ids := make([]string, len(recs))
@@ -130,6 +458,7 @@ func (db *Customers) ReplaceSearchTokens(ctx context.Context, recs []*customer.R
 	}
 	var n int
 	err := db.transact(ctx, nil, &changes{}, func(ctx context.Context, tx *sql.Tx) error {
+		n = 0
 		stored := map[string]int64{}
 		err := batches(ids, nil, func(args []any) error {
 			rows, err := tx.QueryContext(ctx, db.native(`SELECT id, version FROM `+db.customersByID()+` WHERE id IN (`+db.idList(1)+`)`), args...)
@@ -150,66 +479,59 @@ func (db *Customers) ReplaceSearchTokens(ctx context.Context, recs []*customer.R
 		if err != nil {
 			return err
 		}
-		// Tokens already as derived (a rebuild of a complete index) are left alone, and a
-		// customer without tokens (an index being built) only gets its inserts: deleting is
-		// the dearest statement here.
-		held := map[string][]int64{}
+		// Tokens already as derived (a rebuild of a complete index) are left alone; a customer
+		// without tokens in the index (an index being built) only gets its inserts, with the
+		// batch's, in the index's order; one whose tokens changed loses and gains the difference.
+		held := map[string]listHeld{}
 		err = batches(ids, nil, func(args []any) error {
-			rows, err := tx.QueryContext(ctx, db.native(`SELECT customer_id, token FROM search_tokens WHERE customer_id IN (`+db.idList(1)+`)`), args...)
+			rows, err := tx.QueryContext(ctx, db.native(`SELECT customer_id, tokens, merged FROM search_lists WHERE customer_id IN (`+db.idList(1)+`)`+db.d.ForUpdate), args...)
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
 			for rows.Next() {
-				var id string
-				var tok int64
-				if err := rows.Scan(&id, &tok); err != nil {
+				var id, list string
+				var merged int
+				if err := rows.Scan(&id, &list, &merged); err != nil {
 					return err
 				}
-				held[id] = append(held[id], tok)
+				tokens, err := decodeTokens(list)
+				if err != nil {
+					return err
+				}
+				held[id] = listHeld{tokens, merged == 1}
 			}
 			return rows.Err()
 		})
 		if err != nil {
 			return err
 		}
-		type row struct {
-			token int64
-			id    string
-		}
-		var current, stale []string
-		var rows []row
+		var rows []tokenRow
+		var lists []any
 		for _, r := range recs {
 			if v, ok := stored[r.ID]; !ok || v != r.Version {
 				continue
 			}
-			current = append(current, r.ID)
-			if sameTokens(held[r.ID], r.Search) {
+			n++
+			h, ok := held[r.ID]
+			if ok && h.merged && sameTokens(h.tokens, r.Search) {
 				continue
 			}
-			if len(held[r.ID]) > 0 {
-				stale = append(stale, r.ID)
+			if ok && h.merged {
+				if err := db.updateTokens(ctx, tx, r.ID, h.tokens, r.Search); err != nil {
+					return err
+				}
+			} else {
+				for _, t := range r.Search {
+					rows = append(rows, tokenRow{t, r.ID})
+				}
 			}
-			for _, t := range r.Search {
-				rows = append(rows, row{t, r.ID})
-			}
+			lists = append(lists, r.ID, encodeTokens(r.Search), 1)
 		}
-		// In the index's order, so that the inserts walk the B-tree forward rather than
-		// jumping about it: what a rebuild of a million customers mostly costs.
-		slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.token, b.token), cmp.Compare(a.id, b.id)) })
-		args := make([]any, 0, 2*len(rows))
-		for _, r := range rows {
-			args = append(args, r.token, r.id)
-		}
-		err = batches(stale, nil, func(a []any) error {
-			_, err := tx.ExecContext(ctx, db.native(`DELETE FROM search_tokens WHERE customer_id IN (`+db.idList(1)+`)`), a...)
-			return err
-		})
-		if err != nil {
+		if err := db.insertTokens(ctx, tx, rows); err != nil {
 			return err
 		}
-		n = len(current)
-		return db.insertRows(ctx, tx, db.searchRows, args)
+		return db.insertRows(ctx, tx, db.listUpserts, lists)
 	})
 	return n, err
 }

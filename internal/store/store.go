@@ -87,8 +87,14 @@ type core struct {
 	// customerRows, indexRows, keyRows and identityRows insert new customers, their
 	// blind-index entries, their duplicate-matching keys and stitched identifiers.
 	customerRows, indexRows, keyRows, termRows, identityRows rowStatements
-	// searchRows insert search tokens (see search.go).
-	searchRows rowStatements
+	// searchRows insert search tokens; listRows insert customers' pending token lists and
+	// listUpserts store merged ones (see search.go).
+	searchRows, listRows, listUpserts rowStatements
+	// searchPending is about how many lists wait to be moved (see mergeAt): those this
+	// process left since its last move, and those found waiting by its first write
+	// (searchCounted).
+	searchPending atomic.Int64
+	searchCounted atomic.Bool
 	// watcher hears of committed changes to decision inputs (see core.transact).
 	watcher atomic.Pointer[DecisionWatcher]
 	// committedAccess is the access chain's head as last committed by this process, which
@@ -145,8 +151,8 @@ func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // SQLite the write pool has one connection, so preparing from inside a transaction would wait
 // for itself.
 func (db *core) prepareWrites(ctx context.Context) error {
-	qs := []string{db.customerUpdate(), indexDelete, searchDelete, claimHolders}
-	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.termRows, db.identityRows, db.searchRows} {
+	qs := []string{db.customerUpdate(), indexDelete, claimHolders}
+	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.termRows, db.identityRows, db.searchRows, db.listRows} {
 		qs = append(qs, rs.stmts...)
 	}
 	qs = append(qs, keyStatements()...)
@@ -321,6 +327,9 @@ func newCore(ctx context.Context, o Options) (*core, error) {
 	db.keyRows = db.rowStatements(`INSERT INTO match_keys (token, customer_id)`, 2, ` ON CONFLICT DO NOTHING`)
 	db.termRows = db.rowStatements(`INSERT INTO match_terms (kind, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
 	db.searchRows = db.rowStatements(`INSERT INTO search_tokens (token, customer_id)`, 2, ` ON CONFLICT DO NOTHING`)
+	db.listRows = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3, "")
+	db.listUpserts = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3,
+		` ON CONFLICT (customer_id) DO UPDATE SET tokens = excluded.tokens, merged = excluded.merged`)
 	db.identityRows = db.rowStatements(`INSERT INTO identities (kind, token, customer_id, sealed, created_at)`, 5, "")
 	db.closers = append(db.closers, o.Write.Close)
 	if o.Read != o.Write {

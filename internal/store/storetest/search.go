@@ -32,9 +32,9 @@ func postings(t *testing.T, db *store.Engine, tokens ...int64) map[int64][]strin
 }
 
 // testSearchTokens: search tokens are stored with creates (alone, in batches and through
-// ingest), replaced by updates that carry them and kept by those that do not, replaced by a
-// reindex only where the version read is still stored, found with merge links, and gone with
-// an erasure.
+// ingest), found alike while pending and once moved into the index, replaced by updates that
+// carry them and kept by those that do not, replaced by a reindex only where the version read
+// is still stored, found with merge links, and gone with an erasure.
 func testSearchTokens(t *testing.T, db *store.Engine) {
 	cs := db.Customers()
 	a, b, c := record(id(1), 1), record(id(2), 2), record(id(3), 3)
@@ -45,22 +45,51 @@ func testSearchTokens(t *testing.T, db *store.Engine) {
 	if err := cs.CreateCustomers(ctx, []*customer.Record{b, c}, nil); err != nil {
 		t.Fatal(err)
 	}
-	got := postings(t, db, 100, 101, 102, 103, 999)
-	if !slices.Equal(got[100], []string{id(1), id(2)}) || !slices.Equal(got[101], []string{id(1)}) || len(got[999]) != 0 {
-		t.Fatalf("got postings %v", got)
+	// The same answers from the pending lists, from the index, and from both at once.
+	answers := func(stage string, holders100, holders101 []string, top []search.Weighed) {
+		t.Helper()
+		got := postings(t, db, 100, 101, 999)
+		if !slices.Equal(got[100], holders100) || !slices.Equal(got[101], holders101) || len(got[999]) != 0 {
+			t.Fatalf("%s: got postings %v", stage, got)
+		}
+		want := []int{min(len(holders100), 2), min(len(holders101), 2), 0}
+		if counts, err := cs.SearchCounts(ctx, []int64{100, 101, 999}, 1); err != nil || !slices.Equal(counts, want) {
+			t.Fatalf("%s: got counts %v, %v, want %v (counted to the bound and one more)", stage, counts, err, want)
+		}
+		// id(1) holds both tokens, id(2) the heavier one; a probed token adds to the holders of
+		// the read ones only (103 is id(3)'s, who holds no read token).
+		read := []search.Weight{{Token: 100, Weight: 1}}
+		got2, err := cs.SearchTop(ctx, read, []search.Weight{{Token: 101, Weight: 0.5}, {Token: 103, Weight: 9}}, search.Selective, 10)
+		if err != nil || !slices.Equal(got2, top) {
+			t.Fatalf("%s: got %+v, %v, want %+v", stage, got2, err, top)
+		}
+		if got2, err := cs.SearchTop(ctx, read, nil, 1, 10); err != nil || len(got2) != 1 {
+			t.Fatalf("%s: got %+v, %v, want one holder read", stage, got2, err)
+		}
 	}
-	if counts, err := cs.SearchCounts(ctx, []int64{100, 101, 999}, 1); err != nil || !slices.Equal(counts, []int{2, 1, 0}) {
-		t.Fatalf("got counts %v, %v, want [2 1 0] (counted to the bound and one more)", counts, err)
+	answers("pending", []string{id(1), id(2)}, []string{id(1)}, []search.Weighed{{ID: id(1), Weight: 1.5}, {ID: id(2), Weight: 1}})
+	if n, err := cs.MergeSearch(ctx); err != nil || n != 3 {
+		t.Fatalf("moved %d lists, %v, want 3", n, err)
 	}
-	// Weighed in the engine: id(1) holds both tokens, id(2) the heavier one; a probed token
-	// adds to the holders of the read ones only (103 is id(3)'s, who holds no read token).
-	read := []search.Weight{{Token: 100, Weight: 1}}
-	top, err := cs.SearchTop(ctx, read, []search.Weight{{Token: 101, Weight: 0.5}, {Token: 103, Weight: 9}}, search.Selective, 10)
-	if err != nil || len(top) != 2 || top[0] != (search.Weighed{ID: id(1), Weight: 1.5}) || top[1] != (search.Weighed{ID: id(2), Weight: 1}) {
-		t.Fatalf("got %+v, %v", top, err)
+	if n, err := cs.MergeSearch(ctx); err != nil || n != 0 {
+		t.Fatalf("moved %d lists again, %v, want none", n, err)
 	}
-	if top, err := cs.SearchTop(ctx, read, nil, 1, 10); err != nil || len(top) != 1 {
-		t.Fatalf("got %+v, %v, want one holder read", top, err)
+	answers("moved", []string{id(1), id(2)}, []string{id(1)}, []search.Weighed{{ID: id(1), Weight: 1.5}, {ID: id(2), Weight: 1}})
+	e := record(id(5), 5)
+	e.Search = []int64{100, 101}
+	if err := cs.CreateCustomer(ctx, e, nil); err != nil {
+		t.Fatal(err)
+	}
+	answers("mixed", []string{id(1), id(2), id(5)}, []string{id(1), id(5)},
+		[]search.Weighed{{ID: id(1), Weight: 1.5}, {ID: id(5), Weight: 1.5}, {ID: id(2), Weight: 1}})
+	// A pending customer's update replaces its list alone.
+	e.Version, e.Search = 2, []int64{109}
+	if err := cs.UpdateCustomer(ctx, e, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	answers("updated while pending", []string{id(1), id(2)}, []string{id(1)}, []search.Weighed{{ID: id(1), Weight: 1.5}, {ID: id(2), Weight: 1}})
+	if got := postings(t, db, 109); !slices.Equal(got[109], []string{id(5)}) {
+		t.Fatalf("updated while pending: got %v", got)
 	}
 
 	// An update that was sealed replaces the tokens; one that was not keeps them.
@@ -91,14 +120,20 @@ func testSearchTokens(t *testing.T, db *store.Engine) {
 	}
 
 	// A reindex replaces the tokens of the versions it read, and leaves a changed one alone.
-	stale, fresh := *c, *d
+	// d's list is pending, a's in the index (a's change writes the difference).
+	stale, fresh, moved := *c, *d, *a
 	stale.Version, stale.Search = 0, []int64{107}
 	fresh.Search = []int64{108}
-	if n, err := cs.ReplaceSearchTokens(ctx, []*customer.Record{&stale, &fresh, record(id(9), 9)}); err != nil || n != 1 {
-		t.Fatalf("got %d, %v replacing, want 1", n, err)
+	moved.Search = []int64{104, 112}
+	if n, err := cs.ReplaceSearchTokens(ctx, []*customer.Record{&stale, &fresh, &moved, record(id(9), 9)}); err != nil || n != 2 {
+		t.Fatalf("got %d, %v replacing, want 2", n, err)
 	}
-	if got := postings(t, db, 103, 105, 107, 108); !slices.Equal(got[103], []string{id(3)}) || len(got[107]) != 0 || len(got[105]) != 0 || !slices.Equal(got[108], []string{id(4)}) {
+	if got := postings(t, db, 103, 104, 105, 107, 108, 112); !slices.Equal(got[103], []string{id(3)}) || len(got[107]) != 0 || len(got[105]) != 0 ||
+		!slices.Equal(got[108], []string{id(4)}) || !slices.Equal(got[104], []string{id(1)}) || !slices.Equal(got[112], []string{id(1)}) {
 		t.Fatalf("after reindex: got %v", got)
+	}
+	if n, err := cs.MergeSearch(ctx); err != nil || n != 1 {
+		t.Fatalf("moved %d lists after the reindex, %v, want e's alone", n, err)
 	}
 
 	// Candidates come with their merge links; order numbers find their customers.
@@ -132,7 +167,7 @@ func testSearchTokens(t *testing.T, db *store.Engine) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := db.Write().QueryRow(`SELECT COUNT(*) FROM search_tokens WHERE customer_id = $1`, id(2)).Scan(&n); err != nil || n != 0 {
+	if err := db.Write().QueryRow(`SELECT (SELECT COUNT(*) FROM search_tokens WHERE customer_id = $1) + (SELECT COUNT(*) FROM search_lists WHERE customer_id = $1)`, id(2)).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("got %d tokens of an erased customer, %v", n, err)
 	}
 }
