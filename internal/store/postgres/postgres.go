@@ -86,6 +86,7 @@ var Dialect = store.Dialect{
 	IsRetryable:   func(err error) bool { c := code(err); return c == "40001" || c == "40P01" },
 	IsUnavailable: unavailable,
 	PurgeEvents:   purgeEvents,
+	Snapshots:     true,
 }
 
 // unavailable reports a failure of the connection rather than of the statement: the server
