@@ -8,8 +8,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
+
+// openWithRaw opens Steward's store on a new test database, and a plain connection pool to it
+// for what a test does behind the store's back; both close when the test ends.
+func openWithRaw(t *testing.T) (*store.Engine, *sql.DB) {
+	t.Helper()
+	url := pgtest.URL(t)
+	db, err := Open(context.Background(), url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	raw, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return db, raw
+}
 
 // TestSegmentFeedSeesLateCommits: two writers take consent sequence numbers n and n+1; the one
 // holding n+1 commits first and the feed reads it. A plain high-water mark now stands past n,
@@ -18,17 +37,7 @@ import (
 // stays open across several reads — also for events, whose table is partitioned.
 func TestSegmentFeedSeesLateCommits(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	db, err := Open(ctx, url, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	raw, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	db, raw := openWithRaw(t)
 	feed := db.Segments()
 	read := func(cursor string) ([]string, string) {
 		t.Helper()
