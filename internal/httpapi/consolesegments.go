@@ -182,7 +182,8 @@ func (s *Server) segmentPage(r *http.Request, role, id string) (segmentPage, int
 	case err != nil:
 		return d, 0, err
 	}
-	d.Trends, d.Trend, d.Chart, d.Cells, d.Withheld = true, t, trendChart(t), trendCells(t), true
+	d.Trends, d.Trend, d.Chart, d.Cells = true, t, trendChart(t), trendCells(t)
+	d.Withheld = len(d.Cells) > 0
 	for _, c := range d.Cells {
 		if c.Value != "withheld" {
 			d.Withheld = false
@@ -283,7 +284,7 @@ var segmentTemplate = consolePageTemplate("segment", `{{with .Data}}{{with .Segm
 <div><label for="t-by">Breakdown</label><select id="t-by" name="by"><option value="">none</option>{{range .Bys}}<option value="{{.}}"{{if eq . $.Data.By}} selected{{end}}>{{words .}}</option>{{end}}</select></div>
 <div><button type="submit">Show</button></div></form>
 {{with .TrendError}}<p class="error" role="alert">{{.}}</p>{{end}}
-{{if .Chart}}{{.Chart}}{{if .Withheld}}<p class="hint">Every period here counts fewer than {{.Trend.MinCohort}} customers, so every value is withheld.</p>{{end}}<details><summary>The numbers<span class="sr"> of the trend</span></summary><table><caption class="sr">{{words .Trend.Metric}} per {{.Trend.Interval}}</caption>
+{{if .Chart}}{{.Chart}}{{if .Withheld}}<p class="hint">Every period here counts fewer than {{.Trend.MinCohort}} customers, so every value is withheld.</p>{{else if not .Cells}}<p class="hint">Nothing happened among these members in the last 90 days.</p>{{end}}<details><summary>The numbers<span class="sr"> of the trend</span></summary><table><caption class="sr">{{words .Trend.Metric}} per {{.Trend.Interval}}</caption>
 <thead><tr><th scope="col">Period</th><th scope="col">Group</th><th scope="col">Value</th><th scope="col">Customers</th></tr></thead><tbody>
 {{range .Cells}}<tr><td>{{.Period}}</td><td>{{.Group}}</td><td>{{.Value}}</td><td>{{.Customers}}</td></tr>{{end}}</tbody></table></details>{{end}}
 {{else}}<p>Trends need a role that acts for analytics.</p>{{end}}
