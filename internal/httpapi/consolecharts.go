@@ -179,7 +179,12 @@ func lineChart(id, title, desc string, labels []string, series []chartSeries, to
 	every := max(1, n/6)
 	for i, l := range labels {
 		if i%every == 0 {
-			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" fill="#1a1a1a">%s</text>`, x(i)-10, chartTop+plotH+18, template.HTMLEscapeString(l))
+			// The last label ends at its point, so a long one (a date) stays inside the chart.
+			x, anchor := x(i)-10, "start"
+			if i == n-1 && n > 1 {
+				x, anchor = x+20, "end"
+			}
+			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="14" fill="#1a1a1a" text-anchor="%s">%s</text>`, x, chartTop+plotH+18, anchor, template.HTMLEscapeString(l))
 		}
 	}
 	for si, s := range series {

@@ -23,17 +23,20 @@ import (
 
 // consoleFuncs are the functions every console template may call.
 var consoleFuncs = template.FuncMap{
-	"words": words,
-	"heading": func(s string) string {
-		s = words(s)
-		if s == "" {
-			return s
-		}
-		return strings.ToUpper(s[:1]) + s[1:]
-	},
-	"pct":  percent,
-	"date": func(t time.Time) string { return t.Format("2 Jan 2006") },
-	"when": func(t time.Time) string { return t.Format("2 Jan 2006 15:04") },
+	"words":   words,
+	"heading": heading,
+	"pct":     percent,
+	"date":    func(t time.Time) string { return t.Format("2 Jan 2006") },
+	"when":    func(t time.Time) string { return t.Format("2 Jan 2006 15:04") },
+}
+
+// heading is words with a capital, for titles made from codes.
+func heading(s string) string {
+	s = words(s)
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // navLink is one link of the console's navigation, shown to roles holding Permission.
@@ -50,6 +53,7 @@ var consoleNav = []navLink{
 	{"/console/policies", "Consent", catalog.PermCatalogRead},
 	{"/console/audit", "Audit", catalog.PermAuditRead},
 	{"/console/quality", "Quality", catalog.PermCustomersRead},
+	{"/console/segments", "Segments", catalog.PermCustomersRead},
 	{"/console/admin", "Administration", catalog.PermAPIKeysManage},
 }
 

@@ -89,6 +89,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.identityRoutes()...)
 	rs = append(rs, s.consoleWorkRoutes()...)
 	rs = append(rs, s.consolePageRoutes()...)
+	rs = append(rs, s.consoleSegmentRoutes()...)
 	rs = append(rs, s.sourceRoutes()...)
 	rs = append(rs, s.segmentRoutes()...)
 	rs = append(rs, s.loyaltyRoutes()...)

@@ -287,53 +287,27 @@ func (db *Segments) History(ctx context.Context, segmentID string, limit int) ([
 // Changed implements segment.Store. The feed is four high-water marks: events received,
 // audit entries written (profile changes, consents, erasures, merges), consent records, and
 // suppression entries — whose customers are those sharing the entry's blind-index token (a few
-// extra candidates are only decided again).
+// extra candidates are only decided again). On an engine with snapshots the marks alone could
+// skip a row that commits late; see changedBehind.
 func (db *Segments) Changed(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	if db.d.Snapshots {
+		return db.changedBehind(ctx, cursor, limit)
+	}
 	var marks [4]int64
 	if cursor == "" {
-		for i, q := range []string{`SELECT COALESCE(MAX(id), 0) FROM events`, `SELECT COALESCE(MAX(id), 0) FROM audit_log`,
-			`SELECT COALESCE(MAX(seq), 0) FROM consent_records`, `SELECT COALESCE(MAX(seq), 0) FROM suppressions`} {
-			if err := db.queryRow(ctx, q).Scan(&marks[i]); err != nil {
-				return nil, "", db.translate(err)
-			}
+		if err := feedMaxima(ctx, db.read, &marks); err != nil {
+			return nil, "", db.translate(err)
 		}
 		return nil, formatMarks(marks), nil
 	}
 	if _, err := fmt.Sscanf(cursor, "%d.%d.%d.%d", &marks[0], &marks[1], &marks[2], &marks[3]); err != nil {
 		return nil, "", fmt.Errorf("segment change cursor %q: %w", cursor, err)
 	}
-	seen := map[string]bool{}
-	var ids []string
-	for i, q := range []string{
-		`SELECT id, customer_id FROM events WHERE id > $1 ORDER BY id LIMIT $2`,
-		`SELECT id, customer_id FROM audit_log WHERE id > $1 AND customer_id <> '' ORDER BY id LIMIT $2`,
-		`SELECT seq, customer_id FROM consent_records WHERE seq > $1 ORDER BY seq LIMIT $2`,
-		`SELECT s.seq, COALESCE(b.customer_id, '') FROM suppressions s LEFT JOIN blind_index b ON b.field = s.field AND b.token = s.token
-			WHERE s.seq > $1 ORDER BY s.seq LIMIT $2`,
-	} {
-		rows, err := db.query(ctx, q, marks[i], limit)
-		if err != nil {
-			return nil, "", db.translate(err)
-		}
-		for rows.Next() {
-			var mark int64
-			var id string
-			if err := rows.Scan(&mark, &id); err != nil {
-				rows.Close()
-				return nil, "", db.translate(err)
-			}
-			marks[i] = mark
-			if id != "" && !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, "", db.translate(err)
-		}
+	var found feedFound
+	if err := found.after(ctx, db.read, &marks, limit); err != nil {
+		return nil, "", db.translate(err)
 	}
-	return ids, formatMarks(marks), nil
+	return found.ids, formatMarks(marks), nil
 }
 
 func formatMarks(m [4]int64) string { return fmt.Sprintf("%d.%d.%d.%d", m[0], m[1], m[2], m[3]) }

@@ -52,6 +52,11 @@ type Dialect struct {
 	// array bound as parameter %d, so that thousands of ids travel as one parameter: binding
 	// them one by one costs more than the look-ups themselves.
 	JSONTable string
+	// Snapshots says readers see MVCC snapshots of concurrent writers (PostgreSQL): a row can
+	// commit after a row with a larger id was already read, so a feed read by increasing ids
+	// must look behind its high-water mark (see Segments.Changed). SQLite commits one writer
+	// at a time, in id order.
+	Snapshots bool
 }
 
 // core is what every repository shares: the pools, the prepared statements, the write

@@ -19,17 +19,7 @@ import (
 // by one), and never touches the current month's partition as a whole.
 func TestEventPartitionsDroppedWhole(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	db, err := Open(ctx, url, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	raw, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	db, raw := openWithRaw(t)
 	now := time.Now().UTC()
 	month := func(back int) time.Time { return monthStart(now).AddDate(0, -back, 3) }
 	// Months received three and two months ago: the partitions a node running then made.
@@ -41,7 +31,7 @@ func TestEventPartitionsDroppedWhole(t *testing.T) {
 			At: received, ReceivedAt: received, ExpiresAt: expires, Plain: []byte(`{}`)}
 	}
 	expired, kept := now.Add(-time.Hour), time.Time{}
-	err = db.Ingest().IngestTx(ctx, func(ctx context.Context, tx ingest.Tx) error {
+	err := db.Ingest().IngestTx(ctx, func(ctx context.Context, tx ingest.Tx) error {
 		rec := &customer.Record{ID: "c1", Version: 1, MasterVersion: 1, Key: []byte("wrapped"), Sealed: map[string][]byte{},
 			CreatedAt: now, UpdatedAt: now}
 		if err := tx.CreateCustomers(ctx, []*customer.Record{rec}); err != nil {

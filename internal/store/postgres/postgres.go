@@ -87,6 +87,7 @@ var Dialect = store.Dialect{
 	IsUnavailable: unavailable,
 	PurgeEvents:   purgeEvents,
 	EventMonths:   eventMonths,
+	Snapshots:     true,
 }
 
 // unavailable reports a failure of the connection rather than of the statement: the server
