@@ -1,7 +1,8 @@
 package search
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/stewardhq/steward/internal/match"
@@ -62,12 +63,7 @@ func Score(q Query, values map[string]any) (float64, []string) {
 			matched = map[string]bool{"phone": true}
 		}
 	}
-	out := make([]string, 0, len(matched))
-	for f := range matched {
-		out = append(out, f)
-	}
-	sort.Strings(out)
-	return score, out
+	return score, slices.Sorted(maps.Keys(matched))
 }
 
 // profile is the part of a profile a score reads, normalised as the index is.

@@ -2,6 +2,7 @@ package search
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,12 +68,7 @@ func (k Kind) Bits() int { return specs[k].bits }
 
 // Kinds lists every kind in use, in number order.
 func Kinds() []Kind {
-	out := make([]Kind, 0, len(specs))
-	for k := range specs {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(specs))
 }
 
 // Term is one thing a profile is findable by, or a query asks for: a kind and a normalised

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -339,12 +340,7 @@ func values(v any) []any {
 }
 
 func figureNames() []string {
-	out := make([]string, 0, len(Figures))
-	for k := range Figures {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(Figures))
 }
 
 // Needs is what evaluating a set of rules reads about a customer, so that the caller loads no

@@ -12,8 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"hash"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -246,11 +248,7 @@ func verifyTwilio(key []byte, sig, fullURL string, body []byte) error {
 	if err != nil {
 		return errf("the body is not a form")
 	}
-	names := make([]string, 0, len(form))
-	for k := range form {
-		names = append(names, k)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(form))
 	var b strings.Builder
 	for _, k := range names {
 		vs := append([]string{}, form[k]...)
