@@ -49,11 +49,12 @@ func (e *env) searchFor(query string) []string {
 	return ids
 }
 
-// searchTokens counts the search tokens stored for a customer, in the index and in its list.
+// searchTokens counts the search tokens stored for a customer, in the index and in its list,
+// and any row of the index left without its list (a customer erased but not its tokens).
 func (e *env) searchTokens(id string) int {
 	e.t.Helper()
 	var n int
-	if err := e.app.Store.Write().QueryRow(`SELECT (SELECT COUNT(*) FROM search_tokens WHERE customer_id = $1) + (SELECT COUNT(*) FROM search_lists WHERE customer_id = $1)`, id).Scan(&n); err != nil {
+	if err := e.app.Store.Write().QueryRow(`SELECT (SELECT COUNT(*) FROM search_tokens WHERE num IN (SELECT num FROM search_lists WHERE customer_id = $1)) + (SELECT COUNT(*) FROM search_lists WHERE customer_id = $1) + (SELECT COUNT(*) FROM search_tokens t WHERE NOT EXISTS (SELECT 1 FROM search_lists l WHERE l.num = t.num))`, id).Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
 	return n

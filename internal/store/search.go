@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/search"
@@ -16,23 +17,25 @@ import (
 
 var _ customer.SearchStore = (*Customers)(nil)
 
-// Search tokens live in two tables (see the migration creating search_lists): search_tokens,
-// one row per token and customer, which searches read by token; and search_lists, one row per
-// customer holding its tokens as a JSON array, through which a change or an erasure finds what
-// to delete by search_tokens' primary key. A create writes its list alone, pending (merged =
-// 0): a dozen rows at scattered places of search_tokens was what a create's search tokens
-// cost, in B-tree work and in the pages each commit rewrites. The write transaction that
-// brings this process's pending lists to mergeAt moves them into search_tokens, sorted, in
-// one pass (mergeSearch), and searches read the pending lists besides search_tokens.
+// Search tokens live in two tables (see the migrations creating search_lists and numbering
+// them): search_tokens, one row per token and customer number, which searches read by token;
+// and search_lists, one row per customer giving it that number and holding its tokens as a
+// JSON array, through which a change or an erasure finds what to delete by search_tokens'
+// primary key, and a search's numbers find their customers. A create writes its list alone,
+// pending (merged = 0): a dozen rows at scattered places of search_tokens was what a create's
+// search tokens cost, in B-tree work and in the pages each commit rewrites. The write
+// transaction that brings the pending lists to mergeAt moves them into search_tokens, sorted,
+// in one pass (mergeSearch), and searches read the pending lists besides search_tokens,
+// through a cache of them by number (pendingLists).
 const (
-	// mergeAt is how many customers' lists this process lets wait before a write moves them;
-	// a search reads at most about this many pending lists besides the index. A move's gain
-	// is mostly the tokens many customers share (a town, a mail domain, a common name), whose
-	// pages it writes once instead of once a commit, and a few hundred customers already
-	// take most of it: moving every 2,048 cost creates no less, and made each search read
-	// eight times as many pending lists (a partial e-mail search took three to ten times as
-	// long).
-	mergeAt = 256
+	// mergeAt is how many customers' lists may wait before a write moves them. A move
+	// writes each page of search_tokens it touches once, and the pages touched grow far
+	// slower than the lists moved, since customers share most of their tokens' places (a
+	// town, a mail domain, a name's sound): moving every 1,024 customers wrote the index's
+	// pages a third as often per create as moving every 256. What a search pays for the lists
+	// waiting is a read of the pending index's numbers; their tokens are read once, then
+	// cached.
+	mergeAt = 1024
 	// mergeMost bounds one move, so that lists left by an earlier process do not make one
 	// transaction long.
 	mergeMost = 8192
@@ -72,6 +75,11 @@ func decodeTokens(s string) ([]int64, error) {
 	return out, nil
 }
 
+// numList is the engine's subquery of the integers of the JSON array bound as $n.
+func (db *core) numList(n int) string {
+	return "SELECT CAST(j.value AS BIGINT) FROM " + fmt.Sprintf(db.d.JSONTable, n)
+}
+
 // appendSearchLists appends the row of r's pending search list to args, when r was sealed in
 // this process (customer.Record.Search is nil otherwise).
 func appendSearchLists(args []any, r *customer.Record) []any {
@@ -82,7 +90,7 @@ func appendSearchLists(args []any, r *customer.Record) []any {
 }
 
 // insertSearchLists inserts the pending lists in args (appendSearchLists) inside tx, and moves
-// the pending lists into search_tokens when this process has let mergeAt of them wait.
+// the pending lists into search_tokens when mergeAt of them wait.
 func (db *core) insertSearchLists(ctx context.Context, tx *sql.Tx, args []any) error {
 	if len(args) == 0 {
 		return nil
@@ -108,28 +116,27 @@ func (db *core) insertSearchLists(ctx context.Context, tx *sql.Tx, args []any) e
 
 // tokenRow is one row of search_tokens.
 type tokenRow struct {
-	token int64
-	id    string
+	token, num int64
 }
 
 // insertTokens inserts rows into search_tokens in the index's order, so that the inserts walk
 // the B-tree forward and a page that takes many rows is written once.
 func (db *core) insertTokens(ctx context.Context, tx *sql.Tx, rows []tokenRow) error {
-	slices.SortFunc(rows, func(a, b tokenRow) int { return cmp.Or(cmp.Compare(a.token, b.token), cmp.Compare(a.id, b.id)) })
+	slices.SortFunc(rows, func(a, b tokenRow) int { return cmp.Or(cmp.Compare(a.token, b.token), cmp.Compare(a.num, b.num)) })
 	args := make([]any, 0, 2*len(rows))
 	for _, r := range rows {
-		args = append(args, r.token, r.id)
+		args = append(args, r.token, r.num)
 	}
 	return db.insertRows(ctx, tx, db.searchRows, args)
 }
 
-// deleteTokens deletes id's rows of search_tokens for tokens, by the primary key.
-func (db *core) deleteTokens(ctx context.Context, tx *sql.Tx, id string, tokens []int64) error {
+// deleteTokens deletes customer number num's rows of search_tokens for tokens, by the primary
+// key.
+func (db *core) deleteTokens(ctx context.Context, tx *sql.Tx, num int64, tokens []int64) error {
 	if len(tokens) == 0 {
 		return nil
 	}
-	_, err := db.txExec(ctx, tx, `DELETE FROM search_tokens WHERE customer_id = $1 AND token IN (SELECT CAST(j.value AS BIGINT) FROM `+fmt.Sprintf(db.d.JSONTable, 2)+`)`,
-		id, encodeTokens(tokens))
+	_, err := db.txExec(ctx, tx, `DELETE FROM search_tokens WHERE num = $1 AND token IN (`+db.numList(2)+`)`, num, encodeTokens(tokens))
 	return err
 }
 
@@ -143,15 +150,16 @@ func (db *core) mergeSearch(ctx context.Context, tx *sql.Tx) (int, error) {
 	if db.d.ForUpdate != "" {
 		lock = db.d.ForUpdate + " SKIP LOCKED"
 	}
-	rows, err := tx.QueryContext(ctx, db.native(`SELECT customer_id, tokens FROM search_lists WHERE merged = 0 ORDER BY customer_id LIMIT $1`+lock), mergeMost)
+	rows, err := tx.QueryContext(ctx, db.native(`SELECT num, tokens FROM search_lists WHERE merged = 0 ORDER BY num LIMIT $1`+lock), mergeMost)
 	if err != nil {
 		return 0, err
 	}
-	var ids []string
+	var nums []int64
 	var toks []tokenRow
 	for rows.Next() {
-		var id, list string
-		if err := rows.Scan(&id, &list); err != nil {
+		var num int64
+		var list string
+		if err := rows.Scan(&num, &list); err != nil {
 			rows.Close()
 			return 0, err
 		}
@@ -160,9 +168,9 @@ func (db *core) mergeSearch(ctx context.Context, tx *sql.Tx) (int, error) {
 			rows.Close()
 			return 0, err
 		}
-		ids = append(ids, id)
+		nums = append(nums, num)
 		for _, t := range tokens {
-			toks = append(toks, tokenRow{t, id})
+			toks = append(toks, tokenRow{t, num})
 		}
 	}
 	rows.Close()
@@ -172,20 +180,18 @@ func (db *core) mergeSearch(ctx context.Context, tx *sql.Tx) (int, error) {
 	if err := db.insertTokens(ctx, tx, toks); err != nil {
 		return 0, err
 	}
-	err = batches(ids, nil, func(args []any) error {
-		_, err := tx.ExecContext(ctx, db.native(`UPDATE search_lists SET merged = 1 WHERE customer_id IN (`+db.idList(1)+`)`), args...)
-		return err
-	})
-	if err != nil {
-		return 0, err
+	if len(nums) > 0 {
+		if _, err := tx.ExecContext(ctx, db.native(`UPDATE search_lists SET merged = 1 WHERE num IN (`+db.numList(1)+`)`), encodeTokens(nums)); err != nil {
+			return 0, err
+		}
 	}
 	// A full move may have left more behind: the next write moves on.
-	if len(ids) < mergeMost {
+	if len(nums) < mergeMost {
 		db.searchPending.Store(0)
 	} else {
 		db.searchPending.Store(mergeAt)
 	}
-	return len(ids), nil
+	return len(nums), nil
 }
 
 // MergeSearch moves every pending search list into search_tokens, in transactions of up to
@@ -209,20 +215,24 @@ func (db *Customers) MergeSearch(ctx context.Context) (int, error) {
 
 // listHeld is a customer's stored search list.
 type listHeld struct {
+	num    int64
 	tokens []int64
 	merged bool
 }
 
 // replaceSearch replaces r's stored search tokens inside tx, when r was sealed in this process
 // (customer.Record.Search is nil otherwise, and the stored tokens still hold): only the tokens
-// that changed are deleted and inserted, and none when none did.
+// that changed are deleted and inserted, and none when none did. A pending list is never
+// changed in place: it is written anew, under a new number, so that a pending list's number
+// stands for its tokens for as long as it waits (see pendingLists).
 func (db *core) replaceSearch(ctx context.Context, tx *sql.Tx, r *customer.Record) error {
 	if r.Search == nil {
 		return nil
 	}
+	var num int64
 	var list string
 	var merged int
-	err := db.txQueryRow(ctx, tx, `SELECT tokens, merged FROM search_lists WHERE customer_id = $1`+db.d.ForUpdate, r.ID).Scan(&list, &merged)
+	err := db.txQueryRow(ctx, tx, `SELECT num, tokens, merged FROM search_lists WHERE customer_id = $1`+db.d.ForUpdate, r.ID).Scan(&num, &list, &merged)
 	if errors.Is(err, sql.ErrNoRows) {
 		return db.insertSearchLists(ctx, tx, appendSearchLists(nil, r))
 	}
@@ -236,17 +246,23 @@ func (db *core) replaceSearch(ctx context.Context, tx *sql.Tx, r *customer.Recor
 	if sameTokens(old, r.Search) {
 		return nil
 	}
-	if merged == 1 {
-		if err := db.updateTokens(ctx, tx, r.ID, old, r.Search); err != nil {
+	if merged != 1 {
+		if _, err := db.txExec(ctx, tx, `DELETE FROM search_lists WHERE num = $1`, num); err != nil {
 			return err
 		}
+		db.searchPending.Add(-1)
+		return db.insertSearchLists(ctx, tx, appendSearchLists(nil, r))
 	}
-	_, err = db.txExec(ctx, tx, `UPDATE search_lists SET tokens = $2 WHERE customer_id = $1`, r.ID, encodeTokens(r.Search))
+	if err := db.updateTokens(ctx, tx, num, old, r.Search); err != nil {
+		return err
+	}
+	_, err = db.txExec(ctx, tx, `UPDATE search_lists SET tokens = $2 WHERE num = $1`, num, encodeTokens(r.Search))
 	return err
 }
 
-// updateTokens turns id's rows of search_tokens from old into new, writing only the difference.
-func (db *core) updateTokens(ctx context.Context, tx *sql.Tx, id string, old, new []int64) error {
+// updateTokens turns customer number num's rows of search_tokens from old into new, writing
+// only the difference.
+func (db *core) updateTokens(ctx context.Context, tx *sql.Tx, num int64, old, new []int64) error {
 	var gone []int64
 	for _, t := range old {
 		if !slices.Contains(new, t) {
@@ -256,10 +272,10 @@ func (db *core) updateTokens(ctx context.Context, tx *sql.Tx, id string, old, ne
 	var added []tokenRow
 	for _, t := range new {
 		if !slices.Contains(old, t) {
-			added = append(added, tokenRow{t, id})
+			added = append(added, tokenRow{t, num})
 		}
 	}
-	if err := db.deleteTokens(ctx, tx, id, gone); err != nil {
+	if err := db.deleteTokens(ctx, tx, num, gone); err != nil {
 		return err
 	}
 	return db.insertTokens(ctx, tx, added)
@@ -278,9 +294,9 @@ func (db *core) eraseSearch(ctx context.Context, tx *sql.Tx, id string) (int64, 
 }
 
 // searchTokensOf is the condition selecting the rows of search_tokens of the customer bound
-// as $1, through the customer's list (by search_tokens' primary key, which has no index by
+// as $1, through the customer's list (by search_tokens' primary key: it has no index by
 // customer); {list} stands for the engine's table of the list's tokens (see rowsWhere).
-const searchTokensOf = `customer_id = $1 AND token IN (SELECT CAST(j.value AS BIGINT) FROM search_lists l, {list} WHERE l.customer_id = $1)`
+const searchTokensOf = `num = (SELECT l.num FROM search_lists l WHERE l.customer_id = $1) AND token IN (SELECT CAST(j.value AS BIGINT) FROM search_lists l, {list} WHERE l.customer_id = $1)`
 
 // rowsWhere is t's condition as this engine runs it.
 func (db *core) rowsWhere(t rowsOf) string {
@@ -296,26 +312,106 @@ type pendingList struct {
 	tokens []int64
 }
 
+// pendingCache holds the pending lists last read, by number. A pending list is never changed
+// under its number (see replaceSearch), so a search reads only the numbers waiting, through
+// the pending index, and the lists it has not seen: reading every waiting list's tokens took
+// a partial e-mail search three to ten times as long once a thousand waited.
+type pendingCache struct {
+	mu    sync.Mutex
+	lists map[int64]pendingList
+}
+
 // pendingLists reads the lists waiting to be moved into search_tokens.
 func (db *Customers) pendingLists(ctx context.Context) ([]pendingList, error) {
-	rows, err := db.query(ctx, `SELECT customer_id, tokens FROM search_lists WHERE merged = 0`)
+	// A list changed or erased between the two reads is missing from the second: read again.
+	for attempt := 0; ; attempt++ {
+		nums, err := db.pendingNums(ctx)
+		if err != nil {
+			return nil, err
+		}
+		db.pending.mu.Lock()
+		known := db.pending.lists
+		db.pending.mu.Unlock()
+		var missing []int64
+		for _, n := range nums {
+			if _, ok := known[n]; !ok {
+				missing = append(missing, n)
+			}
+		}
+		read, err := db.readLists(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		if len(read) < len(missing) && attempt < 2 {
+			continue
+		}
+		now := make(map[int64]pendingList, len(nums))
+		out := make([]pendingList, 0, len(nums))
+		for _, n := range nums {
+			p, ok := known[n]
+			if !ok {
+				if p, ok = read[n]; !ok {
+					continue
+				}
+			}
+			now[n] = p
+			out = append(out, p)
+		}
+		db.pending.mu.Lock()
+		db.pending.lists = now
+		db.pending.mu.Unlock()
+		return out, nil
+	}
+}
+
+// pendingNums reads the numbers of the pending lists, from the pending index alone.
+func (db *Customers) pendingNums(ctx context.Context) ([]int64, error) {
+	rows, err := db.query(ctx, `SELECT num FROM search_lists WHERE merged = 0`)
 	if err != nil {
 		return nil, db.translate(err)
 	}
 	defer rows.Close()
-	var out []pendingList
+	var nums []int64
 	for rows.Next() {
-		var p pendingList
-		var list string
-		if err := rows.Scan(&p.id, &list); err != nil {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
 			return nil, db.translate(err)
 		}
-		if p.tokens, err = decodeTokens(list); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
+		nums = append(nums, n)
 	}
-	return out, db.translate(rows.Err())
+	return nums, db.translate(rows.Err())
+}
+
+// readLists reads the pending lists numbered nums that still wait.
+func (db *Customers) readLists(ctx context.Context, nums []int64) (map[int64]pendingList, error) {
+	out := make(map[int64]pendingList, len(nums))
+	for len(nums) > 0 {
+		chunk := nums[:min(len(nums), batchSize)]
+		nums = nums[len(chunk):]
+		rows, err := db.query(ctx, `SELECT num, customer_id, tokens FROM search_lists WHERE merged = 0 AND num IN (`+db.numList(1)+`)`, encodeTokens(chunk))
+		if err != nil {
+			return nil, db.translate(err)
+		}
+		for rows.Next() {
+			var n int64
+			var p pendingList
+			var list string
+			if err := rows.Scan(&n, &p.id, &list); err != nil {
+				rows.Close()
+				return nil, db.translate(err)
+			}
+			if p.tokens, err = decodeTokens(list); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[n] = p
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, db.translate(err)
+		}
+	}
+	return out, nil
 }
 
 // SearchCounts implements search.Store: a bounded count in the index per token, and the
@@ -343,8 +439,8 @@ func (db *Customers) SearchCounts(ctx context.Context, tokens []int64, max int) 
 // every token are weighed inside the engine and only the best n cross to Steward: a statement
 // per token reading its holders cost most of a search at a million customers. The holders of
 // the read tokens are gathered once (r); each probed token is looked up for them alone, by the
-// primary key. The pending lists, read first, are weighed the same way here, and take their
-// share of each read token's perToken.
+// primary key; only the best n numbers are turned into customers. The pending lists, read
+// first, are weighed the same way here, and take their share of each read token's perToken.
 func (db *Customers) SearchTop(ctx context.Context, read, probe []search.Weight, perToken, n int) ([]search.Weighed, error) {
 	if len(read) == 0 {
 		return nil, nil
@@ -382,15 +478,15 @@ func (db *Customers) SearchTop(ctx context.Context, read, probe []search.Weight,
 		if i > 0 {
 			b.WriteString(` UNION ALL `)
 		}
-		fmt.Fprintf(&b, `SELECT customer_id, CAST($%d AS DOUBLE PRECISION) AS w FROM (SELECT customer_id FROM search_tokens WHERE token = $%d LIMIT $%d) t%d`,
+		fmt.Fprintf(&b, `SELECT num, CAST($%d AS DOUBLE PRECISION) AS w FROM (SELECT num FROM search_tokens WHERE token = $%d LIMIT $%d) t%d`,
 			arg(w.Weight), arg(w.Token), arg(limits[i]), i)
 	}
-	b.WriteString(`), ids AS MATERIALIZED (SELECT DISTINCT customer_id FROM r) SELECT customer_id, SUM(w) FROM (SELECT customer_id, w FROM r`)
+	b.WriteString(`), ids AS MATERIALIZED (SELECT DISTINCT num FROM r) SELECT l.customer_id, x.w FROM (SELECT num, SUM(w) AS w FROM (SELECT num, w FROM r`)
 	for _, w := range probe {
-		fmt.Fprintf(&b, ` UNION ALL SELECT ids.customer_id, CAST($%d AS DOUBLE PRECISION) FROM ids JOIN search_tokens s ON s.token = $%d AND s.customer_id = ids.customer_id`,
+		fmt.Fprintf(&b, ` UNION ALL SELECT ids.num, CAST($%d AS DOUBLE PRECISION) FROM ids JOIN search_tokens s ON s.token = $%d AND s.num = ids.num`,
 			arg(w.Weight), arg(w.Token))
 	}
-	fmt.Fprintf(&b, `) u GROUP BY customer_id ORDER BY SUM(w) DESC, customer_id LIMIT $%d`, arg(n))
+	fmt.Fprintf(&b, `) u GROUP BY num ORDER BY SUM(w) DESC, num LIMIT $%d) x JOIN search_lists l ON l.num = x.num`, arg(n))
 	rows, err := db.query(ctx, b.String(), args...)
 	if err != nil {
 		return nil, db.translate(err)
@@ -484,29 +580,30 @@ func (db *Customers) ReplaceSearchTokens(ctx context.Context, recs []*customer.R
 		// batch's, in the index's order; one whose tokens changed loses and gains the difference.
 		held := map[string]listHeld{}
 		err = batches(ids, nil, func(args []any) error {
-			rows, err := tx.QueryContext(ctx, db.native(`SELECT customer_id, tokens, merged FROM search_lists WHERE customer_id IN (`+db.idList(1)+`)`+db.d.ForUpdate), args...)
+			rows, err := tx.QueryContext(ctx, db.native(`SELECT customer_id, num, tokens, merged FROM search_lists WHERE customer_id IN (`+db.idList(1)+`)`+db.d.ForUpdate), args...)
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
 			for rows.Next() {
 				var id, list string
+				var h listHeld
 				var merged int
-				if err := rows.Scan(&id, &list, &merged); err != nil {
+				if err := rows.Scan(&id, &h.num, &list, &merged); err != nil {
 					return err
 				}
-				tokens, err := decodeTokens(list)
-				if err != nil {
+				if h.tokens, err = decodeTokens(list); err != nil {
 					return err
 				}
-				held[id] = listHeld{tokens, merged == 1}
+				h.merged = merged == 1
+				held[id] = h
 			}
 			return rows.Err()
 		})
 		if err != nil {
 			return err
 		}
-		var rows []tokenRow
+		var fresh []*customer.Record
 		var lists []any
 		for _, r := range recs {
 			if v, ok := stored[r.ID]; !ok || v != r.Version {
@@ -518,20 +615,50 @@ func (db *Customers) ReplaceSearchTokens(ctx context.Context, recs []*customer.R
 				continue
 			}
 			if ok && h.merged {
-				if err := db.updateTokens(ctx, tx, r.ID, h.tokens, r.Search); err != nil {
+				if err := db.updateTokens(ctx, tx, h.num, h.tokens, r.Search); err != nil {
 					return err
 				}
 			} else {
-				for _, t := range r.Search {
-					rows = append(rows, tokenRow{t, r.ID})
-				}
+				fresh = append(fresh, r)
 			}
 			lists = append(lists, r.ID, encodeTokens(r.Search), 1)
 		}
-		if err := db.insertTokens(ctx, tx, rows); err != nil {
+		if err := db.insertRows(ctx, tx, db.listUpserts, lists); err != nil {
 			return err
 		}
-		return db.insertRows(ctx, tx, db.listUpserts, lists)
+		// The customers whose tokens were not in the index are numbered by the upsert: their
+		// tokens go in under those numbers.
+		freshIDs := make([]string, len(fresh))
+		for i, r := range fresh {
+			freshIDs[i] = r.ID
+		}
+		nums := map[string]int64{}
+		err = batches(freshIDs, nil, func(args []any) error {
+			rows, err := tx.QueryContext(ctx, db.native(`SELECT customer_id, num FROM search_lists WHERE customer_id IN (`+db.idList(1)+`)`), args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				var num int64
+				if err := rows.Scan(&id, &num); err != nil {
+					return err
+				}
+				nums[id] = num
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		var rows []tokenRow
+		for _, r := range fresh {
+			for _, t := range r.Search {
+				rows = append(rows, tokenRow{t, nums[r.ID]})
+			}
+		}
+		return db.insertTokens(ctx, tx, rows)
 	})
 	return n, err
 }

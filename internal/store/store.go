@@ -100,6 +100,8 @@ type core struct {
 	// (searchCounted).
 	searchPending atomic.Int64
 	searchCounted atomic.Bool
+	// pending caches the pending lists searches read, by number (see pendingLists).
+	pending pendingCache
 	// watcher hears of committed changes to decision inputs (see core.transact).
 	watcher atomic.Pointer[DecisionWatcher]
 	// committedAccess is the access chain's head as last committed by this process, which
@@ -331,7 +333,7 @@ func newCore(ctx context.Context, o Options) (*core, error) {
 	db.indexRows = db.rowStatements(`INSERT INTO blind_index (field, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
 	db.keyRows = db.rowStatements(`INSERT INTO match_keys (token, customer_id)`, 2, ` ON CONFLICT DO NOTHING`)
 	db.termRows = db.rowStatements(`INSERT INTO match_terms (kind, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
-	db.searchRows = db.rowStatements(`INSERT INTO search_tokens (token, customer_id)`, 2, ` ON CONFLICT DO NOTHING`)
+	db.searchRows = db.rowStatements(`INSERT INTO search_tokens (token, num)`, 2, ` ON CONFLICT DO NOTHING`)
 	db.listRows = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3, "")
 	db.listUpserts = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3,
 		` ON CONFLICT (customer_id) DO UPDATE SET tokens = excluded.tokens, merged = excluded.merged`)
