@@ -95,9 +95,14 @@ func (db *core) InsertCreations(ctx context.Context, tx *sql.Tx, cs []*Creation)
 	return nil
 }
 
-// claimHolders lists the customers whose blind-index entry for a field carries a token: the
-// check of a creation alone, prepared up front.
-const claimHolders = `SELECT token, customer_id FROM blind_index WHERE field = $1 AND token = $2`
+// claimHoldersSQL lists the customers whose blind-index entry for a field ($1) carries one of
+// n tokens (from $2).
+func claimHoldersSQL(n int) string {
+	if n == 1 {
+		return `SELECT token, customer_id FROM blind_index WHERE field = $1 AND token = $2`
+	}
+	return `SELECT token, customer_id FROM blind_index WHERE field = $1 AND token IN (` + placeholders(2, n) + `)`
+}
 
 // checkClaims refuses, with Conflict, a creation one of whose records claims an index token
 // (customer.Claim) that a customer its creator did not see holds now: inside the inserting
@@ -158,13 +163,14 @@ func (db *core) claimHolders(ctx context.Context, tx *sql.Tx, tokens map[string]
 	out := map[customer.IndexEntry][]string{}
 	for field, toks := range tokens {
 		err := inChunks(field, toks, func(args []any, n int) error {
+			// Prepared up front for every chunk size: compiling the statement anew for each
+			// group commit was a third of what checking the claims cost the writer.
 			var rows *sql.Rows
 			var err error
-			if st := db.txStmt(ctx, tx, claimHolders); st != nil && n == 1 {
+			if st := db.txStmt(ctx, tx, claimHoldersSQL(n)); st != nil {
 				rows, err = st.QueryContext(ctx, args...)
 			} else {
-				q := `SELECT token, customer_id FROM blind_index WHERE field = $1 AND token IN (` + placeholders(2, n) + `)`
-				rows, err = tx.QueryContext(ctx, db.native(q), args...)
+				rows, err = tx.QueryContext(ctx, db.native(claimHoldersSQL(n)), args...)
 			}
 			if err != nil {
 				return err

@@ -158,7 +158,10 @@ func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // SQLite the write pool has one connection, so preparing from inside a transaction would wait
 // for itself.
 func (db *core) prepareWrites(ctx context.Context) error {
-	qs := []string{db.customerUpdate(), indexDelete, claimHolders}
+	qs := []string{db.customerUpdate(), indexDelete}
+	for _, n := range rowBatches {
+		qs = append(qs, claimHoldersSQL(n))
+	}
 	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.termRows, db.identityRows, db.searchRows, db.listRows} {
 		qs = append(qs, rs.stmts...)
 	}
