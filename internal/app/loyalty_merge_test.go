@@ -30,12 +30,8 @@ func TestLoyaltyMergeRacesRedemptionsPostgres(t *testing.T) {
 // what is left of what it brought; erasing the tree removes every ledger row.
 func loyaltyMergeRacesRedemptions(t *testing.T, db string) {
 	e := newEnv(t, db)
+	e.addTill()
 	sys := authz.WithActor(context.Background(), authz.System)
-	till, _, err := e.app.APIKeys.Create(sys, "till", "till 1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.keys["till"] = till
 	// Three visitors of one person, each known by an anonymous id and an e-mail address.
 	for i, who := range []string{"one", "two", "three"} {
 		e.mustTrack("/v1/identify", fmt.Sprintf(`{"messageId":"lm-id-%d","anonymousId":"lm-anon-%s","traits":{"email":"lm.%s@example.com"}}`, i, who, who))
