@@ -32,6 +32,8 @@ func (a *App) openLoyalty(cfg config.Config) error {
 		Permissions: a.Consents, Audit: a.Store.Audit(), Clock: a.Clock}); err != nil {
 		return err
 	}
+	// Merges move points in their own transactions, which need the programme's tiers.
+	a.Store.SetLoyaltyRules(a.Loyalty.TransferRules())
 	a.Offers, err = offer.New(offer.Deps{Store: a.Store.Offers(), Orders: a.Store.Offers(), Permissions: a.Consents, Loyalty: a.Loyalty,
 		Trees: a.Store.Loyalty(), Segments: a.Store.Segments(), Catalog: a.Catalog, Audit: a.Store.Audit(), Secret: a.Keys.KeyedHash(holdoutLabel, nil), Clock: a.Clock})
 	return err
@@ -66,6 +68,11 @@ func (a *App) loyaltyLoop(ctx context.Context, sys context.Context) {
 
 // loyaltyHousekeeping runs the programme's periodic jobs once.
 func (a *App) loyaltyHousekeeping(ctx context.Context) {
+	if n, err := a.Loyalty.CarryMerged(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Error("moving the points of merged members failed", "err", err)
+	} else if n > 0 {
+		a.Log.Info("points of merged members moved", "members", n)
+	}
 	if n, err := a.Loyalty.RecomputeTiers(ctx); err != nil && ctx.Err() == nil {
 		a.Log.Error("recomputing loyalty tiers failed", "err", err)
 	} else if n > 0 {

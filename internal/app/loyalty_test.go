@@ -28,12 +28,7 @@ func TestLoyaltyAtTheTillPostgres(t *testing.T) { loyaltyAtTheTill(t, pgtest.URL
 // customer who withdrew (or whose request carries GPC) is not.
 func loyaltyAtTheTill(t *testing.T, db string) {
 	e := newEnv(t, db)
-	sys := authz.WithActor(context.Background(), authz.System)
-	till, _, err := e.app.APIKeys.Create(sys, "till", "till 1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.keys["till"] = till
+	e.addTill()
 	e.publish(policyV1)
 	ada := e.create(`{"email":"ada.member@example.com","phone":"+44 7911 123456"}`)
 	bob := e.create(`{"email":"bob.member@example.com"}`)
@@ -208,6 +203,16 @@ func loyaltyAtTheTill(t *testing.T, db string) {
 		t.Fatalf("report: %s", body)
 	}
 	e.ledgerInvariants()
+}
+
+// addTill gives e a key of the till role.
+func (e *env) addTill() {
+	e.t.Helper()
+	till, _, err := e.app.APIKeys.Create(authz.WithActor(context.Background(), authz.System), "till", "till 1")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.keys["till"] = till
 }
 
 // loyaltySummary is the part of GET /v1/customers/{id}/loyalty the tests read.

@@ -6,7 +6,9 @@
 // balance is the sum of their ledger entries and never negative; every entry names its
 // cause (an order, a refund, an event, a rule such as expiry or a birthday, a person); the
 // points reversed for an order never exceed the points it earned; and points are spent and
-// expire oldest first. The programme is read from YAML and checked against the data
+// expire oldest first. When two customers are merged, the merged-away account's lots and
+// qualifying points move to the survivor's in the merge's transaction (Transfer, Plan), once,
+// and back when the merge is undone. The programme is read from YAML and checked against the data
 // catalog: a rule that would use a field the catalog does not allow for the programme's
 // purpose (the birthday bonus and birth dates) is refused when Steward starts.
 //

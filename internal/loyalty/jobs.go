@@ -2,6 +2,7 @@ package loyalty
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -54,9 +55,21 @@ func (s *Service) settle(ctx context.Context, ids []string) error {
 }
 
 // settleOne posts the entry one pending item calls for, as the programme acting for itself
-// (the entry names the order, refund or review that caused it).
+// (the entry names the order, refund or review that caused it). A merge committed while it
+// did moves the points of the account it resolved; it then settles the item again, on the
+// account they moved to.
 func (s *Service) settleOne(ctx context.Context, p Pending) error {
 	ctx = authz.WithActor(ctx, authz.Actor{ID: "loyalty", Name: "loyalty programme", Role: authz.System.Role})
+	for attempt := 0; ; attempt++ {
+		err := s.settleOnce(ctx, p)
+		var m *MergedError
+		if !errors.As(err, &m) || attempt == 3 {
+			return err
+		}
+	}
+}
+
+func (s *Service) settleOnce(ctx context.Context, p Pending) error {
 	root, _, err := s.store.Tree(ctx, p.CustomerID)
 	if problem.Is(err, problem.NotFound) {
 		return s.store.Settle(ctx, p.ID)
@@ -190,12 +203,19 @@ func (s *Service) Expire(ctx context.Context) (int, error) {
 			if err != nil {
 				return n, err
 			}
-			due := Expired(Lots(all), now)
-			if due > 0 {
-				if _, _, err := s.store.Post(ctx, Write{CustomerID: id, Dedup: "expire:" + id + ":" + strconv.FormatInt(now.UnixMicro(), 10),
+			if Expired(Lots(all), now) > 0 {
+				// Decided again on the ledger read under the lock: a merge may have moved lots
+				// in or out since, and the expiry takes what is due now.
+				_, _, err := s.store.Post(ctx, Write{CustomerID: id, Dedup: "expire:" + id + ":" + strconv.FormatInt(now.UnixMicro(), 10), Ledger: true,
 					Decide: func(st State) (Posting, error) {
+						due := Expired(Lots(st.Ledger), now)
 						return Posting{Kind: KindExpire, Cause: CauseExpiry, Ref: now.UTC().Format(time.RFC3339), Points: -min(due, st.Balance), At: now}, nil
-					}, Audit: s.postAudit(ctx)}); err != nil {
+					}, Audit: s.postAudit(ctx)})
+				var m *MergedError
+				if errors.As(err, &m) {
+					continue // its points moved; the expiry of the account they moved to takes them
+				}
+				if err != nil {
 					return n, err
 				}
 				n++
@@ -226,6 +246,14 @@ func (s *Service) Birthdays(ctx context.Context) (int, error) {
 		}
 		after = ids[len(ids)-1]
 		for _, id := range ids {
+			// The account of a customer merged into another is the other's now, which has a
+			// birthday of its own.
+			if root, _, err := s.store.Tree(ctx, id); err != nil || root != id {
+				if err != nil && !problem.Is(err, problem.NotFound) {
+					return n, err
+				}
+				continue
+			}
 			v, err := s.cust.Get(ctx, id, s.p.Purpose)
 			if problem.Is(err, problem.Forbidden) || problem.Is(err, problem.NotFound) || problem.Is(err, problem.Gone) {
 				continue
@@ -246,6 +274,15 @@ func (s *Service) Birthdays(ctx context.Context) (int, error) {
 			n++
 		}
 	}
+}
+
+// CarryMerged moves the points that accounts of customers merged into others still hold to
+// the account of the customer each was merged into, and says how many accounts it emptied.
+// A merge moves them in its own transaction; this is for accounts merged before points
+// followed merges, and runs with the hourly jobs.
+func (s *Service) CarryMerged(ctx context.Context) (int, error) {
+	ctx = authz.WithActor(ctx, authz.Actor{ID: "loyalty", Name: "loyalty programme", Role: authz.System.Role})
+	return s.store.CarryMerged(ctx, 1000)
 }
 
 // tierAudit is the entry of a tier move.

@@ -2,6 +2,7 @@ package loyalty
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -12,6 +13,10 @@ const (
 	KindExpire  = "expire"  // points that lapsed, oldest first
 	KindAdjust  = "adjust"  // points a staff member added or removed, with a reason
 	KindReverse = "reverse" // points taken back because the order that earned them was refunded or cancelled
+	// KindTransfer moves lots between the accounts of two customers merged into one (or
+	// parted again): out of one account, into the other, with their expiry and qualifying
+	// points.
+	KindTransfer = "transfer"
 )
 
 // Causes: what an entry happened because of. Together with Ref they name it exactly: the
@@ -26,24 +31,32 @@ const (
 	CausePerson       = "person"
 	CauseRedemption   = "redemption"
 	CauseOffer        = "offer"
+	CauseMerge        = "merge"   // the customers were merged; Ref names the other account
+	CauseUnmerge      = "unmerge" // the merge was undone; Ref names the other account
 )
 
 // Entry is one line of the ledger. Entries are never changed or removed except with the
 // member's whole ledger when they are erased.
 type Entry struct {
-	ID         int64     `json:"id"`
-	CustomerID string    `json:"-"`
-	Kind       string    `json:"kind"`
-	Points     int64     `json:"points"`
-	Balance    int64     `json:"balance"` // the balance after this entry
-	Cause      string    `json:"cause"`
-	Ref        string    `json:"ref,omitempty"`      // the order, refund, event or idempotency key
-	OrderID    string    `json:"order_id,omitempty"` // the order the entry concerns, if any
-	Reason     string    `json:"reason,omitempty"`   // an adjustment's reason
-	Actor      string    `json:"actor,omitempty"`    // who made a manual entry or redemption
-	Qualifying bool      `json:"qualifying"`         // counts towards the tier
-	ExpiresAt  time.Time `json:"expires_at,omitzero"`
-	At         time.Time `json:"at"`
+	ID         int64  `json:"id"`
+	CustomerID string `json:"-"`
+	Kind       string `json:"kind"`
+	Points     int64  `json:"points"`
+	Balance    int64  `json:"balance"` // the balance after this entry
+	Cause      string `json:"cause"`
+	Ref        string `json:"ref,omitempty"`      // the order, refund, event or idempotency key
+	OrderID    string `json:"order_id,omitempty"` // the order the entry concerns, if any
+	Reason     string `json:"reason,omitempty"`   // an adjustment's reason
+	Actor      string `json:"actor,omitempty"`    // who made a manual entry or redemption
+	Qualifying bool   `json:"qualifying"`         // counts towards the tier
+	// QualifyingPoints is what the entry counts towards the tier: its points when it
+	// qualifies, except for a transfer, which carries the qualifying points of the lots it
+	// moves whatever is left of them to spend.
+	QualifyingPoints int64 `json:"qualifying_points,omitempty"`
+	// Lot is the credit whose lot a transfer out takes (0: the oldest lots, as any debit).
+	Lot       int64     `json:"lot,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	At        time.Time `json:"at"`
 }
 
 // Posting is an entry as the service asks for it; the store fills in the id and balance.
@@ -54,6 +67,21 @@ type Posting struct {
 	Qualifying                               bool
 	ExpiresAt                                time.Time
 	At                                       time.Time
+	// QualifyingPoints and Lot are a transfer's (see Entry); other postings qualify with
+	// their points and take the oldest lots.
+	QualifyingPoints int64
+	Lot              int64
+}
+
+// TierPoints is what the posting counts towards the tier.
+func (p Posting) TierPoints() int64 {
+	switch {
+	case p.Kind == KindTransfer:
+		return p.QualifyingPoints
+	case p.Qualifying:
+		return p.Points
+	}
+	return 0
 }
 
 // State is what a posting is decided on, read inside the transaction that writes it, with
@@ -66,37 +94,88 @@ type State struct {
 	// OrderEarned and OrderReversed are the points the posting's order earned and had taken
 	// back so far (both at least 0).
 	OrderEarned, OrderReversed int64
+	// Ledger is the account's ledger when the write asked for it (Write.Ledger).
+	Ledger []Entry
 }
 
 // Lot is what remains of one credit after the debits, which consume credits oldest first.
 type Lot struct {
-	At        time.Time
-	ExpiresAt time.Time
-	Remaining int64
+	ID         int64 // the credit entry
+	At         time.Time
+	ExpiresAt  time.Time
+	Remaining  int64
+	Qualifying bool
+	// From is the account a transferred lot came from ("": earned on this account).
+	From string
 }
 
-// Lots returns the remaining points of each credit, oldest first. Debits (redemptions,
-// expiries, reversals, negative adjustments) are taken from the oldest credits first, so the
-// points that expire are the ones earned longest ago.
+// Lots returns the remaining points of each credit in the order debits take them. The
+// ledger is replayed in order: a credit joins the end of the queue, a debit takes from its
+// front, so debits (redemptions, expiries, reversals, negative adjustments) consume the
+// oldest credits first and the points that expire are the ones earned longest ago. Two
+// kinds of entry differ, both written only by merges: a transfer in takes its place in the
+// queue by its expiry (before the first lot that expires later, or never), since a lot from
+// a merged-away account may be older than what the account held already; and a debit naming
+// a lot (a transfer out) takes that lot. A ledger without transfers is spent exactly as it
+// always was.
 func Lots(entries []Entry) []Lot {
-	var debit int64
+	var q []Lot
+	head := 0
 	for _, e := range entries {
-		if e.Points < 0 {
-			debit -= e.Points
+		switch {
+		case e.Points > 0:
+			l := Lot{ID: e.ID, At: e.At, ExpiresAt: e.ExpiresAt, Remaining: e.Points, Qualifying: e.Qualifying}
+			if e.Kind != KindTransfer {
+				q = append(q, l)
+				continue
+			}
+			l.From = e.Ref
+			i := head
+			for i < len(q) && !expiresLater(q[i].ExpiresAt, l.ExpiresAt) {
+				i++
+			}
+			q = slices.Insert(q, i, l)
+		case e.Points < 0:
+			debit := -e.Points
+			if e.Lot != 0 {
+				for i := head; i < len(q); i++ {
+					if q[i].ID == e.Lot {
+						take := min(debit, q[i].Remaining)
+						q[i].Remaining -= take
+						debit -= take
+						break
+					}
+				}
+			}
+			for debit > 0 && head < len(q) {
+				take := min(debit, q[head].Remaining)
+				q[head].Remaining -= take
+				debit -= take
+				if q[head].Remaining == 0 {
+					head++
+				}
+			}
 		}
 	}
 	var lots []Lot
-	for _, e := range entries {
-		if e.Points <= 0 {
-			continue
-		}
-		take := min(debit, e.Points)
-		debit -= take
-		if r := e.Points - take; r > 0 {
-			lots = append(lots, Lot{At: e.At, ExpiresAt: e.ExpiresAt, Remaining: r})
+	for _, l := range q[head:] {
+		if l.Remaining > 0 {
+			lots = append(lots, l)
 		}
 	}
 	return lots
+}
+
+// expiresLater reports whether expiry a is later than b, the zero time (never) being the
+// latest of all.
+func expiresLater(a, b time.Time) bool {
+	switch {
+	case a.IsZero():
+		return !b.IsZero()
+	case b.IsZero():
+		return false
+	}
+	return a.After(b)
 }
 
 // Expired is the points of lots whose expiry is at or before now.

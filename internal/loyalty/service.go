@@ -63,6 +63,12 @@ type Write struct {
 	// Dedup is the entry's unique key: a second write with it returns the first's entry and
 	// writes nothing (idempotent retries, a redemption sent twice).
 	Dedup string
+	// Replays are keys the same posting may have been written under before a merge (the
+	// same idempotency key on another account of the merge tree): found, they answer as
+	// Dedup would.
+	Replays []string
+	// Ledger asks for the account's ledger in State, read under the lock.
+	Ledger bool
 	// OrderID names the order whose earned and reversed points State reports.
 	OrderID string
 	// PendingID is the pending work the write settles, removed in the same transaction.
@@ -96,7 +102,9 @@ const (
 // who is not a member where they say so, and never reveal other customers' rows.
 type Store interface {
 	// Post carries out w and returns the entry written, or the earlier entry with w.Dedup
-	// (replay true). A Decide error rolls everything back and is returned as it is.
+	// (replay true). A Decide error rolls everything back and is returned as it is. A
+	// customer merged into another since the caller resolved them gets *MergedError and
+	// nothing written: their points have moved.
 	Post(ctx context.Context, w Write) (e Entry, replay bool, err error)
 	// Settle removes pending work that needs no entry.
 	Settle(ctx context.Context, pendingID int64) error
@@ -129,6 +137,9 @@ type Store interface {
 	// Tree returns the customer a merged customer was merged into (itself otherwise) and
 	// every customer merged into that one, itself included.
 	Tree(ctx context.Context, customerID string) (root string, tree []string, err error)
+	// CarryMerged transfers (see Transfer) what up to limit accounts of customers merged
+	// into others still hold to the customer each was merged into, and says how many.
+	CarryMerged(ctx context.Context, limit int) (int, error)
 }
 
 // Standing is a member's tier and qualifying points.
@@ -214,17 +225,51 @@ func (s *Service) allowed(ctx context.Context, permission string) (authz.Actor, 
 // permission decision, and settles what is pending for it, so the answer includes the order
 // the till recorded a moment ago.
 func (s *Service) member(ctx context.Context, id string) (string, error) {
+	root, _, err := s.memberTree(ctx, id)
+	return root, err
+}
+
+// memberTree is member with the customers of the merge tree.
+func (s *Service) memberTree(ctx context.Context, id string) (string, []string, error) {
 	if !ident.Valid(id) {
-		return "", problem.InvalidField("id", "is not a valid customer id")
+		return "", nil, problem.InvalidField("id", "is not a valid customer id")
 	}
 	root, tree, err := s.store.Tree(ctx, id)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := s.perm.Permit(ctx, root, s.p.Purpose); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return root, s.settle(ctx, tree)
+	return root, tree, s.settle(ctx, tree)
+}
+
+// post carries out the write build makes for the account of root. A merge committed since
+// root was resolved moved that account's points to another, and the store refuses the
+// posting (MergedError): it is built again for the root of the tree they moved to, so that
+// a redemption is decided on the points where they are now.
+func (s *Service) post(ctx context.Context, root string, tree []string, build func(root string, tree []string) Write) (Entry, bool, error) {
+	for attempt := 0; ; attempt++ {
+		e, replay, err := s.store.Post(ctx, build(root, tree))
+		var m *MergedError
+		if !errors.As(err, &m) || attempt == 3 {
+			return e, replay, err
+		}
+		if root, tree, err = s.store.Tree(ctx, m.Into); err != nil {
+			return Entry{}, false, err
+		}
+	}
+}
+
+// replays are the dedup keys of prefix and key on the accounts of tree other than root.
+func replays(prefix, key, root string, tree []string) []string {
+	var out []string
+	for _, id := range tree {
+		if id != root {
+			out = append(out, prefix+id+":"+key)
+		}
+	}
+	return out
 }
 
 // Summary is a member's account as the till and staff see it.
@@ -284,7 +329,7 @@ func (s *Service) Get(ctx context.Context, id string, before int64, limit int) (
 	for _, e := range all {
 		sum += e.Points
 		if e.Qualifying && e.At.After(since) {
-			out.Qualifying += e.Points
+			out.Qualifying += e.QualifyingPoints
 		}
 	}
 	if sum != acc.Balance {
@@ -357,23 +402,25 @@ func (s *Service) Redeem(ctx context.Context, id string, in RedeemInput) (Redemp
 	if len(in.OrderID) > 128 {
 		return Redemption{}, problem.InvalidField("order_id", "must be at most 128 characters")
 	}
-	root, err := s.member(ctx, id)
+	root, tree, err := s.memberTree(ctx, id)
 	if err != nil {
 		return Redemption{}, err
 	}
 	now := s.now()
-	e, replay, err := s.store.Post(ctx, Write{CustomerID: root, Dedup: "redeem:" + root + ":" + in.IdempotencyKey,
-		Decide: func(st State) (Posting, error) {
-			if !st.Exists {
-				return Posting{}, problem.NotFoundf("the customer is not a member of the loyalty programme")
-			}
-			if st.Balance < in.Points {
-				return Posting{}, problem.Conflictf("points: the balance is %d points, fewer than the %d asked for", st.Balance, in.Points)
-			}
-			return Posting{Kind: KindRedeem, Cause: CauseRedemption, Ref: in.IdempotencyKey, OrderID: in.OrderID, Actor: a.ID,
-				Points: -in.Points, At: now}, nil
-		},
-		Audit: s.postAudit(ctx)})
+	e, replay, err := s.post(ctx, root, tree, func(root string, tree []string) Write {
+		return Write{CustomerID: root, Dedup: "redeem:" + root + ":" + in.IdempotencyKey, Replays: replays("redeem:", in.IdempotencyKey, root, tree),
+			Decide: func(st State) (Posting, error) {
+				if !st.Exists {
+					return Posting{}, problem.NotFoundf("the customer is not a member of the loyalty programme")
+				}
+				if st.Balance < in.Points {
+					return Posting{}, problem.Conflictf("points: the balance is %d points, fewer than the %d asked for", st.Balance, in.Points)
+				}
+				return Posting{Kind: KindRedeem, Cause: CauseRedemption, Ref: in.IdempotencyKey, OrderID: in.OrderID, Actor: a.ID,
+					Points: -in.Points, At: now}, nil
+			},
+			Audit: s.postAudit(ctx)}
+	})
 	if err != nil {
 		return Redemption{}, err
 	}
@@ -382,8 +429,13 @@ func (s *Service) Redeem(ctx context.Context, id string, in RedeemInput) (Redemp
 	}
 	balance := e.Balance
 	if replay {
-		// The first redemption's entry holds the balance after it, not the balance now.
-		acc, err := s.store.Account(ctx, root)
+		// The first redemption's entry holds the balance after it, not the balance now, and
+		// the points it left may have moved with a merge since.
+		r, _, err := s.store.Tree(ctx, e.CustomerID)
+		if err != nil {
+			return Redemption{}, err
+		}
+		acc, err := s.store.Account(ctx, r)
 		if err != nil {
 			return Redemption{}, err
 		}
@@ -422,26 +474,28 @@ func (s *Service) Adjust(ctx context.Context, id string, in AdjustInput) (Entry,
 	if !s.p.AdjustmentReason(in.Reason) {
 		return Entry{}, problem.InvalidField("reason", "must be one of %s", strings.Join(s.p.Adjustments.Reasons, ", "))
 	}
-	root, err := s.member(ctx, id)
+	root, tree, err := s.memberTree(ctx, id)
 	if err != nil {
 		return Entry{}, err
 	}
 	now := s.now()
-	e, replay, err := s.store.Post(ctx, Write{CustomerID: root, Dedup: "adjust:" + root + ":" + in.IdempotencyKey,
-		Decide: func(st State) (Posting, error) {
-			if !st.Exists {
-				return Posting{}, problem.NotFoundf("the customer is not a member of the loyalty programme")
-			}
-			if st.Balance+in.Points < 0 {
-				return Posting{}, problem.Conflictf("points: the balance is %d points; it cannot go below zero", st.Balance)
-			}
-			p := Posting{Kind: KindAdjust, Cause: CausePerson, Ref: in.IdempotencyKey, Reason: in.Reason, Actor: a.ID, Points: in.Points, At: now}
-			if in.Points > 0 {
-				p.ExpiresAt = s.p.ExpiryOf(now)
-			}
-			return p, nil
-		},
-		Audit: s.postAudit(ctx)})
+	e, replay, err := s.post(ctx, root, tree, func(root string, tree []string) Write {
+		return Write{CustomerID: root, Dedup: "adjust:" + root + ":" + in.IdempotencyKey, Replays: replays("adjust:", in.IdempotencyKey, root, tree),
+			Decide: func(st State) (Posting, error) {
+				if !st.Exists {
+					return Posting{}, problem.NotFoundf("the customer is not a member of the loyalty programme")
+				}
+				if st.Balance+in.Points < 0 {
+					return Posting{}, problem.Conflictf("points: the balance is %d points; it cannot go below zero", st.Balance)
+				}
+				p := Posting{Kind: KindAdjust, Cause: CausePerson, Ref: in.IdempotencyKey, Reason: in.Reason, Actor: a.ID, Points: in.Points, At: now}
+				if in.Points > 0 {
+					p.ExpiresAt = s.p.ExpiryOf(now)
+				}
+				return p, nil
+			},
+			Audit: s.postAudit(ctx)}
+	})
 	if err == nil && replay && (e.Points != in.Points || e.Kind != KindAdjust) {
 		return Entry{}, problem.Conflictf("idempotency_key: already used for a different adjustment")
 	}
@@ -574,13 +628,15 @@ func (s *Service) credit(ctx context.Context, id, dedup string, pendingID int64,
 		p.At = now
 	}
 	p.ExpiresAt = s.p.ExpiryOf(p.At)
-	e, _, err := s.store.Post(ctx, Write{CustomerID: id, Dedup: dedup, PendingID: pendingID,
-		Decide: func(st State) (Posting, error) {
-			if !st.Exists {
-				return Posting{}, problem.NotFoundf("the customer is not a member of the loyalty programme")
-			}
-			return p, nil
-		}, Audit: s.postAudit(ctx)})
+	e, _, err := s.post(ctx, id, nil, func(id string, _ []string) Write {
+		return Write{CustomerID: id, Dedup: dedup, PendingID: pendingID,
+			Decide: func(st State) (Posting, error) {
+				if !st.Exists {
+					return Posting{}, problem.NotFoundf("the customer is not a member of the loyalty programme")
+				}
+				return p, nil
+			}, Audit: s.postAudit(ctx)}
+	})
 	return e, err
 }
 
@@ -607,15 +663,17 @@ func (s *Service) Bonus(ctx context.Context, id, orderID, code string, multiplie
 		return 0, err
 	}
 	now := s.now()
-	e, _, err := s.store.Post(ctx, Write{CustomerID: id, Dedup: "offer:" + code + ":" + orderID, OrderID: orderID,
-		Decide: func(st State) (Posting, error) {
-			net := st.OrderEarned - st.OrderReversed
-			if !st.Exists || net <= 0 {
-				return Posting{}, problem.Conflictf("order_id: the order has earned no points to multiply")
-			}
-			return Posting{Kind: KindEarn, Cause: CauseOffer, Ref: code, OrderID: orderID, Points: int64(float64(net) * (multiplier - 1)),
-				At: now, ExpiresAt: s.p.ExpiryOf(now)}, nil
-		}, Audit: s.postAudit(ctx)})
+	e, _, err := s.post(ctx, id, nil, func(id string, _ []string) Write {
+		return Write{CustomerID: id, Dedup: "offer:" + code + ":" + orderID, OrderID: orderID,
+			Decide: func(st State) (Posting, error) {
+				net := st.OrderEarned - st.OrderReversed
+				if !st.Exists || net <= 0 {
+					return Posting{}, problem.Conflictf("order_id: the order has earned no points to multiply")
+				}
+				return Posting{Kind: KindEarn, Cause: CauseOffer, Ref: code, OrderID: orderID, Points: int64(float64(net) * (multiplier - 1)),
+					At: now, ExpiresAt: s.p.ExpiryOf(now)}, nil
+			}, Audit: s.postAudit(ctx)}
+	})
 	return e.Points, err
 }
 
@@ -631,13 +689,18 @@ type Card struct {
 // is the only one the caller can name: it reads nothing but their account, and is audited as
 // a read of it. NotFound when the customer is not a member.
 func (s *Service) CardFor(ctx context.Context, id string) (Card, error) {
-	if err := s.settle(ctx, []string{id}); err != nil {
+	// A profile merged into another shows the account its points moved to.
+	root, tree, err := s.store.Tree(ctx, id)
+	if err != nil {
 		return Card{}, err
 	}
-	acc, err := s.store.Account(ctx, id)
+	if err := s.settle(ctx, tree); err != nil {
+		return Card{}, err
+	}
+	acc, err := s.store.Account(ctx, root)
 	if err != nil {
 		return Card{}, err
 	}
 	return Card{Balance: acc.Balance, Value: s.p.Value(acc.Balance), Currency: s.p.Currency, Tier: acc.Tier},
-		s.audit.AppendAudit(ctx, audit.New(ctx, ActionRead, id, nil, s.p.Purpose))
+		s.audit.AppendAudit(ctx, audit.New(ctx, ActionRead, root, nil, s.p.Purpose))
 }

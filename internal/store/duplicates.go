@@ -13,6 +13,7 @@ import (
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/ingest"
+	"github.com/stewardhq/steward/internal/loyalty"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -355,6 +356,9 @@ func (db *Duplicates) MergePair(ctx context.Context, w duplicate.MergeWrite) err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO customer_links (customer_id, merged_into, merge_id) VALUES ($1, $2, $3)`,
 			w.Merge.Loser, w.Merge.Winner, w.Merge.ID); err != nil {
+			return err
+		}
+		if err := db.transferPoints(ctx, tx, loyalty.Transfer{From: w.Merge.Loser, To: w.Merge.Winner, Cause: loyalty.CauseMerge, Ref: w.Merge.ID}); err != nil {
 			return err
 		}
 		if err := insertRecords(ctx, tx, w.Consents); err != nil {

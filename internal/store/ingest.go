@@ -16,6 +16,7 @@ import (
 	"github.com/stewardhq/steward/internal/customer"
 	"github.com/stewardhq/steward/internal/duplicate"
 	"github.com/stewardhq/steward/internal/ingest"
+	"github.com/stewardhq/steward/internal/loyalty"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -531,6 +532,11 @@ func (t *ingestTx) AddMerges(ctx context.Context, ms []ingest.Merge) error {
 		if err := bumpDecisions(ctx, t.tx, m.Winner, m.Loser); err != nil {
 			return err
 		}
+		// In order: a loser merged into a winner merged further in the same batch brings its
+		// points along.
+		if err := t.db.transferPoints(ctx, t.tx, loyalty.Transfer{From: m.Loser, To: m.Winner, Cause: loyalty.CauseMerge, Ref: m.ID}); err != nil {
+			return err
+		}
 		t.changed.add(m.Winner, m.Loser)
 	}
 	return nil
@@ -887,6 +893,10 @@ func (db *core) undoMergeTx(ctx context.Context, tx *sql.Tx, id string, at time.
 		return m, err
 	}
 	if err := bumpDecisions(ctx, tx, m.Winner, m.Loser); err != nil {
+		return m, err
+	}
+	// What is left of the points the merge brought goes back with the customer.
+	if err := db.transferPoints(ctx, tx, loyalty.Transfer{From: m.Winner, To: m.Loser, Cause: loyalty.CauseUnmerge, Ref: id, Only: m.Loser}); err != nil {
 		return m, err
 	}
 	t := at

@@ -18,7 +18,12 @@ type Loyalty struct{ *core }
 
 var _ loyalty.Store = (*Loyalty)(nil)
 
-const entryColumns = `id, customer_id, kind, points, balance, cause, ref, order_id, reason, actor, qualifying, expires_at, at`
+const entryColumns = `id, customer_id, kind, points, balance, cause, ref, order_id, reason, actor, qualifying, expires_at, at, lot, qualifying_points`
+
+// qualifyingSum is what an account's qualifying entries count towards the tier: their
+// qualifying points, which entries written before transfers existed do not record apart
+// from their points.
+const qualifyingSum = `COALESCE(SUM(COALESCE(qualifying_points, points)), 0)`
 
 // The statements of a posting, prepared up front (see core.prepareWrites): a till's
 // redemption runs each once.
@@ -27,30 +32,86 @@ const (
 	ledgerByDedup   = `SELECT ` + entryColumns + ` FROM loyalty_entries WHERE dedup = $1`
 	ledgerOrderSums = `SELECT COALESCE(SUM(CASE WHEN kind = 'earn' THEN points ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN kind = 'reverse' THEN -points ELSE 0 END), 0)
-		FROM loyalty_entries WHERE order_id = $1 AND customer_id = $2`
+		FROM loyalty_entries WHERE order_id = $1`
 	ledgerBalance = `UPDATE loyalty_accounts SET balance = $1 WHERE customer_id = $2`
 	ledgerInsert  = `INSERT INTO loyalty_entries (customer_id, kind, points, balance, cause, ref, order_id, reason, actor,
-		qualifying, expires_at, at, dedup) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`
-	ledgerQualifying = `SELECT COALESCE(SUM(points), 0) FROM loyalty_entries WHERE customer_id = $1 AND qualifying = 1 AND at > $2`
+		qualifying, expires_at, at, dedup, lot, qualifying_points) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`
+	ledgerQualifying = `SELECT ` + qualifyingSum + ` FROM loyalty_entries WHERE customer_id = $1 AND qualifying = 1 AND at > $2`
 	ledgerSettle     = `DELETE FROM loyalty_pending WHERE id = $1`
+	// ledgerMerged finds a customer merged into another: their account's points have moved.
+	ledgerMerged = `SELECT merged_into FROM customer_links WHERE customer_id = $1`
+	ledgerRows   = `SELECT id, kind, points, qualifying, expires_at, at, ref, lot, qualifying_points FROM loyalty_entries WHERE customer_id = $1 ORDER BY id`
 )
 
 // ledgerStatements lists them for core.prepareWrites.
 func (db *core) ledgerStatements() []string {
-	return []string{ledgerAccount + db.d.ForUpdate, ledgerByDedup, ledgerOrderSums, ledgerBalance, ledgerInsert, ledgerQualifying, ledgerSettle}
+	return []string{ledgerAccount + db.d.ForUpdate, ledgerByDedup, ledgerOrderSums, ledgerBalance, ledgerInsert, ledgerQualifying, ledgerSettle, ledgerMerged}
 }
 
 func scanPoints(row rowScanner) (loyalty.Entry, error) {
 	var e loyalty.Entry
 	var q int
 	var exp, at int64
-	err := row.Scan(&e.ID, &e.CustomerID, &e.Kind, &e.Points, &e.Balance, &e.Cause, &e.Ref, &e.OrderID, &e.Reason, &e.Actor, &q, &exp, &at)
+	var lot, qp sql.NullInt64
+	err := row.Scan(&e.ID, &e.CustomerID, &e.Kind, &e.Points, &e.Balance, &e.Cause, &e.Ref, &e.OrderID, &e.Reason, &e.Actor, &q, &exp, &at, &lot, &qp)
+	fillEntry(&e, q, exp, at, lot, qp)
+	return e, err
+}
+
+// scanLedgerRow scans a row of ledgerRows: what balances, lots and tiers are computed from.
+func scanLedgerRow(row rowScanner) (loyalty.Entry, error) {
+	var e loyalty.Entry
+	var q int
+	var exp, at int64
+	var lot, qp sql.NullInt64
+	err := row.Scan(&e.ID, &e.Kind, &e.Points, &q, &exp, &at, &e.Ref, &lot, &qp)
+	fillEntry(&e, q, exp, at, lot, qp)
+	return e, err
+}
+
+// fillEntry sets what an entry's columns store in their own way: 0 for no expiry, and NULL
+// for no lot and for qualifying points that are the entry's points when it qualifies.
+func fillEntry(e *loyalty.Entry, q int, exp, at int64, lot, qp sql.NullInt64) {
 	e.Qualifying = q == 1
 	if exp > 0 {
 		e.ExpiresAt = fromMicros(exp)
 	}
 	e.At = fromMicros(at)
+	e.Lot = lot.Int64
+	switch {
+	case qp.Valid:
+		e.QualifyingPoints = qp.Int64
+	case e.Qualifying:
+		e.QualifyingPoints = e.Points
+	}
+}
+
+// insertEntry writes p as the entry of account id with the balance after it, keyed by dedup.
+func (db *core) insertEntry(ctx context.Context, tx *sql.Tx, id, dedup string, p loyalty.Posting, bal int64) (loyalty.Entry, error) {
+	var exp int64
+	if !p.ExpiresAt.IsZero() {
+		exp = micros(p.ExpiresAt)
+	}
+	q := 0
+	if p.Qualifying {
+		q = 1
+	}
+	var lot sql.NullInt64
+	if p.Lot != 0 {
+		lot = sql.NullInt64{Int64: p.Lot, Valid: true}
+	}
+	e := loyalty.Entry{CustomerID: id, Kind: p.Kind, Points: p.Points, Balance: bal, Cause: p.Cause, Ref: p.Ref, OrderID: p.OrderID,
+		Reason: p.Reason, Actor: p.Actor, Qualifying: p.Qualifying, QualifyingPoints: p.TierPoints(), Lot: p.Lot, ExpiresAt: p.ExpiresAt,
+		At: p.At.UTC().Truncate(time.Microsecond)}
+	err := db.txQueryRow(ctx, tx, ledgerInsert, id, p.Kind, p.Points, bal, p.Cause, p.Ref, p.OrderID, p.Reason, p.Actor, q, exp, micros(p.At), dedup,
+		lot, p.TierPoints()).Scan(&e.ID)
 	return e, err
+}
+
+// ledgerTx reads an account's ledger inside tx, for decisions taken under its lock.
+func (db *core) ledgerTx(ctx context.Context, tx *sql.Tx, id string) ([]loyalty.Entry, error) {
+	rows, err := tx.QueryContext(ctx, db.native(ledgerRows), id)
+	return collect(db, rows, err, scanLedgerRow)
 }
 
 // Post implements loyalty.Store. The account row is locked first (FOR UPDATE on PostgreSQL;
@@ -66,17 +127,33 @@ func (db *Loyalty) Post(ctx context.Context, w loyalty.Write) (loyalty.Entry, bo
 			return err
 		}
 		if w.Dedup != "" {
-			e, err := scanPoints(db.txQueryRow(ctx, tx, ledgerByDedup, w.Dedup))
-			if err == nil {
-				out, replay = e, true
-				return db.settlePending(ctx, tx, w.PendingID)
+			for _, key := range append([]string{w.Dedup}, w.Replays...) {
+				e, err := scanPoints(db.txQueryRow(ctx, tx, ledgerByDedup, key))
+				if err == nil {
+					out, replay = e, true
+					return db.settlePending(ctx, tx, w.PendingID)
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
 			}
-			if !errors.Is(err, sql.ErrNoRows) {
+		}
+		// Checked under the account's lock, which a merge takes to move the points: either
+		// the merge has committed and this posting follows the points, or it waits for this
+		// one and moves what it leaves.
+		var into string
+		if err := db.txQueryRow(ctx, tx, ledgerMerged, w.CustomerID).Scan(&into); err == nil {
+			return problem.Wrap(problem.Conflict, &loyalty.MergedError{Into: into}, "the customer was merged into another customer meanwhile; retry")
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if w.OrderID != "" {
+			if err := db.txQueryRow(ctx, tx, ledgerOrderSums, w.OrderID).Scan(&st.OrderEarned, &st.OrderReversed); err != nil {
 				return err
 			}
 		}
-		if w.OrderID != "" {
-			if err := db.txQueryRow(ctx, tx, ledgerOrderSums, w.OrderID, w.CustomerID).Scan(&st.OrderEarned, &st.OrderReversed); err != nil {
+		if w.Ledger {
+			if st.Ledger, err = db.ledgerTx(ctx, tx, w.CustomerID); err != nil {
 				return err
 			}
 		}
@@ -94,22 +171,11 @@ func (db *Loyalty) Post(ctx context.Context, w loyalty.Write) (loyalty.Entry, bo
 		if _, err := db.txExec(ctx, tx, ledgerBalance, bal, w.CustomerID); err != nil {
 			return err
 		}
-		var exp int64
-		if !p.ExpiresAt.IsZero() {
-			exp = micros(p.ExpiresAt)
-		}
-		q := 0
-		if p.Qualifying {
-			q = 1
-		}
 		dedup := w.Dedup
 		if dedup == "" {
 			dedup = "entry:" + w.CustomerID + ":" + strconv.FormatInt(time.Now().UnixNano(), 10)
 		}
-		out = loyalty.Entry{CustomerID: w.CustomerID, Kind: p.Kind, Points: p.Points, Balance: bal, Cause: p.Cause, Ref: p.Ref, OrderID: p.OrderID,
-			Reason: p.Reason, Actor: p.Actor, Qualifying: p.Qualifying, ExpiresAt: p.ExpiresAt, At: p.At.UTC().Truncate(time.Microsecond)}
-		if err := db.txQueryRow(ctx, tx, ledgerInsert,
-			w.CustomerID, p.Kind, p.Points, bal, p.Cause, p.Ref, p.OrderID, p.Reason, p.Actor, q, exp, micros(p.At), dedup).Scan(&out.ID); err != nil {
+		if out, err = db.insertEntry(ctx, tx, w.CustomerID, dedup, p, bal); err != nil {
 			return err
 		}
 		if p.Qualifying && w.Tiers.Of != nil {
@@ -145,7 +211,7 @@ func (db *Loyalty) lockAccount(ctx context.Context, tx *sql.Tx, id string) (loya
 }
 
 // retier moves the member to the tier their qualifying points within the window reach.
-func (db *Loyalty) retier(ctx context.Context, tx *sql.Tx, id, tier string, r loyalty.TierRule) error {
+func (db *core) retier(ctx context.Context, tx *sql.Tx, id, tier string, r loyalty.TierRule) error {
 	var q int64
 	if err := db.txQueryRow(ctx, tx, ledgerQualifying, id, micros(r.Since)).Scan(&q); err != nil {
 		return err
@@ -221,24 +287,18 @@ func (db *Loyalty) Entries(ctx context.Context, id string, before int64, limit i
 
 // Ledger implements loyalty.Store.
 func (db *Loyalty) Ledger(ctx context.Context, id string) ([]loyalty.Entry, error) {
-	rows, err := db.query(ctx, `SELECT id, points, qualifying, expires_at, at FROM loyalty_entries WHERE customer_id = $1 ORDER BY id`, id)
+	rows, err := db.query(ctx, ledgerRows, id)
 	if err != nil {
 		return nil, db.translate(err)
 	}
 	defer rows.Close()
 	out := make([]loyalty.Entry, 0, 64)
 	for rows.Next() {
-		e := loyalty.Entry{CustomerID: id}
-		var q int
-		var exp, at int64
-		if err := rows.Scan(&e.ID, &e.Points, &q, &exp, &at); err != nil {
+		e, err := scanLedgerRow(rows)
+		if err != nil {
 			return nil, db.translate(err)
 		}
-		e.Qualifying = q == 1
-		if exp > 0 {
-			e.ExpiresAt = fromMicros(exp)
-		}
-		e.At = fromMicros(at)
+		e.CustomerID = id
 		out = append(out, e)
 	}
 	return out, db.translate(rows.Err())
@@ -299,7 +359,7 @@ func (db *Loyalty) PendingWork(ctx context.Context, ids []string, limit int) ([]
 // Qualifying implements loyalty.Store.
 func (db *Loyalty) Qualifying(ctx context.Context, since time.Time, after string, limit int) ([]loyalty.Standing, error) {
 	rows, err := db.sweep().QueryContext(ctx, `SELECT a.customer_id, a.tier,
-		COALESCE((SELECT SUM(e.points) FROM loyalty_entries e WHERE e.customer_id = a.customer_id AND e.qualifying = 1 AND e.at > $1), 0)
+		COALESCE((SELECT SUM(COALESCE(e.qualifying_points, e.points)) FROM loyalty_entries e WHERE e.customer_id = a.customer_id AND e.qualifying = 1 AND e.at > $1), 0)
 		FROM loyalty_accounts a WHERE a.customer_id > $2 ORDER BY a.customer_id LIMIT $3`, micros(since), after, limit)
 	return collect(db, rows, err, func(row rowScanner) (loyalty.Standing, error) {
 		var s loyalty.Standing

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
+	"github.com/stewardhq/steward/internal/loyalty"
 	"github.com/stewardhq/steward/internal/problem"
 )
 
@@ -74,6 +75,8 @@ type core struct {
 	before, closers []func() error
 	stmts           sync.Map // query text → *sql.Stmt, per pool
 	closed          atomic.Bool
+	// loyaltyRules are what merges need of the loyalty programme (see SetLoyaltyRules).
+	loyaltyRules atomic.Pointer[loyalty.TransferRules]
 	// forget is the backend's Forget, for erasures.
 	forget func(ctx context.Context) error
 	// writer, when set, runs write transactions instead of begin/commit/retry (see Writer).
