@@ -98,6 +98,8 @@ type core struct {
 	// searchRows insert search tokens; listRows insert customers' pending token lists and
 	// listUpserts store merged ones (see search.go).
 	searchRows, listRows, listUpserts rowStatements
+	// listReturning insert lists moved straight away and return their numbers.
+	listReturning rowStatements
 	// searchPending is about how many lists wait to be moved (see mergeAt): those this
 	// process left since its last move, and those found waiting by its first write
 	// (searchCounted).
@@ -165,7 +167,7 @@ func (db *core) prepareWrites(ctx context.Context) error {
 	for _, n := range rowBatches {
 		qs = append(qs, claimHoldersSQL(n))
 	}
-	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.termRows, db.identityRows, db.searchRows, db.listRows} {
+	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.termRows, db.identityRows, db.searchRows, db.listRows, db.listReturning} {
 		qs = append(qs, rs.stmts...)
 	}
 	qs = append(qs, keyStatements()...)
@@ -341,6 +343,7 @@ func newCore(ctx context.Context, o Options) (*core, error) {
 	db.termRows = db.rowStatements(`INSERT INTO match_terms (kind, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
 	db.searchRows = db.rowStatements(`INSERT INTO search_tokens (token, num)`, 2, ` ON CONFLICT DO NOTHING`)
 	db.listRows = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3, "")
+	db.listReturning = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3, ` RETURNING customer_id, num`)
 	db.listUpserts = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3,
 		` ON CONFLICT (customer_id) DO UPDATE SET tokens = excluded.tokens, merged = excluded.merged`)
 	db.identityRows = db.rowStatements(`INSERT INTO identities (kind, token, customer_id, sealed, created_at)`, 5, "")

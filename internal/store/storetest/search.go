@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -169,5 +170,61 @@ func testSearchTokens(t *testing.T, db *store.Engine) {
 	var n int
 	if err := db.Write().QueryRow(`SELECT (SELECT COUNT(*) FROM search_tokens WHERE num IN (SELECT num FROM search_lists WHERE customer_id = $1)) + (SELECT COUNT(*) FROM search_lists WHERE customer_id = $1) + (SELECT COUNT(*) FROM search_tokens t WHERE NOT EXISTS (SELECT 1 FROM search_lists l WHERE l.num = t.num))`, id(2)).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("got %d tokens of an erased customer, %v", n, err)
+	}
+}
+
+// testSearchLargeBatch: a transaction creating more customers than wait before a move writes
+// their tokens into the index at once, under the numbers their lists were given; they are
+// found as the pending ones are, and an erasure among them leaves none of its tokens.
+func testSearchLargeBatch(t *testing.T, db *store.Engine) {
+	cs := db.Customers()
+	const n = 1100
+	recs := make([]*customer.Record, n)
+	for i := range recs {
+		recs[i] = record(id(10_000+i), int64(10_000+i))
+		recs[i].Search = []int64{500, 600 + int64(i%4)}
+	}
+	if err := cs.CreateCustomers(ctx, recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	var pending, listed, rows int
+	if err := db.Write().QueryRow(`SELECT (SELECT COUNT(*) FROM search_lists WHERE merged = 0), (SELECT COUNT(*) FROM search_lists), (SELECT COUNT(*) FROM search_tokens)`).Scan(&pending, &listed, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if pending != 0 || listed != n || rows != 2*n {
+		t.Fatalf("got %d pending of %d lists and %d token rows, want none pending of %d and %d rows", pending, listed, rows, n, 2*n)
+	}
+	// Each customer's rows carry its own list's number: a search for one of the four second
+	// tokens finds exactly the customers who hold it.
+	got := postings(t, db, 601)
+	var want []string
+	for i := 1; i < n; i += 4 {
+		want = append(want, id(10_000+i))
+	}
+	if len(want) > 100 {
+		want = want[:100] // postings asks for the best 100
+		got[601] = got[601][:min(len(got[601]), 100)]
+	}
+	for _, g := range got[601] {
+		var i int
+		if _, err := fmt.Sscanf(g[len(g)-12:], "%d", &i); err != nil || (i-10_000)%4 != 1 {
+			t.Fatalf("token 601 found %s, who does not hold it", g)
+		}
+	}
+	if len(got[601]) != 100 {
+		t.Fatalf("token 601 found %d customers, want 100 of its %d holders", len(got[601]), (n+2)/4)
+	}
+	if counts, err := cs.SearchCounts(ctx, []int64{500, 603}, 2*n); err != nil || counts[0] != n || counts[1] != n/4 {
+		t.Fatalf("got counts %v, %v, want %d and %d", counts, err, n, n/4)
+	}
+	if _, err := db.Rights().BeginErasure(ctx, rights.LedgerEntry{CustomerID: id(10_001), ErasedAt: clock.System()}, nil,
+		[]audit.Entry{entry("rights.erase", id(10_001))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Write().QueryRow(`SELECT COUNT(*) FROM search_tokens t WHERE NOT EXISTS (SELECT 1 FROM search_lists l WHERE l.num = t.num)`).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("got %d token rows without their list after an erasure, %v", rows, err)
+	}
+	if counts, err := cs.SearchCounts(ctx, []int64{500, 601}, 2*n); err != nil || counts[0] != n-1 || counts[1] != (n+2)/4-1 {
+		t.Fatalf("after the erasure got counts %v, %v, want %d and %d", counts, err, n-1, (n+2)/4-1)
 	}
 }

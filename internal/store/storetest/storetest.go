@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"erasure ledger", testErasureLedger},
 		{"erasure of a merge tree", testErasureMergeTree},
 		{"search tokens", testSearchTokens},
+		{"search tokens of a large batch", testSearchLargeBatch},
 		{"loyalty ledger", testLoyaltyLedger},
 	}
 	for _, tt := range tests {
