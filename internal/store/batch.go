@@ -24,6 +24,9 @@ type Batch struct {
 	// rows are audit entries linked in this transaction but not yet inserted: they are all
 	// inserted just before commit, many to a statement (see core.flushAudit).
 	rows []auditRow
+	// chain is one more than the audit chain the transaction's writers append to, once one
+	// did (see core.appendAudit).
+	chain int
 }
 
 // auditRow is one audit entry's insert arguments, for the chain statements c.

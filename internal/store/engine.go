@@ -196,6 +196,10 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		db.writer, db.access = x.Writer, x.Access
 		db.before = x.Close
 	}
+	if db.writer == nil {
+		db.creates = newCreateBatcher(db)
+		db.before = append(db.before, db.creates.stop)
+	}
 	if o.GroupAccess && db.access == nil {
 		db.access = &groupAccess{db: db}
 	}

@@ -58,6 +58,11 @@ type Dialect struct {
 	// must look behind its high-water mark (see Segments.Changed). SQLite commits one writer
 	// at a time, in id order.
 	Snapshots bool
+	// ClaimLocks, when set, is a statement taking a transaction-scoped lock on each integer
+	// of the JSON array bound as $1, in order, so that creates claiming the same index token
+	// on several connections queue instead of both seeing it free (see checkClaims). Empty
+	// where one writer runs at a time (SQLite).
+	ClaimLocks string
 }
 
 // core is what every repository shares: the pools, the prepared statements, the write
@@ -81,6 +86,9 @@ type core struct {
 	forget func(ctx context.Context) error
 	// writer, when set, runs write transactions instead of begin/commit/retry (see Writer).
 	writer Writer
+	// creates, on an engine without a writer, gathers concurrent creates into shared
+	// transactions (see createBatcher).
+	creates *createBatcher
 	// access, when set, takes the entries appended on their own (see AccessLog).
 	access AccessLog
 	// rw, when set, adapts statement text to the engine (see Rewriter); customerPK is its
@@ -483,7 +491,17 @@ func (db *core) translate(err error) error {
 func (db *core) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Entry) error {
 	chain := 0
 	if db.d.AuditChains > 1 {
-		chain = rand.IntN(db.d.AuditChains)
+		// A transaction shared by several writers appends to one chain: spread over all of
+		// them, it would lock every chain's head, and conflict with every other transaction.
+		shared := sharedFrom(ctx)
+		if shared != nil && shared.chain > 0 {
+			chain = shared.chain - 1
+		} else {
+			chain = rand.IntN(db.d.AuditChains)
+			if shared != nil {
+				shared.chain = chain + 1
+			}
+		}
 	}
 	return db.appendChain(ctx, tx, chain, entries)
 }

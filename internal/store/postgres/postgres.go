@@ -82,6 +82,7 @@ var Dialect = store.Dialect{
 	SkipLocked:    " FOR UPDATE SKIP LOCKED",
 	AuditChains:   8,
 	JSONTable:     "jsonb_array_elements_text($%d::jsonb) AS j(value)",
+	ClaimLocks:    `SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT CAST(j.value AS BIGINT) AS k FROM jsonb_array_elements_text($1::jsonb) AS j(value)) t ORDER BY k`,
 	IsUnique:      func(err error) bool { return code(err) == "23505" },
 	IsRetryable:   func(err error) bool { c := code(err); return c == "40001" || c == "40P01" },
 	IsUnavailable: unavailable,

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"runtime"
+	"sync"
+)
+
+// createBatcher gathers the creates of concurrent callers, on an engine without a single
+// writer (PostgreSQL), into shared transactions, as SQLite's group commit does
+// for every write. Each create appends to the audit chains, whose heads every transaction
+// updates: sixteen callers each in a transaction of their own made the database give up most
+// of them as not serialisable (four retries for every five creates), and paid a commit each.
+// One transaction at a time per node leaves only other nodes' transactions to conflict with,
+// and a commit serves every create it holds.
+type createBatcher struct {
+	db   *core
+	reqs chan *createReq
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+	last int // creates in the last transaction; read and written by loop only
+}
+
+type createReq struct {
+	ctx  context.Context
+	c    *Creation
+	err  error
+	done chan struct{}
+}
+
+// maxCreates bounds how many creates share one transaction, and so how long one waits on
+// the others.
+const maxCreates = 64
+
+var errCreatesClosed = errors.New("store closed")
+
+func newCreateBatcher(db *core) *createBatcher {
+	b := &createBatcher{db: db, reqs: make(chan *createReq, 4*maxCreates), quit: make(chan struct{}), done: make(chan struct{})}
+	go b.loop()
+	return b
+}
+
+// create inserts c in a transaction it may share with other callers' creates, and returns
+// once that transaction committed or failed.
+func (b *createBatcher) create(ctx context.Context, c *Creation) error {
+	r := &createReq{ctx: ctx, c: c, done: make(chan struct{})}
+	select {
+	case b.reqs <- r:
+	case <-b.quit:
+		return errCreatesClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-r.done // once queued, the outcome is awaited: it may already be committed
+	return r.err
+}
+
+func (b *createBatcher) stop() error {
+	b.once.Do(func() { close(b.quit) })
+	<-b.done
+	return nil
+}
+
+func (b *createBatcher) loop() {
+	defer close(b.done)
+	batch := make([]*createReq, 0, maxCreates)
+	for {
+		select {
+		case r := <-b.reqs:
+			batch = append(batch[:0], r)
+		case <-b.quit:
+			return
+		}
+		batch = b.drain(batch)
+		// As in SQLite's group commit: when the last transaction was shared, more creates are
+		// likely on their way, and yielding a few times lets them join this one.
+		for i := 0; i < 4 && b.last > 1 && len(batch) < min(b.last, maxCreates); i++ {
+			runtime.Gosched()
+			batch = b.drain(batch)
+		}
+		b.last = len(batch)
+		b.run(batch)
+	}
+}
+
+func (b *createBatcher) drain(batch []*createReq) []*createReq {
+	for len(batch) < maxCreates {
+		select {
+		case r := <-b.reqs:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// run inserts the batch's creates in one transaction, retried like any write the database
+// gives up on. Should it fail otherwise (one caller's e-mail claimed meanwhile),
+// nobody can tell whose create it was: each then runs alone, as it would have unbatched, so
+// that the failure is that caller's only.
+func (b *createBatcher) run(batch []*createReq) {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			close(r.done)
+			continue
+		}
+		live = append(live, r)
+	}
+	// Claims are safe under the engine's claim locks (see lockClaims); without them, only
+	// in a serializable transaction.
+	var opts *sql.TxOptions
+	if b.db.d.ClaimLocks == "" {
+		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
+	}
+	insert := func(rs []*createReq) error {
+		cs := make([]*Creation, len(rs))
+		for i, r := range rs {
+			cs[i] = r.c
+		}
+		// The transaction's own context is never cancelled: a caller who gives up must not
+		// interrupt the others' commit. Its audit entries are chained through one Batch and
+		// inserted many to a statement just before the commit, each chain's head written once.
+		var shared *Batch
+		err := b.db.retryWith(context.Background(), opts, func(ctx context.Context, tx *sql.Tx) error {
+			shared = &Batch{}
+			ctx = shared.Context(ctx)
+			if err := b.db.InsertCreations(ctx, tx, cs); err != nil {
+				return err
+			}
+			return b.db.FinishBatch(ctx, tx, shared)
+		})
+		if err == nil {
+			b.db.Committed(shared)
+		}
+		return err
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := insert(live)
+	if err != nil && len(live) > 1 {
+		for _, r := range live {
+			r.err = insert([]*createReq{r})
+			close(r.done)
+		}
+		return
+	}
+	for _, r := range live {
+		r.err = err
+		close(r.done)
+	}
+}
