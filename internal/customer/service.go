@@ -558,17 +558,34 @@ func (vt *Vault) normalize(fields map[string]any, allowNull bool) (map[string]an
 
 // seal replaces r's sealed, plain and index contents with values.
 func (vt *Vault) seal(r *Record, dk *vault.DataKey, values map[string]any) error {
+	r.Index = r.Index[:0]
+	for name, v := range values {
+		if f, _ := vt.catalog.Field(name); f.Indexed() {
+			r.Index = append(r.Index, IndexEntry{Field: name, Token: vt.keys.BlindIndex(name, indexBytes(v))})
+		}
+	}
+	sort.Slice(r.Index, func(i, j int) bool { return r.Index[i].Field < r.Index[j].Field })
+	if err := vt.sealValues(r, dk, values); err != nil {
+		return err
+	}
+	r.IndexKept = false
+	// A new slice, never the old one's array: a record copied before sealing (ingest's
+	// prepared profiles) must keep its own tokens.
+	r.Search = search.Tokens(vt.keys, search.Index(values))
+	return nil
+}
+
+// sealValues encrypts (or keeps in clear) r's values, leaving its index entries and search
+// tokens to the caller: they stand as stored (Record.IndexKept) until seal derives them.
+func (vt *Vault) sealValues(r *Record, dk *vault.DataKey, values map[string]any) error {
 	r.Sealed = make(map[string][]byte, len(values))
 	r.Plain = map[string]json.RawMessage{}
-	r.Index = r.Index[:0]
+	r.IndexKept, r.Search = true, nil
 	for name, v := range values {
 		f, _ := vt.catalog.Field(name)
 		b, err := json.Marshal(v)
 		if err != nil {
 			return problem.Wrap(problem.Internal, err, "encoding failed")
-		}
-		if f.Indexed() {
-			r.Index = append(r.Index, IndexEntry{Field: name, Token: vt.keys.BlindIndex(name, indexBytes(v))})
 		}
 		if !f.Encrypted() {
 			r.Plain[name] = b
@@ -580,10 +597,6 @@ func (vt *Vault) seal(r *Record, dk *vault.DataKey, values map[string]any) error
 		}
 		r.Sealed[name] = ct
 	}
-	sort.Slice(r.Index, func(i, j int) bool { return r.Index[i].Field < r.Index[j].Field })
-	// A new slice, never the old one's array: a record copied before sealing (ingest's
-	// prepared profiles) must keep its own tokens.
-	r.Search = search.Tokens(vt.keys, search.Index(values))
 	return nil
 }
 

@@ -22,7 +22,11 @@ type Record struct {
 	// Search holds the profile's search tokens (see package search) when it was sealed in
 	// this process: engines replace the stored tokens with them. Nil, on a record read from
 	// the store and written back unsealed, leaves the stored tokens as they are.
-	Search    []int64
+	Search []int64
+	// IndexKept, on a record resealed for a change of fields that neither the blind index
+	// nor search reads (Vault.ResealChanged), says that the stored index entries and search
+	// tokens stand: Index and Search were not derived again, and engines leave both alone.
+	IndexKept bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
 

@@ -417,7 +417,7 @@ func (st *txState) refigure(ctx context.Context, root string, parts ActivityPart
 		return true, nil
 	}
 	prev := pr.rec.Version
-	if err := st.s.vault.Reseal(pr.rec, pr.dk, next); err != nil {
+	if err := st.s.vault.ResealChanged(pr.rec, pr.dk, next, changed); err != nil {
 		return false, err
 	}
 	if err := st.tx.UpdateCustomer(ctx, pr.rec, prev); err != nil {

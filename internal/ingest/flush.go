@@ -89,7 +89,7 @@ func (st *txState) updateCustomers(ctx context.Context) ([]audit.Entry, error) {
 		if pr.isNew || len(pr.dirty) == 0 {
 			continue
 		}
-		if err := st.s.vault.Reseal(pr.rec, pr.dk, pr.values); err != nil {
+		if err := st.s.vault.ResealChanged(pr.rec, pr.dk, pr.values, pr.dirty); err != nil {
 			return nil, err
 		}
 		if err := st.tx.UpdateCustomer(ctx, pr.rec, pr.prev); err != nil {

@@ -308,6 +308,9 @@ func (db *core) updateCustomerTx(ctx context.Context, tx *sql.Tx, r *customer.Re
 		}
 		return problem.Conflictf("customer was changed concurrently; retry")
 	}
+	if r.IndexKept {
+		return nil
+	}
 	if _, err := db.txExec(ctx, tx, indexDelete, r.ID); err != nil {
 		return err
 	}

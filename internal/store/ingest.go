@@ -492,6 +492,9 @@ func (t *ingestTx) UpdateCustomer(ctx context.Context, r *customer.Record, prev 
 	if n, _ := res.RowsAffected(); n == 0 {
 		return problem.Conflictf("customer was changed concurrently; retry")
 	}
+	if r.IndexKept {
+		return nil
+	}
 	if _, err := t.exec(ctx, indexDelete, r.ID); err != nil {
 		return err
 	}
