@@ -129,46 +129,36 @@ func (db *core) insertMerged(ctx context.Context, tx *sql.Tx, args []any) error 
 		lists[args[i].(string)] = args[i+1].(string)
 	}
 	var toks []tokenRow
-	rs := db.listReturning
-	for len(args) > 0 {
-		rows := len(args) / rs.cols
-		i := len(rowBatches) - 1
-		for rowBatches[i] > rows {
-			i--
-		}
-		n := rowBatches[i] * rs.cols
-		st := db.txStmt(ctx, tx, rs.stmts[i])
+	err := db.listReturning.each(args, func(q string, args []any) error {
 		var res *sql.Rows
 		var err error
-		if st != nil {
-			res, err = st.QueryContext(ctx, args[:n]...)
+		if st := db.txStmt(ctx, tx, q); st != nil {
+			res, err = st.QueryContext(ctx, args...)
 		} else {
-			res, err = tx.QueryContext(ctx, db.native(rs.stmts[i]), args[:n]...)
+			res, err = tx.QueryContext(ctx, db.native(q), args...)
 		}
 		if err != nil {
 			return err
 		}
+		defer res.Close()
 		for res.Next() {
 			var id string
 			var num int64
 			if err := res.Scan(&id, &num); err != nil {
-				res.Close()
 				return err
 			}
 			tokens, err := decodeTokens(lists[id])
 			if err != nil {
-				res.Close()
 				return err
 			}
 			for _, t := range tokens {
 				toks = append(toks, tokenRow{t, num})
 			}
 		}
-		res.Close()
-		if err := res.Err(); err != nil {
-			return err
-		}
-		args = args[n:]
+		return res.Err()
+	})
+	if err != nil {
+		return err
 	}
 	return db.insertTokens(ctx, tx, toks)
 }

@@ -278,6 +278,15 @@ func (db *core) rowStatements(head string, cols int, tail string) rowStatements 
 
 // insertRows inserts the rows whose values are args, in statements of rs.
 func (db *core) insertRows(ctx context.Context, tx *sql.Tx, rs rowStatements, args []any) error {
+	return rs.each(args, func(q string, args []any) error {
+		_, err := db.txExec(ctx, tx, q, args...)
+		return err
+	})
+}
+
+// each calls fn with the statements of rs that insert the rows whose values are args, the
+// largest first, and the values each takes.
+func (rs rowStatements) each(args []any, fn func(q string, args []any) error) error {
 	for len(args) > 0 {
 		rows := len(args) / rs.cols
 		i := len(rowBatches) - 1
@@ -285,7 +294,7 @@ func (db *core) insertRows(ctx context.Context, tx *sql.Tx, rs rowStatements, ar
 			i--
 		}
 		n := rowBatches[i] * rs.cols
-		if _, err := db.txExec(ctx, tx, rs.stmts[i], args[:n]...); err != nil {
+		if err := fn(rs.stmts[i], args[:n]); err != nil {
 			return err
 		}
 		args = args[n:]

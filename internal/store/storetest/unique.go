@@ -54,15 +54,7 @@ func testClaims(t *testing.T, db *store.Engine) {
 		}(i)
 	}
 	wg.Wait()
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !problem.Is(err, problem.Conflict):
-			t.Fatalf("got %v, want success or Conflict", err)
-		}
-	}
+	ok := standing(t, errs)
 	if got, _ := db.Customers().FindCustomers(ctx, "email", 555, 10); ok != 1 || len(got) != 1 {
 		t.Fatalf("got %d creates standing and %d holders of the token, want 1 and 1", ok, len(got))
 	}
@@ -80,19 +72,27 @@ func testClaims(t *testing.T, db *store.Engine) {
 			}(i)
 		}
 		wg.Wait()
-		ok = 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case !problem.Is(err, problem.Conflict):
-				t.Fatalf("got %v, want success or Conflict", err)
-			}
-		}
+		ok = standing(t, errs)
 		if got, _ := db.Customers().FindCustomers(ctx, "email", token, 10); ok != 1 || len(got) != 1 {
 			t.Fatalf("round %d: got %d creates with opt-outs standing and %d holders of the token, want 1 and 1", round, ok, len(got))
 		}
 	}
+}
+
+// standing counts the creates that stood among concurrent ones claiming one token; every
+// other must have been refused as a conflict.
+func standing(t *testing.T, errs []error) int {
+	t.Helper()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !problem.Is(err, problem.Conflict):
+			t.Fatalf("got %v, want success or Conflict", err)
+		}
+	}
+	return ok
 }
 
 // testMergedReads: a merged customer carries the customer it was merged into in GetCustomer
