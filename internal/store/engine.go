@@ -341,7 +341,8 @@ func (e *Engine) Read() *sql.DB { return e.db.read }
 func (e *Engine) AuditSources() []string { return e.db.auditSources() }
 
 // CustomerTables lists every table, in every schema Steward uses, that has a customer_id
-// column, plus customers itself: what the rights registry must cover.
+// column, plus customers itself and search_tokens (whose rows name a customer's search
+// number): what the rights registry must cover.
 func (e *Engine) CustomerTables(ctx context.Context) ([]string, error) {
 	return e.db.customerTables(ctx, e.backend.CustomerTablesSQL())
 }
