@@ -196,15 +196,8 @@ func testSearchLargeBatch(t *testing.T, db *store.Engine) {
 	}
 	// Each customer's rows carry its own list's number: a search for one of the four second
 	// tokens finds exactly the customers who hold it.
+	// postings asks for the best 100 of its 275 holders.
 	got := postings(t, db, 601)
-	var want []string
-	for i := 1; i < n; i += 4 {
-		want = append(want, id(10_000+i))
-	}
-	if len(want) > 100 {
-		want = want[:100] // postings asks for the best 100
-		got[601] = got[601][:min(len(got[601]), 100)]
-	}
 	for _, g := range got[601] {
 		var i int
 		if _, err := fmt.Sscanf(g[len(g)-12:], "%d", &i); err != nil || (i-10_000)%4 != 1 {
