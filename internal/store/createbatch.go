@@ -54,8 +54,19 @@ func (b *createBatcher) create(ctx context.Context, c *Creation) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	<-r.done // once queued, the outcome is awaited: it may already be committed
-	return r.err
+	// Once queued, the outcome is awaited: it may already be committed. Only a writer that
+	// stopped without taking the create (the store closing) answers for it.
+	select {
+	case <-r.done:
+		return r.err
+	case <-b.done:
+		select {
+		case <-r.done:
+			return r.err
+		default:
+			return errCreatesClosed
+		}
+	}
 }
 
 func (b *createBatcher) stop() error {
@@ -72,7 +83,16 @@ func (b *createBatcher) loop() {
 		case r := <-b.reqs:
 			batch = append(batch[:0], r)
 		case <-b.quit:
-			return
+			// Creates queued as the store closes are refused, never left waiting.
+			for {
+				select {
+				case r := <-b.reqs:
+					r.err = errCreatesClosed
+					close(r.done)
+				default:
+					return
+				}
+			}
 		}
 		batch = b.drain(batch)
 		// As in SQLite's group commit: when the last transaction was shared, more creates are
