@@ -93,8 +93,19 @@ func (g *groupCommit) Update(ctx context.Context, create *store.Creation, fn sto
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	<-r.done // once queued, the outcome is always awaited: it may already be committed
-	return r.err
+	// Once queued, the outcome is always awaited: it may already be committed. Only a writer
+	// that stopped without taking the write (the store closing) answers for it.
+	select {
+	case <-r.done:
+		return r.err
+	case <-g.done:
+		select {
+		case <-r.done:
+			return r.err
+		default:
+			return errClosed
+		}
+	}
 }
 
 func (g *groupCommit) closeStmts() {
@@ -118,7 +129,16 @@ func (g *groupCommit) loop() {
 		case r := <-g.reqs:
 			batch = append(batch[:0], r)
 		case <-g.quit:
-			return
+			// Writes queued as the store closes are refused, never left waiting.
+			for {
+				select {
+				case r := <-g.reqs:
+					r.err = errClosed
+					close(r.done)
+				default:
+					return
+				}
+			}
 		}
 		batch = g.drain(batch)
 		// When the last commit was shared, other writers are active and more are likely on

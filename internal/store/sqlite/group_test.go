@@ -3,11 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -105,3 +107,57 @@ func (noCore) AppendAccess(context.Context, *sql.Tx, []audit.Entry) error       
 func (noCore) Sealed() bool                                                      { return false }
 func (noCore) Committed(*store.Batch)                                            {}
 func (noCore) Update(context.Context, store.TxFunc) error                        { return nil }
+
+// Writes queued when the store closes each get an answer, committed or refused, and none is
+// left waiting; every write answered as committed is there.
+func TestGroupCommitClosingAnswersEveryWrite(t *testing.T) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "g.db")+"?_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE t (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	g, err := startGroupCommit(context.Background(), db, noCore{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = g.Update(context.Background(), nil, func(ctx context.Context, tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO t (n) VALUES (?)`, i)
+				return err
+			})
+		}()
+		if i == n/2 {
+			go g.stop()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("writes still waiting a minute after the writer stopped")
+	}
+	for i, err := range errs {
+		var got int
+		serr := db.QueryRow(`SELECT COUNT(*) FROM t WHERE n = ?`, i).Scan(&got)
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		if err == nil && got != 1 {
+			t.Fatalf("write %d was answered as committed but is not there", i)
+		}
+		if err != nil && (!errors.Is(err, errClosed) || got != 0) {
+			t.Fatalf("write %d: %v, %d rows; want refused as closed and nothing written", i, err, got)
+		}
+	}
+}
