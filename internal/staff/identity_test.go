@@ -72,6 +72,19 @@ func TestIdentityStore(t *testing.T) {
 			if err != nil || len(keys) != 2 || keys[0].Name != "Laptop" || !keys[0].UsedAt.IsZero() {
 				t.Fatalf("passkeys: %v %+v", err, keys)
 			}
+			// The staff list says who has a second factor: Ivy's passkeys count, and the
+			// invited person who has not signed in yet has none.
+			people, err := svc.List(sys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			factors := map[string]bool{}
+			for _, p := range people {
+				factors[p.Email] = p.SecondFactor
+			}
+			if len(people) != 1 || !factors["ivy@shop.example"] {
+				t.Fatalf("staff list: %+v, want Ivy alone, with a second factor", people)
+			}
 			keys[0].UsedAt = clk.Now()
 			if err := st.UpdatePasskey(ctx, keys[0]); err != nil {
 				t.Fatal(err)

@@ -31,6 +31,8 @@ type Passkey struct {
 type PasskeyStore interface {
 	AddPasskey(ctx context.Context, p Passkey, entries []audit.Entry) error
 	Passkeys(ctx context.Context, accountID string) ([]Passkey, error)
+	// PasskeyHolders lists the accounts that have at least one passkey.
+	PasskeyHolders(ctx context.Context) ([]string, error)
 	UpdatePasskey(ctx context.Context, p Passkey) error
 	// DeletePasskey returns NotFound when the account has no such passkey.
 	DeletePasskey(ctx context.Context, accountID string, id []byte, entries []audit.Entry) error

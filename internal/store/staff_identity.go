@@ -29,6 +29,24 @@ func (db *Staff) AddPasskey(ctx context.Context, p staff.Passkey, entries []audi
 	})
 }
 
+// PasskeyHolders implements staff.PasskeyStore.
+func (db *Staff) PasskeyHolders(ctx context.Context) ([]string, error) {
+	rows, err := db.query(ctx, `SELECT DISTINCT account_id FROM staff_passkeys`)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, db.translate(err)
+		}
+		out = append(out, id)
+	}
+	return out, db.translate(rows.Err())
+}
+
 // Passkeys implements staff.PasskeyStore, oldest first.
 func (db *Staff) Passkeys(ctx context.Context, accountID string) ([]staff.Passkey, error) {
 	rows, err := db.query(ctx, `SELECT id, account_id, name, credential, created_at, used_at FROM staff_passkeys WHERE account_id = $1 ORDER BY created_at, id`, accountID)
