@@ -64,8 +64,24 @@ func Normalize(r Record, defaultRegion string) Normalized {
 		default:
 			n.Fields[f] = foldText(raw)
 		}
+		n.Fields[f] = bound(n.Fields[f])
 	}
 	return n
+}
+
+// bound cuts a normalised value to maxValueBytes, as clean cuts a raw one: folding can
+// lengthen a value ("ß" becomes "ss", a ligature two letters), and a stored value longer than
+// the bound would be cut when normalised again, giving other blocking keys than the first
+// time.
+func bound(s string) string {
+	if len(s) <= maxValueBytes {
+		return s
+	}
+	cut := maxValueBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimSpace(s[:cut])
 }
 
 // normalizeEmail returns the look-up form of an acceptable address, or else the value
@@ -105,14 +121,7 @@ func clean(s string) string {
 	if !utf8.ValidString(s) {
 		s = latin1(s)
 	}
-	if len(s) > maxValueBytes {
-		cut := maxValueBytes
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut]
-	}
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(bound(s))
 }
 
 // latin1 decodes every byte as the code point of the same number, which is what
