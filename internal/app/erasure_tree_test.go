@@ -41,9 +41,6 @@ func (e *env) treeRows(ids ...string) map[string]int {
 		"customer_merges": "winner_id = $1 OR loser_id = $1",
 		"match_keys":      "customer_id = $1",
 		"match_terms":     "customer_id = $1",
-		// Rows of search_tokens name a customer by its list's number: any left behind by an
-		// erasure is a row whose number no list has.
-		"search_tokens": "$1 <> '' AND num NOT IN (SELECT num FROM search_lists)",
 		"search_lists":  "customer_id = $1",
 		"duplicates":    "customer_id = $1 OR other_id = $1",
 	} {
@@ -55,6 +52,9 @@ func (e *env) treeRows(ids ...string) map[string]int {
 			out[table] += n
 		}
 	}
+	// search_tokens holds customers' list numbers in blocks: any left behind by an erasure is
+	// a number no list has.
+	_, out["search_tokens"] = e.indexedNumbers("")
 	return out
 }
 

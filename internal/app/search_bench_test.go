@@ -211,9 +211,9 @@ func BenchmarkSearchIndex(b *testing.B) {
 			after = recs[len(recs)-1].ID
 		}
 	})
-	var rows, bytes int64
+	var rows, blocks, bytes int64
 	db := a.Store.Read()
-	if err := db.QueryRow(`SELECT COUNT(*) FROM search_tokens`).Scan(&rows); err != nil {
+	if err := db.QueryRow(`SELECT COALESCE(SUM(n), 0), COUNT(*) FROM search_tokens`).Scan(&rows, &blocks); err != nil {
 		b.Fatal(err)
 	}
 	if err := db.QueryRow(`SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN ('search_tokens', 'search_lists', 'search_lists_pending') OR name LIKE 'sqlite_autoindex_search_lists%'`).Scan(&bytes); err != nil {
@@ -224,6 +224,7 @@ func BenchmarkSearchIndex(b *testing.B) {
 	b.ReportMetric(walk.Seconds(), "s/plain_walk")
 	b.ReportMetric(walk.Seconds()/took.Seconds(), "ratio")
 	b.ReportMetric(float64(rows)/float64(searchN), "tokens/customer")
+	b.ReportMetric(float64(blocks)/float64(searchN), "blocks/customer")
 	b.ReportMetric(float64(bytes)/float64(searchN), "bytes/customer")
 	b.ReportMetric(float64(searchN), "customers")
 	if searchFill > 0 {

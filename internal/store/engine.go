@@ -333,6 +333,29 @@ func (e *Engine) MigrationStatus(ctx context.Context) ([]MigrationFileStatus, er
 // engine package's maintenance.
 func (e *Engine) Write() *sql.DB { return e.db.write }
 
+// SearchPostings reads every token's customer numbers from search_tokens' blocks: what tests
+// and checks read to hold an erasure to leaving no number of the customer behind, since SQL
+// cannot look inside a block.
+func (e *Engine) SearchPostings(ctx context.Context) (map[int64][]int64, error) {
+	rows, err := e.db.write.QueryContext(ctx, `SELECT token, first, n, nums FROM search_tokens ORDER BY token, first`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64][]int64{}
+	for rows.Next() {
+		var tok int64
+		var b block
+		if err := rows.Scan(&tok, &b.first, &b.n, &b.nums); err != nil {
+			return nil, err
+		}
+		if out[tok], err = b.decode(out[tok]); err != nil {
+			return nil, err
+		}
+	}
+	return out, rows.Err()
+}
+
 // Read exposes the read pool, for benchmarks that compare against plain queries.
 func (e *Engine) Read() *sql.DB { return e.db.read }
 

@@ -17,8 +17,17 @@ func (db *Rights) DeleteRows(ctx context.Context, table, id string) (int64, erro
 		return db.leaveSegments(ctx, id)
 	}
 	var n int64
+	if table == "search_tokens" {
+		// Blocks hold many customers' numbers: only this customer's is taken out.
+		err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var err error
+			_, n, err = db.eraseTokens(ctx, tx, id)
+			return err
+		})
+		return n, err
+	}
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.native(`DELETE FROM `+table+` WHERE `+db.rowsWhere(t)), id)
+		res, err := tx.ExecContext(ctx, db.native(`DELETE FROM `+table+` WHERE `+t.where), id)
 		if err != nil {
 			return err
 		}
@@ -35,6 +44,9 @@ func (db *Rights) CountRows(ctx context.Context, table, id string) (int64, error
 	if !ok {
 		return 0, fmt.Errorf("no customer rows in table %q", table)
 	}
+	if table == "search_tokens" {
+		return db.searchRowsOf(ctx, id)
+	}
 	var total int64
 	srcs := []string{""}
 	if table == "audit_log" {
@@ -45,7 +57,7 @@ func (db *Rights) CountRows(ctx context.Context, table, id string) (int64, error
 	}
 	for _, src := range srcs {
 		var n int64
-		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM `+src+table+` WHERE `+db.rowsWhere(t), id).Scan(&n); err != nil {
+		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM `+src+table+` WHERE `+t.where, id).Scan(&n); err != nil {
 			return 0, db.translate(err)
 		}
 		total += n
@@ -75,8 +87,8 @@ func (db *core) customerTables(ctx context.Context, q string) ([]string, error) 
 		return nil, db.translate(err)
 	}
 	defer rows.Close()
-	// customers names its customer by id, and search_tokens by the number of the customer's
-	// search list (see search.go): neither has a customer_id column.
+	// customers names its customer by id, and search_tokens holds the numbers of customers'
+	// search lists in blocks (see searchblock.go): neither has a customer_id column.
 	set := map[string]bool{"customers": true, "search_tokens": true}
 	for rows.Next() {
 		var n string

@@ -36,8 +36,9 @@ var customerRows = map[string]rowsOf{
 	"portal_tokens":      {where: `customer_id = $1`},
 	"form_confirmations": {where: `customer_id = $1`, cols: `form, purposes, policy_version, requested_at, expires_at`, order: `ORDER BY requested_at`},
 	"match_terms":        {where: `customer_id = $1`},
-	// Through the customer's list: search_tokens has no index by customer (see search.go).
-	"search_tokens": {where: searchTokensOf},
+	// Blocks of customers' numbers, shared: counted and deleted through the customer's list,
+	// in Go (see Rights.DeleteRows).
+	"search_tokens": {},
 	"search_lists":  {where: `customer_id = $1`},
 	// A pair names the customer on either side.
 	"duplicates":      {where: `customer_id = $1 OR other_id = $1`, cols: `state, score, created_at, decided_at`, order: `ORDER BY created_at`},

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,9 +18,9 @@ import (
 
 var _ customer.SearchStore = (*Customers)(nil)
 
-// Search tokens live in two tables (see the migrations creating search_lists and numbering
-// them): search_tokens, one row per token and customer number, which searches read by token;
-// and search_lists, one row per customer giving it that number and holding its tokens as a
+// Search tokens live in two tables (see the migrations creating search_lists, numbering them
+// and keeping the numbers in blocks): search_tokens, the numbers of the customers holding each
+// token in blocks (see searchblock.go), which searches read by token; and search_lists, one row per customer giving it that number and holding its tokens as a
 // JSON array, through which a change or an erasure finds what to delete by search_tokens'
 // primary key, and a search's numbers find their customers. A create writes its list alone,
 // pending (merged = 0): a dozen rows at scattered places of search_tokens was what a create's
@@ -168,25 +169,79 @@ type tokenRow struct {
 	token, num int64
 }
 
-// insertTokens inserts rows into search_tokens in the index's order, so that the inserts walk
-// the B-tree forward and a page that takes many rows is written once.
+// insertTokens inserts rows into search_tokens as new blocks, one per token and span, in the
+// index's order, so that the inserts walk the B-tree forward and a page that takes many blocks
+// is written once.
 func (db *core) insertTokens(ctx context.Context, tx *sql.Tx, rows []tokenRow) error {
 	slices.SortFunc(rows, func(a, b tokenRow) int { return cmp.Or(cmp.Compare(a.token, b.token), cmp.Compare(a.num, b.num)) })
-	args := make([]any, 0, 2*len(rows))
-	for _, r := range rows {
-		args = append(args, r.token, r.num)
-	}
-	return db.insertRows(ctx, tx, db.searchRows, args)
+	rows = slices.Compact(rows)
+	return db.insertRows(ctx, tx, db.searchRows, appendBlocks(make([]any, 0, 4*len(rows)/2), rows))
 }
 
-// deleteTokens deletes customer number num's rows of search_tokens for tokens, by the primary
-// key.
-func (db *core) deleteTokens(ctx context.Context, tx *sql.Tx, num int64, tokens []int64) error {
-	if len(tokens) == 0 {
-		return nil
+// deleteTokens takes customer number num out of the blocks of search_tokens holding it for
+// tokens, and says from how many it went: each such block is written again without it, or
+// deleted when it held nothing else.
+func (db *core) deleteTokens(ctx context.Context, tx *sql.Tx, num int64, tokens []int64) (int64, error) {
+	var gone int64
+	for _, tok := range tokens {
+		blocks, err := db.txBlocks(ctx, tx, tok, spanOf(num), num, 0)
+		if err != nil {
+			return gone, err
+		}
+		i := slices.IndexFunc(blocks, func(b block) bool { return b.has(num) })
+		if i < 0 {
+			continue
+		}
+		nums, err := blocks[i].decode(nil)
+		if err != nil {
+			return gone, err
+		}
+		if _, err := db.txExec(ctx, tx, `DELETE FROM search_tokens WHERE token = $1 AND first = $2`, tok, blocks[i].first); err != nil {
+			return gone, err
+		}
+		gone++
+		nums = slices.DeleteFunc(nums, func(x int64) bool { return x == num })
+		if len(nums) == 0 {
+			continue
+		}
+		if _, err := db.txExec(ctx, tx, `INSERT INTO search_tokens (token, first, n, nums) VALUES ($1, $2, $3, $4)`,
+			tok, nums[0], len(nums), encodeBlock(nums)); err != nil {
+			return gone, err
+		}
 	}
-	_, err := db.txExec(ctx, tx, `DELETE FROM search_tokens WHERE num = $1 AND token IN (`+db.numList(2)+`)`, num, encodeTokens(tokens))
-	return err
+	return gone, nil
+}
+
+// blocksOf is the query of a token's blocks whose first numbers lie in a range, in order.
+const blocksOf = `SELECT first, n, nums FROM search_tokens WHERE token = $1 AND first BETWEEN $2 AND $3 ORDER BY first`
+
+// txBlocks reads token's blocks whose first numbers lie in [from, to] inside tx, in order, until
+// they hold at least enough numbers (all of them when enough is 0).
+func (db *core) txBlocks(ctx context.Context, tx *sql.Tx, token, from, to int64, enough int) ([]block, error) {
+	rows, err := tx.QueryContext(ctx, db.native(blocksOf), token, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return scanBlocks(rows, enough)
+}
+
+// scanBlocks reads blocks from rows (blocksOf) until they hold at least enough numbers (all
+// of them when enough is 0), and closes rows.
+func scanBlocks(rows *sql.Rows, enough int) ([]block, error) {
+	defer rows.Close()
+	var out []block
+	held := 0
+	for rows.Next() {
+		var b block
+		if err := rows.Scan(&b.first, &b.n, &b.nums); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+		if held += b.n; enough > 0 && held >= enough {
+			break
+		}
+	}
+	return out, rows.Err()
 }
 
 // mergeSearch moves up to mergeMost pending lists into search_tokens inside tx, oldest first,
@@ -324,36 +379,83 @@ func (db *core) updateTokens(ctx context.Context, tx *sql.Tx, num int64, old, ne
 			added = append(added, tokenRow{t, num})
 		}
 	}
-	if err := db.deleteTokens(ctx, tx, num, gone); err != nil {
+	if _, err := db.deleteTokens(ctx, tx, num, gone); err != nil {
 		return err
 	}
 	return db.insertTokens(ctx, tx, added)
 }
 
-// eraseSearch deletes a customer's search tokens and list inside tx, and says how many tokens
-// went from search_tokens.
+// eraseSearch deletes a customer's search tokens and list inside tx, and says from how many
+// blocks of search_tokens its number went.
 func (db *core) eraseSearch(ctx context.Context, tx *sql.Tx, id string) (int64, error) {
-	res, err := tx.ExecContext(ctx, db.native(`DELETE FROM search_tokens WHERE `+db.rowsWhere(rowsOf{where: searchTokensOf})), id)
-	if err != nil {
-		return 0, err
+	num, n, err := db.eraseTokens(ctx, tx, id)
+	if err != nil || num == 0 {
+		return n, err
 	}
-	n, _ := res.RowsAffected()
-	_, err = tx.ExecContext(ctx, db.native(`DELETE FROM search_lists WHERE customer_id = $1`), id)
+	_, err = db.txExec(ctx, tx, `DELETE FROM search_lists WHERE num = $1`, num)
 	return n, err
 }
 
-// searchTokensOf is the condition selecting the rows of search_tokens of the customer bound
-// as $1, through the customer's list (by search_tokens' primary key: it has no index by
-// customer); {list} stands for the engine's table of the list's tokens (see rowsWhere).
-const searchTokensOf = `num = (SELECT l.num FROM search_lists l WHERE l.customer_id = $1) AND token IN (SELECT CAST(j.value AS BIGINT) FROM search_lists l, {list} WHERE l.customer_id = $1)`
-
-// rowsWhere is t's condition as this engine runs it.
-func (db *core) rowsWhere(t rowsOf) string {
-	return strings.Replace(t.where, "{list}", db.listTable(), 1)
+// eraseTokens takes the customer's number out of the blocks of its tokens inside tx, and says
+// what the number is (0 when the customer has no list) and from how many blocks it went.
+func (db *core) eraseTokens(ctx context.Context, tx *sql.Tx, id string) (int64, int64, error) {
+	var num int64
+	var list string
+	var merged int
+	err := db.txQueryRow(ctx, tx, `SELECT num, tokens, merged FROM search_lists WHERE customer_id = $1`+db.d.ForUpdate, id).Scan(&num, &list, &merged)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil || merged != 1 {
+		return num, 0, err
+	}
+	tokens, err := decodeTokens(list)
+	if err != nil {
+		return num, 0, err
+	}
+	n, err := db.deleteTokens(ctx, tx, num, tokens)
+	return num, n, err
 }
 
-// listTable is the engine's table "j" of the tokens of the search list l.
-func (db *core) listTable() string { return strings.Replace(db.d.JSONTable, "$%d", "l.tokens", 1) }
+// searchRowsOf counts the blocks of search_tokens holding the number of the customer id, for
+// the tokens of its list: what the rights registry counts as the customer's search tokens.
+func (db *core) searchRowsOf(ctx context.Context, id string) (int64, error) {
+	var num int64
+	var list string
+	err := db.queryRow(ctx, `SELECT num, tokens FROM search_lists WHERE customer_id = $1`, id).Scan(&num, &list)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, db.translate(err)
+	}
+	tokens, err := decodeTokens(list)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, tok := range tokens {
+		blocks, err := db.blocks(ctx, tok, spanOf(num), num, 0)
+		if err != nil {
+			return n, err
+		}
+		if slices.ContainsFunc(blocks, func(b block) bool { return b.has(num) }) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// blocks reads token's blocks whose first numbers lie in [from, to], in order, until they hold
+// at least enough numbers (all of them when enough is 0).
+func (db *core) blocks(ctx context.Context, token, from, to int64, enough int) ([]block, error) {
+	rows, err := db.query(ctx, blocksOf, token, from, to)
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	out, err := scanBlocks(rows, enough)
+	return out, db.translate(err)
+}
 
 // pendingList is a customer's list that is not in search_tokens yet.
 type pendingList struct {
@@ -472,9 +574,11 @@ func (db *Customers) SearchCounts(ctx context.Context, tokens []int64, max int) 
 	}
 	out := make([]int, len(tokens))
 	for i, tok := range tokens {
-		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM search_tokens WHERE token = $1 LIMIT $2) t`, tok, max+1).Scan(&out[i]); err != nil {
+		// Every block holds a number at least: max+1 blocks hold more than max.
+		if err := db.queryRow(ctx, `SELECT COALESCE(SUM(n), 0) FROM (SELECT n FROM search_tokens WHERE token = $1 LIMIT $2) t`, tok, max+1).Scan(&out[i]); err != nil {
 			return nil, db.translate(err)
 		}
+		out[i] = min(out[i], max+1)
 		for _, p := range pending {
 			if out[i] <= max && slices.Contains(p.tokens, tok) {
 				out[i]++
@@ -484,12 +588,10 @@ func (db *Customers) SearchCounts(ctx context.Context, tokens []int64, max int) 
 	return out, nil
 }
 
-// SearchTop implements search.Store in one statement over the index, so that the holders of
-// every token are weighed inside the engine and only the best n cross to Steward: a statement
-// per token reading its holders cost most of a search at a million customers. The holders of
-// the read tokens are gathered once (r); each probed token is looked up for them alone, by the
-// primary key; only the best n numbers are turned into customers. The pending lists, read
-// first, are weighed the same way here, and take their share of each read token's perToken.
+// SearchTop implements search.Store. The holders of the read tokens are read from their
+// blocks, at most perToken of each (the pending lists, read first, take their share); each
+// probed token's blocks over the holders' numbers then add its weight to those holding it,
+// checked in the blocks as stored; only the best n numbers are turned into customers.
 func (db *Customers) SearchTop(ctx context.Context, read, probe []search.Weight, perToken, n int) ([]search.Weighed, error) {
 	if len(read) == 0 {
 		return nil, nil
@@ -519,38 +621,62 @@ func (db *Customers) SearchTop(ctx context.Context, read, probe []search.Weight,
 			}
 		}
 	}
-	var b strings.Builder
-	args := make([]any, 0, 3*len(read)+2*len(probe)+1)
-	arg := func(v any) int { args = append(args, v); return len(args) }
-	b.WriteString(`WITH r AS MATERIALIZED (`)
+	held := map[int64]float64{}
+	var nums []int64
 	for i, w := range read {
-		if i > 0 {
-			b.WriteString(` UNION ALL `)
+		if limits[i] <= 0 {
+			continue
 		}
-		fmt.Fprintf(&b, `SELECT num, CAST($%d AS DOUBLE PRECISION) AS w FROM (SELECT num FROM search_tokens WHERE token = $%d LIMIT $%d) t%d`,
-			arg(w.Weight), arg(w.Token), arg(limits[i]), i)
+		blocks, err := db.blocks(ctx, w.Token, 0, math.MaxInt64, limits[i])
+		if err != nil {
+			return nil, err
+		}
+		nums = nums[:0]
+		for _, b := range blocks {
+			if nums, err = b.decode(nums); err != nil {
+				return nil, err
+			}
+		}
+		for _, x := range nums[:min(len(nums), limits[i])] {
+			held[x] += w.Weight
+		}
 	}
-	b.WriteString(`), ids AS MATERIALIZED (SELECT DISTINCT num FROM r) SELECT l.customer_id, x.w FROM (SELECT num, SUM(w) AS w FROM (SELECT num, w FROM r`)
-	for _, w := range probe {
-		fmt.Fprintf(&b, ` UNION ALL SELECT ids.num, CAST($%d AS DOUBLE PRECISION) FROM ids JOIN search_tokens s ON s.token = $%d AND s.num = ids.num`,
-			arg(w.Weight), arg(w.Token))
+	if len(held) > 0 {
+		lo, hi := int64(math.MaxInt64), int64(0)
+		for x := range held {
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		for _, w := range probe {
+			blocks, err := db.blocks(ctx, w.Token, spanOf(lo), hi, 0)
+			if err != nil {
+				return nil, err
+			}
+			bySpan := map[int64][]block{}
+			for _, b := range blocks {
+				bySpan[spanOf(b.first)] = append(bySpan[spanOf(b.first)], b)
+			}
+			for x := range held {
+				if slices.ContainsFunc(bySpan[spanOf(x)], func(b block) bool { return b.has(x) }) {
+					held[x] += w.Weight
+				}
+			}
+		}
 	}
-	fmt.Fprintf(&b, `) u GROUP BY num ORDER BY SUM(w) DESC, num LIMIT $%d) x JOIN search_lists l ON l.num = x.num`, arg(n))
-	rows, err := db.query(ctx, b.String(), args...)
+	top := make([]int64, 0, len(held))
+	for x := range held {
+		top = append(top, x)
+	}
+	slices.SortFunc(top, func(a, b int64) int { return cmp.Or(cmp.Compare(held[b], held[a]), cmp.Compare(a, b)) })
+	top = top[:min(n, len(top))]
+	ids, err := db.listCustomers(ctx, top)
 	if err != nil {
-		return nil, db.translate(err)
+		return nil, err
 	}
-	defer rows.Close()
 	// A list moved between the two reads is weighed on both sides, alike.
-	for rows.Next() {
-		var c search.Weighed
-		if err := rows.Scan(&c.ID, &c.Weight); err != nil {
-			return nil, db.translate(err)
+	for _, x := range top {
+		if id, ok := ids[x]; ok {
+			weights[id] = held[x]
 		}
-		weights[c.ID] = c.Weight
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.translate(err)
 	}
 	out := make([]search.Weighed, 0, len(weights))
 	for id, w := range weights {
@@ -558,6 +684,34 @@ func (db *Customers) SearchTop(ctx context.Context, read, probe []search.Weight,
 	}
 	slices.SortFunc(out, func(a, b search.Weighed) int { return cmp.Or(cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.ID, b.ID)) })
 	return out[:min(n, len(out))], nil
+}
+
+// listCustomers maps search list numbers to their customers; a number whose list is gone (an
+// erasure since the tokens were read) is left out.
+func (db *Customers) listCustomers(ctx context.Context, nums []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(nums))
+	for len(nums) > 0 {
+		chunk := nums[:min(len(nums), batchSize)]
+		nums = nums[len(chunk):]
+		rows, err := db.query(ctx, `SELECT num, customer_id FROM search_lists WHERE num IN (`+db.numList(1)+`)`, encodeTokens(chunk))
+		if err != nil {
+			return nil, db.translate(err)
+		}
+		for rows.Next() {
+			var n int64
+			var id string
+			if err := rows.Scan(&n, &id); err != nil {
+				rows.Close()
+				return nil, db.translate(err)
+			}
+			out[n] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, db.translate(err)
+		}
+	}
+	return out, nil
 }
 
 // SearchCustomers implements customer.SearchStore.

@@ -358,7 +358,7 @@ func newCore(ctx context.Context, o Options) (*core, error) {
 	db.indexRows = db.rowStatements(`INSERT INTO blind_index (field, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
 	db.keyRows = db.rowStatements(`INSERT INTO match_keys (token, customer_id)`, 2, ` ON CONFLICT DO NOTHING`)
 	db.termRows = db.rowStatements(`INSERT INTO match_terms (kind, token, customer_id)`, 3, ` ON CONFLICT DO NOTHING`)
-	db.searchRows = db.rowStatements(`INSERT INTO search_tokens (token, num)`, 2, ` ON CONFLICT DO NOTHING`)
+	db.searchRows = db.rowStatements(`INSERT INTO search_tokens (token, first, n, nums)`, 4, "")
 	db.listRows = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3, "")
 	db.listReturning = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3, ` RETURNING customer_id, num`)
 	db.listUpserts = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3,

@@ -33,3 +33,17 @@ func TestRestrictionsMigrate(t *testing.T) {
 	}
 	storetest.RestrictionsMigrate(t, "pgx", pgtest.URL(t), ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`)
 }
+
+func TestSearchBlocksMigrate(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.SearchBlocksMigrate(t, "pgx", pgtest.URL(t), ms, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`, func(t *testing.T, url string) *store.Engine {
+		db, err := Open(context.Background(), url, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	})
+}

@@ -211,6 +211,20 @@ func TestRestrictionsMigrate(t *testing.T) {
 	storetest.RestrictionsMigrate(t, "sqlite", filepath.Join(t.TempDir(), "old.db"), ms, "")
 }
 
+func TestSearchBlocksMigrate(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.SearchBlocksMigrate(t, "sqlite", filepath.Join(t.TempDir(), "old.db"), ms, "", func(t *testing.T, path string) *store.Engine {
+		db, err := Open(context.Background(), path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	})
+}
+
 // TestDeferredReferencesMigrate: migration 0009 rebuilds the blind index and the identities
 // with references checked at commit; what they held stays, the trigger that reads the blind
 // index still fires, erasing a customer still takes its rows with it, and a dangling reference
