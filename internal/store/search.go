@@ -182,6 +182,21 @@ func (db *core) insertTokens(ctx context.Context, tx *sql.Tx, rows []tokenRow) e
 // tokens, and says from how many it went: each such block is written again without it, or
 // deleted when it held nothing else.
 func (db *core) deleteTokens(ctx context.Context, tx *sql.Tx, num int64, tokens []int64) (int64, error) {
+	if len(tokens) == 0 {
+		return 0, nil
+	}
+	// Two transactions taking numbers out of one block would each write it back with the
+	// other's number still in it: where writers run side by side (PostgreSQL), each first
+	// takes a lock on the token's span, and reads the blocks once it has it.
+	if db.d.ClaimLocks != "" {
+		keys := make([]int64, len(tokens))
+		for i, tok := range tokens {
+			keys[i] = claimKey("search block "+strconv.FormatInt(spanOf(num), 10), tok)
+		}
+		if _, err := db.txExec(ctx, tx, db.d.ClaimLocks, encodeTokens(keys)); err != nil {
+			return 0, err
+		}
+	}
 	var gone int64
 	for _, tok := range tokens {
 		blocks, err := db.txBlocks(ctx, tx, tok, spanOf(num), num, 0)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -258,5 +259,51 @@ func testSearchLargeBatch(t *testing.T, db *store.Engine) {
 	}
 	if counts, err := cs.SearchCounts(ctx, []int64{500, 601}, 2*n); err != nil || counts[0] != n-1 || counts[1] != (n+2)/4-1 {
 		t.Fatalf("after the erasure got counts %v, %v, want %d and %d", counts, err, n-1, (n+2)/4-1)
+	}
+}
+
+// testSearchBlocksConcurrentErasures: customers whose numbers share the blocks of their tokens,
+// erased all at once from several connections, leave no number behind and every erasure
+// succeeds: each takes its number out of blocks others are rewriting too.
+func testSearchBlocksConcurrentErasures(t *testing.T, db *store.Engine) {
+	cs := db.Customers()
+	const n = 40
+	recs := make([]*customer.Record, n)
+	for i := range recs {
+		recs[i] = record(id(20_000+i), int64(20_000+i))
+		recs[i].Search = []int64{700, 701 + int64(i%3)}
+	}
+	if err := cs.CreateCustomers(ctx, recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.MergeSearch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if held, _, _ := indexed(t, db, id(20_000)); held != 2 {
+		t.Fatalf("got %d tokens of a moved customer in the index, want 2", held)
+	}
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n - 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := db.Rights().BeginErasure(ctx, rights.LedgerEntry{CustomerID: id(20_000 + i), ErasedAt: clock.System()}, nil,
+				[]audit.Entry{entry("rights.erase", id(20_000+i))})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, orphans, _ := indexed(t, db, ""); orphans != 0 {
+		t.Fatalf("got %d numbers of erased customers left in the index", orphans)
+	}
+	if counts, err := cs.SearchCounts(ctx, []int64{700}, 100); err != nil || counts[0] != 2 {
+		t.Fatalf("got %v, %v holders of the shared token, want the two left", counts, err)
 	}
 }

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"erasure of a merge tree", testErasureMergeTree},
 		{"search tokens", testSearchTokens},
 		{"search tokens of a large batch", testSearchLargeBatch},
+		{"search blocks shared by erasures at once", testSearchBlocksConcurrentErasures},
 		{"loyalty ledger", testLoyaltyLedger},
 	}
 	for _, tt := range tests {
