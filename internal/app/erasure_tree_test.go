@@ -41,8 +41,8 @@ func (e *env) treeRows(ids ...string) map[string]int {
 		"customer_merges": "winner_id = $1 OR loser_id = $1",
 		"match_keys":      "customer_id = $1",
 		"match_terms":     "customer_id = $1",
-		"search_lists":  "customer_id = $1",
-		"duplicates":    "customer_id = $1 OR other_id = $1",
+		"search_lists":    "customer_id = $1",
+		"duplicates":      "customer_id = $1 OR other_id = $1",
 	} {
 		for _, id := range ids {
 			var n int
