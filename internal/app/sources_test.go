@@ -31,6 +31,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/consent"
+	"github.com/stewardhq/steward/internal/ingest"
 	"github.com/stewardhq/steward/internal/source"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 	"github.com/stewardhq/steward/internal/store/sqlite"
@@ -312,6 +313,17 @@ func sourcesDoneWhen(t *testing.T, engine string) {
 		sendgridEvent("sg-2", "bounce", "ada@example.com", `,"type":"bounce","reason":"550 5.1.1 mailbox unknown","status":"5.1.1"`),
 		sendgridEvent("sg-3", "unsubscribe", "grace@example.com", ""),
 	), nil)
+	// A post of several events, as SendGrid sends them, is stored in one transaction: one
+	// batch entry for the three.
+	var batches []string
+	for _, en := range e.auditEntries("") {
+		if en.Action == ingest.ActionIngestBatch && en.ActorID == "source:"+mail.id {
+			batches = append(batches, en.Target)
+		}
+	}
+	if len(batches) != 1 || !strings.HasPrefix(batches[0], "events:3 ") {
+		t.Fatalf("a post of three SendGrid events: got batches %q, want one of 3 events", batches)
+	}
 	if d := e.decision(ada, "marketing_email"); d.Allowed || d.Reason != consent.ReasonUndeliverable {
 		t.Fatalf("after the bounce: %+v, want undeliverable", d)
 	}

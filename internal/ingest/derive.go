@@ -310,36 +310,57 @@ func formatMinor(v int64, exp int) string {
 // which stores a stored customer's new figures with the rest of what the transaction changed
 // on the profile: one seal and one write per customer, however many reasons it has to change.
 func (st *txState) deriveFigures(ctx context.Context) error {
+	if (len(st.figureRoots) == 0 && len(st.merges) == 0) || !st.s.declaresFigures() {
+		return nil
+	}
+	ids := make([]string, 0, len(st.figureRoots)+len(st.merges))
+	for _, f := range st.figureRoots {
+		ids = append(ids, st.rootOf(f.id))
+	}
+	for _, m := range st.merges {
+		ids = append(ids, st.rootOf(m.Winner))
+	}
+	// The links the transaction wrote are stored by now: the engine follows them. Every
+	// read below is one for the whole batch, not one per customer.
+	roots, err := st.tx.Roots(ctx, ids)
+	if err != nil {
+		return err
+	}
 	want := map[string]ActivityParts{}
 	var order []string
-	add := func(id string, parts ActivityParts) error {
-		// The links the transaction wrote are stored by now: the engine follows them.
-		root, err := st.tx.Root(ctx, st.rootOf(id))
-		if err != nil {
-			return err
+	for i, id := range ids {
+		parts := AllParts
+		if i < len(st.figureRoots) {
+			parts = st.figureRoots[i].parts
 		}
+		root := roots[id]
 		if _, seen := want[root]; !seen {
 			order = append(order, root)
 		}
 		want[root] |= parts
-		return nil
-	}
-	if (len(st.figureRoots) == 0 && len(st.merges) == 0) || !st.s.declaresFigures() {
-		return nil
-	}
-	for _, f := range st.figureRoots {
-		if err := add(f.id, f.parts); err != nil {
-			return err
-		}
-	}
-	for _, m := range st.merges {
-		if err := add(m.Winner, AllParts); err != nil {
-			return err
-		}
 	}
 	sort.Strings(order)
+	// The profiles first: loading one locks the customer (where the engine locks rows), so
+	// what a concurrent transaction committed for them is read below, not overwritten.
 	for _, root := range order {
-		if _, err := st.refigure(ctx, root, want[root], false); err != nil {
+		if _, err := st.profile(ctx, root); err != nil {
+			return err
+		}
+	}
+	trees, err := st.tx.Trees(ctx, order)
+	if err != nil {
+		return err
+	}
+	parts := make([]ActivityParts, len(order))
+	for i, root := range order {
+		parts[i] = want[root]
+	}
+	acts, err := st.tx.Activities(ctx, trees, parts, ComplaintEvents, SocialEvents, st.now.Add(-SocialWindow))
+	if err != nil {
+		return err
+	}
+	for i, root := range order {
+		if _, err := st.setFigures(ctx, root, parts[i], acts[i], false); err != nil {
 			return err
 		}
 	}
@@ -359,8 +380,7 @@ type figureRoot struct {
 func (st *txState) refigure(ctx context.Context, root string, parts ActivityParts, storeNow bool) (bool, error) {
 	// The profile first: loading it locks the customer (where the engine locks rows), so what
 	// a concurrent transaction committed for them is read below, not overwritten.
-	pr, err := st.profile(ctx, root)
-	if err != nil {
+	if _, err := st.profile(ctx, root); err != nil {
 		return false, err
 	}
 	tree, err := st.tx.Tree(ctx, root)
@@ -368,6 +388,17 @@ func (st *txState) refigure(ctx context.Context, root string, parts ActivityPart
 		return false, err
 	}
 	act, err := st.tx.Activity(ctx, tree, parts, ComplaintEvents, SocialEvents, st.now.Add(-SocialWindow))
+	if err != nil {
+		return false, err
+	}
+	return st.setFigures(ctx, root, parts, act, storeNow)
+}
+
+// setFigures computes root's figures of the groups in parts from act, its tree's activity,
+// and reports whether they changed (see refigure for when they are stored). Its profile is
+// loaded already.
+func (st *txState) setFigures(ctx context.Context, root string, parts ActivityParts, act Activity, storeNow bool) (bool, error) {
+	pr, err := st.profile(ctx, root)
 	if err != nil {
 		return false, err
 	}

@@ -100,6 +100,11 @@ type Tx interface {
 	Customer(ctx context.Context, id string) (*customer.Record, error)
 	// Tree returns root and every customer merged into it, directly or not.
 	Tree(ctx context.Context, root string) ([]string, error)
+	// Roots is Root of many customers at once: each id's root, by id. Returns NotFound if
+	// one of them does not exist.
+	Roots(ctx context.Context, ids []string) (map[string]string, error)
+	// Trees is Tree of many roots at once, in their order.
+	Trees(ctx context.Context, roots []string) ([][]string, error)
 	// IndexCandidates returns the customers whose current value of field (a blind-indexed
 	// profile field) has one of tokens, with their holders.
 	IndexCandidates(ctx context.Context, field string, tokens []int64) ([]IndexCandidate, error)
@@ -135,6 +140,9 @@ type Tx interface {
 	// events are named one of complaints (PartComplaints), and how many named one of social
 	// at or after socialSince (PartSocial).
 	Activity(ctx context.Context, tree []string, parts ActivityParts, complaints, social []string, socialSince time.Time) (Activity, error)
+	// Activities is Activity of several trees at once, trees[i] read for parts[i]; no
+	// customer may be in two of them.
+	Activities(ctx context.Context, trees [][]string, parts []ActivityParts, complaints, social []string, socialSince time.Time) ([]Activity, error)
 }
 
 // Store is what ingest needs from an engine.

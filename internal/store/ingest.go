@@ -33,7 +33,7 @@ type Ingest struct {
 }
 
 // sizedSQL are ingest's multi-row statements for one number of rows.
-type sizedSQL struct{ claim, identities, candidates, events string }
+type sizedSQL struct{ claim, identities, candidates, events, orders, roots, children string }
 
 var _ ingest.Store = (*Ingest)(nil)
 
@@ -61,9 +61,10 @@ func (db *Ingest) prepareIngest(ctx context.Context) error {
 	qs := []string{holdsKind, identityHolder, linkOf, identityInsert, dropAdd, customerExists, linkedInto, db.customerForUpdate()}
 	db.sized = map[int]sizedSQL{}
 	for _, n := range rowBatches {
-		q := sizedSQL{claim: claimSQL(n), identities: identitiesSQL(n), candidates: indexCandidatesSQL(n), events: db.eventSQL(n)}
+		q := sizedSQL{claim: claimSQL(n), identities: identitiesSQL(n), candidates: indexCandidatesSQL(n), events: db.eventSQL(n),
+			orders: activityOrdersSQL(n), roots: rootsSQL(n), children: childrenSQL(n)}
 		db.sized[n] = q
-		qs = append(qs, q.claim, q.identities, q.candidates, q.events)
+		qs = append(qs, q.claim, q.identities, q.candidates, q.events, q.orders, q.roots, q.children)
 	}
 	for _, q := range qs {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
@@ -339,6 +340,101 @@ func (t *ingestTx) Root(ctx context.Context, id string) (string, error) {
 	return t.root(ctx, id)
 }
 
+// Roots implements ingest.Tx: one statement finds every customer and its merge link, and
+// only the links are followed further.
+func (t *ingestTx) Roots(ctx context.Context, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	links := map[string]string{}
+	err := inPadded(ids, func(args []any, n int) error {
+		rows, err := t.query(ctx, t.db.sized[n].roots, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, link string
+			if err := rows.Scan(&id, &link); err != nil {
+				return err
+			}
+			out[id] = id
+			if link != "" {
+				links[id] = link
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			return nil, problem.NotFoundf("customer not found")
+		}
+	}
+	for id, link := range links {
+		if out[id], err = t.root(ctx, link); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func rootsSQL(n int) string {
+	return `SELECT c.id, COALESCE(l.merged_into, '') FROM customers c LEFT JOIN customer_links l ON l.customer_id = c.id
+		WHERE c.id IN (` + placeholders(1, n) + `)`
+}
+
+// Trees implements ingest.Tx: the customers merged into the roots, a statement per level of
+// merging for all of them (almost always one, which finds nobody).
+func (t *ingestTx) Trees(ctx context.Context, roots []string) ([][]string, error) {
+	out := make([][]string, len(roots))
+	in := make(map[string]int, len(roots))
+	level := make([]string, 0, len(roots))
+	for i, r := range roots {
+		out[i] = []string{r}
+		if _, dup := in[r]; !dup {
+			in[r] = i
+			level = append(level, r)
+		}
+	}
+	for len(level) > 0 {
+		var next []string
+		err := inPadded(level, func(args []any, n int) error {
+			rows, err := t.query(ctx, t.db.sized[n].children, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var parent, child string
+				if err := rows.Scan(&parent, &child); err != nil {
+					return err
+				}
+				i := in[parent]
+				if _, seen := in[child]; seen || len(out[i]) >= maxTree {
+					continue
+				}
+				in[child] = i
+				out[i] = append(out[i], child)
+				next = append(next, child)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, err
+		}
+		level = next
+	}
+	return out, nil
+}
+
+// maxTree bounds the customers of one tree, which only a damaged links table could exceed.
+const maxTree = 10000
+
+func childrenSQL(n int) string {
+	return `SELECT merged_into, customer_id FROM customer_links WHERE merged_into IN (` + placeholders(1, n) + `)`
+}
+
 func (t *ingestTx) Customer(ctx context.Context, id string) (*customer.Record, error) {
 	rows, err := t.query(ctx, t.db.customerForUpdate(), id)
 	if err != nil {
@@ -363,7 +459,7 @@ func (t *ingestTx) Tree(ctx context.Context, root string) ([]string, error) {
 // tree lists root and every customer linked below it, breadth first.
 func tree(root string, children func(string) (*sql.Rows, error)) ([]string, error) {
 	out := []string{root}
-	for i := 0; i < len(out) && len(out) < 10000; i++ {
+	for i := 0; i < len(out) && len(out) < maxTree; i++ {
 		rows, err := children(out[i])
 		if err != nil {
 			return nil, err
