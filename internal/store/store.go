@@ -63,6 +63,10 @@ type Dialect struct {
 	// on several connections queue instead of both seeing it free (see checkClaims). Empty
 	// where one writer runs at a time (SQLite).
 	ClaimLocks string
+	// ListsNumbered, when set, reads the highest number search_lists has given (0 when none),
+	// where one writer runs at a time (SQLite): a large transaction then numbers its lists
+	// itself, and inserts them and their tokens without reading the numbers back.
+	ListsNumbered string
 }
 
 // core is what every repository shares: the pools, the prepared statements, the write
@@ -106,8 +110,9 @@ type core struct {
 	// searchRows insert search tokens; listRows insert customers' pending token lists and
 	// listUpserts store merged ones (see search.go).
 	searchRows, listRows, listUpserts rowStatements
-	// listReturning insert lists moved straight away and return their numbers.
-	listReturning rowStatements
+	// listReturning insert lists moved straight away and return their numbers; listNumbered
+	// insert them under numbers given by Steward (see Dialect.ListsNumbered).
+	listReturning, listNumbered rowStatements
 	// searchPending is about how many lists wait to be moved (see mergeAt): those this
 	// process left since its last move, and those found waiting by its first write
 	// (searchCounted).
@@ -175,7 +180,7 @@ func (db *core) prepareWrites(ctx context.Context) error {
 	for _, n := range rowBatches {
 		qs = append(qs, claimHoldersSQL(n))
 	}
-	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.termRows, db.identityRows, db.searchRows, db.listRows, db.listReturning} {
+	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.termRows, db.identityRows, db.searchRows, db.listRows, db.listReturning, db.listNumbered} {
 		qs = append(qs, rs.stmts...)
 	}
 	qs = append(qs, keyStatements()...)
@@ -361,6 +366,7 @@ func newCore(ctx context.Context, o Options) (*core, error) {
 	db.searchRows = db.rowStatements(`INSERT INTO search_tokens (token, first, n, nums)`, 4, "")
 	db.listRows = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3, "")
 	db.listReturning = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3, ` RETURNING customer_id, num`)
+	db.listNumbered = db.rowStatements(`INSERT INTO search_lists (num, customer_id, tokens, merged)`, 4, "")
 	db.listUpserts = db.rowStatements(`INSERT INTO search_lists (customer_id, tokens, merged)`, 3,
 		` ON CONFLICT (customer_id) DO UPDATE SET tokens = excluded.tokens, merged = excluded.merged`)
 	db.identityRows = db.rowStatements(`INSERT INTO identities (kind, token, customer_id, sealed, created_at)`, 5, "")

@@ -319,6 +319,9 @@ var Dialect = store.Dialect{
 	Name:        Name,
 	AuditChains: 1,
 	JSONTable:   "json_each($%d) AS j",
+	// AUTOINCREMENT keeps the highest number given in sqlite_sequence, even once its row is
+	// gone, and moves it on when a list is inserted with a higher number.
+	ListsNumbered: `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'search_lists'), 0)`,
 	IsUnique: func(err error) bool {
 		var e *sqlite.Error
 		if errors.As(err, &e) {
