@@ -14,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/internal/job"
 	"github.com/stewardhq/steward/internal/search"
 	"github.com/stewardhq/steward/internal/store/pgtest"
+	"github.com/stewardhq/steward/internal/store/storetest"
 )
 
 // The people the search scenarios look for: what a support agent types must find them
@@ -57,42 +58,8 @@ func (e *env) searchTokens(id string) int {
 	if err := e.app.Store.Write().QueryRow(`SELECT COUNT(*) FROM search_lists WHERE customer_id = $1`, id).Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
-	held, orphans := e.indexedNumbers(id)
+	held, orphans, _ := storetest.Indexed(e.t, e.app.Store, id)
 	return n + held + orphans
-}
-
-// indexedNumbers counts the numbers the search index's blocks hold for the customer id's list
-// and those they hold that no list has.
-func (e *env) indexedNumbers(id string) (held, orphans int) {
-	e.t.Helper()
-	index, err := e.app.Store.SearchPostings(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	lists := map[int64]string{}
-	rows, err := e.app.Store.Write().Query(`SELECT num, customer_id FROM search_lists`)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var n int64
-		var c string
-		if err := rows.Scan(&n, &c); err != nil {
-			e.t.Fatal(err)
-		}
-		lists[n] = c
-	}
-	for _, nums := range index {
-		for _, n := range nums {
-			if c, ok := lists[n]; !ok {
-				orphans++
-			} else if c == id {
-				held++
-			}
-		}
-	}
-	return held, orphans
 }
 
 func TestSearch(t *testing.T)         { searchScenarios(t, "") }

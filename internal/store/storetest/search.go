@@ -33,9 +33,10 @@ func postings(t *testing.T, db *store.Engine, tokens ...int64) map[int64][]strin
 	return out
 }
 
-// indexed counts the numbers the index's blocks hold for the customer id's list, the numbers
-// they hold that no list has (what an erasure would leave behind by mistake) and all of them.
-func indexed(t *testing.T, db *store.Engine, id string) (held, orphans, total int) {
+// Indexed counts the numbers the search index's blocks hold for the customer id's list, the
+// numbers they hold that no list has (what an erasure would leave behind by mistake) and all
+// of them.
+func Indexed(t *testing.T, db *store.Engine, id string) (held, orphans, total int) {
 	t.Helper()
 	index, err := db.SearchPostings(ctx)
 	if err != nil {
@@ -207,7 +208,7 @@ func testSearchTokens(t *testing.T, db *store.Engine) {
 	if err := db.Write().QueryRow(`SELECT COUNT(*) FROM search_lists WHERE customer_id = $1`, id(2)).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("got %d lists of an erased customer, %v", n, err)
 	}
-	if held, orphans, _ := indexed(t, db, id(2)); held+orphans != 0 {
+	if held, orphans, _ := Indexed(t, db, id(2)); held+orphans != 0 {
 		t.Fatalf("got %d tokens of an erased customer and %d without a list", held, orphans)
 	}
 }
@@ -230,7 +231,7 @@ func testSearchLargeBatch(t *testing.T, db *store.Engine) {
 	if err := db.Write().QueryRow(`SELECT (SELECT COUNT(*) FROM search_lists WHERE merged = 0), (SELECT COUNT(*) FROM search_lists)`).Scan(&pending, &listed); err != nil {
 		t.Fatal(err)
 	}
-	_, _, rows := indexed(t, db, "")
+	_, _, rows := Indexed(t, db, "")
 	if pending != 0 || listed != n || rows != 2*n {
 		t.Fatalf("got %d pending of %d lists and %d token rows, want none pending of %d and %d rows", pending, listed, rows, n, 2*n)
 	}
@@ -254,7 +255,7 @@ func testSearchLargeBatch(t *testing.T, db *store.Engine) {
 		[]audit.Entry{entry("rights.erase", id(10_001))}); err != nil {
 		t.Fatal(err)
 	}
-	if _, orphans, _ := indexed(t, db, ""); orphans != 0 {
+	if _, orphans, _ := Indexed(t, db, ""); orphans != 0 {
 		t.Fatalf("got %d tokens without their list after an erasure", orphans)
 	}
 	if counts, err := cs.SearchCounts(ctx, []int64{500, 601}, 2*n); err != nil || counts[0] != n-1 || counts[1] != (n+2)/4-1 {
@@ -279,7 +280,7 @@ func testSearchBlocksConcurrentErasures(t *testing.T, db *store.Engine) {
 	if _, err := cs.MergeSearch(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if held, _, _ := indexed(t, db, id(20_000)); held != 2 {
+	if held, _, _ := Indexed(t, db, id(20_000)); held != 2 {
 		t.Fatalf("got %d tokens of a moved customer in the index, want 2", held)
 	}
 	errs := make(chan error, n)
@@ -300,7 +301,7 @@ func testSearchBlocksConcurrentErasures(t *testing.T, db *store.Engine) {
 			t.Fatal(err)
 		}
 	}
-	if _, orphans, _ := indexed(t, db, ""); orphans != 0 {
+	if _, orphans, _ := Indexed(t, db, ""); orphans != 0 {
 		t.Fatalf("got %d numbers of erased customers left in the index", orphans)
 	}
 	if counts, err := cs.SearchCounts(ctx, []int64{700}, 100); err != nil || counts[0] != 2 {
