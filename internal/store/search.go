@@ -234,25 +234,27 @@ func (db *core) deleteTokens(ctx context.Context, tx *sql.Tx, num int64, tokens 
 		if err != nil {
 			return gone, err
 		}
-		i := slices.IndexFunc(blocks, func(b block) bool { return b.has(num) })
-		if i < 0 {
-			continue
-		}
-		nums, err := blocks[i].decode(nil)
-		if err != nil {
-			return gone, err
-		}
-		if _, err := db.txExec(ctx, tx, `DELETE FROM search_tokens WHERE token = $1 AND first = $2`, tok, blocks[i].first); err != nil {
-			return gone, err
-		}
-		gone++
-		nums = slices.DeleteFunc(nums, func(x int64) bool { return x == num })
-		if len(nums) == 0 {
-			continue
-		}
-		if _, err := db.txExec(ctx, tx, `INSERT INTO search_tokens (token, first, n, nums) VALUES ($1, $2, $3, $4)`,
-			tok, nums[0], len(nums), encodeBlock(nums)); err != nil {
-			return gone, err
+		// A number is in one block of a token; should it be in more, it leaves them all.
+		for _, b := range blocks {
+			if !b.has(num) {
+				continue
+			}
+			nums, err := b.decode(nil)
+			if err != nil {
+				return gone, err
+			}
+			if _, err := db.txExec(ctx, tx, `DELETE FROM search_tokens WHERE token = $1 AND first = $2`, tok, b.first); err != nil {
+				return gone, err
+			}
+			gone++
+			nums = slices.DeleteFunc(nums, func(x int64) bool { return x == num })
+			if len(nums) == 0 {
+				continue
+			}
+			if _, err := db.txExec(ctx, tx, `INSERT INTO search_tokens (token, first, n, nums) VALUES ($1, $2, $3, $4)`,
+				tok, nums[0], len(nums), encodeBlock(nums)); err != nil {
+				return gone, err
+			}
 		}
 	}
 	return gone, nil
