@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -306,5 +308,111 @@ func testSearchBlocksConcurrentErasures(t *testing.T, db *store.Engine) {
 	}
 	if counts, err := cs.SearchCounts(ctx, []int64{700}, 100); err != nil || counts[0] != 2 {
 		t.Fatalf("got %v, %v holders of the shared token, want the two left", counts, err)
+	}
+}
+
+// testSearchBlocksRandom: creates alone and in batches, changes of tokens, erasures and moves,
+// in a random order over a few shared tokens, leave the index's blocks holding exactly the
+// numbers of the moved lists that have each token, and the counts and searches answering for
+// every list, pending or moved.
+func testSearchBlocksRandom(t *testing.T, db *store.Engine) {
+	cs := db.Customers()
+	r := rand.New(rand.NewPCG(7, 11))
+	tokens := func() []int64 {
+		out := []int64{800 + int64(r.IntN(3))}
+		for range r.IntN(4) {
+			if tok := 810 + int64(r.IntN(40)); !slices.Contains(out, tok) {
+				out = append(out, tok)
+			}
+		}
+		return out
+	}
+	live := map[string]*customer.Record{}
+	next := 30_000
+	for step := range 300 {
+		switch k := r.IntN(10); {
+		case k < 4:
+			n := 1 + r.IntN(20)
+			recs := make([]*customer.Record, n)
+			for i := range recs {
+				recs[i] = record(id(next), int64(next))
+				recs[i].Search = tokens()
+				live[recs[i].ID] = recs[i]
+				next++
+			}
+			if err := cs.CreateCustomers(ctx, recs, nil); err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+		case k < 7 && len(live) > 0:
+			rec := live[slices.Sorted(maps.Keys(live))[r.IntN(len(live))]]
+			rec.Version++
+			rec.Search = tokens()
+			if err := cs.UpdateCustomer(ctx, rec, rec.Version-1, nil); err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+		case k < 9 && len(live) > 0:
+			gone := slices.Sorted(maps.Keys(live))[r.IntN(len(live))]
+			delete(live, gone)
+			if _, err := db.Rights().BeginErasure(ctx, rights.LedgerEntry{CustomerID: gone, ErasedAt: clock.System()}, nil,
+				[]audit.Entry{entry("rights.erase", gone)}); err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+		default:
+			if _, err := cs.MergeSearch(ctx); err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+		}
+		if step%25 != 24 {
+			continue
+		}
+		// What the lists say the index holds, against what its blocks hold.
+		want := map[int64][]int64{}
+		holders := map[int64]int{}
+		rows, err := db.Write().Query(`SELECT num, customer_id, tokens, merged FROM search_lists`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var num int64
+			var cid, list string
+			var merged int
+			if err := rows.Scan(&num, &cid, &list, &merged); err != nil {
+				t.Fatal(err)
+			}
+			rec, ok := live[cid]
+			if !ok {
+				t.Fatalf("step %d: a list of erased customer %s", step, cid)
+			}
+			for _, tok := range rec.Search {
+				holders[tok]++
+				if merged == 1 {
+					want[tok] = append(want[tok], num)
+				}
+			}
+		}
+		rows.Close()
+		got, err := db.SearchPostings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for tok := range got {
+			if len(got[tok]) == 0 {
+				delete(got, tok)
+			}
+		}
+		for tok, nums := range want {
+			slices.Sort(nums)
+			if g := slices.Sorted(slices.Values(got[tok])); !slices.Equal(g, nums) {
+				t.Fatalf("step %d: token %d's blocks hold %v, want %v", step, tok, g, nums)
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("step %d: blocks of %d tokens, want %d", step, len(got), len(want))
+		}
+		for tok, n := range holders {
+			if counts, err := cs.SearchCounts(ctx, []int64{tok}, 1000); err != nil || counts[0] != n {
+				t.Fatalf("step %d: token %d counted %v, %v, want %d", step, tok, counts, err, n)
+			}
+		}
 	}
 }

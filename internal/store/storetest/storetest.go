@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"search tokens", testSearchTokens},
 		{"search tokens of a large batch", testSearchLargeBatch},
 		{"search blocks shared by erasures at once", testSearchBlocksConcurrentErasures},
+		{"search blocks under random changes", testSearchBlocksRandom},
 		{"loyalty ledger", testLoyaltyLedger},
 	}
 	for _, tt := range tests {
