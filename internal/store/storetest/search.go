@@ -215,20 +215,27 @@ func testSearchTokens(t *testing.T, db *store.Engine) {
 	}
 }
 
+// createSearchable creates n customers numbered from first in one batch, the i-th holding
+// tokens(i).
+func createSearchable(t *testing.T, cs *store.Customers, first, n int, tokens func(i int) []int64) {
+	t.Helper()
+	recs := make([]*customer.Record, n)
+	for i := range recs {
+		recs[i] = record(id(first+i), int64(first+i))
+		recs[i].Search = tokens(i)
+	}
+	if err := cs.CreateCustomers(ctx, recs, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // testSearchLargeBatch: a transaction creating more customers than wait before a move writes
 // their tokens into the index at once, under the numbers their lists were given; they are
 // found as the pending ones are, and an erasure among them leaves none of its tokens.
 func testSearchLargeBatch(t *testing.T, db *store.Engine) {
 	cs := db.Customers()
 	const n = 1100
-	recs := make([]*customer.Record, n)
-	for i := range recs {
-		recs[i] = record(id(10_000+i), int64(10_000+i))
-		recs[i].Search = []int64{500, 600 + int64(i%4)}
-	}
-	if err := cs.CreateCustomers(ctx, recs, nil); err != nil {
-		t.Fatal(err)
-	}
+	createSearchable(t, cs, 10_000, n, func(i int) []int64 { return []int64{500, 600 + int64(i%4)} })
 	var pending, listed int
 	if err := db.Write().QueryRow(`SELECT (SELECT COUNT(*) FROM search_lists WHERE merged = 0), (SELECT COUNT(*) FROM search_lists)`).Scan(&pending, &listed); err != nil {
 		t.Fatal(err)
@@ -271,14 +278,7 @@ func testSearchLargeBatch(t *testing.T, db *store.Engine) {
 func testSearchBlocksConcurrentErasures(t *testing.T, db *store.Engine) {
 	cs := db.Customers()
 	const n = 40
-	recs := make([]*customer.Record, n)
-	for i := range recs {
-		recs[i] = record(id(20_000+i), int64(20_000+i))
-		recs[i].Search = []int64{700, 701 + int64(i%3)}
-	}
-	if err := cs.CreateCustomers(ctx, recs, nil); err != nil {
-		t.Fatal(err)
-	}
+	createSearchable(t, cs, 20_000, n, func(i int) []int64 { return []int64{700, 701 + int64(i%3)} })
 	if _, err := cs.MergeSearch(ctx); err != nil {
 		t.Fatal(err)
 	}
