@@ -97,3 +97,41 @@ func isAdapter(name string, adapters []string) bool {
 	}
 	return false
 }
+
+// TestPostgresTestsStopTheirServer: every package whose tests start the throwaway PostgreSQL
+// server (through pgtest or enginetest) stops it in its TestMain; a package that forgot left
+// a server running after every test run, and CI's later packages met its port taken.
+func TestPostgresTestsStopTheirServer(t *testing.T) {
+	uses := map[string]bool{}
+	stops := map[string]bool{}
+	for _, root := range []string{"..", "../../cmd"} {
+		err := filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() || !strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			dir := filepath.Dir(path)
+			if strings.Contains(string(b), `internal/store/pgtest"`) || strings.Contains(string(b), `internal/store/enginetest"`) {
+				uses[dir] = true
+			}
+			if strings.Contains(string(b), "pgtest.Stop()") {
+				stops[dir] = true
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(uses) < 5 {
+		t.Fatalf("found %d packages starting PostgreSQL in their tests, want the engine tests' several", len(uses))
+	}
+	for dir := range uses {
+		if !stops[dir] {
+			t.Errorf("%s starts the test PostgreSQL server but never calls pgtest.Stop in a TestMain", dir)
+		}
+	}
+}

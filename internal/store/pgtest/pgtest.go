@@ -7,6 +7,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -102,19 +103,31 @@ func start() {
 			return
 		}
 	}
-	port, err := freePort()
-	if err != nil {
-		startErr = err
-		return
-	}
 	data := filepath.Join(dir, "data")
 	pathEnv = bin
 	if out, err := command("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync").CombinedOutput(); err != nil {
 		startErr = fmt.Errorf("initdb: %v: %s", err, out)
 		return
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", port, dir)
-	if out, err := command("pg_ctl", "-D", data, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput(); err != nil {
+	// The port is free when chosen, not necessarily when the server binds it: test packages
+	// running side by side open listeners of their own meanwhile. A server that lost its port
+	// so is started again on another.
+	var port int
+	for attempt := 1; ; attempt++ {
+		if port, err = freePort(); err != nil {
+			startErr = err
+			return
+		}
+		log := filepath.Join(dir, "server.log")
+		_ = os.Remove(log)
+		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", port, dir)
+		out, err := command("pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
+		if err == nil {
+			break
+		}
+		if b, _ := os.ReadFile(log); attempt < 5 && bytes.Contains(b, []byte("Address already in use")) {
+			continue
+		}
 		startErr = fmt.Errorf("pg_ctl start: %v: %s", err, out)
 		return
 	}
