@@ -191,17 +191,5 @@ func activityStatements() []string {
 func (db *Ingest) RootCustomers(ctx context.Context, after string, limit int) ([]string, error) {
 	rows, err := db.query(ctx, `SELECT c.id FROM customers c WHERE c.id > $1
 		AND NOT EXISTS (SELECT 1 FROM customer_links l WHERE l.customer_id = c.id) ORDER BY c.id LIMIT $2`, after, limit)
-	if err != nil {
-		return nil, db.translate(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, db.translate(err)
-		}
-		out = append(out, id)
-	}
-	return out, db.translate(rows.Err())
+	return collect(db, rows, err, scanOne[string])
 }

@@ -17,16 +17,12 @@ func (db *Rights) DeleteRows(ctx context.Context, table, id string) (int64, erro
 		return db.leaveSegments(ctx, id)
 	}
 	var n int64
-	if table == "search_tokens" {
-		// Blocks hold many customers' numbers: only this customer's is taken out.
-		err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			var err error
-			_, n, err = db.eraseTokens(ctx, tx, id)
-			return err
-		})
-		return n, err
-	}
 	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if t.remove != nil {
+			var err error
+			n, err = t.remove(db.core, ctx, tx, id)
+			return err
+		}
 		res, err := tx.ExecContext(ctx, db.native(`DELETE FROM `+table+` WHERE `+t.where), id)
 		if err != nil {
 			return err
@@ -44,8 +40,8 @@ func (db *Rights) CountRows(ctx context.Context, table, id string) (int64, error
 	if !ok {
 		return 0, fmt.Errorf("no customer rows in table %q", table)
 	}
-	if table == "search_tokens" {
-		return db.searchRowsOf(ctx, id)
+	if t.count != nil {
+		return t.count(db.core, ctx, id)
 	}
 	var total int64
 	srcs := []string{""}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -12,6 +13,11 @@ import (
 type rowsOf struct {
 	where       string // the condition selecting the customer's rows, the id bound as $1
 	cols, order string // exported columns and their order; no cols: not exported row by row
+	// remove and count, where a customer's part of a table is not rows SQL can select (its
+	// number inside blocks shared with others), take where's place: remove takes the part
+	// out inside a write transaction, count counts it.
+	remove func(db *core, ctx context.Context, tx *sql.Tx, id string) (int64, error)
+	count  func(db *core, ctx context.Context, id string) (int64, error)
 }
 
 // customerRows are the tables holding customer rows that erasure and access exports reach
@@ -36,10 +42,16 @@ var customerRows = map[string]rowsOf{
 	"portal_tokens":      {where: `customer_id = $1`},
 	"form_confirmations": {where: `customer_id = $1`, cols: `form, purposes, policy_version, requested_at, expires_at`, order: `ORDER BY requested_at`},
 	"match_terms":        {where: `customer_id = $1`},
-	// Blocks of customers' numbers, shared: counted and deleted through the customer's list,
-	// in Go (see Rights.DeleteRows).
-	"search_tokens": {},
-	"search_lists":  {where: `customer_id = $1`},
+	// Blocks of customers' numbers, shared: the customer's number is taken out of them and
+	// counted through its list.
+	"search_tokens": {
+		remove: func(db *core, ctx context.Context, tx *sql.Tx, id string) (int64, error) {
+			_, n, err := db.eraseTokens(ctx, tx, id)
+			return n, err
+		},
+		count: (*core).searchRowsOf,
+	},
+	"search_lists": {where: `customer_id = $1`},
 	// A pair names the customer on either side.
 	"duplicates":      {where: `customer_id = $1 OR other_id = $1`, cols: `state, score, created_at, decided_at`, order: `ORDER BY created_at`},
 	"consent_records": {where: `customer_id = $1`, cols: `kind, purpose, granted, policy_version, source, channel, at`, order: `ORDER BY seq`},

@@ -20,11 +20,12 @@ var _ customer.SearchStore = (*Customers)(nil)
 
 // Search tokens live in two tables (see the migrations creating search_lists, numbering them
 // and keeping the numbers in blocks): search_tokens, the numbers of the customers holding each
-// token in blocks (see searchblock.go), which searches read by token; and search_lists, one row per customer giving it that number and holding its tokens as a
-// JSON array, through which a change or an erasure finds what to delete by search_tokens'
-// primary key, and a search's numbers find their customers. A create writes its list alone,
-// pending (merged = 0): a dozen rows at scattered places of search_tokens was what a create's
-// search tokens cost, in B-tree work and in the pages each commit rewrites. The write
+// token in blocks (see searchblock.go), which searches read by token; and search_lists, one
+// row per customer giving it that number and holding its tokens as a JSON array, through which
+// a change or an erasure finds the blocks to take its number out of, and a search's numbers
+// find their customers. A create writes its list alone, pending (merged = 0): a dozen rows at
+// scattered places of search_tokens was what a create's search tokens cost, in B-tree work and
+// in the pages each commit rewrites. The write
 // transaction that brings the pending lists to mergeAt moves them into search_tokens, sorted,
 // in one pass (mergeSearch), and searches read the pending lists besides search_tokens,
 // through a cache of them by number (pendingLists).
@@ -566,19 +567,7 @@ func (db *Customers) pendingLists(ctx context.Context) ([]pendingList, error) {
 // pendingNums reads the numbers of the pending lists, from the pending index alone.
 func (db *Customers) pendingNums(ctx context.Context) ([]int64, error) {
 	rows, err := db.query(ctx, `SELECT num FROM search_lists WHERE merged = 0`)
-	if err != nil {
-		return nil, db.translate(err)
-	}
-	defer rows.Close()
-	var nums []int64
-	for rows.Next() {
-		var n int64
-		if err := rows.Scan(&n); err != nil {
-			return nil, db.translate(err)
-		}
-		nums = append(nums, n)
-	}
-	return nums, db.translate(rows.Err())
+	return collect(db, rows, err, scanOne[int64])
 }
 
 // readLists reads the pending lists numbered nums that still wait.

@@ -32,19 +32,7 @@ func (db *Staff) AddPasskey(ctx context.Context, p staff.Passkey, entries []audi
 // PasskeyHolders implements staff.PasskeyStore.
 func (db *Staff) PasskeyHolders(ctx context.Context) ([]string, error) {
 	rows, err := db.query(ctx, `SELECT DISTINCT account_id FROM staff_passkeys`)
-	if err != nil {
-		return nil, db.translate(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, db.translate(err)
-		}
-		out = append(out, id)
-	}
-	return out, db.translate(rows.Err())
+	return collect(db, rows, err, scanOne[string])
 }
 
 // Passkeys implements staff.PasskeyStore, oldest first.

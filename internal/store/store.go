@@ -829,5 +829,12 @@ func collect[T any, D interface{ translate(error) error }](db D, rows *sql.Rows,
 	return out, db.translate(rows.Err())
 }
 
+// scanOne reads a row's single column, for collect.
+func scanOne[T any](row rowScanner) (T, error) {
+	var v T
+	err := row.Scan(&v)
+	return v, err
+}
+
 // rowScanner is a row of a query: *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(...any) error }

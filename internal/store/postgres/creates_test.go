@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
 	"github.com/stewardhq/steward/internal/customer"
-	"github.com/stewardhq/steward/internal/store"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
 
@@ -30,23 +28,9 @@ func newRecord(n int, token int64) *customer.Record {
 // transactions, all stand, each with its audit entry, and the trail they wrote together
 // verifies; creates claiming one new address on every node at once make one customer.
 func TestCreatesSharedAcrossNodes(t *testing.T) {
-	url := pgtest.URL(t)
 	ctx := authz.WithActor(context.Background(), authz.System)
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const nodes, each = 3, 40
-	dbs := make([]*store.Engine, nodes)
-	for i := range dbs {
-		db, err := Open(ctx, url, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		db.SetAuditSealer(&audit.Sealer{Key: key, Every: 5})
-		dbs[i] = db
-	}
+	dbs, key := sealingNodes(t, nodes)
 	var wg sync.WaitGroup
 	errs := make([]error, nodes*each)
 	for n, db := range dbs {

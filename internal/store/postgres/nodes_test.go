@@ -17,27 +17,36 @@ import (
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
 
-// TestAuditSealedAcrossNodes: several nodes appending to one PostgreSQL at once each seal
-// the heads they move with the key derived from the shared keyset, so the trail they write
-// together verifies, every entry vouched for; one entry forged after it does not.
-func TestAuditSealedAcrossNodes(t *testing.T) {
+// sealingNodes opens n nodes on one throwaway database, each sealing the audit heads it moves
+// with one shared key (returned, to verify the trail they write), as nodes of one installation
+// do; they close with the test.
+func sealingNodes(t *testing.T, n int) ([]*store.Engine, ed25519.PrivateKey) {
+	t.Helper()
 	url := pgtest.URL(t)
-	ctx := authz.WithActor(context.Background(), authz.System)
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const nodes, each = 3, 60
-	dbs := make([]*store.Engine, nodes)
+	dbs := make([]*store.Engine, n)
 	for i := range dbs {
-		db, err := Open(ctx, url, Options{})
+		db, err := Open(context.Background(), url, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer db.Close()
+		t.Cleanup(func() { db.Close() })
 		db.SetAuditSealer(&audit.Sealer{Key: key, Every: 5})
 		dbs[i] = db
 	}
+	return dbs, key
+}
+
+// TestAuditSealedAcrossNodes: several nodes appending to one PostgreSQL at once each seal
+// the heads they move with the key derived from the shared keyset, so the trail they write
+// together verifies, every entry vouched for; one entry forged after it does not.
+func TestAuditSealedAcrossNodes(t *testing.T) {
+	ctx := authz.WithActor(context.Background(), authz.System)
+	const nodes, each = 3, 60
+	dbs, key := sealingNodes(t, nodes)
 	var wg sync.WaitGroup
 	errs := make(chan error, nodes)
 	for n, db := range dbs {
