@@ -319,9 +319,10 @@ func (s *Service) prepare(p *prepared, m *Message, b Batch, d drops) error {
 	return nil
 }
 
-// lastingClaim is the receipt time a lasting message id is claimed with (see Batch.Lasting):
+// LastingClaim is the receipt time a lasting message id is claimed with (see Batch.Lasting):
 // the last microsecond-representable day of year 9999, which both engines store as an integer.
-var lastingClaim = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+// Stores leave ids claimed at it out of the index their purge of old ids walks.
+var LastingClaim = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // dedupHash is the key a retried message is recognised by: its messageId, hashed so that
 // the id a client chose is not stored. A message without one gets a random id, which keeps
@@ -562,7 +563,7 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 	if st.b.Lasting {
 		// Claimed as received at the end of time, the id is never older than any cutoff:
 		// neither a later claim nor the purge of old ids ever releases it.
-		at, cutoff = lastingClaim, time.Time{}
+		at, cutoff = LastingClaim, time.Time{}
 	}
 	fresh, err := st.tx.ClaimMessages(ctx, st.b.KeyID, hashes, at, cutoff)
 	if err != nil {
