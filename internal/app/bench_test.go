@@ -354,6 +354,7 @@ func BenchmarkLookupHTTP(b *testing.B) {
 	b.ReportMetric(look.P50, "us_p50")
 	b.ReportMetric(look.P99, "us_p99")
 	b.ReportMetric(base.P99, "us_p99_healthz")
+	b.ReportMetric(base.P50, "us_p50_healthz")
 	b.ReportMetric(base.P99/look.P99, "ratio")
 }
 
