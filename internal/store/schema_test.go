@@ -437,9 +437,11 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 		t.Fatalf("lastingMicros is %d, ingest.LastingClaim is %d", store.LastingMicros, ingest.LastingClaim.UnixMicro())
 	}
 	lite, pg := migrated(t)
-	plan := func(db *sql.DB, q string, args ...any) string {
+	plan := func(db interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	}, q string, args ...any) string {
 		t.Helper()
-		rows, err := db.Query(q, args...)
+		rows, err := db.QueryContext(context.Background(), q, args...)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -470,10 +472,16 @@ func TestHotStatementsUseTheirIndexes(t *testing.T) {
 		t.Errorf("SQLite used the partial index without its condition:\n%s", p)
 	}
 	// An empty table is scanned whatever its indexes: the planner is told to use one it can.
-	if _, err := pg.Exec(`SET enable_seqscan = off`); err != nil {
+	// The setting holds for one session: the statements share one connection.
+	conn, err := pg.Conn(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if p := plan(pg, `EXPLAIN `+store.ExpiredMessagesSQL, int64(1), 100); !strings.Contains(p, "ingest_messages_received") {
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	if p := plan(conn, `EXPLAIN `+store.ExpiredMessagesSQL, int64(1), 100); !strings.Contains(p, "ingest_messages_received") {
 		t.Errorf("PostgreSQL purges message ids without their index:\n%s", p)
 	}
 }
