@@ -4,5 +4,5 @@ package store
 var (
 	ExpiredMessagesSQL = expiredMessagesSQL
 	ActivityOrdersSQL  = activityOrdersSQL
-	LastingMicros      = int64(lastingMicros)
+	LastingMicros      = lastingMicros
 )

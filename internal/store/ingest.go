@@ -1101,8 +1101,9 @@ func (db *Ingest) AbandonedCarts(ctx context.Context, before time.Time, limit in
 }
 
 // lastingMicros is ingest.LastingClaim as stored: ids claimed at it are left out of the index
-// of receipt times (ingest_messages_received), which names the number in its condition.
-const lastingMicros = 253402214400000000
+// of receipt times (ingest_messages_received), whose condition, in migration 0034, names the
+// same number.
+var lastingMicros = micros(ingest.LastingClaim)
 
 // expiredMessagesSQL finds message ids received before $1, at most $2 of them. The second
 // bound is the index's own condition: the engines use a partial index only for a query that
