@@ -507,7 +507,7 @@ func (a *App) HTTP() *httpapi.Server {
 // HTTPS with certificates from the ACME CA, and with --acme-http-addr also the plain-HTTP
 // listener that answers HTTP-01 challenges.
 func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
-	paceCollector()
+	PaceCollector()
 	srv := &http.Server{
 		Handler:           a.HTTP().Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -32,7 +32,7 @@ import (
 func benchApp(b *testing.B, dir string, configure ...func(*config.Config)) *App {
 	b.Helper()
 	// The collector's pace of a serving process (App.Serve sets it too).
-	paceCollector()
+	PaceCollector()
 	cfg := config.Default()
 	cfg.Data = dir
 	for _, c := range configure {

@@ -20,14 +20,14 @@ func TestPaceCollectorRespectsGOGC(t *testing.T) {
 	})
 
 	os.Unsetenv("GOGC")
-	paceCollector()
+	PaceCollector()
 	if got := debug.SetGCPercent(100); got != serverGCPercent {
 		t.Fatalf("without GOGC the collector's percent is %d, want %d", got, serverGCPercent)
 	}
 
 	os.Setenv("GOGC", "50")
 	debug.SetGCPercent(50)
-	paceCollector()
+	PaceCollector()
 	if got := debug.SetGCPercent(100); got != 50 {
 		t.Fatalf("with GOGC=50 the collector's percent is %d, want 50 kept", got)
 	}

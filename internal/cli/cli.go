@@ -254,6 +254,7 @@ func (s *settings) withApp(e env, fn func(ctx context.Context, a *app.App, args 
 
 // open wires the installation for a command, acting as the local operator.
 func (s *settings) open(ctx context.Context, e env) (*app.App, context.Context, error) {
+	app.PaceCollector()
 	a, err := app.Open(ctx, s.cfg, s.logger(e))
 	if err != nil {
 		return nil, ctx, err
