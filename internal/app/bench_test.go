@@ -351,8 +351,8 @@ func BenchmarkLookupHTTP(b *testing.B) {
 	})
 	// The warm-up's audit entries, journaled faster than the flusher links them, are linked
 	// now rather than during the measurement: left queued, their linking ran for the first
-	// second of it (flushes of up to 15,000 entries and a second each, against 250 entries
-	// every 250 ms at the measured rate) and was most of the look-ups' slowest hundredth.
+	// second of it (flushes of up to 15,000 entries and a second each, against a few dozen
+	// per flush at the measured rate) and was most of the look-ups' slowest hundredth.
 	if err := a.Store.SyncAccess(context.Background()); err != nil {
 		b.Fatal(err)
 	}
