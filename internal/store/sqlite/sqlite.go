@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -135,7 +136,7 @@ func extend(ctx context.Context, core store.Core, write, read, ckpt *sql.DB, pat
 		return store.Extension{}, err
 	}
 	ckpt.SetMaxOpenConns(1)
-	c := newCheckpointer(g, ckpt)
+	c := newCheckpointer(g, ckpt, path, AccessPath(path))
 	c.start()
 	j, err := openAccessJournal(ctx, core, g, write, read, journalPrefix(path), full)
 	if err != nil {
@@ -150,6 +151,19 @@ func extend(ctx context.Context, core store.Core, write, read, ckpt *sql.DB, pat
 // per commit, about as often as SQLite's own automatic checkpoint (1,000 pages).
 const checkpointCommits = 256
 
+// checkpointBytes is how much a database's WAL may take before a checkpoint falls due, however
+// few the commits. An ingest batch or a flush of the access journal writes hundreds of pages
+// in one commit: counting commits alone, the access trail's WAL reached 229 MB under a steady
+// 1,000 look-ups a second, every page read through a WAL index that long and then copied in
+// one burst. 64 MiB leaves the commit count in charge of ordinary writes (a run of webhook
+// deliveries moved within the noise; at 16 MiB it lost 7–15% on disk to the extra rounds).
+// A variable so that tests can lower it.
+var checkpointBytes int64 = 64 << 20
+
+// checkpointLook is how many commits pass between looks at the WALs' lengths (a read of each
+// wal-index header, on the writer's goroutine).
+const checkpointLook = 16
+
 // checkpointer copies the WAL into the database files on its own connection whenever the
 // writer has committed checkpointCommits times, then asks the writer to catch up on the few
 // frames committed meanwhile. A passive checkpoint never blocks the writer or readers, but it
@@ -158,30 +172,77 @@ const checkpointCommits = 256
 // the bulk is already copied.
 type checkpointer struct {
 	db      *sql.DB
-	due     chan struct{} // the writer has committed checkpointCommits times since the last round
+	due     chan struct{} // a round is due (see falls)
 	catchUp *atomic.Bool  // set: the writer runs its catch-up before its next transaction
+	// dbs are the databases whose WAL length also makes a round due; commits (since the last
+	// round fell due) and base (each WAL's length then, in bytes) are the writer's alone.
+	dbs     []string
+	commits int
+	base    []int64
 	// copied, when set, runs between a round's copy and its request for the catch-up: tests
 	// commit there what a busy writer commits while the copy runs.
 	copied     func()
 	quit, done chan struct{}
 }
 
-// newCheckpointer installs the checkpointer's hooks in g's writer; start runs its rounds.
-func newCheckpointer(g *groupCommit, ckpt *sql.DB) *checkpointer {
+// newCheckpointer installs the checkpointer's hooks in g's writer, a round falling due after
+// checkpointCommits commits or once the WAL of one of the databases dbs has taken
+// checkpointBytes more; start runs its rounds.
+func newCheckpointer(g *groupCommit, ckpt *sql.DB, dbs ...string) *checkpointer {
 	c := &checkpointer{db: ckpt, due: make(chan struct{}, 1), catchUp: new(atomic.Bool),
-		quit: make(chan struct{}), done: make(chan struct{})}
+		dbs: dbs, base: make([]int64, len(dbs)), quit: make(chan struct{}), done: make(chan struct{})}
 	g.hooks.Store(&writerHooks{
-		Every: checkpointCommits,
-		OnCommits: func() {
-			select {
-			case c.due <- struct{}{}:
-			default: // one is already due
-			}
-		},
+		Every:      checkpointLook,
+		OnCommits:  c.falls,
 		Between:    c.catchUp,
 		BetweenSQL: `PRAGMA wal_checkpoint(PASSIVE)`,
 	})
 	return c
+}
+
+// falls runs on the writer every checkpointLook commits and signals a round when enough
+// commits have passed, or a WAL has taken checkpointBytes more than when the last round fell
+// due (counted from its beginning again once it restarted).
+func (c *checkpointer) falls() {
+	c.commits += checkpointLook
+	due := c.commits >= checkpointCommits
+	lens := make([]int64, len(c.dbs))
+	for i, db := range c.dbs {
+		lens[i] = walLength(db)
+		if lens[i] < c.base[i] {
+			c.base[i] = 0 // restarted
+		}
+		due = due || lens[i]-c.base[i] >= checkpointBytes
+	}
+	if !due {
+		return
+	}
+	c.commits, c.base = 0, lens
+	select {
+	case c.due <- struct{}{}:
+	default: // one is already due
+	}
+}
+
+// walLength is how many bytes of the WAL of the database at path hold frames, from the
+// wal-index header in its -shm file (SQLite's documented WAL format: the last valid frame at
+// offset 16 and the page size at offset 14, in native byte order); 0 if it cannot be read. The
+// WAL file's own size does not say: a restarted WAL is written again from its beginning.
+func walLength(path string) int64 {
+	f, err := os.Open(path + "-shm")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var hdr [20]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return 0
+	}
+	page := int64(binary.NativeEndian.Uint16(hdr[14:16]))
+	if page == 1 {
+		page = 65536
+	}
+	return int64(binary.NativeEndian.Uint32(hdr[16:20])) * (page + 24)
 }
 
 // round copies what the WAL holds, then asks the writer to finish.

@@ -110,6 +110,93 @@ func TestAccessTrailKeepsMainFileUnchanged(t *testing.T) {
 // each time it starts the log afresh.
 func TestWALStaysBounded(t *testing.T) {
 	ctx := context.Background()
+	r := newWALRig(t, 1000, false)
+	var snapshot *sql.Tx
+	r.c.copied = func() { snapshot.Rollback() }
+	start := walCheckpointSeq(t, r.wal)
+	var first int64
+	const rounds = 6
+	for round := 1; round <= rounds; round++ {
+		// The writer signals a round after checkpointCommits commits (seen by the next commit
+		// at the latest: it signals after answering).
+		if n := r.commitUntilDue(checkpointCommits + 1); n < 0 {
+			t.Fatalf("round %d: no checkpoint due after %d commits, want one every %d", round, checkpointCommits+1, checkpointCommits)
+		}
+		// A reader holds a snapshot while more commits land, so the copy leaves their frames.
+		var err error
+		snapshot, err = r.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := snapshot.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			r.commit()
+		}
+		r.c.round()
+		r.commit() // the writer catches up after this commit…
+		r.commit() // …so this one starts the WAL afresh
+		if got := walCheckpointSeq(t, r.wal) - start; got != uint32(round) {
+			t.Fatalf("after %d checkpoint rounds the WAL restarted %d times: it never restarts", round, got)
+		}
+		size := fileSize(t, r.wal)
+		if round == 1 {
+			first = size
+		} else if size > first+first/2 {
+			t.Fatalf("round %d: WAL grew from %d to %d bytes", round, first, size)
+		}
+	}
+}
+
+// TestWALBoundedBySize: commits of hundreds of pages each (an ingest batch, a flush of the
+// access journal) make a checkpoint due once the WAL holds checkpointBytes, long before
+// checkpointCommits of them, round after round, and the WAL file stays about that size.
+func TestWALBoundedBySize(t *testing.T) {
+	// Restored after the rig's writer has stopped (cleanups run last first).
+	saved := checkpointBytes
+	t.Cleanup(func() { checkpointBytes = saved })
+	checkpointBytes = 8 << 20 // a shorter run; the mechanism is the same
+	const row = 256 << 10     // some 65 pages a commit
+	r := newWALRig(t, row, true)
+	most := int(checkpointBytes/row) + 2*checkpointLook
+	for round := 1; round <= 4; round++ {
+		n := r.commitUntilDue(most)
+		if n < 0 {
+			t.Fatalf("round %d: no checkpoint due after %d commits of %d KiB, want one per %d MiB of WAL", round, most, row>>10, checkpointBytes>>20)
+		}
+		if n >= checkpointCommits {
+			t.Fatalf("round %d: due only after %d commits", round, n)
+		}
+		r.c.round()
+		r.commit() // the writer catches up…
+		r.commit() // …and the WAL restarts
+		if size := fileSize(t, r.wal); size > checkpointBytes+int64((checkpointLook+4)*row) {
+			t.Fatalf("round %d: WAL file of %d bytes, want about %d", round, size, checkpointBytes)
+		}
+		if l := walLength(r.db); l > 4*row {
+			t.Fatalf("round %d: after the restart the WAL holds %d bytes of frames", round, l)
+		}
+	}
+}
+
+// walRig is a group-commit writer on a fresh database with a checkpointer whose rounds the
+// test runs itself, so nothing depends on how fast the machine is.
+type walRig struct {
+	t      *testing.T
+	c      *checkpointer
+	reader *sql.DB
+	db     string // the database file
+	wal    string
+	commit func()
+}
+
+// newWALRig commits rows of rowBytes random bytes each; bySize hands the checkpointer the
+// database whose WAL length it watches.
+func newWALRig(t *testing.T, rowBytes int, bySize bool) *walRig {
+	t.Helper()
+	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "w.db")
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	open := func(extra string) *sql.DB {
@@ -125,67 +212,43 @@ func TestWALStaysBounded(t *testing.T) {
 	if _, err := write.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)`); err != nil {
 		t.Fatal(err)
 	}
-	reader := open("&_pragma=query_only(1)")
+	r := &walRig{t: t, reader: open("&_pragma=query_only(1)"), db: path, wal: path + "-wal"}
 	g, err := startGroupCommit(ctx, write, noCore{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.stop()
-	c := newCheckpointer(g, open("")) // not started: the test runs the rounds
-	commit := func() {
+	t.Cleanup(func() { g.stop() })
+	var dbs []string
+	if bySize {
+		dbs = []string{path}
+	}
+	r.c = newCheckpointer(g, open(""), dbs...) // not started: the test runs the rounds
+	r.commit = func() {
 		t.Helper()
 		if err := g.Update(ctx, nil, func(ctx context.Context, tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES (randomblob(1000))`)
+			_, err := tx.ExecContext(ctx, `INSERT INTO t (v) VALUES (randomblob($1))`, rowBytes)
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var snapshot *sql.Tx
-	c.copied = func() { snapshot.Rollback() }
-	wal := path + "-wal"
-	start := walCheckpointSeq(t, wal)
-	var first int64
-	const rounds = 6
-	for round := 1; round <= rounds; round++ {
-		// The writer signals a round after checkpointCommits commits (seen by the next commit
-		// at the latest: it signals after answering).
-		for n := 0; ; n++ {
-			select {
-			case <-c.due:
-			default:
-				if n > checkpointCommits+1 {
-					t.Fatalf("round %d: no checkpoint due after %d commits, want one every %d", round, n, checkpointCommits)
-				}
-				commit()
-				continue
-			}
-			break
+	return r
+}
+
+// commitUntilDue commits until a checkpoint round is due and returns how many commits that
+// took, or -1 if none fell due within most.
+func (r *walRig) commitUntilDue(most int) int {
+	r.t.Helper()
+	for n := 0; ; n++ {
+		select {
+		case <-r.c.due:
+			return n
+		default:
 		}
-		// A reader holds a snapshot while more commits land, so the copy leaves their frames.
-		snapshot, err = reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
+		if n > most {
+			return -1
 		}
-		var n int
-		if err := snapshot.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		for range 20 {
-			commit()
-		}
-		c.round()
-		commit() // the writer catches up after this commit…
-		commit() // …so this one starts the WAL afresh
-		if got := walCheckpointSeq(t, wal) - start; got != uint32(round) {
-			t.Fatalf("after %d checkpoint rounds the WAL restarted %d times: it never restarts", round, got)
-		}
-		size := fileSize(t, wal)
-		if round == 1 {
-			first = size
-		} else if size > first+first/2 {
-			t.Fatalf("round %d: WAL grew from %d to %d bytes", round, first, size)
-		}
+		r.commit()
 	}
 }
 
