@@ -153,11 +153,11 @@ const checkpointCommits = 256
 
 // checkpointBytes is how much a database's WAL may take before a checkpoint falls due, however
 // few the commits. An ingest batch or a flush of the access journal writes hundreds of pages
-// in one commit: counting commits alone, the access trail's WAL reached 229 MB under a steady
-// 1,000 look-ups a second, every page read through a WAL index that long and then copied in
-// one burst. 64 MiB leaves the commit count in charge of ordinary writes (a run of webhook
-// deliveries moved within the noise; at 16 MiB it lost 7–15% on disk to the extra rounds).
-// A variable so that tests can lower it.
+// in one commit: counting commits alone, the 256 flushes of a minute at 1,000 look-ups a
+// second let the access trail's WAL reach a quarter of a gigabyte (229 MB was found after the
+// look-up benchmarks), every page then copied in one burst. 64 MiB leaves the commit count in
+// charge of ordinary writes (a run of webhook deliveries moved within the noise; at 16 MiB it
+// lost 7–15% on disk to the extra rounds). A variable so that tests can lower it.
 var checkpointBytes int64 = 64 << 20
 
 // checkpointLook is how many commits pass between looks at the WALs' lengths (a read of each
