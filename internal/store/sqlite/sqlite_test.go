@@ -113,7 +113,7 @@ func TestWALStaysBounded(t *testing.T) {
 	r := newWALRig(t, 1000, false)
 	var snapshot *sql.Tx
 	r.c.copied = func() { snapshot.Rollback() }
-	start := walCheckpointSeq(t, r.wal)
+	start := walCheckpointSeq(t, r.db+"-wal")
 	var first int64
 	const rounds = 6
 	for round := 1; round <= rounds; round++ {
@@ -138,10 +138,10 @@ func TestWALStaysBounded(t *testing.T) {
 		r.c.round()
 		r.commit() // the writer catches up after this commit…
 		r.commit() // …so this one starts the WAL afresh
-		if got := walCheckpointSeq(t, r.wal) - start; got != uint32(round) {
+		if got := walCheckpointSeq(t, r.db+"-wal") - start; got != uint32(round) {
 			t.Fatalf("after %d checkpoint rounds the WAL restarted %d times: it never restarts", round, got)
 		}
-		size := fileSize(t, r.wal)
+		size := fileSize(t, r.db+"-wal")
 		if round == 1 {
 			first = size
 		} else if size > first+first/2 {
@@ -172,7 +172,7 @@ func TestWALBoundedBySize(t *testing.T) {
 		r.c.round()
 		r.commit() // the writer catches up…
 		r.commit() // …and the WAL restarts
-		if size := fileSize(t, r.wal); size > checkpointBytes+int64((checkpointLook+4)*row) {
+		if size := fileSize(t, r.db+"-wal"); size > checkpointBytes+int64((checkpointLook+4)*row) {
 			t.Fatalf("round %d: WAL file of %d bytes, want about %d", round, size, checkpointBytes)
 		}
 		if l := walLength(r.db); l > 4*row {
@@ -187,8 +187,7 @@ type walRig struct {
 	t      *testing.T
 	c      *checkpointer
 	reader *sql.DB
-	db     string // the database file
-	wal    string
+	db     string // the database file; its WAL is db+"-wal"
 	commit func()
 }
 
@@ -212,7 +211,7 @@ func newWALRig(t *testing.T, rowBytes int, bySize bool) *walRig {
 	if _, err := write.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)`); err != nil {
 		t.Fatal(err)
 	}
-	r := &walRig{t: t, reader: open("&_pragma=query_only(1)"), db: path, wal: path + "-wal"}
+	r := &walRig{t: t, reader: open("&_pragma=query_only(1)"), db: path}
 	g, err := startGroupCommit(ctx, write, noCore{}, nil)
 	if err != nil {
 		t.Fatal(err)
