@@ -102,12 +102,18 @@ func (s *Server) registerIngestMetrics() {
 var (
 	messagesDesc = prometheus.NewDesc("steward_ingest_messages_total", "Tracking messages by write key id and outcome (stored, duplicate).", []string{"key_id", "outcome"}, nil)
 	droppedDesc  = prometheus.NewDesc("steward_ingest_dropped_total", "Traits, properties and identifiers dropped at the door, by write key id and reason.", []string{"key_id", "reason"}, nil)
+	sharedDesc   = prometheus.NewDesc("steward_ingest_shared_transactions_total",
+		"Transactions that stored concurrent deliveries of several sources, by how (together: as one batch; apart: one source after the other).", []string{"stored"}, nil)
 )
 
 // statsCollector reads the ingest service's counts at each scrape.
 type statsCollector struct{ stats *ingest.Stats }
 
-func (c statsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- messagesDesc; ch <- droppedDesc }
+func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- messagesDesc
+	ch <- droppedDesc
+	ch <- sharedDesc
+}
 
 func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	c.stats.Each(func(k ingest.StatKey, n int64) {
@@ -117,6 +123,9 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(n), k.KeyID, k.Label)
 	})
+	together, apart := c.stats.Shared()
+	ch <- prometheus.MustNewConstMetric(sharedDesc, prometheus.CounterValue, float64(together), "together")
+	ch <- prometheus.MustNewConstMetric(sharedDesc, prometheus.CounterValue, float64(apart), "apart")
 }
 
 // undecryptableDesc has no labels: which customers were left out is in the log, by id.

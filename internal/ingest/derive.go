@@ -360,7 +360,7 @@ func (st *txState) deriveFigures(ctx context.Context) error {
 		return err
 	}
 	for i, root := range order {
-		if _, err := st.setFigures(ctx, root, parts[i], acts[i], false); err != nil {
+		if _, err := st.setFigures(st.profileCtx(ctx, st.profiles[root]), root, parts[i], acts[i], false); err != nil {
 			return err
 		}
 	}

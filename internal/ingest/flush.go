@@ -36,8 +36,50 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 	if err != nil {
 		return err
 	}
-	entries := append(append(st.entries, updates...), st.batchEntry(ctx, len(events), len(updates)))
+	entries := append(st.entries, updates...)
+	if st.parts == nil {
+		entries = append(entries, st.batchEntry(ctx, len(events), len(st.created), len(updates)))
+		return st.tx.AppendAudit(ctx, entries)
+	}
+	// Each part's own batch entry, with its own counts.
+	created := map[*batchPart]int{}
+	for _, r := range st.created {
+		created[st.partOf(st.profiles[r.ID])]++
+	}
+	updated := map[*batchPart]int{}
+	for i := range updates {
+		updated[st.partOf(st.profiles[updates[i].CustomerID])]++
+	}
+	for _, bp := range st.parts {
+		entries = append(entries, st.batchEntry(st.ctxOf(ctx, bp), bp.events, created[bp], updated[bp]))
+	}
 	return st.tx.AppendAudit(ctx, entries)
+}
+
+// partOf is the part a profile's changes are attributed to: the one whose message first
+// touched it (see txState.profile), else the first.
+func (st *txState) partOf(pr *profile) *batchPart {
+	if pr != nil && pr.part != nil {
+		return pr.part
+	}
+	return st.parts[0]
+}
+
+// ctxOf is the context what bp causes is recorded with: its own in a shared batch, else the
+// transaction's (its caller's).
+func (st *txState) ctxOf(ctx context.Context, bp *batchPart) context.Context {
+	if st.shared && bp != nil {
+		return bp.tctx
+	}
+	return ctx
+}
+
+// profileCtx is the context a change of pr is recorded with (see partOf).
+func (st *txState) profileCtx(ctx context.Context, pr *profile) context.Context {
+	if st.parts == nil {
+		return ctx
+	}
+	return st.ctxOf(ctx, st.partOf(pr))
 }
 
 // createCustomers seals the batch's new customers with their final values and inserts them
@@ -96,7 +138,7 @@ func (st *txState) updateCustomers(ctx context.Context) ([]audit.Entry, error) {
 			return nil, err
 		}
 		sort.Strings(pr.dirty)
-		updates = append(updates, audit.New(ctx, audit.ActionCustomerUpdate, id, pr.dirty, ""))
+		updates = append(updates, audit.New(st.profileCtx(ctx, pr), audit.ActionCustomerUpdate, id, pr.dirty, ""))
 	}
 	return updates, nil
 }
@@ -141,20 +183,30 @@ func (st *txState) writeActivity(ctx context.Context, events []EventRow, orders 
 			return err
 		}
 	}
-	if len(d) > 0 {
-		return st.tx.AddDrops(ctx, st.b.KeyID, d)
+	if st.parts == nil {
+		if len(d) > 0 {
+			return st.tx.AddDrops(ctx, st.b.KeyID, d)
+		}
+		return nil
+	}
+	for _, bp := range st.parts {
+		if len(bp.d) > 0 {
+			if err := st.tx.AddDrops(ctx, bp.b.KeyID, bp.d); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
 // batchEntry is the one audit entry that sums up the transaction: a tracking batch, an
 // import batch or an abandoned-cart sweep, with its counts (never a value).
-func (st *txState) batchEntry(ctx context.Context, events, updated int) audit.Entry {
+func (st *txState) batchEntry(ctx context.Context, events, created, updated int) audit.Entry {
 	batch := audit.New(ctx, ActionIngestBatch, "", nil, "")
-	batch.Target = fmt.Sprintf("events:%d customers_created:%d", events, len(st.created))
+	batch.Target = fmt.Sprintf("events:%d customers_created:%d", events, created)
 	if st.importing {
 		batch.Action = ActionImport
-		batch.Target = fmt.Sprintf("customers_created:%d customers_updated:%d", len(st.created), updated)
+		batch.Target = fmt.Sprintf("customers_created:%d customers_updated:%d", created, updated)
 	}
 	if st.abandoned > 0 {
 		batch.Action = ActionCartsAbandoned

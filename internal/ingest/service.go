@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -107,6 +108,8 @@ type Service struct {
 	// a customer's current value of one is found through the profile's index entry, so it
 	// needs no identity row of its own (see txState.flush).
 	indexed []string
+	// held holds the identity kinds some identity row was seen of (see txState.holdsKind).
+	held sync.Map
 }
 
 // Deps is what the ingest service is built from; every field but Clock is required.
@@ -210,6 +213,8 @@ type Result struct {
 // prepared is a message made ready outside the transaction: everything that does not depend
 // on which customer it belongs to.
 type prepared struct {
+	// part is the caller's batch the message came in (see IngestAll).
+	part    *batchPart
 	msg     *Message
 	hash    []byte
 	ids     []Identifier
@@ -235,35 +240,168 @@ type prepared struct {
 // acknowledged message is never lost. Messages already seen from the same write key within the
 // deduplication window are skipped, so a client that retries stores each message once.
 func (s *Service) Ingest(ctx context.Context, b Batch) (Result, error) {
-	s.init()
-	actor, err := authz.Require(ctx, s.catalog, "events.write")
+	rs, err := s.IngestAll(ctx, []Part{{Ctx: ctx, Batch: b}})
 	if err != nil {
 		return Result{}, err
 	}
-	b.trusted = s.catalog.RoleHas(actor.Role, "customers.write")
-	if len(b.Messages) == 0 {
-		return Result{}, problem.InvalidField("batch", "is empty")
+	return rs[0], nil
+}
+
+// Part is one caller's batch among those IngestAll stores together. Its context names the
+// actor (and request) its messages are attributed to: each part is checked, deduplicated,
+// counted and audited as its own, as if Ingest had stored it.
+type Part struct {
+	Ctx   context.Context
+	Batch Batch
+}
+
+// IngestAll stores several callers' batches in one transaction, with one result per part.
+// Concurrent deliveries from different platforms each act as their own source; storing
+// them apart paid the transaction's fixed work (claiming ids, looking identifiers up,
+// reading profiles and orders, auditing) once per platform instead of once. Parts must
+// share ReceivedAt and Lasting. Their messages are applied in order as one batch as long as
+// no customer is touched by two parts; otherwise, and for a batch that merges customers,
+// proposes a pair or records consent, every audit entry and consent record must name the
+// one part that caused it, so the parts are stored one after the other in the same
+// transaction instead (nothing but their ids is written before that is known).
+func (s *Service) IngestAll(ctx context.Context, parts []Part) ([]Result, error) {
+	s.init()
+	if len(parts) == 0 {
+		return nil, problem.InvalidField("batch", "is empty")
 	}
-	d := drops{}
-	ps := make([]prepared, len(b.Messages))
-	for i := range b.Messages {
-		if err := s.prepare(&ps[i], &b.Messages[i], b, d); err != nil {
-			return Result{}, err
+	bs := make([]*batchPart, len(parts))
+	var n int
+	for i := range parts {
+		b := &parts[i].Batch
+		actor, err := authz.Require(parts[i].Ctx, s.catalog, "events.write")
+		if err != nil {
+			return nil, err
+		}
+		b.trusted = s.catalog.RoleHas(actor.Role, "customers.write")
+		if len(b.Messages) == 0 {
+			return nil, problem.InvalidField("batch", "is empty")
+		}
+		if !b.ReceivedAt.Equal(parts[0].Batch.ReceivedAt) || b.Lasting != parts[0].Batch.Lasting {
+			return nil, problem.New(problem.Internal, "batches stored together must share their receipt time and lasting")
+		}
+		bs[i] = &batchPart{ctx: parts[i].Ctx, b: b, pre: drops{}, from: n}
+		n += len(b.Messages)
+	}
+	ps := make([]prepared, 0, n)
+	for _, bp := range bs {
+		for j := range bp.b.Messages {
+			ps = append(ps, prepared{part: bp})
+			if err := s.prepare(&ps[len(ps)-1], &bp.b.Messages[j], *bp.b, bp.pre); err != nil {
+				return nil, err
+			}
 		}
 	}
-	var res Result
-	err = s.store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
-		st := &txState{s: s, tx: tx, b: &b, holders: map[string]*Holder{}, counts: map[string]map[string]int{},
-			keys: map[string]*vault.DataKey{}, profiles: map[string]*profile{}, roots: map[string]string{}}
+	var together bool
+	err := s.store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		res, err = st.run(ctx, ps, d)
+		together, err = s.storeParts(ctx, tx, bs, ps)
 		return err
 	})
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	s.stats.batch(b.KeyID, res.Stored, res.Duplicates, d)
-	return res, nil
+	if len(bs) > 1 {
+		s.stats.shared(together)
+	}
+	out := make([]Result, len(bs))
+	for i, bp := range bs {
+		out[i] = bp.res
+		s.stats.batch(bp.b.KeyID, bp.res.Stored, bp.res.Duplicates, bp.d)
+	}
+	return out, nil
+}
+
+// batchPart is one part's state in the ingest transaction.
+type batchPart struct {
+	// ctx is the caller's context; tctx the transaction's with the caller's actor and
+	// request, which what the part causes is recorded with (see within).
+	ctx, tctx context.Context
+	b         *Batch
+	from      int // where its messages start among the transaction's
+	// pre holds what preparing its messages dropped; d that and what the run dropped.
+	pre, d drops
+	res    Result
+	// events counts the events it stored, for its batch entry.
+	events int
+}
+
+// reset readies the part for a run: a run that fails, or a transaction run again, leaves
+// nothing counted.
+func (bp *batchPart) reset() {
+	bp.d, bp.res, bp.events = maps.Clone(bp.pre), Result{}, 0
+}
+
+// errShared says a transaction storing several parts as one batch met a customer two of
+// them touch, or something whose record must name one part: it stores them one by one.
+var errShared = errors.New("ingest: parts share a customer")
+
+// storeParts claims every part's message ids in one statement, then stores the parts as one
+// batch, or one after the other when that fails with errShared (see IngestAll). It keeps no
+// state outside the transaction between runs: on SQLite it may run twice.
+// It reports whether the parts were stored as one batch.
+func (s *Service) storeParts(ctx context.Context, tx Tx, bs []*batchPart, ps []prepared) (bool, error) {
+	hashes := make([][]byte, len(ps))
+	keys := make([]string, len(ps))
+	for i := range ps {
+		hashes[i], keys[i] = ps[i].hash, ps[i].part.b.KeyID
+	}
+	b := bs[0].b
+	at, cutoff := b.ReceivedAt, b.ReceivedAt.Add(-s.config.DedupWindow)
+	if b.Lasting {
+		// Claimed as received at the end of time, the id is never older than any cutoff:
+		// neither a later claim nor the purge of old ids ever releases it.
+		at, cutoff = LastingClaim, time.Time{}
+	}
+	fresh, err := tx.ClaimMessages(ctx, keys, hashes, at, cutoff)
+	if err != nil {
+		return false, err
+	}
+	for _, bp := range bs {
+		bp.tctx = within(ctx, bp.ctx)
+	}
+	if len(bs) > 1 {
+		for _, bp := range bs {
+			bp.reset()
+		}
+		err := s.newTxState(tx, bs).run(ctx, ps, fresh)
+		if !errors.Is(err, errShared) {
+			return err == nil, err
+		}
+	}
+	base := bs[0].from
+	for i, bp := range bs {
+		to := base + len(ps)
+		if i+1 < len(bs) {
+			to = bs[i+1].from
+		}
+		bp.reset()
+		if err := s.newTxState(tx, bs[i:i+1]).run(bp.tctx, ps[bp.from-base:to-base], fresh[bp.from-base:to-base]); err != nil {
+			return false, err
+		}
+	}
+	return len(bs) == 1, nil
+}
+
+// within is the transaction's context tx (which the engine's writes need) with the actor,
+// request and reason of a part's caller, which what the part causes is recorded with.
+func within(tx, part context.Context) context.Context {
+	a, _ := authz.ActorFrom(part)
+	ctx := audit.WithRequestID(authz.WithActor(tx, a), audit.RequestID(part))
+	if r := audit.Reason(part); r != "" {
+		ctx = audit.WithReason(ctx, r)
+	}
+	return ctx
+}
+
+// newTxState starts the state of a run storing parts.
+func (s *Service) newTxState(tx Tx, parts []*batchPart) *txState {
+	return &txState{s: s, tx: tx, b: parts[0].b, parts: parts, holders: map[string]*Holder{}, counts: map[string]map[string]int{},
+		keys: map[string]*vault.DataKey{}, profiles: map[string]*profile{}, roots: map[string]string{}}
 }
 
 // prepare minimises a message and computes its identifiers and payload: everything about it
@@ -501,10 +639,17 @@ func (s *Service) ipValue(raw string) string {
 
 // txState is the state of one run of the ingest transaction function.
 type txState struct {
-	s   *Service
-	tx  Tx
+	s  *Service
+	tx Tx
+	// b is the batch whose message the run is at: parts[0]'s outside the messages.
 	b   *Batch
 	now time.Time
+	// parts are the callers' batches the run stores (see IngestAll); cur is the one whose
+	// message it is at (nil outside the messages), and shared says there are several, so
+	// that each customer must be touched by one of them only (see profile).
+	parts  []*batchPart
+	cur    *batchPart
+	shared bool
 	// holders caches identifier token → holder for this transaction, including identifiers
 	// linked by earlier messages of the batch.
 	holders map[string]*Holder
@@ -548,57 +693,57 @@ type profile struct {
 	// was holds a stored customer's indexed contact values as loaded, so that a value the
 	// transaction replaces keeps linking to them (see txState.keepReplaced).
 	was map[string]any
+	// part is the part whose message first touched the customer (see txState.profile).
+	part *batchPart
 }
 
 func tokenKey(kind string, token []byte) string { return kind + "\x00" + string(token) }
 
-func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, error) {
-	var res Result
+// run stores the parts' messages, given which are fresh (claimed by this transaction). With
+// several parts, it returns errShared as soon as the batch needs what only a single part may
+// do, before it writes anything.
+func (st *txState) run(ctx context.Context, ps []prepared, fresh []bool) error {
 	st.now = st.s.now()
-	hashes := make([][]byte, len(ps))
-	for i := range ps {
-		hashes[i] = ps[i].hash
+	st.shared = len(st.parts) > 1
+	for _, bp := range st.parts {
+		bp.res.Fresh = fresh[bp.from-st.parts[0].from:][:len(bp.b.Messages)]
 	}
-	at, cutoff := st.b.ReceivedAt, st.b.ReceivedAt.Add(-st.s.config.DedupWindow)
-	if st.b.Lasting {
-		// Claimed as received at the end of time, the id is never older than any cutoff:
-		// neither a later claim nor the purge of old ids ever releases it.
-		at, cutoff = LastingClaim, time.Time{}
-	}
-	fresh, err := st.tx.ClaimMessages(ctx, st.b.KeyID, hashes, at, cutoff)
-	if err != nil {
-		return res, err
-	}
-	res.Fresh = fresh
 	if err := st.prefetch(ctx, ps, fresh); err != nil {
-		return res, err
+		return err
 	}
 	events := make([]EventRow, 0, len(ps))
 	var orders []OrderChange
 	for i := range ps {
 		p := &ps[i]
+		bp := p.part
 		if !fresh[i] {
-			res.Duplicates++
+			bp.res.Duplicates++
 			continue
 		}
-		owner, root, err := st.resolve(ctx, p, d)
+		// The message's own context: what it causes is attributed to its part's actor.
+		ctx := ctx
+		if st.shared {
+			ctx = bp.tctx
+		}
+		st.cur, st.b = bp, bp.b
+		owner, root, err := st.resolve(ctx, p, bp.d)
 		if err != nil {
-			return res, err
+			return err
 		}
 		if len(p.traits) > 0 {
 			traits := p.traits
 			if !st.b.trusted {
-				if traits, err = st.fillOnly(ctx, root, traits, d); err != nil {
-					return res, err
+				if traits, err = st.fillOnly(ctx, root, traits, bp.d); err != nil {
+					return err
 				}
 			}
 			if _, err := st.applyTraits(ctx, root, traits); err != nil {
-				return res, err
+				return err
 			}
 		}
 		if len(p.contact) > 0 {
 			if err := st.fillContact(ctx, root, p); err != nil {
-				return res, err
+				return err
 			}
 		}
 		ev := EventRow{CustomerID: owner, KeyID: st.b.KeyID, Type: p.msg.Type, Name: p.name, Category: p.kind.Category,
@@ -606,13 +751,14 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 		if p.payload != nil {
 			dk, err := st.key(ctx, owner)
 			if err != nil {
-				return res, err
+				return err
 			}
 			if ev.Sealed, err = dk.Seal(EventsTable, payloadField, owner, p.payload); err != nil {
-				return res, problem.Wrap(problem.Internal, err, "sealing failed")
+				return problem.Wrap(problem.Internal, err, "sealing failed")
 			}
 		}
 		events = append(events, ev)
+		bp.events++
 		for _, o := range p.orders {
 			o.CustomerID = root
 			orders = append(orders, o)
@@ -630,16 +776,20 @@ func (st *txState) run(ctx context.Context, ps []prepared, d drops) (Result, err
 			// before the event and its order are written, so that two transactions counting
 			// for one customer run one after the other and the second counts the first's.
 			if _, err := st.profile(ctx, root); err != nil {
-				return res, err
+				return err
 			}
 			st.figureRoots = append(st.figureRoots, figureRoot{root, parts})
 		}
-		res.Stored++
+		// Merges, proposed pairs and consent records are recorded in the name of the one
+		// part that caused them, with its own reads: a shared batch leaves them to the
+		// parts stored one by one.
+		if st.shared && (len(st.merges) > 0 || len(st.proposals) > 0 || len(st.signals) > 0) {
+			return errShared
+		}
+		bp.res.Stored++
 	}
-	if err := st.flush(ctx, events, orders, d); err != nil {
-		return res, err
-	}
-	return res, nil
+	st.cur, st.b = nil, st.parts[0].b
+	return st.flush(ctx, events, orders, nil)
 }
 
 // key opens a customer's data key once per transaction.
@@ -680,6 +830,9 @@ func (st *txState) hold(token string, h *Holder) {
 // profile loads a customer's profile for change.
 func (st *txState) profile(ctx context.Context, id string) (*profile, error) {
 	if pr, ok := st.profiles[id]; ok {
+		if st.shared && st.cur != nil && pr.part != st.cur {
+			return nil, errShared
+		}
 		return pr, nil
 	}
 	r, err := st.tx.Customer(ctx, id)
@@ -690,7 +843,7 @@ func (st *txState) profile(ctx context.Context, id string) (*profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	pr := &profile{rec: r, prev: r.Version, values: values, dk: dk, was: map[string]any{}}
+	pr := &profile{rec: r, prev: r.Version, values: values, dk: dk, was: map[string]any{}, part: st.cur}
 	for _, k := range st.s.indexed {
 		pr.was[k] = values[k]
 	}

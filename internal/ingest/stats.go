@@ -12,6 +12,29 @@ import (
 type Stats struct {
 	mu sync.Mutex
 	n  map[StatKey]int64
+	// together and apart count the transactions that stored several callers' batches (see
+	// Service.IngestAll): as one batch, or one after the other.
+	together, apart int64
+}
+
+// shared counts one transaction of several parts.
+func (s *Stats) shared(asOne bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if asOne {
+		s.together++
+	} else {
+		s.apart++
+	}
+}
+
+// Shared returns how many transactions storing several callers' batches stored them as one
+// batch (together) and how many one after the other (apart: two touched one customer, or
+// one merged customers or recorded consent).
+func (s *Stats) Shared() (together, apart int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.together, s.apart
 }
 
 // StatKey names one counter: a write key id, the kind of count (outcome or dropped) and its

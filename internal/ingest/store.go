@@ -84,9 +84,10 @@ type EventFilter struct {
 // all. On SQLite the function given to Store.IngestTx may run twice (group commit retries a
 // batch after another writer's failure), so it must keep no state outside it.
 type Tx interface {
-	// ClaimMessages records message ids (hashed) for a write key and reports for each whether
-	// it is new: not seen since cutoff. Seen ones are duplicates to skip.
-	ClaimMessages(ctx context.Context, keyID string, hashes [][]byte, at, cutoff time.Time) ([]bool, error)
+	// ClaimMessages records message ids (hashed), each for the write key at the same index
+	// of keyIDs, and reports for each whether it is new: not seen from its key since cutoff.
+	// Seen ones are duplicates to skip.
+	ClaimMessages(ctx context.Context, keyIDs []string, hashes [][]byte, at, cutoff time.Time) ([]bool, error)
 	// Identity returns the holder of an identifier token.
 	Identity(ctx context.Context, kind string, token []byte) (Holder, bool, error)
 	// Identities returns the holders of many tokens of one kind at once, by token; tokens

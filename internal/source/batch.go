@@ -12,12 +12,15 @@ import (
 
 // Deliveries arrive one event per request, and a busy platform sends many at once. Storing
 // each in a transaction of its own would spend the writer on per-transaction work (claiming
-// ids, reading profiles, recomputing figures one customer at a time), so deliveries to the same
-// source that arrive while an earlier one is being stored wait and are stored together, as
-// one ingest batch: the first to arrive stores for everyone queued behind it until the queue
-// is empty. Each delivery is still answered only once its own messages are committed, and
-// with its own counts. A batch that fails is retried delivery by delivery, so one bad
-// delivery never fails another. When a source's previous batch merged several deliveries,
+// ids, reading profiles, recomputing figures one customer at a time), so deliveries that
+// arrive while an earlier one is being stored wait and are stored together: the first to
+// arrive stores for everyone queued behind it until the queue is empty. Deliveries to one
+// source make one ingest batch; those of several sources (a shop's orders, its card
+// processor's charges and its e-mail service's events arrive together) are stored in one
+// transaction as one part each, every part attributed to its own source (see
+// ingest.Service.IngestAll). Each delivery is still answered only once its own messages are
+// committed, and with its own counts. A batch that fails is retried delivery by delivery, so
+// one bad delivery never fails another. When the previous batch merged several deliveries,
 // more are likely on their way: the head of the queue yields the processor a few times
 // before it takes the queue, as the group-commit writer does, so that they join its batch
 // rather than pay for a transaction and a commit of their own (on a busy shop's mix, a sixth
@@ -32,6 +35,9 @@ const lingerRounds = 4
 
 // waiter is one delivery waiting to be stored.
 type waiter struct {
+	// ctx is the delivery's, with its source as the actor; key is its source's subject.
+	ctx  context.Context
+	key  string
 	msgs []ingest.Message
 	res  ingest.Result
 	err  error
@@ -40,38 +46,25 @@ type waiter struct {
 	lead chan struct{}
 }
 
-// queue holds the deliveries waiting for one source.
-type queue struct {
+// merger merges concurrent deliveries.
+type merger struct {
+	mu      sync.Mutex
 	waiting []*waiter
 	running bool
-}
-
-// merger merges concurrent deliveries per source.
-type merger struct {
-	mu     sync.Mutex
-	queues map[string]*queue
-	// last is how many deliveries each source's latest batch merged.
-	last map[string]int
+	// last is how many deliveries the latest batch merged.
+	last int
 }
 
 // ingestMerged stores msgs for source key, merged with the deliveries queued with it. The
 // delivery at the head of the queue stores one batch (itself and those behind it), then hands
 // the queue to the next delivery waiting, so that no request stays to serve others.
 func (s *Service) ingestMerged(ctx context.Context, key string, msgs []ingest.Message, now time.Time) (ingest.Result, error) {
-	w := &waiter{msgs: msgs, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+	w := &waiter{ctx: ctx, key: key, msgs: msgs, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	m := &s.merger
 	m.mu.Lock()
-	if m.queues == nil {
-		m.queues = map[string]*queue{}
-	}
-	q := m.queues[key]
-	if q == nil {
-		q = &queue{}
-		m.queues[key] = q
-	}
-	q.waiting = append(q.waiting, w)
-	if !q.running {
-		q.running = true
+	m.waiting = append(m.waiting, w)
+	if !m.running {
+		m.running = true
 		w.lead <- struct{}{}
 	}
 	m.mu.Unlock()
@@ -81,72 +74,89 @@ func (s *Service) ingestMerged(ctx context.Context, key string, msgs []ingest.Me
 	case <-w.lead:
 	}
 	m.mu.Lock()
-	last := m.last[key]
-	for i := 0; i < lingerRounds && last > 1 && len(q.waiting) < last; i++ {
+	for i := 0; i < lingerRounds && m.last > 1 && len(m.waiting) < m.last; i++ {
 		m.mu.Unlock()
 		runtime.Gosched()
 		m.mu.Lock()
 	}
 	var take []*waiter
 	n := 0
-	for len(q.waiting) > 0 && (len(take) == 0 || n+len(q.waiting[0].msgs) <= maxMerged) {
-		n += len(q.waiting[0].msgs)
-		take = append(take, q.waiting[0])
-		q.waiting = q.waiting[1:]
+	for len(m.waiting) > 0 && (len(take) == 0 || n+len(m.waiting[0].msgs) <= maxMerged) {
+		n += len(m.waiting[0].msgs)
+		take = append(take, m.waiting[0])
+		m.waiting = m.waiting[1:]
 	}
-	if m.last == nil {
-		m.last = map[string]int{}
-	}
-	m.last[key] = len(take)
+	m.last = len(take)
 	m.mu.Unlock()
 	// The batch stores other requests' messages too: it must not end with this one.
-	s.storeMerged(context.WithoutCancel(ctx), key, take, now)
+	s.storeMerged(context.WithoutCancel(ctx), take, now)
 	m.mu.Lock()
-	if len(q.waiting) > 0 {
-		q.waiting[0].lead <- struct{}{}
+	if len(m.waiting) > 0 {
+		m.waiting[0].lead <- struct{}{}
 	} else {
-		q.running = false
-		delete(m.queues, key)
+		m.running = false
 	}
 	m.mu.Unlock()
 	<-w.done
 	return w.res, w.err
 }
 
-// storeMerged stores the waiters' messages as one batch and answers each waiter; if the batch
-// fails, each is stored alone so that its own error is its own.
-func (s *Service) storeMerged(ctx context.Context, key string, take []*waiter, now time.Time) {
+// storeMerged stores the waiters' messages, one part per source, and answers each waiter; if
+// that fails, each is stored alone so that its own error is its own.
+func (s *Service) storeMerged(ctx context.Context, take []*waiter, now time.Time) {
 	if len(take) == 1 {
 		w := take[0]
-		w.res, w.err = s.ingest.Ingest(ctx, ingest.Batch{KeyID: key, Messages: w.msgs, ReceivedAt: now, Lasting: true})
+		w.res, w.err = s.ingest.Ingest(context.WithoutCancel(w.ctx), ingest.Batch{KeyID: w.key, Messages: w.msgs, ReceivedAt: now, Lasting: true})
 		close(w.done)
 		return
 	}
-	var all []ingest.Message
+	// The waiters of each source in arrival order, the sources in order of first arrival.
+	var keys []string
+	bySource := map[string][]*waiter{}
 	for _, w := range take {
-		all = append(all, w.msgs...)
+		if _, ok := bySource[w.key]; !ok {
+			keys = append(keys, w.key)
+		}
+		bySource[w.key] = append(bySource[w.key], w)
 	}
-	res, err := s.ingest.Ingest(ctx, ingest.Batch{KeyID: key, Messages: all, ReceivedAt: now, Lasting: true})
-	if err == nil && len(res.Fresh) != len(all) {
-		err = problem.New(problem.Internal, "ingest answered %d messages of %d", len(res.Fresh), len(all))
+	parts := make([]ingest.Part, len(keys))
+	for i, k := range keys {
+		var msgs []ingest.Message
+		for _, w := range bySource[k] {
+			msgs = append(msgs, w.msgs...)
+		}
+		// The part's context is its first delivery's: its source's actor.
+		parts[i] = ingest.Part{Ctx: context.WithoutCancel(bySource[k][0].ctx),
+			Batch: ingest.Batch{KeyID: k, Messages: msgs, ReceivedAt: now, Lasting: true}}
+	}
+	res, err := s.ingest.IngestAll(ctx, parts)
+	if err == nil && len(res) != len(parts) {
+		err = problem.New(problem.Internal, "ingest answered %d batches of %d", len(res), len(parts))
+	}
+	for i := range parts {
+		if err == nil && len(res[i].Fresh) != len(parts[i].Batch.Messages) {
+			err = problem.New(problem.Internal, "ingest answered %d messages of %d", len(res[i].Fresh), len(parts[i].Batch.Messages))
+		}
 	}
 	if err != nil {
 		for _, w := range take {
-			w.res, w.err = s.ingest.Ingest(ctx, ingest.Batch{KeyID: key, Messages: w.msgs, ReceivedAt: now, Lasting: true})
+			w.res, w.err = s.ingest.Ingest(context.WithoutCancel(w.ctx), ingest.Batch{KeyID: w.key, Messages: w.msgs, ReceivedAt: now, Lasting: true})
 			close(w.done)
 		}
 		return
 	}
-	i := 0
-	for _, w := range take {
-		for range w.msgs {
-			if res.Fresh[i] {
-				w.res.Stored++
-			} else {
-				w.res.Duplicates++
+	for i, k := range keys {
+		j := 0
+		for _, w := range bySource[k] {
+			for range w.msgs {
+				if res[i].Fresh[j] {
+					w.res.Stored++
+				} else {
+					w.res.Duplicates++
+				}
+				j++
 			}
-			i++
+			close(w.done)
 		}
-		close(w.done)
 	}
 }

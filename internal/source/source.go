@@ -134,6 +134,9 @@ type Store interface {
 // Ingester is the part of the ingest service a source writes through.
 type Ingester interface {
 	Ingest(ctx context.Context, b ingest.Batch) (ingest.Result, error)
+	// IngestAll stores several sources' batches in one transaction, each attributed to the
+	// actor of its own context.
+	IngestAll(ctx context.Context, parts []ingest.Part) ([]ingest.Result, error)
 	OrderCustomer(ctx context.Context, orderID string) (string, error)
 }
 

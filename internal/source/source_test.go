@@ -178,6 +178,20 @@ func (f *fakeIngest) Ingest(ctx context.Context, b ingest.Batch) (ingest.Result,
 	return r, nil
 }
 
+// IngestAll stores the parts one by one, as the real service does when parts share a
+// customer.
+func (f *fakeIngest) IngestAll(ctx context.Context, parts []ingest.Part) ([]ingest.Result, error) {
+	out := make([]ingest.Result, len(parts))
+	for i, p := range parts {
+		r, err := f.Ingest(p.Ctx, p.Batch)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
 func (f *fakeIngest) OrderCustomer(context.Context, string) (string, error) { return "", nil }
 
 // TestMergedDeliveries: concurrent deliveries share batches, each answered with its own

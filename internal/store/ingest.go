@@ -134,7 +134,7 @@ func claimSQL(n int) string {
 		fmt.Fprintf(&b, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
 	}
 	// Parameters run in order, so SQLite binds them without name look-ups (see core.native).
-	fmt.Fprintf(&b, ` ON CONFLICT (key_id, message_hash) DO UPDATE SET received_at = excluded.received_at WHERE ingest_messages.received_at < $%d RETURNING message_hash`, 3*n+1)
+	fmt.Fprintf(&b, ` ON CONFLICT (key_id, message_hash) DO UPDATE SET received_at = excluded.received_at WHERE ingest_messages.received_at < $%d RETURNING key_id, message_hash`, 3*n+1)
 	return b.String()
 }
 
@@ -176,24 +176,33 @@ func (t *ingestTx) query(ctx context.Context, q string, args ...any) (*sql.Rows,
 	return t.tx.QueryContext(ctx, t.db.native(q), args...)
 }
 
-func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]byte, at, cutoff time.Time) ([]bool, error) {
+func (t *ingestTx) ClaimMessages(ctx context.Context, keyIDs []string, hashes [][]byte, at, cutoff time.Time) ([]bool, error) {
+	if len(keyIDs) != len(hashes) {
+		return nil, fmt.Errorf("claim messages: %d key ids for %d ids", len(keyIDs), len(hashes))
+	}
+	// An id is claimed per write key: the key id and the hash together name it.
+	name := func(key string, h []byte) string { return key + "\x00" + string(h) }
 	fresh := make(map[string]bool, len(hashes))
 	// Each id is claimed once: PostgreSQL refuses a statement whose ON CONFLICT would update
 	// one row twice, which a client repeating a messageId within a batch would cause.
-	unique := make([][]byte, 0, len(hashes))
+	type claim struct {
+		key  string
+		hash []byte
+	}
+	unique := make([]claim, 0, len(hashes))
 	seen := make(map[string]bool, len(hashes))
-	for _, h := range hashes {
-		if !seen[string(h)] {
-			seen[string(h)] = true
-			unique = append(unique, h)
+	for i, h := range hashes {
+		if n := name(keyIDs[i], h); !seen[n] {
+			seen[n] = true
+			unique = append(unique, claim{keyIDs[i], h})
 		}
 	}
 	for from, n := 0, 0; from < len(unique); from += n {
 		n = batchRows(len(unique) - from)
 		part := unique[from : from+n]
 		args := make([]any, 0, 3*len(part)+1)
-		for _, h := range part {
-			args = append(args, keyID, h, micros(at))
+		for _, c := range part {
+			args = append(args, c.key, c.hash, micros(at))
 		}
 		args = append(args, micros(cutoff))
 		rows, err := t.query(ctx, t.db.sized[len(part)].claim, args...)
@@ -201,12 +210,13 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]b
 			return nil, fmt.Errorf("claim messages: %w", err)
 		}
 		for rows.Next() {
+			var key string
 			var h []byte
-			if err := rows.Scan(&h); err != nil {
+			if err := rows.Scan(&key, &h); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			fresh[string(h)] = true
+			fresh[name(key, h)] = true
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -216,9 +226,9 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyID string, hashes [][]b
 	// A message id repeated within one request is stored once: its first occurrence wins.
 	out := make([]bool, len(hashes))
 	for i, h := range hashes {
-		if fresh[string(h)] {
+		if n := name(keyIDs[i], h); fresh[n] {
 			out[i] = true
-			delete(fresh, string(h))
+			delete(fresh, n)
 		}
 	}
 	return out, nil

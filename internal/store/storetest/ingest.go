@@ -27,6 +27,15 @@ func ingestTx(t *testing.T, db *store.Engine, fn func(ctx context.Context, tx in
 	}
 }
 
+// keysOf is key n times: the key ids of n message ids of one write key.
+func keysOf(key string, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = key
+	}
+	return keys
+}
+
 func testIngestMessages(t *testing.T, db *store.Engine) {
 	h1, h2, h3 := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 16), bytes.Repeat([]byte{3}, 16)
 	t0 := clock.System()
@@ -36,7 +45,7 @@ func testIngestMessages(t *testing.T, db *store.Engine) {
 		var got []bool
 		ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
 			var err error
-			got, err = tx.ClaimMessages(ctx, key, hs, at, at.Add(-window))
+			got, err = tx.ClaimMessages(ctx, keysOf(key, len(hs)), hs, at, at.Add(-window))
 			return err
 		})
 		return got
@@ -56,7 +65,7 @@ func testIngestMessages(t *testing.T, db *store.Engine) {
 	// A rolled-back transaction claims nothing.
 	boom := problem.Invalidf("boom")
 	err := db.Ingest().IngestTx(ctx, func(ctx context.Context, tx ingest.Tx) error {
-		if _, err := tx.ClaimMessages(ctx, "k3", [][]byte{h1}, t0, t0.Add(-window)); err != nil {
+		if _, err := tx.ClaimMessages(ctx, []string{"k3"}, [][]byte{h1}, t0, t0.Add(-window)); err != nil {
 			return err
 		}
 		return boom
@@ -72,7 +81,7 @@ func testIngestMessages(t *testing.T, db *store.Engine) {
 		var got []bool
 		ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
 			var err error
-			got, err = tx.ClaimMessages(ctx, "src", hs, ingest.LastingClaim, time.Time{})
+			got, err = tx.ClaimMessages(ctx, keysOf("src", len(hs)), hs, ingest.LastingClaim, time.Time{})
 			return err
 		})
 		return got
@@ -93,6 +102,16 @@ func testIngestMessages(t *testing.T, db *store.Engine) {
 	// The one ordinary id claimed since is all a second purge finds.
 	if n, err := db.Ingest().PurgeIngest(ctx, t0.Add(100*window), t0, 1000); err != nil || n != 1 {
 		t.Fatalf("second purge: deleted %d (%v), want the one ordinary id claimed since", n, err)
+	}
+	// One statement claims for several write keys at once: an id is claimed per key.
+	var mixed []bool
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		var err error
+		mixed, err = tx.ClaimMessages(ctx, []string{"m1", "m2", "m1", "k1"}, [][]byte{h3, h3, h3, h3}, t0.Add(200*window), t0.Add(199*window))
+		return err
+	})
+	if !slices.Equal(mixed, []bool{true, true, false, true}) {
+		t.Fatalf("claims of several keys: got %v, want one per key", mixed)
 	}
 }
 
