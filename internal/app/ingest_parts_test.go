@@ -8,6 +8,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/ingest"
 )
 
@@ -206,6 +207,35 @@ func ingestAllParts(t *testing.T, engine string) {
 	}
 	if recs := h.History; len(recs) == 0 || recs[len(recs)-1].ActorID != mail.ID {
 		t.Fatalf("Cy's consent history: %+v, want the unsubscribe recorded by the e-mail service", h.History)
+	}
+
+	// One order changed by two parts (the shop's order, another platform's update of it):
+	// stored apart, each naming its own source.
+	together0, apart0 = shared()
+	rs = ingestAll(part(shop, "req-shop-4", order("s-40", "o-40", "fay@example.com")),
+		part(mail, "req-mail-4", track("m-40", "Order Updated", "gus@example.com", map[string]any{"order_id": "o-40", "total": 30, "currency": "EUR"})))
+	if rs[0].Stored != 1 || rs[1].Stored != 1 {
+		t.Fatalf("results: %+v", rs)
+	}
+	if together, apart := shared(); together != together0 || apart != apart0+1 {
+		t.Fatalf("parts changing one order: together %d→%d, apart %d→%d; want apart", together0, together, apart0, apart)
+	}
+
+	// An unsubscribe in one part and, in the next, a merge of that customer into another:
+	// stored apart, the merge reads the unsubscribe the part before committed and carries
+	// it to the customer it merges into.
+	e.mustTrack("/v1/identify", `{"messageId":"setup-hal","userId":"u-hal","traits":{"email":"hal@example.com"}}`)
+	hal := customerOf("hal@example.com")
+	ivy := e.create(`{"email":"ivy@example.com"}`)
+	e.consentToAll(hal)
+	e.consentToAll(ivy)
+	ingestAll(part(mail, "req-mail-5", track("m-50", "Unsubscribed", "ivy@example.com", map[string]any{"purpose": "marketing_email", "channel": "email"})),
+		part(shop, "req-shop-5", ingest.Message{Type: ingest.TypeIdentify, MessageID: "s-50", UserID: "u-hal", Traits: map[string]any{"email": "ivy@example.com"}, Timestamp: now}))
+	if root, _, err := e.app.Store.Ingest().CustomerTree(context.Background(), ivy); err != nil || root != hal {
+		t.Fatalf("Ivy's root: %s (%v), want her merged into Hal", root, err)
+	}
+	if d := e.decision(hal, "marketing_email"); d.Allowed || d.Reason != consent.ReasonUnsubscribed {
+		t.Fatalf("after the unsubscribe and the merge: %+v, want Hal unsubscribed", d)
 	}
 
 	// A part's bad message fails the call: nothing of either part is stored.

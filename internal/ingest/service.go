@@ -260,10 +260,12 @@ type Part struct {
 // them apart paid the transaction's fixed work (claiming ids, looking identifiers up,
 // reading profiles and orders, auditing) once per platform instead of once. Parts must
 // share ReceivedAt and Lasting. Their messages are applied in order as one batch as long as
-// no customer is touched by two parts; otherwise, and for a batch that merges customers,
-// proposes a pair or records consent, every audit entry and consent record must name the
-// one part that caused it, so the parts are stored one after the other in the same
-// transaction instead (nothing but their ids is written before that is known).
+// no customer or order is touched by two parts and no part merges customers, proposes a
+// pair or records consent: every audit entry and consent record must name the one part
+// that caused it. Otherwise the transaction is rolled back (it has written nothing but the
+// ids it claimed) and each part is stored in a transaction of its own, one after the other,
+// so that each reads what the one before committed, the consent ledger included. If one of
+// those fails, the results of the parts stored before it are returned with its error.
 func (s *Service) IngestAll(ctx context.Context, parts []Part) ([]Result, error) {
 	s.init()
 	if len(parts) == 0 {
@@ -296,24 +298,36 @@ func (s *Service) IngestAll(ctx context.Context, parts []Part) ([]Result, error)
 			}
 		}
 	}
-	var together bool
 	err := s.store.IngestTx(ctx, func(ctx context.Context, tx Tx) error {
-		var err error
-		together, err = s.storeParts(ctx, tx, bs, ps)
-		return err
+		return s.storeParts(ctx, tx, bs, ps)
 	})
-	if err != nil {
-		return nil, err
+	if len(bs) > 1 && (err == nil || errors.Is(err, errShared)) {
+		s.stats.shared(err == nil)
 	}
-	if len(bs) > 1 {
-		s.stats.shared(together)
+	stored := len(bs)
+	if errors.Is(err, errShared) {
+		err = nil
+		for i, bp := range bs {
+			to := len(ps)
+			if i+1 < len(bs) {
+				to = bs[i+1].from
+			}
+			if err = s.store.IngestTx(bp.ctx, func(ctx context.Context, tx Tx) error {
+				return s.storeParts(ctx, tx, bs[i:i+1], ps[bp.from:to])
+			}); err != nil {
+				stored = i
+				break
+			}
+		}
+	} else if err != nil {
+		stored = 0
 	}
-	out := make([]Result, len(bs))
-	for i, bp := range bs {
+	out := make([]Result, stored)
+	for i, bp := range bs[:stored] {
 		out[i] = bp.res
 		s.stats.batch(bp.b.KeyID, bp.res.Stored, bp.res.Duplicates, bp.d)
 	}
-	return out, nil
+	return out, err
 }
 
 // batchPart is one part's state in the ingest transaction.
@@ -336,15 +350,14 @@ func (bp *batchPart) reset() {
 	bp.d, bp.res, bp.events = maps.Clone(bp.pre), Result{}, 0
 }
 
-// errShared says a transaction storing several parts as one batch met a customer two of
-// them touch, or something whose record must name one part: it stores them one by one.
+// errShared says a transaction storing several parts as one batch met what two of them
+// touch, or something whose record must name one part: they are stored apart.
 var errShared = errors.New("ingest: parts share a customer")
 
 // storeParts claims every part's message ids in one statement, then stores the parts as one
-// batch, or one after the other when that fails with errShared (see IngestAll). It keeps no
-// state outside the transaction between runs: on SQLite it may run twice.
-// It reports whether the parts were stored as one batch.
-func (s *Service) storeParts(ctx context.Context, tx Tx, bs []*batchPart, ps []prepared) (bool, error) {
+// batch; with several parts, errShared says they must be stored apart (see IngestAll). It
+// keeps no state outside the transaction between runs: on SQLite it may run twice.
+func (s *Service) storeParts(ctx context.Context, tx Tx, bs []*batchPart, ps []prepared) error {
 	hashes := make([][]byte, len(ps))
 	keys := make([]string, len(ps))
 	for i := range ps {
@@ -359,43 +372,23 @@ func (s *Service) storeParts(ctx context.Context, tx Tx, bs []*batchPart, ps []p
 	}
 	fresh, err := tx.ClaimMessages(ctx, keys, hashes, at, cutoff)
 	if err != nil {
-		return false, err
+		return err
 	}
 	for _, bp := range bs {
 		bp.tctx = within(ctx, bp.ctx)
-	}
-	if len(bs) > 1 {
-		for _, bp := range bs {
-			bp.reset()
-		}
-		err := s.newTxState(tx, bs).run(ctx, ps, fresh)
-		if !errors.Is(err, errShared) {
-			return err == nil, err
-		}
-	}
-	base := bs[0].from
-	for i, bp := range bs {
-		to := base + len(ps)
-		if i+1 < len(bs) {
-			to = bs[i+1].from
-		}
 		bp.reset()
-		if err := s.newTxState(tx, bs[i:i+1]).run(bp.tctx, ps[bp.from-base:to-base], fresh[bp.from-base:to-base]); err != nil {
-			return false, err
-		}
 	}
-	return len(bs) == 1, nil
+	if len(bs) == 1 {
+		ctx = bs[0].tctx
+	}
+	return s.newTxState(tx, bs).run(ctx, ps, fresh)
 }
 
 // within is the transaction's context tx (which the engine's writes need) with the actor,
 // request and reason of a part's caller, which what the part causes is recorded with.
 func within(tx, part context.Context) context.Context {
 	a, _ := authz.ActorFrom(part)
-	ctx := audit.WithRequestID(authz.WithActor(tx, a), audit.RequestID(part))
-	if r := audit.Reason(part); r != "" {
-		ctx = audit.WithReason(ctx, r)
-	}
-	return ctx
+	return audit.WithReason(audit.WithRequestID(authz.WithActor(tx, a), audit.RequestID(part)), audit.Reason(part))
 }
 
 // newTxState starts the state of a run storing parts.
@@ -650,6 +643,8 @@ type txState struct {
 	parts  []*batchPart
 	cur    *batchPart
 	shared bool
+	// orderParts is the part that changed each order, in a shared batch.
+	orderParts map[string]*batchPart
 	// holders caches identifier token → holder for this transaction, including identifiers
 	// linked by earlier messages of the batch.
 	holders map[string]*Holder
@@ -705,6 +700,9 @@ func tokenKey(kind string, token []byte) string { return kind + "\x00" + string(
 func (st *txState) run(ctx context.Context, ps []prepared, fresh []bool) error {
 	st.now = st.s.now()
 	st.shared = len(st.parts) > 1
+	if st.shared {
+		st.orderParts = map[string]*batchPart{}
+	}
 	for _, bp := range st.parts {
 		bp.res.Fresh = fresh[bp.from-st.parts[0].from:][:len(bp.b.Messages)]
 	}
@@ -760,6 +758,14 @@ func (st *txState) run(ctx context.Context, ps []prepared, fresh []bool) error {
 		events = append(events, ev)
 		bp.events++
 		for _, o := range p.orders {
+			if st.shared {
+				// An order is one customer's: changed by two parts, its figures would be
+				// recomputed in the name of one of them.
+				if by, ok := st.orderParts[o.OrderID]; ok && by != bp {
+					return errShared
+				}
+				st.orderParts[o.OrderID] = bp
+			}
 			o.CustomerID = root
 			orders = append(orders, o)
 		}

@@ -29,8 +29,8 @@ func (s *Stats) shared(asOne bool) {
 }
 
 // Shared returns how many transactions storing several callers' batches stored them as one
-// batch (together) and how many one after the other (apart: two touched one customer, or
-// one merged customers or recorded consent).
+// batch (together) and how many one after the other (apart: two touched one customer or
+// order, or one merged customers, proposed a pair or recorded consent).
 func (s *Stats) Shared() (together, apart int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -133,19 +133,22 @@ func (s *Service) storeMerged(ctx context.Context, take []*waiter, now time.Time
 	if err == nil && len(res) != len(parts) {
 		err = problem.New(problem.Internal, "ingest answered %d batches of %d", len(res), len(parts))
 	}
-	for i := range parts {
-		if err == nil && len(res[i].Fresh) != len(parts[i].Batch.Messages) {
-			err = problem.New(problem.Internal, "ingest answered %d messages of %d", len(res[i].Fresh), len(parts[i].Batch.Messages))
+	// The parts stored (all of them, or those stored before one failed) answer their
+	// deliveries; the others' deliveries are stored alone, so that an error is its own.
+	for i := range res {
+		if len(res[i].Fresh) != len(parts[i].Batch.Messages) {
+			res, err = res[:i], problem.New(problem.Internal, "ingest answered %d messages of %d", len(res[i].Fresh), len(parts[i].Batch.Messages))
+			break
 		}
-	}
-	if err != nil {
-		for _, w := range take {
-			w.res, w.err = s.ingest.Ingest(context.WithoutCancel(w.ctx), ingest.Batch{KeyID: w.key, Messages: w.msgs, ReceivedAt: now, Lasting: true})
-			close(w.done)
-		}
-		return
 	}
 	for i, k := range keys {
+		if i >= len(res) {
+			for _, w := range bySource[k] {
+				w.res, w.err = s.ingest.Ingest(context.WithoutCancel(w.ctx), ingest.Batch{KeyID: w.key, Messages: w.msgs, ReceivedAt: now, Lasting: true})
+				close(w.done)
+			}
+			continue
+		}
 		j := 0
 		for _, w := range bySource[k] {
 			for range w.msgs {
