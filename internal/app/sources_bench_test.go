@@ -140,6 +140,10 @@ func benchSourceWebhooks(b *testing.B, mix []string) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.Sys)/(1<<20), "go_MiB")
+	// How often deliveries of several sources stored in one transaction had to be stored
+	// apart (two touched one customer or order, or one merged or recorded consent).
+	together, apart := a.Ingest.Stats().Shared()
+	b.ReportMetric(100*float64(apart)/float64(max(1, together+apart)), "apart_%")
 	var events, segment []string
 	for _, d := range ds {
 		for _, m := range d.segment {
