@@ -2,6 +2,10 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +14,7 @@ import (
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/ingest"
+	"github.com/stewardhq/steward/internal/source"
 )
 
 func TestIngestAllPartsSQLite(t *testing.T)   { ingestAllParts(t, "sqlite") }
@@ -249,5 +254,104 @@ func ingestAllParts(t *testing.T, engine string) {
 	}
 	if es := since(mark); len(es) != 0 {
 		t.Fatalf("a failed call wrote %d audit entries", len(es))
+	}
+}
+
+func TestSourcesConcurrentAttributionSQLite(t *testing.T) { sourcesConcurrentAttribution(t, "sqlite") }
+func TestSourcesConcurrentAttributionPostgres(t *testing.T) {
+	sourcesConcurrentAttribution(t, "postgres")
+}
+
+// sourcesConcurrentAttribution: a shop, its card processor and its e-mail service deliver at
+// once, as they do on a busy day, and their deliveries share transactions; afterwards every
+// audit entry about a customer names a source that delivered something about that customer,
+// and each source's batch entries count exactly the events stored under its key.
+func sourcesConcurrentAttribution(t *testing.T, engine string) {
+	e := newEnv(t, engineURL(t, engine))
+	shop, cards, mail := e.connect(source.Shopify, "shpss_test"), e.connect(source.Stripe, "whsec_test"), e.connect(source.SendGrid, "")
+	type delivery struct {
+		v      *vendor
+		body   string
+		header map[string]string
+	}
+	var ds []delivery
+	const n = 20
+	for i := range n {
+		shopper, payer := fmt.Sprintf("shop%d@example.com", i), fmt.Sprintf("card%d@example.com", i)
+		order := strings.Replace(shopifyOrder(strconv.Itoa(9000+i), shopper, "12.50"), `"id":7001`, fmt.Sprintf(`"id":%d`, 7100+i), 1)
+		ds = append(ds, delivery{v: shop, body: order, header: shopifyHeaders("orders/create", "c-"+strconv.Itoa(i))})
+		charge := strings.Replace(stripeCharge("ch_c"+strconv.Itoa(i), "pi_c"+strconv.Itoa(i), payer, 1500, 0), "cus_ada", "cus_c"+strconv.Itoa(i), 1)
+		ds = append(ds, delivery{v: cards, body: stripeEvent("evt_c"+strconv.Itoa(i), "charge.succeeded", charge)})
+		ds = append(ds, delivery{v: mail, body: sendgridEvents(sendgridEvent("sg-c"+strconv.Itoa(i), "delivered", shopper, ""))})
+	}
+	signed := make([]map[string]string, len(ds))
+	for i, d := range ds {
+		signed[i] = d.v.sign(d.body, d.header)
+	}
+	errs := make(chan string, len(ds))
+	for i, d := range ds {
+		go func() {
+			req, _ := http.NewRequest("POST", e.srv.URL+"/v1/sources/"+d.v.id+"/webhook", strings.NewReader(d.body))
+			for k, v := range signed[i] {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				errs <- fmt.Sprintf("delivery %d: got %d %s", i, resp.StatusCode, out)
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for range ds {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+	together, apart := e.app.Ingest.Stats().Shared()
+	t.Logf("transactions of several sources: %d stored together, %d apart", together, apart)
+	// Who may have caused entries about each customer: a shopper's by the shop or the e-mail
+	// service, a card payer's by the card processor alone.
+	may := map[string]string{}
+	for i := range n {
+		for _, id := range e.findable("email", fmt.Sprintf("shop%d@example.com", i)) {
+			may[id] = "source:" + shop.id + " source:" + mail.id
+		}
+		for _, id := range e.findable("email", fmt.Sprintf("card%d@example.com", i)) {
+			may[id] = "source:" + cards.id
+		}
+	}
+	if len(may) != 2*n {
+		t.Fatalf("customers: %d, want %d", len(may), 2*n)
+	}
+	counted := map[string]int{}
+	for _, en := range e.auditEntries("") {
+		switch {
+		case en.Action == ingest.ActionIngestBatch:
+			var events, created int
+			if _, err := fmt.Sscanf(en.Target, "events:%d customers_created:%d", &events, &created); err != nil {
+				t.Fatalf("batch entry %q: %v", en.Target, err)
+			}
+			counted[en.ActorID] += events
+		case en.CustomerID != "" && strings.HasPrefix(en.ActorID, "source:"):
+			if allowed, ok := may[en.CustomerID]; !ok || !strings.Contains(allowed, en.ActorID) {
+				t.Errorf("%s of customer %s recorded by %s, which delivered nothing about them", en.Action, en.CustomerID, en.ActorID)
+			}
+		}
+	}
+	for _, v := range []*vendor{shop, cards, mail} {
+		var stored int
+		if err := e.app.Store.Write().QueryRow(`SELECT COUNT(*) FROM events WHERE key_id = $1`, "source:"+v.id).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if stored == 0 || counted["source:"+v.id] != stored {
+			t.Errorf("%s: batch entries count %d events, %d stored under its key", v.kind, counted["source:"+v.id], stored)
+		}
 	}
 }
