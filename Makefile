@@ -32,11 +32,11 @@ fuzz:
 	FUZZTIME=30s bash scripts/fuzz.sh
 
 # The race detector over the packages where goroutines meet (storage, the consent cache,
-# ingest, jobs, keys and sessions) and the application's concurrency tests (the whole
+# ingest, the merging of concurrent webhook deliveries, jobs, keys and sessions) and the application's concurrency tests (the whole
 # application under the detector takes over ten minutes on two cores): what CI runs after
 # make test.
 race:
-	$(GO) test -race -count=1 -timeout 20m ./internal/store/... ./internal/consent/ ./internal/ingest/ ./internal/job/ ./internal/auth/ ./internal/staff/ ./internal/forms/
+	$(GO) test -race -count=1 -timeout 20m ./internal/store/... ./internal/consent/ ./internal/ingest/ ./internal/source/ ./internal/job/ ./internal/auth/ ./internal/staff/ ./internal/forms/
 	$(GO) test -race -count=1 -timeout 20m -run 'Concurrent|DecisionCache|AcrossNodes|Kill|Limits|Overload' ./internal/app/
 
 # Every fuzzer for 10 s.
