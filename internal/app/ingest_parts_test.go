@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -269,11 +267,6 @@ func TestSourcesConcurrentAttributionPostgres(t *testing.T) {
 func sourcesConcurrentAttribution(t *testing.T, engine string) {
 	e := newEnv(t, engineURL(t, engine))
 	shop, cards, mail := e.connect(source.Shopify, "shpss_test"), e.connect(source.Stripe, "whsec_test"), e.connect(source.SendGrid, "")
-	type delivery struct {
-		v      *vendor
-		body   string
-		header map[string]string
-	}
 	var ds []delivery
 	const n = 20
 	for i := range n {
@@ -284,36 +277,7 @@ func sourcesConcurrentAttribution(t *testing.T, engine string) {
 		ds = append(ds, delivery{v: cards, body: stripeEvent("evt_c"+strconv.Itoa(i), "charge.succeeded", charge)})
 		ds = append(ds, delivery{v: mail, body: sendgridEvents(sendgridEvent("sg-c"+strconv.Itoa(i), "delivered", shopper, ""))})
 	}
-	signed := make([]map[string]string, len(ds))
-	for i, d := range ds {
-		signed[i] = d.v.sign(d.body, d.header)
-	}
-	errs := make(chan string, len(ds))
-	for i, d := range ds {
-		go func() {
-			req, _ := http.NewRequest("POST", e.srv.URL+"/v1/sources/"+d.v.id+"/webhook", strings.NewReader(d.body))
-			for k, v := range signed[i] {
-				req.Header.Set(k, v)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				errs <- err.Error()
-				return
-			}
-			out, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				errs <- fmt.Sprintf("delivery %d: got %d %s", i, resp.StatusCode, out)
-				return
-			}
-			errs <- ""
-		}()
-	}
-	for range ds {
-		if msg := <-errs; msg != "" {
-			t.Error(msg)
-		}
-	}
+	e.deliverAtOnce(ds)
 	together, apart := e.app.Ingest.Stats().Shared()
 	t.Logf("transactions of several sources: %d stored together, %d apart", together, apart)
 	// Who may have caused entries about each customer: a shopper's by the shop or the e-mail
