@@ -51,7 +51,7 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 		updated[st.partOf(st.profiles[updates[i].CustomerID])]++
 	}
 	for _, bp := range st.parts {
-		entries = append(entries, st.batchEntry(st.ctxOf(ctx, bp), bp.events, created[bp], updated[bp]))
+		entries = append(entries, st.batchEntry(bp.tctx, bp.events, created[bp], updated[bp]))
 	}
 	return st.tx.AppendAudit(ctx, entries)
 }
@@ -65,21 +65,13 @@ func (st *txState) partOf(pr *profile) *batchPart {
 	return st.parts[0]
 }
 
-// ctxOf is the context what bp causes is recorded with: its own in a shared batch, else the
-// transaction's (its caller's).
-func (st *txState) ctxOf(ctx context.Context, bp *batchPart) context.Context {
-	if st.shared && bp != nil {
-		return bp.tctx
-	}
-	return ctx
-}
-
-// profileCtx is the context a change of pr is recorded with (see partOf).
+// profileCtx is the context a change of pr is recorded with: its part's (see partOf), or
+// ctx in a transaction that stores no parts (an import, a derivation).
 func (st *txState) profileCtx(ctx context.Context, pr *profile) context.Context {
 	if st.parts == nil {
 		return ctx
 	}
-	return st.ctxOf(ctx, st.partOf(pr))
+	return st.partOf(pr).tctx
 }
 
 // createCustomers seals the batch's new customers with their final values and inserts them

@@ -308,12 +308,8 @@ func (s *Service) IngestAll(ctx context.Context, parts []Part) ([]Result, error)
 	if errors.Is(err, errShared) {
 		err = nil
 		for i, bp := range bs {
-			to := len(ps)
-			if i+1 < len(bs) {
-				to = bs[i+1].from
-			}
 			if err = s.store.IngestTx(bp.ctx, func(ctx context.Context, tx Tx) error {
-				return s.storeParts(ctx, tx, bs[i:i+1], ps[bp.from:to])
+				return s.storeParts(ctx, tx, bs[i:i+1], ps[bp.from:bp.from+len(bp.b.Messages)])
 			}); err != nil {
 				stored = i
 				break
@@ -719,10 +715,7 @@ func (st *txState) run(ctx context.Context, ps []prepared, fresh []bool) error {
 			continue
 		}
 		// The message's own context: what it causes is attributed to its part's actor.
-		ctx := ctx
-		if st.shared {
-			ctx = bp.tctx
-		}
+		ctx := bp.tctx
 		st.cur, st.b = bp, bp.b
 		owner, root, err := st.resolve(ctx, p, bp.d)
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stewardhq/steward/internal/ingest"
-	"github.com/stewardhq/steward/internal/problem"
 )
 
 // Deliveries arrive one event per request, and a busy platform sends many at once. Storing
@@ -105,9 +104,7 @@ func (s *Service) ingestMerged(ctx context.Context, key string, msgs []ingest.Me
 // that fails, each is stored alone so that its own error is its own.
 func (s *Service) storeMerged(ctx context.Context, take []*waiter, now time.Time) {
 	if len(take) == 1 {
-		w := take[0]
-		w.res, w.err = s.ingest.Ingest(context.WithoutCancel(w.ctx), ingest.Batch{KeyID: w.key, Messages: w.msgs, ReceivedAt: now, Lasting: true})
-		close(w.done)
+		s.storeAlone(take[0], now)
 		return
 	}
 	// The waiters of each source in arrival order, the sources in order of first arrival.
@@ -129,23 +126,20 @@ func (s *Service) storeMerged(ctx context.Context, take []*waiter, now time.Time
 		parts[i] = ingest.Part{Ctx: context.WithoutCancel(bySource[k][0].ctx),
 			Batch: ingest.Batch{KeyID: k, Messages: msgs, ReceivedAt: now, Lasting: true}}
 	}
-	res, err := s.ingest.IngestAll(ctx, parts)
-	if err == nil && len(res) != len(parts) {
-		err = problem.New(problem.Internal, "ingest answered %d batches of %d", len(res), len(parts))
-	}
-	// The parts stored (all of them, or those stored before one failed) answer their
-	// deliveries; the others' deliveries are stored alone, so that an error is its own.
+	// On an error, res holds the results of the parts stored before it: the other parts'
+	// deliveries are stored alone, so that an error is its own.
+	res, _ := s.ingest.IngestAll(ctx, parts)
+	res = res[:min(len(res), len(parts))]
 	for i := range res {
 		if len(res[i].Fresh) != len(parts[i].Batch.Messages) {
-			res, err = res[:i], problem.New(problem.Internal, "ingest answered %d messages of %d", len(res[i].Fresh), len(parts[i].Batch.Messages))
+			res = res[:i]
 			break
 		}
 	}
 	for i, k := range keys {
 		if i >= len(res) {
 			for _, w := range bySource[k] {
-				w.res, w.err = s.ingest.Ingest(context.WithoutCancel(w.ctx), ingest.Batch{KeyID: w.key, Messages: w.msgs, ReceivedAt: now, Lasting: true})
-				close(w.done)
+				s.storeAlone(w, now)
 			}
 			continue
 		}
@@ -162,4 +156,10 @@ func (s *Service) storeMerged(ctx context.Context, take []*waiter, now time.Time
 			close(w.done)
 		}
 	}
+}
+
+// storeAlone stores one delivery's messages as a batch of their own and answers it.
+func (s *Service) storeAlone(w *waiter, now time.Time) {
+	w.res, w.err = s.ingest.Ingest(context.WithoutCancel(w.ctx), ingest.Batch{KeyID: w.key, Messages: w.msgs, ReceivedAt: now, Lasting: true})
+	close(w.done)
 }
