@@ -205,13 +205,7 @@ func (db *core) claimHolders(ctx context.Context, tx *sql.Tx, tokens map[string]
 		err := inChunks(field, toks, func(args []any, n int) error {
 			// Prepared up front for every chunk size: compiling the statement anew for each
 			// group commit was a third of what checking the claims cost the writer.
-			var rows *sql.Rows
-			var err error
-			if st := db.txStmt(ctx, tx, claimHoldersSQL(n)); st != nil {
-				rows, err = st.QueryContext(ctx, args...)
-			} else {
-				rows, err = tx.QueryContext(ctx, db.native(claimHoldersSQL(n)), args...)
-			}
+			rows, err := db.txLookup(ctx, tx, claimHoldersSQL(n), args...)
 			if err != nil {
 				return err
 			}

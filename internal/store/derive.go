@@ -60,7 +60,7 @@ func (t *ingestTx) Activities(ctx context.Context, trees [][]string, parts []ing
 func (t *ingestTx) activityRest(ctx context.Context, tree []string, parts ingest.ActivityParts, complaints, social []string, socialSince time.Time, a *ingest.Activity) error {
 	if parts&ingest.PartReview != 0 {
 		var rating, at int64
-		err := t.db.txQueryRow(ctx, t.tx, reviewSQL(len(tree)), anyArgs(tree)...).Scan(&rating, &at)
+		err := t.db.txLookupRow(ctx, t.tx, reviewSQL(len(tree)), anyArgs(tree)...).Scan(&rating, &at)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -89,7 +89,7 @@ func (t *ingestTx) activityOrders(ctx context.Context, ids []string, owner map[s
 	chunks := 0
 	err := inPadded(ids, func(args []any, n int) error {
 		chunks++
-		rows, err := t.query(ctx, t.db.sized[n].orders, args...)
+		rows, err := t.db.txLookup(ctx, t.tx, t.db.sized[n].orders, args...)
 		if err != nil {
 			return err
 		}
@@ -159,7 +159,7 @@ func (t *ingestTx) countEvents(ctx context.Context, tree, names []string, since 
 	args := append(anyArgs(tree), anyArgs(names)...)
 	args = append(args, since)
 	var n int64
-	err := t.db.txQueryRow(ctx, t.tx, countEventsSQL(len(tree), len(names)), args...).Scan(&n)
+	err := t.db.txLookupRow(ctx, t.tx, countEventsSQL(len(tree), len(names)), args...).Scan(&n)
 	return n, err
 }
 

@@ -33,7 +33,7 @@ type Ingest struct {
 }
 
 // sizedSQL are ingest's multi-row statements for one number of rows.
-type sizedSQL struct{ claim, identities, candidates, events, orders, roots, children string }
+type sizedSQL struct{ claim, reclaim, identities, candidates, events, orders, roots, children string }
 
 var _ ingest.Store = (*Ingest)(nil)
 
@@ -61,10 +61,10 @@ func (db *Ingest) prepareIngest(ctx context.Context) error {
 	qs := []string{holdsKind, identityHolder, linkOf, identityInsert, dropAdd, customerExists, linkedInto, db.customerForUpdate()}
 	db.sized = map[int]sizedSQL{}
 	for _, n := range rowBatches {
-		q := sizedSQL{claim: claimSQL(n), identities: identitiesSQL(n), candidates: indexCandidatesSQL(n), events: db.eventSQL(n),
+		q := sizedSQL{claim: db.claimSQL(n), reclaim: reclaimSQL(n), identities: identitiesSQL(n), candidates: indexCandidatesSQL(n), events: db.eventSQL(n),
 			orders: activityOrdersSQL(n), roots: rootsSQL(n), children: childrenSQL(n)}
 		db.sized[n] = q
-		qs = append(qs, q.claim, q.identities, q.candidates, q.events, q.orders, q.roots, q.children)
+		qs = append(qs, q.claim, q.reclaim, q.identities, q.candidates, q.events, q.orders, q.roots, q.children)
 	}
 	for _, q := range qs {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {
@@ -122,24 +122,23 @@ func batchRows(rows int) int {
 	return rowBatches[i]
 }
 
-// claimSQL claims n message ids in one statement and returns those that are new: inserted,
-// or seen before the cutoff (a row whose update is skipped by its WHERE is not returned).
-func claimSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO ingest_messages (key_id, message_hash, received_at) VALUES `)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
-	}
-	// Parameters run in order, so SQLite binds them without name look-ups (see core.native).
-	fmt.Fprintf(&b, ` ON CONFLICT (key_id, message_hash) DO UPDATE SET received_at = excluded.received_at WHERE ingest_messages.received_at < $%d RETURNING key_id, message_hash`, 3*n+1)
-	return b.String()
+// claimSQL inserts n message ids in one statement and returns those it inserted; ids already
+// present are left for reclaimSQL. Nothing in it can fail half-way (a multi-row insert, see
+// Rewriter.MultiRowInsert, whose one conflict is skipped), so SQLite keeps no copy of the
+// pages it touches to undo it alone: with the expired-id update folded in as an upsert, that
+// copy of the random-keyed index's pages was about a fifth of the claim's time.
+func (db *core) claimSQL(n int) string {
+	return db.valuesSQL(`INSERT INTO ingest_messages (key_id, message_hash, received_at)`, 3, n,
+		` ON CONFLICT (key_id, message_hash) DO NOTHING RETURNING key_id, message_hash`)
 }
 
-// valuesSQL is an INSERT of n rows of cols values each: head, the value lists, tail, in the
-// engine's native form (see core.native: on SQLite its numbered parameters become bare ones).
+// reclaimSQL claims again, for one write key, n ids already present but received before the
+// cutoff (outside the deduplication window, not yet purged), and returns them.
+func reclaimSQL(n int) string {
+	return `UPDATE ingest_messages SET received_at = $1 WHERE received_at < $2 AND key_id = $3 AND message_hash IN (` +
+		placeholders(4, n) + `) RETURNING key_id, message_hash`
+}
+
 func (db *core) valuesSQL(head string, cols, n int, tail string) string {
 	var b strings.Builder
 	if db.rw != nil {
@@ -183,8 +182,8 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyIDs []string, hashes []
 	// An id is claimed per write key: the key id and the hash together name it.
 	name := func(key string, h []byte) string { return key + "\x00" + string(h) }
 	fresh := make(map[string]bool, len(hashes))
-	// Each id is claimed once: PostgreSQL refuses a statement whose ON CONFLICT would update
-	// one row twice, which a client repeating a messageId within a batch would cause.
+	// Each id is claimed once, however often a client repeated it within the batch: the
+	// first occurrence is the one stored (below).
 	type claim struct {
 		key  string
 		hash []byte
@@ -197,30 +196,60 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyIDs []string, hashes []
 			unique = append(unique, claim{keyIDs[i], h})
 		}
 	}
-	for from, n := 0, 0; from < len(unique); from += n {
-		n = batchRows(len(unique) - from)
-		part := unique[from : from+n]
-		args := make([]any, 0, 3*len(part)+1)
-		for _, c := range part {
-			args = append(args, c.key, c.hash, micros(at))
-		}
-		args = append(args, micros(cutoff))
-		rows, err := t.query(ctx, t.db.sized[len(part)].claim, args...)
+	// Rows come back as (key id, hash); collect marks them fresh.
+	collect := func(rows *sql.Rows, err error) error {
 		if err != nil {
-			return nil, fmt.Errorf("claim messages: %w", err)
+			return fmt.Errorf("claim messages: %w", err)
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var key string
 			var h []byte
 			if err := rows.Scan(&key, &h); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			fresh[name(key, h)] = true
 		}
-		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("claim messages: %w", err)
+			return fmt.Errorf("claim messages: %w", err)
+		}
+		return nil
+	}
+	for from, n := 0, 0; from < len(unique); from += n {
+		n = batchRows(len(unique) - from)
+		args := make([]any, 0, 3*n)
+		for _, c := range unique[from : from+n] {
+			args = append(args, c.key, c.hash, micros(at))
+		}
+		if err := collect(t.query(ctx, t.db.sized[n].claim, args...)); err != nil {
+			return nil, err
+		}
+	}
+	// Ids present already are retries, unless received before the cutoff: those are claimed
+	// again. Grouped by write key, in order of first appearance.
+	var keys []string
+	present := map[string][][]byte{}
+	for _, c := range unique {
+		if fresh[name(c.key, c.hash)] {
+			continue
+		}
+		if _, ok := present[c.key]; !ok {
+			keys = append(keys, c.key)
+		}
+		present[c.key] = append(present[c.key], c.hash)
+	}
+	for _, key := range keys {
+		hashes := present[key]
+		for from, n := 0, 0; from < len(hashes); from += n {
+			n = batchRows(len(hashes) - from)
+			args := make([]any, 0, n+3)
+			args = append(args, micros(at), micros(cutoff), key)
+			for _, h := range hashes[from : from+n] {
+				args = append(args, h)
+			}
+			if err := collect(t.query(ctx, t.db.sized[n].reclaim, args...)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// A message id repeated within one request is stored once: its first occurrence wins.
@@ -237,7 +266,7 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyIDs []string, hashes []
 func (t *ingestTx) Identities(ctx context.Context, kind string, tokens [][]byte) (map[string]ingest.Holder, error) {
 	out := map[string]ingest.Holder{}
 	err := inChunks(kind, tokens, func(args []any, n int) error {
-		rows, err := t.query(ctx, t.db.sized[n].identities, args...)
+		rows, err := t.db.txLookup(ctx, t.tx, t.db.sized[n].identities, args...)
 		if err != nil {
 			return fmt.Errorf("look up identities: %w", err)
 		}
@@ -356,7 +385,7 @@ func (t *ingestTx) Roots(ctx context.Context, ids []string) (map[string]string, 
 	out := make(map[string]string, len(ids))
 	links := map[string]string{}
 	err := inPadded(ids, func(args []any, n int) error {
-		rows, err := t.query(ctx, t.db.sized[n].roots, args...)
+		rows, err := t.db.txLookup(ctx, t.tx, t.db.sized[n].roots, args...)
 		if err != nil {
 			return err
 		}
@@ -410,7 +439,7 @@ func (t *ingestTx) Trees(ctx context.Context, roots []string) ([][]string, error
 	for len(level) > 0 {
 		var next []string
 		err := inPadded(level, func(args []any, n int) error {
-			rows, err := t.query(ctx, t.db.sized[n].children, args...)
+			rows, err := t.db.txLookup(ctx, t.tx, t.db.sized[n].children, args...)
 			if err != nil {
 				return err
 			}
@@ -534,7 +563,7 @@ func (t *ingestTx) HoldsKind(ctx context.Context, kind string) (bool, error) {
 func (t *ingestTx) IndexCandidates(ctx context.Context, field string, tokens []int64) ([]ingest.IndexCandidate, error) {
 	var out []ingest.IndexCandidate
 	err := inChunks(field, tokens, func(args []any, n int) error {
-		rows, err := t.query(ctx, t.db.sized[n].candidates, args...)
+		rows, err := t.db.txLookup(ctx, t.tx, t.db.sized[n].candidates, args...)
 		if err != nil {
 			return fmt.Errorf("look up index: %w", err)
 		}

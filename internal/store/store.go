@@ -63,6 +63,14 @@ type Dialect struct {
 	// on several connections queue instead of both seeing it free (see checkClaims). Empty
 	// where one writer runs at a time (SQLite).
 	ClaimLocks string
+	// PlanEach, when set, is passed as the first argument of the look-ups of many keys at once
+	// (an IN list: identifiers, index tokens, a batch's customers), telling the driver to have
+	// them planned for the values of each call rather than prepared once (PostgreSQL: pgx's
+	// QueryExecModeExec). A prepared statement's plan is made for the table sizes of its first
+	// executions: made on a new database, it scanned whole tables, and look-ups of
+	// identifiers took 100 ms each once a few tens of thousands of rows had arrived, until
+	// the database next analysed the tables.
+	PlanEach any
 	// ListsNumbered, when set, reads the highest number search_lists has given (0 when none),
 	// where one writer runs at a time (SQLite): a large transaction then numbers its lists
 	// itself, and inserts them and their tokens without reading the numbers back.
@@ -220,6 +228,26 @@ func (db *core) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (
 		return st.ExecContext(ctx, args...)
 	}
 	return tx.ExecContext(ctx, db.native(q), args...)
+}
+
+// txLookup runs a look-up of many keys at once in tx: planned for its values where the
+// engine asks for it (Dialect.PlanEach), prepared otherwise.
+func (db *core) txLookup(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	if db.d.PlanEach != nil {
+		return tx.QueryContext(ctx, q, append([]any{db.d.PlanEach}, args...)...)
+	}
+	if st := db.txStmt(ctx, tx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, db.native(q), args...)
+}
+
+// txLookupRow is txLookup for a query returning one row.
+func (db *core) txLookupRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if db.d.PlanEach != nil {
+		return tx.QueryRowContext(ctx, q, append([]any{db.d.PlanEach}, args...)...)
+	}
+	return db.txQueryRow(ctx, tx, q, args...)
 }
 
 // txQueryRow is txExec for a query returning one row.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 
@@ -89,6 +90,7 @@ var Dialect = store.Dialect{
 	PurgeEvents:   purgeEvents,
 	EventMonths:   eventMonths,
 	Snapshots:     true,
+	PlanEach:      pgx.QueryExecModeExec,
 }
 
 // unavailable reports a failure of the connection rather than of the statement: the server

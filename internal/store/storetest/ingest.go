@@ -113,6 +113,21 @@ func testIngestMessages(t *testing.T, db *store.Engine) {
 	if !slices.Equal(mixed, []bool{true, true, false, true}) {
 		t.Fatalf("claims of several keys: got %v, want one per key", mixed)
 	}
+	// Ids of several keys claimed again at once once their window has passed, beside one
+	// still inside it (m2's h1, claimed just before) and one new.
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		_, err := tx.ClaimMessages(ctx, []string{"m2"}, [][]byte{h1}, t0.Add(400*window), t0.Add(399*window))
+		return err
+	})
+	ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+		var err error
+		mixed, err = tx.ClaimMessages(ctx, []string{"m1", "m2", "k1", "m2", "m1", "m3"}, [][]byte{h3, h3, h3, h1, h3, h2},
+			t0.Add(400*window+time.Hour), t0.Add(399*window+time.Hour))
+		return err
+	})
+	if !slices.Equal(mixed, []bool{true, true, true, false, false, true}) {
+		t.Fatalf("claims again of several keys: got %v, want the expired ones and the new one", mixed)
+	}
 }
 
 func testIngestIdentities(t *testing.T, db *store.Engine) {
