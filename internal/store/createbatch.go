@@ -13,15 +13,19 @@ import (
 // for every write. Each create appends to the audit chains, whose heads every transaction
 // updates: sixteen callers each in a transaction of their own made the database give up most
 // of them as not serialisable (four retries for every five creates), and paid a commit each.
-// One transaction at a time per node leaves only other nodes' transactions to conflict with,
-// and a commit serves every create it holds.
+// A commit serves every create it holds. Two such transactions are in flight per node
+// (createLoops), each appending to an audit chain picked at random: with one, creates waited on the
+// round trips of a single transaction while both the database and Steward sat half idle
+// (1,376 creates/s on one node at 40,000 customers, 2,793 with two); with four, three nodes
+// conflicted enough to lose more than they gained.
 type createBatcher struct {
 	db   *core
 	reqs chan *createReq
 	quit chan struct{}
 	done chan struct{}
 	once sync.Once
-	last int // creates in the last transaction; read and written by loop only
+	// loops counts the loops still running; the last to stop closes done.
+	loops sync.WaitGroup
 }
 
 type createReq struct {
@@ -35,11 +39,21 @@ type createReq struct {
 // the others.
 const maxCreates = 64
 
+// createLoops is how many transactions of creates one node has in flight.
+const createLoops = 2
+
 var errCreatesClosed = errors.New("store closed")
 
 func newCreateBatcher(db *core) *createBatcher {
 	b := &createBatcher{db: db, reqs: make(chan *createReq, 4*maxCreates), quit: make(chan struct{}), done: make(chan struct{})}
-	go b.loop()
+	for range createLoops {
+		b.loops.Add(1)
+		go b.loop()
+	}
+	go func() {
+		b.loops.Wait()
+		close(b.done)
+	}()
 	return b
 }
 
@@ -76,8 +90,9 @@ func (b *createBatcher) stop() error {
 }
 
 func (b *createBatcher) loop() {
-	defer close(b.done)
+	defer b.loops.Done()
 	batch := make([]*createReq, 0, maxCreates)
+	last := 0 // creates in this loop's last transaction
 	for {
 		select {
 		case r := <-b.reqs:
@@ -97,11 +112,11 @@ func (b *createBatcher) loop() {
 		batch = b.drain(batch)
 		// As in SQLite's group commit: when the last transaction was shared, more creates are
 		// likely on their way, and yielding a few times lets them join this one.
-		for i := 0; i < 4 && b.last > 1 && len(batch) < min(b.last, maxCreates); i++ {
+		for i := 0; i < 4 && last > 1 && len(batch) < min(last, maxCreates); i++ {
 			runtime.Gosched()
 			batch = b.drain(batch)
 		}
-		b.last = len(batch)
+		last = len(batch)
 		b.run(batch)
 	}
 }
