@@ -3,7 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stewardhq/steward/internal/audit"
 )
@@ -20,6 +24,16 @@ type groupAccess struct {
 	pending  []audit.Entry
 	waiters  []chan error
 	flushing bool
+
+	// heads are the heads this process last wrote and sealed, by chain, with the sealer that
+	// sealed them; only the one flush running touches them (see extend).
+	heads  map[int]audit.Head
+	sealer *audit.Sealer
+	// home is the chain flushes append to while homed (see append).
+	home  int
+	homed bool
+	// extended counts the flushes extend stored, for tests.
+	extended atomic.Int64
 }
 
 // Append implements AccessLog. The first caller to find no flush running starts one, which
@@ -56,13 +70,132 @@ func (g *groupAccess) flush() {
 			return
 		}
 		g.mu.Unlock()
-		err := g.db.retry(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return g.db.appendAudit(ctx, tx, entries)
-		})
+		err := g.append(ctx, entries)
 		for _, w := range waiters {
 			w <- err
 		}
 	}
+}
+
+// append links entries onto the chain of the last flush, or one picked at random when there
+// was none or another process moved its head since: by extending the head this process
+// wrote, in one statement, or else in a transaction that reads the head first. Sticking to a
+// chain while no other node writes to it is what lets extend succeed; with several nodes,
+// each moves on from the chains they collide on until they write to different ones.
+func (g *groupAccess) append(ctx context.Context, entries []audit.Entry) error {
+	if !g.homed {
+		g.home, g.homed = rand.IntN(max(g.db.d.AuditChains, 1)), true
+	}
+	chain := g.home
+	done, moved := g.extend(ctx, chain, entries)
+	if done {
+		return nil
+	}
+	if moved {
+		// Another process moved this chain's head: the next flush tries another chain.
+		g.homed = false
+	}
+	var head audit.Head
+	var sealer *audit.Sealer
+	err := g.db.retry(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		head, sealer, err = g.db.appendChainHead(ctx, tx, chain, entries)
+		return err
+	})
+	g.remember(chain, head, sealer, err == nil && sealer != nil)
+	return err
+}
+
+// remember keeps head as chain's head this process wrote and sealed with sealer, or forgets
+// the chain's.
+func (g *groupAccess) remember(chain int, head audit.Head, sealer *audit.Sealer, keep bool) {
+	if !keep {
+		delete(g.heads, chain)
+		return
+	}
+	if g.heads == nil || g.sealer != sealer {
+		g.heads, g.sealer = map[int]audit.Head{}, sealer
+	}
+	g.heads[chain] = head
+}
+
+// maxExtend bounds the entries one extending statement carries; larger batches take the
+// transaction.
+const maxExtend = 64
+
+// extend appends entries to chain in one statement, without a transaction around it, when
+// the chain's stored head is still the one this process last wrote and sealed: the statement
+// moves the head only if it is still there (same position, same hash), and inserts the
+// entries only if it moved it, so a head another process moved meanwhile leaves everything
+// as it was, and done false; the entries' positions, unique in their chain, would refuse
+// them besides. Reading the head first took four round trips to the database
+// more (begin, the locked read, the head's update, commit) for the handful of entries a
+// flush carries. A checkpoint due among the entries, a sealer changed since, or a chain this
+// process has not written also leave it to the transaction; moved reports a head found moved.
+func (g *groupAccess) extend(ctx context.Context, chain int, entries []audit.Entry) (done, moved bool) {
+	sealer := g.db.sealer.Load()
+	prev, ok := g.heads[chain]
+	if !ok || sealer == nil || sealer != g.sealer || len(entries) > maxExtend {
+		return false, false
+	}
+	head := prev
+	args := make([]any, 6, 6+14*len(entries))
+	for i := range entries {
+		if sealer.Due(head.Seq + 1) {
+			return false, false
+		}
+		head, _ = sealer.Append(head, &entries[i], audit.Head{})
+		args = append(args, auditValues(&entries[i])...)
+	}
+	mac := sealer.Seal(audit.SealedHead{Head: head})
+	copy(args, []any{head.Seq, head.Hash, mac, chain, prev.Seq, prev.Hash})
+	res, err := g.db.write.ExecContext(ctx, extendSQL(len(entries)), args...)
+	if err != nil {
+		// Unavailable, or something unforeseen: the transaction tries, and answers.
+		return false, false
+	}
+	if n, _ := res.RowsAffected(); n != int64(len(entries)) {
+		return false, true
+	}
+	g.heads[chain] = head
+	g.extended.Add(1)
+	return true, false
+}
+
+var extendSQLs sync.Map // rows → statement
+
+// extendSQL moves a main chain's head ($1–$3 the new position, hash and seal, $4 the chain,
+// $5–$6 the position and hash it must still have) and inserts n entries after it, only if
+// it moved it. A data-modifying WITH is PostgreSQL's; so is groupAccess.
+func extendSQL(n int) string {
+	if q, ok := extendSQLs.Load(n); ok {
+		return q.(string)
+	}
+	types := []string{"BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BYTEA", "BYTEA"}
+	var b strings.Builder
+	b.WriteString(`WITH h AS (UPDATE audit_heads SET seq = $1, hash = $2, mac = $3, anchor_chain = 0, anchor_seq = 0, anchor_hash = ''::BYTEA
+		WHERE chain = $4 AND seq = $5 AND hash = $6 RETURNING chain)
+	INSERT INTO audit_log (chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash)
+	SELECT v.* FROM (VALUES `)
+	p := 7
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j, t := range types {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("CAST($" + strconv.Itoa(p) + " AS " + t + ")")
+			p++
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(`) AS v, h`)
+	q := b.String()
+	extendSQLs.Store(n, q)
+	return q
 }
 
 // Sync implements AccessLog: every entry appended has been committed already.

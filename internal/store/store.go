@@ -556,17 +556,25 @@ func (db *core) appendAudit(ctx context.Context, tx *sql.Tx, entries []audit.Ent
 // chain in a file of its own, anchoring the access chain's committed head; so do the
 // checkpoints signed here.
 func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries []audit.Entry) error {
+	_, _, err := db.appendChainHead(ctx, tx, chain, entries)
+	return err
+}
+
+// appendChainHead is appendChain, returning also the head it wrote and whether it sealed it
+// with sealer, the sealer in force (false under group commit, where the head is written
+// later).
+func (db *core) appendChainHead(ctx context.Context, tx *sql.Tx, chain int, entries []audit.Entry) (h audit.Head, sealer *audit.Sealer, err error) {
 	if len(entries) == 0 {
-		return nil
+		return audit.Head{}, nil, nil
 	}
 	q := db.chainSQL(chain)
 	shared := sharedFrom(ctx)
-	sealer := db.sealer.Load()
+	sealer = db.sealer.Load()
 	head, tainted, ok := shared.head(chain)
 	if !ok {
 		sh, err := db.readHead(ctx, tx, chain)
 		if err != nil {
-			return err
+			return audit.Head{}, nil, err
 		}
 		head = sh.Head
 		tainted = sealer != nil && !db.trusted(sealer, sh)
@@ -580,9 +588,8 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 	explicitID := db.accessSchema != ""
 	var nextID int64
 	if explicitID {
-		var err error
 		if nextID, err = db.nextAuditID(ctx, tx, shared); err != nil {
-			return err
+			return audit.Head{}, nil, err
 		}
 	}
 	var anchor audit.Head
@@ -605,13 +612,12 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 		e := &entries[i]
 		if sealer.Due(head.Seq + 1) {
 			if err := anchorOnce(); err != nil {
-				return err
+				return audit.Head{}, nil, err
 			}
 		}
 		var cp *audit.Checkpoint
 		head, cp = sealer.Append(head, e, anchor)
-		row := []any{e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
-			encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash}
+		row := auditValues(e)
 		if explicitID {
 			e.ID = nextID
 			nextID++
@@ -627,12 +633,12 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 		args = append(args, row...)
 	}
 	if err := db.insertRows(ctx, tx, q.inserts, args); err != nil {
-		return fmt.Errorf("insert audit entry: %w", err)
+		return audit.Head{}, nil, fmt.Errorf("insert audit entry: %w", err)
 	}
 	for _, cp := range cps {
 		if _, err := tx.ExecContext(ctx, q.checkpoint, cp.Chain, cp.Seq, cp.Hash, cp.Time.UnixMicro(), cp.Signature,
 			cp.Anchor.Chain, cp.Anchor.Seq, bytesOrEmpty(cp.Anchor.Hash)); err != nil {
-			return fmt.Errorf("insert audit checkpoint: %w", err)
+			return audit.Head{}, nil, fmt.Errorf("insert audit checkpoint: %w", err)
 		}
 	}
 	if explicitID {
@@ -643,12 +649,21 @@ func (db *core) appendChain(ctx context.Context, tx *sql.Tx, chain int, entries 
 	if shared != nil {
 		// Group commit writes the head once, just before the transaction commits.
 		shared.setHead(head, q.headUpdate, tainted)
-		return nil
+		return head, nil, nil
 	}
 	if err := anchorOnce(); err != nil {
-		return err
+		return audit.Head{}, nil, err
 	}
-	return db.writeHead(ctx, tx, q.headUpdate, audit.SealedHead{Head: head, Anchor: anchor}, tainted)
+	if err := db.writeHead(ctx, tx, q.headUpdate, audit.SealedHead{Head: head, Anchor: anchor}, tainted); err != nil {
+		return audit.Head{}, nil, err
+	}
+	return head, sealer, nil
+}
+
+// auditValues is e's values in the order of the audit_log columns chains insert (chainSQL).
+func auditValues(e *audit.Entry) []any {
+	return []any{e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
+		encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash}
 }
 
 // readHead reads chain's stored head, locked until the transaction ends where the engine
