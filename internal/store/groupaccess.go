@@ -87,9 +87,9 @@ func (g *groupAccess) append(ctx context.Context, entries []audit.Entry) error {
 		g.home, g.homed = rand.IntN(max(g.db.d.AuditChains, 1)), true
 	}
 	chain := g.home
-	done, moved := g.extend(ctx, chain, entries)
-	if done {
-		return nil
+	done, moved, err := g.extend(ctx, chain, entries)
+	if done || err != nil {
+		return err
 	}
 	if moved {
 		// Another process moved this chain's head: the next flush tries another chain.
@@ -97,7 +97,7 @@ func (g *groupAccess) append(ctx context.Context, entries []audit.Entry) error {
 	}
 	var head audit.Head
 	var sealer *audit.Sealer
-	err := g.db.retry(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = g.db.retry(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		head, sealer, err = g.db.appendChainHead(ctx, tx, chain, entries)
 		return err
@@ -132,34 +132,43 @@ const maxExtend = 64
 // more (begin, the locked read, the head's update, commit) for the handful of entries a
 // flush carries. A checkpoint due among the entries, a sealer changed since, or a chain this
 // process has not written also leave it to the transaction; moved reports a head found moved.
-func (g *groupAccess) extend(ctx context.Context, chain int, entries []audit.Entry) (done, moved bool) {
+// A failure that may have come after the commit is returned, never retried.
+func (g *groupAccess) extend(ctx context.Context, chain int, entries []audit.Entry) (done, moved bool, err error) {
 	sealer := g.db.sealer.Load()
 	prev, ok := g.heads[chain]
 	if !ok || sealer == nil || sealer != g.sealer || len(entries) > maxExtend {
-		return false, false
+		return false, false, nil
 	}
 	head := prev
 	args := make([]any, 6, 6+14*len(entries))
 	for i := range entries {
 		if sealer.Due(head.Seq + 1) {
-			return false, false
+			return false, false, nil
 		}
 		head, _ = sealer.Append(head, &entries[i], audit.Head{})
 		args = append(args, auditValues(&entries[i])...)
 	}
 	mac := sealer.Seal(audit.SealedHead{Head: head})
-	copy(args, []any{head.Seq, head.Hash, mac, chain, prev.Seq, prev.Hash})
+	copy(args, []any{head.Seq, head.Hash, bytesOrEmpty(mac), chain, prev.Seq, prev.Hash})
 	res, err := g.db.write.ExecContext(ctx, extendSQL(len(entries)), args...)
-	if err != nil {
-		// Unavailable, or something unforeseen: the transaction tries, and answers.
-		return false, false
+	switch {
+	case err != nil && (g.db.d.IsRetryable(err) || g.db.d.IsUnique(err)):
+		// Refused as a whole (another process's entries took those positions, or the
+		// database gave up on it): the transaction tries.
+		return false, true, nil
+	case err != nil:
+		// Whether it committed cannot be told (the answer may be what was lost): linking the
+		// entries again could record them twice, so the callers hear of the failure, as they
+		// would of a commit whose answer was lost.
+		delete(g.heads, chain)
+		return false, false, err
 	}
 	if n, _ := res.RowsAffected(); n != int64(len(entries)) {
-		return false, true
+		return false, true, nil
 	}
 	g.heads[chain] = head
 	g.extended.Add(1)
-	return true, false
+	return true, false, nil
 }
 
 var extendSQLs sync.Map // rows → statement

@@ -252,6 +252,23 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyIDs []string, hashes []
 			}
 		}
 	}
+	// An id neither inserted nor claimed again was present and inside the window, or was
+	// present but expired and purged, by another transaction, between the two statements
+	// (PostgreSQL, where each statement sees what committed before it): inserted again now,
+	// it is claimed, or found present, a retry.
+	var again []any
+	for _, c := range unique {
+		if !fresh[name(c.key, c.hash)] {
+			again = append(again, c.key, c.hash, micros(at))
+		}
+	}
+	for len(again) > 0 {
+		n := batchRows(len(again) / 3)
+		if err := collect(t.query(ctx, t.db.sized[n].claim, again[:3*n]...)); err != nil {
+			return nil, err
+		}
+		again = again[3*n:]
+	}
 	// A message id repeated within one request is stored once: its first occurrence wins.
 	out := make([]bool, len(hashes))
 	for i, h := range hashes {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -127,6 +128,57 @@ func testIngestMessages(t *testing.T, db *store.Engine) {
 	})
 	if !slices.Equal(mixed, []bool{true, true, true, false, false, true}) {
 		t.Fatalf("claims again of several keys: got %v, want the expired ones and the new one", mixed)
+	}
+}
+
+// testIngestClaimsBesidePurge: ids received long ago, outside the window, are claimed again
+// while the purge deletes expired ids, a few at a time, beside the claim: whether the purge
+// deletes an id before the claim sees it, between the claim's statements or after, every id
+// is claimed, none taken for a retry and dropped.
+func testIngestClaimsBesidePurge(t *testing.T, db *store.Engine) {
+	const ids, rounds = 192, 8
+	window := 24 * time.Hour
+	t0 := clock.System().Add(-3 * window)
+	t1 := t0.Add(2 * window)
+	for r := 0; r < rounds; r++ {
+		key := fmt.Sprintf("purge-race-%d", r)
+		hs := make([][]byte, ids)
+		for i := range hs {
+			hs[i] = bytes.Repeat([]byte{byte(r), byte(i)}, 8)
+		}
+		ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+			_, err := tx.ClaimMessages(ctx, keysOf(key, ids), hs, t0, t0.Add(-window))
+			return err
+		})
+		done := make(chan struct{})
+		purged := make(chan error, 1)
+		go func() {
+			for {
+				select {
+				case <-done:
+					purged <- nil
+					return
+				default:
+				}
+				if _, err := db.Ingest().PurgeIngest(ctx, t1.Add(-window), t1, 4); err != nil {
+					purged <- err
+					return
+				}
+			}
+		}()
+		var got []bool
+		ingestTx(t, db, func(ctx context.Context, tx ingest.Tx) error {
+			var err error
+			got, err = tx.ClaimMessages(ctx, keysOf(key, ids), hs, t1, t1.Add(-window))
+			return err
+		})
+		close(done)
+		if err := <-purged; err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.Index(got, false); i >= 0 {
+			t.Fatalf("round %d: id %d of %d taken for a retry, while it was purged beside the claim", r, i, ids)
+		}
 	}
 }
 

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Engine) {
 		{"suppressions", testSuppressions},
 		{"decision versions", testDecisionVersions},
 		{"ingest message ids", testIngestMessages},
+		{"ingest message ids beside the purge", testIngestClaimsBesidePurge},
 		{"ingest identities and merges", testIngestIdentities},
 		{"ingest events", testIngestEvents},
 		{"ingest orders and carts", testIngestOrders},
