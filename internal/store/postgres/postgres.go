@@ -59,7 +59,10 @@ func Open(ctx context.Context, url string, opts Options) (*store.Engine, error) 
 		return nil, err
 	}
 	return store.New(ctx, store.Options{Dialect: Dialect, Write: db, Read: db, Backend: &backend{url: url, bin: opts.Bin},
-		UnsealedHeads: unsealed, GroupAccess: true})
+		UnsealedHeads: unsealed, GroupAccess: true,
+		Extend: func(context.Context, store.Core) (store.Extension, error) {
+			return store.Extension{Close: []func() error{keepStatistics(db)}}, nil
+		}})
 }
 
 // Migrations returns the embedded migrations.
