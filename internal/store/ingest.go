@@ -64,7 +64,11 @@ func (db *Ingest) prepareIngest(ctx context.Context) error {
 		q := sizedSQL{claim: db.claimSQL(n), reclaim: reclaimSQL(n), identities: identitiesSQL(n), candidates: indexCandidatesSQL(n), events: db.eventSQL(n),
 			orders: activityOrdersSQL(n), roots: rootsSQL(n), children: childrenSQL(n)}
 		db.sized[n] = q
-		qs = append(qs, q.claim, q.reclaim, q.identities, q.candidates, q.events, q.orders, q.roots, q.children)
+		qs = append(qs, q.claim, q.reclaim, q.events)
+		if db.d.PlanEach == nil {
+			// Planned per call where PlanEach is set, never as prepared (see txLookup).
+			qs = append(qs, q.identities, q.candidates, q.orders, q.roots, q.children)
+		}
 	}
 	for _, q := range qs {
 		if _, err := db.prepared(ctx, db.write, q); err != nil {

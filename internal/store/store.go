@@ -186,7 +186,9 @@ func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 func (db *core) prepareWrites(ctx context.Context) error {
 	qs := []string{db.customerUpdate(), indexDelete}
 	for _, n := range rowBatches {
-		qs = append(qs, claimHoldersSQL(n))
+		if db.d.PlanEach == nil {
+			qs = append(qs, claimHoldersSQL(n)) // else planned per call (see txLookup)
+		}
 	}
 	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.termRows, db.identityRows, db.searchRows, db.listRows, db.listReturning, db.listNumbered} {
 		qs = append(qs, rs.stmts...)
