@@ -185,9 +185,9 @@ func (db *core) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 // for itself.
 func (db *core) prepareWrites(ctx context.Context) error {
 	qs := []string{db.customerUpdate(), indexDelete}
-	for _, n := range rowBatches {
-		if db.d.PlanEach == nil {
-			qs = append(qs, claimHoldersSQL(n)) // else planned per call (see txLookup)
+	if db.d.PlanEach == nil { // else planned per call (see txLookup)
+		for _, n := range rowBatches {
+			qs = append(qs, claimHoldersSQL(n))
 		}
 	}
 	for _, rs := range []rowStatements{db.customerRows, db.indexRows, db.keyRows, db.termRows, db.identityRows, db.searchRows, db.listRows, db.listReturning, db.listNumbered} {
