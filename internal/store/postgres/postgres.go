@@ -61,7 +61,7 @@ func Open(ctx context.Context, url string, opts Options) (*store.Engine, error) 
 	return store.New(ctx, store.Options{Dialect: Dialect, Write: db, Read: db, Backend: &backend{url: url, bin: opts.Bin},
 		UnsealedHeads: unsealed, GroupAccess: true,
 		Extend: func(context.Context, store.Core) (store.Extension, error) {
-			return store.Extension{Close: []func() error{keepStatistics(db)}}, nil
+			return store.Extension{Close: []func() error{keepStatistics(db, statisticsEvery)}}, nil
 		}})
 }
 

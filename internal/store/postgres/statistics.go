@@ -27,25 +27,30 @@ const staleTablesSQL = `SELECT quote_ident(schemaname) || '.' || quote_ident(rel
 // their kind, 12 ms instead of 1. Several nodes may all run it: ANALYZE skips a table
 // another one is analysing (SKIP_LOCKED), and a table analysed by one is no longer stale
 // for the others.
-func keepStatistics(db *sql.DB) (stop func() error) {
-	quit, done := make(chan struct{}), make(chan struct{})
+func keepStatistics(db *sql.DB, every time.Duration) (stop func() error) {
+	// Stopping cancels a pass under way: a database out of reach must not hold up closing.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(statisticsEvery)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
-			case <-quit:
+			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
 			// Best effort, and quiet: autovacuum analyses the tables at its own pace
-			// regardless, and a database out of reach is reported by every request.
-			_ = analyzeStale(context.Background(), db)
+			// regardless, and a database out of reach is reported by every request. A pass
+			// stuck on a cut network gives up, not to keep a connection forever.
+			pass, end := context.WithTimeout(ctx, time.Minute)
+			_ = analyzeStale(pass, db)
+			end()
 		}
 	}()
 	return func() error {
-		close(quit)
+		cancel()
 		<-done
 		return nil
 	}

@@ -2,6 +2,10 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
+	"net"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,4 +74,80 @@ func TestStatisticsKeptAsTablesGrow(t *testing.T) {
 	if !again.Equal(analysed) {
 		t.Fatalf("analysed again at %v (first at %v) with nothing changed", again, analysed)
 	}
+}
+
+// TestStatisticsStopWhileDatabaseHangs: a node closing while a pass waits on a database
+// that stopped answering (a cut network that drops packets rather than refusing them) does
+// not wait for it.
+func TestStatisticsStopWhileDatabaseHangs(t *testing.T) {
+	u, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// While frozen is held, bytes read on either side are not passed on.
+	var frozen sync.RWMutex
+	pass := func(dst, src net.Conn) {
+		defer dst.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				frozen.RLock()
+				frozen.RUnlock()
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	target := u.Host
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go pass(s, c)
+			go pass(c, s)
+		}
+	}()
+	u.Host = ln.Addr().String()
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	frozen.Lock()
+	var thaw sync.Once
+	defer thaw.Do(frozen.Unlock) // before the pool closes, which waits for queries in flight
+	stop := keepStatistics(db, time.Millisecond)
+	// Passes start every millisecond; after a while one is surely waiting on the database.
+	time.Sleep(100 * time.Millisecond)
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("stopping waited on a database that does not answer")
+	}
+	thaw.Do(frozen.Unlock)
 }
