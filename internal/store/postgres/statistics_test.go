@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,16 +90,18 @@ func TestStatisticsStopWhileDatabaseHangs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	// While frozen is held, bytes read on either side are not passed on.
-	var frozen sync.RWMutex
+	// Once frozen, bytes read on either side wait for thawed before being passed on.
+	var frozen atomic.Bool
+	thawed := make(chan struct{})
 	pass := func(dst, src net.Conn) {
 		defer dst.Close()
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := src.Read(buf)
 			if n > 0 {
-				frozen.RLock()
-				frozen.RUnlock()
+				if frozen.Load() {
+					<-thawed
+				}
 				if _, err := dst.Write(buf[:n]); err != nil {
 					return
 				}
@@ -133,9 +136,10 @@ func TestStatisticsStopWhileDatabaseHangs(t *testing.T) {
 	if err := db.Ping(); err != nil {
 		t.Fatal(err)
 	}
-	frozen.Lock()
+	frozen.Store(true)
 	var thaw sync.Once
-	defer thaw.Do(frozen.Unlock) // before the pool closes, which waits for queries in flight
+	unfreeze := func() { close(thawed) }
+	defer thaw.Do(unfreeze) // before the pool closes, which waits for queries in flight
 	stop := keepStatistics(db, time.Millisecond)
 	// Passes start every millisecond; after a while one is surely waiting on the database.
 	time.Sleep(100 * time.Millisecond)
@@ -149,5 +153,5 @@ func TestStatisticsStopWhileDatabaseHangs(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("stopping waited on a database that does not answer")
 	}
-	thaw.Do(frozen.Unlock)
+	thaw.Do(unfreeze)
 }
