@@ -111,22 +111,7 @@ func TestStatisticsStopWhileDatabaseHangs(t *testing.T) {
 			}
 		}
 	}
-	target := u.Host
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			go pass(s, c)
-			go pass(c, s)
-		}
-	}()
+	go relay(ln, u.Host, pass, nil)
 	u.Host = ln.Addr().String()
 	db, err := sql.Open("pgx", u.String())
 	if err != nil {

@@ -33,22 +33,11 @@ func TestLostDatabaseIsUnavailable(t *testing.T) {
 	var mu sync.Mutex
 	var conns []net.Conn
 	serve := func(ln net.Listener) {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
+		relay(ln, target, func(dst, src net.Conn) { _, _ = io.Copy(dst, src); dst.Close() }, func(c, s net.Conn) {
 			mu.Lock()
 			conns = append(conns, c, s)
 			mu.Unlock()
-			go func() { _, _ = io.Copy(s, c); s.Close() }()
-			go func() { _, _ = io.Copy(c, s); c.Close() }()
-		}
+		})
 	}
 	go serve(ln)
 	u.Host = addr
@@ -92,5 +81,26 @@ func TestLostDatabaseIsUnavailable(t *testing.T) {
 	go serve(ln)
 	if _, err := db.Customers().CountCustomers(ctx); err != nil {
 		t.Errorf("read once the database is back: %v", err)
+	}
+}
+
+// relay connects each connection ln accepts to target, passing what each side sends to the
+// other with pass(dst, src), and tells opened of both ends first; it returns once ln closes.
+func relay(ln net.Listener, target string, pass func(dst, src net.Conn), opened func(c, s net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		if opened != nil {
+			opened(c, s)
+		}
+		go pass(s, c)
+		go pass(c, s)
 	}
 }
