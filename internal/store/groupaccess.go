@@ -161,7 +161,7 @@ func (g *groupAccess) extend(ctx context.Context, chain int, entries []audit.Ent
 		// entries again could record them twice, so the callers hear of the failure, as they
 		// would of a commit whose answer was lost.
 		delete(g.heads, chain)
-		return false, false, err
+		return false, false, g.db.translate(err)
 	}
 	if n, _ := res.RowsAffected(); n != int64(len(entries)) {
 		return false, true, nil

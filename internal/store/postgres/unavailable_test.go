@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"io"
 	"net"
 	"net/url"
@@ -51,6 +53,18 @@ func TestLostDatabaseIsUnavailable(t *testing.T) {
 	defer db.Close()
 	if _, err := db.Customers().CountCustomers(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// Audited reads with a sealing key: the second extends the head the first wrote, in one
+	// statement (see the store's groupAccess), the path the read after the cut takes.
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetAuditSealer(&audit.Sealer{Key: key, Every: 256})
+	for i := 0; i < 2; i++ {
+		if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, "c0", nil, "")); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	ln.Close()
