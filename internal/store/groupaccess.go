@@ -180,11 +180,12 @@ func extendSQL(n int) string {
 	if q, ok := extendSQLs.Load(n); ok {
 		return q.(string)
 	}
+	// The types of chainColumns, which VALUES cannot take from the table.
 	types := []string{"BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BYTEA", "BYTEA"}
 	var b strings.Builder
 	b.WriteString(`WITH h AS (UPDATE audit_heads SET seq = $1, hash = $2, mac = $3, anchor_chain = 0, anchor_seq = 0, anchor_hash = ''::BYTEA
 		WHERE chain = $4 AND seq = $5 AND hash = $6 RETURNING chain)
-	INSERT INTO audit_log (chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash)
+	INSERT INTO audit_log (` + chainColumns + `)
 	SELECT v.* FROM (VALUES `)
 	p := 7
 	for i := 0; i < n; i++ {

@@ -219,24 +219,38 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyIDs []string, hashes []
 		}
 		return nil
 	}
-	for from, n := 0, 0; from < len(unique); from += n {
-		n = batchRows(len(unique) - from)
-		args := make([]any, 0, 3*n)
-		for _, c := range unique[from : from+n] {
-			args = append(args, c.key, c.hash, micros(at))
+	// insert inserts cs, a statement per batchRows of them, and marks those it inserted fresh.
+	insert := func(cs []claim) error {
+		for from, n := 0, 0; from < len(cs); from += n {
+			n = batchRows(len(cs) - from)
+			args := make([]any, 0, 3*n)
+			for _, c := range cs[from : from+n] {
+				args = append(args, c.key, c.hash, micros(at))
+			}
+			if err := collect(t.query(ctx, t.db.sized[n].claim, args...)); err != nil {
+				return err
+			}
 		}
-		if err := collect(t.query(ctx, t.db.sized[n].claim, args...)); err != nil {
-			return nil, err
+		return nil
+	}
+	// unclaimed lists the ids not claimed so far, in order of first appearance.
+	unclaimed := func() []claim {
+		var out []claim
+		for _, c := range unique {
+			if !fresh[name(c.key, c.hash)] {
+				out = append(out, c)
+			}
 		}
+		return out
+	}
+	if err := insert(unique); err != nil {
+		return nil, err
 	}
 	// Ids present already are retries, unless received before the cutoff: those are claimed
-	// again. Grouped by write key, in order of first appearance.
+	// again, grouped by write key.
 	var keys []string
 	present := map[string][][]byte{}
-	for _, c := range unique {
-		if fresh[name(c.key, c.hash)] {
-			continue
-		}
+	for _, c := range unclaimed() {
 		if _, ok := present[c.key]; !ok {
 			keys = append(keys, c.key)
 		}
@@ -260,18 +274,8 @@ func (t *ingestTx) ClaimMessages(ctx context.Context, keyIDs []string, hashes []
 	// present but expired and purged, by another transaction, between the two statements
 	// (PostgreSQL, where each statement sees what committed before it): inserted again now,
 	// it is claimed, or found present, a retry.
-	var again []any
-	for _, c := range unique {
-		if !fresh[name(c.key, c.hash)] {
-			again = append(again, c.key, c.hash, micros(at))
-		}
-	}
-	for len(again) > 0 {
-		n := batchRows(len(again) / 3)
-		if err := collect(t.query(ctx, t.db.sized[n].claim, again[:3*n]...)); err != nil {
-			return nil, err
-		}
-		again = again[3*n:]
+	if err := insert(unclaimed()); err != nil {
+		return nil, err
 	}
 	// A message id repeated within one request is stored once: its first occurrence wins.
 	out := make([]bool, len(hashes))

@@ -280,7 +280,7 @@ func (db *core) newChainSQL(schema string, explicitID bool) chainSQL {
 	if schema != "" {
 		schema += "."
 	}
-	cols := `chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash`
+	cols := chainColumns
 	if explicitID {
 		cols += `, id`
 	}
@@ -662,7 +662,10 @@ func (db *core) appendChainHead(ctx context.Context, tx *sql.Tx, chain int, entr
 	return head, sealer, nil
 }
 
-// auditValues is e's values in the order of the audit_log columns chains insert (chainSQL).
+// chainColumns are the audit_log columns an append writes, in the order of auditValues.
+const chainColumns = `chain, seq, at, actor_id, actor_role, action, customer_id, target, fields, purpose, request_id, outcome, prev_hash, hash`
+
+// auditValues is e's values in the order of chainColumns.
 func auditValues(e *audit.Entry) []any {
 	return []any{e.Chain, e.Seq, e.Time.UnixMicro(), e.ActorID, e.ActorRole, e.Action, e.CustomerID, e.Target,
 		encodeList(e.Fields), e.Purpose, e.RequestID, e.Outcome, e.PrevHash, e.Hash}
