@@ -14,6 +14,7 @@ import (
 // entry changes, and the newest policy's publication number.
 type Version struct {
 	// Customer is the customer's change counter; -1 when the customer does not exist.
+	// Merging the customer and undoing the merge move it too.
 	Customer int64
 	// Policies is the Seq of the newest published policy; 0 when there is none.
 	Policies int64
@@ -74,6 +75,9 @@ type inputs struct {
 	// checked is when the entry was last known current, as monoNow.
 	checked atomic.Int64
 	exists  bool
+	// into is the customer this one has been merged into, whose entry answers for it; it
+	// then holds no records.
+	into string
 	// recs are the records that can decide: the newest consent and objection record of each
 	// purpose and the newest restriction.
 	recs []cachedRecord
@@ -279,11 +283,15 @@ func (s *Service) cachedInputs(ctx context.Context, id string) (*inputs, Policie
 	loaded := &inputs{id: id, version: v, exists: v.Customer >= 0}
 	loaded.checked.Store(now)
 	if loaded.exists {
-		_, recs, err := s.store.DecisionRecords(ctx, []string{id}, "")
+		// A merge link is read with the records: linking and unlinking the customer move
+		// its counter, so an entry whose counter has not moved still has the right link.
+		_, into, recs, err := s.store.DecisionRecords(ctx, []string{id}, "")
 		if err != nil {
 			return nil, nil, err
 		}
-		loaded.recs = deciding(recs)
+		if loaded.into = into[id]; loaded.into == "" {
+			loaded.recs = deciding(recs)
+		}
 	}
 	c.keep(loaded, gen)
 	return loaded, pol.ps, nil

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sort"
 	"sync"
@@ -59,7 +60,8 @@ func (s *Service) CheckImport(ctx context.Context, purposes []string, policyVers
 // a refusal; it puts the customer's contacts on the suppression list only when it withdraws a
 // consent they had given, as any withdrawal does. A "yes" for a purpose the customer last
 // refused by an unsubscribe or spam complaint is skipped. Needs consents.write. Returns how
-// many records it appended; customers that do not exist are skipped.
+// many records it appended; customers that do not exist are skipped, and a merged customer's
+// choices are recorded by the customer answering for it.
 func (s *Service) RecordImported(ctx context.Context, policyVersion string, choices []ImportChoice) (int, error) {
 	a, err := authz.Require(ctx, s.catalog, "consents.write")
 	if err != nil {
@@ -76,9 +78,29 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 			ids = append(ids, c.CustomerID)
 		}
 	}
-	exist, recs, err := s.store.DecisionRecords(ctx, ids, "")
+	for attempt := 0; ; attempt++ {
+		n, err := s.recordImported(ctx, a, policyVersion, ids, choices)
+		var m *Merged
+		if errors.As(err, &m) && attempt < 3 {
+			continue // a customer was merged while the list was decided: decide again
+		}
+		return n, err
+	}
+}
+
+// recordImported is one attempt of RecordImported, for the customers ids of the choices.
+func (s *Service) recordImported(ctx context.Context, a authz.Actor, policyVersion string, ids []string, choices []ImportChoice) (int, error) {
+	// A merged customer's choices go to the customer answering for it, and are weighed
+	// against that customer's ledger.
+	l, err := s.readLedger(ctx, ids, "")
 	if err != nil {
 		return 0, err
+	}
+	answer := make(map[string]string, len(ids))
+	exist := make(map[string]bool, len(ids))
+	for j, id := range ids {
+		answer[id] = l.answer[j]
+		exist[l.answer[j]] = l.exist[j]
 	}
 	ps, err := s.store.Policies(ctx)
 	if err != nil {
@@ -90,17 +112,20 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 	}
 	done := map[key]bool{}
 	latest := map[[2]string]*Record{}
-	for i := range recs {
-		r := &recs[i]
-		if r.Kind != KindConsent {
-			continue
-		}
-		if r.Source == SourceImport && r.PolicyVersion == policyVersion {
-			done[key{r.CustomerID, r.Purpose, r.Granted}] = true
-		}
-		k := [2]string{r.CustomerID, r.Purpose}
-		if latest[k] == nil || r.Seq > latest[k].Seq {
-			latest[k] = r
+	seen := map[*Record]bool{}
+	for _, recs := range l.records {
+		for _, r := range recs {
+			if r.Kind != KindConsent || seen[r] {
+				continue
+			}
+			seen[r] = true
+			if r.Source == SourceImport && r.PolicyVersion == policyVersion {
+				done[key{r.CustomerID, r.Purpose, r.Granted}] = true
+			}
+			k := [2]string{r.CustomerID, r.Purpose}
+			if latest[k] == nil || r.Seq > latest[k].Seq {
+				latest[k] = r
+			}
 		}
 	}
 	type pending struct {
@@ -110,6 +135,7 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 	var work []pending
 	now := s.now()
 	for _, c := range choices {
+		c.CustomerID = answer[c.CustomerID]
 		k := key{c.CustomerID, c.Purpose, c.Granted}
 		if done[k] || !exist[c.CustomerID] {
 			continue

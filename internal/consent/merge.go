@@ -23,41 +23,59 @@ type Carried struct {
 	PolicyVersion string `json:"policy_version,omitempty"`
 }
 
+// Carry is what a merge adds to the winner's ledger, and what it was decided on.
+type Carry struct {
+	// Records are the refusals to append to the winner's ledger, ready to store (ids and
+	// signed receipts).
+	Records []Record
+	// Carried says what undoing the merge restores for each of Records.
+	Carried []Carried
+	// Held is how many records the two customers' ledgers held when the merge was decided.
+	// The merge's transaction locks both customers and checks that they still hold as many,
+	// failing with ErrLedgerChanged otherwise: a withdrawal recorded for the loser between
+	// the decision and the merge would else stay behind in a ledger nothing reads any more.
+	Held int
+}
+
 // MergeRecords returns the records that make winner, about to absorb loser, no more
 // permitted than loser for any purpose: wherever the winner may go ahead and the loser may
 // not (a withdrawal, an objection, a restriction, a GPC opt-out, a suppressed address, or a
 // consent never given), the winner's ledger gets the loser's refusal, marked with source
 // merge. An opt-out therefore always survives a merge, and a consent only one of the two gave
 // does not stretch to the other's data. Later choices the customer makes on the merged
-// profile count as usual. The records are ready to store (ids and signed receipts), but not
-// stored: the merge stores them in its own transaction.
+// profile count as usual. The records are not stored: the merge stores them in its own
+// transaction, after checking Carry.Held.
 //
 // With onlyRefusals, only choices the loser made count (a withdrawal, objection,
 // restriction, GPC opt-out or suppressed address), not the absence of a consent: identity
 // stitching uses it, because an anonymous visitor who signs in has chosen nothing, and
 // taking that as a refusal would withdraw every consent of everyone who logs in.
-func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) ([]Record, []Carried, error) {
-	ds, err := s.decisions(ctx, []string{winner, loser}, s.catalog.Purposes, false)
+func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) (Carry, error) {
+	ids := []string{winner, loser}
+	led, err := s.readLedger(ctx, ids, "")
 	if err != nil {
-		return nil, nil, err
+		return Carry{}, err
+	}
+	ds, err := s.decideAll(ctx, ids, led, s.catalog.Purposes, false)
+	if err != nil {
+		return Carry{}, err
 	}
 	ps, err := s.store.Policies(ctx)
 	if err != nil {
-		return nil, nil, err
+		return Carry{}, err
 	}
 	now := s.now()
 	inForce, _ := Policies(ps).InForce(now)
 	a, _ := authz.ActorFrom(ctx)
-	var recs []Record
-	var carried []Carried
+	out := Carry{Held: led.held[winner] + led.held[loser]}
 	add := func(kind, purpose, restore, reason string) error {
 		r := Record{CustomerID: winner, Kind: kind, Purpose: purpose, Granted: false, PolicyVersion: inForce.Version,
 			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx), Evidence: carriedEvidence(reason)}
 		if err := s.seal(&r, ps); err != nil {
 			return err
 		}
-		recs = append(recs, r)
-		carried = append(carried, Carried{RecordID: r.ID, Kind: kind, Purpose: purpose, PolicyVersion: restore})
+		out.Records = append(out.Records, r)
+		out.Carried = append(out.Carried, Carried{RecordID: r.ID, Kind: kind, Purpose: purpose, PolicyVersion: restore})
 		return nil
 	}
 	restricted := false
@@ -76,20 +94,20 @@ func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRe
 			if !restricted {
 				restricted = true
 				if err := add(KindRestriction, "", "", l.Reason); err != nil {
-					return nil, nil, err
+					return Carry{}, err
 				}
 			}
 		case p.LegalBasis == catalog.Consent:
 			if err := add(KindConsent, p.Name, w.PolicyVersion, l.Reason); err != nil {
-				return nil, nil, err
+				return Carry{}, err
 			}
 		case p.LegalBasis == catalog.LegitimateInterest:
 			if err := add(KindObjection, p.Name, "", l.Reason); err != nil {
-				return nil, nil, err
+				return Carry{}, err
 			}
 		}
 	}
-	return recs, carried, nil
+	return out, nil
 }
 
 // UnmergeRecords returns the records that give the winner of an undone merge back what the

@@ -109,7 +109,8 @@ func (s *Service) fulfilmentPurposes(f Fulfilment) ([]catalog.Purpose, error) {
 //   - opt-out: a consent withdrawal for each sale/share purpose ("opted_out").
 //
 // Records name the request as their form (request:ID) and have source "request". Needs
-// requests.manage. NotFound for an unknown customer.
+// requests.manage. NotFound for an unknown customer; a merged one's records go to the customer
+// answering for it.
 func (s *Service) Fulfil(ctx context.Context, customerID string, f Fulfilment) (Fulfilled, error) {
 	a, err := authz.Require(ctx, s.catalog, "requests.manage")
 	if err != nil {
@@ -122,6 +123,13 @@ func (s *Service) Fulfil(ctx context.Context, customerID string, f Fulfilment) (
 	if err != nil {
 		return Fulfilled{}, err
 	}
+	return followMerges(ctx, customerID, func(ctx context.Context, id string) (Fulfilled, error) {
+		return s.fulfil(ctx, a, id, f, purposes)
+	})
+}
+
+// fulfil is Fulfil for one customer, once the request is checked.
+func (s *Service) fulfil(ctx context.Context, a authz.Actor, customerID string, f Fulfilment, purposes []catalog.Purpose) (Fulfilled, error) {
 	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return Fulfilled{}, err

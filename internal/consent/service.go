@@ -240,7 +240,9 @@ func (s *Service) Policy(ctx context.Context, version string) (Policy, error) {
 }
 
 // Record appends a choice to a customer's ledger and returns it with its signed receipt. Needs
-// consents.write. Bad input is Invalid and writes nothing; an unknown customer is NotFound.
+// consents.write. Bad input is Invalid and writes nothing; an unknown customer is NotFound. A
+// customer merged into another has the choice recorded by the customer answering for it (the
+// record names that customer).
 func (s *Service) Record(ctx context.Context, customerID string, in Input) (Record, error) {
 	a, err := authz.Require(ctx, s.catalog, "consents.write")
 	if err != nil {
@@ -253,6 +255,13 @@ func (s *Service) Record(ctx context.Context, customerID string, in Input) (Reco
 	if err != nil {
 		return Record{}, err
 	}
+	return followMerges(ctx, customerID, func(ctx context.Context, id string) (Record, error) {
+		return s.record(ctx, a, id, in, p)
+	})
+}
+
+// record is Record for one customer, once the input is checked.
+func (s *Service) record(ctx context.Context, a authz.Actor, customerID string, in Input, p catalog.Purpose) (Record, error) {
 	ev, err := evidence(in.Evidence, s.keys.KeyedHash)
 	if err != nil {
 		return Record{}, err
@@ -494,6 +503,13 @@ func (s *Service) may(ctx context.Context, customerID, purpose string) (Decision
 // consulted only when the purpose would otherwise be allowed, as in decisions.
 func (s *Service) cachedDecision(ctx context.Context, customerID string, p catalog.Purpose) (Decision, error) {
 	in, ps, err := s.cachedInputs(ctx, customerID)
+	// A merged customer is answered for by the customer at the top of its tree.
+	for depth := 0; err == nil && in.into != ""; depth++ {
+		if depth == maxMergeDepth {
+			return Decision{}, problem.New(problem.Internal, "merge links form a cycle")
+		}
+		in, ps, err = s.cachedInputs(ctx, in.into)
+	}
 	if err != nil {
 		return Decision{}, err
 	}
@@ -641,42 +657,38 @@ func (s *Service) Check(ctx context.Context, purpose string, ids []string) (Bulk
 }
 
 // decisions decides every purpose for every id: out[i][j] is purposes[i] for ids[j]. Its
-// queries do not grow with the number of ids beyond batching: the policies, which ids exist,
-// the records bearing on the purposes, and — only for marketing (or email) purposes that would
-// otherwise be allowed while the suppression (or undeliverable) list is not empty — which
-// customers share a blind-index token with an entry, whose contacts are then matched in full.
+// queries do not grow with the number of ids beyond batching: the policies, which ids exist
+// (and which are merged into another customer, who answers for them), the records bearing on
+// the purposes, and — only for marketing (or email) purposes that would otherwise be allowed
+// while the suppression (or undeliverable) list is not empty — which customers share a
+// blind-index token with an entry, whose contacts are then matched in full.
 func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalog.Purpose, gpc bool) ([][]Decision, error) {
+	filter := ""
+	if len(purposes) == 1 {
+		filter = purposes[0].Name
+	}
+	l, err := s.readLedger(ctx, ids, filter)
+	if err != nil {
+		return nil, err
+	}
+	return s.decideAll(ctx, ids, l, purposes, gpc)
+}
+
+// decideAll is decisions from the ledger read for ids.
+func (s *Service) decideAll(ctx context.Context, ids []string, l *ledger, purposes []catalog.Purpose, gpc bool) ([][]Decision, error) {
 	now := s.now()
 	stored, err := s.store.Policies(ctx)
 	if err != nil {
 		return nil, err
 	}
 	ps := Policies(stored)
-	filter := ""
-	if len(purposes) == 1 {
-		filter = purposes[0].Name
-	}
-	exist, recs, err := s.store.DecisionRecords(ctx, ids, filter)
-	if err != nil {
-		return nil, err
-	}
-	pos := make(map[string]int, len(ids))
-	for j, id := range ids {
-		pos[id] = j
-	}
-	byCustomer := make([][]*Record, len(ids))
-	for i := range recs {
-		if j, ok := pos[recs[i].CustomerID]; ok {
-			byCustomer[j] = append(byCustomer[j], &recs[i])
-		}
-	}
 	out := make([][]Decision, len(purposes))
 	for pi, p := range purposes {
 		out[pi] = make([]Decision, len(ids))
 		var suspects []int
 		for j, id := range ids {
-			f := facts{exists: exist[id], gpc: gpc}
-			for _, r := range byCustomer[j] {
+			f := facts{exists: l.exist[j], gpc: gpc}
+			for _, r := range l.records[j] {
 				f.fold(r, p.Name)
 			}
 			d := decide(p, ps, f, id, now)
@@ -686,12 +698,12 @@ func (s *Service) decisions(ctx context.Context, ids []string, purposes []catalo
 			}
 		}
 		if len(suspects) > 0 {
-			if err := s.applySuppressions(ctx, p, ps, ids, suspects, byCustomer, out[pi], gpc, now); err != nil {
+			if err := s.applySuppressions(ctx, p, ps, ids, l, suspects, out[pi], gpc, now); err != nil {
 				return nil, err
 			}
 		}
 		if emailPurpose(p) {
-			if err := s.applyUndeliverable(ctx, ids, out[pi]); err != nil {
+			if err := s.applyUndeliverable(ctx, l.answer, out[pi]); err != nil {
 				return nil, err
 			}
 		}
@@ -725,24 +737,25 @@ func (s *Service) applyUndeliverable(ctx context.Context, ids []string, ds []Dec
 }
 
 // applySuppressions re-decides the suspects (positions in ids allowed so far for a marketing
-// purpose) with what the suppression list says about their current email and phone.
-func (s *Service) applySuppressions(ctx context.Context, p catalog.Purpose, ps Policies, ids []string, suspects []int,
-	byCustomer [][]*Record, ds []Decision, gpc bool, now time.Time) error {
+// purpose) with what the suppression list says about the current email and phone of the
+// customers answering for them.
+func (s *Service) applySuppressions(ctx context.Context, p catalog.Purpose, ps Policies, ids []string, l *ledger, suspects []int,
+	ds []Decision, gpc bool, now time.Time) error {
 	want := make([]string, len(suspects))
 	for k, j := range suspects {
-		want[k] = ids[j]
+		want[k] = l.answer[j]
 	}
 	at, err := s.suppressedAt(ctx, p.Name, want)
 	if err != nil {
 		return err
 	}
 	for _, j := range suspects {
-		latest := at[ids[j]]
+		latest := at[l.answer[j]]
 		if latest.IsZero() {
 			continue
 		}
 		f := facts{exists: true, gpc: gpc, suppressedAt: latest}
-		for _, r := range byCustomer[j] {
+		for _, r := range l.records[j] {
 			f.fold(r, p.Name)
 		}
 		ds[j] = decide(p, ps, f, ids[j], now)
@@ -812,9 +825,16 @@ func (s *Service) suppressedAt(ctx context.Context, purpose string, ids []string
 // customer a request identifies. It is idempotent: it appends only for purposes whose newest
 // record is not already an opt-out, so a browser that sends the signal with every request
 // does not grow the ledger. It needs no permission beyond being authenticated: the signal is
-// the customer's, whoever relays it. Unknown customers are ignored. It returns how many
-// records it appended.
+// the customer's, whoever relays it. Unknown customers are ignored; a merged one's opt-out is
+// recorded by the customer answering for it. It returns how many records it appended.
 func (s *Service) ApplyGPC(ctx context.Context, customerID string, ev EvidenceInput) (int, error) {
+	return followMerges(ctx, customerID, func(ctx context.Context, id string) (int, error) {
+		return s.applyGPC(ctx, id, ev)
+	})
+}
+
+// applyGPC is ApplyGPC for one customer.
+func (s *Service) applyGPC(ctx context.Context, customerID string, ev EvidenceInput) (int, error) {
 	for attempt := 0; ; attempt++ {
 		ap, err := s.gpcAppend(ctx, customerID, false, ev)
 		if err != nil || ap == nil {
@@ -879,7 +899,7 @@ func (s *Service) gpcAppend(ctx context.Context, customerID string, isNew bool, 
 	}
 	latest := map[string]*Record{}
 	if !isNew {
-		exist, recs, err := s.store.DecisionRecords(ctx, []string{customerID}, "")
+		exist, _, recs, err := s.store.DecisionRecords(ctx, []string{customerID}, "")
 		if err != nil || !exist[customerID] {
 			return nil, err
 		}

@@ -73,7 +73,7 @@ func (s *Service) SignalRecords(ctx context.Context, signals []Signal) ([]Append
 			ids = append(ids, sig.CustomerID)
 		}
 	}
-	_, recs, err := s.store.DecisionRecords(ctx, ids, "")
+	_, _, recs, err := s.store.DecisionRecords(ctx, ids, "")
 	if err != nil {
 		return nil, err
 	}

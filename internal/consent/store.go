@@ -19,25 +19,29 @@ type Store interface {
 	// Policy returns one policy with its text; NotFound if the version does not exist.
 	Policy(ctx context.Context, version string) (Policy, error)
 	// AppendConsent stores a's records (all for one customer), suppression entries and audit
-	// entries in one transaction. It returns NotFound if the customer does not exist, and
-	// Conflict, writing nothing, if a.Expect is set and the newest consent record of one of its
-	// purposes is no longer the one expected.
+	// entries in one transaction. It returns NotFound if the customer does not exist, a
+	// *Merged if it has been merged into another, and Conflict, writing nothing, if a.Expect
+	// is set and the newest consent record of one of its purposes is no longer the one
+	// expected. The customer's row is locked (where the engine locks rows) before the merge
+	// link is read, so a merge committing meanwhile either sees the records or is seen.
 	AppendConsent(ctx context.Context, a Append) error
 	// AppendConsents stores several appends, each for its own customer, in one transaction:
 	// all or none. Expect is not supported here. It returns NotFound, writing nothing, if one
-	// of the customers does not exist.
+	// of the customers does not exist, and a *Merged if one has been merged into another.
 	AppendConsents(ctx context.Context, as []Append) error
 	// CustomerRecords returns every record of one customer, oldest first, with evidence and
 	// receipts.
 	CustomerRecords(ctx context.Context, customerID string) ([]Record, error)
-	// DecisionRecords returns which of ids are stored customers, and the records of those ids
-	// that bear on purpose: its consent and objection records and every restriction, in no
-	// particular order, without evidence or receipts — except the evidence (FormID) of
-	// refusals with source event or merge, which says which event made them (see
-	// eventReason). An empty purpose returns the records of every purpose.
-	DecisionRecords(ctx context.Context, ids []string, purpose string) (map[string]bool, []Record, error)
+	// DecisionRecords returns which of ids are stored customers, which of them have been
+	// merged into another customer (id to the customer it was merged into, one link up), and
+	// the records of those ids that bear on purpose: its consent and objection records and
+	// every restriction, in no particular order, without evidence or receipts — except the
+	// evidence (FormID) of refusals with source event or merge, which says which event made
+	// them (see eventReason). An empty purpose returns the records of every purpose.
+	DecisionRecords(ctx context.Context, ids []string, purpose string) (exist map[string]bool, into map[string]string, recs []Record, err error)
 	// DecisionVersion returns the customer's change counter and the newest policy's Seq, in
-	// one round trip: what tells a cached decision input whether it is still current.
+	// one round trip: what tells a cached decision input whether it is still current. Merging
+	// a customer and undoing the merge move its counter.
 	DecisionVersion(ctx context.Context, customerID string) (Version, error)
 	// AddSuppressions stores entries and their audit entries in one transaction.
 	AddSuppressions(ctx context.Context, entries []Suppression, audit []audit.Entry) error

@@ -131,9 +131,12 @@ type MergeWrite struct {
 	WinnerPrev int64
 	Undo       UndoState
 	Consents   []consent.Record
-	Auto       bool
-	By         string
-	Entries    []audit.Entry
+	// Held is how many consent records the two customers held when the records carried were
+	// decided (see consent.Carry).
+	Held    int
+	Auto    bool
+	By      string
+	Entries []audit.Entry
 }
 
 // UnmergeWrite is one undo, stored in one transaction.
@@ -178,7 +181,9 @@ type Store interface {
 	DismissPair(ctx context.Context, id string, at time.Time, by string, entries []audit.Entry) (Pair, error)
 	// MergePair stores a merge and deletes the other pending pairs of the loser: Conflict if
 	// the pair is no longer pending, either customer has been merged into another meanwhile,
-	// or the winner changed since it was read.
+	// or the winner changed since it was read, and a Conflict wrapping
+	// consent.ErrLedgerChanged if the two customers no longer hold w.Held consent records
+	// (both are locked before they are counted).
 	MergePair(ctx context.Context, w MergeWrite) error
 	// UnmergePair undoes a pair's merge: NotFound for an unknown merge, Conflict if it was
 	// undone already or the winner changed since it was read.

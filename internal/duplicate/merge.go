@@ -110,10 +110,11 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 		}
 		winner = w
 	}
-	recsC, carried, err := s.consents.MergeRecords(ctx, w.ID, l.ID, false)
+	carry, err := s.consents.MergeRecords(ctx, w.ID, l.ID, false)
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}
+	recsC := carry.Records
 	now := s.now()
 	m := ingest.Merge{ID: ident.New(), Winner: w.ID, Loser: l.ID, Reason: reasonOf(p, auto), CreatedAt: now}
 	a, _ := authz.ActorFrom(ctx)
@@ -124,8 +125,8 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 		entries = append(entries, s.consents.RecordEntry(ctx, &recsC[i]))
 	}
 	err = s.store.MergePair(ctx, MergeWrite{PairID: p.ID, Merge: m, Winner: winner, WinnerPrev: prev,
-		Undo:     UndoState{Sealed: sealed, MergedVersion: w.Version, Changed: changed, Carried: carried},
-		Consents: recsC, Auto: auto, By: a.ID, Entries: entries})
+		Undo:     UndoState{Sealed: sealed, MergedVersion: w.Version, Changed: changed, Carried: carry.Carried},
+		Consents: recsC, Held: carry.Held, Auto: auto, By: a.ID, Entries: entries})
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}

@@ -247,21 +247,40 @@ func (st *txState) recordSignals(ctx context.Context) error {
 
 // carryRefusals gives the winner of each merge of the batch the loser's opt-outs. Decisions
 // are read as committed before this batch, so a customer created in it has none to carry
-// and none to lose.
+// and none to lose. The two customers are then locked and their ledgers counted: a choice
+// recorded since the decision was read fails the transaction with ErrLedgerChanged, and
+// the store runs it again (see Store.IngestTx), so the merge never leaves a withdrawal
+// behind in the loser's ledger.
 func (st *txState) carryRefusals(ctx context.Context) error {
-	for _, m := range st.merges {
-		recs, _, err := st.s.merger.MergeRecords(ctx, m.Winner, m.Loser, true)
-		if err != nil || len(recs) == 0 {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		if err := st.tx.AddConsentRecords(ctx, recs); err != nil {
+	carries := make([]consent.Carry, len(st.merges))
+	var ids []string
+	for i, m := range st.merges {
+		c, err := st.s.merger.MergeRecords(ctx, m.Winner, m.Loser, true)
+		if err != nil {
 			return err
 		}
-		for i := range recs {
-			st.entries = append(st.entries, st.s.merger.RecordEntry(ctx, &recs[i]))
+		carries[i] = c
+		ids = append(ids, m.Winner, m.Loser)
+	}
+	// Counted before any carried record is added, as the decisions were read.
+	held, err := st.tx.LedgerHeld(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i, m := range st.merges {
+		if held[m.Winner]+held[m.Loser] != carries[i].Held {
+			return consent.LedgerChanged()
+		}
+	}
+	for _, c := range carries {
+		if len(c.Records) == 0 {
+			continue
+		}
+		if err := st.tx.AddConsentRecords(ctx, c.Records); err != nil {
+			return err
+		}
+		for i := range c.Records {
+			st.entries = append(st.entries, st.s.merger.RecordEntry(ctx, &c.Records[i]))
 		}
 	}
 	return nil

@@ -60,7 +60,7 @@ type ConsentRecorder interface {
 
 // ConsentMerger computes the ledger records a merge adds to the winner.
 type ConsentMerger interface {
-	MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) ([]consent.Record, []consent.Carried, error)
+	MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) (consent.Carry, error)
 	RecordEntry(ctx context.Context, r *consent.Record) audit.Entry
 }
 

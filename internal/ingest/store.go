@@ -122,6 +122,10 @@ type Tx interface {
 	// ProposePairs adds pending pairs to the duplicate review queue (decision
 	// PairSharedIdentifier); a pair the queue already holds, in any state, is left alone.
 	ProposePairs(ctx context.Context, ps []Proposal) error
+	// LedgerHeld locks the customers (where the engine locks rows, in id order) and returns
+	// how many consent records each holds; customers holding none are absent. Appends lock
+	// the customer first, so the counts stay true until the transaction ends.
+	LedgerHeld(ctx context.Context, customerIDs []string) (map[string]int, error)
 	// AddConsentRecords appends ledger records of customers the transaction has checked.
 	AddConsentRecords(ctx context.Context, recs []consent.Record) error
 	// AppendConsents stores ledger appends of customers the transaction holds (created in it
@@ -149,7 +153,9 @@ type Tx interface {
 // Store is what ingest needs from an engine.
 type Store interface {
 	// IngestTx runs fn in one write transaction, retrying it when the engine reports a
-	// conflict with a concurrent writer.
+	// conflict with a concurrent writer, and on every engine when fn fails with
+	// consent.ErrLedgerChanged (a choice recorded while a merge of the batch was decided,
+	// which the next run reads).
 	IngestTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	// CustomerTree returns the root a customer has been merged into and every customer in
 	// that root's tree. Returns NotFound if the customer does not exist.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -204,6 +205,9 @@ func (db *Consents) AppendConsents(ctx context.Context, as []consent.Append) err
 			if n != len(part) {
 				return problem.NotFoundf("customer not found")
 			}
+			if err := db.refuseMerged(ctx, tx, part); err != nil {
+				return err
+			}
 		}
 		for from := 0; from < len(records); from += recordCols * recordsPerStatement {
 			part := records[from:min(from+recordCols*recordsPerStatement, len(records))]
@@ -224,14 +228,74 @@ func (db *Consents) AppendConsents(ctx context.Context, as []consent.Append) err
 }
 
 // lockCustomer reads the customer's row with a lock (on PostgreSQL): it proves the customer
-// exists (NotFound otherwise) and serialises appends for one customer.
+// exists (NotFound otherwise) and serialises appends for one customer. The merge link is read
+// by a statement of its own after the lock is held: on PostgreSQL each statement sees what
+// committed before it began, so an append that waited for a merge's lock sees that merge's
+// link, and is answered with *consent.Merged instead of writing where nothing reads.
 func (db *Consents) lockCustomer(ctx context.Context, tx *sql.Tx, id string) error {
 	var one int
 	err := tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`+db.d.ForUpdate, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return problem.NotFoundf("customer not found")
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return db.refuseMerged(ctx, tx, []string{id})
+}
+
+// refuseMerged returns *consent.Merged for the first of ids merged into another customer,
+// naming the customer at the top of its merge tree; nil when none is.
+func (db *core) refuseMerged(ctx context.Context, tx *sql.Tx, ids []string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT customer_id, merged_into FROM customer_links WHERE customer_id IN (`+placeholders(1, len(ids))+`)`, anyArgs(ids)...)
+	links, err := collect(db, rows, err, func(r rowScanner) (l [2]string, err error) { return l, r.Scan(&l[0], &l[1]) })
+	if err != nil || len(links) == 0 {
+		return err
+	}
+	id, top := links[0][0], links[0][1]
+	for depth := 0; ; depth++ {
+		var next string
+		err := tx.QueryRowContext(ctx, linkOf, top).Scan(&next)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &consent.Merged{ID: id, Into: top}
+		}
+		if err != nil {
+			return err
+		}
+		if depth == 64 {
+			return problem.New(problem.Internal, "merge links form a cycle")
+		}
+		top = next
+	}
+}
+
+// ledgerHeld locks the customers (on PostgreSQL, in id order, so that two merges lock alike)
+// and counts each one's consent records inside tx; customers holding none are absent.
+// Appends lock their customer before writing, so the counts hold until tx ends.
+func (db *core) ledgerHeld(ctx context.Context, tx *sql.Tx, ids []string) (map[string]int, error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if db.d.ForUpdate != "" {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM customers WHERE id IN (`+placeholders(1, len(ids))+`) ORDER BY id`+db.d.ForUpdate, anyArgs(ids)...)
+		if _, err := collect(db, rows, err, func(r rowScanner) (id string, err error) { return id, r.Scan(&id) }); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT customer_id, COUNT(*) FROM consent_records WHERE customer_id IN (`+placeholders(1, len(ids))+`) GROUP BY customer_id`, anyArgs(ids)...)
+	type held struct {
+		id string
+		n  int
+	}
+	counts, err := collect(db, rows, err, func(r rowScanner) (h held, err error) { return h, r.Scan(&h.id, &h.n) })
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(counts))
+	for _, h := range counts {
+		out[h.id] = h.n
+	}
+	return out, nil
 }
 
 // insertConsent writes one append's records, suppressions and audit entries, and returns the
@@ -366,8 +430,10 @@ func (db *Consents) SealStoredEvidence(ctx context.Context, recs []consent.Recor
 // DecisionRecords implements consent.Store with two queries per batch of ids, each answered
 // from a covering index: the ids that are not customers (from a narrow index of ids on SQLite),
 // and the records. Only rows that say something come back, which matters at 100,000 ids.
-func (db *Consents) DecisionRecords(ctx context.Context, ids []string, purpose string) (map[string]bool, []consent.Record, error) {
-	missing := `SELECT j.value FROM ` + fmt.Sprintf(db.d.JSONTable, 1) + ` WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = j.value)`
+func (db *Consents) DecisionRecords(ctx context.Context, ids []string, purpose string) (map[string]bool, map[string]string, []consent.Record, error) {
+	// The ids that are not customers (with no link), and those merged into another.
+	missing := `SELECT j.value, COALESCE(l.merged_into, '') FROM ` + fmt.Sprintf(db.d.JSONTable, 1) + ` LEFT JOIN customer_links l ON l.customer_id = j.value
+		WHERE l.customer_id IS NOT NULL OR NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = j.value)`
 	cond, lead, n := "", []any(nil), 1
 	if purpose != "" {
 		cond, lead, n = " AND (r.purpose = $1 OR r.kind = $2)", []any{purpose, consent.KindRestriction}, 3
@@ -375,6 +441,7 @@ func (db *Consents) DecisionRecords(ctx context.Context, ids []string, purpose s
 	records := `SELECT r.customer_id, r.seq, r.kind, r.purpose, r.granted, r.policy_version, r.source, r.at FROM consent_records r
 		WHERE r.customer_id IN (` + db.idList(n) + `)` + cond
 	absent := map[string]bool{}
+	var into map[string]string
 	out := make([]consent.Record, 0, len(ids))
 	err := batches(ids, nil, func(args []any) error {
 		rows, err := db.queryMany(ctx, len(ids), missing, args...)
@@ -382,7 +449,21 @@ func (db *Consents) DecisionRecords(ctx context.Context, ids []string, purpose s
 			return err
 		}
 		defer rows.Close()
-		if err := addIDs(rows, absent); err != nil {
+		for rows.Next() {
+			var id, parent string
+			if err := rows.Scan(&id, &parent); err != nil {
+				return err
+			}
+			if parent == "" {
+				absent[id] = true
+				continue
+			}
+			if into == nil {
+				into = map[string]string{}
+			}
+			into[id] = parent
+		}
+		if err := rows.Err(); err != nil {
 			return err
 		}
 		rows.Close()
@@ -403,10 +484,10 @@ func (db *Consents) DecisionRecords(ctx context.Context, ids []string, purpose s
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, nil, db.translate(err)
+		return nil, nil, nil, db.translate(err)
 	}
 	if err := db.eventEvidence(ctx, out); err != nil {
-		return nil, nil, db.translate(err)
+		return nil, nil, nil, db.translate(err)
 	}
 	exist := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -414,7 +495,7 @@ func (db *Consents) DecisionRecords(ctx context.Context, ids []string, purpose s
 			exist[id] = true
 		}
 	}
-	return exist, out, nil
+	return exist, into, out, nil
 }
 
 // eventEvidence fills in the evidence of the refusals among recs that an event made (or a

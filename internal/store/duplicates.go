@@ -315,7 +315,8 @@ func (db *Duplicates) DismissPair(ctx context.Context, id string, at time.Time, 
 // MergePair implements duplicate.Store: the profile, the merge and its link, the consent
 // records, the pair's state and the audit entries, in one transaction.
 func (db *Duplicates) MergePair(ctx context.Context, w duplicate.MergeWrite) error {
-	return db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	ch := changes{ids: []string{w.Merge.Winner, w.Merge.Loser}}
+	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		var state string
 		err := tx.QueryRowContext(ctx, `SELECT state FROM duplicates WHERE id = $1`+db.d.ForUpdate, w.PairID).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -337,6 +338,13 @@ func (db *Duplicates) MergePair(ctx context.Context, w duplicate.MergeWrite) err
 				return err
 			}
 		}
+		held, err := db.ledgerHeld(ctx, tx, []string{w.Merge.Winner, w.Merge.Loser})
+		if err != nil {
+			return err
+		}
+		if held[w.Merge.Winner]+held[w.Merge.Loser] != w.Held {
+			return consent.LedgerChanged()
+		}
 		if w.Winner != nil {
 			if err := db.updateCustomerTx(ctx, tx, w.Winner, w.WinnerPrev); err != nil {
 				return err
@@ -356,6 +364,9 @@ func (db *Duplicates) MergePair(ctx context.Context, w duplicate.MergeWrite) err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO customer_links (customer_id, merged_into, merge_id) VALUES ($1, $2, $3)`,
 			w.Merge.Loser, w.Merge.Winner, w.Merge.ID); err != nil {
+			return err
+		}
+		if err := bumpDecisions(ctx, tx, w.Merge.Winner, w.Merge.Loser); err != nil {
 			return err
 		}
 		if err := db.transferPoints(ctx, tx, loyalty.Transfer{From: w.Merge.Loser, To: w.Merge.Winner, Cause: loyalty.CauseMerge, Ref: w.Merge.ID}); err != nil {
@@ -384,11 +395,13 @@ func (db *Duplicates) MergePair(ctx context.Context, w duplicate.MergeWrite) err
 // UnmergePair implements duplicate.Store.
 func (db *Duplicates) UnmergePair(ctx context.Context, w duplicate.UnmergeWrite) (ingest.Merge, error) {
 	var m ingest.Merge
-	err := db.update(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	var ch changes
+	err := db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		if m, err = db.undoMergeTx(ctx, tx, w.MergeID, w.At); err != nil {
 			return err
 		}
+		ch.add(m.Winner, m.Loser)
 		if w.Winner != nil {
 			if err := db.updateCustomerTx(ctx, tx, w.Winner, w.WinnerPrev); err != nil {
 				return err

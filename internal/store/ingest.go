@@ -92,7 +92,9 @@ func (db *Ingest) IngestTx(ctx context.Context, fn func(ctx context.Context, tx 
 		})
 		// Only transactions of their own race other nodes; an engine's single Writer has none
 		// to race.
-		if problem.Is(err, problem.Conflict) && db.writer == nil && attempt < 5 {
+		// A choice recorded while a merge of the batch was decided is read by the next run,
+		// on every engine.
+		if problem.Is(err, problem.Conflict) && (db.writer == nil || errors.Is(err, consent.ErrLedgerChanged)) && attempt < 5 {
 			continue
 		}
 		return err
@@ -681,6 +683,11 @@ func (t *ingestTx) AddConsentRecords(ctx context.Context, recs []consent.Record)
 		t.changed.add(r.CustomerID)
 	}
 	return insertRecords(ctx, t.tx, recs)
+}
+
+// LedgerHeld implements ingest.Tx.
+func (t *ingestTx) LedgerHeld(ctx context.Context, customerIDs []string) (map[string]int, error) {
+	return t.db.ledgerHeld(ctx, t.tx, customerIDs)
 }
 
 func (t *ingestTx) AddMerges(ctx context.Context, ms []ingest.Merge) error {

@@ -27,18 +27,38 @@ type Options struct {
 	Bin string
 }
 
+// A node's connections: writeConns for write transactions, readConns for reads. Reads have
+// a pool of their own because a write waiting for a row lock holds its connection while it
+// waits, and some write transactions read outside themselves what is committed (ingest reads
+// the consent decisions of the customers it merges): sharing one pool, enough writers
+// waiting on such a transaction's locks could hold every connection while it waits for one
+// more, and neither would ever move. A plain read waits for no row lock, so its pool always
+// frees up. A node therefore opens at most writeConns + readConns connections (see
+// docs/cluster.md for max_connections).
+const (
+	writeConns = 16
+	readConns  = 12
+)
+
 // Open connects to url and migrates the schema.
 func Open(ctx context.Context, url string, opts Options) (*store.Engine, error) {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(16)
+	db.SetMaxOpenConns(writeConns)
+	db.SetMaxIdleConns(writeConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
+	read, err := sql.Open("pgx", url)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
 	ms, err := Migrations()
 	if err != nil {
 		return nil, err
@@ -56,9 +76,10 @@ func Open(ctx context.Context, url string, opts Options) (*store.Engine, error) 
 	}
 	if err != nil {
 		db.Close()
+		read.Close()
 		return nil, err
 	}
-	return store.New(ctx, store.Options{Dialect: Dialect, Write: db, Read: db, Backend: &backend{url: url, bin: opts.Bin},
+	return store.New(ctx, store.Options{Dialect: Dialect, Write: db, Read: read, Backend: &backend{url: url, bin: opts.Bin},
 		UnsealedHeads: unsealed, GroupAccess: true,
 		Extend: func(context.Context, store.Core) (store.Extension, error) {
 			return store.Extension{Close: []func() error{keepStatistics(db, statisticsEvery)}}, nil

@@ -135,7 +135,7 @@ func testConsentLedger(t *testing.T, db *store.Engine) {
 		}
 	}
 	// For one purpose: its records and the restriction, not the other purposes'.
-	exist, slim, err := db.Consents().DecisionRecords(ctx, []string{c1, c2, missing}, "marketing_email")
+	exist, _, slim, err := db.Consents().DecisionRecords(ctx, []string{c1, c2, missing}, "marketing_email")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func testConsentLedger(t *testing.T, db *store.Engine) {
 	if !exist[c1] || !exist[c2] || exist[missing] {
 		t.Fatalf("got existence %v", exist)
 	}
-	_, every, err := db.Consents().DecisionRecords(ctx, []string{c2}, "")
+	_, _, every, err := db.Consents().DecisionRecords(ctx, []string{c2}, "")
 	if err != nil || len(every) != 1 || every[0].Kind != consent.KindObjection {
 		t.Fatalf("got %+v %v", every, err)
 	}
@@ -199,7 +199,7 @@ func testConsentBatches(t *testing.T, db *store.Engine) {
 	for i := 0; i < 10; i++ {
 		ids = append(ids, id(90000+i)) // unknown
 	}
-	exist, slim, err := db.Consents().DecisionRecords(ctx, ids, "marketing_email")
+	exist, _, slim, err := db.Consents().DecisionRecords(ctx, ids, "marketing_email")
 	if err != nil || len(exist) != n || exist[id(90000)] {
 		t.Fatalf("got %d existing (%v), want %d", len(exist), err, n)
 	}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
 
@@ -142,10 +143,44 @@ func testDuplicates(t *testing.T, db *store.Engine) {
 	stale2 := mw
 	stale2.WinnerPrev = 7
 	wantKind(t, db.Duplicates().MergePair(ctx, stale2), problem.Conflict)
+	// The loser withdraws after the merge was decided on empty ledgers: the merge is refused
+	// as decided on a ledger that changed, and goes through once decided again.
+	loserVersion, err := db.Consents().DecisionVersion(ctx, id(2))
+	if err != nil {
+		t.Fatalf("loser's version before the merge: got %+v, %v", loserVersion, err)
+	}
+	late := consentRecord(id(2), consent.KindConsent, "ads_sharing", false, now)
+	if err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: id(2), Records: []consent.Record{late}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Duplicates().MergePair(ctx, mw); !errors.Is(err, consent.ErrLedgerChanged) || !problem.Is(err, problem.Conflict) {
+		t.Fatalf("merge decided before the loser's withdrawal: got %v, want a changed ledger", err)
+	}
+	mw.Held = 1
 	if err := db.Duplicates().MergePair(ctx, mw); err != nil {
 		t.Fatal(err)
 	}
 	wantKind(t, db.Duplicates().MergePair(ctx, mw), problem.Conflict)
+	// The merged customer now answers through the winner: its version has moved, its decision
+	// inputs name the winner, and an append for it is refused naming the winner.
+	if v, err := db.Consents().DecisionVersion(ctx, id(2)); err != nil || v.Customer == loserVersion.Customer {
+		t.Fatalf("loser's version after the merge: got %+v, %v (before %+v)", v, err, loserVersion)
+	}
+	if _, into, _, err := db.Consents().DecisionRecords(ctx, []string{id(1), id(2)}, ""); err != nil || len(into) != 1 || into[id(2)] != id(1) {
+		t.Fatalf("decision records of the merged customer: got %v, %v", into, err)
+	}
+	again2 := consentRecord(id(2), consent.KindConsent, "ads_sharing", true, now.Add(2*time.Second))
+	var merged *consent.Merged
+	if err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: id(2), Records: []consent.Record{again2}}); !errors.As(err, &merged) ||
+		merged.ID != id(2) || merged.Into != id(1) {
+		t.Fatalf("append for a merged customer: got %v, want it refused naming the winner", err)
+	}
+	if err := db.Consents().AppendConsents(ctx, []consent.Append{{CustomerID: id(2), Records: []consent.Record{again2}}}); !errors.As(err, &merged) {
+		t.Fatalf("batch append for a merged customer: got %v, want it refused naming the winner", err)
+	}
+	if recs, _ := db.Consents().CustomerRecords(ctx, id(2)); len(recs) != 1 {
+		t.Fatalf("a refused append wrote: got %d records", len(recs))
+	}
 	if _, err := db.Duplicates().GetPair(ctx, p24.ID); !problem.Is(err, problem.NotFound) {
 		t.Fatalf("the loser's other pending pair survived the merge: %v", err)
 	}
@@ -177,6 +212,13 @@ func testDuplicates(t *testing.T, db *store.Engine) {
 		Entries: func(m ingest.Merge) []audit.Entry { return []audit.Entry{entry(ingest.ActionUnmerge, m.Winner)} }})
 	if err != nil || um.UndoneAt == nil {
 		t.Fatalf("unmerge: got %+v, %v", um, err)
+	}
+	if _, into, _, err := db.Consents().DecisionRecords(ctx, []string{id(2)}, ""); err != nil || len(into) != 0 {
+		t.Fatalf("decision records after the undo: got %v, %v", into, err)
+	}
+	if err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: id(2),
+		Records: []consent.Record{consentRecord(id(2), consent.KindConsent, "ads_sharing", true, now.Add(time.Second))}}); err != nil {
+		t.Fatalf("append for a customer whose merge was undone: %v", err)
 	}
 	if root, _, _ := db.Ingest().CustomerTree(ctx, id(2)); root != id(2) {
 		t.Fatal("the loser is still merged after the undo")

@@ -1,0 +1,185 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stewardhq/steward/internal/store/pgtest"
+)
+
+// TestMergedCustomerAnsweredByWinner: once two customers are merged, the customer merged away
+// is answered for by the one it was merged into, for choices and decisions alike. A client
+// holding the old id (an unsubscribe link sent before the merge, a list exported then) never
+// records a choice where nothing reads it, and never acts on a choice the person has since
+// taken back under the other id. ads_sharing is not a marketing purpose, so no suppression
+// entry on a shared address stands in for the ledger here.
+func TestMergedCustomerAnsweredByWinner(t *testing.T) { mergedAnsweredByWinner(t, "") }
+
+func TestMergedCustomerAnsweredByWinnerPostgres(t *testing.T) {
+	mergedAnsweredByWinner(t, pgtest.URL(t))
+}
+
+func mergedAnsweredByWinner(t *testing.T, db string) {
+	e := newEnv(t, db, reviewOnly)
+	e.population(120)
+	a := e.create(`{"first_name":"Margaret","last_name":"Thornbury","birth_date":"1971-05-14","email":"m.thornbury@example.net","address_line1":"14 Orchard Close","city":"Ipswich","postal_code":"IP1 3QT"}`)
+	b := e.create(`{"first_name":"Peggy","last_name":"Thornbury","birth_date":"1971-05-14","email":"peggy.thornbury@example.org","phone":"+44 7400 123123","address_line1":"14 Orchard Close","address_line2":"Flat 2","city":"Ipswich","postal_code":"IP1 3QT"}`)
+	e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing","marketing_email"]}`)
+	choose := func(id string, granted bool) string {
+		t.Helper()
+		code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
+			body: fmt.Sprintf(`{"purpose":"ads_sharing","granted":%v,"policy_version":"2026-01","source":"api"}`, granted)})
+		if code != 201 {
+			t.Fatalf("consent for %s: got %d %s", id, code, body)
+		}
+		var r struct {
+			CustomerID string `json:"customer_id"`
+		}
+		_ = json.Unmarshal([]byte(body), &r)
+		return r.CustomerID
+	}
+	choose(a, true)
+	choose(b, true)
+	// Both decisions are read (and cached) before the merge.
+	if !allowed(e, a, "ads_sharing") || !allowed(e, b, "ads_sharing") {
+		t.Fatal("consent not given")
+	}
+
+	e.scan()
+	p := pairOf(e.duplicates("pending"), a, b)
+	if p == nil {
+		t.Fatal("pair not proposed")
+	}
+	code, body := e.do(call{method: "POST", path: "/v1/duplicates/" + p.ID + "/merge", role: "admin"})
+	var merged struct{ Duplicate pairView }
+	_ = json.Unmarshal([]byte(body), &merged)
+	if code != 200 || merged.Duplicate.MergeID == "" {
+		t.Fatalf("merge: got %d %s", code, body)
+	}
+	w, l := a, b
+	if merged.Duplicate.WinnerID == b {
+		w, l = b, a
+	}
+
+	// The winner withdraws: asked by the old id, the answer is the winner's, at once.
+	choose(w, false)
+	if allowed(e, l, "ads_sharing") {
+		t.Fatal("the merged customer's old id still allows what the person withdrew")
+	}
+	bulk := func() string {
+		t.Helper()
+		code, body := e.do(call{method: "POST", path: "/v1/permissions/check", role: "owner",
+			body: fmt.Sprintf(`{"purpose":"ads_sharing","customer_ids":[%q,%q]}`, l, w)})
+		if code != 200 {
+			t.Fatalf("bulk check: got %d %s", code, body)
+		}
+		return body
+	}
+	if got := bulk(); !strings.Contains(got, `"allowed":[]`) || strings.Count(got, `"reason":"withdrawn"`) != 2 {
+		t.Fatalf("bulk check after the winner's withdrawal: got %s", got)
+	}
+
+	// Choices sent to the old id are the person's: recorded in the winner's ledger.
+	if got := choose(l, true); got != w {
+		t.Fatalf("a choice sent to the merged id was recorded for %s, want the winner %s", got, w)
+	}
+	if !allowed(e, w, "ads_sharing") || !allowed(e, l, "ads_sharing") {
+		t.Fatal("a consent given under the old id does not count for the person")
+	}
+	if got := choose(l, false); got != w {
+		t.Fatalf("a withdrawal sent to the merged id was recorded for %s, want the winner %s", got, w)
+	}
+	if allowed(e, w, "ads_sharing") {
+		t.Fatal("a withdrawal sent to the merged id did not reach the winner")
+	}
+	if got := bulk(); !strings.Contains(got, `"allowed":[]`) {
+		t.Fatalf("bulk check after the withdrawal under the old id: got %s", got)
+	}
+	_, body = e.do(call{method: "GET", path: "/v1/customers/" + l + "/consents", role: "owner"})
+	var hist struct{ History []struct{ Purpose string } }
+	if err := json.Unmarshal([]byte(body), &hist); err != nil || len(hist.History) != 1 {
+		t.Fatalf("the merged customer's own ledger grew after the merge: %s", body)
+	}
+
+	// Undone, each answers for itself again: the loser from its own ledger, which still
+	// holds its consent; the winner from its own, withdrawn.
+	if code, body := e.do(call{method: "POST", path: "/v1/merges/" + merged.Duplicate.MergeID + "/undo", role: "admin"}); code != 200 {
+		t.Fatalf("undo: got %d %s", code, body)
+	}
+	if !allowed(e, l, "ads_sharing") || allowed(e, w, "ads_sharing") {
+		t.Fatal("after the undo, each customer does not answer for itself")
+	}
+	if got := choose(l, false); got != l {
+		t.Fatalf("after the undo a choice was recorded for %s, want %s", got, l)
+	}
+}
+
+// TestWithdrawalDuringStitching withdraws a visitor's consent while the batch that stitches
+// the visitor into a signed-in customer is being stored, many times over: whichever commits
+// first, the person's withdrawal holds for the merged profile. Before merges locked and
+// counted the two ledgers, a withdrawal committed between the merge's read and its commit
+// stayed in the visitor's ledger, which nothing reads after the merge.
+func TestWithdrawalDuringStitching(t *testing.T) { withdrawalDuringStitching(t, "") }
+
+func TestWithdrawalDuringStitchingPostgres(t *testing.T) {
+	withdrawalDuringStitching(t, pgtest.URL(t))
+}
+
+func withdrawalDuringStitching(t *testing.T, db string) {
+	e := newEnv(t, db)
+	e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing"]}`)
+	const people = 24
+	type person struct{ user, anon, winner, visitor string }
+	ps := make([]person, people)
+	for i := range ps {
+		p := &ps[i]
+		p.user, p.anon = fmt.Sprintf("u-race-%d", i), fmt.Sprintf("anon-race-%d", i)
+		email, phone := fmt.Sprintf("race.%d@example.com", i), fmt.Sprintf("+44 7400 5%05d", i)
+		e.mustTrack("/v1/identify", fmt.Sprintf(`{"userId":%q,"traits":{"email":%q}}`, p.user, email))
+		e.mustTrack("/v1/identify", fmt.Sprintf(`{"anonymousId":%q,"traits":{"phone":%q}}`, p.anon, phone))
+		p.winner = e.customerOf(email)
+		code, body := e.do(call{method: "GET", path: "/v1/customers?phone=" + strings.ReplaceAll(strings.ReplaceAll(phone, "+", "%2B"), " ", ""), role: "owner"})
+		var found struct{ Data []struct{ ID string } }
+		_ = json.Unmarshal([]byte(body), &found)
+		if code != 200 || len(found.Data) != 1 {
+			t.Fatalf("visitor look-up: got %d %s", code, body)
+		}
+		p.visitor = found.Data[0].ID
+		for _, id := range []string{p.winner, p.visitor} {
+			if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
+				body: `{"purpose":"ads_sharing","granted":true,"policy_version":"2026-01","source":"banner"}`}); code != 201 {
+				t.Fatalf("consent: got %d %s", code, body)
+			}
+		}
+	}
+	codes := make([][2]int, people)
+	var wg sync.WaitGroup
+	for i := range ps {
+		p := ps[i]
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			codes[i][0], _ = e.track("/v1/identify", fmt.Sprintf(`{"userId":%q,"anonymousId":%q}`, p.user, p.anon))
+		}()
+		go func() {
+			defer wg.Done()
+			codes[i][1], _ = e.do(call{method: "POST", path: "/v1/customers/" + p.visitor + "/consents", role: "owner",
+				body: `{"purpose":"ads_sharing","granted":false,"source":"api"}`})
+		}()
+	}
+	wg.Wait()
+	for i, p := range ps {
+		if codes[i] != [2]int{200, 201} {
+			t.Fatalf("person %d: stitch and withdrawal answered %v", i, codes[i])
+		}
+		if allowed(e, p.winner, "ads_sharing") {
+			t.Fatalf("person %d: the withdrawal made during stitching was lost", i)
+		}
+		if allowed(e, p.visitor, "ads_sharing") {
+			t.Fatalf("person %d: the visitor's old id allows what the person withdrew", i)
+		}
+	}
+}
