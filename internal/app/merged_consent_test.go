@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -181,5 +182,146 @@ func withdrawalDuringStitching(t *testing.T, db string) {
 		if allowed(e, p.visitor, "ads_sharing") {
 			t.Fatalf("person %d: the visitor's old id allows what the person withdrew", i)
 		}
+	}
+}
+
+// byPhone is the one customer holding phone.
+func (e *env) byPhone(phone string) string {
+	e.t.Helper()
+	code, body := e.do(call{method: "GET", path: "/v1/customers?phone=" + strings.NewReplacer("+", "%2B", " ", "").Replace(phone), role: "owner"})
+	var found struct{ Data []struct{ ID string } }
+	_ = json.Unmarshal([]byte(body), &found)
+	if code != 200 || len(found.Data) != 1 {
+		e.t.Fatalf("look-up by phone: got %d %s", code, body)
+	}
+	return found.Data[0].ID
+}
+
+// object records an objection to fraud_prevention, a legitimate-interest purpose every
+// customer is allowed until they object.
+func (e *env) object(id string) {
+	e.t.Helper()
+	if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
+		body: `{"kind":"objection","purpose":"fraud_prevention","granted":false,"source":"api"}`}); code != 201 {
+		e.t.Fatalf("objection: got %d %s", code, body)
+	}
+}
+
+// TestStitchingCarriesRefusalsWithinABatch: merges a batch makes among customers it creates
+// or merges twice still carry every refusal to where the merged ids are answered.
+func TestStitchingCarriesRefusalsWithinABatch(t *testing.T) { stitchingWithinABatch(t, "") }
+
+func TestStitchingCarriesRefusalsWithinABatchPostgres(t *testing.T) {
+	stitchingWithinABatch(t, pgtest.URL(t))
+}
+
+func stitchingWithinABatch(t *testing.T, db string) {
+	e := newEnv(t, db)
+	// A visitor who objected is stitched into a customer the same batch creates.
+	e.mustTrack("/v1/identify", `{"anonymousId":"anon-e","traits":{"phone":"+44 7400 500001"}}`)
+	visitor := e.byPhone("+44 7400 500001")
+	e.object(visitor)
+	e.mustTrack("/v1/batch", `{"batch":[
+	  {"type":"identify","messageId":"n1","userId":"u-new","anonymousId":"anon-new","traits":{"email":"new.person@example.com"}},
+	  {"type":"identify","messageId":"n2","userId":"u-new","anonymousId":"anon-e"}]}`)
+	winner := e.customerOf("new.person@example.com")
+	if root, _, err := e.app.Store.Ingest().CustomerTree(context.Background(), visitor); err != nil || root != winner {
+		t.Fatalf("not stitched into the new customer: root %s, %v", root, err)
+	}
+	if allowed(e, winner, "fraud_prevention") || allowed(e, visitor, "fraud_prevention") {
+		t.Fatal("an objection was lost when its customer was stitched into one created by the same batch")
+	}
+
+	// B is merged into A and A into C by one batch: B's objection reaches C, and A keeps
+	// it should the merge into C be undone.
+	e.mustTrack("/v1/identify", `{"anonymousId":"anon-a","traits":{"email":"a.person@example.com"}}`)
+	e.mustTrack("/v1/identify", `{"anonymousId":"anon-b","traits":{"phone":"+44 7400 500002"}}`)
+	e.mustTrack("/v1/identify", `{"userId":"u-c","traits":{"phone":"+44 7400 500003"}}`)
+	a, b, c := e.customerOf("a.person@example.com"), e.byPhone("+44 7400 500002"), e.byPhone("+44 7400 500003")
+	e.object(b)
+	e.mustTrack("/v1/batch", `{"batch":[
+	  {"type":"identify","messageId":"c1","anonymousId":"anon-b","traits":{"email":"a.person@example.com"}},
+	  {"type":"identify","messageId":"c2","userId":"u-c","traits":{"email":"a.person@example.com"}}]}`)
+	for _, id := range []string{a, b} {
+		if root, _, err := e.app.Store.Ingest().CustomerTree(context.Background(), id); err != nil || root != c {
+			t.Fatalf("chain not made: root of %s is %s, %v", id, root, err)
+		}
+	}
+	if allowed(e, c, "fraud_prevention") || allowed(e, b, "fraud_prevention") || allowed(e, a, "fraud_prevention") {
+		t.Fatal("an objection did not reach the top of a chain of merges made by one batch")
+	}
+	code, body := e.do(call{method: "GET", path: "/v1/customers/" + c + "/merges", role: "owner"})
+	var ms struct {
+		Data []struct {
+			ID       string
+			WinnerID string `json:"winner_id"`
+			LoserID  string `json:"loser_id"`
+		}
+	}
+	_ = json.Unmarshal([]byte(body), &ms)
+	undone := false
+	for _, m := range ms.Data {
+		if m.WinnerID == c && m.LoserID == a {
+			if code, body := e.do(call{method: "POST", path: "/v1/merges/" + m.ID + "/undo", role: "admin"}); code != 200 {
+				t.Fatalf("undo: got %d %s", code, body)
+			}
+			undone = true
+		}
+	}
+	if code != 200 || !undone {
+		t.Fatalf("merge of a into c not listed: got %d %s", code, body)
+	}
+	if allowed(e, a, "fraud_prevention") || allowed(e, b, "fraud_prevention") {
+		t.Fatal("after undoing the upper merge, the objection made under the lowest id is lost")
+	}
+}
+
+// TestGPCForMergedCustomer: a Global Privacy Control signal relayed with a merged customer's
+// old id reaches the customer answering for it, even though the merged customer's own ledger
+// already holds the opt-out from before the merge.
+func TestGPCForMergedCustomer(t *testing.T) {
+	e := newEnv(t, "", reviewOnly)
+	e.population(120)
+	a := e.create(`{"first_name":"Margaret","last_name":"Thornbury","birth_date":"1971-05-14","email":"m.thornbury@example.net","address_line1":"14 Orchard Close","city":"Ipswich","postal_code":"IP1 3QT"}`)
+	b := e.create(`{"first_name":"Peggy","last_name":"Thornbury","birth_date":"1971-05-14","email":"peggy.thornbury@example.org","phone":"+44 7400 123123","address_line1":"14 Orchard Close","address_line2":"Flat 2","city":"Ipswich","postal_code":"IP1 3QT"}`)
+	e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing"]}`)
+	grant := func(id string) {
+		t.Helper()
+		if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
+			body: `{"purpose":"ads_sharing","granted":true,"policy_version":"2026-01","source":"api"}`}); code != 201 {
+			t.Fatalf("consent: got %d %s", code, body)
+		}
+	}
+	grant(a)
+	grant(b)
+	// Both browsers relay the signal: each ledger holds the opt-out.
+	e.reason(a, "ads_sharing", gpc)
+	e.reason(b, "ads_sharing", gpc)
+	e.scan()
+	p := pairOf(e.duplicates("pending"), a, b)
+	if p == nil {
+		t.Fatal("pair not proposed")
+	}
+	code, body := e.do(call{method: "POST", path: "/v1/duplicates/" + p.ID + "/merge", role: "admin"})
+	var merged struct{ Duplicate pairView }
+	_ = json.Unmarshal([]byte(body), &merged)
+	if code != 200 {
+		t.Fatalf("merge: got %d %s", code, body)
+	}
+	w, l := a, b
+	if merged.Duplicate.WinnerID == b {
+		w, l = b, a
+	}
+	// The person consents again; then a page relays the signal with the old id.
+	grant(w)
+	if !allowed(e, w, "ads_sharing") {
+		t.Fatal("consent given again not counted")
+	}
+	e.reason(l, "ads_sharing", gpc)
+	if allowed(e, w, "ads_sharing") {
+		t.Fatal("a GPC signal relayed with the merged id was not recorded for the customer answering for it")
+	}
+	if got := e.gpcRecords(l); got["ads_sharing"] != 1 {
+		t.Fatalf("the merged customer's own ledger grew: %v", got)
 	}
 }

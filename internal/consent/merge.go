@@ -30,11 +30,13 @@ type Carry struct {
 	Records []Record
 	// Carried says what undoing the merge restores for each of Records.
 	Carried []Carried
-	// Held is how many records the two customers' ledgers held when the merge was decided.
-	// The merge's transaction locks both customers and checks that they still hold as many,
-	// failing with ErrLedgerChanged otherwise: a withdrawal recorded for the loser between
-	// the decision and the merge would else stay behind in a ledger nothing reads any more.
-	Held int
+	// Versions are the two customers' decision change counters (see Version.Customer), read
+	// before the merge was decided; -1 for a customer not stored (yet). The merge's
+	// transaction locks both customers and checks that the counters have not moved, failing
+	// with ErrLedgerChanged otherwise: a withdrawal recorded for the loser, an address of
+	// theirs put on the suppression list, or a change to their contacts between the decision
+	// and the merge would else be left behind where nothing reads it any more.
+	Versions map[string]int64
 }
 
 // MergeRecords returns the records that make winner, about to absorb loser, no more
@@ -44,7 +46,7 @@ type Carry struct {
 // merge. An opt-out therefore always survives a merge, and a consent only one of the two gave
 // does not stretch to the other's data. Later choices the customer makes on the merged
 // profile count as usual. The records are not stored: the merge stores them in its own
-// transaction, after checking Carry.Held.
+// transaction, after checking Carry.Versions.
 //
 // With onlyRefusals, only choices the loser made count (a withdrawal, objection,
 // restriction, GPC opt-out or suppressed address), not the absence of a consent: identity
@@ -52,10 +54,22 @@ type Carry struct {
 // taking that as a refusal would withdraw every consent of everyone who logs in.
 func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) (Carry, error) {
 	ids := []string{winner, loser}
+	out := Carry{Versions: make(map[string]int64, 2)}
+	// The counters first: whatever changes after them moves them.
+	for _, id := range ids {
+		v, err := s.store.DecisionVersion(ctx, id)
+		if err != nil {
+			return Carry{}, err
+		}
+		out.Versions[id] = v.Customer
+	}
 	led, err := s.readLedger(ctx, ids, "")
 	if err != nil {
 		return Carry{}, err
 	}
+	// A winner not stored yet is one the merging transaction creates: a customer with no
+	// choices, which still takes every refusal it may otherwise go ahead against.
+	led.exist[0] = true
 	ds, err := s.decideAll(ctx, ids, led, s.catalog.Purposes, false)
 	if err != nil {
 		return Carry{}, err
@@ -67,7 +81,6 @@ func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRe
 	now := s.now()
 	inForce, _ := Policies(ps).InForce(now)
 	a, _ := authz.ActorFrom(ctx)
-	out := Carry{Held: led.held[winner] + led.held[loser]}
 	add := func(kind, purpose, restore, reason string) error {
 		r := Record{CustomerID: winner, Kind: kind, Purpose: purpose, Granted: false, PolicyVersion: inForce.Version,
 			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx), Evidence: carriedEvidence(reason)}

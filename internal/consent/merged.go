@@ -34,15 +34,22 @@ func (m *Merged) Unwrap() error {
 	return problem.Conflictf("customer %s was merged into customer %s: use that id", m.ID, m.Into)
 }
 
-// ErrLedgerChanged is what a merge's transaction fails with when the two customers' ledgers
-// no longer hold what the merge decided its carried records on (see Carry.Held): a choice
-// was recorded in between, and the merge must be decided again. Engines wrap it as a
+// ErrLedgerChanged is what a merge's transaction fails with when what the merge decided its
+// carried records on has changed (see Carry.Versions), or a customer it writes for was
+// merged into another meanwhile: the merge must be decided again. Engines wrap it as a
 // Conflict; writers that retry look for it with errors.Is.
 var ErrLedgerChanged = errors.New("consent: a ledger changed while a merge was decided")
 
 // LedgerChanged is ErrLedgerChanged as the Conflict the engines return.
 func LedgerChanged() error {
 	return problem.Wrap(problem.Conflict, ErrLedgerChanged, "a customer's consent changed while the merge was decided; retry")
+}
+
+// merged reports whether err is the store's *Merged answer, which no retry of the same
+// append can change.
+func merged(err error) bool {
+	var m *Merged
+	return errors.As(err, &m)
 }
 
 // maxMergeDepth bounds how many merge links are followed: merges only ever link a customer to
@@ -74,8 +81,6 @@ type ledger struct {
 	exist []bool
 	// records are each answering customer's records.
 	records [][]*Record
-	// held counts the records read of each customer, asked for or answering.
-	held map[string]int
 }
 
 // readLedger reads the decision inputs of ids (see Store.DecisionRecords), following the
@@ -86,7 +91,7 @@ func (s *Service) readLedger(ctx context.Context, ids []string, purpose string) 
 	if err != nil {
 		return nil, err
 	}
-	l := &ledger{answer: ids, exist: make([]bool, len(ids)), records: make([][]*Record, len(ids)), held: map[string]int{}}
+	l := &ledger{answer: ids, exist: make([]bool, len(ids)), records: make([][]*Record, len(ids))}
 	parent := map[string]string{}
 	var read map[string]bool
 	for depth := 0; len(into) > 0; depth++ {
@@ -135,7 +140,6 @@ func (s *Service) readLedger(ctx context.Context, ids []string, purpose string) 
 	byCustomer := make(map[string][]*Record, len(l.answer))
 	for i := range recs {
 		byCustomer[recs[i].CustomerID] = append(byCustomer[recs[i].CustomerID], &recs[i])
-		l.held[recs[i].CustomerID]++
 	}
 	for j, id := range l.answer {
 		l.exist[j] = exist[id]

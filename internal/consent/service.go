@@ -304,7 +304,7 @@ func (s *Service) record(ctx context.Context, a authz.Actor, customerID string, 
 			return Record{}, err
 		}
 		err = s.store.AppendConsent(ctx, ap)
-		if problem.Is(err, problem.Conflict) && ap.Expect != nil && attempt < 3 {
+		if problem.Is(err, problem.Conflict) && !merged(err) && ap.Expect != nil && attempt < 3 {
 			continue // the ledger changed while the opt-out was decided: decide again
 		}
 		if err != nil {
@@ -841,7 +841,7 @@ func (s *Service) applyGPC(ctx context.Context, customerID string, ev EvidenceIn
 			return 0, err
 		}
 		err = s.store.AppendConsent(ctx, *ap)
-		if problem.Is(err, problem.Conflict) && attempt < 3 {
+		if problem.Is(err, problem.Conflict) && !merged(err) && attempt < 3 {
 			continue // another request changed the ledger first: decide again on the new state
 		}
 		if problem.Is(err, problem.NotFound) {
@@ -899,12 +899,17 @@ func (s *Service) gpcAppend(ctx context.Context, customerID string, isNew bool, 
 	}
 	latest := map[string]*Record{}
 	if !isNew {
-		exist, _, recs, err := s.store.DecisionRecords(ctx, []string{customerID}, "")
-		if err != nil || !exist[customerID] {
+		l, err := s.readLedger(ctx, []string{customerID}, "")
+		if err != nil || !l.exist[0] {
 			return nil, err
 		}
-		for i := range recs {
-			if r := &recs[i]; r.Kind == KindConsent && (latest[r.Purpose] == nil || r.Seq > latest[r.Purpose].Seq) {
+		if top := l.answer[0]; top != customerID {
+			// Weighed against the ledger that decides: the merged customer's own may hold an
+			// opt-out the customer at the top does not.
+			return nil, &Merged{ID: customerID, Into: top}
+		}
+		for _, r := range l.records[0] {
+			if r.Kind == KindConsent && (latest[r.Purpose] == nil || r.Seq > latest[r.Purpose].Seq) {
 				latest[r.Purpose] = r
 			}
 		}

@@ -131,12 +131,12 @@ type MergeWrite struct {
 	WinnerPrev int64
 	Undo       UndoState
 	Consents   []consent.Record
-	// Held is how many consent records the two customers held when the records carried were
-	// decided (see consent.Carry).
-	Held    int
-	Auto    bool
-	By      string
-	Entries []audit.Entry
+	// Versions are the two customers' decision change counters read before the records
+	// carried were decided (see consent.Carry).
+	Versions map[string]int64
+	Auto     bool
+	By       string
+	Entries  []audit.Entry
 }
 
 // UnmergeWrite is one undo, stored in one transaction.
@@ -182,8 +182,8 @@ type Store interface {
 	// MergePair stores a merge and deletes the other pending pairs of the loser: Conflict if
 	// the pair is no longer pending, either customer has been merged into another meanwhile,
 	// or the winner changed since it was read, and a Conflict wrapping
-	// consent.ErrLedgerChanged if the two customers no longer hold w.Held consent records
-	// (both are locked before they are counted).
+	// consent.ErrLedgerChanged if either customer's decision change counter is no longer the
+	// one in w.Versions (both are locked before it is read).
 	MergePair(ctx context.Context, w MergeWrite) error
 	// UnmergePair undoes a pair's merge: NotFound for an unknown merge, Conflict if it was
 	// undone already or the winner changed since it was read.

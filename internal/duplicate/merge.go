@@ -126,7 +126,7 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 	}
 	err = s.store.MergePair(ctx, MergeWrite{PairID: p.ID, Merge: m, Winner: winner, WinnerPrev: prev,
 		Undo:     UndoState{Sealed: sealed, MergedVersion: w.Version, Changed: changed, Carried: carry.Carried},
-		Consents: recsC, Held: carry.Held, Auto: auto, By: a.ID, Entries: entries})
+		Consents: recsC, Versions: carry.Versions, Auto: auto, By: a.ID, Entries: entries})
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}

@@ -18,7 +18,11 @@ func (st *txState) flush(ctx context.Context, events []EventRow, orders []OrderC
 	if err := st.createCustomers(ctx); err != nil {
 		return err
 	}
-	if err := st.writeLinks(ctx); err != nil {
+	carries, err := st.guardLedgers(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.writeLinks(ctx, carries); err != nil {
 		return err
 	}
 	if err := st.recordSignals(ctx); err != nil {
@@ -137,7 +141,7 @@ func (st *txState) updateCustomers(ctx context.Context) ([]audit.Entry, error) {
 
 // writeLinks stores the identities the batch linked and the merges it made; a merge's winner
 // takes over the loser's opt-outs in the same transaction, so no merge ever loses one.
-func (st *txState) writeLinks(ctx context.Context) error {
+func (st *txState) writeLinks(ctx context.Context, carries []carry) error {
 	rows, err := st.identityRows(ctx)
 	if err != nil {
 		return err
@@ -158,7 +162,7 @@ func (st *txState) writeLinks(ctx context.Context) error {
 	if err := st.tx.AddMerges(ctx, st.merges); err != nil {
 		return err
 	}
-	return st.carryRefusals(ctx)
+	return st.carryRefusals(ctx, carries)
 }
 
 // writeActivity stores the batch's events, order changes and the counts of what
@@ -245,33 +249,80 @@ func (st *txState) recordSignals(ctx context.Context) error {
 	return st.tx.AppendConsents(ctx, as)
 }
 
-// carryRefusals gives the winner of each merge of the batch the loser's opt-outs. Decisions
-// are read as committed before this batch, so a customer created in it has none to carry
-// and none to lose. The two customers are then locked and their ledgers counted: a choice
-// recorded since the decision was read fails the transaction with ErrLedgerChanged, and
-// the store runs it again (see Store.IngestTx), so the merge never leaves a withdrawal
-// behind in the loser's ledger.
-func (st *txState) carryRefusals(ctx context.Context) error {
-	carries := make([]consent.Carry, len(st.merges))
+// carry is the refusals one loser's ledger calls for in one of the customers above it.
+type carry struct {
+	winner, loser string
+	consent.Carry
+}
+
+// guardLedgers decides, before the batch writes its merges and consent records, what each
+// merge carries, and makes sure the decisions and the customers written for stay true until
+// the transaction ends:
+//   - each loser's refusals go to every customer above it in the batch's merges (B merged
+//     into A, then A into C: B's go to A and to C), so that undoing either merge still
+//     leaves them where the merged ids are answered;
+//   - the stored customers of the merges and of the consent signals are then locked and
+//     read again: if a choice, a suppression or a contact change moved one's decision
+//     counter since the decision was read, or one was merged into another customer since the
+//     batch resolved it, the transaction fails with ErrLedgerChanged and the store runs it
+//     again, reading what committed. Customers the batch creates are seen by nobody else.
+func (st *txState) guardLedgers(ctx context.Context) ([]carry, error) {
+	if len(st.merges) == 0 && len(st.signals) == 0 {
+		return nil, nil
+	}
+	created := make(map[string]bool, len(st.created))
+	for _, r := range st.created {
+		created[r.ID] = true
+	}
+	var carries []carry
+	for _, m := range st.merges {
+		w := m.Winner
+		for depth := 0; w != "" && depth <= len(st.merges); depth++ {
+			c, err := st.s.merger.MergeRecords(ctx, w, m.Loser, true)
+			if err != nil {
+				return nil, err
+			}
+			carries = append(carries, carry{winner: w, loser: m.Loser, Carry: c})
+			w = st.roots[w]
+		}
+	}
 	var ids []string
-	for i, m := range st.merges {
-		c, err := st.s.merger.MergeRecords(ctx, m.Winner, m.Loser, true)
-		if err != nil {
-			return err
-		}
-		carries[i] = c
-		ids = append(ids, m.Winner, m.Loser)
+	for _, c := range carries {
+		ids = append(ids, c.winner, c.loser)
 	}
-	// Counted before any carried record is added, as the decisions were read.
-	held, err := st.tx.LedgerHeld(ctx, ids)
+	for _, sig := range st.signals {
+		ids = append(ids, st.rootOf(sig.CustomerID))
+	}
+	stored := ids[:0:0]
+	for _, id := range ids {
+		if !created[id] {
+			stored = append(stored, id)
+		}
+	}
+	if len(stored) == 0 {
+		return carries, nil
+	}
+	locked, err := st.tx.LockCustomers(ctx, stored)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for i, m := range st.merges {
-		if held[m.Winner]+held[m.Loser] != carries[i].Held {
-			return consent.LedgerChanged()
+	for _, id := range stored {
+		if l, ok := locked[id]; !ok || l.Into != "" {
+			return nil, consent.LedgerChanged() // erased or merged meanwhile
 		}
 	}
+	for _, c := range carries {
+		for id, v := range c.Versions {
+			if !created[id] && locked[id].Version != v {
+				return nil, consent.LedgerChanged()
+			}
+		}
+	}
+	return carries, nil
+}
+
+// carryRefusals appends the refusals guardLedgers decided, with their audit entries.
+func (st *txState) carryRefusals(ctx context.Context, carries []carry) error {
 	for _, c := range carries {
 		if len(c.Records) == 0 {
 			continue

@@ -122,10 +122,11 @@ type Tx interface {
 	// ProposePairs adds pending pairs to the duplicate review queue (decision
 	// PairSharedIdentifier); a pair the queue already holds, in any state, is left alone.
 	ProposePairs(ctx context.Context, ps []Proposal) error
-	// LedgerHeld locks the customers (where the engine locks rows, in id order) and returns
-	// how many consent records each holds; customers holding none are absent. Appends lock
-	// the customer first, so the counts stay true until the transaction ends.
-	LedgerHeld(ctx context.Context, customerIDs []string) (map[string]int, error)
+	// LockCustomers locks the stored customers among ids (where the engine locks rows, in id
+	// order) and returns each one's decision change counter and merge link, read once the
+	// lock is held: consent appends lock their customer first, so neither changes until the
+	// transaction ends. Customers not stored are absent.
+	LockCustomers(ctx context.Context, ids []string) (map[string]Locked, error)
 	// AddConsentRecords appends ledger records of customers the transaction has checked.
 	AddConsentRecords(ctx context.Context, recs []consent.Record) error
 	// AppendConsents stores ledger appends of customers the transaction holds (created in it
@@ -148,6 +149,14 @@ type Tx interface {
 	// Activities is Activity of several trees at once, trees[i] read for parts[i]; no
 	// customer may be in two of them.
 	Activities(ctx context.Context, trees [][]string, parts []ActivityParts, complaints, social []string, socialSince time.Time) ([]Activity, error)
+}
+
+// Locked is what Tx.LockCustomers reads of a customer it locked.
+type Locked struct {
+	// Version is the customer's decision change counter (see consent.Version).
+	Version int64
+	// Into is the customer it has been merged into, if any.
+	Into string
 }
 
 // Store is what ingest needs from an engine.

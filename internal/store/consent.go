@@ -269,31 +269,50 @@ func (db *core) refuseMerged(ctx context.Context, tx *sql.Tx, ids []string) erro
 	}
 }
 
-// ledgerHeld locks the customers (on PostgreSQL, in id order, so that two merges lock alike)
-// and counts each one's consent records inside tx; customers holding none are absent.
-// Appends lock their customer before writing, so the counts hold until tx ends.
-func (db *core) ledgerHeld(ctx context.Context, tx *sql.Tx, ids []string) (map[string]int, error) {
+// lockedCustomer is what lockCustomers reads of a customer it locked.
+type lockedCustomer struct {
+	version int64
+	into    string
+}
+
+// lockCustomers locks the customers (on PostgreSQL, in id order; a transaction that locked
+// some of them earlier in another order may meet a deadlock, which PostgreSQL breaks and the
+// retry runs again) and reads each one's decision change counter and then, by a statement of
+// its own, its merge link: on PostgreSQL each statement sees what committed before it began,
+// so the link read is the one the lock now holds still. Customers not stored are absent.
+func (db *core) lockCustomers(ctx context.Context, tx *sql.Tx, ids []string) (map[string]lockedCustomer, error) {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	if db.d.ForUpdate != "" {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM customers WHERE id IN (`+placeholders(1, len(ids))+`) ORDER BY id`+db.d.ForUpdate, anyArgs(ids)...)
-		if _, err := collect(db, rows, err, func(r rowScanner) (id string, err error) { return id, r.Scan(&id) }); err != nil {
+	out := make(map[string]lockedCustomer, len(ids))
+	for from := 0; from < len(ids); from += 500 {
+		part := ids[from:min(from+500, len(ids))]
+		rows, err := tx.QueryContext(ctx, `SELECT id, decision_seq FROM customers WHERE id IN (`+placeholders(1, len(part))+`) ORDER BY id`+db.d.ForUpdate, anyArgs(part)...)
+		type counter struct {
+			id      string
+			version int64
+		}
+		counters, err := collect(db, rows, err, func(r rowScanner) (c counter, err error) {
+			err = r.Scan(&c.id, &c.version)
+			return c, err
+		})
+		if err != nil {
 			return nil, err
 		}
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT customer_id, COUNT(*) FROM consent_records WHERE customer_id IN (`+placeholders(1, len(ids))+`) GROUP BY customer_id`, anyArgs(ids)...)
-	type held struct {
-		id string
-		n  int
-	}
-	counts, err := collect(db, rows, err, func(r rowScanner) (h held, err error) { return h, r.Scan(&h.id, &h.n) })
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]int, len(counts))
-	for _, h := range counts {
-		out[h.id] = h.n
+		for _, c := range counters {
+			out[c.id] = lockedCustomer{version: c.version}
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT customer_id, merged_into FROM customer_links WHERE customer_id IN (`+placeholders(1, len(part))+`)`, anyArgs(part)...)
+		links, err := collect(db, rows, err, func(r rowScanner) (l [2]string, err error) { return l, r.Scan(&l[0], &l[1]) })
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range links {
+			if c, ok := out[l[0]]; ok {
+				c.into = l[1]
+				out[l[0]] = c
+			}
+		}
 	}
 	return out, nil
 }

@@ -328,22 +328,23 @@ func (db *Duplicates) MergePair(ctx context.Context, w duplicate.MergeWrite) err
 		if state != duplicate.Pending {
 			return problem.Conflictf("duplicate is %s, not pending", state)
 		}
-		for _, id := range []string{w.Merge.Winner, w.Merge.Loser} {
-			var into string
-			err := tx.QueryRowContext(ctx, `SELECT merged_into FROM customer_links WHERE customer_id = $1`, id).Scan(&into)
-			if err == nil {
-				return problem.Conflictf("a customer of this duplicate has been merged into another customer meanwhile")
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
-		held, err := db.ledgerHeld(ctx, tx, []string{w.Merge.Winner, w.Merge.Loser})
+		// Both customers locked first, so that the links and counters read are the ones
+		// that hold until the merge commits.
+		locked, err := db.lockCustomers(ctx, tx, []string{w.Merge.Winner, w.Merge.Loser})
 		if err != nil {
 			return err
 		}
-		if held[w.Merge.Winner]+held[w.Merge.Loser] != w.Held {
-			return consent.LedgerChanged()
+		for _, id := range []string{w.Merge.Winner, w.Merge.Loser} {
+			l, ok := locked[id]
+			if !ok {
+				return problem.Conflictf("a customer of this duplicate no longer exists")
+			}
+			if l.into != "" {
+				return problem.Conflictf("a customer of this duplicate has been merged into another customer meanwhile")
+			}
+			if v, ok := w.Versions[id]; !ok || v != l.version {
+				return consent.LedgerChanged()
+			}
 		}
 		if w.Winner != nil {
 			if err := db.updateCustomerTx(ctx, tx, w.Winner, w.WinnerPrev); err != nil {

@@ -685,9 +685,17 @@ func (t *ingestTx) AddConsentRecords(ctx context.Context, recs []consent.Record)
 	return insertRecords(ctx, t.tx, recs)
 }
 
-// LedgerHeld implements ingest.Tx.
-func (t *ingestTx) LedgerHeld(ctx context.Context, customerIDs []string) (map[string]int, error) {
-	return t.db.ledgerHeld(ctx, t.tx, customerIDs)
+// LockCustomers implements ingest.Tx.
+func (t *ingestTx) LockCustomers(ctx context.Context, ids []string) (map[string]ingest.Locked, error) {
+	locked, err := t.db.lockCustomers(ctx, t.tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]ingest.Locked, len(locked))
+	for id, l := range locked {
+		out[id] = ingest.Locked{Version: l.version, Into: l.into}
+	}
+	return out, nil
 }
 
 func (t *ingestTx) AddMerges(ctx context.Context, ms []ingest.Merge) error {

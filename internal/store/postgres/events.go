@@ -16,12 +16,17 @@ const monthsAhead = 2
 
 // ensurePartitions creates the events partitions of the current month and the next ones (see
 // migration 0028); it is what the purge job runs first, and what a node runs when it starts.
+// The months it made are remembered, so that an ingest transaction storing their events
+// never needs a second connection for them (see eventMonths).
 func ensurePartitions(ctx context.Context, db *sql.DB, now time.Time) error {
 	from := monthStart(now)
 	to := from.AddDate(0, monthsAhead+1, 0)
 	_, err := db.ExecContext(ctx, `SELECT steward_event_partitions($1, $2)`, from.UnixMicro(), to.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("events partitions: %w", err)
+	}
+	for m := from; m.Before(to); m = m.AddDate(0, 1, 0) {
+		madeMonths.Store(monthKey{db, m.UnixMicro()}, struct{}{})
 	}
 	return nil
 }

@@ -61,6 +61,8 @@ func Open(ctx context.Context, url string, opts Options) (*store.Engine, error) 
 	read.SetMaxIdleConns(readConns)
 	ms, err := Migrations()
 	if err != nil {
+		db.Close()
+		read.Close()
 		return nil, err
 	}
 	// The exclusive table lock makes nodes that start together apply each migration once; it
