@@ -151,7 +151,9 @@ func duplicatesReview(t *testing.T, db string) {
 	}
 	// Evidence is levels and weights only: no value of either customer.
 	_, body := e.do(call{method: "GET", path: "/v1/duplicates", role: "admin"})
-	for _, leak := range []string{"Thornbury", "thornbury", "Peggy", "1971", "7400 1", "Orchard", "example.org"} {
+	// The birth year is looked for as a date: "1971" alone also turns up in the
+	// microseconds of a timestamp.
+	for _, leak := range []string{"Thornbury", "thornbury", "Peggy", "1971-05", "05/1971", "7400 1", "Orchard", "example.org"} {
 		if strings.Contains(body, leak) {
 			t.Fatalf("duplicate list leaks %q: %s", leak, body)
 		}

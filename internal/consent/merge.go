@@ -54,15 +54,12 @@ type Carry struct {
 // taking that as a refusal would withdraw every consent of everyone who logs in.
 func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) (Carry, error) {
 	ids := []string{winner, loser}
-	out := Carry{Versions: make(map[string]int64, 2)}
 	// The counters first: whatever changes after them moves them.
-	for _, id := range ids {
-		v, err := s.store.DecisionVersion(ctx, id)
-		if err != nil {
-			return Carry{}, err
-		}
-		out.Versions[id] = v.Customer
+	versions, err := s.DecisionVersions(ctx, ids)
+	if err != nil {
+		return Carry{}, err
 	}
+	out := Carry{Versions: versions}
 	led, err := s.readLedger(ctx, ids, "")
 	if err != nil {
 		return Carry{}, err
@@ -156,6 +153,21 @@ func (s *Service) UnmergeRecords(ctx context.Context, winner string, carried []C
 			return nil, err
 		}
 		out = append(out, r)
+	}
+	return out, nil
+}
+
+// DecisionVersions returns the customers' decision change counters (see Version.Customer) as
+// committed, -1 for a customer not stored: a writer that decides from the ledger as
+// committed compares them with what it reads under its locks.
+func (s *Service) DecisionVersions(ctx context.Context, ids []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(ids))
+	for _, id := range ids {
+		v, err := s.store.DecisionVersion(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = v.Customer
 	}
 	return out, nil
 }

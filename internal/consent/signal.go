@@ -58,8 +58,10 @@ type Signal struct {
 // A choice the ledger already holds (the newest record says the same, under the same version
 // for a grant) records nothing, because consent managers repeat the visitor's choices on every
 // message. Decisions are read as committed: a customer the caller creates in its transaction
-// has none yet. Needs an authenticated caller (the write key relays the visitor's choice).
-func (s *Service) SignalRecords(ctx context.Context, signals []Signal) ([]Append, error) {
+// has none yet. pending are records the caller's transaction writes before these (refusals a
+// merge carries), which count as the newest of their kind and purpose. Needs an
+// authenticated caller (the write key relays the visitor's choice).
+func (s *Service) SignalRecords(ctx context.Context, signals []Signal, pending ...Record) ([]Append, error) {
 	a, ok := authz.ActorFrom(ctx)
 	if !ok {
 		return nil, problem.New(problem.Unauthenticated, "authentication required")
@@ -92,6 +94,11 @@ func (s *Service) SignalRecords(ctx context.Context, signals []Signal) ([]Append
 		k := latestKey(r.CustomerID, r.Kind, r.Purpose)
 		if cur := b.latest[k]; cur == nil || r.Seq > cur.Seq {
 			b.latest[k] = r
+		}
+	}
+	for i := range pending {
+		if r := &pending[i]; r.Kind != KindRestriction {
+			b.latest[latestKey(r.CustomerID, r.Kind, r.Purpose)] = r
 		}
 	}
 	for _, sig := range signals {

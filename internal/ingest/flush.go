@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -225,7 +226,7 @@ func (st *txState) recordSignals(ctx context.Context) error {
 	if err := st.eventContacts(ctx); err != nil {
 		return err
 	}
-	as, err := st.s.ledger.SignalRecords(ctx, st.signals)
+	as, err := st.s.ledger.SignalRecords(ctx, st.signals, st.carried...)
 	if err != nil || len(as) == 0 {
 		return err
 	}
@@ -290,9 +291,20 @@ func (st *txState) guardLedgers(ctx context.Context) ([]carry, error) {
 	for _, c := range carries {
 		ids = append(ids, c.winner, c.loser)
 	}
+	// The signals' records are decided after the lock, from the ledger as committed: their
+	// customers' counters are read now, so that a change made by a writer that shares this
+	// transaction without having committed (SQLite's group commit) is noticed.
+	var signalIDs []string
 	for _, sig := range st.signals {
-		ids = append(ids, st.rootOf(sig.CustomerID))
+		if id := st.rootOf(sig.CustomerID); !created[id] && !slices.Contains(signalIDs, id) {
+			signalIDs = append(signalIDs, id)
+		}
 	}
+	signalled, err := st.s.ledger.DecisionVersions(ctx, signalIDs)
+	if err != nil {
+		return nil, err
+	}
+	ids = append(ids, signalIDs...)
 	stored := ids[:0:0]
 	for _, id := range ids {
 		if !created[id] {
@@ -318,6 +330,11 @@ func (st *txState) guardLedgers(ctx context.Context) ([]carry, error) {
 			}
 		}
 	}
+	for id, v := range signalled {
+		if locked[id].Version != v {
+			return nil, consent.LedgerChanged()
+		}
+	}
 	return carries, nil
 }
 
@@ -330,6 +347,7 @@ func (st *txState) carryRefusals(ctx context.Context, carries []carry) error {
 		if err := st.tx.AddConsentRecords(ctx, c.Records); err != nil {
 			return err
 		}
+		st.carried = append(st.carried, c.Records...)
 		for i := range c.Records {
 			st.entries = append(st.entries, st.s.merger.RecordEntry(ctx, &c.Records[i]))
 		}

@@ -52,7 +52,9 @@ type Keys interface {
 // message is a duplicate and carries no signal, and a failure stores neither. The signals are
 // also kept, sealed, on the events themselves as evidence.
 type ConsentRecorder interface {
-	SignalRecords(ctx context.Context, signals []consent.Signal) ([]consent.Append, error)
+	SignalRecords(ctx context.Context, signals []consent.Signal, pending ...consent.Record) ([]consent.Append, error)
+	// DecisionVersions returns the customers' decision change counters as committed.
+	DecisionVersions(ctx context.Context, ids []string) (map[string]int64, error)
 	// RecordOptOut records the Global Privacy Control signal a read relays (see
 	// consent.WithGPC) for the customer it reads, once the read is allowed.
 	RecordOptOut(ctx context.Context, customerID string) error
@@ -663,6 +665,8 @@ type txState struct {
 	abandoned int
 	// signals are the consent signals of the batch's new messages, recorded by flush.
 	signals []consent.Signal
+	// carried are the refusals the batch's merges carry, written before the signals' records.
+	carried []consent.Record
 	// figureRoots are the customers whose derived figures the batch changes (see
 	// deriveFigures).
 	figureRoots []figureRoot

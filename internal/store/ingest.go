@@ -97,6 +97,11 @@ func (db *Ingest) IngestTx(ctx context.Context, fn func(ctx context.Context, tx 
 		if problem.Is(err, problem.Conflict) && (db.writer == nil || errors.Is(err, consent.ErrLedgerChanged)) && attempt < 5 {
 			continue
 		}
+		if errors.Is(err, consent.ErrLedgerChanged) {
+			// Customers this busy are the client's to retry a moment later, as from a busy
+			// database: nothing was stored.
+			return problem.Wrap(problem.Unavailable, err, "customers of this batch kept changing while it was stored; retry")
+		}
 		return err
 	}
 }

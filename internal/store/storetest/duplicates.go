@@ -206,8 +206,13 @@ func testDuplicates(t *testing.T, db *store.Engine) {
 		t.Fatalf("a merged-away customer is still a candidate: %v", cands)
 	}
 	// Another merge involving the loser is refused while the first holds.
-	wantKind(t, db.Duplicates().MergePair(ctx, duplicate.MergeWrite{PairID: p34.ID, Merge: ingest.Merge{ID: newID(), Winner: id(3), Loser: id(2), Reason: "x", CreatedAt: now},
-		WinnerPrev: 1, By: "x"}), problem.Conflict)
+	v2, _ := db.Consents().DecisionVersion(ctx, id(2))
+	v3, _ := db.Consents().DecisionVersion(ctx, id(3))
+	err = db.Duplicates().MergePair(ctx, duplicate.MergeWrite{PairID: p34.ID, Merge: ingest.Merge{ID: newID(), Winner: id(3), Loser: id(2), Reason: "x", CreatedAt: now},
+		WinnerPrev: 1, By: "x", Versions: map[string]int64{id(2): v2.Customer, id(3): v3.Customer}})
+	if !problem.Is(err, problem.Conflict) || errors.Is(err, consent.ErrLedgerChanged) {
+		t.Fatalf("merge of a customer merged meanwhile: got %v, want it refused as merged", err)
+	}
 
 	restored, _ := db.Customers().GetCustomer(ctx, id(1))
 	delete(restored.Sealed, "last_name")
