@@ -26,8 +26,7 @@ func TestMergedCustomerAnsweredByWinnerPostgres(t *testing.T) {
 func mergedAnsweredByWinner(t *testing.T, db string) {
 	e := newEnv(t, db, reviewOnly)
 	e.population(120)
-	a := e.create(`{"first_name":"Margaret","last_name":"Thornbury","birth_date":"1971-05-14","email":"m.thornbury@example.net","address_line1":"14 Orchard Close","city":"Ipswich","postal_code":"IP1 3QT"}`)
-	b := e.create(`{"first_name":"Peggy","last_name":"Thornbury","birth_date":"1971-05-14","email":"peggy.thornbury@example.org","phone":"+44 7400 123123","address_line1":"14 Orchard Close","address_line2":"Flat 2","city":"Ipswich","postal_code":"IP1 3QT"}`)
+	a, b := e.likelyDuplicates()
 	e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing","marketing_email"]}`)
 	choose := func(id string, granted bool) string {
 		t.Helper()
@@ -49,21 +48,7 @@ func mergedAnsweredByWinner(t *testing.T, db string) {
 		t.Fatal("consent not given")
 	}
 
-	e.scan()
-	p := pairOf(e.duplicates("pending"), a, b)
-	if p == nil {
-		t.Fatal("pair not proposed")
-	}
-	code, body := e.do(call{method: "POST", path: "/v1/duplicates/" + p.ID + "/merge", role: "admin"})
-	var merged struct{ Duplicate pairView }
-	_ = json.Unmarshal([]byte(body), &merged)
-	if code != 200 || merged.Duplicate.MergeID == "" {
-		t.Fatalf("merge: got %d %s", code, body)
-	}
-	w, l := a, b
-	if merged.Duplicate.WinnerID == b {
-		w, l = b, a
-	}
+	w, l, mergeID := e.mergeDuplicates(a, b)
 
 	// The winner withdraws: asked by the old id, the answer is the winner's, at once.
 	choose(w, false)
@@ -99,7 +84,7 @@ func mergedAnsweredByWinner(t *testing.T, db string) {
 	if got := bulk(); !strings.Contains(got, `"allowed":[]`) {
 		t.Fatalf("bulk check after the withdrawal under the old id: got %s", got)
 	}
-	_, body = e.do(call{method: "GET", path: "/v1/customers/" + l + "/consents", role: "owner"})
+	_, body := e.do(call{method: "GET", path: "/v1/customers/" + l + "/consents", role: "owner"})
 	var hist struct{ History []struct{ Purpose string } }
 	if err := json.Unmarshal([]byte(body), &hist); err != nil || len(hist.History) != 1 {
 		t.Fatalf("the merged customer's own ledger grew after the merge: %s", body)
@@ -107,7 +92,7 @@ func mergedAnsweredByWinner(t *testing.T, db string) {
 
 	// Undone, each answers for itself again: the loser from its own ledger, which still
 	// holds its consent; the winner from its own, withdrawn.
-	if code, body := e.do(call{method: "POST", path: "/v1/merges/" + merged.Duplicate.MergeID + "/undo", role: "admin"}); code != 200 {
+	if code, body := e.do(call{method: "POST", path: "/v1/merges/" + mergeID + "/undo", role: "admin"}); code != 200 {
 		t.Fatalf("undo: got %d %s", code, body)
 	}
 	if !allowed(e, l, "ads_sharing") || allowed(e, w, "ads_sharing") {
@@ -282,8 +267,7 @@ func stitchingWithinABatch(t *testing.T, db string) {
 func TestGPCForMergedCustomer(t *testing.T) {
 	e := newEnv(t, "", reviewOnly)
 	e.population(120)
-	a := e.create(`{"first_name":"Margaret","last_name":"Thornbury","birth_date":"1971-05-14","email":"m.thornbury@example.net","address_line1":"14 Orchard Close","city":"Ipswich","postal_code":"IP1 3QT"}`)
-	b := e.create(`{"first_name":"Peggy","last_name":"Thornbury","birth_date":"1971-05-14","email":"peggy.thornbury@example.org","phone":"+44 7400 123123","address_line1":"14 Orchard Close","address_line2":"Flat 2","city":"Ipswich","postal_code":"IP1 3QT"}`)
+	a, b := e.likelyDuplicates()
 	e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing"]}`)
 	grant := func(id string) {
 		t.Helper()
@@ -297,21 +281,7 @@ func TestGPCForMergedCustomer(t *testing.T) {
 	// Both browsers relay the signal: each ledger holds the opt-out.
 	e.reason(a, "ads_sharing", gpc)
 	e.reason(b, "ads_sharing", gpc)
-	e.scan()
-	p := pairOf(e.duplicates("pending"), a, b)
-	if p == nil {
-		t.Fatal("pair not proposed")
-	}
-	code, body := e.do(call{method: "POST", path: "/v1/duplicates/" + p.ID + "/merge", role: "admin"})
-	var merged struct{ Duplicate pairView }
-	_ = json.Unmarshal([]byte(body), &merged)
-	if code != 200 {
-		t.Fatalf("merge: got %d %s", code, body)
-	}
-	w, l := a, b
-	if merged.Duplicate.WinnerID == b {
-		w, l = b, a
-	}
+	w, l, _ := e.mergeDuplicates(a, b)
 	// The person consents again; then a page relays the signal with the old id.
 	grant(w)
 	if !allowed(e, w, "ads_sharing") {
@@ -324,4 +294,32 @@ func TestGPCForMergedCustomer(t *testing.T) {
 	if got := e.gpcRecords(l); got["ads_sharing"] != 1 {
 		t.Fatalf("the merged customer's own ledger grew: %v", got)
 	}
+}
+
+// likelyDuplicates creates two profiles of one person that a scan proposes as a pair.
+func (e *env) likelyDuplicates() (string, string) {
+	e.t.Helper()
+	return e.create(`{"first_name":"Margaret","last_name":"Thornbury","birth_date":"1971-05-14","email":"m.thornbury@example.net","address_line1":"14 Orchard Close","city":"Ipswich","postal_code":"IP1 3QT"}`),
+		e.create(`{"first_name":"Peggy","last_name":"Thornbury","birth_date":"1971-05-14","email":"peggy.thornbury@example.org","phone":"+44 7400 123123","address_line1":"14 Orchard Close","address_line2":"Flat 2","city":"Ipswich","postal_code":"IP1 3QT"}`)
+}
+
+// mergeDuplicates scans, merges the pair of a and b through the review API and returns the
+// winner, the loser and the merge.
+func (e *env) mergeDuplicates(a, b string) (winner, loser, mergeID string) {
+	e.t.Helper()
+	e.scan()
+	p := pairOf(e.duplicates("pending"), a, b)
+	if p == nil {
+		e.t.Fatal("pair not proposed")
+	}
+	code, body := e.do(call{method: "POST", path: "/v1/duplicates/" + p.ID + "/merge", role: "admin"})
+	var merged struct{ Duplicate pairView }
+	_ = json.Unmarshal([]byte(body), &merged)
+	if code != 200 || merged.Duplicate.MergeID == "" {
+		e.t.Fatalf("merge: got %d %s", code, body)
+	}
+	if merged.Duplicate.WinnerID == b {
+		return b, a, merged.Duplicate.MergeID
+	}
+	return a, b, merged.Duplicate.MergeID
 }
