@@ -2,6 +2,8 @@ package consent
 
 import (
 	"context"
+	"sort"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
@@ -169,6 +171,57 @@ func (s *Service) DecisionVersions(ctx context.Context, ids []string) (map[strin
 		}
 		out[id] = v.Customer
 	}
+	return out, nil
+}
+
+// UnmergeRefusals returns the records that give loser, standing on its own again once the
+// merge into winner made at since is undone, the refusals winner's ledger received while the
+// two were one customer: for every kind and purpose whose newest record in winner's ledger is
+// a refusal made since then (not one a merge carried in), and whose newest in loser's own
+// ledger is not a refusal already. Whose choice it was is not known — it may have come by
+// loser's id, or be why the merge is undone — so both keep it. Consents given meanwhile stay
+// with winner alone. The records are ready to store (source merge, an event's name kept as
+// evidence) with the undo.
+func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, since time.Time) ([]Record, error) {
+	_, _, recs, err := s.store.DecisionRecords(ctx, []string{winner, loser}, "")
+	if err != nil {
+		return nil, err
+	}
+	type key struct{ customer, kind, purpose string }
+	newest := map[key]*Record{}
+	for i := range recs {
+		r := &recs[i]
+		k := key{r.CustomerID, r.Kind, r.Purpose}
+		if cur := newest[k]; cur == nil || r.Seq > cur.Seq {
+			newest[k] = r
+		}
+	}
+	ps, err := s.store.Policies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	inForce, _ := Policies(ps).InForce(now)
+	a, _ := authz.ActorFrom(ctx)
+	var out []Record
+	for k, r := range newest {
+		if k.customer != winner || r.Granted || r.Source == SourceMerge || r.At.Before(since) {
+			continue
+		}
+		if own := newest[key{loser, k.kind, k.purpose}]; own != nil && !own.Granted {
+			continue
+		}
+		c := Record{CustomerID: loser, Kind: r.Kind, Purpose: r.Purpose, Granted: false, PolicyVersion: inForce.Version,
+			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
+		if eventRefusal(r) {
+			c.Evidence.FormID = r.Evidence.FormID
+		}
+		if err := s.seal(&c, ps); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Kind+out[i].Purpose < out[j].Kind+out[j].Purpose })
 	return out, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
@@ -140,8 +141,9 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 
 // Undo undoes a merge. A merge made for a duplicate pair also gives the winner back the
 // values it had before (every field the merge changed and nobody has changed since) and the
-// consents the merge withdrew (unless the customer has chosen again since); the pair is then
-// marked undone and never proposed again. Any other merge (identity stitching) is undone
+// consents the merge withdrew (unless the customer has chosen again since); refusals made
+// while the two were merged are kept by both (see consent.Service.UnmergeRefusals). The pair
+// is then marked undone and never proposed again. Any other merge (identity stitching) is undone
 // by the ingest service. Returns NotFound for an unknown merge, Conflict for one undone
 // already.
 func (s *Service) Undo(ctx context.Context, mergeID string) (ingest.Merge, error) {
@@ -218,6 +220,20 @@ func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.
 	if err != nil {
 		return ingest.Merge{}, err
 	}
+	// The refusals made while the two were one customer stay with both.
+	loserID := p.CustomerA
+	if loserID == winnerID {
+		loserID = p.CustomerB
+	}
+	since := time.Time{}
+	if p.DecidedAt != nil {
+		since = *p.DecidedAt
+	}
+	kept, err := s.consents.UnmergeRefusals(ctx, winnerID, loserID, since)
+	if err != nil {
+		return ingest.Merge{}, err
+	}
+	recs = append(recs, kept...)
 	m, err := s.store.UnmergePair(ctx, UnmergeWrite{PairID: p.ID, MergeID: mergeID, Winner: restored, WinnerPrev: prev, Consents: recs,
 		At: s.now(), By: by, Entries: func(m ingest.Merge) []audit.Entry {
 			e := audit.New(ctx, ingest.ActionUnmerge, m.Winner, fields, "")

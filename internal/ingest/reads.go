@@ -11,6 +11,7 @@ import (
 
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/ident"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/vault"
@@ -311,7 +312,8 @@ func (s *Service) Merges(ctx context.Context, customerID string) ([]Merge, error
 const ActionMergesRead = "merges.read"
 
 // Unmerge undoes a merge: the loser becomes a customer of its own again, with its
-// identifiers and events, which never moved. Returns NotFound for an unknown merge and
+// identifiers and events, which never moved, and the refusals the winner's ledger received
+// while they were merged (see consent.Service.UnmergeRefusals). Returns NotFound for an unknown merge and
 // Conflict for one already undone.
 func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
 	if _, err := authz.Require(ctx, s.catalog, "customers.write"); err != nil {
@@ -320,10 +322,23 @@ func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
 	if !ident.Valid(mergeID) {
 		return Merge{}, problem.InvalidField("id", "is not a valid merge id")
 	}
+	// The refusals made while the two were one customer stay with both.
+	var kept []consent.Record
 	m, err := s.store.UndoMerge(ctx, mergeID, s.now(), func(m Merge) []audit.Entry {
 		e := audit.New(ctx, ActionUnmerge, m.Winner, nil, "")
 		e.Target = "customer:" + m.Loser + " merge:" + m.ID
-		return []audit.Entry{e}
+		entries := []audit.Entry{e}
+		for i := range kept {
+			entries = append(entries, s.merger.RecordEntry(ctx, &kept[i]))
+		}
+		return entries
+	}, func(m Merge) ([]consent.Record, error) {
+		if s.merger == nil {
+			return nil, nil
+		}
+		var err error
+		kept, err = s.merger.UnmergeRefusals(ctx, m.Winner, m.Loser, m.CreatedAt)
+		return kept, err
 	})
 	if err != nil {
 		return m, err

@@ -64,6 +64,8 @@ type ConsentRecorder interface {
 type ConsentMerger interface {
 	MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) (consent.Carry, error)
 	RecordEntry(ctx context.Context, r *consent.Record) audit.Entry
+	// UnmergeRefusals computes the refusals an undone merge leaves with the loser too.
+	UnmergeRefusals(ctx context.Context, winner, loser string, since time.Time) ([]consent.Record, error)
 }
 
 // Config tunes collection.

@@ -179,7 +179,9 @@ type Store interface {
 	ListMerges(ctx context.Context, customerIDs []string) ([]Merge, error)
 	// UndoMerge marks a merge undone and removes its link, with the audit entries. Returns
 	// NotFound for an unknown merge and Conflict for one already undone.
-	UndoMerge(ctx context.Context, id string, at time.Time, entries func(Merge) []audit.Entry) (Merge, error)
+	// records, when not nil, gives the consent records stored with the undo, computed from
+	// the merge once it is read (see consent.Service.UnmergeRefusals).
+	UndoMerge(ctx context.Context, id string, at time.Time, entries func(Merge) []audit.Entry, records func(Merge) ([]consent.Record, error)) (Merge, error)
 	// Drops returns the write key's counters of dropped input.
 	Drops(ctx context.Context, keyID string) (map[string]int64, error)
 	// ListOrders returns the orders of the given customers with their refunds, newest first.

@@ -1042,7 +1042,8 @@ func (db *Ingest) ListMerges(ctx context.Context, ids []string) ([]ingest.Merge,
 }
 
 // UndoMerge implements ingest.Store.
-func (db *Ingest) UndoMerge(ctx context.Context, id string, at time.Time, entries func(ingest.Merge) []audit.Entry) (ingest.Merge, error) {
+func (db *Ingest) UndoMerge(ctx context.Context, id string, at time.Time, entries func(ingest.Merge) []audit.Entry,
+	records func(ingest.Merge) ([]consent.Record, error)) (ingest.Merge, error) {
 	var m ingest.Merge
 	var ch changes
 	err := db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
@@ -1051,6 +1052,15 @@ func (db *Ingest) UndoMerge(ctx context.Context, id string, at time.Time, entrie
 			return err
 		}
 		ch.add(m.Winner, m.Loser)
+		if records != nil {
+			recs, err := records(m)
+			if err != nil {
+				return err
+			}
+			if err := insertRecords(ctx, tx, recs); err != nil {
+				return err
+			}
+		}
 		return db.appendAudit(ctx, tx, entries(m))
 	})
 	return m, err

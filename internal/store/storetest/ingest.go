@@ -302,16 +302,16 @@ func testIngestIdentities(t *testing.T, db *store.Engine) {
 	}
 	before := auditCount(t, db)
 	undoAt := now.Add(time.Minute)
-	undone, err := db.Ingest().UndoMerge(ctx, m1.ID, undoAt, func(m ingest.Merge) []audit.Entry { return []audit.Entry{entry(ingest.ActionUnmerge, m.Winner)} })
+	undone, err := db.Ingest().UndoMerge(ctx, m1.ID, undoAt, func(m ingest.Merge) []audit.Entry { return []audit.Entry{entry(ingest.ActionUnmerge, m.Winner)} }, nil)
 	if err != nil || undone.UndoneAt == nil || !undone.UndoneAt.Equal(undoAt) {
 		t.Fatalf("undo: got %+v %v", undone, err)
 	}
 	if auditCount(t, db) != before+1 {
 		t.Fatal("the undo wrote no audit entry")
 	}
-	_, err = db.Ingest().UndoMerge(ctx, m1.ID, undoAt, func(ingest.Merge) []audit.Entry { return nil })
+	_, err = db.Ingest().UndoMerge(ctx, m1.ID, undoAt, func(ingest.Merge) []audit.Entry { return nil }, nil)
 	wantKind(t, err, problem.Conflict)
-	_, err = db.Ingest().UndoMerge(ctx, id(999), undoAt, func(ingest.Merge) []audit.Entry { return nil })
+	_, err = db.Ingest().UndoMerge(ctx, id(999), undoAt, func(ingest.Merge) []audit.Entry { return nil }, nil)
 	wantKind(t, err, problem.NotFound)
 	if root, tree, err := db.Ingest().CustomerTree(ctx, c2); err != nil || root != c2 || len(tree) != 1 {
 		t.Fatalf("after undo: got %s %v %v, want c2 on its own", root, tree, err)

@@ -143,7 +143,7 @@ func testMergedReads(t *testing.T, db *store.Engine) {
 	if got := list(db.Customers().ListCustomers); len(got) != 3 {
 		t.Fatalf("full listing: got %v, want all three", got)
 	}
-	if _, err := db.Ingest().UndoMerge(ctx, m.ID, now.Add(time.Minute), func(ingest.Merge) []audit.Entry { return nil }); err != nil {
+	if _, err := db.Ingest().UndoMerge(ctx, m.ID, now.Add(time.Minute), func(ingest.Merge) []audit.Entry { return nil }, nil); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := db.Customers().GetCustomer(ctx, id(2)); r.MergedInto != "" {
