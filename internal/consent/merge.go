@@ -163,13 +163,17 @@ func (s *Service) UnmergeRecords(ctx context.Context, winner string, carried []C
 // committed, -1 for a customer not stored: a writer that decides from the ledger as
 // committed compares them with what it reads under its locks.
 func (s *Service) DecisionVersions(ctx context.Context, ids []string) (map[string]int64, error) {
-	out := make(map[string]int64, len(ids))
+	if len(ids) == 0 {
+		return map[string]int64{}, nil
+	}
+	out, err := s.store.DecisionCounters(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
-		v, err := s.store.DecisionVersion(ctx, id)
-		if err != nil {
-			return nil, err
+		if _, ok := out[id]; !ok {
+			out[id] = -1
 		}
-		out[id] = v.Customer
 	}
 	return out, nil
 }

@@ -43,6 +43,9 @@ type Store interface {
 	// one round trip: what tells a cached decision input whether it is still current. Merging
 	// a customer and undoing the merge move its counter.
 	DecisionVersion(ctx context.Context, customerID string) (Version, error)
+	// DecisionCounters returns the change counters of the stored customers among ids, in a
+	// few batched queries; customers not stored are absent.
+	DecisionCounters(ctx context.Context, ids []string) (map[string]int64, error)
 	// AddSuppressions stores entries and their audit entries in one transaction.
 	AddSuppressions(ctx context.Context, entries []Suppression, audit []audit.Entry) error
 	// HasSuppressions reports whether any suppression entry names purpose.

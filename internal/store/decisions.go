@@ -55,6 +55,31 @@ func (db *Consents) DecisionVersion(ctx context.Context, customerID string) (con
 	return v, nil
 }
 
+// DecisionCounters implements consent.Store, a batch of ids per query.
+func (db *Consents) DecisionCounters(ctx context.Context, ids []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(ids))
+	err := batches(ids, nil, func(args []any) error {
+		rows, err := db.queryMany(ctx, len(ids), `SELECT c.id, c.decision_seq FROM customers c WHERE c.id IN (`+db.idList(1)+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var v int64
+			if err := rows.Scan(&id, &v); err != nil {
+				return err
+			}
+			out[id] = v
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	return out, nil
+}
+
 // suppressionHolders returns the customers whose email or phone has the blind-index token of
 // one of entries: those whose decisions the entries may change.
 func (db *core) suppressionHolders(ctx context.Context, tx *sql.Tx, entries []consent.Suppression) ([]string, error) {

@@ -343,6 +343,11 @@ func testDecisionVersions(t *testing.T, db *store.Engine) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The batched read says the same.
+		counters, err := db.Consents().DecisionCounters(ctx, []string{customerID, id(404)})
+		if got, ok := counters[customerID]; err != nil || len(counters) > 1 || ok != (v.Customer >= 0) || ok && got != v.Customer {
+			t.Fatalf("counters of %s: got %v, %v; want %d", customerID, counters, err, v.Customer)
+		}
 		return v
 	}
 	if v := version(id(3)); v.Customer != -1 || v.Policies != 0 {
