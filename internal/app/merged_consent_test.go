@@ -341,3 +341,45 @@ func (e *env) mergeDuplicates(a, b string) (winner, loser, mergeID string) {
 	}
 	return a, b, merged.Duplicate.MergeID
 }
+
+// TestUndoLowerMergeKeepsRefusals: B merged into A, then A into D; a withdrawal sent to B's
+// id is recorded for D. Undoing the lower merge, or both in either order, leaves it with B.
+func TestUndoLowerMergeKeepsRefusals(t *testing.T) {
+	for _, order := range []string{"lower first", "upper first"} {
+		t.Run(order, func(t *testing.T) {
+			e := newEnv(t, "", reviewOnly)
+			e.population(120)
+			d := e.create(`{"first_name":"Margaret","last_name":"Thornbury","birth_date":"1971-05-14","email":"maggie.t@example.net","address_line1":"14 Orchard Close","city":"Ipswich","postal_code":"IP1 3QT"}`)
+			a, b := e.likelyDuplicates()
+			e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing"]}`)
+			choose := func(id string, granted bool) {
+				t.Helper()
+				if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
+					body: fmt.Sprintf(`{"purpose":"ads_sharing","granted":%v,"policy_version":"2026-01","source":"api"}`, granted)}); code != 201 {
+					t.Fatalf("consent for %s: got %d %s", id, code, body)
+				}
+			}
+			for _, id := range []string{a, b, d} {
+				choose(id, true)
+			}
+			w1, l1, m1 := e.mergeDuplicates(a, b)
+			_, _, m2 := e.mergeDuplicates(w1, d)
+			choose(l1, false)
+			undo := func(m string) {
+				t.Helper()
+				if code, body := e.do(call{method: "POST", path: "/v1/merges/" + m + "/undo", role: "admin"}); code != 200 {
+					t.Fatalf("undo: got %d %s", code, body)
+				}
+			}
+			if order == "lower first" {
+				undo(m1)
+			} else {
+				undo(m2)
+				undo(m1)
+			}
+			if allowed(e, l1, "ads_sharing") {
+				t.Fatal("the customer whose id sent the withdrawal is allowed again after the undo")
+			}
+		})
+	}
+}

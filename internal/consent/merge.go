@@ -8,6 +8,7 @@ import (
 	"github.com/stewardhq/steward/internal/audit"
 	"github.com/stewardhq/steward/internal/authz"
 	"github.com/stewardhq/steward/internal/catalog"
+	"github.com/stewardhq/steward/internal/problem"
 )
 
 // SourceMerge marks records the ledger writes itself when two customers are merged as one
@@ -178,26 +179,45 @@ func (s *Service) DecisionVersions(ctx context.Context, ids []string) (map[strin
 	return out, nil
 }
 
-// UnmergeRefusals returns the records that give loser, standing on its own again once the
-// merge into winner made at since is undone, the refusals winner's ledger received while the
-// two were one customer: for every kind and purpose whose newest record in winner's ledger is
-// a refusal made since then (not one a merge carried in), and whose newest in loser's own
-// ledger is not a refusal already. Whose choice it was is not known — it may have come by
-// loser's id, or be why the merge is undone — so both keep it. Consents given meanwhile stay
-// with winner alone. The records are ready to store (source merge, an event's name kept as
-// evidence) with the undo.
+// UnmergeRefusals returns the records that give loser, standing on its own again once its
+// merge into winner made at since is undone, the refusals recorded while it was merged in the
+// ledgers that answered for it then: winner's and those of every customer winner has been
+// merged into since. For every kind and purpose whose newest record there is a refusal made
+// since then, and whose newest in loser's own ledger is not a refusal already, loser gets one
+// too. Whose choice it was is not known — it may have come by loser's id, or be why the merge
+// is undone — so both keep it; consents given meanwhile stay where they are. The records are
+// ready to store (source merge, an unsubscribe's or complaint's event name kept as evidence)
+// with the undo.
 func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, since time.Time) ([]Record, error) {
-	_, _, recs, err := s.store.DecisionRecords(ctx, []string{winner, loser}, "")
-	if err != nil {
-		return nil, err
+	var recs []Record
+	for cur, depth := winner, 0; cur != ""; depth++ {
+		if depth == maxMergeDepth {
+			return nil, problem.New(problem.Internal, "merge links form a cycle")
+		}
+		_, into, rs, err := s.store.DecisionRecords(ctx, []string{cur}, "")
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rs...)
+		cur = into[cur]
 	}
-	type key struct{ customer, kind, purpose string }
+	type key struct{ kind, purpose string }
 	newest := map[key]*Record{}
 	for i := range recs {
 		r := &recs[i]
-		k := key{r.CustomerID, r.Kind, r.Purpose}
-		if cur := newest[k]; cur == nil || r.Seq > cur.Seq {
-			newest[k] = r
+		if cur := newest[key{r.Kind, r.Purpose}]; cur == nil || r.Seq > cur.Seq {
+			newest[key{r.Kind, r.Purpose}] = r
+		}
+	}
+	_, _, own, err := s.store.DecisionRecords(ctx, []string{loser}, "")
+	if err != nil {
+		return nil, err
+	}
+	ownNewest := map[key]*Record{}
+	for i := range own {
+		r := &own[i]
+		if cur := ownNewest[key{r.Kind, r.Purpose}]; cur == nil || r.Seq > cur.Seq {
+			ownNewest[key{r.Kind, r.Purpose}] = r
 		}
 	}
 	ps, err := s.store.Policies(ctx)
@@ -209,10 +229,10 @@ func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, sin
 	a, _ := authz.ActorFrom(ctx)
 	var out []Record
 	for k, r := range newest {
-		if k.customer != winner || r.Granted || r.Source == SourceMerge || r.At.Before(since) {
+		if r.Granted || r.At.Before(since) {
 			continue
 		}
-		if own := newest[key{loser, k.kind, k.purpose}]; own != nil && !own.Granted {
+		if o := ownNewest[k]; o != nil && !o.Granted {
 			continue
 		}
 		c := Record{CustomerID: loser, Kind: r.Kind, Purpose: r.Purpose, Granted: false, PolicyVersion: inForce.Version,
