@@ -57,9 +57,18 @@ func (db *Consents) DecisionVersion(ctx context.Context, customerID string) (con
 
 // DecisionCounters implements consent.Store, a batch of ids per query.
 func (db *Consents) DecisionCounters(ctx context.Context, ids []string) (map[string]int64, error) {
+	out, err := idNumbers(ids, func(args []any) (*sql.Rows, error) {
+		return db.queryMany(ctx, len(ids), `SELECT id, decision_seq FROM `+db.customersByID()+` WHERE id IN (`+db.idList(1)+`)`, args...)
+	})
+	return out, db.translate(err)
+}
+
+// idNumbers reads the rows of (id, number) that query returns for ids, a batch of ids at a
+// time (see batches), into a map.
+func idNumbers(ids []string, query func(args []any) (*sql.Rows, error)) (map[string]int64, error) {
 	out := make(map[string]int64, len(ids))
 	err := batches(ids, nil, func(args []any) error {
-		rows, err := db.queryMany(ctx, len(ids), `SELECT c.id, c.decision_seq FROM customers c WHERE c.id IN (`+db.idList(1)+`)`, args...)
+		rows, err := query(args)
 		if err != nil {
 			return err
 		}
@@ -75,7 +84,7 @@ func (db *Consents) DecisionCounters(ctx context.Context, ids []string) (map[str
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, db.translate(err)
+		return nil, err
 	}
 	return out, nil
 }

@@ -795,22 +795,8 @@ func (db *Customers) ReplaceSearchTokens(ctx context.Context, recs []*customer.R
 	var n int
 	err := db.transact(ctx, nil, &changes{}, func(ctx context.Context, tx *sql.Tx) error {
 		n = 0
-		stored := map[string]int64{}
-		err := batches(ids, nil, func(args []any) error {
-			rows, err := tx.QueryContext(ctx, db.native(`SELECT id, version FROM `+db.customersByID()+` WHERE id IN (`+db.idList(1)+`)`), args...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				var v int64
-				if err := rows.Scan(&id, &v); err != nil {
-					return err
-				}
-				stored[id] = v
-			}
-			return rows.Err()
+		stored, err := idNumbers(ids, func(args []any) (*sql.Rows, error) {
+			return tx.QueryContext(ctx, db.native(`SELECT id, version FROM `+db.customersByID()+` WHERE id IN (`+db.idList(1)+`)`), args...)
 		})
 		if err != nil {
 			return err
