@@ -201,25 +201,11 @@ func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, sin
 		recs = append(recs, rs...)
 		cur = into[cur]
 	}
-	type key struct{ kind, purpose string }
-	newest := map[key]*Record{}
-	for i := range recs {
-		r := &recs[i]
-		if cur := newest[key{r.Kind, r.Purpose}]; cur == nil || r.Seq > cur.Seq {
-			newest[key{r.Kind, r.Purpose}] = r
-		}
-	}
 	_, _, own, err := s.store.DecisionRecords(ctx, []string{loser}, "")
 	if err != nil {
 		return nil, err
 	}
-	ownNewest := map[key]*Record{}
-	for i := range own {
-		r := &own[i]
-		if cur := ownNewest[key{r.Kind, r.Purpose}]; cur == nil || r.Seq > cur.Seq {
-			ownNewest[key{r.Kind, r.Purpose}] = r
-		}
-	}
+	newest, ownNewest := newestOfEach(recs), newestOfEach(own)
 	ps, err := s.store.Policies(ctx)
 	if err != nil {
 		return nil, err
@@ -247,6 +233,22 @@ func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, sin
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Kind+out[i].Purpose < out[j].Kind+out[j].Purpose })
 	return out, nil
+}
+
+// kindPurpose is what a record decides about: its kind and purpose.
+type kindPurpose struct{ kind, purpose string }
+
+// newestOfEach keeps the newest of recs (by ledger order) of each kind and purpose.
+func newestOfEach(recs []Record) map[kindPurpose]*Record {
+	out := map[kindPurpose]*Record{}
+	for i := range recs {
+		r := &recs[i]
+		k := kindPurpose{r.Kind, r.Purpose}
+		if cur := out[k]; cur == nil || r.Seq > cur.Seq {
+			out[k] = r
+		}
+	}
+	return out
 }
 
 // RecordEntry is the audit entry of a record the caller stores itself.
