@@ -21,7 +21,11 @@ import (
 
 // benchBatch is one /v1/batch body of n messages from a population of visitors: most are
 // page views and track events of known visitors, some identify calls.
-func benchBatch(seq, n int) []byte {
+func benchBatch(seq, n int) []byte { return benchBatchFrom(seq, n, 0) }
+
+// benchBatchFrom is benchBatch for another 20,000 visitors, numbered from base on, with
+// message IDs of their own: a warm-up that stores what the timed batches will not meet.
+func benchBatchFrom(seq, n, base int) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"batch":[`)
 	for i := 0; i < n; i++ {
@@ -29,7 +33,10 @@ func benchBatch(seq, n int) []byte {
 			b.WriteByte(',')
 		}
 		k := seq*n + i
-		visitor := (k * 7919) % 20000
+		visitor := base + (k*7919)%20000
+		if base > 0 {
+			k += base * 1000
+		}
 		switch k % 10 {
 		case 0:
 			fmt.Fprintf(&b, `{"type":"identify","messageId":"b-%d","anonymousId":"anon-%d","userId":"user-%d","traits":{"email":"visitor%d@example.com","firstName":"Vera"}}`, k, visitor, visitor, visitor)

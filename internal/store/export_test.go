@@ -5,6 +5,8 @@ var (
 	ExpiredMessagesSQL = expiredMessagesSQL
 	ActivityOrdersSQL  = activityOrdersSQL
 	LastingMicros      = lastingMicros
+	HoldsKindSQL       = holdsKind
+	HasSuppressionsSQL = hasSuppressions
 )
 
 // AccessExtended counts the flushes of access entries that extended a head this process
