@@ -171,8 +171,11 @@ func (db *core) valuesSQL(head string, cols, n int, tail string) string {
 	return db.native(b.String())
 }
 
+// eventColumns are the columns an ingested event fills.
+var eventColumns = []string{"customer_id", "key_id", "type", "name", "category", "at", "received_at", "expires_at", "plain", "sealed"}
+
 func (db *core) eventSQL(n int) string {
-	return db.valuesSQL(`INSERT INTO events (customer_id, key_id, type, name, category, at, received_at, expires_at, plain, sealed)`, 10, n, "")
+	return db.valuesSQL(`INSERT INTO events (`+strings.Join(eventColumns, ", ")+`)`, len(eventColumns), n, "")
 }
 
 func identitiesSQL(n int) string {
@@ -760,16 +763,25 @@ func (t *ingestTx) InsertEvents(ctx context.Context, evs []ingest.EventRow) erro
 			return err
 		}
 	}
+	row := func(e ingest.EventRow) []any {
+		var exp int64
+		if !e.ExpiresAt.IsZero() {
+			exp = micros(e.ExpiresAt)
+		}
+		return []any{e.CustomerID, e.KeyID, e.Type, e.Name, e.Category, micros(e.At), micros(e.ReceivedAt), exp, string(e.Plain), e.Sealed}
+	}
+	if copied, err := t.db.copyRows(ctx, "events", eventColumns, len(evs), func(i int) []any { return row(evs[i]) }); copied || err != nil {
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		return nil
+	}
 	for from, n := 0, 0; from < len(evs); from += n {
 		n = batchRows(len(evs) - from)
 		part := evs[from : from+n]
-		args := make([]any, 0, len(part)*10)
+		args := make([]any, 0, len(part)*len(eventColumns))
 		for _, e := range part {
-			var exp int64
-			if !e.ExpiresAt.IsZero() {
-				exp = micros(e.ExpiresAt)
-			}
-			args = append(args, e.CustomerID, e.KeyID, e.Type, e.Name, e.Category, micros(e.At), micros(e.ReceivedAt), exp, string(e.Plain), e.Sealed)
+			args = append(args, row(e)...)
 		}
 		if _, err := t.exec(ctx, t.db.sized[len(part)].events, args...); err != nil {
 			return fmt.Errorf("insert events: %w", err)

@@ -75,6 +75,11 @@ type Dialect struct {
 	// where one writer runs at a time (SQLite): a large transaction then numbers its lists
 	// itself, and inserts them and their tokens without reading the numbers back.
 	ListsNumbered string
+	// CopyRows, when set, inserts rows into a table over the connection a write transaction
+	// runs on, inside that transaction, by the engine's bulk path (PostgreSQL's COPY); see
+	// core.copyRows. Write transactions then run on a connection of their own, which the
+	// transaction's context carries.
+	CopyRows func(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) error
 }
 
 // core is what every repository shares: the pools, the prepared statements, the write
@@ -499,15 +504,57 @@ func (db *core) retryWith(ctx context.Context, opts *sql.TxOptions, fn TxFunc) e
 }
 
 func (db *core) tryUpdate(ctx context.Context, opts *sql.TxOptions, fn TxFunc) error {
-	tx, err := db.write.BeginTx(ctx, opts)
+	if db.d.CopyRows == nil {
+		tx, err := db.write.BeginTx(ctx, opts)
+		if err != nil {
+			return err
+		}
+		if err := fn(ctx, tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	}
+	conn, err := db.write.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	if err := fn(ctx, tx); err != nil {
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := fn(context.WithValue(ctx, txConnKey{}, conn), tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	return tx.Commit()
+}
+
+// txConnKey carries, in a write transaction's context, the connection it runs on, for the
+// engine's bulk path (Dialect.CopyRows).
+type txConnKey struct{}
+
+// copyMinRows is the fewest rows worth the bulk path: COPY takes two round trips, and up to
+// a statement's worth of rows goes in one (rowBatches).
+const copyMinRows = 65
+
+// copyRows inserts n rows (row(i) giving each one's values for cols) into table by the
+// engine's bulk path, inside the write transaction ctx belongs to, and reports whether it
+// did: where the engine has none, the rows are few, or ctx is not a write transaction's
+// (SQLite's group commit), the caller inserts them by statements. Columns the rows leave
+// out take their defaults, as in an INSERT. On PostgreSQL, COPY of a batch's events cost
+// the database less than their multi-row inserts: it parses and plans nothing per row.
+func (db *core) copyRows(ctx context.Context, table string, cols []string, n int, row func(i int) []any) (bool, error) {
+	conn, ok := ctx.Value(txConnKey{}).(*sql.Conn)
+	if !ok || db.d.CopyRows == nil || n < copyMinRows {
+		return false, nil
+	}
+	rows := make([][]any, n)
+	for i := range rows {
+		rows[i] = row(i)
+	}
+	return true, db.d.CopyRows(ctx, conn, table, cols, rows)
 }
 
 // translate turns driver errors into problem kinds; errors that already have a kind pass.

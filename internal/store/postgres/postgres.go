@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 
 	"github.com/stewardhq/steward/internal/store"
 )
@@ -115,6 +115,7 @@ var Dialect = store.Dialect{
 	IsUnavailable: unavailable,
 	PurgeEvents:   purgeEvents,
 	EventMonths:   eventMonths,
+	CopyRows:      copyRows,
 	Snapshots:     true,
 	PlanEach:      pgx.QueryExecModeExec,
 }
@@ -137,4 +138,12 @@ func unavailable(err error) bool {
 	// shutdown and "cannot connect now"; 25006 a write sent to a read-only server; 53300 too
 	// many connections.
 	return strings.HasPrefix(c, "08") || c == "57P01" || c == "57P02" || c == "57P03" || c == "25006" || c == "53300"
+}
+
+// copyRows implements store.Dialect.CopyRows with COPY over the transaction's connection.
+func copyRows(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) error {
+	return conn.Raw(func(dc any) error {
+		_, err := dc.(*stdlib.Conn).Conn().CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+		return err
+	})
 }

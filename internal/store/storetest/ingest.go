@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -338,6 +339,32 @@ func testIngestEvents(t *testing.T, db *store.Engine) {
 		}
 		return tx.InsertEvents(ctx, evs)
 	})
+	// Many events are stored inside their batch's transaction (on PostgreSQL by COPY): a batch
+	// that fails after storing them leaves none, and one naming a customer nobody holds is
+	// refused whole.
+	for _, tc := range []struct {
+		name     string
+		customer string
+		after    error
+	}{{"a later step fails", c2, errors.New("later step failed")}, {"an unknown customer", id(99), nil}} {
+		err := db.Ingest().IngestTx(ctx, func(ctx context.Context, tx ingest.Tx) error {
+			evs := make([]ingest.EventRow, 200)
+			for i := range evs {
+				evs[i] = ev(c2, "track", "Rolled Back", t0, time.Time{})
+			}
+			evs[150].CustomerID = tc.customer
+			if err := tx.InsertEvents(ctx, evs); err != nil {
+				return err
+			}
+			return tc.after
+		})
+		if err == nil {
+			t.Fatalf("%s: the batch was stored", tc.name)
+		}
+		if left, _ := db.Ingest().ListEvents(ctx, []string{c2}, ingest.EventFilter{Name: "Rolled Back", Limit: 10}); len(left) != 0 {
+			t.Fatalf("%s: %d of the batch's events stayed", tc.name, len(left))
+		}
+	}
 	all, err := db.Ingest().ListEvents(ctx, []string{c1}, ingest.EventFilter{Limit: 10})
 	if err != nil || len(all) != 2 || all[0].Type != "page" || all[0].ID <= all[1].ID {
 		t.Fatalf("events: got %d (%v), want 2 newest first", len(all), err)
