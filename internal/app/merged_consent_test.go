@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -379,6 +380,101 @@ func TestUndoLowerMergeKeepsRefusals(t *testing.T) {
 			}
 			if allowed(e, l1, "ads_sharing") {
 				t.Fatal("the customer whose id sent the withdrawal is allowed again after the undo")
+			}
+		})
+	}
+}
+
+// TestRefusalsStewardCarriesHoldAgainstImports: a withdrawal Steward records for a customer
+// on its own — carried into a merge's winner, or kept by a loser after an undo — puts that
+// customer's address on the suppression list as the customer's own withdrawal would. An
+// imported "yes" for the address, never a fresh opt-in, then does not switch marketing back
+// on. Before, neither the carried nor the kept refusal added an entry, and the next import
+// of a list that still said "yes" did.
+func TestRefusalsStewardCarriesHoldAgainstImports(t *testing.T) { refusalsAgainstImports(t, false) }
+
+func TestRefusalsStewardCarriesHoldAgainstImportsPostgres(t *testing.T) {
+	refusalsAgainstImports(t, true)
+}
+
+func refusalsAgainstImports(t *testing.T, postgres bool) {
+	for _, path := range []string{"carried by the merge", "kept by the undo", "carried by stitching"} {
+		t.Run(path, func(t *testing.T) {
+			db := ""
+			if postgres {
+				db = pgtest.URL(t)
+			}
+			e := newEnv(t, db, reviewOnly)
+			e.population(120)
+			// No phone: an address the merged profile took from the other customer would
+			// be suppressed by any withdrawal of the winner's, and hide what is checked.
+			a := e.create(`{"first_name":"Margaret","last_name":"Thornbury","birth_date":"1971-05-14","email":"m.thornbury@example.net","address_line1":"14 Orchard Close","city":"Ipswich","postal_code":"IP1 3QT"}`)
+			b := e.create(`{"first_name":"Peggy","last_name":"Thornbury","birth_date":"1971-05-14","email":"peggy.thornbury@example.org","address_line1":"14 Orchard Close","address_line2":"Flat 2","city":"Ipswich","postal_code":"IP1 3QT"}`)
+			// a is created first: it wins.
+			e.publish(`{"version":"2026-01","text":"We send a newsletter.","purposes":["marketing_email"]}`)
+			choose := func(id string, granted bool) {
+				t.Helper()
+				if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
+					body: fmt.Sprintf(`{"purpose":"marketing_email","granted":%v,"policy_version":"2026-01","source":"api"}`, granted)}); code != 201 {
+					t.Fatalf("consent for %s: got %d %s", id, code, body)
+				}
+			}
+			choose(a, true)
+			choose(b, true)
+			importYes := func(email string) {
+				t.Helper()
+				q := url.Values{"map": {"E-mail=email"}, "consent": {"Newsletter=marketing_email"}, "policy_version": {"2026-01"}}
+				if code, body := e.upload("owner", q, "E-mail,Newsletter\n"+email+",yes\n"); code != 202 {
+					t.Fatalf("import: got %d %s", code, body)
+				}
+				e.runJobs()
+			}
+			var who, email string
+			switch path {
+			case "carried by stitching":
+				// A visitor known by a phone withdraws, then signs in as a customer known by
+				// an e-mail address: the customer takes the visitor's refusal.
+				e.mustTrack("/v1/identify", `{"userId":"u-imports","traits":{"email":"signed.in@example.com"}}`)
+				e.mustTrack("/v1/identify", `{"anonymousId":"anon-imports","traits":{"phone":"+44 7400 700700"}}`)
+				who, email = e.customerOf("signed.in@example.com"), "signed.in@example.com"
+				visitor := e.byPhone("+44 7400 700700")
+				choose(who, true)
+				choose(visitor, true)
+				choose(visitor, false)
+				e.mustTrack("/v1/identify", `{"userId":"u-imports","anonymousId":"anon-imports"}`)
+			case "carried by the merge":
+				// The loser withdraws before the merge; the winner takes the refusal.
+				choose(b, false)
+				w, _, _ := e.mergeDuplicates(a, b)
+				if w != a {
+					t.Fatalf("winner %s, want %s", w, a)
+				}
+				who, email = a, "m.thornbury@example.net"
+			default:
+				// A withdrawal sent by the loser's id while merged is recorded for the winner;
+				// after the undo the loser keeps it.
+				w, l, mergeID := e.mergeDuplicates(a, b)
+				choose(l, false)
+				if code, body := e.do(call{method: "POST", path: "/v1/merges/" + mergeID + "/undo", role: "admin"}); code != 200 {
+					t.Fatalf("undo: got %d %s", code, body)
+				}
+				if allowed(e, w, "marketing_email") {
+					t.Fatal("the winner lost the withdrawal made while merged")
+				}
+				who, email = l, "peggy.thornbury@example.org"
+			}
+			if allowed(e, who, "marketing_email") {
+				t.Fatal("the refusal was not recorded")
+			}
+			importYes(email)
+			code, body := e.do(call{method: "GET", path: "/v1/customers/" + who + "/permissions/marketing_email", role: "owner"})
+			if code != 200 || !strings.Contains(body, `"allowed":false`) || !strings.Contains(body, `"reason":"suppressed"`) {
+				t.Fatalf("after an imported yes: got %d %s, want refused as suppressed", code, body)
+			}
+			// A fresh opt-in given afterwards still counts.
+			choose(who, true)
+			if !allowed(e, who, "marketing_email") {
+				t.Fatal("a fresh opt-in after the suppression does not count")
 			}
 		})
 	}

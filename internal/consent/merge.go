@@ -31,6 +31,11 @@ type Carry struct {
 	// Records are the refusals to append to the winner's ledger, ready to store (ids and
 	// signed receipts).
 	Records []Record
+	// Suppressions put the current email and phone of the customer taking Records on the
+	// suppression list for each marketing purpose they refuse, as the customer's own
+	// withdrawal or objection would: an imported consent, never fresh, then cannot give the
+	// purpose back (see decide).
+	Suppressions []Suppression
 	// Carried says what undoing the merge restores for each of Records.
 	Carried []Carried
 	// Versions are the two customers' decision change counters (see Version.Customer), read
@@ -86,6 +91,14 @@ func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRe
 			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx), Evidence: carriedEvidence(reason)}
 		if err := s.seal(&r, ps); err != nil {
 			return err
+		}
+		// A refusal the loser made itself holds the winner's addresses too; one that only
+		// says the loser never consented, or that its address is listed (an erased holder's,
+		// perhaps), does not.
+		if ownRefusal(reason) {
+			if err := s.refusalSuppressions(ctx, &out, &r); err != nil {
+				return err
+			}
 		}
 		out.Records = append(out.Records, r)
 		out.Carried = append(out.Carried, Carried{RecordID: r.ID, Kind: kind, Purpose: purpose, PolicyVersion: restore})
@@ -187,33 +200,34 @@ func (s *Service) DecisionVersions(ctx context.Context, ids []string) (map[strin
 // too. Whose choice it was is not known — it may have come by loser's id, or be why the merge
 // is undone — so both keep it; consents given meanwhile stay where they are. The records are
 // ready to store (source merge, an unsubscribe's or complaint's event name kept as evidence)
-// with the undo.
-func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, since time.Time) ([]Record, error) {
+// with the undo; the marketing purposes among them come with the loser's contacts on their
+// suppression lists (Carry.Suppressions), as its own withdrawal would have put them.
+func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, since time.Time) (Carry, error) {
 	var recs []Record
 	for cur, depth := winner, 0; cur != ""; depth++ {
 		if depth == maxMergeDepth {
-			return nil, problem.New(problem.Internal, "merge links form a cycle")
+			return Carry{}, problem.New(problem.Internal, "merge links form a cycle")
 		}
 		_, into, rs, err := s.store.DecisionRecords(ctx, []string{cur}, "")
 		if err != nil {
-			return nil, err
+			return Carry{}, err
 		}
 		recs = append(recs, rs...)
 		cur = into[cur]
 	}
 	_, _, own, err := s.store.DecisionRecords(ctx, []string{loser}, "")
 	if err != nil {
-		return nil, err
+		return Carry{}, err
 	}
 	newest, ownNewest := newestOfEach(recs), newestOfEach(own)
 	ps, err := s.store.Policies(ctx)
 	if err != nil {
-		return nil, err
+		return Carry{}, err
 	}
 	now := s.now()
 	inForce, _ := Policies(ps).InForce(now)
 	a, _ := authz.ActorFrom(ctx)
-	var out []Record
+	var out Carry
 	for k, r := range newest {
 		if r.Granted || r.At.Before(since) {
 			continue
@@ -227,12 +241,39 @@ func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, sin
 			c.Evidence.FormID = r.Evidence.FormID
 		}
 		if err := s.seal(&c, ps); err != nil {
-			return nil, err
+			return Carry{}, err
 		}
-		out = append(out, c)
+		// A refusal made while merged (not one a merge carried in) holds the loser's
+		// addresses too: it may have come by the loser's id.
+		if r.Source != SourceMerge {
+			if err := s.refusalSuppressions(ctx, &out, &c); err != nil {
+				return Carry{}, err
+			}
+		}
+		out.Records = append(out.Records, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Kind+out[i].Purpose < out[j].Kind+out[j].Purpose })
+	sort.Slice(out.Records, func(i, j int) bool {
+		return out.Records[i].Kind+out.Records[i].Purpose < out.Records[j].Kind+out.Records[j].Purpose
+	})
 	return out, nil
+}
+
+// refusalSuppressions adds to c the suppression entries of r, a refusal Steward records for
+// a customer on its own (carried by a merge, kept by an undo): for a marketing purpose, the
+// customer's current email and phone, as its own withdrawal or objection would add (see
+// choiceSuppressions). A customer not stored yet (a winner the merging batch creates) has
+// no contacts to add.
+func (s *Service) refusalSuppressions(ctx context.Context, c *Carry, r *Record) error {
+	p, ok := s.catalog.Purpose(r.Purpose)
+	if !ok {
+		return nil
+	}
+	sup, err := s.choiceSuppressions(ctx, r, p)
+	if err != nil {
+		return err
+	}
+	c.Suppressions = append(c.Suppressions, sup...)
+	return nil
 }
 
 // kindPurpose is what a record decides about: its kind and purpose.
@@ -254,6 +295,12 @@ func newestOfEach(recs []Record) map[kindPurpose]*Record {
 // RecordEntry is the audit entry of a record the caller stores itself.
 func (s *Service) RecordEntry(ctx context.Context, r *Record) audit.Entry {
 	return s.recordEntry(ctx, r)
+}
+
+// ownRefusal reports whether a denial reason is a choice the customer made: a refusal that
+// is not a restriction or a listed address.
+func ownRefusal(reason string) bool {
+	return refusal(reason) && reason != ReasonSuppressed && reason != ReasonRestricted
 }
 
 // refusal reports whether a denial reason is a choice the customer made (or a list their

@@ -131,6 +131,8 @@ type MergeWrite struct {
 	WinnerPrev int64
 	Undo       UndoState
 	Consents   []consent.Record
+	// Suppressions are the entries the refusals carried add (see consent.Carry).
+	Suppressions []consent.Suppression
 	// Versions are the two customers' decision change counters read before the records
 	// carried were decided (see consent.Carry).
 	Versions map[string]int64
@@ -146,9 +148,12 @@ type UnmergeWrite struct {
 	Winner     *customer.Record // nil when nothing is restored
 	WinnerPrev int64
 	Consents   []consent.Record
-	At         time.Time
-	By         string
-	Entries    func(ingest.Merge) []audit.Entry
+	// Suppressions are the entries the refusals the loser keeps add (see
+	// consent.Service.UnmergeRefusals).
+	Suppressions []consent.Suppression
+	At           time.Time
+	By           string
+	Entries      func(ingest.Merge) []audit.Entry
 }
 
 // Store is what duplicate detection needs from an engine.

@@ -323,18 +323,18 @@ func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
 		return Merge{}, problem.InvalidField("id", "is not a valid merge id")
 	}
 	// The refusals made while the two were one customer stay with both.
-	var kept []consent.Record
+	var kept consent.Carry
 	m, err := s.store.UndoMerge(ctx, mergeID, s.now(), func(m Merge) []audit.Entry {
 		e := audit.New(ctx, ActionUnmerge, m.Winner, nil, "")
 		e.Target = "customer:" + m.Loser + " merge:" + m.ID
 		entries := []audit.Entry{e}
-		for i := range kept {
-			entries = append(entries, s.merger.RecordEntry(ctx, &kept[i]))
+		for i := range kept.Records {
+			entries = append(entries, s.merger.RecordEntry(ctx, &kept.Records[i]))
 		}
 		return entries
-	}, func(m Merge) ([]consent.Record, error) {
+	}, func(m Merge) (consent.Carry, error) {
 		if s.merger == nil {
-			return nil, nil
+			return consent.Carry{}, nil
 		}
 		var err error
 		kept, err = s.merger.UnmergeRefusals(ctx, m.Winner, m.Loser, m.CreatedAt)

@@ -65,7 +65,7 @@ type ConsentMerger interface {
 	MergeRecords(ctx context.Context, winner, loser string, onlyRefusals bool) (consent.Carry, error)
 	RecordEntry(ctx context.Context, r *consent.Record) audit.Entry
 	// UnmergeRefusals computes the refusals an undone merge leaves with the loser too.
-	UnmergeRefusals(ctx context.Context, winner, loser string, since time.Time) ([]consent.Record, error)
+	UnmergeRefusals(ctx context.Context, winner, loser string, since time.Time) (consent.Carry, error)
 }
 
 // Config tunes collection.

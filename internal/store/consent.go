@@ -215,10 +215,7 @@ func (db *Consents) AppendConsents(ctx context.Context, as []consent.Append) err
 				return err
 			}
 		}
-		if err := db.insertSuppressions(ctx, tx, sups); err != nil {
-			return err
-		}
-		holders, err := db.suppressionHolders(ctx, tx, sups)
+		holders, err := db.addSuppressions(ctx, tx, sups)
 		if err != nil {
 			return err
 		}
@@ -332,23 +329,11 @@ func (db *Consents) insertConsent(ctx context.Context, tx *sql.Tx, a consent.App
 			return nil, err
 		}
 	}
-	if err := db.insertSuppressions(ctx, tx, a.Suppressions); err != nil {
-		return nil, err
-	}
-	holders, err := db.suppressionHolders(ctx, tx, a.Suppressions)
+	holders, err := db.addSuppressions(ctx, tx, a.Suppressions)
 	if err != nil {
 		return nil, err
 	}
 	return holders, db.appendAudit(ctx, tx, a.Entries)
-}
-
-func (db *Consents) insertSuppressions(ctx context.Context, tx *sql.Tx, entries []consent.Suppression) error {
-	for _, s := range entries {
-		if _, err := tx.ExecContext(ctx, suppressionInsert, hex.EncodeToString(s.Hash), s.Token, s.Field, s.Purpose, s.Source, micros(s.At), s.ActorID); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // errClearEvidence is what a write of a record whose evidence was not sealed fails with.
@@ -558,10 +543,7 @@ func (db *Consents) eventEvidence(ctx context.Context, recs []consent.Record) er
 func (db *Consents) AddSuppressions(ctx context.Context, entries []consent.Suppression, audit []audit.Entry) error {
 	var ch changes
 	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
-		if err := db.insertSuppressions(ctx, tx, entries); err != nil {
-			return err
-		}
-		holders, err := db.suppressionHolders(ctx, tx, entries)
+		holders, err := db.addSuppressions(ctx, tx, entries)
 		if err != nil {
 			return err
 		}

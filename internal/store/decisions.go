@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 
 	"github.com/stewardhq/steward/internal/consent"
 )
@@ -87,6 +88,17 @@ func idNumbers(ids []string, query func(args []any) (*sql.Rows, error)) (map[str
 		return nil, err
 	}
 	return out, nil
+}
+
+// addSuppressions inserts entries into the suppression list inside tx and returns the
+// customers whose current email or phone they match: their decisions changed too.
+func (db *core) addSuppressions(ctx context.Context, tx *sql.Tx, entries []consent.Suppression) ([]string, error) {
+	for _, s := range entries {
+		if _, err := tx.ExecContext(ctx, suppressionInsert, hex.EncodeToString(s.Hash), s.Token, s.Field, s.Purpose, s.Source, micros(s.At), s.ActorID); err != nil {
+			return nil, err
+		}
+	}
+	return db.suppressionHolders(ctx, tx, entries)
 }
 
 // suppressionHolders returns the customers whose email or phone has the blind-index token of

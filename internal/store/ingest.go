@@ -690,11 +690,16 @@ func (t *ingestTx) AddIdentities(ctx context.Context, rows []ingest.IdentityRow)
 }
 
 // AddConsentRecords implements ingest.Tx.
-func (t *ingestTx) AddConsentRecords(ctx context.Context, recs []consent.Record) error {
+func (t *ingestTx) AddConsentRecords(ctx context.Context, recs []consent.Record, sups []consent.Suppression) error {
 	for _, r := range recs {
 		t.changed.add(r.CustomerID)
 	}
-	return insertRecords(ctx, t.tx, recs)
+	if err := insertRecords(ctx, t.tx, recs); err != nil {
+		return err
+	}
+	holders, err := t.db.addSuppressions(ctx, t.tx, sups)
+	t.changed.add(holders...)
+	return err
 }
 
 // LockCustomers implements ingest.Tx.
@@ -1059,7 +1064,7 @@ func (db *Ingest) ListMerges(ctx context.Context, ids []string) ([]ingest.Merge,
 
 // UndoMerge implements ingest.Store.
 func (db *Ingest) UndoMerge(ctx context.Context, id string, at time.Time, entries func(ingest.Merge) []audit.Entry,
-	records func(ingest.Merge) ([]consent.Record, error)) (ingest.Merge, error) {
+	records func(ingest.Merge) (consent.Carry, error)) (ingest.Merge, error) {
 	var m ingest.Merge
 	var ch changes
 	err := db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
@@ -1069,13 +1074,18 @@ func (db *Ingest) UndoMerge(ctx context.Context, id string, at time.Time, entrie
 		}
 		ch.add(m.Winner, m.Loser)
 		if records != nil {
-			recs, err := records(m)
+			kept, err := records(m)
 			if err != nil {
 				return err
 			}
-			if err := insertRecords(ctx, tx, recs); err != nil {
+			if err := insertRecords(ctx, tx, kept.Records); err != nil {
 				return err
 			}
+			holders, err := db.addSuppressions(ctx, tx, kept.Suppressions)
+			if err != nil {
+				return err
+			}
+			ch.add(holders...)
 		}
 		return db.appendAudit(ctx, tx, entries(m))
 	})
@@ -1261,13 +1271,9 @@ func (t *ingestTx) AppendConsents(ctx context.Context, as []consent.Append) erro
 		if err := insertRecords(ctx, t.tx, a.Records); err != nil {
 			return fmt.Errorf("insert consent records: %w", err)
 		}
-		consents := &Consents{t.db.core}
-		if err := consents.insertSuppressions(ctx, t.tx, a.Suppressions); err != nil {
-			return fmt.Errorf("insert suppressions: %w", err)
-		}
-		holders, err := consents.suppressionHolders(ctx, t.tx, a.Suppressions)
+		holders, err := t.db.addSuppressions(ctx, t.tx, a.Suppressions)
 		if err != nil {
-			return err
+			return fmt.Errorf("insert suppressions: %w", err)
 		}
 		t.changed.add(a.CustomerID)
 		t.changed.add(holders...)
