@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stewardhq/steward/internal/consent"
 	"github.com/stewardhq/steward/internal/store/pgtest"
 )
 
@@ -475,6 +476,41 @@ func refusalsAgainstImports(t *testing.T, postgres bool) {
 			choose(who, true)
 			if !allowed(e, who, "marketing_email") {
 				t.Fatal("a fresh opt-in after the suppression does not count")
+			}
+		})
+	}
+}
+
+// TestCarriedOptOutsKeepTheirReason: a GPC opt-out carried into a merge's winner, or kept by
+// the merged-away customer after an undo, still answers gpc_opt_out, not withdrawn: what the
+// person did is what a report of opt-outs of sale and sharing counts.
+func TestCarriedOptOutsKeepTheirReason(t *testing.T) {
+	for _, path := range []string{"carried by the merge", "kept by the undo"} {
+		t.Run(path, func(t *testing.T) {
+			e := newEnv(t, "", reviewOnly)
+			e.population(120)
+			a, b := e.likelyDuplicates() // a is created first: it wins
+			e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing"]}`)
+			for _, id := range []string{a, b} {
+				if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
+					body: `{"purpose":"ads_sharing","granted":true,"policy_version":"2026-01","source":"api"}`}); code != 201 {
+					t.Fatalf("consent: got %d %s", code, body)
+				}
+			}
+			who := a
+			if path == "carried by the merge" {
+				e.reason(b, "ads_sharing", gpc)
+				e.mergeDuplicates(a, b)
+			} else {
+				_, l, mergeID := e.mergeDuplicates(a, b)
+				e.reason(l, "ads_sharing", gpc) // recorded for the winner
+				if code, body := e.do(call{method: "POST", path: "/v1/merges/" + mergeID + "/undo", role: "admin"}); code != 200 {
+					t.Fatalf("undo: got %d %s", code, body)
+				}
+				who = l
+			}
+			if got := e.reason(who, "ads_sharing", nil); got != consent.ReasonGPCOptOut {
+				t.Fatalf("reason %q, want %q", got, consent.ReasonGPCOptOut)
 			}
 		})
 	}

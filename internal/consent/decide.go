@@ -134,9 +134,9 @@ func decide(p catalog.Purpose, ps Policies, f facts, customerID string, now time
 	switch {
 	case c == nil:
 		return deny(ReasonNoConsent, nil)
-	case !c.Granted && c.Source == SourceGPC:
+	case !c.Granted && originalSource(c) == SourceGPC:
 		return deny(ReasonGPCOptOut, c)
-	case !c.Granted && c.Source == SourceRequest && p.GPCOptOut:
+	case !c.Granted && originalSource(c) == SourceRequest && p.GPCOptOut:
 		return deny(ReasonOptedOut, c)
 	case eventRefusal(c):
 		return deny(eventReason(c), c)

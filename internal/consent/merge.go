@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -237,8 +238,11 @@ func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, sin
 		}
 		c := Record{CustomerID: loser, Kind: r.Kind, Purpose: r.Purpose, Granted: false, PolicyVersion: inForce.Version,
 			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)}
-		if eventRefusal(r) {
+		switch src := originalSource(r); {
+		case eventRefusal(r):
 			c.Evidence.FormID = r.Evidence.FormID
+		case src == SourceGPC || src == SourceRequest:
+			c.Evidence.FormID = carriedFrom + src
 		}
 		if err := s.seal(&c, ps); err != nil {
 			return Carry{}, err
@@ -307,21 +311,41 @@ func ownRefusal(reason string) bool {
 // address is on), as opposed to a consent not given or given under an old policy.
 func refusal(reason string) bool {
 	switch reason {
-	case ReasonWithdrawn, ReasonObjected, ReasonRestricted, ReasonGPCOptOut, ReasonSuppressed, ReasonUnsubscribed, ReasonComplained:
+	case ReasonWithdrawn, ReasonObjected, ReasonRestricted, ReasonGPCOptOut, ReasonOptedOut, ReasonSuppressed, ReasonUnsubscribed, ReasonComplained:
 		return true
 	}
 	return false
 }
 
 // carriedEvidence is the evidence of a refusal a merge carries: for an unsubscribe or a spam
-// complaint, the event it came from, so that the merged customer's decision still says what
-// the person did; nothing for any other.
+// complaint, the event it came from; for a GPC opt-out or a request's opt-out of sale or
+// sharing, the source it was recorded with (see originalSource). The merged customer's
+// decision then still says what the person did; nothing for any other.
 func carriedEvidence(reason string) Evidence {
 	switch reason {
 	case ReasonUnsubscribed:
 		return Evidence{FormID: "event:" + eventUnsubscribedName}
 	case ReasonComplained:
 		return Evidence{FormID: "event:" + eventComplaintName}
+	case ReasonGPCOptOut:
+		return Evidence{FormID: carriedFrom + SourceGPC}
+	case ReasonOptedOut:
+		return Evidence{FormID: carriedFrom + SourceRequest}
 	}
 	return Evidence{}
+}
+
+// carriedFrom prefixes, in the evidence of a refusal Steward carried or kept with source
+// merge, the source the refusal was first recorded with.
+const carriedFrom = "carried:"
+
+// originalSource is the source r was first recorded with: for a refusal a merge carried or
+// an undo kept, the one its evidence names (see carriedEvidence), else its own.
+func originalSource(r *Record) string {
+	if r.Source == SourceMerge && !r.Granted {
+		if src, ok := strings.CutPrefix(r.Evidence.FormID, carriedFrom); ok && (src == SourceGPC || src == SourceRequest) {
+			return src
+		}
+	}
+	return r.Source
 }
