@@ -515,3 +515,67 @@ func TestCarriedOptOutsKeepTheirReason(t *testing.T) {
 		})
 	}
 }
+
+// TestWithdrawalDuringUndo withdraws a visitor's consent, by the visitor's id, while the
+// stitch that merged the visitor into a signed-in customer is undone, many times over.
+// Whichever commits first, the visitor refuses afterwards: sent while merged, the withdrawal
+// is recorded for the customer and the undo keeps it for the visitor; sent after, it is the
+// visitor's own. Before undos checked the ledgers' counters under lock, a withdrawal
+// committed between the undo's read and its commit stayed with the customer alone.
+func TestWithdrawalDuringUndo(t *testing.T) { withdrawalDuringUndo(t, "") }
+
+func TestWithdrawalDuringUndoPostgres(t *testing.T) { withdrawalDuringUndo(t, pgtest.URL(t)) }
+
+func withdrawalDuringUndo(t *testing.T, db string) {
+	e := newEnv(t, db)
+	e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing"]}`)
+	const people = 24
+	type person struct{ winner, visitor, merge string }
+	ps := make([]person, people)
+	for i := range ps {
+		p := &ps[i]
+		user, anon := fmt.Sprintf("u-undo-%d", i), fmt.Sprintf("anon-undo-%d", i)
+		email, phone := fmt.Sprintf("undo.%d@example.com", i), fmt.Sprintf("+44 7400 6%05d", i)
+		e.mustTrack("/v1/identify", fmt.Sprintf(`{"userId":%q,"traits":{"email":%q}}`, user, email))
+		e.mustTrack("/v1/identify", fmt.Sprintf(`{"anonymousId":%q,"traits":{"phone":%q}}`, anon, phone))
+		p.winner, p.visitor = e.customerOf(email), e.byPhone(phone)
+		for _, id := range []string{p.winner, p.visitor} {
+			if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
+				body: `{"purpose":"ads_sharing","granted":true,"policy_version":"2026-01","source":"banner"}`}); code != 201 {
+				t.Fatalf("consent: got %d %s", code, body)
+			}
+		}
+		e.mustTrack("/v1/identify", fmt.Sprintf(`{"userId":%q,"anonymousId":%q}`, user, anon))
+		code, body := e.do(call{method: "GET", path: "/v1/customers/" + p.winner + "/merges", role: "owner"})
+		var ms struct{ Data []struct{ ID string } }
+		_ = json.Unmarshal([]byte(body), &ms)
+		if code != 200 || len(ms.Data) != 1 {
+			t.Fatalf("person %d: merges: got %d %s", i, code, body)
+		}
+		p.merge = ms.Data[0].ID
+	}
+	codes := make([][2]int, people)
+	var wg sync.WaitGroup
+	for i := range ps {
+		p := ps[i]
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			codes[i][0], _ = e.do(call{method: "POST", path: "/v1/merges/" + p.merge + "/undo", role: "admin"})
+		}()
+		go func() {
+			defer wg.Done()
+			codes[i][1], _ = e.do(call{method: "POST", path: "/v1/customers/" + p.visitor + "/consents", role: "owner",
+				body: `{"purpose":"ads_sharing","granted":false,"source":"api"}`})
+		}()
+	}
+	wg.Wait()
+	for i, p := range ps {
+		if codes[i] != [2]int{200, 201} {
+			t.Fatalf("person %d: undo and withdrawal answered %v", i, codes[i])
+		}
+		if allowed(e, p.visitor, "ads_sharing") {
+			t.Fatalf("person %d: the visitor is allowed again after withdrawing while the undo was stored", i)
+		}
+	}
+}

@@ -44,7 +44,9 @@ type Carry struct {
 	// transaction locks both customers and checks that the counters have not moved, failing
 	// with ErrLedgerChanged otherwise: a withdrawal recorded for the loser, an address of
 	// theirs put on the suppression list, or a change to their contacts between the decision
-	// and the merge would else be left behind where nothing reads it any more.
+	// and the merge would else be left behind where nothing reads it any more. For an undo
+	// (UnmergeRefusals), the counters of every ledger it read: the winner's, those above
+	// it and the loser's; the undo's transaction checks them the same way.
 	Versions map[string]int64
 }
 
@@ -204,19 +206,32 @@ func (s *Service) DecisionVersions(ctx context.Context, ids []string) (map[strin
 // with the undo; the marketing purposes among them come with the loser's contacts on their
 // suppression lists (Carry.Suppressions), as its own withdrawal would have put them.
 func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, since time.Time) (Carry, error) {
+	// Each ledger's counter is read before the ledger (see Carry.Versions): the undo's
+	// transaction checks them all under lock, so that a refusal recorded meanwhile in any of
+	// them sends the undo back to be decided again rather than staying behind.
+	out := Carry{Versions: map[string]int64{}}
+	read := func(id string) (map[string]string, []Record, error) {
+		v, err := s.DecisionVersions(ctx, []string{id})
+		if err != nil {
+			return nil, nil, err
+		}
+		out.Versions[id] = v[id]
+		_, into, rs, err := s.store.DecisionRecords(ctx, []string{id}, "")
+		return into, rs, err
+	}
 	var recs []Record
 	for cur, depth := winner, 0; cur != ""; depth++ {
 		if depth == maxMergeDepth {
 			return Carry{}, problem.New(problem.Internal, "merge links form a cycle")
 		}
-		_, into, rs, err := s.store.DecisionRecords(ctx, []string{cur}, "")
+		into, rs, err := read(cur)
 		if err != nil {
 			return Carry{}, err
 		}
 		recs = append(recs, rs...)
 		cur = into[cur]
 	}
-	_, _, own, err := s.store.DecisionRecords(ctx, []string{loser}, "")
+	_, own, err := read(loser)
 	if err != nil {
 		return Carry{}, err
 	}
@@ -228,7 +243,6 @@ func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, sin
 	now := s.now()
 	inForce, _ := Policies(ps).InForce(now)
 	a, _ := authz.ActorFrom(ctx)
-	var out Carry
 	for k, r := range newest {
 		if r.Granted || r.At.Before(since) {
 			continue

@@ -45,11 +45,21 @@ func LedgerChanged() error {
 	return problem.Wrap(problem.Conflict, ErrLedgerChanged, "a customer's consent changed while the merge was decided; retry")
 }
 
-// merged reports whether err is the store's *Merged answer, which no retry of the same
-// append can change.
+// ErrUnmerged is what an append redirected from a merged customer (Append.Via) fails with
+// when that customer's merge was undone meanwhile: the choice is decided again for the id it
+// was sent to. Engines wrap it as a Conflict.
+var ErrUnmerged = errors.New("consent: the customer a choice was sent to is no longer merged")
+
+// Unmerged is ErrUnmerged as the Conflict the engines return.
+func Unmerged() error {
+	return problem.Wrap(problem.Conflict, ErrUnmerged, "the customer's merge was undone meanwhile; retry")
+}
+
+// merged reports whether err is the store's *Merged or ErrUnmerged answer, which no retry of
+// the same append can change.
 func merged(err error) bool {
 	var m *Merged
-	return errors.As(err, &m)
+	return errors.As(err, &m) || errors.Is(err, ErrUnmerged)
 }
 
 // maxMergeDepth bounds how many merge links are followed: merges only ever link a customer to
@@ -59,16 +69,38 @@ const maxMergeDepth = 64
 // followMerges runs write for customerID and, while the store answers that the customer has
 // been merged into another, again for the customer that answers for it: the append is built
 // anew for that customer (its id is in the signed receipt, its contacts go on the
-// suppression list) rather than moved.
+// suppression list) rather than moved. The context of a redirected write names the id the
+// choice was sent to (see viaOf, Append.Via); if that id's merge is undone before the write
+// commits, the choice is written for it again from the start.
 func followMerges[T any](ctx context.Context, customerID string, write func(ctx context.Context, id string) (T, error)) (T, error) {
+	sentTo, id := customerID, customerID
 	for depth := 0; ; depth++ {
-		v, err := write(ctx, customerID)
+		wctx := ctx
+		if id != sentTo {
+			wctx = context.WithValue(ctx, viaKey{}, sentTo)
+		}
+		v, err := write(wctx, id)
 		var m *Merged
-		if !errors.As(err, &m) || depth == maxMergeDepth {
+		switch {
+		case depth == maxMergeDepth:
+			return v, err
+		case errors.As(err, &m):
+			id = m.Into
+		case errors.Is(err, ErrUnmerged):
+			id = sentTo
+		default:
 			return v, err
 		}
-		customerID = m.Into
 	}
+}
+
+// viaKey carries, in a write redirected by followMerges, the id the choice was sent to.
+type viaKey struct{}
+
+// viaOf is the id a redirected write's choice was sent to (Append.Via), or "".
+func viaOf(ctx context.Context) string {
+	via, _ := ctx.Value(viaKey{}).(string)
+	return via
 }
 
 // ledger is what decisions read about the ids asked for, each answered for by the customer

@@ -189,6 +189,7 @@ func (s *Service) fulfil(ctx context.Context, a authz.Actor, customerID string, 
 	if err := s.sealAppend(ctx, &ap); err != nil {
 		return Fulfilled{}, err
 	}
+	ap.Via = viaOf(ctx)
 	if err := s.store.AppendConsent(ctx, ap); err != nil {
 		return Fulfilled{}, err
 	}

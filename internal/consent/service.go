@@ -303,6 +303,7 @@ func (s *Service) record(ctx context.Context, a authz.Actor, customerID string, 
 		if err := s.sealAppend(ctx, &ap); err != nil {
 			return Record{}, err
 		}
+		ap.Via = viaOf(ctx)
 		err = s.store.AppendConsent(ctx, ap)
 		if problem.Is(err, problem.Conflict) && !merged(err) && ap.Expect != nil && attempt < 3 {
 			continue // the ledger changed while the opt-out was decided: decide again
@@ -840,6 +841,7 @@ func (s *Service) applyGPC(ctx context.Context, customerID string, ev EvidenceIn
 		if err != nil || ap == nil {
 			return 0, err
 		}
+		ap.Via = viaOf(ctx)
 		err = s.store.AppendConsent(ctx, *ap)
 		if problem.Is(err, problem.Conflict) && !merged(err) && attempt < 3 {
 			continue // another request changed the ledger first: decide again on the new state

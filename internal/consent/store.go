@@ -76,4 +76,10 @@ type Append struct {
 	// none) that the append was decided on; idempotent writers such as GPC use it so that two
 	// requests at once cannot both append.
 	Expect map[string]int64
+	// Via, when set, is the customer the choice was sent to, merged into CustomerID when
+	// the append was decided. The store locks both and stores nothing, failing with
+	// ErrUnmerged, if Via no longer answers to CustomerID: an undo committed meanwhile, which
+	// read CustomerID's ledger before this choice, would otherwise leave it where Via's id
+	// is no longer answered.
+	Via string
 }

@@ -151,9 +151,12 @@ type UnmergeWrite struct {
 	// Suppressions are the entries the refusals the loser keeps add (see
 	// consent.Service.UnmergeRefusals).
 	Suppressions []consent.Suppression
-	At           time.Time
-	By           string
-	Entries      func(ingest.Merge) []audit.Entry
+	// Versions are the decision change counters of the ledgers the kept refusals were read
+	// from, read before them (see consent.Carry.Versions).
+	Versions map[string]int64
+	At       time.Time
+	By       string
+	Entries  func(ingest.Merge) []audit.Entry
 }
 
 // Store is what duplicate detection needs from an engine.

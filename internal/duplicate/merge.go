@@ -216,11 +216,9 @@ func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.
 			restored = w
 		}
 	}
-	recs, err := s.consents.UnmergeRecords(ctx, winnerID, carriedOf(p.Undo))
-	if err != nil {
-		return ingest.Merge{}, err
-	}
-	// The refusals made while the two were one customer stay with both.
+	// The refusals made while the two were one customer stay with both. They are read first:
+	// with them come the ledgers' counters, read before anything of the ledgers, which the
+	// undo's transaction checks (a withdrawal recorded meanwhile sends the undo round again).
 	loserID := p.CustomerA
 	if loserID == winnerID {
 		loserID = p.CustomerB
@@ -233,9 +231,13 @@ func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.
 	if err != nil {
 		return ingest.Merge{}, err
 	}
+	recs, err := s.consents.UnmergeRecords(ctx, winnerID, carriedOf(p.Undo))
+	if err != nil {
+		return ingest.Merge{}, err
+	}
 	recs = append(recs, kept.Records...)
 	m, err := s.store.UnmergePair(ctx, UnmergeWrite{PairID: p.ID, MergeID: mergeID, Winner: restored, WinnerPrev: prev, Consents: recs,
-		Suppressions: kept.Suppressions, At: s.now(), By: by, Entries: func(m ingest.Merge) []audit.Entry {
+		Suppressions: kept.Suppressions, Versions: kept.Versions, At: s.now(), By: by, Entries: func(m ingest.Merge) []audit.Entry {
 			e := audit.New(ctx, ingest.ActionUnmerge, m.Winner, fields, "")
 			e.Target = "customer:" + m.Loser + " merge:" + m.ID + " duplicate:" + p.ID
 			entries := []audit.Entry{e}

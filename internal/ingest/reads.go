@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -322,7 +323,18 @@ func (s *Service) Unmerge(ctx context.Context, mergeID string) (Merge, error) {
 	if !ident.Valid(mergeID) {
 		return Merge{}, problem.InvalidField("id", "is not a valid merge id")
 	}
-	// The refusals made while the two were one customer stay with both.
+	// The refusals made while the two were one customer stay with both. A refusal recorded
+	// in one of the ledgers they are read from, while the undo is stored, sends it round again.
+	for attempt := 0; ; attempt++ {
+		m, err := s.unmerge(ctx, mergeID)
+		if errors.Is(err, consent.ErrLedgerChanged) && attempt < 5 {
+			continue
+		}
+		return m, err
+	}
+}
+
+func (s *Service) unmerge(ctx context.Context, mergeID string) (Merge, error) {
 	var kept consent.Carry
 	m, err := s.store.UndoMerge(ctx, mergeID, s.now(), func(m Merge) []audit.Entry {
 		e := audit.New(ctx, ActionUnmerge, m.Winner, nil, "")

@@ -137,6 +137,20 @@ func (db *Consents) AppendConsent(ctx context.Context, a consent.Append) error {
 // AppendConsent, which a customer write that carries a relayed opt-out also runs in its own
 // transaction (see Customers.CreateCustomerWith).
 func (db *Consents) appendTx(ctx context.Context, tx *sql.Tx, a consent.Append, ch *changes) error {
+	if a.Via != "" && a.Via != a.CustomerID {
+		// Both in id order, as an undo locks them: the undo then either commits first, and
+		// the link is gone here, or waits for this append, and sees its counter moved.
+		if _, err := db.lockCustomers(ctx, tx, []string{a.CustomerID, a.Via}); err != nil {
+			return err
+		}
+		top, err := db.topOf(ctx, tx, a.Via)
+		if err != nil {
+			return err
+		}
+		if top != a.CustomerID {
+			return consent.Unmerged()
+		}
+	}
 	if err := db.lockCustomer(ctx, tx, a.CustomerID); err != nil {
 		return err
 	}
@@ -249,20 +263,29 @@ func (db *core) refuseMerged(ctx context.Context, tx *sql.Tx, ids []string) erro
 	if err != nil || len(links) == 0 {
 		return err
 	}
-	id, top := links[0][0], links[0][1]
+	top, err := db.topOf(ctx, tx, links[0][1])
+	if err != nil {
+		return err
+	}
+	return &consent.Merged{ID: links[0][0], Into: top}
+}
+
+// topOf is the customer at the top of id's merge tree, as tx reads the links: id itself when
+// it is not merged.
+func (db *core) topOf(ctx context.Context, tx *sql.Tx, id string) (string, error) {
 	for depth := 0; ; depth++ {
 		var next string
-		err := tx.QueryRowContext(ctx, linkOf, top).Scan(&next)
+		err := tx.QueryRowContext(ctx, linkOf, id).Scan(&next)
 		if errors.Is(err, sql.ErrNoRows) {
-			return &consent.Merged{ID: id, Into: top}
+			return id, nil
 		}
 		if err != nil {
-			return err
+			return "", err
 		}
 		if depth == 64 {
-			return problem.New(problem.Internal, "merge links form a cycle")
+			return "", problem.New(problem.Internal, "merge links form a cycle")
 		}
-		top = next
+		id = next
 	}
 }
 

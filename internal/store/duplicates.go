@@ -404,7 +404,13 @@ func (db *Duplicates) UnmergePair(ctx context.Context, w duplicate.UnmergeWrite)
 	var ch changes
 	err := db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		if m, err = db.undoMergeTx(ctx, tx, w.MergeID, w.At); err != nil {
+		if m, err = db.lockMerge(ctx, tx, w.MergeID); err != nil {
+			return err
+		}
+		if err := db.checkVersions(ctx, tx, w.Versions); err != nil {
+			return err
+		}
+		if err := db.undoLocked(ctx, tx, &m, w.At); err != nil {
 			return err
 		}
 		ch.add(m.Winner, m.Loser)

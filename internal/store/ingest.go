@@ -1069,15 +1069,23 @@ func (db *Ingest) UndoMerge(ctx context.Context, id string, at time.Time, entrie
 	var ch changes
 	err := db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		if m, err = db.undoMergeTx(ctx, tx, id, at); err != nil {
+		if m, err = db.lockMerge(ctx, tx, id); err != nil {
+			return err
+		}
+		var kept consent.Carry
+		if records != nil {
+			if kept, err = records(m); err != nil {
+				return err
+			}
+			if err := db.checkVersions(ctx, tx, kept.Versions); err != nil {
+				return err
+			}
+		}
+		if err := db.undoLocked(ctx, tx, &m, at); err != nil {
 			return err
 		}
 		ch.add(m.Winner, m.Loser)
 		if records != nil {
-			kept, err := records(m)
-			if err != nil {
-				return err
-			}
 			if err := insertRecords(ctx, tx, kept.Records); err != nil {
 				return err
 			}
@@ -1092,9 +1100,9 @@ func (db *Ingest) UndoMerge(ctx context.Context, id string, at time.Time, entrie
 	return m, err
 }
 
-// undoMergeTx marks a merge undone and removes its link inside tx: NotFound for an unknown
-// merge, Conflict for one already undone.
-func (db *core) undoMergeTx(ctx context.Context, tx *sql.Tx, id string, at time.Time) (ingest.Merge, error) {
+// lockMerge reads a merge still to be undone inside tx, locking it where the engine locks
+// rows: NotFound for an unknown merge, Conflict for one already undone.
+func (db *core) lockMerge(ctx context.Context, tx *sql.Tx, id string) (ingest.Merge, error) {
 	m, err := scanMerge(tx.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM customer_merges WHERE id = $1`+db.d.ForUpdate, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return m, problem.NotFoundf("merge not found")
@@ -1105,22 +1113,49 @@ func (db *core) undoMergeTx(ctx context.Context, tx *sql.Tx, id string, at time.
 	if m.UndoneAt != nil {
 		return m, problem.Conflictf("merge was already undone")
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE customer_merges SET undone_at = $1 WHERE id = $2`, micros(at), id); err != nil {
-		return m, err
+	return m, nil
+}
+
+// checkVersions locks the customers of versions (see consent.Carry.Versions) and fails with
+// consent.ErrLedgerChanged if any counter moved since it was read, or the customer is gone.
+func (db *core) checkVersions(ctx context.Context, tx *sql.Tx, versions map[string]int64) error {
+	if len(versions) == 0 {
+		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM customer_links WHERE customer_id = $1 AND merge_id = $2`, m.Loser, id); err != nil {
-		return m, err
+	ids := make([]string, 0, len(versions))
+	for id := range versions {
+		ids = append(ids, id)
+	}
+	locked, err := db.lockCustomers(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	for id, v := range versions {
+		if l, ok := locked[id]; !ok || l.version != v {
+			return consent.LedgerChanged()
+		}
+	}
+	return nil
+}
+
+// undoLocked marks m, read by lockMerge, undone at at and removes its link inside tx.
+func (db *core) undoLocked(ctx context.Context, tx *sql.Tx, m *ingest.Merge, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE customer_merges SET undone_at = $1 WHERE id = $2`, micros(at), m.ID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM customer_links WHERE customer_id = $1 AND merge_id = $2`, m.Loser, m.ID); err != nil {
+		return err
 	}
 	if err := bumpDecisions(ctx, tx, m.Winner, m.Loser); err != nil {
-		return m, err
+		return err
 	}
 	// What is left of the points the merge brought goes back with the customer.
-	if err := db.transferPoints(ctx, tx, loyalty.Transfer{From: m.Winner, To: m.Loser, Cause: loyalty.CauseUnmerge, Ref: id, Only: m.Loser}); err != nil {
-		return m, err
+	if err := db.transferPoints(ctx, tx, loyalty.Transfer{From: m.Winner, To: m.Loser, Cause: loyalty.CauseUnmerge, Ref: m.ID, Only: m.Loser}); err != nil {
+		return err
 	}
 	t := at
 	m.UndoneAt = &t
-	return m, nil
+	return nil
 }
 
 // Drops implements ingest.Store.

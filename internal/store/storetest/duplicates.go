@@ -214,13 +214,41 @@ func testDuplicates(t *testing.T, db *store.Engine) {
 		t.Fatalf("merge of a customer merged meanwhile: got %v, want it refused as merged", err)
 	}
 
+	// A choice sent to the merged id and decided for the winner is stored while the link
+	// holds (Via), and refused, writing nothing, once the merge is undone.
+	viaRec := consentRecord(id(1), consent.KindConsent, "marketing_email", false, now.Add(time.Second))
+	if err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: id(1), Via: id(2), Records: []consent.Record{viaRec}}); err != nil {
+		t.Fatalf("append for the winner by the merged id: %v", err)
+	}
 	restored, _ := db.Customers().GetCustomer(ctx, id(1))
 	delete(restored.Sealed, "last_name")
 	restored.Version = 3
-	um, err := db.Duplicates().UnmergePair(ctx, duplicate.UnmergeWrite{PairID: p12.ID, MergeID: m.ID, Winner: restored, WinnerPrev: 2, At: now, By: "key:test",
-		Entries: func(m ingest.Merge) []audit.Entry { return []audit.Entry{entry(ingest.ActionUnmerge, m.Winner)} }})
+	// The undo was decided on counters read before that choice: it is refused, writing
+	// nothing, and goes through once decided again.
+	v1, _ := db.Consents().DecisionVersion(ctx, id(1))
+	undo := duplicate.UnmergeWrite{PairID: p12.ID, MergeID: m.ID, Winner: restored, WinnerPrev: 2, At: now, By: "key:test",
+		Versions: map[string]int64{id(1): v1.Customer - 1, id(2): 0},
+		Entries:  func(m ingest.Merge) []audit.Entry { return []audit.Entry{entry(ingest.ActionUnmerge, m.Winner)} }}
+	v2now, _ := db.Consents().DecisionVersion(ctx, id(2))
+	undo.Versions[id(2)] = v2now.Customer
+	if _, err := db.Duplicates().UnmergePair(ctx, undo); !errors.Is(err, consent.ErrLedgerChanged) {
+		t.Fatalf("undo decided before a choice: got %v, want a changed ledger", err)
+	}
+	if root, _, _ := db.Ingest().CustomerTree(ctx, id(2)); root != id(1) {
+		t.Fatal("a refused undo undid the merge")
+	}
+	undo.Versions[id(1)] = v1.Customer
+	um, err := db.Duplicates().UnmergePair(ctx, undo)
 	if err != nil || um.UndoneAt == nil {
 		t.Fatalf("unmerge: got %+v, %v", um, err)
+	}
+	late2 := consentRecord(id(1), consent.KindConsent, "marketing_email", false, now.Add(2*time.Second))
+	if err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: id(1), Via: id(2), Records: []consent.Record{late2}}); !errors.Is(err, consent.ErrUnmerged) ||
+		!problem.Is(err, problem.Conflict) {
+		t.Fatalf("append by an id whose merge was undone: got %v, want it refused as unmerged", err)
+	}
+	if recs, _ := db.Consents().CustomerRecords(ctx, id(1)); len(recs) != 2 {
+		t.Fatalf("winner's records after the refused append: got %d, want the carried one and the choice by the merged id", len(recs))
 	}
 	if _, into, _, err := db.Consents().DecisionRecords(ctx, []string{id(2)}, ""); err != nil || len(into) != 0 {
 		t.Fatalf("decision records after the undo: got %v, %v", into, err)
