@@ -121,47 +121,11 @@ func TestWithdrawalDuringStitchingPostgres(t *testing.T) {
 
 func withdrawalDuringStitching(t *testing.T, db string) {
 	e := newEnv(t, db)
-	e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing"]}`)
-	const people = 24
-	type person struct{ user, anon, winner, visitor string }
-	ps := make([]person, people)
-	for i := range ps {
-		p := &ps[i]
-		p.user, p.anon = fmt.Sprintf("u-race-%d", i), fmt.Sprintf("anon-race-%d", i)
-		email, phone := fmt.Sprintf("race.%d@example.com", i), fmt.Sprintf("+44 7400 5%05d", i)
-		e.mustTrack("/v1/identify", fmt.Sprintf(`{"userId":%q,"traits":{"email":%q}}`, p.user, email))
-		e.mustTrack("/v1/identify", fmt.Sprintf(`{"anonymousId":%q,"traits":{"phone":%q}}`, p.anon, phone))
-		p.winner = e.customerOf(email)
-		code, body := e.do(call{method: "GET", path: "/v1/customers?phone=" + strings.ReplaceAll(strings.ReplaceAll(phone, "+", "%2B"), " ", ""), role: "owner"})
-		var found struct{ Data []struct{ ID string } }
-		_ = json.Unmarshal([]byte(body), &found)
-		if code != 200 || len(found.Data) != 1 {
-			t.Fatalf("visitor look-up: got %d %s", code, body)
-		}
-		p.visitor = found.Data[0].ID
-		for _, id := range []string{p.winner, p.visitor} {
-			if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
-				body: `{"purpose":"ads_sharing","granted":true,"policy_version":"2026-01","source":"banner"}`}); code != 201 {
-				t.Fatalf("consent: got %d %s", code, body)
-			}
-		}
-	}
-	codes := make([][2]int, people)
-	var wg sync.WaitGroup
-	for i := range ps {
-		p := ps[i]
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			codes[i][0], _ = e.track("/v1/identify", fmt.Sprintf(`{"userId":%q,"anonymousId":%q}`, p.user, p.anon))
-		}()
-		go func() {
-			defer wg.Done()
-			codes[i][1], _ = e.do(call{method: "POST", path: "/v1/customers/" + p.visitor + "/consents", role: "owner",
-				body: `{"purpose":"ads_sharing","granted":false,"source":"api"}`})
-		}()
-	}
-	wg.Wait()
+	ps := e.racePeople("race", 5)
+	codes := e.withdrawDuring(ps, func(p racePerson) int {
+		code, _ := e.track("/v1/identify", fmt.Sprintf(`{"userId":%q,"anonymousId":%q}`, p.user, p.anon))
+		return code
+	})
 	for i, p := range ps {
 		if codes[i] != [2]int{200, 201} {
 			t.Fatalf("person %d: stitch and withdrawal answered %v", i, codes[i])
@@ -188,6 +152,56 @@ func withdrawalDuringStitching(t *testing.T, db string) {
 			t.Fatalf("person %d: after the undo, the withdrawal is lost for one of the two", i)
 		}
 	}
+}
+
+// racePerson is one person of the race tests: a customer signed in by user id with an
+// e-mail address, and a visitor known by an anonymous id with a phone, both consenting to
+// ads_sharing.
+type racePerson struct{ user, anon, winner, visitor, merge string }
+
+// racePeople publishes a policy of ads_sharing and makes 24 such people, their ids, e-mail
+// addresses and phones told apart by tag and digit.
+func (e *env) racePeople(tag string, digit int) []racePerson {
+	e.t.Helper()
+	e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing"]}`)
+	ps := make([]racePerson, 24)
+	for i := range ps {
+		p := &ps[i]
+		p.user, p.anon = fmt.Sprintf("u-%s-%d", tag, i), fmt.Sprintf("anon-%s-%d", tag, i)
+		email, phone := fmt.Sprintf("%s.%d@example.com", tag, i), fmt.Sprintf("+44 7400 %d%05d", digit, i)
+		e.mustTrack("/v1/identify", fmt.Sprintf(`{"userId":%q,"traits":{"email":%q}}`, p.user, email))
+		e.mustTrack("/v1/identify", fmt.Sprintf(`{"anonymousId":%q,"traits":{"phone":%q}}`, p.anon, phone))
+		p.winner, p.visitor = e.customerOf(email), e.byPhone(phone)
+		for _, id := range []string{p.winner, p.visitor} {
+			if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
+				body: `{"purpose":"ads_sharing","granted":true,"policy_version":"2026-01","source":"banner"}`}); code != 201 {
+				e.t.Fatalf("consent: got %d %s", code, body)
+			}
+		}
+	}
+	return ps
+}
+
+// withdrawDuring runs, for every person at once, act beside a withdrawal of ads_sharing sent
+// to the visitor's id, and returns each pair of status codes.
+func (e *env) withdrawDuring(ps []racePerson, act func(racePerson) int) [][2]int {
+	codes := make([][2]int, len(ps))
+	var wg sync.WaitGroup
+	for i := range ps {
+		p := ps[i]
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			codes[i][0] = act(p)
+		}()
+		go func() {
+			defer wg.Done()
+			codes[i][1], _ = e.do(call{method: "POST", path: "/v1/customers/" + p.visitor + "/consents", role: "owner",
+				body: `{"purpose":"ads_sharing","granted":false,"source":"api"}`})
+		}()
+	}
+	wg.Wait()
+	return codes
 }
 
 // byPhone is the one customer holding phone.
@@ -528,24 +542,10 @@ func TestWithdrawalDuringUndoPostgres(t *testing.T) { withdrawalDuringUndo(t, pg
 
 func withdrawalDuringUndo(t *testing.T, db string) {
 	e := newEnv(t, db)
-	e.publish(`{"version":"2026-01","text":"We share audiences with ad platforms.","purposes":["ads_sharing"]}`)
-	const people = 24
-	type person struct{ winner, visitor, merge string }
-	ps := make([]person, people)
+	ps := e.racePeople("undo", 6)
 	for i := range ps {
 		p := &ps[i]
-		user, anon := fmt.Sprintf("u-undo-%d", i), fmt.Sprintf("anon-undo-%d", i)
-		email, phone := fmt.Sprintf("undo.%d@example.com", i), fmt.Sprintf("+44 7400 6%05d", i)
-		e.mustTrack("/v1/identify", fmt.Sprintf(`{"userId":%q,"traits":{"email":%q}}`, user, email))
-		e.mustTrack("/v1/identify", fmt.Sprintf(`{"anonymousId":%q,"traits":{"phone":%q}}`, anon, phone))
-		p.winner, p.visitor = e.customerOf(email), e.byPhone(phone)
-		for _, id := range []string{p.winner, p.visitor} {
-			if code, body := e.do(call{method: "POST", path: "/v1/customers/" + id + "/consents", role: "owner",
-				body: `{"purpose":"ads_sharing","granted":true,"policy_version":"2026-01","source":"banner"}`}); code != 201 {
-				t.Fatalf("consent: got %d %s", code, body)
-			}
-		}
-		e.mustTrack("/v1/identify", fmt.Sprintf(`{"userId":%q,"anonymousId":%q}`, user, anon))
+		e.mustTrack("/v1/identify", fmt.Sprintf(`{"userId":%q,"anonymousId":%q}`, p.user, p.anon))
 		code, body := e.do(call{method: "GET", path: "/v1/customers/" + p.winner + "/merges", role: "owner"})
 		var ms struct{ Data []struct{ ID string } }
 		_ = json.Unmarshal([]byte(body), &ms)
@@ -554,22 +554,10 @@ func withdrawalDuringUndo(t *testing.T, db string) {
 		}
 		p.merge = ms.Data[0].ID
 	}
-	codes := make([][2]int, people)
-	var wg sync.WaitGroup
-	for i := range ps {
-		p := ps[i]
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			codes[i][0], _ = e.do(call{method: "POST", path: "/v1/merges/" + p.merge + "/undo", role: "admin"})
-		}()
-		go func() {
-			defer wg.Done()
-			codes[i][1], _ = e.do(call{method: "POST", path: "/v1/customers/" + p.visitor + "/consents", role: "owner",
-				body: `{"purpose":"ads_sharing","granted":false,"source":"api"}`})
-		}()
-	}
-	wg.Wait()
+	codes := e.withdrawDuring(ps, func(p racePerson) int {
+		code, _ := e.do(call{method: "POST", path: "/v1/merges/" + p.merge + "/undo", role: "admin"})
+		return code
+	})
 	for i, p := range ps {
 		if codes[i] != [2]int{200, 201} {
 			t.Fatalf("person %d: undo and withdrawal answered %v", i, codes[i])
