@@ -567,3 +567,31 @@ func withdrawalDuringUndo(t *testing.T, db string) {
 		}
 	}
 }
+
+// TestImportForMergedCustomer: a list's row that names a merged-away customer records its
+// consent column for the customer answering for it, and nothing in the merged-away ledger.
+func TestImportForMergedCustomer(t *testing.T) {
+	e := newEnv(t, "", reviewOnly)
+	e.population(120)
+	a, b := e.likelyDuplicates() // a is created first: it wins
+	e.publish(`{"version":"2026-01","text":"We send a newsletter.","purposes":["marketing_email"]}`)
+	w, l, _ := e.mergeDuplicates(a, b)
+	if w != a || l != b {
+		t.Fatalf("winner %s, loser %s", w, l)
+	}
+	q := url.Values{"map": {"E-mail=email"}, "consent": {"Newsletter=marketing_email"}, "policy_version": {"2026-01"}}
+	if code, body := e.upload("owner", q, "E-mail,Newsletter\npeggy.thornbury@example.org,yes\n"); code != 202 {
+		t.Fatalf("import: got %d %s", code, body)
+	}
+	e.runJobs()
+	if !allowed(e, w, "marketing_email") || !allowed(e, l, "marketing_email") {
+		t.Fatal("the imported consent of the merged-away customer's address does not count for the person")
+	}
+	for id, want := range map[string]int{w: 1, l: 0} {
+		_, body := e.do(call{method: "GET", path: "/v1/customers/" + id + "/consents", role: "owner"})
+		var hist struct{ History []struct{ Source string } }
+		if err := json.Unmarshal([]byte(body), &hist); err != nil || len(hist.History) != want {
+			t.Fatalf("%s's ledger: %s, want %d records", id, body, want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package consent
 
 import (
 	"context"
-	"errors"
 	"runtime"
 	"sort"
 	"sync"
@@ -80,9 +79,8 @@ func (s *Service) RecordImported(ctx context.Context, policyVersion string, choi
 	}
 	for attempt := 0; ; attempt++ {
 		n, err := s.recordImported(ctx, a, policyVersion, ids, choices)
-		var m *Merged
-		if errors.As(err, &m) && attempt < 3 {
-			continue // a customer was merged while the list was decided: decide again
+		if merged(err) && attempt < 3 {
+			continue // a customer was merged, or its merge undone, while the list was decided: decide again
 		}
 		return n, err
 	}
@@ -131,11 +129,18 @@ func (s *Service) recordImported(ctx context.Context, a authz.Actor, policyVersi
 	type pending struct {
 		r        Record
 		withdraw bool
+		// via is the id the row named, when a merge redirected it (see Append.Via).
+		via string
 	}
 	var work []pending
 	now := s.now()
 	for _, c := range choices {
+		named := c.CustomerID
 		c.CustomerID = answer[c.CustomerID]
+		via := ""
+		if named != c.CustomerID {
+			via = named
+		}
 		k := key{c.CustomerID, c.Purpose, c.Granted}
 		if done[k] || !exist[c.CustomerID] {
 			continue
@@ -153,7 +158,7 @@ func (s *Service) recordImported(ctx context.Context, a authz.Actor, policyVersi
 		}
 		work = append(work, pending{r: Record{CustomerID: c.CustomerID, Kind: KindConsent, Purpose: c.Purpose, Granted: c.Granted,
 			PolicyVersion: policyVersion, Source: SourceImport, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx)},
-			withdraw: p.Marketing && prev != nil && prev.Granted})
+			withdraw: p.Marketing && prev != nil && prev.Granted, via: via})
 	}
 	// Signing receipts is most of the work before the write: it runs on every processor.
 	errs := make([]error, len(work))
@@ -175,31 +180,34 @@ func (s *Service) recordImported(ctx context.Context, a authz.Actor, policyVersi
 			return 0, errs[i]
 		}
 		r := work[i].r
-		ap := byCustomer[r.CustomerID]
+		// One append per customer and id the rows named it by: each redirected one is
+		// checked to be merged still when it is stored.
+		key := r.CustomerID + "\x00" + work[i].via
+		ap := byCustomer[key]
 		if ap == nil {
-			ap = &Append{CustomerID: r.CustomerID}
-			byCustomer[r.CustomerID] = ap
+			ap = &Append{CustomerID: r.CustomerID, Via: work[i].via}
+			byCustomer[key] = ap
 		}
 		if err := s.appendRecord(ctx, ap, r, work[i].withdraw); err != nil {
 			return 0, err
 		}
 	}
 	order := make([]string, 0, len(byCustomer))
-	for id := range byCustomer {
-		order = append(order, id)
+	for key := range byCustomer {
+		order = append(order, key)
 	}
 	sort.Strings(order)
 	all := make([]Append, 0, len(order))
 	n := 0
-	for _, id := range order {
-		if err := s.sealAppend(ctx, byCustomer[id]); err != nil {
+	for _, key := range order {
+		if err := s.sealAppend(ctx, byCustomer[key]); err != nil {
 			if problem.Is(err, problem.NotFound) {
 				continue // erased while the import ran, as below
 			}
 			return 0, err
 		}
-		all = append(all, *byCustomer[id])
-		n += len(byCustomer[id].Records)
+		all = append(all, *byCustomer[key])
+		n += len(byCustomer[key].Records)
 	}
 	err = s.store.AppendConsents(ctx, all)
 	if !problem.Is(err, problem.NotFound) {

@@ -177,10 +177,14 @@ func (db *Consents) AppendConsents(ctx context.Context, as []consent.Append) err
 	var records []any
 	var sups []consent.Suppression
 	var audits []audit.Entry
+	var vias []consent.Append
 	seen := map[string]bool{}
 	for _, a := range as {
 		if a.Expect != nil {
 			return errors.New("AppendConsents does not check expectations")
+		}
+		if a.Via != "" && a.Via != a.CustomerID {
+			vias = append(vias, consent.Append{CustomerID: a.CustomerID, Via: a.Via})
 		}
 		if !seen[a.CustomerID] {
 			seen[a.CustomerID] = true
@@ -202,6 +206,26 @@ func (db *Consents) AppendConsents(ctx context.Context, as []consent.Append) err
 	const idsPerQuery, recordsPerStatement = 500, 50
 	ch := changes{ids: append([]string(nil), ids...)}
 	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
+		if len(vias) > 0 {
+			// Every customer and every id a row named, in id order, as an undo locks them
+			// (see appendTx); then each redirected id must still answer to its customer.
+			all := slices.Clone(ids)
+			for _, v := range vias {
+				all = append(all, v.Via)
+			}
+			if _, err := db.lockCustomers(ctx, tx, all); err != nil {
+				return err
+			}
+			for _, v := range vias {
+				top, err := db.topOf(ctx, tx, v.Via)
+				if err != nil {
+					return err
+				}
+				if top != v.CustomerID {
+					return consent.Unmerged()
+				}
+			}
+		}
 		for from := 0; from < len(ids); from += idsPerQuery {
 			part := ids[from:min(from+idsPerQuery, len(ids))]
 			rows, err := tx.QueryContext(ctx, `SELECT id FROM customers WHERE id IN (`+placeholders(1, len(part))+`)`+db.d.ForUpdate, anyArgs(part)...)

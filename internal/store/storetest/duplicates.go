@@ -220,6 +220,10 @@ func testDuplicates(t *testing.T, db *store.Engine) {
 	if err := db.Consents().AppendConsent(ctx, consent.Append{CustomerID: id(1), Via: id(2), Records: []consent.Record{viaRec}}); err != nil {
 		t.Fatalf("append for the winner by the merged id: %v", err)
 	}
+	viaRec2 := consentRecord(id(1), consent.KindConsent, "marketing_sms", false, now.Add(time.Second))
+	if err := db.Consents().AppendConsents(ctx, []consent.Append{{CustomerID: id(1), Via: id(2), Records: []consent.Record{viaRec2}}}); err != nil {
+		t.Fatalf("batch append for the winner by the merged id: %v", err)
+	}
 	restored, _ := db.Customers().GetCustomer(ctx, id(1))
 	delete(restored.Sealed, "last_name")
 	restored.Version = 3
@@ -247,8 +251,12 @@ func testDuplicates(t *testing.T, db *store.Engine) {
 		!problem.Is(err, problem.Conflict) {
 		t.Fatalf("append by an id whose merge was undone: got %v, want it refused as unmerged", err)
 	}
-	if recs, _ := db.Consents().CustomerRecords(ctx, id(1)); len(recs) != 2 {
-		t.Fatalf("winner's records after the refused append: got %d, want the carried one and the choice by the merged id", len(recs))
+	if err := db.Consents().AppendConsents(ctx, []consent.Append{{CustomerID: id(1), Records: []consent.Record{late2}},
+		{CustomerID: id(1), Via: id(2), Records: []consent.Record{late2}}}); !errors.Is(err, consent.ErrUnmerged) {
+		t.Fatalf("batch append by an id whose merge was undone: got %v, want it refused as unmerged", err)
+	}
+	if recs, _ := db.Consents().CustomerRecords(ctx, id(1)); len(recs) != 3 {
+		t.Fatalf("winner's records after the refused appends: got %d, want the carried one and the two choices by the merged id", len(recs))
 	}
 	if _, into, _, err := db.Consents().DecisionRecords(ctx, []string{id(2)}, ""); err != nil || len(into) != 0 {
 		t.Fatalf("decision records after the undo: got %v, %v", into, err)
