@@ -126,7 +126,7 @@ func TestDecide(t *testing.T) {
 		{name: "other withdrawal carried by a merge", purpose: "marketing_email", history: []Record{grant("marketing_email", "v1", t0), eventWithdrawal("marketing_email", SourceMerge, "", t1)}, reason: ReasonWithdrawn},
 		{name: "GPC opt-out carried by a merge", purpose: "ads_sharing", history: []Record{grant("ads_sharing", "v1", t0), eventWithdrawal("ads_sharing", SourceMerge, "carried:gpc", t1)}, reason: ReasonGPCOptOut},
 		{name: "request opt-out carried by a merge", purpose: "ads_sharing", history: []Record{grant("ads_sharing", "v1", t0), eventWithdrawal("ads_sharing", SourceMerge, "carried:request", t1)}, reason: ReasonOptedOut},
-		{name: "a form id is not a carried source", purpose: "ads_sharing", history: []Record{grant("ads_sharing", "v1", t0), eventWithdrawal("ads_sharing", SourceMerge, "carried:portal", t1)}, reason: ReasonWithdrawn},
+		{name: "another carried source reads withdrawn", purpose: "ads_sharing", history: []Record{grant("ads_sharing", "v1", t0), eventWithdrawal("ads_sharing", SourceMerge, "carried:portal", t1)}, reason: ReasonWithdrawn},
 		{name: "unsubscribe from legitimate-interest marketing", purpose: "newsletter_li", history: []Record{func() Record {
 			r := eventWithdrawal("newsletter_li", SourceEvent, "event:Unsubscribed", t1)
 			r.Kind = KindObjection

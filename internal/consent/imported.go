@@ -58,7 +58,8 @@ func (s *Service) CheckImport(ctx context.Context, purposes []string, policyVers
 // the customer made since is not overridden by re-running an old list. A "no" is recorded as
 // a refusal; it puts the customer's contacts on the suppression list only when it withdraws a
 // consent they had given, as any withdrawal does. A "yes" for a purpose the customer last
-// refused by an unsubscribe or spam complaint is skipped. Needs consents.write. Returns how
+// refused by an unsubscribe or spam complaint is skipped, and so is one for a marketing
+// purpose the customer last refused under an id merged with theirs (see carriedChoice). Needs consents.write. Returns how
 // many records it appended; customers that do not exist are skipped, and a merged customer's
 // choices are recorded by the customer answering for it.
 func (s *Service) RecordImported(ctx context.Context, policyVersion string, choices []ImportChoice) (int, error) {
@@ -151,9 +152,11 @@ func (s *Service) recordImported(ctx context.Context, a authz.Actor, policyVersi
 			return 0, problem.InvalidField("consent", "unknown purpose %q", c.Purpose)
 		}
 		prev := latest[[2]string{c.CustomerID, c.Purpose}]
-		if c.Granted && prev != nil && !prev.Granted && prev.Source == SourceEvent {
-			// The customer unsubscribed or complained since the list was collected: an old
-			// "yes" never overrides what they did.
+		if c.Granted && prev != nil && !prev.Granted && (eventRefusal(prev) || p.Marketing && carriedChoice(prev)) {
+			// The customer unsubscribed or complained since the list was collected, or opted
+			// out under an id merged with this one (carried or kept by Steward, where their
+			// own withdrawal would have listed the address): an old "yes" never overrides
+			// what they did.
 			continue
 		}
 		work = append(work, pending{r: Record{CustomerID: c.CustomerID, Kind: KindConsent, Purpose: c.Purpose, Granted: c.Granted,

@@ -32,11 +32,6 @@ type Carry struct {
 	// Records are the refusals to append to the winner's ledger, ready to store (ids and
 	// signed receipts).
 	Records []Record
-	// Suppressions put the current email and phone of the customer taking Records on the
-	// suppression list for each marketing purpose they refuse, as the customer's own
-	// withdrawal or objection would: an imported consent, never fresh, then cannot give the
-	// purpose back (see decide).
-	Suppressions []Suppression
 	// Carried says what undoing the merge restores for each of Records.
 	Carried []Carried
 	// Versions are the two customers' decision change counters (see Version.Customer), read
@@ -89,19 +84,20 @@ func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRe
 	now := s.now()
 	inForce, _ := Policies(ps).InForce(now)
 	a, _ := authz.ActorFrom(ctx)
+	// The loser's newest record of each kind and purpose: what decided its refusals.
+	loserNewest := map[kindPurpose]*Record{}
+	for _, r := range led.records[1] {
+		k := kindPurpose{r.Kind, r.Purpose}
+		if cur := loserNewest[k]; cur == nil || r.Seq > cur.Seq {
+			loserNewest[k] = r
+		}
+	}
 	add := func(kind, purpose, restore, reason string) error {
 		r := Record{CustomerID: winner, Kind: kind, Purpose: purpose, Granted: false, PolicyVersion: inForce.Version,
-			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx), Evidence: carriedEvidence(reason)}
+			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx),
+			Evidence: carriedEvidence(reason, loserNewest[kindPurpose{kind, purpose}])}
 		if err := s.seal(&r, ps); err != nil {
 			return err
-		}
-		// A refusal the loser made itself holds the winner's addresses too; one that only
-		// says the loser never consented, or that its address is listed (an erased holder's,
-		// perhaps), does not.
-		if ownRefusal(reason) {
-			if err := s.refusalSuppressions(ctx, &out, &r); err != nil {
-				return err
-			}
 		}
 		out.Records = append(out.Records, r)
 		out.Carried = append(out.Carried, Carried{RecordID: r.ID, Kind: kind, Purpose: purpose, PolicyVersion: restore})
@@ -203,8 +199,7 @@ func (s *Service) DecisionVersions(ctx context.Context, ids []string) (map[strin
 // too. Whose choice it was is not known — it may have come by loser's id, or be why the merge
 // is undone — so both keep it; consents given meanwhile stay where they are. The records are
 // ready to store (source merge, an unsubscribe's or complaint's event name kept as evidence)
-// with the undo; the marketing purposes among them come with the loser's contacts on their
-// suppression lists (Carry.Suppressions), as its own withdrawal would have put them.
+// with the undo; each names the source it was first recorded with (see carriedEvidence).
 func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, since time.Time) (Carry, error) {
 	// Each ledger's counter is read before the ledger (see Carry.Versions): the undo's
 	// transaction checks them all under lock, so that a refusal recorded meanwhile in any of
@@ -255,18 +250,11 @@ func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, sin
 		switch src := originalSource(r); {
 		case eventRefusal(r):
 			c.Evidence.FormID = r.Evidence.FormID
-		case src == SourceGPC || src == SourceRequest:
+		case src != SourceMerge:
 			c.Evidence.FormID = carriedFrom + src
 		}
 		if err := s.seal(&c, ps); err != nil {
 			return Carry{}, err
-		}
-		// A refusal made while merged (not one a merge carried in) holds the loser's
-		// addresses too: it may have come by the loser's id.
-		if r.Source != SourceMerge {
-			if err := s.refusalSuppressions(ctx, &out, &c); err != nil {
-				return Carry{}, err
-			}
 		}
 		out.Records = append(out.Records, c)
 	}
@@ -274,24 +262,6 @@ func (s *Service) UnmergeRefusals(ctx context.Context, winner, loser string, sin
 		return out.Records[i].Kind+out.Records[i].Purpose < out.Records[j].Kind+out.Records[j].Purpose
 	})
 	return out, nil
-}
-
-// refusalSuppressions adds to c the suppression entries of r, a refusal Steward records for
-// a customer on its own (carried by a merge, kept by an undo): for a marketing purpose, the
-// customer's current email and phone, as its own withdrawal or objection would add (see
-// choiceSuppressions). A customer not stored yet (a winner the merging batch creates) has
-// no contacts to add.
-func (s *Service) refusalSuppressions(ctx context.Context, c *Carry, r *Record) error {
-	p, ok := s.catalog.Purpose(r.Purpose)
-	if !ok {
-		return nil
-	}
-	sup, err := s.choiceSuppressions(ctx, r, p)
-	if err != nil {
-		return err
-	}
-	c.Suppressions = append(c.Suppressions, sup...)
-	return nil
 }
 
 // kindPurpose is what a record decides about: its kind and purpose.
@@ -315,8 +285,8 @@ func (s *Service) RecordEntry(ctx context.Context, r *Record) audit.Entry {
 	return s.recordEntry(ctx, r)
 }
 
-// ownRefusal reports whether a denial reason is a choice the customer made: a refusal that
-// is not a restriction or a listed address.
+// ownRefusal reports whether a denial reason can be a choice the customer made: a refusal
+// that is not a restriction or a listed address.
 func ownRefusal(reason string) bool {
 	return refusal(reason) && reason != ReasonSuppressed && reason != ReasonRestricted
 }
@@ -331,20 +301,24 @@ func refusal(reason string) bool {
 	return false
 }
 
-// carriedEvidence is the evidence of a refusal a merge carries: for an unsubscribe or a spam
-// complaint, the event it came from; for a GPC opt-out or a request's opt-out of sale or
-// sharing, the source it was recorded with (see originalSource). The merged customer's
-// decision then still says what the person did; nothing for any other.
-func carriedEvidence(reason string) Evidence {
-	switch reason {
-	case ReasonUnsubscribed:
+// carriedEvidence is the evidence of a refusal a merge carries, given the reason the loser
+// was refused for and the loser's record that decided it (nil for none). For an unsubscribe
+// or a spam complaint it names the event; for any other choice the loser made itself, the
+// source it was first recorded with (see originalSource). The merged customer's decision
+// then still says what the person did (gpc_opt_out, opted_out), and an imported "yes" does
+// not override it (see RecordImported). A refusal that only says the loser never consented,
+// or that its address is listed, carries nothing: it is not the person's choice.
+func carriedEvidence(reason string, r *Record) Evidence {
+	switch {
+	case reason == ReasonUnsubscribed:
 		return Evidence{FormID: "event:" + eventUnsubscribedName}
-	case ReasonComplained:
+	case reason == ReasonComplained:
 		return Evidence{FormID: "event:" + eventComplaintName}
-	case ReasonGPCOptOut:
-		return Evidence{FormID: carriedFrom + SourceGPC}
-	case ReasonOptedOut:
-		return Evidence{FormID: carriedFrom + SourceRequest}
+	case r == nil || r.Granted || !ownRefusal(reason):
+		return Evidence{}
+	}
+	if src := originalSource(r); src != SourceMerge {
+		return Evidence{FormID: carriedFrom + src}
 	}
 	return Evidence{}
 }
@@ -354,12 +328,25 @@ func carriedEvidence(reason string) Evidence {
 const carriedFrom = "carried:"
 
 // originalSource is the source r was first recorded with: for a refusal a merge carried or
-// an undo kept, the one its evidence names (see carriedEvidence), else its own.
+// an undo kept, the one its evidence names (see carriedEvidence), else its own. A carried
+// refusal without one (a consent never given) stays SourceMerge.
 func originalSource(r *Record) string {
 	if r.Source == SourceMerge && !r.Granted {
-		if src, ok := strings.CutPrefix(r.Evidence.FormID, carriedFrom); ok && (src == SourceGPC || src == SourceRequest) {
+		if src, ok := strings.CutPrefix(r.Evidence.FormID, carriedFrom); ok && src != "" {
 			return src
 		}
 	}
 	return r.Source
+}
+
+// carriedChoice reports whether r is a refusal Steward carried or kept with source merge
+// that the person made themselves, and not by an imported list: an imported "yes" does not
+// override it for a marketing purpose, as the suppression list stops one after the
+// person's own withdrawal.
+func carriedChoice(r *Record) bool {
+	if r.Source != SourceMerge || r.Granted {
+		return false
+	}
+	src := originalSource(r)
+	return src != SourceMerge && src != SourceImport
 }

@@ -131,8 +131,6 @@ type MergeWrite struct {
 	WinnerPrev int64
 	Undo       UndoState
 	Consents   []consent.Record
-	// Suppressions are the entries the refusals carried add (see consent.Carry).
-	Suppressions []consent.Suppression
 	// Versions are the two customers' decision change counters read before the records
 	// carried were decided (see consent.Carry).
 	Versions map[string]int64
@@ -148,9 +146,6 @@ type UnmergeWrite struct {
 	Winner     *customer.Record // nil when nothing is restored
 	WinnerPrev int64
 	Consents   []consent.Record
-	// Suppressions are the entries the refusals the loser keeps add (see
-	// consent.Service.UnmergeRefusals).
-	Suppressions []consent.Suppression
 	// Versions are the decision change counters of the ledgers the kept refusals were read
 	// from, read before them (see consent.Carry.Versions).
 	Versions map[string]int64

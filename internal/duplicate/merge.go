@@ -127,7 +127,7 @@ func (s *Service) merge(ctx context.Context, id string, auto bool) (Pair, ingest
 	}
 	err = s.store.MergePair(ctx, MergeWrite{PairID: p.ID, Merge: m, Winner: winner, WinnerPrev: prev,
 		Undo:     UndoState{Sealed: sealed, MergedVersion: w.Version, Changed: changed, Carried: carry.Carried},
-		Consents: recsC, Suppressions: carry.Suppressions, Versions: carry.Versions, Auto: auto, By: a.ID, Entries: entries})
+		Consents: recsC, Versions: carry.Versions, Auto: auto, By: a.ID, Entries: entries})
 	if err != nil {
 		return p, ingest.Merge{}, err
 	}
@@ -237,7 +237,7 @@ func (s *Service) undo(ctx context.Context, p Pair, mergeID, by string) (ingest.
 	}
 	recs = append(recs, kept.Records...)
 	m, err := s.store.UnmergePair(ctx, UnmergeWrite{PairID: p.ID, MergeID: mergeID, Winner: restored, WinnerPrev: prev, Consents: recs,
-		Suppressions: kept.Suppressions, Versions: kept.Versions, At: s.now(), By: by, Entries: func(m ingest.Merge) []audit.Entry {
+		Versions: kept.Versions, At: s.now(), By: by, Entries: func(m ingest.Merge) []audit.Entry {
 			e := audit.New(ctx, ingest.ActionUnmerge, m.Winner, fields, "")
 			e.Target = "customer:" + m.Loser + " merge:" + m.ID + " duplicate:" + p.ID
 			entries := []audit.Entry{e}

@@ -344,7 +344,7 @@ func (st *txState) carryRefusals(ctx context.Context, carries []carry) error {
 		if len(c.Records) == 0 {
 			continue
 		}
-		if err := st.tx.AddConsentRecords(ctx, c.Records, c.Suppressions); err != nil {
+		if err := st.tx.AddConsentRecords(ctx, c.Records); err != nil {
 			return err
 		}
 		st.carried = append(st.carried, c.Records...)

@@ -127,9 +127,8 @@ type Tx interface {
 	// lock is held: consent appends lock their customer first, so neither changes until the
 	// transaction ends. Customers not stored are absent.
 	LockCustomers(ctx context.Context, ids []string) (map[string]Locked, error)
-	// AddConsentRecords appends ledger records of customers the transaction has checked,
-	// with the suppression entries they add.
-	AddConsentRecords(ctx context.Context, recs []consent.Record, sups []consent.Suppression) error
+	// AddConsentRecords appends ledger records of customers the transaction has checked.
+	AddConsentRecords(ctx context.Context, recs []consent.Record) error
 	// AppendConsents stores ledger appends of customers the transaction holds (created in it
 	// or checked by it): their records, suppression entries and audit entries.
 	AppendConsents(ctx context.Context, as []consent.Append) error
@@ -180,7 +179,7 @@ type Store interface {
 	ListMerges(ctx context.Context, customerIDs []string) ([]Merge, error)
 	// UndoMerge marks a merge undone and removes its link, with the audit entries. Returns
 	// NotFound for an unknown merge and Conflict for one already undone.
-	// records, when not nil, gives the consent records (and suppression entries) stored with the undo, computed from
+	// records, when not nil, gives the consent records stored with the undo, computed from
 	// the merge once it is read (see consent.Service.UnmergeRefusals).
 	UndoMerge(ctx context.Context, id string, at time.Time, entries func(Merge) []audit.Entry, records func(Merge) (consent.Carry, error)) (Merge, error)
 	// Drops returns the write key's counters of dropped input.

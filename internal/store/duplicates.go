@@ -376,11 +376,6 @@ func (db *Duplicates) MergePair(ctx context.Context, w duplicate.MergeWrite) err
 		if err := insertRecords(ctx, tx, w.Consents); err != nil {
 			return err
 		}
-		holders, err := db.addSuppressions(ctx, tx, w.Suppressions)
-		if err != nil {
-			return err
-		}
-		ch.add(holders...)
 		// Other pairs waiting with the loser are moot: it is part of the winner now, and the
 		// next scan compares the winner, merged values and all, instead.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM duplicates WHERE state = $1 AND id <> $2 AND (customer_id = $3 OR other_id = $3)`,
@@ -422,11 +417,6 @@ func (db *Duplicates) UnmergePair(ctx context.Context, w duplicate.UnmergeWrite)
 		if err := insertRecords(ctx, tx, w.Consents); err != nil {
 			return err
 		}
-		holders, err := db.addSuppressions(ctx, tx, w.Suppressions)
-		if err != nil {
-			return err
-		}
-		ch.add(holders...)
 		if _, err := tx.ExecContext(ctx, `UPDATE duplicates SET state = $1, decided_at = $2, decided_by = $3, updated_at = $2, undo_sealed = NULL WHERE id = $4`,
 			duplicate.Undone, micros(w.At), w.By, w.PairID); err != nil {
 			return err

@@ -690,16 +690,11 @@ func (t *ingestTx) AddIdentities(ctx context.Context, rows []ingest.IdentityRow)
 }
 
 // AddConsentRecords implements ingest.Tx.
-func (t *ingestTx) AddConsentRecords(ctx context.Context, recs []consent.Record, sups []consent.Suppression) error {
+func (t *ingestTx) AddConsentRecords(ctx context.Context, recs []consent.Record) error {
 	for _, r := range recs {
 		t.changed.add(r.CustomerID)
 	}
-	if err := insertRecords(ctx, t.tx, recs); err != nil {
-		return err
-	}
-	holders, err := t.db.addSuppressions(ctx, t.tx, sups)
-	t.changed.add(holders...)
-	return err
+	return insertRecords(ctx, t.tx, recs)
 }
 
 // LockCustomers implements ingest.Tx.
@@ -1089,11 +1084,6 @@ func (db *Ingest) UndoMerge(ctx context.Context, id string, at time.Time, entrie
 			if err := insertRecords(ctx, tx, kept.Records); err != nil {
 				return err
 			}
-			holders, err := db.addSuppressions(ctx, tx, kept.Suppressions)
-			if err != nil {
-				return err
-			}
-			ch.add(holders...)
 		}
 		return db.appendAudit(ctx, tx, entries(m))
 	})

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -515,15 +516,11 @@ func (db *core) tryUpdate(ctx context.Context, opts *sql.TxOptions, fn TxFunc) e
 		}
 		return tx.Commit()
 	}
-	conn, err := db.write.Conn(ctx)
+	conn, tx, err := db.beginOnConn(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, opts)
-	if err != nil {
-		return err
-	}
 	if err := fn(context.WithValue(ctx, txConnKey{}, conn), tx); err != nil {
 		_ = tx.Rollback()
 		return err
@@ -534,6 +531,32 @@ func (db *core) tryUpdate(ctx context.Context, opts *sql.TxOptions, fn TxFunc) e
 // txConnKey carries, in a write transaction's context, the connection it runs on, for the
 // engine's bulk path (Dialect.CopyRows).
 type txConnKey struct{}
+
+// beginOnConn takes a connection of its own from the write pool and begins a transaction on
+// it. A pooled connection whose server side went away (a restart, a failover, a terminated
+// backend) fails at the begin, before anything is written: driver.ErrBadConn, or the
+// server's last word on it (Dialect.IsUnavailable). The next connection is tried then, up to
+// as many as the pool may hold, so that the idle connections a restart left behind fail
+// one by one here instead of failing writes; a connection that cannot be made at all ends it.
+func (db *core) beginOnConn(ctx context.Context, opts *sql.TxOptions) (*sql.Conn, *sql.Tx, error) {
+	for attempt := 0; ; attempt++ {
+		conn, err := db.write.Conn(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		tx, err := conn.BeginTx(ctx, opts)
+		if err == nil {
+			return conn, tx, nil
+		}
+		// A connection that failed is not handed out again.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+		stale := errors.Is(err, driver.ErrBadConn) || db.d.IsUnavailable != nil && db.d.IsUnavailable(err)
+		if !stale || attempt >= max(db.write.Stats().MaxOpenConnections, 3) {
+			return nil, nil, err
+		}
+	}
+}
 
 // copyMinRows is the fewest rows worth the bulk path: COPY takes two round trips, and up to
 // a statement's worth of rows goes in one (rowBatches).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -116,5 +117,42 @@ func relay(ln net.Listener, target string, pass func(dst, src net.Conn), opened 
 		}
 		go pass(s, c)
 		go pass(c, s)
+	}
+}
+
+// TestWritesSurviveTerminatedConnections: when the server ends the backends of a node's
+// pooled connections (a restart, pg_terminate_backend), the next writes take new
+// connections rather than fail: a write transaction's begin on a connection whose server
+// side is gone is tried again on another, as the pool's own begin does.
+func TestWritesSurviveTerminatedConnections(t *testing.T) {
+	ctx := authz.WithActor(context.Background(), authz.System)
+	db, raw := openWithRaw(t)
+	raw.SetMaxOpenConns(1)
+	write := func(i int) error {
+		return db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, fmt.Sprintf("c%d", i), nil, ""))
+	}
+	for round := 0; round < 3; round++ {
+		// Several pooled write connections, idle.
+		var wg sync.WaitGroup
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := write(i); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if _, err := raw.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // the server has closed the sockets
+		for i := 0; i < 4; i++ {
+			if err := write(100 + i); err != nil {
+				t.Fatalf("round %d: write %d after the backends were ended: %v", round, i, err)
+			}
+		}
 	}
 }
