@@ -414,7 +414,8 @@ func TestRefusalsStewardCarriesHoldAgainstImportsPostgres(t *testing.T) {
 }
 
 func refusalsAgainstImports(t *testing.T, postgres bool) {
-	for _, path := range []string{"carried by the merge", "kept by the undo", "carried by stitching", "given back by the undo", "never given, carried twice"} {
+	for _, path := range []string{"carried by the merge", "kept by the undo", "carried by stitching", "given back by the undo", "never given, carried twice",
+		"an objection carried by the merge", "carried, then an imported no"} {
 		t.Run(path, func(t *testing.T) {
 			db := ""
 			if postgres {
@@ -467,20 +468,34 @@ func refusalsAgainstImports(t *testing.T, postgres bool) {
 				choose(visitor, true)
 				choose(visitor, false)
 				e.mustTrack("/v1/identify", `{"userId":"u-imports","anonymousId":"anon-imports"}`)
-			case "carried by the merge", "given back by the undo":
-				// The loser withdraws before the merge; the winner takes the refusal, and
-				// gets its own consent back if the merge is undone.
+			case "carried by the merge", "given back by the undo", "an objection carried by the merge", "carried, then an imported no":
+				// The loser withdraws (or objects) before the merge; the winner takes the
+				// refusal, and gets its own consent back if the merge is undone.
 				choose(a, true)
 				choose(b, true)
-				choose(b, false)
+				if path == "an objection carried by the merge" {
+					if code, body := e.do(call{method: "POST", path: "/v1/customers/" + b + "/consents", role: "owner",
+						body: `{"kind":"objection","purpose":"marketing_email","granted":false,"source":"api"}`}); code != 201 {
+						t.Fatalf("objection: got %d %s", code, body)
+					}
+				} else {
+					choose(b, false)
+				}
 				w, _, mergeID := e.mergeDuplicates(a, b)
 				if w != a {
 					t.Fatalf("winner %s, want %s", w, a)
 				}
 				who, email = a, "m.thornbury@example.net"
-				if path == "given back by the undo" {
+				switch path {
+				case "given back by the undo":
 					undo(mergeID)
 					holds = false
+				case "carried, then an imported no":
+					q := url.Values{"map": {"E-mail=email"}, "consent": {"Newsletter=marketing_email"}, "policy_version": {"2026-01"}}
+					if code, body := e.upload("owner", q, "E-mail,Newsletter\n"+email+",no\n"); code != 202 {
+						t.Fatalf("import: got %d %s", code, body)
+					}
+					e.runJobs()
 				}
 			case "kept by the undo":
 				// A withdrawal sent by the loser's id while merged is recorded for the winner;

@@ -111,6 +111,11 @@ func (s *Service) recordImported(ctx context.Context, a authz.Actor, policyVersi
 	}
 	done := map[key]bool{}
 	latest := map[[2]string]*Record{}
+	// For each customer and purpose, the newest refusal Steward carried or kept that the
+	// person made (see carriedChoice), and the newest consent that was not imported: until
+	// the person opts in afresh, that refusal holds against imported "yes"es, however many
+	// imports come between, as a suppression entry does after their own withdrawal.
+	carried, fresh := map[[2]string]int64{}, map[[2]string]int64{}
 	seen := map[*Record]bool{}
 	for _, recs := range l.records {
 		for _, r := range recs {
@@ -124,6 +129,12 @@ func (s *Service) recordImported(ctx context.Context, a authz.Actor, policyVersi
 			k := [2]string{r.CustomerID, r.Purpose}
 			if latest[k] == nil || r.Seq > latest[k].Seq {
 				latest[k] = r
+			}
+			switch {
+			case carriedChoice(r):
+				carried[k] = max(carried[k], r.Seq)
+			case r.Granted && r.Source != SourceImport:
+				fresh[k] = max(fresh[k], r.Seq)
 			}
 		}
 	}
@@ -151,8 +162,9 @@ func (s *Service) recordImported(ctx context.Context, a authz.Actor, policyVersi
 		if !ok {
 			return 0, problem.InvalidField("consent", "unknown purpose %q", c.Purpose)
 		}
-		prev := latest[[2]string{c.CustomerID, c.Purpose}]
-		if c.Granted && prev != nil && !prev.Granted && (eventRefusal(prev) || p.Marketing && carriedChoice(prev)) {
+		pk := [2]string{c.CustomerID, c.Purpose}
+		prev := latest[pk]
+		if c.Granted && (prev != nil && !prev.Granted && eventRefusal(prev) || p.Marketing && carried[pk] > fresh[pk]) {
 			// The customer unsubscribed or complained since the list was collected, or opted
 			// out under an id merged with this one (carried or kept by Steward, where their
 			// own withdrawal would have listed the address): an old "yes" never overrides

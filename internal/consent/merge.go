@@ -92,10 +92,18 @@ func (s *Service) MergeRecords(ctx context.Context, winner, loser string, onlyRe
 			loserNewest[k] = r
 		}
 	}
+	// The record that decided the loser's refusal: an objection in force decides before any
+	// consent record, whatever the purpose rests on (see decide).
+	deciding := func(kind, purpose string) *Record {
+		if o := loserNewest[kindPurpose{KindObjection, purpose}]; o != nil && !o.Granted {
+			return o
+		}
+		return loserNewest[kindPurpose{kind, purpose}]
+	}
 	add := func(kind, purpose, restore, reason string) error {
 		r := Record{CustomerID: winner, Kind: kind, Purpose: purpose, Granted: false, PolicyVersion: inForce.Version,
 			Source: SourceMerge, At: now, ActorID: a.ID, RequestID: audit.RequestID(ctx),
-			Evidence: carriedEvidence(reason, loserNewest[kindPurpose{kind, purpose}])}
+			Evidence: carriedEvidence(reason, deciding(kind, purpose))}
 		if err := s.seal(&r, ps); err != nil {
 			return err
 		}

@@ -548,10 +548,12 @@ func (db *core) beginOnConn(ctx context.Context, opts *sql.TxOptions) (*sql.Conn
 		if err == nil {
 			return conn, tx, nil
 		}
-		// A connection that failed is not handed out again.
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		conn.Close()
 		stale := errors.Is(err, driver.ErrBadConn) || db.d.IsUnavailable != nil && db.d.IsUnavailable(err)
+		if stale {
+			// A connection whose server side is gone is not handed out again.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
 		if !stale || attempt >= max(db.write.Stats().MaxOpenConnections, 3) {
 			return nil, nil, err
 		}
