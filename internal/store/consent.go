@@ -138,17 +138,8 @@ func (db *Consents) AppendConsent(ctx context.Context, a consent.Append) error {
 // transaction (see Customers.CreateCustomerWith).
 func (db *Consents) appendTx(ctx context.Context, tx *sql.Tx, a consent.Append, ch *changes) error {
 	if a.Via != "" && a.Via != a.CustomerID {
-		// Both in id order, as an undo locks them: the undo then either commits first, and
-		// the link is gone here, or waits for this append, and sees its counter moved.
-		if _, err := db.lockCustomers(ctx, tx, []string{a.CustomerID, a.Via}); err != nil {
+		if err := db.checkVias(ctx, tx, []string{a.CustomerID}, []consent.Append{a}); err != nil {
 			return err
-		}
-		top, err := db.topOf(ctx, tx, a.Via)
-		if err != nil {
-			return err
-		}
-		if top != a.CustomerID {
-			return consent.Unmerged()
 		}
 	}
 	if err := db.lockCustomer(ctx, tx, a.CustomerID); err != nil {
@@ -207,23 +198,8 @@ func (db *Consents) AppendConsents(ctx context.Context, as []consent.Append) err
 	ch := changes{ids: append([]string(nil), ids...)}
 	return db.transact(ctx, nil, &ch, func(ctx context.Context, tx *sql.Tx) error {
 		if len(vias) > 0 {
-			// Every customer and every id a row named, in id order, as an undo locks them
-			// (see appendTx); then each redirected id must still answer to its customer.
-			all := slices.Clone(ids)
-			for _, v := range vias {
-				all = append(all, v.Via)
-			}
-			if _, err := db.lockCustomers(ctx, tx, all); err != nil {
+			if err := db.checkVias(ctx, tx, ids, vias); err != nil {
 				return err
-			}
-			for _, v := range vias {
-				top, err := db.topOf(ctx, tx, v.Via)
-				if err != nil {
-					return err
-				}
-				if top != v.CustomerID {
-					return consent.Unmerged()
-				}
 			}
 		}
 		for from := 0; from < len(ids); from += idsPerQuery {
@@ -292,6 +268,30 @@ func (db *core) refuseMerged(ctx context.Context, tx *sql.Tx, ids []string) erro
 		return err
 	}
 	return &consent.Merged{ID: links[0][0], Into: top}
+}
+
+// checkVias locks the customers ids and the ids the appends vias were sent to (Append.Via),
+// all in id order as an undo locks them, and fails with consent.ErrUnmerged if one of those
+// no longer answers to its append's customer. An undo then either committed first, and the
+// link is gone here, or waits for the appends, and sees its counters moved.
+func (db *core) checkVias(ctx context.Context, tx *sql.Tx, ids []string, vias []consent.Append) error {
+	all := slices.Clone(ids)
+	for _, v := range vias {
+		all = append(all, v.Via)
+	}
+	if _, err := db.lockCustomers(ctx, tx, all); err != nil {
+		return err
+	}
+	for _, v := range vias {
+		top, err := db.topOf(ctx, tx, v.Via)
+		if err != nil {
+			return err
+		}
+		if top != v.CustomerID {
+			return consent.Unmerged()
+		}
+	}
+	return nil
 }
 
 // topOf is the customer at the top of id's merge tree, as tx reads the links: id itself when

@@ -505,23 +505,21 @@ func (db *core) retryWith(ctx context.Context, opts *sql.TxOptions, fn TxFunc) e
 }
 
 func (db *core) tryUpdate(ctx context.Context, opts *sql.TxOptions, fn TxFunc) error {
+	var tx *sql.Tx
+	var err error
 	if db.d.CopyRows == nil {
-		tx, err := db.write.BeginTx(ctx, opts)
-		if err != nil {
-			return err
+		tx, err = db.write.BeginTx(ctx, opts)
+	} else {
+		var conn *sql.Conn
+		if conn, tx, err = db.beginOnConn(ctx, opts); err == nil {
+			defer conn.Close()
+			ctx = context.WithValue(ctx, txConnKey{}, conn)
 		}
-		if err := fn(ctx, tx); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-		return tx.Commit()
 	}
-	conn, tx, err := db.beginOnConn(ctx, opts)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	if err := fn(context.WithValue(ctx, txConnKey{}, conn), tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
