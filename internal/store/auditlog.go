@@ -45,8 +45,12 @@ func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 		args = append(args, v)
 		where = append(where, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
 	}
+	// The customer's condition is the first, and each audit table has its own (see
+	// auditCustomer); the rest are the same in every table.
+	customer := ""
 	if f.CustomerID != "" {
-		add("customer_id = ?", f.CustomerID)
+		args = append(args, f.CustomerID)
+		customer = "$1"
 	}
 	if f.ActorID != "" {
 		add("actor_id = ?", f.ActorID)
@@ -63,12 +67,20 @@ func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 	if f.BeforeID > 0 {
 		add("id < ?", f.BeforeID)
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = ` WHERE ` + strings.Join(where, " AND ")
-	}
 	args = append(args, f.Limit)
-	q := db.auditUnion(`SELECT `+auditColumns+` FROM %saudit_log`+cond) + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	parts := make([]string, 0, 2)
+	for _, src := range db.auditSources() {
+		conds := where
+		if customer != "" {
+			conds = append([]string{db.auditCustomer(src, customer)}, where...)
+		}
+		cond := ""
+		if len(conds) > 0 {
+			cond = ` WHERE ` + strings.Join(conds, " AND ")
+		}
+		parts = append(parts, `SELECT `+auditColumns+` FROM `+src+`audit_log`+cond)
+	}
+	q := strings.Join(parts, " UNION ALL ") + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	return collect(db, rows, err, scanEntry)
 }
