@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,12 +47,8 @@ func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 		args = append(args, v)
 		where = append(where, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
 	}
-	// The customer's condition is the first, and each audit table has its own (see
-	// auditCustomer); the rest are the same in every table.
-	customer := ""
 	if f.CustomerID != "" {
-		args = append(args, f.CustomerID)
-		customer = "$1"
+		add("customer_id = ?", f.CustomerID)
 	}
 	if f.ActorID != "" {
 		add("actor_id = ?", f.ActorID)
@@ -67,22 +65,79 @@ func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 	if f.BeforeID > 0 {
 		add("id < ?", f.BeforeID)
 	}
-	args = append(args, f.Limit)
+	cond := ""
+	if len(where) > 0 {
+		cond = ` WHERE ` + strings.Join(where, " AND ")
+	}
+	byBlock := f.CustomerID != "" && db.accessBlockBits > 0
 	parts := make([]string, 0, 2)
 	for _, src := range db.auditSources() {
-		conds := where
-		if customer != "" {
-			conds = append([]string{db.auditCustomer(src, customer)}, where...)
-		}
-		cond := ""
-		if len(conds) > 0 {
-			cond = ` WHERE ` + strings.Join(conds, " AND ")
+		if byBlock && src != "" {
+			continue
 		}
 		parts = append(parts, `SELECT `+auditColumns+` FROM `+src+`audit_log`+cond)
 	}
-	q := strings.Join(parts, " UNION ALL ") + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
-	rows, err := db.read.QueryContext(ctx, q, args...)
-	return collect(db, rows, err, scanEntry)
+	q := strings.Join(parts, " UNION ALL ") + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args)+1)
+	rows, err := db.read.QueryContext(ctx, q, append(slices.Clip(args), f.Limit)...)
+	out, err := collect(db, rows, err, scanEntry)
+	if err != nil || !byBlock {
+		return out, err
+	}
+	more, err := db.accessByBlock(ctx, f, cond, args)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, more...)
+	slices.SortFunc(out, func(a, b audit.Entry) int { return cmp.Compare(b.ID, a.ID) })
+	return out[:min(len(out), f.Limit)], nil
+}
+
+// accessByBlock lists the newest f.Limit entries about f's customer in the access trail that
+// meet cond (args), block by block from the newest (see Options.AccessBlockBits). Within a
+// block the index holds a customer's entries in id order, so a customer read a million times
+// costs a page of entries, not a sort of the million.
+func (db *Audit) accessByBlock(ctx context.Context, f audit.Filter, cond string, args []any) ([]audit.Entry, error) {
+	src := db.accessSchema + "."
+	var top sql.NullInt64
+	if err := db.queryRow(ctx, maxAuditID(src)).Scan(&top); err != nil {
+		return nil, db.translate(err)
+	}
+	last := top.Int64
+	if f.BeforeID > 0 {
+		last = min(last, f.BeforeID-1)
+	}
+	if !top.Valid || last < 0 {
+		return nil, nil
+	}
+	n := len(args)
+	q := `SELECT ` + auditColumns + ` FROM ` + src + `audit_log` + cond + ` AND ` + AccessBlockSQL(db.accessBlockBits, "$"+strconv.Itoa(n+1)) +
+		` ORDER BY id DESC LIMIT $` + strconv.Itoa(n+2)
+	var out []audit.Entry
+	for b := last >> db.accessBlockBits; b >= 0 && len(out) < f.Limit; b-- {
+		// Prepared: a customer's page reads every block that holds none of it.
+		rows, err := db.query(ctx, q, append(slices.Clip(args), b, f.Limit-len(out))...)
+		got, err := collect(db, rows, err, scanEntry)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// AccessBlockSQL is the condition selecting the entries of one block (param) in an access
+// trail indexed by block of 2^bits ids (see Options.AccessBlockBits).
+func AccessBlockSQL(bits uint, param string) string {
+	return `id >> ` + strconv.FormatUint(uint64(bits), 10) + ` = ` + param
+}
+
+// AccessCustomerSQL is the condition selecting every entry about one customer (param) in
+// the access trail of schema (with its dot) indexed by block of 2^bits ids: every block from
+// the first to the newest, one index probe each.
+func AccessCustomerSQL(schema string, bits uint, param string) string {
+	b := strconv.FormatUint(uint64(bits), 10)
+	return `id >> ` + b + ` IN (WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b
+		WHERE n < (SELECT MAX(id) >> ` + b + ` FROM ` + schema + `audit_log)) SELECT n FROM b) AND customer_id = ` + param
 }
 
 func scanEntry(rows rowScanner) (audit.Entry, error) {

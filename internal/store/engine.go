@@ -92,10 +92,11 @@ type Options struct {
 	// are then given by Steward, one sequence over both databases, so the trail still reads
 	// in one order. It stays a core option because the chain layout is the audit trail's.
 	AccessSchema string
-	// AccessCustomer is the condition selecting one customer's entries in the access
-	// chain's audit table, %s standing for the parameter: the engine indexes that table as
-	// suits its writes (see the sqlite package's accessCustomer).
-	AccessCustomer string
+	// AccessBlockBits, when set, says the access chain's index by customer leads with each
+	// entry's block, id >> AccessBlockBits, as the engine indexes it to keep the inserts of
+	// a flush together (see the sqlite package's access migration 0004): a customer's
+	// entries there are read block by block.
+	AccessBlockBits uint
 	// UnsealedHeads says the database predates sealed audit heads and is being upgraded by
 	// this process: its heads carry no seal yet, and SealHeads seals them as they are.
 	UnsealedHeads bool

@@ -116,8 +116,8 @@ type core struct {
 	// accessSchema names the attached database holding the access chain (see
 	// Options.AccessSchema); empty when every chain lives in the main database.
 	accessSchema string
-	// accessCustomer is Options.AccessCustomer.
-	accessCustomer string
+	// accessBlockBits is Options.AccessBlockBits.
+	accessBlockBits uint
 	// mainSQL and accessSQL are the audit statements for the main chains and the access chain.
 	mainSQL, accessSQL chainSQL
 	// customerRows, indexRows, keyRows and identityRows insert new customers, their
@@ -377,10 +377,10 @@ func (db *core) chainSQL(chain int) *chainSQL {
 // auditCustomer is the condition selecting the entries about one customer (param: the
 // parameter naming them) in the audit table of src, one of auditSources.
 func (db *core) auditCustomer(src, param string) string {
-	if src == "" || db.accessCustomer == "" {
+	if src == "" || db.accessBlockBits == 0 {
 		return "customer_id = " + param
 	}
-	return fmt.Sprintf(db.accessCustomer, param)
+	return AccessCustomerSQL(src, db.accessBlockBits, param)
 }
 
 func (db *core) auditSources() []string {
@@ -392,7 +392,7 @@ func (db *core) auditSources() []string {
 
 // newCore wraps already-migrated connections and prepares the hot write statements.
 func newCore(ctx context.Context, o Options) (*core, error) {
-	db := &core{write: o.Write, read: o.Read, bulk: o.Bulk, d: o.Dialect, rw: o.SQL, accessSchema: o.AccessSchema, accessCustomer: o.AccessCustomer}
+	db := &core{write: o.Write, read: o.Read, bulk: o.Bulk, d: o.Dialect, rw: o.SQL, accessSchema: o.AccessSchema, accessBlockBits: o.AccessBlockBits}
 	if o.SQL != nil {
 		db.customerPK = o.SQL.CustomerPK()
 	}

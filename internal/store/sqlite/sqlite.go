@@ -119,7 +119,7 @@ func Open(ctx context.Context, path string, opts Options) (*store.Engine, error)
 	b := &backend{path: path, write: write}
 	return store.New(ctx, store.Options{
 		Dialect: Dialect, Write: write, Read: read, Bulk: bulk, Backend: b,
-		SQL: &statements{}, AccessSchema: accessSchema, AccessCustomer: accessCustomer, UnsealedHeads: unsealed,
+		SQL: &statements{}, AccessSchema: accessSchema, AccessBlockBits: accessBlockBits, UnsealedHeads: unsealed,
 		Extend: func(ctx context.Context, core store.Core) (store.Extension, error) {
 			return extend(ctx, core, write, read, open(dsn), path, sync == "FULL")
 		},
@@ -362,12 +362,9 @@ func AccessMigrations() ([]store.Migration, error) { return store.Migrations(acc
 // AccessSchema is the schema name the access trail file is attached under.
 const AccessSchema = accessSchema
 
-// accessCustomer selects one customer's entries in the access trail (%s: the parameter). The
-// trail's index by customer leads with the entry's block of 2^18 ids (access/0004, which
-// says why), so the condition names every block from the first to the newest: one index
-// probe each, a few dozen at ten million entries.
-const accessCustomer = `id >> 18 IN (WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b
-	WHERE n < (SELECT MAX(id) >> 18 FROM ` + accessSchema + `.audit_log)) SELECT n FROM b) AND customer_id = %s`
+// accessBlockBits is the size of the blocks of entry ids that lead the access trail's index
+// by customer, as a power of two (access/0004 says why, and names the same size).
+const accessBlockBits = 18
 
 // connector opens connections through a driver of Steward's own, so the connection hook that
 // attaches the access trail applies to these pools only.
