@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,44 +79,65 @@ func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 		parts = append(parts, `SELECT `+auditColumns+` FROM `+src+`audit_log`+cond)
 	}
 	q := strings.Join(parts, " UNION ALL ") + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args)+1)
-	rows, err := db.read.QueryContext(ctx, q, append(slices.Clip(args), f.Limit)...)
-	out, err := collect(db, rows, err, scanEntry)
-	if err != nil || !byBlock {
-		return out, err
+	if !byBlock {
+		rows, err := db.read.QueryContext(ctx, q, append(slices.Clip(args), f.Limit)...)
+		return collect(db, rows, err, scanEntry)
 	}
-	more, err := db.accessByBlock(ctx, f, cond, args)
+	// The main file's part and the access trail's blocks are read in one read transaction,
+	// whose first statement reads both files: every statement then sees both as they were
+	// then, as one statement over both would. Read apart, a listing could hold an access
+	// entry committed after a change it left out, and paging past it would skip the change.
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	defer tx.Rollback()
+	var top, unused sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT (`+maxAuditID(db.accessSchema+".")+`), (`+maxAuditID("")+`)`).Scan(&top, &unused); err != nil {
+		return nil, db.translate(err)
+	}
+	limit := f.Limit
+	if limit < 0 { // SQLite's LIMIT -1: no limit
+		limit = math.MaxInt
+	}
+	rows, err := tx.QueryContext(ctx, q, append(slices.Clip(args), limit)...)
+	out, err := collect(db, rows, err, scanEntry)
+	if err != nil {
+		return nil, err
+	}
+	more, err := db.accessByBlock(ctx, tx, top, f.BeforeID, limit, cond, args)
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, more...)
 	slices.SortFunc(out, func(a, b audit.Entry) int { return cmp.Compare(b.ID, a.ID) })
-	return out[:min(len(out), f.Limit)], nil
+	return out[:min(len(out), limit)], nil
 }
 
-// accessByBlock lists the newest f.Limit entries about f's customer in the access trail that
-// meet cond (args), block by block from the newest (see Options.AccessBlockBits). Within a
-// block the index holds a customer's entries in id order, so a customer read a million times
-// costs a page of entries, not a sort of the million.
-func (db *Audit) accessByBlock(ctx context.Context, f audit.Filter, cond string, args []any) ([]audit.Entry, error) {
-	src := db.accessSchema + "."
-	var top sql.NullInt64
-	if err := db.queryRow(ctx, maxAuditID(src)).Scan(&top); err != nil {
-		return nil, db.translate(err)
-	}
+// accessByBlock lists, in tx, the newest limit entries of the access trail below id before
+// (when set) that meet cond (args, a customer's among them), block by block from the newest
+// up to top (see Options.AccessBlockBits). Within a block the index holds a customer's
+// entries in id order, so a customer read a million times costs a page of entries, not a sort
+// of the million. The statement names the index: SQLite, planning without statistics, took
+// the actor's index for a customer's page with an actor and a cursor, and read the actor's
+// whole history once per block.
+func (db *Audit) accessByBlock(ctx context.Context, tx *sql.Tx, top sql.NullInt64, before int64, limit int, cond string, args []any) ([]audit.Entry, error) {
 	last := top.Int64
-	if f.BeforeID > 0 {
-		last = min(last, f.BeforeID-1)
+	if before > 0 {
+		last = min(last, before-1)
 	}
 	if !top.Valid || last < 0 {
 		return nil, nil
 	}
-	n := len(args)
-	q := `SELECT ` + auditColumns + ` FROM ` + src + `audit_log` + cond + ` AND ` + AccessBlockSQL(db.accessBlockBits, "$"+strconv.Itoa(n+1)) +
-		` ORDER BY id DESC LIMIT $` + strconv.Itoa(n+2)
+	// Prepared: a customer's page reads every block that holds none of it.
+	st, err := db.prepared(ctx, db.read, AccessPageSQL(db.accessSchema+".", db.accessBlockIndex, db.accessBlockBits, cond, len(args)))
+	if err != nil {
+		return nil, db.translate(err)
+	}
+	st = tx.StmtContext(ctx, st)
 	var out []audit.Entry
-	for b := last >> db.accessBlockBits; b >= 0 && len(out) < f.Limit; b-- {
-		// Prepared: a customer's page reads every block that holds none of it.
-		rows, err := db.query(ctx, q, append(slices.Clip(args), b, f.Limit-len(out))...)
+	for b := last >> db.accessBlockBits; b >= 0 && len(out) < limit; b-- {
+		rows, err := st.QueryContext(ctx, append(slices.Clip(args), b, limit-len(out))...)
 		got, err := collect(db, rows, err, scanEntry)
 		if err != nil {
 			return nil, err
@@ -125,10 +147,12 @@ func (db *Audit) accessByBlock(ctx context.Context, f audit.Filter, cond string,
 	return out, nil
 }
 
-// AccessBlockSQL is the condition selecting the entries of one block (param) in an access
-// trail indexed by block of 2^bits ids (see Options.AccessBlockBits).
-func AccessBlockSQL(bits uint, param string) string {
-	return `id >> ` + strconv.FormatUint(uint64(bits), 10) + ` = ` + param
+// AccessPageSQL selects, newest first, the entries of one block that meet where (" WHERE …",
+// with n parameters) in the access trail of schema (with its dot) indexed by block of 2^bits
+// ids in index: the block is parameter n+1, the limit n+2.
+func AccessPageSQL(schema, index string, bits uint, where string, n int) string {
+	return `SELECT ` + auditColumns + ` FROM ` + schema + `audit_log INDEXED BY ` + index + where +
+		` AND id >> ` + strconv.FormatUint(uint64(bits), 10) + ` = $` + strconv.Itoa(n+1) + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(n+2)
 }
 
 // AccessCustomerSQL is the condition selecting every entry about one customer (param) in

@@ -97,6 +97,9 @@ type Options struct {
 	// a flush together (see the sqlite package's access migration 0004): a customer's
 	// entries there are read block by block.
 	AccessBlockBits uint
+	// AccessBlockIndex names that index, for the reads that must use it: an engine
+	// planning without statistics may take another.
+	AccessBlockIndex string
 	// UnsealedHeads says the database predates sealed audit heads and is being upgraded by
 	// this process: its heads carry no seal yet, and SealHeads seals them as they are.
 	UnsealedHeads bool

@@ -52,12 +52,12 @@ func (db *Rights) CountRows(ctx context.Context, table, id string) (int64, error
 		}
 	}
 	for _, src := range srcs {
-		where := t.where
+		from := `FROM ` + src + table + ` WHERE ` + t.where
 		if table == "audit_log" {
-			where = db.auditCustomer(src, "$1")
+			from = db.auditCustomer(src, "$1")
 		}
 		var n int64
-		if err := db.queryRow(ctx, `SELECT COUNT(*) FROM `+src+table+` WHERE `+where, id).Scan(&n); err != nil {
+		if err := db.queryRow(ctx, `SELECT COUNT(*) `+from, id).Scan(&n); err != nil {
 			return 0, db.translate(err)
 		}
 		total += n

@@ -116,8 +116,9 @@ type core struct {
 	// accessSchema names the attached database holding the access chain (see
 	// Options.AccessSchema); empty when every chain lives in the main database.
 	accessSchema string
-	// accessBlockBits is Options.AccessBlockBits.
-	accessBlockBits uint
+	// accessBlockBits and accessBlockIndex are Options.AccessBlockBits and AccessBlockIndex.
+	accessBlockBits  uint
+	accessBlockIndex string
 	// mainSQL and accessSQL are the audit statements for the main chains and the access chain.
 	mainSQL, accessSQL chainSQL
 	// customerRows, indexRows, keyRows and identityRows insert new customers, their
@@ -374,13 +375,13 @@ func (db *core) chainSQL(chain int) *chainSQL {
 	return &db.mainSQL
 }
 
-// auditCustomer is the condition selecting the entries about one customer (param: the
-// parameter naming them) in the audit table of src, one of auditSources.
+// auditCustomer is the table and condition selecting the entries about one customer (param:
+// the parameter naming them) in the audit table of src, one of auditSources: "FROM … WHERE …".
 func (db *core) auditCustomer(src, param string) string {
 	if src == "" || db.accessBlockBits == 0 {
-		return "customer_id = " + param
+		return `FROM ` + src + `audit_log WHERE customer_id = ` + param
 	}
-	return AccessCustomerSQL(src, db.accessBlockBits, param)
+	return `FROM ` + src + `audit_log INDEXED BY ` + db.accessBlockIndex + ` WHERE ` + AccessCustomerSQL(src, db.accessBlockBits, param)
 }
 
 func (db *core) auditSources() []string {
@@ -392,7 +393,7 @@ func (db *core) auditSources() []string {
 
 // newCore wraps already-migrated connections and prepares the hot write statements.
 func newCore(ctx context.Context, o Options) (*core, error) {
-	db := &core{write: o.Write, read: o.Read, bulk: o.Bulk, d: o.Dialect, rw: o.SQL, accessSchema: o.AccessSchema, accessBlockBits: o.AccessBlockBits}
+	db := &core{write: o.Write, read: o.Read, bulk: o.Bulk, d: o.Dialect, rw: o.SQL, accessSchema: o.AccessSchema, accessBlockBits: o.AccessBlockBits, accessBlockIndex: o.AccessBlockIndex}
 	if o.SQL != nil {
 		db.customerPK = o.SQL.CustomerPK()
 	}

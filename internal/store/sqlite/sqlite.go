@@ -65,7 +65,11 @@ func Open(ctx context.Context, path string, opts Options) (*store.Engine, error)
 			return nil, err
 		}
 	}
-	if err := migrateAccess(ctx, "file:"+accessPath+"?"+pragmas); err != nil {
+	// The access trail's migrations may rebuild an index of millions of entries: they sort in
+	// temporary files, with a small cache (SQLite sorts as much in memory as the cache holds).
+	// Sorting in memory took 418 MB to upgrade a trail of two million entries.
+	migrating := strings.NewReplacer("temp_store(MEMORY)", "temp_store(FILE)", "cache_size(-65536)", "cache_size(-16384)").Replace(pragmas)
+	if err := migrateAccess(ctx, "file:"+accessPath+"?"+migrating); err != nil {
 		return nil, fmt.Errorf("access trail: %w", err)
 	}
 	drv := &sqlite.Driver{}
@@ -119,7 +123,8 @@ func Open(ctx context.Context, path string, opts Options) (*store.Engine, error)
 	b := &backend{path: path, write: write}
 	return store.New(ctx, store.Options{
 		Dialect: Dialect, Write: write, Read: read, Bulk: bulk, Backend: b,
-		SQL: &statements{}, AccessSchema: accessSchema, AccessBlockBits: accessBlockBits, UnsealedHeads: unsealed,
+		SQL: &statements{}, AccessSchema: accessSchema, AccessBlockBits: accessBlockBits,
+		AccessBlockIndex: accessBlockIndex, UnsealedHeads: unsealed,
 		Extend: func(ctx context.Context, core store.Core) (store.Extension, error) {
 			return extend(ctx, core, write, read, open(dsn), path, sync == "FULL")
 		},
@@ -365,6 +370,9 @@ const AccessSchema = accessSchema
 // accessBlockBits is the size of the blocks of entry ids that lead the access trail's index
 // by customer, as a power of two (access/0004 says why, and names the same size).
 const accessBlockBits = 18
+
+// accessBlockIndex is that index's name.
+const accessBlockIndex = "audit_log_customer_block"
 
 // connector opens connections through a driver of Steward's own, so the connection hook that
 // attaches the access trail applies to these pools only.
