@@ -87,6 +87,16 @@ func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 	// whose first statement reads both files: every statement then sees both as they were
 	// then, as one statement over both would. Read apart, a listing could hold an access
 	// entry committed after a change it left out, and paging past it would skip the change.
+	// (SQLite opens the main file first. A change commits there before the access entries
+	// its transaction linked, which have lower ids: a listing can miss a change it should
+	// show only if two transactions commit between the two files' opens in that first
+	// statement.) The block statement is prepared first: preparing it on the pool from
+	// inside the transaction would wait for a second connection, and as many listings as
+	// the pool has connections would each hold one and wait for ever.
+	page, err := db.prepared(ctx, db.read, AccessPageSQL(db.accessSchema+".", db.accessBlockIndex, db.accessBlockBits, cond, len(args)))
+	if err != nil {
+		return nil, db.translate(err)
+	}
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, db.translate(err)
@@ -105,7 +115,7 @@ func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 	if err != nil {
 		return nil, err
 	}
-	more, err := db.accessByBlock(ctx, tx, top, f.BeforeID, limit, cond, args)
+	more, err := db.accessByBlock(ctx, tx.StmtContext(ctx, page), top, f.BeforeID, limit, args)
 	if err != nil {
 		return nil, err
 	}
@@ -114,14 +124,12 @@ func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 	return out[:min(len(out), limit)], nil
 }
 
-// accessByBlock lists, in tx, the newest limit entries of the access trail below id before
-// (when set) that meet cond (args, a customer's among them), block by block from the newest
-// up to top (see Options.AccessBlockBits). Within a block the index holds a customer's
-// entries in id order, so a customer read a million times costs a page of entries, not a sort
-// of the million. The statement names the index: SQLite, planning without statistics, took
-// the actor's index for a customer's page with an actor and a cursor, and read the actor's
-// whole history once per block.
-func (db *Audit) accessByBlock(ctx context.Context, tx *sql.Tx, top sql.NullInt64, before int64, limit int, cond string, args []any) ([]audit.Entry, error) {
+// accessByBlock lists, with page (AccessPageSQL in the listing's transaction), the newest
+// limit entries of the access trail below id before (when set) that meet page's conditions
+// (args, a customer's among them), block by block from the newest up to top (see
+// Options.AccessBlockBits). Within a block the index holds a customer's entries in id order,
+// so a customer read a million times costs a page of entries, not a sort of the million.
+func (db *Audit) accessByBlock(ctx context.Context, page *sql.Stmt, top sql.NullInt64, before int64, limit int, args []any) ([]audit.Entry, error) {
 	last := top.Int64
 	if before > 0 {
 		last = min(last, before-1)
@@ -129,15 +137,9 @@ func (db *Audit) accessByBlock(ctx context.Context, tx *sql.Tx, top sql.NullInt6
 	if !top.Valid || last < 0 {
 		return nil, nil
 	}
-	// Prepared: a customer's page reads every block that holds none of it.
-	st, err := db.prepared(ctx, db.read, AccessPageSQL(db.accessSchema+".", db.accessBlockIndex, db.accessBlockBits, cond, len(args)))
-	if err != nil {
-		return nil, db.translate(err)
-	}
-	st = tx.StmtContext(ctx, st)
 	var out []audit.Entry
 	for b := last >> db.accessBlockBits; b >= 0 && len(out) < limit; b-- {
-		rows, err := st.QueryContext(ctx, append(slices.Clip(args), b, limit-len(out))...)
+		rows, err := page.QueryContext(ctx, append(slices.Clip(args), b, limit-len(out))...)
 		got, err := collect(db, rows, err, scanEntry)
 		if err != nil {
 			return nil, err
@@ -149,7 +151,9 @@ func (db *Audit) accessByBlock(ctx context.Context, tx *sql.Tx, top sql.NullInt6
 
 // AccessPageSQL selects, newest first, the entries of one block that meet where (" WHERE …",
 // with n parameters) in the access trail of schema (with its dot) indexed by block of 2^bits
-// ids in index: the block is parameter n+1, the limit n+2.
+// ids in index: the block is parameter n+1, the limit n+2. It names the index: SQLite,
+// planning without statistics, took the actor's index for a customer's page with an actor
+// and a cursor, and read the actor's whole history once per block.
 func AccessPageSQL(schema, index string, bits uint, where string, n int) string {
 	return `SELECT ` + auditColumns + ` FROM ` + schema + `audit_log INDEXED BY ` + index + where +
 		` AND id >> ` + strconv.FormatUint(uint64(bits), 10) + ` = $` + strconv.Itoa(n+1) + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(n+2)

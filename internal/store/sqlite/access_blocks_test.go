@@ -205,3 +205,35 @@ func TestAccessBlocksMigrate(t *testing.T) {
 		t.Fatalf("found %d of c1's 3 entries by block (%v)", n, err)
 	}
 }
+
+// TestAccessListingLeavesAConnection: a customer's listing reads the access trail in a read
+// transaction, and prepares its statements before taking that transaction's connection.
+// Prepared from inside it, a listing waited for a second connection: with all but one of
+// the read pool's connections busy it waited for ever, and so did as many listings at once
+// as the pool has connections, and every read queued behind them.
+func TestAccessListingLeavesAConnection(t *testing.T) {
+	ctx := authz.WithActor(context.Background(), authz.System)
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "steward.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Audit().AppendAudit(ctx, audit.New(ctx, audit.ActionCustomerRead, "c1", nil, "")); err != nil {
+		t.Fatal(err)
+	}
+	held := db.Read().Stats().MaxOpenConnections - 1
+	for range held {
+		conn, err := db.Read().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	// A filter shape no statement was prepared for yet.
+	deadline, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	list, err := db.Audit().ListAudit(deadline, audit.Filter{CustomerID: "c1", Action: audit.ActionCustomerRead, Limit: 5})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("with %d of the read pool's connections busy, listed %d entries (%v), want 1", held, len(list), err)
+	}
+}
