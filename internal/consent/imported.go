@@ -197,32 +197,32 @@ func (s *Service) recordImported(ctx context.Context, a authz.Actor, policyVersi
 		r := work[i].r
 		// One append per customer and id the rows named it by: each redirected one is
 		// checked to be merged still when it is stored.
-		key := r.CustomerID + "\x00" + work[i].via
-		ap := byCustomer[key]
+		group := r.CustomerID + "\x00" + work[i].via
+		ap := byCustomer[group]
 		if ap == nil {
 			ap = &Append{CustomerID: r.CustomerID, Via: work[i].via}
-			byCustomer[key] = ap
+			byCustomer[group] = ap
 		}
 		if err := s.appendRecord(ctx, ap, r, work[i].withdraw); err != nil {
 			return 0, err
 		}
 	}
 	order := make([]string, 0, len(byCustomer))
-	for key := range byCustomer {
-		order = append(order, key)
+	for group := range byCustomer {
+		order = append(order, group)
 	}
 	sort.Strings(order)
 	all := make([]Append, 0, len(order))
 	n := 0
-	for _, key := range order {
-		if err := s.sealAppend(ctx, byCustomer[key]); err != nil {
+	for _, group := range order {
+		if err := s.sealAppend(ctx, byCustomer[group]); err != nil {
 			if problem.Is(err, problem.NotFound) {
 				continue // erased while the import ran, as below
 			}
 			return 0, err
 		}
-		all = append(all, *byCustomer[key])
-		n += len(byCustomer[key].Records)
+		all = append(all, *byCustomer[group])
+		n += len(byCustomer[group].Records)
 	}
 	err = s.store.AppendConsents(ctx, all)
 	if !problem.Is(err, problem.NotFound) {

@@ -70,16 +70,9 @@ func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 	if len(where) > 0 {
 		cond = ` WHERE ` + strings.Join(where, " AND ")
 	}
-	byBlock := f.CustomerID != "" && db.accessBlockBits > 0
-	parts := make([]string, 0, 2)
-	for _, src := range db.auditSources() {
-		if byBlock && src != "" {
-			continue
-		}
-		parts = append(parts, `SELECT `+auditColumns+` FROM `+src+`audit_log`+cond)
-	}
-	q := strings.Join(parts, " UNION ALL ") + ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args)+1)
-	if !byBlock {
+	order := ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args)+1)
+	if f.CustomerID == "" || db.accessBlockBits == 0 {
+		q := db.auditUnion(`SELECT `+auditColumns+` FROM %saudit_log`+cond) + order
 		rows, err := db.read.QueryContext(ctx, q, append(slices.Clip(args), f.Limit)...)
 		return collect(db, rows, err, scanEntry)
 	}
@@ -110,7 +103,7 @@ func (db *Audit) ListAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 	if limit < 0 { // SQLite's LIMIT -1: no limit
 		limit = math.MaxInt
 	}
-	rows, err := tx.QueryContext(ctx, q, append(slices.Clip(args), limit)...)
+	rows, err := tx.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_log`+cond+order, append(slices.Clip(args), limit)...)
 	out, err := collect(db, rows, err, scanEntry)
 	if err != nil {
 		return nil, err
