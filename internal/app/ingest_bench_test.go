@@ -79,6 +79,7 @@ func BenchmarkIngestBatchHTTP(b *testing.B) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var next atomic.Int64
+	since := maxAuditID(b, a.Store.Write())
 	b.ResetTimer()
 	start, cpuStart := time.Now(), cpuTime()
 	var wg sync.WaitGroup
@@ -111,11 +112,15 @@ func BenchmarkIngestBatchHTTP(b *testing.B) {
 	cpuStart = cpuTime()
 	base := plainEventInsert(b, a, batches, perBatch, clients)
 	baseCPU := cpuTime() - cpuStart
+	rowsBase, rows := plainIngestedRows(b, a, start, since, batches, clients)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p99 := lat[min(len(lat)-1, len(lat)*99/100)]
 	b.ReportMetric(float64(batches*perBatch)/took.Seconds(), "events/s")
 	b.ReportMetric(float64(batches*perBatch)/base.Seconds(), "plain_events/s")
 	b.ReportMetric(base.Seconds()/took.Seconds(), "ratio")
+	b.ReportMetric(rowsBase.Seconds()/took.Seconds(), "rows_ratio")
+	b.ReportMetric(base.Seconds()/rowsBase.Seconds(), "rows_ceiling")
+	b.ReportMetric(float64(rows)/float64(batches*perBatch), "rows/event")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99_ms")
 	// Processor time per event, the server's and the clients' together, and the plain
 	// inserts': on a shared machine it varies less than throughput does.

@@ -51,7 +51,9 @@ func postgresNodes(b *testing.B, n int) []*App {
 // creates, look-ups by e-mail and /v1/batch ingest over loopback HTTP, each against plain
 // statements on the same rows in the same database in the same run: inserts of the created
 // rows, primary-key selects, and inserts of the stored event rows one transaction per batch.
-// The ingest part posts ingestEvents events, after an untimed warm-up (see warmIngest).
+// Each is also measured against plain statements on every row the operation stored (see
+// postgres_rows_bench_test.go). The ingest part posts ingestEvents events, after an untimed
+// warm-up (see warmIngest).
 func BenchmarkPostgres(b *testing.B) {
 	for _, nodes := range []int{1, 3} {
 		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) { benchPostgres(b, nodes) })
@@ -73,6 +75,7 @@ func benchPostgres(b *testing.B, nodes int) {
 	// A create the database gives up on as not serialisable (several nodes appending to the
 	// same audit chains) answers 503; it is sent again, as a client would, and counted.
 	var retried atomic.Int64
+	createsFrom := time.Now()
 	b.ResetTimer()
 	created := timed(func() {
 		parallelN(b.N, callers, func(i int) {
@@ -91,9 +94,11 @@ func benchPostgres(b *testing.B, nodes int) {
 	})
 	b.StopTimer()
 	plainCreated := plainInsertN(b, a, b.N, callers)
+	createdRows, rowsPerCreate := plainCreatedRows(b, a, customerIDs(b, a.Store.Write(), createsFrom))
 
 	support := authz.WithActor(context.Background(), authz.Actor{ID: "bench", Role: "support"})
 	ids := lookupSample(b, a)
+	beforeLookups := maxAuditID(b, a.Store.Write())
 	looked := timed(func() {
 		parallel(b.N, func(i int) {
 			found, err := apps[i%nodes].Customers.Find(support, "email", fmt.Sprintf("person%d@example.com", (i*7919)%b.N), "", 0)
@@ -111,20 +116,33 @@ func benchPostgres(b *testing.B, nodes int) {
 		})
 	})
 
-	events, took, p99 := ingestHTTP(b, apps, ingestEvents)
+	lookedRows := plainLookedRows(b, a, ids, beforeLookups, b.N)
+
+	in := ingestHTTP(b, apps, ingestEvents)
+	events, took := in.events, in.took
 	plainIngested := plainEventInsert(b, a, events/500, 500, 8)
+	ingestedRows, rowsIngested := plainIngestedRows(b, a, in.from, in.since, events/500, 8)
 
 	b.ReportMetric(float64(b.N)/created.Seconds(), "creates/s")
 	b.ReportMetric(float64(b.N)/plainCreated.Seconds(), "plain_inserts/s")
 	b.ReportMetric(plainCreated.Seconds()/created.Seconds(), "create_ratio")
+	b.ReportMetric(createdRows.Seconds()/created.Seconds(), "create_rows_ratio")
+	b.ReportMetric(plainCreated.Seconds()/createdRows.Seconds(), "create_rows_ceiling")
+	b.ReportMetric(float64(rowsPerCreate)/float64(b.N), "rows/create")
 	b.ReportMetric(float64(retried.Load())/float64(b.N), "create_retries/create")
 	b.ReportMetric(float64(looked.Microseconds())/float64(b.N), "us/lookup")
 	b.ReportMetric(float64(plainLooked.Microseconds())/float64(b.N), "us/plain_select")
 	b.ReportMetric(plainLooked.Seconds()/looked.Seconds(), "lookup_ratio")
+	b.ReportMetric(float64(lookedRows.Microseconds())/float64(b.N), "us/plain_rows_lookup")
+	b.ReportMetric(lookedRows.Seconds()/looked.Seconds(), "lookup_rows_ratio")
+	b.ReportMetric(plainLooked.Seconds()/lookedRows.Seconds(), "lookup_rows_ceiling")
 	b.ReportMetric(float64(events)/took.Seconds(), "events/s")
 	b.ReportMetric(float64(events)/plainIngested.Seconds(), "plain_events/s")
 	b.ReportMetric(plainIngested.Seconds()/took.Seconds(), "ingest_ratio")
-	b.ReportMetric(float64(p99.Microseconds())/1000, "p99_batch_ms")
+	b.ReportMetric(ingestedRows.Seconds()/took.Seconds(), "ingest_rows_ratio")
+	b.ReportMetric(plainIngested.Seconds()/ingestedRows.Seconds(), "ingest_rows_ceiling")
+	b.ReportMetric(float64(rowsIngested)/float64(events), "rows/event")
+	b.ReportMetric(float64(in.p99.Microseconds())/1000, "p99_batch_ms")
 }
 
 // ingestEvents is how many events the ingest part posts whatever b.N is: as many as
@@ -132,9 +150,19 @@ func benchPostgres(b *testing.B, nodes int) {
 // mix of 20,000 visitors, most of them new at first and returning later.
 const ingestEvents = 100_000
 
+// ingestRun is what ingestHTTP measured: how many events the timed batches stored, how long
+// they took and the p99 batch latency, and when they began and the audit id before them, to
+// tell the rows they stored.
+type ingestRun struct {
+	events    int
+	took, p99 time.Duration
+	from      time.Time
+	since     int64
+}
+
 // ingestHTTP posts about n events in batches of 500 from 8 clients, spread over the nodes'
-// HTTP servers, and returns how many were stored, how long it took and the p99 batch latency.
-func ingestHTTP(b *testing.B, apps []*App, n int) (int, time.Duration, time.Duration) {
+// HTTP servers.
+func ingestHTTP(b *testing.B, apps []*App, n int) ingestRun {
 	b.Helper()
 	urls := make([]string, len(apps))
 	for i, a := range apps {
@@ -155,6 +183,7 @@ func ingestHTTP(b *testing.B, apps []*App, n int) (int, time.Duration, time.Dura
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	warm := warmIngest(b, apps[0], client, urls, headers)
+	since, from := maxAuditID(b, apps[0].Store.Write()), time.Now()
 	var mu sync.Mutex
 	var lat []time.Duration
 	var next atomic.Int64
@@ -173,7 +202,7 @@ func ingestHTTP(b *testing.B, apps []*App, n int) (int, time.Duration, time.Dura
 	if err := apps[0].Store.Write().QueryRow(`SELECT COUNT(*) FROM events`).Scan(&stored); err != nil || stored-warm != batches*perBatch {
 		b.Fatalf("stored %d events, want %d (%v)", stored-warm, batches*perBatch, err)
 	}
-	return stored - warm, took, percentile(lat, 0.99)
+	return ingestRun{events: stored - warm, took: took, p99: percentile(lat, 0.99), from: from, since: since}
 }
 
 // warmIngest stores, untimed, twenty batches from visitors the timed batches do not meet, and
