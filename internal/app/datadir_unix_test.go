@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -101,5 +102,94 @@ func TestInitMakesExistingDirectoryPrivate(t *testing.T) {
 	b.Close()
 	if loose := loosePermissions(t, dir); len(loose) > 0 {
 		t.Fatalf("after a restart: %v are readable by other users", loose)
+	}
+}
+
+// TestReadOnlyRootKeyMount: a container mounts the root key read-only into the data
+// directory, as a secret with mode 0400. The node starts and leaves the key as it is: it is
+// private already, and the mount cannot be changed. Before, the start tried to make it 0600
+// and stopped ("read-only file system"). Bind mounts need root (CI runs as root).
+func TestReadOnlyRootKeyMount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("bind-mounting the root key read-only needs root")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg := config.Default()
+	cfg.Data = dir
+	ctx := context.Background()
+	if _, err := Init(ctx, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(t.TempDir(), "root.key")
+	key, err := os.ReadFile(cfg.RootKeyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secret, key, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(secret, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(secret, cfg.RootKeyPath(), "", syscall.MS_BIND, ""); err != nil {
+		t.Skipf("bind mount not permitted here: %v", err)
+	}
+	defer func() {
+		if err := syscall.Unmount(cfg.RootKeyPath(), 0); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	}()
+	if err := syscall.Mount("", cfg.RootKeyPath(), "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cfg.RootKeyPath(), 0o600); err == nil {
+		t.Fatal("the mount is writable: the test would prove nothing")
+	}
+	// Something else of the data directory loosened meanwhile is still tightened.
+	if err := os.Chmod(filepath.Join(dir, "steward.db"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatalf("a read-only root key of mode 0400 was refused: %v", err)
+	}
+	a.Close()
+	info, err := os.Stat(cfg.RootKeyPath())
+	if err != nil || info.Mode().Perm() != 0o400 {
+		t.Fatalf("root key after the start: %v, %v", info.Mode(), err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "steward.db")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("database after the start: %v, %v", info.Mode(), err)
+	}
+}
+
+// TestUnchangeableLooseEntryIsNamed: an entry open to other users that cannot be made
+// private stops the start with its path, its mode and what to do.
+func TestUnchangeableLooseEntryIsNamed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("bind-mounting a file read-only needs root")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(src, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(dst, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(src, dst, "", syscall.MS_BIND, ""); err != nil {
+		t.Skipf("bind mount not permitted here: %v", err)
+	}
+	defer func() { _ = syscall.Unmount(dst, 0) }()
+	if err := syscall.Mount("", dst, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err := privateDataDir(dir)
+	if err == nil || !strings.Contains(err.Error(), dst) || !strings.Contains(err.Error(), "0644") || !strings.Contains(err.Error(), "mode 0400") {
+		t.Fatalf("got %v, want an error naming %s, its mode and the remedy", err, dst)
 	}
 }
