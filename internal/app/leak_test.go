@@ -3,7 +3,9 @@ package app
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -104,5 +106,36 @@ func TestSecurityHeadersAndLimits(t *testing.T) {
 	e.app.Store.Close()
 	if code, body := e.do(call{method: "GET", path: "/readyz"}); code != 503 || strings.Contains(body, "sql") {
 		t.Errorf("readyz with the database closed: got %d %s, want a bare 503", code, body)
+	}
+}
+
+// TestFeatureOffAnswersWithoutRetryAfter: a request the configuration leaves off (the privacy
+// portal's self-service requests with no mailer) answers 503 saying why, without Retry-After:
+// retrying would not help, and clients that retry every 503 with one would never stop. A
+// database that is away answers 503 with Retry-After, as before.
+func TestFeatureOffAnswersWithoutRetryAfter(t *testing.T) {
+	e := newEnv(t, "")
+	post := func(path, body string) *http.Response {
+		t.Helper()
+		resp, err := http.Post(e.srv.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	resp := post("/v1/privacy/requests", `{"type":"access","email":"ada.lovelace@example.com"}`)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "" {
+		t.Fatalf("self-service request without a mailer: %d, Retry-After %q; want 503 without it", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	e.app.Store.Close()
+	resp, err := http.Get(e.srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("readyz with the database closed: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }

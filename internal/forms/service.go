@@ -374,7 +374,7 @@ func clip(s string, n int) string {
 // askConfirmation stores a confirmation and mails its link to the address.
 func (s *Service) askConfirmation(ctx context.Context, f *Form, id, email string, purposes []string, version string, t Text) error {
 	if s.d.Mailer == nil {
-		return problem.New(problem.Unavailable, "this form needs to send a confirmation e-mail and no mailer is configured (--mail)")
+		return problem.Off("this form needs to send a confirmation e-mail and no mailer is configured (--mail)")
 	}
 	secret, hash, err := token.New()
 	if err != nil {

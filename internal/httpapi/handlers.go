@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/stewardhq/steward/internal/audit"
@@ -15,14 +17,52 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, Health{Status: "ok", Version: s.Version})
 }
 
+// ready answers the load balancer's readiness checks. A node out of service is checked twice
+// a second for as long as it is out: the change of state is logged once each way (see
+// readiness), not every failed check.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
+	var err error
 	if s.Ready != nil {
-		if err := s.Ready(r.Context()); err != nil {
-			return problem.Wrap(problem.Unavailable, err, "not ready: database unavailable")
+		err = s.Ready(r.Context())
+	}
+	s.readiness.note(s.Log, err)
+	if err != nil {
+		detail := "database unavailable"
+		if problem.KindOf(err) == problem.Unavailable {
+			detail = problem.Detail(err)
 		}
+		return quiet{problem.Wrap(problem.Unavailable, err, "not ready: %s", detail)}
 	}
 	return writeJSON(w, http.StatusOK, Readiness{Status: "ready"})
 }
+
+// readiness is the node's last answer to a readiness check.
+type readiness struct {
+	mu       sync.Mutex
+	notReady bool
+	reason   string
+}
+
+// note logs a change of readiness: why the node stopped being ready (or why that changed),
+// and when it is ready again.
+func (rd *readiness) note(log *slog.Logger, err error) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	switch {
+	case err == nil && rd.notReady:
+		rd.notReady, rd.reason = false, ""
+		log.Info("ready again")
+	case err != nil && (!rd.notReady || rd.reason != problem.Detail(err)):
+		rd.notReady, rd.reason = true, problem.Detail(err)
+		log.Warn("not ready", "reason", rd.reason, "err", err)
+	}
+}
+
+// quiet is an error answered as usual but not logged with the request: its cause is logged
+// elsewhere, once.
+type quiet struct{ error }
+
+func (q quiet) Unwrap() error { return q.error }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	s.metricsHandler().ServeHTTP(w, r)

@@ -30,7 +30,7 @@ var summaries = map[string]string{
 	"POST /v1/destinations/{id}/deliveries/{delivery}/replay": "Send a delivery again with a fresh count of attempts (the " +
 		"dead-letter list's replay).",
 	"GET /healthz":      "Liveness: the process is serving.",
-	"GET /readyz":       "Readiness: the database answers.",
+	"GET /readyz":       "Readiness: the database answers and its commits are not held up.",
 	"GET /metrics":      "Prometheus metrics (no personal data, no customer ids).",
 	"GET /openapi.json": "This document.",
 	"GET /privacy": "The public privacy notice as a web page, generated from the data catalog and the policy in force: what is " +

@@ -126,6 +126,7 @@ type Server struct {
 	// Loyalty runs the loyalty programme; Offers the offer catalogue.
 	Loyalty       *loyalty.Service
 	Offers        *offer.Service
+	readiness     readiness
 	deliveries    *prometheus.CounterVec
 	ingestMetrics *ingestMetrics
 	trackSlots    chan struct{}
@@ -364,8 +365,11 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, rid string
 		w.Header().Set("WWW-Authenticate", `Bearer realm="steward"`)
 	case http.StatusServiceUnavailable:
 		// The database is away (a failover, a cut network) or busy: the client may send the
-		// request again in a second, to this node or another.
-		w.Header().Set("Retry-After", "1")
+		// request again in a second, to this node or another. A feature the configuration
+		// leaves off stays off: no Retry-After, so that clients do not retry for ever.
+		if !problem.IsLasting(err) {
+			w.Header().Set("Retry-After", "1")
+		}
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
@@ -386,7 +390,8 @@ func (s *Server) problemOf(r *http.Request, rid string, err error) Problem {
 		kind, status = problem.TooLarge, http.StatusRequestEntityTooLarge
 		err = problem.New(problem.TooLarge, "request body is larger than %d bytes", s.MaxBody)
 	}
-	if kind == problem.Internal || kind == problem.Unavailable {
+	var q quiet
+	if (kind == problem.Internal || kind == problem.Unavailable) && !errors.As(err, &q) {
 		// The cause goes to the log with the request id; it never holds personal data
 		// because engines and services never put values into errors.
 		s.Log.Error("request failed", "request_id", rid, "method", r.Method, "route", r.Pattern, "kind", kind.String(), "err", err)

@@ -110,7 +110,7 @@ func as(ctx context.Context, customerID string) context.Context {
 // one customer, so the portal tells nobody who is a customer and floods no mailbox.
 func (s *Service) SendLink(ctx context.Context, email string) error {
 	if s.d.Mailer == nil {
-		return problem.New(problem.Unavailable, "the privacy portal needs a mailer (--mail) to send sign-in links")
+		return problem.Off("the privacy portal needs a mailer (--mail) to send sign-in links")
 	}
 	email = strings.TrimSpace(email)
 	if email == "" || len(email) > 254 || !strings.Contains(email, "@") {

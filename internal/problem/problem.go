@@ -56,7 +56,11 @@ type Error struct {
 	// tried to create (the customer who has this e-mail address), so that the caller can
 	// use or update it instead of guessing. It is an id, never a value.
 	ExistingID string
-	Cause      error
+	// Lasting, on Unavailable, says that the condition lasts until an operator changes the
+	// configuration (a feature that needs a mailer, with none configured): asking again
+	// soon would not help, so the HTTP adapter sends no Retry-After.
+	Lasting bool
+	Cause   error
 }
 
 func (e *Error) Error() string {
@@ -72,6 +76,17 @@ func (e *Error) Unwrap() error { return e.Cause }
 // format personal data into it.
 func New(k Kind, format string, args ...any) *Error {
 	return &Error{Kind: k, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Off reports a feature this installation's configuration leaves off (Unavailable, Lasting).
+func Off(format string, args ...any) *Error {
+	return &Error{Kind: Unavailable, Detail: fmt.Sprintf(format, args...), Lasting: true}
+}
+
+// IsLasting reports whether err is an Unavailable that lasts until the configuration changes.
+func IsLasting(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Lasting
 }
 
 // Wrap keeps cause for the logs while showing only detail to the caller.

@@ -464,7 +464,7 @@ func (s *Service) selfContact(in SelfRequest) (string, []byte, error) {
 		return "", nil, err
 	}
 	if s.mailer == nil {
-		return "", nil, problem.New(problem.Unavailable, "no mailer is configured: self-service requests are off")
+		return "", nil, problem.Off("no mailer is configured: self-service requests are off")
 	}
 	if field == "phone" && s.texter == nil {
 		return "", nil, problem.InvalidField("phone", "requests by phone number cannot be confirmed here, because no "+

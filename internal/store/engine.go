@@ -287,10 +287,21 @@ func (e *Engine) SetDecisionWatcher(w DecisionWatcher) { e.db.setDecisionWatcher
 // DecisionTrust is how long a cached decision may be used without asking the database.
 func (e *Engine) DecisionTrust() time.Duration { return e.backend.DecisionTrust() }
 
-// Ping checks that the engine answers, for readiness probes.
+// Ping checks that the engine answers, for readiness probes, and that its commits are not
+// held up (Dialect.StalledCommits).
 func (e *Engine) Ping(ctx context.Context) error {
 	if err := e.db.read.PingContext(ctx); err != nil {
 		return problem.Wrap(problem.Unavailable, err, "database unavailable")
+	}
+	if e.db.d.StalledCommits == "" {
+		return nil
+	}
+	var stalled int
+	if err := e.db.read.QueryRowContext(ctx, e.db.d.StalledCommits, StalledCommitWait.Seconds()).Scan(&stalled); err != nil {
+		return problem.Wrap(problem.Unavailable, err, "database unavailable")
+	}
+	if stalled > 0 {
+		return problem.New(problem.Unavailable, "commits have waited more than %s for a synchronous standby (%d waiting)", StalledCommitWait, stalled)
 	}
 	return nil
 }

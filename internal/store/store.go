@@ -81,7 +81,18 @@ type Dialect struct {
 	// core.copyRows. Write transactions then run on a connection of their own, which the
 	// transaction's context carries.
 	CopyRows func(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) error
+	// StalledCommits, when set, counts the commits of Steward's database user that have
+	// waited longer than StalledCommitWait (its $1, in seconds) for something other than the
+	// database itself: PostgreSQL's wait for a synchronous standby. Such a commit waits for
+	// as long as the standby is away, and every write after it does too: readiness then
+	// fails (Engine.Ping), so that a load balancer stops sending requests that would hang.
+	StalledCommits string
 }
+
+// StalledCommitWait is how long a commit may wait for a synchronous standby before the node
+// reports itself not ready (Dialect.StalledCommits). Commits normally wait milliseconds; a
+// standby catching up after a pause may take a second or two.
+const StalledCommitWait = 3 * time.Second
 
 // core is what every repository shares: the pools, the prepared statements, the write
 // transaction wrapper and the audit append that runs inside it. Repositories embed it, so a

@@ -118,6 +118,12 @@ var Dialect = store.Dialect{
 	CopyRows:      copyRows,
 	Snapshots:     true,
 	PlanEach:      pgx.QueryExecModeExec,
+	// A commit waiting for the synchronous standby shows as wait event SyncRep; the commit
+	// is its own statement, so query_start is when it began to wait, give or take the
+	// flush of its WAL. Sessions of the same user are visible to it in full, and every
+	// node connects as the same user.
+	StalledCommits: `SELECT COUNT(*) FROM pg_stat_activity WHERE usename = current_user AND wait_event = 'SyncRep'
+		AND query_start < now() - make_interval(secs => $1)`,
 }
 
 // unavailable reports a failure of the connection rather than of the statement: the server
