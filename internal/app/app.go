@@ -249,6 +249,14 @@ func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error
 	} else if n > 0 {
 		opts.Log.Warn("made data directory entries private (directories 0700, files 0600)", "entries", n)
 	}
+	// Without --db a data directory with no database is not an installation on SQLite: it is
+	// a node of one on PostgreSQL whose --db was forgotten, or a mistyped path. Opening it
+	// would make an empty SQLite database there before finding no keyset in it.
+	if cfg.DB == "" {
+		if _, err := os.Stat(cfg.SQLitePath()); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("not initialised: no database in %s (run steward init --data %s first, or give --db for an installation on PostgreSQL)", cfg.Data, cfg.Data)
+		}
+	}
 	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err

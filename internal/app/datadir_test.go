@@ -6,9 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stewardhq/steward/internal/authz"
+	"github.com/stewardhq/steward/internal/config"
 	"github.com/stewardhq/steward/internal/problem"
 	"github.com/stewardhq/steward/internal/store/sqlite"
 )
@@ -98,5 +100,33 @@ func TestErasureDuringLongReadAsksAgain(t *testing.T) {
 	}
 	if got := filesHolding(t, e.dir, rec.Key); len(got) > 0 {
 		t.Fatalf("after asking again, %v hold the wrapped key", got)
+	}
+}
+
+// TestOpenWithoutDatabaseMakesNone: a node's data directory on PostgreSQL holds the root key
+// but no database; opened without --db (forgotten), Open refuses, naming both ways out, and
+// leaves no empty SQLite database behind.
+func TestOpenWithoutDatabaseMakesNone(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "data")
+	cfg := config.Default()
+	cfg.Data = src
+	if _, err := Init(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(cfg.RootKeyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Data = t.TempDir()
+	if err := os.WriteFile(cfg.RootKeyPath(), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(context.Background(), cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), "not initialised") || !strings.Contains(err.Error(), "--db") {
+		t.Fatalf("got %v, want not initialised, naming --db", err)
+	}
+	entries, _ := os.ReadDir(cfg.Data)
+	if len(entries) != 1 {
+		t.Fatalf("the data directory holds %d entries after the refusal, want the root key alone", len(entries))
 	}
 }
