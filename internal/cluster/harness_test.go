@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,8 +64,9 @@ func startCluster(t *testing.T) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// PostgreSQL's servers run as the postgres user under root: it must reach the directory.
-	if err := os.Chmod(dir, 0o755); err != nil {
+	// PostgreSQL's servers run as the postgres user under root: it must pass through the
+	// directory to the cluster's (scripts/cluster.sh creates that one itself, 0710 root:postgres).
+	if err := os.Chmod(dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
 	c.dir = dir
@@ -188,19 +190,25 @@ func (c *cluster) db() *sql.DB {
 	return db
 }
 
-// dbURL reaches the primary directly, not through the proxies the nodes use.
+// dbURL reaches the primary directly, not through the proxies the nodes use. The steward
+// role's password is in the cluster's libpq password file, which the URL names.
 func (c *cluster) dbURL() string {
-	return fmt.Sprintf("postgres://steward@127.0.0.1:%d,127.0.0.1:%d/steward?sslmode=disable&target_session_attrs=read-write&connect_timeout=3",
-		c.pgPorts[0], c.pgPorts[1])
+	return fmt.Sprintf("postgres://steward@127.0.0.1:%d,127.0.0.1:%d/steward?sslmode=disable&target_session_attrs=read-write&connect_timeout=3&passfile=%s",
+		c.pgPorts[0], c.pgPorts[1], url.QueryEscape(filepath.Join(c.dir, "c", "pgpass")))
 }
 
-// nodePID is the process id of node n (1-3), 0 when it is not running.
+// nodePID is the process id of node n (1-3), 0 when it is not running. The script's pid file
+// holds the pid and the process's start time.
 func (c *cluster) nodePID(n int) int {
 	b, err := os.ReadFile(filepath.Join(c.dir, "c", fmt.Sprintf("node%d.pid", n)))
 	if err != nil {
 		return 0
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	pid, _ := strconv.Atoi(f[0])
 	return pid
 }
 
