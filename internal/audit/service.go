@@ -20,12 +20,11 @@ type Store interface {
 	AppendAudit(ctx context.Context, entries ...Entry) error
 	// ListAudit returns entries matching f, newest first.
 	ListAudit(ctx context.Context, f Filter) ([]Entry, error)
-	// ScanAudit calls fn for every entry in (chain, seq) order; fn's error stops the scan.
-	ScanAudit(ctx context.Context, fn func(*Entry) error) error
-	// AuditHeads returns the recorded head of every chain, with its anchor and seal.
-	AuditHeads(ctx context.Context) ([]SealedHead, error)
-	// AuditCheckpoints returns every signed checkpoint.
-	AuditCheckpoints(ctx context.Context) ([]Checkpoint, error)
+	// ReadTrail calls fn with every signed checkpoint, the recorded head of every chain (with
+	// its anchor and seal) and a scan of every entry in (chain, seq) order, all as of one
+	// moment, while other nodes and jobs keep appending; the scan stops at its callback's
+	// error.
+	ReadTrail(ctx context.Context, fn func(cps []Checkpoint, heads []SealedHead, scan func(func(*Entry) error) error) error) error
 }
 
 // Filter narrows a listing. Zero values mean "any".
@@ -130,21 +129,18 @@ type Report struct {
 // Verify walks the whole trail. It returns a *Break naming the first bad entry, so the
 // operator knows where to start looking.
 func (s *Service) Verify(ctx context.Context) (Report, error) {
-	cps, err := s.store.AuditCheckpoints(ctx)
-	if err != nil {
-		return Report{}, err
-	}
-	heads, err := s.store.AuditHeads(ctx)
-	if err != nil {
-		return Report{}, err
-	}
-	v := NewVerifier(cps, heads, s.publicKey, s.headKey)
-	v.Every = s.checkpointEvery
-	if err := s.store.ScanAudit(ctx, v.Add); err != nil {
-		return Report{}, err
-	}
-	if err := v.Finish(); err != nil {
-		return Report{}, err
-	}
-	return Report{Entries: v.Checked(), Chains: len(heads), Checkpoints: len(cps)}, nil
+	var r Report
+	err := s.store.ReadTrail(ctx, func(cps []Checkpoint, heads []SealedHead, scan func(func(*Entry) error) error) error {
+		v := NewVerifier(cps, heads, s.publicKey, s.headKey)
+		v.Every = s.checkpointEvery
+		if err := scan(v.Add); err != nil {
+			return err
+		}
+		if err := v.Finish(); err != nil {
+			return err
+		}
+		r = Report{Entries: v.Checked(), Chains: len(heads), Checkpoints: len(cps)}
+		return nil
+	})
+	return r, err
 }

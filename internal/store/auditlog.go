@@ -172,12 +172,52 @@ func scanEntry(rows rowScanner) (audit.Entry, error) {
 	return e, err
 }
 
-// ScanAudit implements audit.Store.
+// ReadTrail implements audit.Store: the checkpoints, the heads and the entries are read in
+// one read-only transaction, which on PostgreSQL is repeatable read, so all three are as of
+// one snapshot. Read apart, as they were, an entry appended by another node (or a job)
+// between reading the heads and scanning read as inserted beyond its chain's head, and
+// verification failed on a sound trail. On SQLite the first statement reads both files, as
+// in ListAudit.
+func (db *Audit) ReadTrail(ctx context.Context, fn func(cps []audit.Checkpoint, heads []audit.SealedHead, scan func(func(*audit.Entry) error) error) error) error {
+	if err := db.syncAccess(ctx); err != nil {
+		return err
+	}
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.d.Snapshots {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := db.read.BeginTx(ctx, opts)
+	if err != nil {
+		return db.translate(err)
+	}
+	defer tx.Rollback()
+	cps, err := db.auditCheckpoints(ctx, tx)
+	if err != nil {
+		return err
+	}
+	heads, err := db.auditHeads(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return fn(cps, heads, func(add func(*audit.Entry) error) error { return db.scanAudit(ctx, tx, add) })
+}
+
+// ScanAudit calls fn for every entry in (chain, seq) order, outside any snapshot of the
+// heads: for reading the trail, not verifying it (see ReadTrail).
 func (db *Audit) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error {
 	if err := db.syncAccess(ctx); err != nil {
 		return err
 	}
-	rows, err := db.read.QueryContext(ctx, db.auditUnion(`SELECT `+auditColumns+` FROM %saudit_log`)+` ORDER BY chain, seq`)
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return db.translate(err)
+	}
+	defer tx.Rollback()
+	return db.scanAudit(ctx, tx, fn)
+}
+
+func (db *Audit) scanAudit(ctx context.Context, tx *sql.Tx, fn func(*audit.Entry) error) error {
+	rows, err := tx.QueryContext(ctx, db.auditUnion(`SELECT `+auditColumns+` FROM %saudit_log`)+` ORDER BY chain, seq`)
 	if err != nil {
 		return db.translate(err)
 	}
@@ -194,12 +234,8 @@ func (db *Audit) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) err
 	return db.translate(rows.Err())
 }
 
-// AuditHeads implements audit.Store.
-func (db *Audit) AuditHeads(ctx context.Context) ([]audit.SealedHead, error) {
-	if err := db.syncAccess(ctx); err != nil {
-		return nil, err
-	}
-	rows, err := db.query(ctx, db.auditUnion(`SELECT chain, seq, hash, mac, anchor_chain, anchor_seq, anchor_hash FROM %saudit_heads`)+` ORDER BY chain`)
+func (db *Audit) auditHeads(ctx context.Context, tx *sql.Tx) ([]audit.SealedHead, error) {
+	rows, err := tx.QueryContext(ctx, db.auditUnion(`SELECT chain, seq, hash, mac, anchor_chain, anchor_seq, anchor_hash FROM %saudit_heads`)+` ORDER BY chain`)
 	if err != nil {
 		return nil, db.translate(err)
 	}
@@ -215,12 +251,8 @@ func (db *Audit) AuditHeads(ctx context.Context) ([]audit.SealedHead, error) {
 	return out, db.translate(rows.Err())
 }
 
-// AuditCheckpoints implements audit.Store.
-func (db *Audit) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) {
-	if err := db.syncAccess(ctx); err != nil {
-		return nil, err
-	}
-	rows, err := db.read.QueryContext(ctx, db.auditUnion(`SELECT chain, seq, hash, at, signature, anchor_chain, anchor_seq, anchor_hash FROM %saudit_checkpoints`)+` ORDER BY chain, seq`)
+func (db *Audit) auditCheckpoints(ctx context.Context, tx *sql.Tx) ([]audit.Checkpoint, error) {
+	rows, err := tx.QueryContext(ctx, db.auditUnion(`SELECT chain, seq, hash, at, signature, anchor_chain, anchor_seq, anchor_hash FROM %saudit_checkpoints`)+` ORDER BY chain, seq`)
 	if err != nil {
 		return nil, db.translate(err)
 	}
