@@ -13,6 +13,9 @@
 #   scripts/cluster.sh node-start N start node N again
 #   scripts/cluster.sh pg-stop-primary   stop the primary at once (pg_ctl -m immediate)
 #   scripts/cluster.sh pg-promote        promote the standby to primary
+#   scripts/cluster.sh pg-stop-standby   stop the synchronous standby at once (the primary
+#                                        then holds every commit until it is back)
+#   scripts/cluster.sh pg-start-standby  start the standby again
 #
 # Settings (environment):
 #   STEWARD_CLUSTER_DIR   where everything lives (default ${TMPDIR:-/tmp}/steward-cluster); the
@@ -304,6 +307,11 @@ start_haproxy() {
   local pid
   # When no node is ready HAProxy answers itself, as the nodes would: 503 with Retry-After.
   printf 'HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\nCache-Control: no-store\r\n\r\n{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"no Steward node is ready"}\n' >"$dir/503.http"
+  # A request a node did not answer within "timeout server" (its commit held while the
+  # synchronous standby is away) may still be stored once the commit is released: the client
+  # is told to send it again, which finds its own write (409 with existing_id, a deduplicated
+  # messageId) or stores it.
+  printf 'HTTP/1.0 504 Gateway Timeout\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\nCache-Control: no-store\r\n\r\n{"type":"about:blank","title":"Gateway Timeout","status":504,"detail":"the node did not answer in time; the request may or may not have been stored: send it again"}\n' >"$dir/504.http"
   cat >"$dir/haproxy.cfg" <<EOF
 global
     maxconn 4096
@@ -318,6 +326,7 @@ defaults
     retries 2
     option redispatch
     errorfile 503 $dir/503.http
+    errorfile 504 $dir/504.http
 frontend steward
     bind 127.0.0.1:$front
     option forwardfor
@@ -433,7 +442,7 @@ node_arg() { [ $# = 2 ] && [[ $2 =~ ^[123]$ ]] || usage "$1 takes the number of 
 
 cmd=${1:-}
 case $cmd in
-start | stop | status | pg-stop-primary | pg-promote) no_args "$@" ;;
+start | stop | status | pg-stop-primary | pg-promote | pg-stop-standby | pg-start-standby) no_args "$@" ;;
 node-kill | node-start) node_arg "$@" ;;
 "") usage ;;
 *) usage "unknown subcommand $cmd" ;;
@@ -465,5 +474,13 @@ pg-stop-primary)
 pg-promote)
   existing
   pg pg_ctl -D "$pgdir/standby" -w promote >/dev/null
+  ;;
+pg-stop-standby)
+  existing
+  pg pg_ctl -D "$pgdir/standby" -m immediate -w stop >/dev/null
+  ;;
+pg-start-standby)
+  existing
+  pg pg_ctl -D "$pgdir/standby" -l "$pgdir/standby.log" -w -t 60 start >/dev/null
   ;;
 esac

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"sort"
@@ -44,14 +45,22 @@ func TestFaults(t *testing.T) {
 		c.waitJobDone(tookOver)
 	}
 
-	// 2. The primary stopped at once, the standby promoted a moment later.
+	// 2. The synchronous standby stopped: the primary holds every commit until it is back.
+	c.mustScript("pg-stop-standby")
+	released := c.checkStandbyStall()
+	c.mustScript("pg-start-standby")
+	released()
+	phase("standby stopped and back", 8*time.Second)
+	c.checkInvariants(ld, "after the standby's return")
+
+	// 3. The primary stopped at once, the standby promoted a moment later.
 	c.mustScript("pg-stop-primary")
 	time.Sleep(2 * time.Second)
 	c.mustScript("pg-promote")
 	phase("failover", 10*time.Second)
 	c.checkInvariants(ld, "after the failover")
 
-	// 3. The network between the nodes and PostgreSQL cut for five seconds.
+	// 4. The network between the nodes and PostgreSQL cut for five seconds.
 	for _, p := range c.proxies {
 		p.cut()
 	}
@@ -154,6 +163,83 @@ func (c *cluster) checkCutAnswers() {
 		c.t.Errorf("through HAProxy during the cut: got %d (Retry-After %q), want 503 with Retry-After", code, h.Get("Retry-After"))
 	case !down:
 		c.t.Errorf("HAProxy still found a node ready 10 s into the cut: /readyz must fail without the database")
+	}
+}
+
+// checkStandbyStall: with the synchronous standby stopped, a write sent to a node waits (its
+// commit held by the primary) and is not acknowledged; within seconds every node's /readyz
+// answers 503 naming the standby, and HAProxy, finding no node ready, answers 503 with
+// Retry-After. It returns a function to call once the standby is started again, which checks
+// that the held write is then acknowledged and stored.
+func (c *cluster) checkStandbyStall() func() {
+	email := fmt.Sprintf("held-%d@faults.example", time.Now().UnixNano())
+	type answer struct {
+		code int
+		body string
+	}
+	held := make(chan answer, 1)
+	// The held write waits longer than the load's requests may.
+	patient := *c
+	patient.client = &http.Client{Timeout: 2 * time.Minute}
+	go func() {
+		code, body, _ := patient.callHeader(c.nodes[0], "POST", "/v1/customers", c.owner, `{"fields":{"email":"`+email+`"}}`, nil)
+		held <- answer{code, body}
+	}()
+	notReady := map[int]bool{}
+	for end := time.Now().Add(20 * time.Second); len(notReady) < len(c.nodes) && time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		for i, node := range c.nodes {
+			code, body, _ := c.callHeader(node, "GET", "/readyz", "", "", nil)
+			if code == 503 && strings.Contains(body, "synchronous standby") {
+				notReady[i] = true
+			}
+		}
+	}
+	if len(notReady) < len(c.nodes) {
+		c.t.Errorf("with the standby stopped, %d of %d nodes reported themselves not ready within 20 s", len(notReady), len(c.nodes))
+	}
+	// HAProxy marks a node down after two failed checks, 500 ms apart. Until then a request
+	// may still reach a node and be held there, so its own readiness is asked first.
+	down := false
+	for end := time.Now().Add(10 * time.Second); !down && time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		_, body, _ := c.callHeader(c.front, "GET", "/readyz", "", "", nil)
+		down = strings.Contains(body, "no Steward node is ready")
+	}
+	if !down {
+		c.t.Errorf("HAProxy still found a node ready 10 s after every node reported the standby missing")
+	}
+	code, _, h := c.callHeader(c.front, "GET", "/v1/customers?email=x@faults.example", c.owner, "", nil)
+	if code != 503 || h.Get("Retry-After") == "" {
+		c.t.Errorf("through HAProxy with the standby stopped: got %d (Retry-After %q), want 503 with Retry-After", code, h.Get("Retry-After"))
+	}
+	select {
+	case a := <-held:
+		c.t.Errorf("a write answered %d while the standby was stopped, want it held: %s", a.code, tail(a.body, 200))
+		held <- a
+	default:
+	}
+	return func() {
+		select {
+		case a := <-held:
+			if a.code != 201 {
+				c.t.Errorf("the held write answered %d once the standby was back, want 201: %s", a.code, tail(a.body, 200))
+				return
+			}
+		case <-time.After(30 * time.Second):
+			c.t.Errorf("the held write was not answered 30 s after the standby was started again")
+			return
+		}
+		ready := false
+		for end := time.Now().Add(10 * time.Second); !ready && time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+			code, _ := c.call(c.front, "GET", "/readyz", "", "")
+			ready = code == 200
+		}
+		if !ready {
+			c.t.Errorf("no node ready 10 s after the standby's return")
+			return
+		}
+		if code, body := c.call(c.nodes[1], "GET", "/v1/customers?email="+email, c.owner, ""); code != 200 || !strings.Contains(body, `"id"`) {
+			c.t.Errorf("the held write's customer, asked of another node: %d %s", code, tail(body, 200))
+		}
 	}
 }
 
