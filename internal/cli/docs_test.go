@@ -93,6 +93,8 @@ func notSelfContained(c docCommand) string {
 		return "the Go toolchain: builds the binary or runs benchmarks"
 	case "vault":
 		return "configures a HashiCorp Vault server"
+	case "psql":
+		return "a PostgreSQL client: needs the server the example names"
 	case "steward":
 	default:
 		return ""
