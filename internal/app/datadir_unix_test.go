@@ -193,3 +193,31 @@ func TestUnchangeableLooseEntryIsNamed(t *testing.T) {
 		t.Fatalf("got %v, want an error naming %s, its mode and the remedy", err, dst)
 	}
 }
+
+// TestOwnerLockedEntriesRepaired: an entry private but closed to its owner too (a database
+// made 0400, a directory 0500) is set back to 0600 and 0700, or the node could not write it.
+func TestOwnerLockedEntriesRepaired(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "imports")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "steward.db")
+	if err := os.WriteFile(db, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(db, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sub, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := privateDataDir(dir); err != nil || n != 2 {
+		t.Fatalf("repaired %d entries (%v), want 2", n, err)
+	}
+	for path, want := range map[string]fs.FileMode{db: 0o600, sub: 0o700} {
+		if info, err := os.Stat(path); err != nil || info.Mode().Perm() != want {
+			t.Fatalf("%s: %v %v, want %v", path, info.Mode().Perm(), err, want)
+		}
+	}
+}

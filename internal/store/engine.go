@@ -296,12 +296,12 @@ func (e *Engine) Ping(ctx context.Context) error {
 	if e.db.d.StalledCommits == "" {
 		return nil
 	}
-	var stalled int
+	var stalled int // how many is not said: the reason stays the same while it lasts
 	if err := e.db.read.QueryRowContext(ctx, e.db.d.StalledCommits, StalledCommitWait.Seconds()).Scan(&stalled); err != nil {
 		return problem.Wrap(problem.Unavailable, err, "database unavailable")
 	}
 	if stalled > 0 {
-		return problem.New(problem.Unavailable, "commits have waited more than %s for a synchronous standby (%d waiting)", StalledCommitWait, stalled)
+		return problem.New(problem.Unavailable, "commits have waited more than %s for a synchronous standby", StalledCommitWait)
 	}
 	return nil
 }
