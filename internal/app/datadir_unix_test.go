@@ -198,6 +198,9 @@ func TestUnchangeableLooseEntryIsNamed(t *testing.T) {
 // made 0400, a directory 0500) is set back to 0600 and 0700, or the node could not write it.
 func TestOwnerLockedEntriesRepaired(t *testing.T) {
 	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	sub := filepath.Join(dir, "imports")
 	if err := os.Mkdir(sub, 0o700); err != nil {
 		t.Fatal(err)
