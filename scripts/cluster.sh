@@ -23,16 +23,20 @@
 #   STEWARD_CLUSTER_PORT  first port: primary +0, standby +1, nodes +10..+12, HAProxy +20
 #                         (default 15430)
 #   STEWARD_BIN           the steward binary (default: go build into the cluster directory)
-#   STEWARD_CLUSTER_DB    host:port list the nodes connect to (default both PostgreSQL servers;
-#                         the fault suite points it at its own TCP proxies)
+#   STEWARD_CLUSTER_DB    host:port list the nodes connect to over TCP (default: both
+#                         PostgreSQL servers through their unix sockets in DIR/pg; the fault
+#                         suite points it at its own TCP proxies)
 #   STEWARD_CLUSTER_NODE_FLAGS  more flags for steward serve (the fault suite: --job-lease 5s)
-#   STEWARD_CLUSTER_FSYNC off   PostgreSQL without fsync (faster; a stopped server still keeps
+#   STEWARD_CLUSTER_FSYNC off   PostgreSQL without fsync (on or off; faster; a stopped server still keeps
 #                         what it acknowledged, a machine crash would not)
 #
 # PostgreSQL refuses to run as root: under root its servers run as the postgres user. Every
 # connection to them needs a password (scram-sha-256), generated for each cluster: the
 # passwords of postgres and steward are in DIR/pgpass, a libpq password file:
-#   PGPASSFILE=DIR/pgpass psql -h 127.0.0.1 -p 15430 -U steward steward
+#   PGPASSFILE=DIR/pgpass psql -h DIR/pg -p 15430 -U steward steward
+# Every connection goes through those sockets, which only PostgreSQL's user (and root) may
+# reach: a port on 127.0.0.1 left free by a stopped server can be taken by any local user, who
+# would then be sent the passwords.
 set -euo pipefail
 # Everything this script creates is private from the moment it exists: the owner API key
 # (init.out, apikey), the passwords and the nodes' database URL, the logs, HAProxy's files.
@@ -58,17 +62,35 @@ base=${STEWARD_CLUSTER_PORT:-15430}
 [[ $base =~ ^[0-9]+$ ]] && ((base >= 1024 && base <= 65515)) || die "STEWARD_CLUSTER_PORT must be a port from 1024 to 65515"
 p1=$base p2=$((base + 1)) front=$((base + 20))
 node_port() { echo $((base + 9 + $1)); }
-dbhosts=${STEWARD_CLUSTER_DB:-127.0.0.1:$p1,127.0.0.1:$p2}
-[[ $dbhosts =~ ^[][A-Za-z0-9.:,_-]+$ ]] || die "STEWARD_CLUSTER_DB must be a list of host:port"
+dbhosts=${STEWARD_CLUSTER_DB:-}
+[[ $dbhosts =~ ^[][A-Za-z0-9.:,_-]*$ ]] || die "STEWARD_CLUSTER_DB must be a list of host:port"
 # target_session_attrs=read-write makes a node's new connections skip a server that is still a
 # standby, so after a promotion they find the new primary by themselves.
 dbparams="sslmode=disable&target_session_attrs=read-write&connect_timeout=2"
+fsync=${STEWARD_CLUSTER_FSYNC:-on}
+[[ $fsync =~ ^(on|off)$ ]] || die "STEWARD_CLUSTER_FSYNC must be on or off"
+# More flags for the nodes, as words: never expanded as file names.
+read -ra nodeflags <<<"${STEWARD_CLUSTER_NODE_FLAGS:-}"
 
 # The cluster directory, with its parent resolved once (cd -P) so that a symbolic link on the
 # way cannot be changed under the script afterwards. Its name goes into PostgreSQL's and
 # HAProxy's configuration files, hence the plain characters.
 dir=${STEWARD_CLUSTER_DIR:-${TMPDIR:-/tmp}/steward-cluster}
 dir=${dir%/}
+# A symbolic link on the way that another user owns could be pointed elsewhere between two
+# runs (a later stop would then act on another cluster of the caller's): refused.
+given=$dir
+[[ $given = /* ]] || given=$PWD/$given
+walked=""
+IFS=/ read -ra parts <<<"$given"
+for part in "${parts[@]}"; do
+  [ -n "$part" ] || continue
+  walked=$walked/$part
+  if [ -L "$walked" ]; then
+    owner=$(stat -c %u -- "$walked")
+    [ "$owner" = 0 ] || [ "$owner" = "$(id -u)" ] || die "$walked is a symbolic link of uid $owner: another user could point it elsewhere; choose another STEWARD_CLUSTER_DIR"
+  fi
+done
 name=${dir##*/}
 [ -n "$name" ] && [ "$name" != . ] && [ "$name" != .. ] || die "STEWARD_CLUSTER_DIR must name a directory"
 case $dir in */*) parent=${dir%/*} ;; *) parent=. ;; esac
@@ -77,6 +99,12 @@ dir=${parent%/}/$name
 [[ $dir =~ ^[A-Za-z0-9._/+-]+$ ]] || die "$dir: use a STEWARD_CLUSTER_DIR of letters, digits and . _ - + / only"
 pgdir=$dir/pg
 bin=${STEWARD_BIN:-$dir/steward}
+# The nodes' database: both servers through their sockets, unless the fault suite's proxies.
+if [ -n "$dbhosts" ]; then
+  dbaddr="$dbhosts/steward?$dbparams"
+else
+  dbaddr="/steward?host=$pgdir,$pgdir&port=$p1,$p2&$dbparams"
+fi
 
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
@@ -105,9 +133,10 @@ pg() {
   shift
   as_pg "$pgbin/$b" "$@"
 }
-# psql_su runs psql as the caller, as the PostgreSQL superuser over TCP with the password.
+# psql_su runs psql as the caller, as the PostgreSQL superuser through the private socket with
+# the password.
 psql_su() {
-  PGPASSFILE=$dir/pgpass PGCONNECT_TIMEOUT=5 "$pgbin/psql" -X -w -h 127.0.0.1 -U postgres -d postgres -qAt "$@"
+  PGPASSFILE=$dir/pgpass PGCONNECT_TIMEOUT=5 "$pgbin/psql" -X -w -h "$pgdir" -U postgres -d postgres -qAt "$@"
 }
 
 # safe_parents refuses a cluster directory another user could rename or replace: every
@@ -182,6 +211,17 @@ our_pid() {
   echo "$pid"
 }
 
+# owns_port says whether process pid itself listens on 127.0.0.1:port (or on every address):
+# a port another local user took meanwhile answers readiness checks just as well.
+owns_port() { # pid port
+  local hex inode
+  hex=$(printf '%04X' "$2")
+  for inode in $(awk -v p="$hex" '$4 == "0A" && ($2 == "0100007F:" p || $2 == "00000000:" p) { print $10 }' /proc/net/tcp); do
+    ls -l "/proc/$1/fd" 2>/dev/null | grep -q "socket:\[$inode\]" && return 0
+  done
+  return 1
+}
+
 wait_ready() { # url seconds
   local i
   for ((i = 0; i < $2 * 10; i++)); do
@@ -212,10 +252,10 @@ start_pg() {
     # The caller's password file (postgres, steward), the one PostgreSQL's user reads for
     # replication, and the nodes' URL: each 0600. The passwords go to PostgreSQL through files
     # and stdin only, never through a command line.
-    printf '127.0.0.1:*:*:postgres:%s\n127.0.0.1:*:*:steward:%s\n' "$supw" "$stpw" >"$dir/pgpass"
-    printf '127.0.0.1:*:*:replicator:%s\n' "$replpw" >"$dir/replication.pgpass"
+    printf '*:*:*:postgres:%s\n*:*:*:steward:%s\n' "$supw" "$stpw" >"$dir/pgpass"
+    printf '*:*:*:replicator:%s\n' "$replpw" >"$dir/replication.pgpass"
     chown -h "$pguser:" "$dir/replication.pgpass"
-    printf 'postgres://steward:%s@%s/steward?%s\n' "$stpw" "$dbhosts" "$dbparams" >"$dir/db.url"
+    printf 'postgres://steward:%s@%s\n' "$stpw" "$dbaddr" >"$dir/db.url"
     printf '%s\n' "$supw" >"$dir/initdb.pw"
     chown -h "$pguser:" "$dir/initdb.pw"
     pg initdb -D "$pgdir/primary" -U postgres --pwfile="$dir/initdb.pw" -A scram-sha-256 \
@@ -239,25 +279,25 @@ wal_keep_size = '256MB'
 hot_standby = on
 synchronous_commit = on
 synchronous_standby_names = 'standby'
-fsync = ${STEWARD_CLUSTER_FSYNC:-on}
+fsync = $fsync
 EOF
   fi
   pg pg_ctl -D "$pgdir/primary" -l "$pgdir/primary.log" -w -t 60 start >/dev/null
   if [ ! -d "$pgdir/standby" ]; then
     local stpw replpw
-    stpw=$(sed -n 's/^127\.0\.0\.1:\*:\*:steward://p' "$dir/pgpass")
-    replpw=$(sed -n 's/^127\.0\.0\.1:\*:\*:replicator://p' "$dir/replication.pgpass")
+    stpw=$(sed -n 's/^\*:\*:\*:steward://p' "$dir/pgpass")
+    replpw=$(sed -n 's/^\*:\*:\*:replicator://p' "$dir/replication.pgpass")
     [[ $stpw =~ ^[0-9a-f]{48}$ && $replpw =~ ^[0-9a-f]{48}$ ]] || die "the password files in $dir are not the ones this script wrote"
     # The database is created while the standby is not yet there to confirm it.
     printf '%s;\n' "ALTER SYSTEM SET synchronous_standby_names = ''" "SELECT pg_reload_conf()" \
       "CREATE ROLE steward LOGIN PASSWORD '$stpw'" "CREATE DATABASE steward OWNER steward" \
       "CREATE ROLE replicator REPLICATION LOGIN PASSWORD '$replpw'" | psql_su -p "$p1" -v ON_ERROR_STOP=1 -f - >/dev/null
-    as_pg env PGPASSFILE="$dir/replication.pgpass" "$pgbin/pg_basebackup" -w -h 127.0.0.1 -p "$p1" -U replicator \
+    as_pg env PGPASSFILE="$dir/replication.pgpass" "$pgbin/pg_basebackup" -w -h "$pgdir" -p "$p1" -U replicator \
       -D "$pgdir/standby" -X stream --no-sync --checkpoint=fast
     # The standby names itself to the primary, authenticates with the password file, and, once
     # promoted, waits for no standby of its own until one is attached again (docs/cluster.md).
     as_pg tee -a "$pgdir/standby/postgresql.auto.conf" >/dev/null <<EOF
-primary_conninfo = 'host=127.0.0.1 port=$p1 user=replicator passfile=''$dir/replication.pgpass'' application_name=standby'
+primary_conninfo = 'host=''$pgdir'' port=$p1 user=replicator passfile=''$dir/replication.pgpass'' application_name=standby'
 port = $p2
 synchronous_standby_names = ''
 EOF
@@ -280,11 +320,12 @@ node_start() {
   our_pid "$dir/node$n.pid" >/dev/null && return 0
   # A new process group, so that stopping the cluster never reaches the caller's.
   STEWARD_DB_FILE=$dir/db.url setsid "$bin" serve --data "$dir/node$n" --addr "127.0.0.1:$port" \
-    --public-url "http://127.0.0.1:$front" --trusted-proxies 127.0.0.1/32 ${STEWARD_CLUSTER_NODE_FLAGS:-} \
+    --public-url "http://127.0.0.1:$front" --trusted-proxies 127.0.0.1/32 "${nodeflags[@]}" \
     >>"$dir/node$n.log" 2>&1 </dev/null &
   pid=$!
   record_pid "$dir/node$n.pid" "$pid"
   wait_ready "http://127.0.0.1:$port/readyz" 60
+  owns_port "$pid" "$port" || die "127.0.0.1:$port answers, but node $n (pid $pid) does not listen there: another process took the port (see $dir/node$n.log)"
 }
 
 start_nodes() {
@@ -346,6 +387,7 @@ EOF
   pid=$!
   record_pid "$dir/haproxy.pid" "$pid"
   wait_ready "http://127.0.0.1:$front/readyz" 30
+  owns_port "$pid" "$front" || die "127.0.0.1:$front answers, but HAProxy (pid $pid) does not listen there: another process took the port"
 }
 
 stop_all() {
@@ -398,8 +440,8 @@ status() {
 print_urls() {
   echo "Steward: http://127.0.0.1:$front (through HAProxy)"
   echo "owner API key: $dir/apikey"
-  echo "PostgreSQL: postgres://steward@$dbhosts/steward?$dbparams (password in $dir/pgpass)"
-  echo "  psql: PGPASSFILE=$dir/pgpass psql -h 127.0.0.1 -p $p1 -U steward steward"
+  echo "PostgreSQL: postgres://steward@$dbaddr (password in $dir/pgpass)"
+  echo "  psql: PGPASSFILE=$dir/pgpass psql -h $pgdir -p $p1 -U steward steward"
 }
 
 start() {
