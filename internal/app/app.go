@@ -254,7 +254,8 @@ func OpenWith(ctx context.Context, cfg config.Config, opts Options) (*App, error
 	// would make an empty SQLite database there before finding no keyset in it.
 	if cfg.DB == "" {
 		if _, err := os.Stat(cfg.SQLitePath()); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("not initialised: no database in %s (run steward init --data %s first, or give --db for an installation on PostgreSQL)", cfg.Data, cfg.Data)
+			// With a root key here, init would refuse: this is a node, or a machine to restore on.
+			return nil, fmt.Errorf("not initialised: no database in %s (give --db for an installation on PostgreSQL, or restore a backup here)", cfg.Data)
 		}
 	}
 	db, err := openStore(ctx, cfg)
