@@ -164,7 +164,7 @@ func plainReplay(b *testing.B, a *App, parts [][]storedRows, workers int) (time.
 		for _, t := range p {
 			rows += len(t.rows)
 			if _, ok := inserts[t.table]; !ok {
-				inserts[t.table] = `INSERT INTO ` + plainTable(b, a, t.table) + ` (` + strings.Join(t.cols, ", ") + `) VALUES (` + placeholderList(len(t.cols)) + `)`
+				inserts[t.table] = plainInsertSQL(b, a, t)
 			}
 		}
 	}
@@ -202,12 +202,13 @@ func replayPart(db *sql.DB, part []storedRows, inserts map[string]string) error 
 	return tx.Commit()
 }
 
-func placeholderList(n int) string {
-	ps := make([]string, n)
+// plainInsertSQL inserts one of t's rows into its plain table (see plainTable).
+func plainInsertSQL(b *testing.B, a *App, t storedRows) string {
+	ps := make([]string, len(t.cols))
 	for i := range ps {
 		ps[i] = fmt.Sprintf("$%d", i+1)
 	}
-	return strings.Join(ps, ", ")
+	return `INSERT INTO ` + plainTable(b, a, t.table) + ` (` + strings.Join(t.cols, ", ") + `) VALUES (` + strings.Join(ps, ", ") + `)`
 }
 
 // maxAuditID is the newest audit entry's id, to tell the entries a phase appended.
@@ -280,7 +281,7 @@ func plainLookedRows(b *testing.B, a *App, sample []string, since int64, n int) 
 	if len(tokens) == 0 || len(audit.rows) < n {
 		b.Fatalf("%d tokens and %d audit entries for %d look-ups", len(tokens), len(audit.rows), n)
 	}
-	insert := `INSERT INTO ` + plainTable(b, a, "audit_log") + ` (` + strings.Join(audit.cols, ", ") + `) VALUES (` + placeholderList(len(audit.cols)) + `)`
+	insert := plainInsertSQL(b, a, audit)
 	return timed(func() {
 		parallel(n, func(i int) {
 			var sealed []byte

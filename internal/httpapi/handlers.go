@@ -36,11 +36,10 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, Readiness{Status: "ready"})
 }
 
-// readiness is the node's last answer to a readiness check.
+// readiness is the node's last answer to a readiness check: why it is not ready, or "".
 type readiness struct {
-	mu       sync.Mutex
-	notReady bool
-	reason   string
+	mu     sync.Mutex
+	reason string
 }
 
 // note logs a change of readiness: why the node stopped being ready (or why that changed),
@@ -49,11 +48,11 @@ func (rd *readiness) note(log *slog.Logger, err error) {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	switch {
-	case err == nil && rd.notReady:
-		rd.notReady, rd.reason = false, ""
+	case err == nil && rd.reason != "":
+		rd.reason = ""
 		log.Info("ready again")
-	case err != nil && (!rd.notReady || rd.reason != problem.Detail(err)):
-		rd.notReady, rd.reason = true, problem.Detail(err)
+	case err != nil && rd.reason != problem.Detail(err):
+		rd.reason = problem.Detail(err)
 		log.Warn("not ready", "reason", rd.reason, "err", err)
 	}
 }

@@ -202,20 +202,6 @@ func (db *Audit) ReadTrail(ctx context.Context, fn func(cps []audit.Checkpoint, 
 	return fn(cps, heads, func(add func(*audit.Entry) error) error { return db.scanAudit(ctx, tx, add) })
 }
 
-// ScanAudit calls fn for every entry in (chain, seq) order, outside any snapshot of the
-// heads: for reading the trail, not verifying it (see ReadTrail).
-func (db *Audit) ScanAudit(ctx context.Context, fn func(*audit.Entry) error) error {
-	if err := db.syncAccess(ctx); err != nil {
-		return err
-	}
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return db.translate(err)
-	}
-	defer tx.Rollback()
-	return db.scanAudit(ctx, tx, fn)
-}
-
 func (db *Audit) scanAudit(ctx context.Context, tx *sql.Tx, fn func(*audit.Entry) error) error {
 	rows, err := tx.QueryContext(ctx, db.auditUnion(`SELECT `+auditColumns+` FROM %saudit_log`)+` ORDER BY chain, seq`)
 	if err != nil {

@@ -146,16 +146,18 @@ func TestAccessJournalSurvivesKill(t *testing.T) {
 	db.SetAuditSealer(journalSealer(dir))
 	seen := map[string]bool{}
 	var n int
-	if err := db.Audit().ScanAudit(ctx, func(e *audit.Entry) error {
-		if e.Action != audit.ActionCustomerRead {
+	if err := db.Audit().ReadTrail(ctx, func(_ []audit.Checkpoint, _ []audit.SealedHead, scan func(func(*audit.Entry) error) error) error {
+		return scan(func(e *audit.Entry) error {
+			if e.Action != audit.ActionCustomerRead {
+				return nil
+			}
+			if seen[e.CustomerID] {
+				return fmt.Errorf("%s linked twice", e.CustomerID)
+			}
+			seen[e.CustomerID] = true
+			n++
 			return nil
-		}
-		if seen[e.CustomerID] {
-			return fmt.Errorf("%s linked twice", e.CustomerID)
-		}
-		seen[e.CustomerID] = true
-		n++
-		return nil
+		})
 	}); err != nil {
 		t.Fatal(err)
 	}
